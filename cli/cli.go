@@ -1,0 +1,95 @@
+// Package cli is the locker command: the server (the default, as in the
+// seed: `LOCKER_CONFIG=... locker`) and its subcommands. Run is the entry
+// point; main and the tests call it.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Version and Commit are set at build time with
+// -ldflags "-X github.com/cloudfoundry-community/locker/cli.Version=...".
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
+
+// Env reads an environment variable.
+type Env func(string) string
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"server", "run the lock server (the default with no command)", runServer},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// ExitError asks Run's caller to exit with Code, having already said why.
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// errUsage marks an error in the command line: Run prints it with a hint.
+var errUsage = errors.New("usage")
+
+// Run runs the locker command with args (args[0] is the program name).
+func Run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	rest := args[1:]
+	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+		switch {
+		case len(rest) > 0 && (rest[0] == "--version" || rest[0] == "-version"):
+			return runVersion(ctx, nil, env, stdout, stderr)
+		case len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h"):
+			usage(stdout)
+			return nil
+		}
+		return runServer(ctx, rest, env, stdout, stderr)
+	}
+	if rest[0] == "help" {
+		usage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == rest[0] {
+			return c.run(ctx, rest[1:], env, stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("%w: unknown command %q", errUsage, rest[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `locker: a lock server for deploys and pipelines
+
+Usage:
+  locker [flags]              run the server (same as "locker server")
+  locker <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Flags:
+  --help      show this help (each command has its own --help)
+  --version   print the version
+
+The server is configured with environment variables; see "locker server --help".
+`)
+}
+
+func runVersion(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	fmt.Fprintf(stdout, "locker %s (commit %s)\n", Version, Commit)
+	return nil
+}

@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+const serverHelp = `Usage: locker [server]
+
+Runs the lock server. It is configured with environment variables:
+
+  LOCKER_CONFIG       required: the file locks are stored in (created if missing;
+                      a file written by the original locker is read and converted)
+  PORT                port to listen on (default 3000)
+  LOCKER_LISTEN       address to listen on (default all interfaces; overrides PORT
+                      when it includes a port, e.g. 127.0.0.1:3000)
+  AUTH_USER, AUTH_PASS
+                      HTTP basic auth for every route but /healthz and /readyz
+                      (set both or neither)
+  LOCKER_ADMIN_USER, LOCKER_ADMIN_PASS
+                      the only user who may force a release (set both or neither)
+  SSL_CERT, SSL_KEY   PEM certificate and key files: serve HTTPS (both or neither)
+  LOCKER_MAX_WAIT     longest blocking wait a request may ask for (default 10m)
+  LOCKER_DEFAULT_TTL  lease of holds that ask for none (default: never expire)
+  LOCKER_MAX_TTL      longest lease (default: no limit)
+  LOCKER_MAX_WAITERS, LOCKER_MAX_WAITERS_PER_LOCK
+                      bounds on waiting requests (default 10000 and 1000)
+  LOCKER_HISTORY      events kept per lock (default 100)
+  LOCKER_LOG_FORMAT   text (default) or json
+`
+
+// serverConfig is the server's configuration, read from the environment.
+type serverConfig struct {
+	dataFile     string
+	listen       string
+	auth, admin  httpapi.Credentials
+	certFile     string
+	keyFile      string
+	service      lockservice.Config
+	historyLimit int
+	logJSON      bool
+}
+
+// loadServerConfig reads and checks the environment. Each refusal is one
+// line that names the variable to fix.
+func loadServerConfig(env Env) (serverConfig, error) {
+	var c serverConfig
+	c.dataFile = env("LOCKER_CONFIG")
+	if c.dataFile == "" {
+		return c, errors.New("LOCKER_CONFIG is not set: set it to the file locks are stored in, e.g. LOCKER_CONFIG=/var/lib/locker/locks.yml")
+	}
+	port := env("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return c, fmt.Errorf("PORT=%q is not a port number", port)
+	}
+	c.listen = ":" + port
+	if l := env("LOCKER_LISTEN"); l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			c.listen = net.JoinHostPort(l, port)
+		} else {
+			c.listen = l
+		}
+	}
+	var err error
+	if c.auth, err = credentials(env, "AUTH_USER", "AUTH_PASS"); err != nil {
+		return c, err
+	}
+	if c.admin, err = credentials(env, "LOCKER_ADMIN_USER", "LOCKER_ADMIN_PASS"); err != nil {
+		return c, err
+	}
+	c.certFile, c.keyFile = env("SSL_CERT"), env("SSL_KEY")
+	if (c.certFile == "") != (c.keyFile == "") {
+		return c, errors.New("SSL_CERT and SSL_KEY go together: set both (PEM files) to serve HTTPS, or neither")
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"LOCKER_MAX_WAIT", &c.service.MaxWait}, {"LOCKER_DEFAULT_TTL", &c.service.DefaultTTL}, {"LOCKER_MAX_TTL", &c.service.MaxTTL}} {
+		if v := env(d.name); v != "" {
+			if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 {
+				return c, fmt.Errorf("%s=%q is not a duration such as 30s or 10m", d.name, v)
+			}
+		}
+	}
+	if c.service.MaxTTL > 0 && c.service.DefaultTTL > c.service.MaxTTL {
+		return c, fmt.Errorf("LOCKER_DEFAULT_TTL (%s) is longer than LOCKER_MAX_TTL (%s)", c.service.DefaultTTL, c.service.MaxTTL)
+	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"LOCKER_MAX_WAITERS", &c.service.MaxWaiters}, {"LOCKER_MAX_WAITERS_PER_LOCK", &c.service.MaxWaitersPerLock}, {"LOCKER_HISTORY", &c.historyLimit}} {
+		if v := env(n.name); v != "" {
+			if *n.dst, err = strconv.Atoi(v); err != nil || *n.dst <= 0 {
+				return c, fmt.Errorf("%s=%q is not a positive number", n.name, v)
+			}
+		}
+	}
+	switch f := env("LOCKER_LOG_FORMAT"); f {
+	case "", "text":
+	case "json":
+		c.logJSON = true
+	default:
+		return c, fmt.Errorf("LOCKER_LOG_FORMAT=%q: use text or json", f)
+	}
+	return c, nil
+}
+
+func credentials(env Env, userVar, passVar string) (httpapi.Credentials, error) {
+	c := httpapi.Credentials{User: env(userVar), Pass: env(passVar)}
+	if (c.User == "") != (c.Pass == "") {
+		return c, fmt.Errorf("%s and %s go together: set both or neither", userVar, passVar)
+	}
+	return c, nil
+}
+
+// runServer runs the server until ctx ends, then stops accepting, lets
+// requests in flight finish, flushes the store and returns nil.
+func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("locker server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stdout, serverHelp) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: the server takes no arguments (got %q); it is configured with environment variables, see locker server --help", errUsage, fs.Args())
+	}
+	cfg, err := loadServerConfig(env)
+	if err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.logJSON {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+	cfg.service.Logger = log
+
+	var tlsConfig *tls.Config
+	if cfg.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.certFile, cfg.keyFile)
+		if err != nil {
+			return fmt.Errorf("SSL_CERT/SSL_KEY: %v", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log})
+	if err != nil {
+		return fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
+	}
+	return serve(ctx, store, cfg, tlsConfig, log, stdout)
+}
+
+// serve runs the service and HTTP server over store until ctx ends.
+func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *tls.Config, log *slog.Logger, stdout io.Writer) error {
+	defer store.Close()
+	svc := lockservice.New(store, cfg.service)
+	svcCtx, stopService := context.WithCancel(context.Background())
+	defer stopService()
+	if err := svc.Start(svcCtx); err != nil {
+		return err
+	}
+	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, Version: Version, Logger: log})
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %v", cfg.listen, err)
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+		scheme = "https"
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	log.Info("locker listening", "addr", ln.Addr().String(), "scheme", scheme, "data", cfg.dataFile, "version", Version)
+	fmt.Fprintf(stdout, "locker listening on %s://%s\n", scheme, ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	svc.Close() // waiting requests give up with 503
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	stopService()
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: %v", err)
+	}
+	log.Info("stopped")
+	return nil
+}

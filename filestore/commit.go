@@ -1,0 +1,247 @@
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+var errClosed = lock.Errorf(lock.EUNAVAILABLE, "the store is shutting down")
+
+// Update implements lock.Store. Changes to one lock are serialised: a change
+// waits for the previous change to the same lock to be committed, so it never
+// builds on state that a failed write could take back. Changes to different
+// locks share fsyncs.
+func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return lock.Lock{}, nil, errClosed
+		}
+		e := s.locks[name]
+		if e != nil && e.pending != nil {
+			done := e.pending.done
+			s.mu.Unlock()
+			select {
+			case <-done:
+				continue
+			case <-ctx.Done():
+				return lock.Lock{}, nil, ctx.Err()
+			}
+		}
+		var next lock.Lock
+		if e != nil {
+			next = e.lock.Clone()
+		} else {
+			next = lock.Lock{Name: name}
+		}
+		events := m(&next, lock.Env{Now: s.now(), NextFence: func() uint64 { s.fence++; return s.fence }})
+		if len(events) == 0 {
+			s.mu.Unlock()
+			return next, nil, nil
+		}
+		if e == nil {
+			e = &entry{}
+			s.locks[name] = e
+		}
+		o := &op{entry: e, next: next, events: events, done: make(chan struct{})}
+		o.data = appendFrame(nil, mustJSON(logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence}))
+		e.pending = o
+		s.queue = append(s.queue, o)
+		s.mu.Unlock()
+		select {
+		case s.queueReady <- struct{}{}:
+		default:
+		}
+		<-o.done // once queued, the outcome is the store's to decide
+		if o.err != nil {
+			return lock.Lock{}, nil, o.err
+		}
+		return next, events, nil
+	}
+}
+
+func (s *Store) now() time.Time { return s.opts.Now().UTC().Round(0) }
+
+// commitLoop writes queued changes in batches, one fsync a batch.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	var buf []byte
+	for {
+		select {
+		case <-s.queueReady:
+		case <-s.stop:
+			s.mu.Lock()
+			empty := len(s.queue) == 0
+			s.mu.Unlock()
+			if empty {
+				return
+			}
+		}
+		s.mu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		buf = buf[:0]
+		for _, o := range batch {
+			buf = append(buf, o.data...)
+		}
+		err := s.write(buf)
+		s.mu.Lock()
+		watch := s.watch
+		for _, o := range batch {
+			e := o.entry
+			e.pending = nil
+			if err != nil {
+				o.err = err
+				if e.lock == nil {
+					delete(s.locks, o.next.Name) // its first change failed: it was never there
+				}
+				continue
+			}
+			next := o.next
+			e.lock = &next
+			e.history = appendHistory(e.history, o.events, s.opts.HistoryLimit)
+		}
+		s.mu.Unlock()
+		for _, o := range batch {
+			if err == nil && watch != nil {
+				watch(o.events)
+			}
+			close(o.done)
+		}
+		if err == nil {
+			s.maybeCompact()
+		}
+	}
+}
+
+// write appends b to the log and fsyncs it. On failure it cuts the log back
+// to the last committed byte, so the file holds exactly what was
+// acknowledged, and reports an error for the requests in the batch.
+func (s *Store) write(b []byte) error {
+	if s.brokenErr != nil {
+		if err := s.truncateLog(); err != nil {
+			serr := storeError(err)
+			s.lastWriteErr.Store(&serr)
+			return serr
+		}
+		s.brokenErr = nil
+		s.opts.Logger.Info("log writable again", "file", s.log.Name())
+	}
+	_, err := s.log.Write(b)
+	if err == nil && !s.opts.NoSync {
+		err = s.log.Sync()
+	}
+	if err == nil {
+		s.logSize += int64(len(b))
+		s.lastWriteErr.Store(nil)
+		return nil
+	}
+	s.opts.Logger.Error("writing the log failed; the change is refused", "file", s.log.Name(), "err", err)
+	s.brokenErr = err
+	serr := storeError(err)
+	s.lastWriteErr.Store(&serr)
+	if terr := s.truncateLog(); terr == nil {
+		s.brokenErr = nil
+	}
+	return serr
+}
+
+// storeError turns an I/O error into a domain error.
+func storeError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &lock.Error{Code: lock.ENOSPACE, Message: "the lock store is out of disk space; the change was not made"}
+	}
+	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock store could not write (%v); the change was not made", err)}
+}
+
+// Watch implements lock.Store.
+func (s *Store) Watch(fn func([]lock.Event)) {
+	s.mu.Lock()
+	s.watch = fn
+	s.mu.Unlock()
+}
+
+// Get implements lock.Store.
+func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.locks[name]
+	if e == nil || e.lock == nil {
+		return lock.Lock{}, false, nil
+	}
+	return *e.lock, true, nil
+}
+
+// List implements lock.Store. It copies pointers under a read lock and
+// nothing else, so listing many locks does not hold up changes for long.
+func (s *Store) List(ctx context.Context) ([]lock.Lock, error) {
+	s.mu.RLock()
+	ptrs := make([]*lock.Lock, 0, len(s.locks))
+	for _, e := range s.locks {
+		if e.lock != nil {
+			ptrs = append(ptrs, e.lock)
+		}
+	}
+	s.mu.RUnlock()
+	out := make([]lock.Lock, len(ptrs))
+	for i, p := range ptrs {
+		out[i] = *p
+	}
+	return out, nil
+}
+
+// History implements lock.Store.
+func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e := s.locks[name]; e != nil {
+		return e.history, nil
+	}
+	return nil, nil
+}
+
+// Ready implements lock.Store: it fails after a failed write until a write
+// succeeds again.
+func (s *Store) Ready(ctx context.Context) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return errClosed
+	}
+	if err := s.lastWriteErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Close waits for queued changes to be written, then closes the files.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.stopped
+	s.compacting.Wait()
+	err := s.log.Sync()
+	if cerr := s.log.Close(); err == nil {
+		err = cerr
+	}
+	s.dir.Close()
+	s.lockFile.Close()
+	return err
+}

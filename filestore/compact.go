@@ -1,0 +1,102 @@
+package filestore
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// snapshotOf lists every committed lock with its history.
+func snapshotOf(locks map[string]*entry) []snapshotEntry {
+	out := make([]snapshotEntry, 0, len(locks))
+	for _, e := range locks {
+		if e.lock != nil {
+			out = append(out, snapshotEntry{Lock: toDisk(e.lock), History: e.history})
+		}
+	}
+	return out
+}
+
+// maybeCompact runs in the commit loop after a good write. When the log has
+// grown past its limit, it starts a new segment and writes a snapshot of the
+// state the old segments end with, in the background.
+func (s *Store) maybeCompact() {
+	if s.compactBusy.Load() {
+		return
+	}
+	if s.logSize < max(s.opts.CompactBytes, 2*s.snapSize) {
+		return
+	}
+	gen := s.logGen + 1
+	if err := s.newSegment(gen); err != nil {
+		s.opts.Logger.Error("starting a new log segment failed; compaction postponed", "err", err)
+		return
+	}
+	// Every change written so far is committed and nothing new is written
+	// until this returns, so the committed state is exactly what the old
+	// segments hold.
+	s.mu.RLock()
+	entries := snapshotOf(s.locks)
+	fence := s.fence
+	s.mu.RUnlock()
+	s.compactBusy.Store(true)
+	s.compacting.Add(1)
+	go func() {
+		defer s.compacting.Done()
+		defer s.compactBusy.Store(false)
+		start := time.Now()
+		if err := s.writeSnapshot(gen, fence, entries); err != nil {
+			s.opts.Logger.Error("writing a snapshot failed; the log is kept and compaction will be tried again", "err", err)
+			return
+		}
+		segs, _ := listSegments(s.path)
+		for _, seg := range segs {
+			if seg.gen < gen {
+				os.Remove(seg.path)
+			}
+		}
+		s.opts.Logger.Info("snapshot written", "locks", len(entries), "took", time.Since(start))
+	}()
+}
+
+// writeSnapshot writes a complete snapshot covering every change before log
+// segment logGen: to a temporary file, fsynced, renamed over the data file,
+// and the directory fsynced.
+func (s *Store) writeSnapshot(logGen, fence uint64, entries []snapshotEntry) error {
+	tmp := s.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var frame []byte
+	put := func(v any) {
+		frame = appendFrame(frame[:0], mustJSON(v))
+		w.Write(frame)
+	}
+	w.WriteString(snapshotMagic)
+	put(snapshotHeader{LogGen: logGen, Fence: fence, Count: len(entries), Time: time.Now().UTC()})
+	for i := range entries {
+		put(&entries[i])
+	}
+	put(snapshotEnd{End: true, Count: len(entries)})
+	err = w.Flush()
+	if err == nil && !s.opts.NoSync {
+		err = f.Sync()
+	}
+	if info, serr := f.Stat(); serr == nil {
+		s.snapSize = info.Size()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(s.path))
+}

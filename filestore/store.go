@@ -1,0 +1,302 @@
+// Package filestore is Locker's default store: one process, one data file.
+//
+// The data file (LOCKER_CONFIG) holds a snapshot of every lock. Changes are
+// appended to a log beside it (<file>.log.<N>), each record checksummed, and
+// fsynced before the request that made them is answered; concurrent requests
+// share an fsync (group commit), so durability does not serialise them, and
+// a change costs the same whatever the number of locks. When the log grows,
+// the store starts a new segment and writes a fresh snapshot in the
+// background (new file, fsync, rename, fsync the directory), then removes
+// the old segment. At start the snapshot is read and the log replayed; a
+// record cut short by a crash at the very end of the log is dropped, while any
+// other damage makes Open fail with a message and leaves every file as it
+// was. The original locker's JSON file is read and converted on first start.
+package filestore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// Options tune a Store. The zero value is the production default.
+type Options struct {
+	// HistoryLimit is how many recent events each lock keeps (default 100).
+	HistoryLimit int
+	// CompactBytes is the log size that starts a new snapshot (default
+	// 64 MiB, or twice the last snapshot if that is larger).
+	CompactBytes int64
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives compaction and recovery messages (default: discard).
+	Logger *slog.Logger
+	// NoSync skips fsync. Only for benchmarks that measure everything else.
+	NoSync bool
+}
+
+// entry is one lock: its committed state and history (never changed in
+// place, so readers may keep them), and the change in flight, if any.
+type entry struct {
+	lock    *lock.Lock // nil while the lock's first change is in flight
+	history []lock.Event
+	pending *op
+}
+
+// op is one change waiting for its fsync.
+type op struct {
+	entry  *entry
+	next   lock.Lock
+	events []lock.Event
+	data   []byte
+	done   chan struct{}
+	err    error
+}
+
+// Store is the file store. It implements lock.Store.
+type Store struct {
+	path     string
+	opts     Options
+	dir      *os.File
+	lockFile *os.File
+
+	mu         sync.RWMutex
+	locks      map[string]*entry
+	fence      uint64 // last token handed out
+	closed     bool
+	queue      []*op
+	queueReady chan struct{} // signalled when queue gets work
+
+	// Owned by the committer goroutine.
+	log       *os.File
+	logGen    uint64
+	logSize   int64
+	snapSize  int64
+	brokenErr error // last write failure, until the log is repaired
+
+	lastWriteErr atomic.Pointer[error] // set by a failed write, cleared by a good one
+
+	compacting sync.WaitGroup
+	watch      func([]lock.Event) // called by the commit loop for each committed change
+
+	compactBusy atomic.Bool // a snapshot is being written
+
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// Open opens (or creates) the store whose snapshot is at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.HistoryLimit <= 0 {
+		opts.HistoryLimit = 100
+	}
+	if opts.CompactBytes <= 0 {
+		opts.CompactBytes = 64 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: path, opts: opts, queueReady: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	if s.dir, err = os.Open(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("opening the data directory: %w", err)
+	}
+	if err := s.takeFileLock(); err != nil {
+		s.dir.Close()
+		return nil, err
+	}
+	if err := s.open(); err != nil {
+		s.lockFile.Close()
+		s.dir.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// takeFileLock makes sure no other Locker uses the same file.
+func (s *Store) takeFileLock() error {
+	f, err := os.OpenFile(s.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating %s.lock: %w", s.path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("%s is in use by another Locker (%s.lock is locked): %w", s.path, s.path, err)
+	}
+	s.lockFile = f
+	return nil
+}
+
+func (s *Store) open() error {
+	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
+		if segs, _ := listSegments(s.path); len(segs) > 0 {
+			return fmt.Errorf("%s is missing but its log %s is there; refusing to start without the snapshot", s.path, segs[0].path)
+		}
+		st := &state{locks: map[string]*entry{}, logGen: 1}
+		if err := s.writeSnapshot(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
+			return fmt.Errorf("creating %s: %w", s.path, err)
+		}
+	}
+	st, err := recoverState(s.path, s.opts.HistoryLimit)
+	if errors.Is(err, errLegacy) {
+		// The original locker's file: keep a copy, then rewrite it in this
+		// format (atomically) so the log has a snapshot to follow.
+		if err := copyFile(s.path, s.path+".orig"); err != nil {
+			return fmt.Errorf("keeping a copy of the original locker's file: %w", err)
+		}
+		if err := s.writeSnapshot(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
+			return fmt.Errorf("converting %s: %w", s.path, err)
+		}
+		s.opts.Logger.Info("converted the original locker's file; a copy of it is kept", "file", s.path, "copy", s.path+".orig", "locks", len(st.locks))
+		st, err = recoverState(s.path, s.opts.HistoryLimit)
+	}
+	if err != nil {
+		return err
+	}
+	s.locks, s.fence, s.snapSize = st.locks, st.fence, st.snapSize
+	// Segments older than the snapshot are left over from a compaction that
+	// stopped before removing them.
+	if segs, err := listSegments(s.path); err == nil {
+		for _, seg := range segs {
+			if seg.gen < st.logGen {
+				os.Remove(seg.path)
+			}
+		}
+	}
+	if n := len(st.segments); n > 0 {
+		last := st.segments[n-1]
+		f, err := os.OpenFile(last.path, os.O_RDWR, 0o600)
+		if err != nil {
+			return err
+		}
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		s.log, s.logGen, s.logSize = f, last.gen, st.tailOffset
+		if st.tailOffset == 0 {
+			// The segment was cut off before its header: write it afresh.
+			if err := s.writeLogHeader(); err != nil {
+				f.Close()
+				return err
+			}
+		} else if info.Size() != st.tailOffset {
+			s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log", "file", last.path, "bytes", info.Size()-st.tailOffset)
+			if err := s.truncateLog(); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		_, err = f.Seek(s.logSize, 0)
+		return err
+	}
+	return s.newSegment(st.logGen)
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return writeFileSync(to, b)
+}
+
+// writeFileSync writes b to path through a temporary file, fsync and rename,
+// then fsyncs the directory.
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// newSegment starts log segment gen and makes it the one appended to.
+func (s *Store) newSegment(gen uint64) error {
+	f, err := os.OpenFile(segmentPath(s.path, gen), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	old := s.log
+	s.log, s.logGen, s.logSize = f, gen, 0
+	if err := s.writeLogHeader(); err != nil {
+		f.Close()
+		os.Remove(segmentPath(s.path, gen))
+		s.log = old
+		return err
+	}
+	if err := s.dir.Sync(); err != nil {
+		return err
+	}
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+func (s *Store) writeLogHeader() error {
+	b := appendFrame([]byte(logMagic), mustJSON(logHeader{Gen: s.logGen}))
+	if _, err := s.log.WriteAt(b, 0); err != nil {
+		return err
+	}
+	if err := s.log.Truncate(int64(len(b))); err != nil {
+		return err
+	}
+	if err := s.log.Sync(); err != nil {
+		return err
+	}
+	s.logSize = int64(len(b))
+	_, err := s.log.Seek(s.logSize, 0)
+	return err
+}
+
+// truncateLog cuts the log back to its last committed byte.
+func (s *Store) truncateLog() error {
+	if err := s.log.Truncate(s.logSize); err != nil {
+		return err
+	}
+	if err := s.log.Sync(); err != nil {
+		return err
+	}
+	_, err := s.log.Seek(s.logSize, 0)
+	return err
+}

@@ -1,0 +1,3 @@
+module github.com/cloudfoundry-community/locker
+
+go 1.26

@@ -1,0 +1,254 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// maxBody is the largest request body accepted.
+const maxBody = 1 << 20
+
+// lockRequest is a PUT, DELETE or refresh request, from the JSON body and the
+// query string. The holder has three spellings: lock_by (the seed's PUT),
+// locked_by (the seed's DELETE) and requestor (the original clients).
+type lockRequest struct {
+	Key    string
+	Holder string
+	Wait   time.Duration
+	TTL    time.Duration
+	Force  bool
+}
+
+// requestBody is the JSON body; every field is optional here.
+type requestBody struct {
+	Key       *string   `json:"key"`
+	LockBy    *string   `json:"lock_by"`
+	LockedBy  *string   `json:"locked_by"`
+	Requestor *string   `json:"requestor"`
+	Wait      *duration `json:"wait"`
+	TTL       *duration `json:"ttl"`
+	Force     *bool     `json:"force"`
+}
+
+// duration decodes a Go duration string ("30s", "5m") or a number of seconds.
+type duration time.Duration
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := parseDuration(s)
+		*d = duration(v)
+		return err
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return errors.New(`a duration is a string such as "30s" or "5m", or a number of seconds`)
+	}
+	if secs < 0 || secs > 1e9 {
+		return errors.New("duration out of range")
+	}
+	*d = duration(time.Duration(secs * float64(time.Second)))
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		if secs, err2 := strconv.ParseFloat(s, 64); err2 == nil && secs >= 0 && secs <= 1e9 {
+			return time.Duration(secs * float64(time.Second)), nil
+		}
+		return 0, errors.New(`bad duration ` + strconv.Quote(s) + `: use Go syntax such as "30s" or "5m"`)
+	}
+	if v < 0 {
+		return 0, errors.New("duration must not be negative")
+	}
+	return v, nil
+}
+
+// decodeLockRequest reads the body (optional) and the query string. Body
+// fields win; the query fills in what the body leaves out (some clients and
+// proxies drop DELETE bodies). The holder defaults to the key.
+func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, error) {
+	var body requestBody
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return lockRequest{}, lock.Errorf(lock.ETOOLARGE, "request body is over %d bytes", maxBody)
+		}
+		return lockRequest{}, lock.Errorf(lock.EINVALID, "reading the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if err := dec.Decode(&body); err != nil {
+			return lockRequest{}, lock.Errorf(lock.EINVALID, "request body is not a JSON object: %v", cleanJSONError(err))
+		}
+		if dec.More() {
+			return lockRequest{}, lock.Errorf(lock.EINVALID, "request body has data after the JSON object")
+		}
+	}
+	q := r.URL.Query()
+	var req lockRequest
+	req.Key = first(body.Key, q, "key")
+	req.Holder = first(body.LockBy, q, "lock_by")
+	for _, alt := range []struct {
+		v *string
+		n string
+	}{{body.LockedBy, "locked_by"}, {body.Requestor, "requestor"}} {
+		if req.Holder == "" {
+			req.Holder = first(alt.v, q, alt.n)
+		}
+	}
+	if req.Holder == "" {
+		req.Holder = req.Key
+	}
+	for _, d := range []struct {
+		body *duration
+		name string
+		dst  *time.Duration
+	}{{body.Wait, "wait", &req.Wait}, {body.TTL, "ttl", &req.TTL}} {
+		if d.body != nil {
+			*d.dst = time.Duration(*d.body)
+		} else if v := q.Get(d.name); v != "" {
+			if *d.dst, err = parseDuration(v); err != nil {
+				return req, lock.Errorf(lock.EINVALID, "%s: %v", d.name, err)
+			}
+		}
+	}
+	if body.Force != nil {
+		req.Force = *body.Force
+	} else if v := q.Get("force"); v != "" {
+		if req.Force, err = strconv.ParseBool(v); err != nil {
+			return req, lock.Errorf(lock.EINVALID, "force must be true or false, not %q", v)
+		}
+	}
+	return req, nil
+}
+
+// requireKey refuses a request without a key.
+func (req lockRequest) requireKey() error {
+	if req.Key == "" {
+		return lock.Errorf(lock.EINVALID, `missing "key": send {"key": "..."} in the body or ?key=... in the URL`)
+	}
+	return nil
+}
+
+func first(v *string, q url.Values, name string) string {
+	if v != nil && *v != "" {
+		return *v
+	}
+	return q.Get(name)
+}
+
+// cleanJSONError keeps decoder errors short and free of Go type names.
+func cleanJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "field " + strconv.Quote(te.Field) + " has the wrong type (" + te.Value + ")"
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "json: ")
+	return msg
+}
+
+// holdView is one holder's hold in a response.
+type holdView struct {
+	Count    int        `json:"count"`
+	Acquired time.Time  `json:"acquired"`
+	Expires  *time.Time `json:"expires,omitempty"`
+}
+
+// lockView is a lock in responses. "key" and "locked_by" keep the seed's
+// names and meaning; the rest are additions.
+type lockView struct {
+	Name     string              `json:"name"`
+	Key      string              `json:"key"`
+	LockedBy map[string]int      `json:"locked_by"`
+	State    string              `json:"state"`
+	Fence    uint64              `json:"fence"`
+	Since    *time.Time          `json:"since,omitempty"`
+	Expires  *time.Time          `json:"expires,omitempty"`
+	Holds    map[string]holdView `json:"holds"`
+	Waiters  int                 `json:"waiters"`
+}
+
+// view turns a lock into its response shape.
+func (s *Server) view(l lock.Lock) lockView {
+	v := lockView{Name: l.Name, Key: l.Key, LockedBy: l.Counts(), State: state(&l), Fence: l.Fence, Holds: make(map[string]holdView, len(l.Holds)), Waiters: s.svc.Waiters(l.Name)}
+	if !l.Since.IsZero() {
+		v.Since = &l.Since
+	}
+	if t := l.NextExpiry(); !t.IsZero() {
+		v.Expires = &t
+	}
+	for h, hold := range l.Holds {
+		hv := holdView{Count: hold.Count, Acquired: hold.Acquired}
+		if !hold.Expires.IsZero() {
+			e := hold.Expires
+			hv.Expires = &e
+		}
+		v.Holds[h] = hv
+	}
+	return v
+}
+
+// state names a lock's state: free, held (one holder) or shared (several).
+func state(l *lock.Lock) string {
+	switch {
+	case l.Free():
+		return "free"
+	case len(l.Holds) > 1:
+		return "shared"
+	default:
+		return "held"
+	}
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error encoding the response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeLockMap streams {"name": view, ...} in name order, one lock at a time,
+// so a large listing needs no second copy of itself in memory.
+func (s *Server) writeLockMap(w http.ResponseWriter, locks []lock.Lock) {
+	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	buf := make([]byte, 0, 64<<10)
+	buf = append(buf, '{')
+	for i, l := range locks {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		name, _ := json.Marshal(l.Name)
+		v, _ := json.Marshal(s.view(l))
+		buf = append(append(append(buf, name...), ':'), v...)
+		if len(buf) > 48<<10 {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, "}\n"...)
+	w.Write(buf)
+}

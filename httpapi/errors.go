@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// statusOf maps domain error codes to HTTP statuses: the one place where
+// this happens.
+var statusOf = map[string]int{
+	lock.EINVALID:      http.StatusBadRequest,
+	lock.ECONFLICT:     http.StatusLocked,
+	lock.ENOTFOUND:     http.StatusNotFound,
+	lock.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	lock.EUNAUTHORIZED: http.StatusUnauthorized,
+	lock.EFORBIDDEN:    http.StatusForbidden,
+	lock.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	lock.ENOSPACE:      http.StatusInsufficientStorage,
+	lock.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// errorBody is every error response: {"error": "..."}, and the lock's state
+// when the error is about a lock (who holds it).
+type errorBody struct {
+	Error string    `json:"error"`
+	Lock  *lockView `json:"lock,omitempty"`
+}
+
+// writeError answers with err as JSON and the status its code maps to.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away; nobody reads an answer
+	}
+	code := lock.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if code == lock.EINTERNAL {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	body := errorBody{Error: lock.ErrorMessage(err)}
+	var e *lock.Error
+	if errors.As(err, &e) && e.Lock != nil {
+		v := s.view(*e.Lock)
+		body.Lock = &v
+	}
+	writeJSON(w, status, body)
+}
+
+// errorf answers with a JSON error of the given status.
+func errorf(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}

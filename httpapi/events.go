@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// heartbeat is how often an idle event stream gets a comment line, so
+// proxies keep it open and dead clients are noticed.
+const heartbeat = 15 * time.Second
+
+// handleEvents streams every committed change as Server-Sent Events: one
+// event per change, named by its type (acquired, released, expired, forced,
+// refreshed), its data the event as JSON. A client that cannot keep up is
+// sent a "dropped" event and disconnected; it should reconnect and re-read
+// the locks it cares about.
+func (s *Server) handleEvents() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		sub := s.svc.Events().Subscribe(1024)
+		defer s.svc.Events().Unsubscribe(sub)
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, "retry: 1000\n: connected\n\n")
+		if rc.Flush() != nil {
+			return
+		}
+		tick := time.NewTicker(heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case ev, ok := <-sub.C:
+				if !ok {
+					if s.svc.Events().Dropped(sub) {
+						fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"this stream fell behind and was dropped; reconnect\"}\n\n")
+						rc.Flush()
+					}
+					return
+				}
+				data, _ := json.Marshal(ev)
+				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, data)
+			case <-tick.C:
+				fmt.Fprint(w, ": ping\n\n")
+			case <-r.Context().Done():
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+		}
+	})
+}

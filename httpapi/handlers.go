@@ -1,0 +1,212 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// lockResponse answers a change: what happened, and the lock's new state.
+type lockResponse struct {
+	Response string `json:"response"`
+	lockView
+}
+
+func (s *Server) handleList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		locks, err := s.svc.List(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeLockMap(w, locks)
+	})
+}
+
+func (s *Server) handleAcquire() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		req, err := decodeLockRequest(w, r)
+		if err == nil {
+			err = req.requireKey()
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, err := s.svc.Acquire(r.Context(), name, lock.Request{Key: req.Key, Holder: req.Holder, TTL: req.TTL}, req.Wait)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		count := l.Holds[req.Holder].Count
+		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, lockResponse{
+			Response: fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count),
+			lockView: s.view(l),
+		})
+	})
+}
+
+func (s *Server) handleRelease() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		req, err := decodeLockRequest(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if req.Force {
+			s.forceRelease(w, r, name)
+			return
+		}
+		if err := req.requireKey(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, released, err := s.svc.Release(r.Context(), name, req.Key, req.Holder)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var msg string
+		switch {
+		case released:
+			count := l.Holds[req.Holder].Count
+			s.log.Info("unlock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
+			msg = fmt.Sprintf("unlocked %q for %q (count %d)", name, req.Holder, count)
+			if l.Free() {
+				msg += "; the lock is free"
+			}
+		case l.Free():
+			msg = fmt.Sprintf("lock %q is not held; nothing to unlock", name)
+		default:
+			msg = fmt.Sprintf("%q holds nothing on lock %q; nothing changed", req.Holder, name)
+		}
+		writeJSON(w, http.StatusOK, lockResponse{Response: msg, lockView: s.view(l)})
+	})
+}
+
+func (s *Server) forceRelease(w http.ResponseWriter, r *http.Request, name string) {
+	if err := s.mayForce(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	by := actor(r)
+	l, events, err := s.svc.ForceRelease(r.Context(), name, by)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg := fmt.Sprintf("lock %q is not held; nothing to release", name)
+	var forced []string
+	for _, ev := range events {
+		if ev.Type == lock.Forced {
+			forced = append(forced, ev.Holder)
+			s.log.Warn("force release", "lock", name, "key", ev.Key, "holder", ev.Holder, "fence", ev.Fence, "by", by, "remote", r.RemoteAddr)
+		}
+	}
+	if len(forced) > 0 {
+		msg = fmt.Sprintf("force-released lock %q from %q", name, forced)
+	}
+	writeJSON(w, http.StatusOK, lockResponse{Response: msg, lockView: s.view(l)})
+}
+
+func (s *Server) handleGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l, err := s.svc.Get(r.Context(), r.PathValue("name"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.view(l))
+	})
+}
+
+func (s *Server) handleRefresh() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		req, err := decodeLockRequest(w, r)
+		if err == nil {
+			err = req.requireKey()
+		}
+		if err == nil && req.TTL <= 0 {
+			err = lock.Errorf(lock.EINVALID, `refresh needs a "ttl", such as "30s"`)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, err := s.svc.Refresh(r.Context(), name, req.Key, req.Holder, req.TTL)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		exp := l.Holds[req.Holder].Expires
+		writeJSON(w, http.StatusOK, lockResponse{
+			Response: fmt.Sprintf("lease of %q on %q extended to %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
+			lockView: s.view(l),
+		})
+	})
+}
+
+// historyResponse is a lock's recent events, oldest first.
+type historyResponse struct {
+	Name   string       `json:"name"`
+	Events []lock.Event `json:"events"`
+}
+
+func (s *Server) handleHistory() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		events, err := s.svc.History(r.Context(), name)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if events == nil {
+			events = []lock.Event{}
+		}
+		writeJSON(w, http.StatusOK, historyResponse{Name: name, Events: events})
+	})
+}
+
+func (s *Server) handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+	})
+}
+
+func (s *Server) handleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.svc.Ready(r.Context()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+// handleNotFound answers every unknown route: 405 with Allow when the path
+// exists with other methods, 404 otherwise.
+func (s *Server) handleNotFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			for _, m := range allow {
+				w.Header().Add("Allow", m)
+			}
+			errorf(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %v", r.Method, r.URL.Path, allow))
+			return
+		}
+		errorf(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path))
+	})
+}

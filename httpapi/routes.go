@@ -1,0 +1,30 @@
+package httpapi
+
+import "net/http"
+
+// routes lists every route of the API.
+func (s *Server) routes() {
+	// The seed's API.
+	s.handle("GET /locks", s.handleList())
+	s.handle("PUT /lock/{name}", s.handleAcquire())
+	s.handle("DELETE /lock/{name}", s.handleRelease())
+
+	// Additions: one lock, leases, history, events, description.
+	s.handle("GET /lock/{name}", s.handleGet())
+	s.handle("POST /lock/{name}/refresh", s.handleRefresh())
+	s.handle("GET /lock/{name}/history", s.handleHistory())
+	s.handle("GET /events", s.handleEvents())
+	s.handle("GET /openapi.json", s.handleOpenAPI())
+
+	// Health checks for load balancers: no auth.
+	s.mux.Handle("GET /healthz", s.handleHealthz())
+	s.mux.Handle("GET /readyz", s.handleReadyz())
+
+	// Everything else: JSON 404 or 405.
+	s.mux.Handle("/", s.handleNotFound())
+}
+
+// handle registers a route behind authentication.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.authenticate(h))
+}

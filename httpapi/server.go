@@ -1,0 +1,65 @@
+// Package httpapi is Locker's HTTP transport: the seed's API (GET /locks,
+// PUT and DELETE /lock/<name>) and its additions, over a lockservice.Service.
+// All routes are in routes.go; request decoding and response encoding in
+// encode.go; the mapping of domain errors to statuses in errors.go.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+// Credentials is a user name and password for HTTP basic auth.
+type Credentials struct {
+	User, Pass string
+}
+
+// Set reports whether the credentials are configured.
+func (c Credentials) Set() bool { return c.User != "" }
+
+// Config configures the HTTP API.
+type Config struct {
+	// Auth, when set, is required on every route but the health checks.
+	Auth Credentials
+	// Admin, when set, is the only user who may force a release; it may use
+	// the rest of the API too.
+	Admin   Credentials
+	Version string
+	Logger  *slog.Logger
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	svc *lockservice.Service
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API's handler over svc.
+func New(svc *lockservice.Service, cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A bug must never take the server down, nor answer with Go's
+		// plain-text 500: log it and answer in JSON.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+			errorf(w, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}

@@ -1,0 +1,61 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Every failure the lock server reports carries one of these;
+// transports map them to their own status codes in one place (see
+// httpapi/errors.go).
+const (
+	EINVALID      = "invalid"      // bad input: the request can never succeed as sent
+	ECONFLICT     = "conflict"     // the lock is held under another key
+	ENOTFOUND     = "not_found"    // no such lock, or nothing held to refresh
+	ETOOLARGE     = "too_large"    // a request body over the limit
+	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
+	EFORBIDDEN    = "forbidden"    // these credentials may not do this
+	EUNAVAILABLE  = "unavailable"  // the store cannot be reached, or a limit (waiters) is reached
+	ENOSPACE      = "no_space"     // the store has no room left
+	EINTERNAL     = "internal"     // anything else
+)
+
+// Error is a domain error: a code that says what kind of failure it is and a
+// message written for the person who will read it.
+type Error struct {
+	Code    string
+	Message string
+	// Lock is the lock's state where the error is about a lock (a conflict
+	// reports who holds it).
+	Lock *Lock
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err: its own when it is (or wraps) an *Error,
+// EINTERNAL for any other non-nil error, "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the message of err meant for a client: its own when it
+// is an *Error, a generic one otherwise (internal details stay in the logs).
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,193 @@
+package lock
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Env is what a store gives the rules for one change: the time by the store's
+// clock and a source of fence tokens. NextFence returns a token greater than
+// every token it returned before, across restarts.
+type Env struct {
+	Now       time.Time
+	NextFence func() uint64
+}
+
+// Request asks for a hold on a lock.
+type Request struct {
+	Key    string
+	Holder string
+	// TTL is the lease; zero means the hold never expires.
+	TTL time.Duration
+}
+
+// Acquire takes one hold on l for r.Holder under r.Key: allowed when the lock
+// is free or already held under r.Key. The holder's count goes up by one.
+// A lease never shortens: a hold's expiry becomes the later of its current one
+// and now+TTL, where a hold without a lease counts as never expiring.
+// Stale leases are expired first. On a conflict l keeps its expiries (they
+// are returned as events) and the error is an *Error with code ECONFLICT.
+func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
+	events := Expire(l, env.Now)
+	if l.Key != "" && l.Key != r.Key {
+		return events, conflict(l)
+	}
+	if l.Key == "" {
+		l.Key = r.Key
+		l.Fence = env.NextFence()
+		l.Since = env.Now
+	}
+	if l.Holds == nil {
+		l.Holds = make(map[string]Hold)
+	}
+	h, held := l.Holds[r.Holder]
+	var exp time.Time
+	if r.TTL > 0 {
+		exp = env.Now.Add(r.TTL)
+	}
+	switch {
+	case !held:
+		h = Hold{Acquired: env.Now, Expires: exp}
+	case h.Expires.IsZero() || exp.IsZero():
+		h.Expires = time.Time{}
+	case exp.After(h.Expires):
+		h.Expires = exp
+	}
+	h.Count++
+	l.Holds[r.Holder] = h
+	return append(events, event(l, Acquired, r.Holder, env.Now)), nil
+}
+
+// Release gives back one hold of holder under key. A free lock, or a holder
+// that holds nothing under the lock's key, is not an error and changes
+// nothing. Another key is an ECONFLICT error. When the last hold goes, the
+// lock becomes free.
+func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
+	events := Expire(l, env.Now)
+	if l.Key == "" {
+		return events, nil
+	}
+	if l.Key != key {
+		return events, conflict(l)
+	}
+	h, ok := l.Holds[holder]
+	if !ok {
+		return events, nil
+	}
+	h.Count--
+	l.Holds[holder] = h
+	ev := event(l, Released, holder, env.Now)
+	if h.Count == 0 {
+		delete(l.Holds, holder)
+	}
+	freeIfEmpty(l)
+	return append(events, ev), nil
+}
+
+// Refresh sets the lease of holder's hold to now+ttl without changing its
+// count. Nothing held by holder: ENOTFOUND; another key: ECONFLICT.
+func Refresh(l *Lock, key, holder string, ttl time.Duration, env Env) ([]Event, error) {
+	if ttl <= 0 {
+		return nil, Errorf(EINVALID, "refresh needs a ttl greater than zero")
+	}
+	events := Expire(l, env.Now)
+	if l.Key != "" && l.Key != key {
+		return events, conflict(l)
+	}
+	h, ok := l.Holds[holder]
+	if l.Key == "" || !ok {
+		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: %q holds nothing under key %q to refresh", l.Name, holder, key)}
+	}
+	h.Expires = env.Now.Add(ttl)
+	l.Holds[holder] = h
+	return append(events, event(l, Refreshed, holder, env.Now)), nil
+}
+
+// ForceRelease releases every hold on l whatever its key, recording by (the
+// operator) in the events. A free lock is not an error.
+func ForceRelease(l *Lock, by string, env Env) []Event {
+	events := Expire(l, env.Now)
+	for _, holder := range l.Holders() {
+		ev := event(l, Forced, holder, env.Now)
+		ev.Count, ev.Expires, ev.By = 0, time.Time{}, by
+		events = append(events, ev)
+		delete(l.Holds, holder)
+	}
+	freeIfEmpty(l)
+	return events
+}
+
+// Expire releases every hold whose lease ran out at or before now (all of
+// that holder's count), and frees the lock if none is left.
+func Expire(l *Lock, now time.Time) []Event {
+	var events []Event
+	for _, holder := range l.Holders() {
+		h := l.Holds[holder]
+		if h.Expires.IsZero() || h.Expires.After(now) {
+			continue
+		}
+		ev := event(l, Expired, holder, now)
+		ev.Count = 0
+		events = append(events, ev)
+		delete(l.Holds, holder)
+	}
+	freeIfEmpty(l)
+	return events
+}
+
+// Waiter is a request queued for a lock, in arrival order.
+type Waiter struct {
+	Key    string
+	Holder string
+}
+
+// MustQueue reports whether r has to wait behind the waiters that arrived
+// before it (ahead, oldest first), even if the lock itself would allow it.
+// Fair queueing: a new holder never jumps ahead of an earlier waiter with a
+// different key, so a stream of shared-key requests cannot starve an
+// exclusive one. A holder that already holds the lock may always take it
+// again: it must release every hold before anyone else can have the lock, so
+// refusing it would help no one.
+func MustQueue(l *Lock, r Request, ahead []Waiter) bool {
+	if _, held := l.Holds[r.Holder]; held && l.Key == r.Key {
+		return false
+	}
+	for _, w := range ahead {
+		if w.Key != r.Key {
+			return true
+		}
+	}
+	return false
+}
+
+func freeIfEmpty(l *Lock) {
+	if len(l.Holds) == 0 {
+		l.Key = ""
+		l.Since = time.Time{}
+		l.Holds = nil
+	}
+}
+
+func event(l *Lock, t EventType, holder string, now time.Time) Event {
+	h := l.Holds[holder]
+	return Event{Type: t, Lock: l.Name, Key: l.Key, Holder: holder, Count: h.Count, Fence: l.Fence, Time: now, Expires: h.Expires}
+}
+
+// conflict describes who holds l, for a refused request.
+func conflict(l *Lock) *Error {
+	c := l.Clone()
+	return &Error{Code: ECONFLICT, Lock: &c, Message: fmt.Sprintf("lock %q is held by key %q (%s)", l.Name, l.Key, DescribeHolders(l))}
+}
+
+// DescribeHolders lists holders with their counts, e.g. "a x2, b x1".
+func DescribeHolders(l *Lock) string {
+	hs := l.Holders()
+	parts := make([]string, len(hs))
+	for i, h := range hs {
+		parts[i] = fmt.Sprintf("%s x%d", h, l.Holds[h].Count)
+	}
+	sort.Strings(parts)
+	return "holders: " + strings.Join(parts, ", ")
+}

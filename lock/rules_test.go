@@ -1,0 +1,1078 @@
+package lock_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// t0 is the fixed "now" of every test. It is built with time.Date, so it has
+// no monotonic reading and reflect.DeepEqual compares times exactly.
+var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// fenceStart is the last token the fake counter handed out before a test; the
+// first NextFence call returns fenceStart+1.
+const fenceStart = 100
+
+// fakeEnv is an Env with a fixed Now and a counter-based NextFence that
+// records how often it was called.
+type fakeEnv struct {
+	last  uint64
+	calls int
+}
+
+func newEnv() *fakeEnv { return &fakeEnv{last: fenceStart} }
+
+func (f *fakeEnv) env(now time.Time) lock.Env {
+	return lock.Env{Now: now, NextFence: func() uint64 {
+		f.calls++
+		f.last++
+		return f.last
+	}}
+}
+
+// held builds a lock held under key.
+func held(key string, fence uint64, since time.Time, holds map[string]lock.Hold) lock.Lock {
+	return lock.Lock{Name: "db", Key: key, Holds: holds, Fence: fence, Since: since}
+}
+
+func hold(count int, acquired, expires time.Time) lock.Hold {
+	return lock.Hold{Count: count, Acquired: acquired, Expires: expires}
+}
+
+var never time.Time // zero: a hold without a lease
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// codeOf returns the *lock.Error code of err, "" for nil, and fails the test
+// for an error of another type.
+func codeOf(t *testing.T, err error) string {
+	t.Helper()
+	if err == nil {
+		return ""
+	}
+	var e *lock.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not a *lock.Error", err, err)
+	}
+	return e.Code
+}
+
+func checkLock(t *testing.T, got, want lock.Lock) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("lock:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func checkEvents(t *testing.T, got, want []lock.Event) {
+	t.Helper()
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("events:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestAcquire(t *testing.T) {
+	const K, X = "K", "X"
+	ago := at(-time.Hour)
+	tests := []struct {
+		name       string
+		before     lock.Lock
+		req        lock.Request
+		want       lock.Lock
+		wantEvents []lock.Event
+		wantCode   string
+		wantFences int // NextFence calls
+	}{
+		{
+			name:   "free lock, no ttl",
+			before: lock.Lock{Name: "db"},
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 101, Time: t0},
+			},
+			wantFences: 1,
+		},
+		{
+			name:   "free lock that was held before gets a new, larger fence",
+			before: lock.Lock{Name: "db", Fence: 7},
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 101, Time: t0},
+			},
+			wantFences: 1,
+		},
+		{
+			name:   "free lock with an empty (non-nil) holds map",
+			before: lock.Lock{Name: "db", Holds: map[string]lock.Hold{}},
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 101, Time: t0},
+			},
+			wantFences: 1,
+		},
+		{
+			name:   "free lock with ttl sets Expires",
+			before: lock.Lock{Name: "db"},
+			req:    lock.Request{Key: K, Holder: "h1", TTL: 30 * time.Second},
+			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, at(30*time.Second))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 101, Time: t0, Expires: at(30 * time.Second)},
+			},
+			wantFences: 1,
+		},
+		{
+			name:   "same key same holder: count 2, fence, Since and Acquired unchanged",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 5, ago, map[string]lock.Hold{"h1": hold(2, ago, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 2, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name:   "same key different holder shares the lock",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(2, ago, never)}),
+			req:    lock.Request{Key: K, Holder: "h2"},
+			want: held(K, 5, ago, map[string]lock.Hold{
+				"h1": hold(2, ago, never),
+				"h2": hold(1, t0, never),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h2", Count: 1, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name: "same key third holder",
+			before: held(K, 5, ago, map[string]lock.Hold{
+				"h1": hold(1, ago, never),
+				"h2": hold(1, ago, at(time.Hour)),
+			}),
+			req: lock.Request{Key: K, Holder: "h3", TTL: time.Minute},
+			want: held(K, 5, ago, map[string]lock.Hold{
+				"h1": hold(1, ago, never),
+				"h2": hold(1, ago, at(time.Hour)),
+				"h3": hold(1, t0, at(time.Minute)),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h3", Count: 1, Fence: 5, Time: t0, Expires: at(time.Minute)},
+			},
+		},
+		{
+			name:     "different key conflicts and changes nothing",
+			before:   held(X, 5, ago, map[string]lock.Hold{"o": hold(1, ago, at(time.Hour))}),
+			req:      lock.Request{Key: K, Holder: "h1", TTL: time.Hour},
+			want:     held(X, 5, ago, map[string]lock.Hold{"o": hold(1, ago, at(time.Hour))}),
+			wantCode: lock.ECONFLICT,
+		},
+		{
+			name:     "different key conflicts even for a holder that holds under the lock's key",
+			before:   held(X, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			req:      lock.Request{Key: K, Holder: "h1"},
+			want:     held(X, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			wantCode: lock.ECONFLICT,
+		},
+		{
+			name:   "lease: an existing longer lease is kept",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(10*time.Minute))}),
+			req:    lock.Request{Key: K, Holder: "h1", TTL: time.Minute},
+			want:   held(K, 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(10*time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 2, Fence: 5, Time: t0, Expires: at(10 * time.Minute)},
+			},
+		},
+		{
+			name:   "lease: a longer ttl extends",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			req:    lock.Request{Key: K, Holder: "h1", TTL: 10 * time.Minute},
+			want:   held(K, 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(10*time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 2, Fence: 5, Time: t0, Expires: at(10 * time.Minute)},
+			},
+		},
+		{
+			name:   "lease: an equal ttl keeps the same expiry",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			req:    lock.Request{Key: K, Holder: "h1", TTL: time.Minute},
+			want:   held(K, 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 2, Fence: 5, Time: t0, Expires: at(time.Minute)},
+			},
+		},
+		{
+			name:   "lease: a hold without ttl makes the hold never expire",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 5, ago, map[string]lock.Hold{"h1": hold(2, ago, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 2, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name:   "lease: a never-expiring hold stays never-expiring when re-acquired with ttl",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			req:    lock.Request{Key: K, Holder: "h1", TTL: time.Minute},
+			want:   held(K, 5, ago, map[string]lock.Hold{"h1": hold(2, ago, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 2, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name: "lease: only the acquiring holder's lease changes",
+			before: held(K, 5, ago, map[string]lock.Hold{
+				"h1": hold(1, ago, at(time.Minute)),
+				"h2": hold(1, ago, at(time.Minute)),
+			}),
+			req: lock.Request{Key: K, Holder: "h1", TTL: time.Hour},
+			want: held(K, 5, ago, map[string]lock.Hold{
+				"h1": hold(2, ago, at(time.Hour)),
+				"h2": hold(1, ago, at(time.Minute)),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 2, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name:   "stale other-key hold is expired first and no longer blocks",
+			before: held(X, 5, ago, map[string]lock.Hold{"o": hold(3, ago, at(-time.Second))}),
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: X, Holder: "o", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 101, Time: t0},
+			},
+			wantFences: 1,
+		},
+		{
+			name:   "a lease ending exactly now has run out",
+			before: held(X, 5, ago, map[string]lock.Hold{"o": hold(1, ago, t0)}),
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: X, Holder: "o", Count: 0, Fence: 5, Time: t0, Expires: t0},
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 101, Time: t0},
+			},
+			wantFences: 1,
+		},
+		{
+			name:     "a lease ending a nanosecond from now still blocks",
+			before:   held(X, 5, ago, map[string]lock.Hold{"o": hold(1, ago, at(time.Nanosecond))}),
+			req:      lock.Request{Key: K, Holder: "h1"},
+			want:     held(X, 5, ago, map[string]lock.Hold{"o": hold(1, ago, at(time.Nanosecond))}),
+			wantCode: lock.ECONFLICT,
+		},
+		{
+			name: "conflict keeps the expiries it made, returned as events",
+			before: held(X, 5, ago, map[string]lock.Hold{
+				"dead": hold(1, ago, at(-time.Minute)),
+				"live": hold(1, ago, never),
+			}),
+			req:  lock.Request{Key: K, Holder: "h1"},
+			want: held(X, 5, ago, map[string]lock.Hold{"live": hold(1, ago, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: X, Holder: "dead", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Minute)},
+			},
+			wantCode: lock.ECONFLICT,
+		},
+		{
+			name:   "own stale hold is expired (whole count) and the lock is taken afresh",
+			before: held(K, 5, ago, map[string]lock.Hold{"h1": hold(3, ago, at(-time.Second))}),
+			req:    lock.Request{Key: K, Holder: "h1"},
+			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: K, Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 101, Time: t0},
+			},
+			wantFences: 1,
+		},
+		{
+			name: "own stale hold on a shared lock: new hold, fence unchanged",
+			before: held(K, 5, ago, map[string]lock.Hold{
+				"h1": hold(3, ago, at(-time.Second)),
+				"h2": hold(1, ago, never),
+			}),
+			req: lock.Request{Key: K, Holder: "h1", TTL: time.Minute},
+			want: held(K, 5, ago, map[string]lock.Hold{
+				"h1": hold(1, t0, at(time.Minute)),
+				"h2": hold(1, ago, never),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: K, Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
+				{Type: lock.Acquired, Lock: "db", Key: K, Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Minute)},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newEnv()
+			l := tt.before.Clone()
+			events, err := lock.Acquire(&l, tt.req, f.env(t0))
+			if got := codeOf(t, err); got != tt.wantCode {
+				t.Fatalf("error code = %q (%v), want %q", got, err, tt.wantCode)
+			}
+			checkLock(t, l, tt.want)
+			checkEvents(t, events, tt.wantEvents)
+			if f.calls != tt.wantFences {
+				t.Errorf("NextFence called %d times, want %d", f.calls, tt.wantFences)
+			}
+		})
+	}
+}
+
+func TestAcquireConflictError(t *testing.T) {
+	since := at(-time.Hour)
+	l := held("K", 5, since, map[string]lock.Hold{
+		"h2": hold(1, since, never),
+		"h1": hold(2, since, at(time.Hour)),
+	})
+	before := l.Clone()
+	f := newEnv()
+	events, err := lock.Acquire(&l, lock.Request{Key: "other", Holder: "me"}, f.env(t0))
+	if len(events) != 0 {
+		t.Errorf("events = %+v, want none", events)
+	}
+	var e *lock.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not a *lock.Error", err, err)
+	}
+	if e.Code != lock.ECONFLICT {
+		t.Errorf("code = %q, want %q", e.Code, lock.ECONFLICT)
+	}
+	wantMsg := `lock "db" is held by key "K" (holders: h1 x2, h2 x1)`
+	if e.Message != wantMsg || err.Error() != wantMsg {
+		t.Errorf("message = %q / Error() = %q, want %q", e.Message, err.Error(), wantMsg)
+	}
+	for _, part := range []string{`"db"`, `"K"`, "h1 x2", "h2 x1"} {
+		if !strings.Contains(e.Message, part) {
+			t.Errorf("message %q does not mention %s", e.Message, part)
+		}
+	}
+	checkLock(t, l, before)
+	if e.Lock == nil {
+		t.Fatal("error has no Lock")
+	}
+	checkLock(t, *e.Lock, before)
+	if e.Lock == &l {
+		t.Error("error's Lock is the caller's lock, not a copy")
+	}
+	// The copy is deep: changing the caller's lock leaves the error's alone.
+	l.Holds["h1"] = hold(99, t0, never)
+	delete(l.Holds, "h2")
+	checkLock(t, *e.Lock, before)
+	if f.calls != 0 {
+		t.Errorf("NextFence called %d times on a conflict", f.calls)
+	}
+}
+
+// TestFenceOnlyOnFreeToHeld walks a lock through a life and checks that the
+// fence changes exactly when the lock goes from free to held, always upward.
+func TestFenceOnlyOnFreeToHeld(t *testing.T) {
+	f := newEnv()
+	env := f.env(t0)
+	l := lock.Lock{Name: "db"}
+	steps := []struct {
+		do        func() error
+		wantFence uint64
+		wantFree  bool
+	}{
+		{func() error { _, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: "a"}, env); return err }, 101, false},
+		{func() error { _, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: "a"}, env); return err }, 101, false},
+		{func() error { _, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: "b"}, env); return err }, 101, false},
+		{func() error { _, err := lock.Release(&l, "K", "a", env); return err }, 101, false},
+		{func() error { _, err := lock.Release(&l, "K", "b", env); return err }, 101, false},
+		{func() error { _, err := lock.Release(&l, "K", "a", env); return err }, 101, true}, // free; fence is kept
+		{func() error { _, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: "a"}, env); return err }, 102, false},
+		{func() error { lock.ForceRelease(&l, "op", env); return nil }, 102, true},
+		{func() error { _, err := lock.Acquire(&l, lock.Request{Key: "X", Holder: "c"}, env); return err }, 103, false},
+	}
+	var prev uint64
+	for i, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if l.Fence != s.wantFence {
+			t.Errorf("step %d: fence = %d, want %d", i, l.Fence, s.wantFence)
+		}
+		if l.Fence < prev {
+			t.Errorf("step %d: fence went down from %d to %d", i, prev, l.Fence)
+		}
+		prev = l.Fence
+		if l.Free() != s.wantFree {
+			t.Errorf("step %d: Free() = %v, want %v", i, l.Free(), s.wantFree)
+		}
+	}
+	if f.calls != 3 {
+		t.Errorf("NextFence called %d times, want 3", f.calls)
+	}
+}
+
+func TestRelease(t *testing.T) {
+	ago := at(-time.Hour)
+	tests := []struct {
+		name        string
+		before      lock.Lock
+		key, holder string
+		want        lock.Lock
+		wantEvents  []lock.Event
+		wantCode    string
+	}{
+		{
+			name:   "free lock: nothing to do",
+			before: lock.Lock{Name: "db", Fence: 9},
+			key:    "K", holder: "h1",
+			want: lock.Lock{Name: "db", Fence: 9},
+		},
+		{
+			name:   "unknown holder under the right key: nothing to do",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "stranger",
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+		},
+		{
+			name:   "wrong key conflicts and changes nothing",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Hour))}),
+			key:    "X", holder: "h1",
+			want:     held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Hour))}),
+			wantCode: lock.ECONFLICT,
+		},
+		{
+			name:   "counted: one of two holds",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Hour))}),
+			key:    "K", holder: "h1",
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name:   "last hold frees the lock (Key empty, Holds nil, Since zero, fence kept)",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			key:    "K", holder: "h1",
+			want: lock.Lock{Name: "db", Fence: 5},
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name: "shared key: one holder leaves, the lock stays held",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, ago, never),
+				"h2": hold(3, ago, never),
+			}),
+			key: "K", holder: "h1",
+			want: held("K", 5, ago, map[string]lock.Hold{"h2": hold(3, ago, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name:   "own hold already expired: only the expiry is reported",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(-time.Second))}),
+			key:    "K", holder: "h1",
+			want: lock.Lock{Name: "db", Fence: 5},
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
+			},
+		},
+		{
+			name:   "wrong key whose holds all expired: lock is free, no conflict",
+			before: held("X", 5, ago, map[string]lock.Hold{"o": hold(1, ago, t0)}),
+			key:    "K", holder: "h1",
+			want: lock.Lock{Name: "db", Fence: 5},
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: "X", Holder: "o", Count: 0, Fence: 5, Time: t0, Expires: t0},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newEnv()
+			l := tt.before.Clone()
+			events, err := lock.Release(&l, tt.key, tt.holder, f.env(t0))
+			if got := codeOf(t, err); got != tt.wantCode {
+				t.Fatalf("error code = %q (%v), want %q", got, err, tt.wantCode)
+			}
+			checkLock(t, l, tt.want)
+			checkEvents(t, events, tt.wantEvents)
+			if f.calls != 0 {
+				t.Errorf("Release called NextFence %d times", f.calls)
+			}
+		})
+	}
+}
+
+func TestReleaseConflictError(t *testing.T) {
+	l := held("K", 5, t0, map[string]lock.Hold{"h1": hold(1, t0, never)})
+	_, err := lock.Release(&l, "X", "h1", newEnv().env(t0))
+	var e *lock.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v is not a *lock.Error", err)
+	}
+	if want := `lock "db" is held by key "K" (holders: h1 x1)`; e.Message != want {
+		t.Errorf("message = %q, want %q", e.Message, want)
+	}
+	if e.Lock == nil || !reflect.DeepEqual(*e.Lock, l) {
+		t.Errorf("error Lock = %+v, want %+v", e.Lock, l)
+	}
+}
+
+func TestCountedReentrancy(t *testing.T) {
+	env := newEnv().env(t0)
+	l := lock.Lock{Name: "db"}
+	req := lock.Request{Key: "K", Holder: "h1"}
+	for range 2 {
+		if _, err := lock.Acquire(&l, req, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := l.Holds["h1"].Count; c != 2 {
+		t.Fatalf("count after two acquires = %d, want 2", c)
+	}
+	wantCounts := []int{1, 0}
+	for i, want := range wantCounts {
+		events, err := lock.Release(&l, "K", "h1", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 1 || events[0].Type != lock.Released || events[0].Count != want {
+			t.Fatalf("release %d: events = %+v, want one released event with count %d", i+1, events, want)
+		}
+	}
+	if !l.Free() || l.Key != "" || len(l.Holds) != 0 || !l.Since.IsZero() {
+		t.Errorf("lock after last release = %+v, want free with no holds and zero Since", l)
+	}
+	if l.Fence != 101 {
+		t.Errorf("fence after release = %d, want 101 (kept)", l.Fence)
+	}
+	// A third release finds a free lock: no events, no error.
+	events, err := lock.Release(&l, "K", "h1", env)
+	if err != nil || len(events) != 0 {
+		t.Errorf("release of a free lock = %+v, %v; want no events, nil", events, err)
+	}
+}
+
+func TestSharedKeyHoldersReleasedIndependently(t *testing.T) {
+	env := newEnv().env(t0)
+	l := lock.Lock{Name: "db"}
+	for _, h := range []string{"a", "b", "b", "c"} {
+		if _, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: h}, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := l.Counts(), map[string]int{"a": 1, "b": 2, "c": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("counts = %v, want %v", got, want)
+	}
+	steps := []struct {
+		holder     string
+		wantCount  int
+		wantCounts map[string]int
+	}{
+		{"b", 1, map[string]int{"a": 1, "b": 1, "c": 1}},
+		{"a", 0, map[string]int{"b": 1, "c": 1}},
+		{"c", 0, map[string]int{"b": 1}},
+		{"b", 0, map[string]int{}},
+	}
+	for _, s := range steps {
+		events, err := lock.Release(&l, "K", s.holder, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 1 || events[0].Holder != s.holder || events[0].Count != s.wantCount || events[0].Key != "K" {
+			t.Errorf("release %s: events = %+v, want one for %s with count %d", s.holder, events, s.holder, s.wantCount)
+		}
+		if got := l.Counts(); !reflect.DeepEqual(got, s.wantCounts) {
+			t.Errorf("after release %s: counts = %v, want %v", s.holder, got, s.wantCounts)
+		}
+		if wantFree := len(s.wantCounts) == 0; l.Free() != wantFree {
+			t.Errorf("after release %s: Free() = %v, want %v", s.holder, l.Free(), wantFree)
+		}
+	}
+}
+
+func TestRefresh(t *testing.T) {
+	ago := at(-time.Hour)
+	tests := []struct {
+		name        string
+		before      lock.Lock
+		key, holder string
+		ttl         time.Duration
+		want        lock.Lock
+		wantEvents  []lock.Event
+		wantCode    string
+	}{
+		{
+			name:   "extends the lease to now+ttl, count unchanged",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Minute))}),
+			key:    "K", holder: "h1", ttl: 10 * time.Minute,
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(10*time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Refreshed, Lock: "db", Key: "K", Holder: "h1", Count: 2, Fence: 5, Time: t0, Expires: at(10 * time.Minute)},
+			},
+		},
+		{
+			// Documented: Refresh *sets* the lease, unlike Acquire, so it may
+			// shorten it.
+			name:   "sets the lease even when shorter than the current one",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			key:    "K", holder: "h1", ttl: time.Minute,
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Refreshed, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Minute)},
+			},
+		},
+		{
+			name:   "gives a never-expiring hold a lease",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", ttl: time.Minute,
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Refreshed, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Minute)},
+			},
+		},
+		{
+			name: "only the named holder's lease changes",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, ago, at(time.Minute)),
+				"h2": hold(1, ago, at(time.Minute)),
+			}),
+			key: "K", holder: "h2", ttl: time.Hour,
+			want: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, ago, at(time.Minute)),
+				"h2": hold(1, ago, at(time.Hour)),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Refreshed, Lock: "db", Key: "K", Holder: "h2", Count: 1, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name:   "zero ttl is invalid",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			key:    "K", holder: "h1", ttl: 0,
+			want:     held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			wantCode: lock.EINVALID,
+		},
+		{
+			name:   "negative ttl is invalid, even with a stale hold (nothing expires)",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(-time.Minute))}),
+			key:    "K", holder: "h1", ttl: -time.Second,
+			want:     held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(-time.Minute))}),
+			wantCode: lock.EINVALID,
+		},
+		{
+			name:   "free lock: not found",
+			before: lock.Lock{Name: "db", Fence: 5},
+			key:    "K", holder: "h1", ttl: time.Minute,
+			want:     lock.Lock{Name: "db", Fence: 5},
+			wantCode: lock.ENOTFOUND,
+		},
+		{
+			name:   "holder holds nothing under the right key: not found",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h2", ttl: time.Minute,
+			want:     held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			wantCode: lock.ENOTFOUND,
+		},
+		{
+			name:   "wrong key conflicts",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			key:    "X", holder: "h1", ttl: time.Hour,
+			want:     held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			wantCode: lock.ECONFLICT,
+		},
+		{
+			name:   "hold expired before the refresh: expiry reported, not found",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, t0)}),
+			key:    "K", holder: "h1", ttl: time.Hour,
+			want: lock.Lock{Name: "db", Fence: 5},
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: t0},
+			},
+			wantCode: lock.ENOTFOUND,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newEnv()
+			l := tt.before.Clone()
+			events, err := lock.Refresh(&l, tt.key, tt.holder, tt.ttl, f.env(t0))
+			if got := codeOf(t, err); got != tt.wantCode {
+				t.Fatalf("error code = %q (%v), want %q", got, err, tt.wantCode)
+			}
+			checkLock(t, l, tt.want)
+			checkEvents(t, events, tt.wantEvents)
+			if f.calls != 0 {
+				t.Errorf("Refresh called NextFence %d times", f.calls)
+			}
+		})
+	}
+}
+
+func TestForceRelease(t *testing.T) {
+	ago := at(-time.Hour)
+	tests := []struct {
+		name       string
+		before     lock.Lock
+		want       lock.Lock
+		wantEvents []lock.Event
+	}{
+		{
+			name:   "free lock: no events",
+			before: lock.Lock{Name: "db", Fence: 5},
+			want:   lock.Lock{Name: "db", Fence: 5},
+		},
+		{
+			name: "every holder goes, one forced event each, sorted by holder",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h2": hold(3, ago, at(time.Hour)),
+				"h1": hold(1, ago, never),
+			}),
+			want: lock.Lock{Name: "db", Fence: 5},
+			wantEvents: []lock.Event{
+				{Type: lock.Forced, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, By: "op"},
+				{Type: lock.Forced, Lock: "db", Key: "K", Holder: "h2", Count: 0, Fence: 5, Time: t0, By: "op"},
+			},
+		},
+		{
+			name: "stale holds are reported as expired, not forced",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"a": hold(1, ago, never),
+				"b": hold(1, ago, at(-time.Second)),
+			}),
+			want: lock.Lock{Name: "db", Fence: 5},
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "b", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
+				{Type: lock.Forced, Lock: "db", Key: "K", Holder: "a", Count: 0, Fence: 5, Time: t0, By: "op"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newEnv()
+			l := tt.before.Clone()
+			events := lock.ForceRelease(&l, "op", f.env(t0))
+			checkLock(t, l, tt.want)
+			checkEvents(t, events, tt.wantEvents)
+			if !l.Free() {
+				t.Error("lock is not free after ForceRelease")
+			}
+			if f.calls != 0 {
+				t.Errorf("ForceRelease called NextFence %d times", f.calls)
+			}
+		})
+	}
+}
+
+func TestExpire(t *testing.T) {
+	ago := at(-time.Hour)
+	tests := []struct {
+		name       string
+		before     lock.Lock
+		want       lock.Lock
+		wantEvents []lock.Event
+	}{
+		{
+			name:   "free lock: nothing",
+			before: lock.Lock{Name: "db", Fence: 5},
+			want:   lock.Lock{Name: "db", Fence: 5},
+		},
+		{
+			name: "no lease has run out",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"a": hold(1, ago, never),
+				"b": hold(1, ago, at(time.Nanosecond)),
+			}),
+			want: held("K", 5, ago, map[string]lock.Hold{
+				"a": hold(1, ago, never),
+				"b": hold(1, ago, at(time.Nanosecond)),
+			}),
+		},
+		{
+			name: "only holds with Expires <= now go, whole count",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"a": hold(1, ago, never),
+				"b": hold(4, ago, t0),
+				"c": hold(1, ago, at(time.Nanosecond)),
+				"d": hold(2, ago, at(-time.Minute)),
+			}),
+			want: held("K", 5, ago, map[string]lock.Hold{
+				"a": hold(1, ago, never),
+				"c": hold(1, ago, at(time.Nanosecond)),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "b", Count: 0, Fence: 5, Time: t0, Expires: t0},
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "d", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Minute)},
+			},
+		},
+		{
+			name: "the lock is freed when the last hold goes",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"a": hold(1, ago, at(-time.Second)),
+				"b": hold(1, ago, t0),
+			}),
+			want: lock.Lock{Name: "db", Fence: 5},
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "a", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "b", Count: 0, Fence: 5, Time: t0, Expires: t0},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := tt.before.Clone()
+			events := lock.Expire(&l, t0)
+			checkLock(t, l, tt.want)
+			checkEvents(t, events, tt.wantEvents)
+		})
+	}
+}
+
+func TestMustQueue(t *testing.T) {
+	free := lock.Lock{Name: "db"}
+	heldK := held("K", 5, t0, map[string]lock.Hold{"h1": hold(1, t0, never)})
+	tests := []struct {
+		name  string
+		l     lock.Lock
+		r     lock.Request
+		ahead []lock.Waiter
+		want  bool
+	}{
+		{"free lock, nobody waiting", free, lock.Request{Key: "K", Holder: "a"}, nil, false},
+		{"held lock, nobody waiting", heldK, lock.Request{Key: "X", Holder: "a"}, nil, false},
+		{"earlier waiter with a different key blocks", free,
+			lock.Request{Key: "K", Holder: "a"}, []lock.Waiter{{Key: "X", Holder: "x"}}, true},
+		{"earlier waiters with the same key do not block", free,
+			lock.Request{Key: "K", Holder: "a"}, []lock.Waiter{{Key: "K", Holder: "b"}, {Key: "K", Holder: "c"}}, false},
+		{"a different key anywhere ahead blocks", free,
+			lock.Request{Key: "K", Holder: "a"}, []lock.Waiter{{Key: "K", Holder: "b"}, {Key: "X", Holder: "x"}, {Key: "K", Holder: "c"}}, true},
+		{"shared-key newcomer cannot starve an exclusive waiter", heldK,
+			lock.Request{Key: "K", Holder: "h2"}, []lock.Waiter{{Key: "X", Holder: "x"}}, true},
+		{"re-entry by a current holder never queues", heldK,
+			lock.Request{Key: "K", Holder: "h1"}, []lock.Waiter{{Key: "X", Holder: "x"}, {Key: "Y", Holder: "y"}}, false},
+		{"a current holder asking under another key is not re-entry", heldK,
+			lock.Request{Key: "X", Holder: "h1"}, []lock.Waiter{{Key: "Y", Holder: "y"}}, true},
+		{"a current holder asking under another key behind same-key waiters", heldK,
+			lock.Request{Key: "X", Holder: "h1"}, []lock.Waiter{{Key: "X", Holder: "x"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := tt.l.Clone()
+			if got := lock.MustQueue(&l, tt.r, tt.ahead); got != tt.want {
+				t.Errorf("MustQueue = %v, want %v", got, tt.want)
+			}
+			checkLock(t, l, tt.l)
+		})
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	tests := []struct {
+		name    string
+		s       string
+		wantErr bool
+	}{
+		{"empty", "", true},
+		{"plain", "prod-deployments", false},
+		{"spaces and punctuation", "node a/b:c.d", false},
+		{"512 bytes", strings.Repeat("a", 512), false},
+		{"513 bytes", strings.Repeat("a", 513), true},
+		{"512 bytes of 2-byte runes", strings.Repeat("é", 256), false},
+		{"513 bytes with multibyte runes", strings.Repeat("é", 256) + "a", true},
+		{"unicode", "ロック-🔒-ünïcödé", false},
+		{"invalid UTF-8", "bad\xffname", true},
+		{"truncated UTF-8", "\xe3\x83", true},
+		{"newline", "a\nb", true},
+		{"tab", "a\tb", true},
+		{"NUL", "a\x00b", true},
+		{"DEL", "a\x7fb", true},
+		{"C1 control", "a\u0085b", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := lock.ValidateName("holder", tt.s)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("ValidateName(%q) = %v, want error %v", tt.s, err, tt.wantErr)
+			}
+			if err == nil {
+				return
+			}
+			if code := codeOf(t, err); code != lock.EINVALID {
+				t.Errorf("code = %q, want %q", code, lock.EINVALID)
+			}
+			if !strings.HasPrefix(err.Error(), "holder ") {
+				t.Errorf("message %q does not name what was checked", err.Error())
+			}
+		})
+	}
+}
+
+func TestRequestValidate(t *testing.T) {
+	ok := lock.Request{Key: "K", Holder: "h1", TTL: time.Minute}
+	with := func(f func(*lock.Request)) lock.Request {
+		r := ok
+		f(&r)
+		return r
+	}
+	tests := []struct {
+		name     string
+		lockName string
+		r        lock.Request
+		wantIn   string // "" for no error, else a word the message must contain
+	}{
+		{"valid", "db", ok, ""},
+		{"zero ttl is fine (no lease)", "db", with(func(r *lock.Request) { r.TTL = 0 }), ""},
+		{"unicode everywhere", "ロック", lock.Request{Key: "鍵", Holder: "ホルダー"}, ""},
+		{"empty lock name", "", ok, "lock name"},
+		{"lock name too long", strings.Repeat("n", 513), ok, "lock name"},
+		{"lock name with newline", "d\nb", ok, "lock name"},
+		{"empty key", "db", with(func(r *lock.Request) { r.Key = "" }), "key"},
+		{"key with NUL", "db", with(func(r *lock.Request) { r.Key = "K\x00" }), "key"},
+		{"key invalid UTF-8", "db", with(func(r *lock.Request) { r.Key = "\xc3" }), "key"},
+		{"empty holder", "db", with(func(r *lock.Request) { r.Holder = "" }), "holder"},
+		{"holder too long", "db", with(func(r *lock.Request) { r.Holder = strings.Repeat("h", 513) }), "holder"},
+		{"holder with DEL", "db", with(func(r *lock.Request) { r.Holder = "h\x7f" }), "holder"},
+		{"negative ttl", "db", with(func(r *lock.Request) { r.TTL = -time.Nanosecond }), "ttl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.r.Validate(tt.lockName)
+			if tt.wantIn == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate = nil, want an error about %s", tt.wantIn)
+			}
+			if code := codeOf(t, err); code != lock.EINVALID {
+				t.Errorf("code = %q, want %q", code, lock.EINVALID)
+			}
+			if !strings.HasPrefix(err.Error(), tt.wantIn) {
+				t.Errorf("message %q does not start with %q", err.Error(), tt.wantIn)
+			}
+		})
+	}
+}
+
+func TestClampTTL(t *testing.T) {
+	const s, m, h = time.Second, time.Minute, time.Hour
+	tests := []struct {
+		name          string
+		ttl, def, max time.Duration
+		want          time.Duration
+	}{
+		{"nothing set: no lease", 0, 0, 0, 0},
+		{"ttl kept", 30 * s, 0, 0, 30 * s},
+		{"default applied when no ttl", 0, m, 0, m},
+		{"default ignored when ttl given", 30 * s, m, 0, 30 * s},
+		{"max clamps a longer ttl", 2 * h, 0, h, h},
+		{"ttl equal to max kept", h, 0, h, h},
+		{"ttl under max kept", m, 0, h, m},
+		{"zero max is no limit", 1000 * h, 0, 0, 1000 * h},
+		{"max clamps the default", 0, 2 * h, h, h},
+		{"max with no ttl and no default gives max", 0, 0, h, h},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lock.ClampTTL(tt.ttl, tt.def, tt.max); got != tt.want {
+				t.Errorf("ClampTTL(%v, %v, %v) = %v, want %v", tt.ttl, tt.def, tt.max, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorCodeAndMessage(t *testing.T) {
+	domain := lock.Errorf(lock.ENOTFOUND, "lock %q not found", "db")
+	tests := []struct {
+		name     string
+		err      error
+		wantCode string
+		wantMsg  string
+	}{
+		{"nil", nil, "", "internal error"},
+		{"*Error", domain, lock.ENOTFOUND, `lock "db" not found`},
+		{"wrapped *Error", fmt.Errorf("store: %w", domain), lock.ENOTFOUND, `lock "db" not found`},
+		{"doubly wrapped *Error", fmt.Errorf("a: %w", fmt.Errorf("b: %w", domain)), lock.ENOTFOUND, `lock "db" not found`},
+		{"plain error", errors.New("disk on fire at /var/x"), lock.EINTERNAL, "internal error"},
+		{"plain error wrapping a plain error", fmt.Errorf("x: %w", errors.New("y")), lock.EINTERNAL, "internal error"},
+		{"*Error formatted with %v (not wrapped)", fmt.Errorf("x: %v", domain), lock.EINTERNAL, "internal error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lock.ErrorCode(tt.err); got != tt.wantCode {
+				t.Errorf("ErrorCode = %q, want %q", got, tt.wantCode)
+			}
+			if got := lock.ErrorMessage(tt.err); got != tt.wantMsg {
+				t.Errorf("ErrorMessage = %q, want %q", got, tt.wantMsg)
+			}
+		})
+	}
+	if got := domain.Error(); got != `lock "db" not found` {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func TestClone(t *testing.T) {
+	orig := held("K", 5, t0, map[string]lock.Hold{"h1": hold(1, t0, at(time.Minute))})
+	want := held("K", 5, t0, map[string]lock.Hold{"h1": hold(1, t0, at(time.Minute))})
+
+	c := orig.Clone()
+	checkLock(t, c, orig)
+	c.Holds["h1"] = hold(7, at(time.Hour), never)
+	c.Holds["h2"] = hold(1, t0, never)
+	delete(c.Holds, "h1")
+	c.Key = "X"
+	c.Fence = 99
+	checkLock(t, orig, want)
+
+	// Mutating through the rules on a clone leaves the original alone too.
+	c = orig.Clone()
+	if _, err := lock.Acquire(&c, lock.Request{Key: "K", Holder: "h1"}, newEnv().env(t0)); err != nil {
+		t.Fatal(err)
+	}
+	lock.ForceRelease(&c, "op", newEnv().env(t0))
+	checkLock(t, orig, want)
+
+	// A free lock's nil Holds stays nil.
+	if c := (lock.Lock{Name: "db"}).Clone(); c.Holds != nil {
+		t.Errorf("Clone of a free lock has Holds %v, want nil", c.Holds)
+	}
+}
+
+func TestLockHelpers(t *testing.T) {
+	l := held("K", 5, t0, map[string]lock.Hold{
+		"b": hold(2, t0, at(time.Hour)),
+		"a": hold(1, t0, never),
+		"c": hold(1, t0, at(time.Minute)),
+	})
+	if got, want := l.Holders(), []string{"a", "b", "c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Holders = %v, want %v", got, want)
+	}
+	if got, want := l.Counts(), map[string]int{"a": 1, "b": 2, "c": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Counts = %v, want %v", got, want)
+	}
+	if got := l.NextExpiry(); !got.Equal(at(time.Minute)) {
+		t.Errorf("NextExpiry = %v, want %v", got, at(time.Minute))
+	}
+	if got, want := lock.DescribeHolders(&l), "holders: a x1, b x2, c x1"; got != want {
+		t.Errorf("DescribeHolders = %q, want %q", got, want)
+	}
+	free := lock.Lock{Name: "db"}
+	if !free.Free() || l.Free() {
+		t.Error("Free() wrong")
+	}
+	if !free.NextExpiry().IsZero() || len(free.Holders()) != 0 {
+		t.Error("free lock has holders or an expiry")
+	}
+}

@@ -1,0 +1,36 @@
+package lock
+
+import "context"
+
+// Mutation changes one lock under the store's serialization for that lock.
+// l is the lock's current state (a free, zero-holds lock named name when the
+// store has never seen it), already a private copy. The mutation returns the
+// events that describe its change; with no events the store writes nothing.
+// Whatever the mutation reports to its caller (a conflict, say) it keeps in
+// its own closure: the store only persists.
+type Mutation func(l *Lock, env Env) []Event
+
+// Store keeps locks. Implementations: filestore (the default, one process) and
+// pgstore (several replicas on PostgreSQL).
+type Store interface {
+	// Update applies m to the named lock atomically and durably: when it
+	// returns nil, the change is on stable storage. It returns the lock's
+	// state after the change and the events recorded. On error nothing
+	// changed.
+	Update(ctx context.Context, name string, m Mutation) (Lock, []Event, error)
+	// Get returns the named lock's committed state; ok is false for a name
+	// never seen.
+	Get(ctx context.Context, name string) (l Lock, ok bool, err error)
+	// List returns every lock's committed state, in no particular order.
+	List(ctx context.Context) ([]Lock, error)
+	// History returns the lock's recent events, oldest first.
+	History(ctx context.Context, name string) ([]Event, error)
+	// Watch registers fn to be called with every committed change, in
+	// commit order for each lock, whoever made it (another replica
+	// included). fn must not block. Call it before the first Update.
+	Watch(fn func(events []Event))
+	// Ready reports whether the store can take writes.
+	Ready(ctx context.Context) error
+	// Close flushes and releases the store.
+	Close() error
+}

@@ -1,0 +1,72 @@
+package lockservice
+
+import (
+	"sync"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// Broker fans committed events out to subscribers (the event stream). A
+// subscriber that falls behind is dropped — its channel closed — so a slow
+// consumer never holds up lock operations.
+type Broker struct {
+	mu   sync.Mutex
+	subs map[*Subscription]struct{}
+}
+
+// Subscription receives events until it is closed or dropped.
+type Subscription struct {
+	C       <-chan lock.Event
+	c       chan lock.Event
+	dropped bool
+}
+
+// NewBroker returns an empty broker.
+func NewBroker() *Broker { return &Broker{subs: map[*Subscription]struct{}{}} }
+
+// Subscribe starts a subscription with room for buffer events.
+func (b *Broker) Subscribe(buffer int) *Subscription {
+	c := make(chan lock.Event, buffer)
+	s := &Subscription{C: c, c: c}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Unsubscribe ends a subscription.
+func (b *Broker) Unsubscribe(s *Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.subs[s]; ok {
+		delete(b.subs, s)
+		close(s.c)
+	}
+}
+
+// Dropped reports whether the broker ended the subscription because it fell
+// behind. Call it after C is closed.
+func (b *Broker) Dropped(s *Subscription) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return s.dropped
+}
+
+// Publish sends events to every subscriber without blocking.
+func (b *Broker) Publish(events []lock.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		for _, ev := range events {
+			select {
+			case s.c <- ev:
+				continue
+			default:
+			}
+			s.dropped = true
+			delete(b.subs, s)
+			close(s.c)
+			break
+		}
+	}
+}

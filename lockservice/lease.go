@@ -1,0 +1,107 @@
+package lockservice
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// leases expires holds when their lease runs out. The rules also expire stale
+// holds whenever a lock is touched; this makes expiry happen on time for
+// locks nobody touches, so listings, history and events show it.
+type leases struct {
+	expire func(ctx context.Context, name string) (time.Time, error)
+
+	mu   sync.Mutex
+	due  dueHeap
+	kick chan struct{}
+}
+
+func newLeases(expire func(context.Context, string) (time.Time, error)) *leases {
+	return &leases{expire: expire, kick: make(chan struct{}, 1)}
+}
+
+// watch schedules a check of the lock at t (zero: nothing to do).
+func (ls *leases) watch(name string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	ls.mu.Lock()
+	heap.Push(&ls.due, dueItem{name: name, at: t})
+	first := ls.due[0].name == name && ls.due[0].at.Equal(t)
+	ls.mu.Unlock()
+	if first {
+		select {
+		case ls.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (ls *leases) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		ls.mu.Lock()
+		var next time.Duration = time.Hour
+		var name string
+		if len(ls.due) > 0 {
+			if next = time.Until(ls.due[0].at); next <= 0 {
+				name = heap.Pop(&ls.due).(dueItem).name
+			}
+		}
+		ls.mu.Unlock()
+		if name != "" {
+			at, err := ls.expire(ctx, name)
+			if err != nil {
+				// The store is failing: try again shortly.
+				at = time.Now().Add(time.Second)
+			}
+			if !at.IsZero() {
+				// Never sooner than a little later, so that a clock that
+				// disagrees with the store's cannot make this spin.
+				ls.watch(name, maxTime(at, time.Now().Add(10*time.Millisecond)))
+			}
+			continue
+		}
+		timer.Reset(next)
+		select {
+		case <-timer.C:
+		case <-ls.kick:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+type dueItem struct {
+	name string
+	at   time.Time
+}
+
+type dueHeap []dueItem
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueItem)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

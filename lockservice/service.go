@@ -1,0 +1,298 @@
+// Package lockservice runs the lock rules (package lock) over a store: it
+// adds what needs time and memory rather than storage — blocking waits with
+// fair queueing, lease expiry, and the stream of events. Transports (HTTP)
+// talk to a Service; stores never see waiters.
+package lockservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// Config limits a Service. Zero values take the defaults noted.
+type Config struct {
+	// MaxWait caps how long a request may wait for a lock (default 10m).
+	MaxWait time.Duration
+	// DefaultTTL is the lease of holds that ask for none (default: none).
+	DefaultTTL time.Duration
+	// MaxTTL caps every lease (default: no cap).
+	MaxTTL time.Duration
+	// MaxWaitersPerLock and MaxWaiters bound the queues (defaults 1000 and
+	// 10000).
+	MaxWaitersPerLock int
+	MaxWaiters        int
+	Logger            *slog.Logger
+}
+
+// Service is the lock service.
+type Service struct {
+	store  lock.Store
+	cfg    Config
+	log    *slog.Logger
+	queues *queues
+	leases *leases
+	events *Broker
+
+	closing   chan struct{} // closed by Close: waiting requests give up
+	closeOnce sync.Once
+}
+
+// New returns a Service over store. Call Start before use.
+func New(store lock.Store, cfg Config) *Service {
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 10 * time.Minute
+	}
+	if cfg.MaxWaitersPerLock <= 0 {
+		cfg.MaxWaitersPerLock = 1000
+	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters), events: NewBroker(), closing: make(chan struct{})}
+	s.leases = newLeases(s.expire)
+	store.Watch(s.committed)
+	return s
+}
+
+// Start expires the leases that ran out while the server was down and
+// watches the rest until ctx ends.
+func (s *Service) Start(ctx context.Context) error {
+	locks, err := s.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		s.leases.watch(l.Name, l.NextExpiry())
+	}
+	go s.leases.run(ctx)
+	return nil
+}
+
+// Config returns the service's limits.
+func (s *Service) Config() Config { return s.cfg }
+
+// Events returns the broker that streams every committed change.
+func (s *Service) Events() *Broker { return s.events }
+
+// committed is called by the store for every committed change, in order.
+func (s *Service) committed(events []lock.Event) {
+	if len(events) == 0 {
+		return
+	}
+	s.events.Publish(events)
+	name := events[0].Lock
+	s.queues.wake(name)
+	var next time.Time
+	for _, ev := range events {
+		if !ev.Expires.IsZero() && (next.IsZero() || ev.Expires.Before(next)) {
+			next = ev.Expires
+		}
+	}
+	s.leases.watch(name, next)
+}
+
+// Acquire takes a hold on the named lock. With wait > 0 (capped by
+// Config.MaxWait) it waits in line while the lock is held under another key,
+// and returns an ECONFLICT error when the wait runs out. r.TTL is clamped to
+// the server's default and maximum. A request whose ctx ends while waiting
+// never keeps the lock.
+func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait time.Duration) (lock.Lock, error) {
+	r.TTL = lock.ClampTTL(r.TTL, s.cfg.DefaultTTL, s.cfg.MaxTTL)
+	if err := r.Validate(name); err != nil {
+		return lock.Lock{}, err
+	}
+	if wait <= 0 {
+		l, err := s.tryAcquire(ctx, name, r, nil)
+		return l, err
+	}
+	wait = min(wait, s.cfg.MaxWait)
+	w, err := s.queues.join(name, r.Key, r.Holder)
+	if err != nil {
+		return lock.Lock{}, err
+	}
+	defer s.queues.leave(name, w)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	expiryTimer := time.NewTimer(time.Hour)
+	expiryTimer.Stop()
+	defer expiryTimer.Stop()
+	for {
+		l, err := s.tryAcquire(ctx, name, r, w)
+		if err == nil {
+			if ctx.Err() != nil {
+				// The client went away while the hold was being written:
+				// give it back so that nobody holds a lock for a caller
+				// that will never release it.
+				s.release(context.WithoutCancel(ctx), name, r.Key, r.Holder)
+				return lock.Lock{}, ctx.Err()
+			}
+			return l, nil
+		}
+		if lock.ErrorCode(err) != lock.ECONFLICT {
+			return l, err
+		}
+		// A lease running out frees the lock without a release: wake up
+		// for it too, whether or not the lease watcher gets there first.
+		var expiry <-chan time.Time
+		if t := l.NextExpiry(); !t.IsZero() {
+			expiryTimer.Reset(time.Until(t) + time.Millisecond)
+			expiry = expiryTimer.C
+		}
+		select {
+		case <-w.wake:
+		case <-expiry:
+		case <-deadline.C:
+			var e *lock.Error
+			errors.As(err, &e)
+			e.Message += "; gave up after waiting " + wait.String()
+			return l, e
+		case <-ctx.Done():
+			return lock.Lock{}, ctx.Err()
+		case <-s.closing:
+			return lock.Lock{}, lock.Errorf(lock.EUNAVAILABLE, "the server is shutting down; try again")
+		}
+	}
+}
+
+// Close makes waiting requests give up (the server is shutting down).
+func (s *Service) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// tryAcquire makes one attempt. w is the caller's place in the queue (nil
+// when it does not wait: then every waiter is ahead of it). On a conflict
+// the error carries the lock's state and so does the returned Lock.
+func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w *waiter) (lock.Lock, error) {
+	var outcome error
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events := lock.Expire(l, env.Now)
+		if ahead := s.queues.ahead(name, w); lock.MustQueue(l, r, ahead) {
+			outcome = queued(l, ahead)
+			return events
+		}
+		more, err := lock.Acquire(l, r, env)
+		outcome = err
+		return append(events, more...)
+	})
+	if err != nil {
+		return l, err
+	}
+	return l, outcome
+}
+
+func queued(l *lock.Lock, ahead []lock.Waiter) error {
+	c := l.Clone()
+	msg := fmt.Sprintf("lock %q is free but %d earlier waiter(s) with another key come first", l.Name, len(ahead))
+	if !l.Free() {
+		msg = fmt.Sprintf("lock %q is held by key %q (%s) and %d earlier waiter(s) come first", l.Name, l.Key, lock.DescribeHolders(l), len(ahead))
+	}
+	return &lock.Error{Code: lock.ECONFLICT, Message: msg, Lock: &c}
+}
+
+// Release gives back one hold of holder under key. It returns the lock after
+// the change and whether a hold was released.
+func (s *Service) Release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
+	if err := (lock.Request{Key: key, Holder: holder}).Validate(name); err != nil {
+		return lock.Lock{}, false, err
+	}
+	return s.release(ctx, name, key, holder)
+}
+
+func (s *Service) release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
+	var outcome error
+	released := false
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, err := lock.Release(l, key, holder, env)
+		outcome = err
+		for _, ev := range events {
+			released = released || ev.Type == lock.Released
+		}
+		return events
+	})
+	if err != nil {
+		return l, false, err
+	}
+	return l, released, outcome
+}
+
+// Refresh extends holder's lease to ttl (clamped by the server's maximum)
+// from now.
+func (s *Service) Refresh(ctx context.Context, name, key, holder string, ttl time.Duration) (lock.Lock, error) {
+	if err := (lock.Request{Key: key, Holder: holder}).Validate(name); err != nil {
+		return lock.Lock{}, err
+	}
+	ttl = lock.ClampTTL(ttl, s.cfg.DefaultTTL, s.cfg.MaxTTL)
+	var outcome error
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, err := lock.Refresh(l, key, holder, ttl, env)
+		outcome = err
+		return events
+	})
+	if err != nil {
+		return l, err
+	}
+	return l, outcome
+}
+
+// ForceRelease releases every hold on the lock, recording by as the operator.
+// It returns the lock after the change and the holds it released.
+func (s *Service) ForceRelease(ctx context.Context, name, by string) (lock.Lock, []lock.Event, error) {
+	if err := lock.ValidateName("lock name", name); err != nil {
+		return lock.Lock{}, nil, err
+	}
+	l, events, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		return lock.ForceRelease(l, by, env)
+	})
+	return l, events, err
+}
+
+// expire releases the lock's holds whose lease ran out; the lease watcher
+// calls it when one is due. It returns the next expiry still pending.
+func (s *Service) expire(ctx context.Context, name string) (time.Time, error) {
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		return lock.Expire(l, env.Now)
+	})
+	return l.NextExpiry(), err
+}
+
+// Get returns the named lock, ENOTFOUND for a name never seen.
+func (s *Service) Get(ctx context.Context, name string) (lock.Lock, error) {
+	if err := lock.ValidateName("lock name", name); err != nil {
+		return lock.Lock{}, err
+	}
+	l, ok, err := s.store.Get(ctx, name)
+	if err != nil {
+		return l, err
+	}
+	if !ok {
+		return l, lock.Errorf(lock.ENOTFOUND, "no lock named %q", name)
+	}
+	return l, nil
+}
+
+// List returns every lock.
+func (s *Service) List(ctx context.Context) ([]lock.Lock, error) { return s.store.List(ctx) }
+
+// History returns the named lock's recent events, oldest first; ENOTFOUND for
+// a name never seen.
+func (s *Service) History(ctx context.Context, name string) ([]lock.Event, error) {
+	if _, err := s.Get(ctx, name); err != nil {
+		return nil, err
+	}
+	return s.store.History(ctx, name)
+}
+
+// Waiters returns how many requests wait for the named lock on this server.
+func (s *Service) Waiters(name string) int { return s.queues.count(name) }
+
+// Ready reports whether the store can take writes.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ready(ctx) }
