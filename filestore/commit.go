@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -72,6 +73,7 @@ func (s *Store) now() time.Time { return s.opts.Now().UTC().Round(0) }
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	var buf []byte
+	lastBatch := 0
 	for {
 		select {
 		case <-s.queueReady:
@@ -83,6 +85,7 @@ func (s *Store) commitLoop() {
 				return
 			}
 		}
+		s.gather(lastBatch)
 		s.mu.Lock()
 		batch := s.queue
 		s.queue = nil
@@ -90,6 +93,7 @@ func (s *Store) commitLoop() {
 		if len(batch) == 0 {
 			continue
 		}
+		lastBatch = len(batch)
 		buf = buf[:0]
 		for _, o := range batch {
 			buf = append(buf, o.data...)
@@ -121,6 +125,31 @@ func (s *Store) commitLoop() {
 		if err == nil {
 			s.maybeCompact()
 		}
+	}
+}
+
+// gatherWait bounds how long the commit loop waits for a batch to fill.
+const gatherWait = 100 * time.Microsecond
+
+// gather gives the requests answered by the last batch a moment to come
+// back before the next fsync, so that they share it: without this, the
+// first one back would take an fsync on its own and the rest would queue
+// behind it, halving the batch size. It waits until as many changes are
+// queued as the last batch held, or gatherWait passes — a fraction of an
+// fsync.
+func (s *Store) gather(want int) {
+	if want <= 1 {
+		return
+	}
+	start := time.Now()
+	for time.Since(start) < gatherWait {
+		s.mu.RLock()
+		n := len(s.queue)
+		s.mu.RUnlock()
+		if n >= want {
+			return
+		}
+		runtime.Gosched()
 	}
 }
 
