@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/cloudfoundry-community/locker/httpapi"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/pgstore"
 )
 
 const serverHelp = `Usage: locker [server]
@@ -25,6 +27,8 @@ Runs the lock server. It is configured with environment variables:
 
   LOCKER_CONFIG       required: the file locks are stored in (created if missing;
                       a file written by the original locker is read and converted)
+  LOCKER_DATABASE_URL keep locks in PostgreSQL instead (postgres://...), so that
+                      several replicas can serve them; LOCKER_CONFIG is then not needed
   PORT                port to listen on (default 3000)
   LOCKER_LISTEN       address to listen on (default all interfaces; overrides PORT
                       when it includes a port, e.g. 127.0.0.1:3000)
@@ -46,6 +50,7 @@ Runs the lock server. It is configured with environment variables:
 // serverConfig is the server's configuration, read from the environment.
 type serverConfig struct {
 	dataFile     string
+	databaseURL  string
 	listen       string
 	auth, admin  httpapi.Credentials
 	certFile     string
@@ -60,8 +65,9 @@ type serverConfig struct {
 func loadServerConfig(env Env) (serverConfig, error) {
 	var c serverConfig
 	c.dataFile = env("LOCKER_CONFIG")
-	if c.dataFile == "" {
-		return c, errors.New("LOCKER_CONFIG is not set: set it to the file locks are stored in, e.g. LOCKER_CONFIG=/var/lib/locker/locks.yml")
+	c.databaseURL = env("LOCKER_DATABASE_URL")
+	if c.dataFile == "" && c.databaseURL == "" {
+		return c, errors.New("LOCKER_CONFIG is not set: set it to the file locks are stored in, e.g. LOCKER_CONFIG=/var/lib/locker/locks.yml (or set LOCKER_DATABASE_URL to keep them in PostgreSQL)")
 	}
 	port := env("PORT")
 	if port == "" {
@@ -122,6 +128,18 @@ func loadServerConfig(env Env) (serverConfig, error) {
 	return c, nil
 }
 
+// storeName says where locks are kept, for the log (never the database
+// password).
+func storeName(cfg serverConfig) string {
+	if cfg.databaseURL != "" {
+		if u, err := url.Parse(cfg.databaseURL); err == nil {
+			return "postgres://" + u.Host + u.Path
+		}
+		return "postgres"
+	}
+	return cfg.dataFile
+}
+
 func credentials(env Env, userVar, passVar string) (httpapi.Credentials, error) {
 	c := httpapi.Credentials{User: env(userVar), Pass: env(passVar)}
 	if (c.User == "") != (c.Pass == "") {
@@ -165,11 +183,30 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log})
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
+		return err
 	}
 	return serve(ctx, store, cfg, tlsConfig, log, stdout)
+}
+
+// openStore opens the PostgreSQL store when LOCKER_DATABASE_URL is set, the
+// file store under LOCKER_CONFIG otherwise.
+func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger) (lock.Store, error) {
+	if cfg.databaseURL != "" {
+		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		store, err := pgstore.Open(openCtx, cfg.databaseURL, pgstore.Options{HistoryLimit: cfg.historyLimit, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("LOCKER_DATABASE_URL: %v", err)
+		}
+		return store, nil
+	}
+	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
+	}
+	return store, nil
 }
 
 // serve runs the service and HTTP server over store until ctx ends.
@@ -200,7 +237,7 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	log.Info("locker listening", "addr", ln.Addr().String(), "scheme", scheme, "data", cfg.dataFile, "version", Version)
+	log.Info("locker listening", "addr", ln.Addr().String(), "scheme", scheme, "store", storeName(cfg), "version", Version)
 	fmt.Fprintf(stdout, "locker listening on %s://%s\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)

@@ -118,7 +118,7 @@ func (s *Store) commitLoop() {
 		s.mu.Unlock()
 		for _, o := range batch {
 			if err == nil && watch != nil {
-				watch(o.events)
+				watch(o.next.Name, o.events)
 			}
 			close(o.done)
 		}
@@ -194,7 +194,7 @@ func storeError(err error) error {
 }
 
 // Watch implements lock.Store.
-func (s *Store) Watch(fn func([]lock.Event)) {
+func (s *Store) Watch(fn func(string, []lock.Event)) {
 	s.mu.Lock()
 	s.watch = fn
 	s.mu.Unlock()

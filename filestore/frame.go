@@ -41,7 +41,9 @@ func readFrame(b []byte) (payload []byte, size int, err error) {
 		return nil, 0, errTorn
 	}
 	n := binary.LittleEndian.Uint32(b[0:4])
-	if n > maxFrame {
+	if n == 0 || n > maxFrame {
+		// Nothing is ever written with an empty payload, and zeros (whose
+		// CRC-32C is zero too) are what a crash may leave past the end.
 		return nil, 0, errDamaged
 	}
 	if uint64(len(b)) < frameHeader+uint64(n) {

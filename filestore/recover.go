@@ -75,6 +75,9 @@ func recoverState(path string, historyLimit int) (*state, error) {
 	}
 	st := &state{locks: map[string]*entry{}, snapSize: int64(len(b))}
 	if err := st.readSnapshot(b, historyLimit); err != nil {
+		if errors.Is(err, errLegacy) {
+			return st, err // Open converts it, then reads it again
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	segs, err := listSegments(path)

@@ -84,7 +84,7 @@ type Store struct {
 	lastWriteErr atomic.Pointer[error] // set by a failed write, cleared by a good one
 
 	compacting sync.WaitGroup
-	watch      func([]lock.Event) // called by the commit loop for each committed change
+	watch      func(string, []lock.Event) // called by the commit loop for each committed change
 
 	compactBusy atomic.Bool // a snapshot is being written
 

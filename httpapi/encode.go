@@ -184,7 +184,12 @@ type lockView struct {
 
 // view turns a lock into its response shape.
 func (s *Server) view(l lock.Lock) lockView {
-	v := lockView{Name: l.Name, Key: l.Key, LockedBy: l.Counts(), State: state(&l), Fence: l.Fence, Holds: make(map[string]holdView, len(l.Holds)), Waiters: s.svc.Waiters(l.Name)}
+	return viewOf(l, s.svc.Waiters(l.Name))
+}
+
+// viewOf turns a lock with its number of waiters into its response shape.
+func viewOf(l lock.Lock, waiters int) lockView {
+	v := lockView{Name: l.Name, Key: l.Key, LockedBy: l.Counts(), State: state(&l), Fence: l.Fence, Holds: make(map[string]holdView, len(l.Holds)), Waiters: waiters}
 	if !l.Since.IsZero() {
 		v.Since = &l.Since
 	}
@@ -228,7 +233,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeLockMap streams {"name": view, ...} in name order, one lock at a time,
 // so a large listing needs no second copy of itself in memory.
-func (s *Server) writeLockMap(w http.ResponseWriter, locks []lock.Lock) {
+func (s *Server) writeLockMap(w http.ResponseWriter, r *http.Request, locks []lock.Lock) {
+	waiters := s.svc.WaiterCounts(r.Context())
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -240,7 +246,7 @@ func (s *Server) writeLockMap(w http.ResponseWriter, locks []lock.Lock) {
 			buf = append(buf, ',')
 		}
 		name, _ := json.Marshal(l.Name)
-		v, _ := json.Marshal(s.view(l))
+		v, _ := json.Marshal(viewOf(l, waiters[l.Name]))
 		buf = append(append(append(buf, name...), ':'), v...)
 		if len(buf) > 48<<10 {
 			if _, err := w.Write(buf); err != nil {

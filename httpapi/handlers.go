@@ -20,7 +20,7 @@ func (s *Server) handleList() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writeLockMap(w, locks)
+		s.writeLockMap(w, r, locks)
 	})
 }
 

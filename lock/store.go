@@ -25,12 +25,33 @@ type Store interface {
 	List(ctx context.Context) ([]Lock, error)
 	// History returns the lock's recent events, oldest first.
 	History(ctx context.Context, name string) ([]Event, error)
-	// Watch registers fn to be called with every committed change, in
-	// commit order for each lock, whoever made it (another replica
-	// included). fn must not block. Call it before the first Update.
-	Watch(fn func(events []Event))
+	// Watch registers fn to be called with every committed change to a
+	// lock, in commit order for each lock, whoever made it (another replica
+	// included). events may be empty: the lock's wait queue changed on
+	// another replica. fn must not block. Call it before the first Update.
+	Watch(fn func(name string, events []Event))
 	// Ready reports whether the store can take writes.
 	Ready(ctx context.Context) error
 	// Close flushes and releases the store.
 	Close() error
 }
+
+// WaitQueue keeps the requests waiting for each lock in arrival order. A
+// store shared by several servers (pgstore) implements it so that fair
+// queueing holds across them; for a store that does not, the service keeps
+// the queue in memory.
+type WaitQueue interface {
+	// Join puts a waiter at the end of the lock's queue and returns its
+	// ticket (never 0).
+	Join(ctx context.Context, name string, w Waiter) (Ticket, error)
+	// Leave takes the waiter out of the queue.
+	Leave(ctx context.Context, name string, t Ticket) error
+	// Ahead returns the live waiters queued before ticket t, oldest first;
+	// every live waiter when t is 0.
+	Ahead(ctx context.Context, name string, t Ticket) ([]Waiter, error)
+	// Counts returns the number of live waiters of each lock that has any.
+	Counts(ctx context.Context) (map[string]int, error)
+}
+
+// Ticket is a waiter's place in a WaitQueue.
+type Ticket uint64

@@ -27,7 +27,10 @@ type Config struct {
 	// 10000).
 	MaxWaitersPerLock int
 	MaxWaiters        int
-	Logger            *slog.Logger
+	// PollInterval is how often a waiter re-checks its lock without being
+	// woken (default 1s): a safety net for lost notifications.
+	PollInterval time.Duration
+	Logger       *slog.Logger
 }
 
 // Service is the lock service.
@@ -54,10 +57,14 @@ func New(store lock.Store, cfg Config) *Service {
 	if cfg.MaxWaiters <= 0 {
 		cfg.MaxWaiters = 10000
 	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters), events: NewBroker(), closing: make(chan struct{})}
+	shared, _ := store.(lock.WaitQueue)
+	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters, shared), events: NewBroker(), closing: make(chan struct{})}
 	s.leases = newLeases(s.expire)
 	store.Watch(s.committed)
 	return s
@@ -84,13 +91,12 @@ func (s *Service) Config() Config { return s.cfg }
 func (s *Service) Events() *Broker { return s.events }
 
 // committed is called by the store for every committed change, in order.
-func (s *Service) committed(events []lock.Event) {
+func (s *Service) committed(name string, events []lock.Event) {
+	s.queues.wake(name)
 	if len(events) == 0 {
 		return
 	}
 	s.events.Publish(events)
-	name := events[0].Lock
-	s.queues.wake(name)
 	var next time.Time
 	for _, ev := range events {
 		if !ev.Expires.IsZero() && (next.IsZero() || ev.Expires.Before(next)) {
@@ -115,11 +121,15 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 		return l, err
 	}
 	wait = min(wait, s.cfg.MaxWait)
-	w, err := s.queues.join(name, r.Key, r.Holder)
+	w, err := s.queues.join(ctx, name, r.Key, r.Holder)
 	if err != nil {
 		return lock.Lock{}, err
 	}
-	defer s.queues.leave(name, w)
+	defer s.queues.leave(ctx, name, w)
+	// A change made by another server sharing the store reaches this one
+	// as a notification; should one be lost, this poll still finds it.
+	poll := time.NewTicker(s.cfg.PollInterval)
+	defer poll.Stop()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	expiryTimer := time.NewTimer(time.Hour)
@@ -149,6 +159,7 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 		}
 		select {
 		case <-w.wake:
+		case <-poll.C:
 		case <-expiry:
 		case <-deadline.C:
 			var e *lock.Error
@@ -172,10 +183,16 @@ func (s *Service) Close() {
 // when it does not wait: then every waiter is ahead of it). On a conflict
 // the error carries the lock's state and so does the returned Lock.
 func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w *waiter) (lock.Lock, error) {
+	// Who is ahead is read before the change: a waiter that leaves
+	// meanwhile only makes this attempt more cautious than it needs to be.
+	ahead, err := s.queues.ahead(ctx, name, w)
+	if err != nil {
+		return lock.Lock{}, err
+	}
 	var outcome error
 	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		events := lock.Expire(l, env.Now)
-		if ahead := s.queues.ahead(name, w); lock.MustQueue(l, r, ahead) {
+		if lock.MustQueue(l, r, ahead) {
 			outcome = queued(l, ahead)
 			return events
 		}
@@ -291,8 +308,11 @@ func (s *Service) History(ctx context.Context, name string) ([]lock.Event, error
 	return s.store.History(ctx, name)
 }
 
-// Waiters returns how many requests wait for the named lock on this server.
-func (s *Service) Waiters(name string) int { return s.queues.count(name) }
+// Waiters returns how many requests wait for the named lock.
+func (s *Service) Waiters(name string) int { return s.queues.counts(context.Background())[name] }
+
+// WaiterCounts returns how many requests wait for each lock that has any.
+func (s *Service) WaiterCounts(ctx context.Context) map[string]int { return s.queues.counts(ctx) }
 
 // Ready reports whether the store can take writes.
 func (s *Service) Ready(ctx context.Context) error { return s.store.Ready(ctx) }

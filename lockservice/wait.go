@@ -1,49 +1,75 @@
 package lockservice
 
 import (
+	"context"
 	"sync"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
-// waiter is one request waiting for a lock.
+// waiter is one request waiting for a lock on this server.
 type waiter struct {
 	lock.Waiter
-	wake chan struct{} // capacity 1: a wake-up is never lost, never blocks
+	ticket lock.Ticket
+	wake   chan struct{} // capacity 1: a wake-up is never lost, never blocks
 }
 
-// queues holds the waiters of every lock, each lock's in arrival order.
+// queues holds the requests waiting on this server: it enforces the limits
+// and wakes waiters when their lock changes. The order among waiters — who
+// comes first — is the shared queue's when the store has one (several
+// servers on one database), this server's arrival order otherwise.
 type queues struct {
 	perLock, total int
+	shared         lock.WaitQueue // nil: order is local
 
 	mu     sync.Mutex
 	byName map[string][]*waiter
 	n      int
+	next   lock.Ticket
 }
 
-func newQueues(perLock, total int) *queues {
-	return &queues{perLock: perLock, total: total, byName: map[string][]*waiter{}}
+func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
+	return &queues{perLock: perLock, total: total, shared: shared, byName: map[string][]*waiter{}}
 }
 
 // join puts a waiter at the end of the lock's queue.
-func (q *queues) join(name, key, holder string) (*waiter, error) {
+func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.n >= q.total {
+		q.mu.Unlock()
 		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
 	}
 	if len(q.byName[name]) >= q.perLock {
+		q.mu.Unlock()
 		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for lock %q (limit %d); try again later", name, q.perLock)
 	}
 	w := &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1)}
 	q.byName[name] = append(q.byName[name], w)
 	q.n++
+	q.next++
+	w.ticket = q.next
+	q.mu.Unlock()
+	if q.shared != nil {
+		t, err := q.shared.Join(ctx, name, w.Waiter)
+		if err != nil {
+			q.remove(name, w)
+			return nil, err
+		}
+		w.ticket = t
+	}
 	return w, nil
 }
 
 // leave takes a waiter out of the queue, and wakes the rest: with it gone,
 // one of them may be first in line now.
-func (q *queues) leave(name string, w *waiter) {
+func (q *queues) leave(ctx context.Context, name string, w *waiter) {
+	if q.shared != nil {
+		q.shared.Leave(context.WithoutCancel(ctx), name, w.ticket)
+	}
+	q.remove(name, w)
+}
+
+func (q *queues) remove(name string, w *waiter) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	ws := q.byName[name]
@@ -63,7 +89,14 @@ func (q *queues) leave(name string, w *waiter) {
 }
 
 // ahead returns the waiters before w (all of them when w is nil).
-func (q *queues) ahead(name string, w *waiter) []lock.Waiter {
+func (q *queues) ahead(ctx context.Context, name string, w *waiter) ([]lock.Waiter, error) {
+	if q.shared != nil {
+		var t lock.Ticket
+		if w != nil {
+			t = w.ticket
+		}
+		return q.shared.Ahead(ctx, name, t)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out []lock.Waiter
@@ -73,10 +106,10 @@ func (q *queues) ahead(name string, w *waiter) []lock.Waiter {
 		}
 		out = append(out, x.Waiter)
 	}
-	return out
+	return out, nil
 }
 
-// wake tells every waiter of the lock to try again.
+// wake tells every waiter of the lock on this server to try again.
 func (q *queues) wake(name string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -92,14 +125,14 @@ func wakeAll(ws []*waiter) {
 	}
 }
 
-func (q *queues) count(name string) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.byName[name])
-}
-
-// counts returns the number of waiters of every lock that has any.
-func (q *queues) counts() map[string]int {
+// counts returns the number of waiters of every lock that has any (on every
+// server, when the queue is shared).
+func (q *queues) counts(ctx context.Context) map[string]int {
+	if q.shared != nil {
+		if m, err := q.shared.Counts(ctx); err == nil {
+			return m
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	m := make(map[string]int, len(q.byName))

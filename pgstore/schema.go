@@ -1,0 +1,88 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations, in order: migrations[i] takes the schema from version i to
+// i+1. Never edit one that has shipped; add a new one.
+var migrations = []string{
+	// 1: locks, their history, the fence sequence, the shared wait queue.
+	`CREATE TABLE locker_locks (
+		name       text PRIMARY KEY,
+		key        text NOT NULL DEFAULT '',
+		holds      jsonb NOT NULL DEFAULT '{}',
+		fence      bigint NOT NULL DEFAULT 0,
+		since      timestamptz,
+		updated_at timestamptz NOT NULL DEFAULT now()
+	);
+	CREATE TABLE locker_history (
+		id    bigserial PRIMARY KEY,
+		name  text NOT NULL,
+		event jsonb NOT NULL
+	);
+	CREATE INDEX locker_history_name_id ON locker_history (name, id);
+	CREATE SEQUENCE locker_fence;
+	CREATE TABLE locker_waiters (
+		id        bigserial PRIMARY KEY,
+		name      text NOT NULL,
+		key       text NOT NULL,
+		holder    text NOT NULL,
+		replica   text NOT NULL,
+		heartbeat timestamptz NOT NULL DEFAULT clock_timestamp()
+	);
+	CREATE INDEX locker_waiters_name_id ON locker_waiters (name, id);
+	CREATE INDEX locker_waiters_replica ON locker_waiters (replica);`,
+}
+
+// migrateLockID is the advisory lock that serialises migrations when
+// several replicas start at once ("locker" in ASCII).
+const migrateLockID = 0x6c6f636b6572
+
+// migrate brings the schema to the latest version. Replicas starting
+// together take turns on an advisory lock; each migration runs in its own
+// transaction with the version bump.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockID)
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS locker_schema (version int NOT NULL)`); err != nil {
+		return err
+	}
+	var version int
+	err = conn.QueryRow(ctx, `SELECT version FROM locker_schema`).Scan(&version)
+	switch {
+	case err == pgx.ErrNoRows:
+		if _, err := conn.Exec(ctx, `INSERT INTO locker_schema (version) VALUES (0)`); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("the database schema is version %d, newer than this locker knows (%d): upgrade locker", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `UPDATE locker_schema SET version = $1`, v+1)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
