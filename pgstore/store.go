@@ -29,7 +29,6 @@ import (
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
-
 // Options tune a Store. The zero value is the production default.
 type Options struct {
 	// HistoryLimit is how many recent events each lock keeps (default 100).
