@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,8 +33,9 @@ func notification(name string, events []lock.Event) string {
 // listen passes every change announced by any replica to the watcher, in
 // commit order, reconnecting whenever the connection is lost. Waiters do not
 // depend on it alone: the service also polls.
-func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
+func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<- struct{}) {
 	defer s.wg.Done()
+	var once sync.Once
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -53,6 +55,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		once.Do(func() { close(listening) })
 		for {
 			n, err := conn.WaitForNotification(ctx)
 			if err != nil {

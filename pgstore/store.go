@@ -100,8 +100,17 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	lctx, cancel := context.WithCancel(context.Background())
 	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize()}
 	s.wg.Add(2)
-	go s.listen(lctx, cfg.ConnConfig)
+	listening := make(chan struct{})
+	go s.listen(lctx, cfg.ConnConfig, listening)
 	go s.heartbeat(lctx)
+	// Changes committed before this replica listens would never reach it:
+	// wait for LISTEN before serving.
+	select {
+	case <-listening:
+	case <-ctx.Done():
+		s.Close()
+		return nil, fmt.Errorf("listening for changes: %w", ctx.Err())
+	}
 	return s, nil
 }
 

@@ -1,0 +1,24 @@
+package filestore_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/storetest"
+)
+
+// TestBehaviour runs the behavioural suite every store must pass.
+func TestBehaviour(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "locks.yml")
+		return func(t *testing.T) lock.Store {
+			s, err := filestore.Open(path, filestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	})
+}

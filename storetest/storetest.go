@@ -1,0 +1,491 @@
+// Package storetest is the behavioural suite every lock.Store must pass:
+// the seed's semantics, waits, leases, fencing, force release, history and
+// events, run through the lock service exactly as the server runs them.
+// filestore and pgstore each run it against themselves, so that both
+// behave identically.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+// Opener opens the store under test. Each call opens the same data afresh,
+// as a server restart would; the previous store is closed first.
+type Opener func(t *testing.T) lock.Store
+
+// Factory makes a new, empty data set for one test and returns its Opener.
+type Factory func(t *testing.T) Opener
+
+// Run runs the suite.
+func Run(t *testing.T, newStore Factory) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"SeedSemantics", testSeedSemantics},
+		{"ConflictChangesNothing", testConflictChangesNothing},
+		{"FenceIncreasesAcrossRestarts", testFenceAcrossRestarts},
+		{"StateSurvivesRestart", testStateSurvivesRestart},
+		{"FIFOWaiters", testFIFO},
+		{"SharedKeyDoesNotStarveExclusive", testNoStarvation},
+		{"CancelledWaiterNeverTakesLock", testCancelledWaiter},
+		{"WaitTimeout", testWaitTimeout},
+		{"LeaseExpiryWakesWaiter", testLeaseExpiryWakesWaiter},
+		{"RefreshExtendsLease", testRefresh},
+		{"LeaseExpiresAcrossRestart", testExpiryAcrossRestart},
+		{"ForceReleaseAndHistory", testForceAndHistory},
+		{"HistoryIsBounded", testHistoryBound},
+		{"EventsInOrder", testEventsInOrder},
+		{"MutualExclusionUnderContention", testMutualExclusion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// svc starts a service over a freshly opened store; both stop with the test
+// or when the returned stop is called.
+func svc(t *testing.T, open Opener, cfg lockservice.Config) (*lockservice.Service, lock.Store, func()) {
+	t.Helper()
+	store := open(t)
+	s := lockservice.New(store, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			s.Close()
+			cancel()
+			store.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return s, store, stop
+}
+
+var bg = context.Background()
+
+func req(key, holder string) lock.Request { return lock.Request{Key: key, Holder: holder} }
+
+func mustAcquire(t *testing.T, s *lockservice.Service, name string, r lock.Request) lock.Lock {
+	t.Helper()
+	l, err := s.Acquire(bg, name, r, 0)
+	if err != nil {
+		t.Fatalf("acquire %s %+v: %v", name, r, err)
+	}
+	return l
+}
+
+func mustRelease(t *testing.T, s *lockservice.Service, name, key, holder string) lock.Lock {
+	t.Helper()
+	l, _, err := s.Release(bg, name, key, holder)
+	if err != nil {
+		t.Fatalf("release %s %s/%s: %v", name, key, holder, err)
+	}
+	return l
+}
+
+func code(err error) string { return lock.ErrorCode(err) }
+
+// eventually polls cond until it holds or 10s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testSeedSemantics(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	l := mustAcquire(t, s, "prod", req("k", "k"))
+	if l.Key != "k" || l.Holds["k"].Count != 1 || l.Fence == 0 {
+		t.Fatalf("first acquire: %+v", l)
+	}
+	l = mustAcquire(t, s, "prod", req("k", "k"))
+	if l.Holds["k"].Count != 2 {
+		t.Fatalf("re-entry: count %d, want 2", l.Holds["k"].Count)
+	}
+	l = mustAcquire(t, s, "prod", req("k", "node-b"))
+	if len(l.Holds) != 2 {
+		t.Fatalf("shared key: holds %v", l.Holds)
+	}
+	if _, err := s.Acquire(bg, "prod", req("other", "other"), 0); code(err) != lock.ECONFLICT {
+		t.Fatalf("other key: err %v, want conflict", err)
+	}
+	// Releasing: unknown lock and a holder holding nothing change nothing.
+	if _, released, err := s.Release(bg, "never-seen", "k", "k"); err != nil || released {
+		t.Fatalf("release of unknown lock: released %v err %v", released, err)
+	}
+	if _, released, err := s.Release(bg, "prod", "k", "nobody"); err != nil || released {
+		t.Fatalf("release by non-holder: released %v err %v", released, err)
+	}
+	if _, _, err := s.Release(bg, "prod", "wrong", "k"); code(err) != lock.ECONFLICT {
+		t.Fatalf("release with wrong key: %v", err)
+	}
+	mustRelease(t, s, "prod", "k", "node-b")
+	l = mustRelease(t, s, "prod", "k", "k")
+	if l.Free() || l.Holds["k"].Count != 1 {
+		t.Fatalf("after one of two releases: %+v", l)
+	}
+	l = mustRelease(t, s, "prod", "k", "k")
+	if !l.Free() || len(l.Holds) != 0 {
+		t.Fatalf("after the last release: %+v", l)
+	}
+	got, err := s.Get(bg, "prod")
+	if err != nil || !got.Free() {
+		t.Fatalf("a released lock stays listed as free: %+v %v", got, err)
+	}
+	if _, err := s.Get(bg, "never-seen"); code(err) != lock.ENOTFOUND {
+		t.Fatalf("get of a name never seen: %v", err)
+	}
+	locks, err := s.List(bg)
+	if err != nil || len(locks) != 1 || locks[0].Name != "prod" {
+		t.Fatalf("list: %+v %v", locks, err)
+	}
+}
+
+func testConflictChangesNothing(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	before := mustAcquire(t, s, "x", req("a", "h"))
+	s.Acquire(bg, "x", req("b", "h"), 0)
+	s.Release(bg, "x", "b", "h")
+	after, _ := s.Get(bg, "x")
+	if after.Key != before.Key || after.Holds["h"].Count != 1 || after.Fence != before.Fence {
+		t.Fatalf("conflicts changed the lock: before %+v after %+v", before, after)
+	}
+	h, _ := s.History(bg, "x")
+	if len(h) != 1 {
+		t.Fatalf("conflicts recorded history: %+v", h)
+	}
+}
+
+func testFenceAcrossRestarts(t *testing.T, open Opener) {
+	var last uint64
+	for round := 0; round < 3; round++ {
+		s, _, stop := svc(t, open, lockservice.Config{})
+		for i := 0; i < 20; i++ {
+			name := fmt.Sprintf("f%d", i%3)
+			l := mustAcquire(t, s, name, req("k", "h"))
+			if l.Fence <= last {
+				t.Fatalf("round %d: fence %d after %d", round, l.Fence, last)
+			}
+			last = l.Fence
+			mustRelease(t, s, name, "k", "h")
+		}
+		stop()
+	}
+}
+
+func testStateSurvivesRestart(t *testing.T, open Opener) {
+	s, _, stop := svc(t, open, lockservice.Config{})
+	mustAcquire(t, s, "a", req("k", "h1"))
+	mustAcquire(t, s, "a", req("k", "h1"))
+	mustAcquire(t, s, "a", req("k", "h2"))
+	l, err := s.Acquire(bg, "b", lock.Request{Key: "k2", Holder: "h", TTL: time.Hour}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAcquire(t, s, "c", req("k", "h"))
+	mustRelease(t, s, "c", "k", "h")
+	stop()
+	s, _, _ = svc(t, open, lockservice.Config{})
+	a, _ := s.Get(bg, "a")
+	if a.Key != "k" || a.Holds["h1"].Count != 2 || a.Holds["h2"].Count != 1 {
+		t.Fatalf("a after restart: %+v", a)
+	}
+	b, _ := s.Get(bg, "b")
+	if !b.Holds["h"].Expires.Equal(l.Holds["h"].Expires) || b.Fence != l.Fence {
+		t.Fatalf("b after restart: %+v, want %+v", b, l)
+	}
+	c, err := s.Get(bg, "c")
+	if err != nil || !c.Free() {
+		t.Fatalf("c after restart: %+v %v", c, err)
+	}
+	h, _ := s.History(bg, "a")
+	if len(h) != 3 {
+		t.Fatalf("history of a after restart: %d events", len(h))
+	}
+}
+
+// waitFor starts a blocking acquire and waits until it is queued.
+func waitFor(t *testing.T, s *lockservice.Service, name string, r lock.Request, wait time.Duration) (<-chan error, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(bg)
+	before := s.Waiters(name)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Acquire(ctx, name, r, wait)
+		done <- err
+	}()
+	eventually(t, "waiter queued", func() bool { return s.Waiters(name) > before })
+	return done, cancel
+}
+
+func receive(t *testing.T, c <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-c:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out: %s", what)
+		return nil
+	}
+}
+
+func notYet(t *testing.T, c <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-c:
+		t.Fatalf("%s returned early: %v", what, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func testFIFO(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	mustAcquire(t, s, "q", req("a", "a"))
+	keys := []string{"b", "c", "d"}
+	var done []<-chan error
+	for _, k := range keys {
+		c, _ := waitFor(t, s, "q", req(k, k), time.Minute)
+		done = append(done, c)
+	}
+	prev := "a"
+	for i, k := range keys {
+		mustRelease(t, s, "q", prev, prev)
+		if err := receive(t, done[i], "waiter "+k); err != nil {
+			t.Fatalf("waiter %s: %v", k, err)
+		}
+		for _, later := range done[i+1:] {
+			notYet(t, later, "a later waiter")
+		}
+		l, _ := s.Get(bg, "q")
+		if l.Key != k {
+			t.Fatalf("after %s released, key %q, want %q", prev, l.Key, k)
+		}
+		prev = k
+	}
+}
+
+func testNoStarvation(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	mustAcquire(t, s, "n", req("shared", "s1"))
+	x, _ := waitFor(t, s, "n", req("exclusive", "x"), time.Minute)
+	// A new holder under the current key must not jump the queue...
+	if _, err := s.Acquire(bg, "n", req("shared", "s2"), 0); code(err) != lock.ECONFLICT {
+		t.Fatalf("a new shared holder jumped ahead of an exclusive waiter: %v", err)
+	}
+	s2, _ := waitFor(t, s, "n", req("shared", "s2"), time.Minute)
+	// ...but a holder that already holds may take it again.
+	mustAcquire(t, s, "n", req("shared", "s1"))
+	mustRelease(t, s, "n", "shared", "s1")
+	mustRelease(t, s, "n", "shared", "s1")
+	if err := receive(t, x, "exclusive waiter"); err != nil {
+		t.Fatal(err)
+	}
+	notYet(t, s2, "the shared waiter")
+	mustRelease(t, s, "n", "exclusive", "x")
+	if err := receive(t, s2, "shared waiter"); err != nil {
+		t.Fatal(err)
+	}
+	// Waiters sharing one key get the lock together.
+	mustAcquire(t, s, "m", req("a", "a"))
+	w1, _ := waitFor(t, s, "m", req("k", "w1"), time.Minute)
+	w2, _ := waitFor(t, s, "m", req("k", "w2"), time.Minute)
+	mustRelease(t, s, "m", "a", "a")
+	for _, w := range []<-chan error{w1, w2} {
+		if err := receive(t, w, "shared waiters"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, _ := s.Get(bg, "m"); len(l.Holds) != 2 {
+		t.Fatalf("shared waiters: holds %v", l.Holds)
+	}
+}
+
+func testCancelledWaiter(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	mustAcquire(t, s, "c", req("a", "a"))
+	w1, cancel1 := waitFor(t, s, "c", req("gone", "gone"), time.Minute)
+	w2, _ := waitFor(t, s, "c", req("b", "b"), time.Minute)
+	cancel1()
+	if err := receive(t, w1, "cancelled waiter"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter: %v", err)
+	}
+	eventually(t, "cancelled waiter leaves the queue", func() bool { return s.Waiters("c") == 1 })
+	mustRelease(t, s, "c", "a", "a")
+	if err := receive(t, w2, "waiter behind the cancelled one"); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.Get(bg, "c"); l.Key != "b" {
+		t.Fatalf("lock went to %q, want b", l.Key)
+	}
+}
+
+func testWaitTimeout(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	mustAcquire(t, s, "t", req("a", "a"))
+	_, err := s.Acquire(bg, "t", req("b", "b"), 200*time.Millisecond)
+	var e *lock.Error
+	if !errors.As(err, &e) || e.Code != lock.ECONFLICT || e.Lock == nil || e.Lock.Key != "a" {
+		t.Fatalf("wait timeout: %v", err)
+	}
+	if s.Waiters("t") != 0 {
+		t.Fatalf("timed-out waiter still queued")
+	}
+}
+
+func testLeaseExpiryWakesWaiter(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	if _, err := s.Acquire(bg, "l", lock.Request{Key: "a", Holder: "a", TTL: 300 * time.Millisecond}, 0); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := waitFor(t, s, "l", req("b", "b"), time.Minute)
+	if err := receive(t, w, "waiter after lease expiry"); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := s.History(bg, "l")
+	var types []lock.EventType
+	for _, ev := range h {
+		types = append(types, ev.Type)
+	}
+	if fmt.Sprint(types) != "[acquired expired acquired]" {
+		t.Fatalf("history %v", types)
+	}
+}
+
+func testRefresh(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	l, err := s.Acquire(bg, "r", lock.Request{Key: "k", Holder: "h", TTL: time.Second}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Refresh(bg, "r", "k", "h", time.Hour)
+	if err != nil || !r.Holds["h"].Expires.After(l.Holds["h"].Expires) || r.Holds["h"].Count != 1 {
+		t.Fatalf("refresh: %+v %v", r, err)
+	}
+	if _, err := s.Refresh(bg, "r", "other", "h", time.Hour); code(err) != lock.ECONFLICT {
+		t.Fatalf("refresh with another key: %v", err)
+	}
+	if _, err := s.Refresh(bg, "r", "k", "nobody", time.Hour); code(err) != lock.ENOTFOUND {
+		t.Fatalf("refresh of nothing held: %v", err)
+	}
+}
+
+func testExpiryAcrossRestart(t *testing.T, open Opener) {
+	s, _, stop := svc(t, open, lockservice.Config{})
+	if _, err := s.Acquire(bg, "e", lock.Request{Key: "k", Holder: "h", TTL: 200 * time.Millisecond}, 0); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	time.Sleep(400 * time.Millisecond)
+	s, _, _ = svc(t, open, lockservice.Config{})
+	eventually(t, "lease that ran out while down is expired at start", func() bool {
+		l, _ := s.Get(bg, "e")
+		return l.Free()
+	})
+	h, _ := s.History(bg, "e")
+	if len(h) == 0 || h[len(h)-1].Type != lock.Expired {
+		t.Fatalf("history: %+v", h)
+	}
+}
+
+func testForceAndHistory(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	mustAcquire(t, s, "f", req("k", "h1"))
+	mustAcquire(t, s, "f", req("k", "h2"))
+	l, events, err := s.ForceRelease(bg, "f", "operator")
+	if err != nil || !l.Free() || len(events) != 2 {
+		t.Fatalf("force: %+v %+v %v", l, events, err)
+	}
+	h, _ := s.History(bg, "f")
+	if len(h) != 4 || h[2].Type != lock.Forced || h[2].By != "operator" || h[3].By != "operator" {
+		t.Fatalf("history: %+v", h)
+	}
+}
+
+func testHistoryBound(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	for i := 0; i < 70; i++ {
+		mustAcquire(t, s, "h", req("k", "h"))
+		mustRelease(t, s, "h", "k", "h")
+	}
+	h, _ := s.History(bg, "h")
+	if len(h) != 100 {
+		t.Fatalf("history holds %d events, want the last 100", len(h))
+	}
+	if h[len(h)-1].Type != lock.Released || h[0].Type != lock.Acquired {
+		t.Fatalf("history is not the newest events in order: first %s last %s", h[0].Type, h[len(h)-1].Type)
+	}
+}
+
+func testEventsInOrder(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	sub := s.Events().Subscribe(100)
+	defer s.Events().Unsubscribe(sub)
+	mustAcquire(t, s, "ev", req("k", "a"))
+	mustAcquire(t, s, "ev", req("k", "b"))
+	mustRelease(t, s, "ev", "k", "a")
+	s.ForceRelease(bg, "ev", "op")
+	want := []string{"acquired a", "acquired b", "released a", "forced b"}
+	for i, w := range want {
+		select {
+		case ev := <-sub.C:
+			if got := string(ev.Type) + " " + ev.Holder; got != w {
+				t.Fatalf("event %d: %s, want %s", i, got, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d (%s) never came", i, w)
+		}
+	}
+}
+
+func testMutualExclusion(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	var inside atomic.Int32
+	var violations atomic.Int32
+	var wg sync.WaitGroup
+	for c := 0; c < 6; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			key := fmt.Sprintf("client-%d", c)
+			for i := 0; i < 5; i++ {
+				if _, err := s.Acquire(bg, "mx", req(key, key), time.Minute); err != nil {
+					t.Errorf("%s: %v", key, err)
+					return
+				}
+				if inside.Add(1) != 1 {
+					violations.Add(1)
+				}
+				time.Sleep(time.Millisecond)
+				inside.Add(-1)
+				if _, _, err := s.Release(bg, "mx", key, key); err != nil {
+					t.Errorf("%s release: %v", key, err)
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	if v := violations.Load(); v != 0 {
+		t.Fatalf("%d times two keys held the lock at once", v)
+	}
+}
