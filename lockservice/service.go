@@ -309,7 +309,7 @@ func (s *Service) History(ctx context.Context, name string) ([]lock.Event, error
 }
 
 // Waiters returns how many requests wait for the named lock.
-func (s *Service) Waiters(name string) int { return s.queues.counts(context.Background())[name] }
+func (s *Service) Waiters(name string) int { return s.queues.count(context.Background(), name) }
 
 // WaiterCounts returns how many requests wait for each lock that has any.
 func (s *Service) WaiterCounts(ctx context.Context) map[string]int { return s.queues.counts(ctx) }

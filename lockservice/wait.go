@@ -125,6 +125,19 @@ func wakeAll(ws []*waiter) {
 	}
 }
 
+// count returns the number of waiters of one lock (on every server, when
+// the queue is shared).
+func (q *queues) count(ctx context.Context, name string) int {
+	if q.shared != nil {
+		if ws, err := q.shared.Ahead(ctx, name, 0); err == nil {
+			return len(ws)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.byName[name])
+}
+
 // counts returns the number of waiters of every lock that has any (on every
 // server, when the queue is shared).
 func (q *queues) counts(ctx context.Context) map[string]int {
