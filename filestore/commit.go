@@ -98,7 +98,11 @@ func (s *Store) commitLoop() {
 		for _, o := range batch {
 			buf = append(buf, o.data...)
 		}
+		start := time.Now()
 		err := s.write(buf)
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(len(batch), time.Since(start), err)
+		}
 		s.mu.Lock()
 		watch := s.watch
 		for _, o := range batch {

@@ -40,6 +40,9 @@ type Options struct {
 	Logger *slog.Logger
 	// NoSync skips fsync. Only for benchmarks that measure everything else.
 	NoSync bool
+	// OnCommit, if set, is told of every batch written: its size, how long
+	// the write and fsync took, and the error if it failed.
+	OnCommit func(batch int, took time.Duration, err error)
 }
 
 // entry is one lock: its committed state and history (never changed in
@@ -256,15 +259,17 @@ func (s *Store) newSegment(gen uint64) error {
 	if err != nil {
 		return err
 	}
-	old := s.log
+	old, oldGen, oldSize := s.log, s.logGen, s.logSize
 	s.log, s.logGen, s.logSize = f, gen, 0
-	if err := s.writeLogHeader(); err != nil {
+	err = s.writeLogHeader()
+	if err == nil {
+		err = s.dir.Sync()
+	}
+	if err != nil {
+		// Go on appending to the old segment, exactly where it ends.
 		f.Close()
 		os.Remove(segmentPath(s.path, gen))
-		s.log = old
-		return err
-	}
-	if err := s.dir.Sync(); err != nil {
+		s.log, s.logGen, s.logSize = old, oldGen, oldSize
 		return err
 	}
 	if old != nil {

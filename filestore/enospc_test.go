@@ -1,0 +1,160 @@
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"syscall"
+	"testing"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// mountTmpfs mounts a small tmpfs for the test and unmounts it at the end.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs to run out of space needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v); the disk-full path is not tested", err)
+	}
+	// Registered after the store's cleanup would be, so it runs first:
+	// cleanups run last-in first-out, and stores are opened after this.
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes a file until the file system is full and returns its path.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, size := range []int{64 << 10, 4096, 256, 1} {
+		chunk := make([]byte, size)
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("filling the disk: %v", err)
+				}
+				break
+			}
+		}
+	}
+	return p
+}
+
+func TestDiskFull(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		compactBytes int64
+	}{
+		{"no compaction", 0},
+		{"compaction due while full", 1500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := mountTmpfs(t, "512k")
+			path := filepath.Join(dir, "locks.yml")
+			clk := &clock{}
+			logger, logs := testLogger(t)
+			opts := Options{CompactBytes: tc.compactBytes, Now: clk.Now, Logger: logger}
+			s := openT(t, path, opts)
+			ctx := context.Background()
+
+			counts := map[string]int{} // acknowledged acquisitions per lock
+			for i := range 5 {
+				name := fmt.Sprintf("pre-%d", i)
+				acquire(t, s, name, "k", "h", 0)
+				counts[name]++
+			}
+			filler := fillDisk(t, dir)
+
+			// Changes go on while the log's last page has room; then one
+			// fails.
+			var failed string
+			for i := 0; i < 10000 && failed == ""; i++ {
+				name := fmt.Sprintf("l-%d", i%7)
+				before, beforeOK := getT(t, s, name)
+				beforeHist, _ := s.History(ctx, name)
+				_, _, err := tryAcquire(s, name, "k", "h", 0)
+				if err == nil {
+					counts[name]++
+					continue
+				}
+				failed = name
+				var le *lock.Error
+				if !errors.As(err, &le) || le.Code != lock.ENOSPACE {
+					t.Fatalf("failed write: %v (%T), want a *lock.Error with code %s", err, err, lock.ENOSPACE)
+				}
+				after, afterOK := getT(t, s, name)
+				if afterOK != beforeOK || !reflect.DeepEqual(after, before) {
+					t.Fatalf("a failed change changed memory: %+v -> %+v", before, after)
+				}
+				if h, _ := s.History(ctx, name); len(h) != len(beforeHist) {
+					t.Fatalf("a failed change added history: %d -> %d events", len(beforeHist), len(h))
+				}
+			}
+			if failed == "" {
+				t.Fatal("never ran out of space")
+			}
+			if err := s.Ready(ctx); lock.ErrorCode(err) != lock.ENOSPACE {
+				t.Fatalf("Ready after a failed write: %v", err)
+			}
+			// A lock's first change failing leaves no trace of the lock.
+			if _, _, err := tryAcquire(s, "a-new-lock-while-the-disk-is-full", "k", "h", 0); lock.ErrorCode(err) != lock.ENOSPACE {
+				t.Fatalf("first change of a new lock on a full disk: %v", err)
+			}
+			if _, ok := getT(t, s, "a-new-lock-while-the-disk-is-full"); ok {
+				t.Fatal("a lock whose first change failed exists")
+			}
+			if locks, _ := s.List(ctx); len(locks) != len(counts) {
+				t.Fatalf("List shows %d locks, %d were acknowledged", len(locks), len(counts))
+			}
+			if err := s.Ready(ctx); lock.ErrorCode(err) != lock.ENOSPACE {
+				t.Fatalf("Ready while still full: %v", err)
+			}
+
+			// The disk recovers.
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			acquire(t, s, failed, "k", "h", 0)
+			counts[failed]++
+			if err := s.Ready(ctx); err != nil {
+				t.Fatalf("Ready after a good write: %v", err)
+			}
+			for i := range 40 {
+				name := fmt.Sprintf("post-%d", i%5)
+				acquire(t, s, name, "k", "h", 0)
+				counts[name]++
+			}
+			want := dump(t, s)
+			closeT(t, s)
+
+			s = openT(t, path, opts)
+			sameDump(t, "after reopen", want, dump(t, s))
+			for name, n := range counts {
+				l, _ := getT(t, s, name)
+				if got := l.Holds["h"].Count; got != n {
+					t.Errorf("%s: count %d after reopen, %d acknowledged", name, got, n)
+				}
+			}
+			if locks, _ := s.List(ctx); len(locks) != len(counts) {
+				t.Errorf("List shows %d locks after reopen, %d were acknowledged", len(locks), len(counts))
+			}
+			t.Logf("log:\n%s", logs.String())
+		})
+	}
+}

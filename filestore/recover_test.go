@@ -1,0 +1,411 @@
+package filestore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+func writeFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEmptyFileRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	writeFile(t, path, nil)
+	err := openRefused(t, path, path, "empty")
+	t.Logf("refusal: %v", err)
+}
+
+func TestGarbageFileRefused(t *testing.T) {
+	for name, content := range map[string]string{
+		"text":            "hello, this is not a lock file\n",
+		"yaml":            "locks:\n  - name: a\n",
+		"legacy null":     "null",
+		"legacy array":    "[]",
+		"binary":          "\x00\x01\x02\xff\xfe",
+		"snapshot magic":  snapshotMagic,
+		"truncated magic": snapshotMagic[:5],
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "locks.yml")
+			writeFile(t, path, []byte(content))
+			openRefused(t, path, path)
+		})
+	}
+}
+
+func TestMissingSnapshotWithLogRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "a", "k", "h", 0)
+	closeT(t, s)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, "missing")
+}
+
+const legacyJSON = `{"name": {"locked_by": {"h": 1, "z": 0}, "key": "k"}, "free": {"locked_by": {}, "key": ""}}`
+
+func TestLegacyFileImported(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "locks.yml")
+	writeFile(t, path, []byte(legacyJSON))
+	s := openT(t, path, Options{})
+
+	l, ok := getT(t, s, "name")
+	if !ok || l.Key != "k" || len(l.Holds) != 1 || l.Holds["h"].Count != 1 {
+		t.Fatalf("held legacy lock: %+v ok=%v", l, ok)
+	}
+	if _, zero := l.Holds["z"]; zero {
+		t.Fatal("a zero count was kept")
+	}
+	if l.Fence == 0 || l.Since.IsZero() || l.Holds["h"].Acquired.IsZero() {
+		t.Fatalf("held legacy lock has no fence, since or acquired time: %+v", l)
+	}
+	f, ok := getT(t, s, "free")
+	if !ok || !f.Free() || len(f.Holds) != 0 || f.Fence != 0 {
+		t.Fatalf("free legacy lock: %+v ok=%v", f, ok)
+	}
+	orig, err := os.ReadFile(path + ".orig")
+	if err != nil || string(orig) != legacyJSON {
+		t.Fatalf("copy of the original file: %q, %v", orig, err)
+	}
+	b, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(b, []byte(snapshotMagic)) {
+		t.Fatalf("the data file was not converted: %q", b)
+	}
+	// The seed API's view.
+	if got := l.Counts(); len(got) != 1 || got["h"] != 1 {
+		t.Fatalf("counts: %v", got)
+	}
+
+	want := dump(t, s)
+	closeT(t, s)
+	s = openT(t, path, Options{})
+	sameDump(t, "after restart", want, dump(t, s))
+	// The next fence is above the one the import handed out.
+	if n := acquire(t, s, "other", "k2", "h2", 0); n.Fence <= l.Fence {
+		t.Fatalf("fence after import: %d, not above %d", n.Fence, l.Fence)
+	}
+	// The held lock still obeys its key: a release under it frees it.
+	if _, _, err := tryAcquire(s, "name", "other-key", "x", 0); lock.ErrorCode(err) != lock.ECONFLICT {
+		t.Fatalf("acquire under another key: %v", err)
+	}
+	if r := release(t, s, "name", "k", "h"); !r.Free() {
+		t.Fatalf("after release: %+v", r)
+	}
+	want = dump(t, s)
+	closeT(t, s)
+	s = openT(t, path, Options{})
+	sameDump(t, "after second restart", want, dump(t, s))
+	if orig, _ := os.ReadFile(path + ".orig"); string(orig) != legacyJSON {
+		t.Fatalf("the copy changed: %q", orig)
+	}
+}
+
+func TestLegacyAllZeroIsFree(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	writeFile(t, path, []byte(`
+	{"a": {"locked_by": {"h": 0, "g": 0}, "key": "k"}, "b": {"key": "k2", "locked_by": {"x": 3}}}`))
+	s := openT(t, path, Options{})
+	a, ok := getT(t, s, "a")
+	if !ok || !a.Free() || a.Key != "" || len(a.Holds) != 0 || a.Fence != 0 {
+		t.Fatalf("all-zero legacy lock should be free: %+v ok=%v", a, ok)
+	}
+	b, _ := getT(t, s, "b")
+	if b.Key != "k2" || b.Holds["x"].Count != 3 || b.Fence == 0 {
+		t.Fatalf("lock b: %+v", b)
+	}
+	want := dump(t, s)
+	closeT(t, s)
+	s = openT(t, path, Options{})
+	sameDump(t, "after restart", want, dump(t, s))
+}
+
+func TestLegacyRefused(t *testing.T) {
+	for name, content := range map[string]string{
+		"null":                 `null`,
+		"holders without key":  `{"a": {"locked_by": {"h": 1}}}`,
+		"holders empty key":    `{"a": {"locked_by": {"h": 1}, "key": ""}}`,
+		"negative count":       `{"a": {"locked_by": {"h": -1}, "key": "k"}}`,
+		"count not a number":   `{"a": {"locked_by": {"h": "1"}, "key": "k"}}`,
+		"truncated":            `{"a": {"locked_by": {"h": 1}, "key": "k"`,
+		"data after the value": `{"a": {"locked_by": {"h": 1}, "key": "k"}} {}`,
+		"lock not an object":   `{"a": 1}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "locks.yml")
+			writeFile(t, path, []byte(content))
+			err := openRefused(t, path, path)
+			if _, serr := os.Stat(path + ".orig"); serr == nil {
+				t.Error("a refused file was copied to .orig")
+			}
+			t.Logf("refusal: %v", err)
+		})
+	}
+}
+
+// logFrames returns the offsets of the frames in a log segment: the header
+// first, then each record, and the offset where the data ends.
+func logFrames(t testing.TB, seg string) (offsets []int, end int) {
+	t.Helper()
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte(logMagic)) {
+		t.Fatalf("%s: no log magic", seg)
+	}
+	off := len(logMagic)
+	for off < len(b) {
+		_, n, err := readFrame(b[off:])
+		if err != nil {
+			t.Fatalf("%s: frame at %d: %v", seg, off, err)
+		}
+		offsets = append(offsets, off)
+		off += n
+	}
+	return offsets, off
+}
+
+// committedStore makes a closed store with a few changes and returns its
+// path, its state and its clock.
+func committedStore(t *testing.T) (path, want string, clk *clock) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "locks.yml")
+	clk = &clock{}
+	s := openT(t, path, Options{Now: clk.Now})
+	acquire(t, s, "a", "k", "h", 0)
+	acquire(t, s, "a", "k", "h2", time.Hour)
+	acquire(t, s, "b", "kb", "h", 0)
+	release(t, s, "a", "k", "h")
+	acquire(t, s, "c", "kc", "hc", 0)
+	want = dump(t, s)
+	closeT(t, s)
+	return path, want, clk
+}
+
+func TestTornTailDropped(t *testing.T) {
+	rec := appendFrame(nil, mustJSON(logRecord{
+		Lock:   diskLock{Name: "torn", Key: "k", Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: clockBase}}, Fence: 99, Since: clockBase},
+		Events: []lock.Event{{Type: lock.Acquired, Lock: "torn", Key: "k", Holder: "h", Count: 1, Fence: 99, Time: clockBase}},
+		Fence:  99,
+	}))
+	badCRC := bytes.Clone(rec)
+	badCRC[len(badCRC)-2] ^= 0x20 // the last record is complete but wrong: not acknowledged
+	hugeLen := bytes.Clone(rec[:frameHeader])
+	binary.LittleEndian.PutUint32(hugeLen, 1<<31)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	garbage := make([]byte, 300)
+	for i := range garbage {
+		garbage[i] = byte(rnd.UintN(256))
+	}
+	for name, tail := range map[string][]byte{
+		"partial header":       rec[:3],
+		"header only":          rec[:frameHeader],
+		"partial payload":      rec[:len(rec)/2],
+		"all but one byte":     rec[:len(rec)-1],
+		"complete but bad crc": badCRC,
+		"huge length":          hugeLen,
+		"random garbage":       garbage,
+		"a few zeros":          make([]byte, 5),
+		"zeros":                make([]byte, 4096),
+		"partial then zeros":   append(bytes.Clone(rec[:20]), make([]byte, 100)...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path, want, clk := committedStore(t)
+			gens := segmentGens(t, path)
+			seg := segmentPath(path, gens[len(gens)-1])
+			info, _ := os.Stat(seg)
+			committed := info.Size()
+			appendToFile(t, seg, tail)
+
+			s := openT(t, path, Options{Now: clk.Now})
+			sameDump(t, "after a torn tail", want, dump(t, s))
+			if _, ok := getT(t, s, "torn"); ok {
+				t.Fatal("the torn record was applied")
+			}
+			if info, _ := os.Stat(seg); info.Size() != committed {
+				t.Fatalf("the log was not cut back: %d bytes, committed %d", info.Size(), committed)
+			}
+			acquire(t, s, "after", "k", "h", 0)
+			want2 := dump(t, s)
+			closeT(t, s)
+			s = openT(t, path, Options{Now: clk.Now})
+			sameDump(t, "after an update past a torn tail", want2, dump(t, s))
+			if l, ok := getT(t, s, "after"); !ok || l.Holds["h"].Count != 1 {
+				t.Fatalf("the update after the torn tail was lost: %+v", l)
+			}
+		})
+	}
+}
+
+func TestSegmentCutBeforeHeader(t *testing.T) {
+	// A crash right after a new segment was created leaves it empty or
+	// with part of its header: it is started afresh.
+	for name, cut := range map[string]int{"empty": 0, "part of the magic": 4, "magic, part of header": len(logMagic) + 5} {
+		t.Run(name, func(t *testing.T) {
+			path, want, clk := committedStore(t)
+			gens := segmentGens(t, path)
+			next := segmentPath(path, gens[len(gens)-1]+1)
+			full := appendFrame([]byte(logMagic), mustJSON(logHeader{Gen: gens[len(gens)-1] + 1}))
+			writeFile(t, next, full[:cut])
+			s := openT(t, path, Options{Now: clk.Now})
+			sameDump(t, "after a cut segment", want, dump(t, s))
+			acquire(t, s, "after", "k", "h", 0)
+			want2 := dump(t, s)
+			closeT(t, s)
+			s = openT(t, path, Options{Now: clk.Now})
+			sameDump(t, "reopen", want2, dump(t, s))
+		})
+	}
+}
+
+func TestDamageInMiddleRefused(t *testing.T) {
+	type damage struct {
+		record int // which record (0 = the segment header)
+		at     func(frameLen int) int
+		what   string
+	}
+	for name, d := range map[string]damage{
+		"payload byte":     {record: 2, at: func(n int) int { return frameHeader + n/2 }, what: "damaged record"},
+		"crc byte":         {record: 1, at: func(int) int { return 5 }, what: "damaged record"},
+		"length shorter":   {record: 3, at: func(int) int { return 0 }, what: "damaged record"},
+		"length huge":      {record: 2, at: func(int) int { return 3 }, what: "damaged record"},
+		"first record":     {record: 1, at: func(n int) int { return n - 1 }, what: "damaged record"},
+		"header of log":    {record: 0, at: func(n int) int { return frameHeader + 2 }, what: "log header"},
+		"magic of the log": {record: -1, at: func(int) int { return 0 }, what: "not a Locker log segment"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path, _, _ := committedStore(t)
+			seg := segmentPath(path, 1)
+			offs, end := logFrames(t, seg)
+			if len(offs) < 5 {
+				t.Fatalf("only %d frames", len(offs))
+			}
+			b, _ := os.ReadFile(seg)
+			var pos int
+			if d.record < 0 {
+				pos = d.at(0)
+			} else {
+				next := end
+				if d.record+1 < len(offs) {
+					next = offs[d.record+1]
+				}
+				pos = offs[d.record] + d.at(next-offs[d.record])
+			}
+			if name == "length huge" {
+				b[pos] = 0x7f
+			} else {
+				b[pos] ^= 0x01
+			}
+			writeFile(t, seg, b)
+			err := openRefused(t, path, seg, d.what)
+			t.Logf("refusal: %v", err)
+		})
+	}
+}
+
+func TestZeroedRecordInMiddleRefused(t *testing.T) {
+	// Zeros are a torn tail only at the end; with records after them they
+	// are damage.
+	path, _, _ := committedStore(t)
+	seg := segmentPath(path, 1)
+	offs, _ := logFrames(t, seg)
+	b, _ := os.ReadFile(seg)
+	clear(b[offs[2]:offs[3]])
+	writeFile(t, seg, b)
+	openRefused(t, path, seg, "damaged record")
+}
+
+// multiSegmentStore makes a closed store whose log spans at least three
+// segments after its snapshot (snapshots are blocked while it runs).
+func multiSegmentStore(t *testing.T) (path, want string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{CompactBytes: 1024})
+	unblock := blockSnapshots(t, path)
+	for len(segmentGens(t, path)) < 3 {
+		churn(t, s, "m", 10)
+	}
+	want = dump(t, s)
+	closeT(t, s)
+	unblock()
+	return path, want
+}
+
+func TestDamageInOlderSegmentRefused(t *testing.T) {
+	// A bad tail is only a torn write in the newest segment; in an older
+	// one it is damage.
+	path, want := multiSegmentStore(t)
+	gens := segmentGens(t, path)
+	s := openT(t, path, Options{})
+	sameDump(t, "reopen of several segments", want, dump(t, s))
+	closeT(t, s)
+	appendToFile(t, segmentPath(path, gens[0]), []byte{1, 2, 3})
+	openRefused(t, path, segmentPath(path, gens[0]))
+}
+
+func TestMissingSegmentRefused(t *testing.T) {
+	path, _ := multiSegmentStore(t)
+	gens := segmentGens(t, path)
+	if err := os.Remove(segmentPath(path, gens[1])); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, "missing")
+}
+
+func TestDamagedSnapshotRefused(t *testing.T) {
+	path, _, clk := committedStore(t)
+	// Compact so the snapshot holds the locks.
+	s := openT(t, path, Options{Now: clk.Now, CompactBytes: 1})
+	acquire(t, s, "x", "k", "h", 0)
+	waitCompactionIdle(t, s)
+	closeT(t, s)
+	if n := snapshotHeaderOf(t, path).Count; n < 3 {
+		t.Fatalf("snapshot holds %d locks", n)
+	}
+	good, _ := os.ReadFile(path)
+	for name, change := range map[string]func([]byte) []byte{
+		"byte flipped": func(b []byte) []byte { b[len(b)/2] ^= 0x04; return b },
+		"cut short":    func(b []byte) []byte { return b[:len(b)-10] },
+		"end missing":  func(b []byte) []byte { return b[:len(b)-len(b)/4] },
+		"data after":   func(b []byte) []byte { return append(b, 'x') },
+		"magic":        func(b []byte) []byte { b[0] = 'L'; return b },
+	} {
+		t.Run(name, func(t *testing.T) {
+			writeFile(t, path, change(bytes.Clone(good)))
+			err := openRefused(t, path, path)
+			t.Logf("refusal: %v", err)
+		})
+	}
+	writeFile(t, path, good)
+	s = openT(t, path, Options{Now: clk.Now})
+	if l, ok := getT(t, s, "x"); !ok || l.Key != "k" {
+		t.Fatalf("restored snapshot: %+v", l)
+	}
+}
+
+func TestRefusalMessagesAreReadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	writeFile(t, path, nil)
+	_, err := Open(path, Options{})
+	if err == nil || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("refusal should be one line: %q", err)
+	}
+	if _, err := os.Stat(path + ".log.1"); err == nil {
+		t.Fatal("a refused Open created a log")
+	}
+}
