@@ -18,6 +18,7 @@ import (
 	"github.com/cloudfoundry-community/locker/httpapi"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/metrics"
 	"github.com/cloudfoundry-community/locker/pgstore"
 )
 
@@ -45,19 +46,22 @@ Runs the lock server. It is configured with environment variables:
                       bounds on waiting requests (default 10000 and 1000)
   LOCKER_HISTORY      events kept per lock (default 100)
   LOCKER_LOG_FORMAT   text (default) or json
+  LOCKER_METRICS_PUBLIC
+                      true: serve /metrics without auth (default false)
 `
 
 // serverConfig is the server's configuration, read from the environment.
 type serverConfig struct {
-	dataFile     string
-	databaseURL  string
-	listen       string
-	auth, admin  httpapi.Credentials
-	certFile     string
-	keyFile      string
-	service      lockservice.Config
-	historyLimit int
-	logJSON      bool
+	dataFile      string
+	databaseURL   string
+	listen        string
+	auth, admin   httpapi.Credentials
+	certFile      string
+	keyFile       string
+	service       lockservice.Config
+	historyLimit  int
+	logJSON       bool
+	metricsPublic bool
 }
 
 // loadServerConfig reads and checks the environment. Each refusal is one
@@ -116,6 +120,11 @@ func loadServerConfig(env Env) (serverConfig, error) {
 			if *n.dst, err = strconv.Atoi(v); err != nil || *n.dst <= 0 {
 				return c, fmt.Errorf("%s=%q is not a positive number", n.name, v)
 			}
+		}
+	}
+	if v := env("LOCKER_METRICS_PUBLIC"); v != "" {
+		if c.metricsPublic, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("LOCKER_METRICS_PUBLIC=%q: use true or false", v)
 		}
 	}
 	switch f := env("LOCKER_LOG_FORMAT"); f {
@@ -183,16 +192,17 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	store, err := openStore(ctx, cfg, log)
+	m := metrics.New()
+	store, err := openStore(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, store, cfg, tlsConfig, log, stdout)
+	return serve(ctx, store, cfg, tlsConfig, log, m, stdout)
 }
 
 // openStore opens the PostgreSQL store when LOCKER_DATABASE_URL is set, the
 // file store under LOCKER_CONFIG otherwise.
-func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger) (lock.Store, error) {
+func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metrics.Metrics) (lock.Store, error) {
 	if cfg.databaseURL != "" {
 		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -202,7 +212,7 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger) (lock.St
 		}
 		return store, nil
 	}
-	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log})
+	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log, OnCommit: m.ObserveCommit})
 	if err != nil {
 		return nil, fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
 	}
@@ -210,15 +220,33 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger) (lock.St
 }
 
 // serve runs the service and HTTP server over store until ctx ends.
-func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *tls.Config, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *tls.Config, log *slog.Logger, m *metrics.Metrics, stdout io.Writer) error {
 	defer store.Close()
+	cfg.service.OnEvents = m.ObserveEvents
 	svc := lockservice.New(store, cfg.service)
 	svcCtx, stopService := context.WithCancel(context.Background())
 	defer stopService()
 	if err := svc.Start(svcCtx); err != nil {
 		return err
 	}
-	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, Version: Version, Logger: log})
+	m.WatchLocks(func() (locks, held, holds, waiters int) {
+		all, err := svc.List(context.Background())
+		if err != nil {
+			return 0, 0, 0, 0
+		}
+		for _, l := range all {
+			if !l.Free() {
+				held++
+				holds += len(l.Holds)
+			}
+		}
+		for _, n := range svc.WaiterCounts(context.Background()) {
+			waiters += n
+		}
+		return len(all), held, holds, waiters
+	})
+	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, Version: Version, Logger: log,
+		Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic})
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -230,7 +258,7 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		scheme = "https"
 	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           m.Middleware(api),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -21,14 +21,18 @@ type roleKey struct{}
 
 // authenticate checks basic auth. With Auth set, every request needs valid
 // credentials; without it, requests may come without any. Credentials that
-// are sent must be right either way. Every check compares both the user and
-// the password of every configured account in constant time, so a failure
-// takes as long whichever part was wrong.
+// are sent must be right either way, unless no account is configured at all:
+// then the API is open and an Authorization header (a client configured with
+// credentials for a server without any) is ignored. Every check compares
+// both the user and the password of every configured account in constant
+// time, so a failure takes as long whichever part was wrong.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rl := roleAnonymous
 		user, pass, sent := r.BasicAuth()
 		switch {
+		case !s.cfg.Auth.Set() && !s.cfg.Admin.Set():
+			// Auth is off: everything is open.
 		case sent:
 			var ok bool
 			if rl, ok = s.check(user, pass); !ok {
@@ -79,10 +83,13 @@ func (s *Server) mayForce(r *http.Request) error {
 	return nil
 }
 
-// actor names who made a request, for logs and history.
+// actor names who made a request, for logs and history: the authenticated
+// user, never a name nobody checked.
 func actor(r *http.Request) string {
-	if user, _, ok := r.BasicAuth(); ok {
-		return user
+	if rl, _ := r.Context().Value(roleKey{}).(role); rl != roleAnonymous {
+		if user, _, ok := r.BasicAuth(); ok {
+			return user
+		}
 	}
 	return "anonymous@" + r.RemoteAddr
 }

@@ -43,19 +43,27 @@ type requestBody struct {
 // duration decodes a Go duration string ("30s", "5m") or a number of seconds.
 type duration time.Duration
 
+// durationError is a bad duration in a valid JSON body.
+type durationError struct{ err error }
+
+func (e durationError) Error() string { return e.err.Error() }
+
 func (d *duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		v, err := parseDuration(s)
+		if err != nil {
+			return durationError{err}
+		}
 		*d = duration(v)
-		return err
+		return nil
 	}
 	var secs float64
 	if err := json.Unmarshal(b, &secs); err != nil {
-		return errors.New(`a duration is a string such as "30s" or "5m", or a number of seconds`)
+		return durationError{errors.New(`a duration is a string such as "30s" or "5m", or a number of seconds`)}
 	}
 	if secs < 0 || secs > 1e9 {
-		return errors.New("duration out of range")
+		return durationError{errors.New("duration out of range: use 0 to 1e9 seconds")}
 	}
 	*d = duration(time.Duration(secs * float64(time.Second)))
 	return nil
@@ -91,9 +99,14 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 	if len(bytes.TrimSpace(raw)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		if err := dec.Decode(&body); err != nil {
+			var de durationError
+			if errors.As(err, &de) {
+				return lockRequest{}, lock.Errorf(lock.EINVALID, "request body: %v", de.err)
+			}
 			return lockRequest{}, lock.Errorf(lock.EINVALID, "request body is not a JSON object: %v", cleanJSONError(err))
 		}
-		if dec.More() {
+		// Not dec.More(): it reports false for a stray ']' or '}'.
+		if len(bytes.TrimSpace(raw[dec.InputOffset():])) > 0 {
 			return lockRequest{}, lock.Errorf(lock.EINVALID, "request body has data after the JSON object")
 		}
 	}

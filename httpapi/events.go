@@ -48,6 +48,8 @@ func (s *Server) handleEvents() http.Handler {
 				fmt.Fprint(w, ": ping\n\n")
 			case <-r.Context().Done():
 				return
+			case <-s.svc.Closing():
+				return // the server is shutting down; the client reconnects
 			}
 			if rc.Flush() != nil {
 				return

@@ -145,7 +145,7 @@ func (s *Server) handleRefresh() http.Handler {
 		}
 		exp := l.Holds[req.Holder].Expires
 		writeJSON(w, http.StatusOK, lockResponse{
-			Response: fmt.Sprintf("lease of %q on %q extended to %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
+			Response: fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
 			lockView: s.view(l),
 		})
 	})

@@ -28,6 +28,10 @@ type Config struct {
 	Admin   Credentials
 	Version string
 	Logger  *slog.Logger
+	// Metrics, if set, is served at GET /metrics: behind the same auth as
+	// the API unless MetricsPublic.
+	Metrics       http.Handler
+	MetricsPublic bool
 }
 
 // Server serves the HTTP API.

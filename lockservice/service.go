@@ -27,6 +27,9 @@ type Config struct {
 	// 10000).
 	MaxWaitersPerLock int
 	MaxWaiters        int
+	// OnEvents, if set, is called with every committed change (metrics).
+	// It must not block.
+	OnEvents func([]lock.Event)
 	// PollInterval is how often a waiter re-checks its lock without being
 	// woken (default 1s): a safety net for lost notifications.
 	PollInterval time.Duration
@@ -97,6 +100,14 @@ func (s *Service) committed(name string, events []lock.Event) {
 		return
 	}
 	s.events.Publish(events)
+	if s.cfg.OnEvents != nil {
+		s.cfg.OnEvents(events)
+	}
+	for _, ev := range events {
+		if ev.Type == lock.Expired {
+			s.log.Info("lease expired", "lock", ev.Lock, "key", ev.Key, "holder", ev.Holder, "fence", ev.Fence)
+		}
+	}
 	var next time.Time
 	for _, ev := range events {
 		if !ev.Expires.IsZero() && (next.IsZero() || ev.Expires.Before(next)) {
@@ -173,6 +184,10 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 		}
 	}
 }
+
+// Closing is closed when the service is shutting down: long-lived requests
+// (event streams) end when it is.
+func (s *Service) Closing() <-chan struct{} { return s.closing }
 
 // Close makes waiting requests give up (the server is shutting down).
 func (s *Service) Close() {

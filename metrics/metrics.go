@@ -1,0 +1,140 @@
+// Package metrics exposes Locker's Prometheus metrics: HTTP requests by
+// route and status with latency, lock counts, lease expiries and forced
+// releases, and the store's commits (latency, batch size, write errors).
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// Metrics holds every metric of one server.
+type Metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	events       *prometheus.CounterVec
+	commitTime   prometheus.Histogram
+	commitBatch  prometheus.Histogram
+	commitErrors prometheus.Counter
+}
+
+// New registers Locker's metrics (and the Go runtime's) in a new registry.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "locker_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "locker_http_request_duration_seconds", Help: "HTTP request latency by route and method (blocking waits included).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600},
+		}, []string{"route", "method"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "locker_lock_events_total", Help: "Committed lock changes by type: acquired, released, expired (lease ran out), forced, refreshed.",
+		}, []string{"type"}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "locker_store_commit_duration_seconds", Help: "Time to write and fsync one batch of changes (file store).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+		}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "locker_store_commit_batch_size", Help: "Changes per fsync (group commit; file store).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "locker_store_write_errors_total", Help: "Failed writes or fsyncs of the store's log; each failed the requests of its batch.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.events, m.commitTime, m.commitBatch, m.commitErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, t := range []lock.EventType{lock.Acquired, lock.Released, lock.Expired, lock.Forced, lock.Refreshed} {
+		m.events.WithLabelValues(string(t)) // present at zero from the start
+	}
+	return m
+}
+
+// Gauges reports the current numbers of locks, held locks, holds and
+// waiters; read at each scrape.
+type Gauges func() (locks, held, holds, waiters int)
+
+// WatchLocks registers gauges read from fn at each scrape.
+func (m *Metrics) WatchLocks(fn Gauges) {
+	gauge := func(name, help string, pick func(l, h, hs, w int) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			return float64(pick(fn()))
+		})
+	}
+	m.reg.MustRegister(
+		gauge("locker_locks", "Locks known to the server, free or held.", func(l, _, _, _ int) int { return l }),
+		gauge("locker_locks_held", "Locks currently held.", func(_, h, _, _ int) int { return h }),
+		gauge("locker_holds", "Holders currently holding a lock (one per holder and lock).", func(_, _, hs, _ int) int { return hs }),
+		gauge("locker_waiters", "Requests waiting for a lock.", func(_, _, _, w int) int { return w }),
+	)
+}
+
+// ObserveEvents counts committed lock changes.
+func (m *Metrics) ObserveEvents(events []lock.Event) {
+	for _, ev := range events {
+		m.events.WithLabelValues(string(ev.Type)).Inc()
+	}
+}
+
+// ObserveCommit records one batch written by the file store.
+func (m *Metrics) ObserveCommit(batch int, d time.Duration, err error) {
+	if err != nil {
+		m.commitErrors.Inc()
+		return
+	}
+	m.commitTime.Observe(d.Seconds())
+	m.commitBatch.Observe(float64(batch))
+}
+
+// Middleware counts and times every request, by the route pattern that
+// served it (never the raw path, so lock names do not become labels).
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
+		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer (the
+// event stream needs it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
