@@ -192,6 +192,11 @@ func (s *Server) handleReadyz() http.Handler {
 // exists with other methods, 404 otherwise.
 func (s *Server) handleNotFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/lock/" {
+			// /lock/{name} with the name left out.
+			s.writeError(w, r, lock.ValidateName("lock name", ""))
+			return
+		}
 		var allow []string
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPost} {
 			probe := r.Clone(r.Context())

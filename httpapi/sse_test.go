@@ -1,0 +1,266 @@
+package httpapi_test
+
+// GET /events: Server-Sent Events of every change, in order; slow consumers
+// are dropped without holding up lock operations.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// sseMessage is one message of an event stream: an event, or a comment.
+type sseMessage struct {
+	Event   string
+	Data    string
+	Comment string
+}
+
+// readSSE parses an event stream onto out until it ends, then closes out.
+func readSSE(r io.Reader, out chan<- sseMessage) {
+	defer close(out)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var m sseMessage
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if m.Event != "" || m.Data != "" {
+				out <- m
+			}
+			m = sseMessage{}
+		case strings.HasPrefix(line, ":"):
+			out <- sseMessage{Comment: strings.TrimSpace(line[1:])}
+		case strings.HasPrefix(line, "event:"):
+			m.Event = strings.TrimSpace(line[len("event:"):])
+		case strings.HasPrefix(line, "data:"):
+			m.Data += strings.TrimPrefix(line[len("data:"):], " ")
+		}
+	}
+}
+
+// subscribe opens GET /events and returns its messages once the server has
+// said it is connected (so every later change is on the stream).
+func (s *httpStack) subscribe(t *testing.T) <-chan sseMessage {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.creds != nil {
+		req.SetBasicAuth(s.creds.User, s.creds.Pass)
+	}
+	resp, err := s.Srv.Client().Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("GET /events: %v", err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); resp.Body.Close(); wg.Wait() })
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET /events: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	out := make(chan sseMessage, 10000)
+	wg.Add(1)
+	go func() { defer wg.Done(); readSSE(resp.Body, out) }()
+	for m := range nextMessages(t, out) {
+		if m.Comment == "connected" {
+			return out
+		}
+	}
+	t.Fatalf("GET /events: no \"connected\" comment")
+	return nil
+}
+
+// nextMessages yields messages as they arrive, failing after 10s of silence.
+func nextMessages(t *testing.T, c <-chan sseMessage) func(func(sseMessage) bool) {
+	return func(yield func(sseMessage) bool) {
+		for {
+			select {
+			case m, ok := <-c:
+				if !ok {
+					return
+				}
+				if !yield(m) {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("event stream: nothing for 10s")
+				return
+			}
+		}
+	}
+}
+
+// nextEvent returns the stream's next event, skipping comments.
+func nextEvent(t *testing.T, c <-chan sseMessage) (string, eventJSON) {
+	t.Helper()
+	for m := range nextMessages(t, c) {
+		if m.Comment != "" {
+			continue
+		}
+		var ev eventJSON
+		if err := json.Unmarshal([]byte(m.Data), &ev); err != nil {
+			t.Fatalf("event %q has data that is not an event: %q", m.Event, m.Data)
+		}
+		if ev.Type != m.Event {
+			t.Errorf("SSE event name %q but data type %q", m.Event, ev.Type)
+		}
+		return m.Event, ev
+	}
+	t.Fatalf("event stream ended")
+	return "", eventJSON{}
+}
+
+func TestEventsStreamEveryChangeInOrder(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{Auth: userCreds})
+	streams := []<-chan sseMessage{s.subscribe(t), s.subscribe(t)}
+
+	s.do("PUT", "/lock/e", `{"key":"k","lock_by":"a"}`).expect(t, 200, "lock")
+	s.do("PUT", "/lock/e", `{"key":"k","lock_by":"b"}`).expect(t, 200, "lock shared")
+	s.do("PUT", "/lock/e", `{"key":"other"}`).expect(t, 423, "conflict: no event")
+	s.do("DELETE", "/lock/e", `{"key":"k","locked_by":"nobody"}`).expect(t, 200, "no-op unlock: no event")
+	s.do("PUT", "/lock/a%2Fb", `{"key":"k"}`).expect(t, 200, "another lock")
+	s.do("DELETE", "/lock/e", `{"key":"k","locked_by":"a"}`).expect(t, 200, "unlock")
+	s.do("POST", "/lock/e/refresh", `{"key":"k","lock_by":"b","ttl":"1h"}`).expect(t, 200, "refresh")
+	s.do("DELETE", "/lock/e?force=true", "").expect(t, 200, "force")
+	s.do("PUT", "/lock/t", `{"key":"k","ttl":"100ms"}`).expect(t, 200, "lock with ttl")
+
+	want := []struct {
+		typ, lock, holder string
+		count             int
+		by                string
+	}{
+		{"acquired", "e", "a", 1, ""},
+		{"acquired", "e", "b", 1, ""},
+		{"acquired", "a/b", "k", 1, ""},
+		{"released", "e", "a", 0, ""},
+		{"refreshed", "e", "b", 1, ""},
+		{"forced", "e", "b", 0, userCreds.User},
+		{"acquired", "t", "k", 1, ""},
+		{"expired", "t", "k", 0, ""},
+	}
+	for i, c := range streams {
+		var fence uint64
+		for j, w := range want {
+			typ, ev := nextEvent(t, c)
+			if typ != w.typ || ev.Lock != w.lock || ev.Holder != w.holder || ev.Count != w.count || ev.By != w.by || ev.Time.IsZero() {
+				t.Fatalf("stream %d event %d = %s %+v, want %+v", i, j, typ, ev, w)
+			}
+			if ev.Lock == "e" {
+				if fence == 0 {
+					fence = ev.Fence
+				} else if ev.Fence != fence {
+					t.Errorf("stream %d event %d: fence %d, want %d for the same holding", i, j, ev.Fence, fence)
+				}
+			}
+		}
+	}
+}
+
+func TestEventsSlowConsumerIsDropped(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
+	// A client that subscribes, then stops reading. The server's send
+	// buffer is small, so its writes block once the client's receive buffer
+	// is full (shrinking that too can stall loopback TCP for good).
+	c, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /events HTTP/1.1\r\nHost: locker\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReaderSize(c, 512)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /events: %d", resp.StatusCode)
+	}
+	line, err := bufio.NewReader(io.LimitReader(resp.Body, 64)).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("first line of the stream = %q, %v", line, err)
+	}
+
+	// Many changes with long holder names: far more than the stream's buffer
+	// and the socket buffers can take. They all complete.
+	const workers, cycles = 4, 300
+	holder := strings.Repeat("h", 400)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprintf("/lock/slow-%d", w)
+				for range cycles {
+					body := jsonBody(map[string]string{"key": "k", "lock_by": holder})
+					if r := s.do("PUT", name, body); r.Status != 200 {
+						t.Errorf("PUT %s: %d %s", name, r.Status, r.Body)
+						return
+					}
+					if r := s.do("DELETE", name, body); r.Status != 200 {
+						t.Errorf("DELETE %s: %d %s", name, r.Status, r.Body)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("%d lock changes did not complete in 3 minutes while a subscriber did not read: lock operations are blocked", 2*workers*cycles)
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Now read what the stream has: it ends (the server closes it) with
+	// "event: dropped", and holds fewer events than there were changes.
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the dropped stream: %v (after %d bytes) tail %q", err, len(rest), tail(string(rest), 2000))
+	}
+	n := strings.Count(string(rest), "\nevent: acquired\n") + strings.Count(string(rest), "\nevent: released\n")
+	if !strings.Contains(string(rest), "event: dropped\n") {
+		t.Fatalf("the stream ended without \"event: dropped\" after %d events; tail: %q", n, tail(string(rest), 300))
+	}
+	if n >= 2*workers*cycles {
+		t.Errorf("the dropped stream carried all %d events", n)
+	}
+	if i := strings.Index(string(rest), "event: dropped\n"); strings.Contains(string(rest)[i:], "event: acquired") {
+		t.Errorf("events after \"dropped\"")
+	}
+
+	// The server still streams to a new subscriber.
+	fresh := s.subscribe(t)
+	s.do("PUT", "/lock/after", `{"key":"k"}`).expect(t, 200, "lock after the drop")
+	if typ, ev := nextEvent(t, fresh); typ != "acquired" || ev.Lock != "after" {
+		t.Errorf("new subscriber got %s %+v", typ, ev)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
