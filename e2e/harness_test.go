@@ -74,7 +74,8 @@ func tryStartServer(t testing.TB, env []string, args ...string) (*server, error)
 		env = append(env, "LOCKER_CONFIG="+filepath.Join(t.TempDir(), "locks.yml"))
 	}
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// A race-enabled binary sleeps a second at exit unless told not to.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,668 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runLockerBounded runs the binary to completion like runLocker, but kills it
+// and fails the test if it has not exited within 30s (a refusal that
+// regressed into a running server must not hang the suite).
+func runLockerBounded(t *testing.T, env []string, args ...string) (output string, exitCode int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	// A race-enabled binary otherwise sleeps 1s at every exit.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}, env...)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("locker %q with %q did not exit within 30s; output:\n%s", args, env, out)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+// waitExit waits for a server to exit by itself (after a signal sent with
+// signal) and returns how it exited.
+func (s *server) waitExit(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-s.exited:
+		return s.err
+	case <-time.After(30 * time.Second):
+		s.Kill()
+		t.Fatalf("locker did not exit within 30s:\n%s", s.Output())
+		return nil
+	}
+}
+
+func (s *server) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshotFiles returns the content of every file in dir.
+func snapshotFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = string(b)
+	}
+	return files
+}
+
+func TestServerStartupRefusals(t *testing.T) {
+	const listen = "LOCKER_LISTEN=127.0.0.1:0" // should a refusal regress, never take port 3000
+	cases := []struct {
+		name string
+		env  []string // LOCKER_CONFIG=<dir>/locks.yml is added unless noConfig
+		// data, when set, is written to the data file first (the file
+		// must then be left exactly as it was).
+		data     *string
+		noConfig bool
+		want     string // the variable the one-line message must name
+	}{
+		{name: "LOCKER_CONFIG missing", noConfig: true, env: []string{listen}, want: "LOCKER_CONFIG"},
+		{name: "LOCKER_CONFIG empty", noConfig: true, env: []string{listen, "LOCKER_CONFIG="}, want: "LOCKER_CONFIG"},
+		{name: "AUTH_USER without AUTH_PASS", env: []string{listen, "AUTH_USER=u"}, want: "AUTH_PASS"},
+		{name: "AUTH_PASS without AUTH_USER", env: []string{listen, "AUTH_PASS=p"}, want: "AUTH_USER"},
+		{name: "SSL_CERT without SSL_KEY", env: []string{listen, "SSL_CERT=/tmp/cert.pem"}, want: "SSL_KEY"},
+		{name: "SSL_KEY without SSL_CERT", env: []string{listen, "SSL_KEY=/tmp/key.pem"}, want: "SSL_CERT"},
+		{name: "SSL_CERT unreadable", env: []string{listen, "SSL_CERT=/nonexistent/cert.pem", "SSL_KEY=/nonexistent/key.pem"}, want: "SSL_CERT"},
+		{name: "LOCKER_ADMIN_USER without pass", env: []string{listen, "LOCKER_ADMIN_USER=admin"}, want: "LOCKER_ADMIN_PASS"},
+		{name: "LOCKER_ADMIN_PASS without user", env: []string{listen, "LOCKER_ADMIN_PASS=pw"}, want: "LOCKER_ADMIN_USER"},
+		{name: "PORT not a number", env: []string{"PORT=abc"}, want: "PORT"},
+		{name: "PORT too large", env: []string{"PORT=70000"}, want: "PORT"},
+		{name: "PORT negative", env: []string{"PORT=-1"}, want: "PORT"},
+		{name: "empty data file", env: []string{listen}, data: ptr(""), want: "LOCKER_CONFIG"},
+		{name: "garbage data file", env: []string{listen}, data: ptr("\x00\xffthis is not a lock file\n"), want: "LOCKER_CONFIG"},
+		{name: "torn original-locker JSON", env: []string{listen}, data: ptr("{\n    \"prod\": {\n        \"locked_by\": {\n            \"ci\": 1\n        },\n        \"ke"), want: "LOCKER_CONFIG"},
+		{name: "cut snapshot", env: []string{listen}, data: ptr("locker-snapshot-v1\n"), want: "LOCKER_CONFIG"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dataFile := filepath.Join(dir, "locks.yml")
+			env := tc.env
+			if !tc.noConfig {
+				env = append(env, "LOCKER_CONFIG="+dataFile)
+			}
+			if tc.data != nil {
+				if err := os.WriteFile(dataFile, []byte(*tc.data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshotFiles(t, dir)
+			out, code := runLockerBounded(t, env)
+			if code == 0 {
+				t.Fatalf("exit 0, want a refusal; output:\n%s", out)
+			}
+			line := strings.TrimRight(out, "\n")
+			if line == "" || strings.Contains(line, "\n") {
+				t.Errorf("want one line naming %s, got:\n%s", tc.want, out)
+			}
+			if !strings.Contains(line, tc.want) {
+				t.Errorf("the message does not name %s: %q", tc.want, line)
+			}
+			// A refusal touches no data: a file it refused is left exactly
+			// as it was and no log segment, copy or snapshot appears (the
+			// .lock file that guards against a second server may).
+			after := snapshotFiles(t, dir)
+			delete(after, "locks.yml.lock")
+			if !reflect.DeepEqual(before, after) {
+				t.Errorf("the data directory changed:\nbefore %q\nafter  %q", before, after)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestServerHelpAndVersion(t *testing.T) {
+	// No LOCKER_CONFIG: if a flag fell through to the server, it would
+	// refuse to start, and the exit code would show it.
+	cases := []struct {
+		args   []string
+		ok     bool
+		wants  []string
+		oneRow bool
+	}{
+		{args: []string{"--help"}, ok: true, wants: []string{"Usage", "server", "version"}},
+		{args: []string{"-h"}, ok: true, wants: []string{"Usage"}},
+		{args: []string{"help"}, ok: true, wants: []string{"Usage"}},
+		{args: []string{"--version"}, ok: true, wants: []string{"locker "}, oneRow: true},
+		{args: []string{"version"}, ok: true, wants: []string{"locker "}, oneRow: true},
+		{args: []string{"server", "--help"}, ok: true, wants: []string{"LOCKER_CONFIG", "PORT", "AUTH_USER", "AUTH_PASS", "SSL_CERT", "SSL_KEY"}},
+		{args: []string{"frobnicate"}, wants: []string{"frobnicate"}},
+		{args: []string{"--frobnicate"}, wants: []string{"frobnicate"}},
+		{args: []string{"server", "extra"}, wants: []string{"extra"}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, code := runLockerBounded(t, nil, tc.args...)
+			if (code == 0) != tc.ok {
+				t.Errorf("exit %d, want success %v; output:\n%s", code, tc.ok, out)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output does not contain %q:\n%s", w, out)
+				}
+			}
+			if tc.oneRow && strings.Count(strings.TrimRight(out, "\n"), "\n") != 0 {
+				t.Errorf("want one line, got:\n%s", out)
+			}
+		})
+	}
+	a, _ := runLockerBounded(t, nil, "--version")
+	b, _ := runLockerBounded(t, nil, "version")
+	if a != b {
+		t.Errorf("--version says %q, version says %q", a, b)
+	}
+}
+
+// freePort finds a port nobody listens on (by listening on :0 and closing).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+// TestServerRunningManually follows the seed's "Running manually": only
+// LOCKER_CONFIG (and PORT, as the seed documents, so as not to collide with
+// anything on 3000), and a data file that does not exist yet.
+func TestServerRunningManually(t *testing.T) {
+	dataFile := filepath.Join(t.TempDir(), "locker-data.yml")
+	port := freePort(t)
+	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile, "PORT=" + strconv.Itoa(port)})
+	if !strings.HasSuffix(s.URL, ":"+strconv.Itoa(port)) {
+		t.Fatalf("the server says it listens on %s, want port %d", s.URL, port)
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	if status, body := do(t, nil, "PUT", base+"/lock/prod-deployments", `{"key":"prod-cloudfoundry"}`); status != 200 {
+		t.Fatalf("PUT: %d %s", status, body)
+	}
+	if got := getLocks(t, nil, base)["prod-deployments"]; got.Key != "prod-cloudfoundry" || got.LockedBy["prod-cloudfoundry"] != 1 {
+		t.Fatalf("GET /locks shows %+v", got)
+	}
+	if info, err := os.Stat(dataFile); err != nil || info.Size() == 0 {
+		t.Fatalf("the data file was not created: %v", err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, s.Output())
+	}
+}
+
+// TestServerCreatesMissingDataFile starts on a file that does not exist, and
+// restarts on what it created.
+func TestServerCreatesMissingDataFile(t *testing.T) {
+	dataFile := filepath.Join(t.TempDir(), "new.yml")
+	env := []string{"LOCKER_CONFIG=" + dataFile}
+	s := startServer(t, env)
+	if info, err := os.Stat(dataFile); err != nil || info.Size() == 0 {
+		t.Fatalf("the data file was not created at start: %v", err)
+	}
+	if got := getLocks(t, nil, s.URL); len(got) != 0 {
+		t.Fatalf("a new server lists locks: %v", got)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, env)
+	if got := getLocks(t, nil, s.URL); len(got) != 0 {
+		t.Fatalf("after a restart: %v", got)
+	}
+}
+
+// originalLockerFile is what the original locker writes (json.MarshalIndent
+// with four spaces; an unlock sets the holder's count to zero and leaves it
+// there, and clears the key when nobody holds anything).
+const originalLockerFile = `{
+    "prod-deployments": {
+        "locked_by": {
+            "my-deployment": 0,
+            "prod-cloudfoundry": 2
+        },
+        "key": "prod-cloudfoundry"
+    },
+    "staging": {
+        "locked_by": {
+            "ci": 0
+        },
+        "key": ""
+    },
+    "zürich deploy": {
+        "locked_by": {
+            "node-a": 1,
+            "node-b": 1,
+            "node-c": 0
+        },
+        "key": "shared"
+    }
+}`
+
+func TestServerReadsOriginalLockerFile(t *testing.T) {
+	dir := t.TempDir()
+	dataFile := filepath.Join(dir, "locker-data.yml")
+	if err := os.WriteFile(dataFile, []byte(originalLockerFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"LOCKER_CONFIG=" + dataFile}
+	s := startServer(t, env)
+	want := map[string]lockState{
+		"prod-deployments": {Key: "prod-cloudfoundry", LockedBy: map[string]int{"prod-cloudfoundry": 2}},
+		"staging":          {Key: "", LockedBy: map[string]int{}},
+		"zürich deploy":    {Key: "shared", LockedBy: map[string]int{"node-a": 1, "node-b": 1}},
+	}
+	if got := getLocks(t, nil, s.URL); !reflect.DeepEqual(got, want) {
+		t.Fatalf("GET /locks:\n got  %+v\n want %+v", got, want)
+	}
+	if b, err := os.ReadFile(dataFile + ".orig"); err != nil || string(b) != originalLockerFile {
+		t.Errorf("the original file is not kept as %s.orig: %v %q", dataFile, err, b)
+	}
+	// The imported holds are real holds.
+	if status, body := do(t, nil, "PUT", s.URL+"/lock/prod-deployments", `{"key":"someone-else"}`); status != 423 {
+		t.Errorf("PUT with another key on an imported lock: %d %s", status, body)
+	}
+	if status, body := do(t, nil, "DELETE", s.URL+"/lock/prod-deployments", `{"key":"prod-cloudfoundry"}`); status != 200 || !strings.Contains(body, `"prod-cloudfoundry":1`) {
+		t.Errorf("DELETE one of the two imported holds: %d %s", status, body)
+	}
+	want["prod-deployments"] = lockState{Key: "prod-cloudfoundry", LockedBy: map[string]int{"prod-cloudfoundry": 1}}
+	before := listIgnoringWaiters(t, s.URL)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, env)
+	if got := getLocks(t, nil, s.URL); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a restart, GET /locks:\n got  %+v\n want %+v", got, want)
+	}
+	if after := listIgnoringWaiters(t, s.URL); !reflect.DeepEqual(before, after) {
+		t.Errorf("a restart changed the locks:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// listIgnoringWaiters is GET /locks in full, without the "waiters" counts
+// (which belong to the running process, not to the data).
+func listIgnoringWaiters(t *testing.T, baseURL string) map[string]map[string]any {
+	t.Helper()
+	status, body := do(t, nil, "GET", baseURL+"/locks", "")
+	if status != 200 {
+		t.Fatalf("GET /locks: %d %s", status, body)
+	}
+	var locks map[string]map[string]any
+	if err := json.Unmarshal([]byte(body), &locks); err != nil {
+		t.Fatalf("GET /locks: %v: %s", err, body)
+	}
+	for _, l := range locks {
+		delete(l, "waiters")
+	}
+	return locks
+}
+
+func TestServerDataSurvivesRestarts(t *testing.T) {
+	env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")}
+	s := startServer(t, env)
+	steps := []struct{ method, name, body string }{
+		{"PUT", "prod deploy", `{"key":"k1"}`},
+		{"PUT", "prod deploy", `{"key":"k1"}`},
+		{"PUT", "prod deploy", `{"key":"k1"}`}, // count 3
+		{"PUT", "a/b", `{"key":"shared","lock_by":"node-a"}`},
+		{"PUT", "a/b", `{"key":"shared","locked_by":"node-b"}`},
+		{"PUT", "a/b", `{"key":"shared","requestor":"node-c"}`},
+		{"DELETE", "a/b", `{"key":"shared","locked_by":"node-b"}`},
+		{"PUT", "zürich-🔒", `{"key":"k2","ttl":"1h"}`},
+		{"PUT", "freed", `{"key":"k3"}`},
+		{"DELETE", "freed", `{"key":"k3"}`},
+	}
+	for _, st := range steps {
+		if status, body := do(t, nil, st.method, s.URL+"/lock/"+url.PathEscape(st.name), st.body); status != 200 {
+			t.Fatalf("%s %s %s: %d %s", st.method, st.name, st.body, status, body)
+		}
+	}
+	want := listIgnoringWaiters(t, s.URL)
+	if len(want) != 4 {
+		t.Fatalf("want 4 locks, got %v", want)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, s.Output())
+	}
+	s = startServer(t, env)
+	if got := listIgnoringWaiters(t, s.URL); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after SIGTERM and a restart:\n got  %v\n want %v", got, want)
+	}
+	s.Kill()
+	s = startServer(t, env)
+	if got := listIgnoringWaiters(t, s.URL); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after SIGKILL and a restart:\n got  %v\n want %v", got, want)
+	}
+}
+
+func TestServerAuth(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=s3cret"})
+	send := func(method, path, user, pass, authHeader, body string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		if authHeader != "" {
+			req.Header.Set("Authorization", authHeader)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	refused := []struct {
+		name                string
+		method, path, body  string
+		user, pass, rawAuth string
+	}{
+		{name: "no credentials", method: "GET", path: "/locks"},
+		{name: "wrong password", method: "GET", path: "/locks", user: "deploy", pass: "wrong"},
+		{name: "wrong user", method: "GET", path: "/locks", user: "other", pass: "s3cret"},
+		{name: "malformed basic", method: "GET", path: "/locks", rawAuth: "Basic !!!not-base64"},
+		{name: "bearer", method: "GET", path: "/locks", rawAuth: "Bearer s3cret"},
+		{name: "PUT without credentials", method: "PUT", path: "/lock/x", body: `{"key":"k"}`},
+		{name: "DELETE without credentials", method: "DELETE", path: "/lock/x", body: `{"key":"k"}`},
+	}
+	for _, tc := range refused {
+		resp, body := send(tc.method, tc.path, tc.user, tc.pass, tc.rawAuth, tc.body)
+		if resp.StatusCode != 401 {
+			t.Errorf("%s: %d %s, want 401", tc.name, resp.StatusCode, body)
+			continue
+		}
+		if h := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Basic ") {
+			t.Errorf("%s: WWW-Authenticate %q", tc.name, h)
+		}
+		var e struct{ Error string }
+		if json.Unmarshal([]byte(body), &e) != nil || e.Error == "" {
+			t.Errorf("%s: body is not a JSON error: %s", tc.name, body)
+		}
+	}
+	if resp, body := send("GET", "/locks", "deploy", "s3cret", "", ""); resp.StatusCode != 200 || strings.TrimSpace(body) != "{}" {
+		t.Errorf("GET /locks with credentials: %d %s (the refused PUT must not have created a lock)", resp.StatusCode, body)
+	}
+	if resp, body := send("PUT", "/lock/x", "deploy", "s3cret", "", `{"key":"k"}`); resp.StatusCode != 200 {
+		t.Errorf("PUT with credentials: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := send("GET", "/healthz", "", "", "", ""); resp.StatusCode != 200 {
+		t.Errorf("/healthz without credentials: %d %s", resp.StatusCode, body)
+	}
+}
+
+// selfSignedCert writes a self-signed certificate for 127.0.0.1 and its key
+// as PEM files, and returns their paths and the certificate.
+func selfSignedCert(t *testing.T) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "locker e2e"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, cert
+}
+
+func TestServerTLS(t *testing.T) {
+	certFile, keyFile, cert := selfSignedCert(t)
+	s := startServer(t, []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile})
+	if !strings.HasPrefix(s.URL, "https://") {
+		t.Fatalf("the server says it listens on %s, want https", s.URL)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer client.CloseIdleConnections()
+	if status, body := do(t, client, "PUT", s.URL+"/lock/tls", `{"key":"k"}`); status != 200 {
+		t.Fatalf("PUT over HTTPS: %d %s", status, body)
+	}
+	if got := getLocks(t, client, s.URL)["tls"]; got.Key != "k" {
+		t.Fatalf("GET /locks over HTTPS: %+v", got)
+	}
+
+	// A client that does not trust the certificate is refused by its own
+	// TLS check.
+	untrusting := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	if resp, err := untrusting.Get(s.URL + "/locks"); err == nil {
+		resp.Body.Close()
+		t.Errorf("a client without the certificate got %d", resp.StatusCode)
+	}
+
+	// Plain HTTP gets no lock data: a connection error, or at most the
+	// TLS server's "HTTP request to an HTTPS server" 400.
+	plain := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	resp, err := plain.Get("http://" + strings.TrimPrefix(s.URL, "https://") + "/locks")
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || strings.Contains(string(b), `"tls"`) {
+			t.Errorf("plain HTTP to the HTTPS server: %d %s", resp.StatusCode, b)
+		}
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, s.Output())
+	}
+}
+
+// TestServerSIGTERMFinishesInFlight sends SIGTERM while a PUT waits behind a
+// held lock, while a PUT's body is still being uploaded, and under load; the
+// server must stop accepting connections while the upload is still in
+// flight, answer every request it took, exit 0, and show every acknowledged
+// change after a restart.
+func TestServerSIGTERMFinishesInFlight(t *testing.T) {
+	env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")}
+	s := startServer(t, env)
+	addr := strings.TrimPrefix(s.URL, "http://")
+
+	// A held lock and a request waiting for it.
+	if status, body := do(t, nil, "PUT", s.URL+"/lock/held", `{"key":"a"}`); status != 200 {
+		t.Fatalf("PUT: %d %s", status, body)
+	}
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	waited := make(chan result, 1)
+	go func() {
+		client := &http.Client{Timeout: 60 * time.Second}
+		req, _ := http.NewRequest("PUT", s.URL+"/lock/held?wait=30s", strings.NewReader(`{"key":"b"}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			waited <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		waited <- result{status: resp.StatusCode, body: string(b)}
+	}()
+	waitFor(t, "the PUT ?wait=30s to queue", func() bool {
+		_, body := do(t, nil, "GET", s.URL+"/lock/held", "")
+		return strings.Contains(body, `"waiters":1`)
+	})
+
+	// A PUT whose body is half sent: in flight until the test sends the rest.
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slowBody := `{"key":"slow-key","lock_by":"slow-holder"}`
+	fmt.Fprintf(slow, "PUT /lock/slow HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(slowBody), slowBody[:10])
+
+	// Load on other locks, with the crash test's model.
+	names := make([]string, 8)
+	for i := range names {
+		names[i] = fmt.Sprintf("traffic-%d", i)
+	}
+	clients := newLoadClients(4, names)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		crnd := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
+		wg.Go(func() { c.run(context.Background(), t, s.URL, crnd) })
+	}
+	waitFor(t, "the load to take a lock", func() bool {
+		for name := range getLocks(t, nil, s.URL) {
+			if strings.HasPrefix(name, "traffic-") {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(200 * time.Millisecond) // let it run a little (not an assertion)
+
+	s.signal(t, syscall.SIGTERM)
+
+	// The waiting PUT is answered: it gives up with 503, without the lock.
+	select {
+	case r := <-waited:
+		if r.err != nil || r.status != 503 || !strings.Contains(r.body, `"error"`) {
+			t.Errorf("the waiting PUT: %d %s %v, want a JSON 503", r.status, r.body, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting PUT was not answered within 30s of SIGTERM")
+	}
+
+	// New connections are refused while the upload is still in flight.
+	waitFor(t, "the server to stop accepting connections", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return errors.Is(err, syscall.ECONNREFUSED)
+		}
+		c.Close()
+		return false
+	})
+	select {
+	case <-s.exited:
+		t.Fatalf("the server exited with a request in flight (%v):\n%s", s.err, s.Output())
+	default:
+	}
+
+	// The upload completes, and is served.
+	if _, err := io.WriteString(slow, slowBody[10:]); err != nil {
+		t.Fatal(err)
+	}
+	slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(slow), nil)
+	if err != nil {
+		t.Fatalf("the in-flight PUT got no answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"slow-holder":1`) {
+		t.Errorf("the in-flight PUT: %d %s", resp.StatusCode, b)
+	}
+
+	if err := s.waitExit(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0\n%s", err, s.Output())
+	}
+	wg.Wait()
+	var stats loadStats
+	for _, c := range clients {
+		stats.add(c.stats)
+	}
+	t.Logf("load: %d acknowledged, %d conflicts, %d refused, %d unanswered", stats.ok, stats.conflict, stats.refused, stats.unknown)
+
+	s = startServer(t, env)
+	locks := getLocks(t, nil, s.URL)
+	checkRestart(t, "after SIGTERM and a restart", clients, locks)
+	if got := locks["held"]; got.Key != "a" || !reflect.DeepEqual(got.LockedBy, map[string]int{"a": 1}) {
+		t.Errorf("lock held: %+v, want key a held by a only", got)
+	}
+	if got := locks["slow"]; got.Key != "slow-key" || !reflect.DeepEqual(got.LockedBy, map[string]int{"slow-holder": 1}) {
+		t.Errorf("lock slow: %+v, want the in-flight PUT's hold", got)
+	}
+}
+
+// waitFor polls cond for up to 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
