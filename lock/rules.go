@@ -21,6 +21,9 @@ type Request struct {
 	Holder string
 	// TTL is the lease; zero means the hold never expires.
 	TTL time.Duration
+	// MaxTTL, when set, is the server's longest lease: no hold this
+	// request touches is left expiring later than now+MaxTTL, or never.
+	MaxTTL time.Duration
 }
 
 // Acquire takes one hold on l for r.Holder under r.Key: allowed when the lock
@@ -54,6 +57,11 @@ func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 		h.Expires = time.Time{}
 	case exp.After(h.Expires):
 		h.Expires = exp
+	}
+	if r.MaxTTL > 0 {
+		if limit := env.Now.Add(r.MaxTTL); h.Expires.IsZero() || h.Expires.After(limit) {
+			h.Expires = limit
+		}
 	}
 	h.Count++
 	l.Holds[r.Holder] = h
@@ -103,6 +111,24 @@ func Refresh(l *Lock, key, holder string, ttl time.Duration, env Env) ([]Event, 
 	h.Expires = env.Now.Add(ttl)
 	l.Holds[holder] = h
 	return append(events, event(l, Refreshed, holder, env.Now)), nil
+}
+
+// CapLeases gives every hold that never expires, or expires later than
+// now+max, a lease ending at now+max: what a server does at start when an
+// operator has set a maximum lease, so that holds taken before it was set
+// (or imported) cannot be held forever either.
+func CapLeases(l *Lock, max time.Duration, env Env) []Event {
+	events := Expire(l, env.Now)
+	limit := env.Now.Add(max)
+	for _, holder := range l.Holders() {
+		h := l.Holds[holder]
+		if h.Expires.IsZero() || h.Expires.After(limit) {
+			h.Expires = limit
+			l.Holds[holder] = h
+			events = append(events, event(l, Refreshed, holder, env.Now))
+		}
+	}
+	return events
 }
 
 // ForceRelease releases every hold on l whatever its key, recording by (the

@@ -81,6 +81,15 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	for _, l := range locks {
+		if s.cfg.MaxTTL > 0 && !l.Free() {
+			capped, _, err := s.store.Update(ctx, l.Name, func(l *lock.Lock, env lock.Env) []lock.Event {
+				return lock.CapLeases(l, s.cfg.MaxTTL, env)
+			})
+			if err != nil {
+				return err
+			}
+			l = capped
+		}
 		s.leases.watch(l.Name, l.NextExpiry())
 	}
 	go s.leases.run(ctx)
@@ -124,6 +133,7 @@ func (s *Service) committed(name string, events []lock.Event) {
 // never keeps the lock.
 func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait time.Duration) (lock.Lock, error) {
 	r.TTL = lock.ClampTTL(r.TTL, s.cfg.DefaultTTL, s.cfg.MaxTTL)
+	r.MaxTTL = s.cfg.MaxTTL
 	if err := r.Validate(name); err != nil {
 		return lock.Lock{}, err
 	}

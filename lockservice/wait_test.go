@@ -1,0 +1,422 @@
+package lockservice_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+const longWait = time.Minute
+
+// TestWaitFIFO: waiters with different keys get the lock one at a time, in
+// the order they arrived. All waiters are woken by each release and race for
+// the lock, so an unfair queue would show as a wrong order in some of the
+// rounds.
+func TestWaitFIFO(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	const rounds, waiters = 10, 5
+	for round := 0; round < rounds; round++ {
+		name := fmt.Sprintf("fifo-%d", round)
+		e.acquire(name, "K0", "h0", 0)
+		got := make(chan result, waiters)
+		for i := 1; i <= waiters; i++ {
+			e.startWaiterTo(got, name, fmt.Sprintf("K%d", i), fmt.Sprintf("h%d", i), 0, longWait)
+		}
+		if n := e.svc.Waiters(name); n != waiters {
+			t.Fatalf("round %d: waiters = %d, want %d", round, n, waiters)
+		}
+		for i := 1; i <= waiters; i++ {
+			// Nobody gets the lock while its holder keeps it.
+			select {
+			case r := <-got:
+				t.Fatalf("round %d: %q returned (err %v) before h%d released", round, r.who, r.err, i-1)
+			default:
+			}
+			e.release(name, fmt.Sprintf("K%d", i-1), fmt.Sprintf("h%d", i-1))
+			var r result
+			select {
+			case r = <-got:
+			case <-time.After(patience):
+				t.Fatalf("round %d: nobody got the lock within %s of h%d's release", round, patience, i-1)
+			}
+			want := fmt.Sprintf("h%d", i)
+			if r.who != want || r.err != nil {
+				t.Fatalf("round %d: %q returned first (err %v); want %q, the oldest waiter, to get the lock", round, r.who, r.err, want)
+			}
+			if r.lock.Key != fmt.Sprintf("K%d", i) || r.lock.Holds[want].Count != 1 || len(r.lock.Holds) != 1 {
+				t.Fatalf("round %d: %q got %+v, want it held by %q alone", round, r.who, r.lock, want)
+			}
+			e.eventually(func() bool { return e.svc.Waiters(name) == waiters-i }, "round %d: %d waiters left", round, waiters-i)
+		}
+		e.release(name, fmt.Sprintf("K%d", waiters), fmt.Sprintf("h%d", waiters))
+		want := []string{"h0", "h1", "h2", "h3", "h4", "h5"}
+		if got := acquiredBy(e.history(name)); !slices.Equal(got, want) {
+			t.Fatalf("round %d: acquired in order %v, want %v", round, got, want)
+		}
+	}
+}
+
+// TestWaitSharedKeyNoStarvation: a request with the lock's current key does
+// not jump ahead of an earlier waiter with another key, with or without
+// waiting; a holder that already holds may re-enter at once.
+func TestWaitSharedKeyNoStarvation(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	e.acquire("x", "S", "s1", 0)
+	wx := e.startWaiter("x", "X", "x1", 0, longWait)
+
+	// Without waiting: refused at once, though the lock is held under S.
+	_, err := e.svc.Acquire(context.Background(), "x", lock.Request{Key: "S", Holder: "s2"}, 0)
+	le := wantCode(t, err, lock.ECONFLICT)
+	if !strings.Contains(le.Message, "earlier waiter") {
+		t.Errorf("conflict message %q does not say that an earlier waiter comes first", le.Message)
+	}
+	if le.Lock == nil || le.Lock.Key != "S" {
+		t.Errorf("conflict carries lock %+v, want the lock held under S", le.Lock)
+	}
+	if l := e.get("x"); len(l.Holds) != 1 || l.Holds["s1"].Count != 1 {
+		t.Fatalf("after the refused shared request the lock is %+v, want s1 alone", l)
+	}
+
+	// Re-entry by a holder that already holds under S: at once.
+	l := e.acquire("x", "S", "s1", 0)
+	if l.Holds["s1"].Count != 2 {
+		t.Fatalf("re-entry: s1 count %d, want 2", l.Holds["s1"].Count)
+	}
+
+	// Waiting: queued behind X.
+	ws := e.startWaiter("x", "S", "s3", 0, longWait)
+	e.release("x", "S", "s1")
+	e.release("x", "S", "s1") // the lock is free: X is first in line
+	r := wx.wait(t)
+	if r.err != nil || r.lock.Key != "X" {
+		t.Fatalf("X waiter: lock %+v, err %v; want it to get the lock", r.lock, r.err)
+	}
+	e.eventually(func() bool { return e.svc.Waiters("x") == 1 }, "X to leave the queue")
+	ws.pending(t) // the lock is held under X
+	if l := e.get("x"); l.Key != "X" {
+		t.Fatalf("lock %+v, want it held under X", l)
+	}
+	e.release("x", "X", "x1")
+	r = ws.wait(t)
+	if r.err != nil || r.lock.Key != "S" || r.lock.Holds["s3"].Count != 1 {
+		t.Fatalf("S waiter: lock %+v, err %v; want it to get the lock after X", r.lock, r.err)
+	}
+	if want, got := []string{"s1", "s1", "x1", "s3"}, acquiredBy(e.history("x")); !slices.Equal(got, want) {
+		t.Fatalf("acquired in order %v, want %v (history %s)", got, want, types(e.history("x")))
+	}
+}
+
+// TestWaitSharedWaitersTogether: waiters with the same key, first in line,
+// all get the lock when it frees.
+func TestWaitSharedWaitersTogether(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	e.acquire("x", "A", "a", 0)
+	b1 := e.startWaiter("x", "B", "b1", 0, longWait)
+	b2 := e.startWaiter("x", "B", "b2", 0, longWait)
+	c := e.startWaiter("x", "C", "c", 0, longWait)
+	e.release("x", "A", "a")
+	for _, w := range []*waiter{b1, b2} {
+		if r := w.wait(t); r.err != nil || r.lock.Key != "B" {
+			t.Fatalf("%s: lock %+v, err %v; want it held under B", w.who, r.lock, r.err)
+		}
+	}
+	l := e.get("x")
+	if l.Key != "B" || len(l.Holds) != 2 || l.Holds["b1"].Count != 1 || l.Holds["b2"].Count != 1 {
+		t.Fatalf("lock %+v, want b1 and b2 sharing it under B", l)
+	}
+	e.eventually(func() bool { return e.svc.Waiters("x") == 1 }, "only C left waiting")
+	c.pending(t)
+	e.release("x", "B", "b1")
+	c.pending(t) // b2 still holds
+	e.release("x", "B", "b2")
+	if r := c.wait(t); r.err != nil || r.lock.Key != "C" {
+		t.Fatalf("c: lock %+v, err %v", r.lock, r.err)
+	}
+}
+
+// TestWaitSharedJoinsWhenNobodyElseWaits: with no waiter in line, a request
+// with the current key shares the lock at once (the seed's behaviour), and a
+// waiting one too.
+func TestWaitSharedJoinsWhenNobodyElseWaits(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	e.acquire("x", "S", "s1", 0)
+	e.acquire("x", "S", "s2", 0)
+	l, err := e.svc.Acquire(context.Background(), "x", lock.Request{Key: "S", Holder: "s3"}, longWait)
+	if err != nil || len(l.Holds) != 3 {
+		t.Fatalf("waiting shared request: lock %+v, err %v; want it to join at once", l, err)
+	}
+	if n := e.svc.Waiters("x"); n != 0 {
+		t.Fatalf("waiters = %d after the shared request returned, want 0", n)
+	}
+}
+
+// TestWaitCancelLeavesQueue: a waiter whose context ends leaves the queue,
+// never gets the lock, and does not hold up the waiters behind it.
+func TestWaitCancelLeavesQueue(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	e.acquire("x", "A", "a", 0)
+	w1 := e.startWaiter("x", "B", "w1", 0, longWait)
+	w2 := e.startWaiter("x", "C", "w2", 0, longWait)
+	w1.cancel()
+	r := w1.wait(t)
+	if !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled waiter returned lock %+v, err %v; want context.Canceled", r.lock, r.err)
+	}
+	e.eventually(func() bool { return e.svc.Waiters("x") == 1 }, "the cancelled waiter to leave the queue")
+	e.release("x", "A", "a")
+	if r := w2.wait(t); r.err != nil || r.lock.Key != "C" {
+		t.Fatalf("w2 behind the cancelled waiter: lock %+v, err %v; want it to get the lock", r.lock, r.err)
+	}
+	if h := acquiredBy(e.history("x")); slices.Contains(h, "w1") {
+		t.Fatalf("the cancelled waiter took the lock: acquired by %v", h)
+	}
+	if l := e.get("x"); l.Holds["w1"].Count != 0 {
+		t.Fatalf("the cancelled waiter holds the lock: %+v", l)
+	}
+}
+
+// TestWaitCancelRacingRelease: a waiter cancelled just as the lock frees
+// never keeps it: when its Acquire returns the error, it holds nothing.
+func TestWaitCancelRacingRelease(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	for i := 0; i < 20; i++ {
+		name := "race" + string(rune('a'+i))
+		e.acquire(name, "A", "a", 0)
+		w := e.startWaiter(name, "B", "w", 0, longWait)
+		released := make(chan struct{})
+		go func() {
+			defer close(released)
+			e.svc.Release(context.Background(), name, "A", "a")
+		}()
+		w.cancel()
+		r := w.wait(t)
+		<-released
+		if r.err == nil {
+			// It got the lock before it saw the cancellation: allowed, but
+			// then it holds it and must release it as any holder does.
+			if r.lock.Holds["w"].Count != 1 {
+				t.Fatalf("round %d: waiter returned success without holding: %+v", i, r.lock)
+			}
+			continue
+		}
+		if !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("round %d: err %v, want context.Canceled", i, r.err)
+		}
+		if l := e.get(name); !l.Free() {
+			t.Fatalf("round %d: the cancelled waiter's Acquire returned but the lock is %+v, want free", i, l)
+		}
+		if n := e.svc.Waiters(name); n != 0 {
+			t.Fatalf("round %d: %d waiters left, want 0", i, n)
+		}
+	}
+}
+
+// TestWaitTimeout: a wait that runs out is a conflict that says so and
+// carries the lock's state.
+func TestWaitTimeout(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	e.acquire("x", "A", "a", 0)
+	_, err := e.svc.Acquire(context.Background(), "x", lock.Request{Key: "B", Holder: "b"}, 100*time.Millisecond)
+	le := wantCode(t, err, lock.ECONFLICT)
+	if !strings.Contains(le.Message, "gave up after waiting 100ms") {
+		t.Errorf("message %q does not say it gave up after waiting 100ms", le.Message)
+	}
+	if le.Lock == nil || le.Lock.Key != "A" || le.Lock.Holds["a"].Count != 1 {
+		t.Errorf("error carries lock %+v, want the lock held by a under A", le.Lock)
+	}
+	if n := e.svc.Waiters("x"); n != 0 {
+		t.Errorf("waiters = %d after the timeout, want 0", n)
+	}
+	if l := e.get("x"); l.Holds["b"].Count != 0 {
+		t.Errorf("timed-out waiter holds the lock: %+v", l)
+	}
+}
+
+// TestWaitClampedToMaxWait: a longer wait than the server allows is clamped,
+// not refused.
+func TestWaitClampedToMaxWait(t *testing.T) {
+	e := newEnv(t, lockservice.Config{MaxWait: 50 * time.Millisecond})
+	e.acquire("x", "A", "a", 0)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Acquire(context.Background(), "x", lock.Request{Key: "B", Holder: "b"}, time.Hour)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		le := wantCode(t, err, lock.ECONFLICT)
+		if !strings.Contains(le.Message, "gave up after waiting 50ms") {
+			t.Errorf("message %q does not name the clamped wait (50ms)", le.Message)
+		}
+	case <-time.After(patience):
+		t.Fatalf("a wait of 1h with MaxWait 50ms did not end within %s", patience)
+	}
+}
+
+// TestWaitLimits: past MaxWaitersPerLock or MaxWaiters a wait is refused with
+// EUNAVAILABLE; a waiter leaving makes room again.
+func TestWaitLimits(t *testing.T) {
+	t.Run("per lock", func(t *testing.T) {
+		e := newEnv(t, lockservice.Config{MaxWaitersPerLock: 2, MaxWaiters: 100})
+		e.acquire("x", "A", "a", 0)
+		e.acquire("y", "A", "a", 0)
+		w1 := e.startWaiter("x", "B", "w1", 0, longWait)
+		e.startWaiter("x", "C", "w2", 0, longWait)
+		_, err := e.svc.Acquire(context.Background(), "x", lock.Request{Key: "D", Holder: "w3"}, longWait)
+		le := wantCode(t, err, lock.EUNAVAILABLE)
+		if !strings.Contains(le.Message, "limit 2") {
+			t.Errorf("message %q does not name the limit", le.Message)
+		}
+		e.startWaiter("y", "B", "y1", 0, longWait) // another lock has room
+		w1.cancel()
+		w1.wait(t)
+		e.eventually(func() bool { return e.svc.Waiters("x") == 1 }, "w1 to leave")
+		e.startWaiter("x", "D", "w3", 0, longWait) // room again
+	})
+	t.Run("total", func(t *testing.T) {
+		e := newEnv(t, lockservice.Config{MaxWaitersPerLock: 100, MaxWaiters: 3})
+		for _, n := range []string{"x", "y", "z", "v"} {
+			e.acquire(n, "A", "a", 0)
+		}
+		w1 := e.startWaiter("x", "B", "w1", 0, longWait)
+		e.startWaiter("y", "B", "w2", 0, longWait)
+		e.startWaiter("z", "B", "w3", 0, longWait)
+		_, err := e.svc.Acquire(context.Background(), "v", lock.Request{Key: "B", Holder: "w4"}, longWait)
+		le := wantCode(t, err, lock.EUNAVAILABLE)
+		if !strings.Contains(le.Message, "limit 3") {
+			t.Errorf("message %q does not name the limit", le.Message)
+		}
+		// A request that does not wait is not a waiter: not limited.
+		if _, err := e.svc.Acquire(context.Background(), "w", lock.Request{Key: "B", Holder: "b"}, 0); err != nil {
+			t.Fatalf("a request without wait was refused: %v", err)
+		}
+		// A waiter that got its lock makes room too.
+		e.release("x", "A", "a")
+		if r := w1.wait(t); r.err != nil {
+			t.Fatalf("w1: %v", r.err)
+		}
+		e.eventually(func() bool { return e.svc.Waiters("x") == 0 }, "w1 to leave the queue")
+		e.startWaiter("v", "B", "w4", 0, longWait)
+	})
+}
+
+// TestWaitServiceClose: Close makes every waiting request give up with
+// EUNAVAILABLE, and none of them takes the lock.
+func TestWaitServiceClose(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	e.acquire("x", "A", "a", 0)
+	e.acquire("y", "A", "a", 0)
+	ws := []*waiter{
+		e.startWaiter("x", "B", "w1", 0, longWait),
+		e.startWaiter("x", "C", "w2", 0, longWait),
+		e.startWaiter("y", "B", "w3", 0, longWait),
+	}
+	e.svc.Close()
+	for _, w := range ws {
+		r := w.wait(t)
+		wantCode(t, r.err, lock.EUNAVAILABLE)
+	}
+	e.eventually(func() bool { return e.svc.Waiters("x")+e.svc.Waiters("y") == 0 }, "the queues to empty")
+	if l := e.get("x"); l.Key != "A" {
+		t.Fatalf("lock x after Close: %+v, want still held by A", l)
+	}
+}
+
+// hookStore is the real file store with a hook called after each committed
+// Update, to make a race deterministic.
+type hookStore struct {
+	*filestore.Store
+	after func(name string, events []lock.Event)
+}
+
+func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+	l, events, err := h.Store.Update(ctx, name, m)
+	if err == nil && h.after != nil {
+		h.after(name, events)
+	}
+	return l, events, err
+}
+
+// TestWaitCancelWhileTaking: a waiter whose client goes away while its hold
+// is being written gives the hold back: it never keeps the lock.
+func TestWaitCancelWhileTaking(t *testing.T) {
+	fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &hookStore{Store: fs, after: func(name string, events []lock.Event) {
+		for _, ev := range events {
+			if ev.Type == lock.Acquired && ev.Holder == "w" {
+				cancel() // the client goes away just as its hold is committed
+			}
+		}
+	}}
+	svc := lockservice.New(store, lockservice.Config{})
+	svcCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	defer svc.Close()
+	if err := svc.Start(svcCtx); err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	if _, err := svc.Acquire(bg, "x", lock.Request{Key: "A", Holder: "a"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.Acquire(ctx, "x", lock.Request{Key: "B", Holder: "w"}, longWait)
+		done <- err
+	}()
+	eventually(t, func() bool { return svc.Waiters("x") == 1 }, "the waiter to queue")
+	if _, _, err := svc.Release(bg, "x", "A", "a"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("waiter cancelled while taking the lock returned %v, want context.Canceled", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the waiter did not return")
+	}
+	l, err := svc.Get(bg, "x")
+	if err != nil || !l.Free() {
+		t.Fatalf("after the cancelled waiter returned the lock is %+v (err %v), want free", l, err)
+	}
+	h, _ := svc.History(bg, "x")
+	if got, want := types(h), "acquired:a released:a acquired:w released:w"; got != want {
+		t.Fatalf("history %s, want %s", got, want)
+	}
+}
+
+// TestWaitCancelUnblocksSharedWaiter: a waiter with the holder's key, queued
+// only behind a waiter with another key, joins the lock as soon as that
+// waiter gives up — nobody releases anything. (PollInterval is long, so
+// only the wake-up on leaving can let it in.)
+func TestWaitCancelUnblocksSharedWaiter(t *testing.T) {
+	e := newEnv(t, lockservice.Config{PollInterval: time.Hour})
+	e.acquire("x", "A", "a1", 0)
+	wb := e.startWaiter("x", "B", "b", 0, longWait)
+	wa := e.startWaiter("x", "A", "a2", 0, longWait)
+	wa.pending(t)
+	wb.cancel()
+	if r := wb.wait(t); !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled waiter: %v", r.err)
+	}
+	r := wa.wait(t)
+	if r.err != nil || r.lock.Key != "A" || r.lock.Holds["a1"].Count != 1 || r.lock.Holds["a2"].Count != 1 {
+		t.Fatalf("shared waiter: lock %+v, err %v; want a1 and a2 sharing it under A", r.lock, r.err)
+	}
+}
