@@ -16,6 +16,21 @@ func (s *Server) routes() {
 	s.handle("GET /events", s.handleEvents())
 	s.handle("GET /openapi.json", s.handleOpenAPI())
 
+	// Prometheus metrics: behind auth unless configured public.
+	if s.cfg.Metrics != nil {
+		if s.cfg.MetricsPublic {
+			s.mux.Handle("GET /metrics", s.cfg.Metrics)
+		} else {
+			s.handle("GET /metrics", s.cfg.Metrics)
+		}
+	}
+
+	// The web dashboard (dashboard.go): the page at "/" for browsers (JSON
+	// clients still get the 404 there), its assets, and who the user is.
+	s.mux.Handle("/{$}", s.handleRoot())
+	s.handle("GET /ui/", s.handleAsset())
+	s.handle("GET /whoami", s.handleWhoami())
+
 	// Health checks for load balancers: no auth.
 	s.mux.Handle("GET /healthz", s.handleHealthz())
 	s.mux.Handle("GET /readyz", s.handleReadyz())

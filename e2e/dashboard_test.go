@@ -1,0 +1,525 @@
+package e2e
+
+// The web dashboard in a real headless Chromium, driven over the DevTools
+// protocol (chromedp), against the real binary. Without Chromium these tests
+// skip and say how to install it (.ci/run installs it).
+//
+// LOCKER_UPDATE_SCREENSHOT=1 makes TestDashboardScreenshot write
+// docs/dashboard.png (the README's screenshot); otherwise it writes to a
+// temporary directory.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// chromiumPath finds Debian's chromium (or Ubuntu's chromium-browser).
+func chromiumPath() string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// newBrowser starts a headless Chromium for the test, with a profile of its
+// own, and returns the browser's context. It skips the test when Chromium
+// is not installed.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath()
+	if path == "" {
+		t.Skip("chromium not installed: apt-get install -y chromium")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	return ctx
+}
+
+// tab is one browser tab, signed in as one user. It records what must never
+// happen: a JavaScript dialog (alert from injected markup), an uncaught
+// exception, a Content-Security-Policy violation.
+type tab struct {
+	t        *testing.T
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+}
+
+// openTab opens a tab that sends basic-auth credentials (none if user is
+// "") with every request, the way a browser does once the user signed in.
+func openTab(t *testing.T, browser context.Context, user, pass string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	tb := &tab{t: t, ctx: ctx}
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			tb.problem("a JavaScript %s dialog opened: %q", ev.Type, ev.Message)
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
+	console := chromedp.Console(ctx)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+				tb.problem("browser console: %s (%s:%d)", m.Text, m.URL, m.Line+1)
+			}
+		}
+	}()
+	if user != "" {
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+		if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}}); err != nil {
+			t.Fatalf("setting the Authorization header: %v", err)
+		}
+	}
+	return tb
+}
+
+func (tb *tab) problem(format string, args ...any) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.problems = append(tb.problems, fmt.Sprintf(format, args...))
+}
+
+// checkProblems fails the test for anything recorded so far.
+func (tb *tab) checkProblems() {
+	tb.t.Helper()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, p := range tb.problems {
+		tb.t.Error(p)
+	}
+	tb.problems = nil
+}
+
+// do runs actions in the tab.
+func (tb *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tb.t.Fatalf("%s: %v\npage: %s", what, err, tb.describe())
+	}
+}
+
+// open loads the dashboard and waits until it has the locks and a live
+// event stream.
+func (tb *tab) open(base string) {
+	tb.t.Helper()
+	tb.do("opening the dashboard", chromedp.Navigate(base+"/"))
+	tb.waitFor("the dashboard to load and go live",
+		`document.getElementById("conn").dataset.state === "live" && document.getElementById("summary").textContent !== ""`)
+}
+
+// eval evaluates a JavaScript expression in the tab.
+func eval[T any](tb *tab, expr string) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		tb.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition for up to 15 seconds.
+func (tb *tab) waitFor(what, cond string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !eval[bool](tb, "!!("+cond+")") {
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("still not true after 15s: %s (%s)\npage: %s", what, cond, tb.describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// describe summarizes the page for failure messages.
+func (tb *tab) describe() string {
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({
+		conn: document.getElementById("conn") && document.getElementById("conn").textContent,
+		notice: document.getElementById("notice") && document.getElementById("notice").textContent,
+		rows: [...document.querySelectorAll("#rows tr")].map(r => r.innerText.replace(/\s+/g, " ")),
+		detail: document.getElementById("detail") && document.getElementById("detail").innerText.replace(/\s+/g, " "),
+	})`))
+	if err != nil {
+		return "(unavailable: " + err.Error() + ")"
+	}
+	return s
+}
+
+// js quotes s as a JavaScript string literal.
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// rowJS is an expression for the table row of a lock (or undefined).
+func rowJS(name string) string {
+	return `[...document.querySelectorAll("#rows tr")].find(r => r.dataset.name === ` + js(name) + `)`
+}
+
+// rowButton selects the button of a lock's row; name must be CSS-safe.
+func rowButton(name string) chromedp.CSS {
+	return chromedp.CSS(`#rows tr[data-name="` + name + `"] button.lock-link`)
+}
+
+// call sends an API request as user (none if ""), and returns the status
+// and body.
+func call(t *testing.T, method, u, user, pass, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// mustCall is call that fails the test unless the status is 200.
+func mustCall(t *testing.T, method, u, user, pass, body string) string {
+	t.Helper()
+	status, b := call(t, method, u, user, pass, body)
+	if status != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, u, status, b)
+	}
+	return b
+}
+
+func lockURL(base, name string) string { return base + "/lock/" + url.PathEscape(name) }
+
+const (
+	hostileName   = `<script>alert(1)</script>`
+	hostileHolder = `<img src=x onerror=alert(2)>`
+	hostileKey    = `"><svg onload=alert(3)>`
+)
+
+func TestDashboard(t *testing.T) {
+	browser := newBrowser(t)
+	data := filepath.Join(t.TempDir(), "locks.yml")
+	env := []string{"LOCKER_CONFIG=" + data, "AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"}
+	s := startServer(t, env)
+	base := s.URL
+
+	// Before the page opens: a hostile lock, held, and a free lock.
+	mustCall(t, "PUT", lockURL(base, hostileName), "ci", "ci-pass", jsonBody(map[string]string{"key": hostileKey, "lock_by": hostileHolder}))
+	mustCall(t, "PUT", lockURL(base, "db-migrations"), "ci", "ci-pass", `{"key":"migrate"}`)
+	mustCall(t, "DELETE", lockURL(base, "db-migrations"), "ci", "ci-pass", `{"key":"migrate"}`)
+
+	admin := openTab(t, browser, "ops", "ops-pass")
+	admin.open(base)
+	if who := eval[string](admin, `document.getElementById("who").textContent`); !strings.Contains(who, "ops") {
+		t.Errorf("the header says %q, want the user ops", who)
+	}
+
+	// Hostile strings are shown as text, everywhere, and create nothing.
+	type rendered struct {
+		Name, Holder, Key string
+		Scripts, Images   int
+	}
+	got := eval[rendered](admin, `(() => { const tr = `+rowJS(hostileName)+`; return {
+		Name: tr.querySelector("button.lock-link").textContent,
+		Holder: tr.querySelector(".holder").textContent,
+		Key: tr.querySelector("code.key").textContent,
+		Scripts: document.querySelectorAll("script").length,
+		Images: document.querySelectorAll("img, svg, iframe, object").length,
+	}; })()`)
+	want := rendered{Name: hostileName, Holder: hostileHolder, Key: hostileKey, Scripts: 1, Images: 0}
+	if got != want {
+		t.Errorf("hostile lock rendered as %+v, want %+v", got, want)
+	}
+
+	// Held locks come before free ones.
+	states := eval[[]string](admin, `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.state)`)
+	if strings.Join(states, ",") != "held,free" {
+		t.Errorf("row states in order = %v, want held then free", states)
+	}
+
+	// A lock taken now appears without a reload.
+	eval[bool](admin, `window.notReloaded = true`)
+	mustCall(t, "PUT", lockURL(base, "prod-deployments")+"?ttl=1h", "ci", "ci-pass", `{"key":"deploy","lock_by":"deploy-prod/build-142"}`)
+	admin.waitFor("prod-deployments to appear, held", rowJS("prod-deployments")+`?.dataset.state === "held"`)
+	admin.waitFor("its holder to show", rowJS("prod-deployments")+`.querySelector(".holder").textContent === "deploy-prod/build-142"`)
+	if !eval[bool](admin, `window.notReloaded === true`) {
+		t.Fatal("the page reloaded to show the new lock")
+	}
+	if states := eval[[]string](admin, `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.name)`); len(states) != 3 || states[2] != "db-migrations" {
+		t.Errorf("rows in order = %q, want the free db-migrations last", states)
+	}
+	admin.waitFor("the lease expiry to show", rowJS("prod-deployments")+`.querySelector("td[data-label='Lease expires'] time").textContent.startsWith("in ")`)
+
+	// Keyboard: focus the lock and press Enter to open its detail.
+	admin.do("opening the detail with the keyboard", chromedp.Focus(rowButton("prod-deployments")), chromedp.KeyEvent(kb.Enter))
+	admin.waitFor("the detail panel", `!document.getElementById("detail").hidden && document.getElementById("detail-title").textContent === "prod-deployments"`)
+	admin.waitFor("the history to show the acquisition",
+		`[...document.querySelectorAll("#history tr[data-type=acquired]")].some(r => r.innerText.includes("deploy-prod/build-142"))`)
+
+	// The open detail follows changes: a second hold by the same holder.
+	mustCall(t, "PUT", lockURL(base, "prod-deployments"), "ci", "ci-pass", `{"key":"deploy","lock_by":"deploy-prod/build-142"}`)
+	admin.waitFor("the count to reach 2 in the detail", `document.querySelector("#holds td.num")?.textContent === "2"`)
+	admin.waitFor("two acquisitions in the history", `document.querySelectorAll("#history tr[data-type=acquired]").length === 2`)
+
+	// Force release: the button, the confirmation naming the lock and its
+	// holder, the result at once, the lock free.
+	admin.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+	admin.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+	if name := eval[string](admin, `document.getElementById("confirm-name").textContent`); name != "prod-deployments" {
+		t.Errorf("the confirmation names %q", name)
+	}
+	if holders := eval[string](admin, `document.getElementById("confirm-holders").textContent`); !strings.Contains(holders, "deploy-prod/build-142") {
+		t.Errorf("the confirmation lists holders %q", holders)
+	}
+	admin.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+	admin.waitFor("the lock to turn free", rowJS("prod-deployments")+`?.dataset.state === "free"`)
+	admin.waitFor("the result to show", `document.getElementById("detail-result").textContent.includes("force-released")`)
+	admin.waitFor("the forced release in the history", `document.querySelector("#history tr")?.dataset.type === "forced" && document.querySelector("#history tr").innerText.includes("ops")`)
+	if eval[bool](admin, `!document.getElementById("force").hidden`) {
+		t.Error("Force release is still offered on a free lock")
+	}
+	var l struct {
+		State string `json:"state"`
+	}
+	json.Unmarshal([]byte(mustCall(t, "GET", lockURL(base, "prod-deployments"), "ci", "ci-pass", "")), &l)
+	if l.State != "free" {
+		t.Errorf("after the force release the server says %q", l.State)
+	}
+
+	// The hostile lock's detail and confirmation show its strings as text;
+	// cancelling changes nothing.
+	admin.do("opening the hostile lock", chromedp.Click(chromedp.JSPath(rowJS(hostileName)+`.querySelector("button")`)))
+	admin.waitFor("its detail", `document.getElementById("detail-title").textContent === `+js(hostileName))
+	admin.waitFor("its history", `document.querySelector("#history tr[data-type=acquired] .holder")?.textContent === `+js(hostileHolder))
+	admin.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+	admin.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+	if name := eval[string](admin, `document.getElementById("confirm-name").textContent`); name != hostileName {
+		t.Errorf("the confirmation names %q, want %q", name, hostileName)
+	}
+	if holder := eval[string](admin, `document.querySelector("#confirm-holders .holder").textContent`); holder != hostileHolder {
+		t.Errorf("the confirmation lists %q, want %q", holder, hostileHolder)
+	}
+	admin.do("cancelling", chromedp.Click(chromedp.CSS(`#confirm button[value=cancel]`)))
+	admin.waitFor("the dialog to close", `!document.getElementById("confirm").open`)
+	json.Unmarshal([]byte(mustCall(t, "GET", lockURL(base, hostileName), "ci", "ci-pass", "")), &l)
+	if l.State != "held" {
+		t.Errorf("after cancelling, the hostile lock is %q, want held", l.State)
+	}
+	if n := eval[int](admin, `document.querySelectorAll("img, svg, iframe, object").length + document.querySelectorAll("script").length`); n != 1 {
+		t.Errorf("the page has %d script/img/svg/iframe/object elements, want only its one script", n)
+	}
+
+	// A user who may not force is not offered the button.
+	user := openTab(t, browser, "ci", "ci-pass")
+	user.open(base)
+	user.do("opening the hostile lock", chromedp.Click(chromedp.JSPath(rowJS(hostileName)+`.querySelector("button")`)))
+	user.waitFor("its detail", `document.getElementById("detail-title").textContent === `+js(hostileName))
+	if eval[bool](user, `!document.getElementById("force").hidden`) {
+		t.Error("Force release is offered to a user who may not force")
+	}
+
+	// The server goes down: the page says so; it comes back on the same
+	// address: the page reconnects by itself and reloads.
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stopping the server: %v\n%s", err, s.Output())
+	}
+	admin.waitFor("the page to say disconnected",
+		`document.getElementById("conn").dataset.state === "down" && document.getElementById("conn").textContent.includes("disconnected")`)
+	addr := strings.TrimPrefix(base, "http://")
+	s = startServer(t, append(env, "LOCKER_LISTEN="+addr))
+	mustCall(t, "PUT", lockURL(base, "after-restart"), "ci", "ci-pass", `{"key":"k"}`)
+	admin.waitFor("the page to reconnect", `document.getElementById("conn").dataset.state === "live"`)
+	admin.waitFor("a lock taken after the restart to appear", rowJS("after-restart")+`?.dataset.state === "held"`)
+	if !eval[bool](admin, `window.notReloaded === true`) {
+		t.Error("the page reloaded to reconnect")
+	}
+
+	admin.checkProblems()
+	user.checkProblems()
+}
+
+// At phone width the table becomes cards that fit the screen, long names
+// and many holders wrap, and the filter works.
+func TestDashboardPhoneWidth(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	long := strings.Repeat("very-long-lock-name-without-spaces-", 8) + "end"
+	mustCall(t, "PUT", lockURL(s.URL, long), "", "", `{"key":"a-key-that-is-also-rather-long-for-a-phone-screen"}`)
+	for i := range 12 {
+		mustCall(t, "PUT", lockURL(s.URL, "staging"), "", "", jsonBody(map[string]string{"key": "qa", "lock_by": fmt.Sprintf("integration-tests-pipeline/job-%d/build-%d", i, 1000+i)}))
+	}
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)
+
+	phone := openTab(t, browser, "", "")
+	phone.do("emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
+	phone.open(s.URL)
+	type layout struct {
+		ScrollWidth, Width, Widest int
+		Display, Label             string
+	}
+	got := eval[layout](phone, `(() => ({
+		ScrollWidth: document.documentElement.scrollWidth,
+		Width: window.innerWidth,
+		Widest: Math.ceil(Math.max(...[...document.querySelectorAll("#rows tr, #rows tr *")].map(e => e.getBoundingClientRect().right))),
+		Display: getComputedStyle(document.querySelector("#rows tr")).display,
+		Label: getComputedStyle(document.querySelector("#rows td"), "::before").content,
+	}))()`)
+	if got.ScrollWidth > got.Width || got.Widest > got.Width {
+		t.Errorf("at 390px the page is %dpx wide and its widest lock element ends at %dpx: it does not fit", got.ScrollWidth, got.Widest)
+	}
+	if got.Display != "block" || got.Label != `"State"` {
+		t.Errorf("at 390px a row is display %q with cell label %s, want cards (block) with labels", got.Display, got.Label)
+	}
+	if more := eval[string](phone, rowJS("staging")+`.querySelector(".more").textContent`); more != "and 8 more" {
+		t.Errorf("12 holders show %q after the first 4, want %q", more, "and 8 more")
+	}
+
+	// The filter, by its label.
+	if label := eval[string](phone, `document.querySelector("label[for=filter]").textContent`); label == "" {
+		t.Error("the filter box has no label")
+	}
+	phone.do("filtering", chromedp.SendKeys(chromedp.ID("filter"), "job-7/"))
+	phone.waitFor("only the lock with that holder to show", `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === "staging"`)
+	phone.checkProblems()
+}
+
+// TestDashboardScreenshot takes the README's screenshot: a few realistic
+// locks, one of them open in the detail panel.
+func TestDashboardScreenshot(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
+	put := func(name, query, body string) {
+		mustCall(t, "PUT", lockURL(s.URL, name)+query, "ci", "ci-pass", body)
+	}
+	del := func(name, query, body string) {
+		mustCall(t, "DELETE", lockURL(s.URL, name)+query, "ci", "ci-pass", body)
+	}
+	put("prod-deployments", "", `{"key":"deploy","lock_by":"deploy-prod/build-140"}`)
+	mustCall(t, "DELETE", lockURL(s.URL, "prod-deployments")+"?force=true", "ops", "ops-pass", "")
+	put("prod-deployments", "", `{"key":"deploy","lock_by":"deploy-prod/build-141"}`)
+	del("prod-deployments", "", `{"key":"deploy","lock_by":"deploy-prod/build-141"}`)
+	put("prod-deployments", "?ttl=45m", `{"key":"deploy","lock_by":"deploy-prod/build-142"}`)
+	put("staging-env", "", `{"key":"qa","lock_by":"smoke-tests/run-881"}`)
+	put("staging-env", "", `{"key":"qa","lock_by":"integration-tests/run-302"}`)
+	put("staging-env", "", `{"key":"qa","lock_by":"integration-tests/run-302"}`)
+	put("bosh-director", "?ttl=2h", `{"key":"ops","lock_by":"upgrade-stemcells/build-9"}`)
+	put("db-migrations", "", `{"key":"migrate","lock_by":"migrate-prod/build-57"}`)
+	del("db-migrations", "", `{"key":"migrate","lock_by":"migrate-prod/build-57"}`)
+	put("release-candidate", "", `{"key":"rc","lock_by":"cut-release/build-12"}`)
+	del("release-candidate", "", `{"key":"rc","lock_by":"cut-release/build-12"}`)
+
+	// A deploy waiting for the production lock.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "PUT", lockURL(s.URL, "prod-deployments")+"?wait=10m", strings.NewReader(`{"key":"hotfix","lock_by":"hotfix-prod/build-17"}`))
+		req.SetBasicAuth("ci", "ci-pass")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+
+	admin := openTab(t, browser, "ops", "ops-pass")
+	admin.do("sizing the window", chromedp.EmulateViewport(1440, 810))
+	admin.open(s.URL)
+	admin.waitFor("the waiter to show", rowJS("prod-deployments")+`?.querySelector("td.waiting")?.textContent === "1"`)
+	admin.do("opening prod-deployments", chromedp.Click(rowButton("prod-deployments")))
+	admin.waitFor("its history", `document.querySelectorAll("#history tr[data-type]").length >= 5`)
+	admin.do("moving the focus off the lock", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+
+	shot, err := chromedp.Run(admin.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("the screenshot is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 1440 || b.Dy() != 810 {
+		t.Errorf("screenshot is %dx%d, want 1440x810", b.Dx(), b.Dy())
+	}
+	out := filepath.Join(t.TempDir(), "dashboard.png")
+	if os.Getenv("LOCKER_UPDATE_SCREENSHOT") == "1" {
+		out = filepath.Join("..", "docs", "dashboard.png")
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot written to %s", out)
+	admin.checkProblems()
+}
+
+func jsonBody(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,491 @@
+// Locker dashboard. Plain script, no build step, no dependencies.
+//
+// Data comes from the API: GET locks (every lock), GET whoami (may this user
+// force a release?), GET lock/<name>/history, and the event stream GET
+// events. Any event schedules a (debounced) reload of the locks; a
+// reconnected stream reloads everything, since events may have been missed.
+//
+// Every piece of data is put in the page as text (textContent, Text nodes,
+// attribute values): never as HTML. Lock names, keys and holders are
+// whatever clients sent.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    locks: {}, // name -> lock, as GET /locks returns it
+    loaded: false,
+    loadError: "",
+    me: { user: "", may_force: false },
+    selected: null, // name of the lock in the detail panel
+    history: null, // its events, oldest first; null while loading
+    historyError: "",
+    skew: 0, // server clock minus ours, when they differ noticeably
+    version: 0, // bumped by local changes, so an older reload cannot undo them
+  };
+
+  // ---- DOM helpers -------------------------------------------------------
+
+  // el builds an element. props: "class", "text" (textContent), anything
+  // else an attribute. Children are nodes or strings (added as Text nodes).
+  function el(tag, props, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else e.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  // none is an empty value: a dash to see, "none" to hear.
+  function none() {
+    return el("span", { class: "none" }, el("span", { "aria-hidden": "true", text: "—" }), el("span", { class: "visually-hidden", text: "none" }));
+  }
+
+  // ---- Time --------------------------------------------------------------
+
+  const now = () => Date.now() + state.skew;
+
+  function relative(ms) {
+    const d = Math.round((now() - ms) / 1000);
+    const a = Math.abs(d);
+    if (a < 10) return d >= 0 ? "just now" : "in a few seconds";
+    let s;
+    if (a < 60) s = a + " s";
+    else if (a < 3600) s = Math.floor(a / 60) + " min";
+    else if (a < 86400) {
+      const h = Math.floor(a / 3600), m = Math.floor((a % 3600) / 60);
+      s = h + " h" + (m ? " " + m + " min" : "");
+    } else {
+      const days = Math.floor(a / 86400);
+      s = days + (days === 1 ? " day" : " days");
+    }
+    return d >= 0 ? s + " ago" : "in " + s;
+  }
+
+  function exact(ms) {
+    const d = new Date(ms);
+    return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }) + " (" + d.toISOString() + ")";
+  }
+
+  // timeEl shows a time relative to now, the exact time on hover; tick()
+  // keeps the relative text current.
+  function timeEl(iso) {
+    const ms = iso ? Date.parse(iso) : NaN;
+    if (!iso || isNaN(ms) || ms <= 0) return none();
+    return el("time", { datetime: new Date(ms).toISOString(), title: exact(ms), "data-t": ms, text: relative(ms) });
+  }
+
+  function tick() {
+    for (const t of document.querySelectorAll("time[data-t]")) {
+      const text = relative(Number(t.dataset.t));
+      if (t.textContent !== text) t.textContent = text;
+    }
+  }
+
+  // ---- API ---------------------------------------------------------------
+
+  async function api(method, path) {
+    const r = await fetch(path, { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" });
+    const date = Date.parse(r.headers.get("Date") || "");
+    if (!isNaN(date)) {
+      const skew = date - Date.now();
+      state.skew = Math.abs(skew) > 5000 ? skew : 0;
+    }
+    let body = null;
+    try {
+      body = await r.json();
+    } catch (e) {
+      body = null;
+    }
+    if (!r.ok) {
+      const err = new Error(body && typeof body.error === "string" ? body.error : "HTTP " + r.status);
+      err.status = r.status;
+      throw err;
+    }
+    return body;
+  }
+
+  const lockPath = (name) => "lock/" + encodeURIComponent(name);
+
+  // ---- Loading the locks -------------------------------------------------
+
+  let loadTimer = null, loading = false, loadAgain = false;
+
+  // scheduleLoad reloads the locks soon, once for a burst of events.
+  function scheduleLoad(delay) {
+    if (loadTimer !== null) return;
+    loadTimer = setTimeout(() => {
+      loadTimer = null;
+      load();
+    }, delay === undefined ? 150 : delay);
+  }
+
+  async function load() {
+    if (loading) {
+      loadAgain = true;
+      return;
+    }
+    loading = true;
+    const version = state.version;
+    try {
+      const locks = await api("GET", "locks");
+      if (state.version === version) {
+        state.locks = locks && typeof locks === "object" ? locks : {};
+        state.loaded = true;
+        state.loadError = "";
+      } else {
+        loadAgain = true; // a local change came in meanwhile: read again
+      }
+    } catch (e) {
+      state.loadError = "Could not load the locks: " + e.message;
+    }
+    loading = false;
+    render();
+    if (loadAgain) {
+      loadAgain = false;
+      scheduleLoad(0);
+    }
+  }
+
+  // ---- The table ---------------------------------------------------------
+
+  // Names sort as people expect: build-9 before build-10.
+  const collator = new Intl.Collator(undefined, { numeric: true });
+  const holdersOf = (l) => Object.keys(l.locked_by || {}).sort(collator.compare);
+
+  function matches(l, q) {
+    if (!q) return true;
+    const hay = [l.name, l.key || ""].concat(holdersOf(l));
+    return hay.some((s) => s.toLowerCase().includes(q));
+  }
+
+  function stateEl(s) {
+    const icon = { held: "●", shared: "◐", free: "○" }[s] || "?";
+    return el("span", { class: "state state-" + s }, el("span", { class: "icon", "aria-hidden": "true", text: icon }), s);
+  }
+
+  function holdersEl(l, limit) {
+    const names = holdersOf(l);
+    if (names.length === 0) return none();
+    const ul = el("ul", { class: "holders" });
+    const shown = limit && names.length > limit + 1 ? names.slice(0, limit) : names;
+    for (const h of shown) {
+      ul.append(el("li", null, el("span", { class: "holder" }, h), " ", el("span", { class: "count", title: "count", text: "×" + l.locked_by[h] })));
+    }
+    if (shown.length < names.length) ul.append(el("li", { class: "more", text: "and " + (names.length - shown.length) + " more" }));
+    return ul;
+  }
+
+  // The table's elements carry their roles explicitly: at phone width they
+  // are laid out as cards (display: block), which can hide table semantics.
+  function cell(label, content, cls) {
+    return el("td", { role: "cell", "data-label": label, class: cls }, content);
+  }
+
+  function row(l) {
+    const open = state.selected === l.name;
+    const btn = el("button", { type: "button", class: "lock-link", "aria-controls": "detail", "aria-expanded": open ? "true" : "false", text: l.name });
+    btn.addEventListener("click", () => openDetail(l.name));
+    const tr = el("tr", { role: "row", "data-name": l.name, "data-state": l.state, class: open ? "selected" : null });
+    tr.append(
+      el("th", { role: "rowheader", scope: "row", "data-label": "Lock" }, btn),
+      cell("State", stateEl(l.state)),
+      cell("Key", l.key ? el("code", { class: "key", text: l.key }) : none()),
+      cell("Holders", holdersEl(l, 4)),
+      cell("Held since", l.state === "free" ? none() : timeEl(l.since)),
+      cell("Lease expires", timeEl(l.expires)),
+      cell("Fence", l.fence ? String(l.fence) : none(), "num"),
+      cell("Waiters", String(l.waiters || 0), "num" + (l.waiters ? " waiting" : ""))
+    );
+    return tr;
+  }
+
+  function sorted() {
+    const rank = (l) => (l.state === "free" ? 1 : 0);
+    return Object.values(state.locks).sort((a, b) => rank(a) - rank(b) || collator.compare(a.name, b.name));
+  }
+
+  function render() {
+    const q = $("filter").value.trim().toLowerCase();
+    const all = sorted();
+    const shown = all.filter((l) => matches(l, q));
+
+    // Keep keyboard focus on the same lock across a redraw.
+    const active = document.activeElement;
+    const focused = active && active.classList.contains("lock-link") ? active.closest("tr").dataset.name : null;
+
+    const rows = shown.map(row);
+    if (rows.length === 0) {
+      let msg = "No locks yet. A lock appears here when a client first takes it (PUT /lock/<name>).";
+      if (!state.loaded) msg = "Loading…";
+      else if (all.length) msg = "No lock matches “" + $("filter").value.trim() + "”.";
+      rows.push(el("tr", { role: "row", class: "empty" }, el("td", { role: "cell", colspan: 8, text: msg })));
+    }
+    $("rows").replaceChildren(...rows);
+    if (focused !== null) {
+      for (const b of $("rows").querySelectorAll("button.lock-link")) {
+        if (b.closest("tr").dataset.name === focused) b.focus();
+      }
+    }
+
+    const count = (s) => all.filter((l) => l.state === s).length;
+    let summary = all.length + (all.length === 1 ? " lock" : " locks") + " · " + count("held") + " held · " + count("shared") + " shared · " + count("free") + " free";
+    if (q) summary += " · showing " + shown.length;
+    $("summary").textContent = state.loaded ? summary : "";
+    $("notice").textContent = state.loadError;
+    if (state.selected !== null) renderDetail();
+  }
+
+  // ---- The detail panel --------------------------------------------------
+
+  function openDetail(name) {
+    const changed = state.selected !== name;
+    state.selected = name;
+    if (changed) {
+      state.history = null;
+      state.historyError = "";
+      $("detail-result").textContent = "";
+      $("detail-result").className = "result";
+    }
+    $("detail").hidden = false;
+    render();
+    $("detail-title").focus();
+    $("detail").scrollIntoView({ block: "nearest" });
+    loadHistory();
+  }
+
+  function closeDetail() {
+    const name = state.selected;
+    state.selected = null;
+    $("detail").hidden = true;
+    render();
+    for (const b of $("rows").querySelectorAll("button.lock-link")) {
+      if (b.closest("tr").dataset.name === name) b.focus();
+    }
+  }
+
+  function fact(term, value) {
+    return [el("dt", { text: term }), el("dd", null, value)];
+  }
+
+  function renderDetail() {
+    const name = state.selected;
+    const l = state.locks[name];
+    $("detail-title").textContent = name;
+    const facts = l
+      ? [
+          ...fact("State", stateEl(l.state)),
+          ...fact("Key", l.key ? el("code", { class: "key", text: l.key }) : none()),
+          ...fact("Held since", l.state === "free" ? none() : timeEl(l.since)),
+          ...fact("Lease expires", timeEl(l.expires)),
+          ...fact("Fence", l.fence ? String(l.fence) : none()),
+          ...fact("Waiters", String(l.waiters || 0)),
+        ]
+      : fact("State", "not found");
+    $("detail-facts").replaceChildren(...facts);
+
+    const holds = [];
+    if (l) {
+      for (const h of holdersOf(l)) {
+        const hold = (l.holds || {})[h] || {};
+        holds.push(
+          el("tr", null,
+            el("th", { scope: "row" }, el("span", { class: "holder", text: h })),
+            el("td", { class: "num", text: String(l.locked_by[h]) }),
+            el("td", null, timeEl(hold.acquired)),
+            el("td", null, hold.expires ? timeEl(hold.expires) : el("span", { class: "none", text: "no lease" }))
+          )
+        );
+      }
+    }
+    if (holds.length === 0) holds.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: "Nobody holds this lock." })));
+    $("holds").replaceChildren(...holds);
+
+    $("force").hidden = !(state.me.may_force && l && l.state !== "free");
+
+    const hist = [];
+    if (state.historyError) {
+      hist.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: state.historyError })));
+    } else if (state.history === null) {
+      hist.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: "Loading…" })));
+    } else if (state.history.length === 0) {
+      hist.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: "No history." })));
+    } else {
+      for (const ev of state.history.slice().reverse()) {
+        const meta = el("div", { class: "meta" }, "key ", ev.key ? el("code", { class: "key", text: ev.key }) : none());
+        if (ev.type === "acquired" || ev.type === "released") meta.append(" · count " + ev.count);
+        if (ev.by) meta.append(" · by ", el("span", { class: "by", text: ev.by }));
+        hist.push(
+          el("tr", { "data-type": ev.type },
+            el("td", null, timeEl(ev.time)),
+            el("td", null, el("span", { class: "event event-" + ev.type, text: ev.type })),
+            el("td", null, el("div", { class: "holder", text: ev.holder || "" }), meta),
+            el("td", { class: "num", text: ev.fence ? String(ev.fence) : "" })
+          )
+        );
+      }
+    }
+    $("history").replaceChildren(...hist);
+  }
+
+  let historyTimer = null, historySeq = 0;
+
+  function scheduleHistory() {
+    if (historyTimer !== null) return;
+    historyTimer = setTimeout(() => {
+      historyTimer = null;
+      loadHistory();
+    }, 150);
+  }
+
+  async function loadHistory() {
+    const name = state.selected;
+    if (name === null) return;
+    const seq = ++historySeq;
+    let events = null, error = "";
+    try {
+      const h = await api("GET", lockPath(name) + "/history");
+      events = Array.isArray(h && h.events) ? h.events : [];
+    } catch (e) {
+      if (e.status === 404) events = [];
+      else error = "Could not load the history: " + e.message;
+    }
+    if (seq !== historySeq || state.selected !== name) return; // a newer load wins
+    state.history = events;
+    state.historyError = error;
+    renderDetail();
+  }
+
+  // ---- Force release -----------------------------------------------------
+
+  let forcing = null; // the lock the confirmation dialog is about
+
+  function askForce() {
+    const l = state.locks[state.selected];
+    if (!l) return;
+    forcing = l.name;
+    $("confirm-name").textContent = l.name;
+    const items = holdersOf(l).map((h) =>
+      el("li", null, el("span", { class: "holder", text: h }), " (count " + l.locked_by[h] + ", key ", el("code", { class: "key", text: l.key }), ")")
+    );
+    $("confirm-holders").replaceChildren(...items);
+    $("confirm").returnValue = "";
+    $("confirm").showModal();
+  }
+
+  function setResult(text, kind) {
+    const r = $("detail-result");
+    r.textContent = text;
+    r.className = "result" + (kind ? " " + kind : "");
+  }
+
+  async function confirmed() {
+    const name = forcing;
+    forcing = null;
+    if ($("confirm").returnValue !== "force" || name === null) {
+      if (!$("force").hidden) $("force").focus();
+      return;
+    }
+    setResult("Releasing " + name + "…");
+    try {
+      const r = await api("DELETE", lockPath(name) + "?force=true");
+      if (r && r.name === name) {
+        state.locks[name] = r;
+        state.version++;
+      }
+      setResult(r && r.response ? r.response : "Released.", "ok");
+    } catch (e) {
+      setResult("Force release failed: " + e.message, "error");
+    }
+    render();
+    $("detail-title").focus();
+    scheduleHistory();
+    scheduleLoad();
+  }
+
+  // ---- The event stream --------------------------------------------------
+
+  let source = null, retryTimer = null, retryDelay = 1000;
+
+  function setConn(s) {
+    const c = $("conn");
+    c.dataset.state = s;
+    $("conn-text").textContent = { live: "live", down: "disconnected — reconnecting…", connecting: "connecting…" }[s];
+    document.body.classList.toggle("offline", s === "down");
+  }
+
+  function onEvent(msg) {
+    let ev = null;
+    try {
+      ev = JSON.parse(msg.data);
+    } catch (e) {
+      ev = null;
+    }
+    scheduleLoad();
+    if (state.selected !== null && (!ev || ev.lock === state.selected)) scheduleHistory();
+  }
+
+  function connect() {
+    retryTimer = null;
+    if (source) source.close();
+    const es = new EventSource("events");
+    source = es;
+    es.addEventListener("open", () => {
+      if (es !== source) return;
+      retryDelay = 1000;
+      setConn("live");
+      // Events may have been missed while the stream was down (or before
+      // it opened): read everything again.
+      scheduleLoad(0);
+      if (state.selected !== null) scheduleHistory();
+    });
+    for (const type of ["acquired", "released", "expired", "forced", "refreshed"]) es.addEventListener(type, onEvent);
+    es.addEventListener("error", () => {
+      if (es !== source) return;
+      setConn("down");
+      // CONNECTING: the browser retries by itself. CLOSED (the server
+      // answered with an error, e.g. 401 or 503): retry ourselves, slower
+      // each time.
+      if (es.readyState === EventSource.CLOSED && retryTimer === null) {
+        retryTimer = setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 15000);
+      }
+    });
+  }
+
+  async function loadMe() {
+    try {
+      const me = await api("GET", "whoami");
+      state.me = { user: String((me && me.user) || ""), may_force: !!(me && me.may_force) };
+    } catch (e) {
+      state.me = { user: "", may_force: false };
+    }
+    $("who").textContent = state.me.user ? "signed in as " + state.me.user + (state.me.may_force ? " (may force release)" : "") : "";
+    render();
+  }
+
+  // ---- Start -------------------------------------------------------------
+
+  function start() {
+    $("filter").addEventListener("input", render);
+    $("detail-close").addEventListener("click", closeDetail);
+    $("detail").addEventListener("keydown", (e) => {
+      if (e.key === "Escape") closeDetail();
+    });
+    $("force").addEventListener("click", askForce);
+    $("confirm").addEventListener("close", confirmed);
+    setInterval(tick, 10000);
+    document.addEventListener("visibilitychange", tick);
+    setConn("connecting");
+    render();
+    loadMe();
+    load();
+    connect();
+  }
+
+  start();
+})();
