@@ -30,20 +30,48 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"server", "run the lock server (the default with no command)", runServer},
+		{"list", "list the locks on a server (alias: ls)", runList},
+		{"ls", "same as list", runList},
+		{"status", "show one lock", runStatus},
+		{"history", "show a lock's recent changes", runHistory},
+		{"lock", "take a lock (waiting for it by default)", runLock},
+		{"unlock", "release a lock", runUnlock},
+		{"run", "run a command while holding a lock, then release it", runRun},
 		{"version", "print the version", runVersion},
 	}
 }
 
-// ExitError asks Run's caller to exit with Code, having already said why.
-type ExitError struct{ Code int }
+// ExitError asks Run's caller to exit with Code; Msg, if any, was already
+// printed.
+type ExitError struct {
+	Code int
+	Msg  string
+}
 
-func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+func (e ExitError) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
+}
 
 // errUsage marks an error in the command line: Run prints it with a hint.
 var errUsage = errors.New("usage")
 
-// Run runs the locker command with args (args[0] is the program name).
+// Run runs the locker command with args (args[0] is the program name). A
+// mistake in the command line is printed to stderr and returned as
+// ExitError{2}.
 func Run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	err := run(ctx, args, env, stdout, stderr)
+	if errors.Is(err, errUsage) {
+		msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+		fmt.Fprintln(stderr, "locker:", msg)
+		return ExitError{Code: 2, Msg: msg}
+	}
+	return err
+}
+
+func run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	rest := args[1:]
 	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 		switch {
@@ -86,6 +114,8 @@ Flags:
   --version   print the version
 
 The server is configured with environment variables; see "locker server --help".
+The other commands are its client: they talk to LOCKER_URL (default
+http://127.0.0.1:3000) with LOCKER_USER and LOCKER_PASS; see "locker run --help".
 `)
 }
 

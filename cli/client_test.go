@@ -1,0 +1,529 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+// testServer starts a real server (file store, service, HTTP API) and
+// returns its URL.
+func testServer(t *testing.T, api httpapi.Config, svcCfg lockservice.Config) string {
+	t.Helper()
+	store, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := lockservice.New(store, svcCfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(svc, api))
+	t.Cleanup(func() {
+		svc.Close()
+		srv.CloseClientConnections()
+		srv.Close()
+		cancel()
+		store.Close()
+	})
+	return srv.URL
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// locker runs the command in process with env as its whole environment.
+func locker(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb syncBuffer
+	err := Run(ctx, append([]string{"locker"}, args...), func(k string) string { return env[k] }, &out, &errb)
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var exit ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.Code
+	case err != nil:
+		r.code = 1
+		r.stderr += err.Error()
+	}
+	return r
+}
+
+// syncBuffer is a bytes.Buffer safe for the command and the test to use at
+// once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func (r result) want(t *testing.T, code int, stdoutRE, stderrRE string) {
+	t.Helper()
+	if r.code != code || !regexp.MustCompile(stdoutRE).MatchString(r.stdout) || !regexp.MustCompile(stderrRE).MatchString(r.stderr) {
+		t.Fatalf("got exit %d\nstdout: %s\nstderr: %s\nwant exit %d, stdout =~ %s, stderr =~ %s", r.code, r.stdout, r.stderr, code, stdoutRE, stderrRE)
+	}
+}
+
+func TestParseFlagsAnywhere(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		command  bool
+		pos, cmd string
+		key      string
+		verbose  bool
+		err      string
+	}{
+		{args: []string{"prod", "--key", "k"}, pos: "prod", key: "k"},
+		{args: []string{"--key", "k", "prod"}, pos: "prod", key: "k"},
+		{args: []string{"-key=k", "prod", "-v"}, pos: "prod", key: "k", verbose: true},
+		{args: []string{"--verbose", "prod", "--key=k"}, pos: "prod", key: "k", verbose: true},
+		{args: []string{"prod", "--", "--key"}, pos: "prod --key"},
+		{args: []string{"prod", "-"}, pos: "prod -"},
+		{args: []string{"prod", "--key"}, err: "flag needs an argument: -key"},
+		{args: []string{"prod", "--nope"}, err: "flag provided but not defined: -nope"},
+		{args: []string{"prod", "--key", "k", "--help"}, err: flag.ErrHelp.Error()},
+		// Commands: after --, or from the first word after NAME.
+		{args: []string{"prod", "--key", "k", "--", "ls", "-l", "--key", "x"}, command: true, pos: "prod", cmd: "ls -l --key x", key: "k"},
+		{args: []string{"--key", "k", "prod", "make", "-j4", "--key", "x"}, command: true, pos: "prod", cmd: "make -j4 --key x", key: "k"},
+		{args: []string{"prod", "-v", "--", "--weird"}, command: true, pos: "prod", cmd: "--weird", verbose: true},
+		{args: []string{"prod", "--key", "k"}, command: true, pos: "prod", key: "k"},
+		{args: []string{"--", "make"}, command: true, cmd: "make"},
+	} {
+		c := newClientCmd("test", "", func(string) string { return "" }, nil, nil)
+		key := c.fs.String("key", "", "")
+		pos, cmd, err := c.parse(tc.args, tc.command)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%q: error %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if strings.Join(pos, " ") != tc.pos || strings.Join(cmd, " ") != tc.cmd || *key != tc.key || c.verbose != tc.verbose {
+			t.Errorf("%q: pos %q cmd %q key %q verbose %v", tc.args, pos, cmd, *key, c.verbose)
+		}
+	}
+}
+
+func TestLockListStatusUnlock(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+
+	locker(t, ctx, env, "list").want(t, 0, `^no locks\n$`, `^$`)
+	locker(t, ctx, env, "lock", "prod", "--key", "x", "--holder", "deploy-a", "--ttl", "1h").
+		want(t, 0, `^locked 'prod' with key 'x' for 'deploy-a' \(count 1, fence 1, lease ends in 59m5\ds\)\n$`, `^$`)
+	locker(t, ctx, env, "lock", "--key", "x", "prod").want(t, 0, `^locked 'prod' with key 'x' for 'x' \(count 1, fence 1\)\n$`, `^$`)
+	locker(t, ctx, env, "lock", "staging", "--key=y", "--json").want(t, 0, `"name": "staging",\n  "key": "y",`, `^$`)
+
+	r := locker(t, ctx, env, "ls")
+	r.want(t, 0, `(?m)^NAME +STATE +KEY +HOLDERS +HELD FOR +EXPIRES IN +FENCE +WAITERS\n`, `^$`)
+	r.want(t, 0, `(?m)^prod +shared +x +deploy-a x1, x x1 +\ds +59m5\ds +1 +0\n`, ``)
+	r.want(t, 0, `(?m)^staging +held +y +y x1 +\ds +- +2 +0\n$`, ``)
+
+	r = locker(t, ctx, env, "list", "--json")
+	var m map[string]client.Lock
+	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil || m["prod"].LockedBy["deploy-a"] != 1 || m["staging"].Fence != 2 {
+		t.Fatalf("list --json: %v\n%s", err, r.stdout)
+	}
+
+	r = locker(t, ctx, env, "status", "prod")
+	r.want(t, 0, `(?m)^lock: +prod\nstate: +shared \(key 'x'\)\nheld for: +\ds \(since \d\d:\d\d\)\nholders: +deploy-a x1, since \d\d:\d\d, lease ends in 59m5\ds\n +x x1, since \d\d:\d\d, no lease\nfence: +1\nwaiters: +0\n$`, `^$`)
+	locker(t, ctx, env, "status", "never-used").want(t, 0, `^lock: +never-used\nstate: +free\nwaiters: +0\n$`, `^$`)
+	locker(t, ctx, env, "status", "--json", "prod").want(t, 0, `"state": "shared"`, `^$`)
+
+	// Another key: refused with who holds it, exit 3.
+	locker(t, ctx, env, "lock", "prod", "--key", "z", "--wait", "0").
+		want(t, 3, `^$`, `^locker lock: lock 'prod' is held by 'deploy-a' and 'x' \(key 'x'\) since \d\d:\d\d\n$`)
+	locker(t, ctx, env, "unlock", "prod", "--key", "z").
+		want(t, 3, `^$`, `^locker unlock: lock 'prod' is held by 'deploy-a' and 'x' \(key 'x'\) since \d\d:\d\d\n$`)
+	locker(t, ctx, env, "lock", "prod", "--key", "z", "--wait", "300ms").
+		want(t, 3, `^$`, `^locker lock: gave up after waiting 300ms: lock 'prod' is held by 'deploy-a' and 'x' \(key 'x'\) since \d\d:\d\d\n$`)
+
+	locker(t, ctx, env, "unlock", "prod", "--key", "x", "--holder", "deploy-a").want(t, 0, `^unlocked 'prod' for 'deploy-a'; still held by 'x' \(key 'x'\)\n$`, `^$`)
+	locker(t, ctx, env, "lock", "prod", "--key", "x").want(t, 0, `count 2`, `^$`)
+	locker(t, ctx, env, "unlock", "prod", "--key", "x").want(t, 0, `^unlocked 'prod' once; 'x' still holds it 1 more time\(s\)\n$`, `^$`)
+	locker(t, ctx, env, "unlock", "prod", "--key", "x").want(t, 0, `^unlocked 'prod'; it is free now\n$`, `^$`)
+	locker(t, ctx, env, "unlock", "prod", "--key", "x").want(t, 0, `nothing to unlock`, `^$`)
+	locker(t, ctx, env, "unlock", "staging", "--force").want(t, 0, `force-released lock "staging"`, `^$`)
+
+	r = locker(t, ctx, env, "history", "staging")
+	r.want(t, 0, `(?m)^TIME +EVENT +HOLDER +KEY +COUNT +FENCE +BY\n.* acquired +y +y +1 +2 +-\n.* forced +y +y +0 +2 +anonymous@`, `^$`)
+	r = locker(t, ctx, env, "history", "staging", "--json")
+	var evs []client.Event
+	if err := json.Unmarshal([]byte(r.stdout), &evs); err != nil || len(evs) != 2 {
+		t.Fatalf("history --json: %v\n%s", err, r.stdout)
+	}
+	locker(t, ctx, env, "history", "nope").want(t, 1, `^$`, `^locker history: no lock named "nope"\n$`)
+}
+
+func TestLockWaitsWithProgress(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+	locker(t, ctx, env, "lock", "prod", "--key", "a").want(t, 0, ``, `^$`)
+
+	// Run by hand, to watch stderr while it waits.
+	var out, errb syncBuffer
+	exited := make(chan error, 1)
+	go func() {
+		exited <- Run(ctx, []string{"locker", "lock", "prod", "--key", "b", "--verbose"}, func(k string) string { return env[k] }, &out, &errb)
+	}()
+	cl, _ := client.New(client.Options{URL: url})
+	waitUntil(t, func() bool { return strings.Contains(errb.String(), "waiting for lock") })
+	if _, err := cl.Unlock(ctx, "prod", "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatal(err)
+	}
+	r := result{stdout: out.String(), stderr: errb.String()}
+	r.want(t, 0, `^locked 'prod' with key 'b' for 'b' \(count 1, fence 2\)\n$`, `^locker lock: waiting for lock 'prod', held by 'a' \(key 'a'\) for \d+s(, 1 waiting)?; waited \d+s\n`)
+
+	done := make(chan result, 1)
+	// Interrupted while waiting: exit 130, and the lock is not taken.
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { done <- locker(t, cctx, env, "lock", "prod", "--key", "c") }()
+	waitUntil(t, func() bool { l, err := cl.Get(ctx, "prod"); return err == nil && l.Waiters == 1 })
+	cancel()
+	(<-done).want(t, 130, `^$`, `^locker lock: interrupted: gave up waiting for lock 'prod' \(it was not taken\)\n$`)
+	waitUntil(t, func() bool { l, err := cl.Get(ctx, "prod"); return err == nil && l.Waiters == 0 })
+	if l, _ := cl.Get(ctx, "prod"); l.Key != "b" || len(l.LockedBy) != 1 {
+		t.Fatalf("%+v", l)
+	}
+}
+
+func TestFriendlyErrors(t *testing.T) {
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	locker(t, ctx, map[string]string{"LOCKER_URL": "http://" + dead}, "list").
+		want(t, 1, `^$`, `^locker list: cannot reach locker at http://`+regexp.QuoteMeta(dead)+` \(connection refused\); is the server running, and is --url \(or LOCKER_URL\) right\?\n$`)
+	// --url wins over LOCKER_URL.
+	url := testServer(t, httpapi.Config{Auth: httpapi.Credentials{User: "ci", Pass: "secret"}}, lockservice.Config{})
+	locker(t, ctx, map[string]string{"LOCKER_URL": "http://" + dead}, "list", "--url", url).
+		want(t, 1, `^$`, `^locker list: the server refused the credentials: authentication required: use HTTP basic auth \(set LOCKER_USER and LOCKER_PASS, or --user and --pass\)\n$`)
+	locker(t, ctx, map[string]string{"LOCKER_URL": url, "LOCKER_USER": "ci", "LOCKER_PASS": "secret"}, "list").want(t, 0, `no locks`, `^$`)
+	locker(t, ctx, map[string]string{"LOCKER_URL": url, "LOCKER_USER": "ci"}, "list", "--pass", "secret").want(t, 0, `no locks`, `^$`)
+	locker(t, ctx, map[string]string{"LOCKER_URL": url, "LOCKER_USER": "ci", "LOCKER_PASS": "secret"}, "lock", "a\x01b", "--key", "k").
+		want(t, 1, `^$`, `^locker lock: the server refused the request: lock name must not contain control characters \(found U\+0001\)\n$`)
+
+	// Usage errors: exit 2 with a hint, on stderr.
+	for _, args := range [][]string{
+		{"lock", "prod"},
+		{"lock", "--key", "k"},
+		{"lock", "a", "b", "--key", "k"},
+		{"lock", "prod", "--key", "k", "--wait", "soon"},
+		{"lock", "prod", "--key", "k", "--ttl", "-1s"},
+		{"unlock", "prod"},
+		{"unlock", "prod", "--force", "--key", "k"},
+		{"status"},
+		{"list", "extra"},
+		{"run", "prod"},
+		{"run", "--", "true"},
+		{"list", "--bogus"},
+	} {
+		r := locker(t, ctx, map[string]string{"LOCKER_URL": url}, args...)
+		r.want(t, 2, `^$`, `^locker `+args[0]+`: .*\nRun 'locker `+args[0]+` --help' for usage.\n$`)
+	}
+	locker(t, ctx, map[string]string{"LOCKER_INSECURE": "maybe"}, "list").want(t, 2, `^$`, `LOCKER_INSECURE="maybe": use true or false`)
+	locker(t, ctx, nil, "list", "--ca-cert", "/nonexistent.pem").want(t, 2, `^$`, `reading the CA certificate: open /nonexistent.pem: no such file or directory`)
+	locker(t, ctx, nil, "list", "--url", "ftp://x").want(t, 2, `^$`, `use http:// or https://`)
+
+	// --help on every command: stdout, exit 0.
+	for _, c := range []string{"list", "ls", "status", "history", "lock", "unlock", "run"} {
+		locker(t, ctx, nil, c, "--help").want(t, 0, `(?s)^Usage: locker .*--url URL.*Exit status`, `^$`)
+		locker(t, ctx, nil, c, "prod", "-h").want(t, 0, `^Usage: locker`, `^$`)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	since := time.Now().Add(-time.Hour)
+	l := &client.Lock{Name: "prod", Key: "x", LockedBy: map[string]int{"deploy-a": 1}, Since: since}
+	if got, want := heldBy(l), "lock 'prod' is held by 'deploy-a' (key 'x') since "+since.Format("15:04"); got != want && since.Day() == time.Now().Day() {
+		t.Errorf("heldBy: %q, want %q", got, want)
+	}
+	l.LockedBy = map[string]int{"a": 2, "b": 1, "c": 1}
+	if got := holderList(l); got != "'a' (x2), 'b' and 'c'" {
+		t.Errorf("holderList: %q", got)
+	}
+	now := time.Date(2025, 3, 4, 14, 2, 0, 0, time.Local)
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{now.Add(-time.Minute), "14:01"},
+		{now.Add(-24 * time.Hour), "Mar 3 14:02"},
+		{now.AddDate(-1, 0, 0), "2024-03-04 14:02"},
+	} {
+		if got := clock(tc.t, now); got != tc.want {
+			t.Errorf("clock(%v) = %q, want %q", tc.t, got, tc.want)
+		}
+	}
+	for d, want := range map[time.Duration]string{
+		-time.Second: "0s", 45 * time.Second: "45s", 192 * time.Second: "3m12s",
+		2*time.Hour + 5*time.Minute: "2h05m", 76 * time.Hour: "3d04h",
+	} {
+		if got := human(d); got != want {
+			t.Errorf("human(%v) = %q, want %q", d, got, want)
+		}
+	}
+	// A legacy server's 423 has no state: its own message.
+	msg, code := explain(&client.APIError{StatusCode: 423, Message: "Attempt to steal lock thwarted"})
+	if msg != "Attempt to steal lock thwarted" || code != exitHeld {
+		t.Errorf("explain: %q %d", msg, code)
+	}
+	msg, code = explain(&client.APIError{StatusCode: 503, Message: "too many waiting requests"})
+	if msg != "the server cannot serve this now: too many waiting requests (HTTP 503); try again later" || code != exitError {
+		t.Errorf("explain: %q %d", msg, code)
+	}
+	msg, _ = explain(&client.APIError{StatusCode: 403, Message: "only the admin user may force a release"})
+	if msg != "not allowed: only the admin user may force a release" {
+		t.Errorf("explain: %q", msg)
+	}
+	msg, _ = explain(&client.ConnError{URL: "https://x", Err: errors.New("TLS: the server's certificate is signed by an unknown authority")})
+	if !strings.HasSuffix(msg, "--ca-cert FILE (or LOCKER_CA_CERT), or skip verification with --insecure") {
+		t.Errorf("explain: %q", msg)
+	}
+}
+
+func TestRun(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+
+	// The command sees the lock in its environment, and the lock is held
+	// while it runs, then released.
+	r := locker(t, ctx, env, "run", "prod", "--key", "k", "--holder", "me", "--", "sh", "-c", `echo "$LOCKER_LOCK $LOCKER_FENCE $LOCKER_KEY $LOCKER_HOLDER"`)
+	r.want(t, 0, `^prod 1 k me\n$`, `^$`)
+	if l, _ := cl.Get(ctx, "prod"); !l.Free() {
+		t.Fatalf("not released: %+v", l)
+	}
+	// Exit status, also when the command fails; released all the same.
+	locker(t, ctx, env, "run", "prod", "sh", "-c", "exit 7").want(t, 7, `^$`, `^$`)
+	if l, _ := cl.Get(ctx, "prod"); !l.Free() {
+		t.Fatalf("not released after a failure: %+v", l)
+	}
+	locker(t, ctx, env, "run", "prod", "--", "/nonexistent/cmd").want(t, 127, `^$`, `^locker run: cannot run /nonexistent/cmd: no such file or directory \(released 'prod'\)\n$`)
+	locker(t, ctx, env, "run", "prod", "--", "no-such-command-here").want(t, 127, `^$`, `executable file not found in \$PATH`)
+	locker(t, ctx, env, "run", "prod", "--", t.TempDir()).want(t, 126, `^$`, `permission denied`)
+	if l, _ := cl.Get(ctx, "prod"); !l.Free() {
+		t.Fatalf("not released after a command that could not start: %+v", l)
+	}
+	// Killed by a signal: 128+N.
+	locker(t, ctx, env, "run", "prod", "--", "sh", "-c", "kill -KILL $$").want(t, 137, `^$`, `^$`)
+
+	// Default key: unique to the run, so a second run waits.
+	if _, err := cl.Lock(ctx, "prod", client.LockOptions{Key: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	locker(t, ctx, env, "run", "prod", "--wait", "0", "--", "true").want(t, 3, `^$`, `^locker run: lock 'prod' is held by 'other' \(key 'other'\) since`)
+	locker(t, ctx, env, "run", "prod", "--wait", "200ms", "--", "true").want(t, 3, `^$`, `^locker run: gave up after waiting 200ms: lock 'prod'`)
+	// A run with the same key shares it.
+	locker(t, ctx, env, "run", "prod", "--key", "other", "--wait", "0", "-v", "--", "true").want(t, 0, `^$`, `(?s)holding 'prod' \(key 'other', fence \d+\); running true\n.*released 'prod'\n$`)
+	if l, _ := cl.Get(ctx, "prod"); l.LockedBy["other"] != 1 || len(l.LockedBy) != 1 {
+		t.Fatalf("the shared run did not give back its own hold only: %+v", l)
+	}
+}
+
+func TestRunKeepsLeaseAlive(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+	done := make(chan result, 1)
+	go func() {
+		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "600ms", "--", "sleep", "2")
+	}()
+	var seen int
+	for {
+		select {
+		case r := <-done:
+			r.want(t, 0, `^$`, `^$`)
+			if seen == 0 {
+				t.Fatal("never saw the lock held")
+			}
+			h, err := cl.History(ctx, "prod")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, ev := range h {
+				types = append(types, ev.Type)
+			}
+			s := strings.Join(types, " ")
+			if !regexp.MustCompile(`^acquired (refreshed )+released$`).MatchString(s) {
+				t.Fatalf("history: %s", s)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		l, err := cl.Get(ctx, "prod")
+		if err != nil {
+			continue // not taken yet
+		}
+		if l.Key == "k" {
+			seen++
+		} else if seen > 0 && len(done) == 0 {
+			// Freed while the command ran? Only legitimate if the run
+			// just ended.
+			select {
+			case r := <-done:
+				done <- r
+			case <-time.After(time.Second):
+				t.Fatalf("the lock was freed while the command ran: %+v", l)
+			}
+		}
+	}
+}
+
+func TestRunLeaseLost(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+	dir := t.TempDir()
+	done := make(chan result, 1)
+	go func() {
+		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "300ms", "--kill-on-lost", "--",
+			"sh", "-c", `trap 'echo terminated > `+dir+`/out; exit 9' TERM; touch `+dir+`/started; sleep 30 & wait`)
+	}()
+	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	if _, err := cl.ForceUnlock(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	r.want(t, 9, `^$`, `(?m)^locker run: LOCK LOST: the server no longer has our hold on 'prod' \(.*\); it expired or was forced\.\nlocker run: LOCK LOST: another process may take 'prod' while the command still runs\.\nlocker run: sending SIGTERM to sh \(--kill-on-lost\)\n`)
+	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "terminated\n" {
+		t.Fatalf("the command was not terminated: %q", b)
+	}
+}
+
+func TestRunStopsCommandWhenCancelled(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	cl, _ := client.New(client.Options{URL: url})
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() {
+		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--",
+			"sh", "-c", `trap 'echo terminated > `+dir+`/out; exit 5' TERM; touch `+dir+`/started; sleep 30 & wait`)
+	}()
+	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	cancel()
+	(<-done).want(t, 5, `^$`, `^$`)
+	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "terminated\n" {
+		t.Fatalf("the command was not terminated: %q", b)
+	}
+	if l, _ := cl.Get(context.Background(), "prod"); !l.Free() {
+		t.Fatalf("not released: %+v", l)
+	}
+}
+
+// A server without waits or leases (the original locker): lock, status and
+// run still work, by polling.
+func TestLegacyServer(t *testing.T) {
+	var mu sync.Mutex
+	type legacyLock struct {
+		LockedBy map[string]int `json:"locked_by"`
+		Key      string         `json:"key"`
+	}
+	locks := map[string]*legacyLock{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet && r.URL.Path == "/locks" {
+			json.NewEncoder(w).Encode(locks)
+			return
+		}
+		name, ok := strings.CutPrefix(r.URL.Path, "/lock/")
+		if !ok || r.Method == http.MethodGet {
+			http.NotFound(w, r)
+			return
+		}
+		var in struct{ Key, LockBy, LockedBy string }
+		json.NewDecoder(r.Body).Decode(&in)
+		l := locks[name]
+		if l == nil {
+			l = &legacyLock{LockedBy: map[string]int{}}
+			locks[name] = l
+		}
+		if l.Key != "" && l.Key != in.Key {
+			w.WriteHeader(423)
+			w.Write([]byte(`{"error":"Attempt to steal lock for '` + name + `' thwarted. Currently held by someone else"}`))
+			return
+		}
+		if r.Method == http.MethodPut {
+			l.Key = in.Key
+			l.LockedBy[in.Key]++
+			w.Write([]byte(`{"response":"lock for ` + name + ` acquired by ` + in.Key + `"}`))
+			return
+		}
+		l.LockedBy[in.Key] = 0
+		l.Key = ""
+		w.Write([]byte(`{"response":"Lock released on ` + name + `"}`))
+	}))
+	defer srv.Close()
+	env := map[string]string{"LOCKER_URL": srv.URL}
+	ctx := context.Background()
+
+	locker(t, ctx, env, "lock", "prod", "--key", "a", "--ttl", "1m").want(t, 0, `^locked 'prod' with key 'a' for 'a'\n$`, `does not support leases`)
+	locker(t, ctx, env, "status", "prod").want(t, 0, `^lock: +prod\nstate: +held \(key 'a'\)\nholders: +a x1\n$`, `^$`)
+	locker(t, ctx, env, "lock", "prod", "--key", "b", "--wait", "0").want(t, 3, `^$`, `^locker lock: Attempt to steal lock for 'prod' thwarted. Currently held by someone else\n$`)
+	locker(t, ctx, env, "list").want(t, 0, `(?m)^prod +held +a +a x1 +- +- +- +0\n$`, `^$`)
+	locker(t, ctx, env, "unlock", "prod", "--key", "a").want(t, 0, `^Lock released on prod\n$`, `^$`)
+	locker(t, ctx, env, "run", "prod", "--key", "b", "-v", "--", "true").want(t, 0, `^$`, `(?s)the server has no leases`)
+}
+
+// waitUntil polls cond until it holds, failing after 10s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

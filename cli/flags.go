@@ -1,0 +1,375 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// Exit codes of the client commands (locker run exits with its command's
+// status once the command ran).
+const (
+	exitError       = 1   // any other failure: server unreachable, refused credentials...
+	exitUsage       = 2   // a mistake on the command line
+	exitHeld        = 3   // the lock is held under another key (and waiting, if asked, ran out)
+	exitInterrupted = 130 // SIGINT or SIGTERM while waiting
+)
+
+// defaultURL is the server the client commands talk to without --url or
+// LOCKER_URL.
+const defaultURL = "http://127.0.0.1:3000"
+
+// connectionHelp is appended to every client command's help.
+const connectionHelp = `
+Connection (flags win over the environment):
+  --url URL         server address (env LOCKER_URL, default ` + defaultURL + `)
+  --user USER       basic auth user (env LOCKER_USER)
+  --pass PASS       basic auth password (env LOCKER_PASS; prefer the variable:
+                    command lines are visible to other users)
+  --ca-cert FILE    PEM file of the CA that signed the server's certificate
+                    (env LOCKER_CA_CERT: a file name, or the PEM text itself)
+  --insecure        do not verify the server's certificate (env LOCKER_INSECURE=true)
+  -v, --verbose     say what happens on stderr (always when stderr is a terminal)
+  -h, --help        show this help
+
+Flags may come before or after the lock name.
+Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key
+(or --wait ran out), 130 interrupted.
+`
+
+// clientCmd is what the client commands share: their flag set with the
+// connection flags, their output, and the friendly reporting of errors.
+type clientCmd struct {
+	name           string
+	help           string
+	fs             *flag.FlagSet
+	env            Env
+	stdout, stderr io.Writer
+
+	url, user, pass, caCert string
+	insecure                optionalBool
+	verbose                 bool
+}
+
+func newClientCmd(name, help string, env Env, stdout, stderr io.Writer) *clientCmd {
+	c := &clientCmd{name: name, help: help, env: env, stdout: stdout, stderr: stderr}
+	c.fs = flag.NewFlagSet("locker "+name, flag.ContinueOnError)
+	c.fs.SetOutput(io.Discard)
+	c.fs.Usage = func() {}
+	c.fs.StringVar(&c.url, "url", "", "")
+	c.fs.StringVar(&c.user, "user", "", "")
+	c.fs.StringVar(&c.pass, "pass", "", "")
+	c.fs.StringVar(&c.caCert, "ca-cert", "", "")
+	c.fs.Var(&c.insecure, "insecure", "")
+	c.fs.BoolVar(&c.verbose, "verbose", false, "")
+	c.fs.BoolVar(&c.verbose, "v", false, "")
+	return c
+}
+
+// parse parses args with flags anywhere among them (the flag package alone
+// stops at the first non-flag). It returns the other arguments. With
+// command set, the arguments after "--", or from the second non-flag one on,
+// are a command to run: returned unparsed as cmd.
+func (c *clientCmd) parse(args []string, command bool) (pos, cmd []string, err error) {
+	var flags []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if command {
+				return c.finish(flags, pos, args[i+1:], true)
+			}
+			pos = append(pos, args[i+1:]...)
+			return c.finish(flags, pos, nil, false)
+		case len(a) > 1 && a[0] == '-':
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if f := c.fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		case command && len(pos) >= 1:
+			return c.finish(flags, pos, args[i:], true)
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return c.finish(flags, pos, nil, false)
+}
+
+func (c *clientCmd) finish(flags, pos, cmd []string, sawCmd bool) ([]string, []string, error) {
+	if err := c.fs.Parse(flags); err != nil {
+		return nil, nil, err
+	}
+	if c.fs.NArg() > 0 {
+		pos = append(pos, c.fs.Args()...)
+	}
+	if sawCmd && cmd == nil {
+		cmd = []string{}
+	}
+	return pos, cmd, nil
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// usage reports a mistake on the command line (exit 2), or prints the help
+// for --help (exit 0).
+func (c *clientCmd) usage(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(c.stdout, c.help, connectionHelp)
+		return nil
+	}
+	fmt.Fprintf(c.stderr, "locker %s: %v\nRun 'locker %s --help' for usage.\n", c.name, err, c.name)
+	return ExitError{Code: exitUsage}
+}
+
+// client builds the client from the flags and the environment.
+func (c *clientCmd) client() (*client.Client, error) {
+	opts := client.Options{
+		URL:  firstOf(c.url, c.env("LOCKER_URL"), defaultURL),
+		User: firstOf(c.user, c.env("LOCKER_USER")),
+		Pass: firstOf(c.pass, c.env("LOCKER_PASS")),
+	}
+	if c.insecure.set {
+		opts.InsecureSkipVerify = c.insecure.value
+	} else if v := c.env("LOCKER_INSECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: LOCKER_INSECURE=%q: use true or false", errUsage, v)
+		}
+		opts.InsecureSkipVerify = b
+	}
+	if ca := firstOf(c.caCert, c.env("LOCKER_CA_CERT")); ca != "" {
+		if strings.HasPrefix(strings.TrimSpace(ca), "-----BEGIN") {
+			opts.CACert = []byte(ca)
+		} else {
+			b, err := os.ReadFile(ca)
+			if err != nil {
+				return nil, fmt.Errorf("%w: reading the CA certificate: %v", errUsage, err)
+			}
+			opts.CACert = b
+		}
+	}
+	cl, err := client.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", errUsage, strings.TrimPrefix(err.Error(), "locker client: "))
+	}
+	return cl, nil
+}
+
+// fail reports err on stderr in words, and returns the exit code for it.
+func (c *clientCmd) fail(err error) error {
+	if errors.Is(err, errUsage) {
+		return c.usage(errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+	}
+	msg, code := explain(err)
+	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
+	return ExitError{Code: code}
+}
+
+// say prints progress on stderr when it is a terminal or with --verbose.
+func (c *clientCmd) say(format string, args ...any) {
+	if c.verbose || isTerminal(c.stderr) {
+		fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, fmt.Sprintf(format, args...))
+	}
+}
+
+// explain turns an error into a sentence for a person, and its exit code.
+func explain(err error) (string, int) {
+	var (
+		ae *client.APIError
+		ce *client.ConnError
+	)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "interrupted", exitInterrupted
+	case errors.Is(err, client.ErrLocked):
+		msg := err.Error()
+		if errors.As(err, &ae) {
+			msg = ae.Message
+			if ae.Lock != nil && !ae.Lock.Free() {
+				msg = heldBy(ae.Lock)
+			}
+		}
+		return msg, exitHeld
+	case errors.As(err, &ce):
+		msg := ce.Error()
+		switch {
+		case strings.Contains(msg, "unknown authority"):
+			msg += "; give the CA certificate with --ca-cert FILE (or LOCKER_CA_CERT), or skip verification with --insecure"
+		case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
+			msg += "; is the server running, and is --url (or LOCKER_URL) right?"
+		}
+		return msg, exitError
+	case errors.As(err, &ae):
+		switch {
+		case errors.Is(err, client.ErrUnauthorized):
+			return fmt.Sprintf("the server refused the credentials: %s (set LOCKER_USER and LOCKER_PASS, or --user and --pass)", ae.Message), exitError
+		case errors.Is(err, client.ErrForbidden):
+			return "not allowed: " + ae.Message, exitError
+		case errors.Is(err, client.ErrNotFound):
+			return ae.Message, exitError
+		case errors.Is(err, client.ErrBadRequest):
+			return "the server refused the request: " + ae.Message, exitError
+		case errors.Is(err, client.ErrUnavailable):
+			return fmt.Sprintf("the server cannot serve this now: %s (HTTP %d); try again later", ae.Message, ae.StatusCode), exitError
+		}
+		return fmt.Sprintf("the server answered HTTP %d: %s", ae.StatusCode, ae.Message), exitError
+	}
+	return strings.TrimPrefix(err.Error(), "locker client: "), exitError
+}
+
+// heldBy says who holds a lock: "lock 'prod' is held by 'deploy-a' (key
+// 'x') since 14:02".
+func heldBy(l *client.Lock) string {
+	msg := fmt.Sprintf("lock '%s' is held by %s (key '%s')", l.Name, holderList(l), l.Key)
+	if !l.Since.IsZero() {
+		msg += " since " + clock(l.Since, time.Now())
+	}
+	return msg
+}
+
+// holderList names the holders: "'a'", "'a' (x2) and 'b'".
+func holderList(l *client.Lock) string {
+	hs := l.Holders()
+	parts := make([]string, len(hs))
+	for i, h := range hs {
+		parts[i] = "'" + h + "'"
+		if n := l.LockedBy[h]; n > 1 {
+			parts[i] += fmt.Sprintf(" (x%d)", n)
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return "nobody"
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// clock shows a time of day in local time, with the date when it is not
+// today.
+func clock(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04")
+	}
+	if t.Year() == now.Year() {
+		return t.Format("Jan 2 15:04")
+	}
+	return t.Format("2006-01-02 15:04")
+}
+
+// human shows a duration briefly: "45s", "3m12s", "2h5m", "3d4h".
+func human(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// optionalBool is a bool flag that knows whether it was given.
+type optionalBool struct{ set, value bool }
+
+func (b *optionalBool) String() string   { return strconv.FormatBool(b.value) }
+func (b *optionalBool) IsBoolFlag() bool { return true }
+func (b *optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("use true or false")
+	}
+	b.set, b.value = true, v
+	return nil
+}
+
+// waitFlag is --wait: a duration, or "forever" (the default of lock and
+// run). Zero means do not wait.
+type waitFlag struct {
+	d       time.Duration
+	forever bool
+}
+
+func (w *waitFlag) String() string {
+	if w.forever {
+		return "forever"
+	}
+	return w.d.String()
+}
+
+func (w *waitFlag) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "forever", "inf", "infinite", "-1":
+		w.forever, w.d = true, 0
+		return nil
+	}
+	d, err := parseCLIDuration(s)
+	if err != nil {
+		return err
+	}
+	w.forever, w.d = false, d
+	return nil
+}
+
+// durationFlag is a duration flag that takes "30s", "5m" or a number of
+// seconds, and refuses negative values.
+type durationFlag struct{ d time.Duration }
+
+func (f *durationFlag) String() string { return f.d.String() }
+func (f *durationFlag) Set(s string) error {
+	d, err := parseCLIDuration(s)
+	f.d = d
+	return err
+}
+
+func parseCLIDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		secs, err2 := strconv.ParseFloat(s, 64)
+		if err2 != nil || !(secs >= 0 && secs <= 1e9) {
+			return 0, errors.New("use a duration such as 30s, 10m or 1h")
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	return d, nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty(f)
+}

@@ -1,0 +1,278 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+const lockHelp = `Usage: locker lock NAME --key KEY [--holder HOLDER] [--wait D] [--ttl D] [--json]
+
+Takes one hold on lock NAME under KEY. Holders with the same key share the
+lock (each counts its holds: unlock once per lock); another key waits.
+
+  --key KEY       the key to lock with (required)
+  --holder NAME   who holds it (default: the key); unlock with the same one
+  --wait D        how long to wait for a lock held under another key, e.g.
+                  30s or 10m; 0 fails at once (exit 3). Default: wait until
+                  the lock is free (Ctrl-C gives up without taking it)
+  --ttl D         lease: the hold ends by itself after D unless refreshed.
+                  Default: none, the hold lasts until unlocked (the server
+                  may apply its own default)
+  --json          print the lock's new state as JSON
+
+On success it prints the lock's fencing token; pass it to the service the
+lock protects so that it can refuse writes from an older holder.
+`
+
+func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("lock", lockHelp, env, stdout, stderr)
+	key := c.fs.String("key", "", "")
+	holder := c.fs.String("holder", "", "")
+	wait := &waitFlag{forever: true}
+	c.fs.Var(wait, "wait", "")
+	ttl := &durationFlag{}
+	c.fs.Var(ttl, "ttl", "")
+	asJSON := c.fs.Bool("json", false, "")
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return c.usage(err)
+	}
+	if len(pos) != 1 {
+		return c.usage(fmt.Errorf("give one lock name (got %d arguments)", len(pos)))
+	}
+	if *key == "" {
+		return c.usage(errors.New("--key is required: the key to lock with"))
+	}
+	name := pos[0]
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	l, err := c.acquire(ctx, cl, name, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+	if err != nil {
+		return err
+	}
+	if l.Legacy && ttl.d > 0 {
+		fmt.Fprintf(stderr, "locker lock: warning: the server does not support leases; --ttl was ignored and the lock is held until unlocked\n")
+	}
+	if *asJSON {
+		return writeJSONTo(stdout, l)
+	}
+	h := firstOf(*holder, *key)
+	msg := fmt.Sprintf("locked '%s' with key '%s' for '%s'", name, *key, h)
+	var details []string
+	if !l.Legacy {
+		details = append(details, fmt.Sprintf("count %d", l.LockedBy[h]))
+	}
+	if l.Fence > 0 {
+		details = append(details, fmt.Sprintf("fence %d", l.Fence))
+	}
+	if hold, ok := l.Holds[h]; ok && !hold.Expires.IsZero() {
+		details = append(details, fmt.Sprintf("lease ends in %s", human(time.Until(hold.Expires))))
+	}
+	if len(details) > 0 {
+		msg += " (" + strings.Join(details, ", ") + ")"
+	}
+	fmt.Fprintln(stdout, msg)
+	return nil
+}
+
+// acquire takes the lock, waiting as wait says, with progress on stderr. Its
+// errors are reported already: return them as they are.
+func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
+	var (
+		l   *client.Lock
+		err error
+	)
+	if !wait.forever && wait.d == 0 {
+		l, err = cl.Lock(ctx, name, o)
+	} else {
+		o.Wait = wait.d
+		p := c.startProgress(ctx, cl, name)
+		l, err = cl.Acquire(ctx, name, o)
+		p.stop()
+	}
+	if err == nil {
+		return l, nil
+	}
+	msg, code := explain(err)
+	switch {
+	case code == exitInterrupted:
+		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s' (it was not taken)", name)
+	case code == exitHeld && wait.d > 0:
+		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
+	}
+	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
+	return nil, ExitError{Code: code}
+}
+
+// progress shows, while waiting for a lock, who holds it and how long we
+// have waited: a line redrawn in place on a terminal, a line every 10s with
+// --verbose otherwise.
+type progress struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (c *clientCmd) startProgress(ctx context.Context, cl *client.Client, name string) *progress {
+	tty := isTerminal(c.stderr)
+	if !tty && !c.verbose {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &progress{cancel: cancel, done: make(chan struct{})}
+	start := time.Now()
+	go func() {
+		defer close(p.done)
+		var (
+			mu      sync.Mutex
+			state   *client.Lock
+			printed time.Time
+			drawn   bool
+		)
+		refresh := func() {
+			gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			if l, err := cl.Get(gctx, name); err == nil {
+				mu.Lock()
+				state = l
+				mu.Unlock()
+			}
+		}
+		// Say nothing if the lock comes at once.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		refresh()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			now := time.Now()
+			mu.Lock()
+			line := waitingLine(name, state, now.Sub(start), now)
+			mu.Unlock()
+			if tty {
+				fmt.Fprintf(c.stderr, "\r\033[K%s", line)
+				drawn = true
+			} else if printed.IsZero() || now.Sub(printed) >= 10*time.Second {
+				fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, line)
+				printed = now
+			}
+			select {
+			case <-ctx.Done():
+				if drawn {
+					fmt.Fprint(c.stderr, "\r\033[K")
+				}
+				return
+			case <-tick.C:
+			}
+			if n%3 == 2 {
+				go refresh()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) stop() {
+	if p == nil {
+		return
+	}
+	p.cancel()
+	<-p.done
+}
+
+// waitingLine is "waiting for lock 'prod', held by 'deploy-a' (key 'x') for
+// 3m12s, 2 waiting; waited 45s".
+func waitingLine(name string, l *client.Lock, waited time.Duration, now time.Time) string {
+	line := fmt.Sprintf("waiting for lock '%s'", name)
+	if l != nil && !l.Free() {
+		line += fmt.Sprintf(", held by %s (key '%s')", holderList(l), l.Key)
+		if !l.Since.IsZero() {
+			line += " for " + human(now.Sub(l.Since))
+		}
+		if l.Waiters > 0 {
+			line += fmt.Sprintf(", %d waiting", l.Waiters)
+		}
+	}
+	return line + "; waited " + human(waited)
+}
+
+const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--json]
+       locker unlock NAME --force
+
+Gives back one hold on lock NAME taken with KEY by HOLDER (default: the key).
+Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
+
+  --key KEY       the key the lock was taken with
+  --holder NAME   the holder that took it (default: the key)
+  --force         release every hold, whatever the key: for an operator
+                  cleaning up after a job that died. When the server has an
+                  admin user (LOCKER_ADMIN_USER), only that user may
+  --json          print the lock's new state as JSON
+`
+
+func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("unlock", unlockHelp, env, stdout, stderr)
+	key := c.fs.String("key", "", "")
+	holder := c.fs.String("holder", "", "")
+	force := c.fs.Bool("force", false, "")
+	asJSON := c.fs.Bool("json", false, "")
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return c.usage(err)
+	}
+	if len(pos) != 1 {
+		return c.usage(fmt.Errorf("give one lock name (got %d arguments)", len(pos)))
+	}
+	if *key == "" && !*force {
+		return c.usage(errors.New("--key is required: the key the lock was taken with (or --force to release it whatever the key)"))
+	}
+	if *force && (*key != "" || *holder != "") {
+		return c.usage(errors.New("--force releases every hold whatever the key: give it without --key and --holder"))
+	}
+	name := pos[0]
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	var l *client.Lock
+	if *force {
+		l, err = cl.ForceUnlock(ctx, name)
+	} else {
+		l, err = cl.Unlock(ctx, name, *key, *holder)
+	}
+	if err != nil {
+		return c.fail(err)
+	}
+	if *asJSON {
+		return writeJSONTo(stdout, l)
+	}
+	fmt.Fprintln(stdout, unlockMessage(name, firstOf(*holder, *key), *force, l))
+	return nil
+}
+
+func unlockMessage(name, holder string, force bool, l *client.Lock) string {
+	if l.Legacy || force {
+		return l.Message
+	}
+	switch n := l.LockedBy[holder]; {
+	case strings.Contains(l.Message, "nothing to unlock"), strings.Contains(l.Message, "nothing changed"):
+		return l.Message
+	case l.Free():
+		return fmt.Sprintf("unlocked '%s'; it is free now", name)
+	case n > 0:
+		return fmt.Sprintf("unlocked '%s' once; '%s' still holds it %d more time(s)", name, holder, n)
+	default:
+		return fmt.Sprintf("unlocked '%s' for '%s'; still held by %s (key '%s')", name, holder, holderList(l), l.Key)
+	}
+}

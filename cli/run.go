@@ -1,0 +1,354 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+const runHelp = `Usage: locker run NAME [--key KEY] [--holder HOLDER] [--wait D] [--ttl D] -- COMMAND [ARGS...]
+
+Waits for lock NAME, runs COMMAND while holding it, and releases it when
+COMMAND exits, whether it succeeds or fails. Exits with COMMAND's exit status
+(128+N when a signal N killed it).
+
+While COMMAND runs, the hold's lease is refreshed every third of the TTL, so
+that a locker run that dies (kill -9, a lost machine) frees the lock within
+the TTL instead of holding it forever. If the lease is lost (the server could
+not be reached for a whole TTL, or an operator forced the lock) it says so
+loudly on stderr: another process may then take the lock.
+
+SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are passed on to COMMAND; the
+lock is released once COMMAND has exited. (Ctrl-C at a terminal reaches
+COMMAND directly and is not sent twice.)
+
+COMMAND gets LOCKER_LOCK (the lock's name), LOCKER_FENCE (its fencing token:
+pass it to the service the lock protects), LOCKER_KEY and LOCKER_HOLDER in
+its environment.
+
+  --key KEY        key to lock with (default: HOSTNAME:PID, unique to this
+                   run, for exclusive use). Runs with the same key share
+                   the lock
+  --holder NAME    who holds it (default: HOSTNAME:PID)
+  --wait D         give up after waiting D for the lock (exit 3); 0 fails at
+                   once. Default: wait until the lock is free
+  --ttl D          lease, refreshed in the background (default 1m; 0 asks for
+                   none: then a crashed run leaves the lock held)
+  --kill-on-lost   send SIGTERM to COMMAND if the lease is lost
+
+COMMAND starts after "--", or at the first argument after NAME that is not a
+flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
+3 lock held (--wait ran out), 126 COMMAND cannot be run, 127 not found,
+130 interrupted while waiting.
+`
+
+// defaultRunTTL is locker run's lease when --ttl is not given.
+const defaultRunTTL = time.Minute
+
+func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("run", runHelp, env, stdout, stderr)
+	key := c.fs.String("key", "", "")
+	holder := c.fs.String("holder", "", "")
+	wait := &waitFlag{forever: true}
+	c.fs.Var(wait, "wait", "")
+	ttl := &durationFlag{d: defaultRunTTL}
+	c.fs.Var(ttl, "ttl", "")
+	killOnLost := c.fs.Bool("kill-on-lost", false, "")
+	pos, argv, err := c.parse(args, true)
+	if err != nil {
+		return c.usage(err)
+	}
+	switch {
+	case len(pos) == 0:
+		return c.usage(errors.New("give the lock name, then the command: locker run NAME -- COMMAND [ARGS...]"))
+	case len(pos) > 1:
+		return c.usage(fmt.Errorf("give one lock name (got %q)", pos))
+	case len(argv) == 0:
+		return c.usage(errors.New("no command to run: locker run NAME -- COMMAND [ARGS...]"))
+	}
+	name := pos[0]
+	me := self()
+	if *key == "" {
+		*key = me
+	}
+	if *holder == "" {
+		*holder = me
+	}
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+
+	l, err := c.acquire(ctx, cl, name, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+	if err != nil {
+		return err
+	}
+	r := &runner{c: c, cl: cl, name: name, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost}
+	if ctx.Err() != nil {
+		r.release()
+		fmt.Fprintf(stderr, "locker run: interrupted before %s started; released '%s'\n", argv[0], name)
+		return ExitError{Code: exitInterrupted}
+	}
+	return r.run(ctx, l, argv, stdout, stderr)
+}
+
+// self names this process: HOSTNAME:PID.
+func self() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// runner runs a command while holding a lock.
+type runner struct {
+	c          *clientCmd
+	cl         *client.Client
+	name, key  string
+	holder     string
+	ttl        time.Duration
+	killOnLost bool
+	lostOnce   sync.Once
+	lost       chan struct{} // closed when the lease is lost
+}
+
+func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout, stderr io.Writer) error {
+	r.lost = make(chan struct{})
+	desc := fmt.Sprintf("holding '%s' (key '%s'", r.name, r.key)
+	if l.Fence > 0 {
+		desc += fmt.Sprintf(", fence %d", l.Fence)
+	}
+	r.c.say("%s); running %s", desc, strings.Join(argv, " "))
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin = os.Stdin
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = 2 * time.Second // output pipes held open by a leftover grandchild
+	cmd.Env = append(os.Environ(),
+		"LOCKER_LOCK="+r.name,
+		"LOCKER_FENCE="+strconv.FormatUint(l.Fence, 10),
+		"LOCKER_KEY="+r.key,
+		"LOCKER_HOLDER="+r.holder,
+	)
+
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigc)
+
+	if err := cmd.Start(); err != nil {
+		r.release()
+		code := 126
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			code = 127
+		}
+		fmt.Fprintf(stderr, "locker run: cannot run %s: %v (released '%s')\n", argv[0], cleanExecError(err), r.name)
+		return ExitError{Code: code}
+	}
+
+	keepCtx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		r.keep(keepCtx, l)
+	}()
+
+	waitc := make(chan error, 1)
+	go func() { waitc <- cmd.Wait() }()
+	interactive := isatty(os.Stdin)
+	var (
+		ctxDone     = ctx.Done()
+		lost        = (<-chan struct{})(r.lost)
+		fallback    <-chan time.Time
+		passedOn    bool
+		waitErr     error
+		childExited bool
+	)
+	for !childExited {
+		select {
+		case waitErr = <-waitc:
+			childExited = true
+		case s := <-sigc:
+			passedOn = true
+			if s == syscall.SIGINT && interactive {
+				// Ctrl-C at the terminal: the command, in the same
+				// process group, has it already.
+				r.c.say("interrupted; waiting for %s to exit", argv[0])
+				continue
+			}
+			r.c.say("passing %v on to %s", s, argv[0])
+			cmd.Process.Signal(s)
+		case <-ctxDone:
+			// Stopped without a signal seen here (a caller's context):
+			// stop the command unless a signal is on its way.
+			ctxDone = nil
+			fallback = time.After(200 * time.Millisecond)
+		case <-fallback:
+			fallback = nil
+			if !passedOn {
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+		case <-lost:
+			lost = nil
+			if r.killOnLost {
+				fmt.Fprintf(stderr, "locker run: sending SIGTERM to %s (--kill-on-lost)\n", argv[0])
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+		}
+	}
+	stopKeeping()
+	<-kept
+	r.release()
+
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case waitErr == nil:
+	case errors.As(waitErr, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+			r.c.say("%s was killed by %v", argv[0], ws.Signal())
+		} else {
+			code = ee.ExitCode()
+		}
+	default:
+		// The command exited but its output could not be copied.
+		fmt.Fprintf(stderr, "locker run: %v\n", waitErr)
+		if cmd.ProcessState != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		if code <= 0 {
+			code = exitError
+		}
+	}
+	if code != 0 {
+		return ExitError{Code: code}
+	}
+	return nil
+}
+
+// release gives the lock back; a failure is reported, not returned: the
+// command's status is what run exits with.
+func (r *runner) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	l, err := r.cl.Unlock(ctx, r.name, r.key, r.holder)
+	if err != nil {
+		msg, _ := explain(err)
+		fmt.Fprintf(r.c.stderr, "locker run: could not release '%s': %s", r.name, msg)
+		if r.ttl > 0 {
+			fmt.Fprintf(r.c.stderr, "; its lease ends within %s", r.ttl)
+		}
+		fmt.Fprintln(r.c.stderr)
+		return
+	}
+	if strings.Contains(l.Message, "nothing") {
+		r.c.say("'%s' was no longer held by us: %s", r.name, l.Message)
+		return
+	}
+	r.c.say("released '%s'", r.name)
+}
+
+// keep refreshes the hold's lease until ctx ends, every third of its
+// length, and declares it lost when the server no longer has it or could
+// not be reached for a whole lease.
+func (r *runner) keep(ctx context.Context, l *client.Lock) {
+	if l.Legacy {
+		r.c.say("warning: the server has no leases; if this run dies, unlock '%s' by hand", r.name)
+		return
+	}
+	hold, ok := l.Holds[r.holder]
+	if !ok || hold.Expires.IsZero() {
+		return // no lease: nothing to keep alive
+	}
+	// The lease may be shorter than asked (the server's maximum), or set by
+	// the server's default when none was asked.
+	lease := time.Until(hold.Expires)
+	if r.ttl > 0 && (lease <= 0 || lease > r.ttl) {
+		lease = r.ttl
+	}
+	if lease <= 0 {
+		lease = time.Second
+	}
+	ask := r.ttl
+	if ask <= 0 {
+		ask = lease.Round(time.Second)
+	}
+	interval := max(lease/3, 20*time.Millisecond)
+	lastOK := time.Now()
+	saidLost := false
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, max(interval, time.Second))
+		nl, err := r.cl.Refresh(rctx, r.name, r.key, r.holder, ask)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			lastOK = time.Now()
+			if saidLost {
+				fmt.Fprintf(r.c.stderr, "locker run: the server answers again and '%s' is still ours: lease renewed\n", r.name)
+				saidLost = false
+			}
+			next := lease
+			if h, ok := nl.Holds[r.holder]; ok && !h.Expires.IsZero() {
+				if until := time.Until(h.Expires); until > 0 && until < next {
+					next = until
+				}
+			}
+			interval = max(next/3, 20*time.Millisecond)
+		case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrLocked):
+			msg, _ := explain(err)
+			r.declareLost(fmt.Sprintf("the server no longer has our hold on '%s' (%s); it expired or was forced", r.name, msg))
+			return
+		default:
+			msg, _ := explain(err)
+			if since := time.Since(lastOK); since >= lease && !saidLost {
+				r.declareLost(fmt.Sprintf("could not refresh the lease on '%s' for %s (%s); it has probably expired", r.name, human(since), msg))
+				saidLost = true
+			} else if !saidLost {
+				r.c.say("could not refresh the lease on '%s' (%s); trying again", r.name, msg)
+			}
+			interval = max(min(lease/10, time.Second), 20*time.Millisecond)
+		}
+		timer.Reset(interval)
+	}
+}
+
+func (r *runner) declareLost(why string) {
+	fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: %s.\nlocker run: LOCK LOST: another process may take '%s' while the command still runs.\n", why, r.name)
+	r.lostOnce.Do(func() { close(r.lost) })
+}
+
+// cleanExecError drops exec's repetition of the command name.
+func cleanExecError(err error) string {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err.Error()
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

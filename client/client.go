@@ -1,0 +1,379 @@
+// Package client is a Go client for Locker, the lock server for deploys and
+// pipelines.
+//
+// A Client talks to one server. Lock takes a hold on a named lock (at once,
+// or waiting up to LockOptions.Wait with servers that support blocking
+// waits), Acquire waits for one until its context ends, Unlock gives it back,
+// and Refresh extends its lease. Get, List and History read state; Events
+// follows every change as it happens.
+//
+// Locks are shared by key: requests with the same key may hold a lock at
+// once, each holder counting its holds; requests with another key wait or
+// are refused. Use a key of your own for exclusive access.
+//
+// Errors from the server are *APIError values that match ErrLocked,
+// ErrNotFound, ErrUnauthorized, ErrForbidden, ErrBadRequest or
+// ErrUnavailable with errors.Is; a server that cannot be reached gives a
+// *ConnError matching ErrUnreachable. Every method takes a context and stops
+// when it ends.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Options configures a Client. Only URL is required.
+type Options struct {
+	// URL is the server's base URL, e.g. "https://locker.example.com:3000".
+	// Without a scheme, http:// is assumed. Credentials in it
+	// (https://user:pass@host) are used when User is empty.
+	URL string
+	// User and Pass are sent as HTTP basic auth when User is set.
+	User, Pass string
+	// CACert is a PEM bundle of certificate authorities to trust, in
+	// addition to the system's, for an https server.
+	CACert []byte
+	// InsecureSkipVerify turns off verification of the server's
+	// certificate. Use it only for testing.
+	InsecureSkipVerify bool
+	// HTTPClient, when set, sends the requests; CACert and
+	// InsecureSkipVerify must then be configured on it instead.
+	HTTPClient *http.Client
+	// Timeout bounds each request (default 30s; negative means no limit).
+	// A request that waits for a lock gets its wait on top.
+	Timeout time.Duration
+	// WaitChunk is the longest wait Acquire asks of the server in one
+	// request (default 5m); it asks again until it gets the lock.
+	WaitChunk time.Duration
+	// PollInterval is how often Acquire retries a server without blocking
+	// waits (default 5s, with jitter).
+	PollInterval time.Duration
+	// UserAgent is sent with every request (default "locker-client").
+	UserAgent string
+}
+
+// Client is a Locker client. It is safe for concurrent use.
+type Client struct {
+	base       string // without credentials or trailing slash
+	user, pass string
+	hc         *http.Client
+	timeout    time.Duration
+	waitChunk  time.Duration
+	poll       time.Duration
+	userAgent  string
+}
+
+// New returns a Client for the server at opts.URL.
+func New(opts Options) (*Client, error) {
+	raw := strings.TrimSpace(opts.URL)
+	if raw == "" {
+		return nil, errors.New("locker client: no server URL")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("locker client: bad server URL %q: %v", opts.URL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("locker client: bad server URL %q: use http:// or https://", opts.URL)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("locker client: bad server URL %q: no host", opts.URL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("locker client: bad server URL %q: it must not have a query or fragment", opts.URL)
+	}
+	c := &Client{user: opts.User, pass: opts.Pass, timeout: opts.Timeout, waitChunk: opts.WaitChunk, poll: opts.PollInterval, userAgent: opts.UserAgent}
+	if u.User != nil {
+		if c.user == "" {
+			c.user = u.User.Username()
+			c.pass, _ = u.User.Password()
+		}
+		u.User = nil
+	}
+	c.base = strings.TrimRight(u.String(), "/")
+	if c.timeout == 0 {
+		c.timeout = 30 * time.Second
+	}
+	if c.waitChunk <= 0 {
+		c.waitChunk = 5 * time.Minute
+	}
+	if c.poll <= 0 {
+		c.poll = 5 * time.Second
+	}
+	if c.userAgent == "" {
+		c.userAgent = "locker-client"
+	}
+	if opts.HTTPClient != nil {
+		if len(opts.CACert) > 0 || opts.InsecureSkipVerify {
+			return nil, errors.New("locker client: set CACert and InsecureSkipVerify on Options.HTTPClient's transport, not in Options, when you pass an HTTPClient")
+		}
+		c.hc = opts.HTTPClient
+		return c, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if len(opts.CACert) > 0 || opts.InsecureSkipVerify {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify}
+		if len(opts.CACert) > 0 {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(opts.CACert) {
+				return nil, errors.New("locker client: the CA certificate has no PEM certificate in it")
+			}
+			cfg.RootCAs = pool
+		}
+		tr.TLSClientConfig = cfg
+	}
+	c.hc = &http.Client{Transport: tr}
+	return c, nil
+}
+
+// URL returns the server's base URL (without credentials).
+func (c *Client) URL() string { return c.base }
+
+// LockOptions describe a hold: who asks for it and for how long.
+type LockOptions struct {
+	// Key is the lock's key: holders with the same key share the lock.
+	// Required.
+	Key string
+	// Holder names who holds the lock (the seed API's lock_by); the server
+	// uses Key when it is empty.
+	Holder string
+	// Wait is how long to wait for a lock held under another key. For
+	// Lock, zero means not at all: the server answers at once (ErrLocked if
+	// held), and it caps longer waits (10 minutes unless configured). For
+	// Acquire, zero means until the context ends.
+	Wait time.Duration
+	// TTL is the hold's lease: it ends after TTL unless refreshed. Zero
+	// asks for none (the server may apply a default).
+	TTL time.Duration
+}
+
+// Lock takes one hold on the named lock. If the lock is held under another
+// key, it waits up to o.Wait (as the server allows) and then fails with
+// ErrLocked; the *APIError's Lock says who holds it. The returned Lock has
+// the new state, including its fencing token.
+func (c *Client) Lock(ctx context.Context, name string, o LockOptions) (*Lock, error) {
+	q := url.Values{}
+	if o.Wait > 0 {
+		q.Set("wait", o.Wait.String())
+	}
+	if o.TTL > 0 {
+		q.Set("ttl", o.TTL.String())
+	}
+	body := map[string]string{"key": o.Key}
+	if o.Holder != "" {
+		body["lock_by"] = o.Holder
+	}
+	var w wireLock
+	if err := c.do(ctx, http.MethodPut, lockPath(name), q, body, o.Wait, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// Unlock gives back one hold of holder (the key when holder is "") under
+// key. Unlocking a free lock, or a holder that holds nothing, changes nothing
+// and is no error (the result's Message says so); another key is ErrLocked.
+func (c *Client) Unlock(ctx context.Context, name, key, holder string) (*Lock, error) {
+	body := map[string]string{"key": key}
+	if holder != "" {
+		body["locked_by"] = holder
+	}
+	var w wireLock
+	if err := c.do(ctx, http.MethodDelete, lockPath(name), nil, body, 0, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// ForceUnlock releases every hold on the lock whatever its key. When the
+// server has an admin user, only the admin may (others get ErrForbidden).
+// The server records who did it in the lock's history.
+func (c *Client) ForceUnlock(ctx context.Context, name string) (*Lock, error) {
+	var w wireLock
+	err := c.do(ctx, http.MethodDelete, lockPath(name), url.Values{"force": {"true"}}, map[string]bool{"force": true}, 0, &w)
+	if err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// Refresh extends the lease of holder's hold (the key when holder is "") to
+// ttl from now, without adding to its count. Nothing held: ErrNotFound;
+// another key holds the lock: ErrLocked.
+func (c *Client) Refresh(ctx context.Context, name, key, holder string, ttl time.Duration) (*Lock, error) {
+	if ttl <= 0 {
+		return nil, errors.New("locker client: Refresh needs a ttl greater than zero")
+	}
+	body := map[string]string{"key": key, "ttl": ttl.String()}
+	if holder != "" {
+		body["lock_by"] = holder
+	}
+	var w wireLock
+	if err := c.do(ctx, http.MethodPost, lockPath(name)+"/refresh", nil, body, 0, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// Get returns the named lock's state; ErrNotFound for a name the server has
+// never seen.
+func (c *Client) Get(ctx context.Context, name string) (*Lock, error) {
+	var w wireLock
+	if err := c.do(ctx, http.MethodGet, lockPath(name), nil, nil, 0, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// List returns every lock the server knows, sorted by name.
+func (c *Client) List(ctx context.Context) ([]Lock, error) {
+	var m map[string]wireLock
+	if err := c.do(ctx, http.MethodGet, "/locks", nil, nil, 0, &m); err != nil {
+		return nil, err
+	}
+	locks := make([]Lock, 0, len(m))
+	for name, w := range m {
+		locks = append(locks, *w.lock(name))
+	}
+	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
+	return locks, nil
+}
+
+// History returns the named lock's recent events, oldest first; ErrNotFound
+// for a name the server has never seen.
+func (c *Client) History(ctx context.Context, name string) ([]Event, error) {
+	var h struct {
+		Events []Event `json:"events"`
+	}
+	if err := c.do(ctx, http.MethodGet, lockPath(name)+"/history", nil, nil, 0, &h); err != nil {
+		return nil, err
+	}
+	return h.Events, nil
+}
+
+func lockPath(name string) string { return "/lock/" + url.PathEscape(name) }
+
+// newRequest builds a request to the server.
+func (c *Client) newRequest(ctx context.Context, method, path string, q url.Values, body any) (*http.Request, error) {
+	target := c.base + path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("locker client: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.pass)
+	}
+	return req, nil
+}
+
+// do sends one request and decodes a 2xx answer into out; any other answer
+// becomes an *APIError. wait is added to the request's time limit.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any, wait time.Duration, out any) error {
+	rctx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, c.timeout+wait)
+		defer cancel()
+	}
+	req, err := c.newRequest(rctx, method, path, q, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.connError(ctx, err, c.timeout+wait)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return c.connError(ctx, err, c.timeout+wait)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return c.apiError(req, resp, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("locker client: %s %s: the server's answer is not the JSON expected (%v); is %s a locker server?", method, path, err, c.base)
+		}
+	}
+	return nil
+}
+
+// connError turns a failed exchange into ctx's error when ctx ended, and a
+// *ConnError otherwise.
+func (c *Client) connError(ctx context.Context, err error, limit time.Duration) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("locker client: %w", ctx.Err())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(ue.Err, context.DeadlineExceeded) {
+		err = timeoutError{limit}
+	}
+	return &ConnError{URL: c.base, Err: err}
+}
+
+func (c *Client) apiError(req *http.Request, resp *http.Response, b []byte) error {
+	u := *req.URL
+	u.User = nil
+	e := &APIError{StatusCode: resp.StatusCode, Method: req.Method, URL: u.String()}
+	var eb errorBody
+	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
+		e.Message = eb.Error
+		if len(eb.Lock) > 0 && string(eb.Lock) != "null" {
+			var w wireLock
+			if json.Unmarshal(eb.Lock, &w) == nil {
+				e.Lock = w.lock("")
+			}
+		}
+	} else if text := strings.TrimSpace(string(b)); len(text) > 0 && len(text) < 200 && !strings.ContainsAny(text, "<>{}\n") {
+		e.Message = text
+	} else {
+		e.Message = http.StatusText(resp.StatusCode)
+		if e.Message == "" {
+			e.Message = resp.Status
+		}
+	}
+	return e
+}
+
+// timeoutError is a request that ran past Options.Timeout.
+type timeoutError struct{ d time.Duration }
+
+func (e timeoutError) Error() string   { return fmt.Sprintf("no answer within %s", e.d) }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }
+func (e timeoutError) Unwrap() error   { return context.DeadlineExceeded }

@@ -1,0 +1,144 @@
+package client
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+)
+
+// Sentinel errors. Every error a Client returns for an answer from the server
+// is an *APIError, which matches one of these with errors.Is according to its
+// HTTP status; errors from the network match ErrUnreachable.
+var (
+	// ErrLocked: the lock is held under another key (HTTP 423). The
+	// *APIError's Lock says who holds it, when the server tells.
+	ErrLocked = errors.New("lock is held under another key")
+	// ErrNotFound: no such lock, or nothing held to refresh (HTTP 404).
+	ErrNotFound = errors.New("not found")
+	// ErrUnauthorized: missing or wrong credentials (HTTP 401).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: these credentials may not do this, e.g. force a release
+	// when only the admin may (HTTP 403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrBadRequest: the request can never succeed as sent (HTTP 400, 405,
+	// 413 and other 4xx statuses not listed here).
+	ErrBadRequest = errors.New("bad request")
+	// ErrUnavailable: the server cannot serve the request now, e.g. too many
+	// waiters, shutting down or its store failing (HTTP 503 and other 5xx,
+	// and 429). Trying again later may succeed.
+	ErrUnavailable = errors.New("server unavailable")
+	// ErrUnreachable: no answer from the server at all (connection refused,
+	// unknown host, TLS failure, timeout). The error is a *ConnError.
+	ErrUnreachable = errors.New("server unreachable")
+	// ErrStreamDropped: the server dropped an event stream that fell
+	// behind. Reconnect and re-read the locks of interest.
+	ErrStreamDropped = errors.New("the event stream fell behind and was dropped by the server")
+)
+
+// APIError is an error answer from the server.
+type APIError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Message is the server's explanation ("error" in its JSON body), or the
+	// status text when the body has none.
+	Message string
+	// Lock is the lock's state when the server reports it (who holds a lock
+	// that refused a request); nil otherwise. Servers that predate waits and
+	// leases send none.
+	Lock *Lock
+	// Method and URL are the request's (the URL without credentials).
+	Method, URL string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.StatusCode)
+}
+
+// Is makes errors.Is(err, ErrLocked) and the like work, by status.
+func (e *APIError) Is(target error) bool { return target == sentinelFor(e.StatusCode) }
+
+func sentinelFor(status int) error {
+	switch {
+	case status == http.StatusLocked:
+		return ErrLocked
+	case status == http.StatusNotFound:
+		return ErrNotFound
+	case status == http.StatusUnauthorized:
+		return ErrUnauthorized
+	case status == http.StatusForbidden:
+		return ErrForbidden
+	case status == http.StatusTooManyRequests || status >= 500:
+		return ErrUnavailable
+	case status >= 400:
+		return ErrBadRequest
+	}
+	return nil
+}
+
+// ConnError is a request that got no answer from the server. Its message
+// says which server and why, in words: "cannot reach locker at
+// http://127.0.0.1:3000 (connection refused)".
+type ConnError struct {
+	// URL is the server's base URL, without credentials.
+	URL string
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *ConnError) Error() string {
+	return fmt.Sprintf("cannot reach locker at %s (%s)", e.URL, Reason(e.Err))
+}
+
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnreachable) work.
+func (e *ConnError) Is(target error) bool { return target == ErrUnreachable }
+
+// Reason describes a network error briefly: "connection refused", "timed
+// out", "TLS: certificate signed by unknown authority".
+func Reason(err error) string {
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostname   x509.HostnameError
+		invalid    x509.CertificateInvalidError
+		dnsErr     *net.DNSError
+		errno      syscall.Errno
+		netErr     net.Error
+		tlsPlainOK = "server gave HTTP response to HTTPS client"
+	)
+	var timeout timeoutError
+	switch {
+	case errors.As(err, &timeout):
+		return timeout.Error()
+	case errors.As(err, &unknownCA):
+		return "TLS: the server's certificate is signed by an unknown authority"
+	case errors.As(err, &hostname):
+		return "TLS: " + hostname.Error()
+	case errors.As(err, &invalid):
+		return "TLS: " + invalid.Error()
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return fmt.Sprintf("no such host %q", dnsErr.Name)
+		}
+		return fmt.Sprintf("cannot resolve %q: %s", dnsErr.Name, dnsErr.Err)
+	case errors.As(err, &errno):
+		return errno.Error()
+	case strings.Contains(err.Error(), tlsPlainOK):
+		return "it speaks plain HTTP, not HTTPS: use an http:// URL"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	case strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
+		return "it does not speak HTTPS: use an http:// URL"
+	}
+	msg := err.Error()
+	// Drop the url.Error prefix (`Put "http://...": `): the URL is said
+	// already.
+	if i := strings.LastIndex(msg, `": `); i >= 0 && strings.Contains(msg[:i], `"http`) {
+		msg = msg[i+3:]
+	}
+	return msg
+}

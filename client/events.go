@@ -1,0 +1,80 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Events follows every change on the server (GET /events, Server-Sent
+// Events), calling fn with each event in order, until ctx ends (it returns
+// ctx's error), fn returns an error (it returns that error) or the stream
+// ends. A server that drops a stream which fell behind makes it return
+// ErrStreamDropped: reconnect, and re-read the locks of interest since
+// events may have been missed.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	req, err := c.newRequest(ctx, http.MethodGet, "/events", nil, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.connError(ctx, err, 0)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return c.apiError(req, resp, b)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var typ string
+	var data strings.Builder
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if data.Len() > 0 {
+				if typ == "dropped" {
+					return ErrStreamDropped
+				}
+				var ev Event
+				if err := json.Unmarshal([]byte(data.String()), &ev); err != nil {
+					return fmt.Errorf("locker client: bad event from the server: %v", err)
+				}
+				if err := fn(ev); err != nil {
+					return err
+				}
+			}
+			typ = ""
+			data.Reset()
+		case strings.HasPrefix(line, ":"):
+			// A comment (heartbeat).
+		default:
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				typ = value
+			case "data":
+				if data.Len() > 0 {
+					data.WriteByte('\n')
+				}
+				data.WriteString(value)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return c.connError(ctx, err, 0)
+	}
+	return fmt.Errorf("locker client: the server ended the event stream")
+}

@@ -1,0 +1,136 @@
+package client
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+)
+
+// Hold is one holder's share of a lock.
+type Hold struct {
+	// Count is how many times the holder took the lock and has not released
+	// it yet.
+	Count int `json:"count"`
+	// Acquired is when the holder's count went from zero to one.
+	Acquired time.Time `json:"acquired"`
+	// Expires is when the hold's lease runs out; zero means never.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Lock is the state of one lock, as the server reports it.
+type Lock struct {
+	Name string `json:"name"`
+	// Key is the key the lock is held under; "" when it is free.
+	Key string `json:"key"`
+	// LockedBy maps each holder to its count (the seed API's "locked_by").
+	LockedBy map[string]int `json:"locked_by"`
+	// State is "free", "held" (one holder) or "shared" (several).
+	State string `json:"state"`
+	// Fence is the fencing token issued when the lock last went from free
+	// to held: it only grows, server-wide. Pass it to the service the lock
+	// protects, which rejects writes carrying a token lower than one it has
+	// seen.
+	Fence uint64 `json:"fence"`
+	// Since is when the lock last went from free to held; zero when free.
+	Since time.Time `json:"since,omitzero"`
+	// Expires is the earliest lease expiry of any hold; zero if none.
+	Expires time.Time `json:"expires,omitzero"`
+	// Holds has each holder's hold with its times.
+	Holds map[string]Hold `json:"holds,omitempty"`
+	// Waiters is how many requests wait for the lock.
+	Waiters int `json:"waiters"`
+
+	// Message is the server's one-line account of a change ("locked
+	// \"prod\" with key ..."), on the results of Lock, Unlock, Refresh and
+	// ForceUnlock.
+	Message string `json:"-"`
+	// Legacy is true when the server sent only the original API's fields
+	// (key and locked_by): it is a locker without blocking waits, leases
+	// or fencing tokens.
+	Legacy bool `json:"-"`
+}
+
+// Free reports whether nobody holds the lock.
+func (l *Lock) Free() bool { return l.Key == "" }
+
+// Holders returns the names of the holders, sorted.
+func (l *Lock) Holders() []string {
+	hs := make([]string, 0, len(l.LockedBy))
+	for h := range l.LockedBy {
+		hs = append(hs, h)
+	}
+	sort.Strings(hs)
+	return hs
+}
+
+// wireLock is a lock as it comes over the wire; pointers tell which fields
+// the server sent.
+type wireLock struct {
+	Name     string          `json:"name"`
+	Key      string          `json:"key"`
+	LockedBy map[string]int  `json:"locked_by"`
+	State    string          `json:"state"`
+	Fence    *uint64         `json:"fence"`
+	Since    time.Time       `json:"since"`
+	Expires  time.Time       `json:"expires"`
+	Holds    map[string]Hold `json:"holds"`
+	Waiters  int             `json:"waiters"`
+	Response string          `json:"response"`
+}
+
+func (w *wireLock) lock(name string) *Lock {
+	l := &Lock{
+		Name: w.Name, Key: w.Key, State: w.State, Since: w.Since, Expires: w.Expires,
+		Holds: w.Holds, Waiters: w.Waiters, Message: w.Response, Legacy: w.Fence == nil,
+		LockedBy: make(map[string]int, len(w.LockedBy)),
+	}
+	if l.Name == "" {
+		l.Name = name
+	}
+	if w.Fence != nil {
+		l.Fence = *w.Fence
+	}
+	// The original locker keeps holders whose count went back to zero.
+	for h, n := range w.LockedBy {
+		if n > 0 {
+			l.LockedBy[h] = n
+		}
+	}
+	if len(l.LockedBy) == 0 {
+		l.Key = ""
+	}
+	if l.State == "" {
+		switch {
+		case l.Key == "":
+			l.State = "free"
+		case len(l.LockedBy) > 1:
+			l.State = "shared"
+		default:
+			l.State = "held"
+		}
+	}
+	return l
+}
+
+// Event is one change to a lock, from its history or the event stream.
+type Event struct {
+	// Type is acquired, released, expired, forced or refreshed.
+	Type   string `json:"type"`
+	Lock   string `json:"lock"`
+	Key    string `json:"key"`
+	Holder string `json:"holder"`
+	// Count is the holder's count after the change.
+	Count int       `json:"count"`
+	Fence uint64    `json:"fence"`
+	Time  time.Time `json:"time"`
+	// Expires is the hold's lease expiry after the change, if it has one.
+	Expires time.Time `json:"expires,omitzero"`
+	// By is who forced a release.
+	By string `json:"by,omitempty"`
+}
+
+// errorBody is every error answer of the server.
+type errorBody struct {
+	Error string          `json:"error"`
+	Lock  json.RawMessage `json:"lock"`
+}

@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// cliExec runs the binary as a client to completion, without touching t (so
+// that goroutines may call it). env is the whole environment, besides PATH
+// and HOME.
+func cliExec(env []string, args ...string) (stdout, stderr string, code int, err error) {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), errb.String(), ee.ExitCode(), nil
+	}
+	return out.String(), errb.String(), 0, err
+}
+
+// cliStart starts `locker args...` in its own process group, and returns it
+// with its combined output.
+func cliStart(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	return cmd, &out
+}
+
+func cliClient(t *testing.T, url string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Options{URL: url, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// cliWait polls cond every 20ms until it holds, failing after 10s.
+func cliWait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// TestCLIRunMutualExclusion runs several `locker run` processes at once,
+// each doing a non-atomic read-increment-write of one file under the same
+// lock, several times: no update may be lost.
+func TestCLIRunMutualExclusion(t *testing.T) {
+	s := startServer(t, nil)
+	env := []string{"LOCKER_URL=" + s.URL}
+	counter := filepath.Join(t.TempDir(), "counter")
+	if err := os.WriteFile(counter, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Between the read and the write, another writer would be lost.
+	script := `n=$(cat "$1"); sleep 0.05; echo $((n+1)) > "$1"`
+	const workers, rounds = 6, 5
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*rounds)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				stdout, stderr, code, err := cliExec(env, "run", "counter", "--key", fmt.Sprint("worker-", w), "--wait", "2m", "--", "sh", "-c", script, "sh", counter)
+				if err != nil || code != 0 {
+					errs <- fmt.Sprintf("worker %d round %d: exit %d %v\n%s%s", w, r, code, err, stdout, stderr)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	b, err := os.ReadFile(counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(workers*rounds) {
+		t.Fatalf("counter = %s, want %d: updates were lost, the runs overlapped", got, workers*rounds)
+	}
+	l, err := cliClient(t, s.URL).Get(context.Background(), "counter")
+	if err != nil || !l.Free() || l.Fence != workers*rounds {
+		t.Fatalf("after the runs: %+v, %v (want free, fence %d)", l, err, workers*rounds)
+	}
+}
+
+// TestCLIRunExitStatus: locker run exits with its command's status, and
+// releases the lock when the command fails.
+func TestCLIRunExitStatus(t *testing.T) {
+	s := startServer(t, nil)
+	env := []string{"LOCKER_URL=" + s.URL}
+	c := cliClient(t, s.URL)
+	ctx := context.Background()
+
+	stdout, stderr, code, err := cliExec(env, "run", "prod", "--key", "k", "--", "sh", "-c", `echo "fence=$LOCKER_FENCE lock=$LOCKER_LOCK"; exit 7`)
+	if err != nil || code != 7 || stdout != "fence=1 lock=prod\n" || stderr != "" {
+		t.Fatalf("exit %d %v\nstdout: %s\nstderr: %s", code, err, stdout, stderr)
+	}
+	if l, err := c.Get(ctx, "prod"); err != nil || !l.Free() {
+		t.Fatalf("not released after the command failed: %+v %v", l, err)
+	}
+	h, _ := c.History(ctx, "prod")
+	if len(h) != 2 || h[1].Type != "released" {
+		t.Fatalf("history: %+v", h)
+	}
+	if _, _, code, _ := cliExec(env, "run", "prod", "--", "true"); code != 0 {
+		t.Fatalf("true: exit %d", code)
+	}
+	if _, stderr, code, _ := cliExec(env, "run", "prod", "--", "no-such-command-xyz"); code != 127 || !strings.Contains(stderr, "released 'prod'") {
+		t.Fatalf("missing command: exit %d %s", code, stderr)
+	}
+	if l, _ := c.Get(ctx, "prod"); !l.Free() {
+		t.Fatalf("not released: %+v", l)
+	}
+}
+
+// TestCLIRunSIGTERM: SIGTERM to locker run reaches the command; locker run
+// waits for it, releases the lock and exits with the command's status.
+func TestCLIRunSIGTERM(t *testing.T) {
+	s := startServer(t, nil)
+	c := cliClient(t, s.URL)
+	dir := t.TempDir()
+	cmd, out := cliStart(t, []string{"LOCKER_URL=" + s.URL}, "run", "deploy", "--key", "k", "--",
+		"sh", "-c", `trap 'kill $! 2>/dev/null; echo got-TERM > "$0/term"; exit 5' TERM; touch "$0/started"; sleep 30 >/dev/null 2>&1 & wait`, dir)
+	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir, "started")) })
+	if l, err := c.Get(context.Background(), "deploy"); err != nil || l.Key != "k" {
+		t.Fatalf("not held while the command runs: %+v %v", l, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Fatalf("locker run: %v, want exit 5\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "term")); string(b) != "got-TERM\n" {
+		t.Fatalf("the command did not get SIGTERM: %q\n%s", b, out)
+	}
+	l, err := c.Get(context.Background(), "deploy")
+	if err != nil || !l.Free() {
+		t.Fatalf("not released: %+v %v", l, err)
+	}
+	h, _ := c.History(context.Background(), "deploy")
+	if len(h) != 2 || h[1].Type != "released" {
+		t.Fatalf("history: %+v (want acquired, released: not expired or forced)", h)
+	}
+}
+
+// TestCLIRunKeepsLeaseAlive: with a 1s TTL, a 3s command keeps the lock the
+// whole time; another client sees it held throughout.
+func TestCLIRunKeepsLeaseAlive(t *testing.T) {
+	s := startServer(t, nil)
+	env := []string{"LOCKER_URL=" + s.URL}
+	c := cliClient(t, s.URL)
+	ctx := context.Background()
+	dir := t.TempDir()
+	started, done := filepath.Join(dir, "started"), filepath.Join(dir, "done")
+	cmd, out := cliStart(t, env, "run", "lease", "--key", "a", "--ttl", "1s", "--",
+		"sh", "-c", `touch "$0"; sleep 3; touch "$1"`, started, done)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	cliWait(t, "the command started", func() bool { return exists(started) })
+	checks, competitorTried := 0, false
+	startedAt := time.Now()
+	for {
+		finished := exists(done) // before the read: if not done yet, the lock must be held
+		l, err := c.Get(ctx, "lease")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if finished {
+			break
+		}
+		if l.Key != "a" {
+			t.Fatalf("after %s of a 3s command with a 1s TTL, the lock is %+v\n%s", time.Since(startedAt), l, out)
+		}
+		checks++
+		if !competitorTried && time.Since(startedAt) > 1500*time.Millisecond {
+			// Past the TTL: another client is still refused.
+			competitorTried = true
+			_, stderr, code, _ := cliExec(env, "lock", "lease", "--key", "b", "--wait", "0")
+			if code != 3 && !exists(done) {
+				t.Fatalf("another client could take the lock: exit %d %s", code, stderr)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("locker run: %v\n%s", err, out)
+	}
+	if checks < 5 {
+		t.Fatalf("only %d checks while the command ran", checks)
+	}
+	h, err := c.History(ctx, "lease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed, last := 0, ""
+	for _, ev := range h {
+		switch {
+		case ev.Key != "a":
+		case ev.Type == "refreshed":
+			refreshed++
+		case ev.Type == "expired" || ev.Type == "forced":
+			t.Fatalf("history has %s: %+v", ev.Type, h)
+		}
+		if ev.Key == "a" {
+			last = ev.Type
+		}
+	}
+	if refreshed < 2 || last != "released" || !competitorTried {
+		t.Fatalf("history: %+v (want refreshes, then released)", h)
+	}
+}
+
+// TestCLIRunKilledFreesLock: a locker run killed with SIGKILL cannot
+// release; its lease frees the lock.
+func TestCLIRunKilledFreesLock(t *testing.T) {
+	s := startServer(t, nil)
+	c := cliClient(t, s.URL)
+	dir := t.TempDir()
+	cmd, _ := cliStart(t, []string{"LOCKER_URL=" + s.URL}, "run", "crashy", "--key", "k", "--ttl", "1s", "--",
+		"sh", "-c", `touch "$0/started"; sleep 30`, dir)
+	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir, "started")) })
+	cmd.Process.Signal(syscall.SIGKILL)
+	cliWait(t, "the lease freed the lock", func() bool {
+		l, err := c.Get(context.Background(), "crashy")
+		return err == nil && l.Free()
+	})
+	h, _ := c.History(context.Background(), "crashy")
+	if len(h) == 0 || h[len(h)-1].Type != "expired" {
+		t.Fatalf("history: %+v", h)
+	}
+}
+
+// TestCLICommands drives lock, list, status and unlock through the binary.
+func TestCLICommands(t *testing.T) {
+	s := startServer(t, nil)
+	env := []string{"LOCKER_URL=" + s.URL}
+	steps := []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"lock", "prod", "--key", "x", "--holder", "deploy-a"}, 0, `^locked 'prod' with key 'x' for 'deploy-a' \(count 1, fence 1\)\n$`, `^$`},
+		{[]string{"lock", "--wait", "0", "--key", "y", "prod"}, 3, `^$`, `^locker lock: lock 'prod' is held by 'deploy-a' \(key 'x'\) since \d\d:\d\d\n$`},
+		{[]string{"ls"}, 0, `(?m)^NAME +STATE +KEY +HOLDERS +HELD FOR +EXPIRES IN +FENCE +WAITERS\nprod +held +x +deploy-a x1 +\ds +- +1 +0\n$`, `^$`},
+		{[]string{"status", "prod"}, 0, `(?m)^state: +held \(key 'x'\)$`, `^$`},
+		{[]string{"unlock", "prod", "--key", "x"}, 0, `nothing changed`, `^$`},
+		{[]string{"unlock", "--holder", "deploy-a", "prod", "--key", "x"}, 0, `^unlocked 'prod'; it is free now\n$`, `^$`},
+		{[]string{"list", "--json"}, 0, `"state": "free"`, `^$`},
+		{[]string{"lock", "prod"}, 2, `^$`, `^locker lock: --key is required`},
+		{[]string{"frobnicate"}, 1, ``, `unknown command "frobnicate"`},
+	}
+	for _, st := range steps {
+		stdout, stderr, code, err := cliExec(env, st.args...)
+		if err != nil || code != st.code || !regexp.MustCompile(st.stdout).MatchString(stdout) || !regexp.MustCompile(st.stderr).MatchString(stderr) {
+			t.Fatalf("locker %q: exit %d %v\nstdout: %s\nstderr: %s\nwant exit %d, stdout =~ %s, stderr =~ %s", st.args, code, err, stdout, stderr, st.code, st.stdout, st.stderr)
+		}
+	}
+
+	// Nobody listening: one readable line.
+	s.Stop()
+	_, stderr, code, _ := cliExec(env, "list")
+	if want := "locker list: cannot reach locker at " + s.URL + " (connection refused); is the server running, and is --url (or LOCKER_URL) right?\n"; code != 1 || stderr != want {
+		t.Fatalf("exit %d %q, want 1 %q", code, stderr, want)
+	}
+	// No command: still the server.
+	if _, stderr, code, _ := cliExec(nil); code != 1 || !strings.Contains(stderr, "LOCKER_CONFIG is not set") {
+		t.Fatalf("locker without a command: exit %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// clientCert writes a self-signed certificate for 127.0.0.1 and its key as
+// PEM files; it returns their paths and the certificate's PEM.
+func clientCert(t *testing.T) (certFile, keyFile string, certPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(2),
+		Subject:               pkix.Name{CommonName: "locker client e2e"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certPEM = pemBlock("CERTIFICATE", der)
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pemBlock("PRIVATE KEY", keyDER), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, certPEM
+}
+
+func pemBlock(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// TestClientTLSAuthAgainstBinary uses the client package and the CLI against
+// the built server with HTTPS, basic auth and an admin user.
+func TestClientTLSAuthAgainstBinary(t *testing.T) {
+	certFile, keyFile, certPEM := clientCert(t)
+	s := startServer(t, []string{
+		"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile,
+		"AUTH_USER=ci", "AUTH_PASS=secret",
+		"LOCKER_ADMIN_USER=root", "LOCKER_ADMIN_PASS=toor",
+	})
+	if !strings.HasPrefix(s.URL, "https://") {
+		t.Fatalf("server URL %s", s.URL)
+	}
+	ctx := context.Background()
+	newC := func(o client.Options) *client.Client {
+		t.Helper()
+		o.URL = s.URL
+		c, err := client.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	user := newC(client.Options{CACert: certPEM, User: "ci", Pass: "secret"})
+	l, err := user.Lock(ctx, "prod", client.LockOptions{Key: "k", Holder: "deploy-a", TTL: time.Minute})
+	if err != nil || l.Fence != 1 || l.Holds["deploy-a"].Expires.IsZero() {
+		t.Fatalf("Lock over HTTPS: %+v %v", l, err)
+	}
+
+	_, err = newC(client.Options{User: "ci", Pass: "secret"}).List(ctx)
+	if !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "unknown authority") {
+		t.Fatalf("without the CA: %v", err)
+	}
+	if _, err := newC(client.Options{InsecureSkipVerify: true, User: "ci", Pass: "secret"}).Get(ctx, "prod"); err != nil {
+		t.Fatalf("skip-verify: %v", err)
+	}
+	if _, err := newC(client.Options{CACert: certPEM, User: "ci", Pass: "wrong"}).Get(ctx, "prod"); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := user.ForceUnlock(ctx, "prod"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("force as the user: %v", err)
+	}
+	admin := newC(client.Options{CACert: certPEM, User: "root", Pass: "toor"})
+	if l, err := admin.ForceUnlock(ctx, "prod"); err != nil || !l.Free() {
+		t.Fatalf("force as the admin: %+v %v", l, err)
+	}
+	h, err := user.History(ctx, "prod")
+	if err != nil || len(h) != 2 || h[1].Type != "forced" || h[1].By != "root" {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+
+	// Blocking acquire over HTTPS: handed over when released.
+	if _, err := user.Lock(ctx, "db", client.LockOptions{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := user.Acquire(ctx, "db", client.LockOptions{Key: "b", Wait: time.Minute})
+		got <- err
+	}()
+	cliWait(t, "the acquire waits", func() bool { l, err := user.Get(ctx, "db"); return err == nil && l.Waiters == 1 })
+	if _, err := user.Unlock(ctx, "db", "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+
+	// The CLI: CA from a file, from the variable's PEM text, or no check.
+	env := []string{"LOCKER_URL=" + s.URL, "LOCKER_USER=ci", "LOCKER_PASS=secret"}
+	for _, extra := range [][]string{
+		{"--ca-cert", certFile},
+		{"--insecure"},
+	} {
+		if stdout, stderr, code, _ := cliExec(env, append([]string{"status", "db"}, extra...)...); code != 0 || !strings.Contains(stdout, "key 'b'") {
+			t.Fatalf("status %q: exit %d\n%s%s", extra, code, stdout, stderr)
+		}
+	}
+	if stdout, stderr, code, _ := cliExec(append(env, "LOCKER_CA_CERT="+string(certPEM)), "ls"); code != 0 || !strings.Contains(stdout, "db ") {
+		t.Fatalf("LOCKER_CA_CERT as PEM: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, stderr, code, _ := cliExec(append(env, "LOCKER_CA_CERT="+certFile), "unlock", "db", "--force"); code != 1 || !strings.Contains(stderr, "not allowed: only the admin user") {
+		t.Fatalf("force as the user: exit %d %s", code, stderr)
+	}
+	if stdout, stderr, code, _ := cliExec(append(env, "LOCKER_INSECURE=true"), "unlock", "db", "--force", "--user", "root", "--pass", "toor"); code != 0 || !strings.Contains(stdout, "force-released") {
+		t.Fatalf("force as the admin: exit %d %s%s", code, stdout, stderr)
+	}
+	_, stderr, code, _ := cliExec(env, "ls")
+	if code != 1 || !strings.Contains(stderr, "cannot reach locker at "+s.URL+" (TLS: the server's certificate is signed by an unknown authority); give the CA certificate with --ca-cert FILE") {
+		t.Fatalf("untrusted: exit %d %s", code, stderr)
+	}
+	_, stderr, code, _ = cliExec([]string{"LOCKER_URL=" + s.URL, "LOCKER_INSECURE=1"}, "ls")
+	if code != 1 || !strings.Contains(stderr, "the server refused the credentials") {
+		t.Fatalf("no credentials: exit %d %s", code, stderr)
+	}
+}
