@@ -20,14 +20,23 @@ type diskLock struct {
 	Holds map[string]lock.Hold `json:"holds,omitempty"`
 	Fence uint64               `json:"fence,omitempty"`
 	Since time.Time            `json:"since,omitzero"`
+	// Pool members only: when the lock became free, its pools, its
+	// metadata.
+	FreeSince time.Time       `json:"free_since,omitzero"`
+	Pools     []string        `json:"pools,omitempty"`
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
 }
 
 func toDisk(l *lock.Lock) diskLock {
-	return diskLock{Name: l.Name, Key: l.Key, Holds: l.Holds, Fence: l.Fence, Since: l.Since}
+	d := diskLock{Name: l.Name, Key: l.Key, Holds: l.Holds, Fence: l.Fence, Since: l.Since}
+	if len(l.Pools) > 0 || l.Metadata != nil {
+		d.FreeSince, d.Pools, d.Metadata = l.FreeSince, l.Pools, l.Metadata
+	}
+	return d
 }
 
 func (d diskLock) lock() *lock.Lock {
-	return &lock.Lock{Name: d.Name, Key: d.Key, Holds: d.Holds, Fence: d.Fence, Since: d.Since}
+	return &lock.Lock{Name: d.Name, Key: d.Key, Holds: d.Holds, Fence: d.Fence, Since: d.Since, FreeSince: d.FreeSince, Pools: d.Pools, Metadata: d.Metadata}
 }
 
 // check refuses a decoded lock that breaks the invariants the rules keep, so
@@ -38,6 +47,16 @@ func (d diskLock) check() error {
 	}
 	if (d.Key == "") != (len(d.Holds) == 0) {
 		return fmt.Errorf("lock %q: key %q does not match its %d holds", d.Name, d.Key, len(d.Holds))
+	}
+	for _, p := range d.Pools {
+		if err := lock.ValidateName("pool name", p); err != nil {
+			return fmt.Errorf("lock %q: %w", d.Name, err)
+		}
+	}
+	if d.Metadata != nil {
+		if err := lock.ValidateMetadata(d.Metadata); err != nil {
+			return fmt.Errorf("lock %q: %w", d.Name, err)
+		}
 	}
 	for h, hold := range d.Holds {
 		if hold.Count <= 0 {

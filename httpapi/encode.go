@@ -27,6 +27,8 @@ type lockRequest struct {
 	Wait   time.Duration
 	TTL    time.Duration
 	Force  bool
+	// Metadata is nil when the body had none (JSON null counts as none).
+	Metadata json.RawMessage
 }
 
 // requestBody is the JSON body; every field is optional here.
@@ -38,6 +40,8 @@ type requestBody struct {
 	Wait      *duration `json:"wait"`
 	TTL       *duration `json:"ttl"`
 	Force     *bool     `json:"force"`
+	// Metadata is a pool member's metadata (PUT /pool/{pool}/{member}).
+	Metadata json.RawMessage `json:"metadata"`
 }
 
 // duration decodes a Go duration string ("30s", "5m") or a number of seconds.
@@ -138,6 +142,9 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 			}
 		}
 	}
+	if len(body.Metadata) > 0 && string(body.Metadata) != "null" {
+		req.Metadata = body.Metadata
+	}
 	if body.Force != nil {
 		req.Force = *body.Force
 	} else if v := q.Get("force"); v != "" {
@@ -193,6 +200,10 @@ type lockView struct {
 	Expires  *time.Time          `json:"expires,omitempty"`
 	Holds    map[string]holdView `json:"holds"`
 	Waiters  int                 `json:"waiters"`
+	// Pool members only.
+	Pools     []string        `json:"pools,omitempty"`
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	FreeSince *time.Time      `json:"free_since,omitempty"`
 }
 
 // view turns a lock into its response shape.
@@ -208,6 +219,12 @@ func viewOf(l lock.Lock, waiters int) lockView {
 	}
 	if t := l.NextExpiry(); !t.IsZero() {
 		v.Expires = &t
+	}
+	if len(l.Pools) > 0 {
+		v.Pools, v.Metadata = l.Pools, l.Metadata
+		if !l.FreeSince.IsZero() {
+			v.FreeSince = &l.FreeSince
+		}
 	}
 	for h, hold := range l.Holds {
 		hv := holdView{Count: hold.Count, Acquired: hold.Acquired}

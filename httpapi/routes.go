@@ -16,6 +16,13 @@ func (s *Server) routes() {
 	s.handle("GET /events", s.handleEvents())
 	s.handle("GET /openapi.json", s.handleOpenAPI())
 
+	// Pools (pools.go): groups of interchangeable locks with metadata.
+	s.handle("GET /pools", s.handlePools())
+	s.handle("GET /pool/{pool}", s.handlePool())
+	s.handle("PUT /pool/{pool}", s.handlePoolAcquire())
+	s.handle("PUT /pool/{pool}/{member}", s.handlePoolAdd())
+	s.handle("DELETE /pool/{pool}/{member}", s.handlePoolRemove())
+
 	// Prometheus metrics: behind auth unless configured public.
 	if s.cfg.Metrics != nil {
 		if s.cfg.MetricsPublic {

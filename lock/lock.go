@@ -5,6 +5,7 @@
 package lock
 
 import (
+	"encoding/json"
 	"maps"
 	"sort"
 	"time"
@@ -35,6 +36,15 @@ type Lock struct {
 	Fence uint64
 	// Since is when the lock last went from free to held; zero when free.
 	Since time.Time
+	// FreeSince is when the lock last became free (or joined its first
+	// pool): a pool hands out the member free longest. Zero when held.
+	FreeSince time.Time
+	// Pools are the pools the lock belongs to, sorted; nil for none.
+	// Changed by replacing the slice, never in place.
+	Pools []string
+	// Metadata is any JSON value attached to the lock (a pool member's
+	// settings, say); nil for none. Replaced, never changed in place.
+	Metadata json.RawMessage
 }
 
 // Free reports whether nobody holds the lock.
@@ -85,6 +95,8 @@ const (
 	Expired   EventType = "expired"   // a holder's lease ran out: all its count is gone
 	Forced    EventType = "forced"    // an operator released a holder's hold
 	Refreshed EventType = "refreshed" // a holder's lease was extended
+	Added     EventType = "added"     // the lock joined a pool, or its metadata changed
+	Removed   EventType = "removed"   // the lock left a pool
 )
 
 // Event records one change to a lock, for its history and the event stream.
@@ -101,4 +113,8 @@ type Event struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// By is who forced a release.
 	By string `json:"by,omitempty"`
+	// Pools are the pools the lock belongs to after the change; Pool is the
+	// pool an added/removed event is about.
+	Pools []string `json:"pools,omitempty"`
+	Pool  string   `json:"pool,omitempty"`
 }

@@ -41,6 +41,7 @@ func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 		l.Key = r.Key
 		l.Fence = env.NextFence()
 		l.Since = env.Now
+		l.FreeSince = time.Time{}
 	}
 	if l.Holds == nil {
 		l.Holds = make(map[string]Hold)
@@ -90,7 +91,7 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 	if h.Count == 0 {
 		delete(l.Holds, holder)
 	}
-	freeIfEmpty(l)
+	freeIfEmpty(l, env.Now)
 	return append(events, ev), nil
 }
 
@@ -141,7 +142,7 @@ func ForceRelease(l *Lock, by string, env Env) []Event {
 		events = append(events, ev)
 		delete(l.Holds, holder)
 	}
-	freeIfEmpty(l)
+	freeIfEmpty(l, env.Now)
 	return events
 }
 
@@ -159,7 +160,7 @@ func Expire(l *Lock, now time.Time) []Event {
 		events = append(events, ev)
 		delete(l.Holds, holder)
 	}
-	freeIfEmpty(l)
+	freeIfEmpty(l, now)
 	return events
 }
 
@@ -188,8 +189,11 @@ func MustQueue(l *Lock, r Request, ahead []Waiter) bool {
 	return false
 }
 
-func freeIfEmpty(l *Lock) {
+func freeIfEmpty(l *Lock, now time.Time) {
 	if len(l.Holds) == 0 {
+		if l.Key != "" {
+			l.FreeSince = now
+		}
 		l.Key = ""
 		l.Since = time.Time{}
 		l.Holds = nil
@@ -198,7 +202,7 @@ func freeIfEmpty(l *Lock) {
 
 func event(l *Lock, t EventType, holder string, now time.Time) Event {
 	h := l.Holds[holder]
-	return Event{Type: t, Lock: l.Name, Key: l.Key, Holder: holder, Count: h.Count, Fence: l.Fence, Time: now, Expires: h.Expires}
+	return Event{Type: t, Lock: l.Name, Key: l.Key, Holder: holder, Count: h.Count, Fence: l.Fence, Time: now, Expires: h.Expires, Pools: l.Pools}
 }
 
 // conflict describes who holds l, for a refused request.

@@ -459,7 +459,7 @@ func TestRelease(t *testing.T) {
 			name:   "last hold frees the lock (Key empty, Holds nil, Since zero, fence kept)",
 			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
 			key:    "K", holder: "h1",
-			want: lock.Lock{Name: "db", Fence: 5},
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
 			wantEvents: []lock.Event{
 				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: at(time.Hour)},
 			},
@@ -480,7 +480,7 @@ func TestRelease(t *testing.T) {
 			name:   "own hold already expired: only the expiry is reported",
 			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(-time.Second))}),
 			key:    "K", holder: "h1",
-			want: lock.Lock{Name: "db", Fence: 5},
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
 			wantEvents: []lock.Event{
 				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
 			},
@@ -489,7 +489,7 @@ func TestRelease(t *testing.T) {
 			name:   "wrong key whose holds all expired: lock is free, no conflict",
 			before: held("X", 5, ago, map[string]lock.Hold{"o": hold(1, ago, t0)}),
 			key:    "K", holder: "h1",
-			want: lock.Lock{Name: "db", Fence: 5},
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
 			wantEvents: []lock.Event{
 				{Type: lock.Expired, Lock: "db", Key: "X", Holder: "o", Count: 0, Fence: 5, Time: t0, Expires: t0},
 			},
@@ -694,7 +694,7 @@ func TestRefresh(t *testing.T) {
 			name:   "hold expired before the refresh: expiry reported, not found",
 			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, t0)}),
 			key:    "K", holder: "h1", ttl: time.Hour,
-			want: lock.Lock{Name: "db", Fence: 5},
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
 			wantEvents: []lock.Event{
 				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: t0},
 			},
@@ -737,7 +737,7 @@ func TestForceRelease(t *testing.T) {
 				"h2": hold(3, ago, at(time.Hour)),
 				"h1": hold(1, ago, never),
 			}),
-			want: lock.Lock{Name: "db", Fence: 5},
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
 			wantEvents: []lock.Event{
 				{Type: lock.Forced, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, By: "op"},
 				{Type: lock.Forced, Lock: "db", Key: "K", Holder: "h2", Count: 0, Fence: 5, Time: t0, By: "op"},
@@ -749,7 +749,7 @@ func TestForceRelease(t *testing.T) {
 				"a": hold(1, ago, never),
 				"b": hold(1, ago, at(-time.Second)),
 			}),
-			want: lock.Lock{Name: "db", Fence: 5},
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
 			wantEvents: []lock.Event{
 				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "b", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
 				{Type: lock.Forced, Lock: "db", Key: "K", Holder: "a", Count: 0, Fence: 5, Time: t0, By: "op"},
@@ -820,7 +820,7 @@ func TestExpire(t *testing.T) {
 				"a": hold(1, ago, at(-time.Second)),
 				"b": hold(1, ago, t0),
 			}),
-			want: lock.Lock{Name: "db", Fence: 5},
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
 			wantEvents: []lock.Event{
 				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "a", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
 				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "b", Count: 0, Fence: 5, Time: t0, Expires: t0},

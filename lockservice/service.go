@@ -109,6 +109,9 @@ func (s *Service) committed(name string, events []lock.Event) {
 		return
 	}
 	s.events.Publish(events)
+	for _, p := range events[len(events)-1].Pools {
+		s.queues.wake(poolQueue(p)) // a member changed: the pool's waiters try again
+	}
 	if s.cfg.OnEvents != nil {
 		s.cfg.OnEvents(events)
 	}
@@ -137,16 +140,27 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 	if err := r.Validate(name); err != nil {
 		return lock.Lock{}, err
 	}
+	return s.waitFor(ctx, name, r, wait, func(w *waiter) (lock.Lock, error) {
+		return s.tryAcquire(ctx, name, r, w)
+	})
+}
+
+// waitFor makes attempts to take a hold for r until one succeeds, waiting in
+// the named queue between them for at most wait (capped by MaxWait); with
+// wait <= 0 it makes one attempt, behind everyone queued. An attempt that
+// fails with ECONFLICT is tried again when the queue is woken (a change to
+// the lock or pool, a waiter leaving), when a lease in the way runs out, or
+// at the poll interval. A request whose ctx ends never keeps a hold.
+func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wait time.Duration, attempt func(w *waiter) (lock.Lock, error)) (lock.Lock, error) {
 	if wait <= 0 {
-		l, err := s.tryAcquire(ctx, name, r, nil)
-		return l, err
+		return attempt(nil)
 	}
 	wait = min(wait, s.cfg.MaxWait)
-	w, err := s.queues.join(ctx, name, r.Key, r.Holder)
+	w, err := s.queues.join(ctx, queue, r.Key, r.Holder)
 	if err != nil {
 		return lock.Lock{}, err
 	}
-	defer s.queues.leave(ctx, name, w)
+	defer s.queues.leave(ctx, queue, w)
 	// A change made by another server sharing the store reaches this one
 	// as a notification; should one be lost, this poll still finds it.
 	poll := time.NewTicker(s.cfg.PollInterval)
@@ -157,13 +171,13 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 	expiryTimer.Stop()
 	defer expiryTimer.Stop()
 	for {
-		l, err := s.tryAcquire(ctx, name, r, w)
+		l, err := attempt(w)
 		if err == nil {
 			if ctx.Err() != nil {
 				// The client went away while the hold was being written:
 				// give it back so that nobody holds a lock for a caller
 				// that will never release it.
-				s.release(context.WithoutCancel(ctx), name, r.Key, r.Holder)
+				s.release(context.WithoutCancel(ctx), l.Name, r.Key, r.Holder)
 				return lock.Lock{}, ctx.Err()
 			}
 			return l, nil
@@ -184,7 +198,9 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 		case <-expiry:
 		case <-deadline.C:
 			var e *lock.Error
-			errors.As(err, &e)
+			if !errors.As(err, &e) {
+				return l, err
+			}
 			e.Message += "; gave up after waiting " + wait.String()
 			return l, e
 		case <-ctx.Done():

@@ -37,6 +37,12 @@ var migrations = []string{
 	);
 	CREATE INDEX locker_waiters_name_id ON locker_waiters (name, id);
 	CREATE INDEX locker_waiters_replica ON locker_waiters (replica);`,
+	// 2: pools: membership, metadata, and when a member became free.
+	`ALTER TABLE locker_locks
+		ADD COLUMN free_since timestamptz,
+		ADD COLUMN pools text[] NOT NULL DEFAULT '{}',
+		ADD COLUMN metadata jsonb;
+	CREATE INDEX locker_locks_pools ON locker_locks USING gin (pools);`,
 }
 
 // migrateLockID is the advisory lock that serialises migrations when

@@ -144,7 +144,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 		if _, err := tx.Exec(ctx, `INSERT INTO locker_locks (name) VALUES ($1) ON CONFLICT DO NOTHING`, name); err != nil {
 			return err
 		}
-		l, err := scanLock(tx.QueryRow(ctx, `SELECT name, key, holds, fence, since FROM locker_locks WHERE name = $1 FOR UPDATE`, name))
+		l, err := scanLock(tx.QueryRow(ctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE name = $1 FOR UPDATE`, name))
 		if err != nil {
 			return err
 		}
@@ -177,8 +177,21 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			since = &l.Since
 		}
 		batch := &pgx.Batch{}
-		batch.Queue(`UPDATE locker_locks SET key = $2, holds = $3, fence = $4, since = $5, updated_at = $6 WHERE name = $1`,
-			name, l.Key, holds, int64(l.Fence), since, now)
+		var freeSince *time.Time
+		if !l.FreeSince.IsZero() {
+			freeSince = &l.FreeSince
+		}
+		pools := l.Pools
+		if pools == nil {
+			pools = []string{}
+		}
+		var metadata []byte
+		if l.Metadata != nil {
+			metadata = l.Metadata
+		}
+		batch.Queue(`UPDATE locker_locks SET key = $2, holds = $3, fence = $4, since = $5, updated_at = $6,
+			free_since = $7, pools = $8, metadata = $9 WHERE name = $1`,
+			name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, metadata)
 		evJSON := make([][]byte, len(events))
 		for i := range events {
 			evJSON[i], _ = json.Marshal(events[i])
@@ -213,9 +226,19 @@ func scanLock(row pgx.Row) (lock.Lock, error) {
 	var l lock.Lock
 	var holds []byte
 	var fence int64
-	var since *time.Time
-	if err := row.Scan(&l.Name, &l.Key, &holds, &fence, &since); err != nil {
+	var since, freeSince *time.Time
+	var metadata []byte
+	if err := row.Scan(&l.Name, &l.Key, &holds, &fence, &since, &freeSince, &l.Pools, &metadata); err != nil {
 		return l, err
+	}
+	if freeSince != nil {
+		l.FreeSince = freeSince.UTC()
+	}
+	if len(l.Pools) == 0 {
+		l.Pools = nil
+	}
+	if metadata != nil {
+		l.Metadata = metadata
 	}
 	l.Fence = uint64(fence)
 	if since != nil {
@@ -247,7 +270,7 @@ func dbError(ctx context.Context, err error) error {
 
 // Get implements lock.Store.
 func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
-	l, err := scanLock(s.pool.QueryRow(ctx, `SELECT name, key, holds, fence, since FROM locker_locks WHERE name = $1`, name))
+	l, err := scanLock(s.pool.QueryRow(ctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lock.Lock{}, false, nil
 	}
@@ -259,7 +282,7 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 
 // List implements lock.Store.
 func (s *Store) List(ctx context.Context) ([]lock.Lock, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, key, holds, fence, since FROM locker_locks`)
+	rows, err := s.pool.Query(ctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
 	if err != nil {
 		return nil, dbError(ctx, err)
 	}

@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"HistoryIsBounded", testHistoryBound},
 		{"EventsInOrder", testEventsInOrder},
 		{"MutualExclusionUnderContention", testMutualExclusion},
+		{"PoolBasics", testPoolBasics},
+		{"PoolContention", testPoolContention},
+		{"PoolFIFO", testPoolFIFO},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

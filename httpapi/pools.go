@@ -1,0 +1,130 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+// poolView is a pool in responses: its members as GET /locks shows locks,
+// and how many are free.
+type poolView struct {
+	Name    string              `json:"name"`
+	Members map[string]lockView `json:"members"`
+	Free    int                 `json:"free"`
+	Total   int                 `json:"total"`
+	Waiters int                 `json:"waiters"`
+}
+
+func (s *Server) poolView(r *http.Request, p lockservice.Pool, waiters map[string]int) poolView {
+	v := poolView{Name: p.Name, Members: make(map[string]lockView, len(p.Members)), Total: len(p.Members), Waiters: p.Waiters}
+	for _, m := range p.Members {
+		if m.Free() {
+			v.Free++
+		}
+		v.Members[m.Name] = viewOf(m, waiters[m.Name])
+	}
+	return v
+}
+
+func (s *Server) handlePools() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pools, err := s.svc.Pools(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		waiters := s.svc.WaiterCounts(r.Context())
+		out := make(map[string]poolView, len(pools))
+		for _, p := range pools {
+			out[p.Name] = s.poolView(r, p, waiters)
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func (s *Server) handlePool() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.svc.Pool(r.Context(), r.PathValue("pool"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.poolView(r, p, s.svc.WaiterCounts(r.Context())))
+	})
+}
+
+// handlePoolAcquire takes any free member: the one free longest.
+func (s *Server) handlePoolAcquire() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pool := r.PathValue("pool")
+		req, err := decodeLockRequest(w, r)
+		if err == nil {
+			err = req.requireKey()
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, err := s.svc.AcquireFromPool(r.Context(), pool, lock.Request{Key: req.Key, Holder: req.Holder, TTL: req.TTL}, req.Wait)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.log.Info("lock", "pool", pool, "lock", l.Name, "key", req.Key, "holder", req.Holder, "fence", l.Fence, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, lockResponse{
+			Response: fmt.Sprintf("locked %q from pool %q with key %q for %q", l.Name, pool, req.Key, req.Holder),
+			lockView: s.view(l),
+		})
+	})
+}
+
+// handlePoolAdd adds a member (free) or updates its metadata.
+func (s *Server) handlePoolAdd() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pool, name := r.PathValue("pool"), r.PathValue("member")
+		req, err := decodeLockRequest(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, err := s.svc.AddMember(r.Context(), pool, name, req.Metadata)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.log.Info("pool member added", "pool", pool, "lock", name, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, lockResponse{
+			Response: fmt.Sprintf("%q is a member of pool %q", name, pool),
+			lockView: s.view(l),
+		})
+	})
+}
+
+// handlePoolRemove removes a member: only while it is free, unless
+// ?force=true (which needs the right to force a release).
+func (s *Server) handlePoolRemove() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pool, name := r.PathValue("pool"), r.PathValue("member")
+		req, err := decodeLockRequest(w, r)
+		if err == nil && req.Force {
+			err = s.mayForce(r)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		l, err := s.svc.RemoveMember(r.Context(), pool, name, req.Force, actor(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.log.Info("pool member removed", "pool", pool, "lock", name, "force", req.Force, "by", actor(r), "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, lockResponse{
+			Response: fmt.Sprintf("%q removed from pool %q", name, pool),
+			lockView: s.view(l),
+		})
+	})
+}

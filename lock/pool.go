@@ -1,0 +1,101 @@
+package lock
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// MaxMetadata is the largest metadata a lock may carry, in bytes of JSON.
+const MaxMetadata = 64 << 10
+
+// ValidateMetadata checks metadata: valid JSON of at most MaxMetadata bytes.
+func ValidateMetadata(m json.RawMessage) error {
+	if len(m) > MaxMetadata {
+		return Errorf(EINVALID, "metadata is %d bytes of JSON; the limit is %d", len(m), MaxMetadata)
+	}
+	if !json.Valid(m) {
+		return Errorf(EINVALID, "metadata is not valid JSON")
+	}
+	return nil
+}
+
+// InPool reports whether l belongs to pool.
+func (l *Lock) InPool(pool string) bool {
+	_, found := slices.BinarySearch(l.Pools, pool)
+	return found
+}
+
+// AddToPool makes l a member of pool (if it is not yet) and, when metadata
+// is not nil, sets its metadata. A lock that has never been held counts as
+// free since it joined.
+func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) []Event {
+	events := Expire(l, env.Now)
+	changed := false
+	if !l.InPool(pool) {
+		pools := append(slices.Clone(l.Pools), pool)
+		sort.Strings(pools)
+		l.Pools = pools
+		changed = true
+	}
+	if metadata != nil && string(metadata) != string(l.Metadata) {
+		l.Metadata = metadata
+		changed = true
+	}
+	if l.Free() && l.FreeSince.IsZero() {
+		l.FreeSince = env.Now
+		changed = true
+	}
+	if !changed {
+		return events
+	}
+	ev := event(l, Added, "", env.Now)
+	ev.Pool = pool
+	return append(events, ev)
+}
+
+// RemoveFromPool takes l out of pool. A held member is only removed with
+// force, which releases its holds first (recorded as forced, by by). Not a
+// member: ENOTFOUND.
+func RemoveFromPool(l *Lock, pool string, force bool, by string, env Env) ([]Event, error) {
+	events := Expire(l, env.Now)
+	if !l.InPool(pool) {
+		return events, Errorf(ENOTFOUND, "%q is not a member of pool %q", l.Name, pool)
+	}
+	if !l.Free() {
+		if !force {
+			c := l.Clone()
+			return events, &Error{Code: ECONFLICT, Lock: &c, Message: fmt.Sprintf("pool %q: member %q is held by key %q (%s); release it first, or remove it with force", pool, l.Name, l.Key, DescribeHolders(l))}
+		}
+		events = append(events, ForceRelease(l, by, env)...)
+	}
+	l.Pools = slices.DeleteFunc(slices.Clone(l.Pools), func(p string) bool { return p == pool })
+	if len(l.Pools) == 0 {
+		l.Pools = nil
+	}
+	ev := event(l, Removed, "", env.Now)
+	ev.Pool, ev.By = pool, by
+	return append(events, ev), nil
+}
+
+// FreeLongest orders pool members for handing out: free members only, the
+// one free longest first (ties by name), so that use spreads evenly.
+func FreeLongest(members []Lock, now time.Time) []Lock {
+	var free []Lock
+	for _, m := range members {
+		m := m.Clone()
+		Expire(&m, now) // a member whose leases ran out is free
+		if m.Free() {
+			free = append(free, m)
+		}
+	}
+	sort.Slice(free, func(i, j int) bool {
+		if !free[i].FreeSince.Equal(free[j].FreeSince) {
+			return free[i].FreeSince.Before(free[j].FreeSince)
+		}
+		return free[i].Name < free[j].Name
+	})
+	return free
+}

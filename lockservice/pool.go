@@ -1,0 +1,178 @@
+package lockservice
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// poolQueue names a pool's wait queue. Lock names cannot contain control
+// characters, so it never collides with a lock's queue (and PostgreSQL
+// text takes \x01, unlike \x00).
+func poolQueue(pool string) string { return "\x01pool\x01" + pool }
+
+// PoolWaiters returns how many requests wait for a member of pool.
+func (s *Service) PoolWaiters(pool string) int { return s.Waiters(poolQueue(pool)) }
+
+// Pool is one pool and its members.
+type Pool struct {
+	Name    string
+	Members []lock.Lock // sorted by name
+	Waiters int
+}
+
+// AddMember adds the named lock to pool (creating the lock, free, if it is
+// new) and, when metadata is not nil, sets its metadata.
+func (s *Service) AddMember(ctx context.Context, pool, name string, metadata json.RawMessage) (lock.Lock, error) {
+	if err := validatePoolMember(pool, name); err != nil {
+		return lock.Lock{}, err
+	}
+	if metadata != nil {
+		if err := lock.ValidateMetadata(metadata); err != nil {
+			return lock.Lock{}, err
+		}
+	}
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		return lock.AddToPool(l, pool, metadata, env)
+	})
+	return l, err
+}
+
+// RemoveMember takes the named lock out of pool: only while it is free,
+// unless force (which releases it, recorded as by).
+func (s *Service) RemoveMember(ctx context.Context, pool, name string, force bool, by string) (lock.Lock, error) {
+	if err := validatePoolMember(pool, name); err != nil {
+		return lock.Lock{}, err
+	}
+	var outcome error
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, err := lock.RemoveFromPool(l, pool, force, by, env)
+		outcome = err
+		return events
+	})
+	if err != nil {
+		return l, err
+	}
+	return l, outcome
+}
+
+func validatePoolMember(pool, name string) error {
+	if err := lock.ValidateName("pool name", pool); err != nil {
+		return err
+	}
+	return lock.ValidateName("lock name", name)
+}
+
+// Pools returns every pool that has members, sorted by name.
+func (s *Service) Pools(ctx context.Context) ([]Pool, error) {
+	locks, err := s.store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*Pool{}
+	for _, l := range locks {
+		for _, p := range l.Pools {
+			if byName[p] == nil {
+				byName[p] = &Pool{Name: p}
+			}
+			byName[p].Members = append(byName[p].Members, l)
+		}
+	}
+	waiters := s.queues.counts(ctx)
+	out := make([]Pool, 0, len(byName))
+	for _, p := range byName {
+		sort.Slice(p.Members, func(i, j int) bool { return p.Members[i].Name < p.Members[j].Name })
+		p.Waiters = waiters[poolQueue(p.Name)]
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Pool returns one pool; ENOTFOUND when it has no members.
+func (s *Service) Pool(ctx context.Context, pool string) (Pool, error) {
+	if err := lock.ValidateName("pool name", pool); err != nil {
+		return Pool{}, err
+	}
+	pools, err := s.Pools(ctx)
+	if err != nil {
+		return Pool{}, err
+	}
+	for _, p := range pools {
+		if p.Name == pool {
+			return p, nil
+		}
+	}
+	return Pool{}, lock.Errorf(lock.ENOTFOUND, "pool %q has no members", pool)
+}
+
+// AcquireFromPool takes a hold on one free member of pool — the one free
+// longest, so use spreads evenly — and returns it. With wait > 0 it waits in
+// line (first come, first served among the pool's waiters) until a member
+// frees up. Each attempt takes one member in one atomic change that checks
+// it is still a free member, so two requests never get the same member and
+// a member being removed is never handed out.
+func (s *Service) AcquireFromPool(ctx context.Context, pool string, r lock.Request, wait time.Duration) (lock.Lock, error) {
+	r.TTL = lock.ClampTTL(r.TTL, s.cfg.DefaultTTL, s.cfg.MaxTTL)
+	r.MaxTTL = s.cfg.MaxTTL
+	if err := r.Validate(pool); err != nil {
+		return lock.Lock{}, err
+	}
+	return s.waitFor(ctx, poolQueue(pool), r, wait, func(w *waiter) (lock.Lock, error) {
+		return s.tryPool(ctx, pool, r, w)
+	})
+}
+
+func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *waiter) (lock.Lock, error) {
+	// Fair among the pool's waiters: anyone ahead in the pool's queue goes
+	// first.
+	ahead, err := s.queues.ahead(ctx, poolQueue(pool), w)
+	if err != nil {
+		return lock.Lock{}, err
+	}
+	p, err := s.Pool(ctx, pool)
+	if err != nil {
+		return lock.Lock{}, err
+	}
+	if len(ahead) > 0 {
+		return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q: %d earlier waiter(s) come first", pool, len(ahead))
+	}
+	for _, m := range lock.FreeLongest(p.Members, time.Now()) {
+		l, err := s.claimMember(ctx, pool, m.Name, r)
+		if err == nil {
+			return l, nil
+		}
+		if lock.ErrorCode(err) != lock.ECONFLICT {
+			return lock.Lock{}, err
+		}
+		// Taken or removed meanwhile: try the next.
+	}
+	return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q has no free member (%d members, all held)", pool, len(p.Members))
+}
+
+// claimMember takes the named member if, at the moment of the change, it is
+// still in the pool, free, and nobody waits for it by name ahead.
+func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Request) (lock.Lock, error) {
+	ahead, err := s.queues.ahead(ctx, name, nil)
+	if err != nil {
+		return lock.Lock{}, err
+	}
+	outcome := error(nil)
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events := lock.Expire(l, env.Now)
+		if !l.InPool(pool) || !l.Free() || len(ahead) > 0 {
+			outcome = lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)
+			return events
+		}
+		more, err := lock.Acquire(l, r, env)
+		outcome = err
+		return append(events, more...)
+	})
+	if err != nil {
+		return l, err
+	}
+	return l, outcome
+}

@@ -1,0 +1,170 @@
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+func addMembers(t *testing.T, s *lockservice.Service, pool string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		md := json.RawMessage(fmt.Sprintf(`{"host": %q}`, n+".example.com"))
+		if _, err := s.AddMember(bg, pool, n, md); err != nil {
+			t.Fatalf("add %s to %s: %v", n, pool, err)
+		}
+	}
+}
+
+func testPoolBasics(t *testing.T, open Opener) {
+	s, _, stop := svc(t, open, lockservice.Config{})
+	addMembers(t, s, "aws", "aws-1", "aws-2", "aws-3")
+	if _, err := s.AcquireFromPool(bg, "empty", req("k", "k"), 0); code(err) != lock.ENOTFOUND {
+		t.Fatalf("acquire from a pool with no members: %v", err)
+	}
+	got := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		l, err := s.AcquireFromPool(bg, "aws", req(fmt.Sprint("job", i), "j"), 0)
+		if err != nil {
+			t.Fatalf("acquire %d: %v", i, err)
+		}
+		if got[l.Name] {
+			t.Fatalf("%s handed out twice", l.Name)
+		}
+		got[l.Name] = true
+		var md struct{ Host string }
+		if err := json.Unmarshal(l.Metadata, &md); err != nil || md.Host != l.Name+".example.com" {
+			t.Fatalf("metadata of %s: %s", l.Name, l.Metadata)
+		}
+	}
+	if _, err := s.AcquireFromPool(bg, "aws", req("job9", "j"), 0); code(err) != lock.ECONFLICT {
+		t.Fatalf("acquire with every member held: %v", err)
+	}
+	// Removing a held member needs force; a removed member is never
+	// handed out again.
+	if _, err := s.RemoveMember(bg, "aws", "aws-2", false, "op"); code(err) != lock.ECONFLICT {
+		t.Fatalf("remove a held member without force: %v", err)
+	}
+	if _, err := s.RemoveMember(bg, "aws", "aws-2", true, "op"); err != nil {
+		t.Fatalf("remove with force: %v", err)
+	}
+	if l, err := s.AcquireFromPool(bg, "aws", req("job9", "j"), 0); err == nil {
+		t.Fatalf("a removed member was handed out: %s", l.Name)
+	}
+	// Released members come back, the one free longest first.
+	time.Sleep(5 * time.Millisecond)
+	mustRelease(t, s, "aws-3", "job2", "j")
+	time.Sleep(5 * time.Millisecond)
+	mustRelease(t, s, "aws-1", "job0", "j")
+	l, err := s.AcquireFromPool(bg, "aws", req("next", "n"), 0)
+	if err != nil || l.Name != "aws-3" {
+		t.Fatalf("the member free longest should go first: got %s, %v", l.Name, err)
+	}
+	// Membership, metadata and state survive a restart.
+	stop()
+	s, _, _ = svc(t, open, lockservice.Config{})
+	p, err := s.Pool(bg, "aws")
+	if err != nil || len(p.Members) != 2 {
+		t.Fatalf("pool after restart: %+v %v", p, err)
+	}
+	for _, m := range p.Members {
+		if len(m.Metadata) == 0 || !m.InPool("aws") {
+			t.Fatalf("member after restart: %+v", m)
+		}
+	}
+	if m, _ := s.Get(bg, "aws-2"); m.InPool("aws") || !m.Free() {
+		t.Fatalf("removed member after restart: %+v", m)
+	}
+	// Metadata can be updated; it is bounded.
+	if _, err := s.AddMember(bg, "aws", "aws-1", json.RawMessage(`{"host":"new"}`)); err != nil {
+		t.Fatal(err)
+	}
+	big := json.RawMessage(`"` + string(make([]byte, lock.MaxMetadata)) + `"`)
+	if _, err := s.AddMember(bg, "aws", "aws-1", big); code(err) != lock.EINVALID {
+		t.Fatalf("metadata over the limit: %v", err)
+	}
+}
+
+// testPoolContention: many clients take members of a small pool with
+// blocking waits, work, and release: no member is ever held by two at once,
+// and every client is served.
+func testPoolContention(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	members := []string{"env-1", "env-2", "env-3"}
+	addMembers(t, s, "envs", members...)
+	inside := map[string]*atomic.Int32{}
+	for _, m := range members {
+		inside[m] = new(atomic.Int32)
+	}
+	var violations, served atomic.Int32
+	var wg sync.WaitGroup
+	const clients, rounds = 8, 4
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			key := fmt.Sprintf("client-%d", c)
+			for i := 0; i < rounds; i++ {
+				l, err := s.AcquireFromPool(bg, "envs", req(key, key), time.Minute)
+				if err != nil {
+					t.Errorf("%s: %v", key, err)
+					return
+				}
+				if inside[l.Name].Add(1) != 1 {
+					violations.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond)
+				inside[l.Name].Add(-1)
+				if _, _, err := s.Release(bg, l.Name, key, key); err != nil {
+					t.Errorf("%s release: %v", key, err)
+					return
+				}
+				served.Add(1)
+			}
+		}(c)
+	}
+	wg.Wait()
+	if v := violations.Load(); v != 0 {
+		t.Fatalf("%d times a member was held by two clients", v)
+	}
+	if n := served.Load(); n != clients*rounds {
+		t.Fatalf("served %d of %d", n, clients*rounds)
+	}
+}
+
+// testPoolFIFO: waiters for a pool are served in arrival order.
+func testPoolFIFO(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	addMembers(t, s, "one", "only")
+	if _, err := s.AcquireFromPool(bg, "one", req("first", "first"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var done []<-chan error
+	for _, k := range []string{"a", "b", "c"} {
+		c := make(chan error, 1)
+		before := s.PoolWaiters("one")
+		go func(k string) {
+			_, err := s.AcquireFromPool(bg, "one", req(k, k), time.Minute)
+			c <- err
+		}(k)
+		eventually(t, "pool waiter queued", func() bool { return s.PoolWaiters("one") > before })
+		done = append(done, c)
+	}
+	prev := "first"
+	for i, k := range []string{"a", "b", "c"} {
+		mustRelease(t, s, "only", prev, prev)
+		if err := receive(t, done[i], "pool waiter "+k); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := s.Get(bg, "only"); l.Key != k {
+			t.Fatalf("member went to %q, want %q", l.Key, k)
+		}
+		prev = k
+	}
+}
