@@ -37,6 +37,7 @@ func commands() []command {
 		{"lock", "take a lock (waiting for it by default)", runLock},
 		{"unlock", "release a lock", runUnlock},
 		{"run", "run a command while holding a lock, then release it", runRun},
+		{"migrate", "copy every lock from one store to another (file <-> PostgreSQL)", runMigrate},
 		{"version", "print the version", runVersion},
 	}
 }

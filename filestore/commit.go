@@ -42,6 +42,9 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			next = lock.Lock{Name: name}
 		}
 		events := m(&next, lock.Env{Now: s.now(), NextFence: func() uint64 { s.fence++; return s.fence }})
+		// A mutation that sets a fence itself (locker migrate copying
+		// locks) must not leave the counter below it.
+		s.fence = max(s.fence, next.Fence)
 		if len(events) == 0 {
 			s.mu.Unlock()
 			return next, nil, nil

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -42,10 +44,7 @@ func (s *Server) handleAcquire() http.Handler {
 		}
 		count := l.Holds[req.Holder].Count
 		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, lockResponse{
-			Response: fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count),
-			lockView: s.view(l),
-		})
+		s.writeLockResponse(w, fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count), l)
 	})
 }
 
@@ -84,7 +83,7 @@ func (s *Server) handleRelease() http.Handler {
 		default:
 			msg = fmt.Sprintf("%q holds nothing on lock %q; nothing changed", req.Holder, name)
 		}
-		writeJSON(w, http.StatusOK, lockResponse{Response: msg, lockView: s.view(l)})
+		s.writeLockResponse(w, msg, l)
 	})
 }
 
@@ -172,16 +171,28 @@ func (s *Server) handleHistory() http.Handler {
 	})
 }
 
+// handleHealthz is liveness: 200 while the process serves. It also reports
+// the store (the database, with LOCKER_DATABASE_URL) without failing on it:
+// a replica whose database is down is alive and will recover by itself;
+// /readyz is the check that fails.
 func (s *Server) handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		store := "ok"
+		if err := s.svc.Ready(ctx); err != nil {
+			store = "unavailable: " + lock.ErrorMessage(err)
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": store, "version": s.cfg.Version})
 	})
 }
 
 func (s *Server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.svc.Ready(r.Context()); err != nil {
-			s.writeError(w, r, err)
+			// Not ready, whatever the cause (disk full, read-only, database
+			// down): 503, what load balancers and orchestrators expect.
+			errorf(w, http.StatusServiceUnavailable, "not ready: "+lock.ErrorMessage(err))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

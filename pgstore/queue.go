@@ -18,13 +18,24 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 	if err != nil {
 		return 0, dbError(ctx, err)
 	}
+	s.mu.Lock()
+	s.live[lock.Ticket(id)] = struct{}{}
+	s.mu.Unlock()
 	return lock.Ticket(id), nil
 }
 
 // Leave implements lock.WaitQueue.
 func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket) error {
+	// No longer kept alive, even if the delete fails.
+	s.mu.Lock()
+	delete(s.live, t)
+	s.mu.Unlock()
 	_, err := s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE id = $1`, int64(t))
 	if err != nil {
+		// The heartbeat deletes it when the database answers again.
+		s.mu.Lock()
+		s.left = append(s.left, int64(t))
+		s.mu.Unlock()
 		return dbError(ctx, err)
 	}
 	// Those behind it may be first now, on any replica.
@@ -99,7 +110,22 @@ func (s *Store) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		s.pool.Exec(ctx, `UPDATE locker_waiters SET heartbeat = clock_timestamp() WHERE replica = $1`, s.opts.Replica)
+		s.mu.Lock()
+		live := make([]int64, 0, len(s.live))
+		for t := range s.live {
+			live = append(live, int64(t))
+		}
+		left := s.left
+		s.left = nil
+		s.mu.Unlock()
+		s.pool.Exec(ctx, `UPDATE locker_waiters SET heartbeat = clock_timestamp() WHERE replica = $1 AND id = ANY($2)`, s.opts.Replica, live)
+		if len(left) > 0 {
+			if _, err := s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE id = ANY($1)`, left); err != nil {
+				s.mu.Lock()
+				s.left = append(s.left, left...)
+				s.mu.Unlock()
+			}
+		}
 		s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE heartbeat < clock_timestamp() - $1::interval`, (4 * staleAfter * s.opts.Heartbeat).String())
 	}
 }

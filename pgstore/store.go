@@ -52,6 +52,13 @@ type Store struct {
 
 	mu    sync.Mutex
 	watch func(string, []lock.Event)
+	// live is this replica's waiters that have not left: only their rows
+	// are kept alive. A row whose Leave failed (the database was down) or
+	// whose Join failed after the insert committed goes stale instead of
+	// blocking its lock for as long as this replica runs.
+	live map[lock.Ticket]struct{}
+	// left is waiters' rows whose delete failed: retried by the heartbeat.
+	left []int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -98,7 +105,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize()}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize(), live: map[lock.Ticket]struct{}{}}
 	s.wg.Add(2)
 	listening := make(chan struct{})
 	go s.listen(lctx, cfg.ConnConfig, listening)
@@ -265,7 +272,7 @@ func dbError(ctx context.Context, err error) error {
 	if errors.As(err, &le) {
 		return err
 	}
-	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); nothing was changed", err)}
+	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); try again (a change in flight may or may not have been made: check the lock)", err)}
 }
 
 // Get implements lock.Store.

@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/pgstore"
+)
+
+const migrateHelp = `Usage: locker migrate --from STORE --to STORE [--force]
+
+Copies every lock from one store to another, so that a team can move from the
+file store to PostgreSQL (for several replicas; see docs/ha.md) or back without
+releasing anything. A STORE is a PostgreSQL URL (postgres://...), as in
+LOCKER_DATABASE_URL, or the path of a data file, as in LOCKER_CONFIG.
+
+Each lock keeps its key, its holders with their counts, acquisition times and
+leases, its fence token, its pools and metadata, and its recent history. Fence tokens go on from above
+the highest one copied, so a token handed out after the move is always greater
+than any handed out before it. Requests waiting for a lock are not copied.
+
+Stop every Locker server that uses either store first, so that nothing
+changes during the copy: a data file in use by a running server is refused.
+Then start the servers on the target.
+
+Flags:
+  --from STORE   where the locks are now
+  --to STORE     where they go; it must hold no locks yet
+  --force        copy even if the target already holds locks: a lock of the
+                 same name is replaced, the others are kept
+  -h, --help     show this help
+`
+
+// runMigrate copies every lock from one store to another.
+func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("locker migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stdout, migrateHelp) }
+	from := fs.String("from", "", "source store")
+	to := fs.String("to", "", "target store")
+	force := fs.Bool("force", false, "copy over locks already in the target")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: locker migrate takes no arguments besides its flags (got %q); see locker migrate --help", errUsage, fs.Args())
+	case *from == "" || *to == "":
+		return fmt.Errorf("%w: locker migrate needs --from and --to, e.g. locker migrate --from /var/lib/locker/locks.yml --to postgres://locker@db/locker", errUsage)
+	case *from == *to:
+		return fmt.Errorf("%w: --from and --to are the same store (%s)", errUsage, redactStore(*from))
+	}
+	res, err := migrateLocks(ctx, *from, *to, *force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "copied %d locks (%d held) and %d history events from %s to %s",
+		res.locks, res.held, res.events, redactStore(*from), redactStore(*to))
+	if res.maxFence > 0 {
+		fmt.Fprintf(stdout, "; fence tokens go on above %d", res.maxFence)
+	}
+	fmt.Fprintln(stdout)
+	if res.skipped > 0 {
+		fmt.Fprintf(stdout, "skipped %d free locks that have never changed since they were imported (no history): a free lock is the same as a new one\n", res.skipped)
+	}
+	return nil
+}
+
+type migrateResult struct {
+	locks, held, events, skipped int
+	maxFence                     uint64
+}
+
+// migrateLocks does the copy: it reads the whole source, refuses a target
+// that holds locks (unless force), raises the target's fence counter above
+// every copied token, then writes each lock's state and history.
+func migrateLocks(ctx context.Context, from, to string, force bool) (migrateResult, error) {
+	var res migrateResult
+	src, err := openMigrateStore(ctx, from, "source")
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
+	locks, err := src.List(ctx)
+	if err != nil {
+		return res, fmt.Errorf("reading the locks of %s: %w", redactStore(from), err)
+	}
+	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
+	histories := make([][]lock.Event, len(locks))
+	for i, l := range locks {
+		if histories[i], err = src.History(ctx, l.Name); err != nil {
+			return res, fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
+		}
+		res.maxFence = max(res.maxFence, l.Fence)
+		for _, ev := range histories[i] {
+			res.maxFence = max(res.maxFence, ev.Fence)
+		}
+	}
+
+	dst, err := openMigrateStore(ctx, to, "target")
+	if err != nil {
+		return res, err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			dst.Close()
+		}
+	}()
+	existing, err := dst.List(ctx)
+	if err != nil {
+		return res, fmt.Errorf("reading the locks of %s: %w", redactStore(to), err)
+	}
+	if len(existing) > 0 && !force {
+		names := make([]string, 0, 3)
+		for _, l := range existing[:min(3, len(existing))] {
+			names = append(names, fmt.Sprintf("%q", l.Name))
+		}
+		return res, fmt.Errorf("the target %s already holds %d locks (%s...): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced)",
+			redactStore(to), len(existing), strings.Join(names, ", "))
+	}
+	// Raise the counter first: should the copy stop half way, no copied
+	// token is above it.
+	if isDatabaseURL(to) && res.maxFence > 0 {
+		if err := raisePGFence(ctx, to, res.maxFence); err != nil {
+			return res, fmt.Errorf("raising the fence counter of %s: %w", redactStore(to), err)
+		}
+	}
+	for i, l := range locks {
+		events := migrateEvents(l, histories[i])
+		if len(events) == 0 {
+			// A free lock with no history and no pool (imported from
+			// the original locker's file and never used since) has
+			// nothing to copy: a store writes nothing without events.
+			res.skipped++
+			continue
+		}
+		state := l.Clone()
+		_, written, err := dst.Update(ctx, l.Name, func(cur *lock.Lock, env lock.Env) []lock.Event {
+			*cur = state
+			return events
+		})
+		if err == nil && len(written) != len(events) {
+			err = errors.New("the store did not write it")
+		}
+		if err != nil {
+			return res, fmt.Errorf("writing lock %q to %s (%d of %d locks copied): %w", l.Name, redactStore(to), res.locks, len(locks), err)
+		}
+		res.locks++
+		res.events += len(histories[i])
+		if !l.Free() {
+			res.held++
+		}
+	}
+	// The file store's counter is the highest token it has seen, found
+	// again when it is next opened; closing makes everything durable.
+	closed = true
+	if err := dst.Close(); err != nil {
+		return res, fmt.Errorf("closing %s: %w", redactStore(to), err)
+	}
+	return res, nil
+}
+
+// migrateEvents returns what is written with a copied lock: its history as it
+// is, or — for a lock without one (imported from the original locker's file)
+// — one event per holder and per pool that records its hold or membership.
+func migrateEvents(l lock.Lock, history []lock.Event) []lock.Event {
+	if len(history) > 0 {
+		return slices.Clone(history)
+	}
+	var events []lock.Event
+	for _, pool := range l.Pools {
+		events = append(events, lock.Event{Type: lock.Added, Lock: l.Name, Key: l.Key, Fence: l.Fence, Time: l.FreeSince, Pool: pool})
+	}
+	for _, holder := range l.Holders() {
+		h := l.Holds[holder]
+		t := h.Acquired
+		if t.IsZero() {
+			t = l.Since
+		}
+		events = append(events, lock.Event{Type: lock.Acquired, Lock: l.Name, Key: l.Key, Holder: holder, Count: h.Count, Fence: l.Fence, Time: t, Expires: h.Expires})
+	}
+	return events
+}
+
+func isDatabaseURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// openMigrateStore opens a store named by a PostgreSQL URL or a file path.
+func openMigrateStore(ctx context.Context, spec, role string) (lock.Store, error) {
+	if isDatabaseURL(spec) {
+		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := pgstore.Open(openCtx, spec, pgstore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("the %s %s: %v", role, redactStore(spec), err)
+		}
+		return s, nil
+	}
+	if role == "source" {
+		if _, err := os.Stat(spec); err != nil {
+			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a postgres:// URL)", spec, err)
+		}
+	}
+	s, err := filestore.Open(spec, filestore.Options{})
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("the %s %s is in use by a running Locker server: stop it first, so that no lock changes during the copy (%v)", role, spec, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the %s %s: %v", role, spec, err)
+	}
+	return s, nil
+}
+
+// raisePGFence makes the database's fence sequence hand out only tokens
+// above fence (and above any it handed out before).
+func raisePGFence(ctx context.Context, dbURL string, fence uint64) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, `SELECT setval('locker_fence', GREATEST($1::bigint,
+		(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM locker_fence)))`, int64(fence))
+	return err
+}
+
+// redactStore names a store for messages without the database password.
+func redactStore(spec string) string {
+	if !isDatabaseURL(spec) {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "the database"
+	}
+	return u.Redacted()
+}
