@@ -1,0 +1,123 @@
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// check answers with the lock's current version. Concourse's rule is to list
+// the requested version first if it is still valid, then every newer one;
+// for a lock only the current state is real (past states cannot be fetched),
+// so the answer is the requested version when the lock is still in that
+// state, and the current one otherwise — which is newer. Only the one lock is
+// read: other locks changing make no new version.
+func (r *runner) check(ctx context.Context, requested Version) ([]Version, error) {
+	name, err := r.lockName(ctx, 1, "")
+	if err != nil {
+		return nil, r.explain(err)
+	}
+	l, err := r.getLock(ctx, name)
+	if err != nil {
+		return nil, r.explain(err)
+	}
+	cur := versionOf(l)
+	if requested != nil && sameVersion(requested, cur) {
+		return []Version{requested}, nil
+	}
+	return []Version{cur}, nil
+}
+
+// inAttempts bounds how often in tries a server it cannot reach: a get is
+// not worth waiting for as long as a lock, but should survive a blip (it
+// runs right after every put).
+const inAttempts = 5
+
+// in writes the lock's current state to dir:
+//
+//	lock     the lock as JSON, as GET /locks shows it
+//	name     the lock's name
+//	key      the key it is held under; empty when free
+//	locked   true or false
+//	holders  the holders, one a line
+//	fence    the fencing token (empty with the original server, which has none)
+//
+// and answers with the requested version (Concourse's rule); the files show
+// the state now, which the version may no longer be.
+func (r *runner) in(ctx context.Context, dir string, requested Version) (*response, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the directory %s: %v", dir, err)
+	}
+	name, err := r.lockName(ctx, inAttempts, "")
+	if err != nil {
+		return nil, r.explain(err)
+	}
+	var l *client.Lock
+	err = r.retry(ctx, fmt.Sprintf("reading lock %q", name), inAttempts, func() error {
+		var err error
+		l, err = r.getLock(ctx, name)
+		return err
+	})
+	if err != nil {
+		return nil, r.explain(err)
+	}
+	js, err := lockJSON(l)
+	if err != nil {
+		return nil, err
+	}
+	locked := "false"
+	if !l.Free() {
+		locked = "true"
+	}
+	fence := ""
+	if !l.Legacy {
+		fence = fmt.Sprint(l.Fence)
+	}
+	files := map[string]string{
+		"lock":    js,
+		"name":    name,
+		"key":     l.Key,
+		"locked":  locked,
+		"holders": strings.Join(holderNames(l.LockedBy), "\n"),
+		"fence":   fence,
+	}
+	if r.src.BoshLock != "" {
+		files[boshLockFile] = r.src.BoshLock
+	}
+	for f, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o644); err != nil {
+			return nil, fmt.Errorf("cannot write %s: %v", filepath.Join(dir, f), err)
+		}
+	}
+	cur := versionOf(l)
+	v := requested
+	if v == nil {
+		v = cur
+	} else if !sameVersion(v, cur) {
+		r.log.printf("lock %q has changed since this version; the files show it as it is now: %s", name, describe(l))
+	}
+	r.log.printf("lock %q is %s", name, describe(l))
+	return &response{Version: v, Metadata: lockMetadata(l)}, nil
+}
+
+// lockJSON is the lock as GET /locks shows it: with the original server,
+// only its key and holders.
+func lockJSON(l *client.Lock) (string, error) {
+	var v any = l
+	if l.Legacy {
+		v = struct {
+			Key      string         `json:"key"`
+			LockedBy map[string]int `json:"locked_by"`
+		}{l.Key, sortedCounts(l.LockedBy)}
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	return string(b) + "\n", nil
+}

@@ -1,0 +1,420 @@
+package resource
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// Defaults of the source's optional settings.
+const (
+	DefaultRetryDelay = 10 * time.Second
+)
+
+// Source is the resource's configuration: the source of a resource in a
+// pipeline. The fields are the original locker-resource's, plus retry_delay
+// and timeout.
+type Source struct {
+	// LockerURI is the server's base URL (locker_uri, required).
+	LockerURI string
+	// Username and Password are sent as HTTP basic auth.
+	Username, Password string
+	// CACert is PEM text: certificate authorities to trust, for the locker
+	// server and the BOSH director, on top of the system's.
+	CACert string
+	// SkipSSLValidation turns off certificate verification, for the locker
+	// server and the BOSH director.
+	SkipSSLValidation bool
+	// LockName is the lock; exactly one of LockName and BoshLock is set.
+	LockName string
+	// BoshLock is a BOSH director's URL: the lock is named after the
+	// director (the "name" of <BoshLock>/info).
+	BoshLock string
+	// RetryDelay is how long to wait between attempts when the server
+	// cannot be reached, and how often to poll a server without blocking
+	// waits.
+	RetryDelay time.Duration
+	// Timeout bounds how long out waits for a lock, or retries an unlock;
+	// zero means for ever.
+	Timeout time.Duration
+}
+
+// OutParams are the params of a put.
+type OutParams struct {
+	// Op is "lock" or "unlock" (lock_op).
+	Op string
+	// Key is the key to lock or unlock with.
+	Key string
+	// Holder is who holds the hold (locked_by, or lock_by); "" means the
+	// key, as the server has it.
+	Holder string
+}
+
+// Version is a version of the resource: the state of its lock.
+type Version map[string]string
+
+// request is what Concourse sends on stdin.
+type request struct {
+	Source  json.RawMessage `json:"source"`
+	Version json.RawMessage `json:"version"`
+	Params  json.RawMessage `json:"params"`
+}
+
+// ConfigError lists what is wrong with a request, each problem with what to
+// do about it.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid configuration: " + e.Problems[0]
+	}
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// fields reads a JSON object's fields one by one, noting every problem.
+type fields struct {
+	where    string // "source" or "params"
+	m        map[string]json.RawMessage
+	known    map[string]bool
+	problems *[]string
+}
+
+func (f *fields) problem(format string, args ...any) {
+	*f.problems = append(*f.problems, fmt.Sprintf(format, args...))
+}
+
+// raw returns a field's value, nil when absent or null.
+func (f *fields) raw(name string) json.RawMessage {
+	f.known[name] = true
+	v, ok := f.m[name]
+	if !ok || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		return nil
+	}
+	return v
+}
+
+func jsonType(v json.RawMessage) string {
+	switch t := bytes.TrimSpace(v); {
+	case len(t) == 0:
+		return "nothing"
+	case t[0] == '"':
+		return "a string"
+	case t[0] == '{':
+		return "an object"
+	case t[0] == '[':
+		return "a list"
+	case t[0] == 't' || t[0] == 'f':
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+// str reads a string field; absent and null are "".
+func (f *fields) str(name string) string {
+	v := f.raw(name)
+	if v == nil {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		f.problem("%s.%s must be a string, not %s", f.where, name, jsonType(v))
+		return ""
+	}
+	return s
+}
+
+// boolean reads a boolean field, taking "true" and "false" in strings too.
+func (f *fields) boolean(name string) bool {
+	v := f.raw(name)
+	if v == nil {
+		return false
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err == nil {
+		return b
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err == nil {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "true", "yes", "1":
+			return true
+		case "false", "no", "0", "":
+			return false
+		}
+		f.problem("%s.%s is %q: set it to true or false", f.where, name, s)
+		return false
+	}
+	f.problem("%s.%s must be true or false, not %s", f.where, name, jsonType(v))
+	return false
+}
+
+// duration reads a duration: Go syntax in a string ("30s", "5m"), or a
+// number of seconds (30, or "30"). ok is false when absent or bad.
+func (f *fields) duration(name, example string) (d time.Duration, ok bool) {
+	v := f.raw(name)
+	if v == nil {
+		return 0, false
+	}
+	var secs float64
+	var s string
+	switch {
+	case json.Unmarshal(v, &secs) == nil:
+	case json.Unmarshal(v, &s) == nil:
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return 0, false
+		}
+		if pd, err := time.ParseDuration(s); err == nil {
+			if pd < 0 {
+				f.problem("%s.%s is %q: it must not be negative", f.where, name, s)
+				return 0, false
+			}
+			return pd, true
+		}
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			f.problem("%s.%s is %q, which is not a duration: write it like %q (Go syntax: s, m, h) or as a number of seconds", f.where, name, s, example)
+			return 0, false
+		}
+		secs = n
+	default:
+		f.problem("%s.%s must be a duration such as %q, not %s", f.where, name, example, jsonType(v))
+		return 0, false
+	}
+	if secs < 0 || secs > 1e9 {
+		f.problem("%s.%s is %v seconds: it must be between 0 and 1e9", f.where, name, secs)
+		return 0, false
+	}
+	return time.Duration(secs * float64(time.Second)), true
+}
+
+// unknown returns the names of fields nobody read, sorted.
+func (f *fields) unknown() []string {
+	var names []string
+	for name := range f.m {
+		if !f.known[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func newFields(where string, v json.RawMessage, problems *[]string) *fields {
+	f := &fields{where: where, m: map[string]json.RawMessage{}, known: map[string]bool{}, problems: problems}
+	if v == nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		return f
+	}
+	if err := json.Unmarshal(v, &f.m); err != nil {
+		f.problem("%s must be an object (a map of settings), not %s", where, jsonType(v))
+	}
+	return f
+}
+
+// parseRequest decodes what Concourse sent on stdin.
+func parseRequest(b []byte) (*request, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, &ConfigError{Problems: []string{"no request on standard input: Concourse sends a JSON object with \"source\" (and \"version\", \"params\"); to try the resource by hand, pipe one in"}}
+	}
+	var r request
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&r); err != nil {
+		return nil, &ConfigError{Problems: []string{fmt.Sprintf("the request on standard input is not a JSON object (%v)", err)}}
+	}
+	return &r, nil
+}
+
+// parseSource checks the source and returns it with the defaults applied.
+// Warnings are things that work but are probably not what was meant.
+func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error) {
+	var problems []string
+	if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, nil, &ConfigError{Problems: []string{"source is missing: configure the resource's source with at least locker_uri and lock_name (or bosh_lock)"}}
+	}
+	f := newFields("source", raw, &problems)
+	src = &Source{
+		LockerURI:         strings.TrimSpace(f.str("locker_uri")),
+		Username:          f.str("username"),
+		Password:          f.str("password"),
+		CACert:            f.str("ca_cert"),
+		SkipSSLValidation: f.boolean("skip_ssl_validation"),
+		LockName:          f.str("lock_name"),
+		BoshLock:          strings.TrimSpace(f.str("bosh_lock")),
+		RetryDelay:        DefaultRetryDelay,
+	}
+	if d, ok := f.duration("retry_delay", "10s"); ok {
+		if d <= 0 {
+			problems = append(problems, "source.retry_delay must be more than zero, such as \"10s\" (or leave it out for the default, 10s)")
+		} else {
+			src.RetryDelay = d
+		}
+	}
+	if d, ok := f.duration("timeout", "1h"); ok {
+		src.Timeout = d // zero: for ever
+	}
+
+	switch {
+	case src.LockerURI == "":
+		problems = append(problems, "source.locker_uri is missing: set it to the locker server's URL, such as https://locker.example.com:8910")
+	default:
+		if msg := checkURL(src.LockerURI); msg != "" {
+			problems = append(problems, fmt.Sprintf("source.locker_uri %s %s", redactURL(src.LockerURI), msg))
+		}
+	}
+	switch {
+	case src.LockName != "" && src.BoshLock != "":
+		problems = append(problems, "source has both lock_name and bosh_lock: set only one of them (lock_name names the lock; bosh_lock names it after a BOSH director)")
+	case src.LockName == "" && src.BoshLock == "":
+		problems = append(problems, "source.lock_name is missing: set it to the name of the lock (or set bosh_lock to a BOSH director's URL to use the director's name)")
+	case src.LockName != "":
+		if err := lock.ValidateName("source.lock_name", src.LockName); err != nil {
+			problems = append(problems, err.Error())
+		}
+	default:
+		if msg := checkURL(src.BoshLock); msg != "" {
+			problems = append(problems, fmt.Sprintf("source.bosh_lock %s %s (it is the BOSH director's URL, such as https://10.0.0.6:25555)", redactURL(src.BoshLock), msg))
+		}
+	}
+	if strings.TrimSpace(src.CACert) != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(src.CACert)) {
+		problems = append(problems, "source.ca_cert has no PEM certificate in it: paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----")
+	}
+	if src.Password != "" && src.Username == "" {
+		warnings = append(warnings, "source.password is set but source.username is not: no credentials are sent")
+	}
+	for _, name := range f.unknown() {
+		warnings = append(warnings, fmt.Sprintf("ignoring unknown setting source.%s (known: %s)", name, strings.Join(sourceFields, ", ")))
+	}
+	if len(problems) > 0 {
+		return nil, warnings, &ConfigError{Problems: problems}
+	}
+	return src, warnings, nil
+}
+
+// sourceFields are the source's settings, for messages.
+var sourceFields = []string{"locker_uri", "username", "password", "ca_cert", "skip_ssl_validation", "lock_name", "bosh_lock", "retry_delay", "timeout"}
+
+// checkURL says what is wrong with a server URL, "" if nothing.
+func checkURL(raw string) string {
+	if !strings.Contains(raw, "://") {
+		return "has no scheme: start it with https:// or http://"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "is not a URL: write it like https://host:port"
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("has scheme %q: use https:// or http://", u.Scheme)
+	case u.Host == "" || u.Hostname() == "":
+		return "has no host: write it like https://host:port"
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(raw, "?"):
+		return "must not have a query (?...) or fragment (#...): give only the server's base URL"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("has port %q: use a number from 1 to 65535", p)
+		}
+	}
+	return ""
+}
+
+// redactURL quotes a URL for a message without the password it may carry
+// (https://user:pass@host): whatever lies between "://" and the last "@" is
+// left out — the last anywhere, for a password with an unescaped "/" or "?"
+// in it.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if at := strings.LastIndex(raw[i+3:], "@"); at >= 0 {
+			raw = raw[:i+3] + "***@" + raw[i+3+at+1:]
+		}
+	}
+	return strconv.Quote(raw)
+}
+
+// parseOutParams checks a put's params.
+func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err error) {
+	var problems []string
+	if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, nil, &ConfigError{Problems: []string{"params are missing: a put needs params.lock_op (lock or unlock) and params.key"}}
+	}
+	f := newFields("params", raw, &problems)
+	p = &OutParams{Op: strings.TrimSpace(f.str("lock_op")), Key: f.str("key")}
+	lockedBy, lockBy := f.str("locked_by"), f.str("lock_by")
+	switch {
+	case lockedBy != "" && lockBy != "" && lockedBy != lockBy:
+		problems = append(problems, fmt.Sprintf("params has both locked_by (%q) and lock_by (%q): they are two spellings of one setting; keep one", lockedBy, lockBy))
+	case lockedBy != "":
+		p.Holder = lockedBy
+	default:
+		p.Holder = lockBy
+	}
+	switch p.Op {
+	case "lock", "unlock":
+	case "":
+		problems = append(problems, "params.lock_op is missing: set it to lock or unlock")
+	default:
+		problems = append(problems, fmt.Sprintf("params.lock_op is %q: set it to lock or unlock", p.Op))
+	}
+	if p.Key == "" {
+		if _, given := f.m["key"]; given {
+			problems = append(problems, "params.key is empty: set it to the key to "+opOr(p.Op)+" with (holders with the same key share the lock)")
+		} else {
+			problems = append(problems, "params.key is missing: set it to the key to "+opOr(p.Op)+" with (holders with the same key share the lock)")
+		}
+	} else if err := lock.ValidateName("params.key", p.Key); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if p.Holder != "" {
+		if err := lock.ValidateName("params.locked_by", p.Holder); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	for _, name := range f.unknown() {
+		warnings = append(warnings, fmt.Sprintf("ignoring unknown setting params.%s (known: lock_op, key, locked_by, lock_by)", name))
+	}
+	if len(problems) > 0 {
+		return nil, warnings, &ConfigError{Problems: problems}
+	}
+	return p, warnings, nil
+}
+
+func opOr(op string) string {
+	if op == "unlock" {
+		return "unlock"
+	}
+	return "lock"
+}
+
+// parseVersion reads the version Concourse sent; nil when none.
+func parseVersion(raw json.RawMessage) (Version, error) {
+	if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, &ConfigError{Problems: []string{fmt.Sprintf("version must be an object, not %s", jsonType(raw))}}
+	}
+	v := Version{}
+	for k, x := range m {
+		switch x := x.(type) {
+		case string:
+			v[k] = x
+		case nil:
+		default:
+			b, _ := json.Marshal(x)
+			v[k] = string(b)
+		}
+	}
+	return v, nil
+}

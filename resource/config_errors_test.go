@@ -1,0 +1,121 @@
+package resource_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBadConfig: every bad source or params fails with a message that says
+// what to fix, before a single request reaches the server.
+func TestBadConfig(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	good := func() obj { return obj{"locker_uri": s.URL, "lock_name": "l"} }
+	with := func(k string, v any) obj {
+		o := good()
+		if v == nil {
+			delete(o, k)
+		} else {
+			o[k] = v
+		}
+		return o
+	}
+	lock := obj{"lock_op": "lock", "key": "k"}
+	long := strings.Repeat("x", 513)
+
+	for _, tc := range []struct {
+		name  string
+		cmd   string
+		stdin string
+		want  []string
+	}{
+		{"empty stdin", "check", "", []string{"no request on standard input"}},
+		{"not JSON", "check", "{source:", []string{"the request on standard input is not a JSON object"}},
+		{"no source", "check", `{"version":null}`, []string{"source is missing"}},
+		{"source not an object", "check", `{"source":"x"}`, []string{"source must be an object"}},
+		{"no locker_uri", "check", string(request(with("locker_uri", nil), nil, nil)), []string{"source.locker_uri is missing: set it to the locker server's URL"}},
+		{"locker_uri without scheme", "check", string(request(with("locker_uri", "10.0.0.1:8910"), nil, nil)), []string{`source.locker_uri "10.0.0.1:8910" has no scheme: start it with https:// or http://`}},
+		{"locker_uri with another scheme", "check", string(request(with("locker_uri", "ftp://h:1"), nil, nil)), []string{`has scheme "ftp": use https:// or http://`}},
+		{"locker_uri without host", "check", string(request(with("locker_uri", "http://:8910"), nil, nil)), []string{"has no host"}},
+		{"locker_uri with a query", "check", string(request(with("locker_uri", s.URL+"?x=1"), nil, nil)), []string{"must not have a query"}},
+		{"locker_uri with a bad port", "check", string(request(with("locker_uri", "http://h:99999"), nil, nil)), []string{`has port "99999"`}},
+		{"locker_uri not a string", "check", string(request(with("locker_uri", 8910), nil, nil)), []string{"source.locker_uri must be a string, not a number"}},
+		{"both lock_name and bosh_lock", "check", string(request(with("bosh_lock", "https://10.0.0.6:25555"), nil, nil)), []string{"source has both lock_name and bosh_lock: set only one of them"}},
+		{"neither lock_name nor bosh_lock", "check", string(request(with("lock_name", nil), nil, nil)), []string{"source.lock_name is missing", "bosh_lock"}},
+		{"empty lock_name", "check", string(request(with("lock_name", ""), nil, nil)), []string{"source.lock_name is missing"}},
+		{"lock_name too long", "check", string(request(with("lock_name", long), nil, nil)), []string{"source.lock_name is 513 bytes long; the limit is 512"}},
+		{"lock_name with a control character", "check", string(request(with("lock_name", "a\x01b"), nil, nil)), []string{"source.lock_name must not contain control characters"}},
+		{"bad bosh_lock", "check", string(request(obj{"locker_uri": s.URL, "bosh_lock": "10.0.0.6:25555"}, nil, nil)), []string{`source.bosh_lock "10.0.0.6:25555" has no scheme`}},
+		{"ca_cert without a certificate", "check", string(request(with("ca_cert", "not a cert"), nil, nil)), []string{"source.ca_cert has no PEM certificate in it"}},
+		{"skip_ssl_validation not a boolean", "check", string(request(with("skip_ssl_validation", "maybe"), nil, nil)), []string{`source.skip_ssl_validation is "maybe": set it to true or false`}},
+		{"retry_delay not a duration", "check", string(request(with("retry_delay", "soon"), nil, nil)), []string{`source.retry_delay is "soon", which is not a duration`}},
+		{"retry_delay zero", "check", string(request(with("retry_delay", "0s"), nil, nil)), []string{"source.retry_delay must be more than zero"}},
+		{"timeout negative", "check", string(request(with("timeout", "-5m"), nil, nil)), []string{`source.timeout is "-5m": it must not be negative`}},
+		{"timeout a list", "check", string(request(with("timeout", []int{1}), nil, nil)), []string{"source.timeout must be a duration such as \"1h\", not a list"}},
+		{"several problems at once", "check", string(request(obj{"locker_uri": "nope", "retry_delay": "x"}, nil, nil)), []string{"source.locker_uri", "source.lock_name is missing", "source.retry_delay"}},
+		{"version not an object", "check", `{"source":` + string(mustJSON(good())) + `,"version":"v1"}`, []string{"version must be an object"}},
+
+		{"in without a directory", "in", string(request(good(), nil, nil)), []string{"in needs the directory to write to"}},
+
+		{"no params", "out", string(request(good(), nil, nil)), []string{"params are missing: a put needs params.lock_op (lock or unlock) and params.key"}},
+		{"no lock_op", "out", string(request(good(), obj{"key": "k"}, nil)), []string{"params.lock_op is missing: set it to lock or unlock"}},
+		{"unknown lock_op", "out", string(request(good(), obj{"key": "k", "lock_op": "grab"}, nil)), []string{`params.lock_op is "grab": set it to lock or unlock`}},
+		{"no key", "out", string(request(good(), obj{"lock_op": "lock"}, nil)), []string{"params.key is missing: set it to the key to lock with"}},
+		{"no key to unlock", "out", string(request(good(), obj{"lock_op": "unlock"}, nil)), []string{"params.key is missing: set it to the key to unlock with"}},
+		{"empty key", "out", string(request(good(), obj{"lock_op": "lock", "key": ""}, nil)), []string{"params.key is empty"}},
+		{"key not a string", "out", string(request(good(), obj{"lock_op": "lock", "key": 7}, nil)), []string{"params.key must be a string, not a number"}},
+		{"key too long", "out", string(request(good(), obj{"lock_op": "lock", "key": long}, nil)), []string{"params.key is 513 bytes long"}},
+		{"locked_by and lock_by differ", "out", string(request(good(), obj{"lock_op": "lock", "key": "k", "locked_by": "a", "lock_by": "b"}, nil)), []string{`params has both locked_by ("a") and lock_by ("b")`}},
+		{"locked_by with a control character", "out", string(request(good(), obj{"lock_op": "lock", "key": "k", "locked_by": "a\nb"}, nil)), []string{"params.locked_by must not contain control characters"}},
+		{"params not an object", "out", `{"source":` + string(mustJSON(good())) + `,"params":["lock"]}`, []string{"params must be an object"}},
+		{"bad source for out", "out", string(request(with("lock_name", nil), lock, nil)), []string{"source.lock_name is missing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.requests.Load()
+			args := []string{}
+			if tc.cmd == "out" {
+				args = append(args, t.TempDir())
+			}
+			r := start(t, binary, []byte(tc.stdin), append([]string{tc.cmd}, args...)...).wait()
+			if r.code == 0 {
+				t.Fatalf("exit 0; stdout %s", r.stdout)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q", r.stdout)
+			}
+			if n := s.requests.Load() - before; n != 0 {
+				t.Errorf("%d request(s) reached the server", n)
+			}
+		})
+	}
+
+	// Other commands.
+	r := run(t, nil, "frobnicate")
+	if r.code == 0 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestBadConfigKeepsCredentialsOut: a bad locker_uri with credentials in it
+// is reported without them.
+func TestBadConfigKeepsCredentialsOut(t *testing.T) {
+	const pass = "Pa55-w0rd-in-url"
+	for _, uri := range []string{
+		"https://ci:" + pass + "@locker.example.com:8910?x=1",
+		"ftp://ci:" + pass + "@locker.example.com",
+		"https://ci:" + pass + "@locker.example.com:99999",
+		"https://ci:" + pass + "/x@locker.example.com", // an unescaped / in the password
+	} {
+		r := run(t, request(obj{"locker_uri": uri, "lock_name": "l"}, nil, nil), "check")
+		if r.code == 0 {
+			t.Errorf("%s: exit 0", uri)
+		}
+		if strings.Contains(r.stderr, pass) || !strings.Contains(r.stderr, "https://***@") && !strings.Contains(r.stderr, "ftp://***@") {
+			t.Errorf("stderr for a bad URL:\n%s", r.stderr)
+		}
+	}
+}

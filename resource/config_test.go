@@ -1,0 +1,135 @@
+package resource
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSourceDefaultsAndForms(t *testing.T) {
+	src, warnings, err := parseSource(json.RawMessage(`{"locker_uri":"https://l.example.com:8910/","lock_name":"x"}`))
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("parseSource: %v %v", err, warnings)
+	}
+	if src.RetryDelay != DefaultRetryDelay || src.Timeout != 0 || src.SkipSSLValidation {
+		t.Errorf("defaults: %+v", src)
+	}
+
+	// The forms pipelines use: nulls (as generated pipelines send for
+	// ca_cert), booleans in strings, durations as numbers of seconds.
+	src, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://10.0.0.1:8910","bosh_lock":"https://10.0.0.6:25555",
+		"lock_name":null,"ca_cert":null,"username":"u","password":"p","skip_ssl_validation":"true","retry_delay":2.5,"timeout":"90"}`))
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("parseSource: %v %v", err, warnings)
+	}
+	if !src.SkipSSLValidation || src.RetryDelay != 2500*time.Millisecond || src.Timeout != 90*time.Second || src.BoshLock != "https://10.0.0.6:25555" || src.LockName != "" {
+		t.Errorf("parsed %+v", src)
+	}
+
+	_, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://l","lock_name":"x","retry-delay":"1s","password":"secret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, want := range []string{"ignoring unknown setting source.retry-delay", "source.password is set but source.username is not"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("warnings lack %q: %v", want, warnings)
+		}
+	}
+}
+
+func TestParseSourceReportsEveryProblem(t *testing.T) {
+	_, _, err := parseSource(json.RawMessage(`{"locker_uri":"ftp://h","retry_delay":"soon","timeout":-1}`))
+	ce, ok := err.(*ConfigError)
+	if !ok {
+		t.Fatalf("error %v", err)
+	}
+	msg := ce.Error()
+	for _, want := range []string{`source.locker_uri "ftp://h" has scheme "ftp"`, "source.lock_name is missing", `source.retry_delay is "soon"`, "source.timeout is -1 seconds"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestParseOutParams(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		holder string
+	}{
+		{`{"lock_op":"lock","key":"k","locked_by":"h"}`, "h"},
+		{`{"lock_op":"lock","key":"k","lock_by":"h"}`, "h"},
+		{`{"lock_op":"unlock","key":"k","lock_by":"h","locked_by":"h"}`, "h"},
+		{`{"lock_op":"unlock","key":"k"}`, ""},
+	} {
+		p, warnings, err := parseOutParams(json.RawMessage(tc.in))
+		if err != nil || len(warnings) != 0 {
+			t.Errorf("%s: %v %v", tc.in, err, warnings)
+			continue
+		}
+		if p.Key != "k" || p.Holder != tc.holder {
+			t.Errorf("%s: %+v", tc.in, p)
+		}
+	}
+	_, warnings, err := parseOutParams(json.RawMessage(`{"lock_op":"lock","key":"k","lock_with":"x"}`))
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "params.lock_with") {
+		t.Errorf("unknown param: %v %v", err, warnings)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:pa55@host:1/x": `"https://***@host:1/x"`,
+		"https://u:pa/ss@host:1":     `"https://***@host:1"`,
+		"https://host:1/a@b":         `"https://***@b"`, // more than needed, never less
+		"http://u:p@w@host":          `"http://***@host"`,
+		"no-scheme":                  `"no-scheme"`,
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestVersionOf(t *testing.T) {
+	// Versions are plain strings (Concourse's rule), and free and held
+	// states of one fencing period differ.
+	p := `{"fence":"3","holders":"{}","key":"","state":"free"}`
+	var v Version
+	if err := json.Unmarshal([]byte(p), &v); err != nil {
+		t.Fatal(err)
+	}
+	if !sameVersion(v, Version{"fence": "3", "holders": "{}", "key": "", "state": "free"}) {
+		t.Errorf("sameVersion")
+	}
+	if sameVersion(v, Version{"fence": "3", "holders": "{}", "key": ""}) {
+		t.Errorf("versions with different fields are the same")
+	}
+}
+
+// TestConfigErrorsLeaveOutURLPasswords: the messages themselves leave out a
+// password in a bad URL (the logger's redaction is a second line of
+// defence, tested through the binary).
+func TestConfigErrorsLeaveOutURLPasswords(t *testing.T) {
+	const pass = "Pa55-w0rd"
+	for _, uri := range []string{
+		"https://ci:" + pass + "@h?x=1",
+		"ftp://ci:" + pass + "@h",
+		"https://ci:" + pass + "@h:99999",
+		"https://ci:" + pass + "/x@h",
+		"https://ci:" + pass + "@",
+	} {
+		for _, field := range []string{"locker_uri", "bosh_lock"} {
+			raw, _ := json.Marshal(map[string]string{"locker_uri": "http://l", field: uri})
+			_, _, err := parseSource(raw)
+			if err == nil {
+				t.Errorf("%s %s: no error", field, uri)
+				continue
+			}
+			if strings.Contains(err.Error(), pass) || !strings.Contains(err.Error(), "***@") {
+				t.Errorf("%s %s: %v", field, uri, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,303 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// out takes or gives back one hold on the lock, as params say. dir is the
+// build's directory of artifacts (Concourse passes it; it may be "").
+func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, error) {
+	ctx, cancel := r.withTimeout(ctx)
+	defer cancel()
+	name, err := r.lockName(ctx, 0, dir)
+	if err != nil {
+		return nil, r.failed(ctx, err, "finding the lock's name")
+	}
+	holder := p.Holder
+	if holder == "" {
+		holder = p.Key // as the server has it
+	}
+	var (
+		l      *client.Lock
+		waited time.Duration
+	)
+	if p.Op == "lock" {
+		l, waited, err = r.lock(ctx, name, p, holder)
+	} else {
+		l, err = r.unlock(ctx, name, p, holder)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.Legacy {
+		// The original server answers a change with a message only: read
+		// the state it left.
+		err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), inAttempts, func() error {
+			got, err := r.getLock(ctx, name)
+			if err == nil {
+				got.Message = l.Message
+				l = got
+			}
+			return err
+		})
+		if err != nil {
+			r.log.printf("warning: the %s succeeded, but reading the lock's state after it failed (%v): the version may not show the state", p.Op, r.explain(err))
+		}
+	}
+	l.Name = name
+	var m metadata
+	m.add("lock", name)
+	m.add("operation", p.Op)
+	m.add("key", p.Key)
+	m.add("holder", holder)
+	if p.Op == "lock" {
+		m.add("waited", round(waited).String())
+	}
+	if l.Message != "" {
+		m.add("response", l.Message)
+	}
+	for _, nv := range lockMetadata(l) {
+		switch nv.Name {
+		case "lock":
+		case "key":
+			m.add("lock_key", nv.Value)
+		default:
+			m.add(nv.Name, nv.Value)
+		}
+	}
+	return &response{Version: versionOf(l), Metadata: m}, nil
+}
+
+// lock takes one hold, waiting for as long as the lock is held under another
+// key: in the server's queue when it has blocking waits, polling every
+// retry_delay otherwise. It says on stderr who holds the lock and how long
+// it has waited.
+func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder string) (*client.Lock, time.Duration, error) {
+	start := time.Now()
+	// How many holds we have already: after a connection that broke, a
+	// count above this one means the server granted the hold and the
+	// answer was lost — asking again would take the lock twice, and one
+	// unlock would then not free it.
+	var (
+		before int
+		state  string
+	)
+	err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
+		l, err := r.getLock(ctx, name)
+		if err == nil {
+			before, state = countOf(l, p.Key, holder), describe(l)
+			if !l.Free() && l.Key != p.Key {
+				r.log.printf("lock %q is %s; waiting for it (key %q, holder %q)", name, state, p.Key, holder)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
+	}
+	stop := r.progress(ctx, name, p.Key, start, state)
+	defer stop()
+	b := backoff{max: r.src.RetryDelay}
+	for {
+		l, err := r.c.Acquire(ctx, name, client.LockOptions{Key: p.Key, Holder: p.Holder})
+		if err == nil {
+			stop()
+			waited := time.Since(start)
+			r.log.printf("took lock %q with key %q as %q%s after waiting %s: %s", name, p.Key, holder, fenceText(l), round(waited), l.Message)
+			return l, waited, nil
+		}
+		if ctx.Err() != nil {
+			stop()
+			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
+		}
+		if !transient(err) {
+			return nil, 0, r.explain(err)
+		}
+		d := b.next()
+		r.log.printf("lock %q: %v; trying again in %s", name, err, d)
+		if sleep(ctx, d) != nil {
+			stop()
+			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
+		}
+		var now *client.Lock
+		err = r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
+			var err error
+			now, err = r.getLock(ctx, name)
+			return err
+		})
+		if err != nil {
+			stop()
+			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
+		}
+		if countOf(now, p.Key, holder) > before {
+			stop()
+			waited := time.Since(start)
+			r.log.printf("the server granted the hold on lock %q before the connection broke: it is ours (key %q, holder %q%s)", name, p.Key, holder, fenceText(now))
+			now.Message = fmt.Sprintf("locked %q with key %q (the answer was lost; the state was read back)", name, p.Key)
+			return now, waited, nil
+		}
+	}
+}
+
+// unlock gives back one hold. Network errors and an unavailable server are
+// retried, with a back-off, until it succeeds or source.timeout passes: an
+// unlock must not be lost. A lock held under another key fails at once.
+func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder string) (*client.Lock, error) {
+	var before int
+	err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
+		l, err := r.getLock(ctx, name)
+		if err != nil {
+			return err
+		}
+		before = countOf(l, p.Key, holder)
+		switch {
+		case before > 0:
+		case l.Free():
+			r.log.printf("lock %q is free: nothing to release", name)
+		case l.Key == p.Key:
+			r.log.printf("warning: %q holds nothing on lock %q under key %q, so nothing is released; the lock stays %s. Did the lock step use another locked_by?", holder, name, p.Key, describe(l))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+	}
+	b := backoff{max: r.src.RetryDelay}
+	for {
+		l, err := r.c.Unlock(ctx, name, p.Key, p.Holder)
+		if err == nil {
+			r.log.printf("released lock %q (key %q, holder %q): %s; it is now %s", name, p.Key, holder, l.Message, describe(l))
+			return l, nil
+		}
+		if errors.Is(err, client.ErrLocked) {
+			return nil, r.notOurs(name, p.Key, err)
+		}
+		if ctx.Err() != nil {
+			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+		}
+		if !transient(err) {
+			return nil, r.explain(err)
+		}
+		d := b.next()
+		r.log.printf("releasing lock %q: %v; trying again in %s", name, err, d)
+		if sleep(ctx, d) != nil {
+			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+		}
+		if before == 0 {
+			continue
+		}
+		var now *client.Lock
+		err = r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
+			var err error
+			now, err = r.getLock(ctx, name)
+			return err
+		})
+		if err != nil {
+			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+		}
+		if countOf(now, p.Key, holder) < before {
+			r.log.printf("the server released the hold on lock %q before the connection broke; it is now %s", name, describe(now))
+			now.Message = fmt.Sprintf("released a hold on %q (the answer was lost; the state was read back)", name)
+			return now, nil
+		}
+	}
+}
+
+// notOurs is the error for an unlock refused because another key holds the
+// lock.
+func (r *runner) notOurs(name, key string, err error) error {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Lock != nil {
+		return fmt.Errorf("cannot unlock %q with key %q: it is %s. params.key must be the key the lock was taken with (%v)", name, key, describe(ae.Lock), err)
+	}
+	return fmt.Errorf("cannot unlock %q with key %q: the server says it is held under another key (%v). params.key must be the key the lock was taken with", name, key, err)
+}
+
+// failed is the error of an out that ended on err: when ctx ended, because
+// source.timeout ran out or the build was aborted.
+func (r *runner) failed(ctx context.Context, err error, doing string) error {
+	if ctx.Err() == nil {
+		return r.explain(err)
+	}
+	state := ""
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Lock != nil {
+		state = describe(ae.Lock)
+	} else if r.name != "" {
+		// Ask once more, briefly, to say who holds the lock.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if l, gerr := r.getLock(sctx, r.name); gerr == nil {
+			state = describe(l)
+		}
+		cancel()
+	}
+	if state != "" {
+		state = "; the lock is " + state
+	}
+	if errors.Is(context.Cause(ctx), errTimeout) {
+		return fmt.Errorf("gave up %s after %s (source.timeout)%s; last error: %v", doing, r.src.Timeout, state, r.explain(err))
+	}
+	return fmt.Errorf("stopped %s (%v)%s", doing, context.Cause(ctx), state)
+}
+
+// progress prints, while a lock is waited for, who holds it and how long
+// the wait has lasted: when that changes (last is what was said before it
+// started), and every minute regardless. It
+// returns a function that stops it and waits until it has.
+func (r *runner) progress(ctx context.Context, name, key string, start time.Time, last string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	every := min(max(r.src.RetryDelay, time.Second), 30*time.Second)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		lastAt := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			l, err := r.getLock(ctx, name)
+			if ctx.Err() != nil {
+				return
+			}
+			var state string
+			if err != nil {
+				state = fmt.Sprintf("unknown (%v)", r.explain(err))
+			} else {
+				state = describe(l)
+			}
+			if state == last && time.Since(lastAt) < time.Minute {
+				continue
+			}
+			extra := ""
+			if err == nil && l.Waiters > 0 {
+				extra = fmt.Sprintf(", %d request(s) waiting", l.Waiters)
+			}
+			r.log.printf("waiting for lock %q (key %q): it is %s%s; waited %s so far", name, key, state, extra, round(time.Since(start)))
+			last, lastAt = state, time.Now()
+		}
+	}()
+	var once bool
+	return func() {
+		if !once {
+			once = true
+			cancel()
+			<-done
+		}
+	}
+}
+
+func fenceText(l *client.Lock) string {
+	if l.Legacy {
+		return ""
+	}
+	return fmt.Sprintf(", fence %d", l.Fence)
+}

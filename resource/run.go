@@ -1,0 +1,212 @@
+// Package resource is Locker's Concourse resource type: check, in and out,
+// speaking Concourse's protocol (a JSON request on stdin, a JSON answer on
+// stdout, logs on stderr, a non-zero exit on failure) to a Locker server —
+// this one, or the original, which has no blocking waits.
+//
+// The source configuration is the original locker-resource's (locker_uri,
+// username, password, ca_cert, skip_ssl_validation, and lock_name or
+// bosh_lock), plus retry_delay and timeout. See docs/concourse.md.
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Command returns the command to run and its arguments from a process's
+// argv: the program's own name when it is check, in or out (the links in
+// /opt/resource), and its first argument otherwise
+// (locker-resource check).
+func Command(argv []string) (cmd string, args []string) {
+	if len(argv) == 0 {
+		return "", nil
+	}
+	switch base := filepath.Base(argv[0]); base {
+	case "check", "in", "out":
+		return base, argv[1:]
+	}
+	if len(argv) < 2 {
+		return "", nil
+	}
+	return argv[1], argv[2:]
+}
+
+const usage = `usage: locker-resource check        (or run as /opt/resource/check)
+       locker-resource in <dir>     (or /opt/resource/in <dir>)
+       locker-resource out <dir>    (or /opt/resource/out <dir>)
+
+Locker's Concourse resource: the JSON request comes on standard input, the
+answer goes to standard output, logs to standard error. See docs/concourse.md.`
+
+// Run runs one command of the resource and returns the process's exit code.
+// ctx ending (the build aborted) stops a wait for a lock.
+func Run(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	switch cmd {
+	case "check", "in", "out":
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	case "":
+		fmt.Fprintln(stderr, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "locker-resource: unknown command %q\n%s\n", cmd, usage)
+		return 2
+	}
+	if cmd == "in" && (len(args) < 1 || args[0] == "") {
+		fmt.Fprintln(stderr, "locker-resource: in needs the directory to write to: in <dir>")
+		return 2
+	}
+	in, err := io.ReadAll(io.LimitReader(stdin, 16<<20))
+	if err != nil {
+		fmt.Fprintf(stderr, "locker-resource: reading the request: %v\n", err)
+		return 1
+	}
+	// Whatever happens next, nothing printed shows the password.
+	log := &logger{w: stderr, secrets: secretsIn(in)}
+	out, err := run(ctx, cmd, args, in, log)
+	if err != nil {
+		if ctx.Err() != nil { // the build was aborted
+			log.printf("interrupted: %v", err)
+		} else {
+			log.printf("error: %v", err)
+		}
+		return 1
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		log.printf("error: %v", err)
+		return 1
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
+		log.printf("error: writing the answer: %v", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, cmd string, args []string, in []byte, log *logger) (any, error) {
+	req, err := parseRequest(in)
+	if err != nil {
+		return nil, err
+	}
+	src, warnings, err := parseSource(req.Source)
+	for _, w := range warnings {
+		log.printf("warning: %s", w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	version, err := parseVersion(req.Version)
+	if err != nil {
+		return nil, err
+	}
+	var params *OutParams
+	if cmd == "out" {
+		params, warnings, err = parseOutParams(req.Params)
+		for _, w := range warnings {
+			log.printf("warning: %s", w)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	r, err := newRunner(src, log)
+	if err != nil {
+		return nil, err
+	}
+	switch cmd {
+	case "check":
+		return r.check(ctx, version)
+	case "in":
+		return r.in(ctx, args[0], version)
+	default:
+		dir := ""
+		if len(args) > 0 {
+			dir = args[0]
+		}
+		return r.out(ctx, dir, params)
+	}
+}
+
+// logger writes lines to stderr, leaving out the secrets.
+type logger struct {
+	mu      sync.Mutex
+	w       io.Writer
+	secrets []string
+}
+
+// minSecret is the shortest secret redacted from logs: shorter ones would
+// blank out ordinary words. (The resource never prints a secret; this is a
+// second line of defence.)
+const minSecret = 4
+
+func (l *logger) printf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	for _, s := range l.secrets {
+		line = strings.ReplaceAll(line, s, "***")
+	}
+	if !strings.HasSuffix(line, "\n") {
+		line += "\n"
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	io.WriteString(l.w, line)
+}
+
+// secretsIn finds the secrets in a request, even one that is not valid:
+// the password, and passwords in the URLs.
+func secretsIn(b []byte) []string {
+	var r struct {
+		Source map[string]any `json:"source"`
+	}
+	if json.Unmarshal(b, &r) != nil {
+		return nil
+	}
+	var secrets []string
+	add := func(s string) {
+		if len(s) >= minSecret {
+			secrets = append(secrets, s, url.QueryEscape(s), url.PathEscape(s))
+		}
+	}
+	if p, ok := r.Source["password"].(string); ok {
+		add(p)
+	}
+	for _, k := range []string{"locker_uri", "bosh_lock"} {
+		if s, ok := r.Source[k].(string); ok {
+			if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.User != nil {
+				if p, ok := u.User.Password(); ok {
+					add(p)
+				}
+			}
+		}
+	}
+	return secrets
+}
+
+// errTimeout marks a failure because source.timeout ran out.
+var errTimeout = errors.New("source.timeout ran out")
+
+// withTimeout applies source.timeout to ctx.
+func (r *runner) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.src.Timeout > 0 {
+		return context.WithTimeoutCause(ctx, r.src.Timeout, errTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// round shortens a duration for messages.
+func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
