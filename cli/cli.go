@@ -37,6 +37,8 @@ func commands() []command {
 		{"lock", "take a lock (waiting for it by default)", runLock},
 		{"unlock", "release a lock", runUnlock},
 		{"run", "run a command while holding a lock, then release it", runRun},
+		{"pool", "pools of interchangeable locks: ls, add, rm, acquire", runPool},
+		{"import-pool-repo", "import a Concourse pool-resource git repository's locks", runImportPoolRepo},
 		{"migrate", "copy every lock from one store to another (file <-> PostgreSQL)", runMigrate},
 		{"version", "print the version", runVersion},
 	}
@@ -107,7 +109,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-17s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Flags:

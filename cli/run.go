@@ -19,10 +19,15 @@ import (
 )
 
 const runHelp = `Usage: locker run NAME [--key KEY] [--holder HOLDER] [--wait D] [--ttl D] -- COMMAND [ARGS...]
+       locker run --pool POOL [--key KEY] [...] -- COMMAND [ARGS...]
 
 Waits for lock NAME, runs COMMAND while holding it, and releases it when
 COMMAND exits, whether it succeeds or fails. Exits with COMMAND's exit status
 (128+N when a signal N killed it).
+
+With --pool instead of NAME, it takes whichever member of pool POOL is free
+(waiting, first come, first served, while all are held), runs COMMAND with
+it, and releases that member.
 
 While COMMAND runs, the hold's lease is refreshed every third of the TTL, so
 that a locker run that dies (kill -9, a lost machine) frees the lock within
@@ -36,7 +41,9 @@ COMMAND directly and is not sent twice.)
 
 COMMAND gets LOCKER_LOCK (the lock's name), LOCKER_FENCE (its fencing token:
 pass it to the service the lock protects), LOCKER_KEY and LOCKER_HOLDER in
-its environment.
+its environment; with --pool also LOCKER_POOL (the pool) and LOCKER_METADATA
+(the member's metadata as JSON; empty when it has none). LOCKER_LOCK is then
+the member it got.
 
   --key KEY        key to lock with (default: HOSTNAME:PID, unique to this
                    run, for exclusive use). Runs with the same key share
@@ -47,6 +54,7 @@ its environment.
   --ttl D          lease, refreshed in the background (default 1m; 0 asks for
                    none: then a crashed run leaves the lock held)
   --kill-on-lost   send SIGTERM to COMMAND if the lease is lost
+  --pool POOL      take any free member of POOL instead of a lock NAME
 
 COMMAND starts after "--", or at the first argument after NAME that is not a
 flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
@@ -66,11 +74,28 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	ttl := &durationFlag{d: defaultRunTTL}
 	c.fs.Var(ttl, "ttl", "")
 	killOnLost := c.fs.Bool("kill-on-lost", false, "")
+	pool := c.fs.String("pool", "", "")
+	poolMode := givesPool(c, args)
+	if poolMode {
+		// No NAME: a stand-in for it, so that the first word that is not
+		// a flag starts the command.
+		args = append([]string{"\x00pool"}, args...)
+	}
 	pos, argv, err := c.parse(args, true)
 	if err != nil {
 		return c.usage(err)
 	}
+	if poolMode {
+		pos = pos[1:]
+	}
 	switch {
+	case poolMode && *pool == "":
+		return c.usage(errors.New("--pool needs a pool name: locker run --pool POOL -- COMMAND [ARGS...]"))
+	case *pool != "" && len(pos) > 0:
+		return c.usage(fmt.Errorf("give a lock NAME or --pool POOL, not both (got %q and --pool %q)", pos, *pool))
+	case *pool != "" && len(argv) == 0:
+		return c.usage(errors.New("no command to run: locker run --pool POOL -- COMMAND [ARGS...]"))
+	case *pool != "":
 	case len(pos) == 0:
 		return c.usage(errors.New("give the lock name, then the command: locker run NAME -- COMMAND [ARGS...]"))
 	case len(pos) > 1:
@@ -78,7 +103,6 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	case len(argv) == 0:
 		return c.usage(errors.New("no command to run: locker run NAME -- COMMAND [ARGS...]"))
 	}
-	name := pos[0]
 	me := self()
 	if *key == "" {
 		*key = me
@@ -91,11 +115,17 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 		return c.fail(err)
 	}
 
-	l, err := c.acquire(ctx, cl, name, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+	var l *client.Lock
+	if *pool != "" {
+		l, err = c.acquireFromPool(ctx, cl, *pool, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+	} else {
+		l, err = c.acquire(ctx, cl, pos[0], client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+	}
 	if err != nil {
 		return err
 	}
-	r := &runner{c: c, cl: cl, name: name, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost}
+	name := l.Name
+	r := &runner{c: c, cl: cl, name: name, pool: *pool, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost}
 	if ctx.Err() != nil {
 		r.release()
 		fmt.Fprintf(stderr, "locker run: interrupted before %s started; released '%s'\n", argv[0], name)
@@ -113,11 +143,31 @@ func self() string {
 	return host + ":" + strconv.Itoa(os.Getpid())
 }
 
+// givesPool reports whether args ask for --pool before any lock NAME and
+// before "--" (after them, --pool may be the command's own argument).
+func givesPool(c *clientCmd, args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return false
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "pool" {
+			return true
+		}
+		if f := c.fs.Lookup(name); f != nil && !isBoolFlag(f) && !hasValue {
+			i++
+		}
+	}
+	return false
+}
+
 // runner runs a command while holding a lock.
 type runner struct {
 	c          *clientCmd
 	cl         *client.Client
 	name, key  string
+	pool       string // with --pool: the pool name was taken from
 	holder     string
 	ttl        time.Duration
 	killOnLost bool
@@ -128,6 +178,9 @@ type runner struct {
 func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout, stderr io.Writer) error {
 	r.lost = make(chan struct{})
 	desc := fmt.Sprintf("holding '%s' (key '%s'", r.name, r.key)
+	if r.pool != "" {
+		desc = fmt.Sprintf("holding '%s' from pool '%s' (key '%s'", r.name, r.pool, r.key)
+	}
 	if l.Fence > 0 {
 		desc += fmt.Sprintf(", fence %d", l.Fence)
 	}
@@ -143,6 +196,9 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		"LOCKER_KEY="+r.key,
 		"LOCKER_HOLDER="+r.holder,
 	)
+	if r.pool != "" {
+		cmd.Env = append(cmd.Env, "LOCKER_POOL="+r.pool, "LOCKER_METADATA="+string(l.Metadata))
+	}
 
 	sigc := make(chan os.Signal, 8)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)

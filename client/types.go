@@ -40,6 +40,16 @@ type Lock struct {
 	// Waiters is how many requests wait for the lock.
 	Waiters int `json:"waiters"`
 
+	// Pools names the pools the lock is a member of, sorted; nil when it is
+	// in none.
+	Pools []string `json:"pools,omitempty"`
+	// Metadata is a pool member's metadata, any JSON value (nil when it has
+	// none): the settings of the environment it stands for, say.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// FreeSince is when a pool member last became free (or joined a pool);
+	// the member free longest is handed out first. Zero when held.
+	FreeSince time.Time `json:"free_since,omitzero"`
+
 	// Message is the server's one-line account of a change ("locked
 	// \"prod\" with key ..."), on the results of Lock, Unlock, Refresh and
 	// ForceUnlock.
@@ -76,6 +86,10 @@ type wireLock struct {
 	Holds    map[string]Hold `json:"holds"`
 	Waiters  int             `json:"waiters"`
 	Response string          `json:"response"`
+
+	Pools     []string        `json:"pools"`
+	Metadata  json.RawMessage `json:"metadata"`
+	FreeSince time.Time       `json:"free_since"`
 }
 
 func (w *wireLock) lock(name string) *Lock {
@@ -83,6 +97,10 @@ func (w *wireLock) lock(name string) *Lock {
 		Name: w.Name, Key: w.Key, State: w.State, Since: w.Since, Expires: w.Expires,
 		Holds: w.Holds, Waiters: w.Waiters, Message: w.Response, Legacy: w.Fence == nil,
 		LockedBy: make(map[string]int, len(w.LockedBy)),
+		Pools:    w.Pools, FreeSince: w.FreeSince,
+	}
+	if len(w.Metadata) > 0 && string(w.Metadata) != "null" {
+		l.Metadata = w.Metadata
 	}
 	if l.Name == "" {
 		l.Name = name
@@ -114,7 +132,8 @@ func (w *wireLock) lock(name string) *Lock {
 
 // Event is one change to a lock, from its history or the event stream.
 type Event struct {
-	// Type is acquired, released, expired, forced or refreshed.
+	// Type is acquired, released, expired, forced, refreshed, or (pool
+	// members) added or removed.
 	Type   string `json:"type"`
 	Lock   string `json:"lock"`
 	Key    string `json:"key"`
@@ -127,6 +146,10 @@ type Event struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// By is who forced a release.
 	By string `json:"by,omitempty"`
+	// Pools are the pools the lock belongs to after the change; Pool is the
+	// pool an added or removed event is about.
+	Pools []string `json:"pools,omitempty"`
+	Pool  string   `json:"pool,omitempty"`
 }
 
 // errorBody is every error answer of the server.

@@ -1,0 +1,401 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// importKey is the key import-pool-repo holds claimed members with.
+const importKey = "imported-from-pool-repo"
+
+const importPoolHelp = `Usage: locker import-pool-repo DIR [--key KEY] [--prefix-pool] [--dry-run]
+
+Moves the pools of a Concourse pool-resource git repository into Locker.
+DIR is a checkout of the repository (git clone it first); its layout is
+pool-resource's:
+
+  POOL/unclaimed/NAME   a free lock NAME of pool POOL
+  POOL/claimed/NAME     a claimed (held) one
+
+Every lock becomes a member NAME of pool POOL, with the file's content as
+its metadata: the JSON it holds, or, when it is not JSON, a JSON string of
+its text. Claimed ones are then locked with key '` + importKey + `'
+(--key), so that they stay claimed: release one with
+
+  locker unlock NAME --key ` + importKey + `
+
+(or, from a pipeline, the resource's release with that key). Dotfiles, .git
+and .gitkeep are skipped.
+
+Running it again is safe: members already present get the repository's
+metadata; a member claimed already stays claimed once (it is not locked
+twice); a member held with the import key that the repository now has
+unclaimed is released. Members held under other keys are left as they are.
+
+  --key KEY       key (and holder) for the claimed locks
+                  (default ` + importKey + `)
+  --prefix-pool   name members POOL/NAME instead of NAME. Lock names are
+                  server-wide in Locker, while pool-resource's are per pool:
+                  a NAME found in two pools is refused without this flag
+  --dry-run       say what would be done, and change nothing
+`
+
+// repoLock is one lock file of a pool-resource repository.
+type repoLock struct {
+	pool, name, member string // member is the lock name in Locker
+	claimed            bool
+	metadata           json.RawMessage
+	path               string
+}
+
+func runImportPoolRepo(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("import-pool-repo", importPoolHelp, env, stdout, stderr)
+	key := c.fs.String("key", importKey, "")
+	prefix := c.fs.Bool("prefix-pool", false, "")
+	dryRun := c.fs.Bool("dry-run", false, "")
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return c.usage(err)
+	}
+	if len(pos) != 1 {
+		return c.usage(fmt.Errorf("give the directory of a pool-resource repository checkout (got %d arguments)", len(pos)))
+	}
+	if *key == "" {
+		return c.usage(errors.New("--key must not be empty"))
+	}
+	locks, warnings, err := readPoolRepo(pos[0], *prefix)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "locker import-pool-repo: warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "locker import-pool-repo: %v\n", err)
+		return ExitError{Code: exitError}
+	}
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	im := &importer{c: c, cl: cl, key: *key, dryRun: *dryRun, out: stdout}
+	return im.run(ctx, locks)
+}
+
+// readPoolRepo reads the locks of a pool-resource repository checkout: every
+// directory with a claimed/ or unclaimed/ subdirectory is a pool, named by
+// its path from dir.
+func readPoolRepo(dir string, prefix bool) (locks []repoLock, warnings []string, err error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the repository: %v", cleanPathError(err))
+	}
+	if !st.IsDir() {
+		return nil, nil, fmt.Errorf("%s is not a directory: give a checkout of the pool-resource repository", dir)
+	}
+	seen := map[string]int{} // pool\x00name -> index in locks
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != dir && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() || (d.Name() != "claimed" && d.Name() != "unclaimed") || path == dir {
+			return nil
+		}
+		poolDir := filepath.Dir(path)
+		if poolDir == dir {
+			warnings = append(warnings, fmt.Sprintf("%s: a %s directory at the top of the repository, not in a pool's; skipped", path, d.Name()))
+			return fs.SkipDir
+		}
+		rel, err := filepath.Rel(dir, poolDir)
+		if err != nil {
+			return err
+		}
+		pool := filepath.ToSlash(rel)
+		claimed := d.Name() == "claimed"
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if strings.HasPrefix(name, ".") {
+				continue // .gitkeep and the like
+			}
+			file := filepath.Join(path, name)
+			if e.IsDir() {
+				warnings = append(warnings, fmt.Sprintf("%s: a directory among the lock files; skipped", file))
+				continue
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			l := repoLock{pool: pool, name: name, member: name, claimed: claimed, metadata: metadataFromText(b), path: file}
+			if prefix {
+				l.member = pool + "/" + name
+			}
+			if i, dup := seen[pool+"\x00"+name]; dup {
+				// Both claimed and unclaimed: a claim wins, as it is safer.
+				warnings = append(warnings, fmt.Sprintf("pool %s: %s is both claimed and unclaimed; importing it as claimed", pool, name))
+				if claimed {
+					locks[i] = l
+				}
+				continue
+			}
+			seen[pool+"\x00"+name] = len(locks)
+			locks = append(locks, l)
+		}
+		return fs.SkipDir
+	})
+	if err != nil {
+		return nil, warnings, fmt.Errorf("reading the repository: %v", cleanPathError(err))
+	}
+	if len(locks) == 0 {
+		return nil, warnings, fmt.Errorf("no pool-resource locks in %s: expected files POOL/claimed/NAME or POOL/unclaimed/NAME", dir)
+	}
+	// One lock name in two pools is one lock in Locker.
+	pools := map[string][]string{}
+	for _, l := range locks {
+		pools[l.member] = append(pools[l.member], l.pool)
+	}
+	var clashes []string
+	for member, ps := range pools {
+		if len(ps) > 1 {
+			sort.Strings(ps)
+			clashes = append(clashes, fmt.Sprintf("'%s' (pools '%s')", member, strings.Join(ps, "', '")))
+		}
+	}
+	if len(clashes) > 0 {
+		sort.Strings(clashes)
+		return nil, warnings, fmt.Errorf("lock names are server-wide in Locker, and these are in more than one pool: %s; nothing was imported. Use --prefix-pool to name members POOL/NAME, or rename them", strings.Join(clashes, ", "))
+	}
+	sort.Slice(locks, func(i, j int) bool {
+		if locks[i].pool != locks[j].pool {
+			return locks[i].pool < locks[j].pool
+		}
+		return locks[i].name < locks[j].name
+	})
+	return locks, warnings, nil
+}
+
+func cleanPathError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Path + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// importer adds a repository's locks to the server.
+type importer struct {
+	c      *clientCmd
+	cl     *client.Client
+	key    string
+	dryRun bool
+	out    io.Writer
+
+	added, updated, unchanged, claimed, released, failed int
+}
+
+func (im *importer) run(ctx context.Context, locks []repoLock) error {
+	// What the server has already.
+	before := map[string]map[string]client.Lock{}
+	pools, err := im.cl.Pools(ctx)
+	if err != nil {
+		return im.c.fail(err)
+	}
+	for _, p := range pools {
+		before[p.Name] = map[string]client.Lock{}
+		for _, m := range p.Members {
+			before[p.Name][m.Name] = m
+		}
+	}
+	verb := ""
+	if im.dryRun {
+		verb = "would be "
+		fmt.Fprintln(im.out, "dry run: nothing is changed")
+	}
+	pool := ""
+	poolNames := 0
+	for _, l := range locks {
+		if l.pool != pool {
+			pool = l.pool
+			poolNames++
+			fmt.Fprintf(im.out, "pool '%s':\n", pool)
+		}
+		if err := ctx.Err(); err != nil {
+			return im.c.fail(err)
+		}
+		line, err := im.one(ctx, l, before[l.pool])
+		if err != nil {
+			im.failed++
+			msg, _ := explain(err)
+			fmt.Fprintf(im.out, "  %s: FAILED: %s\n", l.member, msg)
+			continue
+		}
+		fmt.Fprintf(im.out, "  %s: %s\n", l.member, line)
+	}
+	// Members the server has that the repository does not: left alone.
+	inRepo := map[string]bool{}
+	for _, l := range locks {
+		inRepo[l.pool+"\x00"+l.member] = true
+	}
+	var extra []string
+	for p, members := range before {
+		for m := range members {
+			if !inRepo[p+"\x00"+m] && poolIn(locks, p) {
+				extra = append(extra, fmt.Sprintf("%s/%s", p, m))
+			}
+		}
+	}
+	sort.Strings(extra)
+
+	fmt.Fprintf(im.out, "%d pool(s), %d lock(s): %d %sadded, %d %supdated, %d unchanged; %d %sclaimed and %d %sreleased with key '%s'",
+		poolNames, len(locks), im.added, verb, im.updated, verb, im.unchanged, im.claimed, verb, im.released, verb, im.key)
+	if im.failed > 0 {
+		fmt.Fprintf(im.out, "; %d FAILED", im.failed)
+	}
+	fmt.Fprintln(im.out)
+	if len(extra) > 0 {
+		fmt.Fprintf(im.out, "left alone: %d member(s) on the server that the repository does not have: %s\n", len(extra), strings.Join(extra, ", "))
+	}
+	if n := countClaimed(locks); n > 0 && !im.dryRun {
+		fmt.Fprintf(im.out, "claimed locks are held with key '%s'; release one with: locker unlock NAME --key %s\n", im.key, im.key)
+	}
+	if im.failed > 0 {
+		return ExitError{Code: exitError}
+	}
+	return nil
+}
+
+func poolIn(locks []repoLock, pool string) bool {
+	for _, l := range locks {
+		if l.pool == pool {
+			return true
+		}
+	}
+	return false
+}
+
+func countClaimed(locks []repoLock) int {
+	n := 0
+	for _, l := range locks {
+		if l.claimed {
+			n++
+		}
+	}
+	return n
+}
+
+// one imports one lock and says what it did.
+func (im *importer) one(ctx context.Context, l repoLock, existing map[string]client.Lock) (string, error) {
+	var parts []string
+	prev, wasMember := existing[l.member]
+	switch {
+	case !wasMember:
+		im.added++
+		parts = append(parts, im.verb("added"))
+	case sameJSON(prev.Metadata, l.metadata):
+		im.unchanged++
+		parts = append(parts, "already a member")
+	default:
+		im.updated++
+		parts = append(parts, im.verb("metadata updated"))
+	}
+	state := "unclaimed"
+	if l.claimed {
+		state = "claimed"
+	}
+	parts[0] += " (" + state + " in the repository)"
+
+	var cur *client.Lock
+	if im.dryRun {
+		if wasMember {
+			cur = &prev
+		} else {
+			g, err := im.cl.Get(ctx, l.member)
+			switch {
+			case err == nil:
+				cur = g
+			case errors.Is(err, client.ErrNotFound):
+				cur = &client.Lock{Name: l.member, State: "free"}
+			default:
+				return "", err
+			}
+		}
+	} else {
+		var err error
+		if !wasMember || !sameJSON(prev.Metadata, l.metadata) {
+			cur, err = im.cl.AddMember(ctx, l.pool, l.member, l.metadata)
+		} else {
+			cur = &prev
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+
+	ours := !cur.Free() && cur.Key == im.key && len(cur.LockedBy) == 1 && cur.LockedBy[im.key] > 0
+	switch {
+	case l.claimed && cur.Free():
+		if !im.dryRun {
+			if _, err := im.cl.Lock(ctx, l.member, client.LockOptions{Key: im.key, Holder: im.key}); err != nil {
+				if errors.Is(err, client.ErrLocked) {
+					msg, _ := explain(err)
+					return strings.Join(parts, "; ") + "; not claimed: " + msg, nil
+				}
+				return "", err
+			}
+		}
+		im.claimed++
+		parts = append(parts, im.verb("claimed")+" with key '"+im.key+"'")
+	case l.claimed && ours:
+		parts = append(parts, "claimed already")
+	case l.claimed:
+		parts = append(parts, fmt.Sprintf("held on the server by %s (key '%s'): left as it is", holderList(cur), cur.Key))
+	case ours:
+		// Unclaimed in the repository since an earlier import: free it.
+		if !im.dryRun {
+			for n := cur.LockedBy[im.key]; n > 0; n-- {
+				if _, err := im.cl.Unlock(ctx, l.member, im.key, im.key); err != nil {
+					return "", err
+				}
+			}
+		}
+		im.released++
+		parts = append(parts, im.verb("released")+" (claimed by an earlier import)")
+	case !cur.Free():
+		parts = append(parts, fmt.Sprintf("held on the server by %s (key '%s'): left as it is", holderList(cur), cur.Key))
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+func (im *importer) verb(v string) string {
+	if im.dryRun {
+		return "would be " + v
+	}
+	return v
+}
+
+// sameJSON reports whether two JSON values are the same text once compacted.
+func sameJSON(a, b json.RawMessage) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}

@@ -1,0 +1,531 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+const poolHelp = `Usage: locker pool COMMAND [ARGS...]
+
+A pool is a named group of interchangeable locks, its members (test
+environments aws-1, aws-2, aws-3, say), each with metadata: any JSON value,
+such as the environment's settings. A job takes whichever member is free,
+reads its name and metadata, and releases it like any lock:
+'locker unlock MEMBER --key KEY'. Members are ordinary locks: 'locker lock
+MEMBER' takes a given one by name.
+
+Commands:
+  ls [POOL] [--json]                   list pools, their members and state
+  add POOL MEMBER [--metadata JSON | --metadata-file FILE]
+                                       add a member, or update its metadata
+  rm POOL MEMBER [--force]             remove a member (only while it is free,
+                                       unless --force)
+  acquire POOL --key KEY [--holder H] [--wait D] [--ttl D] [--json]
+                                       take whichever member is free; prints
+                                       its name
+
+See also 'locker run --pool POOL -- COMMAND' and 'locker import-pool-repo'.
+Each command has its own --help.
+`
+
+func runPool(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, poolHelp)
+		return fmt.Errorf("%w: locker pool needs a command: ls, add, rm or acquire", errUsage)
+	}
+	switch args[0] {
+	case "-h", "--help", "-help", "help":
+		fmt.Fprint(stdout, poolHelp)
+		return nil
+	case "ls", "list":
+		return runPoolList(ctx, args[1:], env, stdout, stderr)
+	case "add":
+		return runPoolAdd(ctx, args[1:], env, stdout, stderr)
+	case "rm", "remove":
+		return runPoolRemove(ctx, args[1:], env, stdout, stderr)
+	case "acquire":
+		return runPoolAcquire(ctx, args[1:], env, stdout, stderr)
+	}
+	fmt.Fprint(stderr, poolHelp)
+	return fmt.Errorf("%w: unknown pool command %q: use ls, add, rm or acquire", errUsage, args[0])
+}
+
+const poolListHelp = `Usage: locker pool ls [POOL] [--json]   (alias: list)
+
+Lists every pool (or only POOL): how many of its members are free, and for
+each member its state, key, holders, how long it has been held, and its
+metadata (shortened; --json shows it whole).
+
+  --json    print JSON in the shape of the server's GET /pools (or, with
+            POOL, GET /pool/POOL): members keyed by name, with "metadata"
+`
+
+func runPoolList(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("pool ls", poolListHelp, env, stdout, stderr)
+	asJSON := c.fs.Bool("json", false, "")
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return c.usage(err)
+	}
+	if len(pos) > 1 {
+		return c.usage(fmt.Errorf("give at most one pool name (got %q)", pos))
+	}
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	var pools []client.Pool
+	if len(pos) == 1 {
+		p, err := cl.Pool(ctx, pos[0])
+		if err != nil {
+			return c.failPool(pos[0], err)
+		}
+		if *asJSON {
+			return writeJSONTo(stdout, poolJSONOf(*p))
+		}
+		pools = []client.Pool{*p}
+	} else {
+		if pools, err = cl.Pools(ctx); err != nil {
+			return c.fail(err)
+		}
+		if *asJSON {
+			m := make(map[string]poolJSON, len(pools))
+			for _, p := range pools {
+				m[p.Name] = poolJSONOf(p)
+			}
+			return writeJSONTo(stdout, m)
+		}
+	}
+	if len(pools) == 0 {
+		fmt.Fprintln(stdout, "no pools (add a member with 'locker pool add POOL MEMBER')")
+		return nil
+	}
+	writePoolTable(stdout, pools, time.Now())
+	return nil
+}
+
+// poolJSON is a pool as the server shows it: members keyed by name.
+type poolJSON struct {
+	Name    string                 `json:"name"`
+	Members map[string]client.Lock `json:"members"`
+	Free    int                    `json:"free"`
+	Total   int                    `json:"total"`
+	Waiters int                    `json:"waiters"`
+}
+
+func poolJSONOf(p client.Pool) poolJSON {
+	v := poolJSON{Name: p.Name, Members: make(map[string]client.Lock, len(p.Members)), Free: p.Free, Total: p.Total, Waiters: p.Waiters}
+	for _, m := range p.Members {
+		v.Members[m.Name] = m
+	}
+	return v
+}
+
+// writePoolTable prints pools as one aligned table; the pool's name and
+// free count are on its first member's row.
+func writePoolTable(w io.Writer, pools []client.Pool, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tFREE\tMEMBER\tSTATE\tKEY\tHOLDERS\tHELD FOR\tMETADATA")
+	for _, p := range pools {
+		name, free := p.Name, fmt.Sprintf("%d/%d", p.Free, p.Total)
+		if p.Waiters > 0 {
+			free += fmt.Sprintf(", %d waiting", p.Waiters)
+		}
+		for _, m := range p.Members {
+			key, holders, heldFor := "-", "-", "-"
+			if !m.Free() {
+				key, holders = m.Key, holderCounts(&m)
+				if !m.Since.IsZero() {
+					heldFor = human(now.Sub(m.Since))
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, free, m.Name, m.State, key, holders, heldFor, metadataSummary(m.Metadata, 40))
+			name, free = "", ""
+		}
+	}
+	tw.Flush()
+}
+
+// metadataSummary shows metadata on one line of at most max characters: a
+// JSON string as its text, anything else as compact JSON.
+func metadataSummary(md json.RawMessage, max int) string {
+	if len(md) == 0 {
+		return "-"
+	}
+	var text string
+	if err := json.Unmarshal(md, &text); err != nil {
+		var b bytes.Buffer
+		if json.Compact(&b, md) != nil {
+			return "-"
+		}
+		text = b.String()
+	} else if strings.TrimSpace(text) == "" {
+		return `""`
+	}
+	text = strings.Join(strings.Fields(text), " ")
+	if utf8.RuneCountInString(text) > max {
+		r := []rune(text)
+		text = string(r[:max-1]) + "…"
+	}
+	return text
+}
+
+const poolAddHelp = `Usage: locker pool add POOL MEMBER [--metadata JSON | --metadata-file FILE] [--json]
+
+Makes lock MEMBER a member of POOL (a lock the server has not seen is
+created, free), or updates the metadata of a member. Without --metadata or
+--metadata-file a member keeps the metadata it has. A lock may be in
+several pools; a held lock stays held.
+
+  --metadata JSON        the member's metadata: any JSON value (at most
+                         64 KiB), e.g. '{"region": "us-east-1"}'; quote text
+                         as JSON: '"text"'
+  --metadata-file FILE   read the metadata from FILE ("-": standard input):
+                         stored as JSON if it is JSON, else as a JSON string
+                         holding the text (as pool-resource lock files are)
+  --json                 print the member's new state as JSON
+`
+
+func runPoolAdd(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("pool add", poolAddHelp, env, stdout, stderr)
+	mdFlag := c.fs.String("metadata", "", "")
+	mdFile := c.fs.String("metadata-file", "", "")
+	asJSON := c.fs.Bool("json", false, "")
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return c.usage(err)
+	}
+	if len(pos) != 2 {
+		return c.usage(fmt.Errorf("give the pool and the member: locker pool add POOL MEMBER (got %d arguments)", len(pos)))
+	}
+	var metadata json.RawMessage
+	given := func(name string) bool {
+		seen := false
+		c.fs.Visit(func(f *flag.Flag) { seen = seen || f.Name == name })
+		return seen
+	}
+	switch {
+	case given("metadata") && given("metadata-file"):
+		return c.usage(errors.New("give --metadata or --metadata-file, not both"))
+	case given("metadata"):
+		if !json.Valid([]byte(*mdFlag)) {
+			return c.usage(fmt.Errorf("--metadata is not valid JSON: %s (to store text, quote it as JSON, '\"text\"', or use --metadata-file)", jsonProblem(*mdFlag)))
+		}
+		metadata = json.RawMessage(*mdFlag)
+	case given("metadata-file"):
+		var b []byte
+		if *mdFile == "-" {
+			b, err = io.ReadAll(os.Stdin)
+		} else {
+			b, err = os.ReadFile(*mdFile)
+		}
+		if err != nil {
+			return c.usage(fmt.Errorf("--metadata-file: %v", err))
+		}
+		metadata = metadataFromText(b)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	pool, name := pos[0], pos[1]
+	l, err := cl.AddMember(ctx, pool, name, metadata)
+	if err != nil {
+		return c.failPool(pool, err)
+	}
+	if *asJSON {
+		return writeJSONTo(stdout, l)
+	}
+	state := "free"
+	if !l.Free() {
+		state = "held by " + holderList(l) + " (key '" + l.Key + "')"
+	}
+	fmt.Fprintf(stdout, "'%s' is a member of pool '%s' (%s); metadata: %s\n", name, pool, state, metadataSummary(l.Metadata, 60))
+	return nil
+}
+
+// jsonProblem says briefly what is wrong with s as JSON.
+func jsonProblem(s string) string {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "invalid"
+}
+
+// metadataFromText turns the content of a metadata file into metadata: the
+// JSON it holds, or, when it is not JSON, a JSON string of its text.
+func metadataFromText(b []byte) json.RawMessage {
+	if t := bytes.TrimSpace(b); len(t) > 0 && json.Valid(t) {
+		return json.RawMessage(bytes.Clone(t))
+	}
+	s, _ := json.Marshal(strings.ToValidUTF8(string(b), "\uFFFD"))
+	return s
+}
+
+const poolRemoveHelp = `Usage: locker pool rm POOL MEMBER [--force] [--json]   (alias: remove)
+
+Takes MEMBER out of POOL. A held member is refused (exit 3) unless --force,
+which releases its holds first. The lock itself, its history and its other
+pools remain.
+
+  --force   remove it even while held, releasing every hold on it. When the
+            server has an admin user (LOCKER_ADMIN_USER), only that user may
+  --json    print the lock's new state as JSON
+`
+
+func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("pool rm", poolRemoveHelp, env, stdout, stderr)
+	force := c.fs.Bool("force", false, "")
+	asJSON := c.fs.Bool("json", false, "")
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return c.usage(err)
+	}
+	if len(pos) != 2 {
+		return c.usage(fmt.Errorf("give the pool and the member: locker pool rm POOL MEMBER (got %d arguments)", len(pos)))
+	}
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	pool, name := pos[0], pos[1]
+	l, err := cl.RemoveMember(ctx, pool, name, *force)
+	if err != nil {
+		var ae *client.APIError
+		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
+			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; release it first ('locker unlock %s --key %s'), or remove it with --force\n",
+				name, pool, strings.TrimPrefix(heldBy(ae.Lock), "lock '"+name+"' "), name, ae.Lock.Key)
+			return ExitError{Code: exitHeld}
+		}
+		return c.failPool(pool, err)
+	}
+	if *asJSON {
+		return writeJSONTo(stdout, l)
+	}
+	msg := fmt.Sprintf("removed '%s' from pool '%s'", name, pool)
+	if *force {
+		msg += "; it is free"
+	}
+	if len(l.Pools) > 0 {
+		msg += fmt.Sprintf(" (still in pool(s) '%s')", strings.Join(l.Pools, "', '"))
+	}
+	fmt.Fprintln(stdout, msg)
+	return nil
+}
+
+const poolAcquireHelp = `Usage: locker pool acquire POOL --key KEY [--holder HOLDER] [--wait D] [--ttl D] [--json]
+
+Takes one hold on whichever member of POOL is free — the one free longest,
+so that use spreads evenly — and prints its name on stdout, alone on its
+line, for scripts:
+
+  env=$(locker pool acquire test-envs --key "$BUILD_ID" --ttl 2h)
+  ...
+  locker unlock "$env" --key "$BUILD_ID"
+
+With --json it prints the member instead: name, fencing token, holders and
+metadata ("metadata"), e.g. for jq -r .metadata.region.
+
+  --key KEY       the key to lock with (required); release with the same
+  --holder NAME   who holds it (default: the key)
+  --wait D        how long to wait when every member is held, e.g. 30s or
+                  10m; 0 fails at once (exit 3). Default: wait until one is
+                  free, first come, first served (Ctrl-C gives up)
+  --ttl D         lease: the hold ends by itself after D unless refreshed
+                  ('locker lock' does not refresh; 'locker run --pool' does).
+                  Default: none, it lasts until unlocked
+  --json          print the member as JSON
+`
+
+func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	c := newClientCmd("pool acquire", poolAcquireHelp, env, stdout, stderr)
+	key := c.fs.String("key", "", "")
+	holder := c.fs.String("holder", "", "")
+	wait := &waitFlag{forever: true}
+	c.fs.Var(wait, "wait", "")
+	ttl := &durationFlag{}
+	c.fs.Var(ttl, "ttl", "")
+	asJSON := c.fs.Bool("json", false, "")
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return c.usage(err)
+	}
+	if len(pos) != 1 {
+		return c.usage(fmt.Errorf("give one pool name (got %d arguments)", len(pos)))
+	}
+	if *key == "" {
+		return c.usage(errors.New("--key is required: the key to lock with"))
+	}
+	cl, err := c.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	pool := pos[0]
+	l, err := c.acquireFromPool(ctx, cl, pool, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+	if err != nil {
+		return err
+	}
+	c.say("locked '%s' from pool '%s' with key '%s' (fence %d)", l.Name, pool, *key, l.Fence)
+	if *asJSON {
+		return writeJSONTo(stdout, l)
+	}
+	fmt.Fprintln(stdout, l.Name)
+	return nil
+}
+
+// acquireFromPool takes a member of pool, waiting as wait says, with
+// progress on stderr. Its errors are reported already: return them as they
+// are.
+func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
+	var (
+		l   *client.Lock
+		err error
+	)
+	if !wait.forever && wait.d == 0 {
+		l, err = cl.LockFromPool(ctx, pool, o)
+	} else {
+		o.Wait = wait.d
+		p := c.startPoolProgress(ctx, cl, pool)
+		l, err = cl.AcquireFromPool(ctx, pool, o)
+		p.stop()
+	}
+	if err == nil {
+		return l, nil
+	}
+	msg, code := c.explainPool(pool, err)
+	switch {
+	case code == exitInterrupted:
+		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s' (none was taken)", pool)
+	case code == exitHeld && wait.d > 0:
+		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
+	}
+	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
+	return nil, ExitError{Code: code}
+}
+
+// failPool is fail for errors about a pool.
+func (c *clientCmd) failPool(pool string, err error) error {
+	if errors.Is(err, errUsage) {
+		return c.fail(err)
+	}
+	msg, code := c.explainPool(pool, err)
+	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
+	return ExitError{Code: code}
+}
+
+// explainPool is explain, with words for a pool that is empty or fully
+// held, and for a server without pools.
+func (c *clientCmd) explainPool(pool string, err error) (string, int) {
+	var ae *client.APIError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "interrupted", exitInterrupted
+	case errors.Is(err, client.ErrPoolsUnsupported):
+		return strings.TrimPrefix(err.Error(), "locker client: "), exitError
+	case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock == nil:
+		// The pool's refusal: every member held.
+		msg := fmt.Sprintf("every member of pool '%s' is held", pool)
+		// The command's context may have ended: a short one of its own.
+		pctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if cl, cerr := c.client(); cerr == nil {
+			if p, perr := cl.Pool(pctx, pool); perr == nil {
+				msg += fmt.Sprintf(" (%d of %d", p.Total-p.Free, p.Total)
+				if p.Waiters > 0 {
+					msg += fmt.Sprintf(", %d waiting", p.Waiters)
+				}
+				msg += ")"
+			}
+		}
+		return msg, exitHeld
+	case errors.Is(err, client.ErrNotFound) && errors.As(err, &ae) && strings.Contains(ae.Message, "has no members"):
+		return fmt.Sprintf("pool '%s' has no members (add some with 'locker pool add %s MEMBER')", pool, pool), exitError
+	}
+	return explain(err)
+}
+
+// startPoolProgress shows, while waiting for a member of pool, how many are
+// held and how long we have waited: a line redrawn in place on a terminal,
+// a line every 10s with --verbose otherwise.
+func (c *clientCmd) startPoolProgress(ctx context.Context, cl *client.Client, pool string) *progress {
+	tty := isTerminal(c.stderr)
+	if !tty && !c.verbose {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &progress{cancel: cancel, done: make(chan struct{})}
+	start := time.Now()
+	go func() {
+		defer close(p.done)
+		var (
+			mu      sync.Mutex
+			state   *client.Pool
+			printed time.Time
+			drawn   bool
+		)
+		refresh := func() {
+			gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			if s, err := cl.Pool(gctx, pool); err == nil {
+				mu.Lock()
+				state = s
+				mu.Unlock()
+			}
+		}
+		// Say nothing if a member comes at once.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		refresh()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			now := time.Now()
+			mu.Lock()
+			line := fmt.Sprintf("waiting for a member of pool '%s'", pool)
+			if state != nil {
+				line += fmt.Sprintf(", %d of %d held", state.Total-state.Free, state.Total)
+				if state.Waiters > 0 {
+					line += fmt.Sprintf(", %d waiting", state.Waiters)
+				}
+			}
+			line += "; waited " + human(now.Sub(start))
+			mu.Unlock()
+			if tty {
+				fmt.Fprintf(c.stderr, "\r\033[K%s", line)
+				drawn = true
+			} else if printed.IsZero() || now.Sub(printed) >= 10*time.Second {
+				fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, line)
+				printed = now
+			}
+			select {
+			case <-ctx.Done():
+				if drawn {
+					fmt.Fprint(c.stderr, "\r\033[K")
+				}
+				return
+			case <-tick.C:
+			}
+			if n%3 == 2 {
+				go refresh()
+			}
+		}
+	}()
+	return p
+}

@@ -1,0 +1,297 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Pools
+//
+// A pool is a named group of interchangeable locks, its members: a set of
+// test environments "aws-1", "aws-2", "aws-3", say. A job takes whichever
+// member is free (AcquireFromPool), reads that member's metadata (the
+// environment's settings, any JSON value), and releases it like any other
+// lock, with Unlock on the member's name. Members are ordinary locks: they
+// keep keys, counts, shared holders, leases, fencing tokens and history, and
+// one may be taken by name with Lock.
+
+// ErrPoolsUnsupported: the server has no pools (it answers the pool routes
+// with "no such route"): it is an older locker, without them.
+var ErrPoolsUnsupported = errors.New("the server does not support pools")
+
+// Pool is one pool and its members, as the server reports it.
+type Pool struct {
+	Name string `json:"name"`
+	// Members are the pool's locks, sorted by name; each has Pools,
+	// Metadata and, when free, FreeSince.
+	Members []Lock `json:"members"`
+	// Free is how many members are free, of Total.
+	Free  int `json:"free"`
+	Total int `json:"total"`
+	// Waiters is how many requests wait for any member of the pool.
+	Waiters int `json:"waiters"`
+}
+
+// Member returns the named member, or nil.
+func (p *Pool) Member(name string) *Lock {
+	for i := range p.Members {
+		if p.Members[i].Name == name {
+			return &p.Members[i]
+		}
+	}
+	return nil
+}
+
+// wirePool is a pool as it comes over the wire: members keyed by name.
+type wirePool struct {
+	Name    string              `json:"name"`
+	Members map[string]wireLock `json:"members"`
+	Free    int                 `json:"free"`
+	Total   int                 `json:"total"`
+	Waiters int                 `json:"waiters"`
+}
+
+func (w *wirePool) pool(name string) Pool {
+	p := Pool{Name: w.Name, Free: w.Free, Total: w.Total, Waiters: w.Waiters, Members: make([]Lock, 0, len(w.Members))}
+	if p.Name == "" {
+		p.Name = name
+	}
+	for n, m := range w.Members {
+		p.Members = append(p.Members, *m.lock(n))
+	}
+	sort.Slice(p.Members, func(i, j int) bool { return p.Members[i].Name < p.Members[j].Name })
+	return p
+}
+
+// Pools returns every pool that has members, sorted by name.
+func (c *Client) Pools(ctx context.Context) ([]Pool, error) {
+	var m map[string]wirePool
+	if err := c.poolDo(ctx, http.MethodGet, "/pools", nil, nil, 0, &m); err != nil {
+		return nil, err
+	}
+	pools := make([]Pool, 0, len(m))
+	for name, w := range m {
+		pools = append(pools, w.pool(name))
+	}
+	sort.Slice(pools, func(i, j int) bool { return pools[i].Name < pools[j].Name })
+	return pools, nil
+}
+
+// Pool returns one pool; ErrNotFound when it has no members.
+func (c *Client) Pool(ctx context.Context, pool string) (*Pool, error) {
+	var w wirePool
+	if err := c.poolDo(ctx, http.MethodGet, poolPath(pool), nil, nil, 0, &w); err != nil {
+		return nil, err
+	}
+	p := w.pool(pool)
+	return &p, nil
+}
+
+// AddMember makes the named lock a member of pool — creating it, free, if
+// the server has never seen it — and sets its metadata, any JSON value of up
+// to 64 KiB. With nil metadata, a member keeps the metadata it has. Adding a
+// member that is in the pool already only updates its metadata; a held lock
+// stays held.
+func (c *Client) AddMember(ctx context.Context, pool, name string, metadata json.RawMessage) (*Lock, error) {
+	body := map[string]json.RawMessage{}
+	if metadata != nil {
+		if !json.Valid(metadata) {
+			return nil, errors.New("locker client: the metadata is not valid JSON")
+		}
+		body["metadata"] = metadata
+	}
+	var w wireLock
+	if err := c.poolDo(ctx, http.MethodPut, memberPath(pool, name), nil, body, 0, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// RemoveMember takes the named lock out of pool. A held member is refused
+// with ErrLocked (the *APIError's Lock says who holds it) unless force is
+// set, which releases its holds first — when the server has an admin user,
+// only the admin may force (others get ErrForbidden). Not a member:
+// ErrNotFound. The lock itself, its history and its other pools remain.
+func (c *Client) RemoveMember(ctx context.Context, pool, name string, force bool) (*Lock, error) {
+	var (
+		q    url.Values
+		body any
+	)
+	if force {
+		q, body = url.Values{"force": {"true"}}, map[string]bool{"force": true}
+	}
+	var w wireLock
+	if err := c.poolDo(ctx, http.MethodDelete, memberPath(pool, name), q, body, 0, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// LockFromPool takes one hold on a free member of pool — the one free
+// longest, so that use spreads evenly — in one request, like Lock: if every
+// member is held it waits up to o.Wait (as the server allows, first come,
+// first served among the pool's waiters) and then fails with ErrLocked. The
+// returned Lock is the member, with its name, fencing token and metadata;
+// give it back with Unlock(ctx, l.Name, o.Key, o.Holder). A pool without
+// members: ErrNotFound.
+func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
+	q := url.Values{}
+	if o.Wait > 0 {
+		q.Set("wait", o.Wait.String())
+	}
+	if o.TTL > 0 {
+		q.Set("ttl", o.TTL.String())
+	}
+	body := map[string]string{"key": o.Key}
+	if o.Holder != "" {
+		body["lock_by"] = o.Holder
+	}
+	var w wireLock
+	if err := c.poolDo(ctx, http.MethodPut, poolPath(pool), q, body, o.Wait, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(""), nil
+}
+
+// AcquireFromPool takes one hold on a free member of pool, waiting as long
+// as it takes: until ctx ends, or for o.Wait when it is set. It waits in the
+// server's queue for the pool (first come, first served), asking again
+// every Options.WaitChunk, and returns the member it got, with its name,
+// fencing token and metadata.
+//
+// When o.Wait runs out, the error is the server's last refusal (ErrLocked).
+// When ctx ends, the error matches ctx.Err() and, if the pool refused
+// before, ErrLocked too. A pool without members is ErrNotFound at once; a
+// server without pools, ErrPoolsUnsupported. An unavailable server
+// (ErrUnavailable) is tried again with a back-off; other errors end
+// AcquireFromPool at once.
+func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
+	var deadline time.Time
+	if o.Wait > 0 {
+		deadline = time.Now().Add(o.Wait)
+	}
+	var (
+		refused error // the last ErrLocked (or ErrUnavailable)
+		backoff time.Duration
+	)
+	what := fmt.Sprintf("a member of pool %q", pool)
+	for {
+		ask := c.waitChunk
+		if !deadline.IsZero() {
+			ask = min(ask, time.Until(deadline))
+		}
+		if d, ok := ctx.Deadline(); ok {
+			// Let the server answer just before ctx ends.
+			left := time.Until(d)
+			ask = min(ask, left-min(left/10, time.Second))
+		}
+		if ask < 0 {
+			ask = 0
+		}
+		start := time.Now()
+		req := o
+		req.Wait = ask
+		l, err := c.LockFromPool(ctx, pool, req)
+		if err == nil {
+			return l, nil
+		}
+		if ctx.Err() != nil {
+			return nil, gaveUpFor(what, ctx.Err(), refused)
+		}
+		var delay time.Duration
+		switch {
+		case errors.Is(err, ErrLocked):
+			refused, backoff = err, 0
+			if time.Since(start) < 50*time.Millisecond && ask > 0 {
+				// The server keeps no one waiting (a tiny maximum wait):
+				// do not hammer it.
+				delay = jitter(250 * time.Millisecond)
+			}
+		case errors.Is(err, ErrUnavailable):
+			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
+			delay = jitter(backoff)
+			if refused == nil {
+				refused = err
+			}
+		default:
+			return nil, err
+		}
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil, refused
+			}
+			delay = min(delay, left)
+		}
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, gaveUpFor(what, ctx.Err(), refused)
+			}
+		}
+	}
+}
+
+// gaveUpFor is the error of a wait whose context ended.
+func gaveUpFor(what string, ctxErr, refused error) error {
+	if refused != nil {
+		return fmt.Errorf("gave up waiting for %s: %w: %w", what, ctxErr, refused)
+	}
+	return fmt.Errorf("gave up waiting for %s: %w", what, ctxErr)
+}
+
+func poolPath(pool string) string { return "/pool/" + url.PathEscape(pool) }
+
+func memberPath(pool, name string) string {
+	return poolPath(pool) + "/" + url.PathEscape(name)
+}
+
+// poolDo is do for the pool routes: a server that does not know them gets
+// ErrPoolsUnsupported instead of a puzzling ErrNotFound.
+func (c *Client) poolDo(ctx context.Context, method, path string, q url.Values, body any, wait time.Duration, out any) error {
+	err := c.do(ctx, method, path, q, body, wait, out)
+	var ae *APIError
+	if errors.As(err, &ae) && noSuchRoute(ae) {
+		return &poolsUnsupportedError{url: c.base, api: ae}
+	}
+	return err
+}
+
+// noSuchRoute reports whether a 404 or 405 is the server not knowing the
+// route at all (rather than a pool or member it does not have): this
+// locker's "no such route" or "method ... is not allowed", or the plain
+// text of Go's default 404 that the original locker answers with.
+func noSuchRoute(ae *APIError) bool {
+	switch ae.StatusCode {
+	case http.StatusNotFound:
+		return strings.HasPrefix(ae.Message, "no such route") || ae.Message == "404 page not found" || ae.Message == http.StatusText(http.StatusNotFound)
+	case http.StatusMethodNotAllowed:
+		return true
+	}
+	return false
+}
+
+// poolsUnsupportedError is a pool request to a server without pools. It
+// matches ErrPoolsUnsupported only, so that a caller that checks for
+// ErrNotFound (no such pool) does not take it for an empty pool.
+type poolsUnsupportedError struct {
+	url string
+	api *APIError
+}
+
+func (e *poolsUnsupportedError) Error() string {
+	return fmt.Sprintf("the server at %s does not support pools: it answered %s %s with %q (HTTP %d); upgrade it to a locker with pools",
+		e.url, e.api.Method, strings.TrimPrefix(e.api.URL, e.url), e.api.Message, e.api.StatusCode)
+}
+
+func (e *poolsUnsupportedError) Unwrap() error { return ErrPoolsUnsupported }
