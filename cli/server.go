@@ -38,6 +38,15 @@ Runs the lock server. It is configured with environment variables:
                       (set both or neither)
   LOCKER_ADMIN_USER, LOCKER_ADMIN_PASS
                       the only user who may force a release (set both or neither)
+  LOCKER_READONLY_USER, LOCKER_READONLY_PASS
+                      a user who may list and watch locks (GET) but not lock,
+                      unlock, refresh or force (403); needs AUTH_USER
+  LOCKER_AUTH_FAILURES_PER_MINUTE
+                      failed logins an address may make a minute, after a burst
+                      of as many; then 429 with Retry-After (default 10; 0: no limit)
+  LOCKER_TRUSTED_PROXIES
+                      comma-separated addresses or CIDRs of load balancers whose
+                      X-Forwarded-For names the client for that limit (default none)
   SSL_CERT, SSL_KEY   PEM certificate and key files: serve HTTPS (both or neither)
   LOCKER_MAX_WAIT     longest blocking wait a request may ask for (default 10m)
   LOCKER_DEFAULT_TTL  lease of holds that ask for none (default: never expire)
@@ -48,6 +57,12 @@ Runs the lock server. It is configured with environment variables:
   LOCKER_LOG_FORMAT   text (default) or json
   LOCKER_METRICS_PUBLIC
                       true: serve /metrics without auth (default false)
+  LOCKER_MAX_CONNECTIONS
+                      open connections served at once; more wait (default 4096)
+  LOCKER_READ_HEADER_TIMEOUT
+                      time a client has to send a request's headers (default 10s)
+  LOCKER_READ_TIMEOUT time a client has to send a whole request (default 30s)
+  LOCKER_IDLE_TIMEOUT time an idle keep-alive connection stays open (default 2m)
 `
 
 // serverConfig is the server's configuration, read from the environment.
@@ -56,6 +71,12 @@ type serverConfig struct {
 	databaseURL   string
 	listen        string
 	auth, admin   httpapi.Credentials
+	readOnly      httpapi.Credentials
+	authLimit     httpapi.AuthLimit
+	maxConns      int
+	readHeader    time.Duration // LOCKER_READ_HEADER_TIMEOUT
+	readBody      time.Duration // LOCKER_READ_TIMEOUT
+	idle          time.Duration // LOCKER_IDLE_TIMEOUT
 	certFile      string
 	keyFile       string
 	service       lockservice.Config
@@ -93,6 +114,20 @@ func loadServerConfig(env Env) (serverConfig, error) {
 		return c, err
 	}
 	if c.admin, err = credentials(env, "LOCKER_ADMIN_USER", "LOCKER_ADMIN_PASS"); err != nil {
+		return c, err
+	}
+	if c.readOnly, err = credentials(env, "LOCKER_READONLY_USER", "LOCKER_READONLY_PASS"); err != nil {
+		return c, err
+	}
+	if c.readOnly.Set() {
+		switch {
+		case !c.auth.Set():
+			return c, errors.New("LOCKER_READONLY_USER needs AUTH_USER and AUTH_PASS: without them anyone may change locks, and read-only credentials would mean nothing")
+		case c.readOnly.User == c.auth.User || c.readOnly.User == c.admin.User:
+			return c, errors.New("LOCKER_READONLY_USER must differ from AUTH_USER and LOCKER_ADMIN_USER")
+		}
+	}
+	if err := loadHardening(env, &c); err != nil {
 		return c, err
 	}
 	c.certFile, c.keyFile = env("SSL_CERT"), env("SSL_KEY")
@@ -245,13 +280,14 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		}
 		return len(all), held, holds, waiters
 	})
-	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, Version: Version, Logger: log,
-		Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic})
+	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit,
+		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic})
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %v", cfg.listen, err)
 	}
+	ln = newLimitListener(ln, cfg.maxConns, log)
 	scheme := "http"
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
@@ -259,11 +295,13 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	}
 	srv := &http.Server{
 		Handler:           m.Middleware(api),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: cfg.readHeader,
+		// Headers and body. Once the body is read, net/http clears the
+		// deadline: blocking waits and event streams may run longer.
+		ReadTimeout:    cfg.readBody,
+		IdleTimeout:    cfg.idle,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	log.Info("locker listening", "addr", ln.Addr().String(), "scheme", scheme, "store", storeName(cfg), "version", Version)
 	fmt.Fprintf(stdout, "locker listening on %s://%s\n", scheme, ln.Addr())

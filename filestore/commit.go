@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"syscall"
 	"time"
@@ -256,9 +257,32 @@ func (s *Store) Ready(ctx context.Context) error {
 		return errClosed
 	}
 	if err := s.lastWriteErr.Load(); err != nil {
-		return *err
+		// The last write failed. Nothing may have been written since (a
+		// load balancer sends no traffic to a server that is not ready),
+		// so find out whether the disk takes writes again.
+		if s.probeWrite() != nil {
+			return *err
+		}
 	}
 	return nil
+}
+
+// probeWrite writes, fsyncs and removes a small file beside the data file.
+func (s *Store) probeWrite() error {
+	probe := s.path + ".probe"
+	f, err := os.OpenFile(probe, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(probe)
+	_, err = f.Write(make([]byte, 4096))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Close waits for queued changes to be written, then closes the files.

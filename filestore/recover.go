@@ -135,7 +135,7 @@ func (st *state) readSnapshot(b []byte, historyLimit int) error {
 		}
 		rest = rest[n:]
 		var se snapshotEntry
-		if err := json.Unmarshal(payload, &se); err != nil {
+		if err := decodeSnapshotEntry(payload, &se); err != nil {
 			return fmt.Errorf("snapshot lock %d of %d: %w", i+1, hdr.Count, err)
 		}
 		if err := se.Lock.check(); err != nil {
@@ -176,7 +176,8 @@ func (st *state) readLegacy(b []byte) error {
 	if err := dec.Decode(&legacy); err != nil {
 		return fmt.Errorf("reading the original locker's JSON: %w", err)
 	}
-	if dec.More() {
+	// Not dec.More(): it reports false for a stray '}' or ']'.
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
 		return errors.New("reading the original locker's JSON: data after the object")
 	}
 	if legacy == nil {
@@ -259,7 +260,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (int64, error)
 			return 0, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, err)
 		}
 		var rec logRecord
-		if err := json.Unmarshal(payload, &rec); err != nil {
+		if err := decodeLogRecord(payload, &rec); err != nil {
 			return 0, fmt.Errorf("record at byte %d: %w", off, err)
 		}
 		if err := rec.Lock.check(); err != nil {
@@ -287,17 +288,36 @@ func boundHistory(h []lock.Event, limit int) []lock.Event {
 
 // appendHistory returns h with events added, keeping the last limit. It
 // never writes into h's existing elements, so a slice handed to a reader
-// stays as it was.
+// stays as it was: it appends after them while h's array has room (a
+// reader's slice ends before), and drops the oldest by slicing.
+//
+// Memory and copying: a short history grows like append's (most locks have
+// a few events, and the history of every lock stays in memory); a full one
+// is copied into a new array with room for historySlack more events, so
+// a busy lock's history is copied once every historySlack changes, not at
+// every change.
 func appendHistory(h, events []lock.Event, limit int) []lock.Event {
 	if len(events) == 0 {
 		return h
 	}
 	n := len(h) + len(events)
-	if n <= limit && n <= cap(h) {
-		return append(h, events...)
+	if n <= cap(h) {
+		return boundHistory(append(h, events...), limit)
 	}
-	out := make([]lock.Event, 0, min(limit, n)+min(limit, 8))
-	out = append(out, h...)
-	out = append(out, events...)
-	return boundHistory(out, limit)
+	c := min(limit, n) + min(limit, historySlack)
+	if n < limit {
+		c = min(max(n, 2*cap(h)), c)
+	}
+	out := make([]lock.Event, 0, c)
+	if drop := n - limit; drop > len(h) {
+		out = append(out, events[drop-len(h):]...)
+	} else {
+		out = append(out, h[max(drop, 0):]...)
+		out = append(out, events...)
+	}
+	return out
 }
+
+// historySlack is the room for more events a full history gets when it is
+// copied.
+const historySlack = 32

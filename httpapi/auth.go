@@ -2,8 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -13,11 +18,41 @@ type role int
 
 const (
 	roleAnonymous role = iota // no auth configured and none sent
+	roleReadOnly              // the read-only credentials: may look, not change
 	roleUser                  // the AUTH_USER credentials
 	roleAdmin                 // the admin credentials
 )
 
 type roleKey struct{}
+
+// account is one configured user, as digests: every check compares
+// fixed-length digests, so not even the lengths of the secrets show in the
+// time a check takes.
+type account struct {
+	role       role
+	user, pass [sha256.Size]byte
+}
+
+// guard holds what authentication needs: the accounts, the limit on failed
+// logins, and the comparison (a seam that tests count calls through).
+type guard struct {
+	accounts []account
+	limiter  *failureLimiter // nil: no limit
+	compare  func(x, y []byte) int
+}
+
+func newGuard(cfg Config) *guard {
+	g := &guard{limiter: newFailureLimiter(cfg.AuthLimit), compare: subtle.ConstantTimeCompare}
+	for _, a := range []struct {
+		c Credentials
+		r role
+	}{{cfg.Auth, roleUser}, {cfg.Admin, roleAdmin}, {cfg.ReadOnly, roleReadOnly}} {
+		if a.c.Set() {
+			g.accounts = append(g.accounts, account{role: a.r, user: sha256.Sum256([]byte(a.c.User)), pass: sha256.Sum256([]byte(a.c.Pass))})
+		}
+	}
+	return g
+}
 
 // authenticate checks basic auth. With Auth set, every request needs valid
 // credentials; without it, requests may come without any. Credentials that
@@ -26,46 +61,88 @@ type roleKey struct{}
 // credentials for a server without any) is ignored. Every check compares
 // both the user and the password of every configured account in constant
 // time, so a failure takes as long whichever part was wrong.
+//
+// Wrong credentials count against the client's address; once it has used up
+// its allowance (AuthLimit), it is answered 429 with Retry-After, before its
+// credentials are looked at, until the allowance comes back. Requests without
+// credentials are not counted: they guess nothing. Read-only credentials may
+// only read: any other method is a 403.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rl := roleAnonymous
 		user, pass, sent := r.BasicAuth()
 		switch {
-		case !s.cfg.Auth.Set() && !s.cfg.Admin.Set():
+		case len(s.guard.accounts) == 0:
 			// Auth is off: everything is open.
 		case sent:
+			if s.tooManyFailures(w, r) {
+				return
+			}
 			var ok bool
 			if rl, ok = s.check(user, pass); !ok {
+				s.failed(r)
 				s.unauthorized(w, r, "wrong user name or password")
 				return
 			}
 		case r.Header.Get("Authorization") != "":
+			if s.tooManyFailures(w, r) {
+				return
+			}
+			s.failed(r)
 			s.unauthorized(w, r, "malformed Authorization header: use HTTP basic auth")
 			return
-		case s.cfg.Auth.Set():
+		case s.cfg.Auth.Set() || s.cfg.ReadOnly.Set():
 			s.unauthorized(w, r, "authentication required: use HTTP basic auth")
+			return
+		}
+		if rl == roleReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.writeError(w, r, lock.Errorf(lock.EFORBIDDEN, "%q has read-only access: it may list and watch locks, not lock, unlock, refresh or force", user))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), roleKey{}, rl)))
 	})
 }
 
+// check returns the role of the credentials, comparing them with every
+// account, user and password both, whatever matches or not.
 func (s *Server) check(user, pass string) (role, bool) {
-	isUser := s.cfg.Auth.Set() && match(s.cfg.Auth, user, pass)
-	isAdmin := s.cfg.Admin.Set() && match(s.cfg.Admin, user, pass)
-	switch {
-	case isAdmin:
-		return roleAdmin, true
-	case isUser:
-		return roleUser, true
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	rl := roleAnonymous
+	for _, a := range s.guard.accounts {
+		// & evaluates both sides: no short cut when the user is wrong.
+		if s.guard.compare(u[:], a.user[:])&s.guard.compare(p[:], a.pass[:]) == 1 && a.role > rl {
+			rl = a.role
+		}
 	}
-	return roleAnonymous, false
+	return rl, rl != roleAnonymous
 }
 
-func match(c Credentials, user, pass string) bool {
-	u := subtle.ConstantTimeCompare([]byte(user), []byte(c.User))
-	p := subtle.ConstantTimeCompare([]byte(pass), []byte(c.Pass))
-	return u&p == 1
+// tooManyFailures answers 429 when the client has failed to log in too often
+// lately.
+func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
+	if s.guard.limiter == nil {
+		return false
+	}
+	wait := s.guard.limiter.wait(s.guard.limiter.clientKey(r))
+	if wait <= 0 {
+		return false
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	errorf(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins from this address; try again in %s", time.Duration(secs)*time.Second))
+	return true
+}
+
+// failed counts a failed login against the client's address and logs it,
+// with neither the credentials nor the header.
+func (s *Server) failed(r *http.Request) {
+	if s.guard.limiter == nil {
+		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		return
+	}
+	key := s.guard.limiter.clientKey(r)
+	s.guard.limiter.fail(key)
+	s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "client", key)
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
@@ -74,9 +151,12 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string
 }
 
 // mayForce reports whether the request may force a release: only the admin
-// when one is configured, otherwise whoever may use the API.
+// when one is configured, otherwise whoever may change locks.
 func (s *Server) mayForce(r *http.Request) error {
 	rl, _ := r.Context().Value(roleKey{}).(role)
+	if rl == roleReadOnly {
+		return lock.Errorf(lock.EFORBIDDEN, "read-only credentials may not force a release")
+	}
 	if s.cfg.Admin.Set() && rl != roleAdmin {
 		return lock.Errorf(lock.EFORBIDDEN, "only the admin user (LOCKER_ADMIN_USER) may force a release")
 	}

@@ -25,9 +25,14 @@ type Config struct {
 	Auth Credentials
 	// Admin, when set, is the only user who may force a release; it may use
 	// the rest of the API too.
-	Admin   Credentials
-	Version string
-	Logger  *slog.Logger
+	Admin Credentials
+	// ReadOnly, when set, may read (GET and HEAD: list, get, history,
+	// events, the dashboard, metrics) but not change anything: 403.
+	ReadOnly Credentials
+	// AuthLimit limits failed logins per client address (429).
+	AuthLimit AuthLimit
+	Version   string
+	Logger    *slog.Logger
 	// Metrics, if set, is served at GET /metrics: behind the same auth as
 	// the API unless MetricsPublic.
 	Metrics       http.Handler
@@ -36,10 +41,11 @@ type Config struct {
 
 // Server serves the HTTP API.
 type Server struct {
-	svc *lockservice.Service
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	svc   *lockservice.Service
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	guard *guard // auth.go
 }
 
 // New returns the API's handler over svc.
@@ -47,7 +53,7 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), guard: newGuard(cfg)}
 	s.routes()
 	return s
 }

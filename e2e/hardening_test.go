@@ -1,0 +1,499 @@
+package e2e
+
+// Production hardening, through the real binary: logs that say what changed
+// and never a secret, slow and idle clients cut off without slowing the
+// others, the connection cap, the limit on failed logins, read-only
+// credentials, and the version set at build time.
+
+import (
+	"bufio"
+	"context"
+	"debug/elf"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// call sends a request with optional basic auth and returns status, headers
+// and body. It fails the test if the request cannot be sent.
+func hcall(t *testing.T, c *http.Client, method, url, user, pass, body string) (int, http.Header, string) {
+	t.Helper()
+	status, h, b, err := tryCall(c, method, url, user, pass, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return status, h, b
+}
+
+func tryCall(c *http.Client, method, url, user, pass, body string) (int, http.Header, string, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, "", err
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b), err
+}
+
+// logLines parses the server's JSON log lines (LOCKER_LOG_FORMAT=json).
+func logLines(t *testing.T, output string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range strings.Split(output, "\n") {
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("a log line is not JSON: %q", l)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// TestHardeningLogs: one log line per state change (lock, unlock, expiry,
+// force) with lock, key, holder, fence and remote address; never a password
+// nor an Authorization header, not even a wrong one.
+func TestHardeningLogs(t *testing.T) {
+	const pass, adminPass, wrongPass = "Sup3r-s3cret-pw", "Adm1n-s3cret-pw", "Wr0ng-guess-pw"
+	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=" + pass, "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=" + adminPass,
+		"LOCKER_LOG_FORMAT=json"})
+	headers := []string{
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("deploy:"+pass)),
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("deploy:"+wrongPass)),
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+adminPass)),
+		"Bearer " + wrongPass,
+	}
+	if st, _, b := hcall(t, nil, "GET", s.URL+"/locks", "deploy", wrongPass, ""); st != 401 {
+		t.Fatalf("wrong password: %d %s", st, b)
+	}
+	req, _ := http.NewRequest("GET", s.URL+"/locks", nil)
+	req.Header.Set("Authorization", "Bearer "+wrongPass)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("bearer: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	ok := func(method, path, user, pw, body string) {
+		t.Helper()
+		if st, _, b := hcall(t, nil, method, s.URL+path, user, pw, body); st != 200 {
+			t.Fatalf("%s %s: %d %s", method, path, st, b)
+		}
+	}
+	ok("PUT", "/lock/prod", "deploy", pass, `{"key":"k1","lock_by":"job-1"}`)
+	ok("DELETE", "/lock/prod", "deploy", pass, `{"key":"k1","locked_by":"job-1"}`)
+	ok("PUT", "/lock/prod", "deploy", pass, `{"key":"k2","lock_by":"job-2"}`)
+	ok("DELETE", "/lock/prod?force=true", "ops", adminPass, "")
+	ok("PUT", "/lock/lease", "deploy", pass, `{"key":"k3","lock_by":"job-3","ttl":"1s"}`)
+	// The lease runs out by itself.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.Output(), "lease expired") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no expiry logged after 20s:\n%s", s.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Nothing between the server and its log may hold a secret.
+	out := s.Output()
+	for _, secret := range append([]string{pass, adminPass, wrongPass}, headers...) {
+		if strings.Contains(out, secret) {
+			t.Errorf("the server's output holds the secret %q:\n%s", secret, out)
+		}
+	}
+	if strings.Contains(strings.ToLower(out), "authorization") {
+		t.Errorf("the server's output mentions the Authorization header:\n%s", out)
+	}
+
+	type change struct{ msg, lock, key, holder string }
+	want := []change{
+		{"lock", "prod", "k1", "job-1"},
+		{"unlock", "prod", "k1", "job-1"},
+		{"lock", "prod", "k2", "job-2"},
+		{"force release", "prod", "k2", "job-2"},
+		{"lock", "lease", "k3", "job-3"},
+		{"lease expired", "lease", "k3", "job-3"},
+	}
+	var got []change
+	for _, l := range logLines(t, out) {
+		msg, _ := l["msg"].(string)
+		switch msg {
+		case "lock", "unlock", "force release", "lease expired":
+		default:
+			continue
+		}
+		c := change{msg, fmt.Sprint(l["lock"]), fmt.Sprint(l["key"]), fmt.Sprint(l["holder"])}
+		got = append(got, c)
+		if _, ok := l["fence"].(float64); !ok {
+			t.Errorf("%s line has no fence: %v", msg, l)
+		}
+		if msg != "lease expired" {
+			// Expiry is the server's own doing; the others name the client.
+			if r, _ := l["remote"].(string); !strings.HasPrefix(r, "127.0.0.1:") {
+				t.Errorf("%s line has no remote address: %v", msg, l)
+			}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("state-change log lines:\n got  %v\n want %v\noutput:\n%s", got, want, out)
+	}
+	// The failed logins are logged, without what was sent.
+	failures := 0
+	for _, l := range logLines(t, out) {
+		if l["msg"] == "authentication failed" {
+			failures++
+		}
+	}
+	if failures != 2 {
+		t.Errorf("%d failed logins logged, want 2:\n%s", failures, out)
+	}
+}
+
+// slowLoris opens n connections that send a request's headers one byte at a
+// time, every interval, and never finish them. It returns a counter of the
+// connections the server has closed, and a function that stops them all.
+func slowLoris(t *testing.T, addr string, n int, interval time.Duration) (closed *atomic.Int64, stop func()) {
+	t.Helper()
+	closed = new(atomic.Int64)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	header := "PUT /lock/slow HTTP/1.1\r\nHost: locker\r\nContent-Type: application/json\r\nX-Padding: " + strings.Repeat("a", 4000)
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatalf("opening slow connection: %v", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			// The server closing the connection shows up as a failed write
+			// or as the end of what it sends back.
+			gone := make(chan struct{})
+			go func() {
+				io.Copy(io.Discard, c)
+				close(gone)
+			}()
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				case <-gone:
+					closed.Add(1)
+					return
+				case <-tick.C:
+				}
+				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Write([]byte{header[i%len(header)]}); err != nil {
+					closed.Add(1)
+					return
+				}
+			}
+		}()
+	}
+	return closed, func() { close(done); wg.Wait() }
+}
+
+// TestHardeningSlowLoris: hundreds of connections trickling their headers do
+// not keep a normal client from being served, and the server cuts each of
+// them off when its header timeout passes.
+func TestHardeningSlowLoris(t *testing.T) {
+	const slow = 300
+	s := startServer(t, []string{"LOCKER_READ_HEADER_TIMEOUT=3s"})
+	addr := strings.TrimPrefix(s.URL, "http://")
+	closed, stop := slowLoris(t, addr, slow, 200*time.Millisecond)
+	defer stop()
+
+	// A normal client, with a generous timeout for each request: every
+	// lock and unlock succeeds while the slow connections are open.
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := range 20 {
+		for _, rq := range []struct{ method, body string }{{"PUT", `{"key":"k"}`}, {"DELETE", `{"key":"k"}`}} {
+			st, _, b, err := tryCall(client, rq.method, s.URL+"/lock/normal", "", "", rq.body)
+			if err != nil || st != 200 {
+				t.Fatalf("normal client, cycle %d, %s: %d %s %v (with %d slow connections open, %d cut off)", i, rq.method, st, b, err, slow, closed.Load())
+			}
+		}
+	}
+	// The slow connections do not last: each is closed once its header
+	// timeout (3s) passes, though it keeps sending.
+	deadline := time.Now().Add(60 * time.Second)
+	for closed.Load() < slow {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d slow connections were cut off after 60s", closed.Load(), slow)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st, _, b := hcall(t, client, "GET", s.URL+"/lock/normal", "", "", ""); st != 200 || !strings.Contains(b, `"state":"free"`) {
+		t.Fatalf("after the slow loris: %d %s", st, b)
+	}
+}
+
+// TestHardeningSlowBodyAndIdle: a body that never arrives in full is cut off
+// (LOCKER_READ_TIMEOUT), an idle keep-alive connection is closed
+// (LOCKER_IDLE_TIMEOUT), while a blocking wait longer than both still works.
+func TestHardeningSlowBodyAndIdle(t *testing.T) {
+	s := startServer(t, []string{"LOCKER_READ_TIMEOUT=2s", "LOCKER_IDLE_TIMEOUT=2s"})
+	addr := strings.TrimPrefix(s.URL, "http://")
+
+	// A body that stops coming.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /lock/slowbody HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"key\":")
+	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	b, err := io.ReadAll(c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("a body that stopped coming still holds its connection after 60s")
+	}
+	if strings.HasPrefix(string(b), "HTTP/1.1 200") {
+		t.Fatalf("a cut-off body was served: %q", b)
+	}
+
+	// An idle keep-alive connection, after one request.
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	fmt.Fprintf(c2, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c2)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c2.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("an idle connection was not closed by the server (read: %v)", err)
+	}
+
+	// A wait that outlasts the read and idle timeouts still gets its lock.
+	if st, _, b := hcall(t, nil, "PUT", s.URL+"/lock/w", "", "", `{"key":"first"}`); st != 200 {
+		t.Fatalf("lock: %d %s", st, b)
+	}
+	go func() {
+		time.Sleep(4 * time.Second)
+		tryCall(nil, "DELETE", s.URL+"/lock/w", "", "", `{"key":"first"}`)
+	}()
+	if st, _, b := hcall(t, nil, "PUT", s.URL+"/lock/w", "", "", `{"key":"second","wait":"60s"}`); st != 200 {
+		t.Fatalf("a wait longer than the timeouts: %d %s", st, b)
+	}
+	// An event stream outlasts them too.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/events", nil)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	time.Sleep(3 * time.Second)
+	do(t, nil, "DELETE", s.URL+"/lock/w", `{"key":"second"}`)
+	sc := bufio.NewScanner(stream.Body)
+	for sc.Scan() && sc.Text() != "event: released" {
+	}
+	if sc.Err() != nil {
+		t.Fatalf("event stream ended: %v", sc.Err())
+	}
+}
+
+// TestHardeningMaxConnections: at LOCKER_MAX_CONNECTIONS, a new connection
+// waits until one closes, then is served.
+func TestHardeningMaxConnections(t *testing.T) {
+	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=3", "LOCKER_READ_HEADER_TIMEOUT=5m"})
+	addr := strings.TrimPrefix(s.URL, "http://")
+	var idle []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	// Make sure the server has accepted all three before the fourth comes.
+	for _, c := range idle {
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c := &http.Client{Timeout: 60 * time.Second}
+		st, _, _, err := tryCall(c, "GET", s.URL+"/healthz", "", "", "")
+		done <- result{st, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("a fourth connection was served with the cap at 3: %+v", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	idle[0].Close()
+	select {
+	case r := <-done:
+		if r.err != nil || r.status != 200 {
+			t.Fatalf("the fourth connection, once one closed: %+v", r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fourth connection was not served after one closed")
+	}
+	if !strings.Contains(s.Output(), "connection limit reached") {
+		t.Errorf("reaching the cap was not logged:\n%s", s.Output())
+	}
+}
+
+// clientFrom returns a client whose connections come from ip (any address
+// of 127.0.0.0/8 works on Linux loopback).
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// TestHardeningAuthLimitAndReadOnly: repeated failed logins from an address
+// get 429 with Retry-After while others are served; read-only credentials
+// may look and watch but not change.
+func TestHardeningAuthLimitAndReadOnly(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_READONLY_USER=viewer", "LOCKER_READONLY_PASS=look",
+		"LOCKER_AUTH_FAILURES_PER_MINUTE=3"})
+	attacker, other := clientFrom("127.0.0.2"), clientFrom("127.0.0.3")
+	for i := range 3 {
+		if st, _, b := hcall(t, attacker, "GET", s.URL+"/locks", "deploy", "guess", ""); st != 401 {
+			t.Fatalf("failure %d: %d %s", i+1, st, b)
+		}
+	}
+	st, h, b := hcall(t, attacker, "GET", s.URL+"/locks", "deploy", "guess", "")
+	if secs, err := strconv.Atoi(h.Get("Retry-After")); st != 429 || err != nil || secs < 1 || !json.Valid([]byte(b)) || !strings.Contains(b, `"error"`) {
+		t.Fatalf("fourth failure: %d Retry-After %q %s, want 429 JSON with Retry-After", st, h.Get("Retry-After"), b)
+	}
+	if st, _, b := hcall(t, other, "PUT", s.URL+"/lock/x", "deploy", "pw", `{"key":"k"}`); st != 200 {
+		t.Fatalf("another address: %d %s", st, b)
+	}
+
+	for _, path := range []string{"/locks", "/lock/x", "/lock/x/history", "/whoami"} {
+		if st, _, b := hcall(t, other, "GET", s.URL+path, "viewer", "look", ""); st != 200 {
+			t.Errorf("read-only GET %s: %d %s", path, st, b)
+		}
+	}
+	for _, rq := range []struct{ method, path, body string }{
+		{"PUT", "/lock/x", `{"key":"k"}`},
+		{"DELETE", "/lock/x", `{"key":"k"}`},
+		{"DELETE", "/lock/x?force=true", ""},
+		{"POST", "/lock/x/refresh", `{"key":"k","ttl":"1m"}`},
+	} {
+		st, _, b := hcall(t, other, rq.method, s.URL+rq.path, "viewer", "look", rq.body)
+		if st != 403 || !json.Valid([]byte(b)) || !strings.Contains(b, "read-only") {
+			t.Errorf("read-only %s %s: %d %s, want 403 JSON", rq.method, rq.path, st, b)
+		}
+	}
+	if st, _, b := hcall(t, other, "GET", s.URL+"/lock/x", "deploy", "pw", ""); st != 200 || !strings.Contains(b, `"locked_by":{"k":1}`) {
+		t.Errorf("after refused read-only changes: %d %s", st, b)
+	}
+}
+
+// TestHardeningVersionLdflags: a release build sets the version and commit
+// with -ldflags, and `locker version` (and --version) prints them.
+func TestHardeningVersionLdflags(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "locker")
+	ldflags := "-X github.com/cloudfoundry-community/locker/cli.Version=9.8.7-test -X github.com/cloudfoundry-community/locker/cli.Commit=abc1234"
+	cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -ldflags: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("locker %v: %v\n%s", args, err, out)
+		}
+		if !strings.Contains(string(out), "9.8.7-test") || !strings.Contains(string(out), "abc1234") {
+			t.Errorf("locker %v printed %q, want the version and commit set with -ldflags", args, out)
+		}
+	}
+	// make build does the same, and builds a static binary (no dynamic
+	// loader: it runs on a distroless or scratch image).
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatalf("make is not installed: %v", err)
+	}
+	made := filepath.Join(t.TempDir(), "locker-made")
+	// (TRIMPATH= shares the build cache with the other builds here.)
+	mk := exec.Command("make", "-C", "..", "build", "VERSION=5.4.3-make", "COMMIT=def5678", "OUT="+made, "TRIMPATH=")
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(made, "version").CombinedOutput(); err != nil || !strings.Contains(string(out), "5.4.3-make") || !strings.Contains(string(out), "def5678") {
+		t.Errorf("make build, then version: %v %q", err, out)
+	}
+	f, err := elf.Open(made)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("make build made a dynamically linked binary; want a static one (CGO_ENABLED=0)")
+		}
+	}
+	// The test binary (no -ldflags) says it is a development build.
+	if out, _ := runLocker(t, nil, "version"); !strings.Contains(out, "dev") {
+		t.Errorf("a build without -ldflags prints %q", out)
+	}
+}
+
+// TestHardeningHealthcheckCommand: `locker healthcheck`, the container
+// image's HEALTHCHECK, finds the server from its own variables, over HTTP
+// and HTTPS, and fails when the server is gone.
+func TestHardeningHealthcheckCommand(t *testing.T) {
+	certFile, keyFile, _ := selfSignedCert(t)
+	for _, tls := range []bool{false, true} {
+		var env []string
+		if tls {
+			env = []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile}
+		}
+		s := startServer(t, env)
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://"))
+		check := append([]string{"PORT=" + port}, env...)
+		if out, code := runLocker(t, check, "healthcheck"); code != 0 || !strings.Contains(out, "ok") {
+			t.Fatalf("healthcheck (tls %v) against a running server: exit %d: %s", tls, code, out)
+		}
+		if out, code := runLocker(t, []string{"LOCKER_LISTEN=127.0.0.1:" + port}, "healthcheck"); tls == (code == 0) {
+			t.Errorf("healthcheck over plain HTTP (server tls %v): exit %d: %s", tls, code, out)
+		}
+		s.Kill()
+		if out, code := runLocker(t, check, "healthcheck"); code == 0 {
+			t.Fatalf("healthcheck with the server gone: exit 0: %s", out)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package e2e
+
+// Observability through the real binary: /metrics (behind auth unless
+// LOCKER_METRICS_PUBLIC=true) counts what happened, /healthz answers without
+// auth, /readyz reflects the store.
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// metric returns the value of the sample of name whose labels include all of
+// labels (k="v" each), and whether there is one.
+func metric(text, name string, labels ...string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		i := strings.LastIndex(rest, " ") // label values may hold spaces
+		series, value := rest[:max(i, 0)], rest[i+1:]
+		match := true
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				match = false
+			}
+		}
+		if match {
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func scrape(t *testing.T, url, user, pass string) string {
+	t.Helper()
+	st, h, body := hcall(t, nil, "GET", url+"/metrics", user, pass, "")
+	if st != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s %.200s", st, h.Get("Content-Type"), body)
+	}
+	return body
+}
+
+func TestMetricsBehindAuth(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=root"})
+	if st, h, b := hcall(t, nil, "GET", s.URL+"/metrics", "", "", ""); st != 401 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("/metrics without credentials: %d %s, want 401", st, b)
+	}
+	// Health checks need none.
+	if st, _, b := hcall(t, nil, "GET", s.URL+"/healthz", "", "", ""); st != 200 || !strings.Contains(b, `"ok"`) {
+		t.Fatalf("/healthz: %d %s", st, b)
+	}
+	if st, _, b := hcall(t, nil, "GET", s.URL+"/readyz", "", "", ""); st != 200 || !strings.Contains(b, `"ready"`) {
+		t.Fatalf("/readyz: %d %s", st, b)
+	}
+
+	ok := func(method, path, user, pass, body string) {
+		t.Helper()
+		if st, _, b := hcall(t, nil, method, s.URL+path, user, pass, body); st != 200 {
+			t.Fatalf("%s %s: %d %s", method, path, st, b)
+		}
+	}
+	// Three locks held at the end (one shared by two holders), one lease
+	// run out, one forced release, four cycles of lock and unlock.
+	for range 4 {
+		ok("PUT", "/lock/cycle", "deploy", "pw", `{"key":"k"}`)
+		ok("DELETE", "/lock/cycle", "deploy", "pw", `{"key":"k"}`)
+	}
+	ok("PUT", "/lock/held-1", "deploy", "pw", `{"key":"k"}`)
+	ok("PUT", "/lock/held-2", "deploy", "pw", `{"key":"k","lock_by":"a"}`)
+	ok("PUT", "/lock/held-2", "deploy", "pw", `{"key":"k","lock_by":"b"}`)
+	ok("PUT", "/lock/held-3", "deploy", "pw", `{"key":"k"}`)
+	ok("PUT", "/lock/forced", "deploy", "pw", `{"key":"k"}`)
+	ok("DELETE", "/lock/forced?force=true", "ops", "root", "")
+	ok("PUT", "/lock/lease", "deploy", "pw", `{"key":"k","ttl":"1s"}`)
+	if st, _, _ := hcall(t, nil, "PUT", s.URL+"/lock/held-1", "deploy", "pw", `{"key":"other"}`); st != 423 {
+		t.Fatalf("conflict: %d", st)
+	}
+
+	var text string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		text = scrape(t, s.URL, "deploy", "pw")
+		if v, _ := metric(text, "locker_lock_events_total", `type="expired"`); v >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no expiry counted after 20s:\n%s", text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	want := []struct {
+		name   string
+		labels []string
+		check  func(float64) bool
+		what   string
+	}{
+		{"locker_http_requests_total", []string{`route="PUT /lock/{name}"`, `method="PUT"`, `code="200"`}, func(v float64) bool { return v == 4+5+1 }, "10 good PUTs"},
+		{"locker_http_requests_total", []string{`route="PUT /lock/{name}"`, `code="423"`}, func(v float64) bool { return v == 1 }, "1 conflict"},
+		{"locker_http_requests_total", []string{`route="DELETE /lock/{name}"`, `code="200"`}, func(v float64) bool { return v == 5 }, "5 DELETEs"},
+		{"locker_http_requests_total", []string{`route="GET /metrics"`, `code="401"`}, func(v float64) bool { return v == 1 }, "the refused scrape"},
+		{"locker_lock_events_total", []string{`type="expired"`}, func(v float64) bool { return v == 1 }, "1 expiry"},
+		{"locker_lock_events_total", []string{`type="forced"`}, func(v float64) bool { return v == 1 }, "1 forced"},
+		{"locker_lock_events_total", []string{`type="acquired"`}, func(v float64) bool { return v == 10 }, "10 acquired"},
+		{"locker_lock_events_total", []string{`type="released"`}, func(v float64) bool { return v == 4 }, "4 released"},
+		{"locker_locks_held", nil, func(v float64) bool { return v == 3 }, "3 held"},
+		{"locker_holds", nil, func(v float64) bool { return v == 4 }, "4 holds"},
+		{"locker_locks", nil, func(v float64) bool { return v == 6 }, "6 locks"},
+		{"locker_waiters", nil, func(v float64) bool { return v == 0 }, "no waiters"},
+		{"locker_store_commit_batch_size_count", nil, func(v float64) bool { return v >= 1 && v <= 16 }, "one batch per commit, 16 changes at most"},
+		{"locker_store_commit_batch_size_sum", nil, func(v float64) bool { return v == 16 }, "16 changes committed (10 acquired, 4 released, 1 forced, 1 expired)"},
+		{"locker_store_write_errors_total", nil, func(v float64) bool { return v == 0 }, "no write errors"},
+		{"locker_http_request_duration_seconds_count", []string{`route="PUT /lock/{name}"`}, func(v float64) bool { return v == 11 }, "11 PUTs timed"},
+	}
+	for _, w := range want {
+		v, found := metric(text, w.name, w.labels...)
+		if !found || !w.check(v) {
+			t.Errorf("%s%v = %v (found %v), want %s", w.name, w.labels, v, found, w.what)
+		}
+	}
+	// Lock names never become labels.
+	if strings.Contains(text, "held-1") || strings.Contains(text, "/lock/cycle") {
+		t.Errorf("a lock name is in the metrics")
+	}
+}
+
+func TestMetricsPublic(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_METRICS_PUBLIC=true"})
+	text := scrape(t, s.URL, "", "")
+	if _, ok := metric(text, "locker_locks_held"); !ok {
+		t.Fatalf("public /metrics has no locker_locks_held:\n%s", text)
+	}
+	// Only the metrics: the API still needs credentials.
+	if st, _, _ := hcall(t, nil, "GET", s.URL+"/locks", "", "", ""); st != http.StatusUnauthorized {
+		t.Fatalf("GET /locks without credentials: %d, want 401", st)
+	}
+}

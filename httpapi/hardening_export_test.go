@@ -1,0 +1,47 @@
+package httpapi
+
+// Seams for the hardening tests (package httpapi_test).
+
+import (
+	"crypto/subtle"
+	"sync"
+	"time"
+)
+
+// CompareLog records the credential comparisons a server makes.
+type CompareLog struct {
+	mu    sync.Mutex
+	calls [][2]int // lengths of the two sides of each comparison
+}
+
+// Calls returns the comparisons made so far (the lengths compared) and
+// forgets them.
+func (l *CompareLog) Calls() [][2]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.calls
+	l.calls = nil
+	return c
+}
+
+// LogCompares makes s record every credential comparison it makes.
+func LogCompares(s *Server) *CompareLog {
+	l := &CompareLog{}
+	s.guard.compare = func(x, y []byte) int {
+		l.mu.Lock()
+		l.calls = append(l.calls, [2]int{len(x), len(y)})
+		l.mu.Unlock()
+		return subtle.ConstantTimeCompare(x, y)
+	}
+	return l
+}
+
+// SetLimiterClock makes s's limit on failed logins read time from now.
+func SetLimiterClock(s *Server, now func() time.Time) {
+	s.guard.limiter.mu.Lock()
+	s.guard.limiter.now = now
+	s.guard.limiter.mu.Unlock()
+}
+
+// LimiterClients returns how many client addresses s's limiter remembers.
+func LimiterClients(s *Server) int { return s.guard.limiter.clients() }

@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"container/list"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AuthLimit limits failed logins per client address. The zero value sets
+// no limit; the server sets 10 a minute (LOCKER_AUTH_FAILURES_PER_MINUTE).
+type AuthLimit struct {
+	// PerMinute is how many failures an address may make a minute once it
+	// used up its burst; zero or less: no limit.
+	PerMinute int
+	// Burst is how many failures in a row an address may make before the
+	// limit applies (default PerMinute).
+	Burst int
+	// MaxClients bounds the addresses remembered (default 10,000). When
+	// more fail at once, the ones that failed least recently are forgotten.
+	MaxClients int
+	// TrustedProxies are the load balancers and reverse proxies whose
+	// X-Forwarded-For header names the client. The address of any other
+	// peer is its own.
+	TrustedProxies []netip.Prefix
+}
+
+// failureLimiter is a token bucket per client address: each failed login
+// takes a token, tokens come back at a steady rate, and an address with no
+// token left is refused with 429 before its credentials are even looked at
+// (otherwise a guesser would still learn which guess was right). Successful
+// logins take nothing, and other addresses have their own buckets.
+//
+// Memory is bounded: buckets live in a list, most recently failed first; a
+// bucket that has filled up again holds no information and is dropped, and
+// past MaxClients the least recently failed address is forgotten.
+type failureLimiter struct {
+	rate    float64 // tokens a second
+	burst   float64
+	max     int
+	proxies []netip.Prefix
+	now     func() time.Time
+
+	mu      sync.Mutex
+	recent  *list.List // of *bucket, most recent failure first
+	buckets map[string]*list.Element
+}
+
+type bucket struct {
+	key    string
+	tokens float64
+	at     time.Time // when tokens was last brought up to date
+}
+
+// newFailureLimiter returns the limiter for cfg, nil when it is off.
+func newFailureLimiter(cfg AuthLimit) *failureLimiter {
+	if cfg.PerMinute <= 0 {
+		return nil
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = cfg.PerMinute
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 10000
+	}
+	return &failureLimiter{
+		rate: float64(cfg.PerMinute) / 60, burst: float64(cfg.Burst), max: cfg.MaxClients,
+		proxies: cfg.TrustedProxies, now: time.Now,
+		recent: list.New(), buckets: map[string]*list.Element{},
+	}
+}
+
+// refill brings b's tokens up to date.
+func (l *failureLimiter) refill(b *bucket, now time.Time) {
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = math.Min(l.burst, b.tokens+d.Seconds()*l.rate)
+	}
+	b.at = now
+}
+
+// wait returns how long the address must wait before it may try to log in
+// again: zero when it may now.
+func (l *failureLimiter) wait(key string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.buckets[key]
+	if !ok {
+		return 0
+	}
+	b := e.Value.(*bucket)
+	l.refill(b, l.now())
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// fail takes a token from the address's bucket.
+func (l *failureLimiter) fail(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	e, ok := l.buckets[key]
+	if ok {
+		l.recent.MoveToFront(e)
+	} else {
+		e = l.recent.PushFront(&bucket{key: key, tokens: l.burst, at: now})
+		l.buckets[key] = e
+	}
+	b := e.Value.(*bucket)
+	l.refill(b, now)
+	b.tokens = math.Max(0, b.tokens-1)
+	l.evict(now)
+}
+
+// evict drops the buckets at the back that have filled up again, and the
+// least recently failed addresses past the bound.
+func (l *failureLimiter) evict(now time.Time) {
+	for back := l.recent.Back(); back != nil; back = l.recent.Back() {
+		b := back.Value.(*bucket)
+		if l.recent.Len() <= l.max {
+			l.refill(b, now)
+			if b.tokens < l.burst {
+				return
+			}
+		}
+		l.recent.Remove(back)
+		delete(l.buckets, b.key)
+	}
+}
+
+// clients returns how many addresses the limiter remembers.
+func (l *failureLimiter) clients() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// clientKey names the client a request comes from: its address, or, from a
+// trusted proxy, the last address in X-Forwarded-For that is not a trusted
+// proxy. IPv6 addresses count per /64, the block one host usually has.
+func (l *failureLimiter) clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if l.trusted(addr) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // garbage: stop at the last address we could trust
+			}
+			addr = hop.Unmap()
+			if !l.trusted(addr) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+func (l *failureLimiter) trusted(a netip.Addr) bool {
+	for _, p := range l.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
