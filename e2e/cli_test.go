@@ -287,7 +287,7 @@ func TestCLICommands(t *testing.T) {
 		{[]string{"unlock", "--holder", "deploy-a", "prod", "--key", "x"}, 0, `^unlocked 'prod'; it is free now\n$`, `^$`},
 		{[]string{"list", "--json"}, 0, `"state": "free"`, `^$`},
 		{[]string{"lock", "prod"}, 2, `^$`, `^locker lock: --key is required`},
-		{[]string{"frobnicate"}, 1, ``, `unknown command "frobnicate"`},
+		{[]string{"frobnicate"}, 2, ``, `unknown command "frobnicate"`}, // a bad command line exits 2
 	}
 	for _, st := range steps {
 		stdout, stderr, code, err := cliExec(env, st.args...)

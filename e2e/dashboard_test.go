@@ -169,6 +169,17 @@ func (tb *tab) open(base string) {
 		`document.getElementById("conn").dataset.state === "live" && document.getElementById("summary").textContent !== ""`)
 }
 
+// click clicks the element a JavaScript expression finds, from the page's
+// own script. The table and the pools are redrawn whenever the data is
+// reloaded, which replaces their buttons: a click through the DevTools
+// protocol (find the node, then click it) can lose the node in between; a
+// person clicking at that place gets the new button.
+func (tb *tab) click(what, expr string) {
+	tb.t.Helper()
+	tb.waitFor(what+": the element", expr)
+	tb.do(what, chromedp.Evaluate[chromedp.Void]("("+expr+").click()"))
+}
+
 // eval evaluates a JavaScript expression in the tab.
 func eval[T any](tb *tab, expr string) T {
 	tb.t.Helper()
@@ -218,11 +229,6 @@ func js(s string) string {
 // rowJS is an expression for the table row of a lock (or undefined).
 func rowJS(name string) string {
 	return `[...document.querySelectorAll("#rows tr")].find(r => r.dataset.name === ` + js(name) + `)`
-}
-
-// rowButton selects the button of a lock's row; name must be CSS-safe.
-func rowButton(name string) chromedp.CSS {
-	return chromedp.CSS(`#rows tr[data-name="` + name + `"] button.lock-link`)
 }
 
 // call sends an API request as user (none if ""), and returns the status
@@ -318,7 +324,7 @@ func TestDashboard(t *testing.T) {
 	admin.waitFor("the lease expiry to show", rowJS("prod-deployments")+`.querySelector("td[data-label='Lease expires'] time").textContent.startsWith("in ")`)
 
 	// Keyboard: focus the lock and press Enter to open its detail.
-	admin.do("opening the detail with the keyboard", chromedp.Focus(rowButton("prod-deployments")), chromedp.KeyEvent(kb.Enter))
+	admin.do("opening the detail with the keyboard", chromedp.Evaluate[chromedp.Void](rowJS("prod-deployments")+`.querySelector("button.lock-link").focus()`), chromedp.KeyEvent(kb.Enter))
 	admin.waitFor("the detail panel", `!document.getElementById("detail").hidden && document.getElementById("detail-title").textContent === "prod-deployments"`)
 	admin.waitFor("the history to show the acquisition",
 		`[...document.querySelectorAll("#history tr[data-type=acquired]")].some(r => r.innerText.includes("deploy-prod/build-142"))`)
@@ -355,7 +361,7 @@ func TestDashboard(t *testing.T) {
 
 	// The hostile lock's detail and confirmation show its strings as text;
 	// cancelling changes nothing.
-	admin.do("opening the hostile lock", chromedp.Click(chromedp.JSPath(rowJS(hostileName)+`.querySelector("button")`)))
+	admin.click("opening the hostile lock", rowJS(hostileName)+`.querySelector("button")`)
 	admin.waitFor("its detail", `document.getElementById("detail-title").textContent === `+js(hostileName))
 	admin.waitFor("its history", `document.querySelector("#history tr[data-type=acquired] .holder")?.textContent === `+js(hostileHolder))
 	admin.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
@@ -379,7 +385,7 @@ func TestDashboard(t *testing.T) {
 	// A user who may not force is not offered the button.
 	user := openTab(t, browser, "ci", "ci-pass")
 	user.open(base)
-	user.do("opening the hostile lock", chromedp.Click(chromedp.JSPath(rowJS(hostileName)+`.querySelector("button")`)))
+	user.click("opening the hostile lock", rowJS(hostileName)+`.querySelector("button")`)
 	user.waitFor("its detail", `document.getElementById("detail-title").textContent === `+js(hostileName))
 	if eval[bool](user, `!document.getElementById("force").hidden`) {
 		t.Error("Force release is offered to a user who may not force")
@@ -431,8 +437,10 @@ func TestDashboardPhoneWidth(t *testing.T) {
 		Display: getComputedStyle(document.querySelector("#rows tr")).display,
 		Label: getComputedStyle(document.querySelector("#rows td"), "::before").content,
 	}))()`)
-	if got.ScrollWidth > got.Width || got.Widest > got.Width {
-		t.Errorf("at 390px the page is %dpx wide and its widest lock element ends at %dpx: it does not fit", got.ScrollWidth, got.Widest)
+	// A page too wide for a mobile viewport widens the viewport itself
+	// (innerWidth grows with it): compare with the phone's 390px.
+	if got.Width != 390 || got.ScrollWidth > 390 || got.Widest > 390 {
+		t.Errorf("at 390px the viewport is %dpx, the page %dpx wide and its widest lock element ends at %dpx: it does not fit", got.Width, got.ScrollWidth, got.Widest)
 	}
 	if got.Display != "block" || got.Label != `"State"` {
 		t.Errorf("at 390px a row is display %q with cell label %s, want cards (block) with labels", got.Display, got.Label)
@@ -447,6 +455,183 @@ func TestDashboardPhoneWidth(t *testing.T) {
 	}
 	phone.do("filtering", chromedp.SendKeys(chromedp.ID("filter"), "job-7/"))
 	phone.waitFor("only the lock with that holder to show", `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === "staging"`)
+	phone.checkProblems()
+}
+
+// poolJS is an expression for a pool's card (or undefined).
+func poolJS(name string) string {
+	return `[...document.querySelectorAll("#pool-list li.pool")].find(p => p.dataset.pool === ` + js(name) + `)`
+}
+
+// poolCount is an expression for the free/total text of a pool's card.
+func poolCount(name string) string {
+	return poolJS(name) + `?.querySelector(".pool-count")?.textContent`
+}
+
+const hostilePool = `<b onmouseover=alert(6)>pool</b>`
+
+// Pools in the dashboard: each pool with its free/total count and its
+// members, kept live; a member opens its lock's detail, with the metadata
+// pretty-printed as text.
+func TestDashboardPools(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
+	api := func(method, path, body string) {
+		t.Helper()
+		mustCall(t, method, s.URL+path, "ci", "ci-pass", body)
+	}
+	md1 := `{"host":"aws-1.example.com","ports":[22,443],"tags":{"tier":"gold"},"note":"<img src=x onerror=alert(5)>"}`
+	api("PUT", "/pool/aws-envs/aws-1", `{"metadata":`+md1+`}`)
+	api("PUT", "/pool/aws-envs/aws-2", `{"metadata":{"host":"aws-2.example.com"}}`)
+	api("PUT", "/pool/aws-envs/aws-3", "")
+	api("PUT", "/pool/aws-envs", `{"key":"smoke","lock_by":"smoke-tests/run-881"}`) // aws-1, free longest
+	api("PUT", "/pool/"+url.PathEscape(hostilePool)+"/"+url.PathEscape(hostileName), jsonBody(map[string]any{"metadata": map[string]string{"k": hostileHolder}}))
+	api("PUT", "/lock/plain-lock", `{"key":"k"}`)
+	// A request waiting for a member of a pool whose only member is held.
+	api("PUT", "/pool/solo/only", "")
+	api("PUT", "/pool/solo", `{"key":"holder"}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "PUT", s.URL+"/pool/solo?key=waiter&wait=10m", nil)
+		req.SetBasicAuth("ci", "ci-pass")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(mustCall(t, "GET", s.URL+"/pool/solo", "ci", "ci-pass", ""), `"waiters":1`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool waiter did not queue")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	admin := openTab(t, browser, "ops", "ops-pass")
+	admin.open(s.URL)
+	admin.waitFor("the pools to show", `!document.getElementById("pools").hidden && `+poolJS("aws-envs"))
+
+	// Each pool: its name, free/total, its members (sorted, with state and
+	// holder), its waiters.
+	type card struct {
+		Count, Free, Total string
+		Members, States    []string
+		Holder             string
+	}
+	got := eval[card](admin, `(() => { const p = `+poolJS("aws-envs")+`; const c = p.querySelector(".pool-count"); return {
+		Count: c.textContent, Free: c.dataset.free, Total: c.dataset.total,
+		Members: [...p.querySelectorAll("li.member")].map(m => m.dataset.name),
+		States: [...p.querySelectorAll("li.member")].map(m => m.dataset.state + ":" + m.querySelector("button").textContent),
+		Holder: p.querySelector("li.member[data-name='aws-1'] .member-holder")?.textContent || "",
+	}; })()`)
+	want := card{Count: "○2 of 3 free", Free: "2", Total: "3", Members: []string{"aws-1", "aws-2", "aws-3"},
+		States: []string{"held:●aws-1, held", "free:○aws-2, free", "free:○aws-3, free"}, Holder: "smoke-tests/run-881"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the aws-envs card shows %+v, want %+v", got, want)
+	}
+	if names := eval[[]string](admin, `[...document.querySelectorAll("#pool-list li.pool")].map(p => p.querySelector(".pool-name").textContent)`); strings.Join(names, "|") != hostilePool+"|aws-envs|solo" {
+		t.Errorf("pools shown in order %q", names)
+	}
+	if c := eval[string](admin, poolCount("solo")); c != "●0 of 1 free" {
+		t.Errorf("the solo card counts %q", c)
+	}
+	if w := eval[string](admin, poolJS("solo")+`.querySelector(".pool-waiting")?.textContent || ""`); w != "1 waiting" {
+		t.Errorf("the solo card shows waiters %q, want \"1 waiting\"", w)
+	}
+	if w := eval[int](admin, `document.querySelectorAll("#pool-list .pool-waiting").length`); w != 1 {
+		t.Errorf("%d pools show waiters, want only solo", w)
+	}
+	// The hostile pool and member names are text.
+	if name := eval[string](admin, poolJS(hostilePool)+`.querySelector("li.member").dataset.name`); name != hostileName {
+		t.Errorf("the hostile member is named %q", name)
+	}
+	// The locks table says which pool each member is in.
+	if in := eval[string](admin, rowJS("aws-2")+`.querySelector(".in-pools").textContent`); in != "pool aws-envs" {
+		t.Errorf("the aws-2 row says %q", in)
+	}
+	if n := eval[int](admin, rowJS("plain-lock")+`.querySelectorAll(".in-pools").length`); n != 0 {
+		t.Error("a lock in no pool shows a pool")
+	}
+
+	// Live: a member taken, added, removed, without a reload.
+	eval[bool](admin, `window.notReloaded = true`)
+	api("PUT", "/pool/aws-envs", `{"key":"deploy"}`) // aws-2
+	admin.waitFor("the count to drop", poolCount("aws-envs")+` === "○1 of 3 free"`)
+	api("PUT", "/pool/aws-envs/aws-4", `{"metadata":{"host":"aws-4.example.com"}}`)
+	admin.waitFor("the new member to appear", poolCount("aws-envs")+` === "○2 of 4 free" && `+poolJS("aws-envs")+`.querySelector("li.member[data-name='aws-4']")`)
+	api("DELETE", "/pool/aws-envs/aws-4", "")
+	admin.waitFor("the removed member to go", poolCount("aws-envs")+` === "○1 of 3 free" && !`+poolJS("aws-envs")+`.querySelector("li.member[data-name='aws-4']")`)
+	api("PUT", "/pool/aws-envs", `{"key":"qa"}`) // aws-3
+	admin.waitFor("no member free", poolCount("aws-envs")+` === "●0 of 3 free"`)
+	if !eval[bool](admin, `window.notReloaded === true`) {
+		t.Fatal("the page reloaded to show pool changes")
+	}
+
+	// A member opens its lock's detail (keyboard too): pools, and the
+	// metadata pretty-printed as text.
+	admin.do("opening aws-1 with the keyboard", chromedp.Evaluate[chromedp.Void](`document.querySelector('#pool-list li.member[data-name="aws-1"] button').focus()`), chromedp.KeyEvent(kb.Enter))
+	admin.waitFor("the detail of aws-1", `!document.getElementById("detail").hidden && document.getElementById("detail-title").textContent === "aws-1"`)
+	admin.waitFor("the metadata", `!document.getElementById("detail-metadata-box").hidden`)
+	if ok := eval[bool](admin, `document.getElementById("detail-metadata").textContent === JSON.stringify(JSON.parse(`+js(md1)+`), null, 2)`); !ok {
+		t.Errorf("the metadata shows %q", eval[string](admin, `document.getElementById("detail-metadata").textContent`))
+	}
+	if lines := eval[int](admin, `document.getElementById("detail-metadata").textContent.split("\n").length`); lines < 10 {
+		t.Errorf("the metadata is not pretty-printed: %d lines", lines)
+	}
+	if facts := eval[string](admin, `document.getElementById("detail-facts").textContent`); !strings.Contains(facts, "Poolsaws-envs") {
+		t.Errorf("the facts do not name the pool: %q", facts)
+	}
+	if eval[bool](admin, `document.querySelector("#pool-list li.member[data-name='aws-1']").classList.contains("selected")`) != true {
+		t.Error("the open member is not marked in its pool")
+	}
+	admin.waitFor("the added event in the history", `[...document.querySelectorAll("#history tr[data-type=added]")].some(r => r.innerText.includes("to pool aws-envs"))`)
+
+	// Force release from the member's detail: the pool counts it free at
+	// once.
+	admin.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+	admin.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+	admin.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+	admin.waitFor("aws-1 to be free in its pool", poolCount("aws-envs")+` === "○1 of 3 free" && `+poolJS("aws-envs")+`.querySelector("li.member[data-name='aws-1']").dataset.state === "free"`)
+	admin.waitFor("the free-since fact", `document.getElementById("detail-facts").textContent.includes("Free since")`)
+
+	// A lock without metadata shows none.
+	admin.click("opening plain-lock", rowJS("plain-lock")+`.querySelector("button")`)
+	admin.waitFor("its detail, without metadata", `document.getElementById("detail-title").textContent === "plain-lock" && document.getElementById("detail-metadata-box").hidden`)
+
+	// The hostile member: its metadata (with markup in it) is text.
+	admin.click("opening the hostile member", poolJS(hostilePool)+`.querySelector("button")`)
+	admin.waitFor("its metadata", `document.getElementById("detail-metadata").textContent.includes(`+js(hostileHolder)+`)`)
+	if n := eval[int](admin, `document.querySelectorAll("img, svg, iframe, object, b").length + document.querySelectorAll("script").length`); n != 1 {
+		t.Errorf("the page has %d script/img/svg/iframe/object/b elements, want only its one script", n)
+	}
+
+	// The filter finds pools by name and by member.
+	admin.do("filtering by a member", chromedp.SendKeys(chromedp.ID("filter"), "aws-2"))
+	admin.waitFor("only aws-envs and the aws-2 row", `[...document.querySelectorAll("#pool-list li.pool")].map(p => p.dataset.pool).join() === "aws-envs" && [...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === "aws-2"`)
+	admin.do("filtering by a pool", chromedp.Evaluate[chromedp.Void](`document.getElementById("filter").value = ""`), chromedp.SendKeys(chromedp.ID("filter"), "solo"))
+	admin.waitFor("the solo pool and its member", `[...document.querySelectorAll("#pool-list li.pool")].map(p => p.dataset.pool).join() === "solo" && [...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === "only"`)
+
+	// At phone width, pools with long member and holder names fit.
+	long := strings.Repeat("long-member-name-without-spaces-", 6) + "end"
+	api("PUT", "/pool/aws-envs/"+long, "")
+	api("PUT", "/lock/"+long, jsonBody(map[string]string{"key": "k", "lock_by": strings.Repeat("holder-", 20)}))
+	phone := openTab(t, browser, "ops", "ops-pass")
+	phone.do("emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
+	phone.open(s.URL)
+	phone.waitFor("the long member", poolJS("aws-envs")+`?.querySelector("li.member[data-name='`+long+`']")`)
+	type fit struct{ ScrollWidth, Width, Widest int }
+	f := eval[fit](phone, `(() => ({
+		ScrollWidth: document.documentElement.scrollWidth,
+		Width: window.innerWidth,
+		Widest: Math.ceil(Math.max(...[...document.querySelectorAll("#pool-list, #pool-list *")].map(e => e.getBoundingClientRect().right))),
+	}))()`)
+	// A page too wide for a mobile viewport widens the viewport itself:
+	// compare with the phone's 390px.
+	if f.Width != 390 || f.ScrollWidth > 390 || f.Widest > 390 {
+		t.Errorf("at 390px the viewport is %dpx, the page %dpx wide and the widest pool element ends at %dpx: it does not fit", f.Width, f.ScrollWidth, f.Widest)
+	}
+
+	admin.checkProblems()
 	phone.checkProblems()
 }
 
@@ -474,6 +659,13 @@ func TestDashboardScreenshot(t *testing.T) {
 	del("db-migrations", "", `{"key":"migrate","lock_by":"migrate-prod/build-57"}`)
 	put("release-candidate", "", `{"key":"rc","lock_by":"cut-release/build-12"}`)
 	del("release-candidate", "", `{"key":"rc","lock_by":"cut-release/build-12"}`)
+	// A pool of test environments, two of three taken.
+	for i, region := range []string{"eu-west-1", "us-east-1", "us-west-2"} {
+		mustCall(t, "PUT", fmt.Sprintf("%s/pool/test-envs/env-%d", s.URL, i+1), "ci", "ci-pass",
+			fmt.Sprintf(`{"metadata":{"api":"https://api.env-%d.example.com","region":%q}}`, i+1, region))
+	}
+	mustCall(t, "PUT", s.URL+"/pool/test-envs", "ci", "ci-pass", `{"key":"e2e","lock_by":"acceptance-tests/run-77"}`)
+	mustCall(t, "PUT", s.URL+"/pool/test-envs", "ci", "ci-pass", `{"key":"soak","lock_by":"upgrade-tests/run-12"}`)
 
 	// A deploy waiting for the production lock.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -487,10 +679,10 @@ func TestDashboardScreenshot(t *testing.T) {
 	}()
 
 	admin := openTab(t, browser, "ops", "ops-pass")
-	admin.do("sizing the window", chromedp.EmulateViewport(1440, 810))
+	admin.do("sizing the window", chromedp.EmulateViewport(1440, 900))
 	admin.open(s.URL)
 	admin.waitFor("the waiter to show", rowJS("prod-deployments")+`?.querySelector("td.waiting")?.textContent === "1"`)
-	admin.do("opening prod-deployments", chromedp.Click(rowButton("prod-deployments")))
+	admin.click("opening prod-deployments", rowJS("prod-deployments")+`.querySelector("button")`)
 	admin.waitFor("its history", `document.querySelectorAll("#history tr[data-type]").length >= 5`)
 	admin.do("moving the focus off the lock", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
 
@@ -502,8 +694,8 @@ func TestDashboardScreenshot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the screenshot is not a PNG: %v", err)
 	}
-	if b := img.Bounds(); b.Dx() != 1440 || b.Dy() != 810 {
-		t.Errorf("screenshot is %dx%d, want 1440x810", b.Dx(), b.Dy())
+	if b := img.Bounds(); b.Dx() != 1440 || b.Dy() != 900 {
+		t.Errorf("screenshot is %dx%d, want 1440x900", b.Dx(), b.Dy())
 	}
 	out := filepath.Join(t.TempDir(), "dashboard.png")
 	if os.Getenv("LOCKER_UPDATE_SCREENSHOT") == "1" {

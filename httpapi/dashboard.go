@@ -3,8 +3,10 @@ package httpapi
 // The web dashboard: one page (web/index.html) with its script and style,
 // embedded in the binary, and GET /whoami, which tells the page who the
 // user is and whether they may force a release. The page renders every lock
-// client-side from GET /locks, follows GET /events, and reads one lock's
-// history from GET /lock/{name}/history: it uses the API, nothing else.
+// client-side from GET /locks (pool members with their metadata) and every
+// pool (members, free/total, waiters) from GET /pools, follows GET /events,
+// and reads one lock's history from GET /lock/{name}/history: it uses the
+// API, nothing else.
 
 import (
 	"crypto/sha256"

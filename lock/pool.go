@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -19,7 +20,25 @@ func ValidateMetadata(m json.RawMessage) error {
 	if !json.Valid(m) {
 		return Errorf(EINVALID, "metadata is not valid JSON")
 	}
+	if hasNUL(m) {
+		// PostgreSQL's jsonb cannot hold it: refused by every store alike.
+		return Errorf(EINVALID, `metadata must not contain the NUL character (\u0000)`)
+	}
 	return nil
+}
+
+// hasNUL reports whether valid JSON holds a \u0000 escape (it cannot hold a
+// raw NUL: control characters are not allowed in JSON strings).
+func hasNUL(m []byte) bool {
+	for i := 0; i < len(m); i++ {
+		if m[i] == '\\' {
+			if bytes.HasPrefix(m[i+1:], []byte("u0000")) {
+				return true
+			}
+			i++ // the escaped character, which may be a backslash
+		}
+	}
+	return false
 }
 
 // InPool reports whether l belongs to pool.

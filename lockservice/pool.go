@@ -118,6 +118,9 @@ func (s *Service) Pool(ctx context.Context, pool string) (Pool, error) {
 func (s *Service) AcquireFromPool(ctx context.Context, pool string, r lock.Request, wait time.Duration) (lock.Lock, error) {
 	r.TTL = lock.ClampTTL(r.TTL, s.cfg.DefaultTTL, s.cfg.MaxTTL)
 	r.MaxTTL = s.cfg.MaxTTL
+	if err := lock.ValidateName("pool name", pool); err != nil {
+		return lock.Lock{}, err
+	}
 	if err := r.Validate(pool); err != nil {
 		return lock.Lock{}, err
 	}

@@ -109,8 +109,15 @@ func (s *Service) committed(name string, events []lock.Event) {
 		return
 	}
 	s.events.Publish(events)
-	for _, p := range events[len(events)-1].Pools {
-		s.queues.wake(poolQueue(p)) // a member changed: the pool's waiters try again
+	// A member changed: the waiters of its pools try again (of the pool it
+	// left too, which may have no members now).
+	for _, ev := range events {
+		for _, p := range ev.Pools {
+			s.queues.wake(poolQueue(p))
+		}
+		if ev.Pool != "" {
+			s.queues.wake(poolQueue(ev.Pool))
+		}
 	}
 	if s.cfg.OnEvents != nil {
 		s.cfg.OnEvents(events)

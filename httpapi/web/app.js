@@ -1,19 +1,21 @@
 // Locker dashboard. Plain script, no build step, no dependencies.
 //
-// Data comes from the API: GET locks (every lock), GET whoami (may this user
+// Data comes from the API: GET locks (every lock), GET pools (every pool with
+// its members, free/total counts and waiters), GET whoami (may this user
 // force a release?), GET lock/<name>/history, and the event stream GET
-// events. Any event schedules a (debounced) reload of the locks; a
+// events. Any event schedules a (debounced) reload of the locks and pools; a
 // reconnected stream reloads everything, since events may have been missed.
 //
 // Every piece of data is put in the page as text (textContent, Text nodes,
-// attribute values): never as HTML. Lock names, keys and holders are
-// whatever clients sent.
+// attribute values): never as HTML. Lock and pool names, keys, holders and
+// metadata are whatever clients sent.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
 
   const state = {
     locks: {}, // name -> lock, as GET /locks returns it
+    pools: {}, // name -> pool, as GET /pools returns it
     loaded: false,
     loadError: "",
     me: { user: "", may_force: false },
@@ -132,9 +134,10 @@
     loading = true;
     const version = state.version;
     try {
-      const locks = await api("GET", "locks");
+      const [locks, pools] = await Promise.all([api("GET", "locks"), api("GET", "pools")]);
       if (state.version === version) {
         state.locks = locks && typeof locks === "object" ? locks : {};
+        state.pools = pools && typeof pools === "object" ? pools : {};
         state.loaded = true;
         state.loadError = "";
       } else {
@@ -157,9 +160,11 @@
   const collator = new Intl.Collator(undefined, { numeric: true });
   const holdersOf = (l) => Object.keys(l.locked_by || {}).sort(collator.compare);
 
+  const poolsOf = (l) => (Array.isArray(l.pools) ? l.pools : []);
+
   function matches(l, q) {
     if (!q) return true;
-    const hay = [l.name, l.key || ""].concat(holdersOf(l));
+    const hay = [l.name, l.key || ""].concat(holdersOf(l), poolsOf(l));
     return hay.some((s) => s.toLowerCase().includes(q));
   }
 
@@ -191,8 +196,10 @@
     const btn = el("button", { type: "button", class: "lock-link", "aria-controls": "detail", "aria-expanded": open ? "true" : "false", text: l.name });
     btn.addEventListener("click", () => openDetail(l.name));
     const tr = el("tr", { role: "row", "data-name": l.name, "data-state": l.state, class: open ? "selected" : null });
+    const head = el("th", { role: "rowheader", scope: "row", "data-label": "Lock" }, btn);
+    if (poolsOf(l).length) head.append(el("div", { class: "in-pools" }, "pool ", ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", text: p })))));
     tr.append(
-      el("th", { role: "rowheader", scope: "row", "data-label": "Lock" }, btn),
+      head,
       cell("State", stateEl(l.state)),
       cell("Key", l.key ? el("code", { class: "key", text: l.key }) : none()),
       cell("Holders", holdersEl(l, 4)),
@@ -202,6 +209,57 @@
       cell("Waiters", String(l.waiters || 0), "num" + (l.waiters ? " waiting" : ""))
     );
     return tr;
+  }
+
+  // joined puts ", " between nodes.
+  function joined(nodes) {
+    const out = [];
+    nodes.forEach((n, i) => {
+      if (i) out.push(", ");
+      out.push(n);
+    });
+    return out;
+  }
+
+  // ---- The pools ---------------------------------------------------------
+
+  function memberEl(m) {
+    const open = state.selected === m.name;
+    const icon = { held: "●", shared: "◐", free: "○" }[m.state] || "?";
+    const holders = holdersOf(m);
+    const btn = el("button", {
+      type: "button",
+      class: "member-link member-" + m.state,
+      "data-name": m.name,
+      "aria-controls": "detail",
+      "aria-expanded": open ? "true" : "false",
+      title: m.state === "free" ? m.name + ": free" : m.name + ": " + m.state + " by " + holders.join(", ") + " (key " + m.key + ")",
+    }, el("span", { class: "icon", "aria-hidden": "true", text: icon }), el("span", { class: "member-name", text: m.name }), el("span", { class: "visually-hidden", text: ", " + m.state }));
+    btn.addEventListener("click", () => openDetail(m.name));
+    const li = el("li", { class: "member" + (open ? " selected" : ""), "data-name": m.name, "data-state": m.state }, btn);
+    if (holders.length) li.append(el("span", { class: "member-holder", text: holders.length > 1 ? holders[0] + " +" + (holders.length - 1) : holders[0] }));
+    return li;
+  }
+
+  function poolEl(p) {
+    const members = Object.values(p.members || {}).sort((a, b) => collator.compare(a.name, b.name));
+    const free = Number(p.free) || 0, total = Number(p.total) || members.length;
+    const count = el("p", { class: "pool-count" + (free === 0 ? " none-free" : ""), "data-free": free, "data-total": total },
+      el("span", { class: "icon", "aria-hidden": "true", text: free === 0 ? "●" : "○" }), el("strong", { text: String(free) }), " of " + total + " free");
+    const head = el("div", { class: "pool-head" }, el("h3", { class: "pool-name", text: p.name }), count);
+    if (p.waiters) head.append(el("p", { class: "pool-waiting", text: p.waiters + " waiting" }));
+    return el("li", { class: "pool", "data-pool": p.name }, head,
+      el("ul", { class: "members", "aria-label": "Members of " + p.name }, ...members.map(memberEl)));
+  }
+
+  function renderPools(q) {
+    const all = Object.values(state.pools).sort((a, b) => collator.compare(a.name, b.name));
+    const shown = all.filter((p) => !q || p.name.toLowerCase().includes(q) || Object.values(p.members || {}).some((m) => matches(m, q)));
+    $("pools").hidden = all.length === 0;
+    $("pool-list").replaceChildren(...shown.map(poolEl));
+    if (all.length && shown.length === 0) $("pool-list").append(el("li", { class: "empty", text: "No pool matches “" + $("filter").value.trim() + "”." }));
+    const free = all.reduce((n, p) => n + (Number(p.free) || 0), 0), total = all.reduce((n, p) => n + (Number(p.total) || 0), 0);
+    $("pools-summary").textContent = all.length + (all.length === 1 ? " pool" : " pools") + " · " + free + " of " + total + " members free";
   }
 
   function sorted() {
@@ -214,9 +272,16 @@
     const all = sorted();
     const shown = all.filter((l) => matches(l, q));
 
-    // Keep keyboard focus on the same lock across a redraw.
+    // Keep keyboard focus on the same lock (or pool member) across a redraw.
     const active = document.activeElement;
     const focused = active && active.classList.contains("lock-link") ? active.closest("tr").dataset.name : null;
+    const focusedMember = active && active.classList.contains("member-link") ? [active.closest("li.pool").dataset.pool, active.dataset.name] : null;
+    renderPools(q);
+    if (focusedMember !== null) {
+      for (const b of $("pool-list").querySelectorAll("button.member-link")) {
+        if (b.closest("li.pool").dataset.pool === focusedMember[0] && b.dataset.name === focusedMember[1]) b.focus();
+      }
+    }
 
     const rows = shown.map(row);
     if (rows.length === 0) {
@@ -284,9 +349,17 @@
           ...fact("Lease expires", timeEl(l.expires)),
           ...fact("Fence", l.fence ? String(l.fence) : none()),
           ...fact("Waiters", String(l.waiters || 0)),
+          ...(poolsOf(l).length ? fact("Pools", el("span", { class: "detail-pools" }, ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", text: p }))))) : []),
+          ...(poolsOf(l).length && l.state === "free" ? fact("Free since", timeEl(l.free_since)) : []),
         ]
       : fact("State", "not found");
     $("detail-facts").replaceChildren(...facts);
+
+    // Metadata: pretty-printed JSON, as text.
+    const hasMetadata = !!l && l.metadata !== undefined && l.metadata !== null;
+    $("detail-metadata-box").hidden = !hasMetadata;
+    const text = hasMetadata ? JSON.stringify(l.metadata, null, 2) : "";
+    if ($("detail-metadata").textContent !== text) $("detail-metadata").textContent = text;
 
     const holds = [];
     if (l) {
@@ -316,7 +389,10 @@
       hist.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: "No history." })));
     } else {
       for (const ev of state.history.slice().reverse()) {
-        const meta = el("div", { class: "meta" }, "key ", ev.key ? el("code", { class: "key", text: ev.key }) : none());
+        const poolEvent = ev.type === "added" || ev.type === "removed";
+        const meta = poolEvent
+          ? el("div", { class: "meta" }, (ev.type === "added" ? "to pool " : "from pool "), el("span", { class: "pool-ref", text: ev.pool || "" }))
+          : el("div", { class: "meta" }, "key ", ev.key ? el("code", { class: "key", text: ev.key }) : none());
         if (ev.type === "acquired" || ev.type === "released") meta.append(" · count " + ev.count);
         if (ev.by) meta.append(" · by ", el("span", { class: "by", text: ev.by }));
         hist.push(
@@ -364,6 +440,20 @@
 
   let forcing = null; // the lock the confirmation dialog is about
 
+  // applyLock puts a lock's new state (from a change's answer) in the page
+  // at once, in the pools it belongs to too; the reload that follows brings
+  // the rest.
+  function applyLock(r) {
+    const { response, ...l } = r;
+    state.locks[l.name] = l;
+    for (const p of Object.values(state.pools)) {
+      const members = p.members || {};
+      if (!(l.name in members)) continue;
+      members[l.name] = l;
+      p.free = Object.values(members).filter((m) => m.state === "free").length;
+    }
+  }
+
   function askForce() {
     const l = state.locks[state.selected];
     if (!l) return;
@@ -394,7 +484,7 @@
     try {
       const r = await api("DELETE", lockPath(name) + "?force=true");
       if (r && r.name === name) {
-        state.locks[name] = r;
+        applyLock(r);
         state.version++;
       }
       setResult(r && r.response ? r.response : "Released.", "ok");
@@ -443,7 +533,7 @@
       scheduleLoad(0);
       if (state.selected !== null) scheduleHistory();
     });
-    for (const type of ["acquired", "released", "expired", "forced", "refreshed"]) es.addEventListener(type, onEvent);
+    for (const type of ["acquired", "released", "expired", "forced", "refreshed", "added", "removed"]) es.addEventListener(type, onEvent);
     es.addEventListener("error", () => {
       if (es !== source) return;
       setConn("down");
