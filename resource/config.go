@@ -33,11 +33,16 @@ type Source struct {
 	// SkipSSLValidation turns off certificate verification, for the locker
 	// server and the BOSH director.
 	SkipSSLValidation bool
-	// LockName is the lock; exactly one of LockName and BoshLock is set.
+	// LockName is the lock; exactly one of LockName, BoshLock and Pool is
+	// set.
 	LockName string
 	// BoshLock is a BOSH director's URL: the lock is named after the
 	// director (the "name" of <BoshLock>/info).
 	BoshLock string
+	// Pool is a pool of locks: a put takes any free member (or a given
+	// one), as Concourse's pool-resource does. Exactly one of LockName,
+	// BoshLock and Pool is set.
+	Pool string
 	// RetryDelay is how long to wait between attempts when the server
 	// cannot be reached, and how often to poll a server without blocking
 	// waits.
@@ -240,7 +245,7 @@ func parseRequest(b []byte) (*request, error) {
 func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error) {
 	var problems []string
 	if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, nil, &ConfigError{Problems: []string{"source is missing: configure the resource's source with at least locker_uri and lock_name (or bosh_lock)"}}
+		return nil, nil, &ConfigError{Problems: []string{"source is missing: configure the resource's source with at least locker_uri and lock_name (or bosh_lock, or pool)"}}
 	}
 	f := newFields("source", raw, &problems)
 	src = &Source{
@@ -251,6 +256,7 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 		SkipSSLValidation: f.boolean("skip_ssl_validation"),
 		LockName:          f.str("lock_name"),
 		BoshLock:          strings.TrimSpace(f.str("bosh_lock")),
+		Pool:              f.str("pool"),
 		RetryDelay:        DefaultRetryDelay,
 	}
 	if d, ok := f.duration("retry_delay", "10s"); ok {
@@ -266,19 +272,37 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 
 	switch {
 	case src.LockerURI == "":
-		problems = append(problems, "source.locker_uri is missing: set it to the locker server's URL, such as https://locker.example.com:8910")
+		msg := "source.locker_uri is missing: set it to the locker server's URL, such as https://locker.example.com:8910"
+		if _, ok := f.m["uri"]; ok {
+			msg += " (source.uri is pool-resource's git repository; Locker needs no repository, only its server's URL in locker_uri)"
+		}
+		problems = append(problems, msg)
 	default:
 		if msg := checkURL(src.LockerURI); msg != "" {
 			problems = append(problems, fmt.Sprintf("source.locker_uri %s %s", redactURL(src.LockerURI), msg))
 		}
 	}
+	var set []string
+	for _, s := range []struct{ name, value string }{{"lock_name", src.LockName}, {"bosh_lock", src.BoshLock}, {"pool", src.Pool}} {
+		if s.value != "" {
+			set = append(set, s.name)
+		}
+	}
 	switch {
-	case src.LockName != "" && src.BoshLock != "":
-		problems = append(problems, "source has both lock_name and bosh_lock: set only one of them (lock_name names the lock; bosh_lock names it after a BOSH director)")
-	case src.LockName == "" && src.BoshLock == "":
-		problems = append(problems, "source.lock_name is missing: set it to the name of the lock (or set bosh_lock to a BOSH director's URL to use the director's name)")
+	case len(set) > 1:
+		which := "both " + set[0] + " and " + set[1]
+		if len(set) == 3 {
+			which = "lock_name, bosh_lock and pool"
+		}
+		problems = append(problems, "source has "+which+": set only one of them (lock_name names the lock; bosh_lock names it after a BOSH director; pool names a pool of locks, of which a put takes any free one)")
+	case len(set) == 0:
+		problems = append(problems, "source.lock_name is missing: set it to the name of the lock (or set bosh_lock to a BOSH director's URL to use the director's name, or pool to take any free lock of a pool)")
 	case src.LockName != "":
 		if err := lock.ValidateName("source.lock_name", src.LockName); err != nil {
+			problems = append(problems, err.Error())
+		}
+	case src.Pool != "":
+		if err := lock.ValidateName("source.pool", src.Pool); err != nil {
 			problems = append(problems, err.Error())
 		}
 	default:
@@ -302,7 +326,7 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 }
 
 // sourceFields are the source's settings, for messages.
-var sourceFields = []string{"locker_uri", "username", "password", "ca_cert", "skip_ssl_validation", "lock_name", "bosh_lock", "retry_delay", "timeout"}
+var sourceFields = []string{"locker_uri", "username", "password", "ca_cert", "skip_ssl_validation", "lock_name", "bosh_lock", "pool", "retry_delay", "timeout"}
 
 // checkURL says what is wrong with a server URL, "" if nothing.
 func checkURL(raw string) string {
@@ -349,16 +373,7 @@ func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err e
 		return nil, nil, &ConfigError{Problems: []string{"params are missing: a put needs params.lock_op (lock or unlock) and params.key"}}
 	}
 	f := newFields("params", raw, &problems)
-	p = &OutParams{Op: strings.TrimSpace(f.str("lock_op")), Key: f.str("key")}
-	lockedBy, lockBy := f.str("locked_by"), f.str("lock_by")
-	switch {
-	case lockedBy != "" && lockBy != "" && lockedBy != lockBy:
-		problems = append(problems, fmt.Sprintf("params has both locked_by (%q) and lock_by (%q): they are two spellings of one setting; keep one", lockedBy, lockBy))
-	case lockedBy != "":
-		p.Holder = lockedBy
-	default:
-		p.Holder = lockBy
-	}
+	p = &OutParams{Op: strings.TrimSpace(f.str("lock_op")), Key: f.str("key"), Holder: holderParam(f)}
 	switch p.Op {
 	case "lock", "unlock":
 	case "":
@@ -375,11 +390,6 @@ func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err e
 	} else if err := lock.ValidateName("params.key", p.Key); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if p.Holder != "" {
-		if err := lock.ValidateName("params.locked_by", p.Holder); err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
 	for _, name := range f.unknown() {
 		warnings = append(warnings, fmt.Sprintf("ignoring unknown setting params.%s (known: lock_op, key, locked_by, lock_by)", name))
 	}
@@ -387,6 +397,26 @@ func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err e
 		return nil, warnings, &ConfigError{Problems: problems}
 	}
 	return p, warnings, nil
+}
+
+// holderParam reads params.locked_by, which the original README also spells
+// lock_by, and checks it.
+func holderParam(f *fields) string {
+	lockedBy, lockBy := f.str("locked_by"), f.str("lock_by")
+	holder := lockBy
+	switch {
+	case lockedBy != "" && lockBy != "" && lockedBy != lockBy:
+		f.problem("params has both locked_by (%q) and lock_by (%q): they are two spellings of one setting; keep one", lockedBy, lockBy)
+		return ""
+	case lockedBy != "":
+		holder = lockedBy
+	}
+	if holder != "" {
+		if err := lock.ValidateName("params.locked_by", holder); err != nil {
+			f.problem("%s", err.Error())
+		}
+	}
+	return holder
 }
 
 func opOr(op string) string {

@@ -63,7 +63,9 @@ type server struct {
 
 type serverOpts struct {
 	auth httpapi.Credentials
-	tls  bool
+	// admin, if set, is the only user who may force a release.
+	admin httpapi.Credentials
+	tls   bool
 	// wrap, if set, wraps the API's handler (to break connections, etc.).
 	wrap func(http.Handler) http.Handler
 }
@@ -82,7 +84,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 		t.Fatal(err)
 	}
 	s := &server{}
-	var h http.Handler = httpapi.New(svc, httpapi.Config{Auth: o.auth})
+	var h http.Handler = httpapi.New(svc, httpapi.Config{Auth: o.auth, Admin: o.admin})
 	if o.wrap != nil {
 		h = o.wrap(h)
 	}
@@ -194,9 +196,16 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // stdin, as Concourse would.
 func start(t *testing.T, program string, stdin []byte, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, program, stdin, nil, args...)
+}
+
+// startEnv is start with more environment variables (KEY=VALUE), such as
+// the BUILD_* ones Concourse sets.
+func startEnv(t *testing.T, program string, stdin []byte, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, done: make(chan struct{})}
 	p.cmd = exec.Command(program, args...)
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}, env...)
 	p.cmd.Stdin = bytes.NewReader(stdin)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}

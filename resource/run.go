@@ -5,7 +5,9 @@
 //
 // The source configuration is the original locker-resource's (locker_uri,
 // username, password, ca_cert, skip_ssl_validation, and lock_name or
-// bosh_lock), plus retry_delay and timeout. See docs/concourse.md.
+// bosh_lock), plus retry_delay and timeout. With source.pool instead, it
+// works like Concourse's pool-resource, on the server's pools (pool.go).
+// See docs/concourse.md.
 package resource
 
 import (
@@ -109,9 +111,20 @@ func run(ctx context.Context, cmd string, args []string, in []byte, log *logger)
 	if err != nil {
 		return nil, err
 	}
-	var params *OutParams
+	dir := ""
+	if len(args) > 0 {
+		dir = args[0]
+	}
+	var (
+		params     *OutParams
+		poolParams *PoolParams
+	)
 	if cmd == "out" {
-		params, warnings, err = parseOutParams(req.Params)
+		if src.Pool != "" {
+			poolParams, warnings, err = parsePoolParams(req.Params, dir, getenv)
+		} else {
+			params, warnings, err = parseOutParams(req.Params)
+		}
 		for _, w := range warnings {
 			log.printf("warning: %s", w)
 		}
@@ -123,16 +136,18 @@ func run(ctx context.Context, cmd string, args []string, in []byte, log *logger)
 	if err != nil {
 		return nil, err
 	}
-	switch cmd {
-	case "check":
+	switch {
+	case cmd == "check" && src.Pool != "":
+		return r.poolCheck(ctx, version)
+	case cmd == "check":
 		return r.check(ctx, version)
-	case "in":
-		return r.in(ctx, args[0], version)
+	case cmd == "in" && src.Pool != "":
+		return r.poolIn(ctx, dir, version)
+	case cmd == "in":
+		return r.in(ctx, dir, version)
+	case src.Pool != "":
+		return r.poolOut(ctx, poolParams)
 	default:
-		dir := ""
-		if len(args) > 0 {
-			dir = args[0]
-		}
 		return r.out(ctx, dir, params)
 	}
 }
