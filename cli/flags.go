@@ -74,6 +74,19 @@ func newClientCmd(name, help string, env Env, stdout, stderr io.Writer) *clientC
 	return c
 }
 
+// parseOne parses args that name one thing (what, e.g. "lock name") among
+// the flags, and returns it. Report its errors with c.usage.
+func (c *clientCmd) parseOne(args []string, what string) (string, error) {
+	pos, _, err := c.parse(args, false)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", fmt.Errorf("give one %s (got %d arguments)", what, len(pos))
+	}
+	return pos[0], nil
+}
+
 // parse parses args with flags anywhere among them (the flag package alone
 // stops at the first non-flag). It returns the other arguments. With
 // command set, the arguments after "--", or from the second non-flag one on,

@@ -102,14 +102,10 @@ waiters. A lock that was never used is shown as free.
 func runStatus(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("status", statusHelp, env, stdout, stderr)
 	asJSON := c.fs.Bool("json", false, "")
-	pos, _, err := c.parse(args, false)
+	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)
 	}
-	if len(pos) != 1 {
-		return c.usage(fmt.Errorf("give one lock name (got %d arguments)", len(pos)))
-	}
-	name := pos[0]
 	cl, err := c.client()
 	if err != nil {
 		return c.fail(err)
@@ -193,18 +189,15 @@ holder, key, count after the change and fencing token.
 func runHistory(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("history", historyHelp, env, stdout, stderr)
 	asJSON := c.fs.Bool("json", false, "")
-	pos, _, err := c.parse(args, false)
+	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)
-	}
-	if len(pos) != 1 {
-		return c.usage(fmt.Errorf("give one lock name (got %d arguments)", len(pos)))
 	}
 	cl, err := c.client()
 	if err != nil {
 		return c.fail(err)
 	}
-	events, err := cl.History(ctx, pos[0])
+	events, err := cl.History(ctx, name)
 	if err != nil {
 		return c.fail(err)
 	}

@@ -40,17 +40,13 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	ttl := &durationFlag{}
 	c.fs.Var(ttl, "ttl", "")
 	asJSON := c.fs.Bool("json", false, "")
-	pos, _, err := c.parse(args, false)
+	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)
-	}
-	if len(pos) != 1 {
-		return c.usage(fmt.Errorf("give one lock name (got %d arguments)", len(pos)))
 	}
 	if *key == "" {
 		return c.usage(errors.New("--key is required: the key to lock with"))
 	}
-	name := pos[0]
 	cl, err := c.client()
 	if err != nil {
 		return c.fail(err)
@@ -122,6 +118,17 @@ type progress struct {
 }
 
 func (c *clientCmd) startProgress(ctx context.Context, cl *client.Client, name string) *progress {
+	return startWaitProgress(c, ctx,
+		func(ctx context.Context) (*client.Lock, error) { return cl.Get(ctx, name) },
+		func(l *client.Lock, waited time.Duration, now time.Time) string {
+			return waitingLine(name, l, waited, now)
+		})
+}
+
+// startWaitProgress draws, while waiting, the line line makes of the latest
+// state fetch got (nil until it first answers) and how long we have waited;
+// nothing when not on a terminal and not --verbose.
+func startWaitProgress[T any](c *clientCmd, ctx context.Context, fetch func(context.Context) (*T, error), line func(state *T, waited time.Duration, now time.Time) string) *progress {
 	tty := isTerminal(c.stderr)
 	if !tty && !c.verbose {
 		return nil
@@ -133,20 +140,20 @@ func (c *clientCmd) startProgress(ctx context.Context, cl *client.Client, name s
 		defer close(p.done)
 		var (
 			mu      sync.Mutex
-			state   *client.Lock
+			state   *T
 			printed time.Time
 			drawn   bool
 		)
 		refresh := func() {
 			gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			if l, err := cl.Get(gctx, name); err == nil {
+			if s, err := fetch(gctx); err == nil {
 				mu.Lock()
-				state = l
+				state = s
 				mu.Unlock()
 			}
 		}
-		// Say nothing if the lock comes at once.
+		// Say nothing if the wait ends at once.
 		select {
 		case <-ctx.Done():
 			return
@@ -158,13 +165,13 @@ func (c *clientCmd) startProgress(ctx context.Context, cl *client.Client, name s
 		for n := 0; ; n++ {
 			now := time.Now()
 			mu.Lock()
-			line := waitingLine(name, state, now.Sub(start), now)
+			text := line(state, now.Sub(start), now)
 			mu.Unlock()
 			if tty {
-				fmt.Fprintf(c.stderr, "\r\033[K%s", line)
+				fmt.Fprintf(c.stderr, "\r\033[K%s", text)
 				drawn = true
 			} else if printed.IsZero() || now.Sub(printed) >= 10*time.Second {
-				fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, line)
+				fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, text)
 				printed = now
 			}
 			select {
@@ -227,12 +234,9 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	holder := c.fs.String("holder", "", "")
 	force := c.fs.Bool("force", false, "")
 	asJSON := c.fs.Bool("json", false, "")
-	pos, _, err := c.parse(args, false)
+	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)
-	}
-	if len(pos) != 1 {
-		return c.usage(fmt.Errorf("give one lock name (got %d arguments)", len(pos)))
 	}
 	if *key == "" && !*force {
 		return c.usage(errors.New("--key is required: the key the lock was taken with (or --force to release it whatever the key)"))
@@ -240,7 +244,6 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if *force && (*key != "" || *holder != "") {
 		return c.usage(errors.New("--force releases every hold whatever the key: give it without --key and --holder"))
 	}
-	name := pos[0]
 	cl, err := c.client()
 	if err != nil {
 		return c.fail(err)

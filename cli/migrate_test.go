@@ -3,10 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,54 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cloudfoundry-community/locker/cli"
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/pgstore"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
 
 var bgCtx = context.Background()
-
-// migrateDatabase returns the URL of a new, empty schema in the test
-// database (LOCKER_TEST_DATABASE_URL), dropped when the test ends; without
-// the variable the test is skipped, and says why.
-func migrateDatabase(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("LOCKER_TEST_DATABASE_URL")
-	if base == "" {
-		t.Skip("LOCKER_TEST_DATABASE_URL is not set: no PostgreSQL to test against (CI sets it; e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
-	conn, err := pgx.Connect(bgCtx, base)
-	if err != nil {
-		t.Fatalf("LOCKER_TEST_DATABASE_URL: %v", err)
-	}
-	defer conn.Close(bgCtx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "locker_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(bgCtx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(bgCtx, base)
-		if err != nil {
-			return
-		}
-		defer conn.Close(bgCtx)
-		conn.Exec(bgCtx, "DROP SCHEMA "+schema+" CASCADE")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // openAny opens the store a migrate argument names.
 func openAny(t *testing.T, spec string) lock.Store {
@@ -235,7 +193,7 @@ func checkFenceGoesOn(t *testing.T, spec string, copied uint64) {
 }
 
 func TestMigrateFileToPostgres(t *testing.T) {
-	dbURL := migrateDatabase(t)
+	dbURL := pgtest.Schema(t)
 	file := filepath.Join(t.TempDir(), "locks.yml")
 	populate(t, file)
 	want := read(t, file)
@@ -253,7 +211,7 @@ func TestMigrateFileToPostgres(t *testing.T) {
 }
 
 func TestMigratePostgresToFile(t *testing.T) {
-	dbURL := migrateDatabase(t)
+	dbURL := pgtest.Schema(t)
 	populate(t, dbURL)
 	want := read(t, dbURL)
 	file := filepath.Join(t.TempDir(), "locks.yml")
@@ -267,7 +225,7 @@ func TestMigratePostgresToFile(t *testing.T) {
 	sameLocks(t, want, read(t, file))
 	checkFenceGoesOn(t, file, want.fence)
 	// And back into another database: the round trip keeps everything.
-	back := migrateDatabase(t)
+	back := pgtest.Schema(t)
 	if out, err := migrate(t, "--from", file, "--to", back); err != nil {
 		t.Fatalf("migrating back: %v\n%s", err, out)
 	}
@@ -277,7 +235,7 @@ func TestMigratePostgresToFile(t *testing.T) {
 }
 
 func TestMigrateIntoNonEmptyPostgresNeedsForce(t *testing.T) {
-	dbURL := migrateDatabase(t)
+	dbURL := pgtest.Schema(t)
 	// The target's own counter is already far above the source's tokens.
 	withService(t, dbURL, func(s *lockservice.Service) {
 		for i := 0; i < 30; i++ {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -360,12 +359,9 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 	ttl := &durationFlag{}
 	c.fs.Var(ttl, "ttl", "")
 	asJSON := c.fs.Bool("json", false, "")
-	pos, _, err := c.parse(args, false)
+	pool, err := c.parseOne(args, "pool name")
 	if err != nil {
 		return c.usage(err)
-	}
-	if len(pos) != 1 {
-		return c.usage(fmt.Errorf("give one pool name (got %d arguments)", len(pos)))
 	}
 	if *key == "" {
 		return c.usage(errors.New("--key is required: the key to lock with"))
@@ -374,7 +370,6 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 	if err != nil {
 		return c.fail(err)
 	}
-	pool := pos[0]
 	l, err := c.acquireFromPool(ctx, cl, pool, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
 	if err != nil {
 		return err
@@ -462,42 +457,9 @@ func (c *clientCmd) explainPool(pool string, err error) (string, int) {
 // held and how long we have waited: a line redrawn in place on a terminal,
 // a line every 10s with --verbose otherwise.
 func (c *clientCmd) startPoolProgress(ctx context.Context, cl *client.Client, pool string) *progress {
-	tty := isTerminal(c.stderr)
-	if !tty && !c.verbose {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	p := &progress{cancel: cancel, done: make(chan struct{})}
-	start := time.Now()
-	go func() {
-		defer close(p.done)
-		var (
-			mu      sync.Mutex
-			state   *client.Pool
-			printed time.Time
-			drawn   bool
-		)
-		refresh := func() {
-			gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			if s, err := cl.Pool(gctx, pool); err == nil {
-				mu.Lock()
-				state = s
-				mu.Unlock()
-			}
-		}
-		// Say nothing if a member comes at once.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(500 * time.Millisecond):
-		}
-		refresh()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			now := time.Now()
-			mu.Lock()
+	return startWaitProgress(c, ctx,
+		func(ctx context.Context) (*client.Pool, error) { return cl.Pool(ctx, pool) },
+		func(state *client.Pool, waited time.Duration, _ time.Time) string {
 			line := fmt.Sprintf("waiting for a member of pool '%s'", pool)
 			if state != nil {
 				line += fmt.Sprintf(", %d of %d held", state.Total-state.Free, state.Total)
@@ -505,27 +467,6 @@ func (c *clientCmd) startPoolProgress(ctx context.Context, cl *client.Client, po
 					line += fmt.Sprintf(", %d waiting", state.Waiters)
 				}
 			}
-			line += "; waited " + human(now.Sub(start))
-			mu.Unlock()
-			if tty {
-				fmt.Fprintf(c.stderr, "\r\033[K%s", line)
-				drawn = true
-			} else if printed.IsZero() || now.Sub(printed) >= 10*time.Second {
-				fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, line)
-				printed = now
-			}
-			select {
-			case <-ctx.Done():
-				if drawn {
-					fmt.Fprint(c.stderr, "\r\033[K")
-				}
-				return
-			case <-tick.C:
-			}
-			if n%3 == 2 {
-				go refresh()
-			}
-		}
-	}()
-	return p
+			return line + "; waited " + human(waited)
+		})
 }

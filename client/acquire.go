@@ -26,13 +26,24 @@ import (
 // that cannot be reached, end Acquire at once: retrying a request whose
 // answer was lost could take the lock twice.
 func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock, error) {
+	return c.waitFor(ctx, fmt.Sprintf("lock %q", name), o, true,
+		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.Lock(ctx, name, req) })
+}
+
+// waitFor is the wait of Acquire and AcquireFromPool: it asks with try, each
+// time for up to Options.WaitChunk of o.Wait, until try succeeds, o.Wait
+// runs out or ctx ends. what names what it waits for in the error when ctx
+// ends. With pollLegacy, a refusal without the lock's state, or from the
+// original locker, means a server that does not wait: it polls every
+// Options.PollInterval instead.
+func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLegacy bool, try func(context.Context, LockOptions) (*Lock, error)) (*Lock, error) {
 	var deadline time.Time
 	if o.Wait > 0 {
 		deadline = time.Now().Add(o.Wait)
 	}
 	var (
 		legacy  bool  // the server does not wait: poll
-		refused error // the last ErrLocked
+		refused error // the last ErrLocked (or ErrUnavailable)
 		backoff time.Duration
 	)
 	for {
@@ -52,19 +63,19 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 		start := time.Now()
 		req := o
 		req.Wait = ask
-		l, err := c.Lock(ctx, name, req)
+		l, err := try(ctx, req)
 		if err == nil {
 			return l, nil
 		}
 		if ctx.Err() != nil {
-			return nil, gaveUp(name, ctx.Err(), refused)
+			return nil, gaveUp(what, ctx.Err(), refused)
 		}
 		var delay time.Duration
 		switch {
 		case errors.Is(err, ErrLocked):
 			refused, backoff = err, 0
 			var ae *APIError
-			if errors.As(err, &ae) && (ae.Lock == nil || ae.Lock.Legacy) {
+			if pollLegacy && errors.As(err, &ae) && (ae.Lock == nil || ae.Lock.Legacy) {
 				legacy = true
 			}
 			switch {
@@ -97,18 +108,18 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return nil, gaveUp(name, ctx.Err(), refused)
+				return nil, gaveUp(what, ctx.Err(), refused)
 			}
 		}
 	}
 }
 
-// gaveUp is the error of an Acquire whose context ended.
-func gaveUp(name string, ctxErr, refused error) error {
+// gaveUp is the error of a wait for what whose context ended.
+func gaveUp(what string, ctxErr, refused error) error {
 	if refused != nil {
-		return fmt.Errorf("gave up waiting for lock %q: %w: %w", name, ctxErr, refused)
+		return fmt.Errorf("gave up waiting for %s: %w: %w", what, ctxErr, refused)
 	}
-	return fmt.Errorf("gave up waiting for lock %q: %w", name, ctxErr)
+	return fmt.Errorf("gave up waiting for %s: %w", what, ctxErr)
 }
 
 // jitter spreads d by ±20% so that many clients do not retry in step.

@@ -170,6 +170,16 @@ type LockOptions struct {
 // ErrLocked; the *APIError's Lock says who holds it. The returned Lock has
 // the new state, including its fencing token.
 func (c *Client) Lock(ctx context.Context, name string, o LockOptions) (*Lock, error) {
+	q, body := o.request()
+	var w wireLock
+	if err := c.do(ctx, http.MethodPut, lockPath(name), q, body, o.Wait, &w); err != nil {
+		return nil, err
+	}
+	return w.lock(name), nil
+}
+
+// request is the query and body of a PUT that takes a hold as o says.
+func (o LockOptions) request() (url.Values, map[string]string) {
 	q := url.Values{}
 	if o.Wait > 0 {
 		q.Set("wait", o.Wait.String())
@@ -181,11 +191,7 @@ func (c *Client) Lock(ctx context.Context, name string, o LockOptions) (*Lock, e
 	if o.Holder != "" {
 		body["lock_by"] = o.Holder
 	}
-	var w wireLock
-	if err := c.do(ctx, http.MethodPut, lockPath(name), q, body, o.Wait, &w); err != nil {
-		return nil, err
-	}
-	return w.lock(name), nil
+	return q, body
 }
 
 // Unlock gives back one hold of holder (the key when holder is "") under

@@ -142,17 +142,7 @@ func (c *Client) RemoveMember(ctx context.Context, pool, name string, force bool
 // give it back with Unlock(ctx, l.Name, o.Key, o.Holder). A pool without
 // members: ErrNotFound.
 func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
-	q := url.Values{}
-	if o.Wait > 0 {
-		q.Set("wait", o.Wait.String())
-	}
-	if o.TTL > 0 {
-		q.Set("ttl", o.TTL.String())
-	}
-	body := map[string]string{"key": o.Key}
-	if o.Holder != "" {
-		body["lock_by"] = o.Holder
-	}
+	q, body := o.request()
 	var w wireLock
 	if err := c.poolDo(ctx, http.MethodPut, poolPath(pool), q, body, o.Wait, &w); err != nil {
 		return nil, err
@@ -173,81 +163,8 @@ func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (
 // (ErrUnavailable) is tried again with a back-off; other errors end
 // AcquireFromPool at once.
 func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
-	var deadline time.Time
-	if o.Wait > 0 {
-		deadline = time.Now().Add(o.Wait)
-	}
-	var (
-		refused error // the last ErrLocked (or ErrUnavailable)
-		backoff time.Duration
-	)
-	what := fmt.Sprintf("a member of pool %q", pool)
-	for {
-		ask := c.waitChunk
-		if !deadline.IsZero() {
-			ask = min(ask, time.Until(deadline))
-		}
-		if d, ok := ctx.Deadline(); ok {
-			// Let the server answer just before ctx ends.
-			left := time.Until(d)
-			ask = min(ask, left-min(left/10, time.Second))
-		}
-		if ask < 0 {
-			ask = 0
-		}
-		start := time.Now()
-		req := o
-		req.Wait = ask
-		l, err := c.LockFromPool(ctx, pool, req)
-		if err == nil {
-			return l, nil
-		}
-		if ctx.Err() != nil {
-			return nil, gaveUpFor(what, ctx.Err(), refused)
-		}
-		var delay time.Duration
-		switch {
-		case errors.Is(err, ErrLocked):
-			refused, backoff = err, 0
-			if time.Since(start) < 50*time.Millisecond && ask > 0 {
-				// The server keeps no one waiting (a tiny maximum wait):
-				// do not hammer it.
-				delay = jitter(250 * time.Millisecond)
-			}
-		case errors.Is(err, ErrUnavailable):
-			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
-			delay = jitter(backoff)
-			if refused == nil {
-				refused = err
-			}
-		default:
-			return nil, err
-		}
-		if !deadline.IsZero() {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return nil, refused
-			}
-			delay = min(delay, left)
-		}
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, gaveUpFor(what, ctx.Err(), refused)
-			}
-		}
-	}
-}
-
-// gaveUpFor is the error of a wait whose context ended.
-func gaveUpFor(what string, ctxErr, refused error) error {
-	if refused != nil {
-		return fmt.Errorf("gave up waiting for %s: %w: %w", what, ctxErr, refused)
-	}
-	return fmt.Errorf("gave up waiting for %s: %w", what, ctxErr)
+	return c.waitFor(ctx, fmt.Sprintf("a member of pool %q", pool), o, false,
+		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.LockFromPool(ctx, pool, req) })
 }
 
 func poolPath(pool string) string { return "/pool/" + url.PathEscape(pool) }

@@ -15,6 +15,21 @@ type lockResponse struct {
 	lockView
 }
 
+// decodeKeyedRequest is decodeLockRequest for a request that must name a
+// key.
+func decodeKeyedRequest(w http.ResponseWriter, r *http.Request) (lockRequest, error) {
+	req, err := decodeLockRequest(w, r)
+	if err == nil {
+		err = req.requireKey()
+	}
+	return req, err
+}
+
+// hold is the hold req asks for.
+func (req lockRequest) hold() lock.Request {
+	return lock.Request{Key: req.Key, Holder: req.Holder, TTL: req.TTL}
+}
+
 func (s *Server) handleList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		locks, err := s.svc.List(r.Context())
@@ -29,15 +44,12 @@ func (s *Server) handleList() http.Handler {
 func (s *Server) handleAcquire() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		req, err := decodeLockRequest(w, r)
-		if err == nil {
-			err = req.requireKey()
-		}
+		req, err := decodeKeyedRequest(w, r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.svc.Acquire(r.Context(), name, lock.Request{Key: req.Key, Holder: req.Holder, TTL: req.TTL}, req.Wait)
+		l, err := s.svc.Acquire(r.Context(), name, req.hold(), req.Wait)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -126,10 +138,7 @@ func (s *Server) handleGet() http.Handler {
 func (s *Server) handleRefresh() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		req, err := decodeLockRequest(w, r)
-		if err == nil {
-			err = req.requireKey()
-		}
+		req, err := decodeKeyedRequest(w, r)
 		if err == nil && req.TTL <= 0 {
 			err = lock.Errorf(lock.EINVALID, `refresh needs a "ttl", such as "30s"`)
 		}

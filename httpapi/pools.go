@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
@@ -60,15 +59,12 @@ func (s *Server) handlePool() http.Handler {
 func (s *Server) handlePoolAcquire() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pool := r.PathValue("pool")
-		req, err := decodeLockRequest(w, r)
-		if err == nil {
-			err = req.requireKey()
-		}
+		req, err := decodeKeyedRequest(w, r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.svc.AcquireFromPool(r.Context(), pool, lock.Request{Key: req.Key, Holder: req.Holder, TTL: req.TTL}, req.Wait)
+		l, err := s.svc.AcquireFromPool(r.Context(), pool, req.hold(), req.Wait)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

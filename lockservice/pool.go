@@ -47,16 +47,9 @@ func (s *Service) RemoveMember(ctx context.Context, pool, name string, force boo
 	if err := validatePoolMember(pool, name); err != nil {
 		return lock.Lock{}, err
 	}
-	var outcome error
-	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
-		events, err := lock.RemoveFromPool(l, pool, force, by, env)
-		outcome = err
-		return events
+	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+		return lock.RemoveFromPool(l, pool, force, by, env)
 	})
-	if err != nil {
-		return l, err
-	}
-	return l, outcome
 }
 
 func validatePoolMember(pool, name string) error {
@@ -163,19 +156,12 @@ func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Req
 	if err != nil {
 		return lock.Lock{}, err
 	}
-	outcome := error(nil)
-	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
 		if !l.InPool(pool) || !l.Free() || len(ahead) > 0 {
-			outcome = lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)
-			return events
+			return events, lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)
 		}
 		more, err := lock.Acquire(l, r, env)
-		outcome = err
-		return append(events, more...)
+		return append(events, more...), err
 	})
-	if err != nil {
-		return l, err
-	}
-	return l, outcome
 }

@@ -237,16 +237,24 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 	if err != nil {
 		return lock.Lock{}, err
 	}
-	var outcome error
-	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
 		if lock.MustQueue(l, r, ahead) {
-			outcome = queued(l, ahead)
-			return events
+			return events, queued(l, ahead)
 		}
 		more, err := lock.Acquire(l, r, env)
+		return append(events, more...), err
+	})
+}
+
+// update changes the named lock as rule says (store.Update) and returns the
+// lock after the change and the store's error, or else the rule's.
+func (s *Service) update(ctx context.Context, name string, rule func(*lock.Lock, lock.Env) ([]lock.Event, error)) (lock.Lock, error) {
+	var outcome error
+	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, err := rule(l, env)
 		outcome = err
-		return append(events, more...)
+		return events
 	})
 	if err != nil {
 		return l, err
@@ -296,16 +304,9 @@ func (s *Service) Refresh(ctx context.Context, name, key, holder string, ttl tim
 		return lock.Lock{}, err
 	}
 	ttl = lock.ClampTTL(ttl, s.cfg.DefaultTTL, s.cfg.MaxTTL)
-	var outcome error
-	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
-		events, err := lock.Refresh(l, key, holder, ttl, env)
-		outcome = err
-		return events
+	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+		return lock.Refresh(l, key, holder, ttl, env)
 	})
-	if err != nil {
-		return l, err
-	}
-	return l, outcome
 }
 
 // ForceRelease releases every hold on the lock, recording by as the operator.

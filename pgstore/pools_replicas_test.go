@@ -27,6 +27,7 @@ import (
 	"github.com/cloudfoundry-community/locker/httpapi"
 	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/pgstore"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
 
 // poolServer is one replica serving the HTTP API.
@@ -170,7 +171,7 @@ func sameJSONValue(a, b []byte) bool {
 // TestPoolReplicasMembershipAndMetadata: a member added through one replica
 // is seen, with its metadata, by the others, and taken through them.
 func TestPoolReplicasMembershipAndMetadata(t *testing.T) {
-	rs := startPoolServers(t, testDatabase(t), 3)
+	rs := startPoolServers(t, pgtest.Schema(t), 3)
 	md := `{"host":"aws-1.example.com","ports":[22,443],"nested":{"a":[true,null,"ü"]},"big":12345678901234567890}`
 	rs[0].must(t, 200, "PUT", "/pool/aws/aws-1", `{"metadata":`+md+`}`)
 	rs[1].must(t, 200, "PUT", "/pool/aws/aws-2", `{"metadata":"two"}`)
@@ -226,7 +227,7 @@ type grantSeen struct {
 // that every hand-off crosses replicas. No member is ever held by two
 // clients; everyone is served.
 func TestPoolReplicasManyClients(t *testing.T) {
-	rs := startPoolServers(t, testDatabase(t), 3)
+	rs := startPoolServers(t, pgtest.Schema(t), 3)
 	members := []string{"env-1", "env-2", "env-3"}
 	for i, m := range members {
 		rs[i].must(t, 200, "PUT", "/pool/envs/"+m, fmt.Sprintf(`{"metadata":{"host":"%s.example.com"}}`, m))
@@ -350,7 +351,7 @@ func TestPoolReplicasManyClients(t *testing.T) {
 // Grants, in fence order (the database's sequence, in commit order), follow
 // arrival order exactly.
 func TestPoolReplicasWaitersServedInArrivalOrder(t *testing.T) {
-	rs := startPoolServers(t, testDatabase(t), 3)
+	rs := startPoolServers(t, pgtest.Schema(t), 3)
 	members := []string{"m1", "m2", "m3"}
 	for _, m := range members {
 		rs[0].must(t, 200, "PUT", "/pool/p/"+m, "")

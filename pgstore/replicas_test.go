@@ -13,6 +13,7 @@ import (
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/pgstore"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
 
 // These tests run several replicas — each its own Store (pool, LISTEN
@@ -155,7 +156,7 @@ func sql(t *testing.T, dbURL, query string, args ...any) {
 // the waiter's replica polls only once an hour here, so nothing else could
 // wake it in time.
 func TestReplicasReleaseWakesWaiterOnAnotherReplica(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	a := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
 	b := openReplica(t, dbURL, "b", pgstore.Options{}, lockservice.Config{PollInterval: time.Hour})
 	a.acquire(t, "deploy", "first", 0)
@@ -178,7 +179,7 @@ func TestReplicasReleaseWakesWaiterOnAnotherReplica(t *testing.T) {
 // A change no replica announced (as if its notification were lost) still
 // reaches a waiter: its replica polls.
 func TestReplicasPollWhenNotificationIsLost(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	a := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{PollInterval: 200 * time.Millisecond})
 	a.acquire(t, "deploy", "first", 0)
 	w := a.wait(t, "deploy", "second", 1)
@@ -192,7 +193,7 @@ func TestReplicasPollWhenNotificationIsLost(t *testing.T) {
 // Waiters that joined in a known order on different replicas get the lock in
 // that order.
 func TestReplicasFIFOAcrossReplicas(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	rs := openReplicas(t, dbURL, 3, pgstore.Options{}, lockservice.Config{})
 	rs[0].acquire(t, "q", "holder", 0)
 	// Joined one at a time, each on another replica than the one before.
@@ -245,7 +246,7 @@ func TestReplicasFIFOAcrossReplicas(t *testing.T) {
 // alive) does not block the waiters behind it for longer than the heartbeat
 // allows.
 func TestReplicasDeadReplicaWaiterGoesStale(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	opts := pgstore.Options{Heartbeat: 200 * time.Millisecond} // stale after 1s
 	a := openReplica(t, dbURL, "a", opts, lockservice.Config{PollInterval: 200 * time.Millisecond})
 	b := openReplica(t, dbURL, "b", opts, lockservice.Config{PollInterval: 200 * time.Millisecond})
@@ -282,7 +283,7 @@ func TestReplicasDeadReplicaWaiterGoesStale(t *testing.T) {
 // A replica that is shut down while one of its requests waits takes that
 // waiter out of the queue: the waiters behind it are served at once.
 func TestReplicasClosedReplicaLeavesQueue(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	a := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
 	b := openReplica(t, dbURL, "b", pgstore.Options{}, lockservice.Config{})
 	c := openReplica(t, dbURL, "c", pgstore.Options{}, lockservice.Config{})
@@ -303,7 +304,7 @@ func TestReplicasClosedReplicaLeavesQueue(t *testing.T) {
 // token no other holding got, and a holding that began after another ended
 // has a greater token, whichever replica served either.
 func TestReplicasFenceStrictlyIncreasing(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	rs := openReplicas(t, dbURL, 3, pgstore.Options{}, lockservice.Config{})
 	// In sequence, moving from replica to replica.
 	var last uint64
@@ -383,7 +384,7 @@ func TestReplicasFenceStrictlyIncreasing(t *testing.T) {
 // the rules is the database's, and a lease taken on one replica runs out for
 // all of them at the same moment.
 func TestReplicasLeaseByDatabaseClock(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	a := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
 	b := openReplica(t, dbURL, "b", pgstore.Options{}, lockservice.Config{PollInterval: time.Hour})
 
@@ -464,7 +465,7 @@ func TestReplicasLeaseByDatabaseClock(t *testing.T) {
 // unreachable at that moment) does not stay in the queue: the replica
 // deletes the row when the database answers again.
 func TestReplicasFailedLeaveIsRetried(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	// Heartbeat 1s: rows are stale after 5s and swept after 20s; the retry
 	// comes with the next heartbeat.
 	a := openReplica(t, dbURL, "a", pgstore.Options{Heartbeat: time.Second}, lockservice.Config{})
@@ -496,7 +497,7 @@ func TestReplicasFailedLeaveIsRetried(t *testing.T) {
 // failure, but the insert had committed) is not kept alive: it goes stale
 // and does not block the lock for as long as the replica runs.
 func TestReplicasUnknownWaiterRowGoesStale(t *testing.T) {
-	dbURL := testDatabase(t)
+	dbURL := pgtest.Schema(t)
 	opts := pgstore.Options{Heartbeat: 100 * time.Millisecond} // stale after 500ms
 	a := openReplica(t, dbURL, "a", opts, lockservice.Config{PollInterval: 200 * time.Millisecond})
 	sql(t, dbURL, `INSERT INTO locker_waiters (name, key, holder, replica) VALUES ('q', 'unknown', 'unknown', 'a')`)

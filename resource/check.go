@@ -26,11 +26,16 @@ func (r *runner) check(ctx context.Context, requested Version) ([]Version, error
 	if err != nil {
 		return nil, r.explain(err)
 	}
-	cur := versionOf(l)
+	return checkAnswer(requested, versionOf(l)), nil
+}
+
+// checkAnswer is check's answer: the requested version while it is still
+// the current one, else the current one, which is newer.
+func checkAnswer(requested, cur Version) []Version {
 	if requested != nil && sameVersion(requested, cur) {
-		return []Version{requested}, nil
+		return []Version{requested}
 	}
-	return []Version{cur}, nil
+	return []Version{cur}
 }
 
 // inAttempts bounds how often in tries a server it cannot reach: a get is

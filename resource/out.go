@@ -58,6 +58,13 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 	if p.Op == "lock" {
 		m.add("waited", round(waited).String())
 	}
+	m.addLock(l)
+	return &response{Version: versionOf(l), Metadata: m}, nil
+}
+
+// addLock adds the server's response about l and l's state: lockMetadata
+// without the name (said already) and with the key as lock_key.
+func (m *metadata) addLock(l *client.Lock) {
 	if l.Message != "" {
 		m.add("response", l.Message)
 	}
@@ -70,7 +77,6 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 			m.add(nv.Name, nv.Value)
 		}
 	}
-	return &response{Version: versionOf(l), Metadata: m}, nil
 }
 
 // lock takes one hold, waiting for as long as the lock is held under another
@@ -124,12 +130,7 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 			stop()
 			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
 		}
-		var now *client.Lock
-		err = r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
-			var err error
-			now, err = r.getLock(ctx, name)
-			return err
-		})
+		now, err := r.readLock(ctx, name, 0)
 		if err != nil {
 			stop()
 			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
@@ -191,12 +192,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		if before == 0 {
 			continue
 		}
-		var now *client.Lock
-		err = r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
-			var err error
-			now, err = r.getLock(ctx, name)
-			return err
-		})
+		now, err := r.readLock(ctx, name, 0)
 		if err != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
@@ -250,6 +246,25 @@ func (r *runner) failed(ctx context.Context, err error, doing string) error {
 // started), and every minute regardless. It
 // returns a function that stops it and waits until it has.
 func (r *runner) progress(ctx context.Context, name, key string, start time.Time, last string) (stop func()) {
+	return r.watchWait(ctx, last, func(ctx context.Context) (state, extra string) {
+		l, err := r.getLock(ctx, name)
+		if err != nil {
+			return fmt.Sprintf("unknown (%v)", r.explain(err)), ""
+		}
+		if l.Waiters > 0 {
+			extra = fmt.Sprintf(", %d request(s) waiting", l.Waiters)
+		}
+		return describe(l), extra
+	}, func(state, extra string) {
+		r.log.printf("waiting for lock %q (key %q): it is %s%s; waited %s so far", name, key, state, extra, round(time.Since(start)))
+	})
+}
+
+// watchWait is the loop of progress and poolProgress: every RetryDelay
+// (between 1s and 30s) it asks look for the state, and has say say it when
+// it is not last, the state said before, or a minute has passed. It returns
+// a function that stops it and waits until it has.
+func (r *runner) watchWait(ctx context.Context, last string, look func(context.Context) (state, extra string), say func(state, extra string)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	every := min(max(r.src.RetryDelay, time.Second), 30*time.Second)
@@ -264,24 +279,14 @@ func (r *runner) progress(ctx context.Context, name, key string, start time.Time
 				return
 			case <-t.C:
 			}
-			l, err := r.getLock(ctx, name)
+			state, extra := look(ctx)
 			if ctx.Err() != nil {
 				return
-			}
-			var state string
-			if err != nil {
-				state = fmt.Sprintf("unknown (%v)", r.explain(err))
-			} else {
-				state = describe(l)
 			}
 			if state == last && time.Since(lastAt) < time.Minute {
 				continue
 			}
-			extra := ""
-			if err == nil && l.Waiters > 0 {
-				extra = fmt.Sprintf(", %d request(s) waiting", l.Waiters)
-			}
-			r.log.printf("waiting for lock %q (key %q): it is %s%s; waited %s so far", name, key, state, extra, round(time.Since(start)))
+			say(state, extra)
 			last, lastAt = state, time.Now()
 		}
 	}()

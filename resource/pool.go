@@ -366,18 +366,7 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 	if p.takes() {
 		m.add("waited", round(waited).String())
 	}
-	if l.Message != "" {
-		m.add("response", l.Message)
-	}
-	for _, nv := range lockMetadata(l) {
-		switch nv.Name {
-		case "lock":
-		case "key":
-			m.add("lock_key", nv.Value)
-		default:
-			m.add(nv.Name, nv.Value)
-		}
-	}
+	m.addLock(l)
 	return &response{Version: v, Metadata: m}, nil
 }
 
@@ -564,48 +553,18 @@ func (r *runner) otherPools(ctx context.Context) string {
 // it changes (last is what was said before), and every minute regardless.
 // It returns a function that stops it and waits until it has.
 func (r *runner) poolProgress(ctx context.Context, key string, start time.Time, last string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	every := min(max(r.src.RetryDelay, time.Second), 30*time.Second)
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		lastAt := time.Now()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			p, err := r.getPool(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			var state, extra string
-			if err != nil {
-				state = fmt.Sprintf("unknown (%v)", r.explain(err))
-			} else {
-				state = describePool(p)
-				if p.Waiters > 0 {
-					extra = fmt.Sprintf(", %d request(s) waiting", p.Waiters)
-				}
-			}
-			if state == last && time.Since(lastAt) < time.Minute {
-				continue
-			}
-			r.log.printf("waiting for a member of pool %q (key %q): it has %s%s; waited %s so far", r.src.Pool, key, state, extra, round(time.Since(start)))
-			last, lastAt = state, time.Now()
+	return r.watchWait(ctx, last, func(ctx context.Context) (state, extra string) {
+		p, err := r.getPool(ctx)
+		if err != nil {
+			return fmt.Sprintf("unknown (%v)", r.explain(err)), ""
 		}
-	}()
-	var once bool
-	return func() {
-		if !once {
-			once = true
-			cancel()
-			<-done
+		if p.Waiters > 0 {
+			extra = fmt.Sprintf(", %d request(s) waiting", p.Waiters)
 		}
-	}
+		return describePool(p), extra
+	}, func(state, extra string) {
+		r.log.printf("waiting for a member of pool %q (key %q): it has %s%s; waited %s so far", r.src.Pool, key, state, extra, round(time.Since(start)))
+	})
 }
 
 // poolFailed is the error of a pool operation that ended on err: when ctx
@@ -949,11 +908,7 @@ func (r *runner) poolCheck(ctx context.Context, requested Version) ([]Version, e
 	if err != nil {
 		return nil, r.explain(err)
 	}
-	cur := poolVersion(p)
-	if requested != nil && sameVersion(requested, cur) {
-		return []Version{requested}, nil
-	}
-	return []Version{cur}, nil
+	return checkAnswer(requested, poolVersion(p)), nil
 }
 
 // poolVersion is the version for a pool's state: a digest of its members,
