@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -58,10 +57,13 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 		o.data = appendFrame(nil, mustJSON(logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence}))
 		e.pending = o
 		s.queue = append(s.queue, o)
+		wake := int64(len(s.queue)) >= s.gatherWant.Load()
 		s.mu.Unlock()
-		select {
-		case s.queueReady <- struct{}{}:
-		default:
+		if wake {
+			select {
+			case s.queueReady <- struct{}{}:
+			default:
+			}
 		}
 		<-o.done // once queued, the outcome is the store's to decide
 		if o.err != nil {
@@ -77,7 +79,9 @@ func (s *Store) now() time.Time { return s.opts.Now().UTC().Round(0) }
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	var buf []byte
-	lastBatch := 0
+	want, wait := 0, gatherWait
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case <-s.queueReady:
@@ -89,7 +93,7 @@ func (s *Store) commitLoop() {
 				return
 			}
 		}
-		s.gather(lastBatch)
+		s.gather(want, wait, timer)
 		s.mu.Lock()
 		batch := s.queue
 		s.queue = nil
@@ -97,15 +101,15 @@ func (s *Store) commitLoop() {
 		if len(batch) == 0 {
 			continue
 		}
-		lastBatch = len(batch)
 		buf = buf[:0]
 		for _, o := range batch {
 			buf = append(buf, o.data...)
 		}
 		start := time.Now()
 		err := s.write(buf)
+		took := time.Since(start)
 		if s.opts.OnCommit != nil {
-			s.opts.OnCommit(len(batch), time.Since(start), err)
+			s.opts.OnCommit(len(batch), took, err)
 		}
 		s.mu.Lock()
 		watch := s.watch
@@ -123,6 +127,11 @@ func (s *Store) commitLoop() {
 			e.lock = &next
 			e.history = appendHistory(e.history, o.events, s.opts.HistoryLimit)
 		}
+		// The next batch: the changes that queued up while this one was
+		// written, and as many again as this one answers (its clients'
+		// next changes), waiting at most about one write for them.
+		want = len(s.queue) + len(batch)
+		wait = min(max(took, gatherWait), gatherMaxWait)
 		s.mu.Unlock()
 		for _, o := range batch {
 			if err == nil && watch != nil {
@@ -136,28 +145,45 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// gatherWait bounds how long the commit loop waits for a batch to fill.
-const gatherWait = 100 * time.Microsecond
+// gatherWait and gatherMaxWait bound how long the commit loop waits for a
+// batch to fill: about as long as the last write and fsync took.
+const (
+	gatherWait    = 100 * time.Microsecond
+	gatherMaxWait = time.Millisecond
+)
 
 // gather gives the requests answered by the last batch a moment to come
-// back before the next fsync, so that they share it: without this, the
-// first one back would take an fsync on its own and the rest would queue
-// behind it, halving the batch size. It waits until as many changes are
-// queued as the last batch held, or gatherWait passes — a fraction of an
-// fsync.
-func (s *Store) gather(want int) {
+// back before the next fsync, so that they share it. Without this,
+// concurrent clients fall into step with the fsyncs: with two clients, one
+// change is written while the other client's waits, then the other way
+// round, each alone in its fsync, for ever. It waits until want changes are
+// queued (those that queued up during the last write, and as many as it
+// answered) or wait passes, blocking rather than spinning: every queued
+// change wakes it.
+func (s *Store) gather(want int, wait time.Duration, timer *time.Timer) {
 	if want <= 1 {
 		return
 	}
-	start := time.Now()
-	for time.Since(start) < gatherWait {
+	// Only the change that completes the batch wakes the loop: waking it
+	// for each one costs more (a thread wake-up each) than it saves.
+	s.gatherWant.Store(int64(want))
+	defer s.gatherWant.Store(0)
+	timer.Reset(wait)
+	defer timer.Stop()
+	for {
 		s.mu.RLock()
 		n := len(s.queue)
 		s.mu.RUnlock()
 		if n >= want {
 			return
 		}
-		runtime.Gosched()
+		select {
+		case <-s.queueReady:
+		case <-timer.C:
+			return
+		case <-s.stop:
+			return
+		}
 	}
 }
 

@@ -128,24 +128,45 @@ func (st *state) readSnapshot(b []byte, historyLimit int) error {
 	}
 	rest = rest[n:]
 	st.fence, st.logGen = hdr.Fence, hdr.LogGen
-	for i := 0; i < hdr.Count; i++ {
-		payload, n, err := readFrame(rest)
-		if err != nil {
-			return fmt.Errorf("snapshot lock %d of %d: %w", i+1, hdr.Count, err)
+	// Frames are read in chunks whose payloads are decoded in parallel
+	// (decodeFrames), then checked and applied in order, so that the first
+	// bad frame is reported exactly as reading them one by one would.
+	var (
+		payloads [][]byte
+		entries  []snapshotEntry
+		errs     []error
+	)
+	for i := 0; i < hdr.Count; {
+		payloads = payloads[:0]
+		var frameErr error
+		for len(payloads) < recoveryChunk && i+len(payloads) < hdr.Count {
+			payload, n, err := readFrame(rest)
+			if err != nil {
+				frameErr = err
+				break
+			}
+			rest = rest[n:]
+			payloads = append(payloads, payload)
 		}
-		rest = rest[n:]
-		var se snapshotEntry
-		if err := decodeSnapshotEntry(payload, &se); err != nil {
-			return fmt.Errorf("snapshot lock %d of %d: %w", i+1, hdr.Count, err)
+		entries, errs = decodeFrames(payloads, entries, errs, decodeSnapshotEntry)
+		for j := range payloads {
+			se := &entries[j]
+			if err := errs[j]; err != nil {
+				return fmt.Errorf("snapshot lock %d of %d: %w", i+j+1, hdr.Count, err)
+			}
+			if err := se.Lock.check(); err != nil {
+				return fmt.Errorf("snapshot lock %d of %d: %w", i+j+1, hdr.Count, err)
+			}
+			if _, dup := st.locks[se.Lock.Name]; dup {
+				return fmt.Errorf("snapshot lists lock %q twice", se.Lock.Name)
+			}
+			st.fence = max(st.fence, se.Lock.Fence)
+			st.locks[se.Lock.Name] = &entry{lock: se.Lock.lock(), history: boundHistory(se.History, historyLimit)}
 		}
-		if err := se.Lock.check(); err != nil {
-			return fmt.Errorf("snapshot lock %d of %d: %w", i+1, hdr.Count, err)
+		i += len(payloads)
+		if frameErr != nil {
+			return fmt.Errorf("snapshot lock %d of %d: %w", i+1, hdr.Count, frameErr)
 		}
-		if _, dup := st.locks[se.Lock.Name]; dup {
-			return fmt.Errorf("snapshot lists lock %q twice", se.Lock.Name)
-		}
-		st.fence = max(st.fence, se.Lock.Fence)
-		st.locks[se.Lock.Name] = &entry{lock: se.Lock.lock(), history: boundHistory(se.History, historyLimit)}
 	}
 	payload, n, err = readFrame(rest)
 	if err != nil {
@@ -251,30 +272,51 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (int64, error)
 		return 0, fmt.Errorf("log header does not name segment %d", seg.gen)
 	}
 	off := len(logMagic) + n
+	// As in readSnapshot: chunks of frames, decoded in parallel, then
+	// checked and applied in order.
+	var (
+		offsets  []int
+		payloads [][]byte
+		recs     []logRecord
+		errs     []error
+	)
 	for off < len(b) {
-		payload, n, err := readFrame(b[off:])
-		if err != nil {
+		offsets, payloads = offsets[:0], payloads[:0]
+		var frameErr error
+		for len(payloads) < recoveryChunk && off < len(b) {
+			payload, n, err := readFrame(b[off:])
+			if err != nil {
+				frameErr = err
+				break
+			}
+			offsets = append(offsets, off)
+			payloads = append(payloads, payload)
+			off += n
+		}
+		recs, errs = decodeFrames(payloads, recs, errs, decodeLogRecord)
+		for j := range payloads {
+			rec := &recs[j]
+			if err := errs[j]; err != nil {
+				return 0, fmt.Errorf("record at byte %d: %w", offsets[j], err)
+			}
+			if err := rec.Lock.check(); err != nil {
+				return 0, fmt.Errorf("record at byte %d: %w", offsets[j], err)
+			}
+			e := st.locks[rec.Lock.Name]
+			if e == nil {
+				e = &entry{}
+				st.locks[rec.Lock.Name] = e
+			}
+			e.lock = rec.Lock.lock()
+			e.history = appendHistory(e.history, rec.Events, historyLimit)
+			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
+		}
+		if frameErr != nil {
 			if last && !validFrameAfter(b[off+1:]) {
 				return int64(off), nil // torn tail
 			}
-			return 0, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, err)
+			return 0, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
 		}
-		var rec logRecord
-		if err := decodeLogRecord(payload, &rec); err != nil {
-			return 0, fmt.Errorf("record at byte %d: %w", off, err)
-		}
-		if err := rec.Lock.check(); err != nil {
-			return 0, fmt.Errorf("record at byte %d: %w", off, err)
-		}
-		e := st.locks[rec.Lock.Name]
-		if e == nil {
-			e = &entry{}
-			st.locks[rec.Lock.Name] = e
-		}
-		e.lock = rec.Lock.lock()
-		e.history = appendHistory(e.history, rec.Events, historyLimit)
-		st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
-		off += n
 	}
 	return int64(off), nil
 }

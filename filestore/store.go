@@ -76,6 +76,9 @@ type Store struct {
 	closed     bool
 	queue      []*op
 	queueReady chan struct{} // signalled when queue gets work
+	// gatherWant is how many queued changes make the commit loop go on
+	// while it gathers a batch (0 otherwise: every change wakes it).
+	gatherWant atomic.Int64
 
 	// Owned by the committer goroutine.
 	log       *os.File

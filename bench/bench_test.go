@@ -1,0 +1,523 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+// The test binary doubles as a server the harness can spawn: with
+// BENCH_TEST_SERVER=1 it serves Locker's API over the file store at
+// LOCKER_CONFIG on LOCKER_LISTEN, like the locker binary.
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_TEST_SERVER") == "1" {
+		if err := serveForTest(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func serveForTest() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	store, err := filestore.Open(os.Getenv("LOCKER_CONFIG"), filestore.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	u, shutdown, err := serveStore(store, os.Getenv("LOCKER_LISTEN"), httpapi.Credentials{User: os.Getenv("AUTH_USER"), Pass: os.Getenv("AUTH_PASS")})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("test server listening on %s\n", u)
+	<-ctx.Done()
+	shutdown()
+	return nil
+}
+
+// serveStore serves the API over store on addr.
+func serveStore(store lock.Store, addr string, auth httpapi.Credentials) (string, func(), error) {
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := svc.Start(ctx); err != nil {
+		cancel()
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: httpapi.New(svc, httpapi.Config{Auth: auth})}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() {
+		svc.Close()
+		srv.Shutdown(context.Background())
+		cancel()
+	}, nil
+}
+
+// startLocker serves the API over a file store (fsync on) in this process.
+func startLocker(t *testing.T, auth httpapi.Credentials) (string, *filestore.Store) {
+	t.Helper()
+	store, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, stop, err := serveStore(store, "127.0.0.1:0", auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop()
+		store.Close()
+	})
+	return u, store
+}
+
+func checkCycles(t *testing.T, r Result) {
+	t.Helper()
+	if r.Ops <= 0 || r.Cycles <= 0 || r.OpsPerSec <= 0 || r.Seconds <= 0 {
+		t.Errorf("%s/%s: no work measured: %+v", r.Scenario, r.Target, r)
+	}
+	if r.Errors != 0 || len(r.ErrorSamples) > 0 {
+		t.Errorf("%s/%s: %d errors: %q", r.Scenario, r.Target, r.Errors, r.ErrorSamples)
+	}
+	l := r.Latency
+	if l.N != int(r.Ops) || !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) || l.Mean <= 0 {
+		t.Errorf("%s/%s: latencies out of order or missing: %+v (ops %d)", r.Scenario, r.Target, l, r.Ops)
+	}
+	// Every cycle is a PUT and a DELETE; a run may end between them.
+	if r.Ops < 2*r.Cycles || r.Ops > 2*r.Cycles+int64(r.Concurrency) {
+		t.Errorf("%s/%s: %d ops for %d cycles of %d clients", r.Scenario, r.Target, r.Ops, r.Cycles, r.Concurrency)
+	}
+}
+
+func TestUncontendedAgainstLockerAndCeiling(t *testing.T) {
+	u, store := startLocker(t, httpapi.Credentials{})
+	rep, err := Run(context.Background(), Config{
+		URL: u, Scenarios: []string{"uncontended"}, Ceiling: true, Runs: 2,
+		Load: Load{Duration: 300 * time.Millisecond, Concurrency: 4},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 || rep.Results[0].Target != "server" || rep.Results[1].Target != "ceiling" {
+		t.Fatalf("results: %+v", rep.Results)
+	}
+	for _, r := range rep.Results {
+		checkCycles(t, r)
+		if r.Concurrency != 4 || r.Held != 0 || len(r.Runs) != 2 {
+			t.Errorf("%s: %+v", r.Target, r)
+		}
+		for _, run := range r.Runs {
+			checkCycles(t, run)
+		}
+	}
+	if rep.Results[0].CeilingRatio <= 0 {
+		t.Errorf("no ratio to the ceiling: %+v", rep.Results[0])
+	}
+	// The cycles went to the server: 4 locks, each free again, with history.
+	locks, _ := store.List(context.Background())
+	if len(locks) != 4 {
+		t.Fatalf("%d locks on the server, want 4", len(locks))
+	}
+	for _, l := range locks {
+		if !l.Free() {
+			t.Errorf("lock %s is still held: %+v", l.Name, l)
+		}
+		if h, _ := store.History(context.Background(), l.Name); len(h) < 2 {
+			t.Errorf("lock %s: history %+v", l.Name, h)
+		}
+	}
+
+	// The JSON report reads back with the same figures; the table has them.
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
+		t.Fatalf("JSON report does not parse: %v\n%s", err, buf.String())
+	}
+	back, err := ReadReport(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Results[0].OpsPerSec != rep.Results[0].OpsPerSec || back.Results[1].Latency != rep.Results[1].Latency || back.Runs != 2 {
+		t.Errorf("report changed through JSON: %+v", back.Results)
+	}
+	buf.Reset()
+	rep.WriteTable(&buf)
+	for _, want := range []string{"uncontended", "ceiling", "of ceiling", "p99", "median of 2 runs"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestContendedMeasuresHandoffs(t *testing.T) {
+	u, store := startLocker(t, httpapi.Credentials{})
+	rep, err := Run(context.Background(), Config{
+		URL: u, Scenarios: []string{"contended"}, ContendedClients: 4,
+		Load: Load{Duration: 500 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	checkCycles(t, r)
+	if !r.Contended || r.Concurrency != 4 || r.Wait != "10s" || r.Refused != 0 {
+		t.Errorf("contended result: %+v", r)
+	}
+	if r.Handoff == nil || r.Handoff.N == 0 || r.Handoff.P50 <= 0 || r.HandoffsPerSec <= 0 {
+		t.Fatalf("no hand-offs measured: %+v", r)
+	}
+	// Every hold but the first followed a release: one hand-off each.
+	if int64(r.Handoff.N) != r.Cycles-1 {
+		t.Errorf("%d hand-offs for %d holds", r.Handoff.N, r.Cycles)
+	}
+	locks, _ := store.List(context.Background())
+	if len(locks) != 1 || !locks[0].Free() {
+		t.Errorf("locks after the contended run: %+v", locks)
+	}
+}
+
+func TestCustomLoadWithPrefillAuthAndSharedKeys(t *testing.T) {
+	auth := httpapi.Credentials{User: "bench", Pass: "s3cret"}
+	u, store := startLocker(t, auth)
+	ctx := context.Background()
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{
+		URL: u, User: auth.User, Pass: auth.Pass, Prefill: 150, Progress: &progress,
+		Load: Load{Duration: 300 * time.Millisecond, Concurrency: 4, Locks: 2, Shared: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	checkCycles(t, r)
+	if r.Scenario != "custom" || r.Held != 150 || !r.Shared || r.Locks != 2 || r.Refused != 0 {
+		t.Errorf("result: %+v", r)
+	}
+	// 150 prefilled locks, released again at the end, plus the 2 cycled.
+	locks, _ := store.List(ctx)
+	if len(locks) != 152 {
+		t.Fatalf("%d locks, want 152", len(locks))
+	}
+	for _, l := range locks {
+		if !l.Free() {
+			t.Fatalf("lock %s still held after the run: %+v", l.Name, l)
+		}
+	}
+	if !strings.Contains(progress.String(), "taking 150 locks") || !strings.Contains(progress.String(), "releasing the 150 locks") {
+		t.Errorf("progress: %s", progress.String())
+	}
+
+	// Wrong credentials: every request is an error, reported as such.
+	rep, err = Run(ctx, Config{URL: u, User: "bench", Pass: "wrong", Load: Load{Duration: 100 * time.Millisecond, Concurrency: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Results[0]; r.Errors == 0 || r.Cycles != 0 || !strings.Contains(strings.Join(r.ErrorSamples, " "), "401") {
+		t.Errorf("with wrong credentials: %+v", r)
+	}
+}
+
+func TestExclusiveKeysOnSharedLocksAreRefused(t *testing.T) {
+	u, _ := startLocker(t, httpapi.Credentials{})
+	rep, err := Run(context.Background(), Config{URL: u, Load: Load{Duration: 300 * time.Millisecond, Concurrency: 4, Locks: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Errors != 0 || r.Cycles == 0 || r.Refused == 0 {
+		t.Errorf("4 clients with their own keys on one lock, no wait: %+v", r)
+	}
+}
+
+func TestListScenario(t *testing.T) {
+	u, _ := startLocker(t, httpapi.Credentials{})
+	rep, err := Run(context.Background(), Config{
+		URL: u, Scenarios: []string{"list"}, ListSizes: []int{50, 200}, Ceiling: true, Keep: true,
+		Load: Load{Duration: 300 * time.Millisecond, Concurrency: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 4 {
+		t.Fatalf("results: %+v", rep.Results)
+	}
+	for i, r := range rep.Results {
+		checkCycles(t, r)
+		held := []int{50, 50, 200, 200}[i]
+		lf := r.List
+		if r.Kind != "list" || r.Held != held || lf == nil {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+		// Listed: the held locks, and the 2 cycled ones once they exist.
+		if lf.Entries < held || lf.Entries > held+2 || lf.Bytes <= 0 || lf.Alone.N != 5 || lf.Alone.P50 <= 0 || lf.UnderLoad.N == 0 {
+			t.Errorf("result %d: list figures %+v", i, lf)
+		}
+	}
+}
+
+func TestSpawnedServerStartupAndMemory(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Config{
+		Spawn: []string{exe}, SpawnEnv: []string{"BENCH_TEST_SERVER=1"}, Scenarios: []string{"uncontended", "startup"},
+		HeldLocks: 300, Runs: 2, Load: Load{Duration: 300 * time.Millisecond, Concurrency: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("results: %+v", rep.Results)
+	}
+	checkCycles(t, rep.Results[0])
+	if r := rep.Results[0]; r.Target != "locker" || r.RSSMiB <= 0 || r.PeakRSSMiB < r.RSSMiB {
+		t.Errorf("spawned server's memory not measured: %+v", r)
+	}
+	s := rep.Results[1]
+	if s.Kind != "startup" || s.Held != 300 || s.StartupMS <= 0 || s.RSSMiB <= 0 || len(s.Runs) != 2 || s.Errors != 0 {
+		t.Errorf("startup: %+v", s)
+	}
+	if !strings.HasPrefix(rep.Target, "spawned: ") {
+		t.Errorf("report target %q", rep.Target)
+	}
+}
+
+func TestStartupNeedsSpawn(t *testing.T) {
+	_, err := Run(context.Background(), Config{URL: "http://127.0.0.1:1", Scenarios: []string{"startup"}})
+	if err == nil || !strings.Contains(err.Error(), "--spawn") {
+		t.Fatalf("err %v", err)
+	}
+	_, err = Run(context.Background(), Config{URL: "http://127.0.0.1:1", Scenarios: []string{"nonsense"}})
+	if err == nil || !strings.Contains(err.Error(), "unknown scenario") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestUnreachableServerIsCountedAsErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close()
+	rep, err := Run(context.Background(), Config{URL: u, Load: Load{Duration: 100 * time.Millisecond, Concurrency: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Results[0]; r.Errors == 0 || r.Cycles != 0 {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestPlanOrdersStepsByHeldLocks(t *testing.T) {
+	cfg := Config{Scenarios: []string{"all"}, Spawn: []string{"x"}}
+	cfg.defaults()
+	steps, err := plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range steps {
+		got = append(got, fmt.Sprintf("%s/%s/%d/%d", s.scenario, s.kind, s.held, s.load.Concurrency))
+	}
+	want := []string{"uncontended/cycles/0/8", "contended/cycles/0/16", "list/list/10000/8", "prefilled/cycles/100000/8", "list/list/100000/8", "startup/startup/100000/0"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("plan:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestHandoffsPairReleasesWithTheNextHold(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	// Holds 5, 9, 12 (fence tokens skip: other locks took some).
+	acqs := []acqRel{{12, at(30)}, {5, at(0)}, {9, at(11)}}
+	rels := []acqRel{{5, at(10)}, {9, at(27)}, {12, at(31)}}
+	l := handoffs(acqs, rels)
+	if l == nil || l.N != 2 || l.P50 != 1 || l.Max != 3 {
+		t.Fatalf("hand-offs %+v, want 1 ms and 3 ms", l)
+	}
+	if handoffs(acqs[:1], rels) != nil {
+		t.Error("hand-offs from a single hold")
+	}
+	// A server without fence tokens: nothing to pair.
+	if handoffs([]acqRel{{0, at(0)}, {0, at(1)}}, nil) != nil {
+		t.Error("hand-offs without fence tokens")
+	}
+}
+
+func TestFenceOf(t *testing.T) {
+	for body, want := range map[string]uint64{
+		`{"response":"locked","name":"a","key":"k","fence":42,"state":"held"}`: 42,
+		`{"fence":7}`:   7,
+		`{"error":"x"}`: 0,
+	} {
+		if got := fenceOf([]byte(body)); got != want {
+			t.Errorf("fenceOf(%s) = %d, want %d", body, got, want)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	l := summarize(ds)
+	if l.N != 100 || l.P50 != 50 || l.P90 != 90 || l.P99 != 99 || l.Max != 100 || l.Mean != 50.5 {
+		t.Errorf("%+v", l)
+	}
+	if (summarize(nil) != Latency{}) {
+		t.Error("summary of nothing")
+	}
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median %v", m)
+	}
+}
+
+func TestConnReadsChunkedAndClosingResponses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			for i := range 3 {
+				fmt.Fprintf(w, "part%d;", i)
+				w.(http.Flusher).Flush()
+			}
+		case "/close":
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "bye")
+		case "/echo":
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("X-Method", r.Method)
+			w.WriteHeader(http.StatusTeapot)
+			fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.RequestURI(), b)
+		}
+	}))
+	defer srv.Close()
+	ep, err := newEndpoint(srv.URL, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ep.newConn()
+	defer c.Close()
+	ctx := context.Background()
+	resp, err := c.do(ctx, "GET", "/chunked", nil, false)
+	if err != nil || resp.status != 200 || string(resp.body) != "part0;part1;part2;" || resp.size != 18 {
+		t.Fatalf("chunked: %d %q %v", resp.status, resp.body, err)
+	}
+	first := c.c
+	resp, err = c.do(ctx, "PUT", "/echo?wait=1s", []byte(`{"key":"k"}`), false)
+	if err != nil || resp.status != 418 || string(resp.body) != `PUT /echo?wait=1s {"key":"k"}` {
+		t.Fatalf("echo: %d %q %v", resp.status, resp.body, err)
+	}
+	if c.c != first {
+		t.Error("the connection was not kept alive")
+	}
+	resp, err = c.do(ctx, "GET", "/close", nil, true)
+	if err != nil || resp.status != 200 || resp.size != 3 || c.c != nil {
+		t.Fatalf("close: %+v %v, conn %v", resp, err, c.c)
+	}
+	// The next request dials again.
+	resp, err = c.do(ctx, "GET", "/chunked", nil, true)
+	if err != nil || resp.status != 200 || resp.size != 18 {
+		t.Fatalf("after close: %+v %v", resp, err)
+	}
+}
+
+func TestChartsAreSVG(t *testing.T) {
+	rep := &Report{Machine: Machine{CPUs: 2, CPUModel: "test & <cpu>"}, Duration: "1s", Runs: 3}
+	for i, c := range []int{1, 2, 4, 8, 16} {
+		for _, tg := range []string{"locker", "ceiling"} {
+			rep.Results = append(rep.Results, Result{Scenario: "sweep", Target: tg, Kind: "cycles", Concurrency: c, OpsPerSec: float64(1000 * (i + 1)), Latency: Latency{P99: 0.5 * float64(i+1)}})
+		}
+	}
+	for _, h := range []int{1000, 10000, 100000} {
+		for _, tg := range []string{"locker", "ceiling"} {
+			rep.Results = append(rep.Results, Result{Scenario: "sweep", Target: tg, Kind: "cycles", Concurrency: 8, Held: h, OpsPerSec: 4000, Latency: Latency{P99: 2}})
+		}
+	}
+	// A contended result is not part of either chart.
+	rep.Results = append(rep.Results, Result{Scenario: "contended", Target: "locker", Kind: "cycles", Concurrency: 16, Contended: true, OpsPerSec: 1e6})
+	charts := Charts(rep)
+	if len(charts) != 2 {
+		t.Fatalf("charts: %v", len(charts))
+	}
+	for name, svg := range charts {
+		dec := xml.NewDecoder(bytes.NewReader(svg))
+		polylines, points := 0, 0
+		for {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s is not well-formed XML: %v", name, err)
+			}
+			if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+				polylines++
+				for _, a := range se.Attr {
+					if a.Name.Local == "points" {
+						points += len(strings.Fields(a.Value))
+					}
+				}
+			}
+		}
+		// Two panels, two targets each.
+		if polylines != 4 {
+			t.Errorf("%s: %d lines", name, polylines)
+		}
+		want := 4 * 5 // five concurrencies
+		if name == "bench-held.svg" {
+			want = 4 * 4 // 0 (from the concurrency sweep), 1k, 10k, 100k
+		}
+		if points != want {
+			t.Errorf("%s: %d points, want %d", name, points, want)
+		}
+		if bytes.Contains(svg, []byte("1000000")) {
+			t.Errorf("%s plots the contended result", name)
+		}
+	}
+	dir := t.TempDir()
+	if err := WriteCharts(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bench-held.svg", "bench-concurrency.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := WriteCharts(dir, &Report{}); err == nil {
+		t.Error("charts drawn from an empty report")
+	}
+}

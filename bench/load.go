@@ -1,0 +1,335 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Load is one load run's shape: how many clients do lock/unlock cycles, on
+// which locks, for how long.
+type Load struct {
+	Duration    time.Duration `json:"-"`
+	Concurrency int           `json:"concurrency"`
+	// Locks is the number of distinct lock names the clients cycle over;
+	// 0 means one per client (each client its own lock).
+	Locks int `json:"locks,omitempty"`
+	// Shared makes every client use the same key (with its own holder
+	// name), so that clients sharing a lock never refuse each other.
+	Shared bool `json:"shared,omitempty"`
+	// Contended puts every client on one lock, each with its own key, and
+	// measures the hand-off from one holder's release to the next one's
+	// acquire.
+	Contended bool `json:"contended,omitempty"`
+	// Wait is sent as ?wait= with every PUT: a blocking wait for a held
+	// lock instead of a 423 at once.
+	Wait time.Duration `json:"-"`
+}
+
+// loadResult is what one load run measured.
+type loadResult struct {
+	ops, cycles, errors, refused int64
+	elapsed                      time.Duration
+	latency                      Latency
+	handoff                      *Latency
+	errorSamples                 []string
+}
+
+// acqRel is when a hold was taken or given back, as the client saw it
+// (after reading the 200), with the hold's fence token.
+type acqRel struct {
+	fence uint64
+	at    time.Time
+}
+
+// errorLog keeps the count and the first few messages of errors.
+type errorLog struct {
+	mu      sync.Mutex
+	n       atomic.Int64
+	samples []string
+}
+
+func (e *errorLog) add(format string, args ...any) {
+	e.n.Add(1)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.samples) < 5 {
+		e.samples = append(e.samples, fmt.Sprintf(format, args...))
+	}
+}
+
+// cycles runs lock/unlock cycles against ep with l's shape: every client
+// does PUT then DELETE on its lock(s) until l.Duration has passed. Each
+// request is one op. prefix names the locks.
+func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResult, error) {
+	c := max(l.Concurrency, 1)
+	nLocks := l.Locks
+	if nLocks <= 0 {
+		nLocks = c
+	}
+	if l.Contended {
+		nLocks = 1
+	}
+	var (
+		errs       errorLog
+		refused    atomic.Int64
+		mu         sync.Mutex
+		lats       [][]time.Duration
+		acqs, rels []acqRel
+		ops, cyc   atomic.Int64
+		ready      sync.WaitGroup
+		done       sync.WaitGroup
+		start      = make(chan struct{})
+		deadline   time.Time // set before start is closed
+		lastEnd    atomic.Int64
+	)
+	worker := func(i int) {
+		defer done.Done()
+		cn := ep.newConn()
+		defer cn.Close()
+		key, holder := "c"+strconv.Itoa(i), "c"+strconv.Itoa(i)
+		if l.Shared {
+			key = "bench"
+		}
+		var names []string
+		if nLocks < c {
+			names = []string{lockName(prefix, i%nLocks)}
+		} else {
+			for j := i; j < nLocks; j += c {
+				names = append(names, lockName(prefix, j))
+			}
+		}
+		putBody := mustBody(map[string]string{"key": key, "lock_by": holder})
+		delBody := mustBody(map[string]string{"key": key, "locked_by": holder})
+		query := ""
+		if l.Wait > 0 {
+			query = "?wait=" + url.QueryEscape(l.Wait.String())
+		}
+		puts := make([]string, len(names))
+		dels := make([]string, len(names))
+		for j, n := range names {
+			dels[j] = "/lock/" + url.PathEscape(n)
+			puts[j] = dels[j] + query
+		}
+		lat := make([]time.Duration, 0, 1<<14)
+		var myAcq, myRel []acqRel
+		// One cycle before the clock starts: connect and warm up.
+		cycle := func(j int, measure bool) {
+			t0 := time.Now()
+			resp, err := cn.do(ctx, "PUT", puts[j], putBody, !l.Contended)
+			t1 := time.Now()
+			if !measure {
+				if err == nil && resp.status == 200 {
+					cn.do(ctx, "DELETE", dels[j], delBody, true)
+				}
+				return
+			}
+			lat = append(lat, t1.Sub(t0))
+			ops.Add(1)
+			switch {
+			case err != nil:
+				if ctx.Err() == nil {
+					errs.add("PUT %s: %v", names[j], err)
+					time.Sleep(10 * time.Millisecond) // a server that is down: do not spin
+				}
+				return
+			case resp.status == 423:
+				refused.Add(1)
+				return
+			case resp.status != 200:
+				errs.add("PUT %s: status %d: %s", names[j], resp.status, trim(resp.body))
+				return
+			}
+			var fence uint64
+			if l.Contended {
+				fence = fenceOf(resp.body)
+				myAcq = append(myAcq, acqRel{fence, t1})
+			}
+			resp, err = cn.do(ctx, "DELETE", dels[j], delBody, true)
+			t2 := time.Now()
+			lat = append(lat, t2.Sub(t1))
+			ops.Add(1)
+			switch {
+			case err != nil:
+				if ctx.Err() == nil {
+					errs.add("DELETE %s: %v", names[j], err)
+				}
+				return
+			case resp.status != 200:
+				errs.add("DELETE %s: status %d", names[j], resp.status)
+				return
+			}
+			cyc.Add(1)
+			if l.Contended {
+				myRel = append(myRel, acqRel{fence, t2})
+			}
+		}
+		if !l.Contended {
+			cycle(0, false)
+		} else if _, err := cn.do(ctx, "GET", "/healthz", nil, true); err != nil {
+			cn.Close() // measured requests will report it
+		}
+		ready.Done()
+		<-start
+		for j := 0; ; j = (j + 1) % len(names) {
+			if ctx.Err() != nil || !time.Now().Before(deadline) {
+				break
+			}
+			cycle(j, true)
+		}
+		end := time.Now().UnixNano()
+		for {
+			old := lastEnd.Load()
+			if end <= old || lastEnd.CompareAndSwap(old, end) {
+				break
+			}
+		}
+		mu.Lock()
+		lats = append(lats, lat)
+		acqs = append(acqs, myAcq...)
+		rels = append(rels, myRel...)
+		mu.Unlock()
+	}
+	ready.Add(c)
+	done.Add(c)
+	for i := range c {
+		go worker(i)
+	}
+	ready.Wait()
+	t0 := time.Now()
+	deadline = t0.Add(l.Duration)
+	close(start)
+	done.Wait()
+	if err := ctx.Err(); err != nil {
+		return loadResult{}, err
+	}
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	r := loadResult{
+		ops: ops.Load(), cycles: cyc.Load(), errors: errs.n.Load(), refused: refused.Load(),
+		elapsed: time.Duration(lastEnd.Load() - t0.UnixNano()), latency: summarize(all), errorSamples: errs.samples,
+	}
+	if l.Contended {
+		r.handoff = handoffs(acqs, rels)
+	}
+	return r, nil
+}
+
+// handoffs pairs each acquisition of the one contended lock with the
+// release of the hold before it: holds follow each other in fence order
+// (each one goes from free to held, so it gets a new token). The hand-off
+// is from the client reading the release's 200 to the next holder's client
+// reading its PUT's 200.
+func handoffs(acqs, rels []acqRel) *Latency {
+	if len(acqs) < 2 {
+		return nil
+	}
+	relAt := make(map[uint64]time.Time, len(rels))
+	for _, r := range rels {
+		if r.fence != 0 {
+			relAt[r.fence] = r.at
+		}
+	}
+	sort.Slice(acqs, func(i, j int) bool { return acqs[i].fence < acqs[j].fence })
+	var ds []time.Duration
+	for i := 1; i < len(acqs); i++ {
+		prev := acqs[i-1].fence
+		if prev == 0 {
+			continue
+		}
+		if at, ok := relAt[prev]; ok {
+			ds = append(ds, acqs[i].at.Sub(at))
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	l := summarize(ds)
+	return &l
+}
+
+// fenceOf reads "fence" from a lock response; 0 when there is none (a
+// server without fencing tokens).
+func fenceOf(body []byte) uint64 {
+	i := bytes.Index(body, []byte(`"fence":`))
+	if i < 0 {
+		return 0
+	}
+	rest := body[i+len(`"fence":`):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	n, _ := strconv.ParseUint(string(rest[:j]), 10, 64)
+	return n
+}
+
+func lockName(prefix string, i int) string { return prefix + strconv.Itoa(i) }
+
+func mustBody(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func trim(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "..."
+	}
+	return string(b)
+}
+
+// prefill takes holds on locks from..to-1 (named prefix+i) with conc
+// connections, as fast as the server allows. Each is held under one key.
+func prefill(ctx context.Context, ep *endpoint, prefix string, from, to, conc int, method string) error {
+	if to <= from {
+		return nil
+	}
+	var next atomic.Int64
+	next.Store(int64(from))
+	var errs errorLog
+	body := mustBody(map[string]string{"key": "bench-prefill", "lock_by": "bench-prefill"})
+	if method == "DELETE" {
+		body = mustBody(map[string]string{"key": "bench-prefill", "locked_by": "bench-prefill"})
+	}
+	var wg sync.WaitGroup
+	for range min(conc, to-from) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cn := ep.newConn()
+			defer cn.Close()
+			for ctx.Err() == nil && errs.n.Load() == 0 {
+				i := int(next.Add(1) - 1)
+				if i >= to {
+					return
+				}
+				resp, err := cn.do(ctx, method, "/lock/"+url.PathEscape(lockName(prefix, i)), body, true)
+				if err != nil {
+					errs.add("%s %s: %v", method, lockName(prefix, i), err)
+				} else if resp.status != 200 {
+					errs.add("%s %s: status %d", method, lockName(prefix, i), resp.status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if errs.n.Load() > 0 {
+		return fmt.Errorf("prefill: %s", errs.samples[0])
+	}
+	return nil
+}

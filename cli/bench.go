@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/bench"
+	"github.com/cloudfoundry-community/locker/memstore"
+	"github.com/cloudfoundry-community/locker/metrics"
+)
+
+const benchHelp = `Usage: locker bench [--url URL | --spawn] [flags]
+       locker bench ceiling-server
+       locker bench profiled-server
+
+Drives a server that speaks Locker's HTTP API (Locker, the original locker,
+or any compatible server) with concurrent lock/unlock cycles, and reports
+operations per second (each PUT or DELETE is one operation) and latency
+percentiles, as a table or as JSON. See docs/benchmarks.md.
+
+Target:
+  --url URL           the server to measure (env LOCKER_URL)
+  --spawn             start this locker binary with a new temporary data file
+                      instead, and stop it at the end: then start-up time and
+                      resident memory can be measured too
+  --user, --pass      basic auth (env LOCKER_USER, LOCKER_PASS)
+  --insecure          do not verify an https server's certificate
+  --ceiling           measure the ceiling server in the same run: the same HTTP
+                      API and lock service over an in-memory store that persists
+                      nothing, started as "locker bench ceiling-server" on
+                      loopback. The report gives each figure's ratio to it.
+
+Scenarios (--scenario NAME[,NAME...]):
+  uncontended   each client cycles on a lock of its own
+  prefilled     uncontended, then the same with 100,000 locks held
+  contended     16 clients on one lock, each with its own key, waiting for it
+                (?wait=10s): measures the hand-off from the release's 200 to
+                the next holder's 200
+  list          GET /locks with 10,000 and 100,000 locks, alone and while the
+                clients run cycles (whose latency is then reported)
+  startup       start-up time and memory with 100,000 locks (needs --spawn)
+  sweep         uncontended at 1, 2, 4, 8 and 16 clients, and with 1,000,
+                10,000 and 100,000 locks held: the data for the charts
+  all           uncontended, contended, prefilled, list (and startup)
+  --held N      the number of held locks those scenarios use instead of
+                100,000 (the list and sweep scenarios use N/100 and N/10 too)
+Without --scenario, the load flags below are run as given.
+
+Load:
+  --duration D        length of each measurement (default 10s)
+  --concurrency N     client connections (default 8)
+  --locks N           distinct lock names the clients cycle over (default:
+                      one per client)
+  --prefill N         locks to hold before measuring
+  --shared            every client uses the same key (with its own holder), so
+                      clients sharing a lock do not refuse each other
+  --contended         every client on one lock with its own key, waiting
+  --wait D            ask PUTs to wait up to D for a held lock (?wait=D)
+  --runs N            repeat each measurement N times and report the median
+
+Output:
+  --json              print the report as JSON instead of a table
+  --out FILE          also write the JSON report to FILE
+  --chart DIR         draw the charts (bench-*.svg) from the results into DIR
+  --profile FILE      with --spawn: start the server with pprof (as "locker bench
+                      profiled-server") and save a CPU profile of it, taken
+                      during the first lock/unlock measurement, to FILE
+                      (then: go tool pprof -top FILE)
+  --keep              leave the locks taken by --prefill held on a --url server
+                      (by default they are released at the end)
+`
+
+func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "ceiling-server" {
+		return runCeilingServer(ctx, args[1:], env, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "profiled-server" {
+		return runProfiledServer(ctx, args[1:], env, stdout, stderr)
+	}
+	fs := flag.NewFlagSet("locker bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var (
+		cfg       bench.Config
+		scenarios string
+		spawn     bool
+		asJSON    bool
+		out       string
+		chartDir  string
+		profile   string
+	)
+	fs.StringVar(&cfg.URL, "url", env("LOCKER_URL"), "")
+	fs.StringVar(&cfg.User, "user", env("LOCKER_USER"), "")
+	fs.StringVar(&cfg.Pass, "pass", env("LOCKER_PASS"), "")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
+	fs.BoolVar(&cfg.Ceiling, "ceiling", false, "")
+	fs.BoolVar(&spawn, "spawn", false, "")
+	fs.StringVar(&scenarios, "scenario", "", "")
+	fs.DurationVar(&cfg.Load.Duration, "duration", 10*time.Second, "")
+	fs.IntVar(&cfg.Load.Concurrency, "concurrency", 8, "")
+	fs.IntVar(&cfg.Load.Locks, "locks", 0, "")
+	fs.IntVar(&cfg.Prefill, "prefill", 0, "")
+	fs.IntVar(&cfg.HeldLocks, "held", 100_000, "")
+	fs.BoolVar(&cfg.Load.Shared, "shared", false, "")
+	fs.BoolVar(&cfg.Load.Contended, "contended", false, "")
+	fs.DurationVar(&cfg.Load.Wait, "wait", 0, "")
+	fs.IntVar(&cfg.Runs, "runs", 1, "")
+	fs.BoolVar(&asJSON, "json", false, "")
+	fs.StringVar(&out, "out", "", "")
+	fs.StringVar(&chartDir, "chart", "", "")
+	fs.BoolVar(&cfg.Keep, "keep", false, "")
+	fs.StringVar(&profile, "profile", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, benchHelp)
+			return nil
+		}
+		fmt.Fprint(stderr, benchHelp)
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: locker bench takes no arguments (got %q); see locker bench --help", errUsage, fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "concurrency" {
+			cfg.ContendedClients = cfg.Load.Concurrency // asked for explicitly
+		}
+	})
+	switch {
+	case cfg.Load.Concurrency < 1 || cfg.Load.Locks < 0 || cfg.Prefill < 0 || cfg.Runs < 1 || cfg.HeldLocks < 10:
+		return fmt.Errorf("%w: --concurrency and --runs must be at least 1, --held at least 10, --locks and --prefill not negative", errUsage)
+	case cfg.Load.Duration <= 0 || cfg.Load.Wait < 0:
+		return fmt.Errorf("%w: --duration must be positive and --wait not negative", errUsage)
+	}
+	if scenarios != "" {
+		cfg.Scenarios = strings.Split(scenarios, ",")
+	}
+	cfg.ListSizes = []int{cfg.HeldLocks / 10, cfg.HeldLocks}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	switch {
+	case profile != "" && !spawn:
+		return fmt.Errorf("%w: --profile needs --spawn (the harness profiles a server it starts)", errUsage)
+	case profile != "":
+		cfg.Spawn = []string{exe, "bench", "profiled-server"}
+		cfg.Profile = profile
+	case spawn:
+		cfg.Spawn = []string{exe}
+	case cfg.URL == "":
+		return fmt.Errorf("%w: give the server to measure with --url (or LOCKER_URL), or --spawn to start one", errUsage)
+	}
+	if cfg.Ceiling {
+		cfg.CeilingCommand = []string{exe, "bench", "ceiling-server"}
+	}
+	cfg.Progress = stderr
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		if err := writeReport(out, rep); err != nil {
+			return err
+		}
+	}
+	if chartDir != "" {
+		if err := bench.WriteCharts(chartDir, rep); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return rep.WriteJSON(stdout)
+	}
+	return rep.WriteTable(stdout)
+}
+
+func writeReport(path string, rep *bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+const ceilingHelp = `Usage: locker bench ceiling-server
+
+Runs the benchmarks' ceiling server: Locker's HTTP API, lock service, logging
+and metrics exactly as the server runs them, over an in-memory store that
+persists nothing. It measures what the machine's HTTP stack allows, so that a
+benchmark can say what fraction of it Locker reaches. NEVER use it for real
+locks: a restart loses them all.
+
+It reads the server's environment variables (PORT, LOCKER_LISTEN, AUTH_USER,
+AUTH_PASS, ...) except LOCKER_CONFIG and LOCKER_DATABASE_URL.
+`
+
+const profiledHelp = `Usage: locker bench profiled-server
+
+Runs the lock server exactly as "locker server" does (same environment
+variables), and also serves Go's pprof handlers on a free loopback port,
+printed as "pprof at URL" before the server starts. For profiling under the
+benchmark's load (locker bench --spawn --profile FILE); not for production.
+`
+
+// runProfiledServer runs the server with pprof on a loopback port.
+func runProfiledServer(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		if args[0] == "--help" || args[0] == "-help" || args[0] == "-h" {
+			fmt.Fprint(stdout, profiledHelp)
+			return nil
+		}
+		return fmt.Errorf("%w: locker bench profiled-server takes no arguments (got %q)", errUsage, args)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	// The profiles the harness needs, from runtime/pprof (net/http/pprof
+	// would register itself on http.DefaultServeMux of every locker).
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if err != nil || secs <= 0 {
+			secs = 30
+		}
+		if err := pprof.StartCPUProfile(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		select {
+		case <-time.After(time.Duration(secs) * time.Second):
+		case <-r.Context().Done():
+		}
+		pprof.StopCPUProfile()
+	})
+	mux.HandleFunc("GET /debug/pprof/{profile}", func(w http.ResponseWriter, r *http.Request) {
+		p := pprof.Lookup(r.PathValue("profile"))
+		if p == nil {
+			http.NotFound(w, r)
+			return
+		}
+		if r.URL.Query().Get("gc") != "" {
+			runtime.GC() // the heap as of now, not as of the last collection
+		}
+		p.WriteTo(w, 0)
+	})
+	go http.Serve(ln, mux)
+	fmt.Fprintf(stdout, "pprof at http://%s/debug/pprof/\n", ln.Addr())
+	return runServer(ctx, nil, env, stdout, stderr)
+}
+
+// runCeilingServer serves the API over an in-memory store until ctx ends.
+func runCeilingServer(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		if args[0] == "--help" || args[0] == "-help" || args[0] == "-h" {
+			fmt.Fprint(stdout, ceilingHelp)
+			return nil
+		}
+		return fmt.Errorf("%w: locker bench ceiling-server takes no arguments (got %q)", errUsage, args)
+	}
+	cfg, err := loadServerConfig(func(k string) string {
+		switch k {
+		case "LOCKER_CONFIG":
+			return "(memory: the benchmarks' ceiling server persists nothing)"
+		case "LOCKER_DATABASE_URL":
+			return ""
+		}
+		return env(k)
+	})
+	if err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.logJSON {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+	cfg.service.Logger = log
+	store := memstore.New(memstore.Options{HistoryLimit: cfg.historyLimit})
+	return serve(ctx, store, cfg, nil, log, metrics.New(), stdout)
+}

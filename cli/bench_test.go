@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cloudfoundry-community/locker/bench"
+	"github.com/cloudfoundry-community/locker/httpapi"
+)
+
+func benchRun(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := Run(context.Background(), append([]string{"locker", "bench"}, args...), func(k string) string { return env[k] }, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func TestBenchAgainstAServerByURL(t *testing.T) {
+	u, stop, err := bench.StartCeiling("127.0.0.1:0", httpapi.Credentials{User: "u", Pass: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	out := filepath.Join(t.TempDir(), "report.json")
+	charts := t.TempDir()
+	// The URL and credentials from the environment, as the other client
+	// commands take them.
+	env := map[string]string{"LOCKER_URL": u, "LOCKER_USER": "u", "LOCKER_PASS": "p"}
+	stdout, stderr, err := benchRun(t, env, "--duration", "200ms", "--concurrency", "2", "--runs", "2", "--json", "--out", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	rep, err := bench.ReadReport(strings.NewReader(stdout))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if len(rep.Results) != 1 || rep.Runs != 2 || rep.Target != u {
+		t.Fatalf("report: %+v", rep)
+	}
+	r := rep.Results[0]
+	if r.Ops <= 0 || r.Cycles <= 0 || r.Errors != 0 || r.Concurrency != 2 || r.Latency.P99 <= 0 || len(r.Runs) != 2 {
+		t.Errorf("result: %+v", r)
+	}
+	if !strings.Contains(stderr, "run 2 of 2") {
+		t.Errorf("no progress on stderr: %q", stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if saved, err := bench.ReadReport(f); err != nil || len(saved.Results) != 1 || saved.Results[0].OpsPerSec != r.OpsPerSec {
+		t.Errorf("--out file: %+v %v", saved, err)
+	}
+
+	// The sweep (with few held locks), as a table, and drawn as charts.
+	stdout, stderr, err = benchRun(t, env, "--scenario", "sweep", "--held", "100", "--duration", "100ms", "--chart", charts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{"sweep", "server", "ops/s", "p99"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+	if n := len(regexp.MustCompile(`(?m)^ *sweep +server`).FindAllString(stdout, -1)); n != 8 {
+		t.Errorf("%d sweep rows, want 8 (5 concurrencies, 3 numbers of held locks):\n%s", n, stdout)
+	}
+	for _, name := range []string{"bench-held.svg", "bench-concurrency.svg"} {
+		if b, err := os.ReadFile(filepath.Join(charts, name)); err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestBenchCommandLineMistakes(t *testing.T) {
+	for _, args := range [][]string{
+		{},                             // no server
+		{"--url", "http://x", "extra"}, // an argument
+		{"--url", "http://x", "--concurrency", "0"},
+		{"--url", "http://x", "--duration", "-1s"},
+		{"--url", "http://x", "--nonsense"},
+		{"--url", "http://x", "--profile", "/tmp/p"}, // --profile needs --spawn
+	} {
+		_, stderr, err := benchRun(t, nil, args...)
+		var exit ExitError
+		if !errors.As(err, &exit) || exit.Code != 2 || !strings.Contains(stderr, "locker:") {
+			t.Errorf("locker bench %q: %v (%s), want a usage error (exit status 2)", args, err, stderr)
+		}
+	}
+	_, _, err := benchRun(t, nil, "--url", "http://127.0.0.1:1", "--scenario", "startup")
+	if err == nil || !strings.Contains(err.Error(), "--spawn") {
+		t.Errorf("startup without --spawn: %v", err)
+	}
+	stdout, _, err := benchRun(t, nil, "--help")
+	if err != nil || !strings.Contains(stdout, "ceiling") || !strings.Contains(stdout, "--scenario") {
+		t.Errorf("--help: %v\n%s", err, stdout)
+	}
+}

@@ -1,0 +1,457 @@
+package filestore
+
+import (
+	"encoding/json"
+	"runtime"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// Recovery decodes every record of the snapshot and the log: with 100,000
+// locks that is hundreds of thousands of JSON documents, and encoding/json
+// (reflection, a validating pre-scan, a new string for every field) made
+// start-up take seconds. The records are written by encoding/json in one
+// known shape, so they are read here by a decoder for exactly that shape:
+// the fields of diskLock, lock.Hold, lock.Event, logRecord and
+// snapshotEntry, strings without escapes, integers, RFC 3339 times. Anything
+// else — an escape, a null, an unknown or repeated field, a number with a
+// fraction, a pool member's metadata — is not guessed at: the whole document goes to encoding/json
+// instead, so a document decodes exactly as encoding/json decodes it
+// (FuzzFastDecode checks this). Strings that repeat the lock's name, key or
+// a holder (in events) share its memory.
+
+// recoveryChunk is how many frames recovery reads before decoding them.
+const recoveryChunk = 4096
+
+// decodeWorkers is how many goroutines decode a chunk of frames (a
+// variable for tests).
+var decodeWorkers = func() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// decodeFrames decodes each payload into out[i] (errors in errs[i]), on
+// several goroutines when there are enough payloads to share; out and errs
+// are reused from the last call. The decoders share nothing, so the result
+// is the same as decoding them one after the other.
+func decodeFrames[T any](payloads [][]byte, out []T, errs []error, dec func([]byte, *T) error) ([]T, []error) {
+	n := len(payloads)
+	if cap(out) < n {
+		out, errs = make([]T, n), make([]error, n)
+	}
+	out, errs = out[:n], errs[:n]
+	clear(out) // the decoders fill in only the fields present
+	decodeRange := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			errs[i] = dec(payloads[i], &out[i])
+		}
+	}
+	workers := min(decodeWorkers(), max(1, n/64))
+	if workers <= 1 {
+		decodeRange(0, n)
+		return out, errs
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += per {
+		wg.Go(func() { decodeRange(lo, min(n, lo+per)) })
+	}
+	wg.Wait()
+	return out, errs
+}
+
+// decodeLogRecord decodes a log record's payload into rec.
+func decodeLogRecord(payload []byte, rec *logRecord) error {
+	d := fastDecoder{b: payload}
+	d.holders = d.buf[:0]
+	if d.logRecord(rec) && d.end() {
+		return nil
+	}
+	*rec = logRecord{}
+	return json.Unmarshal(payload, rec)
+}
+
+// decodeSnapshotEntry decodes a snapshot entry's payload into se.
+func decodeSnapshotEntry(payload []byte, se *snapshotEntry) error {
+	d := fastDecoder{b: payload}
+	d.holders = d.buf[:0]
+	if d.snapshotEntry(se) && d.end() {
+		return nil
+	}
+	*se = snapshotEntry{}
+	return json.Unmarshal(payload, se)
+}
+
+// fastDecoder reads one JSON document of a known shape. Each method
+// returns false when the input is outside what it handles (not necessarily
+// invalid JSON); the caller then falls back to encoding/json.
+type fastDecoder struct {
+	b []byte
+	i int
+	// Strings seen in this document, reused for equal strings later on.
+	name, key string
+	holders   []string
+	buf       [4]string // holders' first backing array
+}
+
+func (d *fastDecoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// end reports whether only whitespace is left.
+func (d *fastDecoder) end() bool {
+	d.ws()
+	return d.i == len(d.b)
+}
+
+func (d *fastDecoder) byte(c byte) bool {
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// peek reports whether the next token starts with c, without taking it.
+func (d *fastDecoder) peek(c byte) bool {
+	d.ws()
+	return d.i < len(d.b) && d.b[d.i] == c
+}
+
+// rawString returns the bytes of a string without escapes (and the
+// quoted form, for time.Time's UnmarshalJSON).
+func (d *fastDecoder) rawString() (s, quoted []byte, ok bool) {
+	d.ws()
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return nil, nil, false
+	}
+	start := d.i
+	ascii := true
+	for j := d.i + 1; j < len(d.b); j++ {
+		c := d.b[j]
+		switch {
+		case c == '"':
+			s = d.b[start+1 : j]
+			if !ascii && !utf8.Valid(s) {
+				return nil, nil, false // encoding/json replaces bad bytes
+			}
+			d.i = j + 1
+			return s, d.b[start : j+1], true
+		case c == '\\' || c < 0x20:
+			return nil, nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, nil, false
+}
+
+// str decodes a string, reusing the memory of an equal string in reuse.
+func (d *fastDecoder) str(reuse ...string) (string, bool) {
+	b, _, ok := d.rawString()
+	if !ok {
+		return "", false
+	}
+	for _, r := range reuse {
+		if r == string(b) { // no allocation
+			return r, true
+		}
+	}
+	return string(b), true
+}
+
+// holder decodes a holder's name, reusing one seen before.
+func (d *fastDecoder) holder() (string, bool) {
+	b, _, ok := d.rawString()
+	if !ok {
+		return "", false
+	}
+	return d.internHolder(b), true
+}
+
+func (d *fastDecoder) internHolder(b []byte) string {
+	for _, h := range d.holders {
+		if h == string(b) {
+			return h
+		}
+	}
+	h := string(b)
+	d.holders = append(d.holders, h)
+	return h
+}
+
+// uint decodes a JSON integer that fits in 63 bits without a sign.
+func (d *fastDecoder) uint() (uint64, bool) {
+	d.ws()
+	start := d.i
+	var n uint64
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		if n > (1<<63-1)/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(d.b[d.i]-'0')
+		d.i++
+	}
+	digits := d.i - start
+	if digits == 0 || (digits > 1 && d.b[start] == '0') || n > 1<<63-1 {
+		return 0, false // not a JSON integer (or too large to bother)
+	}
+	if d.i < len(d.b) {
+		switch d.b[d.i] {
+		case '.', 'e', 'E':
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// int decodes a JSON integer that fits in an int.
+func (d *fastDecoder) int() (int, bool) {
+	neg := d.peek('-')
+	if neg {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] < '0' || d.b[d.i] > '9') {
+			return 0, false
+		}
+	}
+	n, ok := d.uint()
+	if !ok || uint64(int(n)) != n || int(n) < 0 {
+		return 0, false
+	}
+	if neg {
+		return -int(n), true
+	}
+	return int(n), true
+}
+
+// time decodes a time the way encoding/json does: by the quoted string
+// given to time.Time's UnmarshalJSON.
+func (d *fastDecoder) time(t *time.Time) bool {
+	_, quoted, ok := d.rawString()
+	return ok && t.UnmarshalJSON(quoted) == nil
+}
+
+// object calls field for each member of an object. With unique, a
+// repeated member (which encoding/json would merge into a struct) is left
+// to encoding/json; in a map, the last one wins, as there.
+func (d *fastDecoder) object(unique bool, field func(name []byte) bool) bool {
+	if !d.byte('{') {
+		return false
+	}
+	if d.byte('}') {
+		return true
+	}
+	var seen [12][]byte
+	n := 0
+	for {
+		name, _, ok := d.rawString()
+		if !ok || !d.byte(':') {
+			return false
+		}
+		if unique {
+			for _, s := range seen[:n] {
+				if string(s) == string(name) {
+					return false
+				}
+			}
+			if n == len(seen) {
+				return false
+			}
+			seen[n] = name
+			n++
+		}
+		if !field(name) {
+			return false
+		}
+		if d.byte('}') {
+			return true
+		}
+		if !d.byte(',') {
+			return false
+		}
+	}
+}
+
+func (d *fastDecoder) diskLock(l *diskLock) bool {
+	return d.object(true, func(name []byte) bool {
+		var ok bool
+		switch string(name) {
+		case "name":
+			l.Name, ok = d.str()
+			d.name = l.Name
+		case "key":
+			l.Key, ok = d.str()
+			d.key = l.Key
+		case "holds":
+			ok = d.holds(l)
+		case "fence":
+			l.Fence, ok = d.uint()
+		case "since":
+			ok = d.time(&l.Since)
+		case "free_since":
+			ok = d.time(&l.FreeSince)
+		case "pools":
+			l.Pools, ok = d.strings()
+		}
+		// "metadata" (any JSON value, kept as written) is left to
+		// encoding/json.
+		return ok
+	})
+}
+
+// strings decodes an array of strings ([] gives an empty slice, as
+// encoding/json does).
+func (d *fastDecoder) strings() ([]string, bool) {
+	if !d.byte('[') {
+		return nil, false
+	}
+	out := []string{}
+	if d.byte(']') {
+		return out, true
+	}
+	for {
+		s, ok := d.str()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+		if d.byte(']') {
+			return out, true
+		}
+		if !d.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+func (d *fastDecoder) holds(l *diskLock) bool {
+	if l.Holds == nil {
+		l.Holds = make(map[string]lock.Hold, 1)
+	}
+	return d.object(false, func(name []byte) bool {
+		var hold lock.Hold
+		if !d.hold(&hold) {
+			return false
+		}
+		l.Holds[d.internHolder(name)] = hold
+		return true
+	})
+}
+
+func (d *fastDecoder) hold(h *lock.Hold) bool {
+	return d.object(true, func(name []byte) bool {
+		var ok bool
+		switch string(name) {
+		case "count":
+			h.Count, ok = d.int()
+		case "acquired":
+			ok = d.time(&h.Acquired)
+		case "expires":
+			ok = d.time(&h.Expires)
+		}
+		return ok
+	})
+}
+
+func (d *fastDecoder) events() ([]lock.Event, bool) {
+	if !d.byte('[') {
+		return nil, false
+	}
+	evs := []lock.Event{}
+	if d.byte(']') {
+		return evs, true
+	}
+	for {
+		var ev lock.Event
+		if !d.event(&ev) {
+			return nil, false
+		}
+		evs = append(evs, ev)
+		if d.byte(']') {
+			return evs, true
+		}
+		if !d.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+func (d *fastDecoder) event(ev *lock.Event) bool {
+	return d.object(true, func(name []byte) bool {
+		var ok bool
+		switch string(name) {
+		case "type":
+			var t []byte
+			if t, _, ok = d.rawString(); ok {
+				ev.Type = eventType(t)
+			}
+		case "lock":
+			ev.Lock, ok = d.str(d.name)
+		case "key":
+			ev.Key, ok = d.str(d.key)
+		case "holder":
+			ev.Holder, ok = d.holder()
+		case "count":
+			ev.Count, ok = d.int()
+		case "fence":
+			ev.Fence, ok = d.uint()
+		case "time":
+			ok = d.time(&ev.Time)
+		case "expires":
+			ok = d.time(&ev.Expires)
+		case "by":
+			ev.By, ok = d.str()
+		case "pools":
+			ev.Pools, ok = d.strings()
+		case "pool":
+			ev.Pool, ok = d.str()
+		}
+		return ok
+	})
+}
+
+// eventType returns the constant for a known type (no allocation).
+func eventType(b []byte) lock.EventType {
+	for _, t := range []lock.EventType{lock.Acquired, lock.Released, lock.Expired, lock.Forced, lock.Refreshed, lock.Added, lock.Removed} {
+		if string(t) == string(b) {
+			return t
+		}
+	}
+	return lock.EventType(b)
+}
+
+func (d *fastDecoder) logRecord(rec *logRecord) bool {
+	return d.object(true, func(name []byte) bool {
+		var ok bool
+		switch string(name) {
+		case "lock":
+			ok = d.diskLock(&rec.Lock)
+		case "events":
+			rec.Events, ok = d.events()
+		case "fence":
+			rec.Fence, ok = d.uint()
+		}
+		return ok
+	})
+}
+
+func (d *fastDecoder) snapshotEntry(se *snapshotEntry) bool {
+	return d.object(true, func(name []byte) bool {
+		var ok bool
+		switch string(name) {
+		case "lock":
+			ok = d.diskLock(&se.Lock)
+		case "history":
+			se.History, ok = d.events()
+		}
+		return ok
+	})
+}
