@@ -73,7 +73,7 @@ func startResource(t *testing.T, stdin string, args ...string) *resourceRun {
 	t.Helper()
 	r := &resourceRun{t: t, done: make(chan struct{})}
 	r.cmd = exec.Command(buildResource(t), args...)
-	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}
 	r.cmd.Stdin = strings.NewReader(stdin)
 	r.cmd.Stdout = syncWriter{&r.mu, &r.stdout}
 	r.cmd.Stderr = syncWriter{&r.mu, &r.stderr}
