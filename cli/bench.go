@@ -35,6 +35,8 @@ Target:
   --spawn             start this locker binary with a new temporary data file
                       instead, and stop it at the end: then start-up time and
                       resident memory can be measured too
+  --binary FILE       with --spawn: the locker binary to start (default: this
+                      one), e.g. an older build to compare with
   --user, --pass      basic auth (env LOCKER_USER, LOCKER_PASS)
   --insecure          do not verify an https server's certificate
   --ceiling           measure the ceiling server in the same run: the same HTTP
@@ -100,6 +102,7 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		out       string
 		chartDir  string
 		profile   string
+		binary    string
 	)
 	fs.StringVar(&cfg.URL, "url", env("LOCKER_URL"), "")
 	fs.StringVar(&cfg.User, "user", env("LOCKER_USER"), "")
@@ -122,6 +125,7 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	fs.StringVar(&chartDir, "chart", "", "")
 	fs.BoolVar(&cfg.Keep, "keep", false, "")
 	fs.StringVar(&profile, "profile", "", "")
+	fs.StringVar(&binary, "binary", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, benchHelp)
@@ -155,9 +159,13 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	switch {
 	case profile != "" && !spawn:
 		return fmt.Errorf("%w: --profile needs --spawn (the harness profiles a server it starts)", errUsage)
+	case binary != "" && (!spawn || profile != ""):
+		return fmt.Errorf("%w: --binary goes with --spawn (and not with --profile)", errUsage)
 	case profile != "":
 		cfg.Spawn = []string{exe, "bench", "profiled-server"}
 		cfg.Profile = profile
+	case spawn && binary != "":
+		cfg.Spawn = []string{binary}
 	case spawn:
 		cfg.Spawn = []string{exe}
 	case cfg.URL == "":

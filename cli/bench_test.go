@@ -86,7 +86,8 @@ func TestBenchCommandLineMistakes(t *testing.T) {
 		{"--url", "http://x", "--concurrency", "0"},
 		{"--url", "http://x", "--duration", "-1s"},
 		{"--url", "http://x", "--nonsense"},
-		{"--url", "http://x", "--profile", "/tmp/p"}, // --profile needs --spawn
+		{"--url", "http://x", "--profile", "/tmp/p"},   // --profile needs --spawn
+		{"--url", "http://x", "--binary", "/bin/true"}, // --binary needs --spawn
 	} {
 		_, stderr, err := benchRun(t, nil, args...)
 		var exit ExitError
