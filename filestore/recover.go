@@ -198,7 +198,7 @@ func (st *state) readLegacy(b []byte) error {
 		return fmt.Errorf("reading the original locker's JSON: %w", err)
 	}
 	// Not dec.More(): it reports false for a stray '}' or ']'.
-	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
+	if len(bytes.Trim(b[dec.InputOffset():], " \t\r\n")) > 0 { // JSON whitespace only
 		return errors.New("reading the original locker's JSON: data after the object")
 	}
 	if legacy == nil {

@@ -110,7 +110,7 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 			return lockRequest{}, lock.Errorf(lock.EINVALID, "request body is not a JSON object: %v", cleanJSONError(err))
 		}
 		// Not dec.More(): it reports false for a stray ']' or '}'.
-		if len(bytes.TrimSpace(raw[dec.InputOffset():])) > 0 {
+		if len(bytes.Trim(raw[dec.InputOffset():], " \t\r\n")) > 0 {
 			return lockRequest{}, lock.Errorf(lock.EINVALID, "request body has data after the JSON object")
 		}
 	}
