@@ -350,15 +350,28 @@ func TestPoolFlow(t *testing.T) {
 	if m := member(t, c, "aws", n2); m.Key != deploy2.key() {
 		t.Errorf("after the refused remove, %s is %+v", n2, m)
 	}
-	rm := setup.put("remove-aws-3", obj{"remove": "aws-3-v2"})
-	if rm.Version["op"] != "remove" || rm.Version["name"] != "aws-3" {
+	// Which member is free here depends on the order acquire handed them
+	// out (the one free longest first), so pick a free one.
+	freeMember := ""
+	for _, n := range []string{"aws-1", "aws-2", "aws-3"} {
+		if m := member(t, c, "aws", n); m != nil && m.Key == "" {
+			freeMember = n
+			break
+		}
+	}
+	if freeMember == "" {
+		t.Fatalf("no free member left to remove: %+v", getPool(t, c, "aws"))
+	}
+	setup.task("rm-free", map[string]string{"name": freeMember, "metadata": ""})
+	rm := setup.put("remove-free", obj{"remove": "rm-free"})
+	if rm.Version["op"] != "remove" || rm.Version["name"] != freeMember {
 		t.Errorf("remove's version %v", rm.Version)
 	}
-	if p := getPool(t, c, "aws"); p.Member("aws-3") != nil || p.Total != 2 {
+	if p := getPool(t, c, "aws"); p.Member(freeMember) != nil || p.Total != 2 {
 		t.Errorf("after remove, the pool is %+v", p)
 	}
 	// pool-resource's get after a remove writes no metadata: the lock is gone.
-	if _, err := os.Stat(filepath.Join(setup.dir, "remove-aws-3", "metadata")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(setup.dir, "remove-free", "metadata")); !os.IsNotExist(err) {
 		t.Errorf("the get after remove wrote a metadata file (%v)", err)
 	}
 }
