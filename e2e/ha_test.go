@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -109,14 +110,21 @@ func (pg *haPostgres) ctl(action string, args ...string) (string, error) {
 	return pg.run("pg_ctl", append([]string{action, "-D", pg.data(), "-w", "-t", "60", "-l", filepath.Join(pg.dir, "log"), "-o", opts}, args...)...)
 }
 
+// The port is taken below Linux's ephemeral range (32768-60999), where
+// the servers other tests start on port 0 never land: PostgreSQL's port
+// stays its own while the test restarts it.
 func haFreePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 100; i++ {
+		port := 20000 + mrand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 // haReplica is one replica of the binary; it can be killed and restarted (on
