@@ -386,3 +386,16 @@ func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && isatty(f)
 }
+
+// holdFlags registers the flags of a command that takes a hold (lock, pool
+// acquire): --key, --holder, --wait (forever by default), --ttl, --json.
+func (c *clientCmd) holdFlags() (key, holder *string, wait *waitFlag, ttl *durationFlag, asJSON *bool) {
+	key = c.fs.String("key", "", "")
+	holder = c.fs.String("holder", "", "")
+	wait = &waitFlag{forever: true}
+	c.fs.Var(wait, "wait", "")
+	ttl = &durationFlag{}
+	c.fs.Var(ttl, "ttl", "")
+	asJSON = c.fs.Bool("json", false, "")
+	return key, holder, wait, ttl, asJSON
+}

@@ -33,13 +33,7 @@ lock protects so that it can refuse writes from an older holder.
 
 func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("lock", lockHelp, env, stdout, stderr)
-	key := c.fs.String("key", "", "")
-	holder := c.fs.String("holder", "", "")
-	wait := &waitFlag{forever: true}
-	c.fs.Var(wait, "wait", "")
-	ttl := &durationFlag{}
-	c.fs.Var(ttl, "ttl", "")
-	asJSON := c.fs.Bool("json", false, "")
+	key, holder, wait, ttl, asJSON := c.holdFlags()
 	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)

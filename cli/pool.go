@@ -352,13 +352,7 @@ metadata ("metadata"), e.g. for jq -r .metadata.region.
 
 func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("pool acquire", poolAcquireHelp, env, stdout, stderr)
-	key := c.fs.String("key", "", "")
-	holder := c.fs.String("holder", "", "")
-	wait := &waitFlag{forever: true}
-	c.fs.Var(wait, "wait", "")
-	ttl := &durationFlag{}
-	c.fs.Var(ttl, "ttl", "")
-	asJSON := c.fs.Bool("json", false, "")
+	key, holder, wait, ttl, asJSON := c.holdFlags()
 	pool, err := c.parseOne(args, "pool name")
 	if err != nil {
 		return c.usage(err)
