@@ -208,7 +208,7 @@ type lockView struct {
 
 // view turns a lock into its response shape.
 func (s *Server) view(l lock.Lock) lockView {
-	return viewOf(l, s.svc.Waiters(l.Name))
+	return viewOf(l, l.Waiters)
 }
 
 // viewOf turns a lock with its number of waiters into its response shape.

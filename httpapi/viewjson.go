@@ -149,7 +149,7 @@ func appendJSONString(b []byte, s string) []byte {
 // writeJSON(w, http.StatusOK, lockResponse{msg, s.view(l)}) writes, through
 // appendView.
 func (s *Server) writeLockResponse(w http.ResponseWriter, msg string, l lock.Lock) {
-	waiters := s.svc.Waiters(l.Name)
+	waiters := l.Waiters
 	b := make([]byte, 0, 512)
 	b = append(b, `{"response":`...)
 	b = appendJSONString(b, msg)

@@ -45,6 +45,9 @@ type Lock struct {
 	// Metadata is any JSON value attached to the lock (a pool member's
 	// settings, say); nil for none. Replaced, never changed in place.
 	Metadata json.RawMessage
+	// Waiters is how many requests were waiting for the lock when this
+	// state was read. The service fills it in; stores do not keep it.
+	Waiters int
 }
 
 // Free reports whether nobody holds the lock.

@@ -13,6 +13,10 @@ import (
 type Env struct {
 	Now       time.Time
 	NextFence func() uint64
+	// Queue is the lock's live waiters, oldest first, read together with
+	// the lock by a store that keeps the wait queue (a WaitQueue fills it
+	// on every Update); nil from other stores.
+	Queue []Queued
 }
 
 // Request asks for a hold on a lock.

@@ -7,7 +7,10 @@ import "context"
 // store has never seen it), already a private copy. The mutation returns the
 // events that describe its change; with no events the store writes nothing.
 // Whatever the mutation reports to its caller (a conflict, say) it keeps in
-// its own closure: the store only persists.
+// its own closure: the store only persists. A store may call a mutation more
+// than once for one Update (when another server changed the lock meanwhile,
+// it reads the lock again and retries): only the last call counts, so a
+// mutation sets what it reports rather than adding to it.
 type Mutation func(l *Lock, env Env) []Event
 
 // Store keeps locks. Implementations: filestore (the default, one process) and
@@ -39,7 +42,9 @@ type Store interface {
 // WaitQueue keeps the requests waiting for each lock in arrival order. A
 // store shared by several servers (pgstore) implements it so that fair
 // queueing holds across them; for a store that does not, the service keeps
-// the queue in memory.
+// the queue in memory. A store that implements it reads the lock's queue
+// with the lock on every Update and passes it to the mutation as Env.Queue,
+// so that a change sees who waits without a read of its own.
 type WaitQueue interface {
 	// Join puts a waiter at the end of the lock's queue and returns its
 	// ticket (never 0).
@@ -55,3 +60,9 @@ type WaitQueue interface {
 
 // Ticket is a waiter's place in a WaitQueue.
 type Ticket uint64
+
+// Queued is a waiter and its place in a WaitQueue.
+type Queued struct {
+	Ticket Ticket
+	Waiter
+}

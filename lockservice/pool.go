@@ -35,7 +35,7 @@ func (s *Service) AddMember(ctx context.Context, pool, name string, metadata jso
 			return lock.Lock{}, err
 		}
 	}
-	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, _, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		return lock.AddToPool(l, pool, metadata, env)
 	})
 	return l, err
@@ -152,13 +152,9 @@ func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *w
 // claimMember takes the named member if, at the moment of the change, it is
 // still in the pool, free, and nobody waits for it by name ahead.
 func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Request) (lock.Lock, error) {
-	ahead, err := s.queues.ahead(ctx, name, nil)
-	if err != nil {
-		return lock.Lock{}, err
-	}
 	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
-		if !l.InPool(pool) || !l.Free() || len(ahead) > 0 {
+		if !l.InPool(pool) || !l.Free() || len(env.Queue) > 0 {
 			return events, lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)
 		}
 		more, err := lock.Acquire(l, r, env)

@@ -231,15 +231,9 @@ func (s *Service) Close() {
 // when it does not wait: then every waiter is ahead of it). On a conflict
 // the error carries the lock's state and so does the returned Lock.
 func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w *waiter) (lock.Lock, error) {
-	// Who is ahead is read before the change: a waiter that leaves
-	// meanwhile only makes this attempt more cautious than it needs to be.
-	ahead, err := s.queues.ahead(ctx, name, w)
-	if err != nil {
-		return lock.Lock{}, err
-	}
 	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
-		if lock.MustQueue(l, r, ahead) {
+		if ahead := before(env.Queue, w); lock.MustQueue(l, r, ahead) {
 			return events, queued(l, ahead)
 		}
 		more, err := lock.Acquire(l, r, env)
@@ -247,17 +241,35 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 	})
 }
 
-// update changes the named lock as rule says (store.Update) and returns the
-// lock after the change and the store's error, or else the rule's.
+// change is store.Update with the lock's wait queue in env.Queue (the
+// store's read of it, or this server's queue) and the number of waiters in
+// the returned lock's Waiters.
+func (s *Service) change(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+	waiters := 0
+	l, events, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		env.Queue = s.queues.snapshot(name, env)
+		waiters = len(env.Queue)
+		return m(l, env)
+	})
+	l.Waiters = waiters
+	return l, events, err
+}
+
+// update changes the named lock as rule says (change) and returns the lock
+// after the change and the store's error, or else the rule's.
 func (s *Service) update(ctx context.Context, name string, rule func(*lock.Lock, lock.Env) ([]lock.Event, error)) (lock.Lock, error) {
 	var outcome error
-	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, _, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		events, err := rule(l, env)
 		outcome = err
 		return events
 	})
 	if err != nil {
 		return l, err
+	}
+	var e *lock.Error
+	if errors.As(outcome, &e) && e.Lock != nil {
+		e.Lock.Waiters = l.Waiters
 	}
 	return l, outcome
 }
@@ -283,9 +295,10 @@ func (s *Service) Release(ctx context.Context, name, key, holder string) (lock.L
 func (s *Service) release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
 	var outcome error
 	released := false
-	l, _, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, _, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		events, err := lock.Release(l, key, holder, env)
 		outcome = err
+		released = false
 		for _, ev := range events {
 			released = released || ev.Type == lock.Released
 		}
@@ -315,7 +328,7 @@ func (s *Service) ForceRelease(ctx context.Context, name, by string) (lock.Lock,
 	if err := lock.ValidateName("lock name", name); err != nil {
 		return lock.Lock{}, nil, err
 	}
-	l, events, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, events, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		return lock.ForceRelease(l, by, env)
 	})
 	return l, events, err
@@ -342,6 +355,7 @@ func (s *Service) Get(ctx context.Context, name string) (lock.Lock, error) {
 	if !ok {
 		return l, lock.Errorf(lock.ENOTFOUND, "no lock named %q", name)
 	}
+	l.Waiters = s.queues.count(ctx, name)
 	return l, nil
 }
 

@@ -109,6 +109,38 @@ func (q *queues) ahead(ctx context.Context, name string, w *waiter) ([]lock.Wait
 	return out, nil
 }
 
+// snapshot returns the lock's waiters, oldest first, as a change sees them:
+// read by the store with the lock (env.Queue) when the queue is shared, this
+// server's otherwise.
+func (q *queues) snapshot(name string, env lock.Env) []lock.Queued {
+	if q.shared != nil {
+		return env.Queue
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ws := q.byName[name]
+	if len(ws) == 0 {
+		return nil
+	}
+	out := make([]lock.Queued, len(ws))
+	for i, x := range ws {
+		out[i] = lock.Queued{Ticket: x.ticket, Waiter: x.Waiter}
+	}
+	return out
+}
+
+// before returns the waiters of queue ahead of w: all of them when w is nil.
+func before(queue []lock.Queued, w *waiter) []lock.Waiter {
+	var out []lock.Waiter
+	for _, x := range queue {
+		if w != nil && x.Ticket >= w.ticket {
+			break
+		}
+		out = append(out, x.Waiter)
+	}
+	return out
+}
+
 // wake tells every waiter of the lock on this server to try again.
 func (q *queues) wake(name string) {
 	q.mu.Lock()

@@ -16,18 +16,79 @@ const maxPayload = 7000
 
 // message is a NOTIFY payload: the events themselves, or — when they are too
 // large — only the lock's name, and listeners read its newest history.
+// Version is the lock's version after the change (none: only the lock's
+// wait queue changed), Replica the replica that made it.
 type message struct {
-	Name   string       `json:"name"`
-	Events []lock.Event `json:"events,omitempty"`
-	Count  int          `json:"count,omitempty"`
+	Name    string       `json:"name"`
+	Events  []lock.Event `json:"events,omitempty"`
+	Count   int          `json:"count,omitempty"`
+	Version int64        `json:"version,omitempty"`
+	Replica string       `json:"replica,omitempty"`
 }
 
-func notification(name string, events []lock.Event) string {
-	b, _ := json.Marshal(message{Name: name, Events: events})
+func notification(m message) string {
+	b, _ := json.Marshal(m)
 	if len(b) > maxPayload {
-		b, _ = json.Marshal(message{Name: name, Count: len(events)})
+		m.Count, m.Events = len(m.Events), nil
+		b, _ = json.Marshal(m)
 	}
 	return string(b)
+}
+
+// publish passes a committed change to this replica's watcher and
+// announces it to the other replicas.
+func (s *Store) publish(name string, version int64, events []lock.Event) {
+	s.order.deliver(name, version, events)
+	s.announce(notification(message{Name: name, Events: events, Version: version, Replica: s.opts.Replica}))
+}
+
+// announce queues a NOTIFY payload for the notifier.
+func (s *Store) announce(payload string) {
+	s.mu.Lock()
+	s.pending = append(s.pending, payload)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// notify sends the queued notifications, in order, each batch in one
+// statement of its own transaction, until ctx ends; then once more.
+// Notifications that cannot be sent (the database is down) are dropped
+// after a retry: waiters on other replicas then find the change at their
+// next poll.
+func (s *Store) notify(ctx context.Context) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.kick:
+		case <-ctx.Done():
+			s.flush(context.Background())
+			return
+		}
+		s.flush(ctx)
+	}
+}
+
+func (s *Store) flush(ctx context.Context) {
+	s.mu.Lock()
+	batch := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for try := 0; try < 2; try++ {
+		_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, s.channelName(), batch)
+		if err == nil {
+			return
+		}
+		s.opts.Logger.Warn("announcing changes to other replicas failed", "err", err, "changes", len(batch))
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // listen passes every change announced by any replica to the watcher, in
@@ -72,6 +133,9 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 	if err := json.Unmarshal([]byte(payload), &m); err != nil || m.Name == "" {
 		return
 	}
+	if m.Replica == s.opts.Replica {
+		return // delivered when it committed
+	}
 	events := m.Events
 	if len(events) == 0 && m.Count > 0 {
 		h, err := s.History(ctx, m.Name)
@@ -80,10 +144,19 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 		}
 		events = h[max(0, len(h)-m.Count):]
 	}
+	if m.Version == 0 {
+		s.emit(m.Name, events)
+		return
+	}
+	s.order.deliver(m.Name, m.Version, events)
+}
+
+// emit calls the watcher.
+func (s *Store) emit(name string, events []lock.Event) {
 	s.mu.Lock()
 	fn := s.watch
 	s.mu.Unlock()
 	if fn != nil {
-		fn(m.Name, events)
+		fn(name, events)
 	}
 }

@@ -39,7 +39,7 @@ func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket) error {
 		return dbError(ctx, err)
 	}
 	// Those behind it may be first now, on any replica.
-	s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channelName(), notification(name, nil))
+	s.announce(notification(message{Name: name}))
 	return nil
 }
 

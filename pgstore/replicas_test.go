@@ -514,3 +514,101 @@ func TestReplicasUnknownWaiterRowGoesStale(t *testing.T) {
 		t.Fatalf("%d waiters counted, want 0", n)
 	}
 }
+
+// Every replica's event stream gets every change to a lock exactly once and
+// in commit order (the lock's history), whichever replica made it, while
+// both replicas change the lock at once. A replica's own changes reach it
+// as they commit; the others' through NOTIFY, which can arrive out of order.
+func TestReplicasEventsOnceInCommitOrder(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	rs := openReplicas(t, dbURL, 2, pgstore.Options{}, lockservice.Config{})
+	subs := make([]*lockservice.Subscription, len(rs))
+	for i, r := range rs {
+		subs[i] = r.svc.Events().Subscribe(1000)
+		defer r.svc.Events().Unsubscribe(subs[i])
+	}
+	var wg sync.WaitGroup
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			r := rs[c%len(rs)]
+			holder := fmt.Sprintf("h%d", c)
+			for i := 0; i < 10; i++ {
+				// One shared key: the four clients' changes interleave.
+				if _, err := r.svc.Acquire(bg, "ev", lock.Request{Key: "k", Holder: holder}, 0); err != nil {
+					t.Errorf("%s: %v", holder, err)
+					return
+				}
+				if _, _, err := r.svc.Release(bg, "ev", "k", holder); err != nil {
+					t.Errorf("%s: %v", holder, err)
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	history, err := rs[0].store.History(bg, "ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(history) != 80 {
+		t.Fatalf("history has %d events, want 80", len(history))
+	}
+	describe := func(ev lock.Event) string {
+		return fmt.Sprintf("%s %s count %d fence %d at %s", ev.Type, ev.Holder, ev.Count, ev.Fence, ev.Time.Format(time.RFC3339Nano))
+	}
+	for i, sub := range subs {
+		for n, want := range history {
+			select {
+			case ev := <-sub.C:
+				if got := describe(ev); got != describe(want) {
+					t.Fatalf("%s: event %d is %s, want %s", rs[i].name, n, got, describe(want))
+				}
+			case <-time.After(patience):
+				t.Fatalf("%s: event %d (%s) never came", rs[i].name, n, describe(want))
+			}
+		}
+		select {
+		case ev := <-sub.C:
+			t.Fatalf("%s: an event more than the history: %s", rs[i].name, describe(ev))
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// A change is written only over the version it read: when the row changes
+// between the read and the write (another replica, or an older locker that
+// locks the row instead and whose updates the trigger versions too), the
+// change is applied again to what is there now, never over it.
+func TestReplicasChangeRetriedOverAConcurrentWrite(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	r := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
+	r.acquire(t, "x", "k", 0)
+	r.release(t, "x", "k")
+	calls := 0
+	l, events, err := r.store.Update(bg, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
+		calls++
+		if calls == 1 {
+			sql(t, dbURL, `UPDATE locker_locks SET metadata = '{"by": "another writer"}' WHERE name = 'x'`)
+		}
+		events, err := lock.Acquire(l, lock.Request{Key: "k", Holder: "h"}, env)
+		if err != nil {
+			t.Errorf("acquire: %v", err)
+		}
+		return events
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("the mutation ran %d times, want 2 (once more over the other write)", calls)
+	}
+	if string(l.Metadata) != `{"by": "another writer"}` || l.Key != "k" || len(events) != 1 {
+		t.Fatalf("after the retry: %+v, events %v", l, events)
+	}
+	got, _, err := r.store.Get(bg, "x")
+	if err != nil || string(got.Metadata) != `{"by": "another writer"}` || got.Holds["h"].Count != 1 {
+		t.Fatalf("stored: %+v, %v: want both writes", got, err)
+	}
+}

@@ -43,6 +43,18 @@ var migrations = []string{
 		ADD COLUMN pools text[] NOT NULL DEFAULT '{}',
 		ADD COLUMN metadata jsonb;
 	CREATE INDEX locker_locks_pools ON locker_locks USING gin (pools);`,
+	// 3: a version per lock row, bumped by every update whoever makes it
+	// (a trigger, so that replicas of an older locker, which lock the row
+	// instead, bump it too): changes are written only over the version
+	// they read.
+	`ALTER TABLE locker_locks ADD COLUMN version bigint NOT NULL DEFAULT 0;
+	CREATE FUNCTION locker_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		NEW.version := OLD.version + 1;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER locker_locks_version BEFORE UPDATE ON locker_locks
+		FOR EACH ROW EXECUTE FUNCTION locker_bump_version();`,
 }
 
 // migrateLockID is the advisory lock that serialises migrations when

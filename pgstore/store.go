@@ -1,12 +1,13 @@
 // Package pgstore keeps locks in PostgreSQL, so that any number of Locker
 // replicas can serve the same locks (LOCKER_DATABASE_URL).
 //
-// Each change is one transaction holding the lock's row (SELECT … FOR
-// UPDATE), so replicas never interleave changes to one lock. Time comes from
-// the database's clock and fence tokens from a database sequence, so leases
-// and tokens agree across replicas. Committed changes are announced with
-// NOTIFY; every replica LISTENs and passes them to its service, which wakes
-// its waiters and feeds its event stream. Waiters are queued in a table, so
+// Each change is written only over the version of the lock it read
+// (compare-and-set on a version column), so replicas never interleave
+// changes to one lock. Time comes from the database's clock and fence tokens
+// from a database sequence, so leases and tokens agree across replicas.
+// Committed changes are announced with NOTIFY; every replica LISTENs and
+// passes the others' changes, in order, to its service, which wakes its
+// waiters and feeds its event stream. Waiters are queued in a table, so
 // fair (FIFO) order holds across replicas; each replica keeps its waiters'
 // rows alive with a heartbeat, and rows of a replica that died are ignored.
 package pgstore
@@ -19,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +31,10 @@ import (
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
+
+// defaultMaxConns is the connection pool's size unless the URL sets
+// pool_max_conns.
+const defaultMaxConns = 16
 
 // Options tune a Store. The zero value is the production default.
 type Options struct {
@@ -59,6 +66,11 @@ type Store struct {
 	live map[lock.Ticket]struct{}
 	// left is waiters' rows whose delete failed: retried by the heartbeat.
 	left []int64
+	// pending is notifications not yet sent; kick wakes the notifier.
+	pending []string
+	kick    chan struct{}
+
+	order *order
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -86,6 +98,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LOCKER_DATABASE_URL: %v", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (4 on 2 cores) keeps concurrent requests waiting
+		// for a connection while others wait on the database's disk.
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
+	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// Fail fast when the database is down: requests answer 503 at once
 		// instead of hanging.
@@ -105,11 +122,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize(), live: map[lock.Ticket]struct{}{}}
-	s.wg.Add(2)
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize(), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1)}
+	s.order = newOrder(s.emit)
+	s.wg.Add(3)
 	listening := make(chan struct{})
 	go s.listen(lctx, cfg.ConnConfig, listening)
 	go s.heartbeat(lctx)
+	go s.notify(lctx)
 	// Changes committed before this replica listens would never reach it:
 	// wait for LISTEN before serving.
 	select {
@@ -139,88 +158,162 @@ func (s *Store) Watch(fn func(string, []lock.Event)) {
 	s.mu.Unlock()
 }
 
-var errNoChange = errors.New("no change")
+// readForChange reads what a change needs in one statement: the lock (a
+// free lock when the name is new, version -1), the database's clock, and a
+// fence token when the lock is free and may be taken (tokens skipped when it
+// is not are harmless: they only have to grow).
+const readForChange = `SELECT v.n, coalesce(l.key, ''), coalesce(l.holds, '{}'), coalesce(l.fence, 0), l.since,
+	l.free_since, coalesce(l.pools, '{}'), l.metadata, coalesce(l.version, -1), clock_timestamp(),
+	CASE WHEN coalesce(l.key, '') = '' THEN nextval('locker_fence') END
+	FROM (SELECT $1::text AS n) v LEFT JOIN locker_locks l ON l.name = v.n`
 
-// Update implements lock.Store: one transaction holding the lock's row.
+// readQueue reads the lock's live waiters, oldest first.
+const readQueue = `SELECT id, key, holder FROM locker_waiters
+	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval ORDER BY id`
+
+// writeChange writes a changed lock only over the version it was read at
+// ($10; -1: the row did not exist), and appends its events to the history,
+// in one statement. It returns the row's new version, or no row when
+// another change came first. The history is trimmed to the newest $13
+// events when $12.
+const writeChange = `WITH u AS (
+	INSERT INTO locker_locks AS l (name, key, holds, fence, since, updated_at, free_since, pools, metadata, version)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)
+	ON CONFLICT (name) DO UPDATE SET key = excluded.key, holds = excluded.holds, fence = excluded.fence,
+		since = excluded.since, updated_at = excluded.updated_at, free_since = excluded.free_since,
+		pools = excluded.pools, metadata = excluded.metadata
+	WHERE l.version = $10
+	RETURNING l.version
+), h AS (
+	INSERT INTO locker_history (name, event) SELECT $1, e FROM u, unnest($11::jsonb[]) AS e
+), d AS (
+	DELETE FROM locker_history WHERE $12 AND name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
+		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $13) newest)
+)
+SELECT version FROM u`
+
+// Update implements lock.Store. A change takes two round trips and holds no
+// row lock between them: one reads the lock, its wait queue (Env.Queue) and
+// the database's clock; the other writes the result only over the version
+// read, with its history, in one statement. When another replica changed
+// the lock in between, the lock is read again and m applied again. NOTIFY
+// is sent after the commit, not in the change's transaction: a NOTIFY holds
+// a database-wide lock through its transaction's commit, so every change
+// would wait for every other's disk flush.
 func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
-	var out lock.Lock
-	var events []lock.Event
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Make sure the row exists so it can be locked; rolled back with
-		// the rest when nothing changes.
-		if _, err := tx.Exec(ctx, `INSERT INTO locker_locks (name) VALUES ($1) ON CONFLICT DO NOTHING`, name); err != nil {
-			return err
-		}
-		l, err := scanLock(tx.QueryRow(ctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE name = $1 FOR UPDATE`, name))
-		if err != nil {
-			return err
-		}
-		var now time.Time
-		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
-			return err
-		}
-		var fenceErr error
-		env := lock.Env{Now: now.UTC(), NextFence: func() uint64 {
-			var f int64
-			if err := tx.QueryRow(ctx, `SELECT nextval('locker_fence')`).Scan(&f); err != nil {
-				fenceErr = err
+	for attempt := 0; ; attempt++ {
+		l, events, version, err := s.tryUpdate(ctx, name, m)
+		switch {
+		case err != nil:
+			return lock.Lock{}, nil, dbError(ctx, err)
+		case version < 0:
+			// Another change came first: read it, try again. Back off
+			// (randomly) when it keeps happening, so that replicas taking
+			// turns on one lock do not keep colliding.
+			if attempt >= 2 {
+				select {
+				case <-time.After(time.Duration(mrand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))):
+				case <-ctx.Done():
+					return lock.Lock{}, nil, ctx.Err()
+				}
 			}
-			return uint64(f)
-		}}
-		events = m(&l, env)
-		out = l
-		if fenceErr != nil {
-			return fenceErr
+			continue
+		case len(events) > 0:
+			s.publish(name, version, events)
 		}
-		if len(events) == 0 {
-			return errNoChange
-		}
-		holds, err := json.Marshal(l.Holds)
-		if err != nil {
-			return err
-		}
-		var since *time.Time
-		if !l.Since.IsZero() {
-			since = &l.Since
-		}
-		batch := &pgx.Batch{}
-		var freeSince *time.Time
-		if !l.FreeSince.IsZero() {
-			freeSince = &l.FreeSince
-		}
-		pools := l.Pools
-		if pools == nil {
-			pools = []string{}
-		}
-		var metadata []byte
-		if l.Metadata != nil {
-			metadata = l.Metadata
-		}
-		batch.Queue(`UPDATE locker_locks SET key = $2, holds = $3, fence = $4, since = $5, updated_at = $6,
-			free_since = $7, pools = $8, metadata = $9 WHERE name = $1`,
-			name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, metadata)
-		evJSON := make([][]byte, len(events))
-		for i := range events {
-			evJSON[i], _ = json.Marshal(events[i])
-		}
-		batch.Queue(`INSERT INTO locker_history (name, event) SELECT $1, e FROM unnest($2::jsonb[]) AS e`, name, evJSON)
-		// Keep the history bounded: trim now and then, not on every change
-		// (reads take only the newest HistoryLimit anyway).
-		if l.Fence%8 == 0 || len(events) > 1 {
-			batch.Queue(`DELETE FROM locker_history WHERE name = $1 AND id < (
-				SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $2) newest)`,
-				name, s.opts.HistoryLimit)
-		}
-		batch.Queue(`SELECT pg_notify($1, $2)`, s.channelName(), notification(name, events))
-		return tx.SendBatch(ctx, batch).Close()
-	})
-	switch {
-	case errors.Is(err, errNoChange):
-		return out, nil, nil
-	case err != nil:
-		return lock.Lock{}, nil, dbError(ctx, err)
+		return l, events, nil
 	}
-	return out, events, nil
+}
+
+// tryUpdate makes one attempt. version is the lock's version after the
+// change, 0 when there was nothing to write, -1 when another change came
+// first.
+func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, int64, error) {
+	read := &pgx.Batch{}
+	read.Queue(readForChange, name)
+	read.Queue(readQueue, name, s.staleAfter())
+	br := s.pool.SendBatch(ctx, read)
+	var version int64
+	var now time.Time
+	var fence *int64
+	l, err := scanLock(br.QueryRow(), &version, &now, &fence)
+	var queue []lock.Queued
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			for rows.Next() {
+				var q lock.Queued
+				var id int64
+				if err = rows.Scan(&id, &q.Key, &q.Holder); err != nil {
+					break
+				}
+				q.Ticket = lock.Ticket(id)
+				queue = append(queue, q)
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return lock.Lock{}, nil, 0, err
+	}
+	var fenceErr error
+	env := lock.Env{Now: now.UTC(), Queue: queue, NextFence: func() uint64 {
+		if fence != nil {
+			f := *fence
+			fence = nil
+			return uint64(f)
+		}
+		var f int64
+		if err := s.pool.QueryRow(ctx, `SELECT nextval('locker_fence')`).Scan(&f); err != nil {
+			fenceErr = err
+		}
+		return uint64(f)
+	}}
+	events := m(&l, env)
+	if fenceErr != nil {
+		return lock.Lock{}, nil, 0, fenceErr
+	}
+	if len(events) == 0 {
+		return l, nil, 0, nil
+	}
+	holds, err := json.Marshal(l.Holds)
+	if err != nil {
+		return lock.Lock{}, nil, 0, err
+	}
+	var since, freeSince *time.Time
+	if !l.Since.IsZero() {
+		since = &l.Since
+	}
+	if !l.FreeSince.IsZero() {
+		freeSince = &l.FreeSince
+	}
+	pools := l.Pools
+	if pools == nil {
+		pools = []string{}
+	}
+	evJSON := make([][]byte, len(events))
+	for i := range events {
+		evJSON[i], _ = json.Marshal(events[i])
+	}
+	// Keep the history bounded: trim now and then, not on every change
+	// (reads take only the newest HistoryLimit anyway).
+	trim := (version+1)%8 == 0 || len(events) > 1
+	var after int64
+	err = s.pool.QueryRow(ctx, writeChange, name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools,
+		[]byte(l.Metadata), version, evJSON, trim, s.opts.HistoryLimit).Scan(&after)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lock.Lock{}, nil, -1, nil
+	}
+	if err != nil {
+		return lock.Lock{}, nil, 0, err
+	}
+	return l, events, after, nil
 }
 
 // channelName is the channel as pg_notify takes it: unquoted.
@@ -229,13 +322,14 @@ func (s *Store) channelName() string {
 }
 
 // scanLock reads a lock row; a name never seen is a free lock.
-func scanLock(row pgx.Row) (lock.Lock, error) {
+// Columns after the lock's are scanned into extra.
+func scanLock(row pgx.Row, extra ...any) (lock.Lock, error) {
 	var l lock.Lock
 	var holds []byte
 	var fence int64
 	var since, freeSince *time.Time
 	var metadata []byte
-	if err := row.Scan(&l.Name, &l.Key, &holds, &fence, &since, &freeSince, &l.Pools, &metadata); err != nil {
+	if err := row.Scan(append([]any{&l.Name, &l.Key, &holds, &fence, &since, &freeSince, &l.Pools, &metadata}, extra...)...); err != nil {
 		return l, err
 	}
 	if freeSince != nil {

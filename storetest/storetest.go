@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"FenceIncreasesAcrossRestarts", testFenceAcrossRestarts},
 		{"StateSurvivesRestart", testStateSurvivesRestart},
 		{"FIFOWaiters", testFIFO},
+		{"ResultsCountWaiters", testResultsCountWaiters},
 		{"SharedKeyDoesNotStarveExclusive", testNoStarvation},
 		{"CancelledWaiterNeverTakesLock", testCancelledWaiter},
 		{"WaitTimeout", testWaitTimeout},
@@ -224,6 +225,39 @@ func testStateSurvivesRestart(t *testing.T, open Opener) {
 	h, _ := s.History(bg, "a")
 	if len(h) != 3 {
 		t.Fatalf("history of a after restart: %d events", len(h))
+	}
+}
+
+// testResultsCountWaiters: every lock a change or a read returns carries the
+// number of requests waiting for it, a refused request's lock too.
+func testResultsCountWaiters(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	if _, err := s.Acquire(bg, "w", lock.Request{Key: "a", Holder: "a"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := waitFor(t, s, "w", lock.Request{Key: "b", Holder: "b"}, 10*time.Second)
+	defer cancel()
+	l, err := s.Acquire(bg, "w", lock.Request{Key: "a", Holder: "a"}, 0)
+	if err != nil || l.Waiters != 1 {
+		t.Fatalf("re-entry: waiters %d, err %v; want 1, nil", l.Waiters, err)
+	}
+	_, err = s.Acquire(bg, "w", lock.Request{Key: "c", Holder: "c"}, 0)
+	var e *lock.Error
+	if !errors.As(err, &e) || e.Lock == nil || e.Lock.Waiters != 1 {
+		t.Fatalf("refused acquire: %v; want a conflict whose lock counts 1 waiter", err)
+	}
+	if g, err := s.Get(bg, "w"); err != nil || g.Waiters != 1 {
+		t.Fatalf("get: waiters %d, err %v; want 1, nil", g.Waiters, err)
+	}
+	if l, _, err := s.Release(bg, "w", "a", "a"); err != nil || l.Waiters != 1 {
+		t.Fatalf("release: waiters %d, err %v; want 1, nil", l.Waiters, err)
+	}
+	l, _, err = s.Release(bg, "w", "a", "a")
+	if err != nil || l.Waiters != 1 || !l.Free() {
+		t.Fatalf("last release: %+v, err %v; want free with 1 waiter", l, err)
+	}
+	if err := receive(t, done, "the waiter"); err != nil {
+		t.Fatal(err)
 	}
 }
 

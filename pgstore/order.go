@@ -1,0 +1,94 @@
+package pgstore
+
+import (
+	"sync"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// holdBack is how long a change waits for an earlier change to the same lock
+// whose notification has not arrived yet.
+const holdBack = time.Second
+
+// order passes each lock's changes to the watcher in version order, which
+// is commit order. This replica's changes arrive as they commit, the
+// others' as their notifications do (sent after the commit: see Update), so
+// two changes to one lock can arrive the wrong way round.
+//
+// A change that arrives early is held until the ones before it arrive, for
+// at most holdBack: a notification can be lost (a replica that died after
+// its commit, a LISTEN connection being re-made). The first change seen of
+// a lock is held too unless it is the lock's first version: changes before
+// it may still be on their way. A change that arrives after a later one was
+// passed on is passed on late rather than dropped. Holding a change back
+// does not delay waiters: the watcher is told at once, without events, that
+// the lock changed.
+type order struct {
+	emit func(string, []lock.Event)
+
+	mu   sync.Mutex
+	last map[string]int64 // the newest version passed on, per lock
+	held map[string][]held
+}
+
+type held struct {
+	version int64
+	events  []lock.Event
+}
+
+func newOrder(emit func(string, []lock.Event)) *order {
+	return &order{emit: emit, last: map[string]int64{}, held: map[string][]held{}}
+}
+
+func (o *order) deliver(name string, version int64, events []lock.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	last, seen := o.last[name]
+	switch {
+	case version == last+1: // last is 0 for a lock not seen yet
+		o.emit(name, events)
+		o.last[name] = version
+		o.drain(name)
+	case seen && version <= last:
+		o.emit(name, events)
+	default:
+		hs := o.held[name]
+		if len(hs) == 0 {
+			time.AfterFunc(holdBack, func() { o.giveUp(name) })
+		}
+		i := len(hs)
+		for i > 0 && hs[i-1].version > version {
+			i--
+		}
+		o.held[name] = append(hs[:i], append([]held{{version, events}}, hs[i:]...)...)
+		o.emit(name, nil)
+	}
+}
+
+// drain passes on the held changes that follow the last one passed on.
+func (o *order) drain(name string) {
+	hs := o.held[name]
+	for len(hs) > 0 && hs[0].version == o.last[name]+1 {
+		o.emit(name, hs[0].events)
+		o.last[name] = hs[0].version
+		hs = hs[1:]
+	}
+	if len(hs) == 0 {
+		delete(o.held, name)
+	} else {
+		o.held[name] = hs
+	}
+}
+
+// giveUp passes on the lock's held changes: the ones before them are not
+// coming.
+func (o *order) giveUp(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, h := range o.held[name] {
+		o.emit(name, h.events)
+		o.last[name] = max(o.last[name], h.version)
+	}
+	delete(o.held, name)
+}
