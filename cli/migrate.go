@@ -189,8 +189,7 @@ func migrateEvents(l lock.Lock, history []lock.Event) []lock.Event {
 	for _, pool := range l.Pools {
 		events = append(events, lock.Event{Type: lock.Added, Lock: l.Name, Key: l.Key, Fence: l.Fence, Time: l.FreeSince, Pool: pool})
 	}
-	for _, holder := range l.Holders() {
-		h := l.Holds[holder]
+	for holder, h := range l.Holds.All() {
 		t := h.Acquired
 		if t.IsZero() {
 			t = l.Since

@@ -151,8 +151,8 @@ func sameLocks(t *testing.T, want, got snapshot) {
 			t.Errorf("lock %q: got %+v, want %+v", name, g, w)
 			continue
 		}
-		for holder, wh := range w.Holds {
-			gh := g.Holds[holder]
+		for holder, wh := range w.Holds.All() {
+			gh := g.Holds.Get(holder)
 			if gh.Count != wh.Count || !gh.Acquired.Equal(wh.Acquired) || !gh.Expires.Equal(wh.Expires) {
 				t.Errorf("lock %q holder %q: got %+v, want %+v", name, holder, gh, wh)
 			}
@@ -342,7 +342,7 @@ func TestMigrateOriginalLockerFile(t *testing.T) {
 		t.Fatalf("copied %v", got.locks)
 	}
 	p, w := got.locks["prod"], want.locks["prod"]
-	if p.Key != "deploy" || p.Holds["a"].Count != 2 || p.Holds["b"].Count != 1 || p.Fence != w.Fence || p.Fence == 0 {
+	if p.Key != "deploy" || p.Holds.Get("a").Count != 2 || p.Holds.Get("b").Count != 1 || p.Fence != w.Fence || p.Fence == 0 {
 		t.Fatalf("prod: %+v, want %+v", p, w)
 	}
 	h := got.history["prod"]

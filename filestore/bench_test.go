@@ -73,7 +73,7 @@ func buildRecoverFiles(b *testing.B, dir string, locks, records int) string {
 		key := fmt.Sprintf("pipeline-%d", i%97)
 		hold := lock.Hold{Count: 1, Acquired: now}
 		entries[i] = snapshotEntry{
-			Lock:    diskLock{Name: name, Key: key, Holds: map[string]lock.Hold{"worker-1": hold}, Fence: uint64(i + 1), Since: now},
+			Lock:    diskLock{Name: name, Key: key, Holds: lock.HoldsOf(map[string]lock.Hold{"worker-1": hold}), Fence: uint64(i + 1), Since: now},
 			History: []lock.Event{{Type: lock.Acquired, Lock: name, Key: key, Holder: "worker-1", Count: 1, Fence: uint64(i + 1), Time: now}},
 		}
 	}
@@ -90,12 +90,12 @@ func buildRecoverFiles(b *testing.B, dir string, locks, records int) string {
 		if i%2 == 0 {
 			e := entries[(i/2)%locks]
 			d = e.Lock
-			d.Holds = map[string]lock.Hold{"worker-1": e.Lock.Holds["worker-1"], "worker-2": {Count: 1, Acquired: t}}
+			d.Holds = lock.HoldsOf(map[string]lock.Hold{"worker-1": e.Lock.Holds.Get("worker-1"), "worker-2": {Count: 1, Acquired: t}})
 			ev = lock.Event{Type: lock.Acquired, Lock: d.Name, Key: d.Key, Holder: "worker-2", Count: 1, Fence: d.Fence, Time: t}
 		} else {
 			fence++
 			name := fmt.Sprintf("new/lock-%06d", i)
-			d = diskLock{Name: name, Key: "k", Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: t}}, Fence: fence, Since: t}
+			d = diskLock{Name: name, Key: "k", Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: t}}), Fence: fence, Since: t}
 			ev = lock.Event{Type: lock.Acquired, Lock: name, Key: "k", Holder: "h", Count: 1, Fence: fence, Time: t}
 		}
 		buf = appendFrame(buf, mustJSON(logRecord{Lock: d, Events: []lock.Event{ev}, Fence: fence}))

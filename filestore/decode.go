@@ -333,15 +333,12 @@ func (d *fastDecoder) strings() ([]string, bool) {
 }
 
 func (d *fastDecoder) holds(l *diskLock) bool {
-	if l.Holds == nil {
-		l.Holds = make(map[string]lock.Hold, 1)
-	}
 	return d.object(false, func(name []byte) bool {
 		var hold lock.Hold
 		if !d.hold(&hold) {
 			return false
 		}
-		l.Holds[d.internHolder(name)] = hold
+		l.Holds.Set(d.internHolder(name), hold)
 		return true
 	})
 }

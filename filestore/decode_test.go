@@ -22,7 +22,7 @@ func sampleRecords() (recs []logRecord, entries []snapshotEntry) {
 			"worker-1": {Count: 1, Acquired: t0},
 			"worker-2": {Count: 3, Acquired: t0.Add(time.Second), Expires: exp},
 		}
-		d := diskLock{Name: name, Key: "pipeline-" + fmt.Sprint(i), Holds: holds, Fence: uint64(1000 + i), Since: t0}
+		d := diskLock{Name: name, Key: "pipeline-" + fmt.Sprint(i), Holds: lock.HoldsOf(holds), Fence: uint64(1000 + i), Since: t0}
 		evs := []lock.Event{
 			{Type: lock.Acquired, Lock: name, Key: d.Key, Holder: "worker-2", Count: 3, Fence: d.Fence, Time: t0, Expires: exp},
 			{Type: lock.Forced, Lock: name, Key: d.Key, Holder: "worker-3", Count: 0, Fence: d.Fence, Time: t0, By: "admin"},
@@ -100,9 +100,9 @@ func TestFastDecodeSharesStrings(t *testing.T) {
 		t.Errorf("event strings are copies of the lock's")
 	}
 	var holder string
-	for h := range rec.Lock.Holds {
-		if h == ev.Holder {
-			holder = h
+	for _, h := range rec.Lock.Holds {
+		if h.Holder == ev.Holder {
+			holder = h.Holder
 		}
 	}
 	if !same(ev.Holder, holder) {

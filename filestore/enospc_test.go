@@ -147,7 +147,7 @@ func TestDiskFull(t *testing.T) {
 			sameDump(t, "after reopen", want, dump(t, s))
 			for name, n := range counts {
 				l, _ := getT(t, s, name)
-				if got := l.Holds["h"].Count; got != n {
+				if got := l.Holds.Get("h").Count; got != n {
 					t.Errorf("%s: count %d after reopen, %d acknowledged", name, got, n)
 				}
 			}

@@ -15,11 +15,11 @@ const (
 
 // diskLock is a lock as the snapshot and the log store it.
 type diskLock struct {
-	Name  string               `json:"name"`
-	Key   string               `json:"key,omitempty"`
-	Holds map[string]lock.Hold `json:"holds,omitempty"`
-	Fence uint64               `json:"fence,omitempty"`
-	Since time.Time            `json:"since,omitzero"`
+	Name  string     `json:"name"`
+	Key   string     `json:"key,omitempty"`
+	Holds lock.Holds `json:"holds,omitempty"`
+	Fence uint64     `json:"fence,omitempty"`
+	Since time.Time  `json:"since,omitzero"`
 	// Pool members only: when the lock became free, its pools, its
 	// metadata.
 	FreeSince time.Time       `json:"free_since,omitzero"`
@@ -58,9 +58,9 @@ func (d diskLock) check() error {
 			return fmt.Errorf("lock %q: %w", d.Name, err)
 		}
 	}
-	for h, hold := range d.Holds {
-		if hold.Count <= 0 {
-			return fmt.Errorf("lock %q: holder %q has count %d", d.Name, h, hold.Count)
+	for _, h := range d.Holds {
+		if h.Count <= 0 {
+			return fmt.Errorf("lock %q: holder %q has count %d", d.Name, h.Holder, h.Count)
 		}
 	}
 	return nil

@@ -151,7 +151,7 @@ func getT(t testing.TB, s *Store, name string) (lock.Lock, bool) {
 type dumpLock struct {
 	Name    string
 	Key     string
-	Holds   map[string]lock.Hold
+	Holds   lock.Holds
 	Fence   uint64
 	Since   time.Time
 	History []lock.Event

@@ -220,10 +220,7 @@ func (st *state) readLegacy(b []byte) error {
 			if c == 0 {
 				continue
 			}
-			if d.Holds == nil {
-				d.Holds = map[string]lock.Hold{}
-			}
-			d.Holds[h] = lock.Hold{Count: c, Acquired: now}
+			d.Holds.Set(h, lock.Hold{Count: c, Acquired: now})
 		}
 		if len(d.Holds) > 0 {
 			if ll.Key == "" {

@@ -24,7 +24,7 @@ func parallelFiles(t *testing.T, locks, records int) (path string, snapOffs, log
 	for i := range entries {
 		name := fmt.Sprintf("lock-%05d", i)
 		entries[i] = snapshotEntry{
-			Lock:    diskLock{Name: name, Key: "k", Holds: map[string]lock.Hold{"h": {Count: 1 + i%3, Acquired: now}}, Fence: uint64(i + 1), Since: now},
+			Lock:    diskLock{Name: name, Key: "k", Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1 + i%3, Acquired: now}}), Fence: uint64(i + 1), Since: now},
 			History: []lock.Event{{Type: lock.Acquired, Lock: name, Key: "k", Holder: "h", Count: 1, Fence: uint64(i + 1), Time: now}},
 		}
 	}
@@ -59,7 +59,7 @@ func parallelFiles(t *testing.T, locks, records int) (path string, snapOffs, log
 		ev := lock.Event{Type: lock.Released, Lock: name, Key: "k", Holder: "h", Time: t1}
 		if i%2 == 0 {
 			fence++
-			d = diskLock{Name: name, Key: "k2", Holds: map[string]lock.Hold{"h2": {Count: 1, Acquired: t1}}, Fence: fence, Since: t1}
+			d = diskLock{Name: name, Key: "k2", Holds: lock.HoldsOf(map[string]lock.Hold{"h2": {Count: 1, Acquired: t1}}), Fence: fence, Since: t1}
 			ev = lock.Event{Type: lock.Acquired, Lock: name, Key: "k2", Holder: "h2", Count: 1, Fence: fence, Time: t1}
 		}
 		want[name] = *d.lock()

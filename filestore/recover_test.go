@@ -65,13 +65,13 @@ func TestLegacyFileImported(t *testing.T) {
 	s := openT(t, path, Options{})
 
 	l, ok := getT(t, s, "name")
-	if !ok || l.Key != "k" || len(l.Holds) != 1 || l.Holds["h"].Count != 1 {
+	if !ok || l.Key != "k" || len(l.Holds) != 1 || l.Holds.Get("h").Count != 1 {
 		t.Fatalf("held legacy lock: %+v ok=%v", l, ok)
 	}
-	if _, zero := l.Holds["z"]; zero {
+	if _, zero := l.Holds.Lookup("z"); zero {
 		t.Fatal("a zero count was kept")
 	}
-	if l.Fence == 0 || l.Since.IsZero() || l.Holds["h"].Acquired.IsZero() {
+	if l.Fence == 0 || l.Since.IsZero() || l.Holds.Get("h").Acquired.IsZero() {
 		t.Fatalf("held legacy lock has no fence, since or acquired time: %+v", l)
 	}
 	f, ok := getT(t, s, "free")
@@ -125,7 +125,7 @@ func TestLegacyAllZeroIsFree(t *testing.T) {
 		t.Fatalf("all-zero legacy lock should be free: %+v ok=%v", a, ok)
 	}
 	b, _ := getT(t, s, "b")
-	if b.Key != "k2" || b.Holds["x"].Count != 3 || b.Fence == 0 {
+	if b.Key != "k2" || b.Holds.Get("x").Count != 3 || b.Fence == 0 {
 		t.Fatalf("lock b: %+v", b)
 	}
 	want := dump(t, s)
@@ -199,7 +199,7 @@ func committedStore(t *testing.T) (path, want string, clk *clock) {
 
 func TestTornTailDropped(t *testing.T) {
 	rec := appendFrame(nil, mustJSON(logRecord{
-		Lock:   diskLock{Name: "torn", Key: "k", Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: clockBase}}, Fence: 99, Since: clockBase},
+		Lock:   diskLock{Name: "torn", Key: "k", Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: clockBase}}), Fence: 99, Since: clockBase},
 		Events: []lock.Event{{Type: lock.Acquired, Lock: "torn", Key: "k", Holder: "h", Count: 1, Fence: 99, Time: clockBase}},
 		Fence:  99,
 	}))
@@ -245,7 +245,7 @@ func TestTornTailDropped(t *testing.T) {
 			closeT(t, s)
 			s = openT(t, path, Options{Now: clk.Now})
 			sameDump(t, "after an update past a torn tail", want2, dump(t, s))
-			if l, ok := getT(t, s, "after"); !ok || l.Holds["h"].Count != 1 {
+			if l, ok := getT(t, s, "after"); !ok || l.Holds.Get("h").Count != 1 {
 				t.Fatalf("the update after the torn tail was lost: %+v", l)
 			}
 		})

@@ -77,10 +77,10 @@ func TestReopenKeepsState(t *testing.T) {
 	}
 
 	a, _ := getT(t, s, "a")
-	if a.Holds["h1"].Count != 2 || a.Holds["h2"].Count != 1 || a.Holds["h2"].Expires.IsZero() || !a.Holds["h1"].Expires.IsZero() {
+	if a.Holds.Get("h1").Count != 2 || a.Holds.Get("h2").Count != 1 || a.Holds.Get("h2").Expires.IsZero() || !a.Holds.Get("h1").Expires.IsZero() {
 		t.Fatalf("lock a: %+v", a)
 	}
-	if a.Holds["h1"].Acquired.IsZero() || a.Since.IsZero() || a.Fence == 0 {
+	if a.Holds.Get("h1").Acquired.IsZero() || a.Since.IsZero() || a.Fence == 0 {
 		t.Fatalf("lock a has no acquired time, since or fence: %+v", a)
 	}
 	b, ok := getT(t, s, "b")
@@ -156,7 +156,7 @@ func TestSecondOpenFails(t *testing.T) {
 	acquire(t, s, "a", "k", "h", 0)
 	closeT(t, s)
 	s = openT(t, path, Options{})
-	if l, _ := getT(t, s, "a"); l.Holds["h"].Count != 2 {
+	if l, _ := getT(t, s, "a"); l.Holds.Get("h").Count != 2 {
 		t.Fatalf("after reopen: %+v", l)
 	}
 }
@@ -268,7 +268,7 @@ func TestUpdateContextCancelledWhileWaiting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if l, _ := getT(t, s, "a"); l.Holds["h"].Count != 1 {
+	if l, _ := getT(t, s, "a"); l.Holds.Get("h").Count != 1 {
 		t.Fatalf("after a cancelled change: %+v", l)
 	}
 }
@@ -394,7 +394,7 @@ func TestConcurrentUpdates(t *testing.T) {
 
 	for g := range workers {
 		l, _ := getT(t, s, fmt.Sprintf("own-%d", g))
-		if got := l.Holds["h"].Count; got != ownWant[g] {
+		if got := l.Holds.Get("h").Count; got != ownWant[g] {
 			t.Errorf("own-%d count %d, want %d", g, got, ownWant[g])
 		}
 	}

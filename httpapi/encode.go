@@ -226,7 +226,7 @@ func viewOf(l lock.Lock, waiters int) lockView {
 			v.FreeSince = &l.FreeSince
 		}
 	}
-	for h, hold := range l.Holds {
+	for h, hold := range l.Holds.All() {
 		hv := holdView{Count: hold.Count, Acquired: hold.Acquired}
 		if !hold.Expires.IsZero() {
 			e := hold.Expires

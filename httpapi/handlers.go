@@ -54,7 +54,7 @@ func (s *Server) handleAcquire() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		count := l.Holds[req.Holder].Count
+		count := l.Holds.Get(req.Holder).Count
 		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
 		s.writeLockResponse(w, fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count), l)
 	})
@@ -84,7 +84,7 @@ func (s *Server) handleRelease() http.Handler {
 		var msg string
 		switch {
 		case released:
-			count := l.Holds[req.Holder].Count
+			count := l.Holds.Get(req.Holder).Count
 			s.log.Info("unlock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
 			msg = fmt.Sprintf("unlocked %q for %q (count %d)", name, req.Holder, count)
 			if l.Free() {
@@ -151,7 +151,7 @@ func (s *Server) handleRefresh() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		exp := l.Holds[req.Holder].Expires
+		exp := l.Holds.Get(req.Holder).Expires
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
 			lockView: s.view(l),

@@ -3,9 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -24,20 +22,9 @@ import (
 // time outside RFC 3339's range), which the caller encodes the slow way.
 func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 	n0 := len(b)
-	// One pass over the holds (most locks have one holder): sorted by
-	// holder, as encoding/json sorts map keys, and the earliest lease.
-	var arr [4]namedHold
-	holds := arr[:0]
-	var expires time.Time
-	for h, hold := range l.Holds {
-		holds = append(holds, namedHold{h, hold})
-		if !hold.Expires.IsZero() && (expires.IsZero() || hold.Expires.Before(expires)) {
-			expires = hold.Expires
-		}
-	}
-	if len(holds) > 1 {
-		slices.SortFunc(holds, func(a, b namedHold) int { return strings.Compare(a.holder, b.holder) })
-	}
+	// The holds are sorted by holder, as encoding/json sorts map keys.
+	holds := l.Holds
+	expires := l.NextExpiry()
 	b = append(b, `{"name":`...)
 	b = appendJSONString(b, l.Name)
 	b = append(b, `,"key":`...)
@@ -47,7 +34,7 @@ func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, h.holder)
+		b = appendJSONString(b, h.Holder)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(h.Count), 10)
 	}
@@ -73,7 +60,7 @@ func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, h.holder)
+		b = appendJSONString(b, h.Holder)
 		b = append(b, `:{"count":`...)
 		b = strconv.AppendInt(b, int64(h.Count), 10)
 		b = append(b, `,"acquired":`...)
@@ -102,11 +89,6 @@ func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 		b = append(b, tail[1:len(tail)-1]...)
 	}
 	return append(b, '}'), true
-}
-
-type namedHold struct {
-	holder string
-	lock.Hold
 }
 
 // poolFields are lockView's last fields, present for pool members.

@@ -42,18 +42,18 @@ func TestAppendViewMatchesEncodingJSON(t *testing.T) {
 	locks = append(locks, lock.Lock{Name: "free"})
 	for i, s := range odd {
 		locks = append(locks, lock.Lock{Name: s, Key: odd[(i+1)%len(odd)], Fence: uint64(i), Since: t0,
-			Holds: map[string]lock.Hold{s: {Count: i + 1, Acquired: t0}, "z" + s: {Count: 1, Acquired: t0.Add(time.Second), Expires: t0.Add(time.Hour)}}})
+			Holds: lock.HoldsOf(map[string]lock.Hold{s: {Count: i + 1, Acquired: t0}, "z" + s: {Count: 1, Acquired: t0.Add(time.Second), Expires: t0.Add(time.Hour)}})})
 	}
 	zones := []*time.Location{time.FixedZone("IST", 5*3600+1800), time.FixedZone("odd", -(3*3600 + 17)), time.FixedZone("x", 23*3600+59*60+59), time.FixedZone("y", -24*3600), time.FixedZone("z", 24*3600)}
 	for _, z := range zones {
-		locks = append(locks, lock.Lock{Name: "zoned", Key: "k", Fence: 7, Since: t0.In(z), Holds: map[string]lock.Hold{"h": {Count: 2, Acquired: t0.In(z), Expires: t0.Add(time.Minute).In(z)}}})
+		locks = append(locks, lock.Lock{Name: "zoned", Key: "k", Fence: 7, Since: t0.In(z), Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 2, Acquired: t0.In(z), Expires: t0.Add(time.Minute).In(z)}})})
 	}
 	for _, y := range []int{-1, 0, 9999, 10000} {
 		ty := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
 		locks = append(locks,
-			lock.Lock{Name: "year", Key: "k", Since: ty, Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: t0}}},
-			lock.Lock{Name: "year", Key: "k", Since: t0, Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: ty}}},
-			lock.Lock{Name: "year", Key: "k", Since: t0, Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: t0, Expires: ty}}})
+			lock.Lock{Name: "year", Key: "k", Since: ty, Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: t0}})},
+			lock.Lock{Name: "year", Key: "k", Since: t0, Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: ty}})},
+			lock.Lock{Name: "year", Key: "k", Since: t0, Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: t0, Expires: ty}})})
 	}
 	for _, meta := range []string{"", `{"az": "z1",  "n":[1, 2]}`, `"<b>&"`, `{"broken":`} {
 		var m json.RawMessage
@@ -62,11 +62,11 @@ func TestAppendViewMatchesEncodingJSON(t *testing.T) {
 		}
 		locks = append(locks,
 			lock.Lock{Name: "member", FreeSince: t0, Pools: []string{"p1", "<p2>"}, Metadata: m},
-			lock.Lock{Name: "member", Key: "k", Since: t0, Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: t0}}, Pools: []string{"p"}, Metadata: m},
+			lock.Lock{Name: "member", Key: "k", Since: t0, Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: t0}}), Pools: []string{"p"}, Metadata: m},
 			lock.Lock{Name: "not a member", Metadata: m, FreeSince: t0})
 	}
 	locks = append(locks, lock.Lock{Name: "member", FreeSince: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Pools: []string{"p"}})
-	locks = append(locks, lock.Lock{Name: "wall-clock", Key: "k", Since: time.Now(), Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: time.Now()}}})
+	locks = append(locks, lock.Lock{Name: "wall-clock", Key: "k", Since: time.Now(), Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: time.Now()}})})
 	for i, l := range locks {
 		sameAsMarshal(t, l, i%3)
 	}
@@ -84,13 +84,13 @@ func TestAppendViewMatchesEncodingJSON(t *testing.T) {
 		l := lock.Lock{Name: str(), Key: str(), Fence: rng.Uint64()}
 		if rng.IntN(3) > 0 {
 			l.Since = t0.Add(time.Duration(rng.Int64N(1e15)))
-			l.Holds = map[string]lock.Hold{}
+			l.Holds = lock.HoldsOf(map[string]lock.Hold{})
 			for range 1 + rng.IntN(4) {
 				h := lock.Hold{Count: rng.IntN(1000) - 1, Acquired: t0.Add(-time.Duration(rng.Int64N(1e15)))}
 				if rng.IntN(2) == 0 {
 					h.Expires = t0.Add(time.Duration(rng.Int64N(1e12)))
 				}
-				l.Holds[str()] = h
+				l.Holds.Set(str(), h)
 			}
 		}
 		sameAsMarshal(t, l, rng.IntN(5))
@@ -103,7 +103,7 @@ func FuzzAppendView(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, key, holder string, nanos int64, count int, expNanos int64, waiters int) {
 		at := time.Unix(0, nanos).UTC()
 		l := lock.Lock{Name: name, Key: key, Fence: uint64(count), Since: at,
-			Holds: map[string]lock.Hold{holder: {Count: count, Acquired: at, Expires: time.Unix(0, expNanos)}}}
+			Holds: lock.HoldsOf(map[string]lock.Hold{holder: {Count: count, Acquired: at, Expires: time.Unix(0, expNanos)}})}
 		sameAsMarshal(t, l, waiters)
 	})
 }
@@ -184,8 +184,8 @@ func TestLockResponseUnchanged(t *testing.T) {
 	t0 := time.Date(2024, 5, 1, 12, 0, 0, 5, time.UTC)
 	locks := []lock.Lock{
 		{Name: "free"},
-		{Name: `we"ird <name>`, Key: "k\\", Fence: 3, Since: t0, Holds: map[string]lock.Hold{"a": {Count: 2, Acquired: t0, Expires: t0.Add(time.Hour)}, "b": {Count: 1, Acquired: t0}}},
-		{Name: "year", Key: "k", Since: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Holds: map[string]lock.Hold{"h": {Count: 1, Acquired: t0}}},
+		{Name: `we"ird <name>`, Key: "k\\", Fence: 3, Since: t0, Holds: lock.HoldsOf(map[string]lock.Hold{"a": {Count: 2, Acquired: t0, Expires: t0.Add(time.Hour)}, "b": {Count: 1, Acquired: t0}})},
+		{Name: "year", Key: "k", Since: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: t0}})},
 		{Name: "member", FreeSince: t0, Pools: []string{"p"}, Metadata: json.RawMessage(`{"a": 1}`)},
 	}
 	for _, l := range locks {

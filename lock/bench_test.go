@@ -50,7 +50,7 @@ func BenchmarkRulesSharedAcquire(b *testing.B) {
 
 // BenchmarkClone is the copy every change starts with.
 func BenchmarkClone(b *testing.B) {
-	l := lock.Lock{Name: "x", Key: "k", Holds: map[string]lock.Hold{"a": {Count: 1}, "b": {Count: 2}}}
+	l := lock.Lock{Name: "x", Key: "k", Holds: lock.HoldsOf(map[string]lock.Hold{"a": {Count: 1}, "b": {Count: 2}})}
 	b.ReportAllocs()
 	for range b.N {
 		_ = l.Clone()

@@ -6,8 +6,7 @@ package lock
 
 import (
 	"encoding/json"
-	"maps"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -29,8 +28,8 @@ type Lock struct {
 	Name string
 	// Key is the key the lock is held under; "" when free.
 	Key string
-	// Holds maps each holder to its hold. Never holds a zero count.
-	Holds map[string]Hold
+	// Holds are the holders' holds, sorted by holder. Never a zero count.
+	Holds Holds
 	// Fence is the token issued when the lock last went from free to held.
 	// Tokens come from one server-wide counter that only grows.
 	Fence uint64
@@ -55,25 +54,24 @@ func (l *Lock) Free() bool { return l.Key == "" }
 
 // Clone returns a deep copy of l.
 func (l Lock) Clone() Lock {
-	l.Holds = maps.Clone(l.Holds)
+	l.Holds = slices.Clone(l.Holds)
 	return l
 }
 
 // Holders returns the names of the holders, sorted.
 func (l *Lock) Holders() []string {
-	hs := make([]string, 0, len(l.Holds))
-	for h := range l.Holds {
-		hs = append(hs, h)
+	hs := make([]string, len(l.Holds))
+	for i, h := range l.Holds {
+		hs[i] = h.Holder
 	}
-	sort.Strings(hs)
 	return hs
 }
 
 // Counts returns each holder's count: the seed API's "locked_by".
 func (l *Lock) Counts() map[string]int {
 	m := make(map[string]int, len(l.Holds))
-	for h, hold := range l.Holds {
-		m[h] = hold.Count
+	for _, h := range l.Holds {
+		m[h.Holder] = h.Count
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,10 +48,7 @@ func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 		l.Since = env.Now
 		l.FreeSince = time.Time{}
 	}
-	if l.Holds == nil {
-		l.Holds = make(map[string]Hold)
-	}
-	h, held := l.Holds[r.Holder]
+	h, held := l.Holds.Lookup(r.Holder)
 	var exp time.Time
 	if r.TTL > 0 {
 		exp = env.Now.Add(r.TTL)
@@ -69,7 +67,7 @@ func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 		}
 	}
 	h.Count++
-	l.Holds[r.Holder] = h
+	l.Holds.Set(r.Holder, h)
 	return append(events, event(l, Acquired, r.Holder, env.Now)), nil
 }
 
@@ -85,15 +83,15 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 	if l.Key != key {
 		return events, conflict(l)
 	}
-	h, ok := l.Holds[holder]
+	h, ok := l.Holds.Lookup(holder)
 	if !ok {
 		return events, nil
 	}
 	h.Count--
-	l.Holds[holder] = h
+	l.Holds.Set(holder, h)
 	ev := event(l, Released, holder, env.Now)
 	if h.Count == 0 {
-		delete(l.Holds, holder)
+		l.Holds.Delete(holder)
 	}
 	freeIfEmpty(l, env.Now)
 	return append(events, ev), nil
@@ -109,12 +107,12 @@ func Refresh(l *Lock, key, holder string, ttl time.Duration, env Env) ([]Event, 
 	if l.Key != "" && l.Key != key {
 		return events, conflict(l)
 	}
-	h, ok := l.Holds[holder]
+	h, ok := l.Holds.Lookup(holder)
 	if l.Key == "" || !ok {
 		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: %q holds nothing under key %q to refresh", l.Name, holder, key)}
 	}
 	h.Expires = env.Now.Add(ttl)
-	l.Holds[holder] = h
+	l.Holds.Set(holder, h)
 	return append(events, event(l, Refreshed, holder, env.Now)), nil
 }
 
@@ -125,12 +123,10 @@ func Refresh(l *Lock, key, holder string, ttl time.Duration, env Env) ([]Event, 
 func CapLeases(l *Lock, max time.Duration, env Env) []Event {
 	events := Expire(l, env.Now)
 	limit := env.Now.Add(max)
-	for _, holder := range l.Holders() {
-		h := l.Holds[holder]
-		if h.Expires.IsZero() || h.Expires.After(limit) {
+	for i := range l.Holds {
+		if h := &l.Holds[i]; h.Expires.IsZero() || h.Expires.After(limit) {
 			h.Expires = limit
-			l.Holds[holder] = h
-			events = append(events, event(l, Refreshed, holder, env.Now))
+			events = append(events, event(l, Refreshed, h.Holder, env.Now))
 		}
 	}
 	return events
@@ -140,12 +136,12 @@ func CapLeases(l *Lock, max time.Duration, env Env) []Event {
 // operator) in the events. A free lock is not an error.
 func ForceRelease(l *Lock, by string, env Env) []Event {
 	events := Expire(l, env.Now)
-	for _, holder := range l.Holders() {
-		ev := event(l, Forced, holder, env.Now)
+	for _, h := range l.Holds {
+		ev := event(l, Forced, h.Holder, env.Now)
 		ev.Count, ev.Expires, ev.By = 0, time.Time{}, by
 		events = append(events, ev)
-		delete(l.Holds, holder)
 	}
+	l.Holds = nil
 	freeIfEmpty(l, env.Now)
 	return events
 }
@@ -154,15 +150,16 @@ func ForceRelease(l *Lock, by string, env Env) []Event {
 // that holder's count), and frees the lock if none is left.
 func Expire(l *Lock, now time.Time) []Event {
 	var events []Event
-	for _, holder := range l.Holders() {
-		h := l.Holds[holder]
+	for _, h := range l.Holds {
 		if h.Expires.IsZero() || h.Expires.After(now) {
 			continue
 		}
-		ev := event(l, Expired, holder, now)
+		ev := event(l, Expired, h.Holder, now)
 		ev.Count = 0
 		events = append(events, ev)
-		delete(l.Holds, holder)
+	}
+	if len(events) > 0 {
+		l.Holds = slices.DeleteFunc(l.Holds, func(h HeldBy) bool { return !h.Expires.IsZero() && !h.Expires.After(now) })
 	}
 	freeIfEmpty(l, now)
 	return events
@@ -182,7 +179,7 @@ type Waiter struct {
 // again: it must release every hold before anyone else can have the lock, so
 // refusing it would help no one.
 func MustQueue(l *Lock, r Request, ahead []Waiter) bool {
-	if _, held := l.Holds[r.Holder]; held && l.Key == r.Key {
+	if _, held := l.Holds.Lookup(r.Holder); held && l.Key == r.Key {
 		return false
 	}
 	for _, w := range ahead {
@@ -205,7 +202,7 @@ func freeIfEmpty(l *Lock, now time.Time) {
 }
 
 func event(l *Lock, t EventType, holder string, now time.Time) Event {
-	h := l.Holds[holder]
+	h := l.Holds.Get(holder)
 	return Event{Type: t, Lock: l.Name, Key: l.Key, Holder: holder, Count: h.Count, Fence: l.Fence, Time: now, Expires: h.Expires, Pools: l.Pools}
 }
 
@@ -217,10 +214,9 @@ func conflict(l *Lock) *Error {
 
 // DescribeHolders lists holders with their counts, e.g. "a x2, b x1".
 func DescribeHolders(l *Lock) string {
-	hs := l.Holders()
-	parts := make([]string, len(hs))
-	for i, h := range hs {
-		parts[i] = fmt.Sprintf("%s x%d", h, l.Holds[h].Count)
+	parts := make([]string, len(l.Holds))
+	for i, h := range l.Holds {
+		parts[i] = fmt.Sprintf("%s x%d", h.Holder, h.Count)
 	}
 	sort.Strings(parts)
 	return "holders: " + strings.Join(parts, ", ")

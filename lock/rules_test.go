@@ -38,7 +38,7 @@ func (f *fakeEnv) env(now time.Time) lock.Env {
 
 // held builds a lock held under key.
 func held(key string, fence uint64, since time.Time, holds map[string]lock.Hold) lock.Lock {
-	return lock.Lock{Name: "db", Key: key, Holds: holds, Fence: fence, Since: since}
+	return lock.Lock{Name: "db", Key: key, Holds: lock.HoldsOf(holds), Fence: fence, Since: since}
 }
 
 func hold(count int, acquired, expires time.Time) lock.Hold {
@@ -114,7 +114,7 @@ func TestAcquire(t *testing.T) {
 		},
 		{
 			name:   "free lock with an empty (non-nil) holds map",
-			before: lock.Lock{Name: "db", Holds: map[string]lock.Hold{}},
+			before: lock.Lock{Name: "db", Holds: lock.HoldsOf(map[string]lock.Hold{})},
 			req:    lock.Request{Key: K, Holder: "h1"},
 			want:   held(K, 101, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
 			wantEvents: []lock.Event{
@@ -367,8 +367,8 @@ func TestAcquireConflictError(t *testing.T) {
 		t.Error("error's Lock is the caller's lock, not a copy")
 	}
 	// The copy is deep: changing the caller's lock leaves the error's alone.
-	l.Holds["h1"] = hold(99, t0, never)
-	delete(l.Holds, "h2")
+	l.Holds.Set("h1", hold(99, t0, never))
+	l.Holds.Delete("h2")
 	checkLock(t, *e.Lock, before)
 	if f.calls != 0 {
 		t.Errorf("NextFence called %d times on a conflict", f.calls)
@@ -536,7 +536,7 @@ func TestCountedReentrancy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if c := l.Holds["h1"].Count; c != 2 {
+	if c := l.Holds.Get("h1").Count; c != 2 {
 		t.Fatalf("count after two acquires = %d, want 2", c)
 	}
 	wantCounts := []int{1, 0}
@@ -1029,9 +1029,9 @@ func TestClone(t *testing.T) {
 
 	c := orig.Clone()
 	checkLock(t, c, orig)
-	c.Holds["h1"] = hold(7, at(time.Hour), never)
-	c.Holds["h2"] = hold(1, t0, never)
-	delete(c.Holds, "h1")
+	c.Holds.Set("h1", hold(7, at(time.Hour), never))
+	c.Holds.Set("h2", hold(1, t0, never))
+	c.Holds.Delete("h1")
 	c.Key = "X"
 	c.Fence = 99
 	checkLock(t, orig, want)

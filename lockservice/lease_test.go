@@ -19,11 +19,11 @@ import (
 func TestLeaseExpires(t *testing.T) {
 	e := newEnv(t, lockservice.Config{})
 	l := e.acquire("x", "A", "a", 200*time.Millisecond)
-	if got, want := l.Holds["a"].Expires, l.Holds["a"].Acquired.Add(200*time.Millisecond); !got.Equal(want) {
+	if got, want := l.Holds.Get("a").Expires, l.Holds.Get("a").Acquired.Add(200*time.Millisecond); !got.Equal(want) {
 		t.Fatalf("expires %v, want acquired+200ms = %v", got, want)
 	}
 	e.acquire("x", "A", "a", 100*time.Millisecond) // re-entry: count 2, lease not shortened
-	if l := e.get("x"); l.Holds["a"].Count != 2 || l.Holds["a"].Expires.Before(l.Holds["a"].Acquired.Add(200*time.Millisecond)) {
+	if l := e.get("x"); l.Holds.Get("a").Count != 2 || l.Holds.Get("a").Expires.Before(l.Holds.Get("a").Acquired.Add(200*time.Millisecond)) {
 		t.Fatalf("after re-entry with a shorter ttl: %+v; want count 2 and the lease kept", l)
 	}
 	e.eventually(func() bool { l := e.get("x"); return l.Free() }, "the lease to expire")
@@ -43,9 +43,9 @@ func TestLeaseExpiryKeepsOtherHolders(t *testing.T) {
 	e := newEnv(t, lockservice.Config{})
 	e.acquire("x", "S", "short", 100*time.Millisecond)
 	e.acquire("x", "S", "forever", 0)
-	e.eventually(func() bool { return e.get("x").Holds["short"].Count == 0 }, "short's lease to expire")
+	e.eventually(func() bool { return e.get("x").Holds.Get("short").Count == 0 }, "short's lease to expire")
 	l := e.get("x")
-	if l.Key != "S" || len(l.Holds) != 1 || l.Holds["forever"].Count != 1 {
+	if l.Key != "S" || len(l.Holds) != 1 || l.Holds.Get("forever").Count != 1 {
 		t.Fatalf("lock %+v, want forever alone under S", l)
 	}
 }
@@ -57,7 +57,7 @@ func TestLeaseExpiryWakesWaiter(t *testing.T) {
 	e.acquire("x", "A", "a", 300*time.Millisecond)
 	w := e.startWaiter("x", "B", "b", 0, longWait)
 	r := w.wait(t)
-	if r.err != nil || r.lock.Key != "B" || r.lock.Holds["b"].Count != 1 {
+	if r.err != nil || r.lock.Key != "B" || r.lock.Holds.Get("b").Count != 1 {
 		t.Fatalf("waiter: lock %+v, err %v; want it to get the lock when a's lease ran out", r.lock, r.err)
 	}
 	h := e.history("x")
@@ -75,19 +75,19 @@ func TestLeaseExpiryWakesWaiter(t *testing.T) {
 func TestLeaseRefresh(t *testing.T) {
 	e := newEnv(t, lockservice.Config{})
 	l := e.acquire("x", "A", "a", 500*time.Millisecond)
-	oldExp := l.Holds["a"].Expires
+	oldExp := l.Holds.Get("a").Expires
 	l, err := e.svc.Refresh(context.Background(), "x", "A", "a", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := l.Holds["a"]
+	h := l.Holds.Get("a")
 	if h.Count != 1 || !h.Expires.After(oldExp.Add(50*time.Minute)) {
 		t.Fatalf("after refresh: %+v; want count 1 and a lease of about an hour", h)
 	}
 	// Past the old expiry (and the lease watcher's check for it), a still
 	// holds the lock.
 	time.Sleep(time.Until(oldExp) + 500*time.Millisecond)
-	if l := e.get("x"); l.Holds["a"].Count != 1 || !l.Holds["a"].Expires.Equal(h.Expires) {
+	if l := e.get("x"); l.Holds.Get("a").Count != 1 || !l.Holds.Get("a").Expires.Equal(h.Expires) {
 		t.Fatalf("after the old expiry: %+v; want a still holding with the refreshed lease", l)
 	}
 	if got := types(e.history("x")); got != "acquired:a refreshed:a" {
@@ -118,15 +118,15 @@ func TestLeaseRefreshShorter(t *testing.T) {
 func TestLeaseDefaultTTL(t *testing.T) {
 	e := newEnv(t, lockservice.Config{DefaultTTL: 200 * time.Millisecond})
 	l := e.acquire("x", "A", "a", 0)
-	if h := l.Holds["a"]; !h.Expires.Equal(h.Acquired.Add(200 * time.Millisecond)) {
+	if h := l.Holds.Get("a"); !h.Expires.Equal(h.Acquired.Add(200 * time.Millisecond)) {
 		t.Fatalf("hold %+v, want the default lease of 200ms", h)
 	}
 	l = e.acquire("y", "A", "a", time.Hour)
-	if h := l.Holds["a"]; !h.Expires.Equal(h.Acquired.Add(time.Hour)) {
+	if h := l.Holds.Get("a"); !h.Expires.Equal(h.Acquired.Add(time.Hour)) {
 		t.Fatalf("hold %+v, want its own lease of 1h", h)
 	}
 	e.eventually(func() bool { l := e.get("x"); return l.Free() }, "the default lease to expire")
-	if l := e.get("y"); l.Holds["a"].Count != 1 {
+	if l := e.get("y"); l.Holds.Get("a").Count != 1 {
 		t.Fatalf("y with a 1h lease: %+v, want still held", l)
 	}
 }
@@ -145,7 +145,7 @@ func TestLeaseMaxTTL(t *testing.T) {
 		{"short", time.Second, time.Second},
 	} {
 		l := e.acquire(tc.name, "A", "a", tc.ttl)
-		if h := l.Holds["a"]; !h.Expires.Equal(h.Acquired.Add(tc.want)) {
+		if h := l.Holds.Get("a"); !h.Expires.Equal(h.Acquired.Add(tc.want)) {
 			t.Errorf("%s: ttl %s gave hold %+v, want a lease of %s", tc.name, tc.ttl, h, tc.want)
 		}
 	}
@@ -154,7 +154,7 @@ func TestLeaseMaxTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if exp := l.Holds["a"].Expires; exp.After(time.Now().Add(time.Minute)) || exp.Before(before.Add(time.Minute-time.Second)) {
+	if exp := l.Holds.Get("a").Expires; exp.After(time.Now().Add(time.Minute)) || exp.Before(before.Add(time.Minute-time.Second)) {
 		t.Fatalf("refresh for 1h with MaxTTL 1m: expires %v, want about now+1m", exp)
 	}
 }
@@ -165,7 +165,7 @@ func TestLeaseExpiryAcrossRestart(t *testing.T) {
 	e := newEnv(t, lockservice.Config{})
 	l := e.acquire("x", "A", "a", 2*time.Second)
 	e.acquire("forever", "A", "a", 0)
-	exp := l.Holds["a"].Expires
+	exp := l.Holds.Get("a").Expires
 	e.close()
 	time.Sleep(time.Until(exp) + 200*time.Millisecond)
 
@@ -174,7 +174,7 @@ func TestLeaseExpiryAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l, _, _ := store.Get(context.Background(), "x"); l.Holds["a"].Count != 1 {
+	if l, _, _ := store.Get(context.Background(), "x"); l.Holds.Get("a").Count != 1 {
 		store.Close()
 		t.Fatalf("precondition: x is %+v in the store before the restart; the lease expired before the store was closed (a slow machine?)", l)
 	}
@@ -186,7 +186,7 @@ func TestLeaseExpiryAcrossRestart(t *testing.T) {
 	if last := h[len(h)-1]; last.Type != lock.Expired || last.Holder != "a" {
 		t.Fatalf("history %s, want it to end with a's hold expired", types(h))
 	}
-	if l := e2.get("forever"); l.Holds["a"].Count != 1 {
+	if l := e2.get("forever"); l.Holds.Get("a").Count != 1 {
 		t.Fatalf("a hold without a lease was released at restart: %+v", l)
 	}
 }
@@ -198,7 +198,7 @@ func TestLeasePendingAcrossRestart(t *testing.T) {
 	e.acquire("x", "A", "a", 3*time.Second)
 	e.close()
 	e2 := openEnv(t, e.path, lockservice.Config{}, filestore.Options{})
-	if l := e2.get("x"); l.Holds["a"].Count != 1 {
+	if l := e2.get("x"); l.Holds.Get("a").Count != 1 {
 		t.Fatalf("precondition: the 3s lease ran out before the restart: %+v", l)
 	}
 	e2.eventually(func() bool { l := e2.get("x"); return l.Free() }, "the lease to expire after the restart")

@@ -52,7 +52,7 @@ func TestWaitFIFO(t *testing.T) {
 			if r.who != want || r.err != nil {
 				t.Fatalf("round %d: %q returned first (err %v); want %q, the oldest waiter, to get the lock", round, r.who, r.err, want)
 			}
-			if r.lock.Key != fmt.Sprintf("K%d", i) || r.lock.Holds[want].Count != 1 || len(r.lock.Holds) != 1 {
+			if r.lock.Key != fmt.Sprintf("K%d", i) || r.lock.Holds.Get(want).Count != 1 || len(r.lock.Holds) != 1 {
 				t.Fatalf("round %d: %q got %+v, want it held by %q alone", round, r.who, r.lock, want)
 			}
 			e.eventually(func() bool { return e.svc.Waiters(name) == waiters-i }, "round %d: %d waiters left", round, waiters-i)
@@ -82,14 +82,14 @@ func TestWaitSharedKeyNoStarvation(t *testing.T) {
 	if le.Lock == nil || le.Lock.Key != "S" {
 		t.Errorf("conflict carries lock %+v, want the lock held under S", le.Lock)
 	}
-	if l := e.get("x"); len(l.Holds) != 1 || l.Holds["s1"].Count != 1 {
+	if l := e.get("x"); len(l.Holds) != 1 || l.Holds.Get("s1").Count != 1 {
 		t.Fatalf("after the refused shared request the lock is %+v, want s1 alone", l)
 	}
 
 	// Re-entry by a holder that already holds under S: at once.
 	l := e.acquire("x", "S", "s1", 0)
-	if l.Holds["s1"].Count != 2 {
-		t.Fatalf("re-entry: s1 count %d, want 2", l.Holds["s1"].Count)
+	if l.Holds.Get("s1").Count != 2 {
+		t.Fatalf("re-entry: s1 count %d, want 2", l.Holds.Get("s1").Count)
 	}
 
 	// Waiting: queued behind X.
@@ -107,7 +107,7 @@ func TestWaitSharedKeyNoStarvation(t *testing.T) {
 	}
 	e.release("x", "X", "x1")
 	r = ws.wait(t)
-	if r.err != nil || r.lock.Key != "S" || r.lock.Holds["s3"].Count != 1 {
+	if r.err != nil || r.lock.Key != "S" || r.lock.Holds.Get("s3").Count != 1 {
 		t.Fatalf("S waiter: lock %+v, err %v; want it to get the lock after X", r.lock, r.err)
 	}
 	if want, got := []string{"s1", "s1", "x1", "s3"}, acquiredBy(e.history("x")); !slices.Equal(got, want) {
@@ -130,7 +130,7 @@ func TestWaitSharedWaitersTogether(t *testing.T) {
 		}
 	}
 	l := e.get("x")
-	if l.Key != "B" || len(l.Holds) != 2 || l.Holds["b1"].Count != 1 || l.Holds["b2"].Count != 1 {
+	if l.Key != "B" || len(l.Holds) != 2 || l.Holds.Get("b1").Count != 1 || l.Holds.Get("b2").Count != 1 {
 		t.Fatalf("lock %+v, want b1 and b2 sharing it under B", l)
 	}
 	e.eventually(func() bool { return e.svc.Waiters("x") == 1 }, "only C left waiting")
@@ -179,7 +179,7 @@ func TestWaitCancelLeavesQueue(t *testing.T) {
 	if h := acquiredBy(e.history("x")); slices.Contains(h, "w1") {
 		t.Fatalf("the cancelled waiter took the lock: acquired by %v", h)
 	}
-	if l := e.get("x"); l.Holds["w1"].Count != 0 {
+	if l := e.get("x"); l.Holds.Get("w1").Count != 0 {
 		t.Fatalf("the cancelled waiter holds the lock: %+v", l)
 	}
 }
@@ -203,7 +203,7 @@ func TestWaitCancelRacingRelease(t *testing.T) {
 		if r.err == nil {
 			// It got the lock before it saw the cancellation: allowed, but
 			// then it holds it and must release it as any holder does.
-			if r.lock.Holds["w"].Count != 1 {
+			if r.lock.Holds.Get("w").Count != 1 {
 				t.Fatalf("round %d: waiter returned success without holding: %+v", i, r.lock)
 			}
 			continue
@@ -230,13 +230,13 @@ func TestWaitTimeout(t *testing.T) {
 	if !strings.Contains(le.Message, "gave up after waiting 100ms") {
 		t.Errorf("message %q does not say it gave up after waiting 100ms", le.Message)
 	}
-	if le.Lock == nil || le.Lock.Key != "A" || le.Lock.Holds["a"].Count != 1 {
+	if le.Lock == nil || le.Lock.Key != "A" || le.Lock.Holds.Get("a").Count != 1 {
 		t.Errorf("error carries lock %+v, want the lock held by a under A", le.Lock)
 	}
 	if n := e.svc.Waiters("x"); n != 0 {
 		t.Errorf("waiters = %d after the timeout, want 0", n)
 	}
-	if l := e.get("x"); l.Holds["b"].Count != 0 {
+	if l := e.get("x"); l.Holds.Get("b").Count != 0 {
 		t.Errorf("timed-out waiter holds the lock: %+v", l)
 	}
 }
@@ -416,7 +416,7 @@ func TestWaitCancelUnblocksSharedWaiter(t *testing.T) {
 		t.Fatalf("cancelled waiter: %v", r.err)
 	}
 	r := wa.wait(t)
-	if r.err != nil || r.lock.Key != "A" || r.lock.Holds["a1"].Count != 1 || r.lock.Holds["a2"].Count != 1 {
+	if r.err != nil || r.lock.Key != "A" || r.lock.Holds.Get("a1").Count != 1 || r.lock.Holds.Get("a2").Count != 1 {
 		t.Fatalf("shared waiter: lock %+v, err %v; want a1 and a2 sharing it under A", r.lock, r.err)
 	}
 }

@@ -428,7 +428,7 @@ func TestReplicasLeaseByDatabaseClock(t *testing.T) {
 	// polls) sees it held until then and gets the lock after it.
 	const ttl = 3 * time.Second
 	held := a.acquire(t, "lease", "short", ttl)
-	hold := held.Holds["short"]
+	hold := held.Holds.Get("short")
 	if got := hold.Expires.Sub(hold.Acquired); got != ttl {
 		t.Fatalf("lease %s, want %s from the database's time of acquisition", got, ttl)
 	}
@@ -443,7 +443,7 @@ func TestReplicasLeaseByDatabaseClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next, ok := got.Holds["next"]; !ok || next.Acquired.Before(hold.Expires) {
+	if next, ok := got.Holds.Lookup("next"); !ok || next.Acquired.Before(hold.Expires) {
 		t.Fatalf("b's waiter holds %+v; want a hold taken at or after %s, when the lease ran out by the database's clock", got.Holds, hold.Expires)
 	}
 	h, err := b.svc.History(bg, "lease")
@@ -608,7 +608,7 @@ func TestReplicasChangeRetriedOverAConcurrentWrite(t *testing.T) {
 		t.Fatalf("after the retry: %+v, events %v", l, events)
 	}
 	got, _, err := r.store.Get(bg, "x")
-	if err != nil || string(got.Metadata) != `{"by": "another writer"}` || got.Holds["h"].Count != 1 {
+	if err != nil || string(got.Metadata) != `{"by": "another writer"}` || got.Holds.Get("h").Count != 1 {
 		t.Fatalf("stored: %+v, %v: want both writes", got, err)
 	}
 }

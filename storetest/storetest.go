@@ -119,12 +119,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func testSeedSemantics(t *testing.T, open Opener) {
 	s, _, _ := svc(t, open, lockservice.Config{})
 	l := mustAcquire(t, s, "prod", req("k", "k"))
-	if l.Key != "k" || l.Holds["k"].Count != 1 || l.Fence == 0 {
+	if l.Key != "k" || l.Holds.Get("k").Count != 1 || l.Fence == 0 {
 		t.Fatalf("first acquire: %+v", l)
 	}
 	l = mustAcquire(t, s, "prod", req("k", "k"))
-	if l.Holds["k"].Count != 2 {
-		t.Fatalf("re-entry: count %d, want 2", l.Holds["k"].Count)
+	if l.Holds.Get("k").Count != 2 {
+		t.Fatalf("re-entry: count %d, want 2", l.Holds.Get("k").Count)
 	}
 	l = mustAcquire(t, s, "prod", req("k", "node-b"))
 	if len(l.Holds) != 2 {
@@ -145,7 +145,7 @@ func testSeedSemantics(t *testing.T, open Opener) {
 	}
 	mustRelease(t, s, "prod", "k", "node-b")
 	l = mustRelease(t, s, "prod", "k", "k")
-	if l.Free() || l.Holds["k"].Count != 1 {
+	if l.Free() || l.Holds.Get("k").Count != 1 {
 		t.Fatalf("after one of two releases: %+v", l)
 	}
 	l = mustRelease(t, s, "prod", "k", "k")
@@ -171,7 +171,7 @@ func testConflictChangesNothing(t *testing.T, open Opener) {
 	s.Acquire(bg, "x", req("b", "h"), 0)
 	s.Release(bg, "x", "b", "h")
 	after, _ := s.Get(bg, "x")
-	if after.Key != before.Key || after.Holds["h"].Count != 1 || after.Fence != before.Fence {
+	if after.Key != before.Key || after.Holds.Get("h").Count != 1 || after.Fence != before.Fence {
 		t.Fatalf("conflicts changed the lock: before %+v after %+v", before, after)
 	}
 	h, _ := s.History(bg, "x")
@@ -211,11 +211,11 @@ func testStateSurvivesRestart(t *testing.T, open Opener) {
 	stop()
 	s, _, _ = svc(t, open, lockservice.Config{})
 	a, _ := s.Get(bg, "a")
-	if a.Key != "k" || a.Holds["h1"].Count != 2 || a.Holds["h2"].Count != 1 {
+	if a.Key != "k" || a.Holds.Get("h1").Count != 2 || a.Holds.Get("h2").Count != 1 {
 		t.Fatalf("a after restart: %+v", a)
 	}
 	b, _ := s.Get(bg, "b")
-	if !b.Holds["h"].Expires.Equal(l.Holds["h"].Expires) || b.Fence != l.Fence {
+	if !b.Holds.Get("h").Expires.Equal(l.Holds.Get("h").Expires) || b.Fence != l.Fence {
 		t.Fatalf("b after restart: %+v, want %+v", b, l)
 	}
 	c, err := s.Get(bg, "c")
@@ -415,7 +415,7 @@ func testRefresh(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	r, err := s.Refresh(bg, "r", "k", "h", time.Hour)
-	if err != nil || !r.Holds["h"].Expires.After(l.Holds["h"].Expires) || r.Holds["h"].Count != 1 {
+	if err != nil || !r.Holds.Get("h").Expires.After(l.Holds.Get("h").Expires) || r.Holds.Get("h").Count != 1 {
 		t.Fatalf("refresh: %+v %v", r, err)
 	}
 	if _, err := s.Refresh(bg, "r", "other", "h", time.Hour); code(err) != lock.ECONFLICT {
