@@ -100,19 +100,28 @@ func TestDiskFull(t *testing.T) {
 	env := []string{"LOCKER_CONFIG=" + filepath.Join(dir, "locks.yml")}
 	s := startServer(t, env)
 	var acked, refused []string
+	// before-00's holder has a long name, so that releasing it takes a
+	// bigger record than the PUTs refused below: it cannot fit in what
+	// room they left.
+	longHolder := strings.Repeat("holder-", 60)
 	for i := range 10 {
 		name := fmt.Sprintf("before-%02d", i)
-		if st, _, b := hcall(t, nil, "PUT", s.URL+"/lock/"+name, "", "", `{"key":"k"}`); st != 200 {
+		body := `{"key":"k"}`
+		if i == 0 {
+			body = `{"key":"k","lock_by":"` + longHolder + `"}`
+		}
+		if st, _, b := hcall(t, nil, "PUT", s.URL+"/lock/"+name, "", "", body); st != 200 {
 			t.Fatalf("PUT %s: %d %s", name, st, b)
 		}
 		acked = append(acked, name)
 	}
 	fill(t, filepath.Join(dir, "filler"))
 
-	// Changes go on fitting into the log's last page for a while; then
-	// they are refused with 507.
+	// Changes go on fitting into the log's last page, and the space
+	// preallocated after it (up to 256 KiB), for a while; then they are
+	// refused with 507.
 	for i := 0; len(refused) < 5; i++ {
-		if i > 1000 {
+		if i > 3000 {
 			t.Fatalf("no write refused on a full disk after %d changes", i)
 		}
 		name := fmt.Sprintf("full-%03d", i)
@@ -131,7 +140,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	// A release needs a write too: refused, and the lock stays held.
-	st, _, b := hcall(t, nil, "DELETE", s.URL+"/lock/before-00", "", "", `{"key":"k"}`)
+	st, _, b := hcall(t, nil, "DELETE", s.URL+"/lock/before-00", "", "", `{"key":"k","locked_by":"`+longHolder+`"}`)
 	if st != 507 {
 		t.Fatalf("DELETE on a full disk: %d %s, want 507", st, b)
 	}

@@ -200,12 +200,16 @@ func (s *Store) write(b []byte) error {
 		s.brokenErr = nil
 		s.opts.Logger.Info("log writable again", "file", s.log.Name())
 	}
+	if end := s.logSize + int64(len(b)); end > s.allocated {
+		s.preallocate(end)
+	}
 	_, err := s.log.Write(b)
 	if err == nil && !s.opts.NoSync {
 		err = s.log.Sync()
 	}
 	if err == nil {
 		s.logSize += int64(len(b))
+		s.allocated = max(s.allocated, s.logSize)
 		s.lastWriteErr.Store(nil)
 		return nil
 	}
@@ -217,6 +221,24 @@ func (s *Store) write(b []byte) error {
 		s.brokenErr = nil
 	}
 	return serr
+}
+
+// preallocChunk is how much the log segment is extended by at a time.
+const preallocChunk = 256 << 10
+
+// preallocate extends the log segment, zero-filled, to cover at least end
+// (in whole chunks), so that appends within it do not change the file's
+// size. An fsync after an append that changes the size must also commit the
+// size to the file system's journal; here that made each fsync take about
+// 50% longer and 20% more CPU (/tmp fsync experiment, docs/benchmarks.md).
+// Recovery reads zeros after the last record as the end of the log. When
+// the space cannot be had (a full disk, a file system without fallocate),
+// the log grows with each write as before.
+func (s *Store) preallocate(end int64) {
+	size := (end + preallocChunk - 1) / preallocChunk * preallocChunk
+	if err := allocate(s.log, s.allocated, size-s.allocated); err == nil {
+		s.allocated = size
+	}
 }
 
 // storeError turns an I/O error into a domain error.

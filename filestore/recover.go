@@ -25,7 +25,9 @@ type state struct {
 	segments []segment
 	// tailOffset is where the last segment's valid data ends.
 	tailOffset int64
-	snapSize   int64
+	// zeroTail: only zeros follow tailOffset (preallocated, never written).
+	zeroTail bool
+	snapSize int64
 }
 
 type segment struct {
@@ -95,11 +97,11 @@ func recoverState(path string, historyLimit int) (*state, error) {
 	}
 	for i, seg := range st.segments {
 		last := i == len(st.segments)-1
-		end, err := st.replay(seg, last, historyLimit)
+		end, zeroTail, err := st.replay(seg, last, historyLimit)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", seg.path, err)
 		}
-		st.tailOffset = end
+		st.tailOffset, st.zeroTail = end, zeroTail
 	}
 	return st, nil
 }
@@ -244,29 +246,31 @@ var errLegacy = errors.New("legacy format")
 
 // replay applies one log segment. In the last segment a torn frame at the end
 // (the crash cut the last write) is expected and ignored; anywhere else a bad
-// frame is damage. It returns the offset where valid data ends.
-func (st *state) replay(seg segment, last bool, historyLimit int) (int64, error) {
+// frame is damage. Zeros after the last record, in any segment, are space
+// preallocated and never written. It returns the offset where valid data
+// ends, and whether only zeros follow it.
+func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, zeroTail bool, err error) {
 	b, err := os.ReadFile(seg.path)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	rest, ok := checkMagic(b, logMagic)
 	if !ok {
 		if last && len(b) < len(logMagic) && bytes.HasPrefix([]byte(logMagic), b) {
-			return 0, nil // created, then cut off before its header was written
+			return 0, false, nil // created, then cut off before its header was written
 		}
-		return 0, errors.New("not a Locker log segment")
+		return 0, false, errors.New("not a Locker log segment")
 	}
 	payload, n, err := readFrame(rest)
 	if err != nil {
 		if last && errors.Is(err, errTorn) {
-			return 0, nil
+			return 0, false, nil
 		}
-		return 0, fmt.Errorf("log header: %w", err)
+		return 0, false, fmt.Errorf("log header: %w", err)
 	}
 	var hdr logHeader
 	if err := json.Unmarshal(payload, &hdr); err != nil || hdr.Gen != seg.gen {
-		return 0, fmt.Errorf("log header does not name segment %d", seg.gen)
+		return 0, false, fmt.Errorf("log header does not name segment %d", seg.gen)
 	}
 	off := len(logMagic) + n
 	// As in readSnapshot: chunks of frames, decoded in parallel, then
@@ -294,10 +298,10 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (int64, error)
 		for j := range payloads {
 			rec := &recs[j]
 			if err := errs[j]; err != nil {
-				return 0, fmt.Errorf("record at byte %d: %w", offsets[j], err)
+				return 0, false, fmt.Errorf("record at byte %d: %w", offsets[j], err)
 			}
 			if err := rec.Lock.check(); err != nil {
-				return 0, fmt.Errorf("record at byte %d: %w", offsets[j], err)
+				return 0, false, fmt.Errorf("record at byte %d: %w", offsets[j], err)
 			}
 			e := st.locks[rec.Lock.Name]
 			if e == nil {
@@ -309,13 +313,16 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (int64, error)
 			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
 		}
 		if frameErr != nil {
-			if last && !validFrameAfter(b[off+1:]) {
-				return int64(off), nil // torn tail
+			if allZero(b[off:]) {
+				return int64(off), true, nil // the preallocated rest of the segment
 			}
-			return 0, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
+			if last && !validFrameAfter(b[off+1:]) {
+				return int64(off), false, nil // torn tail
+			}
+			return 0, false, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
 		}
 	}
-	return int64(off), nil
+	return int64(off), false, nil
 }
 
 func boundHistory(h []lock.Event, limit int) []lock.Event {
@@ -360,3 +367,12 @@ func appendHistory(h, events []lock.Event, limit int) []lock.Event {
 // historySlack is the room for more events a full history gets when it is
 // copied.
 const historySlack = 32
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -82,9 +82,12 @@ type Store struct {
 	gatherWant atomic.Int64
 
 	// Owned by the committer goroutine.
-	log       *os.File
-	logGen    uint64
-	logSize   int64
+	log     *os.File
+	logGen  uint64
+	logSize int64
+	// allocated is the log segment's size: logSize plus the zeros
+	// preallocated after it.
+	allocated int64
 	snapSize  int64
 	brokenErr error // last write failure, until the log is repaired
 
@@ -200,14 +203,14 @@ func (s *Store) open() error {
 			f.Close()
 			return err
 		}
-		s.log, s.logGen, s.logSize = f, last.gen, st.tailOffset
+		s.log, s.logGen, s.logSize, s.allocated = f, last.gen, st.tailOffset, info.Size()
 		if st.tailOffset == 0 {
 			// The segment was cut off before its header: write it afresh.
 			if err := s.writeLogHeader(); err != nil {
 				f.Close()
 				return err
 			}
-		} else if info.Size() != st.tailOffset {
+		} else if info.Size() != st.tailOffset && !st.zeroTail {
 			s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log", "file", last.path, "bytes", info.Size()-st.tailOffset)
 			if err := s.truncateLog(); err != nil {
 				f.Close()
@@ -269,6 +272,7 @@ func (s *Store) newSegment(gen uint64) error {
 		return err
 	}
 	old, oldGen, oldSize := s.log, s.logGen, s.logSize
+	oldAllocated := s.allocated
 	s.log, s.logGen, s.logSize = f, gen, 0
 	err = s.writeLogHeader()
 	if err == nil {
@@ -278,7 +282,7 @@ func (s *Store) newSegment(gen uint64) error {
 		// Go on appending to the old segment, exactly where it ends.
 		f.Close()
 		os.Remove(segmentPath(s.path, gen))
-		s.log, s.logGen, s.logSize = old, oldGen, oldSize
+		s.log, s.logGen, s.logSize, s.allocated = old, oldGen, oldSize, oldAllocated
 		return err
 	}
 	if old != nil {
@@ -299,6 +303,7 @@ func (s *Store) writeLogHeader() error {
 		return err
 	}
 	s.logSize = int64(len(b))
+	s.allocated = s.logSize
 	_, err := s.log.Seek(s.logSize, 0)
 	return err
 }
@@ -308,6 +313,7 @@ func (s *Store) truncateLog() error {
 	if err := s.log.Truncate(s.logSize); err != nil {
 		return err
 	}
+	s.allocated = s.logSize
 	if err := s.log.Sync(); err != nil {
 		return err
 	}

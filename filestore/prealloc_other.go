@@ -1,0 +1,13 @@
+//go:build !linux
+
+package filestore
+
+import (
+	"errors"
+	"os"
+)
+
+// allocate is Linux's fallocate; elsewhere the log grows with each write.
+func allocate(f *os.File, off, n int64) error {
+	return errors.ErrUnsupported
+}
