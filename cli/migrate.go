@@ -144,7 +144,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool) (migrateResu
 		}
 	}
 	for i, l := range locks {
-		events := migrateEvents(l, histories[i])
+		events := migrateEvents(*l, histories[i])
 		if len(events) == 0 {
 			// A free lock with no history and no pool (imported from
 			// the original locker's file and never used since) has

@@ -110,7 +110,7 @@ func read(t *testing.T, spec string) snapshot {
 	locks, err := s.List(bgCtx)
 	must(t, err)
 	for _, l := range locks {
-		snap.locks[l.Name] = l
+		snap.locks[l.Name] = *l
 		snap.fence = max(snap.fence, l.Fence)
 		snap.history[l.Name], err = s.History(bgCtx, l.Name)
 		must(t, err)

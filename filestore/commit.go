@@ -269,18 +269,14 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 
 // List implements lock.Store. It copies pointers under a read lock and
 // nothing else, so listing many locks does not hold up changes for long.
-func (s *Store) List(ctx context.Context) ([]lock.Lock, error) {
+func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 	s.mu.RLock()
-	ptrs := make([]*lock.Lock, 0, len(s.locks))
+	defer s.mu.RUnlock()
+	out := make([]*lock.Lock, 0, len(s.locks))
 	for _, e := range s.locks {
 		if e.lock != nil {
-			ptrs = append(ptrs, e.lock)
+			out = append(out, e.lock) // committed values are replaced, never changed
 		}
-	}
-	s.mu.RUnlock()
-	out := make([]lock.Lock, len(ptrs))
-	for i, p := range ptrs {
-		out[i] = *p
 	}
 	return out, nil
 }

@@ -110,7 +110,7 @@ func openFuzzed(t *testing.T, path string) map[string]lock.Lock {
 	locks := map[string]lock.Lock{}
 	all, _ := s.List(t.Context())
 	for _, l := range all {
-		locks[l.Name] = l
+		locks[l.Name] = *l
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close after loading: %v", err)
@@ -147,7 +147,11 @@ func dumpLocks(t *testing.T, s *Store) []lock.Lock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return all
+	out := make([]lock.Lock, len(all))
+	for i, l := range all {
+		out[i] = *l
+	}
+	return out
 }
 
 func FuzzSnapshot(f *testing.F) {

@@ -264,13 +264,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeLockMap streams {"name": view, ...} in name order, a quarter of a
 // megabyte at a time, so a large listing needs no second copy of itself in
 // memory.
-func (s *Server) writeLockMap(w http.ResponseWriter, r *http.Request, locks []lock.Lock) {
+func (s *Server) writeLockMap(w http.ResponseWriter, r *http.Request, sorted []*lock.Lock) {
 	waiters := s.svc.WaiterCounts(r.Context())
-	// Sorted by pointer: a lock is too big a value to move around.
-	sorted := make([]*lock.Lock, len(locks))
-	for i := range locks {
-		sorted[i] = &locks[i]
-	}
+	// Sorted in place: the slice is the listing's own (its locks are not).
 	slices.SortFunc(sorted, func(a, b *lock.Lock) int { return strings.Compare(a.Name, b.Name) })
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -145,7 +145,7 @@ func TestListBodyUnchanged(t *testing.T) {
 			want.WriteByte(',')
 		}
 		n, _ := json.Marshal(l.Name)
-		v, _ := json.Marshal(viewOf(l, svc.Waiters(l.Name)))
+		v, _ := json.Marshal(viewOf(*l, svc.Waiters(l.Name)))
 		want.Write(n)
 		want.WriteByte(':')
 		want.Write(v)

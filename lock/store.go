@@ -25,7 +25,9 @@ type Store interface {
 	// never seen.
 	Get(ctx context.Context, name string) (l Lock, ok bool, err error)
 	// List returns every lock's committed state, in no particular order.
-	List(ctx context.Context) ([]Lock, error)
+	// The locks may be the store's own committed values, shared with
+	// other readers: read them, never change them (Clone first).
+	List(ctx context.Context) ([]*Lock, error)
 	// History returns the lock's recent events, oldest first.
 	History(ctx context.Context, name string) ([]Event, error)
 	// Watch registers fn to be called with every committed change to a

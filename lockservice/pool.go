@@ -71,7 +71,7 @@ func (s *Service) Pools(ctx context.Context) ([]Pool, error) {
 			if byName[p] == nil {
 				byName[p] = &Pool{Name: p}
 			}
-			byName[p].Members = append(byName[p].Members, l)
+			byName[p].Members = append(byName[p].Members, *l)
 		}
 	}
 	waiters := s.queues.counts(ctx)

@@ -88,7 +88,7 @@ func (s *Service) Start(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			l = capped
+			l = &capped
 		}
 		s.leases.watch(l.Name, l.NextExpiry())
 	}
@@ -359,8 +359,9 @@ func (s *Service) Get(ctx context.Context, name string) (lock.Lock, error) {
 	return l, nil
 }
 
-// List returns every lock.
-func (s *Service) List(ctx context.Context) ([]lock.Lock, error) { return s.store.List(ctx) }
+// List returns every lock. The locks are shared with the store: read them,
+// never change them.
+func (s *Service) List(ctx context.Context) ([]*lock.Lock, error) { return s.store.List(ctx) }
 
 // History returns the named lock's recent events, oldest first; ENOTFOUND for
 // a name never seen.

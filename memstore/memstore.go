@@ -137,16 +137,12 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 
 // List implements lock.Store: it copies pointers under the read lock, and
 // the values outside it.
-func (s *Store) List(ctx context.Context) ([]lock.Lock, error) {
+func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 	s.d.mu.RLock()
-	ptrs := make([]*lock.Lock, 0, len(s.d.locks))
+	defer s.d.mu.RUnlock()
+	out := make([]*lock.Lock, 0, len(s.d.locks))
 	for _, e := range s.d.locks {
-		ptrs = append(ptrs, e.lock)
-	}
-	s.d.mu.RUnlock()
-	out := make([]lock.Lock, len(ptrs))
-	for i, p := range ptrs {
-		out[i] = *p
+		out = append(out, e.lock) // committed values are replaced, never changed
 	}
 	return out, nil
 }

@@ -382,19 +382,19 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 }
 
 // List implements lock.Store.
-func (s *Store) List(ctx context.Context) ([]lock.Lock, error) {
+func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 	rows, err := s.pool.Query(ctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
 	if err != nil {
 		return nil, dbError(ctx, err)
 	}
 	defer rows.Close()
-	var out []lock.Lock
+	var out []*lock.Lock
 	for rows.Next() {
 		l, err := scanLock(rows)
 		if err != nil {
 			return nil, dbError(ctx, err)
 		}
-		out = append(out, l)
+		out = append(out, &l)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbError(ctx, err)

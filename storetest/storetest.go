@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,6 +163,15 @@ func testSeedSemantics(t *testing.T, open Opener) {
 	locks, err := s.List(bg)
 	if err != nil || len(locks) != 1 || locks[0].Name != "prod" {
 		t.Fatalf("list: %+v %v", locks, err)
+	}
+	// A listing is a snapshot: later changes leave the listed locks (which
+	// a store may share with its own state) as they were.
+	listed := locks[0].Clone()
+	mustAcquire(t, s, "prod", req("k", "a"))
+	mustAcquire(t, s, "prod", req("k", "b"))
+	mustAcquire(t, s, "prod", req("k", "a"))
+	if !reflect.DeepEqual(*locks[0], listed) {
+		t.Fatalf("a listed lock changed under its reader:\n was %+v\n now %+v", listed, *locks[0])
 	}
 }
 
