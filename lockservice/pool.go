@@ -35,7 +35,7 @@ func (s *Service) AddMember(ctx context.Context, pool, name string, metadata jso
 			return lock.Lock{}, err
 		}
 	}
-	l, _, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, _, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
 		return lock.AddToPool(l, pool, metadata, env)
 	})
 	return l, err
@@ -47,7 +47,7 @@ func (s *Service) RemoveMember(ctx context.Context, pool, name string, force boo
 	if err := validatePoolMember(pool, name); err != nil {
 		return lock.Lock{}, err
 	}
-	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		return lock.RemoveFromPool(l, pool, force, by, env)
 	})
 }
@@ -152,7 +152,7 @@ func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *w
 // claimMember takes the named member if, at the moment of the change, it is
 // still in the pool, free, and nobody waits for it by name ahead.
 func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Request) (lock.Lock, error) {
-	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
 		if !l.InPool(pool) || !l.Free() || len(env.Queue) > 0 {
 			return events, lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)

@@ -160,7 +160,11 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 // at the poll interval. A request whose ctx ends never keeps a hold.
 func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wait time.Duration, attempt func(w *waiter) (lock.Lock, error)) (lock.Lock, error) {
 	if wait <= 0 {
-		return attempt(nil)
+		l, err := attempt(nil)
+		if err != nil {
+			return l, err
+		}
+		return s.kept(ctx, l, r)
 	}
 	wait = min(wait, s.cfg.MaxWait)
 	w, err := s.queues.join(ctx, queue, r.Key, r.Holder)
@@ -180,14 +184,7 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 	for {
 		l, err := attempt(w)
 		if err == nil {
-			if ctx.Err() != nil {
-				// The client went away while the hold was being written:
-				// give it back so that nobody holds a lock for a caller
-				// that will never release it.
-				s.release(context.WithoutCancel(ctx), l.Name, r.Key, r.Holder)
-				return lock.Lock{}, ctx.Err()
-			}
-			return l, nil
+			return s.kept(ctx, l, r)
 		}
 		if lock.ErrorCode(err) != lock.ECONFLICT {
 			return l, err
@@ -218,6 +215,18 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 	}
 }
 
+// kept returns the hold an attempt took, unless the request's ctx ended
+// while it was being written (the client went away): then it gives the hold
+// back, so that nobody holds a lock for a caller that will never release
+// it.
+func (s *Service) kept(ctx context.Context, l lock.Lock, r lock.Request) (lock.Lock, error) {
+	if ctx.Err() != nil {
+		s.release(context.WithoutCancel(ctx), l.Name, r.Key, r.Holder)
+		return lock.Lock{}, ctx.Err()
+	}
+	return l, nil
+}
+
 // Closing is closed when the service is shutting down: long-lived requests
 // (event streams) end when it is.
 func (s *Service) Closing() <-chan struct{} { return s.closing }
@@ -231,7 +240,7 @@ func (s *Service) Close() {
 // when it does not wait: then every waiter is ahead of it). On a conflict
 // the error carries the lock's state and so does the returned Lock.
 func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w *waiter) (lock.Lock, error) {
-	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+	return s.update(ctx, name, w, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
 		if ahead := before(env.Queue, w); lock.MustQueue(l, r, ahead) {
 			return events, queued(l, ahead)
@@ -242,24 +251,34 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 }
 
 // change is store.Update with the lock's wait queue in env.Queue (the
-// store's read of it, or this server's queue) and the number of waiters in
-// the returned lock's Waiters.
-func (s *Service) change(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+// store's read of it, or this server's queue) and the number of requests
+// waiting in the returned lock's Waiters — others than self, the caller's
+// own place in the queue when it waits.
+func (s *Service) change(ctx context.Context, name string, self *waiter, m lock.Mutation) (lock.Lock, []lock.Event, error) {
 	waiters := 0
 	l, events, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		env.Queue = s.queues.snapshot(name, env)
 		waiters = len(env.Queue)
+		for _, q := range env.Queue {
+			if self != nil && q.Ticket == self.ticket {
+				waiters--
+			}
+		}
 		return m(l, env)
 	})
 	l.Waiters = waiters
+	var e *lock.Error
+	if errors.As(err, &e) && e.Lock != nil {
+		e.Lock.Waiters = waiters
+	}
 	return l, events, err
 }
 
 // update changes the named lock as rule says (change) and returns the lock
 // after the change and the store's error, or else the rule's.
-func (s *Service) update(ctx context.Context, name string, rule func(*lock.Lock, lock.Env) ([]lock.Event, error)) (lock.Lock, error) {
+func (s *Service) update(ctx context.Context, name string, self *waiter, rule func(*lock.Lock, lock.Env) ([]lock.Event, error)) (lock.Lock, error) {
 	var outcome error
-	l, _, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, _, err := s.change(ctx, name, self, func(l *lock.Lock, env lock.Env) []lock.Event {
 		events, err := rule(l, env)
 		outcome = err
 		return events
@@ -267,11 +286,16 @@ func (s *Service) update(ctx context.Context, name string, rule func(*lock.Lock,
 	if err != nil {
 		return l, err
 	}
+	return l, withWaiters(outcome, l.Waiters)
+}
+
+// withWaiters sets the waiter count of the lock a refusal carries.
+func withWaiters(err error, n int) error {
 	var e *lock.Error
-	if errors.As(outcome, &e) && e.Lock != nil {
-		e.Lock.Waiters = l.Waiters
+	if errors.As(err, &e) && e.Lock != nil {
+		e.Lock.Waiters = n
 	}
-	return l, outcome
+	return err
 }
 
 func queued(l *lock.Lock, ahead []lock.Waiter) error {
@@ -295,7 +319,7 @@ func (s *Service) Release(ctx context.Context, name, key, holder string) (lock.L
 func (s *Service) release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
 	var outcome error
 	released := false
-	l, _, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, _, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
 		events, err := lock.Release(l, key, holder, env)
 		outcome = err
 		released = false
@@ -307,7 +331,7 @@ func (s *Service) release(ctx context.Context, name, key, holder string) (lock.L
 	if err != nil {
 		return l, false, err
 	}
-	return l, released, outcome
+	return l, released, withWaiters(outcome, l.Waiters)
 }
 
 // Refresh extends holder's lease to ttl (clamped by the server's maximum)
@@ -317,7 +341,7 @@ func (s *Service) Refresh(ctx context.Context, name, key, holder string, ttl tim
 		return lock.Lock{}, err
 	}
 	ttl = lock.ClampTTL(ttl, s.cfg.DefaultTTL, s.cfg.MaxTTL)
-	return s.update(ctx, name, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		return lock.Refresh(l, key, holder, ttl, env)
 	})
 }
@@ -328,7 +352,7 @@ func (s *Service) ForceRelease(ctx context.Context, name, by string) (lock.Lock,
 	if err := lock.ValidateName("lock name", name); err != nil {
 		return lock.Lock{}, nil, err
 	}
-	l, events, err := s.change(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+	l, events, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
 		return lock.ForceRelease(l, by, env)
 	})
 	return l, events, err

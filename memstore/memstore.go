@@ -135,8 +135,8 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 	return *e.lock, true, nil
 }
 
-// List implements lock.Store: it copies pointers under the read lock, and
-// the values outside it.
+// List implements lock.Store: the committed values themselves, which are
+// replaced on change, never changed.
 func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 	s.d.mu.RLock()
 	defer s.d.mu.RUnlock()

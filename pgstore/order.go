@@ -27,9 +27,17 @@ const holdBack = time.Second
 type order struct {
 	emit func(string, []lock.Event)
 
-	mu   sync.Mutex
-	last map[string]int64 // the newest version passed on, per lock
-	held map[string][]held
+	mu     sync.Mutex
+	last   map[string]int64 // the newest version passed on, per lock
+	held   map[string][]held
+	timers map[string]*holdTimer // one per lock with held changes
+}
+
+// holdTimer gives up on a lock's gap when it fires, unless drain stopped
+// it first.
+type holdTimer struct {
+	t       *time.Timer
+	stopped bool // under order.mu
 }
 
 type held struct {
@@ -38,7 +46,7 @@ type held struct {
 }
 
 func newOrder(emit func(string, []lock.Event)) *order {
-	return &order{emit: emit, last: map[string]int64{}, held: map[string][]held{}}
+	return &order{emit: emit, last: map[string]int64{}, held: map[string][]held{}, timers: map[string]*holdTimer{}}
 }
 
 func (o *order) deliver(name string, version int64, events []lock.Event) {
@@ -54,8 +62,10 @@ func (o *order) deliver(name string, version int64, events []lock.Event) {
 		o.emit(name, events)
 	default:
 		hs := o.held[name]
-		if len(hs) == 0 {
-			time.AfterFunc(holdBack, func() { o.giveUp(name) })
+		if o.timers[name] == nil {
+			ht := &holdTimer{}
+			ht.t = time.AfterFunc(holdBack, func() { o.giveUp(name, ht) })
+			o.timers[name] = ht
 		}
 		i := len(hs)
 		for i > 0 && hs[i-1].version > version {
@@ -76,16 +86,25 @@ func (o *order) drain(name string) {
 	}
 	if len(hs) == 0 {
 		delete(o.held, name)
+		if ht := o.timers[name]; ht != nil {
+			ht.t.Stop()
+			ht.stopped = true
+			delete(o.timers, name)
+		}
 	} else {
 		o.held[name] = hs
 	}
 }
 
-// giveUp passes on the lock's held changes: the ones before them are not
-// coming.
-func (o *order) giveUp(name string) {
+// giveUp passes on the lock's held changes when their timer ht runs out:
+// the ones before them are not coming.
+func (o *order) giveUp(name string, ht *holdTimer) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if ht.stopped {
+		return // its gap was filled as it fired; a newer gap has its own timer
+	}
+	delete(o.timers, name)
 	for _, h := range o.held[name] {
 		o.emit(name, h.events)
 		o.last[name] = max(o.last[name], h.version)

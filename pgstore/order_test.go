@@ -100,3 +100,24 @@ func sorted(s []string) []string {
 	sort.SliceStable(out, func(i, j int) bool { return out[i][:1] < out[j][:1] })
 	return out
 }
+
+// A hold-back timer belongs to the gap it was started for: once that gap
+// is filled, a later gap gets a whole holdBack of its own.
+func TestOrderTimerPerGap(t *testing.T) {
+	r := &recorder{}
+	o := newOrder(r.emit)
+	o.deliver("a", 1, ev(1))
+	o.deliver("a", 3, ev(3)) // gap 2: its timer starts
+	time.Sleep(holdBack * 7 / 10)
+	o.deliver("a", 2, ev(2))      // gap filled
+	o.deliver("a", 5, ev(5))      // gap 4: held a whole holdBack from now
+	time.Sleep(holdBack * 5 / 10) // past the first gap's holdBack
+	o.deliver("a", 4, ev(4))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.seen()) < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, want := r.seen(), []string{"a:1", "a:2", "a:3", "a:4", "a:5"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -174,8 +174,9 @@ const readQueue = `SELECT id, key, holder FROM locker_waiters
 // writeChange writes a changed lock only over the version it was read at
 // ($10; -1: the row did not exist), and appends its events to the history,
 // in one statement. It returns the row's new version, or no row when
-// another change came first. The history is trimmed to the newest $13
-// events when $12.
+// another change came first. When $12, the history is trimmed to the newest
+// $13 events as of before this change (the statement does not see its own
+// insert), so up to $13 plus this change's events remain.
 const writeChange = `WITH u AS (
 	INSERT INTO locker_locks AS l (name, key, holds, fence, since, updated_at, free_since, pools, metadata, version)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)
@@ -191,6 +192,10 @@ const writeChange = `WITH u AS (
 		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $13) newest)
 )
 SELECT version FROM u`
+
+// writeTimeout bounds a change's write, which does not end with its
+// request.
+const writeTimeout = 10 * time.Second
 
 // Update implements lock.Store. A change takes two round trips and holds no
 // row lock between them: one reads the lock, its wait queue (Env.Queue) and
@@ -304,13 +309,25 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	// Keep the history bounded: trim now and then, not on every change
 	// (reads take only the newest HistoryLimit anyway).
 	trim := (version+1)%8 == 0 || len(events) > 1
+	// The write is not abandoned when the request's context ends (its
+	// client went away): a write cut off in flight may or may not have
+	// been committed, and then nobody would announce it. Finished, it is
+	// announced, and the service gives back a hold its caller no longer
+	// wants.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
 	var after int64
-	err = s.pool.QueryRow(ctx, writeChange, name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools,
+	err = s.pool.QueryRow(wctx, writeChange, name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools,
 		[]byte(l.Metadata), version, evJSON, trim, s.opts.HistoryLimit).Scan(&after)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lock.Lock{}, nil, -1, nil
 	}
 	if err != nil {
+		// The connection failed with the write in flight: it may have
+		// been committed. Its events are unknown, but waiters everywhere
+		// are told to look at the lock again.
+		s.emit(name, nil)
+		s.announce(notification(message{Name: name}))
 		return lock.Lock{}, nil, 0, err
 	}
 	return l, events, after, nil

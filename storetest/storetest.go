@@ -259,6 +259,14 @@ func testResultsCountWaiters(t *testing.T, open Opener) {
 	if g, err := s.Get(bg, "w"); err != nil || g.Waiters != 1 {
 		t.Fatalf("get: waiters %d, err %v; want 1, nil", g.Waiters, err)
 	}
+	_, _, err = s.Release(bg, "w", "c", "c")
+	if !errors.As(err, &e) || e.Lock == nil || e.Lock.Waiters != 1 {
+		t.Fatalf("refused release: %v; want a conflict whose lock counts 1 waiter", err)
+	}
+	// A request that waits does not count itself.
+	if l, err := s.Acquire(bg, "free", lock.Request{Key: "a", Holder: "a"}, 10*time.Second); err != nil || l.Waiters != 0 {
+		t.Fatalf("waiting acquire of a free lock: waiters %d, err %v; want 0, nil", l.Waiters, err)
+	}
 	if l, _, err := s.Release(bg, "w", "a", "a"); err != nil || l.Waiters != 1 {
 		t.Fatalf("release: waiters %d, err %v; want 1, nil", l.Waiters, err)
 	}
