@@ -235,9 +235,15 @@ const preallocChunk = 256 << 10
 // the space cannot be had (a full disk, a file system without fallocate),
 // the log grows with each write as before.
 func (s *Store) preallocate(end int64) {
+	if s.noPrealloc {
+		return
+	}
 	size := (end + preallocChunk - 1) / preallocChunk * preallocChunk
-	if err := allocate(s.log, s.allocated, size-s.allocated); err == nil {
+	switch err := allocate(s.log, s.allocated, size-s.allocated); {
+	case err == nil:
 		s.allocated = size
+	case errors.Is(err, errors.ErrUnsupported):
+		s.noPrealloc = true // and stop asking
 	}
 }
 

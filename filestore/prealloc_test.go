@@ -88,6 +88,15 @@ func TestPreallocatedLog(t *testing.T) {
 	if info, _ := os.Stat(seg); info.Size() != preallocChunk {
 		t.Fatalf("the retired segment is %d bytes, want its preallocated %d", info.Size(), preallocChunk)
 	}
+	// Zeros in another shape (here the retired segment is no longer a
+	// whole number of chunks) are damage in the middle of the log: refused.
+	damaged := copyStoreFiles(t, path, t.TempDir())
+	retired := segmentPath(damaged, segmentGens(t, damaged)[0])
+	if err := os.Truncate(retired, preallocChunk-100); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, damaged, "damaged record")
+
 	s = openT(t, path, opts)
 	sameDump(t, "with a retired preallocated segment", want, dump(t, s))
 	closeT(t, s)

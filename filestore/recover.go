@@ -313,7 +313,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
 		}
 		if frameErr != nil {
-			if allZero(b[off:]) {
+			if preallocated(b, off) {
 				return int64(off), true, nil // the preallocated rest of the segment
 			}
 			if last && !validFrameAfter(b[off+1:]) {
@@ -367,6 +367,14 @@ func appendHistory(h, events []lock.Event, limit int) []lock.Event {
 // historySlack is the room for more events a full history gets when it is
 // copied.
 const historySlack = 32
+
+// preallocated reports whether the segment b ends, after off, the way
+// preallocation leaves it: in zeros, shorter than a chunk, to a size that is
+// a whole number of chunks. Zeros of any other shape are damage (in the
+// last segment, possibly a torn tail).
+func preallocated(b []byte, off int) bool {
+	return len(b)%preallocChunk == 0 && len(b)-off < preallocChunk && allZero(b[off:])
+}
 
 func allZero(b []byte) bool {
 	for _, c := range b {

@@ -86,10 +86,11 @@ type Store struct {
 	logGen  uint64
 	logSize int64
 	// allocated is the log segment's size: logSize plus the zeros
-	// preallocated after it.
-	allocated int64
-	snapSize  int64
-	brokenErr error // last write failure, until the log is repaired
+	// preallocated after it. noPrealloc: the file system cannot.
+	allocated  int64
+	noPrealloc bool
+	snapSize   int64
+	brokenErr  error // last write failure, until the log is repaired
 
 	lastWriteErr atomic.Pointer[error] // set by a failed write, cleared by a good one
 
