@@ -231,7 +231,8 @@ const preallocChunk = 256 << 10
 // size. An fsync after an append that changes the size must also commit the
 // size to the file system's journal; here that made each fsync take about
 // 50% longer and 20% more CPU (/tmp fsync experiment, docs/benchmarks.md).
-// Recovery reads zeros after the last record as the end of the log. When
+// The zeros are written, not only allocated, for the same reason (see
+// allocate). Recovery reads zeros after the last record as the end of the log. When
 // the space cannot be had (a full disk, a file system without fallocate),
 // the log grows with each write as before.
 func (s *Store) preallocate(end int64) {
