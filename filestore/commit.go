@@ -54,7 +54,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			s.locks[name] = e
 		}
 		o := &op{entry: e, next: next, events: events, done: make(chan struct{})}
-		o.data = appendFrame(nil, mustJSON(logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence}))
+		o.data = recordFrame(&logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence})
 		e.pending = o
 		s.queue = append(s.queue, o)
 		wake := int64(len(s.queue)) >= s.gatherWant.Load()
