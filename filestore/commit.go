@@ -125,7 +125,7 @@ func (s *Store) commitLoop() {
 			}
 			next := o.next
 			e.lock = &next
-			e.history = appendHistory(e.history, o.events, s.opts.HistoryLimit)
+			e.history = appendHistory(e.history, o.next.Name, o.events, s.opts.HistoryLimit)
 		}
 		// The next batch: the changes that queued up while this one was
 		// written, and as many again as this one answers (its clients'
@@ -293,7 +293,7 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if e := s.locks[name]; e != nil {
-		return e.history, nil
+		return historyEvents(name, e.history), nil
 	}
 	return nil, nil
 }

@@ -7,12 +7,13 @@ import (
 	"time"
 )
 
-// snapshotOf lists every committed lock with its history.
-func snapshotOf(locks map[string]*entry) []snapshotEntry {
-	out := make([]snapshotEntry, 0, len(locks))
+// snapshotOf lists every committed lock with its history (both shared:
+// committed values are replaced, never changed in place).
+func snapshotOf(locks map[string]*entry) []entry {
+	out := make([]entry, 0, len(locks))
 	for _, e := range locks {
 		if e.lock != nil {
-			out = append(out, snapshotEntry{Lock: toDisk(e.lock), History: e.history})
+			out = append(out, entry{lock: e.lock, history: e.history})
 		}
 	}
 	return out
@@ -46,7 +47,7 @@ func (s *Store) maybeCompact() {
 		defer s.compacting.Done()
 		defer s.compactBusy.Store(false)
 		start := time.Now()
-		if err := s.writeSnapshot(gen, fence, entries); err != nil {
+		if err := s.writeSnapshotOfLocks(gen, fence, entries); err != nil {
 			s.opts.Logger.Error("writing a snapshot failed; the log is kept and compaction will be tried again", "err", err)
 			return
 		}
@@ -64,6 +65,19 @@ func (s *Store) maybeCompact() {
 // segment logGen: to a temporary file, fsynced, renamed over the data file,
 // and the directory fsynced.
 func (s *Store) writeSnapshot(logGen, fence uint64, entries []snapshotEntry) error {
+	return s.writeSnapshotOf(logGen, fence, len(entries), func(i int) *snapshotEntry { return &entries[i] })
+}
+
+// writeSnapshotOfLocks is writeSnapshot of committed locks (snapshotOf).
+func (s *Store) writeSnapshotOfLocks(logGen, fence uint64, locks []entry) error {
+	return s.writeSnapshotOf(logGen, fence, len(locks), func(i int) *snapshotEntry {
+		e := &locks[i]
+		return &snapshotEntry{Lock: toDisk(e.lock), History: historyEvents(e.lock.Name, e.history)}
+	})
+}
+
+// writeSnapshotOf is writeSnapshot of n entries, the i-th given by entry(i).
+func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *snapshotEntry) error {
 	tmp := s.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -76,11 +90,11 @@ func (s *Store) writeSnapshot(logGen, fence uint64, entries []snapshotEntry) err
 		w.Write(frame)
 	}
 	w.WriteString(snapshotMagic)
-	put(snapshotHeader{LogGen: logGen, Fence: fence, Count: len(entries), Time: time.Now().UTC()})
-	for i := range entries {
-		put(&entries[i])
+	put(snapshotHeader{LogGen: logGen, Fence: fence, Count: n, Time: time.Now().UTC()})
+	for i := range n {
+		put(entry(i))
 	}
-	put(snapshotEnd{End: true, Count: len(entries)})
+	put(snapshotEnd{End: true, Count: n})
 	err = w.Flush()
 	if err == nil && !s.opts.NoSync {
 		err = f.Sync()

@@ -163,7 +163,7 @@ func (st *state) readSnapshot(b []byte, historyLimit int) error {
 				return fmt.Errorf("snapshot lists lock %q twice", se.Lock.Name)
 			}
 			st.fence = max(st.fence, se.Lock.Fence)
-			st.locks[se.Lock.Name] = &entry{lock: se.Lock.lock(), history: boundHistory(se.History, historyLimit)}
+			st.locks[se.Lock.Name] = &entry{lock: se.Lock.lock(), history: compactHistory(se.Lock.Name, se.History, historyLimit)}
 		}
 		i += len(payloads)
 		if frameErr != nil {
@@ -309,7 +309,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 				st.locks[rec.Lock.Name] = e
 			}
 			e.lock = rec.Lock.lock()
-			e.history = appendHistory(e.history, rec.Events, historyLimit)
+			e.history = appendHistory(e.history, rec.Lock.Name, rec.Events, historyLimit)
 			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
 		}
 		if frameErr != nil {
@@ -324,49 +324,6 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 	}
 	return int64(off), false, nil
 }
-
-func boundHistory(h []lock.Event, limit int) []lock.Event {
-	if len(h) > limit {
-		h = h[len(h)-limit:]
-	}
-	return h
-}
-
-// appendHistory returns h with events added, keeping the last limit. It
-// never writes into h's existing elements, so a slice handed to a reader
-// stays as it was: it appends after them while h's array has room (a
-// reader's slice ends before), and drops the oldest by slicing.
-//
-// Memory and copying: a short history grows like append's (most locks have
-// a few events, and the history of every lock stays in memory); a full one
-// is copied into a new array with room for historySlack more events, so
-// a busy lock's history is copied once every historySlack changes, not at
-// every change.
-func appendHistory(h, events []lock.Event, limit int) []lock.Event {
-	if len(events) == 0 {
-		return h
-	}
-	n := len(h) + len(events)
-	if n <= cap(h) {
-		return boundHistory(append(h, events...), limit)
-	}
-	c := min(limit, n) + min(limit, historySlack)
-	if n < limit {
-		c = min(max(n, 2*cap(h)), c)
-	}
-	out := make([]lock.Event, 0, c)
-	if drop := n - limit; drop > len(h) {
-		out = append(out, events[drop-len(h):]...)
-	} else {
-		out = append(out, h[max(drop, 0):]...)
-		out = append(out, events...)
-	}
-	return out
-}
-
-// historySlack is the room for more events a full history gets when it is
-// copied.
-const historySlack = 32
 
 // preallocated reports whether the segment b ends, after off, the way
 // preallocation leaves it: in zeros, shorter than a chunk, to a size that is

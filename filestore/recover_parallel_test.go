@@ -95,7 +95,7 @@ func recoverWith(t *testing.T, path string, workers int) recovered {
 	r := recovered{Fence: st.fence, Tail: st.tailOffset, SnapSize: st.snapSize, Locks: map[string]lock.Lock{}, Histories: map[string][]lock.Event{}}
 	for name, e := range st.locks {
 		r.Locks[name] = *e.lock
-		r.Histories[name] = e.history
+		r.Histories[name] = historyEvents(name, e.history)
 	}
 	for _, s := range st.segments {
 		r.SegmentGen = append(r.SegmentGen, s.gen)

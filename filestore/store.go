@@ -50,7 +50,7 @@ type Options struct {
 // place, so readers may keep them), and the change in flight, if any.
 type entry struct {
 	lock    *lock.Lock // nil while the lock's first change is in flight
-	history []lock.Event
+	history []histEvent
 	pending *op
 }
 
@@ -158,7 +158,7 @@ func (s *Store) open() error {
 			return fmt.Errorf("%s is missing but its log %s is there; refusing to start without the snapshot", s.path, segs[0].path)
 		}
 		st := &state{locks: map[string]*entry{}, logGen: 1}
-		if err := s.writeSnapshot(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
+		if err := s.writeSnapshotOfLocks(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
 			return fmt.Errorf("creating %s: %w", s.path, err)
 		}
 	}
@@ -169,7 +169,7 @@ func (s *Store) open() error {
 		if err := copyFile(s.path, s.path+".orig"); err != nil {
 			return fmt.Errorf("keeping a copy of the original locker's file: %w", err)
 		}
-		if err := s.writeSnapshot(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
+		if err := s.writeSnapshotOfLocks(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
 			return fmt.Errorf("converting %s: %w", s.path, err)
 		}
 		s.opts.Logger.Info("converted the original locker's file; a copy of it is kept", "file", s.path, "copy", s.path+".orig", "locks", len(st.locks))
