@@ -95,8 +95,10 @@ func recordFrame(r *logRecord) []byte {
 }
 
 // plainRecord reports whether recordFrame writes r itself: no field that
-// only pools and operators use, and every time in the range encoding/json
-// writes (years 0 to 9999).
+// only pools and operators use, and every time in UTC (as the store's clock
+// gives them) and in the range encoding/json writes (years 0 to 9999).
+// Other times go to encoding/json, which also refuses zone offsets of a
+// day or more.
 func plainRecord(r *logRecord) bool {
 	l := &r.Lock
 	if !l.FreeSince.IsZero() || l.Pools != nil || l.Metadata != nil || !plainTime(l.Since) {
@@ -118,7 +120,7 @@ func plainRecord(r *logRecord) bool {
 
 func plainTime(t time.Time) bool {
 	y := t.Year()
-	return t.IsZero() || (y >= 0 && y <= 9999)
+	return t.IsZero() || (t.Location() == time.UTC && y >= 0 && y <= 9999)
 }
 
 // appendTime appends t as encoding/json writes a time.Time.

@@ -21,7 +21,7 @@ func TestAppendHistoryKeepsTheNewestAndNeverRewrites(t *testing.T) {
 			h       []histEvent
 			all     []lock.Event
 			handed  [][]histEvent
-			copies  [][]histEvent
+			copies  [][]lock.Event // what each handed-out history said then
 			maxCap  int
 			counter int
 		)
@@ -42,11 +42,11 @@ func TestAppendHistoryKeepsTheNewestAndNeverRewrites(t *testing.T) {
 			}
 			maxCap = max(maxCap, cap(h))
 			handed = append(handed, h)
-			copies = append(copies, slices.Clone(h))
+			copies = append(copies, historyEvents("l", h))
 		}
 		for i := range handed {
-			if !slices.Equal(counts(handed[i]), counts(copies[i])) {
-				t.Fatalf("limit %d: a history handed out was rewritten: %v, was %v", limit, counts(handed[i]), counts(copies[i]))
+			if !reflect.DeepEqual(historyEvents("l", handed[i]), copies[i]) {
+				t.Fatalf("limit %d: a history handed out was rewritten: %v, was %v", limit, counts(handed[i]), eventCounts(copies[i]))
 			}
 		}
 		if maxCap > 2*limit+historySlack+2*limit+3 {
