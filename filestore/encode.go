@@ -5,6 +5,8 @@ import (
 	"hash/crc32"
 	"strconv"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/internal/jsonenc"
 )
 
 // Every acknowledged change is one log record, encoded while the change
@@ -23,10 +25,10 @@ func recordFrame(r *logRecord) []byte {
 	}
 	b := make([]byte, frameHeader, frameHeader+512)
 	b = append(b, `{"lock":{"name":`...)
-	b = appendString(b, r.Lock.Name)
+	b = jsonenc.AppendString(b, r.Lock.Name)
 	if r.Lock.Key != "" {
 		b = append(b, `,"key":`...)
-		b = appendString(b, r.Lock.Key)
+		b = jsonenc.AppendString(b, r.Lock.Key)
 	}
 	if len(r.Lock.Holds) > 0 {
 		b = append(b, `,"holds":{`...)
@@ -34,7 +36,7 @@ func recordFrame(r *logRecord) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, h.Holder)
+			b = jsonenc.AppendString(b, h.Holder)
 			b = append(b, `:{"count":`...)
 			b = strconv.AppendInt(b, int64(h.Count), 10)
 			b = append(b, `,"acquired":`...)
@@ -64,13 +66,13 @@ func recordFrame(r *logRecord) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":`...)
-			b = appendString(b, string(e.Type))
+			b = jsonenc.AppendString(b, string(e.Type))
 			b = append(b, `,"lock":`...)
-			b = appendString(b, e.Lock)
+			b = jsonenc.AppendString(b, e.Lock)
 			b = append(b, `,"key":`...)
-			b = appendString(b, e.Key)
+			b = jsonenc.AppendString(b, e.Key)
 			b = append(b, `,"holder":`...)
-			b = appendString(b, e.Holder)
+			b = jsonenc.AppendString(b, e.Holder)
 			b = append(b, `,"count":`...)
 			b = strconv.AppendInt(b, int64(e.Count), 10)
 			b = append(b, `,"fence":`...)
@@ -119,27 +121,11 @@ func plainRecord(r *logRecord) bool {
 }
 
 func plainTime(t time.Time) bool {
-	y := t.Year()
-	return t.IsZero() || (t.Location() == time.UTC && y >= 0 && y <= 9999)
+	return t.IsZero() || (t.Location() == time.UTC && jsonenc.TimeOK(t))
 }
 
-// appendTime appends t as encoding/json writes a time.Time.
+// appendTime appends t, which plainRecord has checked encodes.
 func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-// appendString appends s as a JSON string, as encoding/json writes it: the
-// printable ASCII it writes as is, straight in; anything else (escapes,
-// HTML's <, > and &, other bytes) through encoding/json itself.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return append(b, mustJSON(s)...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	b, _ = jsonenc.AppendTime(b, t)
+	return b
 }

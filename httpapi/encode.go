@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/jsonenc"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -277,7 +278,7 @@ func (s *Server) writeLockMap(w http.ResponseWriter, r *http.Request, sorted []*
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, l.Name)
+		buf = jsonenc.AppendString(buf, l.Name)
 		buf = append(buf, ':')
 		var ok bool
 		if buf, ok = appendView(buf, l, waiters[l.Name]); !ok {

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/cloudfoundry-community/locker/internal/jsonenc"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -26,15 +26,15 @@ func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 	holds := l.Holds
 	expires := l.NextExpiry()
 	b = append(b, `{"name":`...)
-	b = appendJSONString(b, l.Name)
+	b = jsonenc.AppendString(b, l.Name)
 	b = append(b, `,"key":`...)
-	b = appendJSONString(b, l.Key)
+	b = jsonenc.AppendString(b, l.Key)
 	b = append(b, `,"locked_by":{`...)
 	for i, h := range holds {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, h.Holder)
+		b = jsonenc.AppendString(b, h.Holder)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(h.Count), 10)
 	}
@@ -45,13 +45,13 @@ func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 	var ok bool
 	if !l.Since.IsZero() {
 		b = append(b, `,"since":`...)
-		if b, ok = appendJSONTime(b, l.Since); !ok {
+		if b, ok = jsonenc.AppendTime(b, l.Since); !ok {
 			return b[:n0], false
 		}
 	}
 	if !expires.IsZero() {
 		b = append(b, `,"expires":`...)
-		if b, ok = appendJSONTime(b, expires); !ok {
+		if b, ok = jsonenc.AppendTime(b, expires); !ok {
 			return b[:n0], false
 		}
 	}
@@ -60,16 +60,16 @@ func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, h.Holder)
+		b = jsonenc.AppendString(b, h.Holder)
 		b = append(b, `:{"count":`...)
 		b = strconv.AppendInt(b, int64(h.Count), 10)
 		b = append(b, `,"acquired":`...)
-		if b, ok = appendJSONTime(b, h.Acquired); !ok {
+		if b, ok = jsonenc.AppendTime(b, h.Acquired); !ok {
 			return b[:n0], false
 		}
 		if !h.Expires.IsZero() {
 			b = append(b, `,"expires":`...)
-			if b, ok = appendJSONTime(b, h.Expires); !ok {
+			if b, ok = jsonenc.AppendTime(b, h.Expires); !ok {
 				return b[:n0], false
 			}
 		}
@@ -98,35 +98,6 @@ type poolFields struct {
 	FreeSince *time.Time      `json:"free_since,omitempty"`
 }
 
-// appendJSONString appends s as encoding/json writes it (HTML-safe
-// escaping): printable ASCII directly, with `"` and `\` escaped; anything
-// else (control characters, <, >, &, non-ASCII) through encoding/json
-// itself.
-func appendJSONString(b []byte, s string) []byte {
-	quotes := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&':
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		case c == '"' || c == '\\':
-			quotes = true
-		}
-	}
-	b = append(b, '"')
-	if !quotes {
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
-	}
-	return append(b, '"')
-}
-
 // writeLockResponse answers 200 with exactly what
 // writeJSON(w, http.StatusOK, lockResponse{msg, s.view(l)}) writes, through
 // appendView.
@@ -134,7 +105,7 @@ func (s *Server) writeLockResponse(w http.ResponseWriter, msg string, l lock.Loc
 	waiters := l.Waiters
 	b := make([]byte, 0, 512)
 	b = append(b, `{"response":`...)
-	b = appendJSONString(b, msg)
+	b = jsonenc.AppendString(b, msg)
 	start := len(b)
 	b, ok := appendView(b, &l, waiters)
 	if !ok {
@@ -146,18 +117,4 @@ func (s *Server) writeLockResponse(w http.ResponseWriter, msg string, l lock.Loc
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(b, '\n'))
-}
-
-// appendJSONTime appends t as time.Time's MarshalJSON does (RFC 3339 with
-// nanoseconds), and false where MarshalJSON fails.
-func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return b, false
-	}
-	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
-		return b, false // RFC 3339 has no zone hours past 23
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), true
 }

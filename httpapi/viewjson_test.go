@@ -156,25 +156,6 @@ func TestListBodyUnchanged(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", `locked "a" with key "k\\x" for "h" (count 1)`, "<&>", "\x00\x1f", "é", "\u2028", "\xff", `\`, `"`} {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Errorf("%q: %s, want %s", s, got, want)
-		}
-	}
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	f.Add(`a"b\c<d>` + "\u00e9\xff")
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Errorf("%q: %s, want %s", s, got[1:], want)
-		}
-	})
-}
-
 // TestLockResponseUnchanged checks that the answer to a PUT or DELETE is
 // byte for byte what writeJSON wrote with encoding/json.
 func TestLockResponseUnchanged(t *testing.T) {
