@@ -31,23 +31,8 @@ func recordFrame(r *logRecord) []byte {
 		b = jsonenc.AppendString(b, r.Lock.Key)
 	}
 	if len(r.Lock.Holds) > 0 {
-		b = append(b, `,"holds":{`...)
-		for i, h := range r.Lock.Holds {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonenc.AppendString(b, h.Holder)
-			b = append(b, `:{"count":`...)
-			b = strconv.AppendInt(b, int64(h.Count), 10)
-			b = append(b, `,"acquired":`...)
-			b = appendTime(b, h.Acquired)
-			if !h.Expires.IsZero() {
-				b = append(b, `,"expires":`...)
-				b = appendTime(b, h.Expires)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, '}')
+		b = append(b, `,"holds":`...)
+		b, _ = jsonenc.AppendHolds(b, r.Lock.Holds) // plainRecord checked its times
 	}
 	if r.Lock.Fence != 0 {
 		b = append(b, `,"fence":`...)

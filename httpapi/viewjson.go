@@ -55,27 +55,11 @@ func appendView(b []byte, l *lock.Lock, waiters int) ([]byte, bool) {
 			return b[:n0], false
 		}
 	}
-	b = append(b, `,"holds":{`...)
-	for i, h := range holds {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, h.Holder)
-		b = append(b, `:{"count":`...)
-		b = strconv.AppendInt(b, int64(h.Count), 10)
-		b = append(b, `,"acquired":`...)
-		if b, ok = jsonenc.AppendTime(b, h.Acquired); !ok {
-			return b[:n0], false
-		}
-		if !h.Expires.IsZero() {
-			b = append(b, `,"expires":`...)
-			if b, ok = jsonenc.AppendTime(b, h.Expires); !ok {
-				return b[:n0], false
-			}
-		}
-		b = append(b, '}')
+	b = append(b, `,"holds":`...)
+	if b, ok = jsonenc.AppendHolds(b, holds); !ok {
+		return b[:n0], false
 	}
-	b = append(b, `},"waiters":`...)
+	b = append(b, `,"waiters":`...)
 	b = strconv.AppendInt(b, int64(waiters), 10)
 	if len(l.Pools) > 0 {
 		// A pool member's fields (few locks): through encoding/json, which

@@ -6,8 +6,11 @@ package jsonenc
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // AppendString appends s as encoding/json writes it (HTML-safe escaping):
@@ -57,4 +60,33 @@ func TimeOK(t time.Time) bool {
 	}
 	_, off := t.Zone()
 	return off > -24*3600 && off < 24*3600
+}
+
+// AppendHolds appends hs as encoding/json writes a map[string]lock.Hold of
+// them (an object keyed by holder, in holder order: {} for none), and
+// false, with b cut back, where a time would not encode.
+func AppendHolds(b []byte, hs lock.Holds) ([]byte, bool) {
+	n0 := len(b)
+	var ok bool
+	b = append(b, '{')
+	for i, h := range hs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, h.Holder)
+		b = append(b, `:{"count":`...)
+		b = strconv.AppendInt(b, int64(h.Count), 10)
+		b = append(b, `,"acquired":`...)
+		if b, ok = AppendTime(b, h.Acquired); !ok {
+			return b[:n0], false
+		}
+		if !h.Expires.IsZero() {
+			b = append(b, `,"expires":`...)
+			if b, ok = AppendTime(b, h.Expires); !ok {
+				return b[:n0], false
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), true
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 func TestAppendStringMatchesEncodingJSON(t *testing.T) {
@@ -55,6 +57,33 @@ func TestAppendTimeMatchesEncodingJSON(t *testing.T) {
 		}
 		if string(got) != "x"+string(want) {
 			t.Errorf("%v: %s, want %s", tm, got[1:], want)
+		}
+	}
+}
+
+func TestAppendHoldsMatchesEncodingJSON(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 5, 30, 1, 5, time.UTC)
+	for _, m := range []map[string]lock.Hold{
+		{},
+		{"h": {Count: 1, Acquired: t0}},
+		{"b": {Count: 2, Acquired: t0, Expires: t0.Add(time.Hour)}, "a": {Count: 1, Acquired: t0}, `we"ird <h>`: {Count: 3, Acquired: t0.In(time.FixedZone("CET", 3600))}},
+		{"late": {Count: 1, Acquired: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}, // encoding/json refuses it
+		{"zone": {Count: 1, Acquired: t0, Expires: t0.In(time.FixedZone("X", 24*3600))}},
+	} {
+		want, err := json.Marshal(m)
+		got, ok := AppendHolds([]byte("x"), lock.HoldsOf(m))
+		if ok != (err == nil) {
+			t.Errorf("%v: ok %v, encoding/json error %v", m, ok, err)
+			continue
+		}
+		if !ok {
+			if string(got) != "x" {
+				t.Errorf("%v: refused, but appended %q", m, got[1:])
+			}
+			continue
+		}
+		if string(got) != "x"+string(want) {
+			t.Errorf("%v: %s, want %s", m, got[1:], want)
 		}
 	}
 }
