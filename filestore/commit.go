@@ -232,9 +232,9 @@ const preallocChunk = 256 << 10
 // size to the file system's journal; here that made each fsync take about
 // 50% longer and 20% more CPU (/tmp fsync experiment, docs/benchmarks.md).
 // The zeros are written, not only allocated, for the same reason (see
-// allocate). Recovery reads zeros after the last record as the end of the log. When
-// the space cannot be had (a full disk, a file system without fallocate),
-// the log grows with each write as before.
+// allocate). Recovery reads zeros after the last record as the end of the
+// log. When the space cannot be had (a full disk, a file system without
+// fallocate), the log grows with each write as before.
 func (s *Store) preallocate(end int64) {
 	if s.noPrealloc {
 		return

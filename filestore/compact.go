@@ -61,14 +61,8 @@ func (s *Store) maybeCompact() {
 	}()
 }
 
-// writeSnapshot writes a complete snapshot covering every change before log
-// segment logGen: to a temporary file, fsynced, renamed over the data file,
-// and the directory fsynced.
-func (s *Store) writeSnapshot(logGen, fence uint64, entries []snapshotEntry) error {
-	return s.writeSnapshotOf(logGen, fence, len(entries), func(i int) *snapshotEntry { return &entries[i] })
-}
-
-// writeSnapshotOfLocks is writeSnapshot of committed locks (snapshotOf).
+// writeSnapshotOfLocks writes a snapshot of committed locks (snapshotOf)
+// with writeSnapshotOf.
 func (s *Store) writeSnapshotOfLocks(logGen, fence uint64, locks []entry) error {
 	return s.writeSnapshotOf(logGen, fence, len(locks), func(i int) *snapshotEntry {
 		e := &locks[i]
@@ -76,7 +70,10 @@ func (s *Store) writeSnapshotOfLocks(logGen, fence uint64, locks []entry) error 
 	})
 }
 
-// writeSnapshotOf is writeSnapshot of n entries, the i-th given by entry(i).
+// writeSnapshotOf writes a complete snapshot of n entries, the i-th given
+// by entry(i), covering every change before log segment logGen: to a
+// temporary file, fsynced, renamed over the data file, and the directory
+// fsynced.
 func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *snapshotEntry) error {
 	tmp := s.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)

@@ -427,3 +427,9 @@ func errCode(err error) string {
 	}
 	return ""
 }
+
+// writeSnapshot writes a snapshot of entries as they are (the tests build
+// files with it).
+func (s *Store) writeSnapshot(logGen, fence uint64, entries []snapshotEntry) error {
+	return s.writeSnapshotOf(logGen, fence, len(entries), func(i int) *snapshotEntry { return &entries[i] })
+}
