@@ -80,8 +80,8 @@ func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	var buf []byte
 	want, wait := 0, gatherWait
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	timer := newGatherTimer()
+	defer timer.close()
 	for {
 		select {
 		case <-s.queueReady:
@@ -93,7 +93,7 @@ func (s *Store) commitLoop() {
 				return
 			}
 		}
-		s.gather(want, wait, timer)
+		filled := s.gather(want, wait, timer)
 		s.mu.Lock()
 		batch := s.queue
 		s.queue = nil
@@ -129,9 +129,12 @@ func (s *Store) commitLoop() {
 		}
 		// The next batch: the changes that queued up while this one was
 		// written, and as many again as this one answers (its clients'
-		// next changes), waiting at most about one write for them.
+		// next changes).
+		if missing := want - len(batch); want > 1 {
+			late := !filled && missing > 0 && len(s.queue) >= missing
+			wait = nextGatherWait(wait, took, late)
+		}
 		want = len(s.queue) + len(batch)
-		wait = min(max(took, gatherWait), gatherMaxWait)
 		s.mu.Unlock()
 		for _, o := range batch {
 			if err == nil && watch != nil {
@@ -146,11 +149,41 @@ func (s *Store) commitLoop() {
 }
 
 // gatherWait and gatherMaxWait bound how long the commit loop waits for a
-// batch to fill: about as long as the last write and fsync took.
+// batch to fill; gatherWrites bounds it by the time a write takes: a change
+// never waits for company longer than a few writes would have taken.
 const (
 	gatherWait    = 100 * time.Microsecond
 	gatherMaxWait = time.Millisecond
+	gatherWrites  = 4
 )
+
+// nextGatherWait is how long the commit loop waits for the next batch to
+// fill, from how long it waited for the last one (wait), how long that
+// batch's write took, and whether the wait ran out while the changes it
+// waited for were still coming (all of them queued during the write: late).
+//
+// It starts at about one write. A late batch doubles it: the clients are
+// in step and come back together, just later than one write, and waiting
+// for them saves an fsync. Any other batch shortens it by 1/32, back
+// towards one write: one that filled did not need more, and when the
+// clients pause between changes or have left, waiting longer would only
+// delay the changes that did come. It stays between one write and
+// gatherWrites writes, and within gatherWait and gatherMaxWait.
+//
+// On the 2-core development machine 8 clients in step came back over
+// 150–250 µs while a write took 110–130 µs: waiting one write, 40% of
+// batches ran out of time, split the clients, and paid more fsyncs for
+// them (docs/benchmarks.md).
+func nextGatherWait(wait, took time.Duration, late bool) time.Duration {
+	if late {
+		wait *= 2
+	} else {
+		wait -= wait / 32
+	}
+	least := min(max(took, gatherWait), gatherMaxWait)
+	most := min(max(gatherWrites*took, gatherWait), gatherMaxWait)
+	return min(max(wait, least), most)
+}
 
 // gather gives the requests answered by the last batch a moment to come
 // back before the next fsync, so that they share it. Without this,
@@ -159,30 +192,33 @@ const (
 // round, each alone in its fsync, for ever. It waits until want changes are
 // queued (those that queued up during the last write, and as many as it
 // answered) or wait passes, blocking rather than spinning: every queued
-// change wakes it.
-func (s *Store) gather(want int, wait time.Duration, timer *time.Timer) {
+// change wakes it. It returns whether the batch filled.
+func (s *Store) gather(want int, wait time.Duration, timer *gatherTimer) (filled bool) {
 	if want <= 1 {
-		return
+		return true
 	}
+	deadline := time.Now().Add(wait)
 	// Only the change that completes the batch wakes the loop: waking it
 	// for each one costs more (a thread wake-up each) than it saves.
 	s.gatherWant.Store(int64(want))
 	defer s.gatherWant.Store(0)
-	timer.Reset(wait)
-	defer timer.Stop()
+	timer.reset(wait)
+	defer timer.stop()
 	for {
 		s.mu.RLock()
 		n := len(s.queue)
 		s.mu.RUnlock()
 		if n >= want {
-			return
+			return true
 		}
 		select {
 		case <-s.queueReady:
-		case <-timer.C:
-			return
+		case <-timer.c:
+			if !time.Now().Before(deadline) {
+				return false
+			} // else an earlier wait's firing, come late
 		case <-s.stop:
-			return
+			return false // commit what is there
 		}
 	}
 }

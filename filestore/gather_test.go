@@ -90,3 +90,49 @@ func TestGatherGivesUpWhenNobodyComes(t *testing.T) {
 		t.Fatal("a lone change after a burst was never committed")
 	}
 }
+
+// TestGatherWaitAdapts checks how the commit loop's wait for a batch
+// follows how the last one ended: doubled when it ran out while the changes
+// it waited for were still coming, shortened slowly otherwise; always
+// between one write and four, and within gatherWait and gatherMaxWait.
+func TestGatherWaitAdapts(t *testing.T) {
+	const us = time.Microsecond
+	write := 120 * us // the last write and fsync
+	w := write        // the wait a loop starts with after its first write
+	// Late: the clients came back during the write, just after the wait.
+	w = nextGatherWait(w, write, true)
+	if w != 240*us {
+		t.Errorf("late: wait %v, want 240µs", w)
+	}
+	// Late again: four writes at most.
+	w = nextGatherWait(w, write, true)
+	w = nextGatherWait(w, write, true)
+	if w != 4*write {
+		t.Errorf("late three times: wait %v, want %v (four writes)", w, 4*write)
+	}
+	// Not late (filled, or ran out for nothing): 1/32 shorter, not at once
+	// back to one write.
+	if got, want := nextGatherWait(w, write, false), w-w/32; got != want {
+		t.Errorf("not late: wait %v, want %v", got, want)
+	}
+	// Not late for a long time: back to one write, and no less.
+	f := w
+	for range 200 {
+		f = nextGatherWait(f, write, false)
+	}
+	if f != write {
+		t.Errorf("after 200 batches not late: wait %v, want one write (%v)", f, write)
+	}
+	// The bounds: never more than gatherMaxWait, even for a slow disk;
+	// never less than gatherWait, even for a fast one, where four writes
+	// are less than gatherWait.
+	if got := nextGatherWait(gatherMaxWait, 10*time.Millisecond, true); got != gatherMaxWait {
+		t.Errorf("slow disk: wait %v, want %v", got, gatherMaxWait)
+	}
+	if got := nextGatherWait(gatherWait, 10*us, false); got != gatherWait {
+		t.Errorf("fast disk: wait %v, want %v", got, gatherWait)
+	}
+	if got := nextGatherWait(gatherWait, 10*us, true); got != gatherWait {
+		t.Errorf("fast disk, late: wait %v, want %v", got, gatherWait)
+	}
+}
