@@ -96,6 +96,7 @@ type Result struct {
 	Shared      bool   `json:"shared,omitempty"`
 	Contended   bool   `json:"contended,omitempty"`
 	Wait        string `json:"wait,omitempty"`
+	Think       string `json:"think,omitempty"`
 
 	Seconds   float64  `json:"seconds,omitempty"`
 	Ops       int64    `json:"ops,omitempty"`
@@ -176,7 +177,7 @@ func (s step) same(o step) bool {
 // (locks are only ever added).
 func plan(cfg Config) ([]step, error) {
 	base := cfg.Load
-	base.Locks, base.Shared, base.Contended, base.Wait = 0, false, false, 0
+	base.Locks, base.Shared, base.Contended, base.Wait, base.Think = 0, false, false, 0, 0
 	var steps []step
 	add := func(s step) {
 		for _, o := range steps {
@@ -444,6 +445,9 @@ func (cfg Config) measure(ctx context.Context, t *target, st step, prefix string
 		Locks: st.load.Locks, Shared: st.load.Shared, Contended: st.load.Contended}
 	if st.load.Wait > 0 {
 		r.Wait = st.load.Wait.String()
+	}
+	if st.load.Think > 0 {
+		r.Think = st.load.Think.String()
 	}
 	names := prefix + "c" + fmt.Sprint(st.load.Concurrency) + "-"
 	if st.load.Contended {

@@ -177,6 +177,47 @@ func TestUncontendedAgainstLockerAndCeiling(t *testing.T) {
 	}
 }
 
+// TestThinkPausesClients runs clients that pause up to 100 ms after each
+// lock and unlock, and the same clients without pauses against the same
+// server: the pausing ones make far fewer cycles (about one every 100 ms
+// each), and the report says they paused.
+func TestThinkPausesClients(t *testing.T) {
+	u, _ := startLocker(t, httpapi.Credentials{})
+	run := func(think time.Duration) (*Report, Result) {
+		t.Helper()
+		rep, err := Run(context.Background(), Config{
+			URL:  u,
+			Load: Load{Duration: 500 * time.Millisecond, Concurrency: 2, Think: think},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCycles(t, rep.Results[0])
+		return rep, rep.Results[0]
+	}
+	_, busy := run(0)
+	rep, r := run(100 * time.Millisecond)
+	if r.Think != "100ms" || busy.Think != "" {
+		t.Errorf("think %q and %q, want 100ms and none", r.Think, busy.Think)
+	}
+	// Pauses of 50 ms on average, twice a cycle: a few cycles a client,
+	// where the same clients without pauses make one every few
+	// milliseconds or faster.
+	if r.Cycles*4 > busy.Cycles {
+		t.Errorf("%d cycles with pauses of up to 100 ms, %d without: the clients did not pause", r.Cycles, busy.Cycles)
+	}
+	// Not the uncontended figures, which are for clients that do
+	// not pause; the table says they paused.
+	if checks := rep.Checks(); len(checks) != 0 {
+		t.Errorf("a run with pauses checked against the issue's figures: %+v", checks)
+	}
+	var buf bytes.Buffer
+	rep.WriteTable(&buf)
+	if !strings.Contains(buf.String(), "clients pause up to 100ms") {
+		t.Errorf("table does not say the clients paused:\n%s", buf.String())
+	}
+}
+
 func TestContendedMeasuresHandoffs(t *testing.T) {
 	u, store := startLocker(t, httpapi.Credentials{})
 	rep, err := Run(context.Background(), Config{

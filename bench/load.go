@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"sort"
 	"strconv"
@@ -31,6 +32,10 @@ type Load struct {
 	// Wait is sent as ?wait= with every PUT: a blocking wait for a held
 	// lock instead of a 423 at once.
 	Wait time.Duration `json:"-"`
+	// Think makes each client pause a random time up to Think after each
+	// lock and each unlock, as clients doing work between their changes
+	// do, instead of sending the next at once.
+	Think time.Duration `json:"-"`
 }
 
 // loadResult is what one load run measured.
@@ -120,6 +125,18 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 		}
 		lat := make([]time.Duration, 0, 1<<14)
 		var myAcq, myRel []acqRel
+		// think pauses as the client's work between its changes would.
+		think := func() {
+			if l.Think <= 0 {
+				return
+			}
+			t := time.NewTimer(rand.N(l.Think))
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}
 		// One cycle before the clock starts: connect and warm up.
 		cycle := func(j int, measure bool) {
 			t0 := time.Now()
@@ -152,6 +169,8 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 				fence = fenceOf(resp.body)
 				myAcq = append(myAcq, acqRel{fence, t1})
 			}
+			think()
+			t1 = time.Now()
 			resp, err = cn.do(ctx, "DELETE", dels[j], delBody, true)
 			t2 := time.Now()
 			lat = append(lat, t2.Sub(t1))
@@ -170,6 +189,7 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 			if l.Contended {
 				myRel = append(myRel, acqRel{fence, t2})
 			}
+			think()
 		}
 		if !l.Contended {
 			cycle(0, false)

@@ -51,6 +51,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.CeilingRatio > 0 {
 			notes = append(notes, fmt.Sprintf("%.0f%% of ceiling", 100*x.CeilingRatio))
 		}
+		if x.Think != "" {
+			notes = append(notes, "clients pause up to "+x.Think)
+		}
 		if x.Refused > 0 {
 			notes = append(notes, fmt.Sprintf("%d refused (423)", x.Refused))
 		}
@@ -123,7 +126,7 @@ func (r *Report) Checks() []Check {
 		}
 		return nil
 	}
-	plain := func(x Result) bool { return !x.Contended && !x.Shared && x.Locks == 0 }
+	plain := func(x Result) bool { return !x.Contended && !x.Shared && x.Locks == 0 && x.Think == "" }
 	base := find("cycles", 0, func(x Result) bool { return plain(x) && x.Concurrency == 8 })
 	if base != nil {
 		out = append(out,

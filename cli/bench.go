@@ -70,6 +70,9 @@ Load:
                       clients sharing a lock do not refuse each other
   --contended         every client on one lock with its own key, waiting
   --wait D            ask PUTs to wait up to D for a held lock (?wait=D)
+  --think D           each client pauses a random time up to D after each lock
+                      and each unlock, like clients working between changes
+                      (latencies still time the requests alone)
   --runs N            repeat each measurement N times and report the median
 
 Output:
@@ -119,6 +122,7 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	fs.BoolVar(&cfg.Load.Shared, "shared", false, "")
 	fs.BoolVar(&cfg.Load.Contended, "contended", false, "")
 	fs.DurationVar(&cfg.Load.Wait, "wait", 0, "")
+	fs.DurationVar(&cfg.Load.Think, "think", 0, "")
 	fs.IntVar(&cfg.Runs, "runs", 1, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	fs.StringVar(&out, "out", "", "")
@@ -145,8 +149,8 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	switch {
 	case cfg.Load.Concurrency < 1 || cfg.Load.Locks < 0 || cfg.Prefill < 0 || cfg.Runs < 1 || cfg.HeldLocks < 10:
 		return fmt.Errorf("%w: --concurrency and --runs must be at least 1, --held at least 10, --locks and --prefill not negative", errUsage)
-	case cfg.Load.Duration <= 0 || cfg.Load.Wait < 0:
-		return fmt.Errorf("%w: --duration must be positive and --wait not negative", errUsage)
+	case cfg.Load.Duration <= 0 || cfg.Load.Wait < 0 || cfg.Load.Think < 0:
+		return fmt.Errorf("%w: --duration must be positive, --wait and --think not negative", errUsage)
 	}
 	if scenarios != "" {
 		cfg.Scenarios = strings.Split(scenarios, ",")

@@ -85,6 +85,7 @@ func TestBenchCommandLineMistakes(t *testing.T) {
 		{"--url", "http://x", "extra"}, // an argument
 		{"--url", "http://x", "--concurrency", "0"},
 		{"--url", "http://x", "--duration", "-1s"},
+		{"--url", "http://x", "--think", "-1ms"},
 		{"--url", "http://x", "--nonsense"},
 		{"--url", "http://x", "--profile", "/tmp/p"},   // --profile needs --spawn
 		{"--url", "http://x", "--binary", "/bin/true"}, // --binary needs --spawn
@@ -100,7 +101,7 @@ func TestBenchCommandLineMistakes(t *testing.T) {
 		t.Errorf("startup without --spawn: %v", err)
 	}
 	stdout, _, err := benchRun(t, nil, "--help")
-	if err != nil || !strings.Contains(stdout, "ceiling") || !strings.Contains(stdout, "--scenario") {
+	if err != nil || !strings.Contains(stdout, "ceiling") || !strings.Contains(stdout, "--scenario") || !strings.Contains(stdout, "--think D") {
 		t.Errorf("--help: %v\n%s", err, stdout)
 	}
 }
