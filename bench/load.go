@@ -125,12 +125,17 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 		}
 		lat := make([]time.Duration, 0, 1<<14)
 		var myAcq, myRel []acqRel
-		// think pauses as the client's work between its changes would.
+		// think pauses as the client's work between its changes would,
+		// never past the run's end.
 		think := func() {
 			if l.Think <= 0 {
 				return
 			}
-			t := time.NewTimer(rand.N(l.Think))
+			d := min(rand.N(l.Think), time.Until(deadline))
+			if d <= 0 {
+				return
+			}
+			t := time.NewTimer(d)
 			defer t.Stop()
 			select {
 			case <-t.C:

@@ -130,10 +130,9 @@ func (s *Store) commitLoop() {
 		// The next batch: the changes that queued up while this one was
 		// written, and as many again as this one answers (its clients'
 		// next changes).
-		if missing := want - len(batch); want > 1 {
-			late := !filled && missing > 0 && len(s.queue) >= missing
-			wait = nextGatherWait(wait, took, late)
-		}
+		missing := want - len(batch)
+		late := want > 1 && !filled && missing > 0 && len(s.queue) >= missing
+		wait = nextGatherWait(wait, took, late)
 		want = len(s.queue) + len(batch)
 		s.mu.Unlock()
 		for _, o := range batch {
@@ -162,7 +161,7 @@ const (
 // batch's write took, and whether the wait ran out while the changes it
 // waited for were still coming (all of them queued during the write: late).
 //
-// It starts at about one write. A late batch doubles it: the clients are
+// After the first write it is one write. A late batch doubles it: the clients are
 // in step and come back together, just later than one write, and waiting
 // for them saves an fsync. Any other batch shortens it by 1/32, back
 // towards one write: one that filled did not need more, and when the

@@ -97,8 +97,11 @@ func TestGatherGivesUpWhenNobodyComes(t *testing.T) {
 // between one write and four, and within gatherWait and gatherMaxWait.
 func TestGatherWaitAdapts(t *testing.T) {
 	const us = time.Microsecond
-	write := 120 * us // the last write and fsync
-	w := write        // the wait a loop starts with after its first write
+	write := 120 * us                             // the last write and fsync
+	w := nextGatherWait(gatherWait, write, false) // after the first write
+	if w != write {
+		t.Errorf("after the first write: wait %v, want one write (%v)", w, write)
+	}
 	// Late: the clients came back during the write, just after the wait.
 	w = nextGatherWait(w, write, true)
 	if w != 240*us {
