@@ -79,27 +79,22 @@ func TestPreciseTimerAlone(t *testing.T) {
 // Reported as late-µs/op.
 func BenchmarkGatherTimerIdle(b *testing.B) {
 	const wait = 100 * time.Microsecond
-	b.Run("go-timer", func(b *testing.B) {
-		tm := time.NewTimer(time.Hour)
+	lateness := func(b *testing.B, waitFor func(time.Duration)) {
 		var late time.Duration
 		for b.Loop() {
 			start := time.Now()
-			tm.Reset(wait)
-			<-tm.C
+			waitFor(wait)
 			late += time.Since(start) - wait
 		}
 		b.ReportMetric(float64(late.Microseconds())/float64(b.N), "late-µs/op")
+	}
+	b.Run("go-timer", func(b *testing.B) {
+		tm := time.NewTimer(time.Hour)
+		lateness(b, func(d time.Duration) { tm.Reset(d); <-tm.C })
 	})
 	b.Run("gather-timer", func(b *testing.B) {
 		tm := newGatherTimer()
 		defer tm.close()
-		var late time.Duration
-		for b.Loop() {
-			start := time.Now()
-			tm.reset(wait)
-			<-tm.c
-			late += time.Since(start) - wait
-		}
-		b.ReportMetric(float64(late.Microseconds())/float64(b.N), "late-µs/op")
+		lateness(b, func(d time.Duration) { tm.reset(d); <-tm.c })
 	})
 }
