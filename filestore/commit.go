@@ -161,10 +161,10 @@ const (
 // batch's write took, and whether the wait ran out while the changes it
 // waited for were still coming (all of them queued during the write: late).
 //
-// After the first write it is one write. A late batch doubles it: the clients are
-// in step and come back together, just later than one write, and waiting
-// for them saves an fsync. Any other batch shortens it by 1/32, back
-// towards one write: one that filled did not need more, and when the
+// After the first write it is one write. A late batch doubles it: the
+// clients are in step and come back together, just later than one write,
+// and waiting for them saves an fsync. Any other batch shortens it by 1/32,
+// back towards one write: one that filled did not need more, and when the
 // clients pause between changes or have left, waiting longer would only
 // delay the changes that did come. It stays between one write and
 // gatherWrites writes, and within gatherWait and gatherMaxWait.

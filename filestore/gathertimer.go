@@ -1,9 +1,6 @@
 package filestore
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
 // gatherTimer ends the commit loop's wait for a batch to fill. It is a Go
 // timer and, where the system has one, a precise one beside it (a timerfd
@@ -24,7 +21,6 @@ type gatherTimer struct {
 	c       chan struct{}
 	timer   *time.Timer
 	precise preciseTimer // nil where there is none
-	once    sync.Once
 }
 
 // preciseTimer is a system timer finer than the Go runtime's sleep.
@@ -69,11 +65,10 @@ func (t *gatherTimer) stop() {
 	}
 }
 
+// close stops the timer for good; it is called once, by its owner.
 func (t *gatherTimer) close() {
-	t.once.Do(func() {
-		t.stop()
-		if t.precise != nil {
-			t.precise.close()
-		}
-	})
+	t.stop()
+	if t.precise != nil {
+		t.precise.close()
+	}
 }
