@@ -5,8 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/cloudfoundry-community/locker/internal/jsonscan"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -62,9 +62,9 @@ func decodeFrames[T any](payloads [][]byte, out []T, errs []error, dec func([]by
 
 // decodeLogRecord decodes a log record's payload into rec.
 func decodeLogRecord(payload []byte, rec *logRecord) error {
-	d := fastDecoder{b: payload}
+	d := fastDecoder{Scanner: jsonscan.New(payload)}
 	d.holders = d.buf[:0]
-	if d.logRecord(rec) && d.end() {
+	if d.logRecord(rec) && d.End() {
 		return nil
 	}
 	*rec = logRecord{}
@@ -73,9 +73,9 @@ func decodeLogRecord(payload []byte, rec *logRecord) error {
 
 // decodeSnapshotEntry decodes a snapshot entry's payload into se.
 func decodeSnapshotEntry(payload []byte, se *snapshotEntry) error {
-	d := fastDecoder{b: payload}
+	d := fastDecoder{Scanner: jsonscan.New(payload)}
 	d.holders = d.buf[:0]
-	if d.snapshotEntry(se) && d.end() {
+	if d.snapshotEntry(se) && d.End() {
 		return nil
 	}
 	*se = snapshotEntry{}
@@ -86,77 +86,16 @@ func decodeSnapshotEntry(payload []byte, se *snapshotEntry) error {
 // returns false when the input is outside what it handles (not necessarily
 // invalid JSON); the caller then falls back to encoding/json.
 type fastDecoder struct {
-	b []byte
-	i int
+	jsonscan.Scanner
 	// Strings seen in this document, reused for equal strings later on.
 	name, key string
 	holders   []string
 	buf       [4]string // holders' first backing array
 }
 
-func (d *fastDecoder) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-// end reports whether only whitespace is left.
-func (d *fastDecoder) end() bool {
-	d.ws()
-	return d.i == len(d.b)
-}
-
-func (d *fastDecoder) byte(c byte) bool {
-	d.ws()
-	if d.i < len(d.b) && d.b[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
-// peek reports whether the next token starts with c, without taking it.
-func (d *fastDecoder) peek(c byte) bool {
-	d.ws()
-	return d.i < len(d.b) && d.b[d.i] == c
-}
-
-// rawString returns the bytes of a string without escapes (and the
-// quoted form, for time.Time's UnmarshalJSON).
-func (d *fastDecoder) rawString() (s, quoted []byte, ok bool) {
-	d.ws()
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return nil, nil, false
-	}
-	start := d.i
-	ascii := true
-	for j := d.i + 1; j < len(d.b); j++ {
-		c := d.b[j]
-		switch {
-		case c == '"':
-			s = d.b[start+1 : j]
-			if !ascii && !utf8.Valid(s) {
-				return nil, nil, false // encoding/json replaces bad bytes
-			}
-			d.i = j + 1
-			return s, d.b[start : j+1], true
-		case c == '\\' || c < 0x20:
-			return nil, nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return nil, nil, false
-}
-
 // str decodes a string, reusing the memory of an equal string in reuse.
 func (d *fastDecoder) str(reuse ...string) (string, bool) {
-	b, _, ok := d.rawString()
+	b, _, ok := d.RawString()
 	if !ok {
 		return "", false
 	}
@@ -170,7 +109,7 @@ func (d *fastDecoder) str(reuse ...string) (string, bool) {
 
 // holder decodes a holder's name, reusing one seen before.
 func (d *fastDecoder) holder() (string, bool) {
-	b, _, ok := d.rawString()
+	b, _, ok := d.RawString()
 	if !ok {
 		return "", false
 	}
@@ -188,100 +127,15 @@ func (d *fastDecoder) internHolder(b []byte) string {
 	return h
 }
 
-// uint decodes a JSON integer that fits in 63 bits without a sign.
-func (d *fastDecoder) uint() (uint64, bool) {
-	d.ws()
-	start := d.i
-	var n uint64
-	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-		if n > (1<<63-1)/10 {
-			return 0, false
-		}
-		n = n*10 + uint64(d.b[d.i]-'0')
-		d.i++
-	}
-	digits := d.i - start
-	if digits == 0 || (digits > 1 && d.b[start] == '0') || n > 1<<63-1 {
-		return 0, false // not a JSON integer (or too large to bother)
-	}
-	if d.i < len(d.b) {
-		switch d.b[d.i] {
-		case '.', 'e', 'E':
-			return 0, false
-		}
-	}
-	return n, true
-}
-
-// int decodes a JSON integer that fits in an int.
-func (d *fastDecoder) int() (int, bool) {
-	neg := d.peek('-')
-	if neg {
-		d.i++
-		if d.i < len(d.b) && (d.b[d.i] < '0' || d.b[d.i] > '9') {
-			return 0, false
-		}
-	}
-	n, ok := d.uint()
-	if !ok || uint64(int(n)) != n || int(n) < 0 {
-		return 0, false
-	}
-	if neg {
-		return -int(n), true
-	}
-	return int(n), true
-}
-
 // time decodes a time the way encoding/json does: by the quoted string
 // given to time.Time's UnmarshalJSON.
 func (d *fastDecoder) time(t *time.Time) bool {
-	_, quoted, ok := d.rawString()
+	_, quoted, ok := d.RawString()
 	return ok && t.UnmarshalJSON(quoted) == nil
 }
 
-// object calls field for each member of an object. With unique, a
-// repeated member (which encoding/json would merge into a struct) is left
-// to encoding/json; in a map, the last one wins, as there.
-func (d *fastDecoder) object(unique bool, field func(name []byte) bool) bool {
-	if !d.byte('{') {
-		return false
-	}
-	if d.byte('}') {
-		return true
-	}
-	var seen [12][]byte
-	n := 0
-	for {
-		name, _, ok := d.rawString()
-		if !ok || !d.byte(':') {
-			return false
-		}
-		if unique {
-			for _, s := range seen[:n] {
-				if string(s) == string(name) {
-					return false
-				}
-			}
-			if n == len(seen) {
-				return false
-			}
-			seen[n] = name
-			n++
-		}
-		if !field(name) {
-			return false
-		}
-		if d.byte('}') {
-			return true
-		}
-		if !d.byte(',') {
-			return false
-		}
-	}
-}
-
 func (d *fastDecoder) diskLock(l *diskLock) bool {
-	return d.object(true, func(name []byte) bool {
+	return d.Object(true, func(name []byte) bool {
 		var ok bool
 		switch string(name) {
 		case "name":
@@ -293,7 +147,7 @@ func (d *fastDecoder) diskLock(l *diskLock) bool {
 		case "holds":
 			ok = d.holds(l)
 		case "fence":
-			l.Fence, ok = d.uint()
+			l.Fence, ok = d.Uint()
 		case "since":
 			ok = d.time(&l.Since)
 		case "free_since":
@@ -310,11 +164,11 @@ func (d *fastDecoder) diskLock(l *diskLock) bool {
 // strings decodes an array of strings ([] gives an empty slice, as
 // encoding/json does).
 func (d *fastDecoder) strings() ([]string, bool) {
-	if !d.byte('[') {
+	if !d.Byte('[') {
 		return nil, false
 	}
 	out := []string{}
-	if d.byte(']') {
+	if d.Byte(']') {
 		return out, true
 	}
 	for {
@@ -323,17 +177,17 @@ func (d *fastDecoder) strings() ([]string, bool) {
 			return nil, false
 		}
 		out = append(out, s)
-		if d.byte(']') {
+		if d.Byte(']') {
 			return out, true
 		}
-		if !d.byte(',') {
+		if !d.Byte(',') {
 			return nil, false
 		}
 	}
 }
 
 func (d *fastDecoder) holds(l *diskLock) bool {
-	return d.object(false, func(name []byte) bool {
+	return d.Object(false, func(name []byte) bool {
 		var hold lock.Hold
 		if !d.hold(&hold) {
 			return false
@@ -344,11 +198,11 @@ func (d *fastDecoder) holds(l *diskLock) bool {
 }
 
 func (d *fastDecoder) hold(h *lock.Hold) bool {
-	return d.object(true, func(name []byte) bool {
+	return d.Object(true, func(name []byte) bool {
 		var ok bool
 		switch string(name) {
 		case "count":
-			h.Count, ok = d.int()
+			h.Count, ok = d.Int()
 		case "acquired":
 			ok = d.time(&h.Acquired)
 		case "expires":
@@ -359,11 +213,11 @@ func (d *fastDecoder) hold(h *lock.Hold) bool {
 }
 
 func (d *fastDecoder) events() ([]lock.Event, bool) {
-	if !d.byte('[') {
+	if !d.Byte('[') {
 		return nil, false
 	}
 	evs := []lock.Event{}
-	if d.byte(']') {
+	if d.Byte(']') {
 		return evs, true
 	}
 	for {
@@ -372,22 +226,22 @@ func (d *fastDecoder) events() ([]lock.Event, bool) {
 			return nil, false
 		}
 		evs = append(evs, ev)
-		if d.byte(']') {
+		if d.Byte(']') {
 			return evs, true
 		}
-		if !d.byte(',') {
+		if !d.Byte(',') {
 			return nil, false
 		}
 	}
 }
 
 func (d *fastDecoder) event(ev *lock.Event) bool {
-	return d.object(true, func(name []byte) bool {
+	return d.Object(true, func(name []byte) bool {
 		var ok bool
 		switch string(name) {
 		case "type":
 			var t []byte
-			if t, _, ok = d.rawString(); ok {
+			if t, _, ok = d.RawString(); ok {
 				ev.Type = eventType(t)
 			}
 		case "lock":
@@ -397,9 +251,9 @@ func (d *fastDecoder) event(ev *lock.Event) bool {
 		case "holder":
 			ev.Holder, ok = d.holder()
 		case "count":
-			ev.Count, ok = d.int()
+			ev.Count, ok = d.Int()
 		case "fence":
-			ev.Fence, ok = d.uint()
+			ev.Fence, ok = d.Uint()
 		case "time":
 			ok = d.time(&ev.Time)
 		case "expires":
@@ -426,7 +280,7 @@ func eventType(b []byte) lock.EventType {
 }
 
 func (d *fastDecoder) logRecord(rec *logRecord) bool {
-	return d.object(true, func(name []byte) bool {
+	return d.Object(true, func(name []byte) bool {
 		var ok bool
 		switch string(name) {
 		case "lock":
@@ -434,14 +288,14 @@ func (d *fastDecoder) logRecord(rec *logRecord) bool {
 		case "events":
 			rec.Events, ok = d.events()
 		case "fence":
-			rec.Fence, ok = d.uint()
+			rec.Fence, ok = d.Uint()
 		}
 		return ok
 	})
 }
 
 func (d *fastDecoder) snapshotEntry(se *snapshotEntry) bool {
-	return d.object(true, func(name []byte) bool {
+	return d.Object(true, func(name []byte) bool {
 		var ok bool
 		switch string(name) {
 		case "lock":

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cloudfoundry-community/locker/internal/jsonscan"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -54,8 +55,8 @@ func TestFastDecodeTakesTheFastPath(t *testing.T) {
 	for _, want := range recs {
 		b := mustJSON(want)
 		var got logRecord
-		d := fastDecoder{b: b}
-		if !d.logRecord(&got) || !d.end() {
+		d := fastDecoder{Scanner: jsonscan.New(b)}
+		if !d.logRecord(&got) || !d.End() {
 			if !bytes.Contains(b, []byte(`\`)) && !bytes.Contains(b, []byte(`"metadata"`)) {
 				t.Errorf("the fast decoder gave up on %s", b)
 			}
@@ -69,8 +70,8 @@ func TestFastDecodeTakesTheFastPath(t *testing.T) {
 	for _, want := range entries {
 		b := mustJSON(want)
 		var got snapshotEntry
-		d := fastDecoder{b: b}
-		if !d.snapshotEntry(&got) || !d.end() {
+		d := fastDecoder{Scanner: jsonscan.New(b)}
+		if !d.snapshotEntry(&got) || !d.End() {
 			if !bytes.Contains(b, []byte(`\`)) && !bytes.Contains(b, []byte(`"metadata"`)) {
 				t.Errorf("the fast decoder gave up on %s", b)
 			}
