@@ -372,7 +372,12 @@ func TestRunKeepsLeaseAlive(t *testing.T) {
 	cl, _ := client.New(client.Options{URL: url})
 	done := make(chan result, 1)
 	go func() {
-		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "600ms", "--", "sleep", "2")
+		// The command outlives the lease more than twice over, so the lock
+		// stays taken only if the lease is refreshed. A refresh every third
+		// of the lease (0.5 s) has a second to spare: with 600 ms (0.4 s to
+		// spare) a CI run under the race detector, on a slower machine,
+		// once lost the lease.
+		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "1500ms", "--", "sleep", "4")
 	}()
 	var seen int
 	for {
