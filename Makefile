@@ -42,8 +42,10 @@ bench:
 
 fuzz:
 	go test ./httpapi/ -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	go test ./httpapi/ -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	go test ./filestore/ -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	go test ./filestore/ -run '^$$' -fuzz '^FuzzLogSegment$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	go test ./filestore/ -run '^$$' -fuzz '^FuzzFastDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 image:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
