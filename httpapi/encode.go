@@ -201,27 +201,31 @@ func fastBody(raw []byte, body *requestBody) bool {
 			body.LockedBy = newString(s)
 		case "requestor":
 			body.Requestor = newString(s)
-		case "wait", "ttl":
-			v, err := parseDuration(string(s))
-			if err != nil {
-				return false // encoding/json's path words the error
-			}
-			dv := duration(v)
-			if name[0] == 'w' {
-				body.Wait = &dv
-			} else {
-				body.TTL = &dv
-			}
+		case "wait":
+			body.Wait, ok = newDuration(s)
+		case "ttl":
+			body.TTL, ok = newDuration(s)
 		default:
 			return false
 		}
-		return true
+		return ok
 	}) && d.End()
 }
 
 func newString(b []byte) *string {
 	s := string(b)
 	return &s
+}
+
+// newDuration parses b as duration.UnmarshalJSON parses a string; a bad
+// one is left to encoding/json's path, which words the error.
+func newDuration(b []byte) (*duration, bool) {
+	v, err := parseDuration(string(b))
+	if err != nil {
+		return nil, false
+	}
+	d := duration(v)
+	return &d, true
 }
 
 // requireKey refuses a request without a key.
