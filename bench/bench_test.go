@@ -579,3 +579,26 @@ func TestChartsAreSVG(t *testing.T) {
 		t.Error("charts drawn from an empty report")
 	}
 }
+
+// TestPrefilledCheckGivesSharesOfTheCeiling: the prefilled figure is
+// checked as the issue words it (ops/s against the uncontended run's),
+// and also given as the two runs' shares of the ceiling server, which do
+// not move with the machine's speed between them.
+func TestPrefilledCheckGivesSharesOfTheCeiling(t *testing.T) {
+	rep := &Report{Results: []Result{
+		{Target: "locker", Kind: "cycles", Concurrency: 8, OpsPerSec: 20000, CeilingRatio: 0.60},
+		{Target: "locker", Kind: "cycles", Held: prefilledLocks, Concurrency: 8, OpsPerSec: 17000, CeilingRatio: 0.58},
+	}}
+	var got *Check
+	for _, c := range rep.Checks() {
+		if strings.HasPrefix(c.Figure, "100,000 held locks") {
+			got = &c
+		}
+	}
+	if got == nil {
+		t.Fatalf("no prefilled check in %+v", rep.Checks())
+	}
+	if got.Met || got.Measured != "85% (17000 ops/s); as shares of the ceiling 97%" {
+		t.Errorf("prefilled check %+v, want not met, measured \"85%% (17000 ops/s); as shares of the ceiling 97%%\"", *got)
+	}
+}
