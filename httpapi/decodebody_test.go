@@ -20,19 +20,14 @@ var clientBodies = []struct {
 	{`{"key":"k1","locked_by":"worker-1"}`, requestBody{Key: ptr("k1"), LockedBy: ptr("worker-1")}},
 	{`{"lock_by":"h","key":"k"}`, requestBody{Key: ptr("k"), LockBy: ptr("h")}},
 	{`{"key":"k","requestor":"pipeline/job/42"}`, requestBody{Key: ptr("k"), Requestor: ptr("pipeline/job/42")}},
-	{`{"key":"k","ttl":"1m30s"}`, requestBody{Key: ptr("k"), TTL: durPtr(90 * time.Second)}},
-	{"{\n  \"key\": \"k\",\n  \"lock_by\": \"h\",\n  \"wait\": \"30s\"\n}\n", requestBody{Key: ptr("k"), LockBy: ptr("h"), Wait: durPtr(30 * time.Second)}},
+	{`{"key":"k","ttl":"1m30s"}`, requestBody{Key: ptr("k"), TTL: ptr(duration(90 * time.Second))}},
+	{"{\n  \"key\": \"k\",\n  \"lock_by\": \"h\",\n  \"wait\": \"30s\"\n}\n", requestBody{Key: ptr("k"), LockBy: ptr("h"), Wait: ptr(duration(30 * time.Second))}},
 	{`{"key":"ünïcödé 🔒"}`, requestBody{Key: ptr("ünïcödé 🔒")}},
 	{`{"key":""}`, requestBody{Key: ptr("")}},
 	{` {} `, requestBody{}},
 }
 
-func ptr(s string) *string { return &s }
-
-func durPtr(d time.Duration) *duration {
-	v := duration(d)
-	return &v
-}
+func ptr[T any](v T) *T { return &v }
 
 // TestClientBodiesTakeTheFastPath checks that the bodies clients send are
 // decoded by hand, and to what encoding/json decodes them to.
