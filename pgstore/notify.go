@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,15 @@ func notification(m message) string {
 		b, _ = json.Marshal(m)
 	}
 	return string(b)
+}
+
+// ownSuffix is how every payload this replica announces its changes with
+// ends: Replica is message's last field, and no payload that names another
+// replica, or none, can end so. Listeners hear their own notifications too;
+// with it they drop them without decoding them.
+func ownSuffix(replica string) string {
+	b, _ := json.Marshal(replica) // a string always encodes
+	return `,"replica":` + string(b) + "}"
 }
 
 // publish passes a committed change to this replica's watcher and
@@ -129,12 +139,12 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 }
 
 func (s *Store) deliver(ctx context.Context, payload string) {
+	if strings.HasSuffix(payload, s.own) {
+		return // this replica's own change: delivered when it committed
+	}
 	var m message
 	if err := json.Unmarshal([]byte(payload), &m); err != nil || m.Name == "" {
 		return
-	}
-	if m.Replica == s.opts.Replica {
-		return // delivered when it committed
 	}
 	events := m.Events
 	if len(events) == 0 && m.Count > 0 {

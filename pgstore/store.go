@@ -52,6 +52,8 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 	opts Options
+	// own ends every NOTIFY payload of this replica's (ownSuffix).
+	own string
 	// channel is the NOTIFY channel changes are announced on: one per
 	// schema, so that separate Locker installations in one database do not
 	// hear each other.
@@ -122,7 +124,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize(), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1)}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize(), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica)}
 	s.order = newOrder(s.emit)
 	s.wg.Add(3)
 	listening := make(chan struct{})

@@ -1,0 +1,45 @@
+package pgstore
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// TestOwnNotificationsAreKnownByTheirEnd: a listener drops its own
+// replica's payloads by their end, without decoding them. That must agree
+// with decoding them: every payload notification makes for this replica
+// ends with ownSuffix, and none made for another replica, or for none,
+// does, however the names are spelled.
+func TestOwnNotificationsAreKnownByTheirEnd(t *testing.T) {
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	events := []lock.Event{{Type: "acquired", Lock: "prod", Key: "k", Holder: "h", Count: 1, Fence: 7, Time: at}}
+	big := []lock.Event{{Type: "acquired", Lock: "prod", Key: strings.Repeat("k", maxPayload), Time: at}}
+	replicas := []string{"a", "ab", "b", "host-123-0a1b2c3d", `we"ird\<&>`, "ünï", `"}`, ""}
+	messages := []message{
+		{Name: "prod", Events: events, Version: 3},
+		{Name: "prod", Events: big, Version: 4}, // too large: only a count
+		{Name: "prod"},                          // a wake without events
+		{Name: `replica":"a"}`, Version: 1},
+	}
+	for _, me := range replicas {
+		own := ownSuffix(me)
+		for _, from := range replicas {
+			for _, m := range messages {
+				m.Replica = from
+				payload := notification(m)
+				var decoded message
+				if err := json.Unmarshal([]byte(payload), &decoded); err != nil {
+					t.Fatalf("payload %s: %v", payload, err)
+				}
+				mine := decoded.Replica != "" && decoded.Replica == me
+				if got := strings.HasSuffix(payload, own); got != mine {
+					t.Errorf("replica %q, payload %s: ends with %s = %v, but it is from %q", me, payload, own, got, decoded.Replica)
+				}
+			}
+		}
+	}
+}
