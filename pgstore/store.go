@@ -173,13 +173,11 @@ const readForChange = `SELECT v.n, coalesce(l.key, ''), coalesce(l.holds, '{}'),
 const readQueue = `SELECT id, key, holder FROM locker_waiters
 	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval ORDER BY id`
 
-// writeChange writes a changed lock only over the version it was read at
-// ($10; -1: the row did not exist), and appends its events to the history,
-// in one statement. It returns the row's new version, or no row when
-// another change came first. When $12, the history is trimmed to the newest
-// $13 events as of before this change (the statement does not see its own
-// insert), so up to $13 plus this change's events remain.
-const writeChange = `WITH u AS (
+// writeLock writes a changed lock only over the version it was read at ($10;
+// -1: the row did not exist), and appends its events ($11) to the history,
+// in one statement; u returns the row's new version, or no row when another
+// change came first. It is the start of writeChange and writeTrimming.
+const writeLock = `WITH u AS (
 	INSERT INTO locker_locks AS l (name, key, holds, fence, since, updated_at, free_since, pools, metadata, version)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)
 	ON CONFLICT (name) DO UPDATE SET key = excluded.key, holds = excluded.holds, fence = excluded.fence,
@@ -189,9 +187,24 @@ const writeChange = `WITH u AS (
 	RETURNING l.version
 ), h AS (
 	INSERT INTO locker_history (name, event) SELECT $1, e FROM u, unnest($11::jsonb[]) AS e
-), d AS (
-	DELETE FROM locker_history WHERE $12 AND name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
-		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $13) newest)
+)`
+
+// writeChange writes a change (writeLock) and returns the lock's new version.
+//
+// It and writeTrimming are two statements, not one with a parameter saying
+// whether to trim, because PostgreSQL plans a prepared statement once only
+// when no parameter changes its plan: one whose DELETE ran or not by a
+// parameter was planned again for every change, which cost the database
+// more CPU than the write itself (TestWritesArePlannedOnce).
+const writeChange = writeLock + `
+SELECT version FROM u`
+
+// writeTrimming is writeChange that also trims the lock's history to the
+// newest $12 events as of before this change (the statement does not see
+// its own insert), so up to $12 plus this change's events remain.
+const writeTrimming = writeLock + `, d AS (
+	DELETE FROM locker_history WHERE name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
+		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $12) newest)
 )
 SELECT version FROM u`
 
@@ -318,9 +331,12 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	// wants.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
+	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON}
+	if trim {
+		write, args = writeTrimming, append(args, s.opts.HistoryLimit)
+	}
 	var after int64
-	err = s.pool.QueryRow(wctx, writeChange, name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools,
-		[]byte(l.Metadata), version, evJSON, trim, s.opts.HistoryLimit).Scan(&after)
+	err = s.pool.QueryRow(wctx, write, args...).Scan(&after)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lock.Lock{}, nil, -1, nil
 	}
