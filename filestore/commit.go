@@ -54,7 +54,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			s.locks[name] = e
 		}
 		o := &op{entry: e, next: next, events: events, done: make(chan struct{})}
-		o.data = recordFrame(&logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence})
+		s.queued = appendRecordFrame(s.queued, &logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence})
 		e.pending = o
 		s.queue = append(s.queue, o)
 		wake := int64(len(s.queue)) >= s.gatherWant.Load()
@@ -97,13 +97,12 @@ func (s *Store) commitLoop() {
 		s.mu.Lock()
 		batch := s.queue
 		s.queue = nil
+		// The batch's records are already in one buffer; the last batch's
+		// becomes the next one's.
+		buf, s.queued = s.queued, buf[:0]
 		s.mu.Unlock()
 		if len(batch) == 0 {
 			continue
-		}
-		buf = buf[:0]
-		for _, o := range batch {
-			buf = append(buf, o.data...)
 		}
 		start := time.Now()
 		err := s.write(buf)

@@ -89,7 +89,8 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	w.WriteString(snapshotMagic)
 	put(snapshotHeader{LogGen: logGen, Fence: fence, Count: n, Time: time.Now().UTC()})
 	for i := range n {
-		put(entry(i))
+		frame = appendSnapshotFrame(frame[:0], entry(i))
+		w.Write(frame)
 	}
 	put(snapshotEnd{End: true, Count: n})
 	err = w.Flush()

@@ -59,7 +59,6 @@ type op struct {
 	entry  *entry
 	next   lock.Lock
 	events []lock.Event
-	data   []byte
 	done   chan struct{}
 	err    error
 }
@@ -71,11 +70,14 @@ type Store struct {
 	dir      *os.File
 	lockFile *os.File
 
-	mu         sync.RWMutex
-	locks      map[string]*entry
-	fence      uint64 // last token handed out
-	closed     bool
-	queue      []*op
+	mu     sync.RWMutex
+	locks  map[string]*entry
+	fence  uint64 // last token handed out
+	closed bool
+	queue  []*op
+	// queued is the log records of queue's changes, framed, in its order:
+	// encoded straight into the batch the commit loop writes.
+	queued     []byte
 	queueReady chan struct{} // signalled when queue gets work
 	// gatherWant is how many queued changes make the commit loop go on
 	// while it gathers a batch (0 otherwise: every change wakes it).
