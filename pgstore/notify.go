@@ -36,10 +36,10 @@ func notification(m message) string {
 	return string(b)
 }
 
-// ownSuffix is how every payload this replica announces its changes with
-// ends: Replica is message's last field, and no payload that names another
-// replica, or none, can end so. Listeners hear their own notifications too;
-// with it they drop them without decoding them.
+// ownSuffix is the end of every payload with which replica announces its
+// changes: Replica is message's last field, and no payload that names
+// another replica, or none, can end so. Listeners hear their own
+// notifications too; by this end they drop them without decoding them.
 func ownSuffix(replica string) string {
 	b, _ := json.Marshal(replica) // a string always encodes
 	return `,"replica":` + string(b) + "}"
