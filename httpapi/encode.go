@@ -89,32 +89,43 @@ func parseDuration(s string) (time.Duration, error) {
 	return v, nil
 }
 
-// readBody reads r's body, up to maxBody bytes, as io.ReadAll does. A body
-// of a known length is read into a buffer of that length: io.ReadAll starts
-// with 512 bytes, where clients send a few tens, and that was a tenth of
-// the garbage a lock request made.
+// readBody reads r's body, up to maxBody bytes, as io.ReadAll does. A small
+// body of a known length is read into a buffer of that length (and a byte
+// to spare, to see its end): io.ReadAll starts with 512 bytes, where
+// clients send a few tens, and that was a tenth of the garbage a lock
+// request made. Larger ones grow as they arrive, as with io.ReadAll, so
+// that a client cannot make the server set aside a megabyte by announcing
+// one.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, maxBody)
 	n := r.ContentLength
-	if n < 0 || n > maxBody {
+	if n < 0 || n > smallBody {
 		return io.ReadAll(body)
 	}
 	buf := make([]byte, n, n+1)
-	if _, err := io.ReadFull(body, buf); err != nil {
-		return nil, err
+	for got := 0; got < len(buf); {
+		m, err := body.Read(buf[got:])
+		got += m
+		if err == io.EOF {
+			return buf[:got], nil // shorter than announced: what io.ReadAll gives
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	// Read to the end, as io.ReadAll does (into the byte to spare): net/http's
-	// body ends at its length, but a body that runs on is read whole.
 	m, err := body.Read(buf[n : n+1])
-	if m == 0 && (err == io.EOF || err == nil) {
+	switch {
+	case m == 0 && err == io.EOF:
 		return buf, nil
-	}
-	if err != nil && err != io.EOF {
+	case err != nil && err != io.EOF:
 		return nil, err
 	}
-	rest, err := io.ReadAll(body)
+	rest, err := io.ReadAll(body) // longer than announced: read on
 	return append(buf[:n+int64(m)], rest...), err
 }
+
+// smallBody is the largest announced body readBody sets a buffer aside for.
+const smallBody = 4 << 10
 
 // decodeLockRequest reads the body (optional) and the query string. Body
 // fields win; the query fills in what the body leaves out (some clients and
