@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func TestOwnNotificationsAreKnownByTheirEnd(t *testing.T) {
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	events := []lock.Event{{Type: "acquired", Lock: "prod", Key: "k", Holder: "h", Count: 1, Fence: 7, Time: at}}
 	big := []lock.Event{{Type: "acquired", Lock: "prod", Key: strings.Repeat("k", maxPayload), Time: at}}
-	replicas := []string{"a", "ab", "b", "host-123-0a1b2c3d", `we"ird\<&>`, "ünï", `"}`, ""}
+	replicas := []string{"a", "ab", "b", "host-123-0a1b2c3d", `we"ird\<&>`, "ünï", `"}`, ""} // valid UTF-8, as Open requires
 	messages := []message{
 		{Name: "prod", Events: events, Version: 3},
 		{Name: "prod", Events: big, Version: 4}, // too large: only a count
@@ -41,5 +42,14 @@ func TestOwnNotificationsAreKnownByTheirEnd(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A replica name must be valid UTF-8: JSON would change its invalid bytes
+// on the way, and its own notifications would no longer end as it expects.
+func TestOpenRefusesAReplicaNameOfInvalidUTF8(t *testing.T) {
+	_, err := Open(context.Background(), "postgres://127.0.0.1:1/none", Options{Replica: "a\xff"})
+	if err == nil || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("Open: %v, want a refusal of the name", err)
 	}
 }

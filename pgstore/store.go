@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +96,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		b := make([]byte, 4)
 		rand.Read(b)
 		opts.Replica = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+	}
+	if !utf8.ValidString(opts.Replica) {
+		// Payloads and the wait queue carry it as text: invalid bytes would
+		// be changed on the way, and two names could become one.
+		return nil, fmt.Errorf("pgstore: replica name %q is not valid UTF-8", opts.Replica)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
