@@ -26,14 +26,7 @@ func appendRecordFrame(b []byte, r *logRecord) []byte {
 	if !plainLock(&r.Lock) || !plainEvents(r.Events) {
 		return appendFrame(b, mustJSON(r))
 	}
-	start := len(b)
-	b = append(b, make([]byte, frameHeader)...)
-	b = append(b, `{"lock":`...)
-	b = appendPlainLock(b, &r.Lock)
-	if len(r.Events) > 0 {
-		b = append(b, `,"events":`...)
-		b = appendPlainEvents(b, r.Events)
-	}
+	b, start := startPlainFrame(b, &r.Lock, "events", r.Events)
 	b = append(b, `,"fence":`...)
 	b = strconv.AppendUint(b, r.Fence, 10)
 	b = append(b, '}')
@@ -48,16 +41,26 @@ func appendSnapshotFrame(b []byte, se *snapshotEntry) []byte {
 	if !plainLock(&se.Lock) || !plainEvents(se.History) {
 		return appendFrame(b, mustJSON(se))
 	}
-	start := len(b)
-	b = append(b, make([]byte, frameHeader)...)
-	b = append(b, `{"lock":`...)
-	b = appendPlainLock(b, &se.Lock)
-	if len(se.History) > 0 {
-		b = append(b, `,"history":`...)
-		b = appendPlainEvents(b, se.History)
-	}
+	b, start := startPlainFrame(b, &se.Lock, "history", se.History)
 	b = append(b, '}')
 	return sealFrame(b, start)
+}
+
+// startPlainFrame starts a frame at the end of b (its header to be filled
+// in by sealFrame at start) with {"lock":l and, when there are events,
+// ,"field":events, both checked plain; the caller closes the object.
+func startPlainFrame(b []byte, l *diskLock, field string, events []lock.Event) (_ []byte, start int) {
+	start = len(b)
+	b = append(b, make([]byte, frameHeader)...)
+	b = append(b, `{"lock":`...)
+	b = appendPlainLock(b, l)
+	if len(events) > 0 {
+		b = append(b, `,"`...)
+		b = append(b, field...)
+		b = append(b, `":`...)
+		b = appendPlainEvents(b, events)
+	}
+	return b, start
 }
 
 // sealFrame fills in the header of the frame at b[start:], whose payload
