@@ -1,7 +1,6 @@
 package filestore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -69,12 +68,4 @@ func validFrameAfter(b []byte) bool {
 		}
 	}
 	return false
-}
-
-// checkMagic strips the magic line from b.
-func checkMagic(b []byte, magic string) ([]byte, bool) {
-	if !bytes.HasPrefix(b, []byte(magic)) {
-		return nil, false
-	}
-	return b[len(magic):], true
 }

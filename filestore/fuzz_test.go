@@ -4,6 +4,8 @@ package filestore
 // format or the original locker's JSON) and a log segment. Whatever the
 // bytes, Open either loads them or refuses with an error, never panics, and:
 //
+//   - recovery reads them the same through a window of a few bytes as
+//     whole;
 //   - when it refuses, every file is left as it was;
 //   - when it loads, the state is what the bytes say (a snapshot's header
 //     count of locks; the original locker's locks, keys and counts; every
@@ -28,6 +30,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -81,6 +84,17 @@ func fuzzBase(t testing.TB) (snapshot []byte, gen uint64, segment []byte) {
 		t.Fatal(err)
 	}
 	return snapshot, gen, segment
+}
+
+// sameThroughAnyWindow checks that recovery reads the files at path the
+// same through a window of a few bytes as through the default one (which
+// holds the whole of a fuzzer's file).
+func sameThroughAnyWindow(t *testing.T, path string) {
+	t.Helper()
+	whole, small := recoverWith(t, path, 1, 0), recoverWith(t, path, 1, 7)
+	if !reflect.DeepEqual(whole, small) {
+		t.Fatalf("read through a 7-byte window: %q, %d locks, tail %d; whole: %q, %d locks, tail %d", small.Err, len(small.Locks), small.Tail, whole.Err, len(whole.Locks), whole.Tail)
+	}
 }
 
 // openFuzzed opens the store at path and checks what FuzzSnapshot and
@@ -163,6 +177,7 @@ func FuzzSnapshot(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		sameThroughAnyWindow(t, path)
 		locks := openFuzzed(t, path)
 		if locks == nil {
 			return
@@ -242,6 +257,7 @@ func FuzzLogSegment(f *testing.F) {
 		if err := os.WriteFile(segmentPath(path, gen), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		sameThroughAnyWindow(t, path)
 		locks := openFuzzed(t, path)
 		if locks == nil {
 			return

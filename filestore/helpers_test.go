@@ -433,3 +433,11 @@ func errCode(err error) string {
 func (s *Store) writeSnapshot(logGen, fence uint64, entries []snapshotEntry) error {
 	return s.writeSnapshotOf(logGen, fence, len(entries), func(i int) *snapshotEntry { return &entries[i] })
 }
+
+// checkMagic strips the magic line from b.
+func checkMagic(b []byte, magic string) ([]byte, bool) {
+	if !bytes.HasPrefix(b, []byte(magic)) {
+		return nil, false
+	}
+	return b[len(magic):], true
+}

@@ -71,12 +71,13 @@ func globEscape(s string) string {
 // recoverState reads the snapshot at path and replays the log after it. It
 // never changes a file: a damaged file is an error that names it.
 func recoverState(path string, historyLimit int) (*state, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{locks: map[string]*entry{}, snapSize: int64(len(b))}
-	if err := st.readSnapshot(b, historyLimit); err != nil {
+	defer f.Close()
+	st := &state{locks: map[string]*entry{}}
+	if err := st.readSnapshot(newFrameReader(f), historyLimit); err != nil {
 		if errors.Is(err, errLegacy) {
 			return st, err // Open converts it, then reads it again
 		}
@@ -106,18 +107,29 @@ func recoverState(path string, historyLimit int) (*state, error) {
 	return st, nil
 }
 
-func (st *state) readSnapshot(b []byte, historyLimit int) error {
-	if len(b) == 0 {
-		return errors.New("the file is empty. Locker never writes an empty file, so it may have been truncated by a crash of another program; refusing to start with no locks. Restore it from a backup, or delete it to start with no locks")
+func (st *state) readSnapshot(fr *frameReader, historyLimit int) error {
+	magic, err := fr.head(len(snapshotMagic))
+	if err != nil {
+		return err
 	}
-	if trimmed := bytes.TrimLeft(b, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
-		return st.readLegacy(trimmed)
-	}
-	rest, ok := checkMagic(b, snapshotMagic)
-	if !ok {
+	if string(magic) != snapshotMagic {
+		// Not this format: the original locker's JSON (small, read whole),
+		// or neither.
+		b, err := fr.rest()
+		if err != nil {
+			return err
+		}
+		st.snapSize = int64(len(b))
+		if len(b) == 0 {
+			return errors.New("the file is empty. Locker never writes an empty file, so it may have been truncated by a crash of another program; refusing to start with no locks. Restore it from a backup, or delete it to start with no locks")
+		}
+		if trimmed := bytes.TrimLeft(b, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+			return st.readLegacy(trimmed)
+		}
 		return errors.New("not a Locker data file (neither a Locker snapshot nor the original locker's JSON)")
 	}
-	payload, n, err := readFrame(rest)
+	fr.skip(len(magic))
+	payload, err := fr.frame()
 	if err != nil {
 		return fmt.Errorf("snapshot header: %w", err)
 	}
@@ -128,27 +140,21 @@ func (st *state) readSnapshot(b []byte, historyLimit int) error {
 	if hdr.Count < 0 {
 		return fmt.Errorf("snapshot header: count %d", hdr.Count)
 	}
-	rest = rest[n:]
 	st.fence, st.logGen = hdr.Fence, hdr.LogGen
 	// Frames are read in chunks whose payloads are decoded in parallel
 	// (decodeFrames), then checked and applied in order, so that the first
 	// bad frame is reported exactly as reading them one by one would.
 	var (
 		payloads [][]byte
+		offsets  []int64
 		entries  []snapshotEntry
 		errs     []error
 	)
 	for i := 0; i < hdr.Count; {
-		payloads = payloads[:0]
 		var frameErr error
-		for len(payloads) < recoveryChunk && i+len(payloads) < hdr.Count {
-			payload, n, err := readFrame(rest)
-			if err != nil {
-				frameErr = err
-				break
-			}
-			rest = rest[n:]
-			payloads = append(payloads, payload)
+		payloads, offsets, frameErr = fr.frames(payloads[:0], offsets[:0], min(recoveryChunk, hdr.Count-i))
+		if frameErr == nil && len(payloads) == 0 {
+			frameErr = errTorn // the file ends before the snapshot does
 		}
 		entries, errs = decodeFrames(payloads, entries, errs, decodeSnapshotEntry)
 		for j := range payloads {
@@ -170,7 +176,7 @@ func (st *state) readSnapshot(b []byte, historyLimit int) error {
 			return fmt.Errorf("snapshot lock %d of %d: %w", i+1, hdr.Count, frameErr)
 		}
 	}
-	payload, n, err = readFrame(rest)
+	payload, err = fr.frame()
 	if err != nil {
 		return fmt.Errorf("snapshot end: %w", err)
 	}
@@ -178,9 +184,12 @@ func (st *state) readSnapshot(b []byte, historyLimit int) error {
 	if err := json.Unmarshal(payload, &end); err != nil || !end.End || end.Count != hdr.Count {
 		return errors.New("snapshot end marker is missing or wrong")
 	}
-	if len(rest[n:]) != 0 {
+	if more, err := fr.head(1); err != nil {
+		return err
+	} else if len(more) != 0 {
 		return errors.New("data after the snapshot's end marker")
 	}
+	st.snapSize = fr.off
 	return nil
 }
 
@@ -250,18 +259,24 @@ var errLegacy = errors.New("legacy format")
 // preallocated and never written. It returns the offset where valid data
 // ends, and whether only zeros follow it.
 func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, zeroTail bool, err error) {
-	b, err := os.ReadFile(seg.path)
+	f, err := os.Open(seg.path)
 	if err != nil {
 		return 0, false, err
 	}
-	rest, ok := checkMagic(b, logMagic)
-	if !ok {
-		if last && len(b) < len(logMagic) && bytes.HasPrefix([]byte(logMagic), b) {
+	defer f.Close()
+	fr := newFrameReader(f)
+	magic, err := fr.head(len(logMagic))
+	if err != nil {
+		return 0, false, err
+	}
+	if string(magic) != logMagic {
+		if last && len(magic) < len(logMagic) && strings.HasPrefix(logMagic, string(magic)) {
 			return 0, false, nil // created, then cut off before its header was written
 		}
 		return 0, false, errors.New("not a Locker log segment")
 	}
-	payload, n, err := readFrame(rest)
+	fr.skip(len(magic))
+	payload, err := fr.frame()
 	if err != nil {
 		if last && errors.Is(err, errTorn) {
 			return 0, false, nil
@@ -272,27 +287,19 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 	if err := json.Unmarshal(payload, &hdr); err != nil || hdr.Gen != seg.gen {
 		return 0, false, fmt.Errorf("log header does not name segment %d", seg.gen)
 	}
-	off := len(logMagic) + n
 	// As in readSnapshot: chunks of frames, decoded in parallel, then
 	// checked and applied in order.
 	var (
-		offsets  []int
+		offsets  []int64
 		payloads [][]byte
 		recs     []logRecord
 		errs     []error
 	)
-	for off < len(b) {
-		offsets, payloads = offsets[:0], payloads[:0]
+	for {
 		var frameErr error
-		for len(payloads) < recoveryChunk && off < len(b) {
-			payload, n, err := readFrame(b[off:])
-			if err != nil {
-				frameErr = err
-				break
-			}
-			offsets = append(offsets, off)
-			payloads = append(payloads, payload)
-			off += n
+		payloads, offsets, frameErr = fr.frames(payloads[:0], offsets[:0], recoveryChunk)
+		if frameErr == nil && len(payloads) == 0 {
+			return fr.off, false, nil
 		}
 		recs, errs = decodeFrames(payloads, recs, errs, decodeLogRecord)
 		for j := range payloads {
@@ -313,24 +320,32 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
 		}
 		if frameErr != nil {
-			if preallocated(b, off) {
-				return int64(off), true, nil // the preallocated rest of the segment
+			if !errors.Is(frameErr, errTorn) && !errors.Is(frameErr, errDamaged) {
+				return 0, false, frameErr // reading the file failed
 			}
-			if last && !validFrameAfter(b[off+1:]) {
-				return int64(off), false, nil // torn tail
+			// What follows the bad frame tells how it came to be there.
+			off := fr.off
+			rest, err := fr.rest()
+			if err != nil {
+				return 0, false, err
+			}
+			if preallocated(off+int64(len(rest)), rest) {
+				return off, true, nil // the preallocated rest of the segment
+			}
+			if last && !validFrameAfter(rest[1:]) {
+				return off, false, nil // torn tail
 			}
 			return 0, false, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
 		}
 	}
-	return int64(off), false, nil
 }
 
-// preallocated reports whether the segment b ends, after off, the way
-// preallocation leaves it: in zeros, shorter than a chunk, to a size that is
-// a whole number of chunks. Zeros of any other shape are damage (in the
-// last segment, possibly a torn tail).
-func preallocated(b []byte, off int) bool {
-	return len(b)%preallocChunk == 0 && len(b)-off < preallocChunk && allZero(b[off:])
+// preallocated reports whether a segment of size bytes ends in rest the
+// way preallocation leaves it: in zeros, shorter than a chunk, to a size
+// that is a whole number of chunks. Zeros of any other shape are damage (in
+// the last segment, possibly a torn tail).
+func preallocated(size int64, rest []byte) bool {
+	return size%preallocChunk == 0 && len(rest) < preallocChunk && allZero(rest)
 }
 
 func allZero(b []byte) bool {

@@ -83,11 +83,16 @@ type recovered struct {
 	SegmentGen []uint64
 }
 
-func recoverWith(t *testing.T, path string, workers int) recovered {
+// recoverWith recovers path with the given number of decoding goroutines,
+// reading the files through a window of the given size (0: the default).
+func recoverWith(t *testing.T, path string, workers, window int) recovered {
 	t.Helper()
-	old := decodeWorkers
+	old, oldWindow := decodeWorkers, readWindow
 	decodeWorkers = func() int { return workers }
-	defer func() { decodeWorkers = old }()
+	if window > 0 {
+		readWindow = window
+	}
+	defer func() { decodeWorkers, readWindow = old, oldWindow }()
 	st, err := recoverState(path, 100)
 	if err != nil {
 		return recovered{Err: err.Error()}
@@ -123,7 +128,10 @@ func reframe(t *testing.T, file string, off int, payload []byte) {
 
 // TestParallelRecoveryMatchesSequential recovers large files, whole and
 // damaged in various ways, with one decoding goroutine and with several,
-// and checks that both give the same state, or the same refusal.
+// and checks that both give the same state, or the same refusal. It also
+// reads them through windows smaller than a frame, of a few frames (chunks
+// ending inside a frame), and of the default size (the whole files here),
+// which must all agree too.
 func TestParallelRecoveryMatchesSequential(t *testing.T) {
 	const locks, records = 3*recoveryChunk/2 + 17, 2*recoveryChunk + 5
 	cases := []struct {
@@ -168,8 +176,16 @@ func TestParallelRecoveryMatchesSequential(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path, snapOffs, logOffs, want := parallelFiles(t, locks, records)
 			c.damage(t, path, snapOffs, logOffs)
-			seq := recoverWith(t, path, 1)
-			par := recoverWith(t, path, 3)
+			seq := recoverWith(t, path, 1, 0)
+			par := recoverWith(t, path, 3, 0)
+			if fileSize(t, path) > readWindow || fileSize(t, segmentPath(path, 1)) > readWindow {
+				t.Fatal("the default window no longer holds the whole files: the reference is not whole-file reading")
+			}
+			for _, window := range []int{1, 1000, 4096 + 13} {
+				if w := recoverWith(t, path, 3, window); !reflect.DeepEqual(seq, w) {
+					t.Fatalf("read through a window of %d bytes: %q, locks %d, tail %d; whole: %q, locks %d, tail %d", window, w.Err, len(w.Locks), w.Tail, seq.Err, len(seq.Locks), seq.Tail)
+				}
+			}
 			if c.refused == "" && seq.Err != "" {
 				t.Fatalf("refused: %s", seq.Err)
 			}

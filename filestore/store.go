@@ -181,10 +181,11 @@ func (s *Store) open() error {
 		return err
 	}
 	s.locks, s.fence, s.snapSize = st.locks, st.fence, st.snapSize
-	// Recovery read whole files and decoded every record: give that
-	// memory back to the operating system now rather than over the next
-	// minutes, so the server's resident size is what it keeps (100,000
-	// locks: about 75 MB instead of 185).
+	// Recovery decoded every record, and replaced most of what it decoded
+	// from the log: give that memory back to the operating system now
+	// rather than over the next minutes, so the server's resident size is
+	// what it keeps (100,000 locks after a 55 MB log: about 70 MiB
+	// instead of 125).
 	debug.FreeOSMemory()
 	// Segments older than the snapshot are left over from a compaction that
 	// stopped before removing them.
