@@ -13,8 +13,12 @@ import (
 // small.
 var readWindow = 4 << 20
 
+// firstWindow is the buffer a reader starts with; it doubles as the file's
+// bytes come, up to readWindow, so that a small file gets a small buffer.
+const firstWindow = 64 << 10
+
 // frameReader reads the frames of a snapshot or log segment through a
-// window of readWindow bytes (more when one frame needs it).
+// window of up to readWindow bytes (more when one frame needs it).
 type frameReader struct {
 	f    io.Reader
 	buf  []byte
@@ -25,26 +29,33 @@ type frameReader struct {
 }
 
 func newFrameReader(f io.Reader) *frameReader {
-	return &frameReader{f: f, buf: make([]byte, readWindow)}
+	return &frameReader{f: f, buf: make([]byte, min(readWindow, firstWindow))}
 }
 
 // fill makes buf[r:w] hold at least n bytes, reading from the file. It
 // returns false if the file ends first, on a read error (fr.err), or, when
 // move is false, if the bytes do not fit without moving buf[r:w] (which
 // would overwrite payloads handed out before).
+//
+// The buffer grows only when it is full of bytes read from the file, never
+// to a size a frame's length asks for before those bytes have come: a
+// damaged length near maxFrame at the end of a file costs nothing.
 func (fr *frameReader) fill(n int, move bool) bool {
-	if fr.r+n > len(fr.buf) && fr.w-fr.r < n {
-		if !move {
-			return false
-		}
-		buf := fr.buf
-		if n > len(buf) {
-			buf = make([]byte, n)
-		}
-		fr.w = copy(buf, fr.buf[fr.r:fr.w])
-		fr.r, fr.buf = 0, buf
-	}
 	for fr.w-fr.r < n && !fr.eof && fr.err == nil {
+		if fr.w == len(fr.buf) {
+			if !move {
+				return false
+			}
+			buf := fr.buf
+			switch {
+			case fr.r == 0: // the bytes wanted do not fit: a frame larger than the buffer
+				buf = make([]byte, min(2*len(buf), max(n, readWindow)))
+			case len(buf) < readWindow:
+				buf = make([]byte, min(2*len(buf), readWindow))
+			}
+			fr.w = copy(buf, fr.buf[fr.r:fr.w])
+			fr.r, fr.buf = 0, buf
+		}
 		k, err := fr.f.Read(fr.buf[fr.w:])
 		fr.w += k
 		switch {

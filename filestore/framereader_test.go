@@ -145,3 +145,31 @@ func TestFrameReaderReportsReadErrors(t *testing.T) {
 		t.Fatalf("next frame: err %v, want the read error again", err)
 	}
 }
+
+// TestFrameReaderGrowsOnlyWithData: a damaged length near maxFrame at the
+// end of a file must not make the reader allocate what it asks for; the
+// buffer grows only with bytes read. And a small file gets a small buffer.
+func TestFrameReaderGrowsOnlyWithData(t *testing.T) {
+	file := appendFrame(nil, []byte(`{"a":1}`))
+	file = binary.LittleEndian.AppendUint32(file, maxFrame)
+	file = append(file, 1, 2, 3, 4, 5)
+	fr := newFrameReader(bytes.NewReader(file))
+	if _, err := fr.frame(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fr.frame(); !errors.Is(err, errTorn) { // first of its chunk: the window may move
+		t.Fatalf("err %v, want a torn frame", err)
+	}
+	if len(fr.buf) > firstWindow {
+		t.Fatalf("a %d-byte file grew the buffer to %d bytes", len(file), len(fr.buf))
+	}
+	// A frame larger than the window does grow it, to what came.
+	big := appendFrame(nil, bytes.Repeat([]byte("x"), readWindow+1000))
+	fr = newFrameReader(bytes.NewReader(big))
+	if p, err := fr.frame(); err != nil || len(p) != readWindow+1000 {
+		t.Fatalf("a frame larger than the window: %d bytes, err %v", len(p), err)
+	}
+	if len(fr.buf) > 2*len(big) {
+		t.Fatalf("buffer %d bytes for a %d-byte frame", len(fr.buf), len(big))
+	}
+}

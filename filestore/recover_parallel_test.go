@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,10 +58,16 @@ func parallelFiles(t *testing.T, locks, records int) (path string, snapOffs, log
 		name := fmt.Sprintf("lock-%05d", (i*7)%(locks+records/2))
 		d := diskLock{Name: name}
 		ev := lock.Event{Type: lock.Released, Lock: name, Key: "k", Holder: "h", Time: t1}
-		if i%2 == 0 {
+		switch {
+		case i%2 == 0:
 			fence++
 			d = diskLock{Name: name, Key: "k2", Holds: lock.HoldsOf(map[string]lock.Hold{"h2": {Count: 1, Acquired: t1}}), Fence: fence, Since: t1}
 			ev = lock.Event{Type: lock.Acquired, Lock: name, Key: "k2", Holder: "h2", Count: 1, Fence: fence, Time: t1}
+		case i%6 == 1:
+			// A pool's member with metadata: the fields decoded by
+			// encoding/json (json.RawMessage must not keep the bytes
+			// it was read from, which the reader reuses).
+			d = diskLock{Name: name, FreeSince: t1, Pools: []string{fmt.Sprintf("pool-%d", i%5)}, Metadata: json.RawMessage(fmt.Sprintf(`{"record":%d,"host":"h-%05d"}`, i, i))}
 		}
 		want[name] = *d.lock()
 		logOffs = append(logOffs, len(buf))
@@ -77,6 +84,7 @@ type recovered struct {
 	Err        string
 	Fence      uint64
 	Tail       int64
+	ZeroTail   bool
 	Locks      map[string]lock.Lock
 	Histories  map[string][]lock.Event
 	SnapSize   int64
@@ -97,7 +105,7 @@ func recoverWith(t *testing.T, path string, workers, window int) recovered {
 	if err != nil {
 		return recovered{Err: err.Error()}
 	}
-	r := recovered{Fence: st.fence, Tail: st.tailOffset, SnapSize: st.snapSize, Locks: map[string]lock.Lock{}, Histories: map[string][]lock.Event{}}
+	r := recovered{Fence: st.fence, Tail: st.tailOffset, ZeroTail: st.zeroTail, SnapSize: st.snapSize, Locks: map[string]lock.Lock{}, Histories: map[string][]lock.Event{}}
 	for name, e := range st.locks {
 		r.Locks[name] = *e.lock
 		r.Histories[name] = historyEvents(name, e.history)
@@ -183,7 +191,7 @@ func TestParallelRecoveryMatchesSequential(t *testing.T) {
 			}
 			for _, window := range []int{1, 1000, 4096 + 13} {
 				if w := recoverWith(t, path, 3, window); !reflect.DeepEqual(seq, w) {
-					t.Fatalf("read through a window of %d bytes: %q, locks %d, tail %d; whole: %q, locks %d, tail %d", window, w.Err, len(w.Locks), w.Tail, seq.Err, len(seq.Locks), seq.Tail)
+					t.Fatalf("read through a window of %d bytes, recovery differs from reading the files whole (error %q, %d locks, tail %d; whole: %q, %d locks, tail %d)", window, w.Err, len(w.Locks), w.Tail, seq.Err, len(seq.Locks), seq.Tail)
 				}
 			}
 			if c.refused == "" && seq.Err != "" {
@@ -204,6 +212,9 @@ func TestParallelRecoveryMatchesSequential(t *testing.T) {
 				}
 				if seq.Tail != int64(fileSize(t, segmentPath(path, 1))) {
 					t.Errorf("tail %d", seq.Tail)
+				}
+				if seq.SnapSize != int64(fileSize(t, path)) {
+					t.Errorf("snapshot size %d, the file's %d", seq.SnapSize, fileSize(t, path))
 				}
 			}
 			if c.name == "torn tail" && seq.Tail != int64(logOffs[len(logOffs)-1]) {
