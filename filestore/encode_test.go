@@ -141,13 +141,17 @@ func TestSnapshotFrameMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func BenchmarkRecordFrame(b *testing.B) {
+// benchLock is the held lock, with the event that took it, that the frame
+// benchmarks encode.
+func benchLock() (diskLock, []lock.Event) {
 	now := time.Date(2026, 11, 26, 4, 30, 1, 123456789, time.UTC)
-	r := logRecord{
-		Lock:   diskLock{Name: "prod-deployments", Key: "pipeline-7", Holds: lock.Holds{{Holder: "pipeline-7", Hold: lock.Hold{Count: 1, Acquired: now}}}, Fence: 123456, Since: now},
-		Events: []lock.Event{{Type: lock.Acquired, Lock: "prod-deployments", Key: "pipeline-7", Holder: "pipeline-7", Count: 1, Fence: 123456, Time: now}},
-		Fence:  123456,
-	}
+	return diskLock{Name: "prod-deployments", Key: "pipeline-7", Holds: lock.Holds{{Holder: "pipeline-7", Hold: lock.Hold{Count: 1, Acquired: now}}}, Fence: 123456, Since: now},
+		[]lock.Event{{Type: lock.Acquired, Lock: "prod-deployments", Key: "pipeline-7", Holder: "pipeline-7", Count: 1, Fence: 123456, Time: now}}
+}
+
+func BenchmarkRecordFrame(b *testing.B) {
+	d, events := benchLock()
+	r := logRecord{Lock: d, Events: events, Fence: 123456}
 	var frame []byte
 	b.Run("by-hand", func(b *testing.B) {
 		for b.Loop() {
@@ -162,11 +166,8 @@ func BenchmarkRecordFrame(b *testing.B) {
 }
 
 func BenchmarkSnapshotFrame(b *testing.B) {
-	now := time.Date(2026, 11, 26, 4, 30, 1, 123456789, time.UTC)
-	se := snapshotEntry{
-		Lock:    diskLock{Name: "prod-deployments", Key: "pipeline-7", Holds: lock.Holds{{Holder: "pipeline-7", Hold: lock.Hold{Count: 1, Acquired: now}}}, Fence: 123456, Since: now},
-		History: []lock.Event{{Type: lock.Acquired, Lock: "prod-deployments", Key: "pipeline-7", Holder: "pipeline-7", Count: 1, Fence: 123456, Time: now}},
-	}
+	d, history := benchLock()
+	se := snapshotEntry{Lock: d, History: history}
 	var frame []byte
 	b.Run("by-hand", func(b *testing.B) {
 		for b.Loop() {
