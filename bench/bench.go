@@ -121,6 +121,12 @@ type Result struct {
 	// operation, in microseconds.
 	ServerCPU float64 `json:"server_cpu_us_per_op,omitempty"`
 	ClientCPU float64 `json:"client_cpu_us_per_op,omitempty"`
+	// ServerSwitches is how many times per operation the server's threads
+	// gave up their CPU (context switches, /proc/PID/task/*/status), when
+	// the harness started it. Each costs the kernel's switch, and on a
+	// virtual machine often the waking of a halted vCPU: the part of the
+	// CPU per operation a profile of the Go code does not show.
+	ServerSwitches float64 `json:"server_switches_per_op,omitempty"`
 	// LoadAvg is the machine's load average (1, 5, 15 minutes) when the
 	// measurement ended: the machine may be shared.
 	LoadAvg string `json:"load_avg,omitempty"`
@@ -456,8 +462,10 @@ func (cfg Config) measure(ctx context.Context, t *target, st step, prefix string
 	var lr loadResult
 	var err error
 	var serverCPU0 time.Duration
+	var switches0 int64
 	if t.proc != nil {
 		serverCPU0, _ = t.proc.cpu()
+		switches0, _ = t.proc.switches()
 	}
 	clientCPU0 := selfCPU()
 	if cfg.Profile != "" && t.proc != nil && t.proc.pprof != "" {
@@ -478,6 +486,9 @@ func (cfg Config) measure(ctx context.Context, t *target, st step, prefix string
 		if t.proc != nil {
 			if c, err := t.proc.cpu(); err == nil {
 				r.ServerCPU = round3(float64(c-serverCPU0) / float64(lr.ops) / 1e3)
+			}
+			if n, err := t.proc.switches(); err == nil && switches0 > 0 {
+				r.ServerSwitches = round3(float64(n-switches0) / float64(lr.ops))
 			}
 		}
 	}
@@ -710,6 +721,7 @@ func combine(runs []Result) Result {
 	r.CeilingRatio = med(func(x Result) float64 { return x.CeilingRatio })
 	r.ServerCPU = med(func(x Result) float64 { return x.ServerCPU })
 	r.ClientCPU = med(func(x Result) float64 { return x.ClientCPU })
+	r.ServerSwitches = med(func(x Result) float64 { return x.ServerSwitches })
 	for i := range r.Runs {
 		r.Runs[i].ErrorSamples = nil
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -360,12 +361,45 @@ func TestSpawnedServerStartupAndMemory(t *testing.T) {
 	if r := rep.Results[0]; r.Target != "locker" || r.RSSMiB <= 0 || r.PeakRSSMiB < r.RSSMiB {
 		t.Errorf("spawned server's memory not measured: %+v", r)
 	}
+	if r := rep.Results[0]; r.ServerSwitches <= 0 {
+		t.Errorf("spawned server's context switches not measured: %+v", r)
+	}
 	s := rep.Results[1]
 	if s.Kind != "startup" || s.Held != 300 || s.StartupMS <= 0 || s.RSSMiB <= 0 || len(s.Runs) != 2 || s.Errors != 0 {
 		t.Errorf("startup: %+v", s)
 	}
 	if !strings.HasPrefix(rep.Target, "spawned: ") {
 		t.Errorf("report target %q", rep.Target)
+	}
+}
+
+func TestProcSwitchesCountsSleeps(t *testing.T) {
+	before, err := procSwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A thread sleeps in the kernel (whichever: each thread's switches
+	// are summed): each sleep gives up its CPU once.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for range 20 {
+			ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+			syscall.Nanosleep(&ts, nil)
+		}
+	}()
+	<-done
+	after, err := procSwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 20 {
+		t.Errorf("switches went from %d to %d over 20 sleeps", before, after)
+	}
+	if _, err := procSwitches(1 << 30); err == nil {
+		t.Error("no error for a process that does not exist")
 	}
 }
 

@@ -69,7 +69,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		switch {
 		case x.ServerCPU > 0:
-			notes = append(notes, fmt.Sprintf("CPU/op: server %.0f µs, client %.0f µs", x.ServerCPU, x.ClientCPU))
+			notes = append(notes, fmt.Sprintf("CPU/op: server %.0f µs, client %.0f µs; server context switches/op %.2f", x.ServerCPU, x.ClientCPU, x.ServerSwitches))
 		case x.ClientCPU > 0:
 			notes = append(notes, fmt.Sprintf("CPU/op: client %.0f µs", x.ClientCPU))
 		}

@@ -186,6 +186,40 @@ func (p *process) cpu() (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
+// switches reads how many times the process's threads have given up their
+// CPU so far, voluntarily (to wait: a futex, epoll, an fsync) or not.
+func (p *process) switches() (int64, error) { return procSwitches(p.pid()) }
+
+// procSwitches sums voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+// over the threads of process pid (/proc/PID/task/*/status). The switches
+// of threads that have exited are not counted; Go's runtime rarely ends
+// one.
+func procSwitches(pid int) (int64, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/status")
+		if err != nil {
+			continue // the thread has exited
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			name, v, ok := strings.Cut(line, ":")
+			if ok && (name == "voluntary_ctxt_switches" || name == "nonvoluntary_ctxt_switches") {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	if n == 0 {
+		return 0, errors.New("no context switches in /proc/<pid>/task/*/status")
+	}
+	return n, nil
+}
+
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
 // every Linux that Go runs on.
 const clockTicks = 100
