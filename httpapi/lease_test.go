@@ -127,6 +127,9 @@ func TestTooManyWaitersIs503(t *testing.T) {
 	c := s.goDo("PUT", "/lock/w?wait=60s", `{"key":"k2"}`, withContext(ctx))
 	eventually(t, "one request waits", func() bool { return s.waiters(t, "w") == 1 })
 	s.do("PUT", "/lock/w?wait=60s", `{"key":"k3"}`).expect(t, 503, "second waiter over the limit")
+	// The holder needs no wait to re-enter: the full queue does not stop it.
+	s.do("PUT", "/lock/w?wait=60s", `{"key":"k1"}`).expect(t, 200, "the holder re-entering with wait")
+	wantEntry(t, s, "w", "k1", map[string]int{"k1": 2})
 	// Without wait, a conflict is still a plain 423.
 	s.do("PUT", "/lock/w", `{"key":"k3"}`).expect(t, 423, "no wait")
 	cancel()

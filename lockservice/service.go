@@ -169,6 +169,16 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 	wait = min(wait, s.cfg.MaxWait)
 	w, err := s.queues.join(ctx, queue, r.Key, r.Holder)
 	if err != nil {
+		// A full queue refuses only a request that would have to wait:
+		// one that can have the lock at once (its holder re-entering)
+		// still gets it, as it would without wait.
+		l, aerr := attempt(nil)
+		switch {
+		case aerr == nil:
+			return s.kept(ctx, l, r)
+		case lock.ErrorCode(aerr) != lock.ECONFLICT:
+			return l, aerr
+		}
 		return lock.Lock{}, err
 	}
 	defer s.queues.leave(ctx, queue, w)

@@ -276,6 +276,12 @@ func TestWaitLimits(t *testing.T) {
 		if !strings.Contains(le.Message, "limit 2") {
 			t.Errorf("message %q does not name the limit", le.Message)
 		}
+		// A full queue does not stop a request that needs no wait: the
+		// holder re-entering gets its lock as it would without wait.
+		l, err := e.svc.Acquire(context.Background(), "x", lock.Request{Key: "A", Holder: "a"}, longWait)
+		if err != nil || l.Counts()["a"] != 2 {
+			t.Fatalf("the holder re-entering with wait past the limit: %+v, %v", l, err)
+		}
 		e.startWaiter("y", "B", "y1", 0, longWait) // another lock has room
 		w1.cancel()
 		w1.wait(t)
