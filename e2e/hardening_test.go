@@ -497,3 +497,61 @@ func TestHardeningHealthcheckCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestHardeningInputThatWouldMergeOrDrop, through the binary: a body that
+// encoding/json would read with U+FFFD in place of bad bytes or of half a
+// surrogate pair (so that different keys would be one), and a query string
+// with a pair url.Values would drop (a lease lost), are refused with 400
+// and change nothing; a full wait queue does not stop the holder from
+// re-entering.
+func TestHardeningInputThatWouldMergeOrDrop(t *testing.T) {
+	s := startServer(t, []string{"LOCKER_MAX_WAITERS_PER_LOCK=1"})
+	for _, tc := range []struct{ path, body, want string }{
+		{"/lock/u", "{\"key\":\"\xff\"}", "not valid UTF-8"},
+		{"/lock/u", `{"key":"k","lock_by":"\udfff"}`, "surrogate"},
+		{"/lock/u?key=k&ttl=1s;x", "", "semicolon"},
+		{"/pool/p/m", "{\"metadata\":\"\xfe\"}", "not valid UTF-8"},
+	} {
+		st, _, b := hcall(t, nil, "PUT", s.URL+tc.path, "", "", tc.body)
+		if st != 400 || !strings.Contains(b, tc.want) || !json.Valid([]byte(b)) {
+			t.Errorf("PUT %s %q: %d %s, want a JSON 400 saying %q", tc.path, tc.body, st, b, tc.want)
+		}
+	}
+	if st, _, b := hcall(t, nil, "GET", s.URL+"/locks", "", "", ""); st != 200 || strings.TrimSpace(b) != "{}" {
+		t.Errorf("after refused requests GET /locks: %d %s", st, b)
+	}
+
+	// The queue of "q" full: one waiter, the limit.
+	if st, _, b := hcall(t, nil, "PUT", s.URL+"/lock/q", "", "", `{"key":"A"}`); st != 200 {
+		t.Fatalf("A takes q: %d %s", st, b)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiting := make(chan struct{})
+	go func() {
+		defer close(waiting)
+		req, _ := http.NewRequestWithContext(ctx, "PUT", s.URL+"/lock/q?wait=60s", strings.NewReader(`{"key":"B"}`))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, b := hcall(t, nil, "GET", s.URL+"/lock/q", "", "", "")
+		if strings.Contains(b, `"waiters":1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B never queued: %s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st, _, b := hcall(t, nil, "PUT", s.URL+"/lock/q?wait=60s", "", "", `{"key":"C"}`); st != 503 {
+		t.Errorf("C over the limit: %d %s, want 503", st, b)
+	}
+	if st, _, b := hcall(t, nil, "PUT", s.URL+"/lock/q?wait=60s", "", "", `{"key":"A"}`); st != 200 || !strings.Contains(b, `"A":2`) {
+		t.Errorf("A re-entering with wait while the queue is full: %d %s, want 200 with count 2", st, b)
+	}
+	cancel()
+	<-waiting
+}

@@ -54,7 +54,7 @@ func (d diskLock) check() error {
 		}
 	}
 	if d.Metadata != nil {
-		if err := lock.ValidateMetadata(d.Metadata); err != nil {
+		if err := lock.CheckMetadata(d.Metadata); err != nil {
 			return fmt.Errorf("lock %q: %w", d.Name, err)
 		}
 	}

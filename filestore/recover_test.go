@@ -2,7 +2,10 @@ package filestore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -424,4 +427,46 @@ func TestRefusalMessagesAreReadable(t *testing.T) {
 	if _, err := os.Stat(path + ".log.1"); err == nil {
 		t.Fatal("a refused Open created a log")
 	}
+}
+
+// TestOlderMetadataStillLoads: versions before the service refused
+// metadata with invalid UTF-8 or halves of surrogate pairs stored it as it
+// came. A file holding it, in the log and in a snapshot, must still load:
+// recovery checks metadata with lock.CheckMetadata, not the stricter rule
+// for new input.
+func TestOlderMetadataStillLoads(t *testing.T) {
+	old := json.RawMessage("{\"a\":\"\xff\xfe\",\"b\":\"\\ud800\"}")
+	if lock.ValidateMetadata(old) == nil {
+		t.Fatal("the test's metadata passes the rule for new input")
+	}
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{CompactBytes: 1024})
+	setMeta := func(l *lock.Lock, env lock.Env) []lock.Event {
+		l.Pools, l.Metadata, l.FreeSince = []string{"p"}, old, env.Now
+		return []lock.Event{{Type: lock.Added, Lock: l.Name, Time: env.Now, Pools: l.Pools, Pool: "p"}}
+	}
+	if _, _, err := s.Update(context.Background(), "m", setMeta); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		l, ok := getT(t, s, "m")
+		if !ok || !bytes.Equal(l.Metadata, old) {
+			t.Fatalf("%s: metadata %q, want %q", when, l.Metadata, old)
+		}
+	}
+	closeT(t, s)
+	s = openT(t, path, Options{CompactBytes: 1024})
+	check(s, "replayed from the log")
+	// Enough changes for a snapshot, which then holds the metadata.
+	for i := range 40 {
+		acquire(t, s, fmt.Sprintf("x%d", i), "k", "k", 0)
+	}
+	waitCompactionIdle(t, s)
+	closeT(t, s)
+	if gens := segmentGens(t, path); len(gens) == 0 || gens[0] == 1 {
+		t.Fatalf("no compaction happened: log segments %v", gens)
+	}
+	s = openT(t, path, Options{})
+	check(s, "read from the snapshot")
 }

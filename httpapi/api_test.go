@@ -253,6 +253,19 @@ func TestKeyAndHolderAsQueryParameters(t *testing.T) {
 	wantEntry(t, s, "x", "prod cf/1", map[string]int{"a&b=c": 1})
 }
 
+// TestEscapedKeysAreExact: a \u escape of a whole character, a pair of
+// surrogate halves included, is that character; a backslash before "u"
+// is text. (Halves alone, and invalid UTF-8, are refused: TestBadRequestsAre400.)
+func TestEscapedKeysAreExact(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	s.do("PUT", "/lock/e", `{"key":"\ud83d\udd12"}`).expect(t, 200, "a key in escapes")
+	s.do("PUT", "/lock/e", `{"key":"🔒"}`).expect(t, 200, "the same key as it is")
+	wantEntry(t, s, "e", "🔒", map[string]int{"🔒": 2})
+	s.do("PUT", "/lock/e", `{"key":"\ufffd"}`).expect(t, 423, "U+FFFD is another key")
+	s.do("PUT", "/lock/b", `{"key":"\\ud800"}`).expect(t, 200, "a backslash, then text")
+	wantEntry(t, s, "b", `\ud800`, map[string]int{`\ud800`: 1})
+}
+
 func TestBodyWinsOverQuery(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{})
 	s.do("PUT", "/lock/x?key=q&lock_by=qh", `{"key":"b","lock_by":"bh"}`).expect(t, 200, "PUT body and query")

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudfoundry-community/locker/internal/jsonenc"
 	"github.com/cloudfoundry-community/locker/internal/jsonscan"
@@ -143,7 +144,13 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 	if err := decodeBody(raw, &body); err != nil {
 		return lockRequest{}, err
 	}
-	q := r.URL.Query()
+	// Not r.URL.Query(), which drops a pair it cannot parse (a ';', a
+	// bad %-escape) without a word: "ttl=1s;x" would be a hold with no
+	// lease at all.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return lockRequest{}, lock.Errorf(lock.EINVALID, "query string: %v", err)
+	}
 	var req lockRequest
 	req.Key = first(body.Key, q, "key")
 	req.Holder = first(body.LockBy, q, "lock_by")
@@ -191,6 +198,11 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 // this). With 8 clients, encoding/json's decoder was 7% of the server's
 // CPU, for bodies of 40 bytes (docs/benchmarks.md).
 func decodeBody(raw []byte, body *requestBody) error {
+	if !utf8.Valid(raw) {
+		// encoding/json would read each bad byte as U+FFFD: two keys
+		// that differ would be one.
+		return lock.Errorf(lock.EINVALID, "request body is not valid UTF-8")
+	}
 	if fastBody(raw, body) {
 		return nil
 	}
@@ -214,6 +226,10 @@ func slowBody(raw []byte, body *requestBody) error {
 	// Not dec.More(): it reports false for a stray ']' or '}'.
 	if len(bytes.Trim(raw[dec.InputOffset():], " \t\r\n")) > 0 {
 		return lock.Errorf(lock.EINVALID, "request body has data after the JSON object")
+	}
+	if lock.HasLoneSurrogate(raw) {
+		// Decoded as U+FFFD, like a bad byte.
+		return lock.Errorf(lock.EINVALID, `request body holds a \u escape of half a UTF-16 surrogate pair, which is no character`)
 	}
 	return nil
 }

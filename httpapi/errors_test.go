@@ -46,6 +46,12 @@ func TestBadRequestsAre400(t *testing.T) {
 		{"wait 1y", "PUT", "/lock/x", `{"key":"k","wait":"1y"}`, "duration"},
 		{"negative wait query", "PUT", "/lock/x?wait=-5s", `{"key":"k"}`, "wait"},
 		{"bad ttl query", "PUT", "/lock/x?ttl=forever", `{"key":"k"}`, "ttl"},
+		// url.Values would drop these pairs without a word: a hold with
+		// no lease, or under another holder.
+		{"semicolon in ttl query", "PUT", "/lock/x?key=k&ttl=1s;x", ``, "semicolon"},
+		{"semicolon in holder query", "PUT", "/lock/x?key=k&lock_by=job;42", ``, "semicolon"},
+		{"bad escape in query", "PUT", "/lock/x?key=k&wait=%zz", ``, "query string"},
+		{"delete semicolon in query", "DELETE", "/lock/held?key=k;x", ``, "semicolon"},
 		{"bad ttl body", "PUT", "/lock/x", `{"key":"k","ttl":"forever"}`, "duration"},
 		{"negative ttl body", "PUT", "/lock/x", `{"key":"k","ttl":"-5s"}`, "negative"},
 		{"negative ttl seconds", "PUT", "/lock/x", `{"key":"k","ttl":-5}`, ""},
@@ -75,6 +81,14 @@ func TestBadRequestsAre400(t *testing.T) {
 		{"key newline", "PUT", "/lock/x", `{"key":"a\nb"}`, "control"},
 		{"key NUL", "PUT", "/lock/x", `{"key":"a\u0000b"}`, "control"},
 		{"key invalid UTF-8 query", "PUT", "/lock/x?key=%FF", ``, "UTF-8"},
+		// In the body, encoding/json would read a bad byte, or an escape of
+		// half a surrogate pair, as U+FFFD: "\xff" and "\xfe" one key.
+		{"key invalid UTF-8 body", "PUT", "/lock/x", "{\"key\":\"\xff\"}", "UTF-8"},
+		{"holder invalid UTF-8 body", "PUT", "/lock/x", "{\"key\":\"k\",\"lock_by\":\"a\xfe\"}", "UTF-8"},
+		{"key lone high surrogate", "PUT", "/lock/x", `{"key":"\ud800"}`, "surrogate"},
+		{"key lone low surrogate", "PUT", "/lock/x", `{"key":"a\udc00b"}`, "surrogate"},
+		{"key reversed surrogates", "PUT", "/lock/x", `{"key":"\ude00\ud83d"}`, "surrogate"},
+		{"delete key lone surrogate", "DELETE", "/lock/held", `{"key":"\udbff"}`, "surrogate"},
 		{"key control query", "PUT", "/lock/x?key=%0A", ``, "control"},
 		{"holder too long", "PUT", "/lock/x", jsonBody(map[string]string{"key": "k", "lock_by": long}), "512"},
 		{"holder newline", "PUT", "/lock/x", `{"key":"k","locked_by":"a\nb"}`, "control"},

@@ -304,6 +304,10 @@ func TestPoolBadRequests(t *testing.T) {
 		// Valid JSON, but PostgreSQL cannot store it: refused alike by both
 		// stores.
 		{"a NUL character in metadata", "PUT", "/pool/p/m", `{"metadata": {"a": "x\u0000y"}}`, `metadata must not contain the NUL character`},
+		// encoding/json accepts these, and would send the bytes on to
+		// every reader of the pool.
+		{"invalid UTF-8 in metadata", "PUT", "/pool/p/m", "{\"metadata\": {\"a\": \"\xff\xfe\"}}", "not valid UTF-8"},
+		{"half a surrogate pair in metadata", "PUT", "/pool/p/m", `{"metadata": ["\udfff"]}`, "surrogate"},
 		{"remove with a bad force", "DELETE", "/pool/p/m?force=maybe", "", `force must be true or false, not "maybe"`},
 	}
 	for _, b := range bad {

@@ -7,13 +7,35 @@ import (
 	"slices"
 	"sort"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxMetadata is the largest metadata a lock may carry, in bytes of JSON.
 const MaxMetadata = 64 << 10
 
-// ValidateMetadata checks metadata: valid JSON of at most MaxMetadata bytes.
+// ValidateMetadata checks new metadata: what CheckMetadata checks, and
+// that its text is valid UTF-8 without \u escapes of half a surrogate pair
+// (see HasLoneSurrogate). encoding/json accepts both, and the bytes would
+// go out as they came to every reader of the lock, whose stricter JSON
+// parsers may refuse the whole answer.
 func ValidateMetadata(m json.RawMessage) error {
+	if err := CheckMetadata(m); err != nil {
+		return err
+	}
+	if !utf8.Valid(m) {
+		return Errorf(EINVALID, "metadata is not valid UTF-8")
+	}
+	if HasLoneSurrogate(m) {
+		return Errorf(EINVALID, `metadata holds a \u escape of half a UTF-16 surrogate pair, which is no character`)
+	}
+	return nil
+}
+
+// CheckMetadata checks metadata a store already holds: valid JSON of at
+// most MaxMetadata bytes, without NUL. It is less strict than
+// ValidateMetadata so that a file written before that refused bad UTF-8
+// still loads.
+func CheckMetadata(m json.RawMessage) error {
 	if len(m) > MaxMetadata {
 		return Errorf(EINVALID, "metadata is %d bytes of JSON; the limit is %d", len(m), MaxMetadata)
 	}

@@ -3,6 +3,7 @@ package lock
 import (
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -26,6 +27,53 @@ func ValidateName(what, s string) error {
 		}
 	}
 	return nil
+}
+
+// HasLoneSurrogate reports whether valid JSON text m holds a \u escape of
+// half a UTF-16 surrogate pair without its other half. Such an escape is no
+// character: encoding/json decodes it as U+FFFD, so that different strings
+// would read as one ("\ud800" and "\udbff" as the same key), and
+// PostgreSQL refuses it.
+func HasLoneSurrogate(m []byte) bool {
+	for i := 0; i < len(m); i++ {
+		if m[i] != '\\' {
+			continue
+		}
+		r, ok := escapedRune(m[i:])
+		if ok && utf16.IsSurrogate(r) {
+			if r >= 0xdc00 {
+				return true // a second half first
+			}
+			if lo, ok := escapedRune(m[i+6:]); !ok || lo < 0xdc00 || lo > 0xdfff {
+				return true
+			}
+			i += 11 // past both halves
+			continue
+		}
+		i++ // the escaped character, which may be a backslash
+	}
+	return false
+}
+
+// escapedRune reads a \uXXXX escape at the start of b.
+func escapedRune(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // Validate checks a request for a hold on the named lock.

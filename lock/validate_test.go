@@ -1,0 +1,79 @@
+package lock_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+func TestHasLoneSurrogate(t *testing.T) {
+	tests := []struct {
+		json string
+		want bool
+	}{
+		{`"plain"`, false},
+		{`"\u00e9\u4e2d"`, false},
+		{`"\ud83d\ude00"`, false}, // a pair: U+1F600
+		{`"\uD83D\uDE00"`, false}, // upper-case hex
+		{`"a\ud83d\ude00b\udbff\udfff"`, false},
+		{`"\ud800"`, true}, // a first half alone
+		{`"\udc00"`, true}, // a second half alone
+		{`"a\ud800b"`, true},
+		{`"\ud800\u0041"`, true},       // followed by another escape
+		{`"\ud800\ud800\udc00"`, true}, // two first halves, then a second
+		{`"\ude00\ud83d"`, true},       // the halves the wrong way round
+		{`"\ud800\\udc00"`, true},      // an escaped backslash between them
+		{`"\\ud800"`, false},           // a backslash, then the text ud800
+		{`"\\\ud800"`, true},
+		{`"\\\\ud800"`, false},
+		{`{"k":["\ud83d\ude00","\udfff"]}`, true},
+		{`["\ud83d"]`, true}, // cut off by the end of the string
+	}
+	for _, tt := range tests {
+		if !json.Valid([]byte(tt.json)) {
+			t.Fatalf("%s is not valid JSON", tt.json)
+		}
+		if got := lock.HasLoneSurrogate([]byte(tt.json)); got != tt.want {
+			t.Errorf("HasLoneSurrogate(%s) = %v, want %v", tt.json, got, tt.want)
+		}
+	}
+}
+
+// TestMetadataChecks: new metadata must be valid UTF-8 without halves of
+// surrogate pairs; metadata already stored (by a version that let them
+// in) still passes CheckMetadata, so its file loads.
+func TestMetadataChecks(t *testing.T) {
+	tests := []struct {
+		name      string
+		m         string
+		validate  bool // ValidateMetadata accepts it
+		storedOK  bool // CheckMetadata accepts it
+		errorText string
+	}{
+		{"object", `{"region":"eu","n":1}`, true, true, ""},
+		{"a pair", `"\ud83d\ude00"`, true, true, ""},
+		{"invalid UTF-8", "{\"a\":\"\xff\xfe\"}", false, true, "not valid UTF-8"},
+		{"half a pair", `{"a":"\ud800"}`, false, true, "surrogate"},
+		{"NUL", `"a\u0000b"`, false, false, "NUL"},
+		{"not JSON", `{"a":}`, false, false, "not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := lock.ValidateMetadata(json.RawMessage(tt.m))
+			if (err == nil) != tt.validate {
+				t.Errorf("ValidateMetadata: %v, want accepted %v", err, tt.validate)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.errorText) {
+				t.Errorf("ValidateMetadata: %q does not say %q", err, tt.errorText)
+			}
+			if err != nil && codeOf(t, err) != lock.EINVALID {
+				t.Errorf("ValidateMetadata: code %q", codeOf(t, err))
+			}
+			if err := lock.CheckMetadata(json.RawMessage(tt.m)); (err == nil) != tt.storedOK {
+				t.Errorf("CheckMetadata: %v, want accepted %v", err, tt.storedOK)
+			}
+		})
+	}
+}
