@@ -16,21 +16,25 @@ import (
 const maxPayload = 7000
 
 // message is a NOTIFY payload: the events themselves, or — when they are too
-// large — only the lock's name, and listeners read its newest history.
-// Version is the lock's version after the change (none: only the lock's
-// wait queue changed), Replica the replica that made it.
+// large — how many there are and the history id of the first (First), and
+// listeners read them from the history. Version is the lock's version after
+// the change (none: only the lock's wait queue changed), Replica the replica
+// that made it.
 type message struct {
 	Name    string       `json:"name"`
 	Events  []lock.Event `json:"events,omitempty"`
 	Count   int          `json:"count,omitempty"`
+	First   int64        `json:"first,omitempty"`
 	Version int64        `json:"version,omitempty"`
 	Replica string       `json:"replica,omitempty"`
 }
 
 func notification(m message) string {
+	first := m.First // needed only without the events
+	m.First = 0
 	b, _ := json.Marshal(m)
 	if len(b) > maxPayload {
-		m.Count, m.Events = len(m.Events), nil
+		m.Count, m.Events, m.First = len(m.Events), nil, first
 		b, _ = json.Marshal(m)
 	}
 	return string(b)
@@ -47,9 +51,9 @@ func ownSuffix(replica string) string {
 
 // publish passes a committed change to this replica's watcher and
 // announces it to the other replicas.
-func (s *Store) publish(name string, version int64, events []lock.Event) {
+func (s *Store) publish(name string, version, first int64, events []lock.Event) {
 	s.order.deliver(name, version, events)
-	s.announce(notification(message{Name: name, Events: events, Version: version, Replica: s.opts.Replica}))
+	s.announce(notification(message{Name: name, Events: events, First: first, Version: version, Replica: s.opts.Replica}))
 }
 
 // announce queues a NOTIFY payload for the notifier.
@@ -148,17 +152,34 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 	}
 	events := m.Events
 	if len(events) == 0 && m.Count > 0 {
-		h, err := s.History(ctx, m.Name)
-		if err != nil {
+		var err error
+		if events, err = s.announced(ctx, m); err != nil {
 			return
 		}
-		events = h[max(0, len(h)-m.Count):]
 	}
 	if m.Version == 0 {
 		s.emit(m.Name, events)
 		return
 	}
 	s.order.deliver(m.Name, m.Version, events)
+}
+
+// announced reads from the history the events a message announced by
+// reference. A replica of an older locker sends no First: then the lock's
+// newest events stand in, which a later change may already have followed.
+func (s *Store) announced(ctx context.Context, m message) ([]lock.Event, error) {
+	if m.First == 0 {
+		h, err := s.History(ctx, m.Name)
+		if err != nil {
+			return nil, err
+		}
+		return h[max(0, len(h)-m.Count):], nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT event FROM locker_history WHERE name = $1 AND id >= $2 ORDER BY id LIMIT $3`, m.Name, m.First, m.Count)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows)
 }
 
 // emit calls the watcher.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -520,6 +521,19 @@ func TestReplicasUnknownWaiterRowGoesStale(t *testing.T) {
 // both replicas change the lock at once. A replica's own changes reach it
 // as they commit; the others' through NOTIFY, which can arrive out of order.
 func TestReplicasEventsOnceInCommitOrder(t *testing.T) {
+	t.Run("events in the notification", func(t *testing.T) {
+		testEventsOnceInCommitOrder(t, "ev", "k", "h")
+	})
+	// A change whose events are over a notification's limit is announced
+	// by reference: the other replica reads that change's events, not
+	// whichever are newest by then.
+	t.Run("events read from the history", func(t *testing.T) {
+		big := strings.Repeat("<", 400) // 2,400 bytes in JSON (\u003c)
+		testEventsOnceInCommitOrder(t, big+"ev", big+"k", big+"h")
+	})
+}
+
+func testEventsOnceInCommitOrder(t *testing.T, name, key, holderPrefix string) {
 	dbURL := pgtest.Schema(t)
 	rs := openReplicas(t, dbURL, 2, pgstore.Options{}, lockservice.Config{})
 	subs := make([]*lockservice.Subscription, len(rs))
@@ -533,14 +547,14 @@ func TestReplicasEventsOnceInCommitOrder(t *testing.T) {
 		go func(c int) {
 			defer wg.Done()
 			r := rs[c%len(rs)]
-			holder := fmt.Sprintf("h%d", c)
+			holder := fmt.Sprintf("%s%d", holderPrefix, c)
 			for i := 0; i < 10; i++ {
 				// One shared key: the four clients' changes interleave.
-				if _, err := r.svc.Acquire(bg, "ev", lock.Request{Key: "k", Holder: holder}, 0); err != nil {
+				if _, err := r.svc.Acquire(bg, name, lock.Request{Key: key, Holder: holder}, 0); err != nil {
 					t.Errorf("%s: %v", holder, err)
 					return
 				}
-				if _, _, err := r.svc.Release(bg, "ev", "k", holder); err != nil {
+				if _, _, err := r.svc.Release(bg, name, key, holder); err != nil {
 					t.Errorf("%s: %v", holder, err)
 					return
 				}
@@ -548,7 +562,7 @@ func TestReplicasEventsOnceInCommitOrder(t *testing.T) {
 		}(c)
 	}
 	wg.Wait()
-	history, err := rs[0].store.History(bg, "ev")
+	history, err := rs[0].store.History(bg, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,7 +182,8 @@ const readQueue = `SELECT id, key, holder FROM locker_waiters
 // writeLock writes a changed lock only over the version it was read at ($10;
 // -1: the row did not exist), and appends its events ($11) to the history,
 // in one statement; u returns the row's new version, or no row when another
-// change came first. It is the start of writeChange and writeTrimming.
+// change came first, and h the ids of the events in the history. It is the
+// start of writeChange and writeTrimming.
 const writeLock = `WITH u AS (
 	INSERT INTO locker_locks AS l (name, key, holds, fence, since, updated_at, free_since, pools, metadata, version)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)
@@ -193,9 +194,11 @@ const writeLock = `WITH u AS (
 	RETURNING l.version
 ), h AS (
 	INSERT INTO locker_history (name, event) SELECT $1, e FROM u, unnest($11::jsonb[]) AS e
+	RETURNING id
 )`
 
-// writeChange writes a change (writeLock) and returns the lock's new version.
+// writeChange writes a change (writeLock) and returns the lock's new version
+// and the history id of its first event.
 //
 // It and writeTrimming are two statements, not one with a parameter saying
 // whether to trim, because PostgreSQL plans a prepared statement once only
@@ -203,7 +206,7 @@ const writeLock = `WITH u AS (
 // parameter was planned again for every change, which cost the database
 // more CPU than the write itself (TestWritesArePlannedOnce).
 const writeChange = writeLock + `
-SELECT version FROM u`
+SELECT version, (SELECT min(id) FROM h) FROM u`
 
 // writeTrimming is writeChange that also trims the lock's history to the
 // newest $12 events as of before this change (the statement does not see
@@ -212,7 +215,7 @@ const writeTrimming = writeLock + `, d AS (
 	DELETE FROM locker_history WHERE name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
 		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $12) newest)
 )
-SELECT version FROM u`
+SELECT version, (SELECT min(id) FROM h) FROM u`
 
 // writeTimeout bounds a change's write, which does not end with its
 // request.
@@ -228,7 +231,7 @@ const writeTimeout = 10 * time.Second
 // would wait for every other's disk flush.
 func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
 	for attempt := 0; ; attempt++ {
-		l, events, version, err := s.tryUpdate(ctx, name, m)
+		l, events, version, first, err := s.tryUpdate(ctx, name, m)
 		switch {
 		case err != nil:
 			return lock.Lock{}, nil, dbError(ctx, err)
@@ -245,7 +248,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			}
 			continue
 		case len(events) > 0:
-			s.publish(name, version, events)
+			s.publish(name, version, first, events)
 		}
 		return l, events, nil
 	}
@@ -253,8 +256,8 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 
 // tryUpdate makes one attempt. version is the lock's version after the
 // change, 0 when there was nothing to write, -1 when another change came
-// first.
-func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, int64, error) {
+// first; first is the history id of the change's first event.
+func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, int64, int64, error) {
 	read := &pgx.Batch{}
 	read.Queue(readForChange, name)
 	read.Queue(readQueue, name, s.staleAfter())
@@ -286,7 +289,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		err = cerr
 	}
 	if err != nil {
-		return lock.Lock{}, nil, 0, err
+		return lock.Lock{}, nil, 0, 0, err
 	}
 	var fenceErr error
 	env := lock.Env{Now: now.UTC(), Queue: queue, NextFence: func() uint64 {
@@ -303,14 +306,14 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	}}
 	events := m(&l, env)
 	if fenceErr != nil {
-		return lock.Lock{}, nil, 0, fenceErr
+		return lock.Lock{}, nil, 0, 0, fenceErr
 	}
 	if len(events) == 0 {
-		return l, nil, 0, nil
+		return l, nil, 0, 0, nil
 	}
 	holds, err := json.Marshal(l.Holds)
 	if err != nil {
-		return lock.Lock{}, nil, 0, err
+		return lock.Lock{}, nil, 0, 0, err
 	}
 	var since, freeSince *time.Time
 	if !l.Since.IsZero() {
@@ -342,9 +345,10 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		write, args = writeTrimming, append(args, s.opts.HistoryLimit)
 	}
 	var after int64
-	err = s.pool.QueryRow(wctx, write, args...).Scan(&after)
+	var first *int64 // the min of no ids is NULL; a write always has events
+	err = s.pool.QueryRow(wctx, write, args...).Scan(&after, &first)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return lock.Lock{}, nil, -1, nil
+		return lock.Lock{}, nil, -1, 0, nil
 	}
 	if err != nil {
 		// The connection failed with the write in flight: it may have
@@ -352,9 +356,12 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		// are told to look at the lock again.
 		s.emit(name, nil)
 		s.announce(notification(message{Name: name}))
-		return lock.Lock{}, nil, 0, err
+		return lock.Lock{}, nil, 0, 0, err
 	}
-	return l, events, after, nil
+	if first == nil {
+		return l, events, after, 0, nil
+	}
+	return l, events, after, *first, nil
 }
 
 // channelName is the channel as pg_notify takes it: unquoted.
@@ -450,23 +457,29 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 	if err != nil {
 		return nil, dbError(ctx, err)
 	}
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, dbError(ctx, err)
+	}
+	return out, nil
+}
+
+// scanEvents reads rows of one column, an event, and closes them.
+func scanEvents(rows pgx.Rows) ([]lock.Event, error) {
 	defer rows.Close()
 	var out []lock.Event
 	for rows.Next() {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
-			return nil, dbError(ctx, err)
+			return nil, err
 		}
 		var ev lock.Event
 		if err := json.Unmarshal(b, &ev); err != nil {
-			return nil, dbError(ctx, err)
+			return nil, err
 		}
 		out = append(out, ev)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError(ctx, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // Ready implements lock.Store: the database answers.
