@@ -308,6 +308,8 @@ func TestPoolBadRequests(t *testing.T) {
 		// every reader of the pool.
 		{"invalid UTF-8 in metadata", "PUT", "/pool/p/m", "{\"metadata\": {\"a\": \"\xff\xfe\"}}", "not valid UTF-8"},
 		{"half a surrogate pair in metadata", "PUT", "/pool/p/m", `{"metadata": ["\udfff"]}`, "surrogate"},
+		{"a key twice in metadata", "PUT", "/pool/p/m", `{"metadata": {"a": 1, "a": 2}}`, `the key "a" twice`},
+		{"a number past a double in metadata", "PUT", "/pool/p/m", `{"metadata": 1e999}`, "which a double cannot hold"},
 		{"remove with a bad force", "DELETE", "/pool/p/m?force=maybe", "", `force must be true or false, not "maybe"`},
 	}
 	for _, b := range bad {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -27,6 +30,81 @@ func ValidateMetadata(m json.RawMessage) error {
 	}
 	if HasLoneSurrogate(m) {
 		return Errorf(EINVALID, `metadata holds a \u escape of half a UTF-16 surrogate pair, which is no character`)
+	}
+	return checkPortable(m)
+}
+
+// MaxMetadataNumber is the longest number metadata may hold, in characters.
+const MaxMetadataNumber = 100
+
+// checkPortable refuses what valid JSON may hold but not every reader and
+// store can keep (as I-JSON, RFC 7493, asks): an object with a key twice
+// (which one counts?), and numbers a double cannot hold (1e400, or 1e-400
+// read as 0) or longer than MaxMetadataNumber characters. PostgreSQL's
+// jsonb refuses some of those numbers (1e1000000) and writes others out in
+// full (1e131071 as 131,072 digits), and keeps one of a key's values.
+func checkPortable(m json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(m))
+	dec.UseNumber()
+	type object struct {
+		keys  map[string]bool
+		atKey bool
+	}
+	var open []*object // the enclosing objects and arrays (nil)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return Errorf(EINVALID, "metadata is not valid JSON")
+		}
+		var o *object
+		if len(open) > 0 {
+			o = open[len(open)-1]
+		}
+		if o != nil && o.atKey {
+			if k, ok := tok.(string); ok {
+				if o.keys[k] {
+					return Errorf(EINVALID, "metadata has the key %q twice in one object", k)
+				}
+				o.keys[k] = true
+				o.atKey = false
+				continue
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				open = append(open, &object{keys: map[string]bool{}, atKey: true})
+				continue
+			case '[':
+				open = append(open, nil)
+				continue
+			default:
+				open = open[:len(open)-1]
+			}
+		case json.Number:
+			if err := checkNumber(string(t)); err != nil {
+				return err
+			}
+		}
+		// A value ended: in an object, a key comes next.
+		if len(open) > 0 && open[len(open)-1] != nil {
+			open[len(open)-1].atKey = true
+		}
+	}
+}
+
+func checkNumber(n string) error {
+	if len(n) > MaxMetadataNumber {
+		return Errorf(EINVALID, "metadata holds a number of %d characters; the limit is %d", len(n), MaxMetadataNumber)
+	}
+	f, err := strconv.ParseFloat(n, 64)
+	mantissa, _, _ := strings.Cut(strings.ToLower(n), "e")
+	if err != nil || f == 0 && strings.ContainsAny(mantissa, "123456789") {
+		return Errorf(EINVALID, "metadata holds the number %s, which a double cannot hold", n)
 	}
 	return nil
 }

@@ -58,6 +58,18 @@ func TestMetadataChecks(t *testing.T) {
 		{"half a pair", `{"a":"\ud800"}`, false, true, "surrogate"},
 		{"NUL", `"a\u0000b"`, false, false, "NUL"},
 		{"not JSON", `{"a":}`, false, false, "not valid JSON"},
+		// Portable JSON (RFC 7493): one value a key, numbers a double holds.
+		{"a key twice", `{"a":1,"b":2,"a":3}`, false, true, `the key "a" twice`},
+		{"a key twice, nested", `[{"x":{"a":[{"b":1}],"a":{}}}]`, false, true, `the key "a" twice`},
+		{"a key in two objects", `{"a":{"a":1},"b":[{"a":2},{"a":3}],"c":{"b":{}}}`, true, true, ""},
+		{"keys that differ by an escape", `{"a":1,"\u0061":2}`, false, true, `the key "a" twice`},
+		{"the largest double", `[1.7976931348623157e308,-1.7976931348623157E+308,5e-324]`, true, true, ""},
+		{"a number past a double", `{"n":1e400}`, false, true, "1e400, which a double cannot hold"},
+		{"a number past a double, negative", `[-2e308]`, false, true, "double"},
+		{"a number too small for a double", `[1e-400]`, false, true, "1e-400, which a double cannot hold"},
+		{"zeros", `[0,-0,0.0,0e-999,-0.000E+5]`, true, true, ""},
+		{"a number of 100 characters", `[1.` + strings.Repeat("1", 98) + `]`, true, true, ""},
+		{"a number of 101 characters", `[1.` + strings.Repeat("1", 99) + `]`, false, true, "101 characters; the limit is 100"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -181,6 +181,17 @@ func TestPoolReplicasMembershipAndMetadata(t *testing.T) {
 	if status, body := rs[2].do(t, "PUT", "/pool/aws/aws-1", `{"metadata":"a\u0000b"}`); status != 400 || !strings.Contains(string(body), "NUL") {
 		t.Errorf("metadata with a NUL character: %d %s, want 400", status, body)
 	}
+	// Nor can it hold a number past its numeric type, and a key twice
+	// would come back once: refused too, not a 503 or a quiet change.
+	for body, want := range map[string]string{
+		`{"metadata":1e1000000}`:     "double",
+		`{"metadata":[-1e-16384]}`:   "double",
+		`{"metadata":{"a":1,"a":2}}`: "twice",
+	} {
+		if status, b := rs[2].do(t, "PUT", "/pool/aws/aws-1", body); status != 400 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %d %s, want 400", body, status, b)
+		}
+	}
 	rs[2].must(t, 200, "PUT", "/pool/aws/aws-3", `{"metadata":"a\\u0000b"}`)
 	rs[2].must(t, 200, "DELETE", "/pool/aws/aws-3", "")
 	for _, r := range rs {
