@@ -275,7 +275,18 @@ func (c *Client) History(ctx context.Context, name string) ([]Event, error) {
 	return h.Events, nil
 }
 
-func lockPath(name string) string { return "/lock/" + url.PathEscape(name) }
+func lockPath(name string) string { return "/lock/" + segment(name) }
+
+// segment escapes a name as one path segment. url.PathEscape leaves "."
+// and ".." as they are, and a path with them in it means another path
+// ("/lock/.." is "/"): their dots are sent escaped.
+func segment(name string) string {
+	e := url.PathEscape(name)
+	if e == "." || e == ".." {
+		return strings.ReplaceAll(e, ".", "%2E")
+	}
+	return e
+}
 
 // newRequest builds a request to the server.
 func (c *Client) newRequest(ctx context.Context, method, path string, q url.Values, body any) (*http.Request, error) {

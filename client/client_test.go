@@ -164,7 +164,9 @@ func TestNamesAreEscaped(t *testing.T) {
 	srv := newServer(t, serverConfig{})
 	c := newClient(t, client.Options{URL: srv.URL + "/"})
 	ctx := context.Background()
-	for _, name := range []string{"team/prod env", "a?b#c", "100%", "ünïcode"} {
+	// "." and ".." are names too: sent as they are, they would name
+	// another path ("/lock/.." is "/").
+	for _, name := range []string{"team/prod env", "a?b#c", "100%", "ünïcode", ".", "..", "...", "a/..", "%2E"} {
 		if _, err := c.Lock(ctx, name, client.LockOptions{Key: "k"}); err != nil {
 			t.Fatalf("%q: %v", name, err)
 		}
@@ -180,6 +182,12 @@ func TestNamesAreEscaped(t *testing.T) {
 		}
 		if l, err := c.Unlock(ctx, name, "k", ""); err != nil || !l.Free() {
 			t.Fatalf("Unlock(%q) = %+v, %v", name, l, err)
+		}
+		if _, err := c.Lock(ctx, name, client.LockOptions{Key: "k"}); err != nil {
+			t.Fatalf("%q again: %v", name, err)
+		}
+		if l, err := c.ForceUnlock(ctx, name); err != nil || !l.Free() {
+			t.Fatalf("ForceUnlock(%q) = %+v, %v", name, l, err)
 		}
 	}
 }

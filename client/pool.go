@@ -167,10 +167,10 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.LockFromPool(ctx, pool, req) })
 }
 
-func poolPath(pool string) string { return "/pool/" + url.PathEscape(pool) }
+func poolPath(pool string) string { return "/pool/" + segment(pool) }
 
 func memberPath(pool, name string) string {
-	return poolPath(pool) + "/" + url.PathEscape(name)
+	return poolPath(pool) + "/" + segment(name)
 }
 
 // poolDo is do for the pool routes: a server that does not know them gets

@@ -388,3 +388,29 @@ func TestPoolsUnsupported(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolDotNames: "." and ".." are pool and member names like any
+// other; sent as they are, they would name another path.
+func TestPoolDotNames(t *testing.T) {
+	srv := newServer(t, serverConfig{})
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx := context.Background()
+	for _, pool := range []string{".", ".."} {
+		if _, err := c.AddMember(ctx, pool, "..", nil); err != nil {
+			t.Fatalf("AddMember(%q, ..): %v", pool, err)
+		}
+		l, err := c.LockFromPool(ctx, pool, client.LockOptions{Key: "k"})
+		if err != nil || l.Name != ".." {
+			t.Fatalf("LockFromPool(%q) = %+v, %v", pool, l, err)
+		}
+		if _, err := c.Unlock(ctx, "..", "k", ""); err != nil {
+			t.Fatalf("Unlock(..): %v", err)
+		}
+		if p, err := c.Pool(ctx, pool); err != nil || p.Total != 1 {
+			t.Fatalf("Pool(%q) = %+v, %v", pool, p, err)
+		}
+		if _, err := c.RemoveMember(ctx, pool, "..", false); err != nil {
+			t.Fatalf("RemoveMember(%q, ..): %v", pool, err)
+		}
+	}
+}

@@ -286,6 +286,9 @@ func TestCLICommands(t *testing.T) {
 		{[]string{"unlock", "prod", "--key", "x"}, 0, `nothing changed`, `^$`},
 		{[]string{"unlock", "--holder", "deploy-a", "prod", "--key", "x"}, 0, `^unlocked 'prod'; it is free now\n$`, `^$`},
 		{[]string{"list", "--json"}, 0, `"state": "free"`, `^$`},
+		// ".." is a name like any other (sent as %2E%2E).
+		{[]string{"lock", "..", "--key", "x"}, 0, `^locked '\.\.' with key 'x'`, `^$`},
+		{[]string{"unlock", "..", "--key", "x"}, 0, `^unlocked '\.\.'; it is free now\n$`, `^$`},
 		{[]string{"lock", "prod"}, 2, `^$`, `^locker lock: --key is required`},
 		{[]string{"frobnicate"}, 2, ``, `unknown command "frobnicate"`}, // a bad command line exits 2
 	}
