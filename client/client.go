@@ -84,18 +84,24 @@ func New(opts Options) (*Client, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "http://" + raw
 	}
+	shown := RedactURL(opts.URL) // messages never carry the password
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("locker client: bad server URL %q: %v", opts.URL, err)
+		reason := "it is not a URL"
+		var ue *url.Error
+		if errors.As(err, &ue) && !strings.Contains(raw, "@") {
+			reason = ue.Err.Error() // which may quote a part of the password
+		}
+		return nil, fmt.Errorf("locker client: bad server URL %q: %s", shown, reason)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("locker client: bad server URL %q: use http:// or https://", opts.URL)
+		return nil, fmt.Errorf("locker client: bad server URL %q: use http:// or https://", shown)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("locker client: bad server URL %q: no host", opts.URL)
+		return nil, fmt.Errorf("locker client: bad server URL %q: no host", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("locker client: bad server URL %q: it must not have a query or fragment", opts.URL)
+		return nil, fmt.Errorf("locker client: bad server URL %q: it must not have a query or fragment", shown)
 	}
 	c := &Client{user: opts.User, pass: opts.Pass, timeout: opts.Timeout, waitChunk: opts.WaitChunk, poll: opts.PollInterval, userAgent: opts.UserAgent}
 	if u.User != nil {
@@ -273,6 +279,19 @@ func (c *Client) History(ctx context.Context, name string) ([]Event, error) {
 		return nil, err
 	}
 	return h.Events, nil
+}
+
+// RedactURL returns a server URL fit for a message: whatever lies between
+// "://" and the last "@" (a user and password, https://user:pass@host) is
+// shown as "***" — the last "@" anywhere, for a password with an
+// unescaped "/" or "?" in it.
+func RedactURL(raw string) string {
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if at := strings.LastIndex(raw[i+3:], "@"); at >= 0 {
+			raw = raw[:i+3] + "***@" + raw[i+3+at+1:]
+		}
+	}
+	return raw
 }
 
 func lockPath(name string) string { return "/lock/" + segment(name) }

@@ -413,6 +413,13 @@ func TestNewRefusesBadURLs(t *testing.T) {
 			t.Errorf("New(%q): no error", u)
 		}
 	}
+	// The message names the URL, never its password.
+	for _, u := range []string{"ftp://u:Pw-SECRET@host", "http://u:Pw%SECRET@host", "http://u:Pw-SECRET@host/?a", "http://u:Pw/SECRET@", "https://u:Pw%zzSECRET@h:99999"} {
+		_, err := client.New(client.Options{URL: u})
+		if err == nil || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "Pw") || !strings.Contains(err.Error(), "***@") {
+			t.Errorf("New(%q): %v", u, err)
+		}
+	}
 	c := newClient(t, client.Options{URL: "locker.example.com:3000/base/"})
 	if c.URL() != "http://locker.example.com:3000/base" {
 		t.Fatalf("URL() = %q", c.URL())

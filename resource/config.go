@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -354,17 +355,8 @@ func checkURL(raw string) string {
 }
 
 // redactURL quotes a URL for a message without the password it may carry
-// (https://user:pass@host): whatever lies between "://" and the last "@" is
-// left out — the last anywhere, for a password with an unescaped "/" or "?"
-// in it.
-func redactURL(raw string) string {
-	if i := strings.Index(raw, "://"); i >= 0 {
-		if at := strings.LastIndex(raw[i+3:], "@"); at >= 0 {
-			raw = raw[:i+3] + "***@" + raw[i+3+at+1:]
-		}
-	}
-	return strconv.Quote(raw)
-}
+// (client.RedactURL).
+func redactURL(raw string) string { return strconv.Quote(client.RedactURL(raw)) }
 
 // parseOutParams checks a put's params.
 func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err error) {
