@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -531,4 +534,85 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// lossyProxy passes requests on to url, except that it drops the answer
+// to the next dropPuts PUTs (after the server has made the change) and
+// closes the connection of the next failDeletes DELETEs without passing
+// them on: a network that loses answers, or a server that is down.
+type lossyProxy struct {
+	URL                   string
+	dropPuts, failDeletes atomic.Int32
+}
+
+func newLossyProxy(t *testing.T, url string) *lossyProxy {
+	target, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	p := &lossyProxy{}
+	hangUp := func(w http.ResponseWriter) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			c.Close()
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut && p.dropPuts.Add(-1) >= 0:
+			rp.ServeHTTP(httptest.NewRecorder(), r) // made, then lost
+			hangUp(w)
+		case r.Method == http.MethodDelete && p.failDeletes.Add(-1) >= 0:
+			hangUp(w)
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+// TestAnswersLostAndReleasesRetried: a lock granted whose answer is lost is
+// found by reading the lock back, not reported as a failure that a script
+// would never release; locker run retries its release while the server
+// cannot be reached, and exits 1 when a lock without a lease stays held.
+func TestAnswersLostAndReleasesRetried(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "lock", "x", "--key", "k").want(t, 0, `^locked 'x' with key 'k'`, `^$`)
+	if l, _ := cl.Get(ctx, "x"); l.LockedBy["k"] != 1 {
+		t.Fatalf("after a lost answer: %+v, want one hold", l)
+	}
+	// Taken once already: the lost answer of a second take is counted
+	// from there.
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "lock", "x", "--key", "k").want(t, 0, `^locked 'x' with key 'k'`, `^$`)
+	if l, _ := cl.Get(ctx, "x"); l.LockedBy["k"] != 2 {
+		t.Fatalf("after a second lost answer: %+v, want two holds", l)
+	}
+
+	// locker run: the take's answer lost, then its first releases.
+	p.dropPuts.Store(1)
+	p.failDeletes.Store(2)
+	locker(t, ctx, env, "run", "y", "--ttl", "0", "--", "true").want(t, 0, `^$`, `^locker run: could not release 'y' \(cannot reach locker .*\); trying again for up to 1m0s\n$`)
+	if l, _ := cl.Get(ctx, "y"); !l.Free() {
+		t.Fatalf("run did not release y: %+v", l)
+	}
+
+	// A release that never gets through: without a lease the lock stays
+	// held, and a command that succeeded exits 1.
+	defer func(d time.Duration) { releaseRetries = d }(releaseRetries)
+	releaseRetries = 500 * time.Millisecond
+	p.failDeletes.Store(1000)
+	locker(t, ctx, env, "run", "z", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").want(t, 1, `^$`,
+		`could not release 'z': cannot reach locker .*; it has no lease and stays held until released \(locker unlock 'z' --key 'k' --holder 'h'\)\n$`)
+	// With a lease it frees itself: the command's status stands.
+	locker(t, ctx, env, "run", "w", "--ttl", "2s", "--", "true").want(t, 0, `^$`, `; its lease ends within 2s\n$`)
 }

@@ -81,6 +81,7 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 		l   *client.Lock
 		err error
 	)
+	before := heldCount(ctx, cl, name, o) // for an answer that is lost
 	if !wait.forever && wait.d == 0 {
 		l, err = cl.Lock(ctx, name, o)
 	} else {
@@ -88,6 +89,14 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 		p := c.startProgress(ctx, cl, name)
 		l, err = cl.Acquire(ctx, name, o)
 		p.stop()
+	}
+	if err != nil && before >= 0 && ctx.Err() == nil && unreachable(err) {
+		// The request may have been granted and its answer lost: a
+		// script told "failed" would never release it.
+		if now := readBack(ctx, cl, name); now != nil && countOf(now, o) > before {
+			c.say("the server granted '%s' before the connection broke (its state read back)", name)
+			return now, nil
+		}
 	}
 	if err == nil {
 		return l, nil
@@ -101,6 +110,46 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	}
 	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
 	return nil, ExitError{Code: code}
+}
+
+// heldCount is the count of o's holder under o's key on the named lock,
+// 0 for a lock never seen, -1 when it cannot be read.
+func heldCount(ctx context.Context, cl *client.Client, name string, o client.LockOptions) int {
+	l, err := cl.Get(ctx, name)
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		return 0
+	case err != nil:
+		return -1
+	}
+	return countOf(l, o)
+}
+
+func countOf(l *client.Lock, o client.LockOptions) int {
+	holder := o.Holder
+	if holder == "" {
+		holder = o.Key
+	}
+	if l.Key != o.Key {
+		return 0
+	}
+	return l.LockedBy[holder]
+}
+
+// readBack reads a lock after its request's answer was lost, trying for a
+// few seconds while the server cannot be reached; nil if it could not.
+func readBack(ctx context.Context, cl *client.Client, name string) *client.Lock {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		l, err := cl.Get(ctx, name)
+		if err == nil {
+			return l
+		}
+		if !unreachable(err) || !sleepCtx(ctx, 500*time.Millisecond) {
+			return nil
+		}
+	}
 }
 
 // progress shows, while waiting for a lock, who holds it and how long we

@@ -56,10 +56,16 @@ the member it got.
   --kill-on-lost   send SIGTERM to COMMAND if the lease is lost
   --pool POOL      take any free member of POOL instead of a lock NAME
 
+If the server cannot be reached when COMMAND exits, the release is tried
+again for the lease's length (at least a minute). If the answer to taking the
+lock is lost on the way, the lock is read back, and a hold the server granted
+is used.
+
 COMMAND starts after "--", or at the first argument after NAME that is not a
 flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
 3 lock held (--wait ran out), 126 COMMAND cannot be run, 127 not found,
-130 interrupted while waiting.
+130 interrupted while waiting. When COMMAND succeeded but a lock without a
+lease (--ttl 0) could not be released, 1.
 `
 
 // defaultRunTTL is locker run's lease when --ttl is not given.
@@ -266,7 +272,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	}
 	stopKeeping()
 	<-kept
-	r.release()
+	stuck := r.release()
 
 	code := 0
 	var ee *exec.ExitError
@@ -289,32 +295,82 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 			code = exitError
 		}
 	}
+	if code == 0 && stuck {
+		// The command succeeded, but the lock, without a lease, stays
+		// held: the caller must know.
+		code = exitError
+	}
 	if code != 0 {
 		return ExitError{Code: code}
 	}
 	return nil
 }
 
-// release gives the lock back; a failure is reported, not returned: the
-// command's status is what run exits with.
-func (r *runner) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+// unreachable reports whether err may pass: the server could not be
+// reached, or said it is unavailable.
+func unreachable(err error) bool {
+	return errors.Is(err, client.ErrUnreachable) || errors.Is(err, client.ErrUnavailable)
+}
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// releaseRetries bounds how long release keeps trying while the server
+// cannot be reached: a lease's length, and at least this.
+var releaseRetries = time.Minute
+
+// release gives the lock back, trying again while the server cannot be
+// reached or is unavailable (for the lease's length, at least a minute): a
+// release that is lost leaves the lock held until its lease ends, or, with
+// --ttl 0, until someone releases it by hand. It reports whether the lock
+// was left held; a failure is reported, not returned.
+func (r *runner) release() (stuck bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), max(r.ttl, releaseRetries))
 	defer cancel()
-	l, err := r.cl.Unlock(ctx, r.name, r.key, r.holder)
+	var l *client.Lock
+	var err error
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		attempt, cancelAttempt := context.WithTimeout(ctx, 15*time.Second)
+		l, err = r.cl.Unlock(attempt, r.name, r.key, r.holder)
+		cancelAttempt()
+		if err == nil || !unreachable(err) {
+			break
+		}
+		if delay == 250*time.Millisecond {
+			msg, _ := explain(err)
+			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s\n", r.name, msg, max(r.ttl, releaseRetries))
+		}
+		if !sleepCtx(ctx, delay) {
+			break
+		}
+	}
 	if err != nil {
 		msg, _ := explain(err)
 		fmt.Fprintf(r.c.stderr, "locker run: could not release '%s': %s", r.name, msg)
-		if r.ttl > 0 {
+		switch {
+		case unreachable(err) && r.ttl > 0:
 			fmt.Fprintf(r.c.stderr, "; its lease ends within %s", r.ttl)
+		case unreachable(err):
+			fmt.Fprintf(r.c.stderr, "; it has no lease and stays held until released (locker unlock '%s' --key '%s' --holder '%s')", r.name, r.key, r.holder)
 		}
 		fmt.Fprintln(r.c.stderr)
-		return
+		return unreachable(err) && r.ttl == 0
 	}
 	if strings.Contains(l.Message, "nothing") {
 		r.c.say("'%s' was no longer held by us: %s", r.name, l.Message)
-		return
+		return false
 	}
 	r.c.say("released '%s'", r.name)
+	return false
 }
 
 // keep refreshes the hold's lease until ctx ends, every third of its
