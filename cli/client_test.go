@@ -598,6 +598,23 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 		t.Fatalf("after a second lost answer: %+v, want two holds", l)
 	}
 
+	// A pool member granted with its answer lost: the one whose count
+	// went up is named.
+	for _, m := range []string{"env-1", "env-2"} {
+		if _, err := cl.AddMember(ctx, "envs", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "pool", "acquire", "envs", "--key", "b").want(t, 0, `^env-1\n$`, `^$`)
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "pool", "acquire", "envs", "--key", "b").want(t, 0, `^env-2\n$`, `^$`)
+	// A refusal whose answer is lost stays a failure: nothing went up.
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "run", "--pool", "envs", "--key", "c", "--wait", "0", "--", "true").want(t, 1, `^$`, `^locker run: cannot reach locker at .* \(EOF\)\n$`)
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "lock", "x", "--key", "other", "--wait", "0").want(t, 1, `^$`, `^locker lock: cannot reach locker at .* \(EOF\)\n$`)
+
 	// locker run: the take's answer lost, then its first releases.
 	p.dropPuts.Store(1)
 	p.failDeletes.Store(2)

@@ -384,6 +384,7 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 		l   *client.Lock
 		err error
 	)
+	before := poolCounts(ctx, cl, pool, o) // for an answer that is lost
 	if !wait.forever && wait.d == 0 {
 		l, err = cl.LockFromPool(ctx, pool, o)
 	} else {
@@ -391,6 +392,18 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 		p := c.startPoolProgress(ctx, cl, pool)
 		l, err = cl.AcquireFromPool(ctx, pool, o)
 		p.stop()
+	}
+	if err != nil && before != nil && ctx.Err() == nil && unreachable(err) {
+		// A member may have been granted and its answer lost: the one
+		// whose count went up is ours.
+		if now := readBackPool(ctx, cl, pool); now != nil {
+			for i := range now.Members {
+				if m := &now.Members[i]; countOf(m, o) > before[m.Name] {
+					c.say("the server granted '%s' from pool '%s' before the connection broke (its state read back)", m.Name, pool)
+					return m, nil
+				}
+			}
+		}
 	}
 	if err == nil {
 		return l, nil
@@ -404,6 +417,38 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	}
 	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
 	return nil, ExitError{Code: code}
+}
+
+// poolCounts is the count of o's holder under o's key on each member of
+// the pool (none for a pool without members), nil when it cannot be read.
+func poolCounts(ctx context.Context, cl *client.Client, pool string, o client.LockOptions) map[string]int {
+	p, err := cl.Pool(ctx, pool)
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		return map[string]int{}
+	case err != nil:
+		return nil
+	}
+	counts := map[string]int{}
+	for i := range p.Members {
+		counts[p.Members[i].Name] = countOf(&p.Members[i], o)
+	}
+	return counts
+}
+
+// readBackPool is readBack for a pool.
+func readBackPool(ctx context.Context, cl *client.Client, pool string) *client.Pool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		p, err := cl.Pool(ctx, pool)
+		if err == nil {
+			return p
+		}
+		if !unreachable(err) || !sleepCtx(ctx, 500*time.Millisecond) {
+			return nil
+		}
+	}
 }
 
 // failPool is fail for errors about a pool.
