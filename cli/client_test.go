@@ -352,6 +352,8 @@ func TestRun(t *testing.T) {
 	if l, _ := cl.Get(ctx, "prod"); !l.Free() {
 		t.Fatalf("not released after a command that could not start: %+v", l)
 	}
+	// A lease too short to keep alive would run the command unprotected.
+	locker(t, ctx, env, "run", "prod", "--ttl", "1ms", "--", "true").want(t, 2, `^$`, `^locker run: --ttl 1ms is too short to keep alive; use at least 100ms, or 0 for no lease`)
 	// Killed by a signal: 128+N.
 	locker(t, ctx, env, "run", "prod", "--", "sh", "-c", "kill -KILL $$").want(t, 137, `^$`, `^$`)
 

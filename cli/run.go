@@ -51,8 +51,9 @@ the member it got.
   --holder NAME    who holds it (default: HOSTNAME:PID)
   --wait D         give up after waiting D for the lock (exit 3); 0 fails at
                    once. Default: wait until the lock is free
-  --ttl D          lease, refreshed in the background (default 1m; 0 asks for
-                   none: then a crashed run leaves the lock held)
+  --ttl D          lease, refreshed in the background (default 1m, at least
+                   100ms; 0 asks for none: then a crashed run leaves the
+                   lock held)
   --kill-on-lost   send SIGTERM to COMMAND if the lease is lost
   --pool POOL      take any free member of POOL instead of a lock NAME
 
@@ -68,8 +69,12 @@ flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
 lease (--ttl 0) could not be released, 1.
 `
 
-// defaultRunTTL is locker run's lease when --ttl is not given.
-const defaultRunTTL = time.Minute
+// defaultRunTTL is locker run's lease when --ttl is not given; minRunTTL
+// the shortest it keeps alive.
+const (
+	defaultRunTTL = time.Minute
+	minRunTTL     = 100 * time.Millisecond
+)
 
 func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("run", runHelp, env, stdout, stderr)
@@ -108,6 +113,10 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 		return c.usage(fmt.Errorf("give one lock name (got %q)", pos))
 	case len(argv) == 0:
 		return c.usage(errors.New("no command to run: locker run NAME -- COMMAND [ARGS...]"))
+	case ttl.d > 0 && ttl.d < minRunTTL:
+		// Refreshed every third of it, over the network: it would be
+		// lost at once, and the command run without the lock.
+		return c.usage(fmt.Errorf("--ttl %s is too short to keep alive; use at least %s, or 0 for no lease", ttl.d, minRunTTL))
 	}
 	me := self()
 	if *key == "" {
