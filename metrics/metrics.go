@@ -107,9 +107,24 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		if route == "" || route == "/" {
 			route = "other"
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		method := methodLabel(r.Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(sw.code)).Inc()
+		m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel is a request's method as a label: HTTP's own methods, and
+// "other" for the rest. A client may send any token as a method, without
+// credentials (the answer is a 401 or 404, counted all the same): each
+// would be a new series, kept for good, and /metrics would grow without
+// end.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // Handler serves the metrics in Prometheus' text format.
