@@ -367,3 +367,55 @@ func TestReadOnlyCredentials(t *testing.T) {
 	s.do("DELETE", "/lock/x", `{"key":"k"}`).expect(t, 200, "user unlocks")
 	s.do("DELETE", "/lock/y?force=true", "", as(adminCreds.User, adminCreds.Pass)).expect(t, 200, "admin forces")
 }
+
+func withHeader(k, v string) reqOption {
+	return func(r *http.Request) { r.Header.Set(k, v) }
+}
+
+// TestCrossOriginChangesRefused: a browser adds its saved basic-auth login
+// to requests that a page of another site makes, and a plain HTML form may
+// POST anywhere: such a change is refused (403) and changes nothing, by
+// the browser's Sec-Fetch-Site or, without it, an Origin that is not the
+// server's. Reads stay open (the browser keeps their answers from the
+// other page), and clients that are not browsers send neither header.
+func TestCrossOriginChangesRefused(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	s.do("PUT", "/lock/prod", `{"key":"deploy-7","lock_by":"a","ttl":"1h"}`).expect(t, 200, "lock")
+	before := s.get(t, "prod")
+	host := strings.TrimPrefix(s.URL, "http://")
+	forged := []struct {
+		what, method, path, body string
+		headers                  map[string]string
+	}{
+		{"a form's refresh, from another site", "POST", "/lock/prod/refresh?key=deploy-7&locked_by=a&ttl=1ms", "",
+			map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"}},
+		{"a no-cors fetch from a sibling site", "POST", "/lock/prod/refresh?key=deploy-7&locked_by=a&ttl=8760h", "",
+			map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:4498"}},
+		{"an older browser: Origin only", "POST", "/lock/prod/refresh?key=deploy-7&locked_by=a&ttl=1ms", "",
+			map[string]string{"Origin": "http://evil.example"}},
+		{"a release", "DELETE", "/lock/prod", `{"key":"deploy-7","lock_by":"a"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"a lock", "PUT", "/lock/other", `{"key":"x"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"a pool member", "PUT", "/pool/p/m", ``, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+	}
+	for _, f := range forged {
+		var opts []reqOption
+		for k, v := range f.headers {
+			opts = append(opts, withHeader(k, v))
+		}
+		r := s.do(f.method, f.path, f.body, opts...).expect(t, 403, f.what)
+		if e := r.errorOf(t); !strings.Contains(e.Error, "cross-origin request refused") {
+			t.Errorf("%s: error %q", f.what, e.Error)
+		}
+	}
+	if after := s.get(t, "prod"); !reflect.DeepEqual(after, before) {
+		t.Errorf("refused requests changed the lock:\n%+v\n%+v", before, after)
+	}
+	if l := s.list(t); len(l) != 1 {
+		t.Errorf("refused requests created locks: %v", keys(l))
+	}
+	// The dashboard's own requests, a read from anywhere, and curl.
+	s.do("POST", "/lock/prod/refresh", `{"key":"deploy-7","lock_by":"a","ttl":"2h"}`, withHeader("Sec-Fetch-Site", "same-origin"), withHeader("Origin", s.URL)).expect(t, 200, "same origin")
+	s.do("POST", "/lock/prod/refresh", `{"key":"deploy-7","lock_by":"a","ttl":"2h"}`, withHeader("Origin", "http://"+host)).expect(t, 200, "an older browser, same origin")
+	s.do("GET", "/locks", "", withHeader("Sec-Fetch-Site", "cross-site")).expect(t, 200, "a read")
+	s.do("DELETE", "/lock/prod", `{"key":"deploy-7","lock_by":"a"}`).expect(t, 200, "no browser headers")
+}

@@ -46,6 +46,11 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	guard *guard // auth.go
+	// csrf refuses changes sent by a browser from a page of another
+	// origin: with basic auth the browser adds the saved login to them,
+	// and a plain HTML form can POST a refresh (key and ttl in the query)
+	// to any server the user can reach.
+	csrf *http.CrossOriginProtection
 }
 
 // New returns the API's handler over svc.
@@ -53,7 +58,7 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), guard: newGuard(cfg)}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), guard: newGuard(cfg), csrf: http.NewCrossOriginProtection()}
 	s.routes()
 	return s
 }
@@ -71,5 +76,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errorf(w, http.StatusInternalServerError, "internal error")
 		}
 	}()
+	if err := s.csrf.Check(r); err != nil {
+		s.log.Warn("cross-origin change refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		errorf(w, http.StatusForbidden, "cross-origin request refused: a page of another site may not change locks ("+err.Error()+")")
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
