@@ -96,6 +96,12 @@ func recoverState(path string, historyLimit int) (*state, error) {
 		}
 		st.segments = append(st.segments, seg)
 	}
+	if len(st.segments) == 0 {
+		// A snapshot is written only after the segment it names
+		// (compaction, and since this check a new store too): the
+		// changes acknowledged since the snapshot were in it.
+		return nil, fmt.Errorf("%s: its log segment %s is missing: the changes made since the snapshot are in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the snapshot from the same backup (a backup of a Locker file store is the file and every %s.log.* beside it). If this store was made by a Locker older than this check and its first start crashed, it holds no change yet: delete %s to start afresh", path, segmentPath(path, st.logGen), filepath.Base(path), path)
+	}
 	for i, seg := range st.segments {
 		last := i == len(st.segments)-1
 		end, zeroTail, err := st.replay(seg, last, historyLimit)

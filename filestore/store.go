@@ -14,6 +14,7 @@
 package filestore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,7 +120,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	path, err := filepath.Abs(path)
+	path, err := realPath(path)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +141,25 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// realPath is path made absolute with its symlinks resolved (those of its
+// directory when the file does not exist yet): the lock file and the log
+// segments are named after the snapshot, so a server started on a symlink
+// to another's file would otherwise lock a name of its own, and both would
+// hand out the same locks.
+func realPath(path string) (string, error) {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real, nil
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path)), nil
+	}
+	return path, nil
+}
+
 // takeFileLock makes sure no other Locker uses the same file.
 func (s *Store) takeFileLock() error {
 	f, err := os.OpenFile(s.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
@@ -156,8 +176,16 @@ func (s *Store) takeFileLock() error {
 
 func (s *Store) open() error {
 	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
-		if segs, _ := listSegments(s.path); len(segs) > 0 {
+		segs, _ := listSegments(s.path)
+		if len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
 			return fmt.Errorf("%s is missing but its log %s is there; refusing to start without the snapshot", s.path, segs[0].path)
+		}
+		// The first log segment, then the snapshot that names it: a
+		// snapshot always names a segment that was made before it, so
+		// one that is missing has been lost (recoverState). A crash in
+		// between leaves a segment without records, started afresh here.
+		if err := s.startSegment(1); err != nil {
+			return fmt.Errorf("creating %s: %w", segmentPath(s.path, 1), err)
 		}
 		st := &state{locks: map[string]*entry{}, logGen: 1}
 		if err := s.writeSnapshotOfLocks(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
@@ -170,6 +198,9 @@ func (s *Store) open() error {
 		// format (atomically) so the log has a snapshot to follow.
 		if err := copyFile(s.path, s.path+".orig"); err != nil {
 			return fmt.Errorf("keeping a copy of the original locker's file: %w", err)
+		}
+		if err := s.startSegment(st.logGen); err != nil {
+			return fmt.Errorf("converting %s: %w", s.path, err)
 		}
 		if err := s.writeSnapshotOfLocks(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
 			return fmt.Errorf("converting %s: %w", s.path, err)
@@ -267,6 +298,38 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// startSegment makes log segment gen, with its header and nothing else,
+// before a snapshot names it; open then appends to it.
+func (s *Store) startSegment(gen uint64) error {
+	if err := s.newSegment(gen); err != nil {
+		return err
+	}
+	err := s.log.Close()
+	s.log = nil
+	return err
+}
+
+// noRecords reports whether the log segment at path holds no record: it is
+// empty, or cut off in its header, or its header followed by zeros.
+func noRecords(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > preallocChunk {
+		return false
+	}
+	if !bytes.HasPrefix(b, []byte(logMagic)) {
+		return bytes.HasPrefix([]byte(logMagic), b) // cut off in the magic
+	}
+	rest := b[len(logMagic):]
+	_, n, err := readFrame(rest)
+	switch {
+	case errors.Is(err, errTorn):
+		return true // cut off in the header's frame
+	case err != nil:
+		return false
+	}
+	return bytes.Count(rest[n:], []byte{0}) == len(rest[n:])
 }
 
 // newSegment starts log segment gen and makes it the one appended to.

@@ -551,3 +551,40 @@ func TestForceReleaseAndExpireSurviveReopen(t *testing.T) {
 		}
 	}
 }
+
+// TestSymlinkNamesTheSameStore: the lock file and the log segments are
+// named after the snapshot's real path, so a server started on a symlink
+// to another's file (or through a symlinked directory) is refused as a
+// second server on the same file.
+func TestSymlinkNamesTheSameStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "deploy", "A", "A", 0)
+	link := filepath.Join(dir, "link.yml")
+	if err := os.Symlink("locks.yml", link); err != nil {
+		t.Fatal(err)
+	}
+	linkDir := filepath.Join(t.TempDir(), "data")
+	if err := os.Symlink(dir, linkDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{link, filepath.Join(linkDir, "locks.yml"), filepath.Join(linkDir, "link.yml")} {
+		if s2, err := Open(p, Options{}); err == nil {
+			s2.Close()
+			t.Errorf("Open(%s) beside the open store succeeded", p)
+		} else if !strings.Contains(err.Error(), "in use") {
+			t.Errorf("Open(%s): %v, want in use", p, err)
+		}
+	}
+	closeT(t, s)
+	// Through the link, the same store.
+	s = openT(t, link, Options{})
+	if l, ok := getT(t, s, "deploy"); !ok || l.Key != "A" {
+		t.Fatalf("through the symlink: %+v", l)
+	}
+	closeT(t, s)
+	if _, err := os.Lstat(link + ".lock"); err == nil {
+		t.Error("a lock file named after the link")
+	}
+}
