@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +36,9 @@ than any handed out before it. Requests waiting for a lock are not copied.
 
 Stop every Locker server that uses either store first, so that nothing
 changes during the copy: a data file in use by a running server is refused.
-Then start the servers on the target.
+Then start the servers on the target. Run it with the servers' LOCKER_HISTORY
+when they keep more than the default 100 events per lock, or the oldest are
+not copied.
 
 Flags:
   --from STORE   where the locks are now
@@ -67,7 +70,17 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	case *from == *to:
 		return fmt.Errorf("%w: --from and --to are the same store (%s)", errUsage, redactStore(*from))
 	}
-	res, err := migrateLocks(ctx, *from, *to, *force)
+	// The stores keep as many events per lock as the server does: a
+	// source with more than the default would lose the oldest.
+	history := 0
+	if v := env("LOCKER_HISTORY"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			history = n
+		} else {
+			return fmt.Errorf("%w: LOCKER_HISTORY=%q is not a positive number", errUsage, v)
+		}
+	}
+	res, err := migrateLocks(ctx, *from, *to, *force, history)
 	if err != nil {
 		return err
 	}
@@ -91,9 +104,9 @@ type migrateResult struct {
 // migrateLocks does the copy: it reads the whole source, refuses a target
 // that holds locks (unless force), raises the target's fence counter above
 // every copied token, then writes each lock's state and history.
-func migrateLocks(ctx context.Context, from, to string, force bool) (migrateResult, error) {
+func migrateLocks(ctx context.Context, from, to string, force bool, history int) (migrateResult, error) {
 	var res migrateResult
-	src, err := openMigrateStore(ctx, from, "source")
+	src, err := openMigrateStore(ctx, from, "source", history)
 	if err != nil {
 		return res, err
 	}
@@ -114,7 +127,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool) (migrateResu
 		}
 	}
 
-	dst, err := openMigrateStore(ctx, to, "target")
+	dst, err := openMigrateStore(ctx, to, "target", history)
 	if err != nil {
 		return res, err
 	}
@@ -136,12 +149,16 @@ func migrateLocks(ctx context.Context, from, to string, force bool) (migrateResu
 		return res, fmt.Errorf("the target %s already holds %d locks (%s...): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced)",
 			redactStore(to), len(existing), strings.Join(names, ", "))
 	}
-	// Raise the counter first: should the copy stop half way, no copied
-	// token is above it.
+	// Raise the counter first: should the copy stop half way, no token
+	// the source issued is above it. The file store's counter is the
+	// highest token it has written: the lock with the highest goes first.
 	if isDatabaseURL(to) && res.maxFence > 0 {
 		if err := raisePGFence(ctx, to, res.maxFence); err != nil {
 			return res, fmt.Errorf("raising the fence counter of %s: %w", redactStore(to), err)
 		}
+	} else if top := highestFence(locks); top > 0 {
+		locks[0], locks[top] = locks[top], locks[0]
+		histories[0], histories[top] = histories[top], histories[0]
 	}
 	for i, l := range locks {
 		events := migrateEvents(*l, histories[i])
@@ -168,6 +185,9 @@ func migrateLocks(ctx context.Context, from, to string, force bool) (migrateResu
 		if !l.Free() {
 			res.held++
 		}
+		if err := migrateProgress(res.locks); err != nil {
+			return res, err
+		}
 	}
 	// The file store's counter is the highest token it has seen, found
 	// again when it is next opened; closing makes everything durable.
@@ -176,6 +196,21 @@ func migrateLocks(ctx context.Context, from, to string, force bool) (migrateResu
 		return res, fmt.Errorf("closing %s: %w", redactStore(to), err)
 	}
 	return res, nil
+}
+
+// migrateProgress is told how many locks have been written after each
+// one; an error stops the copy there (tests stop one half way with it).
+var migrateProgress = func(copied int) error { return nil }
+
+// highestFence is the index of the lock with the highest fence token.
+func highestFence(locks []*lock.Lock) int {
+	top := 0
+	for i, l := range locks {
+		if l.Fence > locks[top].Fence {
+			top = i
+		}
+	}
+	return top
 }
 
 // migrateEvents returns what is written with a copied lock: its history as it
@@ -203,12 +238,13 @@ func isDatabaseURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// openMigrateStore opens a store named by a PostgreSQL URL or a file path.
-func openMigrateStore(ctx context.Context, spec, role string) (lock.Store, error) {
+// openMigrateStore opens a store named by a PostgreSQL URL or a file path,
+// keeping history events per lock (0: the default).
+func openMigrateStore(ctx context.Context, spec, role string, history int) (lock.Store, error) {
 	if isDatabaseURL(spec) {
 		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		s, err := pgstore.Open(openCtx, spec, pgstore.Options{})
+		s, err := pgstore.Open(openCtx, spec, pgstore.Options{HistoryLimit: history})
 		if err != nil {
 			return nil, fmt.Errorf("the %s %s: %v", role, redactStore(spec), err)
 		}
@@ -219,7 +255,7 @@ func openMigrateStore(ctx context.Context, spec, role string) (lock.Store, error
 			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a postgres:// URL)", spec, err)
 		}
 	}
-	s, err := filestore.Open(spec, filestore.Options{})
+	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history})
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, fmt.Errorf("the %s %s is in use by a running Locker server: stop it first, so that no lock changes during the copy (%v)", role, spec, err)
 	}

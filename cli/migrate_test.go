@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -350,4 +351,58 @@ func TestMigrateOriginalLockerFile(t *testing.T) {
 		t.Fatalf("history: %+v", h)
 	}
 	checkFenceGoesOn(t, dst, p.Fence)
+}
+
+// TestMigrateStoppedHalfWayIntoAFile: a copy into a file that stops half
+// way (kill -9, a full disk) leaves a store whose next fence token is still
+// above every token the source issued: the lock with the highest is
+// written first, as PostgreSQL's counter is raised first.
+func TestMigrateStoppedHalfWayIntoAFile(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "locks.yml")
+	populate(t, src)
+	want := read(t, src)
+	dst := filepath.Join(t.TempDir(), "locks.yml")
+	defer cli.StopMigrateAfter(1, errors.New("stopped by the test"))()
+	if out, err := migrate(t, "--from", src, "--to", dst); err == nil || !strings.Contains(err.Error(), "stopped by the test") {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if got := read(t, dst); len(got.locks) != 1 {
+		t.Fatalf("the stopped copy wrote %d locks, want 1", len(got.locks))
+	}
+	checkFenceGoesOn(t, dst, want.fence)
+}
+
+// TestMigrateKeepsALongerHistory: with the servers' LOCKER_HISTORY, a
+// history longer than the default 100 events is copied whole.
+func TestMigrateKeepsALongerHistory(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "locks.yml")
+	s, err := filestore.Open(src, filestore.Options{HistoryLimit: 300})
+	must(t, err)
+	svc := lockservice.New(s, lockservice.Config{})
+	for range 130 {
+		_, err := svc.Acquire(bgCtx, "busy", lock.Request{Key: "k", Holder: "h"}, 0)
+		must(t, err)
+		_, _, err = svc.Release(bgCtx, "busy", "k", "h")
+		must(t, err)
+	}
+	must(t, s.Close())
+	dst := filepath.Join(t.TempDir(), "locks.yml")
+	var out, errb bytes.Buffer
+	env := map[string]string{"LOCKER_HISTORY": "300"}
+	if err := cli.Run(bgCtx, []string{"locker", "migrate", "--from", src, "--to", dst}, func(k string) string { return env[k] }, &out, &errb); err != nil {
+		t.Fatalf("migrate: %v\n%s%s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "260 history events") {
+		t.Errorf("output: %s", out.String())
+	}
+	d, err := filestore.Open(dst, filestore.Options{HistoryLimit: 300})
+	must(t, err)
+	defer d.Close()
+	if h, err := d.History(bgCtx, "busy"); err != nil || len(h) != 260 {
+		t.Errorf("the target's history: %d events, %v; want 260", len(h), err)
+	}
+	env["LOCKER_HISTORY"] = "many"
+	if err := cli.Run(bgCtx, []string{"locker", "migrate", "--from", src, "--to", dst + "2"}, func(k string) string { return env[k] }, &out, &errb); err == nil {
+		t.Error("LOCKER_HISTORY=many was taken")
+	}
 }
