@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // importKey is the key import-pool-repo holds claimed members with.
@@ -305,15 +306,16 @@ func countClaimed(locks []repoLock) int {
 func (im *importer) one(ctx context.Context, l repoLock, existing map[string]client.Lock) (string, error) {
 	var parts []string
 	prev, wasMember := existing[l.member]
+	var counter *int // counted once the server has it
 	switch {
 	case !wasMember:
-		im.added++
+		counter = &im.added
 		parts = append(parts, im.verb("added"))
 	case sameJSON(prev.Metadata, l.metadata):
-		im.unchanged++
+		counter = &im.unchanged
 		parts = append(parts, "already a member")
 	default:
-		im.updated++
+		counter = &im.updated
 		parts = append(parts, im.verb("metadata updated"))
 	}
 	state := "unclaimed"
@@ -324,6 +326,12 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 
 	var cur *client.Lock
 	if im.dryRun {
+		// What the server would refuse is no "would be added".
+		if len(l.metadata) > 0 && counter != &im.unchanged {
+			if err := lock.ValidateMetadata(l.metadata); err != nil {
+				return "", err
+			}
+		}
 		if wasMember {
 			cur = &prev
 		} else {
@@ -348,6 +356,7 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 			return "", err
 		}
 	}
+	*counter++
 
 	ours := !cur.Free() && cur.Key == im.key && len(cur.LockedBy) == 1 && cur.LockedBy[im.key] > 0
 	switch {

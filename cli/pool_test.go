@@ -389,7 +389,10 @@ func TestImportPoolRepoRefusals(t *testing.T) {
 		"p/unclaimed/ok":  "{}",
 		"p/unclaimed/big": strings.Repeat("x", 70<<10),
 	})
-	locker(t, ctx, env, "import-pool-repo", big).want(t, 1, `(?s)  big: FAILED: the server refused the request: metadata is .*  ok: added.*; 1 FAILED\n`, `^$`)
+	// A dry run says so too (not "would be added"), and neither counts
+	// it among the added.
+	locker(t, ctx, env, "import-pool-repo", big, "--dry-run").want(t, 1, `(?s)  big: FAILED: metadata is .*  ok: would be added.*2 lock\(s\): 1 would be added, 0 would be updated, 0 unchanged.*; 1 FAILED\n`, `^$`)
+	locker(t, ctx, env, "import-pool-repo", big).want(t, 1, `(?s)  big: FAILED: the server refused the request: metadata is .*  ok: added.*2 lock\(s\): 1 added, 0 updated, 0 unchanged.*; 1 FAILED\n`, `^$`)
 	if l, err := cl.Get(ctx, "ok"); err != nil || l.Pools[0] != "p" {
 		t.Fatalf("ok: %+v, %v", l, err)
 	}
