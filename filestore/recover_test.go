@@ -255,9 +255,22 @@ func TestTornTailDropped(t *testing.T) {
 			if _, ok := getT(t, s, "torn"); ok {
 				t.Fatal("the torn record was applied")
 			}
-			// Zeros are preallocated space, kept; anything else is cut off.
+			// Zeros are preallocated space, kept; anything else is cut off,
+			// and kept beside the log.
 			if info, _ := os.Stat(seg); info.Size() != committed && !allZero(tail) {
 				t.Fatalf("the log was not cut back: %d bytes, committed %d", info.Size(), committed)
+			}
+			kept, _ := filepath.Glob(seg + ".dropped-*")
+			switch {
+			case allZero(tail) && len(kept) != 0:
+				t.Fatalf("zeros were kept as a dropped tail: %v", kept)
+			case !allZero(tail) && len(kept) != 1:
+				t.Fatalf("the dropped tail was not kept: %v", kept)
+			case !allZero(tail):
+				b, err := os.ReadFile(kept[0])
+				if err != nil || !bytes.HasPrefix(b, tail) {
+					t.Fatalf("the kept tail %s: %d bytes, %v; want it to start with the %d dropped", kept[0], len(b), err, len(tail))
+				}
 			}
 			acquire(t, s, "after", "k", "h", 0)
 			want2 := dump(t, s)

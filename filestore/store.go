@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -246,7 +247,15 @@ func (s *Store) open() error {
 				return err
 			}
 		} else if info.Size() != st.tailOffset && !st.zeroTail {
-			s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log", "file", last.path, "bytes", info.Size()-st.tailOffset)
+			// What a crash leaves there was never acknowledged, but damage
+			// to the last record may look the same: its bytes are kept
+			// beside the log, for someone to look at, before the cut.
+			kept, err := keepTail(f, last.path, st.tailOffset, info.Size())
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("keeping the bad end of %s before cutting it off: %w", last.path, err)
+			}
+			s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log; its bytes are kept", "file", last.path, "bytes", info.Size()-st.tailOffset, "kept", kept)
 			if err := s.truncateLog(); err != nil {
 				f.Close()
 				return err
@@ -256,6 +265,18 @@ func (s *Store) open() error {
 		return err
 	}
 	return s.newSegment(st.logGen)
+}
+
+// keepTail copies f's bytes from off to size (up to a megabyte: a torn
+// write is one batch) to a new file beside the log, named after it and the
+// time, and returns its path.
+func keepTail(f *os.File, path string, off, size int64) (string, error) {
+	b := make([]byte, min(size-off, 1<<20))
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	kept := fmt.Sprintf("%s.dropped-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	return kept, writeFileSync(kept, b)
 }
 
 func copyFile(from, to string) error {
