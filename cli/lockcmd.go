@@ -93,7 +93,8 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	if err != nil && before >= 0 && ctx.Err() == nil && unreachable(err) {
 		// The request may have been granted and its answer lost: a
 		// script told "failed" would never release it.
-		if now := readBack(ctx, cl, name); now != nil && countOf(now, o) > before {
+		get := func(ctx context.Context) (*client.Lock, error) { return cl.Get(ctx, name) }
+		if now := readBack(ctx, get); now != nil && countOf(now, o) > before {
 			c.say("the server granted '%s' before the connection broke (its state read back)", name)
 			return now, nil
 		}
@@ -136,15 +137,16 @@ func countOf(l *client.Lock, o client.LockOptions) int {
 	return l.LockedBy[holder]
 }
 
-// readBack reads a lock after its request's answer was lost, trying for a
-// few seconds while the server cannot be reached; nil if it could not.
-func readBack(ctx context.Context, cl *client.Client, name string) *client.Lock {
+// readBack reads a lock (or pool) with get after its request's answer was
+// lost, trying for a few seconds while the server cannot be reached; nil if
+// it could not.
+func readBack[T any](ctx context.Context, get func(context.Context) (*T, error)) *T {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
-		l, err := cl.Get(ctx, name)
+		v, err := get(ctx)
 		if err == nil {
-			return l
+			return v
 		}
 		if !unreachable(err) || !sleepCtx(ctx, 500*time.Millisecond) {
 			return nil

@@ -396,7 +396,8 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	if err != nil && before != nil && ctx.Err() == nil && unreachable(err) {
 		// A member may have been granted and its answer lost: the one
 		// whose count went up is ours.
-		if now := readBackPool(ctx, cl, pool); now != nil {
+		get := func(ctx context.Context) (*client.Pool, error) { return cl.Pool(ctx, pool) }
+		if now := readBack(ctx, get); now != nil {
 			for i := range now.Members {
 				if m := &now.Members[i]; countOf(m, o) > before[m.Name] {
 					c.say("the server granted '%s' from pool '%s' before the connection broke (its state read back)", m.Name, pool)
@@ -434,21 +435,6 @@ func poolCounts(ctx context.Context, cl *client.Client, pool string, o client.Lo
 		counts[p.Members[i].Name] = countOf(&p.Members[i], o)
 	}
 	return counts
-}
-
-// readBackPool is readBack for a pool.
-func readBackPool(ctx context.Context, cl *client.Client, pool string) *client.Pool {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		p, err := cl.Pool(ctx, pool)
-		if err == nil {
-			return p
-		}
-		if !unreachable(err) || !sleepCtx(ctx, 500*time.Millisecond) {
-			return nil
-		}
-	}
 }
 
 // failPool is fail for errors about a pool.
