@@ -264,7 +264,7 @@ func mustCall(t *testing.T, method, u, user, pass, body string) string {
 func lockURL(base, name string) string { return base + "/lock/" + url.PathEscape(name) }
 
 const (
-	hostileName   = `<script>alert(1)</script>`
+	hostileName   = "<script>alert(1)\u202e</script>" // with a right-to-left override
 	hostileHolder = `<img src=x onerror=alert(2)>`
 	hostileKey    = `"><svg onload=alert(3)>`
 )
@@ -371,6 +371,17 @@ func TestDashboard(t *testing.T) {
 	}
 	if holder := eval[string](admin, `document.querySelector("#confirm-holders .holder").textContent`); holder != hostileHolder {
 		t.Errorf("the confirmation lists %q, want %q", holder, hostileHolder)
+	}
+	// The name's right-to-left override stays in its own element: the
+	// words after it (", whatever its key?") still come after it, instead
+	// of reversed into it.
+	if after := eval[bool](admin, `(() => {
+		const name = document.getElementById("confirm-name"), text = name.nextSibling;
+		const r = document.createRange();
+		r.setStart(text, 0); r.setEnd(text, 1); // ","
+		return r.toString() === "," && r.getBoundingClientRect().left >= name.getBoundingClientRect().right - 1;
+	})()`); !after {
+		t.Error("a right-to-left override in a lock's name reverses the confirmation's words after it")
 	}
 	admin.do("cancelling", chromedp.Click(chromedp.CSS(`#confirm button[value=cancel]`)))
 	admin.waitFor("the dialog to close", `!document.getElementById("confirm").open`)
