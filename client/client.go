@@ -103,6 +103,11 @@ func New(opts Options) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("locker client: bad server URL %q: it must not have a query or fragment", shown)
 	}
+	if strings.Contains(u.Host+u.Path, "@") {
+		// A user part that did not parse as one (http:/u:pass@host):
+		// the password would be in every message naming the server.
+		return nil, fmt.Errorf("locker client: bad server URL %q: an \"@\" outside a user part; give it as http://user:pass@host", shown)
+	}
 	c := &Client{user: opts.User, pass: opts.Pass, timeout: opts.Timeout, waitChunk: opts.WaitChunk, poll: opts.PollInterval, userAgent: opts.UserAgent}
 	if u.User != nil {
 		if c.user == "" {
@@ -281,17 +286,28 @@ func (c *Client) History(ctx context.Context, name string) ([]Event, error) {
 	return h.Events, nil
 }
 
-// RedactURL returns a server URL fit for a message: whatever lies between
-// "://" and the last "@" (a user and password, https://user:pass@host) is
-// shown as "***" — the last "@" anywhere, for a password with an
-// unescaped "/" or "?" in it.
+// RedactURL returns a server URL fit for a message: whatever lies before
+// the last "@" (a user and password, https://user:pass@host) is shown as
+// "***", after the scheme and slashes that start it — the last "@"
+// anywhere, for a password with an unescaped "/" or "?" in it, and also
+// in a URL mistyped without "://" (http:/u:pass@host, //u:pass@host).
 func RedactURL(raw string) string {
-	if i := strings.Index(raw, "://"); i >= 0 {
-		if at := strings.LastIndex(raw[i+3:], "@"); at >= 0 {
-			raw = raw[:i+3] + "***@" + raw[i+3+at+1:]
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 && i < at {
+		start = i + 3
+	} else {
+		if i := strings.IndexByte(raw, ':'); i >= 0 && i < at && !strings.ContainsAny(raw[:i], "/@") {
+			start = i + 1 // a scheme
+		}
+		for start < at && raw[start] == '/' {
+			start++
 		}
 	}
-	return raw
+	return raw[:start] + "***" + raw[at:]
 }
 
 func lockPath(name string) string { return "/lock/" + segment(name) }

@@ -414,11 +414,28 @@ func TestNewRefusesBadURLs(t *testing.T) {
 		}
 	}
 	// The message names the URL, never its password.
-	for _, u := range []string{"ftp://u:Pw-SECRET@host", "http://u:Pw%SECRET@host", "http://u:Pw-SECRET@host/?a", "http://u:Pw/SECRET@", "https://u:Pw%zzSECRET@h:99999"} {
+	for _, u := range []string{"ftp://u:Pw-SECRET@host", "http://u:Pw%SECRET@host", "http://u:Pw-SECRET@host/?a", "http://u:Pw/SECRET@", "https://u:Pw%zzSECRET@h:99999",
+		"//u:Pw-SECRET@host", "/u:Pw-SECRET@host", "http:/u:Pw-SECRET@host", "u:Pw-SECRET@host/x@y", "http://host/u:Pw-SECRET@x"} {
 		_, err := client.New(client.Options{URL: u})
 		if err == nil || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "Pw") || !strings.Contains(err.Error(), "***@") {
 			t.Errorf("New(%q): %v", u, err)
 		}
+	}
+	for raw, want := range map[string]string{
+		"https://u:p@host/x":  "https://***@host/x",
+		"u:p@host":            "u:***@host", // "u:" read as a scheme; the password is hidden all the same
+		"//u:p@host":          "//***@host",
+		"http:/u:p@host":      "http:/***@host",
+		"http://u:p/q@r@host": "http://***@host",
+		"http://host/base":    "http://host/base",
+	} {
+		if got := client.RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	// A user part still works.
+	if c := newClient(t, client.Options{URL: "http://u:p@locker.example.com"}); c.URL() != "http://locker.example.com" {
+		t.Errorf("URL() = %q", c.URL())
 	}
 	c := newClient(t, client.Options{URL: "locker.example.com:3000/base/"})
 	if c.URL() != "http://locker.example.com:3000/base" {

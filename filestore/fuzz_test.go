@@ -235,12 +235,13 @@ func FuzzLogSegment(f *testing.F) {
 	snapshot, gen, segment := fuzzBase(f)
 	// The locks the snapshot holds on its own (which of the changes made
 	// before the compaction it covers depends on timing): with its
-	// segment empty, as a crash right after the compaction leaves it.
+	// segment holding its header alone, as a crash right after the
+	// compaction leaves it.
 	alone := filepath.Join(f.TempDir(), "locks.yml")
 	if err := os.WriteFile(alone, snapshot, 0o600); err != nil {
 		f.Fatal(err)
 	}
-	if err := os.WriteFile(segmentPath(alone, gen), nil, 0o600); err != nil {
+	if err := os.WriteFile(segmentPath(alone, gen), appendFrame([]byte(logMagic), mustJSON(logHeader{Gen: gen})), 0o600); err != nil {
 		f.Fatal(err)
 	}
 	st, err := recoverState(alone, 100)

@@ -108,6 +108,11 @@ func recoverState(path string, historyLimit int) (*state, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", seg.path, err)
 		}
+		if i == 0 && end == 0 {
+			// Its header was written and synced before the snapshot
+			// named it: emptied since, it has lost its changes.
+			return nil, fmt.Errorf("%s: the log segment the snapshot names is empty (not even its header is left): the changes made since the snapshot were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the snapshot from the same backup. If this store was made by a Locker older than this check and its first start crashed, it holds no change yet: delete %s to start afresh", seg.path, path)
+		}
 		st.tailOffset, st.zeroTail = end, zeroTail
 	}
 	return st, nil

@@ -508,6 +508,26 @@ func TestMissingCurrentSegmentRefused(t *testing.T) {
 		}
 		openRefused(t, path, "is missing", segmentPath(path, gens[0]))
 	})
+	t.Run("emptied after a compaction", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "locks.yml")
+		s := openT(t, path, Options{CompactBytes: 1024})
+		for i := range 40 {
+			acquire(t, s, fmt.Sprintf("x%d", i), "k", "k", 0)
+		}
+		waitCompactionIdle(t, s)
+		acquire(t, s, "after-compaction", "k", "k", 0)
+		closeT(t, s)
+		gens := segmentGens(t, path)
+		for _, left := range []int{0, 5} { // empty, or cut in its magic
+			seg, err := os.ReadFile(segmentPath(path, gens[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, segmentPath(path, gens[0]), seg[:left])
+			openRefused(t, path, "is empty", segmentPath(path, gens[0]))
+			writeFile(t, segmentPath(path, gens[0]), seg)
+		}
+	})
 	t.Run("a new store's first segment", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "locks.yml")
 		s := openT(t, path, Options{})

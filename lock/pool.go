@@ -102,9 +102,14 @@ func checkNumber(n string) error {
 		return Errorf(EINVALID, "metadata holds a number of %d characters; the limit is %d", len(n), MaxMetadataNumber)
 	}
 	f, err := strconv.ParseFloat(n, 64)
-	mantissa, _, _ := strings.Cut(strings.ToLower(n), "e")
+	mantissa, exp, _ := strings.Cut(strings.ToLower(n), "e")
 	if err != nil || f == 0 && strings.ContainsAny(mantissa, "123456789") {
 		return Errorf(EINVALID, "metadata holds the number %s, which a double cannot hold", n)
+	}
+	// A zero may carry any exponent (0e-17000), which PostgreSQL's
+	// numeric refuses: no number needs one beyond a thousand.
+	if e, err := strconv.Atoi(strings.TrimPrefix(exp, "+")); exp != "" && (err != nil || e > 1000 || e < -1000) {
+		return Errorf(EINVALID, "metadata holds the number %s, whose exponent is beyond ±1000", n)
 	}
 	return nil
 }

@@ -67,7 +67,9 @@ func TestMetadataChecks(t *testing.T) {
 		{"a number past a double", `{"n":1e400}`, false, true, "1e400, which a double cannot hold"},
 		{"a number past a double, negative", `[-2e308]`, false, true, "double"},
 		{"a number too small for a double", `[1e-400]`, false, true, "1e-400, which a double cannot hold"},
-		{"zeros", `[0,-0,0.0,0e-999,-0.000E+5]`, true, true, ""},
+		{"zeros", `[0,-0,0.0,0e-999,-0.000E+5,0E1000,0e-1000]`, true, true, ""},
+		{"a zero with a huge exponent", `[0e-17000]`, false, true, "exponent is beyond"},
+		{"a zero with a huger exponent", `[0E+99999999999999999999]`, false, true, "exponent is beyond"},
 		{"a number of 100 characters", `[1.` + strings.Repeat("1", 98) + `]`, true, true, ""},
 		{"a number of 101 characters", `[1.` + strings.Repeat("1", 99) + `]`, false, true, "101 characters; the limit is 100"},
 	}

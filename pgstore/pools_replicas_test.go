@@ -186,6 +186,7 @@ func TestPoolReplicasMembershipAndMetadata(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"metadata":1e1000000}`:     "double",
 		`{"metadata":[-1e-16384]}`:   "double",
+		`{"metadata":[0e-17000]}`:    "exponent",
 		`{"metadata":{"a":1,"a":2}}`: "twice",
 	} {
 		if status, b := rs[2].do(t, "PUT", "/pool/aws/aws-1", body); status != 400 || !strings.Contains(string(b), want) {
