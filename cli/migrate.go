@@ -44,7 +44,9 @@ Flags:
   --from STORE   where the locks are now
   --to STORE     where they go; it must hold no locks yet
   --force        copy even if the target already holds locks: a lock of the
-                 same name is replaced, the others are kept
+                 same name is replaced (its history appended to), the others
+                 are kept. After a copy that stopped half way, copy again into
+                 an empty target instead
   -h, --help     show this help
 `
 
