@@ -490,7 +490,9 @@ func TestOlderMetadataStillLoads(t *testing.T) {
 // it are lost: refused, never a start without the locks held since the
 // snapshot and with fencing tokens issued again.
 func TestMissingCurrentSegmentRefused(t *testing.T) {
-	t.Run("after a compaction", func(t *testing.T) {
+	// A closed store that has compacted, with a lock taken since: its
+	// path and the one segment the snapshot names.
+	compacted := func(t *testing.T) (string, string) {
 		path := filepath.Join(t.TempDir(), "locks.yml")
 		s := openT(t, path, Options{CompactBytes: 1024})
 		for i := range 40 {
@@ -503,29 +505,24 @@ func TestMissingCurrentSegmentRefused(t *testing.T) {
 		if len(gens) != 1 || gens[0] == 1 {
 			t.Fatalf("log segments %v, want one after a compaction", gens)
 		}
-		if err := os.Remove(segmentPath(path, gens[0])); err != nil {
+		return path, segmentPath(path, gens[0])
+	}
+	t.Run("after a compaction", func(t *testing.T) {
+		path, seg := compacted(t)
+		if err := os.Remove(seg); err != nil {
 			t.Fatal(err)
 		}
-		openRefused(t, path, "is missing", segmentPath(path, gens[0]))
+		openRefused(t, path, "is missing", seg)
 	})
 	t.Run("emptied after a compaction", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "locks.yml")
-		s := openT(t, path, Options{CompactBytes: 1024})
-		for i := range 40 {
-			acquire(t, s, fmt.Sprintf("x%d", i), "k", "k", 0)
+		path, seg := compacted(t)
+		whole, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
 		}
-		waitCompactionIdle(t, s)
-		acquire(t, s, "after-compaction", "k", "k", 0)
-		closeT(t, s)
-		gens := segmentGens(t, path)
 		for _, left := range []int{0, 5} { // empty, or cut in its magic
-			seg, err := os.ReadFile(segmentPath(path, gens[0]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, segmentPath(path, gens[0]), seg[:left])
-			openRefused(t, path, "is empty", segmentPath(path, gens[0]))
-			writeFile(t, segmentPath(path, gens[0]), seg)
+			writeFile(t, seg, whole[:left])
+			openRefused(t, path, "is empty", seg)
 		}
 	})
 	t.Run("a new store's first segment", func(t *testing.T) {
