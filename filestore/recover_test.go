@@ -578,3 +578,32 @@ func TestCrashBeforeTheFirstSnapshot(t *testing.T) {
 	}
 	openRefused(t, path, "is missing but its log")
 }
+
+// TestLegacyCopyNeverOverwritten: converting the original locker's file
+// keeps a copy as <file>.orig; a copy already there from an earlier
+// conversion is another file's, and is kept too (the new one goes to
+// <file>.orig.1). The same bytes, left by a conversion a crash cut short,
+// are not copied twice.
+func TestLegacyCopyNeverOverwritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	earlier := `{"old": {"key": "k", "locked_by": {"h": 1}}}`
+	writeFile(t, path+".orig", []byte(earlier))
+	writeFile(t, path, []byte(legacyJSON))
+	s := openT(t, path, Options{})
+	closeT(t, s)
+	if b, _ := os.ReadFile(path + ".orig"); string(b) != earlier {
+		t.Fatalf("the earlier copy was overwritten: %q", b)
+	}
+	if b, _ := os.ReadFile(path + ".orig.1"); string(b) != legacyJSON {
+		t.Fatalf("the new copy: %q", b)
+	}
+	// A conversion cut short after its copy: the same bytes are reused.
+	again := filepath.Join(t.TempDir(), "locks.yml")
+	writeFile(t, again, []byte(legacyJSON))
+	writeFile(t, again+".orig", []byte(legacyJSON))
+	s = openT(t, again, Options{})
+	closeT(t, s)
+	if copies, _ := filepath.Glob(again + ".orig*"); len(copies) != 1 {
+		t.Fatalf("copies: %v, want the one .orig", copies)
+	}
+}

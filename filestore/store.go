@@ -197,8 +197,9 @@ func (s *Store) open() error {
 	if errors.Is(err, errLegacy) {
 		// The original locker's file: keep a copy, then rewrite it in this
 		// format (atomically) so the log has a snapshot to follow.
-		if err := copyFile(s.path, s.path+".orig"); err != nil {
-			return fmt.Errorf("keeping a copy of the original locker's file: %w", err)
+		orig, kerr := keepOriginal(s.path)
+		if kerr != nil {
+			return fmt.Errorf("keeping a copy of the original locker's file: %w", kerr)
 		}
 		if err := s.startSegment(st.logGen); err != nil {
 			return fmt.Errorf("converting %s: %w", s.path, err)
@@ -206,7 +207,7 @@ func (s *Store) open() error {
 		if err := s.writeSnapshotOfLocks(st.logGen, st.fence, snapshotOf(st.locks)); err != nil {
 			return fmt.Errorf("converting %s: %w", s.path, err)
 		}
-		s.opts.Logger.Info("converted the original locker's file; a copy of it is kept", "file", s.path, "copy", s.path+".orig", "locks", len(st.locks))
+		s.opts.Logger.Info("converted the original locker's file; a copy of it is kept", "file", s.path, "copy", orig, "locks", len(st.locks))
 		st, err = recoverState(s.path, s.opts.HistoryLimit)
 	}
 	if err != nil {
@@ -279,12 +280,30 @@ func keepTail(f *os.File, path string, off, size int64) (string, error) {
 	return kept, writeFileSync(kept, b)
 }
 
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
+// keepOriginal copies the original locker's file at path to path.orig,
+// or, when that holds something else already (the copy of an earlier
+// conversion), to the first free path.orig.N; a copy of the same bytes
+// (left by a conversion a crash cut short) is kept as it is. It returns
+// the copy's path.
+func keepOriginal(path string) (string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return writeFileSync(to, b)
+	for n := 0; ; n++ {
+		orig := path + ".orig"
+		if n > 0 {
+			orig = fmt.Sprintf("%s.orig.%d", path, n)
+		}
+		switch have, err := os.ReadFile(orig); {
+		case errors.Is(err, os.ErrNotExist):
+			return orig, writeFileSync(orig, b)
+		case err != nil:
+			return "", err
+		case bytes.Equal(have, b):
+			return orig, nil
+		}
+	}
 }
 
 // writeFileSync writes b to path through a temporary file, fsync and rename,
