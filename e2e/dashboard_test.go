@@ -726,3 +726,27 @@ func jsonBody(v any) string {
 	}
 	return string(b)
 }
+
+// TestDashboardCredentialsInURL opens the dashboard the way a bookmark or a
+// link in a runbook can: with the basic-auth login in the URL
+// (http://user:pass@host/). The page's own requests must still work:
+// browsers refuse to fetch a URL that carries credentials, and a relative
+// URL resolved against such a page's address carries them.
+func TestDashboardCredentialsInURL(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass"})
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "ci", "ci-pass", `{"key":"deploy"}`)
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("ci", "ci-pass")
+
+	tb := openTab(t, browser, "", "")
+	tb.open(u.String())
+	tb.waitFor("the held lock to show", rowJS("prod"))
+	if who := eval[string](tb, `document.getElementById("who").textContent`); !strings.Contains(who, "ci") {
+		t.Errorf("the header says %q, want the user ci", who)
+	}
+	tb.checkProblems()
+}

@@ -90,8 +90,18 @@
 
   // ---- API ---------------------------------------------------------------
 
+  // apiURL resolves a path against the page's address without the
+  // user:pass@ it may have been opened with: fetch refuses a URL that
+  // carries credentials. The browser still sends the login it has.
+  function apiURL(path) {
+    const u = new URL(path, document.baseURI);
+    u.username = "";
+    u.password = "";
+    return u.href;
+  }
+
   async function api(method, path) {
-    const r = await fetch(path, { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" });
+    const r = await fetch(apiURL(path), { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" });
     const date = Date.parse(r.headers.get("Date") || "");
     if (!isNaN(date)) {
       const skew = date - Date.now();
@@ -522,7 +532,7 @@
   function connect() {
     retryTimer = null;
     if (source) source.close();
-    const es = new EventSource("events");
+    const es = new EventSource(apiURL("events"));
     source = es;
     es.addEventListener("open", () => {
       if (es !== source) return;
