@@ -750,3 +750,40 @@ func TestDashboardCredentialsInURL(t *testing.T) {
 	}
 	tb.checkProblems()
 }
+
+// TestDashboardDotNames: a browser cannot address a lock named "." or ".."
+// (it resolves "%2E" in a path as a dot segment, so lock/%2E/history is
+// lock/history, another lock's). The page must say so and point to the
+// CLI, never show or change another lock.
+func TestDashboardDotNames(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", s.URL+"/lock/%2E", "", "", `{"key":"dot","lock_by":"dot-holder"}`)
+	mustCall(t, "PUT", s.URL+"/lock/%2E%2E", "", "", `{"key":"dots"}`)
+	mustCall(t, "PUT", lockURL(s.URL, "history"), "", "", `{"key":"other","lock_by":"other-holder"}`)
+
+	tb := openTab(t, browser, "", "")
+	tb.open(s.URL)
+	for _, name := range []string{".", ".."} {
+		tb.click("opening "+name, rowJS(name)+`.querySelector("button")`)
+		tb.waitFor(name+"'s detail", `document.getElementById("detail-title").textContent === `+js(name))
+		tb.waitFor(name+"'s history to say why it cannot be shown", `document.querySelector("#history tr")?.innerText.includes("locker history")`)
+		if other := eval[bool](tb, `document.getElementById("history").innerText.includes("other-holder")`); other {
+			t.Errorf("the detail of %q shows the history of the lock named history", name)
+		}
+		tb.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+		tb.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+		tb.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+		tb.waitFor("the result to point to the CLI", `document.getElementById("detail-result").textContent.includes("locker unlock")`)
+	}
+	for _, path := range []string{"/lock/%2E", "/lock/%2E%2E", "/lock/history"} {
+		var l struct {
+			State string `json:"state"`
+		}
+		json.Unmarshal([]byte(mustCall(t, "GET", s.URL+path, "", "", "")), &l)
+		if l.State != "held" {
+			t.Errorf("%s is %q after the page tried, want held", path, l.State)
+		}
+	}
+	tb.checkProblems()
+}

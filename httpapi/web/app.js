@@ -121,7 +121,16 @@
     return body;
   }
 
-  const lockPath = (name) => "lock/" + encodeURIComponent(name);
+  // lockPath is a lock's address. A browser resolves "%2E" in a path as a
+  // dot segment (lock/%2E/history is lock/history, another lock), so a
+  // lock named "." or ".." has none the page can use.
+  function lockPath(name) {
+    if (name === "." || name === "..") {
+      const q = name === "." ? "'.'" : "'..'";
+      throw new Error("a browser cannot address a lock named " + name + "; use the CLI: locker history " + q + ", locker unlock " + q + " --force");
+    }
+    return "lock/" + encodeURIComponent(name);
+  }
 
   // ---- Loading the locks -------------------------------------------------
 
