@@ -370,6 +370,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return c.connError(ctx, err, c.timeout+wait)
 	}
 	defer resp.Body.Close()
+	if err := methodChanged(req, resp); err != nil {
+		return err
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return c.connError(ctx, err, c.timeout+wait)
@@ -383,6 +386,27 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		}
 	}
 	return nil
+}
+
+// methodChanged refuses the answer to a change that a redirect turned into
+// something else: net/http follows 301, 302 and 303 with a GET, whose 200
+// (the lock's state) would pass for a granted PUT or DELETE. Nothing was
+// changed; the server's URL should be the address redirected to. (307 and
+// 308 keep the method and the body, and are followed.)
+func methodChanged(req *http.Request, resp *http.Response) error {
+	if resp.Request == nil || resp.Request.Method == req.Method {
+		return nil
+	}
+	code, to := 0, *resp.Request.URL
+	to.User = nil
+	if r := resp.Request.Response; r != nil {
+		code = r.StatusCode
+	}
+	from := *req.URL
+	from.User = nil
+	return &APIError{StatusCode: code, Method: req.Method, URL: from.String(),
+		Message: fmt.Sprintf("the server answered %s %s with a redirect (HTTP %d) to %s, which would send it as a %s: nothing was changed; use the address it redirects to as the server's URL",
+			req.Method, from.String(), code, to.String(), resp.Request.Method)}
 }
 
 // connError turns a failed exchange into ctx's error when ctx ended, and a

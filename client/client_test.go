@@ -809,3 +809,53 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRedirects: an address that redirects (http to https, an old host
+// name) must never make a change look done. Go's client follows 301, 302
+// and 303 as a GET, whose 200 (the lock's state) would pass for a granted
+// PUT or DELETE; 307 and 308 keep the method and body.
+func TestRedirects(t *testing.T) {
+	ctx := context.Background()
+	srv := newServer(t, serverConfig{})
+	real := newClient(t, client.Options{URL: srv.URL})
+	if _, err := real.Lock(ctx, "prod", client.LockOptions{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, srv.URL+r.URL.RequestURI(), code)
+		}))
+		defer redirect.Close()
+		c := newClient(t, client.Options{URL: redirect.URL})
+		_, lockErr := c.Lock(ctx, "prod", client.LockOptions{Key: "b"})
+		_, unlockErr := c.Unlock(ctx, "prod", "a", "")
+		if code == 307 || code == 308 {
+			// Followed with the method: the server's own answers.
+			wantOnly(t, lockErr, "ErrLocked")
+			if unlockErr != nil {
+				t.Fatalf("%d: unlock: %v", code, unlockErr)
+			}
+			if _, err := real.Lock(ctx, "prod", client.LockOptions{Key: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		for what, err := range map[string]error{"lock": lockErr, "unlock": unlockErr} {
+			wantOnly(t, err, "ErrBadRequest")
+			if ae := apiError(t, err); ae.StatusCode != code || !strings.Contains(ae.Message, "redirect") || !strings.Contains(ae.Message, srv.URL) {
+				t.Errorf("%d: %s: %+v", code, what, ae)
+			}
+		}
+		if l, err := real.Get(ctx, "prod"); err != nil || l.Key != "a" || l.LockedBy["a"] != 1 {
+			t.Fatalf("%d: after the redirected requests the lock is %+v, %v; want held once by a", code, l, err)
+		}
+	}
+	// Reads may follow any redirect.
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, srv.URL+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	defer redirect.Close()
+	if l, err := newClient(t, client.Options{URL: redirect.URL}).Get(ctx, "prod"); err != nil || l.Key != "a" {
+		t.Fatalf("a read through a 301: %+v, %v", l, err)
+	}
+}

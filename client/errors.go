@@ -25,7 +25,8 @@ var (
 	// when only the admin may (HTTP 403).
 	ErrForbidden = errors.New("forbidden")
 	// ErrBadRequest: the request can never succeed as sent (HTTP 400, 405,
-	// 413 and other 4xx statuses not listed here).
+	// 413 and other 4xx statuses not listed here; a change redirected with
+	// 301, 302 or 303, which would turn it into a GET).
 	ErrBadRequest = errors.New("bad request")
 	// ErrUnavailable: the server cannot serve the request now, e.g. too many
 	// waiters, shutting down or its store failing (HTTP 503 and other 5xx,
@@ -73,7 +74,7 @@ func sentinelFor(status int) error {
 		return ErrForbidden
 	case status == http.StatusTooManyRequests || status >= 500:
 		return ErrUnavailable
-	case status >= 400:
+	case status >= 400, status >= 300 && status < 400: // a redirect the client would not follow
 		return ErrBadRequest
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -464,4 +465,37 @@ func equalVersions(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestRedirectedAddress: a locker_uri or LOCKER_URL that answers with a
+// redirect (an http to https redirect in front of the server, say) must
+// never make the resource or the CLI report a change that was not made.
+// Go follows 301/302/303 as a GET, whose 200 is the lock's state.
+func TestRedirectedAddress(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=test", "AUTH_PASS=test"})
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, s.URL+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	defer redirect.Close()
+	put(t, readmeSource(s.URL), exJob1Lock)
+
+	for _, params := range []string{exJob2Lock, exJob1Unlock} {
+		_, e, code := startResource(t, `{"source":`+readmeSource(redirect.URL)+`,"params":`+params+`}`, "out", t.TempDir()).wait()
+		if code == 0 || !strings.Contains(e, "redirect") || !strings.Contains(e, s.URL) {
+			t.Errorf("put %s through a 301: exit %d\n%s", params, code, e)
+		}
+	}
+	env := []string{"LOCKER_URL=" + redirect.URL, "LOCKER_USER=test", "LOCKER_PASS=test"}
+	for _, args := range [][]string{
+		{"lock", "myLock", "--key", "cli", "--wait", "0"},
+		{"unlock", "myLock", "--key", "exclusive-job-1"},
+	} {
+		_, e, code, err := cliExec(env, args...)
+		if err != nil || code == 0 || !strings.Contains(e, "redirect") {
+			t.Errorf("locker %v through a 301: exit %d, %v\n%s", args, code, err, e)
+		}
+	}
+	if l := resourceLockState(t, s.URL, "myLock"); l.Key != "exclusive-job-1" || l.LockedBy["exclusive-job-1"] != 1 {
+		t.Errorf("after the redirected requests the lock is %+v, want held once by exclusive-job-1", l)
+	}
 }
