@@ -555,3 +555,47 @@ func TestHardeningInputThatWouldMergeOrDrop(t *testing.T) {
 	cancel()
 	<-waiting
 }
+
+// TestHardeningHalfClosedClient: a client that shuts down its side of the
+// connection after sending a request (socat, nc -N, some TCP proxies) looks
+// to the server like a client that went away, and the change is given up.
+// It must then get no answer at all, never a 200 that says "you hold it"
+// or "released" for a change the server did not keep.
+func TestHardeningHalfClosedClient(t *testing.T) {
+	s := startServer(t, nil)
+	addr := strings.TrimPrefix(s.URL, "http://")
+	halfClosed := func(method, target string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", method, target)
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	state := func(name string) string {
+		var l struct {
+			State string `json:"state"`
+		}
+		_, _, b := hcall(t, http.DefaultClient, "GET", s.URL+"/lock/"+name, "", "", "")
+		json.Unmarshal([]byte(b), &l)
+		return l.State
+	}
+	for i := range 5 {
+		name := fmt.Sprintf("free-%d", i)
+		if got := halfClosed("PUT", "/lock/"+name+"?key=me"); strings.HasPrefix(got, "HTTP/1.1 2") && state(name) != "held" {
+			t.Fatalf("a half-closed PUT was answered %q, and the lock is %s", got, state(name))
+		}
+	}
+	hcall(t, http.DefaultClient, "PUT", s.URL+"/lock/busy?key=other", "", "", "")
+	if got := halfClosed("PUT", "/lock/busy?key=me&wait=30s"); strings.HasPrefix(got, "HTTP/1.1 2") {
+		t.Fatalf("a half-closed waiting PUT on a held lock was answered %q", got)
+	}
+	if st := state("busy"); st != "held" {
+		t.Fatalf("busy is %s", st)
+	}
+}

@@ -32,7 +32,12 @@ type errorBody struct {
 // writeError answers with err as JSON and the status its code maps to.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		return // the client went away; nobody reads an answer
+		// The client went away, or only looks so: one that half-closes
+		// its connection after the request (socat, nc -N) still reads.
+		// Writing nothing would make net/http send an empty 200, a "you
+		// hold it" for a change that was given up. Close the connection
+		// without an answer instead.
+		panic(http.ErrAbortHandler)
 	}
 	code := lock.ErrorCode(err)
 	status, ok := statusOf[code]
