@@ -92,6 +92,7 @@ type fields struct {
 	where    string // "source" or "params"
 	m        map[string]json.RawMessage
 	known    map[string]bool
+	bad      map[string]bool // fields whose value was refused
 	problems *[]string
 }
 
@@ -135,9 +136,23 @@ func (f *fields) str(name string) string {
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
 		f.problem("%s.%s must be a string, not %s", f.where, name, jsonType(v))
+		f.bad[name] = true
 		return ""
 	}
 	return s
+}
+
+// text reads a field that names something (a lock, a key, a holder, a
+// login) like str, but takes a number or a boolean as its text, as the
+// original resource's jq -r did: in a pipeline's YAML, key: 42 or
+// password: 12345678 is one.
+func (f *fields) text(name string) string {
+	if v := f.raw(name); v != nil {
+		if t := jsonType(v); t == "a number" || t == "a boolean" {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return f.str(name)
 }
 
 // boolean reads a boolean field, taking "true" and "false" in strings too.
@@ -218,7 +233,7 @@ func (f *fields) unknown() []string {
 }
 
 func newFields(where string, v json.RawMessage, problems *[]string) *fields {
-	f := &fields{where: where, m: map[string]json.RawMessage{}, known: map[string]bool{}, problems: problems}
+	f := &fields{where: where, m: map[string]json.RawMessage{}, known: map[string]bool{}, bad: map[string]bool{}, problems: problems}
 	if v == nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 		return f
 	}
@@ -250,13 +265,13 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 	}
 	f := newFields("source", raw, &problems)
 	src = &Source{
-		LockerURI:         strings.TrimSpace(f.str("locker_uri")),
-		Username:          f.str("username"),
-		Password:          f.str("password"),
+		LockerURI:         withScheme(strings.TrimSpace(f.str("locker_uri"))),
+		Username:          f.text("username"),
+		Password:          f.text("password"),
 		CACert:            f.str("ca_cert"),
 		SkipSSLValidation: f.boolean("skip_ssl_validation"),
-		LockName:          f.str("lock_name"),
-		BoshLock:          strings.TrimSpace(f.str("bosh_lock")),
+		LockName:          f.text("lock_name"),
+		BoshLock:          withScheme(strings.TrimSpace(f.str("bosh_lock"))),
 		Pool:              f.str("pool"),
 		RetryDelay:        DefaultRetryDelay,
 	}
@@ -272,6 +287,7 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 	}
 
 	switch {
+	case f.bad["locker_uri"]:
 	case src.LockerURI == "":
 		msg := "source.locker_uri is missing: set it to the locker server's URL, such as https://locker.example.com:8910"
 		if _, ok := f.m["uri"]; ok {
@@ -283,6 +299,11 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 			problems = append(problems, fmt.Sprintf("source.locker_uri %s %s", redactURL(src.LockerURI), msg))
 		}
 	}
+	if src.LockName != "" && src.BoshLock != "" && src.Pool == "" {
+		// The original resource used lock_name when both were set.
+		warnings = append(warnings, "source has both lock_name and bosh_lock: using lock_name, as the original resource did; remove bosh_lock")
+		src.BoshLock = ""
+	}
 	var set []string
 	for _, s := range []struct{ name, value string }{{"lock_name", src.LockName}, {"bosh_lock", src.BoshLock}, {"pool", src.Pool}} {
 		if s.value != "" {
@@ -290,6 +311,7 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 		}
 	}
 	switch {
+	case f.bad["lock_name"] || f.bad["bosh_lock"] || f.bad["pool"]:
 	case len(set) > 1:
 		which := "both " + set[0] + " and " + set[1]
 		if len(set) == 3 {
@@ -329,6 +351,15 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 // sourceFields are the source's settings, for messages.
 var sourceFields = []string{"locker_uri", "username", "password", "ca_cert", "skip_ssl_validation", "lock_name", "bosh_lock", "pool", "retry_delay", "timeout"}
 
+// withScheme gives a URL written without a scheme ("locker:8910") the
+// http:// that curl, which the original resource used, assumed.
+func withScheme(raw string) string {
+	if raw == "" || strings.Contains(raw, "://") {
+		return raw
+	}
+	return "http://" + raw
+}
+
 // checkURL says what is wrong with a server URL, "" if nothing.
 func checkURL(raw string) string {
 	if !strings.Contains(raw, "://") {
@@ -365,22 +396,27 @@ func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err e
 		return nil, nil, &ConfigError{Problems: []string{"params are missing: a put needs params.lock_op (lock or unlock) and params.key"}}
 	}
 	f := newFields("params", raw, &problems)
-	p = &OutParams{Op: strings.TrimSpace(f.str("lock_op")), Key: f.str("key"), Holder: holderParam(f)}
+	p = &OutParams{Op: strings.TrimSpace(f.str("lock_op")), Key: f.text("key"), Holder: holderParam(f, &warnings)}
 	switch p.Op {
 	case "lock", "unlock":
 	case "":
+		if f.bad["lock_op"] {
+			break
+		}
 		problems = append(problems, "params.lock_op is missing: set it to lock or unlock")
 	default:
 		problems = append(problems, fmt.Sprintf("params.lock_op is %q: set it to lock or unlock", p.Op))
 	}
-	if p.Key == "" {
+	if p.Key == "" && !f.bad["key"] {
 		if _, given := f.m["key"]; given {
 			problems = append(problems, "params.key is empty: set it to the key to "+opOr(p.Op)+" with (holders with the same key share the lock)")
 		} else {
 			problems = append(problems, "params.key is missing: set it to the key to "+opOr(p.Op)+" with (holders with the same key share the lock)")
 		}
-	} else if err := lock.ValidateName("params.key", p.Key); err != nil {
-		problems = append(problems, err.Error())
+	} else if p.Key != "" {
+		if err := lock.ValidateName("params.key", p.Key); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	for _, name := range f.unknown() {
 		warnings = append(warnings, fmt.Sprintf("ignoring unknown setting params.%s (known: lock_op, key, locked_by, lock_by)", name))
@@ -392,14 +428,15 @@ func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err e
 }
 
 // holderParam reads params.locked_by, which the original README also spells
-// lock_by, and checks it.
-func holderParam(f *fields) string {
-	lockedBy, lockBy := f.str("locked_by"), f.str("lock_by")
+// lock_by, and checks it. The original resource read only locked_by, so
+// that one wins when both are set.
+func holderParam(f *fields, warnings *[]string) string {
+	lockedBy, lockBy := f.text("locked_by"), f.text("lock_by")
 	holder := lockBy
 	switch {
 	case lockedBy != "" && lockBy != "" && lockedBy != lockBy:
-		f.problem("params has both locked_by (%q) and lock_by (%q): they are two spellings of one setting; keep one", lockedBy, lockBy)
-		return ""
+		*warnings = append(*warnings, fmt.Sprintf("params has both locked_by (%q) and lock_by (%q): using locked_by, as the original resource did; keep one", lockedBy, lockBy))
+		holder = lockedBy
 	case lockedBy != "":
 		holder = lockedBy
 	}

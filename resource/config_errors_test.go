@@ -3,6 +3,8 @@ package resource_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/cloudfoundry-community/locker/httpapi"
 )
 
 // TestBadConfig: every bad source or params fails with a message that says
@@ -33,25 +35,25 @@ func TestBadConfig(t *testing.T) {
 		{"no source", "check", `{"version":null}`, []string{"source is missing"}},
 		{"source not an object", "check", `{"source":"x"}`, []string{"source must be an object"}},
 		{"no locker_uri", "check", string(request(with("locker_uri", nil), nil, nil)), []string{"source.locker_uri is missing: set it to the locker server's URL"}},
-		{"locker_uri without scheme", "check", string(request(with("locker_uri", "10.0.0.1:8910"), nil, nil)), []string{`source.locker_uri "10.0.0.1:8910" has no scheme: start it with https:// or http://`}},
 		{"locker_uri with another scheme", "check", string(request(with("locker_uri", "ftp://h:1"), nil, nil)), []string{`has scheme "ftp": use https:// or http://`}},
 		{"locker_uri without host", "check", string(request(with("locker_uri", "http://:8910"), nil, nil)), []string{"has no host"}},
 		{"locker_uri with a query", "check", string(request(with("locker_uri", s.URL+"?x=1"), nil, nil)), []string{"must not have a query"}},
 		{"locker_uri with a bad port", "check", string(request(with("locker_uri", "http://h:99999"), nil, nil)), []string{`has port "99999"`}},
 		{"locker_uri not a string", "check", string(request(with("locker_uri", 8910), nil, nil)), []string{"source.locker_uri must be a string, not a number"}},
-		{"both lock_name and bosh_lock", "check", string(request(with("bosh_lock", "https://10.0.0.6:25555"), nil, nil)), []string{"source has both lock_name and bosh_lock: set only one of them"}},
+		{"lock_name a list", "check", string(request(with("lock_name", []string{"l"}), nil, nil)), []string{"source.lock_name must be a string, not a list"}},
+		{"both lock_name and pool", "check", string(request(with("pool", "p"), nil, nil)), []string{"source has both lock_name and pool: set only one of them"}},
 		{"neither lock_name nor bosh_lock", "check", string(request(with("lock_name", nil), nil, nil)), []string{"source.lock_name is missing", "bosh_lock"}},
 		{"empty lock_name", "check", string(request(with("lock_name", ""), nil, nil)), []string{"source.lock_name is missing"}},
 		{"lock_name too long", "check", string(request(with("lock_name", long), nil, nil)), []string{"source.lock_name is 513 bytes long; the limit is 512"}},
 		{"lock_name with a control character", "check", string(request(with("lock_name", "a\x01b"), nil, nil)), []string{"source.lock_name must not contain control characters"}},
-		{"bad bosh_lock", "check", string(request(obj{"locker_uri": s.URL, "bosh_lock": "10.0.0.6:25555"}, nil, nil)), []string{`source.bosh_lock "10.0.0.6:25555" has no scheme`}},
+		{"bad bosh_lock", "check", string(request(obj{"locker_uri": s.URL, "bosh_lock": "ftp://10.0.0.6:25555"}, nil, nil)), []string{`source.bosh_lock "ftp://10.0.0.6:25555" has scheme "ftp"`}},
 		{"ca_cert without a certificate", "check", string(request(with("ca_cert", "not a cert"), nil, nil)), []string{"source.ca_cert has no PEM certificate in it"}},
 		{"skip_ssl_validation not a boolean", "check", string(request(with("skip_ssl_validation", "maybe"), nil, nil)), []string{`source.skip_ssl_validation is "maybe": set it to true or false`}},
 		{"retry_delay not a duration", "check", string(request(with("retry_delay", "soon"), nil, nil)), []string{`source.retry_delay is "soon", which is not a duration`}},
 		{"retry_delay zero", "check", string(request(with("retry_delay", "0s"), nil, nil)), []string{"source.retry_delay must be more than zero"}},
 		{"timeout negative", "check", string(request(with("timeout", "-5m"), nil, nil)), []string{`source.timeout is "-5m": it must not be negative`}},
 		{"timeout a list", "check", string(request(with("timeout", []int{1}), nil, nil)), []string{"source.timeout must be a duration such as \"1h\", not a list"}},
-		{"several problems at once", "check", string(request(obj{"locker_uri": "nope", "retry_delay": "x"}, nil, nil)), []string{"source.locker_uri", "source.lock_name is missing", "source.retry_delay"}},
+		{"several problems at once", "check", string(request(obj{"locker_uri": "ftp://nope", "retry_delay": "x"}, nil, nil)), []string{"source.locker_uri", "source.lock_name is missing", "source.retry_delay"}},
 		{"version not an object", "check", `{"source":` + string(mustJSON(good())) + `,"version":"v1"}`, []string{"version must be an object"}},
 
 		{"in without a directory", "in", string(request(good(), nil, nil)), []string{"in needs the directory to write to"}},
@@ -62,9 +64,8 @@ func TestBadConfig(t *testing.T) {
 		{"no key", "out", string(request(good(), obj{"lock_op": "lock"}, nil)), []string{"params.key is missing: set it to the key to lock with"}},
 		{"no key to unlock", "out", string(request(good(), obj{"lock_op": "unlock"}, nil)), []string{"params.key is missing: set it to the key to unlock with"}},
 		{"empty key", "out", string(request(good(), obj{"lock_op": "lock", "key": ""}, nil)), []string{"params.key is empty"}},
-		{"key not a string", "out", string(request(good(), obj{"lock_op": "lock", "key": 7}, nil)), []string{"params.key must be a string, not a number"}},
+		{"key not a string", "out", string(request(good(), obj{"lock_op": "lock", "key": []int{7}}, nil)), []string{"params.key must be a string, not a list"}},
 		{"key too long", "out", string(request(good(), obj{"lock_op": "lock", "key": long}, nil)), []string{"params.key is 513 bytes long"}},
-		{"locked_by and lock_by differ", "out", string(request(good(), obj{"lock_op": "lock", "key": "k", "locked_by": "a", "lock_by": "b"}, nil)), []string{`params has both locked_by ("a") and lock_by ("b")`}},
 		{"locked_by with a control character", "out", string(request(good(), obj{"lock_op": "lock", "key": "k", "locked_by": "a\nb"}, nil)), []string{"params.locked_by must not contain control characters"}},
 		{"params not an object", "out", `{"source":` + string(mustJSON(good())) + `,"params":["lock"]}`, []string{"params must be an object"}},
 		{"bad source for out", "out", string(request(with("lock_name", nil), lock, nil)), []string{"source.lock_name is missing"}},
@@ -83,6 +84,10 @@ func TestBadConfig(t *testing.T) {
 				if !strings.Contains(r.stderr, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 				}
+			}
+			// A value of the wrong type is not also reported missing.
+			if strings.Contains(r.stderr, "must be a string") && (strings.Contains(r.stderr, "is missing") || strings.Contains(r.stderr, "is empty")) {
+				t.Errorf("stderr contradicts itself:\n%s", r.stderr)
 			}
 			if r.stdout != "" {
 				t.Errorf("stdout %q", r.stdout)
@@ -117,5 +122,30 @@ func TestBadConfigKeepsCredentialsOut(t *testing.T) {
 		if strings.Contains(r.stderr, pass) || !strings.Contains(r.stderr, "https://***@") && !strings.Contains(r.stderr, "ftp://***@") {
 			t.Errorf("stderr for a bad URL:\n%s", r.stderr)
 		}
+	}
+}
+
+// TestOriginalConfigsAccepted: source and params that the original,
+// jq-and-curl resource took keep working: numbers and booleans where it
+// read text (YAML's key: 42, password: 12345678), a locker_uri without a
+// scheme (curl's http://), lock_name with bosh_lock (it used lock_name),
+// locked_by with lock_by (it read only locked_by).
+func TestOriginalConfigsAccepted(t *testing.T) {
+	s := startServer(t, serverOpts{auth: httpapi.Credentials{User: "ci", Pass: "12345678"}})
+	c := s.client(t, "ci", "12345678")
+	source := obj{"locker_uri": strings.TrimPrefix(s.URL, "http://"), "username": "ci", "password": 12345678, "lock_name": 2024, "bosh_lock": "https://10.0.0.6:25555"}
+
+	r := mustRun(t, request(source, obj{"lock_op": "lock", "key": 42, "locked_by": 7, "lock_by": "ignored"}, nil), "out", t.TempDir())
+	for _, want := range []string{"using lock_name, as the original resource did", `using locked_by, as the original resource did`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks the warning %q:\n%s", want, r.stderr)
+		}
+	}
+	if l := get(t, c, "2024"); l.Key != "42" || l.LockedBy["7"] != 1 || len(l.LockedBy) != 1 {
+		t.Fatalf("lock 2024 after the put: %+v; want key 42 held by 7", l)
+	}
+	mustRun(t, request(source, obj{"lock_op": "unlock", "key": 42, "locked_by": 7}, nil), "out", t.TempDir())
+	if l := get(t, c, "2024"); l.State != "free" {
+		t.Fatalf("lock 2024 after the unlock: %+v", l)
 	}
 }

@@ -146,7 +146,7 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 		problems = append(problems, "params.lock_op is for a single lock (source.lock_name or bosh_lock); with source.pool, a put takes one of params."+poolOpsText)
 	}
 	key := f.str("key")
-	p.Holder = holderParam(f)
+	p.Holder = holderParam(f, &warnings)
 	switch {
 	case len(ops) > 1:
 		problems = append(problems, fmt.Sprintf("params has several operations (%s): a put does one; use a put step for each", strings.Join(ops, ", ")))
