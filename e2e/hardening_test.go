@@ -391,11 +391,11 @@ func TestHardeningAuthLimitAndReadOnly(t *testing.T) {
 		"LOCKER_AUTH_FAILURES_PER_MINUTE=3"})
 	attacker, other := clientFrom("127.0.0.2"), clientFrom("127.0.0.3")
 	for i := range 3 {
-		if st, _, b := hcall(t, attacker, "GET", s.URL+"/locks", "deploy", "guess", ""); st != 401 {
+		if st, _, b := hcall(t, attacker, "GET", s.URL+"/locks", "deploy", fmt.Sprint("guess-", i), ""); st != 401 {
 			t.Fatalf("failure %d: %d %s", i+1, st, b)
 		}
 	}
-	st, h, b := hcall(t, attacker, "GET", s.URL+"/locks", "deploy", "guess", "")
+	st, h, b := hcall(t, attacker, "GET", s.URL+"/locks", "deploy", "guess-3", "")
 	if secs, err := strconv.Atoi(h.Get("Retry-After")); st != 429 || err != nil || secs < 1 || !json.Valid([]byte(b)) || !strings.Contains(b, `"error"`) {
 		t.Fatalf("fourth failure: %d Retry-After %q %s, want 429 JSON with Retry-After", st, h.Get("Retry-After"), b)
 	}

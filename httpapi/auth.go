@@ -62,9 +62,11 @@ func newGuard(cfg Config) *guard {
 // both the user and the password of every configured account in constant
 // time, so a failure takes as long whichever part was wrong.
 //
-// Wrong credentials count against the client's address; once it has used up
-// its allowance (AuthLimit), it is answered 429 with Retry-After, before its
-// credentials are looked at, until the allowance comes back. Requests without
+// Wrong credentials count against the client's address, unless it sent the
+// same wrong ones lately (a stale password retried guesses nothing); once it
+// has used up its allowance (AuthLimit), it is answered 429 with
+// Retry-After, before its credentials are looked at, until the allowance
+// comes back. Requests without
 // credentials are not counted: they guess nothing. Read-only credentials may
 // only read: any other method is a 403.
 func (s *Server) authenticate(next http.Handler) http.Handler {
@@ -80,7 +82,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			var ok bool
 			if rl, ok = s.check(user, pass); !ok {
-				s.failed(r)
+				s.failed(r, user, pass)
 				s.unauthorized(w, r, "wrong user name or password")
 				return
 			}
@@ -88,7 +90,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			if s.tooManyFailures(w, r) {
 				return
 			}
-			s.failed(r)
+			s.failed(r, "\x00malformed", r.Header.Get("Authorization"))
 			s.unauthorized(w, r, "malformed Authorization header: use HTTP basic auth")
 			return
 		case s.cfg.Auth.Set() || s.cfg.ReadOnly.Set():
@@ -133,15 +135,15 @@ func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// failed counts a failed login against the client's address and logs it,
-// with neither the credentials nor the header.
-func (s *Server) failed(r *http.Request) {
+// failed counts a failed login with the credentials sent against the
+// client's address and logs it, with neither the credentials nor the header.
+func (s *Server) failed(r *http.Request, sent ...string) {
 	if s.guard.limiter == nil {
 		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		return
 	}
 	key := s.guard.limiter.clientKey(r)
-	s.guard.limiter.fail(key)
+	s.guard.limiter.fail(key, s.guard.limiter.guess(sent...))
 	s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "client", key)
 }
 

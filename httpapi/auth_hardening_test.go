@@ -163,7 +163,9 @@ func TestAuthFailuresAreRateLimited(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	httpapi.SetLimiterClock(api, clock.Now)
 	attacker, victim, anon, busy := clientFrom("127.0.0.2"), clientFrom("127.0.0.3"), clientFrom("127.0.0.4"), clientFrom("127.0.0.5")
-	right, wrong := as(userCreds.User, userCreds.Pass), as(userCreds.User, "guess")
+	right := as(userCreds.User, userCreds.Pass)
+	guesses := 0
+	wrong := func() reqOption { guesses++; return as(userCreds.User, fmt.Sprintf("guess-%d", guesses)) }
 
 	// A busy, well-configured client: successes take nothing from its
 	// allowance.
@@ -173,7 +175,7 @@ func TestAuthFailuresAreRateLimited(t *testing.T) {
 	// Ten failures are answered 401, as usual; then the address is told to
 	// wait, whatever it sends (a malformed header counts as a failure too).
 	for i := range 9 {
-		s.sendFrom(attacker, "GET", "/locks", "", wrong).expect(t, 401, fmt.Sprintf("failure %d", i+1))
+		s.sendFrom(attacker, "GET", "/locks", "", wrong()).expect(t, 401, fmt.Sprintf("failure %d", i+1))
 	}
 	s.sendFrom(attacker, "GET", "/locks", "", header("Authorization", "Bearer x")).expect(t, 401, "failure 10 (malformed)")
 	limited := func(c *http.Client, what string, opt reqOption) {
@@ -187,7 +189,7 @@ func TestAuthFailuresAreRateLimited(t *testing.T) {
 			t.Errorf("%s: error %q", what, e.Error)
 		}
 	}
-	limited(attacker, "failure 11", wrong)
+	limited(attacker, "failure 11", wrong())
 	// Even the right password is not looked at while the address waits:
 	// otherwise the guesser would still learn which guess was right.
 	limited(attacker, "right password from the limited address", right)
@@ -198,7 +200,7 @@ func TestAuthFailuresAreRateLimited(t *testing.T) {
 	// Other clients are not slowed: another address logs in, fails on its
 	// own allowance, and the busy client goes on.
 	s.sendFrom(victim, "PUT", "/lock/x", `{"key":"k"}`, right).expect(t, 200, "another address")
-	s.sendFrom(victim, "GET", "/locks", "", wrong).expect(t, 401, "another address's own failure")
+	s.sendFrom(victim, "GET", "/locks", "", wrong()).expect(t, 401, "another address's own failure")
 	s.sendFrom(busy, "DELETE", "/lock/x", `{"key":"k"}`, right).expect(t, 200, "busy client")
 	// Requests without credentials guess nothing and are not counted.
 	for i := range 30 {
@@ -209,24 +211,50 @@ func TestAuthFailuresAreRateLimited(t *testing.T) {
 
 	// The allowance comes back at 10 a minute: one failure after 6s.
 	clock.Add(6 * time.Second)
-	s.sendFrom(attacker, "GET", "/locks", "", wrong).expect(t, 401, "failure after 6s")
-	limited(attacker, "the failure after that", wrong)
+	s.sendFrom(attacker, "GET", "/locks", "", wrong()).expect(t, 401, "failure after 6s")
+	limited(attacker, "the failure after that", wrong())
 	clock.Add(7 * time.Second)
 	s.sendFrom(attacker, "GET", "/locks", "", right).expect(t, 200, "right password once allowed again")
 	clock.Add(time.Minute)
 	for i := range 10 {
-		s.sendFrom(attacker, "GET", "/locks", "", wrong).expect(t, 401, fmt.Sprintf("failure %d after a minute", i+1))
+		s.sendFrom(attacker, "GET", "/locks", "", wrong()).expect(t, 401, fmt.Sprintf("failure %d after a minute", i+1))
 	}
-	limited(attacker, "failure 11 after a minute", wrong)
+	limited(attacker, "failure 11 after a minute", wrong())
+}
+
+// TestAuthLimitStalePassword: a client retrying with the same wrong
+// password (a pipeline whose password was rotated) guesses nothing. It
+// must not use up the allowance of its address, which it may share with
+// every other client of a CI worker, a NAT or a proxy.
+func TestAuthLimitStalePassword(t *testing.T) {
+	s, api := newHardenedStack(t, httpapi.Config{Auth: userCreds, AuthLimit: httpapi.AuthLimit{PerMinute: 10}})
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	httpapi.SetLimiterClock(api, clock.Now)
+	worker := clientFrom("127.0.0.2")
+	right := as(userCreds.User, userCreds.Pass)
+	for i := range 100 {
+		s.sendFrom(worker, "GET", "/locks", "", as(userCreds.User, "old-password")).expect(t, 401, fmt.Sprintf("stale client, try %d", i+1))
+		s.sendFrom(worker, "GET", "/locks", "", header("Authorization", "Bearer stale")).expect(t, 401, fmt.Sprintf("stale malformed header, try %d", i+1))
+		s.sendFrom(worker, "PUT", "/lock/x", `{"key":"k"}`, right).expect(t, 200, fmt.Sprintf("good client beside it, try %d", i+1))
+		clock.Add(time.Second)
+	}
+	// A guesser from the same address is still limited: at most ten new
+	// guesses (the whole allowance), then 429.
+	for i := range 10 {
+		s.sendFrom(worker, "GET", "/locks", "", as(userCreds.User, fmt.Sprintf("guess-%d", i)))
+	}
+	s.sendFrom(worker, "GET", "/locks", "", as(userCreds.User, "guess-10")).expect(t, 429, "the guess after the allowance")
 }
 
 // TestAuthLimitPerClient: X-Forwarded-For names the client only when the
 // peer is a trusted proxy; IPv6 clients count per /64.
 func TestAuthLimitPerClient(t *testing.T) {
-	wrong := as(userCreds.User, "guess")
+	guesses := 0
 	fail := func(s *httpStack, c *http.Client, n int, status int, what string, opts ...reqOption) {
 		t.Helper()
 		for i := range n {
+			guesses++
+			wrong := as(userCreds.User, fmt.Sprintf("guess-%d", guesses))
 			s.sendFrom(c, "GET", "/locks", "", append([]reqOption{wrong}, opts...)...).expect(t, status, fmt.Sprintf("%s %d", what, i+1))
 		}
 	}

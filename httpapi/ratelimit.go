@@ -2,10 +2,15 @@ package httpapi
 
 import (
 	"container/list"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,10 +35,17 @@ type AuthLimit struct {
 }
 
 // failureLimiter is a token bucket per client address: each failed login
-// takes a token, tokens come back at a steady rate, and an address with no
-// token left is refused with 429 before its credentials are even looked at
-// (otherwise a guesser would still learn which guess was right). Successful
-// logins take nothing, and other addresses have their own buckets.
+// with credentials the address has not failed with lately takes a token,
+// tokens come back at a steady rate, and an address with no token left is
+// refused with 429 before its credentials are even looked at (otherwise a
+// guesser would still learn which guess was right). Successful logins take
+// nothing, and other addresses have their own buckets.
+//
+// Sending the same wrong credentials again guesses nothing: that is a
+// client with a stale password retrying, and counting it would lock out
+// every client that shares its address (a CI worker, a NAT, a proxy) with
+// it. So each bucket remembers the last few wrong credentials it was
+// charged for, as salted hashes, and a repeat of one costs no token.
 //
 // Memory is bounded: buckets live in a list, most recently failed first; a
 // bucket that has filled up again holds no information and is dropped, and
@@ -44,6 +56,7 @@ type failureLimiter struct {
 	max     int
 	proxies []netip.Prefix
 	now     func() time.Time
+	salt    [16]byte // for the hashes of wrong credentials
 
 	mu      sync.Mutex
 	recent  *list.List // of *bucket, most recent failure first
@@ -51,10 +64,16 @@ type failureLimiter struct {
 }
 
 type bucket struct {
-	key    string
-	tokens float64
-	at     time.Time // when tokens was last brought up to date
+	key     string
+	tokens  float64
+	at      time.Time // when tokens was last brought up to date
+	guesses [rememberedGuesses]uint64
+	next    int // where the next guess is remembered
 }
+
+// rememberedGuesses is how many distinct wrong credentials a bucket
+// remembers: enough for a few misconfigured clients behind one address.
+const rememberedGuesses = 8
 
 // newFailureLimiter returns the limiter for cfg, nil when it is off.
 func newFailureLimiter(cfg AuthLimit) *failureLimiter {
@@ -67,11 +86,26 @@ func newFailureLimiter(cfg AuthLimit) *failureLimiter {
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = 10000
 	}
-	return &failureLimiter{
+	l := &failureLimiter{
 		rate: float64(cfg.PerMinute) / 60, burst: float64(cfg.Burst), max: cfg.MaxClients,
 		proxies: cfg.TrustedProxies, now: time.Now,
 		recent: list.New(), buckets: map[string]*list.Element{},
 	}
+	rand.Read(l.salt[:])
+	return l
+}
+
+// guess names a set of wrong credentials (or a malformed Authorization
+// header) without keeping them: a salted hash. Zero is never returned.
+func (l *failureLimiter) guess(parts ...string) uint64 {
+	h := sha256.New()
+	h.Write(l.salt[:])
+	for _, p := range parts {
+		h.Write([]byte(strconv.Itoa(len(p))))
+		h.Write([]byte{':'})
+		h.Write([]byte(p))
+	}
+	return binary.BigEndian.Uint64(h.Sum(nil)) | 1
 }
 
 // refill brings b's tokens up to date.
@@ -99,8 +133,9 @@ func (l *failureLimiter) wait(key string) time.Duration {
 	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
-// fail takes a token from the address's bucket.
-func (l *failureLimiter) fail(key string) {
+// fail takes a token from the address's bucket, unless the address failed
+// with the same guess lately.
+func (l *failureLimiter) fail(key string, guess uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -113,7 +148,11 @@ func (l *failureLimiter) fail(key string) {
 	}
 	b := e.Value.(*bucket)
 	l.refill(b, now)
-	b.tokens = math.Max(0, b.tokens-1)
+	if !slices.Contains(b.guesses[:], guess) {
+		b.tokens = math.Max(0, b.tokens-1)
+		b.guesses[b.next] = guess
+		b.next = (b.next + 1) % rememberedGuesses
+	}
 	l.evict(now)
 }
 
