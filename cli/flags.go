@@ -378,6 +378,11 @@ func parseCLIDuration(s string) (time.Duration, error) {
 	if d < 0 {
 		return 0, errors.New("must not be negative")
 	}
+	if d == 0 && strings.ContainsAny(s, "123456789") {
+		// Rounded to nothing it would mean "none": a --ttl 0.5ns lock
+		// would never expire.
+		return 0, errors.New("is shorter than a nanosecond; use 0 for none")
+	}
 	return d, nil
 }
 

@@ -54,7 +54,19 @@ func TestBadRequestsAre400(t *testing.T) {
 		{"delete semicolon in query", "DELETE", "/lock/held?key=k;x", ``, "semicolon"},
 		{"bad ttl body", "PUT", "/lock/x", `{"key":"k","ttl":"forever"}`, "duration"},
 		{"negative ttl body", "PUT", "/lock/x", `{"key":"k","ttl":"-5s"}`, "negative"},
-		{"negative ttl seconds", "PUT", "/lock/x", `{"key":"k","ttl":-5}`, ""},
+		{"negative ttl seconds", "PUT", "/lock/x", `{"key":"k","ttl":-5}`, "request body: duration must not be negative"},
+		{"negative ttl decimal query", "PUT", "/lock/x?ttl=-1", `{"key":"k"}`, "ttl: duration must not be negative"},
+		{"negative ttl decimal body", "PUT", "/lock/x", `{"key":"k","ttl":"-1"}`, "request body: duration must not be negative"},
+		// A positive duration that rounds to nothing would read as "no
+		// lease asked for": a hold that never expires.
+		{"ttl under a nanosecond query", "PUT", "/lock/x?ttl=0.5ns", `{"key":"k"}`, "shorter than a nanosecond"},
+		{"ttl under a nanosecond seconds", "PUT", "/lock/x", `{"key":"k","ttl":1e-12}`, "shorter than a nanosecond"},
+		{"ttl under a nanosecond string", "PUT", "/lock/x", `{"key":"k","ttl":"0.0000000005"}`, "shorter than a nanosecond"},
+		{"wait under a nanosecond", "PUT", "/lock/x?wait=0.9ns", `{"key":"k"}`, "shorter than a nanosecond"},
+		// Seconds are decimal: no hex, underscores or exponents.
+		{"ttl hex seconds", "PUT", "/lock/x?ttl=0x1p4", `{"key":"k"}`, "bad duration"},
+		{"ttl underscore seconds", "PUT", "/lock/x?ttl=1_000", `{"key":"k"}`, "bad duration"},
+		{"ttl exponent seconds", "PUT", "/lock/x?ttl=1.5e3", `{"key":"k"}`, "bad duration"},
 		{"ttl wrong type", "PUT", "/lock/x", `{"key":"k","ttl":true}`, ""},
 		{"bad force query", "DELETE", "/lock/held?force=maybe", ``, "force"},
 		{"bad force body", "DELETE", "/lock/held", `{"force":"yes"}`, ""},
