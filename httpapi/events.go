@@ -34,7 +34,7 @@ func (s *Server) handleEvents() http.Handler {
 		defer tick.Stop()
 		for {
 			select {
-			case ev, ok := <-sub.C:
+			case events, ok := <-sub.C:
 				if !ok {
 					if s.svc.Events().Dropped(sub) {
 						fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"this stream fell behind and was dropped; reconnect\"}\n\n")
@@ -42,8 +42,10 @@ func (s *Server) handleEvents() http.Handler {
 					}
 					return
 				}
-				data, _ := json.Marshal(ev)
-				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, data)
+				for _, ev := range events {
+					data, _ := json.Marshal(ev)
+					fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, data)
+				}
 			case <-tick.C:
 				fmt.Fprint(w, ": ping\n\n")
 			case <-r.Context().Done():

@@ -168,6 +168,28 @@ func TestEventsStreamEveryChangeInOrder(t *testing.T) {
 	}
 }
 
+// TestEventsLargeChange: a force release of a lock with more holders than
+// a stream's buffer reaches a consumer that keeps up whole, and the stream
+// goes on.
+func TestEventsLargeChange(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	const holders = 1100 // a stream buffers 1024 changes
+	for i := range holders {
+		s.do("PUT", fmt.Sprintf("/lock/big?key=k&lock_by=h%d", i), "").expect(t, 200, "lock")
+	}
+	c := s.subscribe(t)
+	s.do("DELETE", "/lock/big?force=true", "").expect(t, 200, "force")
+	s.do("PUT", "/lock/after?key=k", "").expect(t, 200, "lock after")
+	for i := range holders {
+		if typ, ev := nextEvent(t, c); typ != "forced" || ev.Lock != "big" {
+			t.Fatalf("event %d: %s %+v, want forced of big", i, typ, ev)
+		}
+	}
+	if typ, ev := nextEvent(t, c); typ != "acquired" || ev.Lock != "after" {
+		t.Fatalf("after the large change: %s %+v", typ, ev)
+	}
+}
+
 func TestEventsSlowConsumerIsDropped(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
 	// A client that subscribes, then stops reading. The server's send

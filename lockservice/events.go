@@ -6,27 +6,31 @@ import (
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
-// Broker fans committed events out to subscribers (the event stream). A
-// subscriber that falls behind is dropped — its channel closed — so a slow
-// consumer never holds up lock operations.
+// Broker fans committed events out to subscribers (the event stream), one
+// change's events at a time. A subscriber that falls behind is dropped —
+// its channel closed — so a slow consumer never holds up lock operations.
+// How far behind is counted in changes, not events: one change can have
+// any number of events (a force release, one per holder), and it must
+// reach a subscriber that keeps up whole.
 type Broker struct {
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
 }
 
-// Subscription receives events until it is closed or dropped.
+// Subscription receives each change's events until it is closed or
+// dropped.
 type Subscription struct {
-	C       <-chan lock.Event
-	c       chan lock.Event
+	C       <-chan []lock.Event
+	c       chan []lock.Event
 	dropped bool
 }
 
 // NewBroker returns an empty broker.
 func NewBroker() *Broker { return &Broker{subs: map[*Subscription]struct{}{}} }
 
-// Subscribe starts a subscription with room for buffer events.
+// Subscribe starts a subscription with room for buffer changes.
 func (b *Broker) Subscribe(buffer int) *Subscription {
-	c := make(chan lock.Event, buffer)
+	c := make(chan []lock.Event, buffer)
 	s := &Subscription{C: c, c: c}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
@@ -52,21 +56,21 @@ func (b *Broker) Dropped(s *Subscription) bool {
 	return s.dropped
 }
 
-// Publish sends events to every subscriber without blocking.
+// Publish sends one change's events to every subscriber without blocking.
+// Subscribers share the slice: none may change it.
 func (b *Broker) Publish(events []lock.Event) {
+	if len(events) == 0 {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
-		for _, ev := range events {
-			select {
-			case s.c <- ev:
-				continue
-			default:
-			}
+		select {
+		case s.c <- events:
+		default:
 			s.dropped = true
 			delete(b.subs, s)
 			close(s.c)
-			break
 		}
 	}
 }

@@ -15,17 +15,29 @@ import (
 // comes.
 func next(t *testing.T, sub *lockservice.Subscription) lock.Event {
 	t.Helper()
+	if p := pending[sub]; len(p) > 0 {
+		pending[sub] = p[1:]
+		return p[0]
+	}
 	select {
-	case ev, ok := <-sub.C:
+	case evs, ok := <-sub.C:
 		if !ok {
 			t.Fatal("subscription closed")
 		}
-		return ev
+		if len(evs) == 0 {
+			t.Fatal("a change without events")
+		}
+		pending[sub] = evs[1:]
+		return evs[0]
 	case <-time.After(patience):
 		t.Fatalf("no event within %s", patience)
 	}
 	return lock.Event{}
 }
+
+// pending holds the rest of the change next read last from a subscription
+// (the tests here are not parallel).
+var pending = map[*lockservice.Subscription][]lock.Event{}
 
 // TestEventsInOrder: a subscriber sees every committed change, in order:
 // acquisitions, releases, expiries and forced releases.
@@ -73,9 +85,12 @@ func TestEventsInOrder(t *testing.T) {
 		}
 		fence = max(fence, ev.Fence)
 	}
+	if len(pending[sub]) > 0 {
+		t.Fatalf("unexpected events %+v", pending[sub])
+	}
 	select {
-	case ev := <-sub.C:
-		t.Fatalf("unexpected event %+v", ev)
+	case evs := <-sub.C:
+		t.Fatalf("unexpected events %+v", evs)
 	default:
 	}
 }
@@ -117,7 +132,7 @@ func TestEventsSlowSubscriberDropped(t *testing.T) {
 		n++
 	}
 	if n != 2 {
-		t.Fatalf("slow subscriber got %d events before being dropped, want its buffer's 2", n)
+		t.Fatalf("slow subscriber got %d changes before being dropped, want its buffer's 2", n)
 	}
 	if !e.svc.Events().Dropped(slow) {
 		t.Fatal("Dropped is false for a subscriber the broker dropped")
@@ -162,8 +177,8 @@ func TestBrokerPublishNeverBlocks(t *testing.T) {
 	if _, ok := <-full.C; ok || !b.Dropped(full) {
 		t.Fatalf("subscriber without room: closed %v, dropped %v; want both", !ok, b.Dropped(full))
 	}
-	if ev := <-live.C; ev.Lock != "x" {
-		t.Fatalf("live subscriber got %+v", ev)
+	if evs := <-live.C; len(evs) != 1 || evs[0].Lock != "x" {
+		t.Fatalf("live subscriber got %+v", evs)
 	}
 	b.Unsubscribe(live)
 	b.Unsubscribe(live)
@@ -171,6 +186,28 @@ func TestBrokerPublishNeverBlocks(t *testing.T) {
 		t.Fatal("an unsubscribed subscription is open, or reported as dropped")
 	}
 	b.Publish([]lock.Event{{Type: lock.Released, Lock: "x"}}) // no subscribers: fine
+}
+
+// TestBrokerLargeChangeKeepsUp: one change with more events than a
+// subscriber's buffer (a force release of a lock with 2,000 holders)
+// reaches a subscriber that keeps up whole: falling behind is counted in
+// changes.
+func TestBrokerLargeChangeKeepsUp(t *testing.T) {
+	b := lockservice.NewBroker()
+	sub := b.Subscribe(4)
+	defer b.Unsubscribe(sub)
+	big := make([]lock.Event, 2000)
+	for i := range big {
+		big[i] = lock.Event{Type: lock.Forced, Lock: "x", Holder: fmt.Sprint("h", i)}
+	}
+	b.Publish(big)
+	b.Publish([]lock.Event{{Type: lock.Acquired, Lock: "x"}})
+	if evs := <-sub.C; len(evs) != 2000 || b.Dropped(sub) {
+		t.Fatalf("got %d events of the large change (dropped: %v), want 2000", len(evs), b.Dropped(sub))
+	}
+	if evs := <-sub.C; len(evs) != 1 || evs[0].Type != lock.Acquired {
+		t.Fatalf("the change after it: %+v", evs)
+	}
 }
 
 // TestForceRelease: force releases every hold whatever the key, records who

@@ -573,19 +573,26 @@ func testEventsOnceInCommitOrder(t *testing.T, name, key, holderPrefix string) {
 		return fmt.Sprintf("%s %s count %d fence %d at %s", ev.Type, ev.Holder, ev.Count, ev.Fence, ev.Time.Format(time.RFC3339Nano))
 	}
 	for i, sub := range subs {
-		for n, want := range history {
+		var got []lock.Event
+		for len(got) < len(history) {
 			select {
-			case ev := <-sub.C:
-				if got := describe(ev); got != describe(want) {
-					t.Fatalf("%s: event %d is %s, want %s", rs[i].name, n, got, describe(want))
-				}
+			case evs := <-sub.C:
+				got = append(got, evs...)
 			case <-time.After(patience):
-				t.Fatalf("%s: event %d (%s) never came", rs[i].name, n, describe(want))
+				t.Fatalf("%s: event %d (%s) never came", rs[i].name, len(got), describe(history[len(got)]))
 			}
 		}
+		for n, want := range history {
+			if describe(got[n]) != describe(want) {
+				t.Fatalf("%s: event %d is %s, want %s", rs[i].name, n, describe(got[n]), describe(want))
+			}
+		}
+		if len(got) > len(history) {
+			t.Fatalf("%s: an event more than the history: %s", rs[i].name, describe(got[len(history)]))
+		}
 		select {
-		case ev := <-sub.C:
-			t.Fatalf("%s: an event more than the history: %s", rs[i].name, describe(ev))
+		case evs := <-sub.C:
+			t.Fatalf("%s: an event more than the history: %s", rs[i].name, describe(evs[0]))
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
