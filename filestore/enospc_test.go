@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -156,5 +158,77 @@ func TestDiskFull(t *testing.T) {
 			}
 			t.Logf("log:\n%s", logs.String())
 		})
+	}
+}
+
+// mountExt4 mounts a small ext4 file system on a loop device for the test.
+func mountExt4(t *testing.T, mb int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an ext4 loop device needs root")
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, int64(mb)<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4: %v %s", err, out)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount an ext4 loop device here (%v %s); the partial fallocate is not tested", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("unmounting %s: %v %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// TestDiskFullPartialPreallocation: on a full ext4 a failed fallocate can
+// extend the log part of the way. A store stopped cleanly after that must
+// start again as it was, without taking those zeros for a torn write (and
+// without writing a copy of them to a disk that is full).
+func TestDiskFullPartialPreallocation(t *testing.T) {
+	dir := mountExt4(t, 16)
+	path := filepath.Join(dir, "locks.yml")
+	logger, logs := testLogger(t)
+	s := openT(t, path, Options{Logger: logger})
+	big := strings.Repeat("h", 400)
+	// Most of the first preallocated chunk.
+	i := 0
+	for ; s.logSize < preallocChunk-40<<10; i++ {
+		acquire(t, s, fmt.Sprintf("l-%d", i), "k", big, 0)
+	}
+	filler := fillDisk(t, dir)
+	f, err := os.OpenFile(filler, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	if err := f.Truncate(st.Size() - 120<<10); err != nil { // room for the records, not for another chunk
+		t.Fatal(err)
+	}
+	f.Close()
+	for ; s.logSize < preallocChunk+20<<10; i++ {
+		acquire(t, s, fmt.Sprintf("l-%d", i), "k", big, 0)
+	}
+	if info, err := s.log.Stat(); err != nil || info.Size() != s.logSize {
+		t.Errorf("the log is %d bytes with %d written (%v): the failed preallocation left zeros", info.Size(), s.logSize, err)
+	}
+	closeT(t, s)
+
+	s = openT(t, path, Options{Logger: logger})
+	for j := range i {
+		if l, ok := getT(t, s, fmt.Sprintf("l-%d", j)); !ok || l.Holds[0].Holder != big {
+			t.Fatalf("l-%d after the restart: %+v, %v", j, l, ok)
+		}
+	}
+	if strings.Contains(logs.String(), "dropping") {
+		t.Errorf("the restart took the log's end for a torn write:\n%s", logs.String())
 	}
 }

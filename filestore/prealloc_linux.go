@@ -25,6 +25,10 @@ func allocate(f *os.File, off, n int64) error {
 		return errors.ErrUnsupported
 	}
 	if err != nil {
+		// On a full ext4 a failed fallocate can still have extended the
+		// file part of the way: zeros of a size recovery would take for a
+		// torn write. Cut them off; the log grows with each write instead.
+		f.Truncate(off)
 		return err
 	}
 	for n > 0 {

@@ -252,11 +252,16 @@ func (s *Store) open() error {
 			// to the last record may look the same: its bytes are kept
 			// beside the log, for someone to look at, before the cut.
 			kept, err := keepTail(f, last.path, st.tailOffset, info.Size())
-			if err != nil {
+			switch {
+			case err != nil:
 				f.Close()
 				return fmt.Errorf("keeping the bad end of %s before cutting it off: %w", last.path, err)
+			case kept == "":
+				// Only zeros: a preallocation the disk could not finish.
+				s.opts.Logger.Info("cutting off zeros after the last record of the log", "file", last.path, "bytes", info.Size()-st.tailOffset)
+			default:
+				s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log; its bytes are kept", "file", last.path, "bytes", info.Size()-st.tailOffset, "kept", kept)
 			}
-			s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log; its bytes are kept", "file", last.path, "bytes", info.Size()-st.tailOffset, "kept", kept)
 			if err := s.truncateLog(); err != nil {
 				f.Close()
 				return err
@@ -270,11 +275,15 @@ func (s *Store) open() error {
 
 // keepTail copies f's bytes from off to size (up to a megabyte: a torn
 // write is one batch) to a new file beside the log, named after it and the
-// time, and returns its path.
+// time, and returns its path; "" when they are all zeros, which hold
+// nothing to keep.
 func keepTail(f *os.File, path string, off, size int64) (string, error) {
 	b := make([]byte, min(size-off, 1<<20))
 	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
 		return "", err
+	}
+	if allZero(b) {
+		return "", nil
 	}
 	kept := fmt.Sprintf("%s.dropped-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
 	return kept, writeFileSync(kept, b)
