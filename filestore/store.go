@@ -152,13 +152,28 @@ func realPath(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		return real, nil
+	for hops := 0; ; hops++ {
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			return real, nil
+		}
+		if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+			path = filepath.Join(dir, filepath.Base(path))
+		}
+		// A link to a file not made yet (a first start) names that file:
+		// otherwise the store would replace the link with a file of its
+		// own, and a server started on the target would run beside it.
+		target, err := os.Readlink(path)
+		if err != nil {
+			return path, nil // not a link: a new file
+		}
+		if hops == 40 {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", path)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean(target)
 	}
-	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
-		return filepath.Join(dir, filepath.Base(path)), nil
-	}
-	return path, nil
 }
 
 // takeFileLock makes sure no other Locker uses the same file.

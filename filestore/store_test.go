@@ -588,3 +588,36 @@ func TestSymlinkNamesTheSameStore(t *testing.T) {
 		t.Error("a lock file named after the link")
 	}
 }
+
+// TestSymlinkToAFileNotMadeYet: a link whose target does not exist yet (a
+// first start, with the data file to be made on a volume) names the
+// target: the store is made there, the link stays a link, and a server
+// started on the target is refused as a second one.
+func TestSymlinkToAFileNotMadeYet(t *testing.T) {
+	etc, data := t.TempDir(), t.TempDir()
+	target := filepath.Join(data, "locks.yml")
+	link := filepath.Join(etc, "locks.yml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	chain := filepath.Join(etc, "chain.yml") // a relative link to the link
+	if err := os.Symlink("locks.yml", chain); err != nil {
+		t.Fatal(err)
+	}
+	s := openT(t, chain, Options{})
+	acquire(t, s, "prod", "A", "A", 0)
+	if s2, err := Open(target, Options{}); err == nil {
+		s2.Close()
+		t.Fatal("a second store on the link's target opened beside the first")
+	} else if !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("Open(target): %v, want in use", err)
+	}
+	closeT(t, s)
+	if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v, %v", info, err)
+	}
+	s = openT(t, target, Options{})
+	if l, ok := getT(t, s, "prod"); !ok || l.Key != "A" {
+		t.Fatalf("at the target: %+v", l)
+	}
+}
