@@ -365,3 +365,34 @@ func TestWaitFenceAcrossRestarts(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitInPartsKeepsPlace: a client that waits longer than the server's
+// LOCKER_MAX_WAIT asks again each time it runs out (locker lock, run and
+// the resource do); it keeps its turn rather than going behind those who
+// came after it. Here B comes first and C half a second later; the lock is
+// released after B has asked again and before C has.
+func TestWaitInPartsKeepsPlace(t *testing.T) {
+	s := startServer(t, []string{"LOCKER_MAX_WAIT=2s"})
+	wtDo(t, "PUT", s.URL+"/lock/q?key=H", "", 200)
+	env := []string{"LOCKER_URL=" + s.URL}
+	b, bOut := cliStart(t, env, "lock", "q", "--key", "B-first")
+	wtEventually(t, func() bool { return wtWaiters(t, s, "q") == 1 }, "B to wait")
+	t0 := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	c, cOut := cliStart(t, env, "lock", "q", "--key", "C-second")
+	wtEventually(t, func() bool { return wtWaiters(t, s, "q") == 2 }, "C to wait")
+	time.Sleep(time.Until(t0.Add(2250 * time.Millisecond))) // B ran out and asked again; C not yet
+	wtDo(t, "DELETE", s.URL+"/lock/q?key=H", "", 200)
+	var holder string
+	wtEventually(t, func() bool { holder = wtDo(t, "GET", s.URL+"/lock/q", "", 200).Key; return holder != "" }, "someone to take the lock")
+	if holder != "B-first" {
+		t.Fatalf("the lock went to %q, want B-first, who came first", holder)
+	}
+	if err := b.Wait(); err != nil {
+		t.Fatalf("B: %v\n%s", err, bOut)
+	}
+	wtDo(t, "DELETE", s.URL+"/lock/q?key=B-first", "", 200)
+	if err := c.Wait(); err != nil {
+		t.Fatalf("C: %v\n%s", err, cOut)
+	}
+}

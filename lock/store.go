@@ -1,6 +1,9 @@
 package lock
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Mutation changes one lock under the store's serialization for that lock.
 // l is the lock's current state (a free, zero-holds lock named name when the
@@ -49,10 +52,15 @@ type Store interface {
 // so that a change sees who waits without a read of its own.
 type WaitQueue interface {
 	// Join puts a waiter at the end of the lock's queue and returns its
-	// ticket (never 0).
+	// ticket (never 0); or, when a waiter with the same key and holder left
+	// the lock's queue keeping its place and the place is still kept, gives
+	// it that place and ticket back.
 	Join(ctx context.Context, name string, w Waiter) (Ticket, error)
-	// Leave takes the waiter out of the queue.
-	Leave(ctx context.Context, name string, t Ticket) error
+	// Leave takes the waiter out of the queue. With keep > 0 (its wait ran
+	// out, and a client asking again in parts comes straight back), its
+	// place is kept for that long for a Join by the same key and holder;
+	// meanwhile it is not a live waiter.
+	Leave(ctx context.Context, name string, t Ticket, keep time.Duration) error
 	// Ahead returns the live waiters queued before ticket t, oldest first;
 	// every live waiter when t is 0.
 	Ahead(ctx context.Context, name string, t Ticket) ([]Waiter, error)

@@ -33,7 +33,12 @@ type Config struct {
 	// PollInterval is how often a waiter re-checks its lock without being
 	// woken (default 1s): a safety net for lost notifications.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// KeepPlace is how long a request whose wait ran out keeps its place
+	// in the queue for the same key and holder asking again (default 5s):
+	// clients that wait longer than MaxWait ask again and again, and
+	// would otherwise go to the back of the line each time.
+	KeepPlace time.Duration
+	Logger    *slog.Logger
 }
 
 // Service is the lock service.
@@ -63,11 +68,14 @@ func New(store lock.Store, cfg Config) *Service {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.KeepPlace <= 0 {
+		cfg.KeepPlace = 5 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	shared, _ := store.(lock.WaitQueue)
-	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters, shared), events: NewBroker(), closing: make(chan struct{})}
+	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters, shared, cfg.KeepPlace), events: NewBroker(), closing: make(chan struct{})}
 	s.leases = newLeases(s.expire)
 	store.Watch(s.committed)
 	return s
@@ -181,7 +189,8 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		}
 		return lock.Lock{}, err
 	}
-	defer s.queues.leave(ctx, queue, w)
+	keep := time.Duration(0) // set when the wait runs out: the client may ask again
+	defer func() { s.queues.leave(ctx, queue, w, keep) }()
 	// A change made by another server sharing the store reaches this one
 	// as a notification; should one be lost, this poll still finds it.
 	poll := time.NewTicker(s.cfg.PollInterval)
@@ -211,6 +220,7 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		case <-poll.C:
 		case <-expiry:
 		case <-deadline.C:
+			keep = s.cfg.KeepPlace
 			var e *lock.Error
 			if !errors.As(err, &e) {
 				return l, err

@@ -3,6 +3,7 @@ package lockservice
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -12,7 +13,13 @@ type waiter struct {
 	lock.Waiter
 	ticket lock.Ticket
 	wake   chan struct{} // capacity 1: a wake-up is never lost, never blocks
+	// keptUntil, when set, means the request is gone (its wait ran out)
+	// and its place is kept for the same key and holder until then: not
+	// a live waiter meanwhile. Local queue only.
+	keptUntil time.Time
 }
+
+func (w *waiter) kept() bool { return !w.keptUntil.IsZero() }
 
 // queues holds the requests waiting on this server: it enforces the limits
 // and wakes waiters when their lock changes. The order among waiters — who
@@ -21,6 +28,7 @@ type waiter struct {
 type queues struct {
 	perLock, total int
 	shared         lock.WaitQueue // nil: order is local
+	keep           time.Duration  // how long a place is kept (leave)
 
 	mu     sync.Mutex
 	byName map[string][]*waiter
@@ -28,13 +36,34 @@ type queues struct {
 	next   lock.Ticket
 }
 
-func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
-	return &queues{perLock: perLock, total: total, shared: shared, byName: map[string][]*waiter{}}
+func newQueues(perLock, total int, shared lock.WaitQueue, keep time.Duration) *queues {
+	return &queues{perLock: perLock, total: total, shared: shared, keep: keep, byName: map[string][]*waiter{}}
 }
 
-// join puts a waiter at the end of the lock's queue.
+// join puts a waiter at the end of the lock's queue, or back in the place
+// the same key and holder left with keep (see leave).
 func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, error) {
 	q.mu.Lock()
+	now := time.Now()
+	q.dropKept(name, now)
+	if q.n >= q.total {
+		for n := range q.byName {
+			q.dropKept(n, now)
+		}
+	}
+	if q.shared == nil {
+		for _, x := range q.byName[name] {
+			if x.kept() && x.Key == key && x.Holder == holder {
+				x.keptUntil = time.Time{}
+				select {
+				case <-x.wake:
+				default:
+				}
+				q.mu.Unlock()
+				return x, nil
+			}
+		}
+	}
 	if q.n >= q.total {
 		q.mu.Unlock()
 		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
@@ -61,12 +90,45 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, e
 }
 
 // leave takes a waiter out of the queue, and wakes the rest: with it gone,
-// one of them may be first in line now.
-func (q *queues) leave(ctx context.Context, name string, w *waiter) {
+// one of them may be first in line now. With keep > 0 its place is kept
+// that long for the same key and holder: a client that waits in parts
+// (the CLI and the resource ask again every few minutes) keeps its turn
+// instead of going to the back of the line each time.
+func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Duration) {
 	if q.shared != nil {
-		q.shared.Leave(context.WithoutCancel(ctx), name, w.ticket)
+		q.shared.Leave(context.WithoutCancel(ctx), name, w.ticket, keep)
+		q.remove(name, w)
+		return
 	}
-	q.remove(name, w)
+	if keep <= 0 {
+		q.remove(name, w)
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	w.keptUntil = time.Now().Add(keep)
+	wakeAll(q.byName[name])
+}
+
+// dropKept forgets the lock's kept places that ran out. q.mu is held.
+func (q *queues) dropKept(name string, now time.Time) {
+	ws := q.byName[name]
+	live := ws[:0:0]
+	for _, x := range ws {
+		if x.kept() && now.After(x.keptUntil) {
+			q.n--
+			continue
+		}
+		live = append(live, x)
+	}
+	if len(live) == len(ws) {
+		return
+	}
+	if len(live) == 0 {
+		delete(q.byName, name)
+		return
+	}
+	q.byName[name] = live
 }
 
 func (q *queues) remove(name string, w *waiter) {
@@ -104,7 +166,9 @@ func (q *queues) ahead(ctx context.Context, name string, w *waiter) ([]lock.Wait
 		if x == w {
 			break
 		}
-		out = append(out, x.Waiter)
+		if !x.kept() {
+			out = append(out, x.Waiter)
+		}
 	}
 	return out, nil
 }
@@ -118,13 +182,11 @@ func (q *queues) snapshot(name string, env lock.Env) []lock.Queued {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	ws := q.byName[name]
-	if len(ws) == 0 {
-		return nil
-	}
-	out := make([]lock.Queued, len(ws))
-	for i, x := range ws {
-		out[i] = lock.Queued{Ticket: x.ticket, Waiter: x.Waiter}
+	var out []lock.Queued
+	for _, x := range q.byName[name] {
+		if !x.kept() {
+			out = append(out, lock.Queued{Ticket: x.ticket, Waiter: x.Waiter})
+		}
 	}
 	return out
 }
@@ -167,7 +229,18 @@ func (q *queues) count(ctx context.Context, name string) int {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.byName[name])
+	return live(q.byName[name])
+}
+
+// live counts the waiters that are there (not kept places).
+func live(ws []*waiter) int {
+	n := 0
+	for _, x := range ws {
+		if !x.kept() {
+			n++
+		}
+	}
+	return n
 }
 
 // counts returns the number of waiters of every lock that has any (on every
@@ -182,7 +255,9 @@ func (q *queues) counts(ctx context.Context) map[string]int {
 	defer q.mu.Unlock()
 	m := make(map[string]int, len(q.byName))
 	for name, ws := range q.byName {
-		m[name] = len(ws)
+		if n := live(ws); n > 0 {
+			m[name] = n
+		}
 	}
 	return m
 }

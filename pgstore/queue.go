@@ -10,10 +10,23 @@ import (
 // staleAfter is how many missed heartbeats make a waiter's row dead.
 const staleAfter = 5
 
-// Join implements lock.WaitQueue.
+// Join implements lock.WaitQueue: a place kept for the same key and holder
+// (on any replica) is taken back, else a new row goes at the end.
 func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Ticket, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO locker_waiters (name, key, holder, replica) VALUES ($1, $2, $3, $4) RETURNING id`,
+	err := s.pool.QueryRow(ctx, `WITH kept AS (
+			UPDATE locker_waiters SET kept_until = NULL, heartbeat = clock_timestamp(), replica = $4
+			WHERE id = (SELECT id FROM locker_waiters
+				WHERE name = $1 AND key = $2 AND holder = $3 AND kept_until > clock_timestamp()
+				ORDER BY id LIMIT 1)
+			AND kept_until > clock_timestamp()
+			RETURNING id
+		), fresh AS (
+			INSERT INTO locker_waiters (name, key, holder, replica)
+			SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM kept)
+			RETURNING id
+		)
+		SELECT id FROM kept UNION ALL SELECT id FROM fresh`,
 		name, w.Key, w.Holder, s.opts.Replica).Scan(&id)
 	if err != nil {
 		return 0, dbError(ctx, err)
@@ -25,12 +38,17 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 }
 
 // Leave implements lock.WaitQueue.
-func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket) error {
+func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket, keep time.Duration) error {
 	// No longer kept alive, even if the delete fails.
 	s.mu.Lock()
 	delete(s.live, t)
 	s.mu.Unlock()
-	_, err := s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE id = $1`, int64(t))
+	var err error
+	if keep > 0 {
+		_, err = s.pool.Exec(ctx, `UPDATE locker_waiters SET kept_until = clock_timestamp() + $2::interval WHERE id = $1`, int64(t), keep.String())
+	} else {
+		_, err = s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE id = $1`, int64(t))
+	}
 	if err != nil {
 		// The heartbeat deletes it when the database answers again.
 		s.mu.Lock()
@@ -50,7 +68,7 @@ func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.W
 		limit = 1<<63 - 1
 	}
 	rows, err := s.pool.Query(ctx, `SELECT key, holder FROM locker_waiters
-		WHERE name = $1 AND id < $2 AND heartbeat > clock_timestamp() - $3::interval ORDER BY id`,
+		WHERE name = $1 AND id < $2 AND heartbeat > clock_timestamp() - $3::interval AND kept_until IS NULL ORDER BY id`,
 		name, limit, s.staleAfter())
 	if err != nil {
 		return nil, dbError(ctx, err)
@@ -70,7 +88,7 @@ func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.W
 // Counts implements lock.WaitQueue.
 func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 	rows, err := s.pool.Query(ctx, `SELECT name, count(*) FROM locker_waiters
-		WHERE heartbeat > clock_timestamp() - $1::interval GROUP BY name`, s.staleAfter())
+		WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL GROUP BY name`, s.staleAfter())
 	if err != nil {
 		return nil, dbError(ctx, err)
 	}
@@ -126,6 +144,6 @@ func (s *Store) heartbeat(ctx context.Context) {
 				s.mu.Unlock()
 			}
 		}
-		s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE heartbeat < clock_timestamp() - $1::interval`, (4 * staleAfter * s.opts.Heartbeat).String())
+		s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE heartbeat < clock_timestamp() - $1::interval OR kept_until < clock_timestamp()`, (4 * staleAfter * s.opts.Heartbeat).String())
 	}
 }

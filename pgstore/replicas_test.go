@@ -476,7 +476,7 @@ func TestReplicasFailedLeaveIsRetried(t *testing.T) {
 	}
 	gone, cancel := context.WithCancel(bg)
 	cancel()
-	if err := a.store.Leave(gone, "q", ticket); err == nil {
+	if err := a.store.Leave(gone, "q", ticket, 0); err == nil {
 		t.Fatal("Leave with a cancelled context deleted the row; the test needs it to fail")
 	}
 	if n := a.svc.Waiters("q"); n != 1 {

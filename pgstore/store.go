@@ -177,7 +177,7 @@ const readForChange = `SELECT v.n, coalesce(l.key, ''), coalesce(l.holds, '{}'),
 
 // readQueue reads the lock's live waiters, oldest first.
 const readQueue = `SELECT id, key, holder FROM locker_waiters
-	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval ORDER BY id`
+	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval AND kept_until IS NULL ORDER BY id`
 
 // writeLock writes a changed lock only over the version it was read at ($10;
 // -1: the row did not exist), and appends its events ($11) to the history,

@@ -42,6 +42,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"SharedKeyDoesNotStarveExclusive", testNoStarvation},
 		{"CancelledWaiterNeverTakesLock", testCancelledWaiter},
 		{"WaitTimeout", testWaitTimeout},
+		{"WaitAskedAgainKeepsPlace", testWaitKeepsPlace},
+		{"KeptPlaceDoesNotBlock", testKeptPlaceDoesNotBlock},
+		{"KeptPlaceRunsOut", testKeptPlaceRunsOut},
 		{"LeaseExpiryWakesWaiter", testLeaseExpiryWakesWaiter},
 		{"RefreshExtendsLease", testRefresh},
 		{"LeaseExpiresAcrossRestart", testExpiryAcrossRestart},
@@ -405,6 +408,68 @@ func testWaitTimeout(t *testing.T, open Opener) {
 	}
 	if s.Waiters("t") != 0 {
 		t.Fatalf("timed-out waiter still queued")
+	}
+}
+
+// testWaitKeepsPlace: a client that waits in parts (each request up to the
+// server's MaxWait, then again) keeps its turn: asked again at once, it
+// is back in its place, ahead of those who came after it.
+func testWaitKeepsPlace(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	mustAcquire(t, s, "kp", req("a", "a"))
+	first, _ := waitFor(t, s, "kp", req("b", "b"), 300*time.Millisecond)
+	if err := receive(t, first, "b's first wait"); code(err) != lock.ECONFLICT {
+		t.Fatalf("b's first wait: %v, want it to run out", err)
+	}
+	c, _ := waitFor(t, s, "kp", req("c", "c"), time.Minute)
+	b, _ := waitFor(t, s, "kp", req("b", "b"), time.Minute) // asked again
+	mustRelease(t, s, "kp", "a", "a")
+	if err := receive(t, b, "b, asked again"); err != nil {
+		t.Fatalf("b, who came first: %v", err)
+	}
+	notYet(t, c, "c, who came after b")
+	mustRelease(t, s, "kp", "b", "b")
+	if err := receive(t, c, "c"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testKeptPlaceDoesNotBlock: a kept place is not a waiter: while it is
+// kept, the lock goes to whoever asks.
+func testKeptPlaceDoesNotBlock(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{KeepPlace: time.Minute})
+	mustAcquire(t, s, "kb", req("a", "a"))
+	first, _ := waitFor(t, s, "kb", req("b", "b"), 300*time.Millisecond)
+	if err := receive(t, first, "b's wait"); code(err) != lock.ECONFLICT {
+		t.Fatalf("b's wait: %v, want it to run out", err)
+	}
+	if n := s.Waiters("kb"); n != 0 {
+		t.Fatalf("waiters = %d with only a kept place, want 0", n)
+	}
+	mustRelease(t, s, "kb", "a", "a")
+	mustAcquire(t, s, "kb", req("c", "c"))
+}
+
+// testKeptPlaceRunsOut: asked again after the place ran out, a client goes
+// to the back of the line.
+func testKeptPlaceRunsOut(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{KeepPlace: 200 * time.Millisecond})
+	mustAcquire(t, s, "ko", req("a", "a"))
+	first, _ := waitFor(t, s, "ko", req("b", "b"), 300*time.Millisecond)
+	if err := receive(t, first, "b's first wait"); code(err) != lock.ECONFLICT {
+		t.Fatalf("b's first wait: %v, want it to run out", err)
+	}
+	c, _ := waitFor(t, s, "ko", req("c", "c"), time.Minute)
+	time.Sleep(500 * time.Millisecond)
+	b, _ := waitFor(t, s, "ko", req("b", "b"), time.Minute)
+	mustRelease(t, s, "ko", "a", "a")
+	if err := receive(t, c, "c"); err != nil {
+		t.Fatalf("c, first in line once b's place ran out: %v", err)
+	}
+	notYet(t, b, "b, back of the line")
+	mustRelease(t, s, "ko", "c", "c")
+	if err := receive(t, b, "b"); err != nil {
+		t.Fatal(err)
 	}
 }
 
