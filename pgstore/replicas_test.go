@@ -246,6 +246,38 @@ func TestReplicasFIFOAcrossReplicas(t *testing.T) {
 // A waiter whose replica died (its row stays in the queue, no longer kept
 // alive) does not block the waiters behind it for longer than the heartbeat
 // allows.
+// TestReplicasKeptPlaceOnAnotherReplica: a waiter whose wait ran out on
+// one replica, asking again on another, gets its place back there, ahead
+// of a waiter that came after it; the replica it came back on keeps the
+// row alive.
+func TestReplicasKeptPlaceOnAnotherReplica(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	rs := openReplicas(t, dbURL, 2, pgstore.Options{Heartbeat: 200 * time.Millisecond}, lockservice.Config{}) // stale after 1s
+	rs[0].acquire(t, "q", "holder", 0)
+	_, err := rs[0].svc.Acquire(bg, "q", lock.Request{Key: "b", Holder: "b"}, 200*time.Millisecond)
+	if lock.ErrorCode(err) != lock.ECONFLICT {
+		t.Fatalf("b's first wait: %v, want it to run out", err)
+	}
+	c := rs[0].wait(t, "q", "c", 1)
+	b := rs[1].wait(t, "q", "b", 1)     // back in its place, before c
+	time.Sleep(1500 * time.Millisecond) // past the stale time: the new replica's heartbeat keeps it
+	rs[0].release(t, "q", "holder")
+	select {
+	case err := <-b:
+		if err != nil {
+			t.Fatalf("b: %v", err)
+		}
+	case err := <-c:
+		t.Fatalf("c, who came after b, got the lock first (%v)", err)
+	case <-time.After(patience):
+		t.Fatal("nobody got the lock")
+	}
+	rs[1].release(t, "q", "b")
+	if err := <-c; err != nil {
+		t.Fatalf("c: %v", err)
+	}
+}
+
 func TestReplicasDeadReplicaWaiterGoesStale(t *testing.T) {
 	dbURL := pgtest.Schema(t)
 	opts := pgstore.Options{Heartbeat: 200 * time.Millisecond} // stale after 1s
