@@ -73,7 +73,21 @@ type logRecord struct {
 	Lock   diskLock     `json:"lock"`
 	Events []lock.Event `json:"events,omitempty"`
 	Fence  uint64       `json:"fence"`
+	// Next, in a record of its own (no lock), ends a segment: the store
+	// went on in segment Next. Recovery then requires that segment, which
+	// nothing else would show ever existed (see nextMarker).
+	Next uint64 `json:"next,omitempty"`
 }
+
+// nextMarker is the record that ends a segment once segment gen exists.
+type nextMarker struct {
+	Next uint64 `json:"next"`
+}
+
+// maxMarkerFrame bounds the size of a nextMarker's frame: a shorter stretch
+// of bytes cut off at the end of an older segment is taken for a marker
+// torn by a crash, the segment after it having been made already.
+const maxMarkerFrame = 48
 
 // logHeader opens each log segment.
 type logHeader struct {

@@ -18,9 +18,12 @@ import (
 // state is what recovery rebuilds: every lock with its history, the fence
 // counter, and the log segments to continue from.
 type state struct {
-	locks  map[string]*entry
-	fence  uint64
-	logGen uint64 // first log segment not covered by the snapshot
+	locks map[string]*entry
+	fence uint64
+	// rolledTo is the segment the segment being replayed names next (its
+	// nextMarker), 0 when it names none.
+	rolledTo uint64
+	logGen   uint64 // first log segment not covered by the snapshot
 	// segments are the log segments replayed, oldest first.
 	segments []segment
 	// tailOffset is where the last segment's valid data ends.
@@ -104,6 +107,7 @@ func recoverState(path string, historyLimit int) (*state, error) {
 	}
 	for i, seg := range st.segments {
 		last := i == len(st.segments)-1
+		st.rolledTo = 0
 		end, zeroTail, err := st.replay(seg, last, historyLimit)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", seg.path, err)
@@ -115,7 +119,19 @@ func recoverState(path string, historyLimit int) (*state, error) {
 		}
 		st.tailOffset, st.zeroTail = end, zeroTail
 	}
+	if st.rolledTo != 0 {
+		last := st.segments[len(st.segments)-1]
+		return nil, fmt.Errorf("%s ends by naming log segment %s, which is missing: the changes made since were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the rest of the store from the same backup", last.path, segmentPath(path, st.rolledTo))
+	}
 	return st, nil
+}
+
+// tornMarker reports whether rest, what follows the last good frame of a
+// segment that is not the last, is a nextMarker cut short by a crash: a
+// few bytes, then zeros.
+func tornMarker(rest []byte) bool {
+	n := len(bytes.TrimRight(rest, "\x00"))
+	return n > 0 && n <= maxMarkerFrame
 }
 
 func (st *state) readSnapshot(fr *frameReader, historyLimit int) error {
@@ -318,6 +334,13 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			if err := errs[j]; err != nil {
 				return 0, false, fmt.Errorf("record at byte %d: %w", offsets[j], err)
 			}
+			if rec.Next != 0 && rec.Lock.Name == "" {
+				if rec.Next != seg.gen+1 {
+					return 0, false, fmt.Errorf("record at byte %d names segment %d next, not %d", offsets[j], rec.Next, seg.gen+1)
+				}
+				st.rolledTo = rec.Next
+				continue
+			}
 			if err := rec.Lock.check(); err != nil {
 				return 0, false, fmt.Errorf("record at byte %d: %w", offsets[j], err)
 			}
@@ -342,6 +365,9 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			}
 			if preallocated(off+int64(len(rest)), rest) {
 				return off, true, nil // the preallocated rest of the segment
+			}
+			if !last && st.rolledTo == 0 && tornMarker(rest) {
+				return off, true, nil // the next segment was made, its marker torn
 			}
 			if last && !validFrameAfter(rest[1:]) {
 				return off, false, nil // torn tail

@@ -399,6 +399,44 @@ func TestMissingSegmentRefused(t *testing.T) {
 	openRefused(t, path, "missing")
 }
 
+// TestMissingNewestSegmentRefused: while the snapshot still names an older
+// segment (its write failed), the newest segment is the only record of the
+// changes since; lost, recovery must notice (each segment ends by naming
+// the next), not start without them and hand their fencing tokens out
+// again.
+func TestMissingNewestSegmentRefused(t *testing.T) {
+	path, _ := multiSegmentStore(t)
+	gens := segmentGens(t, path)
+	if err := os.Remove(segmentPath(path, gens[len(gens)-1])); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, segmentPath(path, gens[len(gens)-1]), "missing")
+}
+
+// TestTornMarkerAccepted: the marker naming the next segment is written
+// after that segment is made; a crash can tear it. The older segment is
+// then whole, and the store opens as it was.
+func TestTornMarkerAccepted(t *testing.T) {
+	path, want := multiSegmentStore(t)
+	gens := segmentGens(t, path)
+	seg := segmentPath(path, gens[len(gens)-2])
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(bytes.TrimRight(b, "\x00"))
+	marker := appendFrame(nil, mustJSON(nextMarker{Next: gens[len(gens)-1]}))
+	if !bytes.HasSuffix(b[:end], marker) {
+		t.Fatalf("%s does not end with a marker naming segment %d", seg, gens[len(gens)-1])
+	}
+	for i := end - 6; i < end; i++ {
+		b[i] = 0
+	}
+	writeFile(t, seg, b)
+	s := openT(t, path, Options{})
+	sameDump(t, "reopen with a torn marker", want, dump(t, s))
+}
+
 func TestDamagedSnapshotRefused(t *testing.T) {
 	path, _, clk := committedStore(t)
 	// Compact so the snapshot holds the locks.

@@ -417,6 +417,18 @@ func (s *Store) newSegment(gen uint64) error {
 		return err
 	}
 	if old != nil {
+		// The old segment now ends by naming this one, so that recovery
+		// misses it if it is ever lost (while the snapshot still names an
+		// older one, nothing else would show it existed). Without the
+		// marker, recovery only cannot tell.
+		marker := appendFrame(nil, mustJSON(nextMarker{Next: gen}))
+		_, err := old.WriteAt(marker, oldSize)
+		if err == nil {
+			err = old.Sync()
+		}
+		if err != nil {
+			s.opts.Logger.Warn("marking the end of a log segment failed", "file", old.Name(), "err", err)
+		}
 		old.Close()
 	}
 	return nil
