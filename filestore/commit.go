@@ -387,6 +387,9 @@ func (s *Store) Close() error {
 		err = cerr
 	}
 	s.dir.Close()
+	if s.snapFile != nil {
+		s.snapFile.Close()
+	}
 	s.lockFile.Close()
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -100,15 +101,22 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	if info, serr := f.Stat(); serr == nil {
 		s.snapSize = info.Size()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		// Locked before it takes the name: the file at s.path is always
+		// locked by this store (see lockSnapshot).
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	}
 	if err == nil {
 		err = os.Rename(tmp, s.path)
 	}
 	if err != nil {
+		f.Close()
 		os.Remove(tmp)
 		return err
 	}
+	if s.snapFile != nil {
+		s.snapFile.Close()
+	}
+	s.snapFile = f
 	return syncDir(filepath.Dir(s.path))
 }

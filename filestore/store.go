@@ -71,6 +71,9 @@ type Store struct {
 	opts     Options
 	dir      *os.File
 	lockFile *os.File
+	// snapFile is the snapshot file, held open and locked while the store
+	// is (see lockSnapshot).
+	snapFile *os.File
 
 	mu     sync.RWMutex
 	locks  map[string]*entry
@@ -133,7 +136,15 @@ func Open(path string, opts Options) (*Store, error) {
 		s.dir.Close()
 		return nil, err
 	}
+	if err := s.lockSnapshot(); err != nil {
+		s.lockFile.Close()
+		s.dir.Close()
+		return nil, err
+	}
 	if err := s.open(); err != nil {
+		if s.snapFile != nil {
+			s.snapFile.Close()
+		}
 		s.lockFile.Close()
 		s.dir.Close()
 		return nil, err
@@ -174,6 +185,27 @@ func realPath(path string) (string, error) {
 		}
 		path = filepath.Clean(target)
 	}
+}
+
+// lockSnapshot locks the snapshot file too, when there is one, and keeps it
+// open: the lock file alone can be removed while the server runs (a
+// cleaner of old files in /tmp, a mistaken rm), and a second server would
+// then make a new one and run beside this one. Each new snapshot is locked
+// before it takes the snapshot's name.
+func (s *Store) lockSnapshot() error {
+	f, err := os.Open(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a new store: its first snapshot is locked as it is made
+	}
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("%s is in use by another Locker (it holds the file locked): %w", s.path, err)
+	}
+	s.snapFile = f
+	return nil
 }
 
 // takeFileLock makes sure no other Locker uses the same file.

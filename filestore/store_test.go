@@ -621,3 +621,38 @@ func TestSymlinkToAFileNotMadeYet(t *testing.T) {
 		t.Fatalf("at the target: %+v", l)
 	}
 }
+
+// TestRemovedLockFileStillRefusesASecondStore: the lock file can be
+// removed while the server runs (a cleaner of old files in /tmp, a
+// mistaken rm). A second store on the same file must still be refused:
+// the snapshot is locked too, also after compactions replace it.
+func TestRemovedLockFileStillRefusesASecondStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{CompactBytes: 1024})
+	acquire(t, s, "prod", "A", "A", 0)
+	secondRefused := func(when string) {
+		t.Helper()
+		os.Remove(path + ".lock")
+		if s2, err := Open(path, Options{}); err == nil {
+			s2.Close()
+			t.Fatalf("%s: a second store opened on the file after its lock file was removed", when)
+		} else if !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("%s: second Open: %v, want in use", when, err)
+		}
+	}
+	secondRefused("a new store")
+	for range 3 {
+		churn(t, s, "m", 20)
+		waitCompactionIdle(t, s)
+	}
+	if snapshotHeaderOf(t, path).LogGen < 2 {
+		t.Fatal("no compaction happened")
+	}
+	secondRefused("after compactions")
+	closeT(t, s)
+	s = openT(t, path, Options{})
+	if l, ok := getT(t, s, "prod"); !ok || l.Key != "A" {
+		t.Fatalf("after a reopen: %+v", l)
+	}
+	secondRefused("a reopened store")
+}
