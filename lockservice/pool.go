@@ -12,7 +12,9 @@ import (
 // poolQueue names a pool's wait queue. Lock names cannot contain control
 // characters, so it never collides with a lock's queue (and PostgreSQL
 // text takes \x01, unlike \x00).
-func poolQueue(pool string) string { return "\x01pool\x01" + pool }
+func poolQueue(pool string) string { return poolQueuePrefix + pool }
+
+const poolQueuePrefix = "\x01pool\x01"
 
 // PoolWaiters returns how many requests wait for a member of pool.
 func (s *Service) PoolWaiters(pool string) int { return s.Waiters(poolQueue(pool)) }

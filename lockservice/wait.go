@@ -2,6 +2,8 @@ package lockservice
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +72,11 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, e
 	}
 	if len(q.byName[name]) >= q.perLock {
 		q.mu.Unlock()
-		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for lock %q (limit %d); try again later", name, q.perLock)
+		what := fmt.Sprintf("lock %q", name)
+		if pool, ok := strings.CutPrefix(name, poolQueuePrefix); ok {
+			what = fmt.Sprintf("pool %q", pool)
+		}
+		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
 	}
 	w := &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1)}
 	q.byName[name] = append(q.byName[name], w)

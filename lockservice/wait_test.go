@@ -288,6 +288,26 @@ func TestWaitLimits(t *testing.T) {
 		e.eventually(func() bool { return e.svc.Waiters("x") == 1 }, "w1 to leave")
 		e.startWaiter("x", "D", "w3", 0, longWait) // room again
 	})
+	t.Run("per pool", func(t *testing.T) {
+		// The message names the pool, not the queue's internal name.
+		e := newEnv(t, lockservice.Config{MaxWaitersPerLock: 1, MaxWaiters: 100})
+		ctx := context.Background()
+		if _, err := e.svc.AddMember(ctx, "pq", "m1", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.AcquireFromPool(ctx, "pq", lock.Request{Key: "A", Holder: "a"}, 0); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go e.svc.AcquireFromPool(wctx, "pq", lock.Request{Key: "B", Holder: "b"}, longWait)
+		e.eventually(func() bool { return e.svc.PoolWaiters("pq") == 1 }, "a pool waiter")
+		_, err := e.svc.AcquireFromPool(ctx, "pq", lock.Request{Key: "C", Holder: "c"}, longWait)
+		le := wantCode(t, err, lock.EUNAVAILABLE)
+		if want := `too many requests waiting for pool "pq" (limit 1)`; !strings.Contains(le.Message, want) {
+			t.Errorf("message %q, want it to say %q", le.Message, want)
+		}
+	})
 	t.Run("total", func(t *testing.T) {
 		e := newEnv(t, lockservice.Config{MaxWaitersPerLock: 100, MaxWaiters: 3})
 		for _, n := range []string{"x", "y", "z", "v"} {
