@@ -666,3 +666,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestServerReleasesOriginalHoldsBeyondTodaysLimits: the original locker
+// took any key and holder; today's limits (512 bytes, no control
+// characters) apply to new holds. A hold converted from its file with a
+// longer key, or a tab in its holder, must still be releasable by its
+// holder, not only by force.
+func TestServerReleasesOriginalHoldsBeyondTodaysLimits(t *testing.T) {
+	dir := t.TempDir()
+	dataFile := filepath.Join(dir, "locker-data.yml")
+	long := strings.Repeat("k", 600)
+	file := `{"long":{"key":"` + long + `","locked_by":{"job":1}},"tab":{"key":"k","locked_by":{"a\tb":1}}}`
+	if err := os.WriteFile(dataFile, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile})
+	for _, rq := range []struct{ name, body string }{
+		{"long", `{"key":"` + long + `","locked_by":"job"}`},
+		{"tab", `{"key":"k","locked_by":"a\tb"}`},
+	} {
+		if status, body := do(t, nil, "DELETE", s.URL+"/lock/"+rq.name, rq.body); status != 200 || !strings.Contains(body, `"state":"free"`) {
+			t.Errorf("releasing the converted hold of %s: %d %s", rq.name, status, body)
+		}
+	}
+	// New holds keep today's limits.
+	if status, body := do(t, nil, "PUT", s.URL+"/lock/long", `{"key":"`+long+`"}`); status != 400 {
+		t.Errorf("a new hold with a 600-byte key: %d %s", status, body)
+	}
+}

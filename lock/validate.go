@@ -93,6 +93,27 @@ func (r Request) Validate(name string) error {
 	return nil
 }
 
+// ValidateRelease checks a release's lock name, key and holder. The name
+// is checked as for a hold; the key and holder only have to be there and be
+// valid UTF-8, whatever their length and characters: a release only
+// compares them with the holds, and a hold taken before the limits of
+// ValidateName (converted from the original locker's file, which had
+// none) must stay releasable by its holder.
+func ValidateRelease(name, key, holder string) error {
+	if err := ValidateName("lock name", name); err != nil {
+		return err
+	}
+	for _, f := range []struct{ what, s string }{{"key", key}, {"holder", holder}} {
+		switch {
+		case f.s == "":
+			return Errorf(EINVALID, "%s must not be empty", f.what)
+		case !utf8.ValidString(f.s):
+			return Errorf(EINVALID, "%s is not valid UTF-8", f.what)
+		}
+	}
+	return nil
+}
+
 // ClampTTL applies a server's default and maximum lease to a requested ttl
 // (zero meaning none asked). A zero default leaves holds without a lease; a
 // zero max sets no limit.

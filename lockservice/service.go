@@ -330,7 +330,7 @@ func queued(l *lock.Lock, ahead []lock.Waiter) error {
 // Release gives back one hold of holder under key. It returns the lock after
 // the change and whether a hold was released.
 func (s *Service) Release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
-	if err := (lock.Request{Key: key, Holder: holder}).Validate(name); err != nil {
+	if err := lock.ValidateRelease(name, key, holder); err != nil {
 		return lock.Lock{}, false, err
 	}
 	return s.release(ctx, name, key, holder)
