@@ -20,6 +20,9 @@ import (
 type state struct {
 	locks map[string]*entry
 	fence uint64
+	// skipped are the free locks of the original locker's file whose
+	// names are no longer valid, left out of the conversion.
+	skipped []string
 	// rolledTo is the segment the segment being replayed names next (its
 	// nextMarker), 0 when it names none.
 	rolledTo uint64
@@ -259,6 +262,12 @@ func (st *state) readLegacy(b []byte) error {
 				continue
 			}
 			d.Holds.Set(h, lock.Hold{Count: c, Acquired: now})
+		}
+		if len(d.Holds) == 0 && lock.ValidateName("lock name", name) != nil {
+			// A free lock holds nothing to keep, and its name (which the
+			// original took, and the API no longer does) nothing to use.
+			st.skipped = append(st.skipped, name)
+			continue
 		}
 		if len(d.Holds) > 0 {
 			if ll.Key == "" {

@@ -137,6 +137,27 @@ func TestLegacyAllZeroIsFree(t *testing.T) {
 	sameDump(t, "after restart", want, dump(t, s))
 }
 
+// TestLegacyFreeLocksWithBadNamesLeftOut: the original took any name. A
+// free lock whose name is no longer valid (too long, control characters)
+// holds nothing: it is left out with a warning, rather than stopping the
+// whole conversion.
+func TestLegacyFreeLocksWithBadNamesLeftOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	long := strings.Repeat("n", 513)
+	writeFile(t, path, []byte(`{"prod": {"key": "k", "locked_by": {"h": 1}}, "`+long+`": {"key": "", "locked_by": {"old-job": 0}}, "a\u0001b": {"key": "", "locked_by": {}}}`))
+	logger, logs := testLogger(t)
+	s := openT(t, path, Options{Logger: logger})
+	if l, ok := getT(t, s, "prod"); !ok || l.Key != "k" {
+		t.Fatalf("prod: %+v, %v", l, ok)
+	}
+	if _, ok := getT(t, s, long); ok {
+		t.Error("the free lock with a 513-byte name was kept")
+	}
+	if !strings.Contains(logs.String(), "left out free locks") {
+		t.Errorf("no warning:\n%s", logs.String())
+	}
+}
+
 func TestLegacyRefused(t *testing.T) {
 	for name, content := range map[string]string{
 		"null":                 `null`,
@@ -147,6 +168,8 @@ func TestLegacyRefused(t *testing.T) {
 		"truncated":            `{"a": {"locked_by": {"h": 1}, "key": "k"`,
 		"data after the value": `{"a": {"locked_by": {"h": 1}, "key": "k"}} {}`,
 		"lock not an object":   `{"a": 1}`,
+		// A held lock whose name the API cannot address would be stuck.
+		"held lock with a bad name": `{"a\nb": {"locked_by": {"h": 1}, "key": "k"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "locks.yml")

@@ -255,6 +255,9 @@ func (s *Store) open() error {
 			return fmt.Errorf("converting %s: %w", s.path, err)
 		}
 		s.opts.Logger.Info("converted the original locker's file; a copy of it is kept", "file", s.path, "copy", orig, "locks", len(st.locks))
+		if len(st.skipped) > 0 {
+			s.opts.Logger.Warn("left out free locks of the original locker's file whose names are not valid lock names now (too long, or with control characters)", "count", len(st.skipped), "names", st.skipped)
+		}
 		st, err = recoverState(s.path, s.opts.HistoryLimit)
 	}
 	if err != nil {
