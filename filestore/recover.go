@@ -277,7 +277,7 @@ func (st *state) readLegacy(b []byte) error {
 			d.Key, d.Fence, d.Since = ll.Key, st.fence, now
 		}
 		if err := d.check(); err != nil {
-			return fmt.Errorf("original locker's JSON: %w", err)
+			return fmt.Errorf("original locker's JSON: lock %.80q: %w", name, err)
 		}
 		st.locks[name] = &entry{lock: d.lock()}
 	}
