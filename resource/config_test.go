@@ -133,3 +133,23 @@ func TestConfigErrorsLeaveOutURLPasswords(t *testing.T) {
 		}
 	}
 }
+
+// TestRedact: the logs' second line of defence blanks a secret where it
+// stands on its own, not inside a longer word: with the README's password
+// "test", "smoke-tests" stays as it is.
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ line, secret, want string }{
+		{"key smoke-tests, for a test server", "test", "key smoke-tests, for a *** server"},
+		{"https://ci:test@host", "test", "https://ci:***@host"},
+		{"password test.", "test", "password ***."},
+		{"latest-test", "test", "latest-***"},
+		{"testing", "test", "testing"},
+		{"p@ss! and p@ss!", "p@ss!", "*** and ***"},
+		{"wrong user name", "wrong", "*** user name"},
+		{"ünïcødé", "nïc", "ünïcødé"},
+	} {
+		if got := redact(tc.line, tc.secret); got != tc.want {
+			t.Errorf("redact(%q, %q) = %q, want %q", tc.line, tc.secret, got, tc.want)
+		}
+	}
+}

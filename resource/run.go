@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Command returns the command to run and its arguments from a process's
@@ -167,7 +169,7 @@ const minSecret = 4
 func (l *logger) printf(format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	for _, s := range l.secrets {
-		line = strings.ReplaceAll(line, s, "***")
+		line = redact(line, s)
 	}
 	if !strings.HasSuffix(line, "\n") {
 		line += "\n"
@@ -176,6 +178,34 @@ func (l *logger) printf(format string, args ...any) {
 	defer l.mu.Unlock()
 	io.WriteString(l.w, line)
 }
+
+// redact replaces the occurrences of secret in line that are not part of
+// a longer word: a password such as "test" must not turn "smoke-tests"
+// into "smoke-***s", while "user:test@host" still loses it.
+func redact(line, secret string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(line, secret)
+		if i < 0 {
+			b.WriteString(line)
+			return b.String()
+		}
+		end := i + len(secret)
+		before, _ := utf8.DecodeLastRuneInString(line[:i])
+		after, _ := utf8.DecodeRuneInString(line[end:])
+		b.WriteString(line[:i])
+		first, _ := utf8.DecodeRuneInString(secret)
+		last, _ := utf8.DecodeLastRuneInString(secret)
+		if i > 0 && wordRune(before) && wordRune(first) || end < len(line) && wordRune(after) && wordRune(last) {
+			b.WriteString(secret) // inside a word
+		} else {
+			b.WriteString("***")
+		}
+		line = line[end:]
+	}
+}
+
+func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // secretsIn finds the secrets in a request, even one that is not valid:
 // the password, and passwords in the URLs.
