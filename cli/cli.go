@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) 
 	rest := args[1:]
 	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 		switch {
-		case len(rest) > 0 && (rest[0] == "--version" || rest[0] == "-version"):
+		case len(rest) > 0 && (rest[0] == "--version" || rest[0] == "-version" || rest[0] == "-v"): // -v: the original's
 			return runVersion(ctx, nil, env, stdout, stderr)
 		case len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h"):
 			usage(stdout)
@@ -116,7 +116,7 @@ Commands:
 	fmt.Fprint(w, `
 Flags:
   --help      show this help (each command has its own --help)
-  --version   print the version
+  --version   print the version (also -v)
 
 The server is configured with environment variables; see "locker server --help".
 The other commands are its client: they talk to LOCKER_URL (default

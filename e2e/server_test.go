@@ -174,6 +174,7 @@ func TestServerHelpAndVersion(t *testing.T) {
 		{args: []string{"-h"}, ok: true, wants: []string{"Usage"}},
 		{args: []string{"help"}, ok: true, wants: []string{"Usage"}},
 		{args: []string{"--version"}, ok: true, wants: []string{"locker "}, oneRow: true},
+		{args: []string{"-v"}, ok: true, wants: []string{"locker "}, oneRow: true}, // the original's short flag
 		{args: []string{"version"}, ok: true, wants: []string{"locker "}, oneRow: true},
 		{args: []string{"server", "--help"}, ok: true, wants: []string{"LOCKER_CONFIG", "PORT", "AUTH_USER", "AUTH_PASS", "SSL_CERT", "SSL_KEY"}},
 		{args: []string{"frobnicate"}, wants: []string{"frobnicate"}},
