@@ -2,6 +2,8 @@ package filestore
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -108,6 +110,9 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	}
 	if err == nil {
 		err = os.Rename(tmp, s.path)
+		if errors.Is(err, syscall.EBUSY) {
+			err = fmt.Errorf("%w: %s looks like a file mounted on its own (docker -v of a file, a Kubernetes subPath); Locker replaces the file and keeps its log and lock files beside it: mount the directory that holds it instead", err, s.path)
+		}
 	}
 	if err != nil {
 		f.Close()

@@ -232,3 +232,29 @@ func TestDiskFullPartialPreallocation(t *testing.T) {
 		t.Errorf("the restart took the log's end for a torn write:\n%s", logs.String())
 	}
 }
+
+// TestFileMountedOnItsOwn: LOCKER_CONFIG bind-mounted as a single file (a
+// docker -v of a file, a Kubernetes subPath) cannot be replaced by rename.
+// The refusal must say so and what to do.
+func TestFileMountedOnItsOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a bind mount needs root")
+	}
+	host := filepath.Join(t.TempDir(), "locks.yml")
+	writeFile(t, host, []byte(`{}`))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "locks.yml")
+	writeFile(t, path, nil)
+	if err := syscall.Mount(host, path, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("cannot bind-mount here: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(path, 0) })
+	s, err := Open(path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a store whose file cannot be replaced")
+	}
+	if !strings.Contains(err.Error(), "mounted on its own") || !strings.Contains(err.Error(), "mount the directory") {
+		t.Fatalf("refusal %q does not say what is wrong and what to do", err)
+	}
+}
