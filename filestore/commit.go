@@ -245,9 +245,20 @@ func (s *Store) write(b []byte) error {
 		s.logSize += int64(len(b))
 		s.allocated = max(s.allocated, s.logSize)
 		s.lastWriteErr.Store(nil)
+		if s.failing {
+			s.opts.Logger.Info("writing the log works again", "file", s.log.Name(), "refused_since_last_message", s.refusedUnlogged)
+			s.failing, s.refusedUnlogged = false, 0
+		}
 		return nil
 	}
-	s.opts.Logger.Error("writing the log failed; the change is refused", "file", s.log.Name(), "err", err)
+	// A full disk refuses every change: one message a minute, not one a
+	// change.
+	if now := time.Now(); !s.failing || now.Sub(s.failLoggedAt) >= time.Minute {
+		s.opts.Logger.Error("writing the log failed; the change is refused", "file", s.log.Name(), "err", err, "refused_since_last_message", s.refusedUnlogged)
+		s.failing, s.failLoggedAt, s.refusedUnlogged = true, now, 0
+	} else {
+		s.refusedUnlogged++
+	}
 	s.brokenErr = err
 	serr := storeError(err)
 	s.lastWriteErr.Store(&serr)

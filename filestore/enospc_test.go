@@ -127,6 +127,14 @@ func TestDiskFull(t *testing.T) {
 			if err := s.Ready(ctx); lock.ErrorCode(err) != lock.ENOSPACE {
 				t.Fatalf("Ready while still full: %v", err)
 			}
+			// Every change is refused while the disk is full: the log says
+			// so once, not once a change.
+			for range 20 {
+				tryAcquire(s, "more-while-full", "k", "h", 0)
+			}
+			if n := strings.Count(logs.String(), "writing the log failed"); n != 1 {
+				t.Errorf("%d messages for the failing writes, want 1 a minute", n)
+			}
 
 			// The disk recovers.
 			if err := os.Remove(filler); err != nil {
@@ -155,6 +163,9 @@ func TestDiskFull(t *testing.T) {
 			}
 			if locks, _ := s.List(ctx); len(locks) != len(counts) {
 				t.Errorf("List shows %d locks after reopen, %d were acknowledged", len(locks), len(counts))
+			}
+			if !strings.Contains(logs.String(), "writing the log works again") {
+				t.Errorf("no message when writes worked again:\n%s", logs.String())
 			}
 			t.Logf("log:\n%s", logs.String())
 		})

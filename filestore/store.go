@@ -71,6 +71,11 @@ type Store struct {
 	opts     Options
 	dir      *os.File
 	lockFile *os.File
+	// failing, failLoggedAt and refusedUnlogged keep a failing disk from
+	// logging every refused change (commit loop only).
+	failing         bool
+	failLoggedAt    time.Time
+	refusedUnlogged int
 	// snapFile is the snapshot file, held open and locked while the store
 	// is (see lockSnapshot).
 	snapFile *os.File
