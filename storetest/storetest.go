@@ -411,25 +411,48 @@ func testWaitTimeout(t *testing.T, open Opener) {
 	}
 }
 
+// waitRunsOut makes r wait for the held lock name until its wait runs out.
+func waitRunsOut(t *testing.T, s *lockservice.Service, name string, r lock.Request) {
+	t.Helper()
+	done, _ := waitFor(t, s, name, r, 300*time.Millisecond)
+	if err := receive(t, done, r.Holder+"'s wait"); code(err) != lock.ECONFLICT {
+		t.Fatalf("%s's wait: %v, want it to run out", r.Holder, err)
+	}
+}
+
 // testWaitKeepsPlace: a client that waits in parts (each request up to the
 // server's MaxWait, then again) keeps its turn: asked again at once, it
 // is back in its place, ahead of those who came after it.
 func testWaitKeepsPlace(t *testing.T, open Opener) {
 	s, _, _ := svc(t, open, lockservice.Config{})
-	mustAcquire(t, s, "kp", req("a", "a"))
-	first, _ := waitFor(t, s, "kp", req("b", "b"), 300*time.Millisecond)
-	if err := receive(t, first, "b's first wait"); code(err) != lock.ECONFLICT {
-		t.Fatalf("b's first wait: %v, want it to run out", err)
+	askAgainThenRelease(t, s, "kp", 0, "b", "c")
+}
+
+// testKeptPlaceRunsOut: asked again after the place ran out, a client goes
+// to the back of the line.
+func testKeptPlaceRunsOut(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{KeepPlace: 200 * time.Millisecond})
+	askAgainThenRelease(t, s, "ko", 500*time.Millisecond, "c", "b")
+}
+
+// askAgainThenRelease: a holds name; b waits until its wait runs out; c
+// waits; after pause b asks again; a releases. The lock must go to first,
+// then, once first releases, to second.
+func askAgainThenRelease(t *testing.T, s *lockservice.Service, name string, pause time.Duration, first, second string) {
+	t.Helper()
+	mustAcquire(t, s, name, req("a", "a"))
+	waitRunsOut(t, s, name, req("b", "b"))
+	waiting := map[string]<-chan error{}
+	waiting["c"], _ = waitFor(t, s, name, req("c", "c"), time.Minute)
+	time.Sleep(pause)
+	waiting["b"], _ = waitFor(t, s, name, req("b", "b"), time.Minute) // asked again
+	mustRelease(t, s, name, "a", "a")
+	if err := receive(t, waiting[first], first); err != nil {
+		t.Fatalf("%s, first in line: %v", first, err)
 	}
-	c, _ := waitFor(t, s, "kp", req("c", "c"), time.Minute)
-	b, _ := waitFor(t, s, "kp", req("b", "b"), time.Minute) // asked again
-	mustRelease(t, s, "kp", "a", "a")
-	if err := receive(t, b, "b, asked again"); err != nil {
-		t.Fatalf("b, who came first: %v", err)
-	}
-	notYet(t, c, "c, who came after b")
-	mustRelease(t, s, "kp", "b", "b")
-	if err := receive(t, c, "c"); err != nil {
+	notYet(t, waiting[second], second+", second in line")
+	mustRelease(t, s, name, first, first)
+	if err := receive(t, waiting[second], second); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -439,38 +462,12 @@ func testWaitKeepsPlace(t *testing.T, open Opener) {
 func testKeptPlaceDoesNotBlock(t *testing.T, open Opener) {
 	s, _, _ := svc(t, open, lockservice.Config{KeepPlace: time.Minute})
 	mustAcquire(t, s, "kb", req("a", "a"))
-	first, _ := waitFor(t, s, "kb", req("b", "b"), 300*time.Millisecond)
-	if err := receive(t, first, "b's wait"); code(err) != lock.ECONFLICT {
-		t.Fatalf("b's wait: %v, want it to run out", err)
-	}
+	waitRunsOut(t, s, "kb", req("b", "b"))
 	if n := s.Waiters("kb"); n != 0 {
 		t.Fatalf("waiters = %d with only a kept place, want 0", n)
 	}
 	mustRelease(t, s, "kb", "a", "a")
 	mustAcquire(t, s, "kb", req("c", "c"))
-}
-
-// testKeptPlaceRunsOut: asked again after the place ran out, a client goes
-// to the back of the line.
-func testKeptPlaceRunsOut(t *testing.T, open Opener) {
-	s, _, _ := svc(t, open, lockservice.Config{KeepPlace: 200 * time.Millisecond})
-	mustAcquire(t, s, "ko", req("a", "a"))
-	first, _ := waitFor(t, s, "ko", req("b", "b"), 300*time.Millisecond)
-	if err := receive(t, first, "b's first wait"); code(err) != lock.ECONFLICT {
-		t.Fatalf("b's first wait: %v, want it to run out", err)
-	}
-	c, _ := waitFor(t, s, "ko", req("c", "c"), time.Minute)
-	time.Sleep(500 * time.Millisecond)
-	b, _ := waitFor(t, s, "ko", req("b", "b"), time.Minute)
-	mustRelease(t, s, "ko", "a", "a")
-	if err := receive(t, c, "c"); err != nil {
-		t.Fatalf("c, first in line once b's place ran out: %v", err)
-	}
-	notYet(t, b, "b, back of the line")
-	mustRelease(t, s, "ko", "c", "c")
-	if err := receive(t, b, "b"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func testLeaseExpiryWakesWaiter(t *testing.T, open Opener) {
