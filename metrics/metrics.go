@@ -102,14 +102,27 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			code := strconv.Itoa(sw.code)
+			v := recover()
+			if v == http.ErrAbortHandler && !sw.wrote {
+				// Given up because the client went away (the handler
+				// closes the connection without an answer): 499, as
+				// nginx counts it.
+				code = "499"
+			}
+			route := r.Pattern
+			if route == "" || route == "/" {
+				route = "other"
+			}
+			method := methodLabel(r.Method)
+			m.requests.WithLabelValues(route, method, code).Inc()
+			m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+			if v != nil {
+				panic(v)
+			}
+		}()
 		next.ServeHTTP(sw, r)
-		route := r.Pattern
-		if route == "" || route == "/" {
-			route = "other"
-		}
-		method := methodLabel(r.Method)
-		m.requests.WithLabelValues(route, method, strconv.Itoa(sw.code)).Inc()
-		m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -63,3 +63,31 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestAbandonedRequestsCounted: a request given up because its client went
+// away ends in http.ErrAbortHandler (the connection is closed without an
+// answer). It is still counted and timed, as 499, and the abort goes on.
+func TestAbandonedRequestsCounted(t *testing.T) {
+	m := New()
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /lock/{name}", func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) })
+	srv := httptest.NewServer(m.Middleware(mux))
+	srv.Config.ErrorLog = nil
+	defer srv.Close()
+	req, _ := http.NewRequest("PUT", srv.URL+"/lock/x", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("an aborted request got an answer: %d", resp.StatusCode)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	for _, want := range []string{
+		`locker_http_requests_total{code="499",method="PUT",route="PUT /lock/{name}"} 1`,
+		`locker_http_request_duration_seconds_count{method="PUT",route="PUT /lock/{name}"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in:\n%s", want, grep(out, "locker_http"))
+		}
+	}
+}
