@@ -34,7 +34,8 @@ type queues struct {
 
 	mu     sync.Mutex
 	byName map[string][]*waiter
-	n      int
+	n      int // live waiters: what the limits count
+	kept   int // kept places (local queue), at most total
 	next   lock.Ticket
 }
 
@@ -46,17 +47,26 @@ func newQueues(perLock, total int, shared lock.WaitQueue, keep time.Duration) *q
 // the same key and holder left with keep (see leave).
 func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, error) {
 	q.mu.Lock()
-	now := time.Now()
-	q.dropKept(name, now)
+	q.dropKept(name, time.Now())
+	// The limits count live waiters: a kept place is not one.
 	if q.n >= q.total {
-		for n := range q.byName {
-			q.dropKept(n, now)
+		q.mu.Unlock()
+		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
+	}
+	if live(q.byName[name]) >= q.perLock {
+		q.mu.Unlock()
+		what := fmt.Sprintf("lock %q", name)
+		if pool, ok := strings.CutPrefix(name, poolQueuePrefix); ok {
+			what = fmt.Sprintf("pool %q", pool)
 		}
+		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
 	}
 	if q.shared == nil {
 		for _, x := range q.byName[name] {
 			if x.kept() && x.Key == key && x.Holder == holder {
 				x.keptUntil = time.Time{}
+				q.kept--
+				q.n++
 				select {
 				case <-x.wake:
 				default:
@@ -65,18 +75,6 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, e
 				return x, nil
 			}
 		}
-	}
-	if q.n >= q.total {
-		q.mu.Unlock()
-		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
-	}
-	if len(q.byName[name]) >= q.perLock {
-		q.mu.Unlock()
-		what := fmt.Sprintf("lock %q", name)
-		if pool, ok := strings.CutPrefix(name, poolQueuePrefix); ok {
-			what = fmt.Sprintf("pool %q", pool)
-		}
-		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
 	}
 	w := &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1)}
 	q.byName[name] = append(q.byName[name], w)
@@ -111,8 +109,22 @@ func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Du
 		return
 	}
 	q.mu.Lock()
+	now := time.Now()
+	if q.kept >= q.total {
+		for n := range q.byName {
+			q.dropKept(n, now)
+		}
+	}
+	if q.kept >= q.total {
+		// As many places kept as there may be waiters: keep no more.
+		q.mu.Unlock()
+		q.remove(name, w)
+		return
+	}
 	defer q.mu.Unlock()
-	w.keptUntil = time.Now().Add(keep)
+	w.keptUntil = now.Add(keep)
+	q.n--
+	q.kept++
 	wakeAll(q.byName[name])
 }
 
@@ -122,7 +134,7 @@ func (q *queues) dropKept(name string, now time.Time) {
 	live := ws[:0:0]
 	for _, x := range ws {
 		if x.kept() && now.After(x.keptUntil) {
-			q.n--
+			q.kept--
 			continue
 		}
 		live = append(live, x)

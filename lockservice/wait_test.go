@@ -288,6 +288,23 @@ func TestWaitLimits(t *testing.T) {
 		e.eventually(func() bool { return e.svc.Waiters("x") == 1 }, "w1 to leave")
 		e.startWaiter("x", "D", "w3", 0, longWait) // room again
 	})
+	t.Run("kept places do not count", func(t *testing.T) {
+		// A request whose wait ran out keeps its place for a while; it
+		// is no waiter, and takes no one's room.
+		e := newEnv(t, lockservice.Config{MaxWaitersPerLock: 1, MaxWaiters: 2, KeepPlace: time.Minute})
+		ctx := context.Background()
+		e.acquire("x", "A", "a", 0)
+		e.acquire("y", "A", "a", 0)
+		for _, name := range []string{"x", "y"} {
+			_, err := e.svc.Acquire(ctx, name, lock.Request{Key: "B", Holder: "b"}, 50*time.Millisecond)
+			wantCode(t, err, lock.ECONFLICT)
+		}
+		e.startWaiter("x", "C", "c", 0, longWait)
+		e.startWaiter("y", "C", "c", 0, longWait)
+		// b asking again gets its place back only if there is room.
+		_, err := e.svc.Acquire(ctx, "x", lock.Request{Key: "B", Holder: "b"}, longWait)
+		wantCode(t, err, lock.EUNAVAILABLE)
+	})
 	t.Run("per pool", func(t *testing.T) {
 		// The message names the pool, not the queue's internal name.
 		e := newEnv(t, lockservice.Config{MaxWaitersPerLock: 1, MaxWaiters: 100})
