@@ -665,3 +665,27 @@ func TestReplicasChangeRetriedOverAConcurrentWrite(t *testing.T) {
 		t.Fatalf("stored: %+v, %v: want both writes", got, err)
 	}
 }
+
+// TestSchemaRolledBackAndUpgradedAgain: version 4 only adds a column, so
+// docs/ha.md tells how to let an older build start after an upgrade (set
+// the version back to 3); upgrading again must then work, and find the
+// column there.
+func TestSchemaRolledBackAndUpgradedAgain(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	r := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
+	r.stop()
+	conn, err := pgx.Connect(bg, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(bg)
+	if _, err := conn.Exec(bg, `UPDATE locker_schema SET version = 3`); err != nil {
+		t.Fatal(err)
+	}
+	r = openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
+	r.acquire(t, "after", "k", 0)
+	var version int
+	if err := conn.QueryRow(bg, `SELECT version FROM locker_schema`).Scan(&version); err != nil || version != 4 {
+		t.Fatalf("schema version %d (%v), want 4 again", version, err)
+	}
+}

@@ -57,7 +57,7 @@ var migrations = []string{
 		FOR EACH ROW EXECUTE FUNCTION locker_bump_version();`,
 	// 4: a waiter whose wait ran out keeps its place until kept_until for
 	// the same key and holder asking again; meanwhile it is not live.
-	`ALTER TABLE locker_waiters ADD COLUMN kept_until timestamptz;`,
+	`ALTER TABLE locker_waiters ADD COLUMN IF NOT EXISTS kept_until timestamptz;`,
 }
 
 // migrateLockID is the advisory lock that serialises migrations when
