@@ -18,6 +18,15 @@ const heartbeat = 15 * time.Second
 // the locks it cares about.
 func (s *Server) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			// The headers only: a stream that never ends would hold the
+			// connection, and the client's next request on it, for ever.
+			h := w.Header()
+			h.Set("Content-Type", "text/event-stream")
+			h.Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		rc := http.NewResponseController(w)
 		sub := s.svc.Events().Subscribe(1024)
 		defer s.svc.Events().Unsubscribe(sub)

@@ -286,3 +286,25 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// TestEventsHEAD: HEAD /events answers the headers and ends, so that the
+// connection serves the client's next request.
+func TestEventsHEAD(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	c := &http.Client{Timeout: 5 * time.Second}
+	for range 2 { // the second on the same keep-alive connection
+		resp, err := c.Head(s.URL + "/events")
+		if err != nil {
+			t.Fatalf("HEAD /events: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("HEAD /events: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, err := c.Get(s.URL + "/locks"); err != nil {
+		t.Fatalf("GET /locks after HEAD /events: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+}
