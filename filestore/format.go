@@ -84,11 +84,6 @@ type nextMarker struct {
 	Next uint64 `json:"next"`
 }
 
-// maxMarkerFrame bounds the size of a nextMarker's frame: a shorter stretch
-// of bytes cut off at the end of an older segment is taken for a marker
-// torn by a crash, the segment after it having been made already.
-const maxMarkerFrame = 48
-
 // logHeader opens each log segment.
 type logHeader struct {
 	Gen uint64 `json:"gen"`

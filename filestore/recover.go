@@ -110,10 +110,15 @@ func recoverState(path string, historyLimit int) (*state, error) {
 	}
 	for i, seg := range st.segments {
 		last := i == len(st.segments)-1
+		named := st.rolledTo // the segment before named this one
 		st.rolledTo = 0
 		end, zeroTail, err := st.replay(seg, last, historyLimit)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", seg.path, err)
+		}
+		if named != 0 && end == 0 {
+			// Named only once its header was written and synced.
+			return nil, fmt.Errorf("%s: the log segment the one before it names is empty (not even its header is left): the changes made since were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the rest of the store from the same backup", seg.path)
 		}
 		if i == 0 && end == 0 {
 			// Its header was written and synced before the snapshot
@@ -130,11 +135,22 @@ func recoverState(path string, historyLimit int) (*state, error) {
 }
 
 // tornMarker reports whether rest, what follows the last good frame of a
-// segment that is not the last, is a nextMarker cut short by a crash: a
-// few bytes, then zeros.
-func tornMarker(rest []byte) bool {
-	n := len(bytes.TrimRight(rest, "\x00"))
-	return n > 0 && n <= maxMarkerFrame
+// segment that is not the last, is the nextMarker naming segment next cut
+// short by a crash: some of its bytes, each in its place, and zeros (never
+// written) in the others and after it. Anything else there is damage.
+func tornMarker(rest []byte, next uint64) bool {
+	marker := appendFrame(nil, mustJSON(nextMarker{Next: next}))
+	some := false
+	for i, c := range rest {
+		switch {
+		case c == 0:
+		case i < len(marker) && c == marker[i]:
+			some = true
+		default:
+			return false
+		}
+	}
+	return some
 }
 
 func (st *state) readSnapshot(fr *frameReader, historyLimit int) error {
@@ -375,7 +391,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			if preallocated(off+int64(len(rest)), rest) {
 				return off, true, nil // the preallocated rest of the segment
 			}
-			if !last && st.rolledTo == 0 && tornMarker(rest) {
+			if !last && st.rolledTo == 0 && tornMarker(rest, seg.gen+1) {
 				return off, true, nil // the next segment was made, its marker torn
 			}
 			if last && !validFrameAfter(rest[1:]) {

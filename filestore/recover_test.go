@@ -436,6 +436,40 @@ func TestMissingNewestSegmentRefused(t *testing.T) {
 	openRefused(t, path, segmentPath(path, gens[len(gens)-1]), "missing")
 }
 
+// TestEmptiedNamedSegmentRefused: a segment that the one before names was
+// made with its header synced first; emptied, or cut off in its header,
+// it has lost changes, as much as if it were removed.
+func TestEmptiedNamedSegmentRefused(t *testing.T) {
+	for _, size := range []int64{0, 10} {
+		t.Run(fmt.Sprint(size, " bytes"), func(t *testing.T) {
+			path, _ := multiSegmentStore(t)
+			gens := segmentGens(t, path)
+			if err := os.Truncate(segmentPath(path, gens[len(gens)-1]), size); err != nil {
+				t.Fatal(err)
+			}
+			openRefused(t, path, segmentPath(path, gens[len(gens)-1]), "empty")
+		})
+	}
+}
+
+// TestDamagedLastRecordOfOlderSegmentRefused: only the bytes of the marker
+// itself, torn, are taken for a torn marker: a record cut short at the end
+// of an older segment (and its marker gone) is damage.
+func TestDamagedLastRecordOfOlderSegmentRefused(t *testing.T) {
+	path, _ := multiSegmentStore(t)
+	gens := segmentGens(t, path)
+	seg := segmentPath(path, gens[len(gens)-2])
+	offsets, _ := logFrames(t, seg)
+	if len(offsets) < 3 {
+		t.Fatalf("%s has frames at %v: want a header, records and a marker", seg, offsets)
+	}
+	lastRecord := offsets[len(offsets)-2]
+	if err := os.Truncate(seg, int64(lastRecord+40)); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, seg)
+}
+
 // TestTornMarkerAccepted: the marker naming the next segment is written
 // after that segment is made; a crash can tear it. The older segment is
 // then whole, and the store opens as it was.
