@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -141,7 +142,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.dir.Close()
 		return nil, err
 	}
-	if err := s.lockSnapshot(); err != nil {
+	if err := s.lockSnapshot(5); err != nil {
 		s.lockFile.Close()
 		s.dir.Close()
 		return nil, err
@@ -163,17 +164,27 @@ func Open(path string, opts Options) (*Store, error) {
 // segments are named after the snapshot, so a server started on a symlink
 // to another's file would otherwise lock a name of its own, and both would
 // hand out the same locks.
+//
+// Paths are never cleaned by string rules before they are resolved: after
+// a linked directory, "sub/.." is where the link points to's parent, not
+// the directory holding sub, and the file system is what counts.
 func realPath(path string) (string, error) {
-	path, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
+	if !filepath.IsAbs(path) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		path = wd + string(filepath.Separator) + path
 	}
 	for hops := 0; ; hops++ {
 		if real, err := filepath.EvalSymlinks(path); err == nil {
 			return real, nil
 		}
-		if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
-			path = filepath.Join(dir, filepath.Base(path))
+		i := strings.LastIndexByte(path, filepath.Separator)
+		if dir, base := path[:max(i, 1)], path[i+1:]; base != "" && base != "." && base != ".." {
+			if real, err := filepath.EvalSymlinks(dir); err == nil {
+				path = filepath.Join(real, base)
+			}
 		}
 		// A link to a file not made yet (a first start) names that file:
 		// otherwise the store would replace the link with a file of its
@@ -186,18 +197,22 @@ func realPath(path string) (string, error) {
 			return "", fmt.Errorf("%s: too many levels of symbolic links", path)
 		}
 		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(path), target)
+			target = filepath.Dir(path) + string(filepath.Separator) + target
 		}
-		path = filepath.Clean(target)
+		path = target
 	}
 }
+
+// afterSnapshotOpen, when set (by tests), runs between lockSnapshot's open
+// and its flock.
+var afterSnapshotOpen func()
 
 // lockSnapshot locks the snapshot file too, when there is one, and keeps it
 // open: the lock file alone can be removed while the server runs (a
 // cleaner of old files in /tmp, a mistaken rm), and a second server would
 // then make a new one and run beside this one. Each new snapshot is locked
 // before it takes the snapshot's name.
-func (s *Store) lockSnapshot() error {
+func (s *Store) lockSnapshot(tries int) error {
 	f, err := os.Open(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // a new store: its first snapshot is locked as it is made
@@ -205,9 +220,27 @@ func (s *Store) lockSnapshot() error {
 	if err != nil {
 		return err
 	}
+	if afterSnapshotOpen != nil {
+		afterSnapshotOpen()
+	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		return fmt.Errorf("%s is in use by another Locker (it holds the file locked): %w", s.path, err)
+	}
+	// Between the open and the flock, a running server's compaction may
+	// have put a new snapshot in the file's place and let go of the old
+	// one: locked, that proves nothing. Look again.
+	opened, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if now, err := os.Stat(s.path); err != nil || !os.SameFile(opened, now) {
+		f.Close()
+		if tries > 0 {
+			return s.lockSnapshot(tries - 1)
+		}
+		return fmt.Errorf("%s is in use by another Locker (it keeps being replaced)", s.path)
 	}
 	s.snapFile = f
 	return nil

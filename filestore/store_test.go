@@ -656,3 +656,77 @@ func TestRemovedLockFileStillRefusesASecondStore(t *testing.T) {
 	}
 	secondRefused("a reopened store")
 }
+
+// TestSymlinkDotDotAfterALinkedDirectory: "sub/.." after a linked sub is
+// where the link points's parent, as the kernel resolves it, not the
+// directory holding sub: the store must be made where a server opening
+// the link's target by its real path would look.
+func TestSymlinkDotDotAfterALinkedDirectory(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"conf", "deep/a/b"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("../deep/a/b", filepath.Join(root, "conf", "sub")); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "conf", "data.yml")
+	if err := os.Symlink("sub/../target.yml", link); err != nil {
+		t.Fatal(err)
+	}
+	s := openT(t, link, Options{})
+	acquire(t, s, "deploy", "alice", "alice", 0)
+	target := filepath.Join(root, "deep", "a", "target.yml")
+	if _, err := os.Stat(target); err != nil {
+		t.Fatalf("the store is not at the link's target %s: %v", target, err)
+	}
+	if s2, err := Open(target, Options{}); err == nil {
+		s2.Close()
+		t.Fatal("a second store on the link's target opened beside the first")
+	}
+}
+
+// TestRelativeDotDotInLockerConfig: LOCKER_CONFIG itself may hold ".."
+// after a linked directory; it is resolved by the file system too.
+func TestRelativeDotDotInLockerConfig(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "deep", "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "deep", "a", "b"), filepath.Join(root, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	s := openT(t, root+"/sub/../x.yml", Options{})
+	closeT(t, s)
+	if _, err := os.Stat(filepath.Join(root, "deep", "a", "x.yml")); err != nil {
+		t.Fatalf("the store is not where the kernel resolves sub/../x.yml: %v", err)
+	}
+}
+
+// TestSecondStoreRefusedWhileTheSnapshotIsReplaced: a second store may open
+// the snapshot just before the running one's compaction puts a new one in
+// its place and lets go of the old: its lock on the old file proves
+// nothing, and it must look again and be refused.
+func TestSecondStoreRefusedWhileTheSnapshotIsReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "deploy", "alice", "alice", 0)
+	os.Remove(path + ".lock")
+	afterSnapshotOpen = func() {
+		afterSnapshotOpen = nil
+		s.mu.RLock()
+		entries, fence := snapshotOf(s.locks), s.fence
+		s.mu.RUnlock()
+		if err := s.writeSnapshotOfLocks(s.logGen, fence, entries); err != nil {
+			t.Errorf("replacing the snapshot: %v", err)
+		}
+	}
+	defer func() { afterSnapshotOpen = nil }()
+	if s2, err := Open(path, Options{}); err == nil {
+		s2.Close()
+		t.Fatal("a second store opened while the snapshot was replaced")
+	} else if !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second Open: %v, want in use", err)
+	}
+}
