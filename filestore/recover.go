@@ -293,7 +293,7 @@ func (st *state) readLegacy(b []byte) error {
 			d.Key, d.Fence, d.Since = ll.Key, st.fence, now
 		}
 		if err := d.check(); err != nil {
-			return fmt.Errorf("original locker's JSON: lock %.80q: %w", name, err)
+			return fmt.Errorf("original locker's JSON: lock %.80q: %w; this server could not address it, so it could never be released: release it with the original locker first, or edit the file", name, err)
 		}
 		st.locks[name] = &entry{lock: d.lock()}
 	}
