@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -714,13 +715,27 @@ func TestSecondStoreRefusedWhileTheSnapshotIsReplaced(t *testing.T) {
 	acquire(t, s, "deploy", "alice", "alice", 0)
 	os.Remove(path + ".lock")
 	afterSnapshotOpen = func() {
+		// What a compaction does at its end: a new snapshot, locked,
+		// renamed into place; the old one let go.
 		afterSnapshotOpen = nil
-		s.mu.RLock()
-		entries, fence := snapshotOf(s.locks), s.fence
-		s.mu.RUnlock()
-		if err := s.writeSnapshotOfLocks(s.logGen, fence, entries); err != nil {
-			t.Errorf("replacing the snapshot: %v", err)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
 		}
+		writeFile(t, path+".new", b)
+		f, err := os.Open(path + ".new")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+		old := s.snapFile // only compaction and Close use it: neither runs now
+		s.snapFile = f
+		old.Close()
 	}
 	defer func() { afterSnapshotOpen = nil }()
 	if s2, err := Open(path, Options{}); err == nil {
