@@ -391,11 +391,18 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			if preallocated(off+int64(len(rest)), rest) {
 				return off, true, nil // the preallocated rest of the segment
 			}
-			if !last && st.rolledTo == 0 && tornMarker(rest, seg.gen+1) {
-				return off, true, nil // the next segment was made, its marker torn
+			if st.rolledTo == 0 && tornMarker(rest, seg.gen+1) {
+				// The marker is written only once the next segment is
+				// made: torn, it still says that segment existed (and
+				// recovery refuses to go on without it).
+				st.rolledTo = seg.gen + 1
+				return off, true, nil
 			}
 			if last && !validFrameAfter(rest[1:]) {
 				return off, false, nil // torn tail
+			}
+			if !last {
+				return 0, false, fmt.Errorf("damaged record at byte %d (%v) at the end of a segment that later ones follow; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
 			}
 			return 0, false, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
 		}

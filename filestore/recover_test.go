@@ -702,3 +702,32 @@ func TestLegacyCopyNeverOverwritten(t *testing.T) {
 		t.Fatalf("copies: %v, want the one .orig", copies)
 	}
 }
+
+// TestTornMarkerStillNamesTheNextSegment: a torn marker was written after
+// the segment it names was made, so that segment, emptied or removed, is
+// as missing as with the marker whole.
+func TestTornMarkerStillNamesTheNextSegment(t *testing.T) {
+	for name, lose := range map[string]func(string) error{
+		"emptied": func(p string) error { return os.Truncate(p, 0) },
+		"removed": os.Remove,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path, _ := multiSegmentStore(t)
+			gens := segmentGens(t, path)
+			seg := segmentPath(path, gens[len(gens)-2])
+			b, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := len(bytes.TrimRight(b, "\x00"))
+			for i := end - 6; i < end; i++ {
+				b[i] = 0 // torn
+			}
+			writeFile(t, seg, b)
+			if err := lose(segmentPath(path, gens[len(gens)-1])); err != nil {
+				t.Fatal(err)
+			}
+			openRefused(t, path, segmentPath(path, gens[len(gens)-1]))
+		})
+	}
+}
