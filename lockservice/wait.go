@@ -48,20 +48,9 @@ func newQueues(perLock, total int, shared lock.WaitQueue, keep time.Duration) *q
 func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, error) {
 	q.mu.Lock()
 	q.dropKept(name, time.Now())
-	// The limits count live waiters: a kept place is not one.
-	if q.n >= q.total {
-		q.mu.Unlock()
-		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
-	}
-	if live(q.byName[name]) >= q.perLock {
-		q.mu.Unlock()
-		what := fmt.Sprintf("lock %q", name)
-		if pool, ok := strings.CutPrefix(name, poolQueuePrefix); ok {
-			what = fmt.Sprintf("pool %q", pool)
-		}
-		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
-	}
 	if q.shared == nil {
+		// Back in a kept place: its turn was taken before those who
+		// fill the queue now came, so the limits do not turn it away.
 		for _, x := range q.byName[name] {
 			if x.kept() && x.Key == key && x.Holder == holder {
 				x.keptUntil = time.Time{}
@@ -75,6 +64,19 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, e
 				return x, nil
 			}
 		}
+	}
+	// The limits count live waiters: a kept place is not one.
+	if q.n >= q.total {
+		q.mu.Unlock()
+		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
+	}
+	if live(q.byName[name]) >= q.perLock {
+		q.mu.Unlock()
+		what := fmt.Sprintf("lock %q", name)
+		if pool, ok := strings.CutPrefix(name, poolQueuePrefix); ok {
+			what = fmt.Sprintf("pool %q", pool)
+		}
+		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
 	}
 	w := &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1)}
 	q.byName[name] = append(q.byName[name], w)

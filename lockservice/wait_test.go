@@ -301,9 +301,15 @@ func TestWaitLimits(t *testing.T) {
 		}
 		e.startWaiter("x", "C", "c", 0, longWait)
 		e.startWaiter("y", "C", "c", 0, longWait)
-		// b asking again gets its place back only if there is room.
-		_, err := e.svc.Acquire(ctx, "x", lock.Request{Key: "B", Holder: "b"}, longWait)
+		// b asking again gets its place back, ahead of c, although the
+		// queue is full: its turn came first. A new waiter does not.
+		_, err := e.svc.Acquire(ctx, "x", lock.Request{Key: "D", Holder: "d"}, longWait)
 		wantCode(t, err, lock.EUNAVAILABLE)
+		b := e.startWaiter("x", "B", "b", 0, longWait)
+		e.release("x", "A", "a")
+		if r := b.wait(t); r.err != nil || r.lock.Key != "B" {
+			t.Fatalf("b, back in its place: %+v, %v", r.lock, r.err)
+		}
 	})
 	t.Run("per pool", func(t *testing.T) {
 		// The message names the pool, not the queue's internal name.
