@@ -75,7 +75,7 @@ func New(store lock.Store, cfg Config) *Service {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	shared, _ := store.(lock.WaitQueue)
-	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters, shared, cfg.KeepPlace), events: NewBroker(), closing: make(chan struct{})}
+	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters, shared), events: NewBroker(), closing: make(chan struct{})}
 	s.leases = newLeases(s.expire)
 	store.Watch(s.committed)
 	return s

@@ -30,7 +30,6 @@ func (w *waiter) kept() bool { return !w.keptUntil.IsZero() }
 type queues struct {
 	perLock, total int
 	shared         lock.WaitQueue // nil: order is local
-	keep           time.Duration  // how long a place is kept (leave)
 
 	mu     sync.Mutex
 	byName map[string][]*waiter
@@ -39,8 +38,8 @@ type queues struct {
 	next   lock.Ticket
 }
 
-func newQueues(perLock, total int, shared lock.WaitQueue, keep time.Duration) *queues {
-	return &queues{perLock: perLock, total: total, shared: shared, keep: keep, byName: map[string][]*waiter{}}
+func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
+	return &queues{perLock: perLock, total: total, shared: shared, byName: map[string][]*waiter{}}
 }
 
 // join puts a waiter at the end of the lock's queue, or back in the place
@@ -133,22 +132,22 @@ func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Du
 // dropKept forgets the lock's kept places that ran out. q.mu is held.
 func (q *queues) dropKept(name string, now time.Time) {
 	ws := q.byName[name]
-	live := ws[:0:0]
+	stay := ws[:0:0]
 	for _, x := range ws {
 		if x.kept() && now.After(x.keptUntil) {
 			q.kept--
 			continue
 		}
-		live = append(live, x)
+		stay = append(stay, x)
 	}
-	if len(live) == len(ws) {
+	if len(stay) == len(ws) {
 		return
 	}
-	if len(live) == 0 {
+	if len(stay) == 0 {
 		delete(q.byName, name)
 		return
 	}
-	q.byName[name] = live
+	q.byName[name] = stay
 }
 
 func (q *queues) remove(name string, w *waiter) {
