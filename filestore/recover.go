@@ -116,14 +116,15 @@ func recoverState(path string, historyLimit int) (*state, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", seg.path, err)
 		}
-		if named != 0 && end == 0 {
-			// Named only once its header was written and synced.
-			return nil, fmt.Errorf("%s: the log segment the one before it names is empty (not even its header is left): the changes made since were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the rest of the store from the same backup", seg.path)
-		}
-		if i == 0 && end == 0 {
-			// Its header was written and synced before the snapshot
-			// named it: emptied since, it has lost its changes.
-			return nil, fmt.Errorf("%s: the log segment the snapshot names is empty (not even its header is left): the changes made since the snapshot were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the snapshot from the same backup. If this store was made by a Locker older than this check and its first start crashed, it holds no change yet: delete %s to start afresh", seg.path, path)
+		if end == 0 && (i == 0 || named != 0) {
+			// Its header was written and synced before the snapshot, or
+			// the segment before it, named it: emptied since, it has
+			// lost its changes.
+			namer, hint := "the one before it", ""
+			if i == 0 {
+				namer, hint = "the snapshot", fmt.Sprintf(". If this store was made by a Locker older than this check and its first start crashed, it holds no change yet: delete %s to start afresh", path)
+			}
+			return nil, fmt.Errorf("%s: the log segment %s names is empty (not even its header is left): the changes made since were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the rest of the store from the same backup%s", seg.path, namer, hint)
 		}
 		st.tailOffset, st.zeroTail = end, zeroTail
 	}
