@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // Exit codes of the client commands (locker run exits with its command's
@@ -347,7 +348,7 @@ func (w *waitFlag) Set(s string) error {
 		w.forever, w.d = true, 0
 		return nil
 	}
-	d, err := parseCLIDuration(s)
+	d, err := lock.ParseDuration(s)
 	if err != nil {
 		return err
 	}
@@ -355,35 +356,15 @@ func (w *waitFlag) Set(s string) error {
 	return nil
 }
 
-// durationFlag is a duration flag that takes "30s", "5m" or a number of
-// seconds, and refuses negative values.
+// durationFlag is a duration flag that takes what lock.ParseDuration
+// takes: "30s", "5m" or a number of seconds, never negative.
 type durationFlag struct{ d time.Duration }
 
 func (f *durationFlag) String() string { return f.d.String() }
 func (f *durationFlag) Set(s string) error {
-	d, err := parseCLIDuration(s)
+	d, err := lock.ParseDuration(s)
 	f.d = d
 	return err
-}
-
-func parseCLIDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		secs, err2 := strconv.ParseFloat(s, 64)
-		if err2 != nil || !(secs >= 0 && secs <= 1e9) {
-			return 0, errors.New("use a duration such as 30s, 10m or 1h")
-		}
-		d = time.Duration(secs * float64(time.Second))
-	}
-	if d < 0 {
-		return 0, errors.New("must not be negative")
-	}
-	if d == 0 && strings.ContainsAny(s, "123456789") {
-		// Rounded to nothing it would mean "none": a --ttl 0.5ns lock
-		// would never expire.
-		return 0, errors.New("is shorter than a nanosecond; use 0 for none")
-	}
-	return d, nil
 }
 
 // isTerminal reports whether w is a terminal.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // limitListener accepts at most max connections at a time: at the cap, Accept
@@ -100,9 +102,12 @@ func loadHardening(env Env, c *serverConfig) error {
 	} {
 		*d.dst = d.def
 		if v := env(d.name); v != "" {
-			t, err := time.ParseDuration(v)
-			if err != nil || t <= 0 {
-				return fmt.Errorf("%s=%q is not a positive duration such as 10s or 2m", d.name, v)
+			t, err := lock.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s: %v", d.name, err)
+			}
+			if t == 0 {
+				return fmt.Errorf("%s=%q: it must be more than zero, such as 10s or 2m", d.name, v)
 			}
 			*d.dst = t
 		}

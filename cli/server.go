@@ -139,8 +139,8 @@ func loadServerConfig(env Env) (serverConfig, error) {
 		dst  *time.Duration
 	}{{"LOCKER_MAX_WAIT", &c.service.MaxWait}, {"LOCKER_DEFAULT_TTL", &c.service.DefaultTTL}, {"LOCKER_MAX_TTL", &c.service.MaxTTL}} {
 		if v := env(d.name); v != "" {
-			if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 {
-				return c, fmt.Errorf("%s=%q is not a duration such as 30s or 10m", d.name, v)
+			if *d.dst, err = lock.ParseDuration(v); err != nil {
+				return c, fmt.Errorf("%s: %v", d.name, err)
 			}
 		}
 	}

@@ -58,7 +58,7 @@ func (e durationError) Error() string { return e.err.Error() }
 func (d *duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := parseDuration(s)
+		v, err := lock.ParseDuration(s)
 		if err != nil {
 			return durationError{err}
 		}
@@ -69,74 +69,12 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return durationError{errors.New(`a duration is a string such as "30s" or "5m", or a number of seconds`)}
 	}
-	v, err := fromSeconds(secs)
+	v, err := lock.Seconds(secs)
 	if err != nil {
 		return durationError{err}
 	}
 	*d = duration(v)
 	return nil
-}
-
-// parseDuration reads Go duration syntax ("30s", "1h30m") or a decimal
-// number of seconds ("90", "1.5").
-func parseDuration(s string) (time.Duration, error) {
-	if isDecimal(strings.TrimPrefix(s, "-")) {
-		secs, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, errors.New(`bad duration ` + strconv.Quote(s) + `: use Go syntax such as "30s" or "5m"`)
-		}
-		return fromSeconds(secs)
-	}
-	v, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		return 0, errors.New(`bad duration ` + strconv.Quote(s) + `: use Go syntax such as "30s" or "5m", or a number of seconds`)
-	case v < 0:
-		return 0, errNegative
-	case v == 0 && strings.ContainsAny(s, "123456789"):
-		return 0, errTooShort(s)
-	}
-	return v, nil
-}
-
-// fromSeconds is a number of seconds as a duration, from 0 to 1e9.
-func fromSeconds(secs float64) (time.Duration, error) {
-	switch {
-	case secs < 0:
-		return 0, errNegative
-	case secs > 1e9:
-		return 0, errors.New("duration out of range: use 0 to 1e9 seconds")
-	}
-	v := time.Duration(secs * float64(time.Second))
-	if v == 0 && secs > 0 {
-		// Rounded to nothing, it would read as "not asked for": a ttl
-		// asked for would become a hold that never expires.
-		return 0, errTooShort(strconv.FormatFloat(secs, 'g', -1, 64) + "s")
-	}
-	return v, nil
-}
-
-var errNegative = errors.New("duration must not be negative")
-
-func errTooShort(s string) error {
-	return errors.New("duration " + strconv.Quote(s) + " is shorter than a nanosecond; use 0 for none")
-}
-
-// isDecimal reports whether s is digits with at most one decimal point:
-// "90", "1.5", ".5", "5.".
-func isDecimal(s string) bool {
-	digits, points := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.':
-			points++
-		default:
-			return false
-		}
-	}
-	return digits > 0 && points <= 1
 }
 
 // readBody reads r's body, up to maxBody bytes, as io.ReadAll does. A small
@@ -222,7 +160,7 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 		if d.body != nil {
 			*d.dst = time.Duration(*d.body)
 		} else if v := q.Get(d.name); v != "" {
-			if *d.dst, err = parseDuration(v); err != nil {
+			if *d.dst, err = lock.ParseDuration(v); err != nil {
 				return req, lock.Errorf(lock.EINVALID, "%s: %v", d.name, err)
 			}
 		}
@@ -323,7 +261,7 @@ func newString(b []byte) *string {
 // newDuration parses b as duration.UnmarshalJSON parses a string; a bad
 // one is left to encoding/json's path, which words the error.
 func newDuration(b []byte) (*duration, bool) {
-	v, err := parseDuration(string(b))
+	v, err := lock.ParseDuration(string(b))
 	if err != nil {
 		return nil, false
 	}

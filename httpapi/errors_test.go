@@ -54,9 +54,9 @@ func TestBadRequestsAre400(t *testing.T) {
 		{"delete semicolon in query", "DELETE", "/lock/held?key=k;x", ``, "semicolon"},
 		{"bad ttl body", "PUT", "/lock/x", `{"key":"k","ttl":"forever"}`, "duration"},
 		{"negative ttl body", "PUT", "/lock/x", `{"key":"k","ttl":"-5s"}`, "negative"},
-		{"negative ttl seconds", "PUT", "/lock/x", `{"key":"k","ttl":-5}`, "request body: duration must not be negative"},
-		{"negative ttl decimal query", "PUT", "/lock/x?ttl=-1", `{"key":"k"}`, "ttl: duration must not be negative"},
-		{"negative ttl decimal body", "PUT", "/lock/x", `{"key":"k","ttl":"-1"}`, "request body: duration must not be negative"},
+		{"negative ttl seconds", "PUT", "/lock/x", `{"key":"k","ttl":-5}`, "request body: duration of -5 seconds must not be negative"},
+		{"negative ttl decimal query", "PUT", "/lock/x?ttl=-1", `{"key":"k"}`, `ttl: duration "-1" must not be negative`},
+		{"negative ttl decimal body", "PUT", "/lock/x", `{"key":"k","ttl":"-1"}`, `request body: duration "-1" must not be negative`},
 		// A positive duration that rounds to nothing would read as "no
 		// lease asked for": a hold that never expires.
 		{"ttl under a nanosecond query", "PUT", "/lock/x?ttl=0.5ns", `{"key":"k"}`, "shorter than a nanosecond"},

@@ -296,7 +296,7 @@ func TestPoolBadRequests(t *testing.T) {
 		{"acquire without a key", "PUT", "/pool/p", "", `missing "key"`},
 		{"acquire with a bad key", "PUT", "/pool/p", `{"key":"a\u0000b"}`, "key must not contain control characters"},
 		{"acquire with a bad wait", "PUT", "/pool/p?key=k&wait=soon", "", `wait: bad duration "soon"`},
-		{"acquire with a negative ttl", "PUT", "/pool/p?key=k&ttl=-1s", "", "ttl: duration must not be negative"},
+		{"acquire with a negative ttl", "PUT", "/pool/p?key=k&ttl=-1s", "", `ttl: duration "-1s" must not be negative`},
 		{"metadata that is not JSON", "PUT", "/pool/p/m", `{"metadata": {"a": }}`, "request body is not a JSON object"},
 		{"metadata cut short", "PUT", "/pool/p/m", `{"metadata": [1, 2`, "request body is not a JSON object"},
 		{"a body that is not an object", "PUT", "/pool/p/m", `["metadata"]`, "request body is not a JSON object"},

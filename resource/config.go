@@ -180,8 +180,9 @@ func (f *fields) boolean(name string) bool {
 	return false
 }
 
-// duration reads a duration: Go syntax in a string ("30s", "5m"), or a
-// number of seconds (30, or "30"). ok is false when absent or bad.
+// duration reads a duration as lock.ParseDuration takes it: Go syntax in a
+// string ("30s", "5m"), or a number of seconds (30, or "30"). ok is false
+// when absent or bad.
 func (f *fields) duration(name, example string) (d time.Duration, ok bool) {
 	v := f.raw(name)
 	if v == nil {
@@ -189,35 +190,24 @@ func (f *fields) duration(name, example string) (d time.Duration, ok bool) {
 	}
 	var secs float64
 	var s string
+	var err error
 	switch {
 	case json.Unmarshal(v, &secs) == nil:
+		d, err = lock.Seconds(secs)
 	case json.Unmarshal(v, &s) == nil:
-		s = strings.TrimSpace(s)
-		if s == "" {
+		if s = strings.TrimSpace(s); s == "" {
 			return 0, false
 		}
-		if pd, err := time.ParseDuration(s); err == nil {
-			if pd < 0 {
-				f.problem("%s.%s is %q: it must not be negative", f.where, name, s)
-				return 0, false
-			}
-			return pd, true
-		}
-		n, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			f.problem("%s.%s is %q, which is not a duration: write it like %q (Go syntax: s, m, h) or as a number of seconds", f.where, name, s, example)
-			return 0, false
-		}
-		secs = n
+		d, err = lock.ParseDuration(s)
 	default:
 		f.problem("%s.%s must be a duration such as %q, not %s", f.where, name, example, jsonType(v))
 		return 0, false
 	}
-	if secs < 0 || secs > 1e9 {
-		f.problem("%s.%s is %v seconds: it must be between 0 and 1e9", f.where, name, secs)
+	if err != nil {
+		f.problem("%s.%s: %v", f.where, name, err)
 		return 0, false
 	}
-	return time.Duration(secs * float64(time.Second)), true
+	return d, true
 }
 
 // unknown returns the names of fields nobody read, sorted.

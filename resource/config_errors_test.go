@@ -49,9 +49,11 @@ func TestBadConfig(t *testing.T) {
 		{"bad bosh_lock", "check", string(request(obj{"locker_uri": s.URL, "bosh_lock": "ftp://10.0.0.6:25555"}, nil, nil)), []string{`source.bosh_lock "ftp://10.0.0.6:25555" has scheme "ftp"`}},
 		{"ca_cert without a certificate", "check", string(request(with("ca_cert", "not a cert"), nil, nil)), []string{"source.ca_cert has no PEM certificate in it"}},
 		{"skip_ssl_validation not a boolean", "check", string(request(with("skip_ssl_validation", "maybe"), nil, nil)), []string{`source.skip_ssl_validation is "maybe": set it to true or false`}},
-		{"retry_delay not a duration", "check", string(request(with("retry_delay", "soon"), nil, nil)), []string{`source.retry_delay is "soon", which is not a duration`}},
+		{"retry_delay not a duration", "check", string(request(with("retry_delay", "soon"), nil, nil)), []string{`source.retry_delay: bad duration "soon": use Go syntax such as "30s" or "5m", or a number of seconds`}},
 		{"retry_delay zero", "check", string(request(with("retry_delay", "0s"), nil, nil)), []string{"source.retry_delay must be more than zero"}},
-		{"timeout negative", "check", string(request(with("timeout", "-5m"), nil, nil)), []string{`source.timeout is "-5m": it must not be negative`}},
+		{"timeout negative", "check", string(request(with("timeout", "-5m"), nil, nil)), []string{`source.timeout: duration "-5m" must not be negative`}},
+		// Rounded to nothing it would mean "for ever".
+		{"timeout under a nanosecond", "check", string(request(with("timeout", "0.5ns"), nil, nil)), []string{`source.timeout: duration "0.5ns" is shorter than a nanosecond`}},
 		{"timeout a list", "check", string(request(with("timeout", []int{1}), nil, nil)), []string{"source.timeout must be a duration such as \"1h\", not a list"}},
 		{"several problems at once", "check", string(request(obj{"locker_uri": "ftp://nope", "retry_delay": "x"}, nil, nil)), []string{"source.locker_uri", "source.lock_name is missing", "source.retry_delay"}},
 		{"version not an object", "check", `{"source":` + string(mustJSON(good())) + `,"version":"v1"}`, []string{"version must be an object"}},

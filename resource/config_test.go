@@ -46,7 +46,7 @@ func TestParseSourceReportsEveryProblem(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 	msg := ce.Error()
-	for _, want := range []string{`source.locker_uri "ftp://h" has scheme "ftp"`, "source.lock_name is missing", `source.retry_delay is "soon"`, "source.timeout is -1 seconds"} {
+	for _, want := range []string{`source.locker_uri "ftp://h" has scheme "ftp"`, "source.lock_name is missing", `source.retry_delay: bad duration "soon"`, "source.timeout: duration of -1 seconds must not be negative"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
 		}

@@ -1,0 +1,87 @@
+package lock
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxSeconds is the longest duration that may be written as a number of
+// seconds: about 31 years.
+const MaxSeconds = 1e9
+
+// ParseDuration reads a duration as every part of Locker takes one (a wait
+// or ttl in a request, a command-line flag, the Concourse resource's
+// source, the server's environment): Go syntax ("30s", "1h30m") or a
+// decimal number of seconds ("90", "1.5").
+//
+// It refuses a negative duration, more than MaxSeconds written as seconds,
+// and a positive one shorter than a nanosecond: rounded to 0 it would read
+// as "none", and a ttl asked for would become a hold that never expires.
+// The errors are EINVALID and name s.
+func ParseDuration(s string) (time.Duration, error) {
+	if isDecimal(strings.TrimPrefix(s, "-")) {
+		secs, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, Errorf(EINVALID, "bad duration %q: use Go syntax such as \"30s\" or \"5m\", or a number of seconds", s)
+		}
+		return seconds(secs, strconv.Quote(s))
+	}
+	v, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, Errorf(EINVALID, "bad duration %q: use Go syntax such as \"30s\" or \"5m\", or a number of seconds", s)
+	case v < 0:
+		return 0, errNegative(strconv.Quote(s))
+	case v == 0 && strings.ContainsAny(s, "123456789"):
+		return 0, errTooShort(strconv.Quote(s))
+	}
+	return v, nil
+}
+
+// Seconds is secs seconds as a duration, with ParseDuration's limits: from
+// 0 to MaxSeconds, and not so short that it rounds to nothing.
+func Seconds(secs float64) (time.Duration, error) {
+	return seconds(secs, "of "+strconv.FormatFloat(secs, 'g', -1, 64)+" seconds")
+}
+
+// seconds is Seconds with the duration named in errors as what.
+func seconds(secs float64, what string) (time.Duration, error) {
+	switch {
+	case secs < 0:
+		return 0, errNegative(what)
+	case !(secs <= MaxSeconds): // NaN too
+		return 0, Errorf(EINVALID, "duration %s is out of range: use 0 to 1e9 seconds", what)
+	}
+	v := time.Duration(secs * float64(time.Second))
+	if v == 0 && secs > 0 {
+		return 0, errTooShort(what)
+	}
+	return v, nil
+}
+
+func errNegative(what string) error {
+	return Errorf(EINVALID, "duration %s must not be negative", what)
+}
+
+func errTooShort(what string) error {
+	return Errorf(EINVALID, "duration %s is shorter than a nanosecond; use 0 for none", what)
+}
+
+// isDecimal reports whether s is digits with at most one decimal point:
+// "90", "1.5", ".5", "5.". Not "1e3", "0x10" or "1_000", which
+// strconv.ParseFloat would take.
+func isDecimal(s string) bool {
+	digits, points := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.':
+			points++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && points <= 1
+}

@@ -1,0 +1,69 @@
+package lock
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// TestParseDuration: the forms a duration may take everywhere (a request's
+// wait or ttl, a flag, the resource's source, the environment), and what
+// is refused.
+func TestParseDuration(t *testing.T) {
+	for s, want := range map[string]time.Duration{
+		"30s": 30 * time.Second, "1h30m": 90 * time.Minute, "250ms": 250 * time.Millisecond, "1ns": 1,
+		"90": 90 * time.Second, "1.5": 1500 * time.Millisecond, ".5": 500 * time.Millisecond, "5.": 5 * time.Second,
+		"0": 0, "0s": 0, "0.000": 0, "-0": 0, "1000000000": 1e9 * time.Second,
+	} {
+		if got, err := ParseDuration(s); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "soon", "-1", "-5s", "0.5ns", "0.0000000005", "1e3", "0x10", "1_000", "1.2.3", ".", "1000000001", "5 s", "NaN", "inf"} {
+		got, err := ParseDuration(s)
+		if err == nil {
+			t.Errorf("ParseDuration(%q) = %v, want an error", s, got)
+		} else if ErrorCode(err) != EINVALID {
+			t.Errorf("ParseDuration(%q): %v is %s, want %s", s, err, ErrorCode(err), EINVALID)
+		}
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for secs, want := range map[float64]time.Duration{30: 30 * time.Second, 1.5: 1500 * time.Millisecond, 0: 0, 1e-9: 1, 1e9: 1e9 * time.Second} {
+		if got, err := Seconds(secs); err != nil || got != want {
+			t.Errorf("Seconds(%v) = %v, %v; want %v", secs, got, err, want)
+		}
+	}
+	for _, secs := range []float64{-1, 1e-12, 1e9 + 1, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if got, err := Seconds(secs); err == nil {
+			t.Errorf("Seconds(%v) = %v, want an error", secs, got)
+		}
+	}
+}
+
+// TestDurationErrorsNameTheDuration: an error says which duration, as it
+// was written.
+func TestDurationErrorsNameTheDuration(t *testing.T) {
+	for s, want := range map[string]string{
+		"-5m":          `duration "-5m" must not be negative`,
+		"-1":           `duration "-1" must not be negative`,
+		"0.5ns":        `duration "0.5ns" is shorter than a nanosecond; use 0 for none`,
+		"0.0000000001": `duration "0.0000000001" is shorter than a nanosecond; use 0 for none`,
+		"2000000000":   `duration "2000000000" is out of range: use 0 to 1e9 seconds`,
+		"soon":         `bad duration "soon": use Go syntax such as "30s" or "5m", or a number of seconds`,
+	} {
+		if _, err := ParseDuration(s); err == nil || err.Error() != want {
+			t.Errorf("ParseDuration(%q): %v, want %s", s, err, want)
+		}
+	}
+	for secs, want := range map[float64]string{
+		-5:    "duration of -5 seconds must not be negative",
+		1e-12: "duration of 1e-12 seconds is shorter than a nanosecond; use 0 for none",
+		1e10:  "duration of 1e+10 seconds is out of range: use 0 to 1e9 seconds",
+	} {
+		if _, err := Seconds(secs); err == nil || err.Error() != want {
+			t.Errorf("Seconds(%v): %v, want %s", secs, err, want)
+		}
+	}
+}
