@@ -303,7 +303,12 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	log.Info("locker listening", "addr", ln.Addr().String(), "scheme", scheme, "store", storeName(cfg), "version", Version)
+	attrs := []any{"addr", ln.Addr().String(), "scheme", scheme, "store", storeName(cfg), "version", Version}
+	if f, ok := store.(interface{ Path() string }); ok && f.Path() != cfg.dataFile {
+		// LOCKER_CONFIG is relative or a link: say which file it is.
+		attrs = append(attrs, "file", f.Path())
+	}
+	log.Info("locker listening", attrs...)
 	fmt.Fprintf(stdout, "locker listening on %s://%s\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)

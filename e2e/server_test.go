@@ -262,6 +262,37 @@ func TestServerCreatesMissingDataFile(t *testing.T) {
 	}
 }
 
+// TestServerLogsTheFileBehindALink: when LOCKER_CONFIG is a link, the
+// start-up log names the file the locks are kept in as well.
+func TestServerLogsTheFileBehindALink(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, link := filepath.Join(dir, "data.yml"), filepath.Join(dir, "link.yml")
+	if err := os.Symlink("data.yml", link); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, []string{"LOCKER_CONFIG=" + link})
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.Output(); !strings.Contains(out, "store="+link+" ") || !strings.Contains(out, "file="+real+"\n") {
+		t.Errorf("the start-up log does not name %s as the file behind %s:\n%s", real, link, out)
+	}
+	if info, err := os.Stat(real); err != nil || info.Size() == 0 {
+		t.Errorf("the locks are not kept in %s: %v", real, err)
+	}
+
+	s = startServer(t, []string{"LOCKER_CONFIG=" + real})
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.Output(); strings.Contains(out, "file=") {
+		t.Errorf("the start-up log names a file besides LOCKER_CONFIG, which is no link:\n%s", out)
+	}
+}
+
 // originalLockerFile is what the original locker writes (json.MarshalIndent
 // with four spaces; an unlock sets the holder's count to zero and leaves it
 // there, and clears the key when nobody holds anything).

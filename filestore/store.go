@@ -159,6 +159,10 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Path is the data file the store keeps: the path it was opened with, made
+// absolute, with its symlinks resolved.
+func (s *Store) Path() string { return s.path }
+
 // realPath is path made absolute with its symlinks resolved (those of its
 // directory when the file does not exist yet): the lock file and the log
 // segments are named after the snapshot, so a server started on a symlink
