@@ -23,6 +23,7 @@ import (
 )
 
 const migrateHelp = `Usage: locker migrate --from STORE --to STORE [--force]
+       locker migrate --from STORE --to FILE --original
 
 Copies every lock from one store to another, so that a team can move from the
 file store to PostgreSQL (for several replicas; see docs/ha.md) or back without
@@ -47,6 +48,11 @@ Flags:
                  same name is replaced (its history appended to), the others
                  are kept. After a copy that stopped half way, copy again into
                  an empty target instead
+  --original     write FILE in the original locker's format instead, to go
+                 back to it: each lock keeps its key and its holders' counts;
+                 fence tokens, pools, metadata and history are left out, and
+                 so are leases (the holds they would have ended last until
+                 released; they are listed). FILE must not exist yet
   -h, --help     show this help
 `
 
@@ -58,6 +64,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	from := fs.String("from", "", "source store")
 	to := fs.String("to", "", "target store")
 	force := fs.Bool("force", false, "copy over locks already in the target")
+	original := fs.Bool("original", false, "write the original locker's format")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -71,6 +78,12 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		return fmt.Errorf("%w: locker migrate needs --from and --to, e.g. locker migrate --from /var/lib/locker/locks.yml --to postgres://locker@db/locker", errUsage)
 	case *from == *to:
 		return fmt.Errorf("%w: --from and --to are the same store (%s)", errUsage, redactStore(*from))
+	case *original && isDatabaseURL(*to):
+		return fmt.Errorf("%w: --original writes a file for the original locker: --to names that file, not a database", errUsage)
+	case *original && *force:
+		return fmt.Errorf("%w: --original never writes over a file: name a new one, and drop --force", errUsage)
+	case *original:
+		return exportOriginal(ctx, *from, *to, stdout)
 	}
 	// The stores keep as many events per lock as the server does: a
 	// source with more than the default would lose the oldest.
@@ -94,6 +107,36 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	fmt.Fprintln(stdout)
 	if res.skipped > 0 {
 		fmt.Fprintf(stdout, "skipped %d free locks that have never changed since they were imported (no history): a free lock is the same as a new one\n", res.skipped)
+	}
+	return nil
+}
+
+// exportOriginal writes the locks of the store from to the file to in the
+// original locker's format.
+func exportOriginal(ctx context.Context, from, to string, stdout io.Writer) error {
+	src, err := openMigrateStore(ctx, from, "source", 0)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	locks, err := src.List(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the locks of %s: %w", redactStore(from), err)
+	}
+	res, err := filestore.WriteOriginal(to, locks, time.Now())
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", to, err)
+	}
+	fmt.Fprintf(stdout, "wrote %d locks (%d held) from %s to %s in the original locker's format; fence tokens, pools, metadata and history are not in it\n",
+		res.Locks, res.Held, redactStore(from), to)
+	if res.Expired > 0 {
+		fmt.Fprintf(stdout, "left out %d holds whose lease had run out\n", res.Expired)
+	}
+	if len(res.Leases) > 0 {
+		fmt.Fprintf(stdout, "%d holds had a lease, which the original locker does not end: they last until released:\n", len(res.Leases))
+		for _, h := range res.Leases {
+			fmt.Fprintf(stdout, "  %q held by %q\n", h[0], h[1])
+		}
 	}
 	return nil
 }

@@ -360,6 +360,59 @@ func TestServerReadsOriginalLockerFile(t *testing.T) {
 	}
 }
 
+// TestServerGoesBackToTheOriginalFormat: locker migrate --original writes
+// a stopped server's locks as the original locker's file, which gives the
+// same GET /locks (the seed's view) when served, and never replaces a file.
+func TestServerGoesBackToTheOriginalFormat(t *testing.T) {
+	dir := t.TempDir()
+	dataFile, original := filepath.Join(dir, "locks.yml"), filepath.Join(dir, "original.json")
+	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile})
+	for _, step := range []struct{ method, name, body string }{
+		{"PUT", "prod-deployments", `{"key":"prod-cloudfoundry","lock_by":"my-deployment"}`},
+		{"PUT", "prod-deployments", `{"key":"prod-cloudfoundry","lock_by":"my-deployment"}`},
+		{"PUT", "zürich deploy", `{"key":"shared","lock_by":"node-a"}`},
+		{"PUT", "zürich deploy", `{"key":"shared","lock_by":"node-b","ttl":"1h"}`},
+		{"PUT", "staging", `{"key":"ci"}`},
+		{"DELETE", "staging", `{"key":"ci"}`},
+	} {
+		if status, body := do(t, nil, step.method, s.URL+"/lock/"+url.PathEscape(step.name), step.body); status != 200 {
+			t.Fatalf("%s %s %s: %d %s", step.method, step.name, step.body, status, body)
+		}
+	}
+	want := getLocks(t, nil, s.URL)
+
+	// Not while a server uses the file.
+	if out, code := runLocker(t, nil, "migrate", "--from", dataFile, "--to", original, "--original"); code == 0 || !strings.Contains(out, "in use by a running Locker server") {
+		t.Errorf("export from a file in use: exit %d\n%s", code, out)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runLocker(t, nil, "migrate", "--from", dataFile, "--to", original, "--original")
+	if code != 0 || !strings.Contains(out, "wrote 3 locks (2 held)") || !strings.Contains(out, `"zürich deploy" held by "node-b"`) {
+		t.Fatalf("migrate --original: exit %d\n%s", code, out)
+	}
+	var file map[string]lockState
+	if b, err := os.ReadFile(original); err != nil || json.Unmarshal(b, &file) != nil {
+		t.Fatalf("%s: %v %s", original, err, b)
+	}
+	if !reflect.DeepEqual(file, want) {
+		t.Errorf("the original's file:\n got  %+v\n want %+v", file, want)
+	}
+	if out, code := runLocker(t, nil, "migrate", "--from", dataFile, "--to", original, "--original"); code == 0 || !strings.Contains(out, "already exists") {
+		t.Errorf("export over an existing file: exit %d\n%s", code, out)
+	}
+	if out, code := runLocker(t, nil, "migrate", "--from", dataFile, "--to", "postgres://localhost/x", "--original"); code != 2 {
+		t.Errorf("export into a database: exit %d\n%s", code, out)
+	}
+
+	// Served, the file gives the same locks.
+	s = startServer(t, []string{"LOCKER_CONFIG=" + original})
+	if got := getLocks(t, nil, s.URL); !reflect.DeepEqual(got, want) {
+		t.Errorf("serving the original's file, GET /locks:\n got  %+v\n want %+v", got, want)
+	}
+}
+
 // listIgnoringWaiters is GET /locks in full, without the "waiters" counts
 // (which belong to the running process, not to the data).
 func listIgnoringWaiters(t *testing.T, baseURL string) map[string]map[string]any {

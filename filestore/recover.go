@@ -240,12 +240,6 @@ func (st *state) readSnapshot(fr *frameReader, historyLimit int) error {
 	return nil
 }
 
-// legacyLock is one lock in the original locker's file.
-type legacyLock struct {
-	Key      string         `json:"key"`
-	LockedBy map[string]int `json:"locked_by"`
-}
-
 // readLegacy imports the original locker's file: a JSON object of locks.
 // Zero counts are dropped; a lock whose counts are all zero is free. Held
 // locks get fence tokens in name order.

@@ -1,0 +1,100 @@
+package filestore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// The original locker's file: a JSON object of locks by name, each with its
+// key and its holders' counts. Open reads it (readLegacy, which converts
+// it); WriteOriginal writes it, for going back to the original server.
+
+// legacyLock is one lock in the original locker's file, its fields in the
+// order the original writes them.
+type legacyLock struct {
+	LockedBy map[string]int `json:"locked_by"`
+	Key      string         `json:"key"`
+}
+
+// OriginalExport says what WriteOriginal wrote, and what the original
+// format could not take.
+type OriginalExport struct {
+	Locks, Held int
+	// Leases names the holds written whose lease was still running
+	// ("lock name", "holder"): the original has no leases, so they last
+	// until released.
+	Leases [][2]string
+	// Expired is how many holds were left out because their lease had
+	// run out by then.
+	Expired int
+}
+
+// WriteOriginal writes locks to path as the original locker wrote its file
+// (json.MarshalIndent, four spaces), so that the original server can be
+// started on it. Each lock keeps its key and its holders with their counts;
+// fence tokens, leases, pools, metadata and history have no place there and
+// are left out, and holds whose lease ran out by now are left out too. It
+// never replaces a file: path must not exist. The file appears whole or not
+// at all (written to a temporary file, fsynced, then linked into place).
+func WriteOriginal(path string, locks []*lock.Lock, now time.Time) (OriginalExport, error) {
+	var res OriginalExport
+	out := make(map[string]legacyLock, len(locks))
+	for _, l := range locks {
+		c := l.Clone()
+		for range lock.Expire(&c, now) {
+			res.Expired++
+		}
+		ll := legacyLock{LockedBy: map[string]int{}, Key: c.Key}
+		for holder, h := range c.Holds.All() {
+			ll.LockedBy[holder] = h.Count
+			if !h.Expires.IsZero() {
+				res.Leases = append(res.Leases, [2]string{c.Name, holder})
+			}
+		}
+		if !c.Free() {
+			res.Held++
+		}
+		out[c.Name] = ll
+	}
+	res.Locks = len(out)
+	b, err := json.MarshalIndent(out, "", "    ")
+	if err != nil {
+		return res, err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return res, fmt.Errorf("%s already exists: name a new file", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return res, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return res, err
+	}
+	// A link, unlike a rename, fails if path appeared meanwhile.
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return res, fmt.Errorf("%s already exists: name a new file", path)
+		}
+		return res, err
+	}
+	return res, syncDir(filepath.Dir(path))
+}
