@@ -3,8 +3,11 @@ package lock
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"slices"
 	"sort"
 	"strconv"
@@ -164,7 +167,7 @@ func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) []Event 
 		l.Pools = pools
 		changed = true
 	}
-	if metadata != nil && string(metadata) != string(l.Metadata) {
+	if metadata != nil && !sameJSON(metadata, l.Metadata) {
 		l.Metadata = metadata
 		changed = true
 	}
@@ -178,6 +181,84 @@ func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) []Event 
 	ev := event(l, Added, "", env.Now)
 	ev.Pool = pool
 	return append(events, ev)
+}
+
+// sameJSON reports whether a and b are the same JSON value, however
+// written: whitespace, the order of an object's keys, string escapes and
+// the spelling of numbers aside (1e2 and 100 are the same number). So
+// metadata sent again as it was, or as PostgreSQL's jsonb gives it back
+// (keys reordered, spaces added), is no change.
+func sameJSON(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	va, err := decodeJSON(a)
+	if err != nil {
+		return false
+	}
+	vb, err := decodeJSON(b)
+	return err == nil && equalJSON(va, vb)
+}
+
+func decodeJSON(m json.RawMessage) (any, error) {
+	if m == nil {
+		return nil, errors.New("none")
+	}
+	dec := json.NewDecoder(bytes.NewReader(m))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
+}
+
+func equalJSON(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for k, va := range a {
+			if vb, ok := b[k]; !ok || !equalJSON(va, vb) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		b, ok := b.([]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !equalJSON(a[i], b[i]) {
+				return false
+			}
+		}
+		return true
+	case json.Number:
+		b, ok := b.(json.Number)
+		return ok && sameNumber(string(a), string(b))
+	default: // string, bool, nil
+		return a == b
+	}
+}
+
+// sameNumber reports whether two JSON numbers are the same number,
+// exactly. Numbers beyond a double's range (which new metadata may not
+// hold, see checkPortable) are compared as written: their exact values can
+// take megabytes.
+func sameNumber(a, b string) bool {
+	if a == b {
+		return true
+	}
+	for _, n := range []string{a, b} {
+		if f, err := strconv.ParseFloat(n, 64); err != nil || math.IsInf(f, 0) || (f == 0 && strings.ContainsAny(strings.SplitN(strings.ToLower(n), "e", 2)[0], "123456789")) {
+			return false
+		}
+	}
+	ra, ok := new(big.Rat).SetString(a)
+	rb, ok2 := new(big.Rat).SetString(b)
+	return ok && ok2 && ra.Cmp(rb) == 0
 }
 
 // RemoveFromPool takes l out of pool. A held member is only removed with

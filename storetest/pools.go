@@ -82,8 +82,20 @@ func testPoolBasics(t *testing.T, open Opener) {
 		t.Fatalf("removed member after restart: %+v", m)
 	}
 	// Metadata can be updated; it is bounded.
-	if _, err := s.AddMember(bg, "aws", "aws-1", json.RawMessage(`{"host":"new"}`)); err != nil {
+	if _, err := s.AddMember(bg, "aws", "aws-1", json.RawMessage(`{"host":"new","tags":["a","b"]}`)); err != nil {
 		t.Fatal(err)
+	}
+	// Adding again with the same metadata, however written, is no
+	// change and records nothing (PostgreSQL's jsonb gives it back with
+	// its own spacing and key order).
+	before, _ := s.History(bg, "aws-1")
+	for _, again := range []string{`{"host":"new","tags":["a","b"]}`, `{ "tags" : [ "a", "b" ], "host" : "new" }`} {
+		if _, err := s.AddMember(bg, "aws", "aws-1", json.RawMessage(again)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after, _ := s.History(bg, "aws-1"); len(after) != len(before) {
+		t.Errorf("adding a member again with the same metadata recorded %v", after[len(before):])
 	}
 	big := json.RawMessage(`"` + string(make([]byte, lock.MaxMetadata)) + `"`)
 	if _, err := s.AddMember(bg, "aws", "aws-1", big); code(err) != lock.EINVALID {
