@@ -91,6 +91,7 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 	l.Holds.Set(holder, h)
 	ev := event(l, Released, holder, env.Now)
 	if h.Count == 0 {
+		ev.Expires = time.Time{} // the hold, and its lease, are gone
 		l.Holds.Delete(holder)
 	}
 	freeIfEmpty(l, env.Now)
