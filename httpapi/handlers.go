@@ -111,17 +111,23 @@ func (s *Server) forceRelease(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	msg := fmt.Sprintf("lock %q is not held; nothing to release", name)
+	if forced := s.logForced(r, events, by); len(forced) > 0 {
+		msg = fmt.Sprintf("force-released lock %q from %q", name, forced)
+	}
+	writeJSON(w, http.StatusOK, lockResponse{Response: msg, lockView: s.view(l)})
+}
+
+// logForced logs a warning for each hold a force release ended, and
+// returns their holders.
+func (s *Server) logForced(r *http.Request, events []lock.Event, by string, attrs ...any) []string {
 	var forced []string
 	for _, ev := range events {
 		if ev.Type == lock.Forced {
 			forced = append(forced, ev.Holder)
-			s.log.Warn("force release", "lock", name, "key", ev.Key, "holder", ev.Holder, "fence", ev.Fence, "by", by, "remote", r.RemoteAddr)
+			s.log.Warn("force release", append([]any{"lock", ev.Lock, "key", ev.Key, "holder", ev.Holder, "fence", ev.Fence, "by", by, "remote", r.RemoteAddr}, attrs...)...)
 		}
 	}
-	if len(forced) > 0 {
-		msg = fmt.Sprintf("force-released lock %q from %q", name, forced)
-	}
-	writeJSON(w, http.StatusOK, lockResponse{Response: msg, lockView: s.view(l)})
+	return forced
 }
 
 func (s *Server) handleGet() http.Handler {

@@ -112,12 +112,14 @@ func (s *Server) handlePoolRemove() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.svc.RemoveMember(r.Context(), pool, name, req.Force, actor(r))
+		by := actor(r)
+		l, events, err := s.svc.RemoveMember(r.Context(), pool, name, req.Force, by)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.log.Info("pool member removed", "pool", pool, "lock", name, "force", req.Force, "by", actor(r), "remote", r.RemoteAddr)
+		s.logForced(r, events, by, "pool", pool)
+		s.log.Info("pool member removed", "pool", pool, "lock", name, "force", req.Force, "by", by, "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("%q removed from pool %q", name, pool),
 			lockView: s.view(l),

@@ -9,9 +9,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -518,6 +521,44 @@ func TestPoolRemove(t *testing.T) {
 		}
 	}
 	s.do("PUT", "/pool/p?key=z", "").expect(t, 423, "removed members are not handed out")
+}
+
+// TestForceReleasesAreLoggedAsWarnings: every hold a force release ends is
+// a warning in the log, with its key, holder and fence, whether the release
+// was a DELETE with force or the forced removal of a held pool member.
+func TestForceReleasesAreLoggedAsWarnings(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	s := newHTTPStack(t, stackOptions{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	s.do("PUT", "/lock/plain", `{"key":"k1","lock_by":"job-1"}`).expect(t, 200, "take a lock")
+	s.addMember(t, "p", "m", "")
+	s.take(t, "p", "k2", "job-2")
+	s.do("DELETE", "/lock/plain", `{"force":true}`).expect(t, 200, "force a release")
+	s.do("DELETE", "/pool/p/m?force=true", "").expect(t, 200, "force a member out")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{
+		`level=WARN msg="force release" lock=plain key=k1 holder=job-1 fence=1 by=anonymous@`,
+		`level=WARN msg="force release" lock=m key=k2 holder=job-2 fence=2 by=anonymous@`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, logs.String())
+		}
+	}
+	if !regexp.MustCompile(`msg="force release" lock=m .* pool=p\n`).MatchString(logs.String()) {
+		t.Errorf("the forced removal's warning does not name the pool:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }
 
 func TestPoolForceRemoveNeedsTheForceRight(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,8 @@ type stackOptions struct {
 	Auth, Admin httpapi.Credentials
 	Service     lockservice.Config
 	Store       filestore.Options
+	// Logger gets the server's log lines (none when nil).
+	Logger *slog.Logger
 	// SmallSendBuffers shrinks the send buffer of every accepted connection,
 	// so that a client that stops reading fills it after a few kilobytes.
 	SmallSendBuffers bool
@@ -64,7 +67,7 @@ func newHTTPStack(t *testing.T, opts stackOptions) *httpStack {
 		t.Fatalf("svc.Start: %v", err)
 	}
 	t.Cleanup(svc.Close)
-	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test"})
+	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger})
 	srv := httptest.NewUnstartedServer(api)
 	if opts.SmallSendBuffers {
 		srv.Listener = smallBufferListener{srv.Listener}

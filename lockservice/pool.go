@@ -44,14 +44,22 @@ func (s *Service) AddMember(ctx context.Context, pool, name string, metadata jso
 }
 
 // RemoveMember takes the named lock out of pool: only while it is free,
-// unless force (which releases it, recorded as by).
-func (s *Service) RemoveMember(ctx context.Context, pool, name string, force bool, by string) (lock.Lock, error) {
+// unless force (which releases it, recorded as by). It returns the lock
+// after the change and the events recorded (forced releases among them).
+func (s *Service) RemoveMember(ctx context.Context, pool, name string, force bool, by string) (lock.Lock, []lock.Event, error) {
 	if err := validatePoolMember(pool, name); err != nil {
-		return lock.Lock{}, err
+		return lock.Lock{}, nil, err
 	}
-	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
-		return lock.RemoveFromPool(l, pool, force, by, env)
+	var outcome error
+	l, events, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, err := lock.RemoveFromPool(l, pool, force, by, env)
+		outcome = err
+		return events
 	})
+	if err != nil {
+		return l, nil, err
+	}
+	return l, events, withWaiters(outcome, l.Waiters)
 }
 
 func validatePoolMember(pool, name string) error {

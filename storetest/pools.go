@@ -48,10 +48,10 @@ func testPoolBasics(t *testing.T, open Opener) {
 	}
 	// Removing a held member needs force; a removed member is never
 	// handed out again.
-	if _, err := s.RemoveMember(bg, "aws", "aws-2", false, "op"); code(err) != lock.ECONFLICT {
+	if _, _, err := s.RemoveMember(bg, "aws", "aws-2", false, "op"); code(err) != lock.ECONFLICT {
 		t.Fatalf("remove a held member without force: %v", err)
 	}
-	if _, err := s.RemoveMember(bg, "aws", "aws-2", true, "op"); err != nil {
+	if _, _, err := s.RemoveMember(bg, "aws", "aws-2", true, "op"); err != nil {
 		t.Fatalf("remove with force: %v", err)
 	}
 	if l, err := s.AcquireFromPool(bg, "aws", req("job9", "j"), 0); err == nil {
