@@ -412,7 +412,7 @@ func (r *runner) readLock(ctx context.Context, name string, attempts int) (*clie
 // for messages.
 func describePool(p *client.Pool) string {
 	if len(p.Members) == 0 {
-		return "without members"
+		return "no members"
 	}
 	var held []string
 	for i := range p.Members {
@@ -609,7 +609,7 @@ func (r *runner) poolClaim(ctx context.Context, p *PoolParams) (*client.Lock, ti
 		if l == nil {
 			return nil, 0, err
 		}
-		return nil, 0, fmt.Errorf("cannot claim %w; add it first (a put with add:), or check params.claim", err)
+		return nil, 0, fmt.Errorf("cannot claim %q: %w; add it first (a put with add:), or check params.claim", p.Name, err)
 	}
 	l, waited, err := r.lock(ctx, p.Name, &OutParams{Op: "lock", Key: p.Key, Holder: p.Holder}, p.holder())
 	if err != nil {

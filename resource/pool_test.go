@@ -326,7 +326,7 @@ func TestPoolFlow(t *testing.T) {
 
 	// Claiming a lock that is not a member fails, saying what the members are.
 	r = claimer.putFails(obj{"claim": "aws-9"})
-	if !strings.Contains(r.stderr, `"aws-9" is not a member of pool "aws" (its members: aws-1, aws-2, aws-3)`) {
+	if !strings.Contains(r.stderr, `cannot claim "aws-9": "aws-9" is not a member of pool "aws" (its members: aws-1, aws-2, aws-3)`) {
 		t.Errorf("claim of a non-member:\n%s", r.stderr)
 	}
 
@@ -455,6 +455,7 @@ func TestPoolAcquireWaitsForMembers(t *testing.T) {
 	source := poolSource(s, "later")
 	b := newBuild(t, source, "deploy", 1, 1)
 	p := b.startPut(obj{"acquire": true})
+	p.waitStderr(`: the pool has no members`)
 	p.waitStderr(`pool "later" has no members (the server has no pools yet); waiting for one to be added`)
 	setup := newBuild(t, source, "setup", 1, 2)
 	setup.task("m", map[string]string{"name": "late-env", "metadata": "x"})
