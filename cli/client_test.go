@@ -272,8 +272,17 @@ func TestFriendlyErrors(t *testing.T) {
 	locker(t, ctx, nil, "list", "--url", "ftp://x").want(t, 2, `^$`, `use http:// or https://`)
 
 	// --help on every command: stdout, exit 0.
-	for _, c := range []string{"list", "ls", "status", "history", "lock", "unlock", "run"} {
-		locker(t, ctx, nil, c, "--help").want(t, 0, `(?s)^Usage: locker .*--url URL.*Exit status`, `^$`)
+	// Each says its exit statuses once; only those that take or release
+	// a lock list 3, "held by another key".
+	for c, held := range map[string]bool{"list": false, "ls": false, "status": false, "history": false, "lock": true, "unlock": true, "run": true} {
+		r := locker(t, ctx, nil, c, "--help")
+		r.want(t, 0, `(?s)^Usage: locker .*--url URL`, `^$`)
+		if n := strings.Count(r.stdout, "Exit status"); n != 1 {
+			t.Errorf("locker %s --help says its exit statuses %d times:\n%s", c, n, r.stdout)
+		}
+		if got := regexp.MustCompile(`(?s)Exit status.*\b3 lock held`).MatchString(r.stdout); got != held {
+			t.Errorf("locker %s --help lists exit 3 (lock held): %v, want %v:\n%s", c, got, held, r.stdout)
+		}
 		locker(t, ctx, nil, c, "prod", "-h").want(t, 0, `^Usage: locker`, `^$`)
 	}
 }

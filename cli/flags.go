@@ -41,10 +41,23 @@ Connection (flags win over the environment):
   -v, --verbose     say what happens on stderr (always when stderr is a terminal)
   -h, --help        show this help
 
-Flags may come before or after the lock name.
-Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key
-(or --wait ran out), 130 interrupted.
+Flags may come before or after the other arguments.
 `
+
+// exitHelp is the exit statuses a command's help ends with: only the
+// commands that take or release a lock can find it held by another key
+// (run says its own).
+func exitHelp(name string) string {
+	switch name {
+	case "run":
+		return ""
+	case "lock", "pool acquire":
+		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key\n(or --wait ran out), 130 interrupted.\n"
+	case "unlock", "pool rm":
+		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key,\n130 interrupted.\n"
+	}
+	return "Exit status: 0 done, 1 error, 2 bad command line, 130 interrupted.\n"
+}
 
 // clientCmd is what the client commands share: their flag set with the
 // connection flags, their output, and the friendly reporting of errors.
@@ -144,7 +157,7 @@ func isBoolFlag(f *flag.Flag) bool {
 // for --help (exit 0).
 func (c *clientCmd) usage(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(c.stdout, c.help, connectionHelp)
+		fmt.Fprint(c.stdout, c.help, connectionHelp, exitHelp(c.name))
 		return nil
 	}
 	fmt.Fprintf(c.stderr, "locker %s: %v\nRun 'locker %s --help' for usage.\n", c.name, err, c.name)

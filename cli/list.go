@@ -96,7 +96,9 @@ Shows one lock: its state, key, each holder with its count, when it took the
 lock and when its lease runs out, the fencing token and the number of
 waiters. A lock that was never used is shown as free.
 
-  --json    print the lock as JSON, in the shape of the server's GET /lock/NAME
+  --json    print the lock as JSON, as the server's GET /lock/NAME gives it
+            (a lock never used, which the server does not know: name, key
+            "", state "free", fence 0, waiters 0)
 `
 
 func runStatus(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
@@ -180,8 +182,9 @@ func writeStatus(w io.Writer, l *client.Lock, now time.Time) {
 const historyHelp = `Usage: locker history NAME [--json]
 
 Shows a lock's recent changes, oldest first: acquired, released, refreshed,
-expired (a lease ran out) and forced (an operator released it), with the
-holder, key, count after the change and fencing token.
+expired (a lease ran out), forced (an operator released it), and for a pool
+member added and removed (with the pool), with the holder, key, count after
+the change and fencing token.
 
   --json    print the events as a JSON array
 `

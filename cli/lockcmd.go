@@ -27,8 +27,10 @@ lock (each counts its holds: unlock once per lock); another key waits.
                   may apply its own default)
   --json          print the lock's new state as JSON
 
-On success it prints the lock's fencing token; pass it to the service the
-lock protects so that it can refuse writes from an older holder.
+On success it says what it took, with the lock's fencing token ("fence 42";
+with --json, the field "fence": fence=$(locker lock ... --json | jq .fence)).
+Pass the token to the service the lock protects, so that it can refuse
+writes from an older holder.
 `
 
 func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
