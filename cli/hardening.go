@@ -137,5 +137,15 @@ func loadHardening(env Env, c *serverConfig) error {
 			c.authLimit.TrustedProxies = append(c.authLimit.TrustedProxies, p.Masked())
 		}
 	}
+	for _, h := range strings.Split(env("LOCKER_ALLOWED_HOSTS"), ",") {
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
+		switch {
+		case h == "":
+			continue
+		case strings.ContainsAny(h, "/: \t@[]"):
+			return fmt.Errorf("LOCKER_ALLOWED_HOSTS: %q is not a host name: list names such as locker.example.com, without scheme or port", h)
+		}
+		c.allowedHosts = append(c.allowedHosts, h)
+	}
 	return nil
 }

@@ -47,6 +47,10 @@ Runs the lock server. It is configured with environment variables:
   LOCKER_TRUSTED_PROXIES
                       comma-separated addresses or CIDRs of load balancers whose
                       X-Forwarded-For names the client for that limit (default none)
+  LOCKER_ALLOWED_HOSTS
+                      without AUTH_USER: comma-separated host names at which
+                      browser pages (the dashboard) may change locks, besides
+                      the server's addresses and localhost (default none; *: any)
   SSL_CERT, SSL_KEY   PEM certificate and key files: serve HTTPS (both or neither)
   LOCKER_MAX_WAIT     longest blocking wait a request may ask for (default 10m)
   LOCKER_DEFAULT_TTL  lease of holds that ask for none (default: never expire)
@@ -73,6 +77,7 @@ type serverConfig struct {
 	auth, admin   httpapi.Credentials
 	readOnly      httpapi.Credentials
 	authLimit     httpapi.AuthLimit
+	allowedHosts  []string
 	maxConns      int
 	readHeader    time.Duration // LOCKER_READ_HEADER_TIMEOUT
 	readBody      time.Duration // LOCKER_READ_TIMEOUT
@@ -280,7 +285,7 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		}
 		return len(all), held, holds, waiters
 	})
-	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit,
+	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit, AllowedHosts: cfg.allowedHosts,
 		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic})
 
 	ln, err := net.Listen("tcp", cfg.listen)

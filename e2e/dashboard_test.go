@@ -50,7 +50,7 @@ func chromiumPath() string {
 // newBrowser starts a headless Chromium for the test, with a profile of its
 // own, and returns the browser's context. It skips the test when Chromium
 // is not installed.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -74,6 +74,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 800),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
@@ -786,4 +787,54 @@ func TestDashboardDotNames(t *testing.T) {
 		}
 	}
 	tb.checkProblems()
+}
+
+// TestDashboardRebinding: a page of another site whose name leads to a
+// server without credentials (DNS rebinding; here Chromium's own resolver
+// rules make evil.test and locker.test lead to 127.0.0.1) shows the locks
+// but cannot change them, and says what to set; a name the server lists in
+// LOCKER_ALLOWED_HOSTS can.
+func TestDashboardRebinding(t *testing.T) {
+	browser := newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP evil.test 127.0.0.1, MAP locker.test 127.0.0.1"))
+	for _, c := range []struct {
+		name, env string
+		allowed   bool
+	}{{"evil.test", "", false}, {"locker.test", "LOCKER_ALLOWED_HOSTS=locker.test", true}} {
+		var env []string
+		if c.env != "" {
+			env = append(env, c.env)
+		}
+		s := startServer(t, env)
+		mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)
+		u, err := url.Parse(s.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Host = c.name + ":" + u.Port()
+
+		tb := openTab(t, browser, "", "")
+		tb.open(u.String())
+		tb.click("opening prod", rowJS("prod")+`.querySelector("button")`)
+		tb.waitFor("prod's detail", `document.getElementById("detail-title").textContent === "prod"`)
+		tb.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+		tb.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+		tb.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+		var l struct {
+			State string `json:"state"`
+		}
+		if c.allowed {
+			tb.waitFor("the result to show", `document.getElementById("detail-result").textContent.includes("force-released")`)
+			json.Unmarshal([]byte(mustCall(t, "GET", lockURL(s.URL, "prod"), "", "", "")), &l)
+			if l.State != "free" {
+				t.Errorf("at %s, a name the server lists, the force release left prod %q", c.name, l.State)
+			}
+		} else {
+			tb.waitFor("the result to say what to set", `document.getElementById("detail-result").textContent.includes("LOCKER_ALLOWED_HOSTS=evil.test")`)
+			json.Unmarshal([]byte(mustCall(t, "GET", lockURL(s.URL, "prod"), "", "", "")), &l)
+			if l.State != "held" {
+				t.Errorf("a page at %s, reached by rebinding, left prod %q", c.name, l.State)
+			}
+		}
+		tb.checkProblems()
+	}
 }

@@ -37,6 +37,10 @@ type Config struct {
 	// the API unless MetricsPublic.
 	Metrics       http.Handler
 	MetricsPublic bool
+	// AllowedHosts are the host names (lower case, no port) at which a
+	// server without credentials takes changes from browser pages, besides
+	// its addresses and localhost; "*" is any (rebinding.go).
+	AllowedHosts []string
 }
 
 // Server serves the HTTP API.
@@ -79,6 +83,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := s.csrf.Check(r); err != nil {
 		s.log.Warn("cross-origin change refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		errorf(w, http.StatusForbidden, "cross-origin request refused: a page of another site may not change locks ("+err.Error()+")")
+		return
+	}
+	if err := s.checkHost(r); err != nil {
+		s.log.Warn("browser change at an unlisted host name refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		errorf(w, http.StatusForbidden, err.Error())
 		return
 	}
 	s.mux.ServeHTTP(w, r)

@@ -30,7 +30,8 @@ type stackOptions struct {
 	Service     lockservice.Config
 	Store       filestore.Options
 	// Logger gets the server's log lines (none when nil).
-	Logger *slog.Logger
+	Logger       *slog.Logger
+	AllowedHosts []string
 	// SmallSendBuffers shrinks the send buffer of every accepted connection,
 	// so that a client that stops reading fills it after a few kilobytes.
 	SmallSendBuffers bool
@@ -67,7 +68,7 @@ func newHTTPStack(t *testing.T, opts stackOptions) *httpStack {
 		t.Fatalf("svc.Start: %v", err)
 	}
 	t.Cleanup(svc.Close)
-	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger})
+	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger, AllowedHosts: opts.AllowedHosts})
 	srv := httptest.NewUnstartedServer(api)
 	if opts.SmallSendBuffers {
 		srv.Listener = smallBufferListener{srv.Listener}
