@@ -178,7 +178,7 @@ func TestDockerCompose(t *testing.T) {
 			t.Errorf("nginx does not send to %s", name)
 		}
 	}
-	for _, want := range []string{"X-Forwarded-For $proxy_add_x_forwarded_for", "proxy_buffering off", "proxy_read_timeout 15m", "proxy_next_upstream error timeout;"} {
+	for _, want := range []string{"X-Forwarded-For $proxy_add_x_forwarded_for", "proxy_buffering off", "proxy_read_timeout 15m", "proxy_next_upstream off;"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nginx.conf lacks %q", want)
 		}
