@@ -200,6 +200,8 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 	expiryTimer := time.NewTimer(time.Hour)
 	expiryTimer.Stop()
 	defer expiryTimer.Stop()
+	var seenExpiry time.Time
+	skew := minSkewWait
 	for {
 		l, err := attempt(w)
 		if err == nil {
@@ -212,7 +214,19 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		// for it too, whether or not the lease watcher gets there first.
 		var expiry <-chan time.Time
 		if t := l.NextExpiry(); !t.IsZero() {
-			expiryTimer.Reset(time.Until(t) + time.Millisecond)
+			d := time.Until(t) + time.Millisecond
+			if t.Equal(seenExpiry) {
+				// The same lease again, so it had not run out by the
+				// store's clock when this one's said it had: the
+				// clocks disagree (a replica ahead of the database).
+				// Look again later each time, not at once for ever.
+				d = max(d, skew)
+				skew = min(2*skew, s.cfg.PollInterval)
+			} else {
+				skew = minSkewWait
+			}
+			seenExpiry = t
+			expiryTimer.Reset(d)
 			expiry = expiryTimer.C
 		}
 		select {
@@ -234,6 +248,10 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		}
 	}
 }
+
+// minSkewWait is the first pause before a waiter looks again at a lease
+// that its clock says has run out and the store's says has not.
+const minSkewWait = 10 * time.Millisecond
 
 // kept returns the hold an attempt took, unless the request's ctx ended
 // while it was being written (the client went away): then it gives the hold

@@ -1,0 +1,52 @@
+package lockservice_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/memstore"
+)
+
+// countingStore counts the changes asked of the store.
+type countingStore struct {
+	lock.Store
+	updates atomic.Int64
+}
+
+func (s *countingStore) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+	s.updates.Add(1)
+	return s.Store.Update(ctx, name, m)
+}
+
+// TestWaiterWithClockAheadOfTheStore: a waiter whose clock is ahead of the
+// store's (a replica ahead of the database) sees a lease run out before the
+// store does. It must look again later and later, not spin asking the store
+// until the store's clock catches up; and it still gets the lock.
+func TestWaiterWithClockAheadOfTheStore(t *testing.T) {
+	store := &countingStore{Store: memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Second) }})}
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if _, err := svc.Acquire(ctx, "db", lock.Request{Key: "a", Holder: "a", TTL: 500 * time.Millisecond}, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := store.updates.Load()
+	l, err := svc.Acquire(ctx, "db", lock.Request{Key: "b", Holder: "b"}, patience)
+	if err != nil || l.Key != "b" {
+		t.Fatalf("the waiter got %+v, %v; want the lock once the lease ran out", l, err)
+	}
+	// Without the back-off: hundreds of thousands while the lease has run
+	// out by the waiter's clock and not by the store's. With it, a few
+	// dozen at most.
+	if n := store.updates.Load() - before; n > 200 {
+		t.Errorf("the waiter asked the store %d times while the clocks disagreed", n)
+	}
+}
