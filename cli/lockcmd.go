@@ -102,10 +102,15 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 		}
 	}
 	if err == nil {
+		if l.ReadBack {
+			c.say("'%s': %s", name, l.Message)
+		}
 		return l, nil
 	}
 	msg, code := explain(err)
 	switch {
+	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
+		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s', but the server may have granted it just then: see 'locker status %s', and release it with 'locker unlock %s --key %s' (%v)", name, name, name, o.Key, err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s' (it was not taken)", name)
 	case code == exitHeld && wait.d > 0:

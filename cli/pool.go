@@ -411,6 +411,8 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	}
 	msg, code := c.explainPool(pool, err)
 	switch {
+	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
+		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted one just then: see 'locker pool ls %s' (%v)", pool, pool, err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s' (none was taken)", pool)
 	case code == exitHeld && wait.d > 0:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"time"
 )
 
@@ -22,12 +23,59 @@ import (
 // with who holds the lock). When ctx ends, the error matches ctx.Err() and,
 // if the lock was refused before, ErrLocked too. A server that is
 // unavailable for a while (ErrUnavailable, e.g. restarting or too many
-// waiters) is tried again with a back-off; other errors, including a server
-// that cannot be reached, end Acquire at once: retrying a request whose
-// answer was lost could take the lock twice.
+// waiters) is tried again with a back-off.
+//
+// A request whose outcome is unknown (Ambiguous: no answer, or a proxy's
+// error) is never sent again, which could take the lock twice: Acquire
+// reads the lock back and returns the hold if the server granted it, or
+// else the error. When ctx ends while a request is on its way, the server
+// may grant it as the wait ends: Acquire reads the lock back and gives such
+// a hold back, so that an ended wait holds nothing; if it cannot, the error
+// matches ErrMaybeHeld too. (Reading back needs a Locker server: with the
+// original, an unknown outcome is returned as it is.)
 func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock, error) {
-	return c.waitFor(ctx, fmt.Sprintf("lock %q", name), o, true,
+	holder := o.Holder
+	if holder == "" {
+		holder = o.Key
+	}
+	count := func(ctx context.Context) (*Lock, int, error) {
+		l, err := c.Get(ctx, name)
+		if unknownLock(err) {
+			return nil, 0, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		return l, heldBy(l, o.Key, holder), nil
+	}
+	var granted func(context.Context) (*Lock, error)
+	if _, before, err := count(ctx); err == nil {
+		granted = func(ctx context.Context) (*Lock, error) {
+			l, n, err := count(ctx)
+			if err != nil || n <= before {
+				return nil, err
+			}
+			return l, nil
+		}
+	}
+	return c.waitFor(ctx, fmt.Sprintf("lock %q", name), o, true, granted,
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.Lock(ctx, name, req) })
+}
+
+// unknownLock reports whether err is a Locker server's answer that it has
+// never seen the lock (the original locker's 404 for GET /lock/NAME, a
+// route it lacks, says nothing).
+func unknownLock(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && ae.fromLocker
+}
+
+// heldBy is how many holds holder has on l under key.
+func heldBy(l *Lock, key, holder string) int {
+	if l.Key != key {
+		return 0
+	}
+	return l.LockedBy[holder]
 }
 
 // waitFor is the wait of Acquire and AcquireFromPool: it asks with try, each
@@ -35,8 +83,11 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 // runs out or ctx ends. what names what it waits for in the error when ctx
 // ends. With pollLegacy, a refusal without the lock's state, or from the
 // original locker, means a server that does not wait: it polls every
-// Options.PollInterval instead.
-func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLegacy bool, try func(context.Context, LockOptions) (*Lock, error)) (*Lock, error) {
+// Options.PollInterval instead. granted, when not nil, reads the server's
+// state and returns a hold that try took since the wait began (nil if none):
+// after an outcome that is unknown, and when ctx ends while try is on its
+// way.
+func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLegacy bool, granted func(context.Context) (*Lock, error), try func(context.Context, LockOptions) (*Lock, error)) (*Lock, error) {
 	var deadline time.Time
 	if o.Wait > 0 {
 		deadline = time.Now().Add(o.Wait)
@@ -68,10 +119,26 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			return l, nil
 		}
 		if ctx.Err() != nil {
-			return nil, gaveUp(what, ctx.Err(), refused)
+			// The request may have been granted as ctx ended.
+			return nil, c.giveBack(ctx, gaveUp(what, ctx.Err(), refused), o, granted)
 		}
 		var delay time.Duration
 		switch {
+		case Ambiguous(err):
+			// Never asked again: the server may have granted it, or
+			// may yet (a proxy could still pass the request on). The
+			// server's state says which hold is ours.
+			if granted != nil {
+				rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
+				l, _ := granted(rctx)
+				cancel()
+				if l != nil {
+					l.ReadBack = true
+					l.Message = fmt.Sprintf("granted; the answer was lost on the way (%v), and the lock's state read back", err)
+					return l, nil
+				}
+			}
+			return nil, err
 		case errors.Is(err, ErrLocked):
 			refused, backoff = err, 0
 			var ae *APIError
@@ -87,6 +154,20 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 				delay = jitter(250 * time.Millisecond)
 			}
 		case errors.Is(err, ErrUnavailable):
+			// The server's own refusal, so not on its way any more.
+			// With PostgreSQL, a commit whose outcome the server did
+			// not learn (the connection broke) is a 503 too: look
+			// before asking again.
+			if granted != nil {
+				rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
+				l, _ := granted(rctx)
+				cancel()
+				if l != nil {
+					l.ReadBack = true
+					l.Message = fmt.Sprintf("granted; the server did not learn it had been (%v), and the lock's state read back", err)
+					return l, nil
+				}
+			}
 			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
 			delay = jitter(backoff)
 			if refused == nil {
@@ -112,6 +193,45 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			}
 		}
 	}
+}
+
+// readBackTime bounds reading a lock back after an unknown outcome.
+func (c *Client) readBackTime() time.Duration {
+	if c.timeout > 0 {
+		return c.timeout
+	}
+	return 15 * time.Second
+}
+
+// giveBack returns ended, the error of a wait whose ctx ended while a
+// request was on its way, after making sure that the request left no hold:
+// one the server granted as the wait ended is released again. If that
+// cannot be made sure of, the error matches ErrMaybeHeld as well.
+func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, granted func(context.Context) (*Lock, error)) error {
+	if granted == nil {
+		return ended
+	}
+	// ctx has ended: these requests get a short time of their own.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.readBackTime(), 5*time.Second))
+	defer cancel()
+	l, err := granted(bctx)
+	if err == nil && l == nil {
+		return ended // nothing was granted
+	}
+	if err == nil {
+		if _, err = c.Unlock(bctx, l.Name, o.Key, o.Holder); Ambiguous(err) {
+			// Its answer was lost: see whether the hold is gone.
+			var still *Lock
+			if still, err = granted(bctx); err == nil && still != nil {
+				err = errors.New("it is still held")
+			}
+		}
+		if err == nil {
+			return ended
+		}
+		return fmt.Errorf("%w; %w: lock %q with key %q could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, err)
+	}
+	return fmt.Errorf("%w; %w (reading it back: %v)", ended, ErrMaybeHeld, err)
 }
 
 // gaveUp is the error of a wait for what whose context ended.

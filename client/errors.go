@@ -53,6 +53,9 @@ type APIError struct {
 	Lock *Lock
 	// Method and URL are the request's (the URL without credentials).
 	Method, URL string
+	// fromLocker is true when the answer is a Locker server's own JSON
+	// error, not a proxy's page.
+	fromLocker bool
 }
 
 func (e *APIError) Error() string {
@@ -78,6 +81,37 @@ func sentinelFor(status int) error {
 		return ErrBadRequest
 	}
 	return nil
+}
+
+// ErrMaybeHeld: a wait ended (its context did) just as the server may have
+// granted the hold, and giving it back did not succeed: the caller may hold
+// the lock without knowing it. Read the lock, and release it if so.
+var ErrMaybeHeld = errors.New("the server may have granted the hold as the wait ended")
+
+// Ambiguous reports whether err leaves it unknown whether the server made
+// the change asked for: no answer came (ErrUnreachable), or something
+// between client and server answered in its place, perhaps after the
+// request had reached the server (a gateway's 502 or 504, an Envoy 503
+// "upstream reset"; any 5xx that is not a Locker server's own JSON
+// refusal). A PUT or DELETE with such an outcome must not be sent again
+// blindly, since holds are counted: read the lock back to see what
+// happened. Locker's own 503 and 507 (waiter limits, shutting down, store
+// failing, disk full) and 429 say the change was not made.
+func Ambiguous(err error) bool {
+	if errors.Is(err, ErrUnreachable) {
+		return true
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode < 500 {
+		return false
+	}
+	switch ae.StatusCode {
+	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
+		return false // refused as sent, never passed on
+	case http.StatusServiceUnavailable, http.StatusInsufficientStorage:
+		return !ae.fromLocker
+	}
+	return true
 }
 
 // ConnError is a request that got no answer from the server. Its message

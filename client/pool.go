@@ -161,9 +161,44 @@ func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (
 // before, ErrLocked too. A pool without members is ErrNotFound at once; a
 // server without pools, ErrPoolsUnsupported. An unavailable server
 // (ErrUnavailable) is tried again with a back-off; other errors end
-// AcquireFromPool at once.
+// AcquireFromPool at once. An unknown outcome, and a ctx that ends while a
+// request is on its way, are settled as Acquire does, by reading the pool
+// back: the member the server granted is returned, or given back.
 func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
-	return c.waitFor(ctx, fmt.Sprintf("a member of pool %q", pool), o, false,
+	holder := o.Holder
+	if holder == "" {
+		holder = o.Key
+	}
+	counts := func(ctx context.Context) (*Pool, map[string]int, error) {
+		p, err := c.Pool(ctx, pool)
+		if unknownLock(err) {
+			return &Pool{Name: pool}, map[string]int{}, nil // no members yet
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		m := map[string]int{}
+		for i := range p.Members {
+			m[p.Members[i].Name] = heldBy(&p.Members[i], o.Key, holder)
+		}
+		return p, m, nil
+	}
+	var granted func(context.Context) (*Lock, error)
+	if _, before, err := counts(ctx); err == nil {
+		granted = func(ctx context.Context) (*Lock, error) {
+			p, now, err := counts(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for i := range p.Members {
+				if m := &p.Members[i]; now[m.Name] > before[m.Name] {
+					return m, nil
+				}
+			}
+			return nil, nil
+		}
+	}
+	return c.waitFor(ctx, fmt.Sprintf("a member of pool %q", pool), o, false, granted,
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.LockFromPool(ctx, pool, req) })
 }
 

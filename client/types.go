@@ -58,6 +58,11 @@ type Lock struct {
 	// (key and locked_by): it is a locker without blocking waits, leases
 	// or fencing tokens.
 	Legacy bool `json:"-"`
+	// ReadBack is true when the answer to the request was lost (or a
+	// proxy answered in the server's place) and this is the lock's state
+	// read back afterwards, which shows the request was done; Message
+	// then says so.
+	ReadBack bool `json:"-"`
 }
 
 // Free reports whether nobody holds the lock.

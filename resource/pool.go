@@ -485,6 +485,9 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 		if err == nil {
 			stop()
 			waited := time.Since(start)
+			if l.ReadBack {
+				r.log.printf("%s", l.Message)
+			}
 			r.log.printf("took %q from pool %q with key %q%s, fence %d, after waiting %s", l.Name, pool, p.Key, asHolder(p), l.Fence, round(waited))
 			return l, waited, nil
 		}

@@ -711,7 +711,7 @@ func TestPoolAcquireLostAnswer(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
-	if dropped.Load() < 1 || !strings.Contains(r.stderr, "before the connection broke: it is ours") {
+	if dropped.Load() < 1 || !strings.Contains(r.stderr, "the answer was lost on the way") {
 		t.Errorf("the lost answer is not noticed (%d PUTs):\n%s", dropped.Load(), r.stderr)
 	}
 	p := getPool(t, c, "lossy")

@@ -1,0 +1,195 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// gateway stands for a proxy in front of the server: for the PUTs that
+// fail says so, it passes the request on (the server makes the change) and
+// then answers 502 in the server's place, as nginx does when a replica
+// closes the connection after doing the work; with drop, it answers 502
+// without passing the request on.
+type gateway struct {
+	fail, drop atomic.Int32 // PUTs still to fail
+	unknown    atomic.Int32 // PUTs done, then answered with the server's own 503
+	puts       atomic.Int32 // PUTs the server got
+}
+
+func (g *gateway) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if g.drop.Add(-1) >= 0 {
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+			return
+		}
+		g.puts.Add(1)
+		if g.unknown.Add(-1) >= 0 {
+			// PostgreSQL committed, and the server did not learn it.
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"the lock database is unreachable: connection reset"}`))
+			return
+		}
+		if g.fail.Add(-1) >= 0 {
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// TestAcquireNeverResendsAfterAGatewayError: a 502 may come after the
+// server granted the hold. Acquire must not send the PUT again (that takes
+// a second hold, which one release would not give back): it reads the lock
+// back and returns the hold the server granted; if none, the error.
+func TestAcquireNeverResendsAfterAGatewayError(t *testing.T) {
+	ctx := context.Background()
+	g := &gateway{}
+	srv := newServer(t, serverConfig{wrap: g.wrap})
+	c := newClient(t, client.Options{URL: srv.URL})
+
+	g.fail.Store(1)
+	l, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second})
+	if err != nil || l.LockedBy["deploy"] != 1 {
+		t.Fatalf("Acquire after a 502 from a gateway that passed the PUT on: %+v, %v; want the one hold the server granted", l, err)
+	}
+	if now, _ := c.Get(ctx, "prod"); now.LockedBy["deploy"] != 1 || g.puts.Load() != 1 {
+		t.Fatalf("after one Acquire the server got %d PUTs and holds %v", g.puts.Load(), now.LockedBy)
+	}
+
+	// Re-entrant: the count read back must rise from what it was.
+	g.fail.Store(1)
+	if l, err = c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second}); err != nil || l.LockedBy["deploy"] != 2 {
+		t.Fatalf("a second Acquire after a 502: %+v, %v", l, err)
+	}
+
+	// The server's own 503 for a change it made without learning so
+	// (a commit whose answer the database connection lost): read back.
+	g.unknown.Store(1)
+	if l, err = c.Acquire(ctx, "db", client.LockOptions{Key: "deploy", Wait: 5 * time.Second}); err != nil || l.LockedBy["deploy"] != 1 || !l.ReadBack {
+		t.Fatalf("Acquire after a 503 for a change the server made: %+v, %v", l, err)
+	}
+
+	// A 502 for a PUT that never reached the server: nothing granted,
+	// and not sent again (a proxy holding it could still pass it on).
+	g.drop.Store(1)
+	_, err = c.Acquire(ctx, "other", client.LockOptions{Key: "k", Wait: 5 * time.Second})
+	if !client.Ambiguous(err) || !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("Acquire after a 502 for a PUT the server never got: %v", err)
+	}
+	if _, err := c.Get(ctx, "other"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("the lock exists after a PUT that never reached the server: %v", err)
+	}
+}
+
+func TestAcquireFromPoolNeverResendsAfterAGatewayError(t *testing.T) {
+	ctx := context.Background()
+	g := &gateway{}
+	srv := newServer(t, serverConfig{wrap: g.wrap})
+	c := newClient(t, client.Options{URL: srv.URL})
+	for _, m := range []string{"m1", "m2"} {
+		if _, err := c.AddMember(ctx, "envs", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.puts.Store(0)
+	g.fail.Store(1)
+	l, err := c.AcquireFromPool(ctx, "envs", client.LockOptions{Key: "job", Wait: 5 * time.Second})
+	if err != nil || l.LockedBy["job"] != 1 {
+		t.Fatalf("AcquireFromPool after a 502: %+v, %v", l, err)
+	}
+	p, err := c.Pool(ctx, "envs")
+	if err != nil || p.Free != 1 || g.puts.Load() != 1 {
+		t.Fatalf("after one AcquireFromPool the server got %d PUTs; the pool: %+v, %v", g.puts.Load(), p, err)
+	}
+}
+
+// TestAcquireCancelledAsItIsGrantedHoldsNothing: when the wait ends (its
+// context) while the server's grant is on its way back, Acquire's caller is
+// told it gave up, so it must not be left holding the lock.
+func TestAcquireCancelledAsItIsGrantedHoldsNothing(t *testing.T) {
+	granted := make(chan struct{})
+	answer := make(chan struct{})
+	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPut {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			close(granted)
+			<-answer // the answer is slow to come back
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+		})
+	}})
+	defer close(answer)
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-granted
+		cancel()
+	}()
+	_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrMaybeHeld) {
+		t.Fatalf("Acquire cancelled as it was granted: %v", err)
+	}
+	l, err := c.Get(context.Background(), "prod")
+	if err != nil || !l.Free() {
+		t.Fatalf("after the cancelled Acquire the lock is %+v, %v; want it given back", l, err)
+	}
+}
+
+func TestAmbiguous(t *testing.T) {
+	ctx := context.Background()
+	refuse := func(status int, body string) *client.Client {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		return newClient(t, client.Options{URL: srv.URL})
+	}
+	for _, c := range []struct {
+		status    int
+		body      string
+		ambiguous bool
+	}{
+		{502, "<html>Bad Gateway</html>", true},
+		{504, "", true},
+		{500, `{"error":"internal error"}`, true},
+		{503, "upstream connect error or disconnect/reset before headers", true}, // Envoy
+		{503, `{"error":"the server is shutting down; try again"}`, false},
+		{507, `{"error":"the lock store is out of disk space; the change was not made"}`, false},
+		{429, `{"error":"too many failed logins"}`, false},
+		{423, `{"error":"held"}`, false},
+		{400, `{"error":"bad"}`, false},
+		{501, "", false},
+	} {
+		_, err := refuse(c.status, c.body).Lock(ctx, "x", client.LockOptions{Key: "k"})
+		if got := client.Ambiguous(err); got != c.ambiguous {
+			t.Errorf("%d %q: Ambiguous(%v) = %v, want %v", c.status, c.body, err, got, c.ambiguous)
+		}
+	}
+	if !client.Ambiguous(&client.ConnError{URL: "http://x", Err: errors.New("connection reset")}) || client.Ambiguous(nil) {
+		t.Error("a lost answer is ambiguous; no error is not")
+	}
+	if strings.Contains(client.ErrMaybeHeld.Error(), "%") {
+		t.Error(client.ErrMaybeHeld)
+	}
+}
