@@ -548,12 +548,15 @@ func waitUntil(t *testing.T, cond func() bool) {
 }
 
 // lossyProxy passes requests on to url, except that it drops the answer
-// to the next dropPuts PUTs (after the server has made the change) and
-// closes the connection of the next failDeletes DELETEs without passing
-// them on: a network that loses answers, or a server that is down.
+// to the next dropPuts PUTs and dropDeletes DELETEs (after the server has
+// made the change), closes the connection of the next failDeletes DELETEs
+// without passing them on, and holds the next stallDeletes DELETEs
+// unanswered until the client gives up: a network that loses answers, a
+// server that is down, or one that hangs.
 type lossyProxy struct {
-	URL                   string
-	dropPuts, failDeletes atomic.Int32
+	URL                                              string
+	dropPuts, dropDeletes, failDeletes, stallDeletes atomic.Int32
+	badGatewayPuts                                   atomic.Int32 // passed on, then answered 502
 }
 
 func newLossyProxy(t *testing.T, url string) *lossyProxy {
@@ -574,7 +577,19 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 		case r.Method == http.MethodPut && p.dropPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r) // made, then lost
 			hangUp(w)
+		case r.Method == http.MethodPut && p.badGatewayPuts.Add(-1) >= 0:
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+		case r.Method == http.MethodDelete && p.dropDeletes.Add(-1) >= 0:
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			hangUp(w)
 		case r.Method == http.MethodDelete && p.failDeletes.Add(-1) >= 0:
+			hangUp(w)
+		case r.Method == http.MethodDelete && p.stallDeletes.Add(-1) >= 0:
+			select { // longer than the client waits
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Second):
+			}
 			hangUp(w)
 		default:
 			rp.ServeHTTP(w, r)
@@ -643,4 +658,68 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 		`could not release 'z': cannot reach locker .*; it has no lease and stays held until released \(locker unlock 'z' --key 'k' --holder 'h'\)\n$`)
 	// With a lease it frees itself: the command's status stands.
 	locker(t, ctx, env, "run", "w", "--ttl", "2s", "--", "true").want(t, 0, `^$`, `; its lease ends within 2s\n$`)
+
+	// A server that takes the release and hangs is one that cannot be
+	// reached: tried again, and reported.
+	p.failDeletes.Store(0)
+	defer func(d time.Duration) { attemptTime = d }(attemptTime)
+	attemptTime = 100 * time.Millisecond
+	p.stallDeletes.Store(1000)
+	locker(t, ctx, env, "run", "v", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").want(t, 1, `^$`,
+		`could not release 'v': cannot reach locker .* \(no answer within 100ms\); it has no lease and stays held until released \(locker unlock 'v' --key 'k' --holder 'h'\)\n$`)
+}
+
+// TestRunReleaseAnswerLostReleasesOnce: a release whose answer is lost may
+// have been done; locker run reads the lock back rather than send it again,
+// which would give back a second hold under the same key (here the
+// script's own, taken before locker run re-entered the lock).
+func TestRunReleaseAnswerLostReleasesOnce(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+
+	locker(t, ctx, env, "lock", "re", "--key", "K").want(t, 0, `^locked 're'`, `^$`)
+	p.dropDeletes.Store(1)
+	locker(t, ctx, env, "run", "re", "--key", "K", "--holder", "K", "--", "true").want(t, 0, `^$`, `could not release 're'`)
+	if l, _ := cl.Get(ctx, "re"); l.Key != "K" || l.LockedBy["K"] != 1 {
+		t.Fatalf("after locker run's release with its answer lost: %+v, want the script's own hold left", l)
+	}
+}
+
+// TestGatewayErrorsAreReadBack: a proxy's 502 may come after the server
+// granted the hold; the commands that wait (lock, pool acquire, run) read
+// the lock back and never send the PUT again, which would take a second
+// hold that one unlock does not give back.
+func TestGatewayErrorsAreReadBack(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+
+	p.badGatewayPuts.Store(1)
+	locker(t, ctx, env, "lock", "d", "--key", "kd").want(t, 0, `^locked 'd' with key 'kd' for 'kd' \(count 1, fence 1\)\n$`, `^$`)
+	locker(t, ctx, env, "unlock", "d", "--key", "kd").want(t, 0, ``, `^$`)
+	if l, _ := cl.Get(ctx, "d"); !l.Free() {
+		t.Fatalf("one lock and one unlock through a 502 left %+v", l)
+	}
+
+	for _, m := range []string{"m1", "m2"} {
+		if _, err := cl.AddMember(ctx, "p", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.badGatewayPuts.Store(1)
+	locker(t, ctx, env, "pool", "acquire", "p", "--key", "pk").want(t, 0, `^m1\n$`, `^$`)
+	if pl, _ := cl.Pool(ctx, "p"); pl.Free != 1 {
+		t.Fatalf("one pool acquire through a 502 holds %d of 2 members", 2-pl.Free)
+	}
+
+	p.badGatewayPuts.Store(1)
+	locker(t, ctx, env, "run", "r", "--ttl", "0", "--", "true").want(t, 0, `^$`, `^$`)
+	if l, _ := cl.Get(ctx, "r"); !l.Free() {
+		t.Fatalf("locker run through a 502 left %+v", l)
+	}
 }

@@ -215,6 +215,23 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		cmd.Env = append(cmd.Env, "LOCKER_POOL="+r.pool, "LOCKER_METADATA="+string(l.Metadata))
 	}
 
+	// At a terminal the command shares locker run's process group, so
+	// that job control and Ctrl-C work as without it. Elsewhere (CI, a
+	// supervisor) it gets a group of its own, and the signals passed on
+	// reach every process it started: a script's children must not go on
+	// working on what the lock protects after it is released.
+	interactive := isatty(os.Stdin)
+	if !interactive {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
+	passOn := func(s os.Signal) {
+		if sig, ok := s.(syscall.Signal); ok && !interactive {
+			syscall.Kill(-cmd.Process.Pid, sig)
+			return
+		}
+		cmd.Process.Signal(s)
+	}
+
 	sigc := make(chan os.Signal, 8)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigc)
@@ -238,7 +255,6 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 
 	waitc := make(chan error, 1)
 	go func() { waitc <- cmd.Wait() }()
-	interactive := isatty(os.Stdin)
 	var (
 		ctxDone     = ctx.Done()
 		lost        = (<-chan struct{})(r.lost)
@@ -260,7 +276,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 				continue
 			}
 			r.c.say("passing %v on to %s", s, argv[0])
-			cmd.Process.Signal(s)
+			passOn(s)
 		case <-ctxDone:
 			// Stopped without a signal seen here (a caller's context):
 			// stop the command unless a signal is on its way.
@@ -269,13 +285,13 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		case <-fallback:
 			fallback = nil
 			if !passedOn {
-				cmd.Process.Signal(syscall.SIGTERM)
+				passOn(syscall.SIGTERM)
 			}
 		case <-lost:
 			lost = nil
 			if r.killOnLost {
 				fmt.Fprintf(stderr, "locker run: sending SIGTERM to %s (--kill-on-lost)\n", argv[0])
-				cmd.Process.Signal(syscall.SIGTERM)
+				passOn(syscall.SIGTERM)
 			}
 		}
 	}
@@ -345,12 +361,39 @@ var releaseRetries = time.Minute
 func (r *runner) release() (stuck bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), max(r.ttl, releaseRetries))
 	defer cancel()
-	var l *client.Lock
-	var err error
+	o := client.LockOptions{Key: r.key, Holder: r.holder}
+	var (
+		l    *client.Lock
+		err  error
+		held = -1 // our holds before the release, once read
+	)
+	// Each round reads our holds first: a release whose answer was lost
+	// may have been done, and sending it again would give back a second
+	// hold (one taken by whoever holds the lock under our key too).
+	readBack := true // false with a server that cannot be read so (the original)
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		attempt, cancelAttempt := context.WithTimeout(ctx, 15*time.Second)
-		l, err = r.cl.Unlock(attempt, r.name, r.key, r.holder)
-		cancelAttempt()
+		l, err = nil, nil
+		if readBack {
+			var now *client.Lock
+			now, err = r.attempt(ctx, func(ctx context.Context) (*client.Lock, error) { return r.cl.Get(ctx, r.name) })
+			switch {
+			case err != nil && !unreachable(err):
+				readBack, err = false, nil
+			case err != nil:
+			case held < 0 && countOf(now, o) == 0:
+				l = &client.Lock{Message: "nothing to release"}
+			case held < 0:
+				held = countOf(now, o)
+			case countOf(now, o) < held:
+				r.c.say("the server released '%s' before the answer was lost (its state read back)", r.name)
+				l = now
+			}
+		}
+		if l == nil && err == nil {
+			l, err = r.attempt(ctx, func(ctx context.Context) (*client.Lock, error) {
+				return r.cl.Unlock(ctx, r.name, r.key, r.holder)
+			})
+		}
 		if err == nil || !unreachable(err) {
 			break
 		}
@@ -380,6 +423,21 @@ func (r *runner) release() (stuck bool) {
 	}
 	r.c.say("released '%s'", r.name)
 	return false
+}
+
+// attemptTime is how long release waits for one answer.
+var attemptTime = 15 * time.Second
+
+// attempt makes one request, with up to attemptTime for an answer: a server
+// that does not answer in time counts as one that cannot be reached.
+func (r *runner) attempt(ctx context.Context, do func(context.Context) (*client.Lock, error)) (*client.Lock, error) {
+	actx, cancel := context.WithTimeout(ctx, attemptTime)
+	defer cancel()
+	l, err := do(actx)
+	if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", attemptTime)}
+	}
+	return l, err
 }
 
 // keep refreshes the hold's lease until ctx ends, every third of its

@@ -183,6 +183,28 @@ func TestCLIRunSIGTERM(t *testing.T) {
 	}
 }
 
+// TestCLIRunSIGTERMReachesTheWholeCommand: a command's own children get the
+// SIGTERM too (not at a terminal, the command runs in a process group of
+// its own): a script's worker must not go on after locker run released the
+// lock because its parent shell exited.
+func TestCLIRunSIGTERMReachesTheWholeCommand(t *testing.T) {
+	s := startServer(t, nil)
+	c := cliClient(t, s.URL)
+	dir := t.TempDir()
+	cmd, out := cliStart(t, []string{"LOCKER_URL=" + s.URL}, "run", "deploy", "--key", "k", "--",
+		"sh", "-c", `sh -c 'touch "$0/started"; sleep 3; touch "$0/worked-on"' "$0"; echo after`, dir)
+	cliWait(t, "the worker started", func() bool { return exists(filepath.Join(dir, "started")) })
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if l, err := c.Get(context.Background(), "deploy"); err != nil || !l.Free() {
+		t.Fatalf("not released: %+v %v\n%s", l, err, out)
+	}
+	time.Sleep(4 * time.Second) // past the worker's sleep, had it lived
+	if exists(filepath.Join(dir, "worked-on")) {
+		t.Fatalf("the command's child went on working after the lock was released\n%s", out)
+	}
+}
+
 // TestCLIRunKeepsLeaseAlive: with a 1s TTL, a 3s command keeps the lock the
 // whole time; another client sees it held throughout.
 func TestCLIRunKeepsLeaseAlive(t *testing.T) {
