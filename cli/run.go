@@ -36,8 +36,11 @@ not be reached for a whole TTL, or an operator forced the lock) it says so
 loudly on stderr: another process may then take the lock.
 
 SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are passed on to COMMAND; the
-lock is released once COMMAND has exited. (Ctrl-C at a terminal reaches
-COMMAND directly and is not sent twice.)
+lock is released once COMMAND has exited. When stdin is not a terminal (CI,
+a supervisor), COMMAND runs in a process group of its own and the signals
+reach every process in it, so that a script's children do not go on after
+the lock is released. (At a terminal, COMMAND stays in the terminal's job,
+and Ctrl-C reaches it directly and is not sent twice.)
 
 COMMAND gets LOCKER_LOCK (the lock's name), LOCKER_FENCE (its fencing token:
 pass it to the service the lock protects), LOCKER_KEY and LOCKER_HOLDER in
