@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -457,6 +458,39 @@ func TestRunLeaseLost(t *testing.T) {
 	}
 }
 
+// TestRunKillOnLostBeforeTheLeaseEnds: when the lease cannot be renewed,
+// --kill-on-lost stops the command before the lease runs out, so before
+// the server can give the lock to anyone else.
+func TestRunKillOnLostBeforeTheLeaseEnds(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+	dir := t.TempDir()
+	done := make(chan result, 1)
+	go func() {
+		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "3s", "--kill-on-lost", "--",
+			"sh", "-c", `trap 'date +%s%N > `+dir+`/term; exit 9' TERM; touch `+dir+`/started; sleep 30 & wait`)
+	}()
+	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	p.failRefreshes.Store(true)
+	next, err := cl.Acquire(ctx, "prod", client.LockOptions{Key: "next", Wait: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	r.want(t, 9, `^$`, `LOCK LOST: could not refresh the lease on 'prod' for .*; it runs out within `)
+	b, err := os.ReadFile(filepath.Join(dir, "term"))
+	if err != nil {
+		t.Fatalf("the command was not terminated: %v", err)
+	}
+	term, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if granted := next.Since.UnixNano(); term >= granted {
+		t.Errorf("the command got SIGTERM %s after the next holder got the lock", time.Duration(term-granted))
+	}
+}
+
 func TestRunStopsCommandWhenCancelled(t *testing.T) {
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	env := map[string]string{"LOCKER_URL": url}
@@ -557,6 +591,7 @@ type lossyProxy struct {
 	URL                                              string
 	dropPuts, dropDeletes, failDeletes, stallDeletes atomic.Int32
 	badGatewayPuts                                   atomic.Int32 // passed on, then answered 502
+	failRefreshes                                    atomic.Bool  // not passed on
 }
 
 func newLossyProxy(t *testing.T, url string) *lossyProxy {
@@ -576,6 +611,8 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 		switch {
 		case r.Method == http.MethodPut && p.dropPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r) // made, then lost
+			hangUp(w)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.failRefreshes.Load():
 			hangUp(w)
 		case r.Method == http.MethodPut && p.badGatewayPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r)

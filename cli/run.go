@@ -32,8 +32,8 @@ it, and releases that member.
 While COMMAND runs, the hold's lease is refreshed every third of the TTL, so
 that a locker run that dies (kill -9, a lost machine) frees the lock within
 the TTL instead of holding it forever. If the lease is lost (the server could
-not be reached for a whole TTL, or an operator forced the lock) it says so
-loudly on stderr: another process may then take the lock.
+not be reached for nine tenths of a TTL, or an operator forced the lock) it
+says so loudly on stderr: another process may then take the lock.
 
 SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are passed on to COMMAND; the
 lock is released once COMMAND has exited. When stdin is not a terminal (CI,
@@ -57,7 +57,9 @@ the member it got.
   --ttl D          lease, refreshed in the background (default 1m, at least
                    100ms; 0 asks for none: then a crashed run leaves the
                    lock held)
-  --kill-on-lost   send SIGTERM to COMMAND if the lease is lost
+  --kill-on-lost   send SIGTERM to COMMAND if the lease is lost: forced, or
+                   not renewed by nine tenths of its length (so before the
+                   server can give the lock to anyone else)
   --pool POOL      take any free member of POOL instead of a lock NAME
 
 If the server cannot be reached when COMMAND exits, the release is tried
@@ -469,7 +471,13 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 		ask = lease.Round(time.Second)
 	}
 	interval := max(lease/3, 20*time.Millisecond)
-	lastOK := time.Now()
+	// The lease runs at least until lease after the last renewal that
+	// succeeded was sent (the server renewed it later than that). When
+	// renewals fail, the hold is declared lost a tenth of the lease
+	// before then, so that --kill-on-lost stops the command before
+	// anyone else can be given the lock.
+	renewed := time.Now()
+	margin := lease / 10
 	saidLost := false
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
@@ -480,6 +488,7 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 		case <-timer.C:
 		}
 		rctx, cancel := context.WithTimeout(ctx, max(interval, time.Second))
+		sent := time.Now()
 		nl, err := r.cl.Refresh(rctx, r.name, r.key, r.holder, ask)
 		cancel()
 		if ctx.Err() != nil {
@@ -487,7 +496,7 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 		}
 		switch {
 		case err == nil:
-			lastOK = time.Now()
+			renewed = sent
 			if saidLost {
 				fmt.Fprintf(r.c.stderr, "locker run: the server answers again and '%s' is still ours: lease renewed\n", r.name)
 				saidLost = false
@@ -505,13 +514,13 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 			return
 		default:
 			msg, _ := explain(err)
-			if since := time.Since(lastOK); since >= lease && !saidLost {
-				r.declareLost(fmt.Sprintf("could not refresh the lease on '%s' for %s (%s); it has probably expired", r.name, human(since), msg))
+			if left := time.Until(renewed.Add(lease)); left <= margin && !saidLost {
+				r.declareLost(fmt.Sprintf("could not refresh the lease on '%s' for %s (%s); it runs out within %s", r.name, time.Since(renewed).Round(10*time.Millisecond), msg, max(left, 0).Round(10*time.Millisecond)))
 				saidLost = true
 			} else if !saidLost {
 				r.c.say("could not refresh the lease on '%s' (%s); trying again", r.name, msg)
 			}
-			interval = max(min(lease/10, time.Second), 20*time.Millisecond)
+			interval = max(min(lease/20, time.Second), 10*time.Millisecond)
 		}
 		timer.Reset(interval)
 	}
