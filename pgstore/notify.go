@@ -168,6 +168,8 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 // reference. A replica of an older locker sends no First: then the lock's
 // newest events stand in, which a later change may already have followed.
 func (s *Store) announced(ctx context.Context, m message) ([]lock.Event, error) {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
 	if m.First == 0 {
 		h, err := s.History(ctx, m.Name)
 		if err != nil {
@@ -175,7 +177,7 @@ func (s *Store) announced(ctx context.Context, m message) ([]lock.Event, error) 
 		}
 		return h[max(0, len(h)-m.Count):], nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT event FROM locker_history WHERE name = $1 AND id >= $2 ORDER BY id LIMIT $3`, m.Name, m.First, m.Count)
+	rows, err := s.pool.Query(qctx, `SELECT event FROM locker_history WHERE name = $1 AND id >= $2 ORDER BY id LIMIT $3`, m.Name, m.First, m.Count)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,10 @@ const staleAfter = 5
 // Join implements lock.WaitQueue: a place kept for the same key and holder
 // (on any replica) is taken back, else a new row goes at the end.
 func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Ticket, error) {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
 	var id int64
-	err := s.pool.QueryRow(ctx, `WITH kept AS (
+	err := s.pool.QueryRow(qctx, `WITH kept AS (
 			UPDATE locker_waiters SET kept_until = NULL, heartbeat = clock_timestamp(), replica = $4
 			WHERE id = (SELECT id FROM locker_waiters
 				WHERE name = $1 AND key = $2 AND holder = $3 AND kept_until > clock_timestamp()
@@ -39,15 +41,17 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 
 // Leave implements lock.WaitQueue.
 func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket, keep time.Duration) error {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
 	// No longer kept alive, even if the delete fails.
 	s.mu.Lock()
 	delete(s.live, t)
 	s.mu.Unlock()
 	var err error
 	if keep > 0 {
-		_, err = s.pool.Exec(ctx, `UPDATE locker_waiters SET kept_until = clock_timestamp() + $2::interval WHERE id = $1`, int64(t), keep.String())
+		_, err = s.pool.Exec(qctx, `UPDATE locker_waiters SET kept_until = clock_timestamp() + $2::interval WHERE id = $1`, int64(t), keep.String())
 	} else {
-		_, err = s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE id = $1`, int64(t))
+		_, err = s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE id = $1`, int64(t))
 	}
 	if err != nil {
 		// The heartbeat deletes it when the database answers again.
@@ -63,11 +67,13 @@ func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket, keep time
 
 // Ahead implements lock.WaitQueue.
 func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.Waiter, error) {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
 	limit := int64(t)
 	if t == 0 {
 		limit = 1<<63 - 1
 	}
-	rows, err := s.pool.Query(ctx, `SELECT key, holder FROM locker_waiters
+	rows, err := s.pool.Query(qctx, `SELECT key, holder FROM locker_waiters
 		WHERE name = $1 AND id < $2 AND heartbeat > clock_timestamp() - $3::interval AND kept_until IS NULL ORDER BY id`,
 		name, limit, s.staleAfter())
 	if err != nil {
@@ -87,7 +93,9 @@ func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.W
 
 // Counts implements lock.WaitQueue.
 func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, count(*) FROM locker_waiters
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(qctx, `SELECT name, count(*) FROM locker_waiters
 		WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL GROUP BY name`, s.staleAfter())
 	if err != nil {
 		return nil, dbError(ctx, err)
@@ -136,14 +144,16 @@ func (s *Store) heartbeat(ctx context.Context) {
 		left := s.left
 		s.left = nil
 		s.mu.Unlock()
-		s.pool.Exec(ctx, `UPDATE locker_waiters SET heartbeat = clock_timestamp() WHERE replica = $1 AND id = ANY($2)`, s.opts.Replica, live)
+		qctx, cancel := s.bounded(ctx)
+		s.pool.Exec(qctx, `UPDATE locker_waiters SET heartbeat = clock_timestamp() WHERE replica = $1 AND id = ANY($2)`, s.opts.Replica, live)
 		if len(left) > 0 {
-			if _, err := s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE id = ANY($1)`, left); err != nil {
+			if _, err := s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE id = ANY($1)`, left); err != nil {
 				s.mu.Lock()
 				s.left = append(s.left, left...)
 				s.mu.Unlock()
 			}
 		}
-		s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE heartbeat < clock_timestamp() - $1::interval OR kept_until < clock_timestamp()`, (4 * staleAfter * s.opts.Heartbeat).String())
+		s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE heartbeat < clock_timestamp() - $1::interval OR kept_until < clock_timestamp()`, (4 * staleAfter * s.opts.Heartbeat).String())
+		cancel()
 	}
 }

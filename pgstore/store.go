@@ -46,7 +46,12 @@ type Options struct {
 	// Heartbeat is how often this replica marks its waiters alive (default
 	// 2s); a waiter not marked for five heartbeats is ignored.
 	Heartbeat time.Duration
-	Logger    *slog.Logger
+	// QueryTimeout bounds each read and each wait-queue statement
+	// (default 10s; a change's write has writeTimeout): without it, a
+	// statement on a pooled connection whose network is cut waits for as
+	// long as TCP does, minutes, and so does its request.
+	QueryTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Store is the PostgreSQL store. It implements lock.Store and lock.WaitQueue.
@@ -87,6 +92,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 2 * time.Second
+	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -258,10 +266,12 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 // change, 0 when there was nothing to write, -1 when another change came
 // first; first is the history id of the change's first event.
 func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, int64, int64, error) {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
 	read := &pgx.Batch{}
 	read.Queue(readForChange, name)
 	read.Queue(readQueue, name, s.staleAfter())
-	br := s.pool.SendBatch(ctx, read)
+	br := s.pool.SendBatch(qctx, read)
 	var version int64
 	var now time.Time
 	var fence *int64
@@ -299,7 +309,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 			return uint64(f)
 		}
 		var f int64
-		if err := s.pool.QueryRow(ctx, `SELECT nextval('locker_fence')`).Scan(&f); err != nil {
+		if err := s.pool.QueryRow(qctx, `SELECT nextval('locker_fence')`).Scan(&f); err != nil {
 			fenceErr = err
 		}
 		return uint64(f)
@@ -414,12 +424,22 @@ func dbError(ctx context.Context, err error) error {
 	if errors.As(err, &le) {
 		return err
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database did not answer in time; try again (a change in flight may or may not have been made: check the lock)"}
+	}
 	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); try again (a change in flight may or may not have been made: check the lock)", err)}
+}
+
+// bounded is ctx with QueryTimeout for a statement.
+func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.QueryTimeout)
 }
 
 // Get implements lock.Store.
 func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
-	l, err := scanLock(s.pool.QueryRow(ctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE name = $1`, name))
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	l, err := scanLock(s.pool.QueryRow(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lock.Lock{}, false, nil
 	}
@@ -431,7 +451,9 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 
 // List implements lock.Store.
 func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
 	if err != nil {
 		return nil, dbError(ctx, err)
 	}
@@ -452,7 +474,9 @@ func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 
 // History implements lock.Store.
 func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT event FROM (
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(qctx, `SELECT event FROM (
 		SELECT id, event FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $2) newest ORDER BY id`, name, s.opts.HistoryLimit)
 	if err != nil {
 		return nil, dbError(ctx, err)
