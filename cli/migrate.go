@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/lock"
@@ -313,11 +313,13 @@ func openMigrateStore(ctx context.Context, spec, role string, history int) (lock
 // raisePGFence makes the database's fence sequence hand out only tokens
 // above fence (and above any it handed out before).
 func raisePGFence(ctx context.Context, dbURL string, fence uint64) error {
-	conn, err := pgx.Connect(ctx, dbURL)
+	// A pool, as the server's: it takes the same URL, pool_max_conns and
+	// the like included, which a single connection sends to the server.
+	conn, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer conn.Close()
 	_, err = conn.Exec(ctx, `SELECT setval('locker_fence', GREATEST($1::bigint,
 		(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM locker_fence)))`, int64(fence))
 	return err

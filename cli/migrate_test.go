@@ -211,6 +211,20 @@ func TestMigrateFileToPostgres(t *testing.T) {
 	sameLocks(t, want, read(t, file))
 }
 
+// TestMigrateToPostgresWithPoolSettings: the target is written with the
+// URL the servers use, pool settings (pool_max_conns) included.
+func TestMigrateToPostgresWithPoolSettings(t *testing.T) {
+	dbURL := pgtest.Schema(t) + "&pool_max_conns=4"
+	file := filepath.Join(t.TempDir(), "locks.yml")
+	populate(t, file)
+	want := read(t, file)
+	if out, err := migrate(t, "--from", file, "--to", dbURL); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	sameLocks(t, want, read(t, dbURL))
+	checkFenceGoesOn(t, dbURL, want.fence)
+}
+
 func TestMigratePostgresToFile(t *testing.T) {
 	dbURL := pgtest.Schema(t)
 	populate(t, dbURL)
