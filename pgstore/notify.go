@@ -115,7 +115,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
-			_, err = conn.Exec(ctx, "LISTEN "+s.channel)
+			_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
 		}
 		if err != nil {
 			if conn != nil {

@@ -15,6 +15,7 @@ package pgstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -138,7 +139,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: pgx.Identifier{"locker_" + schema}.Sanitize(), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica)}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica)}
 	s.order = newOrder(s.emit)
 	s.wg.Add(3)
 	listening := make(chan struct{})
@@ -374,10 +375,21 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	return l, events, after, *first, nil
 }
 
-// channelName is the channel as pg_notify takes it: unquoted.
-func (s *Store) channelName() string {
-	return s.channel[1 : len(s.channel)-1]
+// channelFor is the NOTIFY channel of a schema: locker_<schema>, or, when
+// that is longer than PostgreSQL's 63-byte names (LISTEN would cut it,
+// and pg_notify refuse it) or holds a quote, locker_ and a hash of the
+// schema's name.
+func channelFor(schema string) string {
+	name := "locker_" + schema
+	if len(name) > 63 || strings.ContainsRune(name, '"') {
+		sum := sha256.Sum256([]byte(schema))
+		name = "locker_" + hex.EncodeToString(sum[:16])
+	}
+	return name
 }
+
+// channelName is the channel as pg_notify takes it: unquoted.
+func (s *Store) channelName() string { return s.channel }
 
 // scanLock reads a lock row; a name never seen is a free lock.
 // Columns after the lock's are scanned into extra.
