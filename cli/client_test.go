@@ -458,6 +458,29 @@ func TestRunLeaseLost(t *testing.T) {
 	}
 }
 
+// TestRunLostExitsOne: a command that succeeded after the lock was lost
+// while it ran (forced, here) did its work without the lock for a while:
+// locker run says so and exits 1.
+func TestRunLostExitsOne(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+	dir := t.TempDir()
+	done := make(chan result, 1)
+	go func() {
+		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "300ms", "--",
+			"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
+	}()
+	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	if _, err := cl.ForceUnlock(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // past a renewal, which finds the hold gone
+	os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
+	(<-done).want(t, 1, `^$`, `(?s)LOCK LOST: the server no longer has our hold on 'prod'.*locker run: sh succeeded, but 'prod' was lost while it ran \(see above\): exiting 1\n`)
+}
+
 // TestRunKillOnLostBeforeTheLeaseEnds: when the lease cannot be renewed,
 // --kill-on-lost stops the command before the lease runs out, so before
 // the server can give the lock to anyone else.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,7 +34,9 @@ While COMMAND runs, the hold's lease is refreshed every third of the TTL, so
 that a locker run that dies (kill -9, a lost machine) frees the lock within
 the TTL instead of holding it forever. If the lease is lost (the server could
 not be reached for nine tenths of a TTL, or an operator forced the lock) it
-says so loudly on stderr: another process may then take the lock.
+says so loudly on stderr: another process may then take the lock. A COMMAND
+that then succeeds makes locker run exit 1 all the same, unless the lock
+turned out to be still ours.
 
 SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are passed on to COMMAND; the
 lock is released once COMMAND has exited. When stdin is not a terminal (CI,
@@ -192,6 +195,7 @@ type runner struct {
 	ttl        time.Duration
 	killOnLost bool
 	lostOnce   sync.Once
+	stillLost  atomic.Bool // declared lost, and not found ours again since
 	lost       chan struct{} // closed when the lease is lost
 }
 
@@ -325,9 +329,15 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 			code = exitError
 		}
 	}
-	if code == 0 && stuck {
+	switch {
+	case code == 0 && stuck:
 		// The command succeeded, but the lock, without a lease, stays
 		// held: the caller must know.
+		code = exitError
+	case code == 0 && r.stillLost.Load():
+		// It succeeded without the lock for a while: whatever the lock
+		// protects may have been changed by someone else meanwhile.
+		fmt.Fprintf(stderr, "locker run: %s succeeded, but '%s' was lost while it ran (see above): exiting 1\n", argv[0], r.name)
 		code = exitError
 	}
 	if code != 0 {
@@ -500,6 +510,7 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 			if saidLost {
 				fmt.Fprintf(r.c.stderr, "locker run: the server answers again and '%s' is still ours: lease renewed\n", r.name)
 				saidLost = false
+				r.stillLost.Store(false)
 			}
 			next := lease
 			if h, ok := nl.Holds[r.holder]; ok && !h.Expires.IsZero() {
@@ -527,6 +538,7 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 }
 
 func (r *runner) declareLost(why string) {
+	r.stillLost.Store(true)
 	fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: %s.\nlocker run: LOCK LOST: another process may take '%s' while the command still runs.\n", why, r.name)
 	r.lostOnce.Do(func() { close(r.lost) })
 }
