@@ -20,15 +20,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cloudfoundry-community/locker/lock"
@@ -239,9 +243,17 @@ const writeTimeout = 10 * time.Second
 // a database-wide lock through its transaction's commit, so every change
 // would wait for every other's disk flush.
 func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+	reread := false
 	for attempt := 0; ; attempt++ {
 		l, events, version, first, err := s.tryUpdate(ctx, name, m)
+		var rf readFailed
 		switch {
+		case err != nil && errors.As(err, &rf) && !reread && ctx.Err() == nil && connectionLost(err):
+			// A dead pooled connection: nothing was written; drop
+			// them and read again on a new one.
+			reread = true
+			s.pool.Reset()
+			continue
 		case err != nil:
 			return lock.Lock{}, nil, dbError(ctx, err)
 		case version < 0:
@@ -300,7 +312,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		err = cerr
 	}
 	if err != nil {
-		return lock.Lock{}, nil, 0, 0, err
+		return lock.Lock{}, nil, 0, 0, readFailed{err}
 	}
 	var fenceErr error
 	env := lock.Env{Now: now.UTC(), Queue: queue, NextFence: func() uint64 {
@@ -317,7 +329,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	}}
 	events := m(&l, env)
 	if fenceErr != nil {
-		return lock.Lock{}, nil, 0, 0, fenceErr
+		return lock.Lock{}, nil, 0, 0, readFailed{fenceErr}
 	}
 	if len(events) == 0 {
 		return l, nil, 0, 0, nil
@@ -449,36 +461,40 @@ func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFun
 
 // Get implements lock.Store.
 func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	l, err := scanLock(s.pool.QueryRow(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE name = $1`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return lock.Lock{}, false, nil
-	}
+	var found bool
+	l, err := reread(s, ctx, func(qctx context.Context) (lock.Lock, error) {
+		l, err := scanLock(s.pool.QueryRow(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE name = $1`, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return lock.Lock{}, nil
+		}
+		found = err == nil
+		return l, err
+	})
 	if err != nil {
 		return lock.Lock{}, false, dbError(ctx, err)
 	}
-	return l, true, nil
+	return l, found, nil
 }
 
 // List implements lock.Store.
 func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
-	if err != nil {
-		return nil, dbError(ctx, err)
-	}
-	defer rows.Close()
-	var out []*lock.Lock
-	for rows.Next() {
-		l, err := scanLock(rows)
+	out, err := reread(s, ctx, func(qctx context.Context) ([]*lock.Lock, error) {
+		rows, err := s.pool.Query(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
 		if err != nil {
-			return nil, dbError(ctx, err)
+			return nil, err
 		}
-		out = append(out, &l)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		var out []*lock.Lock
+		for rows.Next() {
+			l, err := scanLock(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &l)
+		}
+		return out, rows.Err()
+	})
+	if err != nil {
 		return nil, dbError(ctx, err)
 	}
 	return out, nil
@@ -486,19 +502,58 @@ func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 
 // History implements lock.Store.
 func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) {
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(qctx, `SELECT event FROM (
-		SELECT id, event FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $2) newest ORDER BY id`, name, s.opts.HistoryLimit)
-	if err != nil {
-		return nil, dbError(ctx, err)
-	}
-	out, err := scanEvents(rows)
+	out, err := reread(s, ctx, func(qctx context.Context) ([]lock.Event, error) {
+		rows, err := s.pool.Query(qctx, `SELECT event FROM (
+			SELECT id, event FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $2) newest ORDER BY id`, name, s.opts.HistoryLimit)
+		if err != nil {
+			return nil, err
+		}
+		return scanEvents(rows)
+	})
 	if err != nil {
 		return nil, dbError(ctx, err)
 	}
 	return out, nil
 }
+
+// reread runs read, with QueryTimeout, and once more if its connection
+// turned out dead (the database restarted, or its sessions were
+// terminated): the pool still holds such connections, idle, until it next
+// checks them, and a read is safe to repeat. The pool's connections are
+// dropped first, so that the second try gets a new one.
+func reread[T any](s *Store, ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	for try := 0; ; try++ {
+		qctx, cancel := s.bounded(ctx)
+		v, err := read(qctx)
+		cancel()
+		if err == nil || try > 0 || ctx.Err() != nil || !connectionLost(err) {
+			return v, err
+		}
+		s.pool.Reset()
+	}
+}
+
+// connectionLost reports whether err says the connection, rather than the
+// statement, failed: a network error, or PostgreSQL's connection
+// exceptions (08) and operator interventions (57P: shutdown, a terminated
+// session). Not a deadline: that would be waited for twice.
+func connectionLost(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// readFailed is an error of a change's read, before anything was written:
+// safe to try again.
+type readFailed struct{ error }
+
+func (e readFailed) Unwrap() error { return e.error }
 
 // scanEvents reads rows of one column, an event, and closes them.
 func scanEvents(rows pgx.Rows) ([]lock.Event, error) {
