@@ -195,7 +195,7 @@ type runner struct {
 	ttl        time.Duration
 	killOnLost bool
 	lostOnce   sync.Once
-	stillLost  atomic.Bool // declared lost, and not found ours again since
+	stillLost  atomic.Bool   // declared lost, and not found ours again since
 	lost       chan struct{} // closed when the lease is lost
 }
 
