@@ -193,3 +193,41 @@ func TestAmbiguous(t *testing.T) {
 		t.Error(client.ErrMaybeHeld)
 	}
 }
+
+// TestEventsIdleStreamIsUnreachable: a stream on which nothing arrives,
+// not even the server's heartbeat, is a dead connection: Events ends with
+// ErrUnreachable rather than wait for ever. Heartbeats keep it alive.
+func TestEventsIdleStreamIsUnreachable(t *testing.T) {
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer hung.Close()
+	c := newClient(t, client.Options{URL: hung.URL, EventsIdle: 200 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- c.Events(context.Background(), func(client.Event) error { return nil }) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "not even a heartbeat") {
+			t.Fatalf("Events on a hung stream: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Events still waits on a stream where nothing arrives")
+	}
+
+	beating := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; i < 10; i++ {
+			w.Write([]byte(": ping\n\n"))
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}))
+	defer beating.Close()
+	c = newClient(t, client.Options{URL: beating.URL, EventsIdle: 500 * time.Millisecond})
+	if err := c.Events(context.Background(), func(client.Event) error { return nil }); errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "ended the event stream") {
+		t.Fatalf("Events on a stream with heartbeats, then its end: %v", err)
+	}
+}

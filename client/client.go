@@ -62,6 +62,10 @@ type Options struct {
 	PollInterval time.Duration
 	// UserAgent is sent with every request (default "locker-client").
 	UserAgent string
+	// EventsIdle is how long Events waits for an event or the server's
+	// heartbeat (a comment every 15s) before it takes the connection for
+	// dead (default 45s).
+	EventsIdle time.Duration
 }
 
 // Client is a Locker client. It is safe for concurrent use.
@@ -72,6 +76,7 @@ type Client struct {
 	timeout    time.Duration
 	waitChunk  time.Duration
 	poll       time.Duration
+	eventsIdle time.Duration
 	userAgent  string
 }
 
@@ -108,7 +113,7 @@ func New(opts Options) (*Client, error) {
 		// the password would be in every message naming the server.
 		return nil, fmt.Errorf("locker client: bad server URL %q: an \"@\" outside a user part; give it as http://user:pass@host", shown)
 	}
-	c := &Client{user: opts.User, pass: opts.Pass, timeout: opts.Timeout, waitChunk: opts.WaitChunk, poll: opts.PollInterval, userAgent: opts.UserAgent}
+	c := &Client{user: opts.User, pass: opts.Pass, timeout: opts.Timeout, waitChunk: opts.WaitChunk, poll: opts.PollInterval, eventsIdle: opts.EventsIdle, userAgent: opts.UserAgent}
 	if u.User != nil {
 		if c.user == "" {
 			c.user = u.User.Username()
@@ -125,6 +130,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.poll <= 0 {
 		c.poll = 5 * time.Second
+	}
+	if c.eventsIdle <= 0 {
+		c.eventsIdle = 45 * time.Second
 	}
 	if c.userAgent == "" {
 		c.userAgent = "locker-client"

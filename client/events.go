@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // Events follows every change on the server (GET /events, Server-Sent
@@ -16,8 +18,24 @@ import (
 // ctx's error), fn returns an error (it returns that error) or the stream
 // ends. A server that drops a stream which fell behind makes it return
 // ErrStreamDropped: reconnect, and re-read the locks of interest since
-// events may have been missed.
+// events may have been missed. A stream on which nothing arrives, not even
+// the server's heartbeat, for Options.EventsIdle (a hung server, a cut
+// network) ends with an ErrUnreachable error.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var idle atomic.Bool
+	watchdog := time.AfterFunc(c.eventsIdle, func() { idle.Store(true); cancel() })
+	defer watchdog.Stop()
+	err := c.events(rctx, watchdog, fn)
+	if idle.Load() && ctx.Err() == nil {
+		return &ConnError{URL: c.base, Err: fmt.Errorf("nothing on the event stream, not even a heartbeat, for %s", c.eventsIdle)}
+	}
+	return err
+}
+
+// events is Events, resetting watchdog at each line.
+func (c *Client) events(ctx context.Context, watchdog *time.Timer, fn func(Event) error) error {
 	req, err := c.newRequest(ctx, http.MethodGet, "/events", nil, nil)
 	if err != nil {
 		return err
@@ -37,6 +55,7 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	var typ string
 	var data strings.Builder
 	for sc.Scan() {
+		watchdog.Reset(c.eventsIdle)
 		line := sc.Text()
 		switch {
 		case line == "":
