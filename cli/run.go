@@ -39,11 +39,10 @@ that then succeeds makes locker run exit 1 all the same, unless the lock
 turned out to be still ours.
 
 SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are passed on to COMMAND; the
-lock is released once COMMAND has exited. When stdin is not a terminal (CI,
-a supervisor), COMMAND runs in a process group of its own and the signals
-reach every process in it, so that a script's children do not go on after
-the lock is released. (At a terminal, COMMAND stays in the terminal's job,
-and Ctrl-C reaches it directly and is not sent twice.)
+lock is released once COMMAND has exited, so a COMMAND that starts workers
+must pass the signals on to them (exec the last one, or trap and forward)
+and wait for them. (Ctrl-C at a terminal reaches COMMAND directly and is
+not sent twice.)
 
 COMMAND gets LOCKER_LOCK (the lock's name), LOCKER_FENCE (its fencing token:
 pass it to the service the lock protects), LOCKER_KEY and LOCKER_HOLDER in
@@ -224,22 +223,13 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		cmd.Env = append(cmd.Env, "LOCKER_POOL="+r.pool, "LOCKER_METADATA="+string(l.Metadata))
 	}
 
-	// At a terminal the command shares locker run's process group, so
-	// that job control and Ctrl-C work as without it. Elsewhere (CI, a
-	// supervisor) it gets a group of its own, and the signals passed on
-	// reach every process it started: a script's children must not go on
-	// working on what the lock protects after it is released.
+	// The command stays in locker run's process group: in a group of its
+	// own, setsid(1) would fork away from it (and locker run release the
+	// lock while the command still ran), and a command reading the
+	// terminal would be stopped for ever. Signals go to the command; one
+	// that starts workers must pass them on (exec, or a trap).
 	interactive := isatty(os.Stdin)
-	if !interactive {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	}
-	passOn := func(s os.Signal) {
-		if sig, ok := s.(syscall.Signal); ok && !interactive {
-			syscall.Kill(-cmd.Process.Pid, sig)
-			return
-		}
-		cmd.Process.Signal(s)
-	}
+	passOn := func(s os.Signal) { cmd.Process.Signal(s) }
 
 	sigc := make(chan os.Signal, 8)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
