@@ -193,7 +193,7 @@ func TestCLIRunSetsid(t *testing.T) {
 	s := startServer(t, nil)
 	dir := t.TempDir()
 	_, stderr, code, err := cliExec([]string{"LOCKER_URL=" + s.URL}, "run", "t1", "--key", "k", "--",
-		"setsid", "sh", "-c", `sleep 1; touch "$0/done"`, dir)
+		"setsid", "sh", "-c", `exec >/dev/null 2>&1; sleep 1; touch "$0/done"`, dir)
 	if err != nil || code != 0 {
 		t.Fatalf("locker run: exit %d, %v\n%s", code, err, stderr)
 	}
