@@ -481,10 +481,57 @@ func TestRunLostExitsOne(t *testing.T) {
 	(<-done).want(t, 1, `^$`, `(?s)LOCK LOST: the server no longer has our hold on 'prod'.*locker run: sh succeeded, but 'prod' was lost while it ran \(see above\): exiting 1\n`)
 }
 
+// TestRunLostFoundAtRelease: a lock forced away (and taken by another key)
+// while the command ran, with no renewal in between to notice (a long
+// lease, or none), is found lost at the release: exit 1 all the same.
+func TestRunLostFoundAtRelease(t *testing.T) {
+	for _, ttl := range []string{"30s", "0"} {
+		url := testServer(t, httpapi.Config{}, lockservice.Config{})
+		env := map[string]string{"LOCKER_URL": url}
+		ctx := context.Background()
+		cl, _ := client.New(client.Options{URL: url})
+		dir := t.TempDir()
+		done := make(chan result, 1)
+		go func() {
+			done <- locker(t, ctx, env, "run", "t2", "--key", "k", "--ttl", ttl, "--",
+				"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
+		}()
+		waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+		if _, err := cl.ForceUnlock(ctx, "t2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Lock(ctx, "t2", client.LockOptions{Key: "other"}); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
+		(<-done).want(t, 1, `^$`, `(?s)LOCK LOST: 't2' was no longer ours when the command ended.*locker run: sh succeeded, but 't2' was lost while it ran \(see above\): exiting 1\n`)
+		cl.ForceUnlock(ctx, "t2")
+
+		// Force-released and left free: found at the release too.
+		os.Remove(filepath.Join(dir, "finish"))
+		os.Remove(filepath.Join(dir, "started"))
+		go func() {
+			done <- locker(t, ctx, env, "run", "t3", "--key", "k", "--ttl", ttl, "--",
+				"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
+		}()
+		waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+		if _, err := cl.ForceUnlock(ctx, "t3"); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
+		(<-done).want(t, 1, `^$`, `(?s)LOCK LOST: 't3' was no longer ours when the command ended.*exiting 1\n`)
+	}
+}
+
 // TestRunKillOnLostBeforeTheLeaseEnds: when the lease cannot be renewed,
 // --kill-on-lost stops the command before the lease runs out, so before
 // the server can give the lock to anyone else.
 func TestRunKillOnLostBeforeTheLeaseEnds(t *testing.T) {
+	t.Run("refused", func(t *testing.T) { testKillOnLost(t, func(p *lossyProxy) { p.failRefreshes.Store(true) }) })
+	t.Run("hung", func(t *testing.T) { testKillOnLost(t, func(p *lossyProxy) { p.stallRefreshes.Store(true) }) })
+}
+
+func testKillOnLost(t *testing.T, cut func(*lossyProxy)) {
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}
@@ -497,7 +544,7 @@ func TestRunKillOnLostBeforeTheLeaseEnds(t *testing.T) {
 			"sh", "-c", `trap 'date +%s%N > `+dir+`/term; exit 9' TERM; touch `+dir+`/started; sleep 30 & wait`)
 	}()
 	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
-	p.failRefreshes.Store(true)
+	cut(p)
 	next, err := cl.Acquire(ctx, "prod", client.LockOptions{Key: "next", Wait: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -615,6 +662,7 @@ type lossyProxy struct {
 	dropPuts, dropDeletes, failDeletes, stallDeletes atomic.Int32
 	badGatewayPuts                                   atomic.Int32 // passed on, then answered 502
 	failRefreshes                                    atomic.Bool  // not passed on
+	stallRefreshes                                   atomic.Bool  // held unanswered
 }
 
 func newLossyProxy(t *testing.T, url string) *lossyProxy {
@@ -636,6 +684,12 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 			rp.ServeHTTP(httptest.NewRecorder(), r) // made, then lost
 			hangUp(w)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.failRefreshes.Load():
+			hangUp(w)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.stallRefreshes.Load():
+			select { // longer than the lease of the test that uses it
+			case <-r.Context().Done():
+			case <-time.After(4 * time.Second):
+			}
 			hangUp(w)
 		case r.Method == http.MethodPut && p.badGatewayPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r)

@@ -387,8 +387,13 @@ func (r *runner) release() (stuck bool) {
 			case err != nil:
 			case held < 0 && countOf(now, o) == 0:
 				l = &client.Lock{Message: "nothing to release"}
+				if !r.stillLost.Swap(true) {
+					fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: '%s' was no longer ours when the command ended (force-released, or its lease ran out unrenewed): another process may have had it meanwhile\n", r.name)
+				}
 			case held < 0:
+				// Still ours: whatever keep feared, the lease held.
 				held = countOf(now, o)
+				r.stillLost.Store(false)
 			case countOf(now, o) < held:
 				r.c.say("the server released '%s' before the answer was lost (its state read back)", r.name)
 				l = now
@@ -409,6 +414,10 @@ func (r *runner) release() (stuck bool) {
 		if !sleepCtx(ctx, delay) {
 			break
 		}
+	}
+	if errors.Is(err, client.ErrLocked) {
+		// Held under another key now: it was lost while the command ran.
+		r.stillLost.Store(true)
 	}
 	if err != nil {
 		msg, _ := explain(err)
@@ -487,12 +496,23 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 			return
 		case <-timer.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, max(interval, time.Second))
+		// A renewal may take a second, but never past the point where
+		// the hold must be declared lost: a server that hangs must not
+		// keep that from happening in time.
+		limit := max(interval, time.Second)
+		if until := time.Until(renewed.Add(lease - margin)); until < limit {
+			limit = max(until, 10*time.Millisecond)
+		}
+		rctx, cancel := context.WithTimeout(ctx, limit)
 		sent := time.Now()
 		nl, err := r.cl.Refresh(rctx, r.name, r.key, r.holder, ask)
+		timedOut := rctx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if err != nil && timedOut {
+			err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
 		}
 		switch {
 		case err == nil:
