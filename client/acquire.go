@@ -38,21 +38,21 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 	if holder == "" {
 		holder = o.Key
 	}
-	count := func(ctx context.Context) (*Lock, int, error) {
+	look := func(ctx context.Context) (*Lock, ours, error) {
 		l, err := c.Get(ctx, name)
 		if unknownLock(err) {
-			return nil, 0, nil
+			return nil, ours{}, nil
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, ours{}, err
 		}
-		return l, heldBy(l, o.Key, holder), nil
+		return l, oursOf(l, o.Key, holder), nil
 	}
 	var granted func(context.Context) (*Lock, error)
-	if _, before, err := count(ctx); err == nil {
+	if _, before, err := look(ctx); err == nil {
 		granted = func(ctx context.Context) (*Lock, error) {
-			l, n, err := count(ctx)
-			if err != nil || n <= before {
+			l, now, err := look(ctx)
+			if err != nil || !now.newer(before) {
 				return nil, err
 			}
 			return l, nil
@@ -70,12 +70,25 @@ func unknownLock(err error) bool {
 	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && ae.fromLocker
 }
 
-// heldBy is how many holds holder has on l under key.
-func heldBy(l *Lock, key, holder string) int {
-	if l.Key != key {
-		return 0
+// ours is what a lock holds for one key and holder: its count, and the
+// lock's fence token while they hold it.
+type ours struct {
+	count int
+	fence uint64
+}
+
+func oursOf(l *Lock, key, holder string) ours {
+	if l.Key != key || l.LockedBy[holder] == 0 {
+		return ours{}
 	}
-	return l.LockedBy[holder]
+	return ours{l.LockedBy[holder], l.Fence}
+}
+
+// newer reports whether now shows a hold taken since before: a higher
+// count, or a new fence token (the lock was taken afresh: held by us
+// before, it may have expired and come back to us).
+func (now ours) newer(before ours) bool {
+	return now.count > 0 && (now.count > before.count || now.fence != before.fence)
 }
 
 // waitFor is the wait of Acquire and AcquireFromPool: it asks with try, each
@@ -229,7 +242,11 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 		if err == nil {
 			return ended
 		}
-		return fmt.Errorf("%w; %w: lock %q with key %q could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, err)
+		holder := o.Holder
+		if holder == "" {
+			holder = o.Key
+		}
+		return fmt.Errorf("%w; %w: lock %q (key %q, holder %q) could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, err)
 	}
 	return fmt.Errorf("%w; %w (reading it back: %v)", ended, ErrMaybeHeld, err)
 }

@@ -231,3 +231,58 @@ func TestEventsIdleStreamIsUnreachable(t *testing.T) {
 		t.Fatalf("Events on a stream with heartbeats, then its end: %v", err)
 	}
 }
+
+// TestPoolReadBackJudgesOnlyThisCallsHolds: reading a pool back after an
+// unknown outcome must find the hold this call got, and nothing else: a
+// member that came back to us (our own lapsed hold, taken afresh: a new
+// fence token) is a grant; a member we already held that joined the pool
+// during the wait is not ours to give back.
+func TestPoolReadBackJudgesOnlyThisCallsHolds(t *testing.T) {
+	ctx := context.Background()
+	g := &gateway{}
+	srv := newServer(t, serverConfig{wrap: g.wrap})
+	c := newClient(t, client.Options{URL: srv.URL})
+	direct := newClient(t, client.Options{URL: srv.URL})
+	for _, m := range []string{"m1", "m2"} {
+		if _, err := c.AddMember(ctx, "p", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	me := client.LockOptions{Key: "K", Holder: "H"}
+	if _, err := direct.Lock(ctx, "m1", client.LockOptions{Key: "K", Holder: "H", TTL: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Lock(ctx, "m2", client.LockOptions{Key: "X"}); err != nil {
+		t.Fatal(err)
+	}
+	// Every member held; ours (m1) lapses and comes back to us, and the
+	// answer to that is a 502.
+	g.fail.Store(1)
+	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: me.Key, Holder: me.Holder, Wait: 10 * time.Second})
+	if err != nil || l.Name != "m1" || !l.ReadBack {
+		t.Fatalf("AcquireFromPool whose grant, of our own lapsed member, came back as a 502: %+v, %v", l, err)
+	}
+
+	// A member we hold directly joins the pool while we wait; the wait is
+	// cancelled: that hold is not this call's, and stays.
+	if _, err := direct.Lock(ctx, "m3", me); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.AcquireFromPool(wctx, "p", client.LockOptions{Key: me.Key, Holder: me.Holder, Wait: 10 * time.Second})
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // waiting in the server's queue
+	if _, err := direct.AddMember(ctx, "p", "m3", nil); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled wait: %v", err)
+	}
+	if m3, err := direct.Get(ctx, "m3"); err != nil || m3.LockedBy["H"] != 1 {
+		t.Fatalf("a hold of ours that joined the pool during a wait was given back: %+v, %v", m3, err)
+	}
+}

@@ -169,29 +169,34 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 	if holder == "" {
 		holder = o.Key
 	}
-	counts := func(ctx context.Context) (*Pool, map[string]int, error) {
+	look := func(ctx context.Context) (*Pool, map[string]ours, error) {
 		p, err := c.Pool(ctx, pool)
 		if unknownLock(err) {
-			return &Pool{Name: pool}, map[string]int{}, nil // no members yet
+			return &Pool{Name: pool}, map[string]ours{}, nil // no members yet
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		m := map[string]int{}
+		m := map[string]ours{}
 		for i := range p.Members {
-			m[p.Members[i].Name] = heldBy(&p.Members[i], o.Key, holder)
+			m[p.Members[i].Name] = oursOf(&p.Members[i], o.Key, holder)
 		}
 		return p, m, nil
 	}
 	var granted func(context.Context) (*Lock, error)
-	if _, before, err := counts(ctx); err == nil {
+	if _, before, err := look(ctx); err == nil {
 		granted = func(ctx context.Context) (*Lock, error) {
-			p, now, err := counts(ctx)
+			p, now, err := look(ctx)
 			if err != nil {
 				return nil, err
 			}
 			for i := range p.Members {
-				if m := &p.Members[i]; now[m.Name] > before[m.Name] {
+				// Only the members there when the wait began: what we
+				// held of one that joined since is unknown, and taking
+				// it for a grant could give back a hold of ours that is
+				// not this call's.
+				m := &p.Members[i]
+				if was, ok := before[m.Name]; ok && now[m.Name].newer(was) {
 					return m, nil
 				}
 			}
