@@ -65,11 +65,11 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 		*d = duration(v)
 		return nil
 	}
-	var secs float64
+	var secs json.Number
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return durationError{errors.New(`a duration is a string such as "30s" or "5m", or a number of seconds`)}
 	}
-	v, err := lock.Seconds(secs)
+	v, err := lock.SecondsText(string(secs))
 	if err != nil {
 		return durationError{err}
 	}

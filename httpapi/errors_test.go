@@ -61,6 +61,9 @@ func TestBadRequestsAre400(t *testing.T) {
 		// lease asked for": a hold that never expires.
 		{"ttl under a nanosecond query", "PUT", "/lock/x?ttl=0.5ns", `{"key":"k"}`, "shorter than a nanosecond"},
 		{"ttl under a nanosecond seconds", "PUT", "/lock/x", `{"key":"k","ttl":1e-12}`, "shorter than a nanosecond"},
+		// Too small for a float64: read as 0 without an error.
+		{"ttl below a float64 seconds", "PUT", "/lock/x", `{"key":"k","ttl":1e-400}`, "shorter than a nanosecond"},
+		{"ttl below a float64 query", "PUT", "/lock/x?ttl=0." + strings.Repeat("0", 400) + "1", `{"key":"k"}`, "shorter than a nanosecond"},
 		{"ttl under a nanosecond string", "PUT", "/lock/x", `{"key":"k","ttl":"0.0000000005"}`, "shorter than a nanosecond"},
 		{"wait under a nanosecond", "PUT", "/lock/x?wait=0.9ns", `{"key":"k"}`, "shorter than a nanosecond"},
 		// Seconds are decimal: no hex, underscores or exponents.

@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -21,11 +22,7 @@ const MaxSeconds = 1e9
 // The errors are EINVALID and name s.
 func ParseDuration(s string) (time.Duration, error) {
 	if isDecimal(strings.TrimPrefix(s, "-")) {
-		secs, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, Errorf(EINVALID, "bad duration %q: use Go syntax such as \"30s\" or \"5m\", or a number of seconds", s)
-		}
-		return seconds(secs, strconv.Quote(s))
+		return secondsText(s, strconv.Quote(s))
 	}
 	v, err := time.ParseDuration(s)
 	switch {
@@ -43,6 +40,25 @@ func ParseDuration(s string) (time.Duration, error) {
 // 0 to MaxSeconds, and not so short that it rounds to nothing.
 func Seconds(secs float64) (time.Duration, error) {
 	return seconds(secs, "of "+strconv.FormatFloat(secs, 'g', -1, 64)+" seconds")
+}
+
+// SecondsText is a JSON number of seconds (its text, such as 30, 1.5 or
+// 1e-9) as a duration, with Seconds' limits. Its text is needed: a number
+// too small for a float64 (1e-400) reads as 0 without an error, and must be
+// refused as too short, not taken for "none".
+func SecondsText(n string) (time.Duration, error) {
+	return secondsText(n, "of "+n+" seconds")
+}
+
+func secondsText(n, what string) (time.Duration, error) {
+	secs, err := strconv.ParseFloat(n, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return 0, Errorf(EINVALID, "bad duration %s: use Go syntax such as \"30s\" or \"5m\", or a number of seconds", what)
+	case secs == 0 && strings.ContainsAny(strings.SplitN(strings.ToLower(n), "e", 2)[0], "123456789"):
+		return 0, errTooShort(what)
+	}
+	return seconds(secs, what)
 }
 
 // seconds is Seconds with the duration named in errors as what.

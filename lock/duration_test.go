@@ -2,6 +2,7 @@ package lock
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,6 +65,33 @@ func TestDurationErrorsNameTheDuration(t *testing.T) {
 	} {
 		if _, err := Seconds(secs); err == nil || err.Error() != want {
 			t.Errorf("Seconds(%v): %v, want %s", secs, err, want)
+		}
+	}
+}
+
+// TestDurationsTooSmallForAFloat: a positive number too small for a
+// float64 reads as 0 without an error; it must be refused as too short,
+// not taken for "none" (a hold that never expires).
+func TestDurationsTooSmallForAFloat(t *testing.T) {
+	tiny := "0." + strings.Repeat("0", 400) + "1"
+	for _, s := range []string{tiny, "-" + tiny} {
+		if d, err := ParseDuration(s); err == nil {
+			t.Errorf("ParseDuration(%.20q...) = %v, want an error", s, d)
+		}
+	}
+	for _, n := range []string{"1e-400", tiny, "0.5e-330"} {
+		if d, err := SecondsText(n); err == nil || !strings.Contains(err.Error(), "shorter than a nanosecond") {
+			t.Errorf("SecondsText(%.20q...) = %v, %v; want too short", n, d, err)
+		}
+	}
+	for n, want := range map[string]time.Duration{"0": 0, "0e5": 0, "0.0": 0, "1e-9": 1, "30": 30 * time.Second, "1.5e1": 15 * time.Second} {
+		if d, err := SecondsText(n); err != nil || d != want {
+			t.Errorf("SecondsText(%q) = %v, %v; want %v", n, d, err, want)
+		}
+	}
+	for _, n := range []string{"1e400", "-1", "2e9"} {
+		if d, err := SecondsText(n); err == nil {
+			t.Errorf("SecondsText(%q) = %v, want an error", n, d)
 		}
 	}
 }

@@ -188,17 +188,17 @@ func (f *fields) duration(name, example string) (d time.Duration, ok bool) {
 	if v == nil {
 		return 0, false
 	}
-	var secs float64
+	var secs json.Number
 	var s string
 	var err error
 	switch {
-	case json.Unmarshal(v, &secs) == nil:
-		d, err = lock.Seconds(secs)
-	case json.Unmarshal(v, &s) == nil:
+	case json.Unmarshal(v, &s) == nil: // first: a json.Number takes "30" too
 		if s = strings.TrimSpace(s); s == "" {
 			return 0, false
 		}
 		d, err = lock.ParseDuration(s)
+	case json.Unmarshal(v, &secs) == nil:
+		d, err = lock.SecondsText(string(secs))
 	default:
 		f.problem("%s.%s must be a duration such as %q, not %s", f.where, name, example, jsonType(v))
 		return 0, false
