@@ -167,7 +167,9 @@ func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) []Event 
 		l.Pools = pools
 		changed = true
 	}
-	if metadata != nil && !sameJSON(metadata, l.Metadata) {
+	// Stored metadata that today's rules refuse (kept from an older
+	// file) is replaced even by the same value, written cleanly.
+	if metadata != nil && (!sameJSON(metadata, l.Metadata) || ValidateMetadata(l.Metadata) != nil) {
 		l.Metadata = metadata
 		changed = true
 	}

@@ -40,12 +40,25 @@ func TestAddToPoolSameMetadataIsNoChange(t *testing.T) {
 		}
 	}
 	// Numbers out of a double's range (only in metadata stored before
-	// they were refused) compare as written.
-	l := lock.Lock{Name: "m", Pools: []string{"p"}, Metadata: json.RawMessage(`[1e400]`), FreeSince: t0}
-	if events := lock.AddToPool(&l, "p", json.RawMessage(`[10e399]`), newEnv().env(t0)); len(events) != 1 {
-		t.Errorf("1e400 and 10e399: events %v", events)
+	// they were refused) compare as written, and are never taken for
+	// another number.
+	if lock.SameJSONForTest(`[1e400]`, `[10e399]`) || !lock.SameJSONForTest(`[1e400]`, `[1e400]`) {
+		t.Error("numbers out of a double's range compare as written")
 	}
-	if events := lock.AddToPool(&l, "p", json.RawMessage(`[10e399]`), newEnv().env(t0)); len(events) != 0 {
-		t.Errorf("10e399 again: events %v", events)
+}
+
+// TestAddToPoolReplacesMetadataTodaysRulesRefuse: metadata kept from an
+// older file that today's rules refuse (half a surrogate pair, bad UTF-8, a
+// key twice) is replaced by the same value sent cleanly.
+func TestAddToPoolReplacesMetadataTodaysRulesRefuse(t *testing.T) {
+	for stored, sent := range map[string]string{
+		`{"h":"\ud800"}`:   `{"h":"\ufffd"}`,
+		"{\"h\":\"\xff\"}": `{"h":"\ufffd"}`,
+		`{"a":1,"a":2}`:    `{"a":2}`,
+	} {
+		l := lock.Lock{Name: "m", Pools: []string{"p"}, Metadata: json.RawMessage(stored), FreeSince: t0}
+		if events := lock.AddToPool(&l, "p", json.RawMessage(sent), newEnv().env(t0)); len(events) != 1 || string(l.Metadata) != sent {
+			t.Errorf("stored %q, sent %s: events %v, metadata %q", stored, sent, events, l.Metadata)
+		}
 	}
 }
