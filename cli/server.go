@@ -50,7 +50,8 @@ Runs the lock server. It is configured with environment variables:
   LOCKER_ALLOWED_HOSTS
                       without AUTH_USER: comma-separated host names at which
                       browser pages (the dashboard) may change locks, besides
-                      the server's addresses and localhost (default none; *: any)
+                      the server's addresses and localhost (default none;
+                      *.example.com: its subdomains; *: any)
   SSL_CERT, SSL_KEY   PEM certificate and key files: serve HTTPS (both or neither)
   LOCKER_MAX_WAIT     longest blocking wait a request may ask for (default 10m)
   LOCKER_DEFAULT_TTL  lease of holds that ask for none (default: never expire)

@@ -36,7 +36,9 @@ func (s *Server) checkHost(r *http.Request) error {
 	}
 	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
 	if net.ParseIP(host) != nil || host == "localhost" || strings.HasSuffix(host, ".localhost") ||
-		slices.Contains(s.cfg.AllowedHosts, "*") || slices.Contains(s.cfg.AllowedHosts, host) {
+		slices.ContainsFunc(s.cfg.AllowedHosts, func(a string) bool {
+			return a == "*" || a == host || strings.HasPrefix(a, "*.") && strings.HasSuffix(host, a[1:])
+		}) {
 		return nil
 	}
 	return fmt.Errorf("this server has no credentials, and this page reached it as %q: a change from a browser is taken only at the server's address, at localhost, or at a name LOCKER_ALLOWED_HOSTS lists (else any web site could make its own name lead here, DNS rebinding). Set LOCKER_ALLOWED_HOSTS=%s on the server, or AUTH_USER and AUTH_PASS", host, host)

@@ -42,8 +42,10 @@ func TestRebindingPagesCannotChangeLocks(t *testing.T) {
 	s.do("PUT", "/lock/prod", `{"key":"ok"}`, host("locker.example.com")).expect(t, 200, "curl at a name")
 
 	// A listed name, or any.
-	listed := newHTTPStack(t, stackOptions{AllowedHosts: []string{"locker.example.com"}})
+	listed := newHTTPStack(t, stackOptions{AllowedHosts: []string{"locker.example.com", "*.ops.example"}})
 	listed.do("PUT", "/lock/prod", `{"key":"k"}`, page("locker.example.com:3000")...).expect(t, 200, "a page at a listed name")
+	listed.do("PUT", "/lock/prod", `{"key":"k"}`, page("locker.eu.ops.example")...).expect(t, 200, "a page at a name under a listed *.domain")
+	listed.do("PUT", "/lock/prod", `{"key":"k"}`, page("evilops.example")...).expect(t, 403, "a page at a name that only ends like a listed *.domain")
 	listed.do("PUT", "/lock/prod", `{"key":"k"}`, page("evil.example:3000")...).expect(t, 403, "a page at a name not listed")
 	any := newHTTPStack(t, stackOptions{AllowedHosts: []string{"*"}})
 	any.do("PUT", "/lock/prod", `{"key":"k"}`, page("evil.example:3000")...).expect(t, 200, "any name")

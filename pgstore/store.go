@@ -471,14 +471,16 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 		return l, err
 	})
 	if err != nil {
-		return lock.Lock{}, false, dbError(ctx, err)
+		return lock.Lock{}, false, readError(ctx, err)
 	}
 	return l, found, nil
 }
 
 // List implements lock.Store.
 func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
-	out, err := reread(s, ctx, func(qctx context.Context) ([]*lock.Lock, error) {
+	// Every lock, with its metadata: with 100,000 locks of large metadata
+	// that takes seconds, so it gets six times the bound of a statement.
+	out, err := rereadWithin(s, ctx, 6*s.opts.QueryTimeout, func(qctx context.Context) ([]*lock.Lock, error) {
 		rows, err := s.pool.Query(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
 		if err != nil {
 			return nil, err
@@ -495,7 +497,7 @@ func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 		return out, rows.Err()
 	})
 	if err != nil {
-		return nil, dbError(ctx, err)
+		return nil, readError(ctx, err)
 	}
 	return out, nil
 }
@@ -511,9 +513,20 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 		return scanEvents(rows)
 	})
 	if err != nil {
-		return nil, dbError(ctx, err)
+		return nil, readError(ctx, err)
 	}
 	return out, nil
+}
+
+// readError is dbError for a read, which changed nothing.
+func readError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database did not answer in time; try again"}
+	}
+	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); try again", err)}
 }
 
 // reread runs read, with QueryTimeout, and once more if its connection
@@ -522,8 +535,13 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 // checks them, and a read is safe to repeat. The pool's connections are
 // dropped first, so that the second try gets a new one.
 func reread[T any](s *Store, ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	return rereadWithin(s, ctx, s.opts.QueryTimeout, read)
+}
+
+// rereadWithin is reread with a bound of its own.
+func rereadWithin[T any](s *Store, ctx context.Context, bound time.Duration, read func(context.Context) (T, error)) (T, error) {
 	for try := 0; ; try++ {
-		qctx, cancel := s.bounded(ctx)
+		qctx, cancel := context.WithTimeout(ctx, bound)
 		v, err := read(qctx)
 		cancel()
 		if err == nil || try > 0 || ctx.Err() != nil || !connectionLost(err) {
