@@ -48,6 +48,7 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 		}
 		return l, oursOf(l, o.Key, holder), nil
 	}
+	start := time.Now()
 	var granted func(context.Context) (*Lock, error)
 	if _, before, err := look(ctx); err == nil {
 		granted = func(ctx context.Context) (*Lock, error) {
@@ -58,8 +59,18 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 			return l, nil
 		}
 	}
+	o.Wait = waitLeft(o.Wait, start)
 	return c.waitFor(ctx, fmt.Sprintf("lock %q", name), o, true, granted,
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.Lock(ctx, name, req) })
+}
+
+// waitLeft is what is left of wait (0: for ever) after the reads made
+// since start: a wait is counted from the call.
+func waitLeft(wait time.Duration, start time.Time) time.Duration {
+	if wait <= 0 {
+		return wait
+	}
+	return max(wait-time.Since(start), time.Nanosecond)
 }
 
 // unknownLock reports whether err is a Locker server's answer that it has

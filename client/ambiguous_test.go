@@ -286,3 +286,33 @@ func TestPoolReadBackJudgesOnlyThisCallsHolds(t *testing.T) {
 		t.Fatalf("a hold of ours that joined the pool during a wait was given back: %+v, %v", m3, err)
 	}
 }
+
+// TestAcquireWaitCountsFromTheCall: the read Acquire makes before it asks
+// is part of the wait, not added to it.
+func TestAcquireWaitCountsFromTheCall(t *testing.T) {
+	ctx := context.Background()
+	asked := make(chan time.Duration, 4)
+	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodGet:
+				time.Sleep(time.Second) // a slow read
+			case http.MethodPut:
+				d, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+				asked <- d
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	c := newClient(t, client.Options{URL: srv.URL})
+	if _, err := c.Lock(ctx, "x", client.LockOptions{Key: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	<-asked
+	if _, err := c.Acquire(ctx, "x", client.LockOptions{Key: "k", Wait: 3 * time.Second}); !errors.Is(err, client.ErrLocked) {
+		t.Fatalf("Acquire of a held lock: %v", err)
+	}
+	if d := <-asked; d > 2*time.Second {
+		t.Errorf("after a read of a second, Acquire asked the server to wait %s of its 3s", d)
+	}
+}

@@ -183,6 +183,7 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 		}
 		return p, m, nil
 	}
+	start := time.Now()
 	var granted func(context.Context) (*Lock, error)
 	if _, before, err := look(ctx); err == nil {
 		granted = func(ctx context.Context) (*Lock, error) {
@@ -203,6 +204,7 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 			return nil, nil
 		}
 	}
+	o.Wait = waitLeft(o.Wait, start)
 	return c.waitFor(ctx, fmt.Sprintf("a member of pool %q", pool), o, false, granted,
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.LockFromPool(ctx, pool, req) })
 }
