@@ -152,15 +152,8 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			// Never asked again: the server may have granted it, or
 			// may yet (a proxy could still pass the request on). The
 			// server's state says which hold is ours.
-			if granted != nil {
-				rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
-				l, _ := granted(rctx)
-				cancel()
-				if l != nil {
-					l.ReadBack = true
-					l.Message = fmt.Sprintf("granted; the answer was lost on the way (%v), and the lock's state read back", err)
-					return l, nil
-				}
+			if l := c.readBack(ctx, granted, "the answer was lost on the way", err); l != nil {
+				return l, nil
 			}
 			return nil, err
 		case errors.Is(err, ErrLocked):
@@ -182,15 +175,8 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			// With PostgreSQL, a commit whose outcome the server did
 			// not learn (the connection broke) is a 503 too: look
 			// before asking again.
-			if granted != nil {
-				rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
-				l, _ := granted(rctx)
-				cancel()
-				if l != nil {
-					l.ReadBack = true
-					l.Message = fmt.Sprintf("granted; the server did not learn it had been (%v), and the lock's state read back", err)
-					return l, nil
-				}
+			if l := c.readBack(ctx, granted, "the server did not learn it had been", err); l != nil {
+				return l, nil
 			}
 			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
 			delay = jitter(backoff)
@@ -217,6 +203,23 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			}
 		}
 	}
+}
+
+// readBack returns the hold granted says a request whose outcome is
+// unknown took, marked as read back (why and err say why it had to be), or
+// nil: none, or no way to tell.
+func (c *Client) readBack(ctx context.Context, granted func(context.Context) (*Lock, error), why string, err error) *Lock {
+	if granted == nil {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
+	defer cancel()
+	l, _ := granted(rctx)
+	if l != nil {
+		l.ReadBack = true
+		l.Message = fmt.Sprintf("granted; %s (%v), and the lock's state read back", why, err)
+	}
+	return l
 }
 
 // readBackTime bounds reading a lock back after an unknown outcome.
