@@ -442,12 +442,8 @@ func TestRunLeaseLost(t *testing.T) {
 	ctx := context.Background()
 	cl, _ := client.New(client.Options{URL: url})
 	dir := t.TempDir()
-	done := make(chan result, 1)
-	go func() {
-		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "300ms", "--kill-on-lost", "--",
-			"sh", "-c", `trap 'echo terminated > `+dir+`/out; exit 9' TERM; touch `+dir+`/started; sleep 30 & wait`)
-	}()
-	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	done := runStarted(t, ctx, env, dir, "run", "prod", "--key", "k", "--ttl", "300ms", "--kill-on-lost", "--",
+		"sh", "-c", `trap 'echo terminated > `+dir+`/out; exit 9' TERM; touch `+dir+`/started; sleep 30 & wait`)
 	if _, err := cl.ForceUnlock(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
@@ -456,6 +452,16 @@ func TestRunLeaseLost(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "terminated\n" {
 		t.Fatalf("the command was not terminated: %q", b)
 	}
+}
+
+// runStarted starts locker with args in the background, and returns once
+// its command has touched dir/started; the result comes on the channel.
+func runStarted(t *testing.T, ctx context.Context, env map[string]string, dir string, args ...string) chan result {
+	t.Helper()
+	done := make(chan result, 1)
+	go func() { done <- locker(t, ctx, env, args...) }()
+	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	return done
 }
 
 // TestRunLostExitsOne: a command that succeeded after the lock was lost
@@ -467,12 +473,8 @@ func TestRunLostExitsOne(t *testing.T) {
 	ctx := context.Background()
 	cl, _ := client.New(client.Options{URL: url})
 	dir := t.TempDir()
-	done := make(chan result, 1)
-	go func() {
-		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "300ms", "--",
-			"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
-	}()
-	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	done := runStarted(t, ctx, env, dir, "run", "prod", "--key", "k", "--ttl", "300ms", "--",
+		"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
 	if _, err := cl.ForceUnlock(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
@@ -491,12 +493,8 @@ func TestRunLostFoundAtRelease(t *testing.T) {
 		ctx := context.Background()
 		cl, _ := client.New(client.Options{URL: url})
 		dir := t.TempDir()
-		done := make(chan result, 1)
-		go func() {
-			done <- locker(t, ctx, env, "run", "t2", "--key", "k", "--ttl", ttl, "--",
-				"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
-		}()
-		waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+		done := runStarted(t, ctx, env, dir, "run", "t2", "--key", "k", "--ttl", ttl, "--",
+			"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
 		if _, err := cl.ForceUnlock(ctx, "t2"); err != nil {
 			t.Fatal(err)
 		}
@@ -510,11 +508,8 @@ func TestRunLostFoundAtRelease(t *testing.T) {
 		// Force-released and left free: found at the release too.
 		os.Remove(filepath.Join(dir, "finish"))
 		os.Remove(filepath.Join(dir, "started"))
-		go func() {
-			done <- locker(t, ctx, env, "run", "t3", "--key", "k", "--ttl", ttl, "--",
-				"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
-		}()
-		waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+		done = runStarted(t, ctx, env, dir, "run", "t3", "--key", "k", "--ttl", ttl, "--",
+			"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
 		if _, err := cl.ForceUnlock(ctx, "t3"); err != nil {
 			t.Fatal(err)
 		}
@@ -538,12 +533,8 @@ func testKillOnLost(t *testing.T, cut func(*lossyProxy)) {
 	ctx := context.Background()
 	cl, _ := client.New(client.Options{URL: url})
 	dir := t.TempDir()
-	done := make(chan result, 1)
-	go func() {
-		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--ttl", "3s", "--kill-on-lost", "--",
-			"sh", "-c", `trap 'date +%s%N > `+dir+`/term; exit 9' TERM; touch `+dir+`/started; sleep 30 & wait`)
-	}()
-	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	done := runStarted(t, ctx, env, dir, "run", "prod", "--key", "k", "--ttl", "3s", "--kill-on-lost", "--",
+		"sh", "-c", `trap 'date +%s%N > `+dir+`/term; exit 9' TERM; touch `+dir+`/started; sleep 30 & wait`)
 	cut(p)
 	next, err := cl.Acquire(ctx, "prod", client.LockOptions{Key: "next", Wait: 20 * time.Second})
 	if err != nil {
@@ -567,12 +558,8 @@ func TestRunStopsCommandWhenCancelled(t *testing.T) {
 	cl, _ := client.New(client.Options{URL: url})
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		done <- locker(t, ctx, env, "run", "prod", "--key", "k", "--",
-			"sh", "-c", `trap 'echo terminated > `+dir+`/out; exit 5' TERM; touch `+dir+`/started; sleep 30 & wait`)
-	}()
-	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	done := runStarted(t, ctx, env, dir, "run", "prod", "--key", "k", "--",
+		"sh", "-c", `trap 'echo terminated > `+dir+`/out; exit 5' TERM; touch `+dir+`/started; sleep 30 & wait`)
 	cancel()
 	(<-done).want(t, 5, `^$`, `^$`)
 	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "terminated\n" {
