@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -518,6 +519,82 @@ func TestRunLostFoundAtRelease(t *testing.T) {
 	}
 }
 
+// TestRunLostThenRenewedInTime: renewals that fail past the point where
+// the hold is declared lost are still tried with time enough for a real
+// network: a server back before the lease ends renews it, and the run
+// succeeds.
+func TestRunLostThenRenewedInTime(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	dir := t.TempDir()
+	p.slowRefreshes.Store(true) // every renewal takes 50ms
+	done := runStarted(t, ctx, env, dir, "run", "lk", "--key", "k", "--holder", "k", "--ttl", "10s", "--",
+		"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
+	p.failRefreshes.Store(true)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// Until the run has declared the hold lost (at 9 s of 10).
+		cl, _ := client.New(client.Options{URL: url})
+		l, err := cl.Get(ctx, "lk")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := l.Holds["k"]; time.Until(h.Expires) < 900*time.Millisecond || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.failRefreshes.Store(false) // back, 50ms a renewal
+	waitUntil(t, func() bool {
+		cl, _ := client.New(client.Options{URL: url})
+		l, _ := cl.Get(ctx, "lk")
+		return time.Until(l.Holds["k"].Expires) > 5*time.Second
+	})
+	os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
+	(<-done).want(t, 0, `^$`, `(?s)LOCK LOST: could not refresh`)
+	cl, _ := client.New(client.Options{URL: url})
+	h, _ := cl.History(ctx, "lk")
+	for _, ev := range h {
+		if ev.Type == "expired" {
+			t.Errorf("the lease ran out though the server was back before its end: %+v", h)
+		}
+	}
+}
+
+// TestRunLostAndRetakenUnderOurName: a lock forced away and taken afresh
+// by another process with the same key and holder (a new fence token) is
+// not ours: the run reports it lost, exits 1, and does not release the
+// other's hold.
+func TestRunLostAndRetakenUnderOurName(t *testing.T) {
+	// (With a lease, the run's renewal would lengthen the other's hold
+	// before it learns the fence changed: the server cannot tell two
+	// holders of one key and name apart.)
+	for _, ttl := range []string{"0"} {
+		url := testServer(t, httpapi.Config{}, lockservice.Config{})
+		env := map[string]string{"LOCKER_URL": url}
+		ctx := context.Background()
+		cl, _ := client.New(client.Options{URL: url})
+		dir := t.TempDir()
+		done := runStarted(t, ctx, env, dir, "run", "lf", "--key", "K", "--holder", "H", "--ttl", ttl, "--",
+			"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
+		if _, err := cl.ForceUnlock(ctx, "lf"); err != nil {
+			t.Fatal(err)
+		}
+		other, err := cl.Lock(ctx, "lf", client.LockOptions{Key: "K", Holder: "H"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond) // a renewal or two, with a lease
+		os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
+		(<-done).want(t, 1, `^$`, `(?s)LOCK LOST.*exiting 1\n`)
+		if l, _ := cl.Get(ctx, "lf"); l.LockedBy["H"] != 1 || l.Fence != other.Fence {
+			t.Errorf("--ttl %s: the run released the other's hold: %+v", ttl, l)
+		}
+	}
+}
+
 // TestRunKillOnLostBeforeTheLeaseEnds: when the lease cannot be renewed,
 // --kill-on-lost stops the command before the lease runs out, so before
 // the server can give the lock to anyone else.
@@ -650,6 +727,7 @@ type lossyProxy struct {
 	badGatewayPuts                                   atomic.Int32 // passed on, then answered 502
 	failRefreshes                                    atomic.Bool  // not passed on
 	stallRefreshes                                   atomic.Bool  // held unanswered
+	slowRefreshes                                    atomic.Bool  // passed on after 50ms
 }
 
 func newLossyProxy(t *testing.T, url string) *lossyProxy {
@@ -672,6 +750,17 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 			hangUp(w)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.failRefreshes.Load():
 			hangUp(w)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.slowRefreshes.Load():
+			// A 50ms network: a client that gives up sooner is gone
+			// before its request gets there (the body read, net/http
+			// notices the connection close).
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			select {
+			case <-time.After(50 * time.Millisecond):
+				rp.ServeHTTP(w, r)
+			case <-r.Context().Done():
+			}
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.stallRefreshes.Load():
 			select { // longer than the lease of the test that uses it
 			case <-r.Context().Done():

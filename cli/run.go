@@ -147,7 +147,7 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 		return err
 	}
 	name := l.Name
-	r := &runner{c: c, cl: cl, name: name, pool: *pool, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost}
+	r := &runner{c: c, cl: cl, name: name, pool: *pool, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost, fence: l.Fence}
 	if ctx.Err() != nil {
 		r.release()
 		fmt.Fprintf(stderr, "locker run: interrupted before %s started; released '%s'\n", argv[0], name)
@@ -193,6 +193,7 @@ type runner struct {
 	holder     string
 	ttl        time.Duration
 	killOnLost bool
+	fence      uint64 // the lock's fence token when we took it (0: a server without)
 	lostOnce   sync.Once
 	stillLost  atomic.Bool   // declared lost, and not found ours again since
 	lost       chan struct{} // closed when the lease is lost
@@ -385,7 +386,9 @@ func (r *runner) release() (stuck bool) {
 			case err != nil && !unreachable(err):
 				readBack, err = false, nil
 			case err != nil:
-			case held < 0 && countOf(now, o) == 0:
+			case held < 0 && (countOf(now, o) == 0 || r.fence != 0 && now.Fence != r.fence):
+				// Gone, or taken afresh by another with our key and
+				// holder (a new fence token), whose hold is not ours.
 				l = &client.Lock{Message: "nothing to release"}
 				if !r.stillLost.Swap(true) {
 					fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: '%s' was no longer ours when the command ended (force-released, or its lease ran out unrenewed): another process may have had it meanwhile\n", r.name)
@@ -500,7 +503,7 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 		// the hold must be declared lost: a server that hangs must not
 		// keep that from happening in time.
 		limit := max(interval, time.Second)
-		if until := time.Until(renewed.Add(lease - margin)); until < limit {
+		if until := time.Until(renewed.Add(lease - margin)); until < limit && !saidLost {
 			limit = max(until, 10*time.Millisecond)
 		}
 		rctx, cancel := context.WithTimeout(ctx, limit)
@@ -515,6 +518,10 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 			err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
 		}
 		switch {
+		case err == nil && r.fence != 0 && nl.Fence != r.fence:
+			// Taken afresh since, by a holder with our key and name.
+			r.declareLost(fmt.Sprintf("'%s' was lost and taken again under our key and holder (fence %d, ours %d)", r.name, nl.Fence, r.fence))
+			return
 		case err == nil:
 			renewed = sent
 			if saidLost {
