@@ -137,13 +137,22 @@ func loadHardening(env Env, c *serverConfig) error {
 			c.authLimit.TrustedProxies = append(c.authLimit.TrustedProxies, p.Masked())
 		}
 	}
-	for _, h := range strings.Split(env("LOCKER_ALLOWED_HOSTS"), ",") {
-		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
+	for _, raw := range strings.Split(env("LOCKER_ALLOWED_HOSTS"), ",") {
+		raw = strings.TrimSpace(raw)
+		h := strings.ToLower(raw)
+		if h != "*" {
+			h = strings.TrimSuffix(h, ".") // a name may end with the root's dot
+		}
+		rest, wild := strings.CutPrefix(h, "*.")
 		switch {
-		case h == "":
+		case raw == "":
 			continue
+		case raw == "*":
 		case strings.ContainsAny(h, "/: \t@[]"):
-			return fmt.Errorf("LOCKER_ALLOWED_HOSTS: %q is not a host name: list names such as locker.example.com, without scheme or port", h)
+			return fmt.Errorf("LOCKER_ALLOWED_HOSTS: %q is not a host name: list names such as locker.example.com, without scheme or port", raw)
+		case h == "*" || wild && (rest == "" || strings.HasPrefix(rest, ".")) || strings.Contains(rest, "*"):
+			// "*." (*.${DOMAIN} with DOMAIN unset, say) must not mean "any".
+			return fmt.Errorf("LOCKER_ALLOWED_HOSTS: %q: a wildcard is * alone or *.domain, such as *.example.com", raw)
 		}
 		c.allowedHosts = append(c.allowedHosts, h)
 	}

@@ -37,14 +37,14 @@ func TestHardeningConfig(t *testing.T) {
 	c, err = loadServerConfig(with("LOCKER_MAX_CONNECTIONS", "20", "LOCKER_READ_HEADER_TIMEOUT", "2s", "LOCKER_READ_TIMEOUT", "3s",
 		"LOCKER_IDLE_TIMEOUT", "4s", "LOCKER_AUTH_FAILURES_PER_MINUTE", "0", "LOCKER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,::1",
 		"AUTH_USER", "u", "AUTH_PASS", "p", "LOCKER_READONLY_USER", "r", "LOCKER_READONLY_PASS", "rp",
-		"LOCKER_ALLOWED_HOSTS", " Locker.Example.com., ,ops-locker"))
+		"LOCKER_ALLOWED_HOSTS", " Locker.Example.com., ,ops-locker,*.Ops.Example"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantProxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("::1/128")}
 	if c.maxConns != 20 || c.readHeader != 2*time.Second || c.readBody != 3*time.Second || c.idle != 4*time.Second ||
 		c.authLimit.PerMinute != 0 || !reflect.DeepEqual(c.authLimit.TrustedProxies, wantProxies) || c.readOnly.User != "r" || c.readOnly.Pass != "rp" ||
-		!reflect.DeepEqual(c.allowedHosts, []string{"locker.example.com", "ops-locker"}) {
+		!reflect.DeepEqual(c.allowedHosts, []string{"locker.example.com", "ops-locker", "*.ops.example"}) {
 		t.Errorf("set: %+v", c)
 	}
 	for _, bad := range []struct {
@@ -63,6 +63,10 @@ func TestHardeningConfig(t *testing.T) {
 		{with("LOCKER_TRUSTED_PROXIES", "10.0.0.0/8,lb.example"), "LOCKER_TRUSTED_PROXIES"},
 		{with("LOCKER_ALLOWED_HOSTS", "https://locker.example.com"), "LOCKER_ALLOWED_HOSTS"},
 		{with("LOCKER_ALLOWED_HOSTS", "locker.example.com:3000"), "LOCKER_ALLOWED_HOSTS"},
+		{with("LOCKER_ALLOWED_HOSTS", "*."), "LOCKER_ALLOWED_HOSTS"}, // *.${DOMAIN} with DOMAIN unset
+		{with("LOCKER_ALLOWED_HOSTS", "foo.*.com"), "LOCKER_ALLOWED_HOSTS"},
+		{with("LOCKER_ALLOWED_HOSTS", "*example.com"), "LOCKER_ALLOWED_HOSTS"},
+		{with("LOCKER_ALLOWED_HOSTS", "*..com"), "LOCKER_ALLOWED_HOSTS"},
 		{with("LOCKER_READONLY_USER", "r"), "LOCKER_READONLY_PASS"},
 		{with("LOCKER_READONLY_USER", "r", "LOCKER_READONLY_PASS", "p"), "needs AUTH_USER"},
 		{with("AUTH_USER", "u", "AUTH_PASS", "p", "LOCKER_READONLY_USER", "u", "LOCKER_READONLY_PASS", "x"), "must differ"},
