@@ -49,9 +49,9 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 		return l, oursOf(l, o.Key, holder), nil
 	}
 	start := time.Now()
-	var granted func(context.Context) (*Lock, error)
+	var granted grantedFunc
 	if _, before, err := look(ctx); err == nil {
-		granted = func(ctx context.Context) (*Lock, error) {
+		granted = func(ctx context.Context, _ bool) (*Lock, error) {
 			l, now, err := look(ctx)
 			if err != nil || !now.newer(before) {
 				return nil, err
@@ -111,7 +111,7 @@ func (now ours) newer(before ours) bool {
 // state and returns a hold that try took since the wait began (nil if none):
 // after an outcome that is unknown, and when ctx ends while try is on its
 // way.
-func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLegacy bool, granted func(context.Context) (*Lock, error), try func(context.Context, LockOptions) (*Lock, error)) (*Lock, error) {
+func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLegacy bool, granted grantedFunc, try func(context.Context, LockOptions) (*Lock, error)) (*Lock, error) {
 	var deadline time.Time
 	if o.Wait > 0 {
 		deadline = time.Now().Add(o.Wait)
@@ -205,16 +205,22 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 	}
 }
 
+// grantedFunc reads the server's state and returns the hold a request of
+// the wait took (nil if none). toGiveBack asks for certainty, where a hold
+// that may have been there before the wait is not taken for one: it will be
+// released.
+type grantedFunc func(ctx context.Context, toGiveBack bool) (*Lock, error)
+
 // readBack returns the hold granted says a request whose outcome is
 // unknown took, marked as read back (why and err say why it had to be), or
 // nil: none, or no way to tell.
-func (c *Client) readBack(ctx context.Context, granted func(context.Context) (*Lock, error), why string, err error) *Lock {
+func (c *Client) readBack(ctx context.Context, granted grantedFunc, why string, err error) *Lock {
 	if granted == nil {
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
 	defer cancel()
-	l, _ := granted(rctx)
+	l, _ := granted(rctx, false)
 	if l != nil {
 		l.ReadBack = true
 		l.Message = fmt.Sprintf("granted; %s (%v), and the lock's state read back", why, err)
@@ -234,22 +240,27 @@ func (c *Client) readBackTime() time.Duration {
 // request was on its way, after making sure that the request left no hold:
 // one the server granted as the wait ended is released again. If that
 // cannot be made sure of, the error matches ErrMaybeHeld as well.
-func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, granted func(context.Context) (*Lock, error)) error {
+func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, granted grantedFunc) error {
 	if granted == nil {
 		return ended
 	}
 	// ctx has ended: these requests get a short time of their own.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.readBackTime(), 5*time.Second))
 	defer cancel()
-	l, err := granted(bctx)
+	l, err := granted(bctx, true)
 	if err == nil && l == nil {
+		if maybe, _ := granted(bctx, false); maybe != nil {
+			// A member that joined the pool during the wait, held by
+			// us: this wait's, or held before? Not ours to release.
+			return fmt.Errorf("%w; %w: %q, which joined the pool during the wait, is held under key %q: release it if this wait took it", ended, ErrMaybeHeld, maybe.Name, o.Key)
+		}
 		return ended // nothing was granted
 	}
 	if err == nil {
 		if _, err = c.Unlock(bctx, l.Name, o.Key, o.Holder); Ambiguous(err) {
 			// Its answer was lost: see whether the hold is gone.
 			var still *Lock
-			if still, err = granted(bctx); err == nil && still != nil {
+			if still, err = granted(bctx, true); err == nil && still != nil {
 				err = errors.New("it is still held")
 			}
 		}

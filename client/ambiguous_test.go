@@ -316,3 +316,33 @@ func TestAcquireWaitCountsFromTheCall(t *testing.T) {
 		t.Errorf("after a read of a second, Acquire asked the server to wait %s of its 3s", d)
 	}
 }
+
+// TestPoolReadBackFindsAMemberThatJoinedDuringTheWait: a wait for a pool
+// often ends when a member is added; that grant, its answer lost, is
+// found by reading the pool back.
+func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
+	ctx := context.Background()
+	g := &gateway{}
+	srv := newServer(t, serverConfig{wrap: g.wrap})
+	c := newClient(t, client.Options{URL: srv.URL})
+	direct := newClient(t, client.Options{URL: srv.URL})
+	if _, err := direct.AddMember(ctx, "p", "m1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Lock(ctx, "m1", client.LockOptions{Key: "X"}); err != nil {
+		t.Fatal(err)
+	}
+	g.puts.Store(0)
+	g.fail.Store(1)
+	go func() {
+		for g.puts.Load() == 0 { // the wait's PUT is with the server
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		direct.AddMember(ctx, "p", "m2", nil)
+	}()
+	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "me", Wait: 10 * time.Second})
+	if err != nil || l.Name != "m2" || !l.ReadBack {
+		t.Fatalf("AcquireFromPool granted a member added during the wait, its answer a 502: %+v, %v", l, err)
+	}
+}

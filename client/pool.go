@@ -184,20 +184,21 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 		return p, m, nil
 	}
 	start := time.Now()
-	var granted func(context.Context) (*Lock, error)
+	var granted grantedFunc
 	if _, before, err := look(ctx); err == nil {
-		granted = func(ctx context.Context) (*Lock, error) {
+		granted = func(ctx context.Context, toGiveBack bool) (*Lock, error) {
 			p, now, err := look(ctx)
 			if err != nil {
 				return nil, err
 			}
 			for i := range p.Members {
-				// Only the members there when the wait began: what we
-				// held of one that joined since is unknown, and taking
-				// it for a grant could give back a hold of ours that is
-				// not this call's.
+				// A member that joined since the wait began (which is
+				// how waits for a pool often end) counts from nothing,
+				// except for giving back: what we held of it before is
+				// unknown, and that hold may not be this call's.
 				m := &p.Members[i]
-				if was, ok := before[m.Name]; ok && now[m.Name].newer(was) {
+				was, ok := before[m.Name]
+				if (ok || !toGiveBack) && now[m.Name].newer(was) {
 					return m, nil
 				}
 			}
