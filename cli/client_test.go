@@ -563,6 +563,17 @@ func TestRunLostThenRenewedInTime(t *testing.T) {
 	}
 }
 
+// TestRunFencelessRenewalsAreOurs: a renewal answered without a fence
+// token (a gateway that rewrites answers) is not a sign that the hold was
+// taken afresh.
+func TestRunFencelessRenewalsAreOurs(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	p.fencelessRefreshes.Store(true)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	locker(t, context.Background(), env, "run", "fd", "--ttl", "300ms", "--", "sleep", "1").want(t, 0, `^$`, `^$`)
+}
+
 // TestRunLostAndRetakenUnderOurName: a lock forced away and taken afresh
 // by another process with the same key and holder (a new fence token) is
 // not ours: the run reports it lost, exits 1, and does not release the
@@ -728,6 +739,7 @@ type lossyProxy struct {
 	failRefreshes                                    atomic.Bool  // not passed on
 	stallRefreshes                                   atomic.Bool  // held unanswered
 	slowRefreshes                                    atomic.Bool  // passed on after 50ms
+	fencelessRefreshes                               atomic.Bool  // answered without "fence", as a rewriting gateway might
 }
 
 func newLossyProxy(t *testing.T, url string) *lossyProxy {
@@ -750,6 +762,11 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 			hangUp(w)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.failRefreshes.Load():
 			hangUp(w)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.fencelessRefreshes.Load():
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			w.WriteHeader(rec.Code)
+			w.Write(regexp.MustCompile(`"fence":\d+,?`).ReplaceAll(rec.Body.Bytes(), nil))
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.slowRefreshes.Load():
 			// A 50ms network: a client that gives up sooner is gone
 			// before its request gets there (the body read, net/http

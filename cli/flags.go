@@ -369,6 +369,18 @@ func (w *waitFlag) Set(s string) error {
 	return nil
 }
 
+// wait is the flag as the client's Acquire takes it: 0 for ever, and a
+// nanosecond (one try) for --wait 0.
+func (w *waitFlag) wait() time.Duration {
+	switch {
+	case w.forever:
+		return 0
+	case w.d == 0:
+		return time.Nanosecond
+	}
+	return w.d
+}
+
 // durationFlag is a duration flag that takes what lock.ParseDuration
 // takes: "30s", "5m" or a number of seconds, never negative.
 type durationFlag struct{ d time.Duration }

@@ -77,30 +77,13 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 }
 
 // acquire takes the lock, waiting as wait says, with progress on stderr. Its
-// errors are reported already: return them as they are.
+// errors are reported already: return them as they are. The client reads
+// the lock back when an answer is lost (or a proxy answers instead).
 func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
-	var (
-		l   *client.Lock
-		err error
-	)
-	before := heldCount(ctx, cl, name, o) // for an answer that is lost
-	if !wait.forever && wait.d == 0 {
-		l, err = cl.Lock(ctx, name, o)
-	} else {
-		o.Wait = wait.d
-		p := c.startProgress(ctx, cl, name)
-		l, err = cl.Acquire(ctx, name, o)
-		p.stop()
-	}
-	if err != nil && before >= 0 && ctx.Err() == nil && unreachable(err) {
-		// The request may have been granted and its answer lost: a
-		// script told "failed" would never release it.
-		get := func(ctx context.Context) (*client.Lock, error) { return cl.Get(ctx, name) }
-		if now := readBack(ctx, get); now != nil && countOf(now, o) > before {
-			c.say("the server granted '%s' before the connection broke (its state read back)", name)
-			return now, nil
-		}
-	}
+	o.Wait = wait.wait()
+	p := c.startProgress(ctx, cl, name)
+	l, err := cl.Acquire(ctx, name, o)
+	p.stop()
 	if err == nil {
 		if l.ReadBack {
 			c.say("'%s': %s", name, l.Message)
@@ -120,19 +103,6 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	return nil, ExitError{Code: code}
 }
 
-// heldCount is the count of o's holder under o's key on the named lock,
-// 0 for a lock never seen, -1 when it cannot be read.
-func heldCount(ctx context.Context, cl *client.Client, name string, o client.LockOptions) int {
-	l, err := cl.Get(ctx, name)
-	switch {
-	case errors.Is(err, client.ErrNotFound):
-		return 0
-	case err != nil:
-		return -1
-	}
-	return countOf(l, o)
-}
-
 func countOf(l *client.Lock, o client.LockOptions) int {
 	holder := o.Holder
 	if holder == "" {
@@ -142,23 +112,6 @@ func countOf(l *client.Lock, o client.LockOptions) int {
 		return 0
 	}
 	return l.LockedBy[holder]
-}
-
-// readBack reads a lock (or pool) with get after its request's answer was
-// lost, trying for a few seconds while the server cannot be reached; nil if
-// it could not.
-func readBack[T any](ctx context.Context, get func(context.Context) (*T, error)) *T {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		v, err := get(ctx)
-		if err == nil {
-			return v
-		}
-		if !unreachable(err) || !sleepCtx(ctx, 500*time.Millisecond) {
-			return nil
-		}
-	}
 }
 
 // progress shows, while waiting for a lock, who holds it and how long we

@@ -380,31 +380,12 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 // progress on stderr. Its errors are reported already: return them as they
 // are.
 func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
-	var (
-		l   *client.Lock
-		err error
-	)
-	before := poolCounts(ctx, cl, pool, o) // for an answer that is lost
-	if !wait.forever && wait.d == 0 {
-		l, err = cl.LockFromPool(ctx, pool, o)
-	} else {
-		o.Wait = wait.d
-		p := c.startPoolProgress(ctx, cl, pool)
-		l, err = cl.AcquireFromPool(ctx, pool, o)
-		p.stop()
-	}
-	if err != nil && before != nil && ctx.Err() == nil && unreachable(err) {
-		// A member may have been granted and its answer lost: the one
-		// whose count went up is ours.
-		get := func(ctx context.Context) (*client.Pool, error) { return cl.Pool(ctx, pool) }
-		if now := readBack(ctx, get); now != nil {
-			for i := range now.Members {
-				if m := &now.Members[i]; countOf(m, o) > before[m.Name] {
-					c.say("the server granted '%s' from pool '%s' before the connection broke (its state read back)", m.Name, pool)
-					return m, nil
-				}
-			}
-		}
+	o.Wait = wait.wait()
+	p := c.startPoolProgress(ctx, cl, pool)
+	l, err := cl.AcquireFromPool(ctx, pool, o)
+	p.stop()
+	if err == nil && l.ReadBack {
+		c.say("'%s' from pool '%s': %s", l.Name, pool, l.Message)
 	}
 	if err == nil {
 		return l, nil
@@ -420,23 +401,6 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	}
 	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
 	return nil, ExitError{Code: code}
-}
-
-// poolCounts is the count of o's holder under o's key on each member of
-// the pool (none for a pool without members), nil when it cannot be read.
-func poolCounts(ctx context.Context, cl *client.Client, pool string, o client.LockOptions) map[string]int {
-	p, err := cl.Pool(ctx, pool)
-	switch {
-	case errors.Is(err, client.ErrNotFound):
-		return map[string]int{}
-	case err != nil:
-		return nil
-	}
-	counts := map[string]int{}
-	for i := range p.Members {
-		counts[p.Members[i].Name] = countOf(&p.Members[i], o)
-	}
-	return counts
 }
 
 // failPool is fail for errors about a pool.

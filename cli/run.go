@@ -386,7 +386,7 @@ func (r *runner) release() (stuck bool) {
 			case err != nil && !unreachable(err):
 				readBack, err = false, nil
 			case err != nil:
-			case held < 0 && (countOf(now, o) == 0 || r.fence != 0 && now.Fence != r.fence):
+			case held < 0 && (countOf(now, o) == 0 || r.fence != 0 && !now.Legacy && now.Fence != r.fence):
 				// Gone, or taken afresh by another with our key and
 				// holder (a new fence token), whose hold is not ours.
 				l = &client.Lock{Message: "nothing to release"}
@@ -518,7 +518,7 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 			err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
 		}
 		switch {
-		case err == nil && r.fence != 0 && nl.Fence != r.fence:
+		case err == nil && r.fence != 0 && !nl.Legacy && nl.Fence != r.fence:
 			// Taken afresh since, by a holder with our key and name.
 			r.declareLost(fmt.Sprintf("'%s' was lost and taken again under our key and holder (fence %d, ours %d)", r.name, nl.Fence, r.fence))
 			return

@@ -220,12 +220,23 @@ func (c *Client) readBack(ctx context.Context, granted grantedFunc, why string, 
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
 	defer cancel()
-	l, _ := granted(rctx, false)
-	if l != nil {
-		l.ReadBack = true
-		l.Message = fmt.Sprintf("granted; %s (%v), and the lock's state read back", why, err)
+	for {
+		// A server that restarted may take a moment to answer again.
+		l, gerr := granted(rctx, false)
+		if l != nil {
+			l.ReadBack = true
+			l.Message = fmt.Sprintf("granted; %s (%v), and the lock's state read back", why, err)
+			return l
+		}
+		if gerr == nil || !errors.Is(gerr, ErrUnreachable) && !errors.Is(gerr, ErrUnavailable) {
+			return nil
+		}
+		select {
+		case <-rctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return l
 }
 
 // readBackTime bounds reading a lock back after an unknown outcome.
@@ -251,8 +262,9 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 	if err == nil && l == nil {
 		if maybe, _ := granted(bctx, false); maybe != nil {
 			// A member that joined the pool during the wait, held by
-			// us: this wait's, or held before? Not ours to release.
-			return fmt.Errorf("%w; %w: %q, which joined the pool during the wait, is held under key %q: release it if this wait took it", ended, ErrMaybeHeld, maybe.Name, o.Key)
+			// us: this wait's, or held before? (Or a grant that came
+			// just now.) Not certain enough to release.
+			return fmt.Errorf("%w; %w: %q is held under key %q, perhaps by this wait: release it if so", ended, ErrMaybeHeld, maybe.Name, o.Key)
 		}
 		return ended // nothing was granted
 	}

@@ -22,6 +22,7 @@ type gateway struct {
 	fail, drop atomic.Int32 // PUTs still to fail
 	unknown    atomic.Int32 // PUTs done, then answered with the server's own 503
 	puts       atomic.Int32 // PUTs the server got
+	onDrop     func()       // run before a dropped PUT is answered
 }
 
 func (g *gateway) wrap(h http.Handler) http.Handler {
@@ -31,6 +32,9 @@ func (g *gateway) wrap(h http.Handler) http.Handler {
 			return
 		}
 		if g.drop.Add(-1) >= 0 {
+			if g.onDrop != nil {
+				g.onDrop()
+			}
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
 			return
 		}
@@ -344,5 +348,31 @@ func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
 	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "me", Wait: 10 * time.Second})
 	if err != nil || l.Name != "m2" || !l.ReadBack {
 		t.Fatalf("AcquireFromPool granted a member added during the wait, its answer a 502: %+v, %v", l, err)
+	}
+}
+
+// TestPoolReadBackIgnoresHoldsFromBeforeJoining: a lock we already held
+// that joins the pool during the wait is not this wait's grant.
+func TestPoolReadBackIgnoresHoldsFromBeforeJoining(t *testing.T) {
+	ctx := context.Background()
+	g := &gateway{}
+	srv := newServer(t, serverConfig{wrap: g.wrap})
+	c := newClient(t, client.Options{URL: srv.URL})
+	direct := newClient(t, client.Options{URL: srv.URL})
+	if _, err := direct.AddMember(ctx, "p", "e1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Lock(ctx, "e1", client.LockOptions{Key: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Lock(ctx, "x", client.LockOptions{Key: "K", Holder: "H"}); err != nil {
+		t.Fatal(err)
+	}
+	// The wait's PUT never reaches the server; meanwhile x joins.
+	g.onDrop = func() { direct.AddMember(ctx, "p", "x", nil) }
+	g.drop.Store(1)
+	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "K", Holder: "H", Wait: 2 * time.Second})
+	if err == nil {
+		t.Fatalf("AcquireFromPool whose PUT never reached the server returned %+v as its grant", l)
 	}
 }

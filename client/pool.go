@@ -192,13 +192,16 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 				return nil, err
 			}
 			for i := range p.Members {
-				// A member that joined since the wait began (which is
-				// how waits for a pool often end) counts from nothing,
-				// except for giving back: what we held of it before is
-				// unknown, and that hold may not be this call's.
 				m := &p.Members[i]
 				was, ok := before[m.Name]
-				if (ok || !toGiveBack) && now[m.Name].newer(was) {
+				switch {
+				case ok && now[m.Name].newer(was):
+					return m, nil
+				case !ok && !toGiveBack && now[m.Name].count > 0 && c.takenSinceJoining(ctx, m.Name, pool, o.Key, holder):
+					// A member that joined since the wait began (how
+					// waits for a pool often end), taken by us after it
+					// joined. Not for giving back: that hold may be
+					// another call's with our key and holder.
 					return m, nil
 				}
 			}
@@ -208,6 +211,28 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 	o.Wait = waitLeft(o.Wait, start)
 	return c.waitFor(ctx, fmt.Sprintf("a member of pool %q", pool), o, false, granted,
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.LockFromPool(ctx, pool, req) })
+}
+
+// takenSinceJoining reports whether the lock's history shows key and
+// holder taking it after it last joined pool (not a hold they had before
+// it joined). A history too short to show the joining says no.
+func (c *Client) takenSinceJoining(ctx context.Context, name, pool, key, holder string) bool {
+	h, err := c.History(ctx, name)
+	if err != nil {
+		return false
+	}
+	joined := -1
+	for i, ev := range h {
+		switch {
+		case ev.Pool == pool && ev.Type == "removed":
+			joined = -1
+		case ev.Pool == pool && ev.Type == "added" && joined < 0:
+			joined = i
+		case joined >= 0 && ev.Type == "acquired" && ev.Key == key && ev.Holder == holder:
+			return true
+		}
+	}
+	return false
 }
 
 func poolPath(pool string) string { return "/pool/" + segment(pool) }
