@@ -150,9 +150,10 @@ func loadHardening(env Env, c *serverConfig) error {
 		case raw == "*":
 		case strings.ContainsAny(h, "/: \t@[]"):
 			return fmt.Errorf("LOCKER_ALLOWED_HOSTS: %q is not a host name: list names such as locker.example.com, without scheme or port", raw)
-		case h == "*" || wild && (rest == "" || strings.HasPrefix(rest, ".")) || strings.Contains(rest, "*"):
-			// "*." (*.${DOMAIN} with DOMAIN unset, say) must not mean "any".
-			return fmt.Errorf("LOCKER_ALLOWED_HOSTS: %q: a wildcard is * alone or *.domain, such as *.example.com", raw)
+		case h == "" || h == "*" || strings.HasPrefix(rest, ".") || strings.HasSuffix(h, ".") || wild && rest == "" || strings.Contains(rest, "*"):
+			// "*." (*.${DOMAIN} with DOMAIN unset, say) must not mean
+			// "any", nor ".example.com" pass unnoticed, never matching.
+			return fmt.Errorf("LOCKER_ALLOWED_HOSTS: %q is not a host name, * or *.domain (such as locker.example.com or *.example.com)", raw)
 		}
 		c.allowedHosts = append(c.allowedHosts, h)
 	}

@@ -67,6 +67,9 @@ func TestHardeningConfig(t *testing.T) {
 		{with("LOCKER_ALLOWED_HOSTS", "foo.*.com"), "LOCKER_ALLOWED_HOSTS"},
 		{with("LOCKER_ALLOWED_HOSTS", "*example.com"), "LOCKER_ALLOWED_HOSTS"},
 		{with("LOCKER_ALLOWED_HOSTS", "*..com"), "LOCKER_ALLOWED_HOSTS"},
+		{with("LOCKER_ALLOWED_HOSTS", ".example.com"), "LOCKER_ALLOWED_HOSTS"}, // ${SUB}.example.com with SUB unset
+		{with("LOCKER_ALLOWED_HOSTS", "."), "LOCKER_ALLOWED_HOSTS"},
+		{with("LOCKER_ALLOWED_HOSTS", "a.example.com.."), "LOCKER_ALLOWED_HOSTS"},
 		{with("LOCKER_READONLY_USER", "r"), "LOCKER_READONLY_PASS"},
 		{with("LOCKER_READONLY_USER", "r", "LOCKER_READONLY_PASS", "p"), "needs AUTH_USER"},
 		{with("AUTH_USER", "u", "AUTH_PASS", "p", "LOCKER_READONLY_USER", "u", "LOCKER_READONLY_PASS", "x"), "must differ"},
