@@ -56,15 +56,21 @@ func (g *gateway) wrap(h http.Handler) http.Handler {
 	})
 }
 
+// behindGateway starts a server behind a gateway, and returns the gateway
+// and a client that goes through it.
+func behindGateway(t *testing.T) (*gateway, *client.Client) {
+	g := &gateway{}
+	srv := newServer(t, serverConfig{wrap: g.wrap})
+	return g, newClient(t, client.Options{URL: srv.URL})
+}
+
 // TestAcquireNeverResendsAfterAGatewayError: a 502 may come after the
 // server granted the hold. Acquire must not send the PUT again (that takes
 // a second hold, which one release would not give back): it reads the lock
 // back and returns the hold the server granted; if none, the error.
 func TestAcquireNeverResendsAfterAGatewayError(t *testing.T) {
 	ctx := context.Background()
-	g := &gateway{}
-	srv := newServer(t, serverConfig{wrap: g.wrap})
-	c := newClient(t, client.Options{URL: srv.URL})
+	g, c := behindGateway(t)
 
 	g.fail.Store(1)
 	l, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second})
@@ -102,9 +108,7 @@ func TestAcquireNeverResendsAfterAGatewayError(t *testing.T) {
 
 func TestAcquireFromPoolNeverResendsAfterAGatewayError(t *testing.T) {
 	ctx := context.Background()
-	g := &gateway{}
-	srv := newServer(t, serverConfig{wrap: g.wrap})
-	c := newClient(t, client.Options{URL: srv.URL})
+	g, c := behindGateway(t)
 	for _, m := range []string{"m1", "m2"} {
 		if _, err := c.AddMember(ctx, "envs", m, nil); err != nil {
 			t.Fatal(err)
@@ -243,10 +247,8 @@ func TestEventsIdleStreamIsUnreachable(t *testing.T) {
 // during the wait is not ours to give back.
 func TestPoolReadBackJudgesOnlyThisCallsHolds(t *testing.T) {
 	ctx := context.Background()
-	g := &gateway{}
-	srv := newServer(t, serverConfig{wrap: g.wrap})
-	c := newClient(t, client.Options{URL: srv.URL})
-	direct := newClient(t, client.Options{URL: srv.URL})
+	g, c := behindGateway(t)
+	direct := c // another caller, whose requests the gateway passes on
 	for _, m := range []string{"m1", "m2"} {
 		if _, err := c.AddMember(ctx, "p", m, nil); err != nil {
 			t.Fatal(err)
@@ -326,10 +328,8 @@ func TestAcquireWaitCountsFromTheCall(t *testing.T) {
 // found by reading the pool back.
 func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
 	ctx := context.Background()
-	g := &gateway{}
-	srv := newServer(t, serverConfig{wrap: g.wrap})
-	c := newClient(t, client.Options{URL: srv.URL})
-	direct := newClient(t, client.Options{URL: srv.URL})
+	g, c := behindGateway(t)
+	direct := c // another caller, whose requests the gateway passes on
 	if _, err := direct.AddMember(ctx, "p", "m1", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -355,10 +355,8 @@ func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
 // that joins the pool during the wait is not this wait's grant.
 func TestPoolReadBackIgnoresHoldsFromBeforeJoining(t *testing.T) {
 	ctx := context.Background()
-	g := &gateway{}
-	srv := newServer(t, serverConfig{wrap: g.wrap})
-	c := newClient(t, client.Options{URL: srv.URL})
-	direct := newClient(t, client.Options{URL: srv.URL})
+	g, c := behindGateway(t)
+	direct := c // another caller, whose requests the gateway passes on
 	if _, err := direct.AddMember(ctx, "p", "e1", nil); err != nil {
 		t.Fatal(err)
 	}

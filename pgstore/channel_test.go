@@ -50,10 +50,7 @@ func TestLongSchemaNamesStillNotify(t *testing.T) {
 		defer b.Close()
 		heard := make(chan string, 16)
 		b.Watch(func(name string, _ []lock.Event) { heard <- name })
-		if _, _, err := a.Update(bg, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
-			ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k"}, env)
-			return ev
-		}); err != nil {
+		if _, _, err := a.Update(bg, "x", takeK); err != nil {
 			t.Fatal(err)
 		}
 		select {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/pgstore"
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
@@ -28,10 +27,6 @@ func TestTerminatedSessionsAreNotErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	change := func(l *lock.Lock, env lock.Env) []lock.Event {
-		ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k"}, env)
-		return ev
-	}
 	for round := 0; round < 3; round++ {
 		// Several connections in the pool, idle.
 		var wg sync.WaitGroup
@@ -61,7 +56,7 @@ func TestTerminatedSessionsAreNotErrors(t *testing.T) {
 		if _, err := s.History(bg, "x"); err != nil {
 			t.Errorf("round %d: History: %v", round, err)
 		}
-		if _, _, err := s.Update(bg, "x", change); err != nil {
+		if _, _, err := s.Update(bg, "x", takeK); err != nil {
 			t.Errorf("round %d: Update: %v", round, err)
 		}
 	}

@@ -23,11 +23,7 @@ func TestStatementsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	change := func(l *lock.Lock, env lock.Env) []lock.Event {
-		ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k"}, env)
-		return ev
-	}
-	if _, _, err := s.Update(bg, "x", change); err != nil {
+	if _, _, err := s.Update(bg, "x", takeK); err != nil {
 		t.Fatal(err)
 	}
 
@@ -48,7 +44,7 @@ func TestStatementsAreBounded(t *testing.T) {
 	for what, do := range map[string]func() error{
 		"Get":    func() error { _, _, err := s.Get(bg, "x"); return err },
 		"List":   func() error { _, err := s.List(bg); return err },
-		"Update": func() error { _, _, err := s.Update(bg, "y", change); return err },
+		"Update": func() error { _, _, err := s.Update(bg, "y", takeK); return err },
 		"Join":   func() error { _, err := s.Join(bg, "x", lock.Waiter{Key: "w", Holder: "w"}); return err },
 		"Ahead":  func() error { _, err := s.Ahead(bg, "x", 0); return err },
 		"Counts": func() error { _, err := s.Counts(bg); return err },
@@ -64,4 +60,10 @@ func TestStatementsAreBounded(t *testing.T) {
 			t.Fatalf("%s still waits for the database after %s", what, patience)
 		}
 	}
+}
+
+// takeK is a change that takes one hold under key k.
+func takeK(l *lock.Lock, env lock.Env) []lock.Event {
+	ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k"}, env)
+	return ev
 }
