@@ -579,10 +579,9 @@ func TestRunFencelessRenewalsAreOurs(t *testing.T) {
 // not ours: the run reports it lost, exits 1, and does not release the
 // other's hold.
 func TestRunLostAndRetakenUnderOurName(t *testing.T) {
-	// (With a lease, the run's renewal would lengthen the other's hold
-	// before it learns the fence changed: the server cannot tell two
-	// holders of one key and name apart.)
-	for _, ttl := range []string{"0"} {
+	// With a lease, the run's renewals carry its fence token, so they
+	// cannot put a lease on the other's hold.
+	for _, ttl := range []string{"0", "300ms"} {
 		url := testServer(t, httpapi.Config{}, lockservice.Config{})
 		env := map[string]string{"LOCKER_URL": url}
 		ctx := context.Background()
@@ -600,8 +599,8 @@ func TestRunLostAndRetakenUnderOurName(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // a renewal or two, with a lease
 		os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
 		(<-done).want(t, 1, `^$`, `(?s)LOCK LOST.*exiting 1\n`)
-		if l, _ := cl.Get(ctx, "lf"); l.LockedBy["H"] != 1 || l.Fence != other.Fence {
-			t.Errorf("--ttl %s: the run released the other's hold: %+v", ttl, l)
+		if l, _ := cl.Get(ctx, "lf"); l.LockedBy["H"] != 1 || l.Fence != other.Fence || !l.Holds["H"].Expires.IsZero() {
+			t.Errorf("--ttl %s: the run released or renewed the other's hold: %+v", ttl, l)
 		}
 	}
 }

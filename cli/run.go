@@ -508,7 +508,7 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, limit)
 		sent := time.Now()
-		nl, err := r.cl.Refresh(rctx, r.name, r.key, r.holder, ask)
+		nl, err := r.cl.RefreshFence(rctx, r.name, r.key, r.holder, ask, r.fence)
 		timedOut := rctx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {

@@ -244,12 +244,24 @@ func (c *Client) ForceUnlock(ctx context.Context, name string) (*Lock, error) {
 // ttl from now, without adding to its count. Nothing held: ErrNotFound;
 // another key holds the lock: ErrLocked.
 func (c *Client) Refresh(ctx context.Context, name, key, holder string, ttl time.Duration) (*Lock, error) {
+	return c.RefreshFence(ctx, name, key, holder, ttl, 0)
+}
+
+// RefreshFence is Refresh of the hold taken under the fence token fence
+// only: when the lock was taken afresh since (lost, then taken by another
+// with the same key and holder), ErrNotFound, and the other's hold is left
+// as it is. 0 is any hold, as Refresh. A server that predates it ignores
+// the token.
+func (c *Client) RefreshFence(ctx context.Context, name, key, holder string, ttl time.Duration, fence uint64) (*Lock, error) {
 	if ttl <= 0 {
 		return nil, errors.New("locker client: Refresh needs a ttl greater than zero")
 	}
-	body := map[string]string{"key": key, "ttl": ttl.String()}
+	body := map[string]any{"key": key, "ttl": ttl.String()}
 	if holder != "" {
 		body["lock_by"] = holder
+	}
+	if fence != 0 {
+		body["fence"] = fence
 	}
 	var w wireLock
 	if err := c.do(ctx, http.MethodPost, lockPath(name)+"/refresh", nil, body, 0, &w); err != nil {

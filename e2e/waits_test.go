@@ -7,6 +7,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -394,5 +395,33 @@ func TestWaitInPartsKeepsPlace(t *testing.T) {
 	wtDo(t, "DELETE", s.URL+"/lock/q?key=B-first", "", 200)
 	if err := c.Wait(); err != nil {
 		t.Fatalf("C: %v\n%s", err, cOut)
+	}
+}
+
+// TestRefreshWithFence: a refresh that names its hold's fence token renews
+// that hold only: after the lock was forced away and taken afresh by the
+// same key and holder, it is a 404 and the new hold keeps no lease.
+func TestRefreshWithFence(t *testing.T) {
+	s := startServer(t, nil)
+	lockAt := func(body string) uint64 {
+		status, b := do(t, nil, "PUT", s.URL+"/lock/f", body)
+		var l struct{ Fence uint64 }
+		if status != 200 || json.Unmarshal([]byte(b), &l) != nil {
+			t.Fatalf("PUT: %d %s", status, b)
+		}
+		return l.Fence
+	}
+	f1 := lockAt(`{"key":"k","lock_by":"job"}`)
+	if status, b := do(t, nil, "POST", s.URL+"/lock/f/refresh", fmt.Sprintf(`{"key":"k","lock_by":"job","ttl":"1h","fence":%d}`, f1)); status != 200 {
+		t.Fatalf("refresh with the hold's fence: %d %s", status, b)
+	}
+	do(t, nil, "DELETE", s.URL+"/lock/f?force=true", "")
+	f2 := lockAt(`{"key":"k","lock_by":"job"}`)
+	if status, b := do(t, nil, "POST", s.URL+"/lock/f/refresh", fmt.Sprintf(`{"key":"k","lock_by":"job","ttl":"1s","fence":%d}`, f1)); status != 404 || !strings.Contains(b, "taken afresh") {
+		t.Fatalf("refresh with the old fence: %d %s", status, b)
+	}
+	status, b := do(t, nil, "GET", s.URL+"/lock/f", "")
+	if status != 200 || !strings.Contains(b, fmt.Sprintf(`"fence":%d`, f2)) || strings.Contains(b, `"expires"`) {
+		t.Fatalf("the new hold after a refresh with the old fence: %d %s", status, b)
 	}
 }

@@ -30,6 +30,9 @@ type lockRequest struct {
 	Wait   time.Duration
 	TTL    time.Duration
 	Force  bool
+	// Fence, on a refresh, names the hold to renew by its fence token
+	// (0: whichever the key and holder have).
+	Fence uint64
 	// Metadata is nil when the body had none (JSON null counts as none).
 	Metadata json.RawMessage
 }
@@ -43,6 +46,7 @@ type requestBody struct {
 	Wait      *duration `json:"wait"`
 	TTL       *duration `json:"ttl"`
 	Force     *bool     `json:"force"`
+	Fence     *uint64   `json:"fence"`
 	// Metadata is a pool member's metadata (PUT /pool/{pool}/{member}).
 	Metadata json.RawMessage `json:"metadata"`
 }
@@ -173,6 +177,13 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 	} else if v := q.Get("force"); v != "" {
 		if req.Force, err = strconv.ParseBool(v); err != nil {
 			return req, lock.Errorf(lock.EINVALID, "force must be true or false, not %q", v)
+		}
+	}
+	if body.Fence != nil {
+		req.Fence = *body.Fence
+	} else if v := q.Get("fence"); v != "" {
+		if req.Fence, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return req, lock.Errorf(lock.EINVALID, "fence must be a fence token (a whole number), not %q", v)
 		}
 	}
 	return req, nil

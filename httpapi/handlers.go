@@ -152,7 +152,7 @@ func (s *Server) handleRefresh() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.svc.Refresh(r.Context(), name, req.Key, req.Holder, req.TTL)
+		l, err := s.svc.RefreshFence(r.Context(), name, req.Key, req.Holder, req.TTL, req.Fence)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

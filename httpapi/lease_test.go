@@ -250,6 +250,23 @@ func TestRefresh(t *testing.T) {
 	s.do("DELETE", "/lock/r", `{"key":"k","locked_by":"plain"}`).expect(t, 200, "release plain")
 	wantEntry(t, s, "r", "", map[string]int{})
 	s.do("POST", "/lock/r/refresh", `{"key":"k","lock_by":"job","ttl":"1h"}`).expect(t, 404, "refresh a free lock")
+
+	// With the fence token of the hold meant: a lock taken afresh since
+	// (by the same key and holder) is not that hold, and is left alone.
+	f1 := s.do("PUT", "/lock/f", `{"key":"k","lock_by":"job"}`).expect(t, 200, "lock").lockOf(t).Fence
+	s.do("POST", "/lock/f/refresh", fmt.Sprintf(`{"key":"k","lock_by":"job","ttl":"1h","fence":%d}`, f1)).expect(t, 200, "refresh with the hold's fence")
+	s.do("DELETE", "/lock/f?force=true", "").expect(t, 200, "force")
+	f2 := s.do("PUT", "/lock/f", `{"key":"k","lock_by":"job"}`).expect(t, 200, "taken afresh").lockOf(t).Fence
+	e = s.do("POST", "/lock/f/refresh", fmt.Sprintf(`{"key":"k","lock_by":"job","ttl":"1s","fence":%d}`, f1)).expect(t, 404, "refresh with the old fence").errorOf(t)
+	if !strings.Contains(e.Error, "taken afresh") {
+		t.Errorf("error %q", e.Error)
+	}
+	s.do("POST", fmt.Sprintf("/lock/f/refresh?key=k&lock_by=job&ttl=1s&fence=%d", f1), "").expect(t, 404, "old fence in the query")
+	if l := s.get(t, "f"); l.Fence != f2 || l.Holds["job"].Expires != nil {
+		t.Errorf("a refresh with an old fence changed the new hold: %+v", l)
+	}
+	s.do("POST", "/lock/f/refresh?key=k&lock_by=job&ttl=1s&fence=abc", "").expect(t, 400, "a fence that is no number")
+	s.do("POST", "/lock/f/refresh", `{"key":"k","lock_by":"job","ttl":"1s","fence":"7"}`).expect(t, 400, "a fence in a string")
 }
 
 func TestHistory(t *testing.T) {

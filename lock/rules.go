@@ -99,8 +99,11 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 }
 
 // Refresh sets the lease of holder's hold to now+ttl without changing its
-// count. Nothing held by holder: ENOTFOUND; another key: ECONFLICT.
-func Refresh(l *Lock, key, holder string, ttl time.Duration, env Env) ([]Event, error) {
+// count. Nothing held by holder: ENOTFOUND; another key: ECONFLICT. With a
+// fence token (not 0), only the hold taken under it is refreshed: a lock
+// taken afresh since (a new token) is ENOTFOUND, so that a holder whose
+// hold was lost cannot renew another's that has the same key and holder.
+func Refresh(l *Lock, key, holder string, ttl time.Duration, fence uint64, env Env) ([]Event, error) {
 	if ttl <= 0 {
 		return nil, Errorf(EINVALID, "refresh needs a ttl greater than zero")
 	}
@@ -111,6 +114,9 @@ func Refresh(l *Lock, key, holder string, ttl time.Duration, env Env) ([]Event, 
 	h, ok := l.Holds.Lookup(holder)
 	if l.Key == "" || !ok {
 		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: %q holds nothing under key %q to refresh", l.Name, holder, key)}
+	}
+	if fence != 0 && l.Fence != fence {
+		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: the hold of %q under key %q with fence %d is gone; the lock was taken afresh (fence %d)", l.Name, holder, key, fence, l.Fence)}
 	}
 	h.Expires = env.Now.Add(ttl)
 	l.Holds.Set(holder, h)

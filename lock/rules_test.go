@@ -608,10 +608,27 @@ func TestRefresh(t *testing.T) {
 		before      lock.Lock
 		key, holder string
 		ttl         time.Duration
+		fence       uint64
 		want        lock.Lock
 		wantEvents  []lock.Event
 		wantCode    string
 	}{
+		{
+			name:   "with the hold's fence token: refreshed",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			key:    "K", holder: "h1", ttl: time.Hour, fence: 5,
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Refreshed, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name:   "with an older fence token (the lock taken afresh since, by the same key and holder): not found, unchanged",
+			before: held("K", 6, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", ttl: time.Second, fence: 5,
+			want:     held("K", 6, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			wantCode: lock.ENOTFOUND,
+		},
 		{
 			name:   "extends the lease to now+ttl, count unchanged",
 			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Minute))}),
@@ -706,7 +723,7 @@ func TestRefresh(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newEnv()
 			l := tt.before.Clone()
-			events, err := lock.Refresh(&l, tt.key, tt.holder, tt.ttl, f.env(t0))
+			events, err := lock.Refresh(&l, tt.key, tt.holder, tt.ttl, tt.fence, f.env(t0))
 			if got := codeOf(t, err); got != tt.wantCode {
 				t.Fatalf("error code = %q (%v), want %q", got, err, tt.wantCode)
 			}

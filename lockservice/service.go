@@ -375,12 +375,17 @@ func (s *Service) release(ctx context.Context, name, key, holder string) (lock.L
 // Refresh extends holder's lease to ttl (clamped by the server's maximum)
 // from now.
 func (s *Service) Refresh(ctx context.Context, name, key, holder string, ttl time.Duration) (lock.Lock, error) {
+	return s.RefreshFence(ctx, name, key, holder, ttl, 0)
+}
+
+// RefreshFence is Refresh of the hold taken under fence only (0: any).
+func (s *Service) RefreshFence(ctx context.Context, name, key, holder string, ttl time.Duration, fence uint64) (lock.Lock, error) {
 	if err := (lock.Request{Key: key, Holder: holder}).Validate(name); err != nil {
 		return lock.Lock{}, err
 	}
 	ttl = lock.ClampTTL(ttl, s.cfg.DefaultTTL, s.cfg.MaxTTL)
 	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
-		return lock.Refresh(l, key, holder, ttl, env)
+		return lock.Refresh(l, key, holder, ttl, fence, env)
 	})
 }
 
