@@ -230,7 +230,6 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	// terminal would be stopped for ever. Signals go to the command; one
 	// that starts workers must pass them on (exec, or a trap).
 	interactive := isatty(os.Stdin)
-	passOn := func(s os.Signal) { cmd.Process.Signal(s) }
 
 	sigc := make(chan os.Signal, 8)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
@@ -276,7 +275,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 				continue
 			}
 			r.c.say("passing %v on to %s", s, argv[0])
-			passOn(s)
+			cmd.Process.Signal(s)
 		case <-ctxDone:
 			// Stopped without a signal seen here (a caller's context):
 			// stop the command unless a signal is on its way.
@@ -285,13 +284,13 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		case <-fallback:
 			fallback = nil
 			if !passedOn {
-				passOn(syscall.SIGTERM)
+				cmd.Process.Signal(syscall.SIGTERM)
 			}
 		case <-lost:
 			lost = nil
 			if r.killOnLost {
 				fmt.Fprintf(stderr, "locker run: sending SIGTERM to %s (--kill-on-lost)\n", argv[0])
-				passOn(syscall.SIGTERM)
+				cmd.Process.Signal(syscall.SIGTERM)
 			}
 		}
 	}
@@ -445,14 +444,20 @@ func (r *runner) release() (stuck bool) {
 // attemptTime is how long release waits for one answer.
 var attemptTime = 15 * time.Second
 
-// attempt makes one request, with up to attemptTime for an answer: a server
-// that does not answer in time counts as one that cannot be reached.
+// attempt makes one request of release, with up to attemptTime for an
+// answer.
 func (r *runner) attempt(ctx context.Context, do func(context.Context) (*client.Lock, error)) (*client.Lock, error) {
-	actx, cancel := context.WithTimeout(ctx, attemptTime)
+	return r.within(ctx, attemptTime, do)
+}
+
+// within makes one request with up to limit for an answer: a server that
+// does not answer in time counts as one that cannot be reached.
+func (r *runner) within(ctx context.Context, limit time.Duration, do func(context.Context) (*client.Lock, error)) (*client.Lock, error) {
+	actx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	l, err := do(actx)
 	if err != nil && actx.Err() != nil && ctx.Err() == nil {
-		err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", attemptTime)}
+		err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
 	}
 	return l, err
 }
@@ -506,16 +511,12 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 		if until := time.Until(renewed.Add(lease - margin)); until < limit && !saidLost {
 			limit = max(until, 10*time.Millisecond)
 		}
-		rctx, cancel := context.WithTimeout(ctx, limit)
 		sent := time.Now()
-		nl, err := r.cl.RefreshFence(rctx, r.name, r.key, r.holder, ask, r.fence)
-		timedOut := rctx.Err() != nil
-		cancel()
+		nl, err := r.within(ctx, limit, func(ctx context.Context) (*client.Lock, error) {
+			return r.cl.RefreshFence(ctx, r.name, r.key, r.holder, ask, r.fence)
+		})
 		if ctx.Err() != nil {
 			return
-		}
-		if err != nil && timedOut {
-			err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
 		}
 		switch {
 		case err == nil && r.fence != 0 && !nl.Legacy && nl.Fence != r.fence:

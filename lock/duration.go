@@ -55,7 +55,7 @@ func secondsText(n, what string) (time.Duration, error) {
 	switch {
 	case err != nil && !errors.Is(err, strconv.ErrRange):
 		return 0, Errorf(EINVALID, "bad duration %s: use Go syntax such as \"30s\" or \"5m\", or a number of seconds", what)
-	case secs == 0 && strings.ContainsAny(strings.SplitN(strings.ToLower(n), "e", 2)[0], "123456789"):
+	case secs == 0 && nonzeroDigits(n):
 		return 0, errTooShort(what)
 	}
 	return seconds(secs, what)
@@ -100,4 +100,12 @@ func isDecimal(s string) bool {
 		}
 	}
 	return digits > 0 && points <= 1
+}
+
+// nonzeroDigits reports whether the decimal number n (exponent aside) has a
+// digit other than 0: a number that is not 0, though a float64 may read it
+// as 0 (1e-400).
+func nonzeroDigits(n string) bool {
+	mantissa, _, _ := strings.Cut(strings.ToLower(n), "e")
+	return strings.ContainsAny(mantissa, "123456789")
 }

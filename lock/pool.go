@@ -254,7 +254,7 @@ func sameNumber(a, b string) bool {
 		return true
 	}
 	for _, n := range []string{a, b} {
-		if f, err := strconv.ParseFloat(n, 64); err != nil || math.IsInf(f, 0) || (f == 0 && strings.ContainsAny(strings.SplitN(strings.ToLower(n), "e", 2)[0], "123456789")) {
+		if f, err := strconv.ParseFloat(n, 64); err != nil || math.IsInf(f, 0) || (f == 0 && nonzeroDigits(n)) {
 			return false
 		}
 	}
