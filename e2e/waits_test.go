@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -260,6 +261,50 @@ func TestWaitClientDisconnect(t *testing.T) {
 	}
 	// And the lock still works for others.
 	wtDo(t, "PUT", u, `{"key":"c"}`, 200)
+}
+
+// TestWaitGoneClientReacquireKeepsLease: a holder whose lease-less
+// re-acquire is cut off (its connection reset) as the server grants it has
+// that grant given back whole, the lease it removed included: its hold never
+// ends up at its old count without its lease, which would never expire.
+// Whether a try is cut off in time is the machine's timing, so it makes many
+// tries and checks each: the count went back and the lease is there, or the
+// grant was kept (count 2) or never made.
+func TestWaitGoneClientReacquireKeepsLease(t *testing.T) {
+	s := startServer(t, nil)
+	addr := strings.TrimPrefix(s.URL, "http://")
+	givenBack := 0
+	for i := range 100 {
+		name := fmt.Sprintf("gone-%d", i)
+		wtDo(t, "PUT", s.URL+"/lock/"+name+"?ttl=1h", `{"key":"K","lock_by":"h"}`, 200)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := `{"key":"K","lock_by":"h"}`
+		fmt.Fprintf(c, "PUT /lock/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", name, addr, len(body), body)
+		time.Sleep(time.Duration(i%20) * 100 * time.Microsecond)
+		c.(*net.TCPConn).SetLinger(0) // reset, not close: the server sees the client gone
+		c.Close()
+		// The give-back follows the grant at once; give it time to land.
+		time.Sleep(50 * time.Millisecond)
+		l := wtDo(t, "GET", s.URL+"/lock/"+name, "", 200)
+		h := l.Holds["h"]
+		switch {
+		case l.LockedBy["h"] == 2:
+		case l.LockedBy["h"] == 1 && h.Expires == nil:
+			t.Fatalf("try %d: the hold is back at count 1 without its lease (it would never expire): %+v; history %+v", i, l, wtHistory(t, s, name))
+		case l.LockedBy["h"] == 1:
+			for _, ev := range wtHistory(t, s, name) {
+				if ev.Type == "released" {
+					givenBack++
+				}
+			}
+		default:
+			t.Fatalf("try %d: %+v", i, l)
+		}
+	}
+	t.Logf("grants given back: %d of 100 tries", givenBack)
 }
 
 // TestWaitLeaseExpiryAcrossRestart: a lease that runs out while the server is

@@ -98,6 +98,37 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 	return append(events, ev), nil
 }
 
+// GiveBack undoes one grant whose caller went away before it heard of it:
+// Acquire gave holder, under key, the hold granted (the lock's fence token
+// then was fence) in place of before (the zero Hold when it had none). The
+// holder's count goes down by one, and if the hold remains, its lease goes
+// back to before's, unless it was changed since (a refresh, or another
+// grant with another lease). A re-entrant grant can remove a lease (a hold
+// taken again without a ttl never expires) or lengthen it; giving back
+// only the count would leave that change behind, and a hold its client
+// meant to expire held for good. When the lock was released, expired or
+// taken afresh since (another fence), nothing of the grant is left to give
+// back.
+func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) []Event {
+	events := Expire(l, env.Now)
+	h, ok := l.Holds.Lookup(holder)
+	if !ok || l.Key != key || l.Fence != fence {
+		return events
+	}
+	h.Count--
+	if h.Count > 0 && h.Expires.Equal(granted.Expires) {
+		h.Expires = before.Expires
+	}
+	l.Holds.Set(holder, h)
+	ev := event(l, Released, holder, env.Now)
+	if h.Count == 0 {
+		ev.Expires = time.Time{}
+		l.Holds.Delete(holder)
+	}
+	freeIfEmpty(l, env.Now)
+	return append(events, ev)
+}
+
 // Refresh sets the lease of holder's hold to now+ttl without changing its
 // count. Nothing held by holder: ENOTFOUND; another key: ECONFLICT. With a
 // fence token (not 0), only the hold taken under it is refreshed: a lock

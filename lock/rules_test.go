@@ -528,6 +528,100 @@ func TestReleaseConflictError(t *testing.T) {
 	}
 }
 
+// TestGiveBack: a grant whose caller went away is undone whole: its count,
+// and the lease change a re-entrant grant makes (removing the lease, or
+// lengthening it), unless the hold changed since; a lock taken afresh
+// since is left alone.
+func TestGiveBack(t *testing.T) {
+	ago := at(-time.Hour)
+	tests := []struct {
+		name       string
+		before     lock.Lock
+		req        lock.Request
+		between    func(l *lock.Lock, env lock.Env) // changes made before the give-back
+		want       lock.Lock
+		wantEvents []lock.Event // of the give-back
+	}{
+		{
+			name:   "a new holder: the hold goes, the lock is free",
+			before: lock.Lock{Name: "db", Fence: 5},
+			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Hour},
+			want:   lock.Lock{Name: "db", Fence: 101, FreeSince: t0},
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 101, Time: t0},
+			},
+		},
+		{
+			name:   "taken again without a ttl: the lease it removed comes back",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			req:    lock.Request{Key: "K", Holder: "h1"},
+			want:   held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name:   "taken again with a longer ttl: the shorter lease comes back",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			req:    lock.Request{Key: "K", Holder: "h1", TTL: 100 * time.Hour},
+			want:   held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Minute)},
+			},
+		},
+		{
+			name:   "lease refreshed since: only the count goes back",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			req:    lock.Request{Key: "K", Holder: "h1"},
+			between: func(l *lock.Lock, env lock.Env) {
+				if _, err := lock.Refresh(l, "K", "h1", 2*time.Hour, 0, env); err != nil {
+					panic(err)
+				}
+			},
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(2*time.Hour))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(2 * time.Hour)},
+			},
+		},
+		{
+			name:   "released and taken afresh since: nothing of the grant is left",
+			before: lock.Lock{Name: "db", Fence: 5},
+			req:    lock.Request{Key: "K", Holder: "h1"},
+			between: func(l *lock.Lock, env lock.Env) {
+				lock.Release(l, "K", "h1", env)
+				lock.Acquire(l, lock.Request{Key: "K", Holder: "h1"}, env)
+			},
+			want: held("K", 102, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
+		},
+		{
+			name:   "another holder of the key stays",
+			before: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
+			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Hour},
+			want:   held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv().env(t0)
+			l := tt.before.Clone()
+			had := l.Holds.Get(tt.req.Holder)
+			if _, err := lock.Acquire(&l, tt.req, env); err != nil {
+				t.Fatal(err)
+			}
+			granted, fence := l.Holds.Get(tt.req.Holder), l.Fence
+			if tt.between != nil {
+				tt.between(&l, env)
+			}
+			events := lock.GiveBack(&l, tt.req.Key, tt.req.Holder, fence, had, granted, env)
+			checkLock(t, l, tt.want)
+			checkEvents(t, events, tt.wantEvents)
+		})
+	}
+}
+
 func TestCountedReentrancy(t *testing.T) {
 	env := newEnv().env(t0)
 	l := lock.Lock{Name: "db"}

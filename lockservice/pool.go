@@ -127,8 +127,9 @@ func (s *Service) AcquireFromPool(ctx context.Context, pool string, r lock.Reque
 	if err := r.Validate(pool); err != nil {
 		return lock.Lock{}, err
 	}
-	return s.waitFor(ctx, poolQueue(pool), r, wait, func(w *waiter) (lock.Lock, error) {
-		return s.tryPool(ctx, pool, r, w)
+	return s.waitFor(ctx, poolQueue(pool), r, wait, func(w *waiter) (lock.Lock, lock.Hold, error) {
+		l, err := s.tryPool(ctx, pool, r, w)
+		return l, lock.Hold{}, err // a member is taken only when free: no hold before
 	})
 }
 

@@ -155,7 +155,7 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 	if err := r.Validate(name); err != nil {
 		return lock.Lock{}, err
 	}
-	return s.waitFor(ctx, name, r, wait, func(w *waiter) (lock.Lock, error) {
+	return s.waitFor(ctx, name, r, wait, func(w *waiter) (lock.Lock, lock.Hold, error) {
 		return s.tryAcquire(ctx, name, r, w)
 	})
 }
@@ -165,14 +165,16 @@ func (s *Service) Acquire(ctx context.Context, name string, r lock.Request, wait
 // wait <= 0 it makes one attempt, behind everyone queued. An attempt that
 // fails with ECONFLICT is tried again when the queue is woken (a change to
 // the lock or pool, a waiter leaving), when a lease in the way runs out, or
-// at the poll interval. A request whose ctx ends never keeps a hold.
-func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wait time.Duration, attempt func(w *waiter) (lock.Lock, error)) (lock.Lock, error) {
+// at the poll interval. A request whose ctx ends never keeps a hold. An
+// attempt returns the lock it took a hold on and the holder's hold on it
+// before (for kept).
+func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wait time.Duration, attempt func(w *waiter) (lock.Lock, lock.Hold, error)) (lock.Lock, error) {
 	if wait <= 0 {
-		l, err := attempt(nil)
+		l, before, err := attempt(nil)
 		if err != nil {
 			return l, err
 		}
-		return s.kept(ctx, l, r)
+		return s.kept(ctx, l, before, r)
 	}
 	wait = min(wait, s.cfg.MaxWait)
 	w, err := s.queues.join(ctx, queue, r.Key, r.Holder)
@@ -180,10 +182,10 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		// A full queue refuses only a request that would have to wait:
 		// one that can have the lock at once (its holder re-entering)
 		// still gets it, as it would without wait.
-		l, aerr := attempt(nil)
+		l, before, aerr := attempt(nil)
 		switch {
 		case aerr == nil:
-			return s.kept(ctx, l, r)
+			return s.kept(ctx, l, before, r)
 		case lock.ErrorCode(aerr) != lock.ECONFLICT:
 			return l, aerr
 		}
@@ -203,9 +205,9 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 	var seenExpiry time.Time
 	skew := minSkewWait
 	for {
-		l, err := attempt(w)
+		l, before, err := attempt(w)
 		if err == nil {
-			return s.kept(ctx, l, r)
+			return s.kept(ctx, l, before, r)
 		}
 		if lock.ErrorCode(err) != lock.ECONFLICT {
 			return l, err
@@ -256,10 +258,13 @@ const minSkewWait = 10 * time.Millisecond
 // kept returns the hold an attempt took, unless the request's ctx ended
 // while it was being written (the client went away): then it gives the hold
 // back, so that nobody holds a lock for a caller that will never release
-// it.
-func (s *Service) kept(ctx context.Context, l lock.Lock, r lock.Request) (lock.Lock, error) {
+// it. before is the holder's hold on l before the attempt.
+func (s *Service) kept(ctx context.Context, l lock.Lock, before lock.Hold, r lock.Request) (lock.Lock, error) {
 	if ctx.Err() != nil {
-		s.release(context.WithoutCancel(ctx), l.Name, r.Key, r.Holder)
+		granted := l.Holds.Get(r.Holder)
+		s.change(context.WithoutCancel(ctx), l.Name, nil, func(m *lock.Lock, env lock.Env) []lock.Event {
+			return lock.GiveBack(m, r.Key, r.Holder, l.Fence, before, granted, env)
+		})
 		return lock.Lock{}, ctx.Err()
 	}
 	return l, nil
@@ -277,15 +282,18 @@ func (s *Service) Close() {
 // tryAcquire makes one attempt. w is the caller's place in the queue (nil
 // when it does not wait: then every waiter is ahead of it). On a conflict
 // the error carries the lock's state and so does the returned Lock.
-func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w *waiter) (lock.Lock, error) {
-	return s.update(ctx, name, w, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w *waiter) (lock.Lock, lock.Hold, error) {
+	var had lock.Hold
+	l, err := s.update(ctx, name, w, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
 		if ahead := before(env.Queue, w); lock.MustQueue(l, r, ahead) {
 			return events, queued(l, ahead)
 		}
+		had = l.Holds.Get(r.Holder)
 		more, err := lock.Acquire(l, r, env)
 		return append(events, more...), err
 	})
+	return l, had, err
 }
 
 // change is store.Update with the lock's wait queue in env.Queue (the

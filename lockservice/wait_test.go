@@ -450,6 +450,58 @@ func TestWaitCancelWhileTaking(t *testing.T) {
 	}
 }
 
+// TestCancelledReacquireKeepsLease: a holder that takes its lock again
+// without a lease and goes away while that is written gets the hold given
+// back whole: the count, and the lease the grant removed (found by a
+// black-box review: giving back only the count left a hold that never
+// expires). Also with a longer lease, which must not stay.
+func TestCancelledReacquireKeepsLease(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration // of the cancelled re-acquire
+	}{{"without a lease", 0}, {"with a longer lease", 100 * time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fs.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			store := &hookStore{Store: fs, after: func(name string, events []lock.Event) {
+				for _, ev := range events {
+					if ev.Type == lock.Acquired && ev.Count == 2 {
+						cancel() // the client goes away just as its second hold is committed
+					}
+				}
+			}}
+			svc := lockservice.New(store, lockservice.Config{})
+			svcCtx, stop := context.WithCancel(context.Background())
+			defer stop()
+			defer svc.Close()
+			if err := svc.Start(svcCtx); err != nil {
+				t.Fatal(err)
+			}
+			bg := context.Background()
+			first, err := svc.Acquire(bg, "x", lock.Request{Key: "K", Holder: "h", TTL: time.Hour}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lease := first.Holds.Get("h").Expires
+			if _, err := svc.Acquire(ctx, "x", lock.Request{Key: "K", Holder: "h", TTL: tc.ttl}, 0); !errors.Is(err, context.Canceled) {
+				t.Fatalf("the cancelled re-acquire returned %v, want context.Canceled", err)
+			}
+			l, err := svc.Get(bg, "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := l.Holds.Get("h"); h.Count != 1 || !h.Expires.Equal(lease) {
+				t.Fatalf("after the give-back the hold is %+v, want count 1 expiring at %v as before", h, lease)
+			}
+		})
+	}
+}
+
 // TestWaitCancelUnblocksSharedWaiter: a waiter with the holder's key, queued
 // only behind a waiter with another key, joins the lock as soon as that
 // waiter gives up — nobody releases anything. (PollInterval is long, so
