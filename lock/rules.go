@@ -31,6 +31,11 @@ type Request struct {
 	MaxTTL time.Duration
 }
 
+// MaxCount is the most times one holder can hold a lock: the largest integer
+// that every JSON reader (JavaScript's numbers included) keeps exactly. Only
+// a converted file can bring a hold near it; past it a count would wrap.
+const MaxCount = 1<<53 - 1
+
 // Acquire takes one hold on l for r.Holder under r.Key: allowed when the lock
 // is free or already held under r.Key. The holder's count goes up by one.
 // A lease never shortens: a hold's expiry becomes the later of its current one
@@ -49,6 +54,9 @@ func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 		l.FreeSince = time.Time{}
 	}
 	h, held := l.Holds.Lookup(r.Holder)
+	if h.Count >= MaxCount {
+		return events, Errorf(EINVALID, "holder %q already holds lock %q %d times, the most one hold can count; release it first", r.Holder, l.Name, h.Count)
+	}
 	var exp time.Time
 	if r.TTL > 0 {
 		exp = env.Now.Add(r.TTL)

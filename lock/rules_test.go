@@ -528,6 +528,28 @@ func TestReleaseConflictError(t *testing.T) {
 	}
 }
 
+// TestAcquireCountLimit: a hold at MaxCount (only a converted file can
+// bring one there) is refused another count rather than wrapping to a
+// negative one, which the store would then refuse to read back; releasing
+// it still works.
+func TestAcquireCountLimit(t *testing.T) {
+	env := newEnv().env(t0)
+	ago := at(-time.Hour)
+	l := held("K", 5, ago, map[string]lock.Hold{"h1": hold(lock.MaxCount, ago, never)})
+	before := l.Clone()
+	events, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: "h1"}, env)
+	if codeOf(t, err) != lock.EINVALID || len(events) != 0 {
+		t.Fatalf("acquire at MaxCount = %v, %v; want EINVALID and no events", events, err)
+	}
+	checkLock(t, l, before)
+	if _, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: "h2"}, env); err != nil {
+		t.Fatalf("another holder of the key: %v", err)
+	}
+	if _, err := lock.Release(&l, "K", "h1", env); err != nil || l.Holds.Get("h1").Count != lock.MaxCount-1 {
+		t.Fatalf("release at MaxCount: %v, count %d", err, l.Holds.Get("h1").Count)
+	}
+}
+
 // TestGiveBack: a grant whose caller went away is undone whole: its count,
 // and the lease change a re-entrant grant makes (removing the lease, or
 // lengthening it), unless the hold changed since; a lock taken afresh
