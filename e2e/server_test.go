@@ -805,3 +805,29 @@ func TestServerCountLimit(t *testing.T) {
 		t.Fatalf("releasing one count: %d %s", status, body)
 	}
 }
+
+// TestServerLockNamedSlash: a lock named "/" is addressable as %2F (Go's
+// ServeMux alone takes such a segment for a trailing slash and answered
+// 404), so one converted from the original locker's file can be released,
+// and its history and pool routes work too.
+func TestServerLockNamedSlash(t *testing.T) {
+	dataFile := filepath.Join(t.TempDir(), "locker-data.yml")
+	if err := os.WriteFile(dataFile, []byte(`{"/":{"key":"k","locked_by":{"job":1}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile})
+	for _, c := range []struct{ method, path, body, want string }{
+		{"GET", "/lock/%2F", "", `"name":"/"`},
+		{"DELETE", "/lock/%2F", `{"key":"k","locked_by":"job"}`, `the lock is free`},
+		{"PUT", "/lock/%2f", `{"key":"k2"}`, `"key":"k2"`},
+		{"GET", "/lock/%2F/history", "", `"type":"released"`},
+		{"PUT", "/pool/%2F/%2F", `{}`, `"pools":["/"]`},
+	} {
+		if status, body := do(t, nil, c.method, s.URL+c.path, c.body); status != 200 || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: %d %s, want 200 with %s", c.method, c.path, status, body, c.want)
+		}
+	}
+	if status, body := do(t, nil, "PATCH", s.URL+"/lock/%2F", ""); status != 405 || strings.Contains(body, `\u0000`) {
+		t.Errorf("PATCH /lock/%%2F: %d %s, want 405 naming the path as sent", status, body)
+	}
+}

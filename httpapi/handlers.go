@@ -230,7 +230,7 @@ func (s *Server) handleNotFound() http.Handler {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPost} {
 			probe := r.Clone(r.Context())
 			probe.Method = m
-			if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			if _, pattern := s.mux.Handler(routeSlashNames(probe)); pattern != "/" && pattern != "" {
 				allow = append(allow, m)
 			}
 		}

@@ -43,10 +43,12 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /readyz", s.handleReadyz())
 
 	// Everything else: JSON 404 or 405.
-	s.mux.Handle("/", s.handleNotFound())
+	s.mux.Handle("/", withSlashNames(s.handleNotFound()))
 }
 
-// handle registers a route behind authentication.
+// handle registers a route behind authentication. It and the 404 are
+// wrapped in withSlashNames (slashnames.go): the other routes' paths have
+// no segment that could be an escaped slash.
 func (s *Server) handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, s.authenticate(h))
+	s.mux.Handle(pattern, withSlashNames(s.authenticate(h)))
 }

@@ -90,5 +90,5 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errorf(w, http.StatusForbidden, err.Error())
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, routeSlashNames(r))
 }
