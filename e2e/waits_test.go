@@ -470,3 +470,28 @@ func TestRefreshWithFence(t *testing.T) {
 		t.Fatalf("the new hold after a refresh with the old fence: %d %s", status, b)
 	}
 }
+
+// TestForceWithFence: a force release that names a fence token ends the
+// holds taken under it only: once the lock was released and taken again
+// (what the dashboard's confirmation named is gone) it is a 423 that says
+// so and changes nothing. A malformed fence in the query is refused even
+// where the body has one (a typo never passes unnoticed).
+func TestForceWithFence(t *testing.T) {
+	s := startServer(t, nil)
+	old := wtDo(t, "PUT", s.URL+"/lock/prod", `{"key":"old-build","lock_by":"dead-job"}`, 200).Fence
+	wtDo(t, "DELETE", s.URL+"/lock/prod", `{"key":"old-build","lock_by":"dead-job"}`, 200)
+	now := wtDo(t, "PUT", s.URL+"/lock/prod", `{"key":"new-build","lock_by":"live-job"}`, 200).Fence
+	l := wtDo(t, "DELETE", fmt.Sprintf("%s/lock/prod?force=true&fence=%d", s.URL, old), "", 423)
+	if !strings.Contains(l.Error, "taken again since") || l.Lock == nil || l.Lock.Key != "new-build" {
+		t.Fatalf("force with the old fence: %+v", l)
+	}
+	wtDo(t, "DELETE", s.URL+"/lock/prod", `{"force":true,"fence":1}`+"", 423)
+	if got := wtDo(t, "GET", s.URL+"/lock/prod", "", 200); got.LockedBy["live-job"] != 1 {
+		t.Fatalf("after refused forces: %+v", got)
+	}
+	wtDo(t, "DELETE", s.URL+"/lock/prod?force=true&fence=x1", `{"force":true,"fence":1}`, 400)
+	wtDo(t, "DELETE", fmt.Sprintf("%s/lock/prod?force=true&fence=%d", s.URL, now), "", 200)
+	if got := wtDo(t, "GET", s.URL+"/lock/prod", "", 200); got.Key != "" {
+		t.Fatalf("force with the lock's fence left %+v", got)
+	}
+}

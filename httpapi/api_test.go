@@ -270,6 +270,14 @@ func TestBodyWinsOverQuery(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{})
 	s.do("PUT", "/lock/x?key=q&lock_by=qh", `{"key":"b","lock_by":"bh"}`).expect(t, 200, "PUT body and query")
 	wantEntry(t, s, "x", "b", map[string]int{"bh": 1})
+	// The body wins, but a malformed query value is still refused, and
+	// changes nothing.
+	for _, q := range []string{"wait=1x", "ttl=abc", "force=maybe", "fence=-1"} {
+		body := `{"key":"b","lock_by":"bh","wait":"1s","ttl":"1h","force":false,"fence":1}`
+		s.do("PUT", "/lock/x?"+q, body).expect(t, 400, "PUT with "+q)
+		s.do("DELETE", "/lock/x?"+q, body).expect(t, 400, "DELETE with "+q)
+	}
+	wantEntry(t, s, "x", "b", map[string]int{"bh": 1})
 }
 
 func TestLockResponseSaysWhatHappened(t *testing.T) {

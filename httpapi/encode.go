@@ -31,7 +31,8 @@ type lockRequest struct {
 	TTL    time.Duration
 	Force  bool
 	// Fence, on a refresh, names the hold to renew by its fence token
-	// (0: whichever the key and holder have).
+	// (0: whichever the key and holder have); on a force release, the
+	// holds to end (0: whatever holds the lock).
 	Fence uint64
 	// Metadata is nil when the body had none (JSON null counts as none).
 	Metadata json.RawMessage
@@ -161,30 +162,35 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 		name string
 		dst  *time.Duration
 	}{{body.Wait, "wait", &req.Wait}, {body.TTL, "ttl", &req.TTL}} {
-		if d.body != nil {
-			*d.dst = time.Duration(*d.body)
-		} else if v := q.Get(d.name); v != "" {
+		// A query value is checked even where the body's wins: a typo
+		// never passes unnoticed.
+		if v := q.Get(d.name); v != "" {
 			if *d.dst, err = lock.ParseDuration(v); err != nil {
 				return req, lock.Errorf(lock.EINVALID, "%s: %v", d.name, err)
 			}
+		}
+		if d.body != nil {
+			*d.dst = time.Duration(*d.body)
 		}
 	}
 	if len(body.Metadata) > 0 && string(body.Metadata) != "null" {
 		req.Metadata = body.Metadata
 	}
-	if body.Force != nil {
-		req.Force = *body.Force
-	} else if v := q.Get("force"); v != "" {
+	if v := q.Get("force"); v != "" {
 		if req.Force, err = strconv.ParseBool(v); err != nil {
 			return req, lock.Errorf(lock.EINVALID, "force must be true or false, not %q", v)
 		}
 	}
-	if body.Fence != nil {
-		req.Fence = *body.Fence
-	} else if v := q.Get("fence"); v != "" {
+	if body.Force != nil {
+		req.Force = *body.Force
+	}
+	if v := q.Get("fence"); v != "" {
 		if req.Fence, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return req, lock.Errorf(lock.EINVALID, "fence must be a fence token (a whole number), not %q", v)
 		}
+	}
+	if body.Fence != nil {
+		req.Fence = *body.Fence
 	}
 	return req, nil
 }

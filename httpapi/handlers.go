@@ -69,7 +69,7 @@ func (s *Server) handleRelease() http.Handler {
 			return
 		}
 		if req.Force {
-			s.forceRelease(w, r, name)
+			s.forceRelease(w, r, name, req.Fence)
 			return
 		}
 		if err := req.requireKey(); err != nil {
@@ -99,13 +99,16 @@ func (s *Server) handleRelease() http.Handler {
 	})
 }
 
-func (s *Server) forceRelease(w http.ResponseWriter, r *http.Request, name string) {
+// forceRelease ends every hold on the named lock, or with fence (not 0)
+// those taken under it only: the dashboard sends the fence of the holders
+// its confirmation named.
+func (s *Server) forceRelease(w http.ResponseWriter, r *http.Request, name string, fence uint64) {
 	if err := s.mayForce(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	by := actor(r)
-	l, events, err := s.svc.ForceRelease(r.Context(), name, by)
+	l, events, err := s.svc.ForceReleaseFence(r.Context(), name, by, fence)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -192,6 +192,24 @@ func ForceRelease(l *Lock, by string, env Env) []Event {
 	return events
 }
 
+// ForceReleaseFence is ForceRelease of the holds taken under fence only (0:
+// whatever holds the lock): a lock released and taken again since (another
+// fence) is refused with ECONFLICT and left alone, so that an operator who
+// looked at one holder does not end another's hold. A free lock has nothing
+// to force either way.
+func ForceReleaseFence(l *Lock, by string, fence uint64, env Env) ([]Event, error) {
+	if fence != 0 {
+		events := Expire(l, env.Now)
+		if l.Key != "" && l.Fence != fence {
+			e := conflict(l)
+			e.Message = fmt.Sprintf("lock %q was taken again since fence %d: it is held by key %q under fence %d (%s); nothing was forced", l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+			return events, e
+		}
+		return append(events, ForceRelease(l, by, env)...), nil
+	}
+	return ForceRelease(l, by, env), nil
+}
+
 // Expire releases every hold whose lease ran out at or before now (all of
 // that holder's count), and frees the lock if none is left.
 func Expire(l *Lock, now time.Time) []Event {

@@ -852,6 +852,28 @@ func TestRefresh(t *testing.T) {
 	}
 }
 
+// TestForceReleaseFence: with a fence, only the holds taken under it are
+// forced; a lock taken again since is refused and left as it is.
+func TestForceReleaseFence(t *testing.T) {
+	ago := at(-time.Hour)
+	env := newEnv().env(t0)
+	l := held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)})
+	before := l.Clone()
+	events, err := lock.ForceReleaseFence(&l, "op", 4, env)
+	if codeOf(t, err) != lock.ECONFLICT || len(events) != 0 || !strings.Contains(err.Error(), "taken again since fence 4") {
+		t.Fatalf("force with an old fence = %v, %v; want ECONFLICT, no events", events, err)
+	}
+	checkLock(t, l, before)
+	events, err = lock.ForceReleaseFence(&l, "op", 5, env)
+	if err != nil || len(events) != 1 || events[0].Type != lock.Forced || !l.Free() {
+		t.Fatalf("force with the lock's fence = %v, %v; lock %+v", events, err, l)
+	}
+	// Free: nothing to force, whatever the fence.
+	if events, err := lock.ForceReleaseFence(&l, "op", 4, env); err != nil || len(events) != 0 {
+		t.Fatalf("force of a free lock = %v, %v", events, err)
+	}
+}
+
 func TestForceRelease(t *testing.T) {
 	ago := at(-time.Hour)
 	tests := []struct {

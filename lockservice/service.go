@@ -400,13 +400,25 @@ func (s *Service) RefreshFence(ctx context.Context, name, key, holder string, tt
 // ForceRelease releases every hold on the lock, recording by as the operator.
 // It returns the lock after the change and the holds it released.
 func (s *Service) ForceRelease(ctx context.Context, name, by string) (lock.Lock, []lock.Event, error) {
+	return s.ForceReleaseFence(ctx, name, by, 0)
+}
+
+// ForceReleaseFence is ForceRelease of the holds taken under fence only (0:
+// any): a lock taken again since is refused (ECONFLICT) and left alone.
+func (s *Service) ForceReleaseFence(ctx context.Context, name, by string, fence uint64) (lock.Lock, []lock.Event, error) {
 	if err := lock.ValidateName("lock name", name); err != nil {
 		return lock.Lock{}, nil, err
 	}
+	var outcome error
 	l, events, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
-		return lock.ForceRelease(l, by, env)
+		events, err := lock.ForceReleaseFence(l, by, fence, env)
+		outcome = err
+		return events
 	})
-	return l, events, err
+	if err != nil {
+		return l, events, err
+	}
+	return l, events, withWaiters(outcome, l.Waiters)
 }
 
 // expire releases the lock's holds whose lease ran out; the lease watcher
