@@ -831,3 +831,33 @@ func TestServerLockNamedSlash(t *testing.T) {
 		t.Errorf("PATCH /lock/%%2F: %d %s, want 405 naming the path as sent", status, body)
 	}
 }
+
+// TestServerRefusesOriginalFileOverItsLog: the original locker's file put
+// back where Locker's data file was, with Locker's log beside it, is refused
+// with a message saying what to do; converting it started a new log over
+// the acknowledged locks (a black-box review's finding). Nothing changes.
+func TestServerRefusesOriginalFileOverItsLog(t *testing.T) {
+	dir := t.TempDir()
+	dataFile := filepath.Join(dir, "locks.yml")
+	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile})
+	if status, body := do(t, nil, "PUT", s.URL+"/lock/prod", `{"key":"acked"}`); status != 200 {
+		t.Fatalf("PUT: %d %s", status, body)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dataFile, []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshotFiles(t, dir)
+	out, code := runLockerBounded(t, []string{"LOCKER_LISTEN=127.0.0.1:0", "LOCKER_CONFIG=" + dataFile})
+	if code == 0 || !strings.Contains(out, "original locker's format") || !strings.Contains(out, "locks.yml.log.1") {
+		t.Fatalf("exit %d, want a refusal naming the log; output:\n%s", code, out)
+	}
+	after := snapshotFiles(t, dir)
+	delete(after, "locks.yml.lock")
+	delete(before, "locks.yml.lock")
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("the data directory changed:\nbefore %q\nafter  %q", before, after)
+	}
+}

@@ -686,6 +686,33 @@ func TestCrashBeforeTheFirstSnapshot(t *testing.T) {
 // conversion is another file's, and is kept too (the new one goes to
 // <file>.orig.1). The same bytes, left by a conversion a crash cut short,
 // are not copied twice.
+// TestLegacyFileOverOurLog: an original locker's file put where this
+// server's snapshot was, with the server's log beside it, is refused rather
+// than converted: the conversion started a new log over the one holding
+// the acknowledged locks (found by a black-box review: the hold and its
+// fence token were gone, and the token was handed out again). With the log
+// moved away, it converts.
+func TestLegacyFileOverOurLog(t *testing.T) {
+	for name, file := range map[string]string{"empty": `{}`, "with locks": legacyJSON} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "locks.yml")
+			s := openT(t, path, Options{})
+			acquire(t, s, "acked", "k", "h", 0)
+			closeT(t, s)
+			writeFile(t, path, []byte(file))
+			openRefused(t, path, "original locker's format", segmentPath(path, 1), "move locks.yml.log.* away")
+			if err := os.Rename(segmentPath(path, 1), filepath.Join(t.TempDir(), "moved")); err != nil {
+				t.Fatal(err)
+			}
+			s = openT(t, path, Options{})
+			defer closeT(t, s)
+			if _, ok := getT(t, s, "acked"); ok {
+				t.Fatal("the moved log's lock is there")
+			}
+		})
+	}
+}
+
 func TestLegacyCopyNeverOverwritten(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "locks.yml")
 	earlier := `{"old": {"key": "k", "locked_by": {"h": 1}}}`

@@ -285,7 +285,13 @@ func (s *Store) open() error {
 	st, err := recoverState(s.path, s.opts.HistoryLimit)
 	if errors.Is(err, errLegacy) {
 		// The original locker's file: keep a copy, then rewrite it in this
-		// format (atomically) so the log has a snapshot to follow.
+		// format (atomically) so the log has a snapshot to follow. Not over
+		// a log of this server's: its changes are acknowledged locks that
+		// the conversion would start a new log over (a segment left by a
+		// conversion that crashed has no records, and is started afresh).
+		if segs, _ := listSegments(s.path); len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
+			return fmt.Errorf("%s is in the original locker's format, but this server's log %s is beside it: the locks acknowledged since are in it, and converting the file would start a new log over them. If %s was put back on purpose (to come back from the original locker), move %s.log.* away first; otherwise restore this server's own %s from the backup its log belongs to", s.path, segs[0].path, filepath.Base(s.path), filepath.Base(s.path), filepath.Base(s.path))
+		}
 		orig, kerr := keepOriginal(s.path)
 		if kerr != nil {
 			return fmt.Errorf("keeping a copy of the original locker's file: %w", kerr)
