@@ -402,7 +402,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("locker client: %s %s: the server's answer is not the JSON expected (%v); is %s a locker server?", method, path, err, c.base)
+			return &notLockerError{fmt.Sprintf("locker client: %s %s: the server's answer is not the JSON expected (%v); is %s a locker server?", method, path, err, c.base)}
 		}
 	}
 	return nil

@@ -35,6 +35,11 @@ var (
 	// ErrUnreachable: no answer from the server at all (connection refused,
 	// unknown host, TLS failure, timeout). The error is a *ConnError.
 	ErrUnreachable = errors.New("server unreachable")
+	// ErrNotLocker: a 2xx answer whose body is not the JSON a Locker
+	// server sends: something between client and server answered in its
+	// place (a proxy's or firewall's page), perhaps after passing the
+	// request on, or the URL is not a Locker server's. Ambiguous.
+	ErrNotLocker = errors.New("the answer is not a locker server's")
 	// ErrStreamDropped: the server dropped an event stream that fell
 	// behind. Reconnect and re-read the locks of interest.
 	ErrStreamDropped = errors.New("the event stream fell behind and was dropped by the server")
@@ -93,12 +98,13 @@ var ErrMaybeHeld = errors.New("the server may have granted the hold as the wait 
 // between client and server answered in its place, perhaps after the
 // request had reached the server (a gateway's 502 or 504, an Envoy 503
 // "upstream reset"; any 5xx that is not a Locker server's own JSON
-// refusal). A PUT or DELETE with such an outcome must not be sent again
+// refusal; a 2xx whose body is not Locker's JSON, ErrNotLocker). A PUT or
+// DELETE with such an outcome must not be sent again
 // blindly, since holds are counted: read the lock back to see what
 // happened. Locker's own 503 and 507 (waiter limits, shutting down, store
 // failing, disk full) and 429 say the change was not made.
 func Ambiguous(err error) bool {
-	if errors.Is(err, ErrUnreachable) {
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotLocker) {
 		return true
 	}
 	var ae *APIError
@@ -177,3 +183,10 @@ func Reason(err error) string {
 	}
 	return msg
 }
+
+// notLockerError is a 2xx answer that is not the JSON expected; it matches
+// ErrNotLocker.
+type notLockerError struct{ msg string }
+
+func (e *notLockerError) Error() string        { return e.msg }
+func (e *notLockerError) Is(target error) bool { return target == ErrNotLocker }

@@ -32,10 +32,15 @@ func TestParseSourceDefaultsAndForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, want := range []string{"ignoring unknown setting source.retry-delay", "source.password is set but source.username is not"} {
+	for _, want := range []string{"ignoring unknown setting source.retry-delay", "source.password is set but source.username is not: no credentials are sent"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("warnings lack %q: %v", want, warnings)
 		}
+	}
+	// With credentials in the URL, those are sent (not "none").
+	_, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://ci:pw@l","lock_name":"x","password":"other"}`))
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "the credentials in source.locker_uri are sent, and source.password is ignored") {
+		t.Errorf("password beside URL credentials: %v %v", warnings, err)
 	}
 }
 

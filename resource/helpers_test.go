@@ -68,6 +68,8 @@ type serverOpts struct {
 	tls   bool
 	// wrap, if set, wraps the API's handler (to break connections, etc.).
 	wrap func(http.Handler) http.Handler
+	// defaultTTL is the server's LOCKER_DEFAULT_TTL.
+	defaultTTL time.Duration
 }
 
 func startServer(t *testing.T, o serverOpts) *server {
@@ -76,7 +78,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := lockservice.New(store, lockservice.Config{})
+	svc := lockservice.New(store, lockservice.Config{DefaultTTL: o.defaultTTL})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.Start(ctx); err != nil {
 		cancel()

@@ -29,7 +29,7 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 	if p.Op == "lock" {
 		l, waited, err = r.lock(ctx, name, p, holder)
 	} else {
-		l, err = r.unlock(ctx, name, p, holder)
+		l, err = r.unlock(ctx, name, p, holder, 0)
 	}
 	if err != nil {
 		return nil, err
@@ -115,13 +115,17 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 			stop()
 			waited := time.Since(start)
 			r.log.printf("took lock %q with key %q as %q%s after waiting %s: %s", name, p.Key, holder, fenceText(l), round(waited), l.Message)
+			r.warnLease(l, holder)
 			return l, waited, nil
 		}
 		if ctx.Err() != nil {
 			stop()
 			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
 		}
-		if !transient(err) {
+		if !transient(err) && !errors.Is(err, client.ErrNotLocker) {
+			// (A 2xx that is not Locker's JSON came from something in
+			// between, perhaps after the server granted it: read back
+			// below.)
 			return nil, 0, r.explain(err)
 		}
 		d := b.next()
@@ -140,6 +144,7 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 			waited := time.Since(start)
 			r.log.printf("the server granted the hold on lock %q before the connection broke: it is ours (key %q, holder %q%s)", name, p.Key, holder, fenceText(now))
 			now.Message = fmt.Sprintf("locked %q with key %q (the answer was lost; the state was read back)", name, p.Key)
+			r.warnLease(now, holder)
 			return now, waited, nil
 		}
 	}
@@ -148,7 +153,7 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 // unlock gives back one hold. Network errors and an unavailable server are
 // retried, with a back-off, until it succeeds or source.timeout passes: an
 // unlock must not be lost. A lock held under another key fails at once.
-func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder string) (*client.Lock, error) {
+func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder string, fence uint64) (*client.Lock, error) {
 	var before int
 	err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
 		l, err := r.getLock(ctx, name)
@@ -157,7 +162,16 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		}
 		before = countOf(l, p.Key, holder)
 		switch {
+		case before > 0 && fence != 0 && !l.Legacy && l.Fence != fence:
+			// Released and taken again since the hold this step means
+			// was taken: the hold there now, even with our key, is
+			// another acquisition's.
+			r.log.printf("lock %q was released and taken again since fence %d: it is %s (fence %d); nothing is released", name, fence, describe(l), l.Fence)
+			before = 0
 		case before > 0:
+			if !l.Legacy {
+				fence = l.Fence
+			}
 		case l.Free():
 			r.log.printf("lock %q is free: nothing to release", name)
 		case l.Key == p.Key:
@@ -167,6 +181,15 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 	})
 	if err != nil {
 		return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+	}
+	if before == 0 && fence != 0 {
+		// The hold is gone: sending the release would end another's.
+		l, err := r.readLock(ctx, name, 0)
+		if err != nil {
+			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+		}
+		l.Message = fmt.Sprintf("the hold on %q under fence %d was gone already", name, fence)
+		return l, nil
 	}
 	b := backoff{max: r.src.RetryDelay}
 	for {
@@ -181,7 +204,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		if ctx.Err() != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
-		if !transient(err) {
+		if !transient(err) && !errors.Is(err, client.ErrNotLocker) {
 			return nil, r.explain(err)
 		}
 		d := b.next()
@@ -192,15 +215,31 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		if before == 0 {
 			continue
 		}
+		// The release may have been made and its answer lost: read the
+		// lock back before sending it again. Our hold is gone when the
+		// count went down, or the lock is free, or it was taken again
+		// since (another fence): a build that shares our key and holder
+		// may have taken it meanwhile, and a second release would end
+		// that build's hold.
 		now, err := r.readLock(ctx, name, 0)
 		if err != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
-		if countOf(now, p.Key, holder) < before {
+		if countOf(now, p.Key, holder) < before || now.Free() || (fence != 0 && !now.Legacy && now.Fence != fence) {
 			r.log.printf("the server released the hold on lock %q before the connection broke; it is now %s", name, describe(now))
 			now.Message = fmt.Sprintf("released a hold on %q (the answer was lost; the state was read back)", name)
 			return now, nil
 		}
+	}
+}
+
+// warnLease says so when the server gave the hold a lease (its
+// LOCKER_DEFAULT_TTL or LOCKER_MAX_TTL): this resource never renews one, so
+// a build still working when it runs out loses the lock to the next key
+// without a word.
+func (r *runner) warnLease(l *client.Lock, holder string) {
+	if h, ok := l.Holds[holder]; ok && !h.Expires.IsZero() {
+		r.log.printf("warning: the server gave this hold a lease: it runs out at %s (the server's LOCKER_DEFAULT_TTL or LOCKER_MAX_TTL), and this resource does not renew it; if the build still needs the lock then, the next key gets it. A server that pipelines lock through should set no default lease (docs/concourse.md)", h.Expires.UTC().Format(time.RFC3339))
 	}
 }
 

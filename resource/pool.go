@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -489,6 +490,7 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 				r.log.printf("%s", l.Message)
 			}
 			r.log.printf("took %q from pool %q with key %q%s, fence %d, after waiting %s", l.Name, pool, p.Key, asHolder(p), l.Fence, round(waited))
+			r.warnLease(l, p.holder())
 			return l, waited, nil
 		}
 		if ctx.Err() != nil {
@@ -529,6 +531,7 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 				stop()
 				r.log.printf("the server gave us %q from pool %q before the connection broke: it is ours (key %q, holder %q, fence %d)", m.Name, pool, p.Key, p.holder(), m.Fence)
 				m.Message = fmt.Sprintf("locked %q from pool %q with key %q (the answer was lost; the state was read back)", m.Name, pool, p.Key)
+				r.warnLease(m, p.holder())
 				return m, time.Since(start), nil
 			}
 		}
@@ -620,20 +623,18 @@ func (r *runner) poolClaim(ctx context.Context, p *PoolParams) (*client.Lock, ti
 	}
 	if !inPool(l, r.src.Pool) {
 		// Removed from the pool while we waited: not what was asked for.
-		r.giveBack(ctx, p.Name, p)
+		r.giveBack(ctx, p.Name, p, l.Fence)
 		return nil, 0, fmt.Errorf("%q was removed from pool %q while this put waited for it; it was given back", p.Name, r.src.Pool)
 	}
 	return l, waited, nil
 }
 
-// giveBack releases a hold taken by mistake, trying for a while.
-func (r *runner) giveBack(ctx context.Context, name string, p *PoolParams) {
+// giveBack releases a hold taken by mistake (under fence), trying for a
+// while, and reading the lock back before asking again (unlock).
+func (r *runner) giveBack(ctx context.Context, name string, p *PoolParams, fence uint64) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	err := r.retry(ctx, fmt.Sprintf("releasing %q", name), 0, func() error {
-		_, err := r.c.Unlock(ctx, name, p.Key, p.Holder)
-		return err
-	})
+	_, err := r.unlock(ctx, name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), fence)
 	if err != nil {
 		r.log.printf("warning: could not give back %q (key %q, holder %q): %v; release it with `locker unlock %s --key %s`", name, p.Key, p.holder(), r.explain(err), name, p.Key)
 	}
@@ -645,13 +646,13 @@ func (r *runner) giveBack(ctx context.Context, name string, p *PoolParams) {
 func (r *runner) poolAddClaimed(ctx context.Context, p *PoolParams) (*client.Lock, time.Duration, error) {
 	r.name = p.Name
 	r.log.printf("adding %q to pool %q, claimed with key %q (%s)%s", p.Name, r.src.Pool, p.Key, p.KeyFrom, asHolder(p))
-	_, waited, err := r.lock(ctx, p.Name, &OutParams{Op: "lock", Key: p.Key, Holder: p.Holder}, p.holder())
+	taken, waited, err := r.lock(ctx, p.Name, &OutParams{Op: "lock", Key: p.Key, Holder: p.Holder}, p.holder())
 	if err != nil {
 		return nil, 0, err
 	}
 	l, err := r.addMember(ctx, p)
 	if err != nil {
-		r.giveBack(ctx, p.Name, p)
+		r.giveBack(ctx, p.Name, p, taken.Fence)
 		return nil, 0, err
 	}
 	r.log.printf("%q is a member of pool %q, held with key %q (fence %d)", p.Name, r.src.Pool, p.Key, l.Fence)
@@ -727,7 +728,11 @@ func (r *runner) poolRelease(ctx context.Context, p *PoolParams) (*client.Lock, 
 		l.Message = fmt.Sprintf("%q was free already", p.Name)
 		return l, nil
 	}
-	return r.unlock(ctx, p.Name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder())
+	fence, _ := strconv.ParseUint(p.Fence, 10, 64) // 0, any, when the directory has none
+	if l.Legacy {
+		fence = 0
+	}
+	return r.unlock(ctx, p.Name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), fence)
 }
 
 // sameAcquisition checks that the held lock l is still held by the

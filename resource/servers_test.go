@@ -1,6 +1,7 @@
 package resource_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/httpapi"
 )
 
@@ -438,8 +440,12 @@ func TestLegacyServerPolling(t *testing.T) {
 // reaches the server, or after (the answer is lost).
 type flaky struct {
 	method  string
-	actions chan string // "503", "drop", "drop-after"
+	actions chan string // "503", "drop", "drop-after", "html-after"
 	always  string      // what to do when no action is left ("": pass)
+	// afterDrop, if set, runs after a "drop-after" request reached the
+	// server, before its connection is dropped: what another client
+	// does meanwhile.
+	afterDrop func()
 }
 
 func (f *flaky) wrap(h http.Handler) http.Handler {
@@ -457,8 +463,16 @@ func (f *flaky) wrap(h http.Handler) http.Handler {
 					w.WriteHeader(503)
 					fmt.Fprint(w, `{"error":"the lock store could not write (test); the change was not made"}`)
 					return
+				case "html-after": // a proxy's page in place of the answer
+					h.ServeHTTP(httptest.NewRecorder(), r)
+					w.Header().Set("Content-Type", "text/html")
+					fmt.Fprint(w, "<html><body>Request accepted</body></html>")
+					return
 				case "drop-after":
 					h.ServeHTTP(httptest.NewRecorder(), r)
+					if f.afterDrop != nil {
+						f.afterDrop()
+					}
 				}
 				conn, _, err := w.(http.Hijacker).Hijack()
 				if err == nil {
@@ -521,6 +535,74 @@ func TestUnlockRetries(t *testing.T) {
 	r = run(t, request(source2, unlockParams("k", ""), nil), "out", t.TempDir())
 	if r.code == 0 || !strings.Contains(r.stderr, `gave up releasing lock "down" after 1s (source.timeout)`) {
 		t.Errorf("exit %d:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestUnlockLostAnswerLockTakenAgain: an unlock whose answer is lost, after
+// which another build with the same key and holder (a job that is not
+// serial) took the lock again, does not send the release again: the count
+// is back where it was, but the fence is new, and a second release would end
+// the other build's hold (found by a black-box review). The same for a pool
+// release.
+func TestUnlockLostAnswerLockTakenAgain(t *testing.T) {
+	f := newFlaky(http.MethodDelete, "drop-after")
+	s := startServer(t, serverOpts{wrap: f.wrap})
+	c := s.client(t, "", "")
+	source := src(s, "shared")
+	mustRun(t, request(source, lockParams("k", "h"), nil), "out", t.TempDir())
+	f.afterDrop = func() {
+		if _, err := c.Lock(context.Background(), "shared", client.LockOptions{Key: "k", Holder: "h"}); err != nil {
+			t.Errorf("the other build's lock: %v", err)
+		}
+	}
+	r := mustRun(t, request(source, unlockParams("k", "h"), nil), "out", t.TempDir())
+	l := get(t, c, "shared")
+	if l.LockedBy["h"] != 1 || l.Fence != 2 {
+		t.Fatalf("after the other build took the lock again, the server has %+v; want it held (fence 2):\n%s", l, r.stderr)
+	}
+}
+
+// TestChangeAnsweredByAProxyPage: a lock or unlock that reached the server
+// but was answered with a 200 that is not Locker's JSON (a proxy's or
+// firewall's page) is read back: the lock step does not fail with the lock
+// held, the unlock step does not release twice.
+func TestChangeAnsweredByAProxyPage(t *testing.T) {
+	put := newFlaky(http.MethodPut, "html-after")
+	s := startServer(t, serverOpts{wrap: put.wrap})
+	c := s.client(t, "", "")
+	source := src(s, "paged")
+	r := mustRun(t, request(source, lockParams("k", "h"), nil), "out", t.TempDir())
+	if l := get(t, c, "paged"); l.LockedBy["h"] != 1 || !strings.Contains(r.stderr, "read back") {
+		t.Fatalf("after a lock answered by a proxy page the server has %+v:\n%s", l, r.stderr)
+	}
+	mustRun(t, request(source, lockParams("k", "h"), nil), "out", t.TempDir()) // count 2
+
+	del := newFlaky(http.MethodDelete, "html-after")
+	s2 := startServer(t, serverOpts{wrap: del.wrap})
+	c2 := s2.client(t, "", "")
+	source2 := src(s2, "paged")
+	mustRun(t, request(source2, lockParams("k", "h"), nil), "out", t.TempDir())
+	mustRun(t, request(source2, lockParams("k", "h"), nil), "out", t.TempDir())
+	r = mustRun(t, request(source2, unlockParams("k", "h"), nil), "out", t.TempDir())
+	if l := get(t, c2, "paged"); l.LockedBy["h"] != 1 {
+		t.Fatalf("after one unlock answered by a proxy page the server has %+v:\n%s", l, r.stderr)
+	}
+}
+
+// TestLockWarnsOfALease: a server with a default lease gives the resource's
+// holds one, which the resource never renews: the lock step says so (a
+// black-box review found locks passing to the next key mid-deploy without
+// a word).
+func TestLockWarnsOfALease(t *testing.T) {
+	s := startServer(t, serverOpts{defaultTTL: time.Hour})
+	r := mustRun(t, request(src(s, "leased"), lockParams("k", "h"), nil), "out", t.TempDir())
+	if !strings.Contains(r.stderr, "warning: the server gave this hold a lease") {
+		t.Errorf("no warning of the lease:\n%s", r.stderr)
+	}
+	s2 := startServer(t, serverOpts{})
+	r = mustRun(t, request(src(s2, "unleased"), lockParams("k", "h"), nil), "out", t.TempDir())
+	if strings.Contains(r.stderr, "gave this hold a lease") {
+		t.Errorf("a lease warned of without one:\n%s", r.stderr)
 	}
 }
 
