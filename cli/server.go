@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/filestore"
@@ -194,6 +195,11 @@ func credentials(env Env, userVar, passVar string) (httpapi.Credentials, error) 
 	c := httpapi.Credentials{User: env(userVar), Pass: env(passVar)}
 	if (c.User == "") != (c.Pass == "") {
 		return c, fmt.Errorf("%s and %s go together: set both or neither", userVar, passVar)
+	}
+	if strings.Contains(c.User, ":") {
+		// Basic auth sends "user:pass" and splits it at the first colon:
+		// nobody could ever log in as this user.
+		return c, fmt.Errorf("%s must not contain a colon (HTTP basic auth splits the user from the password at the first one, so nobody could log in)", userVar)
 	}
 	return c, nil
 }

@@ -109,6 +109,8 @@ func TestServerStartupRefusals(t *testing.T) {
 		{name: "LOCKER_CONFIG empty", noConfig: true, env: []string{listen, "LOCKER_CONFIG="}, want: "LOCKER_CONFIG"},
 		{name: "AUTH_USER without AUTH_PASS", env: []string{listen, "AUTH_USER=u"}, want: "AUTH_PASS"},
 		{name: "AUTH_PASS without AUTH_USER", env: []string{listen, "AUTH_PASS=p"}, want: "AUTH_USER"},
+		{name: "AUTH_USER with a colon", env: []string{listen, "AUTH_USER=ci:x", "AUTH_PASS=p"}, want: "AUTH_USER"},
+		{name: "LOCKER_ADMIN_USER with a colon", env: []string{listen, "LOCKER_ADMIN_USER=a:b", "LOCKER_ADMIN_PASS=p"}, want: "LOCKER_ADMIN_USER"},
 		{name: "SSL_CERT without SSL_KEY", env: []string{listen, "SSL_CERT=/tmp/cert.pem"}, want: "SSL_KEY"},
 		{name: "SSL_KEY without SSL_CERT", env: []string{listen, "SSL_KEY=/tmp/key.pem"}, want: "SSL_CERT"},
 		{name: "SSL_CERT unreadable", env: []string{listen, "SSL_CERT=/nonexistent/cert.pem", "SSL_KEY=/nonexistent/key.pem"}, want: "SSL_CERT"},
