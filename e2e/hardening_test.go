@@ -274,6 +274,13 @@ func TestHardeningSlowBodyAndIdle(t *testing.T) {
 	if strings.HasPrefix(string(b), "HTTP/1.1 200") {
 		t.Fatalf("a cut-off body was served: %q", b)
 	}
+	// It says so: 408 in JSON, with no socket addresses in it.
+	if !strings.HasPrefix(string(b), "HTTP/1.1 408") || !strings.Contains(string(b), `{"error":"the request body did not arrive in time; nothing was changed"}`) {
+		t.Fatalf("a cut-off body's answer: %q", b)
+	}
+	if st, _, b := hcall(t, nil, "GET", s.URL+"/lock/slowbody", "", "", ""); st != 404 {
+		t.Fatalf("the cut-off request changed something: %d %s", st, b)
+	}
 
 	// An idle keep-alive connection, after one request.
 	c2, err := net.Dial("tcp", addr)

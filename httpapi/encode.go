@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,6 +131,11 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return lockRequest{}, lock.Errorf(lock.ETOOLARGE, "request body is over %d bytes", maxBody)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The server's read timeout (LOCKER_READ_TIMEOUT) ran out
+			// while the body trickled in.
+			return lockRequest{}, lock.Errorf(lock.ETIMEOUT, "the request body did not arrive in time; nothing was changed")
 		}
 		return lockRequest{}, lock.Errorf(lock.EINVALID, "reading the request body: %v", err)
 	}

@@ -15,6 +15,7 @@ var statusOf = map[string]int{
 	lock.ECONFLICT:     http.StatusLocked,
 	lock.ENOTFOUND:     http.StatusNotFound,
 	lock.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	lock.ETIMEOUT:      http.StatusRequestTimeout,
 	lock.EUNAUTHORIZED: http.StatusUnauthorized,
 	lock.EFORBIDDEN:    http.StatusForbidden,
 	lock.EUNAVAILABLE:  http.StatusServiceUnavailable,

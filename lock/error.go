@@ -13,6 +13,7 @@ const (
 	ECONFLICT     = "conflict"     // the lock is held under another key
 	ENOTFOUND     = "not_found"    // no such lock, or nothing held to refresh
 	ETOOLARGE     = "too_large"    // a request body over the limit
+	ETIMEOUT      = "timeout"      // a request that did not arrive in time
 	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
 	EFORBIDDEN    = "forbidden"    // these credentials may not do this
 	EUNAVAILABLE  = "unavailable"  // the store cannot be reached, or a limit (waiters) is reached
