@@ -276,10 +276,10 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	if err := svc.Start(svcCtx); err != nil {
 		return err
 	}
-	m.WatchLocks(func() (locks, held, holds, waiters int) {
+	m.WatchLocks(func() (locks, held, holds, waiters int, err error) {
 		all, err := svc.List(context.Background())
 		if err != nil {
-			return 0, 0, 0, 0
+			return 0, 0, 0, 0, err
 		}
 		for _, l := range all {
 			if !l.Free() {
@@ -290,7 +290,7 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		for _, n := range svc.WaiterCounts(context.Background()) {
 			waiters += n
 		}
-		return len(all), held, holds, waiters
+		return len(all), held, holds, waiters, nil
 	})
 	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit, AllowedHosts: cfg.allowedHosts,
 		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic})

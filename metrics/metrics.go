@@ -61,22 +61,41 @@ func New() *Metrics {
 }
 
 // Gauges reports the current numbers of locks, held locks, holds and
-// waiters; read at each scrape.
-type Gauges func() (locks, held, holds, waiters int)
+// waiters; read once at each scrape. An error (the store cannot be read)
+// leaves the four out of that scrape rather than report zeros: "nothing
+// held" would be a lie, and an absent series is what alerts can tell.
+type Gauges func() (locks, held, holds, waiters int, err error)
 
 // WatchLocks registers gauges read from fn at each scrape.
 func (m *Metrics) WatchLocks(fn Gauges) {
-	gauge := func(name, help string, pick func(l, h, hs, w int) int) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
-			return float64(pick(fn()))
-		})
+	m.reg.MustRegister(&lockGauges{fn: fn, descs: [4]*prometheus.Desc{
+		prometheus.NewDesc("locker_locks", "Locks known to the server, free or held.", nil, nil),
+		prometheus.NewDesc("locker_locks_held", "Locks currently held.", nil, nil),
+		prometheus.NewDesc("locker_holds", "Holders currently holding a lock (one per holder and lock).", nil, nil),
+		prometheus.NewDesc("locker_waiters", "Requests waiting for a lock.", nil, nil),
+	}})
+}
+
+// lockGauges collects the four gauges from one call of fn.
+type lockGauges struct {
+	fn    Gauges
+	descs [4]*prometheus.Desc
+}
+
+func (g *lockGauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range g.descs {
+		ch <- d
 	}
-	m.reg.MustRegister(
-		gauge("locker_locks", "Locks known to the server, free or held.", func(l, _, _, _ int) int { return l }),
-		gauge("locker_locks_held", "Locks currently held.", func(_, h, _, _ int) int { return h }),
-		gauge("locker_holds", "Holders currently holding a lock (one per holder and lock).", func(_, _, hs, _ int) int { return hs }),
-		gauge("locker_waiters", "Requests waiting for a lock.", func(_, _, _, w int) int { return w }),
-	)
+}
+
+func (g *lockGauges) Collect(ch chan<- prometheus.Metric) {
+	locks, held, holds, waiters, err := g.fn()
+	if err != nil {
+		return
+	}
+	for i, v := range []int{locks, held, holds, waiters} {
+		ch <- prometheus.MustNewConstMetric(g.descs[i], prometheus.GaugeValue, float64(v))
+	}
 }
 
 // ObserveEvents counts committed lock changes.

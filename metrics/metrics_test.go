@@ -91,3 +91,41 @@ func TestAbandonedRequestsCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestLockGaugesLeftOutWhenUnreadable: the lock gauges come from one read
+// of the store a scrape; when the store cannot be read (a database that is
+// away) they are left out of the scrape, not reported as zero ("nothing
+// held"), and the rest of the metrics are still served.
+func TestLockGaugesLeftOutWhenUnreadable(t *testing.T) {
+	m := New()
+	calls, fail := 0, false
+	m.WatchLocks(func() (int, int, int, int, error) {
+		calls++
+		if fail {
+			return 0, 0, 0, 0, fmt.Errorf("database away")
+		}
+		return 5, 2, 3, 1, nil
+	})
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if rec.Code != 200 {
+			t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	out := scrape()
+	for _, want := range []string{"locker_locks 5\n", "locker_locks_held 2\n", "locker_holds 3\n", "locker_waiters 1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("one scrape read the store %d times, want once", calls)
+	}
+	fail = true
+	out = scrape()
+	if strings.Contains(out, "locker_locks") || strings.Contains(out, "locker_holds") || !strings.Contains(out, "locker_store_write_errors_total") {
+		t.Errorf("with the store unreadable the scrape is:\n%s", out)
+	}
+}
