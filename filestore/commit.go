@@ -225,6 +225,11 @@ func (s *Store) gather(want int, wait time.Duration, timer *gatherTimer) (filled
 // to the last committed byte, so the file holds exactly what was
 // acknowledged, and reports an error for the requests in the batch.
 func (s *Store) write(b []byte) error {
+	if s.logDeleted.Load() {
+		serr := storeError(errLogDeleted)
+		s.lastWriteErr.Store(&serr)
+		return serr
+	}
 	if s.brokenErr != nil {
 		if err := s.truncateLog(); err != nil {
 			serr := storeError(err)
@@ -240,6 +245,9 @@ func (s *Store) write(b []byte) error {
 	_, err := s.log.Write(b)
 	if err == nil && !s.opts.NoSync {
 		err = s.log.Sync()
+	}
+	if err == nil {
+		err = s.checkLinked()
 	}
 	if err == nil {
 		s.logSize += int64(len(b))
@@ -267,6 +275,25 @@ func (s *Store) write(b []byte) error {
 	}
 	return serr
 }
+
+// checkLinked fails once the log segment has no name left: someone deleted
+// it, or the data directory, while the server ran. Writes still succeed, into
+// a file that the next start cannot find, so the changes acknowledged since
+// would be lost: refuse them instead (every write fails from then on, and
+// /readyz says so). One fstat a batch.
+func (s *Store) checkLinked() error {
+	if s.logDeleted.Load() {
+		return errLogDeleted
+	}
+	if err := syscall.Fstat(int(s.log.Fd()), &s.linkStat); err != nil || s.linkStat.Nlink > 0 {
+		return nil // a file system that cannot tell is not taken for a deletion
+	}
+	s.logDeleted.Store(true)
+	s.opts.Logger.Error("the log segment was deleted while the server ran (it, or its directory): changes are refused from now on, since the next start could not read them. The locks acknowledged so far are in this process only: restore the store (the data file and every log segment beside it) from a backup, or from a copy of /locks, and restart", "file", s.log.Name())
+	return errLogDeleted
+}
+
+var errLogDeleted = errors.New("the log segment was deleted while the server ran; restore the store from a backup and restart")
 
 // preallocChunk is how much the log segment is extended by at a time.
 const preallocChunk = 256 << 10
@@ -351,6 +378,9 @@ func (s *Store) Ready(ctx context.Context) error {
 	s.mu.RUnlock()
 	if closed {
 		return errClosed
+	}
+	if s.logDeleted.Load() {
+		return storeError(errLogDeleted)
 	}
 	if err := s.lastWriteErr.Load(); err != nil {
 		// The last write failed. Nothing may have been written since (a

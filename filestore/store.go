@@ -106,6 +106,10 @@ type Store struct {
 	brokenErr  error // last write failure, until the log is repaired
 
 	lastWriteErr atomic.Pointer[error] // set by a failed write, cleared by a good one
+	// logDeleted is set by a write that found the log segment unlinked
+	// (deleted, or its directory): never cleared, see checkLinked.
+	logDeleted atomic.Bool
+	linkStat   syscall.Stat_t // checkLinked's, kept to spare an allocation a batch
 
 	compacting sync.WaitGroup
 	watch      func(string, []lock.Event) // called by the commit loop for each committed change
