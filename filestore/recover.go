@@ -139,14 +139,23 @@ func recoverState(path string, historyLimit int) (*state, error) {
 // segment that is not the last, is the nextMarker naming segment next cut
 // short by a crash: some of its bytes, each in its place, and zeros (never
 // written) in the others and after it. Anything else there is damage.
-func tornMarker(rest []byte, next uint64) bool {
+//
+// In the last segment the bytes must also be ones that no torn record
+// could leave: a record's frame can start with the same length and
+// checksum bytes and the same `{"`, so only a byte of the marker's payload
+// after those tells them apart (a crash that kept one byte of a record of
+// 522 bytes looked like a torn marker, and recovery refused to start for a
+// segment that never existed). A marker torn before that byte names a
+// segment that holds no record yet: records go there only once the
+// marker is written.
+func tornMarker(rest []byte, next uint64, last bool) bool {
 	marker := appendFrame(nil, mustJSON(nextMarker{Next: next}))
 	some := false
 	for i, c := range rest {
 		switch {
 		case c == 0:
 		case i < len(marker) && c == marker[i]:
-			some = true
+			some = some || !last || i >= frameHeader+len(`{"`)
 		default:
 			return false
 		}
@@ -386,7 +395,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			if preallocated(off+int64(len(rest)), rest) {
 				return off, true, nil // the preallocated rest of the segment
 			}
-			if st.rolledTo == 0 && tornMarker(rest, seg.gen+1) {
+			if st.rolledTo == 0 && tornMarker(rest, seg.gen+1, last) {
 				// The marker is written only once the next segment is
 				// made: torn, it still says that segment existed (and
 				// recovery refuses to go on without it).

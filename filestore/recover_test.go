@@ -737,6 +737,53 @@ func TestLegacyCopyNeverOverwritten(t *testing.T) {
 	}
 }
 
+// TestTornRecordLikeATornMarker: a crash that kept only the first byte of
+// a record whose length's low byte is the marker's (10, the length of
+// {"next":2}) is a torn tail, not a torn marker naming a segment 2 that
+// never existed (a black-box review found recovery refusing to start
+// there). Bytes of the marker's payload past what a record shares still
+// name the segment.
+func TestTornRecordLikeATornMarker(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "kept", "k", "h", 0)
+	closeT(t, s)
+	seg := segmentPath(path, 1)
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	marker := appendFrame(nil, mustJSON(nextMarker{Next: 2}))
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(marker[:1], int64(end)); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, path, Options{})
+	if l, ok := getT(t, s, "kept"); !ok || l.Key != "k" {
+		t.Fatalf("after a torn one-byte tail: %+v %v", l, ok)
+	}
+	closeT(t, s)
+	// The store wrote over the torn byte; now tear a marker past its
+	// payload's `{"`: that names segment 2, which is missing.
+	b, _ = os.ReadFile(seg)
+	end = len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	if _, err := f.WriteAt(marker[:frameHeader+3], int64(end)); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, segmentPath(path, 2), "missing")
+}
+
 // TestTornMarkerStillNamesTheNextSegment: a torn marker was written after
 // the segment it names was made, so that segment, emptied or removed, is
 // as missing as with the marker whole.
