@@ -838,3 +838,220 @@ func TestDashboardRebinding(t *testing.T) {
 		tb.checkProblems()
 	}
 }
+
+// dashLock is what the tests read back of a lock from the API.
+type dashLock struct {
+	State    string         `json:"state"`
+	Key      string         `json:"key"`
+	Fence    uint64         `json:"fence"`
+	LockedBy map[string]int `json:"locked_by"`
+}
+
+func getDashLock(t *testing.T, base, name, user, pass string) dashLock {
+	t.Helper()
+	var l dashLock
+	if err := json.Unmarshal([]byte(mustCall(t, "GET", lockURL(base, name), user, pass, "")), &l); err != nil {
+		t.Fatalf("GET %s: %v", name, err)
+	}
+	return l
+}
+
+// TestDashboardForceStale: the force confirmation names holders; what it
+// ends must be those holders, whatever happens while it is open. A holder
+// that joins under the same key (the same fence) is named before the user
+// confirms; a lock released and taken by another key meanwhile is left to
+// its new holder, and the page says why nothing was forced.
+func TestDashboardForceStale(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
+	api := func(method, name, body string) {
+		t.Helper()
+		mustCall(t, method, lockURL(s.URL, name), "ci", "ci-pass", body)
+	}
+	api("PUT", "prod", `{"key":"deploy","lock_by":"deploy/build-1"}`)
+
+	admin := openTab(t, browser, "ops", "ops-pass")
+	admin.open(s.URL)
+	admin.click("opening prod", rowJS("prod")+`.querySelector("button")`)
+	admin.waitFor("prod's detail", `document.getElementById("detail-title").textContent === "prod" && !document.getElementById("force").hidden`)
+	admin.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+	admin.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+	holders := `[...document.querySelectorAll("#confirm-holders .holder")].map(h => h.textContent).join()`
+	if got := eval[string](admin, holders); got != "deploy/build-1" {
+		t.Errorf("the confirmation names %q, want deploy/build-1", got)
+	}
+
+	// Another job joins under the same key while the dialog is open: the
+	// dialog names it before the user confirms.
+	api("PUT", "prod", `{"key":"deploy","lock_by":"deploy/build-2"}`)
+	admin.waitFor("the joining holder to be named in the open dialog", holders+` === "deploy/build-1,deploy/build-2" && document.getElementById("confirm").open`)
+
+	// Both release, and another key takes the lock: the holds the dialog
+	// named are gone. It says so, and confirming leaves the new holder.
+	api("DELETE", "prod", `{"key":"deploy","lock_by":"deploy/build-1"}`)
+	api("DELETE", "prod", `{"key":"deploy","lock_by":"deploy/build-2"}`)
+	api("PUT", "prod", `{"key":"hotfix","lock_by":"hotfix/build-7"}`)
+	taken := getDashLock(t, s.URL, "prod", "ci", "ci-pass")
+	admin.waitFor("the dialog to say the lock was taken again", `document.getElementById("confirm-changed").textContent.includes("hotfix/build-7") && document.getElementById("confirm").open`)
+	admin.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+	admin.waitFor("the page to say why nothing was forced", `document.getElementById("detail-result").textContent.includes("nothing was forced")`)
+	result := eval[string](admin, `document.getElementById("detail-result").textContent`)
+	if !strings.Contains(result, "taken again since fence") || strings.Contains(result, "force-released") {
+		t.Errorf("after a refused force the page says %q", result)
+	}
+	if l := getDashLock(t, s.URL, "prod", "ci", "ci-pass"); l.State != "held" || l.Key != "hotfix" || l.LockedBy["hotfix/build-7"] != 1 || l.Fence != taken.Fence {
+		t.Fatalf("confirming a dialog that named deploy's holders left prod %+v, want it held by hotfix/build-7 under fence %d", l, taken.Fence)
+	}
+	// The detail shows the lock as it is now.
+	admin.waitFor("the detail to show the new holder", `document.querySelector("#holds .holder")?.textContent === "hotfix/build-7" && document.getElementById("detail-facts").textContent.includes("hotfix")`)
+	admin.waitFor("the table to show the new holder", rowJS("prod")+`?.querySelector(".holder")?.textContent === "hotfix/build-7"`)
+
+	// A dialog opened now names the new holder, and forces it.
+	admin.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+	admin.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+	if got := eval[string](admin, holders); got != "hotfix/build-7" {
+		t.Errorf("the new confirmation names %q, want hotfix/build-7", got)
+	}
+	if got := eval[string](admin, `document.getElementById("confirm-changed").textContent`); got != "" {
+		t.Errorf("a new confirmation says %q", got)
+	}
+	admin.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+	admin.waitFor("the result to show", `document.getElementById("detail-result").textContent.includes("force-released")`)
+	if l := getDashLock(t, s.URL, "prod", "ci", "ci-pass"); l.State != "free" {
+		t.Errorf("after confirming, prod is %q, want free", l.State)
+	}
+	admin.checkProblems()
+}
+
+// TestDashboardPrototypeNames: names are whatever clients chose, including
+// the names of Object.prototype's properties. A lock named toString is no
+// member of every pool, and a lock named __proto__ is a lock like another.
+func TestDashboardPrototypeNames(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", s.URL+"/pool/envs/env-1", "", "", "")
+	mustCall(t, "PUT", s.URL+"/pool/envs/env-2", "", "", "")
+	for _, name := range []string{"toString", "__proto__"} {
+		mustCall(t, "PUT", lockURL(s.URL, name), "", "", `{"key":"k","lock_by":"job-1"}`)
+	}
+
+	tb := openTab(t, browser, "", "")
+	tb.open(s.URL)
+	tb.waitFor("the pool", poolCount("envs")+` === "○2 of 2 free"`)
+	tb.waitFor("both locks in the table", rowJS("toString")+` && `+rowJS("__proto__"))
+	// Record every count and member list the pool card ever shows, and
+	// every time the table loses a lock.
+	tb.do("watching the pool", chromedp.Evaluate[chromedp.Void](`(() => {
+		window.seen = [];
+		const record = () => {
+			const p = `+poolJS("envs")+`;
+			window.seen.push((p?.querySelector(".pool-count")?.textContent || "") + " " + [...(p?.querySelectorAll("li.member") || [])].map(m => m.dataset.name).join());
+			for (const n of ["toString", "__proto__"]) if (!`+`[...document.querySelectorAll("#rows tr")].some(r => r.dataset.name === n)) window.seen.push("no row " + n);
+		};
+		new MutationObserver(record).observe(document.getElementById("main"), { childList: true, subtree: true, characterData: true });
+	})()`))
+
+	// checkSeen fails the test for anything else the pool or the table
+	// showed since the last check.
+	checkSeen := func(after string) {
+		t.Helper()
+		tb.waitFor("the pool", poolCount("envs")+` === "○2 of 2 free"`)
+		for _, seen := range eval[[]string](tb, `[...new Set(window.seen.splice(0))]`) {
+			if seen != "○2 of 2 free env-1,env-2" {
+				t.Errorf("%s the page showed %q, want the pool envs always \"○2 of 2 free\" with env-1 and env-2 only, and both locks in the table", after, seen)
+			}
+		}
+	}
+	// Changes by others, seen through the event stream.
+	mustCall(t, "PUT", lockURL(s.URL, "toString"), "", "", `{"key":"k","lock_by":"job-2"}`)
+	mustCall(t, "DELETE", lockURL(s.URL, "toString"), "", "", `{"key":"k","lock_by":"job-2"}`)
+	tb.waitFor("the change", rowJS("toString")+`?.querySelector(".holder")?.textContent === "job-1" && !`+rowJS("toString")+`.innerText.includes("job-2")`)
+	checkSeen("after live changes of toString")
+
+	// Force release from the page, which puts the answer in the page at
+	// once; the last time with a holder joining while the dialog is open,
+	// which the dialog reads at once too.
+	for _, c := range []struct {
+		name string
+		join bool
+	}{{"toString", false}, {"__proto__", false}, {"toString", true}} {
+		if c.join {
+			mustCall(t, "PUT", lockURL(s.URL, c.name), "", "", `{"key":"k","lock_by":"job-1"}`)
+		}
+		tb.click("opening "+c.name, rowJS(c.name)+`.querySelector("button")`)
+		tb.waitFor(c.name+"'s detail", `document.getElementById("detail-title").textContent === `+js(c.name)+` && document.querySelector("#holds .holder")?.textContent === "job-1"`)
+		tb.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+		tb.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+		if c.join {
+			mustCall(t, "PUT", lockURL(s.URL, c.name), "", "", `{"key":"k","lock_by":"job-2"}`)
+			tb.waitFor("the dialog to name the second holder", `document.getElementById("confirm-holders").textContent.includes("job-2")`)
+		}
+		tb.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+		tb.waitFor(c.name+" to be free", rowJS(c.name)+`?.dataset.state === "free" && document.getElementById("detail-result").textContent.includes("force-released")`)
+		// A change elsewhere: one more reload.
+		mustCall(t, "PUT", lockURL(s.URL, "after"), "", "", `{"key":"k"}`)
+		mustCall(t, "DELETE", lockURL(s.URL, "after"), "", "", `{"key":"k"}`)
+		tb.waitFor("the change elsewhere", rowJS("after")+`?.dataset.state === "free"`)
+		checkSeen("after forcing " + c.name + " from the page,")
+	}
+	tb.checkProblems()
+}
+
+// TestDashboardManyLocks: what keeps a page with thousands of locks
+// responsive, checked by what the page does rather than how fast. The
+// filter redraws once typing pauses, not for every keystroke; a change
+// rebuilds only the changed lock's row; a burst of changes costs a few
+// reloads, not one each.
+func TestDashboardManyLocks(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	const typed = "abcdefghij"
+	for i := 1; i <= len(typed); i++ {
+		mustCall(t, "PUT", lockURL(s.URL, typed[:i]+"-lock"), "", "", `{"key":"k"}`)
+	}
+	tb := openTab(t, browser, "", "")
+	tb.open(s.URL)
+	tb.waitFor("every lock", fmt.Sprintf(`document.querySelectorAll("#rows tr[data-name]").length === %d`, len(typed)))
+
+	// Typing: each keystroke narrows the rows, but the table is redrawn
+	// once, after the last.
+	tb.do("watching the table", chromedp.Evaluate[chromedp.Void](`(() => {
+		window.redraws = 0;
+		new MutationObserver(() => window.redraws++).observe(document.getElementById("rows"), { childList: true });
+	})()`))
+	tb.do("typing in the filter", chromedp.SendKeys(chromedp.ID("filter"), typed))
+	tb.waitFor("only the last lock", `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === `+js(typed+"-lock"))
+	if n := eval[int](tb, `window.redraws`); n > 3 {
+		t.Errorf("typing %d characters redrew the table %d times, want it once typing pauses", len(typed), n)
+	}
+	tb.do("clearing the filter", chromedp.Evaluate[chromedp.Void](`(() => { const f = document.getElementById("filter"); f.value = ""; f.dispatchEvent(new Event("input")); })()`))
+	tb.waitFor("every lock again", fmt.Sprintf(`document.querySelectorAll("#rows tr[data-name]").length === %d`, len(typed)))
+
+	// A change to one lock keeps the other rows as they are.
+	tb.do("marking a row", chromedp.Evaluate[chromedp.Void](rowJS("a-lock")+`.kept = true`))
+	mustCall(t, "PUT", lockURL(s.URL, "ab-lock"), "", "", `{"key":"k","lock_by":"second"}`)
+	tb.waitFor("the change", rowJS("ab-lock")+`?.innerText.includes("second")`)
+	if !eval[bool](tb, rowJS("a-lock")+`.kept === true`) {
+		t.Error("a change to one lock rebuilt the row of another")
+	}
+
+	// A burst of 200 changes: far fewer reloads of the locks than changes.
+	tb.do("counting reloads", chromedp.Evaluate[chromedp.Void](`(() => {
+		window.locksFetches = 0;
+		const f = window.fetch;
+		window.fetch = function (u, ...rest) {
+			if (new URL(String(u), document.baseURI).pathname === "/locks") window.locksFetches++;
+			return f.call(this, u, ...rest);
+		};
+	})()`))
+	for i := range 200 {
+		mustCall(t, "PUT", lockURL(s.URL, fmt.Sprintf("burst-%d", i)), "", "", `{"key":"k"}`)
+	}
+	tb.waitFor("the burst's last change", rowJS("burst-199"))
+	n := eval[int](tb, `window.locksFetches`)
+	t.Logf("200 changes, %d reloads of the locks", n)
+	if n == 0 || n > 20 {
+		t.Errorf("200 changes made the page read the locks %d times, want a few", n)
+	}
+	tb.checkProblems()
+}

@@ -3,8 +3,15 @@
 // Data comes from the API: GET locks (every lock), GET pools (every pool with
 // its members, free/total counts and waiters), GET whoami (may this user
 // force a release?), GET lock/<name>/history, and the event stream GET
-// events. Any event schedules a (debounced) reload of the locks and pools; a
-// reconnected stream reloads everything, since events may have been missed.
+// events. Events schedule a reload of the locks and pools: at most one is
+// in flight and one queued behind it, spaced by what the last one cost, so a
+// burst of events costs a reload or two and a page of 10,000 locks stays
+// responsive; a reconnected stream reloads everything, since events may have
+// been missed. A redraw only rebuilds the rows of locks that changed.
+//
+// Locks, pools, members and holders are named by clients: they live in Maps
+// (or are looked up with Object.hasOwn), never as plain keys of an object,
+// where "toString" or "__proto__" would find Object.prototype's.
 //
 // Every piece of data is put in the page as text (textContent, Text nodes,
 // attribute values): never as HTML. Lock and pool names, keys, holders and
@@ -13,9 +20,15 @@
 (() => {
   const $ = (id) => document.getElementById(id);
 
+  // own is o[k] if o has k itself (not from Object.prototype), else undefined.
+  const own = (o, k) => (o !== null && typeof o === "object" && Object.hasOwn(o, k) ? o[k] : undefined);
+
+  // toMap turns a JSON object keyed by names into a Map.
+  const toMap = (o) => new Map(o !== null && typeof o === "object" ? Object.entries(o) : []);
+
   const state = {
-    locks: {}, // name -> lock, as GET /locks returns it
-    pools: {}, // name -> pool, as GET /pools returns it
+    locks: new Map(), // name -> lock, as GET /locks returns it
+    pools: new Map(), // name -> pool, as GET /pools returns it, its members a Map too
     loaded: false,
     loadError: "",
     me: { user: "", may_force: false },
@@ -116,6 +129,7 @@
     if (!r.ok) {
       const err = new Error(body && typeof body.error === "string" ? body.error : "HTTP " + r.status);
       err.status = r.status;
+      err.body = body;
       throw err;
     }
     return body;
@@ -134,42 +148,63 @@
 
   // ---- Loading the locks -------------------------------------------------
 
-  let loadTimer = null, loading = false, loadAgain = false;
+  // At most one reload is in flight, and at most one queued behind it
+  // (loadQueued): however many events come in meanwhile, they cost one more
+  // reload. Reloads start at least three times the last one's cost apart
+  // (never more than a second), so that with many locks the page spends
+  // most of its time idle even when changes never stop.
+  let loadTimer = null, loading = false, loadQueued = false, lastLoadStart = 0, lastLoadCost = 0;
 
-  // scheduleLoad reloads the locks soon, once for a burst of events.
+  // scheduleLoad reloads the locks soon (after delay ms, 150 by default),
+  // once for a burst of events.
   function scheduleLoad(delay) {
+    if (loading) {
+      loadQueued = true;
+      return;
+    }
     if (loadTimer !== null) return;
+    const spacing = Math.min(1000, 3 * lastLoadCost);
+    const wait = Math.max(delay === undefined ? 150 : delay, lastLoadStart + spacing - performance.now());
     loadTimer = setTimeout(() => {
       loadTimer = null;
       load();
-    }, delay === undefined ? 150 : delay);
+    }, wait);
   }
 
   async function load() {
     if (loading) {
-      loadAgain = true;
+      loadQueued = true;
       return;
     }
+    if (loadTimer !== null) {
+      clearTimeout(loadTimer);
+      loadTimer = null;
+    }
     loading = true;
+    lastLoadStart = performance.now();
     const version = state.version;
     try {
       const [locks, pools] = await Promise.all([api("GET", "locks"), api("GET", "pools")]);
       if (state.version === version) {
-        state.locks = locks && typeof locks === "object" ? locks : {};
-        state.pools = pools && typeof pools === "object" ? pools : {};
+        state.locks = toMap(locks);
+        state.pools = new Map([...toMap(pools)].map(([name, p]) => [name, { ...p, members: toMap(p && p.members) }]));
         state.loaded = true;
         state.loadError = "";
       } else {
-        loadAgain = true; // a local change came in meanwhile: read again
+        loadQueued = true; // a local change came in meanwhile: read again
       }
     } catch (e) {
       state.loadError = "Could not load the locks: " + e.message;
     }
-    loading = false;
-    render();
-    if (loadAgain) {
-      loadAgain = false;
-      scheduleLoad(0);
+    try {
+      render();
+    } finally {
+      lastLoadCost = performance.now() - lastLoadStart;
+      loading = false;
+      if (loadQueued) {
+        loadQueued = false;
+        scheduleLoad();
+      }
     }
   }
 
@@ -188,7 +223,7 @@
   }
 
   function stateEl(s) {
-    const icon = { held: "●", shared: "◐", free: "○" }[s] || "?";
+    const icon = own({ held: "●", shared: "◐", free: "○" }, s) || "?";
     return el("span", { class: "state state-" + s }, el("span", { class: "icon", "aria-hidden": "true", text: icon }), s);
   }
 
@@ -230,6 +265,38 @@
     return tr;
   }
 
+  // rowCache keeps each lock's row with what it was drawn from: a redraw
+  // reuses the rows of locks that did not change, instead of building
+  // thousands of rows again for every change elsewhere.
+  const rowCache = new Map(); // name -> { sig, tr }
+
+  function cachedRow(l) {
+    const sig = (state.selected === l.name ? "1" : "0") + JSON.stringify(l);
+    const c = rowCache.get(l.name);
+    if (c && c.sig === sig) return c.tr;
+    const tr = row(l);
+    rowCache.set(l.name, { sig, tr });
+    return tr;
+  }
+
+  // patchChildren makes nodes parent's children, in order, moving and
+  // removing as few as it can.
+  function patchChildren(parent, nodes) {
+    let cur = parent.firstChild;
+    for (const n of nodes) {
+      if (n === cur) {
+        cur = cur.nextSibling;
+        continue;
+      }
+      parent.insertBefore(n, cur);
+    }
+    while (cur) {
+      const next = cur.nextSibling;
+      cur.remove();
+      cur = next;
+    }
+  }
+
   // joined puts ", " between nodes.
   function joined(nodes) {
     const out = [];
@@ -244,7 +311,7 @@
 
   function memberEl(m) {
     const open = state.selected === m.name;
-    const icon = { held: "●", shared: "◐", free: "○" }[m.state] || "?";
+    const icon = own({ held: "●", shared: "◐", free: "○" }, m.state) || "?";
     const holders = holdersOf(m);
     const btn = el("button", {
       type: "button",
@@ -261,7 +328,7 @@
   }
 
   function poolEl(p) {
-    const members = Object.values(p.members || {}).sort((a, b) => collator.compare(a.name, b.name));
+    const members = [...p.members.values()].sort((a, b) => collator.compare(a.name, b.name));
     const free = Number(p.free) || 0, total = Number(p.total) || members.length;
     const count = el("p", { class: "pool-count" + (free === 0 ? " none-free" : ""), "data-free": free, "data-total": total },
       el("span", { class: "icon", "aria-hidden": "true", text: free === 0 ? "●" : "○" }), el("strong", { text: String(free) }), " of " + total + " free");
@@ -272,8 +339,8 @@
   }
 
   function renderPools(q) {
-    const all = Object.values(state.pools).sort((a, b) => collator.compare(a.name, b.name));
-    const shown = all.filter((p) => !q || p.name.toLowerCase().includes(q) || Object.values(p.members || {}).some((m) => matches(m, q)));
+    const all = [...state.pools.values()].sort((a, b) => collator.compare(a.name, b.name));
+    const shown = all.filter((p) => !q || p.name.toLowerCase().includes(q) || [...p.members.values()].some((m) => matches(m, q)));
     $("pools").hidden = all.length === 0;
     $("pool-list").replaceChildren(...shown.map(poolEl));
     if (all.length && shown.length === 0) $("pool-list").append(el("li", { class: "empty", text: "No pool matches “" + $("filter").value.trim() + "”." }));
@@ -283,7 +350,7 @@
 
   function sorted() {
     const rank = (l) => (l.state === "free" ? 1 : 0);
-    return Object.values(state.locks).sort((a, b) => rank(a) - rank(b) || collator.compare(a.name, b.name));
+    return [...state.locks.values()].sort((a, b) => rank(a) - rank(b) || collator.compare(a.name, b.name));
   }
 
   function render() {
@@ -302,14 +369,15 @@
       }
     }
 
-    const rows = shown.map(row);
+    const rows = shown.map(cachedRow);
     if (rows.length === 0) {
       let msg = "No locks yet. A lock appears here when a client first takes it (PUT /lock/<name>).";
       if (!state.loaded) msg = "Loading…";
       else if (all.length) msg = "No lock matches “" + $("filter").value.trim() + "”.";
       rows.push(el("tr", { role: "row", class: "empty" }, el("td", { role: "cell", colspan: 8, text: msg })));
     }
-    $("rows").replaceChildren(...rows);
+    patchChildren($("rows"), rows);
+    for (const name of rowCache.keys()) if (!state.locks.has(name)) rowCache.delete(name);
     if (focused !== null) {
       for (const b of $("rows").querySelectorAll("button.lock-link")) {
         if (b.closest("tr").dataset.name === focused) b.focus();
@@ -322,6 +390,7 @@
     $("summary").textContent = state.loaded ? summary : "";
     $("notice").textContent = state.loadError;
     if (state.selected !== null) renderDetail();
+    if (forcing !== null) renderConfirm();
   }
 
   // ---- The detail panel --------------------------------------------------
@@ -358,7 +427,7 @@
 
   function renderDetail() {
     const name = state.selected;
-    const l = state.locks[name];
+    const l = state.locks.get(name);
     $("detail-title").textContent = name;
     const facts = l
       ? [
@@ -383,7 +452,7 @@
     const holds = [];
     if (l) {
       for (const h of holdersOf(l)) {
-        const hold = (l.holds || {})[h] || {};
+        const hold = own(l.holds, h) || {};
         holds.push(
           el("tr", null,
             el("th", { scope: "row" }, el("span", { class: "holder", text: h })),
@@ -457,33 +526,74 @@
 
   // ---- Force release -----------------------------------------------------
 
-  let forcing = null; // the lock the confirmation dialog is about
+  // forcing is what the confirmation dialog is about, while it is open: the
+  // lock's name, the fence token its holds were taken under and the holders
+  // (with their counts) it names. A live change of the lock redraws the
+  // dialog; holders that join under the same fence are named too. The
+  // release sends that fence: the server ends those holds only, and refuses
+  // (423) if the lock was released and taken again since.
+  let forcing = null; // { name, fence, key, holders: [[holder, count], ...] }
 
   // applyLock puts a lock's new state (from a change's answer) in the page
   // at once, in the pools it belongs to too; the reload that follows brings
   // the rest.
   function applyLock(r) {
     const { response, ...l } = r;
-    state.locks[l.name] = l;
-    for (const p of Object.values(state.pools)) {
-      const members = p.members || {};
-      if (!(l.name in members)) continue;
-      members[l.name] = l;
-      p.free = Object.values(members).filter((m) => m.state === "free").length;
+    state.locks.set(l.name, l);
+    for (const p of state.pools.values()) {
+      if (!p.members.has(l.name)) continue;
+      p.members.set(l.name, l);
+      p.free = [...p.members.values()].filter((m) => m.state === "free").length;
     }
   }
 
   function askForce() {
-    const l = state.locks[state.selected];
+    const l = state.locks.get(state.selected);
     if (!l) return;
-    forcing = l.name;
-    $("confirm-name").textContent = l.name;
-    const items = holdersOf(l).map((h) =>
-      el("li", null, el("span", { class: "holder", text: h }), " (count " + l.locked_by[h] + ", key ", el("code", { class: "key", text: l.key }), ")")
-    );
-    $("confirm-holders").replaceChildren(...items);
+    forcing = { name: l.name, fence: Number(l.fence) || 0, key: l.key, holders: [] };
+    renderConfirm();
     $("confirm").returnValue = "";
     $("confirm").showModal();
+  }
+
+  // renderConfirm fills in the dialog from the lock's state in the page.
+  function renderConfirm() {
+    if (forcing === null) return;
+    const l = state.locks.get(forcing.name);
+    const same = !!l && l.state !== "free" && (Number(l.fence) || 0) === forcing.fence;
+    if (same) {
+      forcing.key = l.key;
+      forcing.holders = holdersOf(l).map((h) => [h, l.locked_by[h]]);
+    }
+    $("confirm-name").textContent = forcing.name;
+    const items = forcing.holders.map(([h, count]) =>
+      el("li", null, el("span", { class: "holder", text: h }), " (count " + count + ", key ", el("code", { class: "key", text: forcing.key }), ")")
+    );
+    $("confirm-holders").replaceChildren(...items);
+    let changed = "";
+    if (!same) {
+      changed = "Changed since this dialog opened: these holders released the lock";
+      if (l && l.state !== "free") changed += ", and key " + l.key + " took it again (fence " + l.fence + ", " + holdersOf(l).join(", ") + "). Forcing now releases nothing: the server keeps holds taken since.";
+      else changed += "; it is free. Forcing now releases nothing.";
+    }
+    $("confirm-changed").textContent = changed;
+  }
+
+  // refreshForcing reads the lock the open dialog is about at once, so that
+  // the dialog shows who holds it now without waiting for the next reload.
+  let forcingSeq = 0;
+  async function refreshForcing() {
+    if (forcing === null) return;
+    const name = forcing.name, seq = ++forcingSeq;
+    let l;
+    try {
+      l = await api("GET", lockPath(name));
+    } catch (e) {
+      return; // the reload that follows the event brings it
+    }
+    if (seq !== forcingSeq || !l || l.name !== name) return;
+    applyLock(l);
+    render();
   }
 
   function setResult(text, kind) {
@@ -493,22 +603,34 @@
   }
 
   async function confirmed() {
-    const name = forcing;
+    const f = forcing;
     forcing = null;
-    if ($("confirm").returnValue !== "force" || name === null) {
+    $("confirm-changed").textContent = "";
+    if ($("confirm").returnValue !== "force" || f === null) {
       if (!$("force").hidden) $("force").focus();
       return;
     }
+    const name = f.name;
     setResult("Releasing " + name + "…");
     try {
-      const r = await api("DELETE", lockPath(name) + "?force=true");
+      const r = await api("DELETE", lockPath(name) + "?force=true" + (f.fence > 0 ? "&fence=" + f.fence : ""));
       if (r && r.name === name) {
         applyLock(r);
         state.version++;
       }
       setResult(r && r.response ? r.response : "Released.", "ok");
     } catch (e) {
-      setResult("Force release failed: " + e.message, "error");
+      // 423: the lock was released and taken again since the dialog named
+      // its holders; nothing changed. Show the server's word and the lock
+      // as it is now.
+      const now = e.status === 423 && e.body ? e.body.lock : null;
+      if (now && typeof now === "object" && now.name === name) {
+        applyLock(now);
+        state.version++;
+        setResult(e.message, "error");
+      } else {
+        setResult("Force release failed: " + e.message, "error");
+      }
     }
     render();
     $("detail-title").focus();
@@ -536,6 +658,7 @@
     }
     scheduleLoad();
     if (state.selected !== null && (!ev || ev.lock === state.selected)) scheduleHistory();
+    if (forcing !== null && (!ev || ev.lock === forcing.name)) refreshForcing();
   }
 
   function connect() {
@@ -580,7 +703,13 @@
   // ---- Start -------------------------------------------------------------
 
   function start() {
-    $("filter").addEventListener("input", render);
+    // Filtering thousands of locks takes a while: redraw once typing
+    // pauses, not for every keystroke.
+    let filterTimer = null;
+    $("filter").addEventListener("input", () => {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(render, 150);
+    });
     $("detail-close").addEventListener("click", closeDetail);
     $("detail").addEventListener("keydown", (e) => {
       if (e.key === "Escape") closeDetail();
