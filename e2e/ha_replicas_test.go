@@ -259,26 +259,35 @@ func TestHADatabaseOutage(t *testing.T) {
 	}
 
 	// Events seen on b come only through LISTEN (the event stream does not
-	// poll): subscribe before the database is back.
-	seen := make(chan struct{})
+	// poll): subscribe before the database is back. Changes made while b
+	// did not listen are lost to its streams, so when it listens again it
+	// ends them with a "dropped" event saying to read again (a dashboard
+	// stayed stale otherwise); a new stream then shows later changes.
+	seen, dropped := make(chan struct{}), make(chan struct{})
 	go func() {
-		resp, err := http.Get(b.URL + "/events")
-		if err != nil {
-			t.Errorf("b's event stream: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		var stream strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := resp.Body.Read(buf)
-			stream.Write(buf[:n])
-			if strings.Contains(stream.String(), `"lock":"after"`) {
-				close(seen)
+		for attempt := 0; attempt < 2; attempt++ {
+			resp, err := http.Get(b.URL + "/events")
+			if err != nil {
+				t.Errorf("b's event stream: %v", err)
 				return
 			}
-			if err != nil {
-				return
+			var stream strings.Builder
+			buf := make([]byte, 4096)
+			for {
+				n, err := resp.Body.Read(buf)
+				stream.Write(buf[:n])
+				if strings.Contains(stream.String(), `"lock":"after"`) {
+					resp.Body.Close()
+					close(seen)
+					return
+				}
+				if err != nil {
+					break
+				}
+			}
+			resp.Body.Close()
+			if attempt == 0 && strings.Contains(stream.String(), "event: dropped") && strings.Contains(stream.String(), "read the locks again") {
+				close(dropped)
 			}
 		}
 	}()
@@ -297,6 +306,11 @@ func TestHADatabaseOutage(t *testing.T) {
 	}
 	// LISTEN is back on b: a change made through a shows in b's stream.
 	// (Changes made before b listens again are lost to it: try again.)
+	select {
+	case <-dropped:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("b's event stream, open while b could not listen, was not ended with a \"dropped\" event when b listened again:\n%s", b.Output())
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		haCall(t, http.MethodPut, a.URL+"/lock/after", `{"key":"k"}`, http.StatusOK)

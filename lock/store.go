@@ -36,7 +36,10 @@ type Store interface {
 	// Watch registers fn to be called with every committed change to a
 	// lock, in commit order for each lock, whoever made it (another replica
 	// included). events may be empty: the lock's wait queue changed on
-	// another replica. fn must not block. Call it before the first Update.
+	// another replica. An empty name means changes may have gone by
+	// unreported (a replica's notifications were cut off for a while):
+	// any lock may have changed. fn must not block. Call it before the
+	// first Update.
 	Watch(fn func(name string, events []Event))
 	// Ready reports whether the store can take writes.
 	Ready(ctx context.Context) error

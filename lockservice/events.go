@@ -23,6 +23,7 @@ type Subscription struct {
 	C       <-chan []lock.Event
 	c       chan []lock.Event
 	dropped bool
+	missed  bool // dropped by Missed: changes went by unseen
 }
 
 // NewBroker returns an empty broker.
@@ -54,6 +55,27 @@ func (b *Broker) Dropped(s *Subscription) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return s.dropped
+}
+
+// Missed ends every subscription as dropped: changes went by that the
+// store did not report (a PostgreSQL replica that lost its notifications
+// for a while), so each subscriber must read the locks again.
+func (b *Broker) Missed() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		s.dropped, s.missed = true, true
+		delete(b.subs, s)
+		close(s.c)
+	}
+}
+
+// MissedChanges reports whether the subscription was dropped by Missed
+// rather than for falling behind. Call it after C is closed.
+func (b *Broker) MissedChanges(s *Subscription) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return s.missed
 }
 
 // Publish sends one change's events to every subscriber without blocking.

@@ -276,3 +276,22 @@ func TestHistoryBounded(t *testing.T) {
 		t.Fatalf("history of a lock never seen: %v, want ENOTFOUND", err)
 	}
 }
+
+// TestBrokerMissed: Missed ends every subscription as dropped, telling it
+// apart from one dropped for falling behind; later subscriptions are not
+// affected.
+func TestBrokerMissed(t *testing.T) {
+	b := lockservice.NewBroker()
+	a, c := b.Subscribe(4), b.Subscribe(4)
+	b.Missed()
+	for _, s := range []*lockservice.Subscription{a, c} {
+		if _, ok := <-s.C; ok || !b.Dropped(s) || !b.MissedChanges(s) {
+			t.Fatalf("after Missed: closed %v, dropped %v, missed %v; want all", !ok, b.Dropped(s), b.MissedChanges(s))
+		}
+	}
+	later := b.Subscribe(4)
+	b.Publish([]lock.Event{{Type: lock.Acquired, Lock: "x"}})
+	if evs := <-later.C; len(evs) != 1 || b.MissedChanges(later) {
+		t.Fatalf("a subscription after Missed: %v", evs)
+	}
+}

@@ -112,6 +112,14 @@ func (s *Service) Events() *Broker { return s.events }
 
 // committed is called by the store for every committed change, in order.
 func (s *Service) committed(name string, events []lock.Event) {
+	if name == "" {
+		// Changes may have gone by unseen: every waiter looks again, and
+		// every event stream is ended so that its client reads again.
+		s.queues.wakeEveryone()
+		s.events.Missed()
+		s.log.Warn("changes made meanwhile may not have reached this server's event streams; they were ended so that their clients read the locks again")
+		return
+	}
 	s.queues.wake(name)
 	if len(events) == 0 {
 		return

@@ -229,6 +229,15 @@ func (q *queues) wake(name string) {
 	wakeAll(q.byName[name])
 }
 
+// wakeEveryone tells every waiter on this server to try again.
+func (q *queues) wakeEveryone() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, ws := range q.byName {
+		wakeAll(ws)
+	}
+}
+
 func wakeAll(ws []*waiter) {
 	for _, w := range ws {
 		select {

@@ -111,6 +111,7 @@ func (s *Store) flush(ctx context.Context) {
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<- struct{}) {
 	defer s.wg.Done()
 	var once sync.Once
+	listened := false // once: a later connection follows a gap
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -130,6 +131,13 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if listened {
+			// Notifications sent while the connection was down are lost:
+			// tell the watcher that any lock may have changed.
+			s.opts.Logger.Info("listening for changes again; changes made meanwhile may have gone unreported")
+			s.emit("", nil)
+		}
+		listened = true
 		once.Do(func() { close(listening) })
 		for {
 			n, err := conn.WaitForNotification(ctx)
