@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/cloudfoundry-community/locker/client"
@@ -69,7 +70,16 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 		return err
 	})
 	if err != nil {
-		return nil, r.explain(err)
+		// The get that Concourse runs after every put: failing it fails
+		// the put, and a lock just taken would stay held with no step left
+		// to release it. The version says what the lock was, which is what
+		// a get fetches: write that, and say so.
+		v, ok := lockFromVersion(name, requested)
+		if !ok || !transient(err) {
+			return nil, r.explain(err)
+		}
+		r.log.printf("warning: cannot read lock %q (%v); the files show it as this version has it: %s", name, r.explain(err), describe(v))
+		l = v
 	}
 	js, err := lockJSON(l)
 	if err != nil {
@@ -125,4 +135,27 @@ func lockJSON(l *client.Lock) (string, error) {
 		return "", err
 	}
 	return string(b) + "\n", nil
+}
+
+// lockFromVersion is the lock as a version of it says (its state, key,
+// holders and fence; not its times): false for a version without them.
+func lockFromVersion(name string, v Version) (*client.Lock, bool) {
+	state, key, holders := v["state"], v["key"], v["holders"]
+	if state == "" || holders == "" || (state != "free") == (key == "") {
+		return nil, false
+	}
+	l := &client.Lock{Name: name, Key: key, State: state}
+	if err := json.Unmarshal([]byte(holders), &l.LockedBy); err != nil {
+		return nil, false
+	}
+	if f, ok := v["fence"]; ok {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		l.Fence = n
+	} else {
+		l.Legacy = true
+	}
+	return l, true
 }

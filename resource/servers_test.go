@@ -606,6 +606,35 @@ func TestLockWarnsOfALease(t *testing.T) {
 	}
 }
 
+// TestGetAfterPutWithTheServerAway: the get that Concourse runs after a
+// put, when the server cannot be read, writes the lock as the put's version
+// has it (with a warning) instead of failing the put and leaving the lock
+// just taken held with no step left to release it (a black-box review's
+// finding). A get of a version without the lock's state still fails.
+func TestGetAfterPutWithTheServerAway(t *testing.T) {
+	f := newFlaky(http.MethodGet)
+	s := startServer(t, serverOpts{wrap: f.wrap})
+	source := src(s, "away")
+	out := decodeAnswer(t, mustRun(t, request(source, lockParams("k", "h"), nil), "out", t.TempDir()))
+	f.always = "503"
+	dir := filepath.Join(t.TempDir(), "get")
+	r := mustRun(t, request(source, nil, out.Version), "in", dir)
+	if !strings.Contains(r.stderr, "the files show it as this version has it") {
+		t.Errorf("no warning:\n%s", r.stderr)
+	}
+	if a := decodeAnswer(t, r); !sameVersion(a.Version, out.Version) {
+		t.Errorf("in answered %v, want %v", a.Version, out.Version)
+	}
+	for file, want := range map[string]string{"name": "away", "key": "k", "locked": "true", "holders": "h", "fence": out.Version["fence"]} {
+		if got := readFile(t, dir, file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	if r := run(t, request(source, nil, nil), "in", t.TempDir()); r.code == 0 {
+		t.Errorf("a get of no version with the server away succeeded:\n%s", r.stderr)
+	}
+}
+
 // TestLockLostAnswer: a lock whose answer is lost (the server granted it,
 // the connection broke) is read back, not taken twice.
 func TestLockLostAnswer(t *testing.T) {
