@@ -220,7 +220,7 @@ func waitingLine(name string, l *client.Lock, waited time.Duration, now time.Tim
 }
 
 const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--json]
-       locker unlock NAME --force
+       locker unlock NAME --force [--fence N]
 
 Gives back one hold on lock NAME taken with KEY by HOLDER (default: the key).
 Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
@@ -230,6 +230,10 @@ Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
   --force         release every hold, whatever the key: for an operator
                   cleaning up after a job that died. When the server has an
                   admin user (LOCKER_ADMIN_USER), only that user may
+  --fence N       with --force: only if the lock is still held under fence
+                  token N (locker get shows it), so that a job that took it
+                  since is not the one forced; otherwise exit 3 and nothing
+                  is forced
   --json          print the lock's new state as JSON
 `
 
@@ -238,10 +242,14 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	key := c.fs.String("key", "", "")
 	holder := c.fs.String("holder", "", "")
 	force := c.fs.Bool("force", false, "")
+	fence := c.fs.Uint64("fence", 0, "")
 	asJSON := c.fs.Bool("json", false, "")
 	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)
+	}
+	if *fence != 0 && !*force {
+		return c.usage(errors.New("--fence goes with --force"))
 	}
 	if *key == "" && !*force {
 		return c.usage(errors.New("--key is required: the key the lock was taken with (or --force to release it whatever the key)"))
@@ -255,7 +263,20 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	}
 	var l *client.Lock
 	if *force {
-		l, err = cl.ForceUnlock(ctx, name)
+		if *fence != 0 {
+			// Also asked of the server; a server that predates the
+			// check would force whatever holds the lock.
+			now, gerr := cl.Get(ctx, name)
+			switch {
+			case errors.Is(gerr, client.ErrNotFound):
+			case gerr != nil:
+				return c.fail(gerr)
+			case !now.Free() && !now.Legacy && now.Fence != *fence:
+				fmt.Fprintf(c.stderr, "locker %s: lock %q was taken again since fence %d (fence %d now: %s); nothing was forced\n", c.name, name, *fence, now.Fence, heldBy(now))
+				return ExitError{Code: exitHeld}
+			}
+		}
+		l, err = cl.ForceUnlockFence(ctx, name, *fence)
 	} else {
 		l, err = cl.Unlock(ctx, name, *key, *holder)
 	}

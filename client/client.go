@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -232,9 +233,24 @@ func (c *Client) Unlock(ctx context.Context, name, key, holder string) (*Lock, e
 // server has an admin user, only the admin may (others get ErrForbidden).
 // The server records who did it in the lock's history.
 func (c *Client) ForceUnlock(ctx context.Context, name string) (*Lock, error) {
+	return c.ForceUnlockFence(ctx, name, 0)
+}
+
+// ForceUnlockFence is ForceUnlock of the holds taken under the fence token
+// fence only: when the lock was released and taken again since (another
+// token), ErrLocked, whose *APIError's Lock is the lock as it is, and
+// nothing is forced. 0 is any, as ForceUnlock. A server that predates the
+// token ignores it and forces whatever holds the lock: read the lock first
+// (as locker unlock --force --fence does) to narrow that window.
+func (c *Client) ForceUnlockFence(ctx context.Context, name string, fence uint64) (*Lock, error) {
+	q := url.Values{"force": {"true"}}
+	body := map[string]any{"force": true}
+	if fence != 0 {
+		q.Set("fence", strconv.FormatUint(fence, 10))
+		body["fence"] = fence
+	}
 	var w wireLock
-	err := c.do(ctx, http.MethodDelete, lockPath(name), url.Values{"force": {"true"}}, map[string]bool{"force": true}, 0, &w)
-	if err != nil {
+	if err := c.do(ctx, http.MethodDelete, lockPath(name), q, body, 0, &w); err != nil {
 		return nil, err
 	}
 	return w.lock(name), nil

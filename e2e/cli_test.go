@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -327,5 +328,36 @@ func TestCLICommands(t *testing.T) {
 	// No command: still the server.
 	if _, stderr, code, _ := cliExec(nil); code != 1 || !strings.Contains(stderr, "LOCKER_CONFIG is not set") {
 		t.Fatalf("locker without a command: exit %d %s", code, stderr)
+	}
+}
+
+// TestCLIForceUnlockFence: locker unlock --force --fence N forces only the
+// holds taken under fence N: after the lock was released and taken again
+// it exits 3 and forces nothing; with the current fence it forces.
+func TestCLIForceUnlockFence(t *testing.T) {
+	s := startServer(t, nil)
+	env := []string{"LOCKER_URL=" + s.URL}
+	lockAt := func(key string) string {
+		status, body := do(t, nil, "PUT", s.URL+"/lock/prod", `{"key":"`+key+`"}`)
+		var l struct{ Fence uint64 }
+		if status != 200 || json.Unmarshal([]byte(body), &l) != nil {
+			t.Fatalf("PUT: %d %s", status, body)
+		}
+		return fmt.Sprint(l.Fence)
+	}
+	old := lockAt("dead-job")
+	do(t, nil, "DELETE", s.URL+"/lock/prod", `{"key":"dead-job"}`)
+	now := lockAt("live-job")
+	if _, stderr, code, _ := cliExec(env, "unlock", "prod", "--force", "--fence", old); code != 3 || !strings.Contains(stderr, "taken again since fence "+old) {
+		t.Fatalf("force with the old fence: exit %d, %s", code, stderr)
+	}
+	if status, body := do(t, nil, "GET", s.URL+"/lock/prod", ""); status != 200 || !strings.Contains(body, `"key":"live-job"`) {
+		t.Fatalf("after a refused force: %d %s", status, body)
+	}
+	if _, stderr, code, _ := cliExec(env, "unlock", "prod", "--fence", now); code != 2 || !strings.Contains(stderr, "--fence goes with --force") {
+		t.Fatalf("--fence without --force: exit %d, %s", code, stderr)
+	}
+	if stdout, stderr, code, _ := cliExec(env, "unlock", "prod", "--force", "--fence", now); code != 0 || !strings.Contains(stdout, "force-released") {
+		t.Fatalf("force with the current fence: exit %d, %s %s", code, stdout, stderr)
 	}
 }
