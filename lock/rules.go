@@ -111,7 +111,7 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 // then was fence) in place of before (the zero Hold when it had none). The
 // holder's count goes down by one, and if the hold remains, its lease goes
 // back to before's, unless it was changed since (a refresh, or another
-// grant with another lease). A re-entrant grant can remove a lease (a hold
+// grant to the same holder, even one that left the lease as it was). A re-entrant grant can remove a lease (a hold
 // taken again without a ttl never expires) or lengthen it; giving back
 // only the count would leave that change behind, and a hold its client
 // meant to expire held for good. When the lock was released, expired or
@@ -124,7 +124,12 @@ func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, e
 		return events
 	}
 	h.Count--
-	if h.Count > 0 && h.Expires.Equal(granted.Expires) {
+	if h.Count > 0 && h.Count == before.Count && h.Expires.Equal(granted.Expires) {
+		// Only the grant changed the hold since: its lease goes back.
+		// After another grant to the same holder (same key and holder:
+		// the server cannot tell them apart) the lease is that grant's
+		// too, and putting back the old one could shorten it, or remove
+		// it altogether.
 		h.Expires = before.Expires
 	}
 	l.Holds.Set(holder, h)

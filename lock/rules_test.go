@@ -616,6 +616,32 @@ func TestGiveBack(t *testing.T) {
 			want: held("K", 102, t0, map[string]lock.Hold{"h1": hold(1, t0, never)}),
 		},
 		{
+			// Found by a review: before is "no hold", whose lease is
+			// none; putting that back gave the other grant's hold none.
+			name:   "a new holder, then another grant to the same holder: the lease stays",
+			before: lock.Lock{Name: "db", Fence: 5},
+			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Minute},
+			between: func(l *lock.Lock, env lock.Env) {
+				lock.Acquire(l, lock.Request{Key: "K", Holder: "h1", TTL: 30 * time.Second}, env)
+			},
+			want: held("K", 101, t0, map[string]lock.Hold{"h1": hold(1, t0, at(time.Minute))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 101, Time: t0, Expires: at(time.Minute)},
+			},
+		},
+		{
+			name:   "a longer lease, then another grant asking as long: the lease stays",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))}),
+			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Hour},
+			between: func(l *lock.Lock, env lock.Env) {
+				lock.Acquire(l, lock.Request{Key: "K", Holder: "h1", TTL: time.Hour}, env)
+			},
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Hour))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 2, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
 			name:   "another holder of the key stays",
 			before: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
 			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Hour},
