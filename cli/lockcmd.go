@@ -231,7 +231,7 @@ Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
                   cleaning up after a job that died. When the server has an
                   admin user (LOCKER_ADMIN_USER), only that user may
   --fence N       with --force: only if the lock is still held under fence
-                  token N (locker get shows it), so that a job that took it
+                  token N (locker status shows it), so that a job that took it
                   since is not the one forced; otherwise exit 3 and nothing
                   is forced
   --json          print the lock's new state as JSON

@@ -494,4 +494,12 @@ func TestForceWithFence(t *testing.T) {
 	if got := wtDo(t, "GET", s.URL+"/lock/prod", "", 200); got.Key != "" {
 		t.Fatalf("force with the lock's fence left %+v", got)
 	}
+	// The same for a forced removal of a held pool member.
+	wtDo(t, "PUT", s.URL+"/pool/envs/env-1", "", 200)
+	f := wtDo(t, "PUT", s.URL+"/lock/env-1", `{"key":"new-build"}`, 200).Fence
+	wtDo(t, "DELETE", fmt.Sprintf("%s/pool/envs/env-1?force=true&fence=%d", s.URL, f-1), "", 423)
+	if got := wtDo(t, "GET", s.URL+"/lock/env-1", "", 200); got.Key != "new-build" {
+		t.Fatalf("after a refused forced removal: %+v", got)
+	}
+	wtDo(t, "DELETE", fmt.Sprintf("%s/pool/envs/env-1?force=true&fence=%d", s.URL, f), "", 200)
 }

@@ -100,7 +100,8 @@ func (s *Server) handlePoolAdd() http.Handler {
 }
 
 // handlePoolRemove removes a member: only while it is free, unless
-// ?force=true (which needs the right to force a release).
+// ?force=true (which needs the right to force a release), with a fence
+// only while held under it.
 func (s *Server) handlePoolRemove() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pool, name := r.PathValue("pool"), r.PathValue("member")
@@ -113,7 +114,7 @@ func (s *Server) handlePoolRemove() http.Handler {
 			return
 		}
 		by := actor(r)
-		l, events, err := s.svc.RemoveMember(r.Context(), pool, name, req.Force, by)
+		l, events, err := s.svc.RemoveMemberFence(r.Context(), pool, name, req.Force, by, req.Fence)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

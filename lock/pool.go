@@ -287,6 +287,24 @@ func RemoveFromPool(l *Lock, pool string, force bool, by string, env Env) ([]Eve
 	return append(events, ev), nil
 }
 
+// RemoveFromPoolFence is RemoveFromPool whose force ends only the holds
+// taken under fence (0: whatever holds the member): a member released and
+// taken again since is refused with ECONFLICT, and neither forced nor
+// removed.
+func RemoveFromPoolFence(l *Lock, pool string, force bool, by string, fence uint64, env Env) ([]Event, error) {
+	if !force || fence == 0 {
+		return RemoveFromPool(l, pool, force, by, env)
+	}
+	events := Expire(l, env.Now)
+	if l.InPool(pool) && l.Key != "" && l.Fence != fence {
+		e := conflict(l)
+		e.Message = fmt.Sprintf("pool %q: member %q was taken again since fence %d: it is held by key %q under fence %d (%s); nothing was forced or removed", pool, l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+		return events, e
+	}
+	more, err := RemoveFromPool(l, pool, force, by, env)
+	return append(events, more...), err
+}
+
 // FreeLongest orders pool members for handing out: free members only, the
 // one free longest first (ties by name), so that use spreads evenly.
 func FreeLongest(members []Lock, now time.Time) []Lock {

@@ -900,6 +900,24 @@ func TestForceReleaseFence(t *testing.T) {
 	}
 }
 
+// TestRemoveFromPoolFence: a forced removal with a fence ends only the
+// holds taken under it: a member taken again since is refused and stays.
+func TestRemoveFromPoolFence(t *testing.T) {
+	ago := at(-time.Hour)
+	env := newEnv().env(t0)
+	l := held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)})
+	l.Pools = []string{"p"}
+	before := l.Clone()
+	events, err := lock.RemoveFromPoolFence(&l, "p", true, "op", 4, env)
+	if codeOf(t, err) != lock.ECONFLICT || len(events) != 0 || !strings.Contains(err.Error(), "taken again since fence 4") {
+		t.Fatalf("forced removal with an old fence = %v, %v", events, err)
+	}
+	checkLock(t, l, before)
+	if _, err := lock.RemoveFromPoolFence(&l, "p", true, "op", 5, env); err != nil || !l.Free() || l.InPool("p") {
+		t.Fatalf("forced removal with the member's fence: %v, %+v", err, l)
+	}
+}
+
 func TestForceRelease(t *testing.T) {
 	ago := at(-time.Hour)
 	tests := []struct {

@@ -47,12 +47,18 @@ func (s *Service) AddMember(ctx context.Context, pool, name string, metadata jso
 // unless force (which releases it, recorded as by). It returns the lock
 // after the change and the events recorded (forced releases among them).
 func (s *Service) RemoveMember(ctx context.Context, pool, name string, force bool, by string) (lock.Lock, []lock.Event, error) {
+	return s.RemoveMemberFence(ctx, pool, name, force, by, 0)
+}
+
+// RemoveMemberFence is RemoveMember whose force ends only the holds taken
+// under fence (0: any); a member taken again since is refused (ECONFLICT).
+func (s *Service) RemoveMemberFence(ctx context.Context, pool, name string, force bool, by string, fence uint64) (lock.Lock, []lock.Event, error) {
 	if err := validatePoolMember(pool, name); err != nil {
 		return lock.Lock{}, nil, err
 	}
 	var outcome error
 	l, events, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
-		events, err := lock.RemoveFromPool(l, pool, force, by, env)
+		events, err := lock.RemoveFromPoolFence(l, pool, force, by, fence, env)
 		outcome = err
 		return events
 	})

@@ -327,7 +327,7 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 		problems = append(problems, "source.ca_cert has no PEM certificate in it: paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----")
 	}
 	if src.Password != "" && src.Username == "" {
-		if u, err := url.Parse(src.LockerURI); err == nil && u.User != nil {
+		if u, err := url.Parse(src.LockerURI); err == nil && u.User != nil && u.User.Username() != "" {
 			warnings = append(warnings, "source.password is set but source.username is not: the credentials in source.locker_uri are sent, and source.password is ignored")
 		} else {
 			warnings = append(warnings, "source.password is set but source.username is not: no credentials are sent")

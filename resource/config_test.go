@@ -37,6 +37,11 @@ func TestParseSourceDefaultsAndForms(t *testing.T) {
 			t.Errorf("warnings lack %q: %v", want, warnings)
 		}
 	}
+	// A URL with a password and no user sends none either.
+	_, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://:pw@l","lock_name":"x","password":"pw"}`))
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "no credentials are sent") {
+		t.Errorf("password beside a URL password without a user: %v %v", warnings, err)
+	}
 	// With credentials in the URL, those are sent (not "none").
 	_, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://ci:pw@l","lock_name":"x","password":"other"}`))
 	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "the credentials in source.locker_uri are sent, and source.password is ignored") {
