@@ -280,12 +280,12 @@ func (s *Store) write(b []byte) error {
 // it, or the data directory, while the server ran. Writes still succeed, into
 // a file that the next start cannot find, so the changes acknowledged since
 // would be lost: refuse them instead (every write fails from then on, and
-// /readyz says so). One fstat a batch.
+// /readyz says so). One statx a batch (linkCount).
 func (s *Store) checkLinked() error {
 	if s.logDeleted.Load() {
 		return errLogDeleted
 	}
-	if err := syscall.Fstat(int(s.log.Fd()), &s.linkStat); err != nil || s.linkStat.Nlink > 0 {
+	if n, err := linkCount(s.log, &s.linkStat); err != nil || n > 0 {
 		return nil // a file system that cannot tell is not taken for a deletion
 	}
 	s.logDeleted.Store(true)

@@ -109,7 +109,7 @@ type Store struct {
 	// logDeleted is set by a write that found the log segment unlinked
 	// (deleted, or its directory): never cleared, see checkLinked.
 	logDeleted atomic.Bool
-	linkStat   syscall.Stat_t // checkLinked's, kept to spare an allocation a batch
+	linkStat   linkStat // checkLinked's, kept to spare an allocation a batch
 
 	compacting sync.WaitGroup
 	watch      func(string, []lock.Event) // called by the commit loop for each committed change
