@@ -124,12 +124,12 @@ func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, e
 		return events
 	}
 	h.Count--
-	if h.Count > 0 && h.Count == before.Count && h.Expires.Equal(granted.Expires) {
-		// Only the grant changed the hold since: its lease goes back.
-		// After another grant to the same holder (same key and holder:
-		// the server cannot tell them apart) the lease is that grant's
-		// too, and putting back the old one could shorten it, or remove
-		// it altogether.
+	if h.Count > 0 && h.Count <= before.Count && h.Expires.Equal(granted.Expires) {
+		// No other grant since (releases, which never change a lease,
+		// may have come): its lease goes back. After another grant to the
+		// same holder (same key and holder: the server cannot tell them
+		// apart) the lease is that grant's too, and putting back the old
+		// one could shorten it, or remove it altogether.
 		h.Expires = before.Expires
 	}
 	l.Holds.Set(holder, h)

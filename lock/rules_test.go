@@ -642,6 +642,20 @@ func TestGiveBack(t *testing.T) {
 			},
 		},
 		{
+			// Found by a review of the fix above: a release in between
+			// is no grant, and must not keep the lease away.
+			name:   "taken again without a ttl, then one release: the lease still comes back",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Hour))}),
+			req:    lock.Request{Key: "K", Holder: "h1"},
+			between: func(l *lock.Lock, env lock.Env) {
+				lock.Release(l, "K", "h1", env)
+			},
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
 			name:   "another holder of the key stays",
 			before: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
 			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Hour},
