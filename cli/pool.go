@@ -275,7 +275,7 @@ func metadataFromText(b []byte) json.RawMessage {
 	return s
 }
 
-const poolRemoveHelp = `Usage: locker pool rm POOL MEMBER [--force] [--json]   (alias: remove)
+const poolRemoveHelp = `Usage: locker pool rm POOL MEMBER [--force [--fence N]] [--json]   (alias: remove)
 
 Takes MEMBER out of POOL. A held member is refused (exit 3) unless --force,
 which releases its holds first. The lock itself, its history and its other
@@ -283,12 +283,16 @@ pools remain.
 
   --force   remove it even while held, releasing every hold on it. When the
             server has an admin user (LOCKER_ADMIN_USER), only that user may
+  --fence N with --force: only while the member is held under fence token N
+            (locker status shows it); if it was taken again since, exit 3
+            and nothing is forced or removed
   --json    print the lock's new state as JSON
 `
 
 func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("pool rm", poolRemoveHelp, env, stdout, stderr)
 	force := c.fs.Bool("force", false, "")
+	fence := c.fs.Uint64("fence", 0, "")
 	asJSON := c.fs.Bool("json", false, "")
 	pos, _, err := c.parse(args, false)
 	if err != nil {
@@ -297,14 +301,21 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	if len(pos) != 2 {
 		return c.usage(fmt.Errorf("give the pool and the member: locker pool rm POOL MEMBER (got %d arguments)", len(pos)))
 	}
+	if *fence != 0 && !*force {
+		return c.usage(errors.New("--fence goes with --force"))
+	}
 	cl, err := c.client()
 	if err != nil {
 		return c.fail(err)
 	}
 	pool, name := pos[0], pos[1]
-	l, err := cl.RemoveMember(ctx, pool, name, *force)
+	l, err := cl.RemoveMemberFence(ctx, pool, name, *force, *fence)
 	if err != nil {
 		var ae *client.APIError
+		if *force && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil {
+			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' was taken again since fence %d (fence %d now: %s); nothing was forced or removed\n", name, pool, *fence, ae.Lock.Fence, heldBy(ae.Lock))
+			return ExitError{Code: exitHeld}
+		}
 		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
 			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; release it first ('locker unlock %s --key %s'), or remove it with --force\n",
 				name, pool, strings.TrimPrefix(heldBy(ae.Lock), "lock '"+name+"' "), name, ae.Lock.Key)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -120,12 +121,26 @@ func (c *Client) AddMember(ctx context.Context, pool, name string, metadata json
 // only the admin may force (others get ErrForbidden). Not a member:
 // ErrNotFound. The lock itself, its history and its other pools remain.
 func (c *Client) RemoveMember(ctx context.Context, pool, name string, force bool) (*Lock, error) {
+	return c.RemoveMemberFence(ctx, pool, name, force, 0)
+}
+
+// RemoveMemberFence is RemoveMember whose force ends only the holds taken
+// under the fence token fence (0: any): a member released and taken again
+// since is refused with ErrLocked and left as it is. A server that predates
+// the token ignores it.
+func (c *Client) RemoveMemberFence(ctx context.Context, pool, name string, force bool, fence uint64) (*Lock, error) {
 	var (
 		q    url.Values
 		body any
 	)
 	if force {
-		q, body = url.Values{"force": {"true"}}, map[string]bool{"force": true}
+		m := map[string]any{"force": true}
+		q = url.Values{"force": {"true"}}
+		if fence != 0 {
+			q.Set("fence", strconv.FormatUint(fence, 10))
+			m["fence"] = fence
+		}
+		body = m
 	}
 	var w wireLock
 	if err := c.poolDo(ctx, http.MethodDelete, memberPath(pool, name), q, body, 0, &w); err != nil {

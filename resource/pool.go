@@ -760,7 +760,7 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 		}
 		return nil, fmt.Errorf("cannot remove %w", err)
 	}
-	force := false
+	force, fence := false, uint64(0)
 	if !l.Free() {
 		if p.Key == "" || l.Key != p.Key {
 			return nil, fmt.Errorf("cannot remove %q from pool %q: it is %s. Release it first (a put with release:), or remove it from the directory of the get or put that holds it", p.Name, pool, describe(l))
@@ -769,6 +769,12 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 			return nil, err
 		}
 		force = true
+		if !l.Legacy {
+			// The server checks it too, at the moment of the removal: a
+			// retry after the member was released and taken again must
+			// not force the new holder away.
+			fence = l.Fence
+		}
 		r.log.printf("%q is held with key %q, this directory's: releasing it and removing it in one step", p.Name, p.Key)
 	}
 	var (
@@ -777,7 +783,7 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 	)
 	err = r.retry(ctx, fmt.Sprintf("removing %q from pool %q", p.Name, pool), 0, func() error {
 		var err error
-		out, err = r.c.RemoveMember(ctx, pool, p.Name, force)
+		out, err = r.c.RemoveMemberFence(ctx, pool, p.Name, force, fence)
 		if err != nil && transient(err) {
 			retried = true
 		}

@@ -509,6 +509,47 @@ func TestPoolAddClaimedAndRemoveOwn(t *testing.T) {
 	}
 }
 
+// TestPoolRemoveRetryKeepsAnotherHold: a remove of a member held by this
+// build's directory, retried after a 503 while the member was released and
+// taken by another build, does not force that build's hold away: the
+// removal carries the directory's fence, which the server checks (a review
+// found the retry forcing the new holder out).
+func TestPoolRemoveRetryKeepsAnotherHold(t *testing.T) {
+	f := newFlaky(http.MethodDelete, "503")
+	f.prefix = "/pool/"
+	s := startServer(t, serverOpts{wrap: f.wrap})
+	c := s.client(t, "", "")
+	source := poolSource(s, "vsphere")
+	b := newBuild(t, source, "create-env", 5, 55)
+	b.task("new-env", map[string]string{"name": "env-9", "metadata": "dc: 1\n"})
+	b.put("env", obj{"add_claimed": "new-env"})
+	f.afterDrop = func() {
+		ctx := context.Background()
+		if _, err := c.Unlock(ctx, "env-9", b.key(), ""); err != nil {
+			t.Errorf("release meanwhile: %v", err)
+		}
+		if _, err := c.Lock(ctx, "env-9", client.LockOptions{Key: "other-build"}); err != nil {
+			t.Errorf("the other build's lock: %v", err)
+		}
+	}
+	r := b.putFails(obj{"remove": "env"})
+	if !strings.Contains(r.stderr, "taken meanwhile") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if l := get(t, c, "env-9"); l.Key != "other-build" || !inPoolT(l, "vsphere") {
+		t.Fatalf("the other build's member after the remove: %+v", l)
+	}
+}
+
+func inPoolT(l *client.Lock, pool string) bool {
+	for _, p := range l.Pools {
+		if p == pool {
+			return true
+		}
+	}
+	return false
+}
+
 // TestPoolCheck: check follows the pool: a new version when a member is
 // added, taken, released or given new metadata, the requested one while
 // nothing changed; a get of such a version writes the pool as JSON.

@@ -443,14 +443,20 @@ type flaky struct {
 	actions chan string // "503", "drop", "drop-after", "html-after"
 	always  string      // what to do when no action is left ("": pass)
 	// afterDrop, if set, runs after a "drop-after" request reached the
-	// server, before its connection is dropped: what another client
-	// does meanwhile.
+	// server, before its connection is dropped, or after a "503" was
+	// answered: what another client does meanwhile.
 	afterDrop func()
+	// prefix is the paths it misbehaves on ("/lock/" when empty).
+	prefix string
 }
 
 func (f *flaky) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == f.method && strings.HasPrefix(r.URL.Path, "/lock/") {
+		prefix := f.prefix
+		if prefix == "" {
+			prefix = "/lock/"
+		}
+		if r.Method == f.method && strings.HasPrefix(r.URL.Path, prefix) {
 			a := f.always
 			select {
 			case a = <-f.actions:
@@ -462,6 +468,9 @@ func (f *flaky) wrap(h http.Handler) http.Handler {
 					w.Header().Set("Content-Type", "application/json")
 					w.WriteHeader(503)
 					fmt.Fprint(w, `{"error":"the lock store could not write (test); the change was not made"}`)
+					if f.afterDrop != nil {
+						f.afterDrop()
+					}
 					return
 				case "html-after": // a proxy's page in place of the answer
 					h.ServeHTTP(httptest.NewRecorder(), r)
