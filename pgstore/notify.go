@@ -116,6 +116,11 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
+			// Never ended for being idle (idle_session_timeout, from
+			// PostgreSQL 14; an older server refuses the setting, which
+			// changes nothing): each new connection ends the replica's
+			// event streams.
+			conn.Exec(ctx, "SET idle_session_timeout = 0")
 			_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
 		}
 		if err != nil {
@@ -139,19 +144,61 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 		}
 		listened = true
 		once.Do(func() { close(listening) })
+		stop := s.watchListen(ctx, conn)
 		for {
 			n, err := conn.WaitForNotification(ctx)
 			if err != nil {
 				break
 			}
+			s.heard.Store(time.Now().UnixNano())
 			s.deliver(ctx, n.Payload)
 		}
+		stop()
 		conn.Close(context.Background())
 	}
 }
 
+// heartbeatPayload is the notification with which replica checks its own
+// LISTEN connection. Other replicas hear it too and drop it (no name).
+func heartbeatPayload(replica string) string {
+	b, _ := json.Marshal(replica)
+	return `{"heartbeat":` + string(b) + `}`
+}
+
+// watchListen sends the replica a heartbeat through the database every
+// ListenCheck, and closes conn when it has delivered nothing for three:
+// a connection that stalls without an error (a proxy or network that stops
+// passing packets but keeps the connection open) would otherwise go unseen
+// for as long as TCP takes to give up, tens of minutes, with the replica's
+// event streams live and silent. Closed, it is made again, and the streams
+// are told to read again (listen). stop ends the watch.
+func (s *Store) watchListen(ctx context.Context, conn *pgx.Conn) (stop func()) {
+	done := make(chan struct{})
+	s.heard.Store(time.Now().UnixNano())
+	go func() {
+		t := time.NewTicker(s.opts.ListenCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if quiet := time.Since(time.Unix(0, s.heard.Load())); quiet > 3*s.opts.ListenCheck {
+				s.opts.Logger.Warn("the LISTEN connection delivered nothing, not even this replica's own heartbeats; making it again", "quiet", quiet.Round(time.Millisecond))
+				conn.PgConn().Conn().Close() // the waiting read fails; listen makes a new one
+				return
+			}
+			s.announce(s.listenBeat)
+		}
+	}()
+	return func() { close(done) }
+}
+
 func (s *Store) deliver(ctx context.Context, payload string) {
-	if strings.HasSuffix(payload, s.own) {
+	if payload == s.listenBeat || strings.HasSuffix(payload, s.own) {
 		return // this replica's own change: delivered when it committed
 	}
 	var m message

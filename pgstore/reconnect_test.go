@@ -3,6 +3,8 @@ package pgstore_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -106,5 +108,153 @@ func TestListenGapIsReported(t *testing.T) {
 	case <-gaps:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no gap reported after the LISTEN connection was ended")
+	}
+}
+
+// TestStalledListenIsMadeAgain: a LISTEN connection that stops delivering
+// without an error (a network that stops passing packets and keeps the
+// connection open) is noticed by the replica's own heartbeats and made
+// again, and the watcher told that changes may have been missed (a
+// review found event streams live and silent for as long as TCP takes to
+// give up).
+func TestStalledListenIsMadeAgain(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFreezer(t, u.Host)
+	u.Host = f.addr()
+	s, err := pgstore.Open(bg, u.String(), pgstore.Options{ListenCheck: 200 * time.Millisecond, QueryTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gaps := make(chan struct{}, 10)
+	s.Watch(func(name string, events []lock.Event) {
+		if name == "" {
+			gaps <- struct{}{}
+		}
+	})
+	// Heartbeats keep a live connection: no gap.
+	select {
+	case <-gaps:
+		t.Fatal("a gap reported while the connection delivers")
+	case <-time.After(1500 * time.Millisecond):
+	}
+	f.freeze() // every open connection stalls; new ones pass
+	frozen := time.Now()
+	select {
+	case <-gaps:
+		t.Logf("made again %v after the freeze", time.Since(frozen).Round(time.Millisecond))
+	case <-time.After(30 * time.Second):
+		t.Fatal("a stalled LISTEN connection was not made again")
+	}
+	f.cut() // the stalled connections end, so that Close need not wait for them
+}
+
+// freezer is a TCP proxy whose open connections can be frozen: they stay
+// open and pass nothing more, while connections made afterwards pass.
+type freezer struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	epoch  int
+	frozen int // connections of an epoch below it are frozen
+	done   chan struct{}
+	cutC   chan struct{}
+	once   sync.Once
+}
+
+// cut ends the frozen connections.
+func (f *freezer) cut() { f.once.Do(func() { close(f.cutC) }) }
+
+func startFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, done: make(chan struct{}), cutC: make(chan struct{})}
+	t.Cleanup(func() { close(f.done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			epoch := f.epoch
+			f.mu.Unlock()
+			go f.pipe(c, up, epoch)
+			go f.pipe(up, c, epoch)
+		}
+	}()
+	return f
+}
+
+func (f *freezer) addr() string { return f.ln.Addr().String() }
+
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	f.epoch++
+	f.frozen = f.epoch
+	f.mu.Unlock()
+}
+
+func (f *freezer) pipe(from, to net.Conn, epoch int) {
+	defer to.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		f.mu.Lock()
+		stalled := epoch < f.frozen
+		f.mu.Unlock()
+		if stalled {
+			select { // hold the connection open, passing nothing
+			case <-f.done:
+			case <-f.cutC:
+			}
+			from.Close()
+			return
+		}
+		if n > 0 {
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestListenSurvivesIdleSessionTimeout: a database (or role) with
+// idle_session_timeout would end the LISTEN connection every period, and
+// each new one ends the replica's event streams; the LISTEN connection
+// turns the setting off for itself.
+func TestListenSurvivesIdleSessionTimeout(t *testing.T) {
+	dbURL := pgtest.Schema(t) + "&options=-c%20idle_session_timeout%3D500"
+	s, err := pgstore.Open(bg, dbURL, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gaps := make(chan struct{}, 10)
+	s.Watch(func(name string, events []lock.Event) {
+		if name == "" {
+			gaps <- struct{}{}
+		}
+	})
+	select {
+	case <-gaps:
+		t.Fatal("the LISTEN connection was ended for being idle")
+	case <-time.After(2 * time.Second):
+	}
+	if _, _, err := s.Update(bg, "x", takeK); err != nil {
+		t.Fatalf("a change with idle pooled connections ended: %v", err)
 	}
 }
