@@ -3,7 +3,9 @@ package resource
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,7 +65,10 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 	if err != nil {
 		return nil, r.explain(err)
 	}
-	var l *client.Lock
+	var (
+		l           *client.Lock
+		fromVersion bool
+	)
 	err = r.retry(ctx, fmt.Sprintf("reading lock %q", name), inAttempts, func() error {
 		var err error
 		l, err = r.getLock(ctx, name)
@@ -75,11 +80,11 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 		// to release it. The version says what the lock was, which is what
 		// a get fetches: write that, and say so.
 		v, ok := lockFromVersion(name, requested)
-		if !ok || !transient(err) {
+		if !ok || !unreadable(err) {
 			return nil, r.explain(err)
 		}
 		r.log.printf("warning: cannot read lock %q (%v); the files show it as this version has it: %s", name, r.explain(err), describe(v))
-		l = v
+		l, fromVersion = v, true
 	}
 	js, err := lockJSON(l)
 	if err != nil {
@@ -113,7 +118,7 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 	v := requested
 	if v == nil {
 		v = cur
-	} else if !sameVersion(v, cur) {
+	} else if !fromVersion && !sameVersion(v, cur) {
 		r.log.printf("lock %q has changed since this version; the files show it as it is now: %s", name, describe(l))
 	}
 	r.log.printf("lock %q is %s", name, describe(l))
@@ -137,25 +142,47 @@ func lockJSON(l *client.Lock) (string, error) {
 	return string(b) + "\n", nil
 }
 
+// unreadable reports whether err says the server could not be read (no
+// answer, or one from something in its place), not that it refused: a get
+// with wrong credentials, refused logins (429) or a wrong URL still fails.
+func unreadable(err error) bool {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
+		return false
+	}
+	return transient(err)
+}
+
 // lockFromVersion is the lock as a version of it says (its state, key,
-// holders and fence; not its times): false for a version without them.
+// holders and fence; not its times): false for a version without them, or
+// one that contradicts itself. A version of the original server's (no
+// fence) does not count: its lock step could not read the hold back and
+// says "free" when it cannot.
 func lockFromVersion(name string, v Version) (*client.Lock, bool) {
-	state, key, holders := v["state"], v["key"], v["holders"]
-	if state == "" || holders == "" || (state != "free") == (key == "") {
+	state, key, holders, fence := v["state"], v["key"], v["holders"], v["fence"]
+	if holders == "" || fence == "" {
 		return nil, false
 	}
 	l := &client.Lock{Name: name, Key: key, State: state}
 	if err := json.Unmarshal([]byte(holders), &l.LockedBy); err != nil {
 		return nil, false
 	}
-	if f, ok := v["fence"]; ok {
-		n, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
+	for _, n := range l.LockedBy {
+		if n <= 0 {
 			return nil, false
 		}
-		l.Fence = n
-	} else {
-		l.Legacy = true
 	}
+	switch {
+	case state == "free" && key == "" && len(l.LockedBy) == 0:
+	case state == "held" && key != "" && len(l.LockedBy) == 1:
+	case state == "shared" && key != "" && len(l.LockedBy) > 1:
+	default:
+		return nil, false
+	}
+	n, err := strconv.ParseUint(fence, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	l.Fence = n
 	return l, true
 }

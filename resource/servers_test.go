@@ -472,6 +472,11 @@ func (f *flaky) wrap(h http.Handler) http.Handler {
 						f.afterDrop()
 					}
 					return
+				case "429": // logins refused for a while
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(429)
+					fmt.Fprint(w, `{"error":"too many failed logins from this address; try again in 6s"}`)
+					return
 				case "html-after": // a proxy's page in place of the answer
 					h.ServeHTTP(httptest.NewRecorder(), r)
 					w.Header().Set("Content-Type", "text/html")
@@ -641,6 +646,23 @@ func TestGetAfterPutWithTheServerAway(t *testing.T) {
 	}
 	if r := run(t, request(source, nil, nil), "in", t.TempDir()); r.code == 0 {
 		t.Errorf("a get of no version with the server away succeeded:\n%s", r.stderr)
+	}
+	// Refused logins are no outage: the get fails.
+	f.always = "429"
+	if r := run(t, request(source, nil, out.Version), "in", t.TempDir()); r.code == 0 {
+		t.Errorf("a get refused with 429 succeeded:\n%s", r.stderr)
+	}
+	f.always = "503"
+	// A version that contradicts itself, or one of the original
+	// server's (no fence), is not taken for the lock.
+	for _, v := range []map[string]string{
+		{"state": "free", "key": "", "holders": `{"h":1}`, "fence": "1"},
+		{"state": "bogus", "key": "k", "holders": `{"h":-5}`, "fence": "1"},
+		{"state": "held", "key": "k", "holders": `{"h":1}`},
+	} {
+		if r := run(t, request(source, nil, v), "in", t.TempDir()); r.code == 0 {
+			t.Errorf("a get of %v with the server away succeeded:\n%s", v, r.stderr)
+		}
 	}
 }
 
