@@ -41,8 +41,10 @@ var (
 	// request on, or the URL is not a Locker server's. Ambiguous.
 	ErrNotLocker = errors.New("the answer is not a locker server's")
 	// ErrStreamDropped: the server dropped an event stream that fell
-	// behind. Reconnect and re-read the locks of interest.
-	ErrStreamDropped = errors.New("the event stream fell behind and was dropped by the server")
+	// behind, or (a PostgreSQL replica that made its LISTEN connection
+	// again) that may have missed changes. Reconnect and re-read the locks
+	// of interest.
+	ErrStreamDropped = errors.New("the event stream was dropped by the server (it fell behind, or changes may have gone unreported)")
 )
 
 // APIError is an error answer from the server.
