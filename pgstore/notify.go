@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -119,9 +120,11 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			// Never ended for being idle (idle_session_timeout, from
 			// PostgreSQL 14; an older server refuses the setting, which
 			// changes nothing): each new connection ends the replica's
-			// event streams.
-			conn.Exec(ctx, "SET idle_session_timeout = 0")
-			_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
+			// event streams. Both bounded: the watch starts after them.
+			qctx, cancel := s.bounded(ctx)
+			conn.Exec(qctx, "SET idle_session_timeout = 0")
+			_, err = conn.Exec(qctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
+			cancel()
 		}
 		if err != nil {
 			if conn != nil {
@@ -144,61 +147,41 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 		}
 		listened = true
 		once.Do(func() { close(listening) })
-		stop := s.watchListen(ctx, conn)
 		for {
-			n, err := conn.WaitForNotification(ctx)
-			if err != nil {
+			// A connection silent for ListenCheck is asked a round trip
+			// (a ping, bounded by QueryTimeout): one that stalled without
+			// an error (a proxy or network that stops passing packets but
+			// keeps it open) would otherwise go unseen for as long as TCP
+			// takes to give up, tens of minutes, with the replica's event
+			// streams live and silent. It is made again, and the streams
+			// told to read again (above). A deadline leaves the connection
+			// usable (pgx's default context handling sets one).
+			wctx, cancel := context.WithTimeout(ctx, s.opts.ListenCheck)
+			n, err := conn.WaitForNotification(wctx)
+			cancel()
+			if err == nil {
+				s.deliver(ctx, n.Payload)
+				continue
+			}
+			if ctx.Err() != nil || !pgconn.Timeout(err) {
 				break
 			}
-			s.heard.Store(time.Now().UnixNano())
-			s.deliver(ctx, n.Payload)
+			pctx, cancel := s.bounded(ctx)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.opts.Logger.Warn("the LISTEN connection did not answer; making it again", "err", err)
+				}
+				break
+			}
 		}
-		stop()
 		conn.Close(context.Background())
 	}
 }
 
-// heartbeatPayload is the notification with which replica checks its own
-// LISTEN connection. Other replicas hear it too and drop it (no name).
-func heartbeatPayload(replica string) string {
-	b, _ := json.Marshal(replica)
-	return `{"heartbeat":` + string(b) + `}`
-}
-
-// watchListen sends the replica a heartbeat through the database every
-// ListenCheck, and closes conn when it has delivered nothing for three:
-// a connection that stalls without an error (a proxy or network that stops
-// passing packets but keeps the connection open) would otherwise go unseen
-// for as long as TCP takes to give up, tens of minutes, with the replica's
-// event streams live and silent. Closed, it is made again, and the streams
-// are told to read again (listen). stop ends the watch.
-func (s *Store) watchListen(ctx context.Context, conn *pgx.Conn) (stop func()) {
-	done := make(chan struct{})
-	s.heard.Store(time.Now().UnixNano())
-	go func() {
-		t := time.NewTicker(s.opts.ListenCheck)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if quiet := time.Since(time.Unix(0, s.heard.Load())); quiet > 3*s.opts.ListenCheck {
-				s.opts.Logger.Warn("the LISTEN connection delivered nothing, not even this replica's own heartbeats; making it again", "quiet", quiet.Round(time.Millisecond))
-				conn.PgConn().Conn().Close() // the waiting read fails; listen makes a new one
-				return
-			}
-			s.announce(s.listenBeat)
-		}
-	}()
-	return func() { close(done) }
-}
-
 func (s *Store) deliver(ctx context.Context, payload string) {
-	if payload == s.listenBeat || strings.HasSuffix(payload, s.own) {
+	if strings.HasSuffix(payload, s.own) {
 		return // this replica's own change: delivered when it committed
 	}
 	var m message

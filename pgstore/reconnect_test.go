@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -256,5 +257,58 @@ func TestListenSurvivesIdleSessionTimeout(t *testing.T) {
 	}
 	if _, _, err := s.Update(bg, "x", takeK); err != nil {
 		t.Fatalf("a change with idle pooled connections ended: %v", err)
+	}
+}
+
+// TestListenWatchIgnoresAFullPool: every pooled connection busy behind a
+// table lock says nothing about the LISTEN connection, which has its own
+// and answers: no gap is reported (a review found every stream dropped
+// each few seconds while the pool was full, with heartbeats sent through
+// the pool).
+func TestListenWatchIgnoresAFullPool(t *testing.T) {
+	dbURL := pgtest.Schema(t) + "&pool_max_conns=2"
+	s, err := pgstore.Open(bg, dbURL, pgstore.Options{ListenCheck: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.Update(bg, "x", takeK); err != nil {
+		t.Fatal(err)
+	}
+	gaps := make(chan struct{}, 100)
+	s.Watch(func(name string, events []lock.Event) {
+		if name == "" {
+			gaps <- struct{}{}
+		}
+	})
+	u, _ := url.Parse(dbURL)
+	q := u.Query()
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	blocker, err := pgx.Connect(bg, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close(bg)
+	tx, err := blocker.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, "LOCK TABLE locker_locks IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Update(bg, fmt.Sprintf("busy-%d", i), takeK)
+		}()
+	}
+	time.Sleep(3 * time.Second)
+	tx.Rollback(bg)
+	wg.Wait()
+	if n := len(gaps); n > 0 {
+		t.Fatalf("%d gaps reported while the pool was full and the LISTEN connection fine", n)
 	}
 }

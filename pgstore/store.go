@@ -27,7 +27,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -57,10 +56,9 @@ type Options struct {
 	// statement on a pooled connection whose network is cut waits for as
 	// long as TCP does, minutes, and so does its request.
 	QueryTimeout time.Duration
-	// ListenCheck is how often the replica sends itself a notification
-	// through the database to check that its LISTEN connection still
-	// delivers (default 15s); a connection that delivers nothing for
-	// three of them is made again (notify.go).
+	// ListenCheck is how long the LISTEN connection may be silent before
+	// it is asked a round trip (default 15s); one that does not answer
+	// within QueryTimeout is made again (notify.go).
 	ListenCheck time.Duration
 	Logger      *slog.Logger
 }
@@ -71,11 +69,6 @@ type Store struct {
 	opts Options
 	// own ends every NOTIFY payload of this replica's (ownSuffix).
 	own string
-	// listenBeat is the payload with which the replica checks its LISTEN
-	// connection, and heard when the connection last delivered anything
-	// (unix nanoseconds).
-	listenBeat string
-	heard      atomic.Int64
 	// channel is the NOTIFY channel changes are announced on: one per
 	// schema, so that separate Locker installations in one database do not
 	// hear each other.
@@ -157,7 +150,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), listenBeat: heartbeatPayload(opts.Replica)}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica)}
 	s.order = newOrder(s.emit)
 	s.wg.Add(3)
 	listening := make(chan struct{})
