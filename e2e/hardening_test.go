@@ -281,6 +281,10 @@ func TestHardeningSlowBodyAndIdle(t *testing.T) {
 	if st, _, b := hcall(t, nil, "GET", s.URL+"/lock/slowbody", "", "", ""); st != 404 {
 		t.Fatalf("the cut-off request changed something: %d %s", st, b)
 	}
+	// That keep-alive connection would be closed by the server's idle
+	// timeout just as a later request reused it (an EOF on a PUT, which
+	// net/http does not retry).
+	http.DefaultClient.CloseIdleConnections()
 
 	// An idle keep-alive connection, after one request.
 	c2, err := net.Dial("tcp", addr)
