@@ -192,6 +192,14 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 	if len(events) == 0 && m.Count > 0 {
 		var err error
 		if events, err = s.announced(ctx, m); err != nil {
+			// The change's events (too large to send inline) cannot be
+			// read: its lock still changed, and any stream that missed it
+			// must read again.
+			if ctx.Err() == nil {
+				s.opts.Logger.Warn("reading the events of a change announced by another replica failed; event streams are told to read again", "lock", m.Name, "err", err)
+				s.emit(m.Name, nil)
+				s.emit("", nil)
+			}
 			return
 		}
 	}

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
 
 // TestOwnNotificationsAreKnownByTheirEnd: a listener drops its own
@@ -51,5 +54,53 @@ func TestOpenRefusesAReplicaNameOfInvalidUTF8(t *testing.T) {
 	_, err := Open(context.Background(), "postgres://127.0.0.1:1/none", Options{Replica: "a\xff"})
 	if err == nil || !strings.Contains(err.Error(), "UTF-8") {
 		t.Fatalf("Open: %v, want a refusal of the name", err)
+	}
+}
+
+// TestUnreadableAnnouncementIsAGap: a change announced by reference (its
+// events too large for a notification) whose events cannot be read from
+// the history (here the table is locked past the query timeout) is not
+// dropped without a word: the watcher is told that any lock may have
+// changed, so event streams read again (found by a review).
+func TestUnreadableAnnouncementIsAGap(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	s, err := Open(context.Background(), dbURL, Options{QueryTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gaps := make(chan struct{}, 10)
+	s.Watch(func(name string, events []lock.Event) {
+		if name == "" {
+			gaps <- struct{}{}
+		}
+	})
+	ctx := context.Background()
+	blocker, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close(ctx)
+	tx, err := blocker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE locker_history IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	sender, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close(ctx)
+	payload := notification(message{Name: "big", Count: 1, First: 1, Version: 1, Replica: "another"})
+	if _, err := sender.Exec(ctx, "SELECT pg_notify($1, $2)", s.channelName(), payload); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gaps:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an announced change whose events could not be read went unreported")
 	}
 }
