@@ -82,12 +82,7 @@ func TestListenGapIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	gaps := make(chan struct{}, 10)
-	s.Watch(func(name string, events []lock.Event) {
-		if name == "" {
-			gaps <- struct{}{}
-		}
-	})
+	gaps := gapsOf(s)
 	if _, _, err := s.Update(bg, "x", takeK); err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +126,8 @@ func TestStalledListenIsMadeAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	gaps := make(chan struct{}, 10)
-	s.Watch(func(name string, events []lock.Event) {
-		if name == "" {
-			gaps <- struct{}{}
-		}
-	})
-	// Heartbeats keep a live connection: no gap.
+	gaps := gapsOf(s)
+	// A live connection, pinged when silent: no gap.
 	select {
 	case <-gaps:
 		t.Fatal("a gap reported while the connection delivers")
@@ -244,12 +234,7 @@ func TestListenSurvivesIdleSessionTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	gaps := make(chan struct{}, 10)
-	s.Watch(func(name string, events []lock.Event) {
-		if name == "" {
-			gaps <- struct{}{}
-		}
-	})
+	gaps := gapsOf(s)
 	select {
 	case <-gaps:
 		t.Fatal("the LISTEN connection was ended for being idle")
@@ -275,12 +260,7 @@ func TestListenWatchIgnoresAFullPool(t *testing.T) {
 	if _, _, err := s.Update(bg, "x", takeK); err != nil {
 		t.Fatal(err)
 	}
-	gaps := make(chan struct{}, 100)
-	s.Watch(func(name string, events []lock.Event) {
-		if name == "" {
-			gaps <- struct{}{}
-		}
-	})
+	gaps := gapsOf(s)
 	u, _ := url.Parse(dbURL)
 	q := u.Query()
 	q.Del("pool_max_conns")
@@ -311,4 +291,16 @@ func TestListenWatchIgnoresAFullPool(t *testing.T) {
 	if n := len(gaps); n > 0 {
 		t.Fatalf("%d gaps reported while the pool was full and the LISTEN connection fine", n)
 	}
+}
+
+// gapsOf receives a value each time s tells its watcher that changes may
+// have gone unreported (an empty lock name).
+func gapsOf(s *pgstore.Store) <-chan struct{} {
+	gaps := make(chan struct{}, 100)
+	s.Watch(func(name string, events []lock.Event) {
+		if name == "" {
+			gaps <- struct{}{}
+		}
+	})
+	return gaps
 }
