@@ -109,7 +109,7 @@ func TestListenGapIsReported(t *testing.T) {
 
 // TestStalledListenIsMadeAgain: a LISTEN connection that stops delivering
 // without an error (a network that stops passing packets and keeps the
-// connection open) is noticed by the replica's own heartbeats and made
+// connection open) is noticed by the ping a silent connection is sent, and made
 // again, and the watcher told that changes may have been missed (a
 // review found event streams live and silent for as long as TCP takes to
 // give up).
