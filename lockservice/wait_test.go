@@ -380,6 +380,25 @@ func TestWaitServiceClose(t *testing.T) {
 	}
 }
 
+// hookedService is a started Service over a hookStore that calls after
+// for each committed change; it is closed when the test ends.
+func hookedService(t *testing.T, after func(name string, events []lock.Event)) *lockservice.Service {
+	t.Helper()
+	fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := lockservice.New(&hookStore{Store: fs, after: after}, lockservice.Config{})
+	ctx, stop := context.WithCancel(context.Background())
+	if err := svc.Start(ctx); err != nil {
+		stop()
+		fs.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(); stop(); fs.Close() })
+	return svc
+}
+
 // hookStore is the real file store with a hook called after each committed
 // Update, to make a race deterministic.
 type hookStore struct {
@@ -398,27 +417,15 @@ func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (l
 // TestWaitCancelWhileTaking: a waiter whose client goes away while its hold
 // is being written gives the hold back: it never keeps the lock.
 func TestWaitCancelWhileTaking(t *testing.T) {
-	fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store := &hookStore{Store: fs, after: func(name string, events []lock.Event) {
+	svc := hookedService(t, func(name string, events []lock.Event) {
 		for _, ev := range events {
 			if ev.Type == lock.Acquired && ev.Holder == "w" {
 				cancel() // the client goes away just as its hold is committed
 			}
 		}
-	}}
-	svc := lockservice.New(store, lockservice.Config{})
-	svcCtx, stop := context.WithCancel(context.Background())
-	defer stop()
-	defer svc.Close()
-	if err := svc.Start(svcCtx); err != nil {
-		t.Fatal(err)
-	}
+	})
 	bg := context.Background()
 	if _, err := svc.Acquire(bg, "x", lock.Request{Key: "A", Holder: "a"}, 0); err != nil {
 		t.Fatal(err)
@@ -461,27 +468,15 @@ func TestCancelledReacquireKeepsLease(t *testing.T) {
 		ttl  time.Duration // of the cancelled re-acquire
 	}{{"without a lease", 0}, {"with a longer lease", 100 * time.Hour}} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fs.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			store := &hookStore{Store: fs, after: func(name string, events []lock.Event) {
+			svc := hookedService(t, func(name string, events []lock.Event) {
 				for _, ev := range events {
 					if ev.Type == lock.Acquired && ev.Count == 2 {
 						cancel() // the client goes away just as its second hold is committed
 					}
 				}
-			}}
-			svc := lockservice.New(store, lockservice.Config{})
-			svcCtx, stop := context.WithCancel(context.Background())
-			defer stop()
-			defer svc.Close()
-			if err := svc.Start(svcCtx); err != nil {
-				t.Fatal(err)
-			}
+			})
 			bg := context.Background()
 			first, err := svc.Acquire(bg, "x", lock.Request{Key: "K", Holder: "h", TTL: time.Hour}, 0)
 			if err != nil {

@@ -23,15 +23,7 @@ import (
 // connections, idle; the next reads and changes must get new ones, not
 // answer 503 once for each dead connection.
 func TestTerminatedSessionsAreNotErrors(t *testing.T) {
-	b := make([]byte, 6)
-	rand.Read(b)
-	app := "locker_reconnect_" + hex.EncodeToString(b)
-	dbURL := pgtest.Schema(t) + "&application_name=" + app
-	s, err := pgstore.Open(bg, dbURL, pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, app := namedStore(t)
 	for round := 0; round < 3; round++ {
 		// Several connections in the pool, idle.
 		var wg sync.WaitGroup
@@ -43,15 +35,7 @@ func TestTerminatedSessionsAreNotErrors(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		conn, err := pgx.Connect(bg, os.Getenv(pgtest.EnvVar))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := conn.QueryRow(bg, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil || n == 0 {
-			t.Fatalf("terminating the store's sessions: %d, %v", n, err)
-		}
-		conn.Close(bg)
+		endSessions(t, app)
 		if _, _, err := s.Get(bg, "x"); err != nil {
 			t.Errorf("round %d: Get after the sessions were ended: %v", round, err)
 		}
@@ -73,15 +57,7 @@ func TestTerminatedSessionsAreNotErrors(t *testing.T) {
 // end and their clients read again (a black-box review found a dashboard
 // left "live" and stale after a database blip).
 func TestListenGapIsReported(t *testing.T) {
-	b := make([]byte, 6)
-	rand.Read(b)
-	app := "locker_gap_" + hex.EncodeToString(b)
-	dbURL := pgtest.Schema(t) + "&application_name=" + app
-	s, err := pgstore.Open(bg, dbURL, pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, app := namedStore(t)
 	gaps := gapsOf(s)
 	if _, _, err := s.Update(bg, "x", takeK); err != nil {
 		t.Fatal(err)
@@ -91,15 +67,7 @@ func TestListenGapIsReported(t *testing.T) {
 		t.Fatal("a gap reported before any connection was lost")
 	default:
 	}
-	conn, err := pgx.Connect(bg, os.Getenv(pgtest.EnvVar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(bg)
-	var n int
-	if err := conn.QueryRow(bg, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil || n == 0 {
-		t.Fatalf("terminating the store's sessions: %d, %v", n, err)
-	}
+	endSessions(t, app)
 	select {
 	case <-gaps:
 	case <-time.After(30 * time.Second):
@@ -303,4 +271,34 @@ func gapsOf(s *pgstore.Store) <-chan struct{} {
 		}
 	})
 	return gaps
+}
+
+// namedStore opens a store in a new schema whose sessions carry an
+// application name of their own, returned for endSessions.
+func namedStore(t *testing.T) (*pgstore.Store, string) {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	app := "locker_test_" + hex.EncodeToString(b)
+	s, err := pgstore.Open(bg, pgtest.Schema(t)+"&application_name="+app, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, app
+}
+
+// endSessions ends the database sessions of the store named app, as a
+// restart or pg_terminate_backend would.
+func endSessions(t *testing.T, app string) {
+	t.Helper()
+	conn, err := pgx.Connect(bg, os.Getenv(pgtest.EnvVar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(bg)
+	var n int
+	if err := conn.QueryRow(bg, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("terminating the store's sessions: %d, %v", n, err)
+	}
 }
