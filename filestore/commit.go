@@ -122,8 +122,13 @@ func (s *Store) commitLoop() {
 				}
 				continue
 			}
+			var before []string
+			if e.lock != nil {
+				before = e.lock.Pools
+			}
 			next := o.next
 			e.lock = &next
+			s.pools.reindex(next.Name, e, before, next.Pools)
 			e.history = appendHistory(e.history, o.next.Name, o.events, s.opts.HistoryLimit)
 		}
 		// The next batch: the changes that queued up while this one was

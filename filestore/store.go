@@ -83,7 +83,8 @@ type Store struct {
 
 	mu     sync.RWMutex
 	locks  map[string]*entry
-	fence  uint64 // last token handed out
+	pools  poolIndex // the committed locks by the pools they are members of
+	fence  uint64    // last token handed out
 	closed bool
 	queue  []*op
 	// queued is the log records of queue's changes, framed, in its order:
@@ -316,6 +317,7 @@ func (s *Store) open() error {
 		return err
 	}
 	s.locks, s.fence, s.snapSize = st.locks, st.fence, st.snapSize
+	s.pools = indexPools(s.locks)
 	// Recovery decoded every record, and replaced most of what it decoded
 	// from the log: give that memory back to the operating system now
 	// rather than over the next minutes, so the server's resident size is

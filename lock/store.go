@@ -31,6 +31,11 @@ type Store interface {
 	// The locks may be the store's own committed values, shared with
 	// other readers: read them, never change them (Clone first).
 	List(ctx context.Context) ([]*Lock, error)
+	// ListPool returns the committed state of every lock that is a member
+	// of pool, in no particular order, as List does (shared: read only).
+	// It finds them without reading every lock, so that taking a pool's
+	// member costs the same however many other locks the store keeps.
+	ListPool(ctx context.Context, pool string) ([]*Lock, error)
 	// History returns the lock's recent events, oldest first.
 	History(ctx context.Context, name string) ([]Event, error)
 	// Watch registers fn to be called with every committed change to a

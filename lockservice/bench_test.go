@@ -13,6 +13,7 @@ import (
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/memstore"
+	"github.com/cloudfoundry-community/locker/storetest"
 )
 
 // benchService starts a Service over store for a benchmark.
@@ -100,4 +101,16 @@ func BenchmarkCyclesFile(b *testing.B) {
 		b.ReportMetric(float64(changes.Load())/float64(n), "changes/fsync")
 		b.ReportMetric(float64(took.Load())/float64(n)/1e3, "µs/fsync")
 	}
+}
+
+// BenchmarkPoolAcquire: storetest.BenchPoolAcquire over the file store
+// without fsync, so the figure is the service's and the store's own work.
+func BenchmarkPoolAcquire(b *testing.B) {
+	storetest.BenchPoolAcquire(b, func(b *testing.B) *lockservice.Service {
+		store, err := filestore.Open(filepath.Join(b.TempDir(), "locks.yml"), filestore.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return benchService(b, store)
+	}, 0, 100_000)
 }

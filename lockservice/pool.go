@@ -103,19 +103,32 @@ func (s *Service) Pools(ctx context.Context) ([]Pool, error) {
 
 // Pool returns one pool; ENOTFOUND when it has no members.
 func (s *Service) Pool(ctx context.Context, pool string) (Pool, error) {
-	if err := lock.ValidateName("pool name", pool); err != nil {
-		return Pool{}, err
-	}
-	pools, err := s.Pools(ctx)
+	members, err := s.poolMembers(ctx, pool)
 	if err != nil {
 		return Pool{}, err
 	}
-	for _, p := range pools {
-		if p.Name == pool {
-			return p, nil
-		}
+	return Pool{Name: pool, Members: members, Waiters: s.queues.count(ctx, poolQueue(pool))}, nil
+}
+
+// poolMembers returns pool's members, sorted by name; ENOTFOUND when it
+// has none. The store finds them without reading every lock.
+func (s *Service) poolMembers(ctx context.Context, pool string) ([]lock.Lock, error) {
+	if err := lock.ValidateName("pool name", pool); err != nil {
+		return nil, err
 	}
-	return Pool{}, lock.Errorf(lock.ENOTFOUND, "pool %q has no members", pool)
+	locks, err := s.store.ListPool(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	if len(locks) == 0 {
+		return nil, lock.Errorf(lock.ENOTFOUND, "pool %q has no members", pool)
+	}
+	members := make([]lock.Lock, len(locks))
+	for i, l := range locks {
+		members[i] = *l
+	}
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	return members, nil
 }
 
 // AcquireFromPool takes a hold on one free member of pool — the one free
@@ -146,14 +159,14 @@ func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *w
 	if err != nil {
 		return lock.Lock{}, err
 	}
-	p, err := s.Pool(ctx, pool)
+	members, err := s.poolMembers(ctx, pool)
 	if err != nil {
 		return lock.Lock{}, err
 	}
 	if len(ahead) > 0 {
 		return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q: %d earlier waiter(s) come first", pool, len(ahead))
 	}
-	for _, m := range lock.FreeLongest(p.Members, time.Now()) {
+	for _, m := range lock.FreeLongest(members, time.Now()) {
 		l, err := s.claimMember(ctx, pool, m.Name, r)
 		if err == nil {
 			return l, nil
@@ -163,7 +176,7 @@ func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *w
 		}
 		// Taken or removed meanwhile: try the next.
 	}
-	return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q has no free member (%d members, all held)", pool, len(p.Members))
+	return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q has no free member (%d members, all held)", pool, len(members))
 }
 
 // claimMember takes the named member if, at the moment of the change, it is

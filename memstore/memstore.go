@@ -147,6 +147,20 @@ func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 	return out, nil
 }
 
+// ListPool implements lock.Store by reading every lock: the memory store
+// is the ceiling server's and the tests', not one that keeps many locks.
+func (s *Store) ListPool(ctx context.Context, pool string) ([]*lock.Lock, error) {
+	s.d.mu.RLock()
+	defer s.d.mu.RUnlock()
+	var out []*lock.Lock
+	for _, e := range s.d.locks {
+		if e.lock.InPool(pool) {
+			out = append(out, e.lock)
+		}
+	}
+	return out, nil
+}
+
 // History implements lock.Store.
 func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) {
 	s.d.mu.RLock()

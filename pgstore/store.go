@@ -487,8 +487,19 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 	// Every lock, with its metadata: with 100,000 locks of large metadata
 	// that takes seconds, so it gets six times the bound of a statement.
-	out, err := rereadWithin(s, ctx, 6*s.opts.QueryTimeout, func(qctx context.Context) ([]*lock.Lock, error) {
-		rows, err := s.pool.Query(qctx, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
+	return s.queryLocks(ctx, 6*s.opts.QueryTimeout, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
+}
+
+// ListPool implements lock.Store: the pool's members, found through the
+// index on pools (schema 2).
+func (s *Store) ListPool(ctx context.Context, pool string) ([]*lock.Lock, error) {
+	return s.queryLocks(ctx, s.opts.QueryTimeout, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE pools @> ARRAY[$1::text]`, pool)
+}
+
+// queryLocks reads the locks a query selects, within the time given.
+func (s *Store) queryLocks(ctx context.Context, within time.Duration, query string, args ...any) ([]*lock.Lock, error) {
+	out, err := rereadWithin(s, ctx, within, func(qctx context.Context) ([]*lock.Lock, error) {
+		rows, err := s.pool.Query(qctx, query, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/pgstore"
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 	"github.com/cloudfoundry-community/locker/storetest"
@@ -23,4 +24,26 @@ func TestBehaviour(t *testing.T) {
 			return s
 		}
 	})
+}
+
+// BenchmarkPoolAcquire: storetest.BenchPoolAcquire on PostgreSQL, beside
+// none and 20,000 other locks.
+func BenchmarkPoolAcquire(b *testing.B) {
+	storetest.BenchPoolAcquire(b, func(b *testing.B) *lockservice.Service {
+		s, err := pgstore.Open(context.Background(), pgtest.Schema(b), pgstore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		svc := lockservice.New(s, lockservice.Config{})
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := svc.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			svc.Close()
+			cancel()
+			s.Close()
+		})
+		return svc
+	}, 0, 20_000)
 }

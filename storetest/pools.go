@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,4 +180,50 @@ func testPoolFIFO(t *testing.T, open Opener) {
 		}
 		prev = k
 	}
+}
+
+// testListPool: the store finds each pool's members (through an index of
+// its own, which must follow every change of membership and survive a
+// restart), and nothing else.
+func testListPool(t *testing.T, open Opener) {
+	s, store, stop := svc(t, open, lockservice.Config{})
+	addMembers(t, s, "p", "a", "b")
+	addMembers(t, s, "q", "a", "c")
+	mustAcquire(t, s, "other", req("k", "h"))
+	mustAcquire(t, s, "a", req("k", "h")) // a change that keeps a's memberships
+	check := func(store lock.Store, when string, want map[string][]string) {
+		t.Helper()
+		for pool, names := range want {
+			locks, err := store.ListPool(bg, pool)
+			if err != nil {
+				t.Fatalf("%s: ListPool(%q): %v", when, pool, err)
+			}
+			var got []string
+			for _, l := range locks {
+				if !l.InPool(pool) {
+					t.Errorf("%s: ListPool(%q) gave %s, whose pools are %v", when, pool, l.Name, l.Pools)
+				}
+				got = append(got, l.Name)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, names) {
+				t.Errorf("%s: ListPool(%q) = %v, want %v", when, pool, got, names)
+			}
+		}
+	}
+	check(store, "after adding", map[string][]string{"p": {"a", "b"}, "q": {"a", "c"}, "none": nil})
+	if _, _, err := s.RemoveMember(bg, "p", "b", false, "op"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.RemoveMember(bg, "q", "a", true, "op"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"p": {"a"}, "q": {"c"}}
+	check(store, "after removing", want)
+	if l, err := s.Pool(bg, "q"); err != nil || len(l.Members) != 1 || l.Members[0].Name != "c" {
+		t.Fatalf("pool q: %+v, %v", l, err)
+	}
+	stop()
+	_, store, _ = svc(t, open, lockservice.Config{})
+	check(store, "after a restart", want)
 }

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"PoolBasics", testPoolBasics},
 		{"PoolContention", testPoolContention},
 		{"PoolFIFO", testPoolFIFO},
+		{"ListPool", testListPool},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
