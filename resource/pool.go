@@ -720,12 +720,17 @@ func (r *runner) poolRelease(ctx context.Context, p *PoolParams) (*client.Lock, 
 			return nil, err
 		}
 	}
-	if l.Free() || p.Key == "" {
-		if !l.Free() {
-			return nil, fmt.Errorf("cannot release %q: %s's key file is empty (the member was free when that step read it, so this build holds nothing on it), and it is now %s; set params.key to release a hold of your own", p.Name, p.Dir, describe(l))
-		}
+	if l.Free() {
 		r.log.printf("%q is free: nothing to release", p.Name)
 		l.Message = fmt.Sprintf("%q was free already", p.Name)
+		return l, nil
+	}
+	if p.Key == "" {
+		// The directory holds nothing: a get of a release (an ensure:
+		// after the release), add, update or remove, whose member may
+		// well be someone else's by now.
+		r.log.printf("%s holds no hold on %q (its key file is empty: it was written by a release, add, update or remove, or when the member was free), and %q is %s now: nothing to release. (To release a hold of your own taken with another key, set params.key.)", p.Dir, p.Name, p.Name, describe(l))
+		l.Message = fmt.Sprintf("%s held nothing on %q", p.Dir, p.Name)
 		return l, nil
 	}
 	fence, _ := strconv.ParseUint(p.Fence, 10, 64) // 0, any, when the directory has none
@@ -736,11 +741,11 @@ func (r *runner) poolRelease(ctx context.Context, p *PoolParams) (*client.Lock, 
 }
 
 // sameAcquisition checks that the held lock l is still held by the
-// acquisition that p's directory shows (its fence), when it is held under
-// p's key: a directory from an earlier acquisition must not release, or
-// remove, a later one that uses the same key.
+// acquisition that p's directory shows (its fence): a directory from an
+// earlier acquisition must not release, or remove, a later one, even one
+// that uses the same key, and its build learns that it lost the member.
 func (r *runner) sameAcquisition(l *client.Lock, p *PoolParams, doing string) error {
-	if p.Fence == "" || l.Key != p.Key || l.Legacy || fmt.Sprint(l.Fence) == p.Fence {
+	if p.Fence == "" || l.Legacy || fmt.Sprint(l.Fence) == p.Fence {
 		return nil
 	}
 	return fmt.Errorf("cannot %s %q: it has been released and taken again since %s was read (fence %s there, %d now): it is %s; that hold is not the one this directory shows", doing, p.Name, p.Dir, p.Fence, l.Fence, describe(l))
@@ -862,6 +867,15 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 		"locked":  []byte(locked),
 		"holders": []byte(strings.Join(holderNames(l.LockedBy), "\n")),
 		"fence":   []byte(fmt.Sprint(l.Fence)),
+	}
+	if !isAcquisition(requested) {
+		// A version of a release, add, update or remove holds nothing:
+		// whoever holds the member now is another build, and a release
+		// or remove from this directory must not act for it.
+		files["key"], files["holders"], files["fence"] = nil, nil, nil
+		if !l.Free() {
+			r.log.printf("%q is %s now; this version (%s) holds nothing on it, so its key, holders and fence files are empty", name, describe(l), requested["op"])
+		}
 	}
 	if inPool(l, pool) {
 		files["metadata"] = metadataText(l.Metadata)

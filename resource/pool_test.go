@@ -839,3 +839,61 @@ func TestPoolReleaseImported(t *testing.T) {
 		t.Errorf("after the release: %+v", m)
 	}
 }
+
+// TestPoolDirectoriesOfReleasesHoldNothing: the implicit get after a
+// release (or an add) writes a directory that holds nothing, so a second
+// release from it (an ensure: after the release) or a remove from it
+// leaves alone the build that took the member meanwhile; and a directory
+// of an acquisition that has ended cannot release the next holder's,
+// whatever its key.
+func TestPoolDirectoriesOfReleasesHoldNothing(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	source := poolSource(s, "solo")
+	setup := newBuild(t, source, "setup", 1, 1)
+	setup.task("m", map[string]string{"name": "only-env", "metadata": `{"n":1}`})
+	setup.put("m", obj{"add": "m"})
+
+	a := newBuild(t, source, "deploy", 1, 11)
+	first := a.put("env", obj{"acquire": true})
+	b := newBuild(t, source, "deploy", 2, 12)
+	waiting := b.startPut(obj{"acquire": true})
+	waitPoolWaiters(t, c, "solo", 1, waiting)
+	a.put("env", obj{"release": "env"}) // the put is named as the get was
+	if r := waiting.wait(); r.code != 0 {
+		t.Fatalf("the waiting acquire failed (exit %d):\n%s", r.code, r.stderr)
+	}
+	if m := member(t, c, "solo", "only-env"); m.Key != b.key() {
+		t.Fatalf("the member is %+v, want held by %q", m, b.key())
+	}
+	for _, f := range []string{"key", "holders", "fence"} {
+		if got := a.file("env", f); got != "" {
+			t.Errorf("after the release, env/%s is %q, want empty", f, got)
+		}
+	}
+	// The ensure: releases again from the release's directory.
+	again := a.put("env", obj{"release": "env"})
+	if m := member(t, c, "solo", "only-env"); m.Key != b.key() || m.Fence == 0 || fmt.Sprint(m.Fence) == first.Version["fence"] {
+		t.Fatalf("a second release from the release's directory took the next build's member: %+v", m)
+	}
+	if !strings.Contains(again.Version["op"], "release") {
+		t.Errorf("the second release's version: %v", again.Version)
+	}
+	// The add's directory holds nothing either: remove from it is refused
+	// while another build holds the member.
+	rr := setup.putFails(obj{"remove": "m"})
+	if !strings.Contains(rr.stderr, "cannot remove") {
+		t.Errorf("remove from the add's directory:\n%s", rr.stderr)
+	}
+	// The first acquisition's directory, from another build's get (with
+	// that build's key): refused, since the member was taken again.
+	other := newBuild(t, source, "test", 1, 13)
+	other.task("old", map[string]string{"name": "only-env\n", "key": a.key(), "fence": first.Version["fence"]})
+	rr = other.putFails(obj{"release": "old"})
+	if !strings.Contains(rr.stderr, "has been released and taken again since old was read (fence "+first.Version["fence"]) {
+		t.Errorf("a stale release with the old key:\n%s", rr.stderr)
+	}
+	if m := member(t, c, "solo", "only-env"); m.Key != b.key() {
+		t.Fatalf("the member is %+v, want still held by %q", m, b.key())
+	}
+}
