@@ -47,6 +47,8 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 		})
 		if err != nil {
 			r.log.printf("warning: the %s succeeded, but reading the lock's state after it failed (%v): the version may not show the state", p.Op, r.explain(err))
+		} else {
+			r.log.printf("lock %q is now %s", name, describe(l))
 		}
 	}
 	l.Name = name
@@ -195,7 +197,12 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 	for {
 		l, err := r.c.Unlock(ctx, name, p.Key, p.Holder)
 		if err == nil {
-			r.log.printf("released lock %q (key %q, holder %q): %s; it is now %s", name, p.Key, holder, l.Message, describe(l))
+			if l.Legacy {
+				// The answer has no state: run reads it back and says.
+				r.log.printf("released lock %q (key %q, holder %q): %s", name, p.Key, holder, l.Message)
+			} else {
+				r.log.printf("released lock %q (key %q, holder %q): %s; it is now %s", name, p.Key, holder, l.Message, describe(l))
+			}
 			return l, nil
 		}
 		if errors.Is(err, client.ErrLocked) {

@@ -429,9 +429,20 @@ func TestLegacyServerPolling(t *testing.T) {
 		t.Errorf("unlock's version %v", a.Version)
 	}
 	stub.mu.Lock()
-	defer stub.mu.Unlock()
 	if l := stub.locks["prod"]; l.Key != "" {
 		t.Errorf("the stub has %+v", l)
+	}
+	// Two holders share a key; one unlocks. The original's answer is a
+	// message only: what the step says of the lock comes from reading it.
+	stub.locks["shared"] = &legacyLock{Key: "S", LockedBy: map[string]int{"c1": 1, "c2": 1}}
+	stub.mu.Unlock()
+	shared := obj{"locker_uri": srv.URL, "lock_name": "shared"}
+	r = mustRun(t, request(shared, unlockParams("S", "c1"), nil), "out", t.TempDir())
+	if a := decodeAnswer(t, r); a.Version["state"] != "held" || a.Version["holders"] != `{"c2":1}` {
+		t.Errorf("unlock of one of two holders: version %v", a.Version)
+	}
+	if strings.Contains(r.stderr, "now free") || !strings.Contains(r.stderr, `lock "shared" is now held by key "S" (holders: "c2")`) {
+		t.Errorf("unlock of one of two holders says:\n%s", r.stderr)
 	}
 }
 
