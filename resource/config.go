@@ -370,6 +370,10 @@ func checkURL(raw string) string {
 		return "has no host: write it like https://host:port"
 	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(raw, "?"):
 		return "must not have a query (?...) or fragment (#...): give only the server's base URL"
+	case strings.Contains(u.Host+u.Path, "@"):
+		// A user part that did not parse as one (https//user:pass@host,
+		// its colon missing).
+		return "has an \"@\" outside a user part: write it like https://user:password@host:port"
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {

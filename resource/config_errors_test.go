@@ -38,6 +38,7 @@ func TestBadConfig(t *testing.T) {
 		{"locker_uri with another scheme", "check", string(request(with("locker_uri", "ftp://h:1"), nil, nil)), []string{`has scheme "ftp": use https:// or http://`}},
 		{"locker_uri without host", "check", string(request(with("locker_uri", "http://:8910"), nil, nil)), []string{"has no host"}},
 		{"locker_uri with a query", "check", string(request(with("locker_uri", s.URL+"?x=1"), nil, nil)), []string{"must not have a query"}},
+		{"locker_uri without the scheme's colon", "check", string(request(with("locker_uri", "https//ci:s3cret@localhost"), nil, nil)), []string{`has an "@" outside a user part`}},
 		{"locker_uri with a bad port", "check", string(request(with("locker_uri", "http://h:99999"), nil, nil)), []string{`has port "99999"`}},
 		{"locker_uri not a string", "check", string(request(with("locker_uri", 8910), nil, nil)), []string{"source.locker_uri must be a string, not a number"}},
 		{"lock_name a list", "check", string(request(with("lock_name", []string{"l"}), nil, nil)), []string{"source.lock_name must be a string, not a list"}},
@@ -116,12 +117,13 @@ func TestBadConfigKeepsCredentialsOut(t *testing.T) {
 		"ftp://ci:" + pass + "@locker.example.com",
 		"https://ci:" + pass + "@locker.example.com:99999",
 		"https://ci:" + pass + "/x@locker.example.com", // an unescaped / in the password
+		"https//ci:" + pass + "@locker.example.com",    // the scheme's colon missing
 	} {
 		r := run(t, request(obj{"locker_uri": uri, "lock_name": "l"}, nil, nil), "check")
 		if r.code == 0 {
 			t.Errorf("%s: exit 0", uri)
 		}
-		if strings.Contains(r.stderr, pass) || !strings.Contains(r.stderr, "https://***@") && !strings.Contains(r.stderr, "ftp://***@") {
+		if strings.Contains(r.stderr, pass) || !strings.Contains(r.stderr, "://***@") {
 			t.Errorf("stderr for a bad URL:\n%s", r.stderr)
 		}
 	}

@@ -40,9 +40,9 @@ func newRunner(src *Source, log *logger) (*runner, error) {
 	})
 	if err != nil {
 		// parseSource has checked the URL and the certificate: this is
-		// unexpected. The client's message may quote the URL, with any
-		// credentials in it: leave it out.
-		return nil, fmt.Errorf("cannot use source.locker_uri %s", redactURL(src.LockerURI))
+		// unexpected. The client's messages quote the URL without its
+		// password.
+		return nil, fmt.Errorf("cannot use source.locker_uri %s: %s", redactURL(src.LockerURI), strings.TrimPrefix(err.Error(), "locker client: "))
 	}
 	return &runner{src: src, c: c, log: log}, nil
 }
