@@ -54,7 +54,7 @@ func (r *runner) explain(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &ce) && tlsTrouble(ce.Err):
+	case errors.As(err, &ce) && certTrouble(ce.Err):
 		return fmt.Errorf("%w; if the server's certificate is signed by your own CA, put that CA's PEM in source.ca_cert (or, for a test server, set source.skip_ssl_validation: true)", err)
 	case errors.Is(err, client.ErrUnauthorized):
 		return fmt.Errorf("the locker server refused the credentials: %w; check source.username and source.password", err)
@@ -64,11 +64,18 @@ func (r *runner) explain(err error) error {
 	return err
 }
 
-// tlsTrouble reports whether a network error is about certificates or TLS,
-// which trying again will not fix.
+// tlsTrouble reports whether a network error is about certificates or TLS
+// (an https:// URL for a plain-HTTP server among them), which trying again
+// will not fix.
 func tlsTrouble(err error) bool {
+	return certTrouble(err) || strings.Contains(client.Reason(err), "HTTPS")
+}
+
+// certTrouble reports whether a network error is about the server's
+// certificate, which source.ca_cert may fix.
+func certTrouble(err error) bool {
 	reason := client.Reason(err)
-	return strings.HasPrefix(reason, "TLS") || strings.Contains(reason, "HTTPS") || strings.Contains(reason, "x509") || strings.Contains(reason, "tls:")
+	return strings.HasPrefix(reason, "TLS") || strings.Contains(reason, "x509") || strings.Contains(reason, "tls:")
 }
 
 // transient reports whether an error may go away by itself: the server

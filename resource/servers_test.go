@@ -144,6 +144,16 @@ func TestTLS(t *testing.T) {
 	if r := run(t, request(plain, nil, nil), "check"); r.code == 0 || !strings.Contains(r.stderr, "HTTPS") {
 		t.Errorf("http to https: exit %d\n%s", r.code, r.stderr)
 	}
+
+	// https:// to a plain-HTTP server: say so, at once, without advice
+	// about certificates.
+	h := startServer(t, serverOpts{})
+	wrong := src(h, "tls")
+	wrong["locker_uri"] = strings.Replace(h.URL, "http://", "https://", 1)
+	r = run(t, request(wrong, lockParams("k", ""), nil), "out", t.TempDir())
+	if r.code == 0 || !strings.Contains(r.stderr, "it speaks plain HTTP, not HTTPS: use an http:// URL") || strings.Contains(r.stderr, "ca_cert") || strings.Contains(r.stderr, "trying again") {
+		t.Errorf("https to a plain-HTTP server: exit %d\n%s", r.code, r.stderr)
+	}
 }
 
 // director is a stub BOSH director: GET /info answers with its name.
