@@ -282,9 +282,19 @@ func (r *runner) failed(ctx context.Context, err error, doing string) error {
 		state = "; the lock is " + state
 	}
 	if errors.Is(context.Cause(ctx), errTimeout) {
-		return fmt.Errorf("gave up %s after %s (source.timeout)%s; last error: %v", doing, r.src.Timeout, state, r.explain(err))
+		return fmt.Errorf("gave up %s after %s (source.timeout)%s%s", doing, r.src.Timeout, state, r.lastError(err))
 	}
 	return fmt.Errorf("stopped %s (%v)%s", doing, context.Cause(ctx), state)
+}
+
+// lastError is what a step that gave up adds about the error it last met:
+// nothing when that was the lock (or pool) being busy, which the state it
+// gives says better than the server's answer to the last short wait.
+func (r *runner) lastError(err error) string {
+	if errors.Is(err, client.ErrLocked) {
+		return ""
+	}
+	return fmt.Sprintf("; last error: %v", r.explain(err))
 }
 
 // progress prints, while a lock is waited for, who holds it and how long

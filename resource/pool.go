@@ -587,7 +587,7 @@ func (r *runner) poolFailed(ctx context.Context, err error, doing string) error 
 	}
 	cancel()
 	if errors.Is(context.Cause(ctx), errTimeout) {
-		return fmt.Errorf("gave up %s after %s (source.timeout)%s; last error: %v", doing, r.src.Timeout, state, r.explain(err))
+		return fmt.Errorf("gave up %s after %s (source.timeout)%s%s", doing, r.src.Timeout, state, r.lastError(err))
 	}
 	return fmt.Errorf("stopped %s (%v)%s", doing, context.Cause(ctx), state)
 }

@@ -265,6 +265,9 @@ func TestLockTimeout(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
+	if strings.Contains(r.stderr, "last error") {
+		t.Errorf("the timeout repeats the server's answer to the last short wait:\n%s", r.stderr)
+	}
 	if r.stdout != "" {
 		t.Errorf("a failed out printed %q", r.stdout)
 	}
