@@ -124,6 +124,19 @@ func TestParseFlagsAnywhere(t *testing.T) {
 		{args: []string{"prod", "-v", "--", "--weird"}, command: true, pos: "prod", cmd: "--weird", verbose: true},
 		{args: []string{"prod", "--key", "k"}, command: true, pos: "prod", key: "k"},
 		{args: []string{"--", "make"}, command: true, cmd: "make"},
+		// A bool flag never takes a value: "true" or "false" after one
+		// would start the command true or false.
+		{args: []string{"prod", "-v", "false", "--", "deploy"}, command: true, err: `-v takes no value (got "false" after it): write -v=false, or leave it out`},
+		{args: []string{"prod", "--insecure", "true"}, err: `--insecure takes no value (got "true" after it): write --insecure=true, or leave it out`},
+		{args: []string{"prod", "-v=false", "--", "false"}, command: true, pos: "prod", cmd: "false"},
+		// A flag that needs a value does not take "--" or one of the
+		// flags (an empty variable: --key $KEY).
+		{args: []string{"prod", "--key", "--", "deploy"}, command: true, err: `--key needs a value, but is followed by "--" (an empty variable?); to give a value that starts with a dash, write --key=VALUE`},
+		{args: []string{"prod", "--key", "--url", "http://x"}, err: `--key needs a value, but is followed by "--url" (an empty variable?); to give a value that starts with a dash, write --key=VALUE`},
+		{args: []string{"prod", "--key", "-v"}, err: `--key needs a value, but is followed by "-v" (an empty variable?); to give a value that starts with a dash, write --key=VALUE`},
+		{args: []string{"prod", "--key", "-odd-key"}, pos: "prod", key: "-odd-key"},
+		{args: []string{"prod", "--key", "-"}, pos: "prod", key: "-"},
+		{args: []string{"prod", "--key=--"}, pos: "prod", key: "--"},
 	} {
 		c := newClientCmd("test", "", func(string) string { return "" }, nil, nil)
 		key := c.fs.String("key", "", "")
@@ -367,6 +380,21 @@ func TestRun(t *testing.T) {
 	locker(t, ctx, env, "run", "prod", "--ttl", "1ms", "--", "true").want(t, 2, `^$`, `^locker run: --ttl 1ms is too short to keep alive; use at least 100ms, or 0 for no lease`)
 	// Killed by a signal: 128+N.
 	locker(t, ctx, env, "run", "prod", "--", "sh", "-c", "kill -KILL $$").want(t, 137, `^$`, `^$`)
+
+	// Default key: unique to the run, even to a run with the same host
+	// name and PID (another container's; here, this process's).
+	first := make(chan result, 1)
+	go func() { first <- locker(t, ctx, env, "run", "solo", "--", "sleep", "1") }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l, err := cl.Get(ctx, "solo"); err == nil && !l.Free() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first run did not take the lock: %+v", <-first)
+		}
+	}
+	locker(t, ctx, env, "run", "solo", "--wait", "0", "--", "true").want(t, 3, `^$`, `^locker run: lock 'solo' is held by '[^']+:\d+:[0-9a-f]{8}' \(key '[^']+:\d+:[0-9a-f]{8}'\) since`)
+	(<-first).want(t, 0, `^$`, `^$`)
 
 	// Default key: unique to the run, so a second run waits.
 	if _, err := cl.Lock(ctx, "prod", client.LockOptions{Key: "other"}); err != nil {

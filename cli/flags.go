@@ -122,10 +122,26 @@ func (c *clientCmd) parse(args []string, command bool) (pos, cmd []string, err e
 			if strings.Contains(name, "=") {
 				continue
 			}
-			if f := c.fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
+			f := c.fs.Lookup(name)
+			if f == nil || i+1 == len(args) {
+				continue
 			}
+			next := args[i+1]
+			if isBoolFlag(f) {
+				if next == "true" || next == "false" {
+					// Not its value: it would start the command
+					// true or false, or be taken for a name.
+					return nil, nil, fmt.Errorf("%s takes no value (got %q after it): write %s=%s, or leave it out", a, next, a, next)
+				}
+				continue
+			}
+			if vname, _, _ := strings.Cut(strings.TrimLeft(next, "-"), "="); next == "--" || next != "-" && strings.HasPrefix(next, "-") && c.fs.Lookup(vname) != nil {
+				// An empty, unquoted variable (--key $KEY): the
+				// flag would take "--" or the next flag as its value.
+				return nil, nil, fmt.Errorf("%s needs a value, but is followed by %q (an empty variable?); to give a value that starts with a dash, write %s=VALUE", a, next, a)
+			}
+			flags = append(flags, next)
+			i++
 		case command && len(pos) >= 1:
 			return c.finish(flags, pos, args[i:], true)
 		default:

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,10 +52,10 @@ its environment; with --pool also LOCKER_POOL (the pool) and LOCKER_METADATA
 (the member's metadata as JSON; empty when it has none). LOCKER_LOCK is then
 the member it got.
 
-  --key KEY        key to lock with (default: HOSTNAME:PID, unique to this
-                   run, for exclusive use). Runs with the same key share
-                   the lock
-  --holder NAME    who holds it (default: HOSTNAME:PID)
+  --key KEY        key to lock with (default: HOSTNAME:PID:RANDOM, unique
+                   to this run, for exclusive use). Runs with the same key
+                   share the lock
+  --holder NAME    who holds it (default: the same HOSTNAME:PID:RANDOM)
   --wait D         give up after waiting D for the lock (exit 3); 0 fails at
                    once. Default: wait until the lock is free
   --ttl D          lease, refreshed in the background (default 1m, at least
@@ -156,13 +158,18 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	return r.run(ctx, l, argv, stdout, stderr)
 }
 
-// self names this process: HOSTNAME:PID.
+// self names this run: HOSTNAME:PID:RANDOM. The random part keeps it
+// unique where HOSTNAME:PID is not: containers that share a host name
+// (host networking, a fixed --hostname) each have their own PIDs, often
+// the same low ones.
 func self() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	return host + ":" + strconv.Itoa(os.Getpid())
+	b := make([]byte, 4)
+	rand.Read(b)
+	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(b)
 }
 
 // givesPool reports whether args ask for --pool before any lock NAME and
