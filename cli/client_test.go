@@ -285,6 +285,12 @@ func TestFriendlyErrors(t *testing.T) {
 	locker(t, ctx, map[string]string{"LOCKER_INSECURE": "maybe"}, "list").want(t, 2, `^$`, `LOCKER_INSECURE="maybe": use true or false`)
 	locker(t, ctx, nil, "list", "--ca-cert", "/nonexistent.pem").want(t, 2, `^$`, `reading the CA certificate: open /nonexistent.pem: no such file or directory`)
 	locker(t, ctx, nil, "list", "--url", "ftp://x").want(t, 2, `^$`, `use http:// or https://`)
+	// Flags before the command: -v there is the version, which must not
+	// pass for a --verbose and run nothing; the client's flags are not
+	// the server's, and its help is not printed for them.
+	locker(t, ctx, nil, "-v", "run", "prod", "--", "true").want(t, 2, `^$`, `^locker: -v prints the version and takes no arguments \(got \["run" "prod" "--" "true"\]\); for a command's --verbose, put it after the command: locker run -v\n$`)
+	locker(t, ctx, nil, "--url", url, "list").want(t, 2, `^$`, `^locker: flag provided but not defined: -url; a command's flags come after it: locker list --url `+regexp.QuoteMeta(url)+`\n$`)
+	locker(t, ctx, nil, "-v").want(t, 0, `^locker `, `^$`)
 
 	// --help on every command: stdout, exit 0.
 	// Each says its exit statuses once; only those that take or release

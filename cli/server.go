@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -208,13 +209,23 @@ func credentials(env Env, userVar, passVar string) (httpapi.Credentials, error) 
 // requests in flight finish, flushes the store and returns nil.
 func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locker server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, serverHelp) }
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, serverHelp)
 			return nil
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		for _, a := range args {
+			for _, c := range commands() {
+				if a == c.name && c.name != "server" {
+					// locker --url URL list: the client's flags given
+					// before the command.
+					return fmt.Errorf("%w: %v; a command's flags come after it: locker %s %s", errUsage, err, c.name, strings.Join(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == c.name }), " "))
+				}
+			}
+		}
+		return fmt.Errorf("%w: %v; the server is configured with environment variables, see locker server --help", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: the server takes no arguments (got %q); it is configured with environment variables, see locker server --help", errUsage, fs.Args())
