@@ -142,6 +142,22 @@ func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, e
 	return append(events, ev)
 }
 
+// GiveBackAgain is GiveBack tried again after a give-back whose outcome is
+// unknown (it may have been made): it undoes the grant only while the
+// holder's hold is still exactly as the grant left it (granted's count and
+// lease, the same fence), so that a give-back that was made is not made
+// twice. It reports whether it gave the grant back. (A holder with the
+// same key and name that took the lock again since, leaving a hold equal
+// to granted, cannot be told apart: it would lose that count.)
+func GiveBackAgain(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
+	events := Expire(l, env.Now)
+	h, ok := l.Holds.Lookup(holder)
+	if !ok || l.Key != key || l.Fence != fence || h.Count != granted.Count || !h.Expires.Equal(granted.Expires) {
+		return events, false
+	}
+	return append(events, GiveBack(l, key, holder, fence, before, granted, env)...), true
+}
+
 // Refresh sets the lease of holder's hold to now+ttl without changing its
 // count. Nothing held by holder: ENOTFOUND; another key: ECONFLICT. With a
 // fence token (not 0), only the hold taken under it is refreshed: a lock

@@ -684,6 +684,31 @@ func TestGiveBack(t *testing.T) {
 	}
 }
 
+// TestGiveBackAgain: a give-back tried again undoes the grant only while
+// the hold is exactly as the grant left it: once, never twice.
+func TestGiveBackAgain(t *testing.T) {
+	env := newEnv().env(t0)
+	l := lock.Lock{Name: "db"}
+	req := lock.Request{Key: "K", Holder: "h1"}
+	if _, err := lock.Acquire(&l, req, env); err != nil {
+		t.Fatal(err)
+	}
+	had := l.Holds.Get("h1")
+	if _, err := lock.Acquire(&l, req, env); err != nil {
+		t.Fatal(err)
+	}
+	granted, fence := l.Holds.Get("h1"), l.Fence
+	if _, ok := lock.GiveBackAgain(&l, "K", "h1", fence, had, granted, env); !ok || l.Holds.Get("h1").Count != 1 {
+		t.Fatalf("first give-back: %v, count %d, want made, 1", ok, l.Holds.Get("h1").Count)
+	}
+	if events, ok := lock.GiveBackAgain(&l, "K", "h1", fence, had, granted, env); ok || len(events) != 0 || l.Holds.Get("h1").Count != 1 {
+		t.Fatalf("the same give-back again: %v, %v, count %d, want nothing done", ok, events, l.Holds.Get("h1").Count)
+	}
+	if _, ok := lock.GiveBackAgain(&l, "K", "h1", fence+1, had, had, env); ok {
+		t.Fatal("a give-back under another fence was made")
+	}
+}
+
 func TestCountedReentrancy(t *testing.T) {
 	env := newEnv().env(t0)
 	l := lock.Lock{Name: "db"}

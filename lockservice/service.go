@@ -270,13 +270,56 @@ const minSkewWait = 10 * time.Millisecond
 func (s *Service) kept(ctx context.Context, l lock.Lock, before lock.Hold, r lock.Request) (lock.Lock, error) {
 	if ctx.Err() != nil {
 		granted := l.Holds.Get(r.Holder)
-		s.change(context.WithoutCancel(ctx), l.Name, nil, func(m *lock.Lock, env lock.Env) []lock.Event {
+		_, _, err := s.change(context.WithoutCancel(ctx), l.Name, nil, func(m *lock.Lock, env lock.Env) []lock.Event {
 			return lock.GiveBack(m, r.Key, r.Holder, l.Fence, before, granted, env)
 		})
+		if err != nil {
+			// Left so, the lock would be held for good by a client that
+			// never learnt of it.
+			s.log.Warn("could not give back the hold of a client that went away; trying again", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence, "error", err)
+			go s.giveBackAgain(context.WithoutCancel(ctx), l, before, granted, r)
+		}
 		return lock.Lock{}, ctx.Err()
 	}
 	return l, nil
 }
+
+// giveBackAgain tries a failed give-back again, with a growing pause,
+// until it is made or found made (lock.GiveBackAgain) or the service
+// closes. The failure may have been a change made whose answer was lost:
+// it never gives back twice.
+func (s *Service) giveBackAgain(ctx context.Context, l lock.Lock, before, granted lock.Hold, r lock.Request) {
+	for delay := giveBackPause; ; delay = min(2*delay, 10*time.Second) {
+		t := time.NewTimer(delay)
+		select {
+		case <-s.closing:
+			t.Stop()
+			s.log.Error("the server is stopping before it could give back the hold of a client that went away: the lock may stay held; release it by force if so", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence)
+			return
+		case <-t.C:
+		}
+		var gave bool
+		_, _, err := s.change(ctx, l.Name, nil, func(m *lock.Lock, env lock.Env) []lock.Event {
+			events, ok := lock.GiveBackAgain(m, r.Key, r.Holder, l.Fence, before, granted, env)
+			gave = ok
+			return events
+		})
+		switch {
+		case err != nil:
+			s.log.Warn("could not give back the hold of a client that went away; trying again", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence, "error", err)
+			continue
+		case gave:
+			s.log.Info("gave back the hold of a client that went away", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence)
+		default:
+			s.log.Info("the hold of a client that went away was given back already, or changed since", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence)
+		}
+		return
+	}
+}
+
+// giveBackPause is the first pause before a failed give-back is tried
+// again.
+var giveBackPause = 100 * time.Millisecond
 
 // Closing is closed when the service is shutting down: long-lived requests
 // (event streams) end when it is.
