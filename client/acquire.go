@@ -29,10 +29,12 @@ import (
 // error) is never sent again, which could take the lock twice: Acquire
 // reads the lock back and returns the hold if the server granted it, or
 // else the error. When ctx ends while a request is on its way, the server
-// may grant it as the wait ends: Acquire reads the lock back and gives such
-// a hold back, so that an ended wait holds nothing; if it cannot, the error
-// matches ErrMaybeHeld too. (Reading back needs a Locker server: with the
-// original, an unknown outcome is returned as it is.)
+// gives back a grant whose request ended before the answer went out; one
+// answered just as it ended cannot be told from a hold that another call
+// with the same key and holder took meanwhile, so Acquire does not release
+// it: when the lock shows such a hold, the error matches ErrMaybeHeld too
+// (see there). (Reading back needs a Locker server: with the original, an
+// unknown outcome is returned as it is.)
 func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock, error) {
 	holder := o.Holder
 	if holder == "" {
@@ -51,7 +53,7 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 	start := time.Now()
 	var granted grantedFunc
 	if _, before, err := look(ctx); err == nil {
-		granted = func(ctx context.Context, _ bool) (*Lock, error) {
+		granted = func(ctx context.Context) (*Lock, error) {
 			l, now, err := look(ctx)
 			if err != nil || !now.newer(before) {
 				return nil, err
@@ -206,10 +208,9 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 }
 
 // grantedFunc reads the server's state and returns the hold a request of
-// the wait took (nil if none). toGiveBack asks for certainty, where a hold
-// that may have been there before the wait is not taken for one: it will be
-// released.
-type grantedFunc func(ctx context.Context, toGiveBack bool) (*Lock, error)
+// the wait may have taken (nil if none): one of the caller's key and
+// holder taken since the wait began.
+type grantedFunc func(ctx context.Context) (*Lock, error)
 
 // readBack returns the hold granted says a request whose outcome is
 // unknown took, marked as read back (why and err say why it had to be), or
@@ -222,7 +223,7 @@ func (c *Client) readBack(ctx context.Context, granted grantedFunc, why string, 
 	defer cancel()
 	for {
 		// A server that restarted may take a moment to answer again.
-		l, gerr := granted(rctx, false)
+		l, gerr := granted(rctx)
 		if l != nil {
 			l.ReadBack = true
 			l.Message = fmt.Sprintf("granted; %s (%v), and the lock's state read back", why, err)
@@ -247,10 +248,19 @@ func (c *Client) readBackTime() time.Duration {
 	return 15 * time.Second
 }
 
+// settleTime is how long giveBack lets the server give back by itself a
+// grant whose request it has seen end.
+var settleTime = 250 * time.Millisecond
+
 // giveBack returns ended, the error of a wait whose ctx ended while a
-// request was on its way, after making sure that the request left no hold:
-// one the server granted as the wait ended is released again. If that
-// cannot be made sure of, the error matches ErrMaybeHeld as well.
+// request was on its way, once it has made sure the request left no hold.
+// The server gives back a grant whose request ended before the answer
+// went out. One answered just as the request ended stays; but a hold of our
+// key and holder taken since the wait began may as well be another call's
+// (one that shares them, granted as this one gave up), and releasing that
+// would let a third key in while that call works. So nothing is released:
+// if the lock shows such a hold, the error matches ErrMaybeHeld as well,
+// and names it.
 func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, granted grantedFunc) error {
 	if granted == nil {
 		return ended
@@ -258,34 +268,28 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 	// ctx has ended: these requests get a short time of their own.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.readBackTime(), 5*time.Second))
 	defer cancel()
-	l, err := granted(bctx, true)
-	if err == nil && l == nil {
-		if maybe, _ := granted(bctx, false); maybe != nil {
-			// A member that joined the pool during the wait, held by
-			// us: this wait's, or held before? (Or a grant that came
-			// just now.) Not certain enough to release.
-			return fmt.Errorf("%w; %w: %q is held under key %q, perhaps by this wait: release it if so", ended, ErrMaybeHeld, maybe.Name, o.Key)
+	l, err := granted(bctx)
+	if err == nil && l != nil {
+		// The server may be giving it back at this moment.
+		t := time.NewTimer(settleTime)
+		select {
+		case <-t.C:
+			l, err = granted(bctx)
+		case <-bctx.Done():
+			t.Stop()
 		}
-		return ended // nothing was granted
 	}
-	if err == nil {
-		if _, err = c.Unlock(bctx, l.Name, o.Key, o.Holder); Ambiguous(err) {
-			// Its answer was lost: see whether the hold is gone.
-			var still *Lock
-			if still, err = granted(bctx, true); err == nil && still != nil {
-				err = errors.New("it is still held")
-			}
-		}
-		if err == nil {
-			return ended
-		}
-		holder := o.Holder
-		if holder == "" {
-			holder = o.Key
-		}
-		return fmt.Errorf("%w; %w: lock %q (key %q, holder %q) could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, err)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w; %w (reading it back: %v)", ended, ErrMaybeHeld, err)
+	case l == nil:
+		return ended // nothing was granted, or the server gave it back
 	}
-	return fmt.Errorf("%w; %w (reading it back: %v)", ended, ErrMaybeHeld, err)
+	holder := o.Holder
+	if holder == "" {
+		holder = o.Key
+	}
+	return fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this wait, if its answer was lost as it ended, or by another call with the same key and holder; if no other call shares them, release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence)
 }
 
 // gaveUp is the error of a wait for what whose context ended.

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -126,10 +127,11 @@ func TestAcquireFromPoolNeverResendsAfterAGatewayError(t *testing.T) {
 	}
 }
 
-// TestAcquireCancelledAsItIsGrantedHoldsNothing: when the wait ends (its
-// context) while the server's grant is on its way back, Acquire's caller is
-// told it gave up, so it must not be left holding the lock.
-func TestAcquireCancelledAsItIsGrantedHoldsNothing(t *testing.T) {
+// TestAcquireCancelledAsItIsGrantedSaysMaybeHeld: when the wait ends (its
+// context) while the server's grant is on its way back, the caller is
+// told it gave up, and that the lock shows a hold of its key and holder
+// that may be that grant: not released, since it may be another call's.
+func TestAcquireCancelledAsItIsGrantedSaysMaybeHeld(t *testing.T) {
 	granted := make(chan struct{})
 	answer := make(chan struct{})
 	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
@@ -154,13 +156,60 @@ func TestAcquireCancelledAsItIsGrantedHoldsNothing(t *testing.T) {
 		cancel()
 	}()
 	_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second})
-	if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrMaybeHeld) {
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, client.ErrMaybeHeld) || !strings.Contains(err.Error(), `"prod" is held under key "deploy" by holder "deploy" (fence 1)`) {
 		t.Fatalf("Acquire cancelled as it was granted: %v", err)
 	}
-	l, err := c.Get(context.Background(), "prod")
-	if err != nil || !l.Free() {
-		t.Fatalf("after the cancelled Acquire the lock is %+v, %v; want it given back", l, err)
+	if l, err := c.Get(context.Background(), "prod"); err != nil || l.LockedBy["deploy"] != 1 {
+		t.Fatalf("after the cancelled Acquire the lock is %+v, %v; want the hold left for the caller to judge", l, err)
 	}
+}
+
+// TestAcquireCancelledLeavesASharersHold: a wait that ends without a grant
+// must not release the hold that another call with the same key and
+// holder took meanwhile: that call holds the lock, and a release would
+// let a third key in while it works.
+func TestAcquireCancelledLeavesASharersHold(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && r.Header.Get("X-Test") == "stall" {
+				io.Copy(io.Discard, r.Body) // so that the client's leaving is seen
+				arrived <- struct{}{}
+				<-r.Context().Done() // never reaches the server
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	stalled := newClient(t, client.Options{URL: srv.URL, HTTPClient: &http.Client{Transport: headerTransport{"X-Test", "stall"}}})
+	other := newClient(t, client.Options{URL: srv.URL})
+	bg := context.Background()
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := stalled.Acquire(ctx, "shared", client.LockOptions{Key: "K", Wait: 5 * time.Second})
+		done <- err
+	}()
+	<-arrived
+	if _, err := other.Lock(bg, "shared", client.LockOptions{Key: "K"}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || !errors.Is(err, client.ErrMaybeHeld) {
+		t.Fatalf("the cancelled Acquire: %v", err)
+	}
+	if l, err := other.Get(bg, "shared"); err != nil || l.LockedBy["K"] != 1 {
+		t.Fatalf("the other call's hold: %+v, %v; want it kept", l, err)
+	}
+}
+
+// headerTransport adds a header to every request.
+type headerTransport struct{ name, value string }
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(h.name, h.value)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func TestAmbiguous(t *testing.T) {

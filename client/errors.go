@@ -90,9 +90,13 @@ func sentinelFor(status int) error {
 	return nil
 }
 
-// ErrMaybeHeld: a wait ended (its context did) just as the server may have
-// granted the hold, and giving it back did not succeed: the caller may hold
-// the lock without knowing it. Read the lock, and release it if so.
+// ErrMaybeHeld: a wait ended (its context did) and the lock shows a hold
+// of the caller's key and holder taken since the wait began (or could not
+// be read): the server may have granted the wait's request just as it
+// ended, and the answer was lost. The client does not release it, since
+// it may as well be the hold of another call that shares the key and
+// holder. If none does, release it (the error names the lock and its
+// fence: ForceUnlockFence ends exactly that acquisition).
 var ErrMaybeHeld = errors.New("the server may have granted the hold as the wait ended")
 
 // Ambiguous reports whether err leaves it unknown whether the server made

@@ -201,7 +201,7 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 	start := time.Now()
 	var granted grantedFunc
 	if _, before, err := look(ctx); err == nil {
-		granted = func(ctx context.Context, toGiveBack bool) (*Lock, error) {
+		granted = func(ctx context.Context) (*Lock, error) {
 			p, now, err := look(ctx)
 			if err != nil {
 				return nil, err
@@ -212,11 +212,10 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 				switch {
 				case ok && now[m.Name].newer(was):
 					return m, nil
-				case !ok && !toGiveBack && now[m.Name].count > 0 && c.takenSinceJoining(ctx, m.Name, pool, o.Key, holder):
+				case !ok && now[m.Name].count > 0 && c.takenSinceJoining(ctx, m.Name, pool, o.Key, holder):
 					// A member that joined since the wait began (how
-					// waits for a pool often end), taken by us after it
-					// joined. Not for giving back: that hold may be
-					// another call's with our key and holder.
+					// waits for a pool often end), taken by our key and
+					// holder after it joined.
 					return m, nil
 				}
 			}
