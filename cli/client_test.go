@@ -769,6 +769,7 @@ type lossyProxy struct {
 	URL                                              string
 	dropPuts, dropDeletes, failDeletes, stallDeletes atomic.Int32
 	badGatewayPuts                                   atomic.Int32 // passed on, then answered 502
+	denyDeletes                                      atomic.Bool  // answered 401, as after a change of credentials
 	failRefreshes                                    atomic.Bool  // not passed on
 	stallRefreshes                                   atomic.Bool  // held unanswered
 	slowRefreshes                                    atomic.Bool  // passed on after 50ms
@@ -820,6 +821,10 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 		case r.Method == http.MethodPut && p.badGatewayPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r)
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+		case r.Method == http.MethodDelete && p.denyDeletes.Load():
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"wrong user or password"}`))
 		case r.Method == http.MethodDelete && p.dropDeletes.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r)
 			hangUp(w)
@@ -884,7 +889,7 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 	// locker run: the take's answer lost, then its first releases.
 	p.dropPuts.Store(1)
 	p.failDeletes.Store(2)
-	locker(t, ctx, env, "run", "y", "--ttl", "0", "--", "true").want(t, 0, `^$`, `^locker run: could not release 'y' \(cannot reach locker .*\); trying again for up to 1m0s\n$`)
+	locker(t, ctx, env, "run", "y", "--ttl", "0", "--", "true").want(t, 0, `^$`, `^locker run: could not release 'y' \(cannot reach locker .*\); trying again for up to 1m0s \(a signal stops it\)\n$`)
 	if l, _ := cl.Get(ctx, "y"); !l.Free() {
 		t.Fatalf("run did not release y: %+v", l)
 	}
@@ -898,6 +903,15 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 		`could not release 'z': cannot reach locker .*; it has no lease and stays held until released \(locker unlock 'z' --key 'k' --holder 'h'\)\n$`)
 	// With a lease it frees itself: the command's status stands.
 	locker(t, ctx, env, "run", "w", "--ttl", "2s", "--", "true").want(t, 0, `^$`, `; its lease ends within 2s\n$`)
+
+	// A release refused for another reason (the server's credentials
+	// changed meanwhile) is not tried again; without a lease the lock
+	// stays held, and says how to release it.
+	p.failDeletes.Store(0)
+	p.denyDeletes.Store(true)
+	locker(t, ctx, env, "run", "u", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").want(t, 1, `^$`,
+		`^locker run: could not release 'u': the server refused the credentials: .*; it has no lease and stays held until released \(locker unlock 'u' --key 'k' --holder 'h'\)\n$`)
+	p.denyDeletes.Store(false)
 
 	// A server that takes the release and hangs is one that cannot be
 	// reached: tried again, and reported.

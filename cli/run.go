@@ -40,11 +40,15 @@ says so loudly on stderr: another process may then take the lock. A COMMAND
 that then succeeds makes locker run exit 1 all the same, unless the lock
 turned out to be still ours.
 
-SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are passed on to COMMAND; the
-lock is released once COMMAND has exited, so a COMMAND that starts workers
-must pass the signals on to them (exec the last one, or trap and forward)
-and wait for them. (Ctrl-C at a terminal reaches COMMAND directly and is
-not sent twice.)
+SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to
+COMMAND; the lock is released once COMMAND has exited, so a COMMAND that
+starts workers must pass the signals on to them (exec the last one, or trap
+and forward) and wait for them. Ctrl-C and Ctrl-\ typed at the terminal
+whose foreground locker run is in reach COMMAND directly and are not sent
+twice; a signal sent to the whole process group (kill -TERM -PGID, a
+service manager stopping its unit) reaches COMMAND directly and again
+through locker run. While the release is tried again after COMMAND has
+exited, a signal stops the trying.
 
 COMMAND gets LOCKER_LOCK (the lock's name), LOCKER_FENCE (its fencing token:
 pass it to the service the lock protects), LOCKER_KEY and LOCKER_HOLDER in
@@ -150,8 +154,13 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	}
 	name := l.Name
 	r := &runner{c: c, cl: cl, name: name, pool: *pool, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost, fence: l.Fence}
+	if h, ok := l.Holds[*holder]; ok && !l.Legacy && !h.Expires.IsZero() {
+		// The server's, which may differ from --ttl (its default or
+		// maximum lease).
+		r.lease = max(time.Until(h.Expires), time.Second).Round(time.Second)
+	}
 	if ctx.Err() != nil {
-		r.release()
+		r.release(nil)
 		fmt.Fprintf(stderr, "locker run: interrupted before %s started; released '%s'\n", argv[0], name)
 		return ExitError{Code: exitInterrupted}
 	}
@@ -201,9 +210,12 @@ type runner struct {
 	ttl        time.Duration
 	killOnLost bool
 	fence      uint64 // the lock's fence token when we took it (0: a server without)
-	lostOnce   sync.Once
-	stillLost  atomic.Bool   // declared lost, and not found ours again since
-	lost       chan struct{} // closed when the lease is lost
+	// lease is the hold's lease as the server granted it (0: none, so a
+	// release that fails leaves the lock held until someone releases it).
+	lease     time.Duration
+	lostOnce  sync.Once
+	stillLost atomic.Bool   // declared lost, and not found ours again since
+	lost      chan struct{} // closed when the lease is lost
 }
 
 func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout, stderr io.Writer) error {
@@ -236,14 +248,13 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	// lock while the command still ran), and a command reading the
 	// terminal would be stopped for ever. Signals go to the command; one
 	// that starts workers must pass them on (exec, or a trap).
-	interactive := isatty(os.Stdin)
 
 	sigc := make(chan os.Signal, 8)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigc)
 
 	if err := cmd.Start(); err != nil {
-		r.release()
+		r.release(nil)
 		code := 126
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			code = 127
@@ -275,9 +286,9 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 			childExited = true
 		case s := <-sigc:
 			passedOn = true
-			if s == syscall.SIGINT && interactive {
-				// Ctrl-C at the terminal: the command, in the same
-				// process group, has it already.
+			if (s == syscall.SIGINT || s == syscall.SIGQUIT) && atForeground() {
+				// Ctrl-C (or Ctrl-\) at the terminal: the command, in
+				// the same process group, has it already.
 				r.c.say("interrupted; waiting for %s to exit", argv[0])
 				continue
 			}
@@ -303,7 +314,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	}
 	stopKeeping()
 	<-kept
-	stuck := r.release()
+	stuck := r.release(sigc)
 
 	code := 0
 	var ee *exec.ExitError
@@ -366,11 +377,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 var releaseRetries = time.Minute
 
 // release gives the lock back, trying again while the server cannot be
-// reached or is unavailable (for the lease's length, at least a minute): a
-// release that is lost leaves the lock held until its lease ends, or, with
-// --ttl 0, until someone releases it by hand. It reports whether the lock
-// was left held; a failure is reported, not returned.
-func (r *runner) release() (stuck bool) {
+// reached or is unavailable (for the lease's length, at least a minute, or
+// until a signal comes on stop): a release that is lost leaves the lock
+// held until its lease ends, or, without one, until someone releases it
+// by hand. It reports whether the lock was left held without a lease; a
+// failure is reported, not returned.
+func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), max(r.ttl, releaseRetries))
 	defer cancel()
 	o := client.LockOptions{Key: r.key, Holder: r.holder}
@@ -418,11 +430,21 @@ func (r *runner) release() (stuck bool) {
 		}
 		if delay == 250*time.Millisecond {
 			msg, _ := explain(err)
-			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s\n", r.name, msg, max(r.ttl, releaseRetries))
+			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s (a signal stops it)\n", r.name, msg, max(r.ttl, releaseRetries))
+			// Signals that came before (the one that ended the
+			// command, say) are not a request to stop trying.
+			drain(stop)
 		}
-		if !sleepCtx(ctx, delay) {
-			break
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+			continue
+		case <-ctx.Done():
+		case s := <-stop:
+			fmt.Fprintf(r.c.stderr, "locker run: %v: stopped trying to release '%s'\n", s, r.name)
 		}
+		t.Stop()
+		break
 	}
 	if errors.Is(err, client.ErrLocked) {
 		// Held under another key now: it was lost while the command ran.
@@ -431,14 +453,16 @@ func (r *runner) release() (stuck bool) {
 	if err != nil {
 		msg, _ := explain(err)
 		fmt.Fprintf(r.c.stderr, "locker run: could not release '%s': %s", r.name, msg)
+		lost := errors.Is(err, client.ErrLocked) // held under another key: not ours to release
 		switch {
-		case unreachable(err) && r.ttl > 0:
-			fmt.Fprintf(r.c.stderr, "; its lease ends within %s", r.ttl)
-		case unreachable(err):
+		case lost:
+		case r.lease > 0:
+			fmt.Fprintf(r.c.stderr, "; its lease ends within %s", r.lease)
+		default:
 			fmt.Fprintf(r.c.stderr, "; it has no lease and stays held until released (locker unlock '%s' --key '%s' --holder '%s')", r.name, r.key, r.holder)
 		}
 		fmt.Fprintln(r.c.stderr)
-		return unreachable(err) && r.ttl == 0
+		return !lost && r.lease == 0
 	}
 	if strings.Contains(l.Message, "nothing") {
 		r.c.say("'%s' was no longer held by us: %s", r.name, l.Message)
@@ -446,6 +470,17 @@ func (r *runner) release() (stuck bool) {
 	}
 	r.c.say("released '%s'", r.name)
 	return false
+}
+
+// drain empties c without waiting.
+func drain(c <-chan os.Signal) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
 }
 
 // attemptTime is how long release waits for one answer.

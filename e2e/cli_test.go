@@ -184,6 +184,58 @@ func TestCLIRunSIGTERM(t *testing.T) {
 	}
 }
 
+// TestCLIRunSIGQUIT: SIGQUIT (Ctrl-\ when not at a terminal's foreground)
+// is passed on like SIGTERM: locker run neither dumps its goroutines nor
+// leaves the lock held and the command orphaned.
+func TestCLIRunSIGQUIT(t *testing.T) {
+	s := startServer(t, nil)
+	c := cliClient(t, s.URL)
+	dir := t.TempDir()
+	cmd, out := cliStart(t, []string{"LOCKER_URL=" + s.URL}, "run", "q", "--key", "k", "--",
+		"sh", "-c", `trap 'kill $! 2>/dev/null; echo got-QUIT > "$0/quit"; exit 6' QUIT; touch "$0/started"; sleep 30 >/dev/null 2>&1 & wait`, dir)
+	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir, "started")) })
+	cmd.Process.Signal(syscall.SIGQUIT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 6 || strings.Contains(out.String(), "goroutine") {
+		t.Fatalf("locker run: %v, want exit 6\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "quit")); string(b) != "got-QUIT\n" {
+		t.Fatalf("the command did not get SIGQUIT: %q\n%s", b, out)
+	}
+	if l, err := c.Get(context.Background(), "q"); err != nil || !l.Free() {
+		t.Fatalf("not released: %+v %v", l, err)
+	}
+}
+
+// TestCLIRunSignalStopsReleaseRetries: once the command has exited and
+// the server cannot be reached, locker run tries the release again for the
+// lease's length; a signal then stops it at once (it used to be
+// swallowed), saying the lease will end the hold.
+func TestCLIRunSignalStopsReleaseRetries(t *testing.T) {
+	s := startServer(t, nil)
+	dir := t.TempDir()
+	cmd, out := cliStart(t, []string{"LOCKER_URL=" + s.URL}, "run", "r", "--key", "k", "--ttl", "30s", "--",
+		"sh", "-c", `touch "$0/started"; while [ ! -e "$0/go" ]; do sleep 0.05; done`, dir)
+	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir, "started")) })
+	s.Kill()
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+	cliWait(t, "locker run to try the release again", func() bool { return strings.Contains(out.String(), "trying again for up to 1m0s") })
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("locker run: %v, want exit 0 (the command succeeded; the lease ends the hold)\n%s", err, out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("SIGTERM did not stop the release's retries\n%s", out)
+	}
+	if !strings.Contains(out.String(), "terminated: stopped trying to release 'r'") || !strings.Contains(out.String(), "its lease ends within 30s") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
 // TestCLIRunSetsid: a command that makes itself a session leader (setsid,
 // as daemons and some tools do) is still the process locker run waits for:
 // the lock is held until it ends.
