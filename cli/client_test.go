@@ -770,6 +770,8 @@ type lossyProxy struct {
 	dropPuts, dropDeletes, failDeletes, stallDeletes atomic.Int32
 	badGatewayPuts                                   atomic.Int32 // passed on, then answered 502
 	denyDeletes                                      atomic.Bool  // answered 401, as after a change of credentials
+	unavailablePuts                                  atomic.Int32 // answered 503, as by a server whose store fails
+	notImplemented                                   atomic.Bool  // every request answered 501, as by a server that is not Locker
 	failRefreshes                                    atomic.Bool  // not passed on
 	stallRefreshes                                   atomic.Bool  // held unanswered
 	slowRefreshes                                    atomic.Bool  // passed on after 50ms
@@ -821,6 +823,12 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 		case r.Method == http.MethodPut && p.badGatewayPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r)
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+		case p.notImplemented.Load():
+			http.Error(w, "Unsupported method ('PUT')", http.StatusNotImplemented)
+		case r.Method == http.MethodPut && p.unavailablePuts.Add(-1) >= 0:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"the lock store cannot write (a test's); the change was not made"}`))
 		case r.Method == http.MethodDelete && p.denyDeletes.Load():
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
@@ -921,6 +929,28 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 	p.stallDeletes.Store(1000)
 	locker(t, ctx, env, "run", "v", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").want(t, 1, `^$`,
 		`could not release 'v': cannot reach locker .* \(no answer within 100ms\); it has no lease and stays held until released \(locker unlock 'v' --key 'k' --holder 'h'\)\n$`)
+}
+
+// TestLockSaysWhyItRetries: a wait that goes on because the server
+// refuses for now says why (it used to say only "waiting", as if the lock
+// were held); a server that is not Locker (501) is not waited on for ever.
+func TestLockSaysWhyItRetries(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	p.unavailablePuts.Store(2)
+	locker(t, ctx, env, "lock", "x", "--key", "k").want(t, 0, `^locked 'x' with key 'k'`,
+		`^locker lock: the server cannot serve this now: the lock store cannot write \(a test's\); the change was not made \(HTTP 503\); trying again in \d`)
+	p.notImplemented.Store(true)
+	done := make(chan result, 1)
+	go func() { done <- locker(t, ctx, env, "lock", "y", "--key", "k") }()
+	select {
+	case r := <-done:
+		r.want(t, 1, `^$`, `^locker lock: the server refused the request: Unsupported method`)
+	case <-time.After(10 * time.Second):
+		t.Fatal("locker lock waits for ever on a server that answers 501")
+	}
 }
 
 // TestRunReleaseAnswerLostReleasesOnce: a release whose answer is lost may

@@ -81,6 +81,7 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 // the lock back when an answer is lost (or a proxy answers instead).
 func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
 	o.Wait = wait.wait()
+	o.Retrying = c.retrying()
 	p := c.startProgress(ctx, cl, name)
 	l, err := cl.Acquire(ctx, name, o)
 	p.stop()
@@ -101,6 +102,23 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	}
 	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
 	return nil, ExitError{Code: code}
+}
+
+// retrying says on stderr why a wait goes on when the server refuses for
+// now (its store failing, restarting): once for each new reason, and again
+// every half minute while it lasts. A wait that only said "waiting" would
+// look like a lock held by someone else.
+func (c *clientCmd) retrying() func(error, time.Duration) {
+	var last string
+	var said time.Time
+	return func(err error, pause time.Duration) {
+		msg, _ := explain(err)
+		if msg == last && time.Since(said) < 30*time.Second {
+			return
+		}
+		last, said = msg, time.Now()
+		fmt.Fprintf(c.stderr, "locker %s: %s; trying again in %s\n", c.name, strings.TrimSuffix(msg, "; try again later"), pause.Round(100*time.Millisecond))
+	}
 }
 
 func countOf(l *client.Lock, o client.LockOptions) int {

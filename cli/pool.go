@@ -392,6 +392,7 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 // are.
 func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
 	o.Wait = wait.wait()
+	o.Retrying = c.retrying()
 	p := c.startPoolProgress(ctx, cl, pool)
 	l, err := cl.AcquireFromPool(ctx, pool, o)
 	p.stop()

@@ -185,6 +185,9 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			if refused == nil {
 				refused = err
 			}
+			if o.Retrying != nil {
+				o.Retrying(err, delay)
+			}
 		default:
 			return nil, err
 		}

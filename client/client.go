@@ -183,6 +183,11 @@ type LockOptions struct {
 	// TTL is the hold's lease: it ends after TTL unless refreshed. Zero
 	// asks for none (the server may apply a default).
 	TTL time.Duration
+	// Retrying, when set, is called by Acquire and AcquireFromPool each
+	// time the server refuses for now (ErrUnavailable: restarting, its
+	// store failing, too many waiters) and the wait goes on after pause:
+	// so that a caller can say why a wait takes long. Lock ignores it.
+	Retrying func(err error, pause time.Duration)
 }
 
 // Lock takes one hold on the named lock. If the lock is held under another

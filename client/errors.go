@@ -25,12 +25,13 @@ var (
 	// when only the admin may (HTTP 403).
 	ErrForbidden = errors.New("forbidden")
 	// ErrBadRequest: the request can never succeed as sent (HTTP 400, 405,
-	// 413 and other 4xx statuses not listed here; a change redirected with
-	// 301, 302 or 303, which would turn it into a GET).
+	// 413 and other 4xx statuses not listed here; 501 and 505, from a
+	// server that is not Locker; a change redirected with 301, 302 or 303,
+	// which would turn it into a GET).
 	ErrBadRequest = errors.New("bad request")
 	// ErrUnavailable: the server cannot serve the request now, e.g. too many
-	// waiters, shutting down or its store failing (HTTP 503 and other 5xx,
-	// and 429). Trying again later may succeed.
+	// waiters, shutting down or its store failing (HTTP 503 and other 5xx
+	// but 501 and 505, and 429). Trying again later may succeed.
 	ErrUnavailable = errors.New("server unavailable")
 	// ErrUnreachable: no answer from the server at all (connection refused,
 	// unknown host, TLS failure, timeout). The error is a *ConnError.
@@ -82,6 +83,10 @@ func sentinelFor(status int) error {
 		return ErrUnauthorized
 	case status == http.StatusForbidden:
 		return ErrForbidden
+	case status == http.StatusNotImplemented || status == http.StatusHTTPVersionNotSupported:
+		// Not for now but for good: a server that is not Locker (or is
+		// not one this client can talk to).
+		return ErrBadRequest
 	case status == http.StatusTooManyRequests || status >= 500:
 		return ErrUnavailable
 	case status >= 400, status >= 300 && status < 400: // a redirect the client would not follow
