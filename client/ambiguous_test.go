@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -286,6 +287,35 @@ func TestEventsIdleStreamIsUnreachable(t *testing.T) {
 	c = newClient(t, client.Options{URL: beating.URL, EventsIdle: 500 * time.Millisecond})
 	if err := c.Events(context.Background(), func(client.Event) error { return nil }); errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "ended the event stream") {
 		t.Fatalf("Events on a stream with heartbeats, then its end: %v", err)
+	}
+}
+
+// TestEventsSlowCallbackIsNotIdle: the time the callback takes is not the
+// stream's: a callback slower than EventsIdle gets every event, and the
+// stream is not taken for a dead one.
+func TestEventsSlowCallbackIsNotIdle(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 1; i <= 2; i++ {
+			fmt.Fprintf(w, "data: {\"type\":\"acquired\",\"lock\":\"l%d\"}\n\n", i)
+			w.(http.Flusher).Flush()
+		}
+		for i := 0; i < 5; i++ { // heartbeats while the client is busy
+			time.Sleep(100 * time.Millisecond)
+			w.Write([]byte(": ping\n\n"))
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, client.Options{URL: srv.URL, EventsIdle: 300 * time.Millisecond})
+	var got []string
+	err := c.Events(context.Background(), func(ev client.Event) error {
+		got = append(got, ev.Lock)
+		time.Sleep(600 * time.Millisecond)
+		return nil
+	})
+	if errors.Is(err, client.ErrUnreachable) || len(got) != 2 {
+		t.Fatalf("a slow callback: events %v, then %v", got, err)
 	}
 }
 

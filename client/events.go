@@ -20,7 +20,8 @@ import (
 // ErrStreamDropped: reconnect, and re-read the locks of interest since
 // events may have been missed. A stream on which nothing arrives, not even
 // the server's heartbeat, for Options.EventsIdle (a hung server, a cut
-// network) ends with an ErrUnreachable error.
+// network) ends with an ErrUnreachable error; the time fn takes does not
+// count.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -67,7 +68,12 @@ func (c *Client) events(ctx context.Context, watchdog *time.Timer, fn func(Event
 				if err := json.Unmarshal([]byte(data.String()), &ev); err != nil {
 					return fmt.Errorf("locker client: bad event from the server: %v", err)
 				}
-				if err := fn(ev); err != nil {
+				// fn's time is not the stream's: a slow fn must not
+				// pass for a dead connection.
+				watchdog.Stop()
+				err := fn(ev)
+				watchdog.Reset(c.eventsIdle)
+				if err != nil {
 					return err
 				}
 			}
