@@ -291,6 +291,8 @@ func TestFriendlyErrors(t *testing.T) {
 	locker(t, ctx, nil, "-v", "run", "prod", "--", "true").want(t, 2, `^$`, `^locker: -v prints the version and takes no arguments \(got \["run" "prod" "--" "true"\]\); for a command's --verbose, put it after the command: locker run -v\n$`)
 	locker(t, ctx, nil, "--url", url, "list").want(t, 2, `^$`, `^locker: flag provided but not defined: -url; a command's flags come after it: locker list --url `+regexp.QuoteMeta(url)+`\n$`)
 	locker(t, ctx, nil, "-v").want(t, 0, `^locker `, `^$`)
+	locker(t, ctx, nil, "unlock", "x", "--force", "--fence", "-1").want(t, 2, `^$`, `^locker unlock: invalid value "-1" for flag -fence: "-1" is not a fencing token: give the whole number that locker status shows as the lock's fence\n`)
+	locker(t, ctx, nil, "lock", "", "--key", "k").want(t, 2, `^$`, `^locker lock: the lock name is empty \(an empty variable\?\)\n`)
 
 	// --help on every command: stdout, exit 0.
 	// Each says its exit statuses once; only those that take or release
@@ -497,6 +499,28 @@ func runStarted(t *testing.T, ctx context.Context, env map[string]string, dir st
 	go func() { done <- locker(t, ctx, env, args...) }()
 	waitUntil(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
 	return done
+}
+
+// TestRunLostSaidOnce: a hold declared lost as its renewals fail, then
+// found expired when the server answers again, is announced once.
+func TestRunLostSaidOnce(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	dir := t.TempDir()
+	p.failRefreshes.Store(true)
+	done := runStarted(t, ctx, env, dir, "run", "prod", "--key", "k", "--ttl", "300ms", "--",
+		"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
+	time.Sleep(time.Second) // lost: renewals failed for nine tenths of the lease, then it ran out
+	p.failRefreshes.Store(false)
+	time.Sleep(500 * time.Millisecond) // a renewal that finds it gone
+	os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
+	r := <-done
+	r.want(t, 1, `^$`, `(?s)LOCK LOST: could not refresh.*locker run: the server no longer has our hold on 'prod' \(.*\); it expired or was forced\.\n`)
+	if n := strings.Count(r.stderr, "LOCK LOST: another process may take"); n != 1 {
+		t.Fatalf("the loss announced %d times:\n%s", n, r.stderr)
+	}
 }
 
 // TestRunLostExitsOne: a command that succeeded after the lock was lost

@@ -98,6 +98,9 @@ func (c *clientCmd) parseOne(args []string, what string) (string, error) {
 	if len(pos) != 1 {
 		return "", fmt.Errorf("give one %s (got %d arguments)", what, len(pos))
 	}
+	if pos[0] == "" {
+		return "", fmt.Errorf("the %s is empty (an empty variable?)", what)
+	}
 	return pos[0], nil
 }
 
@@ -395,6 +398,20 @@ func (w *waitFlag) wait() time.Duration {
 		return time.Nanosecond
 	}
 	return w.d
+}
+
+// fenceFlag is --fence: a fencing token, a whole number (0, the default,
+// for any).
+type fenceFlag uint64
+
+func (f *fenceFlag) String() string { return strconv.FormatUint(uint64(*f), 10) }
+func (f *fenceFlag) Set(s string) error {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a fencing token: give the whole number that locker status shows as the lock's fence", s)
+	}
+	*f = fenceFlag(v)
+	return nil
 }
 
 // durationFlag is a duration flag that takes what lock.ParseDuration

@@ -260,7 +260,9 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	key := c.fs.String("key", "", "")
 	holder := c.fs.String("holder", "", "")
 	force := c.fs.Bool("force", false, "")
-	fence := c.fs.Uint64("fence", 0, "")
+	var fenceValue fenceFlag
+	c.fs.Var(&fenceValue, "fence", "")
+	fence := (*uint64)(&fenceValue)
 	asJSON := c.fs.Bool("json", false, "")
 	name, err := c.parseOne(args, "lock name")
 	if err != nil {

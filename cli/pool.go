@@ -292,7 +292,9 @@ pools remain.
 func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("pool rm", poolRemoveHelp, env, stdout, stderr)
 	force := c.fs.Bool("force", false, "")
-	fence := c.fs.Uint64("fence", 0, "")
+	var fenceValue fenceFlag
+	c.fs.Var(&fenceValue, "fence", "")
+	fence := (*uint64)(&fenceValue)
 	asJSON := c.fs.Bool("json", false, "")
 	pos, _, err := c.parse(args, false)
 	if err != nil {

@@ -598,8 +598,13 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 }
 
 func (r *runner) declareLost(why string) {
-	r.stillLost.Store(true)
-	fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: %s.\nlocker run: LOCK LOST: another process may take '%s' while the command still runs.\n", why, r.name)
+	if r.stillLost.Swap(true) {
+		// Said already (the renewals failing): the server now says so
+		// too.
+		fmt.Fprintf(r.c.stderr, "locker run: %s.\n", why)
+	} else {
+		fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: %s.\nlocker run: LOCK LOST: another process may take '%s' while the command still runs.\n", why, r.name)
+	}
 	r.lostOnce.Do(func() { close(r.lost) })
 }
 
