@@ -195,12 +195,25 @@ type LockOptions struct {
 // ErrLocked; the *APIError's Lock says who holds it. The returned Lock has
 // the new state, including its fencing token.
 func (c *Client) Lock(ctx context.Context, name string, o LockOptions) (*Lock, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	q, body := o.request()
 	var w wireLock
 	if err := c.do(ctx, http.MethodPut, lockPath(name), q, body, o.Wait, &w); err != nil {
 		return nil, err
 	}
 	return w.lock(name), nil
+}
+
+// check refuses options that cannot be sent as they are meant: a negative
+// TTL (a time.Until in the past, say) would be sent as none, a hold that
+// never expires.
+func (o LockOptions) check() error {
+	if o.TTL < 0 {
+		return fmt.Errorf("locker client: %w: LockOptions.TTL is negative (%s): give a lease greater than zero, or zero for none", ErrBadRequest, o.TTL)
+	}
+	return nil
 }
 
 // request is the query and body of a PUT that takes a hold as o says.

@@ -859,3 +859,31 @@ func TestRedirects(t *testing.T) {
 		t.Fatalf("a read through a 301: %+v, %v", l, err)
 	}
 }
+
+// TestNegativeTTLRefused: a negative TTL (a time.Until in the past) is
+// refused before anything is sent, rather than sent as none: a hold that
+// would never expire.
+func TestNegativeTTLRefused(t *testing.T) {
+	srv := newServer(t, serverConfig{})
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx := context.Background()
+	o := client.LockOptions{Key: "k", TTL: -time.Second}
+	if _, err := c.Lock(ctx, "neg", o); !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), "LockOptions.TTL is negative (-1s)") {
+		t.Fatalf("Lock with a negative TTL: %v", err)
+	}
+	if _, err := c.Acquire(ctx, "neg", o); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("Acquire with a negative TTL: %v", err)
+	}
+	if _, err := c.AddMember(ctx, "p", "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AcquireFromPool(ctx, "p", o); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("AcquireFromPool with a negative TTL: %v", err)
+	}
+	if _, err := c.Get(ctx, "neg"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("the lock exists after refused requests: %v", err)
+	}
+	if m, err := c.Get(ctx, "m"); err != nil || !m.Free() {
+		t.Fatalf("the member after a refused request: %+v, %v", m, err)
+	}
+}

@@ -157,6 +157,9 @@ func (c *Client) RemoveMemberFence(ctx context.Context, pool, name string, force
 // give it back with Unlock(ctx, l.Name, o.Key, o.Holder). A pool without
 // members: ErrNotFound.
 func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	q, body := o.request()
 	var w wireLock
 	if err := c.poolDo(ctx, http.MethodPut, poolPath(pool), q, body, o.Wait, &w); err != nil {
