@@ -47,7 +47,7 @@ func (s *Server) handleEvents() http.Handler {
 				if !ok {
 					switch {
 					case s.svc.Events().MissedChanges(sub):
-						fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"changes may have been made that this stream did not report (the server's database connection was made again); reconnect and read the locks again\"}\n\n")
+						fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"changes may have been made that this stream did not report (the server's database connection was lost, or made again); reconnect and read the locks again\"}\n\n")
 						rc.Flush()
 					case s.svc.Events().Dropped(sub):
 						fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"this stream fell behind and was dropped; reconnect\"}\n\n")

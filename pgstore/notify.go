@@ -177,6 +177,14 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			}
 		}
 		conn.Close(context.Background())
+		if ctx.Err() == nil {
+			// Until it is made again, other replicas' changes go
+			// unreported: streams that went on as if live would show a
+			// state that may be stale (a review found a replica cut off
+			// from the database pinging its streams for the whole
+			// outage). They are told now, and again once it is back.
+			s.emit("", nil)
+		}
 	}
 }
 

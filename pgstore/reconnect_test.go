@@ -112,16 +112,43 @@ func TestStalledListenIsMadeAgain(t *testing.T) {
 	f.cut() // the stalled connections end, so that Close need not wait for them
 }
 
+// TestListenLossIsReportedAtOnce: when the LISTEN connection is lost and
+// cannot be made again (the database out of reach), the watcher is told
+// at once that changes may go unreported, not only once it is back.
+func TestListenLossIsReportedAtOnce(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFreezer(t, u.Host)
+	u.Host = f.addr()
+	s, err := pgstore.Open(bg, u.String(), pgstore.Options{ListenCheck: 200 * time.Millisecond, QueryTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gaps := gapsOf(s)
+	f.down() // every connection ends, and no new one is let through
+	select {
+	case <-gaps:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no gap reported while the LISTEN connection cannot be made")
+	}
+}
+
 // freezer is a TCP proxy whose open connections can be frozen: they stay
-// open and pass nothing more, while connections made afterwards pass.
+// open and pass nothing more, while connections made afterwards pass
+// (unless it is down: then none do).
 type freezer struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	epoch  int
-	frozen int // connections of an epoch below it are frozen
-	done   chan struct{}
-	cutC   chan struct{}
-	once   sync.Once
+	ln       net.Listener
+	mu       sync.Mutex
+	epoch    int
+	refusing bool
+	frozen   int // connections of an epoch below it are frozen
+	done     chan struct{}
+	cutC     chan struct{}
+	once     sync.Once
 }
 
 // cut ends the frozen connections.
@@ -140,6 +167,13 @@ func startFreezer(t *testing.T, target string) *freezer {
 			if err != nil {
 				return
 			}
+			f.mu.Lock()
+			refusing := f.refusing
+			f.mu.Unlock()
+			if refusing {
+				c.Close()
+				continue
+			}
 			up, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
@@ -156,6 +190,15 @@ func startFreezer(t *testing.T, target string) *freezer {
 }
 
 func (f *freezer) addr() string { return f.ln.Addr().String() }
+
+// down ends every connection and lets no new one through.
+func (f *freezer) down() {
+	f.mu.Lock()
+	f.refusing = true
+	f.mu.Unlock()
+	f.freeze()
+	f.cut()
+}
 
 func (f *freezer) freeze() {
 	f.mu.Lock()
