@@ -243,6 +243,11 @@ func parseRequest(b []byte) (*request, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, &ConfigError{Problems: []string{fmt.Sprintf("the request on standard input is not a JSON object (%v)", err)}}
 	}
+	if rest := bytes.TrimSpace(b[dec.InputOffset():]); len(rest) > 0 {
+		// Two requests, or a mangled one: acting on the first alone
+		// could lock or unlock what was not meant.
+		return nil, &ConfigError{Problems: []string{fmt.Sprintf("the request on standard input goes on after its JSON object (%.40q): send one object", rest)}}
+	}
 	return &r, nil
 }
 

@@ -33,6 +33,7 @@ func TestBadConfig(t *testing.T) {
 		{"empty stdin", "check", "", []string{"no request on standard input"}},
 		{"not JSON", "check", "{source:", []string{"the request on standard input is not a JSON object"}},
 		{"no source", "check", `{"version":null}`, []string{"source is missing"}},
+		{"more after the request", "check", string(request(good(), nil, nil)) + ` {"x":1}`, []string{`the request on standard input goes on after its JSON object ("{\"x\":1}"): send one object`}},
 		{"source not an object", "check", `{"source":"x"}`, []string{"source must be an object"}},
 		{"no locker_uri", "check", string(request(with("locker_uri", nil), nil, nil)), []string{"source.locker_uri is missing: set it to the locker server's URL"}},
 		{"locker_uri with another scheme", "check", string(request(with("locker_uri", "ftp://h:1"), nil, nil)), []string{`has scheme "ftp": use https:// or http://`}},
