@@ -19,17 +19,7 @@ import (
 // benchService starts a Service over store for a benchmark.
 func benchService(b *testing.B, store lock.Store) *lockservice.Service {
 	b.Helper()
-	svc := lockservice.New(store, lockservice.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := svc.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		svc.Close()
-		cancel()
-		store.Close()
-	})
-	return svc
+	return storetest.Serve(b, store)
 }
 
 // benchCycles runs Acquire/Release cycles on a lock of each goroutine's

@@ -82,18 +82,7 @@ func TestListenGapIsReported(t *testing.T) {
 // review found event streams live and silent for as long as TCP takes to
 // give up).
 func TestStalledListenIsMadeAgain(t *testing.T) {
-	dbURL := pgtest.Schema(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := startFreezer(t, u.Host)
-	u.Host = f.addr()
-	s, err := pgstore.Open(bg, u.String(), pgstore.Options{ListenCheck: 200 * time.Millisecond, QueryTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, f := behindFreezer(t)
 	gaps := gapsOf(s)
 	// A live connection, pinged when silent: no gap.
 	select {
@@ -116,8 +105,22 @@ func TestStalledListenIsMadeAgain(t *testing.T) {
 // cannot be made again (the database out of reach), the watcher is told
 // at once that changes may go unreported, not only once it is back.
 func TestListenLossIsReportedAtOnce(t *testing.T) {
-	dbURL := pgtest.Schema(t)
-	u, err := url.Parse(dbURL)
+	s, f := behindFreezer(t)
+	gaps := gapsOf(s)
+	f.down() // every connection ends, and no new one is let through
+	select {
+	case <-gaps:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no gap reported while the LISTEN connection cannot be made")
+	}
+}
+
+// behindFreezer opens a store on a new schema through a freezer, with a
+// LISTEN connection pinged after 200ms of silence; it is closed when the
+// test ends.
+func behindFreezer(t *testing.T) (*pgstore.Store, *freezer) {
+	t.Helper()
+	u, err := url.Parse(pgtest.Schema(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,14 +130,8 @@ func TestListenLossIsReportedAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	gaps := gapsOf(s)
-	f.down() // every connection ends, and no new one is let through
-	select {
-	case <-gaps:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no gap reported while the LISTEN connection cannot be made")
-	}
+	t.Cleanup(func() { s.Close() })
+	return s, f
 }
 
 // freezer is a TCP proxy whose open connections can be frozen: they stay

@@ -34,16 +34,6 @@ func BenchmarkPoolAcquire(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc := lockservice.New(s, lockservice.Config{})
-		ctx, cancel := context.WithCancel(context.Background())
-		if err := svc.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			svc.Close()
-			cancel()
-			s.Close()
-		})
-		return svc
+		return storetest.Serve(b, s)
 	}, 0, 20_000)
 }

@@ -41,6 +41,25 @@ func BenchPoolAcquire(b *testing.B, start func(b *testing.B) *lockservice.Servic
 	}
 }
 
+// Serve starts a service over store for a test or benchmark; the service
+// and the store are closed when it ends.
+func Serve(tb testing.TB, store lock.Store) *lockservice.Service {
+	tb.Helper()
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := svc.Start(ctx); err != nil {
+		cancel()
+		store.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		svc.Close()
+		cancel()
+		store.Close()
+	})
+	return svc
+}
+
 // holdMany takes n locks, other-0 to other-(n-1), 8 at a time.
 func holdMany(b *testing.B, svc *lockservice.Service, n int) {
 	var wg sync.WaitGroup
