@@ -33,10 +33,11 @@ type Config struct {
 	// PollInterval is how often a waiter re-checks its lock without being
 	// woken (default 1s): a safety net for lost notifications.
 	PollInterval time.Duration
-	// KeepPlace is how long a request whose wait ran out keeps its place
-	// in the queue for the same key and holder asking again (default 5s):
-	// clients that wait longer than MaxWait ask again and again, and
-	// would otherwise go to the back of the line each time.
+	// KeepPlace is how long a request whose wait ran out, or was ended by
+	// the store failing for a moment, keeps its place in the queue for the
+	// same key and holder asking again (default 5s): clients that wait
+	// longer than MaxWait ask again and again, and would otherwise go to
+	// the back of the line each time.
 	KeepPlace time.Duration
 	Logger    *slog.Logger
 }
@@ -218,6 +219,12 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 			return s.kept(ctx, l, before, r)
 		}
 		if lock.ErrorCode(err) != lock.ECONFLICT {
+			if lock.ErrorCode(err) == lock.EUNAVAILABLE {
+				// The store failed for a moment (a database blip): a
+				// client that asks again gets its place back rather than
+				// the back of the line.
+				keep = s.cfg.KeepPlace
+			}
 			return l, err
 		}
 		// A lease running out frees the lock without a release: wake up

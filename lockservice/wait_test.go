@@ -408,10 +408,16 @@ type hookStore struct {
 	// failNext fails the next Update with an error; with lose set, after
 	// making it (its answer lost, as a database's can be).
 	failNext, lose atomic.Bool
+	// failFor fails the next Update made for a request whose context
+	// carries this value under failKey.
+	failFor atomic.Value
 }
 
+// failKey marks a request's context for hookStore.failFor.
+type failKey struct{}
+
 func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
-	if h.failNext.Swap(false) {
+	if who, _ := ctx.Value(failKey{}).(string); who != "" && h.failFor.CompareAndSwap(who, "") || h.failNext.Swap(false) {
 		if h.lose.Load() {
 			h.Store.Update(ctx, name, m)
 		}
@@ -422,6 +428,60 @@ func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (l
 		h.after(name, events)
 	}
 	return l, events, err
+}
+
+// TestStoreBlipKeepsPlace: a waiter whose attempt the store fails for a
+// moment (a database blip) gets 503; asking again, it has its place back,
+// ahead of those who queued after it (a HA review saw a one-second
+// outage send every waiter to the back of the line).
+func TestStoreBlipKeepsPlace(t *testing.T) {
+	fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &hookStore{Store: fs}
+	hs.failFor.Store("")
+	svc := lockservice.New(hs, lockservice.Config{PollInterval: 20 * time.Millisecond})
+	sctx, stop := context.WithCancel(context.Background())
+	if err := svc.Start(sctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(); stop(); fs.Close() })
+	bg := context.Background()
+	if _, err := svc.Acquire(bg, "x", lock.Request{Key: "H", Holder: "h"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(ctx context.Context, who string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := svc.Acquire(ctx, "x", lock.Request{Key: who, Holder: who}, longWait)
+			done <- err
+		}()
+		return done
+	}
+	first := wait(context.WithValue(bg, failKey{}, "a"), "a")
+	eventually(t, func() bool { return svc.Waiters("x") == 1 }, "a to queue")
+	second := wait(bg, "b")
+	eventually(t, func() bool { return svc.Waiters("x") == 2 }, "b to queue")
+	hs.failFor.Store("a") // a's next look at the lock fails
+	if err := <-first; lock.ErrorCode(err) != lock.EUNAVAILABLE {
+		t.Fatalf("a's wait when the store failed: %v", err)
+	}
+	again := wait(bg, "a") // the client asks again
+	eventually(t, func() bool { return svc.Waiters("x") == 2 }, "a to come back")
+	if _, _, err := svc.Release(bg, "x", "H", "h"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-again:
+		if err != nil {
+			t.Fatalf("a: %v", err)
+		}
+	case err := <-second:
+		t.Fatalf("b, who queued after a, got the lock first (%v)", err)
+	case <-time.After(patience):
+		t.Fatal("nobody got the lock")
+	}
 }
 
 // TestGiveBackRetried: when the give-back of a client that went away
