@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,7 +294,12 @@ func TestListenWatchIgnoresAFullPool(t *testing.T) {
 			s.Update(bg, fmt.Sprintf("busy-%d", i), takeK)
 		}()
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(500 * time.Millisecond) // the updates take both connections
+	// Meanwhile the readiness check says what it is, not that the
+	// database is out of reach (found by a HA review).
+	if err := s.Ready(bg); err == nil || !strings.Contains(err.Error(), "all 2 of this server's connections to the lock database are busy") {
+		t.Errorf("Ready with every connection busy: %v", err)
+	}
 	tx.Rollback(bg)
 	wg.Wait()
 	if n := len(gaps); n > 0 {

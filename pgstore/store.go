@@ -614,6 +614,11 @@ func (s *Store) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {
+		if st := s.pool.Stat(); st.AcquiredConns() >= st.MaxConns() {
+			// No connection to ping with: the database may be
+			// reachable, and slow or locked.
+			return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("all %d of this server's connections to the lock database are busy (a slow or locked database?): %v", st.MaxConns(), err)}
+		}
 		return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unreachable: %v", err)}
 	}
 	return nil
