@@ -391,6 +391,23 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		err  error
 		held = -1 // our holds before the release, once read
 	)
+	// Signals that came before (the one that ended the command, say) are
+	// not a request to stop trying; one that comes from now on is, even
+	// while an attempt waits for its answer.
+	drain(stop)
+	var stoppedBy atomic.Value
+	if stop != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case s := <-stop:
+				stoppedBy.Store(s)
+				cancel()
+			case <-done:
+			}
+		}()
+	}
 	// Each round reads our holds first: a release whose answer was lost
 	// may have been done, and sending it again would give back a second
 	// hold (one taken by whoever holds the lock under our key too).
@@ -431,20 +448,13 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		if delay == 250*time.Millisecond {
 			msg, _ := explain(err)
 			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s (a signal stops it)\n", r.name, msg, max(r.ttl, releaseRetries))
-			// Signals that came before (the one that ended the
-			// command, say) are not a request to stop trying.
-			drain(stop)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-			continue
-		case <-ctx.Done():
-		case s := <-stop:
-			fmt.Fprintf(r.c.stderr, "locker run: %v: stopped trying to release '%s'\n", s, r.name)
+		if !sleepCtx(ctx, delay) {
+			break
 		}
-		t.Stop()
-		break
+	}
+	if s := stoppedBy.Load(); s != nil {
+		fmt.Fprintf(r.c.stderr, "locker run: %v: stopped trying to release '%s'\n", s, r.name)
 	}
 	if errors.Is(err, client.ErrLocked) {
 		// Held under another key now: it was lost while the command ran.

@@ -234,6 +234,29 @@ func TestCLIRunSignalStopsReleaseRetries(t *testing.T) {
 	if !strings.Contains(out.String(), "terminated: stopped trying to release 'r'") || !strings.Contains(out.String(), "its lease ends within 30s") {
 		t.Fatalf("output:\n%s", out)
 	}
+
+	// A server that hangs (stopped): the signal ends the first attempt,
+	// which would otherwise wait 15 s for its answer.
+	s2 := startServer(t, nil)
+	dir2 := t.TempDir()
+	cmd, out = cliStart(t, []string{"LOCKER_URL=" + s2.URL}, "run", "h", "--key", "k", "--ttl", "30s", "--",
+		"sh", "-c", `touch "$0/started"; while [ ! -e "$0/go" ]; do sleep 0.05; done`, dir2)
+	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir2, "started")) })
+	s2.cmd.Process.Signal(syscall.SIGSTOP)
+	defer s2.cmd.Process.Signal(syscall.SIGCONT)
+	os.WriteFile(filepath.Join(dir2, "go"), nil, 0o644)
+	time.Sleep(500 * time.Millisecond) // the release is on its way, unanswered
+	cmd.Process.Signal(syscall.SIGINT)
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("SIGINT did not stop a release waiting for its answer\n%s", out)
+	}
+	if !strings.Contains(out.String(), "interrupt: stopped trying to release 'h'") {
+		t.Fatalf("output:\n%s", out)
+	}
 }
 
 // TestCLIRunSetsid: a command that makes itself a session leader (setsid,
