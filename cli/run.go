@@ -135,7 +135,11 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	if *key == "" {
 		*key = me
 	}
-	if *holder == "" {
+	// A holder of this run's own: no other call shares the key and holder,
+	// so a hold of theirs granted as an interrupted wait ended is this
+	// run's to give back.
+	own := *holder == ""
+	if own {
 		*holder = me
 	}
 	cl, err := c.client()
@@ -145,9 +149,9 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 
 	var l *client.Lock
 	if *pool != "" {
-		l, err = c.acquireFromPool(ctx, cl, *pool, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+		l, err = c.acquireFromPool(ctx, cl, *pool, client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d, OwnKey: own}, wait)
 	} else {
-		l, err = c.acquire(ctx, cl, pos[0], client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d}, wait)
+		l, err = c.acquire(ctx, cl, pos[0], client.LockOptions{Key: *key, Holder: *holder, TTL: ttl.d, OwnKey: own}, wait)
 	}
 	if err != nil {
 		return err

@@ -32,8 +32,8 @@ import (
 // gives back a grant whose request ended before the answer went out; one
 // answered just as it ended cannot be told from a hold that another call
 // with the same key and holder took meanwhile, so Acquire does not release
-// it: when the lock shows such a hold, the error matches ErrMaybeHeld too
-// (see there). (Reading back needs a Locker server: with the original, an
+// it (unless o.OwnKey): when the lock shows such a hold, the error matches
+// ErrMaybeHeld too (see there). (Reading back needs a Locker server: with the original, an
 // unknown outcome is returned as it is.)
 func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock, error) {
 	holder := o.Holder
@@ -261,9 +261,9 @@ var settleTime = 250 * time.Millisecond
 // went out. One answered just as the request ended stays; but a hold of our
 // key and holder taken since the wait began may as well be another call's
 // (one that shares them, granted as this one gave up), and releasing that
-// would let a third key in while that call works. So nothing is released:
-// if the lock shows such a hold, the error matches ErrMaybeHeld as well,
-// and names it.
+// would let a third key in while that call works. So nothing is released,
+// unless o.OwnKey says no other call uses the key and holder: if the lock
+// shows such a hold, the error matches ErrMaybeHeld as well, and names it.
 func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, granted grantedFunc) error {
 	if granted == nil {
 		return ended
@@ -291,6 +291,20 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 	holder := o.Holder
 	if holder == "" {
 		holder = o.Key
+	}
+	if o.OwnKey {
+		// Nobody else uses the key and holder: the hold is this wait's.
+		if _, err = c.Unlock(bctx, l.Name, o.Key, o.Holder); Ambiguous(err) {
+			// Its answer was lost: see whether the hold is gone.
+			var still *Lock
+			if still, err = granted(bctx); err == nil && still != nil {
+				err = errors.New("it is still held")
+			}
+		}
+		if err == nil {
+			return ended
+		}
+		return fmt.Errorf("%w; %w: lock %q (key %q, holder %q, fence %d) was granted as the wait ended and could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, err)
 	}
 	return fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this wait, if its answer was lost as it ended, or by another call with the same key and holder; if no other call shares them, release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence)
 }

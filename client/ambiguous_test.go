@@ -132,36 +132,53 @@ func TestAcquireFromPoolNeverResendsAfterAGatewayError(t *testing.T) {
 // context) while the server's grant is on its way back, the caller is
 // told it gave up, and that the lock shows a hold of its key and holder
 // that may be that grant: not released, since it may be another call's.
+// With OwnKey (no other call uses them) the hold is this call's, and is
+// given back.
 func TestAcquireCancelledAsItIsGrantedSaysMaybeHeld(t *testing.T) {
-	granted := make(chan struct{})
-	answer := make(chan struct{})
-	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPut {
-				h.ServeHTTP(w, r)
-				return
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprintf("OwnKey %v", own), func(t *testing.T) {
+			granted := make(chan struct{})
+			answer := make(chan struct{})
+			srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method != http.MethodPut {
+						h.ServeHTTP(w, r)
+						return
+					}
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, r)
+					close(granted)
+					<-answer // the answer is slow to come back
+					w.WriteHeader(rec.Code)
+					w.Write(rec.Body.Bytes())
+				})
+			}})
+			defer close(answer)
+			c := newClient(t, client.Options{URL: srv.URL})
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				<-granted
+				cancel()
+			}()
+			_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: own})
+			l, gerr := c.Get(context.Background(), "prod")
+			if gerr != nil {
+				t.Fatal(gerr)
 			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, r)
-			close(granted)
-			<-answer // the answer is slow to come back
-			w.WriteHeader(rec.Code)
-			w.Write(rec.Body.Bytes())
+			switch {
+			case own:
+				if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrMaybeHeld) || !l.Free() {
+					t.Fatalf("Acquire (OwnKey) cancelled as it was granted: %v; the lock %+v, want it given back", err, l)
+				}
+			default:
+				if !errors.Is(err, context.Canceled) || !errors.Is(err, client.ErrMaybeHeld) || !strings.Contains(err.Error(), `"prod" is held under key "deploy" by holder "deploy" (fence 1)`) {
+					t.Fatalf("Acquire cancelled as it was granted: %v", err)
+				}
+				if l.LockedBy["deploy"] != 1 {
+					t.Fatalf("after the cancelled Acquire the lock is %+v; want the hold left for the caller to judge", l)
+				}
+			}
 		})
-	}})
-	defer close(answer)
-	c := newClient(t, client.Options{URL: srv.URL})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-granted
-		cancel()
-	}()
-	_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second})
-	if !errors.Is(err, context.Canceled) || !errors.Is(err, client.ErrMaybeHeld) || !strings.Contains(err.Error(), `"prod" is held under key "deploy" by holder "deploy" (fence 1)`) {
-		t.Fatalf("Acquire cancelled as it was granted: %v", err)
-	}
-	if l, err := c.Get(context.Background(), "prod"); err != nil || l.LockedBy["deploy"] != 1 {
-		t.Fatalf("after the cancelled Acquire the lock is %+v, %v; want the hold left for the caller to judge", l, err)
 	}
 }
 

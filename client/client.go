@@ -183,6 +183,12 @@ type LockOptions struct {
 	// TTL is the hold's lease: it ends after TTL unless refreshed. Zero
 	// asks for none (the server may apply a default).
 	TTL time.Duration
+	// OwnKey tells Acquire and AcquireFromPool that no other call uses this
+	// key and holder at the same time (a key made for this call, unique
+	// to it): then a hold of theirs taken as a cancelled wait ended can
+	// only be this call's, and is released rather than reported with
+	// ErrMaybeHeld. Lock ignores it.
+	OwnKey bool
 	// Retrying, when set, is called by Acquire and AcquireFromPool each
 	// time the server refuses for now (ErrUnavailable: restarting, its
 	// store failing, too many waiters) and the wait goes on after pause:

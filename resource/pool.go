@@ -90,6 +90,9 @@ func (p *PoolParams) takes() bool {
 // put in BUILD_* variables.
 var getenv = os.Getenv
 
+// keyFromBuild is PoolParams.KeyFrom for the build's own key.
+const keyFromBuild = "the build's key"
+
 // buildKey is the key for a put without params.key: the build's, from the
 // variables Concourse sets (team/pipeline/job/build number, and the build's
 // id, which is unique across the Concourse installation). "" outside
@@ -177,7 +180,7 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 		case p.takes():
 			p.Key, p.KeyFrom = key, "params.key"
 			if key == "" {
-				p.Key, p.KeyFrom = buildKey(getenv), "the build's key"
+				p.Key, p.KeyFrom = buildKey(getenv), keyFromBuild
 				if p.Key == "" {
 					problems = append(problems, fmt.Sprintf("params.key is missing, and there is no Concourse build to make one from (no BUILD_ID): set params.key to the key to %s the member with", strings.TrimSuffix(p.Op, "_claimed")))
 				}
@@ -482,7 +485,12 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 	b := backoff{max: r.src.RetryDelay}
 	var saidEmpty time.Time
 	for {
-		l, err := r.c.AcquireFromPool(ctx, pool, client.LockOptions{Key: p.Key, Holder: p.Holder})
+		// The build's own key (unique to the build): a member granted to
+		// it as an aborted wait ended is this step's to give back. (Steps
+		// of one build acquiring in parallel share it; an abort ends them
+		// all.)
+		own := p.KeyFrom == keyFromBuild && p.Holder == ""
+		l, err := r.c.AcquireFromPool(ctx, pool, client.LockOptions{Key: p.Key, Holder: p.Holder, OwnKey: own})
 		if err == nil {
 			stop()
 			waited := time.Since(start)
