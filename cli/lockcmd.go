@@ -94,7 +94,7 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	msg, code := explain(err)
 	switch {
 	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
-		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s', but the server may have granted it just then: see 'locker status %s', and release it with 'locker unlock %s --key %s --holder %s' (%v)", name, name, name, o.Key, firstOf(o.Holder, o.Key), err)
+		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s', but the server may have granted it just then: see 'locker status %s', and release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", name, name, name, o.Key, firstOf(o.Holder, o.Key), err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s' (it was not taken)", name)
 	case code == exitHeld && wait.d > 0:

@@ -191,6 +191,13 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 			} else if p.KeyFrom == "" && p.Op == opRelease && p.Path != "" && p.Name != "" {
 				problems = append(problems, fmt.Sprintf("params.release is %q, but %s has no key file, so the key the member was taken with is unknown: release the directory of a get or put of this resource (it writes the key), or set params.key", p.Dir, p.Path))
 			}
+		case p.Op == opAdd || p.Op == opUpdate:
+			// Not to change anything: to know a hold of this build's on
+			// the member, which the put's directory then shows.
+			p.Key, p.KeyFrom = key, "params.key"
+			if key == "" {
+				p.Key, p.KeyFrom = buildKey(getenv), keyFromBuild
+			}
 		case key != "":
 			warnings = append(warnings, fmt.Sprintf("params.key is not used by %s: ignoring it", p.Op))
 		}
@@ -358,6 +365,12 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 	}
 	if p.Op == opAdd || p.Op == opUpdate {
 		v["metadata"] = shortDigest(l.Metadata)
+		if p.Key != "" && !l.Free() && l.Key == p.Key {
+			// The member is this build's (an update of the member it
+			// took): the get of this version shows that hold, so that a
+			// release from its directory gives it back.
+			v["held"] = fmt.Sprint(l.Fence)
+		}
 	}
 	var m metadata
 	m.add("pool", r.src.Pool)
@@ -876,10 +889,12 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 		"holders": []byte(strings.Join(holderNames(l.LockedBy), "\n")),
 		"fence":   []byte(fmt.Sprint(l.Fence)),
 	}
-	if !isAcquisition(requested) {
-		// A version of a release, add, update or remove holds nothing:
-		// whoever holds the member now is another build, and a release
-		// or remove from this directory must not act for it.
+	if !isAcquisition(requested) && (requested["held"] == "" || l.Free() || fmt.Sprint(l.Fence) != requested["held"]) {
+		// A version of a release, add, update or remove holds nothing,
+		// unless it is an update (or add) of a member its build held and
+		// still holds (the same fence): whoever holds the member now is
+		// another build, and a release or remove from this directory
+		// must not act for it.
 		files["key"], files["holders"], files["fence"] = nil, nil, nil
 		if !l.Free() {
 			r.log.printf("%q is %s now; this version (%s) holds nothing on it, so its key, holders and fence files are empty", name, describe(l), requested["op"])

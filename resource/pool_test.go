@@ -897,3 +897,40 @@ func TestPoolDirectoriesOfReleasesHoldNothing(t *testing.T) {
 		t.Fatalf("the member is %+v, want still held by %q", m, b.key())
 	}
 }
+
+// TestPoolReleaseAfterUpdate: an update of the member the build took,
+// put under the acquisition's name, leaves a directory that still shows
+// the build's hold, so the release from it gives the member back (a
+// review found the member left held for good); another build's update of
+// it shows no hold, and releases nothing of the holder's.
+func TestPoolReleaseAfterUpdate(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	source := poolSource(s, "envs")
+	setup := newBuild(t, source, "setup", 1, 1)
+	setup.task("m", map[string]string{"name": "e1", "metadata": `{"n":1}`})
+	setup.put("m", obj{"add": "m"})
+
+	a := newBuild(t, source, "deploy", 42, 1234)
+	a.put("envs", obj{"acquire": true})
+	a.task("out", map[string]string{"name": "e1\n", "metadata": `{"n":2}`})
+	a.put("envs", obj{"update": "out"})
+	if got := a.file("envs", "key"); got != a.key() {
+		t.Fatalf("after the build's update of its member, envs/key is %q, want %q", got, a.key())
+	}
+	// Another build updates it meanwhile: its directory holds nothing.
+	b := newBuild(t, source, "tweak", 1, 2000)
+	b.task("out", map[string]string{"name": "e1\n", "metadata": `{"n":3}`})
+	b.put("envs", obj{"update": "out"})
+	if got := b.file("envs", "key"); got != "" {
+		t.Fatalf("after another build's update, its envs/key is %q, want empty", got)
+	}
+	b.put("envs", obj{"release": "envs"})
+	if m := member(t, c, "envs", "e1"); m.Key != a.key() {
+		t.Fatalf("the other build's release took the member: %+v", m)
+	}
+	a.put("envs", obj{"release": "envs"})
+	if m := member(t, c, "envs", "e1"); !m.Free() {
+		t.Fatalf("the release after the update left the member %+v, want free", m)
+	}
+}
