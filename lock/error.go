@@ -29,6 +29,16 @@ type Error struct {
 	// Lock is the lock's state where the error is about a lock (a conflict
 	// reports who holds it).
 	Lock *Lock
+	// Unsure is set by a store whose failed change may have been made all
+	// the same (a database connection lost as it committed): trying it
+	// again could make it twice.
+	Unsure bool
+}
+
+// Unsure reports whether err is a failed change that may have been made.
+func Unsure(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Unsure
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -118,10 +118,21 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 // taken afresh since (another fence), nothing of the grant is left to give
 // back.
 func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) []Event {
+	events, _ := giveBack(l, key, holder, fence, before, granted, env)
+	return events
+}
+
+// GiveBackOnce is GiveBack reporting whether there was a grant left to give
+// back.
+func GiveBackOnce(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
+	return giveBack(l, key, holder, fence, before, granted, env)
+}
+
+func giveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
 	events := Expire(l, env.Now)
 	h, ok := l.Holds.Lookup(holder)
 	if !ok || l.Key != key || l.Fence != fence {
-		return events
+		return events, false
 	}
 	h.Count--
 	if h.Count > 0 && h.Count <= before.Count && h.Expires.Equal(granted.Expires) {
@@ -139,7 +150,7 @@ func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, e
 		l.Holds.Delete(holder)
 	}
 	freeIfEmpty(l, env.Now)
-	return append(events, ev)
+	return append(events, ev), true
 }
 
 // GiveBackAgain is GiveBack tried again after a give-back whose outcome is

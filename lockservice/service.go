@@ -284,7 +284,7 @@ func (s *Service) kept(ctx context.Context, l lock.Lock, before lock.Hold, r loc
 			// Left so, the lock would be held for good by a client that
 			// never learnt of it.
 			s.log.Warn("could not give back the hold of a client that went away; trying again", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence, "error", err)
-			go s.giveBackAgain(context.WithoutCancel(ctx), l, before, granted, r)
+			go s.giveBackAgain(context.WithoutCancel(ctx), l, before, granted, r, lock.Unsure(err))
 		}
 		return lock.Lock{}, ctx.Err()
 	}
@@ -292,10 +292,15 @@ func (s *Service) kept(ctx context.Context, l lock.Lock, before lock.Hold, r loc
 }
 
 // giveBackAgain tries a failed give-back again, with a growing pause,
-// until it is made or found made (lock.GiveBackAgain) or the service
-// closes. The failure may have been a change made whose answer was lost:
-// it never gives back twice.
-func (s *Service) giveBackAgain(ctx context.Context, l lock.Lock, before, granted lock.Hold, r lock.Request) {
+// until it is made or the service closes. While every failure was certain
+// to have changed nothing (unsure false: the file store's), it gives back
+// one count of the grant, whatever the hold did meanwhile (the holder
+// releasing, or taking it again). Once a failure may have been a change
+// made whose answer was lost (unsure), it gives back only a hold still
+// exactly as the grant left it (lock.GiveBackAgain), so as never to give
+// back twice; a hold changed since is logged at WARN, as it may be left
+// held.
+func (s *Service) giveBackAgain(ctx context.Context, l lock.Lock, before, granted lock.Hold, r lock.Request, unsure bool) {
 	for delay := giveBackPause; ; delay = min(2*delay, 10*time.Second) {
 		t := time.NewTimer(delay)
 		select {
@@ -307,18 +312,25 @@ func (s *Service) giveBackAgain(ctx context.Context, l lock.Lock, before, grante
 		}
 		var gave bool
 		_, _, err := s.change(ctx, l.Name, nil, func(m *lock.Lock, env lock.Env) []lock.Event {
-			events, ok := lock.GiveBackAgain(m, r.Key, r.Holder, l.Fence, before, granted, env)
-			gave = ok
+			var events []lock.Event
+			if unsure {
+				events, gave = lock.GiveBackAgain(m, r.Key, r.Holder, l.Fence, before, granted, env)
+			} else {
+				events, gave = lock.GiveBackOnce(m, r.Key, r.Holder, l.Fence, before, granted, env)
+			}
 			return events
 		})
 		switch {
 		case err != nil:
+			unsure = unsure || lock.Unsure(err)
 			s.log.Warn("could not give back the hold of a client that went away; trying again", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence, "error", err)
 			continue
 		case gave:
 			s.log.Info("gave back the hold of a client that went away", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence)
+		case unsure:
+			s.log.Warn("the hold of a client that went away was given back already, or has changed since (the holder took or released it meanwhile): if the holder holds more than it knows, release it", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence)
 		default:
-			s.log.Info("the hold of a client that went away was given back already, or changed since", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence)
+			s.log.Info("the hold of a client that went away was gone already", "lock", l.Name, "key", r.Key, "holder", r.Holder, "fence", l.Fence)
 		}
 		return
 	}

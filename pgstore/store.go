@@ -262,7 +262,13 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			s.pool.Reset()
 			continue
 		case err != nil:
-			return lock.Lock{}, nil, dbError(ctx, err)
+			derr := dbError(ctx, err)
+			var le *lock.Error
+			if !errors.As(err, &rf) && errors.As(derr, &le) {
+				// Past the read: the write may have committed.
+				le.Unsure = true
+			}
+			return lock.Lock{}, nil, derr
 		case version < 0:
 			// Another change came first: read it, try again. Back off
 			// (randomly) when it keeps happening, so that replicas taking
