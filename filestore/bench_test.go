@@ -135,3 +135,29 @@ func BenchmarkRecover(b *testing.B) {
 	}
 	b.ReportMetric(float64(snap.Size()+seg.Size())/(1<<20), "MiB")
 }
+
+// BenchmarkAddToManyPools adds one lock to one more pool when it is in
+// thousands already: the pool index's work under the store's lock must
+// grow with the pools of that lock linearly, not as their square.
+func BenchmarkAddToManyPools(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "locks.yml"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	env := func(l *lock.Lock, pool string) []lock.Event {
+		return lock.AddToPool(l, pool, nil, lock.Env{Now: time.Now()})
+	}
+	for i := range 5000 {
+		if _, _, err := s.Update(ctx, "L", func(l *lock.Lock, _ lock.Env) []lock.Event { return env(l, fmt.Sprintf("pool-%05d", i)) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, _, err := s.Update(ctx, "L", func(l *lock.Lock, _ lock.Env) []lock.Event { return env(l, fmt.Sprintf("more-%09d", i)) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -18,15 +18,28 @@ func (x poolIndex) reindex(name string, e *entry, before, after []string) {
 	if slices.Equal(before, after) {
 		return // nearly every change: its memberships stay as they were
 	}
+	// Linear in the pools, however many one lock is in (a lock may be in
+	// thousands; this runs under the store's lock).
+	stays := make(map[string]bool, len(after))
+	for _, p := range after {
+		stays[p] = true
+	}
 	for _, p := range before {
-		if !slices.Contains(after, p) {
+		if !stays[p] {
 			delete(x[p], name)
 			if len(x[p]) == 0 {
 				delete(x, p)
 			}
 		}
 	}
+	was := make(map[string]bool, len(before))
+	for _, p := range before {
+		was[p] = true
+	}
 	for _, p := range after {
+		if was[p] {
+			continue
+		}
 		if x[p] == nil {
 			x[p] = map[string]*entry{}
 		}
