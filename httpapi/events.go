@@ -27,6 +27,12 @@ func (s *Server) handleEvents() http.Handler {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
+		if err := s.svc.Reporting(); err != nil {
+			// It would look live and miss other servers' changes: a
+			// client tries again later (the dashboard does).
+			s.writeError(w, r, err)
+			return
+		}
 		rc := http.NewResponseController(w)
 		sub := s.svc.Events().Subscribe(1024)
 		defer s.svc.Events().Unsubscribe(sub)

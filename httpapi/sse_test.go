@@ -11,10 +11,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/memstore"
 )
 
 // sseMessage is one message of an event stream: an event, or a comment.
@@ -306,5 +312,33 @@ func TestEventsHEAD(t *testing.T) {
 		t.Fatalf("GET /locks after HEAD /events: %v", err)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+// deafStore is a memory store that cannot hear of other servers' changes
+// (a replica whose LISTEN connection is down).
+type deafStore struct{ *memstore.Store }
+
+func (deafStore) Reporting() error {
+	return lock.Errorf(lock.EUNAVAILABLE, "this server cannot hear of changes now (a test's)")
+}
+
+// TestEventsRefusedWhileDeaf: a stream started while the store cannot
+// hear of other servers' changes would look live and miss them: 503, and
+// the client tries again (a HA review found streams opened during an
+// outage silent and "live").
+func TestEventsRefusedWhileDeaf(t *testing.T) {
+	svc := lockservice.New(deafStore{memstore.New(memstore.Options{})}, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	rctx, stop := context.WithTimeout(ctx, 2*time.Second) // a stream would run until then
+	defer stop()
+	httpapi.New(svc, httpapi.Config{}).ServeHTTP(rec, httptest.NewRequest("GET", "/events", nil).WithContext(rctx))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"error":"this server cannot hear of changes now (a test's)"`) {
+		t.Fatalf("GET /events: %d %s", rec.Code, rec.Body)
 	}
 }

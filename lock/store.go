@@ -52,6 +52,14 @@ type Store interface {
 	Close() error
 }
 
+// Reporter is implemented by a store that hears of other servers' changes
+// through a connection that can be lost (pgstore's LISTEN). Reporting
+// returns an error while it cannot hear of them: an event stream started
+// then would look live and miss them.
+type Reporter interface {
+	Reporting() error
+}
+
 // WaitQueue keeps the requests waiting for each lock in arrival order. A
 // store shared by several servers (pgstore) implements it so that fair
 // queueing holds across them; for a store that does not, the service keeps

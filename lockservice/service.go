@@ -535,5 +535,15 @@ func (s *Service) Waiters(name string) int { return s.queues.count(context.Backg
 // WaiterCounts returns how many requests wait for each lock that has any.
 func (s *Service) WaiterCounts(ctx context.Context) map[string]int { return s.queues.counts(ctx) }
 
+// Reporting returns an error while the store cannot hear of changes made
+// by other servers (lock.Reporter): an event stream started then would
+// miss them.
+func (s *Service) Reporting() error {
+	if r, ok := s.store.(lock.Reporter); ok {
+		return r.Reporting()
+	}
+	return nil
+}
+
 // Ready reports whether the store can take writes.
 func (s *Service) Ready(ctx context.Context) error { return s.store.Ready(ctx) }

@@ -146,6 +146,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			s.emit("", nil)
 		}
 		listened = true
+		s.listening.Store(true)
 		once.Do(func() { close(listening) })
 		for {
 			// A connection silent for ListenCheck is asked a round trip
@@ -176,6 +177,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 				break
 			}
 		}
+		s.listening.Store(false)
 		conn.Close(context.Background())
 		if ctx.Err() == nil {
 			// Until it is made again, other replicas' changes go

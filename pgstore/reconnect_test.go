@@ -108,11 +108,18 @@ func TestStalledListenIsMadeAgain(t *testing.T) {
 func TestListenLossIsReportedAtOnce(t *testing.T) {
 	s, f := behindFreezer(t)
 	gaps := gapsOf(s)
+	if err := s.Reporting(); err != nil {
+		t.Fatalf("Reporting while listening: %v", err)
+	}
 	f.down() // every connection ends, and no new one is let through
 	select {
 	case <-gaps:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no gap reported while the LISTEN connection cannot be made")
+	}
+	// And new event streams are refused until it is back.
+	if err := s.Reporting(); lock.ErrorCode(err) != lock.EUNAVAILABLE {
+		t.Fatalf("Reporting with the LISTEN connection down: %v", err)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -88,6 +89,9 @@ type Store struct {
 	kick    chan struct{}
 
 	order *order
+	// listening is true while the LISTEN connection is up: changes made
+	// by other replicas reach the watcher.
+	listening atomic.Bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -613,6 +617,15 @@ func scanEvents(rows pgx.Rows) ([]lock.Event, error) {
 		out = append(out, ev)
 	}
 	return out, rows.Err()
+}
+
+// Reporting implements lock.Reporter: an error while the LISTEN connection
+// is down.
+func (s *Store) Reporting() error {
+	if !s.listening.Load() {
+		return lock.Errorf(lock.EUNAVAILABLE, "this server cannot hear of changes now (its database connection for notifications is down): try again")
+	}
+	return nil
 }
 
 // Ready implements lock.Store: the database answers.
