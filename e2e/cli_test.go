@@ -35,13 +35,13 @@ func cliExec(env []string, args ...string) (stdout, stderr string, code int, err
 }
 
 // cliStart starts `locker args...` in its own process group, and returns it
-// with its combined output.
-func cliStart(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+// with its combined output (safe to read while it runs).
+func cliStart(t *testing.T, env []string, args ...string) (*exec.Cmd, *outputBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &outputBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,26 @@ func cliStart(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buf
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
-	return cmd, &out
+	return cmd, out
+}
+
+// outputBuffer is a process's output, which the test may read while the
+// process writes it.
+type outputBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *outputBuffer) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *outputBuffer) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }
 
 func cliClient(t *testing.T, url string) *client.Client {
