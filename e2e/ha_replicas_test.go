@@ -232,6 +232,22 @@ func TestHADatabaseOutage(t *testing.T) {
 	haCall(t, http.MethodPut, a.URL+"/lock/w", `{"key":"first"}`, http.StatusOK)
 	waiter := haAsync(http.MethodPut, b.URL+"/lock/w", `{"key":"second","wait":"90s"}`)
 	haWaitUntil(t, "the waiter on b is queued", 10*time.Second, func() bool { return haWaiters(t, a.URL, "w") == 1 })
+	// An event stream open on b when the database goes: changes made by
+	// a go unreported to it until b listens again, so it is ended at
+	// once with a "dropped" event saying to read again (a dashboard
+	// stayed stale and "live" otherwise).
+	early, err := http.Get(b.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := make(chan struct{})
+	go func() {
+		defer early.Body.Close()
+		all, _ := io.ReadAll(early.Body)
+		if strings.Contains(string(all), "event: dropped") && strings.Contains(string(all), "read the locks again") {
+			close(dropped)
+		}
+	}()
 
 	if out, err := pg.ctl("stop", "-m", "fast"); err != nil {
 		t.Fatalf("stopping PostgreSQL: %v\n%s", err, out)
@@ -258,18 +274,29 @@ func TestHADatabaseOutage(t *testing.T) {
 		t.Errorf("a waiting request did not end within 60s of the database going down")
 	}
 
+	select {
+	case <-dropped:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("b's event stream, open when the database went, was not ended with a \"dropped\" event:\n%s", b.Output())
+	}
+	// While b cannot listen, a new stream would look live and miss
+	// changes: refused.
+	if status, raw := do(t, nil, http.MethodGet, b.URL+"/events", ""); status != http.StatusServiceUnavailable || !strings.Contains(raw, "cannot hear of changes") {
+		t.Errorf("GET /events on b while it cannot listen: %d %s, want 503", status, raw)
+	}
 	// Events seen on b come only through LISTEN (the event stream does not
-	// poll): subscribe before the database is back. Changes made while b
-	// did not listen are lost to its streams, so when it listens again it
-	// ends them with a "dropped" event saying to read again (a dashboard
-	// stayed stale otherwise); a new stream then shows later changes.
-	seen, dropped := make(chan struct{}), make(chan struct{})
+	// poll): once b is ready again, a stream shows later changes.
+	seen := make(chan struct{})
 	go func() {
-		for attempt := 0; attempt < 2; attempt++ {
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			resp, err := http.Get(b.URL + "/events")
 			if err != nil {
 				t.Errorf("b's event stream: %v", err)
 				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+				continue // not listening yet
 			}
 			var stream strings.Builder
 			buf := make([]byte, 4096)
@@ -286,9 +313,6 @@ func TestHADatabaseOutage(t *testing.T) {
 				}
 			}
 			resp.Body.Close()
-			if attempt == 0 && strings.Contains(stream.String(), "event: dropped") && strings.Contains(stream.String(), "read the locks again") {
-				close(dropped)
-			}
 		}
 	}()
 
@@ -306,11 +330,6 @@ func TestHADatabaseOutage(t *testing.T) {
 	}
 	// LISTEN is back on b: a change made through a shows in b's stream.
 	// (Changes made before b listens again are lost to it: try again.)
-	select {
-	case <-dropped:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("b's event stream, open while b could not listen, was not ended with a \"dropped\" event when b listened again:\n%s", b.Output())
-	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		haCall(t, http.MethodPut, a.URL+"/lock/after", `{"key":"k"}`, http.StatusOK)
