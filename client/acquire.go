@@ -306,7 +306,7 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 		}
 		return fmt.Errorf("%w; %w: lock %q (key %q, holder %q, fence %d) was granted as the wait ended and could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, err)
 	}
-	return fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this wait, if its answer was lost as it ended, or by another call with the same key and holder; if no other call shares them, release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence)
+	return &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this wait, if its answer was lost as it ended, or by another call with the same key and holder; if no other call shares them, release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence)}
 }
 
 // gaveUp is the error of a wait for what whose context ended.

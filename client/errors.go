@@ -104,6 +104,18 @@ func sentinelFor(status int) error {
 // fence: ForceUnlockFence ends exactly that acquisition).
 var ErrMaybeHeld = errors.New("the server may have granted the hold as the wait ended")
 
+// MaybeHeldError is the ErrMaybeHeld of a wait that found a hold of the
+// caller's key and holder taken since it began: Lock is that lock (or
+// pool member) as read back, with its fence token. It matches
+// ErrMaybeHeld and the wait's own error (ctx's).
+type MaybeHeldError struct {
+	Lock *Lock
+	err  error
+}
+
+func (e *MaybeHeldError) Error() string { return e.err.Error() }
+func (e *MaybeHeldError) Unwrap() error { return e.err }
+
 // Ambiguous reports whether err leaves it unknown whether the server made
 // the change asked for: no answer came (ErrUnreachable), or something
 // between client and server answered in its place, perhaps after the

@@ -498,12 +498,7 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 	b := backoff{max: r.src.RetryDelay}
 	var saidEmpty time.Time
 	for {
-		// The build's own key (unique to the build): a member granted to
-		// it as an aborted wait ended is this step's to give back. (Steps
-		// of one build acquiring in parallel share it; an abort ends them
-		// all.)
-		own := p.KeyFrom == keyFromBuild && p.Holder == ""
-		l, err := r.c.AcquireFromPool(ctx, pool, client.LockOptions{Key: p.Key, Holder: p.Holder, OwnKey: own})
+		l, err := r.c.AcquireFromPool(ctx, pool, client.LockOptions{Key: p.Key, Holder: p.Holder})
 		if err == nil {
 			stop()
 			waited := time.Since(start)
@@ -516,6 +511,16 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 		}
 		if ctx.Err() != nil {
 			stop()
+			var maybe *client.MaybeHeldError
+			if errors.As(err, &maybe) && maybe.Lock != nil && p.KeyFrom == keyFromBuild && p.Holder == "" && !errors.Is(context.Cause(ctx), errTimeout) {
+				// A member granted to the build's own key as the wait
+				// ended, and the build is being aborted: every step of it
+				// is, so the member is nobody's to keep. (After
+				// source.timeout it stays: a step of the same build
+				// acquiring in parallel may have taken it, and goes on.)
+				r.log.printf("the server gave %q to this build's key as the build was aborted: giving it back", maybe.Lock.Name)
+				r.giveBack(ctx, maybe.Lock.Name, p, maybe.Lock.Fence)
+			}
 			return nil, 0, r.poolFailed(ctx, err, what)
 		}
 		var d time.Duration

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -932,5 +933,51 @@ func TestPoolReleaseAfterUpdate(t *testing.T) {
 	a.put("envs", obj{"release": "envs"})
 	if m := member(t, c, "envs", "e1"); !m.Free() {
 		t.Fatalf("the release after the update left the member %+v, want free", m)
+	}
+}
+
+// TestPoolAbortAsGranted: a build aborted (SIGTERM) while the member the
+// server just gave it is on its way back gives the member back, as it is
+// nobody's to keep; with source.timeout running out instead, it is kept
+// and named (a step of the same build acquiring in parallel may have it).
+func TestPoolAbortAsGranted(t *testing.T) {
+	granted := make(chan struct{}, 1)
+	stall := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && r.URL.Path == "/pool/slow" {
+				h.ServeHTTP(httptest.NewRecorder(), r) // granted; the answer never comes
+				granted <- struct{}{}
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	s := startServer(t, serverOpts{wrap: stall})
+	c := s.client(t, "", "")
+	source := poolSource(s, "slow")
+	b := newBuild(t, source, "deploy", 1, 1)
+	b.task("m", map[string]string{"name": "e1", "metadata": ""})
+	b.put("m", obj{"add": "m"})
+
+	p := b.startPut(obj{"acquire": true})
+	<-granted
+	p.cmd.Process.Signal(syscall.SIGTERM) // the build is aborted
+	if r := p.wait(); r.code == 0 || !strings.Contains(r.stderr, `giving it back`) {
+		t.Fatalf("the aborted acquire: exit %d\n%s", r.code, r.stderr)
+	}
+	if m := member(t, c, "slow", "e1"); !m.Free() {
+		t.Fatalf("after the abort the member is %+v, want given back", m)
+	}
+
+	timed := poolSource(s, "slow")
+	timed["timeout"] = "1s"
+	tb := newBuild(t, timed, "deploy", 2, 2)
+	r := tb.startPut(obj{"acquire": true}).wait()
+	if r.code == 0 || !strings.Contains(r.stderr, `"e1" is held under key "`+tb.key()+`"`) {
+		t.Fatalf("the timed-out acquire: exit %d\n%s", r.code, r.stderr)
+	}
+	if m := member(t, c, "slow", "e1"); m.Key != tb.key() {
+		t.Fatalf("after the timeout the member is %+v, want kept (and named)", m)
 	}
 }
