@@ -399,16 +399,29 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 	// not a request to stop trying; one that comes from now on is, even
 	// while an attempt waits for its answer.
 	drain(stop)
-	var stoppedBy atomic.Value
+	var (
+		stoppedBy atomic.Value
+		failed    atomic.Bool // an attempt has failed
+	)
 	if stop != nil {
 		done := make(chan struct{})
 		defer close(done)
+		began := time.Now()
 		go func() {
-			select {
-			case s := <-stop:
-				stoppedBy.Store(s)
-				cancel()
-			case <-done:
+			for {
+				select {
+				case s := <-stop:
+					if !failed.Load() && time.Since(began) < signalGrace {
+						// The signal that ended the command (sent to the
+						// whole group), delivered here a moment late.
+						continue
+					}
+					stoppedBy.Store(s)
+					cancel()
+					return
+				case <-done:
+					return
+				}
 			}
 		}()
 	}
@@ -449,6 +462,7 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		if err == nil || !unreachable(err) {
 			break
 		}
+		failed.Store(true)
 		if delay == 250*time.Millisecond {
 			msg, _ := explain(err)
 			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s (a signal stops it)\n", r.name, msg, max(r.ttl, releaseRetries))
@@ -485,6 +499,11 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 	r.c.say("released '%s'", r.name)
 	return false
 }
+
+// signalGrace is how long after the command exits a signal is taken for
+// the one that ended it (sent to the whole process group, it may reach
+// locker run after the command is gone), not a request to stop releasing.
+const signalGrace = 500 * time.Millisecond
 
 // drain empties c without waiting.
 func drain(c <-chan os.Signal) {
