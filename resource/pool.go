@@ -7,6 +7,7 @@ package resource
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,6 +64,9 @@ type PoolParams struct {
 	// Fence is the fence file in Dir ("" when it has none): the
 	// acquisition that release and remove act for.
 	Fence string
+	// ownHolder: Holder was made for this step (acquire without
+	// locked_by), so no other call uses the key and holder.
+	ownHolder bool
 }
 
 // holder is the holder as the server has it.
@@ -184,6 +188,16 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 				if p.Key == "" {
 					problems = append(problems, fmt.Sprintf("params.key is missing, and there is no Concourse build to make one from (no BUILD_ID): set params.key to the key to %s the member with", strings.TrimSuffix(p.Op, "_claimed")))
 				}
+			}
+			if p.Op == opAcquire && p.Holder == "" && p.Key != "" {
+				// A holder of the step's own: steps of one build that
+				// acquire at once share its key, and a member granted to
+				// one of them as its wait ended must be told from another
+				// step's, to be given back (the get writes the holder in
+				// the holders file, which a release reads).
+				b := make([]byte, 3)
+				rand.Read(b)
+				p.Holder, p.ownHolder = p.Key+" #"+hex.EncodeToString(b), true
 			}
 		case p.Op == opRelease || p.Op == opRemove:
 			if key != "" {
@@ -498,7 +512,7 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 	b := backoff{max: r.src.RetryDelay}
 	var saidEmpty time.Time
 	for {
-		l, err := r.c.AcquireFromPool(ctx, pool, client.LockOptions{Key: p.Key, Holder: p.Holder})
+		l, err := r.c.AcquireFromPool(ctx, pool, client.LockOptions{Key: p.Key, Holder: p.Holder, OwnKey: p.ownHolder})
 		if err == nil {
 			stop()
 			waited := time.Since(start)
@@ -511,16 +525,6 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 		}
 		if ctx.Err() != nil {
 			stop()
-			var maybe *client.MaybeHeldError
-			if errors.As(err, &maybe) && maybe.Lock != nil && p.KeyFrom == keyFromBuild && p.Holder == "" && !errors.Is(context.Cause(ctx), errTimeout) {
-				// A member granted to the build's own key as the wait
-				// ended, and the build is being aborted: every step of it
-				// is, so the member is nobody's to keep. (After
-				// source.timeout it stays: a step of the same build
-				// acquiring in parallel may have taken it, and goes on.)
-				r.log.printf("the server gave %q to this build's key as the build was aborted: giving it back", maybe.Lock.Name)
-				r.giveBack(ctx, maybe.Lock.Name, p, maybe.Lock.Fence)
-			}
 			return nil, 0, r.poolFailed(ctx, err, what)
 		}
 		var d time.Duration
