@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/lock"
@@ -93,6 +94,17 @@ func (p *PoolParams) takes() bool {
 // getenv reads the environment: Concourse passes the build's metadata to a
 // put in BUILD_* variables.
 var getenv = os.Getenv
+
+// stepHolder is the holder of a step's own: the key and a random part,
+// the key cut short (at a character's start) when both would pass the
+// limit of a holder's length.
+func stepHolder(key, random string) string {
+	suffix := " #" + random
+	for len(key)+len(suffix) > lock.MaxNameLen || !utf8.ValidString(key) {
+		key = key[:len(key)-1]
+	}
+	return key + suffix
+}
 
 // keyFromBuild is PoolParams.KeyFrom for the build's own key.
 const keyFromBuild = "the build's key"
@@ -197,7 +209,7 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 				// the holders file, which a release reads).
 				b := make([]byte, 3)
 				rand.Read(b)
-				p.Holder, p.ownHolder = p.Key+" #"+hex.EncodeToString(b), true
+				p.Holder, p.ownHolder = stepHolder(p.Key, hex.EncodeToString(b)), true
 			}
 		case p.Op == opRelease || p.Op == opRemove:
 			if key != "" {
@@ -754,6 +766,14 @@ func (r *runner) poolRelease(ctx context.Context, p *PoolParams) (*client.Lock, 
 		r.log.printf("%q is free: nothing to release", p.Name)
 		l.Message = fmt.Sprintf("%q was free already", p.Name)
 		return l, nil
+	}
+	if p.Holder == "" && p.Key != "" && l.Key == p.Key && len(l.LockedBy) == 1 {
+		// No holders file (pool-resource's directory, with params.key):
+		// the one holder under the key is the one to release (an acquire
+		// holds as the key and a part of its own).
+		for h := range l.LockedBy {
+			p.Holder = h
+		}
 	}
 	if p.Key == "" {
 		// The directory holds nothing: a get of a release (an ensure:

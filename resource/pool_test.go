@@ -998,3 +998,34 @@ func TestPoolAbortAsGranted(t *testing.T) {
 		t.Fatalf("after the second step timed out the member is %+v, want still the first step's", m)
 	}
 }
+
+// TestPoolStepHolderEdges: an acquire's holder of its own (the key and a
+// random part) must not break a release with params.key from a directory
+// without a holders file (pool-resource's), nor an acquire whose key is
+// near the length limit (found by a review of that holder).
+func TestPoolStepHolderEdges(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	source := poolSource(s, "edge")
+	b := newBuild(t, source, "deploy", 8, 1008)
+	b.task("m", map[string]string{"name": "m1", "metadata": ""})
+	b.put("m", obj{"add": "m"})
+
+	b.put("got", obj{"acquire": true, "key": "envkey"})
+	b.task("pr", map[string]string{"name": "m1\n"}) // no key, no holders file
+	b.put("rel", obj{"release": "pr", "key": "envkey"})
+	if m := member(t, c, "edge", "m1"); !m.Free() {
+		t.Fatalf("a release with params.key from a directory without a holders file left %+v", m)
+	}
+
+	long := strings.Repeat("k", 508)
+	b.put("got", obj{"acquire": true, "key": long})
+	m := member(t, c, "edge", "m1")
+	if m.Key != long || len(m.Holders()) != 1 || len(m.Holders()[0]) > 512 {
+		t.Fatalf("an acquire with a 508-byte key: %+v", m)
+	}
+	b.put("rel", obj{"release": "got"})
+	if m := member(t, c, "edge", "m1"); !m.Free() {
+		t.Fatalf("the release left %+v", m)
+	}
+}
