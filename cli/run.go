@@ -48,7 +48,8 @@ whose foreground locker run is in reach COMMAND directly and are not sent
 twice; a signal sent to the whole process group (kill -TERM -PGID, a
 service manager stopping its unit) reaches COMMAND directly and again
 through locker run. While the release is tried again after COMMAND has
-exited, a signal stops the trying.
+exited, a signal stops the trying (one in the first half second, which may
+be the one that ended COMMAND, only once an attempt has failed).
 
 COMMAND gets LOCKER_LOCK (the lock's name), LOCKER_FENCE (its fencing token:
 pass it to the service the lock protects), LOCKER_KEY and LOCKER_HOLDER in
@@ -401,24 +402,36 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 	drain(stop)
 	var (
 		stoppedBy atomic.Value
-		failed    atomic.Bool // an attempt has failed
+		failed    = make(chan struct{}) // closed when an attempt has failed
+		failOnce  sync.Once
 	)
 	if stop != nil {
 		done := make(chan struct{})
 		defer close(done)
 		began := time.Now()
 		go func() {
+			var pending os.Signal
+			failedC := (<-chan struct{})(failed)
 			for {
 				select {
 				case s := <-stop:
-					if !failed.Load() && time.Since(began) < signalGrace {
-						// The signal that ended the command (sent to the
-						// whole group), delivered here a moment late.
+					if failedC != nil && time.Since(began) < signalGrace {
+						// Maybe the signal that ended the command (sent to
+						// the whole group), delivered here a moment late:
+						// it stops the release only if an attempt fails.
+						pending = s
 						continue
 					}
 					stoppedBy.Store(s)
 					cancel()
 					return
+				case <-failedC:
+					failedC = nil
+					if pending != nil {
+						stoppedBy.Store(pending)
+						cancel()
+						return
+					}
 				case <-done:
 					return
 				}
@@ -462,7 +475,7 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		if err == nil || !unreachable(err) {
 			break
 		}
-		failed.Store(true)
+		failOnce.Do(func() { close(failed) })
 		if delay == 250*time.Millisecond {
 			msg, _ := explain(err)
 			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s (a signal stops it)\n", r.name, msg, max(r.ttl, releaseRetries))

@@ -276,6 +276,32 @@ func TestCLIRunSignalStopsReleaseRetries(t *testing.T) {
 	if !strings.Contains(out.String(), "interrupt: stopped trying to release 'h'") {
 		t.Fatalf("output:\n%s", out)
 	}
+
+	// A signal right after the command exits (it may be the one that
+	// ended it, delivered late) is kept, and stops the release once an
+	// attempt has failed: here the first, which waits 15 s for a hung
+	// server's answer (a review found the signal thrown away, and the
+	// release tried for a minute more).
+	s3 := startServer(t, nil)
+	dir3 := t.TempDir()
+	cmd, out = cliStart(t, []string{"LOCKER_URL=" + s3.URL}, "run", "e", "--key", "k", "--ttl", "30s", "--",
+		"sh", "-c", `touch "$0/started"; while [ ! -e "$0/go" ]; do sleep 0.05; done`, dir3)
+	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir3, "started")) })
+	s3.cmd.Process.Signal(syscall.SIGSTOP)
+	defer s3.cmd.Process.Signal(syscall.SIGCONT)
+	os.WriteFile(filepath.Join(dir3, "go"), nil, 0o644)
+	time.Sleep(250 * time.Millisecond) // the command has exited; within the grace
+	cmd.Process.Signal(syscall.SIGINT)
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("a SIGINT right after the command exited did not stop the release once an attempt failed\n%s", out)
+	}
+	if !strings.Contains(out.String(), "interrupt: stopped trying to release 'e'") {
+		t.Fatalf("output:\n%s", out)
+	}
 }
 
 // TestCLIRunSetsid: a command that makes itself a session leader (setsid,
