@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -279,16 +284,26 @@ func TestCLIRunSignalStopsReleaseRetries(t *testing.T) {
 
 	// A signal right after the command exits (it may be the one that
 	// ended it, delivered late) is kept, and stops the release once an
-	// attempt has failed: here the first, which waits 15 s for a hung
-	// server's answer (a review found the signal thrown away, and the
-	// release tried for a minute more).
+	// attempt has failed: here the first, which a slow, failing server
+	// answers after a second (a review found the signal thrown away, and
+	// the release tried for a minute more).
 	s3 := startServer(t, nil)
+	target, _ := url.Parse(s3.URL)
+	var failing atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			time.Sleep(time.Second)
+			http.Error(w, `{"error":"the lock store cannot write (a test's)"}`, http.StatusServiceUnavailable)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
 	dir3 := t.TempDir()
-	cmd, out = cliStart(t, []string{"LOCKER_URL=" + s3.URL}, "run", "e", "--key", "k", "--ttl", "30s", "--",
+	cmd, out = cliStart(t, []string{"LOCKER_URL=" + proxy.URL}, "run", "e", "--key", "k", "--ttl", "30s", "--",
 		"sh", "-c", `touch "$0/started"; while [ ! -e "$0/go" ]; do sleep 0.05; done`, dir3)
 	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir3, "started")) })
-	s3.cmd.Process.Signal(syscall.SIGSTOP)
-	defer s3.cmd.Process.Signal(syscall.SIGCONT)
+	failing.Store(true)
 	os.WriteFile(filepath.Join(dir3, "go"), nil, 0o644)
 	time.Sleep(250 * time.Millisecond) // the command has exited; within the grace
 	cmd.Process.Signal(syscall.SIGINT)
@@ -296,7 +311,7 @@ func TestCLIRunSignalStopsReleaseRetries(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatalf("a SIGINT right after the command exited did not stop the release once an attempt failed\n%s", out)
 	}
 	if !strings.Contains(out.String(), "interrupt: stopped trying to release 'e'") {
