@@ -116,19 +116,8 @@ func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
 // only the count would leave that change behind, and a hold its client
 // meant to expire held for good. When the lock was released, expired or
 // taken afresh since (another fence), nothing of the grant is left to give
-// back.
-func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) []Event {
-	events, _ := giveBack(l, key, holder, fence, before, granted, env)
-	return events
-}
-
-// GiveBackOnce is GiveBack reporting whether there was a grant left to give
-// back.
-func GiveBackOnce(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
-	return giveBack(l, key, holder, fence, before, granted, env)
-}
-
-func giveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
+// back. It reports whether it gave a count back.
+func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
 	events := Expire(l, env.Now)
 	h, ok := l.Holds.Lookup(holder)
 	if !ok || l.Key != key || l.Fence != fence {
@@ -166,7 +155,8 @@ func GiveBackAgain(l *Lock, key, holder string, fence uint64, before, granted Ho
 	if !ok || l.Key != key || l.Fence != fence || h.Count != granted.Count || !h.Expires.Equal(granted.Expires) {
 		return events, false
 	}
-	return append(events, GiveBack(l, key, holder, fence, before, granted, env)...), true
+	more, gave := GiveBack(l, key, holder, fence, before, granted, env)
+	return append(events, more...), gave
 }
 
 // Refresh sets the lease of holder's hold to now+ttl without changing its

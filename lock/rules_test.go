@@ -677,7 +677,7 @@ func TestGiveBack(t *testing.T) {
 			if tt.between != nil {
 				tt.between(&l, env)
 			}
-			events := lock.GiveBack(&l, tt.req.Key, tt.req.Holder, fence, had, granted, env)
+			events, _ := lock.GiveBack(&l, tt.req.Key, tt.req.Holder, fence, had, granted, env)
 			checkLock(t, l, tt.want)
 			checkEvents(t, events, tt.wantEvents)
 		})

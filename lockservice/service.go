@@ -278,7 +278,8 @@ func (s *Service) kept(ctx context.Context, l lock.Lock, before lock.Hold, r loc
 	if ctx.Err() != nil {
 		granted := l.Holds.Get(r.Holder)
 		_, _, err := s.change(context.WithoutCancel(ctx), l.Name, nil, func(m *lock.Lock, env lock.Env) []lock.Event {
-			return lock.GiveBack(m, r.Key, r.Holder, l.Fence, before, granted, env)
+			events, _ := lock.GiveBack(m, r.Key, r.Holder, l.Fence, before, granted, env)
+			return events
 		})
 		if err != nil {
 			// Left so, the lock would be held for good by a client that
@@ -316,7 +317,7 @@ func (s *Service) giveBackAgain(ctx context.Context, l lock.Lock, before, grante
 			if unsure {
 				events, gave = lock.GiveBackAgain(m, r.Key, r.Holder, l.Fence, before, granted, env)
 			} else {
-				events, gave = lock.GiveBackOnce(m, r.Key, r.Holder, l.Fence, before, granted, env)
+				events, gave = lock.GiveBack(m, r.Key, r.Holder, l.Fence, before, granted, env)
 			}
 			return events
 		})
@@ -338,7 +339,7 @@ func (s *Service) giveBackAgain(ctx context.Context, l lock.Lock, before, grante
 
 // giveBackPause is the first pause before a failed give-back is tried
 // again.
-var giveBackPause = 100 * time.Millisecond
+const giveBackPause = 100 * time.Millisecond
 
 // Closing is closed when the service is shutting down: long-lived requests
 // (event streams) end when it is.
