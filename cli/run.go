@@ -396,48 +396,8 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		err  error
 		held = -1 // our holds before the release, once read
 	)
-	// Signals that came before (the one that ended the command, say) are
-	// not a request to stop trying; one that comes from now on is, even
-	// while an attempt waits for its answer.
-	drain(stop)
-	var (
-		stoppedBy atomic.Value
-		failed    = make(chan struct{}) // closed when an attempt has failed
-		failOnce  sync.Once
-	)
-	if stop != nil {
-		done := make(chan struct{})
-		defer close(done)
-		began := time.Now()
-		go func() {
-			var pending os.Signal
-			failedC := (<-chan struct{})(failed)
-			for {
-				select {
-				case s := <-stop:
-					if failedC != nil && time.Since(began) < signalGrace {
-						// Maybe the signal that ended the command (sent to
-						// the whole group), delivered here a moment late:
-						// it stops the release only if an attempt fails.
-						pending = s
-						continue
-					}
-					stoppedBy.Store(s)
-					cancel()
-					return
-				case <-failedC:
-					failedC = nil
-					if pending != nil {
-						stoppedBy.Store(pending)
-						cancel()
-						return
-					}
-				case <-done:
-					return
-				}
-			}
-		}()
-	}
+	watch := watchStop(stop, cancel)
+	defer watch.end()
 	// Each round reads our holds first: a release whose answer was lost
 	// may have been done, and sending it again would give back a second
 	// hold (one taken by whoever holds the lock under our key too).
@@ -475,7 +435,7 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		if err == nil || !unreachable(err) {
 			break
 		}
-		failOnce.Do(func() { close(failed) })
+		watch.attemptFailed()
 		if delay == 250*time.Millisecond {
 			msg, _ := explain(err)
 			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s (a signal stops it)\n", r.name, msg, max(r.ttl, releaseRetries))
@@ -484,7 +444,7 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 			break
 		}
 	}
-	if s := stoppedBy.Load(); s != nil {
+	if s := watch.stoppedBy(); s != nil {
 		fmt.Fprintf(r.c.stderr, "locker run: %v: stopped trying to release '%s'\n", s, r.name)
 	}
 	if errors.Is(err, client.ErrLocked) {
@@ -511,6 +471,72 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 	}
 	r.c.say("released '%s'", r.name)
 	return false
+}
+
+// stopWatch cancels a release when a signal asks it to stop. Signals that
+// came before the release (the one that ended the command, say) are
+// dropped; one that comes in its first signalGrace counts only once an
+// attempt has failed (it may be the signal that ended the command, sent
+// to the whole group and delivered here a moment late); a later one
+// counts at once, even while an attempt waits for its answer.
+type stopWatch struct {
+	failOnce sync.Once
+	failed   chan struct{} // closed when an attempt has failed
+	done     chan struct{} // closed when the release ends
+	by       atomic.Value  // the signal that stopped it
+}
+
+// watchStop watches stop (nil: nothing to watch) and calls cancel when a
+// signal stops the release.
+func watchStop(stop <-chan os.Signal, cancel context.CancelFunc) *stopWatch {
+	w := &stopWatch{failed: make(chan struct{}), done: make(chan struct{})}
+	if stop == nil {
+		return w
+	}
+	drain(stop)
+	began := time.Now()
+	go func() {
+		var pending os.Signal
+		failed := (<-chan struct{})(w.failed)
+		for {
+			select {
+			case s := <-stop:
+				if failed != nil && time.Since(began) < signalGrace {
+					pending = s
+					continue
+				}
+				w.stop(s, cancel)
+				return
+			case <-failed:
+				failed = nil
+				if pending != nil {
+					w.stop(pending, cancel)
+					return
+				}
+			case <-w.done:
+				return
+			}
+		}
+	}()
+	return w
+}
+
+func (w *stopWatch) stop(s os.Signal, cancel context.CancelFunc) {
+	w.by.Store(s)
+	cancel()
+}
+
+// attemptFailed says an attempt has failed: a signal kept from the grace
+// now stops the release.
+func (w *stopWatch) attemptFailed() { w.failOnce.Do(func() { close(w.failed) }) }
+
+// end stops the watching.
+func (w *stopWatch) end() { close(w.done) }
+
+// stoppedBy is the signal that stopped the release, nil if none did.
+func (w *stopWatch) stoppedBy() os.Signal {
+	s, _ := w.by.Load().(os.Signal)
+	return s
 }
 
 // signalGrace is how long after the command exits a signal is taken for
