@@ -253,7 +253,7 @@ func (c *Client) readBackTime() time.Duration {
 
 // settleTime is how long giveBack lets the server give back by itself a
 // grant whose request it has seen end.
-var settleTime = 250 * time.Millisecond
+const settleTime = 250 * time.Millisecond
 
 // giveBack returns ended, the error of a wait whose ctx ended while a
 // request was on its way, once it has made sure the request left no hold.
@@ -304,7 +304,7 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 		if err == nil {
 			return ended
 		}
-		return fmt.Errorf("%w; %w: lock %q (key %q, holder %q, fence %d) was granted as the wait ended and could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, err)
+		return &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: lock %q (key %q, holder %q, fence %d) was granted as the wait ended and could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, err)}
 	}
 	return &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this wait, if its answer was lost as it ended, or by another call with the same key and holder; if no other call shares them, release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence)}
 }
