@@ -19,7 +19,7 @@ import (
 // benchService starts a Service over store for a benchmark.
 func benchService(b *testing.B, store lock.Store) *lockservice.Service {
 	b.Helper()
-	return storetest.Serve(b, store)
+	return storetest.Serve(b, store, lockservice.Config{})
 }
 
 // benchCycles runs Acquire/Release cycles on a lock of each goroutine's

@@ -14,6 +14,7 @@ import (
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/storetest"
 )
 
 const longWait = time.Minute
@@ -385,19 +386,22 @@ func TestWaitServiceClose(t *testing.T) {
 // for each committed change; it is closed when the test ends.
 func hookedService(t *testing.T, after func(name string, events []lock.Event)) *lockservice.Service {
 	t.Helper()
+	hs := newHookStore(t)
+	hs.after = after
+	return storetest.Serve(t, hs, lockservice.Config{})
+}
+
+// newHookStore opens a hookStore over a file store in a new directory
+// (closed by the service that serves it).
+func newHookStore(t *testing.T) *hookStore {
+	t.Helper()
 	fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := lockservice.New(&hookStore{Store: fs, after: after}, lockservice.Config{})
-	ctx, stop := context.WithCancel(context.Background())
-	if err := svc.Start(ctx); err != nil {
-		stop()
-		fs.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(); stop(); fs.Close() })
-	return svc
+	hs := &hookStore{Store: fs}
+	hs.failFor.Store("")
+	return hs
 }
 
 // hookStore is the real file store with a hook called after each committed
@@ -436,18 +440,8 @@ func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (l
 // ahead of those who queued after it (a HA review saw a one-second
 // outage send every waiter to the back of the line).
 func TestStoreBlipKeepsPlace(t *testing.T) {
-	fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &hookStore{Store: fs}
-	hs.failFor.Store("")
-	svc := lockservice.New(hs, lockservice.Config{PollInterval: 20 * time.Millisecond})
-	sctx, stop := context.WithCancel(context.Background())
-	if err := svc.Start(sctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(); stop(); fs.Close() })
+	hs := newHookStore(t)
+	svc := storetest.Serve(t, hs, lockservice.Config{PollInterval: 20 * time.Millisecond})
 	bg := context.Background()
 	if _, err := svc.Acquire(bg, "x", lock.Request{Key: "H", Holder: "h"}, 0); err != nil {
 		t.Fatal(err)
@@ -497,13 +491,9 @@ func TestGiveBackRetried(t *testing.T) {
 	}{{false, false, 1}, {true, false, 1}, {false, true, 0}} {
 		lose := tc.lose
 		t.Run(fmt.Sprintf("made and its answer lost %v, released meanwhile %v", lose, tc.releaseMeanwhile), func(t *testing.T) {
-			fs, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			hs := &hookStore{Store: fs}
+			hs := newHookStore(t)
 			hs.lose.Store(lose)
 			hs.after = func(name string, events []lock.Event) {
 				for _, ev := range events {
@@ -513,12 +503,7 @@ func TestGiveBackRetried(t *testing.T) {
 					}
 				}
 			}
-			svc := lockservice.New(hs, lockservice.Config{})
-			sctx, stop := context.WithCancel(context.Background())
-			if err := svc.Start(sctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { svc.Close(); stop(); fs.Close() })
+			svc := storetest.Serve(t, hs, lockservice.Config{})
 			bg := context.Background()
 			if _, err := svc.Acquire(bg, "x", lock.Request{Key: "K", Holder: "h"}, 0); err != nil {
 				t.Fatal(err)

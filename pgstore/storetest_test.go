@@ -34,6 +34,6 @@ func BenchmarkPoolAcquire(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return storetest.Serve(b, s)
+		return storetest.Serve(b, s, lockservice.Config{})
 	}, 0, 20_000)
 }

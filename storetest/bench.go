@@ -41,11 +41,11 @@ func BenchPoolAcquire(b *testing.B, start func(b *testing.B) *lockservice.Servic
 	}
 }
 
-// Serve starts a service over store for a test or benchmark; the service
-// and the store are closed when it ends.
-func Serve(tb testing.TB, store lock.Store) *lockservice.Service {
+// Serve starts a service with cfg over store for a test or benchmark; the
+// service and the store are closed when it ends.
+func Serve(tb testing.TB, store lock.Store, cfg lockservice.Config) *lockservice.Service {
 	tb.Helper()
-	svc := lockservice.New(store, lockservice.Config{})
+	svc := lockservice.New(store, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.Start(ctx); err != nil {
 		cancel()
