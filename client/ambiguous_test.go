@@ -302,7 +302,7 @@ func TestEventsIdleStreamIsUnreachable(t *testing.T) {
 	}))
 	defer beating.Close()
 	c = newClient(t, client.Options{URL: beating.URL, EventsIdle: 500 * time.Millisecond})
-	if err := c.Events(context.Background(), func(client.Event) error { return nil }); errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "ended the event stream") {
+	if err := c.Events(context.Background(), func(client.Event) error { return nil }); errors.Is(err, client.ErrUnreachable) || !errors.Is(err, client.ErrStreamDropped) || !strings.Contains(err.Error(), "ended the event stream") {
 		t.Fatalf("Events on a stream with heartbeats, then its end: %v", err)
 	}
 }

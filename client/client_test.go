@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -53,7 +54,7 @@ func apiError(t *testing.T, err error) *client.APIError {
 var sentinels = map[string]error{
 	"ErrLocked": client.ErrLocked, "ErrNotFound": client.ErrNotFound, "ErrUnauthorized": client.ErrUnauthorized,
 	"ErrForbidden": client.ErrForbidden, "ErrBadRequest": client.ErrBadRequest, "ErrUnavailable": client.ErrUnavailable,
-	"ErrUnreachable": client.ErrUnreachable,
+	"ErrUnreachable": client.ErrUnreachable, "ErrStreamDropped": client.ErrStreamDropped,
 }
 
 func wantOnly(t *testing.T, err error, want string) {
@@ -780,6 +781,55 @@ func TestEvents(t *testing.T) {
 	auth := newServer(t, serverConfig{api: httpapi.Config{Auth: httpapi.Credentials{User: "u", Pass: "p"}}})
 	err = newClient(t, client.Options{URL: auth.URL}).Events(context.Background(), func(client.Event) error { return nil })
 	wantOnly(t, err, "ErrUnauthorized")
+}
+
+// TestEventsStreamEnds: however the server ends a stream, Events says so
+// with an error matching ErrStreamDropped (reconnect and read again), and
+// its message gives the server's reason.
+func TestEventsStreamEnds(t *testing.T) {
+	srv := newServer(t, serverConfig{})
+	c := newClient(t, client.Options{URL: srv.URL})
+	subscribed := make(chan struct{}, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Events(context.Background(), func(client.Event) error {
+			select {
+			case subscribed <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}()
+	waitFor(t, func() bool {
+		c.Lock(context.Background(), "probe", client.LockOptions{Key: "k"})
+		select {
+		case <-subscribed:
+			return true
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	})
+	srv.svc.Close() // the server begins to stop
+	select {
+	case err := <-errc:
+		wantOnly(t, err, "ErrStreamDropped")
+		if !strings.Contains(err.Error(), "the server is stopping") {
+			t.Fatalf("Events as the server stops: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Events goes on after the server began to stop")
+	}
+
+	fellBehind := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 1000\n: connected\n\nevent: dropped\ndata: {\"error\":\"this stream fell behind and was dropped; reconnect\"}\n\n")
+	}))
+	defer fellBehind.Close()
+	err := newClient(t, client.Options{URL: fellBehind.URL}).Events(context.Background(), func(client.Event) error { return nil })
+	wantOnly(t, err, "ErrStreamDropped")
+	if !strings.Contains(err.Error(), "this stream fell behind") {
+		t.Fatalf("Events on a dropped stream: %v", err)
+	}
 }
 
 func TestReasonIsShort(t *testing.T) {

@@ -41,12 +41,22 @@ var (
 	// place (a proxy's or firewall's page), perhaps after passing the
 	// request on, or the URL is not a Locker server's. Ambiguous.
 	ErrNotLocker = errors.New("the answer is not a locker server's")
-	// ErrStreamDropped: the server dropped an event stream that fell
-	// behind, or (a PostgreSQL replica that made its LISTEN connection
-	// again) that may have missed changes. Reconnect and re-read the locks
-	// of interest.
-	ErrStreamDropped = errors.New("the event stream was dropped by the server (it fell behind, or changes may have gone unreported)")
+	// ErrStreamDropped: the server ended an event stream: it fell behind,
+	// it may have missed changes (a PostgreSQL replica that made its LISTEN
+	// connection again), the server is stopping, or the stream simply
+	// ended. Reconnect and re-read the locks of interest. The error's
+	// message gives the server's reason.
+	ErrStreamDropped = errors.New("the event stream was dropped by the server")
 )
+
+// droppedError is an ErrStreamDropped with the server's reason.
+type droppedError struct{ reason string }
+
+func (e *droppedError) Error() string {
+	return "locker client: the server dropped the event stream: " + e.reason
+}
+
+func (e *droppedError) Is(target error) bool { return target == ErrStreamDropped }
 
 // APIError is an error answer from the server.
 type APIError struct {

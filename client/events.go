@@ -16,9 +16,10 @@ import (
 // Events follows every change on the server (GET /events, Server-Sent
 // Events), calling fn with each event in order, until ctx ends (it returns
 // ctx's error), fn returns an error (it returns that error) or the stream
-// ends. A server that drops a stream which fell behind makes it return
-// ErrStreamDropped: reconnect, and re-read the locks of interest since
-// events may have been missed. A stream on which nothing arrives, not even
+// ends. A stream the server ends (one that fell behind, a replica that may
+// have missed changes, a server stopping, or an end without a word) makes
+// it return an error matching ErrStreamDropped: reconnect, and re-read the
+// locks of interest since events may have been missed. A stream on which nothing arrives, not even
 // the server's heartbeat, for Options.EventsIdle (a hung server, a cut
 // network) ends with an ErrUnreachable error; the time fn takes does not
 // count.
@@ -62,7 +63,13 @@ func (c *Client) events(ctx context.Context, watchdog *time.Timer, fn func(Event
 		case line == "":
 			if data.Len() > 0 {
 				if typ == "dropped" {
-					return ErrStreamDropped
+					var why struct {
+						Error string `json:"error"`
+					}
+					if json.Unmarshal([]byte(data.String()), &why) != nil || why.Error == "" {
+						why.Error = data.String()
+					}
+					return &droppedError{reason: why.Error}
 				}
 				var ev Event
 				if err := json.Unmarshal([]byte(data.String()), &ev); err != nil {
@@ -101,5 +108,5 @@ func (c *Client) events(ctx context.Context, watchdog *time.Timer, fn func(Event
 	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return c.connError(ctx, err, 0)
 	}
-	return fmt.Errorf("locker client: the server ended the event stream")
+	return &droppedError{reason: "it ended the event stream without a reason"}
 }

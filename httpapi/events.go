@@ -70,7 +70,12 @@ func (s *Server) handleEvents() http.Handler {
 			case <-r.Context().Done():
 				return
 			case <-s.svc.Closing():
-				return // the server is shutting down; the client reconnects
+				// Told, not just cut off: the client reconnects (to
+				// another replica, or once this one is back) and reads
+				// the locks again, since it will miss changes meanwhile.
+				fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"the server is stopping; reconnect and read the locks again\"}\n\n")
+				rc.Flush()
+				return
 			}
 			if rc.Flush() != nil {
 				return
