@@ -267,7 +267,7 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 		SkipSSLValidation: f.boolean("skip_ssl_validation"),
 		LockName:          f.text("lock_name"),
 		BoshLock:          withScheme(strings.TrimSpace(f.str("bosh_lock"))),
-		Pool:              f.str("pool"),
+		Pool:              f.text("pool"),
 		RetryDelay:        DefaultRetryDelay,
 	}
 	if d, ok := f.duration("retry_delay", "10s"); ok {

@@ -153,7 +153,11 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 	values := map[string]string{}
 	empty := false
 	for _, op := range poolOps[1:] {
-		v := f.str(op)
+		read := f.str // a step's directory
+		if op == opClaim {
+			read = f.text // a member's name: a number is its text
+		}
+		v := read(op)
 		if v != "" {
 			ops = append(ops, op)
 			values[op] = v
@@ -165,7 +169,7 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 	if f.raw("lock_op") != nil {
 		problems = append(problems, "params.lock_op is for a single lock (source.lock_name or bosh_lock); with source.pool, a put takes one of params."+poolOpsText)
 	}
-	key := f.str("key")
+	key := f.text("key")
 	p.Holder = holderParam(f, &warnings)
 	switch {
 	case len(ops) > 1:

@@ -721,6 +721,25 @@ func TestPoolKeyFromParams(t *testing.T) {
 	}
 }
 
+// TestPoolNumbersAreText: as with a single lock, a number where a name or
+// key is expected (YAML's key: 42, pool: 7, claim: 2024) is taken as its
+// text, as the original resources' jq -r did.
+func TestPoolNumbersAreText(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	source := poolSource(s, "7")
+	source["pool"] = 7
+	b := newBuild(t, source, "j", 1, 1)
+	b.task("m", map[string]string{"name": "2024", "metadata": ""})
+	b.put("add", obj{"add": "m"})
+	if r := b.startPut(obj{"claim": 2024, "key": 42}).wait(); r.code != 0 {
+		t.Fatalf("claim with numbers: exit %d:\n%s", r.code, r.stderr)
+	}
+	if m := member(t, c, "7", "2024"); m.Key != "42" {
+		t.Errorf("member %+v, want it held under key 42", m)
+	}
+}
+
 // poolDropper sits in front of the real server and, once, lets a PUT to
 // /pool/<pool> reach the server and then drops the connection: the member
 // is granted, the answer lost.
