@@ -144,6 +144,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := waitForDatabase(ctx, pool, opts.Logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("preparing the database: %w", err)
@@ -170,6 +174,51 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("listening for changes: %w", ctx.Err())
 	}
 	return s, nil
+}
+
+// waitForDatabase makes the first connection, trying again while the
+// database is not up yet (refused, unreachable, starting up, out of
+// connections) until ctx ends: replicas and their database may start in
+// any order. Other failures (credentials, no such database, TLS) are
+// returned at once: waiting would not mend them.
+func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	pause := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := pool.Ping(ctx)
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				log.Info("the database answers", "attempts", attempt)
+			}
+			return nil
+		case ctx.Err() != nil && attempt > 1:
+			return fmt.Errorf("the database did not come up in time (tried %d times): %v", attempt, err)
+		case ctx.Err() != nil || !notUpYet(err):
+			return err
+		}
+		log.Warn("waiting for the database", "err", err, "attempt", attempt)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return fmt.Errorf("the database did not come up in time (tried %d times): %v", attempt, err)
+		}
+		pause = min(2*pause, 4*time.Second)
+	}
+}
+
+// notUpYet reports whether err, from a first connection, says the
+// database is not there yet rather than that it refused us.
+func notUpYet(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exceptions; 57P: shutting down, starting up
+		// (57P03); 53300: too many connections.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300"
+	}
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &dnsErr) || errors.As(err, &opErr) ||
+		errors.Is(err, syscall.ECONNREFUSED) || connectionLost(err)
 }
 
 // Close stops listening, drops this replica's waiters and closes the pool.

@@ -1,0 +1,110 @@
+package pgstore_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/pgstore"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
+)
+
+// waitLogger is a logger that signals each "waiting for the database".
+type waitLogger struct{ waiting chan struct{} }
+
+func (h waitLogger) Enabled(context.Context, slog.Level) bool { return true }
+func (h waitLogger) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h waitLogger) WithGroup(string) slog.Handler            { return h }
+func (h waitLogger) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "waiting for the database" {
+		select {
+		case h.waiting <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// withHost is url u with its host:port replaced.
+func withHost(t *testing.T, u, hostPort string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Host = hostPort
+	return p.String()
+}
+
+// TestOpenWaitsForTheDatabase: a replica that starts before its database
+// (a whole deployment started at once) waits for it, as docs/ha.md says,
+// instead of exiting at once (a docs review found it exited at once).
+func TestOpenWaitsForTheDatabase(t *testing.T) {
+	schemaURL := pgtest.Schema(t)
+	p, _ := url.Parse(schemaURL)
+	f := startFreezer(t, p.Host)
+	f.mu.Lock()
+	f.refusing = true // connections are taken and closed: a database not up yet
+	f.mu.Unlock()
+	log := waitLogger{waiting: make(chan struct{}, 1)}
+	opened := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(bg, 60*time.Second)
+		defer cancel()
+		s, err := pgstore.Open(ctx, withHost(t, schemaURL, f.addr()), pgstore.Options{Logger: slog.New(log)})
+		if err == nil {
+			_, _, err = s.Get(bg, "x")
+			s.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case <-log.waiting:
+	case err := <-opened:
+		t.Fatalf("Open with the database away returned without waiting: %v", err)
+	}
+	f.mu.Lock()
+	f.refusing = false // the database is up
+	f.mu.Unlock()
+	if err := <-opened; err != nil {
+		t.Fatalf("Open once the database came up: %v", err)
+	}
+}
+
+// TestOpenGivesUp: a database that never comes up is waited for until the
+// context ends, and the error says so; one that refuses us (no such
+// database) is not waited for.
+func TestOpenGivesUp(t *testing.T) {
+	schemaURL := pgtest.Schema(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there: connection refused
+	ctx, cancel := context.WithTimeout(bg, 2*time.Second)
+	defer cancel()
+	_, err = pgstore.Open(ctx, withHost(t, schemaURL, closed), pgstore.Options{})
+	if err == nil || !strings.Contains(err.Error(), "did not come up in time") {
+		t.Fatalf("Open with nothing at the address: %v", err)
+	}
+
+	p, _ := url.Parse(schemaURL)
+	p.Path = "/locker_no_such_database"
+	log := waitLogger{waiting: make(chan struct{}, 1)}
+	ctx, cancel = context.WithTimeout(bg, 60*time.Second)
+	defer cancel()
+	_, err = pgstore.Open(ctx, p.String(), pgstore.Options{Logger: slog.New(log)})
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "did not come up") {
+		t.Fatalf("Open of a database that does not exist: %v", err)
+	}
+	select {
+	case <-log.waiting:
+		t.Fatal("Open waited for a database that does not exist")
+	default:
+	}
+}
