@@ -241,6 +241,15 @@ func TestRenderDataDirOffThePersistentDisk(t *testing.T) {
 	if strings.Contains(bpm, "persistent_disk") || !strings.Contains(bpm, "- path: /var/vcap/data/locker\n    writable: true") {
 		t.Errorf("bpm.yml for a data dir elsewhere:\n%s", bpm)
 	}
+	// BPM's persistent_disk is /var/vcap/store/<job> alone: another
+	// directory of the store is a volume of its own (a docs review found
+	// it left out of the process's mounts).
+	for dir, disk := range map[string]bool{"/var/vcap/store/locker": true, "/var/vcap/store/locker/data": true, "/var/vcap/store/lockerdata": false, "/var/vcap/store/other": false} {
+		bpm := mustRender(t, "templates/bpm.yml.erb", map[string]any{"locker": map[string]any{"data_dir": dir}})
+		if got := strings.Contains(bpm, "persistent_disk: true"); got != disk || !disk && !strings.Contains(bpm, "- path: "+dir+"\n    writable: true") {
+			t.Errorf("bpm.yml for data_dir %s:\n%s", dir, bpm)
+		}
+	}
 	if env := envOf(t, mustRender(t, "templates/env.erb", props)); env["LOCKER_CONFIG"] != "/var/vcap/data/locker/locks.yml" {
 		t.Errorf("LOCKER_CONFIG = %q", env["LOCKER_CONFIG"])
 	}
