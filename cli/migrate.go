@@ -129,6 +129,7 @@ func exportOriginal(ctx context.Context, from, to string, stdout io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "wrote %d locks (%d held) from %s to %s in the original locker's format; fence tokens, pools, metadata and history are not in it\n",
 		res.Locks, res.Held, redactStore(from), to)
+	fmt.Fprintf(stdout, "note: Locker started on that file again numbers fence tokens from 1: services that check tokens must forget the ones they have seen\n")
 	if res.Expired > 0 {
 		fmt.Fprintf(stdout, "left out %d holds whose lease had run out\n", res.Expired)
 	}
