@@ -13,7 +13,11 @@ const staleAfter = 5
 // Join implements lock.WaitQueue: a place kept for the same key and holder
 // (on any replica) is taken back, else a new row goes at the end.
 func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Ticket, error) {
-	qctx, cancel := s.bounded(ctx)
+	// Not cut short by the request: a client that leaves as its row is
+	// committed would otherwise leave the row behind, unknown to anyone,
+	// ahead of every later waiter until it went stale (a review saw a
+	// lock refused to all for 10 s after waiters hung up at once).
+	qctx, cancel := s.bounded(context.WithoutCancel(ctx))
 	defer cancel()
 	var id int64
 	err := s.pool.QueryRow(qctx, `WITH kept AS (
@@ -32,6 +36,11 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 		name, w.Key, w.Holder, s.opts.Replica).Scan(&id)
 	if err != nil {
 		return 0, dbError(ctx, err)
+	}
+	if ctx.Err() != nil {
+		// Gone meanwhile: its place goes with it.
+		s.Leave(context.WithoutCancel(ctx), name, lock.Ticket(id), 0)
+		return 0, ctx.Err()
 	}
 	s.mu.Lock()
 	s.live[lock.Ticket(id)] = struct{}{}
