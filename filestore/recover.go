@@ -29,6 +29,10 @@ type state struct {
 	logGen   uint64 // first log segment not covered by the snapshot
 	// segments are the log segments replayed, oldest first.
 	segments []segment
+	// unmarked are the segments, not the last, that do not end by naming
+	// the next (a crash came between making it and writing the marker),
+	// with where their records end: Open writes the marker.
+	unmarked []unmarkedSegment
 	// tailOffset is where the last segment's valid data ends.
 	tailOffset int64
 	// zeroTail: only zeros follow tailOffset (preallocated, never written).
@@ -39,6 +43,11 @@ type state struct {
 type segment struct {
 	gen  uint64
 	path string
+}
+
+type unmarkedSegment struct {
+	segment
+	end int64
 }
 
 func segmentPath(path string, gen uint64) string {
@@ -125,6 +134,9 @@ func recoverState(path string, historyLimit int) (*state, error) {
 				namer, hint = "the snapshot", fmt.Sprintf(". If this store was made by a Locker older than this check and its first start crashed, it holds no change yet: delete %s to start afresh", path)
 			}
 			return nil, fmt.Errorf("%s: the log segment %s names is empty (not even its header is left): the changes made since were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the rest of the store from the same backup%s", seg.path, namer, hint)
+		}
+		if !last && st.rolledTo == 0 {
+			st.unmarked = append(st.unmarked, unmarkedSegment{seg, end})
 		}
 		st.tailOffset, st.zeroTail = end, zeroTail
 	}
@@ -334,10 +346,19 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 	fr.skip(len(magic))
 	payload, err := fr.frame()
 	if err != nil {
-		if last && errors.Is(err, errTorn) {
-			return 0, false, nil
+		if !errors.Is(err, errTorn) && !errors.Is(err, errDamaged) {
+			return 0, false, err // reading the file failed
 		}
-		return 0, false, fmt.Errorf("log header: %w", err)
+		rest, rerr := fr.rest()
+		if rerr != nil {
+			return 0, false, rerr
+		}
+		if last && tornHeader(rest, seg.gen) {
+			return 0, false, nil // created, then cut off in its header
+		}
+		// A header whose length was damaged reads as one cut off: taken
+		// for that, the records after it were cut off with it.
+		return 0, false, fmt.Errorf("log header is damaged (%v), and %d bytes follow it that a header cut short by a crash would not leave; refusing to guess. Restore from a backup", err, len(rest))
 	}
 	var hdr logHeader
 	if err := json.Unmarshal(payload, &hdr); err != nil || hdr.Gen != seg.gen {
@@ -411,6 +432,20 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			return 0, false, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
 		}
 	}
+}
+
+// tornHeader reports whether rest, what follows the magic line of log
+// segment gen, is its header frame cut short by a crash: some of its bytes,
+// each in its place, and zeros in the others and after it. Nothing else
+// may be there: a record follows a header only once the header is whole.
+func tornHeader(rest []byte, gen uint64) bool {
+	header := appendFrame(nil, mustJSON(logHeader{Gen: gen}))
+	for i, c := range rest {
+		if c != 0 && (i >= len(header) || c != header[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // preallocated reports whether a segment of size bytes ends in rest the

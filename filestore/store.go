@@ -333,6 +333,16 @@ func (s *Store) open() error {
 			}
 		}
 	}
+	// A crash between making a segment and marking the end of the one
+	// before left that one unmarked: mark it now, so that the later
+	// segment's loss cannot pass unnoticed.
+	for _, u := range st.unmarked {
+		if err := writeMarker(u.path, u.end, u.gen+1); err != nil {
+			s.opts.Logger.Warn("marking the end of a log segment failed", "file", u.path, "err", err)
+		} else {
+			s.opts.Logger.Info("marked the end of a log segment that a crash left unmarked", "file", u.path, "next", u.gen+1)
+		}
+	}
 	if n := len(st.segments); n > 0 {
 		last := st.segments[n-1]
 		f, err := os.OpenFile(last.path, os.O_RDWR, 0o600)
@@ -464,8 +474,9 @@ func (s *Store) startSegment(gen uint64) error {
 	return err
 }
 
-// noRecords reports whether the log segment at path holds no record: it is
-// empty, or cut off in its header, or its header followed by zeros.
+// noRecords reports whether the log segment at path (segment 1) holds no
+// record: it is empty, or cut off in its header, or its header followed by
+// zeros.
 func noRecords(path string) bool {
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) > preallocChunk {
@@ -475,14 +486,10 @@ func noRecords(path string) bool {
 		return bytes.HasPrefix([]byte(logMagic), b) // cut off in the magic
 	}
 	rest := b[len(logMagic):]
-	_, n, err := readFrame(rest)
-	switch {
-	case errors.Is(err, errTorn):
-		return true // cut off in the header's frame
-	case err != nil:
-		return false
+	if _, n, err := readFrame(rest); err == nil {
+		return allZero(rest[n:])
 	}
-	return bytes.Count(rest[n:], []byte{0}) == len(rest[n:])
+	return tornHeader(rest, 1) // cut off in the header's frame
 }
 
 // newSegment starts log segment gen and makes it the one appended to.
@@ -521,6 +528,23 @@ func (s *Store) newSegment(gen uint64) error {
 		old.Close()
 	}
 	return nil
+}
+
+// writeMarker writes, at off in the log segment at path, the marker naming
+// segment next.
+func writeMarker(path string, off int64, next uint64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(appendFrame(nil, mustJSON(nextMarker{Next: next})), off)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (s *Store) writeLogHeader() error {
