@@ -54,8 +54,8 @@ var fastBodyDeclines = []string{
 	`{"key":"a\"b"}`,                 // an escape
 	`{"key":"a\u00e9"}`,              // an escape
 	"{\"key\":\"a\xffb\"}",           // not UTF-8: replaced
-	`{"Key":"k"}`,                    // encoding/json matches names in any case
-	`{"key":"a","key":"b"}`,          // the last one wins
+	`{"Key":"k"}`,                    // refused there (encoding/json matches names in any case)
+	`{"key":"a","key":"b"}`,          // refused there (encoding/json takes the last)
 	`{"key":null}`,                   // leaves Key nil
 	`{"key":1}`,                      // the wrong type
 	`{"key":"k","force":true}`,       // not a string member

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -240,6 +241,9 @@ func slowBody(raw []byte, body *requestBody) error {
 		// encoding/json would say `field "" has the wrong type (array)`.
 		return lock.Errorf(lock.EINVALID, `request body is not a JSON object but %s: the body must be an object, such as {"key":"..."}`, kind)
 	}
+	if err := checkFieldNames(raw); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(body); err != nil {
 		var de durationError
@@ -257,6 +261,60 @@ func slowBody(raw []byte, body *requestBody) error {
 		return lock.Errorf(lock.EINVALID, `request body holds a \u escape of half a UTF-16 surrogate pair, which is no character`)
 	}
 	return nil
+}
+
+// bodyFields are the names of requestBody's fields, as its tags spell them.
+var bodyFields = func() []string {
+	var names []string
+	t := reflect.TypeFor[requestBody]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
+}()
+
+// checkFieldNames refuses what encoding/json would take without a word in
+// a body: a field twice (the last one wins: {"key":"a","key":"b"} is key
+// b) and a field's name in another case ("KEY", "Key", even "\u212aey"
+// with the Kelvin sign, are all taken as key). Fields the API does not
+// know are ignored, repeated or not. A body that is not valid JSON is left
+// to encoding/json, whose error says where.
+func checkFieldNames(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var problem error
+	seen := make(map[string]bool, len(bodyFields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
+		if problem != nil {
+			continue // the first is reported, once the JSON is known to be valid
+		}
+		for _, f := range bodyFields {
+			switch {
+			case name == f && seen[f]:
+				problem = lock.Errorf(lock.EINVALID, "request body has the field %q twice; send each field once", f)
+			case name == f:
+				seen[f] = true
+			case strings.EqualFold(name, f):
+				problem = lock.Errorf(lock.EINVALID, "request body has the field %s: field names are lower case; send %q", strconv.QuoteToASCII(name), f)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil // not valid JSON after all
+	}
+	return problem
 }
 
 // notAnObject names the JSON value that b (without leading whitespace)

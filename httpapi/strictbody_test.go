@@ -79,3 +79,39 @@ func TestBodyByteOrderMark(t *testing.T) {
 		t.Errorf("refused requests took lock y")
 	}
 }
+
+// TestBodyFieldNamesAreExact: a field twice, or a field's name in another
+// case, is refused; encoding/json took the last of two and matched names
+// in any case, so {"key":"k1","key":"k2"} was key k2 and {"KEY":"x"} key x.
+// No client of Locker's sends either (the seed README, the original and
+// this repository's Concourse resource, the Go client and the CLI all
+// send the names in lower case, once).
+func TestBodyFieldNamesAreExact(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	refused(t, s, []struct{ what, method, path, body, want string }{
+		{"key twice", "PUT", "/lock/x", `{"key":"k1","key":"k2"}`, `request body has the field "key" twice; send each field once`},
+		{"key twice, the same", "PUT", "/lock/x", `{"key":"k","lock_by":"h","key":"k"}`, `the field "key" twice`},
+		{"ttl twice", "PUT", "/lock/x", `{"key":"k","ttl":"1h","ttl":1}`, `the field "ttl" twice`},
+		{"holder twice", "DELETE", "/lock/x", `{"key":"k","locked_by":"a","locked_by":"b"}`, `the field "locked_by" twice`},
+		{"force twice", "DELETE", "/lock/x", `{"force":false,"force":true}`, `the field "force" twice`},
+		{"fence twice", "POST", "/lock/x/refresh", `{"key":"k","ttl":"1m","fence":1,"fence":2}`, `the field "fence" twice`},
+		{"metadata twice", "PUT", "/pool/p/m", `{"metadata":1,"metadata":2}`, `the field "metadata" twice`},
+		{"an escaped name the same as another", "PUT", "/lock/x", `{"key":"a","k\u0065y":"b"}`, `the field "key" twice`},
+		{"KEY", "PUT", "/lock/x", `{"KEY":"x"}`, `request body has the field "KEY": field names are lower case; send "key"`},
+		{"Key with key", "PUT", "/lock/x", `{"key":"a","Key":"b"}`, `the field "Key"`},
+		{"the Kelvin sign", "PUT", "/lock/x", "{\"\u212aey\":\"x\"}", `the field "\u212aey": field names are lower case; send "key"`},
+		{"a long s", "PUT", "/lock/x", "{\"key\":\"k\",\"reque\u017ftor\":\"h\"}", `send "requestor"`},
+		{"Lock_By", "PUT", "/lock/x", `{"key":"k","Lock_By":"h"}`, `send "lock_by"`},
+		{"TTL", "PUT", "/lock/x", `{"key":"k","TTL":"1h"}`, `send "ttl"`},
+		{"Force", "DELETE", "/lock/x", `{"Force":true}`, `send "force"`},
+		{"Metadata", "PUT", "/pool/p/m", `{"Metadata":{"a":1}}`, `send "metadata"`},
+	})
+	// Bad JSON is still told as bad JSON, whatever its names.
+	if e := s.do("PUT", "/lock/x", `{"KEY":"x",}`).expect(t, 400, "bad JSON").errorOf(t); !strings.Contains(e.Error, "invalid character") {
+		t.Errorf("bad JSON with a wrong-case name: error %q", e.Error)
+	}
+	// Unknown fields are still ignored, repeated or not; so are names
+	// that only look like a field's.
+	s.do("PUT", "/lock/x", `{"key":"k","note":1,"note":2,"keys":"x","lockby":"y"}`).expect(t, 200, "unknown fields")
+	wantEntry(t, s, "x", "k", map[string]int{"k": 1})
+}
