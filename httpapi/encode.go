@@ -150,6 +150,14 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 	if err != nil {
 		return lockRequest{}, lock.Errorf(lock.EINVALID, "query string: %v", err)
 	}
+	// Nor q.Get's first value of several: "?ttl=1s&ttl=-5" would pass
+	// with its second value unread, and "?ttl=&ttl=5m" would ask for no
+	// lease at all.
+	for _, name := range queryFields {
+		if n := len(q[name]); n > 1 {
+			return lockRequest{}, lock.Errorf(lock.EINVALID, "query string has %q %s; send each parameter once", name, times(n))
+		}
+	}
 	var req lockRequest
 	req.Key = first(body.Key, q, "key")
 	req.Holder = first(body.LockBy, q, "lock_by")
@@ -200,6 +208,17 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 		req.Fence = *body.Fence
 	}
 	return req, nil
+}
+
+// queryFields are the query parameters decodeLockRequest reads.
+var queryFields = []string{"key", "lock_by", "locked_by", "requestor", "wait", "ttl", "force", "fence"}
+
+// times says n times in words: "twice", "3 times".
+func times(n int) string {
+	if n == 2 {
+		return "twice"
+	}
+	return strconv.Itoa(n) + " times"
 }
 
 // decodeBody decodes a request body (none is an empty body). The bodies

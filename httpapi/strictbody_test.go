@@ -115,3 +115,28 @@ func TestBodyFieldNamesAreExact(t *testing.T) {
 	s.do("PUT", "/lock/x", `{"key":"k","note":1,"note":2,"keys":"x","lockby":"y"}`).expect(t, 200, "unknown fields")
 	wantEntry(t, s, "x", "k", map[string]int{"k": 1})
 }
+
+// TestQueryParameterOnce: a parameter the API reads, given twice, is
+// refused; url.Values' Get read the first and left the others unread, so
+// "?ttl=1s&ttl=-5" passed and "?ttl=&ttl=5m" took a hold without a lease.
+func TestQueryParameterOnce(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	refused(t, s, []struct{ what, method, path, body, want string }{
+		{"ttl twice", "PUT", "/lock/x?key=k&ttl=1s&ttl=-5", ``, `query string has "ttl" twice; send each parameter once`},
+		{"ttl empty, then set", "PUT", "/lock/x?key=k&ttl=&ttl=5m", ``, `"ttl" twice`},
+		{"ttl twice, the body's wins", "PUT", "/lock/x?ttl=1s&ttl=2s", `{"key":"k","ttl":"1m"}`, `"ttl" twice`},
+		{"key three times", "PUT", "/lock/x?key=a&key=b&key=c", ``, `query string has "key" 3 times`},
+		{"wait twice", "PUT", "/lock/x?key=k&wait=1s&wait=1s", ``, `"wait" twice`},
+		{"holder twice", "PUT", "/lock/x?key=k&lock_by=a&lock_by=b", ``, `"lock_by" twice`},
+		{"locked_by twice", "DELETE", "/lock/x?key=k&locked_by=a&locked_by=b", ``, `"locked_by" twice`},
+		{"requestor twice", "POST", "/lock/x/refresh?key=k&ttl=1m&requestor=a&requestor=b", ``, `"requestor" twice`},
+		{"force twice", "DELETE", "/lock/x?force=false&force=true", ``, `"force" twice`},
+		{"fence twice", "DELETE", "/lock/x?force=true&fence=1&fence=2", ``, `"fence" twice`},
+		{"pool acquire", "PUT", "/pool/p?key=k&key=j", ``, `"key" twice`},
+		{"pool remove", "DELETE", "/pool/p/m?force=true&force=true", ``, `"force" twice`},
+	})
+	// Parameters the API does not read are ignored, repeated or not (a
+	// cache-buster, say).
+	s.do("PUT", "/lock/x?key=k&_=1&_=2", ``).expect(t, 200, "unknown parameters repeated")
+	wantEntry(t, s, "x", "k", map[string]int{"k": 1})
+}
