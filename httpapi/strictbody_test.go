@@ -140,3 +140,16 @@ func TestQueryParameterOnce(t *testing.T) {
 	s.do("PUT", "/lock/x?key=k&_=1&_=2", ``).expect(t, 200, "unknown parameters repeated")
 	wantEntry(t, s, "x", "k", map[string]int{"k": 1})
 }
+
+// TestDurationTooLongIsSaid: a duration past the longest a server can
+// hold (about 292 years) is told as too long, in the body and the query,
+// not as badly written.
+func TestDurationTooLongIsSaid(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	refused(t, s, []struct{ what, method, path, body, want string }{
+		{"ttl in the body", "PUT", "/lock/x", `{"key":"k","ttl":"9999999999h"}`, `request body: duration "9999999999h" is too long: the longest is 2562047h47m16.854775807s (about 292 years)`},
+		{"wait in the query", "PUT", "/lock/x?key=k&wait=9999999999h", ``, `wait: duration "9999999999h" is too long`},
+		{"refresh ttl", "POST", "/lock/x/refresh?key=k&ttl=2562048h", ``, `ttl: duration "2562048h" is too long`},
+		{"seconds", "PUT", "/lock/x", `{"key":"k","ttl":"9999999999"}`, `duration "9999999999" is out of range: use 0 to 1e9 seconds`},
+	})
+}

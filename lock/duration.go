@@ -2,6 +2,7 @@ package lock
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,12 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	switch {
+	case err != nil && goSyntax(s) && strings.HasPrefix(s, "-"):
+		return 0, errNegative(strconv.Quote(s))
+	case err != nil && goSyntax(s):
+		// Well written, but past what a time.Duration holds:
+		// time.ParseDuration says only "invalid duration".
+		return 0, Errorf(EINVALID, "duration %q is too long: the longest is %s (about 292 years)", s, time.Duration(math.MaxInt64))
 	case err != nil:
 		return 0, Errorf(EINVALID, "bad duration %q: use Go syntax such as \"30s\" or \"5m\", or a number of seconds", s)
 	case v < 0:
@@ -82,6 +89,48 @@ func errNegative(what string) error {
 
 func errTooShort(what string) error {
 	return Errorf(EINVALID, "duration %s is shorter than a nanosecond; use 0 for none", what)
+}
+
+// goSyntax reports whether s is written as time.ParseDuration reads a
+// duration, whatever its size: an optional sign, then one or more numbers
+// (digits, with at most one decimal point) each followed by a unit; or 0.
+func goSyntax(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "0" {
+		return true
+	}
+	if s == "" {
+		return false
+	}
+	isDigit := func(c byte) bool { return '0' <= c && c <= '9' }
+	for s != "" {
+		i, digits := 0, 0
+		for ; i < len(s) && isDigit(s[i]); i++ {
+			digits++
+		}
+		if i < len(s) && s[i] == '.' {
+			for i++; i < len(s) && isDigit(s[i]); i++ {
+				digits++
+			}
+		}
+		if digits == 0 {
+			return false
+		}
+		s = s[i:]
+		j := 0
+		for j < len(s) && s[j] != '.' && !isDigit(s[j]) {
+			j++
+		}
+		switch s[:j] {
+		case "ns", "us", "\u00b5s", "\u03bcs", "ms", "s", "m", "h":
+		default:
+			return false
+		}
+		s = s[j:]
+	}
+	return true
 }
 
 // isDecimal reports whether s is digits with at most one decimal point:

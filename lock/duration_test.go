@@ -95,3 +95,34 @@ func TestDurationsTooSmallForAFloat(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationTooLong: a duration written in Go syntax but longer than a
+// time.Duration holds (about 292 years) is told as too long, not as
+// badly written: time.ParseDuration says "invalid duration" for both.
+func TestDurationTooLong(t *testing.T) {
+	for _, s := range []string{"9999999999h", "2562048h", "9223372036854775808ns", "+9999999999h", "2562047h47m17s", "1h9999999999h", "9999999999.5h", "153722868m"} {
+		_, err := ParseDuration(s)
+		if want := `duration "` + s + `" is too long: the longest is 2562047h47m16.854775807s (about 292 years)`; err == nil || err.Error() != want {
+			t.Errorf("ParseDuration(%q): %v, want %s", s, err, want)
+		}
+	}
+	if _, err := ParseDuration("-9999999999h"); err == nil || err.Error() != `duration "-9999999999h" must not be negative` {
+		t.Errorf(`ParseDuration("-9999999999h"): %v, want it to say negative`, err)
+	}
+	// The longest is taken; what is badly written is still told so,
+	// whatever its size.
+	if d, err := ParseDuration("2562047h47m16.854775807s"); err != nil || d != math.MaxInt64 {
+		t.Errorf("ParseDuration of the longest: %v, %v", d, err)
+	}
+	for _, s := range []string{"9999999999y", "9999999999 h", "1.2.3h", ".h", "h", "9999999999hh", "1e99h", "--1h", "9999999999h5"} {
+		if _, err := ParseDuration(s); err == nil || !strings.HasPrefix(err.Error(), "bad duration") {
+			t.Errorf("ParseDuration(%q): %v, want a bad duration", s, err)
+		}
+	}
+	// goSyntax takes everything time.ParseDuration takes.
+	for _, s := range []string{"0", "-0", "+0", "1h", "1.5h", ".5s", "5.s", "1h2m3s4ms5us6\u00b5s7\u03bcs8ns", "-1m", "+3s", "0.000000001s"} {
+		if _, err := time.ParseDuration(s); err != nil || !goSyntax(s) {
+			t.Errorf("%q: time.ParseDuration %v, goSyntax %v", s, err, goSyntax(s))
+		}
+	}
+}
