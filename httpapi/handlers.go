@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
@@ -224,9 +226,8 @@ func (s *Server) handleReadyz() http.Handler {
 // exists with other methods, 404 otherwise.
 func (s *Server) handleNotFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/lock/" {
-			// /lock/{name} with the name left out.
-			s.writeError(w, r, lock.ValidateName("lock name", ""))
+		if err := emptyName(r); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		var allow []string
@@ -246,4 +247,29 @@ func (s *Server) handleNotFound() http.Handler {
 		}
 		errorf(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path))
 	})
+}
+
+// emptyName is the 400 for the path of a route with its last name left
+// out, whatever the method, as that route answers for a bad name: /lock/
+// (the lock's name), /pool/ (the pool's) and /pool/{pool}/ (the member's,
+// once the pool's name is good). The mux has no route for them (a
+// wildcard matches no empty segment), so they come here.
+func emptyName(r *http.Request) error {
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	switch {
+	case len(segs) == 3 && segs[1] == "lock" && segs[2] == "":
+		return lock.ValidateName("lock name", "")
+	case len(segs) == 3 && segs[1] == "pool" && segs[2] == "":
+		return lock.ValidateName("pool name", "")
+	case len(segs) == 4 && segs[1] == "pool" && segs[3] == "":
+		pool, err := url.PathUnescape(segs[2])
+		if err != nil {
+			return nil
+		}
+		if err := lock.ValidateName("pool name", pool); err != nil {
+			return err
+		}
+		return lock.ValidateName("lock name", "")
+	}
+	return nil
 }

@@ -1124,3 +1124,34 @@ func TestPoolRemovedMembersAreNeverHandedOut(t *testing.T) {
 	}
 	t.Logf("%d acquisitions, %d removals", took.Load(), removed.Load())
 }
+
+// TestPoolEmptyNames: a pool route with its pool or member name left out
+// gets the 400 that /lock/ gets, whatever the method (it got 404 "no such
+// route").
+func TestPoolEmptyNames(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	s.addMember(t, "p", "m", "")
+	for _, c := range []struct{ method, path, want string }{
+		{"PUT", "/pool/?key=k", "pool name must not be empty"},
+		{"GET", "/pool/", "pool name must not be empty"},
+		{"DELETE", "/pool/", "pool name must not be empty"},
+		{"PUT", "/pool/p/", "lock name must not be empty"},
+		{"DELETE", "/pool/p/?force=true", "lock name must not be empty"},
+		{"GET", "/pool/p/", "lock name must not be empty"},
+		{"PUT", "/pool/%2F/", "lock name must not be empty"},
+		{"PUT", "/pool/a%01b/", "pool name must not contain control characters"},
+		{"PUT", "/lock/?key=k", "lock name must not be empty"},
+	} {
+		r := s.do(c.method, c.path, "").expect(t, 400, c.method+" "+c.path)
+		if e := r.errorOf(t); !strings.HasPrefix(e.Error, c.want) {
+			t.Errorf("%s %s: error %q, want %q", c.method, c.path, e.Error, c.want)
+		}
+	}
+	// Not these: no route has a name there.
+	for _, path := range []string{"/pool", "/pools/", "/pool/p/m/", "/pool/p/m/x"} {
+		s.do("PUT", path, "").expect(t, 404, "PUT "+path)
+	}
+	if p := s.pool(t, "p"); p.Total != 1 || p.Members["m"].Key != "" {
+		t.Errorf("pool after bad requests: %s", mustJSON(p))
+	}
+}
