@@ -269,6 +269,38 @@ func TestRefresh(t *testing.T) {
 	s.do("POST", "/lock/f/refresh", `{"key":"k","lock_by":"job","ttl":"1s","fence":"7"}`).expect(t, 400, "a fence in a string")
 }
 
+// TestFutureFenceIsSaid: a fence higher than any the lock has had names
+// no holding period: the answer says so (it said the lock was taken
+// afresh, or taken again since that fence), with the status the docs give
+// for a fence the lock does not have, and nothing changes.
+func TestFutureFenceIsSaid(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	f := s.do("PUT", "/lock/f", `{"key":"k","lock_by":"job","ttl":"1h"}`).expect(t, 200, "lock").lockOf(t).Fence
+	s.addMember(t, "p", "f", "")
+	const future = "18446744073709551615"
+	for _, c := range []struct {
+		what, method, path, body string
+		status                   int
+		want                     string
+	}{
+		{"refresh", "POST", "/lock/f/refresh", `{"key":"k","lock_by":"job","ttl":"1s","fence":` + future + `}`, 404,
+			fmt.Sprintf(`lock "f": fence %s is higher than any this lock has had (its latest is %d): no hold of "job" under key "k" was taken under it; nothing was renewed`, future, f)},
+		{"refresh, in the query", "POST", "/lock/f/refresh?key=k&lock_by=job&ttl=1s&fence=" + future, ``, 404, "is higher than any this lock has had"},
+		{"force", "DELETE", "/lock/f?force=true&fence=" + future, ``, 423,
+			fmt.Sprintf(`lock "f": fence %s is higher than any this lock has had: it is held by key "k" under fence %d (holders: job x1); nothing was forced`, future, f)},
+		{"forced removal", "DELETE", fmt.Sprintf("/pool/p/f?force=true&fence=%d", f+1), ``, 423, "is higher than any it has had"},
+	} {
+		e := s.do(c.method, c.path, c.body).expect(t, c.status, c.what).errorOf(t)
+		if !strings.Contains(e.Error, c.want) {
+			t.Errorf("%s: error %q, want %q", c.what, e.Error, c.want)
+		}
+	}
+	l := s.get(t, "f")
+	if l.Fence != f || l.LockedBy["job"] != 1 || l.Holds["job"].Expires == nil || time.Until(*l.Holds["job"].Expires) < 30*time.Minute {
+		t.Errorf("requests with a future fence changed the lock: %s", mustJSON(l))
+	}
+}
+
 func TestHistory(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{Store: filestore.Options{HistoryLimit: 5}})
 	s.do("GET", "/lock/h/history", "").expect(t, 404, "history of an unknown lock")

@@ -299,6 +299,9 @@ func RemoveFromPoolFence(l *Lock, pool string, force bool, by string, fence uint
 	if l.InPool(pool) && l.Key != "" && l.Fence != fence {
 		e := conflict(l)
 		e.Message = fmt.Sprintf("pool %q: member %q was taken again since fence %d: it is held by key %q under fence %d (%s); nothing was forced or removed", pool, l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+		if fence > l.Fence {
+			e.Message = fmt.Sprintf("pool %q: member %q: fence %d is higher than any it has had: it is held by key %q under fence %d (%s); nothing was forced or removed", pool, l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+		}
 		return events, e
 	}
 	more, err := RemoveFromPool(l, pool, force, by, env)

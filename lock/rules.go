@@ -176,6 +176,11 @@ func Refresh(l *Lock, key, holder string, ttl time.Duration, fence uint64, env E
 	if l.Key == "" || !ok {
 		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: %q holds nothing under key %q to refresh", l.Name, holder, key)}
 	}
+	if fence > l.Fence {
+		// Not a hold that is gone: one that never was (a token from
+		// another lock, or made up).
+		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: fence %d is higher than any this lock has had (its latest is %d): no hold of %q under key %q was taken under it; nothing was renewed", l.Name, fence, l.Fence, holder, key)}
+	}
 	if fence != 0 && l.Fence != fence {
 		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: the hold of %q under key %q with fence %d is gone; the lock was taken afresh (fence %d)", l.Name, holder, key, fence, l.Fence)}
 	}
@@ -225,6 +230,9 @@ func ForceReleaseFence(l *Lock, by string, fence uint64, env Env) ([]Event, erro
 		if l.Key != "" && l.Fence != fence {
 			e := conflict(l)
 			e.Message = fmt.Sprintf("lock %q was taken again since fence %d: it is held by key %q under fence %d (%s); nothing was forced", l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+			if fence > l.Fence {
+				e.Message = fmt.Sprintf("lock %q: fence %d is higher than any this lock has had: it is held by key %q under fence %d (%s); nothing was forced", l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+			}
 			return events, e
 		}
 		return append(events, ForceRelease(l, by, env)...), nil

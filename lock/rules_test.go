@@ -939,6 +939,36 @@ func TestForceReleaseFence(t *testing.T) {
 	}
 }
 
+// TestFutureFence: a fence token higher than any the lock has had names
+// no holding period; the answer says so, with the status of a token that
+// is no longer the lock's (ENOTFOUND on refresh, ECONFLICT on a force),
+// rather than that the lock was taken afresh since.
+func TestFutureFence(t *testing.T) {
+	ago := at(-time.Hour)
+	env := newEnv().env(t0)
+	const future = 18446744073709551615
+	l := held("K", 160, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Minute))})
+	l.Pools = []string{"p"}
+	before := l.Clone()
+	for _, c := range []struct {
+		what, code, want string
+		do               func() ([]lock.Event, error)
+	}{
+		{"refresh", lock.ENOTFOUND, `lock "db": fence 18446744073709551615 is higher than any this lock has had (its latest is 160): no hold of "h1" under key "K" was taken under it; nothing was renewed`,
+			func() ([]lock.Event, error) { return lock.Refresh(&l, "K", "h1", time.Hour, future, env) }},
+		{"force", lock.ECONFLICT, `lock "db": fence 161 is higher than any this lock has had: it is held by key "K" under fence 160 (holders: h1 x1); nothing was forced`,
+			func() ([]lock.Event, error) { return lock.ForceReleaseFence(&l, "op", 161, env) }},
+		{"forced removal", lock.ECONFLICT, `pool "p": member "db": fence 18446744073709551615 is higher than any it has had: it is held by key "K" under fence 160 (holders: h1 x1); nothing was forced or removed`,
+			func() ([]lock.Event, error) { return lock.RemoveFromPoolFence(&l, "p", true, "op", future, env) }},
+	} {
+		events, err := c.do()
+		if codeOf(t, err) != c.code || len(events) != 0 || err.Error() != c.want {
+			t.Errorf("%s with a future fence = %v, %v; want %s: %s", c.what, events, err, c.code, c.want)
+		}
+		checkLock(t, l, before)
+	}
+}
+
 // TestRemoveFromPoolFence: a forced removal with a fence ends only the
 // holds taken under it: a member taken again since is refused and stays.
 func TestRemoveFromPoolFence(t *testing.T) {
