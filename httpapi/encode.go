@@ -92,8 +92,15 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 // that a client cannot make the server set aside a megabyte by announcing
 // one.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
 	n := r.ContentLength
+	if n > maxBody {
+		// Announced over the limit: refused at once, not after reading a
+		// megabyte, nor after LOCKER_READ_TIMEOUT when the client sends
+		// no body until it is told to go on (Expect: 100-continue) or
+		// sends none at all. net/http then closes the connection.
+		return nil, &http.MaxBytesError{Limit: maxBody}
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBody)
 	if n < 0 || n > smallBody {
 		return io.ReadAll(body)
 	}

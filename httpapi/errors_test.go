@@ -199,6 +199,48 @@ func TestBodyOver1MiBIs413(t *testing.T) {
 	s.do("PUT", "/lock/x", pad(limit)).expect(t, 200, "PUT with a body of exactly 1 MiB")
 }
 
+// TestAnnouncedOverLimitIs413AtOnce: a Content-Length over 1 MiB is
+// answered 413 at once, without waiting for the body: a client that sends
+// none (or waits for a 100 Continue) waited for the read timeout.
+func TestAnnouncedOverLimitIs413AtOnce(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	for _, c := range []struct{ what, head string }{
+		{"PUT, no body sent", "PUT /lock/x?key=k HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n"},
+		{"PUT, Expect: 100-continue", "PUT /lock/x?key=k HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n"},
+		{"DELETE, a few bytes of it sent", "DELETE /lock/x?key=k HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n{\"key\":"},
+		{"refresh", "POST /lock/x/refresh?key=k&ttl=1m HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n"},
+		{"pool", "PUT /pool/p/m HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n"},
+	} {
+		conn, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		conn.SetDeadline(start.Add(5 * time.Second))
+		if _, err := io.WriteString(conn, c.head); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s: no answer within 5s (%v)", c.what, err)
+			conn.Close()
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != 413 || !strings.Contains(string(b), `"error":"request body is over 1048576 bytes"`) {
+			t.Errorf("%s: %d %s, want 413", c.what, resp.StatusCode, b)
+		}
+		if !resp.Close {
+			t.Errorf("%s: the connection, with a body unread, is kept open", c.what)
+		}
+	}
+	if l := s.list(t); len(l) != 0 {
+		t.Errorf("413 requests created locks: %v", keys(l))
+	}
+}
+
 func TestEveryAnswerIsJSON(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{})
 	// do checks Content-Type and JSON on every answer; walk every route.
