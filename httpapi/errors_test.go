@@ -5,6 +5,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -155,6 +156,8 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"DELETE", "/lock/x/history", []string{"GET"}},
 		{"POST", "/events", []string{"GET"}},
 		{"DELETE", "/healthz", []string{"GET"}},
+		{"GET", "/pool/p/m", []string{"DELETE", "PUT"}},
+		{"POST", "/pool/p", []string{"GET", "PUT"}},
 	}
 	for _, tc := range tests {
 		r := s.do(tc.method, tc.path, `{"key":"k"}`).expect(t, 405, tc.method+" "+tc.path)
@@ -165,7 +168,13 @@ func TestMethodNotAllowed(t *testing.T) {
 			}
 		}
 		slices.Sort(allow)
-		// HEAD may be listed with GET.
+		// HEAD is listed with GET, which answers it too.
+		if slices.Contains(allow, "GET") != slices.Contains(allow, "HEAD") {
+			t.Errorf("%s %s: Allow = %v: HEAD works wherever GET does, and only there", tc.method, tc.path, allow)
+		}
+		if e := r.errorOf(t); !strings.Contains(e.Error, fmt.Sprint(r.Header.Values("Allow"))) {
+			t.Errorf("%s %s: error %q does not list %v", tc.method, tc.path, e.Error, r.Header.Values("Allow"))
+		}
 		allow = slices.DeleteFunc(allow, func(m string) bool { return m == "HEAD" })
 		if !slices.Equal(allow, tc.allow) {
 			t.Errorf("%s %s: Allow = %v, want %v", tc.method, tc.path, allow, tc.allow)

@@ -236,6 +236,10 @@ func (s *Server) handleNotFound() http.Handler {
 			probe.Method = m
 			if _, pattern := s.mux.Handler(routeSlashNames(probe)); pattern != "/" && pattern != "" {
 				allow = append(allow, m)
+				if m == http.MethodGet {
+					// A GET route answers HEAD too.
+					allow = append(allow, http.MethodHead)
+				}
 			}
 		}
 		if len(allow) > 0 {
