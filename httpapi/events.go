@@ -24,6 +24,7 @@ func (s *Server) handleEvents() http.Handler {
 			h := w.Header()
 			h.Set("Content-Type", "text/event-stream")
 			h.Set("Cache-Control", "no-cache")
+			h.Set("X-Accel-Buffering", "no")
 			w.WriteHeader(http.StatusOK)
 			return
 		}

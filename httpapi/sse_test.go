@@ -307,6 +307,10 @@ func TestEventsHEAD(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("HEAD /events: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
+		// The headers GET sends.
+		if h := resp.Header; h.Get("Cache-Control") != "no-cache" || h.Get("X-Accel-Buffering") != "no" {
+			t.Errorf("HEAD /events: Cache-Control %q, X-Accel-Buffering %q; want GET's, no-cache and no", h.Get("Cache-Control"), h.Get("X-Accel-Buffering"))
+		}
 	}
 	if resp, err := c.Get(s.URL + "/locks"); err != nil {
 		t.Fatalf("GET /locks after HEAD /events: %v", err)
