@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -362,4 +363,22 @@ func TestNameLengthLimitBoundary(t *testing.T) {
 	s.do("PUT", "/lock/"+ok+"n", `{"key":"k"}`).expect(t, 400, "513-byte name")
 	s.do("PUT", "/lock/"+url.PathEscape(okUTF8+"c"), `{"key":"k"}`).expect(t, 400, "513-byte UTF-8 name")
 	s.do("PUT", "/lock/x", jsonBody(map[string]string{"key": ok, "lock_by": ok})).expect(t, 200, "512-byte key and holder")
+}
+
+// TestNamesAreComparedByteForByte: names that look alike but differ in
+// their bytes (Unicode normal forms, a zero-width space, a trailing space)
+// are different locks, as with the original server; docs/api.md says so.
+func TestNamesAreComparedByteForByte(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	names := []string{"caf\u00e9", "cafe\u0301", "caf\u00e9\u200b", "caf\u00e9 "}
+	for i, n := range names {
+		s.do("PUT", "/lock/"+url.PathEscape(n), jsonBody(map[string]string{"key": "k" + string(rune('0'+i))})).expect(t, 200, "lock "+strconv.Quote(n))
+	}
+	list := s.list(t)
+	for i, n := range names {
+		wantEntry(t, s, n, "k"+string(rune('0'+i)), map[string]int{"k" + string(rune('0'+i)): 1})
+	}
+	if len(list) != len(names) {
+		t.Errorf("GET /locks has %v, want %d locks", keys(list), len(names))
+	}
 }
