@@ -31,3 +31,33 @@ func TestSeedReadmeExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedBodiesAsOldClientsSendThem: the bodies the original
+// locker-resource writes by hand ({"key":"…","requestor":"…"}), and a seed
+// example saved by an editor that starts files with a UTF-8 byte-order
+// mark (curl --data-binary @file), work against the built binary; the
+// stricter reading of bodies refuses what no client sends (a field twice,
+// a name in another case) and changes nothing.
+func TestSeedBodiesAsOldClientsSendThem(t *testing.T) {
+	s := startServer(t, nil)
+	lockURL := s.URL + "/lock/prod-deployments"
+	steps := []struct {
+		method, url, body string
+		status            int
+		want              string
+	}{
+		{"PUT", lockURL, `{"key":"prod-cloudfoundry","requestor":"concourse"}`, 200, `"locked_by":{"concourse":1}`},
+		{"PUT", lockURL, "\xef\xbb\xbf{\"key\":\"prod-cloudfoundry\", \"lock_by\": \"my-deployment\"}\r\n", 200, `"my-deployment":1`},
+		{"PUT", lockURL, `{"key":"prod-cloudfoundry","key":"other"}`, 400, `request body has the field \"key\" twice`},
+		{"PUT", lockURL, `{"KEY":"other"}`, 400, `field names are lower case`},
+		{"PUT", lockURL + "?key=prod-cloudfoundry&ttl=1s&ttl=-5", ``, 400, `query string has \"ttl\" twice`},
+		{"DELETE", lockURL, "\xef\xbb\xbf{\"key\":\"prod-cloudfoundry\",\"locked_by\":\"my-deployment\"}", 200, `"locked_by":{"concourse":1}`},
+		{"DELETE", lockURL, `{"key":"prod-cloudfoundry","requestor":"concourse"}`, 200, `"key":""`},
+	}
+	for i, st := range steps {
+		status, body := do(t, http.DefaultClient, st.method, st.url, st.body)
+		if status != st.status || !strings.Contains(body, st.want) {
+			t.Fatalf("step %d: %s %s %q: got %d %s, want %d containing %s", i, st.method, st.url, st.body, status, body, st.status, st.want)
+		}
+	}
+}
