@@ -54,7 +54,7 @@ var fastBodyDeclines = []string{
 	`{"key":"a\"b"}`,                 // an escape
 	`{"key":"a\u00e9"}`,              // an escape
 	"{\"key\":\"a\xffb\"}",           // not UTF-8: replaced
-	`{"Key":"k"}`,                    // refused there (encoding/json matches names in any case)
+	`{"Key":"k"}`,                    // matched in any case there, as encoding/json does
 	`{"key":"a","key":"b"}`,          // refused there (encoding/json takes the last)
 	`{"key":null}`,                   // leaves Key nil
 	`{"key":1}`,                      // the wrong type

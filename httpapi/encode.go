@@ -302,17 +302,19 @@ var bodyFields = func() []string {
 
 // checkFieldNames refuses what encoding/json would take without a word in
 // a body: a field twice (the last one wins: {"key":"a","key":"b"} is key
-// b) and a field's name in another case ("KEY", "Key", even "\u212aey"
-// with the Kelvin sign, are all taken as key). Fields the API does not
-// know are ignored, repeated or not. A body that is not valid JSON is left
-// to encoding/json, whose error says where.
+// b), also when spelt in two cases ({"key":"a","Key":"b"}). A field's
+// name in another case alone ("KEY", "Key", even "\u212aey" with the
+// Kelvin sign) is still that field, as it was for the original server
+// (encoding/json too), so a client that worked with it keeps working.
+// Fields the API does not know are ignored, repeated or not. A body that
+// is not valid JSON is left to encoding/json, whose error says where.
 func checkFieldNames(raw []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil
 	}
 	var problem error
-	seen := make(map[string]bool, len(bodyFields))
+	seen := make(map[string]string, len(bodyFields)) // field: as spelt first
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -327,13 +329,17 @@ func checkFieldNames(raw []byte) error {
 			continue // the first is reported, once the JSON is known to be valid
 		}
 		for _, f := range bodyFields {
+			if !strings.EqualFold(name, f) {
+				continue
+			}
+			first, twice := seen[f]
 			switch {
-			case name == f && seen[f]:
-				problem = lock.Errorf(lock.EINVALID, "request body has the field %q twice; send each field once", f)
-			case name == f:
-				seen[f] = true
-			case strings.EqualFold(name, f):
-				problem = lock.Errorf(lock.EINVALID, "request body has the field %s: field names are lower case; send %q", strconv.QuoteToASCII(name), f)
+			case twice && first == name:
+				problem = lock.Errorf(lock.EINVALID, "request body has the field %q twice; send each field once", name)
+			case twice:
+				problem = lock.Errorf(lock.EINVALID, "request body has the field %q twice, as %s and %s; send each field once", f, strconv.QuoteToASCII(first), strconv.QuoteToASCII(name))
+			default:
+				seen[f] = name
 			}
 		}
 	}

@@ -80,12 +80,11 @@ func TestBodyByteOrderMark(t *testing.T) {
 	}
 }
 
-// TestBodyFieldNamesAreExact: a field twice, or a field's name in another
-// case, is refused; encoding/json took the last of two and matched names
-// in any case, so {"key":"k1","key":"k2"} was key k2 and {"KEY":"x"} key x.
-// No client of Locker's sends either (the seed README, the original and
-// this repository's Concourse resource, the Go client and the CLI all
-// send the names in lower case, once).
+// TestBodyFieldNamesAreExact: a field twice is refused, also when spelt in
+// two cases; encoding/json took the last of two, so {"key":"k1","key":"k2"}
+// was key k2. A name in another case alone is still the field, as it was
+// for the original server ({"KEY":"x"} is key x): a client that worked
+// with it keeps working.
 func TestBodyFieldNamesAreExact(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{})
 	refused(t, s, []struct{ what, method, path, body, want string }{
@@ -97,19 +96,19 @@ func TestBodyFieldNamesAreExact(t *testing.T) {
 		{"fence twice", "POST", "/lock/x/refresh", `{"key":"k","ttl":"1m","fence":1,"fence":2}`, `the field "fence" twice`},
 		{"metadata twice", "PUT", "/pool/p/m", `{"metadata":1,"metadata":2}`, `the field "metadata" twice`},
 		{"an escaped name the same as another", "PUT", "/lock/x", `{"key":"a","k\u0065y":"b"}`, `the field "key" twice`},
-		{"KEY", "PUT", "/lock/x", `{"KEY":"x"}`, `request body has the field "KEY": field names are lower case; send "key"`},
-		{"Key with key", "PUT", "/lock/x", `{"key":"a","Key":"b"}`, `the field "Key"`},
-		{"the Kelvin sign", "PUT", "/lock/x", "{\"\u212aey\":\"x\"}", `the field "\u212aey": field names are lower case; send "key"`},
-		{"a long s", "PUT", "/lock/x", "{\"key\":\"k\",\"reque\u017ftor\":\"h\"}", `send "requestor"`},
-		{"Lock_By", "PUT", "/lock/x", `{"key":"k","Lock_By":"h"}`, `send "lock_by"`},
-		{"TTL", "PUT", "/lock/x", `{"key":"k","TTL":"1h"}`, `send "ttl"`},
-		{"Force", "DELETE", "/lock/x", `{"Force":true}`, `send "force"`},
-		{"Metadata", "PUT", "/pool/p/m", `{"Metadata":{"a":1}}`, `send "metadata"`},
+		{"Key with key", "PUT", "/lock/x", `{"key":"a","Key":"b"}`, `request body has the field "key" twice, as "key" and "Key"`},
+		{"the Kelvin sign with key", "PUT", "/lock/x", "{\"\u212aey\":\"x\",\"KEY\":\"y\"}", `the field "key" twice, as "\u212aey" and "KEY"`},
+		{"TTL with ttl", "PUT", "/lock/x", `{"key":"k","TTL":"1h","ttl":"2h"}`, `the field "ttl" twice`},
 	})
 	// Bad JSON is still told as bad JSON, whatever its names.
 	if e := s.do("PUT", "/lock/x", `{"KEY":"x",}`).expect(t, 400, "bad JSON").errorOf(t); !strings.Contains(e.Error, "invalid character") {
 		t.Errorf("bad JSON with a wrong-case name: error %q", e.Error)
 	}
+	// A name in another case, once, is the field.
+	s.do("PUT", "/lock/y", `{"KEY":"x","Lock_By":"h","TTL":"1h"}`).expect(t, 200, "names in another case")
+	wantEntry(t, s, "y", "x", map[string]int{"h": 1})
+	s.do("DELETE", "/lock/y", "{\"\u212aey\":\"x\",\"reque\u017ftor\":\"h\"}").expect(t, 200, "the Kelvin sign and a long s")
+	wantEntry(t, s, "y", "", map[string]int{})
 	// Unknown fields are still ignored, repeated or not; so are names
 	// that only look like a field's.
 	s.do("PUT", "/lock/x", `{"key":"k","note":1,"note":2,"keys":"x","lockby":"y"}`).expect(t, 200, "unknown fields")
