@@ -54,6 +54,10 @@ func (d diskLock) check() error {
 		}
 	}
 	if d.Metadata != nil {
+		// JSON without NUL, whatever its size and depth: the API's limits
+		// are for input (lock.ValidateMetadata), and stored metadata may
+		// have grown in its encoding (< escaped as \u003c, PostgreSQL's
+		// numbers written out by locker migrate).
 		if err := lock.CheckMetadata(d.Metadata); err != nil {
 			return fmt.Errorf("lock %q: %w", d.Name, err)
 		}

@@ -16,18 +16,47 @@ import (
 	"unicode/utf8"
 )
 
-// MaxMetadata is the largest metadata a lock may carry, in bytes of JSON.
+// MaxMetadata is the largest metadata a lock may carry, in bytes of JSON as
+// sent.
 const MaxMetadata = 64 << 10
 
-// ValidateMetadata checks new metadata: what CheckMetadata checks, and
-// that its text is valid UTF-8 without \u escapes of half a surrogate pair
-// (see HasLoneSurrogate). encoding/json accepts both, and the bytes would
-// go out as they came to every reader of the lock, whose stricter JSON
-// parsers may refuse the whole answer.
+// MaxMetadataDepth is how deeply metadata may nest arrays and objects.
+// Metadata is a pool member's settings, rarely more than a few levels deep;
+// every reader must be able to decode it inside what carries it (a log
+// record, a snapshot entry, an API answer or event, each a few levels
+// more), and decoders stop at a depth: encoding/json at 10,000 levels,
+// Python's json near its recursion limit of 1,000. 100 leaves room for
+// any configuration and a wide margin below them all.
+const MaxMetadataDepth = 100
+
+// ValidateMetadata checks new metadata, as it comes in: at most
+// MaxMetadata bytes and MaxMetadataDepth levels, what CheckMetadata
+// checks, and that its text is valid UTF-8 without \u escapes of half a
+// surrogate pair (see HasLoneSurrogate). encoding/json accepts both, and
+// the bytes would go out as they came to every reader of the lock, whose
+// stricter JSON parsers may refuse the whole answer.
+//
+// These limits are for input only. A store never applies them again to
+// what it holds: stored metadata may be longer than it came (the file
+// store's encoding escapes <, > and & as \u003c; PostgreSQL writes 1e300
+// out in full), and a store that refused its own data at start would keep
+// the server from starting over locks it acknowledged.
 func ValidateMetadata(m json.RawMessage) error {
+	if len(m) > MaxMetadata {
+		return Errorf(EINVALID, "metadata is %d bytes of JSON; the limit is %d", len(m), MaxMetadata)
+	}
+	if deeperThan(m, MaxMetadataDepth) {
+		return Errorf(EINVALID, "metadata nests arrays and objects more than %d levels deep; the limit is %d", MaxMetadataDepth, MaxMetadataDepth)
+	}
 	if err := CheckMetadata(m); err != nil {
 		return err
 	}
+	return checkText(m)
+}
+
+// checkText checks what ValidateMetadata asks of JSON text beyond
+// CheckMetadata, its size and its depth.
+func checkText(m json.RawMessage) error {
 	if !utf8.Valid(m) {
 		return Errorf(EINVALID, "metadata is not valid UTF-8")
 	}
@@ -117,14 +146,12 @@ func checkNumber(n string) error {
 	return nil
 }
 
-// CheckMetadata checks metadata a store already holds: valid JSON of at
-// most MaxMetadata bytes, without NUL. It is less strict than
+// CheckMetadata checks metadata a store already holds: valid JSON without
+// NUL, whatever its size and depth (see ValidateMetadata: input limits are
+// not applied again to what was stored). It is less strict than
 // ValidateMetadata so that a file written before that refused bad UTF-8
 // still loads.
 func CheckMetadata(m json.RawMessage) error {
-	if len(m) > MaxMetadata {
-		return Errorf(EINVALID, "metadata is %d bytes of JSON; the limit is %d", len(m), MaxMetadata)
-	}
 	if !json.Valid(m) {
 		return Errorf(EINVALID, "metadata is not valid JSON")
 	}
@@ -133,6 +160,31 @@ func CheckMetadata(m json.RawMessage) error {
 		return Errorf(EINVALID, `metadata must not contain the NUL character (\u0000)`)
 	}
 	return nil
+}
+
+// deeperThan reports whether m nests arrays and objects more than limit
+// levels deep. It only counts brackets outside strings, so it needs no
+// valid JSON and no stack: it runs before json.Valid, whose own limit
+// (10,000) would otherwise report deep metadata as not JSON at all.
+func deeperThan(m []byte, limit int) bool {
+	depth, inString := 0, false
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		switch {
+		case inString && c == '\\':
+			i++ // the escaped character, which may be a quote
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			if depth++; depth > limit {
+				return true
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // hasNUL reports whether valid JSON holds a \u0000 escape (it cannot hold a
@@ -168,8 +220,10 @@ func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) []Event 
 		changed = true
 	}
 	// Stored metadata that today's rules refuse (kept from an older
-	// file) is replaced even by the same value, written cleanly.
-	if metadata != nil && (!sameJSON(metadata, l.Metadata) || ValidateMetadata(l.Metadata) != nil) {
+	// file) is replaced even by the same value, written cleanly. Not for
+	// its size or depth alone: stored metadata may be longer than it came
+	// (see ValidateMetadata), and the same value is the same.
+	if metadata != nil && (!sameJSON(metadata, l.Metadata) || CheckMetadata(l.Metadata) != nil || checkText(l.Metadata) != nil) {
 		l.Metadata = metadata
 		changed = true
 	}
