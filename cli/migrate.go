@@ -39,7 +39,7 @@ Stop every Locker server that uses either store first, so that nothing
 changes during the copy: a data file in use by a running server is refused.
 Then start the servers on the target. Run it with the servers' LOCKER_HISTORY
 when they keep more than the default 100 events per lock, or the oldest are
-not copied.
+not copied (into a file, at most 2048, what the file store keeps).
 
 Flags:
   --from STORE   where the locks are now
@@ -93,6 +93,9 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 			history = n
 		} else {
 			return fmt.Errorf("%w: LOCKER_HISTORY=%q is not a positive number", errUsage, v)
+		}
+		if history > filestore.MaxHistoryLimit && !isDatabaseURL(*to) {
+			return fmt.Errorf("%w: LOCKER_HISTORY=%d is more than the file store keeps: at most %d events per lock, so that a lock with its history always fits one 64 MiB record of the snapshot; set it to %d or less to copy into a file (each lock's newest events are copied)", errUsage, history, filestore.MaxHistoryLimit, filestore.MaxHistoryLimit)
 		}
 	}
 	res, err := migrateLocks(ctx, *from, *to, *force, history)

@@ -60,7 +60,8 @@ Runs the lock server. It is configured with environment variables:
   LOCKER_MAX_TTL      longest lease (default: no limit)
   LOCKER_MAX_WAITERS, LOCKER_MAX_WAITERS_PER_LOCK
                       bounds on waiting requests (default 10000 and 1000)
-  LOCKER_HISTORY      events kept per lock (default 100)
+  LOCKER_HISTORY      events kept per lock (default 100; at most 2048 with the
+                      file store)
   LOCKER_LOG_FORMAT   text (default) or json
   LOCKER_METRICS_PUBLIC
                       true: serve /metrics without auth (default false)
@@ -165,6 +166,11 @@ func loadServerConfig(env Env) (serverConfig, error) {
 				return c, fmt.Errorf("%s=%q is not a positive number", n.name, v)
 			}
 		}
+	}
+	if c.databaseURL == "" && c.historyLimit > filestore.MaxHistoryLimit {
+		// One lock's snapshot entry, its history included, is one frame
+		// of at most 64 MiB (see filestore.MaxHistoryLimit).
+		return c, fmt.Errorf("LOCKER_HISTORY=%d is more than the file store keeps: at most %d events per lock, so that a lock with its history always fits one 64 MiB record of the snapshot. Set it to %d or less (a lock's older events are then dropped at start)", c.historyLimit, filestore.MaxHistoryLimit, filestore.MaxHistoryLimit)
 	}
 	if v := env("LOCKER_METRICS_PUBLIC"); v != "" {
 		if c.metricsPublic, err = strconv.ParseBool(v); err != nil {

@@ -49,12 +49,22 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			s.mu.Unlock()
 			return next, nil, nil
 		}
+		start := len(s.queued)
+		s.queued = appendRecordFrame(s.queued, &logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence})
+		if size := len(s.queued) - start - frameHeader; size > frameLimit {
+			// Written, it would be refused by the next start as a damaged
+			// frame (or dropped as a torn one at the log's end): refused
+			// now instead. Only a lock of thousands of holders or pools
+			// with the longest names gets there.
+			s.queued = s.queued[:start]
+			s.mu.Unlock()
+			return lock.Lock{}, nil, lock.Errorf(lock.ETOOLARGE, "the change to lock %.100q was not made: its log record would take %d bytes, and the file store's limit is %d (the lock has %d holders and is in %d pools)", name, size, frameLimit, len(next.Holds), len(next.Pools))
+		}
 		if e == nil {
 			e = &entry{}
 			s.locks[name] = e
 		}
 		o := &op{entry: e, next: next, events: events, done: make(chan struct{})}
-		s.queued = appendRecordFrame(s.queued, &logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence})
 		e.pending = o
 		s.queue = append(s.queue, o)
 		wake := int64(len(s.queue)) >= s.gatherWant.Load()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"syscall"
 	"time"
 )
@@ -92,7 +93,15 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	w.WriteString(snapshotMagic)
 	put(snapshotHeader{LogGen: logGen, Fence: fence, Count: n, Time: time.Now().UTC()})
 	for i := range n {
-		frame = appendSnapshotFrame(frame[:0], entry(i))
+		se := entry(i)
+		frame = appendSnapshotFrame(frame[:0], se)
+		if len(frame)-frameHeader > frameLimit {
+			if frame, err = s.fitSnapshotFrame(frame[:0], se); err != nil {
+				f.Close()
+				os.Remove(tmp)
+				return err
+			}
+		}
 		w.Write(frame)
 	}
 	put(snapshotEnd{End: true, Count: n})
@@ -124,4 +133,41 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	}
 	s.snapFile = f
 	return syncDir(filepath.Dir(s.path))
+}
+
+// frameLimit is the longest payload the store writes in a frame: what
+// recovery reads (maxFrame). A variable for tests.
+var frameLimit = maxFrame
+
+// fitSnapshotFrame appends se to b as one frame of at most frameLimit
+// bytes of payload, keeping as much of its history as fits: a longer frame
+// would be written without complaint and refused by the next start ("frame
+// checksum or length is wrong"), after compaction had removed the log that
+// could have replaced it. LOCKER_HISTORY is bounded (MaxHistoryLimit) so
+// that a lock's history fits, but the events of a lock in many pools carry
+// all their names, and holders converted from the original locker's file
+// have no length limit. The lock itself always fits: each state of it was
+// written to the log, in a frame of at most frameLimit (see Update), that
+// held its events too. A lock converted from the original locker's file
+// never was: too large, the snapshot fails, naming it.
+func (s *Store) fitSnapshotFrame(b []byte, se *snapshotEntry) ([]byte, error) {
+	start := len(b)
+	fits := func(drop int) bool {
+		cut := *se
+		cut.History = se.History[drop:]
+		b = appendSnapshotFrame(b[:start], &cut)
+		return len(b)-start-frameHeader <= frameLimit
+	}
+	all := len(se.History)
+	// The fewest of the oldest events to leave out: sort.Search's
+	// binary search, each step an encoding (a lock this large is rare).
+	drop := sort.Search(all+1, fits)
+	if drop > all {
+		fits(all)
+		return b[:start], fmt.Errorf("lock %.100q is too large for a snapshot: without its history it takes %d bytes of JSON, and a frame holds at most %d", se.Lock.Name, len(b)-start-frameHeader, frameLimit)
+	}
+	fits(drop) // the search may have ended on another encoding
+	s.opts.Logger.Warn("a lock's history is too long for one frame of the snapshot: its oldest events are left out of it (and of the history after the next start)",
+		"lock", se.Lock.Name, "events", all, "kept", all-drop, "frame_limit", frameLimit)
+	return b, nil
 }

@@ -146,3 +146,19 @@ func appendHistory(h []histEvent, name string, events []lock.Event, limit int) [
 // historySlack is the room for more events a full history gets when it is
 // copied.
 const historySlack = 32
+
+// MaxHistoryLimit is the most events a lock may keep (LOCKER_HISTORY) with
+// the file store: the snapshot holds each lock, its history included, in
+// one frame of at most maxFrame (64 MiB) of JSON, and a longer one would be
+// refused at the next start. The worst event within the API's limits:
+// five names (lock, key, holder, by, pool) of lock.MaxNameLen (512) bytes
+// that each encode to six times that (<, > and & are written as \u003c) and
+// two quotes, 5 × 3,074 = 15,370 bytes, and under 256 for the rest (field
+// names, a 16-digit count, a 20-digit fence, two times): under 16 KiB.
+// 2,048 of them take at most 32 MiB, half a frame, and leave the other half
+// for the lock itself (its holds and up to 384 KiB of escaped metadata).
+// Beyond the API's limits (an event of a lock in many pools lists them
+// all; holders converted from the original locker's file are as long as
+// they were) the snapshot writer leaves the oldest events out rather than
+// write a frame too long (fitSnapshotFrame).
+const MaxHistoryLimit = 2048
