@@ -90,6 +90,7 @@ func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	var buf []byte
 	want, wait := 0, gatherWait
+	var backoff segmentBackoff
 	timer := newGatherTimer()
 	defer timer.close()
 	for {
@@ -156,7 +157,7 @@ func (s *Store) commitLoop() {
 			close(o.done)
 		}
 		if err == nil {
-			s.maybeCompact()
+			s.maybeCompact(&backoff)
 		}
 	}
 }

@@ -23,20 +23,51 @@ func snapshotOf(locks map[string]*entry) []entry {
 	return out
 }
 
+// compactRetryEvery is how long compaction waits to try again after a new
+// log segment could not be started (a variable for tests).
+var compactRetryEvery = time.Minute
+
+// segmentBackoff keeps compaction from trying to start a new log segment
+// after every batch once that has failed: a read-only directory or a full
+// disk fails each try alike, and each logged an ERROR (330 lines in 1,500
+// requests). It is the commit loop's own.
+type segmentBackoff struct {
+	failures int       // tries failed in a row
+	lastTry  time.Time // when the last one failed
+	atSize   int64     // the log's size then
+}
+
+// due reports whether the commit loop may try again with the log at size:
+// a minute after the last failure, or sooner once the log has doubled
+// since (a log growing fast makes the next start's replay longer, and a
+// try costs one file creation).
+func (b *segmentBackoff) due(size int64, now time.Time) bool {
+	return b.failures == 0 || now.Sub(b.lastTry) >= compactRetryEvery || size >= 2*b.atSize
+}
+
 // maybeCompact runs in the commit loop after a good write. When the log has
 // grown past its limit, it starts a new segment and writes a snapshot of the
 // state the old segments end with, in the background.
-func (s *Store) maybeCompact() {
+func (s *Store) maybeCompact(backoff *segmentBackoff) {
 	if s.compactBusy.Load() {
 		return
 	}
 	if s.logSize < max(s.opts.CompactBytes, 2*s.snapSize) {
 		return
 	}
-	gen := s.logGen + 1
-	if err := s.newSegment(gen); err != nil {
-		s.opts.Logger.Error("starting a new log segment failed; compaction postponed", "err", err)
+	if !backoff.due(s.logSize, time.Now()) {
 		return
+	}
+	gen := s.logGen + 1
+	size := s.logSize
+	if err := s.newSegment(gen); err != nil {
+		*backoff = segmentBackoff{failures: backoff.failures + 1, lastTry: time.Now(), atSize: size}
+		s.opts.Logger.Error("starting a new log segment failed; compaction postponed: tried again in a minute, or once the log has doubled", "err", err, "log_bytes", size, "tries", backoff.failures)
+		return
+	}
+	if backoff.failures > 0 {
+		s.opts.Logger.Info("started a new log segment; compaction goes on", "file", segmentPath(s.path, gen), "failed_tries_before", backoff.failures)
+		*backoff = segmentBackoff{}
 	}
 	// Every change written so far is committed and nothing new is written
 	// until this returns, so the committed state is exactly what the old
