@@ -78,6 +78,8 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		return fmt.Errorf("%w: locker migrate needs --from and --to, e.g. locker migrate --from /var/lib/locker/locks.yml --to postgres://locker@db/locker", errUsage)
 	case *from == *to:
 		return fmt.Errorf("%w: --from and --to are the same store (%s)", errUsage, redactStore(*from))
+	case sameDataFile(*from, *to):
+		return fmt.Errorf("%w: --from and --to are the same store: %s and %s are the same file", errUsage, *from, *to)
 	case *original && isDatabaseURL(*to):
 		return fmt.Errorf("%w: --original writes a file for the original locker: --to names that file, not a database", errUsage)
 	case *original && *force:
@@ -281,6 +283,22 @@ func migrateEvents(l lock.Lock, history []lock.Event) []lock.Event {
 		events = append(events, lock.Event{Type: lock.Acquired, Lock: l.Name, Key: l.Key, Holder: holder, Count: h.Count, Fence: l.Fence, Time: t, Expires: h.Expires})
 	}
 	return events
+}
+
+// sameDataFile reports whether two paths name the same existing data file,
+// however written (x/../x/data.yml, a symlink, a hard link): opened as
+// source, it would be refused as target as "in use by a running Locker
+// server", which it is not.
+func sameDataFile(a, b string) bool {
+	if isDatabaseURL(a) || isDatabaseURL(b) {
+		return false
+	}
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	ib, err := os.Stat(b)
+	return err == nil && os.SameFile(ia, ib)
 }
 
 func isDatabaseURL(s string) bool {
