@@ -22,6 +22,40 @@ type legacyLock struct {
 	Key      string         `json:"key"`
 }
 
+// UnmarshalJSON reads a lock of the original locker's file as the original
+// wrote it, then makes two of its holds ones this server can keep and end:
+//
+//   - A count above lock.MaxCount (2⁵³−1, where counts stop: the largest
+//     integer every JSON reader keeps exactly) is taken as lock.MaxCount.
+//     Either way the hold lasts until forced: nobody releases it 2⁵³ times.
+//   - A holder with an empty name becomes the key's holder (its count added
+//     to the key's, if the key holds too). This server's API cannot name
+//     it: an empty holder defaults to the key, as it did in the original,
+//     whose API could not make one either (only an edit of its file could);
+//     kept as "", the key's own release would leave it held for ever.
+//
+// Counts of zero or below are left for readLegacy (which drops zeros and
+// refuses negative counts), and so is a lock with holders but no key.
+func (l *legacyLock) UnmarshalJSON(b []byte) error {
+	type legacyLock struct { // the same fields, without this method
+		LockedBy map[string]int `json:"locked_by"`
+		Key      string         `json:"key"`
+	}
+	var v legacyLock
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if c, ok := v.LockedBy[""]; ok && c > 0 && v.Key != "" && v.LockedBy[v.Key] >= 0 {
+		delete(v.LockedBy, "")
+		v.LockedBy[v.Key] = min(v.LockedBy[v.Key], lock.MaxCount) + min(c, lock.MaxCount)
+	}
+	for h, c := range v.LockedBy {
+		v.LockedBy[h] = min(c, lock.MaxCount)
+	}
+	l.LockedBy, l.Key = v.LockedBy, v.Key
+	return nil
+}
+
 // OriginalExport says what WriteOriginal wrote, and what the original
 // format could not take.
 type OriginalExport struct {
