@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFileStoreLimitsEndToEnd: what the API accepts, the server starts
+// again on (metadata whose <, > and & the log escapes to six bytes each,
+// past 64 KiB as stored); what it could not start again on is refused
+// when it is sent (metadata nested past 100 levels) or at start
+// (LOCKER_HISTORY past 2048, a named pipe as LOCKER_CONFIG), at once.
+func TestFileStoreLimitsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"LOCKER_CONFIG=" + filepath.Join(dir, "locks.yml")}
+	s := startServer(t, env)
+	html := strings.Repeat("<b>x</b>&", 2400)
+	if code, out := do(t, nil, "PUT", s.URL+"/pool/p/html", `{"metadata":"`+html+`"}`); code != 200 {
+		t.Fatalf("PUT of %d bytes of HTML metadata: %d %s", len(html), code, out)
+	}
+	deep := strings.Repeat("[", 101) + strings.Repeat("]", 101)
+	if code, out := do(t, nil, "PUT", s.URL+"/pool/p/deep", `{"metadata":`+deep+`}`); code != 400 || !strings.Contains(out, "levels deep") {
+		t.Fatalf("PUT of metadata 101 levels deep: %d %s", code, out)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, env)
+	code, out := do(t, nil, "GET", s.URL+"/lock/html", "")
+	var l struct{ Metadata string }
+	if err := json.Unmarshal([]byte(out), &l); code != 200 || err != nil || l.Metadata != html {
+		t.Fatalf("after a restart: %d, %v, metadata of %d bytes", code, err, len(l.Metadata))
+	}
+	s.Stop()
+
+	start := time.Now()
+	out, exit := runLocker(t, append(env, "LOCKER_HISTORY=100000"))
+	if exit == 0 || !strings.Contains(out, "LOCKER_HISTORY=100000 is more than the file store keeps: at most 2048") {
+		t.Errorf("LOCKER_HISTORY=100000: exit %d\n%s", exit, out)
+	}
+	fifo := filepath.Join(dir, "fifo.yml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(fifo) })
+	go func() { // should the server wait on the pipe, let the test end
+		time.Sleep(20 * time.Second)
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}()
+	out, exit = runLocker(t, []string{"LOCKER_CONFIG=" + fifo, "LOCKER_LISTEN=127.0.0.1:0"})
+	if exit == 0 || !strings.Contains(out, "is a named pipe") {
+		t.Errorf("a named pipe as LOCKER_CONFIG: exit %d\n%s", exit, out)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("refusals took %s", took)
+	}
+}
