@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -65,8 +66,14 @@ type Config struct {
 	Spawn    []string
 	SpawnEnv []string
 	// Keep leaves the locks the harness prefilled held on a server given
-	// by URL (by default they are released at the end).
+	// by URL (by default they are released at the end, however the run
+	// ends).
 	Keep bool
+	// Abandon, when closed, gives up the giving back of what the harness
+	// took (the prefilled locks, and a hold a client had when the run
+	// was interrupted) that follows the end of ctx: a second Ctrl-C.
+	// Without it, that release is given up after releaseTimeout.
+	Abandon <-chan struct{}
 	// PrefillConcurrency is the number of connections that take the
 	// prefilled locks (default 64).
 	PrefillConcurrency int
@@ -283,13 +290,19 @@ func (cfg *Config) defaults() {
 }
 
 // Run runs the configured scenarios and returns the report.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+//
+// The locks the harness prefilled on a server given by URL are released
+// however the run ends (unless Keep): when ctx ends too, for up to
+// releaseTimeout or until Abandon is closed. Those it could not release
+// are returned as a *HeldError, with the report when the run had
+// completed.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	cfg.defaults()
 	steps, err := plan(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Started: time.Now().UTC(), Machine: machine(), Duration: cfg.Load.Duration.String(), Runs: cfg.Runs}
+	rep = &Report{Started: time.Now().UTC(), Machine: machine(), Duration: cfg.Load.Duration.String(), Runs: cfg.Runs}
 	prefix := "bench/" + runID() + "/"
 
 	var targets []*target
@@ -303,6 +316,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	targets = append(targets, primary)
+	if cfg.Spawn == nil && !cfg.Keep {
+		// Whatever ends the run: an error, ctx, or success.
+		defer func() {
+			if herr := cfg.release(ctx, primary, prefix); herr != nil {
+				err = errors.Join(err, herr)
+			}
+		}()
+	}
 	rep.Target = primary.url
 	if cfg.Spawn != nil {
 		rep.Target = "spawned: " + strings.Join(cfg.Spawn, " ")
@@ -353,11 +374,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Results = append(rep.Results, combine(runs[i]))
 		}
 	}
-	if !cfg.Keep && cfg.Spawn == nil && primary.held > 0 {
-		fmt.Fprintf(cfg.Progress, "releasing the %d locks the harness took on %s\n", primary.held, primary.url)
-		if err := prefill(ctx, primary.ep, prefix+"held-", 0, primary.held, cfg.PrefillConcurrency, "DELETE"); err != nil {
-			return nil, err
-		}
+	if cfg.Keep && cfg.Spawn == nil && primary.taken > 0 {
+		fmt.Fprintf(cfg.Progress, "left the %d locks the harness took on %s held (--keep): %s\n", primary.taken, redact(primary.url), heldNames(prefix, primary.taken))
 	}
 	rep.Machine.LoadAfter = loadavg()
 	rep.Finished = time.Now().UTC()
@@ -435,14 +453,108 @@ func (cfg Config) prefillTo(ctx context.Context, t *target, n int, prefix string
 	}
 	fmt.Fprintf(cfg.Progress, "%s: taking %d locks...", t.name, n-t.held)
 	start := time.Now()
-	if err := prefill(ctx, t.ep, prefix+"held-", t.held, n, cfg.PrefillConcurrency, "PUT"); err != nil {
+	_, tried, err := prefill(ctx, t.ep, prefix+"held-", t.held, n, cfg.PrefillConcurrency, "PUT")
+	t.taken = max(t.taken, tried)
+	if err != nil {
 		fmt.Fprintln(cfg.Progress)
-		return fmt.Errorf("%s: %v", t.name, err)
+		return fmt.Errorf("%s: taking %d locks: %v", t.name, n-t.held, err)
 	}
 	took := time.Since(start)
 	fmt.Fprintf(cfg.Progress, " %.1fs (%.0f/s)\n", took.Seconds(), float64(n-t.held)/took.Seconds())
 	t.held = n
 	return nil
+}
+
+// releaseTimeout bounds the release of the prefilled locks.
+const releaseTimeout = 2 * time.Minute
+
+// prefillKey is the key (and holder) the prefilled locks are held under.
+const prefillKey = "bench-prefill"
+
+// errAbandoned is the cause of a release given up by Config.Abandon.
+var errAbandoned = errors.New("given up (interrupted again)")
+
+// cleanupContext is for giving back what the harness took, also once ctx
+// has ended: it ends d after it was made, or when cfg.Abandon is closed.
+func (cfg Config) cleanupContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	c, cancelCause := context.WithCancelCause(context.WithoutCancel(ctx))
+	c, cancel := context.WithTimeoutCause(c, d, fmt.Errorf("not done within %s", d))
+	if cfg.Abandon != nil {
+		go func() {
+			select {
+			case <-cfg.Abandon:
+				cancelCause(errAbandoned)
+			case <-c.Done():
+			}
+		}()
+	}
+	return c, func() {
+		cancel()
+		cancelCause(context.Canceled)
+	}
+}
+
+// release gives back the locks the harness took on t (a server given by
+// URL): locks 0 to t.taken-1, some perhaps never taken when the prefill
+// was cut short (releasing those changes nothing).
+func (cfg Config) release(ctx context.Context, t *target, prefix string) error {
+	n := t.taken
+	if n == 0 {
+		return nil
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(cfg.Progress, "interrupted: releasing the %d locks the harness took on %s (interrupt again to give up, leaving them held)\n", n, redact(t.url))
+	} else {
+		fmt.Fprintf(cfg.Progress, "releasing the %d locks the harness took on %s\n", n, redact(t.url))
+		stop := context.AfterFunc(ctx, func() {
+			fmt.Fprintf(cfg.Progress, "interrupted: still releasing the %d locks the harness took (interrupt again to give up, leaving them held)\n", n)
+		})
+		defer stop()
+	}
+	rctx, cancel := cfg.cleanupContext(ctx, releaseTimeout)
+	defer cancel()
+	released, _, err := prefill(rctx, t.ep, prefix+"held-", 0, n, cfg.PrefillConcurrency, "DELETE")
+	if err == nil {
+		t.taken, t.held = 0, 0
+		return nil
+	}
+	if rctx.Err() != nil {
+		err = context.Cause(rctx)
+	}
+	return &HeldError{URL: redact(t.url), Prefix: prefix + "held-", N: n, Released: released, Err: err}
+}
+
+// HeldError is locks the harness took on the server that it could not
+// release at the end of the run: they stay held, with no lease, until
+// released by hand.
+type HeldError struct {
+	URL      string // the server, without credentials
+	Prefix   string // the locks are named Prefix+"0" to Prefix+(N-1)
+	N        int
+	Released int // how many of them were released
+	Err      error
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("releasing the locks the harness took on %s: %v; up to %d of the %d (%s%d to %s%d) are still held, under key %q with no lease; free them with\n"+
+		"  for i in $(seq 0 %d); do locker unlock \"%s$i\" --key %s --url %s; done",
+		e.URL, e.Err, e.N-e.Released, e.N, e.Prefix, 0, e.Prefix, e.N-1, prefillKey, e.N-1, e.Prefix, prefillKey, e.URL)
+}
+
+func (e *HeldError) Unwrap() error { return e.Err }
+
+// heldNames names the prefilled locks 0 to n-1.
+func heldNames(prefix string, n int) string {
+	return fmt.Sprintf("%sheld-0 to %sheld-%d, key %q", prefix, prefix, n-1, prefillKey)
+}
+
+// redact is a URL without the password in it.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		u.User = nil
+		return u.String()
+	}
+	return raw
 }
 
 // measure runs one step once against t.

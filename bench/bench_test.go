@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -634,5 +636,102 @@ func TestPrefilledCheckGivesSharesOfTheCeiling(t *testing.T) {
 	}
 	if got.Met || got.Measured != "85% (17000 ops/s); as shares of the ceiling 97%" {
 		t.Errorf("prefilled check %+v, want not met, measured \"85%% (17000 ops/s); as shares of the ceiling 97%%\"", *got)
+	}
+}
+
+// syncWriter is a progress writer that the test may read while the harness
+// writes to it, and that calls on once when the progress first shows when.
+type syncWriter struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	when string
+	on   func()
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.b.Write(p)
+	if w.on != nil && strings.Contains(w.b.String(), w.when) {
+		go w.on()
+		w.on = nil
+	}
+	return n, err
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestInterruptedRunReleasesPrefilledLocks: a run against a server given
+// by URL that is interrupted (its context ends) while it measures still
+// gives back the locks it prefilled, and says so.
+func TestInterruptedRunReleasesPrefilledLocks(t *testing.T) {
+	u, store := startLocker(t, httpapi.Credentials{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	progress := &syncWriter{when: "run 1 of 1", on: func() {
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}}
+	_, err := Run(ctx, Config{URL: u, Prefill: 200, Progress: progress, Load: Load{Duration: time.Minute, Concurrency: 2}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	locks, _ := store.List(context.Background())
+	var held []string
+	for _, l := range locks {
+		if !l.Free() {
+			held = append(held, l.Name)
+		}
+	}
+	if len(locks) < 200 || len(held) > 0 {
+		t.Errorf("%d locks, %d held after the interrupted run: %v", len(locks), len(held), held[:min(len(held), 3)])
+	}
+	if !strings.Contains(progress.String(), "interrupted: releasing the 200 locks") {
+		t.Errorf("progress: %s", progress.String())
+	}
+}
+
+// fakeLocker answers as a Locker server would, except that it refuses to
+// release the prefilled locks (503).
+func fakeLocker(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == "DELETE" && strings.Contains(r.URL.Path, "/held-"):
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"the store is read-only"}`)
+		case r.Method == "GET" && r.URL.Path == "/locks":
+			io.WriteString(w, `{}`)
+		default:
+			io.WriteString(w, `{"response":"ok","fence":1}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestUnreleasedLocksAreReported: when the server does not let the
+// harness release what it prefilled, the run's report comes back with a
+// HeldError that says how many locks, under which key, and how to free
+// them.
+func TestUnreleasedLocksAreReported(t *testing.T) {
+	u := fakeLocker(t)
+	rep, err := Run(context.Background(), Config{URL: u, Prefill: 20, Load: Load{Duration: 100 * time.Millisecond, Concurrency: 1}})
+	var he *HeldError
+	if rep == nil || !errors.As(err, &he) {
+		t.Fatalf("report %v, err %v; want the report and a HeldError", rep, err)
+	}
+	if he.N != 20 || he.Released != 0 {
+		t.Errorf("HeldError %+v, want 20 locks, none released", he)
+	}
+	msg := err.Error()
+	for _, want := range []string{"up to 20 of the 20", `key "bench-prefill"`, "no lease", "503", "seq 0 19", `locker unlock "bench/`, "held-$i\" --key bench-prefill --url " + u} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q: %s", want, msg)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -316,17 +317,20 @@ func trim(b []byte) string {
 }
 
 // prefill takes holds on locks from..to-1 (named prefix+i) with conc
-// connections, as fast as the server allows. Each is held under one key.
-func prefill(ctx context.Context, ep *endpoint, prefix string, from, to, conc int, method string) error {
+// connections, as fast as the server allows, or gives them back (method
+// DELETE). Each is held under one key, prefillKey. It stops at the first
+// error. It returns how many requests succeeded, and the end of the range
+// it sent requests for (from..tried-1; some perhaps unanswered).
+func prefill(ctx context.Context, ep *endpoint, prefix string, from, to, conc int, method string) (done, tried int, err error) {
 	if to <= from {
-		return nil
+		return 0, from, nil
 	}
-	var next atomic.Int64
+	var next, ok atomic.Int64
 	next.Store(int64(from))
 	var errs errorLog
-	body := mustBody(map[string]string{"key": "bench-prefill", "lock_by": "bench-prefill"})
+	body := mustBody(map[string]string{"key": prefillKey, "lock_by": prefillKey})
 	if method == "DELETE" {
-		body = mustBody(map[string]string{"key": "bench-prefill", "locked_by": "bench-prefill"})
+		body = mustBody(map[string]string{"key": prefillKey, "locked_by": prefillKey})
 	}
 	var wg sync.WaitGroup
 	for range min(conc, to-from) {
@@ -341,20 +345,24 @@ func prefill(ctx context.Context, ep *endpoint, prefix string, from, to, conc in
 					return
 				}
 				resp, err := cn.do(ctx, method, "/lock/"+url.PathEscape(lockName(prefix, i)), body, true)
-				if err != nil {
+				switch {
+				case err != nil:
 					errs.add("%s %s: %v", method, lockName(prefix, i), err)
-				} else if resp.status != 200 {
+				case resp.status != 200:
 					errs.add("%s %s: status %d", method, lockName(prefix, i), resp.status)
+				default:
+					ok.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	done, tried = int(ok.Load()), min(int(next.Load()), to)
 	if err := ctx.Err(); err != nil {
-		return err
+		return done, tried, err
 	}
 	if errs.n.Load() > 0 {
-		return fmt.Errorf("prefill: %s", errs.samples[0])
+		return done, tried, errors.New(errs.samples[0])
 	}
-	return nil
+	return done, tried, nil
 }

@@ -31,6 +31,9 @@ type target struct {
 	proc *process // nil when the harness did not start it
 	stop func()   // stops what the harness started
 	held int      // locks this harness holds on it (prefilled)
+	// taken is how many of the prefilled locks (0 to taken-1) the
+	// harness may hold: held, or more when a prefill was cut short.
+	taken int
 }
 
 // process is a server process the harness started: it can read its memory

@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/bench"
@@ -83,8 +85,15 @@ Output:
                       profiled-server") and save a CPU profile of it, taken
                       during the first lock/unlock measurement, to FILE
                       (then: go tool pprof -top FILE)
-  --keep              leave the locks taken by --prefill held on a --url server
-                      (by default they are released at the end)
+  --keep              leave the locks taken by --prefill (or a scenario's held
+                      locks) held on a --url server. By default they are
+                      released however the run ends, also when interrupted
+                      (a second Ctrl-C gives that up); those it cannot release
+                      are named on stderr, with how to free them.
+
+A run against --url leaves free locks named bench/<id>/... on the server: a
+Locker server keeps every lock that was ever held (GET /locks lists it as
+free), and its API has no way to delete one.
 `
 
 func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
@@ -179,8 +188,23 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		cfg.CeilingCommand = []string{exe, "bench", "ceiling-server"}
 	}
 	cfg.Progress = stderr
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	abandon := make(chan struct{})
+	cfg.Abandon = abandon
+	defer watchSignals(cancel, abandon)()
 	rep, err := bench.Run(ctx, cfg)
+	if rep == nil {
+		return err
+	}
 	if err != nil {
+		// The run completed, but the locks it took could not all be
+		// released: the report, then what is left held.
+		if asJSON {
+			rep.WriteJSON(stdout)
+		} else {
+			rep.WriteTable(stdout)
+		}
 		return err
 	}
 	if out != "" {
@@ -197,6 +221,35 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		return rep.WriteJSON(stdout)
 	}
 	return rep.WriteTable(stdout)
+}
+
+// watchSignals cancels the run at the first SIGINT or SIGTERM, and closes
+// abandon at the second: the release of what the harness took, which
+// follows the run's end, is then given up. The function it returns stops
+// watching.
+func watchSignals(cancel context.CancelFunc, abandon chan<- struct{}) func() {
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case <-sigc:
+			case <-done:
+				return
+			}
+			if n == 1 {
+				cancel()
+				continue
+			}
+			close(abandon)
+			return
+		}
+	}()
+	return func() {
+		signal.Stop(sigc)
+		close(done)
+	}
 }
 
 func writeReport(path string, rep *bench.Report) error {

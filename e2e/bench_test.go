@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBenchThroughTheBinary runs the benchmark harness as a user does: the
@@ -47,5 +50,65 @@ func TestBenchThroughTheBinary(t *testing.T) {
 	rs = run("--think", "5ms")
 	if len(rs) != 1 || rs[0].Think != "5ms" {
 		t.Errorf("with --think: %+v", rs)
+	}
+}
+
+// heldLocks lists the locks held on the server at base.
+func heldLocks(t *testing.T, base string) []string {
+	t.Helper()
+	status, body := do(t, nil, "GET", base+"/locks", "")
+	if status != 200 {
+		t.Fatalf("GET /locks: %d %s", status, body)
+	}
+	var locks map[string]struct {
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(body), &locks); err != nil {
+		t.Fatal(err)
+	}
+	var held []string
+	for name, l := range locks {
+		if l.State != "free" {
+			held = append(held, name)
+		}
+	}
+	return held
+}
+
+// waitExit waits for a process started by cliStart to exit, and returns
+// its exit status.
+func waitExit(t *testing.T, cmd *exec.Cmd, out *outputBuffer, patience time.Duration) int {
+	t.Helper()
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	select {
+	case <-exited:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(patience):
+		t.Fatalf("locker bench did not exit within %s:\n%s", patience, out)
+		return 0
+	}
+}
+
+// TestBenchInterruptedReleasesPrefilledLocks: Ctrl-C (SIGINT) in the
+// middle of a measurement against a server given by URL: the locks the
+// harness prefilled are released before it exits, and it says so.
+func TestBenchInterruptedReleasesPrefilledLocks(t *testing.T) {
+	s := startServer(t, nil)
+	cmd, out := cliStart(t, nil, "bench", "--url", s.URL, "--prefill", "300", "--duration", "1m", "--concurrency", "2")
+	cliWait(t, "the measurement to start", func() bool { return strings.Contains(out.String(), "run 1 of 1") })
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	if code := waitExit(t, cmd, out, 30*time.Second); code == 0 {
+		t.Errorf("exit status 0 after an interruption:\n%s", out)
+	}
+	if held := heldLocks(t, s.URL); len(held) > 0 {
+		t.Errorf("%d locks still held after the interrupted run, e.g. %s:\n%s", len(held), held[0], out)
+	}
+	if !strings.Contains(out.String(), "interrupted: releasing the 300 locks") {
+		t.Errorf("the harness did not say it released the locks:\n%s", out)
 	}
 }
