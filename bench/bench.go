@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -287,6 +288,21 @@ func (cfg *Config) defaults() {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
+	// Clients that give back their locks, and the release's note of an
+	// interruption, write from their own goroutines.
+	cfg.Progress = &lockedWriter{w: cfg.Progress}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // Run runs the configured scenarios and returns the report.
@@ -586,9 +602,9 @@ func (cfg Config) measure(ctx context.Context, t *target, st step, prefix string
 		t.proc.pprof = "" // one profile
 	}
 	if st.kind == "list" {
-		r.List, lr, err = listUnderLoad(ctx, t.ep, st.load, names)
+		r.List, lr, err = listUnderLoad(ctx, cfg, t.ep, st.load, names)
 	} else {
-		lr, err = cycles(ctx, t.ep, st.load, names)
+		lr, err = cycles(ctx, cfg, t.ep, st.load, names)
 	}
 	if err != nil {
 		return r, err
@@ -657,7 +673,7 @@ func (cfg Config) profile(ctx context.Context, pprofURL string, d time.Duration)
 
 // listUnderLoad measures GET /locks alone, then while clients run
 // lock/unlock cycles.
-func listUnderLoad(ctx context.Context, ep *endpoint, l Load, names string) (*ListFigures, loadResult, error) {
+func listUnderLoad(ctx context.Context, cfg Config, ep *endpoint, l Load, names string) (*ListFigures, loadResult, error) {
 	cn := ep.newConn()
 	defer cn.Close()
 	lf := &ListFigures{}
@@ -705,7 +721,7 @@ func listUnderLoad(ctx context.Context, ep *endpoint, l Load, names string) (*Li
 			under = append(under, time.Since(t0))
 		}
 	}()
-	lr, err := cycles(ctx, ep, l, names)
+	lr, err := cycles(ctx, cfg, ep, l, names)
 	stop()
 	<-listed
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -296,13 +297,10 @@ func TestCustomLoadWithPrefillAuthAndSharedKeys(t *testing.T) {
 		t.Errorf("progress: %s", progress.String())
 	}
 
-	// Wrong credentials: every request is an error, reported as such.
-	rep, err = Run(ctx, Config{URL: u, User: "bench", Pass: "wrong", Load: Load{Duration: 100 * time.Millisecond, Concurrency: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := rep.Results[0]; r.Errors == 0 || r.Cycles != 0 || !strings.Contains(strings.Join(r.ErrorSamples, " "), "401") {
-		t.Errorf("with wrong credentials: %+v", r)
+	// Wrong credentials: the warm-up fails, and so does the run, at once.
+	rep, err = Run(ctx, Config{URL: u, User: "bench", Pass: "wrong", Load: Load{Duration: time.Minute, Concurrency: 1}})
+	if rep != nil || err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("with wrong credentials: %+v, %v", rep, err)
 	}
 }
 
@@ -416,19 +414,134 @@ func TestStartupNeedsSpawn(t *testing.T) {
 	}
 }
 
-func TestUnreachableServerIsCountedAsErrors(t *testing.T) {
+func TestUnreachableServerFailsTheRun(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := "http://" + ln.Addr().String()
 	ln.Close()
-	rep, err := Run(context.Background(), Config{URL: u, Load: Load{Duration: 100 * time.Millisecond, Concurrency: 1}})
+	rep, err := Run(context.Background(), Config{URL: u, Load: Load{Duration: time.Minute, Concurrency: 1}})
+	if rep != nil || err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("%+v, %v", rep, err)
+	}
+}
+
+// silentServer accepts connections and reads from them, but never
+// answers; it closes them when the test ends.
+func silentServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := rep.Results[0]; r.Errors == 0 || r.Cycles != 0 {
-		t.Errorf("%+v", r)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestSilentServerFailsTheWarmUp: a server that takes connections but
+// never answers fails the run after warmupTimeout, saying so, instead of
+// waiting for the connection's 60 s timeout twice.
+func TestSilentServerFailsTheWarmUp(t *testing.T) {
+	defer func(d time.Duration) { warmupTimeout = d }(warmupTimeout)
+	warmupTimeout = time.Second
+	start := time.Now()
+	rep, err := Run(context.Background(), Config{URL: silentServer(t), Load: Load{Duration: 2 * time.Second, Concurrency: 2}})
+	if rep != nil || err == nil || !strings.Contains(err.Error(), "no answer within 1s") || !strings.Contains(err.Error(), "warm-up") {
+		t.Errorf("%+v, %v", rep, err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the run took %s", took)
+	}
+}
+
+// TestInterruptionAbandonsRequests: a server that answers the warm-up,
+// then never again: the end of the run's context abandons the requests in
+// flight at once, and Config.Abandon the release of the lock each client
+// may then hold (the server does not answer that either), which the
+// progress names.
+func TestInterruptionAbandonsRequests(t *testing.T) {
+	var requests atomic.Int64
+	ended := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if requests.Add(1) > 2 { // one client's PUT and DELETE
+			select {
+			case <-r.Context().Done():
+			case <-ended:
+			}
+			return
+		}
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	defer close(ended)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	abandon := make(chan struct{})
+	progress := &syncWriter{when: "run 1 of 1", on: func() {
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+		time.Sleep(300 * time.Millisecond)
+		close(abandon)
+	}}
+	start := time.Now()
+	_, err := Run(ctx, Config{URL: srv.URL, Progress: progress, Abandon: abandon, Load: Load{Duration: time.Minute, Concurrency: 1}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the interrupted run took %s", took)
+	}
+	for _, want := range []string{"interrupted: releasing the locks the clients may hold", "could not release lock bench/", "given up (interrupted again)", "locker unlock "} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, progress.String())
+		}
+	}
+}
+
+// TestInterruptedClientsGiveBackTheirLocks: clients that hold their locks
+// (pausing after each lock) when the run is interrupted release them.
+func TestInterruptedClientsGiveBackTheirLocks(t *testing.T) {
+	u, store := startLocker(t, httpapi.Credentials{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	progress := &syncWriter{when: "run 1 of 1", on: func() {
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+	}}
+	_, err := Run(ctx, Config{URL: u, Progress: progress, Load: Load{Duration: time.Minute, Concurrency: 4, Think: 5 * time.Second}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	locks, _ := store.List(context.Background())
+	for _, l := range locks {
+		if !l.Free() {
+			t.Errorf("lock %s still held after the interrupted run: %+v", l.Name, l)
+		}
+	}
+	if len(locks) != 4 {
+		t.Errorf("%d locks, want 4", len(locks))
 	}
 }
 

@@ -29,10 +29,19 @@ type conn struct {
 	r    *bufio.Reader
 	w    []byte // request being built
 	body []byte // last response body (reused)
+	// watched is the context of the requests on c; when it ends, unwatch's
+	// function puts c's deadline in the past, which abandons the request
+	// in flight.
+	watched context.Context
+	unwatch func() bool
+	// sent says whether the last request was (perhaps partly) written: if
+	// it failed after that, the server may have acted on it.
+	sent bool
 }
 
 // endpoint is a server to talk to.
 type endpoint struct {
+	url     string // as given
 	addr    string // host:port
 	host    string // Host header
 	tls     *tls.Config
@@ -45,7 +54,7 @@ func newEndpoint(rawURL, user, pass string, insecure bool) (*endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--url %q: %v", rawURL, err)
 	}
-	e := &endpoint{host: u.Host, timeout: 60 * time.Second}
+	e := &endpoint{url: rawURL, host: u.Host, timeout: 60 * time.Second}
 	switch u.Scheme {
 	case "http":
 		e.addr = hostPort(u, "80")
@@ -102,10 +111,36 @@ func (c *conn) dial(ctx context.Context) error {
 
 // Close closes the connection.
 func (c *conn) Close() {
+	if c.unwatch != nil {
+		c.unwatch()
+		c.watched, c.unwatch = nil, nil
+	}
 	if c.c != nil {
 		c.c.Close()
 		c.c = nil
 	}
+}
+
+// aLongTimeAgo is a deadline that has passed: it ends a read or write at
+// once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// watch makes the end of ctx abandon the request in flight on c.c.
+func (c *conn) watch(ctx context.Context) {
+	if c.watched == ctx {
+		return
+	}
+	if c.unwatch != nil && !c.unwatch() {
+		// The last request's context ended: its function may have put
+		// the deadline in the past, even after this request sets it.
+		c.Close()
+	}
+	c.watched, c.unwatch = nil, nil
+	if c.c == nil {
+		return
+	}
+	nc := c.c
+	c.watched, c.unwatch = ctx, context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 }
 
 // response is what do returns: the status and, unless discarded, the body
@@ -119,21 +154,33 @@ type response struct {
 var errProtocol = errors.New("malformed HTTP response")
 
 // do sends one request and reads its response. path must be escaped
-// already. With discard, the body is counted but not kept. A failed
-// request closes the connection; the next one dials again.
+// already. With discard, the body is counted but not kept. The end of ctx
+// abandons the request (and returns ctx's cause), as does no answer
+// within the endpoint's timeout. A failed request closes the connection;
+// the next one dials again.
 func (c *conn) do(ctx context.Context, method, path string, body []byte, discard bool) (response, error) {
+	c.sent = false
 	resp, err := c.try(ctx, method, path, body, discard)
 	if err != nil {
 		c.Close()
+		var ne net.Error
+		switch {
+		case ctx.Err() != nil:
+			err = context.Cause(ctx)
+		case errors.As(err, &ne) && ne.Timeout():
+			err = fmt.Errorf("no answer within %s", c.t.timeout)
+		}
 	}
 	return resp, err
 }
 
 func (c *conn) try(ctx context.Context, method, path string, body []byte, discard bool) (response, error) {
+	c.watch(ctx)
 	if c.c == nil {
 		if err := c.dial(ctx); err != nil {
 			return response{}, err
 		}
+		c.watch(ctx)
 	}
 	w := c.w[:0]
 	w = append(w, method...)
@@ -155,11 +202,13 @@ func (c *conn) try(ctx context.Context, method, path string, body []byte, discar
 	w = append(w, "\r\n"...)
 	w = append(w, body...)
 	c.w = w
-	deadline := time.Now().Add(c.t.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	c.c.SetDeadline(time.Now().Add(c.t.timeout))
+	// After the deadline is set: ctx's end from here on puts it in the
+	// past.
+	if err := ctx.Err(); err != nil {
+		return response{}, err
 	}
-	c.c.SetDeadline(deadline)
+	c.sent = true
 	if _, err := c.c.Write(w); err != nil {
 		return response{}, err
 	}

@@ -71,10 +71,29 @@ func (e *errorLog) add(format string, args ...any) {
 	}
 }
 
+// warmupTimeout bounds the cycle each client makes before the clock
+// starts: a server that does not answer it fails the run.
+var warmupTimeout = 15 * time.Second
+
+// giveBackTimeout bounds the release of a lock a client may hold when its
+// cycle was cut short; after a warm-up that got no answer, the shorter
+// warmGiveBackTimeout (the server is most likely not answering at all).
+const (
+	giveBackTimeout     = 10 * time.Second
+	warmGiveBackTimeout = 2 * time.Second
+)
+
 // cycles runs lock/unlock cycles against ep with l's shape: every client
 // does PUT then DELETE on its lock(s) until l.Duration has passed. Each
 // request is one op. prefix names the locks.
-func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResult, error) {
+//
+// Each client first makes one cycle, unmeasured, with no wait: the server
+// must answer it as expected (200, or 423 for a lock another client
+// holds), within warmupTimeout, or the run fails with what it answered. A
+// client whose cycle is cut short (ctx ends, or the connection fails after
+// a PUT was sent) gives back the lock it may hold, with cfg's cleanup
+// context.
+func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string) (loadResult, error) {
 	c := max(l.Concurrency, 1)
 	nLocks := l.Locks
 	if nLocks <= 0 {
@@ -95,7 +114,20 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 		start      = make(chan struct{})
 		deadline   time.Time // set before start is closed
 		lastEnd    atomic.Int64
+		warmErr    error
+		warmOnce   sync.Once
+		// interrupted says once that clients give back their locks
+		// after ctx ended.
+		interrupted sync.Once
 	)
+	wctx, wcancel := context.WithTimeoutCause(ctx, warmupTimeout, fmt.Errorf("no answer within %s", warmupTimeout))
+	defer wcancel()
+	warmFailed := func(err error) {
+		warmOnce.Do(func() {
+			warmErr = err
+			wcancel() // the other clients' warm-ups too
+		})
+	}
 	worker := func(i int) {
 		defer done.Done()
 		cn := ep.newConn()
@@ -126,6 +158,26 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 		}
 		lat := make([]time.Duration, 0, 1<<14)
 		var myAcq, myRel []acqRel
+		// giveBack releases lock j, which the client may hold: its cycle
+		// was cut short. A 423 says another key holds it: not this client.
+		giveBack := func(j int, timeout time.Duration) {
+			if ctx.Err() != nil {
+				interrupted.Do(func() {
+					fmt.Fprintf(cfg.Progress, "\ninterrupted: releasing the locks the clients may hold (interrupt again to give up)\n")
+				})
+			}
+			gctx, cancel := cfg.cleanupContext(ctx, timeout)
+			defer cancel()
+			resp, err := cn.do(gctx, "DELETE", dels[j], delBody, true)
+			if err == nil && (resp.status == 200 || resp.status == 423) {
+				return
+			}
+			if err == nil {
+				err = fmt.Errorf("status %d", resp.status)
+			}
+			fmt.Fprintf(cfg.Progress, "\ncould not release lock %s, which the harness may hold under key %q (holder %q): %v; free it with: locker unlock %q --key %s --holder %s --url %s\n",
+				names[j], key, holder, err, names[j], key, holder, redact(ep.url))
+		}
 		// think pauses as the client's work between its changes would,
 		// never past the run's end.
 		think := func() {
@@ -143,21 +195,42 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 			case <-ctx.Done():
 			}
 		}
-		// One cycle before the clock starts: connect and warm up.
-		cycle := func(j int, measure bool) {
+		// warmUp is one cycle before the clock starts: it connects, and
+		// checks that the server answers as expected.
+		warmUp := func() error {
+			resp, err := cn.do(wctx, "PUT", dels[0], putBody, true)
+			switch {
+			case err != nil:
+				if cn.sent {
+					giveBack(0, warmGiveBackTimeout)
+				}
+				return fmt.Errorf("PUT %s: %v", names[0], err)
+			case resp.status == 423:
+				return nil // another client's lock (--locks, --contended)
+			case resp.status != 200:
+				return fmt.Errorf("PUT %s: status %d", names[0], resp.status)
+			}
+			resp, err = cn.do(wctx, "DELETE", dels[0], delBody, true)
+			switch {
+			case err != nil:
+				giveBack(0, warmGiveBackTimeout)
+				return fmt.Errorf("DELETE %s: %v", names[0], err)
+			case resp.status != 200:
+				return fmt.Errorf("DELETE %s: status %d", names[0], resp.status)
+			}
+			return nil
+		}
+		cycle := func(j int) {
 			t0 := time.Now()
 			resp, err := cn.do(ctx, "PUT", puts[j], putBody, !l.Contended)
 			t1 := time.Now()
-			if !measure {
-				if err == nil && resp.status == 200 {
-					cn.do(ctx, "DELETE", dels[j], delBody, true)
-				}
-				return
-			}
 			lat = append(lat, t1.Sub(t0))
 			ops.Add(1)
 			switch {
 			case err != nil:
+				if cn.sent {
+					giveBack(j, giveBackTimeout)
+				}
 				if ctx.Err() == nil {
 					errs.add("PUT %s: %v", names[j], err)
 					time.Sleep(10 * time.Millisecond) // a server that is down: do not spin
@@ -183,6 +256,7 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 			ops.Add(1)
 			switch {
 			case err != nil:
+				giveBack(j, giveBackTimeout)
 				if ctx.Err() == nil {
 					errs.add("DELETE %s: %v", names[j], err)
 				}
@@ -197,18 +271,16 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 			}
 			think()
 		}
-		if !l.Contended {
-			cycle(0, false)
-		} else if _, err := cn.do(ctx, "GET", "/healthz", nil, true); err != nil {
-			cn.Close() // measured requests will report it
+		if err := warmUp(); err != nil {
+			warmFailed(err)
 		}
 		ready.Done()
 		<-start
 		for j := 0; ; j = (j + 1) % len(names) {
-			if ctx.Err() != nil || !time.Now().Before(deadline) {
+			if ctx.Err() != nil || warmErr != nil || !time.Now().Before(deadline) {
 				break
 			}
-			cycle(j, true)
+			cycle(j)
 		}
 		end := time.Now().UnixNano()
 		for {
@@ -235,6 +307,9 @@ func cycles(ctx context.Context, ep *endpoint, l Load, prefix string) (loadResul
 	done.Wait()
 	if err := ctx.Err(); err != nil {
 		return loadResult{}, err
+	}
+	if warmErr != nil {
+		return loadResult{}, fmt.Errorf("warm-up (a cycle per client before measuring): %v", warmErr)
 	}
 	var all []time.Duration
 	for _, l := range lats {

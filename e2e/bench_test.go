@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -110,5 +113,39 @@ func TestBenchInterruptedReleasesPrefilledLocks(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "interrupted: releasing the 300 locks") {
 		t.Errorf("the harness did not say it released the locks:\n%s", out)
+	}
+}
+
+// TestBenchSecondInterruptGivesUpTheRelease: a server that never answers
+// the release of the prefilled locks: a second SIGINT gives it up at once,
+// and the harness names the locks it leaves held and how to free them.
+func TestBenchSecondInterruptGivesUpTheRelease(t *testing.T) {
+	ended := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == "DELETE" && strings.Contains(r.URL.Path, "/held-") {
+			select {
+			case <-r.Context().Done():
+			case <-ended:
+			}
+			return
+		}
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	defer close(ended)
+	cmd, out := cliStart(t, nil, "bench", "--url", srv.URL, "--prefill", "20", "--duration", "1m", "--concurrency", "1")
+	cliWait(t, "the measurement to start", func() bool { return strings.Contains(out.String(), "run 1 of 1") })
+	cmd.Process.Signal(os.Interrupt)
+	cliWait(t, "the release to start", func() bool { return strings.Contains(out.String(), "interrupted: releasing the 20 locks") })
+	time.Sleep(200 * time.Millisecond) // into the release
+	cmd.Process.Signal(os.Interrupt)
+	if code := waitExit(t, cmd, out, 10*time.Second); code == 0 {
+		t.Errorf("exit status 0:\n%s", out)
+	}
+	for _, want := range []string{"given up (interrupted again)", "up to 20 of the 20", `key "bench-prefill"`, "locker unlock "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
