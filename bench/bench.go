@@ -683,7 +683,7 @@ func listUnderLoad(ctx context.Context, cfg Config, ep *endpoint, l Load, names 
 		return nil, loadResult{}, fmt.Errorf("GET /locks: %v", err)
 	}
 	if resp.status != 200 {
-		return nil, loadResult{}, fmt.Errorf("GET /locks: status %d: %s", resp.status, trim(resp.body))
+		return nil, loadResult{}, fmt.Errorf("GET /locks: %s", answer(resp))
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(resp.body, &m); err != nil {
@@ -695,8 +695,11 @@ func listUnderLoad(ctx context.Context, cfg Config, ep *endpoint, l Load, names 
 	for range 5 {
 		t0 := time.Now()
 		resp, err := cn.do(ctx, "GET", "/locks", nil, true)
-		if err != nil || resp.status != 200 {
-			return nil, loadResult{}, fmt.Errorf("GET /locks: status %d, %v", resp.status, err)
+		if err != nil {
+			return nil, loadResult{}, fmt.Errorf("GET /locks: %v", err)
+		}
+		if resp.status != 200 {
+			return nil, loadResult{}, fmt.Errorf("GET /locks: %s", answer(resp))
 		}
 		alone = append(alone, time.Since(t0))
 	}
@@ -714,8 +717,12 @@ func listUnderLoad(ctx context.Context, cfg Config, ep *endpoint, l Load, names 
 			if lctx.Err() != nil {
 				return
 			}
-			if err != nil || resp.status != 200 {
-				listErr = fmt.Errorf("GET /locks under load: status %d, %v", resp.status, err)
+			if err != nil {
+				listErr = fmt.Errorf("GET /locks under load: %v", err)
+				return
+			}
+			if resp.status != 200 {
+				listErr = fmt.Errorf("GET /locks under load: %s", answer(resp))
 				return
 			}
 			under = append(under, time.Since(t0))
@@ -761,8 +768,11 @@ func (cfg Config) startup(ctx context.Context, t *target, st step, prefix string
 		cn := t.ep.newConn()
 		resp, err := cn.do(ctx, "GET", "/locks", nil, false)
 		cn.Close()
-		if err != nil || resp.status != 200 {
-			return r, fmt.Errorf("GET /locks after restart: status %d, %v", resp.status, err)
+		if err != nil {
+			return r, fmt.Errorf("GET /locks after restart: %v", err)
+		}
+		if resp.status != 200 {
+			return r, fmt.Errorf("GET /locks after restart: %s", answer(resp))
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(resp.body, &m); err != nil {

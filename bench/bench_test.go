@@ -848,3 +848,68 @@ func TestUnreleasedLocksAreReported(t *testing.T) {
 		}
 	}
 }
+
+// flakyLocker answers the warm-up's cycles, then refuses every other PUT
+// with a 503 and Locker's JSON error.
+func flakyLocker(t *testing.T, clients int) string {
+	var puts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == "PUT" && puts.Add(1) > int64(clients) && puts.Load()%2 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"the disk is full","lock":null}`)
+			return
+		}
+		io.WriteString(w, `{"response":"ok","fence":1}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestFailedRequestsAreNotOperations: only the requests answered 200 are
+// operations and latencies; the others are errors, whose samples give the
+// server's explanation.
+func TestFailedRequestsAreNotOperations(t *testing.T) {
+	u := flakyLocker(t, 2)
+	rep, err := Run(context.Background(), Config{URL: u, Load: Load{Duration: 300 * time.Millisecond, Concurrency: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Errors == 0 || r.Cycles == 0 {
+		t.Fatalf("want errors and cycles: %+v", r)
+	}
+	// Every PUT answered 200 was followed by a DELETE answered 200.
+	if r.Ops != 2*r.Cycles || r.Latency.N != int(r.Ops) {
+		t.Errorf("%d ops, %d latencies for %d cycles and %d errors: failures counted as operations", r.Ops, r.Latency.N, r.Cycles, r.Errors)
+	}
+	if len(r.ErrorSamples) == 0 || !strings.HasSuffix(r.ErrorSamples[0], ": status 503: the disk is full") {
+		t.Errorf("error samples %q, want the server's explanation", r.ErrorSamples)
+	}
+}
+
+// TestHTTPToAnHTTPSServerSaysWhy: an http:// URL for an https server fails
+// the run with the server's explanation of its 400.
+func TestHTTPToAnHTTPSServerSaysWhy(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	_, err := Run(context.Background(), Config{URL: strings.Replace(srv.URL, "https://", "http://", 1), Load: Load{Duration: time.Second, Concurrency: 1}})
+	if err == nil || !strings.Contains(err.Error(), "status 400: Client sent an HTTP request to an HTTPS server.") {
+		t.Errorf("err %v", err)
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"error":"lock \"a\" is held by key \"k\"","lock":{"name":"a"}}`: `lock "a" is held by key "k"`,
+		"Client sent an HTTP request to an HTTPS server.\n":               "Client sent an HTTP request to an HTTPS server.",
+		"<html>\n<body>Error</body>\n</html>":                             "<html> ...",
+		strings.Repeat("x", 300):                                          strings.Repeat("x", 200) + "...",
+		"":                                                                "",
+	} {
+		if got := errorText([]byte(body)); got != want {
+			t.Errorf("errorText(%q) = %q, want %q", body, got, want)
+		}
+	}
+}

@@ -154,7 +154,8 @@ type response struct {
 var errProtocol = errors.New("malformed HTTP response")
 
 // do sends one request and reads its response. path must be escaped
-// already. With discard, the body is counted but not kept. The end of ctx
+// already. With discard, the body of a 2xx response is counted but not
+// kept. The end of ctx
 // abandons the request (and returns ctx's cause), as does no answer
 // within the endpoint's timeout. A failed request closes the connection;
 // the next one dials again.
@@ -229,6 +230,8 @@ func (c *conn) readResponse(method string, discard bool) (response, error) {
 	if err != nil {
 		return resp, fmt.Errorf("%w: status line %q", errProtocol, line)
 	}
+	// An error's body is kept: it says why.
+	discard = discard && resp.status/100 == 2
 	length := int64(-1)
 	chunked, closeAfter := false, line[7] == '0' // HTTP/1.0 closes by default
 	for {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +86,8 @@ const (
 
 // cycles runs lock/unlock cycles against ep with l's shape: every client
 // does PUT then DELETE on its lock(s) until l.Duration has passed. Each
-// request is one op. prefix names the locks.
+// request answered 200 is one op, timed; the others are errors, or
+// refusals (423), counted apart. prefix names the locks.
 //
 // Each client first makes one cycle, unmeasured, with no wait: the server
 // must answer it as expected (200, or 423 for a lock another client
@@ -173,7 +175,7 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 				return
 			}
 			if err == nil {
-				err = fmt.Errorf("status %d", resp.status)
+				err = errors.New(answer(resp))
 			}
 			fmt.Fprintf(cfg.Progress, "\ncould not release lock %s, which the harness may hold under key %q (holder %q): %v; free it with: locker unlock %q --key %s --holder %s --url %s\n",
 				names[j], key, holder, err, names[j], key, holder, redact(ep.url))
@@ -208,7 +210,7 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 			case resp.status == 423:
 				return nil // another client's lock (--locks, --contended)
 			case resp.status != 200:
-				return fmt.Errorf("PUT %s: status %d", names[0], resp.status)
+				return fmt.Errorf("PUT %s: %s", names[0], answer(resp))
 			}
 			resp, err = cn.do(wctx, "DELETE", dels[0], delBody, true)
 			switch {
@@ -216,16 +218,16 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 				giveBack(0, warmGiveBackTimeout)
 				return fmt.Errorf("DELETE %s: %v", names[0], err)
 			case resp.status != 200:
-				return fmt.Errorf("DELETE %s: status %d", names[0], resp.status)
+				return fmt.Errorf("DELETE %s: %s", names[0], answer(resp))
 			}
 			return nil
 		}
+		// cycle is one measured lock and unlock: only the requests
+		// answered 200 are operations, timed.
 		cycle := func(j int) {
 			t0 := time.Now()
 			resp, err := cn.do(ctx, "PUT", puts[j], putBody, !l.Contended)
 			t1 := time.Now()
-			lat = append(lat, t1.Sub(t0))
-			ops.Add(1)
 			switch {
 			case err != nil:
 				if cn.sent {
@@ -240,9 +242,11 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 				refused.Add(1)
 				return
 			case resp.status != 200:
-				errs.add("PUT %s: status %d: %s", names[j], resp.status, trim(resp.body))
+				errs.add("PUT %s: %s", names[j], answer(resp))
 				return
 			}
+			lat = append(lat, t1.Sub(t0))
+			ops.Add(1)
 			var fence uint64
 			if l.Contended {
 				fence = fenceOf(resp.body)
@@ -252,8 +256,6 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 			t1 = time.Now()
 			resp, err = cn.do(ctx, "DELETE", dels[j], delBody, true)
 			t2 := time.Now()
-			lat = append(lat, t2.Sub(t1))
-			ops.Add(1)
 			switch {
 			case err != nil:
 				giveBack(j, giveBackTimeout)
@@ -262,9 +264,11 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 				}
 				return
 			case resp.status != 200:
-				errs.add("DELETE %s: status %d", names[j], resp.status)
+				errs.add("DELETE %s: %s", names[j], answer(resp))
 				return
 			}
+			lat = append(lat, t2.Sub(t1))
+			ops.Add(1)
 			cyc.Add(1)
 			if l.Contended {
 				myRel = append(myRel, acqRel{fence, t2})
@@ -384,11 +388,34 @@ func mustBody(v any) []byte {
 	return b
 }
 
-func trim(b []byte) string {
-	if len(b) > 200 {
-		return string(b[:200]) + "..."
+// answer describes an unexpected answer: its status, and the server's
+// explanation (the "error" of a Locker error, or the text of another
+// server's), cut short.
+func answer(resp response) string {
+	text := errorText(resp.body)
+	if text == "" {
+		return fmt.Sprintf("status %d", resp.status)
 	}
-	return string(b)
+	return fmt.Sprintf("status %d: %s", resp.status, text)
+}
+
+// errorText is the explanation in an error response's body: its JSON
+// "error" field, or else its first line, at most 200 bytes.
+func errorText(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	text := string(bytes.TrimSpace(body))
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		text = e.Error
+	}
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = strings.TrimSpace(text[:i]) + " ..."
+	}
+	if len(text) > 200 {
+		text = strings.ToValidUTF8(text[:200], "") + "..."
+	}
+	return text
 }
 
 // prefill takes holds on locks from..to-1 (named prefix+i) with conc
@@ -424,7 +451,7 @@ func prefill(ctx context.Context, ep *endpoint, prefix string, from, to, conc in
 				case err != nil:
 					errs.add("%s %s: %v", method, lockName(prefix, i), err)
 				case resp.status != 200:
-					errs.add("%s %s: status %d", method, lockName(prefix, i), resp.status)
+					errs.add("%s %s: %s", method, lockName(prefix, i), answer(resp))
 				default:
 					ok.Add(1)
 				}

@@ -29,8 +29,11 @@ const benchHelp = `Usage: locker bench [--url URL | --spawn] [flags]
 
 Drives a server that speaks Locker's HTTP API (Locker, the original locker,
 or any compatible server) with concurrent lock/unlock cycles, and reports
-operations per second (each PUT or DELETE is one operation) and latency
-percentiles, as a table or as JSON. See docs/benchmarks.md.
+operations per second (each PUT or DELETE answered 200 is one operation) and
+their latency percentiles, as a table or as JSON. Failed requests are counted
+apart, as errors, and make the command exit 1 after the report; a first
+request per client (the warm-up) that fails stops the run at once. See
+docs/benchmarks.md.
 
 Target:
   --url URL           the server to measure (env LOCKER_URL)
@@ -218,9 +221,29 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		}
 	}
 	if asJSON {
-		return rep.WriteJSON(stdout)
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
 	}
-	return rep.WriteTable(stdout)
+	if err != nil {
+		return err
+	}
+	return failedRequests(rep, stderr)
+}
+
+// failedRequests fails the command (exit 1) when requests failed in the
+// measurements: the figures count only the others.
+func failedRequests(rep *bench.Report, stderr io.Writer) error {
+	var n int64
+	for _, r := range rep.Results {
+		n += r.Errors
+	}
+	if n == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%d requests failed during the measurements (the report's figures count only the others; its errors show the first)", n)
+	fmt.Fprintln(stderr, "locker bench:", msg)
+	return ExitError{Code: exitError, Msg: msg}
 }
 
 // watchSignals cancels the run at the first SIGINT or SIGTERM, and closes

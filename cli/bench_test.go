@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cloudfoundry-community/locker/bench"
@@ -103,5 +107,32 @@ func TestBenchCommandLineMistakes(t *testing.T) {
 	stdout, _, err := benchRun(t, nil, "--help")
 	if err != nil || !strings.Contains(stdout, "ceiling") || !strings.Contains(stdout, "--scenario") || !strings.Contains(stdout, "--think D") {
 		t.Errorf("--help: %v\n%s", err, stdout)
+	}
+}
+
+// TestBenchFailsWhenRequestsFailed: a run in which requests failed prints
+// its report, then exits 1 saying how many failed.
+func TestBenchFailsWhenRequestsFailed(t *testing.T) {
+	var puts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == "PUT" && puts.Add(1) > 1 && puts.Load()%2 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"the disk is full"}`)
+			return
+		}
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	stdout, stderr, err := benchRun(t, nil, "--url", srv.URL, "--duration", "200ms", "--concurrency", "1")
+	var exit ExitError
+	if !errors.As(err, &exit) || exit.Code != 1 {
+		t.Errorf("err %v, want exit status 1", err)
+	}
+	if !strings.Contains(stdout, "ops/s") || !strings.Contains(stdout, "status 503: the disk is full") {
+		t.Errorf("no report with the errors:\n%s", stdout)
+	}
+	if !regexp.MustCompile(`locker bench: \d+ requests failed during the measurements`).MatchString(stderr) {
+		t.Errorf("stderr: %s", stderr)
 	}
 }
