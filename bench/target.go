@@ -74,6 +74,7 @@ func (p *process) start(ctx context.Context) (time.Duration, error) {
 	cmd.Env = append(os.Environ(), "LOCKER_LISTEN=127.0.0.1:0")
 	cmd.Env = append(cmd.Env, p.env...)
 	cmd.Stderr = logf
+	dieWithHarness(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err

@@ -246,13 +246,18 @@ func failedRequests(rep *bench.Report, stderr io.Writer) error {
 	return ExitError{Code: exitError, Msg: msg}
 }
 
-// watchSignals cancels the run at the first SIGINT or SIGTERM, and closes
-// abandon at the second: the release of what the harness took, which
-// follows the run's end, is then given up. The function it returns stops
-// watching.
+// watchSignals cancels the run at the first SIGINT, SIGTERM or SIGHUP (a
+// closed terminal: unless ignored, as under nohup), and closes abandon at
+// the second: the release of what the harness took, which follows the
+// run's end, is then given up. Either way the servers the harness started
+// are stopped. The function it returns stops watching.
 func watchSignals(cancel context.CancelFunc, abandon chan<- struct{}) func() {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
 	sigc := make(chan os.Signal, 2)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigc, sigs...)
 	done := make(chan struct{})
 	go func() {
 		for n := 1; ; n++ {

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -147,5 +149,62 @@ func TestBenchSecondInterruptGivesUpTheRelease(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// benchChildren waits for a `locker bench --spawn --ceiling` run to start
+// measuring, and returns the URLs of the servers it started and the
+// spawned server's data directory.
+func benchChildren(t *testing.T, out *outputBuffer) (urls []string, dir string) {
+	t.Helper()
+	cliWait(t, "the measurement to start", func() bool { return strings.Contains(out.String(), "run 1 of 1") })
+	m := regexp.MustCompile(`started \S+ at (http://\S+) \(data in (\S+)\)`).FindStringSubmatch(out.String())
+	c := regexp.MustCompile(`started the ceiling server at (http://\S+)`).FindStringSubmatch(out.String())
+	if m == nil || c == nil {
+		t.Fatalf("the servers started are not in the output:\n%s", out)
+	}
+	return []string{m[1], c[1]}, m[2]
+}
+
+// waitGone waits until nothing answers at u any more.
+func waitGone(t *testing.T, u string) {
+	t.Helper()
+	hc := &http.Client{Timeout: time.Second}
+	cliWait(t, u+" to stop", func() bool {
+		resp, err := hc.Get(u + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
+}
+
+// TestBenchHangupStopsItsServers: SIGHUP (a closed terminal) ends the run
+// as SIGINT does: the servers the harness started are stopped and the
+// spawned server's data directory is removed.
+func TestBenchHangupStopsItsServers(t *testing.T) {
+	cmd, out := cliStart(t, nil, "bench", "--spawn", "--ceiling", "--duration", "1m", "--concurrency", "1")
+	urls, dir := benchChildren(t, out)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitExit(t, cmd, out, 30*time.Second)
+	for _, u := range urls {
+		waitGone(t, u)
+	}
+	if exists(dir) {
+		t.Errorf("%s is left behind", dir)
+	}
+}
+
+// TestBenchServersDieWithTheHarness: when the harness is killed outright
+// (SIGKILL, no chance to clean up), the servers it started die with it.
+func TestBenchServersDieWithTheHarness(t *testing.T) {
+	cmd, out := cliStart(t, nil, "bench", "--spawn", "--ceiling", "--duration", "1m", "--concurrency", "1")
+	urls, dir := benchChildren(t, out)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cmd.Process.Signal(syscall.SIGKILL)
+	waitExit(t, cmd, out, 10*time.Second)
+	for _, u := range urls {
+		waitGone(t, u)
 	}
 }
