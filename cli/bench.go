@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -82,8 +84,10 @@ Load:
 
 Output:
   --json              print the report as JSON instead of a table
-  --out FILE          also write the JSON report to FILE
+  --out FILE          also write the JSON report to FILE, after printing it
   --chart DIR         draw the charts (bench-*.svg) from the results into DIR
+                      (FILE's directory and DIR must exist: checked before the
+                      run)
   --profile FILE      with --spawn: start the server with pprof (as "locker bench
                       profiled-server") and save a CPU profile of it, taken
                       during the first lock/unlock measurement, to FILE
@@ -190,6 +194,16 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	if cfg.Ceiling {
 		cfg.CeilingCommand = []string{exe, "bench", "ceiling-server"}
 	}
+	if out != "" {
+		if err := checkOutput("out", out, false); err != nil {
+			return err
+		}
+	}
+	if chartDir != "" {
+		if err := checkOutput("chart", chartDir, true); err != nil {
+			return err
+		}
+	}
 	cfg.Progress = stderr
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -200,35 +214,53 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	if rep == nil {
 		return err
 	}
-	if err != nil {
-		// The run completed, but the locks it took could not all be
-		// released: the report, then what is left held.
-		if asJSON {
-			rep.WriteJSON(stdout)
-		} else {
-			rep.WriteTable(stdout)
-		}
-		return err
-	}
-	if out != "" {
-		if err := writeReport(out, rep); err != nil {
-			return err
-		}
-	}
-	if chartDir != "" {
-		if err := bench.WriteCharts(chartDir, rep); err != nil {
-			return err
-		}
-	}
+	// The report first, so that a file that cannot be written does not
+	// lose it. err, if any, is what the run left held on the server.
+	var perr error
 	if asJSON {
-		err = rep.WriteJSON(stdout)
+		perr = rep.WriteJSON(stdout)
 	} else {
-		err = rep.WriteTable(stdout)
+		perr = rep.WriteTable(stdout)
 	}
-	if err != nil {
+	if perr == nil && out != "" {
+		perr = writeReport(out, rep)
+	}
+	if perr == nil && chartDir != "" {
+		perr = bench.WriteCharts(chartDir, rep)
+	}
+	if err := errors.Join(err, perr); err != nil {
 		return err
 	}
 	return failedRequests(rep, stderr)
+}
+
+// checkOutput checks, before the run, that the file flag names can be
+// written (for --out), or that the directory dir names can be written in
+// (for --chart).
+func checkOutput(flag, path string, dir bool) error {
+	where := path
+	if !dir {
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			return fmt.Errorf("%w: --%s %s is a directory; give a file name", errUsage, flag, path)
+		}
+		where = filepath.Dir(path)
+	}
+	st, err := os.Stat(where)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: --%s %s: there is no directory %s (create it first)", errUsage, flag, path, where)
+	case err != nil:
+		return fmt.Errorf("%w: --%s %s: %v", errUsage, flag, path, err)
+	case !st.IsDir():
+		return fmt.Errorf("%w: --%s %s: %s is not a directory", errUsage, flag, path, where)
+	}
+	f, err := os.CreateTemp(where, ".locker-bench-*")
+	if err != nil {
+		return fmt.Errorf("%w: --%s %s: cannot write in %s: %v", errUsage, flag, path, where, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
 }
 
 // failedRequests fails the command (exit 1) when requests failed in the

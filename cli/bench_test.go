@@ -136,3 +136,38 @@ func TestBenchFailsWhenRequestsFailed(t *testing.T) {
 		t.Errorf("stderr: %s", stderr)
 	}
 }
+
+// TestBenchChecksOutputPathsFirst: --out or --chart that cannot be written
+// is a usage error before anything is run (the server here would refuse
+// the connection).
+func TestBenchChecksOutputPathsFirst(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, c := range []struct{ flag, path, want string }{
+		{"--out", filepath.Join(missing, "r.json"), "there is no directory " + missing},
+		{"--chart", missing, "there is no directory " + missing},
+		{"--out", t.TempDir(), "is a directory"},
+	} {
+		_, stderr, err := benchRun(t, nil, "--url", "http://127.0.0.1:1", "--duration", "1m", c.flag, c.path)
+		var exit ExitError
+		if !errors.As(err, &exit) || exit.Code != 2 || !strings.Contains(stderr, c.flag+" "+c.path) || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s %s: %v\n%s", c.flag, c.path, err, stderr)
+		}
+	}
+}
+
+// TestBenchPrintsTheReportBeforeWritingFiles: a chart that cannot be drawn
+// (no sweep in the results) fails the command, after the report.
+func TestBenchPrintsTheReportBeforeWritingFiles(t *testing.T) {
+	u, stop, err := bench.StartCeiling("127.0.0.1:0", httpapi.Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	stdout, _, err := benchRun(t, nil, "--url", u, "--duration", "100ms", "--concurrency", "1", "--chart", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "no chart to draw") {
+		t.Errorf("err %v, want no chart to draw", err)
+	}
+	if !strings.Contains(stdout, "ops/s") {
+		t.Errorf("no report:\n%s", stdout)
+	}
+}
