@@ -172,7 +172,10 @@ type Report struct {
 	Ceiling  string    `json:"ceiling,omitempty"`
 	Duration string    `json:"duration"`
 	Runs     int       `json:"runs"`
-	Results  []Result  `json:"results"`
+	// Combined says, with several runs, how each result's figures were
+	// drawn from its runs'.
+	Combined string   `json:"combined,omitempty"`
+	Results  []Result `json:"results"`
 }
 
 // step is one measurement of a scenario, run against every target.
@@ -319,6 +322,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	rep = &Report{Started: time.Now().UTC(), Machine: machine(), Duration: cfg.Load.Duration.String(), Runs: cfg.Runs}
+	if cfg.Runs > 1 {
+		rep.Combined = combinedRuns
+	}
 	prefix := "bench/" + runID() + "/"
 
 	var targets []*target
@@ -788,7 +794,11 @@ func (cfg Config) startup(ctx context.Context, t *target, st step, prefix string
 	return combine(runs), nil
 }
 
-// combine reduces runs of one step to their median (errors summed).
+// combinedRuns says how combine reduces runs (Report.Combined).
+const combinedRuns = "each figure is the median over the runs, except: latency max is the highest of any run; " +
+	"ops, cycles, errors, refused, seconds and the latencies' n are sums over the runs (so ops/seconds is not ops_per_sec)"
+
+// combine reduces runs of one step to one result: see combinedRuns.
 func combine(runs []Result) Result {
 	if len(runs) == 1 {
 		return runs[0]
@@ -815,11 +825,13 @@ func combine(runs []Result) Result {
 				return 0
 			})
 		}
-		// Counts add up; the rest are medians.
-		n := 0
+		// Counts add up, the maximum is the highest of any run; the
+		// rest are medians.
+		n, hi := 0, 0.0
 		for _, x := range runs {
 			if l := f(x); l != nil {
 				n += l.N
+				hi = max(hi, l.Max)
 			}
 		}
 		return &Latency{
@@ -827,7 +839,7 @@ func combine(runs []Result) Result {
 			P50:  g(func(l Latency) float64 { return l.P50 }),
 			P90:  g(func(l Latency) float64 { return l.P90 }),
 			P99:  g(func(l Latency) float64 { return l.P99 }),
-			Max:  g(func(l Latency) float64 { return l.Max }),
+			Max:  hi,
 			Mean: g(func(l Latency) float64 { return l.Mean }),
 		}
 	}

@@ -913,3 +913,21 @@ func TestErrorText(t *testing.T) {
 		}
 	}
 }
+
+// TestCombineTakesTheHighestMax: over several runs, a latency's max is the
+// highest of any run (not the median of the runs' maxima); the other
+// figures are medians, the counts sums.
+func TestCombineTakesTheHighestMax(t *testing.T) {
+	run := func(opsPerSec, p50, hi float64) Result {
+		return Result{Ops: 10, Cycles: 5, Seconds: 1, OpsPerSec: opsPerSec, Latency: Latency{N: 10, P50: p50, Max: hi}}
+	}
+	r := combine([]Result{run(10, 1, 3), run(20, 2, 50), run(30, 3, 4)})
+	if r.Latency.Max != 50 || r.Latency.P50 != 2 || r.Latency.N != 30 || r.OpsPerSec != 20 || r.Ops != 30 || r.Seconds != 3 {
+		t.Errorf("combined: latency %+v, %v ops/s, %d ops, %v s; want max 50, p50 2, n 30, 20 ops/s, 30 ops, 3 s", r.Latency, r.OpsPerSec, r.Ops, r.Seconds)
+	}
+	var buf bytes.Buffer
+	(&Report{Runs: 3, Results: []Result{r}}).WriteTable(&buf)
+	if !strings.Contains(buf.String(), "median of 3 runs (max: the highest of any run)") {
+		t.Errorf("the table does not say what max is:\n%s", buf.String())
+	}
+}

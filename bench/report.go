@@ -41,7 +41,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.OS, r.Machine.GoVersion, r.Machine.LoadBefore, r.Machine.LoadAfter)
 	runs := "one run"
 	if r.Runs > 1 {
-		runs = fmt.Sprintf("median of %d runs", r.Runs)
+		runs = fmt.Sprintf("median of %d runs (max: the highest of any run)", r.Runs)
 	}
 	fmt.Fprintf(w, "each measurement: %s, %s; latencies in ms\n\n", r.Duration, runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

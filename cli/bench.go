@@ -81,6 +81,10 @@ Load:
                       and each unlock, like clients working between changes
                       (latencies still time the requests alone)
   --runs N            repeat each measurement N times and report the median
+                      of each figure, but the highest max; in the JSON, ops,
+                      cycles, errors, refused and seconds are sums over the
+                      runs while ops_per_sec is the median of the runs' (so
+                      ops/seconds is not ops_per_sec)
 
 Output:
   --json              print the report as JSON instead of a table
