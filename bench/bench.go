@@ -35,7 +35,8 @@ import (
 
 // Config is one harness run.
 type Config struct {
-	// URL is the server under test; with Spawn set it is ignored.
+	// URL is the server under test (http:// if it has no scheme); with
+	// Spawn set it is ignored.
 	URL        string
 	User, Pass string
 	Insecure   bool // do not verify an https server's certificate
@@ -346,7 +347,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			}
 		}()
 	}
-	rep.Target = primary.url
+	rep.Target = redact(primary.url)
 	if cfg.Spawn != nil {
 		rep.Target = "spawned: " + strings.Join(cfg.Spawn, " ")
 	}
@@ -409,7 +410,11 @@ func (cfg Config) startPrimary(ctx context.Context) (*target, error) {
 		if cfg.URL == "" {
 			return nil, errors.New("no server to measure: give its URL (--url) or let the harness start one (--spawn)")
 		}
-		return newTarget("server", cfg.URL, cfg, nil, func() {})
+		u := cfg.URL
+		if !strings.Contains(u, "://") {
+			u = "http://" + u // host:port, as the client takes it
+		}
+		return newTarget("server", u, cfg, nil, func() {})
 	}
 	dir, err := os.MkdirTemp("", "locker-bench-")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -50,6 +51,9 @@ type endpoint struct {
 }
 
 func newEndpoint(rawURL, user, pass string, insecure bool) (*endpoint, error) {
+	if !strings.Contains(rawURL, "://") {
+		rawURL = "http://" + rawURL // host:port, as the client takes it
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("--url %q: %v", rawURL, err)

@@ -15,12 +15,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/bench"
+	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/memstore"
 	"github.com/cloudfoundry-community/locker/metrics"
 )
@@ -38,7 +40,8 @@ request per client (the warm-up) that fails stops the run at once. See
 docs/benchmarks.md.
 
 Target:
-  --url URL           the server to measure (env LOCKER_URL)
+  --url URL           the server to measure (env LOCKER_URL); a bare host:port
+                      is taken as http://host:port
   --spawn             start this locker binary with a new temporary data file
                       instead, and stop it at the end: then start-up time and
                       resident memory can be measured too
@@ -105,6 +108,9 @@ Output:
 A run against --url leaves free locks named bench/<id>/... on the server: a
 Locker server keeps every lock that was ever held (GET /locks lists it as
 free), and its API has no way to delete one.
+
+Exit status: 0 done, 1 error (also: requests failed during the measurements),
+2 bad command line, 130 interrupted (SIGINT, SIGTERM or SIGHUP).
 `
 
 func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
@@ -174,6 +180,14 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	}
 	if scenarios != "" {
 		cfg.Scenarios = strings.Split(scenarios, ",")
+		for _, name := range cfg.Scenarios {
+			switch {
+			case !slices.Contains(bench.Scenarios, name):
+				return fmt.Errorf("%w: --scenario: unknown scenario %q (known: %s)", errUsage, name, strings.Join(bench.Scenarios, ", "))
+			case name == "startup" && !spawn:
+				return fmt.Errorf("%w: the startup scenario needs a server the harness starts (--spawn)", errUsage)
+			}
+		}
 	}
 	cfg.ListSizes = []int{cfg.HeldLocks / 10, cfg.HeldLocks}
 	exe, err := os.Executable()
@@ -194,6 +208,12 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		cfg.Spawn = []string{exe}
 	case cfg.URL == "":
 		return fmt.Errorf("%w: give the server to measure with --url (or LOCKER_URL), or --spawn to start one", errUsage)
+	default:
+		// Checked as the other commands check it (a host:port is
+		// taken as http://).
+		if _, err := client.New(client.Options{URL: cfg.URL}); err != nil {
+			return fmt.Errorf("%w: --url: %s", errUsage, strings.TrimPrefix(err.Error(), "locker client: "))
+		}
 	}
 	if cfg.Ceiling {
 		cfg.CeilingCommand = []string{exe, "bench", "ceiling-server"}
@@ -216,7 +236,7 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	defer watchSignals(cancel, abandon)()
 	rep, err := bench.Run(ctx, cfg)
 	if rep == nil {
-		return err
+		return benchFailed(ctx, err, stderr)
 	}
 	// The report first, so that a file that cannot be written does not
 	// lose it. err, if any, is what the run left held on the server.
@@ -233,9 +253,29 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		perr = bench.WriteCharts(chartDir, rep)
 	}
 	if err := errors.Join(err, perr); err != nil {
-		return err
+		return benchFailed(ctx, err, stderr)
 	}
 	return failedRequests(rep, stderr)
+}
+
+// benchFailed says on stderr why the run failed, and returns its exit
+// status: 130 when it was interrupted (ctx ended), as the other commands.
+func benchFailed(ctx context.Context, err error, stderr io.Writer) error {
+	msg, code := err.Error(), exitError
+	var held *bench.HeldError
+	switch {
+	case ctx.Err() != nil:
+		msg, code = "interrupted", exitInterrupted
+		if errors.As(err, &held) {
+			msg += "; " + held.Error()
+		}
+	case strings.Contains(msg, "certificate signed by unknown authority"):
+		msg += "; skip verification with --insecure"
+	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
+		msg += "; is the server running, and is --url (or LOCKER_URL) right?"
+	}
+	fmt.Fprintln(stderr, "locker bench:", msg)
+	return ExitError{Code: code, Msg: msg}
 }
 
 // checkOutput checks, before the run, that the file flag names can be

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/bench"
 	"github.com/cloudfoundry-community/locker/httpapi"
@@ -93,6 +94,11 @@ func TestBenchCommandLineMistakes(t *testing.T) {
 		{"--url", "http://x", "--nonsense"},
 		{"--url", "http://x", "--profile", "/tmp/p"},   // --profile needs --spawn
 		{"--url", "http://x", "--binary", "/bin/true"}, // --binary needs --spawn
+		{"--url", "http://x", "--scenario", "bogus"},
+		{"--url", "http://x", "--scenario", "uncontended,bogus"},
+		{"--url", "http://x", "--scenario", "startup"}, // startup needs --spawn
+		{"--url", "http://"},                           // no host
+		{"--url", "ftp://x"},
 	} {
 		_, stderr, err := benchRun(t, nil, args...)
 		var exit ExitError
@@ -100,9 +106,13 @@ func TestBenchCommandLineMistakes(t *testing.T) {
 			t.Errorf("locker bench %q: %v (%s), want a usage error (exit status 2)", args, err, stderr)
 		}
 	}
-	_, _, err := benchRun(t, nil, "--url", "http://127.0.0.1:1", "--scenario", "startup")
-	if err == nil || !strings.Contains(err.Error(), "--spawn") {
-		t.Errorf("startup without --spawn: %v", err)
+	_, stderr, _ := benchRun(t, nil, "--url", "http://x", "--scenario", "bogus")
+	if !strings.Contains(stderr, `unknown scenario "bogus" (known: uncontended,`) {
+		t.Errorf("--scenario bogus: %s", stderr)
+	}
+	_, stderr, _ = benchRun(t, nil, "--url", "http://127.0.0.1:1", "--scenario", "startup")
+	if !strings.Contains(stderr, "--spawn") {
+		t.Errorf("startup without --spawn: %s", stderr)
 	}
 	stdout, _, err := benchRun(t, nil, "--help")
 	if err != nil || !strings.Contains(stdout, "ceiling") || !strings.Contains(stdout, "--scenario") || !strings.Contains(stdout, "--think D") {
@@ -169,5 +179,43 @@ func TestBenchPrintsTheReportBeforeWritingFiles(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "ops/s") {
 		t.Errorf("no report:\n%s", stdout)
+	}
+}
+
+// TestBenchInterrupted: a run whose context ends (Ctrl-C) says
+// "interrupted" and exits 130, as the other commands do.
+func TestBenchInterrupted(t *testing.T) {
+	u, stop, err := bench.StartCeiling("127.0.0.1:0", httpapi.Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var stdout, stderr bytes.Buffer
+	err = Run(ctx, []string{"locker", "bench", "--url", u, "--duration", "1m", "--concurrency", "1"}, func(string) string { return "" }, &stdout, &stderr)
+	var exit ExitError
+	if !errors.As(err, &exit) || exit.Code != 130 || !strings.HasSuffix(stderr.String(), "\nlocker bench: interrupted\n") {
+		t.Errorf("err %v, want exit status 130 and \"interrupted\":\n%s", err, stderr.String())
+	}
+}
+
+// TestBenchTakesAHostAndPort: --url without a scheme is http://, as for the
+// other commands.
+func TestBenchTakesAHostAndPort(t *testing.T) {
+	u, stop, err := bench.StartCeiling("127.0.0.1:0", httpapi.Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	hostPort := strings.TrimPrefix(u, "http://")
+	stdout, stderr, err := benchRun(t, nil, "--url", hostPort, "--duration", "100ms", "--concurrency", "1", "--json")
+	if err != nil {
+		t.Fatalf("--url %s: %v\n%s", hostPort, err, stderr)
+	}
+	rep, err := bench.ReadReport(strings.NewReader(stdout))
+	if err != nil || rep.Target != u || rep.Results[0].Ops == 0 {
+		t.Errorf("report %+v, %v", rep, err)
 	}
 }

@@ -107,8 +107,8 @@ func TestBenchInterruptedReleasesPrefilledLocks(t *testing.T) {
 	cliWait(t, "the measurement to start", func() bool { return strings.Contains(out.String(), "run 1 of 1") })
 	time.Sleep(300 * time.Millisecond)
 	cmd.Process.Signal(os.Interrupt)
-	if code := waitExit(t, cmd, out, 30*time.Second); code == 0 {
-		t.Errorf("exit status 0 after an interruption:\n%s", out)
+	if code := waitExit(t, cmd, out, 30*time.Second); code != 130 || !strings.HasSuffix(out.String(), "\nlocker bench: interrupted\n") {
+		t.Errorf("exit status %d after an interruption, want 130 and \"interrupted\":\n%s", code, out)
 	}
 	if held := heldLocks(t, s.URL); len(held) > 0 {
 		t.Errorf("%d locks still held after the interrupted run, e.g. %s:\n%s", len(held), held[0], out)
@@ -142,10 +142,10 @@ func TestBenchSecondInterruptGivesUpTheRelease(t *testing.T) {
 	cliWait(t, "the release to start", func() bool { return strings.Contains(out.String(), "interrupted: releasing the 20 locks") })
 	time.Sleep(200 * time.Millisecond) // into the release
 	cmd.Process.Signal(os.Interrupt)
-	if code := waitExit(t, cmd, out, 10*time.Second); code == 0 {
-		t.Errorf("exit status 0:\n%s", out)
+	if code := waitExit(t, cmd, out, 10*time.Second); code != 130 {
+		t.Errorf("exit status %d, want 130:\n%s", code, out)
 	}
-	for _, want := range []string{"given up (interrupted again)", "up to 20 of the 20", `key "bench-prefill"`, "locker unlock "} {
+	for _, want := range []string{"locker bench: interrupted; releasing the locks the harness took on", "given up (interrupted again)", "up to 20 of the 20", `key "bench-prefill"`, "locker unlock "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
