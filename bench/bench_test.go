@@ -931,3 +931,41 @@ func TestCombineTakesTheHighestMax(t *testing.T) {
 		t.Errorf("the table does not say what max is:\n%s", buf.String())
 	}
 }
+
+// TestURLPathIsKept: a server behind a proxy under a path
+// (http://host/behind/proxy/) is sent its requests under that path, as the
+// client and `locker list` send them.
+func TestURLPathIsKept(t *testing.T) {
+	var mu sync.Mutex
+	var stray []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		path, ok := strings.CutPrefix(r.URL.Path, "/behind/proxy/")
+		switch {
+		case !ok:
+			mu.Lock()
+			stray = append(stray, r.Method+" "+r.URL.Path)
+			mu.Unlock()
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":"no such route"}`)
+		case path == "locks":
+			io.WriteString(w, `{}`)
+		default:
+			io.WriteString(w, `{"response":"ok"}`)
+		}
+	}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), Config{URL: srv.URL + "/behind/proxy/", Scenarios: []string{"uncontended", "list"}, ListSizes: []int{5},
+		Load: Load{Duration: 100 * time.Millisecond, Concurrency: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Ops == 0 || r.Errors != 0 {
+			t.Errorf("%s: %d ops, errors %q", r.Scenario, r.Ops, r.ErrorSamples)
+		}
+	}
+	if len(stray) > 0 {
+		t.Errorf("requests outside the URL's path: %q", stray[:min(len(stray), 3)])
+	}
+}

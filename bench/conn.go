@@ -45,6 +45,7 @@ type endpoint struct {
 	url     string // as given
 	addr    string // host:port
 	host    string // Host header
+	base    string // the URL's path, escaped, without its last "/": the API's prefix
 	tls     *tls.Config
 	auth    string // "Basic ..." or ""
 	timeout time.Duration
@@ -58,7 +59,7 @@ func newEndpoint(rawURL, user, pass string, insecure bool) (*endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--url %q: %v", rawURL, err)
 	}
-	e := &endpoint{url: rawURL, host: u.Host, timeout: 60 * time.Second}
+	e := &endpoint{url: rawURL, host: u.Host, base: strings.TrimRight(u.EscapedPath(), "/"), timeout: 60 * time.Second}
 	switch u.Scheme {
 	case "http":
 		e.addr = hostPort(u, "80")
@@ -158,7 +159,8 @@ type response struct {
 var errProtocol = errors.New("malformed HTTP response")
 
 // do sends one request and reads its response. path must be escaped
-// already. With discard, the body of a 2xx response is counted but not
+// already; it follows the endpoint URL's path, if any (a server behind a
+// proxy, at http://host/prefix/). With discard, the body of a 2xx response is counted but not
 // kept. The end of ctx
 // abandons the request (and returns ctx's cause), as does no answer
 // within the endpoint's timeout. A failed request closes the connection;
@@ -190,6 +192,7 @@ func (c *conn) try(ctx context.Context, method, path string, body []byte, discar
 	w := c.w[:0]
 	w = append(w, method...)
 	w = append(w, ' ')
+	w = append(w, c.t.base...)
 	w = append(w, path...)
 	w = append(w, " HTTP/1.1\r\nHost: "...)
 	w = append(w, c.t.host...)

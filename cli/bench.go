@@ -41,7 +41,8 @@ docs/benchmarks.md.
 
 Target:
   --url URL           the server to measure (env LOCKER_URL); a bare host:port
-                      is taken as http://host:port
+                      is taken as http://host:port, and a path (a server behind
+                      a proxy: http://host/locker/) prefixes every request
   --spawn             start this locker binary with a new temporary data file
                       instead, and stop it at the end: then start-up time and
                       resident memory can be measured too
