@@ -44,8 +44,9 @@ Target:
                       is taken as http://host:port, and a path (a server behind
                       a proxy: http://host/locker/) prefixes every request
   --spawn             start this locker binary with a new temporary data file
-                      instead, and stop it at the end: then start-up time and
-                      resident memory can be measured too
+                      instead of --url (LOCKER_URL is then ignored), and stop
+                      it at the end: then start-up time and resident memory
+                      can be measured too
   --binary FILE       with --spawn: the locker binary to start (default: this
                       one), e.g. an older build to compare with
   --user, --pass      basic auth (env LOCKER_USER, LOCKER_PASS)
@@ -68,7 +69,8 @@ Scenarios (--scenario NAME[,NAME...]):
                 10,000 and 100,000 locks held: the data for the charts
   all           uncontended, contended, prefilled, list (and startup)
   --held N      the number of held locks those scenarios use instead of
-                100,000 (the list and sweep scenarios use N/100 and N/10 too)
+                100,000 (the list scenario uses N/10 too, the sweep N/100
+                and N/10)
 Without --scenario, the load flags below are run as given.
 
 Load:
@@ -101,10 +103,11 @@ Output:
                       during the first lock/unlock measurement, to FILE
                       (then: go tool pprof -top FILE)
   --keep              leave the locks taken by --prefill (or a scenario's held
-                      locks) held on a --url server. By default they are
-                      released however the run ends, also when interrupted
-                      (a second Ctrl-C gives that up); those it cannot release
-                      are named on stderr, with how to free them.
+                      locks) held on a --url server (not with --spawn). By
+                      default they are released however the run ends, also
+                      when interrupted (a second Ctrl-C gives that up); those
+                      it cannot release are named on stderr, with how to free
+                      them.
 
 A run against --url leaves free locks named bench/<id>/... on the server: a
 Locker server keeps every lock that was ever held (GET /locks lists it as
@@ -168,9 +171,13 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: locker bench takes no arguments (got %q); see locker bench --help", errUsage, fs.Args())
 	}
+	urlGiven := false
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "concurrency" {
+		switch f.Name {
+		case "concurrency":
 			cfg.ContendedClients = cfg.Load.Concurrency // asked for explicitly
+		case "url":
+			urlGiven = true
 		}
 	})
 	switch {
@@ -196,17 +203,21 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		return err
 	}
 	switch {
+	case spawn && urlGiven:
+		return fmt.Errorf("%w: --spawn starts a server to measure, --url measures one you run: give one of them", errUsage)
+	case spawn && cfg.Keep:
+		return fmt.Errorf("%w: --keep leaves locks held on a --url server; a server --spawn starts is stopped, and its data removed, at the end", errUsage)
 	case profile != "" && !spawn:
 		return fmt.Errorf("%w: --profile needs --spawn (the harness profiles a server it starts)", errUsage)
 	case binary != "" && (!spawn || profile != ""):
 		return fmt.Errorf("%w: --binary goes with --spawn (and not with --profile)", errUsage)
 	case profile != "":
-		cfg.Spawn = []string{exe, "bench", "profiled-server"}
+		cfg.Spawn, cfg.URL = []string{exe, "bench", "profiled-server"}, ""
 		cfg.Profile = profile
 	case spawn && binary != "":
-		cfg.Spawn = []string{binary}
+		cfg.Spawn, cfg.URL = []string{binary}, "" // not LOCKER_URL's
 	case spawn:
-		cfg.Spawn = []string{exe}
+		cfg.Spawn, cfg.URL = []string{exe}, ""
 	case cfg.URL == "":
 		return fmt.Errorf("%w: give the server to measure with --url (or LOCKER_URL), or --spawn to start one", errUsage)
 	default:

@@ -120,6 +120,28 @@ func TestBenchCommandLineMistakes(t *testing.T) {
 	}
 }
 
+// TestBenchListSizesAreAsTheHelpSays: with --held N, the list scenario
+// lists N/10 and N locks, as --help says.
+func TestBenchListSizesAreAsTheHelpSays(t *testing.T) {
+	stdout, _, _ := benchRun(t, nil, "--help")
+	if !strings.Contains(stdout, "the list scenario uses N/10 too") {
+		t.Errorf("--help does not say the list scenario uses N/10:\n%s", stdout)
+	}
+	u, stop, err := bench.StartCeiling("127.0.0.1:0", httpapi.Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	stdout, stderr, err := benchRun(t, nil, "--url", u, "--scenario", "list", "--held", "100", "--duration", "100ms", "--concurrency", "1", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	rep, err := bench.ReadReport(strings.NewReader(stdout))
+	if err != nil || len(rep.Results) != 2 || rep.Results[0].Held != 10 || rep.Results[1].Held != 100 {
+		t.Errorf("list scenario with --held 100: %+v %v", rep, err)
+	}
+}
+
 // TestBenchFailsWhenRequestsFailed: a run in which requests failed prints
 // its report, then exits 1 saying how many failed.
 func TestBenchFailsWhenRequestsFailed(t *testing.T) {

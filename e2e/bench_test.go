@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -206,5 +207,28 @@ func TestBenchServersDieWithTheHarness(t *testing.T) {
 	waitExit(t, cmd, out, 10*time.Second)
 	for _, u := range urls {
 		waitGone(t, u)
+	}
+}
+
+// TestBenchRefusesConflictingFlags: --spawn with --url (which it would
+// ignore), or with --keep (which would do nothing), is a usage error.
+// LOCKER_URL in the environment is no conflict: --spawn ignores it.
+func TestBenchRefusesConflictingFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--spawn", "--url", "http://127.0.0.1:1"}, "give one of them"},
+		{[]string{"--spawn", "--keep"}, "--keep leaves locks held on a --url server"},
+		{[]string{"--spawn", "--profile", filepath.Join(t.TempDir(), "p"), "--keep"}, "--keep leaves locks held"},
+	} {
+		out, code := runLocker(t, nil, append([]string{"bench", "--duration", "100ms", "--concurrency", "1"}, c.args...)...)
+		if code != 2 || !strings.Contains(out, c.want) {
+			t.Errorf("locker bench %q: exit %d, want 2 and %q:\n%s", c.args, code, c.want, out)
+		}
+	}
+	out, code := runLocker(t, []string{"LOCKER_URL=http://127.0.0.1:1"}, "bench", "--spawn", "--duration", "100ms", "--concurrency", "1")
+	if code != 0 || !strings.Contains(out, "target: spawned: ") {
+		t.Errorf("--spawn with LOCKER_URL set: exit %d:\n%s", code, out)
 	}
 }
