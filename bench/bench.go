@@ -40,6 +40,9 @@ type Config struct {
 	URL        string
 	User, Pass string
 	Insecure   bool // do not verify an https server's certificate
+	// CACert is a PEM bundle of certificate authorities to trust besides
+	// the system's, for an https server.
+	CACert []byte
 
 	// Scenarios names the presets to run (see Scenarios); empty runs Load
 	// as given, after holding Prefill locks.
@@ -465,7 +468,7 @@ func (cfg Config) startCeiling(ctx context.Context) (*target, error) {
 }
 
 func newTarget(name, u string, cfg Config, p *process, stop func()) (*target, error) {
-	ep, err := newEndpoint(u, cfg.User, cfg.Pass, cfg.Insecure)
+	ep, err := newEndpoint(u, cfg.User, cfg.Pass, cfg.Insecure, cfg.CACert)
 	if err != nil {
 		stop()
 		return nil, err
@@ -769,7 +772,7 @@ func (cfg Config) startup(ctx context.Context, t *target, st step, prefix string
 			return r, err
 		}
 		t.url = t.proc.url
-		if t.ep, err = newEndpoint(t.url, cfg.User, cfg.Pass, cfg.Insecure); err != nil {
+		if t.ep, err = newEndpoint(t.url, cfg.User, cfg.Pass, cfg.Insecure, cfg.CACert); err != nil {
 			return r, err
 		}
 		r.StartupMS = ms(took)

@@ -632,7 +632,7 @@ func TestConnReadsChunkedAndClosingResponses(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	ep, err := newEndpoint(srv.URL, "", "", false)
+	ep, err := newEndpoint(srv.URL, "", "", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

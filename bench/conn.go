@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ type endpoint struct {
 	timeout time.Duration
 }
 
-func newEndpoint(rawURL, user, pass string, insecure bool) (*endpoint, error) {
+func newEndpoint(rawURL, user, pass string, insecure bool, caCert []byte) (*endpoint, error) {
 	if !strings.Contains(rawURL, "://") {
 		rawURL = "http://" + rawURL // host:port, as the client takes it
 	}
@@ -65,7 +66,17 @@ func newEndpoint(rawURL, user, pass string, insecure bool) (*endpoint, error) {
 		e.addr = hostPort(u, "80")
 	case "https":
 		e.addr = hostPort(u, "443")
-		e.tls = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: insecure}
+		e.tls = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}
+		if len(caCert) > 0 {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(caCert) {
+				return nil, errors.New("the CA certificate has no PEM certificate in it")
+			}
+			e.tls.RootCAs = pool
+		}
 	default:
 		return nil, fmt.Errorf("--url %q: use http:// or https://", rawURL)
 	}

@@ -51,6 +51,8 @@ Target:
                       one), e.g. an older build to compare with
   --user, --pass      basic auth (env LOCKER_USER, LOCKER_PASS)
   --insecure          do not verify an https server's certificate
+  --ca-cert FILE      PEM file of the CA that signed the server's certificate
+                      (env LOCKER_CA_CERT: a file name, or the PEM text itself)
   --ceiling           measure the ceiling server in the same run: the same HTTP
                       API and lock service over an in-memory store that persists
                       nothing, started as "locker bench ceiling-server" on
@@ -136,11 +138,13 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		chartDir  string
 		profile   string
 		binary    string
+		caCert    string
 	)
 	fs.StringVar(&cfg.URL, "url", env("LOCKER_URL"), "")
 	fs.StringVar(&cfg.User, "user", env("LOCKER_USER"), "")
 	fs.StringVar(&cfg.Pass, "pass", env("LOCKER_PASS"), "")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "")
+	fs.StringVar(&caCert, "ca-cert", env("LOCKER_CA_CERT"), "")
 	fs.BoolVar(&cfg.Ceiling, "ceiling", false, "")
 	fs.BoolVar(&spawn, "spawn", false, "")
 	fs.StringVar(&scenarios, "scenario", "", "")
@@ -220,11 +224,20 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		cfg.Spawn, cfg.URL = []string{exe}, ""
 	case cfg.URL == "":
 		return fmt.Errorf("%w: give the server to measure with --url (or LOCKER_URL), or --spawn to start one", errUsage)
-	default:
+	}
+	if ca := caCert; ca != "" {
+		// As the other commands take it: a file, or the PEM text.
+		if strings.HasPrefix(strings.TrimSpace(ca), "-----BEGIN") {
+			cfg.CACert = []byte(ca)
+		} else if cfg.CACert, err = os.ReadFile(ca); err != nil {
+			return fmt.Errorf("%w: reading the CA certificate: %v", errUsage, err)
+		}
+	}
+	if !spawn {
 		// Checked as the other commands check it (a host:port is
 		// taken as http://).
-		if _, err := client.New(client.Options{URL: cfg.URL}); err != nil {
-			return fmt.Errorf("%w: --url: %s", errUsage, strings.TrimPrefix(err.Error(), "locker client: "))
+		if _, err := client.New(client.Options{URL: cfg.URL, CACert: cfg.CACert, InsecureSkipVerify: cfg.Insecure}); err != nil {
+			return fmt.Errorf("%w: %s", errUsage, strings.TrimPrefix(err.Error(), "locker client: "))
 		}
 	}
 	if cfg.Ceiling {
@@ -282,7 +295,7 @@ func benchFailed(ctx context.Context, err error, stderr io.Writer) error {
 			msg += "; " + held.Error()
 		}
 	case strings.Contains(msg, "certificate signed by unknown authority"):
-		msg += "; skip verification with --insecure"
+		msg += "; give the CA certificate with --ca-cert FILE (or LOCKER_CA_CERT), or skip verification with --insecure"
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
 		msg += "; is the server running, and is --url (or LOCKER_URL) right?"
 	}

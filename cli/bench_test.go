@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
@@ -239,5 +240,44 @@ func TestBenchTakesAHostAndPort(t *testing.T) {
 	rep, err := bench.ReadReport(strings.NewReader(stdout))
 	if err != nil || rep.Target != u || rep.Results[0].Ops == 0 {
 		t.Errorf("report %+v, %v", rep, err)
+	}
+}
+
+// TestBenchTrustsTheCACert: an https server whose certificate the system
+// does not trust is measured with its CA from --ca-cert or LOCKER_CA_CERT
+// (a file, or the PEM text), as the other commands take it; without it,
+// the failure says how to give it.
+func TestBenchTrustsTheCACert(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, []byte(ca), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--url", srv.URL, "--duration", "100ms", "--concurrency", "1"}
+	for name, c := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"--ca-cert":              {nil, []string{"--ca-cert", caFile}},
+		"LOCKER_CA_CERT file":    {map[string]string{"LOCKER_CA_CERT": caFile}, nil},
+		"LOCKER_CA_CERT as text": {map[string]string{"LOCKER_CA_CERT": ca}, nil},
+	} {
+		if _, stderr, err := benchRun(t, c.env, append(args, c.args...)...); err != nil {
+			t.Errorf("%s: %v\n%s", name, err, stderr)
+		}
+	}
+	_, stderr, err := benchRun(t, nil, args...)
+	if err == nil || !strings.Contains(stderr, "certificate signed by unknown authority; give the CA certificate with --ca-cert FILE (or LOCKER_CA_CERT)") {
+		t.Errorf("without the CA: %v\n%s", err, stderr)
+	}
+	_, stderr, err = benchRun(t, map[string]string{"LOCKER_CA_CERT": "-----BEGIN nonsense"}, args...)
+	var exit ExitError
+	if !errors.As(err, &exit) || exit.Code != 2 || !strings.Contains(stderr, "no PEM certificate") {
+		t.Errorf("a CA that is not PEM: %v\n%s", err, stderr)
 	}
 }
