@@ -300,16 +300,55 @@ func (cfg *Config) defaults() {
 	cfg.Progress = &lockedWriter{w: cfg.Progress}
 }
 
-// lockedWriter serializes writes to w.
+// lockedWriter serializes writes to w, and knows whether the last one
+// ended its line.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu      sync.Mutex
+	w       io.Writer
+	midLine bool
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.write(p)
+}
+
+func (l *lockedWriter) write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.midLine = p[len(p)-1] != '\n'
+	}
 	return l.w.Write(p)
+}
+
+// line writes a line of its own: after a newline if the progress is in the
+// middle of one ("run 1 of 1..."). An empty text only ends that line.
+func (l *lockedWriter) line(text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.midLine {
+		l.write([]byte("\n"))
+	}
+	if text != "" {
+		l.write([]byte(text + "\n"))
+	}
+}
+
+// note writes a line of progress of its own (see lockedWriter.line).
+func (cfg Config) note(format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	if l, ok := cfg.Progress.(*lockedWriter); ok {
+		l.line(text)
+		return
+	}
+	fmt.Fprintln(cfg.Progress, text)
+}
+
+// endLine ends the progress line, if one is open.
+func (cfg Config) endLine() {
+	if l, ok := cfg.Progress.(*lockedWriter); ok {
+		l.line("")
+	}
 }
 
 // Run runs the configured scenarios and returns the report.
@@ -386,7 +425,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				fmt.Fprintf(cfg.Progress, "%s: %s, %d held, %d clients, run %d of %d...", st.scenario, t.name, st.held, st.load.Concurrency, run+1, cfg.Runs)
 				r, err := cfg.measure(ctx, t, st, prefix)
 				if err != nil {
-					fmt.Fprintln(cfg.Progress)
+					cfg.endLine()
 					return nil, err
 				}
 				fmt.Fprintf(cfg.Progress, " %.0f ops/s, p99 %.2f ms, %d errors\n", r.OpsPerSec, r.Latency.P99, r.Errors)
@@ -486,7 +525,7 @@ func (cfg Config) prefillTo(ctx context.Context, t *target, n int, prefix string
 	_, tried, err := prefill(ctx, t.ep, prefix+"held-", t.held, n, cfg.PrefillConcurrency, "PUT")
 	t.taken = max(t.taken, tried)
 	if err != nil {
-		fmt.Fprintln(cfg.Progress)
+		cfg.endLine()
 		return fmt.Errorf("%s: taking %d locks: %v", t.name, n-t.held, err)
 	}
 	took := time.Since(start)
@@ -533,11 +572,11 @@ func (cfg Config) release(ctx context.Context, t *target, prefix string) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(cfg.Progress, "interrupted: releasing the %d locks the harness took on %s (interrupt again to give up, leaving them held)\n", n, redact(t.url))
+		cfg.note("interrupted: releasing the %d locks the harness took on %s (interrupt again to give up, leaving them held)", n, redact(t.url))
 	} else {
-		fmt.Fprintf(cfg.Progress, "releasing the %d locks the harness took on %s\n", n, redact(t.url))
+		cfg.note("releasing the %d locks the harness took on %s", n, redact(t.url))
 		stop := context.AfterFunc(ctx, func() {
-			fmt.Fprintf(cfg.Progress, "interrupted: still releasing the %d locks the harness took (interrupt again to give up, leaving them held)\n", n)
+			cfg.note("interrupted: still releasing the %d locks the harness took (interrupt again to give up, leaving them held)", n)
 		})
 		defer stop()
 	}

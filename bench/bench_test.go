@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -513,7 +514,7 @@ func TestInterruptionAbandonsRequests(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the interrupted run took %s", took)
 	}
-	for _, want := range []string{"interrupted: releasing the locks the clients may hold", "could not release lock bench/", "given up (interrupted again)", "locker unlock "} {
+	for _, want := range []string{"interrupted: releasing the locks the clients may hold", "1 of the clients may still hold their lock, with no lease", `locker unlock "bench/`, `--key "c0" --holder "c0"   # given up (interrupted again)`} {
 		if !strings.Contains(progress.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress.String())
 		}
@@ -884,7 +885,7 @@ func TestFailedRequestsAreNotOperations(t *testing.T) {
 	if r.Ops != 2*r.Cycles || r.Latency.N != int(r.Ops) {
 		t.Errorf("%d ops, %d latencies for %d cycles and %d errors: failures counted as operations", r.Ops, r.Latency.N, r.Cycles, r.Errors)
 	}
-	if len(r.ErrorSamples) == 0 || !strings.HasSuffix(r.ErrorSamples[0], ": status 503: the disk is full") {
+	if len(r.ErrorSamples) == 0 || !strings.HasSuffix(r.ErrorSamples[0], ": status 503 (Service Unavailable): the disk is full") {
 		t.Errorf("error samples %q, want the server's explanation", r.ErrorSamples)
 	}
 }
@@ -895,7 +896,7 @@ func TestHTTPToAnHTTPSServerSaysWhy(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	_, err := Run(context.Background(), Config{URL: strings.Replace(srv.URL, "https://", "http://", 1), Load: Load{Duration: time.Second, Concurrency: 1}})
-	if err == nil || !strings.Contains(err.Error(), "status 400: Client sent an HTTP request to an HTTPS server.") {
+	if err == nil || !strings.Contains(err.Error(), "status 400 (Bad Request): Client sent an HTTP request to an HTTPS server.") {
 		t.Errorf("err %v", err)
 	}
 }
@@ -904,7 +905,8 @@ func TestErrorText(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"error":"lock \"a\" is held by key \"k\"","lock":{"name":"a"}}`: `lock "a" is held by key "k"`,
 		"Client sent an HTTP request to an HTTPS server.\n":               "Client sent an HTTP request to an HTTPS server.",
-		"<html>\n<body>Error</body>\n</html>":                             "<html> ...",
+		"<html>\n<body>Error</body>\n</html>":                             "",
+		"Bad gateway\nupstream: 10.0.0.1":                                 "Bad gateway ...",
 		strings.Repeat("x", 300):                                          strings.Repeat("x", 200) + "...",
 		"":                                                                "",
 	} {
@@ -967,5 +969,27 @@ func TestURLPathIsKept(t *testing.T) {
 	}
 	if len(stray) > 0 {
 		t.Errorf("requests outside the URL's path: %q", stray[:min(len(stray), 3)])
+	}
+}
+
+// TestNotALockServer: a server that answers every request with an error
+// page (python3 -m http.server's 501) fails the run at its warm-up, with
+// the status (an HTML page says nothing in one line), and without cutting the other clients' requests
+// short (which would have them try to release locks they may hold).
+func TestNotALockServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+		w.WriteHeader(http.StatusNotImplemented)
+		io.WriteString(w, "<!DOCTYPE HTML>\n<html><body>Unsupported method</body></html>\n")
+	}))
+	defer srv.Close()
+	progress := &syncWriter{}
+	_, err := Run(context.Background(), Config{URL: srv.URL, Progress: progress, Load: Load{Duration: time.Second, Concurrency: 8}})
+	if err == nil || !strings.Contains(err.Error(), "status 501 (Not Implemented)") {
+		t.Errorf("err %v", err)
+	}
+	if strings.Contains(progress.String(), "could not release") {
+		t.Errorf("clients cut short:\n%s", progress.String())
 	}
 }

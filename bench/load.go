@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -121,15 +122,17 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 		// interrupted says once that clients give back their locks
 		// after ctx ended.
 		interrupted sync.Once
+		// lost is the locks clients could not give back: a command
+		// that frees each.
+		lost   []string
+		lostMu sync.Mutex
 	)
 	wctx, wcancel := context.WithTimeoutCause(ctx, warmupTimeout, fmt.Errorf("no answer within %s", warmupTimeout))
 	defer wcancel()
-	warmFailed := func(err error) {
-		warmOnce.Do(func() {
-			warmErr = err
-			wcancel() // the other clients' warm-ups too
-		})
-	}
+	// The first failure is the run's. The other clients' warm-ups are
+	// left to end by themselves (they are answered, or time out, like
+	// it): cut short, they might hold their locks.
+	warmFailed := func(err error) { warmOnce.Do(func() { warmErr = err }) }
 	worker := func(i int) {
 		defer done.Done()
 		cn := ep.newConn()
@@ -165,7 +168,7 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 		giveBack := func(j int, timeout time.Duration) {
 			if ctx.Err() != nil {
 				interrupted.Do(func() {
-					fmt.Fprintf(cfg.Progress, "\ninterrupted: releasing the locks the clients may hold (interrupt again to give up)\n")
+					cfg.note("interrupted: releasing the locks the clients may hold (interrupt again to give up)")
 				})
 			}
 			gctx, cancel := cfg.cleanupContext(ctx, timeout)
@@ -177,8 +180,9 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 			if err == nil {
 				err = errors.New(answer(resp))
 			}
-			fmt.Fprintf(cfg.Progress, "\ncould not release lock %s, which the harness may hold under key %q (holder %q): %v; free it with: locker unlock %q --key %s --holder %s --url %s\n",
-				names[j], key, holder, err, names[j], key, holder, redact(ep.url))
+			lostMu.Lock()
+			lost = append(lost, fmt.Sprintf("locker unlock %q --key %q --holder %q   # %v", names[j], key, holder, err))
+			lostMu.Unlock()
 		}
 		// think pauses as the client's work between its changes would,
 		// never past the run's end.
@@ -309,6 +313,11 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 	deadline = t0.Add(l.Duration)
 	close(start)
 	done.Wait()
+	if len(lost) > 0 {
+		sort.Strings(lost)
+		cfg.note("%d of the clients may still hold their lock, with no lease (releasing it failed); free them with these, adding --url %s:\n  %s",
+			len(lost), redact(ep.url), strings.Join(lost, "\n  "))
+	}
 	if err := ctx.Err(); err != nil {
 		return loadResult{}, err
 	}
@@ -392,15 +401,19 @@ func mustBody(v any) []byte {
 // explanation (the "error" of a Locker error, or the text of another
 // server's), cut short.
 func answer(resp response) string {
-	text := errorText(resp.body)
-	if text == "" {
-		return fmt.Sprintf("status %d", resp.status)
+	status := fmt.Sprintf("status %d", resp.status)
+	if st := http.StatusText(resp.status); st != "" {
+		status += " (" + st + ")"
 	}
-	return fmt.Sprintf("status %d: %s", resp.status, text)
+	if text := errorText(resp.body); text != "" {
+		return status + ": " + text
+	}
+	return status
 }
 
 // errorText is the explanation in an error response's body: its JSON
-// "error" field, or else its first line, at most 200 bytes.
+// "error" field, or else its first line, at most 200 bytes; nothing for
+// an HTML page.
 func errorText(body []byte) string {
 	var e struct {
 		Error string `json:"error"`
@@ -408,6 +421,8 @@ func errorText(body []byte) string {
 	text := string(bytes.TrimSpace(body))
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
 		text = e.Error
+	} else if strings.HasPrefix(text, "<") {
+		return ""
 	}
 	if i := strings.IndexByte(text, '\n'); i >= 0 {
 		text = strings.TrimSpace(text[:i]) + " ..."

@@ -162,7 +162,7 @@ func TestBenchFailsWhenRequestsFailed(t *testing.T) {
 	if !errors.As(err, &exit) || exit.Code != 1 {
 		t.Errorf("err %v, want exit status 1", err)
 	}
-	if !strings.Contains(stdout, "ops/s") || !strings.Contains(stdout, "status 503: the disk is full") {
+	if !strings.Contains(stdout, "ops/s") || !strings.Contains(stdout, "status 503 (Service Unavailable): the disk is full") {
 		t.Errorf("no report with the errors:\n%s", stdout)
 	}
 	if !regexp.MustCompile(`locker bench: \d+ requests failed during the measurements`).MatchString(stderr) {
