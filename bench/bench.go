@@ -499,7 +499,7 @@ func (cfg Config) startCeiling(ctx context.Context) (*target, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting the ceiling server: %v", err)
 	}
-	fmt.Fprintf(cfg.Progress, "started the ceiling server at %s\n", p.url)
+	fmt.Fprintf(cfg.Progress, "started the ceiling server at %s (log in %s)\n", p.url, dir)
 	return newTarget("ceiling", p.url, cfg, p, func() {
 		p.stop()
 		os.RemoveAll(dir)

@@ -154,17 +154,22 @@ func TestBenchSecondInterruptGivesUpTheRelease(t *testing.T) {
 }
 
 // benchChildren waits for a `locker bench --spawn --ceiling` run to start
-// measuring, and returns the URLs of the servers it started and the
-// spawned server's data directory.
-func benchChildren(t *testing.T, out *outputBuffer) (urls []string, dir string) {
+// measuring, and returns the URLs of the servers it started and their
+// directories (the spawned server's data, the ceiling server's log),
+// which the test removes at its end.
+func benchChildren(t *testing.T, out *outputBuffer) (urls, dirs []string) {
 	t.Helper()
 	cliWait(t, "the measurement to start", func() bool { return strings.Contains(out.String(), "run 1 of 1") })
 	m := regexp.MustCompile(`started \S+ at (http://\S+) \(data in (\S+)\)`).FindStringSubmatch(out.String())
-	c := regexp.MustCompile(`started the ceiling server at (http://\S+)`).FindStringSubmatch(out.String())
+	c := regexp.MustCompile(`started the ceiling server at (http://\S+) \(log in (\S+)\)`).FindStringSubmatch(out.String())
 	if m == nil || c == nil {
 		t.Fatalf("the servers started are not in the output:\n%s", out)
 	}
-	return []string{m[1], c[1]}, m[2]
+	t.Cleanup(func() {
+		os.RemoveAll(m[2])
+		os.RemoveAll(c[2])
+	})
+	return []string{m[1], c[1]}, []string{m[2], c[2]}
 }
 
 // waitGone waits until nothing answers at u any more.
@@ -181,19 +186,20 @@ func waitGone(t *testing.T, u string) {
 }
 
 // TestBenchHangupStopsItsServers: SIGHUP (a closed terminal) ends the run
-// as SIGINT does: the servers the harness started are stopped and the
-// spawned server's data directory is removed.
+// as SIGINT does: the servers the harness started are stopped and their
+// temporary directories removed.
 func TestBenchHangupStopsItsServers(t *testing.T) {
 	cmd, out := cliStart(t, nil, "bench", "--spawn", "--ceiling", "--duration", "1m", "--concurrency", "1")
-	urls, dir := benchChildren(t, out)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	urls, dirs := benchChildren(t, out)
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitExit(t, cmd, out, 30*time.Second)
 	for _, u := range urls {
 		waitGone(t, u)
 	}
-	if exists(dir) {
-		t.Errorf("%s is left behind", dir)
+	for _, dir := range dirs {
+		if exists(dir) {
+			t.Errorf("%s is left behind", dir)
+		}
 	}
 }
 
@@ -201,8 +207,7 @@ func TestBenchHangupStopsItsServers(t *testing.T) {
 // (SIGKILL, no chance to clean up), the servers it started die with it.
 func TestBenchServersDieWithTheHarness(t *testing.T) {
 	cmd, out := cliStart(t, nil, "bench", "--spawn", "--ceiling", "--duration", "1m", "--concurrency", "1")
-	urls, dir := benchChildren(t, out)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	urls, _ := benchChildren(t, out)
 	cmd.Process.Signal(syscall.SIGKILL)
 	waitExit(t, cmd, out, 10*time.Second)
 	for _, u := range urls {
