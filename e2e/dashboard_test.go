@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -1054,4 +1055,111 @@ func TestDashboardManyLocks(t *testing.T) {
 		t.Errorf("200 changes made the page read the locks %d times, want a few", n)
 	}
 	tb.checkProblems()
+}
+
+// answerLogins makes the tab answer the server's basic-auth challenges (a
+// 401 with WWW-Authenticate) with user and pass, as a person typing them
+// into the browser's login prompt would, through the DevTools protocol's
+// Fetch domain. It returns the number of challenges answered so far.
+func (tb *tab) answerLogins(user, pass string) func() int {
+	tb.t.Helper()
+	var mu sync.Mutex
+	n := 0
+	paused := chromedp.Events(tb.ctx, fetch.RequestPaused)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			chromedp.Call(tb.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		}
+	}()
+	challenges := chromedp.Events(tb.ctx, fetch.AuthRequired)
+	go func() {
+		for ev, err := range challenges {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			n++
+			mu.Unlock()
+			chromedp.Call(tb.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID, AuthChallengeResponse: &fetch.AuthChallengeResponse{
+				Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: pass,
+			}})
+		}
+	}()
+	yes := true
+	if _, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: &yes, Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}}); err != nil {
+		tb.t.Fatalf("enabling the Fetch domain: %v", err)
+	}
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
+// TestDashboardSignIn: with only LOCKER_ADMIN_USER set, reads are open and
+// nothing asks the browser for a login, so it never sends the admin's, not
+// even when the page's address carries it. The page offers "Sign in", which
+// leads to a route that asks (a real 401 challenge, answered here as a
+// person would answer the browser's prompt) and comes back; then the admin
+// gets Force release, as the README promises.
+func TestDashboardSignIn(t *testing.T) {
+	s := startServer(t, []string{"LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy","lock_by":"deploy/build-1"}`)
+	mustCall(t, "PUT", lockURL(s.URL, "staging"), "", "", `{"key":"qa","lock_by":"qa/build-2"}`)
+
+	signIn := func(t *testing.T, tb *tab, base, name string) {
+		t.Helper()
+		tb.open(base)
+		tb.waitFor("the Sign in link", `document.getElementById("signin")`)
+		if who := eval[string](tb, `document.getElementById("who").textContent`); who != "Sign in" {
+			t.Errorf("before signing in the header says %q, want only the Sign in link", who)
+		}
+		tb.click("opening "+name, rowJS(name)+`.querySelector("button")`)
+		tb.waitFor(name+"'s detail", `document.getElementById("detail-title").textContent === `+js(name))
+		if eval[bool](tb, `!document.getElementById("force").hidden`) {
+			t.Errorf("Force release is offered before signing in")
+		}
+		tb.click("clicking Sign in", `document.getElementById("signin")`)
+		tb.waitFor("the page to come back signed in as ops", `document.getElementById("who")?.textContent === "signed in as ops (may force release)" && document.getElementById("conn").dataset.state === "live"`)
+		if eval[bool](tb, `!!document.getElementById("signin")`) {
+			t.Error("the Sign in link is still offered to the admin")
+		}
+		tb.click("opening "+name, rowJS(name)+`.querySelector("button")`)
+		tb.waitFor(name+"'s detail with Force release", `document.getElementById("detail-title").textContent === `+js(name)+` && !document.getElementById("force").hidden`)
+		tb.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+		tb.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+		tb.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
+		tb.waitFor("the result to show", `document.getElementById("detail-result").textContent.includes("force-released")`)
+		tb.waitFor("the forced release by ops in the history", `document.querySelector("#history tr")?.dataset.type === "forced" && document.querySelector("#history tr").innerText.includes("ops")`)
+		if l := getDashLock(t, s.URL, name, "", ""); l.State != "free" {
+			t.Errorf("after the admin forced %s from the page, the server says %q", name, l.State)
+		}
+		tb.checkProblems()
+	}
+
+	// Each way in its own browser: a browser keeps a login it was given for
+	// the whole origin.
+	// The login typed into the browser's prompt.
+	t.Run("prompt", func(t *testing.T) {
+		tb := openTab(t, newBrowser(t), "", "")
+		challenges := tb.answerLogins("ops", "ops-pass")
+		signIn(t, tb, s.URL, "prod")
+		if n := challenges(); n == 0 {
+			t.Error("signed in without a 401 challenge: the test did not drive the real sign-in")
+		}
+	})
+
+	// The login in the page's address: Chromium does not send it with the
+	// page's requests (the header said "Sign in"), but gives it when asked.
+	t.Run("address", func(t *testing.T) {
+		u, err := url.Parse(s.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword("ops", "ops-pass")
+		signIn(t, openTab(t, newBrowser(t), "", ""), u.String(), "staging")
+	})
 }

@@ -1,8 +1,9 @@
 package httpapi
 
 // The web dashboard: one page (web/index.html) with its script and style,
-// embedded in the binary, and GET /whoami, which tells the page who the
-// user is and whether they may force a release. The page renders every lock
+// embedded in the binary; GET /whoami, which tells the page who the user is
+// and whether they may force a release; and GET /signin, which asks the
+// browser for a login that may. The page renders every lock
 // client-side from GET /locks (pool members with their metadata) and every
 // pool (members, free/total, waiters) from GET /pools, follows GET /events,
 // and reads one lock's history from GET /lock/{name}/history: it uses the
@@ -20,7 +21,7 @@ import (
 	"time"
 )
 
-//go:embed web/index.html web/app.js web/style.css web/favicon.svg
+//go:embed web/index.html web/app.js web/style.css web/favicon.svg web/signin.html
 var webFS embed.FS
 
 // asset is one embedded file, ready to serve.
@@ -30,8 +31,8 @@ type asset struct {
 	etag        string
 }
 
-// assets are the page's files by URL path. The page itself is "/"; the rest
-// are under /ui/.
+// assets are the page's files by URL path. The page itself is "/", the
+// answer of a successful sign-in "/signin"; the rest are under /ui/.
 var assets = func() map[string]asset {
 	types := map[string]string{
 		".html": "text/html; charset=utf-8",
@@ -40,16 +41,19 @@ var assets = func() map[string]asset {
 		".svg":  "image/svg+xml",
 	}
 	m := map[string]asset{}
-	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg"} {
+	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg", "signin.html"} {
 		b, err := webFS.ReadFile("web/" + name)
 		if err != nil {
 			panic(err) // cannot happen: the files are embedded above
 		}
 		sum := sha256.Sum256(b)
 		a := asset{body: b, contentType: types[path.Ext(name)], etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
-		if name == "index.html" {
+		switch name {
+		case "index.html":
 			m["/"] = a
-		} else {
+		case "signin.html":
+			m["/signin"] = a
+		default:
 			m["/ui/"+name] = a
 		}
 	}
@@ -123,6 +127,9 @@ type whoamiResponse struct {
 	// MayForce says whether this user may force a release (DELETE
 	// /lock/{name}?force=true), by the same rule the release applies.
 	MayForce bool `json:"may_force"`
+	// SignIn says that this user may not force a release but another user
+	// may: GET /signin asks the browser for that user's login.
+	SignIn bool `json:"sign_in"`
 }
 
 func (s *Server) handleWhoami() http.Handler {
@@ -132,7 +139,40 @@ func (s *Server) handleWhoami() http.Handler {
 			resp.User, _, _ = r.BasicAuth()
 		}
 		resp.MayForce = s.mayForce(r) == nil
+		resp.SignIn = !resp.MayForce && (s.cfg.Admin.Set() || s.cfg.Auth.Set())
 		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// handleSignIn is where the dashboard's "Sign in" link leads. A browser
+// sends basic-auth credentials only once a server has asked for them (a
+// 401 with WWW-Authenticate), also when the page's address carries them
+// (http://user:pass@host/). With only LOCKER_ADMIN_USER set, no route asks:
+// reads are open, so the admin's browser would never send the admin's login
+// and the page could never offer to force. This route asks, answering 401
+// until the credentials sent may force a release (the admin's, or any user
+// who may change locks when no admin is configured); then it answers a page
+// that takes the browser back to the dashboard, which now sends that login
+// with its requests. Wrong credentials are refused and counted by
+// authenticate, as on every route.
+//
+// It is a GET that changes nothing on the server, and it goes back to the
+// dashboard only ("./", next to /signin, so also behind a proxy's path
+// prefix): it takes no address to go to, so it cannot send anyone
+// elsewhere. It must stay at the top level: a browser sends a login it was
+// asked for preemptively only to paths under the one that asked (RFC 7617
+// section 2.2), and the dashboard's are all at the top.
+func (s *Server) handleSignIn() http.Handler {
+	page := serveAsset(assets["/signin"])
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.mayForce(r); err != nil {
+			h := w.Header()
+			h.Set("Cache-Control", "no-store")
+			h.Set("X-Frame-Options", "DENY")
+			s.unauthorized(w, r, "sign in with the login of a user who may force a release: "+err.Error())
+			return
+		}
+		page.ServeHTTP(w, r)
 	})
 }
 

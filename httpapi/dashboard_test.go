@@ -7,6 +7,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -239,6 +240,7 @@ func TestDashboardWhoami(t *testing.T) {
 	type who struct {
 		User     string `json:"user"`
 		MayForce bool   `json:"may_force"`
+		SignIn   bool   `json:"sign_in"`
 	}
 	tests := []struct {
 		name        string
@@ -246,12 +248,12 @@ func TestDashboardWhoami(t *testing.T) {
 		as          *httpapi.Credentials // nil: no credentials
 		want        who
 	}{
-		{"no auth configured", httpapi.Credentials{}, httpapi.Credentials{}, nil, who{"", true}},
-		{"auth, no admin: the user may force", userCreds, httpapi.Credentials{}, &userCreds, who{"concourse", true}},
-		{"auth and admin: the user may not", userCreds, adminCreds, &userCreds, who{"concourse", false}},
-		{"auth and admin: the admin may", userCreds, adminCreds, &adminCreds, who{"ops", true}},
-		{"admin only: anonymous may not", httpapi.Credentials{}, adminCreds, nil, who{"", false}},
-		{"admin only: the admin may", httpapi.Credentials{}, adminCreds, &adminCreds, who{"ops", true}},
+		{"no auth configured", httpapi.Credentials{}, httpapi.Credentials{}, nil, who{"", true, false}},
+		{"auth, no admin: the user may force", userCreds, httpapi.Credentials{}, &userCreds, who{"concourse", true, false}},
+		{"auth and admin: the user may not, the admin may", userCreds, adminCreds, &userCreds, who{"concourse", false, true}},
+		{"auth and admin: the admin may", userCreds, adminCreds, &adminCreds, who{"ops", true, false}},
+		{"admin only: anonymous may not, the admin may", httpapi.Credentials{}, adminCreds, nil, who{"", false, true}},
+		{"admin only: the admin may", httpapi.Credentials{}, adminCreds, &adminCreds, who{"ops", true, false}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,5 +277,96 @@ func TestDashboardWhoami(t *testing.T) {
 				t.Errorf("may_force is %v but a force release answers %d", got.MayForce, status)
 			}
 		})
+	}
+}
+
+// TestDashboardSignIn: GET /signin, where the dashboard's "Sign in" link
+// leads. A browser sends a login only once a 401 asked for it; with only
+// LOCKER_ADMIN_USER set nothing else asks, so the admin could never force
+// from the page. /signin asks (401 with WWW-Authenticate) until the login
+// sent may force, then answers a page that goes back to the dashboard, and
+// nowhere else.
+func TestDashboardSignIn(t *testing.T) {
+	none := httpapi.Credentials{}
+	tests := []struct {
+		name        string
+		auth, admin httpapi.Credentials
+		asked       []*httpapi.Credentials // answered 401 (nil: no credentials)
+		signedIn    []*httpapi.Credentials // answered the page
+	}{
+		{"admin only", none, adminCreds, []*httpapi.Credentials{nil}, []*httpapi.Credentials{&adminCreds}},
+		{"auth and admin", userCreds, adminCreds, []*httpapi.Credentials{nil, &userCreds}, []*httpapi.Credentials{&adminCreds}},
+		{"auth, no admin", userCreds, none, []*httpapi.Credentials{nil}, []*httpapi.Credentials{&userCreds}},
+		{"no auth configured", none, none, nil, []*httpapi.Credentials{nil}},
+	}
+	login := func(c *httpapi.Credentials) reqOption {
+		if c == nil {
+			return anonymous()
+		}
+		return as(c.User, c.Pass)
+	}
+	name := func(c *httpapi.Credentials) string {
+		if c == nil {
+			return "nobody"
+		}
+		return c.User
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newHTTPStack(t, stackOptions{Auth: tc.auth, Admin: tc.admin})
+			for _, c := range tc.asked {
+				what := "GET /signin as " + name(c)
+				authRequired(t, s, "GET", "/signin", "", login(c), header("Accept", chromeAccept))
+				if c == nil && tc.auth.Set() {
+					continue // refused by authentication itself, as everywhere
+				}
+				r := s.dashGet(t, "GET", "/signin", login(c), header("Accept", chromeAccept))
+				if r.Header.Get("Location") != "" || r.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("%s: Location %q, Cache-Control %q; want none and no-store", what, r.Header.Get("Location"), r.Header.Get("Cache-Control"))
+				}
+				if !strings.Contains(string(r.Body), "may force a release") {
+					t.Errorf("%s: the 401 says %s, not what login it wants", what, r.Body)
+				}
+			}
+			// A wrong login is refused too.
+			if tc.auth.Set() || tc.admin.Set() {
+				authRequired(t, s, "GET", "/signin", "", as("ops", "guess"))
+			}
+			for _, c := range tc.signedIn {
+				// The page goes back to the dashboard, next to /signin,
+				// whatever the query asks: no open redirect.
+				for _, q := range []string{"", "?next=https://evil.example/", "?url=//evil.example"} {
+					what := "GET /signin" + q + " as " + name(c)
+					r := s.dashGet(t, "GET", "/signin"+q, login(c), header("Accept", chromeAccept))
+					checkPageHeaders(t, what, r, "text/html; charset=utf-8")
+					body := string(r.Body)
+					if !strings.Contains(body, `<meta http-equiv="refresh" content="0; url=./">`) || !strings.Contains(body, `<a href="./">`) {
+						t.Errorf("%s: the page does not lead back to the dashboard: %s", what, body)
+					}
+					if strings.Contains(body, "evil") || strings.Contains(body, "//") || r.Header.Get("Location") != "" {
+						t.Errorf("%s: the page leads elsewhere: Location %q, %s", what, r.Header.Get("Location"), body)
+					}
+					if r.Header.Get("X-Frame-Options") != "DENY" {
+						t.Errorf("%s: X-Frame-Options %q, want DENY", what, r.Header.Get("X-Frame-Options"))
+					}
+				}
+			}
+			// Only GET (and HEAD).
+			s.do("POST", "/signin", "", login(tc.signedIn[0])).expect(t, 405, "POST /signin")
+		})
+	}
+}
+
+// TestDashboardSignInIsNoFailedLogin: a browser signed in as a user who may
+// not force, asked for another login by /signin, sends its valid login
+// first. That is no guess: it must not use up the failed-login allowance,
+// so that the admin can still sign in from the same address.
+func TestDashboardSignInIsNoFailedLogin(t *testing.T) {
+	s, _ := newHardenedStack(t, httpapi.Config{Auth: userCreds, Admin: adminCreds, AuthLimit: httpapi.AuthLimit{PerMinute: 2}})
+	for i := range 10 {
+		s.do("GET", "/signin", "", as(userCreds.User, userCreds.Pass)).expect(t, 401, fmt.Sprintf("GET /signin as the user, %d", i+1))
+	}
+	if r := s.dashGet(t, "GET", "/signin", as(adminCreds.User, adminCreds.Pass)); r.Status != 200 {
+		t.Errorf("GET /signin as the admin after the user's tries: %d %s, want 200", r.Status, r.Body)
 	}
 }

@@ -33,10 +33,12 @@ func (s *Server) routes() {
 	}
 
 	// The web dashboard (dashboard.go): the page at "/" for browsers (JSON
-	// clients still get the 404 there), its assets, and who the user is.
+	// clients still get the 404 there), its assets, who the user is, and
+	// where the page's "Sign in" link leads.
 	s.mux.Handle("/{$}", s.handleRoot())
 	s.handle("GET /ui/", s.handleAsset())
 	s.handle("GET /whoami", s.handleWhoami())
+	s.handle("GET /signin", s.handleSignIn())
 
 	// Health checks for load balancers: no auth.
 	s.mux.Handle("GET /healthz", s.handleHealthz())

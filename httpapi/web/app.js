@@ -31,7 +31,7 @@
     pools: new Map(), // name -> pool, as GET /pools returns it, its members a Map too
     loaded: false,
     loadError: "",
-    me: { user: "", may_force: false },
+    me: { user: "", may_force: false, sign_in: false },
     selected: null, // name of the lock in the detail panel
     history: null, // its events, oldest first; null while loading
     historyError: "",
@@ -689,14 +689,24 @@
     });
   }
 
+  // loadMe reads who the user is. A browser sends a login only once the
+  // server asked for one: with only LOCKER_ADMIN_USER set, nothing asks, and
+  // whoami says sign_in. The "Sign in" link then leads to GET signin, which
+  // asks, and comes back here with the login.
   async function loadMe() {
     try {
       const me = await api("GET", "whoami");
-      state.me = { user: String((me && me.user) || ""), may_force: !!(me && me.may_force) };
+      state.me = { user: String((me && me.user) || ""), may_force: !!(me && me.may_force), sign_in: !!(me && me.sign_in) };
     } catch (e) {
-      state.me = { user: "", may_force: false };
+      state.me = { user: "", may_force: false, sign_in: false };
     }
-    $("who").textContent = state.me.user ? "signed in as " + state.me.user + (state.me.may_force ? " (may force release)" : "") : "";
+    const who = [];
+    if (state.me.user) who.push("signed in as " + state.me.user + (state.me.may_force ? " (may force release)" : ""));
+    if (state.me.sign_in) {
+      if (who.length) who.push(" · ");
+      who.push(el("a", { id: "signin", href: "signin", title: "Sign in with the login of a user who may force a release", text: "Sign in" }));
+    }
+    $("who").replaceChildren(...who);
     render();
   }
 
