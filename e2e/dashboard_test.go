@@ -1163,3 +1163,73 @@ func TestDashboardSignIn(t *testing.T) {
 		signIn(t, openTab(t, newBrowser(t), "", ""), u.String(), "staging")
 	})
 }
+
+// failRequests makes the tab's requests whose URL matches one of patterns
+// (Fetch domain wildcards) fail as if the server could not be reached,
+// while fail(url) says so; the others go through.
+func (tb *tab) failRequests(fail func(url string) bool, patterns ...string) {
+	tb.t.Helper()
+	paused := chromedp.Events(tb.ctx, fetch.RequestPaused)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			if fail(ev.Request.URL) {
+				chromedp.Call(tb.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionRefused})
+			} else {
+				chromedp.Call(tb.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			}
+		}
+	}()
+	var ps []*fetch.RequestPattern
+	for _, p := range patterns {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: p})
+	}
+	if _, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{Patterns: ps}); err != nil {
+		tb.t.Fatalf("enabling the Fetch domain: %v", err)
+	}
+}
+
+// TestDashboardWhoamiFailedAtLoad: a page that opened while the server was
+// restarting could not read who the user is. Once the server answers again
+// and the event stream reopens, the page asks again: the admin gets Force
+// release without reloading the page.
+func TestDashboardWhoamiFailedAtLoad(t *testing.T) {
+	browser := newBrowser(t)
+	env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml"), "AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"}
+	s := startServer(t, env)
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "ci", "ci-pass", `{"key":"deploy"}`)
+
+	admin := openTab(t, browser, "ops", "ops-pass")
+	var mu sync.Mutex
+	down := true
+	admin.failRequests(func(string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return down
+	}, "*/whoami")
+	admin.open(s.URL)
+	admin.click("opening prod", rowJS("prod")+`.querySelector("button")`)
+	admin.waitFor("prod's detail", `document.getElementById("detail-title").textContent === "prod"`)
+	if eval[bool](admin, `!document.getElementById("force").hidden || document.getElementById("who").textContent !== ""`) {
+		t.Fatal("the page knows who the user is although /whoami failed: the test does not test what it says")
+	}
+	eval[bool](admin, `window.notReloaded = true`)
+
+	// The server restarts, and answers /whoami again.
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stopping the server: %v\n%s", err, s.Output())
+	}
+	admin.waitFor("the page to say disconnected", `document.getElementById("conn").dataset.state === "down"`)
+	startServer(t, append(env, "LOCKER_LISTEN="+strings.TrimPrefix(s.URL, "http://")))
+	admin.waitFor("the page to reconnect", `document.getElementById("conn").dataset.state === "live"`)
+	admin.waitFor("Force release to be offered to the admin", `!document.getElementById("force").hidden && document.getElementById("who").textContent === "signed in as ops (may force release)"`)
+	if !eval[bool](admin, `window.notReloaded === true`) {
+		t.Error("the page reloaded")
+	}
+	admin.checkProblems()
+}

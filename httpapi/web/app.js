@@ -671,8 +671,9 @@
       retryDelay = 1000;
       setConn("live");
       // Events may have been missed while the stream was down (or before
-      // it opened): read everything again.
+      // it opened): read everything again, who the user is too.
       scheduleLoad(0);
+      loadMe();
       if (state.selected !== null) scheduleHistory();
     });
     for (const type of ["acquired", "released", "expired", "forced", "refreshed", "added", "removed"]) es.addEventListener(type, onEvent);
@@ -693,13 +694,22 @@
   // server asked for one: with only LOCKER_ADMIN_USER set, nothing asks, and
   // whoami says sign_in. The "Sign in" link then leads to GET signin, which
   // asks, and comes back here with the login.
+  // It runs at start and again whenever the event stream (re)opens: a
+  // whoami that failed (the page opened while the server restarted) must not
+  // hide Force release for good. The answer of the latest call wins; a
+  // failed call changes nothing.
+  let meSeq = 0, meShown = 0;
   async function loadMe() {
+    const seq = ++meSeq;
+    let me;
     try {
-      const me = await api("GET", "whoami");
-      state.me = { user: String((me && me.user) || ""), may_force: !!(me && me.may_force), sign_in: !!(me && me.sign_in) };
+      me = await api("GET", "whoami");
     } catch (e) {
-      state.me = { user: "", may_force: false, sign_in: false };
+      return; // keep what the last answer said; the next (re)open asks again
     }
+    if (seq < meShown) return; // a newer answer is shown already
+    meShown = seq;
+    state.me = { user: String((me && me.user) || ""), may_force: !!(me && me.may_force), sign_in: !!(me && me.sign_in) };
     const who = [];
     if (state.me.user) who.push("signed in as " + state.me.user + (state.me.may_force ? " (may force release)" : ""));
     if (state.me.sign_in) {
