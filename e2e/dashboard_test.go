@@ -1054,6 +1054,22 @@ func TestDashboardManyLocks(t *testing.T) {
 	if n == 0 || n > 20 {
 		t.Errorf("200 changes made the page read the locks %d times, want a few", n)
 	}
+
+	// Rows far below the screen are not laid out (content-visibility):
+	// laying out 10,000 rows froze the page for seconds. Their contents are
+	// still there, to find and to read.
+	type shown struct{ First, Last bool }
+	visible := `{contentVisibilityAuto: true}`
+	got := eval[shown](tb, `({
+		First: document.querySelector("#rows tr button.lock-link").checkVisibility(`+visible+`),
+		Last: `+rowJS("burst-199")+`.querySelector("button.lock-link").checkVisibility(`+visible+`),
+	})`)
+	if !got.First || got.Last {
+		t.Errorf("the first row's contents are rendered: %v, the last row's (far below the screen): %v; want only the first", got.First, got.Last)
+	}
+	if name := eval[string](tb, rowJS("burst-199")+`.querySelector("button.lock-link").textContent`); name != "burst-199" {
+		t.Errorf("the last row's name reads %q", name)
+	}
 	tb.checkProblems()
 }
 
