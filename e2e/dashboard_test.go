@@ -1249,3 +1249,34 @@ func TestDashboardWhoamiFailedAtLoad(t *testing.T) {
 	}
 	admin.checkProblems()
 }
+
+// TestDashboardLocksFailedAtLoad: when the locks cannot be read as the page
+// opens (the server is going down), the page says so above the table, and
+// the table does not claim to be loading still; the next change read
+// brings the locks.
+func TestDashboardLocksFailedAtLoad(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)
+
+	tb := openTab(t, browser, "", "")
+	var mu sync.Mutex
+	down := true
+	tb.failRequests(func(string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return down
+	}, "*/locks")
+	tb.do("opening the dashboard", chromedp.Navigate(s.URL+"/"))
+	tb.waitFor("the page to say the locks could not be loaded", `document.getElementById("notice").textContent.startsWith("Could not load the locks")`)
+	if rows := eval[string](tb, `document.getElementById("rows").textContent`); rows != "The locks could not be loaded." {
+		t.Errorf("beneath the error, the table says %q", rows)
+	}
+
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	mustCall(t, "PUT", lockURL(s.URL, "staging"), "", "", `{"key":"qa"}`)
+	tb.waitFor("the locks after the next change", rowJS("prod")+` && `+rowJS("staging")+` && document.getElementById("notice").textContent === ""`)
+	tb.checkProblems()
+}

@@ -376,7 +376,7 @@
     const rows = shown.map(cachedRow);
     if (rows.length === 0) {
       let msg = "No locks yet. A lock appears here when a client first takes it (PUT /lock/<name>).";
-      if (!state.loaded) msg = "Loading…";
+      if (!state.loaded) msg = state.loadError ? "The locks could not be loaded." : "Loading…";
       else if (all.length) msg = "No lock matches “" + $("filter").value.trim() + "”.";
       rows.push(el("tr", { role: "row", class: "empty" }, el("td", { role: "cell", colspan: 8, text: msg })));
     }
