@@ -756,7 +756,8 @@ func TestDashboardCredentialsInURL(t *testing.T) {
 // TestDashboardDotNames: a browser cannot address a lock named "." or ".."
 // (it resolves "%2E" in a path as a dot segment, so lock/%2E/history is
 // lock/history, another lock's). The page must say so and point to the
-// CLI, never show or change another lock.
+// CLI, offer no Force release that must fail, and never show or change
+// another lock.
 func TestDashboardDotNames(t *testing.T) {
 	browser := newBrowser(t)
 	s := startServer(t, nil)
@@ -773,10 +774,17 @@ func TestDashboardDotNames(t *testing.T) {
 		if other := eval[bool](tb, `document.getElementById("history").innerText.includes("other-holder")`); other {
 			t.Errorf("the detail of %q shows the history of the lock named history", name)
 		}
-		tb.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
-		tb.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
-		tb.do("confirming", chromedp.Click(chromedp.ID("confirm-force")))
-		tb.waitFor("the result to point to the CLI", `document.getElementById("detail-result").textContent.includes("locker unlock")`)
+		// No Force release button that must fail: a word on the CLI.
+		tb.waitFor("the detail to point to the CLI for forcing", `!document.getElementById("force-cli").hidden && document.getElementById("force-cli").textContent.includes("locker unlock '`+name+`' --force")`)
+		if eval[bool](tb, `!document.getElementById("force").hidden`) {
+			t.Errorf("Force release is offered on %q, which a browser cannot address", name)
+		}
+	}
+	// Any other lock is forced from the page as usual.
+	tb.click("opening history", rowJS("history")+`.querySelector("button")`)
+	tb.waitFor("history's detail with Force release", `document.getElementById("detail-title").textContent === "history" && !document.getElementById("force").hidden`)
+	if eval[bool](tb, `!document.getElementById("force-cli").hidden`) {
+		t.Error("the detail of an ordinary lock points to the CLI for forcing")
 	}
 	for _, path := range []string{"/lock/%2E", "/lock/%2E%2E", "/lock/history"} {
 		var l struct {
@@ -784,7 +792,7 @@ func TestDashboardDotNames(t *testing.T) {
 		}
 		json.Unmarshal([]byte(mustCall(t, "GET", s.URL+path, "", "", "")), &l)
 		if l.State != "held" {
-			t.Errorf("%s is %q after the page tried, want held", path, l.State)
+			t.Errorf("%s is %q after the page showed it, want held", path, l.State)
 		}
 	}
 	tb.checkProblems()

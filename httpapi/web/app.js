@@ -142,8 +142,10 @@
   // lockPath is a lock's address. A browser resolves "%2E" in a path as a
   // dot segment (lock/%2E/history is lock/history, another lock), so a
   // lock named "." or ".." has none the page can use.
+  const addressable = (name) => name !== "." && name !== "..";
+
   function lockPath(name) {
-    if (name === "." || name === "..") {
+    if (!addressable(name)) {
       const q = name === "." ? "'.'" : "'..'";
       throw new Error("a browser cannot address a lock named " + name + "; use the CLI: locker history " + q + ", locker unlock " + q + " --force");
     }
@@ -470,7 +472,13 @@
     if (holds.length === 0) holds.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: "Nobody holds this lock." })));
     $("holds").replaceChildren(...holds);
 
-    $("force").hidden = !(state.me.may_force && l && l.state !== "free");
+    // A lock named "." or ".." cannot be forced from a browser (lockPath):
+    // no button that must fail, but a word on how.
+    const forcible = state.me.may_force && !!l && l.state !== "free";
+    $("force").hidden = !(forcible && addressable(name));
+    $("force-cli").hidden = !(forcible && !addressable(name));
+    $("force-cli").textContent = addressable(name) ? "" :
+      "A browser cannot address a lock named " + name + " (it reads %2E in an address as a dot segment), so it cannot force this one; use the CLI: locker unlock '" + name + "' --force";
 
     const hist = [];
     if (state.historyError) {
