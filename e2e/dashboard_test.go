@@ -1288,3 +1288,40 @@ func TestDashboardLocksFailedAtLoad(t *testing.T) {
 	tb.waitFor("the locks after the next change", rowJS("prod")+` && `+rowJS("staging")+` && document.getElementById("notice").textContent === ""`)
 	tb.checkProblems()
 }
+
+// TestDashboardDetailOpenFits: at 1280px with the detail panel open, the
+// table's columns leave every heading and an ordinary key whole: "LEASE
+// EXPIRE S" and "deplo y-key" were broken inside words.
+func TestDashboardDetailOpenFits(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", lockURL(s.URL, "prod-deployments")+"?ttl=1h", "", "", `{"key":"deploy-key","lock_by":"deploy-prod/build-142"}`)
+
+	tb := openTab(t, browser, "", "")
+	tb.do("sizing the window", chromedp.EmulateViewport(1280, 800))
+	tb.open(s.URL)
+	tb.click("opening prod-deployments", rowJS("prod-deployments")+`.querySelector("button")`)
+	tb.waitFor("the detail beside the table", `!document.getElementById("detail").hidden && document.getElementById("detail").getBoundingClientRect().left > document.getElementById("locks").getBoundingClientRect().right`)
+	// A word broken across lines has more than one box.
+	broken := eval[[]string](tb, `(() => {
+		const out = [];
+		const words = (node) => {
+			const r = document.createRange();
+			for (const m of node.textContent.matchAll(/\S+/g)) {
+				r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+				if (r.getClientRects().length > 1) out.push(m[0]);
+			}
+		};
+		for (const th of document.querySelectorAll("#locks thead th")) words(th.firstChild);
+		const key = `+rowJS("prod-deployments")+`.querySelector("code.key");
+		if (key.getClientRects().length > 1) out.push(key.textContent);
+		return out;
+	})()`)
+	if len(broken) > 0 {
+		t.Errorf("with the detail panel open at 1280px, these are broken across lines: %q", broken)
+	}
+	if over := eval[bool](tb, `(() => { const w = document.querySelector(".table-wrap"); return w.scrollWidth > w.clientWidth; })()`); over {
+		t.Error("the table is wider than its box: it scrolls sideways")
+	}
+	tb.checkProblems()
+}
