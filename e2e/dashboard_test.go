@@ -1323,5 +1323,31 @@ func TestDashboardDetailOpenFits(t *testing.T) {
 	if over := eval[bool](tb, `(() => { const w = document.querySelector(".table-wrap"); return w.scrollWidth > w.clientWidth; })()`); over {
 		t.Error("the table is wider than its box: it scrolls sideways")
 	}
+
+	// The open lock's row is highlighted from edge to edge: cells that skip
+	// painting off screen (content-visibility) showed hairline gaps between
+	// their backgrounds. Look along a line through the row's top padding.
+	type box struct{ Left, Right, Top float64 }
+	row := eval[box](tb, `(() => { const r = `+rowJS("prod-deployments")+`.getBoundingClientRect(); return {Left: r.left, Right: r.right, Top: r.top}; })()`)
+	tb.do("moving the focus off the page", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	shot, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("the screenshot is not a PNG: %v", err)
+	}
+	y := int(row.Top) + 4
+	var off []int
+	for x := int(row.Left) + 2; x < int(row.Right)-2; x++ {
+		r, g, b, _ := img.At(x, y).RGBA()
+		if r>>8 != 0xf0 || g>>8 != 0xf6 || b>>8 != 0xff {
+			off = append(off, x)
+		}
+	}
+	if len(off) > 0 {
+		t.Errorf("the selected row's background (#f0f6ff) has gaps at x = %v (y = %d)", off, y)
+	}
 	tb.checkProblems()
 }
