@@ -129,3 +129,18 @@ func TestLockGaugesLeftOutWhenUnreadable(t *testing.T) {
 		t.Errorf("with the store unreadable the scrape is:\n%s", out)
 	}
 }
+
+// TestEventTypesStartAtZero: every type of lock change is in the first
+// scrape, at zero, so that rate() and increase() see its first change and
+// an alert on it has a series to watch: pool members added and removed too.
+func TestEventTypesStartAtZero(t *testing.T) {
+	m := New()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	for _, typ := range []string{"acquired", "released", "expired", "forced", "refreshed", "added", "removed"} {
+		if want := `locker_lock_events_total{type="` + typ + `"} 0` + "\n"; !strings.Contains(out, want) {
+			t.Errorf("the first scrape lacks %s in:\n%s", strings.TrimSpace(want), grep(out, "locker_lock_events_total"))
+		}
+	}
+}
