@@ -143,3 +143,51 @@ func TestMetricsPublic(t *testing.T) {
 		t.Fatalf("GET /locks without credentials: %d, want 401", st)
 	}
 }
+
+// TestMetricsRouteLabels: through the real binary, the changes the API
+// refuses before routing them (a page of another site; a page at a host
+// name a server without credentials does not know) count as
+// route="refused", not as the unknown routes' "other"; every type of lock
+// change is counted from zero.
+func TestMetricsRouteLabels(t *testing.T) {
+	s := startServer(t, nil)
+	text := scrape(t, s.URL, "", "")
+	for _, typ := range []string{"acquired", "released", "expired", "forced", "refreshed", "added", "removed"} {
+		if v, ok := metric(text, "locker_lock_events_total", `type="`+typ+`"`); !ok || v != 0 {
+			t.Errorf("the first scrape has locker_lock_events_total{type=%q} = %v (found %v), want 0", typ, v, ok)
+		}
+	}
+
+	send := func(host string, header map[string]string) {
+		t.Helper()
+		req, err := http.NewRequest("PUT", s.URL+"/lock/prod", strings.NewReader(`{"key":"k"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("PUT from a browser page (%v, host %q): %d, want 403", header, host, resp.StatusCode)
+		}
+	}
+	send("", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+	port := s.URL[strings.LastIndex(s.URL, ":")+1:]
+	send("evil.test:"+port, map[string]string{"Origin": "http://evil.test:" + port, "Sec-Fetch-Site": "same-origin"})
+
+	text = scrape(t, s.URL, "", "")
+	if v, _ := metric(text, "locker_http_requests_total", `route="refused"`, `code="403"`, `method="PUT"`); v != 2 {
+		t.Errorf(`locker_http_requests_total{route="refused",code="403"} = %v, want 2:`+"\n%s", v, text)
+	}
+	if v, ok := metric(text, "locker_http_requests_total", `route="other"`, `code="403"`); ok {
+		t.Errorf(`locker_http_requests_total{route="other",code="403"} = %v: refused changes counted as unknown routes`, v)
+	}
+}

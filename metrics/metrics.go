@@ -133,10 +133,7 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 				// nginx counts it.
 				code = "499"
 			}
-			route := r.Pattern
-			if route == "" || route == "/" {
-				route = "other"
-			}
+			route := routeLabel(r.Pattern, sw.code)
 			method := methodLabel(r.Method)
 			m.requests.WithLabelValues(route, method, code).Inc()
 			m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
@@ -146,6 +143,25 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// routeLabel is a request's route as a label: the pattern of the route that
+// served it, never its path. Its values are as few as the routes, and:
+//
+//   - "other": the catch-all "/" (the JSON 404 or 405 of unknown routes), or
+//     no route at all;
+//   - "refused": no route, answered 403. The API refuses a change from a
+//     page of another site, or at a host name it does not know (DNS
+//     rebinding), before it routes the request; those are not unknown
+//     routes.
+func routeLabel(pattern string, code int) string {
+	switch {
+	case pattern == "" && code == http.StatusForbidden:
+		return "refused"
+	case pattern == "" || pattern == "/":
+		return "other"
+	}
+	return pattern
 }
 
 // methodLabel is a request's method as a label: HTTP's own methods, and

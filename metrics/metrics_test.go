@@ -144,3 +144,65 @@ func TestEventTypesStartAtZero(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteLabels: requests refused before routing (the API's cross-origin
+// and host-name checks answer 403 before its mux chooses a route) count as
+// "refused", not as the unknown routes' "other"; a 403 from a route keeps
+// the route's label.
+func TestRouteLabels(t *testing.T) {
+	m := New()
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /lock/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("forbidden") {
+			http.Error(w, "read-only", http.StatusForbidden)
+		}
+	})
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	// Like httpapi.Server: some requests are refused before the mux.
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" {
+			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(m.Middleware(api))
+	defer srv.Close()
+	send := func(method, path, origin string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	send("PUT", "/lock/x", "https://evil.example")
+	send("PUT", "/lock/x", "https://evil.example")
+	send("PUT", "/lock/x?forbidden", "")
+	send("PUT", "/lock/x", "")
+	send("GET", "/", "")
+	send("GET", "/nope", "")
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := grep(rec.Body.String(), "locker_http_requests_total{")
+	for _, want := range []string{
+		`locker_http_requests_total{code="403",method="PUT",route="refused"} 2`,
+		`locker_http_requests_total{code="403",method="PUT",route="PUT /lock/{name}"} 1`,
+		`locker_http_requests_total{code="200",method="PUT",route="PUT /lock/{name}"} 1`,
+		`locker_http_requests_total{code="200",method="GET",route="/{$}"} 1`,
+		`locker_http_requests_total{code="404",method="GET",route="other"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n") + 1; n != 5 {
+		t.Errorf("%d series, want the 5 above:\n%s", n, out)
+	}
+}
