@@ -147,8 +147,8 @@ func TestMetricsPublic(t *testing.T) {
 // TestMetricsRouteLabels: through the real binary, the changes the API
 // refuses before routing them (a page of another site; a page at a host
 // name a server without credentials does not know) count as
-// route="refused", not as the unknown routes' "other"; every type of lock
-// change is counted from zero.
+// route="refused", not as the unknown routes' "other"; the dashboard's page
+// is route="/"; every type of lock change is counted from zero.
 func TestMetricsRouteLabels(t *testing.T) {
 	s := startServer(t, nil)
 	text := scrape(t, s.URL, "", "")
@@ -183,7 +183,22 @@ func TestMetricsRouteLabels(t *testing.T) {
 	port := s.URL[strings.LastIndex(s.URL, ":")+1:]
 	send("evil.test:"+port, map[string]string{"Origin": "http://evil.test:" + port, "Sec-Fetch-Site": "same-origin"})
 
+	// The dashboard's page, at exactly "/" (the pattern "/{$}").
+	req, err := http.NewRequest("GET", s.URL+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
 	text = scrape(t, s.URL, "", "")
+	if v, _ := metric(text, "locker_http_requests_total", `route="/"`, `code="200"`, `method="GET"`); v != 1 {
+		t.Errorf(`locker_http_requests_total{route="/",code="200"} = %v, want 1 (the dashboard)`, v)
+	}
 	if v, _ := metric(text, "locker_http_requests_total", `route="refused"`, `code="403"`, `method="PUT"`); v != 2 {
 		t.Errorf(`locker_http_requests_total{route="refused",code="403"} = %v, want 2:`+"\n%s", v, text)
 	}

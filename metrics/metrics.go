@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -153,7 +154,9 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 //   - "refused": no route, answered 403. The API refuses a change from a
 //     page of another site, or at a host name it does not know (DNS
 //     rebinding), before it routes the request; those are not unknown
-//     routes.
+//     routes;
+//   - a pattern that ends in {$} ("exactly this path") without it: the
+//     dashboard's "/{$}" is "/".
 func routeLabel(pattern string, code int) string {
 	switch {
 	case pattern == "" && code == http.StatusForbidden:
@@ -161,7 +164,7 @@ func routeLabel(pattern string, code int) string {
 	case pattern == "" || pattern == "/":
 		return "other"
 	}
-	return pattern
+	return strings.TrimSuffix(pattern, "{$}")
 }
 
 // methodLabel is a request's method as a label: HTTP's own methods, and
