@@ -21,14 +21,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -1350,4 +1353,99 @@ func TestDashboardDetailOpenFits(t *testing.T) {
 		t.Errorf("the selected row's background (#f0f6ff) has gaps at x = %v (y = %d)", off, y)
 	}
 	tb.checkProblems()
+}
+
+// TestDashboardRenderCost measures, without judging, what the first render
+// of many locks costs the page: it only runs when LOCKER_MEASURE_DASHBOARD
+// is set, and logs the numbers. Against a server of its own with 10,000
+// locks (a third free), or against LOCKER_MEASURE_URL (already seeded, so
+// that two builds can be compared on the same data):
+//
+//	LOCKER_MEASURE_DASHBOARD=1 go test ./e2e -run TestDashboardRenderCost -v
+//
+// Each run is a fresh browser at 1280x800. "freeze" is the longest frame
+// the page took (long-animation-frame), "script" and "render" its parts.
+func TestDashboardRenderCost(t *testing.T) {
+	if os.Getenv("LOCKER_MEASURE_DASHBOARD") == "" {
+		t.Skip("a measurement, not a test: set LOCKER_MEASURE_DASHBOARD=1 to run it")
+	}
+	const n = 10000
+	base := os.Getenv("LOCKER_MEASURE_URL")
+	if base == "" {
+		base = startServer(t, nil).URL
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range 8 {
+			wg.Go(func() {
+				for i := range next {
+					body := fmt.Sprintf(`{"key":"key-%d","lock_by":"pipeline-%d/job/build-%d"}`, i%37, i%101, i)
+					name := fmt.Sprintf("lock-%05d", i)
+					methods := []string{"PUT"}
+					if i%3 == 0 {
+						methods = append(methods, "DELETE") // a third free
+					}
+					for _, method := range methods {
+						if st, _, b, err := tryCall(nil, method, lockURL(base, name), "", "", body); err != nil || st != http.StatusOK {
+							t.Errorf("%s %s: %d %s %v", method, name, st, b, err)
+						}
+					}
+				}
+			})
+		}
+		for i := range n {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	for run := range 3 {
+		tb := openTab(t, newBrowser(t), "", "")
+		if _, err := chromedp.Call(tb.ctx, performance.Enable, performance.EnableParams{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.frames_ = [];
+			new PerformanceObserver(l => { for (const e of l.getEntries()) window.frames_.push({d: e.duration, script: e.renderStart - e.startTime, render: e.startTime + e.duration - e.renderStart}); })
+				.observe({ type: "long-animation-frame", buffered: true });`}); err != nil {
+			t.Fatal(err)
+		}
+		// The page may stay frozen for longer than eval waits: each look
+		// at it may take minutes.
+		look := func(expr string, v any) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Minute)
+			defer cancel()
+			if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void]("(async () => { window.result_ = await ("+expr+"); })()", chromedp.EvalAwaitPromise)); err != nil {
+				t.Fatalf("evaluating %s: %v", expr, err)
+			}
+			raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.result_)`))
+			if err != nil {
+				t.Fatalf("evaluating %s: %v", expr, err)
+			}
+			if err := json.Unmarshal([]byte(raw), v); err != nil {
+				t.Fatalf("evaluating %s: %v", expr, err)
+			}
+		}
+		start := time.Now()
+		tb.do("opening the dashboard", chromedp.Navigate(base+"/"))
+		var ok bool
+		look(`new Promise(done => { const check = () => document.querySelectorAll("#rows tr[data-name]").length >= `+strconv.Itoa(n)+`
+			? requestAnimationFrame(() => requestAnimationFrame(() => done(true))) : setTimeout(check, 20); check(); })`, &ok)
+		shown := time.Since(start)
+		// The longest frame's entry comes a little after the frame.
+		type frame struct{ D, Script, Render float64 }
+		var worst frame
+		look(`new Promise(done => { const t0 = performance.now(); const check = () => (window.frames_.some(f => f.d > 200) || performance.now() - t0 > 10000)
+			? done(window.frames_.reduce((a, f) => f.d > a.D ? {D: f.d, Script: f.script, Render: f.render} : a, {D: 0, Script: 0, Render: 0})) : setTimeout(check, 50); check(); })`, &worst)
+		m, err := chromedp.Call(tb.ctx, performance.GetMetrics, cdp.Empty{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, x := range m.Metrics {
+			got[x.Name] = x.Value
+		}
+		t.Logf("run %d: all rows shown after %.2fs; freeze %.2fs (script %.2fs, render %.2fs); in all: layout %.2fs, style %.2fs, tasks %.2fs",
+			run+1, shown.Seconds(), worst.D/1000, worst.Script/1000, worst.Render/1000, got["LayoutDuration"], got["RecalcStyleDuration"], got["TaskDuration"])
+	}
 }
