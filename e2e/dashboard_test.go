@@ -209,6 +209,25 @@ func (tb *tab) waitFor(what, cond string) {
 	}
 }
 
+// waitAcrossNavigation is waitFor while the tab navigates: a condition
+// evaluated as one page goes and the next comes fails, and is asked again.
+func (tb *tab) waitAcrossNavigation(what, cond string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("still not true after 15s: %s (%s; last error: %v)\npage: %s", what, cond, err, tb.describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // describe summarizes the page for failure messages.
 func (tb *tab) describe() string {
 	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
@@ -1150,7 +1169,7 @@ func TestDashboardSignIn(t *testing.T) {
 			t.Errorf("Force release is offered before signing in")
 		}
 		tb.click("clicking Sign in", `document.getElementById("signin")`)
-		tb.waitFor("the page to come back signed in as ops", `document.getElementById("who")?.textContent === "signed in as ops (may force release)" && document.getElementById("conn").dataset.state === "live"`)
+		tb.waitAcrossNavigation("the page to come back signed in as ops", `document.getElementById("who")?.textContent === "signed in as ops (may force release)" && document.getElementById("conn").dataset.state === "live"`)
 		if eval[bool](tb, `!!document.getElementById("signin")`) {
 			t.Error("the Sign in link is still offered to the admin")
 		}
