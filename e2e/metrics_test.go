@@ -195,7 +195,16 @@ func TestMetricsRouteLabels(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	// A lock named "/" is routed with a stand-in for its name; it counts
+	// under its route all the same.
+	if st, body := do(t, http.DefaultClient, "PUT", s.URL+"/lock/%2F", `{"key":"k"}`); st != 200 {
+		t.Fatalf("PUT /lock/%%2F: %d %s", st, body)
+	}
+
 	text = scrape(t, s.URL, "", "")
+	if v, _ := metric(text, "locker_http_requests_total", `route="PUT /lock/{name}"`, `code="200"`, `method="PUT"`); v != 1 {
+		t.Errorf(`locker_http_requests_total{route="PUT /lock/{name}",code="200"} = %v, want 1 (the lock named "/")`, v)
+	}
 	if v, _ := metric(text, "locker_http_requests_total", `route="/"`, `code="200"`, `method="GET"`); v != 1 {
 		t.Errorf(`locker_http_requests_total{route="/",code="200"} = %v, want 1 (the dashboard)`, v)
 	}

@@ -90,5 +90,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errorf(w, http.StatusForbidden, err.Error())
 		return
 	}
-	s.mux.ServeHTTP(w, routeSlashNames(r))
+	routed := routeSlashNames(r)
+	s.mux.ServeHTTP(w, routed)
+	if routed != r {
+		// The metrics middleware reads the route from r, which the mux
+		// did not see.
+		r.Pattern = routed.Pattern
+	}
 }
