@@ -785,8 +785,9 @@ func TestServerReleasesOriginalHoldsBeyondTodaysLimits(t *testing.T) {
 // TestServerCountLimit: a hold converted from the original locker's file
 // with the largest count Go's int takes is refused one more (400) instead
 // of wrapping to a negative count that the server wrote, acknowledged and
-// then refused to start with (found by a black-box review); the server
-// restarts with the hold as it was, and the holder can release it.
+// then refused to start with (found by a black-box review); the conversion
+// keeps it at the API's largest count (2^53-1, what JSON clients read
+// exactly), the server restarts with it, and the holder can release it.
 func TestServerCountLimit(t *testing.T) {
 	dataFile := filepath.Join(t.TempDir(), "locker-data.yml")
 	if err := os.WriteFile(dataFile, []byte(`{"big":{"key":"k","locked_by":{"h":9223372036854775807}}}`), 0o644); err != nil {
@@ -800,10 +801,10 @@ func TestServerCountLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = startServer(t, []string{"LOCKER_CONFIG=" + dataFile})
-	if status, body := do(t, nil, "GET", s.URL+"/lock/big", ""); status != 200 || !strings.Contains(body, `"h":9223372036854775807`) {
+	if status, body := do(t, nil, "GET", s.URL+"/lock/big", ""); status != 200 || !strings.Contains(body, `"h":9007199254740991`) {
 		t.Fatalf("after a restart: %d %s", status, body)
 	}
-	if status, body := do(t, nil, "DELETE", s.URL+"/lock/big", `{"key":"k","locked_by":"h"}`); status != 200 || !strings.Contains(body, `"h":9223372036854775806`) {
+	if status, body := do(t, nil, "DELETE", s.URL+"/lock/big", `{"key":"k","locked_by":"h"}`); status != 200 || !strings.Contains(body, `"h":9007199254740990`) {
 		t.Fatalf("releasing one count: %d %s", status, body)
 	}
 }
