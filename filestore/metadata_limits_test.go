@@ -3,7 +3,6 @@ package filestore
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -56,19 +55,7 @@ func TestStoredMetadataReloadsWhateverItsEncodedSize(t *testing.T) {
 	if gens := segmentGens(t, path); len(gens) != 1 || gens[0] != 1 {
 		t.Fatalf("log segments %v, want only the first", gens)
 	}
-	s = openT(t, path, Options{CompactBytes: 1024})
-	check(s, "replayed from the log")
-	// Enough changes for a snapshot, which then holds the metadata.
-	for i := range 40 {
-		acquire(t, s, fmt.Sprintf("x%d", i), "k", "k", 0)
-	}
-	waitCompactionIdle(t, s)
-	closeT(t, s)
-	if gens := segmentGens(t, path); len(gens) == 0 || gens[0] == 1 {
-		t.Fatalf("no compaction happened: log segments %v", gens)
-	}
-	s = openT(t, path, Options{})
-	check(s, "read from the snapshot")
+	checkFromLogThenSnapshot(t, path, check)
 }
 
 // sameValue reports whether a and b are the same JSON value (the store

@@ -571,9 +571,16 @@ func TestOlderMetadataStillLoads(t *testing.T) {
 		}
 	}
 	closeT(t, s)
-	s = openT(t, path, Options{CompactBytes: 1024})
+	checkFromLogThenSnapshot(t, path, check)
+}
+
+// checkFromLogThenSnapshot opens the closed store at path, checks it as
+// replayed from the log, makes enough changes for a snapshot (which then
+// holds what the log did), and checks it again as read from the snapshot.
+func checkFromLogThenSnapshot(t *testing.T, path string, check func(s *Store, when string)) {
+	t.Helper()
+	s := openT(t, path, Options{CompactBytes: 1024})
 	check(s, "replayed from the log")
-	// Enough changes for a snapshot, which then holds the metadata.
 	for i := range 40 {
 		acquire(t, s, fmt.Sprintf("x%d", i), "k", "k", 0)
 	}
