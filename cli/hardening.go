@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -18,10 +17,8 @@ import (
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
-// limitListener accepts at most max connections at a time. At the cap it
-// closes the longest-idle keep-alive connection (told by ConnState, the
-// http.Server's hook) to make room, or, with none idle, waits until one
-// closes or goes idle; new connections wait in the kernel's backlog
+// limitListener accepts at most max connections at a time: at the cap, Accept
+// waits until one closes, and new connections wait in the kernel's backlog
 // meanwhile. It logs (at most once a minute) when the cap is reached.
 type limitListener struct {
 	net.Listener
@@ -32,55 +29,10 @@ type limitListener struct {
 
 	mu     sync.Mutex
 	logged time.Time
-
-	idleMu     sync.Mutex
-	idle       map[net.Conn]time.Time // keep-alive connections between requests, since when
-	becameIdle chan struct{}
 }
 
 func newLimitListener(ln net.Listener, max int, log *slog.Logger) *limitListener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, max), done: make(chan struct{}), log: log,
-		idle: map[net.Conn]time.Time{}, becameIdle: make(chan struct{}, 1)}
-}
-
-// ConnState is the http.Server's ConnState hook: it follows which
-// connections are idle. Without it, idle keep-alive connections would
-// hold the cap's places for LOCKER_IDLE_TIMEOUT, and a few thousand cheap
-// sockets (no credentials needed: /healthz, or a 401) would keep every
-// client out, releases and force releases included.
-func (l *limitListener) ConnState(c net.Conn, s http.ConnState) {
-	l.idleMu.Lock()
-	defer l.idleMu.Unlock()
-	if s != http.StateIdle {
-		delete(l.idle, c)
-		return
-	}
-	l.idle[c] = time.Now()
-	select {
-	case l.becameIdle <- struct{}{}:
-	default:
-	}
-}
-
-// closeIdle closes the connection idle the longest, if any. An idle
-// connection has no request in hand: closing it loses nothing (an HTTP
-// client sends its next request on a new connection).
-func (l *limitListener) closeIdle() bool {
-	l.idleMu.Lock()
-	var oldest net.Conn
-	var since time.Time
-	for c, t := range l.idle {
-		if oldest == nil || t.Before(since) {
-			oldest, since = c, t
-		}
-	}
-	delete(l.idle, oldest)
-	l.idleMu.Unlock()
-	if oldest == nil {
-		return false
-	}
-	go oldest.Close() // a TLS close may wait on its peer
-	return true
+	return &limitListener{Listener: ln, sem: make(chan struct{}, max), done: make(chan struct{}), log: log}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -88,19 +40,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	case l.sem <- struct{}{}:
 	default:
 		l.full()
-		closed := l.closeIdle()
-	wait:
-		for {
-			select {
-			case l.sem <- struct{}{}:
-				break wait
-			case <-l.becameIdle:
-				if !closed {
-					closed = l.closeIdle()
-				}
-			case <-l.done:
-				return nil, net.ErrClosed
-			}
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
 		}
 	}
 	c, err := l.Listener.Accept()

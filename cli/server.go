@@ -67,8 +67,7 @@ Runs the lock server. It is configured with environment variables:
   LOCKER_METRICS_PUBLIC
                       true: serve /metrics without auth (default false)
   LOCKER_MAX_CONNECTIONS
-                      open connections served at once (default 4096); at the cap,
-                      idle keep-alive ones are closed to make room, else more wait
+                      open connections served at once; more wait (default 4096)
   LOCKER_READ_HEADER_TIMEOUT
                       time a client has to send a request's headers (default 10s)
   LOCKER_READ_TIMEOUT time a client has to send a whole request (default 30s)
@@ -345,8 +344,7 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	if err != nil {
 		return fmt.Errorf("listening on %s: %v", cfg.listen, err)
 	}
-	limiter := newLimitListener(ln, cfg.maxConns, log)
-	ln = limiter
+	ln = newLimitListener(ln, cfg.maxConns, log)
 	scheme := "http"
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
@@ -359,7 +357,6 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		// deadline: blocking waits and event streams may run longer.
 		ReadTimeout:    cfg.readBody,
 		IdleTimeout:    cfg.idle,
-		ConnState:      limiter.ConnState,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
