@@ -2,9 +2,18 @@ package pgstore_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +102,14 @@ func TestOpenGivesUp(t *testing.T) {
 		t.Fatalf("Open with nothing at the address: %v", err)
 	}
 
+	// Told to stop meanwhile (SIGTERM): said so, not "did not come up".
+	stopCtx, stop := context.WithCancel(bg)
+	time.AfterFunc(600*time.Millisecond, stop)
+	_, err = pgstore.Open(stopCtx, withHost(t, schemaURL, closed), pgstore.Options{})
+	if err == nil || !strings.Contains(err.Error(), "stopped while waiting for the database") || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Open stopped while waiting: %v", err)
+	}
+
 	p, _ := url.Parse(schemaURL)
 	p.Path = "/locker_no_such_database"
 	log := waitLogger{waiting: make(chan struct{}, 1)}
@@ -105,6 +122,49 @@ func TestOpenGivesUp(t *testing.T) {
 	select {
 	case <-log.waiting:
 		t.Fatal("Open waited for a database that does not exist")
+	default:
+	}
+}
+
+// TestOpenRefusedCertificateIsNotWaitedFor: a server certificate that does
+// not verify will not verify in a minute either: Open fails at once (a
+// review saw it tried again for 30 s).
+func TestOpenRefusedCertificateIsNotWaitedFor(t *testing.T) {
+	schemaURL := pgtest.Schema(t)
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	probe, err := pgstore.Open(ctx, schemaURL+"&sslmode=require", pgstore.Options{})
+	if err != nil {
+		t.Skipf("the test database does not serve TLS: %v", err)
+	}
+	probe.Close()
+
+	// A CA that signed nothing the server has.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not the database's CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := waitLogger{waiting: make(chan struct{}, 1)}
+	ctx, cancel = context.WithTimeout(bg, 60*time.Second)
+	defer cancel()
+	_, err = pgstore.Open(ctx, schemaURL+"&sslmode=verify-ca&sslrootcert="+url.QueryEscape(ca), pgstore.Options{Logger: slog.New(log)})
+	if err == nil || strings.Contains(err.Error(), "did not come up") {
+		t.Fatalf("Open with a CA that did not sign the server's certificate: %v", err)
+	}
+	select {
+	case <-log.waiting:
+		t.Fatalf("Open waited for a certificate to verify: %v", err)
 	default:
 	}
 }

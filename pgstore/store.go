@@ -16,6 +16,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -183,6 +185,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 // returned at once: waiting would not mend them.
 func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	pause := 250 * time.Millisecond
+	var last error // the last attempt's own error, not the deadline's
 	for attempt := 1; ; attempt++ {
 		err := pool.Ping(ctx)
 		switch {
@@ -192,23 +195,43 @@ func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) 
 			}
 			return nil
 		case ctx.Err() != nil && attempt > 1:
-			return fmt.Errorf("the database did not come up in time (tried %d times): %v", attempt, err)
+			return gaveUp(ctx, attempt, last)
 		case ctx.Err() != nil || !notUpYet(err):
 			return err
 		}
+		last = err
 		log.Warn("waiting for the database", "err", err, "attempt", attempt)
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return fmt.Errorf("the database did not come up in time (tried %d times): %v", attempt, err)
+			return gaveUp(ctx, attempt, last)
 		}
 		pause = min(2*pause, 4*time.Second)
 	}
 }
 
+// gaveUp is waitForDatabase's error once ctx ended: its time ran out, or
+// the server was told to stop meanwhile.
+func gaveUp(ctx context.Context, attempts int, last error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("stopped while waiting for the database (tried %d times): %v", attempts, last)
+	}
+	return fmt.Errorf("the database did not come up in time (tried %d times): %v", attempts, last)
+}
+
 // notUpYet reports whether err, from a first connection, says the
 // database is not there yet rather than that it refused us.
 func notUpYet(err error) bool {
+	var (
+		certErr   *tls.CertificateVerificationError
+		alert     tls.AlertError
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	if errors.As(err, &certErr) || errors.As(err, &alert) || errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+		return false // TLS refused: waiting will not mend it
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		// 08: connection exceptions; 57P: shutting down, starting up
