@@ -333,16 +333,6 @@ func (s *Store) open() error {
 			}
 		}
 	}
-	// A crash between making a segment and marking the end of the one
-	// before left that one unmarked: mark it now, so that the later
-	// segment's loss cannot pass unnoticed.
-	for _, u := range st.unmarked {
-		if err := writeMarker(u.path, u.end, u.gen+1); err != nil {
-			s.opts.Logger.Warn("marking the end of a log segment failed", "file", u.path, "err", err)
-		} else {
-			s.opts.Logger.Info("marked the end of a log segment that a crash left unmarked", "file", u.path, "next", u.gen+1)
-		}
-	}
 	if n := len(st.segments); n > 0 {
 		last := st.segments[n-1]
 		f, err := os.OpenFile(last.path, os.O_RDWR, 0o600)
@@ -381,6 +371,7 @@ func (s *Store) open() error {
 				return err
 			}
 		}
+		s.markUnmarked(st.unmarked)
 		_, err = f.Seek(s.logSize, 0)
 		return err
 	}
@@ -528,6 +519,29 @@ func (s *Store) newSegment(gen uint64) error {
 		old.Close()
 	}
 	return nil
+}
+
+// markUnmarked writes the markers a crash between making a segment and
+// marking the end of the one before left out, so that the later segment's
+// loss cannot pass unnoticed from then on. Only once every segment they
+// name has its header on disk (the last one's is written afresh above when
+// a crash cut it off), and the directory holds them: a marker naming a
+// segment without its header would make every later start refuse.
+func (s *Store) markUnmarked(unmarked []unmarkedSegment) {
+	if len(unmarked) == 0 {
+		return
+	}
+	if err := s.dir.Sync(); err != nil {
+		s.opts.Logger.Warn("marking the end of a log segment: syncing the directory failed", "err", err)
+		return
+	}
+	for _, u := range unmarked {
+		if err := writeMarker(u.path, u.end, u.gen+1); err != nil {
+			s.opts.Logger.Warn("marking the end of a log segment failed", "file", u.path, "err", err)
+			return
+		}
+		s.opts.Logger.Info("marked the end of a log segment that a crash left unmarked", "file", u.path, "next", u.gen+1)
+	}
 }
 
 // writeMarker writes, at off in the log segment at path, the marker naming
