@@ -271,7 +271,7 @@ func (d *fastDecoder) event(ev *lock.Event) bool {
 
 // eventType returns the constant for a known type (no allocation).
 func eventType(b []byte) lock.EventType {
-	for _, t := range []lock.EventType{lock.Acquired, lock.Released, lock.Expired, lock.Forced, lock.Refreshed, lock.Added, lock.Removed} {
+	for _, t := range lock.EventTypes {
 		if string(t) == string(b) {
 			return t
 		}

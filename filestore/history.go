@@ -21,16 +21,14 @@ type histEvent struct {
 	time        int64 // UnixNano
 	expires     int64 // UnixNano; 0: no expiry
 	count       int32
-	typ         uint8       // index+1 in eventTypes; 0 when whole is set
+	typ         uint8       // index+1 in lock.EventTypes; 0 when whole is set
 	whole       *lock.Event // the event as it was, when the compact form cannot hold it
 }
-
-var eventTypes = [...]lock.EventType{lock.Acquired, lock.Released, lock.Expired, lock.Forced, lock.Refreshed, lock.Added, lock.Removed}
 
 // compactEvent returns e's compact form, in the history of lock name.
 func compactEvent(name string, e *lock.Event) histEvent {
 	h := histEvent{key: e.Key, holder: e.Holder, fence: e.Fence, count: int32(e.Count)}
-	for i, t := range eventTypes {
+	for i, t := range lock.EventTypes {
 		if e.Type == t {
 			h.typ = uint8(i + 1)
 		}
@@ -63,7 +61,7 @@ func (h *histEvent) event(name string) lock.Event {
 	if h.whole != nil {
 		return *h.whole
 	}
-	e := lock.Event{Type: eventTypes[h.typ-1], Lock: name, Key: h.key, Holder: h.holder, Count: int(h.count), Fence: h.fence, Time: time.Unix(0, h.time).UTC()}
+	e := lock.Event{Type: lock.EventTypes[h.typ-1], Lock: name, Key: h.key, Holder: h.holder, Count: int(h.count), Fence: h.fence, Time: time.Unix(0, h.time).UTC()}
 	if h.expires != 0 {
 		e.Expires = time.Unix(0, h.expires).UTC()
 	}

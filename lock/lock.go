@@ -100,6 +100,10 @@ const (
 	Removed   EventType = "removed"   // the lock left a pool
 )
 
+// EventTypes are every type of event, in the order above (stores may
+// number them by it, in memory only).
+var EventTypes = [...]EventType{Acquired, Released, Expired, Forced, Refreshed, Added, Removed}
+
 // Event records one change to a lock, for its history and the event stream.
 type Event struct {
 	Type   EventType `json:"type"`

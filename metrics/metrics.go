@@ -55,14 +55,11 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.events, m.commitTime, m.commitBatch, m.commitErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, t := range eventTypes {
+	for _, t := range lock.EventTypes {
 		m.events.WithLabelValues(string(t)) // present at zero from the start
 	}
 	return m
 }
-
-// eventTypes are every type of lock change, each counted from zero.
-var eventTypes = []lock.EventType{lock.Acquired, lock.Released, lock.Expired, lock.Forced, lock.Refreshed, lock.Added, lock.Removed}
 
 // Gauges reports the current numbers of locks, held locks, holds and
 // waiters; read once at each scrape. An error (the store cannot be read)
