@@ -54,11 +54,9 @@ func (s *Server) handleEvents() http.Handler {
 				if !ok {
 					switch {
 					case s.svc.Events().MissedChanges(sub):
-						fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"changes may have been made that this stream did not report (the server's database connection was lost, or made again); reconnect and read the locks again\"}\n\n")
-						rc.Flush()
+						dropped(w, rc, "changes may have been made that this stream did not report (the server's database connection was lost, or made again); reconnect and read the locks again")
 					case s.svc.Events().Dropped(sub):
-						fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"this stream fell behind and was dropped; reconnect\"}\n\n")
-						rc.Flush()
+						dropped(w, rc, "this stream fell behind and was dropped; reconnect")
 					}
 					return
 				}
@@ -74,8 +72,7 @@ func (s *Server) handleEvents() http.Handler {
 				// Told, not just cut off: the client reconnects (to
 				// another replica, or once this one is back) and reads
 				// the locks again, since it will miss changes meanwhile.
-				fmt.Fprint(w, "event: dropped\ndata: {\"error\":\"the server is stopping; reconnect and read the locks again\"}\n\n")
-				rc.Flush()
+				dropped(w, rc, "the server is stopping; reconnect and read the locks again")
 				return
 			}
 			if rc.Flush() != nil {
@@ -83,4 +80,12 @@ func (s *Server) handleEvents() http.Handler {
 			}
 		}
 	})
+}
+
+// dropped tells the client why its stream ends: a "dropped" event whose
+// data is {"error": why}.
+func dropped(w http.ResponseWriter, rc *http.ResponseController, why string) {
+	data, _ := json.Marshal(map[string]string{"error": why})
+	fmt.Fprintf(w, "event: dropped\ndata: %s\n\n", data)
+	rc.Flush()
 }
