@@ -234,14 +234,13 @@ func notUpYet(err error) bool {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		// 08: connection exceptions; 57P: shutting down, starting up
-		// (57P03); 53300: too many connections.
-		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300"
+		// Connection exceptions and shutting down or starting up (57P03),
+		// as connectionLost; and too many connections.
+		return pe.Code == "53300" || connectionLost(err)
 	}
 	var dnsErr *net.DNSError
-	var opErr *net.OpError
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &dnsErr) || errors.As(err, &opErr) ||
-		errors.Is(err, syscall.ECONNREFUSED) || connectionLost(err)
+	var opErr *net.OpError // refused, unreachable
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &dnsErr) || errors.As(err, &opErr) || connectionLost(err)
 }
 
 // Close stops listening, drops this replica's waiters and closes the pool.
