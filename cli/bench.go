@@ -225,12 +225,9 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	case cfg.URL == "":
 		return fmt.Errorf("%w: give the server to measure with --url (or LOCKER_URL), or --spawn to start one", errUsage)
 	}
-	if ca := caCert; ca != "" {
-		// As the other commands take it: a file, or the PEM text.
-		if strings.HasPrefix(strings.TrimSpace(ca), "-----BEGIN") {
-			cfg.CACert = []byte(ca)
-		} else if cfg.CACert, err = os.ReadFile(ca); err != nil {
-			return fmt.Errorf("%w: reading the CA certificate: %v", errUsage, err)
+	if caCert != "" {
+		if cfg.CACert, err = readCACert(caCert); err != nil {
+			return err
 		}
 	}
 	if !spawn {
@@ -294,10 +291,8 @@ func benchFailed(ctx context.Context, err error, stderr io.Writer) error {
 		if errors.As(err, &held) {
 			msg += "; " + held.Error()
 		}
-	case strings.Contains(msg, "certificate signed by unknown authority"):
-		msg += "; give the CA certificate with --ca-cert FILE (or LOCKER_CA_CERT), or skip verification with --insecure"
-	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
-		msg += "; is the server running, and is --url (or LOCKER_URL) right?"
+	default:
+		msg += connHint(msg)
 	}
 	fmt.Fprintln(stderr, "locker bench:", msg)
 	return ExitError{Code: code, Msg: msg}

@@ -200,15 +200,11 @@ func (c *clientCmd) client() (*client.Client, error) {
 		opts.InsecureSkipVerify = b
 	}
 	if ca := firstOf(c.caCert, c.env("LOCKER_CA_CERT")); ca != "" {
-		if strings.HasPrefix(strings.TrimSpace(ca), "-----BEGIN") {
-			opts.CACert = []byte(ca)
-		} else {
-			b, err := os.ReadFile(ca)
-			if err != nil {
-				return nil, fmt.Errorf("%w: reading the CA certificate: %v", errUsage, err)
-			}
-			opts.CACert = b
+		b, err := readCACert(ca)
+		if err != nil {
+			return nil, err
 		}
+		opts.CACert = b
 	}
 	cl, err := client.New(opts)
 	if err != nil {
@@ -253,14 +249,7 @@ func explain(err error) (string, int) {
 		}
 		return msg, exitHeld
 	case errors.As(err, &ce):
-		msg := ce.Error()
-		switch {
-		case strings.Contains(msg, "unknown authority"):
-			msg += "; give the CA certificate with --ca-cert FILE (or LOCKER_CA_CERT), or skip verification with --insecure"
-		case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
-			msg += "; is the server running, and is --url (or LOCKER_URL) right?"
-		}
-		return msg, exitError
+		return ce.Error() + connHint(ce.Error()), exitError
 	case errors.As(err, &ae):
 		switch {
 		case errors.Is(err, client.ErrUnauthorized):
@@ -442,4 +431,29 @@ func (c *clientCmd) holdFlags() (key, holder *string, wait *waitFlag, ttl *durat
 	c.fs.Var(ttl, "ttl", "")
 	asJSON = c.fs.Bool("json", false, "")
 	return key, holder, wait, ttl, asJSON
+}
+
+// readCACert reads --ca-cert or LOCKER_CA_CERT: a file, or the PEM text
+// itself.
+func readCACert(ca string) ([]byte, error) {
+	if strings.HasPrefix(strings.TrimSpace(ca), "-----BEGIN") {
+		return []byte(ca), nil
+	}
+	b, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the CA certificate: %v", errUsage, err)
+	}
+	return b, nil
+}
+
+// connHint is what to try after a failure to reach the server, by its
+// message: "" when there is nothing to say.
+func connHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "unknown authority"):
+		return "; give the CA certificate with --ca-cert FILE (or LOCKER_CA_CERT), or skip verification with --insecure"
+	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
+		return "; is the server running, and is --url (or LOCKER_URL) right?"
+	}
+	return ""
 }
