@@ -161,18 +161,35 @@ func recoverState(path string, historyLimit int) (*state, error) {
 // segment that holds no record yet: records go there only once the
 // marker is written.
 func tornMarker(rest []byte, next uint64, last bool) bool {
-	marker := appendFrame(nil, mustJSON(nextMarker{Next: next}))
-	some := false
+	from := 0
+	if last {
+		from = frameHeader + len(`{"`)
+	}
+	torn, some := tornFrame(rest, markerFrame(next), from)
+	return torn && some
+}
+
+// tornFrame reports whether rest is frame cut short by a crash: each byte
+// either frame's own, in its place, or zero (never written), and only zeros
+// after it; and whether a byte of frame's own stands at index from or
+// later.
+func tornFrame(rest, frame []byte, from int) (torn, some bool) {
 	for i, c := range rest {
 		switch {
 		case c == 0:
-		case i < len(marker) && c == marker[i]:
-			some = some || !last || i >= frameHeader+len(`{"`)
+		case i < len(frame) && c == frame[i]:
+			some = some || i >= from
 		default:
-			return false
+			return false, false
 		}
 	}
-	return some
+	return true, some
+}
+
+// markerFrame is the frame of the record that ends a segment by naming
+// segment next.
+func markerFrame(next uint64) []byte {
+	return appendFrame(nil, mustJSON(nextMarker{Next: next}))
 }
 
 func (st *state) readSnapshot(fr *frameReader, historyLimit int) error {
@@ -439,13 +456,8 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 // each in its place, and zeros in the others and after it. Nothing else
 // may be there: a record follows a header only once the header is whole.
 func tornHeader(rest []byte, gen uint64) bool {
-	header := appendFrame(nil, mustJSON(logHeader{Gen: gen}))
-	for i, c := range rest {
-		if c != 0 && (i >= len(header) || c != header[i]) {
-			return false
-		}
-	}
-	return true
+	torn, _ := tornFrame(rest, appendFrame(nil, mustJSON(logHeader{Gen: gen})), 0)
+	return torn
 }
 
 // preallocated reports whether a segment of size bytes ends in rest the

@@ -508,7 +508,7 @@ func (s *Store) newSegment(gen uint64) error {
 		// misses it if it is ever lost (while the snapshot still names an
 		// older one, nothing else would show it existed). Without the
 		// marker, recovery only cannot tell.
-		marker := appendFrame(nil, mustJSON(nextMarker{Next: gen}))
+		marker := markerFrame(gen)
 		_, err := old.WriteAt(marker, oldSize)
 		if err == nil {
 			err = old.Sync()
@@ -551,7 +551,7 @@ func writeMarker(path string, off int64, next uint64) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteAt(appendFrame(nil, mustJSON(nextMarker{Next: next})), off)
+	_, err = f.WriteAt(markerFrame(next), off)
 	if err == nil {
 		err = f.Sync()
 	}
