@@ -322,9 +322,6 @@ func openMigrateStore(ctx context.Context, spec, role string, history int) (lock
 			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a postgres:// URL)", spec, err)
 		}
 	}
-	if err := checkDataFile(spec); err != nil {
-		return nil, fmt.Errorf("the %s %v", role, err)
-	}
 	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history})
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, fmt.Errorf("the %s %s is in use by a running Locker server: stop it first, so that no lock changes during the copy (%v)", role, spec, err)

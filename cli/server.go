@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -277,38 +276,11 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metri
 		}
 		return store, nil
 	}
-	if err := checkDataFile(cfg.dataFile); err != nil {
-		return nil, fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
-	}
 	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log, OnCommit: m.ObserveCommit})
 	if err != nil {
 		return nil, fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
 	}
 	return store, nil
-}
-
-// checkDataFile refuses a data file that exists and is not a regular file
-// (or a symlink to one), before the store opens it: opening a named pipe
-// waits for a writer, for ever, and the server ignored SIGTERM meanwhile;
-// a directory or a device is no store either. A missing file is made at
-// start, and any other error is the store's to report.
-func checkDataFile(path string) error {
-	info, err := os.Stat(path)
-	if err != nil || info.Mode().IsRegular() {
-		return nil
-	}
-	what := "not a regular file"
-	switch m := info.Mode(); {
-	case m.IsDir():
-		what = "a directory"
-	case m&os.ModeNamedPipe != 0:
-		what = "a named pipe (FIFO)"
-	case m&os.ModeSocket != 0:
-		what = "a socket"
-	case m&os.ModeDevice != 0:
-		what = "a device"
-	}
-	return fmt.Errorf("%s is %s: the file store keeps its locks in a regular file (made if missing) with its log beside it; name a file", path, what)
 }
 
 // serve runs the service and HTTP server over store until ctx ends.

@@ -111,7 +111,9 @@ func (s *Store) writeSnapshotOfLocks(logGen, fence uint64, locks []entry) error 
 // fsynced.
 func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *snapshotEntry) error {
 	tmp := s.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	// O_NONBLOCK: a named pipe there fails at once instead of waiting,
+	// for ever, for a reader; it changes nothing for a regular file.
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		return err
 	}

@@ -344,6 +344,9 @@ var errLegacy = errors.New("legacy format")
 // preallocated and never written. It returns the offset where valid data
 // ends, and whether only zeros follow it.
 func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, zeroTail bool, err error) {
+	if err := checkRegular(seg.path); err != nil {
+		return 0, false, err
+	}
 	f, err := os.Open(seg.path)
 	if err != nil {
 		return 0, false, err

@@ -139,6 +139,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRegular(path); err != nil {
+		return nil, err
+	}
 	s := &Store{path: path, opts: opts, queueReady: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	if s.dir, err = os.Open(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("opening the data directory: %w", err)
@@ -394,6 +397,31 @@ func keepTail(f *os.File, path string, off, size int64) (string, error) {
 	return kept, writeFileSync(kept, b)
 }
 
+// checkRegular refuses a file of the store (the data file, a log segment,
+// the original's copy) that exists and is not a regular file (or a symlink
+// to one), before it is opened: opening a named pipe waits for a writer,
+// for ever, and the server ignored SIGTERM meanwhile; a directory or a
+// device is no store either. A missing file is made where the store makes
+// it, and any other error is the opener's to report.
+func checkRegular(path string) error {
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().IsRegular() {
+		return nil
+	}
+	what := "not a regular file"
+	switch m := info.Mode(); {
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	}
+	return fmt.Errorf("%s is %s: the file store keeps its locks in a regular file (made if missing) with its log beside it, all regular files", path, what)
+}
+
 // keepOriginal copies the original locker's file at path to path.orig,
 // or, when that holds something else already (the copy of an earlier
 // conversion), to the first free path.orig.N; a copy of the same bytes
@@ -408,6 +436,9 @@ func keepOriginal(path string) (string, error) {
 		orig := path + ".orig"
 		if n > 0 {
 			orig = fmt.Sprintf("%s.orig.%d", path, n)
+		}
+		if err := checkRegular(orig); err != nil {
+			return "", err
 		}
 		switch have, err := os.ReadFile(orig); {
 		case errors.Is(err, os.ErrNotExist):
@@ -424,7 +455,7 @@ func keepOriginal(path string) (string, error) {
 // then fsyncs the directory.
 func writeFileSync(path string, b []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK, 0o600) // as in writeSnapshotOf
 	if err != nil {
 		return err
 	}
