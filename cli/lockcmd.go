@@ -292,7 +292,7 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 			case gerr != nil:
 				return c.fail(gerr)
 			case !now.Free() && !now.Legacy && now.Fence != *fence:
-				fmt.Fprintf(c.stderr, "locker %s: lock %q was taken again since fence %d (fence %d now: %s); nothing was forced\n", c.name, name, *fence, now.Fence, heldBy(now))
+				fmt.Fprintf(c.stderr, "locker %s: lock %q %s (fence %d now: %s); nothing was forced\n", c.name, name, fenceChange(*fence, now.Fence), now.Fence, heldBy(now))
 				return ExitError{Code: exitHeld}
 			}
 		}
@@ -324,4 +324,14 @@ func unlockMessage(name, holder string, force bool, l *client.Lock) string {
 	default:
 		return fmt.Sprintf("unlocked '%s' for '%s'; still held by %s (key '%s')", name, holder, holderList(l), l.Key)
 	}
+}
+
+// fenceChange says how a lock's fence now stands to the one --fence gave:
+// taken again since, or never that high (a token from another lock or
+// server, or a typo).
+func fenceChange(given, now uint64) string {
+	if given > now {
+		return fmt.Sprintf("has never had fence %d (no holding period of it had that token)", given)
+	}
+	return fmt.Sprintf("was taken again since fence %d", given)
 }

@@ -315,7 +315,7 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	if err != nil {
 		var ae *client.APIError
 		if *force && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil {
-			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' was taken again since fence %d (fence %d now: %s); nothing was forced or removed\n", name, pool, *fence, ae.Lock.Fence, heldBy(ae.Lock))
+			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s (fence %d now: %s); nothing was forced or removed\n", name, pool, fenceChange(*fence, ae.Lock.Fence), ae.Lock.Fence, heldBy(ae.Lock))
 			return ExitError{Code: exitHeld}
 		}
 		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {

@@ -486,6 +486,11 @@ func TestCLIForceUnlockFence(t *testing.T) {
 	if _, stderr, code, _ := cliExec(env, "unlock", "prod", "--force", "--fence", old); code != 3 || !strings.Contains(stderr, "taken again since fence "+old) {
 		t.Fatalf("force with the old fence: exit %d, %s", code, stderr)
 	}
+	// A fence the lock never had (a typo, another lock's token) is told
+	// as such, not as a lock taken again since.
+	if _, stderr, code, _ := cliExec(env, "unlock", "prod", "--force", "--fence", "999999"); code != 3 || !strings.Contains(stderr, "has never had fence 999999") {
+		t.Fatalf("force with a fence the lock never had: exit %d, %s", code, stderr)
+	}
 	if status, body := do(t, nil, "GET", s.URL+"/lock/prod", ""); status != 200 || !strings.Contains(body, `"key":"live-job"`) {
 		t.Fatalf("after a refused force: %d %s", status, body)
 	}
