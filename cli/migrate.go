@@ -80,6 +80,8 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		return fmt.Errorf("%w: --from and --to are the same store (%s)", errUsage, redactStore(*from))
 	case sameDataFile(*from, *to):
 		return fmt.Errorf("%w: --from and --to are the same store: %s and %s are the same file", errUsage, *from, *to)
+	case sameDatabase(ctx, *from, *to):
+		return fmt.Errorf("%w: --from and --to are the same store: %s and %s reach the same database and schema", errUsage, redactStore(*from), redactStore(*to))
 	case *original && isDatabaseURL(*to):
 		return fmt.Errorf("%w: --original writes a file for the original locker: --to names that file, not a database", errUsage)
 	case *original && *force:
@@ -299,6 +301,35 @@ func sameDataFile(a, b string) bool {
 	}
 	ib, err := os.Stat(b)
 	return err == nil && os.SameFile(ia, ib)
+}
+
+// sameDatabase reports whether two PostgreSQL URLs, however written
+// (127.0.0.1 or localhost, other parameters), reach the same schema of the
+// same database of the same running server: copied onto itself with
+// --force, every lock's history would be doubled, and a running replica's
+// changes since the read undone. False when either cannot be reached (the
+// migration then says why).
+func sameDatabase(ctx context.Context, a, b string) bool {
+	if !isDatabaseURL(a) || !isDatabaseURL(b) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var ids [2]string
+	for i, u := range []string{a, b} {
+		pool, err := pgxpool.New(ctx, u)
+		if err != nil {
+			return false
+		}
+		// The server's start time tells two servers apart (with the
+		// database and schema, the store).
+		err = pool.QueryRow(ctx, `SELECT pg_postmaster_start_time()::text || ' ' || current_database() || ' ' || coalesce(current_schema(), '')`).Scan(&ids[i])
+		pool.Close()
+		if err != nil {
+			return false
+		}
+	}
+	return ids[0] == ids[1]
 }
 
 func isDatabaseURL(s string) bool {
