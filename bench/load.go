@@ -222,6 +222,7 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 				giveBack(0, warmGiveBackTimeout)
 				return fmt.Errorf("DELETE %s: %v", names[0], err)
 			case resp.status != 200:
+				giveBack(0, warmGiveBackTimeout)
 				return fmt.Errorf("DELETE %s: %s", names[0], answer(resp))
 			}
 			return nil
@@ -269,6 +270,9 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 				return
 			case resp.status != 200:
 				errs.add("DELETE %s: %s", names[j], answer(resp))
+				// Still held: the next PUT would take a second count,
+				// left on the server after the run.
+				giveBack(j, giveBackTimeout)
 				return
 			}
 			lat = append(lat, t2.Sub(t1))
