@@ -99,7 +99,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 			return fmt.Errorf("%w: LOCKER_HISTORY=%q is not a positive number", errUsage, v)
 		}
 		if history > filestore.MaxHistoryLimit && !isDatabaseURL(*to) {
-			return fmt.Errorf("%w: LOCKER_HISTORY=%d is more than the file store keeps: at most %d events per lock, so that a lock with its history always fits one 64 MiB record of the snapshot; set it to %d or less to copy into a file (each lock's newest events are copied)", errUsage, history, filestore.MaxHistoryLimit, filestore.MaxHistoryLimit)
+			return fmt.Errorf("%w: %s to copy into a file (each lock's newest events are copied)", errUsage, historyTooLong(history))
 		}
 	}
 	res, err := migrateLocks(ctx, *from, *to, *force, history)

@@ -167,9 +167,7 @@ func loadServerConfig(env Env) (serverConfig, error) {
 		}
 	}
 	if c.databaseURL == "" && c.historyLimit > filestore.MaxHistoryLimit {
-		// One lock's snapshot entry, its history included, is one frame
-		// of at most 64 MiB (see filestore.MaxHistoryLimit).
-		return c, fmt.Errorf("LOCKER_HISTORY=%d is more than the file store keeps: at most %d events per lock, so that a lock with its history always fits one 64 MiB record of the snapshot. Set it to %d or less (a lock's older events are then dropped at start)", c.historyLimit, filestore.MaxHistoryLimit, filestore.MaxHistoryLimit)
+		return c, fmt.Errorf("%s (a lock's older events are then dropped at start)", historyTooLong(c.historyLimit))
 	}
 	if v := env("LOCKER_METRICS_PUBLIC"); v != "" {
 		if c.metricsPublic, err = strconv.ParseBool(v); err != nil {
@@ -361,4 +359,11 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// historyTooLong says why LOCKER_HISTORY=n is more than the file store
+// keeps: one lock's snapshot entry, its history included, is one frame of
+// at most 64 MiB (see filestore.MaxHistoryLimit).
+func historyTooLong(n int) string {
+	return fmt.Sprintf("LOCKER_HISTORY=%d is more than the file store keeps: at most %d events per lock, so that a lock with its history always fits one 64 MiB record of the snapshot; set it to %d or less", n, filestore.MaxHistoryLimit, filestore.MaxHistoryLimit)
 }
