@@ -11,7 +11,7 @@ import (
 
 // TestNamedPipesRefused: a named pipe where the store keeps a file (the
 // data file, a log segment, the snapshot's temporary file, the original's
-// copy) is refused, naming it, instead of Open waiting for ever for the
+// copy), whatever else is there, is refused, naming it, instead of Open waiting for ever for the
 // other end (a file-store review hung start-up, SIGTERM ignored, with each).
 func TestNamedPipesRefused(t *testing.T) {
 	for name, setup := range map[string]func(t *testing.T, path string) string{
@@ -23,6 +23,14 @@ func TestNamedPipesRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			return seg
+		},
+		// Open looks at segment 1 before reading the data file when that
+		// is missing, or is the original's (is the segment a crashed
+		// start's, without records?).
+		"log segment without the data file": func(t *testing.T, path string) string { return segmentPath(path, 1) },
+		"log segment beside the original's file": func(t *testing.T, path string) string {
+			writeFile(t, path, []byte(`{"a":{"key":"k","locked_by":{"k":1}}}`))
+			return segmentPath(path, 1)
 		},
 		"snapshot's temporary file": func(t *testing.T, path string) string { return path + ".tmp" },
 		"original's copy": func(t *testing.T, path string) string {

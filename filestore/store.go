@@ -273,8 +273,16 @@ func (s *Store) takeFileLock() error {
 }
 
 func (s *Store) open() error {
+	// Every segment is refused here if it is not a regular file, before
+	// noRecords below would wait on a named pipe (recovery checks them
+	// too, but reads segment 1 later than that).
+	segs, _ := listSegments(s.path)
+	for _, seg := range segs {
+		if err := checkRegular(seg.path); err != nil {
+			return err
+		}
+	}
 	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
-		segs, _ := listSegments(s.path)
 		if len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
 			return fmt.Errorf("%s is missing but its log %s is there; refusing to start without the snapshot", s.path, segs[0].path)
 		}
@@ -500,6 +508,9 @@ func (s *Store) startSegment(gen uint64) error {
 // record: it is empty, or cut off in its header, or its header followed by
 // zeros.
 func noRecords(path string) bool {
+	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() || info.Size() > preallocChunk {
+		return false
+	}
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) > preallocChunk {
 		return false
