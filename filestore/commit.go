@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/jsonenc"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -51,14 +52,22 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 		}
 		start := len(s.queued)
 		s.queued = appendRecordFrame(s.queued, &logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence})
-		if size := len(s.queued) - start - frameHeader; size > frameLimit {
+		size := len(s.queued) - start - frameHeader
+		if size > frameLimit {
 			// Written, it would be refused by the next start as a damaged
 			// frame (or dropped as a torn one at the log's end): refused
 			// now instead. Only a lock of thousands of holders or pools
 			// with the longest names gets there.
 			s.queued = s.queued[:start]
 			s.mu.Unlock()
-			return lock.Lock{}, nil, lock.Errorf(lock.ETOOLARGE, "the change to lock %.100q was not made: its log record would take %d bytes, and the file store's limit is %d (the lock has %d holders and is in %d pools)", name, size, frameLimit, len(next.Holds), len(next.Pools))
+			return lock.Lock{}, nil, lock.Errorf(lock.ETOOLARGE, "the change to lock %.100q was not made: its log record would take %d bytes, and the file store's limit is %d (the lock would have %d holders and be in %d pools)", name, size, frameLimit, len(next.Holds), len(next.Pools))
+		}
+		if grows(events) {
+			if bound := releaseBound(size, &next); bound > frameLimit {
+				s.queued = s.queued[:start]
+				s.mu.Unlock()
+				return lock.Lock{}, nil, lock.Errorf(lock.ETOOLARGE, "the change to lock %.100q was not made: the lock would have %d holders and be in %d pools, and releasing them all at once (a force, or their leases running out) could take a log record of %d bytes, over the file store's limit of %d", name, len(next.Holds), len(next.Pools), bound, frameLimit)
+			}
 		}
 		if e == nil {
 			e = &entry{}
@@ -81,6 +90,56 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 		}
 		return next, events, nil
 	}
+}
+
+// grows reports whether a change's events take or refresh a hold or add
+// the lock to a pool: the changes that releaseBound must allow. The others
+// (releases, expiries, forces, leaving a pool) only give up holds and are
+// never refused for their size.
+func grows(events []lock.Event) bool {
+	for i := range events {
+		switch events[i].Type {
+		case lock.Acquired, lock.Refreshed, lock.Added:
+			return true
+		}
+	}
+	return false
+}
+
+// releaseBound is at most how long the log record of any change to l that
+// only releases (a release, an expiry, a force of all its holds, a forced
+// removal from a pool) can be, given that the record of the change that
+// made l took recordSize bytes. Such a record holds l with fewer holds, so
+// at most recordSize for the lock, and at most one event for each hold and
+// one for a pool. Each event repeats the lock's name and its pools and may
+// name an operator (lock.ForceRelease cuts that to lock.MaxNameLen bytes).
+// Refusing the change that would make a lock's release too long keeps every
+// lock releasable: without it, a lock of thousands of shared holders, or
+// one in many pools, could reach a state whose every way out (even a
+// force) was refused as too long.
+func releaseBound(recordSize int, l *lock.Lock) int {
+	const fixed = 320                // field names, count, fence, two times, commas
+	maxName := 6*lock.MaxNameLen + 2 // every byte escaped, as \u003c
+	var buf []byte
+	jsonLen := func(s string) int {
+		buf = jsonenc.AppendString(buf[:0], s)
+		return len(buf)
+	}
+	pools := 2
+	for _, p := range l.Pools {
+		pools += jsonLen(p) + 1
+	}
+	each := fixed + jsonLen(l.Name) + maxName + pools + jsonLen(l.Key) // + the holder
+	bound := recordSize + (len(l.Holds)+1)*each
+	// The holders' names are in the record already, so recordSize bounds
+	// them all: the usual case, without looking at each hold.
+	if quick := bound + recordSize; quick <= frameLimit {
+		return quick
+	}
+	for _, h := range l.Holds {
+		bound += jsonLen(h.Holder)
+	}
+	return bound
 }
 
 func (s *Store) now() time.Time { return s.opts.Now().UTC().Round(0) }

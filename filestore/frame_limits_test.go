@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,7 +135,7 @@ func TestSnapshotNeverWritesAFrameTooLong(t *testing.T) {
 // without history (only one converted from the original locker's file can
 // be) fails the snapshot, naming it, and leaves the one before in place.
 func TestSnapshotOfALockTooLargeFails(t *testing.T) {
-	withFrameLimit(t, 4<<10)
+	withFrameLimit(t, 8<<10)
 	path := filepath.Join(t.TempDir(), "locks.yml")
 	s := openT(t, path, Options{})
 	acquire(t, s, "a", "k", "h", 0)
@@ -143,7 +144,7 @@ func TestSnapshotOfALockTooLargeFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := diskLock{Name: "big", Key: "k"}
-	for i := range 100 {
+	for i := range 200 {
 		big.Holds.Set(fmt.Sprintf("holder-%03d-%s", i, strings.Repeat("x", 40)), lock.Hold{Count: 1, Acquired: clockBase})
 	}
 	err = s.writeSnapshot(1, 1, []snapshotEntry{{Lock: diskLock{Name: "a"}}, {Lock: big}})
@@ -173,7 +174,9 @@ func TestLogRecordTooLongRefused(t *testing.T) {
 	for i := 0; err == nil && i < 100; i++ {
 		_, _, err = tryAcquire(s, "crowded", "k", fmt.Sprintf("%03d%s", i, holder), 0)
 	}
-	if errCode(err) != lock.ETOOLARGE || !strings.Contains(err.Error(), "its log record would take") {
+	// Refused as its own record would be too long, or before that as
+	// releasing all its holders at once would be (TestCrowdedLockStaysReleasable).
+	if errCode(err) != lock.ETOOLARGE || !strings.Contains(err.Error(), "log record") {
 		t.Fatalf("a change past the record limit: %v", err)
 	}
 	crowded, _ := getT(t, s, "crowded")
@@ -194,4 +197,133 @@ func TestLogRecordTooLongRefused(t *testing.T) {
 	if l, _ := getT(t, s, "crowded"); len(l.Holds) != len(crowded.Holds)-1 {
 		t.Fatalf("after a restart: %d holders, want %d", len(l.Holds), len(crowded.Holds)-1)
 	}
+}
+
+// TestReleaseBoundHolds: releaseBound is at least the log record of every
+// change that only releases, from locks made of the longest and most
+// escaped names, many holds and pools, the longest times and counts, and
+// holders longer than the API allows (converted from the original
+// locker's file): forcing every hold, their leases all running out, and a
+// forced removal from a pool. With a small frame limit the bound looks at
+// each hold; with the real one it does not.
+func TestReleaseBoundHolds(t *testing.T) {
+	far := time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(23*3600+59*60)))
+	soon := far.Add(-time.Nanosecond) // the longest time that can run out before far
+	long := func(c string, n int) string { return strings.Repeat(c, n) }
+	shapes := []struct {
+		name, key string
+		holders   []string
+		pools     []string
+	}{
+		{"db", "k", []string{"h"}, nil},
+		{long("<", lock.MaxNameLen), long(">", lock.MaxNameLen), []string{long("&", lock.MaxNameLen)}, []string{long("<", lock.MaxNameLen)}},
+		{"db", "k", nil, []string{"p1", "p2"}},
+	}
+	many := shapes[1]
+	many.holders, many.pools = nil, nil
+	for i := range 40 {
+		many.holders = append(many.holders, fmt.Sprintf("%03d%s", i, long("&", lock.MaxNameLen-3)))
+		many.pools = append(many.pools, fmt.Sprintf("%03d%s", i, long("<", lock.MaxNameLen-3)))
+	}
+	legacy := shapes[0]
+	legacy.holders = []string{long("é", 4000), "h", long("\u2028", 2000)}
+	shapes = append(shapes, many, legacy)
+	for _, limit := range []int{maxFrame, 1 << 10} {
+		withFrameLimit(t, limit)
+		for i, sh := range shapes {
+			l := lock.Lock{Name: sh.name, Fence: math.MaxUint64, Pools: sh.pools, Metadata: json.RawMessage(`{"a":"<<<"}`)}
+			if len(sh.holders) > 0 {
+				l.Key, l.Since = sh.key, far
+			}
+			for _, h := range sh.holders {
+				l.Holds.Set(h, lock.Hold{Count: lock.MaxCount, Acquired: far, Expires: soon})
+			}
+			made := len(appendRecordFrame(nil, &logRecord{Lock: toDisk(&l), Events: []lock.Event{{Type: lock.Acquired, Lock: l.Name}}, Fence: math.MaxUint64})) - frameHeader
+			bound := releaseBound(made, &l)
+			changes := map[string]func(*lock.Lock) []lock.Event{
+				"force": func(l *lock.Lock) []lock.Event {
+					return lock.ForceRelease(l, long("<", 2*lock.MaxNameLen), lock.Env{Now: far})
+				},
+				"expiry": func(l *lock.Lock) []lock.Event { return lock.Expire(l, far) },
+			}
+			if len(sh.pools) > 0 {
+				changes["forced removal"] = func(l *lock.Lock) []lock.Event {
+					evs, err := lock.RemoveFromPool(l, sh.pools[0], true, long(">", 2*lock.MaxNameLen), lock.Env{Now: far})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return evs
+				}
+			}
+			for what, change := range changes {
+				next := l.Clone()
+				evs := change(&next)
+				n := len(appendRecordFrame(nil, &logRecord{Lock: toDisk(&next), Events: evs, Fence: math.MaxUint64})) - frameHeader
+				if n > bound {
+					t.Errorf("limit %d, shape %d, %s: a record of %d bytes, over the bound of %d", limit, i, what, n, bound)
+				}
+			}
+		}
+	}
+}
+
+// TestCrowdedLockStaysReleasable: a lock in many pools with long names
+// takes shared holders until releasing them all at once would make a log
+// record too long for the store; the hold past that is refused (413), and
+// the lock can then still be forced, or have its leases run out, and a
+// restart reads what was written.
+func TestCrowdedLockStaysReleasable(t *testing.T) {
+	const limit = 64 << 10
+	withFrameLimit(t, limit)
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	var now atomic.Int64
+	now.Store(clockBase.UnixNano())
+	s := openT(t, path, Options{Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	for i := range 6 {
+		pool := fmt.Sprintf("p%d%s", i, strings.Repeat("<", 100))
+		if _, _, err := s.Update(context.Background(), "m", func(l *lock.Lock, env lock.Env) []lock.Event {
+			return lock.AddToPool(l, pool, nil, env)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill := func() int {
+		t.Helper()
+		for n := 0; ; n++ {
+			_, _, err := tryAcquire(s, "m", "k", fmt.Sprintf("h%02d", n), time.Minute)
+			if err == nil {
+				continue
+			}
+			if errCode(err) != lock.ETOOLARGE || !strings.Contains(err.Error(), "releasing them all at once") {
+				t.Fatalf("holder %d: %v", n, err)
+			}
+			if n == 0 {
+				t.Fatal("not even one holder fits")
+			}
+			return n
+		}
+	}
+	held := fill()
+	now.Add(int64(2 * time.Minute)) // every lease runs out
+	if _, evs, err := tryAcquire(s, "m", "other", "x", 0); err != nil || len(evs) != held+1 {
+		t.Fatalf("an acquire by another key once %d leases ran out: %d events, %v", held, len(evs), err)
+	}
+	release(t, s, "m", "other", "x")
+	held = fill()
+	if _, evs, err := s.Update(context.Background(), "m", func(l *lock.Lock, env lock.Env) []lock.Event {
+		return lock.ForceRelease(l, strings.Repeat("<", 600), env)
+	}); err != nil || len(evs) != held {
+		t.Fatalf("a force of %d holders: %d events, %v", held, len(evs), err)
+	}
+	closeT(t, s)
+	for i, n := range frameSizes(t, segmentPath(path, 1), logMagic) {
+		if n > limit {
+			t.Fatalf("log frame %d holds %d bytes; recovery reads at most %d", i, n, limit)
+		}
+	}
+	s = openT(t, path, Options{})
+	if l, _ := getT(t, s, "m"); !l.Free() || len(l.Pools) != 6 {
+		t.Fatalf("after a restart: %+v", l)
+	}
+	closeT(t, s)
 }

@@ -318,9 +318,10 @@ func sameNumber(a, b string) bool {
 }
 
 // RemoveFromPool takes l out of pool. A held member is only removed with
-// force, which releases its holds first (recorded as forced, by by). Not a
-// member: ENOTFOUND.
+// force, which releases its holds first (recorded as forced, by by, cut as
+// ForceRelease cuts it). Not a member: ENOTFOUND.
 func RemoveFromPool(l *Lock, pool string, force bool, by string, env Env) ([]Event, error) {
+	by = cutName(by)
 	events := Expire(l, env.Now)
 	if !l.InPool(pool) {
 		return events, Errorf(ENOTFOUND, "%q is not a member of pool %q", l.Name, pool)

@@ -206,8 +206,11 @@ func CapLeases(l *Lock, max time.Duration, env Env) []Event {
 }
 
 // ForceRelease releases every hold on l whatever its key, recording by (the
-// operator) in the events. A free lock is not an error.
+// operator) in the events, cut to MaxNameLen bytes like any name the events
+// hold (so that a store can bound what releasing a lock writes). A free
+// lock is not an error.
 func ForceRelease(l *Lock, by string, env Env) []Event {
+	by = cutName(by)
 	events := Expire(l, env.Now)
 	for _, h := range l.Holds {
 		ev := event(l, Forced, h.Holder, env.Now)

@@ -1042,6 +1042,26 @@ func TestForceRelease(t *testing.T) {
 	}
 }
 
+// TestForceReleaseCutsBy: the operator's name in the events is cut to
+// MaxNameLen bytes, at a character boundary, as every other name in an
+// event is at most that long (the file store bounds a release's log record
+// by it); a shorter one is kept whole.
+func TestForceReleaseCutsBy(t *testing.T) {
+	for _, tt := range []struct{ by, want string }{
+		{"op", "op"},
+		{strings.Repeat("o", lock.MaxNameLen), strings.Repeat("o", lock.MaxNameLen)},
+		{strings.Repeat("o", lock.MaxNameLen+1), strings.Repeat("o", lock.MaxNameLen)},
+		// é is two bytes: the one that would straddle the limit goes.
+		{"o" + strings.Repeat("é", lock.MaxNameLen), "o" + strings.Repeat("é", lock.MaxNameLen/2-1)},
+	} {
+		l := held("K", 5, at(-time.Hour), map[string]lock.Hold{"h": hold(1, at(-time.Hour), never)})
+		events := lock.ForceRelease(&l, tt.by, newEnv().env(t0))
+		if len(events) != 1 || events[0].By != tt.want {
+			t.Errorf("by of %d bytes: events %+v, want by of %d bytes", len(tt.by), events, len(tt.want))
+		}
+	}
+}
+
 func TestExpire(t *testing.T) {
 	ago := at(-time.Hour)
 	tests := []struct {

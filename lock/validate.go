@@ -29,6 +29,18 @@ func ValidateName(what, s string) error {
 	return nil
 }
 
+// cutName cuts s to at most MaxNameLen bytes, at the start of a character.
+func cutName(s string) string {
+	if len(s) <= MaxNameLen {
+		return s
+	}
+	n := MaxNameLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // HasLoneSurrogate reports whether valid JSON text m holds a \u escape of
 // half a UTF-16 surrogate pair without its other half. Such an escape is no
 // character: encoding/json decodes it as U+FFFD, so that different strings
