@@ -340,9 +340,7 @@ func isDatabaseURL(s string) bool {
 // keeping history events per lock (0: the default).
 func openMigrateStore(ctx context.Context, spec, role string, history int) (lock.Store, error) {
 	if isDatabaseURL(spec) {
-		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		s, err := pgstore.Open(openCtx, spec, pgstore.Options{HistoryLimit: history})
+		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait})
 		if err != nil {
 			return nil, fmt.Errorf("the %s %s: %v", role, redactStore(spec), err)
 		}

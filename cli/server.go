@@ -262,13 +262,16 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	return serve(ctx, store, cfg, tlsConfig, log, m, stdout)
 }
 
+// startWait is how long a replica (or locker migrate) waits for a
+// PostgreSQL database that is not up yet; preparing it once it answers has
+// time of its own (docs/ha.md).
+const startWait = 30 * time.Second
+
 // openStore opens the PostgreSQL store when LOCKER_DATABASE_URL is set, the
 // file store under LOCKER_CONFIG otherwise.
 func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metrics.Metrics) (lock.Store, error) {
 	if cfg.databaseURL != "" {
-		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		store, err := pgstore.Open(openCtx, cfg.databaseURL, pgstore.Options{HistoryLimit: cfg.historyLimit, Logger: log})
+		store, err := pgstore.Open(ctx, cfg.databaseURL, pgstore.Options{HistoryLimit: cfg.historyLimit, Logger: log, StartWait: startWait})
 		if err != nil {
 			return nil, fmt.Errorf("LOCKER_DATABASE_URL: %v", err)
 		}

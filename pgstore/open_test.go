@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cloudfoundry-community/locker/pgstore"
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
@@ -81,6 +83,56 @@ func TestOpenWaitsForTheDatabase(t *testing.T) {
 	f.mu.Unlock()
 	if err := <-opened; err != nil {
 		t.Fatalf("Open once the database came up: %v", err)
+	}
+}
+
+// TestOpenPreparesInTimeOfItsOwn: the time Open waits for the database
+// (StartWait) is not taken from what preparing it needs once it answers: a
+// replica whose migration waits (here on the migration lock, held as by
+// another replica's migration) for longer than StartWait still opens. A
+// review found one 30 s for both: a database up near the end of the wait
+// failed the start with a bare "context deadline exceeded".
+func TestOpenPreparesInTimeOfItsOwn(t *testing.T) {
+	schemaURL := pgtest.Schema(t)
+	p, _ := url.Parse(schemaURL)
+	f := startFreezer(t, p.Host)
+	f.mu.Lock()
+	f.refusing = true
+	f.mu.Unlock()
+	other, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(bg)
+	const migrateLockID = 0x6c6f636b6572 // pgstore's migrateLockID
+	if _, err := other.Exec(bg, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
+		t.Fatal(err)
+	}
+	const startWait = 1500 * time.Millisecond
+	log := waitLogger{waiting: make(chan struct{}, 1)}
+	opened := make(chan error, 1)
+	go func() {
+		s, err := pgstore.Open(bg, withHost(t, schemaURL, f.addr()), pgstore.Options{Logger: slog.New(log), StartWait: startWait})
+		if err == nil {
+			s.Close()
+		}
+		opened <- err
+	}()
+	<-log.waiting
+	f.mu.Lock()
+	f.refusing = false // the database is up, and the migration waits
+	f.mu.Unlock()
+	time.Sleep(startWait + time.Second)
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned while the migration lock was held: %v", err)
+	default:
+	}
+	if _, err := other.Exec(bg, `SELECT pg_advisory_unlock($1)`, migrateLockID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("Open once the migration lock was free: %v", err)
 	}
 }
 

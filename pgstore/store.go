@@ -63,8 +63,17 @@ type Options struct {
 	// it is asked a round trip (default 15s); one that does not answer
 	// within QueryTimeout is made again (notify.go).
 	ListenCheck time.Duration
-	Logger      *slog.Logger
+	// StartWait is how long Open waits for a database that is not up yet
+	// (refused, unreachable, starting up); 0: for as long as Open's
+	// context lasts. Preparing the database once it answers has its own
+	// setupTimeout, however long the wait took.
+	StartWait time.Duration
+	Logger    *slog.Logger
 }
+
+// setupTimeout bounds what Open does once the database answers: the
+// schema's migration (which waits for another replica's), and LISTEN.
+const setupTimeout = 30 * time.Second
 
 // Store is the PostgreSQL store. It implements lock.Store and lock.WaitQueue.
 type Store struct {
@@ -146,10 +155,18 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitForDatabase(ctx, pool, opts.Logger); err != nil {
+	wctx := ctx
+	if opts.StartWait > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, opts.StartWait)
+		defer cancel()
+	}
+	if err := waitForDatabase(wctx, pool, opts.Logger); err != nil {
 		pool.Close()
 		return nil, err
 	}
+	ctx, cancelSetup := context.WithTimeout(ctx, setupTimeout)
+	defer cancelSetup()
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("preparing the database: %w", err)
@@ -157,7 +174,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	var schema string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		pool.Close()
-		return nil, err
+		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica)}
