@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,14 +28,17 @@ import (
 //
 // A request whose outcome is unknown (Ambiguous: no answer, or a proxy's
 // error) is never sent again, which could take the lock twice: Acquire
-// reads the lock back and returns the hold if the server granted it, or
-// else the error. When ctx ends while a request is on its way, the server
-// gives back a grant whose request ended before the answer went out; one
-// answered just as it ended cannot be told from a hold that another call
-// with the same key and holder took meanwhile, so Acquire does not release
-// it (unless o.OwnKey): when the lock shows such a hold, the error matches
-// ErrMaybeHeld too (see there). (Reading back needs a Locker server: with the original, an
-// unknown outcome is returned as it is.)
+// reads the lock back. A hold of o's key and holder taken since the wait
+// began is returned as this call's with o.OwnKey; without, it may as well
+// be another call's that shares them, and the error is a *MaybeHeldError
+// naming it (see ErrMaybeHeld). No such hold: the error. When ctx ends
+// while a request is on its way, the server gives back a grant whose
+// request ended before the answer went out; Acquire lets it settle (a
+// quarter second: a grant made as the request ended may still be on its
+// way to the store) and reads the lock back. A hold it finds is released
+// with o.OwnKey, and otherwise reported with ErrMaybeHeld. (Reading back
+// needs a Locker server: with the original, an unknown outcome is returned
+// as it is.)
 func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock, error) {
 	holder := o.Holder
 	if holder == "" {
@@ -115,8 +119,13 @@ func (now ours) newer(before ours) bool {
 // way.
 func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLegacy bool, granted grantedFunc, try func(context.Context, LockOptions) (*Lock, error)) (*Lock, error) {
 	var deadline time.Time
-	if o.Wait > 0 {
+	switch {
+	case o.Wait > 0:
 		deadline = time.Now().Add(o.Wait)
+	case o.Wait < 0:
+		// A time.Until of a moment past: asked once, as Lock does,
+		// rather than for ever.
+		deadline = time.Now()
 	}
 	var (
 		legacy  bool  // the server does not wait: poll
@@ -154,8 +163,8 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			// Never asked again: the server may have granted it, or
 			// may yet (a proxy could still pass the request on). The
 			// server's state says which hold is ours.
-			if l := c.readBack(ctx, granted, "the answer was lost on the way", err); l != nil {
-				return l, nil
+			if l, merr := c.readBack(ctx, granted, o, "the answer was lost on the way", err); l != nil || merr != nil {
+				return l, merr
 			}
 			return nil, err
 		case errors.Is(err, ErrLocked):
@@ -177,8 +186,8 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			// With PostgreSQL, a commit whose outcome the server did
 			// not learn (the connection broke) is a 503 too: look
 			// before asking again.
-			if l := c.readBack(ctx, granted, "the server did not learn it had been", err); l != nil {
-				return l, nil
+			if l, merr := c.readBack(ctx, granted, o, "the server did not learn it had been", err); l != nil || merr != nil {
+				return l, merr
 			}
 			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
 			delay = jitter(backoff)
@@ -215,29 +224,37 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 // holder taken since the wait began.
 type grantedFunc func(ctx context.Context) (*Lock, error)
 
-// readBack returns the hold granted says a request whose outcome is
-// unknown took, marked as read back (why and err say why it had to be), or
-// nil: none, or no way to tell.
-func (c *Client) readBack(ctx context.Context, granted grantedFunc, why string, err error) *Lock {
+// readBack looks for the hold that a request whose outcome is unknown (why
+// and err say why) may have taken: granted finds one of o's key and holder
+// taken since the wait began. With o.OwnKey it is this call's, returned
+// marked as read back; without, it may as well be another call's that
+// shares the key and holder (claimed, this call's release would end that
+// one's hold while it works), so it is reported as a *MaybeHeldError. Nil
+// and nil: no such hold, or no way to tell.
+func (c *Client) readBack(ctx context.Context, granted grantedFunc, o LockOptions, why string, err error) (*Lock, error) {
 	if granted == nil {
-		return nil
+		return nil, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
 	defer cancel()
 	for {
 		// A server that restarted may take a moment to answer again.
 		l, gerr := granted(rctx)
-		if l != nil {
+		if l != nil && o.OwnKey {
 			l.ReadBack = true
 			l.Message = fmt.Sprintf("granted; %s (%v), and the lock's state read back", why, err)
-			return l
+			return l, nil
+		}
+		if l != nil {
+			holder := cmp.Or(o.Holder, o.Key)
+			return nil, &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this call, if the server granted it (%s), or by another call with the same key and holder; if no other call shares them, it is this call's: use it or release it (LockOptions.OwnKey has it returned as this call's)", err, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, why)}
 		}
 		if gerr == nil || !errors.Is(gerr, ErrUnreachable) && !errors.Is(gerr, ErrUnavailable) {
-			return nil
+			return nil, nil
 		}
 		select {
 		case <-rctx.Done():
-			return nil
+			return nil, nil
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -251,8 +268,10 @@ func (c *Client) readBackTime() time.Duration {
 	return 15 * time.Second
 }
 
-// settleTime is how long giveBack lets the server give back by itself a
-// grant whose request it has seen end.
+// settleTime is how long giveBack lets the server settle a request that
+// ended: a grant made as it ended may still be on its way to the store
+// (reads do not show it yet), and one whose request the server saw end is
+// given back by the server itself.
 const settleTime = 250 * time.Millisecond
 
 // giveBack returns ended, the error of a wait whose ctx ended while a
@@ -271,16 +290,22 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 	// ctx has ended: these requests get a short time of their own.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.readBackTime(), 5*time.Second))
 	defer cancel()
+	settle := func() {
+		t := time.NewTimer(settleTime)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-bctx.Done():
+		}
+	}
+	// Read at once, a grant still on its way would be missed, and left
+	// held with no one told (a client review saw it 3 times in 860).
+	settle()
 	l, err := granted(bctx)
 	if err == nil && l != nil {
 		// The server may be giving it back at this moment.
-		t := time.NewTimer(settleTime)
-		select {
-		case <-t.C:
-			l, err = granted(bctx)
-		case <-bctx.Done():
-			t.Stop()
-		}
+		settle()
+		l, err = granted(bctx)
 	}
 	switch {
 	case err != nil:

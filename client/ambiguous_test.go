@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,7 +76,8 @@ func TestAcquireNeverResendsAfterAGatewayError(t *testing.T) {
 	g, c := behindGateway(t)
 
 	g.fail.Store(1)
-	l, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second})
+	own := client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: true}
+	l, err := c.Acquire(ctx, "prod", own)
 	if err != nil || l.LockedBy["deploy"] != 1 {
 		t.Fatalf("Acquire after a 502 from a gateway that passed the PUT on: %+v, %v; want the one hold the server granted", l, err)
 	}
@@ -85,15 +87,25 @@ func TestAcquireNeverResendsAfterAGatewayError(t *testing.T) {
 
 	// Re-entrant: the count read back must rise from what it was.
 	g.fail.Store(1)
-	if l, err = c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second}); err != nil || l.LockedBy["deploy"] != 2 {
+	if l, err = c.Acquire(ctx, "prod", own); err != nil || l.LockedBy["deploy"] != 2 {
 		t.Fatalf("a second Acquire after a 502: %+v, %v", l, err)
 	}
 
 	// The server's own 503 for a change it made without learning so
 	// (a commit whose answer the database connection lost): read back.
 	g.unknown.Store(1)
-	if l, err = c.Acquire(ctx, "db", client.LockOptions{Key: "deploy", Wait: 5 * time.Second}); err != nil || l.LockedBy["deploy"] != 1 || !l.ReadBack {
+	if l, err = c.Acquire(ctx, "db", own); err != nil || l.LockedBy["deploy"] != 1 || !l.ReadBack {
 		t.Fatalf("Acquire after a 503 for a change the server made: %+v, %v", l, err)
+	}
+
+	// Without OwnKey, the hold read back may as well be another call's
+	// with the same key and holder: reported, not claimed (claimed, this
+	// call's release would end that one's hold while it works).
+	g.fail.Store(1)
+	_, err = c.Acquire(ctx, "shared", client.LockOptions{Key: "deploy", Wait: 5 * time.Second})
+	var mh *client.MaybeHeldError
+	if !errors.As(err, &mh) || mh.Lock.LockedBy["deploy"] != 1 || !client.Ambiguous(err) || !strings.Contains(err.Error(), `"shared" is held under key "deploy" by holder "deploy" (fence`) {
+		t.Fatalf("Acquire (no OwnKey) after a 502 from a gateway that passed the PUT on: %v", err)
 	}
 
 	// A 502 for a PUT that never reached the server: nothing granted,
@@ -118,7 +130,7 @@ func TestAcquireFromPoolNeverResendsAfterAGatewayError(t *testing.T) {
 	}
 	g.puts.Store(0)
 	g.fail.Store(1)
-	l, err := c.AcquireFromPool(ctx, "envs", client.LockOptions{Key: "job", Wait: 5 * time.Second})
+	l, err := c.AcquireFromPool(ctx, "envs", client.LockOptions{Key: "job", Wait: 5 * time.Second, OwnKey: true})
 	if err != nil || l.LockedBy["job"] != 1 {
 		t.Fatalf("AcquireFromPool after a 502: %+v, %v", l, err)
 	}
@@ -176,6 +188,61 @@ func TestAcquireCancelledAsItIsGrantedSaysMaybeHeld(t *testing.T) {
 				}
 				if l.LockedBy["deploy"] != 1 {
 					t.Fatalf("after the cancelled Acquire the lock is %+v; want the hold left for the caller to judge", l)
+				}
+			}
+		})
+	}
+}
+
+// TestAcquireCancelledBeforeTheGrantLands: a grant the server made as the
+// wait's request ended may reach its store (and what reads show) a moment
+// after the client gave up: the client lets the server settle before it
+// reads, and then gives the hold back (OwnKey) or says it may hold it.
+// Read at once, it found nothing and left the lock held, with no one told.
+func TestAcquireCancelledBeforeTheGrantLands(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprintf("OwnKey %v", own), func(t *testing.T) {
+			arrived := make(chan struct{}, 1)
+			landed := make(chan struct{})
+			srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method != http.MethodPut {
+						h.ServeHTTP(w, r)
+						return
+					}
+					body, _ := io.ReadAll(r.Body)
+					arrived <- struct{}{}
+					<-r.Context().Done()
+					time.Sleep(50 * time.Millisecond) // the grant on its way to disk
+					late := r.Clone(context.Background())
+					late.Body = io.NopCloser(bytes.NewReader(body))
+					h.ServeHTTP(httptest.NewRecorder(), late)
+					close(landed)
+				})
+			}})
+			c := newClient(t, client.Options{URL: srv.URL})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: own})
+				done <- err
+			}()
+			<-arrived
+			cancel()
+			err := <-done
+			<-landed
+			l, gerr := c.Get(context.Background(), "prod")
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			switch {
+			case own:
+				if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrMaybeHeld) || !l.Free() {
+					t.Fatalf("Acquire (OwnKey) cancelled before its grant landed: %v; the lock %+v, want it given back", err, l)
+				}
+			default:
+				if !errors.Is(err, context.Canceled) || !errors.Is(err, client.ErrMaybeHeld) || l.LockedBy["deploy"] != 1 {
+					t.Fatalf("Acquire cancelled before its grant landed: %v; the lock %+v, want ErrMaybeHeld and the hold left", err, l)
 				}
 			}
 		})
@@ -360,7 +427,7 @@ func TestPoolReadBackJudgesOnlyThisCallsHolds(t *testing.T) {
 	// Every member held; ours (m1) lapses and comes back to us, and the
 	// answer to that is a 502.
 	g.fail.Store(1)
-	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: me.Key, Holder: me.Holder, Wait: 10 * time.Second})
+	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: me.Key, Holder: me.Holder, Wait: 10 * time.Second, OwnKey: true})
 	if err != nil || l.Name != "m1" || !l.ReadBack {
 		t.Fatalf("AcquireFromPool whose grant, of our own lapsed member, came back as a 502: %+v, %v", l, err)
 	}
@@ -441,7 +508,7 @@ func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		direct.AddMember(ctx, "p", "m2", nil)
 	}()
-	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "me", Wait: 10 * time.Second})
+	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "me", Wait: 10 * time.Second, OwnKey: true})
 	if err != nil || l.Name != "m2" || !l.ReadBack {
 		t.Fatalf("AcquireFromPool granted a member added during the wait, its answer a 502: %+v, %v", l, err)
 	}

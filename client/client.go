@@ -178,7 +178,8 @@ type LockOptions struct {
 	// Wait is how long to wait for a lock held under another key. For
 	// Lock, zero means not at all: the server answers at once (ErrLocked if
 	// held), and it caps longer waits (10 minutes unless configured). For
-	// Acquire, zero means until the context ends.
+	// Acquire, zero means until the context ends. Below zero (a time.Until
+	// of a moment past) is not at all, for both.
 	Wait time.Duration
 	// TTL is the hold's lease: it ends after TTL unless refreshed. Zero
 	// asks for none (the server may apply a default).
@@ -294,7 +295,7 @@ func (c *Client) Refresh(ctx context.Context, name, key, holder string, ttl time
 // the token.
 func (c *Client) RefreshFence(ctx context.Context, name, key, holder string, ttl time.Duration, fence uint64) (*Lock, error) {
 	if ttl <= 0 {
-		return nil, errors.New("locker client: Refresh needs a ttl greater than zero")
+		return nil, fmt.Errorf("locker client: %w: Refresh needs a ttl greater than zero (%s)", ErrBadRequest, ttl)
 	}
 	body := map[string]any{"key": key, "ttl": ttl.String()}
 	if holder != "" {

@@ -937,3 +937,35 @@ func TestNegativeTTLRefused(t *testing.T) {
 		t.Fatalf("the member after a refused request: %+v, %v", m, err)
 	}
 }
+
+// TestNegativeWaitIsNoWait: a negative Wait (a time.Until of a deadline
+// past) asks once and returns the refusal, for Acquire and AcquireFromPool
+// as for Lock, instead of waiting until ctx ends (for ever with
+// context.Background). A non-positive ttl for Refresh is ErrBadRequest.
+func TestNegativeWaitIsNoWait(t *testing.T) {
+	srv := newServer(t, serverConfig{})
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.AddMember(ctx, "p", "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"neg", "m"} {
+		if _, err := c.Lock(ctx, name, client.LockOptions{Key: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := client.LockOptions{Key: "b", Wait: -time.Second}
+	if _, err := c.Lock(ctx, "neg", o); !errors.Is(err, client.ErrLocked) {
+		t.Fatalf("Lock with a negative wait: %v", err)
+	}
+	if _, err := c.Acquire(ctx, "neg", o); !errors.Is(err, client.ErrLocked) || ctx.Err() != nil {
+		t.Fatalf("Acquire with a negative wait: %v (ctx: %v)", err, ctx.Err())
+	}
+	if _, err := c.AcquireFromPool(ctx, "p", o); !errors.Is(err, client.ErrLocked) || ctx.Err() != nil {
+		t.Fatalf("AcquireFromPool with a negative wait: %v (ctx: %v)", err, ctx.Err())
+	}
+	if _, err := c.Refresh(ctx, "neg", "a", "", 0); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("Refresh without a ttl: %v", err)
+	}
+}

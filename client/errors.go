@@ -105,14 +105,16 @@ func sentinelFor(status int) error {
 	return nil
 }
 
-// ErrMaybeHeld: a wait ended (its context did) and the lock shows a hold
-// of the caller's key and holder taken since the wait began (or could not
-// be read): the server may have granted the wait's request just as it
-// ended, and the answer was lost. The client does not release it, since
-// it may as well be the hold of another call that shares the key and
-// holder. If none does, release it (the error names the lock and its
-// fence: ForceUnlockFence ends exactly that acquisition).
-var ErrMaybeHeld = errors.New("the server may have granted the hold as the wait ended")
+// ErrMaybeHeld: a wait ended (its context did), or a request's answer was
+// lost (Ambiguous), and the lock shows a hold of the caller's key and
+// holder taken since the wait began (or could not be read): the server may
+// have granted the request, and the answer was lost. Unless
+// LockOptions.OwnKey says no other call shares the key and holder, the
+// client neither claims nor releases it, since it may as well be the hold
+// of another call that shares them. If none does, it is the caller's: use
+// it or release it (the error names the lock and its fence:
+// ForceUnlockFence ends exactly that acquisition).
+var ErrMaybeHeld = errors.New("the server may have granted the hold without the answer reaching the caller")
 
 // MaybeHeldError is the ErrMaybeHeld of a wait that found a hold of the
 // caller's key and holder taken since it began: Lock is that lock (or

@@ -181,7 +181,8 @@ func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (
 // (ErrUnavailable) is tried again with a back-off; other errors end
 // AcquireFromPool at once. An unknown outcome, and a ctx that ends while a
 // request is on its way, are settled as Acquire does, by reading the pool
-// back: the member the server granted is returned, or given back.
+// back: the member the server granted is returned or given back with
+// o.OwnKey, and otherwise reported with ErrMaybeHeld.
 func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
 	holder := o.Holder
 	if holder == "" {

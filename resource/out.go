@@ -113,6 +113,15 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 	b := backoff{max: r.src.RetryDelay}
 	for {
 		l, err := r.c.Acquire(ctx, name, client.LockOptions{Key: p.Key, Holder: p.Holder})
+		if mh := (*client.MaybeHeldError)(nil); ctx.Err() == nil && errors.As(err, &mh) {
+			// The answer was lost and the lock shows a hold of this key
+			// and holder taken meanwhile: the step takes it as its own,
+			// as concourse.md says (builds of one job share the key and
+			// holder, and no read tells their holds apart).
+			l, err = mh.Lock, nil
+			l.ReadBack = true
+			l.Message = "granted; the answer was lost on the way, and the lock's state read back"
+		}
 		if err == nil {
 			stop()
 			waited := time.Since(start)
