@@ -73,6 +73,16 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	defer conn.Release()
+	// A migration (and the wait for another replica's) may take longer
+	// than the connection's statement_timeout allows a statement.
+	var was string
+	if err := conn.QueryRow(ctx, `SHOW statement_timeout`).Scan(&was); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 0`); err != nil {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT set_config('statement_timeout', $1, false)`, was)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
 		return err
 	}

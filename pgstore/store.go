@@ -13,6 +13,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -139,12 +140,21 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("LOCKER_DATABASE_URL: %v", err)
+		return nil, err // the caller names the URL's setting
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		// pgx's default (4 on 2 cores) keeps concurrent requests waiting
 		// for a connection while others wait on the database's disk.
 		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !set && !strings.Contains(cfg.ConnConfig.RuntimeParams["options"], "statement_timeout") {
+		// Set after connecting, not as a start-up parameter, which
+		// PgBouncer refuses.
+		ms := statementTimeout().Milliseconds()
+		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", ms))
+			return err
+		}
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// Fail fast when the database is down: requests answer 503 at once
@@ -330,8 +340,17 @@ const writeTrimming = writeLock + `, d AS (
 SELECT version, (SELECT min(id) FROM h) FROM u`
 
 // writeTimeout bounds a change's write, which does not end with its
-// request.
-const writeTimeout = 10 * time.Second
+// request. A variable for tests.
+var writeTimeout = 10 * time.Second
+
+// statementTimeout is the statement_timeout each pooled connection gets
+// (unless the URL sets one): under writeTimeout, so that the database ends
+// a write still waiting in it (on a row lock someone holds, say) before
+// the replica gives up on it. Otherwise a write the replica answered 503
+// for, its connection cut, could still commit afterwards, and a client
+// that read the lock back meanwhile (as the 503 says to) would have found
+// nothing: a lock held by nobody who knows it.
+func statementTimeout() time.Duration { return writeTimeout * 4 / 5 }
 
 // Update implements lock.Store. A change takes two round trips and holds no
 // row lock between them: one reads the lock, its wait queue (Env.Queue) and
@@ -355,8 +374,19 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			continue
 		case err != nil:
 			derr := dbError(ctx, err)
-			var le *lock.Error
-			if !errors.As(err, &rf) && errors.As(derr, &le) {
+			var (
+				le *lock.Error
+				pe *pgconn.PgError
+			)
+			switch {
+			case errors.As(err, &rf) || !errors.As(derr, &le):
+			case errors.As(err, &pe) && cmp.Or(pe.SeverityUnlocalized, pe.Severity) == "ERROR" && !connectionLost(err):
+				// The database's own error for the write (its
+				// statement_timeout, say), one statement in a
+				// transaction of its own: rolled back. (A FATAL one,
+				// a connection ended, can come after the commit.)
+				le.Message = fmt.Sprintf("the lock database refused the change (%v); it was not made; try again", pe)
+			default:
 				// Past the read: the write may have committed.
 				le.Unsure = true
 			}

@@ -1,6 +1,8 @@
 package pgstore_test
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +68,93 @@ func TestStatementsAreBounded(t *testing.T) {
 func takeK(l *lock.Lock, env lock.Env) []lock.Event {
 	ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k"}, env)
 	return ev
+}
+
+// TestAWriteStalledInTheDatabaseEndsThere: a write that waits in the
+// database (on a row lock someone holds) while the replica's link to it is
+// cut, so that the replica's cancel cannot reach it either, is ended by
+// the database's own statement_timeout before the replica gives up on it.
+// Left waiting, it committed after the replica had answered 503, once the
+// row lock was let go: a client that read the lock back meanwhile, as the
+// 503 says to, found it free, and it stayed held by nobody who knew it (an
+// HA review). A database's own error for the write says it was not made.
+func TestAWriteStalledInTheDatabaseEndsThere(t *testing.T) {
+	pgstore.SetWriteTimeout(t, 2*time.Second)
+	schemaURL := pgtest.Schema(t)
+	u, _ := url.Parse(schemaURL)
+	f := startFreezer(t, u.Host)
+	s, err := pgstore.Open(bg, withHost(t, schemaURL, f.addr())+"&application_name=stalled-write", pgstore.Options{QueryTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	release := func(l *lock.Lock, env lock.Env) []lock.Event {
+		ev, _ := lock.Release(l, "k", "k", env)
+		return ev
+	}
+	for _, m := range []lock.Mutation{takeK, release} { // the lock's row exists
+		if _, _, err := s.Update(bg, "x", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(bg)
+	rowLock := func() pgx.Tx {
+		tx, err := other.Begin(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(bg, `SELECT 1 FROM locker_locks WHERE name = 'x' FOR UPDATE`); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+
+	// The database's statement_timeout ends the write: said so, for sure.
+	tx := rowLock()
+	_, _, err = s.Update(bg, "x", takeK)
+	if lock.ErrorCode(err) != lock.EUNAVAILABLE || lock.Unsure(err) || !strings.Contains(err.Error(), "it was not made") {
+		t.Fatalf("a write the database ended: %v (unsure: %v)", err, lock.Unsure(err))
+	}
+	tx.Rollback(bg)
+
+	// The link cut with the write waiting: the replica cannot tell, but
+	// the write ends in the database all the same.
+	tx = rowLock()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Update(bg, "x", takeK)
+		done <- err
+	}()
+	// Watched from a session of its own: other's transaction would see
+	// pg_stat_activity as it was when it first looked.
+	watch, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(bg)
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := false; !waiting; {
+		if time.Now().After(deadline) {
+			t.Fatal("the write never waited on the row lock")
+		}
+		watch.QueryRow(bg, `SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'stalled-write'`).Scan(&waiting)
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.down() // nothing passes, not even the replica's cancel
+	if err := <-done; !lock.Unsure(err) {
+		t.Fatalf("a write cut off: %v, want an unsure failure", err)
+	}
+	time.Sleep(500 * time.Millisecond) // past the statement_timeout
+	if err := tx.Commit(bg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // for a write still waiting to go on
+	var key string
+	if err := other.QueryRow(bg, `SELECT key FROM locker_locks WHERE name = 'x'`).Scan(&key); err != nil || key != "" {
+		t.Fatalf("after the row lock was let go, the lock is held by key %q (%v): the cut-off write committed", key, err)
+	}
 }
