@@ -261,6 +261,9 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		case <-ctx.Done():
 			return lock.Lock{}, ctx.Err()
 		case <-s.closing:
+			// Asking again on another replica (sharing the queue), the
+			// client gets its place back.
+			keep = s.cfg.KeepPlace
 			return lock.Lock{}, lock.Errorf(lock.EUNAVAILABLE, "the server is shutting down; try again")
 		}
 	}

@@ -278,6 +278,45 @@ func TestReplicasKeptPlaceOnAnotherReplica(t *testing.T) {
 	}
 }
 
+// TestReplicasStoppedReplicaKeepsPlaces: a replica that is shut down (a
+// rolling restart) while its clients wait, or just after one's wait ran
+// out, keeps their places for them: asking again on another replica, each
+// is ahead of a waiter that came after it (an HA review saw every one of
+// them sent to the back of the line).
+func TestReplicasStoppedReplicaKeepsPlaces(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	a := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
+	b := openReplica(t, dbURL, "b", pgstore.Options{}, lockservice.Config{})
+	a.acquire(t, "q", "holder", 0)
+	if _, err := b.svc.Acquire(bg, "q", lock.Request{Key: "ran-out", Holder: "ran-out"}, 100*time.Millisecond); lock.ErrorCode(err) != lock.ECONFLICT {
+		t.Fatalf("a wait on b that runs out: %v", err)
+	}
+	cut := b.wait(t, "q", "cut-off", 1)
+	later := a.wait(t, "q", "later", 2)
+	b.stop()
+	if err := receive(t, cut, "the waiter of the stopped replica"); lock.ErrorCode(err) != lock.EUNAVAILABLE {
+		t.Fatalf("waiter on the stopped replica: %v, want unavailable", err)
+	}
+	ranOut := a.wait(t, "q", "ran-out", 1) // back in their places
+	cutOff := a.wait(t, "q", "cut-off", 2)
+	for _, next := range []struct {
+		name string
+		ch   <-chan error
+	}{{"ran-out", ranOut}, {"cut-off", cutOff}, {"later", later}} {
+		holder := "holder"
+		if l, _ := a.svc.Get(bg, "q"); !l.Free() {
+			holder = l.Holders()[0]
+		}
+		a.release(t, "q", holder)
+		if err := receive(t, next.ch, next.name); err != nil {
+			t.Fatalf("%s: %v", next.name, err)
+		}
+		if l, _ := a.svc.Get(bg, "q"); l.Key != next.name {
+			t.Fatalf("after %s's turn the lock is %+v", next.name, l)
+		}
+	}
+}
+
 func TestReplicasDeadReplicaWaiterGoesStale(t *testing.T) {
 	dbURL := pgtest.Schema(t)
 	opts := pgstore.Options{Heartbeat: 200 * time.Millisecond} // stale after 1s

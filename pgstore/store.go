@@ -271,12 +271,14 @@ func notUpYet(err error) bool {
 }
 
 // Close stops listening, drops this replica's waiters and closes the pool.
+// Places kept for clients that may ask again (on another replica) stay
+// until their time runs out.
 func (s *Store) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE replica = $1`, s.opts.Replica)
+	s.pool.Exec(ctx, `DELETE FROM locker_waiters WHERE replica = $1 AND kept_until IS NULL`, s.opts.Replica)
 	s.pool.Close()
 	return nil
 }
