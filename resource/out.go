@@ -131,7 +131,7 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 		}
 		if ctx.Err() != nil {
 			stop()
-			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
+			return nil, 0, maybeGranted(r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name)), err, p.Key, holder)
 		}
 		if !transient(err) && !errors.Is(err, client.ErrNotLocker) {
 			// (A 2xx that is not Locker's JSON came from something in
@@ -271,6 +271,22 @@ func (r *runner) notOurs(name, key string, err error) error {
 
 // failed is the error of an out that ended on err: when ctx ended, because
 // source.timeout ran out or the build was aborted.
+// maybeGranted adds to failed, the error of a step stopped while it
+// waited, what the client found when it read the lock back (err matches
+// client.ErrMaybeHeld): the server may have granted the step's request just
+// as it stopped. That hold is not given back, since another build's hold
+// (builds of a job that is not serial share the key and holder) would
+// look the same; but the step says so, and how to release it, rather than
+// leave a lock held with nobody told.
+func maybeGranted(failed, err error, key, holder string) error {
+	var mh *client.MaybeHeldError
+	if !errors.As(err, &mh) || mh.Lock == nil {
+		return failed
+	}
+	l := mh.Lock
+	return fmt.Errorf("%w. The server may have granted %q to this step just as it stopped: it is held under key %q by holder %q (fence %d). Unless another build holds it with that key and holder, the hold is this step's and stays: release it (locker unlock '%s' --key '%s' --holder '%s')", failed, l.Name, key, holder, l.Fence, l.Name, key, holder)
+}
+
 func (r *runner) failed(ctx context.Context, err error, doing string) error {
 	if ctx.Err() == nil {
 		return r.explain(err)

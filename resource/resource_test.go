@@ -3,6 +3,8 @@ package resource_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,6 +306,63 @@ func TestAbortWhileWaiting(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if l := get(t, c, "abort"); !l.Free() || l.Waiters != 0 {
 		t.Errorf("after the abort and A's unlock, the server has %+v", l)
+	}
+}
+
+// TestAbortAsGrantedSaysSo: a step stopped (the build aborted) just as the
+// server granted its lock cannot give the hold back (another build of a
+// job that is not serial holds the same way), so it says the lock may be
+// its own and how to release it, rather than only that it stopped (a
+// resource review found such locks held with nobody told).
+func TestAbortAsGrantedSaysSo(t *testing.T) {
+	granted := make(chan struct{}, 1)
+	stall := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && r.URL.Path == "/lock/slow" {
+				h.ServeHTTP(httptest.NewRecorder(), r) // granted; the answer never comes
+				granted <- struct{}{}
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	s := startServer(t, serverOpts{wrap: stall})
+	c := s.client(t, "", "")
+	p := start(t, binary, request(src(s, "slow"), lockParams("B", "b1"), nil), "out", t.TempDir())
+	<-granted
+	p.cmd.Process.Signal(syscall.SIGTERM) // the build is aborted
+	r := p.wait()
+	if r.code == 0 {
+		t.Fatalf("an aborted out succeeded:\n%s", r.stdout)
+	}
+	for _, want := range []string{`may have granted "slow" to this step just as it stopped`, `held under key "B" by holder "b1" (fence 1)`, `locker unlock 'slow' --key 'B' --holder 'b1'`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if l := get(t, c, "slow"); l.LockedBy["b1"] != 1 {
+		t.Errorf("the hold was not left for the user: %+v", l)
+	}
+}
+
+// TestGetWithParamsWarns: a get takes no params; one given some (get:
+// written for put:) says they are ignored, rather than let the pipeline
+// believe it holds the lock. Empty params say nothing.
+func TestGetWithParamsWarns(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	source := src(s, "g")
+	r := mustRun(t, request(source, lockParams("x", ""), nil), "in", filepath.Join(t.TempDir(), "d"))
+	if !strings.Contains(r.stderr, `warning: a get of this resource takes no params and ignores these ({"key":"x","lock_op":"lock"}); to lock, unlock, acquire or release, use a put step with them`) {
+		t.Errorf("a get with a put's params:\n%s", r.stderr)
+	}
+	if l, err := c.Get(context.Background(), "g"); err == nil && !l.Free() {
+		t.Errorf("a get took the lock: %+v", l)
+	}
+	r = mustRun(t, request(source, obj{}, nil), "in", filepath.Join(t.TempDir(), "d"))
+	if strings.Contains(r.stderr, "warning") {
+		t.Errorf("a get with empty params warned:\n%s", r.stderr)
 	}
 }
 

@@ -11,6 +11,7 @@
 package resource
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,6 +122,10 @@ func run(ctx context.Context, cmd string, args []string, in []byte, log *logger)
 		params     *OutParams
 		poolParams *PoolParams
 	)
+	if cmd == "in" && getTakesParams(req.Params) {
+		// get: instead of put: would read the lock and take nothing.
+		log.printf("warning: a get of this resource takes no params and ignores these (%s); to lock, unlock, acquire or release, use a put step with them", compactParams(req.Params))
+	}
 	if cmd == "out" {
 		if src.Pool != "" {
 			poolParams, warnings, err = parsePoolParams(req.Params, dir, getenv)
@@ -254,4 +259,30 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(time.Second)
+}
+
+// getTakesParams reports whether a get's params hold anything: an object
+// with fields (Concourse sends none, or {}, when a get step sets none).
+func getTakesParams(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(t, &m) == nil {
+		return len(m) > 0
+	}
+	return true // not an object: not what a get takes either
+}
+
+// compactParams is raw as one short line for a message.
+func compactParams(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return "not JSON"
+	}
+	if b.Len() > 200 {
+		return b.String()[:200] + "…"
+	}
+	return b.String()
 }
