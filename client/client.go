@@ -498,6 +498,10 @@ func (c *Client) apiError(req *http.Request, resp *http.Response, b []byte) erro
 		}
 	} else if text := strings.TrimSpace(string(b)); len(text) > 0 && len(text) < 200 && !strings.ContainsAny(text, "<>{}\n") {
 		e.Message = text
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(text, "HTTP request to an HTTPS server") {
+			// Go's answer to plain HTTP on a TLS port.
+			e.Message += " (the server speaks HTTPS: use an https:// URL)"
+		}
 	} else {
 		e.Message = http.StatusText(resp.StatusCode)
 		if e.Message == "" {

@@ -391,6 +391,12 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("skip-verify: %+v, %v", l, err)
 	}
 
+	// http:// to the TLS server: Go's 400, and what to do about it.
+	_, err = newClient(t, client.Options{URL: strings.Replace(srv.URL, "https://", "http://", 1)}).List(ctx)
+	if !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), "the server speaks HTTPS: use an https:// URL") {
+		t.Fatalf("http:// to an HTTPS server: %v", err)
+	}
+
 	// TLS and auth: a trusted server still wants the credentials.
 	_, err = newClient(t, client.Options{URL: srv.URL, CACert: caPEM}).List(ctx)
 	wantOnly(t, err, "ErrUnauthorized")
