@@ -283,7 +283,9 @@ func (c *Client) ForceUnlockFence(ctx context.Context, name string, fence uint64
 
 // Refresh extends the lease of holder's hold (the key when holder is "") to
 // ttl from now, without adding to its count. Nothing held: ErrNotFound;
-// another key holds the lock: ErrLocked.
+// another key holds the lock: ErrLocked. To keep one hold alive, use
+// RefreshFence with its token: Refresh renews whatever hold the key and
+// holder have, one taken afresh after this one ran out included.
 func (c *Client) Refresh(ctx context.Context, name, key, holder string, ttl time.Duration) (*Lock, error) {
 	return c.RefreshFence(ctx, name, key, holder, ttl, 0)
 }

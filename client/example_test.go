@@ -155,10 +155,15 @@ func ExampleClient_Refresh() {
 	l, _ := c.Lock(ctx, "backup", client.LockOptions{Key: "nightly", TTL: 30 * time.Second})
 	before := l.Holds["nightly"].Expires
 
-	// Typically in a goroutine, every third of the TTL.
-	l, err := c.Refresh(ctx, "backup", "nightly", "", 10*time.Minute)
+	// Typically in a goroutine, every third of the TTL, each call with a
+	// deadline under what is left of the lease. The fence makes sure it is
+	// this hold that is renewed, not one taken afresh with the same key
+	// and holder after this one ran out.
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	l, err := c.RefreshFence(rctx, "backup", "nightly", "", 10*time.Minute, l.Fence)
 	if err != nil {
-		log.Fatal(err) // ErrNotFound: the lease ran out, or the lock was forced
+		log.Fatal(err) // ErrNotFound: the lease ran out, or the lock was forced: stop the work
 	}
 	fmt.Println("lease extended:", l.Holds["nightly"].Expires.After(before))
 	// Output: lease extended: true
