@@ -24,7 +24,8 @@ import (
 // with who holds the lock). When ctx ends, the error matches ctx.Err() and,
 // if the lock was refused before, ErrLocked too. A server that is
 // unavailable for a while (ErrUnavailable, e.g. restarting or too many
-// waiters) is tried again with a back-off.
+// waiters) is tried again with a back-off; its 429 for too many failed
+// logins from this address is not (asking again only adds to them).
 //
 // A request whose outcome is unknown (Ambiguous: no answer, or a proxy's
 // error) is never sent again, which could take the lock twice: Acquire
@@ -181,6 +182,9 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 				// do not hammer it.
 				delay = jitter(250 * time.Millisecond)
 			}
+		case loginRefused(err):
+			// Too many failed logins: asking again only adds to them.
+			return nil, err
 		case errors.Is(err, ErrUnavailable):
 			// The server's own refusal, so not on its way any more.
 			// With PostgreSQL, a commit whose outcome the server did
@@ -332,6 +336,13 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 		return &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: lock %q (key %q, holder %q, fence %d) was granted as the wait ended and could not be given back (%v): release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, err)}
 	}
 	return &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this wait, if its answer was lost as it ended, or by another call with the same key and holder; if no other call shares them, release it", ended, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence)}
+}
+
+// loginRefused reports whether err is a Locker server's 429: this client's
+// address failed to log in too often (its credentials are wrong, or were).
+func loginRefused(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests && ae.fromLocker
 }
 
 // gaveUp is the error of a wait for what whose context ended.

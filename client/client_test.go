@@ -975,3 +975,31 @@ func TestNegativeWaitIsNoWait(t *testing.T) {
 		t.Fatalf("Refresh without a ttl: %v", err)
 	}
 }
+
+// TestAcquireStopsAtTooManyLogins: a 429 for too many failed logins ends
+// Acquire at once, rather than being waited out as a server that is busy
+// (a client review saw wrong credentials tried again for 20 s, each try
+// one more failure).
+func TestAcquireStopsAtTooManyLogins(t *testing.T) {
+	var puts atomic.Int32
+	count := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut {
+				puts.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	srv := newServer(t, serverConfig{wrap: count, api: httpapi.Config{Auth: httpapi.Credentials{User: "u", Pass: "p"}, AuthLimit: httpapi.AuthLimit{PerMinute: 1, Burst: 1}}})
+	c := newClient(t, client.Options{URL: srv.URL, User: "u", Pass: "wrong"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Get(ctx, "x"); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	_, err := c.Acquire(ctx, "x", client.LockOptions{Key: "k"})
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusTooManyRequests || ctx.Err() != nil || puts.Load() != 1 {
+		t.Fatalf("Acquire past the failed-login limit: %v after %d PUTs (ctx: %v), want the 429 of the first", err, puts.Load(), ctx.Err())
+	}
+}
