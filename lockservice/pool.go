@@ -182,19 +182,12 @@ func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *w
 // claimMember takes the named member if, at the moment of the change, it is
 // still in the pool, free, and nobody waits for it by name ahead.
 func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Request) (lock.Lock, error) {
-	var tried lock.Lock
-	l, err := s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
-		tried = lock.Lock{}
+	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
 		if !l.InPool(pool) || !l.Free() || len(env.Queue) > 0 {
 			return events, lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)
 		}
 		more, err := lock.Acquire(l, r, env)
-		if err == nil {
-			tried = l.Clone()
-		}
 		return append(events, more...), err
 	})
-	s.abandoned(ctx, tried, lock.Hold{}, r, err) // the member was free
-	return l, err
 }

@@ -358,37 +358,16 @@ func (s *Service) Close() {
 // the error carries the lock's state and so does the returned Lock.
 func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w *waiter) (lock.Lock, lock.Hold, error) {
 	var had lock.Hold
-	var tried lock.Lock
 	l, err := s.update(ctx, name, w, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
-		tried = lock.Lock{}
 		events := lock.Expire(l, env.Now)
 		if ahead := before(env.Queue, w); lock.MustQueue(l, r, ahead) {
 			return events, queued(l, ahead)
 		}
 		had = l.Holds.Get(r.Holder)
 		more, err := lock.Acquire(l, r, env)
-		if err == nil {
-			tried = l.Clone()
-		}
 		return append(events, more...), err
 	})
-	s.abandoned(ctx, tried, had, r, err)
 	return l, had, err
-}
-
-// abandoned sees to a hold that may have been taken for a client that has
-// gone: the store failed to learn whether it wrote tried, the lock as the
-// grant made it (lock.Unsure: a database connection lost with the write in
-// flight), and the request's ctx has ended, so nobody will read the lock
-// back and release it. It is given back as a give-back whose failure was
-// unsure is (giveBackAgain): only a hold exactly as the grant left it, in
-// case the write was not made and the holder took the lock since.
-func (s *Service) abandoned(ctx context.Context, tried lock.Lock, before lock.Hold, r lock.Request, err error) {
-	if err == nil || tried.Name == "" || ctx.Err() == nil || !lock.Unsure(err) {
-		return
-	}
-	s.log.Warn("the store could not tell whether it made the hold of a client that went away; giving it back if it did", "lock", tried.Name, "key", r.Key, "holder", r.Holder, "fence", tried.Fence, "error", err)
-	go s.giveBackAgain(context.WithoutCancel(ctx), tried, before, tried.Holds.Get(r.Holder), r, true)
 }
 
 // change is store.Update with the lock's wait queue in env.Queue (the

@@ -415,8 +415,6 @@ type hookStore struct {
 	// failFor fails the next Update made for a request whose context
 	// carries this value under failKey.
 	failFor atomic.Value
-	// onLose runs when a change is made and its answer lost (lose).
-	onLose func()
 }
 
 // failKey marks a request's context for hookStore.failFor.
@@ -426,9 +424,6 @@ func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (l
 	if who, _ := ctx.Value(failKey{}).(string); who != "" && h.failFor.CompareAndSwap(who, "") || h.failNext.Swap(false) {
 		if h.lose.Load() {
 			h.Store.Update(ctx, name, m)
-			if h.onLose != nil {
-				h.onLose()
-			}
 			return lock.Lock{}, nil, &lock.Error{Code: lock.EUNAVAILABLE, Message: "the store's answer was lost (a test's)", Unsure: true}
 		}
 		return lock.Lock{}, nil, lock.Errorf(lock.EUNAVAILABLE, "the store failed (a test's)")
@@ -438,41 +433,6 @@ func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (l
 		h.after(name, events)
 	}
 	return l, events, err
-}
-
-// TestUnsureGrantOfAGoneClientIsGivenBack: a hold whose write the store
-// made without learning so (a database connection lost with it in flight)
-// for a client that has gone meanwhile is given back: nobody else would
-// read the lock back and release it (an HA review left a lock held so).
-// Only that hold: one the holder took since is left.
-func TestUnsureGrantOfAGoneClientIsGivenBack(t *testing.T) {
-	for _, pool := range []bool{false, true} {
-		t.Run(fmt.Sprintf("pool %v", pool), func(t *testing.T) {
-			hs := newHookStore(t)
-			svc := storetest.Serve(t, hs, lockservice.Config{})
-			bg := context.Background()
-			if pool {
-				if _, err := svc.AddMember(bg, "p", "x", nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			ctx, cancel := context.WithCancel(bg)
-			hs.onLose = cancel // the client goes as the answer is lost
-			hs.lose.Store(true)
-			hs.failNext.Store(true)
-			r := lock.Request{Key: "A", Holder: "a"}
-			var err error
-			if pool {
-				_, err = svc.AcquireFromPool(ctx, "p", r, 0)
-			} else {
-				_, err = svc.Acquire(ctx, "x", r, 0)
-			}
-			if !lock.Unsure(err) {
-				t.Fatalf("the acquire whose answer was lost: %v", err)
-			}
-			eventually(t, func() bool { l, _ := svc.Get(bg, "x"); return l.Free() }, "the hold of the client that went away to be given back")
-		})
-	}
 }
 
 // TestStoreBlipKeepsPlace: a waiter whose attempt the store fails for a
