@@ -145,14 +145,17 @@ func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, e
 // GiveBackAgain is GiveBack tried again after a give-back whose outcome is
 // unknown (it may have been made): it undoes the grant only while the
 // holder's hold is still exactly as the grant left it (granted's count and
-// lease, the same fence), so that a give-back that was made is not made
-// twice. It reports whether it gave the grant back. (A holder with the
-// same key and name that took the lock again since, leaving a hold equal
-// to granted, cannot be told apart: it would lose that count.)
+// lease, the same fence, and for a hold the grant began, the time it
+// began), so that a give-back that was made is not made twice. It reports
+// whether it gave the grant back. (A holder with the same key and name
+// that took the lock again since, re-entering a hold it had, leaving a
+// hold equal to granted, cannot be told apart: it would lose that count.
+// One that took it afresh began its hold at another time.)
 func GiveBackAgain(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
 	events := Expire(l, env.Now)
 	h, ok := l.Holds.Lookup(holder)
-	if !ok || l.Key != key || l.Fence != fence || h.Count != granted.Count || !h.Expires.Equal(granted.Expires) {
+	if !ok || l.Key != key || l.Fence != fence || h.Count != granted.Count || !h.Expires.Equal(granted.Expires) ||
+		before.Count == 0 && !h.Acquired.Equal(granted.Acquired) {
 		return events, false
 	}
 	more, gave := GiveBack(l, key, holder, fence, before, granted, env)

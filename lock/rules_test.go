@@ -707,6 +707,27 @@ func TestGiveBackAgain(t *testing.T) {
 	if _, ok := lock.GiveBackAgain(&l, "K", "h1", fence+1, had, had, env); ok {
 		t.Fatal("a give-back under another fence was made")
 	}
+
+	// A fresh hold whose give-back was made (its outcome unknown), then
+	// taken afresh by the same key and holder under the same fence (another
+	// holder of the key kept the lock): not the grant, and kept.
+	l = lock.Lock{Name: "db"}
+	if _, err := lock.Acquire(&l, lock.Request{Key: "K", Holder: "other"}, env); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Acquire(&l, req, env); err != nil {
+		t.Fatal(err)
+	}
+	granted, fence = l.Holds.Get("h1"), l.Fence
+	if _, ok := lock.GiveBackAgain(&l, "K", "h1", fence, lock.Hold{}, granted, env); !ok || l.Holds.Get("h1").Count != 0 {
+		t.Fatal("the fresh grant was not given back")
+	}
+	if _, err := lock.Acquire(&l, req, newEnv().env(t0.Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lock.GiveBackAgain(&l, "K", "h1", fence, lock.Hold{}, granted, env); ok || l.Holds.Get("h1").Count != 1 {
+		t.Fatalf("the same give-back again, after the holder took the lock afresh: %v, count %d, want nothing done", ok, l.Holds.Get("h1").Count)
+	}
 }
 
 func TestCountedReentrancy(t *testing.T) {
