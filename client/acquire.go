@@ -29,7 +29,8 @@ import (
 //
 // A request whose outcome is unknown (Ambiguous: no answer, or a proxy's
 // error) is never sent again, which could take the lock twice: Acquire
-// reads the lock back. A hold of o's key and holder taken since the wait
+// lets the server settle (a quarter second: it gives back by itself a
+// grant whose request it saw end) and reads the lock back. A hold of o's key and holder taken since the wait
 // began is returned as this call's with o.OwnKey; without, it may as well
 // be another call's that shares them, and the error is a *MaybeHeldError
 // naming it (see ErrMaybeHeld). No such hold: the error. When ctx ends
@@ -241,9 +242,20 @@ func (c *Client) readBack(ctx context.Context, granted grantedFunc, o LockOption
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
 	defer cancel()
+	// The server gives back by itself a grant whose request it saw end
+	// (cut by a proxy, or by a connection that broke): read at once, this
+	// call could take as its own a hold about to be given back, and work
+	// without the lock. Let it settle, and look twice.
+	settle(rctx)
 	for {
 		// A server that restarted may take a moment to answer again.
 		l, gerr := granted(rctx)
+		if l != nil {
+			settle(rctx)
+			if again, aerr := granted(rctx); aerr == nil {
+				l = again // nil: it was given back
+			}
+		}
 		if l != nil && o.OwnKey {
 			l.ReadBack = true
 			l.Message = fmt.Sprintf("granted; %s (%v), and the lock's state read back", why, err)
@@ -272,8 +284,8 @@ func (c *Client) readBackTime() time.Duration {
 	return 15 * time.Second
 }
 
-// settleTime is how long giveBack lets the server settle a request that
-// ended: a grant made as it ended may still be on its way to the store
+// settleTime is how long giveBack and readBack let the server settle a
+// request that ended: a grant made as it ended may still be on its way to the store
 // (reads do not show it yet), and one whose request the server saw end is
 // given back by the server itself.
 const settleTime = 250 * time.Millisecond
@@ -294,21 +306,13 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 	// ctx has ended: these requests get a short time of their own.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.readBackTime(), 5*time.Second))
 	defer cancel()
-	settle := func() {
-		t := time.NewTimer(settleTime)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-bctx.Done():
-		}
-	}
 	// Read at once, a grant still on its way would be missed, and left
 	// held with no one told (a client review saw it 3 times in 860).
-	settle()
+	settle(bctx)
 	l, err := granted(bctx)
 	if err == nil && l != nil {
 		// The server may be giving it back at this moment.
-		settle()
+		settle(bctx)
 		l, err = granted(bctx)
 	}
 	switch {
@@ -343,6 +347,16 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 func loginRefused(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests && ae.fromLocker
+}
+
+// settle waits settleTime, or until ctx ends.
+func settle(ctx context.Context) {
+	t := time.NewTimer(settleTime)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // gaveUp is the error of a wait for what whose context ended.

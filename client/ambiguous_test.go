@@ -249,6 +249,37 @@ func TestAcquireCancelledBeforeTheGrantLands(t *testing.T) {
 	}
 }
 
+// TestReadBackLetsTheServerGiveBack: a server gives back by itself a
+// grant whose request it saw end, which a proxy answering 502 for it may
+// have done: the client lets it settle before it reads the lock back, so
+// as not to take as its own (OwnKey) a hold about to be given back, and
+// then work without the lock.
+func TestReadBackLetsTheServerGiveBack(t *testing.T) {
+	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPut {
+				h.ServeHTTP(w, r)
+				return
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r) // granted
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+			go func() { // the server saw the request end: it gives the grant back
+				time.Sleep(50 * time.Millisecond)
+				del, _ := http.NewRequest(http.MethodDelete, "/lock/prod", strings.NewReader(`{"key":"deploy"}`))
+				h.ServeHTTP(httptest.NewRecorder(), del)
+			}()
+		})
+	}})
+	c := newClient(t, client.Options{URL: srv.URL})
+	l, err := c.Acquire(context.Background(), "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: true})
+	if err == nil || !client.Ambiguous(err) {
+		t.Fatalf("Acquire whose grant the server gave back: %+v, %v; want the 502", l, err)
+	}
+	if now, _ := c.Get(context.Background(), "prod"); !now.Free() {
+		t.Fatalf("the lock: %+v", now)
+	}
+}
+
 // TestAcquireCancelledLeavesASharersHold: a wait that ends without a grant
 // must not release the hold that another call with the same key and
 // holder took meanwhile: that call holds the lock, and a release would
