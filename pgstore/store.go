@@ -498,6 +498,19 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	// been committed, and then nobody would announce it. Finished, it is
 	// announced, and the service gives back a hold its caller no longer
 	// wants.
+	//
+	// The connection is taken first: writeTimeout counts from when the
+	// write is sent, as the database's statement_timeout does from when it
+	// arrives, so that the database always gives up on it first (time
+	// spent waiting for a connection, all of them busy, would come off the
+	// replica's share only). Nothing is written while it waits.
+	actx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	conn, err := s.pool.Acquire(actx)
+	if err != nil {
+		return lock.Lock{}, nil, 0, 0, readFailed{err}
+	}
+	defer conn.Release()
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON}
@@ -506,7 +519,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	}
 	var after int64
 	var first *int64 // the min of no ids is NULL; a write always has events
-	err = s.pool.QueryRow(wctx, write, args...).Scan(&after, &first)
+	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lock.Lock{}, nil, -1, 0, nil
 	}

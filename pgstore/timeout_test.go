@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -156,5 +157,91 @@ func TestAWriteStalledInTheDatabaseEndsThere(t *testing.T) {
 	var key string
 	if err := other.QueryRow(bg, `SELECT key FROM locker_locks WHERE name = 'x'`).Scan(&key); err != nil || key != "" {
 		t.Fatalf("after the row lock was let go, the lock is held by key %q (%v): the cut-off write committed", key, err)
+	}
+}
+
+// TestAWriteThatWaitedForAConnectionEndsThere: the replica's time for a
+// write counts from when it is sent, not from when it began to wait for a
+// pooled connection (all of them busy), so that the database's
+// statement_timeout still ends it first: counted from before, a write that
+// had waited could still be waiting in the database when the replica gave
+// up on it, and commit afterwards (a review of the statement_timeout).
+func TestAWriteThatWaitedForAConnectionEndsThere(t *testing.T) {
+	pgstore.SetWriteTimeout(t, 2*time.Second)
+	schemaURL := pgtest.Schema(t)
+	u, _ := url.Parse(schemaURL)
+	f := startFreezer(t, u.Host)
+	s, err := pgstore.Open(bg, withHost(t, schemaURL, f.addr())+"&pool_max_conns=1&application_name=waited-write", pgstore.Options{QueryTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	release := func(l *lock.Lock, env lock.Env) []lock.Event {
+		ev, _ := lock.Release(l, "k", "k", env)
+		return ev
+	}
+	for _, m := range []lock.Mutation{takeK, release} {
+		if _, _, err := s.Update(bg, "x", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(bg)
+	tx, err := other.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, `SELECT 1 FROM locker_locks WHERE name = 'x' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	// Three writes, one connection: each waits for the one before it,
+	// which waits on the row lock.
+	done := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			_, _, err := s.Update(bg, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
+				ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: fmt.Sprintf("h%d", i)}, env)
+				return ev
+			})
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+	}
+	watch, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(bg)
+	// Once two have returned and the third waits in the database, the
+	// link is cut.
+	deadline := time.Now().Add(30 * time.Second)
+	for returned := 0; ; {
+		select {
+		case <-done:
+			returned++
+		case <-time.After(5 * time.Millisecond):
+		}
+		var waiting int
+		watch.QueryRow(bg, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'waited-write'`).Scan(&waiting)
+		if returned == 2 && waiting == 1 {
+			f.down()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes returned, %d waiting in the database: never two and one", returned, waiting)
+		}
+	}
+	<-done
+	time.Sleep(500 * time.Millisecond) // past the database's statement_timeout
+	if err := tx.Commit(bg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // for a write still waiting to go on
+	var key string
+	if err := other.QueryRow(bg, `SELECT key FROM locker_locks WHERE name = 'x'`).Scan(&key); err != nil || key != "" {
+		t.Fatalf("after the row lock was let go, the lock is held by key %q (%v): a cut-off write committed", key, err)
 	}
 }
