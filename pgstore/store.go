@@ -642,7 +642,23 @@ func (s *Store) ListPool(ctx context.Context, pool string) ([]*lock.Lock, error)
 // queryLocks reads the locks a query selects, within the time given.
 func (s *Store) queryLocks(ctx context.Context, within time.Duration, query string, args ...any) ([]*lock.Lock, error) {
 	out, err := rereadWithin(s, ctx, within, func(qctx context.Context) ([]*lock.Lock, error) {
-		rows, err := s.pool.Query(qctx, query, args...)
+		var q interface {
+			Query(context.Context, string, ...any) (pgx.Rows, error)
+		} = s.pool
+		if within > statementTimeout() {
+			// Longer than the connection's statement_timeout allows a
+			// statement: in a transaction that allows it this long.
+			tx, err := s.pool.Begin(qctx)
+			if err != nil {
+				return nil, err
+			}
+			defer tx.Rollback(context.WithoutCancel(qctx))
+			if _, err := tx.Exec(qctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", within.Milliseconds())); err != nil {
+				return nil, err
+			}
+			q = tx
+		}
+		rows, err := q.Query(qctx, query, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -245,3 +245,36 @@ func TestAWriteThatWaitedForAConnectionEndsThere(t *testing.T) {
 		t.Fatalf("after the row lock was let go, the lock is held by key %q (%v): a cut-off write committed", key, err)
 	}
 }
+
+// TestListOutlastsTheStatementTimeout: List, given six times the bound of
+// a statement (every lock with its metadata takes seconds with 100,000),
+// is not cut by the connections' statement_timeout, which is under a
+// write's: a replica whose List was cut would not start (a review).
+func TestListOutlastsTheStatementTimeout(t *testing.T) {
+	pgstore.SetWriteTimeout(t, 500*time.Millisecond) // statement_timeout 400ms
+	schemaURL := pgtest.Schema(t)
+	s, err := pgstore.Open(bg, schemaURL, pgstore.Options{QueryTimeout: time.Second}) // List: 6s
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.Update(bg, "x", takeK); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(bg)
+	tx, err := other.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, `LOCK TABLE locker_locks IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(time.Second, func() { tx.Rollback(bg) }) // a List of a second
+	if ls, err := s.List(bg); err != nil || len(ls) != 1 {
+		t.Fatalf("a List that took a second: %d locks, %v", len(ls), err)
+	}
+}
