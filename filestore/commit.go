@@ -62,7 +62,11 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			s.mu.Unlock()
 			return lock.Lock{}, nil, lock.Errorf(lock.ETOOLARGE, "the change to lock %.100q was not made: its log record would take %d bytes, and the file store's limit is %d (the lock would have %d holders and be in %d pools)", name, size, frameLimit, len(next.Holds), len(next.Pools))
 		}
-		if grows(events) {
+		var prev *lock.Lock
+		if e != nil {
+			prev = e.lock
+		}
+		if grows(prev, &next, events) {
 			if bound := releaseBound(size, &next); bound > frameLimit {
 				s.queued = s.queued[:start]
 				s.mu.Unlock()
@@ -92,18 +96,26 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 	}
 }
 
-// grows reports whether a change's events take or refresh a hold or add
-// the lock to a pool: the changes that releaseBound must allow. The others
-// (releases, expiries, forces, leaving a pool) only give up holds and are
-// never refused for their size.
-func grows(events []lock.Event) bool {
+// grows reports whether a change from prev (nil: a new lock) to next may
+// make releasing all of next's holds write more than releasing prev's: it
+// takes a hold or adds a pool or metadata (its events say so), or, whatever
+// its events (locker migrate writes a lock's state with its history),
+// next has more holds or pools, longer metadata, or a new key. These are
+// the changes releaseBound must allow. The others (releases, expiries,
+// forces, leaving a pool, and renewing leases, for which releaseBound
+// leaves room) are never refused for their size.
+func grows(prev, next *lock.Lock, events []lock.Event) bool {
 	for i := range events {
 		switch events[i].Type {
-		case lock.Acquired, lock.Refreshed, lock.Added:
+		case lock.Acquired, lock.Added:
 			return true
 		}
 	}
-	return false
+	if prev == nil {
+		prev = &lock.Lock{}
+	}
+	return len(next.Holds) > len(prev.Holds) || len(next.Pools) > len(prev.Pools) ||
+		len(next.Metadata) > len(prev.Metadata) || next.Key != prev.Key && next.Key != ""
 }
 
 // releaseBound is at most how long the log record of any change to l that
@@ -118,7 +130,11 @@ func grows(events []lock.Event) bool {
 // one in many pools, could reach a state whose every way out (even a
 // force) was refused as too long.
 func releaseBound(recordSize int, l *lock.Lock) int {
-	const fixed = 320                // field names, count, fence, two times, commas
+	// Field names, count, fence, two times and commas take at most 216
+	// bytes of an event: the rest is room for what renewing a lease,
+	// which is not checked, adds to the lock's own encoding (at most 48
+	// bytes a hold, for "expires").
+	const fixed = 320
 	maxName := 6*lock.MaxNameLen + 2 // every byte escaped, as \u003c
 	var buf []byte
 	jsonLen := func(s string) int {

@@ -236,11 +236,21 @@ func TestReleaseBoundHolds(t *testing.T) {
 				l.Key, l.Since = sh.key, far
 			}
 			for _, h := range sh.holders {
-				l.Holds.Set(h, lock.Hold{Count: lock.MaxCount, Acquired: far, Expires: soon})
+				l.Holds.Set(h, lock.Hold{Count: lock.MaxCount, Acquired: far})
 			}
 			made := len(appendRecordFrame(nil, &logRecord{Lock: toDisk(&l), Events: []lock.Event{{Type: lock.Acquired, Lock: l.Name}}, Fence: math.MaxUint64})) - frameHeader
 			bound := releaseBound(made, &l)
+			// Leases are renewed without a check: given to every hold
+			// (LOCKER_MAX_TTL at the next start), then the releases.
+			unleased := l.Clone()
+			for i := range l.Holds {
+				l.Holds[i].Expires = soon
+			}
 			changes := map[string]func(*lock.Lock) []lock.Event{
+				"leases capped": func(m *lock.Lock) []lock.Event {
+					*m = unleased.Clone()
+					return lock.CapLeases(m, soon.Sub(far.Add(-time.Hour)), lock.Env{Now: far.Add(-time.Hour)})
+				},
 				"force": func(l *lock.Lock) []lock.Event {
 					return lock.ForceRelease(l, long("<", 2*lock.MaxNameLen), lock.Env{Now: far})
 				},
@@ -325,5 +335,45 @@ func TestCrowdedLockStaysReleasable(t *testing.T) {
 	if l, _ := getT(t, s, "m"); !l.Free() || len(l.Pools) != 6 {
 		t.Fatalf("after a restart: %+v", l)
 	}
+	closeT(t, s)
+}
+
+// TestRenewalsAtTheLimitAreNotRefused: a lock with as many holders as it
+// may have can still have every lease renewed, each one made longer to
+// write (a time with nanoseconds), or given (LOCKER_MAX_TTL at the next
+// start): renewing never makes a release longer than releaseBound allows
+// for, and is not checked (a review found the renewals of a crowded lock
+// refused, and their leases left to run out, and a start with
+// LOCKER_MAX_TTL refused).
+func TestRenewalsAtTheLimitAreNotRefused(t *testing.T) {
+	withFrameLimit(t, 1<<20)
+	s := openT(t, filepath.Join(t.TempDir(), "locks.yml"), Options{})
+	held := 0
+	for ; ; held++ {
+		if _, _, err := tryAcquire(s, "r", "k", fmt.Sprintf("h%04d", held), 0); err != nil {
+			if errCode(err) != lock.ETOOLARGE {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	update := func(what string, m lock.Mutation) {
+		t.Helper()
+		if _, _, err := s.Update(context.Background(), "r", m); err != nil {
+			t.Fatalf("%s, with %d holders: %v", what, held, err)
+		}
+	}
+	update("leases given to every hold", func(l *lock.Lock, env lock.Env) []lock.Event {
+		return lock.CapLeases(l, time.Hour, env)
+	})
+	for n := range held {
+		update(fmt.Sprintf("renewing holder %d", n), func(l *lock.Lock, env lock.Env) []lock.Event {
+			ev, _ := lock.Refresh(l, "k", fmt.Sprintf("h%04d", n), time.Hour+time.Duration(n+1)*time.Nanosecond, 0, env)
+			return ev
+		})
+	}
+	update("a force", func(l *lock.Lock, env lock.Env) []lock.Event {
+		return lock.ForceRelease(l, strings.Repeat("<", lock.MaxNameLen), env)
+	})
 	closeT(t, s)
 }
