@@ -992,6 +992,11 @@ func (r *runner) poolCheck(ctx context.Context, requested Version) ([]Version, e
 	if err != nil {
 		return nil, r.explain(err)
 	}
+	if len(p.Members) == 0 {
+		// A typo in source.pool would otherwise look like a pool that
+		// is empty for now.
+		r.log.printf("pool %q has no members%s", r.src.Pool, r.otherPools(ctx))
+	}
 	return checkAnswer(requested, poolVersion(p)), nil
 }
 

@@ -565,7 +565,16 @@ func TestPoolCheck(t *testing.T) {
 		t.Helper()
 		return decodeVersions(t, mustRun(t, request(source, nil, v), "check"))
 	}
-	vs := check(nil)
+	// An empty pool (or a typo in source.pool) says so on stderr, with
+	// the server's pools.
+	other := newBuild(t, poolSource(s, "other"), "j", 9, 9)
+	other.task("m", map[string]string{"name": "o1", "metadata": ""})
+	other.put("add", obj{"add": "m"})
+	r := mustRun(t, request(source, nil, nil), "check")
+	if !strings.Contains(r.stderr, `pool "checked" has no members (the server's pools: other)`) {
+		t.Errorf("check of an empty pool says:\n%s", r.stderr)
+	}
+	vs := decodeVersions(t, r)
 	if len(vs) != 1 || vs[0]["total"] != "0" || vs[0]["digest"] == "" {
 		t.Fatalf("check of an empty pool: %v", vs)
 	}
