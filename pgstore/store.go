@@ -630,29 +630,34 @@ func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 func (s *Store) List(ctx context.Context) ([]*lock.Lock, error) {
 	// Every lock, with its metadata: with 100,000 locks of large metadata
 	// that takes seconds, so it gets six times the bound of a statement.
-	return s.queryLocks(ctx, 6*s.opts.QueryTimeout, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
+	return s.queryLocks(ctx, 6*s.opts.QueryTimeout, true, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks`)
 }
 
 // ListPool implements lock.Store: the pool's members, found through the
 // index on pools (schema 2).
 func (s *Store) ListPool(ctx context.Context, pool string) ([]*lock.Lock, error) {
-	return s.queryLocks(ctx, s.opts.QueryTimeout, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE pools @> ARRAY[$1::text]`, pool)
+	return s.queryLocks(ctx, s.opts.QueryTimeout, false, `SELECT name, key, holds, fence, since, free_since, pools, metadata FROM locker_locks WHERE pools @> ARRAY[$1::text]`, pool)
 }
 
-// queryLocks reads the locks a query selects, within the time given.
-func (s *Store) queryLocks(ctx context.Context, within time.Duration, query string, args ...any) ([]*lock.Lock, error) {
+// queryLocks reads the locks a query selects, within the time given; long
+// when that may be more than the connection's statement_timeout allows
+// (which the URL may set to anything).
+func (s *Store) queryLocks(ctx context.Context, within time.Duration, long bool, query string, args ...any) ([]*lock.Lock, error) {
 	out, err := rereadWithin(s, ctx, within, func(qctx context.Context) ([]*lock.Lock, error) {
 		var q interface {
 			Query(context.Context, string, ...any) (pgx.Rows, error)
 		} = s.pool
-		if within > statementTimeout() {
-			// Longer than the connection's statement_timeout allows a
-			// statement: in a transaction that allows it this long.
+		if long {
+			// In a transaction that allows the statement this long.
 			tx, err := s.pool.Begin(qctx)
 			if err != nil {
 				return nil, err
 			}
-			defer tx.Rollback(context.WithoutCancel(qctx))
+			defer func() { // read only: ended either way, within bounds
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(qctx), s.opts.QueryTimeout)
+				defer cancel()
+				tx.Rollback(rctx)
+			}()
 			if _, err := tx.Exec(qctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", within.Milliseconds())); err != nil {
 				return nil, err
 			}

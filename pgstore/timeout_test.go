@@ -251,9 +251,20 @@ func TestAWriteThatWaitedForAConnectionEndsThere(t *testing.T) {
 // is not cut by the connections' statement_timeout, which is under a
 // write's: a replica whose List was cut would not start (a review).
 func TestListOutlastsTheStatementTimeout(t *testing.T) {
-	pgstore.SetWriteTimeout(t, 500*time.Millisecond) // statement_timeout 400ms
+	for _, setBy := range []string{"pgstore", "the URL"} {
+		t.Run(setBy, func(t *testing.T) { listOutlastsTheStatementTimeout(t, setBy == "the URL") })
+	}
+}
+
+func listOutlastsTheStatementTimeout(t *testing.T, inURL bool) {
 	schemaURL := pgtest.Schema(t)
-	s, err := pgstore.Open(bg, schemaURL, pgstore.Options{QueryTimeout: time.Second}) // List: 6s
+	dbURL := schemaURL
+	if inURL {
+		dbURL += "&statement_timeout=400"
+	} else {
+		pgstore.SetWriteTimeout(t, 500*time.Millisecond) // statement_timeout 400ms
+	}
+	s, err := pgstore.Open(bg, dbURL, pgstore.Options{QueryTimeout: time.Second}) // List: 6s
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,8 +284,14 @@ func TestListOutlastsTheStatementTimeout(t *testing.T) {
 	if _, err := tx.Exec(bg, `LOCK TABLE locker_locks IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(time.Second, func() { tx.Rollback(bg) }) // a List of a second
-	if ls, err := s.List(bg); err != nil || len(ls) != 1 {
+	rolledBack := make(chan struct{})
+	time.AfterFunc(time.Second, func() { // a List of a second
+		tx.Rollback(bg)
+		close(rolledBack)
+	})
+	ls, err := s.List(bg)
+	<-rolledBack // other is not to be closed while the rollback uses it
+	if err != nil || len(ls) != 1 {
 		t.Fatalf("a List that took a second: %d locks, %v", len(ls), err)
 	}
 }
