@@ -168,6 +168,10 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			if l, merr := c.readBack(ctx, granted, o, "the answer was lost on the way", err); l != nil || merr != nil {
 				return l, merr
 			}
+			if ctx.Err() != nil {
+				// It ended while the lock was read back.
+				return nil, c.giveBack(ctx, gaveUp(what, ctx.Err(), err), o, granted)
+			}
 			return nil, err
 		case errors.Is(err, ErrLocked):
 			refused, backoff = err, 0
@@ -193,6 +197,9 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			// before asking again.
 			if l, merr := c.readBack(ctx, granted, o, "the server did not learn it had been", err); l != nil || merr != nil {
 				return l, merr
+			}
+			if ctx.Err() != nil {
+				return nil, c.giveBack(ctx, gaveUp(what, ctx.Err(), err), o, granted)
 			}
 			backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
 			delay = jitter(backoff)
@@ -248,13 +255,24 @@ func (c *Client) readBack(ctx context.Context, granted grantedFunc, o LockOption
 	// without the lock. Let it settle, and look twice.
 	settle(rctx)
 	for {
+		if ctx.Err() != nil {
+			return nil, nil // the caller's wait ended: giveBack's to settle
+		}
 		// A server that restarted may take a moment to answer again.
 		l, gerr := granted(rctx)
 		if l != nil {
 			settle(rctx)
-			if again, aerr := granted(rctx); aerr == nil {
-				l = again // nil: it was given back
+			again, aerr := granted(rctx)
+			switch {
+			case ctx.Err() != nil:
+				return nil, nil
+			case aerr != nil:
+				// Seen once, and not again: it may have been given
+				// back since. Not to be taken as this call's.
+				holder := cmp.Or(o.Holder, o.Key)
+				return nil, &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: %q was held under key %q by holder %q (fence %d) since the wait began, and could not be read again to see whether the server was giving it back (%v): if no other call shares the key and holder, see whether it is still held, and release it if so", err, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, aerr)}
 			}
+			l = again // nil: it was given back
 		}
 		if l != nil && o.OwnKey {
 			l.ReadBack = true

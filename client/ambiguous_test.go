@@ -251,32 +251,89 @@ func TestAcquireCancelledBeforeTheGrantLands(t *testing.T) {
 
 // TestReadBackLetsTheServerGiveBack: a server gives back by itself a
 // grant whose request it saw end, which a proxy answering 502 for it may
-// have done: the client lets it settle before it reads the lock back, so
-// as not to take as its own (OwnKey) a hold about to be given back, and
-// then work without the lock.
+// have done: the client lets it settle before it reads the lock back, and
+// reads twice, so as not to take as its own (OwnKey) a hold about to be
+// given back, and then work without the lock. A hold seen once and not
+// read again is not taken either; and a wait that ends while the lock is
+// read back still settles what it may hold (released, with OwnKey).
 func TestReadBackLetsTheServerGiveBack(t *testing.T) {
-	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPut {
-				h.ServeHTTP(w, r)
-				return
+	for _, tt := range []struct {
+		name      string
+		giveBack  time.Duration // after the grant; 0: never
+		failGet   int           // the GET after the PUT that a proxy answers 502 (1: the first)
+		cancelAt  time.Duration // ends the caller's ctx; 0: never
+		wantHeld  bool
+		wantMaybe bool
+	}{
+		{name: "given back before the first read", giveBack: 50 * time.Millisecond},
+		{name: "given back between the reads", giveBack: 350 * time.Millisecond},
+		{name: "the second read fails", giveBack: 350 * time.Millisecond, failGet: 2, wantMaybe: true},
+		{name: "the wait ends while reading back", cancelAt: 100 * time.Millisecond},
+		{name: "kept", wantHeld: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var gets atomic.Int32
+			putDone := make(chan struct{})
+			srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					switch {
+					case r.Method == http.MethodGet:
+						select {
+						case <-putDone:
+							if int(gets.Add(1)) == tt.failGet {
+								http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+								return
+							}
+						default:
+						}
+					case r.Method == http.MethodPut:
+						h.ServeHTTP(httptest.NewRecorder(), r) // granted
+						http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+						close(putDone)
+						if tt.giveBack > 0 {
+							go func() { // the server saw the request end: it gives the grant back
+								time.Sleep(tt.giveBack)
+								del, _ := http.NewRequest(http.MethodDelete, "/lock/prod", strings.NewReader(`{"key":"deploy"}`))
+								h.ServeHTTP(httptest.NewRecorder(), del)
+							}()
+						}
+						return
+					}
+					h.ServeHTTP(w, r)
+				})
+			}})
+			c := newClient(t, client.Options{URL: srv.URL})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancelAt > 0 {
+				go func() {
+					<-putDone
+					time.Sleep(tt.cancelAt)
+					cancel()
+				}()
 			}
-			h.ServeHTTP(httptest.NewRecorder(), r) // granted
-			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
-			go func() { // the server saw the request end: it gives the grant back
-				time.Sleep(50 * time.Millisecond)
-				del, _ := http.NewRequest(http.MethodDelete, "/lock/prod", strings.NewReader(`{"key":"deploy"}`))
-				h.ServeHTTP(httptest.NewRecorder(), del)
-			}()
+			l, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: true})
+			time.Sleep(tt.giveBack) // let a late give-back land
+			now, _ := c.Get(context.Background(), "prod")
+			switch {
+			case tt.wantHeld:
+				if err != nil || !l.ReadBack || now.LockedBy["deploy"] != 1 {
+					t.Fatalf("Acquire whose grant the server kept: %+v, %v; the lock %+v", l, err, now)
+				}
+			case tt.wantMaybe:
+				if !errors.Is(err, client.ErrMaybeHeld) {
+					t.Fatalf("Acquire whose hold could not be read again: %+v, %v", l, err)
+				}
+			case tt.cancelAt > 0:
+				if !errors.Is(err, context.Canceled) || !now.Free() {
+					t.Fatalf("Acquire (OwnKey) whose wait ended while reading back: %v; the lock %+v, want it given back", err, now)
+				}
+			default:
+				if err == nil || !client.Ambiguous(err) || !now.Free() {
+					t.Fatalf("Acquire whose grant the server gave back: %+v, %v; the lock %+v, want the 502", l, err, now)
+				}
+			}
 		})
-	}})
-	c := newClient(t, client.Options{URL: srv.URL})
-	l, err := c.Acquire(context.Background(), "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: true})
-	if err == nil || !client.Ambiguous(err) {
-		t.Fatalf("Acquire whose grant the server gave back: %+v, %v; want the 502", l, err)
-	}
-	if now, _ := c.Get(context.Background(), "prod"); !now.Free() {
-		t.Fatalf("the lock: %+v", now)
 	}
 }
 
