@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,11 +100,12 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 // grows reports whether a change from prev (nil: a new lock) to next may
 // make releasing all of next's holds write more than releasing prev's: it
 // takes a hold or adds a pool or metadata (its events say so), or, whatever
-// its events (locker migrate writes a lock's state with its history),
-// next has more holds or pools, longer metadata, or a new key. These are
-// the changes releaseBound must allow. The others (releases, expiries,
-// forces, leaving a pool, and renewing leases, for which releaseBound
-// leaves room) are never refused for their size.
+// its events (locker migrate writes a lock's whole state with its history),
+// next is not prev with holds or pools taken away: a holder, a pool, a key
+// or metadata that prev did not have. These are the changes releaseBound
+// must allow. The others (releases, expiries, forces, leaving a pool, and
+// renewing leases, for which releaseBound leaves room) are never refused
+// for their size.
 func grows(prev, next *lock.Lock, events []lock.Event) bool {
 	for i := range events {
 		switch events[i].Type {
@@ -114,8 +116,20 @@ func grows(prev, next *lock.Lock, events []lock.Event) bool {
 	if prev == nil {
 		prev = &lock.Lock{}
 	}
-	return len(next.Holds) > len(prev.Holds) || len(next.Pools) > len(prev.Pools) ||
-		len(next.Metadata) > len(prev.Metadata) || next.Key != prev.Key && next.Key != ""
+	if next.Key != "" && next.Key != prev.Key || !bytes.Equal(next.Metadata, prev.Metadata) && len(next.Metadata) > 0 {
+		return true
+	}
+	for _, p := range next.Pools {
+		if !prev.InPool(p) {
+			return true
+		}
+	}
+	for _, h := range next.Holds {
+		if _, had := prev.Holds.Lookup(h.Holder); !had {
+			return true
+		}
+	}
+	return false
 }
 
 // releaseBound is at most how long the log record of any change to l that

@@ -377,3 +377,38 @@ func TestRenewalsAtTheLimitAreNotRefused(t *testing.T) {
 	})
 	closeT(t, s)
 }
+
+// TestStateCopiedInIsChecked: a change that writes a lock's whole state
+// (locker migrate, with the lock's history as its events, which may all be
+// releases) is checked against releaseBound by what it adds, not by its
+// events: in many pools of long names, a lock copied in could otherwise be
+// one whose force is refused (a review of releaseBound).
+func TestStateCopiedInIsChecked(t *testing.T) {
+	const limit = 64 << 10
+	withFrameLimit(t, limit)
+	s := openT(t, filepath.Join(t.TempDir(), "locks.yml"), Options{})
+	held := 0
+	for ; ; held++ {
+		if _, _, err := tryAcquire(s, "c", "k", fmt.Sprintf("h%03d", held), 0); err != nil {
+			break
+		}
+	}
+	l, _ := getT(t, s, "c")
+	copied := l.Clone()
+	for i := range 4 {
+		copied.Pools = append(copied.Pools, fmt.Sprintf("p%d%s", i, strings.Repeat("<", 300)))
+	}
+	_, _, err := s.Update(context.Background(), "c", func(cur *lock.Lock, env lock.Env) []lock.Event {
+		*cur = copied.Clone()
+		return []lock.Event{{Type: lock.Released, Lock: "c", Key: "k", Holder: "h000", Time: env.Now}}
+	})
+	if errCode(err) != lock.ETOOLARGE || !strings.Contains(err.Error(), "releasing them all at once") {
+		t.Fatalf("a state copied in past the bound, with only a release for events: %v", err)
+	}
+	if _, evs, err := s.Update(context.Background(), "c", func(l *lock.Lock, env lock.Env) []lock.Event {
+		return lock.ForceRelease(l, "op", env)
+	}); err != nil || len(evs) != held {
+		t.Fatalf("a force of %d holders: %d events, %v", held, len(evs), err)
+	}
+	closeT(t, s)
+}
