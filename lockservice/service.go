@@ -123,11 +123,6 @@ func (s *Service) committed(name string, events []lock.Event) {
 	}
 	s.queues.wake(name)
 	if len(events) == 0 {
-		// A change whose events are not known (yet): the PostgreSQL
-		// store holds back one whose predecessor has not arrived, as
-		// the first change to each lock a new replica hears of. The
-		// lock may have left a pool, or become free in one.
-		s.queues.wakePools()
 		return
 	}
 	s.events.Publish(events)

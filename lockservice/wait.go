@@ -238,17 +238,6 @@ func (q *queues) wakeEveryone() {
 	}
 }
 
-// wakePools tells every waiter for a pool member to try again.
-func (q *queues) wakePools() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for name, ws := range q.byName {
-		if strings.HasPrefix(name, poolQueuePrefix) {
-			wakeAll(ws)
-		}
-	}
-}
-
 func wakeAll(ws []*waiter) {
 	for _, w := range ws {
 		select {

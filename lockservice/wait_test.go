@@ -435,48 +435,6 @@ func (h *hookStore) Update(ctx context.Context, name string, m lock.Mutation) (l
 	return l, events, err
 }
 
-// eventlessStore is the file store whose changes reach the service without
-// their events, as a PostgreSQL store passes on a change it holds back
-// (the first a new replica hears of for each lock).
-type eventlessStore struct{ *filestore.Store }
-
-func (e eventlessStore) Watch(fn func(string, []lock.Event)) {
-	e.Store.Watch(func(name string, _ []lock.Event) { fn(name, nil) })
-}
-
-// TestPoolWaitersWakeForChangesWithoutEvents: a member freed by a change
-// whose events are not known yet wakes the pool's waiters, not only the
-// member's own (an HA review saw a new replica's pool waiters wait for the
-// store's hold-back, up to a second, for every member's first release).
-func TestPoolWaitersWakeForChangesWithoutEvents(t *testing.T) {
-	hs := newHookStore(t)
-	svc := storetest.Serve(t, eventlessStore{hs.Store}, lockservice.Config{PollInterval: time.Hour})
-	bg := context.Background()
-	if _, err := svc.AddMember(bg, "p", "m", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Acquire(bg, "m", lock.Request{Key: "X", Holder: "x"}, 0); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan error, 1)
-	go func() {
-		_, err := svc.AcquireFromPool(bg, "p", lock.Request{Key: "Y", Holder: "y"}, time.Hour)
-		got <- err
-	}()
-	eventually(t, func() bool { return svc.PoolWaiters("p") == 1 }, "the pool's waiter to queue")
-	if _, _, err := svc.Release(bg, "m", "X", "x"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("the pool's waiter: %v", err)
-		}
-	case <-time.After(patience):
-		t.Fatal("the pool's waiter was not woken by the member's release")
-	}
-}
-
 // TestStoreBlipKeepsPlace: a waiter whose attempt the store fails for a
 // moment (a database blip) gets 503; asking again, it has its place back,
 // ahead of those who queued after it (a HA review saw a one-second
