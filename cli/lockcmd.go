@@ -97,8 +97,10 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s', but the server may have granted it just then: see 'locker status %s', and release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", name, name, name, o.Key, firstOf(o.Holder, o.Key), err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s' (it was not taken)", name)
-	case errors.Is(err, client.ErrMaybeHeld):
+	case errors.As(err, new(*client.MaybeHeldError)):
 		msg = fmt.Sprintf("the answer to the request for lock '%s' was lost, and the lock shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See 'locker status %s'; if nothing else uses them, the hold is yours: release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", name, o.Key, firstOf(o.Holder, o.Key), name, name, o.Key, firstOf(o.Holder, o.Key), err)
+	case errors.Is(err, client.ErrMaybeHeld):
+		msg = fmt.Sprintf("the answer to the request for lock '%s' was lost, and the lock could not be read back to see whether it was taken. See 'locker status %s'; if it shows a hold of key '%s', holder '%s' that nothing else took, release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", name, name, o.Key, firstOf(o.Holder, o.Key), name, o.Key, firstOf(o.Holder, o.Key), err)
 	case code == exitHeld && wait.d > 0:
 		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
 	}

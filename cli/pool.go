@@ -410,8 +410,10 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted one just then: see 'locker pool ls %s' (%v)", pool, pool, err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s' (none was taken)", pool)
-	case errors.Is(err, client.ErrMaybeHeld):
+	case errors.As(err, new(*client.MaybeHeldError)):
 		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and a member shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See 'locker pool ls %s'; if nothing else uses them, the hold is yours (%v)", pool, o.Key, firstOf(o.Holder, o.Key), pool, err)
+	case errors.Is(err, client.ErrMaybeHeld):
+		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and the pool could not be read back to see whether one was taken. See 'locker pool ls %s' for a member held by key '%s', holder '%s' that nothing else took (%v)", pool, pool, o.Key, firstOf(o.Holder, o.Key), err)
 	case code == exitHeld && wait.d > 0:
 		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
 	}

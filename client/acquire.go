@@ -58,7 +58,13 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 	}
 	start := time.Now()
 	var granted grantedFunc
-	if _, before, err := look(ctx); err == nil {
+	var before ours
+	if ok, err := c.lookFirst(ctx, fmt.Sprintf("lock %q", name), o, func(ctx context.Context) (err error) {
+		_, before, err = look(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	} else if ok {
 		granted = func(ctx context.Context) (*Lock, error) {
 			l, now, err := look(ctx)
 			if err != nil || !now.newer(before) {
@@ -70,6 +76,52 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 	o.Wait = waitLeft(o.Wait, start)
 	return c.waitFor(ctx, fmt.Sprintf("lock %q", name), o, true, granted,
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.Lock(ctx, name, req) })
+}
+
+// lookFirst makes the read that a wait's read-back judges by (look keeps
+// what it read) before anything is asked: a request sent without it could
+// not be judged should its answer be lost, and would be sent again
+// blindly, taking the lock twice. While the server refuses for now (its
+// own 503: restarting, its database away), it is asked again with a
+// back-off until o.Wait or ctx ends (then that error). A server that
+// cannot be reached, or has no such read (the original locker), leaves
+// nothing to judge by: false, and the wait goes on without (its request
+// fails the same way, or is never read back).
+func (c *Client) lookFirst(ctx context.Context, what string, o LockOptions, look func(context.Context) error) (bool, error) {
+	var deadline time.Time
+	if o.Wait > 0 {
+		deadline = time.Now().Add(o.Wait)
+	}
+	var backoff time.Duration
+	for {
+		err := look(ctx)
+		var ae *APIError
+		switch {
+		case err == nil:
+			return true, nil
+		case ctx.Err() != nil:
+			return false, gaveUp(what, ctx.Err(), err)
+		case !errors.Is(err, ErrUnavailable) || !errors.As(err, &ae) || !ae.fromLocker || loginRefused(err):
+			return false, nil
+		case o.Wait < 0 || !deadline.IsZero() && !time.Now().Before(deadline):
+			return false, err
+		}
+		backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
+		delay := jitter(backoff)
+		if !deadline.IsZero() {
+			delay = min(delay, time.Until(deadline))
+		}
+		if o.Retrying != nil {
+			o.Retrying(err, delay)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false, gaveUp(what, ctx.Err(), err)
+		}
+	}
 }
 
 // waitLeft is what is left of wait (0: for ever) after the reads made
@@ -241,13 +293,17 @@ type grantedFunc func(ctx context.Context) (*Lock, error)
 // taken since the wait began. With o.OwnKey it is this call's, returned
 // marked as read back; without, it may as well be another call's that
 // shares the key and holder (claimed, this call's release would end that
-// one's hold while it works), so it is reported as a *MaybeHeldError. Nil
-// and nil: no such hold, or no way to tell.
+// one's hold while it works), so it is reported as a *MaybeHeldError. A
+// lock that cannot be read back is an error matching ErrMaybeHeld too: the
+// request must not be sent again. Nil and nil: no such hold; or the
+// caller's ctx ended (giveBack's to settle); or no way to tell (granted is
+// nil: the original locker).
 func (c *Client) readBack(ctx context.Context, granted grantedFunc, o LockOptions, why string, err error) (*Lock, error) {
 	if granted == nil {
 		return nil, nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.readBackTime())
+	// Its reads have the time a request has; the pauses come on top.
+	rctx, cancel := context.WithTimeout(ctx, c.readBackTime()+2*settleTime)
 	defer cancel()
 	// The server gives back by itself a grant whose request it saw end
 	// (cut by a proxy, or by a connection that broke): read at once, this
@@ -283,15 +339,31 @@ func (c *Client) readBack(ctx context.Context, granted grantedFunc, o LockOption
 			holder := cmp.Or(o.Holder, o.Key)
 			return nil, &MaybeHeldError{Lock: l, err: fmt.Errorf("%w; %w: %q is held under key %q by holder %q (fence %d) since the wait began: by this call, if the server granted it (%s), or by another call with the same key and holder; if no other call shares them, it is this call's: use it or release it (LockOptions.OwnKey has it returned as this call's)", err, ErrMaybeHeld, l.Name, o.Key, holder, l.Fence, why)}
 		}
-		if gerr == nil || !errors.Is(gerr, ErrUnreachable) && !errors.Is(gerr, ErrUnavailable) {
+		switch {
+		case gerr == nil:
+			return nil, nil // no hold of ours
+		case ctx.Err() != nil:
 			return nil, nil
+		case errors.Is(gerr, ErrUnreachable) || errors.Is(gerr, ErrUnavailable) && !loginRefused(gerr):
+		default:
+			return nil, unread(err, gerr)
 		}
 		select {
 		case <-rctx.Done():
-			return nil, nil
+			if ctx.Err() != nil {
+				return nil, nil
+			}
+			return nil, unread(err, gerr)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// unread is the error of a request whose outcome is unknown (err) and whose
+// lock could not be read back (gerr): it may hold, and is not to be sent
+// again.
+func unread(err, gerr error) error {
+	return fmt.Errorf("%w; %w (and the lock could not be read back to see: %v)", err, ErrMaybeHeld, gerr)
 }
 
 // readBackTime bounds reading a lock back after an unknown outcome.

@@ -625,3 +625,122 @@ func TestPoolReadBackIgnoresHoldsFromBeforeJoining(t *testing.T) {
 		t.Fatalf("AcquireFromPool whose PUT never reached the server returned %+v as its grant", l)
 	}
 }
+
+// TestReadBackEdges: reading back after an unknown outcome must neither send
+// the request again (a second count, which one release does not give back)
+// nor take or leave a hold unsaid, whatever gets in its way (found by a
+// review of the read-back's settle): a short Options.Timeout (the pauses
+// come on top of it), a lock that cannot be read back for a while, a first
+// read refused for now (the judge of what is new), a pool member's history
+// that cannot be read the second time.
+func TestReadBackEdges(t *testing.T) {
+	ctx := context.Background()
+	own := client.LockOptions{Key: "deploy", Wait: 10 * time.Second, OwnKey: true}
+	t.Run("short timeout, server's 503 for a change made", func(t *testing.T) {
+		g := &gateway{}
+		srv := newServer(t, serverConfig{wrap: g.wrap})
+		c := newClient(t, client.Options{URL: srv.URL, Timeout: 200 * time.Millisecond})
+		g.unknown.Store(1)
+		l, err := c.Acquire(ctx, "prod", own)
+		now, _ := c.Get(ctx, "prod")
+		if err != nil || !l.ReadBack || now.LockedBy["deploy"] != 1 || g.puts.Load() != 1 {
+			t.Fatalf("Acquire: %+v, %v after %d PUTs; the lock %v", l, err, g.puts.Load(), now.LockedBy)
+		}
+	})
+	t.Run("short timeout, proxy's 502 after the grant", func(t *testing.T) {
+		g := &gateway{}
+		srv := newServer(t, serverConfig{wrap: g.wrap})
+		c := newClient(t, client.Options{URL: srv.URL, Timeout: 200 * time.Millisecond})
+		g.fail.Store(1)
+		l, err := c.Acquire(ctx, "prod", own)
+		now, _ := c.Get(ctx, "prod")
+		if err != nil || !l.ReadBack || now.LockedBy["deploy"] != 1 {
+			t.Fatalf("Acquire: %+v, %v; the lock %v", l, err, now.LockedBy)
+		}
+	})
+	t.Run("unreadable after the server's 503", func(t *testing.T) {
+		var downUntil atomic.Int64
+		g := &gateway{}
+		srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+			inner := g.wrap(h)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && time.Now().UnixNano() < downUntil.Load() {
+					http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+					return
+				}
+				if r.Method == http.MethodPut && g.unknown.Load() > 0 {
+					downUntil.Store(time.Now().Add(2 * time.Second).UnixNano())
+				}
+				inner.ServeHTTP(w, r)
+			})
+		}})
+		c := newClient(t, client.Options{URL: srv.URL, Timeout: 500 * time.Millisecond})
+		g.unknown.Store(1)
+		_, err := c.Acquire(ctx, "prod", own)
+		time.Sleep(time.Until(time.Unix(0, downUntil.Load())))
+		now, _ := c.Get(ctx, "prod")
+		if !errors.Is(err, client.ErrMaybeHeld) || g.puts.Load() != 1 || now.LockedBy["deploy"] != 1 {
+			t.Fatalf("Acquire: %v after %d PUTs; the lock %v; want ErrMaybeHeld, one PUT", err, g.puts.Load(), now.LockedBy)
+		}
+	})
+	t.Run("first read refused for now", func(t *testing.T) {
+		var firstGet atomic.Bool
+		g := &gateway{}
+		srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+			inner := g.wrap(h)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && !firstGet.Swap(true) {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					w.Write([]byte(`{"error":"the lock database is unavailable; try again"}`))
+					return
+				}
+				inner.ServeHTTP(w, r)
+			})
+		}})
+		c := newClient(t, client.Options{URL: srv.URL})
+		g.unknown.Store(1)
+		l, err := c.Acquire(ctx, "prod", own)
+		now, _ := c.Get(ctx, "prod")
+		if err != nil || !l.ReadBack || now.LockedBy["deploy"] != 1 || g.puts.Load() != 1 {
+			t.Fatalf("Acquire: %+v, %v after %d PUTs; the lock %v", l, err, g.puts.Load(), now.LockedBy)
+		}
+	})
+	t.Run("pool member's history unreadable the second time", func(t *testing.T) {
+		var histories atomic.Int32
+		var armed atomic.Bool
+		g := &gateway{}
+		srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+			inner := g.wrap(h)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if armed.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/history") && histories.Add(1) == 2 {
+					http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+					return
+				}
+				inner.ServeHTTP(w, r)
+			})
+		}})
+		c := newClient(t, client.Options{URL: srv.URL})
+		if _, err := c.AddMember(ctx, "p", "m1", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Lock(ctx, "m1", client.LockOptions{Key: "X"}); err != nil {
+			t.Fatal(err)
+		}
+		g.puts.Store(0)
+		g.fail.Store(1)
+		go func() {
+			for g.puts.Load() == 0 { // the wait's PUT is with the server
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond)
+			c.AddMember(ctx, "p", "m2", nil)
+			armed.Store(true)
+		}()
+		l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "me", Wait: 10 * time.Second, OwnKey: true})
+		m2, _ := c.Get(ctx, "m2")
+		if !errors.Is(err, client.ErrMaybeHeld) || m2.LockedBy["me"] != 1 {
+			t.Fatalf("AcquireFromPool: %+v, %v; m2 %v; want ErrMaybeHeld and m2 left held", l, err, m2.LockedBy)
+		}
+	})
+}

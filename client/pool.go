@@ -204,7 +204,13 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 	}
 	start := time.Now()
 	var granted grantedFunc
-	if _, before, err := look(ctx); err == nil {
+	var before map[string]ours
+	if ok, err := c.lookFirst(ctx, fmt.Sprintf("a member of pool %q", pool), o, func(ctx context.Context) (err error) {
+		_, before, err = look(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	} else if ok {
 		granted = func(ctx context.Context) (*Lock, error) {
 			p, now, err := look(ctx)
 			if err != nil {
@@ -216,11 +222,17 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 				switch {
 				case ok && now[m.Name].newer(was):
 					return m, nil
-				case !ok && now[m.Name].count > 0 && c.takenSinceJoining(ctx, m.Name, pool, o.Key, holder):
+				case !ok && now[m.Name].count > 0:
 					// A member that joined since the wait began (how
 					// waits for a pool often end), taken by our key and
-					// holder after it joined.
-					return m, nil
+					// holder after it joined?
+					taken, err := c.takenSinceJoining(ctx, m.Name, pool, o.Key, holder)
+					if err != nil {
+						return nil, err // not known: not "not ours"
+					}
+					if taken {
+						return m, nil
+					}
 				}
 			}
 			return nil, nil
@@ -233,11 +245,12 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 
 // takenSinceJoining reports whether the lock's history shows key and
 // holder taking it after it last joined pool (not a hold they had before
-// it joined). A history too short to show the joining says no.
-func (c *Client) takenSinceJoining(ctx context.Context, name, pool, key, holder string) bool {
+// it joined). A history too short to show the joining says no; one that
+// cannot be read, its error.
+func (c *Client) takenSinceJoining(ctx context.Context, name, pool, key, holder string) (bool, error) {
 	h, err := c.History(ctx, name)
 	if err != nil {
-		return false
+		return false, err
 	}
 	joined := -1
 	for i, ev := range h {
@@ -247,10 +260,10 @@ func (c *Client) takenSinceJoining(ctx context.Context, name, pool, key, holder 
 		case ev.Pool == pool && ev.Type == "added" && joined < 0:
 			joined = i
 		case joined >= 0 && ev.Type == "acquired" && ev.Key == key && ev.Holder == holder:
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 func poolPath(pool string) string { return "/pool/" + segment(pool) }
