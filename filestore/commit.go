@@ -124,8 +124,14 @@ func grows(prev, next *lock.Lock, events []lock.Event) bool {
 			return true
 		}
 	}
+	// Every holder of next one of prev's: one pass, both sorted by holder
+	// (a release from a lock of 19,000 holders is on the hot path).
+	i := 0
 	for _, h := range next.Holds {
-		if _, had := prev.Holds.Lookup(h.Holder); !had {
+		for i < len(prev.Holds) && prev.Holds[i].Holder < h.Holder {
+			i++
+		}
+		if i == len(prev.Holds) || prev.Holds[i].Holder != h.Holder {
 			return true
 		}
 	}

@@ -412,3 +412,48 @@ func TestStateCopiedInIsChecked(t *testing.T) {
 	}
 	closeT(t, s)
 }
+
+// TestGrows: the changes checked against releaseBound are those that add
+// to what releasing every hold writes, whatever their events.
+func TestGrows(t *testing.T) {
+	holds := func(names ...string) lock.Holds {
+		var hs lock.Holds
+		for _, n := range names {
+			hs.Set(n, lock.Hold{Count: 1})
+		}
+		return hs
+	}
+	prev := lock.Lock{Name: "x", Key: "k", Holds: holds("a", "c"), Pools: []string{"p"}, Metadata: json.RawMessage(`{"m":1}`)}
+	with := func(f func(l *lock.Lock)) lock.Lock {
+		l := prev.Clone()
+		f(&l)
+		return l
+	}
+	released := []lock.Event{{Type: lock.Released}}
+	for _, tt := range []struct {
+		name   string
+		prev   *lock.Lock
+		next   lock.Lock
+		events []lock.Event
+		want   bool
+	}{
+		{"a hold taken", &prev, prev, []lock.Event{{Type: lock.Acquired}}, true},
+		{"a pool added", &prev, prev, []lock.Event{{Type: lock.Added}}, true},
+		{"a release", &prev, with(func(l *lock.Lock) { l.Holds.Delete("a") }), released, false},
+		{"a renewal", &prev, prev, []lock.Event{{Type: lock.Refreshed}}, false},
+		{"the last release", &prev, with(func(l *lock.Lock) { l.Key, l.Holds = "", nil }), released, false},
+		{"left a pool", &prev, with(func(l *lock.Lock) { l.Pools = nil }), []lock.Event{{Type: lock.Removed}}, false},
+		{"a holder replaced", &prev, with(func(l *lock.Lock) { l.Holds = holds("a", "b") }), released, true},
+		{"a holder added after the last", &prev, with(func(l *lock.Lock) { l.Holds = holds("a", "c", "d") }), released, true},
+		{"a pool replaced", &prev, with(func(l *lock.Lock) { l.Pools = []string{"q"} }), released, true},
+		{"another key", &prev, with(func(l *lock.Lock) { l.Key = "other" }), released, true},
+		{"other metadata", &prev, with(func(l *lock.Lock) { l.Metadata = json.RawMessage(`{"m":2}`) }), released, true},
+		{"metadata dropped", &prev, with(func(l *lock.Lock) { l.Metadata = nil }), released, false},
+		{"a new lock with a hold", nil, prev, released, true},
+		{"a new lock, free", nil, lock.Lock{Name: "x"}, released, false},
+	} {
+		if got := grows(tt.prev, &tt.next, tt.events); got != tt.want {
+			t.Errorf("%s: grows = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
