@@ -26,6 +26,8 @@ import (
 // unavailable for a while (ErrUnavailable, e.g. restarting or too many
 // waiters) is tried again with a back-off; its 429 for too many failed
 // logins from this address is not (asking again only adds to them).
+// Acquire first reads the lock, to judge a later unknown outcome by; a
+// server refusing that read for now is asked again the same way.
 //
 // A request whose outcome is unknown (Ambiguous: no answer, or a proxy's
 // error) is never sent again, which could take the lock twice: Acquire
