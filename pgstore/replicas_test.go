@@ -293,10 +293,13 @@ func TestReplicasStoppedReplicaKeepsPlaces(t *testing.T) {
 	}
 	cut := b.wait(t, "q", "cut-off", 1)
 	later := a.wait(t, "q", "later", 2)
-	b.stop()
+	// As a server stops: the service first (its waiters answered, their
+	// places kept), then, its requests done, the store.
+	b.svc.Close()
 	if err := receive(t, cut, "the waiter of the stopped replica"); lock.ErrorCode(err) != lock.EUNAVAILABLE {
 		t.Fatalf("waiter on the stopped replica: %v, want unavailable", err)
 	}
+	b.stop()
 	ranOut := a.wait(t, "q", "ran-out", 1) // back in their places
 	cutOff := a.wait(t, "q", "cut-off", 2)
 	for _, next := range []struct {
