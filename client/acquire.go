@@ -61,12 +61,13 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 	start := time.Now()
 	var granted grantedFunc
 	var before ours
-	if ok, err := c.lookFirst(ctx, fmt.Sprintf("lock %q", name), o, func(ctx context.Context) (err error) {
+	switch first, err := c.lookFirst(ctx, fmt.Sprintf("lock %q", name), o, func(ctx context.Context) (err error) {
 		_, before, err = look(ctx)
 		return err
-	}); err != nil {
+	}); {
+	case err != nil:
 		return nil, err
-	} else if ok {
+	case first == judged:
 		granted = func(ctx context.Context) (*Lock, error) {
 			l, now, err := look(ctx)
 			if err != nil || !now.newer(before) {
@@ -74,22 +75,41 @@ func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock
 			}
 			return l, nil
 		}
+	case first == unjudged:
+		granted = cannotJudge
 	}
 	o.Wait = waitLeft(o.Wait, start)
 	return c.waitFor(ctx, fmt.Sprintf("lock %q", name), o, true, granted,
 		func(ctx context.Context, req LockOptions) (*Lock, error) { return c.Lock(ctx, name, req) })
 }
 
+// firstLook is what lookFirst got: the read to judge by (judged), none
+// because the server has no such read (the original locker: its unknown
+// outcomes are returned as they are), or none because it failed (unjudged:
+// an unknown outcome is then ErrMaybeHeld, never sent again).
+type firstLook int
+
+const (
+	judged firstLook = iota
+	legacy
+	unjudged
+)
+
+// errNoFirstRead is what cannotJudge says.
+var errNoFirstRead = errors.New("the lock could not be read before the request was sent, so a hold it shows now cannot be told from one it had then")
+
+// cannotJudge is the grantedFunc of a wait whose first read failed.
+func cannotJudge(context.Context) (*Lock, error) { return nil, errNoFirstRead }
+
 // lookFirst makes the read that a wait's read-back judges by (look keeps
 // what it read) before anything is asked: a request sent without it could
-// not be judged should its answer be lost, and would be sent again
-// blindly, taking the lock twice. While the server refuses for now (its
-// own 503: restarting, its database away), it is asked again with a
-// back-off until o.Wait or ctx ends (then that error). A server that
-// cannot be reached, or has no such read (the original locker), leaves
-// nothing to judge by: false, and the wait goes on without (its request
-// fails the same way, or is never read back).
-func (c *Client) lookFirst(ctx context.Context, what string, o LockOptions, look func(context.Context) error) (bool, error) {
+// not be judged should its answer be lost. While the server refuses for
+// now (its own 503: restarting, its database away), it is asked again
+// with a back-off until o.Wait or ctx ends (then that error). One that
+// cannot be reached, or answers through a proxy's error, leaves it
+// unjudged (the request is still sent: it fails the same way, or is
+// answered); one that has no such read (the original locker), legacy.
+func (c *Client) lookFirst(ctx context.Context, what string, o LockOptions, look func(context.Context) error) (firstLook, error) {
 	var deadline time.Time
 	if o.Wait > 0 {
 		deadline = time.Now().Add(o.Wait)
@@ -100,13 +120,15 @@ func (c *Client) lookFirst(ctx context.Context, what string, o LockOptions, look
 		var ae *APIError
 		switch {
 		case err == nil:
-			return true, nil
+			return judged, nil
 		case ctx.Err() != nil:
-			return false, gaveUp(what, ctx.Err(), err)
-		case !errors.Is(err, ErrUnavailable) || !errors.As(err, &ae) || !ae.fromLocker || loginRefused(err):
-			return false, nil
+			return unjudged, gaveUp(what, ctx.Err(), err)
+		case Ambiguous(err) || errors.Is(err, ErrUnavailable) && loginRefused(err):
+			return unjudged, nil
+		case !errors.Is(err, ErrUnavailable) || !errors.As(err, &ae) || !ae.fromLocker:
+			return legacy, nil
 		case o.Wait < 0 || !deadline.IsZero() && !time.Now().Before(deadline):
-			return false, err
+			return unjudged, err
 		}
 		backoff = min(max(2*backoff, 500*time.Millisecond), 10*time.Second)
 		delay := jitter(backoff)
@@ -121,7 +143,7 @@ func (c *Client) lookFirst(ctx context.Context, what string, o LockOptions, look
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return false, gaveUp(what, ctx.Err(), err)
+			return unjudged, gaveUp(what, ctx.Err(), err)
 		}
 	}
 }
@@ -395,17 +417,27 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 	if granted == nil {
 		return ended
 	}
-	// ctx has ended: these requests get a short time of their own.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.readBackTime(), 5*time.Second))
+	// ctx has ended: these requests get a short time of their own, the
+	// pauses on top.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.readBackTime(), 5*time.Second)+2*settleTime)
 	defer cancel()
+	read := func() (*Lock, error) {
+		for {
+			l, err := granted(bctx)
+			if err == nil || !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrUnavailable) || bctx.Err() != nil {
+				return l, err
+			}
+			settle(bctx) // a blip: again, while there is time
+		}
+	}
 	// Read at once, a grant still on its way would be missed, and left
 	// held with no one told (a client review saw it 3 times in 860).
 	settle(bctx)
-	l, err := granted(bctx)
+	l, err := read()
 	if err == nil && l != nil {
 		// The server may be giving it back at this moment.
 		settle(bctx)
-		l, err = granted(bctx)
+		l, err = read()
 	}
 	switch {
 	case err != nil:

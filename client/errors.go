@@ -129,7 +129,8 @@ func (e *MaybeHeldError) Error() string { return e.err.Error() }
 func (e *MaybeHeldError) Unwrap() error { return e.err }
 
 // Ambiguous reports whether err leaves it unknown whether the server made
-// the change asked for: no answer came (ErrUnreachable), or something
+// the change asked for: no answer came (ErrUnreachable, unless no
+// connection was made at all: refused, no such host), or something
 // between client and server answered in its place, perhaps after the
 // request had reached the server (a gateway's 502 or 504, an Envoy 503
 // "upstream reset"; any 5xx that is not a Locker server's own JSON
@@ -139,6 +140,13 @@ func (e *MaybeHeldError) Unwrap() error { return e.err }
 // happened. Locker's own 503 and 507 (waiter limits, shutting down, store
 // failing, disk full) and 429 say the change was not made.
 func Ambiguous(err error) bool {
+	var (
+		opErr  *net.OpError
+		dnsErr *net.DNSError
+	)
+	if errors.Is(err, ErrUnreachable) && (errors.As(err, &dnsErr) || errors.As(err, &opErr) && opErr.Op == "dial") {
+		return false // no connection was made: the request never left
+	}
 	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotLocker) {
 		return true
 	}

@@ -205,12 +205,16 @@ func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions
 	start := time.Now()
 	var granted grantedFunc
 	var before map[string]ours
-	if ok, err := c.lookFirst(ctx, fmt.Sprintf("a member of pool %q", pool), o, func(ctx context.Context) (err error) {
+	first, err := c.lookFirst(ctx, fmt.Sprintf("a member of pool %q", pool), o, func(ctx context.Context) (err error) {
 		_, before, err = look(ctx)
 		return err
-	}); err != nil {
+	})
+	switch {
+	case err != nil:
 		return nil, err
-	} else if ok {
+	case first == unjudged:
+		granted = cannotJudge
+	case first == judged:
 		granted = func(ctx context.Context) (*Lock, error) {
 			p, now, err := look(ctx)
 			if err != nil {
