@@ -71,6 +71,83 @@ func takeK(l *lock.Lock, env lock.Env) []lock.Event {
 	return ev
 }
 
+// stalledWrites is a store that reaches its database through a freezer,
+// on a schema where lock "x" exists, and a session of its own to hold that
+// lock's row and to watch the store's statements wait for it.
+type stalledWrites struct {
+	s            *pgstore.Store
+	f            *freezer
+	other, watch *pgx.Conn
+	app          string // the store's application_name
+}
+
+// newStalledWrites opens it, the store's URL ending with query.
+func newStalledWrites(t *testing.T, app, query string, opts pgstore.Options) *stalledWrites {
+	t.Helper()
+	schemaURL := pgtest.Schema(t)
+	u, _ := url.Parse(schemaURL)
+	sw := &stalledWrites{f: startFreezer(t, u.Host), app: app}
+	var err error
+	if sw.s, err = pgstore.Open(bg, withHost(t, schemaURL, sw.f.addr())+"&application_name="+app+query, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.s.Close() })
+	release := func(l *lock.Lock, env lock.Env) []lock.Event {
+		ev, _ := lock.Release(l, "k", "k", env)
+		return ev
+	}
+	for _, m := range []lock.Mutation{takeK, release} { // the lock's row exists
+		if _, _, err := sw.s.Update(bg, "x", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Watched from a session of its own: other's transaction would see
+	// pg_stat_activity as it was when it first looked.
+	for _, c := range []**pgx.Conn{&sw.other, &sw.watch} {
+		if *c, err = pgx.Connect(bg, schemaURL); err != nil {
+			t.Fatal(err)
+		}
+		conn := *c
+		t.Cleanup(func() { conn.Close(bg) })
+	}
+	return sw
+}
+
+// rowLock holds the lock's row until the transaction ends.
+func (sw *stalledWrites) rowLock(t *testing.T) pgx.Tx {
+	t.Helper()
+	tx, err := sw.other.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, `SELECT 1 FROM locker_locks WHERE name = 'x' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// waiting is how many of the store's statements wait on a lock.
+func (sw *stalledWrites) waiting() int {
+	var n int
+	sw.watch.QueryRow(bg, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1`, sw.app).Scan(&n)
+	return n
+}
+
+// letGo ends tx once the database's statement_timeout has passed, and
+// fails the test if a cut-off write then commits.
+func (sw *stalledWrites) letGo(t *testing.T, tx pgx.Tx) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond) // past the statement_timeout
+	if err := tx.Commit(bg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // for a write still waiting to go on
+	var key string
+	if err := sw.other.QueryRow(bg, `SELECT key FROM locker_locks WHERE name = 'x'`).Scan(&key); err != nil || key != "" {
+		t.Fatalf("after the row lock was let go, the lock is held by key %q (%v): a cut-off write committed", key, err)
+	}
+}
+
 // TestAWriteStalledInTheDatabaseEndsThere: a write that waits in the
 // database (on a row lock someone holds) while the replica's link to it is
 // cut, so that the replica's cancel cannot reach it either, is ended by
@@ -81,42 +158,11 @@ func takeK(l *lock.Lock, env lock.Env) []lock.Event {
 // HA review). A database's own error for the write says it was not made.
 func TestAWriteStalledInTheDatabaseEndsThere(t *testing.T) {
 	pgstore.SetWriteTimeout(t, 2*time.Second)
-	schemaURL := pgtest.Schema(t)
-	u, _ := url.Parse(schemaURL)
-	f := startFreezer(t, u.Host)
-	s, err := pgstore.Open(bg, withHost(t, schemaURL, f.addr())+"&application_name=stalled-write", pgstore.Options{QueryTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	release := func(l *lock.Lock, env lock.Env) []lock.Event {
-		ev, _ := lock.Release(l, "k", "k", env)
-		return ev
-	}
-	for _, m := range []lock.Mutation{takeK, release} { // the lock's row exists
-		if _, _, err := s.Update(bg, "x", m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	other, err := pgx.Connect(bg, schemaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(bg)
-	rowLock := func() pgx.Tx {
-		tx, err := other.Begin(bg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(bg, `SELECT 1 FROM locker_locks WHERE name = 'x' FOR UPDATE`); err != nil {
-			t.Fatal(err)
-		}
-		return tx
-	}
+	sw := newStalledWrites(t, "stalled-write", "", pgstore.Options{QueryTimeout: time.Second})
 
 	// The database's statement_timeout ends the write: said so, for sure.
-	tx := rowLock()
-	_, _, err = s.Update(bg, "x", takeK)
+	tx := sw.rowLock(t)
+	_, _, err := sw.s.Update(bg, "x", takeK)
 	if lock.ErrorCode(err) != lock.EUNAVAILABLE || lock.Unsure(err) || !strings.Contains(err.Error(), "it was not made") {
 		t.Fatalf("a write the database ended: %v (unsure: %v)", err, lock.Unsure(err))
 	}
@@ -124,40 +170,24 @@ func TestAWriteStalledInTheDatabaseEndsThere(t *testing.T) {
 
 	// The link cut with the write waiting: the replica cannot tell, but
 	// the write ends in the database all the same.
-	tx = rowLock()
+	tx = sw.rowLock(t)
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.Update(bg, "x", takeK)
+		_, _, err := sw.s.Update(bg, "x", takeK)
 		done <- err
 	}()
-	// Watched from a session of its own: other's transaction would see
-	// pg_stat_activity as it was when it first looked.
-	watch, err := pgx.Connect(bg, schemaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close(bg)
 	deadline := time.Now().Add(10 * time.Second)
-	for waiting := false; !waiting; {
+	for sw.waiting() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the write never waited on the row lock")
 		}
-		watch.QueryRow(bg, `SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'stalled-write'`).Scan(&waiting)
 		time.Sleep(10 * time.Millisecond)
 	}
-	f.down() // nothing passes, not even the replica's cancel
+	sw.f.down() // nothing passes, not even the replica's cancel
 	if err := <-done; !lock.Unsure(err) {
 		t.Fatalf("a write cut off: %v, want an unsure failure", err)
 	}
-	time.Sleep(500 * time.Millisecond) // past the statement_timeout
-	if err := tx.Commit(bg); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond) // for a write still waiting to go on
-	var key string
-	if err := other.QueryRow(bg, `SELECT key FROM locker_locks WHERE name = 'x'`).Scan(&key); err != nil || key != "" {
-		t.Fatalf("after the row lock was let go, the lock is held by key %q (%v): the cut-off write committed", key, err)
-	}
+	sw.letGo(t, tx)
 }
 
 // TestAWriteThatWaitedForAConnectionEndsThere: the replica's time for a
@@ -168,41 +198,14 @@ func TestAWriteStalledInTheDatabaseEndsThere(t *testing.T) {
 // up on it, and commit afterwards (a review of the statement_timeout).
 func TestAWriteThatWaitedForAConnectionEndsThere(t *testing.T) {
 	pgstore.SetWriteTimeout(t, 2*time.Second)
-	schemaURL := pgtest.Schema(t)
-	u, _ := url.Parse(schemaURL)
-	f := startFreezer(t, u.Host)
-	s, err := pgstore.Open(bg, withHost(t, schemaURL, f.addr())+"&pool_max_conns=1&application_name=waited-write", pgstore.Options{QueryTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	release := func(l *lock.Lock, env lock.Env) []lock.Event {
-		ev, _ := lock.Release(l, "k", "k", env)
-		return ev
-	}
-	for _, m := range []lock.Mutation{takeK, release} {
-		if _, _, err := s.Update(bg, "x", m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	other, err := pgx.Connect(bg, schemaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(bg)
-	tx, err := other.Begin(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(bg, `SELECT 1 FROM locker_locks WHERE name = 'x' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	sw := newStalledWrites(t, "waited-write", "&pool_max_conns=1", pgstore.Options{QueryTimeout: 10 * time.Second})
+	tx := sw.rowLock(t)
 	// Three writes, one connection: each waits for the one before it,
 	// which waits on the row lock.
 	done := make(chan error, 3)
 	for i := range 3 {
 		go func() {
-			_, _, err := s.Update(bg, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
+			_, _, err := sw.s.Update(bg, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
 				ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: fmt.Sprintf("h%d", i)}, env)
 				return ev
 			})
@@ -210,11 +213,6 @@ func TestAWriteThatWaitedForAConnectionEndsThere(t *testing.T) {
 		}()
 		time.Sleep(20 * time.Millisecond)
 	}
-	watch, err := pgx.Connect(bg, schemaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close(bg)
 	// Once two have returned and the third waits in the database, the
 	// link is cut.
 	deadline := time.Now().Add(30 * time.Second)
@@ -224,10 +222,9 @@ func TestAWriteThatWaitedForAConnectionEndsThere(t *testing.T) {
 			returned++
 		case <-time.After(5 * time.Millisecond):
 		}
-		var waiting int
-		watch.QueryRow(bg, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'waited-write'`).Scan(&waiting)
+		waiting := sw.waiting()
 		if returned == 2 && waiting == 1 {
-			f.down()
+			sw.f.down()
 			break
 		}
 		if time.Now().After(deadline) {
@@ -235,15 +232,7 @@ func TestAWriteThatWaitedForAConnectionEndsThere(t *testing.T) {
 		}
 	}
 	<-done
-	time.Sleep(500 * time.Millisecond) // past the database's statement_timeout
-	if err := tx.Commit(bg); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond) // for a write still waiting to go on
-	var key string
-	if err := other.QueryRow(bg, `SELECT key FROM locker_locks WHERE name = 'x'`).Scan(&key); err != nil || key != "" {
-		t.Fatalf("after the row lock was let go, the lock is held by key %q (%v): a cut-off write committed", key, err)
-	}
+	sw.letGo(t, tx)
 }
 
 // TestListOutlastsTheStatementTimeout: List, given six times the bound of
