@@ -575,17 +575,16 @@ func TestAcquireWaitCountsFromTheCall(t *testing.T) {
 	}
 }
 
-// TestPoolReadBackFindsAMemberThatJoinedDuringTheWait: a wait for a pool
-// often ends when a member is added; that grant, its answer lost, is
-// found by reading the pool back.
-func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
+// memberJoinsDuringWait makes pool p of one member, m1, held by another
+// key, and, once a wait's PUT is with the server (answered with a 502 by
+// the gateway), adds m2 to it and runs then.
+func memberJoinsDuringWait(t *testing.T, g *gateway, c *client.Client, then func()) {
+	t.Helper()
 	ctx := context.Background()
-	g, c := behindGateway(t)
-	direct := c // another caller, whose requests the gateway passes on
-	if _, err := direct.AddMember(ctx, "p", "m1", nil); err != nil {
+	if _, err := c.AddMember(ctx, "p", "m1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := direct.Lock(ctx, "m1", client.LockOptions{Key: "X"}); err != nil {
+	if _, err := c.Lock(ctx, "m1", client.LockOptions{Key: "X"}); err != nil {
 		t.Fatal(err)
 	}
 	g.puts.Store(0)
@@ -595,8 +594,18 @@ func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(100 * time.Millisecond)
-		direct.AddMember(ctx, "p", "m2", nil)
+		c.AddMember(ctx, "p", "m2", nil)
+		then()
 	}()
+}
+
+// TestPoolReadBackFindsAMemberThatJoinedDuringTheWait: a wait for a pool
+// often ends when a member is added; that grant, its answer lost, is
+// found by reading the pool back.
+func TestPoolReadBackFindsAMemberThatJoinedDuringTheWait(t *testing.T) {
+	ctx := context.Background()
+	g, c := behindGateway(t)
+	memberJoinsDuringWait(t, g, c, func() {})
 	l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "me", Wait: 10 * time.Second, OwnKey: true})
 	if err != nil || l.Name != "m2" || !l.ReadBack {
 		t.Fatalf("AcquireFromPool granted a member added during the wait, its answer a 502: %+v, %v", l, err)
@@ -722,22 +731,7 @@ func TestReadBackEdges(t *testing.T) {
 			})
 		}})
 		c := newClient(t, client.Options{URL: srv.URL})
-		if _, err := c.AddMember(ctx, "p", "m1", nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Lock(ctx, "m1", client.LockOptions{Key: "X"}); err != nil {
-			t.Fatal(err)
-		}
-		g.puts.Store(0)
-		g.fail.Store(1)
-		go func() {
-			for g.puts.Load() == 0 { // the wait's PUT is with the server
-				time.Sleep(10 * time.Millisecond)
-			}
-			time.Sleep(100 * time.Millisecond)
-			c.AddMember(ctx, "p", "m2", nil)
-			armed.Store(true)
-		}()
+		memberJoinsDuringWait(t, g, c, func() { armed.Store(true) })
 		l, err := c.AcquireFromPool(ctx, "p", client.LockOptions{Key: "me", Wait: 10 * time.Second, OwnKey: true})
 		m2, _ := c.Get(ctx, "m2")
 		if !errors.Is(err, client.ErrMaybeHeld) || m2.LockedBy["me"] != 1 {

@@ -370,3 +370,20 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// grantWithoutAnswer wraps a server so that a PUT to path (while on is
+// true, or always when on is nil) is granted but never answered, as when
+// a build is aborted in that moment: the grant is signalled on granted.
+func grantWithoutAnswer(path string, granted chan<- struct{}, on *atomic.Bool) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && r.URL.Path == path && (on == nil || on.Load()) {
+				h.ServeHTTP(httptest.NewRecorder(), r)
+				granted <- struct{}{}
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}

@@ -976,18 +976,7 @@ func TestPoolAbortAsGranted(t *testing.T) {
 	granted := make(chan struct{}, 4)
 	stalling := atomic.Bool{}
 	stalling.Store(true)
-	stall := func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPut && r.URL.Path == "/pool/slow" && stalling.Load() {
-				h.ServeHTTP(httptest.NewRecorder(), r) // granted; the answer never comes
-				granted <- struct{}{}
-				<-r.Context().Done()
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	}
-	s := startServer(t, serverOpts{wrap: stall})
+	s := startServer(t, serverOpts{wrap: grantWithoutAnswer("/pool/slow", granted, &stalling)})
 	c := s.client(t, "", "")
 	source := poolSource(s, "slow")
 	b := newBuild(t, source, "deploy", 1, 1)

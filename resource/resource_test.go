@@ -3,8 +3,6 @@ package resource_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -316,18 +314,7 @@ func TestAbortWhileWaiting(t *testing.T) {
 // resource review found such locks held with nobody told).
 func TestAbortAsGrantedSaysSo(t *testing.T) {
 	granted := make(chan struct{}, 1)
-	stall := func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPut && r.URL.Path == "/lock/slow" {
-				h.ServeHTTP(httptest.NewRecorder(), r) // granted; the answer never comes
-				granted <- struct{}{}
-				<-r.Context().Done()
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	}
-	s := startServer(t, serverOpts{wrap: stall})
+	s := startServer(t, serverOpts{wrap: grantWithoutAnswer("/lock/slow", granted, nil)})
 	c := s.client(t, "", "")
 	p := start(t, binary, request(src(s, "slow"), lockParams("B", "b1"), nil), "out", t.TempDir())
 	<-granted
