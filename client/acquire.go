@@ -123,7 +123,7 @@ func (c *Client) lookFirst(ctx context.Context, what string, o LockOptions, look
 			return judged, nil
 		case ctx.Err() != nil:
 			return unjudged, gaveUp(what, ctx.Err(), err)
-		case Ambiguous(err) || errors.Is(err, ErrUnavailable) && loginRefused(err):
+		case errors.Is(err, ErrUnreachable) || Ambiguous(err) || loginRefused(err):
 			return unjudged, nil
 		case !errors.Is(err, ErrUnavailable) || !errors.As(err, &ae) || !ae.fromLocker:
 			return legacy, nil

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -774,6 +775,24 @@ func TestFirstReadFailures(t *testing.T) {
 			}
 		})
 	}
+	t.Run("first read never connected", func(t *testing.T) {
+		// The server was not there for the first read, and is for the
+		// request, whose answer is lost: still nothing to judge by.
+		g := &gateway{}
+		srv := newServer(t, serverConfig{wrap: g.wrap})
+		var calls atomic.Int32
+		c := newClient(t, client.Options{URL: srv.URL, HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}})
+		g.fail.Store(1)
+		_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: true})
+		if !errors.Is(err, client.ErrMaybeHeld) || g.puts.Load() != 1 {
+			t.Fatalf("Acquire: %v after %d PUTs; want ErrMaybeHeld after one", err, g.puts.Load())
+		}
+	})
 	t.Run("no connection", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -837,3 +856,8 @@ func TestGiveBackWithShortTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
