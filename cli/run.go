@@ -576,96 +576,43 @@ func (r *runner) within(ctx context.Context, limit time.Duration, do func(contex
 	return l, err
 }
 
-// keep refreshes the hold's lease until ctx ends, every third of its
-// length, and declares it lost when the server no longer has it or could
-// not be reached for a whole lease.
+// keep has the client keep the hold's lease alive until ctx ends, and
+// says on stderr when a renewal fails, when the hold is lost (or presumed
+// lost: then the command may be stopped, --kill-on-lost) and when a
+// presumed loss turns out wrong.
 func (r *runner) keep(ctx context.Context, l *client.Lock) {
 	if l.Legacy {
 		r.c.say("warning: the server has no leases; if this run dies, unlock '%s' by hand", r.name)
 		return
 	}
-	hold, ok := l.Holds[r.holder]
-	if !ok || hold.Expires.IsZero() {
+	k, err := r.cl.Keep(ctx, l, r.key, r.holder, client.KeepOptions{TTL: r.ttl, Notify: r.kept})
+	if err != nil {
 		return // no lease: nothing to keep alive
 	}
-	// The lease may be shorter than asked (the server's maximum), or set by
-	// the server's default when none was asked.
-	lease := time.Until(hold.Expires)
-	if r.ttl > 0 && (lease <= 0 || lease > r.ttl) {
-		lease = r.ttl
-	}
-	if lease <= 0 {
-		lease = time.Second
-	}
-	ask := r.ttl
-	if ask <= 0 {
-		ask = lease.Round(time.Second)
-	}
-	interval := max(lease/3, 20*time.Millisecond)
-	// The lease runs at least until lease after the last renewal that
-	// succeeded was sent (the server renewed it later than that). When
-	// renewals fail, the hold is declared lost a tenth of the lease
-	// before then, so that --kill-on-lost stops the command before
-	// anyone else can be given the lock.
-	renewed := time.Now()
-	margin := lease / 10
-	saidLost := false
-	timer := time.NewTimer(interval)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		// A renewal may take a second, but never past the point where
-		// the hold must be declared lost: a server that hangs must not
-		// keep that from happening in time.
-		limit := max(interval, time.Second)
-		if until := time.Until(renewed.Add(lease - margin)); until < limit && !saidLost {
-			limit = max(until, 10*time.Millisecond)
-		}
-		sent := time.Now()
-		nl, err := r.within(ctx, limit, func(ctx context.Context) (*client.Lock, error) {
-			return r.cl.RefreshFence(ctx, r.name, r.key, r.holder, ask, r.fence)
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		switch {
-		case err == nil && r.fence != 0 && !nl.Legacy && nl.Fence != r.fence:
-			// Taken afresh since, by a holder with our key and name.
-			r.declareLost(fmt.Sprintf("'%s' was lost and taken again under our key and holder (fence %d, ours %d)", r.name, nl.Fence, r.fence))
-			return
-		case err == nil:
-			renewed = sent
-			if saidLost {
-				fmt.Fprintf(r.c.stderr, "locker run: the server answers again and '%s' is still ours: lease renewed\n", r.name)
-				saidLost = false
-				r.stillLost.Store(false)
-			}
-			next := lease
-			if h, ok := nl.Holds[r.holder]; ok && !h.Expires.IsZero() {
-				if until := time.Until(h.Expires); until > 0 && until < next {
-					next = until
-				}
-			}
-			interval = max(next/3, 20*time.Millisecond)
-		case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrLocked):
-			msg, _ := explain(err)
-			r.declareLost(fmt.Sprintf("the server no longer has our hold on '%s' (%s); it expired or was forced", r.name, msg))
-			return
-		default:
-			msg, _ := explain(err)
-			if left := time.Until(renewed.Add(lease)); left <= margin && !saidLost {
-				r.declareLost(fmt.Sprintf("could not refresh the lease on '%s' for %s (%s); it runs out within %s", r.name, time.Since(renewed).Round(10*time.Millisecond), msg, max(left, 0).Round(10*time.Millisecond)))
-				saidLost = true
-			} else if !saidLost {
-				r.c.say("could not refresh the lease on '%s' (%s); trying again", r.name, msg)
-			}
-			interval = max(min(lease/20, time.Second), 10*time.Millisecond)
-		}
-		timer.Reset(interval)
+	<-k.Done()
+}
+
+// kept reports what the keeper of the hold saw.
+func (r *runner) kept(e client.KeepEvent) {
+	var lost *client.LostError
+	errors.As(e.Err, &lost)
+	switch {
+	case e.Type == client.KeepRecovered:
+		fmt.Fprintf(r.c.stderr, "locker run: the server answers again and '%s' is still ours: lease renewed\n", r.name)
+		r.stillLost.Store(false)
+	case e.Type == client.KeepRetrying:
+		msg, _ := explain(e.Err)
+		r.c.say("could not refresh the lease on '%s' (%s); trying again", r.name, msg)
+	case lost == nil:
+	case lost.TakenFence != 0:
+		// Taken afresh since, by a holder with our key and name.
+		r.declareLost(fmt.Sprintf("'%s' was lost and taken again under our key and holder (fence %d, ours %d)", r.name, lost.TakenFence, lost.Fence))
+	case lost.Presumed:
+		msg, _ := explain(lost.Err)
+		r.declareLost(fmt.Sprintf("could not refresh the lease on '%s' for %s (%s); it runs out within %s", r.name, lost.Unrenewed.Round(10*time.Millisecond), msg, lost.Left.Round(10*time.Millisecond)))
+	default:
+		msg, _ := explain(lost.Err)
+		r.declareLost(fmt.Sprintf("the server no longer has our hold on '%s' (%s); it expired or was forced", r.name, msg))
 	}
 }
 

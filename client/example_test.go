@@ -169,6 +169,33 @@ func ExampleClient_Refresh() {
 	// Output: lease extended: true
 }
 
+// Keep a lease alive in the background while the work goes on, and stop
+// the work if the hold is lost.
+func ExampleClient_Keep() {
+	url, stop := exampleServer()
+	defer stop()
+	ctx := context.Background()
+	c, _ := client.New(client.Options{URL: url})
+
+	l, _ := c.Acquire(ctx, "backup", client.LockOptions{Key: "nightly", TTL: 30 * time.Second})
+	k, err := c.Keep(ctx, l, "nightly", "", client.KeepOptions{})
+	if err != nil {
+		log.Fatal(err) // ErrNoLease: taken without a TTL
+	}
+	work, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-k.Lost() // forced, or not renewed for nine tenths of the lease
+		cancel()
+	}()
+	_ = work // ... the work, stopping when work ends ...
+
+	k.Stop()
+	l, _ = c.Unlock(ctx, "backup", "nightly", "")
+	fmt.Println(l.State, k.Err())
+	// Output: free <nil>
+}
+
 // Get reads one lock.
 func ExampleClient_Get() {
 	url, stop := exampleServer()

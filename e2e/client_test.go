@@ -107,3 +107,39 @@ func TestClientTLSAuthAgainstBinary(t *testing.T) {
 		t.Fatalf("no credentials: exit %d %s", code, stderr)
 	}
 }
+
+// TestClientKeepAgainstBinary: the client's keeper keeps a hold whose lease
+// the server capped (LOCKER_MAX_TTL) alive for several of its lengths, and
+// says it is lost when an operator forces the lock.
+func TestClientKeepAgainstBinary(t *testing.T) {
+	s := startServer(t, []string{"LOCKER_MAX_TTL=1s"})
+	ctx := context.Background()
+	c, err := client.New(client.Options{URL: s.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Lock(ctx, "prod", client.LockOptions{Key: "k", Holder: "deploy", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Keep(ctx, l, "k", "deploy", client.KeepOptions{TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	time.Sleep(3500 * time.Millisecond)
+	if now, err := c.Get(ctx, "prod"); err != nil || now.LockedBy["deploy"] != 1 || k.Err() != nil {
+		t.Fatalf("after three and a half lengths of a 1s lease kept: %+v, %v, keeper: %v", now, err, k.Err())
+	}
+	if out, code := runLocker(t, []string{"LOCKER_URL=" + s.URL}, "unlock", "prod", "--force"); code != 0 {
+		t.Fatalf("locker unlock --force: %d %s", code, out)
+	}
+	select {
+	case <-k.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the keeper did not notice the forced release")
+	}
+	if err := k.Err(); !errors.Is(err, client.ErrLost) || !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("Err = %v, want ErrLost and ErrNotFound", err)
+	}
+}

@@ -1,0 +1,295 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrNoLease: Keep was given a hold without a lease (taken without a TTL,
+// or from a server without leases, Lock.Legacy): nothing can expire, so
+// there is nothing to keep alive.
+var ErrNoLease = errors.New("the hold has no lease to keep alive")
+
+// ErrLost: a kept hold was lost. The error is a *LostError.
+var ErrLost = errors.New("the hold was lost")
+
+// KeepOptions say how Keep renews a hold's lease.
+type KeepOptions struct {
+	// TTL is the lease each renewal asks for. 0: the lease the hold had
+	// left when Keep was called (the server's default or maximum when it
+	// granted less than was asked), rounded to a second.
+	TTL time.Duration
+	// Notify, when set, hears of each renewal that failed, of the hold
+	// lost, and of a presumed loss the server disproved (see
+	// KeepEventType). It is called from the keeper's goroutine, one
+	// event at a time: a Notify that blocks delays the renewals.
+	Notify func(KeepEvent)
+}
+
+// KeepEventType says what a KeepEvent reports.
+type KeepEventType int
+
+const (
+	// KeepRetrying: a renewal failed (Err says why) while the hold is
+	// still believed held; the keeper tries again sooner. Not sent while
+	// the hold is presumed lost.
+	KeepRetrying KeepEventType = iota + 1
+	// KeepLost: the hold is lost, or presumed lost (Err is the
+	// *LostError; Keeper.Lost is closed).
+	KeepLost
+	// KeepRecovered: a renewal succeeded after the hold was presumed
+	// lost: the server had it all along, and has it still. Keeper.Err is
+	// nil again.
+	KeepRecovered
+)
+
+// KeepEvent is one thing a Keeper reports to KeepOptions.Notify.
+type KeepEvent struct {
+	Type KeepEventType
+	// Err is the renewal's failure (KeepRetrying) or the *LostError
+	// (KeepLost); nil for KeepRecovered.
+	Err error
+}
+
+// LostError is why a kept hold was lost. It matches ErrLost, and the
+// failure behind it (ErrNotFound, ErrLocked, ErrUnreachable, ...).
+type LostError struct {
+	// Lock is the lock's name; Fence the token the kept hold was taken
+	// under.
+	Lock  string
+	Fence uint64
+	// Presumed is true when the server could not be reached (or failed)
+	// for nine tenths of the lease: it may still have the hold, but may
+	// give the lock to another within Left. The keeper goes on trying;
+	// should the server then still have the hold, KeepRecovered follows.
+	// Otherwise the server said the hold is gone, and the keeper has
+	// stopped.
+	Presumed bool
+	// TakenFence is the lock's token when the server has a hold of the
+	// same key and holder taken afresh since (the kept one ran out, then
+	// another call took the lock with them): that hold is not this
+	// one's. 0 otherwise.
+	TakenFence uint64
+	// Unrenewed is how long it has been since the last renewal that
+	// succeeded was sent (or since Keep was called); Left how long the
+	// lease has at the least (Presumed only).
+	Unrenewed, Left time.Duration
+	// Err is the server's answer (ErrNotFound, ErrLocked) or the last
+	// renewal's failure; nil when TakenFence is set.
+	Err error
+}
+
+func (e *LostError) Error() string {
+	switch {
+	case e.TakenFence != 0:
+		return fmt.Sprintf("lock %q was lost and taken again under the same key and holder (fence %d, the kept hold's %d)", e.Lock, e.TakenFence, e.Fence)
+	case e.Presumed:
+		return fmt.Sprintf("could not renew the lease on %q for %s (%v); it runs out within %s", e.Lock, e.Unrenewed.Round(10*time.Millisecond), e.Err, e.Left.Round(10*time.Millisecond))
+	}
+	return fmt.Sprintf("the server no longer has the hold on %q (%v): its lease ran out, or it was forced", e.Lock, e.Err)
+}
+
+func (e *LostError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrLost}
+	}
+	return []error{ErrLost, e.Err}
+}
+
+// A Keeper renews one hold's lease in the background, like an etcd
+// session's keep-alive: every third of the lease, sooner while renewals
+// fail. Each renewal names the hold's fence token, so a hold the same key
+// and holder took afresh after this one was lost is never renewed in its
+// place. Stop it before releasing the hold.
+type Keeper struct {
+	c           *Client
+	name, key   string
+	holder      string
+	fence       uint64
+	ask, lease  time.Duration
+	notify      func(KeepEvent)
+	cancel      context.CancelFunc
+	done        chan struct{}
+	lost        chan struct{}
+	lostOnce    sync.Once
+	mu          sync.Mutex
+	err         error     // guarded by mu
+	lastRenewed time.Time // guarded by mu
+}
+
+// Keep starts keeping alive the hold of key and holder (the key when holder
+// is "") on l, as Lock or Acquire returned it, until ctx ends or Stop is
+// called. It does not release the hold. A hold without a lease is
+// ErrNoLease; key and holder without a hold on l, ErrNotFound.
+//
+// Lost is closed when the hold is lost: the server says it no longer has
+// it (its lease ran out, or it was forced), or renewals have failed for
+// nine tenths of the lease, so that the work it protects can stop before
+// the server may give the lock to another. Stop the work then: the lock
+// may be someone else's.
+func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOptions) (*Keeper, error) {
+	if holder == "" {
+		holder = key
+	}
+	if l.Legacy {
+		return nil, fmt.Errorf("locker client: %w: lock %q is from a server without leases", ErrNoLease, l.Name)
+	}
+	if o.TTL < 0 {
+		return nil, fmt.Errorf("locker client: %w: Keep needs a TTL of zero or more (%s)", ErrBadRequest, o.TTL)
+	}
+	h, ok := l.Holds[holder]
+	if !ok || l.Key != key || h.Count == 0 {
+		return nil, fmt.Errorf("locker client: %w: lock %q has no hold of key %q and holder %q", ErrNotFound, l.Name, key, holder)
+	}
+	if h.Expires.IsZero() {
+		return nil, fmt.Errorf("locker client: %w: the hold of %q on %q was taken without a TTL", ErrNoLease, holder, l.Name)
+	}
+	// The lease runs until the hold's expiry; shorter than asked when the
+	// server granted less (its maximum).
+	lease := time.Until(h.Expires)
+	if o.TTL > 0 && (lease <= 0 || lease > o.TTL) {
+		lease = o.TTL
+	}
+	if lease <= 0 {
+		lease = time.Second
+	}
+	ask := o.TTL
+	if ask <= 0 {
+		ask = max(lease.Round(time.Second), time.Second)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	k := &Keeper{
+		c: c, name: l.Name, key: key, holder: holder, fence: l.Fence,
+		ask: ask, lease: lease, notify: o.Notify, cancel: cancel,
+		done: make(chan struct{}), lost: make(chan struct{}), lastRenewed: time.Now(),
+	}
+	go k.run(ctx)
+	return k, nil
+}
+
+// Lost is closed when the hold is lost or presumed lost; Err says why.
+func (k *Keeper) Lost() <-chan struct{} { return k.lost }
+
+// Err is nil while the hold is believed held, and the *LostError once it is
+// lost (nil again should a presumed loss be disproved).
+func (k *Keeper) Err() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.err
+}
+
+// Renewed is when the last renewal that succeeded was sent (or Keep was
+// called): the lease runs at least until then plus its length.
+func (k *Keeper) Renewed() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lastRenewed
+}
+
+// Stop stops the renewals and waits for the keeper to end. It does not
+// release the hold: its lease runs out unless it is released or renewed.
+func (k *Keeper) Stop() {
+	k.cancel()
+	<-k.done
+}
+
+// Done is closed when the keeper has ended: stopped, its context ended, or
+// the hold lost for sure.
+func (k *Keeper) Done() <-chan struct{} { return k.done }
+
+func (k *Keeper) run(ctx context.Context) {
+	defer close(k.done)
+	lease := k.lease
+	interval := max(lease/3, 20*time.Millisecond)
+	// The lease runs at least until lease after the last renewal that
+	// succeeded was sent (the server renewed it later than that). When
+	// renewals fail, the hold is presumed lost a tenth of the lease
+	// before then, so that the work can stop before anyone else can be
+	// given the lock.
+	renewed := k.Renewed()
+	margin := lease / 10
+	presumed := false
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		// A renewal may take a second, but never past the point where
+		// the hold must be presumed lost: a server that hangs must not
+		// keep that from happening in time.
+		limit := max(interval, time.Second)
+		if until := time.Until(renewed.Add(lease - margin)); until < limit && !presumed {
+			limit = max(until, 10*time.Millisecond)
+		}
+		sent := time.Now()
+		nl, err := k.renew(ctx, limit)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil && k.fence != 0 && !nl.Legacy && nl.Fence != k.fence:
+			k.lose(&LostError{Lock: k.name, Fence: k.fence, TakenFence: nl.Fence, Unrenewed: time.Since(renewed)})
+			return
+		case err == nil:
+			renewed = sent
+			k.mu.Lock()
+			k.lastRenewed, k.err = sent, nil
+			k.mu.Unlock()
+			if presumed {
+				presumed = false
+				k.tell(KeepEvent{Type: KeepRecovered})
+			}
+			next := lease
+			if h, ok := nl.Holds[k.holder]; ok && !h.Expires.IsZero() {
+				if until := time.Until(h.Expires); until > 0 && until < next {
+					next = until
+				}
+			}
+			interval = max(next/3, 20*time.Millisecond)
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrLocked):
+			k.lose(&LostError{Lock: k.name, Fence: k.fence, Unrenewed: time.Since(renewed), Err: err})
+			return
+		default:
+			if left := time.Until(renewed.Add(lease)); left <= margin && !presumed {
+				presumed = true
+				k.lose(&LostError{Lock: k.name, Fence: k.fence, Presumed: true, Unrenewed: time.Since(renewed), Left: max(left, 0), Err: err})
+			} else if !presumed {
+				k.tell(KeepEvent{Type: KeepRetrying, Err: err})
+			}
+			interval = max(min(lease/20, time.Second), 10*time.Millisecond)
+		}
+		timer.Reset(interval)
+	}
+}
+
+// renew sends one renewal with up to limit for its answer: a server that
+// does not answer in time counts as one that cannot be reached.
+func (k *Keeper) renew(ctx context.Context, limit time.Duration) (*Lock, error) {
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	l, err := k.c.RefreshFence(rctx, k.name, k.key, k.holder, k.ask, k.fence)
+	if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+		err = &ConnError{URL: k.c.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
+	}
+	return l, err
+}
+
+func (k *Keeper) lose(e *LostError) {
+	k.mu.Lock()
+	k.err = e
+	k.mu.Unlock()
+	k.lostOnce.Do(func() { close(k.lost) })
+	k.tell(KeepEvent{Type: KeepLost, Err: e})
+}
+
+func (k *Keeper) tell(e KeepEvent) {
+	if k.notify != nil {
+		k.notify(e)
+	}
+}

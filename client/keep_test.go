@@ -1,0 +1,299 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// renewals stands between client and server for lease renewals: it passes
+// them on, answers them with a gateway's 502 without passing them on
+// (cut), or passes them on without their fence token, as a server from
+// before fence tokens on renewals would take them (noFence).
+type renewals struct {
+	cut, noFence atomic.Bool
+	sent         atomic.Int32 // renewals the server got
+}
+
+func (g *renewals) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/refresh") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if g.cut.Load() {
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+			return
+		}
+		if g.noFence.Load() {
+			var body map[string]any
+			json.NewDecoder(r.Body).Decode(&body)
+			delete(body, "fence")
+			b, _ := json.Marshal(body)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		}
+		g.sent.Add(1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// events records what a Keeper tells.
+type events struct {
+	mu  sync.Mutex
+	got []client.KeepEvent
+}
+
+func (e *events) notify(ev client.KeepEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, ev)
+}
+
+func (e *events) count(t client.KeepEventType) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.got {
+		if ev.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+func keptServer(t *testing.T) (*renewals, *client.Client) {
+	g := &renewals{}
+	srv := newServer(t, serverConfig{wrap: g.wrap})
+	return g, newClient(t, client.Options{URL: srv.URL})
+}
+
+// TestKeepKeepsALeaseAlive: a hold with a 300ms lease kept for several
+// lease lengths is still held, its lease renewed; Stop ends the renewals
+// and leaves the hold to its lease.
+func TestKeepKeepsALeaseAlive(t *testing.T) {
+	g, c := keptServer(t)
+	ctx := context.Background()
+	l, err := c.Lock(ctx, "prod", client.LockOptions{Key: "k", Holder: "h", TTL: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	k, err := c.Keep(ctx, l, "k", "h", client.KeepOptions{TTL: 300 * time.Millisecond, Notify: ev.notify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	now, err := c.Get(ctx, "prod")
+	if err != nil || now.LockedBy["h"] != 1 || now.Fence != l.Fence {
+		t.Fatalf("after four lease lengths kept: %+v, %v; want still held by h once, fence %d", now, err, l.Fence)
+	}
+	if n := g.sent.Load(); n < 3 {
+		t.Errorf("%d renewals in four lease lengths, want one every third of the lease", n)
+	}
+	if k.Err() != nil || len(ev.got) != 0 {
+		t.Errorf("Err %v, events %+v; want none", k.Err(), ev.got)
+	}
+	select {
+	case <-k.Lost():
+		t.Fatal("Lost closed while the hold is kept")
+	default:
+	}
+	k.Stop()
+	sent := g.sent.Load()
+	time.Sleep(400 * time.Millisecond)
+	if g.sent.Load() != sent {
+		t.Error("renewals went on after Stop")
+	}
+	if now, err := c.Get(ctx, "prod"); err != nil || !now.Free() {
+		t.Errorf("a lease length after Stop: %+v, %v; want it run out", now, err)
+	}
+}
+
+// TestKeepSaysWhenTheHoldIsForced: a forced release ends the keeping with
+// a LostError carrying the server's ErrNotFound.
+func TestKeepSaysWhenTheHoldIsForced(t *testing.T) {
+	_, c := keptServer(t)
+	ctx := context.Background()
+	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 300 * time.Millisecond})
+	var ev events
+	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{Notify: ev.notify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	if _, err := c.ForceUnlock(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-k.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the keeper did not end after the hold was forced")
+	}
+	<-k.Lost()
+	var lost *client.LostError
+	if err := k.Err(); !errors.As(err, &lost) || lost.Presumed || !errors.Is(err, client.ErrLost) || !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("Err = %v; want a LostError, not presumed, matching ErrLost and ErrNotFound", err)
+	}
+	if lost.Lock != "prod" || lost.Fence != l.Fence || ev.count(client.KeepLost) != 1 || len(ev.got) != 1 {
+		t.Errorf("LostError %+v, events %+v", lost, ev.got)
+	}
+}
+
+// TestKeepPresumesLossInTime: while renewals fail, the hold is presumed
+// lost before its lease can run out (so the work can stop before the lock
+// is anyone else's); renewals go on, and when the server answers again
+// with the hold still its, the loss is taken back.
+func TestKeepPresumesLossInTime(t *testing.T) {
+	g, c := keptServer(t)
+	ctx := context.Background()
+	const lease = 2 * time.Second
+	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: lease})
+	var ev events
+	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{TTL: lease, Notify: ev.notify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	start := k.Renewed()
+	waitFor(t, func() bool { return k.Renewed() != start })
+	g.cut.Store(true)
+	renewed := k.Renewed()
+	select {
+	case <-k.Lost():
+	case <-time.After(2 * lease):
+		t.Fatal("not presumed lost while renewals failed for two lease lengths")
+	}
+	if at := time.Now(); !at.Before(renewed.Add(lease)) {
+		t.Errorf("presumed lost %s after the last renewal, want before the lease of %s ran out", at.Sub(renewed), lease)
+	}
+	var lost *client.LostError
+	if err := k.Err(); !errors.As(err, &lost) || !lost.Presumed || !errors.Is(err, client.ErrLost) || client.Ambiguous(err) == false {
+		t.Fatalf("Err = %v; want a presumed LostError with the gateway's 502", err)
+	}
+	if lost.Left <= 0 || lost.Left > lease/10 || lost.Unrenewed < lease*8/10 {
+		t.Errorf("LostError %+v: want under a tenth of the lease left", lost)
+	}
+	if ev.count(client.KeepRetrying) == 0 || ev.count(client.KeepLost) != 1 {
+		t.Errorf("events %+v: want renewals failing, then one loss", ev.got)
+	}
+	retrying := ev.count(client.KeepRetrying)
+	g.cut.Store(false)
+	waitFor(t, func() bool { return ev.count(client.KeepRecovered) == 1 })
+	if k.Err() != nil || ev.count(client.KeepRetrying) != retrying {
+		t.Errorf("after the server answered again: Err %v, events %+v; want nil, no retries told while presumed lost", k.Err(), ev.got)
+	}
+	if now, _ := c.Get(ctx, "prod"); now.LockedBy["k"] != 1 {
+		t.Errorf("lock after recovery: %+v, want still held", now)
+	}
+}
+
+// TestKeepNeverRenewsAHoldTakenAfresh: a kept hold whose lease ran out
+// while renewals failed, and that the same key and holder took again
+// since, is lost: the other call's hold is not renewed in its place,
+// whether the server checks the fence token (ErrNotFound) or predates
+// that and answers with the new token.
+func TestKeepNeverRenewsAHoldTakenAfresh(t *testing.T) {
+	for _, noFence := range []bool{false, true} {
+		g, c := keptServer(t)
+		ctx := context.Background()
+		l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 300 * time.Millisecond})
+		k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.cut.Store(true)
+		<-k.Lost()
+		waitFor(t, func() bool { now, err := c.Get(ctx, "prod"); return err == nil && now.Free() })
+		again, err := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.noFence.Store(noFence)
+		g.cut.Store(false)
+		select {
+		case <-k.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("noFence %v: the keeper went on after the lock was taken afresh", noFence)
+		}
+		var lost *client.LostError
+		err = k.Err()
+		if !errors.As(err, &lost) || lost.Presumed {
+			t.Fatalf("noFence %v: Err = %v, want a LostError for sure", noFence, err)
+		}
+		if noFence && (lost.TakenFence != again.Fence || lost.Fence != l.Fence) {
+			t.Errorf("server without fenced renewals: %+v, want TakenFence %d", lost, again.Fence)
+		}
+		if !noFence && !errors.Is(err, client.ErrNotFound) {
+			t.Errorf("Err = %v, want ErrNotFound", err)
+		}
+		now, _ := c.Get(ctx, "prod")
+		if !noFence && !now.Holds["k"].Expires.Equal(again.Holds["k"].Expires) {
+			t.Errorf("the other call's hold was renewed: expires %v, was %v", now.Holds["k"].Expires, again.Holds["k"].Expires)
+		}
+		k.Stop()
+	}
+}
+
+// TestKeepLostToAnotherKey: a kept hold whose lease ran out while
+// renewals failed, the lock since taken under another key, is lost for
+// sure (ErrLocked) once the server answers.
+func TestKeepLostToAnotherKey(t *testing.T) {
+	g, c := keptServer(t)
+	ctx := context.Background()
+	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 300 * time.Millisecond})
+	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	g.cut.Store(true)
+	<-k.Lost()
+	if _, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "other", Wait: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	g.cut.Store(false)
+	select {
+	case <-k.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the keeper went on after the lock was taken under another key")
+	}
+	var lost *client.LostError
+	if err := k.Err(); !errors.As(err, &lost) || lost.Presumed || !errors.Is(err, client.ErrLocked) {
+		t.Fatalf("Err = %v, want a LostError for sure, matching ErrLocked", err)
+	}
+}
+
+// TestKeepRefusals: what Keep cannot keep.
+func TestKeepRefusals(t *testing.T) {
+	_, c := keptServer(t)
+	ctx := context.Background()
+	noTTL, _ := c.Lock(ctx, "a", client.LockOptions{Key: "k"})
+	withTTL, _ := c.Lock(ctx, "b", client.LockOptions{Key: "k", Holder: "h", TTL: time.Minute})
+	for _, tc := range []struct {
+		name        string
+		l           *client.Lock
+		key, holder string
+		ttl         time.Duration
+		want        error
+	}{
+		{"no lease", noTTL, "k", "", 0, client.ErrNoLease},
+		{"legacy", &client.Lock{Name: "c", Key: "k", LockedBy: map[string]int{"k": 1}, Legacy: true}, "k", "", 0, client.ErrNoLease},
+		{"other holder", withTTL, "k", "", 0, client.ErrNotFound},
+		{"other key", withTTL, "x", "h", 0, client.ErrNotFound},
+		{"negative TTL", withTTL, "k", "h", -time.Second, client.ErrBadRequest},
+	} {
+		if k, err := c.Keep(ctx, tc.l, tc.key, tc.holder, client.KeepOptions{TTL: tc.ttl}); !errors.Is(err, tc.want) || k != nil {
+			t.Errorf("%s: Keep = %v, %v; want %v", tc.name, k, err, tc.want)
+		}
+	}
+}
