@@ -160,10 +160,7 @@ func waitLeft(wait time.Duration, start time.Time) time.Duration {
 // unknownLock reports whether err is a Locker server's answer that it has
 // never seen the lock (the original locker's 404 for GET /lock/NAME, a
 // route it lacks, says nothing).
-func unknownLock(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && ae.fromLocker
-}
+func unknownLock(err error) bool { return lockerSaid(err, http.StatusNotFound) }
 
 // ours is what a lock holds for one key and holder: its count, and the
 // lock's fence token while they hold it.
@@ -468,10 +465,7 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 
 // loginRefused reports whether err is a Locker server's 429: this client's
 // address failed to log in too often (its credentials are wrong, or were).
-func loginRefused(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests && ae.fromLocker
-}
+func loginRefused(err error) bool { return lockerSaid(err, http.StatusTooManyRequests) }
 
 // settle waits settleTime, or until ctx ends.
 func settle(ctx context.Context) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -74,6 +75,13 @@ type APIError struct {
 	// fromLocker is true when the answer is a Locker server's own JSON
 	// error, not a proxy's page.
 	fromLocker bool
+}
+
+// lockerSaid reports whether err is a Locker server's own answer (its JSON
+// error, not a proxy's page) with one of statuses.
+func lockerSaid(err error, statuses ...int) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.fromLocker && slices.Contains(statuses, ae.StatusCode)
 }
 
 func (e *APIError) Error() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -252,7 +253,9 @@ func (k *Keeper) run(ctx context.Context) {
 				}
 			}
 			interval = max(next/3, 20*time.Millisecond)
-		case errors.Is(err, ErrNotFound), errors.Is(err, ErrLocked):
+		case lockerSaid(err, http.StatusNotFound, http.StatusLocked):
+			// The server's own word (a proxy's 404 page, say while a
+			// replica restarts, is not: it is tried again).
 			k.lose(&LostError{Lock: k.name, Fence: k.fence, Unrenewed: time.Since(renewed), Err: err})
 			return
 		default:

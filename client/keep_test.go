@@ -22,6 +22,7 @@ import (
 // before fence tokens on renewals would take them (noFence).
 type renewals struct {
 	cut, noFence atomic.Bool
+	notFound     atomic.Bool  // answer with a proxy's 404 page
 	sent         atomic.Int32 // renewals the server got
 }
 
@@ -33,6 +34,10 @@ func (g *renewals) wrap(h http.Handler) http.Handler {
 		}
 		if g.cut.Load() {
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+			return
+		}
+		if g.notFound.Load() {
+			http.Error(w, "404 page not found", http.StatusNotFound)
 			return
 		}
 		if g.noFence.Load() {
@@ -241,6 +246,29 @@ func TestKeepNeverRenewsAHoldTakenAfresh(t *testing.T) {
 			t.Errorf("the other call's hold was renewed: expires %v, was %v", now.Holds["k"].Expires, again.Holds["k"].Expires)
 		}
 		k.Stop()
+	}
+}
+
+// TestKeepTriesAgainAfterAProxys404: a 404 that is not the server's own
+// answer (a proxy's page while a replica restarts) is a failed renewal,
+// not a lost hold.
+func TestKeepTriesAgainAfterAProxys404(t *testing.T) {
+	g, c := keptServer(t)
+	ctx := context.Background()
+	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 2 * time.Second})
+	var ev events
+	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{Notify: ev.notify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	g.notFound.Store(true)
+	waitFor(t, func() bool { return ev.count(client.KeepRetrying) > 0 })
+	g.notFound.Store(false)
+	sent := g.sent.Load()
+	waitFor(t, func() bool { return g.sent.Load() > sent })
+	if k.Err() != nil || ev.count(client.KeepLost) != 0 {
+		t.Fatalf("after a proxy's 404: Err %v, events %+v; want the hold kept", k.Err(), ev.got)
 	}
 }
 
