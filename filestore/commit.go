@@ -336,26 +336,26 @@ func (s *Store) gather(want int, wait time.Duration, timer *gatherTimer) (filled
 // to the last committed byte, so the file holds exactly what was
 // acknowledged, and reports an error for the requests in the batch.
 func (s *Store) write(b []byte) error {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
 	if s.logDeleted.Load() {
 		serr := storeError(errLogDeleted)
 		s.lastWriteErr.Store(&serr)
 		return serr
 	}
 	if s.brokenErr != nil {
-		if err := s.truncateLog(); err != nil {
+		if err := s.cutBack(); err != nil {
 			serr := storeError(err)
 			s.lastWriteErr.Store(&serr)
 			return serr
 		}
-		s.brokenErr = nil
-		s.opts.Logger.Info("log writable again", "file", s.log.Name())
 	}
 	if end := s.logSize + int64(len(b)); end > s.allocated {
 		s.preallocate(end)
 	}
-	_, err := s.log.Write(b)
+	n, err := s.log.Write(b)
 	if err == nil && !s.opts.NoSync {
-		err = s.log.Sync()
+		err = s.logFaults.sync(s.log)
 	}
 	if err == nil {
 		err = s.checkLinked()
@@ -380,11 +380,28 @@ func (s *Store) write(b []byte) error {
 	}
 	s.brokenErr = err
 	serr := storeError(err)
-	s.lastWriteErr.Store(&serr)
 	if terr := s.truncateLog(); terr == nil {
 		s.brokenErr = nil
+	} else if n > 0 {
+		// Some of the batch, or all of it, may be on disk (a failed
+		// fsync does not say the data is not there), and it could not
+		// be cut off: a restart may find it. Every change is refused
+		// until the log is cut back (each write tries first).
+		serr = unsureError(err, terr)
+		s.opts.Logger.Error("the log could not be cut back after a failed write: the changes of that write may or may not be found by the next start; changes are refused until the log can be cut back", "file", s.log.Name(), "err", terr)
 	}
+	s.lastWriteErr.Store(&serr)
 	return serr
+}
+
+// unsureError is the error for the changes of a write that failed after
+// some of it reached the log, which could then not be cut back: they may
+// be found made at the next start.
+func unsureError(err, terr error) error {
+	le := storeError(err).(*lock.Error)
+	le.Message = fmt.Sprintf("the lock store could not write (%v) nor take the write back (%v): the change may or may not have been made (a restart may find it made); check the lock", err, terr)
+	le.Unsure = true
+	return le
 }
 
 // checkLinked fails once the log segment has no name left: someone deleted
@@ -496,11 +513,38 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err := s.lastWriteErr.Load(); err != nil {
 		// The last write failed. Nothing may have been written since (a
 		// load balancer sends no traffic to a server that is not ready),
-		// so find out whether the disk takes writes again.
+		// so find out whether the disk takes writes again: the log
+		// itself, when it could not be cut back after the failure (a
+		// fault of that file only, read-only or on bad blocks, leaves
+		// the directory writable), and a file beside it.
+		if rerr := s.repairLog(); rerr != nil {
+			return storeError(rerr)
+		}
 		if s.probeWrite() != nil {
 			return *err
 		}
 	}
+	return nil
+}
+
+// repairLog cuts the log back to its last committed byte when a failed
+// write could not (as the next write would first).
+func (s *Store) repairLog() error {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.cutBack()
+}
+
+// cutBack is repairLog with logMu held.
+func (s *Store) cutBack() error {
+	if s.brokenErr == nil {
+		return nil
+	}
+	if err := s.truncateLog(); err != nil {
+		return err
+	}
+	s.brokenErr = nil
+	s.opts.Logger.Info("log writable again", "file", s.log.Name())
 	return nil
 }
 

@@ -60,7 +60,10 @@ func (s *Store) maybeCompact(backoff *segmentBackoff) {
 	}
 	gen := s.logGen + 1
 	size := s.logSize
-	if err := s.newSegment(gen); err != nil {
+	s.logMu.Lock()
+	err := s.newSegment(gen)
+	s.logMu.Unlock()
+	if err != nil {
 		*backoff = segmentBackoff{failures: backoff.failures + 1, lastTry: time.Now(), atSize: size}
 		s.opts.Logger.Error("starting a new log segment failed; compaction postponed: tried again in a minute, or once the log has doubled", "err", err, "log_bytes", size, "tries", backoff.failures)
 		return

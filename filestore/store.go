@@ -95,7 +95,9 @@ type Store struct {
 	// while it gathers a batch (0 otherwise: every change wakes it).
 	gatherWant atomic.Int64
 
-	// Owned by the committer goroutine.
+	// Owned by the committer goroutine, which holds logMu while it writes
+	// or switches segments: Ready takes it to cut a broken log back.
+	logMu   sync.Mutex
 	log     *os.File
 	logGen  uint64
 	logSize int64
@@ -105,6 +107,9 @@ type Store struct {
 	noPrealloc bool
 	snapSize   int64
 	brokenErr  error // last write failure, until the log is repaired
+	// logFaults, set by tests only, fails the log segment's syncs and
+	// truncates as a failing disk would.
+	logFaults *logFaults
 
 	lastWriteErr atomic.Pointer[error] // set by a failed write, cleared by a good one
 	// logDeleted is set by a write that found the log segment unlinked
@@ -622,13 +627,37 @@ func (s *Store) writeLogHeader() error {
 
 // truncateLog cuts the log back to its last committed byte.
 func (s *Store) truncateLog() error {
-	if err := s.log.Truncate(s.logSize); err != nil {
+	if err := s.logFaults.truncate(s.log, s.logSize); err != nil {
 		return err
 	}
 	s.allocated = s.logSize
-	if err := s.log.Sync(); err != nil {
+	if err := s.logFaults.sync(s.log); err != nil {
 		return err
 	}
 	_, err := s.log.Seek(s.logSize, 0)
 	return err
+}
+
+// logFaults stands for a disk that fails the log segment's syncs or
+// truncates (set by tests; nil does the real thing).
+type logFaults struct {
+	syncErr, truncateErr func() error
+}
+
+func (f *logFaults) sync(file *os.File) error {
+	if f != nil && f.syncErr != nil {
+		if err := f.syncErr(); err != nil {
+			return err
+		}
+	}
+	return file.Sync()
+}
+
+func (f *logFaults) truncate(file *os.File, size int64) error {
+	if f != nil && f.truncateErr != nil {
+		if err := f.truncateErr(); err != nil {
+			return err
+		}
+	}
+	return file.Truncate(size)
 }
