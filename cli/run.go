@@ -586,6 +586,10 @@ func (r *runner) keep(ctx context.Context, l *client.Lock) {
 		return
 	}
 	k, err := r.cl.Keep(ctx, l, r.key, r.holder, client.KeepOptions{TTL: r.ttl, Notify: r.kept})
+	if errors.Is(err, client.ErrLost) {
+		r.kept(client.KeepEvent{Type: client.KeepLost, Err: err}) // at the first renewal
+		return
+	}
 	if err != nil {
 		return // no lease: nothing to keep alive
 	}

@@ -447,6 +447,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		if err := json.Unmarshal(b, out); err != nil {
 			return &notLockerError{fmt.Sprintf("locker client: %s %s: the server's answer is not the JSON expected (%v); is %s a locker server?", method, path, err, c.base)}
 		}
+		if a, ok := out.(interface{ answeredAt(time.Time) }); ok {
+			if t, err := time.Parse(time.RFC3339Nano, resp.Header.Get("Locker-Time")); err == nil {
+				a.answeredAt(t)
+			}
+		}
 	}
 	return nil
 }

@@ -185,8 +185,11 @@ func ExampleClient_Keep() {
 	work, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		<-k.Lost() // forced, or not renewed for nine tenths of the lease
-		cancel()
+		select {
+		case <-k.Lost(): // forced, or not renewed for nine tenths of the lease
+			cancel()
+		case <-work.Done():
+		}
 	}()
 	_ = work // ... the work, stopping when work ends ...
 

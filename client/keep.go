@@ -19,14 +19,17 @@ var ErrLost = errors.New("the hold was lost")
 
 // KeepOptions say how Keep renews a hold's lease.
 type KeepOptions struct {
-	// TTL is the lease each renewal asks for. 0: the lease the hold had
-	// left when Keep was called (the server's default or maximum when it
-	// granted less than was asked), rounded to a second.
+	// TTL is the lease each renewal asks for: each sets the lease to TTL
+	// from then (or the server's maximum, when shorter), a longer one the
+	// hold had included. 0: what the hold's lease had left when l was
+	// answered, rounded up to a whole second.
 	TTL time.Duration
 	// Notify, when set, hears of each renewal that failed, of the hold
 	// lost, and of a presumed loss the server disproved (see
-	// KeepEventType). It is called from the keeper's goroutine, one
-	// event at a time: a Notify that blocks delays the renewals.
+	// KeepEventType). It is called one event at a time, from Keep (its
+	// first renewal) or the keeper's goroutine: a Notify that blocks
+	// delays the renewals, and one that calls Stop never returns. A
+	// loss Keep returns as its error is not told.
 	Notify func(KeepEvent)
 }
 
@@ -103,34 +106,51 @@ func (e *LostError) Unwrap() []error {
 // A Keeper renews one hold's lease in the background, like an etcd
 // session's keep-alive: every third of the lease, sooner while renewals
 // fail. Each renewal names the hold's fence token, so a hold the same key
-// and holder took afresh after this one was lost is never renewed in its
-// place. Stop it before releasing the hold.
+// and holder took afresh after this one was lost is not renewed in its
+// place (a server from before fenced renewals, which ignores the token,
+// renews that hold once before the keeper sees the new token and stops).
+// Stop it before releasing the hold.
 type Keeper struct {
-	c           *Client
-	name, key   string
-	holder      string
-	fence       uint64
-	ask, lease  time.Duration
-	notify      func(KeepEvent)
-	cancel      context.CancelFunc
-	done        chan struct{}
-	lost        chan struct{}
-	lostOnce    sync.Once
+	c         *Client
+	name, key string
+	holder    string
+	fence     uint64
+	ask       time.Duration
+	notify    func(KeepEvent)
+	cancel    context.CancelFunc
+	done      chan struct{}
+	lost      chan struct{}
+	lostOnce  sync.Once
+
+	// Owned by the keeper's goroutine (and Keep, before it starts).
+	lease    time.Duration // the lease last granted
+	expiry   time.Time     // when it runs out at the earliest, by this machine's clock
+	interval time.Duration // until the next renewal
+	presumed bool          // the hold is presumed lost
+
 	mu          sync.Mutex
 	err         error     // guarded by mu
 	lastRenewed time.Time // guarded by mu
 }
 
-// Keep starts keeping alive the hold of key and holder (the key when holder
-// is "") on l, as Lock or Acquire returned it, until ctx ends or Stop is
-// called. It does not release the hold. A hold without a lease is
-// ErrNoLease; key and holder without a hold on l, ErrNotFound.
+// Keep renews the lease of the hold of key and holder (the key when holder
+// is "") on l, as Lock or Acquire returned it: once before it returns,
+// then in the background until ctx ends or Stop is called. It never
+// releases the hold. A hold without a lease is ErrNoLease; key and holder
+// without a hold on l, ErrNotFound; a hold the server no longer has (its
+// lease ran out, or it was forced), a *LostError. When the first renewal
+// fails otherwise (the server cannot be reached), Keep returns the Keeper,
+// which goes on trying.
 //
 // Lost is closed when the hold is lost: the server says it no longer has
-// it (its lease ran out, or it was forced), or renewals have failed for
-// nine tenths of the lease, so that the work it protects can stop before
-// the server may give the lock to another. Stop the work then: the lock
-// may be someone else's.
+// it, or renewals have failed for nine tenths of the lease, so that the
+// work it protects can stop before the server may give the lock to
+// another. Stop the work then: the lock may be someone else's.
+//
+// The lease's length is read from each renewal's answer with the server's
+// clock (its Locker-Time header), so the clocks of client and server need
+// not agree; against a server without that header, from the hold's expiry
+// by this machine's clock (within TTL).
 func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOptions) (*Keeper, error) {
 	if holder == "" {
 		holder = key
@@ -148,30 +168,44 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 	if h.Expires.IsZero() {
 		return nil, fmt.Errorf("locker client: %w: the hold of %q on %q was taken without a TTL", ErrNoLease, holder, l.Name)
 	}
-	// The lease runs until the hold's expiry; shorter than asked when the
-	// server granted less (its maximum).
-	lease := time.Until(h.Expires)
-	if o.TTL > 0 && (lease <= 0 || lease > o.TTL) {
-		lease = o.TTL
-	}
-	if lease <= 0 {
-		lease = time.Second
-	}
+	// Until the first renewal answers, the lease is what l says is left
+	// (no more than asked).
+	left := leaseLeft(l, h)
 	ask := o.TTL
 	if ask <= 0 {
-		ask = max(lease.Round(time.Second), time.Second)
+		ask = max(left.Truncate(time.Second)+time.Second, time.Second)
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	now := time.Now()
 	k := &Keeper{
 		c: c, name: l.Name, key: key, holder: holder, fence: l.Fence,
-		ask: ask, lease: lease, notify: o.Notify, cancel: cancel,
-		done: make(chan struct{}), lost: make(chan struct{}), lastRenewed: time.Now(),
+		ask: ask, notify: o.Notify, cancel: cancel,
+		done: make(chan struct{}), lost: make(chan struct{}), lastRenewed: now,
+		lease: min(left, ask), expiry: now.Add(min(left, ask)),
+	}
+	if k.lease <= 0 {
+		k.lease = ask
+	}
+	if err := k.step(ctx, false); err != nil {
+		cancel()
+		return nil, err
 	}
 	go k.run(ctx)
 	return k, nil
 }
 
-// Lost is closed when the hold is lost or presumed lost; Err says why.
+// leaseLeft is how long h's lease has left when l was answered: by the
+// server's clock when it said, else by this machine's.
+func leaseLeft(l *Lock, h Hold) time.Duration {
+	if !l.ServerTime.IsZero() {
+		return h.Expires.Sub(l.ServerTime)
+	}
+	return time.Until(h.Expires)
+}
+
+// Lost is closed when the hold is lost or presumed lost, and stays closed
+// (should a presumed loss be disproved, KeepRecovered says so and Err is
+// nil again).
 func (k *Keeper) Lost() <-chan struct{} { return k.lost }
 
 // Err is nil while the hold is believed held, and the *LostError once it is
@@ -183,7 +217,8 @@ func (k *Keeper) Err() error {
 }
 
 // Renewed is when the last renewal that succeeded was sent (or Keep was
-// called): the lease runs at least until then plus its length.
+// called, before one has): the lease runs at least until then plus its
+// length.
 func (k *Keeper) Renewed() time.Time {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -192,6 +227,8 @@ func (k *Keeper) Renewed() time.Time {
 
 // Stop stops the renewals and waits for the keeper to end. It does not
 // release the hold: its lease runs out unless it is released or renewed.
+// Not from Notify, which the keeper waits for: cancel Keep's context
+// there instead.
 func (k *Keeper) Stop() {
 	k.cancel()
 	<-k.done
@@ -203,17 +240,7 @@ func (k *Keeper) Done() <-chan struct{} { return k.done }
 
 func (k *Keeper) run(ctx context.Context) {
 	defer close(k.done)
-	lease := k.lease
-	interval := max(lease/3, 20*time.Millisecond)
-	// The lease runs at least until lease after the last renewal that
-	// succeeded was sent (the server renewed it later than that). When
-	// renewals fail, the hold is presumed lost a tenth of the lease
-	// before then, so that the work can stop before anyone else can be
-	// given the lock.
-	renewed := k.Renewed()
-	margin := lease / 10
-	presumed := false
-	timer := time.NewTimer(interval)
+	timer := time.NewTimer(k.interval)
 	defer timer.Stop()
 	for {
 		select {
@@ -221,54 +248,64 @@ func (k *Keeper) run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		// A renewal may take a second, but never past the point where
-		// the hold must be presumed lost: a server that hangs must not
-		// keep that from happening in time.
-		limit := max(interval, time.Second)
-		if until := time.Until(renewed.Add(lease - margin)); until < limit && !presumed {
-			limit = max(until, 10*time.Millisecond)
-		}
-		sent := time.Now()
-		nl, err := k.renew(ctx, limit)
-		if ctx.Err() != nil {
+		if k.step(ctx, true) != nil || ctx.Err() != nil {
 			return
 		}
-		switch {
-		case err == nil && k.fence != 0 && !nl.Legacy && nl.Fence != k.fence:
-			k.lose(&LostError{Lock: k.name, Fence: k.fence, TakenFence: nl.Fence, Unrenewed: time.Since(renewed)})
-			return
-		case err == nil:
-			renewed = sent
-			k.mu.Lock()
-			k.lastRenewed, k.err = sent, nil
-			k.mu.Unlock()
-			if presumed {
-				presumed = false
-				k.tell(KeepEvent{Type: KeepRecovered})
-			}
-			next := lease
-			if h, ok := nl.Holds[k.holder]; ok && !h.Expires.IsZero() {
-				if until := time.Until(h.Expires); until > 0 && until < next {
-					next = until
-				}
-			}
-			interval = max(next/3, 20*time.Millisecond)
-		case lockerSaid(err, http.StatusNotFound, http.StatusLocked):
-			// The server's own word (a proxy's 404 page, say while a
-			// replica restarts, is not: it is tried again).
-			k.lose(&LostError{Lock: k.name, Fence: k.fence, Unrenewed: time.Since(renewed), Err: err})
-			return
-		default:
-			if left := time.Until(renewed.Add(lease)); left <= margin && !presumed {
-				presumed = true
-				k.lose(&LostError{Lock: k.name, Fence: k.fence, Presumed: true, Unrenewed: time.Since(renewed), Left: max(left, 0), Err: err})
-			} else if !presumed {
-				k.tell(KeepEvent{Type: KeepRetrying, Err: err})
-			}
-			interval = max(min(lease/20, time.Second), 10*time.Millisecond)
-		}
-		timer.Reset(interval)
+		timer.Reset(k.interval)
 	}
+}
+
+// step sends one renewal and takes in its outcome; it returns the
+// *LostError of a hold lost for sure (told to Notify when tell), or ctx's
+// error.
+func (k *Keeper) step(ctx context.Context, tell bool) error {
+	// The hold is presumed lost a tenth of the lease before it can run
+	// out, so that the work can stop before anyone else can be given the
+	// lock. A renewal may take a second, but never past that point: a
+	// server that hangs must not keep it from coming in time.
+	margin := k.lease / 10
+	limit := max(k.interval, time.Second)
+	if until := time.Until(k.expiry.Add(-margin)); until < limit && !k.presumed {
+		limit = max(until, 10*time.Millisecond)
+	}
+	sent := time.Now()
+	nl, err := k.renew(ctx, limit)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	switch {
+	case err == nil && k.fence != 0 && !nl.Legacy && nl.Fence != k.fence:
+		return k.lose(&LostError{Lock: k.name, Fence: k.fence, TakenFence: nl.Fence, Unrenewed: time.Since(k.Renewed())}, tell)
+	case err == nil:
+		// The lease granted, from when the renewal was sent (the server
+		// renewed it later than that).
+		lease := k.ask
+		if h, ok := nl.Holds[k.holder]; ok && !h.Expires.IsZero() {
+			lease = min(lease, leaseLeft(nl, h))
+		}
+		k.lease, k.expiry = max(lease, 0), sent.Add(lease)
+		k.mu.Lock()
+		k.lastRenewed, k.err = sent, nil
+		k.mu.Unlock()
+		if k.presumed {
+			k.presumed = false
+			k.tell(KeepEvent{Type: KeepRecovered})
+		}
+		k.interval = max(k.lease/3, 20*time.Millisecond)
+	case lockerSaid(err, http.StatusNotFound, http.StatusLocked):
+		// The server's own word (a proxy's 404 page, say while a
+		// replica restarts, is not: it is tried again).
+		return k.lose(&LostError{Lock: k.name, Fence: k.fence, Unrenewed: time.Since(k.Renewed()), Err: err}, tell)
+	default:
+		if left := time.Until(k.expiry); left <= margin && !k.presumed {
+			k.presumed = true
+			k.lose(&LostError{Lock: k.name, Fence: k.fence, Presumed: true, Unrenewed: time.Since(k.Renewed()), Left: max(left, 0), Err: err}, true)
+		} else if !k.presumed {
+			k.tell(KeepEvent{Type: KeepRetrying, Err: err})
+		}
+		k.interval = max(min(k.lease/20, time.Second), 10*time.Millisecond)
+	}
+	return nil
 }
 
 // renew sends one renewal with up to limit for its answer: a server that
@@ -283,12 +320,20 @@ func (k *Keeper) renew(ctx context.Context, limit time.Duration) (*Lock, error) 
 	return l, err
 }
 
-func (k *Keeper) lose(e *LostError) {
+// lose records e, closes Lost and tells Notify (when tell); it returns e
+// unless the loss is only presumed.
+func (k *Keeper) lose(e *LostError, tell bool) error {
 	k.mu.Lock()
 	k.err = e
 	k.mu.Unlock()
 	k.lostOnce.Do(func() { close(k.lost) })
-	k.tell(KeepEvent{Type: KeepLost, Err: e})
+	if tell {
+		k.tell(KeepEvent{Type: KeepLost, Err: e})
+	}
+	if e.Presumed {
+		return nil
+	}
+	return e
 }
 
 func (k *Keeper) tell(e KeepEvent) {

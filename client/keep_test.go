@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
 // renewals stands between client and server for lease renewals: it passes
@@ -24,6 +27,11 @@ type renewals struct {
 	cut, noFence atomic.Bool
 	notFound     atomic.Bool  // answer with a proxy's 404 page
 	sent         atomic.Int32 // renewals the server got
+	// ttl, when set, is the lease asked for, as a server granting less
+	// than asked would take it; ahead is how far the server's clock is
+	// ahead of the client's.
+	ttl   string
+	ahead time.Duration
 }
 
 func (g *renewals) wrap(h http.Handler) http.Handler {
@@ -47,8 +55,40 @@ func (g *renewals) wrap(h http.Handler) http.Handler {
 			b, _ := json.Marshal(body)
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		}
+		if g.ttl != "" {
+			var body map[string]any
+			json.NewDecoder(r.Body).Decode(&body)
+			body["ttl"] = g.ttl
+			b, _ := json.Marshal(body)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		}
 		g.sent.Add(1)
-		h.ServeHTTP(w, r)
+		if g.ahead == 0 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		// Every time in the answer as a server whose clock is ahead
+		// would give it.
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		shift := func(s string) string {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return s
+			}
+			return t.Add(g.ahead).Format(time.RFC3339Nano)
+		}
+		body := regexp.MustCompile(`"\d{4}-\d\d-\d\dT[^"]*"`).ReplaceAllStringFunc(rec.Body.String(), func(q string) string {
+			return `"` + shift(q[1:len(q)-1]) + `"`
+		})
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		if lt := rec.Header().Get("Locker-Time"); lt != "" {
+			w.Header().Set("Locker-Time", shift(lt))
+		}
+		w.WriteHeader(rec.Code)
+		io.WriteString(w, body)
 	})
 }
 
@@ -77,8 +117,11 @@ func (e *events) count(t client.KeepEventType) int {
 }
 
 func keptServer(t *testing.T) (*renewals, *client.Client) {
-	g := &renewals{}
-	srv := newServer(t, serverConfig{wrap: g.wrap})
+	return keptServerWith(t, lockservice.Config{}, &renewals{})
+}
+
+func keptServerWith(t *testing.T, cfg lockservice.Config, g *renewals) (*renewals, *client.Client) {
+	srv := newServer(t, serverConfig{svc: cfg, wrap: g.wrap})
 	return g, newClient(t, client.Options{URL: srv.URL})
 }
 
@@ -202,6 +245,64 @@ func TestKeepPresumesLossInTime(t *testing.T) {
 	}
 }
 
+// TestKeepPresumesLossBeforeTheServerCanExpire: however the lease the
+// keeper relies on was set, the hold is presumed lost before the server
+// can give the lock to another: with no TTL given (the lease left,
+// rounded up), when a renewal is granted less than the lease before it,
+// and when the server's clock is ahead of the client's.
+func TestKeepPresumesLossBeforeTheServerCanExpire(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		cfg      lockservice.Config
+		g        *renewals
+		lock     time.Duration // the TTL taken
+		keep     time.Duration // Keep's TTL
+		renewals int           // that succeed first
+	}{
+		{name: "no TTL given", lock: 1400 * time.Millisecond, renewals: 1},
+		{name: "no TTL given, none renewed", lock: 1400 * time.Millisecond},
+		{name: "granted less", g: &renewals{ttl: "1s"}, lock: 3 * time.Second, keep: 3 * time.Second, renewals: 1},
+		{name: "server clock ahead", cfg: lockservice.Config{MaxTTL: time.Second}, g: &renewals{ahead: 2 * time.Second}, lock: time.Hour, keep: time.Hour, renewals: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.g == nil {
+				tc.g = &renewals{}
+			}
+			g, c := keptServerWith(t, tc.cfg, tc.g)
+			ctx := context.Background()
+			l, err := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: tc.lock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.renewals == 0 {
+				g.cut.Store(true)
+			}
+			k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{TTL: tc.keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Stop()
+			if tc.renewals > 0 {
+				waitFor(t, func() bool { return g.sent.Load() >= int32(tc.renewals) })
+				g.cut.Store(true)
+			}
+			now, err := c.Get(ctx, "prod")
+			if err != nil {
+				t.Fatal(err)
+			}
+			expires := now.Holds["k"].Expires
+			select {
+			case <-k.Lost():
+			case <-time.After(10 * time.Second):
+				t.Fatal("not presumed lost")
+			}
+			if at := time.Now(); !at.Before(expires) {
+				t.Errorf("presumed lost %s after the server's lease ran out", at.Sub(expires))
+			}
+		})
+	}
+}
+
 // TestKeepNeverRenewsAHoldTakenAfresh: a kept hold whose lease ran out
 // while renewals failed, and that the same key and holder took again
 // since, is lost: the other call's hold is not renewed in its place,
@@ -298,6 +399,22 @@ func TestKeepLostToAnotherKey(t *testing.T) {
 	var lost *client.LostError
 	if err := k.Err(); !errors.As(err, &lost) || lost.Presumed || !errors.Is(err, client.ErrLocked) {
 		t.Fatalf("Err = %v, want a LostError for sure, matching ErrLocked", err)
+	}
+}
+
+// TestKeepRefusesAHoldAlreadyLost: a hold whose lease ran out before Keep
+// was called, the lock since taken by another, is a LostError from Keep.
+func TestKeepRefusesAHoldAlreadyLost(t *testing.T) {
+	_, c := keptServer(t)
+	ctx := context.Background()
+	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 100 * time.Millisecond})
+	if _, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "other", Wait: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{TTL: 2 * time.Second})
+	var lost *client.LostError
+	if k != nil || !errors.As(err, &lost) || lost.Presumed || !errors.Is(err, client.ErrLocked) {
+		t.Fatalf("Keep of a hold lost before: %v, %v; want a LostError matching ErrLocked", k, err)
 	}
 }
 

@@ -63,6 +63,11 @@ type Lock struct {
 	// read back afterwards, which shows the request was done; Message
 	// then says so.
 	ReadBack bool `json:"-"`
+	// ServerTime is the server's clock when it answered, on the results
+	// of Refresh (its Locker-Time header); zero when it did not say.
+	// Expires minus it is how long a lease has, whatever this machine's
+	// clock says.
+	ServerTime time.Time `json:"-"`
 }
 
 // Free reports whether nobody holds the lock.
@@ -77,6 +82,10 @@ func (l *Lock) Holders() []string {
 	sort.Strings(hs)
 	return hs
 }
+
+// answeredAt records the server's clock from an answer's Locker-Time
+// header.
+func (w *wireLock) answeredAt(t time.Time) { w.serverTime = t }
 
 // wireLock is a lock as it comes over the wire; pointers tell which fields
 // the server sent.
@@ -95,6 +104,8 @@ type wireLock struct {
 	Pools     []string        `json:"pools"`
 	Metadata  json.RawMessage `json:"metadata"`
 	FreeSince time.Time       `json:"free_since"`
+
+	serverTime time.Time // the answer's Locker-Time header
 }
 
 func (w *wireLock) lock(name string) *Lock {
@@ -102,7 +113,7 @@ func (w *wireLock) lock(name string) *Lock {
 		Name: w.Name, Key: w.Key, State: w.State, Since: w.Since, Expires: w.Expires,
 		Holds: w.Holds, Waiters: w.Waiters, Message: w.Response, Legacy: w.Fence == nil,
 		LockedBy: make(map[string]int, len(w.LockedBy)),
-		Pools:    w.Pools, FreeSince: w.FreeSince,
+		Pools:    w.Pools, FreeSince: w.FreeSince, ServerTime: w.serverTime,
 	}
 	if len(w.Metadata) > 0 && string(w.Metadata) != "null" {
 		l.Metadata = w.Metadata

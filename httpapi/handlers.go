@@ -163,6 +163,9 @@ func (s *Server) handleRefresh() http.Handler {
 			return
 		}
 		exp := l.Holds.Get(req.Holder).Expires
+		// The server's clock, read after the lease was set: a client
+		// whose clock differs can tell from it how long the lease has.
+		w.Header().Set("Locker-Time", time.Now().UTC().Format(time.RFC3339Nano))
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
 			lockView: s.view(l),
