@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Options configures a Client. Only URL is required.
@@ -386,6 +387,32 @@ func segment(name string) string {
 	return e
 }
 
+// invalidUTF8 names the first string in body that is not valid UTF-8
+// (encoding/json would send U+FFFD in place of its bad bytes), and gives it.
+func invalidUTF8(body any) (field, value string) {
+	name := func(k string) string {
+		if k == "lock_by" || k == "locked_by" {
+			return "holder"
+		}
+		return k
+	}
+	switch b := body.(type) {
+	case map[string]string:
+		for k, v := range b {
+			if !utf8.ValidString(v) {
+				return name(k), v
+			}
+		}
+	case map[string]any:
+		for k, v := range b {
+			if s, ok := v.(string); ok && !utf8.ValidString(s) {
+				return name(k), s
+			}
+		}
+	}
+	return "", ""
+}
+
 // newRequest builds a request to the server.
 func (c *Client) newRequest(ctx context.Context, method, path string, q url.Values, body any) (*http.Request, error) {
 	target := c.base + path
@@ -393,6 +420,9 @@ func (c *Client) newRequest(ctx context.Context, method, path string, q url.Valu
 		target += "?" + q.Encode()
 	}
 	var rd io.Reader
+	if field, v := invalidUTF8(body); field != "" {
+		return nil, fmt.Errorf("locker client: %w: the %s %q is not valid UTF-8: it would be sent with U+FFFD in place of its bad bytes, as another %s (two such would be the same)", ErrBadRequest, field, v, field)
+	}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {

@@ -1003,3 +1003,38 @@ func TestAcquireStopsAtTooManyLogins(t *testing.T) {
 		t.Fatalf("Acquire past the failed-login limit: %v after %d PUTs (ctx: %v), want the 429 of the first", err, puts.Load(), ctx.Err())
 	}
 }
+
+// TestInvalidUTF8IsRefused: a key or holder that is not valid UTF-8 would
+// be sent with U+FFFD in place of its bad bytes (encoding/json's way), as
+// another key: two different ones would then share the lock. The client
+// refuses it, and sends nothing.
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	srv := newServer(t, serverConfig{})
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		what string
+		call func() error
+	}{
+		{"Lock key", func() error { _, err := c.Lock(ctx, "u", client.LockOptions{Key: "job\xff"}); return err }},
+		{"Acquire holder", func() error {
+			_, err := c.Acquire(ctx, "u", client.LockOptions{Key: "k", Holder: "deploy\xe9", Wait: time.Second})
+			return err
+		}},
+		{"LockFromPool key", func() error { _, err := c.LockFromPool(ctx, "p", client.LockOptions{Key: "job\xfe"}); return err }},
+		{"Unlock key", func() error { _, err := c.Unlock(ctx, "u", "job\xff", ""); return err }},
+		{"Refresh holder", func() error { _, err := c.Refresh(ctx, "u", "k", "h\xff", time.Minute); return err }},
+	} {
+		err := tc.call()
+		if !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), "not valid UTF-8") {
+			t.Errorf("%s with invalid UTF-8: %v, want ErrBadRequest saying so", tc.what, err)
+		}
+	}
+	if locks, err := c.List(ctx); err != nil || len(locks) != 0 {
+		t.Errorf("locks after refused requests: %+v, %v; want none", locks, err)
+	}
+	// U+FFFD itself, and any valid text, is sent as it is.
+	if l, err := c.Lock(ctx, "u", client.LockOptions{Key: "job\uFFFD", Holder: "déploiement"}); err != nil || l.Key != "job\uFFFD" {
+		t.Errorf("valid UTF-8: %+v, %v", l, err)
+	}
+}
