@@ -414,6 +414,18 @@ func TestAmbiguous(t *testing.T) {
 			t.Errorf("%d %q: Ambiguous(%v) = %v, want %v", c.status, c.body, err, got, c.ambiguous)
 		}
 	}
+	// A TLS handshake that failed sent nothing: a certificate from an
+	// unknown authority, an https:// URL for a plain HTTP server.
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(tlsSrv.Close)
+	plain := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(plain.Close)
+	for _, url := range []string{tlsSrv.URL, strings.Replace(plain.URL, "http:", "https:", 1)} {
+		_, err := newClient(t, client.Options{URL: url}).Lock(ctx, "x", client.LockOptions{Key: "k"})
+		if !errors.Is(err, client.ErrUnreachable) || client.Ambiguous(err) {
+			t.Errorf("%s: %v: ambiguous %v, want unreachable and not ambiguous", url, err, client.Ambiguous(err))
+		}
+	}
 	if !client.Ambiguous(&client.ConnError{URL: "http://x", Err: errors.New("connection reset")}) || client.Ambiguous(nil) {
 		t.Error("a lost answer is ambiguous; no error is not")
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -152,7 +153,7 @@ func Ambiguous(err error) bool {
 		opErr  *net.OpError
 		dnsErr *net.DNSError
 	)
-	if errors.Is(err, ErrUnreachable) && (errors.As(err, &dnsErr) || errors.As(err, &opErr) && opErr.Op == "dial") {
+	if errors.Is(err, ErrUnreachable) && (errors.As(err, &dnsErr) || errors.As(err, &opErr) && opErr.Op == "dial" || tlsRefused(err)) {
 		return false // no connection was made: the request never left
 	}
 	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotLocker) {
@@ -169,6 +170,25 @@ func Ambiguous(err error) bool {
 		return !ae.fromLocker
 	}
 	return true
+}
+
+// tlsRefused reports whether err is a TLS handshake that failed: the
+// server's certificate refused, or an answer that is not TLS at all (an
+// https:// URL for a plain HTTP server). The request is only sent once
+// the handshake is done.
+func tlsRefused(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		host      x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		record    tls.RecordHeaderError
+		alert     tls.AlertError
+		ce        *ConnError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &host) || errors.As(err, &invalid) ||
+		errors.As(err, &record) || errors.As(err, &alert) ||
+		errors.As(err, &ce) && strings.Contains(ce.Err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 // ConnError is a request that got no answer from the server. Its message
