@@ -71,6 +71,10 @@ the member it got.
                    server can give the lock to anyone else)
   --pool POOL      take any free member of POOL instead of a lock NAME
 
+If locker run itself is killed (kill -9, the OOM killer), COMMAND is killed
+too (SIGKILL, on Linux): the lease it ran under runs out, and the lock may
+then be another's.
+
 If the server cannot be reached when COMMAND exits, the release is tried
 again for the lease's length (at least a minute). If the answer to taking the
 lock is lost on the way, the lock is read back, and a hold the server granted
@@ -258,6 +262,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigc)
 
+	defer dieWithParent(cmd)()
 	if err := cmd.Start(); err != nil {
 		r.release(nil)
 		code := 126

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -406,15 +407,28 @@ func TestCLIRunKeepsLeaseAlive(t *testing.T) {
 }
 
 // TestCLIRunKilledFreesLock: a locker run killed with SIGKILL cannot
-// release; its lease frees the lock.
+// release; its lease frees the lock, and its command is killed too (on
+// Linux), not left running under a lock that may be another's.
 func TestCLIRunKilledFreesLock(t *testing.T) {
 	s := startServer(t, nil)
 	c := cliClient(t, s.URL)
 	dir := t.TempDir()
 	cmd, _ := cliStart(t, []string{"LOCKER_URL=" + s.URL}, "run", "crashy", "--key", "k", "--ttl", "1s", "--",
-		"sh", "-c", `touch "$0/started"; sleep 30`, dir)
+		"sh", "-c", `echo $$ > "$0/pid"; touch "$0/started"; exec sleep 30`, dir)
 	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir, "started")) })
+	b, _ := os.ReadFile(filepath.Join(dir, "pid"))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
+	if runtime.GOOS == "linux" {
+		cliWait(t, "the command killed with locker run", func() bool {
+			st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			// Gone, or a zombie that nobody reaped yet.
+			return err != nil || strings.Contains(string(st), ") Z ")
+		})
+	}
 	cliWait(t, "the lease freed the lock", func() bool {
 		l, err := c.Get(context.Background(), "crashy")
 		return err == nil && l.Free()
