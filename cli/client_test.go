@@ -261,6 +261,9 @@ func TestFriendlyErrors(t *testing.T) {
 		want(t, 1, `^$`, `^locker list: the server refused the credentials: authentication required: use HTTP basic auth \(set LOCKER_USER and LOCKER_PASS, or --user and --pass\)\n$`)
 	locker(t, ctx, map[string]string{"LOCKER_URL": url, "LOCKER_USER": "ci", "LOCKER_PASS": "secret"}, "list").want(t, 0, `no locks`, `^$`)
 	locker(t, ctx, map[string]string{"LOCKER_URL": url, "LOCKER_USER": "ci"}, "list", "--pass", "secret").want(t, 0, `no locks`, `^$`)
+	// Credentials in --url win over LOCKER_USER and LOCKER_PASS.
+	withCreds := strings.Replace(url, "http://", "http://ci:secret@", 1)
+	locker(t, ctx, map[string]string{"LOCKER_USER": "ci", "LOCKER_PASS": "wrong"}, "list", "--url", withCreds).want(t, 0, `no locks`, `^$`)
 	locker(t, ctx, map[string]string{"LOCKER_URL": url, "LOCKER_USER": "ci", "LOCKER_PASS": "secret"}, "lock", "a\x01b", "--key", "k").
 		want(t, 1, `^$`, `^locker lock: the server refused the request: lock name must not contain control characters \(found U\+0001\)\n$`)
 
@@ -293,6 +296,8 @@ func TestFriendlyErrors(t *testing.T) {
 	locker(t, ctx, nil, "-v").want(t, 0, `^locker `, `^$`)
 	locker(t, ctx, nil, "unlock", "x", "--force", "--fence", "-1").want(t, 2, `^$`, `^locker unlock: invalid value "-1" for flag -fence: "-1" is not a fencing token: give the whole number that locker status shows as the lock's fence\n`)
 	locker(t, ctx, nil, "lock", "", "--key", "k").want(t, 2, `^$`, `^locker lock: the lock name is empty \(an empty variable\?\)\n`)
+	locker(t, ctx, nil, "pool", "rm", "", "m5").want(t, 2, `^$`, `^locker pool rm: the pool name is empty \(an empty variable\?\)\n`)
+	locker(t, ctx, nil, "pool", "add", "p", "").want(t, 2, `^$`, `^locker pool add: the member name is empty \(an empty variable\?\)\n`)
 
 	// --help on every command: stdout, exit 0.
 	// Each says its exit statuses once; only those that take or release

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -189,6 +190,11 @@ func (c *clientCmd) client() (*client.Client, error) {
 		URL:  firstOf(c.url, c.env("LOCKER_URL"), defaultURL),
 		User: firstOf(c.user, c.env("LOCKER_USER")),
 		Pass: firstOf(c.pass, c.env("LOCKER_PASS")),
+	}
+	if u, err := url.Parse(c.url); err == nil && u.User != nil && c.user == "" {
+		// Credentials in --url win over LOCKER_USER and LOCKER_PASS, as
+		// every flag does over the environment.
+		opts.User, opts.Pass = "", ""
 	}
 	if c.insecure.set {
 		opts.InsecureSkipVerify = c.insecure.value

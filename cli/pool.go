@@ -198,6 +198,17 @@ several pools; a held lock stays held.
   --json                 print the member's new state as JSON
 `
 
+// poolAndMember refuses an empty pool or member name, as the other
+// commands refuse an empty lock name.
+func poolAndMember(pos []string) error {
+	for i, what := range []string{"pool name", "member name"} {
+		if pos[i] == "" {
+			return fmt.Errorf("the %s is empty (an empty variable?)", what)
+		}
+	}
+	return nil
+}
+
 func runPoolAdd(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("pool add", poolAddHelp, env, stdout, stderr)
 	mdFlag := c.fs.String("metadata", "", "")
@@ -209,6 +220,9 @@ func runPoolAdd(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	}
 	if len(pos) != 2 {
 		return c.usage(fmt.Errorf("give the pool and the member: locker pool add POOL MEMBER (got %d arguments)", len(pos)))
+	}
+	if err := poolAndMember(pos); err != nil {
+		return c.usage(err)
 	}
 	var metadata json.RawMessage
 	given := func(name string) bool {
@@ -302,6 +316,9 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	}
 	if len(pos) != 2 {
 		return c.usage(fmt.Errorf("give the pool and the member: locker pool rm POOL MEMBER (got %d arguments)", len(pos)))
+	}
+	if err := poolAndMember(pos); err != nil {
+		return c.usage(err)
 	}
 	if *fence != 0 && !*force {
 		return c.usage(errors.New("--fence goes with --force"))
