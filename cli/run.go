@@ -55,7 +55,9 @@ COMMAND gets LOCKER_LOCK (the lock's name), LOCKER_FENCE (its fencing token:
 pass it to the service the lock protects), LOCKER_KEY and LOCKER_HOLDER in
 its environment; with --pool also LOCKER_POOL (the pool) and LOCKER_METADATA
 (the member's metadata as JSON; empty when it has none). LOCKER_LOCK is then
-the member it got.
+the member it got. COMMAND inherits the rest of locker run's environment,
+LOCKER_URL, LOCKER_USER and LOCKER_PASS included (so that it can run locker
+itself): unset them for a COMMAND that must not have them.
 
   --key KEY        key to lock with (default: HOSTNAME:PID:RANDOM, unique
                    to this run, for exclusive use). Runs with the same key
