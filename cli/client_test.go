@@ -926,6 +926,11 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 	p.dropPuts.Store(1)
 	locker(t, ctx, env, "lock", "x", "--key", "other", "--wait", "0").want(t, 1, `^$`, `^locker lock: cannot reach locker at .* \(EOF\)\n$`)
 
+	// locker unlock whose answer is lost may have released: it says so.
+	cl.Lock(ctx, "z", client.LockOptions{Key: "k"})
+	p.dropDeletes.Store(1)
+	locker(t, ctx, env, "unlock", "z", "--key", "k").want(t, 1, `^$`, `^locker unlock: cannot reach locker at .*; the answer was lost on the way, and the release may have been done: see 'locker status z' before unlocking again\n$`)
+
 	// locker run: the take's answer lost, then its first releases.
 	p.dropPuts.Store(1)
 	p.failDeletes.Store(2)

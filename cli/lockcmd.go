@@ -304,6 +304,17 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	} else {
 		l, err = cl.Unlock(ctx, name, *key, *holder)
 	}
+	if err != nil && client.Ambiguous(err) {
+		// Sent, and perhaps done: another unlock would give back a
+		// second hold of the key and holder, if there is one.
+		msg, _ := explain(err)
+		what := "release"
+		if *force {
+			what = "forced release"
+		}
+		fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the %s may have been done: see 'locker status %s' before unlocking again\n", c.name, msg, what, name)
+		return ExitError{Code: exitError}
+	}
 	if err != nil {
 		return c.fail(err)
 	}
