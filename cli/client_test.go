@@ -984,7 +984,7 @@ func TestLockSaysWhyItRetries(t *testing.T) {
 	go func() { done <- locker(t, ctx, env, "lock", "y", "--key", "k") }()
 	select {
 	case r := <-done:
-		r.want(t, 1, `^$`, `^locker lock: the server refused the request: Unsupported method`)
+		r.want(t, 1, `^$`, `^locker lock: the server answered HTTP 501 \(Unsupported method \('PUT'\)\), not as a Locker server does: is --url \(or LOCKER_URL\) a Locker server's address\?\n$`)
 	case <-time.After(10 * time.Second):
 		t.Fatal("locker lock waits for ever on a server that answers 501")
 	}

@@ -256,6 +256,10 @@ func explain(err error) (string, int) {
 		return msg, exitHeld
 	case errors.As(err, &ce):
 		return ce.Error() + connHint(ce.Error()), exitError
+	case errors.As(err, &ae) && !ae.FromLocker() && (errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrBadRequest)):
+		// Not Locker's JSON: another server, or a proxy without the
+		// route.
+		return fmt.Sprintf("the server answered HTTP %d (%s), not as a Locker server does: is --url (or LOCKER_URL) a Locker server's address?", ae.StatusCode, ae.Message), exitError
 	case errors.As(err, &ae):
 		switch {
 		case errors.Is(err, client.ErrUnauthorized):

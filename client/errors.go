@@ -78,6 +78,10 @@ type APIError struct {
 	fromLocker bool
 }
 
+// FromLocker reports whether the answer is a Locker server's own JSON
+// error, not a page from a proxy or from a server that is not Locker.
+func (e *APIError) FromLocker() bool { return e.fromLocker }
+
 // lockerSaid reports whether err is a Locker server's own answer (its JSON
 // error, not a proxy's page) with one of statuses.
 func lockerSaid(err error, statuses ...int) bool {
