@@ -577,7 +577,9 @@ func (r *runner) within(ctx context.Context, limit time.Duration, do func(contex
 	actx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	l, err := do(actx)
-	if err != nil && actx.Err() != nil && ctx.Err() == nil {
+	// Out of time (this attempt's, or the release's as a whole: not a
+	// signal's cancel): the server did not answer.
+	if err != nil && actx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
 		err = &client.ConnError{URL: r.cl.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
 	}
 	return l, err
