@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/debugger"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -1466,5 +1467,162 @@ func TestDashboardRenderCost(t *testing.T) {
 		}
 		t.Logf("run %d: all rows shown after %.2fs; freeze %.2fs (script %.2fs, render %.2fs); in all: layout %.2fs, style %.2fs, tasks %.2fs",
 			run+1, shown.Seconds(), worst.D/1000, worst.Script/1000, worst.Render/1000, got["LayoutDuration"], got["RecalcStyleDuration"], got["TaskDuration"])
+	}
+}
+
+// connJS is an expression for a tab's connection indicator: its state
+// (live, down, connecting) and whether the tab holds the event stream
+// itself ("own") or hears it from another tab ("relayed").
+const connJS = `({State: document.getElementById("conn").dataset.state, Stream: document.getElementById("conn").dataset.stream || ""})`
+
+type connView struct{ State, Stream string }
+
+// TestDashboardManyTabs: a browser gives a server six HTTP/1.1 connections,
+// and an event stream holds one for good. With a stream per tab, six tabs
+// used them all: each went stale while saying "live" (its reloads had no
+// connection left) and a seventh never loaded. One tab holds the stream and
+// relays it to the others; when it closes, another takes over, and every
+// tab's indicator tells the truth. Where the page is a secure context
+// (127.0.0.1) the tabs elect the holder with the Web Locks API; at a host
+// name over plain HTTP (locker.test, mapped to 127.0.0.1) there is none, and
+// they elect one among themselves over the BroadcastChannel.
+func TestDashboardManyTabs(t *testing.T) {
+	for _, c := range []struct {
+		name, host string
+		locks      bool
+	}{
+		{"web locks", "127.0.0.1", true},
+		{"plain http host", "locker.test", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			browser := newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP locker.test 127.0.0.1"))
+			env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")}
+			s := startServer(t, env)
+			base := strings.Replace(s.URL, "127.0.0.1", c.host, 1)
+			mustCall(t, "PUT", lockURL(s.URL, "before"), "", "", `{"key":"k"}`)
+
+			tabs := make([]*tab, 8)
+			for i := range tabs {
+				tabs[i] = openTab(t, browser, "", "")
+				tabs[i].open(base)
+				tabs[i].waitFor("the lock taken before", rowJS("before"))
+			}
+			if got := eval[bool](tabs[0], `isSecureContext && !!navigator.locks`); got != c.locks {
+				t.Fatalf("Web Locks available: %v, want %v: the test does not test what it says", got, c.locks)
+			}
+			// Exactly one tab holds the stream, and every tab says live.
+			holder := func(tabs []*tab) int {
+				t.Helper()
+				deadline := time.Now().Add(15 * time.Second)
+				for {
+					own, views := -1, []connView{}
+					n := 0
+					for i, tb := range tabs {
+						v := eval[connView](tb, connJS)
+						views = append(views, v)
+						if v.Stream == "own" {
+							own = i
+							n++
+						}
+					}
+					if n == 1 {
+						return own
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("after 15s, %d tabs hold an event stream, want one: %+v", n, views)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			everyTab := func(tabs []*tab, what, cond string) {
+				t.Helper()
+				for _, tb := range tabs {
+					tb.waitFor(what, cond)
+				}
+			}
+			lead := holder(tabs)
+
+			// A change shows in every tab.
+			mustCall(t, "PUT", lockURL(s.URL, "first-change"), "", "", `{"key":"k","lock_by":"one"}`)
+			everyTab(tabs, "the first change", rowJS("first-change")+`?.dataset.state === "held"`)
+			everyTab(tabs, "live", `document.getElementById("conn").dataset.state === "live"`)
+
+			// The holder closes: another tab takes over, and changes still
+			// show everywhere.
+			if err := chromedp.Cancel(tabs[lead].ctx); err != nil {
+				t.Fatalf("closing the tab that holds the stream: %v", err)
+			}
+			tabs[lead].checkProblems()
+			tabs = append(tabs[:lead], tabs[lead+1:]...)
+			holder(tabs)
+			mustCall(t, "DELETE", lockURL(s.URL, "first-change"), "", "", `{"key":"k","lock_by":"one"}`)
+			mustCall(t, "PUT", lockURL(s.URL, "after-close"), "", "", `{"key":"k"}`)
+			everyTab(tabs, "the changes after the holder closed", rowJS("first-change")+`?.dataset.state === "free" && `+rowJS("after-close")+`?.dataset.state === "held"`)
+
+			// The holder stops answering (its script paused in the debugger,
+			// as a hung tab's would be). With Web Locks it keeps the lock, and
+			// the others say they are not live; without, another takes over.
+			// Resumed, it answers again: one tab holds the stream.
+			lead = holder(tabs)
+			hung := tabs[lead]
+			if _, err := chromedp.Call(hung.ctx, debugger.Enable, debugger.EnableParams{}); err != nil {
+				t.Fatalf("enabling the debugger: %v", err)
+			}
+			if _, err := chromedp.Call(hung.ctx, debugger.Pause, cdp.Empty{}); err != nil {
+				t.Fatalf("pausing the holder's script: %v", err)
+			}
+			others := append(append([]*tab{}, tabs[:lead]...), tabs[lead+1:]...)
+			if c.locks {
+				everyTab(others, "connecting, the holder being silent", `document.getElementById("conn").dataset.state === "connecting"`)
+			} else {
+				holder(others)
+				mustCall(t, "PUT", lockURL(s.URL, "while-frozen"), "", "", `{"key":"k"}`)
+				everyTab(others, "a change while the holder was paused", rowJS("while-frozen")+`?.dataset.state === "held"`)
+			}
+			if _, err := chromedp.Call(hung.ctx, debugger.Resume, debugger.ResumeParams{}); err != nil {
+				t.Fatalf("resuming the holder's script: %v", err)
+			}
+			holder(tabs)
+			mustCall(t, "PUT", lockURL(s.URL, "after-thaw"), "", "", `{"key":"k"}`)
+			everyTab(tabs, "live, with a change after the thaw", `document.getElementById("conn").dataset.state === "live" && `+rowJS("after-thaw")+`?.dataset.state === "held"`)
+
+			// The server goes: every tab says so, not only the holder; it
+			// comes back: every tab says live again and catches up.
+			if err := s.Stop(); err != nil {
+				t.Fatalf("stopping the server: %v\n%s", err, s.Output())
+			}
+			everyTab(tabs, "disconnected", `document.getElementById("conn").dataset.state === "down" && document.getElementById("conn").textContent.includes("disconnected")`)
+			s = startServer(t, append(env, "LOCKER_LISTEN="+strings.TrimPrefix(s.URL, "http://")))
+			mustCall(t, "PUT", lockURL(s.URL, "after-restart"), "", "", `{"key":"k"}`)
+			everyTab(tabs, "live again, with the lock taken while it was down", `document.getElementById("conn").dataset.state === "live" && `+rowJS("after-restart")+`?.dataset.state === "held"`)
+			holder(tabs)
+			for _, tb := range tabs {
+				tb.checkProblems()
+			}
+		})
+	}
+}
+
+// TestDashboardWithoutBroadcastChannel: a browser without BroadcastChannel
+// cannot share a stream between tabs: each tab holds its own, as before.
+func TestDashboardWithoutBroadcastChannel(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	var tabs []*tab
+	for range 2 {
+		tb := openTab(t, browser, "", "")
+		if _, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.BroadcastChannel;`}); err != nil {
+			t.Fatal(err)
+		}
+		tb.open(s.URL)
+		tabs = append(tabs, tb)
+	}
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"k"}`)
+	for i, tb := range tabs {
+		tb.waitFor("the change", rowJS("prod")+`?.dataset.state === "held"`)
+		if v := eval[connView](tb, connJS); v != (connView{State: "live", Stream: "own"}) {
+			t.Errorf("tab %d: %+v, want live on a stream of its own", i+1, v)
+		}
+		tb.checkProblems()
 	}
 }

@@ -7,7 +7,9 @@
 // in flight and one queued behind it, spaced by what the last one cost, so a
 // burst of events costs a reload or two and a page of 10,000 locks stays
 // responsive; a reconnected stream reloads everything, since events may have
-// been missed. A redraw only rebuilds the rows of locks that changed.
+// been missed. A redraw only rebuilds the rows of locks that changed. One
+// tab of a browser holds the event stream and relays it to the page's other
+// tabs (see The event stream).
 //
 // Locks, pools, members and holders are named by clients: they live in Maps
 // (or are looked up with Object.hasOwn), never as plain keys of an object,
@@ -652,19 +654,60 @@
 
   // ---- The event stream --------------------------------------------------
 
+  // A browser gives a server six HTTP/1.1 connections, and an event stream
+  // holds one for good: with a stream per tab, six tabs of this page used
+  // them all, and their reloads (and a seventh tab) waited for ever. So one
+  // tab of the browser, the leader, holds the stream and relays its events
+  // and its state (live, down, connecting) to this server's other tabs over
+  // a BroadcastChannel; they open no stream of their own.
+  //
+  // The leader is elected with the Web Locks API where the browser has it
+  // (only in secure contexts: https, localhost): it holds the lock for the
+  // tab's life, and when the tab closes (or dies) the next tab in line gets
+  // it and opens the stream. Plain http to a host name has no Web Locks:
+  // there the tabs elect one over the channel. A tab that hears no leader
+  // claims the place and waits a moment; a leader's answer, or a claim from
+  // a tab with a lower id, makes it give up. Two leaders (claims that
+  // crossed) meet when either speaks, and the higher id steps down.
+  //
+  // Followers ask the leader how its stream is every few seconds (a leader
+  // answers from its message handler, which a browser does not slow down in
+  // a background tab, unlike timers); after two questions without an answer
+  // they take the leader for gone: they say "connecting…" and, without Web
+  // Locks, claim the place. A leader that closes says so ("bye") at once.
+  // Without BroadcastChannel every tab holds its own stream.
+  const eventTypes = ["acquired", "released", "expired", "forced", "refreshed", "added", "removed"];
+  const tabId = Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
   let source = null, retryTimer = null, retryDelay = 1000;
+  let role = "alone"; // "alone" (own stream, no channel), "leader" or "follower"
+  let channel = null, withLocks = false, connState = "connecting";
+  let heard = false, unanswered = 0, claiming = false, beaten = false;
 
   function setConn(s) {
+    connState = s;
     const c = $("conn");
     c.dataset.state = s;
+    c.dataset.stream = role === "follower" ? "relayed" : "own";
+    c.title = role === "follower" ? "Changes reach this tab through another tab of this page, which holds the server's event stream"
+      : role === "leader" ? "This tab holds the server's event stream, and passes it on to this page's other tabs" : "";
     $("conn-text").textContent = { live: "live", down: "disconnected — reconnecting…", connecting: "connecting…" }[s];
     document.body.classList.toggle("offline", s === "down");
+    tell({ t: "conn", state: s });
   }
 
-  function onEvent(msg) {
+  // opened catches up once the stream is live (again): events may have been
+  // missed while it was down (or before it opened), so read everything
+  // again, who the user is too.
+  function opened() {
+    scheduleLoad(0);
+    loadMe();
+    if (state.selected !== null) scheduleHistory();
+  }
+
+  function onEvent(data) {
     let ev = null;
     try {
-      ev = JSON.parse(msg.data);
+      ev = JSON.parse(data);
     } catch (e) {
       ev = null;
     }
@@ -682,13 +725,15 @@
       if (es !== source) return;
       retryDelay = 1000;
       setConn("live");
-      // Events may have been missed while the stream was down (or before
-      // it opened): read everything again, who the user is too.
-      scheduleLoad(0);
-      loadMe();
-      if (state.selected !== null) scheduleHistory();
+      opened();
     });
-    for (const type of ["acquired", "released", "expired", "forced", "refreshed", "added", "removed"]) es.addEventListener(type, onEvent);
+    for (const type of eventTypes) {
+      es.addEventListener(type, (msg) => {
+        if (es !== source) return;
+        tell({ t: "event", data: msg.data });
+        onEvent(msg.data);
+      });
+    }
     es.addEventListener("error", () => {
       if (es !== source) return;
       setConn("down");
@@ -698,6 +743,155 @@
       if (es.readyState === EventSource.CLOSED && retryTimer === null) {
         retryTimer = setTimeout(connect, retryDelay);
         retryDelay = Math.min(retryDelay * 2, 15000);
+      }
+    });
+  }
+
+  // post sends a message to this server's other tabs; tell does, from the
+  // leader only.
+  function post(m) {
+    if (channel !== null) channel.postMessage({ ...m, from: tabId });
+  }
+
+  function tell(m) {
+    if (role === "leader") post(m);
+  }
+
+  function lead() {
+    if (role === "leader") return;
+    role = "leader";
+    setConn("connecting");
+    connect();
+  }
+
+  // follow makes this tab a follower: a leader that found another (claims
+  // that crossed, or a page back from the back/forward cache) or that is
+  // leaving.
+  function follow() {
+    role = "follower";
+    if (source) source.close();
+    source = null;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    heard = false;
+    unanswered = 0;
+  }
+
+  // followConn shows the leader's state, and catches up when it goes live.
+  function followConn(s) {
+    if (s !== "live" && s !== "down" && s !== "connecting") return;
+    const was = connState;
+    setConn(s);
+    if (s === "live" && was !== "live") opened();
+  }
+
+  function claim() {
+    if (role !== "follower" || claiming || withLocks) return;
+    claiming = true;
+    beaten = false;
+    post({ t: "claim" });
+    setTimeout(() => {
+      claiming = false;
+      if (role === "follower" && !beaten) lead();
+    }, 300);
+  }
+
+  // leaderGone: no leader answers; say so, and take its place if we may.
+  function leaderGone() {
+    if (connState !== "connecting") followConn("connecting");
+    claim();
+  }
+
+  function onMessage(e) {
+    const m = e.data;
+    if (m === null || typeof m !== "object" || typeof m.from !== "string" || m.from === tabId) return;
+    switch (m.t) {
+      case "conn":
+      case "event":
+        // From a leader.
+        if (role === "leader") {
+          if (m.from > tabId) {
+            tell({ t: "conn", state: connState }); // it steps down when it hears us
+            return;
+          }
+          follow();
+          setConn(connState);
+        }
+        if (role !== "follower") return;
+        heard = true;
+        beaten = true;
+        if (m.t === "event") onEvent(m.data);
+        else followConn(m.state);
+        break;
+      case "hello":
+      case "claim":
+        if (role === "leader") tell({ t: "conn", state: connState });
+        else if (m.t === "claim" && claiming && m.from < tabId) beaten = true;
+        break;
+      case "bye":
+        if (role === "follower") leaderGone();
+        break;
+    }
+  }
+
+  // watch asks the leader how its stream is; no answer to two questions in
+  // a row means there is none.
+  function watch() {
+    if (role !== "follower") return;
+    unanswered = heard ? 0 : unanswered + 1;
+    heard = false;
+    if (unanswered >= 2) leaderGone();
+    post({ t: "hello" });
+  }
+
+  function startStream() {
+    if (typeof BroadcastChannel !== "function") {
+      setConn("connecting");
+      connect();
+      return;
+    }
+    channel = new BroadcastChannel("locker events " + apiURL("events"));
+    channel.addEventListener("message", onMessage);
+    role = "follower";
+    setConn("connecting");
+    post({ t: "hello" });
+    withLocks = !!(navigator.locks && typeof navigator.locks.request === "function");
+    if (withLocks) {
+      // Held until the tab closes: the promise never settles.
+      navigator.locks.request(channel.name, () => {
+        lead();
+        return new Promise(() => {});
+      }).catch(() => {
+        withLocks = false;
+        claim();
+      });
+    } else {
+      setTimeout(() => {
+        if (!heard) claim();
+      }, 300);
+    }
+    setInterval(watch, 3000);
+    // A leader that leaves says so. With Web Locks it keeps the lock until
+    // the page is gone (a page that holds one is not kept for the back
+    // button): should it come back, it leads again. Without, it gives up
+    // the place, and comes back a follower.
+    window.addEventListener("pagehide", () => {
+      if (role !== "leader") return;
+      post({ t: "bye" });
+      if (withLocks) {
+        if (source) source.close();
+        source = null;
+      } else {
+        follow();
+      }
+    });
+    window.addEventListener("pageshow", (e) => {
+      if (!e.persisted) return;
+      if (role === "leader") {
+        setConn("connecting");
+        connect();
+      } else {
+        post({ t: "hello" });
       }
     });
   }
@@ -750,11 +944,10 @@
     $("confirm").addEventListener("close", confirmed);
     setInterval(tick, 10000);
     document.addEventListener("visibilitychange", tick);
-    setConn("connecting");
     render();
     loadMe();
     load();
-    connect();
+    startStream();
   }
 
   start();
