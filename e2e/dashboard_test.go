@@ -1626,3 +1626,43 @@ func TestDashboardWithoutBroadcastChannel(t *testing.T) {
 		tb.checkProblems()
 	}
 }
+
+// TestDashboardWaiters: waiting for a lock or a pool member, and giving up,
+// send no event, and the page reloaded only on events: a waiter never
+// showed, and one that had shown stayed after it gave up. While the page is
+// visible it reads the locks again every few seconds.
+func TestDashboardWaiters(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", lockURL(s.URL, "wq"), "", "", `{"key":"holder"}`)
+	mustCall(t, "PUT", s.URL+"/pool/envs/env-1", "", "", `{}`)
+	mustCall(t, "PUT", s.URL+"/pool/envs", "", "", `{"key":"first"}`)
+
+	tb := openTab(t, browser, "", "")
+	tb.open(s.URL)
+	tb.waitFor("the pool, all held", poolCount("envs")+` === "●0 of 1 free"`)
+	if v := eval[string](tb, `document.visibilityState`); v != "visible" {
+		t.Fatalf("the tab is %s: the test needs a visible page", v)
+	}
+
+	// A waiter for a member of the pool, then one for the lock, for 12 s
+	// each; then they give up.
+	var wg sync.WaitGroup
+	wait := func(path, body string) {
+		wg.Go(func() {
+			if st, _, b, err := tryCall(nil, "PUT", s.URL+path, "", "", body); err != nil || st == http.StatusOK {
+				t.Errorf("PUT %s: %d %s %v, want it to give up", path, st, b, err)
+			}
+		})
+	}
+	waiters := rowJS("wq") + `?.querySelector("td[data-label=Waiters]").textContent`
+	poolWaiting := poolJS("envs") + `?.querySelector(".pool-waiting")?.textContent`
+	wait("/pool/envs", `{"key":"second","wait":"12s"}`)
+	tb.waitFor("the pool's waiter to show", poolWaiting+` === "1 waiting"`)
+	wait("/lock/wq?key=other&wait=12s", "")
+	tb.waitFor("the lock's waiter to show", waiters+` === "1"`)
+	wg.Wait()
+	tb.waitFor("the lock's waiter to go", waiters+` === "0"`)
+	tb.waitFor("the pool's waiter to go", poolWaiting+` === undefined`)
+	tb.checkProblems()
+}

@@ -7,9 +7,10 @@
 // in flight and one queued behind it, spaced by what the last one cost, so a
 // burst of events costs a reload or two and a page of 10,000 locks stays
 // responsive; a reconnected stream reloads everything, since events may have
-// been missed. A redraw only rebuilds the rows of locks that changed. One
-// tab of a browser holds the event stream and relays it to the page's other
-// tabs (see The event stream).
+// been missed. While the page is visible it also reloads every few seconds:
+// waiters come and go without an event. A redraw only rebuilds the rows of
+// locks that changed. One tab of a browser holds the event stream and
+// relays it to the page's other tabs (see The event stream).
 //
 // Locks, pools, members and holders are named by clients: they live in Maps
 // (or are looked up with Object.hasOwn), never as plain keys of an object,
@@ -214,6 +215,25 @@
         scheduleLoad();
       }
     }
+  }
+
+  // Waiting for a lock or a pool member, and giving up, send no event (a
+  // waiter changes no lock), so reloads on events alone never showed a
+  // waiter come or go. While the page is visible and live it reads the locks
+  // again every few seconds: every 2 s while something shows waiters (to
+  // see them leave), every 5 s otherwise (to see them come), never sooner
+  // than ten times what the last reload cost (a page of 10,000 locks is not
+  // forever reloading), and not while a reload is in flight or due.
+  function waiting() {
+    for (const l of state.locks.values()) if (l.waiters) return true;
+    for (const p of state.pools.values()) if (p.waiters) return true;
+    return false;
+  }
+
+  function poll() {
+    if (document.visibilityState !== "visible" || connState !== "live" || loading || loadTimer !== null) return;
+    const every = Math.max(waiting() ? 2000 : 5000, 10 * lastLoadCost);
+    if (performance.now() - lastLoadStart >= every) scheduleLoad(0);
   }
 
   // ---- The table ---------------------------------------------------------
@@ -943,7 +963,11 @@
     $("force").addEventListener("click", askForce);
     $("confirm").addEventListener("close", confirmed);
     setInterval(tick, 10000);
-    document.addEventListener("visibilitychange", tick);
+    setInterval(poll, 1000);
+    document.addEventListener("visibilitychange", () => {
+      tick();
+      poll();
+    });
     render();
     loadMe();
     load();
