@@ -404,7 +404,10 @@ func TestDashboard(t *testing.T) {
 		const name = document.getElementById("confirm-name"), text = name.nextSibling;
 		const r = document.createRange();
 		r.setStart(text, 0); r.setEnd(text, 1); // ","
-		return r.toString() === "," && r.getBoundingClientRect().left >= name.getBoundingClientRect().right - 1;
+		const comma = r.getBoundingClientRect(), boxes = name.getClientRects(), last = boxes[boxes.length - 1];
+		// Right of the name's last line, or on a line below it (the name,
+		// its U+202E shown as a box, may wrap).
+		return r.toString() === "," && (comma.left >= last.right - 1 || comma.top >= last.bottom - 1);
 	})()`); !after {
 		t.Error("a right-to-left override in a lock's name reverses the confirmation's words after it")
 	}
@@ -1664,5 +1667,118 @@ func TestDashboardWaiters(t *testing.T) {
 	wg.Wait()
 	tb.waitFor("the lock's waiter to go", waiters+` === "0"`)
 	tb.waitFor("the pool's waiter to go", poolWaiting+` === undefined`)
+	tb.checkProblems()
+}
+
+// readsJS defines, in the page, readsLTR(el, word): whether word, found in
+// el's text, is laid out left to right (each character right of the one
+// before it on the same line; null if not found), and edgeSpaces(el): the widths of el's first
+// and last characters when they are spaces, and whether they are tinted.
+const readsJS = `
+window.readsLTR = (el, word) => {
+	const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+	for (let n; (n = w.nextNode()); ) {
+		const i = n.data.indexOf(word);
+		if (i < 0) continue;
+		const r = document.createRange(), boxes = [];
+		for (let j = i; j < i + word.length; j++) {
+			r.setStart(n, j); r.setEnd(n, j + 1);
+			boxes.push(r.getBoundingClientRect());
+		}
+		// Each character on the same line as the one before is right of it.
+		let pairs = 0;
+		for (let j = 1; j < boxes.length; j++) {
+			const a = boxes[j - 1], b = boxes[j];
+			if (a.top >= b.bottom || b.top >= a.bottom) continue; // a new line
+			pairs++;
+			if (!(a.left < b.left)) return false;
+		}
+		return pairs > 0 ? true : null;
+	}
+	return null;
+};
+window.edgeSpaces = (el) => {
+	const nodes = [], w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+	for (let n; (n = w.nextNode()); ) if (n.data) nodes.push(n);
+	const box = (n, i) => {
+		const r = document.createRange();
+		r.setStart(n, i); r.setEnd(n, i + 1);
+		return {Width: r.getBoundingClientRect().width, Tinted: getComputedStyle(n.parentElement).backgroundColor !== "rgba(0, 0, 0, 0)"};
+	};
+	const first = nodes[0], last = nodes[nodes.length - 1];
+	return {First: box(first, 0), Last: box(last, last.data.length - 1)};
+};
+window.boxed = (el, code) => [...el.querySelectorAll("*")].some((e) => getComputedStyle(e, "::before").content === JSON.stringify(code));
+true`
+
+// TestDashboardInvisibleCharacters: names are anyone's text. A lock named
+// U+202E (right-to-left override) + "evil-rtl" showed as "ltr-live", and
+// " sp " as "sp". Such characters show as their codes, with no effect on the
+// rest; spaces at either end show; the filter still finds the locks.
+func TestDashboardInvisibleCharacters(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	const rtl, holder, sp, member, pool = "\u202eevil-rtl", "\u202eholder-rtl", " sp ", "\u202emember-rtl", "\u202epool-rtl"
+	mustCall(t, "PUT", lockURL(s.URL, rtl), "", "", jsonBody(map[string]string{"key": " k ", "lock_by": holder}))
+	mustCall(t, "PUT", lockURL(s.URL, sp), "", "", `{"key":"k"}`)
+	mustCall(t, "PUT", s.URL+"/pool/"+url.PathEscape(pool)+"/"+url.PathEscape(member), "", "", `{}`)
+
+	tb := openTab(t, browser, "", "")
+	tb.open(s.URL)
+	tb.waitFor("the pool", poolJS(pool))
+	eval[bool](tb, readsJS)
+	type reads struct{ Name, Holder, Pool, Member, Boxed bool }
+	got := eval[reads](tb, `(() => { const tr = `+rowJS(rtl)+`, p = `+poolJS(pool)+`; return {
+		Name: readsLTR(tr.querySelector("button.lock-link"), "evil-rtl"),
+		Holder: readsLTR(tr.querySelector(".holder"), "holder-rtl"),
+		Pool: readsLTR(p.querySelector(".pool-name"), "pool-rtl"),
+		Member: readsLTR(p.querySelector(".member-name"), "member-rtl"),
+		Boxed: boxed(tr.querySelector("button.lock-link"), "U+202E"),
+	}; })()`)
+	if got != (reads{true, true, true, true, true}) {
+		t.Errorf("read left to right (name, holder, pool, member), U+202E shown: %+v, want all true", got)
+	}
+	// textContent is still the name itself.
+	if name := eval[string](tb, rowJS(rtl)+`.querySelector("button.lock-link").textContent`); name != rtl {
+		t.Errorf("the button's text is %q, want %q", name, rtl)
+	}
+
+	type box struct {
+		Width  float64
+		Tinted bool
+	}
+	type edges struct{ First, Last box }
+	visible := func(what, expr string) {
+		t.Helper()
+		e := eval[edges](tb, `edgeSpaces(`+expr+`)`)
+		if e.First.Width <= 0 || e.Last.Width <= 0 || !e.First.Tinted || !e.Last.Tinted {
+			t.Errorf("%s: the spaces at its ends are %+v, want them shown (wider than nothing) and tinted", what, e)
+		}
+	}
+	visible("the lock \" sp \"", rowJS(sp)+`.querySelector("button.lock-link")`)
+	visible("the key \" k \"", rowJS(rtl)+`.querySelector("code.key")`)
+
+	// The detail and the confirmation too.
+	tb.click("opening the lock", rowJS(rtl)+`.querySelector("button")`)
+	tb.waitFor("its detail", `document.getElementById("detail-title").textContent === `+js(rtl))
+	if !eval[bool](tb, `readsLTR(document.getElementById("detail-title"), "evil-rtl") && readsLTR(document.querySelector("#holds .holder"), "holder-rtl")`) {
+		t.Error("the detail's title or holder does not read left to right")
+	}
+	tb.do("clicking Force release", chromedp.Click(chromedp.ID("force")))
+	tb.waitFor("the confirmation dialog", `document.getElementById("confirm").open`)
+	if !eval[bool](tb, `readsLTR(document.getElementById("confirm-name"), "evil-rtl") && readsLTR(document.querySelector("#confirm-holders .holder"), "holder-rtl")`) {
+		t.Error("the confirmation's name or holder does not read left to right")
+	}
+	tb.do("cancelling", chromedp.Click(chromedp.CSS(`#confirm button[value=cancel]`)))
+	tb.click("opening \" sp \"", rowJS(sp)+`.querySelector("button")`)
+	tb.waitFor("its detail", `document.getElementById("detail-title").textContent === `+js(sp))
+	visible("the detail's title", `document.getElementById("detail-title")`)
+
+	// The filter matches the names as they are.
+	tb.do("filtering", chromedp.SendKeys(chromedp.ID("filter"), "evil"))
+	tb.waitFor("only the right-to-left lock", `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === `+js(rtl))
+	tb.do("clearing the filter", chromedp.Evaluate[chromedp.Void](`(() => { const f = document.getElementById("filter"); f.value = ""; f.dispatchEvent(new Event("input")); })()`))
+	tb.do("filtering", chromedp.SendKeys(chromedp.ID("filter"), "sp"))
+	tb.waitFor("only \" sp \"", `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === `+js(sp))
 	tb.checkProblems()
 }

@@ -44,7 +44,8 @@
 
   // ---- DOM helpers -------------------------------------------------------
 
-  // el builds an element. props: "class", "text" (textContent), anything
+  // el builds an element. props: "class", "text" (textContent), "user"
+  // (anyone's text: a name, key or holder, shown with userText), anything
   // else an attribute. Children are nodes or strings (added as Text nodes).
   function el(tag, props, ...children) {
     const e = document.createElement(tag);
@@ -52,11 +53,47 @@
       if (v === null || v === undefined || v === false) continue;
       if (k === "class") e.className = v;
       else if (k === "text") e.textContent = v;
+      else if (k === "user") e.append(userText(v));
       else e.setAttribute(k, v === true ? "" : String(v));
     }
     for (const c of children) if (c !== null && c !== undefined) e.append(c);
     return e;
   }
+
+  // Names, keys and holders are anyone's text, and may hold characters that
+  // show nothing yet change what the rest looks like: a right-to-left
+  // override (U+202E) made "\u202eevil-rtl" read "ltr-live", and a zero-width
+  // space or a tab hides in a name. A browser also drops the spaces at
+  // either end of a name and squeezes doubled ones: " sp " looked like "sp".
+  // userText shows each such character as its code in a small box ("U+202E");
+  // the character itself stays in the text (textContent) but is not laid
+  // out, so it has no effect. Spaces at either end, or doubled, are kept
+  // and tinted. (Every element also keeps its text's direction to itself,
+  // style.css, so a name cannot reorder the words around it.) Names in the
+  // page's data are untouched: the filter matches what the server sent.
+  const oddChars = "\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff";
+  const oddChar = new RegExp("[" + oddChars + "]|[^\\S ]", "g");
+  const oddText = new RegExp("[" + oddChars + "]|[^\\S ]|^ +| +$| {2,}", "g");
+  const code = (c) => "U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+
+  function userText(s) {
+    s = String(s);
+    if (s.search(oddText) < 0) return s;
+    const out = document.createDocumentFragment();
+    let at = 0;
+    for (const m of s.matchAll(oddText)) {
+      if (m.index > at) out.append(s.slice(at, m.index));
+      if (m[0][0] === " ") out.append(el("span", { class: "ws", title: m[0].length === 1 ? "a space" : m[0].length + " spaces", text: m[0] }));
+      else out.append(el("span", { class: "odd", "data-code": code(m[0]), title: code(m[0]) }, el("span", { text: m[0] })));
+      at = m.index + m[0].length;
+    }
+    if (at < s.length) out.append(s.slice(at));
+    return out;
+  }
+
+  // plain is anyone's text for an attribute (a tooltip, a label), with such
+  // characters written as their codes.
+  const plain = (s) => String(s).replace(oddChar, (c) => "[" + code(c) + "]");
 
   // none is an empty value: a dash to see, "none" to hear.
   function none() {
@@ -261,7 +298,7 @@
     const ul = el("ul", { class: "holders" });
     const shown = limit && names.length > limit + 1 ? names.slice(0, limit) : names;
     for (const h of shown) {
-      ul.append(el("li", null, el("span", { class: "holder" }, h), " ", el("span", { class: "count", title: "count", text: "×" + l.locked_by[h] })));
+      ul.append(el("li", null, el("span", { class: "holder", user: h }), " ", el("span", { class: "count", title: "count", text: "×" + l.locked_by[h] })));
     }
     if (shown.length < names.length) ul.append(el("li", { class: "more", text: "and " + (names.length - shown.length) + " more" }));
     return ul;
@@ -275,15 +312,15 @@
 
   function row(l) {
     const open = state.selected === l.name;
-    const btn = el("button", { type: "button", class: "lock-link", "aria-controls": "detail", "aria-expanded": open ? "true" : "false", text: l.name });
+    const btn = el("button", { type: "button", class: "lock-link", "aria-controls": "detail", "aria-expanded": open ? "true" : "false", user: l.name });
     btn.addEventListener("click", () => openDetail(l.name));
     const tr = el("tr", { role: "row", "data-name": l.name, "data-state": l.state, class: open ? "selected" : null });
     const head = el("th", { role: "rowheader", scope: "row", "data-label": "Lock" }, btn);
-    if (poolsOf(l).length) head.append(el("div", { class: "in-pools" }, "pool ", ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", text: p })))));
+    if (poolsOf(l).length) head.append(el("div", { class: "in-pools" }, "pool ", ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", user: p })))));
     tr.append(
       head,
       cell("State", stateEl(l.state)),
-      cell("Key", l.key ? el("code", { class: "key", text: l.key }) : none()),
+      cell("Key", l.key ? el("code", { class: "key", user: l.key }) : none()),
       cell("Holders", holdersEl(l, 4)),
       cell("Held since", l.state === "free" ? none() : timeEl(l.since)),
       cell("Lease expires", timeEl(l.expires)),
@@ -347,11 +384,11 @@
       "data-name": m.name,
       "aria-controls": "detail",
       "aria-expanded": open ? "true" : "false",
-      title: m.state === "free" ? m.name + ": free" : m.name + ": " + m.state + " by " + holders.join(", ") + " (key " + m.key + ")",
-    }, el("span", { class: "icon", "aria-hidden": "true", text: icon }), el("span", { class: "member-name", text: m.name }), el("span", { class: "visually-hidden", text: ", " + m.state }));
+      title: plain(m.state === "free" ? m.name + ": free" : m.name + ": " + m.state + " by " + holders.join(", ") + " (key " + m.key + ")"),
+    }, el("span", { class: "icon", "aria-hidden": "true", text: icon }), el("span", { class: "member-name", user: m.name }), el("span", { class: "visually-hidden", text: ", " + m.state }));
     btn.addEventListener("click", () => openDetail(m.name));
     const li = el("li", { class: "member" + (open ? " selected" : ""), "data-name": m.name, "data-state": m.state }, btn);
-    if (holders.length) li.append(el("span", { class: "member-holder", text: holders.length > 1 ? holders[0] + " +" + (holders.length - 1) : holders[0] }));
+    if (holders.length) li.append(el("span", { class: "member-holder", user: holders[0] }, holders.length > 1 ? " +" + (holders.length - 1) : null));
     return li;
   }
 
@@ -360,10 +397,10 @@
     const free = Number(p.free) || 0, total = Number(p.total) || members.length;
     const count = el("p", { class: "pool-count" + (free === 0 ? " none-free" : ""), "data-free": free, "data-total": total },
       el("span", { class: "icon", "aria-hidden": "true", text: free === 0 ? "●" : "○" }), el("strong", { text: String(free) }), " of " + total + " free");
-    const head = el("div", { class: "pool-head" }, el("h3", { class: "pool-name", text: p.name }), count);
+    const head = el("div", { class: "pool-head" }, el("h3", { class: "pool-name", user: p.name }), count);
     if (p.waiters) head.append(el("p", { class: "pool-waiting", text: p.waiters + " waiting" }));
     return el("li", { class: "pool", "data-pool": p.name }, head,
-      el("ul", { class: "members", "aria-label": "Members of " + p.name }, ...members.map(memberEl)));
+      el("ul", { class: "members", "aria-label": "Members of " + plain(p.name) }, ...members.map(memberEl)));
   }
 
   function renderPools(q) {
@@ -456,25 +493,26 @@
   function renderDetail() {
     const name = state.selected;
     const l = state.locks.get(name);
-    $("detail-title").textContent = name;
+    $("detail-title").replaceChildren(userText(name));
     const facts = l
       ? [
           ...fact("State", stateEl(l.state)),
-          ...fact("Key", l.key ? el("code", { class: "key", text: l.key }) : none()),
+          ...fact("Key", l.key ? el("code", { class: "key", user: l.key }) : none()),
           ...fact("Held since", l.state === "free" ? none() : timeEl(l.since)),
           ...fact("Lease expires", timeEl(l.expires)),
           ...fact("Fence", l.fence ? String(l.fence) : none()),
           ...fact("Waiters", String(l.waiters || 0)),
-          ...(poolsOf(l).length ? fact("Pools", el("span", { class: "detail-pools" }, ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", text: p }))))) : []),
+          ...(poolsOf(l).length ? fact("Pools", el("span", { class: "detail-pools" }, ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", user: p }))))) : []),
           ...(poolsOf(l).length && l.state === "free" ? fact("Free since", timeEl(l.free_since)) : []),
         ]
       : fact("State", "not found");
     $("detail-facts").replaceChildren(...facts);
 
-    // Metadata: pretty-printed JSON, as text.
+    // Metadata: pretty-printed JSON, as text, with the characters userText
+    // boxes (but the newlines and spaces of the layout) escaped as \uXXXX.
     const hasMetadata = !!l && l.metadata !== undefined && l.metadata !== null;
     $("detail-metadata-box").hidden = !hasMetadata;
-    const text = hasMetadata ? JSON.stringify(l.metadata, null, 2) : "";
+    const text = hasMetadata ? JSON.stringify(l.metadata, null, 2).replace(oddChar, (c) => (c === "\n" ? c : "\\u" + code(c).slice(2).toLowerCase())) : "";
     if ($("detail-metadata").textContent !== text) $("detail-metadata").textContent = text;
 
     const holds = [];
@@ -483,7 +521,7 @@
         const hold = own(l.holds, h) || {};
         holds.push(
           el("tr", null,
-            el("th", { scope: "row" }, el("span", { class: "holder", text: h })),
+            el("th", { scope: "row" }, el("span", { class: "holder", user: h })),
             el("td", { class: "num", text: String(l.locked_by[h]) }),
             el("td", null, timeEl(hold.acquired)),
             el("td", null, hold.expires ? timeEl(hold.expires) : el("span", { class: "none", text: "no lease" }))
@@ -513,15 +551,15 @@
       for (const ev of state.history.slice().reverse()) {
         const poolEvent = ev.type === "added" || ev.type === "removed";
         const meta = poolEvent
-          ? el("div", { class: "meta" }, (ev.type === "added" ? "to pool " : "from pool "), el("span", { class: "pool-ref", text: ev.pool || "" }))
-          : el("div", { class: "meta" }, "key ", ev.key ? el("code", { class: "key", text: ev.key }) : none());
+          ? el("div", { class: "meta" }, (ev.type === "added" ? "to pool " : "from pool "), el("span", { class: "pool-ref", user: ev.pool || "" }))
+          : el("div", { class: "meta" }, "key ", ev.key ? el("code", { class: "key", user: ev.key }) : none());
         if (ev.type === "acquired" || ev.type === "released") meta.append(" · count " + ev.count);
-        if (ev.by) meta.append(" · by ", el("span", { class: "by", text: ev.by }));
+        if (ev.by) meta.append(" · by ", el("span", { class: "by", user: ev.by }));
         hist.push(
           el("tr", { "data-type": ev.type },
             el("td", null, timeEl(ev.time)),
             el("td", null, el("span", { class: "event event-" + ev.type, text: ev.type })),
-            el("td", null, el("div", { class: "holder", text: ev.holder || "" }), meta),
+            el("td", null, el("div", { class: "holder", user: ev.holder || "" }), meta),
             el("td", { class: "num", text: ev.fence ? String(ev.fence) : "" })
           )
         );
@@ -599,18 +637,22 @@
       forcing.key = l.key;
       forcing.holders = holdersOf(l).map((h) => [h, l.locked_by[h]]);
     }
-    $("confirm-name").textContent = forcing.name;
+    $("confirm-name").replaceChildren(userText(forcing.name));
     const items = forcing.holders.map(([h, count]) =>
-      el("li", null, el("span", { class: "holder", text: h }), " (count " + count + ", key ", el("code", { class: "key", text: forcing.key }), ")")
+      el("li", null, el("span", { class: "holder", user: h }), " (count " + count + ", key ", el("code", { class: "key", user: forcing.key }), ")")
     );
     $("confirm-holders").replaceChildren(...items);
-    let changed = "";
+    const changed = [];
     if (!same) {
-      changed = "Changed since this dialog opened: these holders released the lock";
-      if (l && l.state !== "free") changed += ", and key " + l.key + " took it again (fence " + l.fence + ", " + holdersOf(l).join(", ") + "). Forcing now releases nothing: the server keeps holds taken since.";
-      else changed += "; it is free. Forcing now releases nothing.";
+      changed.push("Changed since this dialog opened: these holders released the lock");
+      if (l && l.state !== "free") {
+        changed.push(", and key ", el("span", { user: l.key }), " took it again (fence " + l.fence + ", ",
+          ...joined(holdersOf(l).map((h) => el("span", { user: h }))), "). Forcing now releases nothing: the server keeps holds taken since.");
+      } else {
+        changed.push("; it is free. Forcing now releases nothing.");
+      }
     }
-    $("confirm-changed").textContent = changed;
+    $("confirm-changed").replaceChildren(...changed);
   }
 
   // refreshForcing reads the lock the open dialog is about at once, so that
@@ -632,7 +674,7 @@
 
   function setResult(text, kind) {
     const r = $("detail-result");
-    r.textContent = text;
+    r.replaceChildren(userText(text)); // the server's answers name the lock
     r.className = "result" + (kind ? " " + kind : "");
   }
 
