@@ -1782,3 +1782,46 @@ func TestDashboardInvisibleCharacters(t *testing.T) {
 	tb.waitFor("only \" sp \"", `[...document.querySelectorAll("#rows tr")].map(r => r.dataset.name).join() === `+js(sp))
 	tb.checkProblems()
 }
+
+// TestDashboardReloadSpacing: under a steady stream of changes the page
+// reloaded the locks as soon as the last reload was three times its own
+// cost behind: with 10,000 locks (3.3 MB a reload) 31 times in 10 s. At most
+// one reload is in flight, they start at least a second apart, and the last
+// change is always read. Checked by the gaps between the page's own reload
+// starts, not by how fast anything is.
+func TestDashboardReloadSpacing(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", lockURL(s.URL, "steady"), "", "", `{"key":"k"}`)
+	tb := openTab(t, browser, "", "")
+	tb.open(s.URL)
+	tb.do("recording reloads", chromedp.Evaluate[chromedp.Void](`(() => {
+		window.locksFetches = [];
+		const f = window.fetch;
+		window.fetch = function (u, ...rest) {
+			if (new URL(String(u), document.baseURI).pathname === "/locks") window.locksFetches.push(performance.now());
+			return f.call(this, u, ...rest);
+		};
+	})()`))
+	// Changes, one after another, until the page has reloaded 6 times.
+	deadline := time.Now().Add(2 * time.Minute)
+	for i := 0; ; i++ {
+		mustCall(t, "PUT", lockURL(s.URL, "steady"), "", "", jsonBody(map[string]string{"key": "k", "lock_by": fmt.Sprint("h-", i)}))
+		if i%10 == 9 && eval[int](tb, `window.locksFetches.length`) >= 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 minutes of changes the page reloaded %d times", eval[int](tb, `window.locksFetches.length`))
+		}
+	}
+	mustCall(t, "PUT", lockURL(s.URL, "last"), "", "", `{"key":"k"}`)
+	tb.waitFor("the last change", rowJS("last")+`?.dataset.state === "held"`)
+	starts := eval[[]float64](tb, `window.locksFetches`)
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i] - starts[i-1]; gap < 950 {
+			t.Errorf("reloads %d and %d started %.0f ms apart, want at least a second (all: %v)", i, i+1, gap, starts)
+			break
+		}
+	}
+	tb.checkProblems()
+}
