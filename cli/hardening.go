@@ -1,13 +1,16 @@
 package cli
 
 // What keeps hostile or broken clients from hurting the others: a cap on
-// open connections, and the limits on connections, timeouts and failed logins
+// open connections that idle ones make room under, and the limits on connections, timeouts and failed logins
 // read from the environment.
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -17,41 +20,198 @@ import (
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
-// limitListener accepts at most max connections at a time: at the cap, Accept
-// waits until one closes, and new connections wait in the kernel's backlog
-// meanwhile. It logs (at most once a minute) when the cap is reached.
+// limitListener accepts at most max connections at a time. At the cap it
+// makes room by closing the connection that has waited longest between
+// requests (or for its first), once it has waited minIdle; with none such,
+// the new connection waits until one closes or goes idle. It logs (at most
+// once a minute) when the cap is reached.
+//
+// It learns which connections are between requests from the http.Server's
+// ConnState hook, which net/http calls after it has sent an answer (idle)
+// and after it has read the next request's headers (active). A connection
+// still counts as idle while that next request's headers come in, so a
+// close can land after a request was read: Gate, around the handler, makes
+// sure no request of a closed connection is carried out (a change made and
+// never answered would be retried by its client, and held twice).
 type limitListener struct {
 	net.Listener
 	sem       chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
 	log       *slog.Logger
+	// minIdle is how long a connection must have been idle before it is
+	// closed to make room: a client between two requests is left alone,
+	// and so is the last frame of an HTTP/2 answer, which net/http may
+	// still be flushing when it reports the connection idle.
+	minIdle time.Duration
 
-	mu     sync.Mutex
-	logged time.Time
+	mu         sync.Mutex
+	logged     time.Time
+	idle       map[*limitConn]time.Time // connections between requests, since when
+	becameIdle chan struct{}
+	reclaimed  int // connections closed to make room, for tests
 }
+
+// reclaimIdleAfter is the server's minIdle.
+const reclaimIdleAfter = time.Second
 
 func newLimitListener(ln net.Listener, max int, log *slog.Logger) *limitListener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, max), done: make(chan struct{}), log: log}
+	return &limitListener{Listener: ln, sem: make(chan struct{}, max), done: make(chan struct{}), log: log,
+		minIdle: reclaimIdleAfter, idle: map[*limitConn]time.Time{}, becameIdle: make(chan struct{}, 1)}
 }
 
+// Accept takes a connection from the kernel first, and only then, at the
+// cap, makes room: idle connections are closed for a client that is there,
+// never in advance.
 func (l *limitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case l.sem <- struct{}{}:
 	default:
 		l.full()
-		select {
-		case l.sem <- struct{}{}:
-		case <-l.done:
-			return nil, net.ErrClosed
+		if err := l.makeRoom(); err != nil {
+			c.Close()
+			return nil, err
 		}
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
+	return &limitConn{Conn: c, l: l}, nil
+}
+
+// makeRoom waits for a place, closing the longest-idle connection to free
+// one as soon as one has been idle for minIdle.
+func (l *limitListener) makeRoom() error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		closed, wait := l.closeIdle()
+		var retry <-chan time.Time
+		switch {
+		case closed:
+			// Its Close gave its place back.
+			select {
+			case l.sem <- struct{}{}:
+				return nil
+			case <-l.done:
+				return net.ErrClosed
+			}
+		case wait > 0:
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			retry = timer.C
+		}
+		select {
+		case l.sem <- struct{}{}:
+			return nil
+		case <-l.becameIdle:
+		case <-retry:
+		case <-l.done:
+			return net.ErrClosed
+		}
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+// closeIdle closes the connection idle the longest if it has been idle for
+// minIdle. Otherwise it returns how long until the longest-idle one will
+// have been (zero when none is idle).
+func (l *limitListener) closeIdle() (closed bool, wait time.Duration) {
+	l.mu.Lock()
+	var oldest *limitConn
+	var since time.Time
+	for c, t := range l.idle {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	if oldest == nil {
+		l.mu.Unlock()
+		return false, 0
+	}
+	if wait := l.minIdle - time.Since(since); wait > 0 {
+		l.mu.Unlock()
+		return false, wait
+	}
+	delete(l.idle, oldest)
+	oldest.reclaimed = true
+	l.reclaimed++
+	l.mu.Unlock()
+	// The TCP connection itself, even under TLS: a TLS close would send an
+	// alert first, and could wait on a client that does not read.
+	oldest.Close()
+	return true, 0
+}
+
+// ConnState is the http.Server's ConnState hook: it follows which
+// connections are between requests (or have not sent their first yet).
+func (l *limitListener) ConnState(nc net.Conn, s http.ConnState) {
+	c := asLimitConn(nc)
+	if c == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.reclaimed || c.gone {
+		return
+	}
+	switch s {
+	case http.StateNew, http.StateIdle:
+		l.idle[c] = time.Now()
+		select {
+		case l.becameIdle <- struct{}{}:
+		default:
+		}
+	default: // active, hijacked, closed
+		delete(l.idle, c)
+	}
+}
+
+type connKey struct{}
+
+// ConnContext is the http.Server's ConnContext hook: it puts the
+// connection in its requests' context, for Gate.
+func (l *limitListener) ConnContext(ctx context.Context, nc net.Conn) context.Context {
+	if c := asLimitConn(nc); c != nil {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	return ctx
+}
+
+// Gate runs h only for requests whose connection was not closed to make
+// room. net/http reports a connection active (ConnState) before it calls
+// the handler, and closeIdle closes only idle ones, under the same lock:
+// a request that gets past here keeps its connection to the end.
+func (l *limitListener) Gate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := r.Context().Value(connKey{}).(*limitConn); ok {
+			l.mu.Lock()
+			reclaimed := c.reclaimed
+			l.mu.Unlock()
+			if reclaimed {
+				// Its headers were read as it was closed: nobody can be
+				// answered, so nothing is done.
+				panic(http.ErrAbortHandler)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// asLimitConn returns the limitConn under nc (a TLS connection's too).
+func asLimitConn(nc net.Conn) *limitConn {
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	c, _ := nc.(*limitConn)
+	return c
 }
 
 func (l *limitListener) full() {
@@ -61,7 +221,7 @@ func (l *limitListener) full() {
 		return
 	}
 	l.logged = time.Now()
-	l.log.Warn("connection limit reached: new connections wait until one closes (LOCKER_MAX_CONNECTIONS)", "max", cap(l.sem))
+	l.log.Warn("connection limit reached: connections idle between requests are closed to make room, else new connections wait until one closes (LOCKER_MAX_CONNECTIONS)", "max", cap(l.sem))
 }
 
 func (l *limitListener) Close() error {
@@ -71,13 +231,21 @@ func (l *limitListener) Close() error {
 
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	l         *limitListener
+	once      sync.Once
+	reclaimed bool // closed to make room; guarded by l.mu
+	gone      bool // closed; guarded by l.mu
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		c.gone = true
+		delete(c.l.idle, c)
+		c.l.mu.Unlock()
+		<-c.l.sem
+	})
 	return err
 }
 

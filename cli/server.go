@@ -66,7 +66,8 @@ Runs the lock server. It is configured with environment variables:
   LOCKER_METRICS_PUBLIC
                       true: serve /metrics without auth (default false)
   LOCKER_MAX_CONNECTIONS
-                      open connections served at once; more wait (default 4096)
+                      open connections served at once (default 4096); at the cap,
+                      idle keep-alive ones are closed to make room, else more wait
   LOCKER_READ_HEADER_TIMEOUT
                       time a client has to send a request's headers (default 10s)
   LOCKER_READ_TIMEOUT time a client has to send a whole request (default 30s)
@@ -317,14 +318,17 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	if err != nil {
 		return fmt.Errorf("listening on %s: %v", cfg.listen, err)
 	}
-	ln = newLimitListener(ln, cfg.maxConns, log)
+	limiter := newLimitListener(ln, cfg.maxConns, log)
+	ln = limiter
 	scheme := "http"
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "https"
 	}
 	srv := &http.Server{
-		Handler:           m.Middleware(api),
+		Handler:           limiter.Gate(m.Middleware(api)),
+		ConnState:         limiter.ConnState,
+		ConnContext:       limiter.ConnContext,
 		ReadHeaderTimeout: cfg.readHeader,
 		// Headers and body. Once the body is read, net/http clears the
 		// deadline: blocking waits and event streams may run longer.

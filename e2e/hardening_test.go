@@ -11,10 +11,12 @@ import (
 	"debug/elf"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -335,28 +337,77 @@ func TestHardeningSlowBodyAndIdle(t *testing.T) {
 	}
 }
 
-// TestHardeningMaxConnections: at LOCKER_MAX_CONNECTIONS, a new connection
-// waits until one closes, then is served.
+// TestHardeningMaxConnections: at LOCKER_MAX_CONNECTIONS, a connection idle
+// between requests makes room for a new one; with every connection in the
+// middle of a request, a new one waits until one closes, then is served.
 func TestHardeningMaxConnections(t *testing.T) {
-	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=3", "LOCKER_READ_HEADER_TIMEOUT=5m"})
+	t.Run("idle connections make room", func(t *testing.T) {
+		// A review kept every client out for LOCKER_IDLE_TIMEOUT with as
+		// many idle connections as the cap, one GET /healthz each, no
+		// credentials needed.
+		const max = 20
+		s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=secret", fmt.Sprint("LOCKER_MAX_CONNECTIONS=", max)})
+		addr := strings.TrimPrefix(s.URL, "http://")
+		var idle []*bufio.Reader
+		for range max {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
+			fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			idle = append(idle, r)
+		}
+		c := &http.Client{Timeout: 30 * time.Second}
+		if st, _, b, err := tryCall(c, "GET", s.URL+"/locks", "ci", "secret", ""); err != nil || st != 200 {
+			t.Fatalf("GET /locks with the cap's worth of idle connections open: %d %s %v", st, b, err)
+		}
+		c.CloseIdleConnections()
+		if st, _, b, err := tryCall(c, "GET", s.URL+"/healthz", "", "", ""); err != nil || st != 200 {
+			t.Fatalf("GET /healthz with the cap's worth of idle connections open: %d %s %v", st, b, err)
+		}
+		// The oldest made room.
+		if _, err := idle[0].ReadByte(); err != io.EOF {
+			t.Errorf("the connection idle the longest is still open: %v", err)
+		}
+		if !strings.Contains(s.Output(), "connection limit reached") {
+			t.Errorf("reaching the cap was not logged:\n%s", s.Output())
+		}
+	})
+
+	t.Run("a connection that sends nothing is closed", func(t *testing.T) {
+		s := startServer(t, []string{"LOCKER_READ_HEADER_TIMEOUT=1s"})
+		c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("a connection that never sent a request: %v", err)
+		}
+	})
+
+	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=3", "LOCKER_READ_TIMEOUT=5m"})
 	addr := strings.TrimPrefix(s.URL, "http://")
-	var idle []net.Conn
-	for range 3 {
+	var busy []net.Conn
+	for i := range 3 {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		idle = append(idle, c)
-	}
-	// Make sure the server has accepted all three before the fourth comes.
-	for _, c := range idle {
-		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		busy = append(busy, c)
+		// In the middle of a request: its body never comes in full.
+		fmt.Fprintf(c, "PUT /lock/busy%d HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", i)
 	}
 	type result struct {
 		status int
@@ -370,10 +421,10 @@ func TestHardeningMaxConnections(t *testing.T) {
 	}()
 	select {
 	case r := <-done:
-		t.Fatalf("a fourth connection was served with the cap at 3: %+v", r)
+		t.Fatalf("a fourth connection was served with the cap at 3, all busy: %+v", r)
 	case <-time.After(500 * time.Millisecond):
 	}
-	idle[0].Close()
+	busy[0].Close()
 	select {
 	case r := <-done:
 		if r.err != nil || r.status != 200 {
@@ -382,8 +433,12 @@ func TestHardeningMaxConnections(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the fourth connection was not served after one closed")
 	}
-	if !strings.Contains(s.Output(), "connection limit reached") {
-		t.Errorf("reaching the cap was not logged:\n%s", s.Output())
+	// The others were left alone: their requests are still going.
+	for _, c := range busy[1:] {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a connection in the middle of a request: %v", err)
+		}
 	}
 }
 
