@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -11,11 +12,64 @@ import (
 // proxies keep it open and dead clients are noticed.
 const heartbeat = 15 * time.Second
 
+// streamWriteTimeout bounds each write of an event stream: a client that
+// stops reading (or whose network went away) fills the socket's buffers,
+// and the write would wait for it for ever, holding the stream's
+// connection and, once the server stops, its shutdown. It is dropped
+// instead. A variable for tests.
+var streamWriteTimeout = 30 * time.Second
+
+// stoppingWriteTimeout bounds the writes of a stream once the server is
+// stopping, the one that is waiting included: the "dropped" event reaches
+// a client that reads, and one that does not holds up the shutdown for
+// this long at most.
+const stoppingWriteTimeout = time.Second
+
+// streamDeadline sets the write deadline of an event stream: from the
+// handler before each write, and from another goroutine when the server
+// starts stopping, as the handler may be waiting in a write then.
+type streamDeadline struct {
+	rc       *http.ResponseController
+	mu       sync.Mutex
+	stopping bool
+	ended    bool // the handler returned: its ResponseWriter is not to be used
+}
+
+// arm sets the deadline for the next write.
+func (d *streamDeadline) arm() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := streamWriteTimeout
+	if d.stopping {
+		t = stoppingWriteTimeout
+	}
+	// Unsupported (a ResponseWriter of a test) leaves writes unbounded.
+	d.rc.SetWriteDeadline(time.Now().Add(t))
+}
+
+// stop shortens the deadline of the write under way, if any.
+func (d *streamDeadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ended || d.stopping {
+		return
+	}
+	d.stopping = true
+	d.rc.SetWriteDeadline(time.Now().Add(stoppingWriteTimeout))
+}
+
+func (d *streamDeadline) end() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ended = true
+}
+
 // handleEvents streams every committed change as Server-Sent Events: one
 // event per change, named by its type (acquired, released, expired, forced,
 // refreshed), its data the event as JSON. A client that cannot keep up is
 // sent a "dropped" event and disconnected; it should reconnect and re-read
-// the locks it cares about.
+// the locks it cares about. One that takes nothing for streamWriteTimeout
+// is disconnected without it.
 func (s *Server) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
@@ -37,10 +91,22 @@ func (s *Server) handleEvents() http.Handler {
 		rc := http.NewResponseController(w)
 		sub := s.svc.Events().Subscribe(1024)
 		defer s.svc.Events().Unsubscribe(sub)
+		deadline := &streamDeadline{rc: rc}
+		defer deadline.end()
+		ended := make(chan struct{})
+		defer close(ended)
+		go func() {
+			select {
+			case <-s.svc.Closing():
+				deadline.stop()
+			case <-ended:
+			}
+		}()
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
+		deadline.arm()
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprint(w, "retry: 1000\n: connected\n\n")
 		if rc.Flush() != nil {
@@ -51,6 +117,7 @@ func (s *Server) handleEvents() http.Handler {
 		for {
 			select {
 			case events, ok := <-sub.C:
+				deadline.arm()
 				if !ok {
 					switch {
 					case s.svc.Events().MissedChanges(sub):
@@ -65,6 +132,7 @@ func (s *Server) handleEvents() http.Handler {
 					fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, data)
 				}
 			case <-tick.C:
+				deadline.arm()
 				fmt.Fprint(w, ": ping\n\n")
 			case <-r.Context().Done():
 				return
@@ -72,6 +140,7 @@ func (s *Server) handleEvents() http.Handler {
 				// Told, not just cut off: the client reconnects (to
 				// another replica, or once this one is back) and reads
 				// the locks again, since it will miss changes meanwhile.
+				deadline.stop()
 				dropped(w, rc, "the server is stopping; reconnect and read the locks again")
 				return
 			}

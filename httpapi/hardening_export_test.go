@@ -45,3 +45,11 @@ func SetLimiterClock(s *Server, now func() time.Time) {
 
 // LimiterClients returns how many client addresses s's limiter remembers.
 func LimiterClients(s *Server) int { return s.guard.limiter.clients() }
+
+// SetStreamWriteTimeout sets how long a write of an event stream may take,
+// for the test t.
+func SetStreamWriteTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := streamWriteTimeout
+	streamWriteTimeout = d
+	t.Cleanup(func() { streamWriteTimeout = old })
+}

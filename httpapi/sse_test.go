@@ -196,16 +196,22 @@ func TestEventsLargeChange(t *testing.T) {
 	}
 }
 
-func TestEventsSlowConsumerIsDropped(t *testing.T) {
-	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
-	// A client that subscribes, then stops reading. The server's send
-	// buffer is small, so its writes block once the client's receive buffer
-	// is full (shrinking that too can stall loopback TCP for good).
+// stuckSubscriber opens GET /events on its own connection and reads no
+// more than the stream's first line: the client then stops reading. The
+// stack's send buffers must be small (SmallSendBuffers), so that the
+// server's writes block once the client's receive buffer is full. With
+// smallReceive, that buffer is small too, so that they surely do; but the
+// client must not read any more then: that can stall loopback TCP for good.
+func stuckSubscriber(t *testing.T, s *httpStack, smallReceive bool) (net.Conn, *http.Response) {
+	t.Helper()
 	c, err := net.Dial("tcp", s.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	if smallReceive {
+		c.(*net.TCPConn).SetReadBuffer(4096)
+	}
 	if _, err := io.WriteString(c, "GET /events HTTP/1.1\r\nHost: locker\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +228,15 @@ func TestEventsSlowConsumerIsDropped(t *testing.T) {
 	if err != nil || !strings.HasPrefix(line, "retry:") {
 		t.Fatalf("first line of the stream = %q, %v", line, err)
 	}
+	return c, resp
+}
 
-	// Many changes with long holder names: far more than the stream's buffer
-	// and the socket buffers can take. They all complete.
+// floodChanges makes many changes with long holder names: far more than an
+// event stream's buffer and the socket buffers can take. It returns their
+// number, once they have all completed (lock operations never wait for a
+// stream).
+func floodChanges(t *testing.T, s *httpStack) int {
+	t.Helper()
 	const workers, cycles = 4, 300
 	holder := strings.Repeat("h", 400)
 	done := make(chan struct{})
@@ -257,8 +269,15 @@ func TestEventsSlowConsumerIsDropped(t *testing.T) {
 		t.Fatalf("%d lock changes did not complete in 3 minutes while a subscriber did not read: lock operations are blocked", 2*workers*cycles)
 	}
 	if t.Failed() {
-		return
+		t.FailNow()
 	}
+	return 2 * workers * cycles
+}
+
+func TestEventsSlowConsumerIsDropped(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
+	c, resp := stuckSubscriber(t, s, false)
+	changes := floodChanges(t, s)
 
 	// Now read what the stream has: it ends (the server closes it) with
 	// "event: dropped", and holds fewer events than there were changes.
@@ -271,7 +290,7 @@ func TestEventsSlowConsumerIsDropped(t *testing.T) {
 	if !strings.Contains(string(rest), "event: dropped\n") {
 		t.Fatalf("the stream ended without \"event: dropped\" after %d events; tail: %q", n, tail(string(rest), 300))
 	}
-	if n >= 2*workers*cycles {
+	if n >= changes {
 		t.Errorf("the dropped stream carried all %d events", n)
 	}
 	if i := strings.Index(string(rest), "event: dropped\n"); strings.Contains(string(rest)[i:], "event: acquired") {
@@ -283,6 +302,53 @@ func TestEventsSlowConsumerIsDropped(t *testing.T) {
 	s.do("PUT", "/lock/after", `{"key":"k"}`).expect(t, 200, "lock after the drop")
 	if typ, ev := nextEvent(t, fresh); typ != "acquired" || ev.Lock != "after" {
 		t.Errorf("new subscriber got %s %+v", typ, ev)
+	}
+}
+
+// TestEventsStuckConsumerDoesNotHoldShutdown: a stream whose client stopped
+// reading, its writes blocked, ends once the server is stopping, so that
+// shutdown completes. (A review: 60,000 changes, then SIGTERM; the stream's
+// handler waited in its write, and the server gave up its shutdown after
+// 30s and exited 1.)
+func TestEventsStuckConsumerDoesNotHoldShutdown(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
+	stuckSubscriber(t, s, true)
+	floodChanges(t, s)
+
+	s.Svc.Close() // what the server does first when it stops
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Srv.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a stream whose client does not read: %v", err)
+	}
+}
+
+// TestEventsStuckConsumerIsCut: a stream whose client takes nothing for the
+// write timeout is ended and its connection closed, so that it does not
+// hold the connection, and its place under LOCKER_MAX_CONNECTIONS, for
+// ever.
+func TestEventsStuckConsumerIsCut(t *testing.T) {
+	httpapi.SetStreamWriteTimeout(t, 200*time.Millisecond)
+	closed := make(chan string, 100)
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: func(c net.Conn, cs http.ConnState) {
+		if cs == http.StateClosed {
+			select {
+			case closed <- c.RemoteAddr().String():
+			default: // the test is over
+			}
+		}
+	}})
+	c, _ := stuckSubscriber(t, s, true)
+	floodChanges(t, s)
+	for timeout := time.After(30 * time.Second); ; {
+		select {
+		case addr := <-closed:
+			if addr == c.LocalAddr().String() {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the connection of a stream whose client takes nothing is still open after 30s")
+		}
 	}
 }
 

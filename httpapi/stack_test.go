@@ -35,6 +35,8 @@ type stackOptions struct {
 	// SmallSendBuffers shrinks the send buffer of every accepted connection,
 	// so that a client that stops reading fills it after a few kilobytes.
 	SmallSendBuffers bool
+	// ConnState, when set, is the server's ConnState hook.
+	ConnState func(net.Conn, http.ConnState)
 }
 
 // httpStack is a running server.
@@ -70,6 +72,7 @@ func newHTTPStack(t *testing.T, opts stackOptions) *httpStack {
 	t.Cleanup(svc.Close)
 	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger, AllowedHosts: opts.AllowedHosts})
 	srv := httptest.NewUnstartedServer(api)
+	srv.Config.ConnState = opts.ConnState
 	if opts.SmallSendBuffers {
 		srv.Listener = smallBufferListener{srv.Listener}
 	}
