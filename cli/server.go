@@ -54,7 +54,8 @@ Runs the lock server. It is configured with environment variables:
                       browser pages (the dashboard) may change locks, besides
                       the server's addresses and localhost (default none;
                       *.example.com: its subdomains; *: any)
-  SSL_CERT, SSL_KEY   PEM certificate and key files: serve HTTPS (both or neither)
+  SSL_CERT, SSL_KEY   PEM certificate and key files: serve HTTPS, HTTP/2 and
+                      HTTP/1.1 (both or neither)
   LOCKER_MAX_WAIT     longest blocking wait a request may ask for (default 10m)
   LOCKER_DEFAULT_TTL  lease of holds that ask for none (default: never expire)
   LOCKER_MAX_TTL      longest lease (default: no limit)
@@ -322,10 +323,29 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	ln = limiter
 	scheme := "http"
 	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "https"
 	}
+	// HTTP/2 over TLS (browsers speak it nowhere else): a client's requests
+	// and event streams share one connection. Over HTTP/1.1 a browser opens
+	// six per host, each dashboard tab's event stream holds one, and a
+	// seventh tab goes stale. Plain HTTP stays HTTP/1.1 (no h2c).
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
 	srv := &http.Server{
+		TLSConfig: tlsConfig,
+		Protocols: &protocols,
+		HTTP2: &http.HTTP2Config{
+			// Requests at once on one connection (RFC 9113's recommended
+			// minimum, less than Go's 250): LOCKER_MAX_CONNECTIONS counts
+			// connections, and this bounds what each may carry. Clients
+			// open another connection when they need more.
+			MaxConcurrentStreams: 100,
+			// A connection that takes no data for this long is closed, as
+			// an HTTP/1.1 event stream's would be (events.go): its client
+			// stopped reading altogether.
+			WriteByteTimeout: 30 * time.Second,
+		},
 		Handler:           limiter.Gate(m.Middleware(api)),
 		ConnState:         limiter.ConnState,
 		ConnContext:       limiter.ConnContext,
@@ -346,7 +366,14 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	fmt.Fprintf(stdout, "locker listening on %s://%s\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			// ServeTLS offers h2 and http/1.1 (ALPN) as Protocols says.
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

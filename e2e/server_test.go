@@ -612,6 +612,123 @@ func TestServerTLS(t *testing.T) {
 	}
 }
 
+// TestServerHTTP2: over HTTPS the server offers HTTP/2, and the API works
+// over it: many event streams and requests share one connection, where
+// HTTP/1.1 gives a browser six per host (a review saw the seventh
+// dashboard tab go stale). The limits still hold: the connection cap, its
+// idle connections making room, the header size and the read timeout. A
+// client that does not speak HTTP/2 gets HTTP/1.1.
+func TestServerHTTP2(t *testing.T) {
+	certFile, keyFile, cert := selfSignedCert(t)
+	s := startServer(t, []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile, "LOCKER_MAX_CONNECTIONS=3", "LOCKER_READ_TIMEOUT=2s"})
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	h2Client := func() *http.Client {
+		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	}
+	client := h2Client()
+	defer client.CloseIdleConnections()
+
+	// Ten event streams, more than a browser's six HTTP/1.1 connections
+	// and more than the cap, then a change: every stream reports it.
+	var streams []*bufio.Scanner
+	for i := range 10 {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/events", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("event stream %d: %v", i+1, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("event stream %d: %d over %s, want 200 over HTTP/2", i+1, resp.StatusCode, resp.Proto)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() && sc.Text() != ": connected" {
+		}
+		streams = append(streams, sc)
+	}
+	req, _ := http.NewRequest("PUT", s.URL+"/lock/h2", strings.NewReader(`{"key":"k"}`))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("PUT over HTTP/2 with ten streams open: %d %s over %s", resp.StatusCode, b, resp.Proto)
+	}
+	for i, sc := range streams {
+		for sc.Scan() && sc.Text() != "event: acquired" {
+		}
+		if sc.Err() != nil {
+			t.Fatalf("event stream %d: %v", i+1, sc.Err())
+		}
+	}
+	if got := getLocks(t, client, s.URL)["h2"]; got.Key != "k" {
+		t.Fatalf("GET /locks over HTTP/2: %+v", got)
+	}
+	if status, body := do(t, client, "DELETE", s.URL+"/lock/h2", `{"key":"k"}`); status != 200 {
+		t.Fatalf("DELETE over HTTP/2: %d %s", status, body)
+	}
+
+	// Headers over the server's 64 KiB are refused: by the client, told the
+	// limit by the server, or by the server with 431.
+	req, _ = http.NewRequest("GET", s.URL+"/locks", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 100<<10))
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("100 KiB of headers over HTTP/2: %d", resp.StatusCode)
+		}
+	}
+
+	// A body that stops coming is cut off by LOCKER_READ_TIMEOUT: 408.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte(`{"key":`))
+	req, _ = http.NewRequest("PUT", s.URL+"/lock/slow", pr)
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatalf("a body that stops coming over HTTP/2: %v", err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("a body that stops coming over HTTP/2: %d %s, want 408", resp.StatusCode, b)
+	}
+
+	// The cap counts connections: two more clients fill it (the first
+	// client's connection is the third); once idle, the oldest makes room
+	// for a fourth.
+	for i := range 3 {
+		c := h2Client()
+		defer c.CloseIdleConnections()
+		if status, body := do(t, c, "GET", s.URL+"/healthz", ""); status != 200 {
+			t.Fatalf("client %d at the cap: %d %s", i+2, status, body)
+		}
+	}
+
+	// HTTP/1.1 for a client without HTTP/2.
+	h1 := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer h1.CloseIdleConnections()
+	resp, err = h1.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 1 {
+		t.Errorf("an HTTP/1.1 client: %d over %s", resp.StatusCode, resp.Proto)
+	}
+	if !strings.Contains(s.Output(), "connection limit reached") {
+		t.Errorf("the cap was not reached:\n%s", s.Output())
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, s.Output())
+	}
+}
+
 // TestServerSIGTERMFinishesInFlight sends SIGTERM while a PUT waits behind a
 // held lock, while a PUT's body is still being uploaded, and under load; the
 // server must stop accepting connections while the upload is still in
