@@ -490,6 +490,38 @@ func TestHardeningAuthLimitAndReadOnly(t *testing.T) {
 	}
 }
 
+// TestHardeningTrustedProxyWithPorts: behind a trusted proxy that writes
+// the client's port in X-Forwarded-For (10.0.2.1:5555, [2001:db8::1]:443),
+// one client's failed logins do not lock out the proxy's other clients.
+func TestHardeningTrustedProxyWithPorts(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_AUTH_FAILURES_PER_MINUTE=3", "LOCKER_TRUSTED_PROXIES=127.0.0.2"})
+	proxy := clientFrom("127.0.0.2")
+	send := func(xff, pass string) int {
+		req, _ := http.NewRequest("GET", s.URL+"/locks", nil)
+		req.SetBasicAuth("deploy", pass)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := proxy.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 3 {
+		if st := send("10.0.2.1:5555", fmt.Sprint("guess-", i)); st != 401 {
+			t.Fatalf("failure %d: %d", i+1, st)
+		}
+	}
+	if st := send("10.0.2.1:5556", "guess-3"); st != 429 {
+		t.Fatalf("the guesser's fourth failure, from another port: %d, want 429", st)
+	}
+	for _, other := range []string{"10.0.2.2:5555", "[2001:db8::1]:443"} {
+		if st := send(other, "pw"); st != 200 {
+			t.Errorf("another client behind the proxy (%s): %d, want 200", other, st)
+		}
+	}
+}
+
 // TestHardeningVersionLdflags: a release build sets the version and commit
 // with -ldflags, and `locker version` (and --version) prints them.
 func TestHardeningVersionLdflags(t *testing.T) {

@@ -284,6 +284,17 @@ func TestAuthLimitPerClient(t *testing.T) {
 		fail(s, proxy, 3, 401, "IPv6 client", xff("2001:db8:1:2::1"))
 		fail(s, proxy, 1, 429, "same /64", xff("2001:db8:1:2:ffff::9"))
 		fail(s, proxy, 1, 401, "another /64", xff("2001:db8:1:3::1"))
+		// Proxies that write the client's port: the client is still the
+		// address, whatever its port, and the proxy's other clients are
+		// not limited with it. (A review: such entries did not parse, and
+		// the proxy's own address took the failures of all its clients.)
+		fail(s, proxy, 3, 401, "client C with its port", xff("192.0.2.3:5555"))
+		fail(s, proxy, 1, 429, "client C from another port", xff("192.0.2.3:6666"))
+		fail(s, proxy, 1, 401, "client D with its port", xff("192.0.2.4:5555"))
+		fail(s, proxy, 3, 401, "IPv6 client with its port", xff("[2001:db8:7::1]:443"))
+		fail(s, proxy, 1, 429, "the same in brackets", xff("[2001:db8:7::1]"))
+		fail(s, proxy, 1, 429, "the same through two proxies", xff("[2001:db8:7::2]:80, 10.9.1.1:8080"))
+		fail(s, proxy, 1, 401, "another IPv6 client in brackets", xff("[2001:db8:8::1]"))
 	})
 }
 

@@ -195,8 +195,8 @@ func (l *failureLimiter) clientKey(r *http.Request) string {
 	if l.trusted(addr) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
+			hop, ok := parseHop(hops[i])
+			if !ok {
 				break // garbage: stop at the last address we could trust
 			}
 			addr = hop.Unmap()
@@ -210,6 +210,28 @@ func (l *failureLimiter) clientKey(r *http.Request) string {
 		return p.String()
 	}
 	return addr.String()
+}
+
+// parseHop reads an X-Forwarded-For entry: an address, which some proxies
+// write with the client's port (10.0.2.1:5555, [2001:db8::1]:443) or, for
+// IPv6, in brackets alone. Left unread, such an entry would make the
+// proxy's own address the client's, and one guesser's failures would lock
+// out everyone behind it.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), true
+	}
+	if inner, ok := strings.CutPrefix(s, "["); ok {
+		if inner, ok := strings.CutSuffix(inner, "]"); ok {
+			a, err := netip.ParseAddr(inner)
+			return a, err == nil
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func (l *failureLimiter) trusted(a netip.Addr) bool {
