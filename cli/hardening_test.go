@@ -48,6 +48,10 @@ func TestHardeningConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The admin may be AUTH_USER with its password: one account, the admin.
+	if _, err := loadServerConfig(with("AUTH_USER", "u", "AUTH_PASS", "p", "LOCKER_ADMIN_USER", "u", "LOCKER_ADMIN_PASS", "p")); err != nil {
+		t.Errorf("LOCKER_ADMIN_USER the same account as AUTH_USER: %v", err)
+	}
 	wantProxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("::1/128")}
 	if c.maxConns != 20 || c.readHeader != 2*time.Second || c.readBody != 3*time.Second || c.idle != 4*time.Second ||
 		c.authLimit.PerMinute != 0 || !reflect.DeepEqual(c.authLimit.TrustedProxies, wantProxies) || c.readOnly.User != "r" || c.readOnly.Pass != "rp" ||
@@ -80,6 +84,7 @@ func TestHardeningConfig(t *testing.T) {
 		{with("LOCKER_READONLY_USER", "r"), "LOCKER_READONLY_PASS"},
 		{with("LOCKER_READONLY_USER", "r", "LOCKER_READONLY_PASS", "p"), "needs AUTH_USER"},
 		{with("AUTH_USER", "u", "AUTH_PASS", "p", "LOCKER_READONLY_USER", "u", "LOCKER_READONLY_PASS", "x"), "must differ"},
+		{with("AUTH_USER", "u", "AUTH_PASS", "p", "LOCKER_ADMIN_USER", "u", "LOCKER_ADMIN_PASS", "x"), "LOCKER_ADMIN_USER is AUTH_USER"},
 	} {
 		if _, err := loadServerConfig(bad.env); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("want a refusal naming %s, got %v", bad.want, err)

@@ -130,6 +130,12 @@ func loadServerConfig(env Env) (serverConfig, error) {
 	if c.readOnly, err = credentials(env, "LOCKER_READONLY_USER", "LOCKER_READONLY_PASS"); err != nil {
 		return c, err
 	}
+	if c.auth.Set() && c.admin.User == c.auth.User && c.admin.Pass != c.auth.Pass {
+		// Two accounts under one name: history's "by" and the logs
+		// would not tell which one forced a release. (The same password
+		// is one account, the admin.)
+		return c, errors.New("LOCKER_ADMIN_USER is AUTH_USER with another password: history and the logs name a user by name, and could not tell the two accounts apart; give the admin a name of its own")
+	}
 	if c.readOnly.Set() {
 		switch {
 		case !c.auth.Set():

@@ -116,6 +116,7 @@ func TestServerStartupRefusals(t *testing.T) {
 		{name: "SSL_CERT unreadable", env: []string{listen, "SSL_CERT=/nonexistent/cert.pem", "SSL_KEY=/nonexistent/key.pem"}, want: "SSL_CERT"},
 		{name: "LOCKER_ADMIN_USER without pass", env: []string{listen, "LOCKER_ADMIN_USER=admin"}, want: "LOCKER_ADMIN_PASS"},
 		{name: "LOCKER_ADMIN_PASS without user", env: []string{listen, "LOCKER_ADMIN_PASS=pw"}, want: "LOCKER_ADMIN_USER"},
+		{name: "LOCKER_ADMIN_USER is AUTH_USER with another password", env: []string{listen, "AUTH_USER=ci", "AUTH_PASS=secret", "LOCKER_ADMIN_USER=ci", "LOCKER_ADMIN_PASS=root"}, want: "LOCKER_ADMIN_USER"},
 		{name: "PORT not a number", env: []string{"PORT=abc"}, want: "PORT"},
 		{name: "PORT too large", env: []string{"PORT=70000"}, want: "PORT"},
 		{name: "PORT negative", env: []string{"PORT=-1"}, want: "PORT"},
