@@ -259,6 +259,12 @@ func TestReadOnlyFileSystem(t *testing.T) {
 	}
 	if st, _, b := hcall(t, nil, "GET", s.URL+"/readyz", "", "", ""); st != 503 {
 		t.Errorf("/readyz on a read-only file system: %d %s, want 503", st, b)
+	} else {
+		// Why, without the data file's path: /readyz is open to anyone.
+		jsonError(t, "/readyz on a read-only file system", b, "read-only file system")
+		if strings.Contains(b, dir) {
+			t.Errorf("/readyz names the data file: %s", b)
+		}
 	}
 	if got := heldNames(t, s.URL); strings.Join(got, ",") != strings.Join(acked, ",") {
 		t.Fatalf("held on a read-only file system:\n got  %v\n want %v", got, acked)

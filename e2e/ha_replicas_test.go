@@ -258,11 +258,19 @@ func TestHADatabaseOutage(t *testing.T) {
 		if status != http.StatusServiceUnavailable || json.Unmarshal([]byte(raw), &body) != nil || !strings.Contains(body.Error, "database") {
 			t.Errorf("PUT while the database is down: %d %s, want 503 with a JSON error about the database", status, raw)
 		}
-		if status, raw := do(t, nil, http.MethodGet, s.URL+"/readyz", ""); status != http.StatusServiceUnavailable {
+		// The open health checks say why without the database's
+		// address and user (the log has them).
+		port := fmt.Sprint(pg.port)
+		if status, raw := do(t, nil, http.MethodGet, s.URL+"/readyz", ""); status != http.StatusServiceUnavailable ||
+			!strings.Contains(raw, `"not ready: the lock database is unreachable"`) || strings.Contains(raw, port) {
 			t.Errorf("/readyz while the database is down: %d %s", status, raw)
 		}
-		if status, raw := do(t, nil, http.MethodGet, s.URL+"/healthz", ""); status != http.StatusOK {
+		if status, raw := do(t, nil, http.MethodGet, s.URL+"/healthz", ""); status != http.StatusOK ||
+			!strings.Contains(raw, `"store":"unavailable: the lock database is unreachable"`) || strings.Contains(raw, port) {
 			t.Errorf("/healthz while the database is down: %d %s", status, raw)
+		}
+		if out := s.Output(); !strings.Contains(out, "the store is not ready") || !strings.Contains(out, port) {
+			t.Errorf("the log does not say why the store is not ready:\n%s", out)
 		}
 	}
 	select {

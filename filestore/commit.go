@@ -453,7 +453,16 @@ func storeError(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return &lock.Error{Code: lock.ENOSPACE, Message: "the lock store is out of disk space; the change was not made"}
 	}
-	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock store could not write (%v); the change was not made", err)}
+	e := &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock store could not write (%v); the change was not made", err)}
+	// The open /readyz says why without the file's path: the system's
+	// error alone (read-only file system, input/output error).
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		e.Summary = fmt.Sprintf("the lock store could not write (%v); the change was not made", errno)
+	} else if !errors.Is(err, errLogDeleted) {
+		e.Summary = "the lock store could not write; the change was not made"
+	}
+	return e
 }
 
 // Watch implements lock.Store.

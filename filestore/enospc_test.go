@@ -269,3 +269,32 @@ func TestFileMountedOnItsOwn(t *testing.T) {
 		t.Fatalf("refusal %q does not say what is wrong and what to do", err)
 	}
 }
+
+// TestStoreErrorSummary: what the open /readyz says of a failed write names
+// the system's error, never the file (a review read the server's paths and
+// database address there).
+func TestStoreErrorSummary(t *testing.T) {
+	for _, tc := range []struct {
+		err              error
+		message, summary string
+	}{
+		{&os.PathError{Op: "write", Path: "/srv/secret/locks.yml.log.1", Err: syscall.EROFS},
+			"the lock store could not write (write /srv/secret/locks.yml.log.1: read-only file system); the change was not made",
+			"the lock store could not write (read-only file system); the change was not made"},
+		{fmt.Errorf("cutting back /srv/secret/locks.yml.log.1: %w", syscall.EIO),
+			"the lock store could not write (cutting back /srv/secret/locks.yml.log.1: input/output error); the change was not made",
+			"the lock store could not write (input/output error); the change was not made"},
+		{errors.New("a failure at /srv/secret"),
+			"the lock store could not write (a failure at /srv/secret); the change was not made",
+			"the lock store could not write; the change was not made"},
+		// Nothing to leave out: the message is the summary.
+		{errLogDeleted, "the lock store could not write (" + errLogDeleted.Error() + "); the change was not made", ""},
+		{&os.PathError{Op: "write", Path: "/srv/secret/locks.yml.log.1", Err: syscall.ENOSPC},
+			"the lock store is out of disk space; the change was not made", ""},
+	} {
+		var e *lock.Error
+		if !errors.As(storeError(tc.err), &e) || e.Message != tc.message || e.Summary != tc.summary {
+			t.Errorf("storeError(%v) = %+v, want message %q, summary %q", tc.err, e, tc.message, tc.summary)
+		}
+	}
+}

@@ -207,10 +207,26 @@ func (s *Server) handleHealthz() http.Handler {
 		defer cancel()
 		store := "ok"
 		if err := s.svc.Ready(ctx); err != nil {
-			store = "unavailable: " + lock.ErrorMessage(err)
+			store = "unavailable: " + s.notReady(err)
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": store, "version": s.cfg.Version})
 	})
+}
+
+// notReady returns what the open health checks say of err, the store's
+// failure: its summary, without file paths or the database's address and
+// user, which anyone could read there. The details go to the log: when the
+// reason changes, and once a minute while it lasts (load balancers ask
+// every few seconds).
+func (s *Server) notReady(err error) string {
+	detail := err.Error()
+	s.readyLog.Lock()
+	defer s.readyLog.Unlock()
+	if detail != s.readyLog.last || time.Since(s.readyLog.at) >= time.Minute {
+		s.readyLog.last, s.readyLog.at = detail, time.Now()
+		s.log.Warn("the store is not ready", "error", detail)
+	}
+	return lock.ErrorSummary(err)
 }
 
 func (s *Server) handleReadyz() http.Handler {
@@ -218,7 +234,7 @@ func (s *Server) handleReadyz() http.Handler {
 		if err := s.svc.Ready(r.Context()); err != nil {
 			// Not ready, whatever the cause (disk full, read-only, database
 			// down): 503, what load balancers and orchestrators expect.
-			errorf(w, http.StatusServiceUnavailable, "not ready: "+lock.ErrorMessage(err))
+			errorf(w, http.StatusServiceUnavailable, "not ready: "+s.notReady(err))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -7,6 +7,8 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
@@ -55,6 +57,13 @@ type Server struct {
 	// and a plain HTML form can POST a refresh (key and ttl in the query)
 	// to any server the user can reach.
 	csrf *http.CrossOriginProtection
+	// readyLog is the last store failure the health checks logged, and
+	// when (handlers.go).
+	readyLog struct {
+		sync.Mutex
+		last string
+		at   time.Time
+	}
 }
 
 // New returns the API's handler over svc.

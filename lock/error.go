@@ -33,6 +33,11 @@ type Error struct {
 	// the same (a database connection lost as it committed): trying it
 	// again could make it twice.
 	Unsure bool
+	// Summary, when set, is Message without what only operators should
+	// read (file paths, database addresses and user names, driver
+	// errors): it is what the open health checks say. Empty when Message
+	// has nothing of the kind.
+	Summary string
 }
 
 // Unsure reports whether err is a failed change that may have been made.
@@ -69,4 +74,15 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// ErrorSummary returns what anyone may read of err (the open /healthz and
+// /readyz): its Summary, else its Message, when it is an *Error; a generic
+// message otherwise.
+func ErrorSummary(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Summary != "" {
+		return e.Summary
+	}
+	return ErrorMessage(err)
 }

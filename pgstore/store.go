@@ -790,9 +790,12 @@ func (s *Store) Ready(ctx context.Context) error {
 		if st := s.pool.Stat(); st.AcquiredConns() >= st.MaxConns() {
 			// No connection to ping with: the database may be
 			// reachable, and slow or locked.
-			return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("all %d of this server's connections to the lock database are busy (a slow or locked database?): %v", st.MaxConns(), err)}
+			busy := fmt.Sprintf("all %d of this server's connections to the lock database are busy (a slow or locked database?)", st.MaxConns())
+			return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("%s: %v", busy, err), Summary: busy}
 		}
-		return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unreachable: %v", err)}
+		// The driver's error names the database, its user and address:
+		// for the log, not the open /readyz.
+		return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unreachable: %v", err), Summary: "the lock database is unreachable"}
 	}
 	return nil
 }
