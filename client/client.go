@@ -458,6 +458,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return err
 	}
+	sent := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return c.connError(ctx, err, c.timeout+wait)
@@ -477,9 +478,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		if err := json.Unmarshal(b, out); err != nil {
 			return &notLockerError{fmt.Sprintf("locker client: %s %s: the server's answer is not the JSON expected (%v); is %s a locker server?", method, path, err, c.base)}
 		}
-		if a, ok := out.(interface{ answeredAt(time.Time) }); ok {
-			if t, err := time.Parse(time.RFC3339Nano, resp.Header.Get("Locker-Time")); err == nil {
-				a.answeredAt(t)
+		if a, ok := out.(interface {
+			answeredAt(time.Duration, time.Time)
+		}); ok {
+			if d, err := time.ParseDuration(resp.Header.Get("Locker-Lease")); err == nil && d > 0 {
+				a.answeredAt(d, sent)
 			}
 		}
 	}

@@ -147,10 +147,14 @@ type Keeper struct {
 // work it protects can stop before the server may give the lock to
 // another. Stop the work then: the lock may be someone else's.
 //
-// The lease's length is read from each renewal's answer with the server's
-// clock (its Locker-Time header), so the clocks of client and server need
-// not agree; against a server without that header, from the hold's expiry
-// by this machine's clock (within TTL).
+// The lease's length is read from each answer (its Locker-Lease header) and
+// counted from when its request was sent, so the clocks of client and
+// server need not agree; against a server without that header, from the
+// hold's expiry by this machine's clock (no longer than TTL).
+//
+// Each renewal sets the lease to TTL from then: two keepers of one hold
+// (the same key and holder) would each cut the other's lease to their own
+// TTL. Give each its own holder.
 func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOptions) (*Keeper, error) {
 	if holder == "" {
 		holder = key
@@ -168,12 +172,12 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 	if h.Expires.IsZero() {
 		return nil, fmt.Errorf("locker client: %w: the hold of %q on %q was taken without a TTL", ErrNoLease, holder, l.Name)
 	}
-	// Until the first renewal answers, the lease is what l says is left
-	// (no more than asked).
-	left := leaseLeft(l, h)
+	// Until the first renewal answers, the lease is the one l's request
+	// granted, or what the hold's expiry leaves (no more than asked).
+	expiry, lease := leaseOf(l, h)
 	ask := o.TTL
 	if ask <= 0 {
-		ask = max(left.Truncate(time.Second)+time.Second, time.Second)
+		ask = max((lease + time.Second - 1).Truncate(time.Second), time.Second)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	now := time.Now()
@@ -181,12 +185,12 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 		c: c, name: l.Name, key: key, holder: holder, fence: l.Fence,
 		ask: ask, notify: o.Notify, cancel: cancel,
 		done: make(chan struct{}), lost: make(chan struct{}), lastRenewed: now,
-		lease: min(left, ask), expiry: now.Add(min(left, ask)),
+		lease: min(lease, ask), expiry: minTime(expiry, now.Add(ask)),
 	}
 	if k.lease <= 0 {
 		k.lease = ask
 	}
-	if err := k.step(ctx, false); err != nil {
+	if err := k.step(ctx, true); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -194,13 +198,23 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 	return k, nil
 }
 
-// leaseLeft is how long h's lease has left when l was answered: by the
-// server's clock when it said, else by this machine's.
-func leaseLeft(l *Lock, h Hold) time.Duration {
-	if !l.ServerTime.IsZero() {
-		return h.Expires.Sub(l.ServerTime)
+// leaseOf is when h's lease runs out at the earliest, by this machine's
+// clock, and its length: the lease l's request granted, from when it was
+// sent, when the server said (Lock.Lease); else the hold's expiry as this
+// machine's clock reads it.
+func leaseOf(l *Lock, h Hold) (expiry time.Time, lease time.Duration) {
+	if l.Lease > 0 && !l.sent.IsZero() {
+		return l.sent.Add(l.Lease), l.Lease
 	}
-	return time.Until(h.Expires)
+	left := time.Until(h.Expires)
+	return time.Now().Add(left), left
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // Lost is closed when the hold is lost or presumed lost, and stays closed
@@ -248,7 +262,7 @@ func (k *Keeper) run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		if k.step(ctx, true) != nil || ctx.Err() != nil {
+		if k.step(ctx, false) != nil || ctx.Err() != nil {
 			return
 		}
 		timer.Reset(k.interval)
@@ -256,9 +270,10 @@ func (k *Keeper) run(ctx context.Context) {
 }
 
 // step sends one renewal and takes in its outcome; it returns the
-// *LostError of a hold lost for sure (told to Notify when tell), or ctx's
-// error.
-func (k *Keeper) step(ctx context.Context, tell bool) error {
+// *LostError of a hold lost for sure (told to Notify unless first: Keep
+// returns it), or ctx's error.
+func (k *Keeper) step(ctx context.Context, first bool) error {
+	tell := !first
 	// The hold is presumed lost a tenth of the lease before it can run
 	// out, so that the work can stop before anyone else can be given the
 	// lock. A renewal may take a second, but never past that point: a
@@ -267,6 +282,11 @@ func (k *Keeper) step(ctx context.Context, tell bool) error {
 	limit := max(k.interval, time.Second)
 	if until := time.Until(k.expiry.Add(-margin)); until < limit && !k.presumed {
 		limit = max(until, 10*time.Millisecond)
+	}
+	if first {
+		// Keep's own renewal, which an estimate of the lease that errs
+		// short must not cut off at once.
+		limit = max(limit, min(time.Second, k.lease/3))
 	}
 	sent := time.Now()
 	nl, err := k.renew(ctx, limit)
@@ -280,8 +300,10 @@ func (k *Keeper) step(ctx context.Context, tell bool) error {
 		// The lease granted, from when the renewal was sent (the server
 		// renewed it later than that).
 		lease := k.ask
-		if h, ok := nl.Holds[k.holder]; ok && !h.Expires.IsZero() {
-			lease = min(lease, leaseLeft(nl, h))
+		if nl.Lease > 0 {
+			lease = nl.Lease
+		} else if h, ok := nl.Holds[k.holder]; ok && !h.Expires.IsZero() {
+			lease = min(lease, time.Until(h.Expires))
 		}
 		k.lease, k.expiry = max(lease, 0), sent.Add(lease)
 		k.mu.Lock()

@@ -63,11 +63,15 @@ type Lock struct {
 	// read back afterwards, which shows the request was done; Message
 	// then says so.
 	ReadBack bool `json:"-"`
-	// ServerTime is the server's clock when it answered, on the results
-	// of Refresh (its Locker-Time header); zero when it did not say.
-	// Expires minus it is how long a lease has, whatever this machine's
-	// clock says.
-	ServerTime time.Time `json:"-"`
+	// Lease is how long the lease the change granted runs from the change
+	// (the answer's Locker-Lease header), on the results of Lock,
+	// Acquire, Refresh and the pool's: unlike Expires, it needs no clock
+	// to agree with the server's. 0 when the hold has no lease, or the
+	// server did not say.
+	Lease time.Duration `json:"-"`
+	// sent is when the request this answers was sent, by this machine's
+	// clock: the lease runs at least until sent plus Lease.
+	sent time.Time
 }
 
 // Free reports whether nobody holds the lock.
@@ -83,9 +87,11 @@ func (l *Lock) Holders() []string {
 	return hs
 }
 
-// answeredAt records the server's clock from an answer's Locker-Time
-// header.
-func (w *wireLock) answeredAt(t time.Time) { w.serverTime = t }
+// answeredAt records the lease an answer's Locker-Lease header grants, and
+// when its request was sent.
+func (w *wireLock) answeredAt(lease time.Duration, sent time.Time) {
+	w.lease, w.sent = lease, sent
+}
 
 // wireLock is a lock as it comes over the wire; pointers tell which fields
 // the server sent.
@@ -105,7 +111,9 @@ type wireLock struct {
 	Metadata  json.RawMessage `json:"metadata"`
 	FreeSince time.Time       `json:"free_since"`
 
-	serverTime time.Time // the answer's Locker-Time header
+	// From the answer's headers, and the request (see answeredAt).
+	lease time.Duration
+	sent  time.Time
 }
 
 func (w *wireLock) lock(name string) *Lock {
@@ -113,7 +121,7 @@ func (w *wireLock) lock(name string) *Lock {
 		Name: w.Name, Key: w.Key, State: w.State, Since: w.Since, Expires: w.Expires,
 		Holds: w.Holds, Waiters: w.Waiters, Message: w.Response, Legacy: w.Fence == nil,
 		LockedBy: make(map[string]int, len(w.LockedBy)),
-		Pools:    w.Pools, FreeSince: w.FreeSince, ServerTime: w.serverTime,
+		Pools:    w.Pools, FreeSince: w.FreeSince, Lease: w.lease, sent: w.sent,
 	}
 	if len(w.Metadata) > 0 && string(w.Metadata) != "null" {
 		l.Metadata = w.Metadata

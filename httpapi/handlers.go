@@ -58,6 +58,7 @@ func (s *Server) handleAcquire() http.Handler {
 		}
 		count := l.Holds.Get(req.Holder).Count
 		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
+		setLease(w, s.svc.Lease(req.TTL))
 		s.writeLockResponse(w, fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count), l)
 	})
 }
@@ -146,6 +147,15 @@ func (s *Server) handleGet() http.Handler {
 	})
 }
 
+// setLease says in the Locker-Lease header how long the lease a change
+// granted runs from the change (none: no header): a client can time its
+// renewals by it whatever its clock and the server's say.
+func setLease(w http.ResponseWriter, lease time.Duration) {
+	if lease > 0 {
+		w.Header().Set("Locker-Lease", lease.String())
+	}
+}
+
 func (s *Server) handleRefresh() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
@@ -163,9 +173,7 @@ func (s *Server) handleRefresh() http.Handler {
 			return
 		}
 		exp := l.Holds.Get(req.Holder).Expires
-		// The server's clock, read after the lease was set: a client
-		// whose clock differs can tell from it how long the lease has.
-		w.Header().Set("Locker-Time", time.Now().UTC().Format(time.RFC3339Nano))
+		setLease(w, s.svc.Lease(req.TTL))
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
 			lockView: s.view(l),

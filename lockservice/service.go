@@ -454,6 +454,12 @@ func (s *Service) release(ctx context.Context, name, key, holder string) (lock.L
 	return l, released, withWaiters(outcome, l.Waiters)
 }
 
+// Lease is the lease a hold asking for ttl gets: ttl, or the server's
+// default when 0, capped by its maximum (0: none).
+func (s *Service) Lease(ttl time.Duration) time.Duration {
+	return lock.ClampTTL(ttl, s.cfg.DefaultTTL, s.cfg.MaxTTL)
+}
+
 // Refresh extends holder's lease to ttl (clamped by the server's maximum)
 // from now.
 func (s *Service) Refresh(ctx context.Context, name, key, holder string, ttl time.Duration) (lock.Lock, error) {
@@ -465,7 +471,7 @@ func (s *Service) RefreshFence(ctx context.Context, name, key, holder string, tt
 	if err := (lock.Request{Key: key, Holder: holder}).Validate(name); err != nil {
 		return lock.Lock{}, err
 	}
-	ttl = lock.ClampTTL(ttl, s.cfg.DefaultTTL, s.cfg.MaxTTL)
+	ttl = s.Lease(ttl)
 	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		return lock.Refresh(l, key, holder, ttl, fence, env)
 	})
