@@ -264,6 +264,8 @@ func TestFriendlyErrors(t *testing.T) {
 	// Credentials in --url win over LOCKER_USER and LOCKER_PASS.
 	withCreds := strings.Replace(url, "http://", "http://ci:secret@", 1)
 	locker(t, ctx, map[string]string{"LOCKER_USER": "ci", "LOCKER_PASS": "wrong"}, "list", "--url", withCreds).want(t, 0, `no locks`, `^$`)
+	withUser := strings.Replace(url, "http://", "http://ci@", 1)
+	locker(t, ctx, map[string]string{"LOCKER_USER": "other", "LOCKER_PASS": "secret"}, "list", "--url", withUser).want(t, 0, `no locks`, `^$`)
 	locker(t, ctx, map[string]string{"LOCKER_URL": url, "LOCKER_USER": "ci", "LOCKER_PASS": "secret"}, "lock", "a\x01b", "--key", "k").
 		want(t, 1, `^$`, `^locker lock: the server refused the request: lock name must not contain control characters \(found U\+0001\)\n$`)
 

@@ -193,8 +193,12 @@ func (c *clientCmd) client() (*client.Client, error) {
 	}
 	if u, err := url.Parse(c.url); err == nil && u.User != nil && c.user == "" {
 		// Credentials in --url win over LOCKER_USER and LOCKER_PASS, as
-		// every flag does over the environment.
-		opts.User, opts.Pass = "", ""
+		// every flag does over the environment; a user without a
+		// password takes --pass or LOCKER_PASS.
+		opts.User = u.User.Username()
+		if p, ok := u.User.Password(); ok && c.pass == "" {
+			opts.Pass = p
+		}
 	}
 	if c.insecure.set {
 		opts.InsecureSkipVerify = c.insecure.value

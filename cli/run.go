@@ -75,7 +75,10 @@ itself): unset them for a COMMAND that must not have them.
 
 If locker run itself is killed (kill -9, the OOM killer), COMMAND is killed
 too (SIGKILL, on Linux): the lease it ran under runs out, and the lock may
-then be another's.
+then be another's. Only COMMAND's own process: what it started goes on
+unless it dies with it (exec the last one, as for signals); and not a
+COMMAND that is setuid or has file capabilities (sudo), whose start drops
+the kernel's promise.
 
 If the server cannot be reached when COMMAND exits, the release is tried
 again for the lease's length (at least a minute). If the answer to taking the

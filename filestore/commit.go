@@ -387,20 +387,23 @@ func (s *Store) write(b []byte) error {
 		// fsync does not say the data is not there), and it could not
 		// be cut off: a restart may find it. Every change is refused
 		// until the log is cut back (each write tries first).
-		serr = unsureError(err, terr)
+		serr = mayBeOnDisk(err, terr)
 		s.opts.Logger.Error("the log could not be cut back after a failed write: the changes of that write may or may not be found by the next start; changes are refused until the log can be cut back", "file", s.log.Name(), "err", terr)
 	}
 	s.lastWriteErr.Store(&serr)
 	return serr
 }
 
-// unsureError is the error for the changes of a write that failed after
-// some of it reached the log, which could then not be cut back: they may
-// be found made at the next start.
-func unsureError(err, terr error) error {
+// mayBeOnDisk is the error for the changes of a write that failed after
+// some of it reached the log, which could then not be cut back: the next
+// start may find them made. In this process they are not, and never will
+// be (every later write cuts them off first, or fails): so not
+// lock.Error.Unsure, which would have the lock service take a give-back
+// that failed so for one perhaps made, and never give it back again once
+// the holder took the lock again.
+func mayBeOnDisk(err, terr error) error {
 	le := storeError(err).(*lock.Error)
 	le.Message = fmt.Sprintf("the lock store could not write (%v) nor take the write back (%v): the change may or may not have been made (a restart may find it made); check the lock", err, terr)
-	le.Unsure = true
 	return le
 }
 
@@ -537,9 +540,13 @@ func (s *Store) Ready(ctx context.Context) error {
 }
 
 // repairLog cuts the log back to its last committed byte when a failed
-// write could not (as the next write would first).
+// write could not (as the next write would first). While a write holds
+// the log (a slow fsync, perhaps), it does not wait: the write cuts it
+// back itself, and reports how that went.
 func (s *Store) repairLog() error {
-	s.logMu.Lock()
+	if !s.logMu.TryLock() {
+		return nil
+	}
 	defer s.logMu.Unlock()
 	return s.cutBack()
 }
