@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -425,6 +426,24 @@ func TestAmbiguous(t *testing.T) {
 		if !errors.Is(err, client.ErrUnreachable) || client.Ambiguous(err) {
 			t.Errorf("%s: %v: ambiguous %v, want unreachable and not ambiguous", url, err, client.Ambiguous(err))
 		}
+	}
+	// A TLS error after the request was read (a record the client
+	// cannot take, from a broken middlebox) may come after the change
+	// was made: ambiguous.
+	var read atomic.Int32
+	garbled := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		read.Add(1)
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		c.(*tls.Conn).NetConn().Write([]byte("\x17\x03\x01\x00\x05hello"))
+		c.Close()
+	}))
+	t.Cleanup(garbled.Close)
+	_, err := newClient(t, client.Options{URL: garbled.URL, InsecureSkipVerify: true}).Lock(ctx, "x", client.LockOptions{Key: "k"})
+	if read.Load() != 1 || !client.Ambiguous(err) {
+		t.Errorf("a garbled TLS record after the request was read (%d): %v: ambiguous %v, want true", read.Load(), err, client.Ambiguous(err))
 	}
 	if !client.Ambiguous(&client.ConnError{URL: "http://x", Err: errors.New("connection reset")}) || client.Ambiguous(nil) {
 		t.Error("a lost answer is ambiguous; no error is not")

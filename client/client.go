@@ -28,10 +28,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -458,10 +460,18 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return err
 	}
+	// Whether the request went out: until its headers are written, a
+	// failure (no connection, a TLS handshake refused) sent nothing.
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
 	sent := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return c.connError(ctx, err, c.timeout+wait)
+		cerr := c.connError(ctx, err, c.timeout+wait)
+		if ce, ok := cerr.(*ConnError); ok {
+			ce.unsent = !wrote.Load()
+		}
+		return cerr
 	}
 	defer resp.Body.Close()
 	if err := methodChanged(req, resp); err != nil {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -157,7 +156,7 @@ func Ambiguous(err error) bool {
 		opErr  *net.OpError
 		dnsErr *net.DNSError
 	)
-	if errors.Is(err, ErrUnreachable) && (errors.As(err, &dnsErr) || errors.As(err, &opErr) && opErr.Op == "dial" || tlsRefused(err)) {
+	if errors.Is(err, ErrUnreachable) && (errors.As(err, &dnsErr) || errors.As(err, &opErr) && opErr.Op == "dial" || unsent(err)) {
 		return false // no connection was made: the request never left
 	}
 	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotLocker) {
@@ -176,25 +175,6 @@ func Ambiguous(err error) bool {
 	return true
 }
 
-// tlsRefused reports whether err is a TLS handshake that failed: the
-// server's certificate refused, or an answer that is not TLS at all (an
-// https:// URL for a plain HTTP server). The request is only sent once
-// the handshake is done.
-func tlsRefused(err error) bool {
-	var (
-		verify    *tls.CertificateVerificationError
-		unknownCA x509.UnknownAuthorityError
-		host      x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		record    tls.RecordHeaderError
-		alert     tls.AlertError
-		ce        *ConnError
-	)
-	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &host) || errors.As(err, &invalid) ||
-		errors.As(err, &record) || errors.As(err, &alert) ||
-		errors.As(err, &ce) && strings.Contains(ce.Err.Error(), "server gave HTTP response to HTTPS client")
-}
-
 // ConnError is a request that got no answer from the server. Its message
 // says which server and why, in words: "cannot reach locker at
 // http://127.0.0.1:3000 (connection refused)".
@@ -203,6 +183,8 @@ type ConnError struct {
 	URL string
 	// Err is the underlying error.
 	Err error
+	// unsent: the request failed before its headers were written.
+	unsent bool
 }
 
 func (e *ConnError) Error() string {
@@ -210,6 +192,13 @@ func (e *ConnError) Error() string {
 }
 
 func (e *ConnError) Unwrap() error { return e.Err }
+
+// unsent reports whether err is a request that failed before its headers
+// were written (a TLS handshake refused, say): nothing reached the server.
+func unsent(err error) bool {
+	var ce *ConnError
+	return errors.As(err, &ce) && ce.unsent
+}
 
 // Is makes errors.Is(err, ErrUnreachable) work.
 func (e *ConnError) Is(target error) bool { return target == ErrUnreachable }
