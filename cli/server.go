@@ -295,11 +295,18 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metri
 // serve runs the service and HTTP server over store until ctx ends.
 func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *tls.Config, log *slog.Logger, m *metrics.Metrics, stdout io.Writer) error {
 	defer store.Close()
+	// The port first: a server that cannot have it changes nothing (the
+	// service's start expires the leases that ran out meanwhile).
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %v", cfg.listen, err)
+	}
 	cfg.service.OnEvents = m.ObserveEvents
 	svc := lockservice.New(store, cfg.service)
 	svcCtx, stopService := context.WithCancel(context.Background())
 	defer stopService()
 	if err := svc.Start(svcCtx); err != nil {
+		ln.Close()
 		return err
 	}
 	m.WatchLocks(func() (locks, held, holds, waiters int, err error) {
@@ -321,10 +328,6 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit, AllowedHosts: cfg.allowedHosts,
 		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic})
 
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %v", cfg.listen, err)
-	}
 	limiter := newLimitListener(ln, cfg.maxConns, log)
 	ln = limiter
 	scheme := "http"

@@ -1055,3 +1055,45 @@ func TestServerSIGTERMWithStuckEventStream(t *testing.T) {
 		t.Errorf("the shutdown failed:\n%s", s.Output())
 	}
 }
+
+// TestServerBusyPortChangesNothing: a server that cannot have its port
+// exits before its lock service starts, so it writes nothing (not even the
+// expiry of a lease that ran out while no server ran).
+func TestServerBusyPortChangesNothing(t *testing.T) {
+	dataFile := filepath.Join(t.TempDir(), "locks.yml")
+	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile})
+	if code, body := do(t, http.DefaultClient, "PUT", s.URL+"/lock/short", `{"key":"k","ttl":"100ms"}`); code != 200 {
+		t.Fatalf("lock: %d %s", code, body)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the lease runs out meanwhile
+	sizes := func() map[string]int64 {
+		m := map[string]int64{}
+		entries, _ := os.ReadDir(filepath.Dir(dataFile))
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil {
+				m[e.Name()] = info.Size()
+			}
+		}
+		return m
+	}
+	logEnd := func() string {
+		b, _ := os.ReadFile(dataFile + ".log.1")
+		return strings.TrimRight(string(b), "\x00")
+	}
+	before, beforeLog := sizes(), logEnd()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	out, code := runLocker(t, []string{"LOCKER_CONFIG=" + dataFile, "LOCKER_LISTEN=" + busy.Addr().String()})
+	if code == 0 || !strings.Contains(out, "address already in use") {
+		t.Fatalf("start on a busy port: exit %d\n%s", code, out)
+	}
+	if after := sizes(); !reflect.DeepEqual(before, after) || logEnd() != beforeLog {
+		t.Errorf("a start that could not listen changed the store: %v, was %v", after, before)
+	}
+}
