@@ -1722,11 +1722,23 @@ func TestDashboardInvisibleCharacters(t *testing.T) {
 	mustCall(t, "PUT", lockURL(s.URL, rtl), "", "", jsonBody(map[string]string{"key": " k ", "lock_by": holder}))
 	mustCall(t, "PUT", lockURL(s.URL, sp), "", "", `{"key":"k"}`)
 	mustCall(t, "PUT", s.URL+"/pool/"+url.PathEscape(pool)+"/"+url.PathEscape(member), "", "", `{}`)
+	// Characters that show nothing, each in a name that would otherwise
+	// read "deploy".
+	hidden := []string{"\u00ad", "\u034f", "\u115f", "\u17b4", "\u180e", "\u200c", "\u200d", "\u3164", "\ufe0f", "\uffa0", "\u2800", "\U000e0041", "\U0001d173", "\ufff9"}
+	for _, c := range hidden {
+		mustCall(t, "PUT", lockURL(s.URL, "deploy"+c), "", "", `{"key":"k"}`)
+	}
 
 	tb := openTab(t, browser, "", "")
 	tb.open(s.URL)
 	tb.waitFor("the pool", poolJS(pool))
 	eval[bool](tb, readsJS)
+	for _, c := range hidden {
+		code := fmt.Sprintf("U+%04X", []rune(c)[0])
+		if !eval[bool](tb, `boxed(`+rowJS("deploy"+c)+`.querySelector("button.lock-link"), `+js(code)+`)`) {
+			t.Errorf("the lock \"deploy\"+%s shows no box for it", code)
+		}
+	}
 	type reads struct{ Name, Holder, Pool, Member, Boxed bool }
 	got := eval[reads](tb, `(() => { const tr = `+rowJS(rtl)+`, p = `+poolJS(pool)+`; return {
 		Name: readsLTR(tr.querySelector("button.lock-link"), "evil-rtl"),

@@ -72,9 +72,14 @@
   // and tinted. (Every element also keeps its text's direction to itself,
   // style.css, so a name cannot reorder the words around it.) Names in the
   // page's data are untouched: the filter matches what the server sent.
-  const oddChars = "\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff";
-  const oddChar = new RegExp("[" + oddChars + "]|[^\\S ]", "g");
-  const oddText = new RegExp("[" + oddChars + "]|[^\\S ]|^ +| +$| {2,}", "g");
+  // Controls, format characters (bidi marks, the soft hyphen, tags), every
+  // default-ignorable one (zero-width joiners, variation selectors, Hangul
+  // fillers: a review saw thirteen names read "deploy"), line and paragraph
+  // separators, and the blank braille pattern: an emoji sequence with a
+  // joiner shows its codes too, which is the price of seeing them all.
+  const oddChars = "\\p{Cc}\\p{Cf}\\p{Default_Ignorable_Code_Point}\\p{Zl}\\p{Zp}\\u2800";
+  const oddChar = new RegExp("[" + oddChars + "]|[^\\S ]", "gu");
+  const oddText = new RegExp("[" + oddChars + "]|[^\\S ]|^ +| +$| {2,}", "gu");
   const code = (c) => "U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
 
   function userText(s) {
