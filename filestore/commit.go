@@ -404,6 +404,7 @@ func (s *Store) write(b []byte) error {
 func mayBeOnDisk(err, terr error) error {
 	le := storeError(err).(*lock.Error)
 	le.Message = fmt.Sprintf("the lock store could not write (%v) nor take the write back (%v): the change may or may not have been made (a restart may find it made); check the lock", err, terr)
+	le.Summary = "the lock store could not write, nor take the write back: the change may or may not have been made"
 	return le
 }
 
