@@ -708,3 +708,34 @@ func TestHardeningHalfClosedClient(t *testing.T) {
 		t.Fatalf("busy is %s", st)
 	}
 }
+
+// TestHardeningRefusedConnectionsClose: a request refused for its
+// credentials (401) closes its connection once answered, without waiting
+// for a body it declared and never sends: a client without credentials
+// holds a place under LOCKER_MAX_CONNECTIONS no longer than its request
+// (a review kept a legitimate client out for 28 s so, at the cap).
+func TestHardeningRefusedConnectionsClose(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=secret", "LOCKER_READ_TIMEOUT=1m"})
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /lock/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !resp.Close {
+		t.Fatalf("PUT without credentials: %d, close %v; want 401 and the connection closed", resp.StatusCode, resp.Close)
+	}
+	// Closed by the server now, not once LOCKER_READ_TIMEOUT (a minute)
+	// has waited for the body.
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("after the 401: %v, want the connection closed", err)
+	}
+}

@@ -131,6 +131,7 @@ func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	closeAfter(w, r)
 	errorf(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins from this address; try again in %s", time.Duration(secs)*time.Second))
 	return true
 }
@@ -149,7 +150,22 @@ func (s *Server) failed(r *http.Request, sent ...string) {
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="locker", charset="UTF-8"`)
+	closeAfter(w, r)
 	s.writeError(w, r, lock.Errorf(lock.EUNAUTHORIZED, "%s", msg))
+}
+
+// closeAfter has an HTTP/1.x connection closed once a refused request
+// (401, 429) is answered, rather than kept for the client's next one; and
+// within a second, not LOCKER_READ_TIMEOUT, when the client declared a
+// body it does not send (net/http reads what is left of it before
+// closing). A client without credentials then holds a place under
+// LOCKER_MAX_CONNECTIONS for no longer than its request. (Over HTTP/2 the
+// stream ends, the connection's other streams go on.)
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+	}
 }
 
 // mayForce reports whether the request may force a release: only the admin
