@@ -25,6 +25,7 @@ import (
 	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/internal/syncbuf"
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
@@ -76,22 +77,7 @@ func locker(t *testing.T, ctx context.Context, env map[string]string, args ...st
 
 // syncBuffer is a bytes.Buffer safe for the command and the test to use at
 // once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func (r result) want(t *testing.T, code int, stdoutRE, stderrRE string) {
 	t.Helper()

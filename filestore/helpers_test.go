@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/syncbuf"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -31,22 +31,7 @@ func (c *clock) Now() time.Time {
 
 // syncBuffer collects the store's log lines; they are printed when a test
 // fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func testLogger(t testing.TB) (*slog.Logger, *syncBuffer) {
 	buf := &syncBuffer{}
