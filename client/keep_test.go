@@ -130,6 +130,20 @@ func keptServerWith(t *testing.T, cfg lockservice.Config, g *renewals) (*renewal
 	return g, newClient(t, client.Options{URL: srv.URL})
 }
 
+// keeping starts keeping l's hold of key "k" (holder the key) as o says,
+// recording what it tells; it is stopped when the test ends.
+func keeping(t *testing.T, c *client.Client, l *client.Lock, o client.KeepOptions) (*client.Keeper, *events) {
+	t.Helper()
+	ev := &events{}
+	o.Notify = ev.notify
+	k, err := c.Keep(context.Background(), l, "k", "", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Stop)
+	return k, ev
+}
+
 // TestKeepKeepsALeaseAlive: a hold with a 300ms lease kept for several
 // lease lengths is still held, its lease renewed; Stop ends the renewals
 // and leaves the hold to its lease.
@@ -178,12 +192,7 @@ func TestKeepSaysWhenTheHoldIsForced(t *testing.T) {
 	_, c := keptServer(t)
 	ctx := context.Background()
 	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 300 * time.Millisecond})
-	var ev events
-	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{Notify: ev.notify})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
+	k, ev := keeping(t, c, l, client.KeepOptions{})
 	if _, err := c.ForceUnlock(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +220,7 @@ func TestKeepPresumesLossInTime(t *testing.T) {
 	ctx := context.Background()
 	const lease = 2 * time.Second
 	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: lease})
-	var ev events
-	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{TTL: lease, Notify: ev.notify})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
+	k, ev := keeping(t, c, l, client.KeepOptions{TTL: lease})
 	start := k.Renewed()
 	waitFor(t, func() bool { return k.Renewed() != start })
 	g.cut.Store(true)
@@ -364,12 +368,7 @@ func TestKeepTriesAgainAfterAProxys404(t *testing.T) {
 	g, c := keptServer(t)
 	ctx := context.Background()
 	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 2 * time.Second})
-	var ev events
-	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{Notify: ev.notify})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
+	k, ev := keeping(t, c, l, client.KeepOptions{})
 	g.notFound.Store(true)
 	waitFor(t, func() bool { return ev.count(client.KeepRetrying) > 0 })
 	g.notFound.Store(false)
