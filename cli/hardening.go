@@ -237,6 +237,15 @@ type limitConn struct {
 	gone      bool // closed; guarded by l.mu
 }
 
+// SetWriteBuffer sizes the kernel's send buffer of the connection under c
+// (an event stream asks for a small one).
+func (c *limitConn) SetWriteBuffer(n int) error {
+	if s, ok := c.Conn.(interface{ SetWriteBuffer(int) error }); ok {
+		return s.SetWriteBuffer(n)
+	}
+	return nil
+}
+
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {

@@ -355,9 +355,11 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 			// stopped reading altogether.
 			WriteByteTimeout: 30 * time.Second,
 		},
-		Handler:           limiter.Gate(m.Middleware(api)),
-		ConnState:         limiter.ConnState,
-		ConnContext:       limiter.ConnContext,
+		Handler:   limiter.Gate(m.Middleware(api)),
+		ConnState: limiter.ConnState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return httpapi.ConnContext(limiter.ConnContext(ctx, c), c)
+		},
 		ReadHeaderTimeout: cfg.readHeader,
 		// Headers and body. Once the body is read, net/http clears the
 		// deadline: blocking waits and event streams may run longer.

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -349,6 +350,36 @@ func TestEventsStuckConsumerIsCut(t *testing.T) {
 		case <-timeout:
 			t.Fatal("the connection of a stream whose client takes nothing is still open after 30s")
 		}
+	}
+}
+
+// sendBufferConn records the send buffer asked for its connection.
+type sendBufferConn struct {
+	net.Conn
+	asked *atomic.Int64
+}
+
+func (c sendBufferConn) SetWriteBuffer(n int) error {
+	c.asked.Store(int64(n))
+	return c.Conn.(*net.TCPConn).SetWriteBuffer(n)
+}
+
+// TestEventsStreamHasASmallSendBuffer: an HTTP/1 event stream asks the
+// kernel for a small send buffer, so that a write waiting
+// streamWriteTimeout means a client that does not read, not one that
+// reads slowly behind megabytes of buffer (Linux wakes a waiting write
+// once half the buffer has drained). Other requests keep theirs.
+func TestEventsStreamHasASmallSendBuffer(t *testing.T) {
+	var asked atomic.Int64
+	s := newHTTPStack(t, stackOptions{WrapConn: func(c net.Conn) net.Conn { return sendBufferConn{c, &asked} }})
+	s.do("GET", "/locks", "").expect(t, 200, "a listing")
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("a listing asked for a send buffer of %d", n)
+	}
+	c, _ := stuckSubscriber(t, s, false)
+	defer c.Close()
+	if n := asked.Load(); n <= 0 || n > 256<<10 {
+		t.Fatalf("an event stream asked for a send buffer of %d bytes, want a small one", n)
 	}
 }
 

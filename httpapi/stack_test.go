@@ -37,6 +37,9 @@ type stackOptions struct {
 	SmallSendBuffers bool
 	// ConnState, when set, is the server's ConnState hook.
 	ConnState func(net.Conn, http.ConnState)
+	// WrapConn, when set, wraps each connection as ConnContext hands it
+	// to the handlers.
+	WrapConn func(net.Conn) net.Conn
 }
 
 // httpStack is a running server.
@@ -73,6 +76,12 @@ func newHTTPStack(t *testing.T, opts stackOptions) *httpStack {
 	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger, AllowedHosts: opts.AllowedHosts})
 	srv := httptest.NewUnstartedServer(api)
 	srv.Config.ConnState = opts.ConnState
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if opts.WrapConn != nil {
+			c = opts.WrapConn(c)
+		}
+		return httpapi.ConnContext(ctx, c)
+	}
 	if opts.SmallSendBuffers {
 		srv.Listener = smallBufferListener{srv.Listener}
 	}
