@@ -343,6 +343,12 @@ func TestExplain(t *testing.T) {
 	if msg != "the server cannot serve this now: too many waiting requests (HTTP 503); try again later" || code != exitError {
 		t.Errorf("explain: %q %d", msg, code)
 	}
+	// A store that cannot tell whether the change was made: not "try
+	// again", which could make it twice.
+	msg, _ = explain(&client.APIError{StatusCode: 503, Message: "the lock database is unavailable (reset); try again (a change in flight may or may not have been made: check the lock)"})
+	if !strings.HasSuffix(msg, "(HTTP 503); look at the lock before trying again") {
+		t.Errorf("explain of a change that may have been made: %q", msg)
+	}
 	msg, _ = explain(&client.APIError{StatusCode: 403, Message: "only the admin user may force a release"})
 	if msg != "not allowed: only the admin user may force a release" {
 		t.Errorf("explain: %q", msg)

@@ -274,6 +274,10 @@ func explain(err error) (string, int) {
 			return ae.Message, exitError
 		case errors.Is(err, client.ErrBadRequest):
 			return "the server refused the request: " + ae.Message, exitError
+		case errors.Is(err, client.ErrUnavailable) && strings.Contains(ae.Message, "may or may not have been made"):
+			// Its store cannot tell whether the change was made: asked
+			// again, a take or a release could count twice.
+			return fmt.Sprintf("the server cannot serve this now: %s (HTTP %d); look at the lock before trying again", ae.Message, ae.StatusCode), exitError
 		case errors.Is(err, client.ErrUnavailable):
 			return fmt.Sprintf("the server cannot serve this now: %s (HTTP %d); try again later", ae.Message, ae.StatusCode), exitError
 		}
