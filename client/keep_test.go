@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,6 +145,17 @@ func keeping(t *testing.T, c *client.Client, l *client.Lock, o client.KeepOption
 	return k, ev
 }
 
+// ended waits for k to end by itself (the hold lost for sure), failing
+// with why after 5s.
+func ended(t *testing.T, k *client.Keeper, why string) {
+	t.Helper()
+	select {
+	case <-k.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal(why)
+	}
+}
+
 // TestKeepKeepsALeaseAlive: a hold with a 300ms lease kept for several
 // lease lengths is still held, its lease renewed; Stop ends the renewals
 // and leaves the hold to its lease.
@@ -196,11 +208,7 @@ func TestKeepSaysWhenTheHoldIsForced(t *testing.T) {
 	if _, err := c.ForceUnlock(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-k.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the keeper did not end after the hold was forced")
-	}
+	ended(t, k, "the keeper did not end after the hold was forced")
 	<-k.Lost()
 	var lost *client.LostError
 	if err := k.Err(); !errors.As(err, &lost) || lost.Presumed || !errors.Is(err, client.ErrLost) || !errors.Is(err, client.ErrNotFound) {
@@ -324,10 +332,7 @@ func TestKeepNeverRenewsAHoldTakenAfresh(t *testing.T) {
 		g, c := keptServer(t)
 		ctx := context.Background()
 		l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 300 * time.Millisecond})
-		k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		k, _ := keeping(t, c, l, client.KeepOptions{})
 		g.cut.Store(true)
 		<-k.Lost()
 		waitFor(t, func() bool { now, err := c.Get(ctx, "prod"); return err == nil && now.Free() })
@@ -337,11 +342,7 @@ func TestKeepNeverRenewsAHoldTakenAfresh(t *testing.T) {
 		}
 		g.noFence.Store(noFence)
 		g.cut.Store(false)
-		select {
-		case <-k.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatalf("noFence %v: the keeper went on after the lock was taken afresh", noFence)
-		}
+		ended(t, k, fmt.Sprintf("noFence %v: the keeper went on after the lock was taken afresh", noFence))
 		var lost *client.LostError
 		err = k.Err()
 		if !errors.As(err, &lost) || lost.Presumed {
@@ -386,22 +387,14 @@ func TestKeepLostToAnotherKey(t *testing.T) {
 	g, c := keptServer(t)
 	ctx := context.Background()
 	l, _ := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: 300 * time.Millisecond})
-	k, err := c.Keep(ctx, l, "k", "", client.KeepOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
+	k, _ := keeping(t, c, l, client.KeepOptions{})
 	g.cut.Store(true)
 	<-k.Lost()
 	if _, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "other", Wait: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	g.cut.Store(false)
-	select {
-	case <-k.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the keeper went on after the lock was taken under another key")
-	}
+	ended(t, k, "the keeper went on after the lock was taken under another key")
 	var lost *client.LostError
 	if err := k.Err(); !errors.As(err, &lost) || lost.Presumed || !errors.Is(err, client.ErrLocked) {
 		t.Fatalf("Err = %v, want a LostError for sure, matching ErrLocked", err)
