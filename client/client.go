@@ -415,11 +415,21 @@ func invalidUTF8(body any) (field, value string) {
 	return "", ""
 }
 
+// maxTarget is the longest path and query the client sends. A longer one is
+// refused before it is sent: servers cap a request's head (Locker at 64 KiB,
+// nginx at 8 KiB a line), and one that stops reading a head too long and
+// closes its connection makes the client see a reset, whose outcome it
+// cannot tell; a lock name that long is refused by Locker anyway.
+const maxTarget = 16 << 10
+
 // newRequest builds a request to the server.
 func (c *Client) newRequest(ctx context.Context, method, path string, q url.Values, body any) (*http.Request, error) {
 	target := c.base + path
 	if len(q) > 0 {
 		target += "?" + q.Encode()
+	}
+	if len(target)-len(c.base) > maxTarget {
+		return nil, fmt.Errorf("locker client: %w: the request's path is %d bytes long; servers refuse one over %d KiB (Locker's own limit on a lock name is 512 bytes), some by cutting the connection before they answer: not sent", ErrBadRequest, len(target)-len(c.base), maxTarget>>10)
 	}
 	var rd io.Reader
 	if field, v := invalidUTF8(body); field != "" {

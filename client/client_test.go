@@ -1033,6 +1033,12 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 	if locks, err := c.List(ctx); err != nil || len(locks) != 0 {
 		t.Errorf("locks after refused requests: %+v, %v; want none", locks, err)
 	}
+	// A name too long for any server's request line is refused unsent, not
+	// sent to have the connection cut (an outcome the client cannot tell).
+	long := strings.Repeat("n", 70<<10)
+	if _, err := c.Lock(ctx, long, client.LockOptions{Key: "k"}); !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), "not sent") || strings.Contains(err.Error(), long[:600]) {
+		t.Errorf("Lock of a 70 KiB name: %.300v, want ErrBadRequest saying it was not sent, without the name", err)
+	}
 	// U+FFFD itself, and any valid text, is sent as it is.
 	if l, err := c.Lock(ctx, "u", client.LockOptions{Key: "job\uFFFD", Holder: "déploiement"}); err != nil || l.Key != "job\uFFFD" {
 		t.Errorf("valid UTF-8: %+v, %v", l, err)
