@@ -490,6 +490,27 @@ func TestRunLeaseLost(t *testing.T) {
 	}
 }
 
+// TestRunGrantAnsweredAfterItsLease: the answer to taking the lock comes
+// after the lease it granted has run out (a slow network; a write that
+// waited in the store): the lock may be another's already, so COMMAND is
+// not started. Started first, it would have run without the lock until the
+// first renewal found the hold gone.
+func TestRunGrantAnsweredAfterItsLease(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	p.latePuts.Store(1)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	dir := t.TempDir()
+	r := locker(t, context.Background(), env, "run", "prod", "--key", "k", "--ttl", "300ms", "--", "touch", filepath.Join(dir, "started"))
+	r.want(t, 1, `^$`, `(?m)^locker run: 'prod' was lost before touch could start \(the server no longer has our hold: .*\): not running it\n`)
+	if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+		t.Fatal("the command ran without the lock")
+	}
+	if strings.Contains(r.stderr, "LOCK LOST") {
+		t.Errorf("a loss before the command started reported as one while it ran:\n%s", r.stderr)
+	}
+}
+
 // runStarted starts locker with args in the background, and returns once
 // its command has touched dir/started; the result comes on the channel.
 func runStarted(t *testing.T, ctx context.Context, env map[string]string, dir string, args ...string) chan result {
@@ -799,6 +820,7 @@ type lossyProxy struct {
 	stallRefreshes                                   atomic.Bool  // held unanswered
 	slowRefreshes                                    atomic.Bool  // passed on after 50ms
 	fencelessRefreshes                               atomic.Bool  // answered without "fence", as a rewriting gateway might
+	latePuts                                         atomic.Int32 // made, then answered 600ms later (a slow network, a slow store)
 }
 
 func newLossyProxy(t *testing.T, url string) *lossyProxy {
@@ -843,6 +865,15 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 			case <-time.After(4 * time.Second):
 			}
 			hangUp(w)
+		case r.Method == http.MethodPut && p.latePuts.Add(-1) >= 0:
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			time.Sleep(600 * time.Millisecond)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
 		case r.Method == http.MethodPut && p.badGatewayPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r)
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)

@@ -34,7 +34,9 @@ it, and releases that member.
 
 While COMMAND runs, the hold's lease is refreshed every third of the TTL, so
 that a locker run that dies (kill -9, a lost machine) frees the lock within
-the TTL instead of holding it forever. If the lease is lost (the server could
+the TTL instead of holding it forever. The first refresh comes before
+COMMAND starts: a grant whose answer arrived after its lease ran out (a
+slow network or store) is lost, and COMMAND is not run (exit 1). If the lease is lost (the server could
 not be reached for nine tenths of a TTL, or an operator forced the lock) it
 says so loudly on stderr: another process may then take the lock. A COMMAND
 that then succeeds makes locker run exit 1 all the same, unless the lock
@@ -229,6 +231,7 @@ type runner struct {
 	lease     time.Duration
 	lostOnce  sync.Once
 	stillLost atomic.Bool   // declared lost, and not found ours again since
+	started   atomic.Bool   // COMMAND was started (after the keeper's first renewal)
 	lost      chan struct{} // closed when the lease is lost
 }
 
@@ -267,6 +270,26 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigc)
 
+	// The keeper's first renewal comes before COMMAND starts: a grant
+	// whose answer came after its lease ran out (a slow network, a write
+	// that waited in the store) is another's to take already.
+	keepCtx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopKeeping()
+	k, err := r.startKeeping(keepCtx, l)
+	if err != nil {
+		msg, _ := explain(err)
+		var lost *client.LostError
+		switch {
+		case errors.As(err, &lost) && lost.Presumed:
+			r.release(nil) // the server could not say: if it is ours after all
+		case errors.As(err, &lost) && lost.TakenFence == 0:
+			msg = "the server no longer has our hold: " + msg
+		}
+		fmt.Fprintf(stderr, "locker run: '%s' was lost before %s could start (%s): not running it\n", r.name, argv[0], msg)
+		return ExitError{Code: exitError}
+	}
+	r.started.Store(true)
+
 	defer dieWithParent(cmd)()
 	if err := cmd.Start(); err != nil {
 		r.release(nil)
@@ -278,11 +301,12 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		return ExitError{Code: code}
 	}
 
-	keepCtx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
 	kept := make(chan struct{})
 	go func() {
 		defer close(kept)
-		r.keep(keepCtx, l)
+		if k != nil {
+			<-k.Done()
+		}
 	}()
 
 	waitc := make(chan error, 1)
@@ -588,24 +612,30 @@ func (r *runner) within(ctx context.Context, limit time.Duration, do func(contex
 	return l, err
 }
 
-// keep has the client keep the hold's lease alive until ctx ends, and
-// says on stderr when a renewal fails, when the hold is lost (or presumed
-// lost: then the command may be stopped, --kill-on-lost) and when a
-// presumed loss turns out wrong.
-func (r *runner) keep(ctx context.Context, l *client.Lock) {
+// startKeeping has the client keep the hold's lease alive until ctx ends
+// (nil: no lease to keep), and say on stderr when a renewal fails, when
+// the hold is lost (or presumed lost: then the command may be stopped,
+// --kill-on-lost) and when a presumed loss turns out wrong. The keeper's
+// first renewal is made before it returns: a hold lost by then, or
+// presumed lost, is returned as the error, and COMMAND must not start.
+func (r *runner) startKeeping(ctx context.Context, l *client.Lock) (*client.Keeper, error) {
 	if l.Legacy {
 		r.c.say("warning: the server has no leases; if this run dies, unlock '%s' by hand", r.name)
-		return
+		return nil, nil
 	}
 	k, err := r.cl.Keep(ctx, l, r.key, r.holder, client.KeepOptions{TTL: r.ttl, Notify: r.kept})
-	if errors.Is(err, client.ErrLost) {
-		r.kept(client.KeepEvent{Type: client.KeepLost, Err: err}) // at the first renewal
-		return
+	switch {
+	case errors.Is(err, client.ErrLost):
+		return nil, err // at the first renewal
+	case err != nil:
+		return nil, nil // no lease: nothing to keep alive
+	case k.Err() != nil:
+		// Presumed lost at the first renewal: the server could not be
+		// reached, and the lease is (nearly) over.
+		k.Stop()
+		return nil, k.Err()
 	}
-	if err != nil {
-		return // no lease: nothing to keep alive
-	}
-	<-k.Done()
+	return k, nil
 }
 
 // kept reports what the keeper of the hold saw.
@@ -633,6 +663,11 @@ func (r *runner) kept(e client.KeepEvent) {
 }
 
 func (r *runner) declareLost(why string) {
+	if !r.started.Load() {
+		// Before COMMAND starts: run says so, and does not start it.
+		r.stillLost.Store(true)
+		return
+	}
 	if r.stillLost.Swap(true) {
 		// Said already (the renewals failing): the server now says so
 		// too.
