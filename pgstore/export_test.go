@@ -11,3 +11,9 @@ func SetWriteTimeout(t *testing.T, d time.Duration) {
 	writeTimeout = d
 	t.Cleanup(func() { writeTimeout = old })
 }
+
+// SetBeforeWrite has fn run as each change's write is about to be sent.
+func SetBeforeWrite(t *testing.T, fn func()) {
+	beforeWrite = fn
+	t.Cleanup(func() { beforeWrite = nil })
+}

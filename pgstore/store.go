@@ -304,13 +304,17 @@ const readQueue = `SELECT id, key, holder FROM locker_waiters
 	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval AND kept_until IS NULL ORDER BY id`
 
 // writeLock writes a changed lock only over the version it was read at ($10;
-// -1: the row did not exist), and appends its events ($11) to the history,
-// in one statement; u returns the row's new version, or no row when another
-// change came first, and h the ids of the events in the history. It is the
-// start of writeChange and writeTrimming.
-const writeLock = `WITH u AS (
+// -1: the row did not exist), and only before $12 by the database's clock
+// (t: see writeBy), and appends its events ($11) to the history, in one
+// statement; u returns the row's new version, or no row when another change
+// came first or it came too late, and h the ids of the events in the
+// history. It is the start of writeChange and writeTrimming.
+const writeLock = `WITH t AS MATERIALIZED (
+	SELECT clock_timestamp() < $12::timestamptz AS in_time
+), u AS (
 	INSERT INTO locker_locks AS l (name, key, holds, fence, since, updated_at, free_since, pools, metadata, version)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)
+	SELECT $1::text, $2::text, $3::jsonb, $4::bigint, $5::timestamptz, $6::timestamptz, $7::timestamptz, $8::text[], $9::jsonb, 1
+	FROM t WHERE t.in_time
 	ON CONFLICT (name) DO UPDATE SET key = excluded.key, holds = excluded.holds, fence = excluded.fence,
 		since = excluded.since, updated_at = excluded.updated_at, free_since = excluded.free_since,
 		pools = excluded.pools, metadata = excluded.metadata
@@ -322,7 +326,8 @@ const writeLock = `WITH u AS (
 )`
 
 // writeChange writes a change (writeLock) and returns the lock's new version
-// and the history id of its first event.
+// (NULL when nothing was written), the history id of its first event, and
+// whether the write came in time.
 //
 // It and writeTrimming are two statements, not one with a parameter saying
 // whether to trim, because PostgreSQL plans a prepared statement once only
@@ -330,16 +335,20 @@ const writeLock = `WITH u AS (
 // parameter was planned again for every change, which cost the database
 // more CPU than the write itself (TestWritesArePlannedOnce).
 const writeChange = writeLock + `
-SELECT version, (SELECT min(id) FROM h) FROM u`
+SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t)`
 
 // writeTrimming is writeChange that also trims the lock's history to the
-// newest $12 events as of before this change (the statement does not see
-// its own insert), so up to $12 plus this change's events remain.
+// newest $13 events as of before this change (the statement does not see
+// its own insert), so up to $13 plus this change's events remain.
 const writeTrimming = writeLock + `, d AS (
 	DELETE FROM locker_history WHERE name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
-		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $12) newest)
+		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $13) newest)
 )
-SELECT version, (SELECT min(id) FROM h) FROM u`
+SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t)`
+
+// beforeWrite, set by tests only, runs as a change's write is about to be
+// sent: a write held up on its way to the database.
+var beforeWrite func()
 
 // writeTimeout bounds a change's write, which does not end with its
 // request. A variable for tests.
@@ -364,10 +373,18 @@ func statementTimeout() time.Duration { return writeTimeout * 4 / 5 }
 // would wait for every other's disk flush.
 func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
 	reread := false
+	late := 0
 	for attempt := 0; ; attempt++ {
 		l, events, version, first, err := s.tryUpdate(ctx, name, m)
 		var rf readFailed
 		switch {
+		case errors.Is(err, errLate) && late < 2 && ctx.Err() == nil:
+			// Decided on a read that has aged (writeBy): read and
+			// decide again.
+			late++
+			continue
+		case errors.Is(err, errLate):
+			return lock.Lock{}, nil, &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database is too slow: the change's write reached it too late, three times, and was not made; try again"}
 		case err != nil && errors.As(err, &rf) && !reread && ctx.Err() == nil && connectionLost(err):
 			// A dead pooled connection: nothing was written; drop
 			// them and read again on a new one.
@@ -464,6 +481,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		}
 		return uint64(f)
 	}}
+	before := l.Clone()
 	events := m(&l, env)
 	if fenceErr != nil {
 		return lock.Lock{}, nil, 0, 0, readFailed{fenceErr}
@@ -511,17 +529,26 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		return lock.Lock{}, nil, 0, 0, readFailed{err}
 	}
 	defer conn.Release()
+	if beforeWrite != nil {
+		beforeWrite()
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON}
+	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON, writeBy(before, l, now)}
 	if trim {
 		write, args = writeTrimming, append(args, s.opts.HistoryLimit)
 	}
-	var after int64
-	var first *int64 // the min of no ids is NULL; a write always has events
-	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return lock.Lock{}, nil, -1, 0, nil
+	var (
+		after  *int64 // NULL: not written
+		first  *int64 // the min of no ids is NULL; a write always has events
+		inTime bool
+	)
+	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first, &inTime)
+	if err == nil && after == nil {
+		if !inTime {
+			return lock.Lock{}, nil, 0, 0, errLate
+		}
+		return lock.Lock{}, nil, -1, 0, nil // another change came first
 	}
 	if err != nil {
 		// The connection failed with the write in flight: it may have
@@ -532,9 +559,46 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		return lock.Lock{}, nil, 0, 0, err
 	}
 	if first == nil {
-		return l, events, after, 0, nil
+		return l, events, *after, 0, nil
 	}
-	return l, events, after, *first, nil
+	return l, events, *after, *first, nil
+}
+
+// errLate: a change's write reached the database too late (writeBy), and
+// was not made.
+var errLate = errors.New("the change's write reached the lock database too late, and was not made")
+
+// writeBy is the time, by the database's clock (now is its time when the
+// lock was read), after which a change's write is not made, but read and
+// decided again (Update):
+//
+//   - the statement timeout after the read. The replica gives up on the
+//     write no sooner than writeTimeout after sending it, which is after
+//     the read; a write that reaches the database later than that (held
+//     up in the network, say) must not commit, or a client that read the
+//     lock back after the 503 (as it says to) and found nothing would be
+//     wrong, and the hold nobody's.
+//   - halfway through the lease of every hold this change grants or
+//     renews: one written later would be answered with little or none of
+//     its lease left, a lock that may be another's by the time its holder
+//     knows it has it.
+//   - the end of every other hold's lease: past it, the lock as read is
+//     stale (the hold has run out).
+func writeBy(before, after lock.Lock, now time.Time) time.Time {
+	by := now.Add(statementTimeout())
+	for holder, h := range after.Holds.All() {
+		if h.Expires.IsZero() {
+			continue
+		}
+		end := h.Expires
+		if old, ok := before.Holds.Lookup(holder); !ok || !old.Expires.Equal(h.Expires) {
+			end = now.Add(h.Expires.Sub(now) / 2)
+		}
+		if end.Before(by) {
+			by = end
+		}
+	}
+	return by
 }
 
 // channelFor is the NOTIFY channel of a schema: locker_<schema>, or, when
