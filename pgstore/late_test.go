@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/pgstore"
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
@@ -66,5 +68,60 @@ func TestGrantWrittenLateIsDecidedAgain(t *testing.T) {
 	}
 	if writes.Load() != 2 {
 		t.Errorf("%d writes, want the late one and another", writes.Load())
+	}
+}
+
+// TestGrantThatWaitedInTheDatabaseIsUndone: a grant's write that started
+// in time but waited in the database (here for the lock's row, which
+// another session holds locked) past half its lease is undone, not
+// committed with little or none of the lease left, and the grant decided
+// again.
+func TestGrantThatWaitedInTheDatabaseIsUndone(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	s, err := pgstore.Open(bg, dbURL, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(bg, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(bg)
+	tx, err := conn.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(bg)
+	if _, _, err := s.Update(bg, "leased", takeK); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Update(bg, "leased", func(l *lock.Lock, env lock.Env) []lock.Event {
+		ev, _ := lock.Release(l, "k", "k", env)
+		return ev
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The lock's row, locked as another change's write would (a table
+	// lock is waited for before the write's statement starts, which its
+	// first check covers).
+	if _, err := tx.Exec(bg, "SELECT 1 FROM locker_locks WHERE name = 'leased' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 800 * time.Millisecond
+	time.AfterFunc(ttl*3/4, func() { tx.Rollback(bg) })
+	l, _, err := s.Update(bg, "leased", func(l *lock.Lock, env lock.Env) []lock.Event {
+		ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k", TTL: ttl}, env)
+		return ev
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(l.Holds.Get("k").Expires); left < ttl/2 {
+		t.Fatalf("granted with %s of its %s lease left", left, ttl)
+	}
+	events, err := s.History(bg, "leased")
+	if err != nil || len(events) != 3 {
+		t.Fatalf("history: %+v, %v; want a grant, a release, and the one grant", events, err)
 	}
 }

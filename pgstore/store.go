@@ -323,7 +323,16 @@ const writeLock = `WITH t AS MATERIALIZED (
 ), h AS (
 	INSERT INTO locker_history (name, event) SELECT $1, e FROM u, unnest($11::jsonb[]) AS e
 	RETURNING id
+), c AS (
+	SELECT CAST(CASE WHEN clock_timestamp() < $12::timestamptz THEN '0' ELSE '` + lateMark + `' END AS int) AS n
+	FROM (SELECT count(*) FROM h) written
 )`
+
+// lateMark ends a write that waited in the database (on a row lock, a
+// table lock) until past its deadline: c, run once the write is done (it
+// counts h's rows, which come after u's), casts it to a number, an error
+// that undoes the whole statement. SQL has no other way to raise one.
+const lateMark = "locker: the write came too late"
 
 // writeChange writes a change (writeLock) and returns the lock's new version
 // (NULL when nothing was written), the history id of its first event, and
@@ -335,7 +344,7 @@ const writeLock = `WITH t AS MATERIALIZED (
 // parameter was planned again for every change, which cost the database
 // more CPU than the write itself (TestWritesArePlannedOnce).
 const writeChange = writeLock + `
-SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t)`
+SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c)`
 
 // writeTrimming is writeChange that also trims the lock's history to the
 // newest $13 events as of before this change (the statement does not see
@@ -344,7 +353,7 @@ const writeTrimming = writeLock + `, d AS (
 	DELETE FROM locker_history WHERE name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
 		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $13) newest)
 )
-SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t)`
+SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c)`
 
 // beforeWrite, set by tests only, runs as a change's write is about to be
 // sent: a write held up on its way to the database.
@@ -542,8 +551,13 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		after  *int64 // NULL: not written
 		first  *int64 // the min of no ids is NULL; a write always has events
 		inTime bool
+		zero   int
 	)
-	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first, &inTime)
+	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first, &inTime, &zero)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, lateMark) {
+		return lock.Lock{}, nil, 0, 0, errLate // undone
+	}
 	if err == nil && after == nil {
 		if !inTime {
 			return lock.Lock{}, nil, 0, 0, errLate
