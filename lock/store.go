@@ -60,6 +60,14 @@ type Reporter interface {
 	Reporting() error
 }
 
+// Clock is implemented by a store whose clock decides leases and is not
+// the server's own (a database that replicas share): Now is the store's
+// time. The service asks it where a decision made by its own clock could
+// be wrong by the skew, such as whether any member of a pool is free.
+type Clock interface {
+	Now(ctx context.Context) (time.Time, error)
+}
+
 // WaitQueue keeps the requests waiting for each lock in arrival order. A
 // store shared by several servers (pgstore) implements it so that fair
 // queueing holds across them; for a store that does not, the service keeps

@@ -50,3 +50,29 @@ func TestWaiterWithClockAheadOfTheStore(t *testing.T) {
 		t.Errorf("the waiter asked the store %d times while the clocks disagreed", n)
 	}
 }
+
+// TestPoolMemberFreeByTheStoresClock: a pool whose only member's lease has
+// run out by the store's clock (the database's, which decides leases) but
+// not yet by this server's (a replica whose clock is behind) has a free
+// member: taking one without waiting gets it, rather than "no free member".
+func TestPoolMemberFreeByTheStoresClock(t *testing.T) {
+	store := memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(time.Minute) }})
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if _, err := svc.AddMember(ctx, "envs", "env-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AcquireFromPool(ctx, "envs", lock.Request{Key: "a", Holder: "a", TTL: 100 * time.Millisecond}, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the lease is over by the store's clock, 59.9s to go by ours
+	l, err := svc.AcquireFromPool(ctx, "envs", lock.Request{Key: "b", Holder: "b"}, 0)
+	if err != nil || l.Name != "env-1" || l.Key != "b" {
+		t.Fatalf("taking a member whose lease ran out by the store's clock: %+v, %v", l, err)
+	}
+}

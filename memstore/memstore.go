@@ -196,3 +196,6 @@ func (s *Store) Close() error {
 	s.watchMu.Unlock()
 	return nil
 }
+
+// Now implements lock.Clock: the store's clock (Options.Now).
+func (s *Store) Now(context.Context) (time.Time, error) { return s.opts.Now().UTC(), nil }

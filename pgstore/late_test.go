@@ -125,3 +125,18 @@ func TestGrantThatWaitedInTheDatabaseIsUndone(t *testing.T) {
 		t.Fatalf("history: %+v, %v; want a grant, a release, and the one grant", events, err)
 	}
 }
+
+// TestNowIsTheDatabasesClock: the store's clock (lock.Clock) is the
+// database's, here on the same machine as the test.
+func TestNowIsTheDatabasesClock(t *testing.T) {
+	s, err := pgstore.Open(bg, pgtest.Schema(t), pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var _ lock.Clock = s
+	now, err := s.Now(bg)
+	if d := time.Since(now); err != nil || d < -5*time.Second || d > 5*time.Second {
+		t.Fatalf("Now: %v, %v (%s from this machine's)", now, err, d)
+	}
+}

@@ -687,6 +687,17 @@ func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, s.opts.QueryTimeout)
 }
 
+// Now implements lock.Clock: the database's clock, which decides leases.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	var now time.Time
+	if err := s.pool.QueryRow(qctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+		return time.Time{}, dbError(ctx, err)
+	}
+	return now.UTC(), nil
+}
+
 // Get implements lock.Store.
 func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 	var found bool
