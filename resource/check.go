@@ -3,9 +3,7 @@ package resource
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -143,13 +141,13 @@ func lockJSON(l *client.Lock) (string, error) {
 }
 
 // unreadable reports whether err says the server could not be read (no
-// answer, or one from something in its place), not that it refused: a get
-// with wrong credentials, refused logins (429) or a wrong URL still fails.
+// answer, one from something in its place, or refused logins from this
+// address), not that it refused the get: a get with wrong credentials or
+// a wrong URL still fails. A 429 comes before the server looks at the
+// credentials, and says nothing of them: other clients on the worker's
+// address (another pipeline's stale password) can bring it on the get
+// that follows a lock step, whose put's own credentials were just taken.
 func unreadable(err error) bool {
-	var ae *client.APIError
-	if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
-		return false
-	}
 	return transient(err)
 }
 
