@@ -32,6 +32,7 @@ func TestBadConfig(t *testing.T) {
 	}{
 		{"empty stdin", "check", "", []string{"no request on standard input"}},
 		{"not JSON", "check", "{source:", []string{"the request on standard input is not a JSON object"}},
+		{"too large", "check", `{"source":{"junk":"` + strings.Repeat("x", 17<<20) + `"}}`, []string{"the request on standard input is over 16 MiB: too large"}},
 		{"no source", "check", `{"version":null}`, []string{"source is missing"}},
 		{"more after the request", "check", string(request(good(), nil, nil)) + ` {"x":1}`, []string{`the request on standard input goes on after its JSON object ("{\"x\":1}"): send one object`}},
 		{"source not an object", "check", `{"source":"x"}`, []string{"source must be an object"}},

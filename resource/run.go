@@ -70,9 +70,14 @@ func Run(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout
 		fmt.Fprintln(stderr, "locker-resource: in needs the directory to write to: in <dir>")
 		return 2
 	}
-	in, err := io.ReadAll(io.LimitReader(stdin, 16<<20))
+	const maxRequest = 16 << 20
+	in, err := io.ReadAll(io.LimitReader(stdin, maxRequest+1))
 	if err != nil {
 		fmt.Fprintf(stderr, "locker-resource: reading the request: %v\n", err)
+		return 1
+	}
+	if len(in) > maxRequest {
+		fmt.Fprintf(stderr, "locker-resource: the request on standard input is over %d MiB: too large\n", maxRequest>>20)
 		return 1
 	}
 	// Whatever happens next, nothing printed shows the password.

@@ -149,7 +149,7 @@ func (r *runner) lockName(ctx context.Context, attempts int, dir string) (string
 		return r.name, nil
 	}
 	var name string
-	what := "reading the BOSH director's name from " + redactURL(r.src.BoshLock+"/info")
+	what := "reading the BOSH director's name from " + redactURL(strings.TrimRight(r.src.BoshLock, "/")+"/info")
 	err := r.retry(ctx, what, attempts, func() error {
 		var err error
 		name, err = r.boshName(ctx)
