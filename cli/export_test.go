@@ -12,3 +12,6 @@ func StopMigrateAfter(n int, err error) (restore func()) {
 	}
 	return func() { migrateProgress = old }
 }
+
+// RedactStore and IsDatabase are redactStore and isDatabase, for tests.
+var RedactStore, IsDatabase = redactStore, isDatabase

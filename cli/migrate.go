@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -27,8 +26,11 @@ const migrateHelp = `Usage: locker migrate --from STORE --to STORE [--force]
 
 Copies every lock from one store to another, so that a team can move from the
 file store to PostgreSQL (for several replicas; see docs/ha.md) or back without
-releasing anything. A STORE is a PostgreSQL URL (postgres://...), as in
-LOCKER_DATABASE_URL, or the path of a data file, as in LOCKER_CONFIG.
+releasing anything. A STORE is a PostgreSQL database, as in
+LOCKER_DATABASE_URL: a URL (postgres://...) or a connection string of
+keyword=value pairs ('host=db user=locker dbname=concourse'); or else the
+path of a data file, as in LOCKER_CONFIG (write ./host=x for a file whose
+name starts like a connection string). Passwords are never printed.
 
 Each lock keeps its key, its holders with their counts, acquisition times and
 leases, its fence token, its pools and metadata, and its recent history. Fence tokens go on from above
@@ -82,7 +84,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		return fmt.Errorf("%w: --from and --to are the same store: %s and %s are the same file", errUsage, *from, *to)
 	case sameDatabase(ctx, *from, *to):
 		return fmt.Errorf("%w: --from and --to are the same store: %s and %s reach the same database and schema", errUsage, redactStore(*from), redactStore(*to))
-	case *original && isDatabaseURL(*to):
+	case *original && isDatabase(*to):
 		return fmt.Errorf("%w: --original writes a file for the original locker: --to names that file, not a database", errUsage)
 	case *original && *force:
 		return fmt.Errorf("%w: --original never writes over a file: name a new one, and drop --force", errUsage)
@@ -98,7 +100,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		} else {
 			return fmt.Errorf("%w: LOCKER_HISTORY=%q is not a positive number", errUsage, v)
 		}
-		if history > filestore.MaxHistoryLimit && !isDatabaseURL(*to) {
+		if history > filestore.MaxHistoryLimit && !isDatabase(*to) {
 			return fmt.Errorf("%w: %s to copy into a file (each lock's newest events are copied)", errUsage, historyTooLong(history))
 		}
 	}
@@ -205,7 +207,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 	// Raise the counter first: should the copy stop half way, no token
 	// the source issued is above it. The file store's counter is the
 	// highest token it has written: the lock with the highest goes first.
-	if isDatabaseURL(to) && res.maxFence > 0 {
+	if isDatabase(to) && res.maxFence > 0 {
 		if err := raisePGFence(ctx, to, res.maxFence); err != nil {
 			return res, fmt.Errorf("raising the fence counter of %s: %w", redactStore(to), err)
 		}
@@ -292,7 +294,7 @@ func migrateEvents(l lock.Lock, history []lock.Event) []lock.Event {
 // source, it would be refused as target as "in use by a running Locker
 // server", which it is not.
 func sameDataFile(a, b string) bool {
-	if isDatabaseURL(a) || isDatabaseURL(b) {
+	if isDatabase(a) || isDatabase(b) {
 		return false
 	}
 	ia, err := os.Stat(a)
@@ -303,14 +305,14 @@ func sameDataFile(a, b string) bool {
 	return err == nil && os.SameFile(ia, ib)
 }
 
-// sameDatabase reports whether two PostgreSQL URLs, however written
-// (127.0.0.1 or localhost, other parameters), reach the same schema of the
-// same database of the same running server: copied onto itself with
-// --force, every lock's history would be doubled, and a running replica's
-// changes since the read undone. False when either cannot be reached (the
+// sameDatabase reports whether two PostgreSQL URLs or connection strings,
+// however written (127.0.0.1 or localhost, other parameters), reach the
+// same schema of the same database of the same running server: copied onto
+// itself with --force, every lock's history would be doubled, and a running
+// replica's changes since the read undone. False when either cannot be reached (the
 // migration then says why).
 func sameDatabase(ctx context.Context, a, b string) bool {
-	if !isDatabaseURL(a) || !isDatabaseURL(b) {
+	if !isDatabase(a) || !isDatabase(b) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -332,23 +334,19 @@ func sameDatabase(ctx context.Context, a, b string) bool {
 	return ids[0] == ids[1]
 }
 
-func isDatabaseURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
-
-// openMigrateStore opens a store named by a PostgreSQL URL or a file path,
-// keeping history events per lock (0: the default).
+// openMigrateStore opens a store named by a PostgreSQL URL or connection
+// string, or a file path, keeping history events per lock (0: the default).
 func openMigrateStore(ctx context.Context, spec, role string, history int) (lock.Store, error) {
-	if isDatabaseURL(spec) {
+	if isDatabase(spec) {
 		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait})
 		if err != nil {
-			return nil, fmt.Errorf("the %s %s: %v", role, redactStore(spec), err)
+			return nil, fmt.Errorf("the %s database %s: %s", role, redactStore(spec), databaseError(spec, err))
 		}
 		return s, nil
 	}
 	if role == "source" {
 		if _, err := os.Stat(spec); err != nil {
-			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a postgres:// URL)", spec, err)
+			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a database: a postgres:// URL or a connection string such as host=db dbname=locker)", spec, err)
 		}
 	}
 	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history})
@@ -374,16 +372,4 @@ func raisePGFence(ctx context.Context, dbURL string, fence uint64) error {
 	_, err = conn.Exec(ctx, `SELECT setval('locker_fence', GREATEST($1::bigint,
 		(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM locker_fence)))`, int64(fence))
 	return err
-}
-
-// redactStore names a store for messages without the database password.
-func redactStore(spec string) string {
-	if !isDatabaseURL(spec) {
-		return spec
-	}
-	u, err := url.Parse(spec)
-	if err != nil {
-		return "the database"
-	}
-	return u.Redacted()
 }
