@@ -128,6 +128,12 @@ func redactStore(spec string) string {
 	if !isDatabase(spec) {
 		return spec
 	}
+	return redactDatabase(spec)
+}
+
+// redactDatabase is a database's URL or connection string without its
+// passwords.
+func redactDatabase(spec string) string {
 	if isURLSpec(spec) {
 		return redactURL(spec)
 	}
@@ -153,6 +159,9 @@ func redactStore(spec string) string {
 	}
 	if !ok && last < len(spec) {
 		// Not a keyword=value: left out, whatever it holds.
+		if last == 0 {
+			return "(a connection string that does not parse)"
+		}
 		b.WriteString(" ...")
 	}
 	return b.String()
@@ -245,7 +254,8 @@ func storeSecrets(spec string) []string {
 // databaseError is the message of err, got opening the database spec
 // names, without its passwords. pgx repeats a connection string it cannot
 // parse, masking its passwords only as well as it can: such an error is
-// reduced to what is wrong.
+// reduced to what is wrong, unless that quotes a part of the string (a
+// word of an unquoted password, or a bad %-escape in one).
 func databaseError(spec string, err error) string {
 	msg := err.Error()
 	var pe *pgconn.ParseConfigError
@@ -259,7 +269,9 @@ func databaseError(spec string, err error) string {
 			if errors.As(inner, &ue) {
 				inner = ue.Err // url.Parse's error repeats the URL
 			}
-			msg += ": " + inner.Error()
+			if !strings.ContainsAny(inner.Error(), "\"'`") {
+				msg += ": " + inner.Error()
+			}
 		}
 	}
 	for _, s := range storeSecrets(spec) {

@@ -91,6 +91,9 @@ func TestMigrateDatabaseThatDoesNotParse(t *testing.T) {
 	for _, tc := range []struct{ to, want string }{
 		{"postgres://locker:hunter%zz2@db/locks", "the target database postgres://locker:xxxxx@db/locks: cannot parse it as a PostgreSQL URL"},
 		{"host=db user=locker password='hunter2 is unterminated", "the target database host=db user=locker password=xxxxx: cannot parse it as a PostgreSQL connection string"},
+		// Unquoted, the password's second word is read as a keyword,
+		// which pgx's error quotes.
+		{"host=db password=my hunter2 dbname=x", "the target database host=db password=xxxxx ...: cannot parse it as a PostgreSQL connection string"},
 	} {
 		out, err := migrate(t, "--from", src, "--to", tc.to)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error()+out, "hunter") {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +29,9 @@ Runs the lock server. It is configured with environment variables:
 
   LOCKER_CONFIG       required: the file locks are stored in (created if missing;
                       a file written by the original locker is read and converted)
-  LOCKER_DATABASE_URL keep locks in PostgreSQL instead (postgres://...), so that
-                      several replicas can serve them; LOCKER_CONFIG is then not needed
+  LOCKER_DATABASE_URL keep locks in PostgreSQL instead (postgres://... or a
+                      connection string: host=... dbname=...), so that several
+                      replicas can serve them; LOCKER_CONFIG is then not needed
   PORT                port to listen on (default 3000)
   LOCKER_LISTEN       address to listen on (default all interfaces; overrides PORT
                       when it includes a port, e.g. 127.0.0.1:3000)
@@ -196,10 +196,8 @@ func loadServerConfig(env Env) (serverConfig, error) {
 // password).
 func storeName(cfg serverConfig) string {
 	if cfg.databaseURL != "" {
-		if u, err := url.Parse(cfg.databaseURL); err == nil {
-			return "postgres://" + u.Host + u.Path
-		}
-		return "postgres"
+		// A URL or a keyword=value connection string, passwords masked.
+		return redactDatabase(cfg.databaseURL)
 	}
 	return cfg.dataFile
 }
@@ -281,7 +279,7 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metri
 	if cfg.databaseURL != "" {
 		store, err := pgstore.Open(ctx, cfg.databaseURL, pgstore.Options{HistoryLimit: cfg.historyLimit, Logger: log, StartWait: startWait})
 		if err != nil {
-			return nil, fmt.Errorf("LOCKER_DATABASE_URL: %v", err)
+			return nil, fmt.Errorf("LOCKER_DATABASE_URL %s: %s", redactDatabase(cfg.databaseURL), databaseError(cfg.databaseURL, err))
 		}
 		return store, nil
 	}
