@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -161,6 +163,14 @@ type migrateResult struct {
 // every copied token, then writes each lock's state and history.
 func migrateLocks(ctx context.Context, from, to string, force bool, history int) (migrateResult, error) {
 	var res migrateResult
+	if !force && !isDatabase(to) {
+		// Opening a file in the original locker's format converts it:
+		// one with locks is refused before, and left as it is, so that
+		// the original locker can still read it.
+		if names := originalLockerLocks(to); len(names) > 0 {
+			return res, fmt.Errorf("%w (it is in the original locker's format, and is left as it is)", targetNotEmpty(to, names))
+		}
+	}
 	src, err := openMigrateStore(ctx, from, "source", history)
 	if err != nil {
 		return res, err
@@ -197,12 +207,11 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 		return res, fmt.Errorf("reading the locks of %s: %w", redactStore(to), err)
 	}
 	if len(existing) > 0 && !force {
-		names := make([]string, 0, 3)
-		for _, l := range existing[:min(3, len(existing))] {
-			names = append(names, fmt.Sprintf("%q", l.Name))
+		names := make([]string, 0, len(existing))
+		for _, l := range existing {
+			names = append(names, l.Name)
 		}
-		return res, fmt.Errorf("the target %s already holds %d locks (%s...): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced)",
-			redactStore(to), len(existing), strings.Join(names, ", "))
+		return res, targetNotEmpty(to, names)
 	}
 	// Raise the counter first: should the copy stop half way, no token
 	// the source issued is above it. The file store's counter is the
@@ -251,6 +260,44 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 		return res, fmt.Errorf("closing %s: %w", redactStore(to), err)
 	}
 	return res, nil
+}
+
+// targetNotEmpty refuses a target that holds the locks named.
+func targetNotEmpty(to string, names []string) error {
+	sort.Strings(names)
+	quoted := make([]string, 0, 3)
+	for _, n := range names[:min(3, len(names))] {
+		quoted = append(quoted, fmt.Sprintf("%q", n))
+	}
+	return fmt.Errorf("the target %s already holds %d locks (%s...): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced)",
+		redactStore(to), len(names), strings.Join(quoted, ", "))
+}
+
+// originalLockerLocks returns the names of the locks in the data file at
+// path if it is in the original locker's format (a JSON object of locks by
+// name, which filestore.Open converts in place), read without changing it;
+// nil for any other file, or none (which filestore.Open then reports on).
+func originalLockerLocks(path string) []string {
+	info, err := os.Stat(path)
+	if err != nil || !info.Mode().IsRegular() {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	if b = bytes.TrimLeft(b, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		return nil // a Locker snapshot starts with its magic
+	}
+	var locks map[string]json.RawMessage
+	if err := json.Unmarshal(b, &locks); err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(locks))
+	for name := range locks {
+		names = append(names, name)
+	}
+	return names
 }
 
 // migrateProgress is told how many locks have been written after each

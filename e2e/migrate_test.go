@@ -103,3 +103,32 @@ func TestMigrateToAConnectionString(t *testing.T) {
 		t.Errorf("migrate wrote files in the working directory: %v", entries)
 	}
 }
+
+// A migration refused because the target file holds locks changes
+// nothing, even when that file is in the original locker's format, which
+// opening it would convert (a review found live.json rewritten in Locker's
+// format, unreadable by the original locker, after "refusing").
+func TestMigrateRefusedLeavesAnOriginalLockerTargetAlone(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.yml")
+	srv := startServer(t, []string{"LOCKER_CONFIG=" + src, listenIn42600s(t)})
+	haCall(t, http.MethodPut, srv.URL+"/lock/deploy", `{"key":"k"}`, http.StatusOK)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	const original = `{"prod":{"key":"deploy","locked_by":{"ci":1}},"staging":{"key":"","locked_by":{}}}` + "\n"
+	tgt := t.TempDir()
+	live := filepath.Join(tgt, "live.json")
+	if err := os.WriteFile(live, []byte(original), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runLocker(t, nil, "migrate", "--from", src, "--to", live)
+	if code != 1 || !strings.Contains(out, "already holds 2 locks") || !strings.Contains(out, "left as it is") {
+		t.Errorf("migrate: exit %d\n%s", code, out)
+	}
+	if b, err := os.ReadFile(live); err != nil || string(b) != original {
+		t.Errorf("the refused target was changed: %.60q..., %v", b, err)
+	}
+	if entries, _ := os.ReadDir(tgt); len(entries) != 1 {
+		t.Errorf("files were made beside the refused target: %v", entries)
+	}
+}
