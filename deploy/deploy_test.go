@@ -196,11 +196,16 @@ func TestSystemdUnit(t *testing.T) {
 		"ExecStart=/usr/local/bin/locker server",
 		"DynamicUser=yes", "StateDirectory=locker", "Environment=LOCKER_CONFIG=/var/lib/locker/locks.yml",
 		"ProtectSystem=strict", "ReadWritePaths=/var/lib/locker", "NoNewPrivileges=yes", "PrivateTmp=yes",
-		"ProtectHome=yes", "CapabilityBoundingSet=\n", "KillSignal=SIGTERM", "EnvironmentFile=-/etc/locker/locker.env",
+		"ProtectHome=yes", "CapabilityBoundingSet=\n", "KillSignal=SIGTERM", "\nEnvironmentFile=/etc/locker/locker.env\n",
 	} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("the unit lacks %q", strings.TrimSpace(want))
 		}
+	}
+	// A missing settings file must stop the service: "-" would have it
+	// start without AUTH_USER/AUTH_PASS, open to anyone on every interface.
+	if m := regexp.MustCompile(`(?m)^EnvironmentFile=-.*`).FindString(unit); m != "" {
+		t.Errorf("%s: a missing file would be ignored, and the server start without authentication", m)
 	}
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze is not installed: the unit is not verified")
