@@ -255,6 +255,27 @@ func TestRenderDataDirOffThePersistentDisk(t *testing.T) {
 	}
 }
 
+// An empty locker.database_url is no database, in every template: the
+// file store, with its directory made and mounted (a review found env.erb
+// choosing the file store while bpm.yml mounted no disk and bin/locker made
+// no directory: "" is true in Ruby).
+func TestRenderEmptyDatabaseURL(t *testing.T) {
+	needRuby(t)
+	for dir, mount := range map[string]string{"/var/vcap/store/locker": "persistent_disk: true", "/var/vcap/data/locker": "- path: /var/vcap/data/locker\n    writable: true"} {
+		props := map[string]any{"locker": map[string]any{"database_url": "", "data_dir": dir}}
+		env := envOf(t, mustRender(t, "templates/env.erb", props))
+		if _, db := env["LOCKER_DATABASE_URL"]; db || env["LOCKER_CONFIG"] != dir+"/locks.yml" {
+			t.Errorf("env for an empty database_url: %v", env)
+		}
+		if bpm := mustRender(t, "templates/bpm.yml.erb", props); !strings.Contains(bpm, mount) {
+			t.Errorf("bpm.yml for an empty database_url and data_dir %s lacks %q:\n%s", dir, mount, bpm)
+		}
+		if ctl := mustRender(t, "templates/locker.erb", props); !strings.Contains(ctl, "mkdir -p "+dir+"\n") {
+			t.Errorf("bin/locker for an empty database_url makes no data directory:\n%s", ctl)
+		}
+	}
+}
+
 func TestRenderRefusals(t *testing.T) {
 	needRuby(t)
 	for _, c := range []struct {
