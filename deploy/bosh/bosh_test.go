@@ -159,7 +159,7 @@ func TestRenderDefaults(t *testing.T) {
 			t.Errorf("bpm.yml lacks %q:\n%s", want, bpm)
 		}
 	}
-	if ctl := mustRender(t, "templates/locker.erb", nil); !strings.Contains(ctl, "mkdir -p /var/vcap/store/locker\n") ||
+	if ctl := mustRender(t, "templates/locker.erb", nil); !strings.Contains(ctl, "mkdir -p '/var/vcap/store/locker'\n") ||
 		!strings.Contains(ctl, "exec /var/vcap/packages/locker/bin/locker server") {
 		t.Errorf("bin/locker:\n%s", ctl)
 	}
@@ -270,9 +270,40 @@ func TestRenderEmptyDatabaseURL(t *testing.T) {
 		if bpm := mustRender(t, "templates/bpm.yml.erb", props); !strings.Contains(bpm, mount) {
 			t.Errorf("bpm.yml for an empty database_url and data_dir %s lacks %q:\n%s", dir, mount, bpm)
 		}
-		if ctl := mustRender(t, "templates/locker.erb", props); !strings.Contains(ctl, "mkdir -p "+dir+"\n") {
+		if ctl := mustRender(t, "templates/locker.erb", props); !strings.Contains(ctl, "mkdir -p '"+dir+"'\n") {
 			t.Errorf("bin/locker for an empty database_url makes no data directory:\n%s", ctl)
 		}
+	}
+}
+
+// bin/locker makes the data directory named, whatever characters it holds
+// (a review found "/var/vcap/store/locker/my data" made as two others).
+func TestRenderedMkdirMakesTheDataDir(t *testing.T) {
+	needRuby(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "my data", "it's $HOME;`id`")
+	ctl := mustRender(t, "templates/locker.erb", map[string]any{"locker": map[string]any{"data_dir": dir}})
+	var mkdir string
+	for _, line := range strings.Split(ctl, "\n") {
+		if strings.HasPrefix(line, "mkdir ") {
+			mkdir = line
+		}
+	}
+	if mkdir == "" {
+		t.Fatalf("bin/locker makes no data directory:\n%s", ctl)
+	}
+	cmd := exec.Command("bash", "-c", "set -eu; "+mkdir)
+	cmd.Dir = root
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/nowhere"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", mkdir, err, out)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Errorf("%s did not make %q: %v", mkdir, dir, err)
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 1 || entries[0].Name() != "my data" {
+		t.Errorf("%s made %v in %s, want only \"my data\"", mkdir, entries, root)
 	}
 }
 
