@@ -95,6 +95,9 @@ func runImportPoolRepo(ctx context.Context, args []string, env Env, stdout, stde
 // directory with a claimed/ or unclaimed/ subdirectory is a pool, named by
 // its path from dir.
 func readPoolRepo(dir string, prefix bool) (locks []repoLock, warnings []string, err error) {
+	// pr/ (as tab completion writes it), ./ and pr are the same directory:
+	// the paths walked are compared with it.
+	dir = filepath.Clean(dir)
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the repository: %v", cleanPathError(err))
