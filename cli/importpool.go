@@ -258,12 +258,21 @@ func (im *importer) run(ctx context.Context, locks []repoLock) error {
 	for _, l := range locks {
 		inRepo[l.pool+"\x00"+l.member] = true
 	}
+	// Listed by pool, names quoted: POOL/NAME would read as a member
+	// named so, as --prefix-pool names them.
 	var extra []string
+	nExtra := 0
 	for p, members := range before {
+		var names []string
 		for m := range members {
 			if !inRepo[p+"\x00"+m] && poolIn(locks, p) {
-				extra = append(extra, fmt.Sprintf("%s/%s", p, m))
+				names = append(names, fmt.Sprintf("'%s'", m))
 			}
+		}
+		if len(names) > 0 {
+			sort.Strings(names)
+			nExtra += len(names)
+			extra = append(extra, fmt.Sprintf("pool '%s': %s", p, strings.Join(names, ", ")))
 		}
 	}
 	sort.Strings(extra)
@@ -275,7 +284,7 @@ func (im *importer) run(ctx context.Context, locks []repoLock) error {
 	}
 	fmt.Fprintln(im.out)
 	if len(extra) > 0 {
-		fmt.Fprintf(im.out, "left alone: %d member(s) on the server that the repository does not have: %s\n", len(extra), strings.Join(extra, ", "))
+		fmt.Fprintf(im.out, "left alone: %d member(s) on the server that the repository does not have: %s\n", nExtra, strings.Join(extra, "; "))
 	}
 	if n := countClaimed(locks); n > 0 && !im.dryRun {
 		fmt.Fprintf(im.out, "claimed locks are held with key '%s'; release one with: locker unlock NAME --key %s\n", im.key, im.key)

@@ -31,3 +31,21 @@ func TestImportPoolRepoDirWrittenTwoWays(t *testing.T) {
 		locker(t, ctx, env, "import-pool-repo", dir, "--dry-run").want(t, 0, stdout, stderr)
 	}
 }
+
+// The members left alone are named unambiguously: after an import with
+// --prefix-pool, "aws/env-1" read as the member just added, not as member
+// env-1 of pool aws, which the repository no longer names so.
+func TestImportPoolRepoListsLeftAloneByPool(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+	repo := poolRepo(t, map[string]string{
+		"aws/unclaimed/env-1": "{}",
+		"aws/unclaimed/env-2": "{}",
+		"gcp/unclaimed/g-1":   "{}",
+	})
+	locker(t, ctx, env, "import-pool-repo", repo).want(t, 0, `3 added`, `^$`)
+	locker(t, ctx, env, "import-pool-repo", repo, "--prefix-pool").want(t, 0,
+		`(?m)^  aws/env-1: added \(unclaimed in the repository\)\n(.*\n)*`+
+			`left alone: 3 member\(s\) on the server that the repository does not have: pool 'aws': 'env-1', 'env-2'; pool 'gcp': 'g-1'\n`, `^$`)
+}

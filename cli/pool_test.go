@@ -342,7 +342,7 @@ func TestImportPoolRepo(t *testing.T) {
 		`pool 'vsphere':\n`+
 		`  vs-1: already a member \(claimed in the repository\); claimed already\n`+
 		`3 pool\(s\), 5 lock\(s\): 0 added, 1 updated, 4 unchanged; 1 claimed and 1 released with key 'imported-from-pool-repo'\n`+
-		`left alone: 1 member\(s\) on the server that the repository does not have: aws/aws-9\n`+
+		`left alone: 1 member\(s\) on the server that the repository does not have: pool 'aws': 'aws-9'\n`+
 		`claimed locks`, `^$`)
 	p, _ := cl.Pool(ctx, "aws")
 	if m := p.Member("aws-1"); m.Key != "job" || string(m.Metadata) != `{"region":"us-east-2"}` {
