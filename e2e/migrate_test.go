@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,21 +9,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// listenIn42600s is a LOCKER_LISTEN setting on a free port in
-// 42600-42699 (these tests' range).
-func listenIn42600s(t *testing.T) string {
-	t.Helper()
-	for p := 42600; p < 42700; p++ {
-		addr := fmt.Sprintf("127.0.0.1:%d", p)
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return "LOCKER_LISTEN=" + addr
-		}
-	}
-	t.Fatal("no free port in 42600-42699")
-	return ""
-}
 
 // runLockerIn runs the binary to completion in dir.
 func runLockerIn(t *testing.T, dir string, env []string, args ...string) (string, int) {
@@ -65,7 +48,7 @@ func connectionString(t *testing.T, dbURL, password string) string {
 func TestMigrateToAConnectionString(t *testing.T) {
 	kv := connectionString(t, haDatabase(t), "hunter2")
 	file := filepath.Join(t.TempDir(), "locks.yml")
-	fileSrv := startServer(t, []string{"LOCKER_CONFIG=" + file, listenIn42600s(t)})
+	fileSrv := startServer(t, []string{"LOCKER_CONFIG=" + file})
 	haCall(t, http.MethodPut, fileSrv.URL+"/lock/deploy", `{"key":"k","lock_by":"a"}`, http.StatusOK)
 	want := haCall(t, http.MethodGet, fileSrv.URL+"/lock/deploy", "", http.StatusOK)
 	if err := fileSrv.Stop(); err != nil {
@@ -84,7 +67,7 @@ func TestMigrateToAConnectionString(t *testing.T) {
 		t.Errorf("migrate wrote files in the working directory: %v", entries)
 	}
 
-	srv := startServer(t, []string{"LOCKER_DATABASE_URL=" + kv, listenIn42600s(t)})
+	srv := startServer(t, []string{"LOCKER_DATABASE_URL=" + kv})
 	got := haCall(t, http.MethodGet, srv.URL+"/lock/deploy", "", http.StatusOK)
 	if got.Key != want.Key || got.Fence != want.Fence || got.LockedBy["a"] != 1 {
 		t.Errorf("on PostgreSQL: %+v, want %+v", got, want)
@@ -110,7 +93,7 @@ func TestMigrateToAConnectionString(t *testing.T) {
 // format, unreadable by the original locker, after "refusing").
 func TestMigrateRefusedLeavesAnOriginalLockerTargetAlone(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src.yml")
-	srv := startServer(t, []string{"LOCKER_CONFIG=" + src, listenIn42600s(t)})
+	srv := startServer(t, []string{"LOCKER_CONFIG=" + src})
 	haCall(t, http.MethodPut, srv.URL+"/lock/deploy", `{"key":"k"}`, http.StatusOK)
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
