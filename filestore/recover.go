@@ -55,21 +55,33 @@ func segmentPath(path string, gen uint64) string {
 }
 
 // listSegments finds the log segments beside the snapshot, oldest first.
+// A file named like one but not as the store names it (data.yml.log.01, a
+// stray copy of segment 1) is an error naming it, returned with the
+// segments: counted as segment 1 too, it made recovery refuse with "a
+// segment is missing", which named neither it nor what to do.
 func listSegments(path string) ([]segment, error) {
 	matches, err := filepath.Glob(globEscape(path) + ".log.*")
 	if err != nil {
 		return nil, err
 	}
 	var segs []segment
+	var stray error
 	for _, m := range matches {
-		gen, err := strconv.ParseUint(strings.TrimPrefix(m, path+".log."), 10, 64)
+		suffix := strings.TrimPrefix(m, path+".log.")
+		gen, err := strconv.ParseUint(suffix, 10, 64)
 		if err != nil {
 			continue // not ours
+		}
+		if strconv.FormatUint(gen, 10) != suffix {
+			if stray == nil {
+				stray = fmt.Errorf("%s is named like log segment %d but not as Locker names it (%s): a stray copy? Recovery cannot tell which is the log. Move it out of the directory (if it is the segment itself, renamed, rename it back to %s), then start again", m, gen, filepath.Base(segmentPath(path, gen)), filepath.Base(segmentPath(path, gen)))
+			}
+			continue
 		}
 		segs = append(segs, segment{gen: gen, path: m})
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].gen < segs[j].gen })
-	return segs, nil
+	return segs, stray
 }
 
 func globEscape(s string) string {

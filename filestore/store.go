@@ -281,7 +281,10 @@ func (s *Store) open() error {
 	// Every segment is refused here if it is not a regular file, before
 	// noRecords below would wait on a named pipe (recovery checks them
 	// too, but reads segment 1 later than that).
-	segs, _ := listSegments(s.path)
+	segs, err := listSegments(s.path)
+	if err != nil {
+		return err // before a missing snapshot is taken for a new store
+	}
 	for _, seg := range segs {
 		if err := checkRegular(seg.path); err != nil {
 			return err

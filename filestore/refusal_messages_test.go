@@ -1,0 +1,29 @@
+package filestore
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestStraySegmentCopyNamed: a stray copy of a log segment under a name
+// that reads as the same number (cp locks.yml.log.1 locks.yml.log.01) is
+// refused naming the copy, not as "a segment is missing" (a review: that
+// named neither the copy nor what to do), and nothing is changed.
+func TestStraySegmentCopyNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "held", "k", "k", 0)
+	closeT(t, s)
+	copyFileT(t, segmentPath(path, 1), path+".log.01")
+	openRefused(t, path, path+".log.01", "stray", "locks.yml.log.1")
+	// Renamed, without the snapshot: refused before the missing snapshot
+	// is taken for a new store's (which would make one beside it).
+	if err := os.Remove(segmentPath(path, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, path+".log.01", "rename it back to locks.yml.log.1")
+}
