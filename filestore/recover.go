@@ -223,7 +223,7 @@ func (st *state) readSnapshot(fr *frameReader, historyLimit int) error {
 		if trimmed := bytes.TrimLeft(b, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
 			return st.readLegacy(trimmed)
 		}
-		return errors.New("not a Locker data file (neither a Locker snapshot nor the original locker's JSON)")
+		return errors.New("not a Locker data file (neither a Locker snapshot nor the original locker's JSON: the original locker's data file is JSON, despite the .yml its name often ends in, and YAML is not read). If it is not the store's file, move it away to start afresh with no locks; if the store's own file was lost, put back that file with its log segments from the same backup")
 	}
 	fr.skip(len(magic))
 	payload, err := fr.frame()

@@ -27,3 +27,12 @@ func TestStraySegmentCopyNamed(t *testing.T) {
 	}
 	openRefused(t, path, path+".log.01", "rename it back to locks.yml.log.1")
 }
+
+// TestHandWrittenYAMLRefusedWithAHint: a YAML file where the data file
+// should be (LOCKER_CONFIG ends in .yml) is refused saying that the
+// original locker's file is JSON all the same, and what to do.
+func TestHandWrittenYAMLRefusedWithAHint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	writeFile(t, path, []byte("locks:\n  deploy:\n    key: k\n"))
+	openRefused(t, path, "not a Locker data file", "is JSON", "despite", "move it away", "put back")
+}
