@@ -188,9 +188,15 @@ func (s *Store) commitLoop() {
 	var backoff segmentBackoff
 	timer := newGatherTimer()
 	defer timer.close()
+	check := time.NewTicker(snapshotCheckEvery)
+	defer check.Stop()
+	var heal healState
 	for {
 		select {
 		case <-s.queueReady:
+		case <-check.C:
+			s.checkSnapshot(&heal)
+			continue // a change queued meanwhile left its wake-up
 		case <-s.stop:
 			s.mu.Lock()
 			empty := len(s.queue) == 0
@@ -343,6 +349,9 @@ func (s *Store) write(b []byte) error {
 		s.lastWriteErr.Store(&serr)
 		return serr
 	}
+	if s.snapLost.Load() {
+		return storeError(errSnapshotLost) // Ready says so while it lasts
+	}
 	if s.brokenErr != nil {
 		if err := s.cutBack(); err != nil {
 			serr := storeError(err)
@@ -463,7 +472,7 @@ func storeError(err error) error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		e.Summary = fmt.Sprintf("the lock store could not write (%v); the change was not made", errno)
-	} else if !errors.Is(err, errLogDeleted) {
+	} else if !errors.Is(err, errLogDeleted) && !errors.Is(err, errSnapshotLost) {
 		e.Summary = "the lock store could not write; the change was not made"
 	}
 	return e
@@ -512,7 +521,9 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 }
 
 // Ready implements lock.Store: it fails after a failed write until a write
-// succeeds again.
+// succeeds again, for good once the log segment was deleted (checkLinked),
+// and while the data file, deleted, could not be written again
+// (checkSnapshot).
 func (s *Store) Ready(ctx context.Context) error {
 	s.mu.RLock()
 	closed := s.closed
@@ -522,6 +533,9 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if s.logDeleted.Load() {
 		return storeError(errLogDeleted)
+	}
+	if s.snapLost.Load() {
+		return storeError(errSnapshotLost)
 	}
 	if err := s.lastWriteErr.Load(); err != nil {
 		// The last write failed. Nothing may have been written since (a

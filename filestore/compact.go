@@ -58,11 +58,14 @@ func (s *Store) maybeCompact(backoff *segmentBackoff) {
 	if !backoff.due(s.logSize, time.Now()) {
 		return
 	}
-	gen := s.logGen + 1
 	size := s.logSize
-	s.logMu.Lock()
-	err := s.newSegment(gen)
-	s.logMu.Unlock()
+	gen, err := s.compact(func(locks int, took time.Duration, err error) {
+		if err != nil {
+			s.opts.Logger.Error("writing a snapshot failed; the log is kept and compaction will be tried again", "err", err)
+			return
+		}
+		s.opts.Logger.Info("snapshot written", "locks", locks, "took", took)
+	})
 	if err != nil {
 		*backoff = segmentBackoff{failures: backoff.failures + 1, lastTry: time.Now(), atSize: size}
 		s.opts.Logger.Error("starting a new log segment failed; compaction postponed: tried again in a minute, or once the log has doubled", "err", err, "log_bytes", size, "tries", backoff.failures)
@@ -71,6 +74,22 @@ func (s *Store) maybeCompact(backoff *segmentBackoff) {
 	if backoff.failures > 0 {
 		s.opts.Logger.Info("started a new log segment; compaction goes on", "file", segmentPath(s.path, gen), "failed_tries_before", backoff.failures)
 		*backoff = segmentBackoff{}
+	}
+}
+
+// compact starts log segment logGen+1 and, in the background, writes a
+// snapshot of the state the segments before it end with, then removes
+// them; done is told how that went. It runs in the commit loop, between
+// batches, with no compaction running (compactBusy), and returns the new
+// segment's number, or the error that kept it from being started (nothing
+// else is done then).
+func (s *Store) compact(done func(locks int, took time.Duration, err error)) (uint64, error) {
+	gen := s.logGen + 1
+	s.logMu.Lock()
+	err := s.newSegment(gen)
+	s.logMu.Unlock()
+	if err != nil {
+		return 0, err
 	}
 	// Every change written so far is committed and nothing new is written
 	// until this returns, so the committed state is exactly what the old
@@ -85,18 +104,18 @@ func (s *Store) maybeCompact(backoff *segmentBackoff) {
 		defer s.compacting.Done()
 		defer s.compactBusy.Store(false)
 		start := time.Now()
-		if err := s.writeSnapshotOfLocks(gen, fence, entries); err != nil {
-			s.opts.Logger.Error("writing a snapshot failed; the log is kept and compaction will be tried again", "err", err)
-			return
-		}
-		segs, _ := listSegments(s.path)
-		for _, seg := range segs {
-			if seg.gen < gen {
-				os.Remove(seg.path)
+		err := s.writeSnapshotOfLocks(gen, fence, entries)
+		if err == nil {
+			segs, _ := listSegments(s.path)
+			for _, seg := range segs {
+				if seg.gen < gen {
+					os.Remove(seg.path)
+				}
 			}
 		}
-		s.opts.Logger.Info("snapshot written", "locks", len(entries), "took", time.Since(start))
+		done(len(entries), time.Since(start), err)
 	}()
+	return gen, nil
 }
 
 // writeSnapshotOfLocks writes a snapshot of committed locks (snapshotOf)
@@ -113,6 +132,11 @@ func (s *Store) writeSnapshotOfLocks(logGen, fence uint64, locks []entry) error 
 // temporary file, fsynced, renamed over the data file, and the directory
 // fsynced.
 func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *snapshotEntry) error {
+	if s.snapshotFault != nil {
+		if err := s.snapshotFault(); err != nil {
+			return err
+		}
+	}
 	tmp := s.path + ".tmp"
 	// O_NONBLOCK: a named pipe there fails at once instead of waiting,
 	// for ever, for a reader; it changes nothing for a regular file.
@@ -145,7 +169,8 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	if err == nil && !s.opts.NoSync {
 		err = f.Sync()
 	}
-	if info, serr := f.Stat(); serr == nil {
+	info, serr := f.Stat()
+	if serr == nil {
 		s.snapSize = info.Size()
 	}
 	if err == nil {
@@ -167,7 +192,7 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	if s.snapFile != nil {
 		s.snapFile.Close()
 	}
-	s.snapFile = f
+	s.snapFile, s.snapInfo, s.snapGen = f, info, logGen
 	return syncDir(filepath.Dir(s.path))
 }
 

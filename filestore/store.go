@@ -11,6 +11,9 @@
 // record cut short by a crash at the very end of the log is dropped, while any
 // other damage makes Open fail with a message and leaves every file as it
 // was. The original locker's JSON file is read and converted on first start.
+// While the store runs, it looks once a second that the data file is still
+// there (a cleaner of old files may take it), and writes it again from the
+// locks in memory if not (checkSnapshot).
 package filestore
 
 import (
@@ -78,8 +81,13 @@ type Store struct {
 	failLoggedAt    time.Time
 	refusedUnlogged int
 	// snapFile is the snapshot file, held open and locked while the store
-	// is (see lockSnapshot).
+	// is (see lockSnapshot); snapInfo is its identity, to tell whether the
+	// data file's name still leads to it, and snapGen the log segment it
+	// names. Set by Open, then by compactions, which the commit loop
+	// starts: it reads them only while none runs (see checkSnapshot).
 	snapFile *os.File
+	snapInfo os.FileInfo
+	snapGen  uint64
 
 	mu     sync.RWMutex
 	locks  map[string]*entry
@@ -115,7 +123,16 @@ type Store struct {
 	// logDeleted is set by a write that found the log segment unlinked
 	// (deleted, or its directory): never cleared, see checkLinked.
 	logDeleted atomic.Bool
-	linkStat   linkStat // checkLinked's, kept to spare an allocation a batch
+	// snapLost is set while the data file, deleted or replaced while the
+	// server ran, could not be written again: changes are refused until a
+	// later try works (see checkSnapshot). healLoggedAt (UnixNano) paces
+	// the messages of failed tries.
+	snapLost     atomic.Bool
+	healLoggedAt atomic.Int64
+	// snapshotFault, set by tests only (under logMu), fails snapshot
+	// writes as a failing disk would.
+	snapshotFault func() error
+	linkStat      linkStat // checkLinked's, kept to spare an allocation a batch
 
 	compacting sync.WaitGroup
 	watch      func(string, []lock.Event) // called by the commit loop for each committed change
@@ -259,7 +276,7 @@ func (s *Store) lockSnapshot(tries int) error {
 		}
 		return fmt.Errorf("%s is in use by another Locker (it keeps being replaced)", s.path)
 	}
-	s.snapFile = f
+	s.snapFile, s.snapInfo = f, opened
 	return nil
 }
 
@@ -335,7 +352,7 @@ func (s *Store) open() error {
 	if err != nil {
 		return err
 	}
-	s.locks, s.fence, s.snapSize = st.locks, st.fence, st.snapSize
+	s.locks, s.fence, s.snapSize, s.snapGen = st.locks, st.fence, st.snapSize, st.logGen
 	s.pools = indexPools(s.locks)
 	// Recovery decoded every record, and replaced most of what it decoded
 	// from the log: give that memory back to the operating system now

@@ -745,6 +745,9 @@ func TestRelativeDotDotInLockerConfig(t *testing.T) {
 // its place and lets go of the old: its lock on the old file proves
 // nothing, and it must look again and be refused.
 func TestSecondStoreRefusedWhileTheSnapshotIsReplaced(t *testing.T) {
+	// The store's own check of its snapshot (checkSnapshot) must not run
+	// while the test plays its compaction.
+	setVar(t, &snapshotCheckEvery, time.Hour)
 	path := filepath.Join(t.TempDir(), "locks.yml")
 	s := openT(t, path, Options{})
 	acquire(t, s, "deploy", "alice", "alice", 0)
@@ -769,7 +772,11 @@ func TestSecondStoreRefusedWhileTheSnapshotIsReplaced(t *testing.T) {
 			t.Fatal(err)
 		}
 		old := s.snapFile // only compaction and Close use it: neither runs now
-		s.snapFile = f
+		info, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.snapFile, s.snapInfo = f, info
 		old.Close()
 	}
 	defer func() { afterSnapshotOpen = nil }()

@@ -1,0 +1,215 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// setVar sets *v for the test's length.
+func setVar[T any](t testing.TB, v *T, to T) {
+	old := *v
+	*v = to
+	t.Cleanup(func() { *v = old })
+}
+
+// failingSnapshots makes the store's snapshot writes fail (ENOSPC) while
+// the flag it returns is set.
+func failingSnapshots(s *Store) *atomic.Bool {
+	fail := new(atomic.Bool)
+	s.logMu.Lock() // compact takes it before each snapshot it writes
+	s.snapshotFault = func() error {
+		if fail.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	}
+	s.logMu.Unlock()
+	return fail
+}
+
+// snapshotNames reports whether the file at path is a snapshot naming log
+// segment gen or a later one (never failing: it may be missing, or
+// another file, for now).
+func snapshotNames(path string, gen uint64) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(b, []byte(snapshotMagic)) {
+		return false
+	}
+	payload, _, err := readFrame(b[len(snapshotMagic):])
+	var h snapshotHeader
+	return err == nil && json.Unmarshal(payload, &h) == nil && h.LogGen >= gen
+}
+
+// heldAfterReopen closes the store, opens it again and checks that each
+// lock is held with key k.
+func heldAfterReopen(t *testing.T, s *Store, path string, names ...string) {
+	t.Helper()
+	closeT(t, s)
+	s = openT(t, path, Options{})
+	for _, n := range names {
+		if l, ok := getT(t, s, n); !ok || l.Key != "k" {
+			t.Errorf("after a restart, lock %q: %+v %v, want held with key k", n, l, ok)
+		}
+	}
+	closeT(t, s)
+}
+
+// TestDeletedSnapshotWrittenAgain: the data file deleted (or replaced)
+// under a running store is written again from the locks in memory, locked
+// as compaction's are, and the next start finds every lock. A review: rm
+// of the data file, a change acknowledged after it, then the restart
+// refused ("is missing but its log is there"), with no way out.
+func TestDeletedSnapshotWrittenAgain(t *testing.T) {
+	setVar(t, &snapshotCheckEvery, 10*time.Millisecond)
+	for _, tc := range []struct {
+		name   string
+		remove func(t *testing.T, path string)
+		kept   []byte // the file kept by another name, if any
+	}{
+		{name: "deleted", remove: func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "moved away", remove: func(t *testing.T, path string) {
+			if err := os.Rename(path, path+".bak"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "replaced", kept: []byte("locks: {}\n"), remove: func(t *testing.T, path string) {
+			writeFile(t, path+".new", []byte("locks: {}\n"))
+			if err := os.Rename(path+".new", path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "locks.yml")
+			logger, logs := testLogger(t)
+			s := openT(t, path, Options{Logger: logger})
+			acquire(t, s, "before", "k", "k", 0)
+			tc.remove(t, path)
+			acquire(t, s, "after", "k", "k", 0)
+			eventually(t, "the data file written again", func() bool { return snapshotNames(path, 2) })
+			waitCompactionIdle(t, s)
+			if err := s.Ready(context.Background()); err != nil {
+				t.Errorf("Ready after the data file is written again: %v", err)
+			}
+			acquire(t, s, "since", "k", "k", 0)
+			if gens := segmentGens(t, path); len(gens) != 1 || gens[0] != 2 {
+				t.Errorf("log segments %v, want [2]", gens)
+			}
+			if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "writing the data file again") {
+				t.Errorf("no warning saying what happened:\n%s", logs)
+			}
+			// The new file is locked as compaction's are: a second store
+			// is refused even without the lock file.
+			os.Remove(path + ".lock")
+			if s2, err := Open(path, Options{}); err == nil {
+				s2.Close()
+				t.Fatal("a second store opened beside the first")
+			} else if !strings.Contains(err.Error(), "in use") {
+				t.Errorf("second Open: %v, want in use", err)
+			}
+			if tc.kept != nil {
+				kept, _ := filepath.Glob(path + ".replaced-*")
+				if len(kept) != 1 {
+					t.Fatalf("the file that took the data file's name is not kept: %v", kept)
+				}
+				if b, err := os.ReadFile(kept[0]); err != nil || !bytes.Equal(b, tc.kept) {
+					t.Errorf("kept %s: %q %v, want %q", kept[0], b, err, tc.kept)
+				}
+			}
+			heldAfterReopen(t, s, path, "before", "after", "since")
+		})
+	}
+}
+
+// TestDeletedSnapshotNotWrittenRefusesChanges: when the data file cannot
+// be written again (a full disk), changes are refused, as after the log
+// segment's deletion, and Ready fails, until a later try works.
+func TestDeletedSnapshotNotWrittenRefusesChanges(t *testing.T) {
+	setVar(t, &snapshotCheckEvery, 10*time.Millisecond)
+	setVar(t, &healRetryEvery, 10*time.Millisecond) // each try fails while the disk does
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	logger, logs := testLogger(t)
+	s := openT(t, path, Options{Logger: logger})
+	acquire(t, s, "before", "k", "k", 0)
+	fail := failingSnapshots(s)
+	fail.Store(true)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ready to fail", func() bool { return s.Ready(context.Background()) != nil })
+	err := s.Ready(context.Background())
+	if errCode(err) != lock.EUNAVAILABLE || !strings.Contains(err.Error(), "data file was deleted") {
+		t.Errorf("Ready: %v", err)
+	}
+	if summary := lock.ErrorSummary(err); strings.Contains(summary, path) {
+		t.Errorf("Ready's summary (the open /readyz) names the file: %s", summary)
+	}
+	for range 2 {
+		if _, _, err := tryAcquire(s, "refused", "k", "k", 0); errCode(err) != lock.EUNAVAILABLE || !strings.Contains(err.Error(), "data file was deleted") {
+			t.Fatalf("a change while the data file cannot be written: %v, want it refused", err)
+		}
+	}
+	if _, ok := getT(t, s, "refused"); ok {
+		t.Error("a refused change is in memory")
+	}
+	if l, ok := getT(t, s, "before"); !ok || l.Key != "k" {
+		t.Errorf("the lock taken before: %+v %v", l, ok)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "changes are refused") {
+		t.Errorf("no error saying changes are refused:\n%s", logs)
+	}
+
+	// Once the disk takes it, the next try writes it.
+	fail.Store(false)
+	eventually(t, "Ready to work again", func() bool { return s.Ready(context.Background()) == nil })
+	waitCompactionIdle(t, s)
+	acquire(t, s, "after", "k", "k", 0)
+	heldAfterReopen(t, s, path, "before", "after")
+}
+
+// TestDeletedKeptSegmentWrittenAgain: a log segment kept after a snapshot
+// failed is needed by the next start (the data file still names it): its
+// deletion is healed the same way, by a snapshot that does not need it.
+func TestDeletedKeptSegmentWrittenAgain(t *testing.T) {
+	setVar(t, &snapshotCheckEvery, 10*time.Millisecond)
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	logger, logs := testLogger(t)
+	s := openT(t, path, Options{CompactBytes: 1024, Logger: logger})
+	fail := failingSnapshots(s)
+	fail.Store(true)
+	var names []string
+	for i := 0; len(segmentGens(t, path)) < 2; i++ {
+		if i == 1000 {
+			t.Fatal("no compaction started")
+		}
+		names = append(names, fmt.Sprintf("x%d", i))
+		acquire(t, s, names[i], "k", "k", 0)
+	}
+	eventually(t, "the snapshot to fail", func() bool { return strings.Contains(logs.String(), "writing a snapshot failed") })
+	waitCompactionIdle(t, s)
+	if h := snapshotHeaderOf(t, path); h.LogGen != 1 {
+		t.Fatalf("the snapshot names segment %d, want 1 (its compaction failed)", h.LogGen)
+	}
+	fail.Store(false)
+	if err := os.Remove(segmentPath(path, 1)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the data file written again", func() bool { return snapshotNames(path, 3) })
+	waitCompactionIdle(t, s)
+	heldAfterReopen(t, s, path, names...)
+}
