@@ -36,3 +36,17 @@ func TestHandWrittenYAMLRefusedWithAHint(t *testing.T) {
 	writeFile(t, path, []byte("locks:\n  deploy:\n    key: k\n"))
 	openRefused(t, path, "not a Locker data file", "is JSON", "despite", "move it away", "put back")
 }
+
+// TestMissingSnapshotRefusalSaysWhatToDo: the data file missing beside its
+// log is refused saying how to come back (both from the same backup), and
+// that a running server writes a deleted one again itself.
+func TestMissingSnapshotRefusalSaysWhatToDo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "held", "k", "k", 0)
+	closeT(t, s)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, "is missing but its log", "every locks.yml.log.* beside it from the same backup", "writes its data file again by itself")
+}

@@ -309,7 +309,7 @@ func (s *Store) open() error {
 	}
 	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
 		if len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
-			return fmt.Errorf("%s is missing but its log %s is there; refusing to start without the snapshot", s.path, segs[0].path)
+			return fmt.Errorf("%s is missing but its log %s is there; refusing to start without the snapshot: the log holds only the changes made since it, and starting would lose held locks and issue fencing tokens again. Restore %s together with every %s.log.* beside it from the same backup (the segments here go with the lost file, not with an older copy of it). A running Locker writes its data file again by itself when it is deleted: this one was stopped before it noticed (it looks once a second), could not write it (its log says why), or is older than that", s.path, segs[0].path, filepath.Base(s.path), filepath.Base(s.path))
 		}
 		// The first log segment, then the snapshot that names it: a
 		// snapshot always names a segment that was made before it, so
