@@ -983,30 +983,6 @@ func TestServerRefusesOriginalFileOverItsLog(t *testing.T) {
 	}
 }
 
-// TestServerRefusesChangesAfterItsLogIsDeleted: the log segment deleted
-// under a running server (it, or its directory) makes changes fail with 503
-// and /readyz say so, rather than acknowledge changes into a file no start
-// will read.
-func TestServerRefusesChangesAfterItsLogIsDeleted(t *testing.T) {
-	dataFile := filepath.Join(t.TempDir(), "locks.yml")
-	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile})
-	if status, body := do(t, nil, "PUT", s.URL+"/lock/before", `{"key":"k"}`); status != 200 {
-		t.Fatalf("PUT: %d %s", status, body)
-	}
-	if err := os.Remove(dataFile + ".log.1"); err != nil {
-		t.Fatal(err)
-	}
-	if status, body := do(t, nil, "PUT", s.URL+"/lock/after", `{"key":"k"}`); status != 503 || !strings.Contains(body, "deleted") {
-		t.Fatalf("PUT after the log was deleted: %d %s", status, body)
-	}
-	if status, body := do(t, nil, "GET", s.URL+"/readyz", ""); status != 503 || !strings.Contains(body, "deleted") {
-		t.Fatalf("/readyz after the log was deleted: %d %s", status, body)
-	}
-	if status, _ := do(t, nil, "GET", s.URL+"/lock/after", ""); status != 404 {
-		t.Fatalf("the refused change is there: %d", status)
-	}
-}
-
 // TestServerSIGTERMWithStuckEventStream: a client that opened /events and
 // stopped reading does not hold up a clean shutdown. (A review: a stream
 // with a small receive buffer that never read, 60,000 changes, SIGTERM:

@@ -344,13 +344,8 @@ func (s *Store) gather(want int, wait time.Duration, timer *gatherTimer) (filled
 func (s *Store) write(b []byte) error {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	if s.logDeleted.Load() {
-		serr := storeError(errLogDeleted)
-		s.lastWriteErr.Store(&serr)
-		return serr
-	}
 	if s.snapLost.Load() {
-		return storeError(errSnapshotLost) // Ready says so while it lasts
+		return storeError(s.lostErr()) // Ready says so while it lasts
 	}
 	if s.brokenErr != nil {
 		if err := s.cutBack(); err != nil {
@@ -420,21 +415,29 @@ func mayBeOnDisk(err, terr error) error {
 // checkLinked fails once the log segment has no name left: someone deleted
 // it, or the data directory, while the server ran. Writes still succeed, into
 // a file that the next start cannot find, so the changes acknowledged since
-// would be lost: refuse them instead (every write fails from then on, and
-// /readyz says so). One statx a batch (linkCount).
+// would be lost: this batch's is refused, and so is every change until the
+// store is written again from the locks in memory, which hold every change
+// acknowledged, those of the deleted segment too (checkSnapshot does it, at
+// its next look; /readyz fails meanwhile). One statx a batch (linkCount).
 func (s *Store) checkLinked() error {
-	if s.logDeleted.Load() {
-		return errLogDeleted
-	}
 	if n, err := linkCount(s.log, &s.linkStat); err != nil || n > 0 {
 		return nil // a file system that cannot tell is not taken for a deletion
 	}
-	s.logDeleted.Store(true)
-	s.opts.Logger.Error("the log segment was deleted while the server ran (it, or its directory): changes are refused from now on, since the next start could not read them. The locks acknowledged so far are in this process only: restore the store (the data file and every log segment beside it) from a backup, or from a copy of /locks, and restart", "file", s.log.Name())
+	s.logDeleted()
 	return errLogDeleted
 }
 
-var errLogDeleted = errors.New("the log segment was deleted while the server ran; restore the store from a backup and restart")
+// logDeleted refuses changes until the store is written again (commit loop
+// only).
+func (s *Store) logDeleted() {
+	s.logLost.Store(true)
+	if !s.snapLost.Swap(true) {
+		s.healLoggedAt.Store(0)
+		s.opts.Logger.Warn("the log segment was deleted while the server ran (it, or its directory): changes are refused until the data file and a new log segment are written again, from the locks in memory (the next start needs them)", "file", s.log.Name())
+	}
+}
+
+var errLogDeleted = errors.New("the log segment was deleted while the server ran; changes are refused until the store is written again from the locks in memory")
 
 // preallocChunk is how much the log segment is extended by at a time.
 const preallocChunk = 256 << 10
@@ -521,9 +524,8 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 }
 
 // Ready implements lock.Store: it fails after a failed write until a write
-// succeeds again, for good once the log segment was deleted (checkLinked),
-// and while the data file, deleted, could not be written again
-// (checkSnapshot).
+// succeeds again, and while the data file or the log segment, deleted,
+// have not been written again (checkSnapshot, checkLinked).
 func (s *Store) Ready(ctx context.Context) error {
 	s.mu.RLock()
 	closed := s.closed
@@ -531,11 +533,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	if closed {
 		return errClosed
 	}
-	if s.logDeleted.Load() {
-		return storeError(errLogDeleted)
-	}
 	if s.snapLost.Load() {
-		return storeError(errSnapshotLost)
+		return storeError(s.lostErr())
 	}
 	if err := s.lastWriteErr.Load(); err != nil {
 		// The last write failed. Nothing may have been written since (a

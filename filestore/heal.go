@@ -17,6 +17,14 @@ var healRetryEvery = 10 * time.Second
 
 var errSnapshotLost = errors.New("the data file was deleted while the server ran and could not be written again; changes are refused until it is")
 
+// lostErr is why changes are refused while snapLost is set.
+func (s *Store) lostErr() error {
+	if s.logLost.Load() {
+		return errLogDeleted
+	}
+	return errSnapshotLost
+}
+
 // healState is the commit loop's own: when it last tried to write the data
 // file again.
 type healState struct {
@@ -45,6 +53,12 @@ func (s *Store) checkSnapshot(h *healState) {
 		if time.Since(h.lastTry) >= healRetryEvery {
 			s.heal(h, false)
 		}
+		return
+	}
+	if n, err := linkCount(s.log, &s.linkStat); err == nil && n == 0 {
+		// Found before a write finds it (checkLinked).
+		s.logDeleted()
+		s.heal(h, false)
 		return
 	}
 	what, replaced := s.snapshotTrouble()
@@ -95,6 +109,7 @@ func (s *Store) heal(h *healState, replaced bool) {
 			s.healFailed(err)
 			return
 		}
+		s.logLost.Store(false)
 		if s.snapLost.Swap(false) {
 			s.opts.Logger.Info("the data file is written again, with every lock: changes are accepted again", "file", s.path, "locks", locks, "took", took)
 		} else {

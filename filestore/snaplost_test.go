@@ -213,3 +213,95 @@ func TestDeletedKeptSegmentWrittenAgain(t *testing.T) {
 	waitCompactionIdle(t, s)
 	heldAfterReopen(t, s, path, names...)
 }
+
+// TestDeletedLogRefusesChanges: a log segment deleted while the server
+// runs (it, or its directory) still takes writes, into a file the next
+// start cannot find: the change that finds it so is refused, and so is
+// every change until the store is written again (TestDeletedLogWrittenAgain);
+// memory is unchanged, and Ready says so (a black-box review found such
+// changes acknowledged and lost).
+func TestDeletedLogRefusesChanges(t *testing.T) {
+	setVar(t, &snapshotCheckEvery, time.Hour) // not written again here
+	for name, remove := range map[string]func(path string) error{
+		"the log":       func(path string) error { return os.Remove(segmentPath(path, 1)) },
+		"the directory": func(path string) error { return os.RemoveAll(filepath.Dir(path)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "store", "locks.yml")
+			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			s := openT(t, path, Options{})
+			defer s.Close()
+			acquire(t, s, "before", "k", "h", 0)
+			if err := remove(path); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if _, _, err := tryAcquire(s, "after", "k", "h", 0); errCode(err) != lock.EUNAVAILABLE || !strings.Contains(err.Error(), "deleted") {
+					t.Fatalf("a change after the log was deleted: %v, want it refused", err)
+				}
+			}
+			if l, ok := getT(t, s, "after"); ok && !l.Free() {
+				t.Fatalf("a refused change is in memory: %+v", l)
+			}
+			if err := s.Ready(context.Background()); errCode(err) != lock.EUNAVAILABLE {
+				t.Fatalf("Ready after the log was deleted: %v", err)
+			}
+		})
+	}
+}
+
+// TestDeletedLogWrittenAgain: the store whose log segment was deleted (it,
+// or its directory) is written again from the locks in memory, which hold
+// every change acknowledged, those of the deleted segment too; changes are
+// accepted again, and the next start finds them all. A directory deleted
+// is written in once it is made again.
+func TestDeletedLogWrittenAgain(t *testing.T) {
+	setVar(t, &snapshotCheckEvery, 10*time.Millisecond)
+	setVar(t, &healRetryEvery, 50*time.Millisecond)
+	for name, remove := range map[string]func(path string) error{
+		"the log":       func(path string) error { return os.Remove(segmentPath(path, 1)) },
+		"the directory": func(path string) error { return os.RemoveAll(filepath.Dir(path)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "store", "locks.yml")
+			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			logger, logs := testLogger(t)
+			s := openT(t, path, Options{Logger: logger})
+			acquire(t, s, "before", "k", "k", 0)
+			if err := remove(path); err != nil {
+				t.Fatal(err)
+			}
+			held := []string{"before"}
+			// Refused while the deletion is found by the write, or the
+			// store is being written again; else made.
+			if _, _, err := tryAcquire(s, "meanwhile", "k", "k", 0); err == nil {
+				held = append(held, "meanwhile")
+			} else if errCode(err) != lock.EUNAVAILABLE {
+				t.Fatalf("a change right after the deletion: %v", err)
+			}
+			if name == "the directory" {
+				time.Sleep(300 * time.Millisecond) // tries that fail: nowhere to write
+				if err := s.Ready(context.Background()); errCode(err) != lock.EUNAVAILABLE {
+					t.Fatalf("Ready with the directory gone: %v", err)
+				}
+				if _, _, err := tryAcquire(s, "refused", "k", "k", 0); errCode(err) != lock.EUNAVAILABLE {
+					t.Fatalf("a change with the directory gone: %v, want it refused", err)
+				}
+				if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, "the store written again", func() bool { return s.Ready(context.Background()) == nil })
+			waitCompactionIdle(t, s)
+			acquire(t, s, "after", "k", "k", 0)
+			if !strings.Contains(logs.String(), "the log segment was deleted while the server ran") {
+				t.Errorf("no warning saying what happened:\n%s", logs)
+			}
+			heldAfterReopen(t, s, path, append(held, "after")...)
+		})
+	}
+}

@@ -120,14 +120,13 @@ type Store struct {
 	logFaults *logFaults
 
 	lastWriteErr atomic.Pointer[error] // set by a failed write, cleared by a good one
-	// logDeleted is set by a write that found the log segment unlinked
-	// (deleted, or its directory): never cleared, see checkLinked.
-	logDeleted atomic.Bool
-	// snapLost is set while the data file, deleted or replaced while the
-	// server ran, could not be written again: changes are refused until a
-	// later try works (see checkSnapshot). healLoggedAt (UnixNano) paces
-	// the messages of failed tries.
+	// snapLost is set while the store's files, the data file or a log
+	// segment deleted (or the data file replaced) while the server ran,
+	// have not been written again: changes are refused until a try works
+	// (see checkSnapshot, checkLinked). healLoggedAt (UnixNano) paces the
+	// messages of failed tries.
 	snapLost     atomic.Bool
+	logLost      atomic.Bool // snapLost for a deleted log segment
 	healLoggedAt atomic.Int64
 	// snapshotFault, set by tests only (under logMu), fails snapshot
 	// writes as a failing disk would.

@@ -557,41 +557,6 @@ func TestForceReleaseAndExpireSurviveReopen(t *testing.T) {
 // named after the snapshot's real path, so a server started on a symlink
 // to another's file (or through a symlinked directory) is refused as a
 // second server on the same file.
-// TestDeletedLogRefusesChanges: a log segment deleted while the server runs
-// (it, or its directory) still takes writes, into a file the next start
-// cannot find: changes are refused from then on, memory is unchanged, and
-// Ready says so (a black-box review found them acknowledged and lost).
-func TestDeletedLogRefusesChanges(t *testing.T) {
-	for name, remove := range map[string]func(path string) error{
-		"the log":       func(path string) error { return os.Remove(segmentPath(path, 1)) },
-		"the directory": func(path string) error { return os.RemoveAll(filepath.Dir(path)) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "store", "locks.yml")
-			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			s := openT(t, path, Options{})
-			defer s.Close()
-			acquire(t, s, "before", "k", "h", 0)
-			if err := remove(path); err != nil {
-				t.Fatal(err)
-			}
-			for range 2 {
-				if _, _, err := tryAcquire(s, "after", "k", "h", 0); errCode(err) != lock.EUNAVAILABLE || !strings.Contains(err.Error(), "deleted") {
-					t.Fatalf("a change after the log was deleted: %v, want it refused", err)
-				}
-			}
-			if l, ok := getT(t, s, "after"); ok && !l.Free() {
-				t.Fatalf("a refused change is in memory: %+v", l)
-			}
-			if err := s.Ready(context.Background()); errCode(err) != lock.EUNAVAILABLE {
-				t.Fatalf("Ready after the log was deleted: %v", err)
-			}
-		})
-	}
-}
-
 func TestSymlinkNamesTheSameStore(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "locks.yml")
