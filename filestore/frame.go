@@ -59,13 +59,20 @@ func readFrame(b []byte) (payload []byte, size int, err error) {
 // b. After a bad frame, it tells a torn tail (nothing valid follows: the
 // crash cut the last write) from damage in the middle (valid data follows).
 func validFrameAfter(b []byte) bool {
+	return nextValidFrame(b) >= 0
+}
+
+// nextValidFrame returns the offset of the first complete, valid frame that
+// starts in b, or -1 when there is none. Salvage (salvage.go) goes on
+// replaying from there after a damaged frame.
+func nextValidFrame(b []byte) int {
 	for i := 0; i+frameHeader <= len(b); i++ {
 		if n := binary.LittleEndian.Uint32(b[i : i+4]); n == 0 || n > maxFrame {
 			continue
 		}
 		if _, _, err := readFrame(b[i:]); err == nil {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
