@@ -38,6 +38,9 @@ type state struct {
 	// zeroTail: only zeros follow tailOffset (preallocated, never written).
 	zeroTail bool
 	snapSize int64
+	// salvage, set by Salvage only, has replay skip damaged frames
+	// instead of refusing them (salvage.go).
+	salvage *salvager
 }
 
 type segment struct {
@@ -98,12 +101,18 @@ func globEscape(s string) string {
 // recoverState reads the snapshot at path and replays the log after it. It
 // never changes a file: a damaged file is an error that names it.
 func recoverState(path string, historyLimit int) (*state, error) {
+	return recoverSalvaging(path, historyLimit, nil)
+}
+
+// recoverSalvaging is recoverState; with sv, damaged frames in the log
+// segments are skipped and recorded in sv instead of refused (Salvage).
+func recoverSalvaging(path string, historyLimit int, sv *salvager) (*state, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st := &state{locks: map[string]*entry{}}
+	st := &state{locks: map[string]*entry{}, salvage: sv}
 	if err := st.readSnapshot(newFrameReader(f), historyLimit); err != nil {
 		if errors.Is(err, errLegacy) {
 			return st, err // Open converts it, then reads it again
@@ -377,10 +386,12 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 	}
 	fr.skip(len(magic))
 	payload, err := fr.frame()
+	var hdr logHeader
 	if err != nil {
 		if !errors.Is(err, errTorn) && !errors.Is(err, errDamaged) {
 			return 0, false, err // reading the file failed
 		}
+		at := fr.off
 		rest, rerr := fr.rest()
 		if rerr != nil {
 			return 0, false, rerr
@@ -388,12 +399,14 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 		if last && tornHeader(rest, seg.gen) {
 			return 0, false, nil // created, then cut off in its header
 		}
-		// A header whose length was damaged reads as one cut off: taken
-		// for that, the records after it were cut off with it.
-		return 0, false, fmt.Errorf("log header is damaged (%v), and %d bytes follow it that a header cut short by a crash would not leave; refusing to guess. Restore from a backup", err, len(rest))
-	}
-	var hdr logHeader
-	if err := json.Unmarshal(payload, &hdr); err != nil || hdr.Gen != seg.gen {
+		next := st.skipDamaged(seg, at, rest, err)
+		if next == nil {
+			// A header whose length was damaged reads as one cut off:
+			// taken for that, the records after it were cut off with it.
+			return 0, false, fmt.Errorf("log header is damaged (%v), and %d bytes follow it that a header cut short by a crash would not leave; refusing to guess%s", err, len(rest), salvageHint(seg, len(rest) > 0))
+		}
+		fr = next // salvaging: on from the first valid frame after it
+	} else if err := json.Unmarshal(payload, &hdr); err != nil || hdr.Gen != seg.gen {
 		return 0, false, fmt.Errorf("log header does not name segment %d", seg.gen)
 	}
 	// As in readSnapshot: chunks of frames, decoded in parallel, then
@@ -458,10 +471,14 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			if last && !validFrameAfter(rest[1:]) {
 				return off, false, nil // torn tail
 			}
-			if !last {
-				return 0, false, fmt.Errorf("damaged record at byte %d (%v) at the end of a segment that later ones follow; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
+			if next := st.skipDamaged(seg, off, rest, frameErr); next != nil {
+				fr = next // salvaging: on from the next valid frame
+				continue
 			}
-			return 0, false, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess. Restore from a backup or remove the damaged part by hand", off, frameErr)
+			if !last {
+				return 0, false, fmt.Errorf("damaged record at byte %d (%v) at the end of a segment that later ones follow; refusing to guess%s", off, frameErr, salvageHint(seg, true))
+			}
+			return 0, false, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess%s", off, frameErr, salvageHint(seg, true))
 		}
 	}
 }
