@@ -40,6 +40,7 @@ func commands() []command {
 		{"pool", "pools of interchangeable locks: ls, add, rm, acquire", runPool},
 		{"import-pool-repo", "import a Concourse pool-resource git repository's locks", runImportPoolRepo},
 		{"migrate", "copy every lock from one store to another (file <-> PostgreSQL)", runMigrate},
+		{"salvage", "skip the damaged records a file store refuses to start on (server stopped)", runSalvage},
 		{"bench", "measure a server's throughput and latency (see docs/benchmarks.md)", runBench},
 		{"healthcheck", "exit 0 if the server on this machine is alive (for container health checks)", runHealthcheck},
 		{"version", "print the version", runVersion},
