@@ -317,6 +317,23 @@ func TestSalvageOnlyZeros(t *testing.T) {
 	}
 }
 
+// TestSalvageTornTailToo: a salvaged store starts afresh, so a torn tail
+// at the end of the last segment, which a start would drop, is skipped,
+// kept and counted like the damage.
+func TestSalvageTornTailToo(t *testing.T) {
+	path, _, _ := committedStore(t)
+	seg := segmentPath(path, 1)
+	offs, end := logFrames(t, seg)
+	b, _ := os.ReadFile(seg)
+	b[offs[3]+frameHeader+40] ^= 0x40
+	copy(b[end:], b[offs[5]:offs[5]+30]) // the first bytes of c's record again
+	writeFile(t, seg, b)
+	rep := salvaged(t, path, storeFiles(t, path))
+	if len(rep.Skipped) != 2 || rep.Skipped[1].Offset != int64(end) || rep.Skipped[1].Kept == "" {
+		t.Fatalf("skipped %+v; want the damaged record and the torn tail at %d", rep.Skipped, end)
+	}
+}
+
 // sameLocks compares two dumps but for the fence counter, which salvage
 // raises.
 func sameLocks(t testing.TB, want, got string) {
