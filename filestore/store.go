@@ -10,10 +10,11 @@
 // the old segment. At start the snapshot is read and the log replayed; a
 // record cut short by a crash at the very end of the log is dropped, while any
 // other damage makes Open fail with a message and leaves every file as it
-// was. The original locker's JSON file is read and converted on first start.
-// While the store runs, it looks once a second that the data file is still
-// there (a cleaner of old files may take it), and writes it again from the
-// locks in memory if not (checkSnapshot).
+// was; Salvage (locker salvage, offline) is the way past damage inside the
+// log. The original locker's JSON file is read and converted on first start.
+// While the store runs, it looks once a second that the data file and the log
+// are still there (a cleaner of old files may take them), and writes the
+// store again from the locks in memory if not (checkSnapshot).
 package filestore
 
 import (
