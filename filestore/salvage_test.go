@@ -181,25 +181,27 @@ func TestSalvageMidSegment(t *testing.T) {
 	newFenceAbove(t, s, highest)
 }
 
-// topStore makes a closed store of several segments whose newest holds no
-// record, and whose last record, at the end of the segment before it,
+// topStore makes a closed store of two segments or more whose newest holds
+// no record, and whose last record, at the end of the segment before it,
 // grants the highest fence: the one case where no later record carries
 // the fence counter. It returns the path and that segment.
 func topStore(t *testing.T) (path, seg string) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "locks.yml")
-	s := openT(t, path, Options{CompactBytes: 1024})
+	closeT(t, openT(t, path, Options{})) // the first snapshot
 	unblock := blockSnapshots(t, path)
 	for i := 0; ; i++ {
-		n := len(segmentGens(t, path))
+		// Closed after each grant: a new segment is started after the
+		// grant is answered, and Close waits for it.
+		s := openT(t, path, Options{CompactBytes: 1024})
 		acquire(t, s, fmt.Sprintf("g-%d", i), "k", "h", 0)
-		waitCompactionIdle(t, s)
-		if gens := segmentGens(t, path); len(gens) > n && len(gens) >= 3 {
+		closeT(t, s)
+		gens := segmentGens(t, path)
+		if offs, _ := logFrames(t, segmentPath(path, gens[len(gens)-1])); len(gens) >= 2 && len(offs) == 1 {
 			seg = segmentPath(path, gens[len(gens)-2])
 			break
 		}
 	}
-	closeT(t, s)
 	unblock()
 	return path, seg
 }
