@@ -17,7 +17,7 @@ import (
 // above every one handed out before.
 func TestSalvageDamagedLog(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "locks.yml")
-	env := []string{"LOCKER_CONFIG=" + data, "LOCKER_LISTEN=127.0.0.1:42731"}
+	env := []string{"LOCKER_CONFIG=" + data}
 	s := startServer(t, env)
 	names := []string{"a", "b", "damaged", "d", "e"}
 	var highest uint64
