@@ -92,7 +92,6 @@ func TestGrantThatWaitedInTheDatabaseIsUndone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(bg)
 	if _, _, err := s.Update(bg, "leased", takeK); err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +105,13 @@ func TestGrantThatWaitedInTheDatabaseIsUndone(t *testing.T) {
 	// lock is waited for before the write's statement starts, which its
 	// first check covers).
 	if _, err := tx.Exec(bg, "SELECT 1 FROM locker_locks WHERE name = 'leased' FOR UPDATE"); err != nil {
+		tx.Rollback(bg)
 		t.Fatal(err)
 	}
 	const ttl = 800 * time.Millisecond
-	time.AfterFunc(ttl*3/4, func() { tx.Rollback(bg) })
+	rolledBack := make(chan struct{})
+	time.AfterFunc(ttl*3/4, func() { tx.Rollback(bg); close(rolledBack) })
+	defer func() { <-rolledBack }() // before conn.Close: one goroutine at a time on it
 	l, _, err := s.Update(bg, "leased", func(l *lock.Lock, env lock.Env) []lock.Event {
 		ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k", TTL: ttl}, env)
 		return ev
