@@ -259,6 +259,11 @@ func (s *Store) commitLoop() {
 		}
 		if err == nil {
 			s.maybeCompact(&backoff)
+		} else if s.snapLost.Load() {
+			// The write found the log deleted: the store is written
+			// again at once, not at the next look (a restart before
+			// would find it gone).
+			s.checkSnapshot(&heal)
 		}
 	}
 }
@@ -430,8 +435,7 @@ func (s *Store) checkLinked() error {
 // logDeleted refuses changes until the store is written again (commit loop
 // only).
 func (s *Store) logDeleted() {
-	s.logLost.Store(true)
-	if !s.snapLost.Swap(true) {
+	if s.refuseChanges(errLogDeleted) {
 		s.healLoggedAt.Store(0)
 		s.opts.Logger.Warn("the log segment was deleted while the server ran (it, or its directory): changes are refused until the data file and a new log segment are written again, from the locks in memory (the next start needs them)", "file", s.log.Name())
 	}

@@ -11,24 +11,43 @@ import (
 // still holds the store's snapshot (a variable for tests).
 var snapshotCheckEvery = time.Second
 
+// keepByLink gives a file a second name (a variable for tests).
+var keepByLink = os.Link
+
 // healRetryEvery is how long after a failed try to write the data file
 // again the next one comes (a variable for tests).
 var healRetryEvery = 10 * time.Second
 
-var errSnapshotLost = errors.New("the data file was deleted while the server ran and could not be written again; changes are refused until it is")
+var (
+	errSnapshotLost     = errors.New("the data file was deleted while the server ran and could not be written again; changes are refused until it is")
+	errSnapshotReplaced = errors.New("the data file was replaced by another file while the server ran and could not be written again; changes are refused until it is")
+)
 
 // lostErr is why changes are refused while snapLost is set.
 func (s *Store) lostErr() error {
-	if s.logLost.Load() {
-		return errLogDeleted
+	if err := s.lostWhy.Load(); err != nil {
+		return *err
 	}
 	return errSnapshotLost
 }
 
+// refuseChanges has changes refused (snapLost), for why, until the store
+// is written again; it reports whether they were accepted until now.
+func (s *Store) refuseChanges(why error) bool {
+	s.lostWhy.Store(&why)
+	if s.snapLost.Swap(true) {
+		return false
+	}
+	s.lostSince.Store(time.Now().UnixNano())
+	return true
+}
+
 // healState is the commit loop's own: when it last tried to write the data
-// file again.
+// file again, and whether a file that took the data file's name is still
+// to be kept before it is written over.
 type healState struct {
-	lastTry time.Time
+	lastTry  time.Time
+	replaced bool
 }
 
 // checkSnapshot runs in the commit loop about once a second, between
@@ -50,15 +69,17 @@ func (s *Store) checkSnapshot(h *healState) {
 		return // its snapshot takes the name; looked at again after it
 	}
 	if s.snapLost.Load() {
-		if time.Since(h.lastTry) >= healRetryEvery {
-			s.heal(h, false)
+		// At once when the store has just found out (a write found the
+		// log deleted), then every healRetryEvery.
+		if h.lastTry.UnixNano() < s.lostSince.Load() || time.Since(h.lastTry) >= healRetryEvery {
+			s.heal(h)
 		}
 		return
 	}
-	if n, err := linkCount(s.log, &s.linkStat); err == nil && n == 0 {
+	if s.logGone() {
 		// Found before a write finds it (checkLinked).
 		s.logDeleted()
-		s.heal(h, false)
+		s.heal(h)
 		return
 	}
 	what, replaced := s.snapshotTrouble()
@@ -66,7 +87,26 @@ func (s *Store) checkSnapshot(h *healState) {
 		return
 	}
 	s.opts.Logger.Warn(what+" while the server ran: writing the data file again, from the locks in memory (the next start needs it)", "file", s.path)
-	s.heal(h, replaced)
+	h.replaced = replaced
+	s.heal(h)
+}
+
+// logGone reports whether the log segment written to has no name left, or
+// its name now leads elsewhere (moved away): the next start could not find
+// it. Commit loop only.
+func (s *Store) logGone() bool {
+	if n, err := linkCount(s.log, &s.linkStat); err == nil && n == 0 {
+		return true
+	}
+	named, err := os.Stat(segmentPath(s.path, s.logGen))
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false // a file system that cannot tell is not taken for a loss
+	}
+	open, err := s.log.Stat()
+	return err == nil && !os.SameFile(named, open)
 }
 
 // snapshotTrouble says what happened to the files the next start needs
@@ -94,22 +134,29 @@ func (s *Store) snapshotTrouble() (what string, replaced bool) {
 
 // heal writes the data file again: a compaction. A file that took its name
 // is kept first, by another name: it is someone's.
-func (s *Store) heal(h *healState, replaced bool) {
+func (s *Store) heal(h *healState) {
 	h.lastTry = time.Now()
-	if replaced {
+	why := errSnapshotLost // what changes are refused for, should this fail
+	switch {
+	case s.snapLost.Load():
+		why = s.lostErr()
+	case h.replaced:
+		why = errSnapshotReplaced
+	}
+	if h.replaced {
 		kept := fmt.Sprintf("%s.replaced-%s", s.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
-		if err := os.Link(s.path, kept); err != nil {
-			s.healFailed(fmt.Errorf("keeping the file that took its name, as %s, before writing over it: %w; move it away", kept, err))
+		if err := keepByLink(s.path, kept); err != nil {
+			s.healFailed(errSnapshotReplaced, fmt.Errorf("keeping the file that took its name, as %s, before writing over it: %w; move it away", kept, err))
 			return
 		}
 		s.opts.Logger.Warn("the file that took the data file's name is kept by another name", "file", s.path, "kept", kept)
+		h.replaced = false
 	}
 	_, err := s.compact(func(locks int, took time.Duration, err error) {
 		if err != nil {
-			s.healFailed(err)
+			s.healFailed(why, err)
 			return
 		}
-		s.logLost.Store(false)
 		if s.snapLost.Swap(false) {
 			s.opts.Logger.Info("the data file is written again, with every lock: changes are accepted again", "file", s.path, "locks", locks, "took", took)
 		} else {
@@ -117,14 +164,14 @@ func (s *Store) heal(h *healState, replaced bool) {
 		}
 	})
 	if err != nil {
-		s.healFailed(fmt.Errorf("starting a new log segment: %w", err))
+		s.healFailed(why, fmt.Errorf("starting a new log segment: %w", err))
 	}
 }
 
 // healFailed refuses changes until the data file is written again, and
 // says so: at once, then at most once a minute while the tries fail.
-func (s *Store) healFailed(err error) {
-	first := !s.snapLost.Swap(true)
+func (s *Store) healFailed(why, err error) {
+	first := s.refuseChanges(why)
 	now := time.Now()
 	if !first && now.Sub(time.Unix(0, s.healLoggedAt.Load())) < time.Minute {
 		return

@@ -127,7 +127,8 @@ type Store struct {
 	// (see checkSnapshot, checkLinked). healLoggedAt (UnixNano) paces the
 	// messages of failed tries.
 	snapLost     atomic.Bool
-	logLost      atomic.Bool // snapLost for a deleted log segment
+	lostWhy      atomic.Pointer[error] // why, while snapLost is set
+	lostSince    atomic.Int64          // UnixNano of when snapLost was set last
 	healLoggedAt atomic.Int64
 	// snapshotFault, set by tests only (under logMu), fails snapshot
 	// writes as a failing disk would.
