@@ -27,6 +27,12 @@ lock (each counts its holds: unlock once per lock); another key waits.
                   may apply its own default)
   --json          print the lock's new state as JSON
 
+A server that restarts cleanly (SIGTERM) while the lock is waited for is
+asked again once it is back. One that dies (kill -9, a crash) ends the
+wait with an error (exit 1) once the lock, read back, shows that the
+request took nothing: a request whose answer was lost is never sent again,
+as it might still arrive and take the lock a second time.
+
 On success it says what it took, with the lock's fencing token ("fence 42";
 with --json, the field "fence": fence=$(locker lock ... --json | jq .fence)).
 Pass the token to the service the lock protects, so that it can refuse

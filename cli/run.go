@@ -85,7 +85,10 @@ the kernel's promise.
 If the server cannot be reached when COMMAND exits, the release is tried
 again for the lease's length (at least a minute). If the answer to taking the
 lock is lost on the way, the lock is read back, and a hold the server granted
-is used.
+is used; if it shows none (a server that died while the lock was waited
+for), locker run exits 1 without running COMMAND, rather than ask again
+what might still arrive. A server restarted cleanly (SIGTERM) is asked
+again once it is back.
 
 COMMAND starts after "--", or at the first argument after NAME that is not a
 flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
