@@ -219,6 +219,9 @@ func (s *Store) commitLoop() {
 		start := time.Now()
 		err := s.write(buf)
 		took := time.Since(start)
+		if err == nil {
+			s.logRecords += int64(len(batch)) // a record each: the next segment's header counts them
+		}
 		if s.opts.OnCommit != nil {
 			s.opts.OnCommit(len(batch), took, err)
 		}

@@ -88,9 +88,19 @@ type nextMarker struct {
 	Next uint64 `json:"next"`
 }
 
-// logHeader opens each log segment.
+// logHeader opens each log segment. Fence and Records were added later:
+// a header without them (a Locker from before, or a segment that starts a
+// store) is read as before, and an older Locker ignores them.
 type logHeader struct {
 	Gen uint64 `json:"gen"`
+	// Fence is the fence counter when the segment was started: no token
+	// handed out before is above it. Recovery never starts below it, also
+	// when records of the segments before were lost.
+	Fence uint64 `json:"fence,omitempty"`
+	// Records is how many records (the marker aside) were written to the
+	// segment before this one, when there was one: recovery refuses a
+	// previous segment that holds fewer (records of it were lost).
+	Records *int64 `json:"records,omitempty"`
 }
 
 // snapshotHeader opens the snapshot: it covers every change before log

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,8 +28,12 @@ type state struct {
 	// nextMarker), 0 when it names none.
 	rolledTo uint64
 	logGen   uint64 // first log segment not covered by the snapshot
-	// segments are the log segments replayed, oldest first.
-	segments []segment
+	// segments are the log segments replayed, oldest first; records how
+	// many records (markers aside) each of those replayed so far holds,
+	// and segRecords the count of the one being replayed.
+	segments   []segment
+	records    []int64
+	segRecords int64
 	// unmarked are the segments, not the last, that do not end by naming
 	// the next (a crash came between making it and writing the marker),
 	// with where their records end: Open writes the marker.
@@ -146,6 +151,7 @@ func recoverSalvaging(path string, historyLimit int, sv *salvager) (*state, erro
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", seg.path, err)
 		}
+		st.records = append(st.records, st.segRecords)
 		if end == 0 && (i == 0 || named != 0) {
 			// Its header was written and synced before the snapshot, or
 			// the segment before it, named it: emptied since, it has
@@ -385,6 +391,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 		return 0, false, errors.New("not a Locker log segment")
 	}
 	fr.skip(len(magic))
+	st.segRecords = 0
 	payload, err := fr.frame()
 	var hdr logHeader
 	if err != nil {
@@ -409,6 +416,10 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 	} else if err := json.Unmarshal(payload, &hdr); err != nil || hdr.Gen != seg.gen {
 		return 0, false, fmt.Errorf("log header does not name segment %d", seg.gen)
 	}
+	// No token handed out before the segment was started is above the
+	// counter its header keeps, also when records of the segments before
+	// it were lost.
+	st.fence = max(st.fence, hdr.Fence)
 	// As in readSnapshot: chunks of frames, decoded in parallel, then
 	// checked and applied in order.
 	var (
@@ -447,6 +458,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			e.lock = rec.Lock.lock()
 			e.history = appendHistory(e.history, rec.Lock.Name, rec.Events, historyLimit)
 			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
+			st.segRecords++
 		}
 		if frameErr != nil {
 			if !errors.Is(frameErr, errTorn) && !errors.Is(frameErr, errDamaged) {
@@ -487,10 +499,48 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 // segment gen, is its header frame cut short by a crash: some of its bytes,
 // each in its place, and zeros in the others and after it. Nothing else
 // may be there: a record follows a header only once the header is whole.
+//
+// Past `{"gen":N`, a header holds numbers recovery cannot know before
+// reading them (the fence counter, the records of the segment before),
+// and its length and checksum depend on them: there, a byte counts as the
+// header's own when it is one a header's JSON is made of, within the
+// longest header there can be, and the length when a header can be that
+// long (the checksum, any). A header whose payload is all there is whole,
+// and a wrong checksum damage, not a tear.
 func tornHeader(rest []byte, gen uint64) bool {
-	torn, _ := tornFrame(rest, appendFrame(nil, mustJSON(logHeader{Gen: gen})), 0)
-	return torn
+	if torn, _ := tornFrame(rest, appendFrame(nil, mustJSON(logHeader{Gen: gen})), 0); torn {
+		return true // a header without the numbers, as older Lockers write it
+	}
+	records := int64(math.MaxInt64)
+	most := len(mustJSON(logHeader{Gen: gen, Fence: math.MaxUint64, Records: &records}))
+	known := fmt.Appendf(nil, `{"gen":%d`, gen)
+	if len(rest) > frameHeader+most && !allZero(rest[frameHeader+most:]) {
+		return false // more than a header
+	}
+	var length [4]byte
+	copy(length[:], rest)
+	n := int(length[0])
+	if length[1] != 0 || length[2] != 0 || length[3] != 0 || n > most || n != 0 && n <= len(known) {
+		return false
+	}
+	payload := rest[min(len(rest), frameHeader):]
+	for i, c := range payload[:min(len(payload), most)] {
+		switch {
+		case c == 0:
+		case i < len(known):
+			if c != known[i] {
+				return false
+			}
+		case !strings.ContainsRune(headerChars, rune(c)):
+			return false
+		}
+	}
+	return n == 0 || len(payload) < n || bytes.IndexByte(payload[:n], 0) >= 0
 }
+
+// headerChars are the bytes a log header's JSON is made of after its
+// segment's number: its other fields' names and numbers.
+const headerChars = `0123456789,:"}fencords`
 
 // preallocated reports whether a segment of size bytes ends in rest the
 // way preallocation leaves it: in zeros, shorter than a chunk, to a size

@@ -174,6 +174,7 @@ func Salvage(path string, opts Options) (*SalvageReport, error) {
 	// As Open and compaction do: the new segment, then the snapshot that
 	// names it.
 	gen := segs[len(segs)-1].gen + 1
+	s.fence = rep.FenceAfter // for the new segment's header
 	if err := s.startSegment(gen); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", segmentPath(path, gen), err)
 	}

@@ -110,6 +110,10 @@ type Store struct {
 	log     *os.File
 	logGen  uint64
 	logSize int64
+	// logRecords is how many records the segment holds (the commit loop
+	// counts a batch's once its write succeeded): the next segment's
+	// header says so (newSegment).
+	logRecords int64
 	// allocated is the log segment's size: logSize plus the zeros
 	// preallocated after it. noPrealloc: the file system cannot.
 	allocated  int64
@@ -382,9 +386,15 @@ func (s *Store) open() error {
 			return err
 		}
 		s.log, s.logGen, s.logSize, s.allocated = f, last.gen, st.tailOffset, info.Size()
+		s.logRecords = st.records[n-1]
 		if st.tailOffset == 0 {
-			// The segment was cut off before its header: write it afresh.
-			if err := s.writeLogHeader(); err != nil {
+			// The segment was cut off before its header: write it afresh
+			// (saying what the one it cut off said, as recovery found it).
+			hdr := logHeader{Gen: last.gen, Fence: s.fence}
+			if n > 1 {
+				hdr.Records = &st.records[n-2]
+			}
+			if err := s.writeLogHeader(hdr); err != nil {
 				f.Close()
 				return err
 			}
@@ -559,8 +569,16 @@ func (s *Store) newSegment(gen uint64) error {
 	}
 	old, oldGen, oldSize := s.log, s.logGen, s.logSize
 	oldAllocated := s.allocated
+	// The header keeps the fence counter (s.fence: the tokens of changes
+	// still queued are counted too, which only raises it) and how many
+	// records the old segment holds, which recovery checks.
+	hdr := logHeader{Gen: gen, Fence: s.counter()}
+	if old != nil {
+		records := s.logRecords
+		hdr.Records = &records
+	}
 	s.log, s.logGen, s.logSize = f, gen, 0
-	err = s.writeLogHeader()
+	err = s.writeLogHeader(hdr)
 	if err == nil {
 		err = s.dir.Sync()
 	}
@@ -571,6 +589,7 @@ func (s *Store) newSegment(gen uint64) error {
 		s.log, s.logGen, s.logSize, s.allocated = old, oldGen, oldSize, oldAllocated
 		return err
 	}
+	s.logRecords = 0
 	if old != nil {
 		// The old segment now ends by naming this one, so that recovery
 		// misses it if it is ever lost (while the snapshot still names an
@@ -629,8 +648,18 @@ func writeMarker(path string, off int64, next uint64) error {
 	return err
 }
 
-func (s *Store) writeLogHeader() error {
-	b := appendFrame([]byte(logMagic), mustJSON(logHeader{Gen: s.logGen}))
+// counter is the fence counter: the last token handed out. Lock order:
+// logMu (held by compact) before mu.
+func (s *Store) counter() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.fence
+}
+
+// writeLogHeader writes hdr, the header of the segment s.log (s.logGen),
+// and nothing after it.
+func (s *Store) writeLogHeader(hdr logHeader) error {
+	b := appendFrame([]byte(logMagic), mustJSON(hdr))
 	if _, err := s.log.WriteAt(b, 0); err != nil {
 		return err
 	}
