@@ -19,8 +19,9 @@ const salvageHelp = `Usage: locker salvage [FILE]
 The way out when the file store refuses to start because part of its log is
 damaged with valid records after it ("damaged record at byte N ... with valid
 records after it", "... at the end of a segment that later ones follow", "log
-header is damaged"): a byte overwritten on disk, or zeros that a power cut
-during a write left before whole records. Stop the server first (a store in
+header is damaged", "log segment ... holds N records, but this segment's header
+says M were written to it"): a byte overwritten on disk, zeros that a power cut
+during a write left before whole records, or a segment cut short. Stop the server first (a store in
 use is refused). FILE is the server's data file (default: $LOCKER_CONFIG).
 
 It reads the store as a start does, but skips each damaged part of a log
@@ -32,8 +33,11 @@ segment, up to the next whole record, and goes on from there:
     loses that change only (none, if a later record of the lock is whole);
     records after zeros that a crash left were never acknowledged, and come
     back;
-  - the fence counter is raised by the number of bytes skipped, so that every
-    token handed out from now on is above any the skipped records held;
+  - the records a segment that later ones follow has lost (the next segment's
+    header counts them) are reported; those that are left are kept;
+  - the fence counter is raised to the one the segments' headers keep, if
+    higher, and then by the number of bytes skipped, so that every token
+    handed out from now on is above any the lost records held;
   - a fresh snapshot is written, continuing in a new log segment, and the old
     segments are kept aside as <file>.log.N.before-salvage-<time> (never
     deleted; a start no longer reads them).
@@ -103,6 +107,10 @@ func writeSalvageReport(w io.Writer, rep *filestore.SalvageReport) {
 	}
 	fmt.Fprintf(w, "salvaged %s: skipped %d damaged part(s) of the log, %d bytes in all\n\n", rep.Path, len(rep.Skipped), rep.SkippedBytes)
 	for _, k := range rep.Skipped {
+		if k.Size == 0 {
+			fmt.Fprintf(w, "  %s, byte %d: records missing (%s)\n", k.Segment, k.Offset, k.Why)
+			continue
+		}
 		fmt.Fprintf(w, "  %s, byte %d: %d bytes skipped (%s)\n", k.Segment, k.Offset, k.Size, k.Why)
 		if k.Kept != "" {
 			fmt.Fprintf(w, "    kept in %s\n", k.Kept)
@@ -113,7 +121,7 @@ func writeSalvageReport(w io.Writer, rep *filestore.SalvageReport) {
 			fmt.Fprintf(w, "    lock names legible in them: %s\n", strings.Join(quoteAll(k.LockNames), ", "))
 		}
 	}
-	fmt.Fprintf(w, "\nfence counter: %d in the records kept", rep.FenceBefore)
+	fmt.Fprintf(w, "\nfence counter: %d in the records kept and the segments' headers", rep.FenceBefore)
 	if rep.LegibleFence > rep.FenceBefore {
 		fmt.Fprintf(w, ", %d legible in the skipped bytes", rep.LegibleFence)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,6 +70,32 @@ func TestCrashAtRollAccepted(t *testing.T) {
 	newFenceAbove(t, s, highest)
 	closeT(t, s)
 	closeT(t, openT(t, path, Options{}))
+}
+
+// TestOlderSegmentCutAtRecordBoundaryRefused: a segment that a later one
+// follows, cut back to a record boundary (and its marker with it), looks
+// like one a crash left unmarked; the next segment's header counts the
+// records written to it, and a start refuses, naming both segments and
+// locker salvage. A review: the start went on without half the segment's
+// acknowledged records, logging only that it marked its end, and handed
+// out tokens again. Salvage keeps the records that are left and raises the
+// counter above every token handed out.
+func TestOlderSegmentCutAtRecordBoundaryRefused(t *testing.T) {
+	path, seg1, highest := rolledStore(t)
+	offs, _ := logFrames(t, seg1)
+	if err := os.Truncate(seg1, int64(offs[len(offs)/2])); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, path, seg1, segmentPath(path, 2), "records", "locker salvage")
+	rep := salvaged(t, path, storeFiles(t, path))
+	if len(rep.Skipped) != 1 || rep.Skipped[0].Segment != seg1 || rep.Skipped[0].Size != 0 || !strings.Contains(rep.Skipped[0].Why, "records") {
+		t.Errorf("skipped %+v; want the records missing from %s", rep.Skipped, seg1)
+	}
+	s := openT(t, path, Options{})
+	if l, ok := getT(t, s, "g-0"); !ok || l.Fence != 1 {
+		t.Errorf("g-0 after salvage: %+v %v", l, ok)
+	}
+	newFenceAbove(t, s, highest)
 }
 
 // TestSalvageOlderSegmentCutMidRecord: a segment that a later one follows

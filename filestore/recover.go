@@ -415,6 +415,8 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 		fr = next // salvaging: on from the first valid frame after it
 	} else if err := json.Unmarshal(payload, &hdr); err != nil || hdr.Gen != seg.gen {
 		return 0, false, fmt.Errorf("log header does not name segment %d", seg.gen)
+	} else if err := st.checkRecords(seg, hdr); err != nil {
+		return 0, false, err
 	}
 	// No token handed out before the segment was started is above the
 	// counter its header keeps, also when records of the segments before
@@ -493,6 +495,42 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			return 0, false, fmt.Errorf("damaged record at byte %d (%v) with valid records after it; refusing to guess%s", off, frameErr, salvageHint(seg, true))
 		}
 	}
+}
+
+// checkRecords compares the records replayed from the segment before seg
+// (when one was) with the count seg's header gives, taken when seg was
+// started: fewer, and some were lost. A segment can end unmarked (a crash
+// between starting the next and writing the marker) or without its last
+// records (a crash cut them before they were acknowledged) only when it is
+// the last: once the next one is started, every record of it was written
+// and synced. Cut back to a record boundary it looks whole otherwise, and
+// a start went on without the rest, handing their tokens out again. In a
+// salvage, the records that are left are kept and the loss reported
+// (replay raises the counter to the header's).
+func (st *state) checkRecords(seg segment, hdr logHeader) error {
+	i := len(st.records)
+	if i == 0 || hdr.Records == nil {
+		return nil // the first segment replayed, or a header without the count
+	}
+	prev, have, want := st.segments[i-1], st.records[i-1], *hdr.Records
+	if sv := st.salvage; sv != nil {
+		// Each range skipped in it held a record at least.
+		for _, k := range sv.skips {
+			if k.Segment == prev.path {
+				have++
+			}
+		}
+	}
+	if have >= want {
+		return nil
+	}
+	if sv := st.salvage; sv != nil {
+		sv.skips = append(sv.skips, SkippedRange{Segment: prev.path, Offset: st.tailOffset,
+			Why: fmt.Sprintf("the segment ends here, but %s's header says %d records were written to it: some were lost (it was cut short, or put back from an older copy); the fence counter is raised to the one that header keeps", filepath.Base(seg.path), want)})
+		return nil
+	}
+	file := strings.TrimSuffix(seg.path, fmt.Sprintf(".log.%d", seg.gen))
+	return fmt.Errorf("log segment %s holds %d records, but this segment's header says %d were written to it before this one was started: the others were lost (the file cut short, or put back from an older copy), and starting without them would lose acknowledged changes and hand out their fencing tokens again; refusing to start. Run `locker salvage %s` with the server stopped to go on with the records that are left (it raises the fence counter above every token handed out before), or restore the store from a backup (the data file and every %s.log.* beside it, taken together)", prev.path, st.records[i-1], want, shellQuote(file), filepath.Base(file))
 }
 
 // tornHeader reports whether rest, what follows the magic line of log

@@ -22,7 +22,10 @@ import (
 // frame with valid data after it (a byte overwritten in the middle of a
 // segment, damage at the end of a segment that later ones follow, a damaged
 // segment header with records after it, or the zeros a power cut during
-// the fsync of a batch can leave before complete records). Recovery is
+// the fsync of a batch can leave before complete records), or for fewer
+// records than the next segment's header says were written to it (cut
+// short at a record boundary: the records left are kept, the loss
+// reported). Recovery is
 // right to refuse to guess at start; Salvage, run by an operator with the
 // server stopped, skips from each damaged frame to the next valid one and
 // goes on replaying.
@@ -30,10 +33,13 @@ import (
 // A log record holds a lock's whole state after a change, so a skipped
 // record loses only that change, and not even that when a later record of
 // the same lock survives; records after zeros that a crash left were never
-// acknowledged, and are brought back. Skipped records may have carried the
-// highest fencing token handed out: the fence counter is raised by the
-// number of bytes skipped (each record takes more than one byte and hands
-// out at most one token), above any token still legible in them.
+// acknowledged, and are brought back. Skipped or lost records may have
+// carried the highest fencing token handed out: the fence counter starts
+// from the highest of the records kept, the counters the segments' headers
+// keep (taken when each was started, they cover the records lost from the
+// segments before, whatever their size) and any token still legible in the
+// skipped bytes, and is raised by the number of bytes skipped (each record
+// takes more than one byte and hands out at most one token).
 //
 // Salvage then writes a fresh snapshot of what it recovered, naming a new
 // log segment, and moves the old segments aside, never deleting them; the
@@ -209,9 +215,10 @@ type SalvageReport struct {
 	// is left).
 	LockNames []string
 	Now       map[string]*lock.Lock
-	// FenceBefore is the highest token in the records kept; LegibleFence
-	// the highest of it and those legible in the skipped bytes;
-	// FenceAfter the counter written, LegibleFence plus SkippedBytes.
+	// FenceBefore is the highest token in the records kept and counter in
+	// the segments' headers; LegibleFence the highest of it and those
+	// legible in the skipped bytes; FenceAfter the counter written,
+	// LegibleFence plus SkippedBytes.
 	FenceBefore, LegibleFence, FenceAfter uint64
 	Locks                                 int // locks in the new snapshot
 	// Segment is the new log segment the snapshot names; Aside the old
@@ -224,8 +231,10 @@ type SalvageReport struct {
 type SkippedRange struct {
 	Segment string // the log segment
 	Offset  int64  // where the damaged bytes start
-	Size    int64
-	Why     string
+	// Size is 0 for records missing from the end of the segment (the
+	// next segment's header counts more): nothing was skipped there.
+	Size int64
+	Why  string
 	// Kept is the file the bytes were copied to ("" when they were all
 	// zeros).
 	Kept string
