@@ -119,6 +119,46 @@ func TestSalvageOlderSegmentCutMidRecord(t *testing.T) {
 	newFenceAbove(t, s, highest)
 }
 
+// TestDamagedLastRecordTokenNotReused: one byte of the last record of the
+// log flipped: a start cannot tell it from a record a crash tore, and
+// drops it, but the token legible in it is not handed out again, also
+// after a restart before the next grant. A review: the lock came back
+// free with the fence before, and the next grant got the dropped token.
+func TestDamagedLastRecordTokenNotReused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	for range 5 {
+		acquire(t, s, "a", "k", "h", 0)
+		release(t, s, "a", "k", "h")
+	}
+	top := acquire(t, s, "a", "k", "h", 0).Fence
+	closeT(t, s)
+	gens := segmentGens(t, path)
+	seg := segmentPath(path, gens[len(gens)-1])
+	offs, end := logFrames(t, seg)
+	last := offs[len(offs)-1]
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[last+frameHeader+(end-last-frameHeader)/2] ^= 0x01
+	writeFile(t, seg, b)
+
+	s = openT(t, path, Options{})
+	if l, ok := getT(t, s, "a"); ok && !l.Free() {
+		t.Errorf("a: %+v; want the damaged grant dropped", l)
+	}
+	if c := s.counter(); c < top {
+		t.Errorf("fence counter %d after dropping the grant of fence %d", c, top)
+	}
+	closeT(t, s) // no grant: the counter must be kept without one
+	s = openT(t, path, Options{})
+	if l := acquire(t, s, "b", "k", "h", 0); l.Fence <= top {
+		t.Fatalf("next grant got fence %d; %d was handed out before", l.Fence, top)
+	}
+	closeT(t, s)
+}
+
 // TestHeaderWithNumbersCutAccepted: a last segment cut off in its header
 // (a crash right after it was made) is started afresh now that the header
 // carries numbers a reader cannot know before it (the fence counter, the

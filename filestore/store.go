@@ -8,9 +8,10 @@
 // the store starts a new segment and writes a fresh snapshot in the
 // background (new file, fsync, rename, fsync the directory), then removes
 // the old segment. At start the snapshot is read and the log replayed; a
-// record cut short by a crash at the very end of the log is dropped, while any
-// other damage makes Open fail with a message and leaves every file as it
-// was; Salvage (locker salvage, offline) is the way past damage inside the
+// record cut short by a crash at the very end of the log is dropped (a
+// token legible in it is not handed out again), while any other damage,
+// or a segment holding fewer records than the next one's header counts,
+// makes Open fail with a message and leaves every file as it was; Salvage (locker salvage, offline) is the way past damage inside the
 // log. The original locker's JSON file is read and converted on first start.
 // While the store runs, it looks once a second that the data file and the log
 // are still there (a cleaner of old files may take them), and writes the
@@ -387,6 +388,7 @@ func (s *Store) open() error {
 		}
 		s.log, s.logGen, s.logSize, s.allocated = f, last.gen, st.tailOffset, info.Size()
 		s.logRecords = st.records[n-1]
+		raised := false
 		if st.tailOffset == 0 {
 			// The segment was cut off before its header: write it afresh
 			// (saying what the one it cut off said, as recovery found it).
@@ -402,7 +404,7 @@ func (s *Store) open() error {
 			// What a crash leaves there was never acknowledged, but damage
 			// to the last record may look the same: its bytes are kept
 			// beside the log, for someone to look at, before the cut.
-			kept, err := keepTail(f, last.path, st.tailOffset, info.Size())
+			kept, fence, err := keepTail(f, last.path, st.tailOffset, info.Size())
 			switch {
 			case err != nil:
 				f.Close()
@@ -410,6 +412,13 @@ func (s *Store) open() error {
 			case kept == "":
 				// Only zeros: a preallocation the disk could not finish.
 				s.opts.Logger.Info("cutting off zeros after the last record of the log", "file", last.path, "bytes", info.Size()-st.tailOffset)
+			case fence > s.fence:
+				// A record's token, legible in the bytes: never
+				// acknowledged if a crash tore it, but if they are the
+				// last record damaged, it was handed out. Either way, it
+				// is not handed out again.
+				s.fence, raised = fence, true
+				s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log; its bytes are kept, and the fence counter is raised past the token legible in them", "file", last.path, "bytes", info.Size()-st.tailOffset, "kept", kept, "fence", fence)
 			default:
 				s.opts.Logger.Warn("dropping a record cut short by a crash at the end of the log; its bytes are kept", "file", last.path, "bytes", info.Size()-st.tailOffset, "kept", kept)
 			}
@@ -419,26 +428,36 @@ func (s *Store) open() error {
 			}
 		}
 		s.markUnmarked(st.unmarked)
-		_, err = f.Seek(s.logSize, 0)
-		return err
+		if _, err := f.Seek(s.logSize, 0); err != nil {
+			return err
+		}
+		if raised {
+			// The token is in no record once the bytes are cut off: a
+			// new segment's header carries the raised counter, so that a
+			// restart before the next grant does not go back below it.
+			if err := s.newSegment(last.gen + 1); err != nil {
+				s.opts.Logger.Warn("starting a log segment to keep the raised fence counter failed: the next grant's record keeps it, and a restart before that hands the dropped token out again", "file", segmentPath(s.path, last.gen+1), "err", err)
+			}
+		}
+		return nil
 	}
 	return s.newSegment(st.logGen)
 }
 
 // keepTail copies f's bytes from off to size (up to a megabyte: a torn
 // write is one batch) to a new file beside the log, named after it and the
-// time, and returns its path; "" when they are all zeros, which hold
-// nothing to keep.
-func keepTail(f *os.File, path string, off, size int64) (string, error) {
+// time, and returns its path ("" when they are all zeros, which hold
+// nothing to keep) and the highest fence legible in them (0: none).
+func keepTail(f *os.File, path string, off, size int64) (string, uint64, error) {
 	b := make([]byte, min(size-off, 1<<20))
 	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-		return "", err
+		return "", 0, err
 	}
 	if allZero(b) {
-		return "", nil
+		return "", 0, nil
 	}
 	kept := fmt.Sprintf("%s.dropped-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
-	return kept, writeFileSync(kept, b)
+	return kept, legibleFence(b), writeFileSync(kept, b)
 }
 
 // checkRegular refuses a file of the store (the data file, a log segment,
