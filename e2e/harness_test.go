@@ -163,7 +163,14 @@ func (s *server) Stop() error {
 // runLocker runs the binary to completion (for commands and refusals).
 func runLocker(t testing.TB, env []string, args ...string) (output string, exitCode int) {
 	t.Helper()
+	return runLockerIn(t, "", env, args...)
+}
+
+// runLockerIn runs the binary to completion in dir ("": this process's).
+func runLockerIn(t testing.TB, dir string, env []string, args ...string) (output string, exitCode int) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}, env...)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -47,15 +45,7 @@ import (
 // snapshot itself, and missing segments, are out of its reach: it fails
 // with recovery's message and changes nothing.
 func Salvage(path string, opts Options) (*SalvageReport, error) {
-	if opts.HistoryLimit <= 0 {
-		opts.HistoryLimit = 100
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults()
 	path, err := realPath(path)
 	if err != nil {
 		return nil, err

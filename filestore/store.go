@@ -149,20 +149,26 @@ type Store struct {
 	stopped chan struct{}
 }
 
+// withDefaults is o with the zero fields set to their defaults.
+func (o Options) withDefaults() Options {
+	if o.HistoryLimit <= 0 {
+		o.HistoryLimit = 100
+	}
+	if o.CompactBytes <= 0 {
+		o.CompactBytes = 64 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // Open opens (or creates) the store whose snapshot is at path.
 func Open(path string, opts Options) (*Store, error) {
-	if opts.HistoryLimit <= 0 {
-		opts.HistoryLimit = 100
-	}
-	if opts.CompactBytes <= 0 {
-		opts.CompactBytes = 64 << 20
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults()
 	path, err := realPath(path)
 	if err != nil {
 		return nil, err
