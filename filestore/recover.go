@@ -379,6 +379,7 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 		return 0, false, err
 	}
 	defer f.Close()
+	st.segRecords = 0 // a segment cut off before its header holds none
 	fr := newFrameReader(f)
 	magic, err := fr.head(len(logMagic))
 	if err != nil {
@@ -391,7 +392,6 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 		return 0, false, errors.New("not a Locker log segment")
 	}
 	fr.skip(len(magic))
-	st.segRecords = 0
 	payload, err := fr.frame()
 	var hdr logHeader
 	if err != nil {
