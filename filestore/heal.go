@@ -145,11 +145,16 @@ func (s *Store) heal(h *healState) {
 	}
 	if h.replaced {
 		kept := fmt.Sprintf("%s.replaced-%s", s.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
-		if err := keepByLink(s.path, kept); err != nil {
+		switch err := keepByLink(s.path, kept); {
+		case err == nil:
+			s.opts.Logger.Warn("the file that took the data file's name is kept by another name", "file", s.path, "kept", kept)
+		case errors.Is(err, os.ErrNotExist):
+			// Moved away since (as the refusal says to): nothing is
+			// left to keep.
+		default:
 			s.healFailed(errSnapshotReplaced, fmt.Errorf("keeping the file that took its name, as %s, before writing over it: %w; move it away", kept, err))
 			return
 		}
-		s.opts.Logger.Warn("the file that took the data file's name is kept by another name", "file", s.path, "kept", kept)
 		h.replaced = false
 	}
 	_, err := s.compact(func(locks int, took time.Duration, err error) {

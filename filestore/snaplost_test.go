@@ -371,3 +371,36 @@ func TestDeletedLogWrittenAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestReplacedDataFileMovedAwayAfterATryFailed: the file that took the
+// data file's name, which could not be kept by another name, is moved away
+// as the refusal says to: the store is written again (a re-review: every
+// try went on linking the name, which was gone, and changes were refused
+// until a restart, which refused too).
+func TestReplacedDataFileMovedAwayAfterATryFailed(t *testing.T) {
+	setVar(t, &snapshotCheckEvery, 10*time.Millisecond)
+	setVar(t, &healRetryEvery, 10*time.Millisecond)
+	var movedAway atomic.Bool
+	setVar(t, &keepByLink, func(old, new string) error {
+		if !movedAway.Load() {
+			return syscall.EPERM
+		}
+		return os.Link(old, new)
+	})
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "before", "k", "k", 0)
+	writeFile(t, path+".new", []byte("another store's file\n"))
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "changes refused", func() bool { return s.Ready(context.Background()) != nil })
+	if err := os.Rename(path, filepath.Join(t.TempDir(), "moved")); err != nil {
+		t.Fatal(err)
+	}
+	movedAway.Store(true)
+	eventually(t, "the data file written again", func() bool { return snapshotNames(path, 2) })
+	eventually(t, "changes accepted", func() bool { return s.Ready(context.Background()) == nil })
+	waitCompactionIdle(t, s)
+	heldAfterReopen(t, s, path, "before")
+}
