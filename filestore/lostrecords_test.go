@@ -227,3 +227,37 @@ func TestSegmentCutBeforeItsHeaderCountsNoRecords(t *testing.T) {
 	}
 	closeT(t, s)
 }
+
+// TestDroppedTailKeepsItsTokenWhenTheStartStopped: a start that cut off a
+// damaged last record (its bytes kept beside the segment) and was killed
+// before it wrote the raised counter anywhere: the next start reads the
+// token in the kept bytes. A re-review: the next grant had it again.
+func TestDroppedTailKeepsItsTokenWhenTheStartStopped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	for range 5 {
+		acquire(t, s, "a", "k", "h", 0)
+		release(t, s, "a", "k", "h")
+	}
+	top := acquire(t, s, "a", "k", "h", 0).Fence
+	closeT(t, s)
+	gens := segmentGens(t, path)
+	seg := segmentPath(path, gens[len(gens)-1])
+	offs, end := logFrames(t, seg)
+	last := offs[len(offs)-1]
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What that start left: the bytes kept, the segment cut back, and
+	// nothing else.
+	writeFile(t, seg+".dropped-20261127T000000.000000000Z", b[last:end])
+	if err := os.Truncate(seg, int64(last)); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, path, Options{})
+	if l := acquire(t, s, "b", "k", "h", 0); l.Fence <= top {
+		t.Fatalf("next grant got fence %d; %d was handed out before", l.Fence, top)
+	}
+	closeT(t, s)
+}

@@ -171,7 +171,25 @@ func recoverSalvaging(path string, historyLimit int, sv *salvager) (*state, erro
 		last := st.segments[len(st.segments)-1]
 		return nil, fmt.Errorf("%s ends by naming log segment %s, which is missing: the changes made since were in it, and starting without them would lose held locks and issue fencing tokens again. Restore it with the rest of the store from the same backup", last.path, segmentPath(path, st.rolledTo))
 	}
+	st.fence = max(st.fence, droppedFence(path))
 	return st, nil
+}
+
+// droppedFence is the highest fence legible in the bytes a start or a
+// salvage cut off a log segment and kept beside it (<file>.log.N.dropped-*):
+// a token handed out in a record that was dropped (its last record damaged,
+// taken for a torn one) is in no record any more, and the start that cut it
+// off may have been killed before it wrote the raised counter anywhere
+// else. Files that cannot be read count for nothing.
+func droppedFence(path string) uint64 {
+	kept, _ := filepath.Glob(globEscape(path) + ".log.*.dropped-*")
+	var most uint64
+	for _, k := range kept {
+		if b, err := os.ReadFile(k); err == nil {
+			most = max(most, legibleFence(b))
+		}
+	}
+	return most
 }
 
 // tornMarker reports whether rest, what follows the last good frame of a
