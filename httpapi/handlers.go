@@ -58,7 +58,7 @@ func (s *Server) handleAcquire() http.Handler {
 		}
 		count := l.Holds.Get(req.Holder).Count
 		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
-		setLease(w, s.svc.Lease(req.TTL))
+		setLease(w, l, req.Holder, s.svc.Lease(req.TTL))
 		s.writeLockResponse(w, fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count), l)
 	})
 }
@@ -148,10 +148,12 @@ func (s *Server) handleGet() http.Handler {
 }
 
 // setLease says in the Locker-Lease header how long the lease a change
-// granted runs from the change (none: no header): a client can time its
-// renewals by it whatever its clock and the server's say.
-func setLease(w http.ResponseWriter, lease time.Duration) {
-	if lease > 0 {
+// granted holder runs from the change: a client can time its renewals by
+// it whatever its clock and the server's say. No header when it granted
+// none, or the hold has none after it (taken again with a ttl, a hold
+// without a lease keeps none: a lease never shortens).
+func setLease(w http.ResponseWriter, l lock.Lock, holder string, lease time.Duration) {
+	if lease > 0 && !l.Holds.Get(holder).Expires.IsZero() {
 		w.Header().Set("Locker-Lease", lease.String())
 	}
 }
@@ -173,7 +175,7 @@ func (s *Server) handleRefresh() http.Handler {
 			return
 		}
 		exp := l.Holds.Get(req.Holder).Expires
-		setLease(w, s.svc.Lease(req.TTL))
+		setLease(w, l, req.Holder, s.svc.Lease(req.TTL))
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
 			lockView: s.view(l),

@@ -350,3 +350,22 @@ func TestHistoryDefaultLimit(t *testing.T) {
 		t.Errorf("history has %d events after 120 changes, want 100", n)
 	}
 }
+
+// TestLeaseHeaderOnlyForAHoldWithALease: Locker-Lease says how long the
+// hold runs; a hold taken again with a ttl keeps no lease when it had none
+// (a lease never shortens, and none is the longest), so the answer has no
+// header (a review: it said 30s, and a client that timed the lease by it
+// would have taken a hold that never expires for one that does).
+func TestLeaseHeaderOnlyForAHoldWithALease(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	if r := s.do("PUT", "/lock/ll", `{"key":"k"}`).expect(t, 200, "lock without ttl"); r.Header.Get("Locker-Lease") != "" {
+		t.Errorf("a hold without a lease: Locker-Lease %q", r.Header.Get("Locker-Lease"))
+	}
+	r := s.do("PUT", "/lock/ll", `{"key":"k","ttl":"30s"}`).expect(t, 200, "lock again with a ttl")
+	if got, l := r.Header.Get("Locker-Lease"), r.lockOf(t); got != "" || l.Holds["k"].Expires != nil {
+		t.Errorf("the hold taken again with a ttl: Locker-Lease %q, expires %v; want neither", got, l.Holds["k"].Expires)
+	}
+	if r := s.do("PUT", "/lock/leased", `{"key":"k","ttl":"30s"}`).expect(t, 200, "lock with ttl"); r.Header.Get("Locker-Lease") != "30s" {
+		t.Errorf("a hold with a lease: Locker-Lease %q, want 30s", r.Header.Get("Locker-Lease"))
+	}
+}

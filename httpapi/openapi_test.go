@@ -304,6 +304,23 @@ func TestOpenAPIIsAnOpenAPI3Document(t *testing.T) {
 	walk(doc, "#")
 }
 
+// TestOpenAPIDocumentsTheLeaseHeader: the answers that grant or renew a
+// lease say how long in Locker-Lease (setLease), and the document says so
+// (a review found it missing: clients are told to time leases by it).
+func TestOpenAPIDocumentsTheLeaseHeader(t *testing.T) {
+	_, doc := oasLoad(t)
+	for _, op := range [][2]string{{"/lock/{name}", "put"}, {"/lock/{name}/refresh", "post"}, {"/pool/{pool}", "put"}} {
+		path := "#/paths/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(op[0]) + "/" + op[1] + "/responses/200/headers/Locker-Lease"
+		h, _ := oasResolve(doc, path).(map[string]any)
+		if ref, ok := h["$ref"].(string); ok {
+			h, _ = oasResolve(doc, ref).(map[string]any)
+		}
+		if d, _ := h["description"].(string); d == "" {
+			t.Errorf("%s %s: its 200 answer does not document Locker-Lease", strings.ToUpper(op[1]), op[0])
+		}
+	}
+}
+
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	src, err := os.ReadFile("routes.go")
 	if err != nil {

@@ -70,7 +70,7 @@ func (s *Server) handlePoolAcquire() http.Handler {
 			return
 		}
 		s.log.Info("lock", "pool", pool, "lock", l.Name, "key", req.Key, "holder", req.Holder, "fence", l.Fence, "remote", r.RemoteAddr)
-		setLease(w, s.svc.Lease(req.TTL))
+		setLease(w, l, req.Holder, s.svc.Lease(req.TTL))
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("locked %q from pool %q with key %q for %q", l.Name, pool, req.Key, req.Holder),
 			lockView: s.view(l),
