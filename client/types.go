@@ -63,15 +63,28 @@ type Lock struct {
 	// read back afterwards, which shows the request was done; Message
 	// then says so.
 	ReadBack bool `json:"-"`
-	// Lease is how long the lease the change granted runs from the change
-	// (the answer's Locker-Lease header), on the results of Lock,
-	// Acquire, Refresh and the pool's: unlike Expires, it needs no clock
-	// to agree with the server's. 0 when the hold has no lease, or the
-	// server did not say.
+	// Lease is how long, at least, the hold runs from when the server took
+	// the request (the answer's Locker-Lease header: the lease the change
+	// granted, and the time the request waited for the lock before it), on
+	// the results of Lock, Acquire, Refresh and the pool's: unlike Expires,
+	// it needs no clock to agree with the server's. 0 when the hold has no
+	// lease, or the server did not say. LeaseLeft counts it down.
 	Lease time.Duration `json:"-"`
 	// sent is when the request this answers was sent, by this machine's
 	// clock: the lease runs at least until sent plus Lease.
 	sent time.Time
+}
+
+// LeaseLeft is how much of Lease is left, at least, by this machine's
+// clock: Lease counted from when the request was sent (the server took it
+// later). ok is false when the server said no lease (Lease is 0). Zero or
+// less: the lease may have run out before the answer arrived, and the lock
+// may be another's.
+func (l *Lock) LeaseLeft() (left time.Duration, ok bool) {
+	if l.Lease <= 0 || l.sent.IsZero() {
+		return 0, false
+	}
+	return time.Until(l.sent.Add(l.Lease)), true
 }
 
 // Free reports whether nobody holds the lock.

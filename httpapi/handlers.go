@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
 // lockResponse answers a change: what happened, and the lock's new state.
@@ -51,14 +52,16 @@ func (s *Server) handleAcquire() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.svc.Acquire(r.Context(), name, req.hold(), req.Wait)
+		took := time.Now()
+		ctx, began := lockservice.WithChangeBegan(r.Context())
+		l, err := s.svc.Acquire(ctx, name, req.hold(), req.Wait)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		count := l.Holds.Get(req.Holder).Count
 		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
-		setLease(w, l, req.Holder, s.svc.Lease(req.TTL))
+		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
 		s.writeLockResponse(w, fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count), l)
 	})
 }
@@ -147,15 +150,23 @@ func (s *Server) handleGet() http.Handler {
 	})
 }
 
-// setLease says in the Locker-Lease header how long the lease a change
-// granted holder runs from the change: a client can time its renewals by
-// it whatever its clock and the server's say. No header when it granted
-// none, or the hold has none after it (taken again with a ttl, a hold
+// setLease says in the Locker-Lease header how long, at least, the hold
+// of holder runs from when the server took the request (took): the lease
+// the change granted, which runs from the change, and the time between the
+// two, which a request that waited for the lock spent waiting (began: when
+// the change began, no later than the store's time of it). Counted from
+// when it sent the request, a client can time its renewals by it whatever
+// its clock and the server's say. No header when the change granted no
+// lease, or the hold has none after it (taken again with a ttl, a hold
 // without a lease keeps none: a lease never shortens).
-func setLease(w http.ResponseWriter, l lock.Lock, holder string, lease time.Duration) {
-	if lease > 0 && !l.Holds.Get(holder).Expires.IsZero() {
-		w.Header().Set("Locker-Lease", lease.String())
+func setLease(w http.ResponseWriter, l lock.Lock, holder string, lease time.Duration, took, began time.Time) {
+	if lease <= 0 || l.Holds.Get(holder).Expires.IsZero() {
+		return
 	}
+	if waited := began.Sub(took).Truncate(time.Millisecond); waited > 0 {
+		lease += waited // in whole milliseconds: less, never more
+	}
+	w.Header().Set("Locker-Lease", lease.String())
 }
 
 func (s *Server) handleRefresh() http.Handler {
@@ -169,13 +180,15 @@ func (s *Server) handleRefresh() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.svc.RefreshFence(r.Context(), name, req.Key, req.Holder, req.TTL, req.Fence)
+		took := time.Now()
+		ctx, began := lockservice.WithChangeBegan(r.Context())
+		l, err := s.svc.RefreshFence(ctx, name, req.Key, req.Holder, req.TTL, req.Fence)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		exp := l.Holds.Get(req.Holder).Expires
-		setLease(w, l, req.Holder, s.svc.Lease(req.TTL))
+		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
 			lockView: s.view(l),

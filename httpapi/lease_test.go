@@ -369,3 +369,25 @@ func TestLeaseHeaderOnlyForAHoldWithALease(t *testing.T) {
 		t.Errorf("a hold with a lease: Locker-Lease %q, want 30s", r.Header.Get("Locker-Lease"))
 	}
 }
+
+// TestLeaseHeaderCountsTheWait: a request that waited for the lock says in
+// Locker-Lease how long the lease runs from when the server took the
+// request, wait included: counted from when the client sent it, the lease
+// ends no sooner. A review: the header was the lease alone, from the
+// grant, so a client that waited longer than the lease took it for over on
+// arrival (locker run refused to start its command).
+func TestLeaseHeaderCountsTheWait(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	s.do("PUT", "/lock/w", `{"key":"a"}`).expect(t, 200, "the first holder")
+	time.AfterFunc(700*time.Millisecond, func() { s.do("DELETE", "/lock/w", `{"key":"a"}`) })
+	sent := time.Now()
+	r := s.do("PUT", "/lock/w?wait=10s", `{"key":"b","ttl":"500ms"}`).expect(t, 200, "the waiter")
+	lease, err := time.ParseDuration(r.Header.Get("Locker-Lease"))
+	if err != nil {
+		t.Fatalf("Locker-Lease %q: %v", r.Header.Get("Locker-Lease"), err)
+	}
+	expires := r.lockOf(t).Holds["b"].Expires
+	if lease < 500*time.Millisecond+600*time.Millisecond || expires == nil || expires.Before(sent.Add(lease)) {
+		t.Errorf("after a wait of about 700ms: Locker-Lease %s, expires %v (sent %v); want the 500ms lease plus the wait, ending no later than expires", lease, expires, sent)
+	}
+}

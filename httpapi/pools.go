@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
@@ -64,13 +65,15 @@ func (s *Server) handlePoolAcquire() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, err := s.svc.AcquireFromPool(r.Context(), pool, req.hold(), req.Wait)
+		took := time.Now()
+		ctx, began := lockservice.WithChangeBegan(r.Context())
+		l, err := s.svc.AcquireFromPool(ctx, pool, req.hold(), req.Wait)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		s.log.Info("lock", "pool", pool, "lock", l.Name, "key", req.Key, "holder", req.Holder, "fence", l.Fence, "remote", r.RemoteAddr)
-		setLease(w, l, req.Holder, s.svc.Lease(req.TTL))
+		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("locked %q from pool %q with key %q for %q", l.Name, pool, req.Key, req.Holder),
 			lockView: s.view(l),

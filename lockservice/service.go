@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
@@ -376,6 +377,10 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 // own place in the queue when it waits.
 func (s *Service) change(ctx context.Context, name string, self *waiter, m lock.Mutation) (lock.Lock, []lock.Event, error) {
 	waiters := 0
+	if cb, ok := ctx.Value(changeBeganKey{}).(*changeBegan); ok {
+		began := time.Now()
+		defer cb.at.Store(&began)
+	}
 	l, events, err := s.store.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		env.Queue = s.queues.snapshot(name, env)
 		waiters = len(env.Queue)
@@ -392,6 +397,28 @@ func (s *Service) change(ctx context.Context, name string, self *waiter, m lock.
 		e.Lock.Waiters = waiters
 	}
 	return l, events, err
+}
+
+type (
+	changeBeganKey struct{}
+	changeBegan    struct{ at atomic.Pointer[time.Time] }
+)
+
+// WithChangeBegan returns a context under which the service notes when the
+// last change it made for the caller began, by this process's clock, and a
+// function that returns it (zero: none yet). That is no later than the
+// store's time of the change (its Env.Now, from which a lease it granted
+// runs), whichever store: a server can so say how long a lease runs from
+// when it took the request, whatever the request waited for first
+// (Locker-Lease).
+func WithChangeBegan(ctx context.Context) (context.Context, func() time.Time) {
+	cb := new(changeBegan)
+	return context.WithValue(ctx, changeBeganKey{}, cb), func() time.Time {
+		if at := cb.at.Load(); at != nil {
+			return *at
+		}
+		return time.Time{}
+	}
 }
 
 // update changes the named lock as rule says (change) and returns the lock
