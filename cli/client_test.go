@@ -511,6 +511,61 @@ func TestRunGrantAnsweredAfterItsLease(t *testing.T) {
 	}
 }
 
+// TestLockGrantAnsweredAfterItsLease: locker lock and pool acquire whose
+// answer comes after the lease it granted ran out do not say they took the
+// lock (a review: "locked ... lease ends in 0s", exit 0, while another key
+// held it); they exit 1 saying why, and release the hold should it be
+// theirs still.
+func TestLockGrantAnsweredAfterItsLease(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+	if _, err := cl.AddMember(ctx, "envs", "env-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"lock", "prod", "--key", "k", "--ttl", "300ms"},
+		{"pool", "acquire", "envs", "--key", "k", "--ttl", "300ms"},
+	} {
+		p.latePuts.Store(1)
+		r := locker(t, ctx, env, args...)
+		r.want(t, 1, `^$`, `ran out before the answer arrived .*: the lock may be another's now, so it was not taken; released it, in case it was still ours\n$`)
+	}
+	if l, err := cl.Get(ctx, "prod"); err != nil || !l.Free() {
+		t.Errorf("prod after: %+v, %v; want it free", l, err)
+	}
+	// Answered in time, it is taken.
+	locker(t, ctx, env, "lock", "prod", "--key", "k", "--ttl", "1m").want(t, 0, `^locked 'prod' with key 'k' for 'k' \(count 1, fence \d+, lease ends in `, `^$`)
+}
+
+// TestRunAfterAWaitLongerThanTheLease: a run that waited for the lock
+// longer than its lease, whose first renewal fails (a dropped answer),
+// still runs COMMAND: the lease runs from the grant, and the server says so
+// (Locker-Lease counts the wait). A review: counted from when the long
+// wait began, the lease looked over on arrival, and one failed renewal
+// made the run give up.
+func TestRunAfterAWaitLongerThanTheLease(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+	if _, err := cl.Lock(ctx, "fr", client.LockOptions{Key: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(1500*time.Millisecond, func() {
+		p.failRefreshes.Store(true)
+		cl.Unlock(ctx, "fr", "other", "")
+	})
+	dir := t.TempDir()
+	r := locker(t, ctx, env, "run", "fr", "--key", "k", "--ttl", "1s", "--", "touch", filepath.Join(dir, "started"))
+	if _, err := os.Stat(filepath.Join(dir, "started")); err != nil {
+		t.Fatalf("COMMAND did not run after the wait (exit %d):\n%s", r.code, r.stderr)
+	}
+}
+
 // runStarted starts locker with args in the background, and returns once
 // its command has touched dir/started; the result comes on the channel.
 func runStarted(t *testing.T, ctx context.Context, env map[string]string, dir string, args ...string) chan result {

@@ -60,6 +60,9 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	if l.Legacy && ttl.d > 0 {
 		fmt.Fprintf(stderr, "locker lock: warning: the server does not support leases; --ttl was ignored and the lock is held until unlocked\n")
 	}
+	if err := c.leaseOutlived(ctx, cl, l, fmt.Sprintf("'%s'", name), *key, *holder); err != nil {
+		return err
+	}
 	if *asJSON {
 		return writeJSONTo(stdout, l)
 	}
@@ -72,7 +75,9 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	if l.Fence > 0 {
 		details = append(details, fmt.Sprintf("fence %d", l.Fence))
 	}
-	if hold, ok := l.Holds[h]; ok && !hold.Expires.IsZero() {
+	if left, ok := l.LeaseLeft(); ok {
+		details = append(details, fmt.Sprintf("lease ends in %s", human(left)))
+	} else if hold, ok := l.Holds[h]; ok && !hold.Expires.IsZero() {
 		details = append(details, fmt.Sprintf("lease ends in %s", human(time.Until(hold.Expires))))
 	}
 	if len(details) > 0 {
@@ -80,6 +85,23 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	}
 	fmt.Fprintln(stdout, msg)
 	return nil
+}
+
+// leaseOutlived fails a grant whose lease ran out before its answer
+// arrived (a slow network, a slow server; counted from when the request
+// was sent, so that no clock has to agree): the lock may be another's
+// already, and saying "locked" would have two believe they hold it. The
+// hold is released, should it be ours still. what names what was taken.
+func (c *clientCmd) leaseOutlived(ctx context.Context, cl *client.Client, l *client.Lock, what, key, holder string) error {
+	if left, ok := l.LeaseLeft(); !ok || left > 0 {
+		return nil
+	}
+	released := "released it, in case it was still ours"
+	if _, err := cl.Unlock(context.WithoutCancel(ctx), l.Name, key, holder); err != nil {
+		msg, _ := explain(err)
+		released = fmt.Sprintf("releasing it, in case it was still ours, failed (%s): see 'locker status %s'", msg, l.Name)
+	}
+	return c.fail(fmt.Errorf("the lease on %s (%s) ran out before the answer arrived (a slow network or server): the lock may be another's now, so it was not taken; %s", what, human(l.Lease), released))
 }
 
 // acquire takes the lock, waiting as wait says, with progress on stderr. Its

@@ -398,6 +398,9 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	if err := c.leaseOutlived(ctx, cl, l, fmt.Sprintf("'%s' from pool '%s'", l.Name, pool), *key, *holder); err != nil {
+		return err
+	}
 	c.say("locked '%s' from pool '%s' with key '%s' (fence %d)", l.Name, pool, *key, l.Fence)
 	if *asJSON {
 		return writeJSONTo(stdout, l)
