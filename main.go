@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"syscall"
 
 	"github.com/cloudfoundry-community/locker/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Caught from the start: a signal while a client command waits for a
+	// lock ends its context (given back, exit 130) instead of killing it.
+	ctx, stop := signal.NotifyContext(context.Background(), cli.Signals(os.Args)...)
 	err := cli.Run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	var exit cli.ExitError

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 // Version and Commit are set at build time with
@@ -75,6 +78,35 @@ func Run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) 
 		return ExitError{Code: 2, Msg: msg}
 	}
 	return err
+}
+
+// Signals are the signals that should end the context given to Run, for
+// main's signal.NotifyContext: caught, they stop a command cleanly (a lock
+// granted while it waited is given back, exit 130) where Go's default would
+// kill it outright. SIGINT and SIGTERM for every command; SIGHUP (a closed
+// terminal, a dropped ssh session) too, the server included (a clean
+// shutdown), unless it was ignored when locker started (nohup); and for
+// every command but the server SIGQUIT, SIGUSR1 and SIGUSR2 too, unless
+// ignored (locker run passes them all on to COMMAND once it runs). The
+// server keeps Go's defaults for those: SIGQUIT dumps its goroutines and
+// exits, SIGUSR1 and SIGUSR2 do nothing.
+func Signals(args []string) []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	more := []os.Signal{syscall.SIGHUP}
+	if !isServer(args) {
+		more = append(more, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	}
+	for _, s := range more {
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
+	}
+	return sigs
+}
+
+// isServer reports whether args (args[0] the program name) run the server.
+func isServer(args []string) bool {
+	return len(args) < 2 || strings.HasPrefix(args[1], "-") || args[1] == "server"
 }
 
 func run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
