@@ -93,7 +93,8 @@ again once it is back.
 COMMAND starts after "--", or at the first argument after NAME that is not a
 flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
 3 lock held (--wait ran out), 126 COMMAND cannot be run, 127 not found,
-130 interrupted while waiting. When COMMAND succeeded but a lock without a
+130 interrupted while waiting (by any of the signals above; also during the
+first refresh: COMMAND is then not started, and the lock is given back). When COMMAND succeeded but a lock without a
 lease (--ttl 0) could not be released, 1.
 `
 
@@ -236,6 +237,12 @@ type runner struct {
 	stillLost atomic.Bool   // declared lost, and not found ours again since
 	started   atomic.Bool   // COMMAND was started (after the keeper's first renewal)
 	lost      chan struct{} // closed when the lease is lost
+	released  bool          // release gave the hold back
+	// mu makes the start (started set) and a loss the keeper declares
+	// (before or after it) one or the other: a loss declared just before
+	// is found by start, one just after is announced.
+	mu         sync.Mutex
+	lostBefore string // why the hold was declared lost before COMMAND started
 }
 
 func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout, stderr io.Writer) error {
@@ -247,8 +254,6 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	if l.Fence > 0 {
 		desc += fmt.Sprintf(", fence %d", l.Fence)
 	}
-	r.c.say("%s); running %s", desc, strings.Join(argv, " "))
-
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = os.Stdin
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -284,14 +289,51 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		var lost *client.LostError
 		switch {
 		case errors.As(err, &lost) && lost.Presumed:
-			r.release(nil) // the server could not say: if it is ours after all
+			// The server could not say: if it is ours after all, give it
+			// back.
+			r.release(nil)
+			gave := ""
+			if r.released {
+				gave = "; gave it back"
+			}
+			fmt.Fprintf(stderr, "locker run: could not confirm that '%s' is still ours before %s could start (%s)%s: not running it\n", r.name, argv[0], msg, gave)
+			return ExitError{Code: exitError}
 		case errors.As(err, &lost) && lost.TakenFence == 0:
 			msg = "the server no longer has our hold: " + msg
 		}
 		fmt.Fprintf(stderr, "locker run: '%s' was lost before %s could start (%s): not running it\n", r.name, argv[0], msg)
 		return ExitError{Code: exitError}
 	}
-	r.started.Store(true)
+	// A signal (or the caller) that ended ctx during the first renewal:
+	// COMMAND is not started, to be killed at once.
+	if ctx.Err() != nil {
+		stopKeeping()
+		if k != nil {
+			<-k.Done()
+		}
+		r.release(sigc)
+		fmt.Fprintf(stderr, "locker run: interrupted before %s started; released '%s'\n", argv[0], r.name)
+		return ExitError{Code: exitInterrupted}
+	}
+	if testHookBeforeStart != nil {
+		testHookBeforeStart()
+	}
+	if why := r.start(); why != "" {
+		// Declared lost by the keeper after its first renewal, before
+		// started was set: declareLost only noted it.
+		stopKeeping()
+		if k != nil {
+			<-k.Done()
+		}
+		r.release(nil) // if it is ours after all
+		gave := ""
+		if r.released {
+			gave = " (it was ours after all: gave it back)"
+		}
+		fmt.Fprintf(stderr, "locker run: %s, as %s was about to start%s: not running it\n", why, argv[0], gave)
+		return ExitError{Code: exitError}
+	}
+	r.c.say("%s); running %s", desc, strings.Join(argv, " "))
 
 	defer dieWithParent(cmd)()
 	if err := cmd.Start(); err != nil {
@@ -452,16 +494,19 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 				// Gone, or taken afresh by another with our key and
 				// holder (a new fence token), whose hold is not ours.
 				l = &client.Lock{Message: "nothing to release"}
-				if !r.stillLost.Swap(true) {
+				if !r.stillLost.Swap(true) && r.started.Load() {
 					fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: '%s' was no longer ours when the command ended (force-released, or its lease ran out unrenewed): another process may have had it meanwhile\n", r.name)
 				}
 			case held < 0:
 				// Still ours: whatever keep feared, the lease held.
 				held = countOf(now, o)
-				r.stillLost.Store(false)
+				if r.stillLost.Swap(false) && r.started.Load() {
+					fmt.Fprintf(r.c.stderr, "locker run: '%s' turned out to be still ours (the server kept our hold): no other process took it meanwhile\n", r.name)
+				}
 			case countOf(now, o) < held:
 				r.c.say("the server released '%s' before the answer was lost (its state read back)", r.name)
 				l = now
+				r.released = true
 			}
 		}
 		if l == nil && err == nil {
@@ -507,6 +552,7 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		return false
 	}
 	r.c.say("released '%s'", r.name)
+	r.released = true
 	return false
 }
 
@@ -665,12 +711,32 @@ func (r *runner) kept(e client.KeepEvent) {
 	}
 }
 
+// testHookBeforeStart, when set (tests), is called after the keeper's
+// first renewal, just before COMMAND is marked started.
+var testHookBeforeStart func()
+
+// start marks COMMAND started, unless the hold was declared lost before
+// (and not found ours again since): then it returns why.
+func (r *runner) start() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stillLost.Load() {
+		return r.lostBefore // not started
+	}
+	r.started.Store(true)
+	return ""
+}
+
 func (r *runner) declareLost(why string) {
+	r.mu.Lock()
 	if !r.started.Load() {
 		// Before COMMAND starts: run says so, and does not start it.
 		r.stillLost.Store(true)
+		r.lostBefore = why
+		r.mu.Unlock()
 		return
 	}
+	r.mu.Unlock()
 	if r.stillLost.Swap(true) {
 		// Said already (the renewals failing): the server now says so
 		// too.
