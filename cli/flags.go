@@ -22,7 +22,7 @@ const (
 	exitError       = 1   // any other failure: server unreachable, refused credentials...
 	exitUsage       = 2   // a mistake on the command line
 	exitHeld        = 3   // the lock is held under another key (and waiting, if asked, ran out)
-	exitInterrupted = 130 // SIGINT or SIGTERM while waiting
+	exitInterrupted = 130 // a signal (cli.Signals) while waiting
 )
 
 // defaultURL is the server the client commands talk to without --url or
