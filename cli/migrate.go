@@ -35,9 +35,10 @@ path of a data file, as in LOCKER_CONFIG (write ./host=x for a file whose
 name starts like a connection string). Passwords are never printed.
 
 Each lock keeps its key, its holders with their counts, acquisition times and
-leases, its fence token, its pools and metadata, and its recent history. Fence tokens go on from above
-the highest one copied, so a token handed out after the move is always greater
-than any handed out before it. Requests waiting for a lock are not copied.
+leases, its fence token, its pools and metadata, and its recent history.
+Fence tokens go on from above the highest one copied, so a token handed out
+after the move is always greater than any handed out before it. Requests
+waiting for a lock are not copied.
 
 Stop every Locker server that uses either store first, so that nothing
 changes during the copy: a data file in use by a running server is refused.

@@ -36,11 +36,11 @@ While COMMAND runs, the hold's lease is refreshed every third of the TTL, so
 that a locker run that dies (kill -9, a lost machine) frees the lock within
 the TTL instead of holding it forever. The first refresh comes before
 COMMAND starts: a grant whose answer arrived after its lease ran out (a
-slow network or store) is lost, and COMMAND is not run (exit 1). If the lease is lost (the server could
-not be reached for nine tenths of a TTL, or an operator forced the lock) it
-says so loudly on stderr: another process may then take the lock. A COMMAND
-that then succeeds makes locker run exit 1 all the same, unless the lock
-turned out to be still ours.
+slow network or store) is lost, and COMMAND is not run (exit 1). If the
+lease is lost (the server could not be reached for nine tenths of a TTL, or
+an operator forced the lock) it says so loudly on stderr: another process
+may then take the lock. A COMMAND that then succeeds makes locker run exit
+1 all the same, unless the lock turned out to be still ours.
 
 SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to
 COMMAND; the lock is released once COMMAND has exited, so a COMMAND that
@@ -94,8 +94,9 @@ COMMAND starts after "--", or at the first argument after NAME that is not a
 flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
 3 lock held (--wait ran out), 126 COMMAND cannot be run, 127 not found,
 130 interrupted while waiting (by any of the signals above; also during the
-first refresh: COMMAND is then not started, and the lock is given back). When COMMAND succeeded but a lock without a
-lease (--ttl 0) could not be released, 1.
+first refresh: COMMAND is then not started, and the lock is given back).
+When COMMAND succeeded but a lock without a lease (--ttl 0) could not be
+released, 1.
 `
 
 // defaultRunTTL is locker run's lease when --ttl is not given; minRunTTL

@@ -21,8 +21,9 @@ damaged with valid records after it ("damaged record at byte N ... with valid
 records after it", "... at the end of a segment that later ones follow", "log
 header is damaged", "log segment ... holds N records, but this segment's header
 says M were written to it"): a byte overwritten on disk, zeros that a power cut
-during a write left before whole records, or a segment cut short. Stop the server first (a store in
-use is refused). FILE is the server's data file (default: $LOCKER_CONFIG).
+during a write left before whole records, or a segment cut short. Stop the
+server first (a store in use is refused). FILE is the server's data file
+(default: $LOCKER_CONFIG).
 
 It reads the store as a start does, but skips each damaged part of a log
 segment, up to the next whole record, and goes on from there:
