@@ -125,26 +125,11 @@ func TestSalvageOlderSegmentCutMidRecord(t *testing.T) {
 // after a restart before the next grant. A review: the lock came back
 // free with the fence before, and the next grant got the dropped token.
 func TestDamagedLastRecordTokenNotReused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "locks.yml")
-	s := openT(t, path, Options{})
-	for range 5 {
-		acquire(t, s, "a", "k", "h", 0)
-		release(t, s, "a", "k", "h")
-	}
-	top := acquire(t, s, "a", "k", "h", 0).Fence
-	closeT(t, s)
-	gens := segmentGens(t, path)
-	seg := segmentPath(path, gens[len(gens)-1])
-	offs, end := logFrames(t, seg)
-	last := offs[len(offs)-1]
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, seg, top, b, last, end := lastGrantStore(t)
 	b[last+frameHeader+(end-last-frameHeader)/2] ^= 0x01
 	writeFile(t, seg, b)
 
-	s = openT(t, path, Options{})
+	s := openT(t, path, Options{})
 	if l, ok := getT(t, s, "a"); ok && !l.Free() {
 		t.Errorf("a: %+v; want the damaged grant dropped", l)
 	}
@@ -233,31 +218,40 @@ func TestSegmentCutBeforeItsHeaderCountsNoRecords(t *testing.T) {
 // before it wrote the raised counter anywhere: the next start reads the
 // token in the kept bytes. A re-review: the next grant had it again.
 func TestDroppedTailKeepsItsTokenWhenTheStartStopped(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "locks.yml")
-	s := openT(t, path, Options{})
-	for range 5 {
-		acquire(t, s, "a", "k", "h", 0)
-		release(t, s, "a", "k", "h")
-	}
-	top := acquire(t, s, "a", "k", "h", 0).Fence
-	closeT(t, s)
-	gens := segmentGens(t, path)
-	seg := segmentPath(path, gens[len(gens)-1])
-	offs, end := logFrames(t, seg)
-	last := offs[len(offs)-1]
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, seg, top, b, last, end := lastGrantStore(t)
 	// What that start left: the bytes kept, the segment cut back, and
 	// nothing else.
 	writeFile(t, seg+".dropped-20261127T000000.000000000Z", b[last:end])
 	if err := os.Truncate(seg, int64(last)); err != nil {
 		t.Fatal(err)
 	}
-	s = openT(t, path, Options{})
+	s := openT(t, path, Options{})
 	if l := acquire(t, s, "b", "k", "h", 0); l.Fence <= top {
 		t.Fatalf("next grant got fence %d; %d was handed out before", l.Fence, top)
 	}
 	closeT(t, s)
+}
+
+// lastGrantStore makes a closed store whose log ends with a grant of lock
+// a (after five grants and releases of it), and returns the path, the last
+// segment, the grant's fence, the segment's bytes, and where its last
+// record starts and the records end.
+func lastGrantStore(t *testing.T) (path, seg string, top uint64, b []byte, last, end int) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{})
+	for range 5 {
+		acquire(t, s, "a", "k", "h", 0)
+		release(t, s, "a", "k", "h")
+	}
+	top = acquire(t, s, "a", "k", "h", 0).Fence
+	closeT(t, s)
+	gens := segmentGens(t, path)
+	seg = segmentPath(path, gens[len(gens)-1])
+	offs, end := logFrames(t, seg)
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, seg, top, b, offs[len(offs)-1], end
 }
