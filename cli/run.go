@@ -43,12 +43,13 @@ may then take the lock. A COMMAND that then succeeds makes locker run exit
 1 all the same, unless the lock turned out to be still ours.
 
 SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to
-COMMAND; the lock is released once COMMAND has exited, so a COMMAND that
-starts workers must pass the signals on to them (exec the last one, or trap
-and forward) and wait for them. Ctrl-C and Ctrl-\ typed at the terminal
-whose foreground locker run is in reach COMMAND directly and are not sent
-twice; a signal sent to the whole process group (kill -TERM -PGID, a
-service manager stopping its unit) reaches COMMAND directly and again
+COMMAND (one ignored when locker run starts, as nohup ignores SIGHUP, stays
+ignored, by COMMAND too); the lock is released once COMMAND has exited, so a
+COMMAND that starts workers must pass the signals on to them (exec the last
+one, or trap and forward) and wait for them. Ctrl-C and Ctrl-\ typed at the
+terminal whose foreground locker run is in reach COMMAND directly and are
+not sent twice; a signal sent to the whole process group (kill -TERM -PGID,
+a service manager stopping its unit) reaches COMMAND directly and again
 through locker run. While the release is tried again after COMMAND has
 exited, a signal stops the trying (one in the first half second, which may
 be the one that ended COMMAND, only once an attempt has failed).
@@ -275,8 +276,15 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	// terminal would be stopped for ever. Signals go to the command; one
 	// that starts workers must pass them on (exec, or a trap).
 
+	// Those ignored at start (nohup's SIGHUP) are left ignored: caught
+	// here, COMMAND would start with them back at their default, and one
+	// passed on would end it.
 	sigc := make(chan os.Signal, 8)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2} {
+		if !signal.Ignored(sig) {
+			signal.Notify(sigc, sig)
+		}
+	}
 	defer signal.Stop(sigc)
 
 	// The keeper's first renewal comes before COMMAND starts: a grant

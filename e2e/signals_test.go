@@ -153,3 +153,29 @@ func TestCLIRunSignalsPassedOnOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIRunUnderNohupLeavesSIGHUPIgnored: locker run started with SIGHUP
+// ignored (nohup, trap "" HUP) leaves it so, for itself and for COMMAND,
+// which then outlives a hangup as nohup promised. Caught by locker run,
+// SIGHUP was back at its default in COMMAND, and passed on, it ended it.
+func TestCLIRunUnderNohupLeavesSIGHUPIgnored(t *testing.T) {
+	s := startServer(t, nil)
+	dir := t.TempDir()
+	script := `touch "$0/started"; while [ ! -e "$0/go" ]; do sleep 0.05; done; touch "$0/done"`
+	cmd := exec.Command("sh", "-c", `trap "" HUP; exec "$0" "$@"`, binary, "run", "nh", "--key", "k", "--", "sh", "-c", script, dir)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOCKER_URL=" + s.URL}
+	out := &outputBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir, "started")) })
+	cmd.Process.Signal(syscall.SIGHUP) // locker run: the shell exec'ed it
+	time.Sleep(300 * time.Millisecond)
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+	if err := cmd.Wait(); err != nil || !exists(filepath.Join(dir, "done")) {
+		t.Fatalf("locker run under nohup after a SIGHUP: %v, COMMAND finished: %v\n%s", err, exists(filepath.Join(dir, "done")), out)
+	}
+}
