@@ -62,8 +62,9 @@ type healState struct {
 // store is whole. When that fails, changes are refused (they would go into
 // a log no start reads) and Ready says so, until a later try works.
 //
-// One stat of the data file's name a second, none a batch (the batch's
-// statx of the log cost a measurable part of a write: checkLinked).
+// A few stats a second (the log segment's link count, its name and the open
+// file, the data file's name), none a batch (the batch's statx of the log
+// cost a measurable part of a write: checkLinked).
 func (s *Store) checkSnapshot(h *healState) {
 	if s.compactBusy.Load() {
 		return // its snapshot takes the name; looked at again after it
