@@ -44,7 +44,14 @@ func cliExec(env []string, args ...string) (stdout, stderr string, code int, err
 // with its combined output (safe to read while it runs).
 func cliStart(t *testing.T, env []string, args ...string) (*exec.Cmd, *outputBuffer) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return cliStartProgram(t, env, binary, args...)
+}
+
+// cliStartProgram is cliStart of another program (a shell that execs the
+// binary, say).
+func cliStartProgram(t *testing.T, env []string, program string, args ...string) (*exec.Cmd, *outputBuffer) {
+	t.Helper()
+	cmd := exec.Command(program, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	out := &outputBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

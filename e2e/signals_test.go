@@ -162,15 +162,7 @@ func TestCLIRunUnderNohupLeavesSIGHUPIgnored(t *testing.T) {
 	s := startServer(t, nil)
 	dir := t.TempDir()
 	script := `touch "$0/started"; while [ ! -e "$0/go" ]; do sleep 0.05; done; touch "$0/done"`
-	cmd := exec.Command("sh", "-c", `trap "" HUP; exec "$0" "$@"`, binary, "run", "nh", "--key", "k", "--", "sh", "-c", script, dir)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOCKER_URL=" + s.URL}
-	out := &outputBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	cmd, out := cliStartProgram(t, []string{"LOCKER_URL=" + s.URL}, "sh", "-c", `trap "" HUP; exec "$0" "$@"`, binary, "run", "nh", "--key", "k", "--", "sh", "-c", script, dir)
 	cliWait(t, "the command started", func() bool { return exists(filepath.Join(dir, "started")) })
 	cmd.Process.Signal(syscall.SIGHUP) // locker run: the shell exec'ed it
 	time.Sleep(300 * time.Millisecond)
