@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,6 +126,34 @@ func TestGrantThatWaitedInTheDatabaseIsUndone(t *testing.T) {
 	events, err := s.History(bg, "leased")
 	if err != nil || len(events) != 3 {
 		t.Fatalf("history: %+v, %v; want a grant, a release, and the one grant", events, err)
+	}
+}
+
+// TestLeaseTooShortToGrantSaysSo: a grant whose lease is shorter than the
+// database's round trips (ttl=1ms over a database a millisecond away, or
+// 1ns anywhere) is never written in time, whatever the database does. Its
+// 503 said "the lock database is too slow ... try again", and clients
+// tried again for nothing; it names the lease and says to ask for a
+// longer one.
+func TestLeaseTooShortToGrantSaysSo(t *testing.T) {
+	s, err := pgstore.Open(bg, pgtest.Schema(t), pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, _, err = s.Update(bg, "short", func(l *lock.Lock, env lock.Env) []lock.Event {
+		ev, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "k", TTL: time.Nanosecond}, env)
+		return ev
+	})
+	var le *lock.Error
+	if !errors.As(err, &le) || le.Code != lock.EUNAVAILABLE || le.Unsure {
+		t.Fatalf("a grant of a 1ns lease: %v, want EUNAVAILABLE saying it was not made", err)
+	}
+	if !strings.Contains(le.Message, "1ns lease") || !strings.Contains(le.Message, "longer ttl") {
+		t.Errorf("a grant of a 1ns lease: %q, want it to name the lease and ask for a longer ttl", le.Message)
+	}
+	if l, _, err := s.Get(bg, "short"); err != nil || l.Key != "" {
+		t.Fatalf("the lock after the refused grant: %+v, %v; want it free", l, err)
 	}
 }
 

@@ -393,6 +393,14 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			late++
 			continue
 		case errors.Is(err, errLate):
+			var le lateError
+			if errors.As(err, &le) && le.lease > 0 {
+				// Half the lease it grants bound the write: a lease
+				// shorter than the database's round trips can never be
+				// granted, and "try again" alone would be retried for
+				// nothing.
+				return lock.Lock{}, nil, &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the change was not made: its write reached the lock database after half of the %s lease it grants, three times; ask for a longer ttl (a lease this short cannot outlast the database's round trips), or try again if the database is slow", le.lease)}
+			}
 			return lock.Lock{}, nil, &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database is too slow: the change's write reached it too late, three times, and was not made; try again"}
 		case err != nil && errors.As(err, &rf) && !reread && ctx.Err() == nil && connectionLost(err):
 			// A dead pooled connection: nothing was written; drop
@@ -543,7 +551,8 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON, writeBy(before, l, now)}
+	by, lease := writeBy(before, l, now)
+	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON, by}
 	if trim {
 		write, args = writeTrimming, append(args, s.opts.HistoryLimit)
 	}
@@ -556,11 +565,11 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first, &inTime, &zero)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, lateMark) {
-		return lock.Lock{}, nil, 0, 0, errLate // undone
+		return lock.Lock{}, nil, 0, 0, lateError{lease} // undone
 	}
 	if err == nil && after == nil {
 		if !inTime {
-			return lock.Lock{}, nil, 0, 0, errLate
+			return lock.Lock{}, nil, 0, 0, lateError{lease}
 		}
 		return lock.Lock{}, nil, -1, 0, nil // another change came first
 	}
@@ -582,6 +591,13 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 // was not made.
 var errLate = errors.New("the change's write reached the lock database too late, and was not made")
 
+// lateError is errLate with the lease whose half set the write's deadline
+// (writeBy), 0 when none did.
+type lateError struct{ lease time.Duration }
+
+func (lateError) Error() string { return errLate.Error() }
+func (lateError) Unwrap() error { return errLate }
+
 // writeBy is the time, by the database's clock (now is its time when the
 // lock was read), after which a change's write is not made, but read and
 // decided again (Update):
@@ -598,21 +614,25 @@ var errLate = errors.New("the change's write reached the lock database too late,
 //     knows it has it.
 //   - the end of every other hold's lease: past it, the lock as read is
 //     stale (the hold has run out).
-func writeBy(before, after lock.Lock, now time.Time) time.Time {
-	by := now.Add(statementTimeout())
+//
+// lease is the lease granted or renewed whose half is the deadline, 0 when
+// the deadline is another.
+func writeBy(before, after lock.Lock, now time.Time) (by time.Time, lease time.Duration) {
+	by = now.Add(statementTimeout())
 	for holder, h := range after.Holds.All() {
 		if h.Expires.IsZero() {
 			continue
 		}
-		end := h.Expires
+		end, granted := h.Expires, time.Duration(0)
 		if old, ok := before.Holds.Lookup(holder); !ok || !old.Expires.Equal(h.Expires) {
-			end = now.Add(h.Expires.Sub(now) / 2)
+			granted = h.Expires.Sub(now)
+			end = now.Add(granted / 2)
 		}
 		if end.Before(by) {
-			by = end
+			by, lease = end, granted
 		}
 	}
-	return by
+	return by, lease
 }
 
 // channelFor is the NOTIFY channel of a schema: locker_<schema>, or, when
