@@ -148,6 +148,11 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 		return lockRequest{}, lock.Errorf(lock.EINVALID, "reading the request body: %v", err)
 	}
 	if err := decodeBody(raw, &body); err != nil {
+		if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") && lock.ErrorCode(err) == lock.EINVALID {
+			// A compressed body reads as bytes that are not UTF-8, or
+			// not JSON: say why, which "not valid UTF-8" did not.
+			return lockRequest{}, lock.Errorf(lock.EINVALID, "%s (the body was sent with Content-Encoding: %s, which the server does not decode; send it uncompressed)", lock.ErrorMessage(err), ce)
+		}
 		return lockRequest{}, err
 	}
 	// Not r.URL.Query(), which drops a pair it cannot parse (a ';', a

@@ -4,6 +4,8 @@ package httpapi_test
 // read without a word, or with a word that does not say what is wrong.
 
 import (
+	"bytes"
+	"compress/gzip"
 	"strings"
 	"testing"
 )
@@ -151,4 +153,36 @@ func TestDurationTooLongIsSaid(t *testing.T) {
 		{"refresh ttl", "POST", "/lock/x/refresh?key=k&ttl=2562048h", ``, `ttl: duration "2562048h" is too long`},
 		{"seconds", "PUT", "/lock/x", `{"key":"k","ttl":"9999999999"}`, `duration "9999999999" is out of range: use 0 to 1e9 seconds`},
 	})
+}
+
+// TestCompressedBodySaysSo: a body sent compressed (Content-Encoding:
+// gzip, as some HTTP libraries send when told to) is not decoded; its 400
+// said only "request body is not valid UTF-8", which sent its sender
+// looking at the JSON. It names the encoding, and nothing is taken. A
+// plain body that claims an encoding is read as before.
+func TestCompressedBodySaysSo(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"key":"k"}`))
+	zw.Close()
+	for _, c := range []struct{ what, method, path, encoding string }{
+		{"PUT", "PUT", "/lock/x", "gzip"},
+		{"DELETE", "DELETE", "/lock/x", "gzip"},
+		{"refresh", "POST", "/lock/x/refresh?ttl=1m", "GZIP"},
+		{"a pool's member", "PUT", "/pool/p/m", "deflate, gzip"},
+	} {
+		r := s.do(c.method, c.path, gz.String(), header("Content-Encoding", c.encoding)).expect(t, 400, c.what)
+		e := r.errorOf(t)
+		if !strings.Contains(e.Error, "Content-Encoding: "+c.encoding) || !strings.Contains(e.Error, "send it uncompressed") {
+			t.Errorf("%s of a gzip body: error %q, want it to name Content-Encoding: %s", c.what, e.Error, c.encoding)
+		}
+	}
+	if l := s.list(t); len(l) != 0 {
+		t.Errorf("refused requests took locks: %v", keys(l))
+	}
+	s.do("PUT", "/lock/x", `{"key":"k"}`, header("Content-Encoding", "gzip")).expect(t, 200, "a plain body labelled gzip")
+	if e := s.do("PUT", "/lock/y", gz.String(), header("Content-Encoding", "identity")).expect(t, 400, "gzip labelled identity").errorOf(t); strings.Contains(e.Error, "Content-Encoding") {
+		t.Errorf("a body labelled identity: error %q names an encoding", e.Error)
+	}
 }
