@@ -140,6 +140,34 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
+// TestMethodNotAllowedNamesThePathAsSent: a name holding an escaped slash
+// is one segment, but the 405 and 404 named the decoded path, another
+// route: PUT /lock/a%2Fb/refresh got "method PUT is not allowed on
+// /lock/a/b/refresh", and PUT /lock/%2F/history "... on /lock///history".
+// They name the path as sent.
+func TestMethodNotAllowedNamesThePathAsSent(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	for _, c := range []struct{ method, path string }{
+		{"PUT", "/lock/a%2Fb/refresh"},
+		{"PUT", "/lock/%2F/history"},
+		{"PATCH", "/lock/%2F"},
+		{"POST", "/pool/a%2Fb"},
+	} {
+		e := s.do(c.method, c.path, "").expect(t, 405, c.method+" "+c.path).errorOf(t)
+		if !strings.Contains(e.Error, " on "+c.path+";") {
+			t.Errorf("%s %s: error %q, want it to name %s", c.method, c.path, e.Error, c.path)
+		}
+	}
+	if e := s.do("GET", "/nope/a%2Fb", "").expect(t, 404, "GET /nope/a%2Fb").errorOf(t); e.Error != "no such route: GET /nope/a%2Fb" {
+		t.Errorf("GET /nope/a%%2Fb: error %q", e.Error)
+	}
+	// A path whose escapes only spell it another way is named decoded,
+	// as before.
+	if e := s.do("PATCH", "/lock/caf%C3%A9", "").expect(t, 405, "PATCH /lock/café").errorOf(t); !strings.Contains(e.Error, " on /lock/café;") {
+		t.Errorf("PATCH /lock/caf%%C3%%A9: error %q, want it to name /lock/café", e.Error)
+	}
+}
+
 func TestMethodNotAllowed(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{})
 	tests := []struct {

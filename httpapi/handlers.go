@@ -284,14 +284,20 @@ func (s *Server) handleNotFound() http.Handler {
 				}
 			}
 		}
+		// The path as sent when it differs from its decoding in more
+		// than spelling: /lock/a%2Fb/refresh is not /lock/a/b/refresh.
+		path := r.URL.Path
+		if r.URL.RawPath != "" {
+			path = r.URL.RawPath
+		}
 		if len(allow) > 0 {
 			for _, m := range allow {
 				w.Header().Add("Allow", m)
 			}
-			errorf(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %v", r.Method, r.URL.Path, allow))
+			errorf(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %v", r.Method, path, allow))
 			return
 		}
-		errorf(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path))
+		errorf(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, path))
 	})
 }
 
