@@ -116,6 +116,7 @@ func serveAsset(a asset) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("ETag", a.etag)
+		armWrite(w)
 		http.ServeContent(w, r, "", time.Time{}, strings.NewReader(string(a.body)))
 	})
 }

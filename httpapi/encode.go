@@ -523,7 +523,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	writeBody(w, append(b, '\n'))
 }
 
 // writeLockMap streams {"name": view, ...} in name order, a quarter of a
@@ -549,13 +549,13 @@ func (s *Server) writeLockMap(w http.ResponseWriter, r *http.Request, sorted []*
 			v, _ := json.Marshal(viewOf(*l, waiters[l.Name]))
 			buf = append(buf, v...)
 		}
-		if len(buf) > 256<<10 {
-			if _, err := w.Write(buf); err != nil {
+		if len(buf) > writePart {
+			if err := writeBody(w, buf); err != nil {
 				return
 			}
 			buf = buf[:0]
 		}
 	}
 	buf = append(buf, "}\n"...)
-	w.Write(buf)
+	writeBody(w, buf)
 }

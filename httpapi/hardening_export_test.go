@@ -53,3 +53,11 @@ func SetStreamWriteTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
 	streamWriteTimeout = d
 	t.Cleanup(func() { streamWriteTimeout = old })
 }
+
+// SetResponseWriteTimeout sets how long a part of an answer may wait for
+// its client, for the test t.
+func SetResponseWriteTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := responseWriteTimeout
+	responseWriteTimeout = d
+	t.Cleanup(func() { responseWriteTimeout = old })
+}

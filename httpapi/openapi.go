@@ -11,6 +11,6 @@ var openapiJSON []byte
 func (s *Server) handleOpenAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(openapiJSON)
+		writeBody(w, openapiJSON)
 	})
 }

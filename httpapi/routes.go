@@ -26,9 +26,9 @@ func (s *Server) routes() {
 	// Prometheus metrics: behind auth unless configured public.
 	if s.cfg.Metrics != nil {
 		if s.cfg.MetricsPublic {
-			s.mux.Handle("GET /metrics", s.cfg.Metrics)
+			s.mux.Handle("GET /metrics", boundWrites(s.cfg.Metrics))
 		} else {
-			s.handle("GET /metrics", s.cfg.Metrics)
+			s.handle("GET /metrics", boundWrites(s.cfg.Metrics))
 		}
 	}
 

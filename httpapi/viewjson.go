@@ -100,5 +100,5 @@ func (s *Server) writeLockResponse(w http.ResponseWriter, msg string, l lock.Loc
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	w.Write(append(b, '\n'))
+	writeBody(w, append(b, '\n'))
 }

@@ -1,0 +1,102 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/lock"
+)
+
+// sendGet sends GET path on a connection of its own, with a small receive
+// buffer when smallReceive, and reads nothing of the answer.
+func sendGet(t *testing.T, s *httpStack, path string, smallReceive bool) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if smallReceive {
+		c.(*net.TCPConn).SetReadBuffer(4096)
+	}
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: locker\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// manyLocks holds n locks of long names, so that GET /locks is far larger
+// than the sockets' buffers.
+func manyLocks(t *testing.T, s *httpStack, n int) {
+	t.Helper()
+	for i := range n {
+		name := fmt.Sprintf("%05d-%s", i, strings.Repeat("n", 400))
+		if _, err := s.Svc.Acquire(context.Background(), name, lock.Request{Key: "k", Holder: strings.Repeat("h", 400)}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestAnswerNotReadIsCut: a client that asks for a large answer and reads
+// none of it has its connection closed after the write timeout, instead of
+// holding it (and its place under LOCKER_MAX_CONNECTIONS) for ever.
+func TestAnswerNotReadIsCut(t *testing.T) {
+	httpapi.SetResponseWriteTimeout(t, 200*time.Millisecond)
+	closed := make(chan string, 100)
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: func(c net.Conn, cs http.ConnState) {
+		if cs == http.StateClosed {
+			select {
+			case closed <- c.RemoteAddr().String():
+			default: // the test is over
+			}
+		}
+	}})
+	manyLocks(t, s, 1000) // about 1.3 MB of listing
+	c := sendGet(t, s, "/locks", true)
+	for timeout := time.After(30 * time.Second); ; {
+		select {
+		case addr := <-closed:
+			if addr == c.LocalAddr().String() {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the connection of a GET /locks whose client reads nothing is still open after 30s")
+		}
+	}
+}
+
+// TestAnswerReadSlowlyIsNotCut: the deadline is for each part of an
+// answer, not the whole: a client that reads steadily, slower than the
+// whole listing could be sent within the timeout, gets all of it.
+func TestAnswerReadSlowlyIsNotCut(t *testing.T) {
+	httpapi.SetResponseWriteTimeout(t, 500*time.Millisecond)
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
+	manyLocks(t, s, 1000)
+	want := len(s.do("GET", "/locks", "").Body)
+	c := sendGet(t, s, "/locks", false)
+	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	var got []byte
+	buf := make([]byte, 16<<10)
+	start := time.Now()
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("after %d bytes in %v: %v", len(got), time.Since(start).Round(time.Millisecond), err)
+		}
+		if strings.HasSuffix(string(got), "}\n") && len(got) > want {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // at most 16 KiB per 10ms: 1.6 MB/s, 0.8 s for the listing
+	}
+	if time.Since(start) < 500*time.Millisecond {
+		t.Logf("read in %v: faster than the timeout, the test proves little", time.Since(start))
+	}
+}
