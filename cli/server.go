@@ -390,9 +390,17 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	}
 	log.Info("shutting down: finishing requests in flight")
 	svc.Close() // waiting requests give up with 503
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
+	if err = srv.Shutdown(shutdownCtx); errors.Is(err, context.DeadlineExceeded) {
+		// Requests still in flight: mostly answers their clients read
+		// slowly or not at all. Their connections are closed, as a lost
+		// network would close them (a client reads the lock back); the
+		// store is still closed properly below, so nothing it has
+		// acknowledged is lost, and the stop is a clean one.
+		log.Warn("shutting down: answers not taken by their clients within the grace period; closing their connections", "grace", shutdownGrace)
+		err = srv.Close()
+	}
 	stopService()
 	if cerr := store.Close(); err == nil {
 		err = cerr
@@ -403,6 +411,11 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	log.Info("stopped")
 	return nil
 }
+
+// shutdownGrace is how long a stopping server waits for the answers in
+// flight to be taken by their clients before it closes their connections.
+// A variable for tests.
+var shutdownGrace = 30 * time.Second
 
 // historyTooLong says why LOCKER_HISTORY=n is more than the file store
 // keeps: one lock's snapshot entry, its history included, is one frame of
