@@ -1837,3 +1837,71 @@ func TestDashboardReloadSpacing(t *testing.T) {
 	}
 	tb.checkProblems()
 }
+
+// TestDashboardHungRead: a read of the locks that never gets an answer (a
+// proxy that hangs, a connection gone dead without a word) held the page
+// for good: no other reload starts while one is in flight, so the page went
+// on showing the locks as they were, "live", until it was reloaded by hand.
+// A read that gets no answer in time fails, and the next one starts afresh.
+func TestDashboardHungRead(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)
+
+	tb := openTab(t, browser, "", "")
+	var mu sync.Mutex
+	hang, hung := false, 0
+	paused := chromedp.Events(tb.ctx, fetch.RequestPaused)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			h := hang
+			if h {
+				hung++
+			}
+			mu.Unlock()
+			if !h { // a hung request is left paused: never sent, never answered
+				chromedp.Call(tb.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			}
+		}
+	}()
+	if _, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/locks"}}}); err != nil {
+		t.Fatalf("enabling the Fetch domain: %v", err)
+	}
+	tb.open(s.URL)
+	tb.waitFor("prod, held", rowJS("prod")+`?.dataset.state === "held"`)
+
+	// The next read of the locks hangs; those after it are answered.
+	mu.Lock()
+	hang = true
+	mu.Unlock()
+	mustCall(t, "PUT", lockURL(s.URL, "staging"), "", "", `{"key":"qa"}`)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := hung
+		if n > 0 {
+			hang = false
+		}
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page did not read the locks after a change")
+		}
+	}
+
+	mustCall(t, "DELETE", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)
+	start := time.Now()
+	for !eval[bool](tb, rowJS("prod")+`?.dataset.state === "free" && !!`+rowJS("staging")) {
+		if time.Since(start) > 45*time.Second {
+			t.Fatalf("45 s after a read of the locks hung, the page still shows them as before it: %s", tb.describe())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the page caught up %v after the release", time.Since(start).Round(time.Second))
+	tb.checkProblems()
+}

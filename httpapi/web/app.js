@@ -163,8 +163,23 @@
     return u.href;
   }
 
+  // A read the server (or a proxy on the way) never answers, on a
+  // connection that hangs without a word, held the page for good: no reload
+  // starts while one is in flight, so it showed the locks as they were,
+  // "live", until reloaded by hand. A read whose answer has not begun
+  // within readTimeout fails as one that could not reach the server, and
+  // the next starts afresh. Only reads: a force release is left to finish.
+  const readTimeout = 20000;
+
   async function api(method, path) {
-    const r = await fetch(apiURL(path), { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" });
+    const ac = method === "GET" ? new AbortController() : null;
+    const timer = ac && setTimeout(() => ac.abort(new Error("no answer within " + readTimeout / 1000 + " s")), readTimeout);
+    let r;
+    try {
+      r = await fetch(apiURL(path), { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin", signal: ac ? ac.signal : undefined });
+    } finally {
+      clearTimeout(timer);
+    }
     const date = Date.parse(r.headers.get("Date") || "");
     if (!isNaN(date)) {
       const skew = date - Date.now();
