@@ -324,7 +324,8 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		return len(all), held, holds, waiters, nil
 	})
 	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit, AllowedHosts: cfg.allowedHosts,
-		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic})
+		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic,
+		MaxLongRequests: longRequestPlaces(cfg.maxConns)})
 
 	limiter := newLimitListener(ln, cfg.maxConns, log)
 	ln = limiter
@@ -410,6 +411,13 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// longRequestPlaces is how many of maxConns connections blocking waits and
+// event streams may hold: all but an eighth (at least one), kept for the
+// requests that answer at once, the release that ends a wait among them.
+func longRequestPlaces(maxConns int) int {
+	return max(1, maxConns-max(1, maxConns/8))
 }
 
 // shutdownGrace is how long a stopping server waits for the answers in

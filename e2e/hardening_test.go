@@ -739,3 +739,46 @@ func TestHardeningRefusedConnectionsClose(t *testing.T) {
 		t.Fatalf("after the 401: %v, want the connection closed", err)
 	}
 }
+
+// TestHardeningLongRequestsLeaveRoom: event streams and blocking waits hold
+// all but an eighth (at least one) of LOCKER_MAX_CONNECTIONS; past that
+// they are refused with 503, and the requests that answer at once, the
+// release that would end a wait among them, still get a connection (a
+// review: 20 streams under a cap of 20 kept every PUT and /healthz out).
+func TestHardeningLongRequestsLeaveRoom(t *testing.T) {
+	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=4"}) // 3 places for long requests
+	addr := strings.TrimPrefix(s.URL, "http://")
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("an event stream: %q %v", line, err)
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	st, _, body, err := tryCall(client, "GET", s.URL+"/events", "", "", "")
+	if err != nil || st != 503 || !strings.Contains(body, "too many connections are held by waiting requests and event streams") {
+		t.Fatalf("a fourth stream: %d %q %v", st, body, err)
+	}
+	if st, _, body, err := tryCall(client, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"a"}`); err != nil || st != 200 {
+		t.Fatalf("PUT: %d %q %v", st, body, err)
+	}
+	if st, _, body, err := tryCall(client, "PUT", lockURL(s.URL, "prod")+"?wait=1m", "", "", `{"key":"b"}`); err != nil || st != 503 {
+		t.Fatalf("a wait with no place left: %d %q %v", st, body, err)
+	}
+	for _, c := range []struct{ method, url, body string }{
+		{"DELETE", lockURL(s.URL, "prod"), `{"key":"a"}`},
+		{"GET", s.URL + "/healthz", ""},
+		{"GET", s.URL + "/locks", ""},
+	} {
+		if st, _, body, err := tryCall(client, c.method, c.url, "", "", c.body); err != nil || st != 200 {
+			t.Fatalf("%s %s: %d %q %v", c.method, c.url, st, body, err)
+		}
+	}
+}

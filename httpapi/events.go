@@ -125,6 +125,12 @@ func (s *Server) handleEvents() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		release, err := s.places.take(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		defer release()
 		shrinkSendBuffer(r)
 		rc := http.NewResponseController(w)
 		sub := s.svc.Events().Subscribe(1024)

@@ -43,6 +43,10 @@ type Config struct {
 	// server without credentials takes changes from browser pages, besides
 	// its addresses and localhost; "*" is any (rebinding.go).
 	AllowedHosts []string
+	// MaxLongRequests bounds the connections that blocking waits and event
+	// streams may hold at once (places.go); past it they are refused with
+	// 503. Zero: no bound.
+	MaxLongRequests int
 }
 
 // Server serves the HTTP API.
@@ -52,6 +56,8 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	guard *guard // auth.go
+	// places bounds the connections held by waits and streams (places.go).
+	places *places
 	// csrf refuses changes sent by a browser from a page of another
 	// origin: with basic auth the browser adds the saved login to them,
 	// and a plain HTML form can POST a refresh (key and ttl in the query)
@@ -71,7 +77,7 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), guard: newGuard(cfg), csrf: http.NewCrossOriginProtection()}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), guard: newGuard(cfg), csrf: http.NewCrossOriginProtection(), places: newPlaces(cfg.MaxLongRequests)}
 	s.routes()
 	return s
 }

@@ -32,6 +32,10 @@ type stackOptions struct {
 	// Logger gets the server's log lines (none when nil).
 	Logger       *slog.Logger
 	AllowedHosts []string
+	// MaxLongRequests is the Config's.
+	MaxLongRequests int
+	// HTTP2 serves HTTPS with HTTP/2 (the stack's client speaks it).
+	HTTP2 bool
 	// SmallSendBuffers shrinks the send buffer of every accepted connection,
 	// so that a client that stops reading fills it after a few kilobytes.
 	SmallSendBuffers bool
@@ -73,7 +77,7 @@ func newHTTPStack(t *testing.T, opts stackOptions) *httpStack {
 		t.Fatalf("svc.Start: %v", err)
 	}
 	t.Cleanup(svc.Close)
-	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger, AllowedHosts: opts.AllowedHosts})
+	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger, AllowedHosts: opts.AllowedHosts, MaxLongRequests: opts.MaxLongRequests})
 	srv := httptest.NewUnstartedServer(api)
 	srv.Config.ConnState = opts.ConnState
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
@@ -85,7 +89,12 @@ func newHTTPStack(t *testing.T, opts stackOptions) *httpStack {
 	if opts.SmallSendBuffers {
 		srv.Listener = smallBufferListener{srv.Listener}
 	}
-	srv.Start()
+	if opts.HTTP2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	s := &httpStack{t: t, URL: srv.URL, Addr: srv.Listener.Addr().String(), Srv: srv, Svc: svc, Store: store}
 	if opts.Auth.Set() {

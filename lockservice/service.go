@@ -187,11 +187,18 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		return s.kept(ctx, l, before, r)
 	}
 	wait = min(wait, s.cfg.MaxWait)
-	w, err := s.queues.join(ctx, queue, r.Key, r.Holder)
+	release, err := takeWaitPlace(ctx)
+	var w *waiter
+	if err == nil {
+		if w, err = s.queues.join(ctx, queue, r.Key, r.Holder); err != nil {
+			release()
+		}
+	}
 	if err != nil {
-		// A full queue refuses only a request that would have to wait:
-		// one that can have the lock at once (its holder re-entering)
-		// still gets it, as it would without wait.
+		// A full queue (or no place to wait in) refuses only a request
+		// that would have to wait: one that can have the lock at once
+		// (its holder re-entering) still gets it, as it would without
+		// wait.
 		l, before, aerr := attempt(nil)
 		switch {
 		case aerr == nil:
@@ -201,6 +208,7 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		}
 		return lock.Lock{}, err
 	}
+	defer release()
 	keep := time.Duration(0) // set when the wait runs out: the client may ask again
 	defer func() { s.queues.leave(ctx, queue, w, keep) }()
 	// A change made by another server sharing the store reaches this one
