@@ -4,6 +4,7 @@ package e2e
 // replicas, a waiter whose replica is killed, and `locker migrate`.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
@@ -150,6 +153,81 @@ func TestHAWaitsAcrossReplicas(t *testing.T) {
 	}
 	if n := haWaiters(t, a.URL, "q"); n != 0 {
 		t.Errorf("%d waiters still counted", n)
+	}
+}
+
+// A replica killed while its write waits in the database (here for a row
+// lock that a psql session holds) takes the write with it: its client's
+// request failed, and the lock, read back as the client is told to, is
+// free, so the write must not be carried out once the row lock is let go
+// (a review saw the lock held, without a lease, by the key whose request
+// had failed, seconds after the read-back found it free).
+func TestHAKilledReplicasWaitingWriteIsNotMade(t *testing.T) {
+	db := haDatabase(t)
+	env := []string{"LOCKER_DATABASE_URL=" + db}
+	a, b := startServer(t, env), startServer(t, env)
+	haCall(t, http.MethodPut, a.URL+"/lock/deploy", `{"key":"earlier"}`, http.StatusOK)
+	haCall(t, http.MethodDelete, a.URL+"/lock/deploy", `{"key":"earlier"}`, http.StatusOK)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var version int
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 140000 {
+		t.Skipf("PostgreSQL %d has no client_connection_check_interval (14 and later)", version)
+	}
+	var self int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&self); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM locker_locks WHERE name = 'deploy' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	// blocked counts the sessions waiting for the row lock.
+	blocked := func() int {
+		c, err := pgx.Connect(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var n int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, self).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	put := haAsync(http.MethodPut, b.URL+"/lock/deploy", `{"key":"orphan"}`)
+	haWaitUntil(t, "b's write waits for the row lock", 5*time.Second, func() bool { return blocked() == 1 })
+	b.Kill()
+	if r := <-put; r.err == nil {
+		t.Fatalf("the killed replica answered: %d %s", r.status, r.body)
+	}
+	if l := haCall(t, http.MethodGet, a.URL+"/lock/deploy", "", http.StatusOK); len(l.LockedBy) != 0 {
+		t.Fatalf("the lock, read back, is held: %+v", l)
+	}
+	// The database ends the write (its client is gone) within a second;
+	// the row lock is let go well within the write's own deadline (8s
+	// after its read), which would not stop it.
+	for deadline := time.Now().Add(3 * time.Second); blocked() > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if l := haCall(t, http.MethodGet, a.URL+"/lock/deploy", "", http.StatusOK); len(l.LockedBy) != 0 {
+		t.Fatalf("the lock was taken by the write of a replica killed before it was made: %+v", l)
 	}
 }
 

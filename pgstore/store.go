@@ -147,14 +147,23 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		// for a connection while others wait on the database's disk.
 		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
 	}
-	if _, set := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !set && !strings.Contains(cfg.ConnConfig.RuntimeParams["options"], "statement_timeout") {
-		// Set after connecting, not as a start-up parameter, which
-		// PgBouncer refuses.
-		ms := statementTimeout().Milliseconds()
-		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-			_, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", ms))
-			return err
+	// Set after connecting, not as start-up parameters, which PgBouncer
+	// refuses.
+	setTimeout := !urlSets(cfg.ConnConfig, "statement_timeout")
+	setCheck := !urlSets(cfg.ConnConfig, "client_connection_check_interval")
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if setTimeout {
+			if _, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", statementTimeout().Milliseconds())); err != nil {
+				return err
+			}
 		}
+		if setCheck {
+			// Best effort: PostgreSQL before 14, and platforms
+			// without the kernel's help, refuse it; the write's
+			// deadline still bounds such a write.
+			conn.Exec(ctx, fmt.Sprintf("SET client_connection_check_interval = %d", clientCheckInterval.Milliseconds()))
+		}
+		return nil
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// Fail fast when the database is down: requests answer 503 at once
@@ -362,6 +371,24 @@ var beforeWrite func()
 // writeTimeout bounds a change's write, which does not end with its
 // request. A variable for tests.
 var writeTimeout = 10 * time.Second
+
+// clientCheckInterval is the client_connection_check_interval each pooled
+// connection gets (unless the URL sets one; PostgreSQL 14 and later): how
+// often the database checks, while a statement runs, that this replica is
+// still connected. A replica that dies (kill -9, a crash) while its write
+// waits in the database (on a row lock, say) closes its connections, and
+// the database then ends the write within this time instead of carrying
+// it out once the wait is over: its client, whose request failed, reads
+// the lock back (as it is told to) and finds nothing, so the write must
+// not commit afterwards, a hold nobody knows of.
+const clientCheckInterval = 250 * time.Millisecond
+
+// urlSets reports whether the connection string sets the run-time
+// parameter name, directly or in options.
+func urlSets(cfg *pgx.ConnConfig, name string) bool {
+	_, set := cfg.RuntimeParams[name]
+	return set || strings.Contains(cfg.RuntimeParams["options"], name)
+}
 
 // statementTimeout is the statement_timeout each pooled connection gets
 // (unless the URL sets one): under writeTimeout, so that the database ends
