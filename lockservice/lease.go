@@ -42,6 +42,9 @@ func (ls *leases) watch(name string, t time.Time) {
 func (ls *leases) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// skew is, per lock whose lease has run out by this server's clock
+	// and not by the store's, the pause before looking again.
+	skew := map[string]time.Duration{}
 	for {
 		ls.mu.Lock()
 		var next time.Duration = time.Hour
@@ -58,10 +61,22 @@ func (ls *leases) run(ctx context.Context) {
 				// The store is failing: try again shortly.
 				at = time.Now().Add(time.Second)
 			}
-			if !at.IsZero() {
-				// Never sooner than a little later, so that a clock that
-				// disagrees with the store's cannot make this spin.
-				ls.watch(name, maxTime(at, time.Now().Add(10*time.Millisecond)))
+			now := time.Now()
+			switch {
+			case at.IsZero():
+				delete(skew, name)
+			case at.After(now):
+				delete(skew, name)
+				ls.watch(name, at)
+			default:
+				// Run out by this server's clock, not by the store's
+				// (a replica ahead of the database): the clocks
+				// disagree. Look again later each time, up to a
+				// second, so as not to ask the store a hundred times
+				// a second until its clock catches up.
+				d := max(skew[name], minSkewWait)
+				skew[name] = min(2*d, maxSkewWait)
+				ls.watch(name, now.Add(d))
 			}
 			continue
 		}
@@ -81,12 +96,10 @@ func (ls *leases) run(ctx context.Context) {
 	}
 }
 
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
+// maxSkewWait is the longest pause before the lease watcher looks again
+// at a lease that has run out by this server's clock and not by the
+// store's.
+const maxSkewWait = time.Second
 
 type dueItem struct {
 	name string

@@ -76,3 +76,45 @@ func TestPoolMemberFreeByTheStoresClock(t *testing.T) {
 		t.Fatalf("taking a member whose lease ran out by the store's clock: %+v, %v", l, err)
 	}
 }
+
+// TestLeaseWatcherWithClockAheadOfTheStore: the lease watcher of a server
+// whose clock is ahead of the store's (a replica ahead of the database)
+// finds a lease due that the store says has not run out: with the clocks
+// a minute apart, every lease shorter than that, from the moment it is
+// granted. It must look again later and later, not every 10ms until the
+// lease runs out by the store's clock (a hundred reads a second of the
+// database per lease, from every such replica); and the lease still runs
+// out.
+func TestLeaseWatcherWithClockAheadOfTheStore(t *testing.T) {
+	store := &countingStore{Store: memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Minute) }})}
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if _, err := svc.Acquire(ctx, "db", lock.Request{Key: "a", Holder: "a", TTL: 1500 * time.Millisecond}, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := store.updates.Load()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := svc.Get(ctx, "db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Free() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lease did not run out: %+v", l)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Without the back-off: about a hundred and fifty (1.5s of every
+	// 10ms). With it, a dozen at most.
+	if n := store.updates.Load() - before; n > 40 {
+		t.Errorf("the lease watcher asked the store %d times while the clocks disagreed", n)
+	}
+}
