@@ -76,61 +76,62 @@ func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket, keep time
 
 // Ahead implements lock.WaitQueue.
 func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.Waiter, error) {
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
 	limit := int64(t)
 	if t == 0 {
 		limit = 1<<63 - 1
 	}
-	rows, err := s.pool.Query(qctx, `SELECT key, holder FROM locker_waiters
+	out, err := reread(s, ctx, func(qctx context.Context) ([]lock.Waiter, error) {
+		rows, err := s.pool.Query(qctx, `SELECT key, holder FROM locker_waiters
 		WHERE name = $1 AND id < $2 AND heartbeat > clock_timestamp() - $3::interval AND kept_until IS NULL ORDER BY id`,
-		name, limit, s.staleAfter())
-	if err != nil {
-		return nil, dbError(ctx, err)
-	}
-	defer rows.Close()
-	var out []lock.Waiter
-	for rows.Next() {
-		var w lock.Waiter
-		if err := rows.Scan(&w.Key, &w.Holder); err != nil {
-			return nil, dbError(ctx, err)
+			name, limit, s.staleAfter())
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, w)
+		defer rows.Close()
+		var out []lock.Waiter
+		for rows.Next() {
+			var w lock.Waiter
+			if err := rows.Scan(&w.Key, &w.Holder); err != nil {
+				return nil, err
+			}
+			out = append(out, w)
+		}
+		return out, rows.Err()
+	})
+	if err != nil {
+		return nil, readError(ctx, err)
 	}
-	return out, dbError2(ctx, rows.Err())
+	return out, nil
 }
 
 // Counts implements lock.WaitQueue.
 func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	rows, err := s.pool.Query(qctx, `SELECT name, count(*) FROM locker_waiters
+	m, err := reread(s, ctx, func(qctx context.Context) (map[string]int, error) {
+		rows, err := s.pool.Query(qctx, `SELECT name, count(*) FROM locker_waiters
 		WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL GROUP BY name`, s.staleAfter())
-	if err != nil {
-		return nil, dbError(ctx, err)
-	}
-	defer rows.Close()
-	m := map[string]int{}
-	for rows.Next() {
-		var name string
-		var n int
-		if err := rows.Scan(&name, &n); err != nil {
-			return nil, dbError(ctx, err)
+		if err != nil {
+			return nil, err
 		}
-		m[name] = n
+		defer rows.Close()
+		m := map[string]int{}
+		for rows.Next() {
+			var name string
+			var n int
+			if err := rows.Scan(&name, &n); err != nil {
+				return nil, err
+			}
+			m[name] = n
+		}
+		return m, rows.Err()
+	})
+	if err != nil {
+		return nil, readError(ctx, err)
 	}
-	return m, dbError2(ctx, rows.Err())
+	return m, nil
 }
 
 func (s *Store) staleAfter() string {
 	return (staleAfter * s.opts.Heartbeat).String()
-}
-
-func dbError2(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	return dbError(ctx, err)
 }
 
 // heartbeat keeps this replica's waiters alive and clears rows left by

@@ -52,6 +52,36 @@ func TestTerminatedSessionsAreNotErrors(t *testing.T) {
 	}
 }
 
+// TestTerminatedSessionsAreNotErrorsForQueueReads: so too for the reads
+// of the wait queue and the database's clock, which a pool request or a
+// waiting one makes first: after a database restart, each dead connection
+// failed one of them with a 503 saying that a change may have been made
+// (an HA review's pool requests, right after pg_terminate_backend).
+func TestTerminatedSessionsAreNotErrorsForQueueReads(t *testing.T) {
+	s, app := namedStore(t)
+	reads := map[string]func() error{
+		"Ahead":  func() error { _, err := s.Ahead(bg, "x", 0); return err },
+		"Counts": func() error { _, err := s.Counts(bg); return err },
+		"Now":    func() error { _, err := s.Now(bg); return err },
+	}
+	for name, read := range reads {
+		// Several connections in the pool, idle.
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.List(bg)
+			}()
+		}
+		wg.Wait()
+		endSessions(t, app)
+		if err := read(); err != nil {
+			t.Errorf("%s after the sessions were ended: %v", name, err)
+		}
+	}
+}
+
 // TestListenGapIsReported: when the store's LISTEN connection is lost and
 // made again, notifications sent meanwhile are gone: the watcher is told
 // (an empty name) that any lock may have changed, so that event streams

@@ -736,11 +736,13 @@ func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFun
 
 // Now implements lock.Clock: the database's clock, which decides leases.
 func (s *Store) Now(ctx context.Context) (time.Time, error) {
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	var now time.Time
-	if err := s.pool.QueryRow(qctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
-		return time.Time{}, dbError(ctx, err)
+	now, err := reread(s, ctx, func(qctx context.Context) (time.Time, error) {
+		var now time.Time
+		err := s.pool.QueryRow(qctx, `SELECT clock_timestamp()`).Scan(&now)
+		return now, err
+	})
+	if err != nil {
+		return time.Time{}, readError(ctx, err)
 	}
 	return now.UTC(), nil
 }
