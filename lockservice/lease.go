@@ -13,21 +13,32 @@ import (
 type leases struct {
 	expire func(ctx context.Context, name string) (time.Time, error)
 
-	mu   sync.Mutex
-	due  dueHeap
+	mu  sync.Mutex
+	due dueHeap
+	// next is, per lock, the time of its check in due: one check per
+	// lock, the earliest asked for. A check finds the lock's next expiry
+	// from the store, so a later one would add nothing; items in due for
+	// a lock at another time are left over from before, and dropped.
+	next map[string]time.Time
 	kick chan struct{}
 }
 
 func newLeases(expire func(context.Context, string) (time.Time, error)) *leases {
-	return &leases{expire: expire, kick: make(chan struct{}, 1)}
+	return &leases{expire: expire, next: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 }
 
-// watch schedules a check of the lock at t (zero: nothing to do).
+// watch schedules a check of the lock at t (zero: nothing to do), unless
+// one is due no later.
 func (ls *leases) watch(name string, t time.Time) {
 	if t.IsZero() {
 		return
 	}
 	ls.mu.Lock()
+	if at, ok := ls.next[name]; ok && !t.Before(at) {
+		ls.mu.Unlock()
+		return
+	}
+	ls.next[name] = t
 	heap.Push(&ls.due, dueItem{name: name, at: t})
 	first := ls.due[0].name == name && ls.due[0].at.Equal(t)
 	ls.mu.Unlock()
@@ -49,10 +60,18 @@ func (ls *leases) run(ctx context.Context) {
 		ls.mu.Lock()
 		var next time.Duration = time.Hour
 		var name string
-		if len(ls.due) > 0 {
-			if next = time.Until(ls.due[0].at); next <= 0 {
-				name = heap.Pop(&ls.due).(dueItem).name
+		for len(ls.due) > 0 {
+			if next = time.Until(ls.due[0].at); next > 0 {
+				break
 			}
+			item := heap.Pop(&ls.due).(dueItem)
+			if at, ok := ls.next[item.name]; ok && at.Equal(item.at) {
+				delete(ls.next, item.name)
+				name = item.name
+				break
+			}
+			// Left over: an earlier check of the lock replaced it.
+			next = time.Hour
 		}
 		ls.mu.Unlock()
 		if name != "" {

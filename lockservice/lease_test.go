@@ -12,6 +12,7 @@ import (
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/memstore"
 )
 
 // TestLeaseExpires: a hold with a ttl is released when it runs out, with
@@ -100,6 +101,44 @@ func TestLeaseRefresh(t *testing.T) {
 	wantCode(t, err, lock.ENOTFOUND)
 	_, err = e.svc.Refresh(context.Background(), "free", "A", "a", time.Hour)
 	wantCode(t, err, lock.ENOTFOUND)
+}
+
+// TestLeaseRefreshesDoNotPileUpChecks: each refresh (and, with PostgreSQL,
+// each one another replica announces) tells the lease watcher of a new
+// expiry; it must keep one check per lock, not one per refresh. A review
+// counted the watcher's reads of the store growing with every refresh of a
+// lock held by a job that kept renewing it: 147 in two seconds after 40
+// refreshes, 1108 after 160, without end.
+func TestLeaseRefreshesDoNotPileUpChecks(t *testing.T) {
+	store := &countingStore{Store: memstore.New(memstore.Options{})}
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	const ttl = 200 * time.Millisecond
+	if _, err := svc.Acquire(ctx, "job", lock.Request{Key: "a", Holder: "a", TTL: ttl}, 0); err != nil {
+		t.Fatal(err)
+	}
+	refresh := func(d time.Duration) (refreshes int64) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if _, err := svc.Refresh(ctx, "job", "a", "a", ttl); err != nil {
+				t.Fatal(err)
+			}
+			refreshes++
+		}
+		return refreshes
+	}
+	refresh(2 * time.Second) // a couple of hundred refreshes
+	before := store.updates.Load()
+	n := refresh(time.Second)
+	// One check of the lock every lease (200ms): five in the second, and
+	// a few more. Piled up: one per refresh so far, every 200ms.
+	if checks := store.updates.Load() - before - n; checks > 30 {
+		t.Errorf("the lease watcher read the store %d times in a second of refreshes (%d refreshes)", checks, n)
+	}
 }
 
 // TestLeaseRefreshShorter: a refresh sets the lease from now, so a shorter
