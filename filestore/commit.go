@@ -588,7 +588,7 @@ func (s *Store) cutBack() error {
 // probeWrite writes, fsyncs and removes a small file beside the data file.
 func (s *Store) probeWrite() error {
 	probe := s.path + ".probe"
-	f, err := os.OpenFile(probe, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := createFile(probe, os.O_TRUNC|os.O_WRONLY)
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	tmp := s.path + ".tmp"
 	// O_NONBLOCK: a named pipe there fails at once instead of waiting,
 	// for ever, for a reader; it changes nothing for a regular file.
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK, 0o600)
+	f, err := createFile(tmp, os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK)
 	if err != nil {
 		return err
 	}

@@ -294,7 +294,7 @@ func (s *Store) lockSnapshot(tries int) error {
 
 // takeFileLock makes sure no other Locker uses the same file.
 func (s *Store) takeFileLock() error {
-	f, err := os.OpenFile(s.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := createFile(s.path+".lock", os.O_RDWR)
 	if err != nil {
 		return fmt.Errorf("creating %s.lock: %w", s.path, err)
 	}
@@ -520,11 +520,27 @@ func keepOriginal(path string) (string, error) {
 	}
 }
 
+// createFile opens, for flag, a file the store makes beside its data file,
+// creating it (owner only) if missing. Never through a symbolic link: the
+// directory may be writable by others (/tmp), who could otherwise aim a link
+// at any file for the store to create, truncate and write, with the
+// server's rights.
+func createFile(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		// ELOOP, or EACCES for another user's link in a sticky directory.
+		if info, lerr := os.Lstat(path); lerr == nil && info.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symbolic link: the file store makes its own files beside the data file and never writes through a link; remove it", path)
+		}
+	}
+	return f, err
+}
+
 // writeFileSync writes b to path through a temporary file, fsync and rename,
 // then fsyncs the directory.
 func writeFileSync(path string, b []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK, 0o600) // as in writeSnapshotOf
+	f, err := createFile(tmp, os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK) // as in writeSnapshotOf
 	if err != nil {
 		return err
 	}
@@ -588,7 +604,7 @@ func noRecords(path string) bool {
 
 // newSegment starts log segment gen and makes it the one appended to.
 func (s *Store) newSegment(gen uint64) error {
-	f, err := os.OpenFile(segmentPath(s.path, gen), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
+	f, err := createFile(segmentPath(s.path, gen), os.O_TRUNC|os.O_RDWR)
 	if err != nil {
 		return err
 	}
