@@ -32,7 +32,9 @@ releasing anything. A STORE is a PostgreSQL database, as in
 LOCKER_DATABASE_URL: a URL (postgres://...) or a connection string of
 keyword=value pairs ('host=db user=locker dbname=concourse'); or else the
 path of a data file, as in LOCKER_CONFIG (write ./host=x for a file whose
-name starts like a connection string). Passwords are never printed.
+name starts like a connection string). Passwords are never printed, but a
+command line is visible to other users (ps): leave the password out of it and
+set PGPASSWORD (or use ~/.pgpass), which is used when the URL has none.
 
 Each lock keeps its key, its holders with their counts, acquisition times and
 leases, its fence token, its pools and metadata, and its recent history.
