@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cloudfoundry-community/locker/client"
@@ -175,6 +177,20 @@ func metadataSummary(md json.RawMessage, max int) string {
 		return `""`
 	}
 	text = strings.Join(strings.Fields(text), " ")
+	// Control characters (ESC, BEL, the C1 CSI, ...) that anyone who may
+	// set metadata put there would act on the terminal: show them escaped.
+	if strings.ContainsFunc(text, unicode.IsControl) {
+		var b strings.Builder
+		for _, r := range text {
+			if unicode.IsControl(r) {
+				q := strconv.QuoteRune(r) // '\x1b', '\a', '\u009b'
+				b.WriteString(q[1 : len(q)-1])
+				continue
+			}
+			b.WriteRune(r)
+		}
+		text = b.String()
+	}
 	if utf8.RuneCountInString(text) > max {
 		r := []rune(text)
 		text = string(r[:max-1]) + "…"

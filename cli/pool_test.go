@@ -93,6 +93,29 @@ func TestPoolCommands(t *testing.T) {
 	locker(t, ctx, env, "pool", "add", "envs", "aws-3", "--metadata", `"x"`).want(t, 0, `\(held by 'job-c' \(key 'job-c'\)\); metadata: x\n$`, `^$`)
 }
 
+// Metadata is anyone's text: a JSON string holding terminal control
+// characters (ESC, BEL, the C1 CSI) is shown with them escaped by
+// locker pool ls and locker pool add, never written to the terminal as
+// they are.
+func TestPoolMetadataControlCharacters(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	ctx := context.Background()
+	md := `"a\u001b[31mred\u001b]0;title\u0007\u009b2J\u007fz"`
+	shown := `a\\x1b\[31mred\\x1b\]0;title\\a\\u009b2J\\x7fz`
+	r := locker(t, ctx, env, "pool", "add", "envs", "m1", "--metadata", md)
+	r.want(t, 0, `; metadata: `+shown+`\n$`, `^$`)
+	r = locker(t, ctx, env, "pool", "ls")
+	r.want(t, 0, ` +m1 +free +- +- +- +`+shown+`\n$`, `^$`)
+	for _, out := range []string{r.stdout} {
+		for _, c := range out {
+			if c != '\n' && (c < ' ' || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
+				t.Fatalf("pool ls wrote the control character %U:\n%q", c, out)
+			}
+		}
+	}
+}
+
 func TestPoolCommandLineMistakes(t *testing.T) {
 	env := map[string]string{"LOCKER_URL": "http://127.0.0.1:1"}
 	ctx := context.Background()
