@@ -875,7 +875,8 @@ type lossyProxy struct {
 	stallRefreshes                                   atomic.Bool  // held unanswered
 	slowRefreshes                                    atomic.Bool  // passed on after 50ms
 	fencelessRefreshes                               atomic.Bool  // answered without "fence", as a rewriting gateway might
-	latePuts                                         atomic.Int32 // made, then answered 600ms later (a slow network, a slow store)
+	latePuts                                         atomic.Int32 // made, then answered 600ms (or lateBy) later (a slow network, a slow store)
+	lateBy                                           atomic.Int64 // a time.Duration; 0: 600ms
 }
 
 func newLossyProxy(t *testing.T, url string) *lossyProxy {
@@ -923,7 +924,11 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 		case r.Method == http.MethodPut && p.latePuts.Add(-1) >= 0:
 			rec := httptest.NewRecorder()
 			rp.ServeHTTP(rec, r)
-			time.Sleep(600 * time.Millisecond)
+			late := time.Duration(p.lateBy.Load())
+			if late == 0 {
+				late = 600 * time.Millisecond
+			}
+			time.Sleep(late)
 			for k, v := range rec.Header() {
 				w.Header()[k] = v
 			}

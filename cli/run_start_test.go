@@ -97,11 +97,18 @@ func TestRunRefusedStartNotSaidRunning(t *testing.T) {
 func TestRunFirstRenewalUnconfirmed(t *testing.T) {
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
-	p.latePuts.Store(1)          // the grant's answer comes 600ms into its 1s lease
-	p.stallRefreshes.Store(true) // and its renewal is not answered
+	// The grant's answer comes 3.6s into its 5s lease; its first renewal,
+	// not answered, is given 1s (the first's least); with 0.4s left, no
+	// more than the tenth of the lease at which a hold is presumed lost,
+	// run gives the hold back, within those 0.4s. (A 1s lease answered
+	// after 600ms left 67ms for that: too little on a loaded machine, and
+	// the lease ran out first.)
+	p.latePuts.Store(1)
+	p.lateBy.Store(int64(3600 * time.Millisecond))
+	p.stallRefreshes.Store(true)
 	env := map[string]string{"LOCKER_URL": p.URL}
 	dir := t.TempDir()
-	r := locker(t, context.Background(), env, "run", "fr", "--key", "k", "--ttl", "1s", "--", "touch", filepath.Join(dir, "started"))
+	r := locker(t, context.Background(), env, "run", "fr", "--key", "k", "--ttl", "5s", "--", "touch", filepath.Join(dir, "started"))
 	r.want(t, 1, `^$`, `(?m)^locker run: could not confirm that 'fr' is still ours before touch could start \(.*\); gave it back: not running it\n$`)
 	if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
 		t.Fatal("the command was started")
