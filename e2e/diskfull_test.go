@@ -253,9 +253,21 @@ func TestReadOnlyFileSystem(t *testing.T) {
 			t.Fatalf("PUT on a read-only file system: %d %s, want 503", st, b)
 		}
 		jsonError(t, "PUT on a read-only file system", b, "read-only file system")
+		jsonError(t, "PUT on a read-only file system", b, "the change was not made")
+		// Without the data file's path: anyone who may read locks
+		// reads this (everyone, without AUTH_USER).
+		if strings.Contains(b, dir) {
+			t.Errorf("PUT on a read-only file system names the data file: %s", b)
+		}
 	}
 	if st, _, b := hcall(t, nil, "DELETE", s.URL+"/lock/before-0", "", "", `{"key":"k"}`); st != 503 {
 		t.Fatalf("DELETE on a read-only file system: %d %s, want 503", st, b)
+	} else if strings.Contains(b, dir) {
+		t.Errorf("DELETE on a read-only file system names the data file: %s", b)
+	}
+	// The log has the path, with each refused request.
+	if out := s.Output(); strings.Count(out, `msg="request failed" method=PUT path=/lock/readonly-`) != 3 || !strings.Contains(out, dir) {
+		t.Errorf("the log does not have each refused request with the file's path:\n%s", out)
 	}
 	if st, _, b := hcall(t, nil, "GET", s.URL+"/readyz", "", "", ""); st != 503 {
 		t.Errorf("/readyz on a read-only file system: %d %s, want 503", st, b)

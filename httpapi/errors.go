@@ -45,10 +45,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if code == lock.EINTERNAL {
+	// The answer says what happened and what to do, in the store's
+	// summary: never the database's address, name and user, the
+	// driver's error or a file's path, which anyone who may read locks
+	// could read (everyone, without AUTH_USER). The log has them.
+	msg := lock.ErrorSummary(err)
+	switch {
+	case code == lock.EINTERNAL:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case msg != lock.ErrorMessage(err):
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", lock.ErrorMessage(err))
 	}
-	body := errorBody{Error: lock.ErrorMessage(err)}
+	body := errorBody{Error: msg}
 	var e *lock.Error
 	if errors.As(err, &e) && e.Lock != nil {
 		v := s.view(*e.Lock)

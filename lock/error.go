@@ -35,8 +35,10 @@ type Error struct {
 	Unsure bool
 	// Summary, when set, is Message without what only operators should
 	// read (file paths, database addresses and user names, driver
-	// errors): it is what the open health checks say. Empty when Message
-	// has nothing of the kind.
+	// errors), still saying what happened and what the client should do
+	// (whether the change was made): it is what the API's answers and
+	// the open health checks say, and Message goes to the log. Empty
+	// when Message has nothing of the kind.
 	Summary string
 }
 
@@ -66,8 +68,9 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
-// ErrorMessage returns the message of err meant for a client: its own when it
-// is an *Error, a generic one otherwise (internal details stay in the logs).
+// ErrorMessage returns the message of err: its own when it is an *Error
+// (all of it, details for the log included), a generic one otherwise.
+// What a client may read of a store's failure is ErrorSummary.
 func ErrorMessage(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
@@ -76,9 +79,9 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
-// ErrorSummary returns what anyone may read of err (the open /healthz and
-// /readyz): its Summary, else its Message, when it is an *Error; a generic
-// message otherwise.
+// ErrorSummary returns what anyone may read of err (the API's error
+// answers, the open /healthz and /readyz): its Summary, else its Message,
+// when it is an *Error; a generic message otherwise.
 func ErrorSummary(err error) string {
 	var e *Error
 	if errors.As(err, &e) && e.Summary != "" {
