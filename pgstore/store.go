@@ -442,13 +442,19 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 				pe *pgconn.PgError
 			)
 			switch {
-			case errors.As(err, &rf) || !errors.As(derr, &le):
+			case !errors.As(derr, &le):
+			case errors.As(err, &rf):
+				// Nothing was written: the change was not made.
+				derr = unavailable(ctx, err, "the change was not made; try again")
 			case errors.As(err, &pe) && cmp.Or(pe.SeverityUnlocalized, pe.Severity) == "ERROR" && !connectionLost(err):
 				// The database's own error for the write (its
 				// statement_timeout, say), one statement in a
 				// transaction of its own: rolled back. (A FATAL one,
 				// a connection ended, can come after the commit.)
+				// Its text, which can name tables and files, is for
+				// the log.
 				le.Message = fmt.Sprintf("the lock database refused the change (%v); it was not made; try again", pe)
+				le.Summary = "the lock database refused the change; it was not made; try again"
 			default:
 				// Past the read: the write may have committed.
 				le.Unsure = true
@@ -714,8 +720,17 @@ func scanLock(row pgx.Row, extra ...any) (lock.Lock, error) {
 }
 
 // dbError turns a database failure into a domain error: the database being
-// unreachable is a 503 for the client, never a hang or a 500.
+// unreachable is a 503 for the client, never a hang or a 500. A change in
+// flight may or may not have been made.
 func dbError(ctx context.Context, err error) error {
+	return unavailable(ctx, err, "try again (a change in flight may or may not have been made: check the lock)")
+}
+
+// unavailable is the domain error for a database failure, then saying
+// what became of the change and what to do. Its Summary, what the client
+// reads, leaves out the driver's error, which names the database's
+// address, user and name: the message, with it, goes to the log.
+func unavailable(ctx context.Context, err error, then string) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -724,9 +739,9 @@ func dbError(ctx context.Context, err error) error {
 		return err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database did not answer in time; try again (a change in flight may or may not have been made: check the lock)"}
+		return &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database did not answer in time; " + then}
 	}
-	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); try again (a change in flight may or may not have been made: check the lock)", err)}
+	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); %s", err, then), Summary: "the lock database is unavailable; " + then}
 }
 
 // bounded is ctx with QueryTimeout for a statement.
@@ -840,13 +855,7 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 
 // readError is dbError for a read, which changed nothing.
 func readError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database did not answer in time; try again"}
-	}
-	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); try again", err)}
+	return unavailable(ctx, err, "try again")
 }
 
 // reread runs read, with QueryTimeout, and once more if its connection

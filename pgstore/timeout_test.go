@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -166,6 +167,10 @@ func TestAWriteStalledInTheDatabaseEndsThere(t *testing.T) {
 	if lock.ErrorCode(err) != lock.EUNAVAILABLE || lock.Unsure(err) || !strings.Contains(err.Error(), "it was not made") {
 		t.Fatalf("a write the database ended: %v (unsure: %v)", err, lock.Unsure(err))
 	}
+	// What the client reads leaves the database's error to the log.
+	if sum := lock.ErrorSummary(err); sum != "the lock database refused the change; it was not made; try again" {
+		t.Errorf("a write the database ended: a client reads %q", sum)
+	}
 	tx.Rollback(bg)
 
 	// The link cut with the write waiting: the replica cannot tell, but
@@ -184,8 +189,13 @@ func TestAWriteStalledInTheDatabaseEndsThere(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	sw.f.down() // nothing passes, not even the replica's cancel
-	if err := <-done; !lock.Unsure(err) {
+	err = <-done
+	if !lock.Unsure(err) {
 		t.Fatalf("a write cut off: %v, want an unsure failure", err)
+	}
+	_, port, _ := net.SplitHostPort(sw.f.addr())
+	if sum := lock.ErrorSummary(err); !strings.Contains(sum, "may or may not have been made: check the lock") || strings.Contains(sum, port) || strings.Contains(sum, "127.0.0.1") {
+		t.Errorf("a write cut off: a client reads %q, want it to say the change may or may not have been made, without the database's address", sum)
 	}
 	sw.letGo(t, tx)
 }
