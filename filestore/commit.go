@@ -416,8 +416,18 @@ func (s *Store) write(b []byte) error {
 func mayBeOnDisk(err, terr error) error {
 	le := storeError(err).(*lock.Error)
 	le.Message = fmt.Sprintf("the lock store could not write (%v) nor take the write back (%v): the change may or may not have been made (a restart may find it made); check the lock", err, terr)
-	le.Summary = "the lock store could not write, nor take the write back: the change may or may not have been made"
+	le.Summary = fmt.Sprintf("the lock store could not write%s nor take the write back%s: the change may or may not have been made (a restart may find it made); check the lock", sysErr(err), sysErr(terr))
 	return le
+}
+
+// sysErr is the system's error in err, without the file's path, as " (read-only
+// file system)"; "" when err has none.
+func sysErr(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return fmt.Sprintf(" (%v)", errno)
+	}
+	return ""
 }
 
 // checkLinked fails once the log segment has no name left: someone deleted
@@ -477,13 +487,14 @@ func storeError(err error) error {
 		return &lock.Error{Code: lock.ENOSPACE, Message: "the lock store is out of disk space; the change was not made"}
 	}
 	e := &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock store could not write (%v); the change was not made", err)}
-	// The open /readyz says why without the file's path: the system's
-	// error alone (read-only file system, input/output error).
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		e.Summary = fmt.Sprintf("the lock store could not write (%v); the change was not made", errno)
-	} else if !errors.Is(err, errLogDeleted) && !errors.Is(err, errSnapshotLost) {
-		e.Summary = "the lock store could not write; the change was not made"
+	// The API's answers and the open /readyz say why without the file's
+	// path: the system's error alone (read-only file system,
+	// input/output error), or the store's own reason, which names no
+	// file.
+	switch err {
+	case errLogDeleted, errSnapshotLost, errSnapshotReplaced:
+	default:
+		e.Summary = fmt.Sprintf("the lock store could not write%s; the change was not made", sysErr(err))
 	}
 	return e
 }

@@ -291,10 +291,28 @@ func TestStoreErrorSummary(t *testing.T) {
 		{errLogDeleted, "the lock store could not write (" + errLogDeleted.Error() + "); the change was not made", ""},
 		{&os.PathError{Op: "write", Path: "/srv/secret/locks.yml.log.1", Err: syscall.ENOSPC},
 			"the lock store is out of disk space; the change was not made", ""},
+		{errSnapshotLost, "the lock store could not write (" + errSnapshotLost.Error() + "); the change was not made", ""},
+		{errSnapshotReplaced, "the lock store could not write (" + errSnapshotReplaced.Error() + "); the change was not made", ""},
 	} {
 		var e *lock.Error
 		if !errors.As(storeError(tc.err), &e) || e.Message != tc.message || e.Summary != tc.summary {
 			t.Errorf("storeError(%v) = %+v, want message %q, summary %q", tc.err, e, tc.message, tc.summary)
+		}
+	}
+	// A write that may be on disk: the summary still says so, and what
+	// to do.
+	for _, tc := range []struct {
+		err, terr error
+		summary   string
+	}{
+		{&os.PathError{Op: "sync", Path: "/srv/secret/locks.yml.log.1", Err: syscall.EIO}, &os.PathError{Op: "truncate", Path: "/srv/secret/locks.yml.log.1", Err: syscall.EROFS},
+			"the lock store could not write (input/output error) nor take the write back (read-only file system): the change may or may not have been made (a restart may find it made); check the lock"},
+		{errors.New("a failure at /srv/secret"), errors.New("another at /srv/secret"),
+			"the lock store could not write nor take the write back: the change may or may not have been made (a restart may find it made); check the lock"},
+	} {
+		var e *lock.Error
+		if !errors.As(mayBeOnDisk(tc.err, tc.terr), &e) || e.Summary != tc.summary || !strings.Contains(e.Message, "/srv/secret") {
+			t.Errorf("mayBeOnDisk(%v, %v) = %+v, want summary %q and the paths in the message", tc.err, tc.terr, e, tc.summary)
 		}
 	}
 }
