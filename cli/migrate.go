@@ -46,7 +46,9 @@ Stop every Locker server that uses either store first, so that nothing
 changes during the copy: a data file in use by a running server is refused.
 Then start the servers on the target. Run it with the servers' LOCKER_HISTORY
 when they keep more than the default 100 events per lock, or the oldest are
-not copied (into a file, at most 2048, what the file store keeps).
+not copied (into a file, at most 2048, what the file store keeps). Run as root
+(sudo), it gives the files it makes to the owner of the data file, or of its
+directory for a new one, so that a server run as that user opens them.
 
 Flags:
   --from STORE   where the locks are now

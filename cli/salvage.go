@@ -48,8 +48,10 @@ When nothing is damaged it says so and changes nothing. Damage in FILE itself
 (the snapshot) and missing log segments are out of its reach: restore the
 store from a backup. See docs/storage.md.
 
-Run it as the user the server runs as, with the server's LOCKER_HISTORY when
-it keeps more than the default 100 events per lock.
+Run it as the user the server runs as, or as root (sudo): the files root
+makes are given to the data file's owner, so that the server, run as that user,
+opens them. Give it the server's LOCKER_HISTORY when it keeps more than the
+default 100 events per lock.
 
 Flags:
   -h, --help   show this help

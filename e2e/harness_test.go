@@ -67,6 +67,13 @@ func startServer(t testing.TB, env []string, args ...string) *server {
 
 func tryStartServer(t testing.TB, env []string, args ...string) (*server, error) {
 	t.Helper()
+	return tryStartServerCmd(t, env, nil, args...)
+}
+
+// tryStartServerCmd is tryStartServer with prep, if not nil, called on the
+// command before it starts (to run it as another user, say).
+func tryStartServerCmd(t testing.TB, env []string, prep func(*exec.Cmd), args ...string) (*server, error) {
+	t.Helper()
 	if !hasEnv(env, "PORT") && !hasEnv(env, "LOCKER_LISTEN") {
 		env = append(env, "LOCKER_LISTEN=127.0.0.1:0")
 	}
@@ -76,6 +83,9 @@ func tryStartServer(t testing.TB, env []string, args ...string) (*server, error)
 	cmd := exec.Command(binary, args...)
 	// A race-enabled binary sleeps a second at exit unless told not to.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}, env...)
+	if prep != nil {
+		prep(cmd)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -599,7 +599,7 @@ func (s *Store) cutBack() error {
 // probeWrite writes, fsyncs and removes a small file beside the data file.
 func (s *Store) probeWrite() error {
 	probe := s.path + ".probe"
-	f, err := createFile(probe, os.O_TRUNC|os.O_WRONLY)
+	f, err := createFile(probe, os.O_TRUNC|os.O_WRONLY, s.owner)
 	if err != nil {
 		return err
 	}

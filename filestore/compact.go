@@ -140,7 +140,7 @@ func (s *Store) writeSnapshotOf(logGen, fence uint64, n int, entry func(i int) *
 	tmp := s.path + ".tmp"
 	// O_NONBLOCK: a named pipe there fails at once instead of waiting,
 	// for ever, for a reader; it changes nothing for a regular file.
-	f, err := createFile(tmp, os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK)
+	f, err := createFile(tmp, os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK, s.owner)
 	if err != nil {
 		return err
 	}

@@ -110,6 +110,11 @@ func WriteOriginal(path string, locks []*lock.Lock, now time.Time) (OriginalExpo
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
+	// Root writing into another user's directory gives the file to that
+	// user, whose locker will open it.
+	if err := ownerFor(path).give(f, tmp); err != nil {
+		return res, err
+	}
 	_, err = f.Write(b)
 	if err == nil {
 		err = f.Chmod(0o600)

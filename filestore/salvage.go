@@ -57,7 +57,7 @@ func Salvage(path string, opts Options) (*SalvageReport, error) {
 		return nil, err
 	}
 	// Locked as Open locks it: never while a server uses the files.
-	s := &Store{path: path, opts: opts}
+	s := &Store{path: path, opts: opts, owner: ownerFor(path)}
 	if s.dir, err = os.Open(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("opening the data directory: %w", err)
 	}
@@ -143,7 +143,7 @@ func Salvage(path string, opts Options) (*SalvageReport, error) {
 			continue // zeros hold nothing to look at
 		}
 		k.Kept = fmt.Sprintf("%s.dropped-%s-at-%d", k.Segment, stamp, k.Offset)
-		if err := writeFileSync(k.Kept, k.bytes); err != nil {
+		if err := writeFileSync(k.Kept, k.bytes, s.owner); err != nil {
 			return nil, fmt.Errorf("keeping the skipped bytes of %s: %w", k.Segment, err)
 		}
 	}
@@ -159,7 +159,7 @@ func Salvage(path string, opts Options) (*SalvageReport, error) {
 	}
 	for _, seg := range segs {
 		aside := fmt.Sprintf("%s.before-salvage-%s", seg.path, stamp)
-		if err := keepAside(seg.path, aside); err != nil {
+		if err := keepAside(seg.path, aside, s.owner); err != nil {
 			return nil, fmt.Errorf("keeping %s aside: %w", seg.path, err)
 		}
 		rep.Aside = append(rep.Aside, [2]string{seg.path, aside})
@@ -299,8 +299,8 @@ func (sv *salvager) tornTail(st *state) error {
 
 // keepAside gives the file at path a second name, aside (a hard link, or a
 // copy where links are not supported): the bytes stay under aside when
-// path is removed.
-func keepAside(path, aside string) error {
+// path is removed. A copy is given to o.
+func keepAside(path, aside string, o owner) error {
 	if err := os.Link(path, aside); err == nil {
 		return nil
 	}
@@ -308,7 +308,7 @@ func keepAside(path, aside string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSync(aside, b)
+	return writeFileSync(aside, b, o)
 }
 
 var (

@@ -75,6 +75,7 @@ type op struct {
 type Store struct {
 	path     string
 	opts     Options
+	owner    owner // who the files the store makes are given to
 	dir      *os.File
 	lockFile *os.File
 	// failing, failLoggedAt and refusedUnlogged keep a failing disk from
@@ -176,7 +177,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := checkRegular(path); err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, opts: opts, queueReady: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{path: path, opts: opts, owner: ownerFor(path), queueReady: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	if s.dir, err = os.Open(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("opening the data directory: %w", err)
 	}
@@ -294,7 +295,7 @@ func (s *Store) lockSnapshot(tries int) error {
 
 // takeFileLock makes sure no other Locker uses the same file.
 func (s *Store) takeFileLock() error {
-	f, err := createFile(s.path+".lock", os.O_RDWR)
+	f, err := createFile(s.path+".lock", os.O_RDWR, s.owner)
 	if err != nil {
 		return fmt.Errorf("creating %s.lock: %w", s.path, err)
 	}
@@ -345,7 +346,7 @@ func (s *Store) open() error {
 		if segs, _ := listSegments(s.path); len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
 			return fmt.Errorf("%s is in the original locker's format, but this server's log %s is beside it: the locks acknowledged since are in it, and converting the file would start a new log over them. If %s was put back on purpose (to come back from the original locker), move %s.log.* away first; otherwise restore this server's own %s from the backup its log belongs to", s.path, segs[0].path, filepath.Base(s.path), filepath.Base(s.path), filepath.Base(s.path))
 		}
-		orig, kerr := keepOriginal(s.path)
+		orig, kerr := keepOriginal(s.path, s.owner)
 		if kerr != nil {
 			return fmt.Errorf("keeping a copy of the original locker's file: %w", kerr)
 		}
@@ -410,7 +411,7 @@ func (s *Store) open() error {
 			// What a crash leaves there was never acknowledged, but damage
 			// to the last record may look the same: its bytes are kept
 			// beside the log, for someone to look at, before the cut.
-			kept, fence, err := keepTail(f, last.path, st.tailOffset, info.Size())
+			kept, fence, err := keepTail(f, last.path, st.tailOffset, info.Size(), s.owner)
 			switch {
 			case err != nil:
 				f.Close()
@@ -453,8 +454,9 @@ func (s *Store) open() error {
 // keepTail copies f's bytes from off to size (up to a megabyte: a torn
 // write is one batch) to a new file beside the log, named after it and the
 // time, and returns its path ("" when they are all zeros, which hold
-// nothing to keep) and the highest fence legible in them (0: none).
-func keepTail(f *os.File, path string, off, size int64) (string, uint64, error) {
+// nothing to keep) and the highest fence legible in them (0: none). The
+// new file is given to o.
+func keepTail(f *os.File, path string, off, size int64, o owner) (string, uint64, error) {
 	b := make([]byte, min(size-off, 1<<20))
 	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
 		return "", 0, err
@@ -463,7 +465,7 @@ func keepTail(f *os.File, path string, off, size int64) (string, uint64, error) 
 		return "", 0, nil
 	}
 	kept := fmt.Sprintf("%s.dropped-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
-	return kept, legibleFence(b), writeFileSync(kept, b)
+	return kept, legibleFence(b), writeFileSync(kept, b, o)
 }
 
 // checkRegular refuses a file of the store (the data file, a log segment,
@@ -495,8 +497,8 @@ func checkRegular(path string) error {
 // or, when that holds something else already (the copy of an earlier
 // conversion), to the first free path.orig.N; a copy of the same bytes
 // (left by a conversion a crash cut short) is kept as it is. It returns
-// the copy's path.
-func keepOriginal(path string) (string, error) {
+// the copy's path. A new copy is given to o.
+func keepOriginal(path string, o owner) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
@@ -511,7 +513,7 @@ func keepOriginal(path string) (string, error) {
 		}
 		switch have, err := os.ReadFile(orig); {
 		case errors.Is(err, os.ErrNotExist):
-			return orig, writeFileSync(orig, b)
+			return orig, writeFileSync(orig, b, o)
 		case err != nil:
 			return "", err
 		case bytes.Equal(have, b):
@@ -525,7 +527,18 @@ func keepOriginal(path string) (string, error) {
 // directory may be writable by others (/tmp), who could otherwise aim a link
 // at any file for the store to create, truncate and write, with the
 // server's rights.
-func createFile(path string, flag int) (*os.File, error) {
+//
+// A file it makes is given to o (see owner); one that was there already is
+// opened as it is, never given away: a hard link there may be another
+// file's, of root's, that the directory's owner linked in.
+func createFile(path string, flag int, o owner) (*os.File, error) {
+	if o.set {
+		f, err := os.OpenFile(path, flag|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err == nil {
+			return f, o.give(f, path)
+		}
+		// There already (or a link, refused below), or the error again.
+	}
 	f, err := os.OpenFile(path, flag|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		// ELOOP, or EACCES for another user's link in a sticky directory.
@@ -537,10 +550,10 @@ func createFile(path string, flag int) (*os.File, error) {
 }
 
 // writeFileSync writes b to path through a temporary file, fsync and rename,
-// then fsyncs the directory.
-func writeFileSync(path string, b []byte) error {
+// then fsyncs the directory; a file it makes is given to o.
+func writeFileSync(path string, b []byte, o owner) error {
 	tmp := path + ".tmp"
-	f, err := createFile(tmp, os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK) // as in writeSnapshotOf
+	f, err := createFile(tmp, os.O_TRUNC|os.O_WRONLY|syscall.O_NONBLOCK, o) // as in writeSnapshotOf
 	if err != nil {
 		return err
 	}
@@ -604,7 +617,7 @@ func noRecords(path string) bool {
 
 // newSegment starts log segment gen and makes it the one appended to.
 func (s *Store) newSegment(gen uint64) error {
-	f, err := createFile(segmentPath(s.path, gen), os.O_TRUNC|os.O_RDWR)
+	f, err := createFile(segmentPath(s.path, gen), os.O_TRUNC|os.O_RDWR, s.owner)
 	if err != nil {
 		return err
 	}
