@@ -336,3 +336,39 @@ func loadHardening(env Env, c *serverConfig) error {
 	}
 	return nil
 }
+
+// configWarning is a setting that works but leaves the server open to
+// something its operator most likely did not mean: logged at start, one
+// line each, saying what and what to do.
+type configWarning struct {
+	msg   string
+	attrs []any
+}
+
+// configWarnings looks at cfg for a server listening on addr (over TLS or
+// not): no AUTH_USER on an address others can reach, credentials sent over
+// plain HTTP there, and trusted proxies so wide that any client can name
+// its own address for the failed-login limit. None refuses the start.
+func configWarnings(cfg serverConfig, addr net.Addr, overTLS bool) []configWarning {
+	var ws []configWarning
+	exposed := true
+	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		exposed = false
+	}
+	if exposed && !cfg.auth.Set() {
+		ws = append(ws, configWarning{"no AUTH_USER: anyone who can reach this address may take and release any lock; set AUTH_USER and AUTH_PASS, or listen on the loopback address only (LOCKER_LISTEN=127.0.0.1) behind a proxy that authenticates", []any{"addr", addr.String()}})
+	}
+	if exposed && !overTLS && (cfg.auth.Set() || cfg.admin.Set() || cfg.readOnly.Set()) {
+		ws = append(ws, configWarning{"credentials are set but served over plain HTTP on an address others can reach: passwords cross the network in clear; set SSL_CERT and SSL_KEY, or let clients reach the server only through a TLS proxy", []any{"addr", addr.String()}})
+	}
+	var wide []string
+	for _, p := range cfg.authLimit.TrustedProxies {
+		if p.Addr().Is4() && p.Bits() < 8 || !p.Addr().Is4() && p.Bits() < 32 {
+			wide = append(wide, p.String())
+		}
+	}
+	if len(wide) > 0 {
+		ws = append(ws, configWarning{"LOCKER_TRUSTED_PROXIES trusts a range wider than /8 (IPv4) or /32 (IPv6): a client in it may name any address in X-Forwarded-For and so escape the limit on failed logins (LOCKER_AUTH_FAILURES_PER_MINUTE); list only the load balancers' own addresses", []any{"prefixes", strings.Join(wide, ",")}})
+	}
+	return ws
+}

@@ -373,6 +373,9 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		attrs = append(attrs, "file", f.Path())
 	}
 	log.Info("locker listening", attrs...)
+	for _, w := range configWarnings(cfg, ln.Addr(), tlsConfig != nil) {
+		log.Warn(w.msg, w.attrs...)
+	}
 	fmt.Fprintf(stdout, "locker listening on %s://%s\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)
