@@ -55,7 +55,7 @@ Runs the lock server. It is configured with environment variables:
                       the server's addresses and localhost (default none;
                       *.example.com: its subdomains; *: any)
   SSL_CERT, SSL_KEY   PEM certificate and key files: serve HTTPS, HTTP/2 and
-                      HTTP/1.1 (both or neither)
+                      HTTP/1.1 (both or neither); read again when they change
   LOCKER_MAX_WAIT     longest blocking wait a request may ask for (default 10m)
   LOCKER_DEFAULT_TTL  lease of holds that ask for none (default: never expire)
   LOCKER_MAX_TTL      longest lease (default: no limit)
@@ -253,11 +253,11 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 
 	var tlsConfig *tls.Config
 	if cfg.certFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.certFile, cfg.keyFile)
+		certs, err := newCertReloader(cfg.certFile, cfg.keyFile, log)
 		if err != nil {
 			return fmt.Errorf("SSL_CERT/SSL_KEY: %v", err)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites}
+		tlsConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites}
 	}
 
 	m := metrics.New()

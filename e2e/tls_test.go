@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,5 +130,78 @@ func TestServerTLSCipherSuites(t *testing.T) {
 				t.Fatalf("SIGTERM: %v\n%s", err, s.Output())
 			}
 		})
+	}
+}
+
+// TestServerTLSReloadsCertificate: a certificate renewed on disk while the
+// server runs is served to new connections within seconds, without a
+// restart; a certificate that does not go with the key (half a renewal) is
+// logged and the one in use kept until the key follows.
+func TestServerTLSReloadsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	key1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	writeCert(t, certFile, keyFile, key1, "first")
+	s := startServer(t, []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile})
+	addr := strings.TrimPrefix(s.URL, "https://")
+	served := func() string {
+		t.Helper()
+		st, err := handshake(addr, &tls.Config{})
+		if err != nil {
+			t.Fatalf("handshake: %v\n%s", err, s.Output())
+		}
+		return st.PeerCertificates[0].Subject.CommonName
+	}
+	if cn := served(); cn != "first" {
+		t.Fatalf("served %q at start; want first", cn)
+	}
+
+	// The new certificate first, its key not yet.
+	next := t.TempDir()
+	newCert, newKey := filepath.Join(next, "cert.pem"), filepath.Join(next, "key.pem")
+	writeCert(t, newCert, newKey, key2, "second")
+	copyFile(t, newCert, certFile)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.Output(), "SSL_CERT"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word in the log of a certificate that does not go with the key:\n%s", s.Output())
+		}
+		if cn := served(); cn != "first" {
+			t.Fatalf("served %q with a certificate that does not go with the key; want first, kept", cn)
+		}
+	}
+	if !strings.Contains(s.Output(), "level=WARN") {
+		t.Errorf("the failed reload is not logged at WARN:\n%s", s.Output())
+	}
+
+	// Then the key: the new pair is served.
+	copyFile(t, newKey, keyFile)
+	for deadline := time.Now().Add(20 * time.Second); served() != "second"; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the renewed certificate is not served 20s after it was written:\n%s", s.Output())
+		}
+	}
+	// And an HTTPS client that trusts only the new one works.
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(certFile)
+	pool.AppendCertsFromPEM(b)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer client.CloseIdleConnections()
+	if status, body := do(t, client, "PUT", s.URL+"/lock/renewed", `{"key":"k"}`); status != 200 {
+		t.Fatalf("PUT with the renewed certificate: %d %s", status, body)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, s.Output())
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
