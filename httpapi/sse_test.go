@@ -205,17 +205,7 @@ func TestEventsLargeChange(t *testing.T) {
 // client must not read any more then: that can stall loopback TCP for good.
 func stuckSubscriber(t *testing.T, s *httpStack, smallReceive bool) (net.Conn, *http.Response) {
 	t.Helper()
-	c, err := net.Dial("tcp", s.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if smallReceive {
-		c.(*net.TCPConn).SetReadBuffer(4096)
-	}
-	if _, err := io.WriteString(c, "GET /events HTTP/1.1\r\nHost: locker\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	c := sendGet(t, s, "/events", smallReceive)
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReaderSize(c, 512)
 	resp, err := http.ReadResponse(br, nil)
