@@ -380,8 +380,9 @@ func TestHardeningMaxConnections(t *testing.T) {
 		// server saw it; a server goroutine slow to mark its connection
 		// idle after answering can make a later one look older.)
 		closed := 0
+		deadline := time.Now().Add(time.Second) // one second for them all, not each
 		for i, r := range idle {
-			conns[i].SetReadDeadline(time.Now().Add(time.Second))
+			conns[i].SetReadDeadline(deadline)
 			if _, err := r.ReadByte(); err == io.EOF {
 				closed++
 			}
