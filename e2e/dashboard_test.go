@@ -1635,6 +1635,7 @@ func TestDashboardWithoutBroadcastChannel(t *testing.T) {
 // showed, and one that had shown stayed after it gave up. While the page is
 // visible it reads the locks again every few seconds.
 func TestDashboardWaiters(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "wq"), "", "", `{"key":"holder"}`)

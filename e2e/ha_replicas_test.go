@@ -113,6 +113,7 @@ func haWaiters(t *testing.T, base, name string) int {
 // another; a waiter whose replica is killed (its row stays in the shared
 // queue) stops blocking the waiters behind it once its heartbeat is stale.
 func TestHAWaitsAcrossReplicas(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	db := haDatabase(t)
 	env := []string{"LOCKER_DATABASE_URL=" + db}
 	a, b := startServer(t, env), startServer(t, env)

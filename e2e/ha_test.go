@@ -510,6 +510,7 @@ func haClient(t *testing.T, id int, h *haHistory, replicas []*haReplica, locks [
 }
 
 func TestHAConsistencyJepsen(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	runFor := 24 * time.Second
 	if testing.Short() {
 		runFor = 8 * time.Second

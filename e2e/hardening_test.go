@@ -258,6 +258,7 @@ func TestHardeningSlowLoris(t *testing.T) {
 // (LOCKER_READ_TIMEOUT), an idle keep-alive connection is closed
 // (LOCKER_IDLE_TIMEOUT), while a blocking wait longer than both still works.
 func TestHardeningSlowBodyAndIdle(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	s := startServer(t, []string{"LOCKER_READ_TIMEOUT=2s", "LOCKER_IDLE_TIMEOUT=2s"})
 	addr := strings.TrimPrefix(s.URL, "http://")
 

@@ -138,6 +138,7 @@ func TestServerTLSCipherSuites(t *testing.T) {
 // restart; a certificate that does not go with the key (half a renewal) is
 // logged and the one in use kept until the key follows.
 func TestServerTLSReloadsCertificate(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	key1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
