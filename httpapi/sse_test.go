@@ -320,27 +320,11 @@ func TestEventsStuckConsumerDoesNotHoldShutdown(t *testing.T) {
 // ever.
 func TestEventsStuckConsumerIsCut(t *testing.T) {
 	httpapi.SetStreamWriteTimeout(t, 200*time.Millisecond)
-	closed := make(chan string, 100)
-	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: func(c net.Conn, cs http.ConnState) {
-		if cs == http.StateClosed {
-			select {
-			case closed <- c.RemoteAddr().String():
-			default: // the test is over
-			}
-		}
-	}})
+	closed := make(closedConns, 100)
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: closed.connState})
 	c, _ := stuckSubscriber(t, s, true)
 	floodChanges(t, s)
-	for timeout := time.After(30 * time.Second); ; {
-		select {
-		case addr := <-closed:
-			if addr == c.LocalAddr().String() {
-				return
-			}
-		case <-timeout:
-			t.Fatal("the connection of a stream whose client takes nothing is still open after 30s")
-		}
-	}
+	closed.wait(t, c, "the connection of a stream whose client takes nothing")
 }
 
 // sendBufferConn records the send buffer asked for its connection.

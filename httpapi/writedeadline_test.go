@@ -50,25 +50,38 @@ func manyLocks(t *testing.T, s *httpStack, n int) {
 // holding it (and its place under LOCKER_MAX_CONNECTIONS) for ever.
 func TestAnswerNotReadIsCut(t *testing.T) {
 	httpapi.SetResponseWriteTimeout(t, 200*time.Millisecond)
-	closed := make(chan string, 100)
-	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: func(c net.Conn, cs http.ConnState) {
-		if cs == http.StateClosed {
-			select {
-			case closed <- c.RemoteAddr().String():
-			default: // the test is over
-			}
-		}
-	}})
+	closed := make(closedConns, 100)
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: closed.connState})
 	manyLocks(t, s, 1000) // about 1.3 MB of listing
 	c := sendGet(t, s, "/locks", true)
+	closed.wait(t, c, "the connection of a GET /locks whose client reads nothing")
+}
+
+// closedConns hears of the connections a stack closes: its connState is
+// the stack's ConnState hook.
+type closedConns chan string
+
+func (cc closedConns) connState(c net.Conn, cs http.ConnState) {
+	if cs == http.StateClosed {
+		select {
+		case cc <- c.RemoteAddr().String():
+		default: // the test is over
+		}
+	}
+}
+
+// wait waits until the server has closed the connection of c, the client's
+// side, for 30s at most.
+func (cc closedConns) wait(t *testing.T, c net.Conn, what string) {
+	t.Helper()
 	for timeout := time.After(30 * time.Second); ; {
 		select {
-		case addr := <-closed:
+		case addr := <-cc:
 			if addr == c.LocalAddr().String() {
 				return
 			}
 		case <-timeout:
-			t.Fatal("the connection of a GET /locks whose client reads nothing is still open after 30s")
+			t.Fatalf("%s is still open after 30s", what)
 		}
 	}
 }
