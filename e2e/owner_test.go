@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"io/fs"
 	"net/http"
 	"os"
@@ -87,19 +86,7 @@ func TestRootCommandsKeepTheServiceOwner(t *testing.T) {
 	if bad := rootOwned(t, dir); len(bad) > 0 {
 		t.Fatalf("the server as uid %d made files of another's: %v", serviceUID, bad)
 	}
-	seg := data + ".log.1"
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, []byte(`{"lock":{"name":"damaged"`))
-	if at < 0 {
-		t.Fatalf("no record of lock damaged in %s", seg)
-	}
-	b[at+30] ^= 0x40
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damageRecord(t, data, "damaged")
 
 	// sudo locker salvage
 	if out, code := runLocker(t, env, "salvage", data); code != 0 || !strings.Contains(out, "skipped 1 damaged part") {

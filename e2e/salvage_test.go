@@ -36,19 +36,7 @@ func TestSalvageDamagedLog(t *testing.T) {
 		t.Fatalf("stopping the server: %v\n%s", err, s.Output())
 	}
 
-	seg := data + ".log.1"
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, []byte(`{"lock":{"name":"damaged"`))
-	if at < 0 {
-		t.Fatalf("no record of lock damaged in %s", seg)
-	}
-	b[at+30] ^= 0x40
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	seg := damageRecord(t, data, "damaged")
 
 	if _, err := tryStartServer(t, env); err == nil || !strings.Contains(err.Error(), "run `locker salvage "+data+"` with the server stopped") {
 		t.Fatalf("start on a damaged log: %v; want a refusal naming locker salvage", err)
@@ -94,4 +82,24 @@ func TestSalvageDamagedLog(t *testing.T) {
 	if l.Fence <= highest {
 		t.Fatalf("first grant after salvage got fence %d; fences up to %d were handed out before", l.Fence, highest)
 	}
+}
+
+// damageRecord flips a bit inside the record of the named lock in the
+// store's first log segment (data+".log.1"), which it returns.
+func damageRecord(t *testing.T, data, name string) string {
+	t.Helper()
+	seg := data + ".log.1"
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(b, []byte(`{"lock":{"name":"`+name+`"`))
+	if at < 0 {
+		t.Fatalf("no record of lock %s in %s", name, seg)
+	}
+	b[at+30] ^= 0x40
+	if err := os.WriteFile(seg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return seg
 }

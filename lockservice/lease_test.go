@@ -110,14 +110,7 @@ func TestLeaseRefresh(t *testing.T) {
 // lock held by a job that kept renewing it: 147 in two seconds after 40
 // refreshes, 1108 after 160, without end.
 func TestLeaseRefreshesDoNotPileUpChecks(t *testing.T) {
-	store := &countingStore{Store: memstore.New(memstore.Options{})}
-	svc := lockservice.New(store, lockservice.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	store, svc, ctx := countedService(t, memstore.Options{})
 	const ttl = 200 * time.Millisecond
 	if _, err := svc.Acquire(ctx, "job", lock.Request{Key: "a", Holder: "a", TTL: ttl}, 0); err != nil {
 		t.Fatal(err)

@@ -22,19 +22,27 @@ func (s *countingStore) Update(ctx context.Context, name string, m lock.Mutation
 	return s.Store.Update(ctx, name, m)
 }
 
+// countedService runs a service on a countingStore over a memstore with
+// opts, until the test ends.
+func countedService(t *testing.T, opts memstore.Options) (*countingStore, *lockservice.Service, context.Context) {
+	t.Helper()
+	store := &countingStore{Store: memstore.New(opts)}
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	return store, svc, ctx
+}
+
 // TestWaiterWithClockAheadOfTheStore: a waiter whose clock is ahead of the
 // store's (a replica ahead of the database) sees a lease run out before the
 // store does. It must look again later and later, not spin asking the store
 // until the store's clock catches up; and it still gets the lock.
 func TestWaiterWithClockAheadOfTheStore(t *testing.T) {
-	store := &countingStore{Store: memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Second) }})}
-	svc := lockservice.New(store, lockservice.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	store, svc, ctx := countedService(t, memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Second) }})
 	if _, err := svc.Acquire(ctx, "db", lock.Request{Key: "a", Holder: "a", TTL: 500 * time.Millisecond}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -86,14 +94,7 @@ func TestPoolMemberFreeByTheStoresClock(t *testing.T) {
 // database per lease, from every such replica); and the lease still runs
 // out.
 func TestLeaseWatcherWithClockAheadOfTheStore(t *testing.T) {
-	store := &countingStore{Store: memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Minute) }})}
-	svc := lockservice.New(store, lockservice.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	store, svc, ctx := countedService(t, memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Minute) }})
 	if _, err := svc.Acquire(ctx, "db", lock.Request{Key: "a", Holder: "a", TTL: 1500 * time.Millisecond}, 0); err != nil {
 		t.Fatal(err)
 	}
