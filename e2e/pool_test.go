@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,5 +204,96 @@ func TestPoolThroughTheBinary(t *testing.T) {
 	n := len(h.Events)
 	if n < 3 || h.Events[0].Type != "added" || h.Events[n-2].Type != "forced" || h.Events[n-1].Type != "removed" || h.Events[n-1].By != "ops" || h.Events[n-1].Pool != "envs" {
 		t.Errorf("history of %s: %+v", b.Name, h.Events)
+	}
+}
+
+// TestPoolFairAcrossQueuesThroughTheBinary: a member in two pools, wanted
+// by name too, goes to its waiters in arrival order, whichever way each
+// waits. The pool whose name sorts first has the later pool waiter.
+func TestPoolFairAcrossQueuesThroughTheBinary(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "locks.yml")
+	s := startServer(t, []string{"LOCKER_CONFIG=" + data})
+	api := func(method, path, body string) (int, string) {
+		t.Helper()
+		return call(t, method, s.URL+path, "", "", body)
+	}
+	for _, p := range []string{"zz", "aa"} {
+		if status, b := api("PUT", "/pool/"+p+"/m", ""); status != 200 {
+			t.Fatalf("adding m to %s: %d %s", p, status, b)
+		}
+	}
+	if status, b := api("PUT", "/lock/m", `{"key":"h"}`); status != 200 {
+		t.Fatalf("taking m: %d %s", status, b)
+	}
+	waiters := func() int {
+		n := 0
+		for _, p := range []string{"zz", "aa"} {
+			var r struct {
+				Members map[string]struct {
+					Waiters int `json:"waiters"`
+				} `json:"members"`
+				Waiters int `json:"waiters"`
+			}
+			_, b := api("GET", "/pool/"+p, "")
+			decodeInto(t, b, &r)
+			n += r.Waiters
+			if p == "zz" {
+				n += r.Members["m"].Waiters
+			}
+		}
+		return n
+	}
+	type waiting struct {
+		key  string
+		done chan string
+	}
+	var queue []waiting
+	for _, w := range []struct{ key, path string }{
+		{"a", "/pool/zz"}, // through pool zz
+		{"b", "/lock/m"},  // by name
+		{"c", "/pool/aa"}, // through pool aa, after b
+		{"d", "/lock/m"},  // by name, after c
+	} {
+		before := waiters()
+		done := make(chan string, 1)
+		go func() {
+			status, b := call(t, "PUT", s.URL+w.path+"?wait=60s", "", "", fmt.Sprintf(`{"key":%q}`, w.key))
+			done <- fmt.Sprintf("%d %s", status, b)
+		}()
+		deadline := time.Now().Add(15 * time.Second)
+		for waiters() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiter %s did not queue\n%s", w.key, s.Output())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		queue = append(queue, waiting{w.key, done})
+	}
+	prev := "h"
+	for i, w := range queue {
+		if status, b := api("DELETE", "/lock/m?key="+prev, ""); status != 200 {
+			t.Fatalf("%s releasing m: %d %s", prev, status, b)
+		}
+		select {
+		case got := <-w.done:
+			var r poolMemberReply
+			if !strings.HasPrefix(got, "200 ") {
+				t.Fatalf("waiter %s: %s", w.key, got)
+			}
+			decodeInto(t, strings.TrimPrefix(got, "200 "), &r)
+			if r.Name != "m" || r.Key != w.key {
+				t.Fatalf("waiter %s got %+v", w.key, r)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("m released by %s did not go to %s, the earliest waiter, within 30s\n%s", prev, w.key, s.Output())
+		}
+		for _, later := range queue[i+1:] {
+			select {
+			case got := <-later.done:
+				t.Fatalf("waiter %s answered before its turn: %s", later.key, got)
+			default:
+			}
+		}
+		prev = w.key
 	}
 }

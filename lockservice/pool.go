@@ -175,28 +175,54 @@ func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *w
 			free = lock.FreeLongest(members, now)
 		}
 	}
+	var wanted error // the last free member refused for an earlier waiter
 	for _, m := range free {
-		l, err := s.claimMember(ctx, pool, m.Name, r)
+		l, first, err := s.claimMember(ctx, pool, m.Name, r, w)
 		if err == nil {
 			return l, nil
 		}
 		if lock.ErrorCode(err) != lock.ECONFLICT {
 			return lock.Lock{}, err
 		}
-		// Taken or removed meanwhile: try the next.
+		if first {
+			wanted = err
+		}
+		// Taken, removed, or wanted by an earlier waiter: try the next.
+	}
+	if wanted != nil {
+		return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q has no member free for this request (%d members; %s)", pool, len(members), lock.ErrorMessage(wanted))
 	}
 	return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q has no free member (%d members, all held)", pool, len(members))
 }
 
-// claimMember takes the named member if, at the moment of the change, it is
-// still in the pool, free, and nobody waits for it by name ahead.
-func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Request) (lock.Lock, error) {
-	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+// claimMember takes the named member for w (nil: a request that does not
+// wait, behind every waiter) if, at the moment of the change, it is still
+// in the pool and free, and nobody who came before w waits for it: by name,
+// or through another pool it is in. (Those of this pool are behind w:
+// tryPool checked.)
+func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Request, w *waiter) (l lock.Lock, wantedFirst bool, err error) {
+	l, err = s.update(ctx, name, w, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+		wantedFirst = false
 		events := lock.Expire(l, env.Now)
-		if !l.InPool(pool) || !l.Free() || len(env.Queue) > 0 {
+		if !l.InPool(pool) || !l.Free() {
 			return events, lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)
 		}
+		s.queues.deferTo(w)
+		if ahead := before(env.Queue, w); len(ahead) > 0 {
+			wantedFirst = true
+			return events, lock.Errorf(lock.ECONFLICT, "%q is free but %d earlier waiter(s) for it by name come first", name, len(ahead))
+		}
+		n, err := s.queues.poolsAhead(ctx, l.Pools, pool, w)
+		if err != nil {
+			return events, err
+		}
+		if n > 0 {
+			wantedFirst = true
+			return events, lock.Errorf(lock.ECONFLICT, "%q is free but %d earlier waiter(s) of its other pool(s) come first", name, n)
+		}
+		s.queues.undefer(w)
 		more, err := lock.Acquire(l, r, env)
 		return append(events, more...), err
 	})
+	return l, wantedFirst, err
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -372,6 +374,19 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 		if ahead := before(env.Queue, w); lock.MustQueue(l, r, ahead) {
 			return events, queued(l, ahead)
 		}
+		if l.Free() && len(l.Pools) > 0 {
+			// A free member goes to the earliest waiter for it: one
+			// waiting through a pool may have come first.
+			s.queues.deferTo(w)
+			n, err := s.queues.poolsAhead(ctx, l.Pools, "", w)
+			if err != nil {
+				return events, err
+			}
+			if n > 0 {
+				return events, queuedForPools(l, n)
+			}
+			s.queues.undefer(w)
+		}
 		had = l.Holds.Get(r.Holder)
 		more, err := lock.Acquire(l, r, env)
 		return append(events, more...), err
@@ -451,6 +466,22 @@ func withWaiters(err error, n int) error {
 		e.Lock.Waiters = n
 	}
 	return err
+}
+
+// queuedForPools refuses a free member to a request that came after n
+// waiters of its pools.
+func queuedForPools(l *lock.Lock, n int) error {
+	c := l.Clone()
+	return &lock.Error{Code: lock.ECONFLICT, Lock: &c, Message: fmt.Sprintf("lock %q is free but %d earlier waiter(s) for its pool(s) %s come first", l.Name, n, quoteAll(l.Pools))}
+}
+
+// quoteAll quotes each name, comma-separated.
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 func queued(l *lock.Lock, ahead []lock.Waiter) error {

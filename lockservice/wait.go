@@ -36,10 +36,15 @@ type queues struct {
 	n      int // live waiters: what the limits count
 	kept   int // kept places (local queue), at most total
 	next   lock.Ticket
+	// deferred are the waiters whose lock (or pool member) was free but
+	// went to an earlier waiter of another queue: of a pool it is in, or
+	// by name. Whoever they wait behind is not in their queue, so they
+	// look again whenever any queue changes.
+	deferred map[*waiter]struct{}
 }
 
 func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
-	return &queues{perLock: perLock, total: total, shared: shared, byName: map[string][]*waiter{}}
+	return &queues{perLock: perLock, total: total, shared: shared, byName: map[string][]*waiter{}, deferred: map[*waiter]struct{}{}}
 }
 
 // join puts a waiter at the end of the lock's queue, or back in the place
@@ -126,7 +131,9 @@ func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Du
 	w.keptUntil = now.Add(keep)
 	q.n--
 	q.kept++
+	delete(q.deferred, w)
 	wakeAll(q.byName[name])
+	q.wakeDeferred()
 }
 
 // dropKept forgets the lock's kept places that ran out. q.mu is held.
@@ -153,6 +160,8 @@ func (q *queues) dropKept(name string, now time.Time) {
 func (q *queues) remove(name string, w *waiter) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	delete(q.deferred, w)
+	q.wakeDeferred()
 	ws := q.byName[name]
 	for i, x := range ws {
 		if x == w {
@@ -222,11 +231,13 @@ func before(queue []lock.Queued, w *waiter) []lock.Waiter {
 	return out
 }
 
-// wake tells every waiter of the lock on this server to try again.
+// wake tells every waiter of the lock on this server to try again, and
+// the deferred ones.
 func (q *queues) wake(name string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	wakeAll(q.byName[name])
+	q.wakeDeferred()
 }
 
 // wakeEveryone tells every waiter on this server to try again.
@@ -236,6 +247,76 @@ func (q *queues) wakeEveryone() {
 	for _, ws := range q.byName {
 		wakeAll(ws)
 	}
+	q.wakeDeferred()
+}
+
+// wakeDeferred wakes the deferred waiters, which are deferred no more
+// until an attempt finds them so again. q.mu is held.
+func (q *queues) wakeDeferred() {
+	for w := range q.deferred {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+		delete(q.deferred, w)
+	}
+}
+
+// poolsAhead returns how many live waiters of the queues of pools, but
+// except's, came before w (every one of them when w is nil): a free member
+// of those pools goes to the earliest waiter for it, whether that waits by
+// name or through any of its pools. Tickets order every queue together
+// (one counter on this server; one sequence in a shared store), so a
+// waiter's place compares with other queues'.
+func (q *queues) poolsAhead(ctx context.Context, pools []string, except string, w *waiter) (int, error) {
+	n := 0
+	for _, p := range pools {
+		if p == except {
+			continue
+		}
+		if q.shared != nil {
+			var t lock.Ticket
+			if w != nil {
+				t = w.ticket
+			}
+			ws, err := q.shared.Ahead(ctx, poolQueue(p), t)
+			if err != nil {
+				return 0, err
+			}
+			n += len(ws)
+			continue
+		}
+		q.mu.Lock()
+		for _, x := range q.byName[poolQueue(p)] {
+			if !x.kept() && (w == nil || x.ticket < w.ticket) {
+				n++
+			}
+		}
+		q.mu.Unlock()
+	}
+	return n, nil
+}
+
+// deferTo marks w as deferred (nil: nothing to do): done before reading
+// the other queues, so that a waiter that leaves them after the read
+// wakes w.
+func (q *queues) deferTo(w *waiter) {
+	if w == nil {
+		return
+	}
+	q.mu.Lock()
+	q.deferred[w] = struct{}{}
+	q.mu.Unlock()
+}
+
+// undefer marks w as not deferred (nil: nothing to do).
+func (q *queues) undefer(w *waiter) {
+	if w == nil {
+		return
+	}
+	q.mu.Lock()
+	delete(q.deferred, w)
+	q.mu.Unlock()
 }
 
 func wakeAll(ws []*waiter) {

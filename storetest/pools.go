@@ -182,6 +182,62 @@ func testPoolFIFO(t *testing.T, open Opener) {
 	}
 }
 
+// testPoolFairAcrossQueues: a free member goes to the earliest waiter for
+// it, whether that waits by name or through any pool the member is in. The
+// pool names are chosen so that the pool whose name sorts first has the
+// later waiter.
+func testPoolFairAcrossQueues(t *testing.T, open Opener) {
+	s, _, _ := svc(t, open, lockservice.Config{})
+	addMembers(t, s, "zz", "m")
+	addMembers(t, s, "aa", "m")
+	if _, err := s.Acquire(bg, "m", req("h", "h"), 0); err != nil {
+		t.Fatal(err)
+	}
+	type waiting struct {
+		key  string
+		done <-chan error
+	}
+	var queue []waiting
+	join := func(key, pool string) {
+		c := make(chan error, 1)
+		waiters := func() int { return s.Waiters("m") + s.PoolWaiters("aa") + s.PoolWaiters("zz") }
+		before := waiters()
+		go func() {
+			var err error
+			if pool == "" {
+				_, err = s.Acquire(bg, "m", req(key, key), time.Minute)
+			} else {
+				_, err = s.AcquireFromPool(bg, pool, req(key, key), time.Minute)
+			}
+			c <- err
+		}()
+		eventually(t, key+" queued", func() bool { return waiters() > before })
+		queue = append(queue, waiting{key, c})
+	}
+	join("a", "zz") // through pool zz
+	join("b", "")   // by name
+	join("c", "aa") // through pool aa, after b
+	join("d", "")   // by name, after c
+	prev := "h"
+	for i, w := range queue {
+		mustRelease(t, s, "m", prev, prev)
+		if err := receive(t, w.done, "waiter "+w.key); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := s.Get(bg, "m"); l.Key != w.key {
+			t.Fatalf("m went to %q, want %q (the earliest waiter)", l.Key, w.key)
+		}
+		for _, later := range queue[i+1:] {
+			select {
+			case err := <-later.done:
+				t.Fatalf("waiter %s returned before its turn: %v", later.key, err)
+			default:
+			}
+		}
+		prev = w.key
+	}
+}
+
 // testListPool: the store finds each pool's members (through an index of
 // its own, which must follow every change of membership and survive a
 // restart), and nothing else.

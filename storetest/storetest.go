@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"PoolBasics", testPoolBasics},
 		{"PoolContention", testPoolContention},
 		{"PoolFIFO", testPoolFIFO},
+		{"PoolFairAcrossQueues", testPoolFairAcrossQueues},
 		{"ListPool", testListPool},
 	}
 	for _, tc := range tests {

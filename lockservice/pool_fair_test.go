@@ -1,0 +1,93 @@
+package lockservice_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/memstore"
+)
+
+// heldUpStore holds up the changes made under a context marked heldUp,
+// until that context ends.
+type heldUpStore struct {
+	*memstore.Store
+	waiting atomic.Int32 // changes held up now
+}
+
+type heldUpKey struct{}
+
+func (s *heldUpStore) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+	if ctx.Value(heldUpKey{}) != nil {
+		s.waiting.Add(1)
+		<-ctx.Done()
+		return lock.Lock{}, nil, ctx.Err()
+	}
+	return s.Store.Update(ctx, name, m)
+}
+
+// TestWaiterByNameWokenWhenPoolWaiterAheadLeaves: a waiter by name finds
+// its lock free but an earlier waiter of the lock's pool first, so it
+// waits. When that pool waiter leaves without taking the lock (here: it
+// goes away while its claim is being made), the waiter by name must look
+// again at once: nothing changes the lock or its own queue, and its poll
+// is an hour away.
+func TestWaiterByNameWokenWhenPoolWaiterAheadLeaves(t *testing.T) {
+	store := &heldUpStore{Store: memstore.New(memstore.Options{})}
+	svc := lockservice.New(store, lockservice.Config{PollInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	if _, err := svc.AddMember(ctx, "p", "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Acquire(ctx, "m", lock.Request{Key: "h", Holder: "h"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	poolCtx, leave := context.WithCancel(context.WithValue(ctx, heldUpKey{}, true))
+	defer leave()
+	poolDone := make(chan error, 1)
+	go func() {
+		_, err := svc.AcquireFromPool(poolCtx, "p", lock.Request{Key: "pool", Holder: "pool"}, time.Minute)
+		poolDone <- err
+	}()
+	eventually(t, func() bool { return svc.PoolWaiters("p") == 1 }, "the pool waiter queued")
+	byName := make(chan error, 1)
+	go func() {
+		_, err := svc.Acquire(ctx, "m", lock.Request{Key: "x", Holder: "x"}, time.Minute)
+		byName <- err
+	}()
+	eventually(t, func() bool { return svc.Waiters("m") == 1 }, "the waiter by name queued")
+	if _, _, err := svc.Release(ctx, "m", "h", "h"); err != nil {
+		t.Fatal(err)
+	}
+	// The pool waiter is now making its claim (held up); the waiter by
+	// name has looked and let it go first.
+	eventually(t, func() bool { return store.waiting.Load() == 1 }, "the pool waiter's claim held up")
+	select {
+	case err := <-byName:
+		t.Fatalf("the waiter by name returned (%v) while an earlier pool waiter was making its claim", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	leave()
+	if err := <-poolDone; err == nil {
+		t.Fatal("the pool waiter that went away got a member")
+	}
+	select {
+	case err := <-byName:
+		if err != nil {
+			t.Fatalf("the waiter by name: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter by name was not woken when the pool waiter ahead of it left")
+	}
+	if l, _ := svc.Get(ctx, "m"); l.Key != "x" {
+		t.Fatalf("m is held by %q, want x", l.Key)
+	}
+}
