@@ -35,8 +35,10 @@ type Lock struct {
 	Since time.Time `json:"since,omitzero"`
 	// Expires is the earliest lease expiry of any hold; zero if none.
 	Expires time.Time `json:"expires,omitzero"`
-	// Holds has each holder's hold with its times.
-	Holds map[string]Hold `json:"holds,omitempty"`
+	// Holds has each holder's hold with its times; empty (not nil) when
+	// the server said the lock is free, nil when it sent no holds (the
+	// original locker). Written back as JSON, it is what the server sent.
+	Holds map[string]Hold `json:"holds,omitzero"`
 	// Waiters is how many requests wait for the lock.
 	Waiters int `json:"waiters"`
 
