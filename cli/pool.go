@@ -32,7 +32,8 @@ Commands:
   ls [POOL] [--json]                   list pools, their members and state
   add POOL MEMBER [--metadata JSON | --metadata-file FILE] [--json]
                                        add a member, or update its metadata
-  rm POOL MEMBER [--force] [--json]    remove a member (only while it is free,
+  rm POOL MEMBER [--force [--fence N]] [--json]
+                                       remove a member (only while it is free,
                                        unless --force)
   acquire POOL --key KEY [--holder H] [--wait D] [--ttl D] [--json]
                                        take whichever member is free; prints
