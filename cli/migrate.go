@@ -38,8 +38,10 @@ set PGPASSWORD (or use ~/.pgpass), which is used when the URL has none.
 
 Each lock keeps its key, its holders with their counts, acquisition times and
 leases, its fence token, its pools and metadata, and its recent history.
-Fence tokens go on from above the highest one copied, so a token handed out
-after the move is always greater than any handed out before it. Requests
+Fence tokens go on from above the source's fence counter (at least the highest
+token copied; higher when a damaged record's token was dropped, or salvage
+skipped some), so a token handed out after the move is always greater than
+any handed out before it. Requests
 waiting for a lock are not copied.
 
 Stop every Locker server that uses either store first, so that nothing
@@ -130,7 +132,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 // exportOriginal writes the locks of the store from to the file to in the
 // original locker's format.
 func exportOriginal(ctx context.Context, from, to string, stdout io.Writer) error {
-	src, err := openMigrateStore(ctx, from, "source", 0)
+	src, err := openMigrateStore(ctx, from, "source", 0, 0)
 	if err != nil {
 		return err
 	}
@@ -176,7 +178,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 			return res, fmt.Errorf("%w (it is in the original locker's format, and is left as it is)", targetNotEmpty(to, names))
 		}
 	}
-	src, err := openMigrateStore(ctx, from, "source", history)
+	src, err := openMigrateStore(ctx, from, "source", history, 0)
 	if err != nil {
 		return res, err
 	}
@@ -184,6 +186,12 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 	locks, err := src.List(ctx)
 	if err != nil {
 		return res, fmt.Errorf("reading the locks of %s: %w", redactStore(from), err)
+	}
+	// The source's counter, which can be above every token its locks
+	// show: a token in a record that a start or salvage dropped, whose
+	// holder may still be at work, is counted there and nowhere else.
+	if res.maxFence, err = fenceCounter(ctx, src); err != nil {
+		return res, fmt.Errorf("reading the fence counter of %s: %w", redactStore(from), err)
 	}
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
 	histories := make([][]lock.Event, len(locks))
@@ -197,7 +205,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 		}
 	}
 
-	dst, err := openMigrateStore(ctx, to, "target", history)
+	dst, err := openMigrateStore(ctx, to, "target", history, 0)
 	if err != nil {
 		return res, err
 	}
@@ -219,15 +227,22 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 		return res, targetNotEmpty(to, names)
 	}
 	// Raise the counter first: should the copy stop half way, no token
-	// the source issued is above it. The file store's counter is the
-	// highest token it has written: the lock with the highest goes first.
-	if isDatabase(to) && res.maxFence > 0 {
+	// the source issued is above it. A file store's is raised as it is
+	// opened (and kept in a new log segment's header): it is opened
+	// again, now that it is known to be one to write to.
+	if fs, ok := dst.(*filestore.Store); ok && res.maxFence > fs.Fence() {
+		closed = true
+		if err := dst.Close(); err != nil {
+			return res, fmt.Errorf("closing %s: %w", redactStore(to), err)
+		}
+		if dst, err = openMigrateStore(ctx, to, "target", history, res.maxFence); err != nil {
+			return res, err
+		}
+		closed = false
+	} else if isDatabase(to) && res.maxFence > 0 {
 		if err := raisePGFence(ctx, to, res.maxFence); err != nil {
 			return res, fmt.Errorf("raising the fence counter of %s: %w", redactStore(to), err)
 		}
-	} else if top := highestFence(locks); top > 0 {
-		locks[0], locks[top] = locks[top], locks[0]
-		histories[0], histories[top] = histories[top], histories[0]
 	}
 	for i, l := range locks {
 		events := migrateEvents(*l, histories[i])
@@ -309,15 +324,15 @@ func originalLockerLocks(path string) []string {
 // one; an error stops the copy there (tests stop one half way with it).
 var migrateProgress = func(copied int) error { return nil }
 
-// highestFence is the index of the lock with the highest fence token.
-func highestFence(locks []*lock.Lock) int {
-	top := 0
-	for i, l := range locks {
-		if l.Fence > locks[top].Fence {
-			top = i
-		}
+// fenceCounter is a store's fence counter: the last token it handed out.
+func fenceCounter(ctx context.Context, s lock.Store) (uint64, error) {
+	switch s := s.(type) {
+	case *filestore.Store:
+		return s.Fence(), nil
+	case *pgstore.Store:
+		return s.Fence(ctx)
 	}
-	return top
+	return 0, nil
 }
 
 // migrateEvents returns what is written with a copied lock: its history as it
@@ -387,8 +402,9 @@ func sameDatabase(ctx context.Context, a, b string) bool {
 }
 
 // openMigrateStore opens a store named by a PostgreSQL URL or connection
-// string, or a file path, keeping history events per lock (0: the default).
-func openMigrateStore(ctx context.Context, spec, role string, history int) (lock.Store, error) {
+// string, or a file path, keeping history events per lock (0: the default);
+// a file store's fence counter is raised to at least minFence.
+func openMigrateStore(ctx context.Context, spec, role string, history int, minFence uint64) (lock.Store, error) {
 	if isDatabase(spec) {
 		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait})
 		if err != nil {
@@ -401,7 +417,7 @@ func openMigrateStore(ctx context.Context, spec, role string, history int) (lock
 			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a database: a postgres:// URL or a connection string such as host=db dbname=locker)", spec, err)
 		}
 	}
-	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history})
+	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history, MinFence: minFence})
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, fmt.Errorf("the %s %s is in use by a running Locker server: stop it first, so that no lock changes during the copy (%v)", role, spec, err)
 	}

@@ -188,7 +188,7 @@ func checkFenceGoesOn(t *testing.T, spec string, copied uint64) {
 		l, err := s.Acquire(bgCtx, "after-migration", lock.Request{Key: "k", Holder: "k"}, 0)
 		must(t, err)
 		if l.Fence <= copied {
-			t.Errorf("first fence after migrating: %d, want above %d (the highest copied)", l.Fence, copied)
+			t.Errorf("first fence after migrating: %d, want above %d (the source's counter)", l.Fence, copied)
 		}
 	})
 }
@@ -369,8 +369,8 @@ func TestMigrateOriginalLockerFile(t *testing.T) {
 
 // TestMigrateStoppedHalfWayIntoAFile: a copy into a file that stops half
 // way (kill -9, a full disk) leaves a store whose next fence token is still
-// above every token the source issued: the lock with the highest is
-// written first, as PostgreSQL's counter is raised first.
+// above every token the source issued: its counter is raised before the
+// first lock is written, as PostgreSQL's is.
 func TestMigrateStoppedHalfWayIntoAFile(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "locks.yml")
 	populate(t, src)

@@ -52,6 +52,11 @@ type Options struct {
 	// OnCommit, if set, is told of every batch written: its size, how long
 	// the write and fsync took, and the error if it failed.
 	OnCommit func(batch int, took time.Duration, err error)
+	// MinFence raises the fence counter to at least this (locker migrate:
+	// the source's counter, which can be above every token its locks
+	// show). A raise is kept in a new log segment's header before Open
+	// returns, so that no token at or below it is ever handed out.
+	MinFence uint64
 }
 
 // entry is one lock: its committed state and history (never changed in
@@ -366,6 +371,10 @@ func (s *Store) open() error {
 		return err
 	}
 	s.locks, s.fence, s.snapSize, s.snapGen = st.locks, st.fence, st.snapSize, st.logGen
+	minRaised := false
+	if s.opts.MinFence > s.fence {
+		s.fence, minRaised = s.opts.MinFence, true
+	}
 	s.pools = indexPools(s.locks)
 	// Recovery decoded every record, and replaced most of what it decoded
 	// from the log: give that memory back to the operating system now
@@ -395,7 +404,7 @@ func (s *Store) open() error {
 		}
 		s.log, s.logGen, s.logSize, s.allocated = f, last.gen, st.tailOffset, info.Size()
 		s.logRecords = st.records[n-1]
-		raised := false
+		raised := minRaised
 		if st.tailOffset == 0 {
 			// The segment was cut off before its header: write it afresh
 			// (saying what the one it cut off said, as recovery found it).
@@ -439,10 +448,15 @@ func (s *Store) open() error {
 			return err
 		}
 		if raised {
-			// The token is in no record once the bytes are cut off: a
-			// new segment's header carries the raised counter, so that a
-			// restart before the next grant does not go back below it.
+			// The token is in no record once the bytes are cut off (nor,
+			// for MinFence, in any record at all): a new segment's header
+			// carries the raised counter, so that a restart before the
+			// next grant does not go back below it.
 			if err := s.newSegment(last.gen + 1); err != nil {
+				if minRaised {
+					f.Close()
+					return fmt.Errorf("starting a log segment to keep the fence counter raised to %d: %w", s.fence, err)
+				}
 				s.opts.Logger.Warn("starting a log segment to keep the raised fence counter failed: the next grant's record keeps it, and a restart before that hands the dropped token out again", "file", segmentPath(s.path, last.gen+1), "err", err)
 			}
 		}
@@ -701,6 +715,10 @@ func writeMarker(path string, off int64, next uint64) error {
 	}
 	return err
 }
+
+// Fence is the fence counter: no token above it was ever handed out, and
+// the next is above it (locker migrate carries it to the target).
+func (s *Store) Fence() uint64 { return s.counter() }
 
 // counter is the fence counter: the last token handed out. Lock order:
 // logMu (held by compact) before mu.

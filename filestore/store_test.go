@@ -752,3 +752,40 @@ func TestSecondStoreRefusedWhileTheSnapshotIsReplaced(t *testing.T) {
 		t.Fatalf("second Open: %v, want in use", err)
 	}
 }
+
+// TestMinFenceIsKept: a counter raised by MinFence (locker migrate: the
+// source's counter) is kept without a record carrying it, in a new store
+// and in one with locks, so that a restart before the next grant does not
+// go back below it.
+func TestMinFenceIsKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{MinFence: 500})
+	if got := s.Fence(); got != 500 {
+		t.Fatalf("Fence of a new store opened with MinFence 500: %d", got)
+	}
+	closeT(t, s)
+	s = openT(t, path, Options{})
+	if got := s.Fence(); got != 500 {
+		t.Fatalf("Fence after a reopen: %d, want 500", got)
+	}
+	if l := acquire(t, s, "x", "k", "h", 0); l.Fence != 501 {
+		t.Fatalf("first grant after MinFence 500: fence %d", l.Fence)
+	}
+	closeT(t, s)
+	// A lower MinFence changes nothing; a higher one raises it again.
+	s = openT(t, path, Options{MinFence: 10})
+	if got := s.Fence(); got != 501 {
+		t.Fatalf("Fence after MinFence 10: %d, want 501", got)
+	}
+	closeT(t, s)
+	s = openT(t, path, Options{MinFence: 7000})
+	closeT(t, s)
+	s = openT(t, path, Options{})
+	defer closeT(t, s)
+	if got := s.Fence(); got != 7000 {
+		t.Fatalf("Fence after MinFence 7000 and a reopen: %d", got)
+	}
+	if l, _, _ := s.Get(context.Background(), "x"); l.Fence != 501 || l.Free() {
+		t.Fatalf("the lock after the raises: %+v", l)
+	}
+}

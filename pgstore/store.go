@@ -762,6 +762,21 @@ func (s *Store) Now(ctx context.Context) (time.Time, error) {
 	return now.UTC(), nil
 }
 
+// Fence is the fence counter: the last token the database's sequence
+// handed out (0: none yet). locker migrate carries it to the target, since
+// it can be above every token the locks show.
+func (s *Store) Fence(ctx context.Context) (uint64, error) {
+	f, err := reread(s, ctx, func(qctx context.Context) (int64, error) {
+		var f int64
+		err := s.pool.QueryRow(qctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM locker_fence`).Scan(&f)
+		return f, err
+	})
+	if err != nil {
+		return 0, readError(ctx, err)
+	}
+	return uint64(f), nil
+}
+
 // Get implements lock.Store.
 func (s *Store) Get(ctx context.Context, name string) (lock.Lock, bool, error) {
 	var found bool

@@ -1,0 +1,97 @@
+package cli_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cloudfoundry-community/locker/cli"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
+)
+
+// The source's fence counter can be above every lock's token: a start that
+// dropped a damaged last record keeps the token legible in it (in a
+// .dropped- file beside the log, and in the counter), and salvage raises
+// the counter by the bytes it skipped; the holder of such a token may
+// still be at work. The copy must go on above the counter, not above the
+// highest token its locks show, or that holder's token is handed out
+// again, or one below it, and a service checking tokens takes the old
+// holder for the newer one.
+
+// fileSourceAhead makes a file store whose counter is 1000, far above the
+// tokens its locks show, as a start that kept the token legible in a
+// damaged record leaves it.
+func fileSourceAhead(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "locks.yml")
+	populate(t, file)
+	if read(t, file).fence >= 1000 {
+		t.Fatal("populate's tokens are already up to 1000")
+	}
+	dropped := file + ".log.1.dropped-20260101T000000.000000000Z"
+	must(t, os.WriteFile(dropped, []byte(`{"lock":{"name":"lost","key":"k","fence":1000`), 0o600))
+	return file
+}
+
+func TestMigrateFromFileGoesOnAboveTheSourceCounter(t *testing.T) {
+	for _, target := range []string{"file", "postgres"} {
+		t.Run(target, func(t *testing.T) {
+			src := fileSourceAhead(t)
+			dst := filepath.Join(t.TempDir(), "locks.yml")
+			if target == "postgres" {
+				dst = pgtest.Schema(t)
+			}
+			out, err := migrate(t, "--from", src, "--to", dst)
+			if err != nil {
+				t.Fatalf("migrate: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "fence tokens go on above 1000") {
+				t.Errorf("output: %s", out)
+			}
+			checkFenceGoesOn(t, dst, 1000)
+		})
+	}
+}
+
+func TestMigrateFromPostgresGoesOnAboveTheSourceCounter(t *testing.T) {
+	src := pgtest.Schema(t)
+	populate(t, src)
+	conn, err := pgx.Connect(bgCtx, src)
+	must(t, err)
+	_, err = conn.Exec(bgCtx, `SELECT setval('locker_fence', 1000)`)
+	conn.Close(bgCtx)
+	must(t, err)
+	dst := filepath.Join(t.TempDir(), "locks.yml")
+	out, err := migrate(t, "--from", src, "--to", dst)
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "fence tokens go on above 1000") {
+		t.Errorf("output: %s", out)
+	}
+	checkFenceGoesOn(t, dst, 1000)
+}
+
+// TestMigrateStoppedHalfWayKeepsTheSourceCounter: the target's counter is
+// raised before the first lock is written, so a copy that stops there
+// leaves it above the source's counter too.
+func TestMigrateStoppedHalfWayKeepsTheSourceCounter(t *testing.T) {
+	for _, target := range []string{"file", "postgres"} {
+		t.Run(target, func(t *testing.T) {
+			src := fileSourceAhead(t)
+			dst := filepath.Join(t.TempDir(), "locks.yml")
+			if target == "postgres" {
+				dst = pgtest.Schema(t)
+			}
+			defer cli.StopMigrateAfter(1, errors.New("stopped by the test"))()
+			if out, err := migrate(t, "--from", src, "--to", dst); err == nil {
+				t.Fatalf("migrate did not stop:\n%s", out)
+			}
+			checkFenceGoesOn(t, dst, 1000)
+		})
+	}
+}
