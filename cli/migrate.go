@@ -57,8 +57,9 @@ Flags:
   --to STORE     where they go; it must hold no locks yet
   --force        copy even if the target already holds locks: a lock of the
                  same name is replaced (its history appended to), the others
-                 are kept. After a copy that stopped half way, copy again into
-                 an empty target instead
+                 are kept. A lock that is there as the source has it (copied
+                 by a run that stopped half way) is left as it is, so running
+                 the copy again with --force finishes it
   --original     write FILE in the original locker's format instead, to go
                  back to it: each lock keeps its key and its holders' counts;
                  fence tokens, pools, metadata and history are left out, and
@@ -123,6 +124,9 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		fmt.Fprintf(stdout, "; fence tokens go on above %d", res.maxFence)
 	}
 	fmt.Fprintln(stdout)
+	if res.already > 0 {
+		fmt.Fprintf(stdout, "left %d locks already in the target as they are in the source (copied by an earlier run)\n", res.already)
+	}
 	if res.skipped > 0 {
 		fmt.Fprintf(stdout, "skipped %d free locks that have never changed since they were imported (no history): a free lock is the same as a new one\n", res.skipped)
 	}
@@ -162,6 +166,7 @@ func exportOriginal(ctx context.Context, from, to string, stdout io.Writer) erro
 
 type migrateResult struct {
 	locks, held, events, skipped int
+	already                      int // in the target as in the source (--force)
 	maxFence                     uint64
 }
 
@@ -244,6 +249,10 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 			return res, fmt.Errorf("raising the fence counter of %s: %w", redactStore(to), err)
 		}
 	}
+	there := make(map[string]*lock.Lock, len(existing))
+	for _, l := range existing {
+		there[l.Name] = l
+	}
 	for i, l := range locks {
 		events := migrateEvents(*l, histories[i])
 		if len(events) == 0 {
@@ -252,6 +261,18 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 			// nothing to copy: a store writes nothing without events.
 			res.skipped++
 			continue
+		}
+		if cur := there[l.Name]; cur != nil {
+			// Copied already, by a run stopped half way: written
+			// again, its history would be there twice.
+			h, err := dst.History(ctx, l.Name)
+			if err != nil {
+				return res, fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(to), err)
+			}
+			if copiedAlready(l, cur, events, h) {
+				res.already++
+				continue
+			}
 		}
 		state := l.Clone()
 		_, written, err := dst.Update(ctx, l.Name, func(cur *lock.Lock, env lock.Env) []lock.Event {
@@ -289,7 +310,7 @@ func targetNotEmpty(to string, names []string) error {
 	for _, n := range names[:min(3, len(names))] {
 		quoted = append(quoted, fmt.Sprintf("%q", n))
 	}
-	return fmt.Errorf("the target %s already holds %d locks (%s...): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced)",
+	return fmt.Errorf("the target %s already holds %d locks (%s...): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced; those that are there as in the source, copied by a run that stopped half way, are left as they are)",
 		redactStore(to), len(names), strings.Join(quoted, ", "))
 }
 
@@ -323,6 +344,32 @@ func originalLockerLocks(path string) []string {
 // migrateProgress is told how many locks have been written after each
 // one; an error stops the copy there (tests stop one half way with it).
 var migrateProgress = func(copied int) error { return nil }
+
+// copiedAlready reports whether the target's lock dst is the source's lock
+// src as an earlier copy wrote it: the same key, token, holds and pools, and
+// a history ending with the newest of the events the copy writes.
+func copiedAlready(src, dst *lock.Lock, events, history []lock.Event) bool {
+	if src.Key != dst.Key || src.Fence != dst.Fence || len(src.Holds) != len(dst.Holds) || !slices.Equal(src.Pools, dst.Pools) {
+		return false
+	}
+	for holder, h := range src.Holds.All() {
+		if d, ok := dst.Holds.Lookup(holder); !ok || d.Count != h.Count || !d.Expires.Equal(h.Expires) {
+			return false
+		}
+	}
+	n := min(len(events), len(history))
+	if n == 0 {
+		return false
+	}
+	for i, e := range events[len(events)-n:] {
+		h := history[len(history)-n+i]
+		if e.Type != h.Type || e.Lock != h.Lock || e.Key != h.Key || e.Holder != h.Holder || e.Count != h.Count || e.Fence != h.Fence ||
+			!e.Time.Equal(h.Time) || !e.Expires.Equal(h.Expires) || e.By != h.By || e.Pool != h.Pool || !slices.Equal(e.Pools, h.Pools) {
+			return false
+		}
+	}
+	return true
+}
 
 // fenceCounter is a store's fence counter: the last token it handed out.
 func fenceCounter(ctx context.Context, s lock.Store) (uint64, error) {

@@ -95,3 +95,44 @@ func TestMigrateStoppedHalfWayKeepsTheSourceCounter(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateAgainAfterAStop: a copy stopped half way (kill -9, a lost
+// database) is finished by running it again with --force, which the
+// refusal suggests: the locks already copied are recognised (their history
+// ends with the source's) and left as they are, not written a second time
+// with their history doubled.
+func TestMigrateAgainAfterAStop(t *testing.T) {
+	for _, target := range []string{"file", "postgres"} {
+		t.Run(target, func(t *testing.T) {
+			src := filepath.Join(t.TempDir(), "locks.yml")
+			populate(t, src)
+			want := read(t, src)
+			dst := filepath.Join(t.TempDir(), "locks.yml")
+			if target == "postgres" {
+				dst = pgtest.Schema(t)
+			}
+			restore := cli.StopMigrateAfter(3, errors.New("stopped by the test"))
+			out, err := migrate(t, "--from", src, "--to", dst)
+			restore()
+			if err == nil {
+				t.Fatalf("migrate did not stop:\n%s", out)
+			}
+			out, err = migrate(t, "--from", src, "--to", dst)
+			if err == nil || !strings.Contains(err.Error(), "already holds 3 locks") {
+				t.Fatalf("again without --force: %v\n%s", err, out)
+			}
+			out, err = migrate(t, "--from", src, "--to", dst, "--force")
+			if err != nil {
+				t.Fatalf("again with --force: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "copied 4 locks") || !strings.Contains(out, "left 3 locks already in the target") {
+				t.Errorf("output: %s", out)
+			}
+			got := read(t, dst)
+			if len(got.locks) != len(want.locks) {
+				t.Errorf("%d locks in the target, want %d", len(got.locks), len(want.locks))
+			}
+			sameLocks(t, want, got)
+		})
+	}
+}
