@@ -118,6 +118,16 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	if res.original {
+		fmt.Fprintf(stdout, "%s is in the original locker's format: read as it is, not converted (the original locker can still use it)", *from)
+		if res.maxFence > 0 {
+			fmt.Fprintf(stdout, "; its held locks get fence tokens 1 to %d, in name order", res.maxFence)
+		}
+		fmt.Fprintln(stdout)
+		if len(res.leftOut) > 0 {
+			fmt.Fprintf(stdout, "left out %d free locks whose names are not valid lock names now (too long, or with control characters): %s\n", len(res.leftOut), strings.Join(quoteAll(res.leftOut), ", "))
+		}
+	}
 	fmt.Fprintf(stdout, "copied %d locks (%d held) and %d history events from %s to %s",
 		res.locks, res.held, res.events, redactStore(*from), redactStore(*to))
 	if res.maxFence > 0 {
@@ -166,7 +176,9 @@ func exportOriginal(ctx context.Context, from, to string, stdout io.Writer) erro
 
 type migrateResult struct {
 	locks, held, events, skipped int
-	already                      int // in the target as in the source (--force)
+	already                      int      // in the target as in the source (--force)
+	original                     bool     // the source is the original locker's file
+	leftOut                      []string // its free locks with names no longer valid
 	maxFence                     uint64
 }
 
@@ -183,26 +195,42 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 			return res, fmt.Errorf("%w (it is in the original locker's format, and is left as it is)", targetNotEmpty(to, names))
 		}
 	}
-	src, err := openMigrateStore(ctx, from, "source", history, 0)
-	if err != nil {
-		return res, err
+	var (
+		src   lock.Store
+		locks []*lock.Lock
+		err   error
+	)
+	if !isDatabase(from) {
+		// The original locker's file is read as it is, not converted in
+		// place as a server's start does: a copy that fails leaves it as
+		// it was, and one that works leaves it for the original locker.
+		if locks, res.leftOut, res.original, err = filestore.ReadOriginal(from); err != nil {
+			return res, fmt.Errorf("the source %s: %v", from, err)
+		}
 	}
-	defer src.Close()
-	locks, err := src.List(ctx)
-	if err != nil {
-		return res, fmt.Errorf("reading the locks of %s: %w", redactStore(from), err)
-	}
-	// The source's counter, which can be above every token its locks
-	// show: a token in a record that a start or salvage dropped, whose
-	// holder may still be at work, is counted there and nowhere else.
-	if res.maxFence, err = fenceCounter(ctx, src); err != nil {
-		return res, fmt.Errorf("reading the fence counter of %s: %w", redactStore(from), err)
+	if !res.original {
+		if src, err = openMigrateStore(ctx, from, "source", history, 0); err != nil {
+			return res, err
+		}
+		defer src.Close()
+		if locks, err = src.List(ctx); err != nil {
+			return res, fmt.Errorf("reading the locks of %s: %w", redactStore(from), err)
+		}
+		// The source's counter, which can be above every token its
+		// locks show: a token in a record that a start or salvage
+		// dropped, whose holder may still be at work, is counted there
+		// and nowhere else.
+		if res.maxFence, err = fenceCounter(ctx, src); err != nil {
+			return res, fmt.Errorf("reading the fence counter of %s: %w", redactStore(from), err)
+		}
 	}
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
 	histories := make([][]lock.Event, len(locks))
 	for i, l := range locks {
-		if histories[i], err = src.History(ctx, l.Name); err != nil {
-			return res, fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
+		if !res.original {
+			if histories[i], err = src.History(ctx, l.Name); err != nil {
+				return res, fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
+			}
 		}
 		res.maxFence = max(res.maxFence, l.Fence)
 		for _, ev := range histories[i] {

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -135,4 +136,42 @@ func TestMigrateAgainAfterAStop(t *testing.T) {
 			sameLocks(t, want, got)
 		})
 	}
+}
+
+// TestMigrateLeavesAnOriginalLockerSourceAlone: the original locker's file
+// is read as it is, not converted in place: a migration that fails (a
+// mistyped target) changes nothing, and one that works leaves the file for
+// the original locker to go back to.
+func TestMigrateLeavesAnOriginalLockerSourceAlone(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "locks.yml")
+	orig := []byte(`{"prod":{"key":"deploy","locked_by":{"a":2,"b":1}},"idle":{"key":"","locked_by":{}}}`)
+	must(t, os.WriteFile(src, orig, 0o600))
+	unchanged := func(when string) {
+		t.Helper()
+		if b, err := os.ReadFile(src); err != nil || !bytes.Equal(b, orig) {
+			t.Errorf("%s: the source is now %q (%v)", when, b, err)
+		}
+		if names, _ := filepath.Glob(src + ".*"); len(names) > 0 {
+			t.Errorf("%s: files made beside the source: %v", when, names)
+		}
+	}
+	out, err := migrate(t, "--from", src, "--to", filepath.Join(dir, "no-such-dir", "locks.yml"))
+	if err == nil {
+		t.Fatalf("migrating into a missing directory worked:\n%s", out)
+	}
+	unchanged("after a failed migration")
+	dst := filepath.Join(t.TempDir(), "locks.yml")
+	out, err = migrate(t, "--from", src, "--to", dst)
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "copied 1 locks (1 held)") || !strings.Contains(out, "original locker's format") {
+		t.Errorf("output: %s", out)
+	}
+	unchanged("after the migration")
+	if p := read(t, dst).locks["prod"]; p.Key != "deploy" || p.Holds.Get("a").Count != 2 || p.Fence != 1 {
+		t.Errorf("prod: %+v", p)
+	}
+	checkFenceGoesOn(t, dst, 1)
 }
