@@ -56,7 +56,8 @@ Flags:
   --from STORE   where the locks are now
   --to STORE     where they go; it must hold no locks yet
   --force        copy even if the target already holds locks: a lock of the
-                 same name is replaced (its history appended to), the others
+                 same name is replaced (its history appended to; each is
+                 listed, with its holders, who lose their holds), the others
                  are kept. A lock that is there as the source has it (copied
                  by a run that stopped half way) is left as it is, so running
                  the copy again with --force finishes it
@@ -134,6 +135,16 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		fmt.Fprintf(stdout, "; fence tokens go on above %d", res.maxFence)
 	}
 	fmt.Fprintln(stdout)
+	if len(res.replaced) > 0 {
+		fmt.Fprintf(stdout, "replaced %d locks the target had:", len(res.replaced))
+		for i, l := range res.replaced {
+			if i > 0 {
+				fmt.Fprint(stdout, ";")
+			}
+			fmt.Fprintf(stdout, " %q, %s", l.Name, salvagedState(l))
+		}
+		fmt.Fprintln(stdout)
+	}
 	if res.already > 0 {
 		fmt.Fprintf(stdout, "left %d locks already in the target as they are in the source (copied by an earlier run)\n", res.already)
 	}
@@ -176,9 +187,10 @@ func exportOriginal(ctx context.Context, from, to string, stdout io.Writer) erro
 
 type migrateResult struct {
 	locks, held, events, skipped int
-	already                      int      // in the target as in the source (--force)
-	original                     bool     // the source is the original locker's file
-	leftOut                      []string // its free locks with names no longer valid
+	already                      int          // in the target as in the source (--force)
+	original                     bool         // the source is the original locker's file
+	leftOut                      []string     // its free locks with names no longer valid
+	replaced                     []*lock.Lock // the target's locks written over (--force)
 	maxFence                     uint64
 }
 
@@ -301,6 +313,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 				res.already++
 				continue
 			}
+			res.replaced = append(res.replaced, cur)
 		}
 		state := l.Clone()
 		_, written, err := dst.Update(ctx, l.Name, func(cur *lock.Lock, env lock.Env) []lock.Event {

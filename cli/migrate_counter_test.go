@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cloudfoundry-community/locker/cli"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
 
@@ -174,4 +176,26 @@ func TestMigrateLeavesAnOriginalLockerSourceAlone(t *testing.T) {
 		t.Errorf("prod: %+v", p)
 	}
 	checkFenceGoesOn(t, dst, 1)
+}
+
+// TestMigrateForceNamesTheLocksItReplaced: --force says which of the
+// target's locks it wrote over, and what they were (a holder there loses
+// its hold).
+func TestMigrateForceNamesTheLocksItReplaced(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "locks.yml")
+	populate(t, src)
+	dst := filepath.Join(t.TempDir(), "locks.yml")
+	withService(t, dst, func(s *lockservice.Service) {
+		_, err := s.Acquire(bgCtx, "latest", lock.Request{Key: "theirs", Holder: "job-9"}, 0)
+		must(t, err)
+		_, err = s.Acquire(bgCtx, "mine", lock.Request{Key: "theirs", Holder: "job-9"}, 0)
+		must(t, err)
+	})
+	out, err := migrate(t, "--from", src, "--to", dst, "--force")
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, `replaced 1 locks the target had: "latest", held by 'job-9' (key 'theirs', fence 1)`) {
+		t.Errorf("output: %s", out)
+	}
 }
