@@ -170,7 +170,7 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 			return nil
 		}
 		fmt.Fprint(stderr, benchHelp)
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", errUsage, dashed(err))
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: locker bench takes no arguments (got %q); see locker bench --help", errUsage, fs.Args())

@@ -101,8 +101,8 @@ func TestParseFlagsAnywhere(t *testing.T) {
 		{args: []string{"--verbose", "prod", "--key=k"}, pos: "prod", key: "k", verbose: true},
 		{args: []string{"prod", "--", "--key"}, pos: "prod --key"},
 		{args: []string{"prod", "-"}, pos: "prod -"},
-		{args: []string{"prod", "--key"}, err: "flag needs an argument: -key"},
-		{args: []string{"prod", "--nope"}, err: "flag provided but not defined: -nope"},
+		{args: []string{"prod", "--key"}, err: "flag needs an argument: --key"},
+		{args: []string{"prod", "--nope"}, err: "flag provided but not defined: --nope"},
 		{args: []string{"prod", "--key", "k", "--help"}, err: flag.ErrHelp.Error()},
 		// Commands: after --, or from the first word after NAME.
 		{args: []string{"prod", "--key", "k", "--", "ls", "-l", "--key", "x"}, command: true, pos: "prod", cmd: "ls -l --key x", key: "k"},
@@ -280,9 +280,9 @@ func TestFriendlyErrors(t *testing.T) {
 	// pass for a --verbose and run nothing; the client's flags are not
 	// the server's, and its help is not printed for them.
 	locker(t, ctx, nil, "-v", "run", "prod", "--", "true").want(t, 2, `^$`, `^locker: -v prints the version and takes no arguments \(got \["run" "prod" "--" "true"\]\); for a command's --verbose, put it after the command: locker run -v\n$`)
-	locker(t, ctx, nil, "--url", url, "list").want(t, 2, `^$`, `^locker: flag provided but not defined: -url; a command's flags come after it: locker list --url `+regexp.QuoteMeta(url)+`\n$`)
+	locker(t, ctx, nil, "--url", url, "list").want(t, 2, `^$`, `^locker: flag provided but not defined: --url; a command's flags come after it: locker list --url `+regexp.QuoteMeta(url)+`\n$`)
 	locker(t, ctx, nil, "-v").want(t, 0, `^locker `, `^$`)
-	locker(t, ctx, nil, "unlock", "x", "--force", "--fence", "-1").want(t, 2, `^$`, `^locker unlock: invalid value "-1" for flag -fence: "-1" is not a fencing token: give the whole number that locker status shows as the lock's fence\n`)
+	locker(t, ctx, nil, "unlock", "x", "--force", "--fence", "-1").want(t, 2, `^$`, `^locker unlock: invalid value "-1" for flag --fence: "-1" is not a fencing token: give the whole number that locker status shows as the lock's fence\n`)
 	locker(t, ctx, nil, "lock", "", "--key", "k").want(t, 2, `^$`, `^locker lock: the lock name is empty \(an empty variable\?\)\n`)
 	locker(t, ctx, nil, "pool", "rm", "", "m5").want(t, 2, `^$`, `^locker pool rm: the pool name is empty \(an empty variable\?\)\n`)
 	locker(t, ctx, nil, "pool", "add", "p", "").want(t, 2, `^$`, `^locker pool add: the member name is empty \(an empty variable\?\)\n`)

@@ -157,7 +157,7 @@ func (c *clientCmd) parse(args []string, command bool) (pos, cmd []string, err e
 
 func (c *clientCmd) finish(flags, pos, cmd []string, sawCmd bool) ([]string, []string, error) {
 	if err := c.fs.Parse(flags); err != nil {
-		return nil, nil, err
+		return nil, nil, dashed(err)
 	}
 	if c.fs.NArg() > 0 {
 		pos = append(pos, c.fs.Args()...)
@@ -474,4 +474,20 @@ func connHint(msg string) string {
 		return "; is the server running, and is --url (or LOCKER_URL) right?"
 	}
 	return ""
+}
+
+// dashed returns the flag package's parse error naming flags with the two
+// dashes every help text and doc writes (--wait, not -wait). flag.ErrHelp
+// is returned as it is.
+func dashed(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	msg := err.Error()
+	for _, p := range []string{"for flag -", "not defined: -", "needs an argument: -"} {
+		if i := strings.Index(msg, p); i >= 0 && !strings.HasPrefix(msg[i+len(p):], "-") {
+			msg = msg[:i+len(p)] + "-" + msg[i+len(p):]
+		}
+	}
+	return errors.New(msg)
 }

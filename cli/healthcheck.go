@@ -24,13 +24,14 @@ asks whether the process answers).
 // runHealthcheck checks the local server's /healthz.
 func runHealthcheck(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locker healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, healthcheckHelp) }
+	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, healthcheckHelp)
 			return nil
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v; see locker healthcheck --help", errUsage, dashed(err))
 	}
 	port := env("PORT")
 	if port == "" {

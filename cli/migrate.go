@@ -72,17 +72,18 @@ Flags:
 // runMigrate copies every lock from one store to another.
 func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locker migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, migrateHelp) }
+	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
+	fs.Usage = func() {}
 	from := fs.String("from", "", "source store")
 	to := fs.String("to", "", "target store")
 	force := fs.Bool("force", false, "copy over locks already in the target")
 	original := fs.Bool("original", false, "write the original locker's format")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, migrateHelp)
 			return nil
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v; see locker migrate --help", errUsage, dashed(err))
 	}
 	switch {
 	case fs.NArg() > 0:

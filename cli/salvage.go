@@ -62,13 +62,14 @@ Exit status: 0 salvaged, or nothing to salvage; 1 failed; 2 usage.
 // runSalvage skips the damaged records of a file store's log, offline.
 func runSalvage(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("locker salvage", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, salvageHelp) }
+	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, salvageHelp)
 			return nil
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v; see locker salvage --help", errUsage, dashed(err))
 	}
 	file := fs.Arg(0)
 	switch {

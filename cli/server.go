@@ -226,6 +226,7 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 			fmt.Fprint(stdout, serverHelp)
 			return nil
 		}
+		err = dashed(err)
 		for _, a := range args {
 			for _, c := range commands() {
 				if a == c.name && c.name != "server" {
