@@ -1136,3 +1136,31 @@ func TestGatewayErrorsAreReadBack(t *testing.T) {
 		t.Fatalf("locker run through a 502 left %+v", l)
 	}
 }
+
+// TestRunOwnKeyWithAGivenHolder: locker run --holder H without --key takes
+// the lock under a key of its own (HOSTNAME:PID:RANDOM), which no other call
+// can share: a hold of that key granted with its answer lost is this run's,
+// used rather than reported as perhaps another's and left held.
+func TestRunOwnKeyWithAGivenHolder(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	ctx := context.Background()
+	cl, _ := client.New(client.Options{URL: url})
+
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "run", "x", "--holder", "deploy", "--", "sh", "-c", `echo "ran $LOCKER_HOLDER"`).want(t, 0, `^ran deploy\n$`, `^$`)
+	if l, _ := cl.Get(ctx, "x"); !l.Free() {
+		t.Fatalf("after locker run: %+v, want it released", l)
+	}
+	for _, m := range []string{"env-1", "env-2"} {
+		if _, err := cl.AddMember(ctx, "envs", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.dropPuts.Store(1)
+	locker(t, ctx, env, "run", "--pool", "envs", "--holder", "deploy", "--", "sh", "-c", `echo "ran $LOCKER_LOCK"`).want(t, 0, `^ran env-1\n$`, `^$`)
+	if l, _ := cl.Get(ctx, "env-1"); !l.Free() {
+		t.Fatalf("after locker run --pool: %+v, want it released", l)
+	}
+}

@@ -149,15 +149,15 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 		// lost at once, and the command run without the lock.
 		return c.usage(fmt.Errorf("--ttl %s is too short to keep alive; use at least %s, or 0 for no lease", ttl.d, minRunTTL))
 	}
+	// A key or a holder of this run's own: no other call shares the key
+	// and holder, so a hold of theirs granted as an interrupted wait ended
+	// (or whose answer was lost) is this run's, to use or give back.
+	own := *key == "" || *holder == ""
 	me := self()
 	if *key == "" {
 		*key = me
 	}
-	// A holder of this run's own: no other call shares the key and holder,
-	// so a hold of theirs granted as an interrupted wait ended is this
-	// run's to give back.
-	own := *holder == ""
-	if own {
+	if *holder == "" {
 		*holder = me
 	}
 	cl, err := c.client()
