@@ -181,11 +181,6 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 		// maximum lease).
 		r.lease = max(time.Until(h.Expires), time.Second).Round(time.Second)
 	}
-	if ctx.Err() != nil {
-		r.release(nil)
-		fmt.Fprintf(stderr, "locker run: interrupted before %s started; released '%s'\n", argv[0], name)
-		return ExitError{Code: exitInterrupted}
-	}
 	return r.run(ctx, l, argv, stdout, stderr)
 }
 
@@ -287,6 +282,16 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	}
 	defer signal.Stop(sigc)
 
+	// Interrupted as the lock was granted: COMMAND is not started. From
+	// here on, every release is given sigc, so that a signal stops its
+	// retries (the one that ended ctx went to main's handler, which
+	// swallows those that follow it).
+	if ctx.Err() != nil {
+		r.release(sigc)
+		fmt.Fprintf(stderr, "locker run: interrupted before %s started%s\n", argv[0], r.gaveBack())
+		return ExitError{Code: exitInterrupted}
+	}
+
 	// The keeper's first renewal comes before COMMAND starts: a grant
 	// whose answer came after its lease ran out (a slow network, a write
 	// that waited in the store) is another's to take already.
@@ -300,7 +305,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		case errors.As(err, &lost) && lost.Presumed:
 			// The server could not say: if it is ours after all, give it
 			// back.
-			r.release(nil)
+			r.release(sigc)
 			gave := ""
 			if r.released {
 				gave = "; gave it back"
@@ -321,7 +326,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 			<-k.Done()
 		}
 		r.release(sigc)
-		fmt.Fprintf(stderr, "locker run: interrupted before %s started; released '%s'\n", argv[0], r.name)
+		fmt.Fprintf(stderr, "locker run: interrupted before %s started%s\n", argv[0], r.gaveBack())
 		return ExitError{Code: exitInterrupted}
 	}
 	if testHookBeforeStart != nil {
@@ -334,7 +339,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		if k != nil {
 			<-k.Done()
 		}
-		r.release(nil) // if it is ours after all
+		r.release(sigc) // if it is ours after all
 		gave := ""
 		if r.released {
 			gave = " (it was ours after all: gave it back)"
@@ -346,12 +351,16 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 
 	defer dieWithParent(cmd)()
 	if err := cmd.Start(); err != nil {
-		r.release(nil)
+		r.release(sigc)
 		code := 126
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			code = 127
 		}
-		fmt.Fprintf(stderr, "locker run: cannot run %s: %v (released '%s')\n", argv[0], cleanExecError(err), r.name)
+		gave := ""
+		if r.released {
+			gave = fmt.Sprintf(" (released '%s')", r.name)
+		}
+		fmt.Fprintf(stderr, "locker run: cannot run %s: %v%s\n", argv[0], cleanExecError(err), gave)
 		return ExitError{Code: code}
 	}
 
@@ -445,6 +454,15 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		return ExitError{Code: code}
 	}
 	return nil
+}
+
+// gaveBack says, after a release before COMMAND ran, that the lock was
+// given back ("; released 'NAME'"); "" when it was not (release said why).
+func (r *runner) gaveBack() string {
+	if !r.released {
+		return ""
+	}
+	return fmt.Sprintf("; released '%s'", r.name)
 }
 
 // unreachable reports whether err may pass: the server could not be

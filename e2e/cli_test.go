@@ -339,6 +339,39 @@ func TestCLIRunSignalStopsReleaseRetries(t *testing.T) {
 	}
 }
 
+// TestCLIRunSignalStopsReleaseRetriesOfACommandNotRun: a COMMAND that
+// cannot be run gives the lock back at once; a release that fails is tried
+// again as after a COMMAND that ran, and a signal stops the trying there
+// too (it was ignored: only SIGKILL ended locker run, up to a minute later).
+func TestCLIRunSignalStopsReleaseRetriesOfACommandNotRun(t *testing.T) {
+	s := startServer(t, nil)
+	target, _ := url.Parse(s.URL)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			http.Error(w, "upstream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	cmd, out := cliStart(t, []string{"LOCKER_URL=" + proxy.URL}, "run", "n", "--key", "k", "--ttl", "30s", "--", "/nonexistent/command")
+	cliWait(t, "locker run to try the release again", func() bool { return strings.Contains(out.String(), "trying again for up to 1m0s") })
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("SIGTERM did not stop the release's retries\n%s", out)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 127 {
+		t.Fatalf("exit %d, want 127 (not found)\n%s", code, out)
+	}
+	if !strings.Contains(out.String(), "terminated: stopped trying to release 'n'") || strings.Contains(out.String(), "released 'n'") {
+		t.Fatalf("output (want the retries stopped, and no claim that 'n' was released):\n%s", out)
+	}
+}
+
 // TestCLIRunSetsid: a command that makes itself a session leader (setsid,
 // as daemons and some tools do) is still the process locker run waits for:
 // the lock is held until it ends.
