@@ -339,6 +339,12 @@ func TestExplain(t *testing.T) {
 	if msg != "Attempt to steal lock thwarted" || code != exitHeld {
 		t.Errorf("explain: %q %d", msg, code)
 	}
+	// Too many failed logins: the server says when to try again, and the
+	// fix is the credentials (not "try again later" on top).
+	msg, code = explain(&client.APIError{StatusCode: 429, Message: "too many failed logins from this address; try again in 6s"})
+	if msg != "the server refuses this address for now: too many failed logins from this address; try again in 6s (HTTP 429); check the credentials (LOCKER_USER and LOCKER_PASS, or --user and --pass)" || code != exitError {
+		t.Errorf("explain: %q %d", msg, code)
+	}
 	msg, code = explain(&client.APIError{StatusCode: 503, Message: "too many waiting requests"})
 	if msg != "the server cannot serve this now: too many waiting requests (HTTP 503); try again later" || code != exitError {
 		t.Errorf("explain: %q %d", msg, code)

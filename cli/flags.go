@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -274,6 +275,10 @@ func explain(err error) (string, int) {
 			return ae.Message, exitError
 		case errors.Is(err, client.ErrBadRequest):
 			return "the server refused the request: " + ae.Message, exitError
+		case ae.StatusCode == http.StatusTooManyRequests && strings.Contains(ae.Message, "failed logins"):
+			// The server's limit on failed logins: it says when to try
+			// again, and wrong credentials are the likely cause.
+			return fmt.Sprintf("the server refuses this address for now: %s (HTTP %d); check the credentials (LOCKER_USER and LOCKER_PASS, or --user and --pass)", ae.Message, ae.StatusCode), exitError
 		case errors.Is(err, client.ErrUnavailable) && strings.Contains(ae.Message, "may or may not have been made"):
 			// Its store cannot tell whether the change was made: asked
 			// again, a take or a release could count twice.
