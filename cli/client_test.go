@@ -339,6 +339,12 @@ func TestExplain(t *testing.T) {
 	if msg != "Attempt to steal lock thwarted" || code != exitHeld {
 		t.Errorf("explain: %q %d", msg, code)
 	}
+	// Plain HTTP to an HTTPS server (Go's own 400): the fix is the
+	// scheme, not another server.
+	msg, code = explain(&client.APIError{StatusCode: 400, Message: "Client sent an HTTP request to an HTTPS server. (the server speaks HTTPS: use an https:// URL)"})
+	if msg != "the server speaks HTTPS: use an https:// URL in --url (or LOCKER_URL) (it answered HTTP 400: Client sent an HTTP request to an HTTPS server.)" || code != exitError {
+		t.Errorf("explain: %q %d", msg, code)
+	}
 	// Too many failed logins: the server says when to try again, and the
 	// fix is the credentials (not "try again later" on top).
 	msg, code = explain(&client.APIError{StatusCode: 429, Message: "too many failed logins from this address; try again in 6s"})

@@ -261,6 +261,9 @@ func explain(err error) (string, int) {
 		return msg, exitHeld
 	case errors.As(err, &ce):
 		return ce.Error() + connHint(ce.Error()), exitError
+	case errors.As(err, &ae) && !ae.FromLocker() && ae.StatusCode == http.StatusBadRequest && strings.Contains(ae.Message, "HTTP request to an HTTPS server"):
+		msg, _, _ := strings.Cut(ae.Message, " (the server speaks HTTPS")
+		return fmt.Sprintf("the server speaks HTTPS: use an https:// URL in --url (or LOCKER_URL) (it answered HTTP %d: %s)", ae.StatusCode, msg), exitError
 	case errors.As(err, &ae) && !ae.FromLocker() && (errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrBadRequest)):
 		// Not Locker's JSON: another server, or a proxy without the
 		// route.
