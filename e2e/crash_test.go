@@ -29,6 +29,12 @@ import (
 //     (a DELETE for a holder that holds nothing is a 200 that changes
 //     nothing); a 423 changes nothing. Every 200 also carries the lock's new
 //     state, which must agree with the model on the spot.
+//   - fencing tokens: a 200 to PUT that starts a holding period (the client
+//     held nothing on the lock before) carries a token above every token
+//     acknowledged before the request was sent, by any client, in this
+//     round or an earlier one (across restarts); a 200 to PUT while the
+//     client holds the lock carries the token its holding period started
+//     with, also when the period began before a restart.
 //   - a request whose connection was refused never reached the server and
 //     changed nothing.
 //   - a request that got no answer (connection reset, EOF, timeout) may or
@@ -88,10 +94,33 @@ type loadClient struct {
 	unknown *unknownOp      // the last request of the round, if unanswered
 	stats   loadStats
 	onAck   func() // called after each acknowledged change, if set
+	// tokens is the highest fencing token acknowledged to any client;
+	// fences the token of each holding period of this client's.
+	tokens *tokenLog
+	fences map[string]uint64
+}
+
+// tokenLog is the highest fencing token any client was answered with.
+type tokenLog struct {
+	mu  sync.Mutex
+	max uint64
+}
+
+func (l *tokenLog) highest() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.max
+}
+
+func (l *tokenLog) acked(token uint64) {
+	l.mu.Lock()
+	l.max = max(l.max, token)
+	l.mu.Unlock()
 }
 
 func newLoadClients(n int, locks []string) []*loadClient {
 	clients := make([]*loadClient, n)
+	tokens := &tokenLog{}
 	for i := range clients {
 		clients[i] = &loadClient{
 			id:      i,
@@ -99,6 +128,8 @@ func newLoadClients(n int, locks []string) []*loadClient {
 			holders: []string{fmt.Sprintf("c%d-a", i), fmt.Sprintf("c%d-b", i)},
 			locks:   locks,
 			counts:  map[holdKey]int{},
+			tokens:  tokens,
+			fences:  map[string]uint64{},
 		}
 	}
 	return clients
@@ -177,6 +208,7 @@ func (c *loadClient) send(ctx context.Context, t *testing.T, client *http.Client
 		return false
 	}
 	before, oursBefore := c.counts[hk], c.ours(hk.lock)
+	highest := c.tokens.highest()
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
@@ -226,6 +258,22 @@ func (c *loadClient) send(ctx context.Context, t *testing.T, client *http.Client
 			return fail("the client holds the lock %d times but its key is %q", n, got.Key)
 		} else if n == 0 && (got.Key != "" || len(got.LockedBy) != 0) {
 			return fail("the client holds nothing and a 200 to DELETE means the lock is free, but it shows key %q and holders %v", got.Key, got.LockedBy)
+		}
+		if put {
+			var token struct {
+				Fence uint64 `json:"fence"`
+			}
+			json.Unmarshal(raw, &token)
+			switch f, known := c.fences[hk.lock]; {
+			case oursBefore == 0 && token.Fence <= highest:
+				return fail("a new holding period got fencing token %d, but %d was acknowledged before the request was sent", token.Fence, highest)
+			case oursBefore > 0 && known && token.Fence != f:
+				return fail("fencing token %d, but the client's holding period started with %d", token.Fence, f)
+			}
+			c.fences[hk.lock] = token.Fence
+			c.tokens.acked(token.Fence)
+		} else if c.ours(hk.lock) == 0 {
+			delete(c.fences, hk.lock)
 		}
 		c.stats.ok++
 		if c.onAck != nil {
@@ -329,6 +377,11 @@ func checkRestart(t *testing.T, when string, clients []*loadClient, observed map
 		}
 		if applied {
 			c.stats.unknownApplied++
+		}
+		for name := range c.fences {
+			if c.ours(name) == 0 || c.unknown != nil && c.unknown.lock == name {
+				delete(c.fences, name) // a holding period the model cannot follow
+			}
 		}
 		c.unknown = nil
 	}
