@@ -316,3 +316,46 @@ func TestStoreErrorSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestTornTailOnAFullDiskSaysWhatToDo: a crash on a disk that filled up
+// can leave a torn record at the log's end, and a start keeps its bytes
+// beside the log before it cuts them off; on a disk still full that copy
+// cannot be written, and the start refuses. The refusal named only the
+// copy's file and ENOSPC; it must say that the server did not start for
+// want of space, what to free, and that nothing was changed, and the
+// store must start once there is room.
+func TestTornTailOnAFullDiskSaysWhatToDo(t *testing.T) {
+	dir := mountTmpfs(t, "512k")
+	path := filepath.Join(dir, "locks.yml")
+	s := openT(t, path, Options{})
+	acquire(t, s, "a", "k", "h", 0)
+	acquire(t, s, "b", "k", "h", 0)
+	want := dump(t, s)
+	end := s.logSize
+	closeT(t, s)
+	seg := segmentPath(path, segmentGens(t, path)[0])
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := appendRecordFrame(nil, &logRecord{Lock: diskLock{Name: "torn", Key: "k", Fence: 3}, Fence: 3})
+	if _, err := f.WriteAt(torn[:len(torn)-1], end); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	filler := fillDisk(t, dir)
+
+	err = openRefused(t, path, seg, "no space left on device", "free space", "start again")
+	if !strings.Contains(err.Error(), "changed nothing") {
+		t.Errorf("the refusal does not say that nothing was changed: %v", err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, path, Options{})
+	sameLocks(t, want, dump(t, s))
+	if got := s.counter(); got < 3 {
+		t.Errorf("fence counter %d: the token legible in the torn record (3) may be handed out again", got)
+	}
+}

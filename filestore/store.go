@@ -424,7 +424,7 @@ func (s *Store) open() error {
 			switch {
 			case err != nil:
 				f.Close()
-				return fmt.Errorf("keeping the bad end of %s before cutting it off: %w", last.path, err)
+				return keepTailFailed(last.path, info.Size()-st.tailOffset, err)
 			case kept == "":
 				// Only zeros: a preallocation the disk could not finish.
 				s.opts.Logger.Info("cutting off zeros after the last record of the log", "file", last.path, "bytes", info.Size()-st.tailOffset)
@@ -466,20 +466,46 @@ func (s *Store) open() error {
 }
 
 // keepTail copies f's bytes from off to size (up to a megabyte: a torn
-// write is one batch) to a new file beside the log, named after it and the
-// time, and returns its path ("" when they are all zeros, which hold
-// nothing to keep) and the highest fence legible in them (0: none). The
-// new file is given to o.
+// write is one batch), without the zeros they end in, to a new file beside
+// the log, named after it and the time, and returns its path ("" when they
+// are all zeros, which hold nothing to keep) and the highest fence legible
+// in them (0: none). The new file is given to o.
+//
+// The zeros are left out because they are mostly the preallocated rest of
+// the segment, never written: a record torn at the start of a chunk was
+// kept with 256 KiB of them, which a start on a disk that filled up (where
+// a crash is likelier) had to find room for, or refuse.
 func keepTail(f *os.File, path string, off, size int64, o owner) (string, uint64, error) {
 	b := make([]byte, min(size-off, 1<<20))
 	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
 		return "", 0, err
 	}
-	if allZero(b) {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
 		return "", 0, nil
 	}
 	kept := fmt.Sprintf("%s.dropped-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
 	return kept, legibleFence(b), writeFileSync(kept, b, o)
+}
+
+// keepTailFailed is the error of a start that could not keep the bad end
+// of the log segment at path (n bytes) beside it before cutting it off:
+// it says that nothing was changed and what to do. The copy's name (with
+// the time in it) is left out, so that each start refuses in the same
+// words.
+func keepTailFailed(path string, n int64, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	todo := "solve that"
+	switch {
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		todo = "free space on the disk that holds it"
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EROFS):
+		todo = "let the server write to its directory"
+	}
+	return fmt.Errorf("%s ends in %d bytes that are not a whole record (a write cut short by a crash, or its last record damaged); a start keeps them beside the log before it cuts them off (they may hold a fencing token that must not be handed out again), and could not write that copy (%v). The start changed nothing: %s, then start again", path, n, err, todo)
 }
 
 // checkRegular refuses a file of the store (the data file, a log segment,
