@@ -48,7 +48,8 @@ Runs the lock server. It is configured with environment variables:
                       of as many; then 429 with Retry-After (default 10; 0: no limit)
   LOCKER_TRUSTED_PROXIES
                       comma-separated addresses or CIDRs of load balancers whose
-                      X-Forwarded-For names the client for that limit (default none)
+                      X-Forwarded-For names the client for that limit, in history
+                      and in log lines (default none)
   LOCKER_ALLOWED_HOSTS
                       without AUTH_USER: comma-separated host names at which
                       browser pages (the dashboard) may change locks, besides

@@ -140,12 +140,12 @@ func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 // client's address and logs it, with neither the credentials nor the header.
 func (s *Server) failed(r *http.Request, sent ...string) {
 	if s.guard.limiter == nil {
-		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r))
 		return
 	}
 	key := s.guard.limiter.clientKey(r)
 	s.guard.limiter.fail(key, s.guard.limiter.guess(sent...))
-	s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "client", key)
+	s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", key)
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
@@ -182,12 +182,13 @@ func (s *Server) mayForce(r *http.Request) error {
 }
 
 // actor names who made a request, for logs and history: the authenticated
-// user, never a name nobody checked.
-func actor(r *http.Request) string {
+// user, never a name nobody checked; else anonymous@ the client's address
+// and port (remoteAddr).
+func (s *Server) actor(r *http.Request) string {
 	if rl, _ := r.Context().Value(roleKey{}).(role); rl != roleAnonymous {
 		if user, _, ok := r.BasicAuth(); ok {
 			return user
 		}
 	}
-	return "anonymous@" + r.RemoteAddr
+	return "anonymous@" + s.remoteAddr(r)
 }

@@ -60,7 +60,7 @@ func (s *Server) handleAcquire() http.Handler {
 			return
 		}
 		count := l.Holds.Get(req.Holder).Count
-		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
+		s.log.Info("lock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, s.remote(r))
 		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
 		s.writeLockResponse(w, fmt.Sprintf("locked %q with key %q for %q (count %d)", name, req.Key, req.Holder, count), l)
 	})
@@ -91,7 +91,7 @@ func (s *Server) handleRelease() http.Handler {
 		switch {
 		case released:
 			count := l.Holds.Get(req.Holder).Count
-			s.log.Info("unlock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, "remote", r.RemoteAddr)
+			s.log.Info("unlock", "lock", name, "key", req.Key, "holder", req.Holder, "count", count, "fence", l.Fence, s.remote(r))
 			msg = fmt.Sprintf("unlocked %q for %q (count %d)", name, req.Holder, count)
 			if l.Free() {
 				msg += "; the lock is free"
@@ -113,7 +113,7 @@ func (s *Server) forceRelease(w http.ResponseWriter, r *http.Request, name strin
 		s.writeError(w, r, err)
 		return
 	}
-	by := actor(r)
+	by := s.actor(r)
 	l, events, err := s.svc.ForceReleaseFence(r.Context(), name, by, fence)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -133,7 +133,7 @@ func (s *Server) logForced(r *http.Request, events []lock.Event, by string, attr
 	for _, ev := range events {
 		if ev.Type == lock.Forced {
 			forced = append(forced, ev.Holder)
-			s.log.Warn("force release", append([]any{"lock", ev.Lock, "key", ev.Key, "holder", ev.Holder, "fence", ev.Fence, "by", by, "remote", r.RemoteAddr}, attrs...)...)
+			s.log.Warn("force release", append([]any{"lock", ev.Lock, "key", ev.Key, "holder", ev.Holder, "fence", ev.Fence, "by", by, s.remote(r)}, attrs...)...)
 		}
 	}
 	return forced

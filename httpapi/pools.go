@@ -72,7 +72,7 @@ func (s *Server) handlePoolAcquire() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		s.log.Info("lock", "pool", pool, "lock", l.Name, "key", req.Key, "holder", req.Holder, "fence", l.Fence, "remote", r.RemoteAddr)
+		s.log.Info("lock", "pool", pool, "lock", l.Name, "key", req.Key, "holder", req.Holder, "fence", l.Fence, s.remote(r))
 		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("locked %q from pool %q with key %q for %q", l.Name, pool, req.Key, req.Holder),
@@ -95,7 +95,7 @@ func (s *Server) handlePoolAdd() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		s.log.Info("pool member added", "pool", pool, "lock", name, "remote", r.RemoteAddr)
+		s.log.Info("pool member added", "pool", pool, "lock", name, s.remote(r))
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("%q is a member of pool %q", name, pool),
 			lockView: s.view(l),
@@ -117,14 +117,14 @@ func (s *Server) handlePoolRemove() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		by := actor(r)
+		by := s.actor(r)
 		l, events, err := s.svc.RemoveMemberFence(r.Context(), pool, name, req.Force, by, req.Fence)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		s.logForced(r, events, by, "pool", pool)
-		s.log.Info("pool member removed", "pool", pool, "lock", name, "force", req.Force, "by", by, "remote", r.RemoteAddr)
+		s.log.Info("pool member removed", "pool", pool, "lock", name, "force", req.Force, "by", by, s.remote(r))
 		writeJSON(w, http.StatusOK, lockResponse{
 			Response: fmt.Sprintf("%q removed from pool %q", name, pool),
 			lockView: s.view(l),

@@ -179,20 +179,40 @@ func (l *failureLimiter) clients() int {
 	return len(l.buckets)
 }
 
-// clientKey names the client a request comes from: its address, or, from a
-// trusted proxy, the last address in X-Forwarded-For that is not a trusted
-// proxy. IPv6 addresses count per /64, the block one host usually has.
+// clientKey names the client a request comes from (clientAddr) for the
+// limit. IPv6 addresses count per /64, the block one host usually has.
 func (l *failureLimiter) clientKey(r *http.Request) string {
+	addr, _, ok := clientAddr(r, l.proxies)
+	if !ok {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		return host
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+// clientAddr returns the address of the client a request comes from: the
+// peer's, or, when the peer is one of proxies, the last address in
+// X-Forwarded-For that is not a trusted proxy (proxied is then true). ok
+// is false when the peer's address cannot be read.
+func clientAddr(r *http.Request, proxies []netip.Prefix) (addr netip.Addr, proxied, ok bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	addr, err := netip.ParseAddr(host)
+	addr, err = netip.ParseAddr(host)
 	if err != nil {
-		return host
+		return netip.Addr{}, false, false
 	}
 	addr = addr.Unmap()
-	if l.trusted(addr) {
+	peer := addr
+	if trusted(proxies, addr) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
 			hop, ok := parseHop(hops[i])
@@ -200,16 +220,12 @@ func (l *failureLimiter) clientKey(r *http.Request) string {
 				break // garbage: stop at the last address we could trust
 			}
 			addr = hop.Unmap()
-			if !l.trusted(addr) {
+			if !trusted(proxies, addr) {
 				break
 			}
 		}
 	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
+	return addr, addr != peer, true
 }
 
 // parseHop reads an X-Forwarded-For entry: an address, which some proxies
@@ -234,8 +250,8 @@ func parseHop(s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func (l *failureLimiter) trusted(a netip.Addr) bool {
-	for _, p := range l.proxies {
+func trusted(proxies []netip.Prefix, a netip.Addr) bool {
+	for _, p := range proxies {
 		if p.Contains(a) {
 			return true
 		}

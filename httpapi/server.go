@@ -96,12 +96,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if err := s.csrf.Check(r); err != nil {
-		s.log.Warn("cross-origin change refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		s.log.Warn("cross-origin change refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), s.remote(r))
 		errorf(w, http.StatusForbidden, "cross-origin request refused: a page of another site may not change locks ("+err.Error()+")")
 		return
 	}
 	if err := s.checkHost(r); err != nil {
-		s.log.Warn("browser change at an unlisted host name refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		s.log.Warn("browser change at an unlisted host name refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), s.remote(r))
 		errorf(w, http.StatusForbidden, err.Error())
 		return
 	}
