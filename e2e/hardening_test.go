@@ -533,6 +533,25 @@ func TestHardeningTrustedProxyWithPorts(t *testing.T) {
 			t.Errorf("another client behind the proxy (%s): %d, want 200", other, st)
 		}
 	}
+	// Log lines name the client, and the proxy it came through.
+	req, _ := http.NewRequest("PUT", s.URL+"/lock/x?key=k", nil)
+	req.SetBasicAuth("deploy", "pw")
+	req.Header.Set("X-Forwarded-For", "10.0.2.2:5555")
+	resp, err := proxy.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("lock through the proxy: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.Output(), `remote="10.0.2.2 via 127.0.0.2:`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line names the client through the proxy:\n%s", s.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestHardeningVersionLdflags: a release build sets the version and commit
