@@ -123,7 +123,12 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			// event streams. Both bounded: the watch starts after them.
 			qctx, cancel := s.bounded(ctx)
 			conn.Exec(qctx, "SET idle_session_timeout = 0")
-			_, err = conn.Exec(qctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
+			if s.nameBySchema {
+				_, err = conn.Exec(qctx, nameConn, serverName)
+			}
+			if err == nil {
+				_, err = conn.Exec(qctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
+			}
 			cancel()
 		}
 		if err != nil {

@@ -69,7 +69,11 @@ type Options struct {
 	// context lasts. Preparing the database once it answers has its own
 	// setupTimeout, however long the wait took.
 	StartWait time.Duration
-	Logger    *slog.Logger
+	// ApplicationName names every connection in pg_stat_activity
+	// (application_name), over the URL's. Default: a server's name,
+	// "locker server <schema>", unless the URL (or PGAPPNAME) names them.
+	ApplicationName string
+	Logger          *slog.Logger
 }
 
 // setupTimeout bounds what Open does once the database answers: the
@@ -105,9 +109,24 @@ type Store struct {
 	// by other replicas reach the watcher.
 	listening atomic.Bool
 
+	// nameBySchema is set when this store names its connections as a
+	// server of its schema (nameConn); urlName is the application_name
+	// the URL gives, if any.
+	nameBySchema bool
+	urlName      string
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+// serverName starts the application_name of a Locker server's
+// connections; the schema follows it.
+const serverName = "locker server "
+
+// nameConn names a connection as a server of its schema. The schema
+// (search_path's first, as each statement finds it) is known only once
+// connected.
+const nameConn = `SELECT set_config('application_name', $1 || coalesce(current_schema(), ''), false)`
 
 // Open connects to the database at url, migrates the schema, and starts
 // listening for changes.
@@ -147,11 +166,30 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		// for a connection while others wait on the database's disk.
 		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
 	}
+	// Connections are named in pg_stat_activity, so that operators, and
+	// locker migrate, can tell a server's from others: as a server of its
+	// schema, unless the URL (or PGAPPNAME) names them. That name is the
+	// operator's, to monitor by, and is kept (as libpq keeps it over a
+	// program's fallback_application_name).
+	urlName, urlNamed := cfg.ConnConfig.RuntimeParams["application_name"]
+	nameBySchema := false
+	switch {
+	case opts.ApplicationName != "":
+		cfg.ConnConfig.RuntimeParams["application_name"] = opts.ApplicationName
+	case !urlNamed:
+		cfg.ConnConfig.RuntimeParams["application_name"] = strings.TrimSpace(serverName)
+		nameBySchema = true
+	}
 	// Set after connecting, not as start-up parameters, which PgBouncer
 	// refuses.
 	setTimeout := !urlSets(cfg.ConnConfig, "statement_timeout")
 	setCheck := !urlSets(cfg.ConnConfig, "client_connection_check_interval")
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if nameBySchema {
+			if _, err := conn.Exec(ctx, nameConn, serverName); err != nil {
+				return err
+			}
+		}
 		if setTimeout {
 			if _, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", statementTimeout().Milliseconds())); err != nil {
 				return err
@@ -196,7 +234,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica)}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
 	s.order = newOrder(s.emit)
 	s.wg.Add(3)
 	listening := make(chan struct{})
@@ -960,4 +998,63 @@ func (s *Store) Ready(ctx context.Context) error {
 		return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unreachable: %v", err), Summary: "the lock database is unreachable"}
 	}
 	return nil
+}
+
+// Session is a connection of a Locker server, as pg_stat_activity shows it.
+type Session struct {
+	Name string // its application_name
+	// Addr is its client's address: "local" for a Unix socket, "" when
+	// this role may not see it (only superusers, members of
+	// pg_read_all_stats and of the session's role may).
+	Addr string
+}
+
+// Servers returns the connections of Locker servers to this store's
+// database and schema (locker migrate refuses to copy while there are
+// any): those named as servers of its schema, and those named as its URL
+// names connections (which servers started with the same URL are). Any
+// role sees other sessions' names. A store named as a server counts its
+// own connections too, but for the one that asks: call it on a store with
+// Options.ApplicationName. Servers older than the naming are not seen.
+func (s *Store) Servers(ctx context.Context) ([]Session, error) {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	var out []Session
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The name a server of this schema gives its connections, as
+		// PostgreSQL keeps it (cut to 63 bytes, characters other than
+		// printable ASCII as '?'): set for this transaction only.
+		var name string
+		if err := tx.QueryRow(ctx, `SELECT set_config('application_name', $1 || coalesce(current_schema(), ''), true)`, serverName).Scan(&name); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT application_name, host(client_addr), client_port
+			FROM pg_catalog.pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()
+				AND (application_name = $1 OR ($2 <> '' AND application_name = $2))
+			ORDER BY client_addr, pid`, name, s.urlName)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				sess Session
+				addr *string
+				port *int32
+			)
+			if err := rows.Scan(&sess.Name, &addr, &port); err != nil {
+				return err
+			}
+			switch {
+			case addr != nil:
+				sess.Addr = *addr
+			case port != nil && *port == -1:
+				sess.Addr = "local"
+			}
+			out = append(out, sess)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
