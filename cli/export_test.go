@@ -1,5 +1,12 @@
 package cli
 
+import (
+	"context"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/pgstore"
+)
+
 // StopMigrateAfter makes locker migrate stop with err once n locks are
 // written, until the returned function is called.
 func StopMigrateAfter(n int, err error) (restore func()) {
@@ -15,3 +22,22 @@ func StopMigrateAfter(n int, err error) (restore func()) {
 
 // RedactStore and IsDatabase are redactStore and isDatabase, for tests.
 var RedactStore, IsDatabase = redactStore, isDatabase
+
+// SetMigrateProgressEvery makes locker migrate report its progress at most
+// every d, until the returned function is called.
+func SetMigrateProgressEvery(d time.Duration) (restore func()) {
+	old := migrateProgressEvery
+	migrateProgressEvery = d
+	return func() { migrateProgressEvery = old }
+}
+
+// Thousands is thousands, for tests.
+var Thousands = thousands
+
+// SetServersOf makes locker migrate find the servers' connections with fn,
+// looking once, until the returned function is called.
+func SetServersOf(fn func(*pgstore.Store, context.Context) ([]pgstore.Session, error)) (restore func()) {
+	old, oldGone := serversOf, serversGone
+	serversOf, serversGone = fn, 0
+	return func() { serversOf, serversGone = old, oldGone }
+}

@@ -16,15 +16,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/pgstore"
 )
 
-const migrateHelp = `Usage: locker migrate --from STORE --to STORE [--force]
-       locker migrate --from STORE --to FILE --original
+const migrateHelp = `Usage: locker migrate --from STORE --to STORE [--force] [--ignore-servers]
+       locker migrate --from STORE --to FILE --original [--ignore-servers]
 
 Copies every lock from one store to another, so that a team can move from the
 file store to PostgreSQL (for several replicas; see docs/ha.md) or back without
@@ -45,11 +43,15 @@ any handed out before it. Requests
 waiting for a lock are not copied.
 
 Stop every Locker server that uses either store first, so that nothing
-changes during the copy: a data file in use by a running server is refused.
-Then start the servers on the target. Run it with the servers' LOCKER_HISTORY
-when they keep more than the default 100 events per lock, or the oldest are
-not copied (into a file, at most 2048, what the file store keeps). Run as root
-(sudo), it gives the files it makes to the owner of the data file, or of its
+changes during the copy: a data file in use by a running server is refused,
+and so is a database that Locker servers are connected to (servers of the
+same schema, or connections named as the URL names them; servers of a
+Locker that does not name its connections yet are not seen). Then start the
+servers on the target. A copy that takes more than a few seconds says on
+stderr how far it got. Run it with the servers' LOCKER_HISTORY when they keep
+more than the default 100 events per lock, or the oldest are not copied
+(into a file, at most 2048, what the file store keeps). Run as root (sudo),
+it gives the files it makes to the owner of the data file, or of its
 directory for a new one, so that a server run as that user opens them.
 
 Flags:
@@ -66,6 +68,12 @@ Flags:
                  fence tokens, pools, metadata and history are left out, and
                  so are leases (the holds they would have ended last until
                  released; they are listed). FILE must not exist yet
+  --ignore-servers
+                 copy even though Locker servers are connected to the source
+                 or target database (they are listed): for connections that
+                 are not this installation's servers, as a pooler's (PgBouncer)
+                 left open after the servers stopped, or other programs' that
+                 share the URL's application_name
   -h, --help     show this help
 `
 
@@ -78,6 +86,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	to := fs.String("to", "", "target store")
 	force := fs.Bool("force", false, "copy over locks already in the target")
 	original := fs.Bool("original", false, "write the original locker's format")
+	ignoreServers := fs.Bool("ignore-servers", false, "copy even though Locker servers are connected to a database")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, migrateHelp)
@@ -100,8 +109,10 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		return fmt.Errorf("%w: --original writes a file for the original locker: --to names that file, not a database", errUsage)
 	case *original && *force:
 		return fmt.Errorf("%w: --original never writes over a file: name a new one, and drop --force", errUsage)
-	case *original:
-		return exportOriginal(ctx, *from, *to, stdout)
+	}
+	mc := &migration{ignoreServers: *ignoreServers, stderr: stderr}
+	if *original {
+		return mc.exportOriginal(ctx, *from, *to, stdout)
 	}
 	// The stores keep as many events per lock as the server does: a
 	// source with more than the default would lose the oldest.
@@ -116,7 +127,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 			return fmt.Errorf("%w: %s to copy into a file (each lock's newest events are copied)", errUsage, historyTooLong(history))
 		}
 	}
-	res, err := migrateLocks(ctx, *from, *to, *force, history)
+	res, err := mc.migrateLocks(ctx, *from, *to, *force, history)
 	if err != nil {
 		return err
 	}
@@ -157,8 +168,8 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 
 // exportOriginal writes the locks of the store from to the file to in the
 // original locker's format.
-func exportOriginal(ctx context.Context, from, to string, stdout io.Writer) error {
-	src, err := openMigrateStore(ctx, from, "source", 0, 0)
+func (mc *migration) exportOriginal(ctx context.Context, from, to string, stdout io.Writer) error {
+	src, err := mc.openStore(ctx, from, "source", 0, 0)
 	if err != nil {
 		return err
 	}
@@ -198,7 +209,7 @@ type migrateResult struct {
 // migrateLocks does the copy: it reads the whole source, refuses a target
 // that holds locks (unless force), raises the target's fence counter above
 // every copied token, then writes each lock's state and history.
-func migrateLocks(ctx context.Context, from, to string, force bool, history int) (migrateResult, error) {
+func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bool, history int) (migrateResult, error) {
 	var res migrateResult
 	if !force && !isDatabase(to) {
 		// Opening a file in the original locker's format converts it:
@@ -222,7 +233,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 		}
 	}
 	if !res.original {
-		if src, err = openMigrateStore(ctx, from, "source", history, 0); err != nil {
+		if src, err = mc.openStore(ctx, from, "source", history, 0); err != nil {
 			return res, err
 		}
 		defer src.Close()
@@ -239,6 +250,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 	}
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
 	histories := make([][]lock.Event, len(locks))
+	reading := mc.progress("read %s of %s locks", len(locks))
 	for i, l := range locks {
 		if !res.original {
 			if histories[i], err = src.History(ctx, l.Name); err != nil {
@@ -249,9 +261,10 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 		for _, ev := range histories[i] {
 			res.maxFence = max(res.maxFence, ev.Fence)
 		}
+		reading.done(i + 1)
 	}
 
-	dst, err := openMigrateStore(ctx, to, "target", history, 0)
+	dst, err := mc.openStore(ctx, to, "target", history, 0)
 	if err != nil {
 		return res, err
 	}
@@ -281,7 +294,7 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 		if err := dst.Close(); err != nil {
 			return res, fmt.Errorf("closing %s: %w", redactStore(to), err)
 		}
-		if dst, err = openMigrateStore(ctx, to, "target", history, res.maxFence); err != nil {
+		if dst, err = mc.openStore(ctx, to, "target", history, res.maxFence); err != nil {
 			return res, err
 		}
 		closed = false
@@ -294,7 +307,9 @@ func migrateLocks(ctx context.Context, from, to string, force bool, history int)
 	for _, l := range existing {
 		there[l.Name] = l
 	}
+	copying := mc.progress("copied %s of %s locks", len(locks))
 	for i, l := range locks {
+		copying.done(i) // those before it: copied, left or skipped
 		events := migrateEvents(*l, histories[i])
 		if len(events) == 0 {
 			// A free lock with no history and no pool (imported from
@@ -475,7 +490,7 @@ func sameDatabase(ctx context.Context, a, b string) bool {
 	defer cancel()
 	var ids [2]string
 	for i, u := range []string{a, b} {
-		pool, err := pgxpool.New(ctx, u)
+		pool, err := migratePool(ctx, u)
 		if err != nil {
 			return false
 		}
@@ -490,14 +505,19 @@ func sameDatabase(ctx context.Context, a, b string) bool {
 	return ids[0] == ids[1]
 }
 
-// openMigrateStore opens a store named by a PostgreSQL URL or connection
+// openStore opens a store named by a PostgreSQL URL or connection
 // string, or a file path, keeping history events per lock (0: the default);
-// a file store's fence counter is raised to at least minFence.
-func openMigrateStore(ctx context.Context, spec, role string, history int, minFence uint64) (lock.Store, error) {
+// a file store's fence counter is raised to at least minFence. A database
+// that Locker servers are connected to is refused (checkServers).
+func (mc *migration) openStore(ctx context.Context, spec, role string, history int, minFence uint64) (lock.Store, error) {
 	if isDatabase(spec) {
-		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait})
+		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait, ApplicationName: migrateAppName})
 		if err != nil {
 			return nil, fmt.Errorf("the %s database %s: %s", role, redactStore(spec), databaseError(spec, err))
+		}
+		if err := mc.checkServers(ctx, s, spec, role); err != nil {
+			s.Close()
+			return nil, err
 		}
 		return s, nil
 	}
@@ -521,7 +541,7 @@ func openMigrateStore(ctx context.Context, spec, role string, history int, minFe
 func raisePGFence(ctx context.Context, dbURL string, fence uint64) error {
 	// A pool, as the server's: it takes the same URL, pool_max_conns and
 	// the like included, which a single connection sends to the server.
-	conn, err := pgxpool.New(ctx, dbURL)
+	conn, err := migratePool(ctx, dbURL)
 	if err != nil {
 		return err
 	}

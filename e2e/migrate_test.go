@@ -98,3 +98,62 @@ func TestMigrateRefusedLeavesAnOriginalLockerTargetAlone(t *testing.T) {
 		t.Errorf("files were made beside the refused target: %v", entries)
 	}
 }
+
+// locker migrate refuses a database that running replicas use, as its
+// source (they would change locks during and after the copy, and the
+// target would miss those changes: two holders once clients move over)
+// and as its target (they would serve a half-copied database), naming how
+// many connections and from where; a replica of another installation (its
+// own schema) in the same database does not count; --ignore-servers goes
+// on anyway; once the replicas stop, it copies.
+func TestMigrateRefusedWhileReplicasRun(t *testing.T) {
+	db := haDatabase(t)
+	replica := startServer(t, []string{"LOCKER_DATABASE_URL=" + db})
+	haCall(t, http.MethodPut, replica.URL+"/lock/deploy", `{"key":"k","lock_by":"a"}`, http.StatusOK)
+	// Another installation, in its own schema of the same database when
+	// LOCKER_TEST_DATABASE_URL is set.
+	other := startServer(t, []string{"LOCKER_DATABASE_URL=" + haDatabase(t)})
+	defer other.Stop()
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "back.yml")
+	out, code := runLocker(t, nil, "migrate", "--from", db, "--to", file)
+	if code != 1 || !strings.Contains(out, "Locker servers are connected to the source database") ||
+		!strings.Contains(out, "from 127.0.0.1") || !strings.Contains(out, "Stop every Locker replica") || !strings.Contains(out, "--ignore-servers") {
+		t.Errorf("migrate from the database a replica uses: exit %d\n%s", code, out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("the refused migration made files: %v", entries)
+	}
+	out, code = runLocker(t, nil, "migrate", "--from", db, "--to", filepath.Join(dir, "orig.json"), "--original")
+	if code != 1 || !strings.Contains(out, "Locker servers are connected to the source database") {
+		t.Errorf("migrate --original from the database a replica uses: exit %d\n%s", code, out)
+	}
+
+	src := filepath.Join(t.TempDir(), "locks.yml")
+	fileSrv := startServer(t, []string{"LOCKER_CONFIG=" + src})
+	haCall(t, http.MethodPut, fileSrv.URL+"/lock/other", `{"key":"k"}`, http.StatusOK)
+	if err := fileSrv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runLocker(t, nil, "migrate", "--from", src, "--to", db, "--force")
+	if code != 1 || !strings.Contains(out, "Locker servers are connected to the target database") || !strings.Contains(out, "half-copied") {
+		t.Errorf("migrate into the database a replica uses: exit %d\n%s", code, out)
+	}
+	if status, body := do(t, nil, http.MethodGet, replica.URL+"/lock/other", ""); status != http.StatusNotFound {
+		t.Errorf("the refused migration wrote into the target: %d %s", status, body)
+	}
+
+	out, code = runLocker(t, nil, "migrate", "--from", db, "--to", file, "--ignore-servers")
+	if code != 0 || !strings.Contains(out, "copied 1 locks") || !strings.Contains(out, "Locker servers are connected to the source database") {
+		t.Errorf("migrate --ignore-servers: exit %d\n%s", code, out)
+	}
+
+	if err := replica.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runLocker(t, nil, "migrate", "--from", db, "--to", filepath.Join(dir, "after.yml"))
+	if code != 0 || !strings.Contains(out, "copied 1 locks (1 held)") || strings.Contains(out, "connected") {
+		t.Errorf("migrate once the replica stopped: exit %d\n%s", code, out)
+	}
+}
