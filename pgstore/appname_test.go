@@ -191,7 +191,6 @@ func TestServersOfAnotherRoleWithoutTheirAddresses(t *testing.T) {
 	})
 	schema := schemaOf(t, u)
 	for _, q := range []string{
-		// CREATE too: every start runs CREATE TABLE IF NOT EXISTS.
 		"GRANT ALL ON SCHEMA " + schema + " TO " + role,
 		"GRANT ALL ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
 		"GRANT ALL ON ALL SEQUENCES IN SCHEMA " + schema + " TO " + role,

@@ -87,8 +87,17 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockID)
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS locker_schema (version int NOT NULL)`); err != nil {
+	// Created only when missing: once the schema is made, a database user
+	// that may read and write Locker's tables, and create nothing, starts
+	// (CREATE TABLE IF NOT EXISTS needs the right to create all the same).
+	var made bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('locker_schema') IS NOT NULL`).Scan(&made); err != nil {
 		return err
+	}
+	if !made {
+		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS locker_schema (version int NOT NULL)`); err != nil {
+			return err
+		}
 	}
 	var version int
 	err = conn.QueryRow(ctx, `SELECT version FROM locker_schema`).Scan(&version)
