@@ -84,9 +84,26 @@ func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 // nothing. Another key is an ECONFLICT error. When the last hold goes, the
 // lock becomes free.
 func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
+	return ReleaseFence(l, key, holder, 0, env)
+}
+
+// ReleaseFence is Release of a hold taken under fence only (0: whatever
+// hold holder has under key, as Release): a lock released, expired or
+// forced and taken again since (another fence, even by the same key and
+// holder, such as a job tried again) is refused with ECONFLICT, as
+// ForceReleaseFence refuses it, and left alone, so that a client whose
+// hold ran out cannot give back the newer one in its place. A free lock
+// has nothing to release either way. The fence names a holding period,
+// not a hold within it: holders sharing the key share it, and a holder
+// that re-entered, or left and came back within the period, has one
+// count given back, as Release gives it.
+func ReleaseFence(l *Lock, key, holder string, fence uint64, env Env) ([]Event, error) {
 	events := Expire(l, env.Now)
 	if l.Key == "" {
 		return events, nil
+	}
+	if fence != 0 && l.Fence != fence {
+		return events, staleFence(l, fence, "nothing was released")
 	}
 	if l.Key != key {
 		return events, conflict(l)
@@ -234,12 +251,7 @@ func ForceReleaseFence(l *Lock, by string, fence uint64, env Env) ([]Event, erro
 	if fence != 0 {
 		events := Expire(l, env.Now)
 		if l.Key != "" && l.Fence != fence {
-			e := conflict(l)
-			e.Message = fmt.Sprintf("lock %q was taken again since fence %d: it is held by key %q under fence %d (%s); nothing was forced", l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
-			if fence > l.Fence {
-				e.Message = fmt.Sprintf("lock %q: fence %d is higher than any this lock has had: it is held by key %q under fence %d (%s); nothing was forced", l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
-			}
-			return events, e
+			return events, staleFence(l, fence, "nothing was forced")
 		}
 		return append(events, ForceRelease(l, by, env)...), nil
 	}
@@ -310,6 +322,18 @@ func event(l *Lock, t EventType, holder string, now time.Time) Event {
 func conflict(l *Lock) *Error {
 	c := l.Clone()
 	return &Error{Code: ECONFLICT, Lock: &c, Message: fmt.Sprintf("lock %q is held by key %q (%s)", l.Name, l.Key, DescribeHolders(l))}
+}
+
+// staleFence refuses a change asked for under fence, which is not the
+// fence of held lock l's holding period: l was taken again since, or
+// fence is higher than any l has had. unchanged ends the message.
+func staleFence(l *Lock, fence uint64, unchanged string) *Error {
+	e := conflict(l)
+	e.Message = fmt.Sprintf("lock %q was taken again since fence %d: it is held by key %q under fence %d (%s); %s", l.Name, fence, l.Key, l.Fence, DescribeHolders(l), unchanged)
+	if fence > l.Fence {
+		e.Message = fmt.Sprintf("lock %q: fence %d is higher than any this lock has had: it is held by key %q under fence %d (%s); %s", l.Name, fence, l.Key, l.Fence, DescribeHolders(l), unchanged)
+	}
+	return e
 }
 
 // DescribeHolders lists holders with their counts, e.g. "a x2, b x1".

@@ -528,6 +528,144 @@ func TestReleaseConflictError(t *testing.T) {
 	}
 }
 
+// TestReleaseFence: an ordinary release with a fence gives back one hold
+// of the holder only while the lock's holding period is the one that
+// fence names. A lock released (or expired) and taken again since, even
+// by the same key and holder, is refused as a force with a stale fence is
+// (ECONFLICT, the lock's state) and left as it is; a free lock has
+// nothing to release whatever the fence. Fence 0 is Release as it was.
+func TestReleaseFence(t *testing.T) {
+	ago := at(-time.Hour)
+	tests := []struct {
+		name        string
+		before      lock.Lock
+		key, holder string
+		fence       uint64
+		want        lock.Lock
+		wantEvents  []lock.Event
+		wantCode    string
+		wantMessage string
+	}{
+		{
+			name:   "the hold's own fence: one count goes",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(2, ago, at(time.Hour))}),
+			key:    "K", holder: "h1", fence: 5,
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name:   "the hold's own fence, last count: the lock is free",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", fence: 5,
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name: "shared key: the period's fence releases this holder only",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, ago, never),
+				"h2": hold(1, ago, never),
+			}),
+			key: "K", holder: "h1", fence: 5,
+			want: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name:   "taken afresh by the same key and holder: refused, nothing changes",
+			before: held("K", 7, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", fence: 5,
+			want:        held("K", 7, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			wantCode:    lock.ECONFLICT,
+			wantMessage: `lock "db" was taken again since fence 5: it is held by key "K" under fence 7 (holders: h1 x1); nothing was released`,
+		},
+		{
+			name:   "taken again by another key: refused as taken again",
+			before: held("X", 7, ago, map[string]lock.Hold{"o": hold(1, ago, never)}),
+			key:    "K", holder: "h1", fence: 5,
+			want:        held("X", 7, ago, map[string]lock.Hold{"o": hold(1, ago, never)}),
+			wantCode:    lock.ECONFLICT,
+			wantMessage: `lock "db" was taken again since fence 5: it is held by key "X" under fence 7 (holders: o x1); nothing was released`,
+		},
+		{
+			name:   "a fence higher than any the lock has had: refused, said so",
+			before: held("K", 7, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", fence: 8,
+			want:        held("K", 7, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			wantCode:    lock.ECONFLICT,
+			wantMessage: `lock "db": fence 8 is higher than any this lock has had: it is held by key "K" under fence 7 (holders: h1 x1); nothing was released`,
+		},
+		{
+			name:   "the right fence, another key: the key conflict, as without a fence",
+			before: held("X", 5, ago, map[string]lock.Hold{"o": hold(1, ago, never)}),
+			key:    "K", holder: "h1", fence: 5,
+			want:        held("X", 5, ago, map[string]lock.Hold{"o": hold(1, ago, never)}),
+			wantCode:    lock.ECONFLICT,
+			wantMessage: `lock "db" is held by key "X" (holders: o x1)`,
+		},
+		{
+			name:   "the right fence, a holder holding nothing: nothing to do",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "stranger", fence: 5,
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+		},
+		{
+			name:   "free lock, an old fence: nothing to do",
+			before: lock.Lock{Name: "db", Fence: 9},
+			key:    "K", holder: "h1", fence: 5,
+			want: lock.Lock{Name: "db", Fence: 9},
+		},
+		{
+			name:   "own hold expired, the lock free: only the expiry",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(-time.Second))}),
+			key:    "K", holder: "h1", fence: 5,
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
+			wantEvents: []lock.Event{
+				{Type: lock.Expired, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0, Expires: at(-time.Second)},
+			},
+		},
+		{
+			name:   "fence 0: any hold, as Release",
+			before: held("K", 7, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", fence: 0,
+			want: lock.Lock{Name: "db", Fence: 7, FreeSince: t0},
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 7, Time: t0},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newEnv()
+			l := tt.before.Clone()
+			events, err := lock.ReleaseFence(&l, tt.key, tt.holder, tt.fence, f.env(t0))
+			if got := codeOf(t, err); got != tt.wantCode {
+				t.Fatalf("error code = %q (%v), want %q", got, err, tt.wantCode)
+			}
+			if err != nil {
+				var e *lock.Error
+				errors.As(err, &e)
+				if e.Message != tt.wantMessage {
+					t.Errorf("message = %q, want %q", e.Message, tt.wantMessage)
+				}
+				if e.Lock == nil || !reflect.DeepEqual(*e.Lock, tt.before) {
+					t.Errorf("error Lock = %+v, want the lock as it is %+v", e.Lock, tt.before)
+				}
+			}
+			checkLock(t, l, tt.want)
+			checkEvents(t, events, tt.wantEvents)
+			if f.calls != 0 {
+				t.Errorf("ReleaseFence called NextFence %d times", f.calls)
+			}
+		})
+	}
+}
+
 // TestAcquireCountLimit: a hold at MaxCount (only a converted file can
 // bring one there) is refused another count rather than wrapping to a
 // negative one, which the store would then refuse to read back; releasing

@@ -496,17 +496,24 @@ func queued(l *lock.Lock, ahead []lock.Waiter) error {
 // Release gives back one hold of holder under key. It returns the lock after
 // the change and whether a hold was released.
 func (s *Service) Release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
+	return s.ReleaseFence(ctx, name, key, holder, 0)
+}
+
+// ReleaseFence is Release of a hold taken under fence only (0: any): a
+// lock taken again since (another fence, even by the same key and holder)
+// is refused (ECONFLICT, with the lock) and left alone.
+func (s *Service) ReleaseFence(ctx context.Context, name, key, holder string, fence uint64) (lock.Lock, bool, error) {
 	if err := lock.ValidateRelease(name, key, holder); err != nil {
 		return lock.Lock{}, false, err
 	}
-	return s.release(ctx, name, key, holder)
+	return s.release(ctx, name, key, holder, fence)
 }
 
-func (s *Service) release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
+func (s *Service) release(ctx context.Context, name, key, holder string, fence uint64) (lock.Lock, bool, error) {
 	var outcome error
 	released := false
 	l, _, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
-		events, err := lock.Release(l, key, holder, env)
+		events, err := lock.ReleaseFence(l, key, holder, fence, env)
 		outcome = err
 		released = false
 		for _, ev := range events {
