@@ -33,8 +33,9 @@ type lockRequest struct {
 	TTL    time.Duration
 	Force  bool
 	// Fence, on a refresh, names the hold to renew by its fence token
-	// (0: whichever the key and holder have); on a force release, the
-	// holds to end (0: whatever holds the lock).
+	// (0: whichever the key and holder have); on a release, the hold to
+	// give back (0: whichever the key and holder have); on a force
+	// release, the holds to end (0: whatever holds the lock).
 	Fence uint64
 	// Metadata is nil when the body had none (JSON null counts as none).
 	Metadata json.RawMessage

@@ -82,7 +82,7 @@ func (s *Server) handleRelease() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, released, err := s.svc.Release(r.Context(), name, req.Key, req.Holder)
+		l, released, err := s.svc.ReleaseFence(r.Context(), name, req.Key, req.Holder, req.Fence)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
