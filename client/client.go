@@ -257,6 +257,43 @@ func (c *Client) Unlock(ctx context.Context, name, key, holder string) (*Lock, e
 	return w.lock(name), nil
 }
 
+// UnlockFence is Unlock of the hold taken under the fence token fence
+// only (the Fence of the Lock that Lock or Acquire returned for it): when
+// the lock was released, expired or forced and taken again since
+// (another token, even by the same key and holder, such as a job tried
+// again), ErrLocked, whose *APIError's Lock is the lock as it is, and
+// nothing is released. A free lock has nothing to give back (no error,
+// as Unlock). The token names a holding period, not one hold in it:
+// holders sharing the key share it, and a re-entered hold gives back one
+// count, as Unlock. 0 is any hold, as Unlock.
+//
+// A server that predates fenced releases (the original locker, and Locker
+// before them) ignores the token and releases whatever hold the key and
+// holder have. Its answer does not say the check was made, so UnlockFence
+// then returns the lock as the server answered it together with an error
+// matching ErrFenceNotChecked: the release was made, unchecked.
+func (c *Client) UnlockFence(ctx context.Context, name, key, holder string, fence uint64) (*Lock, error) {
+	body := map[string]any{"key": key}
+	if holder != "" {
+		body["locked_by"] = holder
+	}
+	if fence != 0 {
+		body["fence"] = fence
+	}
+	var w wireLock
+	if err := c.do(ctx, http.MethodDelete, lockPath(name), nil, body, 0, &w); err != nil {
+		return nil, err
+	}
+	l := w.lock(name)
+	if fence != 0 && w.fenceChecked != fence {
+		if holder == "" {
+			holder = key
+		}
+		return l, fmt.Errorf("locker client: %w: it released a hold of key %q and holder %q on %q whatever its fence, not only one taken under fence %d (%s)", ErrFenceNotChecked, key, holder, name, fence, l.Message)
+	}
+	return l, nil
+}
+
 // ForceUnlock releases every hold on the lock whatever its key. When the
 // server has an admin user, only the admin may (others get ErrForbidden).
 // The server records who did it in the lock's history.
@@ -504,6 +541,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 			if d, err := time.ParseDuration(resp.Header.Get("Locker-Lease")); err == nil && d > 0 {
 				a.answeredAt(d, sent)
 			}
+		}
+		if w, ok := out.(*wireLock); ok {
+			w.fenceChecked, _ = strconv.ParseUint(resp.Header.Get("Locker-Fence-Checked"), 10, 64)
 		}
 	}
 	return nil

@@ -50,6 +50,13 @@ var (
 	ErrStreamDropped = errors.New("the event stream was dropped by the server")
 )
 
+// ErrFenceNotChecked: UnlockFence was answered by a server that does not
+// check the fence token of a release (the original locker, or Locker from
+// before fenced releases): it released a hold of the key and holder
+// whatever its token, perhaps one taken afresh after the one meant was
+// lost. The release was made; the error comes with the lock's state.
+var ErrFenceNotChecked = errors.New("the server does not check the fence token of a release")
+
 // droppedError is an ErrStreamDropped with the server's reason.
 type droppedError struct{ reason string }
 

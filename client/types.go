@@ -129,6 +129,9 @@ type wireLock struct {
 	// From the answer's headers, and the request (see answeredAt).
 	lease time.Duration
 	sent  time.Time
+	// fenceChecked is the fence a release was checked against (the
+	// answer's Locker-Fence-Checked header); 0 when the server did not say.
+	fenceChecked uint64
 }
 
 func (w *wireLock) lock(name string) *Lock {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +87,11 @@ func (s *Server) handleRelease() http.Handler {
 		if err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if req.Fence != 0 {
+			// Says the fence was checked: a server from before fenced
+			// releases ignores it, and its 200 proves nothing.
+			w.Header().Set("Locker-Fence-Checked", strconv.FormatUint(req.Fence, 10))
 		}
 		var msg string
 		switch {

@@ -17,9 +17,15 @@ func TestReleaseWithFence(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{})
 	f1 := s.do("PUT", "/lock/r", `{"key":"k","lock_by":"job"}`).expect(t, 200, "lock").lockOf(t).Fence
 	s.do("PUT", "/lock/r", `{"key":"k","lock_by":"job"}`).expect(t, 200, "re-enter")
-	l := s.do("DELETE", "/lock/r", fmt.Sprintf(`{"key":"k","locked_by":"job","fence":%d}`, f1)).expect(t, 200, "release with the hold's fence").lockOf(t)
+	r := s.do("DELETE", "/lock/r", fmt.Sprintf(`{"key":"k","locked_by":"job","fence":%d}`, f1)).expect(t, 200, "release with the hold's fence")
+	l := r.lockOf(t)
 	if l.LockedBy["job"] != 1 || l.Fence != f1 || !strings.Contains(l.Response, "unlocked") {
 		t.Fatalf("release with the hold's fence: %+v, want one count given back", l)
+	}
+	// The answer says the fence was checked, which a server from before
+	// fenced releases (that ignores the field) does not.
+	if got := r.Header.Get("Locker-Fence-Checked"); got != fmt.Sprint(f1) {
+		t.Errorf("Locker-Fence-Checked = %q, want %d", got, f1)
 	}
 
 	// Lost (forced here; a lease running out is the same) and taken afresh
@@ -82,8 +88,12 @@ func TestReleaseWithFence(t *testing.T) {
 	s.do("PUT", "/lock/r", `{"key":"k","lock_by":"job"}`).expect(t, 200, "lock again")
 	s.do("DELETE", "/lock/r", `{"key":"k","locked_by":"job","fence":0}`).expect(t, 200, "fence 0")
 	s.do("PUT", "/lock/r", `{"key":"k","lock_by":"job"}`).expect(t, 200, "lock again")
-	if l := s.do("DELETE", "/lock/r", `{"key":"k","locked_by":"job"}`).expect(t, 200, "no fence").lockOf(t); l.State != "free" {
+	r = s.do("DELETE", "/lock/r", `{"key":"k","locked_by":"job"}`).expect(t, 200, "no fence")
+	if l := r.lockOf(t); l.State != "free" {
 		t.Errorf("release without a fence: %+v", l)
+	}
+	if got, ok := r.Header["Locker-Fence-Checked"]; ok {
+		t.Errorf("a release without a fence says Locker-Fence-Checked: %q", got)
 	}
 }
 

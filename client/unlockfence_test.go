@@ -1,0 +1,134 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// TestUnlockFence: a release with the fence of the hold meant gives back
+// one count; after the lock was lost and taken afresh by the same key and
+// holder, the old fence is ErrLocked (the APIError's Lock is the lock as it
+// is) and the newer hold stays. Fence 0 is Unlock.
+func TestUnlockFence(t *testing.T) {
+	srv := newServer(t, serverConfig{})
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx := context.Background()
+	old, err := c.Lock(ctx, "r", client.LockOptions{Key: "ci", Holder: "job"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lock(ctx, "r", client.LockOptions{Key: "ci", Holder: "job"}); err != nil {
+		t.Fatal(err) // re-entered: count 2
+	}
+	l, err := c.UnlockFence(ctx, "r", "ci", "job", old.Fence)
+	if err != nil || l.LockedBy["job"] != 1 {
+		t.Fatalf("UnlockFence with the hold's fence = %+v, %v; want one count given back", l, err)
+	}
+	if _, err := c.ForceUnlock(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := c.Lock(ctx, "r", client.LockOptions{Key: "ci", Holder: "job"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.UnlockFence(ctx, "r", "ci", "job", old.Fence)
+	wantOnly(t, err, "ErrLocked")
+	if ae := apiError(t, err); ae.Lock == nil || ae.Lock.Fence != fresh.Fence || ae.Lock.LockedBy["job"] != 1 ||
+		!strings.Contains(ae.Message, "taken again since fence") {
+		t.Fatalf("UnlockFence with the old fence: %+v", ae)
+	}
+	if errors.Is(err, client.ErrFenceNotChecked) {
+		t.Errorf("a refusal matches ErrFenceNotChecked: %v", err)
+	}
+	if now, err := c.Get(ctx, "r"); err != nil || now.LockedBy["job"] != 1 || now.Fence != fresh.Fence {
+		t.Fatalf("after a refused UnlockFence: %+v, %v", now, err)
+	}
+	if l, err := c.UnlockFence(ctx, "r", "ci", "job", fresh.Fence); err != nil || !l.Free() {
+		t.Fatalf("UnlockFence with the new hold's fence = %+v, %v", l, err)
+	}
+	// Free: nothing to give back, whatever the fence.
+	if l, err := c.UnlockFence(ctx, "r", "ci", "job", old.Fence); err != nil || !l.Free() {
+		t.Fatalf("UnlockFence of a free lock = %+v, %v", l, err)
+	}
+	// 0: any hold, as Unlock.
+	if _, err := c.Lock(ctx, "r", client.LockOptions{Key: "ci", Holder: "job"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.UnlockFence(ctx, "r", "ci", "job", 0); err != nil || !l.Free() {
+		t.Fatalf("UnlockFence with fence 0 = %+v, %v", l, err)
+	}
+}
+
+// TestUnlockFenceServerWithoutTheCheck: a server that predates fenced
+// releases ignores the fence (an unknown field) and releases whatever
+// hold the key and holder have. Its 200 cannot be taken as the check
+// made: UnlockFence returns the lock and an error matching
+// ErrFenceNotChecked, for a Locker from before (simulated: the fence is
+// taken out of the request) and for the original locker alike.
+func TestUnlockFenceServerWithoutTheCheck(t *testing.T) {
+	dropFence := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete {
+				var body map[string]any
+				b, _ := io.ReadAll(r.Body)
+				if json.Unmarshal(b, &body) == nil {
+					delete(body, "fence")
+					b, _ = json.Marshal(body)
+				}
+				q := r.URL.Query()
+				q.Del("fence")
+				r.URL.RawQuery = q.Encode()
+				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := newServer(t, serverConfig{wrap: dropFence})
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx := context.Background()
+	old, err := c.Lock(ctx, "r", client.LockOptions{Key: "ci", Holder: "job"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ForceUnlock(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lock(ctx, "r", client.LockOptions{Key: "ci", Holder: "job"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.UnlockFence(ctx, "r", "ci", "job", old.Fence)
+	if !errors.Is(err, client.ErrFenceNotChecked) || l == nil || !l.Free() {
+		t.Fatalf("UnlockFence on a server without the check = %+v, %v; want the lock and ErrFenceNotChecked", l, err)
+	}
+	for name, s := range sentinels {
+		if errors.Is(err, s) {
+			t.Errorf("errors.Is(%v, %s)", err, name)
+		}
+	}
+	if !strings.Contains(err.Error(), "whatever its fence") {
+		t.Errorf("error %q does not say what was done", err)
+	}
+
+	legacy := httptest.NewServer(&legacyServer{locks: map[string]*legacyLock{}})
+	defer legacy.Close()
+	lc := newClient(t, client.Options{URL: legacy.URL})
+	if _, err := lc.Lock(ctx, "prod", client.LockOptions{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err = lc.UnlockFence(ctx, "prod", "a", "", 7)
+	if !errors.Is(err, client.ErrFenceNotChecked) || l == nil || !l.Legacy {
+		t.Fatalf("UnlockFence on the original locker = %+v, %v; want the lock and ErrFenceNotChecked", l, err)
+	}
+	if l, err := lc.UnlockFence(ctx, "prod", "a", "", 0); err != nil || !l.Legacy {
+		t.Fatalf("UnlockFence with fence 0 on the original locker = %+v, %v", l, err)
+	}
+}
