@@ -91,15 +91,24 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 // arrived (a slow network, a slow server; counted from when the request
 // was sent, so that no clock has to agree): the lock may be another's
 // already, and saying "locked" would have two believe they hold it. The
-// hold is released, should it be ours still. what names what was taken.
+// hold is released, should it be ours still: by its fence, so that a hold
+// the same key and holder took afresh since is not released in its place.
+// what names what was taken.
 func (c *clientCmd) leaseOutlived(ctx context.Context, cl *client.Client, l *client.Lock, what, key, holder string) error {
 	if left, ok := l.LeaseLeft(); !ok || left > 0 {
 		return nil
 	}
 	released := "released it, in case it was still ours"
-	if _, err := cl.Unlock(context.WithoutCancel(ctx), l.Name, key, holder); err != nil {
+	if _, err := cl.UnlockFence(context.WithoutCancel(ctx), l.Name, key, holder, l.Fence); err != nil {
 		msg, _ := explain(err)
-		released = fmt.Sprintf("releasing it, in case it was still ours, failed (%s): see 'locker status %s'", msg, l.Name)
+		switch {
+		case errors.Is(err, client.ErrLocked):
+			released = fmt.Sprintf("it was taken again meanwhile (%s; ours had fence %d), and was left as it is", msg, l.Fence)
+		case errors.Is(err, client.ErrFenceNotChecked):
+			released = "released it by key and holder, in case it was still ours (the server does not check a release's fence: had the same key and holder taken it again meanwhile, that hold was released)"
+		default:
+			released = fmt.Sprintf("releasing it, in case it was still ours, failed (%s): see 'locker status %s'", msg, l.Name)
+		}
 	}
 	return c.fail(fmt.Errorf("the lease on %s (%s) ran out before the answer arrived (a slow network or server): the lock may be another's now, so it was not taken; %s", what, human(l.Lease), released))
 }
