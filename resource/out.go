@@ -164,6 +164,9 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 // unlock gives back one hold. Network errors and an unavailable server are
 // retried, with a back-off, until it succeeds or source.timeout passes: an
 // unlock must not be lost. A lock held under another key fails at once.
+// The release carries the fence of the hold meant (fence, or when that is
+// 0, the one the lock has when read first), so that a hold taken afresh
+// since, even by the same key and holder, is left alone.
 func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder string, fence uint64) (*client.Lock, error) {
 	var before int
 	err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
@@ -204,7 +207,25 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 	}
 	b := backoff{max: r.src.RetryDelay}
 	for {
-		l, err := r.c.Unlock(ctx, name, p.Key, p.Holder)
+		// With the fence of the hold read above: should it be lost and
+		// taken afresh (by a build with the same key and holder) before
+		// the release arrives, the server refuses rather than release
+		// that build's hold.
+		l, err := r.c.UnlockFence(ctx, name, p.Key, p.Holder, fence)
+		if errors.Is(err, client.ErrFenceNotChecked) {
+			// A server from before fenced releases: released by key and
+			// holder, as this resource did before, checked by the read
+			// above only.
+			r.log.printf("note: the server does not check the fence of a release (it predates that); the hold of key %q, holder %q was released whatever its fence", p.Key, holder)
+			err = nil
+		}
+		var ae *client.APIError
+		if fence != 0 && errors.As(err, &ae) && errors.Is(err, client.ErrLocked) && ae.Lock != nil && !ae.Lock.Legacy && ae.Lock.Fence != fence {
+			// Lost and taken again between the read and the release.
+			r.log.printf("lock %q was released and taken again since fence %d: it is %s (fence %d); nothing is released", name, fence, describe(ae.Lock), ae.Lock.Fence)
+			ae.Lock.Message = fmt.Sprintf("the hold on %q under fence %d was gone already", name, fence)
+			return ae.Lock, nil
+		}
 		if err == nil {
 			if l.Legacy {
 				// The answer has no state: run reads it back and says.
