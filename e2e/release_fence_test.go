@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,13 +16,9 @@ import (
 // is refused (423, the lock's state) and leaves the retry's hold, across a
 // restart too. The retry's own fence releases it, saying so in
 // Locker-Fence-Checked; without a fence, DELETE is the seed's.
-// (LOCKER_E2E_LISTEN, when set, is the address the server listens on.)
 func TestReleaseWithFenceE2E(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "locks.yml")
 	env := []string{"LOCKER_CONFIG=" + file}
-	if addr := os.Getenv("LOCKER_E2E_LISTEN"); addr != "" {
-		env = append(env, "LOCKER_LISTEN="+addr)
-	}
 	srv := startServer(t, env)
 	lockOf := func(body string) (l struct {
 		Fence    uint64         `json:"fence"`
