@@ -30,7 +30,9 @@ import (
 // server refusing that read for now is asked again the same way.
 //
 // A request whose outcome is unknown (Ambiguous: no answer, or a proxy's
-// error) is never sent again, which could take the lock twice: Acquire
+// error; a *WaitCutError when a proxy's timeout shorter than
+// Options.WaitChunk likely cut it) is never sent again, which could take
+// the lock twice: Acquire
 // lets the server settle (a quarter second: it gives back by itself a
 // grant whose request it saw end) and reads the lock back. A hold of o's key and holder taken since the wait
 // began is returned as this call's with o.OwnKey; without, it may as well
@@ -244,6 +246,9 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			if ctx.Err() != nil {
 				// It ended while the lock was read back.
 				return nil, c.giveBack(ctx, gaveUp(what, ctx.Err(), err), o, granted)
+			}
+			if granted != nil {
+				return nil, cutShort(err, ask, time.Since(start))
 			}
 			return nil, err
 		case errors.Is(err, ErrLocked):

@@ -58,8 +58,14 @@ type Options struct {
 	// Timeout bounds each request (default 30s; negative means no limit).
 	// A request that waits for a lock gets its wait on top.
 	Timeout time.Duration
-	// WaitChunk is the longest wait Acquire asks of the server in one
-	// request (default 5m); it asks again until it gets the lock.
+	// WaitChunk is the longest wait Acquire and AcquireFromPool ask of
+	// the server in one request (default 5m); they ask again until they
+	// get the lock, keeping their place in its queue. Behind a proxy or
+	// load balancer, set it below the proxy's read (or idle) timeout
+	// (nginx's proxy_read_timeout, an AWS ALB's idle timeout: 60s by
+	// default), or raise that timeout above it: a request the proxy cuts
+	// short ends the wait with a *WaitCutError, as its outcome is unknown
+	// and it is never sent again.
 	WaitChunk time.Duration
 	// PollInterval is how often Acquire retries a server without blocking
 	// waits (default 5s, with jitter).

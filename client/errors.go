@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Sentinel errors. Every error a Client returns for an answer from the server
@@ -261,3 +262,48 @@ type notLockerError struct{ msg string }
 
 func (e *notLockerError) Error() string        { return e.msg }
 func (e *notLockerError) Is(target error) bool { return target == ErrNotLocker }
+
+// WaitCutError is a waiting request (one part of Acquire's or
+// AcquireFromPool's wait, Options.WaitChunk at most) that something between
+// client and server cut short: a gateway's error (a 504, a 502) or a
+// dropped connection, after it had waited After of the Asked it asked the
+// server to wait. That is what a proxy or load balancer does whose read or
+// idle timeout is shorter than the wait asked in one request (nginx's
+// proxy_read_timeout and an AWS ALB's idle timeout are 60s by default).
+// The lock was read back and showed that the request took nothing; it was
+// not sent again, since a proxy may still pass it on. The remedies: raise
+// the proxy's timeout above Options.WaitChunk, or set WaitChunk below the
+// proxy's timeout. It matches what Err matches (ErrUnavailable or
+// ErrUnreachable), and Ambiguous reports true for it.
+type WaitCutError struct {
+	// Asked is the wait the request asked of the server; After is how
+	// long it had waited when it was cut.
+	Asked, After time.Duration
+	// Err is the gateway's error or the connection's failure.
+	Err error
+}
+
+func (e *WaitCutError) Error() string {
+	return fmt.Sprintf("%v; the request had waited %s of the %s it asked the server to wait when something between client and server cut it short: most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than the wait asked in one request; raise the proxy's read timeout above %s, or set Options.WaitChunk below the proxy's timeout (the lock, read back, shows that the request took nothing; it was not sent again)",
+		e.Err, e.After.Round(time.Second), e.Asked.Round(time.Second), e.After.Round(time.Second), e.Asked.Round(time.Second))
+}
+
+func (e *WaitCutError) Unwrap() error { return e.Err }
+
+// minCut is how long a waiting request must have waited before a gateway's
+// error or a dropped connection is taken for a proxy's timeout: a proxy
+// whose upstream is down answers at once.
+const minCut = time.Second
+
+// cutShort returns err, the unknown outcome of a request that asked the
+// server to wait asked and failed after waited, as a *WaitCutError when it
+// looks like a proxy's timeout: a gateway's error or a dropped connection
+// (not the client's own time limit), after a second at least and before
+// the wait would have ended.
+func cutShort(err error, asked, waited time.Duration) error {
+	var timeout timeoutError
+	if asked <= 0 || waited < minCut || waited >= asked || errors.Is(err, ErrNotLocker) || errors.As(err, &timeout) {
+		return err
+	}
+	return &WaitCutError{Asked: asked, After: waited, Err: err}
+}
