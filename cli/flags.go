@@ -73,6 +73,7 @@ type clientCmd struct {
 	url, user, pass, caCert string
 	insecure                optionalBool
 	verbose                 bool
+	waitChunk               *chunkFlag // --wait-chunk, of the commands that wait (nil: others)
 }
 
 func newClientCmd(name, help string, env Env, stdout, stderr io.Writer) *clientCmd {
@@ -217,6 +218,11 @@ func (c *clientCmd) client() (*client.Client, error) {
 		}
 		opts.CACert = b
 	}
+	chunk, err := c.waitChunkOption()
+	if err != nil {
+		return nil, err
+	}
+	opts.WaitChunk = chunk
 	cl, err := client.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", errUsage, strings.TrimPrefix(err.Error(), "locker client: "))
@@ -246,10 +252,13 @@ func explain(err error) (string, int) {
 	var (
 		ae *client.APIError
 		ce *client.ConnError
+		wc *client.WaitCutError
 	)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted", exitInterrupted
+	case errors.As(err, &wc):
+		return explainCut(wc), exitError
 	case errors.Is(err, client.ErrLocked):
 		msg := err.Error()
 		if errors.As(err, &ae) {
@@ -456,6 +465,7 @@ func (c *clientCmd) holdFlags() (key, holder *string, wait *waitFlag, ttl *durat
 	ttl = &durationFlag{}
 	c.fs.Var(ttl, "ttl", "")
 	asJSON = c.fs.Bool("json", false, "")
+	c.addWaitChunk()
 	return key, holder, wait, ttl, asJSON
 }
 

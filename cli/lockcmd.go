@@ -26,7 +26,7 @@ lock (each counts its holds: unlock once per lock); another key waits.
                   Default: none, the hold lasts until unlocked (the server
                   may apply its own default)
   --json          print the lock's new state as JSON
-
+` + waitChunkHelp + `
 A server that restarts cleanly (SIGTERM) while the lock is waited for is
 asked again once it is back. One that dies (kill -9, a crash) ends the
 wait with an error (exit 1) once the lock, read back, shows that the
@@ -63,6 +63,7 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	if err := c.leaseOutlived(ctx, cl, l, fmt.Sprintf("'%s'", name), *key, *holder); err != nil {
 		return err
 	}
+	c.shortLease(l, firstOf(*holder, *key), ttl.d, leaseNotRenewed)
 	if *asJSON {
 		return writeJSONTo(stdout, l)
 	}

@@ -395,7 +395,7 @@ metadata ("metadata"), e.g. for jq -r .metadata.region.
                   ('locker lock' does not refresh; 'locker run --pool' does).
                   Default: none, it lasts until unlocked
   --json          print the member as JSON
-`
+` + waitChunkHelp
 
 func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
 	c := newClientCmd("pool acquire", poolAcquireHelp, env, stdout, stderr)
@@ -418,6 +418,7 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 	if err := c.leaseOutlived(ctx, cl, l, fmt.Sprintf("'%s' from pool '%s'", l.Name, pool), *key, *holder); err != nil {
 		return err
 	}
+	c.shortLease(l, firstOf(*holder, *key), ttl.d, leaseNotRenewed)
 	c.say("locked '%s' from pool '%s' with key '%s' (fence %d)", l.Name, pool, *key, l.Fence)
 	if *asJSON {
 		return writeJSONTo(stdout, l)

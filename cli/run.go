@@ -75,6 +75,10 @@ itself): unset them for a COMMAND that must not have them.
                    not renewed by nine tenths of its length (so before the
                    server can give the lock to anyone else)
   --pool POOL      take any free member of POOL instead of a lock NAME
+  --wait-chunk D   wait in requests of at most D each (default 5m; env
+                   LOCKER_WAIT_CHUNK; at least 1s). Behind a proxy or load
+                   balancer, set it below the proxy's read (idle) timeout,
+                   60s by default for nginx and AWS ALB (docs/deploy.md)
 
 If locker run itself is killed (kill -9, the OOM killer), COMMAND is killed
 too (SIGKILL, on Linux): the lease it ran under runs out, and the lock may
@@ -117,6 +121,7 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	c.fs.Var(ttl, "ttl", "")
 	killOnLost := c.fs.Bool("kill-on-lost", false, "")
 	pool := c.fs.String("pool", "", "")
+	c.addWaitChunk()
 	poolMode := givesPool(c, args)
 	if poolMode {
 		// No NAME: a stand-in for it, so that the first word that is not
@@ -174,6 +179,7 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
+	c.shortLease(l, *holder, ttl.d, "locker run renews it every third of that while the command runs")
 	name := l.Name
 	r := &runner{c: c, cl: cl, name: name, pool: *pool, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost, fence: l.Fence}
 	if h, ok := l.Holds[*holder]; ok && !l.Legacy && !h.Expires.IsZero() {

@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/lockservice"
+)
+
+// timeoutProxy passes requests on to url and answers 504 to a request
+// unanswered after cut, closing the upstream connection: nginx with a
+// proxy_read_timeout of cut, an AWS ALB with that idle timeout.
+func timeoutProxy(t *testing.T, url string, cut time.Duration) string {
+	target, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = cut
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = tr
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		http.Error(w, "<html><head><title>504 Gateway Time-out</title></head></html>", http.StatusGatewayTimeout)
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestWaitThroughAProxyWithAShortTimeout: a wait cut short by a proxy's
+// read timeout says so and names both remedies (not "the server cannot
+// serve this now ... try again later"); --wait-chunk, or
+// LOCKER_WAIT_CHUNK, below the proxy's timeout waits through it, for lock,
+// pool acquire and run.
+func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
+	ctx := context.Background()
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	cl, _ := client.New(client.Options{URL: url})
+	env := map[string]string{"LOCKER_URL": timeoutProxy(t, url, 1500*time.Millisecond)}
+	if _, err := cl.Lock(ctx, "slow", client.LockOptions{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	remedies := `.*HTTP 504.* waited \d+s of the 20s .*proxy or load balancer whose read \(or idle\) timeout, about 2s, is shorter than .*raise the proxy's read timeout above 20s .*or set --wait-chunk \(or LOCKER_WAIT_CHUNK\) below it, e\.g\. --wait-chunk 1s`
+	locker(t, ctx, env, "lock", "slow", "--key", "me", "--wait", "20s").want(t, 1, `^$`, `^locker lock: `+remedies)
+	locker(t, ctx, env, "run", "slow", "--wait", "20s", "--", "true").want(t, 1, `^$`, `^locker run: `+remedies)
+
+	// In parts below the proxy's timeout: the lock is released after
+	// 2.5s, and the wait gets it.
+	release := func() {
+		go func() {
+			time.Sleep(2500 * time.Millisecond)
+			cl.Unlock(ctx, "slow", "a", "")
+		}()
+	}
+	release()
+	locker(t, ctx, env, "lock", "slow", "--key", "me", "--wait", "20s", "--wait-chunk", "1s").want(t, 0, `^locked 'slow'`, `^$`)
+	cl.Unlock(ctx, "slow", "me", "")
+	cl.Lock(ctx, "slow", client.LockOptions{Key: "a"})
+	release()
+	chunked := map[string]string{"LOCKER_URL": env["LOCKER_URL"], "LOCKER_WAIT_CHUNK": "1s"}
+	locker(t, ctx, chunked, "run", "slow", "--wait", "20s", "--", "true").want(t, 0, `^$`, `^$`)
+
+	cl.AddMember(ctx, "p", "m1", nil)
+	cl.Lock(ctx, "m1", client.LockOptions{Key: "a"})
+	go func() {
+		time.Sleep(2500 * time.Millisecond)
+		cl.Unlock(ctx, "m1", "a", "")
+	}()
+	locker(t, ctx, env, "pool", "acquire", "p", "--key", "me", "--wait", "20s", "--wait-chunk=1s").want(t, 0, `^m1\n$`, `^$`)
+
+	// Bad values: exit 2, naming the flag or the variable; only the
+	// commands that wait read the variable.
+	locker(t, ctx, env, "lock", "x", "--key", "k", "--wait-chunk", "0").want(t, 2, `^$`, `--wait-chunk`)
+	locker(t, ctx, env, "lock", "x", "--key", "k", "--wait-chunk", "200ms").want(t, 2, `^$`, `--wait-chunk 200ms is too short`)
+	bad := map[string]string{"LOCKER_URL": url, "LOCKER_WAIT_CHUNK": "soon"}
+	locker(t, ctx, bad, "lock", "x", "--key", "k").want(t, 2, `^$`, `LOCKER_WAIT_CHUNK="soon"`)
+	locker(t, ctx, bad, "ls").want(t, 0, ``, `^$`)
+	for _, c := range []string{"lock", "run", "pool acquire"} {
+		locker(t, ctx, nil, append(strings.Fields(c), "--help")...).want(t, 0, `(?s)--wait-chunk D .*LOCKER_WAIT_CHUNK`, `^$`)
+	}
+}
+
+// TestShortenedLeaseWarns: a lease the server cuts below --ttl (its
+// LOCKER_MAX_TTL) is said on stderr, also with --json (whose stdout stays
+// JSON), by lock, pool acquire and run (once).
+func TestShortenedLeaseWarns(t *testing.T) {
+	ctx := context.Background()
+	url := testServer(t, httpapi.Config{}, lockservice.Config{MaxTTL: 2 * time.Second})
+	env := map[string]string{"LOCKER_URL": url}
+	warn := `warning: the server granted a lease of 2s, shorter than the 1h0m0s asked \(--ttl\): its maximum lease \(LOCKER_MAX_TTL\)`
+	locker(t, ctx, env, "lock", "m3", "--key", "k", "--ttl", "1h").want(t, 0, `^locked 'm3' .*lease ends in [12]s\)\n$`, `^locker lock: `+warn+`[^\n]*\n$`)
+	r := locker(t, ctx, env, "lock", "m4", "--key", "k", "--ttl", "1h", "--json")
+	r.want(t, 0, `^\{`, `^locker lock: `+warn+`[^\n]*\n$`)
+	// A lease within the maximum, or none asked: nothing said.
+	locker(t, ctx, env, "lock", "m5", "--key", "k", "--ttl", "2s").want(t, 0, `^locked`, `^$`)
+	locker(t, ctx, env, "lock", "m6", "--key", "k").want(t, 0, `^locked`, `^$`)
+	// Re-entrant: the hold's second take is judged too.
+	locker(t, ctx, env, "lock", "m3", "--key", "k", "--ttl", "1h").want(t, 0, `count 2`, `^locker lock: `+warn)
+
+	cl, _ := client.New(client.Options{URL: url})
+	cl.AddMember(ctx, "p", "pm", nil)
+	locker(t, ctx, env, "pool", "acquire", "p", "--key", "k", "--ttl", "1h").want(t, 0, `^pm\n$`, `^locker pool acquire: `+warn+`[^\n]*\n$`)
+
+	r = locker(t, ctx, env, "run", "r", "--ttl", "1h", "--", "sleep", "1")
+	r.want(t, 0, `^$`, `^locker run: `+warn+`[^\n]*\n$`)
+	if !regexp.MustCompile(`renew`).MatchString(r.stderr) {
+		t.Fatalf("locker run's warning does not say the lease is renewed: %s", r.stderr)
+	}
+}
