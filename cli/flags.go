@@ -233,7 +233,7 @@ func (c *clientCmd) client() (*client.Client, error) {
 // fail reports err on stderr in words, and returns the exit code for it.
 func (c *clientCmd) fail(err error) error {
 	if errors.Is(err, errUsage) {
-		return c.usage(errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+		return c.usage(errors.New(shown(strings.TrimPrefix(err.Error(), errUsage.Error()+": "))))
 	}
 	msg, code := explain(err)
 	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
@@ -243,12 +243,18 @@ func (c *clientCmd) fail(err error) error {
 // say prints progress on stderr when it is a terminal or with --verbose.
 func (c *clientCmd) say(format string, args ...any) {
 	if c.verbose || isTerminal(c.stderr) {
-		fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, fmt.Sprintf(format, args...))
+		fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, shown(fmt.Sprintf(format, args...)))
 	}
 }
 
 // explain turns an error into a sentence for a person, and its exit code.
+// The server's text in it is shown escaped (shown).
 func explain(err error) (string, int) {
+	msg, code := explainRaw(err)
+	return shown(msg), code
+}
+
+func explainRaw(err error) (string, int) {
 	var (
 		ae *client.APIError
 		ce *client.ConnError
@@ -306,7 +312,7 @@ func explain(err error) (string, int) {
 // heldBy says who holds a lock: "lock 'prod' is held by 'deploy-a' (key
 // 'x') since 14:02".
 func heldBy(l *client.Lock) string {
-	msg := fmt.Sprintf("lock '%s' is held by %s (key '%s')", l.Name, holderList(l), l.Key)
+	msg := fmt.Sprintf("lock '%s' is held by %s (key '%s')", shown(l.Name), holderList(l), shown(l.Key))
 	if !l.Since.IsZero() {
 		msg += " since " + clock(l.Since, time.Now())
 	}
@@ -318,7 +324,7 @@ func holderList(l *client.Lock) string {
 	hs := l.Holders()
 	parts := make([]string, len(hs))
 	for i, h := range hs {
-		parts[i] = "'" + h + "'"
+		parts[i] = "'" + shown(h) + "'"
 		if n := l.LockedBy[h]; n > 1 {
 			parts[i] += fmt.Sprintf(" (x%d)", n)
 		}

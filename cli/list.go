@@ -64,7 +64,7 @@ func writeTable(w io.Writer, locks []client.Lock, now time.Time) {
 	for _, l := range locks {
 		key, holders, heldFor, expires, fence := "-", "-", "-", "-", "-"
 		if !l.Free() {
-			key = l.Key
+			key = shown(l.Key)
 			holders = holderCounts(&l)
 			if !l.Since.IsZero() {
 				heldFor = human(now.Sub(l.Since))
@@ -76,7 +76,7 @@ func writeTable(w io.Writer, locks []client.Lock, now time.Time) {
 		if l.Fence > 0 {
 			fence = fmt.Sprint(l.Fence)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", l.Name, l.State, key, holders, heldFor, expires, fence, l.Waiters)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", shown(l.Name), shown(l.State), key, holders, heldFor, expires, fence, l.Waiters)
 	}
 	tw.Flush()
 }
@@ -85,7 +85,7 @@ func writeTable(w io.Writer, locks []client.Lock, now time.Time) {
 func holderCounts(l *client.Lock) string {
 	var parts []string
 	for _, h := range l.Holders() {
-		parts = append(parts, fmt.Sprintf("%s x%d", h, l.LockedBy[h]))
+		parts = append(parts, fmt.Sprintf("%s x%d", shown(h), l.LockedBy[h]))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -145,11 +145,11 @@ func getLock(ctx context.Context, cl *client.Client, name string) (*client.Lock,
 
 func writeStatus(w io.Writer, l *client.Lock, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintf(tw, "lock:\t%s\n", l.Name)
+	fmt.Fprintf(tw, "lock:\t%s\n", shown(l.Name))
 	if l.Free() {
 		fmt.Fprintf(tw, "state:\tfree\n")
 	} else {
-		fmt.Fprintf(tw, "state:\t%s (key '%s')\n", l.State, l.Key)
+		fmt.Fprintf(tw, "state:\t%s (key '%s')\n", shown(l.State), shown(l.Key))
 		if !l.Since.IsZero() {
 			fmt.Fprintf(tw, "held for:\t%s (since %s)\n", human(now.Sub(l.Since)), clock(l.Since, now))
 		}
@@ -158,7 +158,7 @@ func writeStatus(w io.Writer, l *client.Lock, now time.Time) {
 			if i == 0 {
 				label = "holders:"
 			}
-			line := fmt.Sprintf("%s x%d", h, l.LockedBy[h])
+			line := fmt.Sprintf("%s x%d", shown(h), l.LockedBy[h])
 			if hold, ok := l.Holds[h]; ok {
 				line += fmt.Sprintf(", since %s", clock(hold.Acquired, now))
 				if hold.Expires.IsZero() {
@@ -217,7 +217,7 @@ func runHistory(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		if by == "" {
 			by = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Type, ev.Holder, ev.Key, ev.Count, ev.Fence, by)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), shown(ev.Type), shown(ev.Holder), shown(ev.Key), ev.Count, ev.Fence, shown(by))
 	}
 	tw.Flush()
 	return nil

@@ -84,7 +84,7 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	if len(details) > 0 {
 		msg += " (" + strings.Join(details, ", ") + ")"
 	}
-	fmt.Fprintln(stdout, msg)
+	fmt.Fprintln(stdout, shown(msg))
 	return nil
 }
 
@@ -120,7 +120,7 @@ func (c *clientCmd) leaseOutlived(ctx context.Context, cl *client.Client, l *cli
 func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
 	o.Wait = wait.wait()
 	o.Retrying = c.retrying()
-	p := c.startProgress(ctx, cl, name)
+	p := c.startProgress(ctx, cl, name, o)
 	l, err := cl.Acquire(ctx, name, o)
 	p.stop()
 	if err == nil {
@@ -142,7 +142,7 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	case code == exitHeld && wait.d > 0:
 		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
 	}
-	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
+	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, shown(msg))
 	return nil, ExitError{Code: code}
 }
 
@@ -182,11 +182,11 @@ type progress struct {
 	done   chan struct{}
 }
 
-func (c *clientCmd) startProgress(ctx context.Context, cl *client.Client, name string) *progress {
+func (c *clientCmd) startProgress(ctx context.Context, cl *client.Client, name string, o client.LockOptions) *progress {
 	return startWaitProgress(c, ctx,
 		func(ctx context.Context) (*client.Lock, error) { return cl.Get(ctx, name) },
 		func(l *client.Lock, waited time.Duration, now time.Time) string {
-			return waitingLine(name, l, waited, now)
+			return waitingLine(name, l, c.name, o, waited, now)
 		})
 }
 
@@ -230,7 +230,7 @@ func startWaitProgress[T any](c *clientCmd, ctx context.Context, fetch func(cont
 		for n := 0; ; n++ {
 			now := time.Now()
 			mu.Lock()
-			text := line(state, now.Sub(start), now)
+			text := shown(line(state, now.Sub(start), now))
 			mu.Unlock()
 			if tty {
 				fmt.Fprintf(c.stderr, "\r\033[K%s", text)
@@ -264,11 +264,23 @@ func (p *progress) stop() {
 }
 
 // waitingLine is "waiting for lock 'prod', held by 'deploy-a' (key 'x') for
-// 3m12s, 2 waiting; waited 45s".
-func waitingLine(name string, l *client.Lock, waited time.Duration, now time.Time) string {
-	line := fmt.Sprintf("waiting for lock '%s'", name)
+// 3m12s, 2 waiting; waited 45s". A hold of o's key and holder (the wait's
+// own, granted as its answer was lost, while the lock is read back) is
+// said to be the command's (cmd: "run", "lock").
+func waitingLine(name string, l *client.Lock, cmd string, o client.LockOptions, waited time.Duration, now time.Time) string {
+	line := fmt.Sprintf("waiting for lock '%s'", shown(name))
+	if l != nil && !l.Free() && countOf(l, o) > 0 {
+		who := "a hold of this command's key and holder"
+		switch {
+		case cmd == "run" && o.OwnKey:
+			who = "this run's hold"
+		case cmd == "run":
+			who = "a hold of this run's key and holder"
+		}
+		return line + ": it shows " + who + " (granted, its answer lost or still on its way: reading the lock back); waited " + human(waited)
+	}
 	if l != nil && !l.Free() {
-		line += fmt.Sprintf(", held by %s (key '%s')", holderList(l), l.Key)
+		line += fmt.Sprintf(", held by %s (key '%s')", holderList(l), shown(l.Key))
 		if !l.Since.IsZero() {
 			line += " for " + human(now.Sub(l.Since))
 		}
@@ -364,6 +376,10 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 }
 
 func unlockMessage(name, holder string, force bool, l *client.Lock) string {
+	return shown(unlockText(name, holder, force, l))
+}
+
+func unlockText(name, holder string, force bool, l *client.Lock) string {
 	if l.Legacy || force {
 		return l.Message
 	}

@@ -116,3 +116,92 @@ func TestShortenedLeaseWarns(t *testing.T) {
 		t.Fatalf("locker run's warning does not say the lease is renewed: %s", r.stderr)
 	}
 }
+
+func TestShown(t *testing.T) {
+	for in, want := range map[string]string{
+		"prod-deploy":      "prod-deploy",
+		"ümlaut name 日本 🚀": "ümlaut name 日本 🚀",
+		"\u202eevil-rtl":   `\u202eevil-rtl`,
+		"a\u200bb":         `a\u200bb`,
+		"a\u2066b\u2069":   `a\u2066b\u2069`,
+		"\x1b[31mred":      `\x1b[31mred`,
+		"tab\there\n":      `tab\there\n`,
+		"nbsp\u00a0x":      `nbsp\u00a0x`,
+		"filler\u115f":     `filler\u115f`,
+		"vs\ufe0f":         `vs\ufe0f`,
+		"ls\u2028ps\u2029": `ls\u2028ps\u2029`,
+		"braille\u2800":    `braille\u2800`,
+		"tag\U000e0041":    `tag\U000e0041`,
+		"soft\u00adhyphen": `soft\u00adhyphen`,
+		"c1\u009b":         `c1\u009b`,
+	} {
+		if got := shown(in); got != want {
+			t.Errorf("shown(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestServerTextShownEscaped: names, keys, holders and pool metadata with
+// characters that reorder or hide text (a right-to-left override made
+// "\u202eevil-rtl" read "ltr-live") are printed escaped by ls, status,
+// history, pool ls and in messages; --json prints them as the server sent
+// them.
+func TestServerTextShownEscaped(t *testing.T) {
+	ctx := context.Background()
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	env := map[string]string{"LOCKER_URL": url}
+	cl, _ := client.New(client.Options{URL: url})
+	name, key, holder := "\u202eevil-rtl", "k\u200bey", "h\u2066older"
+	if _, err := cl.Lock(ctx, name, client.LockOptions{Key: key, Holder: holder}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.AddMember(ctx, "p\u200d", name, []byte(`{"region":"us\u202e-east"}`)); err != nil {
+		t.Fatal(err)
+	}
+	raw := regexp.MustCompile("[\u202e\u200b\u200d\u2066]")
+	for _, args := range [][]string{
+		{"ls"},
+		{"status", name},
+		{"history", name},
+		{"pool", "ls"},
+		{"lock", name, "--key", "other", "--wait", "0"},
+		{"pool", "acquire", "p\u200d", "--key", "other", "--wait", "0"},
+		{"pool", "add", "p\u200d", name},
+		{"unlock", name, "--key", key, "--holder", "nobody"},
+	} {
+		r := locker(t, ctx, env, args...)
+		if raw.MatchString(r.stdout + r.stderr) {
+			t.Errorf("locker %q prints the server's text raw:\nstdout: %s\nstderr: %s", args, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout+r.stderr, `\u`) {
+			t.Errorf("locker %q shows no escape:\nstdout: %s\nstderr: %s", args, r.stdout, r.stderr)
+		}
+	}
+	for _, args := range [][]string{{"ls", "--json"}, {"status", name, "--json"}, {"pool", "ls", "--json"}} {
+		r := locker(t, ctx, env, args...)
+		if !strings.Contains(r.stdout, name) || !strings.Contains(r.stdout, key) || !strings.Contains(r.stdout, holder) {
+			t.Errorf("locker %q does not print the server's text as it is: %s", args, r.stdout)
+		}
+	}
+}
+
+// TestWaitingLineOwnHold: while the lock is read back after a lost answer,
+// it shows the wait's own key and holder: the progress line says it is
+// this run's hold (or, for a key and holder another command may share, a
+// hold of them), not "held by" as if another had it.
+func TestWaitingLineOwnHold(t *testing.T) {
+	now := time.Now()
+	other := &client.Lock{Name: "prod", Key: "a", LockedBy: map[string]int{"a": 1}, Since: now.Add(-time.Minute)}
+	mine := &client.Lock{Name: "prod", Key: "host:1:ab", LockedBy: map[string]int{"host:1:ab": 1}, Since: now}
+	run := client.LockOptions{Key: "host:1:ab", Holder: "host:1:ab", OwnKey: true}
+	if got := waitingLine("prod", other, "run", run, 5*time.Second, now); got != "waiting for lock 'prod', held by 'a' (key 'a') for 1m00s; waited 5s" {
+		t.Errorf("another's hold: %q", got)
+	}
+	if got := waitingLine("prod", mine, "run", run, 5*time.Second, now); !strings.HasPrefix(got, "waiting for lock 'prod': it shows this run's hold") || strings.Contains(got, "held by") {
+		t.Errorf("this run's hold, read back: %q", got)
+	}
+	lock := client.LockOptions{Key: "host:1:ab"}
+	if got := waitingLine("prod", mine, "lock", lock, 5*time.Second, now); !strings.HasPrefix(got, "waiting for lock 'prod': it shows a hold of this command's key and holder") {
+		t.Errorf("a hold of locker lock's key and holder, read back: %q", got)
+	}
+}

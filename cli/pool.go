@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/cloudfoundry-community/locker/client"
@@ -142,19 +140,19 @@ func writePoolTable(w io.Writer, pools []client.Pool, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "POOL\tFREE\tMEMBER\tSTATE\tKEY\tHOLDERS\tHELD FOR\tMETADATA")
 	for _, p := range pools {
-		name, free := p.Name, fmt.Sprintf("%d/%d", p.Free, p.Total)
+		name, free := shown(p.Name), fmt.Sprintf("%d/%d", p.Free, p.Total)
 		if p.Waiters > 0 {
 			free += fmt.Sprintf(", %d waiting", p.Waiters)
 		}
 		for _, m := range p.Members {
 			key, holders, heldFor := "-", "-", "-"
 			if !m.Free() {
-				key, holders = m.Key, holderCounts(&m)
+				key, holders = shown(m.Key), holderCounts(&m)
 				if !m.Since.IsZero() {
 					heldFor = human(now.Sub(m.Since))
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, free, m.Name, m.State, key, holders, heldFor, metadataSummary(m.Metadata, 40))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, free, shown(m.Name), shown(m.State), key, holders, heldFor, metadataSummary(m.Metadata, 40))
 			name, free = "", ""
 		}
 	}
@@ -177,21 +175,10 @@ func metadataSummary(md json.RawMessage, max int) string {
 	} else if strings.TrimSpace(text) == "" {
 		return `""`
 	}
-	text = strings.Join(strings.Fields(text), " ")
 	// Control characters (ESC, BEL, the C1 CSI, ...) that anyone who may
-	// set metadata put there would act on the terminal: show them escaped.
-	if strings.ContainsFunc(text, unicode.IsControl) {
-		var b strings.Builder
-		for _, r := range text {
-			if unicode.IsControl(r) {
-				q := strconv.QuoteRune(r) // '\x1b', '\a', '\u009b'
-				b.WriteString(q[1 : len(q)-1])
-				continue
-			}
-			b.WriteRune(r)
-		}
-		text = b.String()
-	}
+	// set metadata put there would act on the terminal, and bidi and
+	// invisible ones would change what it shows: shown escapes them.
+	text = shown(strings.Join(strings.Fields(text), " "))
 	if utf8.RuneCountInString(text) > max {
 		r := []rune(text)
 		text = string(r[:max-1]) + "…"
@@ -281,9 +268,9 @@ func runPoolAdd(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	}
 	state := "free"
 	if !l.Free() {
-		state = "held by " + holderList(l) + " (key '" + l.Key + "')"
+		state = "held by " + holderList(l) + " (key '" + shown(l.Key) + "')"
 	}
-	fmt.Fprintf(stdout, "'%s' is a member of pool '%s' (%s); metadata: %s\n", name, pool, state, metadataSummary(l.Metadata, 60))
+	fmt.Fprintf(stdout, "'%s' is a member of pool '%s' (%s); metadata: %s\n", shown(name), shown(pool), state, metadataSummary(l.Metadata, 60))
 	return nil
 }
 
@@ -349,12 +336,12 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	if err != nil {
 		var ae *client.APIError
 		if *force && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil {
-			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s (fence %d now: %s); nothing was forced or removed\n", name, pool, fenceChange(*fence, ae.Lock.Fence), ae.Lock.Fence, heldBy(ae.Lock))
+			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s (fence %d now: %s); nothing was forced or removed\n", shown(name), shown(pool), fenceChange(*fence, ae.Lock.Fence), ae.Lock.Fence, heldBy(ae.Lock))
 			return ExitError{Code: exitHeld}
 		}
 		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
 			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; release it first ('locker unlock %s --key %s'), or remove it with --force\n",
-				name, pool, strings.TrimPrefix(heldBy(ae.Lock), "lock '"+name+"' "), name, ae.Lock.Key)
+				shown(name), shown(pool), strings.TrimPrefix(heldBy(ae.Lock), "lock '"+shown(name)+"' "), shown(name), shown(ae.Lock.Key))
 			return ExitError{Code: exitHeld}
 		}
 		return c.failPool(pool, err)
@@ -369,7 +356,7 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	if len(l.Pools) > 0 {
 		msg += fmt.Sprintf(" (still in pool(s) '%s')", strings.Join(l.Pools, "', '"))
 	}
-	fmt.Fprintln(stdout, msg)
+	fmt.Fprintln(stdout, shown(msg))
 	return nil
 }
 
@@ -455,7 +442,7 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	case code == exitHeld && wait.d > 0:
 		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
 	}
-	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
+	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, shown(msg))
 	return nil, ExitError{Code: code}
 }
 
@@ -465,7 +452,7 @@ func (c *clientCmd) failPool(pool string, err error) error {
 		return c.fail(err)
 	}
 	msg, code := c.explainPool(pool, err)
-	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, msg)
+	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, shown(msg))
 	return ExitError{Code: code}
 }
 

@@ -316,12 +316,12 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 			if r.released {
 				gave = "; gave it back"
 			}
-			fmt.Fprintf(stderr, "locker run: could not confirm that '%s' is still ours before %s could start (%s)%s: not running it\n", r.name, argv[0], msg, gave)
+			fmt.Fprintf(stderr, "locker run: could not confirm that '%s' is still ours before %s could start (%s)%s: not running it\n", shown(r.name), argv[0], msg, gave)
 			return ExitError{Code: exitError}
 		case errors.As(err, &lost) && lost.TakenFence == 0:
 			msg = "the server no longer has our hold: " + msg
 		}
-		fmt.Fprintf(stderr, "locker run: '%s' was lost before %s could start (%s): not running it\n", r.name, argv[0], msg)
+		fmt.Fprintf(stderr, "locker run: '%s' was lost before %s could start (%s): not running it\n", shown(r.name), argv[0], msg)
 		return ExitError{Code: exitError}
 	}
 	// A signal (or the caller) that ended ctx during the first renewal:
@@ -350,7 +350,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		if r.released {
 			gave = " (it was ours after all: gave it back)"
 		}
-		fmt.Fprintf(stderr, "locker run: %s, as %s was about to start%s: not running it\n", why, argv[0], gave)
+		fmt.Fprintf(stderr, "locker run: %s, as %s was about to start%s: not running it\n", shown(why), argv[0], gave)
 		return ExitError{Code: exitError}
 	}
 	r.c.say("%s); running %s", desc, strings.Join(argv, " "))
@@ -453,7 +453,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	case code == 0 && r.stillLost.Load():
 		// It succeeded without the lock for a while: whatever the lock
 		// protects may have been changed by someone else meanwhile.
-		fmt.Fprintf(stderr, "locker run: %s succeeded, but '%s' was lost while it ran (see above): exiting 1\n", argv[0], r.name)
+		fmt.Fprintf(stderr, "locker run: %s succeeded, but '%s' was lost while it ran (see above): exiting 1\n", argv[0], shown(r.name))
 		code = exitError
 	}
 	if code != 0 {
@@ -726,7 +726,7 @@ func (r *runner) kept(e client.KeepEvent) {
 	errors.As(e.Err, &lost)
 	switch {
 	case e.Type == client.KeepRecovered:
-		fmt.Fprintf(r.c.stderr, "locker run: the server answers again and '%s' is still ours: lease renewed\n", r.name)
+		fmt.Fprintf(r.c.stderr, "locker run: the server answers again and '%s' is still ours: lease renewed\n", shown(r.name))
 		r.stillLost.Store(false)
 	case e.Type == client.KeepRetrying:
 		msg, _ := explain(e.Err)
@@ -773,9 +773,9 @@ func (r *runner) declareLost(why string) {
 	if r.stillLost.Swap(true) {
 		// Said already (the renewals failing): the server now says so
 		// too.
-		fmt.Fprintf(r.c.stderr, "locker run: %s.\n", why)
+		fmt.Fprintf(r.c.stderr, "locker run: %s.\n", shown(why))
 	} else {
-		fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: %s.\nlocker run: LOCK LOST: another process may take '%s' while the command still runs.\n", why, r.name)
+		fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: %s.\nlocker run: LOCK LOST: another process may take '%s' while the command still runs.\n", shown(why), shown(r.name))
 	}
 	r.lostOnce.Do(func() { close(r.lost) })
 }
