@@ -100,7 +100,7 @@ func (c *clientCmd) shortLease(l *client.Lock, holder string, asked time.Duratio
 	if !ok || granted+10*time.Millisecond >= asked {
 		return
 	}
-	fmt.Fprintf(c.stderr, "locker %s: warning: the server granted a lease of %s, shorter than the %s asked (--ttl): its maximum lease (LOCKER_MAX_TTL); %s\n", c.name, granted.Round(time.Millisecond), asked, then)
+	fmt.Fprintf(c.stderr, "locker %s: warning: the server cut the lease to %s, shorter than the %s asked with --ttl (its maximum lease, LOCKER_MAX_TTL); %s\n", c.name, granted.Round(time.Millisecond), asked, then)
 }
 
 // leaseNotRenewed is what shortLease says of a hold that lock and pool

@@ -96,7 +96,7 @@ func TestShortenedLeaseWarns(t *testing.T) {
 	ctx := context.Background()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{MaxTTL: 2 * time.Second})
 	env := map[string]string{"LOCKER_URL": url}
-	warn := `warning: the server granted a lease of 2s, shorter than the 1h0m0s asked \(--ttl\): its maximum lease \(LOCKER_MAX_TTL\)`
+	warn := `warning: the server cut the lease to 2s, shorter than the 1h0m0s asked with --ttl \(its maximum lease, LOCKER_MAX_TTL\)`
 	locker(t, ctx, env, "lock", "m3", "--key", "k", "--ttl", "1h").want(t, 0, `^locked 'm3' .*lease ends in [12]s\)\n$`, `^locker lock: `+warn+`[^\n]*\n$`)
 	r := locker(t, ctx, env, "lock", "m4", "--key", "k", "--ttl", "1h", "--json")
 	r.want(t, 0, `^\{`, `^locker lock: `+warn+`[^\n]*\n$`)

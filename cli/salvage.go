@@ -162,13 +162,13 @@ func salvagedState(l *lock.Lock) string {
 	}
 	holders := make([]string, 0, len(l.Holds))
 	for h, hold := range l.Holds.All() {
-		s := fmt.Sprintf("'%s'", h)
+		s := fmt.Sprintf("'%s'", shown(h))
 		if hold.Count > 1 {
 			s += fmt.Sprintf(" (x%d)", hold.Count)
 		}
 		holders = append(holders, s)
 	}
-	return fmt.Sprintf("held by %s (key '%s', fence %d)", strings.Join(holders, ", "), l.Key, l.Fence)
+	return fmt.Sprintf("held by %s (key '%s', fence %d)", strings.Join(holders, ", "), shown(l.Key), l.Fence)
 }
 
 func quoteAll(names []string) []string {
