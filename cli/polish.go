@@ -85,8 +85,14 @@ func explainCut(wc *client.WaitCutError) string {
 	}
 	after := wc.After.Round(time.Second)
 	suggest := max((wc.After * 3 / 4).Truncate(time.Second), minWaitChunk)
-	return fmt.Sprintf("something between locker and the server %s after the request had waited %s of the %s it asked the server to wait: most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than that. Either raise the proxy's read timeout above %s (nginx: proxy_read_timeout; AWS ALB: the idle timeout), or set --wait-chunk (or LOCKER_WAIT_CHUNK) below it, e.g. --wait-chunk %s (see docs/deploy.md). The lock, read back, shows that the request took nothing; it was not sent again, as the proxy may still pass it on",
-		shown(got), after, wc.Asked.Round(time.Second), after, wc.Asked.Round(time.Second), suggest)
+	cause := fmt.Sprintf("most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than that", after)
+	if !wc.GatewayTimeout() {
+		// A 502 or a closed connection: also what a server that failed
+		// or restarted gives.
+		cause = fmt.Sprintf("the server may have failed or restarted; or, if this happens each time after about %s, a proxy or load balancer whose read (or idle) timeout is shorter than that", after)
+	}
+	return fmt.Sprintf("something between locker and the server %s after the request had waited %s of the %s it asked the server to wait: %s. Either raise the proxy's read timeout above %s (nginx: proxy_read_timeout; AWS ALB: the idle timeout), or set --wait-chunk (or LOCKER_WAIT_CHUNK) below it, e.g. --wait-chunk %s (see docs/deploy.md). The lock, read back, shows that the request took nothing; it was not sent again, as the proxy may still pass it on",
+		shown(got), after, wc.Asked.Round(time.Second), cause, wc.Asked.Round(time.Second), suggest)
 }
 
 // shortLease says on stderr when the server granted holder's hold in l a

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -203,5 +204,21 @@ func TestWaitingLineOwnHold(t *testing.T) {
 	lock := client.LockOptions{Key: "host:1:ab"}
 	if got := waitingLine("prod", mine, "lock", lock, 5*time.Second, now); !strings.HasPrefix(got, "waiting for lock 'prod': it shows a hold of this command's key and holder") {
 		t.Errorf("a hold of locker lock's key and holder, read back: %q", got)
+	}
+}
+
+// TestExplainCut: a wait cut by a gateway's 504 is most likely a proxy's
+// timeout; one cut by a 502 or a closed connection may as well be a server
+// that failed or restarted, and says so.
+func TestExplainCut(t *testing.T) {
+	gw := &client.APIError{StatusCode: http.StatusGatewayTimeout, Message: "<html>504 Gateway Time-out</html>"}
+	msg, code := explain(&client.WaitCutError{Asked: 5 * time.Minute, After: time.Minute, Err: gw})
+	if code != exitError || !strings.Contains(msg, "answered HTTP 504 (Gateway Timeout) after the request had waited 1m0s of the 5m0s") || !strings.Contains(msg, "most likely a proxy or load balancer whose read (or idle) timeout, about 1m0s, is shorter") || !strings.Contains(msg, "--wait-chunk 45s") {
+		t.Errorf("a 504 after a minute: %d %s", code, msg)
+	}
+	closed := &client.ConnError{URL: "http://x", Err: io.EOF}
+	msg, _ = explain(&client.WaitCutError{Asked: 5 * time.Minute, After: time.Minute, Err: closed})
+	if !strings.Contains(msg, "closed the connection after") || !strings.Contains(msg, "the server may have failed or restarted; or, if this happens each time after about 1m0s, a proxy") {
+		t.Errorf("a connection closed after a minute: %s", msg)
 	}
 }

@@ -284,8 +284,22 @@ type WaitCutError struct {
 }
 
 func (e *WaitCutError) Error() string {
-	return fmt.Sprintf("%v; the request had waited %s of the %s it asked the server to wait when something between client and server cut it short: most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than the wait asked in one request; raise the proxy's read timeout above %s, or set Options.WaitChunk below the proxy's timeout (the lock, read back, shows that the request took nothing; it was not sent again)",
-		e.Err, e.After.Round(time.Second), e.Asked.Round(time.Second), e.After.Round(time.Second), e.Asked.Round(time.Second))
+	after, asked := e.After.Round(time.Second), e.Asked.Round(time.Second)
+	cause := fmt.Sprintf("most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than the wait asked in one request", after)
+	if !e.GatewayTimeout() {
+		cause = fmt.Sprintf("the server may have failed or restarted; or, if this happens each time after about %s, a proxy or load balancer whose read (or idle) timeout is shorter than the wait asked in one request", after)
+	}
+	return fmt.Sprintf("%v; the request had waited %s of the %s it asked the server to wait when it was cut short: %s; raise the proxy's read timeout above %s, or set Options.WaitChunk below the proxy's timeout (the lock, read back, shows that the request took nothing; it was not sent again)",
+		e.Err, after, asked, cause, asked)
+}
+
+// GatewayTimeout reports whether the request was cut by a gateway's
+// answer that it timed out (HTTP 504; Cloudflare's 524), rather than by
+// another gateway error or a closed connection, which a server that failed
+// or restarted gives too.
+func (e *WaitCutError) GatewayTimeout() bool {
+	var ae *APIError
+	return errors.As(e.Err, &ae) && (ae.StatusCode == http.StatusGatewayTimeout || ae.StatusCode == 524)
 }
 
 func (e *WaitCutError) Unwrap() error { return e.Err }
