@@ -207,7 +207,7 @@ func (s *Service) claimMember(ctx context.Context, pool, name string, r lock.Req
 		if !l.InPool(pool) || !l.Free() {
 			return events, lock.Errorf(lock.ECONFLICT, "%q is no longer free in pool %q", name, pool)
 		}
-		s.queues.deferTo(w)
+		s.queues.deferTo(w, append(poolQueues(l.Pools, pool), name)...)
 		if ahead := before(env.Queue, w); len(ahead) > 0 {
 			wantedFirst = true
 			return events, lock.Errorf(lock.ECONFLICT, "%q is free but %d earlier waiter(s) for it by name come first", name, len(ahead))

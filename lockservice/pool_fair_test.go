@@ -2,6 +2,7 @@ package lockservice_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,5 +90,93 @@ func TestWaiterByNameWokenWhenPoolWaiterAheadLeaves(t *testing.T) {
 	}
 	if l, _ := svc.Get(ctx, "m"); l.Key != "x" {
 		t.Fatalf("m is held by %q, want x", l.Key)
+	}
+}
+
+// countedStore counts the changes made to one lock, and holds up the
+// changes made under a context marked heldUp until that context ends.
+type countedStore struct {
+	lock.Store
+	name    string
+	changes atomic.Int64
+	waiting atomic.Int32
+}
+
+func (s *countedStore) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
+	if ctx.Value(heldUpKey{}) != nil {
+		s.waiting.Add(1)
+		<-ctx.Done()
+		return lock.Lock{}, nil, ctx.Err()
+	}
+	if name == s.name {
+		s.changes.Add(1)
+	}
+	return s.Store.Update(ctx, name, m)
+}
+
+// TestDeferredWaiterNotWokenByOtherLocks: a waiter by name that lets an
+// earlier pool waiter have its free lock first looks again when that
+// waiter, its lock or its pool's queue changes, not at every change of
+// every other lock: with many changes a second elsewhere, each of its
+// looks is a change attempt (with PostgreSQL, reads of the database), and
+// it would make one for each of them for as long as it defers.
+func TestDeferredWaiterNotWokenByOtherLocks(t *testing.T) {
+	store := &countedStore{Store: memstore.New(memstore.Options{}), name: "m"}
+	svc := lockservice.New(store, lockservice.Config{PollInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	if _, err := svc.AddMember(ctx, "p", "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Acquire(ctx, "m", lock.Request{Key: "h", Holder: "h"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	poolCtx, leave := context.WithCancel(context.WithValue(ctx, heldUpKey{}, true))
+	defer leave()
+	poolDone := make(chan error, 1)
+	go func() {
+		_, err := svc.AcquireFromPool(poolCtx, "p", lock.Request{Key: "pool", Holder: "pool"}, time.Minute)
+		poolDone <- err
+	}()
+	eventually(t, func() bool { return svc.PoolWaiters("p") == 1 }, "the pool waiter queued")
+	byName := make(chan error, 1)
+	go func() {
+		_, err := svc.Acquire(ctx, "m", lock.Request{Key: "x", Holder: "x"}, time.Minute)
+		byName <- err
+	}()
+	eventually(t, func() bool { return svc.Waiters("m") == 1 }, "the waiter by name queued")
+	if _, _, err := svc.Release(ctx, "m", "h", "h"); err != nil {
+		t.Fatal(err)
+	}
+	// The pool waiter's claim is held up; the waiter by name defers to it.
+	eventually(t, func() bool { return store.waiting.Load() == 1 }, "the pool waiter's claim held up")
+	time.Sleep(20 * time.Millisecond)
+	before := store.changes.Load()
+	const others = 200
+	for i := range others {
+		other := fmt.Sprint("other-", i)
+		if _, err := svc.Acquire(ctx, other, lock.Request{Key: "o", Holder: "o"}, 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // time for a woken waiter to look
+	}
+	if n := store.changes.Load() - before; n > others/10 {
+		t.Errorf("the deferred waiter made %d attempts on m during %d changes of other locks", n, others)
+	}
+	leave()
+	if err := <-poolDone; err == nil {
+		t.Fatal("the pool waiter that went away got a member")
+	}
+	select {
+	case err := <-byName:
+		if err != nil {
+			t.Fatalf("the waiter by name: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the waiter by name was not woken when the pool waiter ahead of it left")
 	}
 }

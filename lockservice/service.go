@@ -377,7 +377,7 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 		if l.Free() && len(l.Pools) > 0 {
 			// A free member goes to the earliest waiter for it: one
 			// waiting through a pool may have come first.
-			s.queues.deferTo(w)
+			s.queues.deferTo(w, poolQueues(l.Pools, "")...)
 			n, err := s.queues.poolsAhead(ctx, l.Pools, "", w)
 			if err != nil {
 				return events, err

@@ -19,6 +19,9 @@ type waiter struct {
 	// and its place is kept for the same key and holder until then: not
 	// a live waiter meanwhile. Local queue only.
 	keptUntil time.Time
+	// deferredTo names the queues whose waiters w let have its lock (or
+	// pool member) first (see queues.deferred). q.mu guards it.
+	deferredTo []string
 }
 
 func (w *waiter) kept() bool { return !w.keptUntil.IsZero() }
@@ -36,15 +39,17 @@ type queues struct {
 	n      int // live waiters: what the limits count
 	kept   int // kept places (local queue), at most total
 	next   lock.Ticket
-	// deferred are the waiters whose lock (or pool member) was free but
-	// went to an earlier waiter of another queue: of a pool it is in, or
-	// by name. Whoever they wait behind is not in their queue, so they
-	// look again whenever any queue changes.
-	deferred map[*waiter]struct{}
+	// deferred are, by queue, the waiters whose lock (or pool member)
+	// was free but went to an earlier waiter of that queue: of a pool it
+	// is in, or by name. Whoever they wait behind is not in their own
+	// queue, so they look again when that queue changes (a waiter leaves
+	// it, or its lock changes) — and only then: woken by every change of
+	// every lock, each would make an attempt for each of them.
+	deferred map[string]map[*waiter]struct{}
 }
 
 func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
-	return &queues{perLock: perLock, total: total, shared: shared, byName: map[string][]*waiter{}, deferred: map[*waiter]struct{}{}}
+	return &queues{perLock: perLock, total: total, shared: shared, byName: map[string][]*waiter{}, deferred: map[string]map[*waiter]struct{}{}}
 }
 
 // join puts a waiter at the end of the lock's queue, or back in the place
@@ -131,9 +136,9 @@ func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Du
 	w.keptUntil = now.Add(keep)
 	q.n--
 	q.kept++
-	delete(q.deferred, w)
+	q.undeferLocked(w)
 	wakeAll(q.byName[name])
-	q.wakeDeferred()
+	q.wakeDeferred(name)
 }
 
 // dropKept forgets the lock's kept places that ran out. q.mu is held.
@@ -160,8 +165,8 @@ func (q *queues) dropKept(name string, now time.Time) {
 func (q *queues) remove(name string, w *waiter) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	delete(q.deferred, w)
-	q.wakeDeferred()
+	q.undeferLocked(w)
+	q.wakeDeferred(name)
 	ws := q.byName[name]
 	for i, x := range ws {
 		if x == w {
@@ -232,12 +237,12 @@ func before(queue []lock.Queued, w *waiter) []lock.Waiter {
 }
 
 // wake tells every waiter of the lock on this server to try again, and
-// the deferred ones.
+// those deferred to its waiters.
 func (q *queues) wake(name string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	wakeAll(q.byName[name])
-	q.wakeDeferred()
+	q.wakeDeferred(name)
 }
 
 // wakeEveryone tells every waiter on this server to try again.
@@ -247,18 +252,21 @@ func (q *queues) wakeEveryone() {
 	for _, ws := range q.byName {
 		wakeAll(ws)
 	}
-	q.wakeDeferred()
+	for name := range q.deferred {
+		q.wakeDeferred(name)
+	}
 }
 
-// wakeDeferred wakes the deferred waiters, which are deferred no more
-// until an attempt finds them so again. q.mu is held.
-func (q *queues) wakeDeferred() {
-	for w := range q.deferred {
+// wakeDeferred wakes the waiters deferred to the named queue's, which are
+// deferred no more (to any queue) until an attempt finds them so again.
+// q.mu is held.
+func (q *queues) wakeDeferred(name string) {
+	for w := range q.deferred[name] {
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
-		delete(q.deferred, w)
+		q.undeferLocked(w)
 	}
 }
 
@@ -297,16 +305,26 @@ func (q *queues) poolsAhead(ctx context.Context, pools []string, except string, 
 	return n, nil
 }
 
-// deferTo marks w as deferred (nil: nothing to do): done before reading
-// the other queues, so that a waiter that leaves them after the read
-// wakes w.
-func (q *queues) deferTo(w *waiter) {
+// deferTo marks w as deferred to the waiters of the named queues (w nil:
+// nothing to do): done before reading them, so that a waiter that leaves
+// one after the read, or a change to its lock, wakes w.
+func (q *queues) deferTo(w *waiter, names ...string) {
 	if w == nil {
 		return
 	}
 	q.mu.Lock()
-	q.deferred[w] = struct{}{}
-	q.mu.Unlock()
+	defer q.mu.Unlock()
+	for _, name := range names {
+		ws := q.deferred[name]
+		if ws == nil {
+			ws = map[*waiter]struct{}{}
+			q.deferred[name] = ws
+		}
+		if _, ok := ws[w]; !ok {
+			ws[w] = struct{}{}
+			w.deferredTo = append(w.deferredTo, name)
+		}
+	}
 }
 
 // undefer marks w as not deferred (nil: nothing to do).
@@ -315,8 +333,32 @@ func (q *queues) undefer(w *waiter) {
 		return
 	}
 	q.mu.Lock()
-	delete(q.deferred, w)
+	q.undeferLocked(w)
 	q.mu.Unlock()
+}
+
+// undeferLocked is undefer with q.mu held.
+func (q *queues) undeferLocked(w *waiter) {
+	for _, name := range w.deferredTo {
+		if ws := q.deferred[name]; ws != nil {
+			delete(ws, w)
+			if len(ws) == 0 {
+				delete(q.deferred, name)
+			}
+		}
+	}
+	w.deferredTo = nil
+}
+
+// poolQueues names the wait queues of pools.
+func poolQueues(pools []string, except string) []string {
+	out := make([]string, 0, len(pools))
+	for _, p := range pools {
+		if p != except {
+			out = append(out, poolQueue(p))
+		}
+	}
+	return out
 }
 
 func wakeAll(ws []*waiter) {
