@@ -180,3 +180,113 @@ func TestDeferredWaiterNotWokenByOtherLocks(t *testing.T) {
 		t.Fatal("the waiter by name was not woken when the pool waiter ahead of it left")
 	}
 }
+
+// TestSharedKeyDoesNotJumpPoolWaiter: a request by name whose key is the
+// one a member is held under would join the hold at once; while a pool
+// waiter that came before it waits, it does not (a pool waiter never
+// joins a hold, so holders of one key taking turns would keep it out for
+// ever), as it does not jump an earlier waiter by name with another key.
+// Re-entry by a holder is still never refused. When the pool waiter
+// leaves, the one by name joins at once.
+func TestSharedKeyDoesNotJumpPoolWaiter(t *testing.T) {
+	svc := lockservice.New(memstore.New(memstore.Options{}), lockservice.Config{PollInterval: time.Hour, MaxWait: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	if _, err := svc.AddMember(ctx, "p", "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Acquire(ctx, "m", lock.Request{Key: "K", Holder: "h1"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	poolCtx, leave := context.WithCancel(ctx)
+	defer leave()
+	poolDone := make(chan error, 1)
+	go func() {
+		l, err := svc.AcquireFromPool(poolCtx, "p", lock.Request{Key: "pool", Holder: "pool"}, time.Minute)
+		if err == nil && l.Name != "m" {
+			t.Errorf("the pool waiter got %q", l.Name)
+		}
+		poolDone <- err
+	}()
+	eventually(t, func() bool { return svc.PoolWaiters("p") == 1 }, "the pool waiter queued")
+
+	_, err := svc.Acquire(ctx, "m", lock.Request{Key: "K", Holder: "h2"}, 0)
+	e := wantCode(t, err, lock.ECONFLICT)
+	if want := `lock "m" is held by key "K" (holders: h1 x1) and 1 earlier waiter(s) for its pool(s) "p" come first`; e.Message != want {
+		t.Errorf("refusal: %q, want %q", e.Message, want)
+	}
+	if l, _ := svc.Get(ctx, "m"); len(l.Holds) != 1 {
+		t.Fatalf("the refused request changed the lock: %+v", l.Holds)
+	}
+	if _, err := svc.Acquire(ctx, "m", lock.Request{Key: "K", Holder: "h1"}, 0); err != nil {
+		t.Fatalf("re-entry by the holder: %v", err)
+	}
+
+	// A waiting one waits behind the pool waiter, and gets the lock after it.
+	byName := make(chan error, 1)
+	go func() {
+		_, err := svc.Acquire(ctx, "m", lock.Request{Key: "K", Holder: "h2"}, time.Minute)
+		byName <- err
+	}()
+	eventually(t, func() bool { return svc.Waiters("m") == 1 }, "the waiter by name queued")
+	for range 2 {
+		if _, _, err := svc.Release(ctx, "m", "K", "h1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-poolDone; err != nil {
+		t.Fatalf("the pool waiter: %v", err)
+	}
+	select {
+	case err := <-byName:
+		t.Fatalf("the waiter by name returned (%v) while the pool waiter held the member", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, _, err := svc.Release(ctx, "m", "pool", "pool"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-byName:
+		if err != nil {
+			t.Fatalf("the waiter by name: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the waiter by name was not woken when the member was released")
+	}
+
+	// A waiter by name deferring to a pool waiter while the member is
+	// held under its key joins the hold when the pool waiter gives up.
+	poolCtx2, leave2 := context.WithCancel(ctx)
+	defer leave2()
+	poolDone2 := make(chan error, 1)
+	go func() {
+		_, err := svc.AcquireFromPool(poolCtx2, "p", lock.Request{Key: "pool", Holder: "pool"}, time.Minute)
+		poolDone2 <- err
+	}()
+	eventually(t, func() bool { return svc.PoolWaiters("p") == 1 }, "the second pool waiter queued")
+	byName2 := make(chan error, 1)
+	go func() {
+		_, err := svc.Acquire(ctx, "m", lock.Request{Key: "K", Holder: "h3"}, time.Minute)
+		byName2 <- err
+	}()
+	eventually(t, func() bool { return svc.Waiters("m") == 1 }, "the second waiter by name queued")
+	leave2()
+	if err := <-poolDone2; err == nil {
+		t.Fatal("the pool waiter that went away got a member")
+	}
+	select {
+	case err := <-byName2:
+		if err != nil {
+			t.Fatalf("the second waiter by name: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the waiter by name was not woken when the pool waiter ahead of it left")
+	}
+	if l, _ := svc.Get(ctx, "m"); l.Holds.Get("h2").Count != 1 || l.Holds.Get("h3").Count != 1 {
+		t.Fatalf("m's holds: %+v, want h2 and h3", l.Holds)
+	}
+}

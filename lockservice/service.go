@@ -374,9 +374,12 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 		if ahead := before(env.Queue, w); lock.MustQueue(l, r, ahead) {
 			return events, queued(l, ahead)
 		}
-		if l.Free() && len(l.Pools) > 0 {
-			// A free member goes to the earliest waiter for it: one
-			// waiting through a pool may have come first.
+		if len(l.Pools) > 0 && takesAnew(l, r) {
+			// A member goes to the earliest waiter for it: one waiting
+			// through a pool may have come first. Joining the holders
+			// of a member held under r's key would jump it too (a pool
+			// waiter never joins a hold), as MustQueue says of an
+			// earlier waiter by name with another key.
 			s.queues.deferTo(w, poolQueues(l.Pools, "")...)
 			n, err := s.queues.poolsAhead(ctx, l.Pools, "", w)
 			if err != nil {
@@ -468,11 +471,26 @@ func withWaiters(err error, n int) error {
 	return err
 }
 
-// queuedForPools refuses a free member to a request that came after n
-// waiters of its pools.
+// takesAnew reports whether r would take l as a new holder: l is free, or
+// held under r's key by others (a holder taking it again is never made to
+// wait, see lock.MustQueue).
+func takesAnew(l *lock.Lock, r lock.Request) bool {
+	if l.Free() {
+		return true
+	}
+	_, held := l.Holds.Lookup(r.Holder)
+	return l.Key == r.Key && !held
+}
+
+// queuedForPools refuses a member to a request that came after n waiters
+// of its pools.
 func queuedForPools(l *lock.Lock, n int) error {
 	c := l.Clone()
-	return &lock.Error{Code: lock.ECONFLICT, Lock: &c, Message: fmt.Sprintf("lock %q is free but %d earlier waiter(s) for its pool(s) %s come first", l.Name, n, quoteAll(l.Pools))}
+	msg := fmt.Sprintf("lock %q is free but %d earlier waiter(s) for its pool(s) %s come first", l.Name, n, quoteAll(l.Pools))
+	if !l.Free() {
+		msg = fmt.Sprintf("lock %q is held by key %q (%s) and %d earlier waiter(s) for its pool(s) %s come first", l.Name, l.Key, lock.DescribeHolders(l), n, quoteAll(l.Pools))
+	}
+	return &lock.Error{Code: lock.ECONFLICT, Lock: &c, Message: msg}
 }
 
 // quoteAll quotes each name, comma-separated.

@@ -40,8 +40,8 @@ type queues struct {
 	kept   int // kept places (local queue), at most total
 	next   lock.Ticket
 	// deferred are, by queue, the waiters whose lock (or pool member)
-	// was free but went to an earlier waiter of that queue: of a pool it
-	// is in, or by name. Whoever they wait behind is not in their own
+	// was theirs to take but went to an earlier waiter of that queue: of
+	// a pool it is in, or by name. Whoever they wait behind is not in their own
 	// queue, so they look again when that queue changes (a waiter leaves
 	// it, or its lock changes) — and only then: woken by every change of
 	// every lock, each would make an attempt for each of them.
