@@ -276,8 +276,8 @@ func TestKeepPresumesLossBeforeTheServerCanExpire(t *testing.T) {
 		keep     time.Duration // Keep's TTL
 		renewals int           // that succeed first
 	}{
-		{name: "no TTL given", lock: 1400 * time.Millisecond, renewals: 1},
-		{name: "no TTL given, none renewed", lock: 1400 * time.Millisecond},
+		{name: "no TTL given", lock: 2400 * time.Millisecond, renewals: 1},
+		{name: "no TTL given, none renewed", lock: 2400 * time.Millisecond},
 		{name: "granted less", g: &renewals{ttl: "1s"}, lock: 3 * time.Second, keep: 3 * time.Second, renewals: 1},
 		{name: "server clock ahead", cfg: lockservice.Config{MaxTTL: time.Second}, g: &renewals{ahead: 2 * time.Second}, lock: time.Hour, keep: time.Hour, renewals: 2},
 		{name: "server clock ahead, none renewed", cfg: lockservice.Config{MaxTTL: time.Second}, g: &renewals{ahead: 2 * time.Second}, lock: time.Hour, keep: time.Hour},
