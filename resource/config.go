@@ -18,11 +18,18 @@ import (
 // Defaults of the source's optional settings.
 const (
 	DefaultRetryDelay = 10 * time.Second
+	// DefaultWaitChunk is the longest wait asked of the server in one
+	// request when source.wait_chunk is not set: the client's default.
+	DefaultWaitChunk = 5 * time.Minute
+	// MinWaitChunk is the shortest source.wait_chunk, as the CLI's
+	// --wait-chunk: proxies' timeouts are seconds, and shorter parts
+	// only add requests.
+	MinWaitChunk = time.Second
 )
 
 // Source is the resource's configuration: the source of a resource in a
-// pipeline. The fields are the original locker-resource's, plus retry_delay
-// and timeout.
+// pipeline. The fields are the original locker-resource's, plus retry_delay,
+// timeout and wait_chunk.
 type Source struct {
 	// LockerURI is the server's base URL (locker_uri, required).
 	LockerURI string
@@ -51,6 +58,11 @@ type Source struct {
 	// Timeout bounds how long out waits for a lock, or retries an unlock;
 	// zero means for ever.
 	Timeout time.Duration
+	// WaitChunk is the longest wait asked of the server in one request
+	// (wait_chunk; the client's Options.WaitChunk): below the read (idle)
+	// timeout of a proxy or load balancer in front of the server, which
+	// otherwise cuts each longer request short. Zero: DefaultWaitChunk.
+	WaitChunk time.Duration
 }
 
 // OutParams are the params of a put.
@@ -280,6 +292,13 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 	if d, ok := f.duration("timeout", "1h"); ok {
 		src.Timeout = d // zero: for ever
 	}
+	if d, ok := f.duration("wait_chunk", "45s"); ok {
+		if d < MinWaitChunk {
+			problems = append(problems, fmt.Sprintf("source.wait_chunk is %s: too short; give at least %s, below the read (idle) timeout of the proxy or load balancer in front of the server, such as \"45s\" for one of 60s (or leave it out for the default, 5m)", d, MinWaitChunk))
+		} else {
+			src.WaitChunk = d
+		}
+	}
 
 	switch {
 	case f.bad["locker_uri"]:
@@ -348,7 +367,7 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 }
 
 // sourceFields are the source's settings, for messages.
-var sourceFields = []string{"locker_uri", "username", "password", "ca_cert", "skip_ssl_validation", "lock_name", "bosh_lock", "pool", "retry_delay", "timeout"}
+var sourceFields = []string{"locker_uri", "username", "password", "ca_cert", "skip_ssl_validation", "lock_name", "bosh_lock", "pool", "retry_delay", "timeout", "wait_chunk"}
 
 // withScheme gives a URL written without a scheme ("locker:8910") the
 // http:// that curl, which the original resource used, assumed.

@@ -58,6 +58,13 @@ func TestBadConfig(t *testing.T) {
 		// Rounded to nothing it would mean "for ever".
 		{"timeout under a nanosecond", "check", string(request(with("timeout", "0.5ns"), nil, nil)), []string{`source.timeout: duration "0.5ns" is shorter than a nanosecond`}},
 		{"timeout a list", "check", string(request(with("timeout", []int{1}), nil, nil)), []string{"source.timeout must be a duration such as \"1h\", not a list"}},
+		// wait_chunk: at least 1s, as the CLI's --wait-chunk; for put
+		// (which waits) and the others alike.
+		{"wait_chunk too short", "out", string(request(with("wait_chunk", "200ms"), lock, nil)), []string{`source.wait_chunk is 200ms: too short; give at least 1s, below the read (idle) timeout of the proxy or load balancer in front of the server, such as "45s"`}},
+		{"wait_chunk zero", "check", string(request(with("wait_chunk", 0), nil, nil)), []string{"source.wait_chunk is 0s: too short; give at least 1s"}},
+		{"wait_chunk not a duration", "out", string(request(with("wait_chunk", "45"+"sec"), lock, nil)), []string{`source.wait_chunk: bad duration "45sec"`}},
+		{"wait_chunk negative", "check", string(request(with("wait_chunk", "-1m"), nil, nil)), []string{`source.wait_chunk: duration "-1m" must not be negative`}},
+		{"wait_chunk a boolean", "check", string(request(with("wait_chunk", true), nil, nil)), []string{`source.wait_chunk must be a duration such as "45s", not a boolean`}},
 		{"several problems at once", "check", string(request(obj{"locker_uri": "ftp://nope", "retry_delay": "x"}, nil, nil)), []string{"source.locker_uri", "source.lock_name is missing", "source.retry_delay"}},
 		{"version not an object", "check", `{"source":` + string(mustJSON(good())) + `,"version":"v1"}`, []string{"version must be an object"}},
 

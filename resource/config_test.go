@@ -12,19 +12,28 @@ func TestParseSourceDefaultsAndForms(t *testing.T) {
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("parseSource: %v %v", err, warnings)
 	}
-	if src.RetryDelay != DefaultRetryDelay || src.Timeout != 0 || src.SkipSSLValidation {
+	if src.RetryDelay != DefaultRetryDelay || src.Timeout != 0 || src.WaitChunk != 0 || src.SkipSSLValidation {
 		t.Errorf("defaults: %+v", src)
 	}
 
 	// The forms pipelines use: nulls (as generated pipelines send for
 	// ca_cert), booleans in strings, durations as numbers of seconds.
 	src, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://10.0.0.1:8910","bosh_lock":"https://10.0.0.6:25555",
-		"lock_name":null,"ca_cert":null,"username":"u","password":"p","skip_ssl_validation":"true","retry_delay":2.5,"timeout":"90"}`))
+		"lock_name":null,"ca_cert":null,"username":"u","password":"p","skip_ssl_validation":"true","retry_delay":2.5,"timeout":"90","wait_chunk":"45s"}`))
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("parseSource: %v %v", err, warnings)
 	}
-	if !src.SkipSSLValidation || src.RetryDelay != 2500*time.Millisecond || src.Timeout != 90*time.Second || src.BoshLock != "https://10.0.0.6:25555" || src.LockName != "" {
+	if !src.SkipSSLValidation || src.RetryDelay != 2500*time.Millisecond || src.Timeout != 90*time.Second || src.WaitChunk != 45*time.Second || src.BoshLock != "https://10.0.0.6:25555" || src.LockName != "" {
 		t.Errorf("parsed %+v", src)
+	}
+
+	// The shortest wait_chunk, and a number of seconds; "" is the
+	// default, as for the other durations.
+	for in, want := range map[string]time.Duration{`"1s"`: time.Second, `60`: time.Minute, `"90"`: 90 * time.Second, `""`: 0, `null`: 0} {
+		src, _, err := parseSource(json.RawMessage(`{"locker_uri":"http://l","lock_name":"x","wait_chunk":` + in + `}`))
+		if err != nil || src.WaitChunk != want {
+			t.Errorf("wait_chunk %s: %v, %v; want %s", in, src, err, want)
+		}
 	}
 
 	_, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://l","lock_name":"x","retry-delay":"1s","password":"secret"}`))

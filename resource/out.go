@@ -140,7 +140,7 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 			return nil, 0, r.explain(err)
 		}
 		d := b.next()
-		r.log.printf("lock %q: %v; trying again in %s", name, err, d)
+		r.log.printf("lock %q: %s; trying again in %s", name, r.waitFailed(err), d)
 		if sleep(ctx, d) != nil {
 			stop()
 			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))

@@ -555,7 +555,7 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 			d = r.src.RetryDelay
 		case transient(err):
 			d = b.next()
-			r.log.printf("pool %q: %v; trying again in %s", pool, err, d)
+			r.log.printf("pool %q: %s; trying again in %s", pool, r.waitFailed(err), d)
 		default:
 			return nil, 0, r.explain(err)
 		}

@@ -5,8 +5,9 @@
 //
 // The source configuration is the original locker-resource's (locker_uri,
 // username, password, ca_cert, skip_ssl_validation, and lock_name or
-// bosh_lock), plus retry_delay and timeout. With source.pool instead, it
-// works like Concourse's pool-resource, on the server's pools (pool.go).
+// bosh_lock), plus retry_delay, timeout and wait_chunk. With source.pool
+// instead, it works like Concourse's pool-resource, on the server's pools
+// (pool.go).
 // See docs/concourse.md.
 package resource
 

@@ -36,6 +36,7 @@ func newRunner(src *Source, log *logger) (*runner, error) {
 		CACert:             []byte(src.CACert),
 		InsecureSkipVerify: src.SkipSSLValidation,
 		PollInterval:       src.RetryDelay,
+		WaitChunk:          src.WaitChunk,
 		UserAgent:          "locker-resource",
 	})
 	if err != nil {
@@ -50,10 +51,15 @@ func newRunner(src *Source, log *logger) (*runner, error) {
 // explain turns an error from the server into a message that says what to
 // do about it.
 func (r *runner) explain(err error) error {
-	var ce *client.ConnError
+	var (
+		ce *client.ConnError
+		wc *client.WaitCutError
+	)
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &wc):
+		return &cutError{wc}
 	case errors.As(err, &ce) && certTrouble(ce.Err):
 		return fmt.Errorf("%w; if the server's certificate is signed by your own CA, put that CA's PEM in source.ca_cert (or, for a test server, set source.skip_ssl_validation: true)", err)
 	case errors.Is(err, client.ErrUnauthorized):
@@ -62,6 +68,47 @@ func (r *runner) explain(err error) error {
 		return fmt.Errorf("the locker server does not allow this: %w", err)
 	}
 	return err
+}
+
+// cutError is a wait that a proxy's timeout likely cut short, explained
+// for a pipeline: its remedy is source.wait_chunk, not the client's
+// Options.WaitChunk that the client's error names.
+type cutError struct{ wc *client.WaitCutError }
+
+func (e *cutError) Unwrap() error { return e.wc }
+
+func (e *cutError) Error() string {
+	wc := e.wc
+	got := "closed the connection"
+	var ae *client.APIError
+	if errors.As(wc.Err, &ae) {
+		msg := ae.Message
+		if t := http.StatusText(ae.StatusCode); t != "" && (msg == "" || strings.Contains(msg, "<")) {
+			msg = t // a proxy's HTML page
+		}
+		got = fmt.Sprintf("answered HTTP %d (%s)", ae.StatusCode, msg)
+	}
+	after, asked := wc.After.Round(time.Second), wc.Asked.Round(time.Second)
+	suggest := max((wc.After * 3 / 4).Truncate(time.Second), MinWaitChunk)
+	cause := fmt.Sprintf("most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than that", after)
+	if !wc.GatewayTimeout() {
+		// A 502 or a closed connection: also what a server that
+		// failed or restarted gives.
+		cause = fmt.Sprintf("the server may have failed or restarted; or, if this happens each time after about %s, a proxy or load balancer whose read (or idle) timeout is shorter than that", after)
+	}
+	return fmt.Sprintf("something between the resource and the server %s after the request had waited %s of the %s it asked the server to wait: %s. Either raise the proxy's read timeout above %s (nginx: proxy_read_timeout; AWS ALB: the idle timeout), or set source.wait_chunk below it, e.g. wait_chunk: %s (see docs/concourse.md)",
+		got, after, asked, cause, asked, suggest)
+}
+
+// waitFailed is what a wait's loop says of err before it asks again: the
+// error explained, and for a wait cut short, that the step lost its place
+// in the server's queue (the server gave up the request the proxy cut).
+func (r *runner) waitFailed(err error) string {
+	msg := r.explain(err).Error()
+	if errors.As(err, new(*client.WaitCutError)) {
+		msg += "; this step lost its place in the server's queue"
+	}
+	return msg
 }
 
 // tlsTrouble reports whether a network error is about certificates or TLS
