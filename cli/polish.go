@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +20,7 @@ const waitChunkHelp = `  --wait-chunk D  wait in requests of at most D each (def
 
 // minWaitChunk is the shortest --wait-chunk: proxies' timeouts are
 // seconds, and shorter parts only add requests.
-const minWaitChunk = time.Second
+const minWaitChunk = client.MinWaitChunk
 
 // chunkFlag is --wait-chunk: the longest wait asked of the server in one
 // request, and whether it was given.
@@ -73,26 +71,8 @@ func (c *clientCmd) waitChunkOption() (time.Duration, error) {
 
 // explainCut explains a wait that a proxy's timeout likely cut short.
 func explainCut(wc *client.WaitCutError) string {
-	var (
-		ae  *client.APIError
-		got = "closed the connection"
-	)
-	if errors.As(wc.Err, &ae) {
-		got = fmt.Sprintf("answered HTTP %d (%s)", ae.StatusCode, ae.Message)
-		if t := http.StatusText(ae.StatusCode); t != "" && strings.Contains(ae.Message, "<") {
-			got = fmt.Sprintf("answered HTTP %d (%s)", ae.StatusCode, t)
-		}
-	}
-	after := wc.After.Round(time.Second)
-	suggest := max((wc.After * 3 / 4).Truncate(time.Second), minWaitChunk)
-	cause := fmt.Sprintf("most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than that", after)
-	if !wc.GatewayTimeout() {
-		// A 502 or a closed connection: also what a server that failed
-		// or restarted gives.
-		cause = fmt.Sprintf("the server may have failed or restarted; or, if this happens each time after about %s, a proxy or load balancer whose read (or idle) timeout is shorter than that", after)
-	}
-	return fmt.Sprintf("something between locker and the server %s after the request had waited %s of the %s it asked the server to wait: %s. Either raise the proxy's read timeout above %s (nginx: proxy_read_timeout; AWS ALB: the idle timeout), or set --wait-chunk (or LOCKER_WAIT_CHUNK) below it, e.g. --wait-chunk %s (see docs/deploy.md). The lock, read back, shows that the request took nothing; it was not sent again, as the proxy may still pass it on",
-		shown(got), after, wc.Asked.Round(time.Second), cause, wc.Asked.Round(time.Second), suggest)
+	return shown(wc.Explain("locker", "set --wait-chunk (or LOCKER_WAIT_CHUNK) below it, e.g. --wait-chunk %s (see docs/deploy.md)")) +
+		". The lock, read back, shows that the request took nothing; it was not sent again, as the proxy may still pass it on"
 }
 
 // shortLease says on stderr when the server granted holder's hold in l a

@@ -4,9 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	neturl "net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,28 +11,9 @@ import (
 
 	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/internal/cutproxy"
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
-
-// timeoutProxy passes requests on to url and answers 504 to a request
-// unanswered after cut, closing the upstream connection: nginx with a
-// proxy_read_timeout of cut, an AWS ALB with that idle timeout.
-func timeoutProxy(t *testing.T, url string, cut time.Duration) string {
-	target, err := neturl.Parse(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = cut
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = tr
-	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		http.Error(w, "<html><head><title>504 Gateway Time-out</title></head></html>", http.StatusGatewayTimeout)
-	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // TestWaitThroughAProxyWithAShortTimeout: a wait cut short by a proxy's
 // read timeout says so and names both remedies (not "the server cannot
@@ -46,7 +24,7 @@ func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 	ctx := context.Background()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	cl, _ := client.New(client.Options{URL: url})
-	env := map[string]string{"LOCKER_URL": timeoutProxy(t, url, 1500*time.Millisecond)}
+	env := map[string]string{"LOCKER_URL": cutproxy.New(t, url, 1500*time.Millisecond).URL}
 	if _, err := cl.Lock(ctx, "slow", client.LockOptions{Key: "a"}); err != nil {
 		t.Fatal(err)
 	}

@@ -284,13 +284,39 @@ type WaitCutError struct {
 }
 
 func (e *WaitCutError) Error() string {
-	after, asked := e.After.Round(time.Second), e.Asked.Round(time.Second)
-	cause := fmt.Sprintf("most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than the wait asked in one request", after)
-	if !e.GatewayTimeout() {
-		cause = fmt.Sprintf("the server may have failed or restarted; or, if this happens each time after about %s, a proxy or load balancer whose read (or idle) timeout is shorter than the wait asked in one request", after)
+	return e.Explain("the client", "set Options.WaitChunk below it, e.g. %s") + " (the lock, read back, shows that the request took nothing; it was not sent again)"
+}
+
+// MinWaitChunk is the shortest wait in one request worth setting to get
+// through a proxy (Options.WaitChunk, the CLI's --wait-chunk, the
+// resource's wait_chunk): proxies' timeouts are longer, and a cut is only
+// told from a failure after that long.
+const MinWaitChunk = minCut
+
+// Explain says what cut the wait short and what to do, for a user of
+// program ("locker", "the resource") whose setting of the wait in one
+// request remedy names: a format given the wait to suggest (below the
+// proxy's timeout), e.g. "set --wait-chunk below it, e.g. --wait-chunk %s".
+func (e *WaitCutError) Explain(program, remedy string) string {
+	got := "closed the connection"
+	var ae *APIError
+	if errors.As(e.Err, &ae) {
+		msg := ae.Message
+		if t := http.StatusText(ae.StatusCode); t != "" && (msg == "" || strings.Contains(msg, "<")) {
+			msg = t // a proxy's HTML page
+		}
+		got = fmt.Sprintf("answered HTTP %d (%s)", ae.StatusCode, msg)
 	}
-	return fmt.Sprintf("%v; the request had waited %s of the %s it asked the server to wait when it was cut short: %s; raise the proxy's read timeout above %s, or set Options.WaitChunk below the proxy's timeout (the lock, read back, shows that the request took nothing; it was not sent again)",
-		e.Err, after, asked, cause, asked)
+	after, asked := e.After.Round(time.Second), e.Asked.Round(time.Second)
+	suggest := max((e.After * 3 / 4).Truncate(time.Second), MinWaitChunk)
+	cause := fmt.Sprintf("most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than that", after)
+	if !e.GatewayTimeout() {
+		// A 502 or a closed connection: also what a server that failed
+		// or restarted gives.
+		cause = fmt.Sprintf("the server may have failed or restarted; or, if this happens each time after about %s, a proxy or load balancer whose read (or idle) timeout is shorter than that", after)
+	}
+	return fmt.Sprintf("something between %s and the server %s after the request had waited %s of the %s it asked the server to wait: %s. Either raise the proxy's read timeout above %s (nginx: proxy_read_timeout; AWS ALB: the idle timeout), or %s",
+		program, got, after, asked, cause, asked, fmt.Sprintf(remedy, suggest))
 }
 
 // GatewayTimeout reports whether the request was cut by a gateway's

@@ -3,64 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/internal/cutproxy"
 )
-
-// timeoutProxy stands for a proxy in front of the server whose read
-// timeout (cut) is shorter than the waits asked through it, as nginx's
-// proxy_read_timeout or an AWS ALB's idle timeout (60s by default) is
-// shorter than the client's 5 minute requests: a request unanswered after
-// cut is answered 504 (or, with hangUp, its connection closed), and the
-// upstream connection is closed, as nginx does.
-type timeoutProxy struct {
-	URL    string
-	puts   atomic.Int32 // PUTs passed on
-	hangUp atomic.Bool  // close the client's connection instead of a 504
-	now    atomic.Int32 // PUTs to answer 504 at once, without passing them on
-}
-
-func newTimeoutProxy(t *testing.T, target string, cut time.Duration) *timeoutProxy {
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &timeoutProxy{}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = cut
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = tr
-	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		if p.hangUp.Load() {
-			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				c.Close()
-			}
-			return
-		}
-		http.Error(w, "<html><head><title>504 Gateway Time-out</title></head></html>", http.StatusGatewayTimeout)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
-			if p.now.Add(-1) >= 0 {
-				http.Error(w, "<html>504 Gateway Time-out</html>", http.StatusGatewayTimeout)
-				return
-			}
-			p.puts.Add(1)
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
-	return p
-}
 
 // TestWaitCutByAProxyTimeout: a waiting PUT that a proxy cuts short (its
 // read timeout shorter than the wait asked in one request) is not sent
@@ -72,15 +21,15 @@ func TestWaitCutByAProxyTimeout(t *testing.T) {
 	ctx := context.Background()
 	srv := newServer(t, serverConfig{})
 	direct := newClient(t, client.Options{URL: srv.URL})
-	p := newTimeoutProxy(t, srv.URL, 1500*time.Millisecond)
+	p := cutproxy.New(t, srv.URL, 1500*time.Millisecond)
 	c := newClient(t, client.Options{URL: p.URL})
 	if _, err := direct.Lock(ctx, "slow", client.LockOptions{Key: "a"}); err != nil {
 		t.Fatal(err)
 	}
 
 	for _, hangUp := range []bool{false, true} {
-		p.hangUp.Store(hangUp)
-		p.puts.Store(0)
+		p.HangUp.Store(hangUp)
+		p.Puts.Store(0)
 		_, err := c.Acquire(ctx, "slow", client.LockOptions{Key: "b", Wait: 20 * time.Second})
 		var cut *client.WaitCutError
 		if !errors.As(err, &cut) || !client.Ambiguous(err) {
@@ -97,7 +46,7 @@ func TestWaitCutByAProxyTimeout(t *testing.T) {
 		if !hangUp && !errors.Is(err, client.ErrUnavailable) {
 			t.Fatalf("a 504 is no longer ErrUnavailable: %v", err)
 		}
-		if n := p.puts.Load(); n != 1 {
+		if n := p.Puts.Load(); n != 1 {
 			t.Fatalf("hang up %v: the proxy passed on %d PUTs; a PUT whose outcome is unknown must not be sent again", hangUp, n)
 		}
 		// The proxy closed the upstream connection: the server gives up
@@ -113,7 +62,7 @@ func TestWaitCutByAProxyTimeout(t *testing.T) {
 
 	// A gateway error that comes at once is no proxy timeout.
 	direct.Lock(ctx, "slow", client.LockOptions{Key: "a"})
-	p.now.Store(1)
+	p.Now.Store(1)
 	_, err := c.Acquire(ctx, "slow", client.LockOptions{Key: "b", Wait: 20 * time.Second})
 	if errors.As(err, new(*client.WaitCutError)) || !client.Ambiguous(err) {
 		t.Fatalf("a 504 at once: %v; want the plain gateway error", err)

@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/internal/cutproxy"
 )
 
 // TestResourceWaitChunkThroughAProxy: the built resource waits for a lock
@@ -19,25 +16,7 @@ import (
 // and takes the lock when it is released.
 func TestResourceWaitChunkThroughAProxy(t *testing.T) {
 	s := startServer(t, nil)
-	target, err := url.Parse(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 1500 * time.Millisecond
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = tr
-	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		http.Error(w, "<html><head><title>504 Gateway Time-out</title></head></html>", http.StatusGatewayTimeout)
-	}
-	var puts atomic.Int32
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
-			puts.Add(1)
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
+	proxy := cutproxy.New(t, s.URL, 1500*time.Millisecond)
 	if code, body := do(t, nil, "PUT", s.URL+"/lock/slow", `{"key":"a"}`); code != 200 {
 		t.Fatalf("lock: %d %s", code, body)
 	}
@@ -50,12 +29,12 @@ func TestResourceWaitChunkThroughAProxy(t *testing.T) {
 	step.wait()
 
 	src["wait_chunk"] = "1s"
-	puts.Store(0)
+	proxy.Puts.Store(0)
 	step = startResource(t, `{"source":`+mustMarshal(src)+`,"params":`+params+`}`, "out", t.TempDir())
-	for deadline := time.Now().Add(30 * time.Second); puts.Load() < 3; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); proxy.Puts.Load() < 3; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) || !step.running() {
 			_, e := step.output()
-			t.Fatalf("the step did not ask three times within 30s (%d):\n%s", puts.Load(), e)
+			t.Fatalf("the step did not ask three times within 30s (%d):\n%s", proxy.Puts.Load(), e)
 		}
 	}
 	do(t, nil, "DELETE", s.URL+"/lock/slow", `{"key":"a"}`)

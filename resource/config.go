@@ -24,7 +24,7 @@ const (
 	// MinWaitChunk is the shortest source.wait_chunk, as the CLI's
 	// --wait-chunk: proxies' timeouts are seconds, and shorter parts
 	// only add requests.
-	MinWaitChunk = time.Second
+	MinWaitChunk = client.MinWaitChunk
 )
 
 // Source is the resource's configuration: the source of a resource in a

@@ -78,26 +78,7 @@ type cutError struct{ wc *client.WaitCutError }
 func (e *cutError) Unwrap() error { return e.wc }
 
 func (e *cutError) Error() string {
-	wc := e.wc
-	got := "closed the connection"
-	var ae *client.APIError
-	if errors.As(wc.Err, &ae) {
-		msg := ae.Message
-		if t := http.StatusText(ae.StatusCode); t != "" && (msg == "" || strings.Contains(msg, "<")) {
-			msg = t // a proxy's HTML page
-		}
-		got = fmt.Sprintf("answered HTTP %d (%s)", ae.StatusCode, msg)
-	}
-	after, asked := wc.After.Round(time.Second), wc.Asked.Round(time.Second)
-	suggest := max((wc.After * 3 / 4).Truncate(time.Second), MinWaitChunk)
-	cause := fmt.Sprintf("most likely a proxy or load balancer whose read (or idle) timeout, about %s, is shorter than that", after)
-	if !wc.GatewayTimeout() {
-		// A 502 or a closed connection: also what a server that
-		// failed or restarted gives.
-		cause = fmt.Sprintf("the server may have failed or restarted; or, if this happens each time after about %s, a proxy or load balancer whose read (or idle) timeout is shorter than that", after)
-	}
-	return fmt.Sprintf("something between the resource and the server %s after the request had waited %s of the %s it asked the server to wait: %s. Either raise the proxy's read timeout above %s (nginx: proxy_read_timeout; AWS ALB: the idle timeout), or set source.wait_chunk below it, e.g. wait_chunk: %s (see docs/concourse.md)",
-		got, after, asked, cause, asked, suggest)
+	return e.wc.Explain("the resource", "set source.wait_chunk below it, e.g. wait_chunk: %s (see docs/concourse.md)")
 }
 
 // waitFailed is what a wait's loop says of err before it asks again: the

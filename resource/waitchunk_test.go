@@ -2,54 +2,13 @@ package resource_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/internal/cutproxy"
 )
-
-// timeoutProxy stands for a proxy in front of the server whose read
-// timeout (cut) is shorter than the waits asked through it, as nginx's
-// proxy_read_timeout or an AWS ALB's idle timeout (60s by default) is
-// shorter than the client's 5 minute requests: a request unanswered after
-// cut is answered 504, and the upstream connection is closed, as nginx
-// does. puts counts the PUTs passed on.
-type timeoutProxy struct {
-	URL  string
-	puts atomic.Int32
-}
-
-func newTimeoutProxy(t *testing.T, target string, cut time.Duration) *timeoutProxy {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &timeoutProxy{}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = cut
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = tr
-	rp.ErrorLog = quietLog
-	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		http.Error(w, "<html><head><title>504 Gateway Time-out</title></head></html>", http.StatusGatewayTimeout)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
-			p.puts.Add(1)
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
-	return p
-}
 
 // waitUntil polls cond for up to 30 seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -75,7 +34,7 @@ func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 	ctx := context.Background()
 	s := startServer(t, serverOpts{})
 	c := s.client(t, "", "")
-	p := newTimeoutProxy(t, s.URL, 1500*time.Millisecond)
+	p := cutproxy.New(t, s.URL, 1500*time.Millisecond)
 	if _, err := c.Lock(ctx, "slow", client.LockOptions{Key: "a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,14 +99,14 @@ func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	source["wait_chunk"] = "1s"
-	p.puts.Store(0)
+	p.Puts.Store(0)
 	step = start(t, binary, request(source, lockParams("me", ""), nil), "out", t.TempDir())
 	waitUntil(t, "the step waits in the server's queue", waiters(1))
 	otherDone = other()
 	waitUntil(t, "the other client waits after the step", waiters(2))
 	// Three requests of 1s each: the step has waited past the proxy's
 	// timeout.
-	waitUntil(t, "the step asks a third time", func() bool { return p.puts.Load() >= 3 })
+	waitUntil(t, "the step asks a third time", func() bool { return p.Puts.Load() >= 3 })
 	if _, err := c.Unlock(ctx, "slow", "a", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +136,7 @@ func TestPoolWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 	ctx := context.Background()
 	s := startServer(t, serverOpts{})
 	c := s.client(t, "", "")
-	p := newTimeoutProxy(t, s.URL, 1500*time.Millisecond)
+	p := cutproxy.New(t, s.URL, 1500*time.Millisecond)
 	if _, err := c.AddMember(ctx, "envs", "env-1", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +155,9 @@ func TestPoolWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 	step.wait()
 
 	source["wait_chunk"] = 1 // a number of seconds
-	p.puts.Store(0)
+	p.Puts.Store(0)
 	step = start(t, binary, request(source, acquire, nil), "out", t.TempDir())
-	waitUntil(t, "the step asks a third time", func() bool { return p.puts.Load() >= 3 })
+	waitUntil(t, "the step asks a third time", func() bool { return p.Puts.Load() >= 3 })
 	if _, err := c.Unlock(ctx, "env-1", "a", ""); err != nil {
 		t.Fatal(err)
 	}
