@@ -42,6 +42,11 @@ an operator forced the lock) it says so loudly on stderr: another process
 may then take the lock. A COMMAND that then succeeds makes locker run exit
 1 all the same, unless the lock turned out to be still ours.
 
+The release gives back the hold this run took, by its fencing token: a
+hold taken afresh since by another process with the same --key and
+--holder (a job tried again) is left alone, and said to be. A server
+without that check releases by key and holder (said with --verbose).
+
 SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to
 COMMAND (one ignored when locker run starts, as nohup ignores SIGHUP, stays
 ignored, by COMMAND too); the lock is released once COMMAND has exited, so a
@@ -364,7 +369,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 		}
 		gave := ""
 		if r.released {
-			gave = fmt.Sprintf(" (released '%s')", r.name)
+			gave = fmt.Sprintf(" (released '%s')", shown(r.name))
 		}
 		fmt.Fprintf(stderr, "locker run: cannot run %s: %v%s\n", argv[0], cleanExecError(err), gave)
 		return ExitError{Code: code}
@@ -468,7 +473,7 @@ func (r *runner) gaveBack() string {
 	if !r.released {
 		return ""
 	}
-	return fmt.Sprintf("; released '%s'", r.name)
+	return fmt.Sprintf("; released '%s'", shown(r.name))
 }
 
 // unreachable reports whether err may pass: the server could not be
@@ -507,6 +512,11 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		l    *client.Lock
 		err  error
 		held = -1 // our holds before the release, once read
+		// confirmed: a read after the command ended found our hold
+		// under our fence, so the command ran under the lock
+		// throughout; a loss found later came after it.
+		confirmed bool
+		unchecked bool // released by a server that does not check the fence
 	)
 	watch := watchStop(stop, cancel)
 	defer watch.end()
@@ -528,13 +538,14 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 				// holder (a new fence token), whose hold is not ours.
 				l = &client.Lock{Message: "nothing to release"}
 				if !r.stillLost.Swap(true) && r.started.Load() {
-					fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: '%s' was no longer ours when the command ended (force-released, or its lease ran out unrenewed): another process may have had it meanwhile\n", r.name)
+					fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: '%s' was no longer ours when the command ended (force-released, or its lease ran out unrenewed): another process may have had it meanwhile\n", shown(r.name))
 				}
 			case held < 0:
 				// Still ours: whatever keep feared, the lease held.
 				held = countOf(now, o)
+				confirmed = r.fence != 0 && !now.Legacy
 				if r.stillLost.Swap(false) && r.started.Load() {
-					fmt.Fprintf(r.c.stderr, "locker run: '%s' turned out to be still ours (the server kept our hold): no other process took it meanwhile\n", r.name)
+					fmt.Fprintf(r.c.stderr, "locker run: '%s' turned out to be still ours (the server kept our hold): no other process took it meanwhile\n", shown(r.name))
 				}
 			case countOf(now, o) < held:
 				r.c.say("the server released '%s' before the answer was lost (its state read back)", r.name)
@@ -543,9 +554,16 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 			}
 		}
 		if l == nil && err == nil {
+			// By our fence: a hold the same key and holder took afresh
+			// since (a job tried again with the same --key and
+			// --holder) is refused (ErrLocked), not released.
 			l, err = r.attempt(ctx, func(ctx context.Context) (*client.Lock, error) {
-				return r.cl.Unlock(ctx, r.name, r.key, r.holder)
+				return r.cl.UnlockFence(ctx, r.name, r.key, r.holder, r.fence)
 			})
+			if errors.Is(err, client.ErrFenceNotChecked) {
+				// Released all the same, by key and holder.
+				unchecked, err = true, nil
+			}
 		}
 		if err == nil || !unreachable(err) {
 			break
@@ -553,40 +571,72 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		watch.attemptFailed()
 		if delay == 250*time.Millisecond {
 			msg, _ := explain(err)
-			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s (a signal stops it)\n", r.name, msg, max(r.ttl, releaseRetries))
+			fmt.Fprintf(r.c.stderr, "locker run: could not release '%s' (%s); trying again for up to %s (a signal stops it)\n", shown(r.name), msg, max(r.ttl, releaseRetries))
 		}
 		if !sleepCtx(ctx, delay) {
 			break
 		}
 	}
 	if s := watch.stoppedBy(); s != nil {
-		fmt.Fprintf(r.c.stderr, "locker run: %v: stopped trying to release '%s'\n", s, r.name)
+		fmt.Fprintf(r.c.stderr, "locker run: %v: stopped trying to release '%s'\n", s, shown(r.name))
 	}
 	if errors.Is(err, client.ErrLocked) {
-		// Held under another key now: it was lost while the command ran.
-		r.stillLost.Store(true)
+		r.takenAgain(err, confirmed)
+		return false
 	}
 	if err != nil {
 		msg, _ := explain(err)
-		fmt.Fprintf(r.c.stderr, "locker run: could not release '%s': %s", r.name, msg)
-		lost := errors.Is(err, client.ErrLocked) // held under another key: not ours to release
-		switch {
-		case lost:
-		case r.lease > 0:
+		fmt.Fprintf(r.c.stderr, "locker run: could not release '%s': %s", shown(r.name), msg)
+		if r.lease > 0 {
 			fmt.Fprintf(r.c.stderr, "; its lease ends within %s", r.lease)
-		default:
-			fmt.Fprintf(r.c.stderr, "; it has no lease and stays held until released (locker unlock '%s' --key '%s' --holder '%s')", r.name, r.key, r.holder)
+		} else {
+			fmt.Fprintf(r.c.stderr, "; it has no lease and stays held until released (locker unlock '%s' --key '%s' --holder '%s')", shown(r.name), shown(r.key), shown(r.holder))
 		}
 		fmt.Fprintln(r.c.stderr)
-		return !lost && r.lease == 0
+		return r.lease == 0
 	}
 	if strings.Contains(l.Message, "nothing") {
 		r.c.say("'%s' was no longer held by us: %s", r.name, l.Message)
 		return false
 	}
-	r.c.say("released '%s'", r.name)
+	if unchecked {
+		r.c.say("released '%s' by key and holder (the server does not check a release's fence: had the same key and holder taken it again meanwhile, that hold was released)", r.name)
+	} else {
+		r.c.say("released '%s'", r.name)
+	}
 	r.released = true
 	return false
+}
+
+// takenAgain reports a release refused (err, ErrLocked) because the lock
+// is no longer in the holding period of our fence: held under another key,
+// or taken afresh, perhaps by another process with our key and holder,
+// whose hold is left alone. Found so after a read that confirmed our hold
+// once the command had ended, it came after the command: its exit status
+// stands. Otherwise the lock was lost while the command ran (exit 1 for a
+// command that succeeded), and is said to be unless it was already.
+func (r *runner) takenAgain(err error, confirmed bool) {
+	now, _ := explain(err)
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
+		now = fmt.Sprintf("held by %s (key '%s')", holderList(ae.Lock), shown(ae.Lock.Key))
+		if ae.Lock.Fence != 0 {
+			now += fmt.Sprintf(" under fence %d", ae.Lock.Fence)
+		}
+	}
+	ours := "our hold"
+	if r.fence != 0 {
+		ours = fmt.Sprintf("our hold, fence %d", r.fence)
+	}
+	name := shown(r.name)
+	switch {
+	case confirmed:
+		fmt.Fprintf(r.c.stderr, "locker run: '%s' was taken again after the command ended, before its release reached the server (%s, ended: its lease ran out, it was forced, or a release whose answer was lost was made): %s; left as it is, not released\n", name, ours, now)
+	case !r.stillLost.Swap(true) && r.started.Load():
+		fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: '%s' was no longer ours when the command ended (taken again since %s: %s): another process may have had it meanwhile; left as it is, not released\n", name, ours, now)
+	default:
+		fmt.Fprintf(r.c.stderr, "locker run: '%s' was taken again since %s (%s); left as it is, not released\n", name, ours, now)
+	}
 }
 
 // stopWatch cancels a release when a signal asks it to stop. Signals that
