@@ -291,21 +291,27 @@ func waitingLine(name string, l *client.Lock, cmd string, o client.LockOptions, 
 	return line + "; waited " + human(waited)
 }
 
-const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--json]
-       locker unlock NAME --force [--fence N]
+const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--fence N] [--json]
+       locker unlock NAME --force [--fence N] [--json]
 
 Gives back one hold on lock NAME taken with KEY by HOLDER (default: the key).
 Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
 
   --key KEY       the key the lock was taken with
   --holder NAME   the holder that took it (default: the key)
+  --fence N       only the hold taken under fence token N (the one locker
+                  lock printed): if the lock was released, expired or forced
+                  and taken again since (another token, even by the same key
+                  and holder: a job tried again), exit 3 and nothing is
+                  released. A server that does not check it releases by key
+                  and holder, and a warning says so
   --force         release every hold, whatever the key: for an operator
                   cleaning up after a job that died. When the server has an
-                  admin user (LOCKER_ADMIN_USER), only that user may
-  --fence N       with --force: only if the lock is still held under fence
-                  token N (locker status shows it), so that a job that took it
-                  since is not the one forced; otherwise exit 3 and nothing
-                  is forced
+                  admin user (LOCKER_ADMIN_USER), only that user may. With
+                  --fence N: only if the lock is still held under fence
+                  token N (locker status shows it), so that a job that took
+                  it since is not the one forced; otherwise exit 3 and
+                  nothing is forced
   --json          print the lock's new state as JSON
 `
 
@@ -322,9 +328,6 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if err != nil {
 		return c.usage(err)
 	}
-	if *fence != 0 && !*force {
-		return c.usage(errors.New("--fence goes with --force"))
-	}
 	if *key == "" && !*force {
 		return c.usage(errors.New("--key is required: the key the lock was taken with (or --force to release it whatever the key)"))
 	}
@@ -335,23 +338,40 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if err != nil {
 		return c.fail(err)
 	}
-	var l *client.Lock
+	nothing := "nothing was released"
 	if *force {
-		if *fence != 0 {
-			// Also asked of the server; a server that predates the
-			// check would force whatever holds the lock.
-			now, gerr := cl.Get(ctx, name)
-			switch {
-			case errors.Is(gerr, client.ErrNotFound):
-			case gerr != nil:
-				return c.fail(gerr)
-			case !now.Free() && !now.Legacy && now.Fence != *fence:
-				fmt.Fprintf(c.stderr, "locker %s: lock %q %s (fence %d now: %s); nothing was forced\n", c.name, name, fenceChange(*fence, now.Fence), now.Fence, heldBy(now))
-				return ExitError{Code: exitHeld}
-			}
+		nothing = "nothing was forced"
+	}
+	if *fence != 0 {
+		// Also asked of the server; a server that predates the check
+		// would release (or force) whatever hold there is.
+		now, gerr := cl.Get(ctx, name)
+		switch {
+		case errors.Is(gerr, client.ErrNotFound):
+		case gerr != nil:
+			return c.fail(gerr)
+		case !now.Free() && !now.Legacy && now.Fence != *fence:
+			return c.staleFence(name, *fence, now, nothing)
 		}
+	}
+	var l *client.Lock
+	switch {
+	case *force:
 		l, err = cl.ForceUnlockFence(ctx, name, *fence)
-	} else {
+	case *fence != 0:
+		l, err = cl.UnlockFence(ctx, name, *key, *holder, *fence)
+		var ae *client.APIError
+		switch {
+		case errors.Is(err, client.ErrFenceNotChecked):
+			// Released all the same, by key and holder: the read just
+			// before found the lock under that fence (or free).
+			fmt.Fprintf(c.stderr, "locker %s: warning: the server does not check a release's fence: it released a hold of key '%s' and holder '%s' whatever its fence (the lock was read under fence %d just before)\n", c.name, shown(*key), shown(firstOf(*holder, *key)), *fence)
+			err = nil
+		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() && ae.Lock.Fence != *fence:
+			// Taken again between the read and the release.
+			return c.staleFence(name, *fence, ae.Lock, nothing)
+		}
+	default:
 		l, err = cl.Unlock(ctx, name, *key, *holder)
 	}
 	if err != nil && client.Ambiguous(err) {
@@ -393,6 +413,13 @@ func unlockText(name, holder string, force bool, l *client.Lock) string {
 	default:
 		return fmt.Sprintf("unlocked '%s' for '%s'; still held by %s (key '%s')", name, holder, holderList(l), l.Key)
 	}
+}
+
+// staleFence refuses a release (or force) with --fence N of a lock held
+// under another fence now: exit 3, and nothing says what did not happen.
+func (c *clientCmd) staleFence(name string, fence uint64, now *client.Lock, nothing string) error {
+	fmt.Fprintf(c.stderr, "locker %s: lock '%s' %s (fence %d now: %s); %s\n", c.name, shown(name), fenceChange(fence, now.Fence), now.Fence, heldBy(now), nothing)
+	return ExitError{Code: exitHeld}
 }
 
 // fenceChange says how a lock's fence now stands to the one --fence gave:
