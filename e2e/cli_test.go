@@ -560,12 +560,89 @@ func TestCLIForceUnlockFence(t *testing.T) {
 	if status, body := do(t, nil, "GET", s.URL+"/lock/prod", ""); status != 200 || !strings.Contains(body, `"key":"live-job"`) {
 		t.Fatalf("after a refused force: %d %s", status, body)
 	}
-	if _, stderr, code, _ := cliExec(env, "unlock", "prod", "--fence", now); code != 2 || !strings.Contains(stderr, "--fence goes with --force") {
-		t.Fatalf("--fence without --force: exit %d, %s", code, stderr)
+	if _, stderr, code, _ := cliExec(env, "unlock", "prod", "--fence", now); code != 2 || !strings.Contains(stderr, "--key is required") {
+		t.Fatalf("--fence without --force or --key: exit %d, %s", code, stderr)
 	}
 	if stdout, stderr, code, _ := cliExec(env, "unlock", "prod", "--force", "--fence", now); code != 0 || !strings.Contains(stdout, "force-released") {
 		t.Fatalf("force with the current fence: exit %d, %s %s", code, stdout, stderr)
 	}
+}
+
+// TestCLIReleaseByFence: locker unlock --fence N without --force is the
+// ordinary release of the hold taken under fence N only, and locker run
+// gives its hold back by its fence: a hold taken afresh by another
+// process with the same key and holder (a job tried again) is left alone
+// by both.
+func TestCLIReleaseByFence(t *testing.T) {
+	s := startServer(t, nil)
+	env := []string{"LOCKER_URL=" + s.URL}
+	c := cliClient(t, s.URL)
+	ctx := context.Background()
+	take := func(name string) string {
+		t.Helper()
+		l, err := c.Lock(ctx, name, client.LockOptions{Key: "K", Holder: "H"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(l.Fence)
+	}
+	held := func(name, fence string) {
+		t.Helper()
+		l, err := c.Get(ctx, name)
+		if err != nil || l.LockedBy["H"] != 1 || fmt.Sprint(l.Fence) != fence {
+			t.Fatalf("%s: %+v, %v; want the hold of fence %s kept", name, l, err, fence)
+		}
+	}
+
+	// locker unlock --fence: the old token is refused, the current one
+	// releases.
+	stdout, stderr, code, _ := cliExec(env, "lock", "u", "--key", "K", "--holder", "H", "--json")
+	var first struct{ Fence uint64 }
+	if code != 0 || json.Unmarshal([]byte(stdout), &first) != nil || first.Fence == 0 {
+		t.Fatalf("lock: exit %d %s %s", code, stdout, stderr)
+	}
+	old := fmt.Sprint(first.Fence)
+	if _, err := c.ForceUnlock(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	now := take("u")
+	if _, stderr, code, _ := cliExec(env, "unlock", "u", "--key", "K", "--holder", "H", "--fence", old); code != 3 || !strings.Contains(stderr, "taken again since fence "+old) || !strings.Contains(stderr, "nothing was released") {
+		t.Fatalf("unlock with the old fence: exit %d, %s", code, stderr)
+	}
+	held("u", now)
+	if stdout, stderr, code, _ := cliExec(env, "unlock", "u", "--key", "K", "--holder", "H", "--fence", now); code != 0 || stdout != "unlocked 'u'; it is free now\n" {
+		t.Fatalf("unlock with the current fence: exit %d, %s %s", code, stdout, stderr)
+	}
+
+	// locker run whose release cannot get through (the server cannot be
+	// reached for DELETEs) until its lease has run out and the same key
+	// and holder took the lock afresh: that hold is left alone.
+	target, _ := url.Parse(s.URL)
+	var cut, failed atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && cut.Load() {
+			failed.Store(true)
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	cut.Store(true)
+	cmd, out := cliStart(t, []string{"LOCKER_URL=" + proxy.URL}, "run", "r", "--key", "K", "--holder", "H", "--ttl", "1s", "--", "true")
+	cliWait(t, "a release that did not get through", failed.Load)
+	cliWait(t, "the run's lease to run out", func() bool { l, err := c.Get(ctx, "r"); return err == nil && l.Free() })
+	again := take("r")
+	cut.Store(false)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("locker run: %v (the command ran under the lock: its status stands)\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "'r' was taken again after the command ended") || !strings.Contains(out.String(), "left as it is, not released") {
+		t.Fatalf("output:\n%s", out)
+	}
+	held("r", again)
 }
 
 // TestCLIRunGroupSignalReleases: a signal sent to the whole process group
