@@ -453,7 +453,21 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 	}
 	if o.OwnKey {
 		// Nobody else uses the key and holder: the hold is this wait's.
-		if _, err = c.Unlock(bctx, l.Name, o.Key, o.Holder); Ambiguous(err) {
+		// Given back by its fence all the same, so that a caller who
+		// shares them after all (OwnKey given wrongly) does not lose a
+		// hold taken afresh since this grant ended; a server without the
+		// check releases by key and holder, as Unlock, which is what
+		// OwnKey allows.
+		_, err = c.UnlockFence(bctx, l.Name, o.Key, o.Holder, l.Fence)
+		switch {
+		case errors.Is(err, ErrFenceNotChecked):
+			err = nil
+		case errors.Is(err, ErrLocked) && l.Fence != 0:
+			// Taken again since the grant: it ended (forced, or its
+			// lease ran out), and nothing of this wait's is held.
+			return ended
+		}
+		if Ambiguous(err) {
 			// Its answer was lost: see whether the hold is gone.
 			var still *Lock
 			if still, err = granted(bctx); err == nil && still != nil {

@@ -197,7 +197,9 @@ type LockOptions struct {
 	// key and holder at the same time (a key made for this call, unique
 	// to it): then a hold of theirs taken as a cancelled wait ended can
 	// only be this call's, and is released rather than reported with
-	// ErrMaybeHeld. Lock ignores it.
+	// ErrMaybeHeld: by its fence (UnlockFence), so that a hold taken
+	// afresh since under the same key and holder is left alone. Lock
+	// ignores it.
 	OwnKey bool
 	// Retrying, when set, is called by Acquire and AcquireFromPool each
 	// time the server refuses for now (ErrUnavailable: restarting, its

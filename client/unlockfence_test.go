@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
 )
@@ -130,5 +132,73 @@ func TestUnlockFenceServerWithoutTheCheck(t *testing.T) {
 	}
 	if l, err := lc.UnlockFence(ctx, "prod", "a", "", 0); err != nil || !l.Legacy {
 		t.Fatalf("UnlockFence with fence 0 on the original locker = %+v, %v", l, err)
+	}
+}
+
+// TestGiveBackByFence: a wait with OwnKey that ended as the server
+// granted it gives the grant back by its fence. OwnKey says no other call
+// uses the key and holder, so the fence changes nothing then; should
+// another call use them all the same, and take the lock afresh after the
+// grant was forced away (here between the read back and the release),
+// that hold is left alone, and nothing of this call's is left held: ctx's
+// error alone. Given back by key and holder, the other's hold was released.
+func TestGiveBackByFence(t *testing.T) {
+	var (
+		granted = make(chan struct{})
+		answer  = make(chan struct{})
+		retake  atomic.Pointer[func()]
+		waiting atomic.Bool // the wait's PUT is still to come
+	)
+	waiting.Store(true)
+	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodPut:
+				if !waiting.CompareAndSwap(true, false) {
+					h.ServeHTTP(w, r) // the other call's
+					return
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				close(granted)
+				<-answer // slow to come back: the wait ends first
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+				return
+			case http.MethodDelete:
+				if r.URL.Query().Get("force") == "" {
+					if f := retake.Swap(nil); f != nil {
+						(*f)()
+					}
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	defer close(answer)
+	c := newClient(t, client.Options{URL: srv.URL})
+	other := newClient(t, client.Options{URL: srv.URL})
+	var fresh *client.Lock
+	f := func() {
+		if _, err := other.ForceUnlock(context.Background(), "prod"); err != nil {
+			t.Error(err)
+		}
+		var err error
+		if fresh, err = other.Lock(context.Background(), "prod", client.LockOptions{Key: "deploy"}); err != nil {
+			t.Error(err)
+		}
+	}
+	retake.Store(&f)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-granted
+		cancel()
+	}()
+	_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: true})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrMaybeHeld) {
+		t.Fatalf("Acquire (OwnKey) cancelled as it was granted: %v; want ctx's error alone", err)
+	}
+	if l, gerr := c.Get(context.Background(), "prod"); gerr != nil || fresh == nil || l.LockedBy["deploy"] != 1 || l.Fence != fresh.Fence {
+		t.Fatalf("after the give-back: %+v, %v; want the hold taken afresh (%+v) kept", l, gerr, fresh)
 	}
 }
