@@ -42,7 +42,9 @@ and .gitkeep are skipped.
 Running it again is safe: members already present get the repository's
 metadata; a member claimed already stays claimed once (it is not locked
 twice); a member held with the import key that the repository now has
-unclaimed is released. Members held under other keys are left as they are.
+unclaimed is released (only the claim read: one taken again since, by
+another import at the same time, is left). Members held under other keys
+are left as they are.
 
   --key KEY       key (and holder) for the claimed locks
                   (default ` + importKey + `)
@@ -391,8 +393,18 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 	case ours:
 		// Unclaimed in the repository since an earlier import: free it.
 		if !im.dryRun {
+			// By the fence it was read with: the import key is every
+			// import's, and a claim taken afresh under it since (another
+			// import running meanwhile) is not this one to release. A
+			// server without the check releases by key and holder.
 			for n := cur.LockedBy[im.key]; n > 0; n-- {
-				if _, err := im.cl.Unlock(ctx, l.member, im.key, im.key); err != nil {
+				_, err := im.cl.UnlockFence(ctx, l.member, im.key, im.key, cur.Fence)
+				var ae *client.APIError
+				switch {
+				case err == nil, errors.Is(err, client.ErrFenceNotChecked):
+				case cur.Fence != 0 && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free():
+					return strings.Join(parts, "; ") + fmt.Sprintf("; not released: claimed again since it was read (fence %d now: %s): left as it is", ae.Lock.Fence, heldBy(ae.Lock)), nil
+				default:
 					return "", err
 				}
 			}
