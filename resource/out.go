@@ -335,8 +335,14 @@ func (r *runner) failed(ctx context.Context, err error, doing string) error {
 
 // lastError is what a step that gave up adds about the error it last met:
 // nothing when that was the lock (or pool) being busy, which the state it
-// gives says better than the server's answer to the last short wait.
+// gives says better than the server's answer to the last short wait; the
+// last wait a proxy cut short, when one was (and err is not one).
 func (r *runner) lastError(err error) string {
+	if r.cut != nil && !errors.As(err, new(*client.WaitCutError)) {
+		// Its waits were cut short: that is why it never got its turn,
+		// whatever ended the last request.
+		return fmt.Sprintf("; its waits were cut short: %v", r.explain(r.cut))
+	}
 	if errors.Is(err, client.ErrLocked) {
 		return ""
 	}

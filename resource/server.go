@@ -26,6 +26,9 @@ type runner struct {
 	log *logger
 	// name is the lock's name, once known (see lockName).
 	name string
+	// cut is the last wait a proxy cut short (waitFailed): a step that
+	// gives up at source.timeout says it, whatever ended its last request.
+	cut error
 }
 
 func newRunner(src *Source, log *logger) (*runner, error) {
@@ -87,6 +90,7 @@ func (e *cutError) Error() string {
 func (r *runner) waitFailed(err error) string {
 	msg := r.explain(err).Error()
 	if errors.As(err, new(*client.WaitCutError)) {
+		r.cut = err
 		msg += "; this step lost its place in the server's queue"
 	}
 	return msg

@@ -169,3 +169,53 @@ func TestPoolWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 		t.Fatalf("env-1 is %+v; want held by the step", l)
 	}
 }
+
+// TestTimeoutThroughAProxyNamesWaitChunk: a put whose source.timeout runs
+// out while a proxy keeps cutting its waits short gives up saying what cut
+// them and naming source.wait_chunk, not the last request's "context
+// deadline exceeded" (the timeout usually ends a request in flight).
+func TestTimeoutThroughAProxyNamesWaitChunk(t *testing.T) {
+	ctx := context.Background()
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	p := cutproxy.New(t, s.URL, 1500*time.Millisecond)
+	if _, err := c.Lock(ctx, "slow", client.LockOptions{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	source := obj{"locker_uri": p.URL, "lock_name": "slow", "retry_delay": "100ms", "timeout": "4s"}
+	r := start(t, binary, request(source, lockParams("me", ""), nil), "out", t.TempDir()).wait()
+	if r.code == 0 {
+		t.Fatalf("the step took a held lock:\n%s", r.stderr)
+	}
+	last := r.stderr[strings.LastIndex(strings.TrimRight(r.stderr, "\n"), "\n")+1:]
+	for _, want := range []string{"gave up", "source.timeout", "HTTP 504", "set source.wait_chunk below it"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the step's last line does not say %q: %s", want, last)
+		}
+	}
+}
+
+// TestPoolTimeoutThroughAProxyNamesWaitChunk: the same for a pool acquire.
+func TestPoolTimeoutThroughAProxyNamesWaitChunk(t *testing.T) {
+	ctx := context.Background()
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	p := cutproxy.New(t, s.URL, 1500*time.Millisecond)
+	if _, err := c.AddMember(ctx, "envs", "env-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lock(ctx, "env-1", client.LockOptions{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	source := obj{"locker_uri": p.URL, "pool": "envs", "retry_delay": "100ms", "timeout": "4s"}
+	r := start(t, binary, request(source, obj{"key": "me", "acquire": true}, nil), "out", t.TempDir()).wait()
+	if r.code == 0 {
+		t.Fatalf("the step took a member of a pool whose every member is held:\n%s", r.stderr)
+	}
+	last := r.stderr[strings.LastIndex(strings.TrimRight(r.stderr, "\n"), "\n")+1:]
+	for _, want := range []string{"gave up", "source.timeout", "HTTP 504", "set source.wait_chunk below it"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the step's last line does not say %q: %s", want, last)
+		}
+	}
+}
