@@ -53,10 +53,14 @@ func exitHelp(name string) string {
 	switch name {
 	case "run":
 		return ""
-	case "lock", "pool acquire":
+	case "lock":
 		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key\n(or --wait ran out), 130 interrupted.\n"
-	case "unlock", "pool rm":
-		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key,\n130 interrupted.\n"
+	case "pool acquire":
+		return "Exit status: 0 done, 1 error, 2 bad command line, 3 every member held\n(or --wait ran out), 130 interrupted.\n"
+	case "unlock":
+		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key\n(with --fence: taken again since), 130 interrupted.\n"
+	case "pool rm":
+		return "Exit status: 0 done, 1 error, 2 bad command line, 3 member held (without\n--force; with --fence: taken again since), 130 interrupted.\n"
 	}
 	return "Exit status: 0 done, 1 error, 2 bad command line, 130 interrupted.\n"
 }

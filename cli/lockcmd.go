@@ -24,7 +24,8 @@ lock (each counts its holds: unlock once per lock); another key waits.
                   the lock is free (Ctrl-C gives up without taking it)
   --ttl D         lease: the hold ends by itself after D unless refreshed.
                   Default: none, the hold lasts until unlocked (the server
-                  may apply its own default)
+                  may apply its own default). A server whose longest lease
+                  (LOCKER_MAX_TTL) is shorter grants that, warned on stderr
   --json          print the lock's new state as JSON
 ` + waitChunkHelp + `
 A server that restarts cleanly (SIGTERM) while the lock is waited for is

@@ -379,8 +379,10 @@ metadata ("metadata"), e.g. for jq -r .metadata.region.
                   10m; 0 fails at once (exit 3). Default: wait until one is
                   free, first come, first served (Ctrl-C gives up)
   --ttl D         lease: the hold ends by itself after D unless refreshed
-                  ('locker lock' does not refresh; 'locker run --pool' does).
-                  Default: none, it lasts until unlocked
+                  (this command does not refresh it; 'locker run --pool'
+                  does). Default: none, it lasts until unlocked. A server
+                  whose longest lease (LOCKER_MAX_TTL) is shorter grants
+                  that, warned on stderr
   --json          print the member as JSON
 ` + waitChunkHelp
 

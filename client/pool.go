@@ -152,7 +152,8 @@ func (c *Client) RemoveMemberFence(ctx context.Context, pool, name string, force
 // LockFromPool takes one hold on a free member of pool — the one free
 // longest, so that use spreads evenly — in one request, like Lock: if every
 // member is held it waits up to o.Wait (as the server allows, first come,
-// first served among the pool's waiters) and then fails with ErrLocked. The
+// first served with every waiter for its members, through a pool or by
+// name) and then fails with ErrLocked. The
 // returned Lock is the member, with its name, fencing token and metadata;
 // give it back with Unlock(ctx, l.Name, o.Key, o.Holder). A pool without
 // members: ErrNotFound.

@@ -133,8 +133,9 @@ func (s *Service) poolMembers(ctx context.Context, pool string) ([]lock.Lock, er
 
 // AcquireFromPool takes a hold on one free member of pool — the one free
 // longest, so use spreads evenly — and returns it. With wait > 0 it waits in
-// line (first come, first served among the pool's waiters) until a member
-// frees up. Each attempt takes one member in one atomic change that checks
+// line (first come, first served with every waiter for its members: of
+// this pool, of another pool a member is in, or for a member by name)
+// until a member frees up. Each attempt takes one member in one atomic change that checks
 // it is still a free member, so two requests never get the same member and
 // a member being removed is never handed out.
 func (s *Service) AcquireFromPool(ctx context.Context, pool string, r lock.Request, wait time.Duration) (lock.Lock, error) {
