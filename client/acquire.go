@@ -469,8 +469,11 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 		}
 		if Ambiguous(err) {
 			// Its answer was lost: see whether the hold is gone.
+			// A hold under another fence was taken afresh since the
+			// release was made: not this wait's, and not to be named as
+			// this call's to release.
 			var still *Lock
-			if still, err = granted(bctx); err == nil && still != nil {
+			if still, err = granted(bctx); err == nil && still != nil && (l.Fence == 0 || still.Legacy || still.Fence == l.Fence) {
 				err = errors.New("it is still held")
 			}
 		}

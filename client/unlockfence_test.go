@@ -202,3 +202,69 @@ func TestGiveBackByFence(t *testing.T) {
 		t.Fatalf("after the give-back: %+v, %v; want the hold taken afresh (%+v) kept", l, gerr, fresh)
 	}
 }
+
+// TestGiveBackByFenceAnswerLost: a give-back (OwnKey) whose answer is
+// lost reads the lock again to see whether the hold is gone. When the
+// release was made and the lock taken afresh since with the same key and
+// holder (another fence), the hold there is not this wait's: ctx's error
+// alone, not an ErrMaybeHeld that names that hold as this call's to
+// release.
+func TestGiveBackByFenceAnswerLost(t *testing.T) {
+	var (
+		granted = make(chan struct{})
+		answer  = make(chan struct{})
+		waiting atomic.Bool
+		lose    atomic.Pointer[func()]
+	)
+	waiting.Store(true)
+	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodPut:
+				if !waiting.CompareAndSwap(true, false) {
+					h.ServeHTTP(w, r)
+					return
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				close(granted)
+				<-answer
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+				return
+			case http.MethodDelete:
+				if f := lose.Swap(nil); f != nil && r.URL.Query().Get("force") == "" {
+					// Released, taken afresh by another call with
+					// the same key and holder, and the answer lost.
+					h.ServeHTTP(httptest.NewRecorder(), r)
+					(*f)()
+					panic(http.ErrAbortHandler)
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	defer close(answer)
+	c := newClient(t, client.Options{URL: srv.URL})
+	other := newClient(t, client.Options{URL: srv.URL})
+	var fresh *client.Lock
+	f := func() {
+		var err error
+		if fresh, err = other.Lock(context.Background(), "prod", client.LockOptions{Key: "deploy"}); err != nil {
+			t.Error(err)
+		}
+	}
+	lose.Store(&f)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-granted
+		cancel()
+	}()
+	_, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 5 * time.Second, OwnKey: true})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrMaybeHeld) {
+		t.Fatalf("Acquire (OwnKey) cancelled as it was granted, give-back's answer lost: %v; want ctx's error alone", err)
+	}
+	if l, gerr := c.Get(context.Background(), "prod"); gerr != nil || fresh == nil || l.LockedBy["deploy"] != 1 || l.Fence != fresh.Fence {
+		t.Fatalf("after the give-back: %+v, %v; want the hold taken afresh (%+v) kept", l, gerr, fresh)
+	}
+}
