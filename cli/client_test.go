@@ -855,6 +855,10 @@ func TestLegacyServer(t *testing.T) {
 	locker(t, ctx, env, "lock", "prod", "--key", "b", "--wait", "0").want(t, 3, `^$`, `^locker lock: Attempt to steal lock for 'prod' thwarted. Currently held by someone else\n$`)
 	locker(t, ctx, env, "list").want(t, 0, `(?m)^prod +held +a +a x1 +- +- +- +0\n$`, `^$`)
 	locker(t, ctx, env, "unlock", "prod", "--key", "a").want(t, 0, `^Lock released on prod\n$`, `^$`)
+	// --fence: the server has no tokens; the warning says the read could
+	// not check it, rather than that it found the lock under that fence.
+	locker(t, ctx, env, "lock", "prod", "--key", "a").want(t, 0, `^locked`, `^$`)
+	locker(t, ctx, env, "unlock", "prod", "--key", "a", "--fence", "7").want(t, 0, `^Lock released on prod\n$`, `^locker unlock: warning: the server does not check a release's fence: it released by key 'a' and holder 'a', whatever the fence \(the read just before did not find the lock: unknown to the server, or a server without fencing tokens \(the original locker\)\)\n$`)
 	locker(t, ctx, env, "run", "prod", "--key", "b", "-v", "--", "true").want(t, 0, `^$`, `(?s)the server has no leases`)
 }
 

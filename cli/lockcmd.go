@@ -343,15 +343,23 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if *force {
 		nothing = "nothing was forced"
 	}
+	// read says what the read before a release with --fence found, for
+	// the warning of a server that does not check the fence.
+	read := fmt.Sprintf("the lock was read under fence %d just before", *fence)
 	if *fence != 0 {
 		// Also asked of the server; a server that predates the check
 		// would release (or force) whatever hold there is.
 		now, gerr := cl.Get(ctx, name)
 		switch {
 		case errors.Is(gerr, client.ErrNotFound):
+			read = "the read just before did not find the lock: unknown to the server, or a server without fencing tokens (the original locker)"
 		case gerr != nil:
 			return c.fail(gerr)
-		case !now.Free() && !now.Legacy && now.Fence != *fence:
+		case now.Legacy:
+			read = "a server without fencing tokens: the read just before could not check it"
+		case now.Free():
+			read = "the lock was free when read just before"
+		case now.Fence != *fence:
 			return c.staleFence(name, *fence, now, nothing)
 		}
 	}
@@ -366,7 +374,7 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		case errors.Is(err, client.ErrFenceNotChecked):
 			// Released all the same, by key and holder: the read just
 			// before found the lock under that fence (or free).
-			fmt.Fprintf(c.stderr, "locker %s: warning: the server does not check a release's fence: it released a hold of key '%s' and holder '%s' whatever its fence (the lock was read under fence %d just before)\n", c.name, shown(*key), shown(firstOf(*holder, *key)), *fence)
+			fmt.Fprintf(c.stderr, "locker %s: warning: the server does not check a release's fence: it released by key '%s' and holder '%s', whatever the fence (%s)\n", c.name, shown(*key), shown(firstOf(*holder, *key)), read)
 			err = nil
 		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() && ae.Lock.Fence != *fence:
 			// Taken again between the read and the release.

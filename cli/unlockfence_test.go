@@ -60,7 +60,10 @@ func TestUnlockWithFence(t *testing.T) {
 	// A server that ignores the fence.
 	p.dropFence.Store(true)
 	locker(t, ctx, env, "unlock", "x", "--key", "K", "--holder", "H", "--fence", fence(now)).
-		want(t, 0, `^unlocked 'x'; it is free now\n$`, `^locker unlock: warning: the server does not check a release's fence: it released a hold of key 'K' and holder 'H' whatever its fence \(the lock was read under fence `+fence(now)+` just before\)\n$`)
+		want(t, 0, `^unlocked 'x'; it is free now\n$`, `^locker unlock: warning: the server does not check a release's fence: it released by key 'K' and holder 'H', whatever the fence \(the lock was read under fence `+fence(now)+` just before\)\n$`)
+	// Free when read: the read checked nothing of fence N.
+	locker(t, ctx, env, "unlock", "x", "--key", "K", "--holder", "H", "--fence", fence(now)).
+		want(t, 0, `nothing to unlock`, `^locker unlock: warning: the server does not check a release's fence: it released by key 'K' and holder 'H', whatever the fence \(the lock was free when read just before\)\n$`)
 	p.dropFence.Store(false)
 
 	// --fence needs the key, as every release without --force.
