@@ -19,7 +19,7 @@ import (
 // test environments "aws-1", "aws-2", "aws-3", say. A job takes whichever
 // member is free (AcquireFromPool), reads that member's metadata (the
 // environment's settings, any JSON value), and releases it like any other
-// lock, with Unlock on the member's name. Members are ordinary locks: they
+// lock, with UnlockFence (or Unlock) on the member's name. Members are ordinary locks: they
 // keep keys, counts, shared holders, leases, fencing tokens and history, and
 // one may be taken by name with Lock.
 
@@ -155,7 +155,9 @@ func (c *Client) RemoveMemberFence(ctx context.Context, pool, name string, force
 // first served with every waiter for its members, through a pool or by
 // name) and then fails with ErrLocked. The
 // returned Lock is the member, with its name, fencing token and metadata;
-// give it back with Unlock(ctx, l.Name, o.Key, o.Holder). A pool without
+// give it back with UnlockFence(ctx, l.Name, o.Key, o.Holder, l.Fence),
+// which leaves alone a hold of the same key and holder taken afresh after
+// this one's lease ran out (Unlock would release it). A pool without
 // members: ErrNotFound.
 func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
 	if err := o.check(); err != nil {
