@@ -64,6 +64,11 @@ var migrations = []string{
 // several replicas start at once ("locker" in ASCII).
 const migrateLockID = 0x6c6f636b6572
 
+// madeQuery reports whether this store's schema has a locker_schema table.
+const madeQuery = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+	JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	WHERE n.nspname = current_schema() AND c.relname = 'locker_schema')`
+
 // migrate brings the schema to the latest version. Replicas starting
 // together take turns on an advisory lock; each migration runs in its own
 // transaction with the version bump.
@@ -90,8 +95,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	// Created only when missing: once the schema is made, a database user
 	// that may read and write Locker's tables, and create nothing, starts
 	// (CREATE TABLE IF NOT EXISTS needs the right to create all the same).
+	// Looked for in this store's schema only (current_schema(), the first
+	// on search_path that exists, where CREATE TABLE makes it, and which
+	// names the connections and the channel), not along the whole path
+	// as to_regclass('locker_schema') would: another installation
+	// further on it (in public, say) is not this one's.
 	var made bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('locker_schema') IS NOT NULL`).Scan(&made); err != nil {
+	if err := conn.QueryRow(ctx, madeQuery).Scan(&made); err != nil {
 		return err
 	}
 	if !made {
