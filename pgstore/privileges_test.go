@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,22 @@ func TestStartsWithoutTheRightToCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.Close()
+	ctx := context.Background()
+	s := openStore(t, readWriteUser(t, u), pgstore.Options{})
+	l, _, err := s.Update(ctx, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "h"}, env)
+		return events
+	})
+	if err != nil || l.Key != "k" || l.Fence == 0 {
+		t.Fatalf("lock as a user that may only read and write: %+v, %v", l, err)
+	}
+}
+
+// readWriteUser returns u as a new database user that has only the grants
+// docs/ha.md lists on u's schema, whose Locker tables are made; CREATE on
+// the schema is revoked from PUBLIC.
+func readWriteUser(t *testing.T, u string) string {
+	t.Helper()
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvVar))
 	if err != nil {
@@ -57,12 +74,59 @@ func TestStartsWithoutTheRightToCreate(t *testing.T) {
 	}
 	p, _ := url.Parse(u)
 	p.User = url.User(role)
-	s := openStore(t, p.String(), pgstore.Options{})
-	l, _, err := s.Update(ctx, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
-		events, _ := lock.Acquire(l, lock.Request{Key: "k", Holder: "h"}, env)
-		return events
-	})
-	if err != nil || l.Key != "k" || l.Fence == 0 {
-		t.Fatalf("lock as %s: %+v, %v", role, l, err)
+	return p.String()
+}
+
+// An upgrade that needs a schema migration, started as a user that may only
+// read and write Locker's tables (docs/ha.md), says so: which version the
+// schema is at and needs, that the owner of the tables (named) must start
+// this version once to upgrade it, and to grant again. It said "migrating
+// the schema to version 4: ERROR: must be owner of table locker_waiters".
+func TestAnUpgradeAUserMayNotMakeSaysWhoMust(t *testing.T) {
+	u := pgtest.Schema(t)
+	first, err := pgstore.Open(context.Background(), u, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	rw := readWriteUser(t, u)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvVar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var owner string
+	if err := admin.QueryRow(ctx, "SELECT current_user").Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	// As a schema made by an older Locker: the last migration is to come.
+	if _, err := admin.Exec(ctx, "UPDATE "+schemaOf(t, u)+".locker_schema SET version = version - 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgstore.Open(ctx, rw, pgstore.Options{})
+	if err == nil {
+		t.Fatal("started, with a schema to upgrade, as a user that may not")
+	}
+	for _, want := range []string{"needs version", "may not", "owner", `"` + owner + `"`, "start this version once", "docs/ha.md"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+}
+
+// A first start as a user that may not create Locker's tables says so, and
+// what to do.
+func TestAFirstStartAUserMayNotMakeSaysWhoMust(t *testing.T) {
+	u := pgtest.Schema(t)
+	rw := readWriteUser(t, u)
+	_, err := pgstore.Open(context.Background(), rw, pgstore.Options{})
+	if err == nil {
+		t.Fatal("made the schema as a user that may not")
+	}
+	for _, want := range []string{"may not create", "CREATE ON SCHEMA", "docs/ha.md"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
 	}
 }

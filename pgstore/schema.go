@@ -2,9 +2,11 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -106,7 +108,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if !made {
 		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS locker_schema (version int NOT NULL)`); err != nil {
-			return err
+			return mayNotMake(ctx, conn.Conn(), 0, err)
 		}
 	}
 	var version int
@@ -131,8 +133,39 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
+			if v > 0 {
+				return mayNotMake(ctx, conn.Conn(), v, fmt.Errorf("migrating the schema to version %d: %w", v+1, err))
+			}
+			return mayNotMake(ctx, conn.Conn(), 0, err)
 		}
 	}
 	return nil
+}
+
+// mayNotMake explains err, a migration's from version (0: making the
+// schema), when it is PostgreSQL's refusal of a database user's rights
+// (42501): replicas may run as a user that may only read and write
+// Locker's tables (docs/ha.md), and such a user can neither make the
+// schema nor upgrade it. Other errors are returned as they are.
+func mayNotMake(ctx context.Context, conn *pgx.Conn, version int, err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42501" {
+		return err
+	}
+	var user, schema, owner string
+	// Best effort: the owner of Locker's tables, when they are made.
+	conn.QueryRow(ctx, `SELECT current_user, coalesce(current_schema(), ''),
+		coalesce((SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+			JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = current_schema() AND c.relname = 'locker_locks'), '')`).Scan(&user, &schema, &owner)
+	if version == 0 {
+		return fmt.Errorf("database user %q may not create Locker's tables in schema %q (%w): start Locker once as a user that may (the schema's owner, say), which makes them, then the replicas as %q with the grants docs/ha.md lists; or GRANT CREATE ON SCHEMA %s TO %s",
+			user, schema, err, user, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{user}.Sanitize())
+	}
+	who := "the owner of Locker's tables"
+	if owner != "" {
+		who = fmt.Sprintf("the owner of Locker's tables, %q", owner)
+	}
+	return fmt.Errorf("schema %q is at version %d, and this Locker needs version %d, which database user %q may not make (%w): start this version once as %s (LOCKER_DATABASE_URL with that user: it upgrades the schema as it starts, and may be stopped again), then the replicas as %q; grant %q again what docs/ha.md lists, for what the upgrade made",
+		schema, version, len(migrations), user, err, who, user, user)
 }
