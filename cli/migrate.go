@@ -46,7 +46,9 @@ Stop every Locker server that uses either store first, so that nothing
 changes during the copy: a data file in use by a running server is refused,
 and so is a database that Locker servers are connected to (servers of the
 same schema, or connections named as the URL names them; servers of a
-Locker that does not name its connections yet are not seen). Then start the
+Locker that does not name its connections yet are not seen). A source
+database whose schema has no Locker tables is refused (is search_path
+right?), not copied as an empty store. Then start the
 servers on the target. A copy that takes more than a few seconds says on
 stderr how far it got. Run it with the servers' LOCKER_HISTORY when they keep
 more than the default 100 events per lock, or the oldest are not copied
@@ -511,7 +513,7 @@ func sameDatabase(ctx context.Context, a, b string) bool {
 // that Locker servers are connected to is refused (checkServers).
 func (mc *migration) openStore(ctx context.Context, spec, role string, history int, minFence uint64) (lock.Store, error) {
 	if isDatabase(spec) {
-		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait, ApplicationName: migrateAppName})
+		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait, ApplicationName: migrateAppName, MustBeMade: role == "source"})
 		if err != nil {
 			return nil, fmt.Errorf("the %s database %s: %s", role, redactStore(spec), databaseError(spec, err))
 		}

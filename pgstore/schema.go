@@ -74,7 +74,7 @@ const madeQuery = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
 // migrate brings the schema to the latest version. Replicas starting
 // together take turns on an advisory lock; each migration runs in its own
 // transaction with the version bump.
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+func migrate(ctx context.Context, pool *pgxpool.Pool, mustBeMade bool) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -105,6 +105,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	var made bool
 	if err := conn.QueryRow(ctx, madeQuery).Scan(&made); err != nil {
 		return err
+	}
+	if !made && mustBeMade {
+		var schema string
+		conn.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&schema)
+		return fmt.Errorf("there are no Locker tables in schema %q (no table locker_schema): is search_path (or the database) right?", schema)
 	}
 	if !made {
 		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS locker_schema (version int NOT NULL)`); err != nil {

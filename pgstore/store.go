@@ -73,7 +73,11 @@ type Options struct {
 	// (application_name), over the URL's. Default: a server's name,
 	// "locker server <schema>", unless the URL (or PGAPPNAME) names them.
 	ApplicationName string
-	Logger          *slog.Logger
+	// MustBeMade refuses a schema that has no Locker tables instead of
+	// making them (locker migrate's source: a mistyped search_path is not
+	// an empty store).
+	MustBeMade bool
+	Logger     *slog.Logger
 }
 
 // setupTimeout bounds what Open does once the database answers: the
@@ -224,7 +228,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	ctx, cancelSetup := context.WithTimeout(ctx, setupTimeout)
 	defer cancelSetup()
-	if err := migrate(ctx, pool); err != nil {
+	if err := migrate(ctx, pool, opts.MustBeMade); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
