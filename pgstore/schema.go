@@ -102,6 +102,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, mustBeMade bool) error {
 	// names the connections and the channel), not along the whole path
 	// as to_regclass('locker_schema') would: another installation
 	// further on it (in public, say) is not this one's.
+	var (
+		schema *string
+		path   string
+		user   string
+	)
+	if err := conn.QueryRow(ctx, `SELECT current_schema(), current_setting('search_path'), current_user`).Scan(&schema, &path, &user); err != nil {
+		return err
+	}
+	if schema == nil {
+		// PostgreSQL would say "no schema has been selected to create in".
+		return fmt.Errorf("search_path %q names no schema that exists and that database user %q may use (USAGE): create the schema first and grant USAGE on it; a schema name with capitals, dots or other characters must be double-quoted in search_path (search_path=%%22Locker%%22 in a URL for the schema \"Locker\"), or PostgreSQL folds it to lower case", path, user)
+	}
 	var made bool
 	if err := conn.QueryRow(ctx, madeQuery).Scan(&made); err != nil {
 		return err

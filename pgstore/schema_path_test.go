@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -55,4 +56,38 @@ func TestAStartMakesItsOwnSchemaBesideAnotherOnThePath(t *testing.T) {
 	if !made {
 		t.Fatalf("no locker_schema in %s", schemaOf(t, ub))
 	}
+}
+
+// A search_path that names no schema the user may use (one with capitals
+// left unquoted, which PostgreSQL folds to lower case; one not made yet;
+// one without USAGE) says so, and how to quote: it said "no schema has
+// been selected to create in".
+func TestASearchPathOfNoSchemaSaysSo(t *testing.T) {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvVar))
+	if err != nil {
+		t.Skip(err)
+	}
+	defer admin.Close(ctx)
+	schema := uniqueName("Locker_Test_")
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") })
+	p, _ := url.Parse(pgtest.Schema(t))
+	q := p.Query()
+	q.Set("search_path", schema)
+	p.RawQuery = q.Encode()
+	_, err = pgstore.Open(ctx, p.String(), pgstore.Options{})
+	if err == nil {
+		t.Fatal("opened")
+	}
+	for _, want := range []string{"names no schema", "USAGE", "double-quoted"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+	q.Set("search_path", `"`+schema+`"`)
+	p.RawQuery = q.Encode()
+	openStore(t, p.String(), pgstore.Options{})
 }
