@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,6 +77,92 @@ type OutParams struct {
 	// Holder is who holds the hold (locked_by, or lock_by); "" means the
 	// key, as the server has it.
 	Holder string
+	// Release is what params.release_dir's directory shows (unlock only;
+	// nil without it): the hold that the lock step was granted.
+	Release *ReleaseDir
+}
+
+// ReleaseDir is the directory that an unlock's params.release_dir names:
+// the put step that took the lock, whose implicit get wrote the lock's
+// files there (name, fence, key, locked, holders; see in). Like the pool's
+// release: <dir>, it says which hold to give back: the one of the fence it
+// shows, not one taken afresh since.
+type ReleaseDir struct {
+	// Dir is the directory as given, Path where it is.
+	Dir, Path string
+	// Name is its name file: the lock's name.
+	Name string
+	// Fence is its fence file, "" when it has none or it is empty (a get
+	// from the original server).
+	Fence string
+	// Key, Locked and Holders are its key, locked and holders files;
+	// HasKey, HasLocked and HasHolders say whether it has them.
+	Key, Locked                   string
+	Holders                       []string
+	HasKey, HasLocked, HasHolders bool
+}
+
+// releaseDirHelp is what to set params.release_dir to.
+const releaseDirHelp = "set it to the name of the put step that took the lock (lock_op: lock)"
+
+// readReleaseDir reads, from the directory dir in outDir (the put's
+// directory of build artifacts), the files that a get of this resource
+// wrote. It returns the problems it met.
+func readReleaseDir(dir, outDir string) (*ReleaseDir, []string) {
+	d := &ReleaseDir{Dir: dir, Path: dir}
+	what := fmt.Sprintf("params.release_dir is %q", dir)
+	if !filepath.IsAbs(dir) {
+		d.Path = filepath.Join(outDir, dir)
+	}
+	if st, err := os.Stat(d.Path); err != nil || !st.IsDir() {
+		msg := fmt.Sprintf("%s, but there is no such directory in the build", what)
+		if names := dirNames(outDir); len(names) > 0 {
+			msg += " (there are: " + strings.Join(names, ", ") + ")"
+		}
+		return nil, []string{msg + ": " + releaseDirHelp}
+	}
+	var problems []string
+	read := func(file string) (string, bool) {
+		b, err := os.ReadFile(filepath.Join(d.Path, file))
+		switch {
+		case err == nil:
+			return string(b), true
+		case file == "name" && errors.Is(err, os.ErrNotExist):
+			problems = append(problems, fmt.Sprintf("%s, but %s has no name file: %s (its get writes the lock's name and fence there)", what, d.Path, releaseDirHelp))
+		case !errors.Is(err, os.ErrNotExist):
+			problems = append(problems, fmt.Sprintf("%s: cannot read its %s file: %v", what, file, err))
+		}
+		return "", false
+	}
+	if name, ok := read("name"); ok {
+		d.Name = strings.TrimRight(name, "\r\n")
+		if d.Name == "" {
+			problems = append(problems, fmt.Sprintf("%s, but its name file is empty: %s", what, releaseDirHelp))
+		} else if err := lock.ValidateName(fmt.Sprintf("the name in %s", filepath.Join(d.Path, "name")), d.Name); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if fence, ok := read("fence"); ok {
+		d.Fence = strings.TrimSpace(fence)
+		if _, err := strconv.ParseUint(d.Fence, 10, 64); d.Fence != "" && err != nil {
+			problems = append(problems, fmt.Sprintf("%s, but its fence file holds %.40q, not a fencing token (a number): %s", what, d.Fence, releaseDirHelp))
+		}
+	}
+	if key, ok := read("key"); ok {
+		d.Key, d.HasKey = strings.TrimRight(key, "\r\n"), true
+	}
+	if locked, ok := read("locked"); ok {
+		d.Locked, d.HasLocked = strings.TrimSpace(locked), true
+	}
+	if holders, ok := read("holders"); ok {
+		d.HasHolders = true
+		for _, h := range strings.Split(holders, "\n") {
+			if h = strings.TrimRight(h, "\r"); h != "" {
+				d.Holders = append(d.Holders, h)
+			}
+		}
+	}
+	return d, problems
 }
 
 // Version is a version of the resource: the state of its lock.
@@ -412,7 +501,7 @@ func checkURL(raw string) string {
 func redactURL(raw string) string { return strconv.Quote(client.RedactURL(raw)) }
 
 // parseOutParams checks a put's params.
-func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err error) {
+func parseOutParams(raw json.RawMessage, outDir string) (p *OutParams, warnings []string, err error) {
 	var problems []string
 	if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return nil, nil, &ConfigError{Problems: []string{"params are missing: a put needs params.lock_op (lock or unlock) and params.key"}}
@@ -440,8 +529,25 @@ func parseOutParams(raw json.RawMessage) (p *OutParams, warnings []string, err e
 			problems = append(problems, err.Error())
 		}
 	}
+	if raw := f.raw("release_dir"); raw != nil {
+		switch p.Op {
+		case "lock":
+			warnings = append(warnings, "params.release_dir is for lock_op: unlock (the directory of the put step that took the lock, whose hold to give back): ignoring it")
+		case "unlock":
+			dir := f.str("release_dir")
+			switch {
+			case f.bad["release_dir"]:
+			case strings.TrimSpace(dir) == "":
+				problems = append(problems, "params.release_dir is empty: "+releaseDirHelp+", or leave it out to release by key and holder")
+			default:
+				var more []string
+				p.Release, more = readReleaseDir(dir, outDir)
+				problems = append(problems, more...)
+			}
+		}
+	}
 	for _, name := range f.unknown() {
-		warnings = append(warnings, fmt.Sprintf("ignoring unknown setting params.%s (known: lock_op, key, locked_by, lock_by)", name))
+		warnings = append(warnings, fmt.Sprintf("ignoring unknown setting params.%s (known: lock_op, key, locked_by, lock_by, release_dir)", name))
 	}
 	if len(problems) > 0 {
 		return nil, warnings, &ConfigError{Problems: problems}

@@ -79,6 +79,9 @@ func TestBadConfig(t *testing.T) {
 		{"key not a string", "out", string(request(good(), obj{"lock_op": "lock", "key": []int{7}}, nil)), []string{"params.key must be a string, not a list"}},
 		{"key too long", "out", string(request(good(), obj{"lock_op": "lock", "key": long}, nil)), []string{"params.key is 513 bytes long"}},
 		{"locked_by with a control character", "out", string(request(good(), obj{"lock_op": "lock", "key": "k", "locked_by": "a\nb"}, nil)), []string{"params.locked_by must not contain control characters"}},
+		{"release_dir empty", "out", string(request(good(), obj{"lock_op": "unlock", "key": "k", "release_dir": ""}, nil)), []string{"params.release_dir is empty: set it to the name of the put step that took the lock (lock_op: lock)"}},
+		{"release_dir not a string", "out", string(request(good(), obj{"lock_op": "unlock", "key": "k", "release_dir": true}, nil)), []string{"params.release_dir must be a string, not a boolean"}},
+		{"release_dir not in the build", "out", string(request(good(), obj{"lock_op": "unlock", "key": "k", "release_dir": "prod-lock"}, nil)), []string{`params.release_dir is "prod-lock", but there is no such directory in the build: set it to the name of the put step that took the lock (lock_op: lock)`}},
 		{"params not an object", "out", `{"source":` + string(mustJSON(good())) + `,"params":["lock"]}`, []string{"params must be an object"}},
 		{"bad source for out", "out", string(request(with("lock_name", nil), lock, nil)), []string{"source.lock_name is missing"}},
 	} {

@@ -2,6 +2,8 @@ package resource
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +84,7 @@ func TestParseOutParams(t *testing.T) {
 		{`{"lock_op":"unlock","key":"k","lock_by":"h","locked_by":"h"}`, "h"},
 		{`{"lock_op":"unlock","key":"k"}`, ""},
 	} {
-		p, warnings, err := parseOutParams(json.RawMessage(tc.in))
+		p, warnings, err := parseOutParams(json.RawMessage(tc.in), t.TempDir())
 		if err != nil || len(warnings) != 0 {
 			t.Errorf("%s: %v %v", tc.in, err, warnings)
 			continue
@@ -91,9 +93,29 @@ func TestParseOutParams(t *testing.T) {
 			t.Errorf("%s: %+v", tc.in, p)
 		}
 	}
-	_, warnings, err := parseOutParams(json.RawMessage(`{"lock_op":"lock","key":"k","lock_with":"x"}`))
-	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "params.lock_with") {
+	_, warnings, err := parseOutParams(json.RawMessage(`{"lock_op":"lock","key":"k","lock_with":"x"}`), t.TempDir())
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "params.lock_with") || !strings.Contains(warnings[0], "release_dir") {
 		t.Errorf("unknown param: %v %v", err, warnings)
+	}
+	// release_dir is for unlock: with lock, a warning, and not read.
+	_, warnings, err = parseOutParams(json.RawMessage(`{"lock_op":"lock","key":"k","release_dir":"nowhere"}`), t.TempDir())
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "params.release_dir is for lock_op: unlock") {
+		t.Errorf("release_dir with lock: %v %v", err, warnings)
+	}
+	// A fence that is not a number.
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "l"), 0o755)
+	os.WriteFile(filepath.Join(dir, "l", "name"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "l", "fence"), []byte("seven"), 0o644)
+	_, _, err = parseOutParams(json.RawMessage(`{"lock_op":"unlock","key":"k","release_dir":"l"}`), dir)
+	if err == nil || !strings.Contains(err.Error(), `params.release_dir is "l", but its fence file holds "seven", not a fencing token`) {
+		t.Errorf("a bad fence: %v", err)
+	}
+	// No name file.
+	os.Remove(filepath.Join(dir, "l", "name"))
+	_, _, err = parseOutParams(json.RawMessage(`{"lock_op":"unlock","key":"k","release_dir":"l"}`), dir)
+	if err == nil || !strings.Contains(err.Error(), "has no name file") {
+		t.Errorf("no name file: %v", err)
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
@@ -26,9 +29,12 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 		l      *client.Lock
 		waited time.Duration
 	)
-	if p.Op == "lock" {
+	switch {
+	case p.Op == "lock":
 		l, waited, err = r.lock(ctx, name, p, holder)
-	} else {
+	case p.Release != nil:
+		l, err = r.unlockFromDir(ctx, name, p, holder)
+	default:
 		l, err = r.unlock(ctx, name, p, holder, 0)
 	}
 	if err != nil {
@@ -268,6 +274,46 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			return now, nil
 		}
 	}
+}
+
+// unlockFromDir gives back the hold that params.release_dir's directory
+// shows (the lock step's, its get wrote the fence it was granted under):
+// only while the lock is still in that holding period, so that a late
+// unlock, after the lease ran out and a build with the same key and holder
+// took the lock afresh, leaves that build's hold alone. A directory of
+// another lock, key or holder is refused, before anything is sent; one
+// without a fence (the original server's get writes none) releases by key
+// and holder, as without release_dir.
+func (r *runner) unlockFromDir(ctx context.Context, name string, p *OutParams, holder string) (*client.Lock, error) {
+	d := p.Release
+	what := fmt.Sprintf("params.release_dir is %q", d.Dir)
+	if d.Name != name {
+		return nil, fmt.Errorf("%s, but its name file names lock %q, not this resource's lock %q: set it to the name of the put step of this resource that took the lock", what, d.Name, name)
+	}
+	if d.Locked == "false" || (d.HasKey && d.Key == "") {
+		// A get of the lock while it was free (before the lock step, or
+		// after its lease ran out): no hold of this step's to name.
+		l, err := r.readLock(ctx, name, 0)
+		if err != nil {
+			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+		}
+		r.log.printf("%s shows lock %q free: it holds no hold to release, and nothing is released; the lock is %s now. (%s, or leave release_dir out to release by key and holder.)", d.Dir, name, describe(l), strings.ToUpper(releaseDirHelp[:1])+releaseDirHelp[1:])
+		l.Message = fmt.Sprintf("%s held nothing on %q", d.Dir, name)
+		return l, nil
+	}
+	if d.HasKey && d.Key != p.Key {
+		return nil, fmt.Errorf("%s, but it shows lock %q held under key %q, not params.key %q: set params.key to the key the lock step took it with, or release_dir to the put step that took it with key %q", what, name, d.Key, p.Key, p.Key)
+	}
+	if d.HasHolders && len(d.Holders) > 0 && !slices.Contains(d.Holders, holder) {
+		return nil, fmt.Errorf("%s, but it shows no hold of holder %q on lock %q (holders: %s): set params.locked_by to the lock step's, or release_dir to the put step that took it as %q", what, holder, name, strings.Join(d.Holders, ", "), holder)
+	}
+	if d.Fence == "" {
+		r.log.printf("note: %s has no fence (a get from the original server writes none): releasing the hold of key %q, holder %q by key and holder, as without release_dir", d.Dir, p.Key, holder)
+		return r.unlock(ctx, name, p, holder, 0)
+	}
+	fence, _ := strconv.ParseUint(d.Fence, 10, 64) // checked by readReleaseDir
+	r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s: a hold taken afresh since is left alone", p.Key, holder, fence, d.Dir)
+	return r.unlock(ctx, name, p, holder, fence)
 }
 
 // warnLease says so when the server gave the hold a lease (its

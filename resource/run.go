@@ -136,7 +136,7 @@ func run(ctx context.Context, cmd string, args []string, in []byte, log *logger)
 		if src.Pool != "" {
 			poolParams, warnings, err = parsePoolParams(req.Params, dir, getenv)
 		} else {
-			params, warnings, err = parseOutParams(req.Params)
+			params, warnings, err = parseOutParams(req.Params, dir)
 		}
 		for _, w := range warnings {
 			log.printf("warning: %s", w)
