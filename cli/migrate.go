@@ -44,9 +44,11 @@ waiting for a lock are not copied.
 
 Stop every Locker server that uses either store first, so that nothing
 changes during the copy: a data file in use by a running server is refused,
-and so is a database that Locker servers are connected to (servers of the
-same schema, or connections named as the URL names them; servers of a
-Locker that does not name its connections yet are not seen). A source
+and so is a database that Locker servers are connected to (each server of
+the same schema holds an advisory lock that says so, however its
+connections are named; connections named as servers of that schema, or as
+the URL names them, count too; servers of a Locker that does neither yet
+are not seen). A source
 database whose schema has no Locker tables is refused (is search_path
 right?), not copied as an empty store. Then start the
 servers on the target. A copy that takes more than a few seconds says on
@@ -513,7 +515,7 @@ func sameDatabase(ctx context.Context, a, b string) bool {
 // that Locker servers are connected to is refused (checkServers).
 func (mc *migration) openStore(ctx context.Context, spec, role string, history int, minFence uint64) (lock.Store, error) {
 	if isDatabase(spec) {
-		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait, ApplicationName: migrateAppName, MustBeMade: role == "source"})
+		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait, ApplicationName: migrateAppName, Tool: true, MustBeMade: role == "source"})
 		if err != nil {
 			return nil, fmt.Errorf("the %s database %s: %s", role, redactStore(spec), databaseError(spec, err))
 		}

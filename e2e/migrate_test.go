@@ -157,3 +157,43 @@ func TestMigrateRefusedWhileReplicasRun(t *testing.T) {
 		t.Errorf("migrate once the replica stopped: exit %d\n%s", code, out)
 	}
 }
+
+// locker migrate refuses a database whose replicas name their connections
+// otherwise than the URL it is given does (application_name in their own
+// URL, or PGAPPNAME), where looking by name finds none: each replica holds
+// its schema's presence lock, whatever its name. A review found migrate
+// copying while such replicas ran (two holders once clients moved to the
+// target). Once they stop, it copies.
+func TestMigrateRefusedWhileReplicasNamedOtherwiseRun(t *testing.T) {
+	db := haDatabase(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", "something-else")
+	u.RawQuery = q.Encode()
+	byURL := startServer(t, []string{"LOCKER_DATABASE_URL=" + u.String()})
+	haCall(t, http.MethodPut, byURL.URL+"/lock/deploy", `{"key":"k","lock_by":"a"}`, http.StatusOK)
+	byEnv := startServer(t, []string{"LOCKER_DATABASE_URL=" + db, "PGAPPNAME=ops-named"})
+
+	dir := t.TempDir()
+	out, code := runLocker(t, nil, "migrate", "--from", db, "--to", filepath.Join(dir, "back.yml"))
+	if code != 1 || !strings.Contains(out, "Locker servers are connected to the source database") ||
+		!strings.Contains(out, `"something-else"`) || !strings.Contains(out, `"ops-named"`) || !strings.Contains(out, "from 127.0.0.1") {
+		t.Errorf("migrate from the database replicas named otherwise use: exit %d\n%s", code, out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("the refused migration made files: %v", entries)
+	}
+
+	for _, s := range []*server{byURL, byEnv} {
+		if err := s.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, code = runLocker(t, nil, "migrate", "--from", db, "--to", filepath.Join(dir, "after.yml"))
+	if code != 0 || !strings.Contains(out, "copied 1 locks (1 held)") || strings.Contains(out, "connected") {
+		t.Errorf("migrate once the replicas stopped: exit %d\n%s", code, out)
+	}
+}

@@ -133,7 +133,7 @@ func TestServersListsTheOtherServersOfTheSchema(t *testing.T) {
 	u := pgtest.Schema(t)
 	server := openStore(t, u, pgstore.Options{})
 	openStore(t, pgtest.Schema(t), pgstore.Options{}) // another installation
-	tool := openStore(t, u, pgstore.Options{ApplicationName: "locker migrate"})
+	tool := openStore(t, u, pgstore.Options{ApplicationName: "locker migrate", Tool: true})
 
 	got := serversEventually(t, tool, func(n int) bool { return n >= 2 })
 	if len(got) < 2 {
@@ -158,7 +158,7 @@ func TestServersListsTheOtherServersOfTheSchema(t *testing.T) {
 func TestServersFindsThemByTheURLsName(t *testing.T) {
 	u := withParam(t, pgtest.Schema(t), "application_name", uniqueName("ops-"))
 	openStore(t, u, pgstore.Options{})
-	tool := openStore(t, u, pgstore.Options{ApplicationName: "locker migrate"})
+	tool := openStore(t, u, pgstore.Options{ApplicationName: "locker migrate", Tool: true})
 	if got := serversEventually(t, tool, func(n int) bool { return n >= 2 }); len(got) < 2 {
 		t.Fatalf("Servers: %+v, want the server's pool and listener", got)
 	}
@@ -201,7 +201,7 @@ func TestServersOfAnotherRoleWithoutTheirAddresses(t *testing.T) {
 	}
 	p, _ := url.Parse(u)
 	p.User = url.User(role)
-	tool := openStore(t, p.String(), pgstore.Options{ApplicationName: "locker migrate"})
+	tool := openStore(t, p.String(), pgstore.Options{ApplicationName: "locker migrate", Tool: true})
 	got := serversEventually(t, tool, func(n int) bool { return n >= 2 })
 	if len(got) < 2 {
 		t.Fatalf("Servers as %s: %+v, want the server's pool and listener", role, got)

@@ -126,6 +126,16 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			if s.nameBySchema {
 				_, err = conn.Exec(qctx, nameConn, serverName)
 			}
+			if err == nil && !s.opts.Tool {
+				// The server's presence (presenceLock), on this
+				// connection for as long as it lasts: taken again on
+				// each new one. Not taken only while another program
+				// holds the key exclusively; the server still serves.
+				var held bool
+				if err = conn.QueryRow(qctx, presenceLock, presenceKey, serverName).Scan(&held); err == nil && !held {
+					s.opts.Logger.Warn("another program holds the advisory lock by which locker migrate sees that this server runs; it may not see this one", "key", presenceKey)
+				}
+			}
 			if err == nil {
 				_, err = conn.Exec(qctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
 			}

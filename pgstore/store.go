@@ -77,7 +77,11 @@ type Options struct {
 	// making them (locker migrate's source: a mistyped search_path is not
 	// an empty store).
 	MustBeMade bool
-	Logger     *slog.Logger
+	// Tool marks a store that is not a Locker server (locker migrate's):
+	// it does not hold its schema's presence lock (presence), so that
+	// Servers does not count it, nor another tool's.
+	Tool   bool
+	Logger *slog.Logger
 }
 
 // setupTimeout bounds what Open does once the database answers: the
@@ -131,6 +135,23 @@ const serverName = "locker server "
 // (search_path's first, as each statement finds it) is known only once
 // connected.
 const nameConn = `SELECT set_config('application_name', $1 || coalesce(current_schema(), ''), false)`
+
+// presenceKey and presenceLock make a server's presence independent of how
+// its connections are named: each server holds, on its LISTEN connection
+// for as long as it runs (taken again whenever that connection is made
+// again), a shared session-level advisory lock keyed by its schema, and
+// Servers lists the sessions holding it (pg_locks, which any role may
+// read). Shared: servers do not wait for each other. The two-int form
+// (presenceKey, "lock" in ASCII, and hashtext of the server name of the
+// schema): its key space is apart from the one-bigint form that
+// migrateLockID is in, so that the two cannot collide. Two schemas whose
+// hashes collide would only see each other's servers (locker migrate
+// would refuse, not copy). Computed by the database from current_schema()
+// on both sides, as the server name is.
+const (
+	presenceKey  = 0x6c6f636b
+	presenceLock = `SELECT pg_try_advisory_lock_shared($1, hashtext($2 || coalesce(current_schema(), '')))`
+)
 
 // Open connects to the database at url, migrates the schema, and starts
 // listening for changes.
@@ -1015,11 +1036,14 @@ type Session struct {
 
 // Servers returns the connections of Locker servers to this store's
 // database and schema (locker migrate refuses to copy while there are
-// any): those named as servers of its schema, and those named as its URL
-// names connections (which servers started with the same URL are). Any
-// role sees other sessions' names. A store named as a server counts its
-// own connections too, but for the one that asks: call it on a store with
-// Options.ApplicationName. Servers older than the naming are not seen.
+// any), each once: those holding the schema's presence lock (each
+// server's LISTEN connection, however it is named), those named as
+// servers of its schema, and those named as its URL names connections
+// (which servers started with the same URL are). Any role sees other
+// sessions' names and locks. A store that is not a tool counts its own
+// connections too, but for the one that asks: call it on a store with
+// Options.Tool and Options.ApplicationName. Servers of a Locker version
+// that neither names its connections nor holds the lock are not seen.
 func (s *Store) Servers(ctx context.Context) ([]Session, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
@@ -1035,8 +1059,13 @@ func (s *Store) Servers(ctx context.Context) ([]Session, error) {
 		rows, err := tx.Query(ctx, `SELECT application_name, host(client_addr), client_port
 			FROM pg_catalog.pg_stat_activity
 			WHERE datname = current_database() AND pid <> pg_backend_pid()
-				AND (application_name = $1 OR ($2 <> '' AND application_name = $2))
-			ORDER BY client_addr, pid`, name, s.urlName)
+				AND (application_name = $1 OR ($2 <> '' AND application_name = $2)
+					OR pid IN (SELECT l.pid FROM pg_catalog.pg_locks l
+						WHERE l.locktype = 'advisory' AND l.objsubid = 2
+							AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+							AND l.classid = $3::int4::oid
+							AND l.objid = hashtext($4 || coalesce(current_schema(), ''))::oid))
+			ORDER BY client_addr, pid`, name, s.urlName, int32(presenceKey), serverName)
 		if err != nil {
 			return err
 		}
