@@ -13,9 +13,12 @@ import (
 )
 
 // heldUpStore holds up the changes made under a context marked heldUp,
-// until that context ends.
+// until that context ends, and counts the changes made to the lock named
+// name.
 type heldUpStore struct {
 	*memstore.Store
+	name    string
+	changes atomic.Int64 // changes of the lock named name
 	waiting atomic.Int32 // changes held up now
 }
 
@@ -27,7 +30,83 @@ func (s *heldUpStore) Update(ctx context.Context, name string, m lock.Mutation) 
 		<-ctx.Done()
 		return lock.Lock{}, nil, ctx.Err()
 	}
+	if name == s.name {
+		s.changes.Add(1)
+	}
 	return s.Store.Update(ctx, name, m)
+}
+
+// deferring is a waiter by name (key x) on member m of pool p, deferring
+// to an earlier pool waiter whose claim of m, free, the store holds up:
+// leave makes the pool waiter go away, then poolDone and byName give the
+// two waits' outcomes. Nothing but wake-ups reaches the waiter by name:
+// the service's poll is an hour away.
+type deferring struct {
+	svc              *lockservice.Service
+	store            *heldUpStore
+	ctx              context.Context
+	leave            func()
+	poolDone, byName chan error
+}
+
+func startDeferring(t *testing.T) *deferring {
+	t.Helper()
+	d := &deferring{store: &heldUpStore{Store: memstore.New(memstore.Options{}), name: "m"}, poolDone: make(chan error, 1), byName: make(chan error, 1)}
+	d.svc = lockservice.New(d.store, lockservice.Config{PollInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d.ctx = ctx
+	if err := d.svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.svc.Close)
+	if _, err := d.svc.AddMember(ctx, "p", "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.svc.Acquire(ctx, "m", lock.Request{Key: "h", Holder: "h"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	poolCtx, leave := context.WithCancel(context.WithValue(ctx, heldUpKey{}, true))
+	t.Cleanup(leave)
+	d.leave = leave
+	go func() {
+		_, err := d.svc.AcquireFromPool(poolCtx, "p", lock.Request{Key: "pool", Holder: "pool"}, time.Minute)
+		d.poolDone <- err
+	}()
+	eventually(t, func() bool { return d.svc.PoolWaiters("p") == 1 }, "the pool waiter queued")
+	go func() {
+		_, err := d.svc.Acquire(ctx, "m", lock.Request{Key: "x", Holder: "x"}, time.Minute)
+		d.byName <- err
+	}()
+	eventually(t, func() bool { return d.svc.Waiters("m") == 1 }, "the waiter by name queued")
+	if _, _, err := d.svc.Release(ctx, "m", "h", "h"); err != nil {
+		t.Fatal(err)
+	}
+	// The pool waiter is now making its claim (held up); the waiter by
+	// name has looked and let it go first.
+	eventually(t, func() bool { return d.store.waiting.Load() == 1 }, "the pool waiter's claim held up")
+	return d
+}
+
+// leaveAndServe makes the pool waiter go away and checks that the waiter
+// by name then gets m, woken by its leaving.
+func (d *deferring) leaveAndServe(t *testing.T) {
+	t.Helper()
+	d.leave()
+	if err := <-d.poolDone; err == nil {
+		t.Fatal("the pool waiter that went away got a member")
+	}
+	select {
+	case err := <-d.byName:
+		if err != nil {
+			t.Fatalf("the waiter by name: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the waiter by name was not woken when the pool waiter ahead of it left")
+	}
+	if l, _ := d.svc.Get(d.ctx, "m"); l.Key != "x" {
+		t.Fatalf("m is held by %q, want x", l.Key)
+	}
 }
 
 // TestWaiterByNameWokenWhenPoolWaiterAheadLeaves: a waiter by name finds
@@ -37,81 +116,13 @@ func (s *heldUpStore) Update(ctx context.Context, name string, m lock.Mutation) 
 // again at once: nothing changes the lock or its own queue, and its poll
 // is an hour away.
 func TestWaiterByNameWokenWhenPoolWaiterAheadLeaves(t *testing.T) {
-	store := &heldUpStore{Store: memstore.New(memstore.Options{})}
-	svc := lockservice.New(store, lockservice.Config{PollInterval: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	if _, err := svc.AddMember(ctx, "p", "m", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Acquire(ctx, "m", lock.Request{Key: "h", Holder: "h"}, 0); err != nil {
-		t.Fatal(err)
-	}
-	poolCtx, leave := context.WithCancel(context.WithValue(ctx, heldUpKey{}, true))
-	defer leave()
-	poolDone := make(chan error, 1)
-	go func() {
-		_, err := svc.AcquireFromPool(poolCtx, "p", lock.Request{Key: "pool", Holder: "pool"}, time.Minute)
-		poolDone <- err
-	}()
-	eventually(t, func() bool { return svc.PoolWaiters("p") == 1 }, "the pool waiter queued")
-	byName := make(chan error, 1)
-	go func() {
-		_, err := svc.Acquire(ctx, "m", lock.Request{Key: "x", Holder: "x"}, time.Minute)
-		byName <- err
-	}()
-	eventually(t, func() bool { return svc.Waiters("m") == 1 }, "the waiter by name queued")
-	if _, _, err := svc.Release(ctx, "m", "h", "h"); err != nil {
-		t.Fatal(err)
-	}
-	// The pool waiter is now making its claim (held up); the waiter by
-	// name has looked and let it go first.
-	eventually(t, func() bool { return store.waiting.Load() == 1 }, "the pool waiter's claim held up")
+	d := startDeferring(t)
 	select {
-	case err := <-byName:
+	case err := <-d.byName:
 		t.Fatalf("the waiter by name returned (%v) while an earlier pool waiter was making its claim", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	leave()
-	if err := <-poolDone; err == nil {
-		t.Fatal("the pool waiter that went away got a member")
-	}
-	select {
-	case err := <-byName:
-		if err != nil {
-			t.Fatalf("the waiter by name: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the waiter by name was not woken when the pool waiter ahead of it left")
-	}
-	if l, _ := svc.Get(ctx, "m"); l.Key != "x" {
-		t.Fatalf("m is held by %q, want x", l.Key)
-	}
-}
-
-// countedStore counts the changes made to one lock, and holds up the
-// changes made under a context marked heldUp until that context ends.
-type countedStore struct {
-	lock.Store
-	name    string
-	changes atomic.Int64
-	waiting atomic.Int32
-}
-
-func (s *countedStore) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
-	if ctx.Value(heldUpKey{}) != nil {
-		s.waiting.Add(1)
-		<-ctx.Done()
-		return lock.Lock{}, nil, ctx.Err()
-	}
-	if name == s.name {
-		s.changes.Add(1)
-	}
-	return s.Store.Update(ctx, name, m)
+	d.leaveAndServe(t)
 }
 
 // TestDeferredWaiterNotWokenByOtherLocks: a waiter by name that lets an
@@ -121,64 +132,21 @@ func (s *countedStore) Update(ctx context.Context, name string, m lock.Mutation)
 // looks is a change attempt (with PostgreSQL, reads of the database), and
 // it would make one for each of them for as long as it defers.
 func TestDeferredWaiterNotWokenByOtherLocks(t *testing.T) {
-	store := &countedStore{Store: memstore.New(memstore.Options{}), name: "m"}
-	svc := lockservice.New(store, lockservice.Config{PollInterval: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	if _, err := svc.AddMember(ctx, "p", "m", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Acquire(ctx, "m", lock.Request{Key: "h", Holder: "h"}, 0); err != nil {
-		t.Fatal(err)
-	}
-	poolCtx, leave := context.WithCancel(context.WithValue(ctx, heldUpKey{}, true))
-	defer leave()
-	poolDone := make(chan error, 1)
-	go func() {
-		_, err := svc.AcquireFromPool(poolCtx, "p", lock.Request{Key: "pool", Holder: "pool"}, time.Minute)
-		poolDone <- err
-	}()
-	eventually(t, func() bool { return svc.PoolWaiters("p") == 1 }, "the pool waiter queued")
-	byName := make(chan error, 1)
-	go func() {
-		_, err := svc.Acquire(ctx, "m", lock.Request{Key: "x", Holder: "x"}, time.Minute)
-		byName <- err
-	}()
-	eventually(t, func() bool { return svc.Waiters("m") == 1 }, "the waiter by name queued")
-	if _, _, err := svc.Release(ctx, "m", "h", "h"); err != nil {
-		t.Fatal(err)
-	}
-	// The pool waiter's claim is held up; the waiter by name defers to it.
-	eventually(t, func() bool { return store.waiting.Load() == 1 }, "the pool waiter's claim held up")
+	d := startDeferring(t)
 	time.Sleep(20 * time.Millisecond)
-	before := store.changes.Load()
+	before := d.store.changes.Load()
 	const others = 200
 	for i := range others {
 		other := fmt.Sprint("other-", i)
-		if _, err := svc.Acquire(ctx, other, lock.Request{Key: "o", Holder: "o"}, 0); err != nil {
+		if _, err := d.svc.Acquire(d.ctx, other, lock.Request{Key: "o", Holder: "o"}, 0); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Millisecond) // time for a woken waiter to look
 	}
-	if n := store.changes.Load() - before; n > others/10 {
+	if n := d.store.changes.Load() - before; n > others/10 {
 		t.Errorf("the deferred waiter made %d attempts on m during %d changes of other locks", n, others)
 	}
-	leave()
-	if err := <-poolDone; err == nil {
-		t.Fatal("the pool waiter that went away got a member")
-	}
-	select {
-	case err := <-byName:
-		if err != nil {
-			t.Fatalf("the waiter by name: %v", err)
-		}
-	case <-time.After(patience):
-		t.Fatal("the waiter by name was not woken when the pool waiter ahead of it left")
-	}
+	d.leaveAndServe(t)
 }
 
 // TestSharedKeyDoesNotJumpPoolWaiter: a request by name whose key is the

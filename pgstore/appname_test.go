@@ -67,6 +67,16 @@ func openStore(t *testing.T, u string, opts pgstore.Options) *pgstore.Store {
 	return s
 }
 
+// userOf returns the user name in URL u.
+func userOf(t *testing.T, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.User.Username()
+}
+
 func uniqueName(prefix string) string {
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -170,38 +180,12 @@ func TestServersFindsThemByTheURLsName(t *testing.T) {
 func TestServersOfAnotherRoleWithoutTheirAddresses(t *testing.T) {
 	u := pgtest.Schema(t)
 	openStore(t, u, pgstore.Options{}) // as the test database's user
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvVar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	role := uniqueName("locker_test_role_")
-	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
-		t.Skipf("cannot create a role to test with: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvVar))
-		if err != nil {
-			return
-		}
-		defer admin.Close(ctx)
-		admin.Exec(ctx, "DROP OWNED BY "+role)
-		admin.Exec(ctx, "DROP ROLE "+role)
-	})
-	schema := schemaOf(t, u)
-	for _, q := range []string{
-		"GRANT ALL ON SCHEMA " + schema + " TO " + role,
-		"GRANT ALL ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
-		"GRANT ALL ON ALL SEQUENCES IN SCHEMA " + schema + " TO " + role,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, _ := url.Parse(u)
-	p.User = url.User(role)
-	tool := openStore(t, p.String(), pgstore.Options{ApplicationName: "locker migrate", Tool: true})
+	as := userWith(t, u, "locker_test_role_",
+		"GRANT ALL ON SCHEMA %[1]s TO %[2]s",
+		"GRANT ALL ON ALL TABLES IN SCHEMA %[1]s TO %[2]s",
+		"GRANT ALL ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s")
+	role := userOf(t, as)
+	tool := openStore(t, as, pgstore.Options{ApplicationName: "locker migrate", Tool: true})
 	got := serversEventually(t, tool, func(n int) bool { return n >= 2 })
 	if len(got) < 2 {
 		t.Fatalf("Servers as %s: %+v, want the server's pool and listener", role, got)

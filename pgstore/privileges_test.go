@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -42,13 +43,26 @@ func TestStartsWithoutTheRightToCreate(t *testing.T) {
 // the schema is revoked from PUBLIC.
 func readWriteUser(t *testing.T, u string) string {
 	t.Helper()
+	return userWith(t, u, "locker_test_rw_",
+		"REVOKE CREATE ON SCHEMA %[1]s FROM PUBLIC",
+		"GRANT USAGE ON SCHEMA %[1]s TO %[2]s",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s",
+		"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s")
+}
+
+// userWith returns u as a new database user (named prefix and a random
+// suffix, dropped when the test ends) after the statements grants, each
+// given the schema (%[1]s) and the user (%[2]s). The test is skipped when
+// no user can be made.
+func userWith(t *testing.T, u, prefix string, grants ...string) string {
+	t.Helper()
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, os.Getenv(pgtest.EnvVar))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	role := uniqueName("locker_test_rw_")
+	role := uniqueName(prefix)
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
 		t.Skipf("cannot create a role to test with: %v", err)
 	}
@@ -62,13 +76,8 @@ func readWriteUser(t *testing.T, u string) string {
 		admin.Exec(ctx, "DROP ROLE "+role)
 	})
 	schema := schemaOf(t, u)
-	for _, q := range []string{
-		"REVOKE CREATE ON SCHEMA " + schema + " FROM PUBLIC",
-		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
-		"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA " + schema + " TO " + role,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
+	for _, q := range grants {
+		if _, err := admin.Exec(ctx, fmt.Sprintf(q, schema, role)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -175,42 +175,38 @@ func TestPoolWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 // them and naming source.wait_chunk, not the last request's "context
 // deadline exceeded" (the timeout usually ends a request in flight).
 func TestTimeoutThroughAProxyNamesWaitChunk(t *testing.T) {
-	ctx := context.Background()
-	s := startServer(t, serverOpts{})
-	c := s.client(t, "", "")
-	p := cutproxy.New(t, s.URL, 1500*time.Millisecond)
-	if _, err := c.Lock(ctx, "slow", client.LockOptions{Key: "a"}); err != nil {
-		t.Fatal(err)
-	}
-	source := obj{"locker_uri": p.URL, "lock_name": "slow", "retry_delay": "100ms", "timeout": "4s"}
-	r := start(t, binary, request(source, lockParams("me", ""), nil), "out", t.TempDir()).wait()
-	if r.code == 0 {
-		t.Fatalf("the step took a held lock:\n%s", r.stderr)
-	}
-	last := r.stderr[strings.LastIndex(strings.TrimRight(r.stderr, "\n"), "\n")+1:]
-	for _, want := range []string{"gave up", "source.timeout", "HTTP 504", "set source.wait_chunk below it"} {
-		if !strings.Contains(last, want) {
-			t.Errorf("the step's last line does not say %q: %s", want, last)
-		}
-	}
+	gaveUpNamingWaitChunk(t, func(ctx context.Context, c *client.Client) error {
+		_, err := c.Lock(ctx, "slow", client.LockOptions{Key: "a"})
+		return err
+	}, obj{"lock_name": "slow"}, lockParams("me", ""))
 }
 
 // TestPoolTimeoutThroughAProxyNamesWaitChunk: the same for a pool acquire.
 func TestPoolTimeoutThroughAProxyNamesWaitChunk(t *testing.T) {
-	ctx := context.Background()
+	gaveUpNamingWaitChunk(t, func(ctx context.Context, c *client.Client) error {
+		if _, err := c.AddMember(ctx, "envs", "env-1", nil); err != nil {
+			return err
+		}
+		_, err := c.Lock(ctx, "env-1", client.LockOptions{Key: "a"})
+		return err
+	}, obj{"pool": "envs"}, obj{"key": "me", "acquire": true})
+}
+
+// gaveUpNamingWaitChunk runs a put with params through a proxy that cuts
+// waits after 1.5s, with source (plus the proxy's URL, a 4s timeout)
+// after hold has made what it waits for held, and checks that it fails at
+// the timeout naming the cut and source.wait_chunk on its last line.
+func gaveUpNamingWaitChunk(t *testing.T, hold func(context.Context, *client.Client) error, source, params obj) {
+	t.Helper()
 	s := startServer(t, serverOpts{})
-	c := s.client(t, "", "")
-	p := cutproxy.New(t, s.URL, 1500*time.Millisecond)
-	if _, err := c.AddMember(ctx, "envs", "env-1", nil); err != nil {
+	if err := hold(context.Background(), s.client(t, "", "")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Lock(ctx, "env-1", client.LockOptions{Key: "a"}); err != nil {
-		t.Fatal(err)
-	}
-	source := obj{"locker_uri": p.URL, "pool": "envs", "retry_delay": "100ms", "timeout": "4s"}
-	r := start(t, binary, request(source, obj{"key": "me", "acquire": true}, nil), "out", t.TempDir()).wait()
+	source["locker_uri"] = cutproxy.New(t, s.URL, 1500*time.Millisecond).URL
+	source["retry_delay"], source["timeout"] = "100ms", "4s"
+	r := start(t, binary, request(source, params, nil), "out", t.TempDir()).wait()
 	if r.code == 0 {
-		t.Fatalf("the step took a member of a pool whose every member is held:\n%s", r.stderr)
+		t.Fatalf("the step took what is held:\n%s", r.stderr)
 	}
 	last := r.stderr[strings.LastIndex(strings.TrimRight(r.stderr, "\n"), "\n")+1:]
 	for _, want := range []string{"gave up", "source.timeout", "HTTP 504", "set source.wait_chunk below it"} {
