@@ -28,6 +28,7 @@ type renewals struct {
 	cut, noFence atomic.Bool
 	notFound     atomic.Bool  // answer with a proxy's 404 page
 	sent         atomic.Int32 // renewals the server got
+	refused      atomic.Int32 // renewals cut
 	// ttl, when set, is the lease asked for, as a server granting less
 	// than asked would take it; ahead is how far the server's clock is
 	// ahead of the client's.
@@ -46,6 +47,7 @@ func (g *renewals) wrap(h http.Handler) http.Handler {
 			return
 		}
 		if g.cut.Load() {
+			g.refused.Add(1)
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
 			return
 		}
@@ -305,6 +307,11 @@ func TestKeepPresumesLossBeforeTheServerCanExpire(t *testing.T) {
 				waitFor(t, func() bool { return g.sent.Load() >= int32(tc.renewals) })
 				g.cut.Store(true)
 			}
+			// Renewals are sent one at a time: once one is cut, none is
+			// on its way to the server, and the lease the server has is
+			// the last (a renewal that got past before the cut could
+			// otherwise land after this read).
+			waitFor(t, func() bool { return g.refused.Load() >= 1 })
 			now, err := c.Get(ctx, "prod")
 			if err != nil {
 				t.Fatal(err)
