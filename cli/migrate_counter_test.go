@@ -48,16 +48,23 @@ func TestMigrateFromFileGoesOnAboveTheSourceCounter(t *testing.T) {
 			if target == "postgres" {
 				dst = pgtest.Schema(t)
 			}
-			out, err := migrate(t, "--from", src, "--to", dst)
-			if err != nil {
-				t.Fatalf("migrate: %v\n%s", err, out)
-			}
-			if !strings.Contains(out, "fence tokens go on above 1000") {
-				t.Errorf("output: %s", out)
-			}
-			checkFenceGoesOn(t, dst, 1000)
+			migrateGoesOnAbove1000(t, src, dst)
 		})
 	}
+}
+
+// migrateGoesOnAbove1000 migrates src to dst and checks that the target's
+// fence tokens go on above the source's counter, 1000, and say so.
+func migrateGoesOnAbove1000(t *testing.T, src, dst string) {
+	t.Helper()
+	out, err := migrate(t, "--from", src, "--to", dst)
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "fence tokens go on above 1000") {
+		t.Errorf("output: %s", out)
+	}
+	checkFenceGoesOn(t, dst, 1000)
 }
 
 func TestMigrateFromPostgresGoesOnAboveTheSourceCounter(t *testing.T) {
@@ -68,15 +75,7 @@ func TestMigrateFromPostgresGoesOnAboveTheSourceCounter(t *testing.T) {
 	_, err = conn.Exec(bgCtx, `SELECT setval('locker_fence', 1000)`)
 	conn.Close(bgCtx)
 	must(t, err)
-	dst := filepath.Join(t.TempDir(), "locks.yml")
-	out, err := migrate(t, "--from", src, "--to", dst)
-	if err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	if !strings.Contains(out, "fence tokens go on above 1000") {
-		t.Errorf("output: %s", out)
-	}
-	checkFenceGoesOn(t, dst, 1000)
+	migrateGoesOnAbove1000(t, src, filepath.Join(t.TempDir(), "locks.yml"))
 }
 
 // TestMigrateStoppedHalfWayKeepsTheSourceCounter: the target's counter is

@@ -250,6 +250,8 @@ func TestKeepPresumesLossInTime(t *testing.T) {
 	if lost.Left <= 0 || lost.Left > lease/10 || lost.Unrenewed < lease*8/10 {
 		t.Errorf("LostError %+v: want under a tenth of the lease left", lost)
 	}
+	// Lost is closed before Notify is told of the loss.
+	waitFor(t, func() bool { return ev.count(client.KeepLost) >= 1 })
 	if ev.count(client.KeepRetrying) == 0 || ev.count(client.KeepLost) != 1 {
 		t.Errorf("events %+v: want renewals failing, then one loss", ev.got)
 	}
