@@ -54,7 +54,9 @@ const inAttempts = 5
 //	fence    the fencing token (empty with the original server, which has none)
 //
 // and answers with the requested version (Concourse's rule); the files show
-// the state now, which the version may no longer be.
+// the state now, which the version may no longer be, as long as the lock
+// is in the version's holding period (its fence): else, and when the lock
+// cannot be read, the lock as the version has it.
 func (r *runner) in(ctx context.Context, dir string, requested Version) (*response, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the directory %s: %v", dir, err)
@@ -82,6 +84,16 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 			return nil, r.explain(err)
 		}
 		r.log.printf("warning: cannot read lock %q (%v); the files show it as this version has it: %s", name, r.explain(err), describe(v))
+		l, fromVersion = v, true
+	} else if v, ok := lockFromVersion(name, requested); ok && !l.Legacy && l.Fence != v.Fence {
+		// Released and taken again since this version (another holding
+		// period): the files of the lock as it is now would hand this
+		// build the fence of a hold that is not the version's (the get
+		// after a lock step whose lease ran out before it, the same key
+		// and holder taking the lock afresh): passed on to what the lock
+		// protects, or to an unlock's release_dir, it would act for that
+		// hold. Write the version's hold.
+		r.log.printf("warning: lock %q has been released and taken again since this version (fence %d): it is %s (fence %d) now; the files show it as this version has it", name, v.Fence, describe(l), l.Fence)
 		l, fromVersion = v, true
 	}
 	js, err := lockJSON(l)

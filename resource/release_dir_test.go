@@ -179,3 +179,53 @@ func TestUnlockWithReleaseDirChecksTheDirectory(t *testing.T) {
 }
 
 func itoa(n uint64) string { return fmt.Sprint(n) }
+
+// TestGetAfterALockTakenAfreshShowsTheVersionsHold: the lock step's lease
+// runs out, and the same key and holder take the lock afresh, all before
+// the get that follows the put runs. The get must not hand the build the
+// fence of that newer hold (the build would pass it to what the lock
+// protects, and a late unlock with release_dir would release the newer
+// hold): it writes the lock as the put's version has it, and says so.
+func TestGetAfterALockTakenAfreshShowsTheVersionsHold(t *testing.T) {
+	const lease = 2 * time.Second
+	s := startServer(t, serverOpts{defaultTTL: lease})
+	c := s.client(t, "", "")
+	b := newBuild(t, src(s, "prod"), "deploy", 1, 11)
+	r := b.startPut(lockParams("deploy-prod", "deploy")).wait()
+	if r.code != 0 {
+		t.Fatalf("lock (exit %d):\n%s", r.code, r.stderr)
+	}
+	put := decodeAnswer(t, r)
+	first := put.Version["fence"]
+	for deadline := time.Now().Add(10 * lease); get(t, c, "prod").State != "free"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the lease did not run out: %+v", get(t, c, "prod"))
+		}
+	}
+	afresh, err := c.Lock(context.Background(), "prod", client.LockOptions{Key: "deploy-prod", Holder: "deploy", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	g := startEnv(t, binary, request(b.source, nil, put.Version), b.env, "in", b.dir+"/prod-lock").wait()
+	if g.code != 0 {
+		t.Fatalf("get (exit %d):\n%s", g.code, g.stderr)
+	}
+	if f := b.file("prod-lock", "fence"); f != first {
+		t.Errorf("the get's fence file holds %q, the hold taken afresh's (%d); want the put's %s:\n%s", f, afresh.Fence, first, g.stderr)
+	}
+	if !strings.Contains(g.stderr, "released and taken again since this version") || !strings.Contains(g.stderr, "fence "+itoa(afresh.Fence)) {
+		t.Errorf("the get does not say the lock was taken again since:\n%s", g.stderr)
+	}
+	if a := decodeAnswer(t, g); !sameVersion(a.Version, put.Version) {
+		t.Errorf("get answered %v, want the put's %v", a.Version, put.Version)
+	}
+
+	u := b.startPut(obj{"lock_op": "unlock", "key": "deploy-prod", "locked_by": "deploy", "release_dir": "prod-lock"}).wait()
+	if u.code != 0 {
+		t.Fatalf("unlock (exit %d):\n%s", u.code, u.stderr)
+	}
+	if l := get(t, c, "prod"); l.Fence != afresh.Fence || l.LockedBy["deploy"] != 1 {
+		t.Fatalf("after the late unlock the lock is %+v; want the hold taken afresh (fence %d) kept:\n%s", l, afresh.Fence, u.stderr)
+	}
+}
