@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -170,7 +171,10 @@ func setLease(w http.ResponseWriter, l lock.Lock, holder string, lease time.Dura
 		return
 	}
 	if waited := began.Sub(took).Truncate(time.Millisecond); waited > 0 {
-		lease += waited // in whole milliseconds: less, never more
+		// In whole milliseconds: less, never more. Stopping at the
+		// largest duration, which the longest ttl plus a wait would
+		// pass (and wrap round to a negative one).
+		lease += min(waited, math.MaxInt64-lease)
 	}
 	w.Header().Set("Locker-Lease", lease.String())
 }

@@ -391,3 +391,24 @@ func TestLeaseHeaderCountsTheWait(t *testing.T) {
 		t.Errorf("after a wait of about 700ms: Locker-Lease %s, expires %v (sent %v); want the 500ms lease plus the wait, ending no later than expires", lease, expires, sent)
 	}
 }
+
+// TestLeaseHeaderOfTheLongestLeaseAfterAWait: the longest ttl a request
+// may ask (2562047h47m16.854775807s, the largest duration) plus the time
+// it waited is more than a duration holds. A review: the sum wrapped, and
+// the header said the lease was negative
+// (-2562047h47m16.573775809s), so a client timing its lease by it took a
+// hold that runs for centuries as run out on arrival. The header stops at
+// the largest duration instead, which the lease outlasts.
+func TestLeaseHeaderOfTheLongestLeaseAfterAWait(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	s.do("PUT", "/lock/w", `{"key":"a"}`).expect(t, 200, "the first holder")
+	time.AfterFunc(200*time.Millisecond, func() { s.do("DELETE", "/lock/w", `{"key":"a"}`) })
+	r := s.do("PUT", "/lock/w?wait=10s", `{"key":"b","ttl":"2562047h47m16.854775807s"}`).expect(t, 200, "the waiter")
+	lease, err := time.ParseDuration(r.Header.Get("Locker-Lease"))
+	if err != nil {
+		t.Fatalf("Locker-Lease %q: %v", r.Header.Get("Locker-Lease"), err)
+	}
+	if lease < 2562047*time.Hour {
+		t.Errorf("Locker-Lease %q after a wait, with the longest ttl: want the longest duration, not less", r.Header.Get("Locker-Lease"))
+	}
+}
