@@ -372,7 +372,7 @@ func (s *Service) tryAcquire(ctx context.Context, name string, r lock.Request, w
 	l, err := s.update(ctx, name, w, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		events := lock.Expire(l, env.Now)
 		if ahead := before(env.Queue, w); lock.MustQueue(l, r, ahead) {
-			return events, queued(l, ahead)
+			return events, queued(l, ahead, r.Key)
 		}
 		if len(l.Pools) > 0 && takesAnew(l, r) {
 			// A member goes to the earliest waiter for it: one waiting
@@ -502,9 +502,18 @@ func quoteAll(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-func queued(l *lock.Lock, ahead []lock.Waiter) error {
+// queued refuses l to a request with key that came after the waiters
+// ahead. Of a free lock it says how many of them have another key: those
+// with key do not keep the request out.
+func queued(l *lock.Lock, ahead []lock.Waiter, key string) error {
 	c := l.Clone()
-	msg := fmt.Sprintf("lock %q is free but %d earlier waiter(s) with another key come first", l.Name, len(ahead))
+	others := 0
+	for _, w := range ahead {
+		if w.Key != key {
+			others++
+		}
+	}
+	msg := fmt.Sprintf("lock %q is free but %d earlier waiter(s) with another key come first", l.Name, others)
 	if !l.Free() {
 		msg = fmt.Sprintf("lock %q is held by key %q (%s) and %d earlier waiter(s) come first", l.Name, l.Key, lock.DescribeHolders(l), len(ahead))
 	}
