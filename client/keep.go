@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -177,7 +178,10 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 	expiry, lease := leaseOf(l, h)
 	ask := o.TTL
 	if ask <= 0 {
-		ask = max((lease + time.Second - 1).Truncate(time.Second), time.Second)
+		ask = max(lease, time.Second)
+		if r := ask % time.Second; r != 0 && ask <= math.MaxInt64-time.Second {
+			ask += time.Second - r // whole seconds, as a person would ask
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	now := time.Now()

@@ -457,3 +457,28 @@ func TestKeepRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepTheLongestLease: a hold on the longest lease there is (a ttl of
+// the largest duration, which a server without LOCKER_MAX_TTL grants),
+// kept without a TTL of its own, is renewed for as long again, not cut to
+// a second (rounding that lease up to whole seconds wrapped negative).
+func TestKeepTheLongestLease(t *testing.T) {
+	_, c := keptServer(t)
+	ctx := context.Background()
+	const longest = time.Duration(1<<63 - 1)
+	l, err := c.Lock(ctx, "prod", client.LockOptions{Key: "k", TTL: longest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := keeping(t, c, l, client.KeepOptions{})
+	if k.Err() != nil {
+		t.Fatal(k.Err())
+	}
+	now, err := c.Get(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(now.Expires); now.Fence != l.Fence || left < 24*time.Hour {
+		t.Fatalf("after Keep's first renewal the hold has %s of its lease left (%+v); want the longest lease kept", left, now)
+	}
+}
