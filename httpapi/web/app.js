@@ -280,11 +280,15 @@
 
   // Waiting for a lock or a pool member, and giving up, send no event (a
   // waiter changes no lock), so reloads on events alone never showed a
-  // waiter come or go. While the page is visible and live it reads the locks
+  // waiter come or go. While the page is visible it reads the locks
   // again every few seconds: every 2 s while something shows waiters (to
   // see them leave), every 5 s otherwise (to see them come), never sooner
   // than ten times what the last reload cost (a page of 10,000 locks is not
-  // forever reloading), and not while a reload is in flight or due.
+  // forever reloading), and not while a reload is in flight or due. It does
+  // so whether or not its stream is live: a server whose places for streams
+  // are all held refuses a new one (503) for as long as they are, and
+  // answers reads meanwhile; a page that read only while live showed the
+  // locks as they were when the stream was refused.
   function waiting() {
     for (const l of state.locks.values()) if (l.waiters) return true;
     for (const p of state.pools.values()) if (p.waiters) return true;
@@ -292,7 +296,7 @@
   }
 
   function poll() {
-    if (document.visibilityState !== "visible" || connState !== "live" || loading || loadTimer !== null) return;
+    if (document.visibilityState !== "visible" || loading || loadTimer !== null) return;
     const every = Math.max(waiting() ? 2000 : 5000, 10 * lastLoadCost);
     if (performance.now() - lastLoadStart >= every) scheduleLoad(0);
   }

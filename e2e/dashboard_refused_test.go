@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestDashboardStreamRefused: a server whose places for long requests are
+// all held answers a new event stream 503, and docs/api.md promises that
+// the dashboard then "tries again, and reads the locks every few seconds
+// meanwhile". It read them only while its stream was live: the page showed
+// the locks as they were when it opened, for as long as the streams were
+// held, though every read would have been answered.
+func TestDashboardStreamRefused(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=16"}) // 14 places for long requests
+	addr := strings.TrimPrefix(s.URL, "http://")
+	for range 14 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("an event stream: %q %v", line, err)
+		}
+	}
+	mustCall(t, "PUT", lockURL(s.URL, "before"), "", "", `{"key":"k"}`)
+
+	tb := openTab(t, browser, "", "")
+	tb.do("opening the dashboard", chromedp.Navigate(s.URL+"/"))
+	tb.waitFor("the locks, and the stream refused",
+		rowJS("before")+`?.dataset.state === "held" && document.getElementById("conn").dataset.state === "down"`)
+
+	mustCall(t, "PUT", lockURL(s.URL, "while-refused"), "", "", `{"key":"k"}`)
+	mustCall(t, "DELETE", lockURL(s.URL, "before"), "", "", `{"key":"k"}`)
+	tb.waitFor("a lock taken while the stream is refused to show",
+		rowJS("while-refused")+`?.dataset.state === "held" && `+rowJS("before")+`?.dataset.state === "free"`)
+	if st := eval[string](tb, `document.getElementById("conn").dataset.state`); st == "live" {
+		t.Errorf("the page says live, with its stream refused")
+	}
+	tb.checkProblems()
+}
