@@ -168,15 +168,43 @@
   // starts while one is in flight, so it showed the locks as they were,
   // "live", until reloaded by hand. A read whose answer has not begun
   // within readTimeout fails as one that could not reach the server, and
-  // the next starts afresh. Only reads: a force release is left to finish.
+  // the next starts afresh; so does one whose answer began and then stopped
+  // coming for as long (a connection that froze halfway held the page as
+  // surely). Only reads: a force release is left to finish.
   const readTimeout = 20000;
+
+  // bodyText reads r's body, calling progress for each part that arrives.
+  async function bodyText(r, progress) {
+    if (!r.body || typeof r.body.getReader !== "function") return r.text();
+    const reader = r.body.getReader(), dec = new TextDecoder();
+    let text = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return text + dec.decode();
+      progress();
+      text += dec.decode(value, { stream: true });
+    }
+  }
 
   async function api(method, path) {
     const ac = method === "GET" ? new AbortController() : null;
-    const timer = ac && setTimeout(() => ac.abort(new Error("no answer within " + readTimeout / 1000 + " s")), readTimeout);
-    let r;
+    let timer = null;
+    const arm = (why) => {
+      if (ac === null) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => ac.abort(new Error(why)), readTimeout);
+    };
+    const stalled = "the answer stopped coming for " + readTimeout / 1000 + " s";
+    let r, text;
     try {
+      arm("no answer within " + readTimeout / 1000 + " s");
       r = await fetch(apiURL(path), { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin", signal: ac ? ac.signal : undefined });
+      arm(stalled);
+      // A body cut short (the connection lost halfway) is a failed read,
+      // not an empty answer: read as null, it showed every lock gone.
+      text = await bodyText(r, () => arm(stalled));
+    } catch (e) {
+      throw ac !== null && ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : e;
     } finally {
       clearTimeout(timer);
     }
@@ -187,9 +215,12 @@
     }
     let body = null;
     try {
-      body = await r.json();
+      body = JSON.parse(text);
     } catch (e) {
       body = null;
+      // A read answered with something else than JSON (a proxy's login
+      // page, say) has no locks to show: read as null, it showed none.
+      if (r.ok && method === "GET") throw new Error("the answer to GET " + path + " is not JSON (" + (r.headers.get("Content-Type") || "no Content-Type") + ")");
     }
     if (!r.ok) {
       const err = new Error(body && typeof body.error === "string" ? body.error : "HTTP " + r.status);
