@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,5 +62,38 @@ func TestFileStoreLimitsEndToEnd(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("refusals took %s", took)
+	}
+}
+
+// TestPoolsOfALockEndToEnd: a lock joins at most lock.MaxPools pools (64);
+// the next is a 413 with a JSON error naming the limit, and changes
+// nothing, before and after a restart.
+func TestPoolsOfALockEndToEnd(t *testing.T) {
+	env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")}
+	s := startServer(t, env)
+	for i := range 64 {
+		if code, out := do(t, nil, "PUT", fmt.Sprintf("%s/pool/p%02d/m", s.URL, i), ""); code != 200 {
+			t.Fatalf("joining pool %d: %d %s", i+1, code, out)
+		}
+	}
+	code, out := do(t, nil, "PUT", s.URL+"/pool/one-too-many/m", "")
+	var e struct{ Error, Code string }
+	if err := json.Unmarshal([]byte(out), &e); code != 413 || err != nil || !strings.Contains(e.Error, "is in 64 pools, the most a lock may be in") {
+		t.Fatalf("joining a 65th pool: %d %s", code, out)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, env)
+	code, out = do(t, nil, "GET", s.URL+"/lock/m", "")
+	var l struct{ Pools []string }
+	if err := json.Unmarshal([]byte(out), &l); code != 200 || err != nil || len(l.Pools) != 64 || slices.Contains(l.Pools, "one-too-many") {
+		t.Fatalf("after a restart: %d %v, pools %v", code, err, l.Pools)
+	}
+	if code, out := do(t, nil, "DELETE", s.URL+"/pool/p00/m", ""); code != 200 {
+		t.Fatalf("leaving a pool: %d %s", code, out)
+	}
+	if code, out := do(t, nil, "PUT", s.URL+"/pool/one-too-many/m", ""); code != 200 {
+		t.Fatalf("joining once it left one: %d %s", code, out)
 	}
 }

@@ -80,7 +80,7 @@ func TestAddToPoolSameValueStoredLongerIsNoChange(t *testing.T) {
 		t.Fatal("the test's metadata is not what it should be")
 	}
 	l := lock.Lock{Name: "m", Pools: []string{"p"}, Metadata: json.RawMessage(stored), FreeSince: t0}
-	if events := lock.AddToPool(&l, "p", json.RawMessage(sent), newEnv().env(t0)); len(events) != 0 || string(l.Metadata) != stored {
+	if events, _ := lock.AddToPool(&l, "p", json.RawMessage(sent), newEnv().env(t0)); len(events) != 0 || string(l.Metadata) != stored {
 		t.Errorf("adding the same value again: %d events, metadata of %d bytes", len(events), len(l.Metadata))
 	}
 }

@@ -207,13 +207,23 @@ func (l *Lock) InPool(pool string) bool {
 	return found
 }
 
+// MaxPools is how many pools a lock may be in. Every event of a lock
+// lists its pools (its history, the log, the event stream), so a lock in
+// thousands of them made each change hundreds of kilobytes: a few thousand
+// adds took one lock's history to hundreds of megabytes.
+const MaxPools = 64
+
 // AddToPool makes l a member of pool (if it is not yet) and, when metadata
 // is not nil, sets its metadata. A lock that has never been held counts as
-// free since it joined.
-func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) []Event {
+// free since it joined. A lock in MaxPools pools already joins no other
+// (ETOOLARGE, nothing changed but what expired).
+func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) ([]Event, error) {
 	events := Expire(l, env.Now)
 	changed := false
 	if !l.InPool(pool) {
+		if len(l.Pools) >= MaxPools {
+			return events, &Error{Code: ETOOLARGE, Message: fmt.Sprintf("lock %q is in %d pools, the most a lock may be in: it cannot join pool %q too (remove it from a pool it no longer needs first)", l.Name, len(l.Pools), pool)}
+		}
 		pools := append(slices.Clone(l.Pools), pool)
 		sort.Strings(pools)
 		l.Pools = pools
@@ -232,11 +242,11 @@ func AddToPool(l *Lock, pool string, metadata json.RawMessage, env Env) []Event 
 		changed = true
 	}
 	if !changed {
-		return events
+		return events, nil
 	}
 	ev := event(l, Added, "", env.Now)
 	ev.Pool = pool
-	return append(events, ev)
+	return append(events, ev), nil
 }
 
 // sameJSON reports whether a and b are the same JSON value, however

@@ -37,10 +37,16 @@ func (s *Service) AddMember(ctx context.Context, pool, name string, metadata jso
 			return lock.Lock{}, err
 		}
 	}
+	var outcome error
 	l, _, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
-		return lock.AddToPool(l, pool, metadata, env)
+		events, err := lock.AddToPool(l, pool, metadata, env)
+		outcome = err
+		return events
 	})
-	return l, err
+	if err != nil {
+		return l, err
+	}
+	return l, outcome
 }
 
 // RemoveMember takes the named lock out of pool: only while it is free,
