@@ -19,6 +19,17 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 	// lock refused to all for 10 s after waiters hung up at once).
 	qctx, cancel := s.bounded(context.WithoutCancel(ctx))
 	defer cancel()
+	who := joiner{name, w.Key, w.Holder}
+	s.mu.Lock()
+	s.joining[who]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.joining[who]--; s.joining[who] == 0 {
+			delete(s.joining, who)
+		}
+		s.mu.Unlock()
+	}()
 	var id int64
 	err := s.pool.QueryRow(qctx, `WITH kept AS (
 			UPDATE locker_waiters SET kept_until = NULL, heartbeat = clock_timestamp(), replica = $4
@@ -34,6 +45,16 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 		)
 		SELECT id FROM kept UNION ALL SELECT id FROM fresh`,
 		name, w.Key, w.Holder, s.opts.Replica).Scan(&id)
+	if err != nil && sessionEnded(err) {
+		// The database ended the session (terminated, shut down): most
+		// often while idle in the pool, before the statement was sent.
+		// Its row, if it was written, is there for good now (see
+		// sessionEnded): join again on a new connection, taking that
+		// row back if there is one, so that it does not stand in line,
+		// unrenewed, ahead of later waiters.
+		s.pool.Reset()
+		id, err = s.joinAgain(qctx, name, w, who)
+	}
 	if err != nil {
 		return 0, dbError(ctx, err)
 	}
@@ -46,6 +67,50 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 	s.live[lock.Ticket(id)] = struct{}{}
 	s.mu.Unlock()
 	return lock.Ticket(id), nil
+}
+
+// joiner is a key and holder joining a lock's queue.
+type joiner struct{ name, key, holder string }
+
+// joinAgain is Join after its statement's session was ended: the row that
+// statement may have made, or taken back, is this replica's, of the same
+// lock, key and holder, waiting (not kept), and neither a live waiter's
+// nor one left: it is taken, else a kept place, else a new row. Only while
+// no other Join of the same key and holder is under way on this replica,
+// whose row it could be.
+func (s *Store) joinAgain(qctx context.Context, name string, w lock.Waiter, who joiner) (int64, error) {
+	s.mu.Lock()
+	alone := s.joining[who] == 1
+	taken := make([]int64, 0, len(s.live)+len(s.left))
+	for t := range s.live {
+		taken = append(taken, int64(t))
+	}
+	taken = append(taken, s.left...)
+	s.mu.Unlock()
+	var id int64
+	err := s.pool.QueryRow(qctx, `WITH mine AS (
+			UPDATE locker_waiters SET heartbeat = clock_timestamp()
+			WHERE id = (SELECT id FROM locker_waiters
+				WHERE $5 AND name = $1 AND key = $2 AND holder = $3 AND replica = $4
+				AND kept_until IS NULL AND heartbeat > clock_timestamp() - $6::interval
+				AND NOT (id = ANY($7))
+				ORDER BY id LIMIT 1)
+			RETURNING id
+		), kept AS (
+			UPDATE locker_waiters SET kept_until = NULL, heartbeat = clock_timestamp(), replica = $4
+			WHERE NOT EXISTS (SELECT 1 FROM mine) AND id = (SELECT id FROM locker_waiters
+				WHERE name = $1 AND key = $2 AND holder = $3 AND kept_until > clock_timestamp()
+				ORDER BY id LIMIT 1)
+			AND kept_until > clock_timestamp()
+			RETURNING id
+		), fresh AS (
+			INSERT INTO locker_waiters (name, key, holder, replica)
+			SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM mine) AND NOT EXISTS (SELECT 1 FROM kept)
+			RETURNING id
+		)
+		SELECT id FROM mine UNION ALL SELECT id FROM kept UNION ALL SELECT id FROM fresh`,
+		name, w.Key, w.Holder, s.opts.Replica, alone, s.staleAfter(), taken).Scan(&id)
+	return id, err
 }
 
 // Leave implements lock.WaitQueue.

@@ -106,6 +106,9 @@ type Store struct {
 	// whose Join failed after the insert committed goes stale instead of
 	// blocking its lock for as long as this replica runs.
 	live map[lock.Ticket]struct{}
+	// joining counts the Joins under way, by lock, key and holder
+	// (joinAgain).
+	joining map[joiner]int
 	// left is waiters' rows whose delete failed: retried by the heartbeat.
 	left []int64
 	// pending is notifications not yet sent; kick wakes the notifier.
@@ -259,7 +262,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, joining: map[joiner]int{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
 	s.order = newOrder(s.emit)
 	s.wg.Add(3)
 	listening := make(chan struct{})
@@ -471,11 +474,14 @@ func statementTimeout() time.Duration { return writeTimeout * 4 / 5 }
 // a database-wide lock through its transaction's commit, so every change
 // would wait for every other's disk flush.
 func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, error) {
-	reread := false
+	reread, rewritten := false, false
 	late := 0
 	for attempt := 0; ; attempt++ {
 		l, events, version, first, err := s.tryUpdate(ctx, name, m)
-		var rf readFailed
+		var (
+			rf readFailed
+			nw notWritten
+		)
 		switch {
 		case errors.Is(err, errLate) && late < 2 && ctx.Err() == nil:
 			// Decided on a read that has aged (writeBy): read and
@@ -498,6 +504,12 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			reread = true
 			s.pool.Reset()
 			continue
+		case err != nil && errors.As(err, &nw) && !rewritten && ctx.Err() == nil:
+			// The write's session was ended before it was made:
+			// nothing was written; read and decide again (once: the
+			// pool was reset, and a second such end is an outage).
+			rewritten = true
+			continue
 		case err != nil:
 			derr := dbError(ctx, err)
 			var (
@@ -506,7 +518,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			)
 			switch {
 			case !errors.As(derr, &le):
-			case errors.As(err, &rf):
+			case errors.As(err, &rf) || errors.As(err, &nw):
 				// Nothing was written: the change was not made.
 				derr = unavailable(ctx, err, "the change was not made; try again")
 			case errors.As(err, &pe) && cmp.Or(pe.SeverityUnlocalized, pe.Severity) == "ERROR" && !connectionLost(err):
@@ -669,6 +681,12 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		}
 		return lock.Lock{}, nil, -1, 0, nil // another change came first
 	}
+	if err != nil && sessionEnded(err) && s.unwritten(ctx, name, version) {
+		// The database ended the session (it was terminated, or
+		// shut down) before the write was made, and it never will be:
+		// read and decide again.
+		return lock.Lock{}, nil, 0, 0, notWritten{err}
+	}
 	if err != nil {
 		// The connection failed with the write in flight: it may have
 		// been committed. Its events are unknown, but waiters everywhere
@@ -681,6 +699,49 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		return l, events, *after, 0, nil
 	}
 	return l, events, *after, *first, nil
+}
+
+// notWritten is the error of a change's write that the database did not
+// make and never will (sessionEnded, unwritten): safe to read and decide
+// again.
+type notWritten struct{ error }
+
+func (e notWritten) Unwrap() error { return e.error }
+
+// sessionEnded reports whether err says that the database itself ended the
+// session (a FATAL error: pg_terminate_backend, a shutdown, a crash's
+// restart), or that nothing was sent. A session the database ended has no
+// statement left running: its transaction committed before it ended
+// (interrupts are held off while a commit is made, so a commit is made
+// whole, and visible, before the session can end), or is rolled back and
+// never will commit. So, unlike a connection cut in the network, whose
+// backend may still be running the write and commit it later, what the
+// database holds after a session ended tells the write's outcome for good.
+// Most often the session was ended while idle in the pool, before the write
+// was sent: its FATAL message was waiting on the connection.
+func sessionEnded(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		sev := cmp.Or(pe.SeverityUnlocalized, pe.Severity)
+		return sev == "FATAL" || sev == "PANIC"
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// unwritten reports whether the lock is still at the version a change
+// read (-1: no row), read back on a new connection after its write's
+// session ended (sessionEnded): every write bumps the version, so the
+// change was not made, and, its session gone, never will be. False when
+// the lock changed (this change, or another's: which cannot be told) or
+// cannot be read.
+func (s *Store) unwritten(ctx context.Context, name string, version int64) bool {
+	s.pool.Reset() // the other pooled connections were likely ended too
+	now, err := reread(s, context.WithoutCancel(ctx), func(qctx context.Context) (int64, error) {
+		var v int64
+		err := s.pool.QueryRow(qctx, `SELECT coalesce((SELECT version FROM locker_locks WHERE name = $1), -1)`, name).Scan(&v)
+		return v, err
+	})
+	return err == nil && now == version
 }
 
 // errLate: a change's write reached the database too late (writeBy), and
