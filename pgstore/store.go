@@ -709,8 +709,8 @@ type notWritten struct{ error }
 func (e notWritten) Unwrap() error { return e.error }
 
 // sessionEnded reports whether err says that the database itself ended the
-// session (a FATAL error: pg_terminate_backend, a shutdown, a crash's
-// restart), or that nothing was sent. A session the database ended has no
+// session (a FATAL operator intervention: pg_terminate_backend, a shutdown,
+// a crash's restart), or that nothing was sent. A session the database ended has no
 // statement left running: its transaction committed before it ended
 // (interrupts are held off while a commit is made, so a commit is made
 // whole, and visible, before the session can end), or is rolled back and
@@ -722,8 +722,12 @@ func (e notWritten) Unwrap() error { return e.error }
 func sessionEnded(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
+		// PostgreSQL's own operator interventions (57P: terminated,
+		// shut down, crash, idle_session_timeout) only: a pooler
+		// (PgBouncer) sends FATAL errors of its own (08P01) when its
+		// link to the database fails, whose backend may go on.
 		sev := cmp.Or(pe.SeverityUnlocalized, pe.Severity)
-		return sev == "FATAL" || sev == "PANIC"
+		return (sev == "FATAL" || sev == "PANIC") && strings.HasPrefix(pe.Code, "57P")
 	}
 	return pgconn.SafeToRetry(err)
 }

@@ -1,6 +1,11 @@
 package pgstore_test
 
 import (
+	"os"
+	"time"
+
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
+	"github.com/jackc/pgx/v5"
 	"sync"
 	"testing"
 
@@ -77,5 +82,62 @@ func TestTerminatedSessionsAreNotErrorsForWrites(t *testing.T) {
 		if got := stored.Holds.Get("k").Count; got != round+1 {
 			t.Fatalf("round %d: stored count %d, want %d (taken twice?)", round, got, round+1)
 		}
+	}
+}
+
+// TestWriteEndedWhileWaitingIsMadeOnce: a write that waits in the database
+// (on a row another session holds) when its session is terminated is
+// rolled back; the change is read and decided again, and made once.
+func TestWriteEndedWhileWaitingIsMadeOnce(t *testing.T) {
+	s, app := namedStore(t)
+	if _, _, err := s.Update(bg, "x", takeK); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(bg, os.Getenv(pgtest.EnvVar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(bg)
+	var schema string
+	if err := conn.QueryRow(bg, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'locker_test_%' AND EXISTS (
+		SELECT 1 FROM pg_stat_activity WHERE application_name = $1) ORDER BY oid DESC LIMIT 1`, app).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, `SELECT 1 FROM `+pgx.Identifier{schema, "locker_locks"}.Sanitize()+` WHERE name = 'x' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var got lock.Lock
+	go func() {
+		var err error
+		got, _, err = s.Update(bg, "x", takeK)
+		done <- err
+	}()
+	for waiting := false; !waiting; {
+		time.Sleep(10 * time.Millisecond)
+		if err := conn.QueryRow(bg, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endSessions(t, app)
+	if err := tx.Commit(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Update whose waiting write's session was ended: %v", err)
+	}
+	if c := got.Holds.Get("k").Count; c != 2 {
+		t.Errorf("answered count %d, want 2", c)
+	}
+	stored, _, err := s.Get(bg, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := stored.Holds.Get("k").Count; c != 2 {
+		t.Errorf("stored count %d, want 2", c)
 	}
 }
