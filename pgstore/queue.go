@@ -121,11 +121,21 @@ func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket, keep time
 	s.mu.Lock()
 	delete(s.live, t)
 	s.mu.Unlock()
-	var err error
-	if keep > 0 {
-		_, err = s.pool.Exec(qctx, `UPDATE locker_waiters SET kept_until = clock_timestamp() + $2::interval WHERE id = $1`, int64(t), keep.String())
-	} else {
-		_, err = s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE id = $1`, int64(t))
+	leave := func() error {
+		var err error
+		if keep > 0 {
+			_, err = s.pool.Exec(qctx, `UPDATE locker_waiters SET kept_until = clock_timestamp() + $2::interval WHERE id = $1`, int64(t), keep.String())
+		} else {
+			_, err = s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE id = $1`, int64(t))
+		}
+		return err
+	}
+	err := leave()
+	if err != nil && sessionEnded(err) && qctx.Err() == nil {
+		// A session the database ended (terminated, shut down): again
+		// on a new connection. Both statements can be made twice.
+		s.pool.Reset()
+		err = leave()
 	}
 	if err != nil {
 		// The heartbeat deletes it when the database answers again.

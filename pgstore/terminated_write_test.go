@@ -141,3 +141,33 @@ func TestWriteEndedWhileWaitingIsMadeOnce(t *testing.T) {
 		t.Errorf("stored count %d, want 2", c)
 	}
 }
+
+// TestTerminatedSessionsAreNotErrorsForLeave: a waiter that leaves the
+// queue right after its sessions were ended (granted, or its wait ran out)
+// must leave at once, not fail on a dead connection and stay in line, not
+// renewed, until the heartbeat deletes it (its kept place lost).
+func TestTerminatedSessionsAreNotErrorsForLeave(t *testing.T) {
+	s, app := namedStore(t)
+	for _, keep := range []time.Duration{0, 5 * time.Second} {
+		tk, err := s.Join(bg, "x", lock.Waiter{Key: "k", Holder: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillPool(s)
+		endSessions(t, app)
+		if err := s.Leave(bg, "x", tk, keep); err != nil {
+			t.Errorf("keep %s: Leave after the sessions were ended: %v", keep, err)
+		}
+		if keep > 0 {
+			// The place is kept: joining again takes it back.
+			again, err := s.Join(bg, "x", lock.Waiter{Key: "k", Holder: "h"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again != tk {
+				t.Errorf("joined again as %d, want the kept place %d", again, tk)
+			}
+			s.Leave(bg, "x", again, 0)
+		}
+	}
+}
