@@ -1,6 +1,8 @@
 package pgstore_test
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"time"
 
@@ -169,5 +171,53 @@ func TestTerminatedSessionsAreNotErrorsForLeave(t *testing.T) {
 			}
 			s.Leave(bg, "x", again, 0)
 		}
+	}
+}
+
+// TestJoinAfterAnEndedSessionTakesItsRowBack: a Join whose session the
+// database ended may have written its row (committed, the answer lost):
+// joining again takes that row back rather than leaving it in line, not
+// renewed, ahead of later waiters; but never a row a live waiter of the
+// same key and holder has.
+func TestJoinAfterAnEndedSessionTakesItsRowBack(t *testing.T) {
+	b := make([]byte, 6)
+	rand.Read(b)
+	app := "locker_test_" + hex.EncodeToString(b)
+	url := pgtest.Schema(t) + "&application_name=" + app
+	s, err := pgstore.Open(bg, url, pgstore.Options{Replica: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	conn, err := pgx.Connect(bg, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(bg)
+	w := lock.Waiter{Key: "k", Holder: "h"}
+	live, err := s.Join(bg, "x", w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The row of a Join whose answer was lost, as the database holds it.
+	var orphan int64
+	if err := conn.QueryRow(bg, `INSERT INTO locker_waiters (name, key, holder, replica) VALUES ('x', 'k', 'h', 'r1') RETURNING id`).Scan(&orphan); err != nil {
+		t.Fatal(err)
+	}
+	fillPool(s)
+	endSessions(t, app)
+	got, err := s.Join(bg, "x", w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(got) != orphan {
+		t.Errorf("joined as %d, want the row left behind, %d (the live waiter's is %d)", got, orphan, live)
+	}
+	ahead, err := s.Ahead(bg, "x", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ahead) != 2 {
+		t.Errorf("%d waiters in line, want 2: %v", len(ahead), ahead)
 	}
 }
