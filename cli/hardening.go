@@ -311,6 +311,12 @@ func loadHardening(env Env, c *serverConfig) error {
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				// ::ffff:10.0.0.2, as dual-stack tools print an IPv4
+				// peer: the server reads peers (and X-Forwarded-For
+				// entries) as IPv4, which an IPv6 prefix never holds.
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			c.authLimit.TrustedProxies = append(c.authLimit.TrustedProxies, p.Masked())
 		}
 	}

@@ -40,6 +40,9 @@ func TestConfigWarnings(t *testing.T) {
 		{[]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::/32, 192.0.2.7, ::1"}, loop, false, nil},
 		{[]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.0/7"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
 		{[]string{"LOCKER_TRUSTED_PROXIES", "2001:db8::/31"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		// IPv4-mapped: the IPv4 range they stand for.
+		{[]string{"LOCKER_TRUSTED_PROXIES", "::ffff:0.0.0.0/96"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "::ffff:10.0.0.0/104, ::ffff:192.0.2.7"}, loop, false, nil},
 		{append([]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.1,0.0.0.0/0"}, auth...), all, false, []string{"plain HTTP", "LOCKER_TRUSTED_PROXIES"}},
 	} {
 		m := map[string]string{"LOCKER_CONFIG": "/tmp/x.yml"}

@@ -554,6 +554,38 @@ func TestHardeningTrustedProxyWithPorts(t *testing.T) {
 	}
 }
 
+// TestHardeningTrustedProxyIPv4Mapped: a load balancer listed in
+// LOCKER_TRUSTED_PROXIES in its IPv4-mapped IPv6 form (::ffff:127.0.0.2, as
+// dual-stack tools print IPv4 peers) is trusted as its IPv4 address is: one
+// client's failed logins do not lock out its other clients. It was taken
+// at start and then never matched the peer (whose address the server reads
+// as IPv4), so every client behind it shared one allowance.
+func TestHardeningTrustedProxyIPv4Mapped(t *testing.T) {
+	for _, proxies := range []string{"::ffff:127.0.0.2", "::ffff:127.0.0.0/104"} {
+		t.Run(proxies, func(t *testing.T) {
+			s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_AUTH_FAILURES_PER_MINUTE=3", "LOCKER_TRUSTED_PROXIES=" + proxies})
+			proxy := clientFrom("127.0.0.2")
+			send := func(xff, pass string) int {
+				req, _ := http.NewRequest("GET", s.URL+"/locks", nil)
+				req.SetBasicAuth("deploy", pass)
+				req.Header.Set("X-Forwarded-For", xff)
+				resp, err := proxy.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			for i := range 4 {
+				send("10.0.2.1", fmt.Sprint("guess-", i))
+			}
+			if st := send("10.0.2.2", "pw"); st != 200 {
+				t.Errorf("another client behind the proxy after one guessed 4 times: %d, want 200", st)
+			}
+		})
+	}
+}
+
 // TestHardeningVersionLdflags: a release build sets the version and commit
 // with -ldflags, and `locker version` (and --version) prints them.
 func TestHardeningVersionLdflags(t *testing.T) {
