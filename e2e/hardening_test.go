@@ -793,6 +793,61 @@ func TestHardeningRefusedConnectionsClose(t *testing.T) {
 	}
 }
 
+// TestHardeningUnreadBodiesClose: a request answered without its body being
+// read (an open route, an unknown path, a change refused as cross-origin or,
+// without AUTH_USER, at an unlisted host name) that declares a body it does
+// not send is answered at once and its connection closed, as a 401's is
+// (TestHardeningRefusedConnectionsClose). It was answered, and its place
+// under LOCKER_MAX_CONNECTIONS given back, only once LOCKER_READ_TIMEOUT
+// had waited for that body: a client without credentials held a place for
+// 30s with one request, three times what a slow-loris gets.
+func TestHardeningUnreadBodiesClose(t *testing.T) {
+	authed := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=secret", "LOCKER_READ_TIMEOUT=1m"})
+	open := startServer(t, []string{"LOCKER_READ_TIMEOUT=1m"})
+	for _, c := range []struct {
+		s      *server
+		head   string
+		status int
+	}{
+		{authed, "PUT /nope HTTP/1.1\r\nHost: x", 404},
+		{authed, "POST / HTTP/1.1\r\nHost: x", 404},
+		{authed, "PUT /lock HTTP/1.1\r\nHost: x", 404},
+		{authed, "PUT /lock/ HTTP/1.1\r\nHost: x", 400},
+		{authed, "PATCH /lock/x HTTP/1.1\r\nHost: x", 405},
+		{authed, "GET /healthz HTTP/1.1\r\nHost: x", 200},
+		{authed, "GET /readyz HTTP/1.1\r\nHost: x", 200},
+		{authed, "PUT /lock/x HTTP/1.1\r\nHost: x\r\nSec-Fetch-Site: cross-site", 403},
+		{open, "PUT /lock/x HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example", 403},
+	} {
+		t.Run(c.head, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(c.s.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			fmt.Fprintf(conn, "%s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", c.head)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatalf("no answer within 10s (LOCKER_READ_TIMEOUT is a minute): %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			if _, err := r.ReadByte(); err != io.EOF {
+				t.Fatalf("after the answer: %v, want the connection closed", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("answered and closed after %v; want within a second or two, not LOCKER_READ_TIMEOUT", d)
+			}
+		})
+	}
+}
+
 // TestHardeningLongRequestsLeaveRoom: event streams and blocking waits hold
 // all but an eighth (at least one) of LOCKER_MAX_CONNECTIONS; past that
 // they are refused with 503, and the requests that answer at once, the

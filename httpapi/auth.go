@@ -168,6 +168,29 @@ func closeAfter(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// closeUnread is closeAfter for a request answered without its body being
+// read, when it declared one: an open route (/healthz, /readyz, a public
+// /metrics), an unknown path, or a change refused before it reached its
+// route (cross-origin, DNS rebinding). net/http reads what is left of such
+// a body before it answers, for the connection's next request: from a
+// client that never sends it, until LOCKER_READ_TIMEOUT (30s) ran out, so
+// that a client without credentials held a place under
+// LOCKER_MAX_CONNECTIONS that long with one request. A request without a
+// body keeps its connection.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		closeAfter(w, r)
+	}
+}
+
+// closingUnread is h with closeUnread before it.
+func closingUnread(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		closeUnread(w, r)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // mayForce reports whether the request may force a release: only the admin
 // when one is configured, otherwise whoever may change locks.
 func (s *Server) mayForce(r *http.Request) error {

@@ -26,7 +26,7 @@ func (s *Server) routes() {
 	// Prometheus metrics: behind auth unless configured public.
 	if s.cfg.Metrics != nil {
 		if s.cfg.MetricsPublic {
-			s.mux.Handle("GET /metrics", boundWrites(s.cfg.Metrics))
+			s.mux.Handle("GET /metrics", closingUnread(boundWrites(s.cfg.Metrics)))
 		} else {
 			s.handle("GET /metrics", boundWrites(s.cfg.Metrics))
 		}
@@ -35,17 +35,18 @@ func (s *Server) routes() {
 	// The web dashboard (dashboard.go): the page at "/" for browsers (JSON
 	// clients still get the 404 there), its assets, who the user is, and
 	// where the page's "Sign in" link leads.
-	s.mux.Handle("/{$}", s.handleRoot())
+	s.mux.Handle("/{$}", closingUnread(s.handleRoot()))
 	s.handle("GET /ui/", s.handleAsset())
 	s.handle("GET /whoami", s.handleWhoami())
 	s.handle("GET /signin", s.handleSignIn())
 
-	// Health checks for load balancers: no auth.
-	s.mux.Handle("GET /healthz", s.handleHealthz())
-	s.mux.Handle("GET /readyz", s.handleReadyz())
+	// Health checks for load balancers: no auth. The routes outside
+	// authentication never read a body: closingUnread (auth.go).
+	s.mux.Handle("GET /healthz", closingUnread(s.handleHealthz()))
+	s.mux.Handle("GET /readyz", closingUnread(s.handleReadyz()))
 
 	// Everything else: JSON 404 or 405.
-	s.mux.Handle("/", withSlashNames(s.handleNotFound()))
+	s.mux.Handle("/", closingUnread(withSlashNames(s.handleNotFound())))
 }
 
 // handle registers a route behind authentication. It and the 404 are
