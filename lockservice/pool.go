@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
@@ -13,6 +14,9 @@ import (
 // characters, so it never collides with a lock's queue (and PostgreSQL
 // text takes \x01, unlike \x00).
 func poolQueue(pool string) string { return poolQueuePrefix + pool }
+
+// isPoolQueue reports whether the named queue is a pool's.
+func isPoolQueue(name string) bool { return strings.HasPrefix(name, poolQueuePrefix) }
 
 const poolQueuePrefix = "\x01pool\x01"
 

@@ -124,7 +124,7 @@ func (s *Service) committed(name string, events []lock.Event) {
 		s.log.Warn("changes made meanwhile may not have reached this server's event streams; they were ended so that their clients read the locks again")
 		return
 	}
-	s.queues.wake(name)
+	s.queues.wake(name, events)
 	if len(events) == 0 {
 		return
 	}
@@ -133,10 +133,10 @@ func (s *Service) committed(name string, events []lock.Event) {
 	// left too, which may have no members now).
 	for _, ev := range events {
 		for _, p := range ev.Pools {
-			s.queues.wake(poolQueue(p))
+			s.queues.wake(poolQueue(p), nil)
 		}
 		if ev.Pool != "" {
-			s.queues.wake(poolQueue(ev.Pool))
+			s.queues.wake(poolQueue(ev.Pool), nil)
 		}
 	}
 	if s.cfg.OnEvents != nil {
@@ -257,10 +257,17 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 			expiryTimer.Reset(d)
 			expiry = expiryTimer.C
 		}
+	wait:
 		select {
 		case <-w.wake:
 		case <-poll.C:
+			if !s.queues.mayGo(queue, w) {
+				goto wait // an earlier waiter goes first: woken when not
+			}
 		case <-expiry:
+			if !s.queues.mayGo(queue, w) {
+				goto wait
+			}
 		case <-deadline.C:
 			keep = s.cfg.KeepPlace
 			var e *lock.Error

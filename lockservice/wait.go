@@ -137,7 +137,7 @@ func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Du
 	q.n--
 	q.kept++
 	q.undeferLocked(w)
-	wakeAll(q.byName[name])
+	q.wakeFirst(name)
 	q.wakeDeferred(name)
 }
 
@@ -180,7 +180,7 @@ func (q *queues) remove(name string, w *waiter) {
 		return
 	}
 	q.byName[name] = ws
-	wakeAll(ws)
+	q.wakeFirst(name)
 }
 
 // ahead returns the waiters before w (all of them when w is nil).
@@ -236,13 +236,78 @@ func before(queue []lock.Queued, w *waiter) []lock.Waiter {
 	return out
 }
 
-// wake tells every waiter of the lock on this server to try again, and
-// those deferred to its waiters.
-func (q *queues) wake(name string) {
+// wake tells the waiters of the lock (or pool) on this server that may
+// have it now to try again (wakeFirst), and those deferred to its waiters.
+// Of events, the changes that woke them: a waiter whose key and holder one
+// names is woken too, wherever it waits (its holder may have just taken
+// the lock under its key, and a holder may always take its lock again).
+func (q *queues) wake(name string, events []lock.Event) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	wakeAll(q.byName[name])
+	q.wakeFirst(name)
+	if q.shared == nil {
+		for _, x := range q.byName[name] {
+			for _, ev := range events {
+				if ev.Holder != "" && ev.Key == x.Key && ev.Holder == x.Holder {
+					wakeOne(x)
+					break
+				}
+			}
+		}
+	}
 	q.wakeDeferred(name)
+}
+
+// wakeFirst wakes the waiters of the named queue that may be able to go
+// now. With a shared queue, every waiter on this server: the order is the
+// store's, and any of them may be first. With this server's own queue,
+// those that no earlier waiter must go before: of a pool, the first live
+// waiter (a pool waiter never goes before an earlier one); of a lock, the
+// first live waiter and those right behind it with its key (lock.MustQueue:
+// a waiter behind one with another key waits for it; the holder exception,
+// a waiter whose holder holds the lock under its key, is woken by the change
+// that gave it that hold, see wake). The rest would each make an attempt
+// that must fail: with hundreds of waiters on a lock, at every hand-off.
+// q.mu is held.
+func (q *queues) wakeFirst(name string) {
+	ws := q.byName[name]
+	if q.shared != nil {
+		wakeAll(ws)
+		return
+	}
+	first := -1
+	for i, x := range ws {
+		if x.kept() {
+			continue
+		}
+		if first < 0 {
+			first = i
+		} else if isPoolQueue(name) || x.Key != ws[first].Key {
+			return
+		}
+		wakeOne(x)
+	}
+}
+
+// mayGo reports whether w, waiting in the named queue, may be able to go
+// now as far as this server can tell (wakeFirst's rule): always with a
+// shared queue. A waiter that may not looks again when woken, not at its
+// poll or its lock's lease expiry.
+func (q *queues) mayGo(name string, w *waiter) bool {
+	if q.shared != nil {
+		return true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, x := range q.byName[name] {
+		if x == w {
+			return true
+		}
+		if !x.kept() && (isPoolQueue(name) || x.Key != w.Key) {
+			return false
+		}
+	}
+	return true
 }
 
 // wakeEveryone tells every waiter on this server to try again.
@@ -363,10 +428,14 @@ func poolQueues(pools []string, except string) []string {
 
 func wakeAll(ws []*waiter) {
 	for _, w := range ws {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+		wakeOne(w)
+	}
+}
+
+func wakeOne(w *waiter) {
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 
