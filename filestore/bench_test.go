@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,7 +139,10 @@ func BenchmarkRecover(b *testing.B) {
 
 // BenchmarkAddToManyPools adds one lock to one more pool when it is in
 // thousands already: the pool index's work under the store's lock must
-// grow with the pools of that lock linearly, not as their square.
+// grow with the pools of that lock linearly, not as their square. The
+// rules let a lock join lock.MaxPools pools at most; a store still keeps
+// what an older Locker let one join, so the lock joins them here as it
+// did then, without the rules' bound.
 func BenchmarkAddToManyPools(b *testing.B) {
 	s, err := Open(filepath.Join(b.TempDir(), "locks.yml"), Options{NoSync: true})
 	if err != nil {
@@ -147,7 +151,9 @@ func BenchmarkAddToManyPools(b *testing.B) {
 	defer s.Close()
 	ctx := context.Background()
 	env := func(l *lock.Lock, pool string) []lock.Event {
-		return lock.AddToPool(l, pool, nil, lock.Env{Now: time.Now()})
+		l.Pools = append(l.Pools, pool)
+		slices.Sort(l.Pools)
+		return []lock.Event{{Type: lock.Added, Lock: l.Name, Pool: pool, Pools: l.Pools, Time: time.Now()}}
 	}
 	for i := range 5000 {
 		if _, _, err := s.Update(ctx, "L", func(l *lock.Lock, _ lock.Env) []lock.Event { return env(l, fmt.Sprintf("pool-%05d", i)) }); err != nil {

@@ -292,7 +292,11 @@ func TestCrowdedLockStaysReleasable(t *testing.T) {
 	for i := range 6 {
 		pool := fmt.Sprintf("p%d%s", i, strings.Repeat("<", 100))
 		if _, _, err := s.Update(context.Background(), "m", func(l *lock.Lock, env lock.Env) []lock.Event {
-			return lock.AddToPool(l, pool, nil, env)
+			events, err := lock.AddToPool(l, pool, nil, env)
+			if err != nil {
+				t.Error(err)
+			}
+			return events
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,11 @@ func TestStoredMetadataReloadsWhateverItsEncodedSize(t *testing.T) {
 	s := openT(t, path, Options{})
 	for name, m := range metas {
 		_, evs, err := s.Update(context.Background(), name, func(l *lock.Lock, env lock.Env) []lock.Event {
-			return lock.AddToPool(l, "p", m, env)
+			events, err := lock.AddToPool(l, "p", m, env)
+			if err != nil {
+				t.Error(err)
+			}
+			return events
 		})
 		if err != nil || len(evs) == 0 {
 			t.Fatalf("adding %s: %v, %d events", name, err, len(evs))
