@@ -1,12 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"fmt"
-	"net"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -20,20 +15,7 @@ import (
 func TestDashboardStreamRefused(t *testing.T) {
 	browser := newBrowser(t)
 	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=16"}) // 14 places for long requests
-	addr := strings.TrimPrefix(s.URL, "http://")
-	for range 14 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprint(c, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
-			t.Fatalf("an event stream: %q %v", line, err)
-		}
-	}
+	holdEventStreams(t, s, 14)
 	mustCall(t, "PUT", lockURL(s.URL, "before"), "", "", `{"key":"k"}`)
 
 	tb := openTab(t, browser, "", "")

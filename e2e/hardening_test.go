@@ -503,13 +503,32 @@ func TestHardeningAuthLimitAndReadOnly(t *testing.T) {
 	}
 }
 
-// TestHardeningTrustedProxyWithPorts: behind a trusted proxy that writes
-// the client's port in X-Forwarded-For (10.0.2.1:5555, [2001:db8::1]:443),
-// one client's failed logins do not lock out the proxy's other clients.
-func TestHardeningTrustedProxyWithPorts(t *testing.T) {
-	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_AUTH_FAILURES_PER_MINUTE=3", "LOCKER_TRUSTED_PROXIES=127.0.0.2"})
+// holdEventStreams opens n event streams on s, each on a connection of its
+// own, kept open until the test ends.
+func holdEventStreams(t *testing.T, s *server, n int) {
+	t.Helper()
+	addr := strings.TrimPrefix(s.URL, "http://")
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprint(c, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("an event stream: %q %v", line, err)
+		}
+	}
+}
+
+// throughProxy returns a function that sends GET /locks to s as the proxy
+// at 127.0.0.2 would, for the client xff, with user deploy and pass: its
+// status.
+func throughProxy(t *testing.T, s *server) func(xff, pass string) int {
 	proxy := clientFrom("127.0.0.2")
-	send := func(xff, pass string) int {
+	return func(xff, pass string) int {
 		req, _ := http.NewRequest("GET", s.URL+"/locks", nil)
 		req.SetBasicAuth("deploy", pass)
 		req.Header.Set("X-Forwarded-For", xff)
@@ -520,6 +539,14 @@ func TestHardeningTrustedProxyWithPorts(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+}
+
+// TestHardeningTrustedProxyWithPorts: behind a trusted proxy that writes
+// the client's port in X-Forwarded-For (10.0.2.1:5555, [2001:db8::1]:443),
+// one client's failed logins do not lock out the proxy's other clients.
+func TestHardeningTrustedProxyWithPorts(t *testing.T) {
+	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_AUTH_FAILURES_PER_MINUTE=3", "LOCKER_TRUSTED_PROXIES=127.0.0.2"})
+	send := throughProxy(t, s)
 	for i := range 3 {
 		if st := send("10.0.2.1:5555", fmt.Sprint("guess-", i)); st != 401 {
 			t.Fatalf("failure %d: %d", i+1, st)
@@ -537,7 +564,7 @@ func TestHardeningTrustedProxyWithPorts(t *testing.T) {
 	req, _ := http.NewRequest("PUT", s.URL+"/lock/x?key=k", nil)
 	req.SetBasicAuth("deploy", "pw")
 	req.Header.Set("X-Forwarded-For", "10.0.2.2:5555")
-	resp, err := proxy.Do(req)
+	resp, err := clientFrom("127.0.0.2").Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,18 +591,7 @@ func TestHardeningTrustedProxyIPv4Mapped(t *testing.T) {
 	for _, proxies := range []string{"::ffff:127.0.0.2", "::ffff:127.0.0.0/104"} {
 		t.Run(proxies, func(t *testing.T) {
 			s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_AUTH_FAILURES_PER_MINUTE=3", "LOCKER_TRUSTED_PROXIES=" + proxies})
-			proxy := clientFrom("127.0.0.2")
-			send := func(xff, pass string) int {
-				req, _ := http.NewRequest("GET", s.URL+"/locks", nil)
-				req.SetBasicAuth("deploy", pass)
-				req.Header.Set("X-Forwarded-For", xff)
-				resp, err := proxy.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				return resp.StatusCode
-			}
+			send := throughProxy(t, s)
 			for i := range 4 {
 				send("10.0.2.1", fmt.Sprint("guess-", i))
 			}
@@ -851,20 +867,7 @@ func TestHardeningUnreadBodiesClose(t *testing.T) {
 // review: 20 streams under a cap of 20 kept every PUT and /healthz out).
 func TestHardeningLongRequestsLeaveRoom(t *testing.T) {
 	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=4"}) // 3 places for long requests
-	addr := strings.TrimPrefix(s.URL, "http://")
-	for range 3 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprint(c, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
-			t.Fatalf("an event stream: %q %v", line, err)
-		}
-	}
+	holdEventStreams(t, s, 3)
 	client := &http.Client{Timeout: 10 * time.Second}
 	st, _, body, err := tryCall(client, "GET", s.URL+"/events", "", "", "")
 	if err != nil || st != 503 || !strings.Contains(body, "too many connections are held by waiting requests and event streams") {

@@ -48,6 +48,21 @@ func (w *waking) wait(key, holder string) <-chan error {
 	return done
 }
 
+// take has key (its own holder) take m at once; release gives it back.
+func (w *waking) take(t *testing.T, key string) {
+	t.Helper()
+	if _, err := w.svc.Acquire(w.ctx, "m", lock.Request{Key: key, Holder: key}, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *waking) release(t *testing.T, key string) {
+	t.Helper()
+	if _, _, err := w.svc.Release(w.ctx, "m", key, key); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // queued waits until n requests wait in queue.
 func (w *waking) queued(t *testing.T, queue string, n int) {
 	t.Helper()
@@ -84,9 +99,7 @@ func stillWaiting(t *testing.T, done <-chan error, who string) {
 // behind it whatever happens, make no attempt.
 func TestReleaseWakesTheFirstWaiterOnly(t *testing.T) {
 	w := startWaking(t)
-	if _, err := w.svc.Acquire(w.ctx, "m", lock.Request{Key: "h", Holder: "h"}, 0); err != nil {
-		t.Fatal(err)
-	}
+	w.take(t, "h")
 	const n = 100
 	var waits []<-chan error
 	for i := range n {
@@ -100,9 +113,7 @@ func TestReleaseWakesTheFirstWaiterOnly(t *testing.T) {
 		if i > 0 {
 			holder = fmt.Sprint("k", i-1)
 		}
-		if _, _, err := w.svc.Release(w.ctx, "m", holder, holder); err != nil {
-			t.Fatal(err)
-		}
+		w.release(t, holder)
 		granted(t, waits[i], fmt.Sprint("waiter ", i))
 	}
 	time.Sleep(50 * time.Millisecond) // time for woken waiters to look
@@ -119,9 +130,7 @@ func TestReleaseWakesTheFirstWaiterOnly(t *testing.T) {
 // one with another does not.
 func TestReleaseWakesEveryWaiterOfTheFirstKey(t *testing.T) {
 	w := startWaking(t)
-	if _, err := w.svc.Acquire(w.ctx, "m", lock.Request{Key: "h", Holder: "h"}, 0); err != nil {
-		t.Fatal(err)
-	}
+	w.take(t, "h")
 	a1 := w.wait("a", "a1")
 	w.queued(t, "m", 1)
 	a2 := w.wait("a", "a2")
@@ -130,9 +139,7 @@ func TestReleaseWakesEveryWaiterOfTheFirstKey(t *testing.T) {
 	w.queued(t, "m", 3)
 	a3 := w.wait("a", "a3")
 	w.queued(t, "m", 4)
-	if _, _, err := w.svc.Release(w.ctx, "m", "h", "h"); err != nil {
-		t.Fatal(err)
-	}
+	w.release(t, "h")
 	granted(t, a1, "a1")
 	granted(t, a2, "a2")
 	stillWaiting(t, b, "b")
@@ -148,9 +155,7 @@ func TestHolderTakingItsLockAgainIsWoken(t *testing.T) {
 	if _, err := w.svc.AddMember(w.ctx, "p", "m", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.Acquire(w.ctx, "m", lock.Request{Key: "x", Holder: "x"}, 0); err != nil {
-		t.Fatal(err)
-	}
+	w.take(t, "x")
 	fromPool := make(chan error, 1)
 	go func() {
 		_, err := w.svc.AcquireFromPool(w.ctx, "p", lock.Request{Key: "k", Holder: "h"}, time.Hour)
@@ -161,9 +166,7 @@ func TestHolderTakingItsLockAgainIsWoken(t *testing.T) {
 	w.queued(t, "m", 1)
 	again := w.wait("k", "h")
 	w.queued(t, "m", 2)
-	if _, _, err := w.svc.Release(w.ctx, "m", "x", "x"); err != nil {
-		t.Fatal(err)
-	}
+	w.release(t, "x")
 	granted(t, fromPool, "the pool waiter")
 	granted(t, again, "the waiter by name whose holder now holds m under its key")
 	stillWaiting(t, j, "j")
