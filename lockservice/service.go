@@ -257,16 +257,16 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 			expiryTimer.Reset(d)
 			expiry = expiryTimer.C
 		}
-	wait:
+	sleep:
 		select {
 		case <-w.wake:
 		case <-poll.C:
 			if !s.queues.mayGo(queue, w) {
-				goto wait // an earlier waiter goes first: woken when not
+				goto sleep // an earlier waiter goes first: woken when not
 			}
 		case <-expiry:
 			if !s.queues.mayGo(queue, w) {
-				goto wait
+				goto sleep
 			}
 		case <-deadline.C:
 			keep = s.cfg.KeepPlace
