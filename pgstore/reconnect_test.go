@@ -26,16 +26,7 @@ import (
 func TestTerminatedSessionsAreNotErrors(t *testing.T) {
 	s, app := namedStore(t)
 	for round := 0; round < 3; round++ {
-		// Several connections in the pool, idle.
-		var wg sync.WaitGroup
-		for i := 0; i < 8; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.List(bg)
-			}()
-		}
-		wg.Wait()
+		fillPool(s) // several connections in the pool, idle
 		endSessions(t, app)
 		if _, _, err := s.Get(bg, "x"); err != nil {
 			t.Errorf("round %d: Get after the sessions were ended: %v", round, err)
@@ -65,16 +56,7 @@ func TestTerminatedSessionsAreNotErrorsForQueueReads(t *testing.T) {
 		"Now":    func() error { _, err := s.Now(bg); return err },
 	}
 	for name, read := range reads {
-		// Several connections in the pool, idle.
-		var wg sync.WaitGroup
-		for i := 0; i < 8; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.List(bg)
-			}()
-		}
-		wg.Wait()
+		fillPool(s) // several connections in the pool, idle
 		endSessions(t, app)
 		if err := read(); err != nil {
 			t.Errorf("%s after the sessions were ended: %v", name, err)
