@@ -65,6 +65,47 @@ func TestFileStoreLimitsEndToEnd(t *testing.T) {
 	}
 }
 
+// TestHoldersOfALockEndToEnd: a lock has at most 1,000 holders; the next
+// new holder gets a 413 with a JSON error naming the limit, at once even
+// when it would wait, and nothing changes, before and after a restart; a
+// holder it has takes it again, and a release makes room.
+func TestHoldersOfALockEndToEnd(t *testing.T) {
+	env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")}
+	s := startServer(t, env)
+	for i := range 1000 {
+		if code, out := do(t, nil, "PUT", fmt.Sprintf("%s/lock/ci?key=k&lock_by=build-%d", s.URL, i), ""); code != 200 {
+			t.Fatalf("holder %d: %d %s", i+1, code, out)
+		}
+	}
+	for _, query := range []string{"", "&wait=1h"} {
+		code, out := do(t, nil, "PUT", s.URL+"/lock/ci?key=k&lock_by=build-1000"+query, "")
+		var e struct{ Error string }
+		if err := json.Unmarshal([]byte(out), &e); code != 413 || err != nil || !strings.Contains(e.Error, "has 1000 holders, the most a lock may have") {
+			t.Fatalf("a 1,001st holder%s: %d %s", query, code, out)
+		}
+	}
+	if code, out := do(t, nil, "PUT", s.URL+"/lock/ci?key=k&lock_by=build-7", ""); code != 200 {
+		t.Fatalf("a holder it has, again: %d %s", code, out)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, env)
+	code, out := do(t, nil, "GET", s.URL+"/lock/ci", "")
+	var l struct {
+		LockedBy map[string]int `json:"locked_by"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); code != 200 || err != nil || len(l.LockedBy) != 1000 || l.LockedBy["build-7"] != 2 || l.LockedBy["build-1000"] != 0 {
+		t.Fatalf("after a restart: %d %v, %d holders, build-7 x%d", code, err, len(l.LockedBy), l.LockedBy["build-7"])
+	}
+	if code, out := do(t, nil, "DELETE", s.URL+"/lock/ci?key=k&lock_by=build-0", ""); code != 200 {
+		t.Fatalf("a release: %d %s", code, out)
+	}
+	if code, out := do(t, nil, "PUT", s.URL+"/lock/ci?key=k&lock_by=build-1000", ""); code != 200 {
+		t.Fatalf("once a holder released it: %d %s", code, out)
+	}
+}
+
 // TestPoolsOfALockEndToEnd: a lock joins at most lock.MaxPools pools (64);
 // the next is a 413 with a JSON error naming the limit, and changes
 // nothing, before and after a restart.

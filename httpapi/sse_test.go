@@ -175,12 +175,12 @@ func TestEventsStreamEveryChangeInOrder(t *testing.T) {
 	}
 }
 
-// TestEventsLargeChange: a force release of a lock with more holders than
-// a stream's buffer reaches a consumer that keeps up whole, and the stream
-// goes on.
+// TestEventsLargeChange: a force release of a lock with as many holders as
+// a lock may have (one change, an event for each) reaches a consumer that
+// keeps up whole, and the stream goes on.
 func TestEventsLargeChange(t *testing.T) {
 	s := newHTTPStack(t, stackOptions{})
-	const holders = 1100 // a stream buffers 1024 changes
+	const holders = lock.MaxHolders
 	for i := range holders {
 		s.do("PUT", fmt.Sprintf("/lock/big?key=k&lock_by=h%d", i), "").expect(t, 200, "lock")
 	}

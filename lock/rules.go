@@ -36,16 +36,28 @@ type Request struct {
 // a converted file can bring a hold near it; past it a count would wrap.
 const MaxCount = 1<<53 - 1
 
+// MaxHolders is how many holders a lock may have at once. Every change of a
+// lock writes its whole state (a log record, a row), and releasing them all
+// at once one event each: without a bound, holders that are never released
+// (a pipeline that takes a shared key under each build's name) made every
+// change of the lock, and every change batched with it, slower without end.
+// Far more than any real sharing needs.
+const MaxHolders = 1000
+
 // Acquire takes one hold on l for r.Holder under r.Key: allowed when the lock
 // is free or already held under r.Key. The holder's count goes up by one.
 // A lease never shortens: a hold's expiry becomes the later of its current one
 // and now+TTL, where a hold without a lease counts as never expiring.
 // Stale leases are expired first. On a conflict l keeps its expiries (they
 // are returned as events) and the error is an *Error with code ECONFLICT.
+// A new holder of a lock with MaxHolders holders is refused with ETOOLARGE.
 func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 	events := Expire(l, env.Now)
 	if l.Key != "" && l.Key != r.Key {
 		return events, conflict(l)
+	}
+	if _, held := l.Holds.Lookup(r.Holder); !held && len(l.Holds) >= MaxHolders {
+		return events, &Error{Code: ETOOLARGE, Message: fmt.Sprintf("lock %q has %d holders, the most a lock may have: %q cannot hold it too until one of them releases it", l.Name, len(l.Holds), r.Holder)}
 	}
 	if l.Key == "" {
 		l.Key = r.Key
