@@ -616,12 +616,14 @@ func TestServerTLS(t *testing.T) {
 // TestServerHTTP2: over HTTPS the server offers HTTP/2, and the API works
 // over it: many event streams and requests share one connection, where
 // HTTP/1.1 gives a browser six per host (a review saw the seventh
-// dashboard tab go stale). The limits still hold: the connection cap, its
-// idle connections making room, the header size and the read timeout. A
-// client that does not speak HTTP/2 gets HTTP/1.1.
+// dashboard tab go stale). The limits still hold: the bound on waits and
+// streams, which counts each of them, not their connection; the connection
+// cap, its idle connections making room; the header size and the read
+// timeout. A client that does not speak HTTP/2 gets HTTP/1.1.
 func TestServerHTTP2(t *testing.T) {
 	certFile, keyFile, cert := selfSignedCert(t)
-	s := startServer(t, []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile, "LOCKER_MAX_CONNECTIONS=3", "LOCKER_READ_TIMEOUT=2s"})
+	// 12 connections, 11 of them for waits and streams.
+	s := startServer(t, []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile, "LOCKER_MAX_CONNECTIONS=12", "LOCKER_READ_TIMEOUT=2s"})
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	h2Client := func() *http.Client {
@@ -630,10 +632,11 @@ func TestServerHTTP2(t *testing.T) {
 	client := h2Client()
 	defer client.CloseIdleConnections()
 
-	// Ten event streams, more than a browser's six HTTP/1.1 connections
-	// and more than the cap, then a change: every stream reports it.
+	// Eleven event streams, more than a browser's six HTTP/1.1
+	// connections, on one connection, then a change: every stream reports
+	// it.
 	var streams []*bufio.Scanner
-	for i := range 10 {
+	for i := range 11 {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/events", nil)
@@ -650,6 +653,11 @@ func TestServerHTTP2(t *testing.T) {
 		}
 		streams = append(streams, sc)
 	}
+	// A twelfth is refused, though its connection holds a place already:
+	// each stream counts, not its connection.
+	if status, body := do(t, client, "GET", s.URL+"/events", ""); status != 503 || !strings.Contains(body, "too many connections are held by waiting requests and event streams (limit 11") {
+		t.Fatalf("a twelfth stream: %d %s", status, body)
+	}
 	req, _ := http.NewRequest("PUT", s.URL+"/lock/h2", strings.NewReader(`{"key":"k"}`))
 	resp, err := client.Do(req)
 	if err != nil {
@@ -658,7 +666,7 @@ func TestServerHTTP2(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
-		t.Fatalf("PUT over HTTP/2 with ten streams open: %d %s over %s", resp.StatusCode, b, resp.Proto)
+		t.Fatalf("PUT over HTTP/2 with eleven streams open: %d %s over %s", resp.StatusCode, b, resp.Proto)
 	}
 	for i, sc := range streams {
 		for sc.Scan() && sc.Text() != "event: acquired" {
@@ -700,10 +708,10 @@ func TestServerHTTP2(t *testing.T) {
 		t.Errorf("a body that stops coming over HTTP/2: %d %s, want 408", resp.StatusCode, b)
 	}
 
-	// The cap counts connections: two more clients fill it (the first
-	// client's connection is the third); once idle, the oldest makes room
-	// for a fourth.
-	for i := range 3 {
+	// The cap counts connections: eleven more clients fill it (the first
+	// client's connection is the twelfth); once idle, the oldest makes
+	// room for a thirteenth.
+	for i := range 12 {
 		c := h2Client()
 		defer c.CloseIdleConnections()
 		if status, body := do(t, c, "GET", s.URL+"/healthz", ""); status != 200 {

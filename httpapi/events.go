@@ -125,7 +125,7 @@ func (s *Server) handleEvents() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		release, err := s.places.take(r)
+		release, err := s.places.take()
 		if err != nil {
 			s.writeError(w, r, err)
 			return

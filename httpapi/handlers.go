@@ -55,7 +55,7 @@ func (s *Server) handleAcquire() http.Handler {
 			return
 		}
 		took := time.Now()
-		ctx, began := lockservice.WithChangeBegan(s.places.waitIn(r.Context(), r, req.Wait))
+		ctx, began := lockservice.WithChangeBegan(s.places.waitIn(r.Context(), req.Wait))
 		l, err := s.svc.Acquire(ctx, name, req.hold(), req.Wait)
 		if err != nil {
 			s.writeError(w, r, err)

@@ -107,29 +107,50 @@ func TestLongRequestsLeaveConnectionsForTheRest(t *testing.T) {
 	}
 }
 
-// TestLongRequestsOfOneConnectionHoldOnePlace: over HTTP/2 a client's
-// stream and waits share its connection, and hold one place between them.
-func TestLongRequestsOfOneConnectionHoldOnePlace(t *testing.T) {
-	s := newHTTPStack(t, stackOptions{MaxLongRequests: 1, HTTP2: true})
+// TestLongRequestsOverHTTP2CountEach: over HTTP/2 a client's streams and
+// waits share its connection, and each holds a place: a connection may
+// carry 100 requests at once, and counted once it let a client hold 100
+// event streams for each place (a review: 4,000 streams on 40 connections
+// took 330 MB and made an unrelated lock and unlock take 120 ms).
+func TestLongRequestsOverHTTP2CountEach(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{MaxLongRequests: 2, HTTP2: true})
 	if r := s.do("PUT", "/lock/a?key=A", ""); r.Status != 200 {
 		t.Fatalf("PUT: %d %s", r.Status, r.Body)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/events", nil)
-	resp, err := s.Srv.Client().Do(req)
-	if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
-		t.Fatalf("GET /events over HTTP/2: %v %v", resp, err)
+	stream := func(what string) int {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/events", nil)
+		resp, err := s.Srv.Client().Do(req)
+		if err != nil || resp.ProtoMajor != 2 {
+			t.Fatalf("%s, GET /events over HTTP/2: %v %v", what, resp, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp.StatusCode
 	}
-	defer resp.Body.Close()
+	if status := stream("the first stream"); status != 200 {
+		t.Fatalf("the first stream: %d", status)
+	}
 	if r := s.do("PUT", "/lock/a?key=B&wait=100ms", ""); r.Status != 423 || !strings.Contains(string(r.Body), "gave up after waiting") {
 		t.Fatalf("a wait on the stream's connection: %d %s", r.Status, r.Body)
 	}
-	// Another client (another connection) finds the one place held.
+	if status := stream("the second stream"); status != 200 {
+		t.Fatalf("the second stream, on the first one's connection: %d", status)
+	}
+	// Both places are held, by two requests of one connection.
+	if status := stream("a third stream"); status != 503 {
+		t.Fatalf("a third stream on that connection: %d", status)
+	}
+	if r := s.do("PUT", "/lock/a?key=B&wait=100ms", ""); r.Status != 503 || !strings.Contains(string(r.Body), "too many connections are held by waiting requests and event streams (limit 2") {
+		t.Fatalf("a wait on that connection: %d %s", r.Status, r.Body)
+	}
 	c := s.Srv.Client()
 	c.Transport = c.Transport.(*http.Transport).Clone()
-	req, _ = http.NewRequest("PUT", s.URL+"/lock/a?key=C&wait=100ms", nil)
-	if resp, err := c.Do(req); err != nil || resp.StatusCode != 503 || resp.ProtoMajor != 2 {
+	req, _ := http.NewRequest("PUT", s.URL+"/lock/a?key=C&wait=100ms", nil)
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 503 || resp.ProtoMajor != 2 {
 		t.Fatalf("a wait on another connection: %v %v", resp, err)
 	}
+	resp.Body.Close()
 }

@@ -66,7 +66,7 @@ func (s *Server) handlePoolAcquire() http.Handler {
 			return
 		}
 		took := time.Now()
-		ctx, began := lockservice.WithChangeBegan(s.places.waitIn(r.Context(), r, req.Wait))
+		ctx, began := lockservice.WithChangeBegan(s.places.waitIn(r.Context(), req.Wait))
 		l, err := s.svc.AcquireFromPool(ctx, pool, req.hold(), req.Wait)
 		if err != nil {
 			s.writeError(w, r, err)

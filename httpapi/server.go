@@ -43,9 +43,9 @@ type Config struct {
 	// server without credentials takes changes from browser pages, besides
 	// its addresses and localhost; "*" is any (rebinding.go).
 	AllowedHosts []string
-	// MaxLongRequests bounds the connections that blocking waits and event
-	// streams may hold at once (places.go); past it they are refused with
-	// 503. Zero: no bound.
+	// MaxLongRequests bounds the blocking waits and event streams in
+	// progress at once, each counted, over HTTP/2 too (places.go); past it
+	// they are refused with 503. Zero: no bound.
 	MaxLongRequests int
 }
 
