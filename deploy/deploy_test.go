@@ -202,6 +202,13 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("the unit lacks %q", strings.TrimSpace(want))
 		}
 	}
+	// ProcSubset=pid hides /proc/stat, where the process collector reads
+	// the boot time: /metrics then silently lacks process_start_time_seconds,
+	// which tells restarts apart (a review reproduced it with a proc mounted
+	// subset=pid).
+	if m := regexp.MustCompile(`(?m)^ProcSubset=pid`).FindString(unit); m != "" {
+		t.Errorf("%s: process_start_time_seconds would be missing from /metrics", m)
+	}
 	// A missing settings file must stop the service: "-" would have it
 	// start without AUTH_USER/AUTH_PASS, open to anyone on every interface.
 	if m := regexp.MustCompile(`(?m)^EnvironmentFile=-.*`).FindString(unit); m != "" {
