@@ -127,6 +127,7 @@ func (s *Server) handleEvents() http.Handler {
 		}
 		release, err := s.places.take()
 		if err != nil {
+			s.svc.LimitReached(err)
 			s.writeError(w, r, err)
 			return
 		}

@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
 // openStream opens GET /events on a connection of its own and returns its
@@ -153,4 +156,24 @@ func TestLongRequestsOverHTTP2CountEach(t *testing.T) {
 		t.Fatalf("a wait on another connection: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// TestLongRequestsRefusedAreLogged: an event stream refused because every
+// place for long requests is held is logged (at WARN, with the limit), as a
+// wait refused so is: a review found such 503s left no trace in the log.
+func TestLongRequestsRefusedAreLogged(t *testing.T) {
+	var logs syncBuffer
+	s := newHTTPStack(t, stackOptions{MaxLongRequests: 1, Service: lockservice.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	if status, _ := openStream(t, s); status != 200 {
+		t.Fatalf("a stream: %d", status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/events", nil)
+	if r := s.send(req); r.Status != 503 {
+		t.Fatalf("a second stream: %d %s", r.Status, r.Body)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "a limit of the server is reached") || !strings.Contains(out, "(limit 1;") {
+		t.Errorf("the refused stream is not logged with its limit:\n%s", out)
+	}
 }

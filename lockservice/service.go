@@ -56,6 +56,8 @@ type Service struct {
 
 	closing   chan struct{} // closed by Close: waiting requests give up
 	closeOnce sync.Once
+
+	limitLog limitLog // waits refused for a limit
 }
 
 // New returns a Service over store. Call Start before use.
@@ -190,9 +192,10 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 	}
 	wait = min(wait, s.cfg.MaxWait)
 	release, err := takeWaitPlace(ctx)
+	limited := err != nil // no place to wait in
 	var w *waiter
 	if err == nil {
-		if w, err = s.queues.join(ctx, queue, r.Key, r.Holder); err != nil {
+		if w, limited, err = s.queues.join(ctx, queue, r.Key, r.Holder); err != nil {
 			release()
 		}
 	}
@@ -207,6 +210,9 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 			return s.kept(ctx, l, before, r)
 		case lock.ErrorCode(aerr) != lock.ECONFLICT:
 			return l, aerr
+		}
+		if limited {
+			s.LimitReached(err)
 		}
 		return lock.Lock{}, err
 	}

@@ -3,6 +3,7 @@ package lockservice
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -53,8 +54,10 @@ func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
 }
 
 // join puts a waiter at the end of the lock's queue, or back in the place
-// the same key and holder left with keep (see leave).
-func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, error) {
+// the same key and holder left with keep (see leave). limited says that
+// err is a limit's refusal (MaxWaiters, MaxWaitersPerLock), not the shared
+// queue's failure.
+func (q *queues) join(ctx context.Context, name, key, holder string) (w *waiter, limited bool, err error) {
 	q.mu.Lock()
 	q.dropKept(name, time.Now())
 	if q.shared == nil {
@@ -70,14 +73,14 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, e
 				default:
 				}
 				q.mu.Unlock()
-				return x, nil
+				return x, false, nil
 			}
 		}
 	}
 	// The limits count live waiters: a kept place is not one.
 	if q.n >= q.total {
 		q.mu.Unlock()
-		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
+		return nil, true, lock.Errorf(lock.EUNAVAILABLE, "too many waiting requests on this server (limit %d); try again later", q.total)
 	}
 	if live(q.byName[name]) >= q.perLock {
 		q.mu.Unlock()
@@ -85,9 +88,9 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, e
 		if pool, ok := strings.CutPrefix(name, poolQueuePrefix); ok {
 			what = fmt.Sprintf("pool %q", pool)
 		}
-		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
+		return nil, true, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
 	}
-	w := &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1)}
+	w = &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1)}
 	q.byName[name] = append(q.byName[name], w)
 	q.n++
 	q.next++
@@ -97,11 +100,11 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (*waiter, e
 		t, err := q.shared.Join(ctx, name, w.Waiter)
 		if err != nil {
 			q.remove(name, w)
-			return nil, err
+			return nil, false, err
 		}
 		w.ticket = t
 	}
-	return w, nil
+	return w, false, nil
 }
 
 // leave takes a waiter out of the queue, and wakes the rest: with it gone,
@@ -481,3 +484,31 @@ func (q *queues) counts(ctx context.Context) map[string]int {
 	}
 	return m
 }
+
+// limitLog logs the requests refused because a limit of the server is
+// reached (the queues', or the HTTP server's places for waits and event
+// streams): once a minute, with how many were refused since, not once a
+// request. Without it an operator saw only 503s in the metrics, as a
+// database outage gives.
+type limitLog struct {
+	mu       sync.Mutex
+	at       time.Time // when the last line was written
+	unlogged int       // refusals since
+}
+
+func (ll *limitLog) refused(log *slog.Logger, err error) {
+	ll.mu.Lock()
+	defer ll.mu.Unlock()
+	if now := time.Now(); ll.at.IsZero() || now.Sub(ll.at) >= time.Minute {
+		log.Warn("a request was refused: a limit of the server is reached", "error", lock.ErrorMessage(err), "refused_since_last_message", ll.unlogged)
+		ll.at, ll.unlogged = now, 0
+		return
+	}
+	ll.unlogged++
+}
+
+// LimitReached logs err, a request refused because a limit of the server
+// is reached (such as the HTTP server's places for event streams), once a
+// minute with the number refused since. Waits refused at a limit are
+// logged so already.
+func (s *Service) LimitReached(err error) { s.limitLog.refused(s.log, err) }

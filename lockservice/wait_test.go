@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/internal/syncbuf"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/storetest"
@@ -632,5 +634,41 @@ func TestWaitCancelUnblocksSharedWaiter(t *testing.T) {
 	r := wa.wait(t)
 	if r.err != nil || r.lock.Key != "A" || r.lock.Holds.Get("a1").Count != 1 || r.lock.Holds.Get("a2").Count != 1 {
 		t.Fatalf("shared waiter: lock %+v, err %v; want a1 and a2 sharing it under A", r.lock, r.err)
+	}
+}
+
+// TestWaitLimitsAreLogged: a wait refused because a limit is reached (the
+// queues', or no place to wait in) is logged, at WARN with the limit, once
+// a minute with the number refused since: the operator's only other sign
+// is a 503 in the metrics, which a database outage gives too. A review
+// found such refusals left no trace in the log.
+func TestWaitLimitsAreLogged(t *testing.T) {
+	var logs syncbuf.Buffer
+	e := newEnv(t, lockservice.Config{MaxWaitersPerLock: 1, MaxWaiters: 100, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx := context.Background()
+	e.acquire("x", "A", "a", 0)
+	e.startWaiter("x", "B", "w1", 0, longWait)
+	for _, h := range []string{"w2", "w3", "w4"} {
+		_, err := e.svc.Acquire(ctx, "x", lock.Request{Key: "C", Holder: h}, longWait)
+		wantCode(t, err, lock.EUNAVAILABLE)
+	}
+	// No place to wait in (the HTTP server's bound on long requests).
+	noPlace := lockservice.WithWaitPlace(ctx, func() (func(), error) {
+		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many connections are held by waiting requests")
+	})
+	_, err := e.svc.Acquire(noPlace, "x", lock.Request{Key: "C", Holder: "w5"}, longWait)
+	wantCode(t, err, lock.EUNAVAILABLE)
+	out := logs.String()
+	if n := strings.Count(out, "a request was refused: a limit of the server is reached"); n != 1 {
+		t.Fatalf("the refusals were logged %d times, want once (once a minute):\n%s", n, out)
+	}
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, `too many requests waiting for lock \"x\" (limit 1)`) {
+		t.Errorf("the line does not say which limit, at WARN:\n%s", out)
+	}
+	// A request that needs no wait, refused for a conflict, is no limit's.
+	_, err = e.svc.Acquire(ctx, "x", lock.Request{Key: "C", Holder: "w6"}, 0)
+	wantCode(t, err, lock.ECONFLICT)
+	if n := strings.Count(logs.String(), "level="); n != 1 {
+		t.Errorf("more was logged:\n%s", logs.String())
 	}
 }
