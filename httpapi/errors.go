@@ -52,9 +52,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := lock.ErrorSummary(err)
 	switch {
 	case code == lock.EINTERNAL:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, s.remote(r))
 	case msg != lock.ErrorMessage(err):
-		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", lock.ErrorMessage(err))
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", lock.ErrorMessage(err), s.remote(r))
 	}
 	body := errorBody{Error: msg}
 	var e *lock.Error

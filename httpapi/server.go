@@ -91,7 +91,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+			s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, s.remote(r))
 			errorf(w, http.StatusInternalServerError, "internal error")
 		}
 	}()

@@ -127,6 +127,13 @@ func TestStoreErrorDetailsStayInTheLog(t *testing.T) {
 			if n := strings.Count(out, "42060"); tc.logged && n != len(requests) {
 				t.Errorf("the details were logged %d times, want once for each of the %d requests:\n%s", n, len(requests), out)
 			}
+			// Each line says whose request it was, as the lines of
+			// changes do (a review found it did not).
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "request failed") && !strings.Contains(line, "remote=192.0.2.1:1234") {
+					t.Errorf("a failed request is logged without the client's address: %s", line)
+				}
+			}
 			if tc.logged && !strings.Contains(out, "level=WARN") {
 				t.Errorf("the failures were not logged at WARN:\n%s", out)
 			}
