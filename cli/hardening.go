@@ -7,6 +7,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
@@ -47,6 +49,7 @@ type limitListener struct {
 
 	mu         sync.Mutex
 	logged     time.Time
+	acceptLog  time.Time                // when a failed accept was last logged
 	idle       map[*limitConn]time.Time // connections between requests, since when
 	becameIdle chan struct{}
 	reclaimed  int // connections closed to make room, for tests
@@ -66,6 +69,7 @@ func newLimitListener(ln net.Listener, max int, log *slog.Logger) *limitListener
 func (l *limitListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
+		l.acceptFailed(err)
 		return nil, err
 	}
 	select {
@@ -212,6 +216,26 @@ func asLimitConn(nc net.Conn) *limitConn {
 	}
 	c, _ := nc.(*limitConn)
 	return c
+}
+
+// acceptFailed logs a failed accept, at most once a minute: net/http
+// retries it, and says so only to the server's ErrorLog (DEBUG). Out of
+// file descriptors, the server took no connection and nothing said why.
+func (l *limitListener) acceptFailed(err error) {
+	if errors.Is(err, net.ErrClosed) {
+		return // shutting down
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.acceptLog.IsZero() && time.Since(l.acceptLog) < time.Minute {
+		return
+	}
+	l.acceptLog = time.Now()
+	msg := "accepting a connection failed; new connections wait until it succeeds"
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		msg = "accepting a connection failed: out of file descriptors; new connections wait until one closes. Raise the open-files limit (systemd LimitNOFILE, ulimit -n) above LOCKER_MAX_CONNECTIONS"
+	}
+	l.log.Error(msg, "err", err, "max_connections", cap(l.sem))
 }
 
 func (l *limitListener) full() {

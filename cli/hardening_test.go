@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -368,4 +370,47 @@ func TestLimitListenerNoChangeWithoutAnswer(t *testing.T) {
 		t.Fatalf("%d requests carried out, %d answered (%d connections closed to make room)", handled.Load(), answered.Load(), reclaimed)
 	}
 	t.Logf("%d of %d requests answered, %d connections closed to make room", answered.Load(), workers*each, reclaimed)
+}
+
+// failingListener fails each Accept with err.
+type failingListener struct {
+	net.Listener
+	err error
+}
+
+func (l failingListener) Accept() (net.Conn, error) { return nil, l.err }
+
+// TestLimitListenerLogsAcceptErrors: a failed accept is logged, once a
+// minute: out of file descriptors (EMFILE), the server stopped taking
+// connections, /healthz timed out, and nothing said why (net/http's own
+// "Accept error" line goes to the server's ErrorLog, at DEBUG). A review
+// reproduced it with ulimit -n 40 and 60 connections.
+func TestLimitListenerLogsAcceptErrors(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	var logs strings.Builder
+	emfile := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	ln := newLimitListener(failingListener{inner, emfile}, 2, slog.New(slog.NewTextHandler(&logs, nil)))
+	for range 3 {
+		if _, err := ln.Accept(); err != emfile {
+			t.Fatalf("Accept: %v, want the inner listener's error as it is (net/http retries it)", err)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "accepting a connection failed"); n != 1 {
+		t.Fatalf("logged %d times, want once (once a minute):\n%s", n, out)
+	}
+	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "too many open files") || !strings.Contains(out, "LOCKER_MAX_CONNECTIONS") {
+		t.Errorf("the line does not say what failed and what to do:\n%s", out)
+	}
+	// Closing the listener (a shutdown) is no failure.
+	logs.Reset()
+	ln2 := newLimitListener(failingListener{inner, net.ErrClosed}, 2, slog.New(slog.NewTextHandler(&logs, nil)))
+	ln2.Accept()
+	if logs.Len() > 0 {
+		t.Errorf("a closed listener was logged:\n%s", logs.String())
+	}
 }
