@@ -379,6 +379,23 @@ type configWarning struct {
 // not): no AUTH_USER on an address others can reach, credentials sent over
 // plain HTTP there, and trusted proxies so wide that any client can name
 // its own address for the failed-login limit. None refuses the start.
+// openFilesMargin is room, beside LOCKER_MAX_CONNECTIONS, for the
+// descriptors the server needs for itself: the listener, the store's files
+// or the database's connections, TLS certificates being read again.
+const openFilesMargin = 64
+
+// openFilesWarning warns when the process's open-files limit (0: unknown)
+// is below LOCKER_MAX_CONNECTIONS with the margin: the server would run
+// out of descriptors before it reaches its cap on connections, and take no
+// connection until one closes.
+func openFilesWarning(maxConns int, limit uint64) *configWarning {
+	if limit == 0 || limit >= uint64(maxConns)+openFilesMargin {
+		return nil
+	}
+	return &configWarning{fmt.Sprintf("the open-files limit is below LOCKER_MAX_CONNECTIONS (with %d to spare for the server's own files): past it the server takes no new connection until one closes; raise the limit (systemd LimitNOFILE, ulimit -n) or lower LOCKER_MAX_CONNECTIONS", openFilesMargin),
+		[]any{"open_files", limit, "max_connections", maxConns}}
+}
+
 func configWarnings(cfg serverConfig, addr net.Addr, overTLS bool) []configWarning {
 	var ws []configWarning
 	exposed := true

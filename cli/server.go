@@ -388,7 +388,11 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		attrs = append(attrs, "file", f.Path())
 	}
 	log.Info("locker listening", attrs...)
-	for _, w := range configWarnings(cfg, ln.Addr(), tlsConfig != nil) {
+	ws := configWarnings(cfg, ln.Addr(), tlsConfig != nil)
+	if w := openFilesWarning(cfg.maxConns, openFilesLimit()); w != nil {
+		ws = append(ws, *w)
+	}
+	for _, w := range ws {
 		log.Warn(w.msg, w.attrs...)
 	}
 	fmt.Fprintf(stdout, "locker listening on %s://%s\n", scheme, ln.Addr())

@@ -84,7 +84,9 @@ func TestStartWarnsInTheLog(t *testing.T) {
 		{"0.0.0.0:0", nil, []string{`level=WARN msg="no AUTH_USER`}},
 		{"127.0.0.1:0", nil, nil},
 	} {
-		m := map[string]string{"LOCKER_CONFIG": filepath.Join(t.TempDir(), "locks.yml"), "LOCKER_LISTEN": c.listen}
+		// A small cap on connections: a machine's low open-files limit
+		// would add its own warning (TestOpenFilesWarning).
+		m := map[string]string{"LOCKER_CONFIG": filepath.Join(t.TempDir(), "locks.yml"), "LOCKER_LISTEN": c.listen, "LOCKER_MAX_CONNECTIONS": "64"}
 		for i := 0; i < len(c.env); i += 2 {
 			m[c.env[i]] = c.env[i+1]
 		}
@@ -109,6 +111,34 @@ func TestStartWarnsInTheLog(t *testing.T) {
 		}
 		if n := strings.Count(log, "level=WARN"); n != len(c.want)-strings.Count(strings.Join(c.want, "\n"), "prefixes=") {
 			t.Errorf("listening on %s with %q: %d warnings:\n%s", c.listen, c.env, n, log)
+		}
+	}
+}
+
+// TestOpenFilesWarning: an open-files limit that LOCKER_MAX_CONNECTIONS
+// would run into (with room for the store's own files) is warned of at
+// start: past it the server takes no connection until one closes (a
+// review reproduced that with ulimit -n 40).
+func TestOpenFilesWarning(t *testing.T) {
+	for _, c := range []struct {
+		max   int
+		limit uint64
+		warn  bool
+	}{
+		{4096, 40, true},
+		{4096, 4096, true},
+		{4096, 4096 + openFilesMargin - 1, true},
+		{4096, 4096 + openFilesMargin, false},
+		{4096, 65536, false},
+		{100, 1024, false},
+		{4096, 0, false}, // unknown
+	} {
+		w := openFilesWarning(c.max, c.limit)
+		if (w != nil) != c.warn {
+			t.Errorf("LOCKER_MAX_CONNECTIONS=%d with %d open files: warning %v, want %v", c.max, c.limit, w, c.warn)
+		}
+		if w != nil && (!strings.Contains(w.msg, "LOCKER_MAX_CONNECTIONS") || !strings.Contains(w.msg, "LimitNOFILE")) {
+			t.Errorf("the warning does not say what to do: %q", w.msg)
 		}
 	}
 }
