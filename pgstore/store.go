@@ -867,7 +867,10 @@ func unavailable(ctx context.Context, err error, then string) error {
 		return err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &lock.Error{Code: lock.EUNAVAILABLE, Message: "the lock database did not answer in time; " + then}
+		// The driver's error in the message too, and so in the log:
+		// the API logs a failure with its request only when the
+		// message says more than the summary.
+		return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database did not answer in time (%v); %s", err, then), Summary: "the lock database did not answer in time; " + then}
 	}
 	return &lock.Error{Code: lock.EUNAVAILABLE, Message: fmt.Sprintf("the lock database is unavailable (%v); %s", err, then), Summary: "the lock database is unavailable; " + then}
 }
