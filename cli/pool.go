@@ -364,7 +364,8 @@ const poolAcquireHelp = `Usage: locker pool acquire POOL --key KEY [--holder HOL
 
 Takes one hold on whichever member of POOL is free — the one free longest,
 so that use spreads evenly — and prints its name on stdout, alone on its
-line, for scripts:
+line, for scripts (as it is; on a terminal, with the characters that would
+act on it or hide escaped, as the other commands print names):
 
   env=$(locker pool acquire test-envs --key "$BUILD_ID" --ttl 2h)
   ...
@@ -412,8 +413,20 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 	if *asJSON {
 		return writeJSONTo(stdout, l)
 	}
-	fmt.Fprintln(stdout, l.Name)
+	fmt.Fprintln(stdout, memberName(stdout, l.Name))
 	return nil
+}
+
+// memberName is the name pool acquire prints: as it is for the scripts
+// that capture it (locker unlock "$member" needs it whole), escaped as the
+// server's text is elsewhere (shown) when stdout is a terminal, which a
+// name's control or bidi characters (a server other than Locker, or a
+// proxy, may send any) would act on.
+func memberName(stdout io.Writer, name string) string {
+	if isTerminal(stdout) {
+		return shown(name)
+	}
+	return name
 }
 
 // acquireFromPool takes a member of pool, waiting as wait says, with
