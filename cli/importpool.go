@@ -79,10 +79,10 @@ func runImportPoolRepo(ctx context.Context, args []string, env Env, stdout, stde
 	}
 	locks, warnings, err := readPoolRepo(pos[0], *prefix)
 	for _, w := range warnings {
-		fmt.Fprintf(stderr, "locker import-pool-repo: warning: %s\n", w)
+		fmt.Fprintf(stderr, "locker import-pool-repo: warning: %s\n", shown(w))
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "locker import-pool-repo: %v\n", err)
+		fmt.Fprintf(stderr, "locker import-pool-repo: %s\n", shown(err.Error()))
 		return ExitError{Code: exitError}
 	}
 	cl, err := c.client()
@@ -241,7 +241,7 @@ func (im *importer) run(ctx context.Context, locks []repoLock) error {
 		if l.pool != pool {
 			pool = l.pool
 			poolNames++
-			fmt.Fprintf(im.out, "pool '%s':\n", pool)
+			fmt.Fprintf(im.out, "pool '%s':\n", shown(pool))
 		}
 		if err := ctx.Err(); err != nil {
 			return im.c.fail(err)
@@ -250,10 +250,10 @@ func (im *importer) run(ctx context.Context, locks []repoLock) error {
 		if err != nil {
 			im.failed++
 			msg, _ := explain(err)
-			fmt.Fprintf(im.out, "  %s: FAILED: %s\n", l.member, msg)
+			fmt.Fprintf(im.out, "  %s: FAILED: %s\n", shown(l.member), msg)
 			continue
 		}
-		fmt.Fprintf(im.out, "  %s: %s\n", l.member, line)
+		fmt.Fprintf(im.out, "  %s: %s\n", shown(l.member), shown(line))
 	}
 	// Members the server has that the repository does not: left alone.
 	inRepo := map[string]bool{}
@@ -268,13 +268,13 @@ func (im *importer) run(ctx context.Context, locks []repoLock) error {
 		var names []string
 		for m := range members {
 			if !inRepo[p+"\x00"+m] && poolIn(locks, p) {
-				names = append(names, fmt.Sprintf("'%s'", m))
+				names = append(names, fmt.Sprintf("'%s'", shown(m)))
 			}
 		}
 		if len(names) > 0 {
 			sort.Strings(names)
 			nExtra += len(names)
-			extra = append(extra, fmt.Sprintf("pool '%s': %s", p, strings.Join(names, ", ")))
+			extra = append(extra, fmt.Sprintf("pool '%s': %s", shown(p), strings.Join(names, ", ")))
 		}
 	}
 	sort.Strings(extra)
@@ -341,6 +341,9 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 	var cur *client.Lock
 	if im.dryRun {
 		// What the server would refuse is no "would be added".
+		if err := lock.ValidateName("pool name", l.pool); err != nil {
+			return "", err
+		}
 		if len(l.metadata) > 0 && counter != &im.unchanged {
 			if err := lock.ValidateMetadata(l.metadata); err != nil {
 				return "", err
