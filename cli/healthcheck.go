@@ -15,7 +15,8 @@ import (
 const healthcheckHelp = `Usage: locker healthcheck
 
 Asks the server on this machine whether it is alive (GET /healthz) and exits
-0 if it is, 1 if not: for container health checks (the image has no curl).
+0 if it is, 1 if not (2: a bad command line; it takes no arguments): for
+container health checks (the image has no curl).
 It reads the server's own variables to find it: PORT, LOCKER_LISTEN, and
 SSL_CERT (then it speaks HTTPS, without checking the certificate: it only
 asks whether the process answers).
@@ -32,6 +33,9 @@ func runHealthcheck(ctx context.Context, args []string, env Env, stdout, stderr 
 			return nil
 		}
 		return fmt.Errorf("%w: %v; see locker healthcheck --help", errUsage, dashed(err))
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: locker healthcheck takes no arguments (got %q): it reads PORT, LOCKER_LISTEN and SSL_CERT; see locker healthcheck --help", errUsage, fs.Args())
 	}
 	port := env("PORT")
 	if port == "" {
