@@ -21,7 +21,10 @@ lock (each counts its holds: unlock once per lock); another key waits.
   --holder NAME   who holds it (default: the key); unlock with the same one
   --wait D        how long to wait for a lock held under another key, e.g.
                   30s or 10m; 0 fails at once (exit 3). Default: wait until
-                  the lock is free (Ctrl-C gives up without taking it)
+                  the lock is free (Ctrl-C gives up without taking it, exit
+                  130; granted just as Ctrl-C came, it is left held, as it
+                  may be another's of the same key and holder, and the
+                  message says how to release it)
   --ttl D         lease: the hold ends by itself after D unless refreshed.
                   Default: none, the hold lasts until unlocked (the server
                   may apply its own default). A server whose longest lease
