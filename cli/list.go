@@ -50,15 +50,15 @@ func runList(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 		return writeJSONTo(stdout, m)
 	}
 	if len(locks) == 0 {
-		fmt.Fprintln(stdout, "no locks")
-		return nil
+		_, err := fmt.Fprintln(stdout, "no locks")
+		return err
 	}
-	writeTable(stdout, locks, time.Now())
-	return nil
+	return writeTable(stdout, locks, time.Now())
 }
 
-// writeTable prints locks as an aligned table.
-func writeTable(w io.Writer, locks []client.Lock, now time.Time) {
+// writeTable prints locks as an aligned table. Its error is the writer's: a
+// result that could not be written fails the command.
+func writeTable(w io.Writer, locks []client.Lock, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tKEY\tHOLDERS\tHELD FOR\tEXPIRES IN\tFENCE\tWAITERS")
 	for _, l := range locks {
@@ -78,7 +78,7 @@ func writeTable(w io.Writer, locks []client.Lock, now time.Time) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", shown(l.Name), shown(l.State), key, holders, heldFor, expires, fence, l.Waiters)
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 // holderCounts is "a x2, b x1".
@@ -119,8 +119,7 @@ func runStatus(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if *asJSON {
 		return writeJSONTo(stdout, l)
 	}
-	writeStatus(stdout, l, time.Now())
-	return nil
+	return writeStatus(stdout, l, time.Now())
 }
 
 // getLock reads one lock; a lock the server never saw is a free lock. With a
@@ -143,7 +142,7 @@ func getLock(ctx context.Context, cl *client.Client, name string) (*client.Lock,
 	return &client.Lock{Name: name, State: "free", LockedBy: map[string]int{}}, nil
 }
 
-func writeStatus(w io.Writer, l *client.Lock, now time.Time) {
+func writeStatus(w io.Writer, l *client.Lock, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(tw, "lock:\t%s\n", shown(l.Name))
 	if l.Free() {
@@ -176,7 +175,7 @@ func writeStatus(w io.Writer, l *client.Lock, now time.Time) {
 	if !l.Legacy {
 		fmt.Fprintf(tw, "waiters:\t%d\n", l.Waiters)
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 const historyHelp = `Usage: locker history NAME [--json]
@@ -219,8 +218,7 @@ func runHistory(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), shown(ev.Type), shown(ev.Holder), shown(ev.Key), ev.Count, ev.Fence, shown(by))
 	}
-	tw.Flush()
-	return nil
+	return tw.Flush()
 }
 
 func writeJSONTo(w io.Writer, v any) error {

@@ -69,7 +69,10 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	}
 	c.shortLease(l, firstOf(*holder, *key), ttl.d, leaseNotRenewed)
 	if *asJSON {
-		return writeJSONTo(stdout, l)
+		if err := writeJSONTo(stdout, l); err != nil {
+			return c.outputFailed(ctx, cl, l, fmt.Sprintf("'%s'", name), *key, *holder, err)
+		}
+		return nil
 	}
 	h := firstOf(*holder, *key)
 	msg := fmt.Sprintf("locked '%s' with key '%s' for '%s'", name, *key, h)
@@ -88,7 +91,9 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 	if len(details) > 0 {
 		msg += " (" + strings.Join(details, ", ") + ")"
 	}
-	fmt.Fprintln(stdout, shown(msg))
+	if _, err := fmt.Fprintln(stdout, shown(msg)); err != nil {
+		return c.outputFailed(ctx, cl, l, fmt.Sprintf("'%s'", name), *key, *holder, err)
+	}
 	return nil
 }
 
@@ -103,19 +108,36 @@ func (c *clientCmd) leaseOutlived(ctx context.Context, cl *client.Client, l *cli
 	if left, ok := l.LeaseLeft(); !ok || left > 0 {
 		return nil
 	}
-	released := "released it, in case it was still ours"
-	if _, err := cl.UnlockFence(context.WithoutCancel(ctx), l.Name, key, holder, l.Fence); err != nil {
-		msg, _ := explain(err)
-		switch {
-		case errors.Is(err, client.ErrLocked):
-			released = fmt.Sprintf("it was taken again meanwhile (%s; ours had fence %d), and was left as it is", msg, l.Fence)
-		case errors.Is(err, client.ErrFenceNotChecked):
-			released = "released it by key and holder, in case it was still ours (the server does not check a release's fence: had the same key and holder taken it again meanwhile, that hold was released)"
-		default:
-			released = fmt.Sprintf("releasing it, in case it was still ours, failed (%s): see 'locker status %s'", msg, l.Name)
-		}
-	}
+	released := c.giveBack(ctx, cl, l, key, holder, ", in case it was still ours")
 	return c.fail(fmt.Errorf("the lease on %s (%s) ran out before the answer arrived (a slow network or server): the lock may be another's now, so it was not taken; %s", what, human(l.Lease), released))
+}
+
+// giveBack releases the hold l shows was just taken with key and holder, by
+// its fence, so that a hold the same key and holder took afresh since is
+// not released in its place, and says what it did ("released it"); inCase
+// qualifies it (", in case it was still ours").
+func (c *clientCmd) giveBack(ctx context.Context, cl *client.Client, l *client.Lock, key, holder, inCase string) string {
+	_, err := cl.UnlockFence(context.WithoutCancel(ctx), l.Name, key, holder, l.Fence)
+	if err == nil {
+		return "released it" + inCase
+	}
+	msg, _ := explain(err)
+	switch {
+	case errors.Is(err, client.ErrLocked):
+		return fmt.Sprintf("it was taken again meanwhile (%s; ours had fence %d), and was left as it is", msg, l.Fence)
+	case errors.Is(err, client.ErrFenceNotChecked):
+		return "released it by key and holder" + inCase + " (the server does not check a release's fence: had the same key and holder taken it again meanwhile, that hold was released)"
+	}
+	return fmt.Sprintf("releasing it%s failed (%s): see 'locker status %s'", inCase, msg, l.Name)
+}
+
+// outputFailed fails a command that took a hold (what names it) but could
+// not print its result on stdout (err): the hold is given back, so that
+// exit 1 means, as it does otherwise, that nothing is held, rather than a
+// hold nobody learnt of (for pool acquire, not even which member).
+func (c *clientCmd) outputFailed(ctx context.Context, cl *client.Client, l *client.Lock, what, key, holder string, err error) error {
+	released := c.giveBack(ctx, cl, l, key, holder, "")
+	return c.fail(fmt.Errorf("took %s, but could not write the result to stdout (%v): %s", what, err, released))
 }
 
 // acquire takes the lock, waiting as wait says, with progress on stderr. Its

@@ -110,11 +110,10 @@ func runPoolList(ctx context.Context, args []string, env Env, stdout, stderr io.
 		}
 	}
 	if len(pools) == 0 {
-		fmt.Fprintln(stdout, "no pools (add a member with 'locker pool add POOL MEMBER')")
-		return nil
+		_, err := fmt.Fprintln(stdout, "no pools (add a member with 'locker pool add POOL MEMBER')")
+		return err
 	}
-	writePoolTable(stdout, pools, time.Now())
-	return nil
+	return writePoolTable(stdout, pools, time.Now())
 }
 
 // poolJSON is a pool as the server shows it: members keyed by name.
@@ -136,7 +135,7 @@ func poolJSONOf(p client.Pool) poolJSON {
 
 // writePoolTable prints pools as one aligned table; the pool's name and
 // free count are on its first member's row.
-func writePoolTable(w io.Writer, pools []client.Pool, now time.Time) {
+func writePoolTable(w io.Writer, pools []client.Pool, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "POOL\tFREE\tMEMBER\tSTATE\tKEY\tHOLDERS\tHELD FOR\tMETADATA")
 	for _, p := range pools {
@@ -156,7 +155,7 @@ func writePoolTable(w io.Writer, pools []client.Pool, now time.Time) {
 			name, free = "", ""
 		}
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 // metadataSummary shows metadata on one line of at most max characters: a
@@ -410,10 +409,15 @@ func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr 
 	}
 	c.shortLease(l, firstOf(*holder, *key), ttl.d, leaseNotRenewed)
 	c.say("locked '%s' from pool '%s' with key '%s' (fence %d)", l.Name, pool, *key, l.Fence)
+	var werr error
 	if *asJSON {
-		return writeJSONTo(stdout, l)
+		werr = writeJSONTo(stdout, l)
+	} else {
+		_, werr = fmt.Fprintln(stdout, memberName(stdout, l.Name))
 	}
-	fmt.Fprintln(stdout, memberName(stdout, l.Name))
+	if werr != nil {
+		return c.outputFailed(ctx, cl, l, fmt.Sprintf("'%s' from pool '%s'", l.Name, pool), *key, *holder, werr)
+	}
 	return nil
 }
 
