@@ -170,7 +170,7 @@ func metadataSummary(md json.RawMessage, max int) string {
 		if json.Compact(&b, md) != nil {
 			return "-"
 		}
-		text = b.String()
+		text = htmlUnescaped(b.Bytes())
 	} else if strings.TrimSpace(text) == "" {
 		return `""`
 	}
@@ -183,6 +183,41 @@ func metadataSummary(md json.RawMessage, max int) string {
 		text = string(r[:max-1]) + "…"
 	}
 	return text
+}
+
+// htmlUnescaped writes the escapes of <, > and & in compact JSON text
+// (\u003c, \u003e, \u0026: Go's JSON encoding, the server's, escapes them
+// for HTML) as the characters themselves, which is what they are and how
+// they were given; other escapes are left as they are.
+func htmlUnescaped(b []byte) string {
+	var out strings.Builder
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out.WriteByte(b[i])
+			continue
+		}
+		if i+6 <= len(b) && b[i+1] == 'u' {
+			switch strings.ToLower(string(b[i+2 : i+6])) {
+			case "003c":
+				out.WriteByte('<')
+				i += 5
+				continue
+			case "003e":
+				out.WriteByte('>')
+				i += 5
+				continue
+			case "0026":
+				out.WriteByte('&')
+				i += 5
+				continue
+			}
+		}
+		// Any other escape, \\ included, whole: its second character is
+		// not the start of another.
+		out.Write(b[i : i+2])
+		i++
+	}
+	return out.String()
 }
 
 const poolAddHelp = `Usage: locker pool add POOL MEMBER [--metadata JSON | --metadata-file FILE] [--json]
