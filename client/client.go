@@ -528,6 +528,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		}
 		return cerr
 	}
+	answered := time.Now()
 	defer resp.Body.Close()
 	if err := methodChanged(req, resp); err != nil {
 		return err
@@ -544,10 +545,10 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 			return &notLockerError{fmt.Sprintf("locker client: %s %s: the server's answer is not the JSON expected (%v); is %s a locker server?", method, path, err, c.base)}
 		}
 		if a, ok := out.(interface {
-			answeredAt(time.Duration, time.Time)
+			answeredAt(lease time.Duration, sent, answered time.Time)
 		}); ok {
 			if d, err := time.ParseDuration(resp.Header.Get("Locker-Lease")); err == nil && d > 0 {
-				a.answeredAt(d, sent)
+				a.answeredAt(d, sent, answered)
 			}
 		}
 		if w, ok := out.(*wireLock); ok {

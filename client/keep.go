@@ -175,10 +175,14 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 	}
 	// Until the first renewal answers, the lease is the one l's request
 	// granted, or what the hold's expiry leaves (no more than asked).
-	expiry, lease := leaseOf(l, h)
+	expiry, lease, left := leaseOf(l, h)
 	ask := o.TTL
 	if ask <= 0 {
-		ask = max(lease, time.Second)
+		// What the lease had left when l was answered: not the lease
+		// counted from when its request was sent, which includes the
+		// time it waited for the lock (one of Acquire's requests may
+		// wait Options.WaitChunk).
+		ask = max(left, time.Second)
 		if r := ask % time.Second; r != 0 && ask <= math.MaxInt64-time.Second {
 			ask += time.Second - r // whole seconds, as a person would ask
 		}
@@ -203,15 +207,20 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 }
 
 // leaseOf is when h's lease runs out at the earliest, by this machine's
-// clock, and its length: the lease l's request granted, from when it was
-// sent, when the server said (Lock.Lease); else the hold's expiry as this
-// machine's clock reads it.
-func leaseOf(l *Lock, h Hold) (expiry time.Time, lease time.Duration) {
+// clock, its length, and what it had left when l was answered: the lease
+// l's request granted, from when it was sent, when the server said
+// (Lock.Lease); else the hold's expiry as this machine's clock reads it.
+func leaseOf(l *Lock, h Hold) (expiry time.Time, lease, left time.Duration) {
 	if l.Lease > 0 && !l.sent.IsZero() {
-		return l.sent.Add(l.Lease), l.Lease
+		expiry = l.sent.Add(l.Lease)
+		left = l.Lease
+		if !l.answered.IsZero() {
+			left = expiry.Sub(l.answered)
+		}
+		return expiry, l.Lease, left
 	}
-	left := time.Until(h.Expires)
-	return time.Now().Add(left), left
+	left = time.Until(h.Expires)
+	return time.Now().Add(left), left, left
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -73,8 +73,9 @@ type Lock struct {
 	// lease, or the server did not say. LeaseLeft counts it down.
 	Lease time.Duration `json:"-"`
 	// sent is when the request this answers was sent, by this machine's
-	// clock: the lease runs at least until sent plus Lease.
-	sent time.Time
+	// clock: the lease runs at least until sent plus Lease. answered is
+	// when its answer came.
+	sent, answered time.Time
 }
 
 // LeaseLeft is how much of Lease is left, at least, by this machine's
@@ -102,10 +103,10 @@ func (l *Lock) Holders() []string {
 	return hs
 }
 
-// answeredAt records the lease an answer's Locker-Lease header grants, and
-// when its request was sent.
-func (w *wireLock) answeredAt(lease time.Duration, sent time.Time) {
-	w.lease, w.sent = lease, sent
+// answeredAt records the lease an answer's Locker-Lease header grants,
+// when its request was sent and when the answer came.
+func (w *wireLock) answeredAt(lease time.Duration, sent, answered time.Time) {
+	w.lease, w.sent, w.answered = lease, sent, answered
 }
 
 // wireLock is a lock as it comes over the wire; pointers tell which fields
@@ -127,8 +128,8 @@ type wireLock struct {
 	FreeSince time.Time       `json:"free_since"`
 
 	// From the answer's headers, and the request (see answeredAt).
-	lease time.Duration
-	sent  time.Time
+	lease          time.Duration
+	sent, answered time.Time
 	// fenceChecked is the fence a release was checked against (the
 	// answer's Locker-Fence-Checked header); 0 when the server did not say.
 	fenceChecked uint64
@@ -139,7 +140,7 @@ func (w *wireLock) lock(name string) *Lock {
 		Name: w.Name, Key: w.Key, State: w.State, Since: w.Since, Expires: w.Expires,
 		Holds: w.Holds, Waiters: w.Waiters, Message: w.Response, Legacy: w.Fence == nil,
 		LockedBy: make(map[string]int, len(w.LockedBy)),
-		Pools:    w.Pools, FreeSince: w.FreeSince, Lease: w.lease, sent: w.sent,
+		Pools:    w.Pools, FreeSince: w.FreeSince, Lease: w.lease, sent: w.sent, answered: w.answered,
 	}
 	if len(w.Metadata) > 0 && string(w.Metadata) != "null" {
 		l.Metadata = w.Metadata
