@@ -53,7 +53,12 @@ type Options struct {
 	// certificate. Use it only for testing.
 	InsecureSkipVerify bool
 	// HTTPClient, when set, sends the requests; CACert and
-	// InsecureSkipVerify must then be configured on it instead.
+	// InsecureSkipVerify must then be configured on it instead. The
+	// client's own transport pings an HTTP/2 connection silent for 5s,
+	// and drops it when the answer takes 5s more, so that a connection the
+	// network dropped without a word is not used on (a kept lease's
+	// renewals among them); give HTTPClient's transport an HTTP2Config
+	// with SendPingTimeout for the same.
 	HTTPClient *http.Client
 	// Timeout bounds each request (default 30s; negative means no limit).
 	// A request that waits for a lock gets its wait on top.
@@ -169,9 +174,22 @@ func New(opts Options) (*Client, error) {
 		}
 		tr.TLSClientConfig = cfg
 	}
+	// Over HTTP/2 every request shares one connection, which net/http
+	// goes on using after a request on it got no answer: one the network
+	// dropped without a word (a cut, a lost NAT entry, a load balancer's
+	// failover) would take every later request, each renewal of a kept
+	// lease included, until the system gives up on it (many minutes).
+	// A ping after a silence finds it dead, and it is closed.
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout}
 	c.hc = &http.Client{Transport: tr}
 	return c, nil
 }
+
+// h2PingAfter and h2PingTimeout are how long an HTTP/2 connection of the
+// client's own transport may be silent before it is pinged, and how long
+// the ping's answer may take before the connection is taken for dead and
+// closed.
+var h2PingAfter, h2PingTimeout = 5 * time.Second, 5 * time.Second
 
 // URL returns the server's base URL (without credentials).
 func (c *Client) URL() string { return c.base }
