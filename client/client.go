@@ -541,8 +541,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		cerr := c.connError(ctx, err, c.timeout+wait)
-		if ce, ok := cerr.(*ConnError); ok {
-			ce.unsent = !wrote.Load()
+		switch e := cerr.(type) {
+		case *ConnError:
+			e.unsent = !wrote.Load()
+		case *endedError:
+			e.sent = wrote.Load()
 		}
 		return cerr
 	}
@@ -553,7 +556,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return c.connError(ctx, err, c.timeout+wait)
+		cerr := c.connError(ctx, err, c.timeout+wait)
+		if e, ok := cerr.(*endedError); ok {
+			e.sent = true
+		}
+		return cerr
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.apiError(req, resp, b)
@@ -597,11 +604,11 @@ func methodChanged(req *http.Request, resp *http.Response) error {
 			req.Method, from.String(), code, to.String(), resp.Request.Method)}
 }
 
-// connError turns a failed exchange into ctx's error when ctx ended, and a
-// *ConnError otherwise.
+// connError turns a failed exchange into ctx's error when ctx ended (an
+// *endedError), and a *ConnError otherwise.
 func (c *Client) connError(ctx context.Context, err error, limit time.Duration) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("locker client: %w", ctx.Err())
+		return &endedError{err: ctx.Err()}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) && errors.Is(ue.Err, context.DeadlineExceeded) {
@@ -637,6 +644,17 @@ func (c *Client) apiError(req *http.Request, resp *http.Response, b []byte) erro
 	}
 	return e
 }
+
+// endedError is a request given up because its context ended: it matches
+// ctx's error. sent: it had gone out (its headers were written), and the
+// server may have made the change (Ambiguous).
+type endedError struct {
+	err  error
+	sent bool
+}
+
+func (e *endedError) Error() string { return "locker client: " + e.err.Error() }
+func (e *endedError) Unwrap() error { return e.err }
 
 // timeoutError is a request that ran past Options.Timeout.
 type timeoutError struct{ d time.Duration }

@@ -150,7 +150,9 @@ func (e *MaybeHeldError) Unwrap() error { return e.err }
 
 // Ambiguous reports whether err leaves it unknown whether the server made
 // the change asked for: no answer came (ErrUnreachable, unless no
-// connection was made at all: refused, no such host), or something
+// connection was made at all: refused, no such host; or the call's
+// context ended after the request had gone out, the error matching
+// ctx's), or something
 // between client and server answered in its place, perhaps after the
 // request had reached the server (a gateway's 502 or 504, an Envoy 503
 // "upstream reset"; any 5xx that is not a Locker server's own JSON
@@ -163,7 +165,11 @@ func Ambiguous(err error) bool {
 	var (
 		opErr  *net.OpError
 		dnsErr *net.DNSError
+		ended  *endedError
 	)
+	if errors.As(err, &ended) {
+		return ended.sent
+	}
 	if errors.Is(err, ErrUnreachable) && (errors.As(err, &dnsErr) || errors.As(err, &opErr) && opErr.Op == "dial" || unsent(err)) {
 		return false // no connection was made: the request never left
 	}
