@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -524,9 +525,17 @@ func (c *Client) newRequest(ctx context.Context, method, path string, q url.Valu
 // becomes an *APIError. wait is added to the request's time limit.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any, wait time.Duration, out any) error {
 	rctx := ctx
-	if c.timeout > 0 {
+	// A negative wait (a moment past) is no wait; one too long to add
+	// Options.Timeout to, no limit.
+	limit := c.timeout
+	if wait = max(wait, 0); c.timeout > 0 && wait > math.MaxInt64-c.timeout {
+		limit = -1
+	} else if c.timeout > 0 {
+		limit += wait
+	}
+	if limit > 0 {
 		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(ctx, c.timeout+wait)
+		rctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
 	req, err := c.newRequest(rctx, method, path, q, body)
@@ -540,7 +549,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	sent := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		cerr := c.connError(ctx, err, c.timeout+wait)
+		cerr := c.connError(ctx, err, limit)
 		switch e := cerr.(type) {
 		case *ConnError:
 			e.unsent = !wrote.Load()
@@ -556,7 +565,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		cerr := c.connError(ctx, err, c.timeout+wait)
+		cerr := c.connError(ctx, err, limit)
 		if e, ok := cerr.(*endedError); ok {
 			e.sent = true
 		}
