@@ -230,6 +230,7 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 		if err == nil {
 			return l, nil
 		}
+		waited := time.Since(start) // the request's own, before any reading back
 		if ctx.Err() != nil {
 			// The request may have been granted as ctx ended.
 			return nil, c.giveBack(ctx, gaveUp(what, ctx.Err(), refused), o, granted)
@@ -248,7 +249,7 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 				return nil, c.giveBack(ctx, gaveUp(what, ctx.Err(), err), o, granted)
 			}
 			if granted != nil {
-				return nil, cutShort(err, ask, time.Since(start))
+				return nil, cutShort(err, ask, waited)
 			}
 			return nil, err
 		case errors.Is(err, ErrLocked):
@@ -260,7 +261,7 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 			switch {
 			case legacy:
 				delay = jitter(c.poll)
-			case time.Since(start) < 50*time.Millisecond && ask > 0:
+			case waited < 50*time.Millisecond && ask > 0:
 				// The server keeps no one waiting (a tiny maximum wait):
 				// do not hammer it.
 				delay = jitter(250 * time.Millisecond)
