@@ -127,6 +127,24 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return append(buf[:n+int64(m)], rest...), err
 }
 
+// formBody reports whether a body that is not JSON reads as form data
+// (key=k&lock_by=h) naming a field of the lock routes.
+func formBody(raw []byte) bool {
+	if bytes.ContainsAny(raw, "{}[]\"") {
+		return false
+	}
+	q, err := url.ParseQuery(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return false
+	}
+	for _, name := range queryFields {
+		if q.Has(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // smallBody is the largest announced body readBody sets a buffer aside for.
 const smallBody = 4 << 10
 
@@ -153,6 +171,11 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 			// A compressed body reads as bytes that are not UTF-8, or
 			// not JSON: say why, which "not valid UTF-8" did not.
 			return lockRequest{}, lock.Errorf(lock.EINVALID, "%s (the body was sent with Content-Encoding: %s, which the server does not decode; send it uncompressed)", lock.ErrorMessage(err), ce)
+		}
+		if lock.ErrorCode(err) == lock.EINVALID && formBody(raw) {
+			// curl -d key=k: the fields are right, their encoding is
+			// not, which "invalid character 'k'" did not say.
+			return lockRequest{}, lock.Errorf(lock.EINVALID, `%s (the body looks like form data, such as key=...; send the fields as a JSON object, such as {"key":"..."}, or in the URL, ?key=...)`, lock.ErrorMessage(err))
 		}
 		return lockRequest{}, err
 	}
