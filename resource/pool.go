@@ -817,7 +817,7 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 		if l == nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("cannot remove %w", err)
+		return nil, fmt.Errorf("cannot remove %q: %w", p.Name, err)
 	}
 	force, fence := false, uint64(0)
 	if !l.Free() {

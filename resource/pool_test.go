@@ -334,6 +334,13 @@ func TestPoolFlow(t *testing.T) {
 	if !strings.Contains(r.stderr, `cannot claim "aws-9": "aws-9" is not a member of pool "aws" (its members: aws-1, aws-2, aws-3)`) {
 		t.Errorf("claim of a non-member:\n%s", r.stderr)
 	}
+	// So does removing one, in a sentence ("cannot remove "aws-9" is not
+	// a member" was none).
+	claimer.task("gone", map[string]string{"name": "aws-9\n"})
+	r = claimer.putFails(obj{"remove": "gone"})
+	if !strings.Contains(r.stderr, `cannot remove "aws-9": "aws-9" is not a member of pool "aws" (its members: aws-1, aws-2, aws-3)`) {
+		t.Errorf("remove of a non-member:\n%s", r.stderr)
+	}
 
 	// Update: new metadata, at once, and the next get shows it.
 	setup.task("aws-3-v2", map[string]string{"name": "aws-3", "metadata": "region: eu-west-1\n"})
