@@ -1180,3 +1180,20 @@ func TestRunOwnKeyWithAGivenHolder(t *testing.T) {
 		t.Fatalf("after locker run --pool: %+v, want it released", l)
 	}
 }
+
+// TestLockRedirectSaysWhereTo: a server address that redirects a change
+// with 301 (http to https, say) is refused by the client, whose error says
+// where to: the command printed it inside "the server answered HTTP 301
+// (...), not as a Locker server does: is --url a Locker server's
+// address?", which said it twice and cast doubt on an address that is
+// right but for its scheme.
+func TestLockRedirectSaysWhereTo(t *testing.T) {
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	redir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, url+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	defer redir.Close()
+	env := map[string]string{"LOCKER_URL": redir.URL}
+	locker(t, context.Background(), env, "lock", "x", "--key", "k").want(t, 1, `^$`,
+		`^locker lock: the server answered PUT \S+ with a redirect \(HTTP 301\) to \S+, which would send it as a GET: nothing was changed; use the address it redirects to as the server's URL \(--url, or LOCKER_URL\)\n$`)
+}

@@ -283,6 +283,10 @@ func explainRaw(err error) (string, int) {
 	case errors.As(err, &ae) && !ae.FromLocker() && ae.StatusCode == http.StatusBadRequest && strings.Contains(ae.Message, "HTTP request to an HTTPS server"):
 		msg, _, _ := strings.Cut(ae.Message, " (the server speaks HTTPS")
 		return fmt.Sprintf("the server speaks HTTPS: use an https:// URL in --url (or LOCKER_URL) (it answered HTTP %d: %s)", ae.StatusCode, msg), exitError
+	case errors.As(err, &ae) && ae.StatusCode >= 300 && ae.StatusCode < 400:
+		// A redirect the client would not follow (a change turned into
+		// a GET): its message says where to.
+		return ae.Message + " (--url, or LOCKER_URL)", exitError
 	case errors.As(err, &ae) && !ae.FromLocker() && (errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrBadRequest)):
 		// Not Locker's JSON: another server, or a proxy without the
 		// route.
