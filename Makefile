@@ -12,12 +12,13 @@ TRIMPATH ?= -trimpath
 PKG     := github.com/cloudfoundry-community/locker
 LDFLAGS := -s -w -X $(PKG)/cli.Version=$(VERSION) -X $(PKG)/cli.Commit=$(COMMIT)
 
-.PHONY: help build test race lint bench fuzz image clean
+.PHONY: help build test race ci lint bench fuzz image clean
 
 help:
 	@echo "make build   static binary ./locker with the version and commit (VERSION=, COMMIT=, OUT=)"
 	@echo "make test    go test ./..."
-	@echo "make race    go test -race ./... (what CI runs)"
+	@echo "make race    go test -race -count=1 ./... (CI's test phase; PostgreSQL tests need LOCKER_TEST_DATABASE_URL)"
+	@echo "make ci      .ci/run: lint, build, the race tests with PostgreSQL, fuzzing (installs what it needs)"
 	@echo "make lint    gofmt and go vet"
 	@echo "make bench   the benchmarks of the store, the rules, the service and the HTTP layer"
 	@echo "make fuzz    each fuzzer for FUZZTIME (default 20s)"
@@ -30,7 +31,10 @@ test:
 	go test ./...
 
 race:
-	go test -race ./...
+	go test -race -count=1 ./...
+
+ci:
+	bash .ci/run
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
