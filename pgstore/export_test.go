@@ -17,3 +17,11 @@ func SetBeforeWrite(t *testing.T, fn func()) {
 	beforeWrite = fn
 	t.Cleanup(func() { beforeWrite = nil })
 }
+
+// SetListenLogEvery has a replica whose LISTEN connection cannot be made
+// log that it still cannot at most every d, for the test.
+func SetListenLogEvery(t *testing.T, d time.Duration) {
+	old := listenLogEvery
+	listenLogEvery = d
+	t.Cleanup(func() { listenLogEvery = old })
+}

@@ -106,6 +106,12 @@ func (s *Store) flush(ctx context.Context) {
 	}
 }
 
+// listenLogEvery is how often, at most, a replica whose LISTEN connection
+// cannot be made logs that it still cannot (a variable for tests): the
+// first failure is logged at once, and every retry (each 5s at most) would
+// fill the log for as long as the database is away.
+var listenLogEvery = time.Minute
+
 // listen passes every change announced by any replica to the watcher, in
 // commit order, reconnecting whenever the connection is lost. Waiters do not
 // depend on it alone: the service also polls.
@@ -114,6 +120,13 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 	var once sync.Once
 	listened := false // once: a later connection follows a gap
 	backoff := 100 * time.Millisecond
+	// An outage is logged when the first attempt fails, then at most
+	// once every listenLogEvery with the failures since (unlogged), and
+	// once more when listening works again, with how long it was down.
+	var (
+		failures, unlogged  int
+		downSince, loggedAt time.Time
+	)
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
@@ -145,7 +158,21 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			if conn != nil {
 				conn.Close(context.Background())
 			}
-			s.opts.Logger.Warn("listening for changes failed; retrying", "err", err, "in", backoff)
+			now := time.Now()
+			if downSince.IsZero() {
+				downSince = now
+			}
+			failures++
+			unlogged++
+			switch {
+			case failures == 1:
+				s.opts.Logger.Warn("listening for changes failed; retrying", "err", err, "in", backoff)
+				unlogged, loggedAt = 0, now
+			case now.Sub(loggedAt) >= listenLogEvery:
+				s.opts.Logger.Warn("listening for changes still fails; retrying", "err", err, "in", backoff,
+					"failures_since_last_message", unlogged, "down_for", now.Sub(downSince).Round(time.Millisecond))
+				unlogged, loggedAt = 0, now
+			}
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -157,9 +184,13 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 		if listened {
 			// Notifications sent while the connection was down are lost:
 			// tell the watcher that any lock may have changed.
-			s.opts.Logger.Info("listening for changes again; changes made meanwhile may have gone unreported")
+			s.opts.Logger.Info("listening for changes again; changes made meanwhile may have gone unreported",
+				"down_for", time.Since(downSince).Round(time.Millisecond), "failed_attempts", failures)
 			s.emit("", nil)
+		} else if failures > 0 {
+			s.opts.Logger.Info("listening for changes now", "down_for", time.Since(downSince).Round(time.Millisecond), "failed_attempts", failures)
 		}
+		failures, unlogged, downSince = 0, 0, time.Time{}
 		listened = true
 		s.listening.Store(true)
 		once.Do(func() { close(listening) })
@@ -193,6 +224,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 			}
 		}
 		s.listening.Store(false)
+		downSince = time.Now()
 		conn.Close(context.Background())
 		if ctx.Err() == nil {
 			// Until it is made again, other replicas' changes go

@@ -162,6 +162,7 @@ type freezer struct {
 	mu       sync.Mutex
 	epoch    int
 	refusing bool
+	refused  int // connections taken and closed while refusing
 	frozen   int // connections of an epoch below it are frozen
 	done     chan struct{}
 	cutC     chan struct{}
@@ -186,6 +187,9 @@ func startFreezer(t *testing.T, target string) *freezer {
 			}
 			f.mu.Lock()
 			refusing := f.refusing
+			if refusing {
+				f.refused++
+			}
 			f.mu.Unlock()
 			if refusing {
 				c.Close()
