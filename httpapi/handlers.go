@@ -241,6 +241,8 @@ func (s *Server) handleHealthz() http.Handler {
 		store := "ok"
 		if err := s.svc.Ready(ctx); err != nil {
 			store = "unavailable: " + s.notReady(err)
+		} else {
+			s.ready()
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": store, "version": s.cfg.Version})
 	})
@@ -249,17 +251,33 @@ func (s *Server) handleHealthz() http.Handler {
 // notReady returns what the open health checks say of err, the store's
 // failure: its summary, without file paths or the database's address and
 // user, which anyone could read there. The details go to the log: when the
-// reason changes, and once a minute while it lasts (load balancers ask
-// every few seconds).
+// store stops being ready, when the reason changes, and once a minute while
+// it lasts (load balancers ask every few seconds).
 func (s *Server) notReady(err error) string {
 	detail := err.Error()
 	s.readyLog.Lock()
 	defer s.readyLog.Unlock()
-	if detail != s.readyLog.last || time.Since(s.readyLog.at) >= time.Minute {
-		s.readyLog.last, s.readyLog.at = detail, time.Now()
+	now := time.Now()
+	if s.readyLog.since.IsZero() {
+		s.readyLog.since = now
+	}
+	if detail != s.readyLog.last || now.Sub(s.readyLog.at) >= time.Minute {
+		s.readyLog.last, s.readyLog.at = detail, now
 		s.log.Warn("the store is not ready", "error", detail)
 	}
 	return lock.ErrorSummary(err)
+}
+
+// ready notes that a health check found the store ready, and logs it
+// (once) when the last one found it not ready, with how long it was not.
+func (s *Server) ready() {
+	s.readyLog.Lock()
+	defer s.readyLog.Unlock()
+	if s.readyLog.since.IsZero() {
+		return
+	}
+	s.log.Info("the store is ready again", "not_ready_for", time.Since(s.readyLog.since).Round(time.Millisecond))
+	s.readyLog.since, s.readyLog.last = time.Time{}, ""
 }
 
 func (s *Server) handleReadyz() http.Handler {
@@ -270,6 +288,7 @@ func (s *Server) handleReadyz() http.Handler {
 			errorf(w, http.StatusServiceUnavailable, "not ready: "+s.notReady(err))
 			return
 		}
+		s.ready()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cloudfoundry-community/locker/httpapi"
@@ -75,5 +76,67 @@ func TestHealthChecksKeepDetailsForTheLog(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// switchStore is a memory store whose readiness a test turns off and on.
+type switchStore struct {
+	*memstore.Store
+	mu  sync.Mutex
+	err error
+}
+
+func (s *switchStore) Ready(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *switchStore) set(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+// TestHealthChecksLogTheStoreReadyAgain: the health checks logged that the
+// store was not ready, and nothing when it was ready again; and the same
+// reason coming back within a minute of the first went unlogged (an
+// operator review). They log once (INFO) when the store is ready again,
+// with how long it was not, and a new outage at once, whatever its reason.
+func TestHealthChecksLogTheStoreReadyAgain(t *testing.T) {
+	var logs syncBuffer
+	store := &switchStore{Store: memstore.New(memstore.Options{})}
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	api := httpapi.New(svc, httpapi.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	probe := func(path string, want int) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Fatalf("GET %s: %d %s, want %d", path, rec.Code, rec.Body, want)
+		}
+	}
+	down := lock.Errorf(lock.EUNAVAILABLE, "the lock database is unreachable")
+	for round := 1; round <= 2; round++ {
+		probe("/readyz", 200) // ready from the start: nothing to say
+		store.set(down)
+		probe("/readyz", 503)
+		probe("/healthz", 200)
+		store.set(nil)
+		probe("/readyz", 200)
+		probe("/healthz", 200)
+		probe("/readyz", 200)
+		out := logs.String()
+		if n := strings.Count(out, `level=WARN msg="the store is not ready"`); n != round {
+			t.Errorf("round %d: %d not-ready lines, want %d:\n%s", round, n, round, out)
+		}
+		if n := strings.Count(out, `level=INFO msg="the store is ready again" not_ready_for=`); n != round {
+			t.Errorf("round %d: %d ready-again lines, want %d:\n%s", round, n, round, out)
+		}
 	}
 }

@@ -64,11 +64,12 @@ type Server struct {
 	// to any server the user can reach.
 	csrf *http.CrossOriginProtection
 	// readyLog is the last store failure the health checks logged, and
-	// when (handlers.go).
+	// when; since is when the store was first seen not ready, zero while
+	// it is ready (handlers.go).
 	readyLog struct {
 		sync.Mutex
-		last string
-		at   time.Time
+		last      string
+		at, since time.Time
 	}
 }
 
