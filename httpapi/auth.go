@@ -120,16 +120,22 @@ func (s *Server) check(user, pass string) (role, bool) {
 }
 
 // tooManyFailures answers 429 when the client has failed to log in too often
-// lately.
+// lately, and logs it: an address's first refusal at once, then at most
+// once a minute for it, with the refusals since.
 func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 	if s.guard.limiter == nil {
 		return false
 	}
-	wait := s.guard.limiter.wait(s.guard.limiter.clientKey(r))
+	key := s.guard.limiter.clientKey(r)
+	wait, unlogged := s.guard.limiter.wait(key)
 	if wait <= 0 {
 		return false
 	}
 	secs := int(math.Ceil(wait.Seconds()))
+	if unlogged > 0 {
+		s.log.Warn("login refused: too many failed logins from this address", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", key,
+			"refused_since_last_message", unlogged, "retry_after", time.Duration(secs)*time.Second)
+	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	closeAfter(w, r)
 	errorf(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins from this address; try again in %s", time.Duration(secs)*time.Second))

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -457,4 +458,61 @@ func TestCrossOriginChangesRefused(t *testing.T) {
 	s.do("POST", "/lock/prod/refresh", `{"key":"deploy-7","lock_by":"a","ttl":"2h"}`, withHeader("Origin", "http://"+host)).expect(t, 200, "an older browser, same origin")
 	s.do("GET", "/locks", "", withHeader("Sec-Fetch-Site", "cross-site")).expect(t, 200, "a read")
 	s.do("DELETE", "/lock/prod", `{"key":"deploy-7","lock_by":"a"}`).expect(t, 200, "no browser headers")
+}
+
+// TestAuthLimitRefusalsAreLogged: logins refused with 429 once an address
+// used up its allowance were not logged at all (an operator review: the
+// log showed one "authentication failed" every 6 s, not that the client
+// was throttled). The first refusal of an address is logged at once, then
+// at most once a minute for that address, with the refusals since.
+func TestAuthLimitRefusalsAreLogged(t *testing.T) {
+	var logs syncBuffer
+	s, api := newHardenedStack(t, httpapi.Config{Auth: userCreds, AuthLimit: httpapi.AuthLimit{PerMinute: 10}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	httpapi.SetLimiterClock(api, clock.Now)
+	attacker, other := clientFrom("127.0.0.2"), clientFrom("127.0.0.3")
+	guesses := 0
+	wrong := func() reqOption { guesses++; return as(userCreds.User, fmt.Sprintf("guess-%d", guesses)) }
+	const line = `level=WARN msg="login refused: too many failed logins from this address"`
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, line) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for i := range 10 {
+		s.sendFrom(attacker, "GET", "/locks", "", wrong()).expect(t, 401, fmt.Sprintf("failure %d", i+1))
+	}
+	for i := range 5 {
+		s.sendFrom(attacker, "GET", "/locks", "", wrong()).expect(t, 429, fmt.Sprintf("refusal %d", i+1))
+	}
+	got := lines()
+	if len(got) != 1 || !strings.Contains(got[0], "client=127.0.0.2") || !strings.Contains(got[0], "refused_since_last_message=1") || strings.Contains(got[0], "guess-") {
+		t.Fatalf("after 5 refusals, logged:\n%s\nwant one line for 127.0.0.2", strings.Join(got, "\n"))
+	}
+	// Guessing on, one try every 6 s, each followed by a refusal: no line
+	// until a minute has passed, then one counting the refusals since.
+	for i := range 10 {
+		clock.Add(6 * time.Second)
+		s.sendFrom(attacker, "GET", "/locks", "", wrong()).expect(t, 401, fmt.Sprintf("failure after %ds", 6*(i+1)))
+		s.sendFrom(attacker, "GET", "/locks", "", wrong()).expect(t, 429, fmt.Sprintf("refusal after %ds", 6*(i+1)))
+		if n := len(lines()); n != 1 && i < 9 {
+			t.Fatalf("after %ds, %d lines", 6*(i+1), n)
+		}
+	}
+	got = lines()
+	if len(got) != 2 || !strings.Contains(got[1], "client=127.0.0.2") || !strings.Contains(got[1], "refused_since_last_message=14") {
+		t.Fatalf("a minute later, logged:\n%s\nwant a second line counting 14 refusals", strings.Join(got, "\n"))
+	}
+	// Another address has its own line.
+	for range 10 {
+		s.sendFrom(other, "GET", "/locks", "", wrong()).expect(t, 401, "other's failure")
+	}
+	s.sendFrom(other, "GET", "/locks", "", wrong()).expect(t, 429, "other's refusal")
+	if got = lines(); len(got) != 3 || !strings.Contains(got[2], "client=127.0.0.3") {
+		t.Errorf("another address's refusal logged:\n%s", strings.Join(got, "\n"))
+	}
 }

@@ -69,7 +69,15 @@ type bucket struct {
 	at      time.Time // when tokens was last brought up to date
 	guesses [rememberedGuesses]uint64
 	next    int // where the next guess is remembered
+	// refused counts the address's requests refused (429) since the last
+	// log line that said so, written at loggedAt.
+	refused  int
+	loggedAt time.Time
 }
+
+// refusalLogEvery is how often, at most, the refusals of one address are
+// logged: a guesser told to wait may go on asking many times a second.
+const refusalLogEvery = time.Minute
 
 // rememberedGuesses is how many distinct wrong credentials a bucket
 // remembers: enough for a few misconfigured clients behind one address.
@@ -117,20 +125,28 @@ func (l *failureLimiter) refill(b *bucket, now time.Time) {
 }
 
 // wait returns how long the address must wait before it may try to log in
-// again: zero when it may now.
-func (l *failureLimiter) wait(key string) time.Duration {
+// again: zero when it may now. When it must wait, the request is counted as
+// refused, and unlogged is the number of refusals a log line should report
+// now: all since the address's last line, when there was none or it is
+// refusalLogEvery old; otherwise zero.
+func (l *failureLimiter) wait(key string) (wait time.Duration, unlogged int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.buckets[key]
 	if !ok {
-		return 0
+		return 0, 0
 	}
 	b := e.Value.(*bucket)
-	l.refill(b, l.now())
+	now := l.now()
+	l.refill(b, now)
 	if b.tokens >= 1 {
-		return 0
+		return 0, 0
 	}
-	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	b.refused++
+	if b.loggedAt.IsZero() || now.Sub(b.loggedAt) >= refusalLogEvery {
+		unlogged, b.refused, b.loggedAt = b.refused, 0, now
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), unlogged
 }
 
 // fail takes a token from the address's bucket, unless the address failed
