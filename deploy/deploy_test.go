@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func read(t *testing.T, path string) string {
@@ -187,6 +189,51 @@ func TestDockerCompose(t *testing.T) {
 	lbAddr := regexp.MustCompile(`ipv4_address: (\S+)`).FindStringSubmatch(read(t, "../docker-compose.yml"))
 	if lbAddr == nil || compose.Services[replicas[0]].Environment["LOCKER_TRUSTED_PROXIES"] != lbAddr[1] {
 		t.Errorf("LOCKER_TRUSTED_PROXIES is not the load balancer's address %v", lbAddr)
+	}
+}
+
+// TestDockerComposeAnyPassword: the compose file put POSTGRES_PASSWORD into
+// the URL it builds (postgres://locker:${POSTGRES_PASSWORD}@postgres...),
+// where @ : / # % and the like break it (an operator review). The
+// replicas read the database as pgx does (pgxpool.ParseConfig, as
+// pgstore.Open) what compose makes of their environment with such a
+// password: it reaches the database as it is.
+func TestDockerComposeAnyPassword(t *testing.T) {
+	var compose struct {
+		Services map[string]struct {
+			Build       any               `json:"build"`
+			Environment map[string]string `json:"environment"`
+		} `json:"services"`
+	}
+	yamlToJSON(t, "../docker-compose.yml", &compose)
+	const password = `p@ss:w/o#r%d?&= 'x\`
+	// ${POSTGRES_PASSWORD}, ${POSTGRES_PASSWORD:?...}: what compose
+	// substitutes.
+	subst := regexp.MustCompile(`\$\{POSTGRES_PASSWORD(:\?[^}]*)?\}`)
+	replicas := 0
+	for name, s := range compose.Services {
+		if s.Build == nil {
+			continue
+		}
+		replicas++
+		for k, v := range s.Environment {
+			if strings.HasPrefix(k, "PG") {
+				t.Setenv(k, subst.ReplaceAllLiteralString(v, password))
+			}
+		}
+		url := subst.ReplaceAllLiteralString(s.Environment["LOCKER_DATABASE_URL"], password)
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			t.Errorf("%s: LOCKER_DATABASE_URL with POSTGRES_PASSWORD %q: %v", name, password, err)
+			continue
+		}
+		c := cfg.ConnConfig
+		if c.Host != "postgres" || c.Port != 5432 || c.User != "locker" || c.Database != "locker" || c.Password != password {
+			t.Errorf("%s: POSTGRES_PASSWORD %q: connects to host %q port %d as %q to %q with password %q", name, password, c.Host, c.Port, c.User, c.Database, c.Password)
+		}
+	}
+	if replicas == 0 {
+		t.Fatal("no Locker replicas")
 	}
 }
 
