@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -127,8 +128,7 @@ func run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) 
 		return runServer(ctx, rest, env, stdout, stderr)
 	}
 	if rest[0] == "help" {
-		usage(stdout)
-		return nil
+		return runHelpCmd(ctx, rest[1:], env, stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == rest[0] {
@@ -139,12 +139,40 @@ func run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) 
 	return fmt.Errorf("%w: unknown command %q", errUsage, rest[0])
 }
 
+// poolCommands are the pool subcommands locker help knows (aliases too).
+var poolCommands = []string{"ls", "list", "add", "rm", "remove", "acquire"}
+
+// runHelpCmd is locker help [COMMAND [POOL-COMMAND]]: the general help, or
+// what locker COMMAND --help (locker pool POOL-COMMAND --help) prints.
+func runHelpCmd(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (len(args) == 1 && (args[0] == "help" || args[0] == "--help" || args[0] == "-help" || args[0] == "-h")) {
+		usage(stdout)
+		return nil
+	}
+	if args[0] == "pool" && len(args) == 2 {
+		if !slices.Contains(poolCommands, args[1]) {
+			return fmt.Errorf("%w: unknown pool command %q: use ls, add, rm or acquire", errUsage, args[1])
+		}
+		return runPool(ctx, []string{args[1], "--help"}, env, stdout, stderr)
+	}
+	if len(args) > 1 {
+		return fmt.Errorf("%w: locker help takes one command (locker help %s), not %q", errUsage, args[0], strings.Join(args, " "))
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, []string{"--help"}, env, stdout, stderr)
+		}
+	}
+	return fmt.Errorf("%w: unknown command %q: locker help lists the commands", errUsage, args[0])
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `locker: a lock server for deploys and pipelines
 
 Usage:
   locker [flags]              run the server (same as "locker server")
   locker <command> [flags]
+  locker help <command>       that command's help (as locker <command> --help)
 
 Commands:
 `)

@@ -176,6 +176,9 @@ func TestServerHelpAndVersion(t *testing.T) {
 		{args: []string{"--help"}, ok: true, wants: []string{"Usage", "server", "version"}},
 		{args: []string{"-h"}, ok: true, wants: []string{"Usage"}},
 		{args: []string{"help"}, ok: true, wants: []string{"Usage"}},
+		{args: []string{"help", "lock"}, ok: true, wants: []string{"Usage: locker lock NAME"}},
+		{args: []string{"help", "pool", "acquire"}, ok: true, wants: []string{"Usage: locker pool acquire POOL"}},
+		{args: []string{"help", "nonsense"}, wants: []string{`unknown command "nonsense"`}},
 		{args: []string{"--version"}, ok: true, wants: []string{"locker "}, oneRow: true},
 		{args: []string{"-v"}, ok: true, wants: []string{"locker "}, oneRow: true}, // the original's short flag
 		{args: []string{"version"}, ok: true, wants: []string{"locker "}, oneRow: true},

@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// locker help CMD prints what locker CMD --help prints, for every command
+// and for pool's subcommands (locker help pool acquire); an unknown command
+// exits 2 saying so.
+func TestHelpCommand(t *testing.T) {
+	ctx := context.Background()
+	env := map[string]string{}
+	var topics [][]string
+	for _, c := range commands() {
+		topics = append(topics, []string{c.name})
+	}
+	for _, sub := range []string{"ls", "list", "add", "rm", "remove", "acquire"} {
+		topics = append(topics, []string{"pool", sub})
+	}
+	for _, topic := range topics {
+		want := locker(t, ctx, env, append(topic, "--help")...)
+		got := locker(t, ctx, env, append([]string{"help"}, topic...)...)
+		if want.code != 0 || want.stdout == "" {
+			t.Fatalf("locker %s --help: exit %d, stdout %q", strings.Join(topic, " "), want.code, want.stdout)
+		}
+		if got.code != 0 || got.stdout != want.stdout || got.stderr != "" {
+			name := strings.Join(topic, " ")
+			t.Errorf("locker help %s: exit %d\nstdout: %s\nstderr: %s\nwant exit 0 and the stdout of locker %s --help:\n%s", name, got.code, got.stdout, got.stderr, name, want.stdout)
+		}
+	}
+	general := locker(t, ctx, env, "--help")
+	locker(t, ctx, env, "help").want(t, 0, "^"+regexp.QuoteMeta(general.stdout)+"$", `^$`)
+	locker(t, ctx, env, "help", "help").want(t, 0, "^"+regexp.QuoteMeta(general.stdout)+"$", `^$`)
+	locker(t, ctx, env, "help", "nonsense").want(t, 2, `^$`, `^locker: unknown command "nonsense": locker help lists the commands\n$`)
+	locker(t, ctx, env, "help", "pool", "nonsense").want(t, 2, `^$`, `^locker: unknown pool command "nonsense": use ls, add, rm or acquire\n$`)
+	locker(t, ctx, env, "help", "lock", "prod").want(t, 2, `^$`, `^locker: locker help takes one command \(locker help lock\), not "lock prod"\n$`)
+}
