@@ -6,6 +6,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -190,7 +191,26 @@ http://127.0.0.1:3000) with LOCKER_USER and LOCKER_PASS; see "locker run --help"
 `)
 }
 
+const versionHelp = `Usage: locker version
+
+Prints locker's version and the commit it was built from (also
+locker --version, or -v). It takes no arguments.
+`
+
 func runVersion(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("locker version", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, versionHelp)
+			return nil
+		}
+		return fmt.Errorf("%w: %v; see locker version --help", errUsage, dashed(err))
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: locker version takes no arguments (got %q); see locker version --help", errUsage, fs.Args())
+	}
 	fmt.Fprintf(stdout, "locker %s (commit %s)\n", Version, Commit)
 	return nil
 }

@@ -38,3 +38,13 @@ func TestHelpCommand(t *testing.T) {
 	locker(t, ctx, env, "help", "pool", "nonsense").want(t, 2, `^$`, `^locker: unknown pool command "nonsense": use ls, add, rm or acquire\n$`)
 	locker(t, ctx, env, "help", "lock", "prod").want(t, 2, `^$`, `^locker: locker help takes one command \(locker help lock\), not "lock prod"\n$`)
 }
+
+// locker version takes no arguments: one given is refused (exit 2), as
+// locker healthcheck does, not ignored; --help prints its help.
+func TestVersionArguments(t *testing.T) {
+	ctx := context.Background()
+	locker(t, ctx, nil, "version").want(t, 0, `^locker \S+ \(commit \S+\)\n$`, `^$`)
+	locker(t, ctx, nil, "version", "extra").want(t, 2, `^$`, `^locker: locker version takes no arguments \(got \["extra"\]\); see locker version --help\n$`)
+	locker(t, ctx, nil, "version", "--short").want(t, 2, `^$`, `^locker: flag provided but not defined: --short; see locker version --help\n$`)
+	locker(t, ctx, nil, "version", "--help").want(t, 0, `^Usage: locker version\n`, `^$`)
+}

@@ -182,6 +182,7 @@ func TestServerHelpAndVersion(t *testing.T) {
 		{args: []string{"--version"}, ok: true, wants: []string{"locker "}, oneRow: true},
 		{args: []string{"-v"}, ok: true, wants: []string{"locker "}, oneRow: true}, // the original's short flag
 		{args: []string{"version"}, ok: true, wants: []string{"locker "}, oneRow: true},
+		{args: []string{"version", "extra"}, wants: []string{"takes no arguments"}},
 		{args: []string{"server", "--help"}, ok: true, wants: []string{"LOCKER_CONFIG", "PORT", "AUTH_USER", "AUTH_PASS", "SSL_CERT", "SSL_KEY"}},
 		{args: []string{"frobnicate"}, wants: []string{"frobnicate"}},
 		{args: []string{"--frobnicate"}, wants: []string{"frobnicate"}},
