@@ -55,4 +55,18 @@ func TestJSONOutputIsTheServers(t *testing.T) {
 		same([]string{"status", name, "--json"}, server("/lock/"+name))
 	}
 	same([]string{"list", "--json"}, server("/locks"))
+
+	// A lock never used, which the server does not know (404), is printed
+	// in the shape of a free lock, "holds": {} included, with exit 0.
+	r := locker(t, ctx, env, "status", "never-used", "--json")
+	r.want(t, 0, ``, `^$`)
+	var never map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &never); err != nil {
+		t.Fatalf("status never-used --json: %v\n%s", err, r.stdout)
+	}
+	free := server("/lock/freed").(map[string]any)
+	free["name"], free["fence"] = "never-used", 0.0
+	if !reflect.DeepEqual(never, free) {
+		t.Errorf("locker status never-used --json printed\n%s\nwant the shape of a free lock:\n%v", r.stdout, free)
+	}
 }

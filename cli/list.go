@@ -97,8 +97,9 @@ lock and when its lease runs out, the fencing token and the number of
 waiters. A lock that was never used is shown as free.
 
   --json    print the lock as JSON, as the server's GET /lock/NAME gives it
-            (a lock never used, which the server does not know: name, key
-            "", state "free", fence 0, waiters 0)
+            (a lock never used, which the server does not know, in the
+            shape of a free lock: name, key "", locked_by {}, state "free",
+            fence 0, holds {}, waiters 0; exit 0)
 `
 
 func runStatus(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
@@ -139,7 +140,8 @@ func getLock(ctx context.Context, cl *client.Client, name string) (*client.Lock,
 			return &l, nil
 		}
 	}
-	return &client.Lock{Name: name, State: "free", LockedBy: map[string]int{}}, nil
+	// Holds empty, not nil: the shape of a free lock the server knows.
+	return &client.Lock{Name: name, State: "free", LockedBy: map[string]int{}, Holds: map[string]client.Hold{}}, nil
 }
 
 func writeStatus(w io.Writer, l *client.Lock, now time.Time) error {
