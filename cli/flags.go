@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -484,16 +485,29 @@ func (c *clientCmd) holdFlags() (key, holder *string, wait *waitFlag, ttl *durat
 }
 
 // readCACert reads --ca-cert or LOCKER_CA_CERT: a file, or the PEM text
-// itself.
+// itself. White space around the text and around each of its lines (a
+// leading newline, an indented YAML block, CRLF) is dropped: PEM's lines
+// carry none that matters, and Go's PEM decoder refuses a BEGIN line that
+// does not start its line.
 func readCACert(ca string) ([]byte, error) {
 	if strings.HasPrefix(strings.TrimSpace(ca), "-----BEGIN") {
-		return []byte(ca), nil
+		return trimPEMLines([]byte(ca)), nil
 	}
 	b, err := os.ReadFile(ca)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the CA certificate: %v", errUsage, err)
 	}
-	return b, nil
+	return trimPEMLines(b), nil
+}
+
+// trimPEMLines returns PEM text with the white space around each line
+// removed.
+func trimPEMLines(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for line := range bytes.Lines(b) {
+		out = append(append(out, bytes.TrimSpace(line)...), '\n')
+	}
+	return out
 }
 
 // connHint is what to try after a failure to reach the server, by its
