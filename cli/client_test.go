@@ -150,13 +150,13 @@ func TestLockListStatusUnlock(t *testing.T) {
 
 	locker(t, ctx, env, "list").want(t, 0, `^no locks\n$`, `^$`)
 	locker(t, ctx, env, "lock", "prod", "--key", "x", "--holder", "deploy-a", "--ttl", "1h").
-		want(t, 0, `^locked 'prod' with key 'x' for 'deploy-a' \(count 1, fence 1, lease ends in 59m5\ds\)\n$`, `^$`)
+		want(t, 0, `^locked 'prod' with key 'x' for 'deploy-a' \(count 1, fence 1, lease ends in 1h00m\)\n$`, `^$`)
 	locker(t, ctx, env, "lock", "--key", "x", "prod").want(t, 0, `^locked 'prod' with key 'x' for 'x' \(count 1, fence 1\)\n$`, `^$`)
 	locker(t, ctx, env, "lock", "staging", "--key=y", "--json").want(t, 0, `"name": "staging",\n  "key": "y",`, `^$`)
 
 	r := locker(t, ctx, env, "ls")
 	r.want(t, 0, `(?m)^NAME +STATE +KEY +HOLDERS +HELD FOR +EXPIRES IN +FENCE +WAITERS\n`, `^$`)
-	r.want(t, 0, `(?m)^prod +shared +x +deploy-a x1, x x1 +\ds +59m5\ds +1 +0\n`, ``)
+	r.want(t, 0, `(?m)^prod +shared +x +deploy-a x1, x x1 +\ds +1h00m +1 +0\n`, ``)
 	r.want(t, 0, `(?m)^staging +held +y +y x1 +\ds +- +2 +0\n$`, ``)
 
 	r = locker(t, ctx, env, "list", "--json")
@@ -166,7 +166,7 @@ func TestLockListStatusUnlock(t *testing.T) {
 	}
 
 	r = locker(t, ctx, env, "status", "prod")
-	r.want(t, 0, `(?m)^lock: +prod\nstate: +shared \(key 'x'\)\nheld for: +\ds \(since \d\d:\d\d\)\nholders: +deploy-a x1, since \d\d:\d\d, lease ends in 59m5\ds\n +x x1, since \d\d:\d\d, no lease\nfence: +1\nwaiters: +0\n$`, `^$`)
+	r.want(t, 0, `(?m)^lock: +prod\nstate: +shared \(key 'x'\)\nheld for: +\ds \(since \d\d:\d\d\)\nholders: +deploy-a x1, since \d\d:\d\d, lease ends in 1h00m\n +x x1, since \d\d:\d\d, no lease\nfence: +1\nwaiters: +0\n$`, `^$`)
 	locker(t, ctx, env, "status", "never-used").want(t, 0, `^lock: +never-used\nstate: +free\nwaiters: +0\n$`, `^$`)
 	locker(t, ctx, env, "status", "--json", "prod").want(t, 0, `"state": "shared"`, `^$`)
 

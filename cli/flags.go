@@ -376,6 +376,32 @@ func human(d time.Duration) string {
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
+// humanLeft is human for a time left (a lease's): rounded up to what the
+// display shows (a second, under an hour; a minute, under 48 hours; an
+// hour), so that a lease still running never reads 0s. human, for a time
+// elapsed, rounds down.
+func humanLeft(d time.Duration) string {
+	if d <= 0 {
+		return human(0)
+	}
+	d = ceil(d, time.Second)
+	if d >= time.Hour {
+		d = ceil(d, time.Minute)
+	}
+	if d >= 48*time.Hour {
+		d = ceil(d, time.Hour)
+	}
+	return human(d)
+}
+
+// ceil rounds d up to a multiple of unit.
+func ceil(d, unit time.Duration) time.Duration {
+	if t := d.Truncate(unit); t < d {
+		return t + unit
+	}
+	return d
+}
+
 func firstOf(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {

@@ -70,7 +70,7 @@ func writeTable(w io.Writer, locks []client.Lock, now time.Time) error {
 				heldFor = human(now.Sub(l.Since))
 			}
 			if !l.Expires.IsZero() {
-				expires = human(l.Expires.Sub(now))
+				expires = humanLeft(l.Expires.Sub(now))
 			}
 		}
 		if l.Fence > 0 {
@@ -165,7 +165,7 @@ func writeStatus(w io.Writer, l *client.Lock, now time.Time) error {
 				if hold.Expires.IsZero() {
 					line += ", no lease"
 				} else {
-					line += fmt.Sprintf(", lease ends in %s", human(hold.Expires.Sub(now)))
+					line += fmt.Sprintf(", lease ends in %s", humanLeft(hold.Expires.Sub(now)))
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\n", label, line)

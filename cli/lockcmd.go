@@ -84,9 +84,9 @@ func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 		details = append(details, fmt.Sprintf("fence %d", l.Fence))
 	}
 	if left, ok := l.LeaseLeft(); ok {
-		details = append(details, fmt.Sprintf("lease ends in %s", human(left)))
+		details = append(details, fmt.Sprintf("lease ends in %s", humanLeft(left)))
 	} else if hold, ok := l.Holds[h]; ok && !hold.Expires.IsZero() {
-		details = append(details, fmt.Sprintf("lease ends in %s", human(time.Until(hold.Expires))))
+		details = append(details, fmt.Sprintf("lease ends in %s", humanLeft(time.Until(hold.Expires))))
 	}
 	if len(details) > 0 {
 		msg += " (" + strings.Join(details, ", ") + ")"
