@@ -186,19 +186,32 @@ func (mc *migration) exportOriginal(ctx context.Context, from, to string, stdout
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", to, err)
 	}
-	fmt.Fprintf(stdout, "wrote %d locks (%d held) from %s to %s in the original locker's format; fence tokens, pools, metadata and history are not in it\n",
-		res.Locks, res.Held, redactStore(from), to)
+	fmt.Fprintf(stdout, "wrote %s (%d held) from %s to %s in the original locker's format; fence tokens, pools, metadata and history are not in it\n",
+		count(res.Locks, "lock", "locks"), res.Held, redactStore(from), to)
 	fmt.Fprintf(stdout, "note: Locker started on that file again numbers fence tokens from 1: services that check tokens must forget the ones they have seen\n")
 	if res.Expired > 0 {
-		fmt.Fprintf(stdout, "left out %d holds whose lease had run out\n", res.Expired)
+		fmt.Fprintf(stdout, "left out %s\n", count(res.Expired, "hold whose lease had run out", "holds whose leases had run out"))
 	}
-	if len(res.Leases) > 0 {
-		fmt.Fprintf(stdout, "%d holds had a lease, which the original locker does not end: they last until released:\n", len(res.Leases))
+	if n := len(res.Leases); n > 0 {
+		fmt.Fprintf(stdout, "%s, which the original locker does not end: %s until released:\n", count(n, "hold had a lease", "holds had a lease"), plural(n, "it lasts", "they last"))
 		for _, h := range res.Leases {
 			fmt.Fprintf(stdout, "  %q held by %q\n", h[0], h[1])
 		}
 	}
 	return nil
+}
+
+// count is "1 lock", "2 locks": n and one or many.
+func count(n int, one, many string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, one, many))
+}
+
+// plural is one for 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 type migrateResult struct {
