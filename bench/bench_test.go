@@ -1052,3 +1052,26 @@ func TestRefusedReleaseIsGivenBack(t *testing.T) {
 		t.Fatalf("holds left on the server after the run: %v", h)
 	}
 }
+
+// TestHandoffsAreNeverNegative: the server may answer the release and the
+// next holder's PUT at once, and the next holder's client may read its 200
+// before the releasing client reads its own (they are different
+// goroutines): the hand-off was over by the release's acknowledgement, and
+// counts as 0, not as a negative time. (Against the ceiling server more
+// than half of them were read in that order, and the report said "hand-off
+// p50 -0.004".)
+func TestHandoffsAreNeverNegative(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
+	// Holds 1, 2, 3, 4: the holders of 2 and 3 read their 200 before the
+	// release of the hold before theirs was read; 4's came 500 µs after.
+	acqs := []acqRel{{1, at(0)}, {2, at(90)}, {3, at(180)}, {4, at(800)}}
+	rels := []acqRel{{1, at(100)}, {2, at(200)}, {3, at(300)}, {4, at(900)}}
+	l := handoffs(acqs, rels)
+	if l == nil || l.N != 3 {
+		t.Fatalf("hand-offs %+v, want 3", l)
+	}
+	if l.P50 != 0 || l.Mean != round3(0.5/3) || l.Max != 0.5 {
+		t.Errorf("hand-offs %+v, want 0, 0 and 0.5 ms", l)
+	}
+}

@@ -346,7 +346,8 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 // release of the hold before it: holds follow each other in fence order
 // (each one goes from free to held, so it gets a new token). The hand-off
 // is from the client reading the release's 200 to the next holder's client
-// reading its PUT's 200.
+// reading its PUT's 200; 0 when the next holder's client read its 200
+// first.
 func handoffs(acqs, rels []acqRel) *Latency {
 	if len(acqs) < 2 {
 		return nil
@@ -365,7 +366,10 @@ func handoffs(acqs, rels []acqRel) *Latency {
 			continue
 		}
 		if at, ok := relAt[prev]; ok {
-			ds = append(ds, acqs[i].at.Sub(at))
+			// The server may answer the release and the next PUT at
+			// once, and the next holder's client read its 200 first:
+			// the hand-off was over by the release's 200.
+			ds = append(ds, max(acqs[i].at.Sub(at), 0))
 		}
 	}
 	if len(ds) == 0 {
