@@ -130,7 +130,8 @@ type Result struct {
 	ErrorSamples []string `json:"error_samples,omitempty"`
 	// ServerCPU and ClientCPU are the CPU time (user and system) the server
 	// (when the harness started it) and the harness itself used per
-	// operation, in microseconds.
+	// operation, in microseconds; none for a list result (its CPU is mostly
+	// the listing's).
 	ServerCPU float64 `json:"server_cpu_us_per_op,omitempty"`
 	ClientCPU float64 `json:"client_cpu_us_per_op,omitempty"`
 	// ServerSwitches is how many times per operation the server's threads
@@ -662,7 +663,9 @@ func (cfg Config) measure(ctx context.Context, t *target, st step, prefix string
 	if err != nil {
 		return r, err
 	}
-	if lr.ops > 0 {
+	// While listing, most of the CPU is the GET /locks work, which is no
+	// lock operation: no per-operation figure then.
+	if lr.ops > 0 && st.kind != "list" {
 		r.ClientCPU = round3(float64(selfCPU()-clientCPU0) / float64(lr.ops) / 1e3)
 		if t.proc != nil {
 			if c, err := t.proc.cpu(); err == nil {

@@ -340,6 +340,11 @@ func TestListScenario(t *testing.T) {
 		if lf.Entries < held || lf.Entries > held+2 || lf.Bytes <= 0 || lf.Alone.N != 5 || lf.Alone.P50 <= 0 || lf.UnderLoad.N == 0 {
 			t.Errorf("result %d: list figures %+v", i, lf)
 		}
+		// The CPU of the measurement is mostly the listing's, which is
+		// not a lock operation: no per-operation figure of it.
+		if r.ClientCPU != 0 || r.ServerCPU != 0 || r.ServerSwitches != 0 {
+			t.Errorf("result %d: CPU per operation %v µs (client), %v µs (server), %v switches, counting the GET /locks work", i, r.ClientCPU, r.ServerCPU, r.ServerSwitches)
+		}
 	}
 }
 
