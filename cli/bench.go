@@ -61,9 +61,9 @@ Target:
 Scenarios (--scenario NAME[,NAME...]):
   uncontended   each client cycles on a lock of its own
   prefilled     uncontended, then the same with 100,000 locks held
-  contended     16 clients on one lock, each with its own key, waiting for it
-                (?wait=10s): measures the hand-off from the release's 200 to
-                the next holder's 200
+  contended     16 clients (--concurrency's number, when given) on one lock,
+                each with its own key, waiting for it (?wait=10s): measures
+                the hand-off from the release's 200 to the next holder's 200
   list          GET /locks with 10,000 and 100,000 locks, alone and while the
                 clients run cycles (whose latency is then reported)
   startup       start-up time and memory with 100,000 locks (needs --spawn)
