@@ -115,8 +115,9 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 		ready      sync.WaitGroup
 		done       sync.WaitGroup
 		start      = make(chan struct{})
-		deadline   time.Time // set before start is closed
-		lastEnd    atomic.Int64
+		deadline   time.Time    // set before start is closed
+		began      time.Time    // set before start is closed
+		lastEnd    atomic.Int64 // nanoseconds since began, by the monotonic clock
 		warmErr    error
 		warmOnce   sync.Once
 		// interrupted says once that clients give back their locks
@@ -294,7 +295,7 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 			}
 			cycle(j)
 		}
-		end := time.Now().UnixNano()
+		end := int64(time.Since(began))
 		for {
 			old := lastEnd.Load()
 			if end <= old || lastEnd.CompareAndSwap(old, end) {
@@ -313,8 +314,8 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 		go worker(i)
 	}
 	ready.Wait()
-	t0 := time.Now()
-	deadline = t0.Add(l.Duration)
+	began = time.Now()
+	deadline = began.Add(l.Duration)
 	close(start)
 	done.Wait()
 	if len(lost) > 0 {
@@ -334,7 +335,7 @@ func cycles(ctx context.Context, cfg Config, ep *endpoint, l Load, prefix string
 	}
 	r := loadResult{
 		ops: ops.Load(), cycles: cyc.Load(), errors: errs.n.Load(), refused: refused.Load(),
-		elapsed: time.Duration(lastEnd.Load() - t0.UnixNano()), latency: summarize(all), errorSamples: errs.samples,
+		elapsed: time.Duration(lastEnd.Load()), latency: summarize(all), errorSamples: errs.samples,
 	}
 	if l.Contended {
 		r.handoff = handoffs(acqs, rels)
