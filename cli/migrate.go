@@ -142,17 +142,17 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		}
 		fmt.Fprintln(stdout)
 		if len(res.leftOut) > 0 {
-			fmt.Fprintf(stdout, "left out %d free locks whose names are not valid lock names now (too long, or with control characters): %s\n", len(res.leftOut), strings.Join(quoteAll(res.leftOut), ", "))
+			fmt.Fprintf(stdout, "left out %s not valid lock names now (too long, or with control characters): %s\n", count(len(res.leftOut), "free lock whose name is", "free locks whose names are"), strings.Join(quoteAll(res.leftOut), ", "))
 		}
 	}
-	fmt.Fprintf(stdout, "copied %d locks (%d held) and %d history events from %s to %s",
-		res.locks, res.held, res.events, redactStore(*from), redactStore(*to))
+	fmt.Fprintf(stdout, "copied %s (%d held) and %s from %s to %s",
+		count(res.locks, "lock", "locks"), res.held, count(res.events, "history event", "history events"), redactStore(*from), redactStore(*to))
 	if res.maxFence > 0 {
 		fmt.Fprintf(stdout, "; fence tokens go on above %d", res.maxFence)
 	}
 	fmt.Fprintln(stdout)
 	if len(res.replaced) > 0 {
-		fmt.Fprintf(stdout, "replaced %d locks the target had:", len(res.replaced))
+		fmt.Fprintf(stdout, "replaced %s the target had:", count(len(res.replaced), "lock", "locks"))
 		for i, l := range res.replaced {
 			if i > 0 {
 				fmt.Fprint(stdout, ";")
@@ -162,10 +162,10 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		fmt.Fprintln(stdout)
 	}
 	if res.already > 0 {
-		fmt.Fprintf(stdout, "left %d locks already in the target as they are in the source (copied by an earlier run)\n", res.already)
+		fmt.Fprintf(stdout, "left %s already in the target as %s in the source (copied by an earlier run)\n", count(res.already, "lock", "locks"), plural(res.already, "it is", "they are"))
 	}
 	if res.skipped > 0 {
-		fmt.Fprintf(stdout, "skipped %d free locks that have never changed since they were imported (no history): a free lock is the same as a new one\n", res.skipped)
+		fmt.Fprintf(stdout, "skipped %s never changed since imported (no history): a free lock is the same as a new one\n", count(res.skipped, "free lock", "free locks"))
 	}
 	return nil
 }
@@ -384,8 +384,12 @@ func targetNotEmpty(to string, names []string) error {
 	for _, n := range names[:min(3, len(names))] {
 		quoted = append(quoted, fmt.Sprintf("%q", n))
 	}
-	return fmt.Errorf("the target %s already holds %d locks (%s...): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced; those that are there as in the source, copied by a run that stopped half way, are left as they are)",
-		redactStore(to), len(names), strings.Join(quoted, ", "))
+	more := ""
+	if len(names) > len(quoted) {
+		more = ", ..."
+	}
+	return fmt.Errorf("the target %s already holds %s (%s%s): refusing to mix them with the source's. Migrate into an empty store, or pass --force to copy over them (locks of the same name are replaced; those that are there as in the source, copied by a run that stopped half way, are left as they are)",
+		redactStore(to), count(len(names), "lock", "locks"), strings.Join(quoted, ", "), more)
 }
 
 // originalLockerLocks returns the names of the locks in the data file at

@@ -167,7 +167,7 @@ func TestMigrateLeavesAnOriginalLockerSourceAlone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "copied 1 locks (1 held)") || !strings.Contains(out, "original locker's format") {
+	if !strings.Contains(out, "copied 1 lock (1 held)") || !strings.Contains(out, "original locker's format") {
 		t.Errorf("output: %s", out)
 	}
 	unchanged("after the migration")
@@ -194,7 +194,7 @@ func TestMigrateForceNamesTheLocksItReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, `replaced 1 locks the target had: "latest", held by 'job-9' (key 'theirs', fence 1)`) {
+	if !strings.Contains(out, `replaced 1 lock the target had: "latest", held by 'job-9' (key 'theirs', fence 1)`) {
 		t.Errorf("output: %s", out)
 	}
 }

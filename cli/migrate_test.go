@@ -265,7 +265,7 @@ func TestMigrateIntoNonEmptyPostgresNeedsForce(t *testing.T) {
 	populate(t, file)
 	want := read(t, file)
 	out, err := migrate(t, "--from", file, "--to", dbURL)
-	if err == nil || !strings.Contains(err.Error(), "already holds 1 locks") || !strings.Contains(err.Error(), "--force") {
+	if err == nil || !strings.Contains(err.Error(), "already holds 1 lock") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("migrating into a store with locks: %v\n%s", err, out)
 	}
 	if got := read(t, dbURL); len(got.locks) != 1 {
@@ -348,7 +348,7 @@ func TestMigrateOriginalLockerFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "copied 1 locks (1 held)") || !strings.Contains(out, "skipped 1 free locks") {
+	if !strings.Contains(out, "copied 1 lock (1 held)") || !strings.Contains(out, "skipped 1 free lock") {
 		t.Errorf("output: %s", out)
 	}
 	want := read(t, src) // converted in place, as a server would on start

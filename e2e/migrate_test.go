@@ -40,7 +40,7 @@ func TestMigrateToAConnectionString(t *testing.T) {
 
 	cwd := t.TempDir()
 	out, code := runLockerIn(t, cwd, nil, "migrate", "--from", file, "--to", kv)
-	if code != 0 || !strings.Contains(out, "copied 1 locks (1 held)") || !strings.Contains(out, "password=xxxxx") {
+	if code != 0 || !strings.Contains(out, "copied 1 lock (1 held)") || !strings.Contains(out, "password=xxxxx") {
 		t.Fatalf("migrate: exit %d\n%s", code, out)
 	}
 	if strings.Contains(out, "hunter2") {
@@ -62,7 +62,7 @@ func TestMigrateToAConnectionString(t *testing.T) {
 	// And back, --from the connection string.
 	back := filepath.Join(t.TempDir(), "back.yml")
 	out, code = runLockerIn(t, cwd, nil, "migrate", "--from", kv, "--to", back)
-	if code != 0 || !strings.Contains(out, "copied 1 locks (1 held)") || strings.Contains(out, "hunter2") {
+	if code != 0 || !strings.Contains(out, "copied 1 lock (1 held)") || strings.Contains(out, "hunter2") {
 		t.Fatalf("migrating back: exit %d\n%s", code, out)
 	}
 	if entries, _ := os.ReadDir(cwd); len(entries) > 0 {
@@ -145,7 +145,7 @@ func TestMigrateRefusedWhileReplicasRun(t *testing.T) {
 	}
 
 	out, code = runLocker(t, nil, "migrate", "--from", db, "--to", file, "--ignore-servers")
-	if code != 0 || !strings.Contains(out, "copied 1 locks") || !strings.Contains(out, "Locker servers are connected to the source database") {
+	if code != 0 || !strings.Contains(out, "copied 1 lock") || !strings.Contains(out, "Locker servers are connected to the source database") {
 		t.Errorf("migrate --ignore-servers: exit %d\n%s", code, out)
 	}
 
@@ -153,7 +153,7 @@ func TestMigrateRefusedWhileReplicasRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code = runLocker(t, nil, "migrate", "--from", db, "--to", filepath.Join(dir, "after.yml"))
-	if code != 0 || !strings.Contains(out, "copied 1 locks (1 held)") || strings.Contains(out, "connected") {
+	if code != 0 || !strings.Contains(out, "copied 1 lock (1 held)") || strings.Contains(out, "connected") {
 		t.Errorf("migrate once the replica stopped: exit %d\n%s", code, out)
 	}
 }
@@ -193,7 +193,7 @@ func TestMigrateRefusedWhileReplicasNamedOtherwiseRun(t *testing.T) {
 		}
 	}
 	out, code = runLocker(t, nil, "migrate", "--from", db, "--to", filepath.Join(dir, "after.yml"))
-	if code != 0 || !strings.Contains(out, "copied 1 locks (1 held)") || strings.Contains(out, "connected") {
+	if code != 0 || !strings.Contains(out, "copied 1 lock (1 held)") || strings.Contains(out, "connected") {
 		t.Errorf("migrate once the replicas stopped: exit %d\n%s", code, out)
 	}
 }
