@@ -223,6 +223,32 @@ func TestLeaseExpiryAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestLeaseMaxTTLCapsHoldsAtStart: holds taken before MaxTTL was set (one
+// without a lease, one with a longer lease) get a lease of at most MaxTTL
+// when the service starts with it, so that setting it guarantees no hold
+// lasts forever (docs/api.md, LOCKER_MAX_TTL); one already shorter keeps
+// its own. No other test restarted a service with MaxTTL: it went unseen
+// when Start stopped capping.
+func TestLeaseMaxTTLCapsHoldsAtStart(t *testing.T) {
+	e := newEnv(t, lockservice.Config{})
+	e.acquire("forever", "A", "a", 0)
+	e.acquire("long", "A", "a", time.Hour)
+	short := e.acquire("short", "A", "a", 30*time.Second).Holds.Get("a").Expires
+	e.close()
+	before := time.Now()
+	e2 := openEnv(t, e.path, lockservice.Config{MaxTTL: time.Minute}, filestore.Options{})
+	after := time.Now()
+	for _, name := range []string{"forever", "long"} {
+		h := e2.get(name).Holds.Get("a")
+		if h.Count != 1 || h.Expires.IsZero() || h.Expires.Before(before.Add(time.Minute-time.Second)) || h.Expires.After(after.Add(time.Minute)) {
+			t.Errorf("%s after a start with MaxTTL 1m: %+v, want held with a lease ending about a minute from the start", name, h)
+		}
+	}
+	if h := e2.get("short").Holds.Get("a"); h.Count != 1 || !h.Expires.Equal(short) {
+		t.Errorf("short after a start with MaxTTL 1m: %+v, want its own lease (%v) kept", h, short)
+	}
+}
+
 // TestLeasePendingAcrossRestart: a lease still running at restart expires on
 // time afterwards, with nobody touching the lock.
 func TestLeasePendingAcrossRestart(t *testing.T) {
