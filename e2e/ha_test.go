@@ -34,7 +34,21 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-const haPGBin = "/usr/lib/postgresql/15/bin"
+// haPGBin is where the PostgreSQL server binaries are: those of the
+// newest major version installed the Debian way (/usr/lib/postgresql/N/bin),
+// so that a CI machine on another Debian release (trixie has 17, not 15)
+// runs the HA tests rather than skipping them; "" when there are none.
+var haPGBin = func() string {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	best, bestVersion := "", -1
+	for _, d := range dirs {
+		v, err := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+		if err == nil && v > bestVersion {
+			best, bestVersion = d, v
+		}
+	}
+	return best
+}()
 
 // haPostgres is a PostgreSQL instance of the test's own, so that it can be
 // restarted without disturbing other tests.
@@ -47,7 +61,7 @@ type haPostgres struct {
 
 // startHAPostgres initialises and starts a private instance, removed when
 // the test ends. It needs root (initdb and postgres refuse to run as root,
-// so they run as the postgres user through runuser) and the PostgreSQL 15
+// so they run as the postgres user through runuser) and the PostgreSQL
 // binaries; without them the test is skipped and says which is missing.
 func startHAPostgres(t *testing.T) *haPostgres {
 	t.Helper()
@@ -56,7 +70,7 @@ func startHAPostgres(t *testing.T) *haPostgres {
 	}
 	for _, bin := range []string{"initdb", "pg_ctl", "postgres"} {
 		if _, err := os.Stat(filepath.Join(haPGBin, bin)); err != nil {
-			t.Skipf("needs the PostgreSQL 15 server binaries: %v", err)
+			t.Skipf("needs the PostgreSQL server binaries (/usr/lib/postgresql/N/bin; apt-get install -y postgresql): %v", err)
 		}
 	}
 	if _, err := exec.LookPath("runuser"); err != nil {
