@@ -742,3 +742,28 @@ func otherCAPEM(t *testing.T) string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
+
+// TestGetOfALockStepsVersionWithWrongCredentialsFails: the get after a
+// lock step writes the lock as the version has it only when the server
+// cannot be read (TestGetAfterPutWithTheServerAway); one that refuses the
+// get (wrong credentials) still fails it, and writes nothing: a wrong
+// password must not pass unseen. No test covered it: writing the version
+// on any error passed them all.
+func TestGetOfALockStepsVersionWithWrongCredentialsFails(t *testing.T) {
+	s := startServer(t, serverOpts{auth: httpapi.Credentials{User: "ci", Pass: "right"}})
+	source := src(s, "guarded")
+	source["username"], source["password"] = "ci", "right"
+	out := decodeAnswer(t, mustRun(t, request(source, lockParams("k", "h"), nil), "out", t.TempDir()))
+	if out.Version["fence"] == "" || out.Version["holders"] == "" {
+		t.Fatalf("precondition: the lock step's version has no lock state: %v", out.Version)
+	}
+	source["password"] = "wrong"
+	dir := filepath.Join(t.TempDir(), "get")
+	r := run(t, request(source, nil, out.Version), "in", dir)
+	if r.code == 0 || strings.Contains(r.stderr, "the files show it as this version has it") {
+		t.Fatalf("a get with a wrong password: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "locked")); err == nil {
+		t.Errorf("a get refused for its credentials wrote the lock's files")
+	}
+}
