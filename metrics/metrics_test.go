@@ -2,12 +2,14 @@ package metrics
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMethodsAreBoundedLabels: a request's method is any token a client
@@ -204,5 +206,27 @@ func TestRouteLabels(t *testing.T) {
 	}
 	if n := strings.Count(out, "\n") + 1; n != 5 {
 		t.Errorf("%d series, want the 5 above:\n%s", n, out)
+	}
+}
+
+// TestCommitsObserved: a batch written is counted with its size, a failed
+// write as a write error (and not as a batch). Only a run without errors
+// was checked (e2e: write errors 0), so a failed write not counted passed.
+func TestCommitsObserved(t *testing.T) {
+	m := New()
+	m.ObserveCommit(3, time.Millisecond, nil)
+	m.ObserveCommit(2, time.Millisecond, errors.New("no space left on device"))
+	m.ObserveCommit(2, time.Millisecond, errors.New("input/output error"))
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	for _, want := range []string{
+		"locker_store_write_errors_total 2\n",
+		"locker_store_commit_batch_size_count 1\n",
+		"locker_store_commit_batch_size_sum 3\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, grep(out, "locker_store"))
+		}
 	}
 }
