@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -71,7 +73,12 @@ func TestDiskFull(t *testing.T) {
 			path := filepath.Join(dir, "locks.yml")
 			clk := &clock{}
 			logger, logs := testLogger(t)
-			opts := Options{CompactBytes: tc.compactBytes, Now: clk.Now, Logger: logger}
+			var writeErrors atomic.Int64 // told to OnCommit (the server's write-error metric)
+			opts := Options{CompactBytes: tc.compactBytes, Now: clk.Now, Logger: logger, OnCommit: func(_ int, _ time.Duration, err error) {
+				if err != nil {
+					writeErrors.Add(1)
+				}
+			}}
 			s := openT(t, path, opts)
 			ctx := context.Background()
 
@@ -110,6 +117,9 @@ func TestDiskFull(t *testing.T) {
 			}
 			if failed == "" {
 				t.Fatal("never ran out of space")
+			}
+			if writeErrors.Load() == 0 {
+				t.Error("the failed write was not told to OnCommit")
 			}
 			if err := s.Ready(ctx); lock.ErrorCode(err) != lock.ENOSPACE {
 				t.Fatalf("Ready after a failed write: %v", err)
