@@ -178,15 +178,16 @@ func TestGiveBackByFence(t *testing.T) {
 	defer close(answer)
 	c := newClient(t, client.Options{URL: srv.URL})
 	other := newClient(t, client.Options{URL: srv.URL})
-	var fresh *client.Lock
+	var fresh atomic.Pointer[client.Lock] // set by a handler: read by the test
 	f := func() {
 		if _, err := other.ForceUnlock(context.Background(), "prod"); err != nil {
 			t.Error(err)
 		}
-		var err error
-		if fresh, err = other.Lock(context.Background(), "prod", client.LockOptions{Key: "deploy"}); err != nil {
+		l, err := other.Lock(context.Background(), "prod", client.LockOptions{Key: "deploy"})
+		if err != nil {
 			t.Error(err)
 		}
+		fresh.Store(l)
 	}
 	retake.Store(&f)
 	cancelAsGranted(t, c, granted, &fresh, "")
@@ -236,12 +237,13 @@ func TestGiveBackByFenceAnswerLost(t *testing.T) {
 	defer close(answer)
 	c := newClient(t, client.Options{URL: srv.URL})
 	other := newClient(t, client.Options{URL: srv.URL})
-	var fresh *client.Lock
+	var fresh atomic.Pointer[client.Lock] // set by a handler: read by the test
 	f := func() {
-		var err error
-		if fresh, err = other.Lock(context.Background(), "prod", client.LockOptions{Key: "deploy"}); err != nil {
+		l, err := other.Lock(context.Background(), "prod", client.LockOptions{Key: "deploy"})
+		if err != nil {
 			t.Error(err)
 		}
+		fresh.Store(l)
 	}
 	lose.Store(&f)
 	cancelAsGranted(t, c, granted, &fresh, ", give-back's answer lost")
@@ -249,10 +251,11 @@ func TestGiveBackByFenceAnswerLost(t *testing.T) {
 
 // cancelAsGranted runs an OwnKey Acquire of "prod" (key deploy) that is
 // cancelled once granted is closed (the server granted it), and checks
-// that it returns ctx's error alone and that the lock then holds *fresh,
-// the hold another call took afresh after the give-back. how says what
-// else happened, for the messages.
-func cancelAsGranted(t *testing.T, c *client.Client, granted <-chan struct{}, fresh **client.Lock, how string) {
+// that it returns ctx's error alone and that the lock then holds fresh's,
+// the hold another call took afresh after the give-back (stored by the
+// server's handler: an atomic, since the race detector sees no order
+// through the network). how says what else happened, for the messages.
+func cancelAsGranted(t *testing.T, c *client.Client, granted <-chan struct{}, fresh *atomic.Pointer[client.Lock], how string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -263,7 +266,7 @@ func cancelAsGranted(t *testing.T, c *client.Client, granted <-chan struct{}, fr
 	if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrMaybeHeld) {
 		t.Fatalf("Acquire (OwnKey) cancelled as it was granted%s: %v; want ctx's error alone", how, err)
 	}
-	if l, gerr := c.Get(context.Background(), "prod"); gerr != nil || *fresh == nil || l.LockedBy["deploy"] != 1 || l.Fence != (*fresh).Fence {
-		t.Fatalf("after the give-back: %+v, %v; want the hold taken afresh (%+v) kept", l, gerr, *fresh)
+	if l, gerr := c.Get(context.Background(), "prod"); gerr != nil || fresh.Load() == nil || l.LockedBy["deploy"] != 1 || l.Fence != fresh.Load().Fence {
+		t.Fatalf("after the give-back: %+v, %v; want the hold taken afresh (%+v) kept", l, gerr, fresh.Load())
 	}
 }
