@@ -6,7 +6,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -198,15 +197,9 @@ locker --version, or -v). It takes no arguments.
 `
 
 func runVersion(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("locker version", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, versionHelp)
-			return nil
-		}
-		return fmt.Errorf("%w: %v; see locker version --help", errUsage, dashed(err))
+	fs := commandFlags("locker version")
+	if done, err := parseFlags(fs, args, versionHelp, stdout); done || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: locker version takes no arguments (got %q); see locker version --help", errUsage, fs.Args())

@@ -61,9 +61,17 @@ type result struct {
 // locker runs the command in process with env as its whole environment.
 func locker(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
 	t.Helper()
-	var out, errb syncBuffer
-	err := Run(ctx, append([]string{"locker"}, args...), func(k string) string { return env[k] }, &out, &errb)
-	r := result{stdout: out.String(), stderr: errb.String()}
+	var out syncBuffer
+	r := lockerTo(ctx, &out, env, args...)
+	r.stdout = out.String()
+	return r
+}
+
+// lockerTo is locker with stdout given: the result's stdout is left empty.
+func lockerTo(ctx context.Context, stdout io.Writer, env map[string]string, args ...string) result {
+	var errb syncBuffer
+	err := Run(ctx, append([]string{"locker"}, args...), func(k string) string { return env[k] }, stdout, &errb)
+	r := result{stderr: errb.String()}
 	var exit ExitError
 	switch {
 	case errors.As(err, &exit):

@@ -548,6 +548,30 @@ func connHint(msg string) string {
 	return ""
 }
 
+// commandFlags returns the flag set of a command that reports its own
+// mistakes (locker version, healthcheck, salvage, migrate): parseFlags
+// parses it.
+func commandFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args into fs. --help prints help on stdout and
+// reports done; a mistake is an errUsage (exit 2) naming the command's
+// --help.
+func parseFlags(fs *flag.FlagSet, args []string, help string, stdout io.Writer) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, help)
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: %v; see %s --help", errUsage, dashed(err), fs.Name())
+	}
+	return false, nil
+}
+
 // dashed returns the flag package's parse error naming flags with the two
 // dashes every help text and doc writes (--wait, not -wait). flag.ErrHelp
 // is returned as it is.

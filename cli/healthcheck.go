@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,15 +22,9 @@ asks whether the process answers).
 
 // runHealthcheck checks the local server's /healthz.
 func runHealthcheck(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("locker healthcheck", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, healthcheckHelp)
-			return nil
-		}
-		return fmt.Errorf("%w: %v; see locker healthcheck --help", errUsage, dashed(err))
+	fs := commandFlags("locker healthcheck")
+	if done, err := parseFlags(fs, args, healthcheckHelp, stdout); done || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: locker healthcheck takes no arguments (got %q): it reads PORT, LOCKER_LISTEN and SSL_CERT; see locker healthcheck --help", errUsage, fs.Args())

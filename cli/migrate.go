@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -83,20 +82,14 @@ Flags:
 
 // runMigrate copies every lock from one store to another.
 func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("locker migrate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
-	fs.Usage = func() {}
+	fs := commandFlags("locker migrate")
 	from := fs.String("from", "", "source store")
 	to := fs.String("to", "", "target store")
 	force := fs.Bool("force", false, "copy over locks already in the target")
 	original := fs.Bool("original", false, "write the original locker's format")
 	ignoreServers := fs.Bool("ignore-servers", false, "copy even though Locker servers are connected to a database")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, migrateHelp)
-			return nil
-		}
-		return fmt.Errorf("%w: %v; see locker migrate --help", errUsage, dashed(err))
+	if done, err := parseFlags(fs, args, migrateHelp, stdout); done || err != nil {
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -61,15 +60,9 @@ Exit status: 0 salvaged, or nothing to salvage; 1 failed; 2 usage.
 
 // runSalvage skips the damaged records of a file store's log, offline.
 func runSalvage(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("locker salvage", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // its error is returned, with -- (dashed)
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, salvageHelp)
-			return nil
-		}
-		return fmt.Errorf("%w: %v; see locker salvage --help", errUsage, dashed(err))
+	fs := commandFlags("locker salvage")
+	if done, err := parseFlags(fs, args, salvageHelp, stdout); done || err != nil {
+		return err
 	}
 	file := fs.Arg(0)
 	switch {

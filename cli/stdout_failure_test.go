@@ -20,18 +20,7 @@ func (failingWriter) Write(p []byte) (int, error) { return 0, errors.New("no spa
 // runFailingStdout runs the command with a stdout that cannot be written.
 func runFailingStdout(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
-	var errb syncBuffer
-	err := Run(context.Background(), append([]string{"locker"}, args...), func(k string) string { return env[k] }, failingWriter{}, &errb)
-	r := result{stderr: errb.String()}
-	var exit ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.Code
-	case err != nil:
-		r.code = 1
-		r.stderr += err.Error()
-	}
-	return r
+	return lockerTo(context.Background(), failingWriter{}, env, args...)
 }
 
 // What a command prints on stdout is its result, which scripts capture

@@ -3,16 +3,11 @@ package client_test
 import (
 	"context"
 	"net"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
-	"github.com/cloudfoundry-community/locker/filestore"
-	"github.com/cloudfoundry-community/locker/httpapi"
-	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
 // blackhole is a TCP proxy whose connections open so far can be made to
@@ -77,22 +72,8 @@ func (b *blackhole) cut() {
 // connection: each renewal timed out until the lease was presumed lost.)
 func TestKeepOverHTTP2SurvivesADeadConnection(t *testing.T) {
 	defer client.SetH2Ping(100*time.Millisecond, 200*time.Millisecond)()
-	store, err := filestore.Open(filepath.Join(t.TempDir(), "locks.yml"), filestore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	svc := lockservice.New(store, lockservice.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	srv := httptest.NewUnstartedServer(httpapi.New(svc, httpapi.Config{}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
+	srv := newServer(t, serverConfig{http2: true})
+	ctx := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

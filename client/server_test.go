@@ -21,10 +21,12 @@ type realServer struct {
 }
 
 type serverConfig struct {
-	api  httpapi.Config
-	svc  lockservice.Config
-	tls  bool
-	wrap func(http.Handler) http.Handler
+	api httpapi.Config
+	svc lockservice.Config
+	tls bool
+	// http2 serves HTTPS with HTTP/2 (tls alone serves HTTP/1.1).
+	http2 bool
+	wrap  func(http.Handler) http.Handler
 }
 
 // startServer starts a real server; call stop when done. It returns an error
@@ -52,9 +54,14 @@ func startServer(cfg serverConfig) (*realServer, error) {
 		h = cfg.wrap(h)
 	}
 	var srv *httptest.Server
-	if cfg.tls {
+	switch {
+	case cfg.http2:
+		srv = httptest.NewUnstartedServer(h)
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	case cfg.tls:
 		srv = httptest.NewTLSServer(h)
-	} else {
+	default:
 		srv = httptest.NewServer(h)
 	}
 	return &realServer{Server: srv, svc: svc, stop: func() {
