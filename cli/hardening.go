@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/logevery"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -47,9 +48,10 @@ type limitListener struct {
 	// still be flushing when it reports the connection idle.
 	minIdle time.Duration
 
+	fullLog   logevery.Minute // "connection limit reached"
+	acceptLog logevery.Minute // a failed accept
+
 	mu         sync.Mutex
-	logged     time.Time
-	acceptLog  time.Time                // when a failed accept was last logged
 	idle       map[*limitConn]time.Time // connections between requests, since when
 	becameIdle chan struct{}
 	reclaimed  int // connections closed to make room, for tests
@@ -225,12 +227,9 @@ func (l *limitListener) acceptFailed(err error) {
 	if errors.Is(err, net.ErrClosed) {
 		return // shutting down
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.acceptLog.IsZero() && time.Since(l.acceptLog) < time.Minute {
+	if ok, _ := l.acceptLog.Allow(time.Now()); !ok {
 		return
 	}
-	l.acceptLog = time.Now()
 	msg := "accepting a connection failed; new connections wait until it succeeds"
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 		msg = "accepting a connection failed: out of file descriptors; new connections wait until one closes. Raise the open-files limit (systemd LimitNOFILE, ulimit -n) above LOCKER_MAX_CONNECTIONS"
@@ -239,12 +238,9 @@ func (l *limitListener) acceptFailed(err error) {
 }
 
 func (l *limitListener) full() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if time.Since(l.logged) < time.Minute {
+	if ok, _ := l.fullLog.Allow(time.Now()); !ok {
 		return
 	}
-	l.logged = time.Now()
 	l.log.Warn("connection limit reached: connections idle between requests are closed to make room, else new connections wait until one closes (LOCKER_MAX_CONNECTIONS)", "max", cap(l.sem))
 }
 

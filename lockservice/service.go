@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/logevery"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -57,7 +58,7 @@ type Service struct {
 	closing   chan struct{} // closed by Close: waiting requests give up
 	closeOnce sync.Once
 
-	limitLog limitLog // waits refused for a limit
+	limitLog logevery.Minute // requests refused at a limit (LimitReached)
 }
 
 // New returns a Service over store. Call Start before use.

@@ -3,7 +3,6 @@ package lockservice
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -485,30 +484,13 @@ func (q *queues) counts(ctx context.Context) map[string]int {
 	return m
 }
 
-// limitLog logs the requests refused because a limit of the server is
-// reached (the queues', or the HTTP server's places for waits and event
-// streams): once a minute, with how many were refused since, not once a
-// request. Without it an operator saw only 503s in the metrics, as a
-// database outage gives.
-type limitLog struct {
-	mu       sync.Mutex
-	at       time.Time // when the last line was written
-	unlogged int       // refusals since
-}
-
-func (ll *limitLog) refused(log *slog.Logger, err error) {
-	ll.mu.Lock()
-	defer ll.mu.Unlock()
-	if now := time.Now(); ll.at.IsZero() || now.Sub(ll.at) >= time.Minute {
-		log.Warn("a request was refused: a limit of the server is reached", "error", lock.ErrorMessage(err), "refused_since_last_message", ll.unlogged)
-		ll.at, ll.unlogged = now, 0
-		return
-	}
-	ll.unlogged++
-}
-
 // LimitReached logs err, a request refused because a limit of the server
-// is reached (such as the HTTP server's places for event streams), once a
-// minute with the number refused since. Waits refused at a limit are
-// logged so already.
-func (s *Service) LimitReached(err error) { s.limitLog.refused(s.log, err) }
+// is reached (the queues', or the HTTP server's places for waits and event
+// streams), once a minute with the number refused since, not once a
+// request: without it an operator saw only 503s in the metrics, as a
+// database outage gives.
+func (s *Service) LimitReached(err error) {
+	if ok, held := s.limitLog.Allow(time.Now()); ok {
+		s.log.Warn("a request was refused: a limit of the server is reached", "error", lock.ErrorMessage(err), "refused_since_last_message", held)
+	}
+}
