@@ -26,6 +26,8 @@ const holdBack = time.Second
 // the lock changed.
 type order struct {
 	emit func(string, []lock.Event)
+	// afterFunc starts a hold-back timer: time.AfterFunc, or a test's clock.
+	afterFunc func(time.Duration, func()) stopper
 
 	mu     sync.Mutex
 	last   map[string]int64 // the newest version passed on, per lock
@@ -33,10 +35,13 @@ type order struct {
 	timers map[string]*holdTimer // one per lock with held changes
 }
 
+// stopper is the part of *time.Timer a hold-back timer uses.
+type stopper interface{ Stop() bool }
+
 // holdTimer gives up on a lock's gap when it fires, unless drain stopped
 // it first.
 type holdTimer struct {
-	t       *time.Timer
+	t       stopper
 	stopped bool // under order.mu
 }
 
@@ -46,7 +51,8 @@ type held struct {
 }
 
 func newOrder(emit func(string, []lock.Event)) *order {
-	return &order{emit: emit, last: map[string]int64{}, held: map[string][]held{}, timers: map[string]*holdTimer{}}
+	return &order{emit: emit, afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
+		last: map[string]int64{}, held: map[string][]held{}, timers: map[string]*holdTimer{}}
 }
 
 func (o *order) deliver(name string, version int64, events []lock.Event) {
@@ -64,7 +70,7 @@ func (o *order) deliver(name string, version int64, events []lock.Event) {
 		hs := o.held[name]
 		if o.timers[name] == nil {
 			ht := &holdTimer{}
-			ht.t = time.AfterFunc(holdBack, func() { o.giveUp(name, ht) })
+			ht.t = o.afterFunc(holdBack, func() { o.giveUp(name, ht) })
 			o.timers[name] = ht
 		}
 		i := len(hs)

@@ -102,22 +102,83 @@ func sorted(s []string) []string {
 }
 
 // A hold-back timer belongs to the gap it was started for: once that gap
-// is filled, a later gap gets a whole holdBack of its own.
+// is filled, a later gap gets a whole holdBack of its own. The timers run
+// on a clock the test moves, so the test does not depend on how fast the
+// machine sleeps.
 func TestOrderTimerPerGap(t *testing.T) {
 	r := &recorder{}
 	o := newOrder(r.emit)
+	c := &testClock{}
+	o.afterFunc = c.afterFunc
 	o.deliver("a", 1, ev(1))
 	o.deliver("a", 3, ev(3)) // gap 2: its timer starts
-	time.Sleep(holdBack * 7 / 10)
-	o.deliver("a", 2, ev(2))      // gap filled
-	o.deliver("a", 5, ev(5))      // gap 4: held a whole holdBack from now
-	time.Sleep(holdBack * 5 / 10) // past the first gap's holdBack
-	o.deliver("a", 4, ev(4))
-	deadline := time.Now().Add(10 * time.Second)
-	for len(r.seen()) < 5 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	c.advance(holdBack * 7 / 10)
+	o.deliver("a", 2, ev(2))     // gap filled
+	o.deliver("a", 5, ev(5))     // gap 4: held a whole holdBack from now
+	c.advance(holdBack * 5 / 10) // past the first gap's holdBack
+	if got, want := r.seen(), []string{"a:1", "a:2", "a:3"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("past the first gap's hold-back: %v, want %v (5 still held for 4)", got, want)
 	}
+	o.deliver("a", 4, ev(4))
 	if got, want := r.seen(), []string{"a:1", "a:2", "a:3", "a:4", "a:5"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+	// The second gap's own timer, had 4 not come, gives up at its holdBack.
+	o.deliver("a", 7, ev(7))
+	c.advance(holdBack - time.Nanosecond)
+	if got := r.seen(); len(got) != 5 {
+		t.Fatalf("given up before holdBack: %v", got)
+	}
+	c.advance(time.Nanosecond)
+	if got, want := r.seen()[5:], []string{"a:7"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("at holdBack: %v, want %v", got, want)
+	}
+}
+
+// testClock runs hold-back timers when the test moves it on.
+type testClock struct {
+	mu     sync.Mutex
+	now    time.Duration
+	timers []*testTimer
+}
+
+type testTimer struct {
+	c       *testClock
+	at      time.Duration
+	f       func()
+	stopped bool // stopped or fired, under c.mu
+}
+
+func (c *testClock) afterFunc(d time.Duration, f func()) stopper {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tt := &testTimer{c: c, at: c.now + d, f: f}
+	c.timers = append(c.timers, tt)
+	return tt
+}
+
+func (tt *testTimer) Stop() bool {
+	tt.c.mu.Lock()
+	defer tt.c.mu.Unlock()
+	was := !tt.stopped
+	tt.stopped = true
+	return was
+}
+
+// advance moves the clock on by d and runs the timers due, in order.
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now += d
+	var due []*testTimer
+	for _, tt := range c.timers {
+		if !tt.stopped && tt.at <= c.now {
+			tt.stopped = true
+			due = append(due, tt)
+		}
+	}
+	c.mu.Unlock()
+	sort.SliceStable(due, func(i, j int) bool { return due[i].at < due[j].at })
+	for _, tt := range due {
+		tt.f() // as time.AfterFunc does, without the clock's lock held
 	}
 }
