@@ -211,16 +211,27 @@ func TestServerHelpAndVersion(t *testing.T) {
 	}
 }
 
-// freePort finds a port nobody listens on (by listening on :0 and closing).
-func freePort(t *testing.T) int {
+// startOnFreePort starts the server with PORT set to a port nobody listens
+// on (found by listening on :0 and closing). Another process may take the
+// port between the close and the server's listen: the server then exits
+// saying the address is in use, and another port is tried.
+func startOnFreePort(t *testing.T, env []string) (*server, int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
+	for try := 1; ; try++ {
+		ln, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		s, err := tryStartServer(t, append(env, "PORT="+strconv.Itoa(port)))
+		if err == nil {
+			return s, port
+		}
+		if try == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
 }
 
 // TestServerRunningManually follows the seed's "Running manually": only
@@ -228,8 +239,7 @@ func freePort(t *testing.T) int {
 // anything on 3000), and a data file that does not exist yet.
 func TestServerRunningManually(t *testing.T) {
 	dataFile := filepath.Join(t.TempDir(), "locker-data.yml")
-	port := freePort(t)
-	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile, "PORT=" + strconv.Itoa(port)})
+	s, port := startOnFreePort(t, []string{"LOCKER_CONFIG=" + dataFile})
 	if !strings.HasSuffix(s.URL, ":"+strconv.Itoa(port)) {
 		t.Fatalf("the server says it listens on %s, want port %d", s.URL, port)
 	}
