@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
@@ -44,6 +47,7 @@ writes from an older holder.
 `
 
 func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	defer brokenPipesFail()()
 	c := newClientCmd("lock", lockHelp, env, stdout, stderr)
 	key, holder, wait, ttl, asJSON := c.holdFlags()
 	name, err := c.parseOne(args, "lock name")
@@ -138,6 +142,19 @@ func (c *clientCmd) giveBack(ctx context.Context, cl *client.Client, l *client.L
 func (c *clientCmd) outputFailed(ctx context.Context, cl *client.Client, l *client.Lock, what, key, holder string, err error) error {
 	released := c.giveBack(ctx, cl, l, key, holder, "")
 	return c.fail(fmt.Errorf("took %s, but could not write the result to stdout (%v): %s", what, err, released))
+}
+
+// brokenPipesFail makes a write to a pipe nobody reads, on stdout or
+// stderr, fail (EPIPE) rather than kill the program with SIGPIPE, as Go
+// does unless told otherwise: a command that took a hold must live to give
+// it back when its result cannot be written (outputFailed); killed, it left
+// the hold kept (`locker pool acquire envs ... | false`: not even which
+// member). The returned func restores Go's default. Commands that hold
+// nothing keep the default: `locker list | head` ends quietly.
+func brokenPipesFail() (restore func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGPIPE)
+	return func() { signal.Stop(c) }
 }
 
 // acquire takes the lock, waiting as wait says, with progress on stderr. Its

@@ -422,6 +422,7 @@ metadata ("metadata"), e.g. for jq -r .metadata.region.
 ` + waitChunkHelp
 
 func runPoolAcquire(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	defer brokenPipesFail()()
 	c := newClientCmd("pool acquire", poolAcquireHelp, env, stdout, stderr)
 	key, holder, wait, ttl, asJSON := c.holdFlags()
 	pool, err := c.parseOne(args, "pool name")
