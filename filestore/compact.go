@@ -35,6 +35,58 @@ type segmentBackoff struct {
 	failures int       // tries failed in a row
 	lastTry  time.Time // when the last one failed
 	atSize   int64     // the log's size then
+	// roomChunk is the preallocation chunk of the log at which the free
+	// space was last looked at, and lastFree what it was then; earlyAt is
+	// when the last early compaction was tried (see lowRoom).
+	roomChunk int64
+	lastFree  int64
+	earlyAt   time.Time
+}
+
+// lowRoomMin is the least log that compacts early for want of room: below
+// it, compaction gives back too little to matter.
+const lowRoomMin = 1 << 20
+
+// lowRoom reports whether the log — every segment since the snapshot, at
+// least lowRoomMin and twice the snapshot — should be compacted before it
+// reaches its limit because the disk has less room left than the log
+// takes. On a file system smaller than CompactBytes (64 MiB by default)
+// the log would otherwise fill the disk itself, every change would be
+// refused from then on, and a restart would not help, although a snapshot
+// of the locks takes a small part of it. It looks (one statfs, one glob)
+// once per preallocation chunk of log. After an early compaction whose
+// snapshot could not be written (the disk full of something else), it
+// tries again only once the disk has more room than at the last look
+// (something was deleted), or a minute later: each try leaves one more
+// segment behind, with a chunk of it preallocated.
+func (s *Store) lowRoom(b *segmentBackoff) (free, logBytes int64, low bool) {
+	chunk := s.logSize / preallocChunk
+	if chunk == b.roomChunk {
+		return 0, 0, false
+	}
+	b.roomChunk = chunk
+	logBytes = s.logSize
+	if segs, err := listSegments(s.path); err == nil {
+		for _, seg := range segs {
+			if info, err := os.Stat(seg.path); err == nil && seg.gen < s.logGen {
+				logBytes += info.Size()
+			}
+		}
+	}
+	if logBytes < max(lowRoomMin, 2*s.snapSize) {
+		return 0, logBytes, false
+	}
+	free, ok := freeBytes(filepath.Dir(s.path))
+	freed := free > b.lastFree
+	b.lastFree = free
+	if !ok || free >= logBytes {
+		return free, logBytes, false
+	}
+	if s.snapFailed.Load() && !freed && time.Since(b.earlyAt) < compactRetryEvery {
+		return free, logBytes, false
+	}
+	b.earlyAt = time.Now()
+	return free, logBytes, true
 }
 
 // due reports whether the commit loop may try again with the log at size:
@@ -45,25 +97,35 @@ func (b *segmentBackoff) due(size int64, now time.Time) bool {
 	return b.failures == 0 || now.Sub(b.lastTry) >= compactRetryEvery || size >= 2*b.atSize
 }
 
-// maybeCompact runs in the commit loop after a good write. When the log has
-// grown past its limit, it starts a new segment and writes a snapshot of the
-// state the old segments end with, in the background.
+// maybeCompact runs in the commit loop after a good write. When the log
+// has grown past its limit, or the disk has less room left than the log
+// takes, it starts a new segment and writes a snapshot of the state the
+// old segments end with, in the background.
 func (s *Store) maybeCompact(backoff *segmentBackoff) {
 	if s.compactBusy.Load() {
 		return
 	}
+	var free, logBytes int64
+	early := false
 	if s.logSize < max(s.opts.CompactBytes, 2*s.snapSize) {
-		return
+		if free, logBytes, early = s.lowRoom(backoff); !early {
+			return
+		}
 	}
 	if !backoff.due(s.logSize, time.Now()) {
 		return
 	}
+	if early {
+		s.opts.Logger.Info("the disk has less room left than the log takes: compacting before the log reaches its limit", "log_bytes", logBytes, "free_bytes", free)
+	}
 	size := s.logSize
 	gen, err := s.compact(func(locks int, took time.Duration, err error) {
 		if err != nil {
+			s.snapFailed.Store(true)
 			s.opts.Logger.Error("writing a snapshot failed; the log is kept and compaction will be tried again", "err", err)
 			return
 		}
+		s.snapFailed.Store(false)
 		s.opts.Logger.Info("snapshot written", "locks", locks, "took", took)
 	})
 	if err != nil {

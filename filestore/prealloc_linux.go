@@ -43,3 +43,13 @@ func allocate(f *os.File, off, n int64) error {
 
 // zeros is what allocate writes, a piece at a time.
 var zeros [64 << 10]byte
+
+// freeBytes is the room left to an unprivileged user on the file system
+// that holds dir.
+func freeBytes(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true
+}

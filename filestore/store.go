@@ -150,6 +150,9 @@ type Store struct {
 	watch      func(string, []lock.Event) // called by the commit loop for each committed change
 
 	compactBusy atomic.Bool // a snapshot is being written
+	// snapFailed: a compaction's snapshot could not be written, and none
+	// has been since.
+	snapFailed atomic.Bool
 
 	stop    chan struct{}
 	stopped chan struct{}
