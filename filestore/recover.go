@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -121,6 +122,11 @@ func recoverSalvaging(path string, historyLimit int, sv *salvager) (*state, erro
 	if err := st.readSnapshot(newFrameReader(f), historyLimit); err != nil {
 		if errors.Is(err, errLegacy) {
 			return st, err // Open converts it, then reads it again
+		}
+		var damage *snapshotDamage
+		if errors.As(err, &damage) {
+			base := filepath.Base(path)
+			return nil, fmt.Errorf("%s: %w; the data file is damaged, and locker salvage cannot mend it (it skips damaged records in the log segments only): restore %s together with every %s.log.* beside it from the same backup", path, err, base, base)
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -259,6 +265,25 @@ func (st *state) readSnapshot(fr *frameReader, historyLimit int) error {
 		return errors.New("not a Locker data file (neither a Locker snapshot nor the original locker's JSON: the original locker's data file is JSON, despite the .yml its name often ends in, and YAML is not read). If it is not the store's file, move it away to start afresh with no locks; if the store's own file was lost, put back that file with its log segments from the same backup")
 	}
 	fr.skip(len(magic))
+	if err := st.readSnapshotFrames(fr, historyLimit); err != nil {
+		var perr *fs.PathError
+		if errors.As(err, &perr) {
+			return err // reading the file failed
+		}
+		return &snapshotDamage{err}
+	}
+	return nil
+}
+
+// snapshotDamage is a snapshot that does not read as one after its magic
+// line: damaged, cut short, or written wrong.
+type snapshotDamage struct{ err error }
+
+func (e *snapshotDamage) Error() string { return e.err.Error() }
+func (e *snapshotDamage) Unwrap() error { return e.err }
+
+// readSnapshotFrames reads what follows the snapshot's magic line.
+func (st *state) readSnapshotFrames(fr *frameReader, historyLimit int) error {
 	payload, err := fr.frame()
 	if err != nil {
 		return fmt.Errorf("snapshot header: %w", err)

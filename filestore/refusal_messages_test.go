@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,4 +50,35 @@ func TestMissingSnapshotRefusalSaysWhatToDo(t *testing.T) {
 		t.Fatal(err)
 	}
 	openRefused(t, path, "is missing but its log", "every locks.yml.log.* beside it from the same backup", "writes its data file again by itself")
+}
+
+// TestDamagedSnapshotRefusalSaysWhatToDo: a data file damaged after its
+// magic line was refused with the frame's error alone ("…/locks.yml:
+// snapshot end: frame checksum or length is wrong"), which said neither
+// that the data file is damaged nor what to do; the log's damage names
+// locker salvage, which cannot mend this. The refusal says both.
+func TestDamagedSnapshotRefusalSaysWhatToDo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	s := openT(t, path, Options{CompactBytes: 1})
+	for _, name := range []string{"a", "b", "c"} {
+		acquire(t, s, name, "k", "h", 0)
+	}
+	waitCompactionIdle(t, s)
+	closeT(t, s)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func([]byte) []byte{
+		"header":      func(b []byte) []byte { b[len(snapshotMagic)+12] ^= 0x04; return b },
+		"a lock":      func(b []byte) []byte { b[len(b)/2] ^= 0x04; return b },
+		"cut short":   func(b []byte) []byte { return b[:len(b)-10] },
+		"end missing": func(b []byte) []byte { return b[:len(b)-len(b)/4] },
+		"data after":  func(b []byte) []byte { return append(b, 'x') },
+	} {
+		t.Run(name, func(t *testing.T) {
+			writeFile(t, path, change(bytes.Clone(good)))
+			openRefused(t, path, path, "the data file is damaged", "locker salvage cannot mend it", "every locks.yml.log.* beside it from the same backup")
+		})
+	}
 }
