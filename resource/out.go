@@ -51,9 +51,16 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 			}
 			return err
 		})
-		if err != nil {
+		switch {
+		case err != nil:
 			r.log.printf("warning: the %s succeeded, but reading the lock's state after it failed (%v): the version may not show the state", p.Op, r.explain(err))
-		} else {
+		case p.Op == "lock" && countOf(l, p.Key, holder) == 0:
+			// The answer said yes, but the lock shows no hold of ours:
+			// not a locker's answer (a catch-all endpoint's 200), or
+			// the hold ended already. Going on would run the build's
+			// steps without the lock.
+			return nil, fmt.Errorf("the server answered the lock with success (%q), but lock %q is %s when read back: it holds nothing for key %q, holder %q, so the lock was not taken. Is source.locker_uri (%s) the locker server?", l.Message, name, describe(l), p.Key, holder, redactURL(r.src.LockerURI))
+		default:
 			r.log.printf("lock %q is now %s", name, describe(l))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -765,5 +766,61 @@ func TestGetOfALockStepsVersionWithWrongCredentialsFails(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "locked")); err == nil {
 		t.Errorf("a get refused for its credentials wrote the lock's files")
+	}
+}
+
+// TestLegacyLockThatDidNotTakeFails: a server without fencing tokens (the
+// original's API) answers a lock with a message only, so the step reads
+// the lock back. When the read-back shows no hold of the step's key and
+// holder, the lock was not taken (a catch-all endpoint answering 200 {} to
+// everything, a wrong locker_uri, or a hold ended meanwhile): the step
+// fails rather than let the build go on as if it held the lock.
+func TestLegacyLockThatDidNotTakeFails(t *testing.T) {
+	var puts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			puts.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, "{}")
+	}))
+	defer srv.Close()
+	source := obj{"locker_uri": srv.URL, "lock_name": "prod", "retry_delay": "100ms"}
+	r := run(t, request(source, lockParams("deploy", "job-a"), nil), "out", t.TempDir())
+	if r.code == 0 {
+		t.Fatalf("the lock step succeeded though the lock reads back free:\nstdout %s\nstderr %s", r.stdout, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("a failed step printed an answer: %s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, `lock "prod" is free`) || !strings.Contains(r.stderr, "not taken") {
+		t.Errorf("the error does not say the lock was not taken:\n%s", r.stderr)
+	}
+	if n := puts.Load(); n != 1 {
+		t.Errorf("%d PUTs, want 1", n)
+	}
+
+	// The original server, with the hold there: the step succeeds, as
+	// TestLegacyServerPolling shows; and with the lock held by the same
+	// key under another holder only, the step's own hold is missing.
+	stub := &legacy{locks: map[string]*legacyLock{}, puts: map[string]int{}}
+	lying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			// Answers as the original does, but another holder's hold
+			// is what the lock shows.
+			stub.mu.Lock()
+			stub.locks["prod"] = &legacyLock{Key: "deploy", LockedBy: map[string]int{"job-b": 1}}
+			stub.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"response":"lock for prod acquired by job-a"}`)
+			return
+		}
+		stub.ServeHTTP(w, r)
+	}))
+	defer lying.Close()
+	source = obj{"locker_uri": lying.URL, "lock_name": "prod", "retry_delay": "100ms"}
+	r = run(t, request(source, lockParams("deploy", "job-a"), nil), "out", t.TempDir())
+	if r.code == 0 || !strings.Contains(r.stderr, "not taken") {
+		t.Errorf("a lock step whose hold is not there: code %d\n%s", r.code, r.stderr)
 	}
 }
