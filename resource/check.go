@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // check answers with the lock's current version. Concourse's rule is to list
@@ -27,7 +28,7 @@ func (r *runner) check(ctx context.Context, requested Version) ([]Version, error
 	if err != nil {
 		return nil, r.explain(err)
 	}
-	return checkAnswer(requested, versionOf(l)), nil
+	return checkAnswer(requested, r.version(l)), nil
 }
 
 // checkAnswer is check's answer: the requested version while it is still
@@ -63,7 +64,15 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 	}
 	name, err := r.lockName(ctx, inAttempts, "")
 	if err != nil {
-		return nil, r.explain(err)
+		// With bosh_lock, a director that cannot be reached (down after
+		// a failed upgrade) would fail the get after an unlock that
+		// released the lock: the version names the lock.
+		vn := requested["name"]
+		if r.src.BoshLock == "" || vn == "" || !transient(err) || lock.ValidateName("name", vn) != nil {
+			return nil, r.explain(err)
+		}
+		r.log.printf("warning: %v; using the lock name %q that this version carries", r.explain(err), vn)
+		name, r.name = vn, vn
 	}
 	var (
 		l           *client.Lock
@@ -124,7 +133,7 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 			return nil, fmt.Errorf("cannot write %s: %v", filepath.Join(dir, f), err)
 		}
 	}
-	cur := versionOf(l)
+	cur := r.version(l)
 	v := requested
 	if v == nil {
 		v = cur

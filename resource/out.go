@@ -74,7 +74,7 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 		m.add("waited", round(waited).String())
 	}
 	m.addLock(l)
-	return &response{Version: versionOf(l), Metadata: m}, nil
+	return &response{Version: r.version(l), Metadata: m}, nil
 }
 
 // addLock adds the server's response about l and l's state: lockMetadata

@@ -393,6 +393,18 @@ func versionOf(l *client.Lock) Version {
 	return v
 }
 
+// version is versionOf(l) for this resource: with bosh_lock, it also
+// carries the lock's name (the director's), so that a get of it — the
+// implicit get after an unlock, in a directory of its own — can read the
+// lock while the director is down.
+func (r *runner) version(l *client.Lock) Version {
+	v := versionOf(l)
+	if r.src.BoshLock != "" && r.name != "" {
+		v["name"] = r.name
+	}
+	return v
+}
+
 // sortedCounts drops zero counts (json.Marshal sorts a map's keys).
 func sortedCounts(m map[string]int) map[string]int {
 	out := make(map[string]int, len(m))

@@ -296,6 +296,43 @@ func TestBoshLockUnlockWithDirectorDown(t *testing.T) {
 	if l := get(t, c, "bosh-prod"); !l.Free() {
 		t.Fatalf("the server has %+v", l)
 	}
+	// Concourse runs the put's implicit get in a directory of its own,
+	// which holds none of the build's: with the director still down, the
+	// lock's name comes from the version. Failing there would fail the
+	// unlock step that released the lock.
+	ua := decodeAnswer(t, r)
+	if ua.Version["name"] != "bosh-prod" {
+		t.Errorf("the unlock's version %v does not name the lock", ua.Version)
+	}
+	got := t.TempDir()
+	r = run(t, request(source, nil, ua.Version), "in", got)
+	if r.code != 0 {
+		t.Fatalf("the get after the unlock, with the director down: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, `using the lock name "bosh-prod" that this version carries`) {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if readFile(t, got, "name") != "bosh-prod" || readFile(t, got, "locked") != "false" {
+		t.Errorf("the get's files: name %q, locked %q", readFile(t, got, "name"), readFile(t, got, "locked"))
+	}
+	if a := decodeAnswer(t, r); !sameVersion(a.Version, ua.Version) {
+		t.Errorf("the get's version %v, want %v", a.Version, ua.Version)
+	}
+	// A version without a name (from before versions carried one) still
+	// needs the director.
+	old := map[string]string{}
+	for k, v := range ua.Version {
+		if k != "name" {
+			old[k] = v
+		}
+	}
+	if r := run(t, request(source, nil, old), "in", t.TempDir()); r.code == 0 {
+		t.Errorf("a get of a version without the name, with the director down, succeeded:\n%s", r.stderr)
+	}
+	// A check while the director is down fails: it has no version to go by.
+	if r := run(t, request(source, nil, ua.Version), "check"); r.code == 0 {
+		t.Errorf("check with the director down succeeded:\n%s", r.stdout)
+	}
 }
 
 // legacy is a stub of the original locker server: no blocking waits (423 at
