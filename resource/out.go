@@ -54,12 +54,17 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 		switch {
 		case err != nil:
 			r.log.printf("warning: the %s succeeded, but reading the lock's state after it failed (%v): the version may not show the state", p.Op, r.explain(err))
-		case p.Op == "lock" && countOf(l, p.Key, holder) == 0:
-			// The answer said yes, but the lock shows no hold of ours:
-			// not a locker's answer (a catch-all endpoint's 200), or
-			// the hold ended already. Going on would run the build's
+		case p.Op == "lock" && l.Key != p.Key:
+			// The answer said yes, but the lock is not held under our
+			// key: not a locker's answer (a catch-all endpoint's 200),
+			// or the hold ended already. Going on would run the build's
 			// steps without the lock.
-			return nil, fmt.Errorf("the server answered the lock with success (%q), but lock %q is %s when read back: it holds nothing for key %q, holder %q, so the lock was not taken. Is source.locker_uri (%s) the locker server?", l.Message, name, describe(l), p.Key, holder, redactURL(r.src.LockerURI))
+			return nil, fmt.Errorf("the server answered the lock with success (%q), but lock %q is %s when read back, not held under key %q: the lock was not taken. Is source.locker_uri (%s) the locker server?", l.Message, name, describe(l), p.Key, redactURL(r.src.LockerURI))
+		case p.Op == "lock" && countOf(l, p.Key, holder) == 0:
+			// Held under our key, so no other key has it; but a server
+			// that records holders under another field shows another
+			// holder, and an unlock as this one may release nothing.
+			r.log.printf("warning: lock %q is held under key %q, but shows no hold of holder %q (holders: %s): the server may record holders otherwise, and an unlock with this locked_by may release nothing", name, p.Key, holder, holdersText(l, true))
 		default:
 			r.log.printf("lock %q is now %s", name, describe(l))
 		}

@@ -837,16 +837,16 @@ func TestLegacyLockThatDidNotTakeFails(t *testing.T) {
 		t.Errorf("%d PUTs, want 1", n)
 	}
 
-	// The original server, with the hold there: the step succeeds, as
-	// TestLegacyServerPolling shows; and with the lock held by the same
-	// key under another holder only, the step's own hold is missing.
+	// An original-style answer, with the lock then showing another key:
+	// not taken either. With the step's key but not its holder (a server
+	// that records holders under another field), the lock is the key's,
+	// and the step succeeds with a warning.
+	var shows atomic.Value
 	stub := &legacy{locks: map[string]*legacyLock{}, puts: map[string]int{}}
 	lying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {
-			// Answers as the original does, but another holder's hold
-			// is what the lock shows.
 			stub.mu.Lock()
-			stub.locks["prod"] = &legacyLock{Key: "deploy", LockedBy: map[string]int{"job-b": 1}}
+			stub.locks["prod"] = shows.Load().(*legacyLock)
 			stub.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"response":"lock for prod acquired by job-a"}`)
@@ -856,8 +856,14 @@ func TestLegacyLockThatDidNotTakeFails(t *testing.T) {
 	}))
 	defer lying.Close()
 	source = obj{"locker_uri": lying.URL, "lock_name": "prod", "retry_delay": "100ms"}
+	shows.Store(&legacyLock{Key: "other", LockedBy: map[string]int{"job-b": 1}})
 	r = run(t, request(source, lockParams("deploy", "job-a"), nil), "out", t.TempDir())
 	if r.code == 0 || !strings.Contains(r.stderr, "not taken") {
-		t.Errorf("a lock step whose hold is not there: code %d\n%s", r.code, r.stderr)
+		t.Errorf("a lock step whose lock shows another key: code %d\n%s", r.code, r.stderr)
+	}
+	shows.Store(&legacyLock{Key: "deploy", LockedBy: map[string]int{"deploy": 1}})
+	r = run(t, request(source, lockParams("deploy", "job-a"), nil), "out", t.TempDir())
+	if r.code != 0 || !strings.Contains(r.stderr, `warning: lock "prod" is held under key "deploy", but shows no hold of holder "job-a"`) {
+		t.Errorf("a lock step whose lock shows its key under another holder: code %d\n%s", r.code, r.stderr)
 	}
 }
