@@ -65,6 +65,8 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 			// that records holders under another field shows another
 			// holder, and an unlock as this one may release nothing.
 			r.log.printf("warning: lock %q is held under key %q, but shows no hold of holder %q (holders: %s): the server may record holders otherwise, and an unlock with this locked_by may release nothing", name, p.Key, holder, holdersText(l, true))
+		case p.Op == "lock":
+			r.log.printf("took lock %q with key %q as %q: it is now %s", name, p.Key, holder, describe(l))
 		default:
 			r.log.printf("lock %q is now %s", name, describe(l))
 		}
@@ -143,7 +145,13 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 		if err == nil {
 			stop()
 			waited := time.Since(start)
-			r.log.printf("took lock %q with key %q as %q%s after waiting %s: %s", name, p.Key, holder, fenceText(l), round(waited), l.Message)
+			if l.Legacy && !l.ReadBack {
+				// A message only: out reads the lock back, and says
+				// whether the step has it.
+				r.log.printf("the server answered the lock of %q with key %q as %q after waiting %s: %q; reading the lock back", name, p.Key, holder, round(waited), l.Message)
+			} else {
+				r.log.printf("took lock %q with key %q as %q%s after waiting %s: %s", name, p.Key, holder, fenceText(l), round(waited), l.Message)
+			}
 			r.warnLease(l, holder)
 			return l, waited, nil
 		}

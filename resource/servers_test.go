@@ -833,6 +833,9 @@ func TestLegacyLockThatDidNotTakeFails(t *testing.T) {
 	if !strings.Contains(r.stderr, `lock "prod" is free`) || !strings.Contains(r.stderr, "not taken") {
 		t.Errorf("the error does not say the lock was not taken:\n%s", r.stderr)
 	}
+	if strings.Contains(r.stderr, "took lock") {
+		t.Errorf("the step's output says it took the lock before it read it back:\n%s", r.stderr)
+	}
 	if n := puts.Load(); n != 1 {
 		t.Errorf("%d PUTs, want 1", n)
 	}
