@@ -69,8 +69,21 @@ func (r *runner) explain(err error) error {
 		return fmt.Errorf("the locker server refused the credentials: %w; check source.username and source.password", err)
 	case errors.Is(err, client.ErrForbidden):
 		return fmt.Errorf("the locker server does not allow this: %w", err)
+	case notARoute(err):
+		return fmt.Errorf("%w: the lock's routes are not there; is source.locker_uri (%s) the locker server's base URL, such as https://locker.example.com:8910 (without a path, unless a proxy serves the locker under one)?", err, redactURL(r.src.LockerURI))
 	}
 	return err
+}
+
+// notARoute reports whether err is a 404 that says the route does not
+// exist (Locker's "no such route", or a 404 from something that is not
+// Locker), rather than Locker's 404 about a lock or pool.
+func notARoute(err error) bool {
+	var ae *client.APIError
+	if !errors.Is(err, client.ErrNotFound) || !errors.As(err, &ae) {
+		return false
+	}
+	return !ae.FromLocker() || strings.HasPrefix(ae.Message, "no such route")
 }
 
 // cutError is a wait that a proxy's timeout likely cut short, explained

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -868,5 +869,40 @@ func TestLegacyLockThatDidNotTakeFails(t *testing.T) {
 	r = run(t, request(source, lockParams("deploy", "job-a"), nil), "out", t.TempDir())
 	if r.code != 0 || !strings.Contains(r.stderr, `warning: lock "prod" is held under key "deploy", but shows no hold of holder "job-a"`) {
 		t.Errorf("a lock step whose lock shows its key under another holder: code %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestNotALockerServerSaysCheckTheURL: a locker_uri that points at some
+// other web server (or at a wrong path behind a proxy) answers 404 to the
+// lock's routes. The step's error names the URL and says what to check,
+// not only "Not Found (HTTP 404)".
+func TestNotALockerServerSaysCheckTheURL(t *testing.T) {
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+	s := startServer(t, serverOpts{})
+	for _, uri := range []string{web.URL, s.URL + "/api"} {
+		source := obj{"locker_uri": uri, "lock_name": "prod", "retry_delay": "100ms", "timeout": "2s"}
+		for _, c := range []struct {
+			cmd    string
+			stdin  []byte
+			args   []string
+			action string
+		}{
+			{"check", request(source, nil, nil), nil, "check"},
+			{"in", request(source, nil, map[string]string{"fence": "1"}), []string{t.TempDir()}, "get"},
+			{"out", request(source, lockParams("k", ""), nil), []string{t.TempDir()}, "lock"},
+			{"out", request(source, unlockParams("k", ""), nil), []string{t.TempDir()}, "unlock"},
+		} {
+			r := run(t, c.stdin, c.cmd, c.args...)
+			if r.code == 0 {
+				t.Errorf("%s against %s succeeded", c.action, uri)
+				continue
+			}
+			for _, want := range []string{"HTTP 404", "source.locker_uri", strconv.Quote(uri), "base URL"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("%s against %s: the error lacks %q:\n%s", c.action, uri, want, r.stderr)
+				}
+			}
+		}
 	}
 }
