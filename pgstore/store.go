@@ -212,6 +212,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// refuses.
 	setTimeout := !urlSets(cfg.ConnConfig, "statement_timeout")
 	setCheck := !urlSets(cfg.ConnConfig, "client_connection_check_interval")
+	setDurable := !urlSets(cfg.ConnConfig, "synchronous_commit")
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		if nameBySchema {
 			if _, err := conn.Exec(ctx, nameConn, serverName); err != nil {
@@ -228,6 +229,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			// without the kernel's help, refuse it; the write's
 			// deadline still bounds such a write.
 			conn.Exec(ctx, fmt.Sprintf("SET client_connection_check_interval = %d", clientCheckInterval.Milliseconds()))
+		}
+		if setDurable {
+			if _, err := conn.Exec(ctx, durableCommits); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -448,6 +454,16 @@ var writeTimeout = 10 * time.Second
 // the lock back (as it is told to) and finds nothing, so the write must
 // not commit afterwards, a hold nobody knows of.
 const clientCheckInterval = 250 * time.Millisecond
+
+// durableCommits turns synchronous_commit on for a connection where the
+// database, its role or the server set it off, and leaves every other
+// value (on, local, remote_write, remote_apply: each waits at least for
+// the local disk) as it is. With it off PostgreSQL acknowledges a commit
+// before its WAL is flushed, and a crash of the database loses the last
+// commits: a hold answered with 200 would be forgotten, free for another
+// key, and the fence sequence could go back. A synchronous_commit in the
+// URL is the operator's and is kept.
+const durableCommits = `SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'`
 
 // urlSets reports whether the connection string sets the run-time
 // parameter name, directly or in options.
