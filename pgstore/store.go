@@ -1091,11 +1091,24 @@ func (s *Store) Reporting() error {
 	return nil
 }
 
-// Ready implements lock.Store: the database answers.
+// Ready implements lock.Store: the database answers, and takes changes.
+// One that answers read-only (a standby that a failover left the
+// replicas' address pointing at, or default_transaction_read_only)
+// refuses every change: not ready either, saying so.
 func (s *Store) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
+	var standby, readOnly bool
+	err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'`).Scan(&standby, &readOnly)
+	if err == nil && (standby || readOnly) {
+		why := "default_transaction_read_only"
+		if standby {
+			why = "a standby in recovery"
+		}
+		msg := "the lock database is read-only (" + why + "): it takes no changes"
+		return &lock.Error{Code: lock.EUNAVAILABLE, Message: msg, Summary: msg}
+	}
+	if err != nil {
 		if st := s.pool.Stat(); st.AcquiredConns() >= st.MaxConns() {
 			// No connection to ping with: the database may be
 			// reachable, and slow or locked.
