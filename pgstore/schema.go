@@ -81,15 +81,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, mustBeMade bool) error {
 	}
 	defer conn.Release()
 	// A migration (and the wait for another replica's) may take longer
-	// than the connection's statement_timeout allows a statement.
-	var was string
-	if err := conn.QueryRow(ctx, `SHOW statement_timeout`).Scan(&was); err != nil {
+	// than the connection's statement_timeout allows a statement, or a
+	// lock_timeout (the database's, a role's, the URL's) allows a wait
+	// for a lock: replicas that start together would refuse to start
+	// rather than wait for the first one's migration. ctx bounds both.
+	var was, wasLock string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('statement_timeout'), current_setting('lock_timeout')`).Scan(&was, &wasLock); err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, `SET statement_timeout = 0`); err != nil {
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 0; SET lock_timeout = 0`); err != nil {
 		return err
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT set_config('statement_timeout', $1, false)`, was)
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)`, was, wasLock)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
 		return err
 	}

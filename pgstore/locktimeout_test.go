@@ -1,0 +1,65 @@
+package pgstore_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cloudfoundry-community/locker/pgstore"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
+)
+
+// withLockTimeout returns u with lock_timeout set to 1ms in its options.
+func withLockTimeout(t *testing.T, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := p.Query()
+	q.Set("options", "-c lock_timeout=1ms")
+	p.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	return p.String()
+}
+
+// TestOpenWaitsForAnotherMigrationDespiteLockTimeout: replicas that start
+// together take turns on the migration's advisory lock; a lock_timeout
+// (the database's, a role's or the URL's) ended the wait of all but the
+// first, which refused to start ("preparing the database: canceling
+// statement due to lock timeout") where the docs promise that starting
+// them all at once is safe.
+func TestOpenWaitsForAnotherMigrationDespiteLockTimeout(t *testing.T) {
+	schemaURL := pgtest.Schema(t)
+	other, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(bg)
+	const migrateLockID = 0x6c6f636b6572 // pgstore's migrateLockID
+	if _, err := other.Exec(bg, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		s, err := pgstore.Open(bg, withLockTimeout(t, schemaURL), pgstore.Options{})
+		if err == nil {
+			s.Close()
+		}
+		opened <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // another replica's migration
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned while another migration held the lock: %v", err)
+	default:
+	}
+	if _, err := other.Exec(bg, `SELECT pg_advisory_unlock($1)`, migrateLockID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("Open once the other migration was done: %v", err)
+	}
+}
