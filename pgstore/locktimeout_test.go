@@ -63,3 +63,53 @@ func TestOpenWaitsForAnotherMigrationDespiteLockTimeout(t *testing.T) {
 		t.Fatalf("Open once the other migration was done: %v", err)
 	}
 }
+
+// TestChangesWaitForTheRowDespiteLockTimeout: a change whose lock's row
+// another change holds for a moment (its commit being flushed) waits for
+// it, bounded by Locker's own statement_timeout, even where the database
+// or the role sets a short lock_timeout: it answered 503 "the lock
+// database refused the change" under ordinary contention.
+func TestChangesWaitForTheRowDespiteLockTimeout(t *testing.T) {
+	u := pgtest.Schema(t)
+	first, err := pgstore.Open(bg, u, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := first.Update(bg, "row", takeK); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	role := userWith(t, u, "locker_test_lt_",
+		"GRANT USAGE ON SCHEMA %[1]s TO %[2]s",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s",
+		"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s",
+		"ALTER ROLE %[2]s SET lock_timeout = '1ms'")
+	s, err := pgstore.Open(bg, role, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	holder, err := pgx.Connect(bg, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(bg)
+	tx, err := holder.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, `SELECT 1 FROM locker_locks WHERE name = 'row' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(300 * time.Millisecond)
+		tx.Rollback(bg)
+	}()
+	_, _, err = s.Update(bg, "row", takeK)
+	<-released // before holder is closed
+	if err != nil {
+		t.Fatalf("a change that met a row held for a moment: %v", err)
+	}
+}

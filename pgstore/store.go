@@ -211,16 +211,27 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// Set after connecting, not as start-up parameters, which PgBouncer
 	// refuses.
 	setTimeout := !urlSets(cfg.ConnConfig, "statement_timeout")
+	setLockWait := !urlSets(cfg.ConnConfig, "lock_timeout")
 	setCheck := !urlSets(cfg.ConnConfig, "client_connection_check_interval")
 	setDurable := !urlSets(cfg.ConnConfig, "synchronous_commit")
+	var sets []string // in one round trip
+	if setTimeout {
+		sets = append(sets, fmt.Sprintf("SET statement_timeout = %d", statementTimeout().Milliseconds()))
+	}
+	if setLockWait {
+		sets = append(sets, "SET lock_timeout = 0")
+	}
+	if setDurable {
+		sets = append(sets, durableCommits)
+	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		if nameBySchema {
 			if _, err := conn.Exec(ctx, nameConn, serverName); err != nil {
 				return err
 			}
 		}
-		if setTimeout {
-			if _, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", statementTimeout().Milliseconds())); err != nil {
+		if len(sets) > 0 {
+			if _, err := conn.Exec(ctx, strings.Join(sets, "; ")); err != nil {
 				return err
 			}
 		}
@@ -229,11 +240,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			// without the kernel's help, refuse it; the write's
 			// deadline still bounds such a write.
 			conn.Exec(ctx, fmt.Sprintf("SET client_connection_check_interval = %d", clientCheckInterval.Milliseconds()))
-		}
-		if setDurable {
-			if _, err := conn.Exec(ctx, durableCommits); err != nil {
-				return err
-			}
 		}
 		return nil
 	}
@@ -464,6 +470,13 @@ const clientCheckInterval = 250 * time.Millisecond
 // key, and the fence sequence could go back. A synchronous_commit in the
 // URL is the operator's and is kept.
 const durableCommits = `SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'`
+
+// A lock_timeout (the database's, a role's) is turned off for each pooled
+// connection unless the URL sets one: a change whose lock's row another
+// change holds for a moment (its commit being flushed) waits for it, as
+// does a NOTIFY for the database's notification queue, bounded by the
+// statement_timeout above; a short lock_timeout made ordinary contention
+// answer 503 and announcements fail.
 
 // urlSets reports whether the connection string sets the run-time
 // parameter name, directly or in options.
