@@ -212,6 +212,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// refuses.
 	setTimeout := !urlSets(cfg.ConnConfig, "statement_timeout")
 	setLockWait := !urlSets(cfg.ConnConfig, "lock_timeout")
+	setIsolation := !urlSets(cfg.ConnConfig, "default_transaction_isolation")
 	setCheck := !urlSets(cfg.ConnConfig, "client_connection_check_interval")
 	setDurable := !urlSets(cfg.ConnConfig, "synchronous_commit")
 	var sets []string // in one round trip
@@ -220,6 +221,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if setLockWait {
 		sets = append(sets, "SET lock_timeout = 0")
+	}
+	if setIsolation {
+		sets = append(sets, "SET default_transaction_isolation = 'read committed'")
 	}
 	if setDurable {
 		sets = append(sets, durableCommits)
@@ -477,6 +481,14 @@ const durableCommits = `SELECT set_config('synchronous_commit', 'on', false) WHE
 // does a NOTIFY for the database's notification queue, bounded by the
 // statement_timeout above; a short lock_timeout made ordinary contention
 // answer 503 and announcements fail.
+
+// A default_transaction_isolation (the database's, a role's) is set back
+// to read committed on each pooled connection unless the URL sets one: a
+// change is written only over the version it read, and one whose row
+// another change updated while it waited for it must find that version
+// gone (0 rows: read again, decide again), as READ COMMITTED re-checks the
+// row after the wait; repeatable read and serializable fail such a write
+// (40001), which answered 503 under ordinary contention.
 
 // urlSets reports whether the connection string sets the run-time
 // parameter name, directly or in options.
