@@ -399,7 +399,11 @@ const readQueue = `SELECT id, key, holder FROM locker_waiters
 // (t: see writeBy), and appends its events ($11) to the history, in one
 // statement; u returns the row's new version, or no row when another change
 // came first or it came too late, and h the ids of the events in the
-// history. It is the start of writeChange and writeTrimming.
+// history. It is the start of writeChange and writeTrimming. It moves the
+// version on itself, as the trigger does (to the same number): where the
+// trigger does not fire (session_replication_role = replica as the
+// database's or a role's default, the trigger disabled), a write over a
+// stale read would otherwise succeed, and two replicas grant one lock.
 const writeLock = `WITH t AS MATERIALIZED (
 	SELECT clock_timestamp() < $12::timestamptz AS in_time
 ), u AS (
@@ -408,7 +412,7 @@ const writeLock = `WITH t AS MATERIALIZED (
 	FROM t WHERE t.in_time
 	ON CONFLICT (name) DO UPDATE SET key = excluded.key, holds = excluded.holds, fence = excluded.fence,
 		since = excluded.since, updated_at = excluded.updated_at, free_since = excluded.free_since,
-		pools = excluded.pools, metadata = excluded.metadata
+		pools = excluded.pools, metadata = excluded.metadata, version = l.version + 1
 	WHERE l.version = $10
 	RETURNING l.version
 ), h AS (
