@@ -1203,5 +1203,5 @@ func TestLockRedirectSaysWhereTo(t *testing.T) {
 	defer redir.Close()
 	env := map[string]string{"LOCKER_URL": redir.URL}
 	locker(t, context.Background(), env, "lock", "x", "--key", "k").want(t, 1, `^$`,
-		`^locker lock: the server answered PUT \S+ with a redirect \(HTTP 301\) to \S+, which would send it as a GET: nothing was changed; use the address it redirects to as the server's URL \(--url, or LOCKER_URL\)\n$`)
+		`^locker lock: the server answered PUT \S+ with a redirect \(HTTP 301\) to \S+, which would send it as a GET: nothing was changed; use the address it redirects to as the server's URL: `+regexp.QuoteMeta(url)+` \(--url, or LOCKER_URL\)\n$`)
 }

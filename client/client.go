@@ -560,7 +560,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	answered := time.Now()
 	defer resp.Body.Close()
-	if err := methodChanged(req, resp); err != nil {
+	if err := methodChanged(req, resp, c.base); err != nil {
 		return err
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -595,9 +595,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 // methodChanged refuses the answer to a change that a redirect turned into
 // something else: net/http follows 301, 302 and 303 with a GET, whose 200
 // (the lock's state) would pass for a granted PUT or DELETE. Nothing was
-// changed; the server's URL should be the address redirected to. (307 and
-// 308 keep the method and the body, and are followed.)
-func methodChanged(req *http.Request, resp *http.Response) error {
+// changed; the server's URL should be the address redirected to, which it
+// names: the request's target with the route (/lock/NAME and the query)
+// taken off, when the redirect kept it. (307 and 308 keep the method and
+// the body, and are followed.)
+func methodChanged(req *http.Request, resp *http.Response, base string) error {
 	if resp.Request == nil || resp.Request.Method == req.Method {
 		return nil
 	}
@@ -608,9 +610,20 @@ func methodChanged(req *http.Request, resp *http.Response) error {
 	}
 	from := *req.URL
 	from.User = nil
+	use := "the address it redirects to as the server's URL"
+	if b, err := url.Parse(base); err == nil {
+		route := strings.TrimPrefix(req.URL.EscapedPath(), b.EscapedPath())
+		if p := to.EscapedPath(); route != "" && strings.HasSuffix(p, route) {
+			if path, err := url.PathUnescape(strings.TrimSuffix(p, route)); err == nil {
+				server := to
+				server.Path, server.RawPath, server.RawQuery, server.Fragment = path, "", "", ""
+				use += ": " + server.String()
+			}
+		}
+	}
 	return &APIError{StatusCode: code, Method: req.Method, URL: from.String(),
-		Message: fmt.Sprintf("the server answered %s %s with a redirect (HTTP %d) to %s, which would send it as a %s: nothing was changed; use the address it redirects to as the server's URL",
-			req.Method, from.String(), code, to.String(), resp.Request.Method)}
+		Message: fmt.Sprintf("the server answered %s %s with a redirect (HTTP %d) to %s, which would send it as a %s: nothing was changed; use %s",
+			req.Method, from.String(), code, to.String(), resp.Request.Method, use)}
 }
 
 // connError turns a failed exchange into ctx's error when ctx ended (an

@@ -481,7 +481,7 @@ func TestRedirectedAddress(t *testing.T) {
 
 	for _, params := range []string{exJob2Lock, exJob1Unlock} {
 		_, e, code := startResource(t, `{"source":`+readmeSource(redirect.URL)+`,"params":`+params+`}`, "out", t.TempDir()).wait()
-		if code == 0 || !strings.Contains(e, "redirect") || !strings.Contains(e, s.URL) {
+		if code == 0 || !strings.Contains(e, "redirect") || !strings.Contains(e, "as the server's URL: "+s.URL+" (HTTP 301)") {
 			t.Errorf("put %s through a 301: exit %d\n%s", params, code, e)
 		}
 	}
