@@ -583,7 +583,7 @@
             el("th", { scope: "row" }, el("span", { class: "holder", user: h })),
             el("td", { class: "num", text: String(l.locked_by[h]) }),
             el("td", null, timeEl(hold.acquired)),
-            el("td", null, hold.expires ? timeEl(hold.expires) : el("span", { class: "none", text: "no lease" }))
+            el("td", null, hold.expires ? timeEl(hold.expires) : el("span", { class: "no-lease", text: "no lease" }))
           )
         );
       }
