@@ -1094,6 +1094,19 @@
       clearTimeout(filterTimer);
       filterTimer = setTimeout(render, 150);
     });
+    // "/" from anywhere goes to the filter: it comes after the pools, and a
+    // pool of 30 members took 30 presses of Tab to get past. Not from a
+    // field (the filter itself takes "/" as a character: names hold them)
+    // nor with the dialog open, nor with a modifier (a keyboard layout that
+    // needs Shift for "/" still sends the key "/").
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+      const t = e.target;
+      if (t instanceof Element && t.closest("input, textarea, select, [contenteditable], dialog")) return;
+      e.preventDefault();
+      $("filter").focus();
+      $("filter").select();
+    });
     $("detail-close").addEventListener("click", closeDetail);
     $("detail").addEventListener("keydown", (e) => {
       if (e.key === "Escape") closeDetail();
