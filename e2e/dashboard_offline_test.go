@@ -4,10 +4,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
-// TestDashboardOfflineDimmed: a page that lost its server dims everything
-// it shows of the locks, not only the table. The pools and the open lock
+// drawnOpacities is each part of the page that shows locks, and the
+// opacity it is drawn with (its own times its ancestors').
+const drawnOpacities = `(() => {
+	const drawn = (e) => { let o = 1; for (; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity); return o; };
+	return Object.fromEntries([["the table", "#rows tr"], ["the pools", "#pool-list .member"], ["the lock's facts", "#detail-facts dd"],
+		["its metadata", "#detail-metadata"], ["its holds", "#holds tr"], ["its history", "#history tr"]].map(([what, sel]) => [what, drawn(document.querySelector(sel))]));
+})()`
+
+// TestDashboardOfflineDimmed: a page that lost its server (its stream down,
+// its reads failing) dims everything it shows of the locks, not only the
+// table. The pools and the open lock
 // (which stays in view, sticky, when the header with its "disconnected"
 // has scrolled away) kept full colour, as if current.
 func TestDashboardOfflineDimmed(t *testing.T) {
@@ -21,14 +33,7 @@ func TestDashboardOfflineDimmed(t *testing.T) {
 	tb.click("opening env-1", rowJS("env-1")+`.querySelector("button")`)
 	tb.waitFor("its history", `document.querySelector("#history tr[data-type]")`)
 
-	// Each part, and the opacity it is drawn with (its own times its
-	// ancestors').
-	const opacities = `(() => {
-		const drawn = (e) => { let o = 1; for (; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity); return o; };
-		return Object.fromEntries([["the table", "#rows tr"], ["the pools", "#pool-list .member"], ["the lock's facts", "#detail-facts dd"],
-			["its metadata", "#detail-metadata"], ["its holds", "#holds tr"], ["its history", "#history tr"]].map(([what, sel]) => [what, drawn(document.querySelector(sel))]));
-	})()`
-	for what, o := range eval[map[string]float64](tb, opacities) {
+	for what, o := range eval[map[string]float64](tb, drawnOpacities) {
 		if o != 1 {
 			t.Errorf("live: %s drawn at opacity %.2f, want 1", what, o)
 		}
@@ -38,15 +43,57 @@ func TestDashboardOfflineDimmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.waitFor("the page to say it is disconnected", `document.getElementById("conn").dataset.state === "down"`)
+	// It dims them once a read fails too (at once: it reads when its stream
+	// goes down).
 	var full []string
-	for what, o := range eval[map[string]float64](tb, opacities) {
-		if o >= 1 {
-			full = append(full, what)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		full = full[:0]
+		for what, o := range eval[map[string]float64](tb, drawnOpacities) {
+			if o >= 1 {
+				full = append(full, what)
+			}
+		}
+		if len(full) == 0 || time.Now().After(deadline) {
+			break
 		}
 	}
 	if len(full) > 0 {
 		slices.Sort(full)
 		t.Errorf("disconnected: %s still drawn in full, as if current", strings.Join(full, ", "))
+	}
+	tb.checkProblems()
+}
+
+// TestDashboardRefusedNotDimmed: a page whose event stream is refused (the
+// server's places for long requests all held) reads the locks every few
+// seconds, and its reads are answered: what it shows is current, and it
+// is not dimmed as out of date. It was, for as long as the stream was
+// refused. It still says its stream is down.
+func TestDashboardRefusedNotDimmed(t *testing.T) {
+	browser := newBrowser(t)
+	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=16"}) // 14 places for long requests
+	mustCall(t, "PUT", s.URL+"/pool/envs/env-1", "", "", `{"metadata":{"region":"eu"}}`)
+	holdEventStreams(t, s, 14)
+
+	tb := openTab(t, browser, "", "")
+	tb.do("opening the dashboard", chromedp.Navigate(s.URL+"/"))
+	tb.waitFor("the locks, and the stream refused", rowJS("env-1")+` && document.getElementById("conn").dataset.state === "down"`)
+	tb.click("opening env-1", rowJS("env-1")+`.querySelector("button")`)
+	tb.waitFor("its history", `document.querySelector("#history tr[data-type]")`)
+	mustCall(t, "PUT", lockURL(s.URL, "later"), "", "", `{"key":"k"}`)
+	tb.waitFor("a read after the refusal", rowJS("later"))
+	var dimmed []string
+	for what, o := range eval[map[string]float64](tb, drawnOpacities) {
+		if o != 1 {
+			dimmed = append(dimmed, what)
+		}
+	}
+	if len(dimmed) > 0 {
+		slices.Sort(dimmed)
+		t.Errorf("with the stream refused and reads answered: %s dimmed as out of date", strings.Join(dimmed, ", "))
+	}
+	if st := eval[string](tb, `document.getElementById("conn").dataset.state`); st == "live" {
+		t.Errorf("the page says live, with its stream refused")
 	}
 	tb.checkProblems()
 }

@@ -550,6 +550,7 @@
     if (q) summary += " · showing " + shown.length;
     $("summary").textContent = state.loaded ? summary : "";
     $("notice").textContent = state.loadError;
+    stale();
     if (state.selected !== null) renderDetail();
     if (forcing !== null) renderConfirm();
   }
@@ -841,7 +842,17 @@
   let channel = null, withLocks = false, connState = "connecting";
   let heard = false, unanswered = 0, claiming = false, beaten = false;
 
+  // stale dims what the page shows (style.css) when it may be out of date:
+  // its stream is down and its last read failed. A stream that is down
+  // while reads are answered (refused, 503, while the server's places for
+  // streams are all held; the page reads every few seconds meanwhile) left
+  // current locks dimmed for as long as it was refused.
+  function stale() {
+    document.body.classList.toggle("offline", connState === "down" && state.loadError !== "");
+  }
+
   function setConn(s) {
+    const was = connState;
     connState = s;
     const c = $("conn");
     c.dataset.state = s;
@@ -849,7 +860,10 @@
     c.title = role === "follower" ? "Changes reach this tab through another tab of this page, which holds the server's event stream"
       : role === "leader" ? "This tab holds the server's event stream, and passes it on to this page's other tabs" : "";
     $("conn-text").textContent = { live: "live", down: "disconnected — reconnecting…", connecting: "connecting…" }[s];
-    document.body.classList.toggle("offline", s === "down");
+    stale();
+    // Down: read at once, to learn whether the server is gone or only its
+    // stream.
+    if (s === "down" && was !== "down") scheduleLoad(0);
     tell({ t: "conn", state: s });
   }
 
