@@ -546,8 +546,11 @@
     if (!value) {
       cmp = (a, b) => rank(a) - rank(b) || sortDir * collator.compare(a.name, b.name);
     } else {
+      // Each lock's value is worked out once, not at every comparison.
+      const values = new Map();
+      for (const l of state.locks.values()) values.set(l, value(l));
       cmp = (a, b) => {
-        const x = value(a), y = value(b);
+        const x = values.get(a), y = values.get(b);
         if (isNaN(x) || isNaN(y)) return isNaN(x) - isNaN(y) || byName(a, b); // none: last
         return sortDir * (x - y) || byName(a, b);
       };
