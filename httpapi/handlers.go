@@ -130,7 +130,7 @@ func (s *Server) forceRelease(w http.ResponseWriter, r *http.Request, name strin
 	if forced := s.logForced(r, events, by); len(forced) > 0 {
 		msg = fmt.Sprintf("force-released lock %q from %q", name, forced)
 	}
-	writeJSON(w, http.StatusOK, lockResponse{Response: msg, lockView: s.view(l)})
+	s.writeLockResponse(w, msg, l)
 }
 
 // logForced logs a warning for each hold a force release ended, and
@@ -199,10 +199,7 @@ func (s *Server) handleRefresh() http.Handler {
 		}
 		exp := l.Holds.Get(req.Holder).Expires
 		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
-		writeJSON(w, http.StatusOK, lockResponse{
-			Response: fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")),
-			lockView: s.view(l),
-		})
+		s.writeLockResponse(w, fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")), l)
 	})
 }
 

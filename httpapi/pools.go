@@ -74,10 +74,7 @@ func (s *Server) handlePoolAcquire() http.Handler {
 		}
 		s.log.Info("lock", "pool", pool, "lock", l.Name, "key", req.Key, "holder", req.Holder, "fence", l.Fence, s.remote(r))
 		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
-		writeJSON(w, http.StatusOK, lockResponse{
-			Response: fmt.Sprintf("locked %q from pool %q with key %q for %q", l.Name, pool, req.Key, req.Holder),
-			lockView: s.view(l),
-		})
+		s.writeLockResponse(w, fmt.Sprintf("locked %q from pool %q with key %q for %q", l.Name, pool, req.Key, req.Holder), l)
 	})
 }
 
@@ -96,10 +93,7 @@ func (s *Server) handlePoolAdd() http.Handler {
 			return
 		}
 		s.log.Info("pool member added", "pool", pool, "lock", name, s.remote(r))
-		writeJSON(w, http.StatusOK, lockResponse{
-			Response: fmt.Sprintf("%q is a member of pool %q", name, pool),
-			lockView: s.view(l),
-		})
+		s.writeLockResponse(w, fmt.Sprintf("%q is a member of pool %q", name, pool), l)
 	})
 }
 
@@ -125,9 +119,6 @@ func (s *Server) handlePoolRemove() http.Handler {
 		}
 		s.logForced(r, events, by, "pool", pool)
 		s.log.Info("pool member removed", "pool", pool, "lock", name, "force", req.Force, "by", by, s.remote(r))
-		writeJSON(w, http.StatusOK, lockResponse{
-			Response: fmt.Sprintf("%q removed from pool %q", name, pool),
-			lockView: s.view(l),
-		})
+		s.writeLockResponse(w, fmt.Sprintf("%q removed from pool %q", name, pool), l)
 	})
 }
