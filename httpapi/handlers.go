@@ -14,27 +14,6 @@ import (
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
-// lockResponse answers a change: what happened, and the lock's new state.
-type lockResponse struct {
-	Response string `json:"response"`
-	lockView
-}
-
-// decodeKeyedRequest is decodeLockRequest for a request that must name a
-// key.
-func decodeKeyedRequest(w http.ResponseWriter, r *http.Request) (lockRequest, error) {
-	req, err := decodeLockRequest(w, r)
-	if err == nil {
-		err = req.requireKey()
-	}
-	return req, err
-}
-
-// hold is the hold req asks for.
-func (req lockRequest) hold() lock.Request {
-	return lock.Request{Key: req.Key, Holder: req.Holder, TTL: req.TTL}
-}
-
 func (s *Server) handleList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		locks, err := s.svc.List(r.Context())

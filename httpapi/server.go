@@ -1,7 +1,8 @@
 // Package httpapi is Locker's HTTP transport: the seed's API (GET /locks,
 // PUT and DELETE /lock/<name>) and its additions, over a lockservice.Service.
-// All routes are in routes.go; request decoding and response encoding in
-// encode.go; the mapping of domain errors to statuses in errors.go.
+// All routes are in routes.go; request decoding in decode.go, response
+// encoding in encode.go (its fast path in viewjson.go); the mapping of
+// domain errors to statuses in errors.go.
 package httpapi
 
 import (
