@@ -474,7 +474,7 @@ func (c *Client) giveBack(ctx context.Context, ended error, o LockOptions, grant
 			// release was made: not this wait's, and not to be named as
 			// this call's to release.
 			var still *Lock
-			if still, err = granted(bctx); err == nil && still != nil && (l.Fence == 0 || still.Legacy || still.Fence == l.Fence) {
+			if still, err = granted(bctx); err == nil && still != nil && !still.TakenAgainSince(l.Fence) {
 				err = errors.New("it is still held")
 			}
 		}

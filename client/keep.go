@@ -307,7 +307,7 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 		return ctx.Err()
 	}
 	switch {
-	case err == nil && k.fence != 0 && !nl.Legacy && nl.Fence != k.fence:
+	case err == nil && nl.TakenAgainSince(k.fence):
 		return k.lose(&LostError{Lock: k.name, Fence: k.fence, TakenFence: nl.Fence, Unrenewed: time.Since(k.Renewed())}, tell)
 	case err == nil:
 		// The lease granted, from when the renewal was sent (the server

@@ -90,6 +90,16 @@ func (l *Lock) LeaseLeft() (left time.Duration, ok bool) {
 	return time.Until(l.sent.Add(l.Lease)), true
 }
 
+// TakenAgainSince reports whether the lock has been taken afresh since the
+// hold granted under fence (released, or its lease run out, then taken
+// again: its fence token moved on). A hold there now, even one under the
+// same key and holder, is another acquisition's, which a release or a
+// renewal meant for the old hold must leave alone. False when fence is 0
+// or the server has no fencing tokens (Legacy): then it cannot tell.
+func (l *Lock) TakenAgainSince(fence uint64) bool {
+	return fence != 0 && !l.Legacy && l.Fence != fence
+}
+
 // Free reports whether nobody holds the lock.
 func (l *Lock) Free() bool { return l.Key == "" }
 

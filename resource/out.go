@@ -202,7 +202,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		}
 		before = countOf(l, p.Key, holder)
 		switch {
-		case before > 0 && fence != 0 && !l.Legacy && l.Fence != fence:
+		case before > 0 && l.TakenAgainSince(fence):
 			// Released and taken again since the hold this step means
 			// was taken: the hold there now, even with our key, is
 			// another acquisition's.
@@ -246,7 +246,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			err = nil
 		}
 		var ae *client.APIError
-		if fence != 0 && errors.As(err, &ae) && errors.Is(err, client.ErrLocked) && ae.Lock != nil && !ae.Lock.Legacy && ae.Lock.Fence != fence {
+		if errors.As(err, &ae) && errors.Is(err, client.ErrLocked) && ae.Lock != nil && ae.Lock.TakenAgainSince(fence) {
 			// Lost and taken again between the read and the release.
 			r.log.printf("lock %q was released and taken again since fence %d: it is %s (fence %d); nothing is released", name, fence, describe(ae.Lock), ae.Lock.Fence)
 			ae.Lock.Message = fmt.Sprintf("the hold on %q under fence %d was gone already", name, fence)
@@ -288,7 +288,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		if err != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
-		if countOf(now, p.Key, holder) < before || now.Free() || (fence != 0 && !now.Legacy && now.Fence != fence) {
+		if countOf(now, p.Key, holder) < before || now.Free() || now.TakenAgainSince(fence) {
 			r.log.printf("the server released the hold on lock %q before the connection broke; it is now %s", name, describe(now))
 			now.Message = fmt.Sprintf("released a hold on %q (the answer was lost; the state was read back)", name)
 			return now, nil
