@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"path"
 	"strconv"
@@ -87,7 +86,7 @@ func (s *Server) handleRoot() http.Handler {
 			page.ServeHTTP(w, r)
 			return
 		}
-		errorf(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path))
+		s.writeError(w, r, noRoute(r.Method, r.URL.Path))
 	})
 }
 
@@ -96,7 +95,7 @@ func (s *Server) handleAsset() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := assets[r.URL.Path]
 		if !ok || !strings.HasPrefix(r.URL.Path, "/ui/") {
-			errorf(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, r.URL.Path))
+			s.writeError(w, r, noRoute(r.Method, r.URL.Path))
 			return
 		}
 		serveAsset(a).ServeHTTP(w, r)

@@ -65,7 +65,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, body)
 }
 
-// errorf answers with a JSON error of the given status.
+// noRoute is the 404 of a path no route serves.
+func noRoute(method, path string) error {
+	return lock.Errorf(lock.ENOTFOUND, "no such route: %s %s", method, path)
+}
+
+// errorf answers with a JSON error of the given status, for the answers no
+// domain error stands for: 405 (another method), 429 (too many failed
+// logins) and the 500 of a handler that panicked. Every other error goes
+// through writeError and statusOf.
 func errorf(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
 }

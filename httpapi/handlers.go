@@ -261,7 +261,7 @@ func (s *Server) handleReadyz() http.Handler {
 		if err := s.svc.Ready(r.Context()); err != nil {
 			// Not ready, whatever the cause (disk full, read-only, database
 			// down): 503, what load balancers and orchestrators expect.
-			errorf(w, http.StatusServiceUnavailable, "not ready: "+s.notReady(err))
+			s.writeError(w, r, lock.Errorf(lock.EUNAVAILABLE, "not ready: %s", s.notReady(err)))
 			return
 		}
 		s.ready()
@@ -302,7 +302,7 @@ func (s *Server) handleNotFound() http.Handler {
 			errorf(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %v", r.Method, path, allow))
 			return
 		}
-		errorf(w, http.StatusNotFound, fmt.Sprintf("no such route: %s %s", r.Method, path))
+		s.writeError(w, r, noRoute(r.Method, path))
 	})
 }
 

@@ -1,11 +1,12 @@
 package httpapi
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // DNS rebinding: a page of evil.example can have its own name resolve to a
@@ -41,5 +42,5 @@ func (s *Server) checkHost(r *http.Request) error {
 		}) {
 		return nil
 	}
-	return fmt.Errorf("this server has no credentials, and this page reached it as %q: a change from a browser is taken only at the server's address, at localhost, or at a name LOCKER_ALLOWED_HOSTS lists (else any web site could make its own name lead here, DNS rebinding). Set LOCKER_ALLOWED_HOSTS=%s on the server, or AUTH_USER and AUTH_PASS", host, host)
+	return lock.Errorf(lock.EFORBIDDEN, "this server has no credentials, and this page reached it as %q: a change from a browser is taken only at the server's address, at localhost, or at a name LOCKER_ALLOWED_HOSTS lists (else any web site could make its own name lead here, DNS rebinding). Set LOCKER_ALLOWED_HOSTS=%s on the server, or AUTH_USER and AUTH_PASS", host, host)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
@@ -100,13 +101,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := s.csrf.Check(r); err != nil {
 		s.log.Warn("cross-origin change refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), s.remote(r))
 		closeUnread(w, r)
-		errorf(w, http.StatusForbidden, "cross-origin request refused: a page of another site may not change locks ("+err.Error()+")")
+		s.writeError(w, r, lock.Errorf(lock.EFORBIDDEN, "cross-origin request refused: a page of another site may not change locks (%v)", err))
 		return
 	}
 	if err := s.checkHost(r); err != nil {
 		s.log.Warn("browser change at an unlisted host name refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), s.remote(r))
 		closeUnread(w, r)
-		errorf(w, http.StatusForbidden, err.Error())
+		s.writeError(w, r, err)
 		return
 	}
 	routed := routeSlashNames(r)
