@@ -95,10 +95,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error encoding the response"}`)
 	}
+	writeJSONHeader(w, status)
+	writeBody(w, append(b, '\n'))
+}
+
+// writeJSONHeader starts a JSON answer: its type, nosniff, and status.
+func writeJSONHeader(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	writeBody(w, append(b, '\n'))
 }
 
 // writeLockMap streams {"name": view, ...} in name order, a quarter of a
@@ -108,9 +113,7 @@ func (s *Server) writeLockMap(w http.ResponseWriter, r *http.Request, sorted []*
 	waiters := s.svc.WaiterCounts(r.Context())
 	// Sorted in place: the slice is the listing's own (its locks are not).
 	slices.SortFunc(sorted, func(a, b *lock.Lock) int { return strings.Compare(a.Name, b.Name) })
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
+	writeJSONHeader(w, http.StatusOK)
 	buf := make([]byte, 0, 288<<10)
 	buf = append(buf, '{')
 	for i, l := range sorted {

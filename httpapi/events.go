@@ -112,10 +112,7 @@ func (s *Server) handleEvents() http.Handler {
 		if r.Method == http.MethodHead {
 			// The headers only: a stream that never ends would hold the
 			// connection, and the client's next request on it, for ever.
-			h := w.Header()
-			h.Set("Content-Type", "text/event-stream")
-			h.Set("Cache-Control", "no-cache")
-			h.Set("X-Accel-Buffering", "no")
+			setStreamHeader(w.Header())
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -147,10 +144,7 @@ func (s *Server) handleEvents() http.Handler {
 			case <-ended:
 			}
 		}()
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
+		setStreamHeader(w.Header())
 		deadline.arm()
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprint(w, "retry: 1000\n: connected\n\n")
@@ -194,6 +188,14 @@ func (s *Server) handleEvents() http.Handler {
 			}
 		}
 	})
+}
+
+// setStreamHeader gives an event stream's answer (HEAD's too) its headers:
+// its type, and neither caches nor proxies (nginx) holding it back.
+func setStreamHeader(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
 }
 
 // dropped tells the client why its stream ends: a "dropped" event whose

@@ -97,8 +97,6 @@ func (s *Server) writeLockResponse(w http.ResponseWriter, msg string, l lock.Loc
 		return
 	}
 	b[start] = ',' // the view's fields follow the response's, as embedded
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
+	writeJSONHeader(w, http.StatusOK)
 	writeBody(w, append(b, '\n'))
 }
