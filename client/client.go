@@ -273,15 +273,7 @@ func (o LockOptions) request() (url.Values, map[string]string) {
 // key. Unlocking a free lock, or a holder that holds nothing, changes nothing
 // and is no error (the result's Message says so); another key is ErrLocked.
 func (c *Client) Unlock(ctx context.Context, name, key, holder string) (*Lock, error) {
-	body := map[string]string{"key": key}
-	if holder != "" {
-		body["locked_by"] = holder
-	}
-	var w wireLock
-	if err := c.do(ctx, http.MethodDelete, lockPath(name), nil, body, 0, &w); err != nil {
-		return nil, err
-	}
-	return w.lock(name), nil
+	return c.UnlockFence(ctx, name, key, holder, 0)
 }
 
 // UnlockFence is Unlock of the hold taken under the fence token fence
