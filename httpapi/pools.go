@@ -18,7 +18,7 @@ type poolView struct {
 	Waiters int                 `json:"waiters"`
 }
 
-func (s *Server) poolView(r *http.Request, p lockservice.Pool, waiters map[string]int) poolView {
+func (s *Server) poolView(p lockservice.Pool, waiters map[string]int) poolView {
 	v := poolView{Name: p.Name, Members: make(map[string]lockView, len(p.Members)), Total: len(p.Members), Waiters: p.Waiters}
 	for _, m := range p.Members {
 		if m.Free() {
@@ -39,7 +39,7 @@ func (s *Server) handlePools() http.Handler {
 		waiters := s.svc.WaiterCounts(r.Context())
 		out := make(map[string]poolView, len(pools))
 		for _, p := range pools {
-			out[p.Name] = s.poolView(r, p, waiters)
+			out[p.Name] = s.poolView(p, waiters)
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
@@ -52,7 +52,7 @@ func (s *Server) handlePool() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, s.poolView(r, p, s.svc.WaiterCounts(r.Context())))
+		writeJSON(w, http.StatusOK, s.poolView(p, s.svc.WaiterCounts(r.Context())))
 	})
 }
 
