@@ -533,7 +533,7 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 			case err != nil && !unreachable(err):
 				readBack, err = false, nil
 			case err != nil:
-			case held < 0 && (countOf(now, o) == 0 || r.fence != 0 && !now.Legacy && now.Fence != r.fence):
+			case held < 0 && (countOf(now, o) == 0 || now.TakenAgainSince(r.fence)):
 				// Gone, or taken afresh by another with our key and
 				// holder (a new fence token), whose hold is not ours.
 				l = &client.Lock{Message: "nothing to release"}
