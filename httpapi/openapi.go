@@ -10,7 +10,7 @@ var openapiJSON []byte
 
 func (s *Server) handleOpenAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		writeJSONHeader(w, http.StatusOK)
 		writeBody(w, openapiJSON)
 	})
 }

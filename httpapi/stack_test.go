@@ -198,6 +198,11 @@ func checkJSONReply(t *testing.T, what string, r reply) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s: %d with Content-Type %q, want application/json; body %q", what, r.Status, ct, r.Body)
 	}
+	// A browser must not take a JSON answer (which may carry a lock's
+	// name, key and holder as given) for HTML or a script.
+	if v := r.Header.Get("X-Content-Type-Options"); v != "nosniff" {
+		t.Errorf("%s: %d with X-Content-Type-Options %q, want nosniff", what, r.Status, v)
+	}
 	if strings.HasPrefix(what, "HEAD ") {
 		return // no body
 	}
