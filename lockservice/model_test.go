@@ -125,7 +125,10 @@ func runWaitModel(t *testing.T, rnd *rand.Rand, steps int) {
 			default:
 			}
 		}
-		l := e.get(name)
+		l, err := e.svc.Get(context.Background(), name)
+		if err != nil && !(lock.ErrorCode(err) == lock.ENOTFOUND && m.free()) {
+			fail("getting %q: %v", name, err)
+		}
 		if l.Key != m.key || !mapsEqual(l.Counts(), m.holders) {
 			fail("lock %q holds %v; the model has key %q holds %v", l.Key, l.Counts(), m.key, m.holders)
 		}
@@ -133,7 +136,7 @@ func runWaitModel(t *testing.T, rnd *rand.Rand, steps int) {
 	n := 0
 	for range steps {
 		holders := slices.Sorted(mapKeys(m.holders))
-		switch op := rnd.IntN(10); {
+		switch op := rnd.IntN(11); {
 		case op < 4: // a new waiting request, queued behind the others
 			n++
 			key, holder := keys[rnd.IntN(len(keys))], fmt.Sprintf("w%d", n)
@@ -150,7 +153,7 @@ func runWaitModel(t *testing.T, rnd *rand.Rand, steps int) {
 			}
 			waiting[holder] = e.startWaiter(name, key, holder, 0, longWait)
 			settle(nil)
-		case op < 6: // a request without wait, by a new holder or a holder re-entering
+		case op < 5 || op == 10: // a request without wait, by a new holder or a holder re-entering
 			key, holder := keys[rnd.IntN(len(keys))], "now"
 			if len(holders) > 0 && rnd.IntN(2) == 0 {
 				key, holder = m.key, holders[rnd.IntN(len(holders))]
@@ -162,6 +165,21 @@ func runWaitModel(t *testing.T, rnd *rand.Rand, steps int) {
 				fail("%s with key %s without wait: %v; the model grants it: %v", holder, key, err, want)
 			}
 			settle(nil)
+		case op < 7: // a waiter gives up (its client went away): those behind it may go now
+			if len(waiting) == 0 {
+				continue
+			}
+			i := rnd.IntN(len(m.queue))
+			h := m.queue[i].holder
+			log = append(log, fmt.Sprintf("%s gives up", h))
+			m.queue = slices.Delete(m.queue, i, i+1)
+			w := waiting[h]
+			delete(waiting, h)
+			w.cancel()
+			if r := w.wait(t); !errors.Is(r.err, context.Canceled) {
+				fail("%s gave up and got lock %+v, err %v", h, r.lock, r.err)
+			}
+			settle(m.admit())
 		case op < 9: // a holder releases one count
 			if len(holders) == 0 {
 				continue
@@ -231,7 +249,8 @@ func mapsEqual(a, b map[string]int) bool {
 //     that runs out means a waiter was left asleep.
 func TestConcurrentClientsKeepTheRules(t *testing.T) {
 	e := newEnv(t, lockservice.Config{PollInterval: time.Hour})
-	ctx := context.Background()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	for _, m := range []struct{ pool, name string }{{"p", "m1"}, {"p", "m2"}, {"p", "m3"}, {"q", "m3"}, {"q", "m4"}} {
 		if _, err := e.svc.AddMember(ctx, m.pool, m.name, nil); err != nil {
 			t.Fatal(err)
@@ -262,6 +281,7 @@ func TestConcurrentClientsKeepTheRules(t *testing.T) {
 		mu.Lock()
 		problems = append(problems, fmt.Sprintf(format, args...))
 		mu.Unlock()
+		stop() // the first problem ends the run: no waiting out the others' waits
 	}
 	// granted records a grant, checking it against the holds that stand.
 	granted := func(l lock.Lock, key, holder string) {
@@ -270,10 +290,12 @@ func TestConcurrentClientsKeepTheRules(t *testing.T) {
 		h := l.Holds.Get(holder)
 		if h.Count == 0 || l.Key != key {
 			problems = append(problems, fmt.Sprintf("%s was granted %q under %q but the answer says %+v", holder, l.Name, key, l))
+			stop()
 			return
 		}
 		for other, x := range holds[l.Name] {
 			if x.key != key && (x.expires.IsZero() || x.expires.After(h.Acquired)) {
+				stop()
 				problems = append(problems, fmt.Sprintf("%q granted to %s under %q (fence %d) at %v while %s held it under %q (fence %d, lease to %v)", l.Name, holder, key, l.Fence, h.Acquired, other, x.key, x.fence, x.expires))
 			}
 		}
@@ -319,6 +341,8 @@ func TestConcurrentClientsKeepTheRules(t *testing.T) {
 				}
 				cancel()
 				switch {
+				case ctx.Err() != nil:
+					return // a problem ended the run
 				case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 					continue
 				case err != nil:
