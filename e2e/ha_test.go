@@ -585,117 +585,7 @@ func TestHAConsistencyJepsen(t *testing.T) {
 	wg.Wait()
 	runEnd := h.now()
 
-	// Every replica recovers by itself and reports ready; then each one's
-	// view of every lock goes into the history too.
-	for i, r := range replicas {
-		ready := false
-		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-			resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(r.URL() + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ready = true
-					break
-				}
-			}
-		}
-		if !ready {
-			t.Fatalf("replica %d is not ready 30s after the faults", i)
-		}
-	}
-	for _, name := range locks {
-		for i, r := range replicas {
-			if out, sent := haDo(t, h, 100+i, r, haInput{Op: "get", Lock: name}); !sent || out.Unknown {
-				t.Errorf("replica %d: reading %s after recovery failed", i, name)
-			}
-		}
-	}
-	// And every lock can be taken through every replica again, waiting in
-	// line: first release what is still held (by clients stopped at the
-	// deadline, or by a request with an unknown outcome that took effect
-	// after its client gave up on it).
-	for _, name := range locks {
-		for round := 0; ; round++ {
-			out, sent := haDo(t, h, 100, replicas[0], haInput{Op: "get", Lock: name})
-			if !sent || out.Unknown {
-				t.Fatalf("reading %s after the faults failed", name)
-			}
-			if out.Key == "" {
-				break
-			}
-			if round == 20 {
-				t.Fatalf("%s is still held by %q {%s} after 20 rounds of releases", name, out.Key, out.Holds)
-			}
-			for holder, n := range haParseHolds(out.Holds) {
-				for range n {
-					haDo(t, h, 100, replicas[0], haInput{Op: "delete", Lock: name, Key: out.Key, Holder: holder})
-				}
-			}
-		}
-		for i, r := range replicas {
-			key := fmt.Sprintf("final-%d", i)
-			if out, sent := haDo(t, h, 100+i, r, haInput{Op: "put", Lock: name, Key: key, Holder: key, Wait: 30 * time.Second}); !sent || out.Status != http.StatusOK {
-				t.Fatalf("replica %d: taking %s after the faults (waiting up to 30s): %+v", i, name, out)
-			}
-			haDo(t, h, 100+i, r, haInput{Op: "delete", Lock: name, Key: key, Holder: key})
-		}
-	}
-
-	end := h.now() + 1
-	ops := h.ops
-	var puts, dels, gets, unknown, acquired int
-	afterFaults := map[string]int{}
-	for i := range ops {
-		in, out := ops[i].Input.(haInput), ops[i].Output.(haOutput)
-		if ops[i].Return < 0 {
-			ops[i].Return = end
-			unknown++
-		}
-		switch in.Op {
-		case "put":
-			puts++
-			if out.Status == http.StatusOK {
-				acquired++
-				if ops[i].Call > dbBack && ops[i].Call < runEnd {
-					afterFaults[in.Lock]++
-				}
-			}
-		case "delete":
-			dels++
-		default:
-			gets++
-		}
-	}
-	t.Logf("history: %d operations (%d PUT, %d of them granted; %d DELETE; %d GET), %d with an unknown outcome", len(ops), puts, acquired, dels, gets, unknown)
-	t.Logf("locks granted between the database's return and the end of the run: %v", afterFaults)
-	if acquired < 50 {
-		t.Errorf("only %d locks were granted: the run did too little to show anything", acquired)
-	}
-	if unknown == 0 {
-		t.Errorf("no request had an unknown outcome: the faults did not hit the clients")
-	}
-
-	v, n := haCheckExclusion(ops, end)
-	haReport(t, "mutual exclusion", v)
-	t.Logf("mutual exclusion: %d holding intervals checked, %d violations", n, len(v))
-	v, n = haCheckFences(ops)
-	haReport(t, "fencing", v)
-	t.Logf("fencing: %d new holdings checked, %d violations", n, len(v))
-
-	res, info := porcupine.CheckOperationsVerbose(haModel, ops, 2*time.Minute)
-	switch res {
-	case porcupine.Ok:
-		t.Logf("linearizable: porcupine found a linearization of all %d operations", len(ops))
-	default:
-		f, err := os.CreateTemp("", "locker-ha-porcupine-*.html")
-		if err == nil {
-			f.Close()
-			if err := porcupine.VisualizePath(haModel, info, f.Name()); err == nil {
-				t.Logf("porcupine's visualization of the history: %s", f.Name())
-			}
-		}
-		t.Fatalf("porcupine: the history is %s (not shown linearizable against the lock rules)", res)
-	}
+	haVerify(t, h, replicas, locks, dbBack, runEnd, true)
 }
 
 // haCheckExclusion checks mutual exclusion directly and returns the
@@ -912,4 +802,126 @@ func haTail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// haVerify ends a run of haClients against replicas: every replica must
+// be ready again, each one's view of every lock joins the history, every
+// lock is released and taken through every replica (waiting in line); then
+// the history is checked for mutual exclusion, fencing and (porcupine)
+// linearizability against the lock rules. faultEnd is when the last fault
+// ended, runEnd when the clients stopped (history times); wantUnknown
+// asks that some request had an unknown outcome (the faults hit).
+func haVerify(t *testing.T, h *haHistory, replicas []*haReplica, locks []string, faultEnd, runEnd int64, wantUnknown bool) {
+	t.Helper()
+	// Every replica recovers by itself and reports ready; then each one's
+	// view of every lock goes into the history too.
+	for i, r := range replicas {
+		ready := false
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(r.URL() + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ready = true
+					break
+				}
+			}
+		}
+		if !ready {
+			t.Fatalf("replica %d is not ready 30s after the faults", i)
+		}
+	}
+	for _, name := range locks {
+		for i, r := range replicas {
+			if out, sent := haDo(t, h, 100+i, r, haInput{Op: "get", Lock: name}); !sent || out.Unknown {
+				t.Errorf("replica %d: reading %s after recovery failed", i, name)
+			}
+		}
+	}
+	// And every lock can be taken through every replica again, waiting in
+	// line: first release what is still held (by clients stopped at the
+	// deadline, or by a request with an unknown outcome that took effect
+	// after its client gave up on it).
+	for _, name := range locks {
+		for round := 0; ; round++ {
+			out, sent := haDo(t, h, 100, replicas[0], haInput{Op: "get", Lock: name})
+			if !sent || out.Unknown {
+				t.Fatalf("reading %s after the faults failed", name)
+			}
+			if out.Key == "" {
+				break
+			}
+			if round == 20 {
+				t.Fatalf("%s is still held by %q {%s} after 20 rounds of releases", name, out.Key, out.Holds)
+			}
+			for holder, n := range haParseHolds(out.Holds) {
+				for range n {
+					haDo(t, h, 100, replicas[0], haInput{Op: "delete", Lock: name, Key: out.Key, Holder: holder})
+				}
+			}
+		}
+		for i, r := range replicas {
+			key := fmt.Sprintf("final-%d", i)
+			if out, sent := haDo(t, h, 100+i, r, haInput{Op: "put", Lock: name, Key: key, Holder: key, Wait: 30 * time.Second}); !sent || out.Status != http.StatusOK {
+				t.Fatalf("replica %d: taking %s after the faults (waiting up to 30s): %+v", i, name, out)
+			}
+			haDo(t, h, 100+i, r, haInput{Op: "delete", Lock: name, Key: key, Holder: key})
+		}
+	}
+
+	end := h.now() + 1
+	ops := h.ops
+	var puts, dels, gets, unknown, acquired int
+	afterFaults := map[string]int{}
+	for i := range ops {
+		in, out := ops[i].Input.(haInput), ops[i].Output.(haOutput)
+		if ops[i].Return < 0 {
+			ops[i].Return = end
+			unknown++
+		}
+		switch in.Op {
+		case "put":
+			puts++
+			if out.Status == http.StatusOK {
+				acquired++
+				if ops[i].Call > faultEnd && ops[i].Call < runEnd {
+					afterFaults[in.Lock]++
+				}
+			}
+		case "delete":
+			dels++
+		default:
+			gets++
+		}
+	}
+	t.Logf("history: %d operations (%d PUT, %d of them granted; %d DELETE; %d GET), %d with an unknown outcome", len(ops), puts, acquired, dels, gets, unknown)
+	t.Logf("locks granted between the end of the faults and the end of the run: %v", afterFaults)
+	if acquired < 50 {
+		t.Errorf("only %d locks were granted: the run did too little to show anything", acquired)
+	}
+	if wantUnknown && unknown == 0 {
+		t.Errorf("no request had an unknown outcome: the faults did not hit the clients")
+	}
+
+	v, n := haCheckExclusion(ops, end)
+	haReport(t, "mutual exclusion", v)
+	t.Logf("mutual exclusion: %d holding intervals checked, %d violations", n, len(v))
+	v, n = haCheckFences(ops)
+	haReport(t, "fencing", v)
+	t.Logf("fencing: %d new holdings checked, %d violations", n, len(v))
+
+	res, info := porcupine.CheckOperationsVerbose(haModel, ops, 2*time.Minute)
+	switch res {
+	case porcupine.Ok:
+		t.Logf("linearizable: porcupine found a linearization of all %d operations", len(ops))
+	default:
+		f, err := os.CreateTemp("", "locker-ha-porcupine-*.html")
+		if err == nil {
+			f.Close()
+			if err := porcupine.VisualizePath(haModel, info, f.Name()); err == nil {
+				t.Logf("porcupine's visualization of the history: %s", f.Name())
+			}
+		}
+		t.Fatalf("porcupine: the history is %s (not shown linearizable against the lock rules)", res)
+	}
 }
