@@ -70,30 +70,7 @@ func TestOpenWaitsForAnotherMigrationDespiteLockTimeout(t *testing.T) {
 // or the role sets a short lock_timeout: it answered 503 "the lock
 // database refused the change" under ordinary contention.
 func TestChangesWaitForTheRowDespiteLockTimeout(t *testing.T) {
-	u := pgtest.Schema(t)
-	first, err := pgstore.Open(bg, u, pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := first.Update(bg, "row", takeK); err != nil {
-		t.Fatal(err)
-	}
-	first.Close()
-	role := userWith(t, u, "locker_test_lt_",
-		"GRANT USAGE ON SCHEMA %[1]s TO %[2]s",
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s",
-		"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s",
-		"ALTER ROLE %[2]s SET lock_timeout = '1ms'")
-	s, err := pgstore.Open(bg, role, pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	holder, err := pgx.Connect(bg, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(bg)
+	s, holder := storeUnderRoleSetting(t, "locker_test_lt_", "lock_timeout = '1ms'")
 	tx, err := holder.Begin(bg)
 	if err != nil {
 		t.Fatal(err)
