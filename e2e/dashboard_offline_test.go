@@ -38,6 +38,9 @@ func TestDashboardOfflineDimmed(t *testing.T) {
 			t.Errorf("live: %s drawn at opacity %.2f, want 1", what, o)
 		}
 	}
+	if title := eval[string](tb, `document.title`); title != "Locker" {
+		t.Errorf("live: the tab's title is %q, want Locker", title)
+	}
 
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
@@ -60,6 +63,10 @@ func TestDashboardOfflineDimmed(t *testing.T) {
 	if len(full) > 0 {
 		slices.Sort(full)
 		t.Errorf("disconnected: %s still drawn in full, as if current", strings.Join(full, ", "))
+	}
+	// The tab says so too, for a page left in a background tab.
+	if title := eval[string](tb, `document.title`); title != "Locker (disconnected)" {
+		t.Errorf("disconnected: the tab's title is %q, want Locker (disconnected)", title)
 	}
 	tb.checkProblems()
 }
@@ -94,6 +101,9 @@ func TestDashboardRefusedNotDimmed(t *testing.T) {
 	}
 	if st := eval[string](tb, `document.getElementById("conn").dataset.state`); st == "live" {
 		t.Errorf("the page says live, with its stream refused")
+	}
+	if title := eval[string](tb, `document.title`); title != "Locker" {
+		t.Errorf("with the stream refused and reads answered: the tab's title is %q, want Locker", title)
 	}
 	tb.checkProblems()
 }

@@ -890,9 +890,12 @@
   // its stream is down and its last read failed. A stream that is down
   // while reads are answered (refused, 503, while the server's places for
   // streams are all held; the page reads every few seconds meanwhile) left
-  // current locks dimmed for as long as it was refused.
+  // current locks dimmed for as long as it was refused. The tab's title
+  // says so too, for a page left in a background tab.
   function stale() {
-    document.body.classList.toggle("offline", connState === "down" && state.loadError !== "");
+    const offline = connState === "down" && state.loadError !== "";
+    document.body.classList.toggle("offline", offline);
+    document.title = offline ? "Locker (disconnected)" : "Locker";
   }
 
   function setConn(s) {
