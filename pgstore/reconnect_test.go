@@ -346,15 +346,24 @@ func gapsOf(s *pgstore.Store) <-chan struct{} {
 // application name of their own, returned for endSessions.
 func namedStore(t *testing.T) (*pgstore.Store, string) {
 	t.Helper()
+	s, app, _ := namedStoreAt(t)
+	return s, app
+}
+
+// namedStoreAt is namedStore, and the URL of its schema (search_path set
+// to it), for a connection of the test's own to the store's tables.
+func namedStoreAt(t *testing.T) (s *pgstore.Store, app, url string) {
+	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)
-	app := "locker_test_" + hex.EncodeToString(b)
-	s, err := pgstore.Open(bg, pgtest.Schema(t)+"&application_name="+app, pgstore.Options{})
+	app = "locker_test_" + hex.EncodeToString(b)
+	url = pgtest.Schema(t)
+	s, err := pgstore.Open(bg, url+"&application_name="+app, pgstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, app
+	return s, app, url
 }
 
 // endSessions ends the database sessions of the store named app, as a

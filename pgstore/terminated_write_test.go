@@ -3,16 +3,15 @@ package pgstore_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"os"
-	"time"
-
-	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
-	"github.com/jackc/pgx/v5"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/pgstore"
+	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
 
 // fillPool leaves several of s's connections idle in its pool.
@@ -91,25 +90,23 @@ func TestTerminatedSessionsAreNotErrorsForWrites(t *testing.T) {
 // (on a row another session holds) when its session is terminated is
 // rolled back; the change is read and decided again, and made once.
 func TestWriteEndedWhileWaitingIsMadeOnce(t *testing.T) {
-	s, app := namedStore(t)
+	s, app, url := namedStoreAt(t)
 	if _, _, err := s.Update(bg, "x", takeK); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(bg, os.Getenv(pgtest.EnvVar))
+	// Connected to the store's own schema (a lookup of the newest test
+	// schema found another package's, made meanwhile, when packages ran
+	// at once: "relation ... locker_locks does not exist").
+	conn, err := pgx.Connect(bg, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(bg)
-	var schema string
-	if err := conn.QueryRow(bg, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'locker_test_%' AND EXISTS (
-		SELECT 1 FROM pg_stat_activity WHERE application_name = $1) ORDER BY oid DESC LIMIT 1`, app).Scan(&schema); err != nil {
-		t.Fatal(err)
-	}
 	tx, err := conn.Begin(bg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(bg, `SELECT 1 FROM `+pgx.Identifier{schema, "locker_locks"}.Sanitize()+` WHERE name = 'x' FOR UPDATE`); err != nil {
+	if _, err := tx.Exec(bg, `SELECT 1 FROM locker_locks WHERE name = 'x' FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
