@@ -65,7 +65,10 @@ Flags:
                  listed, with its holders, who lose their holds), the others
                  are kept. A lock that is there as the source has it (copied
                  by a run that stopped half way) is left as it is, so running
-                 the copy again with --force finishes it
+                 the copy again with --force finishes it. Until a copy has
+                 written its last lock, the target is marked unfinished
+                 (a table locker_migrating, a file <file>.migrating), and
+                 servers refuse to start on it
   --original     write FILE in the original locker's format instead, to go
                  back to it: each lock keeps its key and its holders' counts;
                  fence tokens, pools, metadata and history are left out, and
@@ -219,8 +222,7 @@ type migrateResult struct {
 // migrateLocks does the copy: it reads the whole source, refuses a target
 // that holds locks (unless force), raises the target's fence counter above
 // every copied token, then writes each lock's state and history.
-func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bool, history int) (migrateResult, error) {
-	var res migrateResult
+func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bool, history int) (res migrateResult, err error) {
 	if !force && !isDatabase(to) {
 		// Opening a file in the original locker's format converts it:
 		// one with locks is refused before, and left as it is, so that
@@ -232,7 +234,6 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 	var (
 		src   lock.Store
 		locks []*lock.Lock
-		err   error
 	)
 	if !isDatabase(from) {
 		// The original locker's file is read as it is, not converted in
@@ -293,8 +294,23 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		for _, l := range existing {
 			names = append(names, l.Name)
 		}
-		return res, targetNotEmpty(to, names)
+		err := targetNotEmpty(to, names)
+		if note, ok, _ := migratingNote(ctx, dst, to); ok {
+			err = fmt.Errorf("%w. It is the target of a locker migrate that did not finish (%s): run it again with --force to finish the copy", err, note)
+		}
+		return res, err
 	}
+	// Marked unfinished until the last lock is written: a copy stopped
+	// half way leaves a store that no server starts on.
+	note := fmt.Sprintf("from %s, started %s", redactStore(from), time.Now().UTC().Format(time.RFC3339))
+	if err := markMigrating(ctx, dst, note); err != nil {
+		return res, fmt.Errorf("marking %s as the target of an unfinished copy: %w", redactStore(to), err)
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w\nThe target %s is left with part of the locks, marked so that no Locker server starts on it: run the same locker migrate again with --force to finish the copy", err, redactStore(to))
+		}
+	}()
 	// Raise the counter first: should the copy stop half way, no token
 	// the source issued is above it. A file store's is raised as it is
 	// opened (and kept in a new log segment's header): it is opened
@@ -361,13 +377,49 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 			return res, err
 		}
 	}
+	// Every lock is written: the mark goes, a database's now (each
+	// write is committed), a file's once closing made everything durable.
+	if pg, ok := dst.(*pgstore.Store); ok {
+		if err := pg.UnmarkMigrating(ctx); err != nil {
+			return res, fmt.Errorf("marking the copy into %s finished: %w", redactStore(to), err)
+		}
+	}
 	// The file store's counter is the highest token it has seen, found
 	// again when it is next opened; closing makes everything durable.
 	closed = true
 	if err := dst.Close(); err != nil {
 		return res, fmt.Errorf("closing %s: %w", redactStore(to), err)
 	}
+	if !isDatabase(to) {
+		if err := filestore.UnmarkMigrating(to); err != nil {
+			return res, fmt.Errorf("marking the copy into %s finished: %w", to, err)
+		}
+	}
 	return res, nil
+}
+
+// markMigrating marks the target store dst as that of an unfinished copy.
+func markMigrating(ctx context.Context, dst lock.Store, note string) error {
+	switch s := dst.(type) {
+	case *filestore.Store:
+		return s.MarkMigrating(note)
+	case *pgstore.Store:
+		return s.MarkMigrating(ctx, note)
+	}
+	return nil
+}
+
+// migratingNote is the note of an unfinished copy into the target dst, if
+// it is marked as the target of one.
+func migratingNote(ctx context.Context, dst lock.Store, to string) (string, bool, error) {
+	switch s := dst.(type) {
+	case *filestore.Store:
+		note, ok := filestore.Migrating(to)
+		return note, ok, nil
+	case *pgstore.Store:
+		return s.Migrating(ctx)
+	}
+	return "", false, nil
 }
 
 // targetNotEmpty refuses a target that holds the locks named.
@@ -525,7 +577,7 @@ func sameDatabase(ctx context.Context, a, b string) bool {
 // that Locker servers are connected to is refused (checkServers).
 func (mc *migration) openStore(ctx context.Context, spec, role string, history int, minFence uint64) (lock.Store, error) {
 	if isDatabase(spec) {
-		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait, ApplicationName: migrateAppName, Tool: true, MustBeMade: role == "source"})
+		s, err := pgstore.Open(ctx, spec, pgstore.Options{HistoryLimit: history, StartWait: startWait, ApplicationName: migrateAppName, Tool: true, MustBeMade: role == "source", Migrating: role == "target"})
 		if err != nil {
 			return nil, fmt.Errorf("the %s database %s: %s", role, redactStore(spec), databaseError(spec, err))
 		}
@@ -540,7 +592,7 @@ func (mc *migration) openStore(ctx context.Context, spec, role string, history i
 			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a database: a postgres:// URL or a connection string such as host=db dbname=locker)", spec, err)
 		}
 	}
-	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history, MinFence: minFence})
+	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history, MinFence: minFence, Migrating: role == "target"})
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, fmt.Errorf("the %s %s is in use by a running Locker server: stop it first, so that no lock changes during the copy (%v)", role, spec, err)
 	}

@@ -22,15 +22,17 @@ import (
 
 var bgCtx = context.Background()
 
-// openAny opens the store a migrate argument names.
+// openAny opens the store a migrate argument names, also one a copy
+// stopped half way left marked unfinished (which a server refuses), to
+// look at what is in it.
 func openAny(t *testing.T, spec string) lock.Store {
 	t.Helper()
 	var s lock.Store
 	var err error
 	if strings.HasPrefix(spec, "postgres://") {
-		s, err = pgstore.Open(bgCtx, spec, pgstore.Options{})
+		s, err = pgstore.Open(bgCtx, spec, pgstore.Options{Migrating: true})
 	} else {
-		s, err = filestore.Open(spec, filestore.Options{})
+		s, err = filestore.Open(spec, filestore.Options{Migrating: true})
 	}
 	if err != nil {
 		t.Fatalf("opening %s: %v", spec, err)

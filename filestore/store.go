@@ -57,6 +57,10 @@ type Options struct {
 	// show). A raise is kept in a new log segment's header before Open
 	// returns, so that no token at or below it is ever handed out.
 	MinFence uint64
+	// Migrating opens a store marked as the target of an unfinished
+	// locker migrate (migrating.go), which Open otherwise refuses: the
+	// copy itself, finishing it.
+	Migrating bool
 }
 
 // entry is one lock: its committed state and history (never changed in
@@ -192,6 +196,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.takeFileLock(); err != nil {
 		s.dir.Close()
 		return nil, err
+	}
+	if note, ok := Migrating(path); ok && !opts.Migrating {
+		s.lockFile.Close()
+		s.dir.Close()
+		return nil, unfinishedCopy(path, note)
 	}
 	if err := s.lockSnapshot(5); err != nil {
 		s.lockFile.Close()

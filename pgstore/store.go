@@ -80,8 +80,12 @@ type Options struct {
 	// Tool marks a store that is not a Locker server (locker migrate's):
 	// it does not hold its schema's presence lock (presence), so that
 	// Servers does not count it, nor another tool's.
-	Tool   bool
-	Logger *slog.Logger
+	Tool bool
+	// Migrating opens a store marked as the target of an unfinished
+	// locker migrate (migrating.go), which Open otherwise refuses: the
+	// copy itself, finishing it.
+	Migrating bool
+	Logger    *slog.Logger
 }
 
 // setupTimeout bounds what Open does once the database answers: the
@@ -276,6 +280,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("preparing the database: %w", err)
+	}
+	if note, ok, err := migrating(ctx, pool); err != nil || (ok && !opts.Migrating) {
+		pool.Close()
+		if err != nil {
+			return nil, fmt.Errorf("preparing the database: %w", err)
+		}
+		return nil, unfinishedCopy(schema, note)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, joining: map[joiner]int{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
