@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -109,6 +110,9 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		return fmt.Errorf("%w: --original writes a file for the original locker: --to names that file, not a database", errUsage)
 	case *original && *force:
 		return fmt.Errorf("%w: --original never writes over a file: name a new one, and drop --force", errUsage)
+	}
+	if err := targetDirectory(*to); err != nil {
+		return err
 	}
 	mc := &migration{ignoreServers: *ignoreServers, stderr: stderr}
 	if *original {
@@ -524,6 +528,28 @@ func migrateEvents(l lock.Lock, history []lock.Event) []lock.Event {
 		events = append(events, lock.Event{Type: lock.Acquired, Lock: l.Name, Key: l.Key, Holder: holder, Count: h.Count, Fence: l.Fence, Time: t, Expires: h.Expires})
 	}
 	return events
+}
+
+// targetDirectory refuses a target file whose directory is not there (or
+// not a directory) before the source is read: reading 100,000 locks takes
+// a while, from a distant database minutes.
+func targetDirectory(to string) error {
+	if isDatabase(to) {
+		return nil
+	}
+	dir := filepath.Dir(to)
+	info, err := os.Stat(dir)
+	if err == nil && !info.IsDir() {
+		err = errors.New("not a directory")
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if err != nil {
+		return fmt.Errorf("the target %s: its directory %s: %v (nothing was read or written)", to, dir, err)
+	}
+	return nil
 }
 
 // sameDataFile reports whether two paths name the same existing data file,
