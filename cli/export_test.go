@@ -8,16 +8,19 @@ import (
 )
 
 // StopMigrateAfter makes locker migrate stop with err once n locks are
-// written, until the returned function is called.
+// written, until the returned function is called. It writes one lock at a
+// time meanwhile, so that exactly n are written (with several at once, the
+// writes under way when it stops finish too).
 func StopMigrateAfter(n int, err error) (restore func()) {
-	old := migrateProgress
+	old, oldWorkers := migrateProgress, migrateWorkers
 	migrateProgress = func(copied int) error {
 		if copied >= n {
 			return err
 		}
 		return nil
 	}
-	return func() { migrateProgress = old }
+	migrateWorkers = 1
+	return func() { migrateProgress, migrateWorkers = old, oldWorkers }
 }
 
 // RedactStore and IsDatabase are redactStore and isDatabase, for tests.

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -266,17 +267,26 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
 	histories := make([][]lock.Event, len(locks))
 	reading := mc.progress("read %s of %s locks", len(locks))
-	for i, l := range locks {
+	var mu sync.Mutex // res, while several locks are read or written at once
+	err = forEach(len(locks), &mu, reading.done, func(i int) error {
+		l := locks[i]
 		if !res.original {
-			if histories[i], err = src.History(ctx, l.Name); err != nil {
-				return res, fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
+			h, err := src.History(ctx, l.Name)
+			if err != nil {
+				return fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
 			}
+			histories[i] = h
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		res.maxFence = max(res.maxFence, l.Fence)
 		for _, ev := range histories[i] {
 			res.maxFence = max(res.maxFence, ev.Fence)
 		}
-		reading.done(i + 1)
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 
 	dst, err := mc.openStore(ctx, to, "target", history, 0)
@@ -338,28 +348,34 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		there[l.Name] = l
 	}
 	copying := mc.progress("copied %s of %s locks", len(locks))
-	for i, l := range locks {
-		copying.done(i) // those before it: copied, left or skipped
+	copyOne := func(i int) error {
+		l := locks[i]
 		events := migrateEvents(*l, histories[i])
 		if len(events) == 0 {
 			// A free lock with no history and no pool (imported from
 			// the original locker's file and never used since) has
 			// nothing to copy: a store writes nothing without events.
+			mu.Lock()
 			res.skipped++
-			continue
+			mu.Unlock()
+			return nil
 		}
 		if cur := there[l.Name]; cur != nil {
 			// Copied already, by a run stopped half way: written
 			// again, its history would be there twice.
 			h, err := dst.History(ctx, l.Name)
 			if err != nil {
-				return res, fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(to), err)
+				return fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(to), err)
 			}
 			if copiedAlready(l, cur, events, h) {
+				mu.Lock()
 				res.already++
-				continue
+				mu.Unlock()
+				return nil
 			}
+			mu.Lock()
 			res.replaced = append(res.replaced, cur)
+			mu.Unlock()
 		}
 		state := l.Clone()
 		_, written, err := dst.Update(ctx, l.Name, func(cur *lock.Lock, env lock.Env) []lock.Event {
@@ -369,18 +385,22 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		if err == nil && len(written) != len(events) {
 			err = errors.New("the store did not write it")
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
-			return res, fmt.Errorf("writing lock %q to %s (%d of %d locks copied): %w", l.Name, redactStore(to), res.locks, len(locks), err)
+			return fmt.Errorf("writing lock %q to %s (%d of %d locks copied): %w", l.Name, redactStore(to), res.locks, len(locks), err)
 		}
 		res.locks++
 		res.events += len(histories[i])
 		if !l.Free() {
 			res.held++
 		}
-		if err := migrateProgress(res.locks); err != nil {
-			return res, err
-		}
+		return migrateProgress(res.locks)
 	}
+	if err := forEach(len(locks), &mu, copying.done, copyOne); err != nil {
+		return res, err
+	}
+	sort.Slice(res.replaced, func(i, j int) bool { return res.replaced[i].Name < res.replaced[j].Name })
 	// Every lock is written: the mark goes, a database's now (each
 	// write is committed), a file's once closing made everything durable.
 	if pg, ok := dst.(*pgstore.Store); ok {
@@ -471,6 +491,51 @@ func originalLockerLocks(path string) []string {
 // migrateProgress is told how many locks have been written after each
 // one; an error stops the copy there (tests stop one half way with it).
 var migrateProgress = func(copied int) error { return nil }
+
+// migrateWorkers is how many locks locker migrate reads or writes at once
+// (1 in tests that stop it after a given number).
+var migrateWorkers = 8
+
+// forEach calls fn for 0 to n-1, migrateWorkers calls at once: each is a
+// read or a write of one lock, and the stores serve concurrent ones
+// together (the file store shares its fsyncs among them, PostgreSQL its
+// WAL flushes and round trips), as they do a server's requests. After
+// each call, done is told how many have returned, under mu. Once a call
+// fails, no other starts (those under way finish); the first error is
+// returned.
+func forEach(n int, mu *sync.Mutex, done func(int), fn func(i int) error) error {
+	var (
+		next, finished int
+		failed         error
+		wg             sync.WaitGroup
+	)
+	for range min(max(1, migrateWorkers), max(1, n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if failed != nil || next == n {
+					mu.Unlock()
+					return
+				}
+				i := next
+				next++
+				mu.Unlock()
+				err := fn(i)
+				mu.Lock()
+				finished++
+				done(finished)
+				if err != nil && failed == nil {
+					failed = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
+}
 
 // copiedAlready reports whether the target's lock dst is the source's lock
 // src as an earlier copy wrote it: the same key, token, holds and pools, and
