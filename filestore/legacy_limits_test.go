@@ -48,8 +48,13 @@ func TestLegacyHoldsThisServerCanEnd(t *testing.T) {
 			}
 		})
 	}
-	// What readLegacy refuses is still refused.
+	// What readLegacy refuses is still refused, saying what to do: the
+	// original locker never writes either, so only an edit of the file
+	// mends them (before, the refusal named the lock and stopped there).
 	path := filepath.Join(t.TempDir(), "locks.yml")
 	writeFile(t, path, []byte(`{"a":{"key":"","locked_by":{"":1}}}`))
-	openRefused(t, path, "has holders but no key")
+	openRefused(t, path, "has holders but no key", "edit the file", "its holders took it with")
+	path = filepath.Join(t.TempDir(), "locks.yml")
+	writeFile(t, path, []byte(`{"a":{"key":"k","locked_by":{"h":-1}}}`))
+	openRefused(t, path, `holder "h" has count -1`, "edit the file", "0 for a released holder")
 }

@@ -375,7 +375,7 @@ func (st *state) readLegacy(b []byte) error {
 		d := diskLock{Name: name}
 		for h, c := range ll.LockedBy {
 			if c < 0 {
-				return fmt.Errorf("original locker's JSON: lock %q: holder %q has count %d", name, h, c)
+				return fmt.Errorf("original locker's JSON: lock %q: holder %q has count %d, which the original locker never writes: edit the file (0 for a released holder, or its count of holds), then try again; nothing was changed", name, h, c)
 			}
 			if c == 0 {
 				continue
@@ -390,7 +390,7 @@ func (st *state) readLegacy(b []byte) error {
 		}
 		if len(d.Holds) > 0 {
 			if ll.Key == "" {
-				return fmt.Errorf("original locker's JSON: lock %q has holders but no key", name)
+				return fmt.Errorf("original locker's JSON: lock %q has holders but no key, which the original locker's API never leaves (only an edit of its file can): edit the file, giving the lock the key its holders took it with, or their counts 0 to free it, then try again; nothing was changed", name)
 			}
 			st.fence++
 			d.Key, d.Fence, d.Since = ll.Key, st.fence, now
