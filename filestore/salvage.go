@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -326,8 +327,10 @@ func lockNamesIn(b []byte) []string {
 	var names []string
 	for _, re := range []*regexp.Regexp{recordName, eventName} {
 		for _, m := range re.FindAllSubmatch(b, -1) {
+			// Bytes that are not UTF-8 are damage: a name is UTF-8 when
+			// written, and encoding/json escapes any other byte.
 			var name string
-			if json.Unmarshal(m[1], &name) != nil || lock.ValidateName("lock name", name) != nil || seen[name] {
+			if !utf8.Valid(m[1]) || json.Unmarshal(m[1], &name) != nil || lock.ValidateName("lock name", name) != nil || seen[name] {
 				continue
 			}
 			seen[name] = true
