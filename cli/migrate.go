@@ -224,9 +224,10 @@ type migrateResult struct {
 	maxFence                     uint64
 }
 
-// migrateLocks does the copy: it reads the whole source, refuses a target
-// that holds locks (unless force), raises the target's fence counter above
-// every copied token, then writes each lock's state and history.
+// migrateLocks does the copy: it reads the source's locks, refuses a target
+// that holds locks (unless force), reads the locks' histories, raises the
+// target's fence counter above every copied token, then writes each lock's
+// state and history.
 func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bool, history int) (res migrateResult, err error) {
 	if !force && !isDatabase(to) {
 		// Opening a file in the original locker's format converts it:
@@ -265,30 +266,6 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		}
 	}
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
-	histories := make([][]lock.Event, len(locks))
-	reading := mc.progress("read %s of %s locks", len(locks))
-	var mu sync.Mutex // res, while several locks are read or written at once
-	err = forEach(len(locks), &mu, reading.done, func(i int) error {
-		l := locks[i]
-		if !res.original {
-			h, err := src.History(ctx, l.Name)
-			if err != nil {
-				return fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
-			}
-			histories[i] = h
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		res.maxFence = max(res.maxFence, l.Fence)
-		for _, ev := range histories[i] {
-			res.maxFence = max(res.maxFence, ev.Fence)
-		}
-		return nil
-	})
-	if err != nil {
-		return res, err
-	}
-
 	dst, err := mc.openStore(ctx, to, "target", history, 0)
 	if err != nil {
 		return res, err
@@ -312,6 +289,31 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		if note, ok, _ := migratingNote(ctx, dst, to); ok {
 			err = fmt.Errorf("%w. It is the target of a locker migrate that did not finish (%s): run it again with --force to finish the copy", err, note)
 		}
+		return res, err
+	}
+	// The histories are read once the target is known to take them:
+	// 100,000 locks from a database take a while.
+	histories := make([][]lock.Event, len(locks))
+	reading := mc.progress("read %s of %s locks", len(locks))
+	var mu sync.Mutex // res, while several locks are read or written at once
+	err = forEach(len(locks), &mu, reading.done, func(i int) error {
+		l := locks[i]
+		if !res.original {
+			h, err := src.History(ctx, l.Name)
+			if err != nil {
+				return fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
+			}
+			histories[i] = h
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res.maxFence = max(res.maxFence, l.Fence)
+		for _, ev := range histories[i] {
+			res.maxFence = max(res.maxFence, ev.Fence)
+		}
+		return nil
+	})
+	if err != nil {
 		return res, err
 	}
 	// Marked unfinished until the last lock is written: a copy stopped

@@ -31,3 +31,22 @@ func TestMigrateIntoAMissingDirectoryReadsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateRefusesATargetBeforeReadingTheSource: a target that is
+// refused (it holds locks, a server uses it) is refused before the
+// source's histories are read, which for 100,000 locks from a database
+// takes a while; before, the whole source was read first.
+func TestMigrateRefusesATargetBeforeReadingTheSource(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "locks.yml")
+	populate(t, src)
+	dst := filepath.Join(t.TempDir(), "locks.yml")
+	populate(t, dst)
+	defer cli.SetMigrateProgressEvery(0)()
+	out, err := migrate(t, "--from", src, "--to", dst)
+	if err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Fatalf("migrate into a store with locks: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "read ") {
+		t.Errorf("the source was read before the target was refused:\n%s", out)
+	}
+}
