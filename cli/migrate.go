@@ -319,11 +319,12 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 	// Marked unfinished until the last lock is written: a copy stopped
 	// half way leaves a store that no server starts on.
 	note := fmt.Sprintf("from %s, started %s", redactStore(from), time.Now().UTC().Format(time.RFC3339))
-	if err := markMigrating(ctx, dst, note); err != nil {
+	if err := mc.markMigrating(ctx, dst, to, note); err != nil {
 		return res, fmt.Errorf("marking %s as the target of an unfinished copy: %w", redactStore(to), err)
 	}
+	allWritten := false
 	defer func() {
-		if err != nil {
+		if err != nil && !allWritten {
 			err = fmt.Errorf("%w\nThe target %s is left with part of the locks, marked so that no Locker server starts on it: run the same locker migrate again with --force to finish the copy", err, redactStore(to))
 		}
 	}()
@@ -402,12 +403,13 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 	if err := forEach(len(locks), &mu, copying.done, copyOne); err != nil {
 		return res, err
 	}
+	allWritten = true
 	sort.Slice(res.replaced, func(i, j int) bool { return res.replaced[i].Name < res.replaced[j].Name })
 	// Every lock is written: the mark goes, a database's now (each
 	// write is committed), a file's once closing made everything durable.
 	if pg, ok := dst.(*pgstore.Store); ok {
 		if err := pg.UnmarkMigrating(ctx); err != nil {
-			return res, fmt.Errorf("marking the copy into %s finished: %w", redactStore(to), err)
+			return res, fmt.Errorf("every lock is copied into %s, but the mark of an unfinished copy is left: %w", redactStore(to), err)
 		}
 	}
 	// The file store's counter is the highest token it has seen, found
@@ -418,19 +420,25 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 	}
 	if !isDatabase(to) {
 		if err := filestore.UnmarkMigrating(to); err != nil {
-			return res, fmt.Errorf("marking the copy into %s finished: %w", to, err)
+			return res, fmt.Errorf("every lock is copied into %s, but its mark of an unfinished copy is left (remove it: servers refuse to start while it is there): %w", to, err)
 		}
 	}
 	return res, nil
 }
 
 // markMigrating marks the target store dst as that of an unfinished copy.
-func markMigrating(ctx context.Context, dst lock.Store, note string) error {
+// A database user that may not create the mark's table copies unmarked,
+// warned.
+func (mc *migration) markMigrating(ctx context.Context, dst lock.Store, to, note string) error {
 	switch s := dst.(type) {
 	case *filestore.Store:
 		return s.MarkMigrating(note)
 	case *pgstore.Store:
-		return s.MarkMigrating(ctx, note)
+		marked, err := s.MarkMigrating(ctx, note)
+		if err == nil && !marked {
+			fmt.Fprintf(mc.stderr, "warning: the database user may not create tables in the target's schema, so %s is not marked as the target of an unfinished copy (table locker_migrating) while it is copied: should the copy stop half way, servers would start on it; run it again with --force before starting them. Run locker migrate as the schema's owner to have it marked\n", redactStore(to))
+		}
+		return err
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -16,13 +18,19 @@ import (
 // Options.Migrating. Older Lockers do not know the table, and ignore it.
 
 // MarkMigrating marks the store as the target of a copy that has not
-// finished; note says which (its source and start).
-func (s *Store) MarkMigrating(ctx context.Context, note string) error {
-	_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS locker_migrating (note text NOT NULL)`)
+// finished; note says which (its source and start). marked is false, with
+// no error, when the database user may not create the table (one that may
+// only read and write Locker's tables, docs/ha.md): the copy goes on
+// unmarked, as copies did before the mark.
+func (s *Store) MarkMigrating(ctx context.Context, note string) (marked bool, err error) {
+	_, err = s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS locker_migrating (note text NOT NULL)`)
+	if denied(err) {
+		return false, nil
+	}
 	if err == nil {
 		_, err = s.pool.Exec(ctx, `INSERT INTO locker_migrating (note) VALUES ($1)`, note)
 	}
-	return err
+	return err == nil, err
 }
 
 // UnmarkMigrating removes the mark, once every lock is written.
@@ -31,6 +39,9 @@ func (s *Store) UnmarkMigrating(ctx context.Context) error {
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `DROP TABLE locker_migrating`)
+	if denied(err) {
+		return fmt.Errorf("%w: DROP TABLE locker_migrating as its owner (who made it by a copy before), or servers refuse to start", err)
+	}
 	return err
 }
 
@@ -49,10 +60,22 @@ func migrating(ctx context.Context, pool *pgxpool.Pool) (note string, ok bool, e
 		return "", false, err
 	}
 	err = pool.QueryRow(ctx, `SELECT note FROM locker_migrating ORDER BY ctid LIMIT 1`).Scan(&note)
-	if err == pgx.ErrNoRows {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		err = nil
+	case denied(err):
+		// Made by another database user (the owner, copying): it is
+		// there, which is what counts.
+		note, err = "its note is not readable by this database user", nil
 	}
 	return note, true, err
+}
+
+// denied reports whether err is PostgreSQL's refusal for want of a
+// privilege (42501).
+func denied(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42501"
 }
 
 // unfinishedCopy is Open's refusal of a store marked by MarkMigrating.
