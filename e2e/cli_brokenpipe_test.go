@@ -35,7 +35,7 @@ func TestCLIStdoutNobodyReads(t *testing.T) {
 			}
 			r.Close() // nobody reads
 			cmd := exec.Command(binary, args...)
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}, env...)
 			var stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = w, &stderr
 			err = cmd.Run()

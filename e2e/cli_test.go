@@ -26,11 +26,12 @@ import (
 )
 
 // cliExec runs the binary as a client to completion, without touching t (so
-// that goroutines may call it). env is the whole environment, besides PATH
-// and HOME.
+// that goroutines may call it). env is the whole environment, besides PATH,
+// HOME and GORACE (a race-enabled binary sleeps a second at exit unless
+// told not to).
 func cliExec(env []string, args ...string) (stdout, stderr string, code int, err error) {
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
@@ -52,7 +53,7 @@ func cliStart(t *testing.T, env []string, args ...string) (*exec.Cmd, *outputBuf
 func cliStartProgram(t *testing.T, env []string, program string, args ...string) (*exec.Cmd, *outputBuffer) {
 	t.Helper()
 	cmd := exec.Command(program, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GORACE=atexit_sleep_ms=0"}, env...)
 	out := &outputBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
