@@ -14,6 +14,7 @@ import (
 // "in 24 s" still said so 9 s later (at 15 s), and one under 10 s away
 // said "in a few seconds", whether 9 or 1.
 func TestDashboardLeaseCountdown(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "minute")+"?ttl=50s", "", "", `{"key":"deploy"}`)

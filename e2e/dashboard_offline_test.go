@@ -77,6 +77,7 @@ func TestDashboardOfflineDimmed(t *testing.T) {
 // is not dimmed as out of date. It was, for as long as the stream was
 // refused. It still says its stream is down.
 func TestDashboardRefusedNotDimmed(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=16"}) // 14 places for long requests
 	mustCall(t, "PUT", s.URL+"/pool/envs/env-1", "", "", `{"metadata":{"region":"eu"}}`)

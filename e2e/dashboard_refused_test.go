@@ -13,6 +13,7 @@ import (
 // the locks as they were when it opened, for as long as the streams were
 // held, though every read would have been answered.
 func TestDashboardStreamRefused(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=16"}) // 14 places for long requests
 	holdEventStreams(t, s, 14)

@@ -15,6 +15,7 @@ import (
 // locks, the one held for days (a stuck deploy), the lease about to run
 // out or the lock with a queue could not be brought to the top.
 func TestDashboardSortColumns(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "old"), "", "", `{"key":"k"}`)

@@ -28,12 +28,14 @@ import (
 // showed every lock gone ("No locks yet"). Both now fail the read: the
 // page keeps what it showed and says why.
 func TestDashboardStalledRead(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	t.Run("stalled", func(t *testing.T) { testDashboardBadRead(t, "stall") })
 	t.Run("cut short", func(t *testing.T) { testDashboardBadRead(t, "cut") })
 	t.Run("not JSON", func(t *testing.T) { testDashboardBadRead(t, "html") })
 }
 
 func testDashboardBadRead(t *testing.T, mode string) {
+	t.Parallel() // each its own browser, server and proxy; mostly waiting
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)

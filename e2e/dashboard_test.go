@@ -1494,6 +1494,7 @@ type connView struct{ State, Stream string }
 // name over plain HTTP (locker.test, mapped to 127.0.0.1) there is none, and
 // they elect one among themselves over the BroadcastChannel.
 func TestDashboardManyTabs(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	for _, c := range []struct {
 		name, host string
 		locks      bool
@@ -1502,6 +1503,7 @@ func TestDashboardManyTabs(t *testing.T) {
 		{"plain http host", "locker.test", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each its own browser and server; mostly waiting
 			browser := newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP locker.test 127.0.0.1"))
 			env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")}
 			s := startServer(t, env)
@@ -1807,6 +1809,7 @@ func TestDashboardInvisibleCharacters(t *testing.T) {
 // change is always read. Checked by the gaps between the page's own reload
 // starts, not by how fast anything is.
 func TestDashboardReloadSpacing(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "steady"), "", "", `{"key":"k"}`)
@@ -1850,6 +1853,7 @@ func TestDashboardReloadSpacing(t *testing.T) {
 // on showing the locks as they were, "live", until it was reloaded by hand.
 // A read that gets no answer in time fails, and the next one starts afresh.
 func TestDashboardHungRead(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)

@@ -605,6 +605,7 @@ func TestHardeningTrustedProxyIPv4Mapped(t *testing.T) {
 // TestHardeningVersionLdflags: a release build sets the version and commit
 // with -ldflags, and `locker version` (and --version) prints them.
 func TestHardeningVersionLdflags(t *testing.T) {
+	t.Parallel() // mostly building: beside tests that mostly wait (CI time)
 	bin := filepath.Join(t.TempDir(), "locker")
 	ldflags := "-X github.com/cloudfoundry-community/locker/cli.Version=9.8.7-test -X github.com/cloudfoundry-community/locker/cli.Commit=abc1234"
 	cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, "..")
@@ -818,6 +819,7 @@ func TestHardeningRefusedConnectionsClose(t *testing.T) {
 // had waited for that body: a client without credentials held a place for
 // 30s with one request, three times what a slow-loris gets.
 func TestHardeningUnreadBodiesClose(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
 	authed := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=secret", "LOCKER_READ_TIMEOUT=1m"})
 	open := startServer(t, []string{"LOCKER_READ_TIMEOUT=1m"})
 	for _, c := range []struct {
@@ -836,6 +838,7 @@ func TestHardeningUnreadBodiesClose(t *testing.T) {
 		{open, "PUT /lock/x HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example", 403},
 	} {
 		t.Run(c.head, func(t *testing.T) {
+			t.Parallel() // a connection each, about a second until it is closed
 			conn, err := net.Dial("tcp", strings.TrimPrefix(c.s.URL, "http://"))
 			if err != nil {
 				t.Fatal(err)
