@@ -49,6 +49,7 @@ const contrastJS = `(() => {
 // holds table said "no lease" in the light grey of the decorative dash
 // (#9aa1a9 on white, 2.6:1, below the 4.5:1 text needs).
 func TestDashboardTextContrast(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "leased")+"?ttl=1h", "", "", `{"key":"deploy","lock_by":"build-1"}`)

@@ -13,6 +13,7 @@ import (
 // a pool of 30 members tabbed 30 times to reach it. In the filter, "/"
 // is a character like any other (names hold slashes).
 func TestDashboardSlashFocusesFilter(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	for i := range 30 {

@@ -23,6 +23,7 @@ const drawnOpacities = `(() => {
 // (which stays in view, sticky, when the header with its "disconnected"
 // has scrolled away) kept full colour, as if current.
 func TestDashboardOfflineDimmed(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)

@@ -295,6 +295,7 @@ const (
 )
 
 func TestDashboard(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	data := filepath.Join(t.TempDir(), "locks.yml")
 	env := []string{"LOCKER_CONFIG=" + data, "AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"}
@@ -453,6 +454,7 @@ func TestDashboard(t *testing.T) {
 // At phone width the table becomes cards that fit the screen, long names
 // and many holders wrap, and the filter works.
 func TestDashboardPhoneWidth(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	long := strings.Repeat("very-long-lock-name-without-spaces-", 8) + "end"
@@ -513,6 +515,7 @@ const hostilePool = `<b onmouseover=alert(6)>pool</b>`
 // members, kept live; a member opens its lock's detail, with the metadata
 // pretty-printed as text.
 func TestDashboardPools(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
 	api := func(method, path, body string) {
@@ -677,6 +680,7 @@ func TestDashboardPools(t *testing.T) {
 // TestDashboardScreenshot takes the README's screenshot: a few realistic
 // locks, one of them open in the detail panel.
 func TestDashboardScreenshot(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
 	put := func(name, query, body string) {
@@ -761,6 +765,7 @@ func jsonBody(v any) string {
 // browsers refuse to fetch a URL that carries credentials, and a relative
 // URL resolved against such a page's address carries them.
 func TestDashboardCredentialsInURL(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass"})
 	mustCall(t, "PUT", lockURL(s.URL, "prod"), "ci", "ci-pass", `{"key":"deploy"}`)
@@ -785,6 +790,7 @@ func TestDashboardCredentialsInURL(t *testing.T) {
 // CLI, offer no Force release that must fail, and never show or change
 // another lock.
 func TestDashboardDotNames(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", s.URL+"/lock/%2E", "", "", `{"key":"dot","lock_by":"dot-holder"}`)
@@ -830,6 +836,7 @@ func TestDashboardDotNames(t *testing.T) {
 // but cannot change them, and says what to set; a name the server lists in
 // LOCKER_ALLOWED_HOSTS can.
 func TestDashboardRebinding(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP evil.test 127.0.0.1, MAP locker.test 127.0.0.1"))
 	for _, c := range []struct {
 		name, env string
@@ -897,6 +904,7 @@ func getDashLock(t *testing.T, base, name, user, pass string) dashLock {
 // confirms; a lock released and taken by another key meanwhile is left to
 // its new holder, and the page says why nothing was forced.
 func TestDashboardForceStale(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
 	api := func(method, name, body string) {
@@ -962,6 +970,7 @@ func TestDashboardForceStale(t *testing.T) {
 // the names of Object.prototype's properties. A lock named toString is no
 // member of every pool, and a lock named __proto__ is a lock like another.
 func TestDashboardPrototypeNames(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", s.URL+"/pool/envs/env-1", "", "", "")
@@ -1038,6 +1047,7 @@ func TestDashboardPrototypeNames(t *testing.T) {
 // rebuilds only the changed lock's row; a burst of changes costs a few
 // reloads, not one each.
 func TestDashboardManyLocks(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	const typed = "abcdefghij"
@@ -1156,6 +1166,7 @@ func (tb *tab) answerLogins(user, pass string) func() int {
 // person would answer the browser's prompt) and comes back; then the admin
 // gets Force release, as the README promises.
 func TestDashboardSignIn(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	s := startServer(t, []string{"LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"})
 	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy","lock_by":"deploy/build-1"}`)
 	mustCall(t, "PUT", lockURL(s.URL, "staging"), "", "", `{"key":"qa","lock_by":"qa/build-2"}`)
@@ -1246,6 +1257,7 @@ func (tb *tab) failRequests(fail func(url string) bool, patterns ...string) {
 // and the event stream reopens, the page asks again: the admin gets Force
 // release without reloading the page.
 func TestDashboardWhoamiFailedAtLoad(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml"), "AUTH_USER=ci", "AUTH_PASS=ci-pass", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=ops-pass"}
 	s := startServer(t, env)
@@ -1289,6 +1301,7 @@ func TestDashboardWhoamiFailedAtLoad(t *testing.T) {
 // the table does not claim to be loading still; the next change read
 // brings the locks.
 func TestDashboardLocksFailedAtLoad(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)
@@ -1319,6 +1332,7 @@ func TestDashboardLocksFailedAtLoad(t *testing.T) {
 // table's columns leave every heading and an ordinary key whole: "LEASE
 // EXPIRE S" and "deplo y-key" were broken inside words.
 func TestDashboardDetailOpenFits(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	mustCall(t, "PUT", lockURL(s.URL, "prod-deployments")+"?ttl=1h", "", "", `{"key":"deploy-key","lock_by":"deploy-prod/build-142"}`)
@@ -1615,6 +1629,7 @@ func TestDashboardManyTabs(t *testing.T) {
 // TestDashboardWithoutBroadcastChannel: a browser without BroadcastChannel
 // cannot share a stream between tabs: each tab holds its own, as before.
 func TestDashboardWithoutBroadcastChannel(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	var tabs []*tab
@@ -1723,6 +1738,7 @@ true`
 // " sp " as "sp". Such characters show as their codes, with no effect on the
 // rest; spaces at either end show; the filter still finds the locks.
 func TestDashboardInvisibleCharacters(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
 	browser := newBrowser(t)
 	s := startServer(t, nil)
 	const rtl, holder, sp, member, pool = "\u202eevil-rtl", "\u202eholder-rtl", " sp ", "\u202emember-rtl", "\u202epool-rtl"
