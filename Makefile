@@ -45,6 +45,7 @@ bench:
 	go test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
 
 fuzz:
+	go test ./lock/ -run '^$$' -fuzz '^FuzzRules$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	go test ./httpapi/ -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	go test ./httpapi/ -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	go test ./filestore/ -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
