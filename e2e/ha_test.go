@@ -433,6 +433,24 @@ func haDo(t *testing.T, h *haHistory, client int, r *haReplica, in haInput) (out
 	return out, true
 }
 
+// haRun starts six clients (haClient) on locks against replicas for runFor,
+// recording into the history it returns. at sleeps until that fraction of
+// the run (for the faults); wait waits for the clients to end.
+func haRun(t *testing.T, replicas []*haReplica, locks []string, runFor time.Duration) (h *haHistory, at func(frac float64), wait func()) {
+	h = &haHistory{start: time.Now()}
+	deadline := h.start.Add(runFor)
+	var wg sync.WaitGroup
+	for c := 0; c < 6; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			haClient(t, c, h, replicas, locks, deadline)
+		}()
+	}
+	at = func(frac float64) { time.Sleep(time.Until(h.start.Add(time.Duration(frac * float64(runFor))))) }
+	return h, at, wg.Wait
+}
+
 // haClient locks and unlocks like a deploy script: take a lock (retrying
 // while it is held), sometimes re-enter it or look at it, release it fully,
 // move on — each request through a random replica. Each client has its own
@@ -552,19 +570,9 @@ func TestHAConsistencyJepsen(t *testing.T) {
 	}()
 
 	locks := []string{"ha-a", "ha-b", "ha-wait"}
-	h := &haHistory{start: time.Now()}
-	deadline := h.start.Add(runFor)
-	var wg sync.WaitGroup
-	for c := 0; c < 6; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			haClient(t, c, h, replicas, locks, deadline)
-		}()
-	}
+	h, at, wait := haRun(t, replicas, locks, runFor)
 
 	// The faults, at fixed points of the run.
-	at := func(frac float64) { time.Sleep(time.Until(h.start.Add(time.Duration(frac * float64(runFor))))) }
 	at(0.25)
 	killed := replicas[1]
 	killed.srv.Load().Kill() // clients keep sending to it: refused while it is down
@@ -582,7 +590,7 @@ func TestHAConsistencyJepsen(t *testing.T) {
 	}
 	dbBack := h.now()
 	t.Logf("%.1fs: PostgreSQL is back", time.Since(h.start).Seconds())
-	wg.Wait()
+	wait()
 	runEnd := h.now()
 
 	haVerify(t, h, replicas, locks, dbBack, runEnd, true)

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -51,17 +50,7 @@ func TestFileStoreLinearizable(t *testing.T) {
 	}()
 
 	locks := []string{"lin-a", "lin-b", "lin-wait"}
-	h := &haHistory{start: time.Now()}
-	deadline := h.start.Add(runFor)
-	var wg sync.WaitGroup
-	for c := 0; c < 6; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			haClient(t, c, h, replicas, locks, deadline)
-		}()
-	}
-	at := func(frac float64) { time.Sleep(time.Until(h.start.Add(time.Duration(frac * float64(runFor))))) }
+	h, at, wait := haRun(t, replicas, locks, runFor)
 	at(0.4)
 	r.srv.Load().Kill()
 	t.Logf("%.1fs: the server was killed with SIGKILL", time.Since(h.start).Seconds())
@@ -72,6 +61,6 @@ func TestFileStoreLinearizable(t *testing.T) {
 	}
 	back := h.now()
 	t.Logf("%.1fs: the server is back at %s", time.Since(h.start).Seconds(), r.URL())
-	wg.Wait()
+	wait()
 	haVerify(t, h, replicas, locks, back, h.now(), true)
 }

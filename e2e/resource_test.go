@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -287,7 +288,7 @@ func TestResourceREADMEExamplesInDocs(t *testing.T) {
 		}
 		var src map[string]string
 		json.Unmarshal([]byte(readmeSource("http://10.10.10.10:8910")), &src)
-		if !equalVersions(source, src) {
+		if !maps.Equal(source, src) {
 			t.Errorf("pipeline %d: source %v, the tests use %v", i+1, source, src)
 		}
 		var got, exp []string
@@ -320,7 +321,7 @@ func TestResourceREADMEExclusiveLocking(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("in failed:\n%s", e)
 	}
-	if got := decodeResourceAnswer(t, o).Version; !equalVersions(got, a.Version) {
+	if got := decodeResourceAnswer(t, o).Version; !maps.Equal(got, a.Version) {
 		t.Errorf("in answered %v, want %v", got, a.Version)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "locked")); string(b) != "true" {
@@ -453,18 +454,6 @@ func mustMarshal(v any) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-func equalVersions(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestRedirectedAddress: a locker_uri or LOCKER_URL that answers with a

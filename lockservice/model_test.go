@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -129,7 +130,7 @@ func runWaitModel(t *testing.T, rnd *rand.Rand, steps int) {
 		if err != nil && !(lock.ErrorCode(err) == lock.ENOTFOUND && m.free()) {
 			fail("getting %q: %v", name, err)
 		}
-		if l.Key != m.key || !mapsEqual(l.Counts(), m.holders) {
+		if l.Key != m.key || !maps.Equal(l.Counts(), m.holders) {
 			fail("lock %q holds %v; the model has key %q holds %v", l.Key, l.Counts(), m.key, m.holders)
 		}
 	}
@@ -222,18 +223,6 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 			}
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestConcurrentClientsKeepTheRules runs clients that take locks and pool
