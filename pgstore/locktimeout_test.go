@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cloudfoundry-community/locker/pgstore"
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
@@ -33,15 +31,7 @@ func withLockTimeout(t *testing.T, u string) string {
 // them all at once is safe.
 func TestOpenWaitsForAnotherMigrationDespiteLockTimeout(t *testing.T) {
 	schemaURL := pgtest.Schema(t)
-	other, err := pgx.Connect(bg, schemaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(bg)
-	const migrateLockID = 0x6c6f636b6572 // pgstore's migrateLockID
-	if _, err := other.Exec(bg, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
-		t.Fatal(err)
-	}
+	release := holdMigrationLock(t, schemaURL)
 	opened := make(chan error, 1)
 	go func() {
 		s, err := pgstore.Open(bg, withLockTimeout(t, schemaURL), pgstore.Options{})
@@ -56,9 +46,7 @@ func TestOpenWaitsForAnotherMigrationDespiteLockTimeout(t *testing.T) {
 		t.Fatalf("Open returned while another migration held the lock: %v", err)
 	default:
 	}
-	if _, err := other.Exec(bg, `SELECT pg_advisory_unlock($1)`, migrateLockID); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := <-opened; err != nil {
 		t.Fatalf("Open once the other migration was done: %v", err)
 	}

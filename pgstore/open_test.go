@@ -99,15 +99,7 @@ func TestOpenPreparesInTimeOfItsOwn(t *testing.T) {
 	f.mu.Lock()
 	f.refusing = true
 	f.mu.Unlock()
-	other, err := pgx.Connect(bg, schemaURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(bg)
-	const migrateLockID = 0x6c6f636b6572 // pgstore's migrateLockID
-	if _, err := other.Exec(bg, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
-		t.Fatal(err)
-	}
+	release := holdMigrationLock(t, schemaURL)
 	const startWait = 1500 * time.Millisecond
 	log := waitLogger{waiting: make(chan struct{}, 1)}
 	opened := make(chan error, 1)
@@ -128,9 +120,7 @@ func TestOpenPreparesInTimeOfItsOwn(t *testing.T) {
 		t.Fatalf("Open returned while the migration lock was held: %v", err)
 	default:
 	}
-	if _, err := other.Exec(bg, `SELECT pg_advisory_unlock($1)`, migrateLockID); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := <-opened; err != nil {
 		t.Fatalf("Open once the migration lock was free: %v", err)
 	}
@@ -218,5 +208,27 @@ func TestOpenRefusedCertificateIsNotWaitedFor(t *testing.T) {
 	case <-log.waiting:
 		t.Fatalf("Open waited for a certificate to verify: %v", err)
 	default:
+	}
+}
+
+// holdMigrationLock takes the schema's migration lock (pgstore's
+// migrateLockID) on a connection of its own, as another replica
+// migrating the schema holds it; release gives it back.
+func holdMigrationLock(t *testing.T, schemaURL string) (release func()) {
+	t.Helper()
+	other, err := pgx.Connect(bg, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close(bg) })
+	const migrateLockID = 0x6c6f636b6572
+	if _, err := other.Exec(bg, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := other.Exec(bg, `SELECT pg_advisory_unlock($1)`, migrateLockID); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
