@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,7 +35,7 @@ func (r *runner) check(ctx context.Context, requested Version) ([]Version, error
 // checkAnswer is check's answer: the requested version while it is still
 // the current one, else the current one, which is newer.
 func checkAnswer(requested, cur Version) []Version {
-	if requested != nil && sameVersion(requested, cur) {
+	if requested != nil && maps.Equal(requested, cur) {
 		return []Version{requested}
 	}
 	return []Version{cur}
@@ -137,7 +138,7 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 	v := requested
 	if v == nil {
 		v = cur
-	} else if !fromVersion && !sameVersion(v, cur) {
+	} else if !fromVersion && !maps.Equal(v, cur) {
 		r.log.printf("lock %q has changed since this version; the files show it as it is now: %s", name, describe(l))
 	}
 	r.log.printf("lock %q is %s", name, describe(l))

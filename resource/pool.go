@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -972,7 +973,7 @@ func (r *runner) poolStateIn(ctx context.Context, dir string, requested Version)
 	v := requested
 	if v == nil {
 		v = cur
-	} else if !sameVersion(v, cur) {
+	} else if !maps.Equal(v, cur) {
 		r.log.printf("pool %q has changed since this version; the pool file shows it as it is now", r.src.Pool)
 	}
 	r.log.printf("this version is of the pool's state, not of a member: it writes the pool file only (a get of a put's version writes name and metadata). Pool %q has %s", r.src.Pool, describePool(p))

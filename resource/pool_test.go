@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -94,7 +95,7 @@ func (b *build) get(step string, version map[string]string) answer {
 		b.t.Fatalf("get %s %v failed (exit %d):\n%s", step, version, r.code, r.stderr)
 	}
 	a := decodeAnswer(b.t, r)
-	if !sameVersion(a.Version, version) {
+	if !maps.Equal(a.Version, version) {
 		b.t.Errorf("get %s answered version %v, want %v", step, a.Version, version)
 	}
 	return a
@@ -586,12 +587,12 @@ func TestPoolCheck(t *testing.T) {
 		t.Fatalf("check of an empty pool: %v", vs)
 	}
 	empty := vs[0]
-	if vs := check(empty); len(vs) != 1 || !sameVersion(vs[0], empty) {
+	if vs := check(empty); len(vs) != 1 || !maps.Equal(vs[0], empty) {
 		t.Fatalf("check with the current version: %v", vs)
 	}
 	// Other pools and locks changing make no new version.
 	mustRun(t, request(src(s, "unrelated"), lockParams("k", ""), nil), "out", t.TempDir())
-	if vs := check(empty); !sameVersion(vs[0], empty) {
+	if vs := check(empty); !maps.Equal(vs[0], empty) {
 		t.Fatalf("after an unrelated lock changed: %v", vs)
 	}
 
@@ -599,36 +600,36 @@ func TestPoolCheck(t *testing.T) {
 	b.task("m", map[string]string{"name": "e1", "metadata": "v1"})
 	b.put("add", obj{"add": "m"})
 	added := check(empty)[0]
-	if sameVersion(added, empty) || added["total"] != "1" || added["free"] != "1" {
+	if maps.Equal(added, empty) || added["total"] != "1" || added["free"] != "1" {
 		t.Fatalf("after add: %v", added)
 	}
-	if vs := check(added); len(vs) != 1 || !sameVersion(vs[0], added) {
+	if vs := check(added); len(vs) != 1 || !maps.Equal(vs[0], added) {
 		t.Fatalf("unchanged: %v", vs)
 	}
 	b.put("env", obj{"acquire": true})
 	held := check(added)[0]
-	if sameVersion(held, added) || held["free"] != "0" {
+	if maps.Equal(held, added) || held["free"] != "0" {
 		t.Fatalf("after acquire: %v", held)
 	}
 	b.put("rel", obj{"release": "env"})
 	released := check(held)[0]
-	if sameVersion(released, held) || sameVersion(released, added) || released["free"] != "1" {
+	if maps.Equal(released, held) || maps.Equal(released, added) || released["free"] != "1" {
 		t.Fatalf("after release: %v (before: %v, first free: %v)", released, held, added)
 	}
 	b.task("m2", map[string]string{"name": "e1", "metadata": "v2"})
 	b.put("up", obj{"update": "m2"})
 	updated := check(released)[0]
-	if sameVersion(updated, released) {
+	if maps.Equal(updated, released) {
 		t.Fatalf("after update: %v", updated)
 	}
 	// A put's version is not the pool's: check answers the current one.
-	if vs := check(map[string]string{"name": "e1", "fence": "1"}); !sameVersion(vs[0], updated) {
+	if vs := check(map[string]string{"name": "e1", "fence": "1"}); !maps.Equal(vs[0], updated) {
 		t.Errorf("check from a put's version: %v", vs)
 	}
 
 	dir := filepath.Join(t.TempDir(), "pool-state")
 	a := decodeAnswer(t, mustRun(t, request(source, nil, updated), "in", dir))
-	if !sameVersion(a.Version, updated) || a.meta("free") != "1" || a.meta("total") != "1" {
+	if !maps.Equal(a.Version, updated) || a.meta("free") != "1" || a.meta("total") != "1" {
 		t.Errorf("in of a pool version: %v %v", a.Version, a.Metadata)
 	}
 	var p client.Pool

@@ -3,6 +3,7 @@ package resource_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -217,7 +218,7 @@ func TestGetAfterALockTakenAfreshShowsTheVersionsHold(t *testing.T) {
 	if !strings.Contains(g.stderr, "released and taken again since this version") || !strings.Contains(g.stderr, "fence "+itoa(afresh.Fence)) {
 		t.Errorf("the get does not say the lock was taken again since:\n%s", g.stderr)
 	}
-	if a := decodeAnswer(t, g); !sameVersion(a.Version, put.Version) {
+	if a := decodeAnswer(t, g); !maps.Equal(a.Version, put.Version) {
 		t.Errorf("get answered %v, want the put's %v", a.Version, put.Version)
 	}
 

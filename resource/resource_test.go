@@ -3,6 +3,7 @@ package resource_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +67,7 @@ func TestLockInUnlock(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "lock-dir") // in creates it
 	r = mustRun(t, request(source, nil, a.Version), "in", dir)
 	ia := decodeAnswer(t, r)
-	if !sameVersion(ia.Version, a.Version) {
+	if !maps.Equal(ia.Version, a.Version) {
 		t.Errorf("in answered version %v, want the requested %v", ia.Version, a.Version)
 	}
 	files := map[string]string{"name": "prod deploy/1", "key": "deploy-a", "locked": "true", "fence": "1", "holders": "job-1"}
@@ -127,26 +128,26 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check of an unused lock: %v", vs)
 	}
 	free0 := vs[0]
-	if vs := check(free0); len(vs) != 1 || !sameVersion(vs[0], free0) {
+	if vs := check(free0); len(vs) != 1 || !maps.Equal(vs[0], free0) {
 		t.Fatalf("check with the current version: %v, want just %v", vs, free0)
 	}
 
 	// Another lock changing makes no new version of this one.
 	mustRun(t, request(src(s, "other"), lockParams("x", ""), nil), "out", t.TempDir())
-	if vs := check(free0); len(vs) != 1 || !sameVersion(vs[0], free0) {
+	if vs := check(free0); len(vs) != 1 || !maps.Equal(vs[0], free0) {
 		t.Fatalf("after another lock changed: %v, want just %v", vs, free0)
 	}
 
 	mustRun(t, request(source, lockParams("k", "h1"), nil), "out", t.TempDir())
 	vs = check(free0)
-	if len(vs) != 1 || sameVersion(vs[0], free0) || vs[0]["key"] != "k" || vs[0]["holders"] != `{"h1":1}` {
+	if len(vs) != 1 || maps.Equal(vs[0], free0) || vs[0]["key"] != "k" || vs[0]["holders"] != `{"h1":1}` {
 		t.Fatalf("after a lock, check from the old version: %v", vs)
 	}
 	held := vs[0]
-	if vs := check(held); len(vs) != 1 || !sameVersion(vs[0], held) {
+	if vs := check(held); len(vs) != 1 || !maps.Equal(vs[0], held) {
 		t.Fatalf("check with the current held version: %v", vs)
 	}
-	if vs := check(nil); len(vs) != 1 || !sameVersion(vs[0], held) {
+	if vs := check(nil); len(vs) != 1 || !maps.Equal(vs[0], held) {
 		t.Fatalf("check without a version: %v, want %v", vs, held)
 	}
 	// A second holder under the key is a change too.
@@ -159,11 +160,11 @@ func TestCheck(t *testing.T) {
 	mustRun(t, request(source, unlockParams("k", "h1"), nil), "out", t.TempDir())
 	mustRun(t, request(source, unlockParams("k", "h2"), nil), "out", t.TempDir())
 	free1 := check(shared)[0]
-	if free1["state"] != "free" || sameVersion(free1, free0) {
+	if free1["state"] != "free" || maps.Equal(free1, free0) {
 		t.Fatalf("free again: %v; it must differ from the first free version %v", free1, free0)
 	}
 	// The original resource's version ({"ref": ...}) is not current.
-	if vs := check(map[string]string{"ref": "0123abcd"}); len(vs) != 1 || !sameVersion(vs[0], free1) {
+	if vs := check(map[string]string{"ref": "0123abcd"}); len(vs) != 1 || !maps.Equal(vs[0], free1) {
 		t.Fatalf("check from an original resource's version: %v", vs)
 	}
 }
@@ -436,7 +437,7 @@ func TestLinkNames(t *testing.T) {
 	}
 	out := decodeAnswer(t, runLink("out", request(source, lockParams("k", ""), nil), t.TempDir()))
 	vs := decodeVersions(t, runLink("check", request(source, nil, out.Version)))
-	if len(vs) != 1 || !sameVersion(vs[0], out.Version) {
+	if len(vs) != 1 || !maps.Equal(vs[0], out.Version) {
 		t.Errorf("check through the link: %v, want %v", vs, out.Version)
 	}
 	dir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -126,7 +127,7 @@ func TestTLS(t *testing.T) {
 	withCA := src(s, "tls")
 	withCA["ca_cert"] = s.certPEM()
 	a := decodeAnswer(t, mustRun(t, request(withCA, lockParams("k", ""), nil), "out", t.TempDir()))
-	if vs := decodeVersions(t, mustRun(t, request(withCA, nil, a.Version), "check")); len(vs) != 1 || !sameVersion(vs[0], a.Version) {
+	if vs := decodeVersions(t, mustRun(t, request(withCA, nil, a.Version), "check")); len(vs) != 1 || !maps.Equal(vs[0], a.Version) {
 		t.Errorf("check over TLS: %v", vs)
 	}
 	mustRun(t, request(withCA, nil, a.Version), "in", t.TempDir())
@@ -208,7 +209,7 @@ func TestBoshLock(t *testing.T) {
 		t.Fatalf("the server has %+v", l)
 	}
 	vs := decodeVersions(t, mustRun(t, request(source, nil, nil), "check"))
-	if len(vs) != 1 || !sameVersion(vs[0], a.Version) {
+	if len(vs) != 1 || !maps.Equal(vs[0], a.Version) {
 		t.Errorf("check: %v, want %v", vs, a.Version)
 	}
 	dir := t.TempDir()
@@ -316,7 +317,7 @@ func TestBoshLockUnlockWithDirectorDown(t *testing.T) {
 	if readFile(t, got, "name") != "bosh-prod" || readFile(t, got, "locked") != "false" {
 		t.Errorf("the get's files: name %q, locked %q", readFile(t, got, "name"), readFile(t, got, "locked"))
 	}
-	if a := decodeAnswer(t, r); !sameVersion(a.Version, ua.Version) {
+	if a := decodeAnswer(t, r); !maps.Equal(a.Version, ua.Version) {
 		t.Errorf("the get's version %v, want %v", a.Version, ua.Version)
 	}
 	// A version without a name (from before versions carried one) still
@@ -696,7 +697,7 @@ func TestGetAfterPutWithTheServerAway(t *testing.T) {
 	if !strings.Contains(r.stderr, "the files show it as this version has it") {
 		t.Errorf("no warning:\n%s", r.stderr)
 	}
-	if a := decodeAnswer(t, r); !sameVersion(a.Version, out.Version) {
+	if a := decodeAnswer(t, r); !maps.Equal(a.Version, out.Version) {
 		t.Errorf("in answered %v, want %v", a.Version, out.Version)
 	}
 	for file, want := range map[string]string{"name": "away", "key": "k", "locked": "true", "holders": "h", "fence": out.Version["fence"]} {

@@ -52,18 +52,6 @@ func sortedCounts(m map[string]int) map[string]int {
 	return out
 }
 
-func sameVersion(a, b Version) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // metadata is Concourse's list of name/value pairs.
 type metadata []nameValue
 
