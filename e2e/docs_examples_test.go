@@ -127,7 +127,7 @@ func readDocBlocks(path string) ([]docBlock, error) {
 				cur = nil
 				continue
 			}
-			// Blocks nested in list items are indented; the prompt is not.
+			// Kept as written; lines are trimmed where they are read.
 			cur.lines = append(cur.lines, strings.TrimRight(line, " "))
 		case fence != "":
 			if trimmed == fence {
@@ -208,10 +208,11 @@ func (r *docRunner) start(env []string) {
 
 // docJob is a request run in the background ("curl … &").
 type docJob struct {
-	req  *docRequest
-	done chan struct{}
-	resp docResponse
-	err  error
+	req     *docRequest
+	done    chan struct{}
+	resp    docResponse
+	err     error
+	checked bool // against the reply after its "$ wait %N"
 }
 
 func (r *docRunner) runBlock(b docBlock) {
@@ -260,7 +261,7 @@ func (r *docRunner) runBlock(b docBlock) {
 		if strings.HasPrefix(cmd, "B=") {
 			continue
 		}
-		if n, ok := strings.CutPrefix(stripComment(cmd), "wait %"); ok {
+		if n, ok := strings.CutPrefix(docStripComment(cmd), "wait %"); ok {
 			k, err := strconv.Atoi(strings.TrimSpace(n))
 			if err != nil || k < 1 || k > len(jobs) {
 				t.Fatalf("%s: %q names no background request of this block", where(at), cmd)
@@ -274,9 +275,10 @@ func (r *docRunner) runBlock(b docBlock) {
 			if j.err != nil {
 				t.Fatalf("%s: %q: %v", where(at), j.req.source, j.err)
 			}
-			if err := matchReply(j.resp, reply); err != nil {
+			if err := docMatchReply(j.resp, reply); err != nil {
 				t.Errorf("%s: %s\n%v\n got: %d %s", where(at), j.req.source, err, j.resp.status, j.resp.body)
 			}
+			j.checked = true
 			continue
 		}
 		req, err := parseCurl(cmd, r.srv.URL)
@@ -301,7 +303,7 @@ func (r *docRunner) runBlock(b docBlock) {
 		if err != nil {
 			t.Fatalf("%s: %q: %v", where(at), cmd, err)
 		}
-		if err := matchReply(resp, reply); err != nil {
+		if err := docMatchReply(resp, reply); err != nil {
 			t.Errorf("%s: %s\n%v\n got: %d %s", where(at), cmd, err, resp.status, resp.body)
 		}
 	}
@@ -311,7 +313,9 @@ func (r *docRunner) runBlock(b docBlock) {
 		case <-time.After(30 * time.Second):
 			t.Fatalf("%s: background request %%%d (%q) did not finish by the end of its block", where(-1), k+1, j.req.source)
 		}
-		if j.err == nil && j.resp.status != http.StatusOK {
+		if j.err != nil {
+			t.Errorf("%s: background request %%%d (%q): %v", where(-1), k+1, j.req.source, j.err)
+		} else if !j.checked && j.resp.status != http.StatusOK {
 			t.Errorf("%s: background request %%%d (%q) answered %d %s", where(-1), k+1, j.req.source, j.resp.status, j.resp.body)
 		}
 	}
@@ -425,8 +429,8 @@ func (q *docRequest) do() (docResponse, error) {
 	return out, nil
 }
 
-// stripComment cuts a shell comment (" #…" outside quotes) off a line.
-func stripComment(s string) string {
+// docStripComment cuts a shell comment (" #…" outside quotes) off a line.
+func docStripComment(s string) string {
 	var quote rune
 	escaped := false
 	for i, c := range s {
@@ -448,9 +452,9 @@ func stripComment(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// shellWords splits a command line as sh would, expanding $B (and only
+// docShellWords splits a command line as sh would, expanding $B (and only
 // it), and returns "|" and "&" as words of their own.
-func shellWords(s, base string) ([]string, error) {
+func docShellWords(s, base string) ([]string, error) {
 	var (
 		words []string
 		cur   strings.Builder
@@ -540,16 +544,19 @@ func shellWords(s, base string) ([]string, error) {
 // know are an error, so that an example the test cannot run faithfully
 // fails rather than being run otherwise.
 func parseCurl(line, base string) (*docRequest, error) {
-	words, err := shellWords(stripComment(line), base)
+	words, err := docShellWords(docStripComment(line), base)
 	if err != nil {
 		return nil, err
+	}
+	if docIndexOf(words, ";") >= 0 {
+		return nil, fmt.Errorf("one command a line, please (no ;)")
 	}
 	q := &docRequest{source: line}
 	if n := len(words); n > 0 && words[n-1] == "&" {
 		q.background = true
 		words = words[:n-1]
 	}
-	if i := indexOf(words, "|"); i >= 0 {
+	if i := docIndexOf(words, "|"); i >= 0 {
 		rest := words[i+1:]
 		if len(rest) != 2 || rest[0] != "grep" {
 			return nil, fmt.Errorf("only \"| grep 'pattern'\" may follow a request")
@@ -623,7 +630,7 @@ func parseCurl(line, base string) (*docRequest, error) {
 	return q, nil
 }
 
-func indexOf(words []string, w string) int {
+func docIndexOf(words []string, w string) int {
 	for i, x := range words {
 		if x == w {
 			return i
@@ -633,27 +640,27 @@ func indexOf(words []string, w string) int {
 }
 
 var (
-	statusComment = regexp.MustCompile(`\s+#\s*([1-5][0-9][0-9])\b[^"]*$`)
-	statusLine    = regexp.MustCompile(`^HTTP/[0-9.]+ ([1-5][0-9][0-9])\b`)
-	timestamp     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	docStatusComment = regexp.MustCompile(`\s+#\s*([1-5][0-9][0-9])\b[^"]*$`)
+	docStatusLine    = regexp.MustCompile(`^HTTP/[0-9.]+ ([1-5][0-9][0-9])\b`)
+	docTimestamp     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
 )
 
-// matchReply compares an answer with the reply a doc shows for it.
-func matchReply(resp docResponse, reply []string) error {
+// docMatchReply compares an answer with the reply a doc shows for it.
+func docMatchReply(resp docResponse, reply []string) error {
 	want := http.StatusOK
 	var headers, body []string
 	for i, l := range reply {
-		if m := statusComment.FindStringSubmatch(l); m != nil {
+		if m := docStatusComment.FindStringSubmatch(l); m != nil {
 			want, _ = strconv.Atoi(m[1])
 			l = strings.TrimSpace(l[:len(l)-len(m[0])])
 		}
-		if m := statusLine.FindStringSubmatch(l); i == 0 && m != nil {
+		if m := docStatusLine.FindStringSubmatch(l); i == 0 && m != nil {
 			want, _ = strconv.Atoi(m[1])
 			continue
 		}
 		// After a status line ("curl -i"), the headers the doc shows, up
 		// to the body.
-		if len(body) == 0 && statusLine.MatchString(reply[0]) && !strings.HasPrefix(l, "{") && !strings.HasPrefix(l, "[") {
+		if len(body) == 0 && docStatusLine.MatchString(reply[0]) && !strings.HasPrefix(l, "{") && !strings.HasPrefix(l, "[") {
 			headers = append(headers, l)
 			continue
 		}
@@ -679,14 +686,14 @@ func matchReply(resp docResponse, reply []string) error {
 			if err != nil || g < d || g > d+5*time.Second {
 				problems = append(problems, fmt.Sprintf("header %s is %q, the doc shows %q (or up to 5s more)", name, strings.Join(got, ", "), value))
 			}
-		} else if !globMatch(value, strings.Join(got, ", ")) {
+		} else if !docGlobMatch(value, strings.Join(got, ", ")) {
 			problems = append(problems, fmt.Sprintf("header %s is %q, the doc shows %q", name, strings.Join(got, ", "), value))
 		}
 	}
 	if len(body) > 0 {
 		text := strings.Join(body, "\n")
 		if strings.HasPrefix(text, "{") || strings.HasPrefix(text, "[") {
-			pat, err := parsePattern(text)
+			pat, err := parseDocPattern(text)
 			if err != nil {
 				return fmt.Errorf("the doc's reply is not a JSON pattern: %v\n%s", err, text)
 			}
@@ -708,7 +715,7 @@ func matchReply(resp docResponse, reply []string) error {
 			} else {
 				problems = append(problems, pat.match(got, "")...)
 			}
-		} else if w, g := timestamp.ReplaceAllString(text, "<time>"), timestamp.ReplaceAllString(strings.TrimRight(resp.body, "\n"), "<time>"); !globMatch(w, g) {
+		} else if w, g := docTimestamp.ReplaceAllString(text, "<time>"), docTimestamp.ReplaceAllString(strings.TrimRight(resp.body, "\n"), "<time>"); !docGlobMatch(w, g) {
 			problems = append(problems, fmt.Sprintf("the answer is %q, the doc shows %q", g, w))
 		}
 	}
@@ -718,9 +725,9 @@ func matchReply(resp docResponse, reply []string) error {
 	return nil
 }
 
-// globMatch reports whether s is pattern, with each "…" standing for any
+// docGlobMatch reports whether s is pattern, with each "…" standing for any
 // text.
-func globMatch(pattern, s string) bool {
+func docGlobMatch(pattern, s string) bool {
 	parts := strings.Split(pattern, "…")
 	if len(parts) == 1 {
 		return pattern == s
@@ -739,17 +746,17 @@ func globMatch(pattern, s string) bool {
 	return strings.HasSuffix(s, parts[len(parts)-1])
 }
 
-// pattern is a JSON value as a doc shows it, "…" and all.
-type pattern struct {
+// docPattern is a JSON value as a doc shows it, "…" and all.
+type docPattern struct {
 	kind    byte // '{', '[', '"', '0' (number, true, false, null: its text), '*' (anything)
 	text    string
-	members map[string]*pattern
+	members map[string]*docPattern
 	open    bool // an object with "…" among its members
-	elems   []*pattern
+	elems   []*docPattern
 }
 
-func parsePattern(s string) (*pattern, error) {
-	p := &patternParser{s: s}
+func parseDocPattern(s string) (*docPattern, error) {
+	p := &docPatternParser{s: s}
 	v, err := p.value()
 	if err != nil {
 		return nil, err
@@ -761,29 +768,29 @@ func parsePattern(s string) (*pattern, error) {
 	return v, nil
 }
 
-type patternParser struct {
+type docPatternParser struct {
 	s string
 	i int
 }
 
-const ellipsis = "…"
+const docEllipsis = "…"
 
-func (p *patternParser) space() {
+func (p *docPatternParser) space() {
 	for p.i < len(p.s) && strings.IndexByte(" \t\r\n", p.s[p.i]) >= 0 {
 		p.i++
 	}
 }
 
-func (p *patternParser) value() (*pattern, error) {
+func (p *docPatternParser) value() (*docPattern, error) {
 	p.space()
 	rest := p.s[p.i:]
 	switch {
-	case strings.HasPrefix(rest, ellipsis):
-		p.i += len(ellipsis)
-		return &pattern{kind: '*'}, nil
+	case strings.HasPrefix(rest, docEllipsis):
+		p.i += len(docEllipsis)
+		return &docPattern{kind: '*'}, nil
 	case strings.HasPrefix(rest, "{"):
 		p.i++
-		v := &pattern{kind: '{', members: map[string]*pattern{}}
+		v := &docPattern{kind: '{', members: map[string]*docPattern{}}
 		for {
 			p.space()
 			if strings.HasPrefix(p.s[p.i:], "}") {
@@ -797,8 +804,8 @@ func (p *patternParser) value() (*pattern, error) {
 				p.i++
 				p.space()
 			}
-			if strings.HasPrefix(p.s[p.i:], ellipsis) {
-				p.i += len(ellipsis)
+			if strings.HasPrefix(p.s[p.i:], docEllipsis) {
+				p.i += len(docEllipsis)
 				v.open = true
 				continue
 			}
@@ -825,7 +832,7 @@ func (p *patternParser) value() (*pattern, error) {
 		}
 	case strings.HasPrefix(rest, "["):
 		p.i++
-		v := &pattern{kind: '['}
+		v := &docPattern{kind: '['}
 		for {
 			p.space()
 			if strings.HasPrefix(p.s[p.i:], "]") {
@@ -851,7 +858,7 @@ func (p *patternParser) value() (*pattern, error) {
 			return nil, fmt.Errorf("bad string at %q: %v", rest, err)
 		}
 		p.i += int(dec.InputOffset())
-		return &pattern{kind: '"', text: s}, nil
+		return &docPattern{kind: '"', text: s}, nil
 	default:
 		dec := json.NewDecoder(strings.NewReader(rest))
 		dec.UseNumber()
@@ -863,12 +870,12 @@ func (p *patternParser) value() (*pattern, error) {
 			return nil, fmt.Errorf("bad value at %q", rest)
 		}
 		p.i += int(dec.InputOffset())
-		return &pattern{kind: '0', text: strings.TrimSpace(rest[:dec.InputOffset()])}, nil
+		return &docPattern{kind: '0', text: strings.TrimSpace(rest[:dec.InputOffset()])}, nil
 	}
 }
 
 // match lists where got differs from the pattern.
-func (v *pattern) match(got any, path string) []string {
+func (v *docPattern) match(got any, path string) []string {
 	at := path
 	if at == "" {
 		at = "the answer"
@@ -879,7 +886,7 @@ func (v *pattern) match(got any, path string) []string {
 	case '{':
 		m, ok := got.(map[string]any)
 		if !ok {
-			return []string{fmt.Sprintf("%s is %s, the doc shows an object", at, show(got))}
+			return []string{fmt.Sprintf("%s is %s, the doc shows an object", at, docShow(got))}
 		}
 		var out []string
 		keys := make([]string, 0, len(v.members))
@@ -904,14 +911,14 @@ func (v *pattern) match(got any, path string) []string {
 			}
 			sort.Strings(extra)
 			for _, k := range extra {
-				out = append(out, fmt.Sprintf("%s has the field %q (%s), which the doc does not show (nor elides with …)", at, k, show(m[k])))
+				out = append(out, fmt.Sprintf("%s has the field %q (%s), which the doc does not show (nor elides with …)", at, k, docShow(m[k])))
 			}
 		}
 		return out
 	case '[':
 		a, ok := got.([]any)
 		if !ok {
-			return []string{fmt.Sprintf("%s is %s, the doc shows an array", at, show(got))}
+			return []string{fmt.Sprintf("%s is %s, the doc shows an array", at, docShow(got))}
 		}
 		if len(a) != len(v.elems) {
 			return []string{fmt.Sprintf("%s has %d elements, the doc shows %d", at, len(a), len(v.elems))}
@@ -924,21 +931,21 @@ func (v *pattern) match(got any, path string) []string {
 	case '"':
 		s, ok := got.(string)
 		if !ok {
-			return []string{fmt.Sprintf("%s is %s, the doc shows a string", at, show(got))}
+			return []string{fmt.Sprintf("%s is %s, the doc shows a string", at, docShow(got))}
 		}
-		if !globMatch(timestamp.ReplaceAllString(v.text, "<time>"), timestamp.ReplaceAllString(s, "<time>")) {
+		if !docGlobMatch(docTimestamp.ReplaceAllString(v.text, "<time>"), docTimestamp.ReplaceAllString(s, "<time>")) {
 			return []string{fmt.Sprintf("%s is %q, the doc shows %q", at, s, v.text)}
 		}
 		return nil
 	default:
-		if g := show(got); g != v.text {
+		if g := docShow(got); g != v.text {
 			return []string{fmt.Sprintf("%s is %s, the doc shows %s", at, g, v.text)}
 		}
 		return nil
 	}
 }
 
-func show(x any) string {
+func docShow(x any) string {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
