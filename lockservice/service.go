@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -249,7 +250,7 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		// for it too, whether or not the lease watcher gets there first.
 		var expiry <-chan time.Time
 		if t := l.NextExpiry(); !t.IsZero() {
-			d := time.Until(t) + time.Millisecond
+			d := expiryWait(t, time.Now())
 			if t.Equal(seenExpiry) {
 				// The same lease again, so it had not run out by the
 				// store's clock when this one's said it had: the
@@ -292,6 +293,19 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 			return lock.Lock{}, lock.Errorf(lock.EUNAVAILABLE, "the server is shutting down; try again")
 		}
 	}
+}
+
+// expiryWait is how long a waiter sleeps, at now, before looking again at a
+// lock whose first lease runs out at t: until just after it. It saturates:
+// t.Sub does at the longest duration, which a lease of the longest ttl a
+// request may ask for (about 292 years) reaches, and the millisecond added
+// to it would overflow into a negative pause, a timer that fires at once.
+func expiryWait(t, now time.Time) time.Duration {
+	d := t.Sub(now)
+	if d > math.MaxInt64-time.Millisecond {
+		return math.MaxInt64
+	}
+	return d + time.Millisecond
 }
 
 // minSkewWait is the first pause before a waiter looks again at a lease

@@ -2,6 +2,7 @@ package lockservice_test
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,5 +118,41 @@ func TestLeaseWatcherWithClockAheadOfTheStore(t *testing.T) {
 	// 10ms). With it, a dozen at most.
 	if n := store.updates.Load() - before; n > 40 {
 		t.Errorf("the lease watcher asked the store %d times while the clocks disagreed", n)
+	}
+}
+
+// TestWaiterBehindTheLongestLease: a waiter behind a hold with the longest
+// lease a request may ask for (math.MaxInt64 nanoseconds, about 292 years)
+// must sleep until woken, polled or out of time, asking the store once.
+// Its pause until just after the lease's end (time.Until saturating at the
+// longest duration, plus a millisecond) overflowed into a negative one
+// during the lease's first millisecond, and for as long as the store's
+// clock is ahead of the waiter's (a replica behind the database; here a
+// minute): it asked the store again at once, then, taking the lease for
+// one the clocks disagree on, again and again after 10ms, 20ms, 40ms...
+// The count is over the waiter's wait, not a measure of speed: with the fix
+// a slow machine asks no more often; without it, still a few times more.
+func TestWaiterBehindTheLongestLease(t *testing.T) {
+	store := &countingStore{Store: memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(time.Minute) }})}
+	// No poll during the wait: the only attempts are the first and those
+	// the lease's end brings.
+	svc := lockservice.New(store, lockservice.Config{PollInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	longest := time.Duration(math.MaxInt64)
+	if _, err := svc.Acquire(ctx, "db", lock.Request{Key: "a", Holder: "a", TTL: longest}, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := store.updates.Load()
+	_, err := svc.Acquire(ctx, "db", lock.Request{Key: "b", Holder: "b"}, time.Second)
+	if lock.ErrorCode(err) != lock.ECONFLICT {
+		t.Fatalf("the waiter got %v; want ECONFLICT once its wait ran out", err)
+	}
+	if n := store.updates.Load() - before; n > 2 {
+		t.Errorf("the waiter asked the store %d times while the lock was held for 292 years; want 1", n)
 	}
 }
