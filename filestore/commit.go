@@ -191,6 +191,7 @@ func (s *Store) commitLoop() {
 	check := time.NewTicker(snapshotCheckEvery)
 	defer check.Stop()
 	var heal healState
+	s.compactAtStart(&backoff)
 	for {
 		select {
 		case <-s.queueReady:

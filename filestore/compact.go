@@ -118,8 +118,35 @@ func (s *Store) maybeCompact(backoff *segmentBackoff) {
 	if early {
 		s.opts.Logger.Info("the disk has less room left than the log takes: compacting before the log reaches its limit", "log_bytes", logBytes, "free_bytes", free)
 	}
+	s.startCompaction(backoff, false)
+}
+
+// compactAtStart runs first thing in the commit loop, before any change is
+// written. When recovery replayed more than one log segment after the
+// snapshot, compactions were cut short (a crash, a kill during one, a stop
+// timeout shorter than a snapshot takes): each leaves a segment more, and
+// each start replays them all. Waiting for the newest segment alone to
+// reach its limit, as maybeCompact does, let them pile up while a server
+// killed during every compaction started slower each time. So it compacts
+// at once, in the background, as maybeCompact would. When the newest
+// segment holds no record (a start killed during this compaction before
+// any change was written, or one that started a segment to keep a raised
+// fence counter), the snapshot names that segment instead of starting one
+// more: otherwise each such start would leave a segment too.
+func (s *Store) compactAtStart(backoff *segmentBackoff) {
+	if s.startSegments < 2 {
+		return
+	}
+	s.opts.Logger.Info("recovery replayed more than one log segment after the snapshot (compactions cut short by a crash or a kill): compacting at once", "segments", s.startSegments)
+	s.startCompaction(backoff, s.logRecords == 0)
+}
+
+// startCompaction starts a compaction (compact) from the commit loop and
+// logs how it went; reuse is compact's. A new segment that cannot be
+// started postpones compaction (backoff).
+func (s *Store) startCompaction(backoff *segmentBackoff, reuse bool) {
 	size := s.logSize
-	gen, err := s.compact(func(locks int, took time.Duration, err error) {
+	gen, err := s.compact(reuse, func(locks int, took time.Duration, err error) {
 		if err != nil {
 			s.snapFailed.Store(true)
 			s.opts.Logger.Error("writing a snapshot failed; the log is kept and compaction will be tried again", "err", err)
@@ -145,10 +172,26 @@ func (s *Store) maybeCompact(backoff *segmentBackoff) {
 // batches, with no compaction running (compactBusy), and returns the new
 // segment's number, or the error that kept it from being started (nothing
 // else is done then).
-func (s *Store) compact(done func(locks int, took time.Duration, err error)) (uint64, error) {
+//
+// With reuse, which only compactAtStart asks for, and only when segment
+// logGen holds no record and the snapshot names an older one, no segment
+// is started: the snapshot names logGen itself, whose replay adds nothing
+// to the state it holds. Its header and directory entry are synced first,
+// as newSegment does for a new one (the start that made it may have been
+// killed before it synced them): a snapshot names only a segment that is
+// on disk.
+func (s *Store) compact(reuse bool, done func(locks int, took time.Duration, err error)) (uint64, error) {
 	gen := s.logGen + 1
 	s.logMu.Lock()
-	err := s.newSegment(gen)
+	var err error
+	if reuse && s.logRecords == 0 && s.snapGen < s.logGen {
+		gen = s.logGen
+		if err = s.log.Sync(); err == nil {
+			err = s.dir.Sync()
+		}
+	} else {
+		err = s.newSegment(gen)
+	}
 	s.logMu.Unlock()
 	if err != nil {
 		return 0, err

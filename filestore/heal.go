@@ -158,7 +158,7 @@ func (s *Store) heal(h *healState) {
 		}
 		h.replaced = false
 	}
-	_, err := s.compact(func(locks int, took time.Duration, err error) {
+	_, err := s.compact(false, func(locks int, took time.Duration, err error) {
 		if err != nil {
 			s.healFailed(why, err)
 			return

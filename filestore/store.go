@@ -154,6 +154,10 @@ type Store struct {
 	watch      func(string, []lock.Event) // called by the commit loop for each committed change
 
 	compactBusy atomic.Bool // a snapshot is being written
+	// startSegments is how many log segments follow the snapshot when
+	// Open returns: more than one, and the commit loop compacts at once
+	// (compactAtStart).
+	startSegments int
 	// snapFailed: a compaction's snapshot could not be written, and none
 	// has been since.
 	snapFailed atomic.Bool
@@ -416,6 +420,7 @@ func (s *Store) open() error {
 		}
 		s.log, s.logGen, s.logSize, s.allocated = f, last.gen, st.tailOffset, info.Size()
 		s.logRecords = st.records[n-1]
+		s.startSegments = n
 		raised := minRaised
 		if st.tailOffset == 0 {
 			// The segment was cut off before its header: write it afresh
@@ -464,7 +469,9 @@ func (s *Store) open() error {
 			// for MinFence, in any record at all): a new segment's header
 			// carries the raised counter, so that a restart before the
 			// next grant does not go back below it.
-			if err := s.newSegment(last.gen + 1); err != nil {
+			if err := s.newSegment(last.gen + 1); err == nil {
+				s.startSegments++
+			} else {
 				if minRaised {
 					f.Close()
 					return fmt.Errorf("starting a log segment to keep the fence counter raised to %d: %w", s.fence, err)
