@@ -37,6 +37,7 @@
     loadError: "",
     me: { user: "", may_force: false, sign_in: false },
     selected: null, // name of the lock in the detail panel
+    openedFrom: null, // the pool whose member opened it, or null for its row
     history: null, // its events, oldest first; null while loading
     historyError: "",
     skew: 0, // server clock minus ours, when they differ noticeably
@@ -397,7 +398,7 @@
     return ul;
   }
 
-  // The table's elements carry their roles explicitly: at phone width they
+  // The table's elements carry their roles explicitly: up to 900px wide they
   // are laid out as cards (display: block), which can hide table semantics.
   function cell(label, content, cls) {
     return el("td", { role: "cell", "data-label": label, class: cls }, content);
@@ -428,12 +429,26 @@
   // thousands of rows again for every change elsewhere.
   const rowCache = new Map(); // name -> { sig, tr }
 
+  // Opening or closing a lock marks its row in place rather than build it
+  // again: a new row's cells have no height until laid out
+  // (content-visibility), and the row the drawer opened from, at the end
+  // of the page, shrank for a moment, the page scrolled up to make up for
+  // it, and closing the drawer found the table no longer where it was.
   function cachedRow(l) {
-    const sig = (state.selected === l.name ? "1" : "0") + JSON.stringify(l);
+    const sig = JSON.stringify(l);
     const c = rowCache.get(l.name);
-    if (c && c.sig === sig) return c.tr;
-    const tr = row(l);
-    rowCache.set(l.name, { sig, tr });
+    let tr;
+    if (c && c.sig === sig) {
+      tr = c.tr;
+    } else {
+      tr = row(l);
+      rowCache.set(l.name, { sig, tr });
+    }
+    const open = state.selected === l.name;
+    if (tr.classList.contains("selected") !== open) {
+      tr.classList.toggle("selected", open);
+      tr.querySelector("button.lock-link").setAttribute("aria-expanded", open ? "true" : "false");
+    }
     return tr;
   }
 
@@ -482,7 +497,7 @@
       "aria-expanded": open ? "true" : "false",
       title: plain(m.state === "free" ? m.name + ": free" : m.name + ": " + m.state + " by " + holders.join(", ") + " (key " + m.key + ")"),
     }, el("span", { class: "icon", "aria-hidden": "true", text: icon }), el("span", { class: "member-name", user: m.name }), el("span", { class: "visually-hidden", text: ", " + m.state }));
-    btn.addEventListener("click", () => openDetail(m.name));
+    btn.addEventListener("click", () => openDetail(m.name, btn.closest("li.pool")?.dataset.pool ?? null));
     const li = el("li", { class: "member" + (open ? " selected" : ""), "data-name": m.name, "data-state": m.state }, btn);
     if (holders.length) li.append(el("span", { class: "member-holder", user: holders[0] }, holders.length > 1 ? " +" + (holders.length - 1) : null));
     return li;
@@ -601,30 +616,66 @@
 
   // ---- The detail panel --------------------------------------------------
 
-  function openDetail(name) {
+  // Below 1100px the detail panel is a drawer over the page (style.css),
+  // the exact complement of the query that puts it beside the table. While
+  // it is open there, it is a modal dialog: the page behind is inert (no
+  // Tab into rows hidden under it, no click through the dimmed backdrop),
+  // and the page does not scroll, so that closing it finds the reader where
+  // they were in the table. Scrolling the page to the panel instead, below
+  // the table, took the reader away from the lock they clicked, and back
+  // to a place the browser could only guess: rows not yet shown have an
+  // estimated height (content-visibility).
+  const narrow = window.matchMedia("not all and (min-width: 1100px)");
+
+  function overlay() {
+    const on = narrow.matches && !$("detail").hidden;
+    document.querySelector("header.top").inert = on;
+    document.querySelector("main > .primary").inert = on;
+    if (on) {
+      $("detail").setAttribute("role", "dialog");
+      $("detail").setAttribute("aria-modal", "true");
+    } else {
+      $("detail").removeAttribute("role");
+      $("detail").removeAttribute("aria-modal");
+    }
+  }
+
+  // openDetail shows a lock, opened from its row or from a member of the
+  // pool named by from; closing it takes the focus back there.
+  function openDetail(name, from) {
     const changed = state.selected !== name;
     state.selected = name;
+    state.openedFrom = from === undefined ? null : from;
     if (changed) {
       state.history = null;
       state.historyError = "";
       $("detail-result").textContent = "";
       $("detail-result").className = "result";
+      $("detail").scrollTop = 0; // the drawer shows a new lock from its top
     }
     $("detail").hidden = false;
+    overlay();
     render();
-    $("detail-title").focus();
-    $("detail").scrollIntoView({ block: "nearest" });
+    if (narrow.matches) {
+      $("detail-title").focus({ preventScroll: true });
+    } else {
+      $("detail-title").focus();
+      $("detail").scrollIntoView({ block: "nearest" });
+    }
     loadHistory();
   }
 
   function closeDetail() {
-    const name = state.selected;
+    const name = state.selected, from = state.openedFrom;
     state.selected = null;
+    state.openedFrom = null;
     $("detail").hidden = true;
+    overlay();
     render();
-    for (const b of $("rows").querySelectorAll("button.lock-link")) {
-      if (b.closest("tr").dataset.name === name) b.focus();
-    }
+    const opener = from === null
+      ? [...$("rows").querySelectorAll("button.lock-link")].find((b) => b.closest("tr").dataset.name === name)
+      : [...$("pool-list").querySelectorAll("button.member-link")].find((b) => b.dataset.name === name && b.closest("li.pool").dataset.pool === from);
+    if (opener) opener.focus();
   }
 
   function fact(term, value) {
@@ -1170,6 +1221,20 @@
     });
     for (const b of document.querySelectorAll("#locks thead button.sort")) b.addEventListener("click", () => sortOn(b.dataset.sort));
     $("detail-close").addEventListener("click", closeDetail);
+    // A click on the dimmed page around the drawer (main's backdrop,
+    // style.css) closes it, as a click outside a drawer does elsewhere.
+    $("main").addEventListener("click", (e) => {
+      if (e.target === e.currentTarget && narrow.matches && state.selected !== null) closeDetail();
+    });
+    narrow.addEventListener("change", overlay);
+    // The drawer is modal: Escape closes it also when the focus is not in
+    // it (a click on its text leaves the focus on the page's body). Not
+    // from the force-release dialog, whose Escape is its own Cancel.
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape" || state.selected === null || !narrow.matches) return;
+      if (e.target instanceof Element && e.target.closest("dialog, #detail")) return;
+      closeDetail();
+    });
     $("detail").addEventListener("keydown", (e) => {
       if (e.key === "Escape") closeDetail();
     });
