@@ -25,3 +25,6 @@ func SetListenLogEvery(t *testing.T, d time.Duration) {
 	listenLogEvery = d
 	t.Cleanup(func() { listenLogEvery = old })
 }
+
+// SchemaVersion is the schema version this Locker migrates to.
+var SchemaVersion = len(migrations)

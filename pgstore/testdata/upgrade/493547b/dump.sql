@@ -1,0 +1,368 @@
+--
+-- PostgreSQL database dump
+--
+
+
+-- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)
+-- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: public; Type: SCHEMA; Schema: -; Owner: -
+--
+
+
+
+--
+-- Name: SCHEMA public; Type: COMMENT; Schema: -; Owner: -
+--
+
+
+
+--
+-- Name: locker_bump_version(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION locker_bump_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+	BEGIN
+		NEW.version := OLD.version + 1;
+		RETURN NEW;
+	END $$;
+
+
+--
+-- Name: locker_fence; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE locker_fence
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: locker_history; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE locker_history (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    event jsonb NOT NULL
+);
+
+
+--
+-- Name: locker_history_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE locker_history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: locker_history_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE locker_history_id_seq OWNED BY locker_history.id;
+
+
+--
+-- Name: locker_locks; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE locker_locks (
+    name text NOT NULL,
+    key text DEFAULT ''::text NOT NULL,
+    holds jsonb DEFAULT '{}'::jsonb NOT NULL,
+    fence bigint DEFAULT 0 NOT NULL,
+    since timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    free_since timestamp with time zone,
+    pools text[] DEFAULT '{}'::text[] NOT NULL,
+    metadata jsonb,
+    version bigint DEFAULT 0 NOT NULL
+);
+
+
+--
+-- Name: locker_schema; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE locker_schema (
+    version integer NOT NULL
+);
+
+
+--
+-- Name: locker_waiters; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE locker_waiters (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    key text NOT NULL,
+    holder text NOT NULL,
+    replica text NOT NULL,
+    heartbeat timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+
+--
+-- Name: locker_waiters_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE locker_waiters_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: locker_waiters_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE locker_waiters_id_seq OWNED BY locker_waiters.id;
+
+
+--
+-- Name: locker_history id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY locker_history ALTER COLUMN id SET DEFAULT nextval('locker_history_id_seq'::regclass);
+
+
+--
+-- Name: locker_waiters id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY locker_waiters ALTER COLUMN id SET DEFAULT nextval('locker_waiters_id_seq'::regclass);
+
+
+--
+-- Data for Name: locker_history; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+INSERT INTO locker_history VALUES (1, 'deploy-prod', '{"key": "prod-7f3a", "lock": "deploy-prod", "time": "2026-11-28T01:33:52.997249Z", "type": "acquired", "count": 1, "fence": 1, "holder": "ci-worker-1", "expires": "2036-11-25T01:33:52.997249Z"}');
+INSERT INTO locker_history VALUES (2, 'deploy-prod', '{"key": "prod-7f3a", "lock": "deploy-prod", "time": "2026-11-28T01:33:53.021785Z", "type": "acquired", "count": 2, "fence": 1, "holder": "ci-worker-1", "expires": "2036-11-25T01:33:53.021785Z"}');
+INSERT INTO locker_history VALUES (3, 'deploy-prod', '{"key": "prod-7f3a", "lock": "deploy-prod", "time": "2026-11-28T01:33:53.035027Z", "type": "acquired", "count": 3, "fence": 1, "holder": "ci-worker-1", "expires": "2036-11-25T01:33:53.035027Z"}');
+INSERT INTO locker_history VALUES (4, 'db-migrations', '{"key": "readers", "lock": "db-migrations", "time": "2026-11-28T01:33:53.037631Z", "type": "acquired", "count": 1, "fence": 2, "holder": "reader-1", "expires": "2036-11-25T01:33:53.037631Z"}');
+INSERT INTO locker_history VALUES (5, 'db-migrations', '{"key": "readers", "lock": "db-migrations", "time": "2026-11-28T01:33:53.042485Z", "type": "acquired", "count": 1, "fence": 2, "holder": "reader-2", "expires": "2036-11-25T01:33:53.042485Z"}');
+INSERT INTO locker_history VALUES (6, 'db-migrations', '{"key": "readers", "lock": "db-migrations", "time": "2026-11-28T01:33:53.050632Z", "type": "acquired", "count": 1, "fence": 2, "holder": "reader-3", "expires": "2036-11-25T01:33:53.050632Z"}');
+INSERT INTO locker_history VALUES (7, 'db-migrations', '{"key": "readers", "lock": "db-migrations", "time": "2026-11-28T01:33:53.052878Z", "type": "acquired", "count": 2, "fence": 2, "holder": "reader-2", "expires": "2036-11-25T01:33:53.052878Z"}');
+INSERT INTO locker_history VALUES (8, 'fence-mover', '{"key": "k-0", "lock": "fence-mover", "time": "2026-11-28T01:33:53.055629Z", "type": "acquired", "count": 1, "fence": 3, "holder": "h-0"}');
+INSERT INTO locker_history VALUES (9, 'fence-mover', '{"key": "k-0", "lock": "fence-mover", "time": "2026-11-28T01:33:53.059614Z", "type": "released", "count": 0, "fence": 3, "holder": "h-0"}');
+INSERT INTO locker_history VALUES (10, 'fence-mover', '{"key": "k-1", "lock": "fence-mover", "time": "2026-11-28T01:33:53.062219Z", "type": "acquired", "count": 1, "fence": 4, "holder": "h-1"}');
+INSERT INTO locker_history VALUES (11, 'fence-mover', '{"key": "k-1", "lock": "fence-mover", "time": "2026-11-28T01:33:53.065084Z", "type": "released", "count": 0, "fence": 4, "holder": "h-1"}');
+INSERT INTO locker_history VALUES (12, 'fence-mover', '{"key": "k-2", "lock": "fence-mover", "time": "2026-11-28T01:33:53.067778Z", "type": "acquired", "count": 1, "fence": 5, "holder": "h-2"}');
+INSERT INTO locker_history VALUES (13, 'fence-mover', '{"key": "k-2", "lock": "fence-mover", "time": "2026-11-28T01:33:53.081336Z", "type": "released", "count": 0, "fence": 5, "holder": "h-2"}');
+INSERT INTO locker_history VALUES (14, 'fence-mover', '{"key": "k-3", "lock": "fence-mover", "time": "2026-11-28T01:33:53.0865Z", "type": "acquired", "count": 1, "fence": 6, "holder": "h-3"}');
+INSERT INTO locker_history VALUES (15, 'fence-mover', '{"key": "k-3", "lock": "fence-mover", "time": "2026-11-28T01:33:53.093281Z", "type": "released", "count": 0, "fence": 6, "holder": "h-3"}');
+INSERT INTO locker_history VALUES (16, 'fence-mover', '{"key": "k-4", "lock": "fence-mover", "time": "2026-11-28T01:33:53.105268Z", "type": "acquired", "count": 1, "fence": 7, "holder": "h-4"}');
+INSERT INTO locker_history VALUES (17, 'fence-mover', '{"key": "k-4", "lock": "fence-mover", "time": "2026-11-28T01:33:53.115178Z", "type": "released", "count": 0, "fence": 7, "holder": "h-4"}');
+INSERT INTO locker_history VALUES (18, 'fence-mover', '{"key": "k-final", "lock": "fence-mover", "time": "2026-11-28T01:33:53.12234Z", "type": "acquired", "count": 1, "fence": 8, "holder": "final"}');
+INSERT INTO locker_history VALUES (19, 'freed-after-hold', '{"key": "gone", "lock": "freed-after-hold", "time": "2026-11-28T01:33:53.12459Z", "type": "acquired", "count": 1, "fence": 9, "holder": "was-here"}');
+INSERT INTO locker_history VALUES (20, 'freed-after-hold', '{"key": "gone", "lock": "freed-after-hold", "time": "2026-11-28T01:33:53.133219Z", "type": "acquired", "count": 2, "fence": 9, "holder": "was-here"}');
+INSERT INTO locker_history VALUES (21, 'freed-after-hold', '{"key": "gone", "lock": "freed-after-hold", "time": "2026-11-28T01:33:53.13719Z", "type": "released", "count": 1, "fence": 9, "holder": "was-here"}');
+INSERT INTO locker_history VALUES (22, 'freed-after-hold', '{"key": "gone", "lock": "freed-after-hold", "time": "2026-11-28T01:33:53.141163Z", "type": "released", "count": 0, "fence": 9, "holder": "was-here"}');
+INSERT INTO locker_history VALUES (23, 'forced', '{"key": "stuck", "lock": "forced", "time": "2026-11-28T01:33:53.146719Z", "type": "acquired", "count": 1, "fence": 10, "holder": "dead-job"}');
+INSERT INTO locker_history VALUES (24, 'forced', '{"by": "admin", "key": "stuck", "lock": "forced", "time": "2026-11-28T01:33:53.149102Z", "type": "forced", "count": 0, "fence": 10, "holder": "dead-job"}');
+INSERT INTO locker_history VALUES (25, 'café ☕ ünïcode', '{"key": "ключ", "lock": "café ☕ ünïcode", "time": "2026-11-28T01:33:53.154577Z", "type": "acquired", "count": 1, "fence": 11, "holder": "持有者"}');
+INSERT INTO locker_history VALUES (26, 'deploys/prod', '{"key": "odd", "lock": "deploys/prod", "time": "2026-11-28T01:33:53.15854Z", "type": "acquired", "count": 1, "fence": 12, "holder": "odd-holder"}');
+INSERT INTO locker_history VALUES (27, '..', '{"key": "odd", "lock": "..", "time": "2026-11-28T01:33:53.161979Z", "type": "acquired", "count": 1, "fence": 13, "holder": "odd-holder"}');
+INSERT INTO locker_history VALUES (28, 'what?#', '{"key": "odd", "lock": "what?#", "time": "2026-11-28T01:33:53.164374Z", "type": "acquired", "count": 1, "fence": 14, "holder": "odd-holder"}');
+INSERT INTO locker_history VALUES (29, 'leased', '{"key": "lease", "lock": "leased", "time": "2026-11-28T01:33:53.170052Z", "type": "acquired", "count": 1, "fence": 15, "holder": "renewer", "expires": "2027-01-08T17:33:53.170052Z"}');
+INSERT INTO locker_history VALUES (30, 'leased', '{"key": "lease", "lock": "leased", "time": "2026-11-28T01:33:53.176035Z", "type": "refreshed", "count": 1, "fence": 15, "holder": "renewer", "expires": "2036-11-25T01:33:53.176035Z"}');
+INSERT INTO locker_history VALUES (31, 'no-lease', '{"key": "forever", "lock": "no-lease", "time": "2026-11-28T01:33:53.180957Z", "type": "acquired", "count": 1, "fence": 16, "holder": "forever"}');
+INSERT INTO locker_history VALUES (32, 'batch-00', '{"key": "bk-0", "lock": "batch-00", "time": "2026-11-28T01:33:53.189232Z", "type": "acquired", "count": 1, "fence": 17, "holder": "bh-0", "expires": "2036-11-25T01:33:53.189232Z"}');
+INSERT INTO locker_history VALUES (33, 'batch-01', '{"key": "bk-1", "lock": "batch-01", "time": "2026-11-28T01:33:53.203821Z", "type": "acquired", "count": 1, "fence": 18, "holder": "bh-1"}');
+INSERT INTO locker_history VALUES (34, 'batch-02', '{"key": "bk-2", "lock": "batch-02", "time": "2026-11-28T01:33:53.370128Z", "type": "acquired", "count": 1, "fence": 19, "holder": "bh-2", "expires": "2036-11-25T01:33:53.370128Z"}');
+INSERT INTO locker_history VALUES (35, 'batch-03', '{"key": "bk-3", "lock": "batch-03", "time": "2026-11-28T01:33:53.372763Z", "type": "acquired", "count": 1, "fence": 20, "holder": "bh-3"}');
+INSERT INTO locker_history VALUES (37, 'batch-05', '{"key": "bk-5", "lock": "batch-05", "time": "2026-11-28T01:33:53.43988Z", "type": "acquired", "count": 1, "fence": 22, "holder": "bh-5"}');
+INSERT INTO locker_history VALUES (39, 'batch-07', '{"key": "bk-7", "lock": "batch-07", "time": "2026-11-28T01:33:53.448169Z", "type": "acquired", "count": 1, "fence": 24, "holder": "bh-7"}');
+INSERT INTO locker_history VALUES (40, 'batch-08', '{"key": "bk-8", "lock": "batch-08", "time": "2026-11-28T01:33:53.450191Z", "type": "acquired", "count": 1, "fence": 25, "holder": "bh-8", "expires": "2036-11-25T01:33:53.450191Z"}');
+INSERT INTO locker_history VALUES (41, 'batch-09', '{"key": "bk-9", "lock": "batch-09", "time": "2026-11-28T01:33:53.459122Z", "type": "acquired", "count": 1, "fence": 26, "holder": "bh-9"}');
+INSERT INTO locker_history VALUES (43, 'batch-11', '{"key": "bk-11", "lock": "batch-11", "time": "2026-11-28T01:33:53.477731Z", "type": "acquired", "count": 1, "fence": 28, "holder": "bh-11"}');
+INSERT INTO locker_history VALUES (44, 'env-1', '{"key": "", "lock": "env-1", "pool": "envs", "time": "2026-11-28T01:33:53.496679Z", "type": "added", "count": 0, "fence": 0, "pools": ["envs"], "holder": ""}');
+INSERT INTO locker_history VALUES (47, 'env-3', '{"key": "", "lock": "env-3", "pool": "big", "time": "2026-11-28T01:33:53.548283Z", "type": "added", "count": 0, "fence": 0, "pools": ["big", "envs"], "holder": ""}');
+INSERT INTO locker_history VALUES (48, 'env-4', '{"key": "", "lock": "env-4", "pool": "envs", "time": "2026-11-28T01:33:53.557461Z", "type": "added", "count": 0, "fence": 0, "pools": ["envs"], "holder": ""}');
+INSERT INTO locker_history VALUES (49, 'env-4', '{"by": "admin", "key": "", "lock": "env-4", "pool": "envs", "time": "2026-11-28T01:33:53.559863Z", "type": "removed", "count": 0, "fence": 0, "holder": ""}');
+INSERT INTO locker_history VALUES (50, 'big-1', '{"key": "", "lock": "big-1", "pool": "big", "time": "2026-11-28T01:33:53.561991Z", "type": "added", "count": 0, "fence": 0, "pools": ["big"], "holder": ""}');
+INSERT INTO locker_history VALUES (51, 'env-1', '{"key": "deployer-a", "lock": "env-1", "time": "2026-11-28T01:33:53.564291Z", "type": "acquired", "count": 1, "fence": 36, "pools": ["envs"], "holder": "pipeline-1", "expires": "2036-11-25T01:33:53.564291Z"}');
+INSERT INTO locker_history VALUES (36, 'batch-04', '{"key": "bk-4", "lock": "batch-04", "time": "2026-11-28T01:33:53.397543Z", "type": "acquired", "count": 1, "fence": 21, "holder": "bh-4", "expires": "2036-11-25T01:33:53.397543Z"}');
+INSERT INTO locker_history VALUES (38, 'batch-06', '{"key": "bk-6", "lock": "batch-06", "time": "2026-11-28T01:33:53.444891Z", "type": "acquired", "count": 1, "fence": 23, "holder": "bh-6", "expires": "2036-11-25T01:33:53.444891Z"}');
+INSERT INTO locker_history VALUES (42, 'batch-10', '{"key": "bk-10", "lock": "batch-10", "time": "2026-11-28T01:33:53.468665Z", "type": "acquired", "count": 1, "fence": 27, "holder": "bh-10", "expires": "2036-11-25T01:33:53.468665Z"}');
+INSERT INTO locker_history VALUES (45, 'env-2', '{"key": "", "lock": "env-2", "pool": "envs", "time": "2026-11-28T01:33:53.51736Z", "type": "added", "count": 0, "fence": 0, "pools": ["envs"], "holder": ""}');
+INSERT INTO locker_history VALUES (46, 'env-3', '{"key": "", "lock": "env-3", "pool": "envs", "time": "2026-11-28T01:33:53.543504Z", "type": "added", "count": 0, "fence": 0, "pools": ["envs"], "holder": ""}');
+INSERT INTO locker_history VALUES (52, 'deploy-prod', '{"key": "prod-7f3a", "lock": "deploy-prod", "time": "2026-11-28T01:33:53.679759Z", "type": "acquired", "count": 4, "fence": 1, "holder": "ci-worker-1", "expires": "2036-11-25T01:33:53.679759Z"}');
+INSERT INTO locker_history VALUES (53, 'db-migrations', '{"key": "readers", "lock": "db-migrations", "time": "2026-11-28T01:33:53.703325Z", "type": "released", "count": 0, "fence": 2, "holder": "reader-3", "expires": "2036-11-25T01:33:53.050632Z"}');
+INSERT INTO locker_history VALUES (54, 'fence-mover', '{"key": "k-final", "lock": "fence-mover", "time": "2026-11-28T01:33:53.719122Z", "type": "released", "count": 0, "fence": 8, "holder": "final"}');
+INSERT INTO locker_history VALUES (55, 'fence-mover', '{"key": "k-after-snapshot", "lock": "fence-mover", "time": "2026-11-28T01:33:53.721245Z", "type": "acquired", "count": 1, "fence": 37, "holder": "later", "expires": "2036-11-25T01:33:53.721245Z"}');
+INSERT INTO locker_history VALUES (56, 'log-only-0', '{"key": "lk-0", "lock": "log-only-0", "time": "2026-11-28T01:33:53.725936Z", "type": "acquired", "count": 1, "fence": 38, "holder": "lh-0"}');
+INSERT INTO locker_history VALUES (57, 'log-only-1', '{"key": "lk-1", "lock": "log-only-1", "time": "2026-11-28T01:33:53.730393Z", "type": "acquired", "count": 1, "fence": 39, "holder": "lh-1"}');
+INSERT INTO locker_history VALUES (58, 'log-only-2', '{"key": "lk-2", "lock": "log-only-2", "time": "2026-11-28T01:33:53.742585Z", "type": "acquired", "count": 1, "fence": 40, "holder": "lh-2"}');
+INSERT INTO locker_history VALUES (59, 'batch-00', '{"key": "bk-0", "lock": "batch-00", "time": "2026-11-28T01:33:53.74507Z", "type": "released", "count": 0, "fence": 17, "holder": "bh-0", "expires": "2036-11-25T01:33:53.189232Z"}');
+INSERT INTO locker_history VALUES (60, 'batch-01', '{"key": "bk-1", "lock": "batch-01", "time": "2026-11-28T01:33:53.748808Z", "type": "released", "count": 0, "fence": 18, "holder": "bh-1"}');
+INSERT INTO locker_history VALUES (61, 'batch-02', '{"key": "bk-2", "lock": "batch-02", "time": "2026-11-28T01:33:53.759978Z", "type": "released", "count": 0, "fence": 19, "holder": "bh-2", "expires": "2036-11-25T01:33:53.370128Z"}');
+INSERT INTO locker_history VALUES (62, 'batch-03', '{"key": "bk-3", "lock": "batch-03", "time": "2026-11-28T01:33:53.766587Z", "type": "released", "count": 0, "fence": 20, "holder": "bh-3"}');
+INSERT INTO locker_history VALUES (63, 'env-2', '{"key": "", "lock": "env-2", "pool": "envs", "time": "2026-11-28T01:33:53.76954Z", "type": "added", "count": 0, "fence": 0, "pools": ["envs"], "holder": ""}');
+INSERT INTO locker_history VALUES (64, 'env-2', '{"key": "deployer-b", "lock": "env-2", "time": "2026-11-28T01:33:53.781971Z", "type": "acquired", "count": 1, "fence": 42, "pools": ["envs"], "holder": "pipeline-2", "expires": "2036-11-25T01:33:53.781971Z"}');
+
+
+--
+-- Data for Name: locker_locks; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+INSERT INTO locker_locks VALUES ('deploy-prod', 'prod-7f3a', '{"ci-worker-1": {"count": 4, "expires": "2036-11-25T01:33:53.679759Z", "acquired": "2026-11-28T01:33:52.997249Z"}}', 1, '2026-11-28 01:33:52.997249+00', '2026-11-28 01:33:53.679759+00', NULL, '{}', NULL, 4);
+INSERT INTO locker_locks VALUES ('db-migrations', 'readers', '{"reader-1": {"count": 1, "expires": "2036-11-25T01:33:53.037631Z", "acquired": "2026-11-28T01:33:53.037631Z"}, "reader-2": {"count": 2, "expires": "2036-11-25T01:33:53.052878Z", "acquired": "2026-11-28T01:33:53.042485Z"}}', 2, '2026-11-28 01:33:53.037631+00', '2026-11-28 01:33:53.703325+00', NULL, '{}', NULL, 5);
+INSERT INTO locker_locks VALUES ('fence-mover', 'k-after-snapshot', '{"later": {"count": 1, "expires": "2036-11-25T01:33:53.721245Z", "acquired": "2026-11-28T01:33:53.721245Z"}}', 37, '2026-11-28 01:33:53.721245+00', '2026-11-28 01:33:53.721245+00', NULL, '{}', NULL, 13);
+INSERT INTO locker_locks VALUES ('batch-00', '', 'null', 17, NULL, '2026-11-28 01:33:53.74507+00', '2026-11-28 01:33:53.74507+00', '{}', NULL, 2);
+INSERT INTO locker_locks VALUES ('batch-01', '', 'null', 18, NULL, '2026-11-28 01:33:53.748808+00', '2026-11-28 01:33:53.748808+00', '{}', NULL, 2);
+INSERT INTO locker_locks VALUES ('batch-02', '', 'null', 19, NULL, '2026-11-28 01:33:53.759978+00', '2026-11-28 01:33:53.759978+00', '{}', NULL, 2);
+INSERT INTO locker_locks VALUES ('batch-03', '', 'null', 20, NULL, '2026-11-28 01:33:53.766587+00', '2026-11-28 01:33:53.766587+00', '{}', NULL, 2);
+INSERT INTO locker_locks VALUES ('freed-after-hold', '', 'null', 9, NULL, '2026-11-28 01:33:53.141163+00', '2026-11-28 01:33:53.141163+00', '{}', NULL, 4);
+INSERT INTO locker_locks VALUES ('forced', '', 'null', 10, NULL, '2026-11-28 01:33:53.149102+00', '2026-11-28 01:33:53.149102+00', '{}', NULL, 2);
+INSERT INTO locker_locks VALUES ('café ☕ ünïcode', 'ключ', '{"持有者": {"count": 1, "acquired": "2026-11-28T01:33:53.154577Z"}}', 11, '2026-11-28 01:33:53.154577+00', '2026-11-28 01:33:53.154577+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('deploys/prod', 'odd', '{"odd-holder": {"count": 1, "acquired": "2026-11-28T01:33:53.15854Z"}}', 12, '2026-11-28 01:33:53.15854+00', '2026-11-28 01:33:53.15854+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('..', 'odd', '{"odd-holder": {"count": 1, "acquired": "2026-11-28T01:33:53.161979Z"}}', 13, '2026-11-28 01:33:53.161979+00', '2026-11-28 01:33:53.161979+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('what?#', 'odd', '{"odd-holder": {"count": 1, "acquired": "2026-11-28T01:33:53.164374Z"}}', 14, '2026-11-28 01:33:53.164374+00', '2026-11-28 01:33:53.164374+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('leased', 'lease', '{"renewer": {"count": 1, "expires": "2036-11-25T01:33:53.176035Z", "acquired": "2026-11-28T01:33:53.170052Z"}}', 15, '2026-11-28 01:33:53.170052+00', '2026-11-28 01:33:53.176035+00', NULL, '{}', NULL, 2);
+INSERT INTO locker_locks VALUES ('no-lease', 'forever', '{"forever": {"count": 1, "acquired": "2026-11-28T01:33:53.180957Z"}}', 16, '2026-11-28 01:33:53.180957+00', '2026-11-28 01:33:53.180957+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('batch-04', 'bk-4', '{"bh-4": {"count": 1, "expires": "2036-11-25T01:33:53.397543Z", "acquired": "2026-11-28T01:33:53.397543Z"}}', 21, '2026-11-28 01:33:53.397543+00', '2026-11-28 01:33:53.397543+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('batch-05', 'bk-5', '{"bh-5": {"count": 1, "acquired": "2026-11-28T01:33:53.43988Z"}}', 22, '2026-11-28 01:33:53.43988+00', '2026-11-28 01:33:53.43988+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('batch-06', 'bk-6', '{"bh-6": {"count": 1, "expires": "2036-11-25T01:33:53.444891Z", "acquired": "2026-11-28T01:33:53.444891Z"}}', 23, '2026-11-28 01:33:53.444891+00', '2026-11-28 01:33:53.444891+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('batch-07', 'bk-7', '{"bh-7": {"count": 1, "acquired": "2026-11-28T01:33:53.448169Z"}}', 24, '2026-11-28 01:33:53.448169+00', '2026-11-28 01:33:53.448169+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('batch-08', 'bk-8', '{"bh-8": {"count": 1, "expires": "2036-11-25T01:33:53.450191Z", "acquired": "2026-11-28T01:33:53.450191Z"}}', 25, '2026-11-28 01:33:53.450191+00', '2026-11-28 01:33:53.450191+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('batch-09', 'bk-9', '{"bh-9": {"count": 1, "acquired": "2026-11-28T01:33:53.459122Z"}}', 26, '2026-11-28 01:33:53.459122+00', '2026-11-28 01:33:53.459122+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('batch-11', 'bk-11', '{"bh-11": {"count": 1, "acquired": "2026-11-28T01:33:53.477731Z"}}', 28, '2026-11-28 01:33:53.477731+00', '2026-11-28 01:33:53.477731+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('env-4', '', 'null', 0, NULL, '2026-11-28 01:33:53.559863+00', '2026-11-28 01:33:53.557461+00', '{}', '"plain string"', 2);
+INSERT INTO locker_locks VALUES ('big-1', '', 'null', 0, NULL, '2026-11-28 01:33:53.561991+00', '2026-11-28 01:33:53.561991+00', '{big}', '{"cpus": 64}', 1);
+INSERT INTO locker_locks VALUES ('env-1', 'deployer-a', '{"pipeline-1": {"count": 1, "expires": "2036-11-25T01:33:53.564291Z", "acquired": "2026-11-28T01:33:53.564291Z"}}', 36, '2026-11-28 01:33:53.564291+00', '2026-11-28 01:33:53.564291+00', NULL, '{envs}', '{"url": "https://env-1.example", "size": 3}', 2);
+INSERT INTO locker_locks VALUES ('batch-10', 'bk-10', '{"bh-10": {"count": 1, "expires": "2036-11-25T01:33:53.468665Z", "acquired": "2026-11-28T01:33:53.468665Z"}}', 27, '2026-11-28 01:33:53.468665+00', '2026-11-28 01:33:53.468665+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('env-3', '', 'null', 0, NULL, '2026-11-28 01:33:53.548283+00', '2026-11-28 01:33:53.543504+00', '{big,envs}', '{"nested": {"f": 1.5, "n": null, "s": "<&>"}}', 2);
+INSERT INTO locker_locks VALUES ('log-only-0', 'lk-0', '{"lh-0": {"count": 1, "acquired": "2026-11-28T01:33:53.725936Z"}}', 38, '2026-11-28 01:33:53.725936+00', '2026-11-28 01:33:53.725936+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('log-only-1', 'lk-1', '{"lh-1": {"count": 1, "acquired": "2026-11-28T01:33:53.730393Z"}}', 39, '2026-11-28 01:33:53.730393+00', '2026-11-28 01:33:53.730393+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('log-only-2', 'lk-2', '{"lh-2": {"count": 1, "acquired": "2026-11-28T01:33:53.742585Z"}}', 40, '2026-11-28 01:33:53.742585+00', '2026-11-28 01:33:53.742585+00', NULL, '{}', NULL, 1);
+INSERT INTO locker_locks VALUES ('env-2', 'deployer-b', '{"pipeline-2": {"count": 1, "expires": "2036-11-25T01:33:53.781971Z", "acquired": "2026-11-28T01:33:53.781971Z"}}', 42, '2026-11-28 01:33:53.781971+00', '2026-11-28 01:33:53.781971+00', NULL, '{envs}', '{"url": "https://env-2.example", "size": 6}', 3);
+
+
+--
+-- Data for Name: locker_schema; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+INSERT INTO locker_schema VALUES (3);
+
+
+--
+-- Data for Name: locker_waiters; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+
+
+--
+-- Name: locker_fence; Type: SEQUENCE SET; Schema: public; Owner: -
+--
+
+SELECT pg_catalog.setval('locker_fence', 42, true);
+
+
+--
+-- Name: locker_history_id_seq; Type: SEQUENCE SET; Schema: public; Owner: -
+--
+
+SELECT pg_catalog.setval('locker_history_id_seq', 64, true);
+
+
+--
+-- Name: locker_waiters_id_seq; Type: SEQUENCE SET; Schema: public; Owner: -
+--
+
+SELECT pg_catalog.setval('locker_waiters_id_seq', 1, false);
+
+
+--
+-- Name: locker_history locker_history_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY locker_history
+    ADD CONSTRAINT locker_history_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: locker_locks locker_locks_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY locker_locks
+    ADD CONSTRAINT locker_locks_pkey PRIMARY KEY (name);
+
+
+--
+-- Name: locker_waiters locker_waiters_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY locker_waiters
+    ADD CONSTRAINT locker_waiters_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: locker_history_name_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX locker_history_name_id ON locker_history USING btree (name, id);
+
+
+--
+-- Name: locker_locks_pools; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX locker_locks_pools ON locker_locks USING gin (pools);
+
+
+--
+-- Name: locker_waiters_name_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX locker_waiters_name_id ON locker_waiters USING btree (name, id);
+
+
+--
+-- Name: locker_waiters_replica; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX locker_waiters_replica ON locker_waiters USING btree (replica);
+
+
+--
+-- Name: locker_locks locker_locks_version; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER locker_locks_version BEFORE UPDATE ON locker_locks FOR EACH ROW EXECUTE FUNCTION locker_bump_version();
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+
