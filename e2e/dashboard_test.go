@@ -77,6 +77,10 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium makes a directory for its singleton socket in TMPDIR
+		// and, stopped by a kill, leaves it: one per browser in /tmp
+		// (200 after a few runs) without a TMPDIR of the test's own.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.WindowSize(1280, 800),
 	}
 	opts = append(opts, extra...)
