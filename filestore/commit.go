@@ -43,7 +43,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 		} else {
 			next = lock.Lock{Name: name}
 		}
-		events := m(&next, lock.Env{Now: s.now(), NextFence: func() uint64 { s.fence++; return s.fence }})
+		events := m(&next, lock.Env{Now: s.now(), NextFence: func() uint64 { s.fence++; return s.fence }, Found: e != nil})
 		// A mutation that sets a fence itself (locker migrate copying
 		// locks) must not leave the counter below it.
 		s.fence = max(s.fence, next.Fence)
@@ -52,7 +52,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			return next, nil, nil
 		}
 		start := len(s.queued)
-		s.queued = appendRecordFrame(s.queued, &logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence})
+		s.queued = appendRecordFrame(s.queued, &logRecord{Lock: toDisk(&next), Events: events, Fence: s.fence, Forget: lock.Forgets(events)})
 		size := len(s.queued) - start - frameHeader
 		if size > frameLimit {
 			// Written, it would be refused by the next start as a damaged
@@ -236,6 +236,13 @@ func (s *Store) commitLoop() {
 				if e.lock == nil {
 					delete(s.locks, o.next.Name) // its first change failed: it was never there
 				}
+				continue
+			}
+			if lock.Forgets(o.events) {
+				// Gone with its history (a lock in no pool: lock.Forget);
+				// a change waiting for this one finds no entry, and
+				// starts from a new lock. The record keeps the counter.
+				delete(s.locks, o.next.Name)
 				continue
 			}
 			var before []string

@@ -23,7 +23,7 @@ import (
 
 // appendRecordFrame appends r encoded as one frame to b.
 func appendRecordFrame(b []byte, r *logRecord) []byte {
-	if !plainLock(&r.Lock) || !plainEvents(r.Events) {
+	if !plainRecord(r) {
 		return appendFrame(b, mustJSON(r))
 	}
 	b, start := startPlainFrame(b, &r.Lock, "events", r.Events)
@@ -128,7 +128,9 @@ func appendPlainEvents(b []byte, events []lock.Event) []byte {
 }
 
 // plainRecord reports whether appendRecordFrame writes r itself.
-func plainRecord(r *logRecord) bool { return plainLock(&r.Lock) && plainEvents(r.Events) }
+func plainRecord(r *logRecord) bool {
+	return !r.Forget && plainLock(&r.Lock) && plainEvents(r.Events)
+}
 
 // plainLock reports whether appendPlainLock writes l: no field that only
 // pools use, and every time in UTC (as the store's clock gives them) and in

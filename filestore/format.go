@@ -81,6 +81,11 @@ type logRecord struct {
 	// went on in segment Next. Recovery then requires that segment, which
 	// nothing else would show ever existed (see nextMarker).
 	Next uint64 `json:"next,omitempty"`
+	// Forget: the change removed the lock (lock.Forgets), and replay
+	// deletes it with its history. Lock is then the free lock as it was
+	// last: a Locker from before forgetting ignores the field, and reads
+	// the record as one that left the lock free, its counter kept.
+	Forget bool `json:"forget,omitempty"`
 }
 
 // nextMarker is the record that ends a segment once segment gen exists.

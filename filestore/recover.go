@@ -495,6 +495,12 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			if err := rec.Lock.check(); err != nil {
 				return 0, false, fmt.Errorf("record at byte %d: %w", offsets[j], err)
 			}
+			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
+			st.segRecords++
+			if rec.Forget {
+				delete(st.locks, rec.Lock.Name) // with its history
+				continue
+			}
 			e := st.locks[rec.Lock.Name]
 			if e == nil {
 				e = &entry{}
@@ -502,8 +508,6 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			}
 			e.lock = rec.Lock.lock()
 			e.history = appendHistory(e.history, rec.Lock.Name, rec.Events, historyLimit)
-			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
-			st.segRecords++
 		}
 		if frameErr != nil {
 			if !errors.Is(frameErr, errTorn) && !errors.Is(frameErr, errDamaged) {

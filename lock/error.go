@@ -12,6 +12,7 @@ const (
 	EINVALID      = "invalid"      // bad input: the request can never succeed as sent
 	ECONFLICT     = "conflict"     // the lock is held under another key
 	ENOTFOUND     = "not_found"    // no such lock, or nothing held to refresh
+	EINUSE        = "in_use"       // the lock belongs to something else (a pool) that must let it go first
 	ETOOLARGE     = "too_large"    // a request body over the limit
 	ETIMEOUT      = "timeout"      // a request that did not arrive in time
 	EUNAUTHORIZED = "unauthorized" // no or wrong credentials

@@ -98,11 +98,22 @@ const (
 	Refreshed EventType = "refreshed" // a holder's lease was extended
 	Added     EventType = "added"     // the lock joined a pool, or its metadata changed
 	Removed   EventType = "removed"   // the lock left a pool
+	// Forgotten: the lock, free, was removed from the store with its
+	// history (Forget). Last in a change's events: a store that finds it
+	// there deletes the lock instead of writing its state.
+	Forgotten EventType = "forgotten"
 )
 
 // EventTypes are every type of event, in the order above (stores may
 // number them by it, in memory only).
-var EventTypes = [...]EventType{Acquired, Released, Expired, Forced, Refreshed, Added, Removed}
+var EventTypes = [...]EventType{Acquired, Released, Expired, Forced, Refreshed, Added, Removed, Forgotten}
+
+// Forgets reports whether a change's events remove the lock from the store
+// (their last is Forgotten): the store then deletes the lock and its
+// history rather than keep its state.
+func Forgets(events []Event) bool {
+	return len(events) > 0 && events[len(events)-1].Type == Forgotten
+}
 
 // Event records one change to a lock, for its history and the event stream.
 type Event struct {

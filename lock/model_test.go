@@ -147,6 +147,20 @@ func (m *model) force(fence uint64, now time.Time) string {
 	return ""
 }
 
+// forget is POST /lock/{name}/forget: a lock the store holds (found), free
+// once its run-out leases are gone, is removed, and the store has it no
+// more; the tokens issued stay issued, and the next is above them all.
+func (m *model) forget(found bool, now time.Time) string {
+	if !found {
+		return lock.ENOTFOUND
+	}
+	m.expire(now)
+	if !m.free() {
+		return lock.ECONFLICT
+	}
+	return "" // the runner starts the model's lock afresh, as the store does
+}
+
 // Names that differ only in ways a server that normalised, trimmed or
 // folded case would lose: they must stay different keys and holders.
 var (
@@ -192,6 +206,7 @@ func runModel(t testing.TB, src source) {
 	nextFence := func() uint64 { last += uint64(1 + last%3); return last } // growing, not consecutive
 	l := lock.Lock{Name: "db"}
 	m := &model{holds: map[string]modelHold{}}
+	found := false // the store holds the lock: a change with events made it
 	var steps []string
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -222,7 +237,7 @@ func runModel(t testing.TB, src source) {
 		var want string
 		var events []lock.Event
 		expired := true // the step expired the lock's stale leases first
-		switch op := src.pick(8); op {
+		switch op := src.pick(9); op {
 		case 0, 1: // acquire (the most common request)
 			r := lock.Request{Key: key, Holder: holder, TTL: modelTTLs[src.pick(len(modelTTLs))]}
 			if src.pick(3) == 0 {
@@ -276,6 +291,13 @@ func runModel(t testing.TB, src source) {
 					m.issued = append(m.issued, l.Fence)
 				}
 			}
+		case 8:
+			steps = append(steps, fmt.Sprintf("%s: forget (the store holds it: %v)", now.Sub(t0), found))
+			want = m.forget(found, now)
+			events, got = lock.Forget(&l, lock.Env{Now: now, NextFence: nextFence, Found: found})
+			if (got == nil) != lock.Forgets(events) {
+				fail("forget answered %v with events %+v", got, events)
+			}
 		default: // time passes: a little, or to the very instant a lease ends, or just before
 			var d time.Duration
 			switch exp := l.NextExpiry(); {
@@ -295,6 +317,13 @@ func runModel(t testing.TB, src source) {
 			fail("unexpected error %v", got)
 		}
 		checkInvariants(t, fail, &l, before, m, beforeModel, events, now, expired)
+		found = found || len(events) > 0
+		if lock.Forgets(events) {
+			// The store deleted it: the next change starts from a new
+			// lock, as the store gives for a name it does not hold.
+			l, found = lock.Lock{Name: "db"}, false
+			m.fence = 0 // its tokens stay issued (m.issued): the next must be above them
+		}
 	}
 }
 
@@ -340,6 +369,14 @@ func checkInvariants(t testing.TB, fail func(string, ...any), l *lock.Lock, befo
 	}
 	// A fence never goes back, never repeats across holding periods, and
 	// never changes within one.
+	if lock.Forgets(events) {
+		// The lock is gone: what is left of it is the free lock the
+		// store deletes, with the fence it had.
+		if !l.Free() || len(events) == 0 || events[len(events)-1].Fence != before.Fence {
+			fail("forgot lock %+v (before %+v) with events %+v", l, before, events)
+		}
+		return
+	}
 	if l.Fence < before.Fence {
 		fail("fence went back from %d to %d", before.Fence, l.Fence)
 	}

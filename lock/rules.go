@@ -18,6 +18,10 @@ type Env struct {
 	// the lock by a store that keeps the wait queue (a WaitQueue fills it
 	// on every Update); nil from other stores.
 	Queue []Queued
+	// Found is whether the store holds the lock: false for a name it
+	// never saw (or has forgotten), which the mutation is given as a
+	// free lock all the same.
+	Found bool
 }
 
 // Request asks for a hold on a lock.
@@ -287,6 +291,50 @@ func Expire(l *Lock, now time.Time) []Event {
 	}
 	freeIfEmpty(l, now)
 	return events
+}
+
+// Forget removes l from the store, with its history: a lock named per
+// branch or pull request, used once, need not stay listed as free for
+// ever. Allowed only for a lock that is free once its run-out leases are
+// expired, that no request waits for (env.Queue), and that belongs to no
+// pool (a member leaves its pool by the pool's own route, and can be
+// forgotten once it is in none). A held lock, or one waited for, is refused with
+// ECONFLICT and the lock's state, as a refused acquire is: both are
+// passing states, and the same request made later may succeed. A pool
+// member is refused with EINUSE: this request never will. A name the
+// store never saw is ENOTFOUND. The events end with a Forgotten event,
+// which tells the store to delete the lock (see Forgets). Fence tokens
+// come from a counter of the store's that only grows, not from the lock:
+// whoever takes the name next gets a higher token than any it had.
+func Forget(l *Lock, env Env) ([]Event, error) {
+	if !env.Found {
+		return nil, Errorf(ENOTFOUND, "no lock named %q", l.Name)
+	}
+	events := Expire(l, env.Now)
+	if !l.Free() {
+		e := conflict(l)
+		e.Message = fmt.Sprintf("lock %q is held by key %q (%s): only a free lock can be forgotten; it was not", l.Name, l.Key, DescribeHolders(l))
+		return events, e
+	}
+	if n := len(env.Queue); n > 0 {
+		e := conflict(l)
+		e.Message = fmt.Sprintf("lock %q is free but %d request(s) wait for it: only a lock nobody waits for can be forgotten; it was not", l.Name, n)
+		return events, e
+	}
+	if len(l.Pools) > 0 {
+		return events, Errorf(EINUSE, "lock %q is a member of pool(s) %s: pool members are removed with DELETE /pool/{pool}/{member} (locker pool rm), and a lock in no pool can then be forgotten; it was not forgotten", l.Name, quoteNames(l.Pools))
+	}
+	ev := event(l, Forgotten, "", env.Now)
+	return append(events, ev), nil
+}
+
+// quoteNames quotes each name, comma-separated.
+func quoteNames(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // Waiter is a request queued for a lock, in arrival order.

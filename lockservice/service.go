@@ -629,6 +629,18 @@ func (s *Service) ForceReleaseFence(ctx context.Context, name, by string, fence 
 	return l, events, withWaiters(outcome, l.Waiters)
 }
 
+// Forget removes the named lock from the store with its history, when it
+// is free (once leases that ran out are expired), nobody waits for it and
+// it is in no pool (lock.Forget decides; its refusals come back as they
+// are). Whoever takes the name next gets a higher fence than it ever had:
+// tokens come from the store's counter, not from the lock.
+func (s *Service) Forget(ctx context.Context, name string) (lock.Lock, error) {
+	if err := lock.ValidateName("lock name", name); err != nil {
+		return lock.Lock{}, err
+	}
+	return s.update(ctx, name, nil, lock.Forget)
+}
+
 // expire releases the lock's holds whose lease ran out; the lease watcher
 // calls it when one is due. It returns the next expiry still pending.
 func (s *Service) expire(ctx context.Context, name string) (time.Time, error) {

@@ -84,14 +84,17 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 		next = lock.Lock{Name: name}
 	}
 	now := s.opts.Now().UTC().Round(0)
-	events := m(&next, lock.Env{Now: now, NextFence: func() uint64 { d.fence++; return d.fence }})
+	events := m(&next, lock.Env{Now: now, NextFence: func() uint64 { d.fence++; return d.fence }, Found: e != nil})
 	if len(events) == 0 {
 		return next, nil, nil
 	}
 	committed := next
-	if e == nil {
+	switch {
+	case lock.Forgets(events):
+		delete(d.locks, name) // with its history; the fence counter stays
+	case e == nil:
 		d.locks[name] = &entry{lock: &committed, history: appendHistory(nil, events, s.opts.HistoryLimit)}
-	} else {
+	default:
 		d.locks[name] = &entry{lock: &committed, history: appendHistory(e.history, events, s.opts.HistoryLimit)}
 	}
 	if s.watch != nil {

@@ -64,6 +64,11 @@ func (o *order) deliver(name string, version int64, events []lock.Event) {
 		o.emit(name, events)
 		o.last[name] = version
 		o.drain(name)
+		if lock.Forgets(events) {
+			// The row is gone: the lock made again under the name
+			// starts at version 1.
+			delete(o.last, name)
+		}
 	case seen && version <= last:
 		o.emit(name, events)
 	default:

@@ -405,8 +405,8 @@ const readForChange = `SELECT v.n, coalesce(l.key, ''), coalesce(l.holds, '{}'),
 const readQueue = `SELECT id, key, holder FROM locker_waiters
 	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval AND kept_until IS NULL ORDER BY id`
 
-// writeLock writes a changed lock only over the version it was read at ($10;
-// -1: the row did not exist), and only before $12 by the database's clock
+// writeLock writes a changed lock only over the version it was read at
+// ($10), and only before $12 by the database's clock
 // (t: see writeBy), and appends its events ($11) to the history, in one
 // statement; u returns the row's new version, or no row when another change
 // came first or it came too late, and h the ids of the events in the
@@ -415,9 +415,23 @@ const readQueue = `SELECT id, key, holder FROM locker_waiters
 // trigger does not fire (session_replication_role = replica as the
 // database's or a role's default, the trigger disabled), a write over a
 // stale read would otherwise succeed, and two replicas grant one lock.
-const writeLock = `WITH t AS MATERIALIZED (
-	SELECT clock_timestamp() < $12::timestamptz AS in_time
-), u AS (
+//
+// A lock read at a version (not -1) is written by UPDATE only, never
+// inserted: a lock forgotten meanwhile (its row deleted) must not come back
+// with a state decided on the one it had, a hold renewed, say. Only a lock
+// read as new is inserted (writeNew), and ON CONFLICT then finds any row
+// made since, whose version is never -1.
+const writeLock = writeLockStart + `
+	UPDATE locker_locks AS l SET key = $2::text, holds = $3::jsonb, fence = $4::bigint, since = $5::timestamptz,
+		updated_at = $6::timestamptz, free_since = $7::timestamptz, pools = $8::text[], metadata = $9::jsonb,
+		version = l.version + 1
+	FROM t WHERE t.in_time AND l.name = $1::text AND l.version = $10::bigint
+	RETURNING l.version` + writeLockEnd
+
+// writeNewLock is writeLock for a lock read as new ($10 is -1): it inserts
+// the row, unless another change made it meanwhile (whose version is never
+// -1).
+const writeNewLock = writeLockStart + `
 	INSERT INTO locker_locks AS l (name, key, holds, fence, since, updated_at, free_since, pools, metadata, version)
 	SELECT $1::text, $2::text, $3::jsonb, $4::bigint, $5::timestamptz, $6::timestamptz, $7::timestamptz, $8::text[], $9::jsonb, 1
 	FROM t WHERE t.in_time
@@ -425,7 +439,14 @@ const writeLock = `WITH t AS MATERIALIZED (
 		since = excluded.since, updated_at = excluded.updated_at, free_since = excluded.free_since,
 		pools = excluded.pools, metadata = excluded.metadata, version = l.version + 1
 	WHERE l.version = $10
-	RETURNING l.version
+	RETURNING l.version` + writeLockEnd
+
+// writeLockStart and writeLockEnd are what writeLock and writeNewLock share.
+const (
+	writeLockStart = `WITH t AS MATERIALIZED (
+	SELECT clock_timestamp() < $12::timestamptz AS in_time
+), u AS (`
+	writeLockEnd = `
 ), h AS (
 	INSERT INTO locker_history (name, event) SELECT $1, e FROM u, unnest($11::jsonb[]) AS e
 	RETURNING id
@@ -433,6 +454,7 @@ const writeLock = `WITH t AS MATERIALIZED (
 	SELECT CAST(CASE WHEN clock_timestamp() < $12::timestamptz THEN '0' ELSE '` + lateMark + `' END AS int) AS n
 	FROM (SELECT count(*) FROM h) written
 )`
+)
 
 // lateMark ends a write that waited in the database (on a row lock, a
 // table lock) until past its deadline: c, run once the write is done (it
@@ -449,8 +471,35 @@ const lateMark = "locker: the write came too late"
 // when no parameter changes its plan: one whose DELETE ran or not by a
 // parameter was planned again for every change, which cost the database
 // more CPU than the write itself (TestWritesArePlannedOnce).
-const writeChange = writeLock + `
+const writeChange = writeLock + writeResult
+
+// writeResult ends writeChange and writeNew.
+const writeResult = `
 SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c)`
+
+// writeNew is writeChange for a lock read as new (version -1). A new lock
+// has no history to trim.
+const writeNew = writeNewLock + writeResult
+
+// forgetLock deletes a forgotten lock (lock.Forgets) with its history, only
+// at the version it was read at ($2), and only before $3 by the database's
+// clock, as writeLock writes; it returns the version deleted (NULL when
+// another change came first or it came too late) and whether it came in
+// time. One statement, so one transaction: the row and its history go
+// together or not at all.
+const forgetLock = `WITH t AS MATERIALIZED (
+	SELECT clock_timestamp() < $3::timestamptz AS in_time
+), u AS (
+	DELETE FROM locker_locks AS l USING t WHERE t.in_time AND l.name = $1::text AND l.version = $2::bigint
+	RETURNING l.version
+), h AS (
+	DELETE FROM locker_history WHERE name = $1::text AND EXISTS (SELECT 1 FROM u)
+	RETURNING id
+), c AS (
+	SELECT CAST(CASE WHEN clock_timestamp() < $3::timestamptz THEN '0' ELSE '` + lateMark + `' END AS int) AS n
+	FROM (SELECT count(*) FROM h) deleted
+)
+SELECT (SELECT version FROM u), (SELECT in_time FROM t), (SELECT n FROM c)`
 
 // writeTrimming is writeChange that also trims the lock's history to the
 // newest $13 events as of before this change (the statement does not see
@@ -650,7 +699,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		return lock.Lock{}, nil, 0, 0, readFailed{err}
 	}
 	var fenceErr error
-	env := lock.Env{Now: now.UTC(), Queue: queue, NextFence: func() uint64 {
+	env := lock.Env{Now: now.UTC(), Queue: queue, Found: version >= 0, NextFence: func() uint64 {
 		if fence != nil {
 			f := *fence
 			fence = nil
@@ -716,8 +765,14 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	by, lease := writeBy(before, l, now)
+	if lock.Forgets(events) {
+		return s.forget(ctx, wctx, conn, name, l, events, version, by)
+	}
 	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON, by}
-	if trim {
+	switch {
+	case version < 0:
+		write = writeNew
+	case trim:
 		write, args = writeTrimming, append(args, s.opts.HistoryLimit)
 	}
 	var (
@@ -755,6 +810,39 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		return l, events, *after, 0, nil
 	}
 	return l, events, *after, *first, nil
+}
+
+// forget deletes the lock a change forgot (forgetLock), read at version,
+// on conn, as tryUpdate writes any other change; the version it returns
+// is the one after the deleted row's, for the order of the lock's changes
+// (see order.deliver). The lock's history goes with it, so there is no
+// history id of the events to announce: they are few, and go inline.
+func (s *Store) forget(ctx, wctx context.Context, conn *pgxpool.Conn, name string, l lock.Lock, events []lock.Event, version int64, by time.Time) (lock.Lock, []lock.Event, int64, int64, error) {
+	var (
+		deleted *int64 // NULL: not deleted
+		inTime  bool
+		zero    int
+	)
+	err := conn.QueryRow(wctx, forgetLock, name, version, by).Scan(&deleted, &inTime, &zero)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, lateMark) {
+		return lock.Lock{}, nil, 0, 0, lateError{} // undone
+	}
+	if err == nil && deleted == nil {
+		if !inTime {
+			return lock.Lock{}, nil, 0, 0, lateError{}
+		}
+		return lock.Lock{}, nil, -1, 0, nil // another change came first
+	}
+	if err != nil && sessionEnded(err) && s.unwritten(ctx, name, version) {
+		return lock.Lock{}, nil, 0, 0, notWritten{err}
+	}
+	if err != nil {
+		s.emit(name, nil)
+		s.announce(notification(message{Name: name}))
+		return lock.Lock{}, nil, 0, 0, err
+	}
+	return l, events, *deleted + 1, 0, nil
 }
 
 // notWritten is the error of a change's write that the database did not

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"PoolFIFO", testPoolFIFO},
 		{"PoolFairAcrossQueues", testPoolFairAcrossQueues},
 		{"ListPool", testListPool},
+		{"Forget", testForget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -611,5 +612,69 @@ func testMutualExclusion(t *testing.T, open Opener) {
 	wg.Wait()
 	if v := violations.Load(); v != 0 {
 		t.Fatalf("%d times two keys held the lock at once", v)
+	}
+}
+
+// testForget: a free lock is forgotten with its history, durably (gone
+// after a restart too), and taking its name again gives a higher fence
+// than it ever had; a held lock, a pool member and a name never seen are
+// refused and change nothing.
+func testForget(t *testing.T, open Opener) {
+	s, _, stop := svc(t, open, lockservice.Config{})
+	if _, err := s.Forget(bg, "never"); code(err) != lock.ENOTFOUND {
+		t.Fatalf("forget of a name never seen: %v, want %s", err, lock.ENOTFOUND)
+	}
+	first := mustAcquire(t, s, "pr-1", req("k", "ci"))
+	mustRelease(t, s, "pr-1", "k", "ci")
+	held := mustAcquire(t, s, "kept", req("k", "ci"))
+	if _, err := s.Forget(bg, "kept"); code(err) != lock.ECONFLICT {
+		t.Fatalf("forget of a held lock: %v, want %s", err, lock.ECONFLICT)
+	}
+	if l, err := s.Get(bg, "kept"); err != nil || l.Key != "k" || l.Fence != held.Fence {
+		t.Fatalf("a refused forget changed the lock: %+v, %v", l, err)
+	}
+	if _, err := s.AddMember(bg, "workers", "w1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Forget(bg, "w1"); code(err) != lock.EINUSE {
+		t.Fatalf("forget of a pool member: %v, want %s", err, lock.EINUSE)
+	}
+	if _, err := s.Forget(bg, "pr-1"); err != nil {
+		t.Fatalf("forget of a free lock: %v", err)
+	}
+	gone := func(when string) {
+		t.Helper()
+		if _, err := s.Get(bg, "pr-1"); code(err) != lock.ENOTFOUND {
+			t.Fatalf("%s: Get of a forgotten lock: %v, want %s", when, err, lock.ENOTFOUND)
+		}
+		if _, err := s.History(bg, "pr-1"); code(err) != lock.ENOTFOUND {
+			t.Fatalf("%s: History of a forgotten lock: %v, want %s", when, err, lock.ENOTFOUND)
+		}
+		locks, err := s.List(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := []string{}
+		for _, l := range locks {
+			names = append(names, l.Name)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"kept", "w1"}) {
+			t.Fatalf("%s: locks listed %v, want [kept w1]", when, names)
+		}
+	}
+	gone("after the forget")
+	if _, err := s.Forget(bg, "pr-1"); code(err) != lock.ENOTFOUND {
+		t.Fatalf("a second forget: %v, want %s", err, lock.ENOTFOUND)
+	}
+	stop()
+	s, _, _ = svc(t, open, lockservice.Config{})
+	gone("after a restart")
+	again := mustAcquire(t, s, "pr-1", req("k2", "ci"))
+	if again.Fence <= held.Fence || again.Fence <= first.Fence {
+		t.Fatalf("taken again after its forget, the lock has fence %d; it had %d, and another lock %d since", again.Fence, first.Fence, held.Fence)
+	}
+	if h, err := s.History(bg, "pr-1"); err != nil || len(h) != 1 || h[0].Type != lock.Acquired {
+		t.Fatalf("the history of the lock taken again: %+v, %v; want its one acquire (the old history is gone)", h, err)
 	}
 }
