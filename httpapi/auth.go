@@ -199,13 +199,17 @@ func closingUnread(h http.Handler) http.Handler {
 
 // mayForce reports whether the request may force a release: only the admin
 // when one is configured, otherwise whoever may change locks.
-func (s *Server) mayForce(r *http.Request) error {
+func (s *Server) mayForce(r *http.Request) error { return s.mayAdmin(r, "force a release") }
+
+// mayAdmin refuses what only the admin may do (what: "force a release"),
+// when an admin user is set, and read-only credentials always.
+func (s *Server) mayAdmin(r *http.Request, what string) error {
 	rl, _ := r.Context().Value(roleKey{}).(role)
 	if rl == roleReadOnly {
-		return lock.Errorf(lock.EFORBIDDEN, "read-only credentials may not force a release")
+		return lock.Errorf(lock.EFORBIDDEN, "read-only credentials may not %s", what)
 	}
 	if s.cfg.Admin.Set() && rl != roleAdmin {
-		return lock.Errorf(lock.EFORBIDDEN, "only the admin user (LOCKER_ADMIN_USER) may force a release")
+		return lock.Errorf(lock.EFORBIDDEN, "only the admin user (LOCKER_ADMIN_USER) may %s", what)
 	}
 	return nil
 }

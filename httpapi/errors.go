@@ -14,6 +14,7 @@ var statusOf = map[string]int{
 	lock.EINVALID:      http.StatusBadRequest,
 	lock.ECONFLICT:     http.StatusLocked,
 	lock.ENOTFOUND:     http.StatusNotFound,
+	lock.EINUSE:        http.StatusConflict,
 	lock.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	lock.ETIMEOUT:      http.StatusRequestTimeout,
 	lock.EUNAUTHORIZED: http.StatusUnauthorized,

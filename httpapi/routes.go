@@ -12,6 +12,7 @@ func (s *Server) routes() {
 	// Additions: one lock, leases, history, events, description.
 	s.handle("GET /lock/{name}", s.handleGet())
 	s.handle("POST /lock/{name}/refresh", s.handleRefresh())
+	s.handle("POST /lock/{name}/forget", s.handleForget())
 	s.handle("GET /lock/{name}/history", s.handleHistory())
 	s.handle("GET /events", s.handleEvents())
 	s.handle("GET /openapi.json", s.handleOpenAPI())

@@ -930,7 +930,7 @@
   // they take the leader for gone: they say "connecting…" and, without Web
   // Locks, claim the place. A leader that closes says so ("bye") at once.
   // Without BroadcastChannel every tab holds its own stream.
-  const eventTypes = ["acquired", "released", "expired", "forced", "refreshed", "added", "removed"];
+  const eventTypes = ["acquired", "released", "expired", "forced", "refreshed", "added", "removed", "forgotten"];
   const tabId = Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
   let source = null, retryTimer = null, retryDelay = 1000;
   let role = "alone"; // "alone" (own stream, no channel), "leader" or "follower"
