@@ -40,6 +40,7 @@ func commands() []command {
 		{"history", "show a lock's recent changes", runHistory},
 		{"lock", "take a lock (waiting for it by default)", runLock},
 		{"unlock", "release a lock", runUnlock},
+		{"forget", "remove a free lock and its history from the server", runForget},
 		{"run", "run a command while holding a lock, then release it", runRun},
 		{"pool", "pools of interchangeable locks: ls, add, rm, acquire", runPool},
 		{"import-pool-repo", "import a Concourse pool-resource git repository's locks", runImportPoolRepo},
