@@ -75,7 +75,8 @@ func (m *queueModel) release(holder string) {
 }
 
 // TestWaitsAgainstModel runs random sequences of waiting requests,
-// immediate ones, re-entries, releases and force releases on one lock, and
+// immediate ones, re-entries, releases, force releases and forgets on one
+// lock, and
 // checks after every step that exactly the waiters the model grants have
 // the lock, in its order. The poll interval is an hour: a waiter that could
 // have the lock and is not woken for it stays asleep, and the test fails.
@@ -135,9 +136,11 @@ func runWaitModel(t *testing.T, rnd *rand.Rand, steps int) {
 		}
 	}
 	n := 0
+	seen := false // the store holds the lock: taken since the start, or since it was forgotten
 	for range steps {
+		seen = seen || !m.free() // every grant leaves it held
 		holders := slices.Sorted(mapKeys(m.holders))
-		switch op := rnd.IntN(11); {
+		switch op := rnd.IntN(12); {
 		case op < 4: // a new waiting request, queued behind the others
 			n++
 			key, holder := keys[rnd.IntN(len(keys))], fmt.Sprintf("w%d", n)
@@ -191,6 +194,22 @@ func runWaitModel(t *testing.T, rnd *rand.Rand, steps int) {
 			m.release(h)
 			e.release(name, key, h)
 			settle(m.admit())
+		case op == 11: // an operator forgets the lock: only a free one that nobody waits for
+			log = append(log, "forget")
+			want := ""
+			switch {
+			case !seen:
+				want = lock.ENOTFOUND
+			case !m.free() || len(m.queue) > 0:
+				want = lock.ECONFLICT
+			}
+			if _, err := e.svc.Forget(context.Background(), name); lock.ErrorCode(err) != want {
+				fail("forget: %v; the model says %q", err, want)
+			}
+			if want == "" {
+				seen = false
+			}
+			settle(nil)
 		default: // an operator forces the lock free
 			log = append(log, "force")
 			clear(m.holders)
