@@ -102,6 +102,14 @@ func testForget(t *testing.T, env []string) {
 	}
 	resp.Body.Close()
 
+	// Counted no more, and counted as forgotten.
+	metrics := call("GET", "/metrics", "", 200)
+	for _, want := range []string{"\nlocker_locks 1\n", "\nlocker_locks_held 1\n", `locker_lock_events_total{type="forgotten"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics after the forget has no %q", strings.TrimSpace(want))
+		}
+	}
+
 	// Killed, not stopped: what the 200 said is on disk.
 	s.Kill()
 	s = startServer(t, env)

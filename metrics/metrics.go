@@ -39,7 +39,7 @@ func New() *Metrics {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120, 600},
 		}, []string{"route", "method"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "locker_lock_events_total", Help: "Committed lock changes by type: acquired, released, expired (lease ran out), forced, refreshed, and pool members added, removed.",
+			Name: "locker_lock_events_total", Help: "Committed lock changes by type: acquired, released, expired (lease ran out), forced, refreshed, pool members added, removed, and forgotten locks.",
 		}, []string{"type"}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "locker_store_commit_duration_seconds", Help: "Time to write and fsync one batch of changes (file store).",
