@@ -243,6 +243,9 @@ func (s *Store) commitLoop() {
 				// a change waiting for this one finds no entry, and
 				// starts from a new lock. The record keeps the counter.
 				delete(s.locks, o.next.Name)
+				if e.lock != nil {
+					s.pools.reindex(o.next.Name, e, e.lock.Pools, nil) // none: lock.Forget refuses members
+				}
 				continue
 			}
 			var before []string

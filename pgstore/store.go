@@ -766,6 +766,12 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	defer cancel()
 	by, lease := writeBy(before, l, now)
 	if lock.Forgets(events) {
+		if version < 0 {
+			// No row to delete (lock.Forget refuses a lock the store
+			// does not hold): nothing to write, rather than a delete
+			// that finds nothing and is tried again for ever.
+			return l, nil, 0, 0, nil
+		}
 		return s.forget(ctx, wctx, conn, name, l, events, version, by)
 	}
 	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON, by}
