@@ -157,7 +157,7 @@ func TestMetricsPublic(t *testing.T) {
 func TestMetricsRouteLabels(t *testing.T) {
 	s := startServer(t, nil)
 	text := scrape(t, s.URL, "", "")
-	for _, typ := range []string{"acquired", "released", "expired", "forced", "refreshed", "added", "removed"} {
+	for _, typ := range []string{"acquired", "released", "expired", "forced", "refreshed", "added", "removed", "forgotten"} {
 		if v, ok := metric(text, "locker_lock_events_total", `type="`+typ+`"`); !ok || v != 0 {
 			t.Errorf("the first scrape has locker_lock_events_total{type=%q} = %v (found %v), want 0", typ, v, ok)
 		}
