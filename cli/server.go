@@ -288,6 +288,19 @@ var tls12CipherSuites = []uint16{
 // time of its own (docs/ha.md).
 const startWait = 30 * time.Second
 
+// lockGauges reads the lock gauges at a scrape: one read of every lock and
+// one of the wait queue, as of now().
+func lockGauges(svc *lockservice.Service, now func() time.Time) metrics.Gauges {
+	return func() (metrics.LockStats, error) {
+		all, err := svc.List(context.Background())
+		if err != nil {
+			return metrics.LockStats{}, err
+		}
+		waiters, oldestWait := svc.Waiting(context.Background())
+		return metrics.Stats(all, waiters, oldestWait, now()), nil
+	}
+}
+
 // openStore opens the PostgreSQL store when LOCKER_DATABASE_URL is set, the
 // file store under LOCKER_CONFIG otherwise.
 func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metrics.Metrics) (lock.Store, error) {
@@ -322,22 +335,7 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		ln.Close()
 		return err
 	}
-	m.WatchLocks(func() (locks, held, holds, waiters int, err error) {
-		all, err := svc.List(context.Background())
-		if err != nil {
-			return 0, 0, 0, 0, err
-		}
-		for _, l := range all {
-			if !l.Free() {
-				held++
-				holds += len(l.Holds)
-			}
-		}
-		for _, n := range svc.WaiterCounts(context.Background()) {
-			waiters += n
-		}
-		return len(all), held, holds, waiters, nil
-	})
+	m.WatchLocks(lockGauges(svc, time.Now))
 	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit, AllowedHosts: cfg.allowedHosts,
 		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic,
 		MaxLongRequests: longRequestPlaces(cfg.maxConns)})

@@ -7,6 +7,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cloudfoundry-community/locker/metrics"
 )
 
 func read(t *testing.T, path string) string {
@@ -288,5 +291,39 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if level, _ := strconv.ParseFloat(m[1], 64); level > 2.0 {
 		t.Errorf("exposure level %s, want 2.0 or less (systemd's \"OK\"):\n%s", m[1], out)
+	}
+}
+
+// TestPrometheusRules: the alert rules docs/deploy.md shows are those of
+// deploy/prometheus/locker-rules.yml, and every Locker metric the file
+// names is one the server exports: a renamed gauge would leave an alert
+// that never fires. (promtool is not on the development machines; the file
+// was checked with `promtool check rules` by hand.)
+func TestPrometheusRules(t *testing.T) {
+	rules := read(t, "prometheus/locker-rules.yml")
+	doc := read(t, "../docs/deploy.md")
+	exprs := regexp.MustCompile(`(?m)^\s+expr: (.+)$`)
+	inDoc := exprs.FindAllStringSubmatch(doc, -1)
+	inFile := exprs.FindAllStringSubmatch(rules, -1)
+	if len(inDoc) == 0 || len(inDoc) != len(inFile) {
+		t.Fatalf("docs/deploy.md shows %d rules, the file has %d", len(inDoc), len(inFile))
+	}
+	for i := range inDoc {
+		if inDoc[i][1] != inFile[i][1] {
+			t.Errorf("rule %d: docs/deploy.md has %q, the file %q", i, inDoc[i][1], inFile[i][1])
+		}
+	}
+
+	m := metrics.New()
+	m.WatchLocks(func() (metrics.LockStats, error) { return metrics.LockStats{}, nil })
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	exported := rec.Body.String()
+	for _, e := range inFile {
+		for _, name := range regexp.MustCompile(`locker_[a-z_]+`).FindAllString(e[1], -1) {
+			if !strings.Contains(exported, "\n"+name+" ") {
+				t.Errorf("the rule %q names %s, which the server does not export", e[1], name)
+			}
+		}
 	}
 }

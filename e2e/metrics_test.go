@@ -220,3 +220,71 @@ func TestMetricsRouteLabels(t *testing.T) {
 		t.Errorf(`locker_http_requests_total{route="other",code="403"} = %v: refused changes counted as unknown routes`, v)
 	}
 }
+
+// TestMetricsStuckGauges: through the real binary, a lock taken shows as
+// a positive locker_oldest_hold_seconds, and a request waiting for it as a
+// positive locker_oldest_wait_seconds; both are 0 again when the lock is
+// free and nobody waits. Polled: the ages grow at the clock's pace, however
+// slow the machine.
+func TestMetricsStuckGauges(t *testing.T) {
+	s := startServer(t, nil)
+	gauges := func() (hold, wait float64) {
+		t.Helper()
+		text := scrape(t, s.URL, "", "")
+		hold, okh := metric(text, "locker_oldest_hold_seconds")
+		wait, okw := metric(text, "locker_oldest_wait_seconds")
+		if !okh || !okw {
+			t.Fatalf("no oldest hold or wait gauge:\n%s", text)
+		}
+		return hold, wait
+	}
+	poll := func(what string, ok func(hold, wait float64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			hold, wait := gauges()
+			if ok(hold, wait) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 30s: oldest hold %v, oldest wait %v; want %s", hold, wait, what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if hold, wait := gauges(); hold != 0 || wait != 0 {
+		t.Fatalf("nothing held: oldest hold %v, wait %v; want 0", hold, wait)
+	}
+	if st, b := do(t, http.DefaultClient, "PUT", s.URL+"/lock/deploy", `{"key":"pipeline-1"}`); st != 200 {
+		t.Fatalf("PUT: %d %s", st, b)
+	}
+	poll("a positive oldest hold", func(hold, _ float64) bool { return hold > 0 })
+
+	waited := make(chan int, 1)
+	go func() { // not do: t.Fatal is for the test's goroutine only
+		req, err := http.NewRequest("PUT", s.URL+"/lock/deploy", strings.NewReader(`{"key":"pipeline-2","wait":"2m"}`))
+		if err != nil {
+			waited <- 0
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			waited <- 0
+			return
+		}
+		resp.Body.Close()
+		waited <- resp.StatusCode
+	}()
+	poll("a positive oldest wait", func(_, wait float64) bool { return wait > 0 })
+
+	if st, b := do(t, http.DefaultClient, "DELETE", s.URL+"/lock/deploy", `{"key":"pipeline-1"}`); st != 200 {
+		t.Fatalf("DELETE: %d %s", st, b)
+	}
+	if st := <-waited; st != 200 {
+		t.Fatalf("the waiting PUT: %d, want 200", st)
+	}
+	if st, b := do(t, http.DefaultClient, "DELETE", s.URL+"/lock/deploy", `{"key":"pipeline-2"}`); st != 200 {
+		t.Fatalf("DELETE: %d %s", st, b)
+	}
+	poll("0 and 0, nothing held, nobody waiting", func(hold, wait float64) bool { return hold == 0 && wait == 0 })
+}

@@ -685,6 +685,14 @@ func (s *Service) Waiters(name string) int { return s.queues.count(context.Backg
 // WaiterCounts returns how many requests wait for each lock that has any.
 func (s *Service) WaiterCounts(ctx context.Context) map[string]int { return s.queues.counts(ctx) }
 
+// Waiting returns how many requests wait for a lock or pool (as the sum of
+// WaiterCounts) and when the one waiting longest took its place in line,
+// zero when none waits. With a shared queue (PostgreSQL) the count is every
+// server's, the oldest this server's own waiters'.
+func (s *Service) Waiting(ctx context.Context) (n int, oldest time.Time) {
+	return s.queues.waiting(ctx)
+}
+
 // Reporting returns an error while the store cannot hear of changes made
 // by other servers (lock.Reporter): an event stream started then would
 // miss them.

@@ -15,6 +15,9 @@ type waiter struct {
 	lock.Waiter
 	ticket lock.Ticket
 	wake   chan struct{} // capacity 1: a wake-up is never lost, never blocks
+	// since is when the request took its place in line; a kept place
+	// taken back keeps it (the wait goes on, in parts). For the metrics.
+	since time.Time
 	// keptUntil, when set, means the request is gone (its wait ran out)
 	// and its place is kept for the same key and holder until then: not
 	// a live waiter meanwhile. Local queue only.
@@ -89,7 +92,7 @@ func (q *queues) join(ctx context.Context, name, key, holder string) (w *waiter,
 		}
 		return nil, true, lock.Errorf(lock.EUNAVAILABLE, "too many requests waiting for %s (limit %d); try again later", what, q.perLock)
 	}
-	w = &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1)}
+	w = &waiter{Waiter: lock.Waiter{Key: key, Holder: holder}, wake: make(chan struct{}, 1), since: time.Now()}
 	q.byName[name] = append(q.byName[name], w)
 	q.n++
 	q.next++
@@ -482,6 +485,37 @@ func (q *queues) counts(ctx context.Context) map[string]int {
 		}
 	}
 	return m
+}
+
+// waiting returns how many requests wait (on every server, when the queue
+// is shared, as counts does) and when the one waiting longest on this
+// server took its place in line (zero: none waits here).
+func (q *queues) waiting(ctx context.Context) (n int, oldest time.Time) {
+	var shared map[string]int
+	if q.shared != nil {
+		if m, err := q.shared.Counts(ctx); err == nil {
+			shared = m
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, ws := range q.byName {
+		for _, x := range ws {
+			if x.kept() {
+				continue
+			}
+			if shared == nil {
+				n++
+			}
+			if oldest.IsZero() || x.since.Before(oldest) {
+				oldest = x.since
+			}
+		}
+	}
+	for _, c := range shared {
+		n += c
+	}
+	return n, oldest
 }
 
 // LimitReached logs err, a request refused because a limit of the server

@@ -61,26 +61,76 @@ func New() *Metrics {
 	return m
 }
 
-// Gauges reports the current numbers of locks, held locks, holds and
-// waiters; read once at each scrape. An error (the store cannot be read)
-// leaves the four out of that scrape rather than report zeros: "nothing
-// held" would be a lie, and an absent series is what alerts can tell.
-type Gauges func() (locks, held, holds, waiters int, err error)
+// LockStats are the lock gauges' figures at one scrape.
+type LockStats struct {
+	Locks, Held, Holds, Waiters int
+	// OldestHold is how long the lock held longest has been held,
+	// continuously since it went from free to held (lock.Lock's Since,
+	// whoever holds it now); 0 when nothing is held.
+	OldestHold time.Duration
+	// OldestWait is how long the request waiting longest has waited; 0
+	// when none waits.
+	OldestWait time.Duration
+}
+
+// Stats computes the lock figures from every lock, in one pass over them,
+// with waiters and oldestWait (zero: none waits) from the wait queue, as of
+// now. Clock skew (a lock taken by a replica whose clock is ahead) would
+// make an age negative: it counts as 0.
+func Stats(locks []*lock.Lock, waiters int, oldestWait, now time.Time) LockStats {
+	st := LockStats{Locks: len(locks), Waiters: waiters}
+	var oldest time.Time
+	for _, l := range locks {
+		if l.Free() {
+			continue
+		}
+		st.Held++
+		st.Holds += len(l.Holds)
+		if !l.Since.IsZero() && (oldest.IsZero() || l.Since.Before(oldest)) {
+			oldest = l.Since
+		}
+	}
+	if !oldest.IsZero() {
+		st.OldestHold = max(now.Sub(oldest), 0)
+	}
+	if !oldestWait.IsZero() {
+		st.OldestWait = max(now.Sub(oldestWait), 0)
+	}
+	return st
+}
+
+// Gauges reports the lock figures; read once at each scrape. An error (the
+// store cannot be read) leaves the lock gauges out of that scrape rather
+// than report zeros: "nothing held" would be a lie, and an absent series is
+// what alerts can tell.
+type Gauges func() (LockStats, error)
 
 // WatchLocks registers gauges read from fn at each scrape.
+//
+// The oldest hold and wait are ages in seconds, not the Unix timestamps of
+// when they began (which Prometheus' guide prefers for gauges a program
+// sets when something happens, lest a stuck update go unseen): these are
+// computed at each scrape, so they cannot go stale, and an age has an
+// honest value when nothing is held or waits, 0, where a timestamp would
+// need a made-up one (0 would read as a hold since 1970 in time() - x) or
+// an absent series, which already means "the store cannot be read". The
+// alert is then a plain threshold. No gauge has a lock's name as a label:
+// names are unbounded; GET /locks says which lock it is.
 func (m *Metrics) WatchLocks(fn Gauges) {
-	m.reg.MustRegister(&lockGauges{fn: fn, descs: [4]*prometheus.Desc{
+	m.reg.MustRegister(&lockGauges{fn: fn, descs: [6]*prometheus.Desc{
 		prometheus.NewDesc("locker_locks", "Locks known to the server, free or held.", nil, nil),
 		prometheus.NewDesc("locker_locks_held", "Locks currently held.", nil, nil),
 		prometheus.NewDesc("locker_holds", "Holders currently holding a lock (one per holder and lock).", nil, nil),
 		prometheus.NewDesc("locker_waiters", "Requests waiting for a lock.", nil, nil),
+		prometheus.NewDesc("locker_oldest_hold_seconds", "How long the lock held longest has been held, since it went from free to held; 0 when none is held.", nil, nil),
+		prometheus.NewDesc("locker_oldest_wait_seconds", "How long the request waiting longest for a lock has waited; 0 when none waits.", nil, nil),
 	}})
 }
 
-// lockGauges collects the four gauges from one call of fn.
+// lockGauges collects the lock gauges from one call of fn.
 type lockGauges struct {
 	fn    Gauges
-	descs [4]*prometheus.Desc
+	descs [6]*prometheus.Desc
 }
 
 func (g *lockGauges) Describe(ch chan<- *prometheus.Desc) {
@@ -90,12 +140,12 @@ func (g *lockGauges) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (g *lockGauges) Collect(ch chan<- prometheus.Metric) {
-	locks, held, holds, waiters, err := g.fn()
+	st, err := g.fn()
 	if err != nil {
 		return
 	}
-	for i, v := range []int{locks, held, holds, waiters} {
-		ch <- prometheus.MustNewConstMetric(g.descs[i], prometheus.GaugeValue, float64(v))
+	for i, v := range []float64{float64(st.Locks), float64(st.Held), float64(st.Holds), float64(st.Waiters), st.OldestHold.Seconds(), st.OldestWait.Seconds()} {
+		ch <- prometheus.MustNewConstMetric(g.descs[i], prometheus.GaugeValue, v)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // TestMethodsAreBoundedLabels: a request's method is any token a client
@@ -101,12 +103,12 @@ func TestAbandonedRequestsCounted(t *testing.T) {
 func TestLockGaugesLeftOutWhenUnreadable(t *testing.T) {
 	m := New()
 	calls, fail := 0, false
-	m.WatchLocks(func() (int, int, int, int, error) {
+	m.WatchLocks(func() (LockStats, error) {
 		calls++
 		if fail {
-			return 0, 0, 0, 0, fmt.Errorf("database away")
+			return LockStats{}, fmt.Errorf("database away")
 		}
-		return 5, 2, 3, 1, nil
+		return LockStats{Locks: 5, Held: 2, Holds: 3, Waiters: 1, OldestHold: 90 * time.Minute, OldestWait: 1500 * time.Millisecond}, nil
 	})
 	scrape := func() string {
 		rec := httptest.NewRecorder()
@@ -117,7 +119,8 @@ func TestLockGaugesLeftOutWhenUnreadable(t *testing.T) {
 		return rec.Body.String()
 	}
 	out := scrape()
-	for _, want := range []string{"locker_locks 5\n", "locker_locks_held 2\n", "locker_holds 3\n", "locker_waiters 1\n"} {
+	for _, want := range []string{"locker_locks 5\n", "locker_locks_held 2\n", "locker_holds 3\n", "locker_waiters 1\n",
+		"locker_oldest_hold_seconds 5400\n", "locker_oldest_wait_seconds 1.5\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scrape lacks %q", want)
 		}
@@ -127,7 +130,7 @@ func TestLockGaugesLeftOutWhenUnreadable(t *testing.T) {
 	}
 	fail = true
 	out = scrape()
-	if strings.Contains(out, "locker_locks") || strings.Contains(out, "locker_holds") || !strings.Contains(out, "locker_store_write_errors_total") {
+	if strings.Contains(out, "locker_locks") || strings.Contains(out, "locker_holds") || strings.Contains(out, "locker_oldest") || !strings.Contains(out, "locker_store_write_errors_total") {
 		t.Errorf("with the store unreadable the scrape is:\n%s", out)
 	}
 }
@@ -228,5 +231,44 @@ func TestCommitsObserved(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, grep(out, "locker_store"))
 		}
+	}
+}
+
+// TestStatsOldest: the oldest hold is the lock held longest, by when it went
+// from free to held (Since), whoever holds it now and however many; free
+// locks do not count; nothing held or nobody waiting is 0; the ages grow
+// with the clock; a Since ahead of the clock (another replica's clock) is
+// 0, not negative.
+func TestStatsOldest(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+	held := func(name string, since time.Time, holders ...string) *lock.Lock {
+		l := &lock.Lock{Name: name, Key: "k", Since: since}
+		for _, h := range holders {
+			l.Holds = append(l.Holds, lock.HeldBy{Holder: h, Hold: lock.Hold{Count: 1, Acquired: t0.Add(time.Hour)}})
+		}
+		return l
+	}
+	free := &lock.Lock{Name: "free", FreeSince: t0.Add(-48 * time.Hour)}
+
+	if st := Stats([]*lock.Lock{free}, 0, time.Time{}, t0); st != (LockStats{Locks: 1}) {
+		t.Errorf("nothing held, nobody waiting: %+v", st)
+	}
+	locks := []*lock.Lock{
+		free,
+		held("recent", t0.Add(-10*time.Minute), "a"),
+		held("stuck", t0.Add(-2*time.Hour), "a", "b"),
+		held("middle", t0.Add(-time.Hour), "c"),
+	}
+	st := Stats(locks, 2, t0.Add(-30*time.Second), t0)
+	want := LockStats{Locks: 4, Held: 3, Holds: 4, Waiters: 2, OldestHold: 2 * time.Hour, OldestWait: 30 * time.Second}
+	if st != want {
+		t.Errorf("Stats = %+v, want %+v", st, want)
+	}
+	st = Stats(locks, 2, t0.Add(-30*time.Second), t0.Add(45*time.Minute))
+	if st.OldestHold != 2*time.Hour+45*time.Minute || st.OldestWait != 45*time.Minute+30*time.Second {
+		t.Errorf("45 minutes later: oldest hold %v, wait %v", st.OldestHold, st.OldestWait)
+	}
+	if st := Stats([]*lock.Lock{held("ahead", t0.Add(time.Second), "a")}, 1, t0.Add(time.Second), t0); st.OldestHold != 0 || st.OldestWait != 0 {
+		t.Errorf("a Since ahead of the clock: oldest hold %v, wait %v; want 0", st.OldestHold, st.OldestWait)
 	}
 }
