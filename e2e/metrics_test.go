@@ -288,3 +288,36 @@ func TestMetricsStuckGauges(t *testing.T) {
 	}
 	poll("0 and 0, nothing held, nobody waiting", func(hold, wait float64) bool { return hold == 0 && wait == 0 })
 }
+
+// TestMetricsStuckGaugesReplicas: with PostgreSQL, a replica reports the
+// oldest hold and wait of the whole database, as it does the counts: a
+// request waiting on replica a shows in replica b's scrape too.
+func TestMetricsStuckGaugesReplicas(t *testing.T) {
+	db := haDatabase(t)
+	a := startServer(t, []string{"LOCKER_DATABASE_URL=" + db})
+	b := startServer(t, []string{"LOCKER_DATABASE_URL=" + db})
+	if st, body := do(t, nil, "PUT", a.URL+"/lock/deploy", `{"key":"pipeline-1"}`); st != 200 {
+		t.Fatalf("PUT: %d %s", st, body)
+	}
+	waited := haAsync("PUT", a.URL+"/lock/deploy", `{"key":"pipeline-2","wait":"2m"}`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		text := scrape(t, b.URL, "", "")
+		hold, _ := metric(text, "locker_oldest_hold_seconds")
+		wait, _ := metric(text, "locker_oldest_wait_seconds")
+		n, _ := metric(text, "locker_waiters")
+		if hold > 0 && wait > 0 && n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica b after 30s: oldest hold %v, oldest wait %v, %v waiters; want replica a's lock and waiter", hold, wait, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st, body := do(t, nil, "DELETE", a.URL+"/lock/deploy", `{"key":"pipeline-1"}`); st != 200 {
+		t.Fatalf("DELETE: %d %s", st, body)
+	}
+	if r := <-waited; r.err != nil || r.status != 200 {
+		t.Fatalf("the waiting PUT: %d %v %s", r.status, r.err, r.body)
+	}
+}

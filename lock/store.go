@@ -92,6 +92,16 @@ type WaitQueue interface {
 	Counts(ctx context.Context) (map[string]int, error)
 }
 
+// WaitAges is implemented by a WaitQueue that knows when each waiter took
+// its place in line (pgstore, for every replica's waiters): the metrics'
+// oldest wait then covers them all, as the waiter count does.
+type WaitAges interface {
+	// Waiting returns the number of live waiters and how long the one
+	// that took its place first has waited, by the store's clock (a kept
+	// place taken back keeps its start); 0 when none waits.
+	Waiting(ctx context.Context) (n int, longest time.Duration, err error)
+}
+
 // Ticket is a waiter's place in a WaitQueue.
 type Ticket uint64
 

@@ -687,8 +687,8 @@ func (s *Service) WaiterCounts(ctx context.Context) map[string]int { return s.qu
 
 // Waiting returns how many requests wait for a lock or pool (as the sum of
 // WaiterCounts) and when the one waiting longest took its place in line,
-// zero when none waits. With a shared queue (PostgreSQL) the count is every
-// server's, the oldest this server's own waiters'.
+// zero when none waits. With a shared queue (PostgreSQL) both are every
+// server's.
 func (s *Service) Waiting(ctx context.Context) (n int, oldest time.Time) {
 	return s.queues.waiting(ctx)
 }

@@ -488,9 +488,18 @@ func (q *queues) counts(ctx context.Context) map[string]int {
 }
 
 // waiting returns how many requests wait (on every server, when the queue
-// is shared, as counts does) and when the one waiting longest on this
-// server took its place in line (zero: none waits here).
+// is shared, as counts does) and when the one waiting longest took its place
+// in line (zero: none waits): of every server too when the shared queue
+// knows (lock.WaitAges), else of this server's own waiters.
 func (q *queues) waiting(ctx context.Context) (n int, oldest time.Time) {
+	if ages, ok := q.shared.(lock.WaitAges); ok {
+		if n, longest, err := ages.Waiting(ctx); err == nil {
+			if n > 0 {
+				oldest = time.Now().Add(-longest)
+			}
+			return n, oldest
+		}
+	}
 	var shared map[string]int
 	if q.shared != nil {
 		if m, err := q.shared.Counts(ctx); err == nil {

@@ -205,6 +205,31 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 	return m, nil
 }
 
+// Waiting implements lock.WaitAges: the live waiters of every replica, in
+// one query, and how long the first of them to join has waited by the
+// database's clock (the one that set joined, so replicas' clocks do not
+// enter into it).
+func (s *Store) Waiting(ctx context.Context) (int, time.Duration, error) {
+	type result struct {
+		n       int
+		longest time.Duration
+	}
+	r, err := reread(s, ctx, func(qctx context.Context) (result, error) {
+		var r result
+		var us int64
+		err := s.pool.QueryRow(qctx, `SELECT count(*),
+			COALESCE(EXTRACT(epoch FROM clock_timestamp() - min(joined)) * 1000000, 0)::bigint
+			FROM locker_waiters WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL`,
+			s.staleAfter()).Scan(&r.n, &us)
+		r.longest = max(time.Duration(us)*time.Microsecond, 0)
+		return r, err
+	})
+	if err != nil {
+		return 0, 0, readError(ctx, err)
+	}
+	return r.n, r.longest, nil
+}
+
 func (s *Store) staleAfter() string {
 	return (staleAfter * s.opts.Heartbeat).String()
 }

@@ -708,10 +708,10 @@ func TestReplicasChangeRetriedOverAConcurrentWrite(t *testing.T) {
 	}
 }
 
-// TestSchemaRolledBackAndUpgradedAgain: version 4 only adds a column, so
-// docs/ha.md tells how to let an older build start after an upgrade (set
-// the version back to 3); upgrading again must then work, and find the
-// column there.
+// TestSchemaRolledBackAndUpgradedAgain: versions 4 and 5 only add a column
+// each, so docs/ha.md tells how to let an older build start after an
+// upgrade (set the version back to 3, or 4); upgrading again must then
+// work, and find the columns there.
 func TestSchemaRolledBackAndUpgradedAgain(t *testing.T) {
 	dbURL := pgtest.Schema(t)
 	r := openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
@@ -727,7 +727,7 @@ func TestSchemaRolledBackAndUpgradedAgain(t *testing.T) {
 	r = openReplica(t, dbURL, "a", pgstore.Options{}, lockservice.Config{})
 	r.acquire(t, "after", "k", 0)
 	var version int
-	if err := conn.QueryRow(bg, `SELECT version FROM locker_schema`).Scan(&version); err != nil || version != 4 {
-		t.Fatalf("schema version %d (%v), want 4 again", version, err)
+	if err := conn.QueryRow(bg, `SELECT version FROM locker_schema`).Scan(&version); err != nil || version != pgstore.SchemaVersion {
+		t.Fatalf("schema version %d (%v), want %d again", version, err, pgstore.SchemaVersion)
 	}
 }

@@ -60,6 +60,11 @@ var migrations = []string{
 	// 4: a waiter whose wait ran out keeps its place until kept_until for
 	// the same key and holder asking again; meanwhile it is not live.
 	`ALTER TABLE locker_waiters ADD COLUMN IF NOT EXISTS kept_until timestamptz;`,
+	// 5: when a waiter took its place in line, for the metrics' oldest
+	// wait across replicas. A kept place taken back keeps it. Rows of
+	// older replicas get it from the default; rows there are now get
+	// the migration's time.
+	`ALTER TABLE locker_waiters ADD COLUMN IF NOT EXISTS joined timestamptz NOT NULL DEFAULT clock_timestamp();`,
 }
 
 // migrateLockID is the advisory lock that serialises migrations when
