@@ -2,10 +2,12 @@
 //
 // Data comes from the API: GET locks (every lock), GET pools (every pool with
 // its members, free/total counts and waiters), GET whoami (may this user
-// force a release?), GET lock/<name>/history, and the event stream GET
-// events. Events schedule a reload of the locks and pools: at most one is
-// in flight and one queued behind it, a second or more apart (more when the
-// last one cost more), so a burst of events costs a reload or two and a
+// force a release, and so forget a lock?), GET lock/<name>/history, and the
+// event stream GET events; it changes locks with DELETE
+// lock/<name>?force=true and POST lock/<name>/forget. Events schedule a
+// reload of the locks and pools: at most one is in flight and one queued
+// behind it, a second or more apart (more when the last one cost more), so
+// a burst of events costs a reload or two and a
 // page of 10,000 locks stays responsive; a reconnected stream reloads
 // everything, since events may have been missed. While the page is visible
 // it also reloads every few seconds: waiters come and go without an event.
@@ -35,6 +37,9 @@
     pools: new Map(), // name -> pool, as GET /pools returns it, its members a Map too
     loaded: false,
     loadError: "",
+    // may_force: the server lets this user force a release, and by the
+    // same rule (the admin when one is set, else anyone who may change
+    // locks; never the read-only user) forget a lock.
     me: { user: "", may_force: false, sign_in: false },
     selected: null, // name of the lock in the detail panel
     openedFrom: null, // the pool whose member opened it, or null for its row
@@ -612,6 +617,7 @@
     stale();
     if (state.selected !== null) renderDetail();
     if (forcing !== null) renderConfirm();
+    if (forgetting !== null) renderForgetConfirm();
   }
 
   // ---- The detail panel --------------------------------------------------
@@ -646,6 +652,7 @@
     const changed = state.selected !== name;
     state.selected = name;
     state.openedFrom = from === undefined ? null : from;
+    $("locks-result").textContent = ""; // what the last forget said
     if (changed) {
       state.history = null;
       state.historyError = "";
@@ -666,16 +673,27 @@
   }
 
   function closeDetail() {
+    closeDetailTo(null);
+  }
+
+  // closeDetailTo closes the detail and takes the focus back to what opened
+  // it. When that is gone (the lock was forgotten: its row left the table)
+  // the focus goes to the row of the lock named next, if it is shown, else
+  // to the filter: left on a button that is gone, it fell to the page's
+  // body, and the keyboard started again from the top of the page.
+  function closeDetailTo(next) {
     const name = state.selected, from = state.openedFrom;
     state.selected = null;
     state.openedFrom = null;
     $("detail").hidden = true;
     overlay();
     render();
+    const rowButton = (n) => [...$("rows").querySelectorAll("button.lock-link")].find((b) => b.closest("tr").dataset.name === n);
     const opener = from === null
-      ? [...$("rows").querySelectorAll("button.lock-link")].find((b) => b.closest("tr").dataset.name === name)
+      ? rowButton(name)
       : [...$("pool-list").querySelectorAll("button.member-link")].find((b) => b.dataset.name === name && b.closest("li.pool").dataset.pool === from);
-    if (opener) opener.focus();
+    const target = opener || (next !== null && rowButton(next)) || $("filter");
+    target.focus();
   }
 
   function fact(term, value) {
@@ -731,6 +749,16 @@
     $("force-cli").hidden = !(forcible && !addressable(name));
     $("force-cli").textContent = addressable(name) ? "" :
       "A browser cannot address a lock named " + name + " (it reads %2E in an address as a dot segment), so it cannot force this one; use the CLI: locker unlock '" + name + "' --force";
+
+    // Forget: by the same rule as a force (may_force), for what the server
+    // forgets: a free lock nobody waits for, in no pool (a member leaves
+    // its pool first). A lock freed while the detail is open gets the
+    // button on the redraw its event brings.
+    const forgettable = state.me.may_force && !!l && l.state === "free" && !l.waiters && poolsOf(l).length === 0;
+    $("forget").hidden = !(forgettable && addressable(name));
+    $("forget-cli").hidden = !(forgettable && !addressable(name));
+    $("forget-cli").textContent = addressable(name) ? "" :
+      "A browser cannot address a lock named " + name + ", so it cannot forget this one; use the CLI: locker forget '" + name + "'";
 
     const hist = [];
     if (state.historyError) {
@@ -903,6 +931,96 @@
     render();
     $("detail-title").focus();
     scheduleHistory();
+    scheduleLoad();
+  }
+
+  // ---- Forget ------------------------------------------------------------
+
+  // forgetting is what the forget dialog is about, while it is open: the
+  // lock's name and its last fence (a lock taken again after its forget
+  // gets a higher one). As with a force, a live change of the lock redraws
+  // the dialog, which then says that forgetting now will be refused; the
+  // server decides, and its refusal is shown as it says it.
+  let forgetting = null; // { name, fence }
+  let forgetBusy = false; // a forget is on its way: no second dialog
+
+  function askForget() {
+    const l = state.locks.get(state.selected);
+    if (!l || forgetBusy) return;
+    forgetting = { name: l.name, fence: Number(l.fence) || 0 };
+    renderForgetConfirm();
+    $("forget-confirm").returnValue = "";
+    $("forget-confirm").showModal();
+  }
+
+  function renderForgetConfirm() {
+    if (forgetting === null) return;
+    const l = state.locks.get(forgetting.name);
+    if (l && l.state === "free") forgetting.fence = Number(l.fence) || 0; // taken and released meanwhile: higher
+    $("forget-name").replaceChildren(userText(forgetting.name));
+    $("forget-fence").textContent = forgetting.fence > 0 ? " (" + forgetting.fence + ")" : "";
+    const changed = [];
+    if (!l) {
+      changed.push("Changed since this dialog opened: the page no longer lists this lock; it may be forgotten already.");
+    } else if (l.state !== "free") {
+      changed.push("Changed since this dialog opened: key ", el("span", { user: l.key }), " took it (fence " + l.fence + ", ",
+        ...joined(holdersOf(l).map((h) => el("span", { user: h }))), "). Only a free lock can be forgotten: the server will refuse.");
+    } else if (l.waiters) {
+      changed.push("Changed since this dialog opened: " + l.waiters + " request(s) wait for it. Only a lock nobody waits for can be forgotten: the server will refuse.");
+    } else if (poolsOf(l).length) {
+      changed.push("Changed since this dialog opened: it was added to a pool. A pool member cannot be forgotten: the server will refuse.");
+    }
+    $("forget-changed").replaceChildren(...changed);
+  }
+
+  async function forgetConfirmed() {
+    const f = forgetting;
+    forgetting = null;
+    $("forget-changed").textContent = "";
+    if ($("forget-confirm").returnValue !== "forget" || f === null || forgetBusy) {
+      // Back to the button, or, taken meanwhile and the button gone, to
+      // the detail's title rather than the page's body.
+      if (!$("forget").hidden) $("forget").focus();
+      else if (state.selected !== null) $("detail-title").focus();
+      return;
+    }
+    const name = f.name;
+    forgetBusy = true;
+    setResult("Forgetting " + name + "…");
+    let r;
+    try {
+      r = await api("POST", lockPath(name) + "/forget");
+    } catch (e) {
+      forgetBusy = false;
+      // 423: taken (or waited for) since the dialog opened; nothing was
+      // forgotten. Show the server's word and the lock as it is now. The
+      // detail stays on it.
+      const now = e.status === 423 && e.body ? e.body.lock : null;
+      if (now && typeof now === "object" && now.name === name) {
+        applyLock(now);
+        state.version++;
+        setResult(e.message, "error");
+      } else {
+        setResult("Forget failed: " + e.message, "error");
+      }
+      render();
+      $("detail-title").focus();
+      scheduleHistory();
+      scheduleLoad();
+      return;
+    }
+    forgetBusy = false;
+    // Gone: out of the page at once (the forgotten event's reload agrees),
+    // the detail closed, and the focus on the row that followed it (or
+    // came before it, for the last) while the page still shows where it
+    // was; the server's answer where the table is.
+    const tr = [...$("rows").children].find((row) => row.dataset.name === name);
+    const next = tr ? (tr.nextElementSibling?.dataset.name ?? tr.previousElementSibling?.dataset.name ?? null) : null;
+    state.locks.delete(name);
+    state.version++;
+    if (state.selected === name) closeDetailTo(next);
+    else render();
+    $("locks-result").replaceChildren(userText(r && typeof r.response === "string" ? r.response : "Forgot " + name + " and its history."));
     scheduleLoad();
   }
 
@@ -1240,6 +1358,8 @@
     });
     $("force").addEventListener("click", askForce);
     $("confirm").addEventListener("close", confirmed);
+    $("forget").addEventListener("click", askForget);
+    $("forget-confirm").addEventListener("close", forgetConfirmed);
     setInterval(tick, 1000);
     setInterval(poll, 1000);
     document.addEventListener("visibilitychange", () => {
