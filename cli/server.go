@@ -62,6 +62,10 @@ Runs the lock server. It is configured with environment variables:
   LOCKER_MAX_TTL      longest lease (default: no limit)
   LOCKER_MAX_WAITERS, LOCKER_MAX_WAITERS_PER_LOCK
                       bounds on waiting requests (default 10000 and 1000)
+  LOCKER_FORGET_FREE_AFTER
+                      forget locks free for longer than this (e.g. 168h) that
+                      nobody waits for and that are in no pool, with their
+                      history (default 0: keep them, listed, for ever)
   LOCKER_HISTORY      events kept per lock (default 100; at most 2048 with the
                       file store)
   LOCKER_LOG_FORMAT   text (default) or json
@@ -155,12 +159,16 @@ func loadServerConfig(env Env) (serverConfig, error) {
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"LOCKER_MAX_WAIT", &c.service.MaxWait}, {"LOCKER_DEFAULT_TTL", &c.service.DefaultTTL}, {"LOCKER_MAX_TTL", &c.service.MaxTTL}} {
+	}{{"LOCKER_MAX_WAIT", &c.service.MaxWait}, {"LOCKER_DEFAULT_TTL", &c.service.DefaultTTL}, {"LOCKER_MAX_TTL", &c.service.MaxTTL}, {"LOCKER_FORGET_FREE_AFTER", &c.service.ForgetFreeAfter}} {
 		if v := env(d.name); v != "" {
 			if *d.dst, err = lock.ParseDuration(v); err != nil {
 				return c, fmt.Errorf("%s: %v", d.name, err)
 			}
 		}
+	}
+	if f := c.service.ForgetFreeAfter; f > 0 && f < time.Second {
+		// The sweep runs at most once a second: less would not be kept.
+		return c, fmt.Errorf("LOCKER_FORGET_FREE_AFTER=%q is shorter than a second, the shortest the server keeps to: use 1s or more, or 0 to keep free locks", env("LOCKER_FORGET_FREE_AFTER"))
 	}
 	if c.service.MaxTTL > 0 && c.service.DefaultTTL > c.service.MaxTTL {
 		return c, fmt.Errorf("LOCKER_DEFAULT_TTL (%s) is longer than LOCKER_MAX_TTL (%s)", c.service.DefaultTTL, c.service.MaxTTL)
@@ -331,6 +339,9 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	svc := lockservice.New(store, cfg.service)
 	svcCtx, stopService := context.WithCancel(context.Background())
 	defer stopService()
+	// On every way out, before the store closes: Close waits for the
+	// sweep of free locks (LOCKER_FORGET_FREE_AFTER) to stop.
+	defer svc.Close()
 	if err := svc.Start(svcCtx); err != nil {
 		ln.Close()
 		return err
@@ -381,6 +392,9 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	attrs := []any{"addr", ln.Addr().String(), "scheme", scheme, "store", storeName(cfg), "version", Version}
+	if f := cfg.service.ForgetFreeAfter; f > 0 {
+		attrs = append(attrs, "forget_free_after", f.String())
+	}
 	if f, ok := store.(interface{ Path() string }); ok && f.Path() != cfg.dataFile {
 		// LOCKER_CONFIG is relative or a link: say which file it is.
 		attrs = append(attrs, "file", f.Path())

@@ -44,7 +44,12 @@ type Config struct {
 	// longer than MaxWait ask again and again, and would otherwise go to
 	// the back of the line each time.
 	KeepPlace time.Duration
-	Logger    *slog.Logger
+	// ForgetFreeAfter, when > 0, has the service forget (lock.Forget)
+	// every lock free for longer than it that nobody waits for and that is
+	// in no pool, checked every tenth of it (1s to 1h). Default 0: free
+	// locks are kept, and listed, for ever.
+	ForgetFreeAfter time.Duration
+	Logger          *slog.Logger
 }
 
 // Service is the lock service.
@@ -60,6 +65,13 @@ type Service struct {
 	closeOnce sync.Once
 
 	limitLog logevery.Minute // requests refused at a limit (LimitReached)
+
+	// The sweep of Config.ForgetFreeAfter: the store's time at Start
+	// (from which a lock with no FreeSince counts), its failures' log,
+	// and its goroutine, which Close waits for.
+	forgetStarted time.Time
+	forgetLog     logevery.Minute
+	sweeper       sync.WaitGroup
 }
 
 // New returns a Service over store. Call Start before use.
@@ -90,8 +102,14 @@ func New(store lock.Store, cfg Config) *Service {
 }
 
 // Start expires the leases that ran out while the server was down and
-// watches the rest until ctx ends.
+// watches the rest until ctx ends; with Config.ForgetFreeAfter set, it also
+// sweeps free locks until ctx ends or Close.
 func (s *Service) Start(ctx context.Context) error {
+	if s.cfg.ForgetFreeAfter > 0 {
+		// Before the list: a lock it finds with no FreeSince was free
+		// by then.
+		s.forgetStarted = s.storeNow(ctx)
+	}
 	locks, err := s.store.List(ctx)
 	if err != nil {
 		return err
@@ -109,6 +127,10 @@ func (s *Service) Start(ctx context.Context) error {
 		s.leases.watch(l.Name, l.NextExpiry())
 	}
 	go s.leases.run(ctx)
+	if s.cfg.ForgetFreeAfter > 0 {
+		s.sweeper.Add(1)
+		go s.forgetFreeLoop(ctx)
+	}
 	return nil
 }
 
@@ -387,9 +409,12 @@ const giveBackPause = 100 * time.Millisecond
 // (event streams) end when it is.
 func (s *Service) Closing() <-chan struct{} { return s.closing }
 
-// Close makes waiting requests give up (the server is shutting down).
+// Close makes waiting requests give up (the server is shutting down), and
+// returns once the sweep of free locks, if any, has stopped: the store may
+// be closed then.
 func (s *Service) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
+	s.sweeper.Wait()
 }
 
 // tryAcquire makes one attempt. w is the caller's place in the queue (nil
