@@ -398,7 +398,7 @@ func (s *Store) Watch(fn func(string, []lock.Event)) {
 // is not are harmless: they only have to grow).
 const readForChange = `SELECT v.n, coalesce(l.key, ''), coalesce(l.holds, '{}'), coalesce(l.fence, 0), l.since,
 	l.free_since, coalesce(l.pools, '{}'), l.metadata, coalesce(l.version, -1), clock_timestamp(),
-	CASE WHEN coalesce(l.key, '') = '' THEN nextval('locker_fence') END
+	CASE WHEN coalesce(l.key, '') = '' THEN nextval('locker_fence') END, coalesce(l.xmin::text, '')
 	FROM (SELECT $1::text AS n) v LEFT JOIN locker_locks l ON l.name = v.n`
 
 // readQueue reads the lock's live waiters, oldest first.
@@ -421,11 +421,20 @@ const readQueue = `SELECT id, key, holder FROM locker_waiters
 // with a state decided on the one it had, a hold renewed, say. Only a lock
 // read as new is inserted (writeNew), and ON CONFLICT then finds any row
 // made since, whose version is never -1.
+//
+// The row must also be the very row version read: its xmin ($13, the
+// transaction that wrote it) as well as its version. A lock forgotten and
+// made again under its name starts again at version 1, so a version alone
+// can match a row that is not the one read (read at 1, released, forgotten,
+// taken anew at 1): the write would put a state decided on the old lock
+// over the new holder's (a lost hold, the fence going back). Two writes
+// are two transactions, with two xids, which do not repeat while a read
+// can still be written (writeBy bounds that to seconds).
 const writeLock = writeLockStart + `
 	UPDATE locker_locks AS l SET key = $2::text, holds = $3::jsonb, fence = $4::bigint, since = $5::timestamptz,
 		updated_at = $6::timestamptz, free_since = $7::timestamptz, pools = $8::text[], metadata = $9::jsonb,
 		version = l.version + 1
-	FROM t WHERE t.in_time AND l.name = $1::text AND l.version = $10::bigint
+	FROM t WHERE t.in_time AND l.name = $1::text AND l.version = $10::bigint AND l.xmin = $13::text::xid
 	RETURNING l.version` + writeLockEnd
 
 // writeNewLock is writeLock for a lock read as new ($10 is -1): it inserts
@@ -482,7 +491,8 @@ SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t)
 const writeNew = writeNewLock + writeResult
 
 // forgetLock deletes a forgotten lock (lock.Forgets) with its history, only
-// at the version it was read at ($2), and only before $3 by the database's
+// at the version (and row: xmin $4, see writeLock) it was read at ($2), and
+// only before $3 by the database's
 // clock, as writeLock writes; it returns the version deleted (NULL when
 // another change came first or it came too late) and whether it came in
 // time. One statement, so one transaction: the row and its history go
@@ -491,6 +501,7 @@ const forgetLock = `WITH t AS MATERIALIZED (
 	SELECT clock_timestamp() < $3::timestamptz AS in_time
 ), u AS (
 	DELETE FROM locker_locks AS l USING t WHERE t.in_time AND l.name = $1::text AND l.version = $2::bigint
+		AND l.xmin = $4::text::xid
 	RETURNING l.version
 ), h AS (
 	DELETE FROM locker_history WHERE name = $1::text AND EXISTS (SELECT 1 FROM u)
@@ -502,11 +513,11 @@ const forgetLock = `WITH t AS MATERIALIZED (
 SELECT (SELECT version FROM u), (SELECT in_time FROM t), (SELECT n FROM c)`
 
 // writeTrimming is writeChange that also trims the lock's history to the
-// newest $13 events as of before this change (the statement does not see
-// its own insert), so up to $13 plus this change's events remain.
+// newest $14 events as of before this change (the statement does not see
+// its own insert), so up to $14 plus this change's events remain.
 const writeTrimming = writeLock + `, d AS (
 	DELETE FROM locker_history WHERE name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
-		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $13) newest)
+		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $14) newest)
 )
 SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c)`
 
@@ -672,7 +683,8 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	var version int64
 	var now time.Time
 	var fence *int64
-	l, err := scanLock(br.QueryRow(), &version, &now, &fence)
+	var xmin string // the row read (see writeLock); "" for a new lock
+	l, err := scanLock(br.QueryRow(), &version, &now, &fence, &xmin)
 	var queue []lock.Queued
 	if err == nil {
 		var rows pgx.Rows
@@ -772,14 +784,16 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 			// that finds nothing and is tried again for ever.
 			return l, nil, 0, 0, nil
 		}
-		return s.forget(ctx, wctx, conn, name, l, events, version, by)
+		return s.forget(ctx, wctx, conn, name, l, events, version, xmin, by)
 	}
 	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON, by}
 	switch {
 	case version < 0:
 		write = writeNew
 	case trim:
-		write, args = writeTrimming, append(args, s.opts.HistoryLimit)
+		write, args = writeTrimming, append(args, xmin, s.opts.HistoryLimit)
+	default:
+		args = append(args, xmin)
 	}
 	var (
 		after  *int64 // NULL: not written
@@ -823,13 +837,13 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 // is the one after the deleted row's, for the order of the lock's changes
 // (see order.deliver). The lock's history goes with it, so there is no
 // history id of the events to announce: they are few, and go inline.
-func (s *Store) forget(ctx, wctx context.Context, conn *pgxpool.Conn, name string, l lock.Lock, events []lock.Event, version int64, by time.Time) (lock.Lock, []lock.Event, int64, int64, error) {
+func (s *Store) forget(ctx, wctx context.Context, conn *pgxpool.Conn, name string, l lock.Lock, events []lock.Event, version int64, xmin string, by time.Time) (lock.Lock, []lock.Event, int64, int64, error) {
 	var (
 		deleted *int64 // NULL: not deleted
 		inTime  bool
 		zero    int
 	)
-	err := conn.QueryRow(wctx, forgetLock, name, version, by).Scan(&deleted, &inTime, &zero)
+	err := conn.QueryRow(wctx, forgetLock, name, version, by, xmin).Scan(&deleted, &inTime, &zero)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, lateMark) {
 		return lock.Lock{}, nil, 0, 0, lateError{} // undone
