@@ -161,11 +161,14 @@ func (r *haReplica) start(t *testing.T) error {
 	return nil
 }
 
-// The model: the lock rules of package lock for PUT (no lease), DELETE and
-// GET, one partition per lock.
+// The model: the lock rules of package lock for PUT (no lease), DELETE,
+// GET and forget (POST /lock/{name}/forget), one partition per lock. A
+// forgotten lock is as one never seen; the fences of its next holders are
+// checked by haCheckFences, which wants every new holding's token above
+// those of all that returned before it, forgotten or not.
 
 type haInput struct {
-	Op     string // "put", "delete", "get"
+	Op     string // "put", "delete", "get", "forget"
 	Lock   string
 	Key    string
 	Holder string
@@ -247,6 +250,14 @@ func haApply(s haState, in haInput) (haState, int) {
 			next.Key = ""
 		}
 		return next, http.StatusOK
+	case "forget":
+		switch {
+		case !s.Seen:
+			return s, http.StatusNotFound
+		case s.Key != "":
+			return s, http.StatusLocked
+		}
+		return haState{}, http.StatusOK // gone: as never seen
 	default: // get
 		if !s.Seen {
 			return s, http.StatusNotFound
@@ -290,6 +301,14 @@ var haModel = (&porcupine.NondeterministicModel{
 		}
 		if in.Wait > 0 && out.Status == http.StatusLocked {
 			if out.Key != s.Key || out.Holds != s.Holds {
+				return nil
+			}
+			return []any{s}
+		}
+		if in.Op == "forget" && out.Status == http.StatusLocked && s.Seen && s.Key == "" {
+			// Free, but waited for (the model does not know the
+			// queue): refused, the lock shown as it is.
+			if out.Key != "" || out.Holds != "" {
 				return nil
 			}
 			return []any{s}
@@ -369,9 +388,13 @@ var haHTTP = &http.Client{}
 // false when the request certainly never reached a server (the replica was
 // down: connection refused), and then nothing is recorded.
 func haDo(t *testing.T, h *haHistory, client int, r *haReplica, in haInput) (out haOutput, sent bool) {
-	method := map[string]string{"put": http.MethodPut, "delete": http.MethodDelete, "get": http.MethodGet}[in.Op]
+	method := map[string]string{"put": http.MethodPut, "delete": http.MethodDelete, "get": http.MethodGet, "forget": http.MethodPost}[in.Op]
+	path := "/lock/" + in.Lock
+	if in.Op == "forget" {
+		path += "/forget"
+	}
 	var body io.Reader
-	if in.Op != "get" {
+	if in.Op != "get" && in.Op != "forget" {
 		fields := map[string]string{"key": in.Key, "lock_by": in.Holder, "locked_by": in.Holder}
 		if in.Wait > 0 {
 			fields["wait"] = in.Wait.String()
@@ -382,7 +405,7 @@ func haDo(t *testing.T, h *haHistory, client int, r *haReplica, in haInput) (out
 	base := r.URL()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second+in.Wait)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, base+"/lock/"+in.Lock, body)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
 		t.Error(err)
 		return out, false
@@ -453,7 +476,9 @@ func haRun(t *testing.T, replicas []*haReplica, locks []string, runFor time.Dura
 
 // haClient locks and unlocks like a deploy script: take a lock (retrying
 // while it is held), sometimes re-enter it or look at it, release it fully,
-// move on — each request through a random replica. Each client has its own
+// sometimes forget it (as a pipeline done with a per-branch lock would;
+// refused while another client holds or waits for it), move on — each
+// request through a random replica. Each client has its own
 // key; after a request with an unknown outcome it cleans up (releases under
 // that key until nothing is held) and takes a new key, so that a request
 // still in flight can never release a hold the client believes it has.
@@ -536,6 +561,11 @@ func haClient(t *testing.T, id int, h *haHistory, replicas []*haReplica, locks [
 				t.Errorf("client %d: %s %s with key %s while holding it: %d key %q {%s}", id, op, name, key(), out.Status, out.Key, out.Holds)
 				return
 			}
+		}
+		if rnd.IntN(3) == 0 {
+			// Any answer may be right (another client may hold it,
+			// wait for it, or have forgotten it): the model checks.
+			send("forget", name)
 		}
 		pause(10 * time.Millisecond)
 	}
@@ -708,6 +738,8 @@ func TestHACheckersCatchViolations(t *testing.T) {
 		return haInput{Op: "delete", Lock: lockName, Key: key, Holder: key}
 	}
 	get := func(lockName string) haInput { return haInput{Op: "get", Lock: lockName} }
+	forget := func(lockName string) haInput { return haInput{Op: "forget", Lock: lockName} }
+	notFound := haOutput{Status: http.StatusNotFound}
 	ok := func(key, holds string, fence uint64) haOutput {
 		return haOutput{Status: http.StatusOK, Key: key, Holds: holds, Fence: fence}
 	}
@@ -782,6 +814,46 @@ func TestHACheckersCatchViolations(t *testing.T) {
 			op(0, del("x", "a"), unknown, 20, inf),
 			op(1, put("x", "b"), ok("b", "b=1", 2), 30, 40),
 		}, false, true, true},
+		{"forgotten, then taken again with a higher fence", []porcupine.Operation{
+			op(0, put("x", "a"), ok("a", "a=1", 1), 0, 10),
+			op(0, del("x", "a"), ok("", "", 1), 20, 30),
+			op(0, forget("x"), ok("", "", 1), 40, 50),
+			op(1, get("x"), notFound, 60, 70),
+			op(1, forget("x"), notFound, 80, 90),
+			op(1, put("x", "b"), ok("b", "b=1", 2), 100, 110),
+		}, true, true, true},
+		{"a forgotten lock read back", []porcupine.Operation{
+			op(0, put("x", "a"), ok("a", "a=1", 1), 0, 10),
+			op(0, del("x", "a"), ok("", "", 1), 20, 30),
+			op(0, forget("x"), ok("", "", 1), 40, 50),
+			op(1, get("x"), ok("", "", 1), 60, 70),
+		}, false, true, true},
+		{"a held lock forgotten", []porcupine.Operation{
+			op(0, put("x", "a"), ok("a", "a=1", 1), 0, 10),
+			op(1, forget("x"), ok("", "", 1), 20, 30),
+			op(2, put("x", "b"), ok("b", "b=1", 2), 40, 50),
+		}, false, false, true},
+		{"a free lock's forget refused (waited for)", []porcupine.Operation{
+			op(0, put("x", "a"), ok("a", "a=1", 1), 0, 10),
+			op(0, del("x", "a"), ok("", "", 1), 20, 30),
+			op(1, forget("x"), locked("", ""), 40, 50),
+			op(1, get("x"), ok("", "", 1), 60, 70),
+		}, true, true, true},
+		{"a lock never seen refused as waited for", []porcupine.Operation{
+			op(1, forget("x"), locked("", ""), 40, 50),
+		}, false, true, true},
+		{"an unknown forget that took effect", []porcupine.Operation{
+			op(0, put("x", "a"), ok("a", "a=1", 1), 0, 10),
+			op(0, del("x", "a"), ok("", "", 1), 20, 30),
+			op(0, forget("x"), unknown, 40, inf),
+			op(1, get("x"), notFound, 60, 70),
+		}, true, true, true},
+		{"taken again after a forget with a lower fence", []porcupine.Operation{
+			op(0, put("x", "a"), ok("a", "a=1", 5), 0, 10),
+			op(0, del("x", "a"), ok("", "", 5), 20, 30),
+			op(0, forget("x"), ok("", "", 5), 40, 50),
+			op(1, put("x", "b"), ok("b", "b=1", 3), 60, 70),
+		}, true, true, false},
 		{"fence reused", []porcupine.Operation{
 			op(0, put("x", "a"), ok("a", "a=1", 5), 0, 10),
 			op(1, put("y", "b"), ok("b", "b=1", 5), 0, 10),
@@ -879,7 +951,7 @@ func haVerify(t *testing.T, h *haHistory, replicas []*haReplica, locks []string,
 
 	end := h.now() + 1
 	ops := h.ops
-	var puts, dels, gets, unknown, acquired int
+	var puts, dels, gets, forgets, forgot, unknown, acquired int
 	afterFaults := map[string]int{}
 	for i := range ops {
 		in, out := ops[i].Input.(haInput), ops[i].Output.(haOutput)
@@ -898,14 +970,22 @@ func haVerify(t *testing.T, h *haHistory, replicas []*haReplica, locks []string,
 			}
 		case "delete":
 			dels++
+		case "forget":
+			forgets++
+			if out.Status == http.StatusOK {
+				forgot++
+			}
 		default:
 			gets++
 		}
 	}
-	t.Logf("history: %d operations (%d PUT, %d of them granted; %d DELETE; %d GET), %d with an unknown outcome", len(ops), puts, acquired, dels, gets, unknown)
+	t.Logf("history: %d operations (%d PUT, %d of them granted; %d DELETE; %d GET; %d forget, %d of them done), %d with an unknown outcome", len(ops), puts, acquired, dels, gets, forgets, forgot, unknown)
 	t.Logf("locks granted between the end of the faults and the end of the run: %v", afterFaults)
 	if acquired < 50 {
 		t.Errorf("only %d locks were granted: the run did too little to show anything", acquired)
+	}
+	if forgot == 0 {
+		t.Errorf("no lock was forgotten: the run did not test taking a forgotten lock again")
 	}
 	if wantUnknown && unknown == 0 {
 		t.Errorf("no request had an unknown outcome: the faults did not hit the clients")
