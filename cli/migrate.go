@@ -158,7 +158,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 			if i > 0 {
 				fmt.Fprint(stdout, ";")
 			}
-			fmt.Fprintf(stdout, " %q, %s", l.Name, salvagedState(l))
+			fmt.Fprintf(stdout, " %q, %s", l.Name, salvagedState(l, false))
 		}
 		fmt.Fprintln(stdout)
 	}

@@ -132,7 +132,7 @@ func writeSalvageReport(w io.Writer, rep *filestore.SalvageReport) {
 	if len(rep.LockNames) > 0 {
 		fmt.Fprintln(w, "locks named in the skipped bytes: each may have lost its last change, or, after zeros a crash left, have one back that was never acknowledged. Now:")
 		for _, n := range rep.LockNames {
-			fmt.Fprintf(w, "  %q: %s\n", n, salvagedState(rep.Now[n]))
+			fmt.Fprintf(w, "  %q: %s\n", n, salvagedState(rep.Now[n], rep.Forgotten[n]))
 		}
 	} else {
 		fmt.Fprintln(w, "no lock name is legible in the skipped bytes: compare locker list with what should be held.")
@@ -145,9 +145,12 @@ next:
 `, rep.Path)
 }
 
-// salvagedState describes a lock as salvage left it (nil: absent).
-func salvagedState(l *lock.Lock) string {
+// salvagedState describes a lock as salvage left it (nil: absent;
+// forgotten: absent because a record kept forgot it).
+func salvagedState(l *lock.Lock, forgotten bool) string {
 	switch {
+	case l == nil && forgotten:
+		return "not in the store: forgotten (locker forget) in a record kept after the skipped bytes; taken again, it starts anew"
 	case l == nil:
 		return "not in the store (every record of it was skipped)"
 	case l.Free():

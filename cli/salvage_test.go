@@ -3,12 +3,15 @@ package cli_test
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cloudfoundry-community/locker/cli"
 	"github.com/cloudfoundry-community/locker/filestore"
+	"github.com/cloudfoundry-community/locker/lock"
+	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
 func salvage(t *testing.T, env map[string]string, args ...string) (string, error) {
@@ -59,5 +62,53 @@ func TestSalvageCommand(t *testing.T) {
 	defer s.Close()
 	if _, err := salvage(t, nil, data); err == nil || !strings.Contains(err.Error(), "stop the server first") {
 		t.Errorf("locker salvage on a store in use: %v", err)
+	}
+}
+
+// TestSalvageNamesForgottenLocks: a lock named in skipped bytes that a
+// record kept later forgot is reported as forgotten, not as a lock every
+// record of which was skipped: the operator told the latter checks for a
+// hold lost, and one was not.
+func TestSalvageNamesForgottenLocks(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "locks.yml")
+	withService(t, data, func(s *lockservice.Service) {
+		for _, key := range []string{"k1", "k2"} {
+			_, err := s.Acquire(bgCtx, "pr-1", lock.Request{Key: key, Holder: key}, 0)
+			must(t, err)
+			_, _, err = s.Release(bgCtx, "pr-1", key, key)
+			must(t, err)
+			_, err = s.Forget(bgCtx, "pr-1")
+			must(t, err)
+		}
+		_, err := s.Acquire(bgCtx, "other", lock.Request{Key: "k", Holder: "k"}, 0)
+		must(t, err)
+	})
+	// Damage the first forget's record: salvage skips it, and keeps the
+	// records after it, the second forget's among them.
+	segs, err := filepath.Glob(data + ".log.*")
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("log segments %v (%v)", segs, err)
+	}
+	b, err := os.ReadFile(segs[0])
+	must(t, err)
+	i := bytes.Index(b, []byte(`"forget":true`))
+	if i < 0 {
+		t.Fatal("no forget record in the log")
+	}
+	b[i+1] = 'X'
+	must(t, os.WriteFile(segs[0], b, 0o600))
+
+	out, err := salvage(t, nil, data)
+	if err != nil {
+		t.Fatalf("locker salvage: %v\n%s", err, out)
+	}
+	line := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), `"pr-1":`) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "forgotten") || strings.Contains(line, "every record of it was skipped") {
+		t.Errorf("salvage reports the forgotten lock as %q; want it said forgotten\n%s", line, out)
 	}
 }

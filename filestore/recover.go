@@ -497,6 +497,14 @@ func (st *state) replay(seg segment, last bool, historyLimit int) (end int64, ze
 			}
 			st.fence = max(st.fence, rec.Fence, rec.Lock.Fence)
 			st.segRecords++
+			if st.salvage != nil {
+				// What salvage reports of a name it finds in skipped bytes.
+				if rec.Forget {
+					st.salvage.forgotten[rec.Lock.Name] = true
+				} else {
+					delete(st.salvage.forgotten, rec.Lock.Name)
+				}
+			}
 			if rec.Forget {
 				delete(st.locks, rec.Lock.Name) // with its history
 				continue

@@ -94,7 +94,7 @@ func Salvage(path string, opts Options) (*SalvageReport, error) {
 		return rep, nil
 	}
 	first := err
-	sv := &salvager{}
+	sv := &salvager{forgotten: map[string]bool{}}
 	st, err = recoverSalvaging(path, opts.HistoryLimit, sv)
 	if err != nil {
 		return nil, &SalvageError{Err: err}
@@ -129,9 +129,12 @@ func Salvage(path string, opts Options) (*SalvageReport, error) {
 	}
 	sort.Strings(rep.LockNames)
 	rep.Now = map[string]*lock.Lock{}
+	rep.Forgotten = map[string]bool{}
 	for _, n := range rep.LockNames {
 		if e := st.locks[n]; e != nil && e.lock != nil {
 			rep.Now[n] = e.lock
+		} else if sv.forgotten[n] {
+			rep.Forgotten[n] = true
 		}
 	}
 
@@ -206,6 +209,10 @@ type SalvageReport struct {
 	// is left).
 	LockNames []string
 	Now       map[string]*lock.Lock
+	// Forgotten holds those of them absent from Now because a record
+	// kept forgot them (POST /lock/{name}/forget), not because every
+	// record of them was skipped.
+	Forgotten map[string]bool
 	// FenceBefore is the highest token in the records kept and counter in
 	// the segments' headers; LegibleFence the highest of it and those
 	// legible in the skipped bytes; FenceAfter the counter written,
@@ -249,6 +256,9 @@ func (e *SalvageError) Unwrap() error { return e.Err }
 // salvager collects what replay skips in a salvage.
 type salvager struct {
 	skips []SkippedRange
+	// forgotten: the names whose last record kept is a forget
+	// (SalvageReport.Forgotten).
+	forgotten map[string]bool
 }
 
 // skipDamaged, in a salvage, records the bytes of rest (the segment's from
