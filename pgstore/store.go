@@ -492,11 +492,13 @@ const writeNew = writeNewLock + writeResult
 
 // forgetLock deletes a forgotten lock (lock.Forgets) with its history, only
 // at the version (and row: xmin $4, see writeLock) it was read at ($2), and
-// only before $3 by the database's
-// clock, as writeLock writes; it returns the version deleted (NULL when
-// another change came first or it came too late) and whether it came in
-// time. One statement, so one transaction: the row and its history go
-// together or not at all.
+// only before $3 by the database's clock, as writeLock writes. One
+// statement, so one transaction: the row and its history go together or
+// not at all. It answers as writeChange does, so that tryUpdate reads both
+// alike: the version after the deleted row's, for the order of the lock's
+// changes (see order.deliver; NULL when another change came first or it
+// came too late), no history id (the history is gone, and the events go
+// inline), whether it came in time, and the late mark's check.
 const forgetLock = `WITH t AS MATERIALIZED (
 	SELECT clock_timestamp() < $3::timestamptz AS in_time
 ), u AS (
@@ -510,7 +512,7 @@ const forgetLock = `WITH t AS MATERIALIZED (
 	SELECT CAST(CASE WHEN clock_timestamp() < $3::timestamptz THEN '0' ELSE '` + lateMark + `' END AS int) AS n
 	FROM (SELECT count(*) FROM h) deleted
 )
-SELECT (SELECT version FROM u), (SELECT in_time FROM t), (SELECT n FROM c)`
+SELECT (SELECT version + 1 FROM u), NULL::bigint, (SELECT in_time FROM t), (SELECT n FROM c)`
 
 // writeTrimming is writeChange that also trims the lock's history to the
 // newest $14 events as of before this change (the statement does not see
@@ -777,17 +779,15 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	by, lease := writeBy(before, l, now)
-	if lock.Forgets(events) {
-		if version < 0 {
-			// No row to delete (lock.Forget refuses a lock the store
-			// does not hold): nothing to write, rather than a delete
-			// that finds nothing and is tried again for ever.
-			return l, nil, 0, 0, nil
-		}
-		return s.forget(ctx, wctx, conn, name, l, events, version, xmin, by)
-	}
 	write, args := writeChange, []any{name, l.Key, holds, int64(l.Fence), since, now, freeSince, pools, []byte(l.Metadata), version, evJSON, by}
 	switch {
+	case lock.Forgets(events) && version < 0:
+		// No row to delete (lock.Forget refuses a lock the store does
+		// not hold): nothing to write, rather than a delete that finds
+		// nothing and is tried again for ever.
+		return l, nil, 0, 0, nil
+	case lock.Forgets(events):
+		write, args = forgetLock, []any{name, version, by, xmin}
 	case version < 0:
 		write = writeNew
 	case trim:
@@ -797,7 +797,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	}
 	var (
 		after  *int64 // NULL: not written
-		first  *int64 // the min of no ids is NULL; a write always has events
+		first  *int64 // the min of no ids is NULL: a forget writes no history
 		inTime bool
 		zero   int
 	)
@@ -830,39 +830,6 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		return l, events, *after, 0, nil
 	}
 	return l, events, *after, *first, nil
-}
-
-// forget deletes the lock a change forgot (forgetLock), read at version,
-// on conn, as tryUpdate writes any other change; the version it returns
-// is the one after the deleted row's, for the order of the lock's changes
-// (see order.deliver). The lock's history goes with it, so there is no
-// history id of the events to announce: they are few, and go inline.
-func (s *Store) forget(ctx, wctx context.Context, conn *pgxpool.Conn, name string, l lock.Lock, events []lock.Event, version int64, xmin string, by time.Time) (lock.Lock, []lock.Event, int64, int64, error) {
-	var (
-		deleted *int64 // NULL: not deleted
-		inTime  bool
-		zero    int
-	)
-	err := conn.QueryRow(wctx, forgetLock, name, version, by, xmin).Scan(&deleted, &inTime, &zero)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, lateMark) {
-		return lock.Lock{}, nil, 0, 0, lateError{} // undone
-	}
-	if err == nil && deleted == nil {
-		if !inTime {
-			return lock.Lock{}, nil, 0, 0, lateError{}
-		}
-		return lock.Lock{}, nil, -1, 0, nil // another change came first
-	}
-	if err != nil && sessionEnded(err) && s.unwritten(ctx, name, version) {
-		return lock.Lock{}, nil, 0, 0, notWritten{err}
-	}
-	if err != nil {
-		s.emit(name, nil)
-		s.announce(notification(message{Name: name}))
-		return lock.Lock{}, nil, 0, 0, err
-	}
-	return l, events, *deleted + 1, 0, nil
 }
 
 // notWritten is the error of a change's write that the database did not

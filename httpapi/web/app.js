@@ -917,21 +917,27 @@
       setResult(r && r.response ? r.response : "Released.", "ok");
     } catch (e) {
       // 423: the lock was released and taken again since the dialog named
-      // its holders; nothing changed. Show the server's word and the lock
-      // as it is now.
-      const now = e.status === 423 && e.body ? e.body.lock : null;
-      if (now && typeof now === "object" && now.name === name) {
-        applyLock(now);
-        state.version++;
-        setResult(e.message, "error");
-      } else {
-        setResult("Force release failed: " + e.message, "error");
-      }
+      // its holders; nothing changed.
+      showRefused(e, name, "Force release");
     }
     render();
     $("detail-title").focus();
     scheduleHistory();
     scheduleLoad();
+  }
+
+  // showRefused shows why a force or a forget of the lock name failed: on a
+  // 423 (the lock changed since the dialog showed it; nothing was done) the
+  // server's word and the lock as it is now, else what failed and why.
+  function showRefused(e, name, what) {
+    const now = e.status === 423 && e.body ? e.body.lock : null;
+    if (now && typeof now === "object" && now.name === name) {
+      applyLock(now);
+      state.version++;
+      setResult(e.message, "error");
+    } else {
+      setResult(what + " failed: " + e.message, "error");
+    }
   }
 
   // ---- Forget ------------------------------------------------------------
@@ -993,16 +999,8 @@
     } catch (e) {
       forgetBusy = false;
       // 423: taken (or waited for) since the dialog opened; nothing was
-      // forgotten. Show the server's word and the lock as it is now. The
-      // detail stays on it.
-      const now = e.status === 423 && e.body ? e.body.lock : null;
-      if (now && typeof now === "object" && now.name === name) {
-        applyLock(now);
-        state.version++;
-        setResult(e.message, "error");
-      } else {
-        setResult("Forget failed: " + e.message, "error");
-      }
+      // forgotten. The detail stays on it.
+      showRefused(e, name, "Forget");
       render();
       $("detail-title").focus();
       scheduleHistory();
