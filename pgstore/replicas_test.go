@@ -252,15 +252,17 @@ func TestReplicasFIFOAcrossReplicas(t *testing.T) {
 // row alive.
 func TestReplicasKeptPlaceOnAnotherReplica(t *testing.T) {
 	dbURL := pgtest.Schema(t)
-	rs := openReplicas(t, dbURL, 2, pgstore.Options{Heartbeat: 200 * time.Millisecond}, lockservice.Config{}) // stale after 1s
+	// Stale after 2.5s: a loaded machine may hold up a heartbeat for a
+	// second (CI once granted c the lock so, with 200ms and 1s).
+	rs := openReplicas(t, dbURL, 2, pgstore.Options{Heartbeat: 500 * time.Millisecond}, lockservice.Config{})
 	rs[0].acquire(t, "q", "holder", 0)
 	_, err := rs[0].svc.Acquire(bg, "q", lock.Request{Key: "b", Holder: "b"}, 200*time.Millisecond)
 	if lock.ErrorCode(err) != lock.ECONFLICT {
 		t.Fatalf("b's first wait: %v, want it to run out", err)
 	}
 	c := rs[0].wait(t, "q", "c", 1)
-	b := rs[1].wait(t, "q", "b", 1)     // back in its place, before c
-	time.Sleep(1500 * time.Millisecond) // past the stale time: the new replica's heartbeat keeps it
+	b := rs[1].wait(t, "q", "b", 1) // back in its place, before c
+	time.Sleep(3 * time.Second)     // past the stale time: the new replica's heartbeat keeps it
 	rs[0].release(t, "q", "holder")
 	select {
 	case err := <-b:
