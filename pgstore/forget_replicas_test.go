@@ -10,18 +10,44 @@ import (
 	"github.com/cloudfoundry-community/locker/pgstore/pgtest"
 )
 
-// paused is a mutation that, the first time it is called, lets the test
-// make other changes between its read of the lock and its write: it tells
-// the test it has read (read), waits until the test is done (go on), then
-// applies rule. The store calls it again when another change came first.
-func paused(read chan<- struct{}, goOn <-chan struct{}, calls *int, rule lock.Mutation) lock.Mutation {
-	return func(l *lock.Lock, env lock.Env) []lock.Event {
-		*calls++
-		if *calls == 1 {
-			read <- struct{}{}
-			<-goOn
-		}
-		return rule(l, env)
+// decidedAcross makes rule a change of name on r, with meanwhile made
+// between the change's first read of the lock and its write (the store
+// decides the change again when another came first). It returns how many
+// times the rule was decided, and the error it gave the last time.
+func decidedAcross(t *testing.T, r *replica, name string, rule func(*lock.Lock, lock.Env) ([]lock.Event, error), meanwhile func()) (calls int, ruleErr error) {
+	t.Helper()
+	read, goOn := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := r.store.Update(bg, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+			calls++
+			if calls == 1 {
+				read <- struct{}{}
+				<-goOn
+			}
+			events, err := rule(l, env)
+			ruleErr = err
+			return events
+		})
+		done <- err
+	}()
+	<-read
+	meanwhile()
+	close(goOn)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return calls, ruleErr
+}
+
+// forget is lock.Forget as a rule for decidedAcross.
+func forget(l *lock.Lock, env lock.Env) ([]lock.Event, error) { return lock.Forget(l, env) }
+
+// renew is a rule for decidedAcross: k renews its hour-long hold taken
+// under fence.
+func renew(fence uint64) func(*lock.Lock, lock.Env) ([]lock.Event, error) {
+	return func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+		return lock.Refresh(l, "k", "k", time.Hour, fence, env)
 	}
 }
 
@@ -34,31 +60,15 @@ func TestForgetBetweenReadAndWrite(t *testing.T) {
 	rs := openReplicas(t, db, 2, pgstore.Options{}, lockservice.Config{})
 	a, b := rs[0], rs[1]
 	held := a.acquire(t, "pr-7", "k", time.Hour)
-
-	read, goOn := make(chan struct{}), make(chan struct{})
-	calls := 0
-	var refreshErr error
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := a.store.Update(bg, "pr-7", paused(read, goOn, &calls, func(l *lock.Lock, env lock.Env) []lock.Event {
-			events, err := lock.Refresh(l, "k", "k", time.Hour, held.Fence, env)
-			refreshErr = err
-			return events
-		}))
-		done <- err
-	}()
-	<-read
-	// Meanwhile, on the other replica: released and forgotten.
-	if _, _, err := b.svc.Release(bg, "pr-7", "k", "k"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.svc.Forget(bg, "pr-7"); err != nil {
-		t.Fatal(err)
-	}
-	close(goOn)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	calls, refreshErr := decidedAcross(t, a, "pr-7", renew(held.Fence), func() {
+		// Meanwhile, on the other replica: released and forgotten.
+		if _, _, err := b.svc.Release(bg, "pr-7", "k", "k"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.svc.Forget(bg, "pr-7"); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if calls < 2 || lock.ErrorCode(refreshErr) != lock.ENOTFOUND {
 		t.Errorf("the renewal was decided %d time(s), last with %v: want it decided again on the lock as it is now (gone: %s)", calls, refreshErr, lock.ENOTFOUND)
 	}
@@ -80,25 +90,8 @@ func TestForgetRacesChange(t *testing.T) {
 	if _, _, err := a.svc.Release(bg, "pr-8", "k", "k"); err != nil {
 		t.Fatal(err)
 	}
-
-	read, goOn := make(chan struct{}), make(chan struct{})
-	calls := 0
-	var forgetErr error
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := b.store.Update(bg, "pr-8", paused(read, goOn, &calls, func(l *lock.Lock, env lock.Env) []lock.Event {
-			events, err := lock.Forget(l, env)
-			forgetErr = err
-			return events
-		}))
-		done <- err
-	}()
-	<-read
-	taken := a.acquire(t, "pr-8", "k2", 0)
-	close(goOn)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	var taken lock.Lock
+	calls, forgetErr := decidedAcross(t, b, "pr-8", forget, func() { taken = a.acquire(t, "pr-8", "k2", 0) })
 	if calls < 2 || lock.ErrorCode(forgetErr) != lock.ECONFLICT {
 		t.Errorf("the forget was decided %d time(s), last with %v: want it decided again, and refused (%s)", calls, forgetErr, lock.ECONFLICT)
 	}
@@ -124,32 +117,17 @@ func TestForgetAndRetakeBetweenReadAndWrite(t *testing.T) {
 	rs := openReplicas(t, db, 2, pgstore.Options{}, lockservice.Config{})
 	a, b := rs[0], rs[1]
 	held := a.acquire(t, "pr-9", "k", time.Hour)
-
-	read, goOn := make(chan struct{}), make(chan struct{})
-	calls := 0
-	var refreshErr error
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := a.store.Update(bg, "pr-9", paused(read, goOn, &calls, func(l *lock.Lock, env lock.Env) []lock.Event {
-			events, err := lock.Refresh(l, "k", "k", time.Hour, held.Fence, env)
-			refreshErr = err
-			return events
-		}))
-		done <- err
-	}()
-	<-read
-	// Meanwhile, on the other replica: released, forgotten, taken anew.
-	if _, _, err := b.svc.Release(bg, "pr-9", "k", "k"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.svc.Forget(bg, "pr-9"); err != nil {
-		t.Fatal(err)
-	}
-	taken := b.acquire(t, "pr-9", "k2", time.Hour)
-	close(goOn)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	var taken lock.Lock
+	calls, refreshErr := decidedAcross(t, a, "pr-9", renew(held.Fence), func() {
+		// Meanwhile, on the other replica: released, forgotten, taken anew.
+		if _, _, err := b.svc.Release(bg, "pr-9", "k", "k"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.svc.Forget(bg, "pr-9"); err != nil {
+			t.Fatal(err)
+		}
+		taken = b.acquire(t, "pr-9", "k2", time.Hour)
+	})
 	if calls < 2 || lock.ErrorCode(refreshErr) != lock.ECONFLICT {
 		t.Errorf("the renewal was decided %d time(s), last with %v: want it decided again on the lock as it is now (held by k2: %s)", calls, refreshErr, lock.ECONFLICT)
 	}
@@ -172,33 +150,18 @@ func TestStaleForgetSparesNewLock(t *testing.T) {
 	if _, _, err := a.svc.Release(bg, "pr-10", "k", "k"); err != nil {
 		t.Fatal(err)
 	}
-
-	read, goOn := make(chan struct{}), make(chan struct{})
-	calls := 0
-	var forgetErr error
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := a.store.Update(bg, "pr-10", paused(read, goOn, &calls, func(l *lock.Lock, env lock.Env) []lock.Event {
-			events, err := lock.Forget(l, env)
-			forgetErr = err
-			return events
-		}))
-		done <- err
-	}()
-	<-read
-	// Meanwhile, on the other replica: forgotten, taken anew, renewed
-	// (versions 1 and 2 of the new row).
-	if _, err := b.svc.Forget(bg, "pr-10"); err != nil {
-		t.Fatal(err)
-	}
-	taken := b.acquire(t, "pr-10", "k2", time.Hour)
-	if _, err := b.svc.Refresh(bg, "pr-10", "k2", "k2", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	close(goOn)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	var taken lock.Lock
+	calls, forgetErr := decidedAcross(t, a, "pr-10", forget, func() {
+		// Meanwhile, on the other replica: forgotten, taken anew, renewed
+		// (versions 1 and 2 of the new row).
+		if _, err := b.svc.Forget(bg, "pr-10"); err != nil {
+			t.Fatal(err)
+		}
+		taken = b.acquire(t, "pr-10", "k2", time.Hour)
+		if _, err := b.svc.Refresh(bg, "pr-10", "k2", "k2", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if calls < 2 || lock.ErrorCode(forgetErr) != lock.ECONFLICT {
 		t.Errorf("the forget was decided %d time(s), last with %v: want it decided again, and refused (%s)", calls, forgetErr, lock.ECONFLICT)
 	}
