@@ -33,29 +33,40 @@ func TestForget(t *testing.T) {
 	}
 }
 
+// wantStatus makes a request of s and fails the test, with the server's
+// output, unless it is answered with want; it returns the body.
+func wantStatus(t *testing.T, s *server, method, path, body string, want int) string {
+	t.Helper()
+	status, b := do(t, nil, method, s.URL+path, body)
+	if status != want {
+		t.Fatalf("%s %s %s: %d %s, want %d\n%s", method, path, body, status, b, want, s.Output())
+	}
+	return b
+}
+
+// lockFence is the fence of the lock object body.
+func lockFence(t *testing.T, body string) uint64 {
+	t.Helper()
+	var l struct{ Fence uint64 }
+	if err := json.Unmarshal([]byte(body), &l); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	return l.Fence
+}
+
 func testForget(t *testing.T, env []string) {
 	s := startServer(t, env)
 	call := func(method, path, body string, want int) string {
 		t.Helper()
-		status, b := do(t, nil, method, s.URL+path, body)
-		if status != want {
-			t.Fatalf("%s %s %s: %d %s, want %d\n%s", method, path, body, status, b, want, s.Output())
-		}
-		return b
+		return wantStatus(t, s, method, path, body, want)
 	}
 	fenceOf := func(body string) uint64 {
 		t.Helper()
-		var l struct{ Fence uint64 }
-		if err := json.Unmarshal([]byte(body), &l); err != nil {
-			t.Fatalf("%v: %s", err, body)
-		}
-		return l.Fence
+		return lockFence(t, body)
 	}
 	listed := func() map[string]json.RawMessage {
 		t.Helper()
-		var m map[string]json.RawMessage
-		json.Unmarshal([]byte(call("GET", "/locks", "", 200)), &m)
-		return m
+		return listedLocks(t, s.URL, "", "")
 	}
 
 	// Someone watches the event stream.

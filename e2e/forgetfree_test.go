@@ -33,27 +33,15 @@ func testForgetFreeAfter(t *testing.T, env []string) {
 	s := startServer(t, env)
 	call := func(method, path, body string, want int) string {
 		t.Helper()
-		status, b := do(t, nil, method, s.URL+path, body)
-		if status != want {
-			t.Fatalf("%s %s %s: %d %s, want %d\n%s", method, path, body, status, b, want, s.Output())
-		}
-		return b
+		return wantStatus(t, s, method, path, body, want)
 	}
 	fenceOf := func(body string) uint64 {
 		t.Helper()
-		var l struct{ Fence uint64 }
-		if err := json.Unmarshal([]byte(body), &l); err != nil {
-			t.Fatalf("%v: %s", err, body)
-		}
-		return l.Fence
+		return lockFence(t, body)
 	}
 	listed := func() map[string]json.RawMessage {
 		t.Helper()
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(call("GET", "/locks", "", 200)), &m); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return listedLocks(t, s.URL, "", "")
 	}
 
 	first := fenceOf(call("PUT", "/lock/deploy-pr-7", `{"key":"pr-7","lock_by":"build-1"}`, 200))
