@@ -18,6 +18,13 @@ func SetBeforeWrite(t *testing.T, fn func()) {
 	t.Cleanup(func() { beforeWrite = nil })
 }
 
+// SetBeforeNotify has fn run, with the replica's name, as each batch of a
+// replica's notifications is about to be sent.
+func SetBeforeNotify(t *testing.T, fn func(replica string)) {
+	beforeNotify = fn
+	t.Cleanup(func() { beforeNotify = nil })
+}
+
 // SetListenLogEvery has a replica whose LISTEN connection cannot be made
 // log that it still cannot at most every d, for the test.
 func SetListenLogEvery(t *testing.T, d time.Duration) {

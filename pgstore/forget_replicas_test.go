@@ -1,6 +1,9 @@
 package pgstore_test
 
 import (
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,5 +172,72 @@ func TestStaleForgetSparesNewLock(t *testing.T) {
 		if l, ok, err := r.store.Get(bg, "pr-10"); err != nil || !ok || l.Key != "k2" || l.Fence != taken.Fence {
 			t.Errorf("%s: the lock taken anew is %+v (found %v, %v); want it held by k2 under fence %d", r.name, l, ok, err, taken.Fence)
 		}
+	}
+}
+
+// TestForgetEventsInOrderAcrossReplicas: a lock forgotten on one replica
+// and taken anew on another reaches every event stream as it happened:
+// the old lock's forgotten, then the new lock's acquired. The new lock
+// starts again at version 1, so by versions alone the new lock's first
+// change looks like a late one of the old lock: a replica that hears of the
+// forget only after it made the new lock (announcements go after the
+// commit, each replica's on its own) passed on the acquired first and the
+// forgotten after it, and the dashboard dropped a lock that is held.
+func TestForgetEventsInOrderAcrossReplicas(t *testing.T) {
+	db := pgtest.Schema(t)
+	// a's announcements are held up while hold is set (the hook is set
+	// before the replicas start, so that it is gone only once they are).
+	var (
+		mu   sync.Mutex
+		hold chan struct{}
+	)
+	pgstore.SetBeforeNotify(t, func(replica string) {
+		mu.Lock()
+		h := hold
+		mu.Unlock()
+		if replica == "replica-a" && h != nil {
+			<-h
+		}
+	})
+	rs := openReplicas(t, db, 2, pgstore.Options{}, lockservice.Config{})
+	a, b := rs[0], rs[1]
+	sub := b.svc.Events().Subscribe(100)
+	defer b.svc.Events().Unsubscribe(sub)
+	var got []string
+	next := func(what string) {
+		t.Helper()
+		select {
+		case evs := <-sub.C:
+			for _, ev := range evs {
+				got = append(got, fmt.Sprintf("%s %s", ev.Type, ev.Key))
+			}
+		case <-time.After(patience):
+			t.Fatalf("%s never reached b's stream; it has %v", what, got)
+		}
+	}
+	a.acquire(t, "pr-11", "k", 0)
+	a.release(t, "pr-11", "k")
+	for len(got) < 2 {
+		next("the old lock's acquired and released")
+	}
+	h := make(chan struct{})
+	mu.Lock()
+	hold = h
+	mu.Unlock()
+	if _, err := a.svc.Forget(bg, "pr-11"); err != nil {
+		t.Fatal(err)
+	}
+	// b makes the new lock before it hears of the forget.
+	b.acquire(t, "pr-11", "k2", 0)
+	mu.Lock()
+	hold = nil
+	mu.Unlock()
+	close(h)
+	for len(got) < 4 {
+		next("the forget and the new lock's acquired")
+	}
+	want := []string{"acquired k", "released k", "forgotten ", "acquired k2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("b's stream: %q, want %q (the old lock's forgotten before the new lock's acquired)", got, want)
 	}
 }

@@ -19,15 +19,17 @@ const maxPayload = 7000
 // message is a NOTIFY payload: the events themselves, or — when they are too
 // large — how many there are and the history id of the first (First), and
 // listeners read them from the history. Version is the lock's version after
-// the change (none: only the lock's wait queue changed), Replica the replica
-// that made it.
+// the change (none: only the lock's wait queue changed), Lifetime the
+// lifetime of the lock's row (order.go; none from an older Locker, which
+// ignores it), Replica the replica that made it.
 type message struct {
-	Name    string       `json:"name"`
-	Events  []lock.Event `json:"events,omitempty"`
-	Count   int          `json:"count,omitempty"`
-	First   int64        `json:"first,omitempty"`
-	Version int64        `json:"version,omitempty"`
-	Replica string       `json:"replica,omitempty"`
+	Name     string       `json:"name"`
+	Events   []lock.Event `json:"events,omitempty"`
+	Count    int          `json:"count,omitempty"`
+	First    int64        `json:"first,omitempty"`
+	Version  int64        `json:"version,omitempty"`
+	Lifetime int64        `json:"lifetime,omitempty"`
+	Replica  string       `json:"replica,omitempty"`
 }
 
 func notification(m message) string {
@@ -52,9 +54,9 @@ func ownSuffix(replica string) string {
 
 // publish passes a committed change to this replica's watcher and
 // announces it to the other replicas.
-func (s *Store) publish(name string, version, first int64, events []lock.Event) {
-	s.order.deliver(name, version, events)
-	s.announce(notification(message{Name: name, Events: events, First: first, Version: version, Replica: s.opts.Replica}))
+func (s *Store) publish(name string, lifetime, version, first int64, events []lock.Event) {
+	s.order.deliver(name, lifetime, version, events)
+	s.announce(notification(message{Name: name, Events: events, First: first, Version: version, Lifetime: lifetime, Replica: s.opts.Replica}))
 }
 
 // announce queues a NOTIFY payload for the notifier.
@@ -86,6 +88,10 @@ func (s *Store) notify(ctx context.Context) {
 	}
 }
 
+// beforeNotify, set by tests only, runs as a replica's batch of
+// notifications is about to be sent: announcements held up on their way.
+var beforeNotify func(replica string)
+
 func (s *Store) flush(ctx context.Context) {
 	s.mu.Lock()
 	batch := s.pending
@@ -93,6 +99,9 @@ func (s *Store) flush(ctx context.Context) {
 	s.mu.Unlock()
 	if len(batch) == 0 {
 		return
+	}
+	if beforeNotify != nil {
+		beforeNotify(s.opts.Replica)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -264,7 +273,7 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 		s.emit(m.Name, events)
 		return
 	}
-	s.order.deliver(m.Name, m.Version, events)
+	s.order.deliver(m.Name, m.Lifetime, m.Version, events)
 }
 
 // announced reads from the history the events a message announced by

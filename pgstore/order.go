@@ -1,6 +1,8 @@
 package pgstore
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,28 +13,62 @@ import (
 // whose notification has not arrived yet.
 const holdBack = time.Second
 
-// order passes each lock's changes to the watcher in version order, which
-// is commit order. This replica's changes arrive as they commit, the
-// others' as their notifications do (sent after the commit: see Update), so
-// two changes to one lock can arrive the wrong way round.
+// forgetAfter is how long a replica remembers a forgotten lock's lifetime
+// (so that a late change of it is told from the new lock's) before it
+// forgets the lock altogether: far longer than any notification is late.
+const forgetAfter = time.Minute
+
+// order passes each lock's changes to the watcher in commit order. This
+// replica's changes arrive as they commit, the others' as their
+// notifications do (sent after the commit: see Update), so two changes to
+// one lock can arrive the wrong way round.
 //
-// A change that arrives early is held until the ones before it arrive, for
-// at most holdBack: a notification can be lost (a replica that died after
-// its commit, a LISTEN connection being re-made). The first change seen of
-// a lock is held too unless it is the lock's first version: changes before
-// it may still be on their way. A change that arrives after a later one was
-// passed on is passed on late rather than dropped. Holding a change back
-// does not delay waiters: the watcher is told at once, without events, that
-// the lock changed.
+// Commit order is lifetime order, then version order. A lock forgotten
+// (its row deleted) and made again under its name is a new lifetime of it,
+// whose versions start again at 1: by version alone, the new lock's first
+// changes would look like late ones of the old lock, and be passed on
+// before the old lock's forgotten, which can arrive after them (another
+// replica's). Each row is numbered when it is made (its lifetime column,
+// from a sequence), and a new row's number is above every row of its name
+// before it: the old row was made before it was forgotten, and the new one
+// only after that. So every change of an old lifetime, its forgotten last,
+// is passed on before the new lifetime's first. (The number is drawn as
+// the insert starts, just before it finds the name free: a row made and
+// forgotten by other replicas within that instant, which takes several
+// round trips of theirs, would number above it, and the new lifetime's
+// changes be passed on late, as before lifetimes were numbered.)
+//
+// A change that arrives early (a gap in its lifetime's versions before it,
+// or of a new lifetime while the lock's forgotten has not been passed on)
+// is held until the ones before it arrive, for at most holdBack: a
+// notification can be lost (a replica that died after its commit, a LISTEN
+// connection being re-made). The first change seen of a lock is held too
+// unless it is its lifetime's first version: changes before it may still
+// be on their way. A change that arrives after a later one was passed on
+// (of its lifetime, or of a newer one) is passed on late rather than
+// dropped. Holding a change back does not delay waiters: the watcher is
+// told at once, without events, that the lock changed.
+//
+// A change with lifetime 0 was announced by an older Locker, which does not
+// say: it is taken to be of the lifetime the lock is in, as versions alone
+// were before.
 type order struct {
 	emit func(string, []lock.Event)
 	// afterFunc starts a hold-back timer: time.AfterFunc, or a test's clock.
 	afterFunc func(time.Duration, func()) stopper
 
-	mu     sync.Mutex
-	last   map[string]int64 // the newest version passed on, per lock
-	held   map[string][]held
-	timers map[string]*holdTimer // one per lock with held changes
+	mu    sync.Mutex
+	locks map[string]*track
+}
+
+// track is what order knows of one lock.
+type track struct {
+	lifetime int64 // the lifetime passed on last; 0: not known yet
+	last     int64 // its newest version passed on
+	ended    bool  // its forgotten was passed on
+	held     []held
+	timer    *holdTimer // while changes are held
+	forget   stopper    // while ended: forgets the lock after forgetAfter
 }
 
 // stopper is the part of *time.Timer a hold-back timer uses.
@@ -46,79 +82,144 @@ type holdTimer struct {
 }
 
 type held struct {
-	version int64
-	events  []lock.Event
+	lifetime, version int64
+	events            []lock.Event
 }
 
 func newOrder(emit func(string, []lock.Event)) *order {
 	return &order{emit: emit, afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
-		last: map[string]int64{}, held: map[string][]held{}, timers: map[string]*holdTimer{}}
+		locks: map[string]*track{}}
 }
 
-func (o *order) deliver(name string, version int64, events []lock.Event) {
+func (o *order) deliver(name string, lifetime, version int64, events []lock.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	last, seen := o.last[name]
+	tr := o.locks[name]
+	if tr == nil {
+		tr = &track{}
+		o.locks[name] = tr
+	}
+	if lifetime == 0 {
+		// An older Locker's: of the lifetime the lock is in, or, once
+		// that was forgotten, of the next (as versions alone were read).
+		if tr.ended {
+			tr.lifetime, tr.last, tr.ended = 0, 0, false
+			tr.stopForget()
+		}
+		lifetime = tr.lifetime
+	}
+	if tr.lifetime == 0 && !tr.ended && lifetime != 0 && (tr.last == 0 || version > tr.last) {
+		// The first lifetime this replica hears of by number (the lock
+		// not seen before, or only through older Lockers): this one.
+		tr.lifetime = lifetime
+	}
 	switch {
-	case version == last+1: // last is 0 for a lock not seen yet
-		o.emit(name, events)
-		o.last[name] = version
-		o.drain(name)
-		if lock.Forgets(events) {
-			// The row is gone: the lock made again under the name
-			// starts at version 1.
-			delete(o.last, name)
-		}
-	case seen && version <= last:
-		o.emit(name, events)
+	case lifetime < tr.lifetime, lifetime == tr.lifetime && tr.last > 0 && version <= tr.last:
+		o.emit(name, events) // late
+	case lifetime == tr.lifetime && version == tr.last+1, lifetime > tr.lifetime && tr.ended && version == 1:
+		o.pass(name, tr, lifetime, version, events)
+		o.drain(name, tr)
 	default:
-		hs := o.held[name]
-		if o.timers[name] == nil {
+		i, _ := slices.BinarySearchFunc(tr.held, held{lifetime: lifetime, version: version}, compareHeld)
+		tr.held = slices.Insert(tr.held, i, held{lifetime, version, events})
+		if tr.timer == nil {
 			ht := &holdTimer{}
-			ht.t = o.afterFunc(holdBack, func() { o.giveUp(name, ht) })
-			o.timers[name] = ht
+			ht.t = o.afterFunc(holdBack, func() { o.giveUp(name, tr, ht) })
+			tr.timer = ht
 		}
-		i := len(hs)
-		for i > 0 && hs[i-1].version > version {
-			i--
-		}
-		o.held[name] = append(hs[:i], append([]held{{version, events}}, hs[i:]...)...)
 		o.emit(name, nil)
 	}
 }
 
-// drain passes on the held changes that follow the last one passed on.
-func (o *order) drain(name string) {
-	hs := o.held[name]
-	for len(hs) > 0 && hs[0].version == o.last[name]+1 {
-		o.emit(name, hs[0].events)
-		o.last[name] = hs[0].version
-		hs = hs[1:]
+func compareHeld(a, b held) int {
+	return cmp.Or(cmp.Compare(a.lifetime, b.lifetime), cmp.Compare(a.version, b.version))
+}
+
+// pass passes a change on as the lock's newest.
+func (o *order) pass(name string, tr *track, lifetime, version int64, events []lock.Event) {
+	o.emit(name, events)
+	if lifetime != tr.lifetime {
+		tr.lifetime, tr.ended = lifetime, false
 	}
-	if len(hs) == 0 {
-		delete(o.held, name)
-		if ht := o.timers[name]; ht != nil {
+	tr.last = version
+	tr.stopForget()
+	if lock.Forgets(events) {
+		// The row is gone: a lock made again under the name is a new
+		// lifetime, starting at version 1.
+		tr.ended = true
+	}
+}
+
+// stopForget keeps a lock that changed again after its forgotten.
+func (tr *track) stopForget() {
+	if tr.forget != nil {
+		tr.forget.Stop()
+		tr.forget = nil
+	}
+}
+
+// next reports whether h follows what tr passed on last.
+func (tr *track) next(h held) bool {
+	return h.lifetime == tr.lifetime && h.version == tr.last+1 || h.lifetime > tr.lifetime && tr.ended && h.version == 1
+}
+
+// drain passes on the held changes that follow the last one passed on.
+func (o *order) drain(name string, tr *track) {
+	for len(tr.held) > 0 && tr.next(tr.held[0]) {
+		h := tr.held[0]
+		tr.held = tr.held[1:]
+		o.pass(name, tr, h.lifetime, h.version, h.events)
+	}
+	if len(tr.held) == 0 {
+		tr.held = nil
+		if ht := tr.timer; ht != nil {
 			ht.t.Stop()
 			ht.stopped = true
-			delete(o.timers, name)
+			tr.timer = nil
 		}
-	} else {
-		o.held[name] = hs
+		o.settle(name, tr)
 	}
+}
+
+// settle forgets, after forgetAfter, a lock whose forgotten was passed on
+// and that holds nothing back, unless it changes meanwhile.
+func (o *order) settle(name string, tr *track) {
+	if !tr.ended || tr.forget != nil || len(tr.held) > 0 {
+		return
+	}
+	var t stopper
+	t = o.afterFunc(forgetAfter, func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if tr.forget != t {
+			return // changed again meanwhile
+		}
+		tr.forget = nil
+		if len(tr.held) == 0 && o.locks[name] == tr {
+			delete(o.locks, name)
+		} // else settled again once they are passed on
+
+	})
+	tr.forget = t
 }
 
 // giveUp passes on the lock's held changes when their timer ht runs out:
 // the ones before them are not coming.
-func (o *order) giveUp(name string, ht *holdTimer) {
+func (o *order) giveUp(name string, tr *track, ht *holdTimer) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if ht.stopped {
 		return // its gap was filled as it fired; a newer gap has its own timer
 	}
-	delete(o.timers, name)
-	for _, h := range o.held[name] {
-		o.emit(name, h.events)
-		o.last[name] = max(o.last[name], h.version)
+	tr.timer = nil
+	hs := tr.held
+	tr.held = nil
+	for _, h := range hs {
+		if h.lifetime < tr.lifetime || h.lifetime == tr.lifetime && h.version <= tr.last {
+			o.emit(name, h.events) // overtaken meanwhile (cannot be: held in order)
+			continue
+		}
+		o.pass(name, tr, h.lifetime, h.version, h.events)
 	}
-	delete(o.held, name)
+	o.settle(name, tr)
 }

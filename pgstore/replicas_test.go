@@ -710,9 +710,9 @@ func TestReplicasChangeRetriedOverAConcurrentWrite(t *testing.T) {
 	}
 }
 
-// TestSchemaRolledBackAndUpgradedAgain: versions 4 and 5 only add a column
+// TestSchemaRolledBackAndUpgradedAgain: versions 4, 5 and 6 only add a column
 // each, so docs/ha.md tells how to let an older build start after an
-// upgrade (set the version back to 3, or 4); upgrading again must then
+// upgrade (set the version back to 3, 4 or 5); upgrading again must then
 // work, and find the columns there.
 func TestSchemaRolledBackAndUpgradedAgain(t *testing.T) {
 	dbURL := pgtest.Schema(t)

@@ -65,6 +65,18 @@ var migrations = []string{
 	// older replicas get it from the default; rows there are now get
 	// the migration's time.
 	`ALTER TABLE locker_waiters ADD COLUMN IF NOT EXISTS joined timestamptz NOT NULL DEFAULT clock_timestamp();`,
+	// 6: each lock row's lifetime, a number given as it is made, above
+	// that of every row of its name before it (order.go): a lock
+	// forgotten and made again is a new row, whose versions start again
+	// at 1, and replicas pass a lock's events on in order of lifetime,
+	// then version. From locker_history's id sequence, which every role
+	// that writes may already use (a sequence of its own would need a
+	// grant at the upgrade), also for the rows of older replicas. Rows
+	// there now get 1, below every number given after: the sequence is
+	// moved past it first.
+	`ALTER TABLE locker_locks ADD COLUMN IF NOT EXISTS lifetime bigint NOT NULL DEFAULT 1;
+	SELECT nextval('locker_history_id_seq');
+	ALTER TABLE locker_locks ALTER COLUMN lifetime SET DEFAULT nextval('locker_history_id_seq');`,
 }
 
 // migrateLockID is the advisory lock that serialises migrations when

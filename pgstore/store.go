@@ -435,7 +435,7 @@ const writeLock = writeLockStart + `
 		updated_at = $6::timestamptz, free_since = $7::timestamptz, pools = $8::text[], metadata = $9::jsonb,
 		version = l.version + 1
 	FROM t WHERE t.in_time AND l.name = $1::text AND l.version = $10::bigint AND l.xmin = $13::text::xid
-	RETURNING l.version` + writeLockEnd
+	RETURNING l.version, l.lifetime` + writeLockEnd
 
 // writeNewLock is writeLock for a lock read as new ($10 is -1): it inserts
 // the row, unless another change made it meanwhile (whose version is never
@@ -448,7 +448,7 @@ const writeNewLock = writeLockStart + `
 		since = excluded.since, updated_at = excluded.updated_at, free_since = excluded.free_since,
 		pools = excluded.pools, metadata = excluded.metadata, version = l.version + 1
 	WHERE l.version = $10
-	RETURNING l.version` + writeLockEnd
+	RETURNING l.version, l.lifetime` + writeLockEnd
 
 // writeLockStart and writeLockEnd are what writeLock and writeNewLock share.
 const (
@@ -472,8 +472,9 @@ const (
 const lateMark = "locker: the write came too late"
 
 // writeChange writes a change (writeLock) and returns the lock's new version
-// (NULL when nothing was written), the history id of its first event, and
-// whether the write came in time.
+// (NULL when nothing was written), the history id of its first event,
+// whether the write came in time, the late mark's check, and the row's
+// lifetime (schema version 6: numbered as the row is made; order.go).
 //
 // It and writeTrimming are two statements, not one with a parameter saying
 // whether to trim, because PostgreSQL plans a prepared statement once only
@@ -484,7 +485,8 @@ const writeChange = writeLock + writeResult
 
 // writeResult ends writeChange and writeNew.
 const writeResult = `
-SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c)`
+SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c),
+	(SELECT lifetime FROM u)`
 
 // writeNew is writeChange for a lock read as new (version -1). A new lock
 // has no history to trim.
@@ -498,13 +500,14 @@ const writeNew = writeNewLock + writeResult
 // alike: the version after the deleted row's, for the order of the lock's
 // changes (see order.deliver; NULL when another change came first or it
 // came too late), no history id (the history is gone, and the events go
-// inline), whether it came in time, and the late mark's check.
+// inline), whether it came in time, the late mark's check, and the
+// deleted row's lifetime: its forgotten ends that lifetime (order.go).
 const forgetLock = `WITH t AS MATERIALIZED (
 	SELECT clock_timestamp() < $3::timestamptz AS in_time
 ), u AS (
 	DELETE FROM locker_locks AS l USING t WHERE t.in_time AND l.name = $1::text AND l.version = $2::bigint
 		AND l.xmin = $4::text::xid
-	RETURNING l.version
+	RETURNING l.version, l.lifetime
 ), h AS (
 	DELETE FROM locker_history WHERE name = $1::text AND EXISTS (SELECT 1 FROM u)
 	RETURNING id
@@ -512,7 +515,8 @@ const forgetLock = `WITH t AS MATERIALIZED (
 	SELECT CAST(CASE WHEN clock_timestamp() < $3::timestamptz THEN '0' ELSE '` + lateMark + `' END AS int) AS n
 	FROM (SELECT count(*) FROM h) deleted
 )
-SELECT (SELECT version + 1 FROM u), NULL::bigint, (SELECT in_time FROM t), (SELECT n FROM c)`
+SELECT (SELECT version + 1 FROM u), NULL::bigint, (SELECT in_time FROM t), (SELECT n FROM c),
+	(SELECT lifetime FROM u)`
 
 // writeTrimming is writeChange that also trims the lock's history to the
 // newest $14 events as of before this change (the statement does not see
@@ -521,7 +525,8 @@ const writeTrimming = writeLock + `, d AS (
 	DELETE FROM locker_history WHERE name = $1 AND EXISTS (SELECT 1 FROM u) AND id < (
 		SELECT min(id) FROM (SELECT id FROM locker_history WHERE name = $1 ORDER BY id DESC LIMIT $14) newest)
 )
-SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c)`
+SELECT (SELECT version FROM u), (SELECT min(id) FROM h), (SELECT in_time FROM t), (SELECT n FROM c),
+	(SELECT lifetime FROM u)`
 
 // beforeWrite, set by tests only, runs as a change's write is about to be
 // sent: a write held up on its way to the database.
@@ -595,7 +600,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 	reread, rewritten := false, false
 	late := 0
 	for attempt := 0; ; attempt++ {
-		l, events, version, first, err := s.tryUpdate(ctx, name, m)
+		l, events, version, first, lifetime, err := s.tryUpdate(ctx, name, m)
 		var (
 			rf readFailed
 			nw notWritten
@@ -666,7 +671,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 			}
 			continue
 		case len(events) > 0:
-			s.publish(name, version, first, events)
+			s.publish(name, lifetime, version, first, events)
 		}
 		return l, events, nil
 	}
@@ -674,8 +679,9 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 
 // tryUpdate makes one attempt. version is the lock's version after the
 // change, 0 when there was nothing to write, -1 when another change came
-// first; first is the history id of the change's first event.
-func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, int64, int64, error) {
+// first; first is the history id of the change's first event, and
+// lifetime the row's lifetime (schema version 6, order.go).
+func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lock.Lock, []lock.Event, int64, int64, int64, error) {
 	qctx, cancel := s.bounded(ctx)
 	defer cancel()
 	read := &pgx.Batch{}
@@ -710,7 +716,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		err = cerr
 	}
 	if err != nil {
-		return lock.Lock{}, nil, 0, 0, readFailed{err}
+		return lock.Lock{}, nil, 0, 0, 0, readFailed{err}
 	}
 	var fenceErr error
 	env := lock.Env{Now: now.UTC(), Queue: queue, Found: version >= 0, NextFence: func() uint64 {
@@ -728,14 +734,14 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	before := l.Clone()
 	events := m(&l, env)
 	if fenceErr != nil {
-		return lock.Lock{}, nil, 0, 0, readFailed{fenceErr}
+		return lock.Lock{}, nil, 0, 0, 0, readFailed{fenceErr}
 	}
 	if len(events) == 0 {
-		return l, nil, 0, 0, nil
+		return l, nil, 0, 0, 0, nil
 	}
 	holds, err := json.Marshal(l.Holds)
 	if err != nil {
-		return lock.Lock{}, nil, 0, 0, err
+		return lock.Lock{}, nil, 0, 0, 0, err
 	}
 	var since, freeSince *time.Time
 	if !l.Since.IsZero() {
@@ -770,7 +776,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	defer cancel()
 	conn, err := s.pool.Acquire(actx)
 	if err != nil {
-		return lock.Lock{}, nil, 0, 0, readFailed{err}
+		return lock.Lock{}, nil, 0, 0, 0, readFailed{err}
 	}
 	defer conn.Release()
 	if beforeWrite != nil {
@@ -785,7 +791,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		// No row to delete (lock.Forget refuses a lock the store does
 		// not hold): nothing to write, rather than a delete that finds
 		// nothing and is tried again for ever.
-		return l, nil, 0, 0, nil
+		return l, nil, 0, 0, 0, nil
 	case lock.Forgets(events):
 		write, args = forgetLock, []any{name, version, by, xmin}
 	case version < 0:
@@ -796,27 +802,28 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		args = append(args, xmin)
 	}
 	var (
-		after  *int64 // NULL: not written
-		first  *int64 // the min of no ids is NULL: a forget writes no history
-		inTime bool
-		zero   int
+		after    *int64 // NULL: not written
+		first    *int64 // the min of no ids is NULL: a forget writes no history
+		inTime   bool
+		zero     int
+		lifetime *int64 // the row's (order.go), NULL when not written
 	)
-	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first, &inTime, &zero)
+	err = conn.QueryRow(wctx, write, args...).Scan(&after, &first, &inTime, &zero, &lifetime)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "22P02" && strings.Contains(pe.Message, lateMark) {
-		return lock.Lock{}, nil, 0, 0, lateError{lease} // undone
+		return lock.Lock{}, nil, 0, 0, 0, lateError{lease} // undone
 	}
 	if err == nil && after == nil {
 		if !inTime {
-			return lock.Lock{}, nil, 0, 0, lateError{lease}
+			return lock.Lock{}, nil, 0, 0, 0, lateError{lease}
 		}
-		return lock.Lock{}, nil, -1, 0, nil // another change came first
+		return lock.Lock{}, nil, -1, 0, 0, nil // another change came first
 	}
 	if err != nil && sessionEnded(err) && s.unwritten(ctx, name, version) {
 		// The database ended the session (it was terminated, or
 		// shut down) before the write was made, and it never will be:
 		// read and decide again.
-		return lock.Lock{}, nil, 0, 0, notWritten{err}
+		return lock.Lock{}, nil, 0, 0, 0, notWritten{err}
 	}
 	if err != nil {
 		// The connection failed with the write in flight: it may have
@@ -824,12 +831,13 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 		// are told to look at the lock again.
 		s.emit(name, nil)
 		s.announce(notification(message{Name: name}))
-		return lock.Lock{}, nil, 0, 0, err
+		return lock.Lock{}, nil, 0, 0, 0, err
 	}
-	if first == nil {
-		return l, events, *after, 0, nil
+	var f int64
+	if first != nil {
+		f = *first
 	}
-	return l, events, *after, *first, nil
+	return l, events, *after, f, *lifetime, nil
 }
 
 // notWritten is the error of a change's write that the database did not
