@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 )
 
@@ -201,4 +203,55 @@ func TestDashboardForgetAdminOnly(t *testing.T) {
 		tb.checkProblems()
 	}
 	admin.checkProblems()
+}
+
+// answerWhoami answers the tab's GET /whoami with body, as a server would:
+// the page is then told what the server never says together (may_force
+// without may_forget, say).
+func (tb *tab) answerWhoami(body string) {
+	tb.t.Helper()
+	paused := chromedp.Events(tb.ctx, fetch.RequestPaused)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			chromedp.Call(tb.ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 200,
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(body)})
+		}
+	}()
+	if _, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/whoami"}}}); err != nil {
+		tb.t.Fatalf("enabling the Fetch domain: %v", err)
+	}
+}
+
+// TestDashboardForgetFollowsMayForget: the page offers Forget by whoami's
+// may_forget, the rule of the forget itself, and Force release by
+// may_force; it offered Forget by may_force. The server's two rules are
+// one today, so whoami is answered here by the test, with the two apart.
+func TestDashboardForgetFollowsMayForget(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", lockURL(s.URL, "old-build"), "", "", `{"key":"k"}`)
+	mustCall(t, "DELETE", lockURL(s.URL, "old-build"), "", "", `{"key":"k"}`)
+	mustCall(t, "PUT", lockURL(s.URL, "prod"), "", "", `{"key":"deploy"}`)
+
+	for _, tc := range []struct{ mayForce, mayForget bool }{{true, false}, {false, true}} {
+		tb := openTab(t, browser, "", "")
+		tb.answerWhoami(fmt.Sprintf(`{"user":"someone","may_force":%v,"may_forget":%v,"sign_in":false}`, tc.mayForce, tc.mayForget))
+		tb.open(s.URL)
+		tb.waitFor("the page to know who the user is", `document.getElementById("who").textContent.startsWith("signed in as someone")`)
+		tb.click("opening prod", rowJS("prod")+`?.querySelector("button.lock-link")`)
+		tb.waitFor("prod's detail, held", detailOf+`"prod" && document.getElementById("detail-facts").textContent.includes("held")`)
+		if shown := eval[bool](tb, `!document.getElementById("force").hidden`); shown != tc.mayForce {
+			t.Errorf("with may_force %v and may_forget %v, Force release shown: %v", tc.mayForce, tc.mayForget, shown)
+		}
+		tb.click("opening old-build", rowJS("old-build")+`?.querySelector("button.lock-link")`)
+		tb.waitFor("old-build's detail, free", detailOf+`"old-build" && document.getElementById("detail-facts").textContent.includes("free")`)
+		if shown := eval[bool](tb, forgetShown); shown != tc.mayForget {
+			t.Errorf("with may_force %v and may_forget %v, Forget shown: %v", tc.mayForce, tc.mayForget, shown)
+		}
+		tb.checkProblems()
+	}
 }

@@ -201,6 +201,11 @@ func closingUnread(h http.Handler) http.Handler {
 // when one is configured, otherwise whoever may change locks.
 func (s *Server) mayForce(r *http.Request) error { return s.mayAdmin(r, "force a release") }
 
+// mayForget reports whether the request may forget a lock (POST
+// /lock/{name}/forget), by the rule handleForget applies and GET /whoami
+// reports as may_forget: today the same as mayForce's.
+func (s *Server) mayForget(r *http.Request) error { return s.mayAdmin(r, "forget a lock") }
+
 // mayAdmin refuses what only the admin may do (what: "force a release"),
 // when an admin user is set, and read-only credentials always.
 func (s *Server) mayAdmin(r *http.Request, what string) error {

@@ -339,12 +339,13 @@ func TestReadOnlyCredentials(t *testing.T) {
 		s.do("GET", path, "", ro).expect(t, 200, "read-only GET "+path)
 	}
 	var who struct {
-		User     string `json:"user"`
-		MayForce bool   `json:"may_force"`
+		User      string `json:"user"`
+		MayForce  bool   `json:"may_force"`
+		MayForget *bool  `json:"may_forget"`
 	}
 	json.Unmarshal(s.do("GET", "/whoami", "", ro).Body, &who)
-	if who.User != readOnlyCreds.User || who.MayForce {
-		t.Errorf("whoami for read-only = %+v, want its user and may_force false", who)
+	if who.User != readOnlyCreds.User || who.MayForce || who.MayForget == nil || *who.MayForget {
+		t.Errorf("whoami for read-only = %+v, want its user, may_force false and may_forget false", who)
 	}
 	for _, path := range []string{"/", "/ui/app.js", "/metrics"} {
 		req, _ := http.NewRequest("GET", s.URL+path, nil)

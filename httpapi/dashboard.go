@@ -2,7 +2,7 @@ package httpapi
 
 // The web dashboard: one page (web/index.html) with its script and style,
 // embedded in the binary; GET /whoami, which tells the page who the user is
-// and whether they may force a release; and GET /signin, which asks the
+// and whether they may force a release and forget a lock; and GET /signin, which asks the
 // browser for a login that may. The page renders every lock
 // client-side from GET /locks (pool members with their metadata) and every
 // pool (members, free/total, waiters) from GET /pools, follows GET /events,
@@ -127,6 +127,9 @@ type whoamiResponse struct {
 	// MayForce says whether this user may force a release (DELETE
 	// /lock/{name}?force=true), by the same rule the release applies.
 	MayForce bool `json:"may_force"`
+	// MayForget says whether this user may forget a lock (POST
+	// /lock/{name}/forget), by the same rule the forget applies.
+	MayForget bool `json:"may_forget"`
 	// SignIn says that this user may not force a release but another user
 	// may: GET /signin asks the browser for that user's login.
 	SignIn bool `json:"sign_in"`
@@ -139,6 +142,7 @@ func (s *Server) handleWhoami() http.Handler {
 			resp.User, _, _ = r.BasicAuth()
 		}
 		resp.MayForce = s.mayForce(r) == nil
+		resp.MayForget = s.mayForget(r) == nil
 		resp.SignIn = !resp.MayForce && (s.cfg.Admin.Set() || s.cfg.Auth.Set())
 		writeJSON(w, http.StatusOK, resp)
 	})

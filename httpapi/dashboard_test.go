@@ -238,9 +238,10 @@ func TestDashboardBehindAuth(t *testing.T) {
 
 func TestDashboardWhoami(t *testing.T) {
 	type who struct {
-		User     string `json:"user"`
-		MayForce bool   `json:"may_force"`
-		SignIn   bool   `json:"sign_in"`
+		User      string `json:"user"`
+		MayForce  bool   `json:"may_force"`
+		MayForget bool   `json:"may_forget"`
+		SignIn    bool   `json:"sign_in"`
 	}
 	tests := []struct {
 		name        string
@@ -248,12 +249,12 @@ func TestDashboardWhoami(t *testing.T) {
 		as          *httpapi.Credentials // nil: no credentials
 		want        who
 	}{
-		{"no auth configured", httpapi.Credentials{}, httpapi.Credentials{}, nil, who{"", true, false}},
-		{"auth, no admin: the user may force", userCreds, httpapi.Credentials{}, &userCreds, who{"concourse", true, false}},
-		{"auth and admin: the user may not, the admin may", userCreds, adminCreds, &userCreds, who{"concourse", false, true}},
-		{"auth and admin: the admin may", userCreds, adminCreds, &adminCreds, who{"ops", true, false}},
-		{"admin only: anonymous may not, the admin may", httpapi.Credentials{}, adminCreds, nil, who{"", false, true}},
-		{"admin only: the admin may", httpapi.Credentials{}, adminCreds, &adminCreds, who{"ops", true, false}},
+		{"no auth configured", httpapi.Credentials{}, httpapi.Credentials{}, nil, who{"", true, true, false}},
+		{"auth, no admin: the user may force and forget", userCreds, httpapi.Credentials{}, &userCreds, who{"concourse", true, true, false}},
+		{"auth and admin: the user may not, the admin may", userCreds, adminCreds, &userCreds, who{"concourse", false, false, true}},
+		{"auth and admin: the admin may", userCreds, adminCreds, &adminCreds, who{"ops", true, true, false}},
+		{"admin only: anonymous may not, the admin may", httpapi.Credentials{}, adminCreds, nil, who{"", false, false, true}},
+		{"admin only: the admin may", httpapi.Credentials{}, adminCreds, &adminCreds, who{"ops", true, true, false}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,6 +276,14 @@ func TestDashboardWhoami(t *testing.T) {
 			status := s.do("DELETE", "/lock/x?force=true", "", opt).Status
 			if (status == 200) != got.MayForce {
 				t.Errorf("may_force is %v but a force release answers %d", got.MayForce, status)
+			}
+			// may_forget says what a forget would do: 403 where it may not;
+			// a free lock in no pool is forgotten where it may.
+			s.do("PUT", "/lock/y", `{"key":"k"}`, opt).expect(t, 200, "lock")
+			s.do("DELETE", "/lock/y", `{"key":"k"}`, opt).expect(t, 200, "unlock")
+			status = s.do("POST", "/lock/y/forget", "", opt).Status
+			if want := map[bool]int{true: 200, false: 403}[got.MayForget]; status != want {
+				t.Errorf("may_forget is %v but a forget answers %d", got.MayForget, status)
 			}
 		})
 	}

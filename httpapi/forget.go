@@ -19,7 +19,7 @@ func (s *Server) handleForget() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if err := s.mayAdmin(r, "forget a lock"); err != nil {
+		if err := s.mayForget(r); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

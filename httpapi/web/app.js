@@ -2,7 +2,7 @@
 //
 // Data comes from the API: GET locks (every lock), GET pools (every pool with
 // its members, free/total counts and waiters), GET whoami (may this user
-// force a release, and so forget a lock?), GET lock/<name>/history, and the
+// force a release? forget a lock?), GET lock/<name>/history, and the
 // event stream GET events; it changes locks with DELETE
 // lock/<name>?force=true and POST lock/<name>/forget. Events schedule a
 // reload of the locks and pools: at most one is in flight and one queued
@@ -37,10 +37,9 @@
     pools: new Map(), // name -> pool, as GET /pools returns it, its members a Map too
     loaded: false,
     loadError: "",
-    // may_force: the server lets this user force a release, and by the
-    // same rule (the admin when one is set, else anyone who may change
-    // locks; never the read-only user) forget a lock.
-    me: { user: "", may_force: false, sign_in: false },
+    // may_force, may_forget: whether the server lets this user force a
+    // release, and forget a lock (whoami applies the server's own rules).
+    me: { user: "", may_force: false, may_forget: false, sign_in: false },
     selected: null, // name of the lock in the detail panel
     openedFrom: null, // the pool whose member opened it, or null for its row
     history: null, // its events, oldest first; null while loading
@@ -750,11 +749,11 @@
     $("force-cli").textContent = addressable(name) ? "" :
       "A browser cannot address a lock named " + name + " (it reads %2E in an address as a dot segment), so it cannot force this one; use the CLI: locker unlock '" + name + "' --force";
 
-    // Forget: by the same rule as a force (may_force), for what the server
+    // Forget: for whom the server lets forget (may_forget), for what it
     // forgets: a free lock nobody waits for, in no pool (a member leaves
     // its pool first). A lock freed while the detail is open gets the
     // button on the redraw its event brings.
-    const forgettable = state.me.may_force && !!l && l.state === "free" && !l.waiters && poolsOf(l).length === 0;
+    const forgettable = state.me.may_forget && !!l && l.state === "free" && !l.waiters && poolsOf(l).length === 0;
     $("forget").hidden = !(forgettable && addressable(name));
     $("forget-cli").hidden = !(forgettable && !addressable(name));
     $("forget-cli").textContent = addressable(name) ? "" :
@@ -1301,7 +1300,7 @@
     }
     if (seq < meShown) return; // a newer answer is shown already
     meShown = seq;
-    state.me = { user: String((me && me.user) || ""), may_force: !!(me && me.may_force), sign_in: !!(me && me.sign_in) };
+    state.me = { user: String((me && me.user) || ""), may_force: !!(me && me.may_force), may_forget: !!(me && me.may_forget), sign_in: !!(me && me.sign_in) };
     const who = [];
     if (state.me.user) who.push("signed in as " + state.me.user + (state.me.may_force ? " (may force release)" : ""));
     if (state.me.sign_in) {
