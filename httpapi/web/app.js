@@ -645,6 +645,85 @@
     }
   }
 
+  // ---- Back closes the drawer ---------------------------------------------
+
+  // On a phone, Back closes what is open over the page: pressed with the
+  // drawer open, it left the dashboard instead. So the drawer has an entry
+  // of its own in the tab's history, pushed when it opens (the address
+  // stays the same: the entry's state names the lock), and Back, which
+  // returns to the entry below it, closes the drawer (onPopState); Forward
+  // opens it again. Closed otherwise (Close, Escape, a click beside it, a
+  // forget), the drawer steps back over its entry itself (history.back):
+  // no script can remove an entry, and one replaced (replaceState) would
+  // stay in the history as a second dashboard, for the next Back to do
+  // nothing to be seen. The entry left ahead is Forward's, as after Back.
+  //
+  // A panel beside the table (1100px wide or more) is no overlay: the
+  // table stays in reach, and Back there leaves the page, as before. It
+  // gets an entry when it becomes a drawer (the window narrowed, a tablet
+  // turned), and keeps one it had as a drawer while it stays open.
+  // entryOf is the detail's entry state s, { lockerDetail: name, from:
+  // pool or null }, or null for another (the page's own: null).
+  const entryOf = (s) => (s !== null && typeof s === "object" && typeof s.lockerDetail === "string" ? s : null);
+  const fromOf = (s) => (typeof s.from === "string" ? s.from : null);
+  let stepsBack = 0; // our history.back() calls not yet answered by a popstate
+
+  // markEntry gives the open detail its entry: pushed for a drawer that
+  // has none; the current one, when it is the detail's, made to name the
+  // lock shown now.
+  function markEntry() {
+    if (state.selected === null) return;
+    const s = { lockerDetail: state.selected, from: state.openedFrom };
+    if (entryOf(history.state) !== null) history.replaceState(s, "");
+    else if (narrow.matches) history.pushState(s, "");
+  }
+
+  // unmarkEntry steps back over the entry of a detail just closed, if it
+  // is the current one.
+  function unmarkEntry() {
+    if (entryOf(history.state) === null) return;
+    stepsBack++;
+    history.back();
+  }
+
+  function onPopState(e) {
+    const s = entryOf(e.state);
+    if (stepsBack > 0) {
+      // Our own step back. A lock opened before it landed (it lands on
+      // the entry below the one it left) gets an entry again.
+      stepsBack--;
+      markEntry();
+      return;
+    }
+    if (s !== null && state.selected === s.lockerDetail) return;
+    // A dialog of the detail closes with it, as cancelled.
+    for (const d of [$("confirm"), $("forget-confirm")]) if (d.open) d.close("cancel");
+    if (s === null) {
+      if (state.selected !== null) closeDetail();
+    } else {
+      openDetail(s.lockerDetail, fromOf(s));
+    }
+  }
+
+  // restoreEntry, at start, deals with an entry of the detail that is
+  // current already: the page was reloaded with the drawer open, or
+  // loaded again by Back or Forward (the browser did not keep it). A
+  // reload shows the dashboard without the drawer, as it always did, and
+  // steps back over the drawer's entry, which was left for Back to do
+  // nothing with. Back or Forward to it opens the lock, as the page kept
+  // by the browser shows it.
+  function restoreEntry() {
+    const s = entryOf(history.state);
+    if (s === null) return;
+    const nav = typeof performance.getEntriesByType === "function" ? performance.getEntriesByType("navigation")[0] : undefined;
+    if (nav && nav.type === "back_forward") {
+      openDetail(s.lockerDetail, fromOf(s));
+      return;
+    }
+    stepsBack++;
+    history.back();
+  }
+
   // openDetail shows a lock, opened from its row or from a member of the
   // pool named by from; closing it takes the focus back there.
   function openDetail(name, from) {
@@ -661,6 +740,7 @@
     }
     $("detail").hidden = false;
     overlay();
+    markEntry();
     render();
     if (narrow.matches) {
       $("detail-title").focus({ preventScroll: true });
@@ -686,6 +766,7 @@
     state.openedFrom = null;
     $("detail").hidden = true;
     overlay();
+    unmarkEntry();
     render();
     const rowButton = (n) => [...$("rows").querySelectorAll("button.lock-link")].find((b) => b.closest("tr").dataset.name === n);
     const opener = from === null
@@ -714,7 +795,7 @@
           ...(poolsOf(l).length ? fact("Pools", el("span", { class: "detail-pools" }, ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", user: p }))))) : []),
           ...(poolsOf(l).length && l.state === "free" ? fact("Free since", timeEl(l.free_since)) : []),
         ]
-      : fact("State", "not found");
+      : fact("State", state.loaded ? "not found" : "Loading…");
     $("detail-facts").replaceChildren(...facts);
 
     // Metadata: pretty-printed JSON, as text, with the characters userText
@@ -1341,7 +1422,11 @@
     $("main").addEventListener("click", (e) => {
       if (e.target === e.currentTarget && narrow.matches && state.selected !== null) closeDetail();
     });
-    narrow.addEventListener("change", overlay);
+    narrow.addEventListener("change", () => {
+      overlay();
+      markEntry();
+    });
+    window.addEventListener("popstate", onPopState);
     // The drawer is modal: Escape closes it also when the focus is not in
     // it (a click on its text leaves the focus on the page's body). Not
     // from the force-release dialog, whose Escape is its own Cancel.
@@ -1364,6 +1449,7 @@
       poll();
     });
     render();
+    restoreEntry();
     loadMe();
     load();
     startStream();
