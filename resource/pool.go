@@ -391,7 +391,13 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 		return nil, err
 	}
 	v := Version{"name": l.Name, "fence": fmt.Sprint(l.Fence)}
-	if !p.takes() {
+	if p.takes() {
+		// The hold as granted (state, key, holders), as a single lock's
+		// version has it: the get after the put writes the member from
+		// it when it cannot read the server, so that a release from its
+		// directory gives the member back (poolIn).
+		maps.Copy(v, versionOf(l))
+	} else {
 		v["op"] = p.Op
 	}
 	if p.Op == opAdd || p.Op == opUpdate {
@@ -892,11 +898,21 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 		return r.poolStateIn(ctx, dir, requested)
 	}
 	name := requested["name"]
-	l, err := r.readLock(ctx, name, inAttempts)
-	if err != nil {
-		return nil, r.explain(err)
-	}
 	pool := r.src.Pool
+	l, err := r.readLock(ctx, name, inAttempts)
+	fromVersion := false
+	if err != nil {
+		// The get that Concourse runs after an acquire: failing it fails
+		// the put, and the member just taken would stay held with no step
+		// left to release it. An acquisition's version says what it
+		// took: write that, and say so (as in does for a single lock).
+		v, ok := lockFromVersion(name, requested)
+		if !ok || !isAcquisition(requested) || v.Free() || !unreadable(err) {
+			return nil, r.explain(err)
+		}
+		r.log.printf("warning: cannot read %q (%v); the files show it as this version has it: %s, fence %d; without its metadata, which could not be read (no metadata file)", name, r.explain(err), describe(v), v.Fence)
+		l, fromVersion = v, true
+	}
 	if isAcquisition(requested) {
 		switch fence := requested["fence"]; {
 		case !l.Free() && fmt.Sprint(l.Fence) != fence:
@@ -934,9 +950,11 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 			r.log.printf("%q is %s now; this version (%s) holds nothing on it, so its key, holders and fence files are empty", name, describe(l), requested["op"])
 		}
 	}
-	if inPool(l, pool) {
+	switch {
+	case fromVersion:
+	case inPool(l, pool):
 		files["metadata"] = metadataText(l.Metadata)
-	} else {
+	default:
 		r.log.printf("%q is not a member of pool %q (any more): no metadata file", name, pool)
 	}
 	for f, content := range files {

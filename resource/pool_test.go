@@ -236,8 +236,8 @@ func TestPoolFlow(t *testing.T) {
 	if n1 == "" || n2 == "" || n1 == n2 {
 		t.Fatalf("two acquires got %v and %v", a1.Version, a2.Version)
 	}
-	if len(a1.Version) != 2 || a1.Version["fence"] == "" || a1.Version["fence"] == a2.Version["fence"] {
-		t.Errorf("acquire's versions %v, %v: want {name, fence}, fences differ", a1.Version, a2.Version)
+	if a1.Version["fence"] == "" || a1.Version["fence"] == a2.Version["fence"] || a1.Version["key"] != deploy1.key() || a1.Version["state"] != "held" || a1.Version["op"] != "" {
+		t.Errorf("acquire's versions %v, %v: want name, fence and the hold (state, key, holders), fences differ", a1.Version, a2.Version)
 	}
 	for _, tc := range []struct {
 		b    *build
@@ -315,7 +315,7 @@ func TestPoolFlow(t *testing.T) {
 	}
 	claimer := newBuild(t, source, "special", 1, 401)
 	cl := claimer.put("env", obj{"claim": free, "key": "special-tests", "locked_by": "special-job"})
-	if cl.Version["name"] != free || len(cl.Version) != 2 {
+	if cl.Version["name"] != free || cl.Version["key"] != "special-tests" || cl.Version["holders"] != `{"special-job":1}` || cl.Version["state"] != "held" || cl.Version["op"] != "" {
 		t.Errorf("claim's version %v", cl.Version)
 	}
 	if m := member(t, c, "aws", free); m.Key != "special-tests" || m.LockedBy["special-job"] != 1 {
@@ -492,7 +492,7 @@ func TestPoolAddClaimedAndRemoveOwn(t *testing.T) {
 	b := newBuild(t, source, "create-env", 5, 55)
 	b.task("new-env", map[string]string{"name": "f3cb3823\n", "metadata": "datacenter: dc1\n"})
 	a := b.put("env", obj{"add_claimed": "new-env"})
-	if a.Version["name"] != "f3cb3823" || len(a.Version) != 2 || a.meta("operation") != "add_claimed" {
+	if a.Version["name"] != "f3cb3823" || a.Version["key"] != b.key() || a.Version["op"] != "" || a.meta("operation") != "add_claimed" {
 		t.Errorf("add_claimed's answer %v %v", a.Version, a.Metadata)
 	}
 	m := member(t, c, "vsphere", "f3cb3823")
@@ -1052,5 +1052,66 @@ func TestPoolStepHolderEdges(t *testing.T) {
 	b.put("rel", obj{"release": "got"})
 	if m := member(t, c, "edge", "m1"); !m.Free() {
 		t.Fatalf("the release left %+v", m)
+	}
+}
+
+// TestPoolGetAfterAcquireWithTheServerAway: the get that Concourse runs
+// after an acquire, when the server cannot be read, writes the member as
+// the put's version has it (with a warning), as the single lock's get does
+// (TestGetAfterPutWithTheServerAway), instead of failing the put with the
+// member just taken held and no step left to release it: a release from
+// that directory gives the member back once the server answers again. A
+// get of a version that holds nothing (a release's) still fails.
+func TestPoolGetAfterAcquireWithTheServerAway(t *testing.T) {
+	f := newFlaky(http.MethodGet)
+	s := startServer(t, serverOpts{wrap: f.wrap})
+	c := s.client(t, "", "")
+	source := poolSource(s, "away")
+	b := newBuild(t, source, "deploy", 1, 1)
+	b.task("new-e1", map[string]string{"name": "e1", "metadata": `{"host":"e1.example.com"}`})
+	b.put("add-e1", obj{"add": "new-e1"})
+
+	r := b.startPut(obj{"acquire": true}).wait()
+	if r.code != 0 {
+		t.Fatalf("acquire: exit %d\n%s", r.code, r.stderr)
+	}
+	a := decodeAnswer(t, r)
+	m := member(t, c, "away", "e1")
+	if m.Key != b.key() || len(m.LockedBy) != 1 {
+		t.Fatalf("after the acquire, e1 is %+v", m)
+	}
+	holder := m.Holders()[0]
+
+	f.always = "503" // the server goes away before the put's get
+	dir := filepath.Join(b.dir, "env")
+	g := startEnv(t, binary, request(source, nil, a.Version), b.env, "in", dir).wait()
+	if g.code != 0 {
+		t.Fatalf("the get after the acquire, with the server away, failed (exit %d): the put fails with e1 held:\n%s", g.code, g.stderr)
+	}
+	if !strings.Contains(g.stderr, "as this version has it") {
+		t.Errorf("no warning:\n%s", g.stderr)
+	}
+	if got := decodeAnswer(t, g); !maps.Equal(got.Version, a.Version) {
+		t.Errorf("in answered %v, want %v", got.Version, a.Version)
+	}
+	for file, want := range map[string]string{"name": "e1\n", "key": b.key(), "holders": holder, "fence": fmt.Sprint(m.Fence), "locked": "true"} {
+		if got := readFile(t, dir, file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+
+	// The server is back: the ensure: releases from that directory.
+	f.always = ""
+	b.put("release-env", obj{"release": "env"})
+	if m := member(t, c, "away", "e1"); !m.Free() {
+		t.Fatalf("after the release from the get's directory, e1 is %+v", m)
+	}
+
+	// A release's version holds nothing: with the server away, its get
+	// still fails rather than make something up.
+	rel := decodeAnswer(t, b.startPut(obj{"release": "env"}).wait())
+	f.always = "503"
+	if g := startEnv(t, binary, request(source, nil, rel.Version), b.env, "in", t.TempDir()).wait(); g.code == 0 {
+		t.Errorf("a get of a release's version with the server away succeeded:\n%s", g.stderr)
 	}
 }
