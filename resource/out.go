@@ -107,18 +107,19 @@ func (m *metadata) addLock(l *client.Lock) {
 // it has waited.
 func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder string) (*client.Lock, time.Duration, error) {
 	start := time.Now()
-	// How many holds we have already: after a connection that broke, a
-	// count above this one means the server granted the hold and the
-	// answer was lost — asking again would take the lock twice, and one
-	// unlock would then not free it.
+	// The holds we have already (and their fence): after a request whose
+	// outcome the client could not tell, a hold taken since means the
+	// server granted it and the answer was lost — asking again would
+	// take the lock twice, and one unlock would then not free it.
 	var (
-		before int
+		before held
 		state  string
+		legacy bool
 	)
 	err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
 		l, err := r.getLock(ctx, name)
 		if err == nil {
-			before, state = countOf(l, p.Key, holder), describe(l)
+			before, state, legacy = heldOf(l, p.Key, holder), describe(l), l.Legacy
 			if !l.Free() && l.Key != p.Key {
 				r.log.printf("lock %q is %s; waiting for it (key %q, holder %q)", name, state, p.Key, holder)
 			}
@@ -171,12 +172,24 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 			stop()
 			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
 		}
+		if !legacy && !errors.Is(err, client.ErrMaybeHeld) {
+			// The client read the lock back and found that the request
+			// took nothing (or it never reached the server): a hold of our
+			// key and holder there now was taken since, by another build
+			// of the job (builds share the key and holder), not by this
+			// step. Taken for ours, both builds would run on one count,
+			// and the first unlock would free the lock while the other
+			// still works.
+			continue
+		}
+		// The client could not tell (it could not read the lock back), or
+		// cannot with the original server: our own read judges.
 		now, err := r.readLock(ctx, name, 0)
 		if err != nil {
 			stop()
 			return nil, 0, r.failed(ctx, err, fmt.Sprintf("waiting for lock %q", name))
 		}
-		if countOf(now, p.Key, holder) > before {
+		if heldOf(now, p.Key, holder).newer(before) {
 			stop()
 			waited := time.Since(start)
 			r.log.printf("the server granted the hold on lock %q before the connection broke: it is ours (key %q, holder %q%s)", name, p.Key, holder, fenceText(now))

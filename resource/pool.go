@@ -500,12 +500,12 @@ func memberNames(p *client.Pool) string {
 	return "its members: " + strings.Join(names, ", ")
 }
 
-// ourHolds counts, per member, the holds holder has under key.
-func ourHolds(p *client.Pool, key, holder string) map[string]int {
-	m := map[string]int{}
+// ourHolds is, per member, what holder has under key (heldOf).
+func ourHolds(p *client.Pool, key, holder string) map[string]held {
+	m := map[string]held{}
 	for i := range p.Members {
-		if n := countOf(&p.Members[i], key, holder); n > 0 {
-			m[p.Members[i].Name] = n
+		if h := heldOf(&p.Members[i], key, holder); h.count > 0 {
+			m[p.Members[i].Name] = h
 		}
 	}
 	return m
@@ -524,9 +524,9 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 	if err != nil {
 		return nil, 0, r.poolFailed(ctx, err, what)
 	}
-	// The holds we have already: after a connection that broke, a member
-	// with more of them is one the server gave us before the answer was
-	// lost.
+	// The holds we have already: after a request whose outcome the client
+	// could not tell, a member with a hold taken since is one the server
+	// gave us before the answer was lost.
 	before := ourHolds(pl, p.Key, p.holder())
 	state := describePool(pl)
 	r.log.printf("acquiring a member of pool %q with key %q (%s)%s: the pool has %s", pool, p.Key, p.KeyFrom, asHolder(p), state)
@@ -536,6 +536,15 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 	var saidEmpty time.Time
 	for {
 		l, err := r.c.AcquireFromPool(ctx, pool, client.LockOptions{Key: p.Key, Holder: p.Holder, OwnKey: p.ownHolder})
+		if mh := (*client.MaybeHeldError)(nil); ctx.Err() == nil && errors.As(err, &mh) && mh.Lock != nil {
+			// (params.locked_by given: not the step's own holder.) The
+			// answer was lost and the pool shows a member taken by this
+			// key and holder meanwhile: the step takes it as its own, as
+			// a lock step does (no read tells it from another build's).
+			l, err = mh.Lock, nil
+			l.ReadBack = true
+			l.Message = fmt.Sprintf("granted %q; the answer was lost on the way, and the pool's state read back", l.Name)
+		}
 		if err == nil {
 			stop()
 			waited := time.Since(start)
@@ -570,9 +579,17 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 			stop()
 			return nil, 0, r.poolFailed(ctx, err, what)
 		}
-		if !transient(err) {
+		if !errors.Is(err, client.ErrMaybeHeld) {
+			// Nothing to look for: the client read the pool back and found
+			// that the request took nothing (or it never reached the
+			// server, or the pool had no members). A member held by our
+			// key and holder now was taken since, by another build with
+			// the same params.key and locked_by: taken for ours, two
+			// builds would work on one member.
 			continue
 		}
+		// The client could not read the pool back to tell: our own read
+		// judges.
 		now, err := r.readPool(ctx, 0)
 		if err != nil {
 			stop()
@@ -580,7 +597,7 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 		}
 		for i := range now.Members {
 			m := &now.Members[i]
-			if countOf(m, p.Key, p.holder()) > before[m.Name] {
+			if heldOf(m, p.Key, p.holder()).newer(before[m.Name]) {
 				stop()
 				r.log.printf("the server gave us %q from pool %q before the connection broke: it is ours (key %q, holder %q, fence %d)", m.Name, pool, p.Key, p.holder(), m.Fence)
 				m.Message = fmt.Sprintf("locked %q from pool %q with key %q (the answer was lost; the state was read back)", m.Name, pool, p.Key)

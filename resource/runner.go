@@ -201,6 +201,28 @@ func (r *runner) getLock(ctx context.Context, name string) (*client.Lock, error)
 	return &client.Lock{Name: name, LockedBy: map[string]int{}, State: "free", Legacy: true}, nil
 }
 
+// held is what holder has on a lock under key: its count, and the lock's
+// fence while it has some (none with the original server).
+type held struct {
+	count int
+	fence uint64
+}
+
+func heldOf(l *client.Lock, key, holder string) held {
+	n := countOf(l, key, holder)
+	if n == 0 || l.Legacy {
+		return held{count: n}
+	}
+	return held{n, l.Fence}
+}
+
+// newer reports whether now shows a hold taken since before: a higher
+// count, or a new fence (the lock was released and taken afresh under
+// our key and holder since), as the client judges its read-backs.
+func (now held) newer(before held) bool {
+	return now.count > 0 && (now.count > before.count || now.fence != before.fence)
+}
+
 // countOf is how many holds holder has on l under key.
 func countOf(l *client.Lock, key, holder string) int {
 	if l.Key != key {
