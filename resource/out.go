@@ -288,7 +288,12 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		if sleep(ctx, d) != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
-		if before == 0 {
+		if before == 0 || !client.Ambiguous(err) {
+			// Nothing held to look for; or the release was not made
+			// (the server's own refusal for now, or it never reached
+			// the server): sent again. A count gone down meanwhile is
+			// another build's release (builds of a job that is not
+			// serial share the key and holder), not this step's.
 			continue
 		}
 		// The release may have been made and its answer lost: read the

@@ -114,3 +114,30 @@ func TestPoolAcquireRetryLeavesAnotherBuildsMemberAlone(t *testing.T) {
 		t.Fatalf("%d of 2 members free: the step took the other build's member for its own:\n%s", p.Free, r.stderr)
 	}
 }
+
+// TestUnlockRefusedForNowIsSentAgain: an unlock the server refused for
+// now (its own 503: the change was not made) is sent again, even when the
+// count went down meanwhile because another build with the same key and
+// holder (a job that is not serial) released its own hold: taken for the
+// step's release, it would leave the step's hold on the lock with no step
+// left to release it.
+func TestUnlockRefusedForNowIsSentAgain(t *testing.T) {
+	f := newFlaky(http.MethodDelete, "503")
+	s := startServer(t, serverOpts{wrap: f.wrap})
+	c := s.client(t, "", "")
+	source := src(s, "twice")
+	// Two builds hold it with the same key and holder.
+	mustRun(t, request(source, lockParams("k", "h"), nil), "out", t.TempDir())
+	mustRun(t, request(source, lockParams("k", "h"), nil), "out", t.TempDir())
+	f.afterDrop = func() {
+		// The other build's unlock, not through the flaky wrapper.
+		f.afterDrop = nil
+		if _, err := c.Unlock(context.Background(), "twice", "k", "h"); err != nil {
+			t.Errorf("the other build's unlock: %v", err)
+		}
+	}
+	r := mustRun(t, request(source, unlockParams("k", "h"), nil), "out", t.TempDir())
+	if l := get(t, c, "twice"); !l.Free() {
+		t.Fatalf("after both builds' unlocks, the server has %+v: the step took the other build's release for its own:\n%s", l, r.stderr)
+	}
+}
