@@ -166,6 +166,12 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 			// below.)
 			return nil, 0, r.explain(err)
 		}
+		if errors.As(err, new(*client.WaitCutError)) {
+			// A proxy cut the wait short: the server was there, waiting;
+			// nothing to back off from, and each pause is time out of
+			// the server's queue.
+			b = backoff{max: r.src.RetryDelay}
+		}
 		d := b.next()
 		r.log.printf("lock %q: %s; trying again in %s", name, r.waitFailed(err), d)
 		if sleep(ctx, d) != nil {

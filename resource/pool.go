@@ -570,6 +570,10 @@ func (r *runner) poolAcquire(ctx context.Context, p *PoolParams) (*client.Lock, 
 			}
 			d = r.src.RetryDelay
 		case transient(err):
+			if errors.As(err, new(*client.WaitCutError)) {
+				// A proxy cut the wait short (see lock): no back-off.
+				b = backoff{max: r.src.RetryDelay}
+			}
 			d = b.next()
 			r.log.printf("pool %q: %s; trying again in %s", pool, r.waitFailed(err), d)
 		default:

@@ -215,3 +215,28 @@ func gaveUpNamingWaitChunk(t *testing.T, hold func(context.Context, *client.Clie
 		}
 	}
 }
+
+// TestWaitCutShortPausesBriefly: a wait a proxy cut short (the server was
+// there all along, waiting) is asked again after the short first pause
+// each time, not after a pause that doubles with every cut up to
+// retry_delay: behind nginx's 60s timeout with the default 10s, the step
+// was out of the server's queue for 10 of every 70 seconds after the
+// fourth cut, and any release in that time went to someone else.
+func TestWaitCutShortPausesBriefly(t *testing.T) {
+	ctx := context.Background()
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	p := cutproxy.New(t, s.URL, 1200*time.Millisecond)
+	if _, err := c.Lock(ctx, "cut", client.LockOptions{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	source := obj{"locker_uri": p.URL, "lock_name": "cut", "retry_delay": "8s"}
+	step := start(t, binary, request(source, lockParams("me", ""), nil), "out", t.TempDir())
+	waitUntil(t, "three waits cut short", func() bool { return strings.Count(step.stderrSoFar(), "lost its place") >= 3 })
+	log := step.stderrSoFar()
+	if n := strings.Count(log, "lost its place in the server's queue; trying again in 1s"); n < 3 {
+		t.Errorf("%d of the pauses after a cut are 1s; want all:\n%s", n, log)
+	}
+	step.cmd.Process.Kill()
+	step.wait()
+}
