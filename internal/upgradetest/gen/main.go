@@ -64,7 +64,8 @@ func main() {
 	}
 
 	srv := start(cfg, "")
-	pools := phaseA(pools())
+	forget := forgets()
+	pools := phaseA(pools(), forget)
 	if *split {
 		// Every later snapshot fails (its temporary file cannot be
 		// made), as on a full disk: the log stays in segments, each
@@ -87,9 +88,15 @@ func main() {
 	}
 	stop(srv, false)
 	srv = start(cfg, "")
-	phaseC(pools)
+	phaseC(pools, forget)
 	capture(pools)
-	stop(srv, *kill9)
+	if *db != "" && !*kill9 {
+		waiting := queue(pools, forget)
+		stop(srv, false)
+		waiting.Wait()
+	} else {
+		stop(srv, *kill9)
+	}
 
 	if *db == "" {
 		files, _ := filepath.Glob(cfg + "*")
@@ -117,8 +124,19 @@ func pools() bool {
 	return resp.StatusCode == 200
 }
 
-// phaseA: holds of every kind, fences moved, locks freed, pools.
-func phaseA(pools bool) bool {
+// forgets reports whether the server can forget a lock (POST
+// /lock/NAME/forget): one that can answers a name it never saw with "no
+// lock named"; an older one has no such route.
+func forgets() bool {
+	resp := do("POST", "/lock/gen-forget-probe/forget", "")
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == 404 && strings.Contains(string(b), "no lock named")
+}
+
+// phaseA: holds of every kind, fences moved, locks freed, pools, a lock
+// forgotten (if the server can forget).
+func phaseA(pools, forget bool) bool {
 	for range 3 { // re-entered: count 3
 		call("PUT", "/lock/deploy-prod", `{"key":"prod-7f3a","lock_by":"ci-worker-1","ttl":"`+long+`"}`, 200)
 	}
@@ -146,6 +164,19 @@ func phaseA(pools bool) bool {
 	call("PUT", "/lock/leased", `{"key":"lease","lock_by":"renewer","ttl":"1000h"}`, 200)
 	call("POST", "/lock/leased/refresh", `{"key":"lease","lock_by":"renewer","ttl":"`+long+`"}`, 200)
 	call("PUT", "/lock/no-lease", `{"key":"forever"}`, 200)
+	if forget {
+		// Gone before the snapshot: taken again after it, with a
+		// higher fence and a history of its second life only.
+		call("PUT", "/lock/forgotten-early", `{"key":"first-life","lock_by":"early"}`, 200)
+		call("DELETE", "/lock/forgotten-early", `{"key":"first-life","lock_by":"early"}`, 200)
+		call("POST", "/lock/forgotten-early/forget", "", 200)
+		// Forgotten after the snapshot (phaseC): one for good, one
+		// taken again.
+		for _, n := range []string{"forgotten", "forgotten-retaken"} {
+			call("PUT", "/lock/"+n, `{"key":"first-life","lock_by":"before-forget"}`, 200)
+			call("DELETE", "/lock/"+n, `{"key":"first-life","lock_by":"before-forget"}`, 200)
+		}
+	}
 	for i := range 12 {
 		ttl := ""
 		if i%2 == 0 {
@@ -168,7 +199,7 @@ func phaseA(pools bool) bool {
 }
 
 // phaseC: changes after the snapshot, so that the log holds the rest.
-func phaseC(pools bool) {
+func phaseC(pools, forget bool) {
 	call("PUT", "/lock/deploy-prod", `{"key":"prod-7f3a","lock_by":"ci-worker-1","ttl":"`+long+`"}`, 200) // count 4
 	call("DELETE", "/lock/db-migrations", `{"key":"readers","lock_by":"reader-3"}`, 200)
 	call("DELETE", "/lock/fence-mover", `{"key":"k-final","lock_by":"final"}`, 200)
@@ -183,6 +214,81 @@ func phaseC(pools bool) {
 		call("PUT", "/pool/envs/env-2", `{"metadata":{"url":"https://env-2.example","size":6}}`, 200)
 		call("PUT", "/pool/envs", `{"key":"deployer-b","lock_by":"pipeline-2","ttl":"`+long+`"}`, 200)
 	}
+	if forget {
+		call("POST", "/lock/forgotten/forget", "", 200)
+		call("POST", "/lock/forgotten-retaken/forget", "", 200)
+		call("PUT", "/lock/forgotten-retaken", `{"key":"second-life","lock_by":"after-forget","ttl":"`+long+`"}`, 200)
+		call("PUT", "/lock/forgotten-early", `{"key":"second-life","lock_by":"after-snapshot"}`, 200)
+		call("DELETE", "/lock/forgotten-early", `{"key":"second-life","lock_by":"after-snapshot"}`, 200)
+	}
+	if pools && *db != "" {
+		// Every member of envs held, for a waiter of the pool (queue).
+		call("PUT", "/pool/envs", `{"key":"deployer-c","lock_by":"pipeline-3","ttl":"`+long+`"}`, 200)
+	}
+}
+
+// queue puts requests in line for held locks and a pool, one after
+// another, after the listing is captured, and returns when all of them
+// wait. PostgreSQL only, whose queue is a table (the file store keeps it
+// in memory). The server stops with them in line, as in a rolling
+// restart: it answers them 503 and keeps their places in the table for a
+// few seconds, for them to ask again elsewhere. Loaded later, those
+// places ran out long ago: they are no waiters and must not stand in
+// anyone's way, so the listing captured before they joined is what the
+// new server must show. The WaitGroup is done when all have their 503.
+func queue(pools, forget bool) *sync.WaitGroup {
+	type waiter struct{ name, path, body string }
+	w := func(name, key, holder string) waiter {
+		return waiter{name, "/lock/" + escape(name), `{"key":"` + key + `","lock_by":"` + holder + `","wait":"1h"}`}
+	}
+	line := []waiter{
+		w("deploy-prod", "prod-next", "ci-worker-2"),
+		w("deploy-prod", "prod-later", "ci-worker-3"),
+		w("db-migrations", "schema-change", "migrator"),
+		w("db-migrations", "readers", "reader-4"), // the holders' key, behind another: waits too
+		w("fence-mover", "k-next", "next"),
+	}
+	if forget {
+		line = append(line, w("forgotten-retaken", "third-life", "waiting"))
+	}
+	if pools {
+		line = append(line, waiter{"pool envs", "/pool/envs", `{"key":"deployer-d","lock_by":"pipeline-4","wait":"1h"}`})
+	}
+	var wg sync.WaitGroup
+	for _, l := range line {
+		was := waiters(l.name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := do("PUT", l.path, l.body)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				log.Fatalf("PUT %s %s, in line when the server stopped: %d %s, want 503", l.path, l.body, resp.StatusCode, b)
+			}
+		}()
+		for deadline := time.Now().Add(30 * time.Second); waiters(l.name) != was+1; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				log.Fatalf("PUT %s %s: not in line", l.path, l.body)
+			}
+		}
+	}
+	return &wg
+}
+
+// waiters is how many requests wait for the lock, or for "pool NAME".
+func waiters(name string) int {
+	var v struct {
+		Waiters int `json:"waiters"`
+	}
+	if pool, ok := strings.CutPrefix(name, "pool "); ok {
+		var pools map[string]json.RawMessage
+		must(json.Unmarshal(get("/pools"), &pools))
+		must(json.Unmarshal(pools[pool], &v))
+	} else {
+		must(json.Unmarshal(get("/lock/"+escape(name)), &v))
+	}
+	return v.Waiters
 }
 
 func churn(cfg string) {
