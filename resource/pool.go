@@ -60,8 +60,9 @@ type PoolParams struct {
 	// add_claimed) or to release it with (release, remove); KeyFrom says
 	// where it came from, for messages.
 	Key, KeyFrom string
-	// Holder is params.locked_by (or, for release, the one holder in Dir's
-	// holders file); "" means the key.
+	// Holder is params.locked_by (or, for release, Dir's holder file: the
+	// holder of the put whose get wrote Dir; without one, the one holder
+	// in its holders file); "" means the key.
 	Holder string
 	// Fence is the fence file in Dir ("" when it has none): the
 	// acquisition that release and remove act for.
@@ -254,8 +255,8 @@ func poolOpHelp(op string) string {
 
 // readDir reads, from the directory p.Dir in outDir, the member's name and
 // what the op needs: metadata for add, add_claimed and update; for release
-// and remove, the key, fence and holders files that a get of this resource
-// wrote. It returns the problems it met.
+// and remove, the key, fence, holder and holders files that a get of this
+// resource wrote. It returns the problems it met.
 func (p *PoolParams) readDir(outDir string) []string {
 	what := fmt.Sprintf("params.%s is %q", p.Op, p.Dir)
 	p.Path = p.Dir
@@ -306,6 +307,19 @@ func (p *PoolParams) readDir(outDir string) []string {
 		}
 		if fence, ok := read("fence", false); ok {
 			p.Fence = strings.TrimSpace(fence)
+		}
+		// The holder file names the hold of the put whose get wrote the
+		// directory, whoever else holds the member under its key; a
+		// directory without one (written by an older resource, or of a
+		// put that took nothing) names it only when it has one holder.
+		if holder, ok := read("holder", false); ok && p.Holder == "" {
+			if h := strings.TrimRight(holder, "\r\n"); h != "" {
+				if err := lock.ValidateName(fmt.Sprintf("the holder in %s", filepath.Join(p.Path, "holder")), h); err != nil {
+					problems = append(problems, err.Error())
+				} else {
+					p.Holder = h
+				}
+			}
 		}
 		if holders, ok := read("holders", false); ok && p.Holder == "" {
 			if hs := strings.Split(strings.TrimRight(holders, "\r\n"), "\n"); len(hs) == 1 && hs[0] != "" {
@@ -397,6 +411,11 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 		// it when it cannot read the server, so that a release from its
 		// directory gives the member back (poolIn).
 		maps.Copy(v, versionOf(l))
+		// And whose hold it is: others may hold the member under the
+		// same key (a key shared on purpose), and the get writes it to
+		// the holder file, so that a release from its directory gives
+		// back this hold, not another's.
+		v["holder"] = p.holder()
 	} else {
 		v["op"] = p.Op
 	}
@@ -959,6 +978,13 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 		"locked":  []byte(locked),
 		"holders": []byte(strings.Join(holderNames(l.LockedBy), "\n")),
 		"fence":   []byte(fmt.Sprint(l.Fence)),
+		// The hold of the put of this version (an acquisition's), among
+		// the holders: empty when the version does not say (a put by
+		// an older resource), or holds nothing.
+		"holder": nil,
+	}
+	if isAcquisition(requested) && !l.Free() {
+		files["holder"] = []byte(requested["holder"])
 	}
 	if !isAcquisition(requested) && (requested["held"] == "" || l.Free() || fmt.Sprint(l.Fence) != requested["held"]) {
 		// A version of a release, add, update or remove holds nothing,
@@ -966,9 +992,9 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 		// still holds (the same fence): whoever holds the member now is
 		// another build, and a release or remove from this directory
 		// must not act for it.
-		files["key"], files["holders"], files["fence"] = nil, nil, nil
+		files["key"], files["holders"], files["fence"], files["holder"] = nil, nil, nil, nil
 		if !l.Free() {
-			r.log.printf("%q is %s now; this version (%s) holds nothing on it, so its key, holders and fence files are empty", name, describe(l), requested["op"])
+			r.log.printf("%q is %s now; this version (%s) holds nothing on it, so its key, holders, holder and fence files are empty", name, describe(l), requested["op"])
 		}
 	}
 	switch {

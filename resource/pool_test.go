@@ -257,7 +257,7 @@ func TestPoolFlow(t *testing.T) {
 			}
 		}
 		// The get after the put: pool-resource's files, and ours.
-		files := map[string]string{"name": tc.name + "\n", "key": tc.b.key(), "fence": tc.a.Version["fence"], "locked": "true", "holders": holders[0]}
+		files := map[string]string{"name": tc.name + "\n", "key": tc.b.key(), "fence": tc.a.Version["fence"], "locked": "true", "holders": holders[0], "holder": holders[0]}
 		for f, want := range files {
 			if got := tc.b.file("aws-environments", f); got != want {
 				t.Errorf("%s: get's %s file = %q, want %q", tc.name, f, got, want)
@@ -907,7 +907,7 @@ func TestPoolDirectoriesOfReleasesHoldNothing(t *testing.T) {
 	if m := member(t, c, "solo", "only-env"); m.Key != b.key() {
 		t.Fatalf("the member is %+v, want held by %q", m, b.key())
 	}
-	for _, f := range []string{"key", "holders", "fence"} {
+	for _, f := range []string{"key", "holders", "holder", "fence"} {
 		if got := a.file("env", f); got != "" {
 			t.Errorf("after the release, env/%s is %q, want empty", f, got)
 		}
@@ -1094,7 +1094,7 @@ func TestPoolGetAfterAcquireWithTheServerAway(t *testing.T) {
 	if got := decodeAnswer(t, g); !maps.Equal(got.Version, a.Version) {
 		t.Errorf("in answered %v, want %v", got.Version, a.Version)
 	}
-	for file, want := range map[string]string{"name": "e1\n", "key": b.key(), "holders": holder, "fence": fmt.Sprint(m.Fence), "locked": "true"} {
+	for file, want := range map[string]string{"name": "e1\n", "key": b.key(), "holders": holder, "holder": holder, "fence": fmt.Sprint(m.Fence), "locked": "true"} {
 		if got := readFile(t, dir, file); got != want {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
