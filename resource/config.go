@@ -28,6 +28,10 @@ const (
 	// --wait-chunk: proxies' timeouts are seconds, and shorter parts
 	// only add requests.
 	MinWaitChunk = client.MinWaitChunk
+	// MinRetryDelay is the shortest source.retry_delay: it is the pause
+	// between attempts and between polls, and a shorter one has a step
+	// ask the server again and again in a tight loop while it is down.
+	MinRetryDelay = 100 * time.Millisecond
 )
 
 // Source is the resource's configuration: the source of a resource in a
@@ -56,7 +60,7 @@ type Source struct {
 	Pool string
 	// RetryDelay is how long to wait between attempts when the server
 	// cannot be reached, and how often to poll a server without blocking
-	// waits.
+	// waits: at least MinRetryDelay.
 	RetryDelay time.Duration
 	// Timeout bounds how long out waits for a lock, or retries an unlock;
 	// zero means for ever.
@@ -372,9 +376,12 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 		RetryDelay:        DefaultRetryDelay,
 	}
 	if d, ok := f.duration("retry_delay", "10s"); ok {
-		if d <= 0 {
+		switch {
+		case d <= 0:
 			problems = append(problems, "source.retry_delay must be more than zero, such as \"10s\" (or leave it out for the default, 10s)")
-		} else {
+		case d < MinRetryDelay:
+			problems = append(problems, fmt.Sprintf("source.retry_delay is %s: too short; give at least %s, such as \"10s\" (or leave it out for the default, 10s): it is the pause between attempts, and a shorter one has the step ask the server again and again in a tight loop", d, MinRetryDelay))
+		default:
 			src.RetryDelay = d
 		}
 	}

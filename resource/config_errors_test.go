@@ -54,6 +54,9 @@ func TestBadConfig(t *testing.T) {
 		{"skip_ssl_validation not a boolean", "check", string(request(with("skip_ssl_validation", "maybe"), nil, nil)), []string{`source.skip_ssl_validation is "maybe": set it to true or false`}},
 		{"retry_delay not a duration", "check", string(request(with("retry_delay", "soon"), nil, nil)), []string{`source.retry_delay: bad duration "soon": use Go syntax such as "30s" or "5m", or a number of seconds`}},
 		{"retry_delay zero", "check", string(request(with("retry_delay", "0s"), nil, nil)), []string{"source.retry_delay must be more than zero"}},
+		// Below 100ms the step asks the server again in a tight loop.
+		{"retry_delay a nanosecond", "check", string(request(with("retry_delay", "1ns"), nil, nil)), []string{`source.retry_delay is 1ns: too short; give at least 100ms, such as "10s" (or leave it out for the default, 10s)`}},
+		{"retry_delay under the floor, in seconds", "out", string(request(with("retry_delay", 0.05), lock, nil)), []string{`source.retry_delay is 50ms: too short; give at least 100ms`}},
 		{"timeout negative", "check", string(request(with("timeout", "-5m"), nil, nil)), []string{`source.timeout: duration "-5m" must not be negative`}},
 		// Rounded to nothing it would mean "for ever".
 		{"timeout under a nanosecond", "check", string(request(with("timeout", "0.5ns"), nil, nil)), []string{`source.timeout: duration "0.5ns" is shorter than a nanosecond`}},

@@ -39,6 +39,19 @@ func TestParseSourceDefaultsAndForms(t *testing.T) {
 		}
 	}
 
+	// The shortest retry_delay, in both forms.
+	for in, want := range map[string]time.Duration{`"100ms"`: MinRetryDelay, `0.1`: MinRetryDelay, `"1s"`: time.Second} {
+		src, _, err := parseSource(json.RawMessage(`{"locker_uri":"http://l","lock_name":"x","retry_delay":` + in + `}`))
+		if err != nil || src.RetryDelay != want {
+			t.Errorf("retry_delay %s: %v, %v; want %s", in, src, err, want)
+		}
+	}
+	for _, in := range []string{`"99ms"`, `"1ns"`, `0.001`} {
+		if _, _, err := parseSource(json.RawMessage(`{"locker_uri":"http://l","lock_name":"x","retry_delay":` + in + `}`)); err == nil || !strings.Contains(err.Error(), "source.retry_delay is") {
+			t.Errorf("retry_delay %s: %v, want refused as too short", in, err)
+		}
+	}
+
 	_, warnings, err = parseSource(json.RawMessage(`{"locker_uri":"http://l","lock_name":"x","retry-delay":"1s","password":"secret"}`))
 	if err != nil {
 		t.Fatal(err)
