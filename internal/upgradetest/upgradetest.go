@@ -7,6 +7,7 @@
 package upgradetest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -73,7 +74,8 @@ func Serve(t testing.TB, store lock.Store) string {
 
 // Check checks the server at base, which was started on a golden set,
 // against exp: the listing, each lock, its history and the pools read back
-// as the old server listed them; a held lock refuses another key; every
+// as the old server listed them; a free lock forgotten and taken again
+// starts afresh (forgetAndRetake); a held lock refuses another key; every
 // hold is released with its old key and holder; fences go on above every
 // one the old server handed out; pools hand out their members. It changes
 // the data.
@@ -95,6 +97,8 @@ func Check(t *testing.T, base string, exp Expected) {
 	if err := json.Unmarshal(exp.Locks, &listed); err != nil {
 		t.Fatal(err)
 	}
+	forgetAndRetake(t, c, exp, listed)
+
 	held := 0
 	for _, n := range sorted(listed) {
 		l := listed[n]
@@ -177,6 +181,177 @@ func Check(t *testing.T, base string, exp Expected) {
 	}
 }
 
+// forgetAndRetake forgets a lock the old server left free and in no pool
+// (of those whose history it captured, the one it took last: the highest
+// fence) and takes it again, after the listing is checked and before
+// anything else changes: the lock is gone (404, with its history, and from
+// the listing), and taken again it starts afresh, its fence above every
+// one it had and every one the old server handed out (the counter was not
+// restarted, nor the lock's own fences), its history only the new hold,
+// the listing the old server's but for it. An event stream opened before
+// sees the lock forgotten, then acquired. With PostgreSQL the old rows
+// were given lifetime 1 by migration 6, and the new row must come after
+// them (pgstore/order.go). A set without such a lock is left alone.
+func forgetAndRetake(t *testing.T, c client, exp Expected, listed map[string]view) {
+	t.Helper()
+	name := ""
+	for _, n := range sorted(listed) {
+		l := listed[n]
+		_, captured := exp.Lock[n] // not a throwaway lock (churn, split)
+		if captured && l.Key == "" && len(l.Pools) == 0 && l.Waiters == 0 && (name == "" || l.Fence > listed[name].Fence) {
+			name = n
+		}
+	}
+	if name == "" {
+		t.Logf("golden set %s lists no free lock in no pool: none forgotten", exp.Rev)
+		return
+	}
+	path := "/lock/" + escape(name)
+	// Every fence the lock had: its own, and its history's (as read back,
+	// checked above when the old server's was captured).
+	before := listed[name].Fence
+	var hist struct {
+		Events []lock.Event `json:"events"`
+	}
+	if err := json.Unmarshal(c.get(path+"/history"), &hist); err != nil {
+		t.Fatalf("GET %s/history: %v", path, err)
+	}
+	for _, e := range hist.Events {
+		before = max(before, e.Fence)
+	}
+
+	events, stop := c.events()
+	defer stop()
+	if st, b := c.do("POST", path+"/forget", ""); st != http.StatusOK {
+		t.Fatalf("POST %s/forget, a free lock the old server left: %d %s, want 200", path, st, b)
+	}
+	for _, p := range []string{path, path + "/history"} {
+		if st, b := c.do("GET", p, ""); st != http.StatusNotFound {
+			t.Errorf("GET %s after the lock was forgotten: %d %s, want 404", p, st, b)
+		}
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(c.get("/locks"), &all); err != nil {
+		t.Fatalf("GET /locks: %v", err)
+	}
+	if l, ok := all[name]; ok {
+		t.Errorf("GET /locks after %q was forgotten still lists it: %s", name, l)
+	}
+
+	st, b := c.do("PUT", path, `{"key":"after-forget","lock_by":"retaker"}`)
+	var got view
+	json.Unmarshal(b, &got)
+	if st != http.StatusOK || got.Fence <= before || got.Fence <= exp.MaxFence {
+		t.Errorf("PUT %s after it was forgotten: %d %s, want 200 and a fence above %d, its highest before, and %d, the old server's", path, st, b, before, exp.MaxFence)
+	}
+	one := c.get(path)
+	var now view
+	json.Unmarshal(one, &now)
+	if now.Key != "after-forget" || !reflect.DeepEqual(now.LockedBy, map[string]int{"retaker": 1}) || now.State != "held" || now.Fence != got.Fence {
+		t.Errorf("GET %s after it was taken again (fence %d): %s, want held by retaker under key after-forget with that fence", path, got.Fence, one)
+	}
+	var after struct {
+		Events []lock.Event `json:"events"`
+	}
+	if err := json.Unmarshal(c.get(path+"/history"), &after); err != nil {
+		t.Fatalf("GET %s/history: %v", path, err)
+	}
+	if h := after.Events; len(h) != 1 || h[0].Type != lock.Acquired || h[0].Key != "after-forget" || h[0].Holder != "retaker" || h[0].Count != 1 || h[0].Fence != got.Fence {
+		t.Errorf("GET %s/history after it was forgotten and taken again (fence %d): %s, want the new hold's acquired only", path, got.Fence, mustJSON(h))
+	}
+	t.Logf("forgot %.40q (fence %d at most) and took it again: fence %d", name, before, got.Fence)
+	// The listing: the old server's, but for the lock as it is now.
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(exp.Locks, &want); err != nil {
+		t.Fatal(err)
+	}
+	want[name] = one
+	same(t, "GET /locks after "+name+" was forgotten and taken again (the old listing but for it)", []byte(mustJSON(want)), c.get("/locks"))
+
+	// The stream: forgotten, then acquired with the new fence.
+	var seen []lock.Event
+	for timeout := time.After(time.Minute); len(seen) < 2; {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Errorf("GET /events ended after %s, want %q's forgotten and acquired", mustJSON(seen), name)
+				return
+			}
+			if e.Lock == name {
+				seen = append(seen, e)
+			}
+		case <-timeout:
+			t.Errorf("GET /events: %s after a minute, want %q's forgotten and acquired", mustJSON(seen), name)
+			return
+		}
+	}
+	if seen[0].Type != lock.Forgotten || seen[1].Type != lock.Acquired || seen[1].Fence != got.Fence {
+		t.Errorf("GET /events for %q: %s, want forgotten, then acquired with fence %d", name, mustJSON(seen), got.Fence)
+	}
+}
+
+// events streams GET /events, every event of it once the stream is
+// connected, until stop. The stream of a store that cannot report yet
+// (503: PostgreSQL's LISTEN connection not made yet) is asked for again.
+func (c client) events() (<-chan lock.Event, func()) {
+	c.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var resp *http.Response
+	for deadline := time.Now().Add(time.Minute); ; {
+		req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/events", nil)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			c.t.Fatalf("GET /events: %v", err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			cancel()
+			c.t.Fatalf("GET /events: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Subscribed once ": connected" is sent.
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() && sc.Text() != ": connected" {
+	}
+	if sc.Err() != nil {
+		cancel()
+		c.t.Fatalf("GET /events: %v", sc.Err())
+	}
+	out := make(chan lock.Event, 1024)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		defer resp.Body.Close()
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var e lock.Event
+			if json.Unmarshal([]byte(data), &e) != nil {
+				e = lock.Event{Type: lock.EventType("undecodable: " + data)}
+			}
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, func() { cancel(); <-done }
+}
+
 // view is the part of a lock object the checks act on.
 type view struct {
 	Name     string          `json:"name"`
@@ -185,6 +360,8 @@ type view struct {
 	State    string          `json:"state"`
 	Fence    uint64          `json:"fence"`
 	Metadata json.RawMessage `json:"metadata"`
+	Pools    []string        `json:"pools"`
+	Waiters  int             `json:"waiters"`
 }
 
 type client struct {
