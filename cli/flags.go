@@ -48,7 +48,7 @@ Flags may come before or after the other arguments.
 `
 
 // exitHelp is the exit statuses a command's help ends with: only the
-// commands that take or release a lock can find it held by another key
+// commands that take, release or forget a lock can find it held (exit 3)
 // (run says its own).
 func exitHelp(name string) string {
 	switch name {
@@ -62,6 +62,8 @@ func exitHelp(name string) string {
 		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key\n(with --fence: taken again since), 130 interrupted.\n"
 	case "pool rm":
 		return "Exit status: 0 done, 1 error, 2 bad command line, 3 member held (without\n--force; with --fence: taken again since), 130 interrupted.\n"
+	case "forget":
+		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held (or waited\nfor), 130 interrupted.\n"
 	}
 	return "Exit status: 0 done, 1 error, 2 bad command line, 130 interrupted.\n"
 }

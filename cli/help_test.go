@@ -48,3 +48,28 @@ func TestVersionArguments(t *testing.T) {
 	locker(t, ctx, nil, "version", "--short").want(t, 2, `^$`, `^locker: flag provided but not defined: --short; see locker version --help\n$`)
 	locker(t, ctx, nil, "version", "--help").want(t, 0, `^Usage: locker version\n`, `^$`)
 }
+
+// A command whose help says it exits 3 (held, or taken again since) lists
+// 3 in its "Exit status:" line too: a reader of that line alone (a script's
+// author) must not take 3 for impossible.
+func TestHelpExitStatusListsThree(t *testing.T) {
+	ctx := context.Background()
+	var topics [][]string
+	for _, c := range commands() {
+		topics = append(topics, []string{c.name})
+	}
+	for _, sub := range []string{"ls", "add", "rm", "acquire"} {
+		topics = append(topics, []string{"pool", sub})
+	}
+	says3 := regexp.MustCompile(`\bexits? 3\b`)
+	for _, topic := range topics {
+		help := locker(t, ctx, map[string]string{}, append(topic, "--help")...).stdout
+		_, status, ok := strings.Cut(help, "Exit status")
+		if !ok || !says3.MatchString(strings.ReplaceAll(help, "\n", " ")) {
+			continue
+		}
+		if !regexp.MustCompile(`\b3 `).MatchString(status) {
+			t.Errorf("locker %s --help says it exits 3, but its exit statuses do not list 3:\nExit status%s", strings.Join(topic, " "), status)
+		}
+	}
+}
