@@ -39,10 +39,12 @@ Runs the lock server. It is configured with environment variables:
                       HTTP basic auth for every route but /healthz and /readyz
                       (set both or neither)
   LOCKER_ADMIN_USER, LOCKER_ADMIN_PASS
-                      the only user who may force a release (set both or neither)
+                      the only user who may force a release or forget a lock
+                      (set both or neither)
   LOCKER_READONLY_USER, LOCKER_READONLY_PASS
-                      a user who may list and watch locks (GET) but not lock,
-                      unlock, refresh or force (403); needs AUTH_USER
+                      a user who may list and watch locks (GET) but change
+                      nothing: lock, unlock, refresh, force, forget, pools
+                      answer 403; needs AUTH_USER
   LOCKER_AUTH_FAILURES_PER_MINUTE
                       failed logins an address may make a minute, after a burst
                       of as many; then 429 with Retry-After (default 10; 0: no limit)
