@@ -633,7 +633,9 @@ func TestHardeningVersionLdflags(t *testing.T) {
 	// make build does the same, and builds a static binary (no dynamic
 	// loader: it runs on a distroless or scratch image).
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Fatalf("make is not installed: %v", err)
+		// A machine with Go alone runs the README's go test ./...: skip
+		// (saying why), as the tests needing ruby or mkfs.ext4 do.
+		t.Skip("make is not installed (apt-get install make; .ci/run installs it): make build is not checked")
 	}
 	made := filepath.Join(t.TempDir(), "locker-made")
 	// (TRIMPATH= shares the build cache with the other builds here.)
