@@ -121,8 +121,10 @@ func loadServerConfig(env Env) (serverConfig, error) {
 	}
 	c.listen = ":" + port
 	if l := env("LOCKER_LISTEN"); l != "" {
-		if _, _, err := net.SplitHostPort(l); err != nil {
+		if _, p, err := net.SplitHostPort(l); err != nil {
 			c.listen = net.JoinHostPort(l, port)
+		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			return c, fmt.Errorf("LOCKER_LISTEN=%q: %q is not a port number (give an address, such as 127.0.0.1, or an address and a port, such as 127.0.0.1:3000)", l, p)
 		} else {
 			c.listen = l
 		}
