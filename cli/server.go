@@ -61,7 +61,8 @@ Runs the lock server. It is configured with environment variables:
                       HTTP/1.1 (both or neither); read again when they change
   LOCKER_MAX_WAIT     longest blocking wait a request may ask for (default 10m)
   LOCKER_DEFAULT_TTL  lease of holds that ask for none (default: never expire)
-  LOCKER_MAX_TTL      longest lease (default: no limit)
+  LOCKER_MAX_TTL      longest lease (default: no limit); without LOCKER_DEFAULT_TTL
+                      also the lease of holds that ask for none
   LOCKER_MAX_WAITERS, LOCKER_MAX_WAITERS_PER_LOCK
                       bounds on waiting requests (default 10000 and 1000)
   LOCKER_FORGET_FREE_AFTER
