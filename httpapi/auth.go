@@ -98,7 +98,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if rl == roleReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			s.writeError(w, r, lock.Errorf(lock.EFORBIDDEN, "%q has read-only access: it may list and watch locks, not lock, unlock, refresh or force", user))
+			s.writeError(w, r, lock.Errorf(lock.EFORBIDDEN, "%q has read-only access: it may list and watch locks and pools, not change them (lock, unlock, refresh, force, forget or pool changes)", user))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), roleKey{}, rl)))
