@@ -171,6 +171,11 @@ func loadServerConfig(env Env) (serverConfig, error) {
 			}
 		}
 	}
+	if v := env("LOCKER_MAX_WAIT"); v != "" && c.service.MaxWait == 0 {
+		// 0 would otherwise mean the default, 10m: neither "no waits" nor
+		// what was asked.
+		return c, fmt.Errorf("LOCKER_MAX_WAIT=%q: the longest wait must be more than zero, such as 10m (or leave it unset for 10m)", v)
+	}
 	if f := c.service.ForgetFreeAfter; f > 0 && f < time.Second {
 		// The sweep runs at most once a second: less would not be kept.
 		return c, fmt.Errorf("LOCKER_FORGET_FREE_AFTER=%q is shorter than a second, the shortest the server keeps to: use 1s or more, or 0 to keep free locks", env("LOCKER_FORGET_FREE_AFTER"))
