@@ -41,6 +41,7 @@ func (ls *leases) watch(name string, t time.Time) {
 	ls.next[name] = t
 	heap.Push(&ls.due, dueItem{name: name, at: t})
 	first := ls.due[0].name == name && ls.due[0].at.Equal(t)
+	ls.tidy()
 	ls.mu.Unlock()
 	if first {
 		select {
@@ -49,6 +50,45 @@ func (ls *leases) watch(name string, t time.Time) {
 		}
 	}
 }
+
+// forget drops the lock's check, if any: the lock is gone (forgotten,
+// so free), and a check left until its old lease would have run out would
+// keep its name in memory for as long — for good, with the longest ttls.
+// Taken again, the lock is watched again.
+func (ls *leases) forget(name string) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if _, ok := ls.next[name]; !ok {
+		return
+	}
+	delete(ls.next, name)
+	ls.tidy()
+}
+
+// tidy drops the left-over items of due (those next no longer names) once
+// they outnumber the checks due: a lock whose lease is shortened again and
+// again, or many locks forgotten, would otherwise leave them piling up
+// until their times. Linear, and run only once as many items as are live
+// (and a few) have been left over since: amortised, constant a change.
+// ls.mu is held.
+func (ls *leases) tidy() {
+	if len(ls.due) <= 2*len(ls.next)+tidySlack {
+		return
+	}
+	// A new array: the old one, grown by the pile, is let go.
+	live := make(dueHeap, 0, len(ls.next)+tidySlack)
+	for _, item := range ls.due {
+		if at, ok := ls.next[item.name]; ok && at.Equal(item.at) {
+			live = append(live, item)
+		}
+	}
+	ls.due = live
+	heap.Init(&ls.due)
+}
+
+// tidySlack is how many left-over items due may hold beyond as many as
+// there are checks, before tidy drops them.
+const tidySlack = 64
 
 func (ls *leases) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)

@@ -173,6 +173,12 @@ func (s *Service) committed(name string, events []lock.Event) {
 			s.log.Info("lease expired", "lock", ev.Lock, "key", ev.Key, "holder", ev.Holder, "fence", ev.Fence)
 		}
 	}
+	if lock.Forgets(events) {
+		// Gone, and free: a check of its leases would only keep its
+		// name in memory.
+		s.leases.forget(name)
+		return
+	}
 	var next time.Time
 	for _, ev := range events {
 		if !ev.Expires.IsZero() && (next.IsZero() || ev.Expires.Before(next)) {
