@@ -49,6 +49,9 @@ type queues struct {
 	// it, or its lock changes) — and only then: woken by every change of
 	// every lock, each would make an attempt for each of them.
 	deferred map[string]map[*waiter]struct{}
+	// swept is when the kept places that ran out were last dropped from
+	// every queue (dropAllKept).
+	swept time.Time
 }
 
 func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
@@ -61,7 +64,9 @@ func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
 // queue's failure.
 func (q *queues) join(ctx context.Context, name, key, holder string) (w *waiter, limited bool, err error) {
 	q.mu.Lock()
-	q.dropKept(name, time.Now())
+	now := time.Now()
+	q.dropAllKept(now)
+	q.dropKept(name, now)
 	if q.shared == nil {
 		// Back in a kept place: its turn was taken before those who
 		// fill the queue now came, so the limits do not turn it away.
@@ -126,6 +131,7 @@ func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Du
 	}
 	q.mu.Lock()
 	now := time.Now()
+	q.dropAllKept(now)
 	if q.kept >= q.total {
 		for n := range q.byName {
 			q.dropKept(n, now)
@@ -166,6 +172,25 @@ func (q *queues) dropKept(name string, now time.Time) {
 	}
 	q.byName[name] = stay
 }
+
+// dropAllKept forgets the kept places that ran out, of every queue, at
+// most once every keptSweepEvery: otherwise a place is dropped only when
+// its own lock is waited for again, and a server whose clients wait for
+// many names, each once, kept every name's queue (up to the limit on
+// waiters) for good. Linear in the queues, at most once a second. q.mu is
+// held.
+func (q *queues) dropAllKept(now time.Time) {
+	if q.kept == 0 || now.Sub(q.swept) < keptSweepEvery {
+		return
+	}
+	q.swept = now
+	for n := range q.byName {
+		q.dropKept(n, now)
+	}
+}
+
+// keptSweepEvery is how often, at most, dropAllKept looks at every queue.
+const keptSweepEvery = time.Second
 
 func (q *queues) remove(name string, w *waiter) {
 	q.mu.Lock()
