@@ -104,7 +104,27 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, &http.MaxBytesError{Limit: maxBody}
 	}
 	body := http.MaxBytesReader(w, r.Body, maxBody)
-	if n < 0 || n > smallBody {
+	if n < 0 {
+		// Of unknown length (chunked): its first smallBody bytes as
+		// any, the rest, if any, under a place (largeBodies).
+		head, err := io.ReadAll(io.LimitReader(body, smallBody+1))
+		if err != nil || len(head) <= smallBody {
+			return head, err
+		}
+		release, err := takeLargeBody(w, r)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		rest, err := io.ReadAll(body)
+		return append(head, rest...), err
+	}
+	if n > smallBody {
+		release, err := takeLargeBody(w, r)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		return io.ReadAll(body)
 	}
 	buf := make([]byte, n, n+1)
@@ -150,6 +170,31 @@ func formBody(raw []byte) bool {
 // smallBody is the largest announced body readBody sets a buffer aside for.
 const smallBody = 4 << 10
 
+// largeBodies bounds the request bodies over smallBody read at once, each
+// holding a place while it is read. A body is read into memory whole, up
+// to maxBody, and a client may take LOCKER_READ_TIMEOUT (30s) to send it:
+// each connection could so hold up to a megabyte and more (a review: 400
+// connections, each sending nearly 1 MiB and then nothing, took the
+// server's heap to 480 MB; LOCKER_MAX_CONNECTIONS, 4096 by default, would
+// have been 5 GB). Lock requests are a few tens of bytes and never wait for
+// a place; past the bound, a large body (pool metadata, or padding) gets
+// 503 and its connection is closed. A variable for tests.
+var largeBodies = make(chan struct{}, 64)
+
+// takeLargeBody takes a place in largeBodies for r's body and returns the
+// function that gives it back; with none free, EUNAVAILABLE, and r's
+// connection is closed after the answer (its body is left unread).
+func takeLargeBody(w http.ResponseWriter, r *http.Request) (release func(), err error) {
+	places := largeBodies
+	select {
+	case places <- struct{}{}:
+		return func() { <-places }, nil
+	default:
+		closeAfter(w, r)
+		return nil, lock.Errorf(lock.EUNAVAILABLE, "too many request bodies over %d bytes are being received at once (limit %d); try again shortly", smallBody, cap(places))
+	}
+}
+
 // decodeLockRequest reads the body (optional) and the query string. Body
 // fields win; the query fills in what the body leaves out (some clients and
 // proxies drop DELETE bodies). The holder defaults to the key.
@@ -157,6 +202,9 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 	var body requestBody
 	raw, err := readBody(w, r)
 	if err != nil {
+		if lock.ErrorCode(err) == lock.EUNAVAILABLE {
+			return lockRequest{}, err // no place to read it in
+		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return lockRequest{}, lock.Errorf(lock.ETOOLARGE, "request body is over %d bytes", maxBody)

@@ -61,3 +61,11 @@ func SetResponseWriteTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
 	responseWriteTimeout = d
 	t.Cleanup(func() { responseWriteTimeout = old })
 }
+
+// SetLargeBodies sets how many request bodies over 4 KiB may be received at
+// once, for the test t (which must not run in parallel).
+func SetLargeBodies(t interface{ Cleanup(func()) }, n int) {
+	old := largeBodies
+	largeBodies = make(chan struct{}, n)
+	t.Cleanup(func() { largeBodies = old })
+}
