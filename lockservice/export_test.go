@@ -29,3 +29,12 @@ func (s *Service) QueueNames() int {
 	defer s.queues.mu.Unlock()
 	return len(s.queues.byName)
 }
+
+// LeaseSkews returns how many locks the lease watcher keeps a pause for,
+// their leases having run out by this server's clock and not by the
+// store's.
+func (s *Service) LeaseSkews() int {
+	s.leases.mu.Lock()
+	defer s.leases.mu.Unlock()
+	return len(s.leases.skew)
+}

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
+	"github.com/cloudfoundry-community/locker/memstore"
 )
 
 // TestForgetDropsLeaseCheck: a lock forgotten after a hold with a long
@@ -54,4 +56,39 @@ func TestShortenedLeasesKeepNoPileOfChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.eventually(func() bool { l := e.get("x"); return l.Free() }, "the shortened lease to expire")
+}
+
+// TestForgetDropsSkewedLeaseCheck: a lock forgotten while the lease
+// watcher keeps looking at it because the clocks disagree (its lease run
+// out by this server's clock, not by the store's: a replica ahead of the
+// database) leaves nothing behind either.
+func TestForgetDropsSkewedLeaseCheck(t *testing.T) {
+	store := memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	svc := lockservice.New(store, lockservice.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	const n = 20
+	for i := range n {
+		if _, err := svc.Acquire(ctx, fmt.Sprintf("db-%d", i), lock.Request{Key: "a", Holder: "a", TTL: 100 * time.Millisecond}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, func() bool { return svc.LeaseSkews() == n }, "the lease watcher to see the %d leases run out by its clock and not by the store's", n)
+	for i := range n {
+		name := fmt.Sprintf("db-%d", i)
+		if _, released, err := svc.Release(ctx, name, "a", "a"); err != nil || !released {
+			t.Fatalf("releasing %q: %v, %v", name, released, err)
+		}
+		if _, err := svc.Forget(ctx, name); err != nil {
+			t.Fatalf("forgetting %q: %v", name, err)
+		}
+	}
+	eventually(t, func() bool { return svc.LeaseSkews() == 0 }, "the lease watcher to drop the %d forgotten locks (it keeps %d)", n, svc.LeaseSkews())
+	if locks, _ := svc.LeaseChecks(); locks != 0 {
+		t.Fatalf("checks kept for %d forgotten locks", locks)
+	}
 }

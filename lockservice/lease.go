@@ -20,28 +20,21 @@ type leases struct {
 	// from the store, so a later one would add nothing; items in due for
 	// a lock at another time are left over from before, and dropped.
 	next map[string]time.Time
+	// skew is, per lock whose lease has run out by this server's clock
+	// and not by the store's, the pause before looking again.
+	skew map[string]time.Duration
 	kick chan struct{}
 }
 
 func newLeases(expire func(context.Context, string) (time.Time, error)) *leases {
-	return &leases{expire: expire, next: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	return &leases{expire: expire, next: map[string]time.Time{}, skew: map[string]time.Duration{}, kick: make(chan struct{}, 1)}
 }
 
 // watch schedules a check of the lock at t (zero: nothing to do), unless
 // one is due no later.
 func (ls *leases) watch(name string, t time.Time) {
-	if t.IsZero() {
-		return
-	}
 	ls.mu.Lock()
-	if at, ok := ls.next[name]; ok && !t.Before(at) {
-		ls.mu.Unlock()
-		return
-	}
-	ls.next[name] = t
-	heap.Push(&ls.due, dueItem{name: name, at: t})
-	first := ls.due[0].name == name && ls.due[0].at.Equal(t)
-	ls.tidy()
+	first := ls.watchLocked(name, t)
 	ls.mu.Unlock()
 	if first {
 		select {
@@ -51,6 +44,22 @@ func (ls *leases) watch(name string, t time.Time) {
 	}
 }
 
+// watchLocked is watch with ls.mu held, without waking the watcher: it
+// reports whether the check is now the first due.
+func (ls *leases) watchLocked(name string, t time.Time) (first bool) {
+	if t.IsZero() {
+		return false
+	}
+	if at, ok := ls.next[name]; ok && !t.Before(at) {
+		return false
+	}
+	ls.next[name] = t
+	heap.Push(&ls.due, dueItem{name: name, at: t})
+	first = ls.due[0].name == name && ls.due[0].at.Equal(t)
+	ls.tidy()
+	return first
+}
+
 // forget drops the lock's check, if any: the lock is gone (forgotten,
 // so free), and a check left until its old lease would have run out would
 // keep its name in memory for as long — for good, with the longest ttls.
@@ -58,6 +67,10 @@ func (ls *leases) watch(name string, t time.Time) {
 func (ls *leases) forget(name string) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	// A check under way (its lock read before it was forgotten) may
+	// set it again; it then watches the lock again, and its next check,
+	// finding the lock gone, drops it.
+	delete(ls.skew, name)
 	if _, ok := ls.next[name]; !ok {
 		return
 	}
@@ -93,9 +106,6 @@ const tidySlack = 64
 func (ls *leases) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// skew is, per lock whose lease has run out by this server's clock
-	// and not by the store's, the pause before looking again.
-	skew := map[string]time.Duration{}
 	for {
 		ls.mu.Lock()
 		var next time.Duration = time.Hour
@@ -121,22 +131,24 @@ func (ls *leases) run(ctx context.Context) {
 				at = time.Now().Add(time.Second)
 			}
 			now := time.Now()
+			// Under ls.mu with the check it schedules: a forget comes
+			// before both or after both (see forget).
+			ls.mu.Lock()
 			switch {
-			case at.IsZero():
-				delete(skew, name)
-			case at.After(now):
-				delete(skew, name)
-				ls.watch(name, at)
+			case at.IsZero() || at.After(now):
+				delete(ls.skew, name)
 			default:
 				// Run out by this server's clock, not by the store's
 				// (a replica ahead of the database): the clocks
 				// disagree. Look again later each time, up to a
 				// second, so as not to ask the store a hundred times
 				// a second until its clock catches up.
-				d := max(skew[name], minSkewWait)
-				skew[name] = min(2*d, maxSkewWait)
-				ls.watch(name, now.Add(d))
+				d := max(ls.skew[name], minSkewWait)
+				ls.skew[name] = min(2*d, maxSkewWait)
+				at = now.Add(d)
 			}
+			ls.watchLocked(name, at) // this loop looks at due next
+			ls.mu.Unlock()
 			continue
 		}
 		timer.Reset(next)
