@@ -329,7 +329,7 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metri
 		}
 		return store, nil
 	}
-	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log, OnCommit: m.ObserveCommit})
+	store, err := filestore.Open(cfg.dataFile, filestore.Options{HistoryLimit: cfg.historyLimit, Logger: log, OnCommit: m.ObserveCommit, OnSnapshot: m.ObserveSnapshot})
 	if err != nil {
 		return nil, fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
 	}

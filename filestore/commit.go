@@ -197,6 +197,7 @@ func (s *Store) commitLoop() {
 		case <-s.queueReady:
 		case <-check.C:
 			s.checkSnapshot(&heal)
+			s.compactOnTick(&backoff)
 			continue // a change queued meanwhile left its wake-up
 		case <-s.stop:
 			s.mu.Lock()
@@ -270,6 +271,9 @@ func (s *Store) commitLoop() {
 				watch(o.next.Name, o.events)
 			}
 			close(o.done)
+		}
+		if err != nil && lock.ErrorCode(err) == lock.ENOSPACE {
+			backoff.fullAt = time.Now() // a failed snapshot is tried again once there is room (retrySnapshot)
 		}
 		if err == nil {
 			s.maybeCompact(&backoff)

@@ -36,11 +36,18 @@ type segmentBackoff struct {
 	lastTry  time.Time // when the last one failed
 	atSize   int64     // the log's size then
 	// roomChunk is the preallocation chunk of the log at which the free
-	// space was last looked at, and lastFree what it was then; earlyAt is
-	// when the last early compaction was tried (see lowRoom).
+	// space was last looked at (see lowRoom).
 	roomChunk int64
-	lastFree  int64
-	earlyAt   time.Time
+	// retried: a snapshot that had failed was tried again (retrySnapshot);
+	// once it is written, the segment the store went on in is compacted
+	// too (catchUp).
+	retried bool
+	// lowFree is the least free space on the disk seen since the failure
+	// of failed (retrySnapshot); fullAt is when a write last found the
+	// disk full (the commit loop's).
+	failed  *unwrittenSnapshot
+	lowFree int64
+	fullAt  time.Time
 }
 
 // lowRoomMin is the least log that compacts early for want of room: below
@@ -54,11 +61,10 @@ const lowRoomMin = 1 << 20
 // the log would otherwise fill the disk itself, every change would be
 // refused from then on, and a restart would not help, although a snapshot
 // of the locks takes a small part of it. It looks (one statfs, one glob)
-// once per preallocation chunk of log. After an early compaction whose
-// snapshot could not be written (the disk full of something else), it
-// tries again only once the disk has more room than at the last look
-// (something was deleted), or a minute later: each try leaves one more
-// segment behind, with a chunk of it preallocated.
+// once per preallocation chunk of log. An early compaction whose snapshot
+// could not be written (the disk full of something else) is tried again
+// as any other failed snapshot is (retrySnapshot): sooner once the disk
+// has more room.
 func (s *Store) lowRoom(b *segmentBackoff) (free, logBytes int64, low bool) {
 	chunk := s.logSize / preallocChunk
 	if chunk == b.roomChunk {
@@ -77,15 +83,9 @@ func (s *Store) lowRoom(b *segmentBackoff) (free, logBytes int64, low bool) {
 		return 0, logBytes, false
 	}
 	free, ok := freeBytes(filepath.Dir(s.path))
-	freed := free > b.lastFree
-	b.lastFree = free
 	if !ok || free >= logBytes {
 		return free, logBytes, false
 	}
-	if s.snapFailed.Load() && !freed && time.Since(b.earlyAt) < compactRetryEvery {
-		return free, logBytes, false
-	}
-	b.earlyAt = time.Now()
 	return free, logBytes, true
 }
 
@@ -100,9 +100,13 @@ func (b *segmentBackoff) due(size int64, now time.Time) bool {
 // maybeCompact runs in the commit loop after a good write. When the log
 // has grown past its limit, or the disk has less room left than the log
 // takes, it starts a new segment and writes a snapshot of the state the
-// old segments end with, in the background.
+// old segments end with, in the background. Not while a snapshot that failed is still unwritten: each
+// compaction would start one more segment, and fail as that one did (a
+// full disk, a directory the server may not write to): segments piled up
+// as long as that lasted, one for each compaction size of log, and every
+// start replayed them all. compactOnTick tries that snapshot again.
 func (s *Store) maybeCompact(backoff *segmentBackoff) {
-	if s.compactBusy.Load() {
+	if s.compactBusy.Load() || s.unwritten.Load() != nil {
 		return
 	}
 	var free, logBytes int64
@@ -146,15 +150,7 @@ func (s *Store) compactAtStart(backoff *segmentBackoff) {
 // started postpones compaction (backoff).
 func (s *Store) startCompaction(backoff *segmentBackoff, reuse bool) {
 	size := s.logSize
-	gen, err := s.compact(reuse, func(locks int, took time.Duration, err error) {
-		if err != nil {
-			s.snapFailed.Store(true)
-			s.opts.Logger.Error("writing a snapshot failed; the log is kept and compaction will be tried again", "err", err)
-			return
-		}
-		s.snapFailed.Store(false)
-		s.opts.Logger.Info("snapshot written", "locks", locks, "took", took)
-	})
+	gen, err := s.compact(reuse, s.snapshotDone)
 	if err != nil {
 		*backoff = segmentBackoff{failures: backoff.failures + 1, lastTry: time.Now(), atSize: size}
 		s.opts.Logger.Error("starting a new log segment failed; compaction postponed: tried again in a minute, or once the log has doubled", "err", err, "log_bytes", size, "tries", backoff.failures)
@@ -173,10 +169,10 @@ func (s *Store) startCompaction(backoff *segmentBackoff, reuse bool) {
 // segment's number, or the error that kept it from being started (nothing
 // else is done then).
 //
-// With reuse, which only compactAtStart asks for, and only when segment
-// logGen holds no record and the snapshot names an older one, no segment
-// is started: the snapshot names logGen itself, whose replay adds nothing
-// to the state it holds. Its header and directory entry are synced first,
+// With reuse (compactAtStart, and heal after a try that failed), and only
+// when segment logGen holds no record and the snapshot names an older one,
+// no segment is started: the snapshot names logGen itself, whose replay
+// adds nothing to the state it holds. Its header and directory entry are synced first,
 // as newSegment does for a new one (the start that made it may have been
 // killed before it synced them): a snapshot names only a segment that is
 // on disk.
@@ -203,24 +199,163 @@ func (s *Store) compact(reuse bool, done func(locks int, took time.Duration, err
 	entries := snapshotOf(s.locks)
 	fence := s.fence
 	s.mu.RUnlock()
+	s.snapshotInBackground(&unwrittenSnapshot{gen: gen, fence: fence, entries: entries}, done)
+	return gen, nil
+}
+
+// unwrittenSnapshot is a snapshot to write: the committed locks (and the
+// fence counter) as log segment gen began. When the write fails, the store
+// keeps it (Store.unwritten) and goes on appending to segment gen, and
+// retrySnapshot writes it later, without starting a segment: the locks in
+// memory have moved on since, and a snapshot of them would need a segment
+// of its own to name. Its entries, like the locks', are never changed in
+// place.
+type unwrittenSnapshot struct {
+	gen, fence uint64
+	entries    []entry
+	// Set when a write fails: how many have failed in a row, since when,
+	// the last one's time, and the free space on the disk after it (-1:
+	// unknown).
+	tries int
+	since time.Time
+	at    time.Time
+	free  int64
+}
+
+// snapshotInBackground writes snap in the background (compactBusy), then
+// removes the log segments before snap.gen; done is told how that went.
+// A snapshot that fails is kept to be tried again (Store.unwritten); one
+// that is written clears it, whichever it was: it covers at least as
+// much. Commit loop only, with no compaction running.
+func (s *Store) snapshotInBackground(snap *unwrittenSnapshot, done func(locks int, took time.Duration, err error)) {
 	s.compactBusy.Store(true)
 	s.compacting.Add(1)
 	go func() {
 		defer s.compacting.Done()
 		defer s.compactBusy.Store(false)
 		start := time.Now()
-		err := s.writeSnapshotOfLocks(gen, fence, entries)
+		err := s.writeSnapshotOfLocks(snap.gen, snap.fence, snap.entries)
 		if err == nil {
+			s.unwritten.Store(nil)
 			segs, _ := listSegments(s.path)
 			for _, seg := range segs {
-				if seg.gen < gen {
+				if seg.gen < snap.gen {
 					os.Remove(seg.path)
 				}
 			}
+		} else {
+			failed := &unwrittenSnapshot{gen: snap.gen, fence: snap.fence, entries: snap.entries, tries: 1, at: time.Now(), free: -1}
+			failed.since = failed.at
+			if prev := s.unwritten.Load(); prev != nil {
+				failed.tries, failed.since = prev.tries+1, prev.since
+			}
+			if free, ok := freeBytes(filepath.Dir(s.path)); ok {
+				failed.free = free
+			}
+			s.unwritten.Store(failed)
 		}
-		done(len(entries), time.Since(start), err)
+		if s.opts.OnSnapshot != nil {
+			s.opts.OnSnapshot(err)
+		}
+		done(len(snap.entries), time.Since(start), err)
 	}()
-	return gen, nil
+}
+
+// snapshotDone logs how a compaction's snapshot, or a try again at one,
+// went: an ERROR for each failure (the tries are a minute apart).
+func (s *Store) snapshotDone(locks int, took time.Duration, err error) {
+	u := s.unwritten.Load()
+	if err == nil || u == nil {
+		s.opts.Logger.Info("snapshot written", "locks", locks, "took", took)
+		return
+	}
+	s.opts.Logger.Error("writing a snapshot failed: the store goes on appending to its current log segment, starting no other, and the log grows (the next start replays all of it) until a snapshot is written; nothing is lost. Tried again every retry_every, or sooner once the disk has more room",
+		"err", err, "file", s.path, "segment", segmentPath(s.path, u.gen), "tries", u.tries, "failing_since", u.since.UTC().Format(time.RFC3339), "retry_every", compactRetryEvery)
+}
+
+// snapshotRetryRoom is how much more free space than the least seen since
+// a snapshot failed has the next try come before its minute is up.
+const snapshotRetryRoom = 1 << 20
+
+// compactOnTick runs in the commit loop about once a second, between
+// batches: it tries a snapshot that failed again (retrySnapshot), and
+// compacts the log once that worked (catchUp), so that a store that takes
+// no changes catches up too. Not while changes are refused for want of the
+// store's files (checkSnapshot writes them again), and no segment is
+// started after a write that failed: the next good one compacts.
+func (s *Store) compactOnTick(backoff *segmentBackoff) {
+	if s.compactBusy.Load() || s.snapLost.Load() || s.retrySnapshot(backoff) {
+		return
+	}
+	if s.lastWriteErr.Load() == nil {
+		s.catchUp(backoff)
+	}
+}
+
+// retrySnapshot writes a snapshot that failed (Store.unwritten) again, in
+// the background, once compactRetryEvery has passed since the last try,
+// or sooner once the disk has snapshotRetryRoom more room than the least
+// it had since (something was deleted; one statfs a second while it
+// lasts): the log may have filled the disk after the failure. It names
+// the segment the failed compaction started, which the store has gone on
+// appending to, so no segment is started for it; once it is written the
+// segments before it are removed. It reports whether a snapshot is
+// unwritten still (tried now or later).
+func (s *Store) retrySnapshot(backoff *segmentBackoff) bool {
+	u := s.unwritten.Load()
+	if u == nil {
+		return false
+	}
+	if u.gen <= s.snapGen {
+		// A later snapshot covers it. None here clears it otherwise,
+		// but a snapshot naming an older segment than the data file's
+		// would need segments that one had removed.
+		s.unwritten.CompareAndSwap(u, nil)
+		return false
+	}
+	if time.Since(u.at) < compactRetryEvery {
+		free, ok := freeBytes(filepath.Dir(s.path))
+		if !ok {
+			return true
+		}
+		if backoff.failed != u {
+			backoff.failed, backoff.lowFree = u, free
+			if u.free >= 0 {
+				backoff.lowFree = min(free, u.free)
+			}
+		}
+		if backoff.fullAt.After(u.at) {
+			// Full since, perhaps between two looks: a change
+			// refused for want of space says so.
+			backoff.lowFree = 0
+		}
+		backoff.lowFree = min(backoff.lowFree, free)
+		if free < backoff.lowFree+snapshotRetryRoom {
+			return true
+		}
+	}
+	if what, _ := s.snapshotTrouble(); what != "" {
+		return true // checkSnapshot writes the data file again first
+	}
+	backoff.retried = true
+	s.snapshotInBackground(u, s.snapshotDone)
+	return true
+}
+
+// catchUp compacts the log segment the store went on appending to while
+// snapshots failed, once the failed snapshot was written at last
+// (retrySnapshot): it may hold hours of changes, which every start would
+// replay, and it may be below the compaction size and yet fill the disk.
+func (s *Store) catchUp(backoff *segmentBackoff) {
+	if !backoff.retried || s.unwritten.Load() != nil {
+		return
+	}
+	backoff.retried = false
+	if s.logRecords == 0 {
+		return
+	}
+	s.opts.Logger.Info("snapshots work again: compacting the log segment written to while they failed", "file", segmentPath(s.path, s.logGen), "log_bytes", s.logSize)
+	s.startCompaction(backoff, false)
 }
 
 // writeSnapshotOfLocks writes a snapshot of committed locks (snapshotOf)

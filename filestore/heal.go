@@ -158,7 +158,12 @@ func (s *Store) heal(h *healState) {
 		}
 		h.replaced = false
 	}
-	_, err := s.compact(false, func(locks int, took time.Duration, err error) {
+	// After a try that failed, changes are refused (snapLost): the
+	// segment it started holds none, and the next try names it again
+	// (compact's reuse) instead of starting one more each time, unless it
+	// is gone too.
+	reuse := s.snapLost.Load() && !s.logGone()
+	_, err := s.compact(reuse, func(locks int, took time.Duration, err error) {
 		if err != nil {
 			s.healFailed(why, err)
 			return

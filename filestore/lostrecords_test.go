@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -191,6 +192,9 @@ func TestHeaderWithNumbersCutAccepted(t *testing.T) {
 // the previous segment's records as its own, so the next segment's header
 // said more than it held, and a start after that roll (before its snapshot
 // landed, or with the snapshot failing) refused, after nothing but kill -9.
+// The compaction at start names segment 2 (it holds no record); the roll
+// comes once it is written: while a snapshot is unwritten, no segment is
+// started.
 func TestSegmentCutBeforeItsHeaderCountsNoRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "locks.yml")
 	s := openT(t, path, Options{})
@@ -199,10 +203,16 @@ func TestSegmentCutBeforeItsHeaderCountsNoRecords(t *testing.T) {
 	}
 	closeT(t, s)
 	writeFile(t, segmentPath(path, 2), nil) // made, then the crash
-	unblock := blockSnapshots(t, path)      // the roll's snapshot fails: segment 2 is kept
 	s = openT(t, path, Options{CompactBytes: 16 << 10, NoSync: true})
-	for i := 0; len(segmentGens(t, path)) < 3; i++ {
+	eventually(t, "the compaction at start", func() bool { return snapshotNames(path, 2) })
+	waitCompactionIdle(t, s)
+	unblock := blockSnapshots(t, path) // the roll's snapshot fails: segment 2 is kept
+	for i := 0; !slices.Contains(segmentGens(t, path), 3); i++ {
 		acquire(t, s, fmt.Sprintf("b-%d", i), "k", "h", 0)
+	}
+	waitCompactionIdle(t, s)
+	if gens := segmentGens(t, path); !slices.Contains(gens, 2) {
+		t.Fatalf("log segments %v: segment 2 not kept by the failed snapshot", gens)
 	}
 	closeT(t, s)
 	unblock()

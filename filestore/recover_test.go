@@ -404,15 +404,24 @@ func TestZeroedRecordInMiddleRefused(t *testing.T) {
 }
 
 // multiSegmentStore makes a closed store whose log spans at least three
-// segments after its snapshot (snapshots are blocked while it runs).
+// segments after its snapshot (snapshots are blocked while it runs). A
+// store whose snapshot failed starts no other segment until one is
+// written; each start's compaction (failing too) starts one more.
 func multiSegmentStore(t *testing.T) (path, want string) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "locks.yml")
-	s := openT(t, path, Options{CompactBytes: 1024})
+	opts := Options{CompactBytes: 1024}
+	s := openT(t, path, opts)
 	unblock := blockSnapshots(t, path)
 	for len(segmentGens(t, path)) < 3 {
 		churn(t, s, "m", 10)
+		waitCompactionIdle(t, s)
+		closeT(t, s)
+		s = openT(t, path, opts)
+		eventually(t, "the compaction at start", func() bool { return s.startSegments < 2 || s.unwritten.Load() != nil })
 	}
+	churn(t, s, "m", 10)
+	waitCompactionIdle(t, s)
 	want = dump(t, s)
 	closeT(t, s)
 	unblock()

@@ -146,7 +146,8 @@ func TestDeletedSnapshotNotWrittenRefusesChanges(t *testing.T) {
 	logger, logs := testLogger(t)
 	s := openT(t, path, Options{Logger: logger})
 	acquire(t, s, "before", "k", "k", 0)
-	fail := failingSnapshots(s)
+	var tries atomic.Int64
+	fail := countedFailingSnapshots(s, &tries)
 	fail.Store(true)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -172,6 +173,14 @@ func TestDeletedSnapshotNotWrittenRefusesChanges(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "changes are refused") {
 		t.Errorf("no error saying changes are refused:\n%s", logs)
+	}
+	// Tries that fail start no segment each: the one the first try
+	// started holds no change (they are refused), and the next tries
+	// name it.
+	eventually(t, "a few tries more", func() bool { return tries.Load() >= 5 })
+	waitCompactionIdle(t, s)
+	if gens := segmentGens(t, path); len(gens) > 2 {
+		t.Errorf("log segments %v after failed tries to write the data file again: one more for each try", gens)
 	}
 
 	// Once the disk takes it, the next try writes it.

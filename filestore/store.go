@@ -52,6 +52,9 @@ type Options struct {
 	// OnCommit, if set, is told of every batch written: its size, how long
 	// the write and fsync took, and the error if it failed.
 	OnCommit func(batch int, took time.Duration, err error)
+	// OnSnapshot, if set, is told of every snapshot a compaction wrote,
+	// or tried to: nil, or why it failed.
+	OnSnapshot func(err error)
 	// MinFence raises the fence counter to at least this (locker migrate:
 	// the source's counter, which can be above every token its locks
 	// show). A raise is kept in a new log segment's header before Open
@@ -158,9 +161,11 @@ type Store struct {
 	// Open returns: more than one, and the commit loop compacts at once
 	// (compactAtStart).
 	startSegments int
-	// snapFailed: a compaction's snapshot could not be written, and none
-	// has been since.
-	snapFailed atomic.Bool
+	// unwritten is the snapshot of a compaction whose write failed, kept
+	// to be tried again (retrySnapshot) until one is written; nil
+	// otherwise. Set by the compaction's goroutine before it clears
+	// compactBusy.
+	unwritten atomic.Pointer[unwrittenSnapshot]
 
 	stop    chan struct{}
 	stopped chan struct{}

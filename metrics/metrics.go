@@ -1,6 +1,7 @@
 // Package metrics exposes Locker's Prometheus metrics: HTTP requests by
 // route and status with latency, lock counts, lease expiries and forced
-// releases, and the store's commits (latency, batch size, write errors).
+// releases, and the store's commits (latency, batch size, write errors)
+// and snapshots (failures).
 package metrics
 
 import (
@@ -25,6 +26,8 @@ type Metrics struct {
 	commitTime   prometheus.Histogram
 	commitBatch  prometheus.Histogram
 	commitErrors prometheus.Counter
+	snapErrors   prometheus.Counter
+	snapFailing  prometheus.Gauge
 }
 
 // New registers Locker's metrics (and the Go runtime's) in a new registry.
@@ -52,8 +55,14 @@ func New() *Metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "locker_store_write_errors_total", Help: "Failed writes or fsyncs of the store's log; each failed the requests of its batch.",
 		}),
+		snapErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "locker_store_snapshot_errors_total", Help: "Snapshots the file store could not write (compaction); no change is lost, but its log grows until one is written.",
+		}),
+		snapFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "locker_store_snapshot_failing", Help: "1 while the file store's last snapshot could not be written (retried every minute, its log growing meanwhile), 0 otherwise.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.events, m.commitTime, m.commitBatch, m.commitErrors,
+	m.reg.MustRegister(m.requests, m.latency, m.events, m.commitTime, m.commitBatch, m.commitErrors, m.snapErrors, m.snapFailing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, t := range lock.EventTypes {
 		m.events.WithLabelValues(string(t)) // present at zero from the start
@@ -164,6 +173,17 @@ func (m *Metrics) ObserveCommit(batch int, d time.Duration, err error) {
 	}
 	m.commitTime.Observe(d.Seconds())
 	m.commitBatch.Observe(float64(batch))
+}
+
+// ObserveSnapshot records a snapshot the file store wrote, or failed to
+// write (err).
+func (m *Metrics) ObserveSnapshot(err error) {
+	if err != nil {
+		m.snapErrors.Inc()
+		m.snapFailing.Set(1)
+		return
+	}
+	m.snapFailing.Set(0)
 }
 
 // Middleware counts and times every request, by the route pattern that

@@ -234,6 +234,34 @@ func TestCommitsObserved(t *testing.T) {
 	}
 }
 
+// TestSnapshotsObserved: each failed snapshot is counted, and the failing
+// gauge is 1 from a failure until a snapshot is written (0 before any).
+func TestSnapshotsObserved(t *testing.T) {
+	m := New()
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	for _, step := range []struct {
+		err         error
+		want, wantN string
+	}{
+		{nil, "locker_store_snapshot_failing 0\n", "locker_store_snapshot_errors_total 0\n"},
+		{errors.New("no space left on device"), "locker_store_snapshot_failing 1\n", "locker_store_snapshot_errors_total 1\n"},
+		{errors.New("no space left on device"), "locker_store_snapshot_failing 1\n", "locker_store_snapshot_errors_total 2\n"},
+		{nil, "locker_store_snapshot_failing 0\n", "locker_store_snapshot_errors_total 2\n"},
+	} {
+		m.ObserveSnapshot(step.err)
+		out := scrape()
+		for _, want := range []string{step.want, step.wantN} {
+			if !strings.Contains(out, want) {
+				t.Errorf("after a snapshot (err %v): no %q in:\n%s", step.err, want, grep(out, "locker_store"))
+			}
+		}
+	}
+}
+
 // TestStatsOldest: the oldest hold is the lock held longest, by when it went
 // from free to held (Since), whoever holds it now and however many; free
 // locks do not count; nothing held or nobody waiting is 0; the ages grow
