@@ -1149,7 +1149,7 @@ func TestGatewayErrorsAreReadBack(t *testing.T) {
 		}
 	}
 	p.badGatewayPuts.Store(1)
-	locker(t, ctx, env, "pool", "acquire", "p", "--key", "pk").want(t, 1, `^$`, `^locker pool acquire: the answer to the request for a member of pool 'p' was lost, and a member shows a hold of key 'pk', holder 'pk', taken meanwhile: .*"m1" is held under key "pk"`)
+	locker(t, ctx, env, "pool", "acquire", "p", "--key", "pk").want(t, 1, `^$`, `^locker pool acquire: the answer to the request for a member of pool 'p' was lost, and member 'm1' shows a hold of key 'pk', holder 'pk', taken meanwhile: .*release it with 'locker unlock m1 --key 'pk' --holder 'pk''`)
 	if pl, _ := cl.Pool(ctx, "p"); pl.Free != 1 {
 		t.Fatalf("one pool acquire through a 502 holds %d of 2 members", 2-pl.Free)
 	}

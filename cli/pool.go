@@ -485,13 +485,22 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 		return l, nil
 	}
 	msg, code := c.explainPool(pool, err)
+	h := firstOf(o.Holder, o.Key)
+	// The member a hold of our key and holder was found on, when one was:
+	// named with the command that releases it, as lock does.
+	var mh *client.MaybeHeldError
+	found := errors.As(err, &mh) && mh.Lock != nil && mh.Lock.Name != ""
 	switch {
+	case code == exitInterrupted && found:
+		m := mh.Lock.Name
+		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted '%s' just then: see 'locker status %s', and release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", pool, m, m, m, o.Key, h, err)
 	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
 		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted one just then: see 'locker pool ls %s' (%v)", pool, pool, err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s' (none was taken)", pool)
-	case errors.As(err, new(*client.MaybeHeldError)):
-		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and a member shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See 'locker pool ls %s'; if nothing else uses them, the hold is yours (%v)", pool, o.Key, firstOf(o.Holder, o.Key), pool, err)
+	case found:
+		m := mh.Lock.Name
+		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and member '%s' shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See 'locker status %s'; if nothing else uses them, the hold is yours: release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", pool, m, o.Key, h, m, m, o.Key, h, err)
 	case errors.Is(err, client.ErrMaybeHeld):
 		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and the pool could not be read back to see whether one was taken. See 'locker pool ls %s' for a member held by key '%s', holder '%s' that nothing else took (%v)", pool, pool, o.Key, firstOf(o.Holder, o.Key), err)
 	case code == exitHeld && wait.d > 0:

@@ -52,11 +52,12 @@ func slowGrantProxy(t *testing.T, target string) (proxyURL string, granted chan 
 }
 
 // TestCLISignalWhileWaitingGivesBack: SIGHUP (a dropped ssh session),
-// SIGQUIT, SIGUSR1 and SIGUSR2 while locker run or locker lock waits for
-// the answer to taking the lock stop it as SIGTERM does: the grant is given
-// back (locker run; locker lock --key names it for release, as the key may
-// be shared), and it exits 130 saying it was interrupted. Go's default used to
-// kill it outright (129 and the like), leaving the lock held by a key
+// SIGQUIT, SIGUSR1 and SIGUSR2 while locker run, locker lock or locker
+// pool acquire waits for the answer to taking the lock stop it as SIGTERM
+// does: the grant is given back (locker run; lock and pool acquire --key
+// name it, the member for a pool, and the command that releases it, as the
+// key may be shared), and it exits 130 saying it was interrupted. Go's
+// default used to kill it outright (129 and the like), leaving the lock held by a key
 // nobody knew, without a lease.
 func TestCLISignalWhileWaitingGivesBack(t *testing.T) {
 	s := startServer(t, nil)
@@ -64,11 +65,17 @@ func TestCLISignalWhileWaitingGivesBack(t *testing.T) {
 	proxy, granted := slowGrantProxy(t, s.URL)
 	env := []string{"LOCKER_URL=" + proxy}
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2} {
-		for _, mode := range []string{"run", "lock"} {
+		for _, mode := range []string{"run", "lock", "pool"} {
 			name := fmt.Sprintf("%s-%d", mode, int(sig))
 			args := []string{"run", name, "--ttl", "0", "--", "echo", "RAN"}
-			if mode == "lock" {
+			switch mode {
+			case "lock":
 				args = []string{"lock", name, "--key", "k-" + name}
+			case "pool":
+				if _, err := c.AddMember(context.Background(), "p-"+name, name, nil); err != nil {
+					t.Fatal(err)
+				}
+				args = []string{"pool", "acquire", "p-" + name, "--key", "k-" + name}
 			}
 			cmd, out := cliStart(t, env, args...)
 			select {
@@ -83,11 +90,12 @@ func TestCLISignalWhileWaitingGivesBack(t *testing.T) {
 			if ee == nil || ee.ExitCode() != 130 || !strings.Contains(out.String(), "interrupted") || strings.Contains(out.String(), "RAN") {
 				t.Errorf("%v to locker %s: %v, want exit 130 and 'interrupted'\n%s", sig, mode, err, out)
 			}
-			if mode == "lock" {
-				// --key given: the key may be shared, so the hold is named
-				// for its owner to release, not given back.
+			if mode == "lock" || mode == "pool" {
+				// --key given: the key may be shared, so the hold (for a
+				// pool, the member) is named for its owner to release,
+				// not given back.
 				if !strings.Contains(out.String(), "release it with 'locker unlock "+name) {
-					t.Errorf("%v to locker lock: the hold granted is not named\n%s", sig, out)
+					t.Errorf("%v to locker %s: the hold granted is not named\n%s", sig, mode, out)
 				}
 				continue
 			}
