@@ -54,8 +54,8 @@ func runForget(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		return c.fail(err)
 	}
 	if *asJSON {
-		return writeJSONTo(stdout, l)
+		return c.wrote(writeJSONTo(stdout, l), "the lock was forgotten")
 	}
-	fmt.Fprintf(stdout, "forgot '%s' and its history\n", shown(name))
-	return nil
+	_, err = fmt.Fprintf(stdout, "forgot '%s' and its history\n", shown(name))
+	return c.wrote(err, "the lock was forgotten")
 }

@@ -89,8 +89,34 @@ func runImportPoolRepo(ctx context.Context, args []string, env Env, stdout, stde
 	if err != nil {
 		return c.fail(err)
 	}
-	im := &importer{c: c, cl: cl, key: *key, dryRun: *dryRun, out: stdout}
-	return im.run(ctx, locks)
+	out := &stickyWriter{w: stdout}
+	im := &importer{c: c, cl: cl, key: *key, dryRun: *dryRun, out: out}
+	if err := im.run(ctx, locks); err != nil {
+		return err
+	}
+	// The report is the result (of --dry-run, the whole of it): one that
+	// could not be written fails the command.
+	if *dryRun {
+		return c.wrote(out.err, "the dry run changed nothing")
+	}
+	return c.wrote(out.err, "the import was done")
+}
+
+// stickyWriter is w, keeping the first error a write to it returned.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // readPoolRepo reads the locks of a pool-resource repository checkout: every

@@ -440,10 +440,22 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		return c.fail(err)
 	}
 	if *asJSON {
-		return writeJSONTo(stdout, l)
+		return c.wrote(writeJSONTo(stdout, l), "the release was done")
 	}
-	fmt.Fprintln(stdout, unlockMessage(name, firstOf(*holder, *key), *force, l))
-	return nil
+	_, err = fmt.Fprintln(stdout, unlockMessage(name, firstOf(*holder, *key), *force, l))
+	return c.wrote(err, "the release was done")
+}
+
+// wrote fails a command that made its change (done says so) but could not
+// write its result to stdout (err): exit 1, saying that the change stands,
+// so that the 1 is not read as nothing done (and an unlock tried again,
+// giving back a second hold). nil when err is.
+func (c *clientCmd) wrote(err error, done string) error {
+	if err == nil {
+		return nil
+	}
+	fmt.Fprintf(c.stderr, "locker %s: %s, but its result could not be written to stdout (%v)\n", c.name, done, err)
+	return ExitError{Code: exitError}
 }
 
 func unlockMessage(name, holder string, force bool, l *client.Lock) string {

@@ -298,14 +298,14 @@ func runPoolAdd(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		return c.failPool(pool, err)
 	}
 	if *asJSON {
-		return writeJSONTo(stdout, l)
+		return c.wrote(writeJSONTo(stdout, l), "the member was added")
 	}
 	state := "free"
 	if !l.Free() {
 		state = "held by " + holderList(l) + " (key '" + shown(l.Key) + "')"
 	}
-	fmt.Fprintf(stdout, "'%s' is a member of pool '%s' (%s); metadata: %s\n", shown(name), shown(pool), state, metadataSummary(l.Metadata, 60))
-	return nil
+	_, err = fmt.Fprintf(stdout, "'%s' is a member of pool '%s' (%s); metadata: %s\n", shown(name), shown(pool), state, metadataSummary(l.Metadata, 60))
+	return c.wrote(err, "the member was added")
 }
 
 // jsonProblem says briefly what is wrong with s as JSON.
@@ -381,7 +381,7 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 		return c.failPool(pool, err)
 	}
 	if *asJSON {
-		return writeJSONTo(stdout, l)
+		return c.wrote(writeJSONTo(stdout, l), "the member was removed")
 	}
 	msg := fmt.Sprintf("removed '%s' from pool '%s'", name, pool)
 	if *force {
@@ -390,8 +390,8 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	if len(l.Pools) > 0 {
 		msg += fmt.Sprintf(" (still in pool(s) '%s')", strings.Join(l.Pools, "', '"))
 	}
-	fmt.Fprintln(stdout, shown(msg))
-	return nil
+	_, err = fmt.Fprintln(stdout, shown(msg))
+	return c.wrote(err, "the member was removed")
 }
 
 const poolAcquireHelp = `Usage: locker pool acquire POOL --key KEY [--holder HOLDER] [--wait D] [--ttl D] [--json]
