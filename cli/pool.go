@@ -294,6 +294,9 @@ func runPoolAdd(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	}
 	pool, name := pos[0], pos[1]
 	l, err := cl.AddMember(ctx, pool, name, metadata)
+	if err != nil && client.Ambiguous(err) {
+		return c.poolChangeLost(pool, err, "added")
+	}
 	if err != nil {
 		return c.failPool(pool, err)
 	}
@@ -377,6 +380,9 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; release it first ('locker unlock %s --key %s'), or remove it with --force\n",
 				shown(name), shown(pool), strings.TrimPrefix(heldBy(ae.Lock), "lock '"+shown(name)+"' "), shown(name), shown(ae.Lock.Key))
 			return ExitError{Code: exitHeld}
+		}
+		if client.Ambiguous(err) {
+			return c.poolChangeLost(pool, err, "removed")
 		}
 		return c.failPool(pool, err)
 	}
@@ -508,6 +514,17 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	}
 	fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, shown(msg))
 	return nil, ExitError{Code: code}
+}
+
+// poolChangeLost fails a pool add or rm whose outcome is unknown (err: the
+// answer lost on the way, a gateway's error, interrupted after the request
+// went out): it says the member may have been added or removed (done), as
+// unlock and forget say of theirs, rather than only "interrupted" or
+// "cannot reach", which read as nothing done.
+func (c *clientCmd) poolChangeLost(pool string, err error, done string) error {
+	msg, _ := c.explainPool(pool, err)
+	fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the member may have been %s: see 'locker pool ls %s'\n", c.name, shown(msg), done, shown(pool))
+	return ExitError{Code: exitError}
 }
 
 // failPool is fail for errors about a pool.
