@@ -41,9 +41,13 @@ request took nothing: a request whose answer was lost is never sent again,
 as it might still arrive and take the lock a second time.
 
 On success it says what it took, with the lock's fencing token ("fence 42";
-with --json, the field "fence": fence=$(locker lock ... --json | jq .fence)).
-Pass the token to the service the lock protects, so that it can refuse
-writes from an older holder.
+with --json, the field "fence"). Pass the token to the service the lock
+protects, so that it can refuse writes from an older holder. In a script,
+check the exit status before reading the token, not through a pipe, whose
+status is its last command's:
+
+  held=$(locker lock NAME --key "$KEY" --json) || exit
+  fence=$(printf '%s' "$held" | jq .fence)
 `
 
 func runLock(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
