@@ -874,6 +874,9 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 		if err := r.sameAcquisition(l, p, "remove"); err != nil {
 			return nil, err
 		}
+		if err := othersHolding(l, p, pool); err != nil {
+			return nil, err
+		}
 		force = true
 		if !l.Legacy {
 			// The server checks it too, at the moment of the removal: a
@@ -912,6 +915,59 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 	}
 	r.log.printf("removed %q from pool %q; it is %s", p.Name, pool, describe(out))
 	return out, nil
+}
+
+// othersHolding refuses the removal of l, held under the directory's key
+// and acquisition, while holders other than the directory's own hold it
+// (the key shared on purpose, or others joining the hold under it): the
+// forced removal would end their holds too, and take the member from under
+// them. The directory's own hold is its holder file (or params.locked_by);
+// without one (a directory of an older resource, or pool-resource's), the
+// member's one holder, or else the key, as a release takes it.
+//
+// This is read, then acted on: the server's forced removal checks the
+// fence (a new acquisition) but not the holders, so a holder joining under
+// the same key and fence between this read and the removal is still
+// released by it.
+func othersHolding(l *client.Lock, p *PoolParams, pool string) error {
+	own, known := p.Holder, p.Holder != ""
+	if !known && len(l.LockedBy) == 1 {
+		for h := range l.LockedBy {
+			own = h
+		}
+		known = true
+	}
+	if own == "" {
+		own = p.Key
+	}
+	var others []string
+	for _, h := range l.Holders() {
+		if h == own {
+			continue
+		}
+		others = append(others, fmt.Sprintf("%q x%d", h, l.LockedBy[h]))
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	list := strings.Join(others, ", ")
+	var who, next string
+	switch {
+	case !known:
+		who = fmt.Sprintf("it is held under key %q by %s, and %s does not say which of these holds is its own (its holder file is missing or empty: written by an older resource, or the get of an older put's version), so this put takes them all for others'", l.Key, list, p.Dir)
+		next = fmt.Sprintf("release the directory's hold (a put with release: %s and params.locked_by set to its holder), and ", p.Dir)
+	case l.LockedBy[own] > 0:
+		who = fmt.Sprintf("it is also held under key %q by %s, besides this directory's hold (%q)", l.Key, list, own)
+		next = fmt.Sprintf("release this directory's hold (a put with release: %s), and ", p.Dir)
+	default:
+		who = fmt.Sprintf("it is held under key %q by %s, and this directory's hold (%q) is not among them any more", l.Key, list, own)
+	}
+	fence := ""
+	if !l.Legacy {
+		fence = fmt.Sprintf(" --fence %d", l.Fence)
+	}
+	return fmt.Errorf("cannot remove %q from pool %q: %s; removing it would release their hold too (a removal of a held member ends every hold), taking the member from under them. To go on: %sremove the member once the others have released theirs (a put with remove: %s then removes it); or, if they are done with it, remove it by hand: locker pool rm %s %s --force%s",
+		p.Name, pool, who, next, p.Dir, pool, p.Name, fence)
 }
 
 // inPool reports whether l is a member of pool.
