@@ -67,6 +67,10 @@ type PoolParams struct {
 	// Fence is the fence file in Dir ("" when it has none): the
 	// acquisition that release and remove act for.
 	Fence string
+	// DirKey, DirFence and DirHolder are the key, fence and holder files
+	// in Dir for add and update ("" when it has none): when Dir is the
+	// get of the build's acquisition, whose hold it is.
+	DirKey, DirFence, DirHolder string
 	// ownHolder: Holder was made for this step (acquire without
 	// locked_by), so no other call uses the key and holder.
 	ownHolder bool
@@ -301,6 +305,17 @@ func (p *PoolParams) readDir(outDir string) []string {
 				problems = append(problems, fmt.Sprintf("%s: the metadata file cannot be used: %v", what, err))
 			}
 		}
+		if p.Op != opAddClaimed {
+			// Which hold of the build's the put's version names, when
+			// the directory is the get of the acquisition (heldHolder).
+			// Only compared with the member: nothing to refuse.
+			for file, to := range map[string]*string{"key": &p.DirKey, "fence": &p.DirFence, "holder": &p.DirHolder} {
+				if b, err := os.ReadFile(filepath.Join(p.Path, file)); err == nil {
+					*to = strings.TrimRight(string(b), "\r\n")
+				}
+			}
+			p.DirFence = strings.TrimSpace(p.DirFence)
+		}
 	case opRelease, opRemove:
 		if key, ok := read("key", false); ok {
 			p.Key, p.KeyFrom = strings.TrimRight(key, "\r\n"), filepath.Join(p.Dir, "key")
@@ -426,6 +441,12 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 			// took): the get of this version shows that hold, so that a
 			// release from its directory gives it back.
 			v["held"] = fmt.Sprint(l.Fence)
+			// And whose hold it is, when that is known: others may hold
+			// the member under the same key, and a release from the
+			// directory must give back the build's hold, not another's.
+			if h := r.heldHolder(l, p); h != "" {
+				v["holder"] = h
+			}
 		}
 	}
 	var m metadata
@@ -441,6 +462,32 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 	}
 	m.addLock(l)
 	return &response{Version: v, Metadata: m}, nil
+}
+
+// heldHolder names, for an add or update of member l that the build holds
+// under p.Key, which of its holders is the build's: params.locked_by; or
+// the holder file of the directory read, when that is the get of the
+// acquisition the member is still held by (the same key and fence); or
+// the member's one holder. "" when none of these names a holder that
+// holds it (several holders, none named): a release from the put's
+// directory then keeps the older rule (its holders file, or the key).
+func (r *runner) heldHolder(l *client.Lock, p *PoolParams) string {
+	switch {
+	case p.Holder != "":
+		if l.LockedBy[p.Holder] > 0 {
+			return p.Holder
+		}
+		r.log.printf("note: params.locked_by %q holds nothing on %q (it is %s): the version names no holder, so a release from the put's directory uses its holders file", p.Holder, l.Name, describe(l))
+		return ""
+	case p.DirHolder != "" && p.DirKey == l.Key && p.DirFence == fmt.Sprint(l.Fence) && l.LockedBy[p.DirHolder] > 0:
+		return p.DirHolder
+	case len(l.LockedBy) == 1:
+		for h := range l.LockedBy {
+			return h
+		}
+	}
+	r.log.printf("note: %q is %s, and %s does not say which of these holds is this build's (no holder file from the get of its acquisition): a release from the put's directory needs params.locked_by to give back the build's hold", l.Name, describe(l), p.Dir)
+	return ""
 }
 
 // shortDigest is a short hash of data, for versions.
@@ -1034,12 +1081,14 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 		"locked":  []byte(locked),
 		"holders": []byte(strings.Join(holderNames(l.LockedBy), "\n")),
 		"fence":   []byte(fmt.Sprint(l.Fence)),
-		// The hold of the put of this version (an acquisition's), among
-		// the holders: empty when the version does not say (a put by
-		// an older resource), or holds nothing.
+		// The hold of the put of this version (an acquisition's, or an
+		// add's or update's that the build holds), among the holders:
+		// empty when the version does not say (a put by an older
+		// resource), or holds nothing.
 		"holder": nil,
 	}
-	if isAcquisition(requested) && !l.Free() {
+	if !l.Free() {
+		// (Emptied below for a version that holds nothing.)
 		files["holder"] = []byte(requested["holder"])
 	}
 	if !isAcquisition(requested) && (requested["held"] == "" || l.Free() || fmt.Sprint(l.Fence) != requested["held"]) {

@@ -159,3 +159,83 @@ func TestPoolReleaseSharedKeyOldDirectory(t *testing.T) {
 		t.Fatalf("after the release with locked_by, m1 is %+v", m)
 	}
 }
+
+// TestPoolReleaseAfterUpdateSharedKey: an update (or add) of a member the
+// build holds under a key others hold it under too leaves a directory that
+// shows the hold (held); its version carries the put's own holder, so
+// that a release from it gives back that hold only, rather than warn and
+// leave it held. The holder comes from the directory the update reads
+// (the claim's get, with its holder file) or from params.locked_by; with
+// neither and several holders, the version has none and the release
+// keeps the older rule.
+func TestPoolReleaseAfterUpdateSharedKey(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	sharedMember(t, s, c, "team-key")
+	b := newBuild(t, poolSource(s, "shared"), "special", 1, 401)
+	claim := func() {
+		t.Helper()
+		b.put("env", obj{"claim": "m1", "key": "team-key", "locked_by": "special-job"})
+		if m := member(t, c, "shared", "m1"); m.LockedBy["special-job"] != 1 || m.LockedBy["other-job"] != 1 {
+			t.Fatalf("after the claim, m1 is %+v", m)
+		}
+	}
+	released := func(how string, r result) {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: release: exit %d\n%s", how, r.code, r.stderr)
+		}
+		m := member(t, c, "shared", "m1")
+		if m.LockedBy["special-job"] != 0 {
+			t.Errorf("%s: after the release from the update's directory, m1 is %+v: the claim's hold stays, with no step left to release it:\n%s", how, m, r.stderr)
+		}
+		if m.Key != "team-key" || m.LockedBy["other-job"] != 1 {
+			t.Fatalf("%s: after the release, m1 is %+v: the other holder's hold must stay", how, m)
+		}
+		if strings.Contains(r.stderr, "holds nothing") {
+			t.Errorf("%s: the release warns that it holds nothing:\n%s", how, r.stderr)
+		}
+	}
+
+	// The update reads the claim's get directory (with its holder file).
+	claim()
+	u := b.put("upd", obj{"update": "env", "key": "team-key"})
+	if u.Version["held"] == "" || u.Version["holder"] != "special-job" {
+		t.Errorf("update's version %v: want held, and holder special-job", u.Version)
+	}
+	if got := b.file("upd", "holder"); got != "special-job" {
+		t.Errorf("the update's get wrote holder %q, want special-job", got)
+	}
+	released("update from the claim's directory", b.startPut(obj{"release": "upd"}).wait())
+
+	// An add from a task's output (no holder file), with locked_by; the
+	// release from a later job's get of its version.
+	claim()
+	b.task("out", map[string]string{"name": "m1\n", "metadata": "v: 2\n"})
+	a := b.put("added", obj{"add": "out", "key": "team-key", "locked_by": "special-job"})
+	if a.Version["holder"] != "special-job" {
+		t.Errorf("add's version %v: want holder special-job", a.Version)
+	}
+	later := newBuild(t, poolSource(s, "shared"), "later", 1, 402)
+	later.get("added", a.Version)
+	released("add with locked_by, later get", later.startPut(obj{"release": "added"}).wait())
+
+	// Neither: the version names no holder; the release keeps the older
+	// rule (it warns, and releases nothing of anyone's).
+	claim()
+	n := b.put("plain", obj{"update": "out", "key": "team-key"})
+	if n.Version["held"] == "" || n.Version["holder"] != "" {
+		t.Errorf("update's version %v: want held, and no holder", n.Version)
+	}
+	r := b.startPut(obj{"release": "plain"}).wait()
+	if r.code != 0 || !strings.Contains(r.stderr, `warning: "team-key" holds nothing on lock "m1"`) {
+		t.Errorf("release from an update without a holder: exit %d\n%s", r.code, r.stderr)
+	}
+	if m := member(t, c, "shared", "m1"); m.LockedBy["special-job"] != 1 || m.LockedBy["other-job"] != 1 {
+		t.Fatalf("after that release, m1 is %+v", m)
+	}
+	// A locked_by that holds nothing names no holder either.
+	if v := b.put("nobody", obj{"update": "out", "key": "team-key", "locked_by": "nobody"}).Version; v["holder"] != "" {
+		t.Errorf("update with locked_by nobody: version %v", v)
+	}
+}
