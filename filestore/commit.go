@@ -579,11 +579,45 @@ func (s *Store) Ready(ctx context.Context) error {
 		if rerr := s.repairLog(); rerr != nil {
 			return storeError(rerr)
 		}
-		if s.probeWrite() != nil {
+		if s.probe(ctx) != nil {
 			return *err
 		}
 	}
 	return nil
+}
+
+// probeRun is a readiness probe in flight (probe).
+type probeRun struct {
+	done chan struct{} // closed when it is over
+	err  error
+}
+
+// probe runs probeWrite, one at a time: on a disk that hangs in its fsync
+// (a dead NFS server, a failing device), the readiness checks that follow
+// wait for the probe in flight as long as their own context allows, and
+// start no other, so a load balancer's checks do not gather one stuck
+// probe each. A check given up on answers with ctx's error.
+func (s *Store) probe(ctx context.Context) error {
+	s.probeMu.Lock()
+	run := s.probing
+	if run == nil {
+		run = &probeRun{done: make(chan struct{})}
+		s.probing = run
+		go func() {
+			run.err = s.probeWrite()
+			s.probeMu.Lock()
+			s.probing = nil
+			s.probeMu.Unlock()
+			close(run.done)
+		}()
+	}
+	s.probeMu.Unlock()
+	select {
+	case <-run.done:
+		return run.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // repairLog cuts the log back to its last committed byte when a failed
@@ -613,6 +647,9 @@ func (s *Store) cutBack() error {
 
 // probeWrite writes, fsyncs and removes a small file beside the data file.
 func (s *Store) probeWrite() error {
+	if s.probeHook != nil {
+		s.probeHook()
+	}
 	probe := s.path + ".probe"
 	f, err := createFile(probe, os.O_TRUNC|os.O_WRONLY, s.owner)
 	if err != nil {

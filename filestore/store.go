@@ -137,6 +137,10 @@ type Store struct {
 	// logFaults, set by tests only, fails the log segment's syncs and
 	// truncates as a failing disk would.
 	logFaults *logFaults
+	// probeHook, set by tests only, runs as a readiness probe starts.
+	probeHook func()
+	probeMu   sync.Mutex
+	probing   *probeRun // the readiness probe in flight, if any
 
 	lastWriteErr atomic.Pointer[error] // set by a failed write, cleared by a good one
 	// snapLost is set while the store's files, the data file or a log
