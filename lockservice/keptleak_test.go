@@ -16,7 +16,11 @@ import (
 // wait on many lock names, each once, held on to every name's queue (up to
 // LOCKER_MAX_WAITERS of them) for good.
 func TestKeptPlacesGoAway(t *testing.T) {
-	e := newEnv(t, lockservice.Config{KeepPlace: 10 * time.Millisecond})
+	// Kept for 3s: the 100 waits below (a few ms each) must all still
+	// hold their places when counted. 10ms was too short for a loaded
+	// machine: a place ran out, and was swept, before the count. The
+	// sweep then needs 3s and at most a second more, within patience.
+	e := newEnv(t, lockservice.Config{KeepPlace: 3 * time.Second})
 	const n = 100
 	for i := range n {
 		name := fmt.Sprintf("job-%d", i)
