@@ -1054,7 +1054,7 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 	releaseRetries = 500 * time.Millisecond
 	p.failDeletes.Store(1000)
 	locker(t, ctx, env, "run", "z", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").want(t, 1, `^$`,
-		`could not release 'z': cannot reach locker .*; it has no lease and stays held until released \(locker unlock 'z' --key 'k' --holder 'h'\)\n$`)
+		`could not release 'z': cannot reach locker .*; it has no lease and stays held until released \(locker unlock z --key k --holder h\)\n$`)
 	// With a lease it frees itself: the command's status stands.
 	locker(t, ctx, env, "run", "w", "--ttl", "2s", "--", "true").want(t, 0, `^$`, `; its lease ends within 2s\n$`)
 
@@ -1064,7 +1064,7 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 	p.failDeletes.Store(0)
 	p.denyDeletes.Store(true)
 	locker(t, ctx, env, "run", "u", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").want(t, 1, `^$`,
-		`^locker run: could not release 'u': the server refused the credentials: .*; it has no lease and stays held until released \(locker unlock 'u' --key 'k' --holder 'h'\)\n$`)
+		`^locker run: could not release 'u': the server refused the credentials: .*; it has no lease and stays held until released \(locker unlock u --key k --holder h\)\n$`)
 	p.denyDeletes.Store(false)
 
 	// A server that takes the release and hangs is one that cannot be
@@ -1074,7 +1074,7 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 	attemptTime = 100 * time.Millisecond
 	p.stallDeletes.Store(1000)
 	locker(t, ctx, env, "run", "v", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").want(t, 1, `^$`,
-		`could not release 'v': cannot reach locker .* \(no answer within 100ms\); it has no lease and stays held until released \(locker unlock 'v' --key 'k' --holder 'h'\)\n$`)
+		`could not release 'v': cannot reach locker .* \(no answer within 100ms\); it has no lease and stays held until released \(locker unlock v --key k --holder h\)\n$`)
 }
 
 // TestLockSaysWhyItRetries: a wait that goes on because the server
@@ -1134,7 +1134,7 @@ func TestGatewayErrorsAreReadBack(t *testing.T) {
 	cl, _ := client.New(client.Options{URL: url})
 
 	p.badGatewayPuts.Store(1)
-	locker(t, ctx, env, "lock", "d", "--key", "kd").want(t, 1, `^$`, `^locker lock: the answer to the request for lock 'd' was lost, and the lock shows a hold of key 'kd', holder 'kd', taken meanwhile: .*release it with 'locker unlock d --key 'kd' --holder 'kd''`)
+	locker(t, ctx, env, "lock", "d", "--key", "kd").want(t, 1, `^$`, `^locker lock: the answer to the request for lock 'd' was lost, and the lock shows a hold of key 'kd', holder 'kd', taken meanwhile: .*release it with 'locker unlock d --key kd --holder kd'`)
 	if l, _ := cl.Get(ctx, "d"); l.LockedBy["kd"] != 1 {
 		t.Fatalf("one lock through a 502 left %+v; want the one hold the server granted", l)
 	}
@@ -1149,7 +1149,7 @@ func TestGatewayErrorsAreReadBack(t *testing.T) {
 		}
 	}
 	p.badGatewayPuts.Store(1)
-	locker(t, ctx, env, "pool", "acquire", "p", "--key", "pk").want(t, 1, `^$`, `^locker pool acquire: the answer to the request for a member of pool 'p' was lost, and member 'm1' shows a hold of key 'pk', holder 'pk', taken meanwhile: .*release it with 'locker unlock m1 --key 'pk' --holder 'pk''`)
+	locker(t, ctx, env, "pool", "acquire", "p", "--key", "pk").want(t, 1, `^$`, `^locker pool acquire: the answer to the request for a member of pool 'p' was lost, and member 'm1' shows a hold of key 'pk', holder 'pk', taken meanwhile: .*release it with 'locker unlock m1 --key pk --holder pk'`)
 	if pl, _ := cl.Pool(ctx, "p"); pl.Free != 1 {
 		t.Fatalf("one pool acquire through a 502 holds %d of 2 members", 2-pl.Free)
 	}

@@ -45,7 +45,7 @@ func runForget(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		// Sent, and perhaps done: asking again is harmless (a lock
 		// forgotten already is not found), but the outcome is unknown.
 		msg, _ := explain(err)
-		fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the lock may have been forgotten: see 'locker status %s'\n", c.name, msg, shown(name))
+		fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the lock may have been forgotten: see '%s'\n", c.name, msg, shown(suggest([]string{"status"}, name)))
 		return ExitError{Code: exitError}
 	case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free():
 		fmt.Fprintf(c.stderr, "locker %s: %s: only a free lock can be forgotten; nothing was forgotten\n", c.name, heldBy(ae.Lock))

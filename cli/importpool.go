@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/internal/shellquote"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -315,7 +316,7 @@ func (im *importer) run(ctx context.Context, locks []repoLock) error {
 		fmt.Fprintf(im.out, "left alone: %d member(s) on the server that the repository does not have: %s\n", nExtra, strings.Join(extra, "; "))
 	}
 	if n := countClaimed(locks); n > 0 && !im.dryRun {
-		fmt.Fprintf(im.out, "claimed locks are held with key '%s'; release one with: locker unlock NAME --key %s\n", im.key, im.key)
+		fmt.Fprintf(im.out, "claimed locks are held with key '%s'; release one with: %s\n", im.key, shellquote.Locker([]string{"unlock"}, []string{"NAME"}, "--key", im.key))
 	}
 	if im.failed > 0 {
 		return ExitError{Code: exitError}

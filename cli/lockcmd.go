@@ -136,7 +136,7 @@ func (c *clientCmd) giveBack(ctx context.Context, cl *client.Client, l *client.L
 	case errors.Is(err, client.ErrFenceNotChecked):
 		return "released it by key and holder" + inCase + " (the server does not check a release's fence: had the same key and holder taken it again meanwhile, that hold was released)"
 	}
-	return fmt.Sprintf("releasing it%s failed (%s): see 'locker status %s'", inCase, msg, l.Name)
+	return fmt.Sprintf("releasing it%s failed (%s): see '%s'", inCase, msg, suggest([]string{"status"}, l.Name))
 }
 
 // outputFailed fails a command that took a hold (what names it) but could
@@ -177,15 +177,16 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 		return l, nil
 	}
 	msg, code := explain(err)
+	status, unlock := suggest([]string{"status"}, name), suggestUnlock(name, o.Key, firstOf(o.Holder, o.Key))
 	switch {
 	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
-		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s', but the server may have granted it just then: see 'locker status %s', and release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", name, name, name, o.Key, firstOf(o.Holder, o.Key), err)
+		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s', but the server may have granted it just then: see '%s', and release it with '%s' (%v)", name, status, unlock, err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s' (it was not taken)", name)
 	case errors.As(err, new(*client.MaybeHeldError)):
-		msg = fmt.Sprintf("the answer to the request for lock '%s' was lost, and the lock shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See 'locker status %s'; if nothing else uses them, the hold is yours: release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", name, o.Key, firstOf(o.Holder, o.Key), name, name, o.Key, firstOf(o.Holder, o.Key), err)
+		msg = fmt.Sprintf("the answer to the request for lock '%s' was lost, and the lock shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See '%s'; if nothing else uses them, the hold is yours: release it with '%s' (%v)", name, o.Key, firstOf(o.Holder, o.Key), status, unlock, err)
 	case errors.Is(err, client.ErrMaybeHeld):
-		msg = fmt.Sprintf("the answer to the request for lock '%s' was lost, and the lock could not be read back to see whether it was taken. See 'locker status %s'; if it shows a hold of key '%s', holder '%s' that nothing else took, release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", name, name, o.Key, firstOf(o.Holder, o.Key), name, o.Key, firstOf(o.Holder, o.Key), err)
+		msg = fmt.Sprintf("the answer to the request for lock '%s' was lost, and the lock could not be read back to see whether it was taken. See '%s'; if it shows a hold of key '%s', holder '%s' that nothing else took, release it with '%s' (%v)", name, status, o.Key, firstOf(o.Holder, o.Key), unlock, err)
 	case code == exitHeld && wait.d > 0:
 		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
 	}
@@ -437,7 +438,7 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		if *force {
 			what = "forced release"
 		}
-		fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the %s may have been done: see 'locker status %s' before unlocking again\n", c.name, msg, what, name)
+		fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the %s may have been done: see '%s' before unlocking again\n", c.name, msg, what, shown(suggest([]string{"status"}, name)))
 		return ExitError{Code: exitError}
 	}
 	if err != nil {

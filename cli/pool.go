@@ -377,8 +377,8 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 			return ExitError{Code: exitHeld}
 		}
 		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
-			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; release it first ('locker unlock %s --key %s'), or remove it with --force\n",
-				shown(name), shown(pool), strings.TrimPrefix(heldBy(ae.Lock), "lock '"+shown(name)+"' "), shown(name), shown(ae.Lock.Key))
+			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; release it first ('%s'), or remove it with --force\n",
+				shown(name), shown(pool), strings.TrimPrefix(heldBy(ae.Lock), "lock '"+shown(name)+"' "), shown(releaseFirst(ae.Lock)))
 			return ExitError{Code: exitHeld}
 		}
 		if client.Ambiguous(err) {
@@ -499,16 +499,16 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	switch {
 	case code == exitInterrupted && found:
 		m := mh.Lock.Name
-		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted '%s' just then: see 'locker status %s', and release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", pool, m, m, m, o.Key, h, err)
+		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted '%s' just then: see '%s', and release it with '%s' (%v)", pool, m, suggest([]string{"status"}, m), suggestUnlock(m, o.Key, h), err)
 	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
-		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted one just then: see 'locker pool ls %s' (%v)", pool, pool, err)
+		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted one just then: see '%s' (%v)", pool, suggest([]string{"pool", "ls"}, pool), err)
 	case code == exitInterrupted:
 		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s' (none was taken)", pool)
 	case found:
 		m := mh.Lock.Name
-		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and member '%s' shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See 'locker status %s'; if nothing else uses them, the hold is yours: release it with 'locker unlock %s --key '%s' --holder '%s'' (%v)", pool, m, o.Key, h, m, m, o.Key, h, err)
+		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and member '%s' shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See '%s'; if nothing else uses them, the hold is yours: release it with '%s' (%v)", pool, m, o.Key, h, suggest([]string{"status"}, m), suggestUnlock(m, o.Key, h), err)
 	case errors.Is(err, client.ErrMaybeHeld):
-		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and the pool could not be read back to see whether one was taken. See 'locker pool ls %s' for a member held by key '%s', holder '%s' that nothing else took (%v)", pool, pool, o.Key, firstOf(o.Holder, o.Key), err)
+		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and the pool could not be read back to see whether one was taken. See '%s' for a member held by key '%s', holder '%s' that nothing else took (%v)", pool, suggest([]string{"pool", "ls"}, pool), o.Key, firstOf(o.Holder, o.Key), err)
 	case code == exitHeld && wait.d > 0:
 		msg = fmt.Sprintf("gave up after waiting %s: %s", wait.d, msg)
 	}
@@ -523,7 +523,7 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 // "cannot reach", which read as nothing done.
 func (c *clientCmd) poolChangeLost(pool string, err error, done string) error {
 	msg, _ := c.explainPool(pool, err)
-	fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the member may have been %s: see 'locker pool ls %s'\n", c.name, shown(msg), done, shown(pool))
+	fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the member may have been %s: see '%s'\n", c.name, shown(msg), done, shown(suggest([]string{"pool", "ls"}, pool)))
 	return ExitError{Code: exitError}
 }
 
@@ -563,7 +563,7 @@ func (c *clientCmd) explainPool(pool string, err error) (string, int) {
 		}
 		return msg, exitHeld
 	case errors.Is(err, client.ErrNotFound) && errors.As(err, &ae) && strings.Contains(ae.Message, "has no members"):
-		return fmt.Sprintf("pool '%s' has no members (add some with 'locker pool add %s MEMBER')", pool, pool), exitError
+		return fmt.Sprintf("pool '%s' has no members (add some with '%s MEMBER')", pool, suggest([]string{"pool", "add"}, pool)), exitError
 	}
 	return explain(err)
 }

@@ -43,7 +43,7 @@ func TestPoolAcquireMaybeHeldSaysHowToRelease(t *testing.T) {
 	}
 	cancel()
 	r := <-done
-	r.want(t, 130, `^$`, `^locker pool acquire: interrupted: gave up waiting for a member of pool 'envs', but the server may have granted 'env-1' just then: see 'locker status env-1', and release it with 'locker unlock env-1 --key 'pk' --holder 'ph''`)
+	r.want(t, 130, `^$`, `^locker pool acquire: interrupted: gave up waiting for a member of pool 'envs', but the server may have granted 'env-1' just then: see 'locker status env-1', and release it with 'locker unlock env-1 --key pk --holder ph'`)
 	if l, _ := cl.Get(bg, "env-1"); l.LockedBy["ph"] != 1 {
 		t.Fatalf("the hold named was not left as it is: %+v", l)
 	}
@@ -53,5 +53,5 @@ func TestPoolAcquireMaybeHeldSaysHowToRelease(t *testing.T) {
 
 	// The answer lost on the way.
 	p.badGatewayPuts.Store(1)
-	locker(t, bg, env, "pool", "acquire", "envs", "--key", "pk").want(t, 1, `^$`, `^locker pool acquire: the answer to the request for a member of pool 'envs' was lost, and member 'env-1' shows a hold of key 'pk', holder 'pk', taken meanwhile: .*release it with 'locker unlock env-1 --key 'pk' --holder 'pk''`)
+	locker(t, bg, env, "pool", "acquire", "envs", "--key", "pk").want(t, 1, `^$`, `^locker pool acquire: the answer to the request for a member of pool 'envs' was lost, and member 'env-1' shows a hold of key 'pk', holder 'pk', taken meanwhile: .*release it with 'locker unlock env-1 --key pk --holder pk'`)
 }

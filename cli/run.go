@@ -590,7 +590,7 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 		if r.lease > 0 {
 			fmt.Fprintf(r.c.stderr, "; its lease ends within %s", r.lease)
 		} else {
-			fmt.Fprintf(r.c.stderr, "; it has no lease and stays held until released (locker unlock '%s' --key '%s' --holder '%s')", shown(r.name), shown(r.key), shown(r.holder))
+			fmt.Fprintf(r.c.stderr, "; it has no lease and stays held until released (%s)", shown(suggestUnlock(r.name, r.key, r.holder)))
 		}
 		fmt.Fprintln(r.c.stderr)
 		return r.lease == 0

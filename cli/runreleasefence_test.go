@@ -146,5 +146,5 @@ func TestRunReleaseMessagesShowNamesEscaped(t *testing.T) {
 		want(t, 0, `^$`, `^locker run: could not release '\\u202eevil' \(cannot reach .*\); trying again for up to 1m0s \(a signal stops it\)\n$`)
 	p.denyDeletes.Store(true) // refused
 	locker(t, ctx, env, "run", "--pool", "p", "--ttl", "0", "--key", "k", "--holder", "h", "--", "true").
-		want(t, 1, `^$`, `^locker run: could not release '\\u202eevil': the server refused the credentials: .*\(locker unlock '\\u202eevil' --key 'k' --holder 'h'\)\n$`)
+		want(t, 1, `^$`, `^locker run: could not release '\\u202eevil': the server refused the credentials: .*\(locker unlock '\\u202eevil' --key k --holder h\)\n$`)
 }

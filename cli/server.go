@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/internal/shellquote"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/metrics"
@@ -251,7 +252,7 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 				if a == c.name && c.name != "server" {
 					// locker --url URL list: the client's flags given
 					// before the command.
-					return fmt.Errorf("%w: %v; a command's flags come after it: locker %s %s", errUsage, err, c.name, strings.Join(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == c.name }), " "))
+					return fmt.Errorf("%w: %v; a command's flags come after it: %s", errUsage, err, shellquote.Locker([]string{c.name}, nil, slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == c.name })...))
 				}
 			}
 		}

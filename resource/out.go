@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/internal/shellquote"
 )
 
 // out takes or gives back one hold on the lock, as params say. dir is the
@@ -395,7 +396,7 @@ func maybeGranted(failed, err error, key, holder string) error {
 		return failed
 	}
 	l := mh.Lock
-	return fmt.Errorf("%w. The server may have granted %q to this step just as it stopped: it is held under key %q by holder %q (fence %d). Unless another build holds it with that key and holder, the hold is this step's and stays: release it (locker unlock '%s' --key '%s' --holder '%s')", failed, l.Name, key, holder, l.Fence, l.Name, key, holder)
+	return fmt.Errorf("%w. The server may have granted %q to this step just as it stopped: it is held under key %q by holder %q (fence %d). Unless another build holds it with that key and holder, the hold is this step's and stays: release it (%s)", failed, l.Name, key, holder, l.Fence, shellquote.Locker([]string{"unlock"}, []string{l.Name}, "--key", key, "--holder", holder))
 }
 
 func (r *runner) failed(ctx context.Context, err error, doing string) error {

@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudfoundry-community/locker/client"
+	"github.com/cloudfoundry-community/locker/internal/shellquote"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -776,7 +777,11 @@ func (r *runner) giveBack(ctx context.Context, name string, p *PoolParams, fence
 	defer cancel()
 	_, err := r.unlock(ctx, name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), fence)
 	if err != nil {
-		r.log.printf("warning: could not give back %q (key %q, holder %q): %v; release it with `locker unlock %s --key %s`", name, p.Key, p.holder(), r.explain(err), name, p.Key)
+		flags := []string{"--key", p.Key, "--holder", p.holder()}
+		if fence > 0 {
+			flags = append(flags, "--fence", strconv.FormatUint(fence, 10))
+		}
+		r.log.printf("warning: could not give back %q (key %q, holder %q): %v; release it with `%s`", name, p.Key, p.holder(), r.explain(err), shellquote.Locker([]string{"unlock"}, []string{name}, flags...))
 	}
 }
 
@@ -1009,12 +1014,12 @@ func othersHolding(l *client.Lock, p *PoolParams, pool string) error {
 	default:
 		who = fmt.Sprintf("it is held under key %q by %s, and this directory's hold (%q) is not among them any more", l.Key, list, own)
 	}
-	fence := ""
+	rm := []string{"--force"}
 	if !l.Legacy {
-		fence = fmt.Sprintf(" --fence %d", l.Fence)
+		rm = append(rm, "--fence", strconv.FormatUint(l.Fence, 10))
 	}
-	return fmt.Errorf("cannot remove %q from pool %q: %s; removing it would release their hold too (a removal of a held member ends every hold), taking the member from under them. To go on: %sremove the member once the others have released theirs (a put with remove: %s then removes it); or, if they are done with it, remove it by hand: locker pool rm %s %s --force%s",
-		p.Name, pool, who, next, p.Dir, pool, p.Name, fence)
+	return fmt.Errorf("cannot remove %q from pool %q: %s; removing it would release their hold too (a removal of a held member ends every hold), taking the member from under them. To go on: %sremove the member once the others have released theirs (a put with remove: %s then removes it); or, if they are done with it, remove it by hand: %s",
+		p.Name, pool, who, next, p.Dir, shellquote.Locker([]string{"pool", "rm"}, []string{pool, p.Name}, rm...))
 }
 
 // inPool reports whether l is a member of pool.

@@ -324,7 +324,7 @@ func TestAbortAsGrantedSaysSo(t *testing.T) {
 	if r.code == 0 {
 		t.Fatalf("an aborted out succeeded:\n%s", r.stdout)
 	}
-	for _, want := range []string{`may have granted "slow" to this step just as it stopped`, `held under key "B" by holder "b1" (fence 1)`, `locker unlock 'slow' --key 'B' --holder 'b1'`} {
+	for _, want := range []string{`may have granted "slow" to this step just as it stopped`, `held under key "B" by holder "b1" (fence 1)`, `locker unlock slow --key B --holder b1`} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
