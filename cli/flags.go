@@ -467,6 +467,36 @@ func (w *waitFlag) wait() time.Duration {
 	return w.d
 }
 
+// answerGrace is how long past --wait D the commands that wait give the
+// server to answer: a wait of D ends within about D and this, even against
+// a server that takes the connection and never answers. Without it, such a
+// server held --wait 0 for a minute (the first read's 30s timeout, then
+// the request's own on top of the wait).
+var answerGrace = 10 * time.Second
+
+// errNoAnswer ends a wait that ran past --wait and answerGrace.
+var errNoAnswer = errors.New("no answer within --wait and its grace")
+
+// bound returns ctx, ending answerGrace after the wait (--wait D), when it
+// has one. Call cancel once the wait is over: what follows has ctx's time.
+func (w *waitFlag) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if w.forever {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, w.d+answerGrace, errNoAnswer)
+}
+
+// silent reports whether err is that of a wait that bound (ctx) ended: the
+// server did not answer in time.
+func (w *waitFlag) silent(ctx context.Context, err error) bool {
+	return err != nil && errors.Is(err, context.DeadlineExceeded) && errors.Is(context.Cause(ctx), errNoAnswer)
+}
+
+// noAnswer says why a silent wait ended.
+func (w *waitFlag) noAnswer() string {
+	return fmt.Sprintf("no answer from the server within %s (--wait %s, and %s for its answer)", w.d+answerGrace, w.d, answerGrace)
+}
+
 // fenceFlag is --fence: a fencing token, a whole number (0, the default,
 // for any).
 type fenceFlag uint64

@@ -27,7 +27,8 @@ lock (each counts its holds: unlock once per lock); another key waits.
                   the lock is free (Ctrl-C gives up without taking it, exit
                   130; granted just as Ctrl-C came, it is left held, as it
                   may be another's of the same key and holder, and the
-                  message says how to release it)
+                  message says how to release it). With D, a server that
+                  has not answered D+10s on gives up too (exit 1)
   --ttl D         lease: the hold ends by itself after D unless refreshed.
                   Default: none, the hold lasts until unlocked (the server
                   may apply its own default). A server whose longest lease
@@ -168,7 +169,10 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	o.Wait = wait.wait()
 	o.Retrying = c.retrying()
 	p := c.startProgress(ctx, cl, name, o)
-	l, err := cl.Acquire(ctx, name, o)
+	actx, cancel := wait.bound(ctx)
+	l, err := cl.Acquire(actx, name, o)
+	silent := wait.silent(actx, err)
+	cancel()
 	p.stop()
 	if err == nil {
 		if l.ReadBack {
@@ -178,11 +182,16 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	}
 	msg, code := explain(err)
 	status, unlock := suggest([]string{"status"}, name), suggestUnlock(name, o.Key, firstOf(o.Holder, o.Key))
+	stopped := "interrupted"
+	if silent {
+		code, stopped = exitError, wait.noAnswer()
+	}
 	switch {
-	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
-		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s', but the server may have granted it just then: see '%s', and release it with '%s' (%v)", name, status, unlock, err)
-	case code == exitInterrupted:
-		msg = fmt.Sprintf("interrupted: gave up waiting for lock '%s' (it was not taken)", name)
+	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld),
+		silent && errors.Is(err, client.ErrMaybeHeld):
+		msg = fmt.Sprintf("%s: gave up waiting for lock '%s', but the server may have granted it just then: see '%s', and release it with '%s' (%v)", stopped, name, status, unlock, err)
+	case code == exitInterrupted, silent:
+		msg = fmt.Sprintf("%s: gave up waiting for lock '%s' (it was not taken)", stopped, name)
 	case errors.As(err, new(*client.MaybeHeldError)):
 		msg = fmt.Sprintf("the answer to the request for lock '%s' was lost, and the lock shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See '%s'; if nothing else uses them, the hold is yours: release it with '%s' (%v)", name, o.Key, firstOf(o.Holder, o.Key), status, unlock, err)
 	case errors.Is(err, client.ErrMaybeHeld):

@@ -418,7 +418,9 @@ metadata ("metadata"), e.g. for jq -r .metadata.region.
   --holder NAME   who holds it (default: the key)
   --wait D        how long to wait when every member is held, e.g. 30s or
                   10m; 0 fails at once (exit 3). Default: wait until one is
-                  free, first come, first served (Ctrl-C gives up)
+                  free, first come, first served (Ctrl-C gives up). With
+                  D, a server that has not answered D+10s on gives up too
+                  (exit 1)
   --ttl D         lease: the hold ends by itself after D unless refreshed
                   (this command does not refresh it; 'locker run --pool'
                   does). Default: none, it lasts until unlocked. A server
@@ -482,7 +484,10 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	o.Wait = wait.wait()
 	o.Retrying = c.retrying()
 	p := c.startPoolProgress(ctx, cl, pool)
-	l, err := cl.AcquireFromPool(ctx, pool, o)
+	actx, cancel := wait.bound(ctx)
+	l, err := cl.AcquireFromPool(actx, pool, o)
+	silent := wait.silent(actx, err)
+	cancel()
 	p.stop()
 	if err == nil && l.ReadBack {
 		c.say("'%s' from pool '%s': %s", l.Name, pool, l.Message)
@@ -490,20 +495,25 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	if err == nil {
 		return l, nil
 	}
-	msg, code := c.explainPool(pool, err)
+	var msg string
+	code, stopped := exitError, wait.noAnswer()
+	if !silent {
+		msg, code = c.explainPool(pool, err)
+		stopped = "interrupted"
+	}
 	h := firstOf(o.Holder, o.Key)
 	// The member a hold of our key and holder was found on, when one was:
 	// named with the command that releases it, as lock does.
 	var mh *client.MaybeHeldError
 	found := errors.As(err, &mh) && mh.Lock != nil && mh.Lock.Name != ""
 	switch {
-	case code == exitInterrupted && found:
+	case (code == exitInterrupted || silent) && found:
 		m := mh.Lock.Name
-		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted '%s' just then: see '%s', and release it with '%s' (%v)", pool, m, suggest([]string{"status"}, m), suggestUnlock(m, o.Key, h), err)
-	case code == exitInterrupted && errors.Is(err, client.ErrMaybeHeld):
-		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s', but the server may have granted one just then: see '%s' (%v)", pool, suggest([]string{"pool", "ls"}, pool), err)
-	case code == exitInterrupted:
-		msg = fmt.Sprintf("interrupted: gave up waiting for a member of pool '%s' (none was taken)", pool)
+		msg = fmt.Sprintf("%s: gave up waiting for a member of pool '%s', but the server may have granted '%s' just then: see '%s', and release it with '%s' (%v)", stopped, pool, m, suggest([]string{"status"}, m), suggestUnlock(m, o.Key, h), err)
+	case (code == exitInterrupted || silent) && errors.Is(err, client.ErrMaybeHeld):
+		msg = fmt.Sprintf("%s: gave up waiting for a member of pool '%s', but the server may have granted one just then: see '%s' (%v)", stopped, pool, suggest([]string{"pool", "ls"}, pool), err)
+	case code == exitInterrupted, silent:
+		msg = fmt.Sprintf("%s: gave up waiting for a member of pool '%s' (none was taken)", stopped, pool)
 	case found:
 		m := mh.Lock.Name
 		msg = fmt.Sprintf("the answer to the request for a member of pool '%s' was lost, and member '%s' shows a hold of key '%s', holder '%s', taken meanwhile: this command's, or another's that shares the key and holder. See '%s'; if nothing else uses them, the hold is yours: release it with '%s' (%v)", pool, m, o.Key, h, suggest([]string{"status"}, m), suggestUnlock(m, o.Key, h), err)
