@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -480,7 +481,7 @@ var errNoAnswer = errors.New("no answer within --wait and its grace")
 // bound returns ctx, ending answerGrace after the wait (--wait D), when it
 // has one. Call cancel once the wait is over: what follows has ctx's time.
 func (w *waitFlag) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if w.forever {
+	if w.forever || w.d > math.MaxInt64-answerGrace {
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeoutCause(ctx, w.d+answerGrace, errNoAnswer)

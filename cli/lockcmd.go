@@ -27,8 +27,8 @@ lock (each counts its holds: unlock once per lock); another key waits.
                   the lock is free (Ctrl-C gives up without taking it, exit
                   130; granted just as Ctrl-C came, it is left held, as it
                   may be another's of the same key and holder, and the
-                  message says how to release it). With D, a server that
-                  has not answered D+10s on gives up too (exit 1)
+                  message says how to release it). With D, it also gives up
+                  (exit 1) on a server that has not answered by D+10s
   --ttl D         lease: the hold ends by itself after D unless refreshed.
                   Default: none, the hold lasts until unlocked (the server
                   may apply its own default). A server whose longest lease

@@ -419,8 +419,8 @@ metadata ("metadata"), e.g. for jq -r .metadata.region.
   --wait D        how long to wait when every member is held, e.g. 30s or
                   10m; 0 fails at once (exit 3). Default: wait until one is
                   free, first come, first served (Ctrl-C gives up). With
-                  D, a server that has not answered D+10s on gives up too
-                  (exit 1)
+                  D, it also gives up (exit 1) on a server that has not
+                  answered by D+10s
   --ttl D         lease: the hold ends by itself after D unless refreshed
                   (this command does not refresh it; 'locker run --pool'
                   does). Default: none, it lasts until unlocked. A server

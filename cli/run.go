@@ -72,7 +72,7 @@ itself): unset them for a COMMAND that must not have them.
                    share the lock
   --holder NAME    who holds it (default: the same HOSTNAME:PID:RANDOM)
   --wait D         give up after waiting D for the lock (exit 3); 0 fails at
-                   once; a server that has not answered D+10s on, exit 1.
+                   once; exit 1 on a server that has not answered by D+10s.
                    Default: wait until the lock is free
   --ttl D          lease, refreshed in the background (default 1m, at least
                    100ms; 0 asks for none: then a crashed run leaves the
