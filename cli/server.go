@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,6 +236,35 @@ func credentials(env Env, userVar, passVar string) (httpapi.Credentials, error) 
 	return c, nil
 }
 
+// hidePasswords returns args with the passwords in them (--pass's value, a
+// URL's user:password) replaced by PASSWORD, for messages that repeat a
+// command line: error output ends up in CI logs.
+func hidePasswords(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		switch {
+		case (a == "--pass" || a == "-pass") && i+1 < len(out):
+			out[i+1] = "PASSWORD"
+		case strings.HasPrefix(a, "--pass=") || strings.HasPrefix(a, "-pass="):
+			out[i] = a[:strings.IndexByte(a, '=')+1] + "PASSWORD"
+		default:
+			flag, v := "", a
+			if strings.HasPrefix(a, "-") {
+				if j := strings.IndexByte(a, '='); j > 0 {
+					flag, v = a[:j+1], a[j+1:] // --url=http://u:p@h
+				}
+			}
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				if _, ok := u.User.Password(); ok {
+					u.User = url.UserPassword(u.User.Username(), "PASSWORD")
+					out[i] = flag + u.String()
+				}
+			}
+		}
+	}
+	return out
+}
+
 // runServer runs the server until ctx ends, then stops accepting, lets
 // requests in flight finish, flushes the store and returns nil.
 func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
@@ -252,7 +282,7 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 				if a == c.name && c.name != "server" {
 					// locker --url URL list: the client's flags given
 					// before the command.
-					return fmt.Errorf("%w: %v; a command's flags come after it: %s", errUsage, err, shellquote.Locker([]string{c.name}, nil, slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == c.name })...))
+					return fmt.Errorf("%w: %v; a command's flags come after it: %s", errUsage, err, shellquote.Locker([]string{c.name}, nil, hidePasswords(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == c.name }))...))
 				}
 			}
 		}
