@@ -373,6 +373,58 @@ func RemoveFromPoolFence(l *Lock, pool string, force bool, by string, fence uint
 	return append(events, more...), err
 }
 
+// RemoveFromPoolHeldBy is RemoveFromPoolFence whose force also ends only
+// holder's holds: a held member is removed only while every hold on it is
+// holder's (and, with key not "", the member is held under key), so that
+// a forced removal meant to end one holder's hold does not end another's
+// that joined it under the same key (and so the same fence) since the
+// member was read. Otherwise ECONFLICT, naming the other holders, and
+// nothing is forced or removed. The fence is checked first, then the key,
+// then the holders; holder "" checks none, and key "" no key. Without
+// force, or on a free member (nothing to force), it is RemoveFromPool.
+func RemoveFromPoolHeldBy(l *Lock, pool string, force bool, by string, fence uint64, key, holder string, env Env) ([]Event, error) {
+	if !force || (key == "" && holder == "") {
+		return RemoveFromPoolFence(l, pool, force, by, fence, env)
+	}
+	events := Expire(l, env.Now)
+	if l.InPool(pool) && l.Key != "" && (fence == 0 || l.Fence == fence) {
+		if err := heldByOthers(l, pool, key, holder); err != nil {
+			return events, err
+		}
+	}
+	more, err := RemoveFromPoolFence(l, pool, force, by, fence, env)
+	return append(events, more...), err
+}
+
+// heldByOthers refuses the forced removal of held member l from pool
+// unless it is held under key ("": any) by holder alone.
+func heldByOthers(l *Lock, pool, key, holder string) error {
+	if key != "" && l.Key != key {
+		e := conflict(l)
+		e.Message = fmt.Sprintf("pool %q: member %q is held by key %q, not %q (%s); nothing was forced or removed", pool, l.Name, l.Key, key, DescribeHolders(l))
+		return e
+	}
+	if holder == "" {
+		return nil
+	}
+	var others []string
+	for _, h := range l.Holds {
+		if h.Holder != holder {
+			others = append(others, fmt.Sprintf("%q x%d", h.Holder, h.Count))
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	e := conflict(l)
+	if _, ok := l.Holds.Lookup(holder); ok {
+		e.Message = fmt.Sprintf("pool %q: member %q is held under key %q by others besides %q: %s (%s); nothing was forced or removed", pool, l.Name, l.Key, holder, strings.Join(others, ", "), DescribeHolders(l))
+	} else {
+		e.Message = fmt.Sprintf("pool %q: member %q is held under key %q by %s, not by %q (%s); nothing was forced or removed", pool, l.Name, l.Key, strings.Join(others, ", "), holder, DescribeHolders(l))
+	}
+	return e
+}
+
 // FreeLongest orders pool members for handing out: free members only, the
 // one free longest first (ties by name), so that use spreads evenly.
 func FreeLongest(members []Lock, now time.Time) []Lock {

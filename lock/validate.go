@@ -126,6 +126,19 @@ func ValidateRelease(name, key, holder string) error {
 	return nil
 }
 
+// ValidateHeldBy checks the key and holder a forced removal of a pool
+// member is conditioned on (RemoveFromPoolHeldBy): either may be empty (no
+// condition); one given must be valid UTF-8. Like ValidateRelease's, they
+// are only compared with the holds, so any length and characters pass.
+func ValidateHeldBy(key, holder string) error {
+	for _, f := range []struct{ what, s string }{{"key", key}, {"holder", holder}} {
+		if !utf8.ValidString(f.s) {
+			return Errorf(EINVALID, "%s is not valid UTF-8", f.what)
+		}
+	}
+	return nil
+}
+
 // ClampTTL applies a server's default and maximum lease to a requested ttl
 // (zero meaning none asked). A zero default leaves holds without a lease; a
 // zero max sets no limit.
