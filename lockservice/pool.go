@@ -63,12 +63,22 @@ func (s *Service) RemoveMember(ctx context.Context, pool, name string, force boo
 // RemoveMemberFence is RemoveMember whose force ends only the holds taken
 // under fence (0: any); a member taken again since is refused (ECONFLICT).
 func (s *Service) RemoveMemberFence(ctx context.Context, pool, name string, force bool, by string, fence uint64) (lock.Lock, []lock.Event, error) {
+	return s.RemoveMemberHeldBy(ctx, pool, name, force, by, fence, "", "")
+}
+
+// RemoveMemberHeldBy is RemoveMemberFence whose force also ends only
+// holder's holds (under key, when not ""): a member held by others too is
+// refused (ECONFLICT) and left as it is (lock.RemoveFromPoolHeldBy).
+func (s *Service) RemoveMemberHeldBy(ctx context.Context, pool, name string, force bool, by string, fence uint64, key, holder string) (lock.Lock, []lock.Event, error) {
 	if err := validatePoolMember(pool, name); err != nil {
+		return lock.Lock{}, nil, err
+	}
+	if err := lock.ValidateHeldBy(key, holder); err != nil {
 		return lock.Lock{}, nil, err
 	}
 	var outcome error
 	l, events, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
-		events, err := lock.RemoveFromPoolFence(l, pool, force, by, fence, env)
+		events, err := lock.RemoveFromPoolHeldBy(l, pool, force, by, fence, key, holder, env)
 		outcome = err
 		return events
 	})

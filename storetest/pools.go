@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -282,4 +283,47 @@ func testListPool(t *testing.T, open Opener) {
 	stop()
 	_, store, _ = svc(t, open, lockservice.Config{})
 	check(store, "after a restart", want)
+}
+
+// testPoolRemoveHeldBy: a forced removal conditioned on a holder is
+// refused while another holder shares the member's key (and so its fence),
+// and changes nothing, in memory or in the store (a restart shows the
+// same); once the other has released, it ends the holder's hold and
+// removes the member, and that survives a restart.
+func testPoolRemoveHeldBy(t *testing.T, open Opener) {
+	s, _, stop := svc(t, open, lockservice.Config{})
+	addMembers(t, s, "envs", "env-1")
+	l := mustAcquire(t, s, "env-1", req("build", "build-1"))
+	mustAcquire(t, s, "env-1", req("build", "other-job")) // joins: same key, same fence
+	history, _ := s.History(bg, "env-1")
+	if _, _, err := s.RemoveMemberHeldBy(bg, "envs", "env-1", true, "op", l.Fence, "build", "build-1"); code(err) != lock.ECONFLICT || !strings.Contains(err.Error(), `"other-job" x1`) {
+		t.Fatalf("forced removal for build-1 while other-job holds it too: %v", err)
+	}
+	if _, _, err := s.RemoveMemberHeldBy(bg, "envs", "env-1", true, "op", l.Fence, "build", "\xff"); code(err) != lock.EINVALID {
+		t.Fatalf("a holder that is not UTF-8: %v", err)
+	}
+	unchanged := func(s *lockservice.Service, when string) {
+		t.Helper()
+		m, err := s.Get(bg, "env-1")
+		if err != nil || !m.InPool("envs") || m.Key != "build" || m.Fence != l.Fence || !slices.Equal(m.Holders(), []string{"build-1", "other-job"}) {
+			t.Fatalf("%s: the refused removal changed the member: %+v, %v", when, m, err)
+		}
+		if h, _ := s.History(bg, "env-1"); len(h) != len(history) {
+			t.Fatalf("%s: the refused removal recorded %v", when, h[len(history):])
+		}
+	}
+	unchanged(s, "after the refusal")
+	stop()
+	s, _, stop = svc(t, open, lockservice.Config{})
+	unchanged(s, "after a restart")
+	mustRelease(t, s, "env-1", "build", "other-job")
+	m, events, err := s.RemoveMemberHeldBy(bg, "envs", "env-1", true, "op", l.Fence, "build", "build-1")
+	if err != nil || m.InPool("envs") || !m.Free() || len(events) != 2 || events[0].Type != lock.Forced || events[0].Holder != "build-1" {
+		t.Fatalf("forced removal for build-1, held by it alone = %+v, %v, %v", m, events, err)
+	}
+	stop()
+	s, _, _ = svc(t, open, lockservice.Config{})
+	if m, _ := s.Get(bg, "env-1"); m.InPool("envs") || !m.Free() {
+		t.Fatalf("removed member after a restart: %+v", m)
+	}
 }

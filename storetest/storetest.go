@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"PoolFIFO", testPoolFIFO},
 		{"PoolFairAcrossQueues", testPoolFairAcrossQueues},
 		{"ListPool", testListPool},
+		{"PoolRemoveHeldBy", testPoolRemoveHeldBy},
 		{"Forget", testForget},
 	}
 	for _, tc := range tests {
