@@ -99,7 +99,9 @@ func (s *Server) handlePoolAdd() http.Handler {
 
 // handlePoolRemove removes a member: only while it is free, unless
 // ?force=true (which needs the right to force a release), with a fence
-// only while held under it.
+// only while held under it, and with a holder (locked_by, or its other
+// spellings; with a key, the holder defaults to it, as on every route)
+// only while every hold on it is that holder's, under that key.
 func (s *Server) handlePoolRemove() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pool, name := r.PathValue("pool"), r.PathValue("member")
@@ -112,7 +114,7 @@ func (s *Server) handlePoolRemove() http.Handler {
 			return
 		}
 		by := s.actor(r)
-		l, events, err := s.svc.RemoveMemberFence(r.Context(), pool, name, req.Force, by, req.Fence)
+		l, events, err := s.svc.RemoveMemberHeldBy(r.Context(), pool, name, req.Force, by, req.Fence, req.Key, req.Holder)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
