@@ -129,16 +129,54 @@ func (c *Client) RemoveMember(ctx context.Context, pool, name string, force bool
 // since is refused with ErrLocked and left as it is. A server that predates
 // the token ignores it.
 func (c *Client) RemoveMemberFence(ctx context.Context, pool, name string, force bool, fence uint64) (*Lock, error) {
+	return c.RemoveMemberWith(ctx, pool, name, RemoveOptions{Force: force, Fence: fence})
+}
+
+// RemoveOptions describe a removal of a pool member (RemoveMemberWith).
+type RemoveOptions struct {
+	// Force removes a held member, releasing its holds first.
+	Force bool
+	// The rest are conditions on a forced removal (ignored without
+	// Force): the member is refused with ErrLocked (the *APIError's Lock
+	// says who holds it) and left as it is unless they hold. Zero values
+	// set none.
+	//
+	// Fence: only while the member is held under this fence token.
+	Fence uint64
+	// Key: only while the member is held under this key. Without a
+	// Holder, the server takes the key for the holder too, as everywhere.
+	Key string
+	// Holder: only while every hold on the member is this holder's
+	// (the seed API's locked_by). Holders sharing a key share its fence,
+	// so Fence alone cannot tell a holder that joined since the member
+	// was read; Holder can. A server that predates the condition ignores
+	// Key and Holder and ends every hold: read the member first (Get)
+	// when it may be older.
+	Holder string
+}
+
+// RemoveMemberWith is RemoveMember with the options o: with o.Force and a
+// condition (o.Fence, o.Key, o.Holder), only while the member's holds are
+// those it names.
+func (c *Client) RemoveMemberWith(ctx context.Context, pool, name string, o RemoveOptions) (*Lock, error) {
 	var (
 		q    url.Values
 		body any
 	)
-	if force {
+	if o.Force {
 		m := map[string]any{"force": true}
 		q = url.Values{"force": {"true"}}
-		if fence != 0 {
-			q.Set("fence", strconv.FormatUint(fence, 10))
-			m["fence"] = fence
+		if o.Fence != 0 {
+			q.Set("fence", strconv.FormatUint(o.Fence, 10))
+			m["fence"] = o.Fence
+		}
+		if o.Key != "" {
+			q.Set("key", o.Key)
+			m["key"] = o.Key
+		}
+		if o.Holder != "" {
+			q.Set("locked_by", o.Holder)
+			m["locked_by"] = o.Holder
 		}
 		body = m
 	}

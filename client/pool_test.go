@@ -369,10 +369,14 @@ func TestPoolsUnsupported(t *testing.T) {
 	for _, url := range []string{legacy.URL, older.URL} {
 		c := newClient(t, client.Options{URL: url})
 		calls := map[string]func() error{
-			"Pools":           func() error { _, err := c.Pools(ctx); return err },
-			"Pool":            func() error { _, err := c.Pool(ctx, "envs"); return err },
-			"AddMember":       func() error { _, err := c.AddMember(ctx, "envs", "e1", nil); return err },
-			"RemoveMember":    func() error { _, err := c.RemoveMember(ctx, "envs", "e1", true); return err },
+			"Pools":        func() error { _, err := c.Pools(ctx); return err },
+			"Pool":         func() error { _, err := c.Pool(ctx, "envs"); return err },
+			"AddMember":    func() error { _, err := c.AddMember(ctx, "envs", "e1", nil); return err },
+			"RemoveMember": func() error { _, err := c.RemoveMember(ctx, "envs", "e1", true); return err },
+			"RemoveMemberWith": func() error {
+				_, err := c.RemoveMemberWith(ctx, "envs", "e1", client.RemoveOptions{Force: true, Holder: "h"})
+				return err
+			},
 			"LockFromPool":    func() error { _, err := c.LockFromPool(ctx, "envs", client.LockOptions{Key: "k"}); return err },
 			"AcquireFromPool": func() error { _, err := c.AcquireFromPool(ctx, "envs", client.LockOptions{Key: "k"}); return err },
 		}

@@ -1,0 +1,116 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cloudfoundry-community/locker/client"
+)
+
+// TestRemoveMemberWithHolder: RemoveMemberWith, forced and naming the
+// holder, is refused (ErrLocked, with the lock) while another holder joined
+// under the same key, and changes nothing; once the other released, it
+// removes the member.
+func TestRemoveMemberWithHolder(t *testing.T) {
+	srv := newServer(t, serverConfig{})
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx := context.Background()
+	if _, err := c.AddMember(ctx, "envs", "env-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.LockFromPool(ctx, "envs", client.LockOptions{Key: "build", Holder: "build-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lock(ctx, "env-1", client.LockOptions{Key: "build", Holder: "other-job"}); err != nil {
+		t.Fatal(err)
+	}
+	o := client.RemoveOptions{Force: true, Fence: m.Fence, Key: "build", Holder: "build-1"}
+	_, err = c.RemoveMemberWith(ctx, "envs", "env-1", o)
+	wantOnly(t, err, "ErrLocked")
+	if ae := apiError(t, err); ae.Lock == nil || ae.Lock.LockedBy["other-job"] != 1 || !strings.Contains(ae.Message, `"other-job" x1`) {
+		t.Fatalf("refusal: %+v", ae)
+	}
+	if l, err := c.Get(ctx, "env-1"); err != nil || len(l.LockedBy) != 2 || len(l.Pools) != 1 {
+		t.Fatalf("the refused removal changed the member: %+v, %v", l, err)
+	}
+	if _, err := c.Unlock(ctx, "env-1", "build", "other-job"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.RemoveMemberWith(ctx, "envs", "env-1", o)
+	if err != nil || !l.Free() || len(l.Pools) != 0 {
+		t.Fatalf("removal held by build-1 alone: %+v, %v", l, err)
+	}
+}
+
+// TestRemoveMemberWithSends: the condition goes in the query and the body
+// (some proxies drop DELETE bodies), only with force; RemoveMemberFence
+// and RemoveMember send what they always sent.
+func TestRemoveMemberWithSends(t *testing.T) {
+	type sent struct {
+		query string
+		body  map[string]any
+	}
+	var got []sent
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s := sent{query: r.URL.RawQuery}
+		if len(b) > 0 {
+			if err := json.Unmarshal(b, &s.body); err != nil {
+				t.Errorf("body %s: %v", b, err)
+			}
+		}
+		got = append(got, s)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"response":"removed","name":"m","key":"","locked_by":{},"state":"free","fence":7,"holds":{},"waiters":0}`)
+	}))
+	defer srv.Close()
+	c := newClient(t, client.Options{URL: srv.URL})
+	ctx := context.Background()
+	calls := []func() error{
+		func() error {
+			_, err := c.RemoveMemberWith(ctx, "p", "m", client.RemoveOptions{Force: true, Fence: 7, Key: "build", Holder: "build-1"})
+			return err
+		},
+		func() error {
+			_, err := c.RemoveMemberWith(ctx, "p", "m", client.RemoveOptions{Force: true, Holder: "build-1"})
+			return err
+		},
+		func() error { _, err := c.RemoveMemberFence(ctx, "p", "m", true, 7); return err },
+		func() error { _, err := c.RemoveMember(ctx, "p", "m", false); return err },
+		func() error {
+			_, err := c.RemoveMemberWith(ctx, "p", "m", client.RemoveOptions{Holder: "build-1"})
+			return err
+		},
+	}
+	for i, call := range calls {
+		if err := call(); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	want := []sent{
+		{"fence=7&force=true&key=build&locked_by=build-1", map[string]any{"force": true, "fence": 7.0, "key": "build", "locked_by": "build-1"}},
+		{"force=true&locked_by=build-1", map[string]any{"force": true, "locked_by": "build-1"}},
+		{"fence=7&force=true", map[string]any{"force": true, "fence": 7.0}},
+		{"", nil},
+		{"", nil},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("sent %+v", got)
+	}
+	for i := range want {
+		if got[i].query != want[i].query || mustMarshal(got[i].body) != mustMarshal(want[i].body) {
+			t.Errorf("call %d sent %+v; want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func mustMarshal(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
