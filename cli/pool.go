@@ -330,18 +330,28 @@ func metadataFromText(b []byte) json.RawMessage {
 	return s
 }
 
-const poolRemoveHelp = `Usage: locker pool rm POOL MEMBER [--force [--fence N]] [--json]   (alias: remove)
+const poolRemoveHelp = `Usage: locker pool rm POOL MEMBER [--force [--fence N] [--key KEY] [--holder HOLDER]] [--json]   (alias: remove)
 
 Takes MEMBER out of POOL. A held member is refused (exit 3) unless --force,
 which releases its holds first. The lock itself, its history and its other
 pools remain.
 
-  --force   remove it even while held, releasing every hold on it. When the
-            server has an admin user (LOCKER_ADMIN_USER), only that user may
-  --fence N with --force: only while the member is held under fence token N
-            (locker status shows it); if it was taken again since, exit 3
-            and nothing is forced or removed
-  --json    print the lock's new state as JSON
+  --force          remove it even while held, releasing every hold on it, of
+                   every holder under its key. When the server has an admin
+                   user (LOCKER_ADMIN_USER), only that user may force
+  --fence N        with --force: only while the member is held under fence
+                   token N (locker status shows it); if it was taken again
+                   since, exit 3 and nothing is forced or removed
+  --holder HOLDER  with --force: only while every hold on the member is
+                   HOLDER's; if others hold it too (holders sharing a key
+                   share its fence, so --fence cannot tell one that joined
+                   since), exit 3 and nothing is forced or removed
+  --key KEY        with --force: only while it is held under KEY (and, without
+                   --holder, by KEY alone, the holder a key stands for)
+  --json           print the lock's new state as JSON
+
+A server from before --holder and --key ignores them and forces every hold:
+check who holds the member first (locker status) if it may be older.
 `
 
 func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
@@ -350,6 +360,8 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	var fenceValue fenceFlag
 	c.fs.Var(&fenceValue, "fence", "")
 	fence := (*uint64)(&fenceValue)
+	key := c.fs.String("key", "", "")
+	holder := c.fs.String("holder", "", "")
 	asJSON := c.fs.Bool("json", false, "")
 	pos, _, err := c.parse(args, false)
 	if err != nil {
@@ -361,19 +373,24 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	if err := poolAndMember(pos); err != nil {
 		return c.usage(err)
 	}
-	if *fence != 0 && !*force {
-		return c.usage(errors.New("--fence goes with --force"))
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"--fence", *fence != 0}, {"--key", *key != ""}, {"--holder", *holder != ""}} {
+		if f.set && !*force {
+			return c.usage(fmt.Errorf("%s goes with --force", f.name))
+		}
 	}
 	cl, err := c.client()
 	if err != nil {
 		return c.fail(err)
 	}
 	pool, name := pos[0], pos[1]
-	l, err := cl.RemoveMemberFence(ctx, pool, name, *force, *fence)
+	l, err := cl.RemoveMemberWith(ctx, pool, name, client.RemoveOptions{Force: *force, Fence: *fence, Key: *key, Holder: *holder})
 	if err != nil {
 		var ae *client.APIError
 		if *force && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil {
-			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s (fence %d now: %s); nothing was forced or removed\n", shown(name), shown(pool), fenceChange(*fence, ae.Lock.Fence), ae.Lock.Fence, heldBy(ae.Lock))
+			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; nothing was forced or removed\n", shown(name), shown(pool), whyNotForced(ae.Lock, *fence, *key, *holder))
 			return ExitError{Code: exitHeld}
 		}
 		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
@@ -398,6 +415,23 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	}
 	_, err = fmt.Fprintln(stdout, shown(msg))
 	return c.wrote(err, "the member was removed")
+}
+
+// whyNotForced says why the server refused a forced removal of held
+// member l with the conditions given: its fence changed, or it is held
+// under another key, or by others than the holder.
+func whyNotForced(l *client.Lock, fence uint64, key, holder string) string {
+	switch h := firstOf(holder, key); {
+	case fence != 0 && l.Fence != fence:
+		return fmt.Sprintf("%s (fence %d now: %s)", fenceChange(fence, l.Fence), l.Fence, heldBy(l))
+	case key != "" && l.Key != key:
+		return fmt.Sprintf("is not held under key '%s': %s", shown(key), heldBy(l))
+	case h != "" && l.LockedBy[h] > 0:
+		return fmt.Sprintf("is held by others than '%s' too: %s", shown(h), heldBy(l))
+	case h != "":
+		return fmt.Sprintf("is held by others than '%s': %s", shown(h), heldBy(l))
+	}
+	return heldBy(l)
 }
 
 const poolAcquireHelp = `Usage: locker pool acquire POOL --key KEY [--holder HOLDER] [--wait D] [--ttl D] [--json]
