@@ -918,7 +918,7 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 		}
 		return nil, fmt.Errorf("cannot remove %q: %w", p.Name, err)
 	}
-	force, fence := false, uint64(0)
+	force, fence, holder, key := false, uint64(0), "", ""
 	if !l.Free() {
 		if p.Key == "" || l.Key != p.Key {
 			return nil, fmt.Errorf("cannot remove %q from pool %q: it is %s. Release it first (a put with release:), or remove it from the directory of the get or put that holds it", p.Name, pool, describe(l))
@@ -931,10 +931,15 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 		}
 		force = true
 		if !l.Legacy {
-			// The server checks it too, at the moment of the removal: a
-			// retry after the member was released and taken again must
-			// not force the new holder away.
-			fence = l.Fence
+			// The server checks them too, at the moment of the removal:
+			// the fence, so that a retry after the member was released
+			// and taken again does not force the new holder away; the
+			// key and the directory's holder, so that a holder joining
+			// under the same key (and fence) since this read is not
+			// forced away either. A Locker from before the holder
+			// condition ignores it: then the read above is the check.
+			fence, key = l.Fence, p.Key
+			holder, _ = ownHolder(l, p)
 		}
 		r.log.printf("%q is held with key %q, this directory's: releasing it and removing it in one step", p.Name, p.Key)
 	}
@@ -944,7 +949,7 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 	)
 	err = r.retry(ctx, fmt.Sprintf("removing %q from pool %q", p.Name, pool), 0, func() error {
 		var err error
-		out, err = r.c.RemoveMemberFence(ctx, pool, p.Name, force, fence)
+		out, err = r.c.RemoveMemberWith(ctx, pool, p.Name, client.RemoveOptions{Force: force, Fence: fence, Key: key, Holder: holder})
 		if err != nil && transient(err) {
 			retried = true
 		}
@@ -959,6 +964,16 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 			return nil, r.failed(ctx, err, fmt.Sprintf("reading lock %q", p.Name))
 		}
 	case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil:
+		if force && ae.Lock.Key == p.Key {
+			// Refused by the server's own check: taken again since
+			// the read, or joined by another holder under the key.
+			if err := r.sameAcquisition(ae.Lock, p, "remove"); err != nil {
+				return nil, err
+			}
+			if err := othersHolding(ae.Lock, p, pool); err != nil {
+				return nil, err
+			}
+		}
 		return nil, fmt.Errorf("cannot remove %q from pool %q: it is %s (taken meanwhile). Release it first, then remove it", p.Name, pool, describe(ae.Lock))
 	case force && errors.Is(err, client.ErrForbidden):
 		return nil, fmt.Errorf("cannot remove %q from pool %q while it is held: removing a held member releases it by force, which this server allows only to its admin user (%v). Release it first (a put with release:), then remove it, or give the resource the admin's credentials", p.Name, pool, err)
@@ -977,21 +992,12 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 // without one (a directory of an older resource, or pool-resource's), the
 // member's one holder, or else the key, as a release takes it.
 //
-// This is read, then acted on: the server's forced removal checks the
-// fence (a new acquisition) but not the holders, so a holder joining under
-// the same key and fence between this read and the removal is still
-// released by it.
+// This is read, then acted on; the removal then names the fence, the key
+// and the directory's holder (ownHolder), and the server refuses it if a
+// holder joined under the same key and fence since this read (a server
+// from before that condition ignores it, and forces that holder away).
 func othersHolding(l *client.Lock, p *PoolParams, pool string) error {
-	own, known := p.Holder, p.Holder != ""
-	if !known && len(l.LockedBy) == 1 {
-		for h := range l.LockedBy {
-			own = h
-		}
-		known = true
-	}
-	if own == "" {
-		own = p.Key
-	}
+	own, known := ownHolder(l, p)
 	var others []string
 	for _, h := range l.Holders() {
 		if h == own {
@@ -1020,6 +1026,21 @@ func othersHolding(l *client.Lock, p *PoolParams, pool string) error {
 	}
 	return fmt.Errorf("cannot remove %q from pool %q: %s; removing it would release their hold too (a removal of a held member ends every hold), taking the member from under them. To go on: %sremove the member once the others have released theirs (a put with remove: %s then removes it); or, if they are done with it, remove it by hand: %s",
 		p.Name, pool, who, next, p.Dir, shellquote.Locker([]string{"pool", "rm"}, []string{pool, p.Name}, rm...))
+}
+
+// ownHolder is the directory's own hold on l, held under its key: its
+// holder file (or params.locked_by), and known; without one, l's one
+// holder, and known; else the key (as a release takes it), not known.
+func ownHolder(l *client.Lock, p *PoolParams) (own string, known bool) {
+	if p.Holder != "" {
+		return p.Holder, true
+	}
+	if len(l.LockedBy) == 1 {
+		for h := range l.LockedBy {
+			return h, true
+		}
+	}
+	return p.Key, false
 }
 
 // inPool reports whether l is a member of pool.
