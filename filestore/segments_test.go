@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pileUpSegments runs rounds of a server killed during every compaction:
@@ -90,9 +91,8 @@ func TestCrashDuringCompactionAtStart(t *testing.T) {
 	var gens []uint64
 	for round := range 3 {
 		unblock := blockSnapshots(t, path)
-		s := openT(t, path, opts)
+		s := openAfterCompactionAtStart(t, path, opts)
 		sameDump(t, fmt.Sprintf("start %d killed in its compaction", round), want, dump(t, s))
-		waitCompactionIdle(t, s)
 		crashed := copyStoreFiles(t, path, t.TempDir())
 		closeT(t, s)
 		unblock()
@@ -113,4 +113,37 @@ func TestCrashDuringCompactionAtStart(t *testing.T) {
 	closeT(t, s)
 	s = openT(t, path, opts)
 	sameDump(t, "reopened", want, dump(t, s))
+}
+
+// openAfterCompactionAtStart opens the store at path, whose snapshots are
+// blocked (blockSnapshots), and returns once the compaction at start has
+// chosen its segment and its snapshot has failed, so that a kill staged
+// after it lands in that compaction. Waiting for no compaction to run
+// (waitCompactionIdle) is not enough: Open returns before the commit loop
+// runs compactAtStart, and on a loaded machine the files were at times
+// copied before it had begun. A start "killed in its compaction" had then
+// not compacted at all: the next start made the segment this one should
+// have, and the test failed; and had every copy come that early, it would
+// have passed without proving anything. A start that does not compact at
+// once fails here.
+func openAfterCompactionAtStart(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	tried := make(chan error, 1)
+	opts.OnSnapshot = func(err error) {
+		select {
+		case tried <- err:
+		default:
+		}
+	}
+	s := openT(t, path, opts)
+	select {
+	case err := <-tried:
+		if err == nil {
+			t.Fatal("the compaction at start wrote its snapshot, though snapshots were blocked")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no compaction at start within 10s of a start that found several log segments after the snapshot")
+	}
+	waitCompactionIdle(t, s)
+	return s
 }
