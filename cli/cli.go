@@ -119,7 +119,7 @@ func run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) 
 			if len(rest) > 1 {
 				// locker -v run ...: meant as --verbose, it would print
 				// the version and run nothing.
-				return fmt.Errorf("%w: %s prints the version and takes no arguments (got %q); for a command's --verbose, put it after the command: locker %s %s", errUsage, rest[0], rest[1:], rest[1], rest[0])
+				return fmt.Errorf("%w: %s prints the version and takes no arguments (got %q); for a command's --verbose, put it after the command: locker %s %s", errUsage, rest[0], hidePasswords(rest[1:]), rest[1], rest[0])
 			}
 			return runVersion(ctx, nil, env, stdout, stderr)
 		case len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h"):

@@ -291,6 +291,7 @@ func TestFriendlyErrors(t *testing.T) {
 	locker(t, ctx, nil, "--url", url, "list").want(t, 2, `^$`, `^locker: flag provided but not defined: --url; a command's flags come after it: locker list --url `+regexp.QuoteMeta(url)+`\n$`)
 	// The hint repeats the arguments: never a password given in them.
 	locker(t, ctx, nil, "--user", "u", "--pass", "hunter2", "--url", "http://u:s3cret@127.0.0.1:1", "-pass=hunter3", "--url=http://v:x@h", "list").want(t, 2, `^$`, `^locker: flag provided but not defined: --user; a command's flags come after it: locker list --user u --pass PASSWORD --url http://u:PASSWORD@127.0.0.1:1 -pass=PASSWORD --url=http://v:PASSWORD@h\n$`)
+	locker(t, ctx, nil, "-v", "run", "--pass", "hunter2", "--", "true").want(t, 2, `^$`, `^locker: -v prints the version and takes no arguments \(got \["run" "--pass" "PASSWORD" "--" "true"\]\);`)
 	locker(t, ctx, nil, "-v").want(t, 0, `^locker `, `^$`)
 	locker(t, ctx, nil, "unlock", "x", "--force", "--fence", "-1").want(t, 2, `^$`, `^locker unlock: invalid value "-1" for flag --fence: "-1" is not a fencing token: give the whole number that locker status shows as the lock's fence\n`)
 	locker(t, ctx, nil, "lock", "", "--key", "k").want(t, 2, `^$`, `^locker lock: the lock name is empty \(an empty variable\?\)\n`)

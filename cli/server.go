@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -234,35 +233,6 @@ func credentials(env Env, userVar, passVar string) (httpapi.Credentials, error) 
 		return c, fmt.Errorf("%s must not contain a colon (HTTP basic auth splits the user from the password at the first one, so nobody could log in)", userVar)
 	}
 	return c, nil
-}
-
-// hidePasswords returns args with the passwords in them (--pass's value, a
-// URL's user:password) replaced by PASSWORD, for messages that repeat a
-// command line: error output ends up in CI logs.
-func hidePasswords(args []string) []string {
-	out := slices.Clone(args)
-	for i, a := range out {
-		switch {
-		case (a == "--pass" || a == "-pass") && i+1 < len(out):
-			out[i+1] = "PASSWORD"
-		case strings.HasPrefix(a, "--pass=") || strings.HasPrefix(a, "-pass="):
-			out[i] = a[:strings.IndexByte(a, '=')+1] + "PASSWORD"
-		default:
-			flag, v := "", a
-			if strings.HasPrefix(a, "-") {
-				if j := strings.IndexByte(a, '='); j > 0 {
-					flag, v = a[:j+1], a[j+1:] // --url=http://u:p@h
-				}
-			}
-			if u, err := url.Parse(v); err == nil && u.User != nil {
-				if _, ok := u.User.Password(); ok {
-					u.User = url.UserPassword(u.User.Username(), "PASSWORD")
-					out[i] = flag + u.String()
-				}
-			}
-		}
-	}
-	return out
 }
 
 // runServer runs the server until ctx ends, then stops accepting, lets

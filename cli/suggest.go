@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"net/url"
+	"slices"
+	"strings"
+
 	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/internal/shellquote"
 )
@@ -29,4 +33,33 @@ func releaseFirst(l *client.Lock) string {
 		return suggestUnlock(l.Name, l.Key, hs[0])
 	}
 	return shellquote.Locker([]string{"unlock"}, []string{l.Name}, "--key", l.Key)
+}
+
+// hidePasswords returns args with the passwords in them (--pass's value, a
+// URL's user:password) replaced by PASSWORD, for messages that repeat a
+// command line: error output ends up in CI logs.
+func hidePasswords(args []string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		switch {
+		case (a == "--pass" || a == "-pass") && i+1 < len(out):
+			out[i+1] = "PASSWORD"
+		case strings.HasPrefix(a, "--pass=") || strings.HasPrefix(a, "-pass="):
+			out[i] = a[:strings.IndexByte(a, '=')+1] + "PASSWORD"
+		default:
+			flag, v := "", a
+			if strings.HasPrefix(a, "-") {
+				if j := strings.IndexByte(a, '='); j > 0 {
+					flag, v = a[:j+1], a[j+1:] // --url=http://u:p@h
+				}
+			}
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				if _, ok := u.User.Password(); ok {
+					u.User = url.UserPassword(u.User.Username(), "PASSWORD")
+					out[i] = flag + u.String()
+				}
+			}
+		}
+	}
+	return out
 }
