@@ -116,7 +116,7 @@ func (o *order) deliver(name string, lifetime, version int64, events []lock.Even
 	switch {
 	case lifetime < tr.lifetime, lifetime == tr.lifetime && tr.last > 0 && version <= tr.last:
 		o.emit(name, events) // late
-	case lifetime == tr.lifetime && version == tr.last+1, lifetime > tr.lifetime && tr.ended && version == 1:
+	case tr.next(held{lifetime: lifetime, version: version}):
 		o.pass(name, tr, lifetime, version, events)
 		o.drain(name, tr)
 	default:
