@@ -65,7 +65,7 @@ func newQueues(perLock, total int, shared lock.WaitQueue) *queues {
 func (q *queues) join(ctx context.Context, name, key, holder string) (w *waiter, limited bool, err error) {
 	q.mu.Lock()
 	now := time.Now()
-	q.dropAllKept(now)
+	q.dropAllKept(now, false)
 	q.dropKept(name, now)
 	if q.shared == nil {
 		// Back in a kept place: its turn was taken before those who
@@ -131,12 +131,7 @@ func (q *queues) leave(ctx context.Context, name string, w *waiter, keep time.Du
 	}
 	q.mu.Lock()
 	now := time.Now()
-	q.dropAllKept(now)
-	if q.kept >= q.total {
-		for n := range q.byName {
-			q.dropKept(n, now)
-		}
-	}
+	q.dropAllKept(now, q.kept >= q.total)
 	if q.kept >= q.total {
 		// As many places kept as there may be waiters: keep no more.
 		q.mu.Unlock()
@@ -177,10 +172,11 @@ func (q *queues) dropKept(name string, now time.Time) {
 // most once every keptSweepEvery: otherwise a place is dropped only when
 // its own lock is waited for again, and a server whose clients wait for
 // many names, each once, kept every name's queue (up to the limit on
-// waiters) for good. Linear in the queues, at most once a second. q.mu is
+// waiters) for good. Linear in the queues, at most once a second, unless
+// now (force: as many places are kept as there may be waiters). q.mu is
 // held.
-func (q *queues) dropAllKept(now time.Time) {
-	if q.kept == 0 || now.Sub(q.swept) < keptSweepEvery {
+func (q *queues) dropAllKept(now time.Time, force bool) {
+	if q.kept == 0 || !force && now.Sub(q.swept) < keptSweepEvery {
 		return
 	}
 	q.swept = now
