@@ -472,23 +472,22 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 // the member's one holder. "" when none of these names a holder that
 // holds it (several holders, none named): a release from the put's
 // directory then keeps the older rule (its holders file, or the key).
+// Besides the holder file, the decision is ownHolder's, as a remove makes
+// it; only a params.locked_by that holds nothing is refused here.
 func (r *runner) heldHolder(l *client.Lock, p *PoolParams) string {
+	if p.Holder == "" && p.DirHolder != "" && p.DirKey == l.Key && p.DirFence == fmt.Sprint(l.Fence) && l.LockedBy[p.DirHolder] > 0 {
+		return p.DirHolder
+	}
+	own, known := ownHolder(l, p)
 	switch {
-	case p.Holder != "":
-		if l.LockedBy[p.Holder] > 0 {
-			return p.Holder
-		}
+	case !known:
+		r.log.printf("note: %q is %s, and %s does not say which of these holds is this build's (no holder file from the get of its acquisition): a release from the put's directory needs params.locked_by to give back the build's hold", l.Name, describe(l), p.Dir)
+		return ""
+	case p.Holder != "" && l.LockedBy[own] <= 0:
 		r.log.printf("note: params.locked_by %q holds nothing on %q (it is %s): the version names no holder, so a release from the put's directory uses its holders file", p.Holder, l.Name, describe(l))
 		return ""
-	case p.DirHolder != "" && p.DirKey == l.Key && p.DirFence == fmt.Sprint(l.Fence) && l.LockedBy[p.DirHolder] > 0:
-		return p.DirHolder
-	case len(l.LockedBy) == 1:
-		for h := range l.LockedBy {
-			return h
-		}
 	}
-	r.log.printf("note: %q is %s, and %s does not say which of these holds is this build's (no holder file from the get of its acquisition): a release from the put's directory needs params.locked_by to give back the build's hold", l.Name, describe(l), p.Dir)
-	return ""
+	return own
 }
 
 // shortDigest is a short hash of data, for versions.
