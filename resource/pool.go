@@ -922,10 +922,7 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 		if p.Key == "" || l.Key != p.Key {
 			return nil, fmt.Errorf("cannot remove %q from pool %q: it is %s. Release it first (a put with release:), or remove it from the directory of the get or put that holds it", p.Name, pool, describe(l))
 		}
-		if err := r.sameAcquisition(l, p, "remove"); err != nil {
-			return nil, err
-		}
-		if err := othersHolding(l, p, pool); err != nil {
+		if err := r.dirsAlone(l, p, pool); err != nil {
 			return nil, err
 		}
 		force = true
@@ -966,10 +963,7 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 		if force && ae.Lock.Key == p.Key {
 			// Refused by the server's own check: taken again since
 			// the read, or joined by another holder under the key.
-			if err := r.sameAcquisition(ae.Lock, p, "remove"); err != nil {
-				return nil, err
-			}
-			if err := othersHolding(ae.Lock, p, pool); err != nil {
+			if err := r.dirsAlone(ae.Lock, p, pool); err != nil {
 				return nil, err
 			}
 		}
@@ -981,6 +975,18 @@ func (r *runner) poolRemove(ctx context.Context, p *PoolParams) (*client.Lock, e
 	}
 	r.log.printf("removed %q from pool %q; it is %s", p.Name, pool, describe(out))
 	return out, nil
+}
+
+// dirsAlone checks, for the forced removal of l held under the directory's
+// key, that l is still the acquisition the directory shows
+// (sameAcquisition) and that no holder other than the directory's own
+// holds it (othersHolding): before the removal, and again when the server
+// refuses it.
+func (r *runner) dirsAlone(l *client.Lock, p *PoolParams, pool string) error {
+	if err := r.sameAcquisition(l, p, "remove"); err != nil {
+		return err
+	}
+	return othersHolding(l, p, pool)
 }
 
 // othersHolding refuses the removal of l, held under the directory's key
