@@ -361,16 +361,27 @@ func RemoveFromPoolFence(l *Lock, pool string, force bool, by string, fence uint
 		return RemoveFromPool(l, pool, force, by, env)
 	}
 	events := Expire(l, env.Now)
-	if l.InPool(pool) && l.Key != "" && l.Fence != fence {
-		e := conflict(l)
-		e.Message = fmt.Sprintf("pool %q: member %q was taken again since fence %d: it is held by key %q under fence %d (%s); nothing was forced or removed", pool, l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
-		if fence > l.Fence {
-			e.Message = fmt.Sprintf("pool %q: member %q: fence %d is higher than any it has had: it is held by key %q under fence %d (%s); nothing was forced or removed", pool, l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+	if l.InPool(pool) && l.Key != "" {
+		if err := takenAgain(l, pool, fence); err != nil {
+			return events, err
 		}
-		return events, e
 	}
 	more, err := RemoveFromPool(l, pool, force, by, env)
 	return append(events, more...), err
+}
+
+// takenAgain refuses the forced removal of held member l from pool when it
+// is no longer held under fence (0: any).
+func takenAgain(l *Lock, pool string, fence uint64) error {
+	if fence == 0 || l.Fence == fence {
+		return nil
+	}
+	e := conflict(l)
+	e.Message = fmt.Sprintf("pool %q: member %q was taken again since fence %d: it is held by key %q under fence %d (%s); nothing was forced or removed", pool, l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+	if fence > l.Fence {
+		e.Message = fmt.Sprintf("pool %q: member %q: fence %d is higher than any it has had: it is held by key %q under fence %d (%s); nothing was forced or removed", pool, l.Name, fence, l.Key, l.Fence, DescribeHolders(l))
+	}
+	return e
 }
 
 // RemoveFromPoolHeldBy is RemoveFromPoolFence whose force also ends only
@@ -387,12 +398,16 @@ func RemoveFromPoolHeldBy(l *Lock, pool string, force bool, by string, fence uin
 		return RemoveFromPoolFence(l, pool, force, by, fence, env)
 	}
 	events := Expire(l, env.Now)
-	if l.InPool(pool) && l.Key != "" && (fence == 0 || l.Fence == fence) {
-		if err := heldByOthers(l, pool, key, holder); err != nil {
+	if l.InPool(pool) && l.Key != "" {
+		err := takenAgain(l, pool, fence)
+		if err == nil {
+			err = heldByOthers(l, pool, key, holder)
+		}
+		if err != nil {
 			return events, err
 		}
 	}
-	more, err := RemoveFromPoolFence(l, pool, force, by, fence, env)
+	more, err := RemoveFromPool(l, pool, force, by, env)
 	return append(events, more...), err
 }
 
