@@ -440,6 +440,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunKeepsLeaseAlive(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	env := map[string]string{"LOCKER_URL": url}
 	ctx := context.Background()
@@ -496,6 +497,7 @@ func TestRunKeepsLeaseAlive(t *testing.T) {
 }
 
 func TestRunLeaseLost(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	env := map[string]string{"LOCKER_URL": url}
 	ctx := context.Background()
@@ -570,6 +572,7 @@ func TestLockGrantAnsweredAfterItsLease(t *testing.T) {
 // wait began, the lease looked over on arrival, and one failed renewal
 // made the run give up.
 func TestRunAfterAWaitLongerThanTheLease(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}
@@ -602,6 +605,7 @@ func runStarted(t *testing.T, ctx context.Context, env map[string]string, dir st
 // TestRunLostSaidOnce: a hold declared lost as its renewals fail, then
 // found expired when the server answers again, is announced once.
 func TestRunLostSaidOnce(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}
@@ -680,6 +684,7 @@ func TestRunLostFoundAtRelease(t *testing.T) {
 // network: a server back before the lease ends renews it, and the run
 // succeeds.
 func TestRunLostThenRenewedInTime(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}
@@ -765,6 +770,7 @@ func TestRunLostAndRetakenUnderOurName(t *testing.T) {
 // --kill-on-lost stops the command before the lease runs out, so before
 // the server can give the lock to anyone else.
 func TestRunKillOnLostBeforeTheLeaseEnds(t *testing.T) {
+	t.Parallel()
 	t.Run("refused", func(t *testing.T) { testKillOnLost(t, func(p *lossyProxy) { p.failRefreshes.Store(true) }) })
 	t.Run("hung", func(t *testing.T) { testKillOnLost(t, func(p *lossyProxy) { p.stallRefreshes.Store(true) }) })
 }
@@ -796,6 +802,7 @@ func testKillOnLost(t *testing.T, cut func(*lossyProxy)) {
 }
 
 func TestRunStopsCommandWhenCancelled(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	env := map[string]string{"LOCKER_URL": url}
 	cl, _ := client.New(client.Options{URL: url})
@@ -1001,6 +1008,7 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 // its release while the server cannot be reached, and exits 1 when a lock
 // without a lease stays held.
 func TestAnswersLostAndReleasesRetried(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}
@@ -1084,6 +1092,7 @@ func TestAnswersLostAndReleasesRetried(t *testing.T) {
 // refuses for now says why (it used to say only "waiting", as if the lock
 // were held); a server that is not Locker (501) is not waited on for ever.
 func TestLockSaysWhyItRetries(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}
@@ -1130,6 +1139,7 @@ func TestRunReleaseAnswerLostReleasesOnce(t *testing.T) {
 // exit 1 naming the hold, and leave it for the user to judge: claimed, the
 // release of a command that never got it would end the other's hold.
 func TestGatewayErrorsAreReadBack(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}

@@ -21,6 +21,7 @@ import (
 // LOCKER_WAIT_CHUNK, below the proxy's timeout waits through it, for lock,
 // pool acquire and run.
 func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	cl, _ := client.New(client.Options{URL: url})

@@ -17,6 +17,7 @@ import (
 // lock: "see 'locker pool ls POOL'" alone left a script's operator to work
 // out which member, and how to unlock it, from the client's wrapped error.
 func TestPoolAcquireMaybeHeldSaysHowToRelease(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}

@@ -95,6 +95,7 @@ func TestRunRefusedStartNotSaidRunning(t *testing.T) {
 // leaves the hold unconfirmed,
 // not known lost: run says so, and that it gave the hold back.
 func TestRunFirstRenewalUnconfirmed(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	// The grant's answer comes 3.6s into its 5s lease; its first renewal,
@@ -124,6 +125,7 @@ func TestRunFirstRenewalUnconfirmed(t *testing.T) {
 // lease ran out), is said to be so on stderr, not only with -v: the LOCK
 // LOST lines above it were a false alarm, and run exits 0.
 func TestRunLostThenFoundOursAtRelease(t *testing.T) {
+	t.Parallel()
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}

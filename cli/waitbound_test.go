@@ -23,6 +23,7 @@ import (
 // what a script that asked --wait 0 ("fail at once if held") expects.
 // (The bound asserted is generous: the point is the order of magnitude.)
 func TestWaitBoundsASilentServer(t *testing.T) {
+	t.Parallel()
 	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -66,6 +67,7 @@ func TestWaitBoundsASilentServer(t *testing.T) {
 // (lock, whose key and holder may be another's too) naming the command
 // that releases it, or gives it back (run, whose holder is its own).
 func TestWaitBoundGrantedUnanswered(t *testing.T) {
+	t.Parallel()
 	target, _ := url.Parse(testServer(t, httpapi.Config{}, lockservice.Config{}))
 	rp := httputil.NewSingleHostReverseProxy(target)
 	stop := make(chan struct{})
@@ -86,17 +88,26 @@ func TestWaitBoundGrantedUnanswered(t *testing.T) {
 	cl, _ := client.New(client.Options{URL: target.String()})
 	ctx := context.Background()
 
+	// The two commands wait out the bound at once; their results are
+	// checked in turn below.
+	var runResult result
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		runResult = locker(t, ctx, env, "run", "h", "--wait", "0", "--", "true")
+	}()
 	start := time.Now()
 	r := locker(t, ctx, env, "lock", "g", "--key", "k", "--wait", "0")
 	if took := time.Since(start); took > 25*time.Second {
 		t.Errorf("took %s", took.Round(time.Second))
 	}
+	<-ran
 	r.want(t, 1, `^$`, `^locker lock: no answer from the server within 10s \(--wait 0s, and 10s for its answer\): gave up waiting for lock 'g', but the server may have granted it just then: see 'locker status g', and release it with 'locker unlock g --key k --holder k'`)
 	if l, _ := cl.Get(ctx, "g"); l.LockedBy["k"] != 1 {
 		t.Fatalf("the hold granted was not left as it is: %+v", l)
 	}
 
-	r = locker(t, ctx, env, "run", "h", "--wait", "0", "--", "true")
+	r = runResult
 	r.want(t, 1, `^$`, `^locker run: no answer from the server within 10s .*gave up waiting for lock 'h' \(it was not taken\)`)
 	if l, _ := cl.Get(ctx, "h"); !l.Free() {
 		t.Fatalf("run left the hold granted: %+v", l)

@@ -75,6 +75,7 @@ func behindGateway(t *testing.T) (*gateway, *client.Client) {
 // a second hold, which one release would not give back): it reads the lock
 // back and returns the hold the server granted; if none, the error.
 func TestAcquireNeverResendsAfterAGatewayError(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	g, c := behindGateway(t)
 
@@ -256,6 +257,7 @@ func TestAcquireCancelledBeforeTheGrantLands(t *testing.T) {
 // read again is not taken either; and a wait that ends while the lock is
 // read back still settles what it may hold (released, with OwnKey).
 func TestReadBackLetsTheServerGiveBack(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name      string
 		giveBack  time.Duration // after the grant; 0: never
@@ -526,6 +528,7 @@ func TestEventsSlowCallbackIsNotIdle(t *testing.T) {
 // fence token) is a grant; a member we already held that joined the pool
 // during the wait is not ours to give back.
 func TestPoolReadBackJudgesOnlyThisCallsHolds(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	g, c := behindGateway(t)
 	direct := c // another caller, whose requests the gateway passes on
@@ -576,6 +579,7 @@ func TestPoolReadBackJudgesOnlyThisCallsHolds(t *testing.T) {
 // TestAcquireWaitCountsFromTheCall: the read Acquire makes before it asks
 // is part of the wait, not added to it.
 func TestAcquireWaitCountsFromTheCall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	asked := make(chan time.Duration, 4)
 	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
@@ -672,6 +676,7 @@ func TestPoolReadBackIgnoresHoldsFromBeforeJoining(t *testing.T) {
 // read refused for now (the judge of what is new), a pool member's history
 // that cannot be read the second time.
 func TestReadBackEdges(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	own := client.LockOptions{Key: "deploy", Wait: 10 * time.Second, OwnKey: true}
 	t.Run("short timeout, server's 503 for a change made", func(t *testing.T) {
@@ -840,6 +845,7 @@ func TestFirstReadFailures(t *testing.T) {
 // pauses before its reads are not taken from it), and through a read that
 // fails once (a fault-injection review left such holds unreleased).
 func TestGiveBackWithShortTimeouts(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		timeout  time.Duration
 		failRead bool

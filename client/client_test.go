@@ -564,6 +564,7 @@ func TestAcquireGivesUp(t *testing.T) {
 }
 
 func TestAcquireRetriesUnavailable(t *testing.T) {
+	t.Parallel()
 	srv := newServer(t, serverConfig{})
 	var fails atomic.Int32
 	fails.Store(2)

@@ -19,6 +19,7 @@ import (
 // past a second; one after 1.5s is told as cut after 1.5s, not after the
 // reading back too.
 func TestWaitCutCountsTheRequestsWaitOnly(t *testing.T) {
+	t.Parallel()
 	var cutAfter atomic.Int64
 	srv := newServer(t, serverConfig{wrap: func(h http.Handler) http.Handler {
 		var slowReads atomic.Bool

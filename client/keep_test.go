@@ -162,6 +162,7 @@ func ended(t *testing.T, k *client.Keeper, why string) {
 // lease lengths is still held, its lease renewed; Stop ends the renewals
 // and leaves the hold to its lease.
 func TestKeepKeepsALeaseAlive(t *testing.T) {
+	t.Parallel()
 	g, c := keptServer(t)
 	ctx := context.Background()
 	l, err := c.Lock(ctx, "prod", client.LockOptions{Key: "k", Holder: "h", TTL: 300 * time.Millisecond})
@@ -226,6 +227,7 @@ func TestKeepSaysWhenTheHoldIsForced(t *testing.T) {
 // is anyone else's); renewals go on, and when the server answers again
 // with the hold still its, the loss is taken back.
 func TestKeepPresumesLossInTime(t *testing.T) {
+	t.Parallel()
 	g, c := keptServer(t)
 	ctx := context.Background()
 	const lease = 2 * time.Second
@@ -272,6 +274,7 @@ func TestKeepPresumesLossInTime(t *testing.T) {
 // rounded up), when a renewal is granted less than the lease before it,
 // and when the server's clock is ahead of the client's.
 func TestKeepPresumesLossBeforeTheServerCanExpire(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		cfg      lockservice.Config
@@ -344,6 +347,7 @@ func TestKeepPresumesLossBeforeTheServerCanExpire(t *testing.T) {
 // whether the server checks the fence token (ErrNotFound) or predates
 // that and answers with the new token.
 func TestKeepNeverRenewsAHoldTakenAfresh(t *testing.T) {
+	t.Parallel()
 	for _, noFence := range []bool{false, true} {
 		g, c := keptServer(t)
 		ctx := context.Background()

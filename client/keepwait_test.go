@@ -21,6 +21,7 @@ import (
 // for the wait and the lease together: a program that then dies leaves
 // the lock held no longer than the lease it asked for.
 func TestKeepAsksForTheLeaseNotTheWait(t *testing.T) {
+	t.Parallel()
 	var (
 		mu    sync.Mutex
 		asked []string

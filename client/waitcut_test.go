@@ -18,6 +18,7 @@ import (
 // is not granted to it); and a WaitChunk below the proxy's timeout waits
 // through it.
 func TestWaitCutByAProxyTimeout(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := newServer(t, serverConfig{})
 	direct := newClient(t, client.Options{URL: srv.URL})
