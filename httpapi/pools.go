@@ -119,6 +119,13 @@ func (s *Server) handlePoolRemove() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if req.Force && req.Holder != "" {
+			// Says the holder condition was checked: a server from before
+			// it ignores the holder and key and forces every hold, and its
+			// 200 proves nothing. "true", not the holder: a name need not
+			// survive a header's rules whole.
+			w.Header().Set("Locker-Holder-Checked", "true")
+		}
 		s.logForced(r, events, by, "pool", pool)
 		s.log.Info("pool member removed", "pool", pool, "lock", name, "force", req.Force, "by", by, s.remote(r))
 		s.writeLockResponse(w, fmt.Sprintf("%q removed from pool %q", name, pool), l)
