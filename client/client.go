@@ -578,7 +578,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 			}
 		}
 		if w, ok := out.(*wireLock); ok {
-			w.fenceChecked, _ = strconv.ParseUint(resp.Header.Get("Locker-Fence-Checked"), 10, 64)
+			w.checks(resp.Header)
 		}
 	}
 	return nil

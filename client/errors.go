@@ -58,6 +58,14 @@ var (
 // lost. The release was made; the error comes with the lock's state.
 var ErrFenceNotChecked = errors.New("the server does not check the fence token of a release")
 
+// ErrHolderNotChecked: RemoveMemberWith, forced and naming a holder or a
+// key, was answered by a server that does not check them (Locker from
+// before that condition): it removed the member and ended every hold on
+// it, whoever's, perhaps a holder's that joined under the same key since
+// the member was read. The removal was made; the error comes with the
+// member's state.
+var ErrHolderNotChecked = errors.New("the server does not check the holder of a forced pool removal")
+
 // droppedError is an ErrStreamDropped with the server's reason.
 type droppedError struct{ reason string }
 

@@ -150,14 +150,22 @@ type RemoveOptions struct {
 	// (the seed API's locked_by). Holders sharing a key share its fence,
 	// so Fence alone cannot tell a holder that joined since the member
 	// was read; Holder can. A server that predates the condition ignores
-	// Key and Holder and ends every hold: read the member first (Get)
-	// when it may be older.
+	// Key and Holder and ends every hold; its answer does not say the
+	// check was made, and RemoveMemberWith then returns
+	// ErrHolderNotChecked with the member: read the member first (Get)
+	// when the server may be older.
 	Holder string
 }
 
 // RemoveMemberWith is RemoveMember with the options o: with o.Force and a
 // condition (o.Fence, o.Key, o.Holder), only while the member's holds are
 // those it names.
+//
+// A server that predates the holder condition ignores o.Key and o.Holder
+// and ends every hold on the member, whoever's. Its answer does not say
+// the check was made, so RemoveMemberWith then returns the member as the
+// server answered it together with an error matching ErrHolderNotChecked:
+// the removal was made, unchecked.
 func (c *Client) RemoveMemberWith(ctx context.Context, pool, name string, o RemoveOptions) (*Lock, error) {
 	var (
 		q    url.Values
@@ -184,7 +192,18 @@ func (c *Client) RemoveMemberWith(ctx context.Context, pool, name string, o Remo
 	if err := c.poolDo(ctx, http.MethodDelete, memberPath(pool, name), q, body, 0, &w); err != nil {
 		return nil, err
 	}
-	return w.lock(name), nil
+	l := w.lock(name)
+	if o.Force && (o.Key != "" || o.Holder != "") && !w.holderChecked {
+		holder, under := o.Holder, ""
+		if holder == "" {
+			holder = o.Key
+		}
+		if o.Key != "" {
+			under = fmt.Sprintf(" under key %q", o.Key)
+		}
+		return l, fmt.Errorf("locker client: %w: it removed %q from pool %q and ended every hold on it, whoever's, not only while they were all holder %q's%s (%s)", ErrHolderNotChecked, name, pool, holder, under, l.Message)
+	}
+	return l, nil
 }
 
 // LockFromPool takes one hold on a free member of pool — the one free

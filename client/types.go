@@ -2,7 +2,9 @@ package client
 
 import (
 	"encoding/json"
+	"net/http"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -143,6 +145,15 @@ type wireLock struct {
 	// fenceChecked is the fence a release was checked against (the
 	// answer's Locker-Fence-Checked header); 0 when the server did not say.
 	fenceChecked uint64
+	// holderChecked: the server checked the holder (and key) of a forced
+	// pool removal (the answer's Locker-Holder-Checked: true).
+	holderChecked bool
+}
+
+// checks reads what the answer's headers say the server checked.
+func (w *wireLock) checks(h http.Header) {
+	w.fenceChecked, _ = strconv.ParseUint(h.Get("Locker-Fence-Checked"), 10, 64)
+	w.holderChecked = h.Get("Locker-Holder-Checked") == "true"
 }
 
 func (w *wireLock) lock(name string) *Lock {
