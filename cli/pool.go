@@ -390,7 +390,7 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	if err != nil {
 		var ae *client.APIError
 		if *force && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil {
-			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; nothing was forced or removed\n", shown(name), shown(pool), whyNotForced(ae.Lock, *fence, *key, *holder))
+			fmt.Fprintf(stderr, "locker pool rm: %s\n", whyNotForced(ae))
 			return ExitError{Code: exitHeld}
 		}
 		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
@@ -417,21 +417,19 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	return c.wrote(err, "the member was removed")
 }
 
-// whyNotForced says why the server refused a forced removal of held
-// member l with the conditions given: its fence changed, or it is held
-// under another key, or by others than the holder.
-func whyNotForced(l *client.Lock, fence uint64, key, holder string) string {
-	switch h := firstOf(holder, key); {
-	case fence != 0 && l.Fence != fence:
-		return fmt.Sprintf("%s (fence %d now: %s)", fenceChange(fence, l.Fence), l.Fence, heldBy(l))
-	case key != "" && l.Key != key:
-		return fmt.Sprintf("is not held under key '%s': %s", shown(key), heldBy(l))
-	case h != "" && l.LockedBy[h] > 0:
-		return fmt.Sprintf("is held by others than '%s' too: %s", shown(h), heldBy(l))
-	case h != "":
-		return fmt.Sprintf("is held by others than '%s': %s", shown(h), heldBy(l))
+// whyNotForced says why the server refused a forced removal of a held
+// member: the server's own reason (its fence changed, it is held under
+// another key, or by others than the holder), and since when the member
+// is held.
+func whyNotForced(ae *client.APIError) string {
+	msg := ae.Message
+	if !strings.Contains(msg, "nothing was forced or removed") {
+		msg += "; nothing was forced or removed"
 	}
-	return heldBy(l)
+	if l := ae.Lock; !l.Free() && !l.Since.IsZero() {
+		msg += " (held since " + clock(l.Since, time.Now()) + ")"
+	}
+	return shown(msg)
 }
 
 const poolAcquireHelp = `Usage: locker pool acquire POOL --key KEY [--holder HOLDER] [--wait D] [--ttl D] [--json]

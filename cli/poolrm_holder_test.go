@@ -12,7 +12,7 @@ import (
 
 // TestPoolRemoveHolder: locker pool rm --force --holder H (with --key,
 // --fence) refuses, exit 3, while another holder shares the member's key,
-// naming the holders, and changes nothing; --holder and --key go with
+// with the server's own reason (naming the holders), and changes nothing; --holder and --key go with
 // --force; once the other released, it removes the member.
 func TestPoolRemoveHolder(t *testing.T) {
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
@@ -31,11 +31,11 @@ func TestPoolRemoveHolder(t *testing.T) {
 	}
 	fence := fmt.Sprint(m.Fence)
 	locker(t, ctx, env, "pool", "rm", "envs", "env-1", "--force", "--fence", fence, "--key", "build", "--holder", "build-1").
-		want(t, 3, `^$`, `^locker pool rm: member 'env-1' of pool 'envs' is held by others than 'build-1' too: lock 'env-1' is held by 'build-1' and 'other-job' \(key 'build'\) since \d\d:\d\d; nothing was forced or removed\n$`)
+		want(t, 3, `^$`, `^locker pool rm: pool "envs": member "env-1" is held under key "build" by others besides "build-1": "other-job" x1 \(holders: build-1 x1, other-job x1\); nothing was forced or removed \(held since \d\d:\d\d\)\n$`)
 	locker(t, ctx, env, "pool", "rm", "envs", "env-1", "--force", "--holder", "other", "--key", "build").
-		want(t, 3, `^$`, `^locker pool rm: member 'env-1' of pool 'envs' is held by others than 'other': lock 'env-1' is held by 'build-1' and 'other-job' \(key 'build'\) since \d\d:\d\d; nothing was forced or removed\n$`)
+		want(t, 3, `^$`, `^locker pool rm: pool "envs": member "env-1" is held under key "build" by "build-1" x1, "other-job" x1, not by "other" \(holders: build-1 x1, other-job x1\); nothing was forced or removed \(held since \d\d:\d\d\)\n$`)
 	locker(t, ctx, env, "pool", "rm", "envs", "env-1", "--force", "--key", "other", "--holder", "build-1").
-		want(t, 3, `^$`, `^locker pool rm: member 'env-1' of pool 'envs' is not held under key 'other': lock 'env-1' is held by 'build-1' and 'other-job' \(key 'build'\) since \d\d:\d\d; nothing was forced or removed\n$`)
+		want(t, 3, `^$`, `^locker pool rm: pool "envs": member "env-1" is held by key "build", not "other" \(holders: build-1 x1, other-job x1\); nothing was forced or removed \(held since \d\d:\d\d\)\n$`)
 	locker(t, ctx, env, "pool", "rm", "envs", "env-1", "--holder", "build-1").want(t, 2, `^$`, `--holder goes with --force`)
 	locker(t, ctx, env, "pool", "rm", "envs", "env-1", "--key", "build").want(t, 2, `^$`, `--key goes with --force`)
 	if l, err := cl.Get(ctx, "env-1"); err != nil || len(l.LockedBy) != 2 || len(l.Pools) != 1 {

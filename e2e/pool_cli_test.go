@@ -82,7 +82,7 @@ func TestPoolCLICommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := fmt.Sprint(held.Fence - 1)
-	pcliRun(t, env, 3, `^$`, `taken again since fence `+stale+` .*nothing was forced or removed`, "pool", "rm", "envs", "aws-2", "--force", "--fence", stale)
+	pcliRun(t, env, 3, `^$`, `taken again since fence `+stale+`: it is held by key .*; nothing was forced or removed`, "pool", "rm", "envs", "aws-2", "--force", "--fence", stale)
 	pcliRun(t, env, 2, `^$`, `--fence goes with --force`, "pool", "rm", "envs", "aws-2", "--fence", stale)
 	pcliRun(t, env, 0, `^removed 'aws-2' from pool 'envs'; it is free\n$`, `^$`, "pool", "rm", "envs", "aws-2", "--force", "--fence", fmt.Sprint(held.Fence))
 	if pl, err := c.Pool(ctx, "envs"); err != nil || pl.Total != 1 || pl.Members[0].Name != "aws-1" {

@@ -65,7 +65,7 @@ func poolRemoveHolder(t *testing.T, env []string) {
 	}
 	unchanged("the bad request")
 	// The CLI.
-	pcliRun(t, cli, 3, `^$`, `^locker pool rm: member 'env-1' of pool 'envs' is held by others than 'build-1' too: lock 'env-1' is held by 'build-1' and 'other-job' \(key 'build'\) since \d\d:\d\d; nothing was forced or removed\n$`,
+	pcliRun(t, cli, 3, `^$`, `^locker pool rm: pool "envs": member "env-1" is held under key "build" by others besides "build-1": "other-job" x1 \(holders: build-1 x1, other-job x1\); nothing was forced or removed \(held since \d\d:\d\d\)\n$`,
 		"pool", "rm", "envs", "env-1", "--force", "--fence", fmt.Sprint(f), "--key", "build", "--holder", "build-1")
 	pcliRun(t, cli, 2, `^$`, `--holder goes with --force`, "pool", "rm", "envs", "env-1", "--holder", "build-1")
 	unchanged("the refused locker pool rm")
