@@ -430,7 +430,7 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 		case errors.Is(err, client.ErrFenceNotChecked):
 			// Released all the same, by key and holder: the read just
 			// before found the lock under that fence (or free).
-			fmt.Fprintf(c.stderr, "locker %s: warning: the server does not check a release's fence: it released by key '%s' and holder '%s', whatever the fence (%s)\n", c.name, shown(*key), shown(firstOf(*holder, *key)), read)
+			c.notChecked("a release's fence", fmt.Sprintf("it released by key '%s' and holder '%s', whatever the fence (%s)", shown(*key), shown(firstOf(*holder, *key)), read))
 			err = nil
 		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() && ae.Lock.Fence != *fence:
 			// Taken again between the read and the release.
@@ -497,6 +497,13 @@ func unlockText(name, holder string, force bool, l *client.Lock) string {
 func (c *clientCmd) staleFence(name string, fence uint64, now *client.Lock, nothing string) error {
 	fmt.Fprintf(c.stderr, "locker %s: lock '%s' %s (fence %d now: %s); %s\n", c.name, shown(name), fenceChange(fence, now.Fence), now.Fence, heldBy(now), nothing)
 	return ExitError{Code: exitHeld}
+}
+
+// notChecked warns on stderr that the server did not check what (a
+// condition the command sent, which a server that predates it ignores),
+// and says what it did instead (did): the change was made, unchecked.
+func (c *clientCmd) notChecked(what, did string) {
+	fmt.Fprintf(c.stderr, "locker %s: warning: the server does not check %s: %s\n", c.name, what, did)
 }
 
 // fenceChange says how a lock's fence now stands to the one --fence gave:

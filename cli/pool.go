@@ -350,8 +350,10 @@ pools remain.
                    --holder, by KEY alone, the holder a key stands for)
   --json           print the lock's new state as JSON
 
-A server from before --holder and --key ignores them and forces every hold:
-check who holds the member first (locker status) if it may be older.
+A server from before --holder and --key ignores them and forces every hold;
+its answer does not say it checked them, and this command then warns on
+stderr (the member was removed, exit 0). Check who holds the member first
+(locker status) if the server may be older.
 `
 
 func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
@@ -387,6 +389,18 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 	}
 	pool, name := pos[0], pos[1]
 	l, err := cl.RemoveMemberWith(ctx, pool, name, client.RemoveOptions{Force: *force, Fence: *fence, Key: *key, Holder: *holder})
+	if errors.Is(err, client.ErrHolderNotChecked) {
+		// Removed all the same, every hold forced: a server from
+		// before the holder condition.
+		under := ""
+		if *key != "" {
+			under = fmt.Sprintf(" under key '%s'", shown(*key))
+		}
+		c.notChecked("a forced removal's holder (it predates --holder and --key)",
+			fmt.Sprintf("it removed '%s' from pool '%s' and ended every hold on it, whoever's, without checking that they were all held by '%s'%s; see '%s'",
+				shown(name), shown(pool), shown(firstOf(*holder, *key)), under, shown(suggest([]string{"history"}, name))))
+		err = nil
+	}
 	if err != nil {
 		var ae *client.APIError
 		if *force && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil {

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -79,5 +80,14 @@ func poolRemoveHolder(t *testing.T, env []string) {
 	}
 	// And over HTTP, on a member held by build-2 alone.
 	g := wtDo(t, "PUT", s.URL+"/lock/env-2", `{"key":"build-2","lock_by":"deploy"}`, 200).Fence
-	wtDo(t, "DELETE", s.URL+"/pool/envs/env-2", fmt.Sprintf(`{"force":true,"fence":%d,"key":"build-2","locked_by":"deploy"}`, g), 200)
+	req, _ := http.NewRequest("DELETE", s.URL+"/pool/envs/env-2", strings.NewReader(fmt.Sprintf(`{"force":true,"fence":%d,"key":"build-2","locked_by":"deploy"}`, g)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// It says it checked the holder (a server from before does not).
+	if resp.StatusCode != 200 || resp.Header.Get("Locker-Holder-Checked") != "true" {
+		t.Fatalf("forced removal of env-2 by its holder: %d, Locker-Holder-Checked %q", resp.StatusCode, resp.Header.Get("Locker-Holder-Checked"))
+	}
 }
