@@ -201,7 +201,7 @@ func (c *Client) RemoveMemberWith(ctx context.Context, pool, name string, o Remo
 		if o.Key != "" {
 			under = fmt.Sprintf(" under key %q", o.Key)
 		}
-		return l, fmt.Errorf("locker client: %w: it removed %q from pool %q and ended every hold on it, whoever's, not only while they were all holder %q's%s (%s)", ErrHolderNotChecked, name, pool, holder, under, l.Message)
+		return l, fmt.Errorf("locker client: %w: it removed %q from pool %q and ended every hold on it, whoever's, without checking that they were all held by holder %q%s (%s)", ErrHolderNotChecked, name, pool, holder, under, l.Message)
 	}
 	return l, nil
 }
