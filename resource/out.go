@@ -262,7 +262,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			// A server from before fenced releases: released by key and
 			// holder, as this resource did before, checked by the read
 			// above only.
-			r.log.printf("note: the server does not check the fence of a release (it predates that); the hold of key %q, holder %q was released whatever its fence", p.Key, holder)
+			r.notChecked("the fence of a release", fmt.Sprintf("the hold of key %q, holder %q was released whatever its fence", p.Key, holder))
 			err = nil
 		}
 		var ae *client.APIError
