@@ -95,6 +95,7 @@ func TestListenGapIsReported(t *testing.T) {
 // review found event streams live and silent for as long as TCP takes to
 // give up).
 func TestStalledListenIsMadeAgain(t *testing.T) {
+	t.Parallel()
 	s, f := behindFreezer(t)
 	gaps := gapsOf(s)
 	// A live connection, pinged when silent: no gap.
@@ -260,6 +261,7 @@ func (f *freezer) pipe(from, to net.Conn, epoch int) {
 // each new one ends the replica's event streams; the LISTEN connection
 // turns the setting off for itself.
 func TestListenSurvivesIdleSessionTimeout(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.Schema(t) + "&options=-c%20idle_session_timeout%3D500"
 	s, err := pgstore.Open(bg, dbURL, pgstore.Options{})
 	if err != nil {
@@ -283,6 +285,7 @@ func TestListenSurvivesIdleSessionTimeout(t *testing.T) {
 // each few seconds while the pool was full, with heartbeats sent through
 // the pool).
 func TestListenWatchIgnoresAFullPool(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.Schema(t) + "&pool_max_conns=2"
 	s, err := pgstore.Open(bg, dbURL, pgstore.Options{ListenCheck: 200 * time.Millisecond})
 	if err != nil {

@@ -251,6 +251,7 @@ func TestReplicasFIFOAcrossReplicas(t *testing.T) {
 // of a waiter that came after it; the replica it came back on keeps the
 // row alive.
 func TestReplicasKeptPlaceOnAnotherReplica(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.Schema(t)
 	// Stale after 2.5s: a loaded machine may hold up a heartbeat for a
 	// second (CI once granted c the lock so, with 200ms and 1s).
@@ -323,6 +324,7 @@ func TestReplicasStoppedReplicaKeepsPlaces(t *testing.T) {
 }
 
 func TestReplicasDeadReplicaWaiterGoesStale(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.Schema(t)
 	opts := pgstore.Options{Heartbeat: 200 * time.Millisecond} // stale after 1s
 	a := openReplica(t, dbURL, "a", opts, lockservice.Config{PollInterval: 200 * time.Millisecond})

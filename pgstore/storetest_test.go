@@ -13,6 +13,7 @@ import (
 
 // TestBehaviour runs the behavioural suite every store must pass.
 func TestBehaviour(t *testing.T) {
+	t.Parallel()
 	pgtest.Schema(t) // skip early, once, when there is no database
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		dbURL := pgtest.Schema(t)

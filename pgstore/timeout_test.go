@@ -21,6 +21,7 @@ import (
 // after QueryTimeout, rather than holding each request for as long as it
 // lasts.
 func TestStatementsAreBounded(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.Schema(t)
 	s, err := pgstore.Open(bg, dbURL, pgstore.Options{QueryTimeout: 300 * time.Millisecond})
 	if err != nil {

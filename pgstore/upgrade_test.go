@@ -21,6 +21,7 @@ import (
 // every lock reads back as the old server listed it, holds release with
 // their old keys, fences go on upward, pools hand out their members.
 func TestUpgradeGoldenSets(t *testing.T) {
+	t.Parallel()
 	dumps, err := filepath.Glob("testdata/upgrade/*/dump.sql")
 	if err != nil || len(dumps) == 0 {
 		t.Fatalf("no golden sets: %v", err)

@@ -16,6 +16,7 @@ import (
 // binary, and the final image has CA certificates and the binary as
 // /opt/resource/check, in and out.
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../Dockerfile.resource")
 	if err != nil {
 		t.Fatal(err)

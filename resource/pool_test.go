@@ -392,6 +392,7 @@ func TestPoolFlow(t *testing.T) {
 // TestPoolContention: when every member is held, acquire waits in the
 // server's queue, and gets the member the moment it is released.
 func TestPoolContention(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, serverOpts{})
 	c := s.client(t, "", "")
 	source := poolSource(s, "solo")
@@ -981,6 +982,7 @@ func TestPoolReleaseAfterUpdate(t *testing.T) {
 // way back gives the member back; a step of the same build that acquired
 // at once (same key) keeps its own.
 func TestPoolAbortAsGranted(t *testing.T) {
+	t.Parallel()
 	granted := make(chan struct{}, 4)
 	stalling := atomic.Bool{}
 	stalling.Store(true)

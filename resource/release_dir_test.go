@@ -48,6 +48,7 @@ func leaseRunsOutAndIsTakenAfresh(t *testing.T, b *build, c *client.Client, name
 // afresh; the first build's late unlock, with release_dir naming its lock
 // step, releases nothing, says so, and succeeds.
 func TestUnlockWithReleaseDirLeavesAHoldTakenAfresh(t *testing.T) {
+	t.Parallel()
 	const lease = 2 * time.Second
 	s := startServer(t, serverOpts{defaultTTL: lease})
 	c := s.client(t, "", "")
@@ -79,6 +80,7 @@ func TestUnlockWithReleaseDirLeavesAHoldTakenAfresh(t *testing.T) {
 // release_dir, the unlock is today's: it releases the hold of its key and
 // holder that it finds, the one taken afresh included.
 func TestUnlockWithoutReleaseDirReleasesAHoldTakenAfresh(t *testing.T) {
+	t.Parallel()
 	const lease = 2 * time.Second
 	s := startServer(t, serverOpts{defaultTTL: lease})
 	c := s.client(t, "", "")
@@ -188,6 +190,7 @@ func itoa(n uint64) string { return fmt.Sprint(n) }
 // protects, and a late unlock with release_dir would release the newer
 // hold): it writes the lock as the put's version has it, and says so.
 func TestGetAfterALockTakenAfreshShowsTheVersionsHold(t *testing.T) {
+	t.Parallel()
 	const lease = 2 * time.Second
 	s := startServer(t, serverOpts{defaultTTL: lease})
 	c := s.client(t, "", "")

@@ -572,6 +572,7 @@ func newFlaky(method string, actions ...string) *flaky {
 // connections until it succeeds; when the server released the hold but the
 // answer was lost, it is not released twice.
 func TestUnlockRetries(t *testing.T) {
+	t.Parallel()
 	f := newFlaky(http.MethodDelete, "503", "drop", "503", "drop-after")
 	s := startServer(t, serverOpts{wrap: f.wrap})
 	c := s.client(t, "", "")
@@ -687,6 +688,7 @@ func TestLockWarnsOfALease(t *testing.T) {
 // just taken held with no step left to release it (a black-box review's
 // finding). A get of a version without the lock's state still fails.
 func TestGetAfterPutWithTheServerAway(t *testing.T) {
+	t.Parallel()
 	f := newFlaky(http.MethodGet)
 	s := startServer(t, serverOpts{wrap: f.wrap})
 	source := src(s, "away")
@@ -733,6 +735,7 @@ func TestGetAfterPutWithTheServerAway(t *testing.T) {
 // TestLockLostAnswer: a lock whose answer is lost (the server granted it,
 // the connection broke) is read back, not taken twice.
 func TestLockLostAnswer(t *testing.T) {
+	t.Parallel()
 	f := newFlaky(http.MethodPut, "drop-after")
 	s := startServer(t, serverOpts{wrap: f.wrap})
 	c := s.client(t, "", "")

@@ -31,6 +31,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // proxy's timeout, it waits through the proxy and keeps its place: a
 // client that came after it waits after it.
 func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := startServer(t, serverOpts{})
 	c := s.client(t, "", "")
@@ -133,6 +134,7 @@ func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 // acquire cut short by the proxy names source.wait_chunk; with wait_chunk
 // below the proxy's timeout, it waits through it.
 func TestPoolWaitThroughAProxyWithAShortTimeout(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := startServer(t, serverOpts{})
 	c := s.client(t, "", "")
@@ -175,6 +177,7 @@ func TestPoolWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 // them and naming source.wait_chunk, not the last request's "context
 // deadline exceeded" (the timeout usually ends a request in flight).
 func TestTimeoutThroughAProxyNamesWaitChunk(t *testing.T) {
+	t.Parallel()
 	gaveUpNamingWaitChunk(t, func(ctx context.Context, c *client.Client) error {
 		_, err := c.Lock(ctx, "slow", client.LockOptions{Key: "a"})
 		return err
@@ -183,6 +186,7 @@ func TestTimeoutThroughAProxyNamesWaitChunk(t *testing.T) {
 
 // TestPoolTimeoutThroughAProxyNamesWaitChunk: the same for a pool acquire.
 func TestPoolTimeoutThroughAProxyNamesWaitChunk(t *testing.T) {
+	t.Parallel()
 	gaveUpNamingWaitChunk(t, func(ctx context.Context, c *client.Client) error {
 		if _, err := c.AddMember(ctx, "envs", "env-1", nil); err != nil {
 			return err
@@ -223,6 +227,7 @@ func gaveUpNamingWaitChunk(t *testing.T, hold func(context.Context, *client.Clie
 // was out of the server's queue for 10 of every 70 seconds after the
 // fourth cut, and any release in that time went to someone else.
 func TestWaitCutShortPausesBriefly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := startServer(t, serverOpts{})
 	c := s.client(t, "", "")
