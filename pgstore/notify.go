@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -279,9 +280,16 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 // announced reads from the history the events a message announced by
 // reference. A replica of an older locker sends no First: then the lock's
 // newest events stand in, which a later change may already have followed.
+// A replica that numbers lifetimes (Lifetime) sends First with every
+// change whose events are in the history: one without is a forget, whose
+// history went with the lock; what the history holds now (nothing, or the
+// events of the lock made again) is not its events.
 func (s *Store) announced(ctx context.Context, m message) ([]lock.Event, error) {
 	qctx, cancel := s.bounded(ctx)
 	defer cancel()
+	if m.First == 0 && m.Lifetime != 0 {
+		return nil, errForgetTooLarge
+	}
 	if m.First == 0 {
 		h, err := s.History(ctx, m.Name)
 		if err != nil {
@@ -295,6 +303,10 @@ func (s *Store) announced(ctx context.Context, m message) ([]lock.Event, error) 
 	}
 	return scanEvents(rows)
 }
+
+// errForgetTooLarge: a forget's events, too large for a notification, are
+// not in the history either (deleted with the lock).
+var errForgetTooLarge = errors.New("a forget's events were too large for a notification, and its history is deleted with the lock")
 
 // emit calls the watcher.
 func (s *Store) emit(name string, events []lock.Event) {
