@@ -2,7 +2,9 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +65,7 @@ func TestLargeForgetReachesOtherReplicas(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(notification(message{Name: name, Events: forgotten, Version: 7, Lifetime: 1}), `"count":`) {
+	if !byReference(name, forgotten) {
 		t.Fatalf("the forget's %d events fit in a notification: the test needs them not to: %+v", len(forgotten), forgotten)
 	}
 	// The name taken anew: b hears that after the forget (a announces its
@@ -90,4 +92,110 @@ func TestLargeForgetReachesOtherReplicas(t *testing.T) {
 			t.Fatal("b heard neither the forget nor that it missed changes")
 		}
 	}
+}
+
+// TestAnnouncedEventsGoneFromTheHistoryAreAGap: a change announced by
+// reference whose events are no longer in the history when a listening
+// replica reads them (its lock forgotten meanwhile, the history with it,
+// and made again; or trimmed by later changes) is a gap on that replica,
+// not the events the history holds from the first id on, another change's
+// (the lock made again's), passed on as that change's.
+func TestAnnouncedEventsGoneFromTheHistoryAreAGap(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	ctx := context.Background()
+	var (
+		mu   sync.Mutex
+		gate chan struct{}
+	)
+	beforeNotify = func(replica string) {
+		mu.Lock()
+		g := gate
+		mu.Unlock()
+		if replica == "a" && g != nil {
+			<-g
+		}
+	}
+	t.Cleanup(func() { beforeNotify = nil })
+	a, err := Open(ctx, dbURL, Options{Replica: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, dbURL, Options{Replica: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	type heard struct {
+		name   string
+		events []lock.Event
+	}
+	got := make(chan heard, 100)
+	b.Watch(func(name string, events []lock.Event) { got <- heard{name, events} })
+	change := func(m func(*lock.Lock, lock.Env) ([]lock.Event, error)) []lock.Event {
+		t.Helper()
+		var out []lock.Event
+		if _, _, err := a.Update(ctx, "x", func(l *lock.Lock, env lock.Env) []lock.Event {
+			events, err := m(l, env)
+			if err != nil {
+				t.Errorf("%v", err)
+			}
+			out = events
+			return events
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	key := strings.Repeat("k", 500)
+	for i := range 7 {
+		holder := strings.Repeat(string(rune('a'+i)), 500)
+		change(func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+			return lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 100 * time.Millisecond}, env)
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // every lease has run out
+	g := make(chan struct{})
+	mu.Lock()
+	gate = g // a's announcements wait from here on
+	mu.Unlock()
+	expired := change(func(l *lock.Lock, env lock.Env) ([]lock.Event, error) { return lock.Expire(l, env.Now), nil })
+	if len(expired) != 7 || !byReference("x", expired) {
+		t.Fatalf("%d expired events, fitting in a notification: the test needs 7 that do not", len(expired))
+	}
+	change(func(l *lock.Lock, env lock.Env) ([]lock.Event, error) { return lock.Forget(l, env) })
+	change(func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
+		return lock.Acquire(l, lock.Request{Key: "new", Holder: "new"}, env)
+	})
+	mu.Lock()
+	gate = nil
+	mu.Unlock()
+	close(g)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case h := <-got:
+			if h.name == "" {
+				return // told that changes were missed
+			}
+			for _, ev := range h.events {
+				if ev.Type == lock.Expired {
+					return // the expiry's own events
+				}
+				if ev.Type == lock.Acquired && ev.Holder == "new" {
+					t.Fatalf("b heard the lock made again before the expiry's events or a gap: %d events %v", len(h.events), ev)
+				}
+			}
+		case <-deadline:
+			t.Fatal("b heard neither the expiry nor that it missed changes")
+		}
+	}
+}
+
+// byReference reports whether a change of name with events is announced
+// by reference: too large for a notification.
+func byReference(name string, events []lock.Event) bool {
+	var m message
+	err := json.Unmarshal([]byte(notification(message{Name: name, Events: events, First: 1, Version: 1, Lifetime: 1, Replica: "a"})), &m)
+	return err == nil && m.Events == nil && m.Count == len(events)
 }

@@ -297,12 +297,46 @@ func (s *Store) announced(ctx context.Context, m message) ([]lock.Event, error) 
 		}
 		return h[max(0, len(h)-m.Count):], nil
 	}
-	rows, err := s.pool.Query(qctx, `SELECT event FROM locker_history WHERE name = $1 AND id >= $2 ORDER BY id LIMIT $3`, m.Name, m.First, m.Count)
+	// The change's events are the lock's first Count from First on, if
+	// they are still there: a forget deletes them, and later changes trim
+	// the oldest, and the lock's events after them (of a later change, or
+	// of the lock made again) are not this change's.
+	rows, err := s.pool.Query(qctx, `SELECT id, event FROM locker_history WHERE name = $1 AND id >= $2 ORDER BY id LIMIT $3`, m.Name, m.First, m.Count)
 	if err != nil {
 		return nil, err
 	}
-	return scanEvents(rows)
+	defer rows.Close()
+	var out []lock.Event
+	for rows.Next() {
+		var (
+			id int64
+			b  []byte
+			ev lock.Event
+		)
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 && id != m.First {
+			return nil, errGoneFromHistory
+		}
+		if err := json.Unmarshal(b, &ev); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != m.Count {
+		return nil, errGoneFromHistory
+	}
+	return out, nil
 }
+
+// errGoneFromHistory: the events of a change announced by reference were
+// no longer in the history when read (its lock forgotten since, or its
+// history trimmed by later changes).
+var errGoneFromHistory = errors.New("the change's events are no longer in the history (the lock was forgotten since, or later changes trimmed them)")
 
 // errForgetTooLarge: a forget's events, too large for a notification, are
 // not in the history either (deleted with the lock).
