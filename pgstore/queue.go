@@ -257,7 +257,14 @@ func (s *Store) heartbeat(ctx context.Context) {
 		qctx, cancel := s.bounded(ctx)
 		s.pool.Exec(qctx, `UPDATE locker_waiters SET heartbeat = clock_timestamp() WHERE replica = $1 AND id = ANY($2)`, s.opts.Replica, live)
 		if len(left) > 0 {
-			if _, err := s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE id = ANY($1)`, left); err != nil {
+			// Only rows that are still this replica's waiting ones: a
+			// Leave that kept its place may have been made after all
+			// (its answer lost), and the place taken back since by the
+			// same key and holder asking again, on another replica or
+			// on this one (a live waiter again); a place kept stays
+			// until its time runs out.
+			if _, err := s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE id = ANY($1)
+				AND replica = $2 AND kept_until IS NULL AND NOT (id = ANY($3))`, left, s.opts.Replica, live); err != nil {
 				s.mu.Lock()
 				s.left = append(s.left, left...)
 				s.mu.Unlock()
