@@ -408,8 +408,8 @@ func runPoolRemove(ctx context.Context, args []string, env Env, stdout, stderr i
 			return ExitError{Code: exitHeld}
 		}
 		if errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() {
-			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; release it first ('%s'), or remove it with --force\n",
-				shown(name), shown(pool), strings.TrimPrefix(heldBy(ae.Lock), "lock '"+shown(name)+"' "), shown(releaseFirst(ae.Lock)))
+			fmt.Fprintf(stderr, "locker pool rm: member '%s' of pool '%s' %s; %s, or remove it with --force\n",
+				shown(name), shown(pool), strings.TrimPrefix(heldBy(ae.Lock), "lock '"+shown(name)+"' "), releaseFirst(ae.Lock))
 			return ExitError{Code: exitHeld}
 		}
 		if client.Ambiguous(err) {

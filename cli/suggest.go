@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -23,16 +24,32 @@ func suggestUnlock(name, key, holder string) string {
 	return shellquote.Locker([]string{"unlock"}, []string{name}, "--key", key, "--holder", holder)
 }
 
-// releaseFirst is the command that releases l's hold, for pool rm to
-// suggest before the member can be removed: its one holder's, named when
-// it is not the key (a bare --key releases the holder named as the key);
-// with several holders, by the key alone, as before (each holder's release
-// is its own to make).
+// releaseFirst says how to release l's holds, for pool rm to suggest
+// before the member can be removed: "release it first ('COMMAND')" for
+// one holder, named when it is not the key (a bare --key releases the
+// holder named as the key); with several holders, "release each hold
+// first ('COMMAND', ...)", one command per holder, each naming it (x2 for
+// a holder with two holds): an unlock by the key alone would release only
+// the hold of the holder named as the key, another's perhaps, or nothing,
+// and pasting one names whose hold it gives back. Each command is shown
+// as a terminal prints names (shown).
 func releaseFirst(l *client.Lock) string {
-	if hs := l.Holders(); len(hs) == 1 && hs[0] != l.Key {
-		return suggestUnlock(l.Name, l.Key, hs[0])
+	hs := l.Holders()
+	if len(hs) <= 1 {
+		cmd := shellquote.Locker([]string{"unlock"}, []string{l.Name}, "--key", l.Key)
+		if len(hs) == 1 && hs[0] != l.Key {
+			cmd = suggestUnlock(l.Name, l.Key, hs[0])
+		}
+		return "release it first ('" + shown(cmd) + "')"
 	}
-	return shellquote.Locker([]string{"unlock"}, []string{l.Name}, "--key", l.Key)
+	cmds := make([]string, len(hs))
+	for i, h := range hs {
+		cmds[i] = "'" + shown(suggestUnlock(l.Name, l.Key, h)) + "'"
+		if n := l.LockedBy[h]; n > 1 {
+			cmds[i] += fmt.Sprintf(" (x%d)", n)
+		}
+	}
+	return "release each hold first (" + strings.Join(cmds, ", ") + ")"
 }
 
 // hidePasswords returns args with the passwords in them (--pass's value, a
