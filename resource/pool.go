@@ -72,6 +72,13 @@ type PoolParams struct {
 	// in Dir for add and update ("" when it has none): when Dir is the
 	// get of the build's acquisition, whose hold it is.
 	DirKey, DirFence, DirHolder string
+	// DirHolders are the holders that Dir's get recorded (its holders
+	// file, or else the locked_by of its lock file; nil when it has
+	// neither, or they name none), and DirHoldersFrom the file: for a
+	// directory without a holder file, what shows which hold is its own
+	// (ownHolder).
+	DirHolders     []string
+	DirHoldersFrom string
 	// ownHolder: Holder was made for this step (acquire without
 	// locked_by), so no other call uses the key and holder.
 	ownHolder bool
@@ -316,6 +323,7 @@ func (p *PoolParams) readDir(outDir string) []string {
 				}
 			}
 			p.DirFence = strings.TrimSpace(p.DirFence)
+			p.readDirHolders()
 		}
 	case opRelease, opRemove:
 		if key, ok := read("key", false); ok {
@@ -337,13 +345,36 @@ func (p *PoolParams) readDir(outDir string) []string {
 				}
 			}
 		}
-		if holders, ok := read("holders", false); ok && p.Holder == "" {
-			if hs := strings.Split(strings.TrimRight(holders, "\r\n"), "\n"); len(hs) == 1 && hs[0] != "" {
-				p.Holder = hs[0]
-			}
+		if p.readDirHolders(); p.Holder == "" && len(p.DirHolders) == 1 {
+			p.Holder = p.DirHolders[0]
 		}
 	}
 	return problems
+}
+
+// readDirHolders reads the holders that the directory's get recorded: its
+// holders file (one a line), or, without one, its lock file's locked_by
+// (the lock as the get read it). Unreadable or naming none: nil.
+func (p *PoolParams) readDirHolders() {
+	if b, err := os.ReadFile(filepath.Join(p.Path, "holders")); err == nil {
+		for h := range strings.SplitSeq(strings.TrimRight(string(b), "\r\n"), "\n") {
+			if h = strings.TrimRight(h, "\r"); h != "" {
+				p.DirHolders = append(p.DirHolders, h)
+			}
+		}
+		p.DirHoldersFrom = "holders"
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(p.Path, "lock"))
+	if err != nil {
+		return
+	}
+	var l struct {
+		LockedBy map[string]int `json:"locked_by"`
+	}
+	if json.Unmarshal(b, &l) == nil {
+		p.DirHolders, p.DirHoldersFrom = holderNames(l.LockedBy), "lock"
+	}
 }
 
 // dirNames lists the directories in dir, for messages.
@@ -869,12 +900,17 @@ func (r *runner) poolRelease(ctx context.Context, p *PoolParams) (*client.Lock, 
 		l.Message = fmt.Sprintf("%q was free already", p.Name)
 		return l, nil
 	}
-	if p.Holder == "" && p.Key != "" && l.Key == p.Key && len(l.LockedBy) == 1 {
-		// No holders file (pool-resource's directory, with params.key):
-		// the one holder under the key is the one to release (an acquire
-		// holds as the key and a part of its own).
-		for h := range l.LockedBy {
-			p.Holder = h
+	if p.Holder == "" && p.Key != "" && l.Key == p.Key {
+		// No holder file: which hold is the directory's, ownHolder says
+		// (the member's one holder, when nothing the directory recorded
+		// says otherwise: pool-resource's directory, with params.key, say;
+		// an acquire holds as the key and a part of its own).
+		own, known := ownHolder(l, p)
+		switch {
+		case known:
+			p.Holder = own
+		case len(l.LockedBy) == 1:
+			return r.notOwnOneHolder(l, p)
 		}
 	}
 	if p.Key == "" {
@@ -1046,18 +1082,71 @@ func othersHolding(l *client.Lock, p *PoolParams, pool string) error {
 }
 
 // ownHolder is the directory's own hold on l, held under its key: its
-// holder file (or params.locked_by), and known; without one, l's one
-// holder, and known; else the key (as a release takes it), not known.
+// holder file (or params.locked_by, or the one name its get recorded),
+// and known; without one, l's one holder, and known, unless the directory
+// recorded the holders of this hold (dirRecorded) and they are not that
+// one alone: several (the directory's hold may have been given back, and
+// the one left be another build's that shares the key) or others (it
+// joined since the get); else the key (as a release takes it), not known.
 func ownHolder(l *client.Lock, p *PoolParams) (own string, known bool) {
 	if p.Holder != "" {
 		return p.Holder, true
 	}
 	if len(l.LockedBy) == 1 {
 		for h := range l.LockedBy {
-			return h, true
+			if rec := dirRecorded(l, p); rec == nil || slices.Equal(rec, []string{h}) {
+				return h, true
+			}
 		}
 	}
 	return p.Key, false
+}
+
+// dirRecorded is, when the directory's get read the hold l has now (the
+// same key, and fence if it has one), the holders it recorded of it; nil
+// when it recorded none (pool-resource's directory, a task's output, or
+// one written when the member was free), or another hold.
+func dirRecorded(l *client.Lock, p *PoolParams) []string {
+	key, fence := p.Key, p.Fence
+	if p.Op == opAdd || p.Op == opUpdate {
+		key, fence = p.DirKey, p.DirFence
+	}
+	if key != l.Key || (fence != "" && !l.Legacy && fence != fmt.Sprint(l.Fence)) {
+		return nil
+	}
+	return p.DirHolders
+}
+
+// notOwnOneHolder answers a release from a directory without a holder
+// file when l, held under its key by one holder, may not be its hold
+// (ownHolder does not know it): nothing is released. A holder that the
+// directory's get did not record joined since: the directory's own hold
+// was given back already, and the release is done. One it recorded among
+// others may be the directory's or another's that shares the key: the
+// release is refused, naming how to release it if it is this build's.
+func (r *runner) notOwnOneHolder(l *client.Lock, p *PoolParams) (*client.Lock, error) {
+	h := l.Holders()[0]
+	file := filepath.Join(p.Dir, p.DirHoldersFrom)
+	if !slices.Contains(p.DirHolders, h) {
+		r.log.printf("%q is held under key %q by %q alone, and %q is not in %s (the holders when %s was read): it took its hold since, so it is not this directory's, whose hold was given back already. Nothing to release; %q's hold stays", p.Name, l.Key, h, h, file, p.Dir, h)
+		l.Message = fmt.Sprintf("%s held nothing on %q any more", p.Dir, p.Name)
+		return l, nil
+	}
+	unlock := []string{"--key", l.Key, "--holder", h}
+	if !l.Legacy {
+		unlock = append(unlock, "--fence", strconv.FormatUint(l.Fence, 10))
+	}
+	return nil, fmt.Errorf("cannot release %q: it is held under key %q by %q x%d alone, and %s does not say whether that hold is its own (it has no holder file: written by an older resource, or the get of an older put's version; %s names %s): its own may have been given back already, and this one be another build's that shares the key. Nothing was released. If the hold is this build's, set params.locked_by to %q on this put, or release it by hand: %s",
+		p.Name, l.Key, h, l.LockedBy[h], p.Dir, file, quoteAll(p.DirHolders), h, shellquote.Locker([]string{"unlock"}, []string{p.Name}, unlock...))
+}
+
+// quoteAll lists names, quoted, for messages.
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // inPool reports whether l is a member of pool.
