@@ -237,9 +237,16 @@ func parsePoolParams(raw json.RawMessage, outDir string, getenv func(string) str
 			}
 		case p.Op == opAdd || p.Op == opUpdate:
 			// Not to change anything: to know a hold of this build's on
-			// the member, which the put's directory then shows.
+			// the member, which the put's directory then shows. Without
+			// params.key, the key of the hold the directory names (its
+			// key file: update: aws-environments, the get of an acquire
+			// with params.key), else the build's.
 			p.Key, p.KeyFrom = key, "params.key"
-			if key == "" {
+			switch {
+			case key != "":
+			case p.DirKey != "":
+				p.Key, p.KeyFrom = p.DirKey, filepath.Join(p.Dir, "key")
+			default:
 				p.Key, p.KeyFrom = buildKey(getenv), keyFromBuild
 			}
 		case key != "":
@@ -468,7 +475,14 @@ func (r *runner) poolOut(ctx context.Context, p *PoolParams) (*response, error) 
 	}
 	if p.Op == opAdd || p.Op == opUpdate {
 		v["metadata"] = shortDigest(l.Metadata)
-		if p.Key != "" && !l.Free() && l.Key == p.Key {
+		fromDir := p.KeyFrom == filepath.Join(p.Dir, "key")
+		switch {
+		case p.Key == "" || l.Free() || l.Key != p.Key:
+		case fromDir && p.DirFence != "" && !l.Legacy && p.DirFence != fmt.Sprint(l.Fence):
+			// Under the directory's key, but taken again since its get
+			// (another fence): not the hold the directory names.
+			r.log.printf("note: %q is held under key %q (%s) with fence %d, not the hold %s names (fence %s): this version holds nothing", l.Name, l.Key, p.KeyFrom, l.Fence, p.Dir, p.DirFence)
+		default:
 			// The member is this build's (an update of the member it
 			// took): the get of this version shows that hold, so that a
 			// release from its directory gives it back.
