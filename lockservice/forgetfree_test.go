@@ -316,6 +316,7 @@ func TestForgetFreeAfterRestart(t *testing.T) {
 // second for a setting of one): a released lock goes, a held one stays,
 // one INFO line says how many went; Close waits for the loop to end.
 func TestForgetFreeLoop(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	var bufMu sync.Mutex
 	logged := func() string {

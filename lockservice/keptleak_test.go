@@ -16,6 +16,7 @@ import (
 // wait on many lock names, each once, held on to every name's queue (up to
 // LOCKER_MAX_WAITERS of them) for good.
 func TestKeptPlacesGoAway(t *testing.T) {
+	t.Parallel()
 	// Kept for 3s: the 100 waits below (a few ms each) must all still
 	// hold their places when counted. 10ms was too short for a loaded
 	// machine: a place ran out, and was swept, before the count. The

@@ -74,6 +74,7 @@ func TestLeaseExpiryWakesWaiter(t *testing.T) {
 // TestLeaseRefresh: refresh extends the lease without adding to the count,
 // and the old expiry no longer releases the hold.
 func TestLeaseRefresh(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lockservice.Config{})
 	l := e.acquire("x", "A", "a", 500*time.Millisecond)
 	oldExp := l.Holds.Get("a").Expires
@@ -110,6 +111,7 @@ func TestLeaseRefresh(t *testing.T) {
 // lock held by a job that kept renewing it: 147 in two seconds after 40
 // refreshes, 1108 after 160, without end.
 func TestLeaseRefreshesDoNotPileUpChecks(t *testing.T) {
+	t.Parallel()
 	store, svc, ctx := countedService(t, memstore.Options{})
 	// Long beside the 10ms between refreshes, so that a loaded machine's
 	// late wake-up does not let the lease run out (seen with 200ms).
@@ -196,6 +198,7 @@ func TestLeaseMaxTTL(t *testing.T) {
 // TestLeaseExpiryAcrossRestart: a lease that ran out while the service was
 // down is expired when it starts again.
 func TestLeaseExpiryAcrossRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lockservice.Config{})
 	l := e.acquire("x", "A", "a", 2*time.Second)
 	e.acquire("forever", "A", "a", 0)
@@ -254,6 +257,7 @@ func TestLeaseMaxTTLCapsHoldsAtStart(t *testing.T) {
 // TestLeasePendingAcrossRestart: a lease still running at restart expires on
 // time afterwards, with nobody touching the lock.
 func TestLeasePendingAcrossRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lockservice.Config{})
 	e.acquire("x", "A", "a", 3*time.Second)
 	e.close()

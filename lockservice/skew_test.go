@@ -43,6 +43,7 @@ func countedService(t *testing.T, opts memstore.Options) (*countingStore, *locks
 // store does. It must look again later and later, not spin asking the store
 // until the store's clock catches up; and it still gets the lock.
 func TestWaiterWithClockAheadOfTheStore(t *testing.T) {
+	t.Parallel()
 	store, svc, ctx := countedService(t, memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Second) }})
 	if _, err := svc.Acquire(ctx, "db", lock.Request{Key: "a", Holder: "a", TTL: 500 * time.Millisecond}, 0); err != nil {
 		t.Fatal(err)
@@ -95,6 +96,7 @@ func TestPoolMemberFreeByTheStoresClock(t *testing.T) {
 // database per lease, from every such replica); and the lease still runs
 // out.
 func TestLeaseWatcherWithClockAheadOfTheStore(t *testing.T) {
+	t.Parallel()
 	store, svc, ctx := countedService(t, memstore.Options{Now: func() time.Time { return time.Now().Add(-time.Minute) }})
 	if _, err := svc.Acquire(ctx, "db", lock.Request{Key: "a", Holder: "a", TTL: 1500 * time.Millisecond}, 0); err != nil {
 		t.Fatal(err)
@@ -133,6 +135,7 @@ func TestLeaseWatcherWithClockAheadOfTheStore(t *testing.T) {
 // The count is over the waiter's wait, not a measure of speed: with the fix
 // a slow machine asks no more often; without it, still a few times more.
 func TestWaiterBehindTheLongestLease(t *testing.T) {
+	t.Parallel()
 	store := &countingStore{Store: memstore.New(memstore.Options{Now: func() time.Time { return time.Now().Add(time.Minute) }})}
 	// No poll during the wait: the only attempts are the first and those
 	// the lease's end brings.

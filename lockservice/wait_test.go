@@ -487,6 +487,7 @@ func TestStoreBlipKeepsPlace(t *testing.T) {
 // after a failure that made nothing, also when the holder released
 // meanwhile (a review of the retry: it gave up then).
 func TestGiveBackRetried(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		lose, releaseMeanwhile bool
 		want                   int

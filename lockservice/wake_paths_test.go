@@ -53,6 +53,7 @@ func (w *waiter) waits(t testing.TB) {
 // those right behind it with key b may join the hold: its leaving wakes
 // them. One with key c behind them waits on.
 func TestWakeHeadTimeoutLetsKeyBehindJoin(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"wait runs out", "client goes away"} {
 		t.Run(how, func(t *testing.T) {
 			e := wakeEnv(t)
@@ -107,6 +108,7 @@ func TestWakeKeptPlaceComesBack(t *testing.T) {
 // to the next, a waiter with the first one's key behind another key
 // after that one.
 func TestWakeLeaseExpiryHandsOnInOrder(t *testing.T) {
+	t.Parallel()
 	e := wakeEnv(t)
 	e.acquire("m", "z", "z", 300*time.Millisecond)
 	a := e.startWaiter("m", "a", "a", 0, longWait)
@@ -307,6 +309,7 @@ func TestWakePoolMemberRemoved(t *testing.T) {
 // name and through each pool, in turns; each release hands it to the
 // next in arrival order, whichever way it waits.
 func TestWakePoolAndNameTakeTurns(t *testing.T) {
+	t.Parallel()
 	e := wakeEnv(t)
 	e.addMember("p", "m")
 	e.addMember("q", "m")
