@@ -698,8 +698,8 @@ func docMatchReply(resp docResponse, reply []string) error {
 				return fmt.Errorf("the doc's reply is not a JSON pattern: %v\n%s", err, text)
 			}
 			// What docs/api.md's Responses promises of every JSON answer.
-			if ct := resp.header.Get("Content-Type"); ct != "application/json" {
-				problems = append(problems, fmt.Sprintf("Content-Type is %q, not application/json", ct))
+			if ct := resp.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				problems = append(problems, fmt.Sprintf("Content-Type is %q, not application/json; charset=utf-8", ct))
 			}
 			if resp.header.Get("X-Content-Type-Options") != "nosniff" {
 				problems = append(problems, "no X-Content-Type-Options: nosniff")

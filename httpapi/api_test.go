@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cloudfoundry-community/locker/httpapi"
 )
 
 // seedEntry checks one GET /locks entry against the seed's shape and returns
@@ -380,5 +382,38 @@ func TestNamesAreComparedByteForByte(t *testing.T) {
 	}
 	if len(list) != len(names) {
 		t.Errorf("GET /locks has %v, want %d locks", keys(list), len(names))
+	}
+}
+
+// TestSeedAnswersSayUTF8LikeTheOriginal: the original server (gin's JSON
+// render) answered every route with Content-Type "application/json;
+// charset=utf-8". A client that trusts the charset, or lacks one, keeps
+// reading names, keys and holders as UTF-8: Windows PowerShell 5.1's
+// Invoke-RestMethod decodes a body without a charset as ISO-8859-1, so a
+// lock named "déploiement" came back as "dÃ©ploiement" and a script
+// looking for its lock in GET /locks did not find it.
+func TestSeedAnswersSayUTF8LikeTheOriginal(t *testing.T) {
+	const want = "application/json; charset=utf-8"
+	s := newHTTPStack(t, stackOptions{Auth: httpapi.Credentials{User: "ci", Pass: "secret"}})
+	name := url.PathEscape("déploiement")
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		opts               []reqOption
+	}{
+		{"PUT", "/lock/" + name, `{"key":"clé","lock_by":"équipe"}`, 200, nil},
+		{"PUT", "/lock/" + name, `{"key":"other"}`, 423, nil},
+		{"GET", "/locks", "", 200, nil},
+		{"GET", "/lock/" + name, "", 200, nil},
+		{"DELETE", "/lock/" + name, `{"key":"other"}`, 423, nil},
+		{"DELETE", "/lock/" + name, `{"key":"clé","locked_by":"équipe"}`, 200, nil},
+		{"PUT", "/lock/" + name, `{}`, 400, nil},
+		{"GET", "/locks", "", 401, []reqOption{anonymous()}},
+		{"GET", "/nope", "", 404, nil},
+	} {
+		r := s.do(c.method, c.path, c.body, c.opts...).expect(t, c.status, c.method+" "+c.path)
+		if ct := r.Header.Get("Content-Type"); ct != want {
+			t.Errorf("%s %s: %d with Content-Type %q, want %q (the original's)", c.method, c.path, r.Status, ct, want)
+		}
 	}
 }

@@ -100,8 +100,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeJSONHeader starts a JSON answer: its type, nosniff, and status.
+// The type names UTF-8 as the original server's did (gin's "application/json;
+// charset=utf-8"): RFC 8259 defines no charset for JSON, but clients that
+// guess one without it read names, keys and holders as ISO-8859-1 (Windows
+// PowerShell 5.1's Invoke-RestMethod).
 func writeJSONHeader(w http.ResponseWriter, status int) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 }
