@@ -612,6 +612,7 @@ func TestPoolForceRemoveNeedsTheForceRight(t *testing.T) {
 // leases, fencing, history; release through DELETE /lock/{name}; claims by
 // name.
 func TestPoolMembersAreOrdinaryLocks(t *testing.T) {
+	t.Parallel()
 	s := newHTTPStack(t, stackOptions{})
 	s.addMember(t, "p", "m1", `{"n":1}`)
 	s.addMember(t, "p", "m2", `{"n":2}`)

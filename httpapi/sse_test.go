@@ -179,6 +179,7 @@ func TestEventsStreamEveryChangeInOrder(t *testing.T) {
 // a lock may have (one change, an event for each) reaches a consumer that
 // keeps up whole, and the stream goes on.
 func TestEventsLargeChange(t *testing.T) {
+	t.Parallel()
 	s := newHTTPStack(t, stackOptions{})
 	const holders = lock.MaxHolders
 	for i := range holders {
@@ -266,6 +267,7 @@ func floodChanges(t *testing.T, s *httpStack) int {
 }
 
 func TestEventsSlowConsumerIsDropped(t *testing.T) {
+	t.Parallel()
 	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
 	c, resp := stuckSubscriber(t, s, false)
 	changes := floodChanges(t, s)
@@ -302,6 +304,7 @@ func TestEventsSlowConsumerIsDropped(t *testing.T) {
 // handler waited in its write, and the server gave up its shutdown after
 // 30s and exited 1.)
 func TestEventsStuckConsumerDoesNotHoldShutdown(t *testing.T) {
+	t.Parallel()
 	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
 	stuckSubscriber(t, s, true)
 	floodChanges(t, s)

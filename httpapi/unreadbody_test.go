@@ -20,6 +20,7 @@ import (
 // has none, for ever): a client without credentials held a place under
 // LOCKER_MAX_CONNECTIONS for 30s with one request.
 func TestUnreadBodyClosesConnection(t *testing.T) {
+	t.Parallel()
 	authed := newHTTPStack(t, stackOptions{Auth: httpapi.Credentials{User: "ci", Pass: "secret"}})
 	open := newHTTPStack(t, stackOptions{})
 	for _, c := range []struct {
