@@ -116,6 +116,7 @@ func exists(path string) bool {
 // each doing a non-atomic read-increment-write of one file under the same
 // lock, several times: no update may be lost.
 func TestCLIRunMutualExclusion(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	counter := filepath.Join(t.TempDir(), "counter")
@@ -257,6 +258,7 @@ func TestCLIRunSIGQUIT(t *testing.T) {
 // lease's length; a signal then stops it at once (it used to be
 // swallowed), saying the lease will end the hold.
 func TestCLIRunSignalStopsReleaseRetries(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	dir := t.TempDir()
 	cmd, out := cliStart(t, []string{"LOCKER_URL=" + s.URL}, "run", "r", "--key", "k", "--ttl", "30s", "--",
@@ -395,6 +397,7 @@ func TestCLIRunSetsid(t *testing.T) {
 // TestCLIRunKeepsLeaseAlive: with a 1s TTL, a 3s command keeps the lock the
 // whole time; another client sees it held throughout.
 func TestCLIRunKeepsLeaseAlive(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	c := cliClient(t, s.URL)
@@ -575,6 +578,7 @@ func TestCLIForceUnlockFence(t *testing.T) {
 // process with the same key and holder (a job tried again) is left alone
 // by both.
 func TestCLIReleaseByFence(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	c := cliClient(t, s.URL)

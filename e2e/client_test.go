@@ -112,6 +112,7 @@ func TestClientTLSAuthAgainstBinary(t *testing.T) {
 // the server capped (LOCKER_MAX_TTL) alive for several of its lengths, and
 // says it is lost when an operator forces the lock.
 func TestClientKeepAgainstBinary(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, []string{"LOCKER_MAX_TTL=1s"})
 	ctx := context.Background()
 	c, err := client.New(client.Options{URL: s.URL})

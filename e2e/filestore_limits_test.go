@@ -70,6 +70,7 @@ func TestFileStoreLimitsEndToEnd(t *testing.T) {
 // when it would wait, and nothing changes, before and after a restart; a
 // holder it has takes it again, and a release makes room.
 func TestHoldersOfALockEndToEnd(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	env := []string{"LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")}
 	s := startServer(t, env)
 	for i := range 1000 {

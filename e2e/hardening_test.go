@@ -223,6 +223,7 @@ func slowLoris(t *testing.T, addr string, n int, interval time.Duration) (closed
 // not keep a normal client from being served, and the server cuts each of
 // them off when its header timeout passes.
 func TestHardeningSlowLoris(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	const slow = 300
 	s := startServer(t, []string{"LOCKER_READ_HEADER_TIMEOUT=3s"})
 	addr := strings.TrimPrefix(s.URL, "http://")

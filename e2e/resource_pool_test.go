@@ -171,6 +171,7 @@ func readPool(t *testing.T, s *server, pool string) e2ePool {
 // test job releases one with the directory of its get; claim; update;
 // remove.
 func TestResourcePoolFlow(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=pools-pass"})
 	source := mustMarshal(map[string]string{"locker_uri": s.URL, "username": "ci", "password": "pools-pass", "pool": "aws", "retry_delay": "200ms"})
 

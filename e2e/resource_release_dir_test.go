@@ -17,6 +17,7 @@ import (
 // release_dir: prod-lock releases nothing, says so and succeeds; the same
 // unlock without release_dir releases that other build's hold, as before.
 func TestResourceUnlockReleaseDir(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	srv := startServer(t, []string{"LOCKER_DEFAULT_TTL=2s"})
 	source := `{"locker_uri":"` + srv.URL + `","lock_name":"prod","retry_delay":"100ms"}`
 	build := t.TempDir()

@@ -15,6 +15,7 @@ import (
 // wait_chunk as the remedy; with wait_chunk: 1s it waits through the proxy
 // and takes the lock when it is released.
 func TestResourceWaitChunkThroughAProxy(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	proxy := cutproxy.New(t, s.URL, 1500*time.Millisecond)
 	if code, body := do(t, nil, "PUT", s.URL+"/lock/slow", `{"key":"a"}`); code != 200 {

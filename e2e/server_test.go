@@ -635,6 +635,7 @@ func TestServerTLS(t *testing.T) {
 // cap, its idle connections making room; the header size and the read
 // timeout. A client that does not speak HTTP/2 gets HTTP/1.1.
 func TestServerHTTP2(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	certFile, keyFile, cert := selfSignedCert(t)
 	// 12 connections, 11 of them for waits and streams.
 	s := startServer(t, []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile, "LOCKER_MAX_CONNECTIONS=12", "LOCKER_READ_TIMEOUT=2s"})
@@ -1011,6 +1012,7 @@ func TestServerRefusesOriginalFileOverItsLog(t *testing.T) {
 // the exit took 31.5s, said "shutting down: context deadline exceeded" and
 // was 1.)
 func TestServerSIGTERMWithStuckEventStream(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {

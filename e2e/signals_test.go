@@ -60,6 +60,7 @@ func slowGrantProxy(t *testing.T, target string) (proxyURL string, granted chan 
 // default used to kill it outright (129 and the like), leaving the lock held by a key
 // nobody knew, without a lease.
 func TestCLISignalWhileWaitingGivesBack(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	c := cliClient(t, s.URL)
 	proxy, granted := slowGrantProxy(t, s.URL)
@@ -125,6 +126,7 @@ func TestServerSIGHUPStopsCleanly(t *testing.T) {
 // process group, they reach it directly and through locker run, but
 // COMMAND still gets no SIGTERM.
 func TestCLIRunSignalsPassedOnOnce(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	c := cliClient(t, s.URL)
 	for _, group := range []bool{false, true} {

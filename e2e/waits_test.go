@@ -271,6 +271,7 @@ func TestWaitClientDisconnect(t *testing.T) {
 // tries and checks each: the count went back and the lease is there, or the
 // grant was kept (count 2) or never made.
 func TestWaitGoneClientReacquireKeepsLease(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, nil)
 	addr := strings.TrimPrefix(s.URL, "http://")
 	givenBack := 0
@@ -310,6 +311,7 @@ func TestWaitGoneClientReacquireKeepsLease(t *testing.T) {
 // TestWaitLeaseExpiryAcrossRestart: a lease that runs out while the server is
 // down (killed) is expired when it starts again.
 func TestWaitLeaseExpiryAcrossRestart(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	cfg := "LOCKER_CONFIG=" + filepath.Join(t.TempDir(), "locks.yml")
 	s := startServer(t, []string{cfg})
 	l := wtDo(t, "PUT", s.URL+"/lock/x", `{"key":"a","ttl":"1s"}`, 200)
@@ -418,6 +420,7 @@ func TestWaitFenceAcrossRestarts(t *testing.T) {
 // came after it. Here B comes first and C half a second later; the lock is
 // released after B has asked again and before C has.
 func TestWaitInPartsKeepsPlace(t *testing.T) {
+	t.Parallel() // mostly waiting: beside the others (CI time)
 	s := startServer(t, []string{"LOCKER_MAX_WAIT=2s"})
 	wtDo(t, "PUT", s.URL+"/lock/q?key=H", "", 200)
 	env := []string{"LOCKER_URL=" + s.URL}
