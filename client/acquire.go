@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -45,7 +46,43 @@ import (
 // with o.OwnKey, and otherwise reported with ErrMaybeHeld. (Reading back
 // needs a Locker server: with the original, an unknown outcome is returned
 // as it is.)
+//
+// With o.Wait set (not zero), Acquire gives up Options.AnswerGrace after
+// o.Wait at the latest, even against a server that takes its requests and
+// never answers: it settles a request on its way as when ctx ends, and the
+// error matches ErrNoAnswer.
 func (c *Client) Acquire(ctx context.Context, name string, o LockOptions) (*Lock, error) {
+	return c.answerBound(ctx, o, func(ctx context.Context) (*Lock, error) { return c.acquire(ctx, name, o) })
+}
+
+// errAnswerBound is the cause of the context that answerBound ends.
+var errAnswerBound = errors.New("no answer within the wait and its grace")
+
+// answerBound runs wait, the wait of Acquire or AcquireFromPool for o, in a
+// ctx that ends Options.AnswerGrace after o.Wait when o.Wait is set: a
+// server that takes the requests and never answers holds it no longer,
+// whatever its requests (each has Options.Timeout, and they added up). The
+// wait ends as when ctx ends (a request on its way is settled by reading
+// the lock back), and its error is then an ErrNoAnswer.
+func (c *Client) answerBound(ctx context.Context, o LockOptions, wait func(context.Context) (*Lock, error)) (*Lock, error) {
+	w := max(o.Wait, 0)
+	if o.Wait == 0 || c.grace < 0 || w > math.MaxInt64-c.grace {
+		return wait(ctx)
+	}
+	bctx, cancel := context.WithTimeoutCause(ctx, w+c.grace, errAnswerBound)
+	defer cancel()
+	l, err := wait(bctx)
+	if err != nil && ctx.Err() == nil && noAnswer(bctx) && errors.Is(err, context.DeadlineExceeded) {
+		err = &noAnswerError{url: c.base, wait: w.Round(time.Millisecond), grace: c.grace, err: err}
+	}
+	return l, err
+}
+
+// noAnswer reports whether ctx is one that answerBound ended.
+func noAnswer(ctx context.Context) bool { return errors.Is(context.Cause(ctx), errAnswerBound) }
+
+// acquire is Acquire without its bound.
+func (c *Client) acquire(ctx context.Context, name string, o LockOptions) (*Lock, error) {
 	holder := o.Holder
 	if holder == "" {
 		holder = o.Key
@@ -124,6 +161,9 @@ func (c *Client) lookFirst(ctx context.Context, what string, o LockOptions, look
 		case err == nil:
 			return judged, nil
 		case ctx.Err() != nil:
+			if errors.As(err, new(*endedError)) {
+				err = nil // ended by ctx: said already
+			}
 			return unjudged, gaveUp(what, ctx.Err(), err)
 		case errors.Is(err, ErrUnreachable) || Ambiguous(err) || loginRefused(err):
 			return unjudged, nil
@@ -233,7 +273,13 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 		waited := time.Since(start) // the request's own, before any reading back
 		if ctx.Err() != nil {
 			// The request may have been granted as ctx ended.
-			return nil, c.giveBack(ctx, gaveUp(what, ctx.Err(), refused), o, granted)
+			ended := gaveUp(what, ctx.Err(), refused)
+			if granted == nil && Ambiguous(err) && noAnswer(ctx) {
+				// The original locker, which cannot be read back: the
+				// request went out and got no answer.
+				ended = fmt.Errorf("%w; %w (the original locker's locks cannot be read back to see)", ended, ErrMaybeHeld)
+			}
+			return nil, c.giveBack(ctx, ended, o, granted)
 		}
 		var delay time.Duration
 		switch {

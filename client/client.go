@@ -62,8 +62,19 @@ type Options struct {
 	// with SendPingTimeout for the same.
 	HTTPClient *http.Client
 	// Timeout bounds each request (default 30s; negative means no limit).
-	// A request that waits for a lock gets its wait on top.
+	// A request that waits for a lock gets its wait on top. (Acquire's
+	// and AcquireFromPool's wait as a whole is bounded by AnswerGrace.)
 	Timeout time.Duration
+	// AnswerGrace is how long past LockOptions.Wait Acquire and
+	// AcquireFromPool give the server to answer: a wait with a Wait
+	// (not zero, which waits until ctx ends) gives up Wait + AnswerGrace
+	// after the call, whatever its requests were (its first read, the
+	// request that waits, a read back), even against a server that takes
+	// the requests and never answers; the error matches ErrNoAnswer.
+	// Without it, their per-request Timeouts added up (a minute for a
+	// Wait of 2s by default). Default: Timeout; negative, or a Timeout
+	// with no limit and no AnswerGrace, means no such bound.
+	AnswerGrace time.Duration
 	// WaitChunk is the longest wait Acquire and AcquireFromPool ask of
 	// the server in one request (default 5m); they ask again until they
 	// get the lock, keeping their place in its queue. Behind a proxy or
@@ -90,6 +101,7 @@ type Client struct {
 	user, pass string
 	hc         *http.Client
 	timeout    time.Duration
+	grace      time.Duration // AnswerGrace, < 0: none
 	waitChunk  time.Duration
 	poll       time.Duration
 	eventsIdle time.Duration
@@ -140,6 +152,9 @@ func New(opts Options) (*Client, error) {
 	c.base = strings.TrimRight(u.String(), "/")
 	if c.timeout == 0 {
 		c.timeout = 30 * time.Second
+	}
+	if c.grace = opts.AnswerGrace; c.grace == 0 {
+		c.grace = c.timeout
 	}
 	if c.waitChunk <= 0 {
 		c.waitChunk = 5 * time.Minute

@@ -144,6 +144,33 @@ func sentinelFor(status int) error {
 // ForceUnlockFence ends exactly that acquisition).
 var ErrMaybeHeld = errors.New("the server may have granted the hold without the answer reaching the caller")
 
+// ErrNoAnswer: Acquire or AcquireFromPool, with a LockOptions.Wait, gave
+// up because the server had not answered within the wait and
+// Options.AnswerGrace (a server, or a proxy, that takes requests and never
+// answers). A request that had gone out may have been granted: as when
+// ctx ends, the client read the lock back. The error matches ErrMaybeHeld
+// too (a *MaybeHeldError naming the hold, when it found one) unless the
+// read back showed that nothing was taken, or, with LockOptions.OwnKey,
+// the hold was given back; with the original locker, which cannot be read
+// back, a request that had gone out is ErrMaybeHeld. It matches
+// context.DeadlineExceeded as well, as a request's own Options.Timeout
+// does; the caller's ctx has not ended.
+var ErrNoAnswer = errors.New("no answer from the server within the wait and its grace")
+
+// noAnswerError is the ErrNoAnswer of a wait: err is its error, ended as
+// when ctx ends.
+type noAnswerError struct {
+	url         string
+	wait, grace time.Duration
+	err         error
+}
+
+func (e *noAnswerError) Error() string {
+	return fmt.Sprintf("no answer from locker at %s within %s (the wait, %s, and %s for its answer): %v", e.url, e.wait+e.grace, e.wait, e.grace, e.err)
+}
+
+func (e *noAnswerError) Unwrap() []error { return []error{ErrNoAnswer, e.err} }
+
 // MaybeHeldError is the ErrMaybeHeld of a wait that found a hold of the
 // caller's key and holder taken since it began: Lock is that lock (or
 // pool member) as read back, with its fence token. It matches

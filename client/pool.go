@@ -242,8 +242,15 @@ func (c *Client) LockFromPool(ctx context.Context, pool string, o LockOptions) (
 // AcquireFromPool at once. An unknown outcome, and a ctx that ends while a
 // request is on its way, are settled as Acquire does, by reading the pool
 // back: the member the server granted is returned or given back with
-// o.OwnKey, and otherwise reported with ErrMaybeHeld.
+// o.OwnKey, and otherwise reported with ErrMaybeHeld. With o.Wait set, it
+// gives up Options.AnswerGrace after o.Wait at the latest, as Acquire
+// does (ErrNoAnswer).
 func (c *Client) AcquireFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
+	return c.answerBound(ctx, o, func(ctx context.Context) (*Lock, error) { return c.acquireFromPool(ctx, pool, o) })
+}
+
+// acquireFromPool is AcquireFromPool without its bound.
+func (c *Client) acquireFromPool(ctx context.Context, pool string, o LockOptions) (*Lock, error) {
 	holder := o.Holder
 	if holder == "" {
 		holder = o.Key
