@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -231,6 +230,7 @@ func (c *clientCmd) client() (*client.Client, error) {
 		return nil, err
 	}
 	opts.WaitChunk = chunk
+	opts.AnswerGrace = answerGrace
 	cl, err := client.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", errUsage, strings.TrimPrefix(err.Error(), "locker client: "))
@@ -469,28 +469,17 @@ func (w *waitFlag) wait() time.Duration {
 }
 
 // answerGrace is how long past --wait D the commands that wait give the
-// server to answer: a wait of D ends within about D and this, even against
-// a server that takes the connection and never answers. Without it, such a
-// server held --wait 0 for a minute (the first read's 30s timeout, then
-// the request's own on top of the wait).
-var answerGrace = 10 * time.Second
+// server to answer (the client's Options.AnswerGrace): a wait of D ends
+// within about D and this, even against a server that takes the connection
+// and never answers. Without it, such a server held --wait 0 for a minute
+// (the first read's 30s timeout, then the request's own on top of the
+// wait).
+const answerGrace = 10 * time.Second
 
-// errNoAnswer ends a wait that ran past --wait and answerGrace.
-var errNoAnswer = errors.New("no answer within --wait and its grace")
-
-// bound returns ctx, ending answerGrace after the wait (--wait D), when it
-// has one. Call cancel once the wait is over: what follows has ctx's time.
-func (w *waitFlag) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if w.forever || w.d > math.MaxInt64-answerGrace {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeoutCause(ctx, w.d+answerGrace, errNoAnswer)
-}
-
-// silent reports whether err is that of a wait that bound (ctx) ended: the
-// server did not answer in time.
-func (w *waitFlag) silent(ctx context.Context, err error) bool {
-	return err != nil && errors.Is(err, context.DeadlineExceeded) && errors.Is(context.Cause(ctx), errNoAnswer)
+// silent reports whether err is that of a wait the client gave up on at
+// --wait and answerGrace: the server did not answer in time.
+func (w *waitFlag) silent(err error) bool {
+	return errors.Is(err, client.ErrNoAnswer)
 }
 
 // noAnswer says why a silent wait ended.

@@ -169,10 +169,9 @@ func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string,
 	o.Wait = wait.wait()
 	o.Retrying = c.retrying()
 	p := c.startProgress(ctx, cl, name, o)
-	actx, cancel := wait.bound(ctx)
-	l, err := cl.Acquire(actx, name, o)
-	silent := wait.silent(actx, err)
-	cancel()
+	// The client gives up at the wait and answerGrace (ErrNoAnswer).
+	l, err := cl.Acquire(ctx, name, o)
+	silent := wait.silent(err)
 	p.stop()
 	if err == nil {
 		if l.ReadBack {

@@ -530,10 +530,9 @@ func (c *clientCmd) acquireFromPool(ctx context.Context, cl *client.Client, pool
 	o.Wait = wait.wait()
 	o.Retrying = c.retrying()
 	p := c.startPoolProgress(ctx, cl, pool)
-	actx, cancel := wait.bound(ctx)
-	l, err := cl.AcquireFromPool(actx, pool, o)
-	silent := wait.silent(actx, err)
-	cancel()
+	// The client gives up at the wait and answerGrace (ErrNoAnswer).
+	l, err := cl.AcquireFromPool(ctx, pool, o)
+	silent := wait.silent(err)
 	p.stop()
 	if err == nil && l.ReadBack {
 		c.say("'%s' from pool '%s': %s", l.Name, pool, l.Message)
