@@ -4,19 +4,19 @@ package e2e
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/internal/testwaits"
 )
 
 // binary is the locker binary built once for the package's tests.
@@ -26,12 +26,7 @@ func TestMain(m *testing.M) {
 	// Most of these tests wait (on timers, processes, a browser), and the
 	// ones marked t.Parallel wait beside each other: more of them at once
 	// than go test's default of one per core, unless -parallel says.
-	flag.Parse()
-	parallelSet := false
-	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
-	if !parallelSet && runtime.GOMAXPROCS(0) < 4 {
-		flag.Set("test.parallel", "4")
-	}
+	testwaits.Parallel(4)
 	dir, err := os.MkdirTemp("", "locker-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/internal/testwaits"
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
 
@@ -31,6 +32,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	testwaits.Parallel(4) // the tests marked t.Parallel mostly wait
 	dir, err := os.MkdirTemp("", "locker-resource-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
