@@ -128,38 +128,50 @@ func (s *Store) maybeCompact(backoff *segmentBackoff) {
 // compactAtStart runs first thing in the commit loop, before any change is
 // written. When recovery replayed more than one log segment after the
 // snapshot, compactions were cut short (a crash, a kill during one, a stop
-// timeout shorter than a snapshot takes): each leaves a segment more, and
-// each start replays them all. Waiting for the newest segment alone to
-// reach its limit, as maybeCompact does, let them pile up while a server
+// timeout shorter than a snapshot takes) or their snapshots failed (a full
+// disk): each start replays them all. Waiting for the newest segment alone
+// to reach its limit, as maybeCompact does, let them pile up while a server
 // killed during every compaction started slower each time. So it compacts
-// at once, in the background, as maybeCompact would. When the newest
-// segment holds no record (a start killed during this compaction before
-// any change was written, or one that started a segment to keep a raised
-// fence counter), the snapshot names that segment instead of starting one
-// more: otherwise each such start would leave a segment too.
+// at once, in the background, and starts no segment for it: the snapshot
+// names the newest segment, with the locks as that segment began (kept by
+// recovery, or the committed ones when it holds no record), so that its
+// records are replayed after it exactly once. A start whose snapshot fails
+// too (a crash loop on a full disk) then leaves no segment behind: each
+// used to start one, its snapshot failed like the others, and the
+// segments, and every start's replay, grew with each restart. The snapshot
+// is kept and tried again as any that failed (retrySnapshot); once written,
+// the newest segment is compacted too when it holds records (catchUp), so
+// that the next start replays none of them.
 func (s *Store) compactAtStart(backoff *segmentBackoff) {
 	if s.startSegments < 2 {
 		return
 	}
-	s.opts.Logger.Info("recovery replayed more than one log segment after the snapshot (compactions cut short by a crash or a kill): compacting at once", "segments", s.startSegments)
-	s.startCompaction(backoff, s.logRecords == 0)
+	s.opts.Logger.Info("recovery replayed more than one log segment after the snapshot (compactions cut short by a crash or a kill, or snapshots that failed): compacting at once", "segments", s.startSegments)
+	held := s.logRecords > 0
+	if s.startCompaction(backoff, true) && held {
+		backoff.retried = true
+	}
 }
 
 // startCompaction starts a compaction (compact) from the commit loop and
 // logs how it went; reuse is compact's. A new segment that cannot be
-// started postpones compaction (backoff).
-func (s *Store) startCompaction(backoff *segmentBackoff, reuse bool) {
+// started postpones compaction (backoff). It reports whether the
+// compaction began.
+func (s *Store) startCompaction(backoff *segmentBackoff, reuse bool) bool {
 	size := s.logSize
 	gen, err := s.compact(reuse, s.snapshotDone)
 	if err != nil {
 		*backoff = segmentBackoff{failures: backoff.failures + 1, lastTry: time.Now(), atSize: size}
 		s.opts.Logger.Error("starting a new log segment failed; compaction postponed: tried again in a minute, or once the log has doubled", "err", err, "log_bytes", size, "tries", backoff.failures)
-		return
+		return false
 	}
+	// It covers the segment a catch-up would compact.
+	backoff.retried = false
 	if backoff.failures > 0 {
 		s.opts.Logger.Info("started a new log segment; compaction goes on", "file", segmentPath(s.path, gen), "failed_tries_before", backoff.failures)
 		*backoff = segmentBackoff{}
 	}
+	return true
 }
 
 // compact starts log segment logGen+1 and, in the background, writes a
@@ -170,22 +182,30 @@ func (s *Store) startCompaction(backoff *segmentBackoff, reuse bool) {
 // else is done then).
 //
 // With reuse (compactAtStart, and heal after a try that failed), and only
-// when segment logGen holds no record and the snapshot names an older one,
-// no segment is started: the snapshot names logGen itself, whose replay
-// adds nothing to the state it holds. Its header and directory entry are synced first,
-// as newSegment does for a new one (the start that made it may have been
-// killed before it synced them): a snapshot names only a segment that is
-// on disk.
+// when the snapshot names an older segment than logGen and the locks as
+// logGen began are known — logGen holds no record (they are the committed
+// ones), or recovery kept them (began) — no segment is started: the
+// snapshot names logGen itself, with those locks, and replaying logGen's
+// records after it makes each change once. Its header and directory entry
+// are synced first, as newSegment does for a new one (the start that made
+// it may have been killed before it synced them): a snapshot names only a
+// segment that is on disk.
 func (s *Store) compact(reuse bool, done func(locks int, took time.Duration, err error)) (uint64, error) {
 	gen := s.logGen + 1
+	began := s.began
+	s.began = nil // the locks as logGen began: no longer once it is left
+	if s.logRecords == 0 {
+		began = nil // the committed locks, which are those
+	}
 	s.logMu.Lock()
 	var err error
-	if reuse && s.logRecords == 0 && s.snapGen < s.logGen {
+	if reuse && (s.logRecords == 0 || began != nil) && s.snapGen < s.logGen {
 		gen = s.logGen
 		if err = s.log.Sync(); err == nil {
 			err = s.dir.Sync()
 		}
 	} else {
+		began = nil
 		err = s.newSegment(gen)
 	}
 	s.logMu.Unlock()
@@ -194,9 +214,12 @@ func (s *Store) compact(reuse bool, done func(locks int, took time.Duration, err
 	}
 	// Every change written so far is committed and nothing new is written
 	// until this returns, so the committed state is exactly what the old
-	// segments hold.
+	// segments hold (with began, the segments before logGen hold that).
 	s.mu.RLock()
-	entries := snapshotOf(s.locks)
+	entries := began
+	if entries == nil {
+		entries = snapshotOf(s.locks)
+	}
 	fence := s.fence
 	s.mu.RUnlock()
 	s.snapshotInBackground(&unwrittenSnapshot{gen: gen, fence: fence, entries: entries}, done)

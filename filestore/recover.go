@@ -39,6 +39,11 @@ type state struct {
 	// the next (a crash came between making it and writing the marker),
 	// with where their records end: Open writes the marker.
 	unmarked []unmarkedSegment
+	// lastBegan is the committed locks as the last segment began (as
+	// snapshotOf lists them), when more than one segment was replayed
+	// (not in a salvage): the snapshot the compaction at start writes
+	// names that segment, without starting another (Store.began).
+	lastBegan []entry
 	// tailOffset is where the last segment's valid data ends.
 	tailOffset int64
 	// zeroTail: only zeros follow tailOffset (preallocated, never written).
@@ -151,6 +156,12 @@ func recoverSalvaging(path string, historyLimit int, sv *salvager) (*state, erro
 	}
 	for i, seg := range st.segments {
 		last := i == len(st.segments)-1
+		if last && i > 0 && sv == nil {
+			// Shared with the locks replay goes on with: their values
+			// are replaced, never changed in place. Never nil (made),
+			// also without a lock: nil says it was not kept.
+			st.lastBegan = snapshotOf(st.locks)
+		}
 		named := st.rolledTo // the segment before named this one
 		st.rolledTo = 0
 		end, zeroTail, err := st.replay(seg, last, historyLimit)

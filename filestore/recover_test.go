@@ -406,7 +406,10 @@ func TestZeroedRecordInMiddleRefused(t *testing.T) {
 // multiSegmentStore makes a closed store whose log spans at least three
 // segments after its snapshot (snapshots are blocked while it runs). A
 // store whose snapshot failed starts no other segment until one is
-// written; each start's compaction (failing too) starts one more.
+// written, nor does a start's compaction (it names the newest segment);
+// each start here raises the fence counter (Options.MinFence, as locker
+// migrate does), which it keeps in a new segment, as an older Locker's
+// failing compaction at start left one.
 func multiSegmentStore(t *testing.T) (path, want string) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "locks.yml")
@@ -416,8 +419,10 @@ func multiSegmentStore(t *testing.T) (path, want string) {
 	for len(segmentGens(t, path)) < 3 {
 		churn(t, s, "m", 10)
 		waitCompactionIdle(t, s)
+		raised := opts
+		raised.MinFence = s.Fence() + 1
 		closeT(t, s)
-		s = openT(t, path, opts)
+		s = openT(t, path, raised)
 		eventually(t, "the compaction at start", func() bool { return s.startSegments < 2 || s.unwritten.Load() != nil })
 	}
 	churn(t, s, "m", 10)

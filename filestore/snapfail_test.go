@@ -2,12 +2,15 @@ package filestore
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
 // countedFailingSnapshots makes the store's snapshot writes fail (ENOSPC)
@@ -121,5 +124,100 @@ func TestFailedSnapshotRetried(t *testing.T) {
 	sameDump(t, "reopened", want, dump(t, s))
 	if gens := segmentGens(t, path); len(gens) != 1 {
 		t.Errorf("log segments %v after the reopen, want 1", gens)
+	}
+}
+
+// TestRestartsWhileSnapshotsFailAddNoSegment: a server restarted while
+// its snapshots fail (a crash loop on a full disk) starts no log segment
+// at each start. Before, each start's compaction started one (the last
+// one held records) and its snapshot failed like the others: the segments,
+// and the next start's replay, grew with every restart. A torn tail on
+// the last segment (every other restart here) is cut off before the start
+// appends to it again, and nothing is lost or doubled: every restart
+// finds the state the one before acknowledged, fences only go up, and
+// once snapshots work again one segment is left.
+func TestRestartsWhileSnapshotsFailAddNoSegment(t *testing.T) {
+	// No catch-up after the compaction at start until the end.
+	setVar(t, &snapshotCheckEvery, time.Hour)
+	path := filepath.Join(t.TempDir(), "locks.yml")
+	opts := Options{CompactBytes: 1024}
+	s := openT(t, path, opts)
+	unblock := blockSnapshots(t, path)
+	var last uint64
+	for _, f := range churn(t, s, "pre", 50) {
+		last = max(last, f)
+	}
+	waitCompactionIdle(t, s)
+	if gens := segmentGens(t, path); len(gens) != 2 {
+		t.Fatalf("log segments %v after a failed compaction: want the snapshot's and the one the compaction started", gens)
+	}
+	torn := appendFrame(nil, mustJSON(logRecord{
+		Lock:   diskLock{Name: "torn", Key: "k", Holds: lock.HoldsOf(map[string]lock.Hold{"h": {Count: 1, Acquired: clockBase}}), Fence: 1, Since: clockBase},
+		Events: []lock.Event{{Type: lock.Acquired, Lock: "torn", Key: "k", Holder: "h", Count: 1, Fence: 1, Time: clockBase}},
+		Fence:  1,
+	}))
+	for round := range 6 {
+		want := dump(t, s)
+		closeT(t, s)
+		if round%2 == 1 {
+			// A crash in a write: half a record where the committed
+			// ones end, never acknowledged.
+			st, err := recoverState(path, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gens := segmentGens(t, path)
+			f, err := os.OpenFile(segmentPath(path, gens[len(gens)-1]), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt(torn[:len(torn)/2], st.tailOffset); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+		s = openAfterCompactionAtStart(t, path, opts)
+		sameDump(t, fmt.Sprintf("restart %d while snapshots fail", round), want, dump(t, s))
+		for _, f := range churn(t, s, fmt.Sprintf("r%d", round), 30) {
+			if f <= last {
+				t.Fatalf("restart %d: fence %d handed out after %d", round, f, last)
+			}
+			last = f
+		}
+		waitCompactionIdle(t, s)
+		if gens := segmentGens(t, path); len(gens) != 2 {
+			t.Fatalf("log segments %v after restart %d while snapshots fail: want the two there were before it (each restart added one)", gens, round)
+		}
+	}
+	want := dump(t, s)
+	closeT(t, s)
+	unblock()
+	// The start's snapshot names the segment it went on in, which holds
+	// records: replayed after it, each is made once.
+	gens := segmentGens(t, path)
+	first := filepath.Join(t.TempDir(), "first-segment")
+	copyFileT(t, segmentPath(path, gens[0]), first)
+	s = openT(t, path, opts)
+	sameDump(t, "reopened once snapshots work", want, dump(t, s))
+	eventually(t, "the compaction at start", func() bool {
+		return !s.compactBusy.Load() && snapshotHeaderOf(t, path).LogGen != gens[0]
+	})
+	if got, h := segmentGens(t, path), snapshotHeaderOf(t, path); len(got) != 1 || got[0] != gens[1] || h.LogGen != gens[1] {
+		t.Fatalf("segments %v, snapshot naming %d after the compaction at start: want the last segment of %v alone, named", got, h.LogGen, gens)
+	}
+	closeT(t, s)
+	// A crash after the snapshot's rename, before the segment before it
+	// was removed, leaves that one too: ignored.
+	copyFileT(t, first, segmentPath(path, gens[0]))
+	setVar(t, &snapshotCheckEvery, 5*time.Millisecond) // the catch-up comes from the tick
+	s = openT(t, path, opts)
+	sameDump(t, "reopened after the compaction at start", want, dump(t, s))
+	compacted(t, s, path)
+	sameDump(t, "compacted", want, dump(t, s))
+	closeT(t, s)
+	s = openT(t, path, opts)
+	sameDump(t, "reopened after the compaction", want, dump(t, s))
+	if l := acquire(t, s, "after", "k", "h", 0); l.Fence <= last {
+		t.Fatalf("fence %d, not above %d", l.Fence, last)
 	}
 }

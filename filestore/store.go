@@ -165,6 +165,12 @@ type Store struct {
 	// Open returns: more than one, and the commit loop compacts at once
 	// (compactAtStart).
 	startSegments int
+	// began is the committed locks as log segment logGen began, kept by
+	// recovery when it replayed more than one segment, for the
+	// compaction at start (compactAtStart) to write a snapshot naming
+	// logGen instead of starting a segment; nil otherwise, and once a
+	// compaction has begun. Commit loop only (Open sets it).
+	began []entry
 	// unwritten is the snapshot of a compaction whose write failed, kept
 	// to be tried again (retrySnapshot) until one is written; nil
 	// otherwise. Set by the compaction's goroutine before it clears
@@ -429,7 +435,7 @@ func (s *Store) open() error {
 		}
 		s.log, s.logGen, s.logSize, s.allocated = f, last.gen, st.tailOffset, info.Size()
 		s.logRecords = st.records[n-1]
-		s.startSegments = n
+		s.startSegments, s.began = n, st.lastBegan
 		raised := minRaised
 		if st.tailOffset == 0 {
 			// The segment was cut off before its header: write it afresh
@@ -479,7 +485,8 @@ func (s *Store) open() error {
 			// carries the raised counter, so that a restart before the
 			// next grant does not go back below it.
 			if err := s.newSegment(last.gen + 1); err == nil {
-				s.startSegments++
+				// It begins with every lock: compact names it as it is.
+				s.startSegments, s.began = s.startSegments+1, nil
 			} else {
 				if minRaised {
 					f.Close()
