@@ -75,7 +75,8 @@ Flags:
                  back to it: each lock keeps its key and its holders' counts;
                  fence tokens, pools, metadata and history are left out, and
                  so are leases (the holds they would have ended last until
-                 released; they are listed). FILE must not exist yet
+                 released; they are listed). FILE must not exist yet. A
+                 source in the original locker's format is read as it is
   --ignore-servers
                  copy even though Locker servers are connected to the source
                  or target database (they are listed): for connections that
@@ -174,14 +175,29 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 // exportOriginal writes the locks of the store from to the file to in the
 // original locker's format.
 func (mc *migration) exportOriginal(ctx context.Context, from, to string, stdout io.Writer) error {
-	src, err := mc.openStore(ctx, from, "source", 0, 0)
-	if err != nil {
-		return err
+	var (
+		locks    []*lock.Lock
+		leftOut  []string
+		original bool
+		err      error
+	)
+	if !isDatabase(from) {
+		// A source in the original locker's format is read as it is, as
+		// migrateLocks reads it: opened as a store, it would be converted
+		// in place, and the original locker could no longer read it.
+		if locks, leftOut, original, err = filestore.ReadOriginal(from); err != nil {
+			return fmt.Errorf("the source %s: %v", from, err)
+		}
 	}
-	defer src.Close()
-	locks, err := src.List(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the locks of %s: %w", redactStore(from), err)
+	if !original {
+		src, err := mc.openStore(ctx, from, "source", 0, 0)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		if locks, err = src.List(ctx); err != nil {
+			return fmt.Errorf("reading the locks of %s: %w", redactStore(from), err)
+		}
 	}
 	res, err := filestore.WriteOriginal(to, locks, time.Now())
 	if err != nil {
@@ -192,6 +208,9 @@ func (mc *migration) exportOriginal(ctx context.Context, from, to string, stdout
 	fmt.Fprintf(stdout, "note: Locker started on that file again numbers fence tokens from 1: services that check tokens must forget the ones they have seen\n")
 	if res.Expired > 0 {
 		fmt.Fprintf(stdout, "left out %s\n", count(res.Expired, "hold whose lease had run out", "holds whose leases had run out"))
+	}
+	if len(leftOut) > 0 {
+		fmt.Fprintf(stdout, "left out %s not valid lock names now (too long, or with control characters): %s\n", count(len(leftOut), "free lock whose name is", "free locks whose names are"), strings.Join(quoteAll(leftOut), ", "))
 	}
 	if n := len(res.Leases); n > 0 {
 		fmt.Fprintf(stdout, "%s, which the original locker does not end: %s until released:\n", count(n, "hold had a lease", "holds had a lease"), plural(n, "it lasts", "they last"))
