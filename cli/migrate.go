@@ -389,7 +389,7 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 			if err != nil {
 				return fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(to), err)
 			}
-			if copiedAlready(l, cur, events, h) {
+			if copiedAlready(l, cur, events, h, len(histories[i]) == 0) {
 				mu.Lock()
 				res.already++
 				mu.Unlock()
@@ -568,8 +568,11 @@ func forEach(n int, mu *sync.Mutex, done func(int), fn func(i int) error) error 
 
 // copiedAlready reports whether the target's lock dst is the source's lock
 // src as an earlier copy wrote it: the same key, token, holds and pools, and
-// a history ending with the newest of the events the copy writes.
-func copiedAlready(src, dst *lock.Lock, events, history []lock.Event) bool {
+// a history ending with the newest of the events the copy writes. Events
+// made from the lock's state (made: it has no history, as in the original
+// locker's file) are compared without their time, which is when the file
+// was read, another at each run.
+func copiedAlready(src, dst *lock.Lock, events, history []lock.Event, made bool) bool {
 	if src.Key != dst.Key || src.Fence != dst.Fence || len(src.Holds) != len(dst.Holds) || !slices.Equal(src.Pools, dst.Pools) {
 		return false
 	}
@@ -585,7 +588,7 @@ func copiedAlready(src, dst *lock.Lock, events, history []lock.Event) bool {
 	for i, e := range events[len(events)-n:] {
 		h := history[len(history)-n+i]
 		if e.Type != h.Type || e.Lock != h.Lock || e.Key != h.Key || e.Holder != h.Holder || e.Count != h.Count || e.Fence != h.Fence ||
-			!e.Time.Equal(h.Time) || !e.Expires.Equal(h.Expires) || e.By != h.By || e.Pool != h.Pool || !slices.Equal(e.Pools, h.Pools) {
+			(!made && !e.Time.Equal(h.Time)) || !e.Expires.Equal(h.Expires) || e.By != h.By || e.Pool != h.Pool || !slices.Equal(e.Pools, h.Pools) {
 			return false
 		}
 	}
