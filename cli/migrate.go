@@ -64,7 +64,8 @@ Flags:
   --to STORE     where they go; it must hold no locks yet
   --force        copy even if the target already holds locks: a lock of the
                  same name is replaced (its history appended to; each is
-                 listed, with its holders, who lose their holds), the others
+                 listed, with its holders, who lose their holds, also by a
+                 copy that stops half way), the others
                  are kept. A lock that is there as the source has it (copied
                  by a run that stopped half way) is left as it is, so running
                  the copy again with --force finishes it. Until a copy has
@@ -135,6 +136,10 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	}
 	res, err := mc.migrateLocks(ctx, *from, *to, *force, history)
 	if err != nil {
+		// A copy stopped half way has replaced some already, whose
+		// holders lost their holds: run again, it finds them as the
+		// source has them, and does not list them.
+		printReplaced(stdout, res.replaced)
 		return err
 	}
 	if res.original {
@@ -153,16 +158,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		fmt.Fprintf(stdout, "; fence tokens go on above %d", res.maxFence)
 	}
 	fmt.Fprintln(stdout)
-	if len(res.replaced) > 0 {
-		fmt.Fprintf(stdout, "replaced %s the target had:", count(len(res.replaced), "lock", "locks"))
-		for i, l := range res.replaced {
-			if i > 0 {
-				fmt.Fprint(stdout, ";")
-			}
-			fmt.Fprintf(stdout, " %q, %s", l.Name, salvagedState(l, false))
-		}
-		fmt.Fprintln(stdout)
-	}
+	printReplaced(stdout, res.replaced)
 	if res.already > 0 {
 		fmt.Fprintf(stdout, "left %s already in the target as %s in the source (copied by an earlier run)\n", count(res.already, "lock", "locks"), plural(res.already, "it is", "they are"))
 	}
@@ -170,6 +166,23 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 		fmt.Fprintf(stdout, "skipped %s never changed since imported (no history): a free lock is the same as a new one\n", count(res.skipped, "free lock", "free locks"))
 	}
 	return nil
+}
+
+// printReplaced lists the target's locks that a copy with --force replaced,
+// with their holders, who lost their holds.
+func printReplaced(stdout io.Writer, replaced []*lock.Lock) {
+	if len(replaced) == 0 {
+		return
+	}
+	sort.Slice(replaced, func(i, j int) bool { return replaced[i].Name < replaced[j].Name })
+	fmt.Fprintf(stdout, "replaced %s the target had:", count(len(replaced), "lock", "locks"))
+	for i, l := range replaced {
+		if i > 0 {
+			fmt.Fprint(stdout, ";")
+		}
+		fmt.Fprintf(stdout, " %q, %s", l.Name, salvagedState(l, false))
+	}
+	fmt.Fprintln(stdout)
 }
 
 // exportOriginal writes the locks of the store from to the file to in the
@@ -423,7 +436,6 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		return res, err
 	}
 	allWritten = true
-	sort.Slice(res.replaced, func(i, j int) bool { return res.replaced[i].Name < res.replaced[j].Name })
 	// Every lock is written: the mark goes, a database's now (each
 	// write is committed), a file's once closing made everything durable.
 	if pg, ok := dst.(*pgstore.Store); ok {
