@@ -32,8 +32,10 @@ pool-resource's:
 
 Every lock becomes a member NAME of pool POOL, with the file's content as
 its metadata: the JSON it holds, or, when it is not JSON, a JSON string of
-its text. Claimed ones are then locked with key '` + importKey + `'
-(--key), so that they stay claimed: release one with
+its text. Claimed ones are locked with key '` + importKey + `'
+(--key), before they join the pool (a pipeline waiting on it is not handed
+one the repository's claimant holds), so that they stay claimed: release
+one with
 
   locker unlock NAME --key ` + importKey + `
 
@@ -366,6 +368,7 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 	parts[0] += " (" + state + " in the repository)"
 
 	var cur *client.Lock
+	claimedFirst := false
 	if im.dryRun {
 		// What the server would refuse is no "would be added".
 		if err := lock.ValidateName("pool name", l.pool); err != nil {
@@ -390,13 +393,35 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 			}
 		}
 	} else {
-		var err error
+		var (
+			claim *client.Lock
+			err   error
+		)
+		if l.claimed && !wasMember {
+			// Claimed before it joins the pool: added free, it would be
+			// handed at once to a pipeline waiting on the pool (one moved
+			// to Locker already), while the repository's claimant holds
+			// it too.
+			if claim, err = im.claimFirst(ctx, l.member); err != nil {
+				return "", err
+			}
+			claimedFirst = claim != nil
+		}
 		if !wasMember || !sameJSON(prev.Metadata, l.metadata) {
 			cur, err = im.cl.AddMember(ctx, l.pool, l.member, l.metadata)
 		} else {
 			cur = &prev
 		}
 		if err != nil {
+			if claimedFirst {
+				// Not a member after all: the claim goes, or it would
+				// be held outside the pool, where nobody looks for it.
+				if _, uerr := im.cl.UnlockFence(ctx, l.member, im.key, im.key, claim.Fence); uerr != nil && !errors.Is(uerr, client.ErrFenceNotChecked) {
+					msg, _ := explain(err)
+					umsg, _ := explain(uerr)
+					return "", fmt.Errorf("%s; and its claim, taken before it was to join the pool, could not be released: it is held with key '%s' outside the pool (%s)", msg, im.key, umsg)
+				}
+			}
 			return "", err
 		}
 	}
@@ -404,6 +429,9 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 
 	ours := !cur.Free() && cur.Key == im.key && len(cur.LockedBy) == 1 && cur.LockedBy[im.key] > 0
 	switch {
+	case claimedFirst:
+		im.claimed++
+		parts = append(parts, "claimed with key '"+im.key+"'")
 	case l.claimed && cur.Free():
 		if !im.dryRun {
 			if _, err := im.cl.Lock(ctx, l.member, client.LockOptions{Key: im.key, Holder: im.key}); err != nil {
@@ -445,6 +473,25 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 		parts = append(parts, fmt.Sprintf("held on the server by %s (key '%s'): left as it is", holderList(cur), cur.Key))
 	}
 	return strings.Join(parts, "; "), nil
+}
+
+// claimFirst locks the lock name with the import key if it is free (or not
+// there yet), and returns the lock as locked; nil when it is held already,
+// by anyone (the import key's holds are not counted twice), or was taken
+// meanwhile, for one to report as it finds the lock once it is a member.
+func (im *importer) claimFirst(ctx context.Context, name string) (*client.Lock, error) {
+	g, err := im.cl.Get(ctx, name)
+	switch {
+	case err == nil && !g.Free():
+		return nil, nil
+	case err != nil && !errors.Is(err, client.ErrNotFound):
+		return nil, err
+	}
+	l, err := im.cl.Lock(ctx, name, client.LockOptions{Key: im.key, Holder: im.key})
+	if errors.Is(err, client.ErrLocked) {
+		return nil, nil
+	}
+	return l, err
 }
 
 func (im *importer) verb(v string) string {
