@@ -153,7 +153,7 @@ func ReadOriginal(path string) (locks []*lock.Lock, skipped []string, ok bool, e
 	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
 		return nil, nil, false, nil
 	}
-	if segs, _ := listSegments(path); len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
+	if segs, _ := listSegments(path); hasLog(segs) {
 		return nil, nil, false, nil
 	}
 	f, err := os.Open(path)

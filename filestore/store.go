@@ -12,7 +12,9 @@
 // token legible in it is not handed out again), while any other damage,
 // or a segment holding fewer records than the next one's header counts,
 // makes Open fail with a message and leaves every file as it was; Salvage (locker salvage, offline) is the way past damage inside the
-// log. The original locker's JSON file is read and converted on first start.
+// log; Read loads a store's state through the same recovery without
+// changing any file (locker migrate's source). The original locker's JSON
+// file is read and converted on first start.
 // While the store runs, it looks once a second that the data file and the log
 // are still there (a cleaner of old files may take them), and writes the
 // store again from the locks in memory if not (checkSnapshot).
@@ -357,7 +359,7 @@ func (s *Store) open() error {
 		}
 	}
 	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
-		if len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
+		if hasLog(segs) {
 			return fmt.Errorf("%s is missing but its log %s is there; refusing to start without the snapshot: the log holds only the changes made since it, and starting would lose held locks and issue fencing tokens again. Restore %s together with every %s.log.* beside it from the same backup (the segments here go with the lost file, not with an older copy of it). A running Locker writes its data file again by itself when it is deleted: this one was stopped before it noticed (it looks once a second), could not write it (its log says why), or is older than that", s.path, segs[0].path, filepath.Base(s.path), filepath.Base(s.path))
 		}
 		// The first log segment, then the snapshot that names it: a
@@ -379,8 +381,8 @@ func (s *Store) open() error {
 		// a log of this server's: its changes are acknowledged locks that
 		// the conversion would start a new log over (a segment left by a
 		// conversion that crashed has no records, and is started afresh).
-		if segs, _ := listSegments(s.path); len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path)) {
-			return fmt.Errorf("%s is in the original locker's format, but this server's log %s is beside it: the locks acknowledged since are in it, and converting the file would start a new log over them. If %s was put back on purpose (to come back from the original locker), move %s.log.* away first; otherwise restore this server's own %s from the backup its log belongs to", s.path, segs[0].path, filepath.Base(s.path), filepath.Base(s.path), filepath.Base(s.path))
+		if segs, _ := listSegments(s.path); hasLog(segs) {
+			return legacyBesideLog(s.path, segs[0].path)
 		}
 		orig, kerr := keepOriginal(s.path, s.owner)
 		if kerr != nil {
@@ -511,16 +513,37 @@ func (s *Store) open() error {
 // kept with 256 KiB of them, which a start on a disk that filled up (where
 // a crash is likelier) had to find room for, or refuse.
 func keepTail(f *os.File, path string, off, size int64, o owner) (string, uint64, error) {
-	b := make([]byte, min(size-off, 1<<20))
-	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+	b, err := tailBytes(f, off, size)
+	if err != nil || len(b) == 0 {
 		return "", 0, err
-	}
-	b = bytes.TrimRight(b, "\x00")
-	if len(b) == 0 {
-		return "", 0, nil
 	}
 	kept := fmt.Sprintf("%s.dropped-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
 	return kept, legibleFence(b), writeFileSync(kept, b, o)
+}
+
+// tailBytes is f's bytes from off to size, up to a megabyte (a torn write
+// is one batch), without the zeros they end in.
+func tailBytes(f *os.File, off, size int64) ([]byte, error) {
+	b := make([]byte, min(size-off, 1<<20))
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return bytes.TrimRight(b, "\x00"), nil
+}
+
+// hasLog reports whether segs, the log segments beside a data file, hold a
+// log of this server's: more than the first segment without records that a
+// first start (or a conversion of the original locker's file) crashed
+// after making.
+func hasLog(segs []segment) bool {
+	return len(segs) > 0 && !(len(segs) == 1 && segs[0].gen == 1 && noRecords(segs[0].path))
+}
+
+// legacyBesideLog refuses the original locker's file at path with a log of
+// this server's beside it (seg, its first segment).
+func legacyBesideLog(path, seg string) error {
+	base := filepath.Base(path)
+	return fmt.Errorf("%s is in the original locker's format, but this server's log %s is beside it: the locks acknowledged since are in it, and converting the file would start a new log over them. If %s was put back on purpose (to come back from the original locker), move %s.log.* away first; otherwise restore this server's own %s from the backup its log belongs to", path, seg, base, base, base)
 }
 
 // keepTailFailed is the error of a start that could not keep the bad end
