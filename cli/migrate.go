@@ -43,7 +43,9 @@ skipped some), so a token handed out after the move is always greater than
 any handed out before it. Requests
 waiting for a lock are not copied.
 
-Stop every Locker server that uses either store first, so that nothing
+The source is only read: a data file and the files beside it are left
+exactly as they were (the way back), and no server starts on it during the
+copy. Stop every Locker server that uses either store first, so that nothing
 changes during the copy: a data file in use by a running server is refused,
 and so is a database that Locker servers are connected to (each server of
 the same schema holds an advisory lock that says so, however its
@@ -202,7 +204,16 @@ func (mc *migration) exportOriginal(ctx context.Context, from, to string, stdout
 			return fmt.Errorf("the source %s: %v", from, err)
 		}
 	}
-	if !original {
+	switch {
+	case original:
+	case !isDatabase(from):
+		c, err := readFileSource(from, 0)
+		if err != nil {
+			return err
+		}
+		defer c.Close() // no server starts on it meanwhile
+		locks = c.Locks
+	default:
 		src, err := mc.openStore(ctx, from, "source", 0, 0)
 		if err != nil {
 			return err
@@ -270,7 +281,8 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		}
 	}
 	var (
-		src   lock.Store
+		src   lock.Store          // a database's
+		file  *filestore.Contents // a data file's
 		locks []*lock.Lock
 	)
 	if !isDatabase(from) {
@@ -280,8 +292,22 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		if locks, res.leftOut, res.original, err = filestore.ReadOriginal(from); err != nil {
 			return res, fmt.Errorf("the source %s: %v", from, err)
 		}
+		if !res.original {
+			// Read too, not opened as a server opens it: that may
+			// compact it (cutting its history to this run's limit),
+			// cut off a torn record, start a segment. The source is
+			// the way back: it is left exactly as it was.
+			if file, err = readFileSource(from, history); err != nil {
+				return res, err
+			}
+			defer file.Close() // no server starts on it meanwhile
+			// Its counter, which can be above every token its locks
+			// show (a token in a record dropped by a start or by
+			// salvage, or legible in a torn one).
+			locks, res.maxFence = file.Locks, file.Fence
+		}
 	}
-	if !res.original {
+	if !res.original && file == nil {
 		if src, err = mc.openStore(ctx, from, "source", history, 0); err != nil {
 			return res, err
 		}
@@ -330,7 +356,11 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 	var mu sync.Mutex // res, while several locks are read or written at once
 	err = forEach(len(locks), &mu, reading.done, func(i int) error {
 		l := locks[i]
-		if !res.original {
+		switch {
+		case res.original:
+		case file != nil:
+			histories[i] = file.History[l.Name]
+		default:
 			h, err := src.History(ctx, l.Name)
 			if err != nil {
 				return fmt.Errorf("reading the history of lock %q in %s: %w", l.Name, redactStore(from), err)
@@ -722,19 +752,35 @@ func (mc *migration) openStore(ctx context.Context, spec, role string, history i
 		}
 		return s, nil
 	}
-	if role == "source" {
-		if _, err := os.Stat(spec); err != nil {
-			return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a database: a postgres:// URL or a connection string such as host=db dbname=locker)", spec, err)
-		}
-	}
 	s, err := filestore.Open(spec, filestore.Options{HistoryLimit: history, MinFence: minFence, Migrating: role == "target"})
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil, fmt.Errorf("the %s %s is in use by a running Locker server: stop it first, so that no lock changes during the copy (%v)", role, spec, err)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("the %s %s: %v", role, spec, err)
+		return nil, fileStoreError(spec, role, err)
 	}
 	return s, nil
+}
+
+// readFileSource reads the source data file at path, keeping history
+// events per lock (0: the default), without changing any of its files
+// (filestore.Read): it is what the operator goes back to. It stays locked,
+// as an open store is, until the contents are closed.
+func readFileSource(path string, history int) (*filestore.Contents, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("the source %s: %v (a source is a data file, as in LOCKER_CONFIG, or a database: a postgres:// URL or a connection string such as host=db dbname=locker)", path, err)
+	}
+	c, err := filestore.Read(path, filestore.Options{HistoryLimit: history})
+	if err != nil {
+		return nil, fileStoreError(path, "source", err)
+	}
+	return c, nil
+}
+
+// fileStoreError is err, from opening or reading the data file at path,
+// the copy's source or target (role), as migrate reports it.
+func fileStoreError(path, role string, err error) error {
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("the %s %s is in use by a running Locker server: stop it first, so that no lock changes during the copy (%v)", role, path, err)
+	}
+	return fmt.Errorf("the %s %s: %v", role, path, err)
 }
 
 // raisePGFence makes the database's fence sequence hand out only tokens
