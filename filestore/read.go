@@ -63,14 +63,8 @@ func (c *Contents) Close() error {
 // a log of this server's beside it.
 func Read(path string, opts Options) (*Contents, error) {
 	opts = opts.withDefaults()
-	path, err := realPath(path)
+	path, err := existingStore(path)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkRegular(path); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
 	s := &Store{path: path, opts: opts}

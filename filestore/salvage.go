@@ -47,14 +47,8 @@ import (
 // with recovery's message and changes nothing.
 func Salvage(path string, opts Options) (*SalvageReport, error) {
 	opts = opts.withDefaults()
-	path, err := realPath(path)
+	path, err := existingStore(path)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkRegular(path); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
 	// Locked as Open locks it: never while a server uses the files.

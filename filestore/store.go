@@ -200,6 +200,23 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// existingStore is the real path of the data file at path, which must be
+// there, a regular file: a store that Read and Salvage find as it is
+// (Open makes one where there is none).
+func existingStore(path string) (string, error) {
+	path, err := realPath(path)
+	if err != nil {
+		return "", err
+	}
+	if err := checkRegular(path); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
 // Open opens (or creates) the store whose snapshot is at path.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
