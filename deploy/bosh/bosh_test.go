@@ -307,6 +307,26 @@ func TestRenderedMkdirMakesTheDataDir(t *testing.T) {
 	}
 }
 
+// locker.metrics_public given as a string ("false", as a variable or a
+// quoted value gives it) renders the server's setting it names: a review
+// found any string, "false" included, rendered as LOCKER_METRICS_PUBLIC=true
+// (every string is true in Ruby), serving /metrics without auth. What the
+// server would refuse is refused at render time.
+func TestRenderMetricsPublicAsString(t *testing.T) {
+	needRuby(t)
+	for v, want := range map[any]string{true: "true", false: "false", "true": "true", "false": "false", "TRUE": "TRUE", "0": "0", 1: "1"} {
+		env := envOf(t, mustRender(t, "templates/env.erb", map[string]any{"locker": map[string]any{"metrics_public": v}}))
+		if env["LOCKER_METRICS_PUBLIC"] != want {
+			t.Errorf("metrics_public %#v: LOCKER_METRICS_PUBLIC=%q, want %q", v, env["LOCKER_METRICS_PUBLIC"], want)
+		}
+	}
+	for _, v := range []any{"no", "", "yes", 2} {
+		if _, err := render(t, "templates/env.erb", map[string]any{"locker": map[string]any{"metrics_public": v}}); err == nil || !strings.Contains(err.Error(), "locker.metrics_public must be true or false") {
+			t.Errorf("metrics_public %#v: %v, want a refusal", v, err)
+		}
+	}
+}
+
 func TestRenderRefusals(t *testing.T) {
 	needRuby(t)
 	for _, c := range []struct {
