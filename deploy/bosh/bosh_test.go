@@ -238,7 +238,7 @@ func TestRenderDataDirOffThePersistentDisk(t *testing.T) {
 	needRuby(t)
 	props := map[string]any{"locker": map[string]any{"data_dir": "/var/vcap/data/locker"}}
 	bpm := mustRender(t, "templates/bpm.yml.erb", props)
-	if strings.Contains(bpm, "persistent_disk") || !strings.Contains(bpm, "- path: /var/vcap/data/locker\n    writable: true") {
+	if strings.Contains(bpm, "persistent_disk") || !strings.Contains(bpm, "- path: '/var/vcap/data/locker'\n    writable: true") {
 		t.Errorf("bpm.yml for a data dir elsewhere:\n%s", bpm)
 	}
 	// BPM's persistent_disk is /var/vcap/store/<job> alone: another
@@ -246,12 +246,49 @@ func TestRenderDataDirOffThePersistentDisk(t *testing.T) {
 	// it left out of the process's mounts).
 	for dir, disk := range map[string]bool{"/var/vcap/store/locker": true, "/var/vcap/store/locker/data": true, "/var/vcap/store/lockerdata": false, "/var/vcap/store/other": false} {
 		bpm := mustRender(t, "templates/bpm.yml.erb", map[string]any{"locker": map[string]any{"data_dir": dir}})
-		if got := strings.Contains(bpm, "persistent_disk: true"); got != disk || !disk && !strings.Contains(bpm, "- path: "+dir+"\n    writable: true") {
+		if got := strings.Contains(bpm, "persistent_disk: true"); got != disk || !disk && !strings.Contains(bpm, "- path: '"+dir+"'\n    writable: true") {
 			t.Errorf("bpm.yml for data_dir %s:\n%s", dir, bpm)
 		}
 	}
 	if env := envOf(t, mustRender(t, "templates/env.erb", props)); env["LOCKER_CONFIG"] != "/var/vcap/data/locker/locks.yml" {
 		t.Errorf("LOCKER_CONFIG = %q", env["LOCKER_CONFIG"])
+	}
+}
+
+// bpm.yml mounts the data directory named, whatever characters it holds:
+// the path was written into the YAML unquoted, so that " #" started a
+// comment (BPM mounted "/var/vcap/data/locker" while the server's
+// LOCKER_CONFIG was under "/var/vcap/data/locker #2") and ": " made the
+// file a map BPM refuses.
+func TestRenderedBPMMountsTheDataDir(t *testing.T) {
+	needRuby(t)
+	for _, dir := range []string{"/var/vcap/data/locker #2", "/var/vcap/data/locker: x", "/var/vcap/data/'locker\"", "/var/vcap/data/[locker]"} {
+		bpm := mustRender(t, "templates/bpm.yml.erb", map[string]any{"locker": map[string]any{"data_dir": dir}})
+		f := filepath.Join(t.TempDir(), "bpm.yml")
+		if err := os.WriteFile(f, []byte(bpm), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("ruby", "-ryaml", "-rjson", "-e", `puts JSON.dump(YAML.safe_load(File.read(ARGV[0])))`, f).CombinedOutput()
+		if err != nil {
+			t.Errorf("data_dir %q: bpm.yml is not YAML: %v\n%s\n%s", dir, err, out, bpm)
+			continue
+		}
+		var parsed struct {
+			Processes []struct {
+				AdditionalVolumes []struct {
+					Path     string `json:"path"`
+					Writable bool   `json:"writable"`
+				} `json:"additional_volumes"`
+			} `json:"processes"`
+		}
+		if err := json.Unmarshal(out, &parsed); err != nil {
+			t.Errorf("data_dir %q: %v\n%s", dir, err, out)
+			continue
+		}
+		if len(parsed.Processes) != 1 || len(parsed.Processes[0].AdditionalVolumes) != 1 ||
+			parsed.Processes[0].AdditionalVolumes[0].Path != dir || !parsed.Processes[0].AdditionalVolumes[0].Writable {
+			t.Errorf("data_dir %q: bpm.yml mounts %s\n%s", dir, out, bpm)
+		}
 	}
 }
 
@@ -261,7 +298,7 @@ func TestRenderDataDirOffThePersistentDisk(t *testing.T) {
 // no directory: "" is true in Ruby).
 func TestRenderEmptyDatabaseURL(t *testing.T) {
 	needRuby(t)
-	for dir, mount := range map[string]string{"/var/vcap/store/locker": "persistent_disk: true", "/var/vcap/data/locker": "- path: /var/vcap/data/locker\n    writable: true"} {
+	for dir, mount := range map[string]string{"/var/vcap/store/locker": "persistent_disk: true", "/var/vcap/data/locker": "- path: '/var/vcap/data/locker'\n    writable: true"} {
 		props := map[string]any{"locker": map[string]any{"database_url": "", "data_dir": dir}}
 		env := envOf(t, mustRender(t, "templates/env.erb", props))
 		if _, db := env["LOCKER_DATABASE_URL"]; db || env["LOCKER_CONFIG"] != dir+"/locks.yml" {
