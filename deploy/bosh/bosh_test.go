@@ -364,6 +364,28 @@ func TestRenderMetricsPublicAsString(t *testing.T) {
 	}
 }
 
+// A list in locker.env (LOCKER_TRUSTED_PROXIES and LOCKER_ALLOWED_HOSTS
+// are lists, and YAML has lists) is the server's comma-separated value: it
+// was rendered as Ruby prints an array, ["10.0.0.1", "10.0.0.2"], which the
+// server refuses at start, once the deploy has stopped the old one.
+func TestRenderEnvList(t *testing.T) {
+	needRuby(t)
+	env := envOf(t, mustRender(t, "templates/env.erb", map[string]any{"locker": map[string]any{"env": map[string]any{
+		"LOCKER_TRUSTED_PROXIES": []any{"10.0.0.1", "10.0.1.0/24"},
+		"LOCKER_ALLOWED_HOSTS":   []any{"locker.example.com"},
+	}}}))
+	if got := env["LOCKER_TRUSTED_PROXIES"]; got != "10.0.0.1,10.0.1.0/24" {
+		t.Errorf("LOCKER_TRUSTED_PROXIES=%q", got)
+	}
+	if got := env["LOCKER_ALLOWED_HOSTS"]; got != "locker.example.com" {
+		t.Errorf("LOCKER_ALLOWED_HOSTS=%q", got)
+	}
+	// A map means nothing to the server: refused at render time.
+	if _, err := render(t, "templates/env.erb", map[string]any{"locker": map[string]any{"env": map[string]any{"LOCKER_MAX_WAIT": map[string]any{"m": 5}}}}); err == nil || !strings.Contains(err.Error(), "LOCKER_MAX_WAIT") {
+		t.Errorf("a map in locker.env: %v, want a refusal naming it", err)
+	}
+}
+
 func TestRenderRefusals(t *testing.T) {
 	needRuby(t)
 	for _, c := range []struct {
