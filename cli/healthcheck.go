@@ -37,7 +37,7 @@ func runHealthcheck(ctx context.Context, args []string, env Env, stdout, stderr 
 	if l := env("LOCKER_LISTEN"); l != "" {
 		h, p, err := net.SplitHostPort(l)
 		if err != nil {
-			h = l
+			h = unbracket(l)
 		} else {
 			port = p
 		}

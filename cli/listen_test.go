@@ -17,7 +17,10 @@ func TestListenPortChecked(t *testing.T) {
 			t.Errorf("LOCKER_LISTEN=%s: got %v, want a refusal naming LOCKER_LISTEN and the value", listen, err)
 		}
 	}
-	for listen, want := range map[string]string{"127.0.0.1": "127.0.0.1:3000", "127.0.0.1:0": "127.0.0.1:0", "[::1]:3001": "[::1]:3001", "::1": "[::1]:3000", ":3002": ":3002"} {
+	for listen, want := range map[string]string{"127.0.0.1": "127.0.0.1:3000", "127.0.0.1:0": "127.0.0.1:0", "[::1]:3001": "[::1]:3001", "::1": "[::1]:3000", ":3002": ":3002",
+		// An IPv6 address as URLs write it, without a port: it was made
+		// "[[::1]]:3000", and the listen failed with "missing port".
+		"[::1]": "[::1]:3000", "[::]": "[::]:3000"} {
 		c, err := loadServerConfig(envOf(map[string]string{"LOCKER_CONFIG": "/tmp/x.yml", "LOCKER_LISTEN": listen}))
 		if err != nil || c.listen != want {
 			t.Errorf("LOCKER_LISTEN=%s: listen %q, %v; want %q", listen, c.listen, err, want)

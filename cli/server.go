@@ -124,7 +124,7 @@ func loadServerConfig(env Env) (serverConfig, error) {
 	c.listen = ":" + port
 	if l := env("LOCKER_LISTEN"); l != "" {
 		if _, p, err := net.SplitHostPort(l); err != nil {
-			c.listen = net.JoinHostPort(l, port)
+			c.listen = net.JoinHostPort(unbracket(l), port)
 		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
 			return c, fmt.Errorf("LOCKER_LISTEN=%q: %q is not a port number (give an address, such as 127.0.0.1, or an address and a port, such as 127.0.0.1:3000)", l, p)
 		} else {
@@ -210,6 +210,15 @@ func loadServerConfig(env Env) (serverConfig, error) {
 		return c, fmt.Errorf("LOCKER_LOG_FORMAT=%q: use text or json", f)
 	}
 	return c, nil
+}
+
+// unbracket drops the brackets of an IPv6 address written as in a URL
+// without a port (LOCKER_LISTEN=[::1]), which net.JoinHostPort adds again.
+func unbracket(host string) string {
+	if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		return host[1 : len(host)-1]
+	}
+	return host
 }
 
 // storeName says where locks are kept, for the log (never the database
