@@ -399,11 +399,23 @@ func TestRenderRefusals(t *testing.T) {
 		{map[string]any{"readonly_user": "r", "readonly_password": "x"}, "needs locker.user"},
 		{map[string]any{"log_format": "xml"}, "text or json"},
 		{map[string]any{"env": map[string]any{"BAD NAME": "x"}}, "not an environment variable name"},
+		// What the server refuses at start, refused before the deploy
+		// stops the old server (a review found them rendered).
+		{map[string]any{"user": "ci", "password": "p", "admin_user": "ci", "admin_password": "q"}, "locker.admin_user is locker.user with another password"},
+		{map[string]any{"user": "ci", "password": "p", "readonly_user": "ci", "readonly_password": "q"}, "locker.readonly_user must differ"},
+		{map[string]any{"user": "ci", "password": "p", "admin_user": "ops", "admin_password": "q", "readonly_user": "ops", "readonly_password": "r"}, "locker.readonly_user must differ"},
+		{map[string]any{"user": "c:i", "password": "p"}, "locker.user must not contain a colon"},
+		{map[string]any{"admin_user": "o:ps", "admin_password": "p"}, "locker.admin_user must not contain a colon"},
 	} {
 		_, err := render(t, "templates/env.erb", map[string]any{"locker": c.props})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want a refusal saying %q", c.props, err, c.want)
 		}
+	}
+	// The admin as locker.user with the same password is one account,
+	// which the server takes.
+	if _, err := render(t, "templates/env.erb", map[string]any{"locker": map[string]any{"user": "ci", "password": "p", "admin_user": "ci", "admin_password": "p"}}); err != nil {
+		t.Errorf("the admin as locker.user with its password: %v", err)
 	}
 	// Templates can read only what the spec declares, as under BOSH, so a
 	// misspelt property in a template cannot pass these tests.
