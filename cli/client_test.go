@@ -1008,7 +1008,7 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 // its release while the server cannot be reached, and exits 1 when a lock
 // without a lease stays held.
 func TestAnswersLostAndReleasesRetried(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it sets releaseRetries and attemptTime, which run reads.
 	url := testServer(t, httpapi.Config{}, lockservice.Config{})
 	p := newLossyProxy(t, url)
 	env := map[string]string{"LOCKER_URL": p.URL}
