@@ -33,10 +33,13 @@ const forgetAfter = time.Minute
 // before it: the old row was made before it was forgotten, and the new one
 // only after that. So every change of an old lifetime, its forgotten last,
 // is passed on before the new lifetime's first. (The number is drawn as
-// the insert starts, just before it finds the name free: a row made and
-// forgotten by other replicas within that instant, which takes several
-// round trips of theirs, would number above it, and the new lifetime's
-// changes be passed on late, as before lifetimes were numbered.)
+// the insert starts, before it finds the name free; inserts of new locks
+// take turns by name (writeNewLock), so a row made under the name before
+// the new one drew its number before it. Older Lockers' inserts take no
+// turn: while they run, a row made and forgotten between another insert's
+// draw and its look for the name can number above the lock that insert
+// makes, whose changes are then passed on late, as before lifetimes were
+// numbered.)
 //
 // A change that arrives early (a gap in its lifetime's versions before it,
 // or of a new lifetime while the lock's forgotten has not been passed on)

@@ -440,7 +440,24 @@ const writeLock = writeLockStart + `
 // writeNewLock is writeLock for a lock read as new ($10 is -1): it inserts
 // the row, unless another change made it meanwhile (whose version is never
 // -1).
-const writeNewLock = writeLockStart + `
+//
+// The new row's lifetime (order.go) is drawn from the sequence as the
+// insert starts, before it finds the name free; so first (t) it takes
+// newLockKey's transaction-level advisory lock for the name, which every
+// insert of a new lock takes, until its commit. A row made under the name
+// before this one is then made and committed (its own number drawn) before
+// this insert draws its number, or after this one is committed (and then
+// finds it, unless it was forgotten meanwhile): without the lock, a row
+// made and forgotten by other replicas between this insert's draw and its
+// look for the name would number above the new one, whose events then
+// went out of order (TestNewLifetimeAboveTheForgottenOnes). Writes over a
+// row, and forgets, take no such lock: only a new lock is slowed, by an
+// insert of its name (or, rarely, of a name whose hash is the same) in
+// progress.
+const writeNewLock = `WITH t AS MATERIALIZED (
+	SELECT clock_timestamp() < $12::timestamptz AS in_time
+	FROM (SELECT pg_advisory_xact_lock(` + newLockKey + `, hashtext($1::text || coalesce(current_schema(), '')))) named
+), u AS (
 	INSERT INTO locker_locks AS l (name, key, holds, fence, since, updated_at, free_since, pools, metadata, version)
 	SELECT $1::text, $2::text, $3::jsonb, $4::bigint, $5::timestamptz, $6::timestamptz, $7::timestamptz, $8::text[], $9::jsonb, 1
 	FROM t WHERE t.in_time
@@ -450,7 +467,15 @@ const writeNewLock = writeLockStart + `
 	WHERE l.version = $10
 	RETURNING l.version, l.lifetime` + writeLockEnd
 
-// writeLockStart and writeLockEnd are what writeLock and writeNewLock share.
+// newLockKey is the first key of the advisory lock each insert of a new
+// lock takes on its name (writeNewLock): the two-int form, as presenceKey
+// is, with a key of its own ("new " in ASCII), and the second the hash of
+// the name and the schema (schemas in one database do not wait for each
+// other's new locks, but for the rare collision).
+const newLockKey = "1852143392"
+
+// writeLockStart is the start of writeLock; writeLockEnd is what writeLock
+// and writeNewLock share.
 const (
 	writeLockStart = `WITH t AS MATERIALIZED (
 	SELECT clock_timestamp() < $12::timestamptz AS in_time
