@@ -199,3 +199,99 @@ func byReference(name string, events []lock.Event) bool {
 	err := json.Unmarshal([]byte(notification(message{Name: name, Events: events, First: 1, Version: 1, Lifetime: 1, Replica: "a"})), &m)
 	return err == nil && m.Events == nil && m.Count == len(events)
 }
+
+// TestLargeForgetDoesNotHoldTheNewLockBack: a forget too large for a
+// notification reaches a listening replica without its events (they went
+// with the lock), but it did reach it: the lock's version and lifetime
+// after it are known, and the lock made again after it is not held back
+// waiting for a forgotten that has come, as it is for one that has not
+// (up to holdBack; here the replica's hold-back timers never run out).
+func TestLargeForgetDoesNotHoldTheNewLockBack(t *testing.T) {
+	dbURL := pgtest.Schema(t)
+	ctx := context.Background()
+	a, err := Open(ctx, dbURL, Options{Replica: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, dbURL, Options{Replica: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.order.mu.Lock()
+	b.order.afterFunc = (&testClock{}).afterFunc // never moved on
+	b.order.mu.Unlock()
+	type heard struct {
+		name   string
+		events []lock.Event
+	}
+	got := make(chan heard, 100)
+	b.Watch(func(name string, events []lock.Event) { got <- heard{name, events} })
+	deadline := time.After(10 * time.Second)
+	name, key := strings.Repeat("n", 500), strings.Repeat("k", 500)
+	for i := range 5 {
+		holder := strings.Repeat(string(rune('a'+i)), 500)
+		if _, _, err := a.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+			events, err := lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 100 * time.Millisecond}, env)
+			if err != nil {
+				t.Errorf("acquire: %v", err)
+			}
+			return events
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b has read every acquisition (by reference) before the forget
+	// deletes them from the history.
+	for acquired := 0; acquired < 5; {
+		select {
+		case h := <-got:
+			if h.name == name {
+				acquired += len(h.events)
+			}
+		case <-deadline:
+			t.Fatalf("b heard %d of the 5 acquisitions", acquired)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // every lease has run out; nobody expired them
+	var forgotten []lock.Event
+	if _, _, err := a.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, err := lock.Forget(l, env)
+		if err != nil {
+			t.Errorf("forget: %v", err)
+		}
+		forgotten = events
+		return events
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !byReference(name, forgotten) {
+		t.Fatalf("the forget's %d events fit in a notification: the test needs them not to: %+v", len(forgotten), forgotten)
+	}
+	if _, _, err := a.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
+		events, _ := lock.Acquire(l, lock.Request{Key: "new", Holder: "new"}, env)
+		return events
+	}); err != nil {
+		t.Fatal(err)
+	}
+	toldMissed := false
+	for {
+		select {
+		case h := <-got:
+			if h.name == "" {
+				toldMissed = true
+			}
+			for _, ev := range h.events {
+				if ev.Type == lock.Acquired && ev.Holder == "new" {
+					if !toldMissed {
+						t.Errorf("b heard the lock taken anew before it was told that it missed the forget's events")
+					}
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatalf("the lock taken anew never reached b (told it missed changes: %v): held back for a forget that came", toldMissed)
+		}
+	}
+}

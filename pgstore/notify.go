@@ -261,10 +261,16 @@ func (s *Store) deliver(ctx context.Context, payload string) {
 		if events, err = s.announced(ctx, m); err != nil {
 			// The change's events (too large to send inline) cannot be
 			// read: its lock still changed, and any stream that missed it
-			// must read again.
+			// must read again. The change came, at its version: the
+			// lock's changes after it (a forget's: the lock made again)
+			// are not held back for it.
 			if ctx.Err() == nil {
 				s.opts.Logger.Warn("reading the events of a change announced by another replica failed; event streams are told to read again", "lock", m.Name, "err", err)
-				s.emit(m.Name, nil)
+				if m.Version != 0 {
+					s.order.missed(m.Name, m.Lifetime, m.Version, errors.Is(err, errForgetTooLarge))
+				} else {
+					s.emit(m.Name, nil)
+				}
 				s.emit("", nil)
 			}
 			return

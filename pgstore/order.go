@@ -45,7 +45,13 @@ const forgetAfter = time.Minute
 // or of a new lifetime while the lock's forgotten has not been passed on)
 // is held until the ones before it arrive, for at most holdBack: a
 // notification can be lost (a replica that died after its commit, a LISTEN
-// connection being re-made). The first change seen of a lock is held too
+// connection being re-made). Nothing tells a lost one from one on its way
+// sooner: reading the lock back would not (a new lifetime's row exists
+// only once the old row is deleted, whether or not its forgotten is still
+// on its way), nor would a LISTEN connection made again (an announcement
+// not sent yet comes on the new one). A change whose announcement came but whose events
+// could not be read (missed) did arrive: it takes its place, without
+// events. The first change seen of a lock is held too
 // unless it is its lifetime's first version: changes before it may still
 // be on their way. A change that arrives after a later one was passed on
 // (of its lifetime, or of a newer one) is passed on late rather than
@@ -87,6 +93,7 @@ type holdTimer struct {
 type held struct {
 	lifetime, version int64
 	events            []lock.Event
+	forgets           bool // the change forgets the lock (ends its lifetime)
 }
 
 func newOrder(emit func(string, []lock.Event)) *order {
@@ -95,6 +102,21 @@ func newOrder(emit func(string, []lock.Event)) *order {
 }
 
 func (o *order) deliver(name string, lifetime, version int64, events []lock.Event) {
+	o.change(name, held{lifetime, version, events, lock.Forgets(events)})
+}
+
+// missed takes the place of deliver for a change whose announcement came
+// but whose events could not be read (gone from the history, or a forget
+// too large for a notification: see Store.announced): the lock changed at
+// that version, and, when forgets, its lifetime ended there. It is passed
+// on in its place, without events, so that the changes after it are not
+// held back for it.
+func (o *order) missed(name string, lifetime, version int64, forgets bool) {
+	o.change(name, held{lifetime: lifetime, version: version, forgets: forgets})
+}
+
+func (o *order) change(name string, h held) {
+	lifetime, version := h.lifetime, h.version
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	tr := o.locks[name]
@@ -110,6 +132,7 @@ func (o *order) deliver(name string, lifetime, version int64, events []lock.Even
 			tr.stopForget()
 		}
 		lifetime = tr.lifetime
+		h.lifetime = lifetime
 	}
 	if tr.lifetime == 0 && !tr.ended && lifetime != 0 && (tr.last == 0 || version > tr.last) {
 		// The first lifetime this replica hears of by number (the lock
@@ -118,13 +141,13 @@ func (o *order) deliver(name string, lifetime, version int64, events []lock.Even
 	}
 	switch {
 	case lifetime < tr.lifetime, lifetime == tr.lifetime && tr.last > 0 && version <= tr.last:
-		o.emit(name, events) // late
-	case tr.next(held{lifetime: lifetime, version: version}):
-		o.pass(name, tr, lifetime, version, events)
+		o.emit(name, h.events) // late
+	case tr.next(h):
+		o.pass(name, tr, h)
 		o.drain(name, tr)
 	default:
-		i, _ := slices.BinarySearchFunc(tr.held, held{lifetime: lifetime, version: version}, compareHeld)
-		tr.held = slices.Insert(tr.held, i, held{lifetime, version, events})
+		i, _ := slices.BinarySearchFunc(tr.held, h, compareHeld)
+		tr.held = slices.Insert(tr.held, i, h)
 		if tr.timer == nil {
 			ht := &holdTimer{}
 			ht.t = o.afterFunc(holdBack, func() { o.giveUp(name, tr, ht) })
@@ -139,14 +162,14 @@ func compareHeld(a, b held) int {
 }
 
 // pass passes a change on as the lock's newest.
-func (o *order) pass(name string, tr *track, lifetime, version int64, events []lock.Event) {
-	o.emit(name, events)
-	if lifetime != tr.lifetime {
-		tr.lifetime, tr.ended = lifetime, false
+func (o *order) pass(name string, tr *track, h held) {
+	o.emit(name, h.events)
+	if h.lifetime != tr.lifetime {
+		tr.lifetime, tr.ended = h.lifetime, false
 	}
-	tr.last = version
+	tr.last = h.version
 	tr.stopForget()
-	if lock.Forgets(events) {
+	if h.forgets {
 		// The row is gone: a lock made again under the name is a new
 		// lifetime, starting at version 1.
 		tr.ended = true
@@ -171,7 +194,7 @@ func (o *order) drain(name string, tr *track) {
 	for len(tr.held) > 0 && tr.next(tr.held[0]) {
 		h := tr.held[0]
 		tr.held = tr.held[1:]
-		o.pass(name, tr, h.lifetime, h.version, h.events)
+		o.pass(name, tr, h)
 	}
 	if len(tr.held) == 0 {
 		tr.held = nil
@@ -222,7 +245,7 @@ func (o *order) giveUp(name string, tr *track, ht *holdTimer) {
 			o.emit(name, h.events) // overtaken meanwhile (cannot be: held in order)
 			continue
 		}
-		o.pass(name, tr, h.lifetime, h.version, h.events)
+		o.pass(name, tr, h)
 	}
 	o.settle(name, tr)
 }

@@ -256,6 +256,28 @@ func TestOrderLifetimeGivesUpOnALostForget(t *testing.T) {
 	}
 }
 
+// A change whose announcement came without its events (missed) takes its
+// place: the changes after it are passed on at once, not held back for
+// it, and a missed forget ends its lifetime as a forgotten does.
+func TestOrderMissedChangeTakesItsPlace(t *testing.T) {
+	r := &recorder{}
+	o := newOrder(r.emit)
+	c := &testClock{} // never moved on: nothing is given up on
+	o.afterFunc = c.afterFunc
+	o.deliver("a", 1, 1, lv(1, 1))
+	o.deliver("a", 1, 3, lv(1, 3))
+	o.missed("a", 1, 2, false)
+	o.deliver("a", 4, 1, lv(4, 1))
+	o.missed("a", 1, 4, true)
+	if got, want := r.seen(), []string{"a:101", "a:103", "a:401"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	o.deliver("a", 4, 2, lv(4, 2))
+	if got, want := r.seen(), []string{"a:101", "a:103", "a:401", "a:402"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
 // Changes announced by an older Locker say no lifetime: they are taken as
 // of the lifetime the lock is in, and, once it is forgotten, of the next,
 // as versions alone were read before.
