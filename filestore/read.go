@@ -81,14 +81,9 @@ func Read(path string, opts Options) (*Contents, error) {
 	if note, ok := Migrating(path); ok && !opts.Migrating {
 		return nil, unfinishedCopy(path, note)
 	}
-	segs, err := listSegments(path)
+	segs, err := regularSegments(path)
 	if err != nil {
 		return nil, err
-	}
-	for _, seg := range segs {
-		if err := checkRegular(seg.path); err != nil {
-			return nil, err
-		}
 	}
 	st, err := recoverState(path, opts.HistoryLimit)
 	if errors.Is(err, errLegacy) {

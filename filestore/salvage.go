@@ -69,14 +69,9 @@ func Salvage(path string, opts Options) (*SalvageReport, error) {
 			s.snapFile.Close()
 		}
 	}()
-	segs, err := listSegments(path)
+	segs, err := regularSegments(path)
 	if err != nil {
 		return nil, err
-	}
-	for _, seg := range segs {
-		if err := checkRegular(seg.path); err != nil {
-			return nil, err
-		}
 	}
 	rep := &SalvageReport{Path: path}
 	st, err := recoverState(path, opts.HistoryLimit)

@@ -362,18 +362,28 @@ func (s *Store) takeFileLock() error {
 	return nil
 }
 
+// regularSegments lists the log segments of the store at path, refusing
+// one that is not a regular file (a named pipe would hang a read of it).
+func regularSegments(path string) ([]segment, error) {
+	segs, err := listSegments(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, seg := range segs {
+		if err := checkRegular(seg.path); err != nil {
+			return nil, err
+		}
+	}
+	return segs, nil
+}
+
 func (s *Store) open() error {
 	// Every segment is refused here if it is not a regular file, before
 	// noRecords below would wait on a named pipe (recovery checks them
 	// too, but reads segment 1 later than that).
-	segs, err := listSegments(s.path)
+	segs, err := regularSegments(s.path)
 	if err != nil {
 		return err // before a missing snapshot is taken for a new store
-	}
-	for _, seg := range segs {
-		if err := checkRegular(seg.path); err != nil {
-			return err
-		}
 	}
 	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
 		if hasLog(segs) {
