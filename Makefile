@@ -45,12 +45,7 @@ bench:
 	go test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
 
 fuzz:
-	go test ./lock/ -run '^$$' -fuzz '^FuzzRules$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	go test ./httpapi/ -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	go test ./httpapi/ -run '^$$' -fuzz '^FuzzDecodeBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	go test ./filestore/ -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	go test ./filestore/ -run '^$$' -fuzz '^FuzzLogSegment$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	go test ./filestore/ -run '^$$' -fuzz '^FuzzFastDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	.ci/fuzz $(FUZZTIME)
 
 image:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
