@@ -19,6 +19,8 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 	// lock refused to all for 10 s after waiters hung up at once).
 	qctx, cancel := s.bounded(context.WithoutCancel(ctx))
 	defer cancel()
+	s.retryingLeaves.RLock() // until the ticket is live (see the field)
+	defer s.retryingLeaves.RUnlock()
 	who := joiner{name, w.Key, w.Holder}
 	s.mu.Lock()
 	s.joining[who]++
@@ -234,6 +236,10 @@ func (s *Store) staleAfter() string {
 	return (staleAfter * s.opts.Heartbeat).String()
 }
 
+// beforeLeaveRetry, set by tests only, runs as the heartbeat is about to
+// retry failed Leaves, after its snapshot of the live waiters.
+var beforeLeaveRetry func()
+
 // heartbeat keeps this replica's waiters alive and clears rows left by
 // replicas that died.
 func (s *Store) heartbeat(ctx context.Context) {
@@ -247,15 +253,28 @@ func (s *Store) heartbeat(ctx context.Context) {
 			return
 		}
 		s.mu.Lock()
+		retry := len(s.left) > 0
+		s.mu.Unlock()
+		if retry {
+			// No Join on this replica between the snapshot of live and
+			// the delete below (see retryingLeaves).
+			s.retryingLeaves.Lock()
+		}
+		s.mu.Lock()
 		live := make([]int64, 0, len(s.live))
 		for t := range s.live {
 			live = append(live, int64(t))
 		}
-		left := s.left
-		s.left = nil
+		var left []int64
+		if retry { // failed since the look above: the next beat retries them
+			left, s.left = s.left, nil
+		}
 		s.mu.Unlock()
 		qctx, cancel := s.bounded(ctx)
 		s.pool.Exec(qctx, `UPDATE locker_waiters SET heartbeat = clock_timestamp() WHERE replica = $1 AND id = ANY($2)`, s.opts.Replica, live)
+		if len(left) > 0 && beforeLeaveRetry != nil {
+			beforeLeaveRetry()
+		}
 		if len(left) > 0 {
 			// Only rows that are still this replica's waiting ones: a
 			// Leave that kept its place may have been made after all
@@ -269,6 +288,9 @@ func (s *Store) heartbeat(ctx context.Context) {
 				s.left = append(s.left, left...)
 				s.mu.Unlock()
 			}
+		}
+		if retry {
+			s.retryingLeaves.Unlock()
 		}
 		s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE heartbeat < clock_timestamp() - $1::interval OR kept_until < clock_timestamp()`, (4 * staleAfter * s.opts.Heartbeat).String())
 		cancel()

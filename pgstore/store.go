@@ -115,6 +115,16 @@ type Store struct {
 	joining map[joiner]int
 	// left is waiters' rows whose delete failed: retried by the heartbeat.
 	left []int64
+	// retryingLeaves keeps the heartbeat's retry of the failed Leaves in
+	// left (write) from crossing a Join (read) on this replica: a Join
+	// that takes a kept place back holds it from its statement until its
+	// ticket is live, so the retry's snapshot of live either holds that
+	// ticket or its delete is made while the row is still a kept place
+	// (which it never deletes). Without it, a place taken back between
+	// the snapshot and the delete was deleted, and its waiter lost its
+	// place in line (TestAKeptPlaceTakenBackIsNotDeletedByTheHeartbeat,
+	// one CI run in a few).
+	retryingLeaves sync.RWMutex
 	// pending is notifications not yet sent; kick wakes the notifier.
 	pending []string
 	kick    chan struct{}
