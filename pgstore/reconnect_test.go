@@ -206,6 +206,19 @@ func startFreezer(t *testing.T, target string) *freezer {
 			f.mu.Unlock()
 			go f.pipe(c, up, epoch)
 			go f.pipe(up, c, epoch)
+			go func() { // cut ends it even when nothing passes
+				select {
+				case <-f.cutC:
+					f.mu.Lock()
+					frozen := epoch < f.frozen
+					f.mu.Unlock()
+					if frozen {
+						c.Close()
+						up.Close()
+					}
+				case <-f.done:
+				}
+			}()
 		}
 	}()
 	return f
