@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,3 +36,11 @@ func SetListenLogEvery(t *testing.T, d time.Duration) {
 
 // SchemaVersion is the schema version this Locker migrates to.
 var SchemaVersion = len(migrations)
+
+// Sees reports whether s found the replica holding its presence for the
+// wait queue (watchReplicas), and whether it passes its waiters over.
+func (s *Store) Sees(replica string) (seen, gone bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[replica], slices.Contains(s.gone, replica)
+}

@@ -158,6 +158,14 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 				if err = conn.QueryRow(qctx, presenceLock, presenceKey, serverName).Scan(&held); err == nil && !held {
 					s.opts.Logger.Warn("another program holds the advisory lock by which locker migrate sees that this server runs; it may not see this one", "key", presenceKey)
 				}
+				// And this replica's own (replicaLock, queue.go): the
+				// other replicas pass its waiters over while no session
+				// holds it. Not taken only while another program holds
+				// the key exclusively: its waiters then go stale only by
+				// their heartbeat, as before.
+				if err == nil {
+					err = conn.QueryRow(qctx, replicaLock, replicaKey, s.opts.Replica).Scan(&held)
+				}
 			}
 			if err == nil {
 				_, err = conn.Exec(qctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())

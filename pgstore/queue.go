@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
@@ -151,7 +152,8 @@ func (s *Store) Leave(ctx context.Context, name string, t lock.Ticket, keep time
 	return nil
 }
 
-// Ahead implements lock.WaitQueue.
+// Ahead implements lock.WaitQueue: live waiters, but for those of replicas
+// whose session is gone (watchReplicas).
 func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.Waiter, error) {
 	limit := int64(t)
 	if t == 0 {
@@ -159,8 +161,9 @@ func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.W
 	}
 	out, err := reread(s, ctx, func(qctx context.Context) ([]lock.Waiter, error) {
 		rows, err := s.pool.Query(qctx, `SELECT key, holder FROM locker_waiters
-		WHERE name = $1 AND id < $2 AND heartbeat > clock_timestamp() - $3::interval AND kept_until IS NULL ORDER BY id`,
-			name, limit, s.staleAfter())
+		WHERE name = $1 AND id < $2 AND heartbeat > clock_timestamp() - $3::interval AND kept_until IS NULL
+		AND NOT (replica = ANY($4)) ORDER BY id`,
+			name, limit, s.staleAfter(), s.goneReplicas())
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +188,8 @@ func (s *Store) Ahead(ctx context.Context, name string, t lock.Ticket) ([]lock.W
 func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 	m, err := reread(s, ctx, func(qctx context.Context) (map[string]int, error) {
 		rows, err := s.pool.Query(qctx, `SELECT name, count(*) FROM locker_waiters
-		WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL GROUP BY name`, s.staleAfter())
+		WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL
+		AND NOT (replica = ANY($2)) GROUP BY name`, s.staleAfter(), s.goneReplicas())
 		if err != nil {
 			return nil, err
 		}
@@ -221,8 +225,9 @@ func (s *Store) Waiting(ctx context.Context) (int, time.Duration, error) {
 		var us int64
 		err := s.pool.QueryRow(qctx, `SELECT count(*),
 			COALESCE(EXTRACT(epoch FROM clock_timestamp() - min(joined)) * 1000000, 0)::bigint
-			FROM locker_waiters WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL`,
-			s.staleAfter()).Scan(&r.n, &us)
+			FROM locker_waiters WHERE heartbeat > clock_timestamp() - $1::interval AND kept_until IS NULL
+			AND NOT (replica = ANY($2))`,
+			s.staleAfter(), s.goneReplicas()).Scan(&r.n, &us)
 		r.longest = max(time.Duration(us)*time.Microsecond, 0)
 		return r, err
 	})
@@ -230,6 +235,142 @@ func (s *Store) Waiting(ctx context.Context) (int, time.Duration, error) {
 		return 0, 0, readError(ctx, err)
 	}
 	return r.n, r.longest, nil
+}
+
+// replicaKey and replicaLock are each replica's presence of its own, for
+// the wait queue: a replica holds, on its LISTEN connection (as it holds
+// the schema's presenceLock), a shared advisory lock keyed by its schema
+// and its name, taken again whenever that connection is made again. Its
+// waiters' rows stay first in line for as long as their heartbeat is fresh
+// (staleAfter, 10s by default), though a replica that died (killed, its
+// machine gone) left them there at once; but a session that ends, its
+// client gone, gives its advisory locks up at once, and the other replicas
+// look for the lock in pg_locks (watchReplicas) and pass over the waiters
+// of a replica that no longer holds it. Only of one that was found holding
+// it before (seen): older replicas take no such lock, and their waiters go
+// stale by their heartbeat only. The two-int form with a key of its own
+// ("wait" in ASCII), apart from presenceKey's and newLockKey's; two names
+// whose hashes collide only keep a gone replica's waiters in line until
+// their heartbeat goes stale, as before. Shared, and only looked for,
+// never taken by another replica: no replica waits for it.
+const (
+	replicaKey  = 0x77616974
+	replicaLock = `SELECT pg_try_advisory_lock_shared($1, hashtext(coalesce(current_schema(), '') || ' ' || $2))`
+)
+
+// readReplicas lists the other replicas ($1 is this one) that have live
+// waiters, with the names of the locks they wait for and whether their
+// replicaLock is held (by any session of this database). pg_locks is read
+// once, and not at all when there are none (a CTE is read only when used).
+const readReplicas = `WITH w AS (
+		SELECT replica, array_agg(DISTINCT name) AS names FROM locker_waiters
+		WHERE replica <> $1 AND kept_until IS NULL AND heartbeat > clock_timestamp() - $3::interval
+		GROUP BY replica
+	), held AS MATERIALIZED (
+		SELECT l.objid FROM pg_catalog.pg_locks l
+		WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
+		AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+		AND l.classid = $2::int4::oid
+	)
+	SELECT w.replica, w.names,
+		hashtext(coalesce(current_schema(), '') || ' ' || w.replica)::oid IN (SELECT objid FROM held)
+	FROM w`
+
+// watchReplicas finds, every PresenceCheck, the other replicas with live
+// waiters whose session holding their replicaLock is gone (see there), so
+// that the queue passes their waiters over, and wakes the waiters of the
+// locks they waited for. pg_locks is read only while other replicas have
+// waiters; a change reads only the list of gone replicas, kept here.
+//
+// A replica whose LISTEN connection is lost while its process lives (the
+// database ended that session, the network to it failed) takes its lock
+// again when it connects again: its waiters are passed over meanwhile (a
+// waiter behind them may take the lock first), and have their places back
+// at the next check after. Only the order of waiters is at stake: every
+// grant is still decided by the lock rules on the lock's row, written over
+// the version read.
+func (s *Store) watchReplicas(ctx context.Context) {
+	defer s.wg.Done()
+	if s.opts.Tool {
+		return
+	}
+	t := time.NewTicker(s.opts.PresenceCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		type found struct {
+			names []string
+			held  bool
+		}
+		all := map[string]found{}
+		qctx, cancel := s.bounded(ctx)
+		rows, err := s.pool.Query(qctx, readReplicas, s.opts.Replica, int32(replicaKey), s.staleAfter())
+		if err == nil {
+			for rows.Next() {
+				var r string
+				var f found
+				if err = rows.Scan(&r, &f.names, &f.held); err != nil {
+					break
+				}
+				all[r] = f
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+		cancel()
+		if err != nil {
+			continue // as they were, until the database answers
+		}
+		gone := []string{}
+		var wake []string
+		s.mu.Lock()
+		was := s.gone
+		for r := range s.seen {
+			if _, ok := all[r]; !ok {
+				delete(s.seen, r) // no live waiters now
+			}
+		}
+		for r, f := range all {
+			switch {
+			case f.held:
+				s.seen[r] = true
+			case s.seen[r]:
+				gone = append(gone, r)
+				if !slices.Contains(was, r) {
+					wake = append(wake, f.names...)
+				}
+			}
+		}
+		s.gone = gone
+		s.mu.Unlock()
+		for _, r := range was {
+			if !slices.Contains(gone, r) {
+				s.opts.Logger.Info("replica holds its presence again: its waiters keep their places", "replica", r)
+			}
+		}
+		for _, r := range gone {
+			if !slices.Contains(was, r) {
+				s.opts.Logger.Warn("replica's database session is gone: its waiters are passed over", "replica", r)
+			}
+		}
+		for _, name := range wake {
+			s.announce(notification(message{Name: name}))
+		}
+	}
+}
+
+// goneReplicas returns the replicas whose waiters are passed over
+// (watchReplicas); never nil.
+func (s *Store) goneReplicas() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gone
 }
 
 func (s *Store) staleAfter() string {

@@ -55,6 +55,11 @@ type Options struct {
 	// Heartbeat is how often this replica marks its waiters alive (default
 	// 2s); a waiter not marked for five heartbeats is ignored.
 	Heartbeat time.Duration
+	// PresenceCheck is how often this replica looks whether the other
+	// replicas with waiters in the queue still hold their presence
+	// (replicaLock, queue.go), while any have waiters (default 1s): the
+	// waiters of one that no longer does are passed over.
+	PresenceCheck time.Duration
 	// QueryTimeout bounds each read and each wait-queue statement
 	// (default 10s; a change's write has writeTimeout): without it, a
 	// statement on a pooled connection whose network is cut waits for as
@@ -125,6 +130,12 @@ type Store struct {
 	// place in line (TestAKeptPlaceTakenBackIsNotDeletedByTheHeartbeat,
 	// one CI run in a few).
 	retryingLeaves sync.RWMutex
+	// seen is the other replicas with live waiters that were found
+	// holding their presence (replicaLock), gone those of them found no
+	// longer holding it, whose waiters are passed over (never nil:
+	// queries take it as an array). Set by watchReplicas.
+	seen map[string]bool
+	gone []string
 	// pending is notifications not yet sent; kick wakes the notifier.
 	pending []string
 	kick    chan struct{}
@@ -181,6 +192,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.ListenCheck <= 0 {
 		opts.ListenCheck = 15 * time.Second
+	}
+	if opts.PresenceCheck <= 0 {
+		opts.PresenceCheck = time.Second
 	}
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = 10 * time.Second
@@ -299,13 +313,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, unfinishedCopy(schema, note)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, joining: map[joiner]int{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, joining: map[joiner]int{}, seen: map[string]bool{}, gone: []string{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
 	s.order = newOrder(s.emit)
-	s.wg.Add(3)
+	s.wg.Add(4)
 	listening := make(chan struct{})
 	go s.listen(lctx, cfg.ConnConfig, listening)
 	go s.heartbeat(lctx)
 	go s.notify(lctx)
+	go s.watchReplicas(lctx)
 	// Changes committed before this replica listens would never reach it:
 	// wait for LISTEN before serving.
 	select {
@@ -411,9 +426,11 @@ const readForChange = `SELECT v.n, coalesce(l.key, ''), coalesce(l.holds, '{}'),
 	CASE WHEN coalesce(l.key, '') = '' THEN nextval('locker_fence') END, coalesce(l.xmin::text, '')
 	FROM (SELECT $1::text AS n) v LEFT JOIN locker_locks l ON l.name = v.n`
 
-// readQueue reads the lock's live waiters, oldest first.
+// readQueue reads the lock's live waiters, oldest first, but for those of
+// replicas whose session is gone ($3, watchReplicas).
 const readQueue = `SELECT id, key, holder FROM locker_waiters
-	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval AND kept_until IS NULL ORDER BY id`
+	WHERE name = $1 AND heartbeat > clock_timestamp() - $2::interval AND kept_until IS NULL
+	AND NOT (replica = ANY($3)) ORDER BY id`
 
 // writeLock writes a changed lock only over the version it was read at
 // ($10), and only before $12 by the database's clock
@@ -721,7 +738,7 @@ func (s *Store) tryUpdate(ctx context.Context, name string, m lock.Mutation) (lo
 	defer cancel()
 	read := &pgx.Batch{}
 	read.Queue(readForChange, name)
-	read.Queue(readQueue, name, s.staleAfter())
+	read.Queue(readQueue, name, s.staleAfter(), s.goneReplicas())
 	br := s.pool.SendBatch(qctx, read)
 	var version int64
 	var now time.Time
