@@ -44,3 +44,12 @@ func SetServersOf(fn func(*pgstore.Store, context.Context) ([]pgstore.Session, e
 	serversOf, serversGone = fn, 0
 	return func() { serversOf, serversGone = old, oldGone }
 }
+
+// DuringMigrate makes locker migrate call fn after each lock it writes,
+// going on unless fn returns an error, until the returned function is
+// called. It writes one lock at a time meanwhile.
+func DuringMigrate(fn func(copied int) error) (restore func()) {
+	old, oldWorkers := migrateProgress, migrateWorkers
+	migrateProgress, migrateWorkers = fn, 1
+	return func() { migrateProgress, migrateWorkers = old, oldWorkers }
+}

@@ -191,29 +191,20 @@ func printReplaced(stdout io.Writer, replaced []*lock.Lock) {
 // original locker's format.
 func (mc *migration) exportOriginal(ctx context.Context, from, to string, stdout io.Writer) error {
 	var (
-		locks    []*lock.Lock
-		leftOut  []string
-		original bool
-		err      error
+		locks   []*lock.Lock
+		leftOut []string
 	)
 	if !isDatabase(from) {
-		// A source in the original locker's format is read as it is, as
-		// migrateLocks reads it: opened as a store, it would be converted
-		// in place, and the original locker could no longer read it.
-		if locks, leftOut, original, err = filestore.ReadOriginal(from); err != nil {
-			return fmt.Errorf("the source %s: %v", from, err)
-		}
-	}
-	switch {
-	case original:
-	case !isDatabase(from):
+		// Read, not opened as a server opens it: a source in the original
+		// locker's format would be converted in place, and the original
+		// locker could no longer read it.
 		c, err := readFileSource(from, 0)
 		if err != nil {
 			return err
 		}
 		defer c.Close() // no server starts on it meanwhile
-		locks = c.Locks
-	default:
+		locks, leftOut = c.Locks, c.Skipped
+	} else {
 		src, err := mc.openStore(ctx, from, "source", 0, 0)
 		if err != nil {
 			return err
@@ -286,28 +277,23 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		locks []*lock.Lock
 	)
 	if !isDatabase(from) {
-		// The original locker's file is read as it is, not converted in
-		// place as a server's start does: a copy that fails leaves it as
-		// it was, and one that works leaves it for the original locker.
-		if locks, res.leftOut, res.original, err = filestore.ReadOriginal(from); err != nil {
-			return res, fmt.Errorf("the source %s: %v", from, err)
+		// Read, not opened as a server opens it: that may compact it
+		// (cutting its history to this run's limit), cut off a torn
+		// record, start a segment, or convert the original locker's file
+		// in place. The source is the way back: it is left exactly as
+		// it was, for the original locker too, and locked until the copy
+		// ends, so that no server starts on it meanwhile.
+		if file, err = readFileSource(from, history); err != nil {
+			return res, err
 		}
-		if !res.original {
-			// Read too, not opened as a server opens it: that may
-			// compact it (cutting its history to this run's limit),
-			// cut off a torn record, start a segment. The source is
-			// the way back: it is left exactly as it was.
-			if file, err = readFileSource(from, history); err != nil {
-				return res, err
-			}
-			defer file.Close() // no server starts on it meanwhile
-			// Its counter, which can be above every token its locks
-			// show (a token in a record dropped by a start or by
-			// salvage, or legible in a torn one).
-			locks, res.maxFence = file.Locks, file.Fence
-		}
+		defer file.Close()
+		// Its counter, which can be above every token its locks show (a
+		// token in a record dropped by a start or by salvage, or legible
+		// in a torn one).
+		locks, res.maxFence = file.Locks, file.Fence
+		res.original, res.leftOut = file.Original, file.Skipped
 	}
-	if !res.original && file == nil {
+	if file == nil {
 		if src, err = mc.openStore(ctx, from, "source", history, 0); err != nil {
 			return res, err
 		}

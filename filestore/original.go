@@ -137,37 +137,3 @@ func WriteOriginal(path string, locks []*lock.Lock, now time.Time) (OriginalExpo
 	}
 	return res, syncDir(filepath.Dir(path))
 }
-
-// ReadOriginal reads the data file at path, when it is in the original
-// locker's format, as Open would convert it (the same checks, the same
-// fence tokens, in name order), without changing any file: locker migrate
-// copies from it and leaves it for the original locker, also when the copy
-// fails. ok is false, with no error, for any other file (or none), and
-// when a log of this server's is beside it (Open refuses that, saying why).
-// skipped names the free locks left out for their names.
-func ReadOriginal(path string) (locks []*lock.Lock, skipped []string, ok bool, err error) {
-	path, err = realPath(path)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
-		return nil, nil, false, nil
-	}
-	if segs, _ := listSegments(path); hasLog(segs) {
-		return nil, nil, false, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	defer f.Close()
-	st := &state{locks: map[string]*entry{}}
-	err = st.readSnapshot(newFrameReader(f), 0)
-	if !errors.Is(err, errLegacy) {
-		return nil, nil, false, nil // Open reads it, or says what is wrong
-	}
-	for _, e := range st.locks {
-		locks = append(locks, e.lock)
-	}
-	return locks, st.skipped, true, nil
-}

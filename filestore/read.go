@@ -19,6 +19,12 @@ type Contents struct {
 	History map[string][]lock.Event
 	// Fence is the fence counter: no token above it was ever handed out.
 	Fence uint64
+	// Original says the data file is in the original locker's format,
+	// read as Open converts it (left as it is: Read converts nothing).
+	Original bool
+	// Skipped names the original locker's free locks left out for their
+	// names, which are no longer valid lock names (Open leaves them out).
+	Skipped []string
 	// The store's locks, held until Close.
 	snapFile, lockFile *os.File
 }
@@ -59,7 +65,8 @@ func (c *Contents) Close() error {
 // locker migrate is refused unless opts.Migrating, as Open refuses it. A
 // missing data file is an error (Open would make a new store). The original
 // locker's file is read as Open converts it (its held locks get fence
-// tokens in name order; no history), and refused, as Open refuses it, with
+// tokens in name order; no history; Contents.Original and Skipped say so),
+// under the same locks, and refused, as Open refuses it, with
 // a log of this server's beside it.
 func Read(path string, opts Options) (*Contents, error) {
 	opts = opts.withDefaults()
@@ -91,6 +98,7 @@ func Read(path string, opts Options) (*Contents, error) {
 			return nil, legacyBesideLog(path, segs[0].path)
 		}
 		err = nil // st holds the locks as Open converts them
+		c.Original, c.Skipped = true, st.skipped
 	}
 	if err != nil {
 		return nil, err
