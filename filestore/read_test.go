@@ -175,3 +175,32 @@ func TestReadRefusesWhatOpenRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestReadOriginalLockerFileLocked: the original locker's file is read as
+// Open converts it, said so (Original, and Skipped naming the free locks
+// left out for their names), and locked until Close as any store is: a
+// start meanwhile is refused, and the file is left as it was.
+func TestReadOriginalLockerFileLocked(t *testing.T) {
+	const original = `{"name": {"locked_by": {"h": 1}, "key": "k"}, "bad\u0001": {"locked_by": {}, "key": ""}}`
+	path := filepath.Join(t.TempDir(), "legacy.json")
+	writeFile(t, path, []byte(original))
+	c, err := Read(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Original || len(c.Skipped) != 1 || c.Skipped[0] != "bad\x01" || len(c.Locks) != 1 || c.Fence != 1 {
+		t.Errorf("read: original %v, skipped %q, %d locks, fence %d", c.Original, c.Skipped, len(c.Locks), c.Fence)
+	}
+	if s, err := Open(path, Options{}); err == nil {
+		s.Close()
+		t.Error("a store opened while Read holds it")
+	} else if !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Errorf("opening while read: %v, want EWOULDBLOCK", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != original {
+		t.Errorf("the file was changed: %q, %v", b, err)
+	}
+}
