@@ -76,7 +76,9 @@ type LostError struct {
 	// TakenFence is the lock's token when the server has a hold of the
 	// same key and holder taken afresh since (the kept one ran out, then
 	// another call took the lock with them): that hold is not this
-	// one's. 0 otherwise.
+	// one's. It equals Fence when another holder kept the lock held under
+	// the key meanwhile (the token moves on only when the lock goes free):
+	// the new hold began at another time (Hold.Acquired). 0 otherwise.
 	TakenFence uint64
 	// Unrenewed is how long it has been since the last renewal that
 	// succeeded was sent (or since Keep was called); Left how long the
@@ -89,6 +91,8 @@ type LostError struct {
 
 func (e *LostError) Error() string {
 	switch {
+	case e.TakenFence != 0 && e.TakenFence == e.Fence:
+		return fmt.Sprintf("lock %q was lost and taken again under the same key and holder while it stayed held under fence %d (the hold began afresh)", e.Lock, e.Fence)
 	case e.TakenFence != 0:
 		return fmt.Sprintf("lock %q was lost and taken again under the same key and holder (fence %d, the kept hold's %d)", e.Lock, e.TakenFence, e.Fence)
 	case e.Presumed:
@@ -109,13 +113,17 @@ func (e *LostError) Unwrap() []error {
 // fail. Each renewal names the hold's fence token, so a hold the same key
 // and holder took afresh after this one was lost is not renewed in its
 // place (a server from before fenced renewals, which ignores the token,
-// renews that hold once before the keeper sees the new token and stops).
+// renews that hold once before the keeper sees the new token and stops;
+// so does any server when another holder kept the lock held under the key
+// meanwhile, which leaves the token as it was: the keeper sees that the
+// hold began afresh, and stops).
 // Stop it before releasing the hold.
 type Keeper struct {
 	c         *Client
 	name, key string
 	holder    string
 	fence     uint64
+	acquired  time.Time // when the kept hold began, by the server's clock
 	ask       time.Duration
 	notify    func(KeepEvent)
 	cancel    context.CancelFunc
@@ -190,7 +198,7 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 	ctx, cancel := context.WithCancel(ctx)
 	now := time.Now()
 	k := &Keeper{
-		c: c, name: l.Name, key: key, holder: holder, fence: l.Fence,
+		c: c, name: l.Name, key: key, holder: holder, fence: l.Fence, acquired: h.Acquired,
 		ask: ask, notify: o.Notify, cancel: cancel,
 		done: make(chan struct{}), lost: make(chan struct{}), lastRenewed: now,
 		lease: min(lease, ask), expiry: minTime(expiry, now.Add(ask)),
@@ -307,7 +315,7 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 		return ctx.Err()
 	}
 	switch {
-	case err == nil && nl.TakenAgainSince(k.fence):
+	case err == nil && (nl.TakenAgainSince(k.fence) || k.begunAfresh(nl)):
 		return k.lose(&LostError{Lock: k.name, Fence: k.fence, TakenFence: nl.Fence, Unrenewed: time.Since(k.Renewed())}, tell)
 	case err == nil:
 		// The lease granted, from when the renewal was sent (the server
@@ -341,6 +349,17 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 		k.interval = max(min(k.lease/20, time.Second), 10*time.Millisecond)
 	}
 	return nil
+}
+
+// begunAfresh reports whether the hold nl has for the keeper's holder began
+// at another time than the kept one: the kept hold ran out and the same
+// key and holder took the lock again while another holder kept it held
+// under the key, so that its fence token did not move on (and the server,
+// which checks only the token, renewed that hold). False when either time
+// is unknown.
+func (k *Keeper) begunAfresh(nl *Lock) bool {
+	h, ok := nl.Holds[k.holder]
+	return ok && !k.acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(k.acquired)
 }
 
 // renew sends one renewal with up to limit for its answer: a server that
