@@ -187,7 +187,7 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 	}
 	c.shortLease(l, *holder, ttl.d, "locker run renews it every third of that while the command runs")
 	name := l.Name
-	r := &runner{c: c, cl: cl, name: name, pool: *pool, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost, fence: l.Fence}
+	r := &runner{c: c, cl: cl, name: name, pool: *pool, key: *key, holder: *holder, ttl: ttl.d, killOnLost: *killOnLost, fence: l.Fence, acquired: l.Holds[*holder].Acquired}
 	if h, ok := l.Holds[*holder]; ok && !l.Legacy && !h.Expires.IsZero() {
 		// The server's, which may differ from --ttl (its default or
 		// maximum lease).
@@ -239,6 +239,11 @@ type runner struct {
 	ttl        time.Duration
 	killOnLost bool
 	fence      uint64 // the lock's fence token when we took it (0: a server without)
+	// acquired is when our hold began, by the server's clock (zero: it
+	// did not say): a hold of our key and holder that began at another
+	// time was taken afresh, even under our fence (a sibling holder kept
+	// the lock held under the key meanwhile).
+	acquired time.Time
 	// lease is the hold's lease as the server granted it (0: none, so a
 	// release that fails leaves the lock held until someone releases it).
 	lease     time.Duration
@@ -534,9 +539,10 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 			case err != nil && !unreachable(err):
 				readBack, err = false, nil
 			case err != nil:
-			case held < 0 && (countOf(now, o) == 0 || now.TakenAgainSince(r.fence)):
+			case held < 0 && (countOf(now, o) == 0 || now.TakenAgainSince(r.fence) || r.begunAfresh(now)):
 				// Gone, or taken afresh by another with our key and
-				// holder (a new fence token), whose hold is not ours.
+				// holder (a new fence token, or under ours a hold that
+				// began at another time), whose hold is not ours.
 				l = &client.Lock{Message: "nothing to release"}
 				if !r.stillLost.Swap(true) && r.started.Load() {
 					fmt.Fprintf(r.c.stderr, "locker run: LOCK LOST: '%s' was no longer ours when the command ended (force-released, or its lease ran out unrenewed): another process may have had it meanwhile\n", shown(r.name))
@@ -769,6 +775,15 @@ func (r *runner) startKeeping(ctx context.Context, l *client.Lock) (*client.Keep
 		return nil, k.Err()
 	}
 	return k, nil
+}
+
+// begunAfresh reports whether now has a hold of our holder that began at
+// another time than ours: taken afresh under our fence, while a sibling
+// holder kept the lock held under our key. False when either time is
+// unknown.
+func (r *runner) begunAfresh(now *client.Lock) bool {
+	h, ok := now.Holds[r.holder]
+	return ok && !r.acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(r.acquired)
 }
 
 // kept reports what the keeper of the hold saw.
