@@ -44,7 +44,7 @@ func TestLargeForgetReachesOtherReplicas(t *testing.T) {
 	for i := range 5 {
 		holder := strings.Repeat(string(rune('a'+i)), 500)
 		if _, _, err := a.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
-			events, err := lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 100 * time.Millisecond}, env)
+			events, err := lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 2 * time.Second}, env)
 			if err != nil {
 				t.Errorf("acquire: %v", err)
 			}
@@ -53,7 +53,10 @@ func TestLargeForgetReachesOtherReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // every lease has run out; nobody expired them
+	// Every lease has run out; nobody expired them. (2s: all five are
+	// taken before the first runs out, even on a loaded machine, so that
+	// no grant expires another's.)
+	time.Sleep(2300 * time.Millisecond)
 	var forgotten []lock.Event
 	if _, _, err := a.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		events, err := lock.Forget(l, env)
@@ -151,14 +154,25 @@ func TestAnnouncedEventsGoneFromTheHistoryAreAGap(t *testing.T) {
 	for i := range 7 {
 		holder := strings.Repeat(string(rune('a'+i)), 500)
 		change(func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
-			return lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 100 * time.Millisecond}, env)
+			return lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 2 * time.Second}, env)
 		})
 	}
-	time.Sleep(300 * time.Millisecond) // every lease has run out
+	// Every lease has run out. (2s: the seven holds are all taken before
+	// the first runs out, even on a loaded machine, so that none is
+	// expired by the next one's grant.)
+	time.Sleep(2300 * time.Millisecond)
 	g := make(chan struct{})
 	mu.Lock()
 	gate = g // a's announcements wait from here on
 	mu.Unlock()
+	// Let them go, also when the test fails: a.Close waits for them.
+	release := sync.OnceFunc(func() {
+		mu.Lock()
+		gate = nil
+		mu.Unlock()
+		close(g)
+	})
+	defer release()
 	expired := change(func(l *lock.Lock, env lock.Env) ([]lock.Event, error) { return lock.Expire(l, env.Now), nil })
 	if len(expired) != 7 || !byReference("x", expired) {
 		t.Fatalf("%d expired events, fitting in a notification: the test needs 7 that do not", len(expired))
@@ -167,10 +181,7 @@ func TestAnnouncedEventsGoneFromTheHistoryAreAGap(t *testing.T) {
 	change(func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
 		return lock.Acquire(l, lock.Request{Key: "new", Holder: "new"}, env)
 	})
-	mu.Lock()
-	gate = nil
-	mu.Unlock()
-	close(g)
+	release()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
@@ -233,7 +244,7 @@ func TestLargeForgetDoesNotHoldTheNewLockBack(t *testing.T) {
 	for i := range 5 {
 		holder := strings.Repeat(string(rune('a'+i)), 500)
 		if _, _, err := a.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
-			events, err := lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 100 * time.Millisecond}, env)
+			events, err := lock.Acquire(l, lock.Request{Key: key, Holder: holder, TTL: 2 * time.Second}, env)
 			if err != nil {
 				t.Errorf("acquire: %v", err)
 			}
@@ -254,7 +265,10 @@ func TestLargeForgetDoesNotHoldTheNewLockBack(t *testing.T) {
 			t.Fatalf("b heard %d of the 5 acquisitions", acquired)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // every lease has run out; nobody expired them
+	// Every lease has run out; nobody expired them. (2s: all five are
+	// taken before the first runs out, even on a loaded machine, so that
+	// no grant expires another's.)
+	time.Sleep(2300 * time.Millisecond)
 	var forgotten []lock.Event
 	if _, _, err := a.Update(ctx, name, func(l *lock.Lock, env lock.Env) []lock.Event {
 		events, err := lock.Forget(l, env)
