@@ -108,6 +108,12 @@ func TestWaitThroughAProxyWithAShortTimeout(t *testing.T) {
 	// Three requests of 1s each: the step has waited past the proxy's
 	// timeout.
 	waitUntil(t, "the step asks a third time", func() bool { return p.Puts.Load() >= 3 })
+	// Released while the step is in the server's queue, not between two
+	// of its requests: a kept place is not a waiter, and a release in
+	// that gap goes to the next in line (docs/api.md). The proxy counts a
+	// request before the server has it; the server keeps the place before
+	// it answers, so the third request alone makes two waiters again.
+	waitUntil(t, "the step's third request waits in the server's queue", waiters(2))
 	if _, err := c.Unlock(ctx, "slow", "a", ""); err != nil {
 		t.Fatal(err)
 	}
