@@ -39,6 +39,11 @@ type lockRequest struct {
 	// give back (0: whichever the key and holder have); on a force
 	// release, the holds to end (0: whatever holds the lock).
 	Fence uint64
+	// Acquired, on a release or refresh, names the hold meant by the time
+	// it began (zero: whichever the key and holder have): within one
+	// holding period (one fence) the same key and holder can have held
+	// several holds, one after another.
+	Acquired time.Time
 	// Metadata is nil when the body had none (JSON null counts as none).
 	Metadata json.RawMessage
 }
@@ -53,6 +58,7 @@ type requestBody struct {
 	TTL       *duration `json:"ttl"`
 	Force     *bool     `json:"force"`
 	Fence     *uint64   `json:"fence"`
+	Acquired  *string   `json:"acquired"`
 	// Metadata is a pool member's metadata (PUT /pool/{pool}/{member}).
 	Metadata json.RawMessage `json:"metadata"`
 }
@@ -293,11 +299,44 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 	if body.Fence != nil {
 		req.Fence = *body.Fence
 	}
+	// As for durations, a query value is checked even where the body's
+	// wins.
+	if req.Acquired, err = parseAcquired(q.Get("acquired")); err != nil {
+		return req, err
+	}
+	if body.Acquired != nil {
+		if req.Acquired, err = parseAcquired(*body.Acquired); err != nil {
+			return req, err
+		}
+	}
 	return req, nil
 }
 
+// parseAcquired reads the time a hold began, as the lock's holds show it
+// (RFC 3339, any precision, any zone); "" is none.
+func parseAcquired(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, lock.Errorf(lock.EINVALID, `acquired must be the time the hold began, as the lock's holds show it (RFC 3339, such as "2026-11-25T23:21:03.833Z"), not %q`, v)
+	}
+	return t, nil
+}
+
+// refuseAcquired refuses "acquired" on a request that does not release or
+// renew one hold (a PUT, a forced release, the pool routes): it would read
+// as a condition that nothing checks.
+func (req lockRequest) refuseAcquired(what string) error {
+	if req.Acquired.IsZero() {
+		return nil
+	}
+	return lock.Errorf(lock.EINVALID, `"acquired" names the hold a release or refresh is meant for; %s names none`, what)
+}
+
 // queryFields are the query parameters decodeLockRequest reads.
-var queryFields = []string{"key", "lock_by", "locked_by", "requestor", "wait", "ttl", "force", "fence"}
+var queryFields = []string{"key", "lock_by", "locked_by", "requestor", "wait", "ttl", "force", "fence", "acquired"}
 
 // times says n times in words: "twice", "3 times".
 func times(n int) string {
@@ -471,6 +510,8 @@ func fastBody(raw []byte, body *requestBody) bool {
 			body.Wait, ok = newDuration(s)
 		case "ttl":
 			body.TTL, ok = newDuration(s)
+		case "acquired":
+			body.Acquired = newString(s)
 		default:
 			return false
 		}

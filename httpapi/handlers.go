@@ -29,6 +29,9 @@ func (s *Server) handleAcquire() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		req, err := decodeKeyedRequest(w, r)
+		if err == nil {
+			err = req.refuseAcquired("a PUT, which takes a hold,")
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -56,6 +59,10 @@ func (s *Server) handleRelease() http.Handler {
 			return
 		}
 		if req.Force {
+			if err := req.refuseAcquired("a forced release, which ends every hold,"); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			s.forceRelease(w, r, name, req.Fence)
 			return
 		}
@@ -63,7 +70,7 @@ func (s *Server) handleRelease() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		l, released, err := s.svc.ReleaseFence(r.Context(), name, req.Key, req.Holder, req.Fence)
+		l, released, err := s.svc.ReleaseHold(r.Context(), name, req.Key, req.Holder, lock.HoldRef{Fence: req.Fence, Acquired: req.Acquired})
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -73,6 +80,7 @@ func (s *Server) handleRelease() http.Handler {
 			// releases ignores it, and its 200 proves nothing.
 			w.Header().Set("Locker-Fence-Checked", strconv.FormatUint(req.Fence, 10))
 		}
+		setAcquiredChecked(w, req.Acquired)
 		var msg string
 		switch {
 		case released:
@@ -89,6 +97,16 @@ func (s *Server) handleRelease() http.Handler {
 		}
 		s.writeLockResponse(w, msg, l)
 	})
+}
+
+// setAcquiredChecked says, on the answer to a release or refresh that named
+// its hold by the time it began, that this was checked: a server from
+// before the field ignores it, and its 200 proves nothing. The time is
+// written back in UTC, as the lock's holds show it.
+func setAcquiredChecked(w http.ResponseWriter, acquired time.Time) {
+	if !acquired.IsZero() {
+		w.Header().Set("Locker-Acquired-Checked", acquired.UTC().Format(time.RFC3339Nano))
+	}
 }
 
 // forceRelease ends every hold on the named lock, or with fence (not 0)
@@ -171,11 +189,12 @@ func (s *Server) handleRefresh() http.Handler {
 		}
 		took := time.Now()
 		ctx, began := lockservice.WithChangeBegan(r.Context())
-		l, err := s.svc.RefreshFence(ctx, name, req.Key, req.Holder, req.TTL, req.Fence)
+		l, err := s.svc.RefreshHold(ctx, name, req.Key, req.Holder, req.TTL, lock.HoldRef{Fence: req.Fence, Acquired: req.Acquired})
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		setAcquiredChecked(w, req.Acquired)
 		exp := l.Holds.Get(req.Holder).Expires
 		setLease(w, l, req.Holder, s.svc.Lease(req.TTL), took, began())
 		s.writeLockResponse(w, fmt.Sprintf("lease of %q on %q renewed: it now expires at %s", req.Holder, name, exp.Format("2006-01-02T15:04:05.000Z07:00")), l)

@@ -61,6 +61,9 @@ func (s *Server) handlePoolAcquire() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pool := r.PathValue("pool")
 		req, err := decodeKeyedRequest(w, r)
+		if err == nil {
+			err = req.refuseAcquired("taking a pool member")
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -83,6 +86,9 @@ func (s *Server) handlePoolAdd() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pool, name := r.PathValue("pool"), r.PathValue("member")
 		req, err := decodeLockRequest(w, r)
+		if err == nil {
+			err = req.refuseAcquired("adding a pool member")
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -106,6 +112,9 @@ func (s *Server) handlePoolRemove() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pool, name := r.PathValue("pool"), r.PathValue("member")
 		req, err := decodeLockRequest(w, r)
+		if err == nil {
+			err = req.refuseAcquired("removing a pool member")
+		}
 		if err == nil && req.Force {
 			err = s.mayForce(r)
 		}

@@ -94,8 +94,9 @@ func (m *model) acquire(r lock.Request, now time.Time, next uint64) string {
 	return ""
 }
 
-// release is DELETE /lock, with a fence or without (0).
-func (m *model) release(key, holder string, fence uint64, now time.Time) string {
+// release is DELETE /lock, with a fence or without (0), and with the time
+// the hold began or without (zero).
+func (m *model) release(key, holder string, fence uint64, acquired time.Time, now time.Time) string {
 	m.expire(now)
 	switch {
 	case m.free():
@@ -109,6 +110,9 @@ func (m *model) release(key, holder string, fence uint64, now time.Time) string 
 	if !ok {
 		return ""
 	}
+	if !acquired.IsZero() && !acquired.Equal(x.acquired) {
+		return lock.ECONFLICT
+	}
 	if x.count--; x.count == 0 {
 		delete(m.holds, holder)
 	} else {
@@ -119,7 +123,7 @@ func (m *model) release(key, holder string, fence uint64, now time.Time) string 
 }
 
 // refresh is POST /lock/{name}/refresh: exactly now+ttl, shorter or not.
-func (m *model) refresh(key, holder string, ttl time.Duration, fence uint64, now time.Time) string {
+func (m *model) refresh(key, holder string, ttl time.Duration, fence uint64, acquired time.Time, now time.Time) string {
 	if ttl <= 0 {
 		return lock.EINVALID
 	}
@@ -128,7 +132,7 @@ func (m *model) refresh(key, holder string, ttl time.Duration, fence uint64, now
 		return lock.ECONFLICT
 	}
 	x, ok := m.holds[holder]
-	if m.free() || !ok || fence != 0 && fence != m.fence {
+	if m.free() || !ok || fence != 0 && fence != m.fence || !acquired.IsZero() && !acquired.Equal(x.acquired) {
 		return lock.ENOTFOUND
 	}
 	x.expires = now.Add(ttl)
@@ -228,6 +232,24 @@ func runModel(t testing.TB, src source) {
 		}
 		return 0, "none"
 	}
+	// acquiredArg picks the time a hold began to send: none, the
+	// holder's hold's, one a nanosecond earlier (a hold taken before it).
+	acquiredArg := func(holder string) (time.Time, string) {
+		h, held := l.Holds.Lookup(holder)
+		switch src.pick(3) {
+		case 1:
+			if held {
+				return h.Acquired, "its own"
+			}
+			return now, "now"
+		case 2:
+			if held {
+				return h.Acquired.Add(-1), "earlier"
+			}
+			return t0, "the start"
+		}
+		return time.Time{}, "none"
+	}
 	for !src.done() {
 		key := modelKeys[src.pick(len(modelKeys))]
 		holder := modelHolders[src.pick(len(modelHolders))]
@@ -249,16 +271,18 @@ func runModel(t testing.TB, src source) {
 			events, got = lock.Acquire(&l, r, env)
 		case 2:
 			fence, which := fenceArg()
-			steps = append(steps, fmt.Sprintf("%s: release key %q holder %q fence %d (%s)", now.Sub(t0), key, holder, fence, which))
-			want = m.release(key, holder, fence, now)
-			events, got = lock.ReleaseFence(&l, key, holder, fence, lock.Env{Now: now, NextFence: nextFence})
+			acquired, began := acquiredArg(holder)
+			steps = append(steps, fmt.Sprintf("%s: release key %q holder %q fence %d (%s) acquired %s (%s)", now.Sub(t0), key, holder, fence, which, acquired.Format(time.RFC3339Nano), began))
+			want = m.release(key, holder, fence, acquired, now)
+			events, got = lock.ReleaseHold(&l, key, holder, lock.HoldRef{Fence: fence, Acquired: acquired}, lock.Env{Now: now, NextFence: nextFence})
 		case 3:
 			ttl := []time.Duration{-time.Second, 0, 1, time.Second, time.Hour}[src.pick(5)]
 			fence, which := fenceArg()
-			steps = append(steps, fmt.Sprintf("%s: refresh key %q holder %q ttl %v fence %d (%s)", now.Sub(t0), key, holder, ttl, fence, which))
-			want = m.refresh(key, holder, ttl, fence, now)
+			acquired, began := acquiredArg(holder)
+			steps = append(steps, fmt.Sprintf("%s: refresh key %q holder %q ttl %v fence %d (%s) acquired %s (%s)", now.Sub(t0), key, holder, ttl, fence, which, acquired.Format(time.RFC3339Nano), began))
+			want = m.refresh(key, holder, ttl, fence, acquired, now)
 			expired = want != lock.EINVALID
-			events, got = lock.Refresh(&l, key, holder, ttl, fence, lock.Env{Now: now, NextFence: nextFence})
+			events, got = lock.Refresh(&l, key, holder, ttl, lock.HoldRef{Fence: fence, Acquired: acquired}, lock.Env{Now: now, NextFence: nextFence})
 		case 4:
 			fence, which := fenceArg()
 			steps = append(steps, fmt.Sprintf("%s: force fence %d (%s)", now.Sub(t0), fence, which))

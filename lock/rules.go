@@ -100,26 +100,38 @@ func Acquire(l *Lock, r Request, env Env) ([]Event, error) {
 // nothing. Another key is an ECONFLICT error. When the last hold goes, the
 // lock becomes free.
 func Release(l *Lock, key, holder string, env Env) ([]Event, error) {
-	return ReleaseFence(l, key, holder, 0, env)
+	return ReleaseHold(l, key, holder, HoldRef{}, env)
 }
 
-// ReleaseFence is Release of a hold taken under fence only (0: whatever
-// hold holder has under key, as Release): a lock released, expired or
-// forced and taken again since (another fence, even by the same key and
-// holder, such as a job tried again) is refused with ECONFLICT, as
-// ForceReleaseFence refuses it, and left alone, so that a client whose
-// hold ran out cannot give back the newer one in its place. A free lock
-// has nothing to release either way. The fence names a holding period,
-// not a hold within it: holders sharing the key share it, and a holder
-// that re-entered, or left and came back within the period, has one
+// HoldRef names the hold a release or refresh is meant for, as the answer
+// that granted it showed it: the fence token of the holding period it was
+// taken in (0: any) and the time it began, its Acquired (zero: any). A
+// fence names a holding period, not a hold within it: while another
+// holder under the same key keeps the lock held, the period goes on, and
+// a hold that ran out or was released and was taken again by the same key
+// and holder meanwhile has the same fence. It began at another time: only
+// Acquired tells the two apart.
+type HoldRef struct {
+	Fence    uint64
+	Acquired time.Time
+}
+
+// ReleaseHold is Release of the hold ref names only: a lock released,
+// expired or forced and taken again since (another fence, even by the same
+// key and holder, such as a job tried again) is refused with ECONFLICT, as
+// ForceReleaseFence refuses it, and so is a hold of the holder that began
+// at another time than ref.Acquired (taken again within the period); both
+// are left alone, so that a client whose hold ran out cannot give back the
+// newer one in its place. A free lock, or a holder holding nothing, has
+// nothing to release either way. A holder that re-entered its hold has one
 // count given back, as Release gives it.
-func ReleaseFence(l *Lock, key, holder string, fence uint64, env Env) ([]Event, error) {
+func ReleaseHold(l *Lock, key, holder string, ref HoldRef, env Env) ([]Event, error) {
 	events := Expire(l, env.Now)
 	if l.Key == "" {
 		return events, nil
 	}
-	if fence != 0 && l.Fence != fence {
-		return events, staleFence(l, fence, "nothing was released")
+	if ref.Fence != 0 && l.Fence != ref.Fence {
+		return events, staleFence(l, ref.Fence, "nothing was released")
 	}
 	if l.Key != key {
 		return events, conflict(l)
@@ -127,6 +139,11 @@ func ReleaseFence(l *Lock, key, holder string, fence uint64, env Env) ([]Event, 
 	h, ok := l.Holds.Lookup(holder)
 	if !ok {
 		return events, nil
+	}
+	if !ref.Acquired.IsZero() && !h.Acquired.Equal(ref.Acquired) {
+		e := conflict(l)
+		e.Message = holdTakenAgain(l, key, holder, ref.Acquired, h.Acquired) + " (" + DescribeHolders(l) + "); nothing was released"
+		return events, e
 	}
 	h.Count--
 	l.Holds.Set(holder, h)
@@ -137,6 +154,12 @@ func ReleaseFence(l *Lock, key, holder string, fence uint64, env Env) ([]Event, 
 	}
 	freeIfEmpty(l, env.Now)
 	return append(events, ev), nil
+}
+
+// holdTakenAgain says that holder's hold of l under key that began at asked is
+// gone, and the hold it has now began at began.
+func holdTakenAgain(l *Lock, key, holder string, asked, began time.Time) string {
+	return fmt.Sprintf("lock %q: the hold of %q under key %q acquired at %s is gone: %q took the lock again at %s", l.Name, holder, key, asked.UTC().Format(time.RFC3339Nano), holder, began.UTC().Format(time.RFC3339Nano))
 }
 
 // GiveBack undoes one grant whose caller went away before it heard of it:
@@ -197,10 +220,12 @@ func GiveBackAgain(l *Lock, key, holder string, fence uint64, before, granted Ho
 
 // Refresh sets the lease of holder's hold to now+ttl without changing its
 // count. Nothing held by holder: ENOTFOUND; another key: ECONFLICT. With a
-// fence token (not 0), only the hold taken under it is refreshed: a lock
-// taken afresh since (a new token) is ENOTFOUND, so that a holder whose
+// fence token in ref (not 0), only a hold taken under it is refreshed, and
+// with ref.Acquired (not zero) only the hold that began then: a lock taken
+// afresh since (a new token), or a hold the same key and holder took again
+// within the period (another start), is ENOTFOUND, so that a holder whose
 // hold was lost cannot renew another's that has the same key and holder.
-func Refresh(l *Lock, key, holder string, ttl time.Duration, fence uint64, env Env) ([]Event, error) {
+func Refresh(l *Lock, key, holder string, ttl time.Duration, ref HoldRef, env Env) ([]Event, error) {
 	if ttl <= 0 {
 		return nil, Errorf(EINVALID, "refresh needs a ttl greater than zero")
 	}
@@ -212,6 +237,7 @@ func Refresh(l *Lock, key, holder string, ttl time.Duration, fence uint64, env E
 	if l.Key == "" || !ok {
 		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: %q holds nothing under key %q to refresh", l.Name, holder, key)}
 	}
+	fence := ref.Fence
 	if fence > l.Fence {
 		// Not a hold that is gone: one that never was (a token from
 		// another lock, or made up).
@@ -219,6 +245,9 @@ func Refresh(l *Lock, key, holder string, ttl time.Duration, fence uint64, env E
 	}
 	if fence != 0 && l.Fence != fence {
 		return events, &Error{Code: ENOTFOUND, Message: fmt.Sprintf("lock %q: the hold of %q under key %q with fence %d is gone; the lock was taken afresh (fence %d)", l.Name, holder, key, fence, l.Fence)}
+	}
+	if !ref.Acquired.IsZero() && !h.Acquired.Equal(ref.Acquired) {
+		return events, &Error{Code: ENOTFOUND, Message: holdTakenAgain(l, key, holder, ref.Acquired, h.Acquired) + "; nothing was renewed"}
 	}
 	h.Expires = env.Now.Add(ttl)
 	l.Holds.Set(holder, h)

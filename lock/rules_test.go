@@ -528,19 +528,23 @@ func TestReleaseConflictError(t *testing.T) {
 	}
 }
 
-// TestReleaseFence: an ordinary release with a fence gives back one hold
+// TestReleaseHold: an ordinary release with a fence gives back one hold
 // of the holder only while the lock's holding period is the one that
-// fence names. A lock released (or expired) and taken again since, even
-// by the same key and holder, is refused as a force with a stale fence is
-// (ECONFLICT, the lock's state) and left as it is; a free lock has
-// nothing to release whatever the fence. Fence 0 is Release as it was.
-func TestReleaseFence(t *testing.T) {
+// fence names, and with acquired only while the holder's hold is the one
+// that began then. A lock released (or expired) and taken again since,
+// even by the same key and holder, is refused as a force with a stale
+// fence is (ECONFLICT, the lock's state) and left as it is, and so is a
+// hold the holder took again within the period (a shared key); a free
+// lock has nothing to release whatever the fence. Fence 0 and no acquired
+// is Release as it was.
+func TestReleaseHold(t *testing.T) {
 	ago := at(-time.Hour)
 	tests := []struct {
 		name        string
 		before      lock.Lock
 		key, holder string
 		fence       uint64
+		acquired    time.Time
 		want        lock.Lock
 		wantEvents  []lock.Event
 		wantCode    string
@@ -630,6 +634,66 @@ func TestReleaseFence(t *testing.T) {
 			},
 		},
 		{
+			name: "shared key, the hold's own acquired and fence: one count goes",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(2, at(-time.Minute), never),
+				"h2": hold(1, ago, never),
+			}),
+			key: "K", holder: "h1", fence: 5, acquired: at(-time.Minute),
+			want: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, at(-time.Minute), never),
+				"h2": hold(1, ago, never),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name: "shared key, the holder's hold taken again within the period: refused, nothing changes",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, at(-time.Minute), never),
+				"h2": hold(1, ago, never),
+			}),
+			key: "K", holder: "h1", fence: 5, acquired: ago,
+			want: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, at(-time.Minute), never),
+				"h2": hold(1, ago, never),
+			}),
+			wantCode:    lock.ECONFLICT,
+			wantMessage: `lock "db": the hold of "h1" under key "K" acquired at 2024-03-01T11:00:00Z is gone: "h1" took the lock again at 2024-03-01T11:59:00Z (holders: h1 x1, h2 x1); nothing was released`,
+		},
+		{
+			name:   "acquired without a fence: refused all the same",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, at(-time.Minute), never)}),
+			key:    "K", holder: "h1", acquired: at(-time.Minute - 1),
+			want:        held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, at(-time.Minute), never)}),
+			wantCode:    lock.ECONFLICT,
+			wantMessage: `lock "db": the hold of "h1" under key "K" acquired at 2024-03-01T11:58:59.999999999Z is gone: "h1" took the lock again at 2024-03-01T11:59:00Z (holders: h1 x1); nothing was released`,
+		},
+		{
+			name:   "acquired, the same moment in another zone: released",
+			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", acquired: ago.In(time.FixedZone("", -5*60*60)),
+			want: lock.Lock{Name: "db", Fence: 5, FreeSince: t0},
+			wantEvents: []lock.Event{
+				{Type: lock.Released, Lock: "db", Key: "K", Holder: "h1", Count: 0, Fence: 5, Time: t0},
+			},
+		},
+		{
+			name:   "acquired, a holder holding nothing: nothing to do",
+			before: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
+			key:    "K", holder: "h1", acquired: ago,
+			want: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
+		},
+		{
+			name:   "acquired, another key: the key conflict",
+			before: held("X", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			key:    "K", holder: "h1", acquired: at(-time.Minute),
+			want:        held("X", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
+			wantCode:    lock.ECONFLICT,
+			wantMessage: `lock "db" is held by key "X" (holders: h1 x1)`,
+		},
+		{
 			name:   "fence 0: any hold, as Release",
 			before: held("K", 7, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
 			key:    "K", holder: "h1", fence: 0,
@@ -643,7 +707,7 @@ func TestReleaseFence(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newEnv()
 			l := tt.before.Clone()
-			events, err := lock.ReleaseFence(&l, tt.key, tt.holder, tt.fence, f.env(t0))
+			events, err := lock.ReleaseHold(&l, tt.key, tt.holder, lock.HoldRef{Fence: tt.fence, Acquired: tt.acquired}, f.env(t0))
 			if got := codeOf(t, err); got != tt.wantCode {
 				t.Fatalf("error code = %q (%v), want %q", got, err, tt.wantCode)
 			}
@@ -660,7 +724,7 @@ func TestReleaseFence(t *testing.T) {
 			checkLock(t, l, tt.want)
 			checkEvents(t, events, tt.wantEvents)
 			if f.calls != 0 {
-				t.Errorf("ReleaseFence called NextFence %d times", f.calls)
+				t.Errorf("ReleaseHold called NextFence %d times", f.calls)
 			}
 		})
 	}
@@ -782,7 +846,7 @@ func TestGiveBack(t *testing.T) {
 			before: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, ago, at(time.Hour))}),
 			req:    lock.Request{Key: "K", Holder: "h1"},
 			between: func(l *lock.Lock, env lock.Env) {
-				if _, err := lock.Refresh(l, "K", "h1", 2*time.Hour, 0, env); err != nil {
+				if _, err := lock.Refresh(l, "K", "h1", 2*time.Hour, lock.HoldRef{}, env); err != nil {
 					panic(err)
 				}
 			},
@@ -997,9 +1061,11 @@ func TestRefresh(t *testing.T) {
 		key, holder string
 		ttl         time.Duration
 		fence       uint64
+		acquired    time.Time
 		want        lock.Lock
 		wantEvents  []lock.Event
 		wantCode    string
+		wantMessage string
 	}{
 		{
 			name:   "with the hold's fence token: refreshed",
@@ -1016,6 +1082,35 @@ func TestRefresh(t *testing.T) {
 			key:    "K", holder: "h1", ttl: time.Second, fence: 5,
 			want:     held("K", 6, ago, map[string]lock.Hold{"h1": hold(1, ago, never)}),
 			wantCode: lock.ENOTFOUND,
+		},
+		{
+			name: "shared key, the hold's own acquired and fence: refreshed",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, at(-time.Minute), at(time.Minute)),
+				"h2": hold(1, ago, never),
+			}),
+			key: "K", holder: "h1", ttl: time.Hour, fence: 5, acquired: at(-time.Minute),
+			want: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, at(-time.Minute), at(time.Hour)),
+				"h2": hold(1, ago, never),
+			}),
+			wantEvents: []lock.Event{
+				{Type: lock.Refreshed, Lock: "db", Key: "K", Holder: "h1", Count: 1, Fence: 5, Time: t0, Expires: at(time.Hour)},
+			},
+		},
+		{
+			name: "shared key, the holder's hold taken again within the period: not found, its lease unchanged",
+			before: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, at(-time.Minute), at(time.Hour)),
+				"h2": hold(1, ago, never),
+			}),
+			key: "K", holder: "h1", ttl: time.Second, fence: 5, acquired: ago,
+			want: held("K", 5, ago, map[string]lock.Hold{
+				"h1": hold(1, at(-time.Minute), at(time.Hour)),
+				"h2": hold(1, ago, never),
+			}),
+			wantCode:    lock.ENOTFOUND,
+			wantMessage: `lock "db": the hold of "h1" under key "K" acquired at 2024-03-01T11:00:00Z is gone: "h1" took the lock again at 2024-03-01T11:59:00Z; nothing was renewed`,
 		},
 		{
 			name:   "extends the lease to now+ttl, count unchanged",
@@ -1111,9 +1206,12 @@ func TestRefresh(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newEnv()
 			l := tt.before.Clone()
-			events, err := lock.Refresh(&l, tt.key, tt.holder, tt.ttl, tt.fence, f.env(t0))
+			events, err := lock.Refresh(&l, tt.key, tt.holder, tt.ttl, lock.HoldRef{Fence: tt.fence, Acquired: tt.acquired}, f.env(t0))
 			if got := codeOf(t, err); got != tt.wantCode {
 				t.Fatalf("error code = %q (%v), want %q", got, err, tt.wantCode)
+			}
+			if tt.wantMessage != "" && err.Error() != tt.wantMessage {
+				t.Errorf("message = %q, want %q", err.Error(), tt.wantMessage)
 			}
 			checkLock(t, l, tt.want)
 			checkEvents(t, events, tt.wantEvents)
@@ -1162,7 +1260,7 @@ func TestFutureFence(t *testing.T) {
 		do               func() ([]lock.Event, error)
 	}{
 		{"refresh", lock.ENOTFOUND, `lock "db": fence 18446744073709551615 is higher than any this lock has had (its latest is 160): no hold of "h1" under key "K" was taken under it; nothing was renewed`,
-			func() ([]lock.Event, error) { return lock.Refresh(&l, "K", "h1", time.Hour, future, env) }},
+			func() ([]lock.Event, error) { return lock.Refresh(&l, "K", "h1", time.Hour, lock.HoldRef{Fence: future}, env) }},
 		{"force", lock.ECONFLICT, `lock "db": fence 161 is higher than any this lock has had: it is held by key "K" under fence 160 (holders: h1 x1); nothing was forced`,
 			func() ([]lock.Event, error) { return lock.ForceReleaseFence(&l, "op", 161, env) }},
 		{"forced removal", lock.ECONFLICT, `pool "p": member "db": fence 18446744073709551615 is higher than any it has had: it is held by key "K" under fence 160 (holders: h1 x1); nothing was forced or removed`,

@@ -378,7 +378,7 @@ func TestConcurrentClientsKeepTheRules(t *testing.T) {
 				}
 				released(l.Name, holder)
 				for range count {
-					got, _, err := e.svc.ReleaseFence(ctx, l.Name, key, holder, l.Fence)
+					got, _, err := e.svc.ReleaseHold(ctx, l.Name, key, holder, lock.HoldRef{Fence: l.Fence})
 					if err != nil && r.TTL == 0 {
 						problem("%s releasing %q (fence %d): %v, %+v", holder, l.Name, l.Fence, err, got)
 					}

@@ -582,24 +582,25 @@ func queued(l *lock.Lock, ahead []lock.Waiter, key string) error {
 // Release gives back one hold of holder under key. It returns the lock after
 // the change and whether a hold was released.
 func (s *Service) Release(ctx context.Context, name, key, holder string) (lock.Lock, bool, error) {
-	return s.ReleaseFence(ctx, name, key, holder, 0)
+	return s.ReleaseHold(ctx, name, key, holder, lock.HoldRef{})
 }
 
-// ReleaseFence is Release of a hold taken under fence only (0: any): a
-// lock taken again since (another fence, even by the same key and holder)
+// ReleaseHold is Release of the hold ref names only (lock.ReleaseHold): a
+// lock taken again since (another fence, even by the same key and holder),
+// or a hold the holder took again within the period (another acquired),
 // is refused (ECONFLICT, with the lock) and left alone.
-func (s *Service) ReleaseFence(ctx context.Context, name, key, holder string, fence uint64) (lock.Lock, bool, error) {
+func (s *Service) ReleaseHold(ctx context.Context, name, key, holder string, ref lock.HoldRef) (lock.Lock, bool, error) {
 	if err := lock.ValidateRelease(name, key, holder); err != nil {
 		return lock.Lock{}, false, err
 	}
-	return s.release(ctx, name, key, holder, fence)
+	return s.release(ctx, name, key, holder, ref)
 }
 
-func (s *Service) release(ctx context.Context, name, key, holder string, fence uint64) (lock.Lock, bool, error) {
+func (s *Service) release(ctx context.Context, name, key, holder string, ref lock.HoldRef) (lock.Lock, bool, error) {
 	var outcome error
 	released := false
 	l, _, err := s.change(ctx, name, nil, func(l *lock.Lock, env lock.Env) []lock.Event {
-		events, err := lock.ReleaseFence(l, key, holder, fence, env)
+		events, err := lock.ReleaseHold(l, key, holder, ref, env)
 		outcome = err
 		released = false
 		for _, ev := range events {
@@ -622,17 +623,17 @@ func (s *Service) Lease(ttl time.Duration) time.Duration {
 // Refresh extends holder's lease to ttl (clamped by the server's maximum)
 // from now.
 func (s *Service) Refresh(ctx context.Context, name, key, holder string, ttl time.Duration) (lock.Lock, error) {
-	return s.RefreshFence(ctx, name, key, holder, ttl, 0)
+	return s.RefreshHold(ctx, name, key, holder, ttl, lock.HoldRef{})
 }
 
-// RefreshFence is Refresh of the hold taken under fence only (0: any).
-func (s *Service) RefreshFence(ctx context.Context, name, key, holder string, ttl time.Duration, fence uint64) (lock.Lock, error) {
+// RefreshHold is Refresh of the hold ref names only (lock.Refresh).
+func (s *Service) RefreshHold(ctx context.Context, name, key, holder string, ttl time.Duration, ref lock.HoldRef) (lock.Lock, error) {
 	if err := (lock.Request{Key: key, Holder: holder}).Validate(name); err != nil {
 		return lock.Lock{}, err
 	}
 	ttl = s.Lease(ttl)
 	return s.update(ctx, name, nil, func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
-		return lock.Refresh(l, key, holder, ttl, fence, env)
+		return lock.Refresh(l, key, holder, ttl, ref, env)
 	})
 }
 
