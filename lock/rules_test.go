@@ -1260,7 +1260,9 @@ func TestFutureFence(t *testing.T) {
 		do               func() ([]lock.Event, error)
 	}{
 		{"refresh", lock.ENOTFOUND, `lock "db": fence 18446744073709551615 is higher than any this lock has had (its latest is 160): no hold of "h1" under key "K" was taken under it; nothing was renewed`,
-			func() ([]lock.Event, error) { return lock.Refresh(&l, "K", "h1", time.Hour, lock.HoldRef{Fence: future}, env) }},
+			func() ([]lock.Event, error) {
+				return lock.Refresh(&l, "K", "h1", time.Hour, lock.HoldRef{Fence: future}, env)
+			}},
 		{"force", lock.ECONFLICT, `lock "db": fence 161 is higher than any this lock has had: it is held by key "K" under fence 160 (holders: h1 x1); nothing was forced`,
 			func() ([]lock.Event, error) { return lock.ForceReleaseFence(&l, "op", 161, env) }},
 		{"forced removal", lock.ECONFLICT, `pool "p": member "db": fence 18446744073709551615 is higher than any it has had: it is held by key "K" under fence 160 (holders: h1 x1); nothing was forced or removed`,
