@@ -299,7 +299,8 @@ func (c *Client) Unlock(ctx context.Context, name, key, holder string) (*Lock, e
 // nothing is released. A free lock has nothing to give back (no error,
 // as Unlock). The token names a holding period, not one hold in it:
 // holders sharing the key share it, and a re-entered hold gives back one
-// count, as Unlock. 0 is any hold, as Unlock.
+// count, as Unlock. 0 is any hold, as Unlock. UnlockHold names the hold
+// itself.
 //
 // A server that predates fenced releases (the original locker, and Locker
 // before them) ignores the token and releases whatever hold the key and
@@ -307,23 +308,45 @@ func (c *Client) Unlock(ctx context.Context, name, key, holder string) (*Lock, e
 // then returns the lock as the server answered it together with an error
 // matching ErrFenceNotChecked: the release was made, unchecked.
 func (c *Client) UnlockFence(ctx context.Context, name, key, holder string, fence uint64) (*Lock, error) {
+	return c.UnlockHold(ctx, name, key, holder, HoldRef{Fence: fence})
+}
+
+// UnlockHold is Unlock of the hold h names only (l.Ref(holder) of the Lock
+// that Lock or Acquire returned for it): as UnlockFence, and besides, when
+// the holder's hold began at another time than h.Acquired (it was released
+// or ran out and the same key and holder took the lock again, while
+// another holder under the key kept it held, so under the same fence),
+// ErrLocked, and nothing is released. A holder holding nothing has
+// nothing to give back (no error).
+//
+// A server that predates the condition ignores h.Acquired, and perhaps
+// h.Fence (ErrFenceNotChecked, as UnlockFence), and releases whatever hold
+// the key and holder have: UnlockHold then returns the lock as answered
+// with an error matching ErrAcquiredNotChecked.
+func (c *Client) UnlockHold(ctx context.Context, name, key, holder string, h HoldRef) (*Lock, error) {
 	body := map[string]any{"key": key}
 	if holder != "" {
 		body["locked_by"] = holder
 	}
-	if fence != 0 {
-		body["fence"] = fence
+	if h.Fence != 0 {
+		body["fence"] = h.Fence
+	}
+	if !h.Acquired.IsZero() {
+		body["acquired"] = h.Acquired.Format(time.RFC3339Nano)
 	}
 	var w wireLock
 	if err := c.do(ctx, http.MethodDelete, lockPath(name), nil, body, 0, &w); err != nil {
 		return nil, err
 	}
 	l := w.lock(name)
-	if fence != 0 && w.fenceChecked != fence {
-		if holder == "" {
-			holder = key
-		}
-		return l, fmt.Errorf("locker client: %w: it released a hold of key %q and holder %q on %q whatever its fence, not only one taken under fence %d (%s)", ErrFenceNotChecked, key, holder, name, fence, l.Message)
+	if holder == "" {
+		holder = key
+	}
+	if h.Fence != 0 && w.fenceChecked != h.Fence {
+		return l, fmt.Errorf("locker client: %w: it released a hold of key %q and holder %q on %q whatever its fence, not only one taken under fence %d (%s)", ErrFenceNotChecked, key, holder, name, h.Fence, l.Message)
+	}
+	if !h.Acquired.IsZero() && !w.acquiredChecked.Equal(h.Acquired) {
+		return l, fmt.Errorf("locker client: %w: it released a hold of key %q and holder %q on %q whenever it began, not only the one acquired at %s (%s)", ErrAcquiredNotChecked, key, holder, name, h.Acquired.Format(time.RFC3339Nano), l.Message)
 	}
 	return l, nil
 }
@@ -368,8 +391,21 @@ func (c *Client) Refresh(ctx context.Context, name, key, holder string, ttl time
 // only: when the lock was taken afresh since (lost, then taken by another
 // with the same key and holder), ErrNotFound, and the other's hold is left
 // as it is. 0 is any hold, as Refresh. A server that predates it ignores
-// the token.
+// the token. RefreshHold names the hold itself.
 func (c *Client) RefreshFence(ctx context.Context, name, key, holder string, ttl time.Duration, fence uint64) (*Lock, error) {
+	return c.RefreshHold(ctx, name, key, holder, ttl, HoldRef{Fence: fence})
+}
+
+// RefreshHold is Refresh of the hold h names only (l.Ref(holder) of the
+// Lock that Lock or Acquire returned for it): as RefreshFence, and
+// besides, when the holder's hold began at another time than h.Acquired
+// (taken again by the same key and holder within the holding period, a
+// shared key keeping the lock held), ErrNotFound, and that hold's lease is
+// left as it is. A server that predates the condition ignores h.Acquired:
+// when its answer shows the holder's hold began at another time, the
+// renewal was of that hold, and RefreshHold returns the lock with an error
+// matching ErrAcquiredNotChecked.
+func (c *Client) RefreshHold(ctx context.Context, name, key, holder string, ttl time.Duration, h HoldRef) (*Lock, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("locker client: %w: Refresh needs a ttl greater than zero (%s)", ErrBadRequest, ttl)
 	}
@@ -377,14 +413,24 @@ func (c *Client) RefreshFence(ctx context.Context, name, key, holder string, ttl
 	if holder != "" {
 		body["lock_by"] = holder
 	}
-	if fence != 0 {
-		body["fence"] = fence
+	if h.Fence != 0 {
+		body["fence"] = h.Fence
+	}
+	if !h.Acquired.IsZero() {
+		body["acquired"] = h.Acquired.Format(time.RFC3339Nano)
 	}
 	var w wireLock
 	if err := c.do(ctx, http.MethodPost, lockPath(name)+"/refresh", nil, body, 0, &w); err != nil {
 		return nil, err
 	}
-	return w.lock(name), nil
+	l := w.lock(name)
+	if holder == "" {
+		holder = key
+	}
+	if got, ok := l.Holds[holder]; ok && !h.Acquired.IsZero() && !w.acquiredChecked.Equal(h.Acquired) && !got.Acquired.IsZero() && !got.Acquired.Equal(h.Acquired) {
+		return l, fmt.Errorf("locker client: %w: it renewed the hold of key %q and holder %q on %q that began at %s, not the one acquired at %s (%s)", ErrAcquiredNotChecked, key, holder, name, got.Acquired.Format(time.RFC3339Nano), h.Acquired.Format(time.RFC3339Nano), l.Message)
+	}
+	return l, nil
 }
 
 // Get returns the named lock's state; ErrNotFound for a name the server has

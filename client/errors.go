@@ -58,6 +58,17 @@ var (
 // lost. The release was made; the error comes with the lock's state.
 var ErrFenceNotChecked = errors.New("the server does not check the fence token of a release")
 
+// ErrAcquiredNotChecked: UnlockHold or RefreshHold named its hold by the
+// time it began (HoldRef.Acquired) and was answered by a server that does
+// not check it (Locker from before that condition): within the holding
+// period its fence names (another holder under the same key kept the lock
+// held), it may have released or renewed a hold the same key and holder
+// took again, not the one meant. UnlockHold returns it whenever the server
+// did not say it checked; RefreshHold only when the answer shows the
+// holder's hold began at another time (it renewed another's). The change
+// was made; the error comes with the lock's state.
+var ErrAcquiredNotChecked = errors.New("the server does not check the time a hold began")
+
 // ErrHolderNotChecked: RemoveMemberWith, forced and naming a holder or a
 // key, was answered by a server that does not check them (Locker from
 // before that condition): it removed the member and ended every hold on

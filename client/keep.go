@@ -354,9 +354,9 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 // begunAfresh reports whether the hold nl has for the keeper's holder began
 // at another time than the kept one: the kept hold ran out and the same
 // key and holder took the lock again while another holder kept it held
-// under the key, so that its fence token did not move on (and the server,
-// which checks only the token, renewed that hold). False when either time
-// is unknown.
+// under the key, so that its fence token did not move on (and a server
+// from before the acquired condition, which checks only the token,
+// renewed that hold). False when either time is unknown.
 func (k *Keeper) begunAfresh(nl *Lock) bool {
 	h, ok := nl.Holds[k.holder]
 	return ok && !k.acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(k.acquired)
@@ -367,7 +367,16 @@ func (k *Keeper) begunAfresh(nl *Lock) bool {
 func (k *Keeper) renew(ctx context.Context, limit time.Duration) (*Lock, error) {
 	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	l, err := k.c.RefreshFence(rctx, k.name, k.key, k.holder, k.ask, k.fence)
+	// Named by its fence and the time it began: a hold the same key and
+	// holder took again, under the same fence while a sibling holder kept
+	// the lock held, is refused (404), its lease left as it was.
+	l, err := k.c.RefreshHold(rctx, k.name, k.key, k.holder, k.ask, HoldRef{Fence: k.fence, Acquired: k.acquired})
+	if errors.Is(err, ErrAcquiredNotChecked) {
+		// A server from before the check renewed that other hold: the
+		// answer shows it, and step takes it as the loss it is
+		// (begunAfresh).
+		err = nil
+	}
 	if err != nil && rctx.Err() != nil && ctx.Err() == nil {
 		err = &ConnError{URL: k.c.URL(), Err: fmt.Errorf("no answer within %s", limit.Round(time.Millisecond))}
 	}

@@ -59,6 +59,7 @@ func (g *renewals) wrap(h http.Handler) http.Handler {
 			var body map[string]any
 			json.NewDecoder(r.Body).Decode(&body)
 			delete(body, "fence")
+			delete(body, "acquired") // a server from before fences has no later check either
 			b, _ := json.Marshal(body)
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		}
@@ -75,23 +76,34 @@ func (g *renewals) wrap(h http.Handler) http.Handler {
 }
 
 // shifted gives every time in the answers to changes (PUT, POST) as a
-// server whose clock is g.ahead ahead would; a GET is left as it is, for
+// server whose clock is g.ahead ahead would, and reads those the requests
+// send back (a hold's acquired) as it would; a GET is left as it is, for
 // the test to read the true expiry.
 func (g *renewals) shifted(h http.Handler) http.Handler {
+	times := regexp.MustCompile(`"\d{4}-\d\d-\d\dT[^"]*"`)
+	shift := func(s string, d time.Duration) string {
+		return times.ReplaceAllStringFunc(s, func(q string) string {
+			t, err := time.Parse(time.RFC3339Nano, q[1:len(q)-1])
+			if err != nil {
+				return q
+			}
+			return `"` + t.Add(d).Format(time.RFC3339Nano) + `"`
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			h.ServeHTTP(w, r)
 			return
 		}
+		b, _ := io.ReadAll(r.Body)
+		b = []byte(shift(string(b), -g.ahead))
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
-		body := regexp.MustCompile(`"\d{4}-\d\d-\d\dT[^"]*"`).ReplaceAllStringFunc(rec.Body.String(), func(q string) string {
-			t, err := time.Parse(time.RFC3339Nano, q[1:len(q)-1])
-			if err != nil {
-				return q
-			}
-			return `"` + t.Add(g.ahead).Format(time.RFC3339Nano) + `"`
-		})
+		body := shift(rec.Body.String(), g.ahead)
+		if v := rec.Header().Get("Locker-Acquired-Checked"); v != "" {
+			rec.Header().Set("Locker-Acquired-Checked", strings.Trim(shift(`"`+v+`"`, g.ahead), `"`))
+		}
 		for k, v := range rec.Header() {
 			w.Header()[k] = v
 		}

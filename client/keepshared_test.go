@@ -54,4 +54,10 @@ func TestKeepLosesAHoldTakenAfreshInASharedLock(t *testing.T) {
 	if n := ev.count(client.KeepRecovered); n != 0 {
 		t.Errorf("the keeper told %d KeepRecovered for another call's hold", n)
 	}
+	// The server refused the renewal (it names the kept hold by the time
+	// it began): the other call's hold keeps the hour it was granted, not
+	// the keeper's 300ms.
+	if now, err := c.Get(ctx, "prod"); err != nil || !now.Holds["k"].Expires.Equal(again.Holds["k"].Expires) {
+		t.Fatalf("the hold taken afresh is now %+v (%v); want its lease as granted, %v", now.Holds["k"], err, again.Holds["k"].Expires)
+	}
 }

@@ -102,6 +102,28 @@ func (l *Lock) TakenAgainSince(fence uint64) bool {
 	return fence != 0 && !l.Legacy && l.Fence != fence
 }
 
+// HoldRef names one hold, for UnlockHold and RefreshHold: the fence token
+// of the holding period it was taken in (0: any) and the time it began,
+// its Hold.Acquired (zero: any). A fence names a holding period, not a
+// hold in it: while another holder under the same key keeps the lock held,
+// a hold that ran out or was released and was taken again by the same key
+// and holder has the same fence, and only the time it began tells them
+// apart.
+type HoldRef struct {
+	Fence    uint64
+	Acquired time.Time
+}
+
+// Ref names holder's hold (the lock's key when holder is "") as l shows it:
+// pass the Lock that Lock or Acquire returned, to release or renew that
+// hold and no other.
+func (l *Lock) Ref(holder string) HoldRef {
+	if holder == "" {
+		holder = l.Key
+	}
+	return HoldRef{Fence: l.Fence, Acquired: l.Holds[holder].Acquired}
+}
+
 // Free reports whether nobody holds the lock.
 func (l *Lock) Free() bool { return l.Key == "" }
 
@@ -148,12 +170,17 @@ type wireLock struct {
 	// holderChecked: the server checked the holder (and key) of a forced
 	// pool removal (the answer's Locker-Holder-Checked: true).
 	holderChecked bool
+	// acquiredChecked is the time a release or refresh was checked
+	// against (the answer's Locker-Acquired-Checked); zero when the server
+	// did not say.
+	acquiredChecked time.Time
 }
 
 // checks reads what the answer's headers say the server checked.
 func (w *wireLock) checks(h http.Header) {
 	w.fenceChecked, _ = strconv.ParseUint(h.Get("Locker-Fence-Checked"), 10, 64)
 	w.holderChecked = h.Get("Locker-Holder-Checked") == "true"
+	w.acquiredChecked, _ = time.Parse(time.RFC3339Nano, h.Get("Locker-Acquired-Checked"))
 }
 
 func (w *wireLock) lock(name string) *Lock {
