@@ -501,6 +501,25 @@ func (f *fenceFlag) Set(s string) error {
 	return nil
 }
 
+// acquiredFlag is the time a hold began, as the lock's holds show it (RFC
+// 3339, any precision and zone).
+type acquiredFlag struct{ t time.Time }
+
+func (f *acquiredFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339Nano)
+}
+func (f *acquiredFlag) Set(s string) error {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("%q is not the time a hold began: give the hold's acquired as locker lock --json printed it (RFC 3339, such as 2026-11-25T23:21:03.833614Z)", s)
+	}
+	f.t = t
+	return nil
+}
+
 // durationFlag is a duration flag that takes what lock.ParseDuration
 // takes: "30s", "5m" or a number of seconds, never negative.
 type durationFlag struct{ d time.Duration }

@@ -122,12 +122,13 @@ func (c *clientCmd) leaseOutlived(ctx context.Context, cl *client.Client, l *cli
 }
 
 // giveBack releases the hold l shows was just taken with key and holder, by
-// its fence, so that a hold the same key and holder took afresh since is
-// not released in its place, and says what it did ("released it"); inCase
-// qualifies it (", in case it was still ours").
+// its fence and the time it began, so that a hold the same key and holder
+// took afresh since is not released in its place, and says what it did
+// ("released it"); inCase qualifies it (", in case it was still ours").
 func (c *clientCmd) giveBack(ctx context.Context, cl *client.Client, l *client.Lock, key, holder, inCase string) string {
-	_, err := cl.UnlockFence(context.WithoutCancel(ctx), l.Name, key, holder, l.Fence)
-	if err == nil {
+	_, err := cl.UnlockHold(context.WithoutCancel(ctx), l.Name, key, holder, l.Ref(holder))
+	if err == nil || errors.Is(err, client.ErrAcquiredNotChecked) {
+		// A server from before the acquired check checked the fence.
 		return "released it" + inCase
 	}
 	msg, _ := explain(err)
@@ -347,7 +348,7 @@ func waitingLine(name string, l *client.Lock, cmd string, o client.LockOptions, 
 	return line + "; waited " + human(waited)
 }
 
-const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--fence N] [--json]
+const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--fence N] [--acquired T] [--json]
        locker unlock NAME --force [--fence N] [--json]
 
 Gives back one hold on lock NAME taken with KEY by HOLDER (default: the key).
@@ -361,6 +362,13 @@ Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
                   and holder: a job tried again), exit 3 and nothing is
                   released. A server that does not check it releases by key
                   and holder, and a warning says so
+  --acquired T    only HOLDER's hold that began at time T (the hold's
+                  "acquired" in locker lock --json, holds.HOLDER.acquired):
+                  in a lock shared under one key, a hold the same key and
+                  holder took again while another holder kept the lock held
+                  has the same fence; this tells them apart (exit 3, nothing
+                  released). A server that does not check it releases by
+                  key, holder and fence, and a warning says so
   --force         release every hold, whatever the key: for an operator
                   cleaning up after a job that died. When the server has an
                   admin user (LOCKER_ADMIN_USER), only that user may. With
@@ -379,10 +387,15 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	var fenceValue fenceFlag
 	c.fs.Var(&fenceValue, "fence", "")
 	fence := (*uint64)(&fenceValue)
+	var acquired acquiredFlag
+	c.fs.Var(&acquired, "acquired", "")
 	asJSON := c.fs.Bool("json", false, "")
 	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)
+	}
+	if *force && !acquired.t.IsZero() {
+		return c.usage(errors.New("--force releases every hold: --acquired names one holder's, give it with --key"))
 	}
 	if *key == "" && !*force {
 		return c.usage(errors.New("--key is required: the key the lock was taken with (or --force to release it whatever the key)"))
@@ -422,18 +435,28 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	switch {
 	case *force:
 		l, err = cl.ForceUnlockFence(ctx, name, *fence)
-	case *fence != 0:
-		l, err = cl.UnlockFence(ctx, name, *key, *holder, *fence)
+	case *fence != 0 || !acquired.t.IsZero():
+		l, err = cl.UnlockHold(ctx, name, *key, *holder, client.HoldRef{Fence: *fence, Acquired: acquired.t})
 		var ae *client.APIError
 		switch {
+		case errors.Is(err, client.ErrAcquiredNotChecked):
+			// Released all the same, by key, holder and fence (if given).
+			c.notChecked("the time a hold began", fmt.Sprintf("it released a hold of key '%s' and holder '%s' whenever it began", shown(*key), shown(firstOf(*holder, *key))))
+			err = nil
 		case errors.Is(err, client.ErrFenceNotChecked):
 			// Released all the same, by key and holder: the read just
 			// before found the lock under that fence (or free).
 			c.notChecked("a release's fence", fmt.Sprintf("it released by key '%s' and holder '%s', whatever the fence (%s)", shown(*key), shown(firstOf(*holder, *key)), read))
 			err = nil
-		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() && ae.Lock.Fence != *fence:
+		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() && *fence != 0 && ae.Lock.Fence != *fence:
 			// Taken again between the read and the release.
 			return c.staleFence(name, *fence, ae.Lock, nothing)
+		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && ae.Lock.Key == *key:
+			// Under our key still: the holder's hold began at another
+			// time than --acquired (taken again). The server's words
+			// say when.
+			fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, ae.Message)
+			return ExitError{Code: exitHeld}
 		}
 	default:
 		l, err = cl.Unlock(ctx, name, *key, *holder)

@@ -561,15 +561,23 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 			}
 		}
 		if l == nil && err == nil {
-			// By our fence: a hold the same key and holder took afresh
-			// since (a job tried again with the same --key and
-			// --holder) is refused (ErrLocked), not released.
+			// By our fence and the time our hold began: a hold the same
+			// key and holder took afresh since (a job tried again with
+			// the same --key and --holder), even under our fence while
+			// a sibling holder kept the lock held, is refused
+			// (ErrLocked), not released. The read above narrows the
+			// window for a server that checks neither.
 			l, err = r.attempt(ctx, func(ctx context.Context) (*client.Lock, error) {
-				return r.cl.UnlockFence(ctx, r.name, r.key, r.holder, r.fence)
+				return r.cl.UnlockHold(ctx, r.name, r.key, r.holder, client.HoldRef{Fence: r.fence, Acquired: r.acquired})
 			})
-			if errors.Is(err, client.ErrFenceNotChecked) {
+			switch {
+			case errors.Is(err, client.ErrFenceNotChecked):
 				// Released all the same, by key and holder.
 				unchecked, err = true, nil
+			case errors.Is(err, client.ErrAcquiredNotChecked):
+				// By our fence, which covers our hold; the read
+				// above found it ours.
+				err = nil
 			}
 		}
 		if err == nil || !unreachable(err) {

@@ -675,3 +675,56 @@ func TestCLIRunGroupSignalReleases(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIReleaseByAcquired: locker unlock --acquired T releases the
+// holder's hold only if it began at T (holds.HOLDER.acquired of locker
+// lock --json), so that in a lock shared under one key, where a hold the
+// same key and holder took again keeps the fence (another holder kept the
+// lock held), that hold is left alone: exit 3, nothing released.
+func TestCLIReleaseByAcquired(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	env := []string{"LOCKER_URL=" + s.URL}
+	c := cliClient(t, s.URL)
+	ctx := context.Background()
+	if _, err := c.Lock(ctx, "sh", client.LockOptions{Key: "K", Holder: "sibling"}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code, _ := cliExec(env, "lock", "sh", "--key", "K", "--holder", "H", "--json")
+	var first struct {
+		Fence uint64
+		Holds map[string]struct{ Acquired string }
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &first) != nil || first.Holds["H"].Acquired == "" {
+		t.Fatalf("lock: exit %d %s %s", code, stdout, stderr)
+	}
+	if _, err := c.Unlock(ctx, "sh", "K", "H"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	again, err := c.Lock(ctx, "sh", client.LockOptions{Key: "K", Holder: "H"})
+	if err != nil || again.Fence != first.Fence {
+		t.Fatalf("taken again: %+v, %v; want fence %d", again, err, first.Fence)
+	}
+	fence := fmt.Sprint(first.Fence)
+	if _, stderr, code, _ := cliExec(env, "unlock", "sh", "--key", "K", "--holder", "H", "--fence", fence, "--acquired", first.Holds["H"].Acquired); code != 3 || !strings.Contains(stderr, "took the lock again at") || !strings.Contains(stderr, "nothing was released") {
+		t.Fatalf("unlock with the first hold's acquired: exit %d, %s", code, stderr)
+	}
+	if l, err := c.Get(ctx, "sh"); err != nil || l.LockedBy["H"] != 1 {
+		t.Fatalf("after the refused unlock: %+v, %v; want H's hold kept", l, err)
+	}
+	for _, bad := range [][]string{
+		{"--key", "K", "--holder", "H", "--acquired", "yesterday"},
+		{"--force", "--acquired", again.Holds["H"].Acquired.Format(time.RFC3339Nano)},
+	} {
+		if _, stderr, code, _ := cliExec(env, append([]string{"unlock", "sh"}, bad...)...); code != 2 || !strings.Contains(stderr, "--acquired") {
+			t.Errorf("unlock %q: exit %d, %s; want a usage error naming --acquired", bad, code, stderr)
+		}
+	}
+	if stdout, stderr, code, _ := cliExec(env, "unlock", "sh", "--key", "K", "--holder", "H", "--acquired", again.Holds["H"].Acquired.Format(time.RFC3339Nano)); code != 0 || !strings.Contains(stdout, "unlocked 'sh'") {
+		t.Fatalf("unlock with the hold's own acquired: exit %d, %s %s", code, stdout, stderr)
+	}
+	if l, err := c.Get(ctx, "sh"); err != nil || l.LockedBy["H"] != 0 || l.LockedBy["sibling"] != 1 {
+		t.Fatalf("after the unlock: %+v, %v; want H's hold released, sibling's kept", l, err)
+	}
+}
