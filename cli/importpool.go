@@ -9,9 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cloudfoundry-community/locker/client"
 	"github.com/cloudfoundry-community/locker/internal/shellquote"
@@ -47,7 +50,12 @@ metadata; a member claimed already stays claimed once (it is not locked
 twice); a member held with the import key that the repository now has
 unclaimed is released (only the claim read: one taken again since, by
 another import at the same time, is left). Members held under other keys
-are left as they are.
+are left as they are. A member an import claimed that was released in
+Locker since is left free while the repository still has that claim: in a
+git checkout, it is claimed again only if the claim's commit is not older
+than the release (a job still on pool-resource claimed it again); outside
+one the claim cannot be dated, and it is left free (the output says how to
+claim it). A lock whose claim or release fails is counted as FAILED only.
 
   --key KEY       key (and holder) for the claimed locks
                   (default ` + importKey + `)
@@ -277,9 +285,16 @@ func (im *importer) run(ctx context.Context, locks []repoLock) error {
 		}
 		line, err := im.one(ctx, l, before[l.pool])
 		if err != nil {
+			// Counted as failed only, whatever was done before the
+			// step that failed (its line says what).
 			im.failed++
 			msg, _ := explain(err)
-			fmt.Fprintf(im.out, "  %s: FAILED: %s\n", shown(l.member), msg)
+			var se *stepError
+			if errors.As(err, &se) {
+				fmt.Fprintf(im.out, "  %s: %s; %s FAILED: %s\n", shown(l.member), shown(se.done), se.step, msg)
+			} else {
+				fmt.Fprintf(im.out, "  %s: FAILED: %s\n", shown(l.member), msg)
+			}
 			continue
 		}
 		fmt.Fprintf(im.out, "  %s: %s\n", shown(l.member), shown(line))
@@ -345,11 +360,23 @@ func countClaimed(locks []repoLock) int {
 	return n
 }
 
-// one imports one lock and says what it did.
+// stepError is a step of importing a lock (its claim or release) that
+// failed once done (the lock added, its metadata updated) was done.
+type stepError struct {
+	step, done string
+	err        error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// one imports one lock and says what it did. A lock is counted once: as
+// added, updated or unchanged once every step of it is done; when one
+// fails, only as failed (by the caller).
 func (im *importer) one(ctx context.Context, l repoLock, existing map[string]client.Lock) (string, error) {
 	var parts []string
 	prev, wasMember := existing[l.member]
-	var counter *int // counted once the server has it
+	var counter *int // counted once every step is done
 	switch {
 	case !wasMember:
 		counter = &im.added
@@ -425,7 +452,9 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 			return "", err
 		}
 	}
-	*counter++
+	failed := func(step string, err error) (string, error) {
+		return "", &stepError{step: step, done: strings.Join(parts, "; "), err: err}
+	}
 
 	ours := !cur.Free() && cur.Key == im.key && len(cur.LockedBy) == 1 && cur.LockedBy[im.key] > 0
 	switch {
@@ -433,13 +462,25 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 		im.claimed++
 		parts = append(parts, "claimed with key '"+im.key+"'")
 	case l.claimed && cur.Free():
+		if wasMember {
+			left, err := im.releasedSinceImported(ctx, l, cur)
+			if err != nil {
+				return failed("claim", err)
+			}
+			if left != "" {
+				*counter++
+				parts = append(parts, im.verb("left free")+": "+left)
+				return strings.Join(parts, "; "), nil
+			}
+		}
 		if !im.dryRun {
 			if _, err := im.cl.Lock(ctx, l.member, client.LockOptions{Key: im.key, Holder: im.key}); err != nil {
 				if errors.Is(err, client.ErrLocked) {
+					*counter++
 					msg, _ := explain(err)
 					return strings.Join(parts, "; ") + "; not claimed: " + msg, nil
 				}
-				return "", err
+				return failed("claim", err)
 			}
 		}
 		im.claimed++
@@ -461,9 +502,10 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 				switch {
 				case err == nil, errors.Is(err, client.ErrFenceNotChecked):
 				case cur.Fence != 0 && errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free():
+					*counter++
 					return strings.Join(parts, "; ") + fmt.Sprintf("; not released: claimed again since it was read (fence %d now: %s): left as it is", ae.Lock.Fence, heldBy(ae.Lock)), nil
 				default:
-					return "", err
+					return failed("release", err)
 				}
 			}
 		}
@@ -472,7 +514,100 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 	case !cur.Free():
 		parts = append(parts, fmt.Sprintf("held on the server by %s (key '%s'): left as it is", holderList(cur), cur.Key))
 	}
+	*counter++
 	return strings.Join(parts, "; "), nil
+}
+
+// releasedSinceImported says why a member that the repository has claimed
+// and the server has free is left free: when an import claimed it before
+// and it was released in Locker since (by hand, or by a job moved to
+// Locker: docs/pools.md's step 3), while the repository, no longer written
+// to by that pipeline, still has the claim that import took. Claimed again,
+// it would be held by nobody at work, and nobody would release it. "" when
+// it is to be claimed: no import claimed it (the server's history shows no
+// hold of the import key), or the repository's claim, dated by its git
+// commit, is not older than the time it was freed (a job still on
+// pool-resource claimed it again since). A checkout whose claim cannot be
+// dated (not a git checkout, the file not committed as it is) leaves it
+// free, saying how to claim it.
+func (im *importer) releasedSinceImported(ctx context.Context, l repoLock, cur *client.Lock) (string, error) {
+	h, err := im.cl.History(ctx, l.member)
+	if errors.Is(err, client.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	imported := false
+	for _, e := range h {
+		imported = imported || (e.Type == "acquired" && e.Key == im.key)
+	}
+	if !imported {
+		return "", nil
+	}
+	// When it became free: a server that does not say is read from the
+	// history, whose last event is then what freed it.
+	freed := cur.FreeSince
+	if freed.IsZero() && len(h) > 0 {
+		freed = h[len(h)-1].Time
+	}
+	claimed, undated := claimCommitTime(ctx, l.path)
+	// A commit's time has whole seconds: one in the second the lock was
+	// freed may be after it, and is taken as the newer.
+	if undated == "" && !freed.IsZero() && !freed.Truncate(time.Second).After(claimed) {
+		return "", nil
+	}
+	why := "the repository does not date its claim (" + undated + ")"
+	if undated == "" {
+		why = "the repository's claim is older (committed " + claimed.UTC().Format(time.RFC3339) + ")"
+	}
+	since := "free"
+	if !freed.IsZero() {
+		since = "free since " + freed.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("released on the server since an import claimed it (%s); %s: if the repository's claimant holds it now, claim it with: %s",
+		since, why, shellquote.Locker([]string{"lock"}, []string{l.member}, "--key", im.key)), nil
+}
+
+// claimCommitTime is when the lock file at path was committed where it is,
+// in the git checkout it is in; or why that is not known.
+func claimCommitTime(ctx context.Context, path string) (time.Time, string) {
+	git := func(args ...string) (string, string) {
+		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", filepath.Dir(path)}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		switch {
+		case errors.Is(err, exec.ErrNotFound):
+			return "", "git is not installed"
+		case err != nil && strings.Contains(stderr.String(), "not a git repository"):
+			return "", "not a git checkout"
+		case err != nil:
+			msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+			if msg == "" {
+				msg = err.Error()
+			}
+			return "", "git: " + msg
+		}
+		return strings.TrimSpace(string(out)), ""
+	}
+	name := filepath.Base(path)
+	changed, why := git("status", "--porcelain", "--", name)
+	switch {
+	case why != "":
+		return time.Time{}, why
+	case changed != "":
+		return time.Time{}, "the file is changed in the checkout since its last commit"
+	}
+	out, why := git("log", "-1", "--format=%ct", "--", name)
+	if why != "" {
+		return time.Time{}, why
+	}
+	secs, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		return time.Time{}, "not committed"
+	}
+	return time.Unix(secs, 0), ""
 }
 
 // claimFirst locks the lock name with the import key if it is free (or not
