@@ -67,8 +67,10 @@ Flags:
   --force        copy even if the target already holds locks: a lock of the
                  same name is replaced (its history appended to; each is
                  listed, with its holders, who lose their holds, also by a
-                 copy that stops half way), the others
-                 are kept. A lock that is there as the source has it (copied
+                 copy that stops half way); the target's other locks,
+                 which the source does not have, are kept as they are,
+                 held ones still held (a holder may be at work), and
+                 listed, held ones with their holders. A lock that is there as the source has it (copied
                  by a run that stopped half way) is left as it is, so running
                  the copy again with --force finishes it. Until a copy has
                  written its last lock, the target is marked unfinished
@@ -161,6 +163,7 @@ func runMigrate(ctx context.Context, args []string, env Env, stdout, stderr io.W
 	}
 	fmt.Fprintln(stdout)
 	printReplaced(stdout, res.replaced)
+	printKept(stdout, res.kept)
 	if res.already > 0 {
 		fmt.Fprintf(stdout, "left %s already in the target as %s in the source (copied by an earlier run)\n", count(res.already, "lock", "locks"), plural(res.already, "it is", "they are"))
 	}
@@ -185,6 +188,29 @@ func printReplaced(stdout io.Writer, replaced []*lock.Lock) {
 		fmt.Fprintf(stdout, " %q, %s", l.Name, salvagedState(l, false))
 	}
 	fmt.Fprintln(stdout)
+}
+
+// printKept lists the target's locks that a copy with --force kept as they
+// were, the source not having them (or having them only free and never
+// used): the held ones with their holders, who keep their holds, whether
+// at work or stale; the free ones counted.
+func printKept(stdout io.Writer, kept []*lock.Lock) {
+	if len(kept) == 0 {
+		return
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Name < kept[j].Name })
+	var held []string
+	for _, l := range kept {
+		if !l.Free() {
+			held = append(held, fmt.Sprintf("%q, %s", l.Name, salvagedState(l, false)))
+		}
+	}
+	fmt.Fprintf(stdout, "kept %s the target had that the source does not, as %s: %d free", count(len(kept), "lock", "locks"), plural(len(kept), "it was", "they were"), len(kept)-len(held))
+	if len(held) == 0 {
+		fmt.Fprintln(stdout)
+		return
+	}
+	fmt.Fprintf(stdout, ", and %d held: %s. Their holders keep their holds: release a stale one with locker unlock NAME --force once a server runs on the target\n", len(held), strings.Join(held, "; "))
 }
 
 // exportOriginal writes the locks of the store from to the file to in the
@@ -255,6 +281,7 @@ type migrateResult struct {
 	original                     bool         // the source is the original locker's file
 	leftOut                      []string     // its free locks with names no longer valid
 	replaced                     []*lock.Lock // the target's locks written over (--force)
+	kept                         []*lock.Lock // the target's locks the source does not have (--force)
 	maxFence                     uint64
 }
 
@@ -406,8 +433,13 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 			// A free lock with no history and no pool (imported from
 			// the original locker's file and never used since) has
 			// nothing to copy: a store writes nothing without events.
+			// The target's lock of that name, if any, is kept as it is,
+			// and listed as the target's own.
 			mu.Lock()
 			res.skipped++
+			if cur := there[l.Name]; cur != nil {
+				res.kept = append(res.kept, cur)
+			}
 			mu.Unlock()
 			return nil
 		}
@@ -452,6 +484,18 @@ func (mc *migration) migrateLocks(ctx context.Context, from, to string, force bo
 		return res, err
 	}
 	allWritten = true
+	// The target's locks that the source does not have are kept as they
+	// are: a hold among them may be at work (two stores merged), and
+	// dropped it would be handed to a second holder. They are listed.
+	inSource := make(map[string]bool, len(locks))
+	for _, l := range locks {
+		inSource[l.Name] = true
+	}
+	for _, l := range existing {
+		if !inSource[l.Name] {
+			res.kept = append(res.kept, l)
+		}
+	}
 	// Every lock is written: the mark goes, a database's now (each
 	// write is committed), a file's once closing made everything durable.
 	if pg, ok := dst.(*pgstore.Store); ok {
