@@ -55,7 +55,10 @@ Locker since is left free while the repository still has that claim: in a
 git checkout, it is claimed again only if the claim's commit is not older
 than the release (a job still on pool-resource claimed it again); outside
 one the claim cannot be dated, and it is left free (the output says how to
-claim it). A lock whose claim or release fails is counted as FAILED only.
+claim it). A claim that ran out (a lease the server gives every hold:
+LOCKER_DEFAULT_TTL, LOCKER_MAX_TTL; the output says when it ends) is
+claimed again. A lock whose claim or release fails is counted as FAILED
+only.
 
   --key KEY       key (and holder) for the claimed locks
                   (default ` + importKey + `)
@@ -394,7 +397,7 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 	}
 	parts[0] += " (" + state + " in the repository)"
 
-	var cur *client.Lock
+	var cur, claim *client.Lock
 	claimedFirst := false
 	if im.dryRun {
 		// What the server would refuse is no "would be added".
@@ -420,10 +423,7 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 			}
 		}
 	} else {
-		var (
-			claim *client.Lock
-			err   error
-		)
+		var err error
 		if l.claimed && !wasMember {
 			// Claimed before it joins the pool: added free, it would be
 			// handed at once to a pipeline waiting on the pool (one moved
@@ -460,7 +460,7 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 	switch {
 	case claimedFirst:
 		im.claimed++
-		parts = append(parts, "claimed with key '"+im.key+"'")
+		parts = append(parts, "claimed with key '"+im.key+"'"+leaseNote(claim))
 	case l.claimed && cur.Free():
 		if wasMember {
 			left, err := im.releasedSinceImported(ctx, l, cur)
@@ -474,7 +474,8 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 			}
 		}
 		if !im.dryRun {
-			if _, err := im.cl.Lock(ctx, l.member, client.LockOptions{Key: im.key, Holder: im.key}); err != nil {
+			var err error
+			if claim, err = im.cl.Lock(ctx, l.member, client.LockOptions{Key: im.key, Holder: im.key}); err != nil {
 				if errors.Is(err, client.ErrLocked) {
 					*counter++
 					msg, _ := explain(err)
@@ -484,7 +485,7 @@ func (im *importer) one(ctx context.Context, l repoLock, existing map[string]cli
 			}
 		}
 		im.claimed++
-		parts = append(parts, im.verb("claimed")+" with key '"+im.key+"'")
+		parts = append(parts, im.verb("claimed")+" with key '"+im.key+"'"+leaseNote(claim))
 	case l.claimed && ours:
 		parts = append(parts, "claimed already")
 	case l.claimed:
@@ -538,12 +539,25 @@ func (im *importer) releasedSinceImported(ctx context.Context, l repoLock, cur *
 	if err != nil {
 		return "", err
 	}
-	imported := false
-	for _, e := range h {
-		imported = imported || (e.Type == "acquired" && e.Key == im.key)
+	// The import's last claim, and what ended it: given back (by hand,
+	// by a job, forced), or run out (a lease the server gave it), which
+	// nobody gave back, and is claimed again as one never claimed.
+	last := -1
+	for i, e := range h {
+		if string(e.Type) == string(lock.Acquired) && e.Key == im.key {
+			last = i
+		}
 	}
-	if !imported {
+	if last < 0 {
 		return "", nil
+	}
+	for _, e := range h[last+1:] {
+		if string(e.Type) == string(lock.Expired) {
+			return "", nil
+		}
+		if string(e.Type) == string(lock.Forced) || (string(e.Type) == string(lock.Released) && e.Key == im.key && e.Count == 0) {
+			break
+		}
 	}
 	// When it became free: a server that does not say is read from the
 	// history, whose last event is then what freed it.
@@ -627,6 +641,17 @@ func (im *importer) claimFirst(ctx context.Context, name string) (*client.Lock, 
 		return nil, nil
 	}
 	return l, err
+}
+
+// leaseNote says when the import's claim l ends, if the server gave it a
+// lease (LOCKER_DEFAULT_TTL, LOCKER_MAX_TTL; the import asks for none):
+// then, the lock is free in Locker and handed to the next pipeline that
+// asks for it, whether or not the repository's claimant still holds it.
+func leaseNote(l *client.Lock) string {
+	if l == nil || l.Holds[l.Key].Expires.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf(", with a lease the server gave it: it ends at %s, whether or not the repository's claimant still holds the lock (the server's LOCKER_DEFAULT_TTL or LOCKER_MAX_TTL)", l.Holds[l.Key].Expires.UTC().Format(time.RFC3339))
 }
 
 func (im *importer) verb(v string) string {
