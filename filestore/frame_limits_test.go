@@ -372,7 +372,7 @@ func TestRenewalsAtTheLimitAreNotRefused(t *testing.T) {
 	})
 	for n := range held {
 		update(fmt.Sprintf("renewing holder %d", n), func(l *lock.Lock, env lock.Env) []lock.Event {
-			ev, _ := lock.Refresh(l, "k", fmt.Sprintf("h%04d", n), time.Hour+time.Duration(n+1)*time.Nanosecond, 0, env)
+			ev, _ := lock.Refresh(l, "k", fmt.Sprintf("h%04d", n), time.Hour+time.Duration(n+1)*time.Nanosecond, lock.HoldRef{}, env)
 			return ev
 		})
 	}

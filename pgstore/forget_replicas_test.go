@@ -50,7 +50,7 @@ func forget(l *lock.Lock, env lock.Env) ([]lock.Event, error) { return lock.Forg
 // under fence.
 func renew(fence uint64) func(*lock.Lock, lock.Env) ([]lock.Event, error) {
 	return func(l *lock.Lock, env lock.Env) ([]lock.Event, error) {
-		return lock.Refresh(l, "k", "k", time.Hour, fence, env)
+		return lock.Refresh(l, "k", "k", time.Hour, lock.HoldRef{Fence: fence}, env)
 	}
 }
 
