@@ -44,3 +44,11 @@ func (s *Store) Sees(replica string) (seen, gone bool) {
 	defer s.mu.Unlock()
 	return s.seen[replica], slices.Contains(s.gone, replica)
 }
+
+// SetWatchLogEvery has a replica whose look for gone replicas fails log
+// that it still fails at most every d, for the test.
+func SetWatchLogEvery(t *testing.T, d time.Duration) {
+	old := watchLogEvery
+	watchLogEvery = d
+	t.Cleanup(func() { watchLogEvery = old })
+}

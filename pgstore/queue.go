@@ -276,6 +276,13 @@ const readReplicas = `WITH w AS (
 		hashtext(coalesce(current_schema(), '') || ' ' || w.replica)::oid IN (SELECT objid FROM held)
 	FROM w`
 
+// watchLogEvery is how often, at most, a replica whose look for gone
+// replicas (watchReplicas) fails logs that it still fails (a variable for
+// tests): the first failure is logged at once, and every look (each
+// PresenceCheck, 1s by default) would fill the log for as long as the
+// database does not answer it.
+var watchLogEvery = time.Minute
+
 // watchReplicas finds, every PresenceCheck, the other replicas with live
 // waiters whose session holding their replicaLock is gone (see there), so
 // that the queue passes their waiters over, and wakes the waiters of the
@@ -296,6 +303,16 @@ func (s *Store) watchReplicas(ctx context.Context) {
 	}
 	t := time.NewTicker(s.opts.PresenceCheck)
 	defer t.Stop()
+	// A failing look is logged when the first fails, then at most once
+	// every watchLogEvery with the failures since (unlogged), and once
+	// more when a look works again, with how long they failed: while
+	// they fail, a replica that dies is not seen to (its waiters hold
+	// their locks' queues until their heartbeat goes stale), and the
+	// operator should know.
+	var (
+		failures, unlogged  int
+		downSince, loggedAt time.Time
+	)
 	for {
 		select {
 		case <-t.C:
@@ -325,7 +342,31 @@ func (s *Store) watchReplicas(ctx context.Context) {
 		}
 		cancel()
 		if err != nil {
-			continue // as they were, until the database answers
+			if ctx.Err() != nil {
+				return // closing
+			}
+			// The replicas passed over stay as they were, until the
+			// database answers.
+			now := time.Now()
+			if failures == 0 {
+				downSince = now
+			}
+			failures++
+			unlogged++
+			switch {
+			case failures == 1:
+				s.opts.Logger.Warn("looking for gone replicas failed; retrying", "err", err, "every", s.opts.PresenceCheck)
+				unlogged, loggedAt = 0, now
+			case now.Sub(loggedAt) >= watchLogEvery:
+				s.opts.Logger.Warn("looking for gone replicas still fails; retrying", "err", err,
+					"failures_since_last_message", unlogged, "down_for", now.Sub(downSince).Round(time.Millisecond))
+				unlogged, loggedAt = 0, now
+			}
+			continue
+		}
+		if failures > 0 {
+			s.opts.Logger.Info("looking for gone replicas works again", "down_for", time.Since(downSince).Round(time.Millisecond), "failed_looks", failures)
+			failures, unlogged = 0, 0
 		}
 		gone := []string{}
 		var wake []string
