@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cloudfoundry-community/locker/lock"
@@ -20,8 +21,14 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 	// lock refused to all for 10 s after waiters hung up at once).
 	qctx, cancel := s.bounded(context.WithoutCancel(ctx))
 	defer cancel()
-	s.retryingLeaves.RLock() // until the ticket is live (see the field)
-	defer s.retryingLeaves.RUnlock()
+	// Until the ticket is live (see the field). Nothing is written yet:
+	// a request that ends, or whose bound runs out, while the heartbeat
+	// retries failed Leaves (which it does when the database has just
+	// failed, each statement bounded by QueryTimeout) gives up waiting.
+	if err := s.retryingLeaves.rlock(ctx, qctx); err != nil {
+		return 0, dbError(ctx, err)
+	}
+	defer s.retryingLeaves.runlock()
 	who := joiner{name, w.Key, w.Holder}
 	s.mu.Lock()
 	s.joining[who]++
@@ -70,6 +77,76 @@ func (s *Store) Join(ctx context.Context, name string, w lock.Waiter) (lock.Tick
 	s.live[lock.Ticket(id)] = struct{}{}
 	s.mu.Unlock()
 	return lock.Ticket(id), nil
+}
+
+// leaveGate is a lock of the kind of sync.RWMutex for retryingLeaves
+// (see there) whose readers, Joins, give up waiting when their context
+// ends: the writer, the heartbeat's retry of failed Leaves, holds it for
+// up to two statements, each bounded by QueryTimeout, and waits for the
+// Joins under way, each bounded likewise. One writer at a time. As with
+// sync.RWMutex, a writer waiting keeps new readers out, so that a stream
+// of Joins cannot put the retry off for ever. The zero value is unlocked.
+type leaveGate struct {
+	mu      sync.Mutex
+	readers int
+	// writer is closed when the writer unlocks; nil while there is none.
+	writer chan struct{}
+	// drained is closed, for the writer waiting, when the last reader
+	// leaves.
+	drained chan struct{}
+}
+
+// rlock takes the gate for reading, unless a or b ends first: then it
+// returns the error of the one that ended.
+func (g *leaveGate) rlock(a, b context.Context) error {
+	for {
+		g.mu.Lock()
+		w := g.writer
+		if w == nil {
+			g.readers++
+			g.mu.Unlock()
+			return nil
+		}
+		g.mu.Unlock()
+		select {
+		case <-w:
+		case <-a.Done():
+			return a.Err()
+		case <-b.Done():
+			return b.Err()
+		}
+	}
+}
+
+func (g *leaveGate) runlock() {
+	g.mu.Lock()
+	if g.readers--; g.readers == 0 && g.drained != nil {
+		close(g.drained)
+		g.drained = nil
+	}
+	g.mu.Unlock()
+}
+
+// lock takes the gate for writing, once the readers in it have left.
+func (g *leaveGate) lock() {
+	g.mu.Lock()
+	g.writer = make(chan struct{})
+	var drained chan struct{}
+	if g.readers > 0 {
+		drained = make(chan struct{})
+		g.drained = drained
+	}
+	g.mu.Unlock()
+	if drained != nil {
+		<-drained
+	}
+}
+
+func (g *leaveGate) unlock() {
+	g.mu.Lock()
+	close(g.writer)
+	g.writer = nil
+	g.mu.Unlock()
 }
 
 // joiner is a key and holder joining a lock's queue.
@@ -440,7 +517,7 @@ func (s *Store) heartbeat(ctx context.Context) {
 		if retry {
 			// No Join on this replica between the snapshot of live and
 			// the delete below (see retryingLeaves).
-			s.retryingLeaves.Lock()
+			s.retryingLeaves.lock()
 		}
 		s.mu.Lock()
 		live := make([]int64, 0, len(s.live))
@@ -472,7 +549,7 @@ func (s *Store) heartbeat(ctx context.Context) {
 			}
 		}
 		if retry {
-			s.retryingLeaves.Unlock()
+			s.retryingLeaves.unlock()
 		}
 		s.pool.Exec(qctx, `DELETE FROM locker_waiters WHERE heartbeat < clock_timestamp() - $1::interval OR kept_until < clock_timestamp()`, (4 * staleAfter * s.opts.Heartbeat).String())
 		cancel()

@@ -128,8 +128,9 @@ type Store struct {
 	// (which it never deletes). Without it, a place taken back between
 	// the snapshot and the delete was deleted, and its waiter lost its
 	// place in line (TestAKeptPlaceTakenBackIsNotDeletedByTheHeartbeat,
-	// one CI run in a few).
-	retryingLeaves sync.RWMutex
+	// one CI run in a few). Joins give up waiting for it when their
+	// context ends (leaveGate).
+	retryingLeaves leaveGate
 	// seen is the other replicas with live waiters that were found
 	// holding their presence (replicaLock), gone those of them found no
 	// longer holding it, whose waiters are passed over (never nil:
