@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/url"
 	"testing"
 	"time"
@@ -139,5 +140,52 @@ func TestReplicasWaiterWithoutPresenceIsNotPassed(t *testing.T) {
 	a.release(t, "q", "on-a")
 	if err := receive(t, wb, "b's waiter"); err != nil {
 		t.Fatalf("waiter on b: %v", err)
+	}
+}
+
+// TestAGoneReplicaWhoseWaitersLeftIsNotSaidToBeBack: once the waiters of a
+// replica passed over had left the queue (a dead replica's heartbeat gone
+// stale, ten seconds after it died, or removed), the other replicas logged
+// "replica holds its presence again: its waiters keep their places", of a
+// replica that had not come back and had no waiters any more: an operator
+// reading the log took a dead replica for a live one. They say that its
+// waiters are out of the queue.
+func TestAGoneReplicaWhoseWaitersLeftIsNotSaidToBeBack(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.Schema(t)
+	log := &captureLog{seen: make(chan struct{}, 1)}
+	log.reset("replica that was gone has no waiters")
+	b := openStore(t, dbURL, pgstore.Options{Replica: "b", PresenceCheck: 20 * time.Millisecond, Logger: slog.New(log)})
+	// Replica x, as its LISTEN connection would: it holds its presence
+	// (docs/ha.md) and has a waiter.
+	x, err := pgx.Connect(bg, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close(bg)
+	var held bool
+	if err := x.QueryRow(bg, `SELECT pg_try_advisory_lock_shared($1, hashtext(coalesce(current_schema(), '') || ' ' || $2))`, int32(0x77616974), "x").Scan(&held); err != nil || !held {
+		t.Fatalf("x's presence: %v, %v", held, err)
+	}
+	sql(t, dbURL, `INSERT INTO locker_waiters (name, key, holder, replica) VALUES ('q', 'k', 'h', 'x')`)
+	eventually(t, "b sees x's presence", func() bool { seen, _ := b.Sees("x"); return seen })
+	// x dies: its session ends, its waiter's row stays.
+	x.Close(bg)
+	eventually(t, "b passes x's waiters over", func() bool { _, gone := b.Sees("x"); return gone })
+	if got := log.matching("replica's database session is gone"); len(got) != 1 || got[0].attrs["replica"].String() != "x" {
+		t.Errorf("logged %+v, want that x is gone", got)
+	}
+	// Its row goes (stale, or removed).
+	sql(t, dbURL, `DELETE FROM locker_waiters WHERE replica = 'x'`)
+	select {
+	case <-log.seen:
+	case <-time.After(patience):
+		t.Error("b did not log that x's waiters are out of the queue")
+	}
+	if seen, gone := b.Sees("x"); seen || gone {
+		t.Errorf("b sees x %v, passes it over %v; want neither", seen, gone)
+	}
+	if got := log.matching("replica holds its presence again"); len(got) > 0 {
+		t.Errorf("logged %+v of a replica that is not back", got)
 	}
 }

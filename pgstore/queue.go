@@ -468,8 +468,14 @@ func (s *Store) watchReplicas(ctx context.Context) {
 		s.gone = gone
 		s.mu.Unlock()
 		for _, r := range was {
-			if !slices.Contains(gone, r) {
+			switch _, waits := all[r]; {
+			case slices.Contains(gone, r):
+			case waits: // seen still, and so found holding it
 				s.opts.Logger.Info("replica holds its presence again: its waiters keep their places", "replica", r)
+			default:
+				// Its waiters left, or went stale (a replica that
+				// died): it did not come back.
+				s.opts.Logger.Info("replica that was gone has no waiters in the queue any more", "replica", r)
 			}
 		}
 		for _, r := range gone {
