@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"KeptPlaceRunsOut", testKeptPlaceRunsOut},
 		{"LeaseExpiryWakesWaiter", testLeaseExpiryWakesWaiter},
 		{"RefreshExtendsLease", testRefresh},
+		{"HoldNamedByWhenItBegan", testHoldRef},
 		{"LeaseExpiresAcrossRestart", testExpiryAcrossRestart},
 		{"ForceReleaseAndHistory", testForceAndHistory},
 		{"HistoryIsBounded", testHistoryBound},
@@ -508,6 +509,48 @@ func testRefresh(t *testing.T, open Opener) {
 	}
 	if _, err := s.Refresh(bg, "r", "k", "nobody", time.Hour); code(err) != lock.ENOTFOUND {
 		t.Fatalf("refresh of nothing held: %v", err)
+	}
+}
+
+// testHoldRef: the time a hold began, as the grant returned it, names that
+// hold in a release or refresh (lock.HoldRef) before and after a restart:
+// the store keeps it to the precision it gave it (PostgreSQL's clock has
+// microseconds, the file store's nanoseconds), so that a client sending
+// back what it was given is not refused. A hold the same key and holder
+// took again under the same fence (another holder kept the key) is not
+// named by it.
+func testHoldRef(t *testing.T, open Opener) {
+	s, _, stop := svc(t, open, lockservice.Config{})
+	mine := mustAcquire(t, s, "r", lock.Request{Key: "k", Holder: "job", TTL: time.Hour})
+	mustAcquire(t, s, "r", req("k", "sibling"))
+	ref := lock.HoldRef{Fence: mine.Fence, Acquired: mine.Holds.Get("job").Acquired}
+	if _, err := s.RefreshHold(bg, "r", "k", "job", 2*time.Hour, ref); err != nil {
+		t.Fatalf("refresh naming the hold by its grant: %v", err)
+	}
+	stop()
+	s, _, stop = svc(t, open, lockservice.Config{})
+	if _, err := s.RefreshHold(bg, "r", "k", "job", 2*time.Hour, ref); err != nil {
+		t.Fatalf("after a restart, refresh naming the hold by its grant: %v", err)
+	}
+	if _, released, err := s.ReleaseHold(bg, "r", "k", "job", ref); err != nil || !released {
+		t.Fatalf("after a restart, release naming the hold by its grant: released %v, %v", released, err)
+	}
+	time.Sleep(time.Millisecond) // a clock that reads the same twice would make one hold of two
+	again := mustAcquire(t, s, "r", req("k", "job"))
+	if again.Fence != mine.Fence {
+		t.Fatalf("taken again under fence %d, want the period's %d", again.Fence, mine.Fence)
+	}
+	if _, err := s.RefreshHold(bg, "r", "k", "job", time.Second, ref); code(err) != lock.ENOTFOUND {
+		t.Fatalf("refresh of the hold taken again, named by the first: %v, want ENOTFOUND", err)
+	}
+	if _, released, err := s.ReleaseHold(bg, "r", "k", "job", ref); code(err) != lock.ECONFLICT || released {
+		t.Fatalf("release of the hold taken again, named by the first: released %v, %v; want ECONFLICT", released, err)
+	}
+	stop()
+	s, _, _ = svc(t, open, lockservice.Config{})
+	now := lock.HoldRef{Fence: again.Fence, Acquired: again.Holds.Get("job").Acquired}
+	if l, released, err := s.ReleaseHold(bg, "r", "k", "job", now); err != nil || !released || l.Holds.Get("sibling").Count != 1 {
+		t.Fatalf("after a restart, release of the hold taken again by its own grant: %+v, released %v, %v", l, released, err)
 	}
 }
 
