@@ -23,6 +23,7 @@ var clientBodies = []struct {
 	{`{"key":"k","ttl":"1m30s"}`, requestBody{Key: ptr("k"), TTL: ptr(duration(90 * time.Second))}},
 	{"{\n  \"key\": \"k\",\n  \"lock_by\": \"h\",\n  \"wait\": \"30s\"\n}\n", requestBody{Key: ptr("k"), LockBy: ptr("h"), Wait: ptr(duration(30 * time.Second))}},
 	{`{"key":"ünïcödé 🔒"}`, requestBody{Key: ptr("ünïcödé 🔒")}},
+	{`{"key":"k","locked_by":"h","acquired":"2026-11-25T23:21:03.833614Z"}`, requestBody{Key: ptr("k"), LockedBy: ptr("h"), Acquired: ptr("2026-11-25T23:21:03.833614Z")}},
 	{`{"key":""}`, requestBody{Key: ptr("")}},
 	{` {} `, requestBody{}},
 }

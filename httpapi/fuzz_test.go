@@ -30,6 +30,8 @@ func FuzzRequest(f *testing.F) {
 	f.Add(uint8(1), "/lock/x", "", []byte(`{"key":"k","lock_by":"h"}`), false)
 	f.Add(uint8(2), "/lock/x", "key=k&locked_by=h", []byte(nil), false)
 	f.Add(uint8(3), "/lock/x/refresh", "", []byte(`{"key":"k","ttl":"30s"}`), false)
+	f.Add(uint8(2), "/lock/x", "key=k&fence=1&acquired=2026-11-25T23:21:03.833614Z", []byte(nil), false)
+	f.Add(uint8(3), "/lock/x/refresh", "", []byte(`{"key":"k","ttl":"30s","acquired":"2026-11-25T23:21:03Z"}`), false)
 	f.Add(uint8(0), "/locks", "", []byte(nil), true)
 	f.Add(uint8(0), "/lock/x/history", "", []byte(nil), false)
 	f.Add(uint8(1), "/lock/a%2Fb", "wait=1ms&ttl=5", []byte(`{"key":"k","requestor":"r","wait":0.001}`), false)
