@@ -448,12 +448,16 @@
       tr = row(l);
       rowCache.set(l.name, { sig, tr });
     }
-    const open = state.selected === l.name;
-    if (tr.classList.contains("selected") !== open) {
-      tr.classList.toggle("selected", open);
-      tr.querySelector("button.lock-link").setAttribute("aria-expanded", open ? "true" : "false");
-    }
+    markOpen(tr);
     return tr;
+  }
+
+  // markOpen marks a row or pool member, and its button, open or not.
+  function markOpen(e) {
+    const open = state.selected === e.dataset.name;
+    if (e.classList.contains("selected") === open) return;
+    e.classList.toggle("selected", open);
+    e.querySelector("button").setAttribute("aria-expanded", String(open));
   }
 
   // patchChildren makes nodes parent's children, in order, moving and
@@ -475,6 +479,17 @@
       cur.remove();
       cur = next;
     }
+  }
+
+  // show makes build()'s nodes parent's children, unless they were built
+  // from this sig: rebuilt at each reload (every few seconds), the detail
+  // lost the text selected in it to be copied.
+  const shownSig = new WeakMap(); // parent -> sig
+
+  function show(parent, sig, build) {
+    if (shownSig.get(parent) === sig) return;
+    shownSig.set(parent, sig);
+    parent.replaceChildren(...build());
   }
 
   // joined puts ", " between nodes.
@@ -518,12 +533,30 @@
       el("ul", { class: "members", "aria-label": "Members of " + plain(p.name) }, ...members.map(memberEl)));
   }
 
+  // poolCache keeps each pool's card as rowCache does rows: rebuilt at
+  // each reload, a card lost its selected text, and a focused member moved
+  // to a new button (which a screen reader announces again).
+  const poolCache = new Map(); // name -> { sig, li }
+
+  function cachedPool(p) {
+    const sig = JSON.stringify({ ...p, members: [...p.members] });
+    let c = poolCache.get(p.name);
+    if (!c || c.sig !== sig) {
+      c = { sig, li: poolEl(p) };
+      poolCache.set(p.name, c);
+    }
+    c.li.querySelectorAll("li.member").forEach(markOpen);
+    return c.li;
+  }
+
   function renderPools(q) {
     const all = [...state.pools.values()].sort((a, b) => collator.compare(a.name, b.name));
     const shown = all.filter((p) => !q || p.name.toLowerCase().includes(q) || [...p.members.values()].some((m) => matches(m, q)));
     $("pools").hidden = all.length === 0;
-    $("pool-list").replaceChildren(...shown.map(poolEl));
-    if (all.length && shown.length === 0) $("pool-list").append(el("li", { class: "empty", text: "No pool matches “" + $("filter").value.trim() + "”." }));
+    const cards = shown.map(cachedPool);
+    if (all.length && shown.length === 0) cards.push(el("li", { class: "empty", text: "No pool matches “" + $("filter").value.trim() + "”." }));
+    patchChildren($("pool-list"), cards);
+    for (const name of poolCache.keys()) if (!state.pools.has(name)) poolCache.delete(name);
     const free = all.reduce((n, p) => n + (Number(p.free) || 0), 0), total = all.reduce((n, p) => n + (Number(p.total) || 0), 0);
     $("pools-summary").textContent = all.length + (all.length === 1 ? " pool" : " pools") + " · " + free + " of " + total + " members free";
   }
@@ -780,31 +813,7 @@
     return [el("dt", { text: term }), el("dd", null, value)];
   }
 
-  function renderDetail() {
-    const name = state.selected;
-    const l = state.locks.get(name);
-    $("detail-title").replaceChildren(userText(name));
-    const facts = l
-      ? [
-          ...fact("State", stateEl(l.state)),
-          ...fact("Key", l.key ? el("code", { class: "key", user: l.key }) : none()),
-          ...fact("Held since", l.state === "free" ? none() : timeEl(l.since)),
-          ...fact("Lease expires", timeEl(l.expires)),
-          ...fact("Fence", l.fence ? String(l.fence) : none()),
-          ...fact("Waiters", String(l.waiters || 0)),
-          ...(poolsOf(l).length ? fact("Pools", el("span", { class: "detail-pools" }, ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", user: p }))))) : []),
-          ...(poolsOf(l).length && l.state === "free" ? fact("Free since", timeEl(l.free_since)) : []),
-        ]
-      : fact("State", state.loaded ? "not found" : "Loading…");
-    $("detail-facts").replaceChildren(...facts);
-
-    // Metadata: pretty-printed JSON, as text, with the characters userText
-    // boxes (but the newlines and spaces of the layout) escaped as \uXXXX.
-    const hasMetadata = !!l && l.metadata !== undefined && l.metadata !== null;
-    $("detail-metadata-box").hidden = !hasMetadata;
-    const text = hasMetadata ? JSON.stringify(l.metadata, null, 2).replace(oddChar, (c) => (c === "\n" ? c : "\\u" + code(c).slice(2).toLowerCase())) : "";
-    if ($("detail-metadata").textContent !== text) $("detail-metadata").textContent = text;
-
+  function holdRows(l) {
     const holds = [];
     if (l) {
       for (const h of holdersOf(l)) {
@@ -820,26 +829,11 @@
       }
     }
     if (holds.length === 0) holds.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: "Nobody holds this lock." })));
-    $("holds").replaceChildren(...holds);
+    return holds;
+  }
 
-    // A lock named "." or ".." cannot be forced from a browser (lockPath):
-    // no button that must fail, but a word on how.
-    const forcible = state.me.may_force && !!l && l.state !== "free";
-    $("force").hidden = !(forcible && addressable(name));
-    $("force-cli").hidden = !(forcible && !addressable(name));
-    $("force-cli").textContent = addressable(name) ? "" :
-      "A browser cannot address a lock named " + name + " (it reads %2E in an address as a dot segment), so it cannot force this one; use the CLI: locker unlock '" + name + "' --force";
-
-    // Forget: for whom the server lets forget (may_forget), for what it
-    // forgets: a free lock nobody waits for, in no pool (a member leaves
-    // its pool first). A lock freed while the detail is open gets the
-    // button on the redraw its event brings.
-    const forgettable = state.me.may_forget && !!l && l.state === "free" && !l.waiters && poolsOf(l).length === 0;
-    $("forget").hidden = !(forgettable && addressable(name));
-    $("forget-cli").hidden = !(forgettable && !addressable(name));
-    $("forget-cli").textContent = addressable(name) ? "" :
-      "A browser cannot address a lock named " + name + ", so it cannot forget this one; use the CLI: locker forget '" + name + "'";
-
+  // historyRows: newest first.
+  function historyRows() {
     const hist = [];
     if (state.historyError) {
       hist.push(el("tr", { class: "empty" }, el("td", { colspan: 4, text: state.historyError })));
@@ -865,7 +859,54 @@
         );
       }
     }
-    $("history").replaceChildren(...hist);
+    return hist;
+  }
+
+  function renderDetail() {
+    const name = state.selected;
+    const l = state.locks.get(name);
+    show($("detail-title"), name, () => [userText(name)]);
+    show($("detail-facts"), JSON.stringify([l || null, state.loaded]), () => l
+      ? [
+          ...fact("State", stateEl(l.state)),
+          ...fact("Key", l.key ? el("code", { class: "key", user: l.key }) : none()),
+          ...fact("Held since", l.state === "free" ? none() : timeEl(l.since)),
+          ...fact("Lease expires", timeEl(l.expires)),
+          ...fact("Fence", l.fence ? String(l.fence) : none()),
+          ...fact("Waiters", String(l.waiters || 0)),
+          ...(poolsOf(l).length ? fact("Pools", el("span", { class: "detail-pools" }, ...joined(poolsOf(l).map((p) => el("span", { class: "pool-ref", user: p }))))) : []),
+          ...(poolsOf(l).length && l.state === "free" ? fact("Free since", timeEl(l.free_since)) : []),
+        ]
+      : fact("State", state.loaded ? "not found" : "Loading…"));
+
+    // Metadata: pretty-printed JSON, as text, with the characters userText
+    // boxes (but the newlines and spaces of the layout) escaped as \uXXXX.
+    const hasMetadata = !!l && l.metadata !== undefined && l.metadata !== null;
+    $("detail-metadata-box").hidden = !hasMetadata;
+    const text = hasMetadata ? JSON.stringify(l.metadata, null, 2).replace(oddChar, (c) => (c === "\n" ? c : "\\u" + code(c).slice(2).toLowerCase())) : "";
+    if ($("detail-metadata").textContent !== text) $("detail-metadata").textContent = text;
+
+    show($("holds"), JSON.stringify(l ? [l.locked_by, l.holds] : null), () => holdRows(l));
+
+    // A lock named "." or ".." cannot be forced from a browser (lockPath):
+    // no button that must fail, but a word on how.
+    const forcible = state.me.may_force && !!l && l.state !== "free";
+    $("force").hidden = !(forcible && addressable(name));
+    $("force-cli").hidden = !(forcible && !addressable(name));
+    $("force-cli").textContent = addressable(name) ? "" :
+      "A browser cannot address a lock named " + name + " (it reads %2E in an address as a dot segment), so it cannot force this one; use the CLI: locker unlock '" + name + "' --force";
+
+    // Forget: for whom the server lets forget (may_forget), for what it
+    // forgets: a free lock nobody waits for, in no pool (a member leaves
+    // its pool first). A lock freed while the detail is open gets the
+    // button on the redraw its event brings.
+    const forgettable = state.me.may_forget && !!l && l.state === "free" && !l.waiters && poolsOf(l).length === 0;
+    $("forget").hidden = !(forgettable && addressable(name));
+    $("forget-cli").hidden = !(forgettable && !addressable(name));
+    $("forget-cli").textContent = addressable(name) ? "" :
+      "A browser cannot address a lock named " + name + ", so it cannot forget this one; use the CLI: locker forget '" + name + "'";
+
+    show($("history"), JSON.stringify([state.historyError, state.history]), historyRows);
   }
 
   let historyTimer = null, historySeq = 0;
