@@ -33,3 +33,29 @@ func TestDashboardStreamRefused(t *testing.T) {
 	}
 	tb.checkProblems()
 }
+
+// TestDashboardHistoryWithoutStream: the open lock's history was read
+// again only on an event about it. Without a stream (refused, as here;
+// down; or one that hangs without a word) the page still reads the locks
+// every few seconds and showed the lock's new holder in its holds, beside
+// a history that stopped before that holder came, as if it were current.
+// A read that finds the open lock changed reads its history again.
+func TestDashboardHistoryWithoutStream(t *testing.T) {
+	t.Parallel() // mostly waiting: beside another such test (CI time)
+	browser := newBrowser(t)
+	s := startServer(t, []string{"LOCKER_MAX_CONNECTIONS=16"}) // 14 places for long requests
+	holdEventStreams(t, s, 14)
+	mustCall(t, "PUT", lockURL(s.URL, "deploy"), "", "", `{"key":"k","lock_by":"job-1"}`)
+
+	tb := openTab(t, browser, "", "")
+	tb.do("opening the dashboard", chromedp.Navigate(s.URL+"/"))
+	tb.waitFor("the lock, and the stream refused",
+		rowJS("deploy")+`?.dataset.state === "held" && document.getElementById("conn").dataset.state === "down"`)
+	tb.click("opening deploy", rowJS("deploy")+`.querySelector("button")`)
+	tb.waitFor("its history", `document.querySelector("#history tr[data-type=acquired] .holder")?.textContent === "job-1"`)
+
+	mustCall(t, "PUT", lockURL(s.URL, "deploy"), "", "", `{"key":"k","lock_by":"job-2"}`)
+	tb.waitFor("the new holder in the holds", `[...document.querySelectorAll("#holds .holder")].some(h => h.textContent === "job-2")`)
+	tb.waitFor("the new holder in the history", `document.querySelector("#history tr[data-type=acquired] .holder")?.textContent === "job-2"`)
+	tb.checkProblems()
+}

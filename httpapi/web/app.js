@@ -322,11 +322,16 @@
     }
     loading = true;
     lastLoadStart = performance.now();
-    const version = state.version;
+    const version = state.version, historyAsked = historySeq;
     try {
       const [locks, pools] = await Promise.all([api("GET", "locks"), api("GET", "pools")]);
       if (state.version === version) {
+        // The open lock's history is read on its events, and when a read
+        // finds it changed with no history read meanwhile: without a
+        // stream (refused, down, hung) it went stale beside current holds.
+        const was = state.selected === null ? null : JSON.stringify(state.locks.get(state.selected) ?? null);
         state.locks = toMap(locks);
+        if (was !== null && historySeq === historyAsked && JSON.stringify(state.locks.get(state.selected) ?? null) !== was) scheduleHistory();
         state.pools = new Map([...toMap(pools)].map(([name, p]) => [name, { ...p, members: toMap(p && p.members) }]));
         state.loaded = true;
         state.loadError = "";
