@@ -255,3 +255,27 @@ func TestDashboardForgetFollowsMayForget(t *testing.T) {
 		tb.checkProblems()
 	}
 }
+
+// TestDashboardForgottenElsewhere: a lock forgotten by someone else while
+// its detail is open leaves the table, and its detail said "No history.",
+// as if it never had any: the server removed it. The detail says the
+// server no longer has the lock nor its history.
+func TestDashboardForgottenElsewhere(t *testing.T) {
+	t.Parallel() // a browser of its own: waits for it beside the others (CI time)
+	browser := newBrowser(t)
+	s := startServer(t, nil)
+	mustCall(t, "PUT", lockURL(s.URL, "old-build"), "", "", `{"key":"k"}`)
+	mustCall(t, "DELETE", lockURL(s.URL, "old-build"), "", "", `{"key":"k"}`)
+
+	tb := openTab(t, browser, "", "")
+	tb.open(s.URL)
+	tb.click("opening old-build", rowJS("old-build")+`?.querySelector("button.lock-link")`)
+	tb.waitFor("its history", `document.querySelectorAll("#history tr[data-type]").length === 2`)
+	mustCall(t, "POST", lockURL(s.URL, "old-build")+"/forget", "", "", "")
+	tb.waitFor("the row to go", `!`+rowJS("old-build")+` && document.getElementById("detail-facts").textContent.includes("not found")`)
+	tb.waitFor("the history to go", `!document.querySelector("#history tr[data-type]")`)
+	if got := eval[string](tb, `document.getElementById("history").textContent`); !strings.Contains(got, "no longer has") {
+		t.Errorf("the detail of a lock forgotten elsewhere says %q of its history, want that the server no longer has it", got)
+	}
+	tb.checkProblems()
+}

@@ -933,8 +933,8 @@
       const h = await api("GET", lockPath(name) + "/history");
       events = Array.isArray(h && h.events) ? h.events : [];
     } catch (e) {
-      if (e.status === 404) events = [];
-      else error = "Could not load the history: " + e.message;
+      // Listed, then gone (forgotten): not "No history.".
+      error = e.status === 404 ? "The server no longer has this lock, nor its history." : "Could not load the history: " + e.message;
     }
     if (seq !== historySeq || state.selected !== name) return; // a newer load wins
     state.history = events;
