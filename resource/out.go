@@ -36,7 +36,7 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 	case p.Release != nil:
 		l, err = r.unlockFromDir(ctx, name, p, holder)
 	default:
-		l, err = r.unlock(ctx, name, p, holder, 0)
+		l, err = r.unlock(ctx, name, p, holder, client.HoldRef{})
 	}
 	if err != nil {
 		return nil, err
@@ -210,11 +210,15 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 // unlock gives back one hold. Network errors and an unavailable server are
 // retried, with a back-off, until it succeeds or source.timeout passes: an
 // unlock must not be lost. A lock held under another key fails at once.
-// The release carries the fence of the hold meant (fence, or when that is
-// 0, the one the lock has when read first), so that a hold taken afresh
-// since, even by the same key and holder, is left alone.
-func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder string, fence uint64) (*client.Lock, error) {
+// The release names the hold meant (ref; where its fence is 0 or its time
+// zero, the one the lock has when read first): by its fence, so that a
+// hold taken afresh since, even by the same key and holder, is left alone,
+// and by the time it began, so that one the same key and holder took again
+// while another holder under the key kept the lock held (the same fence)
+// is left alone too.
+func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder string, ref client.HoldRef) (*client.Lock, error) {
 	var before int
+	fence, acquired := ref.Fence, ref.Acquired
 	err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
 		l, err := r.getLock(ctx, name)
 		if err != nil {
@@ -228,9 +232,19 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			// another acquisition's.
 			r.log.printf("lock %q was released and taken again since fence %d: it is %s (fence %d); nothing is released", name, fence, describe(l), l.Fence)
 			before = 0
+		case before > 0 && takenAgainWithin(l, holder, acquired):
+			// The same holding period, but our holder's hold there now
+			// began at another time: the one meant was released (or ran
+			// out) and the same key and holder took the lock again while
+			// another holder kept it, such as another build of the job.
+			r.log.printf("%s; nothing is released", takenAgainText(l, holder, acquired))
+			before = 0
 		case before > 0:
 			if !l.Legacy {
 				fence = l.Fence
+				if acquired.IsZero() {
+					acquired = l.Holds[holder].Acquired
+				}
 			}
 		case l.Free():
 			r.log.printf("lock %q is free: nothing to release", name)
@@ -242,34 +256,50 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 	if err != nil {
 		return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 	}
-	if before == 0 && fence != 0 {
+	if before == 0 && (fence != 0 || !acquired.IsZero()) {
 		// The hold is gone: sending the release would end another's.
 		l, err := r.readLock(ctx, name, 0)
 		if err != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
-		l.Message = fmt.Sprintf("the hold on %q under fence %d was gone already", name, fence)
+		l.Message = goneText(name, holder, fence, acquired)
 		return l, nil
 	}
 	b := backoff{max: r.src.RetryDelay}
 	for {
-		// With the fence of the hold read above: should it be lost and
-		// taken afresh (by a build with the same key and holder) before
-		// the release arrives, the server refuses rather than release
-		// that build's hold.
-		l, err := r.c.UnlockFence(ctx, name, p.Key, p.Holder, fence)
-		if errors.Is(err, client.ErrFenceNotChecked) {
+		// With the fence and the start of the hold read above: should
+		// it be lost and taken afresh (by a build with the same key and
+		// holder), or taken again within the holding period, before the
+		// release arrives, the server refuses rather than release that
+		// build's hold.
+		l, err := r.c.UnlockHold(ctx, name, p.Key, p.Holder, client.HoldRef{Fence: fence, Acquired: acquired})
+		switch {
+		case errors.Is(err, client.ErrFenceNotChecked):
 			// A server from before fenced releases: released by key and
 			// holder, as this resource did before, checked by the read
 			// above only.
 			r.notChecked("the fence of a release", fmt.Sprintf("the hold of key %q, holder %q was released whatever its fence", p.Key, holder))
+			err = nil
+		case errors.Is(err, client.ErrAcquiredNotChecked):
+			// A server from before the time a hold began was checked:
+			// released by fence, key and holder, checked by the read
+			// above only.
+			r.notChecked("the time a hold began in a release", fmt.Sprintf("the hold of key %q, holder %q under fence %d was released whenever it began, not only the one that began at %s", p.Key, holder, fence, acquired.UTC().Format(time.RFC3339Nano)))
 			err = nil
 		}
 		var ae *client.APIError
 		if errors.As(err, &ae) && errors.Is(err, client.ErrLocked) && ae.Lock != nil && ae.Lock.TakenAgainSince(fence) {
 			// Lost and taken again between the read and the release.
 			r.log.printf("lock %q was released and taken again since fence %d: it is %s (fence %d); nothing is released", name, fence, describe(ae.Lock), ae.Lock.Fence)
-			ae.Lock.Message = fmt.Sprintf("the hold on %q under fence %d was gone already", name, fence)
+			ae.Lock.Message = goneText(name, holder, fence, time.Time{})
+			return ae.Lock, nil
+		}
+		if ae != nil && errors.Is(err, client.ErrLocked) && ae.Lock != nil && ae.Lock.Key == p.Key && takenAgainWithin(ae.Lock, holder, acquired) {
+			// Still under our key and fence, but released (or run out)
+			// and taken again by our key and holder between the read and
+			// the release: the server refused to release that hold.
+			r.log.printf("%s; nothing is released", takenAgainText(ae.Lock, holder, acquired))
+			ae.Lock.Message = goneText(name, holder, fence, acquired)
 			return ae.Lock, nil
 		}
 		if err == nil {
@@ -306,14 +336,15 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		// The release may have been made and its answer lost: read the
 		// lock back before sending it again. Our hold is gone when the
 		// count went down, or the lock is free, or it was taken again
-		// since (another fence): a build that shares our key and holder
-		// may have taken it meanwhile, and a second release would end
-		// that build's hold.
+		// since (another fence, or our holder's hold began at another
+		// time): a build that shares our key and holder may have taken
+		// it meanwhile, and a second release would end that build's
+		// hold.
 		now, err := r.readLock(ctx, name, 0)
 		if err != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
-		if countOf(now, p.Key, holder) < before || now.Free() || now.TakenAgainSince(fence) {
+		if countOf(now, p.Key, holder) < before || now.Free() || now.TakenAgainSince(fence) || takenAgainWithin(now, holder, acquired) {
 			r.log.printf("the server released the hold on lock %q before the connection broke; it is now %s", name, describe(now))
 			now.Message = fmt.Sprintf("released a hold on %q (the answer was lost; the state was read back)", name)
 			return now, nil
@@ -322,10 +353,14 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 }
 
 // unlockFromDir gives back the hold that params.release_dir's directory
-// shows (the lock step's, its get wrote the fence it was granted under):
-// only while the lock is still in that holding period, so that a late
-// unlock, after the lease ran out and a build with the same key and holder
-// took the lock afresh, leaves that build's hold alone. A directory of
+// shows (the lock step's, its get wrote the fence it was granted under,
+// and the lock with the time each hold began): only while the lock is
+// still in that holding period, so that a late unlock, after the lease ran
+// out and a build with the same key and holder took the lock afresh,
+// leaves that build's hold alone; and only while the holder's hold is the
+// one that began then, so that in a lock shared under the key (another
+// holder keeping it held, and the fence with it) a hold the same key and
+// holder took again is left alone too. A directory of
 // another lock, key or holder is refused, before anything is sent; one
 // without a fence (the original server's get writes none) releases by key
 // and holder, as without release_dir.
@@ -354,11 +389,65 @@ func (r *runner) unlockFromDir(ctx context.Context, name string, p *OutParams, h
 	}
 	if d.Fence == "" {
 		r.log.printf("note: %s has no fence (a get from the original server writes none): releasing the hold of key %q, holder %q by key and holder, as without release_dir", d.Dir, p.Key, holder)
-		return r.unlock(ctx, name, p, holder, 0)
+		return r.unlock(ctx, name, p, holder, client.HoldRef{})
 	}
 	fence, _ := strconv.ParseUint(d.Fence, 10, 64) // checked by readReleaseDir
-	r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s: a hold taken afresh since is left alone", p.Key, holder, fence, d.Dir)
-	return r.unlock(ctx, name, p, holder, fence)
+	ref := client.HoldRef{Fence: fence, Acquired: r.startOf(d.Dir, d.Holds, holder)}
+	if ref.Acquired.IsZero() {
+		r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s: a hold taken afresh since is left alone", p.Key, holder, fence, d.Dir)
+	} else {
+		r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s, which began at %s: a hold taken afresh since, or taken again by this key and holder, is left alone", p.Key, holder, fence, d.Dir, ref.Acquired.UTC().Format(time.RFC3339Nano))
+	}
+	return r.unlock(ctx, name, p, holder, ref)
+}
+
+// startOf is when holder's hold began as the directory dir shows it (d), to
+// name that hold in a release besides its fence; zero, with a note, when
+// the directory does not show it or cannot be trusted to. Concourse hands
+// a get the files of the same version fetched before, by any build,
+// without running it (versions are compared by content), and in a lock
+// shared under one key the version of a hold taken again by the same key
+// and holder is that of the hold before it: files from another build's get
+// may show that earlier hold's start, and a release naming it would leave
+// this build's own hold held. Only a get of this build is trusted (the
+// same BUILD_ID, or none on either side outside Concourse).
+func (r *runner) startOf(dir string, d dirHolds, holder string) time.Time {
+	at, ok := d.Acquired[holder]
+	switch {
+	case !ok:
+		r.log.printf("note: %s does not show when the hold of %q began (a get by an older resource, or one written from the version): it is released by its fence, and a hold the same key and holder took again under it (another holder under the key keeping the lock held) is not told apart", dir, holder)
+	case !d.HasBuildID:
+		r.log.printf("note: %s has no %s file (a get by an older resource), so the time its hold began may be another build's, from a get of the same version: it is released by its fence only", dir, buildIDFile)
+	case d.BuildID != getenv("BUILD_ID"):
+		r.log.printf("note: %s was written by a get in another build (BUILD_ID %q, not %q): Concourse reuses the files of a version fetched before, and in a lock shared under one key a hold taken again has the version of the one before it, so the start they show (%s) may be another hold's: it is released by its fence only", dir, d.BuildID, getenv("BUILD_ID"), at.UTC().Format(time.RFC3339Nano))
+	default:
+		return at
+	}
+	return time.Time{}
+}
+
+// takenAgainWithin reports whether holder's hold of l began at another time
+// than acquired (not zero): released or run out and taken again by the
+// same key and holder, within the holding period when l has the same
+// fence.
+func takenAgainWithin(l *client.Lock, holder string, acquired time.Time) bool {
+	h, ok := l.Holds[holder]
+	return ok && !acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(acquired)
+}
+
+// takenAgainText says that holder's hold of l that began at acquired is
+// gone, taken again since (takenAgainWithin).
+func takenAgainText(l *client.Lock, holder string, acquired time.Time) string {
+	return fmt.Sprintf("the hold of %q on lock %q that began at %s is gone: %q took the lock again at %s, under the same fence %d (another holder under key %q kept it held); it is %s", holder, l.Name, acquired.UTC().Format(time.RFC3339Nano), holder, l.Holds[holder].Acquired.UTC().Format(time.RFC3339Nano), l.Fence, l.Key, describe(l))
+}
+
+// goneText is the response of an unlock whose hold was gone already: the
+// hold under fence (0: none named), or the one that began at acquired.
+func goneText(name, holder string, fence uint64, acquired time.Time) string {
+	if acquired.IsZero() {
+		return fmt.Sprintf("the hold on %q under fence %d was gone already", name, fence)
+	}
+	return fmt.Sprintf("the hold of %q on %q under fence %d that began at %s was gone already", holder, name, fence, acquired.UTC().Format(time.RFC3339Nano))
 }
 
 // warnLease says so when the server gave the hold a lease (its

@@ -819,7 +819,7 @@ func (r *runner) poolClaim(ctx context.Context, p *PoolParams) (*client.Lock, ti
 func (r *runner) giveBack(ctx context.Context, name string, p *PoolParams, fence uint64) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	_, err := r.unlock(ctx, name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), fence)
+	_, err := r.unlock(ctx, name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), client.HoldRef{Fence: fence})
 	if err != nil {
 		flags := []string{"--key", p.Key, "--holder", p.holder()}
 		if fence > 0 {
@@ -939,7 +939,7 @@ func (r *runner) poolRelease(ctx context.Context, p *PoolParams) (*client.Lock, 
 	if l.Legacy {
 		fence = 0
 	}
-	return r.unlock(ctx, p.Name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), fence)
+	return r.unlock(ctx, p.Name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), client.HoldRef{Fence: fence})
 }
 
 // sameAcquisition checks that the held lock l is still held by the
