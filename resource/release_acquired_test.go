@@ -246,6 +246,76 @@ func TestUnlockWithReleaseDirAcquiredNotChecked(t *testing.T) {
 	}
 }
 
+// TestPoolReleaseLeavesAHoldTakenAgainInASharedMember: the same for a
+// pool's release: <dir>, whose get wrote the member's lock file with the
+// holds: two claims share a key; one's hold is released and taken again
+// by its key and holder while the other keeps the member; the first
+// claim's late release leaves the hold taken again alone.
+func TestPoolReleaseLeavesAHoldTakenAgainInASharedMember(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	if _, err := c.AddMember(context.Background(), "envs", "m1", nil); err != nil {
+		t.Fatal(err)
+	}
+	a := newBuild(t, poolSource(s, "envs"), "smoke-a", 1, 21)
+	b := newBuild(t, poolSource(s, "envs"), "smoke-b", 1, 22)
+	a.put("env", obj{"claim": "m1", "key": "team-key", "locked_by": "smoke-a"})
+	b.put("env", obj{"claim": "m1", "key": "team-key", "locked_by": "smoke-b"})
+	again := takeAgain(t, c, "m1", "team-key", "smoke-a")
+
+	r := a.startPut(obj{"release": "env"}).wait()
+	if r.code != 0 {
+		t.Fatalf("the late release failed (exit %d):\n%s", r.code, r.stderr)
+	}
+	l := get(t, c, "m1")
+	if l.LockedBy["smoke-a"] != 1 || l.LockedBy["smoke-b"] != 1 || !l.Holds["smoke-a"].Acquired.Equal(again.Holds["smoke-a"].Acquired) {
+		t.Fatalf("after A's late release m1 is %+v; want the hold smoke-a took again kept, and smoke-b's:\n%s", l, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "took the lock again at") {
+		t.Errorf("stderr does not say the hold was gone:\n%s", r.stderr)
+	}
+}
+
+// TestPoolReleaseFromAnotherBuildsGet: as for a single lock, a release from
+// files of another build's get of the same version (which Concourse may
+// hand the build in place of running its own get) gives back the
+// build's own hold, by the fence, not naming the other hold's start.
+func TestPoolReleaseFromAnotherBuildsGet(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	if _, err := c.AddMember(context.Background(), "envs", "m1", nil); err != nil {
+		t.Fatal(err)
+	}
+	a1 := newBuild(t, poolSource(s, "envs"), "smoke-a", 1, 31)
+	b := newBuild(t, poolSource(s, "envs"), "smoke-b", 1, 32)
+	b.put("env", obj{"claim": "m1", "key": "team-key", "locked_by": "smoke-b"})
+	first := a1.put("env", obj{"claim": "m1", "key": "team-key", "locked_by": "smoke-a"})
+	a1.put("released", obj{"release": "env"})
+
+	a2 := newBuild(t, poolSource(s, "envs"), "smoke-a", 2, 33)
+	r := a2.startPut(obj{"claim": "m1", "key": "team-key", "locked_by": "smoke-a"}).wait()
+	if r.code != 0 {
+		t.Fatalf("the retried build's claim failed:\n%s", r.stderr)
+	}
+	if v := decodeAnswer(t, r).Version; !maps.Equal(v, first.Version) {
+		t.Fatalf("the retried build's version %v differs from the first's %v: nothing here for Concourse to reuse", v, first.Version)
+	}
+	copyDir(t, filepath.Join(a1.dir, "env"), filepath.Join(a2.dir, "env"))
+
+	r = a2.startPut(obj{"release": "env"}).wait()
+	if r.code != 0 {
+		t.Fatalf("the retried build's release failed (exit %d):\n%s", r.code, r.stderr)
+	}
+	if l := get(t, c, "m1"); l.LockedBy["smoke-a"] != 0 || l.LockedBy["smoke-b"] != 1 {
+		t.Fatalf("after the retried build's release m1 is %+v; want its hold released:\n%s", l, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "another build") {
+		t.Errorf("stderr does not say why the time the hold began is not used:\n%s", r.stderr)
+	}
+}
+
 // TestUnlockLeavesAHoldTakenAgainBeforeTheRelease: without release_dir,
 // the release names the hold the step read first, by its fence and the
 // time it began: one its key and holder took again between the read and
