@@ -694,28 +694,27 @@ func TestRunLostThenRenewedInTime(t *testing.T) {
 	done := runStarted(t, ctx, env, dir, "run", "lk", "--key", "k", "--holder", "k", "--ttl", "10s", "--",
 		"sh", "-c", `touch `+dir+`/started; while [ ! -e `+dir+`/finish ]; do sleep 0.05; done`)
 	p.failRefreshes.Store(true)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// Until the run has declared the hold lost (at 9 s of 10).
-		cl, _ := client.New(client.Options{URL: url})
-		l, err := cl.Get(ctx, "lk")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h := l.Holds["k"]; time.Until(h.Expires) < 900*time.Millisecond || time.Now().After(deadline) {
+	cl, _ := client.New(client.Options{URL: url})
+	l, err := cl.Get(ctx, "lk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back, 50ms a renewal, once the run has declared the hold lost (at
+	// 9 s of 10): the proxy tells by the clock as each renewal comes, not
+	// this goroutine polling the lock, which on a loaded machine could
+	// see that too late for the one try the run has left.
+	p.refreshesBack.Store(l.Holds["k"].Expires.Add(-900 * time.Millisecond).UnixNano())
+	// Renewed since (waitUntil's 10s is about the lease's whole length).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if now, err := cl.Get(ctx, "lk"); err == nil && now.Holds["k"].Expires.After(l.Holds["k"].Expires) {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the hold was not renewed after the server came back")
+		}
 	}
-	p.failRefreshes.Store(false) // back, 50ms a renewal
-	waitUntil(t, func() bool {
-		cl, _ := client.New(client.Options{URL: url})
-		l, _ := cl.Get(ctx, "lk")
-		return time.Until(l.Holds["k"].Expires) > 5*time.Second
-	})
 	os.WriteFile(filepath.Join(dir, "finish"), nil, 0o600)
 	(<-done).want(t, 0, `^$`, `(?s)LOCK LOST: could not refresh`)
-	cl, _ := client.New(client.Options{URL: url})
 	h, _ := cl.History(ctx, "lk")
 	for _, ev := range h {
 		if ev.Type == "expired" {
@@ -906,6 +905,7 @@ type lossyProxy struct {
 	unavailablePuts                                  atomic.Int32 // answered 503, as by a server whose store fails
 	notImplemented                                   atomic.Bool  // every request answered 501, as by a server that is not Locker
 	failRefreshes                                    atomic.Bool  // not passed on
+	refreshesBack                                    atomic.Int64 // a time.UnixNano: failRefreshes ends then (0: when cleared)
 	stallRefreshes                                   atomic.Bool  // held unanswered
 	slowRefreshes                                    atomic.Bool  // passed on after 50ms
 	fencelessRefreshes                               atomic.Bool  // answered without "fence", as a rewriting gateway might
@@ -931,7 +931,7 @@ func newLossyProxy(t *testing.T, url string) *lossyProxy {
 		case r.Method == http.MethodPut && p.dropPuts.Add(-1) >= 0:
 			rp.ServeHTTP(httptest.NewRecorder(), r) // made, then lost
 			hangUp(w)
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.failRefreshes.Load():
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.failRefreshes.Load() && (p.refreshesBack.Load() == 0 || time.Now().UnixNano() < p.refreshesBack.Load()):
 			hangUp(w)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refresh") && p.fencelessRefreshes.Load():
 			rec := httptest.NewRecorder()

@@ -347,6 +347,14 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 			k.tell(KeepEvent{Type: KeepRetrying, Err: err})
 		}
 		k.interval = max(min(k.lease/20, time.Second), 10*time.Millisecond)
+		if until := time.Until(k.expiry.Add(-margin)); !k.presumed && until < k.interval {
+			// The next try comes when the hold is to be presumed lost,
+			// not up to a try later: the loss is presumed at nine
+			// tenths of the lease, as promised, and the try after it
+			// still comes before the lease runs out (a failure just
+			// before that point left one that came as it ran out).
+			k.interval = max(until, 0)
+		}
 	}
 	return nil
 }

@@ -34,6 +34,12 @@ type renewals struct {
 	// ahead of the client's.
 	ttl   string
 	ahead time.Duration
+	// failAt, when set (before cut), has a cut renewal that comes within
+	// a second of it answered then, not at once, as a gateway that times
+	// out late; delay, how long a renewal passed on takes to get to the
+	// server (a slow network).
+	failAt time.Time
+	delay  atomic.Int64 // a time.Duration
 }
 
 func (g *renewals) wrap(h http.Handler) http.Handler {
@@ -48,6 +54,12 @@ func (g *renewals) wrap(h http.Handler) http.Handler {
 		}
 		if g.cut.Load() {
 			g.refused.Add(1)
+			if wait := time.Until(g.failAt); wait > 0 && wait < time.Second {
+				select {
+				case <-time.After(wait):
+				case <-r.Context().Done():
+				}
+			}
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
 			return
 		}
@@ -69,6 +81,13 @@ func (g *renewals) wrap(h http.Handler) http.Handler {
 			body["ttl"] = g.ttl
 			b, _ := json.Marshal(body)
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		}
+		if d := time.Duration(g.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		g.sent.Add(1)
 		next.ServeHTTP(w, r)
