@@ -36,7 +36,10 @@ While COMMAND runs, the hold's lease is refreshed every third of the TTL, so
 that a locker run that dies (kill -9, a lost machine) frees the lock within
 the TTL instead of holding it forever. The first refresh comes before
 COMMAND starts: a grant whose answer arrived after its lease ran out (a
-slow network or store) is lost, and COMMAND is not run (exit 1). If the
+slow network or store) is lost, and COMMAND is not run (exit 1). Nor is it
+when the answer to taking the lock was lost, the hold read back, and that
+refresh cannot reach the server: only this machine's clock, which may not
+agree with the server's, could say how long the lease has left. If the
 lease is lost (the server could not be reached for nine tenths of a TTL, or
 an operator forced the lock) it says so loudly on stderr: another process
 may then take the lock. A COMMAND that then succeeds makes locker run exit

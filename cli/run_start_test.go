@@ -158,3 +158,24 @@ func TestRunLostJustBeforeStart(t *testing.T) {
 		t.Fatal("the command was started after the hold was lost")
 	}
 }
+
+// TestRunReadBackUnconfirmed: a hold read back after the answer to taking
+// it was lost has no Locker-Lease: how long its lease has left, only this
+// machine's clock can say from its expires, and that clock may be behind
+// the server's. A first renewal that cannot reach the server then leaves
+// the hold unconfirmed: COMMAND does not start, and the hold is given back.
+// Before, the command started on the strength of that clock.
+func TestRunReadBackUnconfirmed(t *testing.T) {
+	t.Parallel()
+	url := testServer(t, httpapi.Config{}, lockservice.Config{})
+	p := newLossyProxy(t, url)
+	p.dropPuts.Store(1)
+	p.failRefreshes.Store(true)
+	env := map[string]string{"LOCKER_URL": p.URL}
+	dir := t.TempDir()
+	r := locker(t, context.Background(), env, "run", "rb", "--key", "k", "--ttl", "1m", "--", "touch", filepath.Join(dir, "started"))
+	r.want(t, 1, `^$`, `(?m)^locker run: could not confirm that 'rb' is still ours before touch could start \(.*\); gave it back: not running it\n$`)
+	if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+		t.Fatal("the command was started")
+	}
+}

@@ -23,7 +23,13 @@ type KeepOptions struct {
 	// TTL is the lease each renewal asks for: each sets the lease to TTL
 	// from then (or the server's maximum, when shorter), a longer one the
 	// hold had included. 0: what the hold's lease had left when l was
-	// answered, rounded up to a whole second.
+	// answered, rounded up to a whole second; for a Lock without Lease
+	// (read back after a lost answer, or from Get), which can tell that
+	// only by this machine's clock, no more than the hold has run for and
+	// has left together by the server's clock (its expires less its
+	// acquired: the lease it was taken with, when it was taken just
+	// before), so that a server clock ahead of this one does not make the
+	// renewals ask for a longer lease.
 	TTL time.Duration
 	// Notify, when set, hears of each renewal that failed, of the hold
 	// lost, and of a presumed loss the server disproved (see
@@ -67,9 +73,11 @@ type LostError struct {
 	Lock  string
 	Fence uint64
 	// Presumed is true when the server could not be reached (or failed)
-	// for nine tenths of the lease: it may still have the hold, but may
-	// give the lock to another within Left. The keeper goes on trying;
-	// should the server then still have the hold, KeepRecovered follows.
+	// for nine tenths of the lease, or at Keep's own renewal of a Lock
+	// without Lease (Left is then 0: how long its lease has left is not
+	// known): it may still have the hold, but may give the lock to
+	// another within Left. The keeper goes on trying; should the server
+	// then still have the hold, KeepRecovered follows.
 	// Otherwise the server said the hold is gone, and the keeper has
 	// stopped.
 	Presumed bool
@@ -96,6 +104,9 @@ func (e *LostError) Error() string {
 	case e.TakenFence != 0:
 		return fmt.Sprintf("lock %q was lost and taken again under the same key and holder (fence %d, the kept hold's %d)", e.Lock, e.TakenFence, e.Fence)
 	case e.Presumed:
+		if e.Left <= 0 {
+			return fmt.Sprintf("could not renew the lease on %q for %s (%v); it may have run out already", e.Lock, e.Unrenewed.Round(10*time.Millisecond), e.Err)
+		}
 		return fmt.Sprintf("could not renew the lease on %q for %s (%v); it runs out within %s", e.Lock, e.Unrenewed.Round(10*time.Millisecond), e.Err, e.Left.Round(10*time.Millisecond))
 	}
 	return fmt.Sprintf("the server no longer has the hold on %q (%v): its lease ran out, or it was forced", e.Lock, e.Err)
@@ -136,6 +147,10 @@ type Keeper struct {
 	expiry   time.Time     // when it runs out at the earliest, by this machine's clock
 	interval time.Duration // until the next renewal
 	presumed bool          // the hold is presumed lost
+	// known: lease and expiry were counted from when a request was sent
+	// (an answer said the lease, or a renewal succeeded), not read from
+	// the hold's expires by this machine's clock.
+	known bool
 
 	mu          sync.Mutex
 	err         error     // guarded by mu
@@ -159,7 +174,13 @@ type Keeper struct {
 // The lease's length is read from each answer (its Locker-Lease header) and
 // counted from when its request was sent, so the clocks of client and
 // server need not agree; against a server without that header, from the
-// hold's expiry by this machine's clock (no longer than TTL).
+// hold's expiry by this machine's clock (no longer than TTL). A Lock
+// without Lease (read back after a lost answer, or from Get) says how
+// long its lease has left only by that clock, which may be behind the
+// server's: until a renewal has succeeded, the keeper does not rely on
+// it, and a first renewal that fails (the server cannot be reached)
+// presumes the hold lost at once (Keeper.Err, Lost closed), the keeper
+// trying on.
 //
 // Each renewal sets the lease to TTL from then: two keepers of one hold
 // (the same key and holder) would each cut the other's lease to their own
@@ -183,13 +204,20 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 	}
 	// Until the first renewal answers, the lease is the one l's request
 	// granted, or what the hold's expiry leaves (no more than asked).
-	expiry, lease, left := leaseOf(l, h)
+	expiry, lease, left, known := leaseOf(l, h)
 	ask := o.TTL
 	if ask <= 0 {
 		// What the lease had left when l was answered: not the lease
 		// counted from when its request was sent, which includes the
 		// time it waited for the lock (one of Acquire's requests may
 		// wait Options.WaitChunk).
+		if span := h.Expires.Sub(h.Acquired); !known && !h.Acquired.IsZero() && span > 0 {
+			// Read by this machine's clock, which a server's ahead
+			// of it would lengthen by as much (an hour ahead: an
+			// hour's lease asked): no more than the server's own
+			// clock says the hold has had and has left.
+			left = min(left, span)
+		}
 		ask = max(left, time.Second)
 		if r := ask % time.Second; r != 0 && ask <= math.MaxInt64-time.Second {
 			ask += time.Second - r // whole seconds, as a person would ask
@@ -201,7 +229,7 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 		c: c, name: l.Name, key: key, holder: holder, fence: l.Fence, acquired: h.Acquired,
 		ask: ask, notify: o.Notify, cancel: cancel,
 		done: make(chan struct{}), lost: make(chan struct{}), lastRenewed: now,
-		lease: min(lease, ask), expiry: minTime(expiry, now.Add(ask)),
+		lease: min(lease, ask), expiry: minTime(expiry, now.Add(ask)), known: known,
 	}
 	if k.lease <= 0 {
 		k.lease = ask
@@ -217,18 +245,19 @@ func (c *Client) Keep(ctx context.Context, l *Lock, key, holder string, o KeepOp
 // leaseOf is when h's lease runs out at the earliest, by this machine's
 // clock, its length, and what it had left when l was answered: the lease
 // l's request granted, from when it was sent, when the server said
-// (Lock.Lease); else the hold's expiry as this machine's clock reads it.
-func leaseOf(l *Lock, h Hold) (expiry time.Time, lease, left time.Duration) {
+// (Lock.Lease: known); else the hold's expiry as this machine's clock
+// reads it, which is off by as much as the clocks disagree.
+func leaseOf(l *Lock, h Hold) (expiry time.Time, lease, left time.Duration, known bool) {
 	if l.Lease > 0 && !l.sent.IsZero() {
 		expiry = l.sent.Add(l.Lease)
 		left = l.Lease
 		if !l.answered.IsZero() {
 			left = expiry.Sub(l.answered)
 		}
-		return expiry, l.Lease, left
+		return expiry, l.Lease, left, true
 	}
 	left = time.Until(h.Expires)
-	return time.Now().Add(left), left, left
+	return time.Now().Add(left), left, left, false
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -326,7 +355,7 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 		} else if h, ok := nl.Holds[k.holder]; ok && !h.Expires.IsZero() {
 			lease = min(lease, time.Until(h.Expires))
 		}
-		k.lease, k.expiry = max(lease, 0), sent.Add(lease)
+		k.lease, k.expiry, k.known = max(lease, 0), sent.Add(lease), true
 		k.mu.Lock()
 		k.lastRenewed, k.err = sent, nil
 		k.mu.Unlock()
@@ -340,7 +369,14 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 		// replica restarts, is not: it is tried again).
 		return k.lose(&LostError{Lock: k.name, Fence: k.fence, Unrenewed: time.Since(k.Renewed()), Err: err}, tell)
 	default:
-		if left := time.Until(k.expiry); left <= margin && !k.presumed {
+		left := time.Until(k.expiry)
+		if !k.known {
+			// What the lease has left is known only by this
+			// machine's clock, which may be behind the server's: it
+			// may have run out already.
+			left = 0
+		}
+		if left <= margin && !k.presumed {
 			k.presumed = true
 			k.lose(&LostError{Lock: k.name, Fence: k.fence, Presumed: true, Unrenewed: time.Since(k.Renewed()), Left: max(left, 0), Err: err}, true)
 		} else if !k.presumed {
