@@ -143,15 +143,25 @@ func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // failed counts a failed login with the credentials sent against the
-// client's address and logs it, with neither the credentials nor the header.
+// client's address and logs it, with neither the credentials nor the
+// header: a new guess each time, the same wrong credentials again (which
+// nothing slows) the first time, then at most once a minute for the
+// address, with the repeats since.
 func (s *Server) failed(r *http.Request, sent ...string) {
 	if s.guard.limiter == nil {
 		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r))
 		return
 	}
 	key := s.guard.limiter.clientKey(r)
-	s.guard.limiter.fail(key, s.guard.limiter.guess(sent...))
-	s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", key)
+	log, repeats := s.guard.limiter.fail(key, s.guard.limiter.guess(sent...))
+	switch {
+	case !log:
+	case repeats > 0:
+		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", key,
+			"repeated_since_last_message", repeats)
+	default:
+		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", key)
+	}
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {

@@ -517,3 +517,65 @@ func TestAuthLimitRefusalsAreLogged(t *testing.T) {
 		t.Errorf("another address's refusal logged:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// TestAuthLimitRepeatedFailuresLogBounded: the same wrong credentials sent
+// again cost no allowance (TestAuthLimitStalePassword), so nothing slowed a
+// client that repeats them, and each repeat was logged: a review sent one
+// stale password 300 times in 2.6 s and got 300 "authentication failed"
+// lines, as fast as it could connect, from one address that was never
+// refused. A repeat is now logged at once the first time, then at most once
+// a minute for the address, with the repeats since; a new guess is still
+// logged at once, every time (the allowance bounds those).
+func TestAuthLimitRepeatedFailuresLogBounded(t *testing.T) {
+	var logs syncBuffer
+	s, api := newHardenedStack(t, httpapi.Config{Auth: userCreds, AuthLimit: httpapi.AuthLimit{PerMinute: 10}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	httpapi.SetLimiterClock(api, clock.Now)
+	worker := clientFrom("127.0.0.2")
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `msg="authentication failed"`) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	// Two stale clients on one worker, each retrying every second for
+	// five minutes: 600 failures.
+	for i := range 300 {
+		s.sendFrom(worker, "GET", "/locks", "", as(userCreds.User, "old-password")).expect(t, 401, fmt.Sprintf("stale password, try %d", i+1))
+		s.sendFrom(worker, "GET", "/locks", "", header("Authorization", "Bearer stale")).expect(t, 401, fmt.Sprintf("stale header, try %d", i+1))
+		clock.Add(time.Second)
+	}
+	got := lines()
+	// The first failure of each (2), the first repeat (1), then a line a
+	// minute for five minutes (5).
+	if len(got) > 8 {
+		t.Fatalf("600 repeated failures logged %d lines, want at most 8; the first ones:\n%s", len(got), strings.Join(got[:min(len(got), 12)], "\n"))
+	}
+	total := 0
+	for _, l := range got[1:] {
+		if _, n, ok := strings.Cut(l, "repeated_since_last_message="); ok {
+			k, _ := strconv.Atoi(strings.Fields(n)[0])
+			total += k
+		}
+	}
+	// Every repeat but those of the last minute is counted in a line.
+	if total < 600-2-120 || total > 600-2 {
+		t.Errorf("the lines count %d repeats of 598:\n%s", total, strings.Join(got, "\n"))
+	}
+	for _, l := range got {
+		if strings.Contains(l, "old-password") || strings.Contains(l, "stale") {
+			t.Errorf("a line shows the credentials: %s", l)
+		}
+	}
+	// A new guess from the same address is logged at once, each time.
+	before := len(got)
+	for i := range 3 {
+		s.sendFrom(worker, "GET", "/locks", "", as(userCreds.User, fmt.Sprintf("guess-%d", i))).expect(t, 401, "a new guess")
+	}
+	if got = lines(); len(got) != before+3 {
+		t.Errorf("3 new guesses logged %d lines, want 3", len(got)-before)
+	}
+}

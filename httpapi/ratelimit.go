@@ -47,9 +47,17 @@ type AuthLimit struct {
 // it. So each bucket remembers the last few wrong credentials it was
 // charged for, as salted hashes, and a repeat of one costs no token.
 //
+// A repeat is not slowed, so it is not logged each time either: a client
+// that sends stale credentials in a loop would otherwise write a line per
+// request, as fast as it can connect. The first repeat is logged, then at
+// most one line a minute for the address, with the repeats since.
+//
 // Memory is bounded: buckets live in a list, most recently failed first; a
-// bucket that has filled up again holds no information and is dropped, and
-// past MaxClients the least recently failed address is forgotten.
+// bucket that has filled up again and has seen no failure for a minute
+// holds nothing worth keeping and is dropped (kept for that minute, it
+// still knows a stale client's credentials, and when it last logged their
+// repeats), and past MaxClients the least recently failed address is
+// forgotten.
 type failureLimiter struct {
 	rate    float64 // tokens a second
 	burst   float64
@@ -64,19 +72,26 @@ type failureLimiter struct {
 }
 
 type bucket struct {
-	key     string
-	tokens  float64
-	at      time.Time // when tokens was last brought up to date
-	guesses [rememberedGuesses]uint64
-	next    int // where the next guess is remembered
+	key      string
+	tokens   float64
+	at       time.Time // when tokens was last brought up to date
+	guesses  [rememberedGuesses]uint64
+	next     int       // where the next guess is remembered
+	failedAt time.Time // the address's last failure
 	// refused counts the address's requests refused (429) since the last
 	// log line that said so, written at loggedAt.
 	refused  int
 	loggedAt time.Time
+	// repeats counts the failures with a remembered guess since the last
+	// log line that said so, written at repeatLoggedAt.
+	repeats        int
+	repeatLoggedAt time.Time
 }
 
 // refusalLogEvery is how often, at most, the refusals of one address are
-// logged: a guesser told to wait may go on asking many times a second.
+// logged: a guesser told to wait may go on asking many times a second. So
+// are its repeated failures, which nothing slows, and a bucket is kept this
+// long after its last failure.
 const refusalLogEvery = time.Minute
 
 // rememberedGuesses is how many distinct wrong credentials a bucket
@@ -150,8 +165,11 @@ func (l *failureLimiter) wait(key string) (wait time.Duration, unlogged int) {
 }
 
 // fail takes a token from the address's bucket, unless the address failed
-// with the same guess lately.
-func (l *failureLimiter) fail(key string, guess uint64) {
+// with the same guess lately. It says whether the failure is to be logged:
+// a new guess always; a repeat when it is the address's first, or the last
+// line about its repeats is refusalLogEvery old, and then repeats is the
+// number of them the line reports (zero for a new guess).
+func (l *failureLimiter) fail(key string, guess uint64) (log bool, repeats int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -164,22 +182,28 @@ func (l *failureLimiter) fail(key string, guess uint64) {
 	}
 	b := e.Value.(*bucket)
 	l.refill(b, now)
+	b.failedAt = now
 	if !slices.Contains(b.guesses[:], guess) {
 		b.tokens = math.Max(0, b.tokens-1)
 		b.guesses[b.next] = guess
 		b.next = (b.next + 1) % rememberedGuesses
+		log = true
+	} else if b.repeats++; b.repeatLoggedAt.IsZero() || now.Sub(b.repeatLoggedAt) >= refusalLogEvery {
+		log, repeats, b.repeats, b.repeatLoggedAt = true, b.repeats, 0, now
 	}
 	l.evict(now)
+	return log, repeats
 }
 
-// evict drops the buckets at the back that have filled up again, and the
-// least recently failed addresses past the bound.
+// evict drops the buckets at the back that have filled up again and seen
+// no failure for refusalLogEvery, and the least recently failed addresses
+// past the bound.
 func (l *failureLimiter) evict(now time.Time) {
 	for back := l.recent.Back(); back != nil; back = l.recent.Back() {
 		b := back.Value.(*bucket)
 		if l.recent.Len() <= l.max {
 			l.refill(b, now)
-			if b.tokens < l.burst {
+			if b.tokens < l.burst || now.Sub(b.failedAt) < refusalLogEvery {
 				return
 			}
 		}
