@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,20 +127,80 @@ type Gauges func() (LockStats, error)
 // alert is then a plain threshold. No gauge has a lock's name as a label:
 // names are unbounded; GET /locks says which lock it is.
 func (m *Metrics) WatchLocks(fn Gauges) {
-	m.reg.MustRegister(&lockGauges{fn: fn, descs: [6]*prometheus.Desc{
+	m.reg.MustRegister(newLockGauges(fn))
+}
+
+func newLockGauges(fn Gauges) *lockGauges {
+	return &lockGauges{fn: fn, descs: [6]*prometheus.Desc{
 		prometheus.NewDesc("locker_locks", "Locks known to the server, free or held.", nil, nil),
 		prometheus.NewDesc("locker_locks_held", "Locks currently held.", nil, nil),
 		prometheus.NewDesc("locker_holds", "Holders currently holding a lock (one per holder and lock).", nil, nil),
 		prometheus.NewDesc("locker_waiters", "Requests waiting for a lock.", nil, nil),
 		prometheus.NewDesc("locker_oldest_hold_seconds", "How long the lock held longest has been held, since it went from free to held; 0 when none is held.", nil, nil),
 		prometheus.NewDesc("locker_oldest_wait_seconds", "How long the request waiting longest for a lock has waited; 0 when none waits.", nil, nil),
-	}})
+	}}
+}
+
+// read returns the figures of a call of fn that began after it was called.
+func (g *lockGauges) read() (LockStats, error) {
+	g.mu.Lock()
+	r := g.next
+	if r == nil {
+		r = &gaugeRead{done: make(chan struct{})}
+		g.next = r
+	}
+	r.scrapes++
+	g.mu.Unlock()
+	g.reading.Lock()
+	defer g.reading.Unlock()
+	select {
+	case <-r.done: // another of its scrapes made it meanwhile
+	default:
+		// Scrapes that come from now on share the read after this one.
+		g.mu.Lock()
+		if g.next == r {
+			g.next = nil
+		}
+		g.mu.Unlock()
+		r.st, r.err = g.fn()
+		close(r.done)
+	}
+	return r.st, r.err
+}
+
+// waiting returns how many scrapes wait for a read that has not begun.
+func (g *lockGauges) waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.next == nil {
+		return 0
+	}
+	return g.next.scrapes
 }
 
 // lockGauges collects the lock gauges from one call of fn.
+//
+// A call reads every lock, and /metrics may be open to anyone
+// (LOCKER_METRICS_PUBLIC): a read per scrape let many scrapers at once
+// read the store as often as they liked. So calls are made one at a time,
+// and the scrapes that come while one is made share the next, which begins
+// after they came: no scrape gets a figure from before it asked, and
+// however many ask at once, the store is read once at a time.
 type lockGauges struct {
 	fn    Gauges
 	descs [6]*prometheus.Desc
+
+	reading sync.Mutex // held while fn is called
+	mu      sync.Mutex
+	next    *gaugeRead // the read the scrapes coming now will share; nil: none waits
+}
+
+// gaugeRead is one call of fn, shared by the scrapes that wait for it.
+type gaugeRead struct {
+	done    chan struct{} // closed once st and err are set
+	st      LockStats
+	err     error
+	scrapes int // the scrapes that share it
 }
 
 func (g *lockGauges) Describe(ch chan<- *prometheus.Desc) {
@@ -149,7 +210,7 @@ func (g *lockGauges) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (g *lockGauges) Collect(ch chan<- prometheus.Metric) {
-	st, err := g.fn()
+	st, err := g.read()
 	if err != nil {
 		return
 	}
