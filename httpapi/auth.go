@@ -77,20 +77,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		case len(s.guard.accounts) == 0:
 			// Auth is off: everything is open.
 		case sent:
-			if s.tooManyFailures(w, r) {
+			at, refused := s.admit(w, r)
+			if refused {
 				return
 			}
 			var ok bool
-			if rl, ok = s.check(user, pass); !ok {
-				s.failed(r, user, pass)
+			if rl, ok = s.checkAdmitted(r, at, user, pass); !ok {
 				s.unauthorized(w, r, "wrong user name or password")
 				return
 			}
 		case r.Header.Get("Authorization") != "":
-			if s.tooManyFailures(w, r) {
+			at, refused := s.admit(w, r)
+			if refused {
 				return
 			}
-			s.failed(r, "\x00malformed", r.Header.Get("Authorization"))
+			s.failed(r, at, "\x00malformed", r.Header.Get("Authorization"))
 			s.unauthorized(w, r, "malformed Authorization header: use HTTP basic auth")
 			return
 		case s.cfg.Auth.Set() || s.cfg.ReadOnly.Set():
@@ -119,17 +120,47 @@ func (s *Server) check(user, pass string) (role, bool) {
 	return rl, rl != roleAnonymous
 }
 
-// tooManyFailures answers 429 when the client has failed to log in too often
-// lately, and logs it: an address's first refusal at once, then at most
-// once a minute for it, with the refusals since.
-func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
+// checkAdmitted is check for a login the limit admitted (at), which it
+// ends whatever happens, a panic included: a token held for ever would
+// have the address's next logins wait for ever.
+func (s *Server) checkAdmitted(r *http.Request, at attempt, user, pass string) (rl role, ok bool) {
+	ended := false
+	defer func() {
+		if !ended && at.b != nil {
+			s.guard.limiter.succeeded(at.b)
+		}
+	}()
+	rl, ok = s.check(user, pass)
+	switch {
+	case !ok:
+		s.failed(r, at, user, pass)
+	case at.b != nil:
+		s.guard.limiter.succeeded(at.b)
+	}
+	ended = true
+	return rl, ok
+}
+
+// attempt is a login admitted by the limit on failed logins: the client's
+// key, and the bucket it holds a token of while it is checked (nil: no
+// limit).
+type attempt struct {
+	key string
+	b   *bucket
+}
+
+// admit lets a login be checked (an attempt that failed or the limiter's
+// succeeded must end), or answers 429 when the client has failed to log in
+// too often lately (refused), and logs it: an address's first refusal at
+// once, then at most once a minute for it, with the refusals since.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (at attempt, refused bool) {
 	if s.guard.limiter == nil {
-		return false
+		return attempt{}, false
 	}
 	key := s.guard.limiter.clientKey(r)
-	wait, unlogged := s.guard.limiter.wait(key)
+	b, wait, unlogged := s.guard.limiter.admit(key)
 	if wait <= 0 {
-		return false
+		return attempt{key: key, b: b}, false
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	if unlogged > 0 {
@@ -139,7 +170,7 @@ func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	closeAfter(w, r)
 	errorf(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins from this address; try again in %s", time.Duration(secs)*time.Second))
-	return true
+	return attempt{}, true
 }
 
 // failed counts a failed login with the credentials sent against the
@@ -147,20 +178,19 @@ func (s *Server) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 // header: a new guess each time, the same wrong credentials again (which
 // nothing slows) the first time, then at most once a minute for the
 // address, with the repeats since.
-func (s *Server) failed(r *http.Request, sent ...string) {
-	if s.guard.limiter == nil {
+func (s *Server) failed(r *http.Request, at attempt, sent ...string) {
+	if at.b == nil {
 		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r))
 		return
 	}
-	key := s.guard.limiter.clientKey(r)
-	log, repeats := s.guard.limiter.fail(key, s.guard.limiter.guess(sent...))
+	log, repeats := s.guard.limiter.failed(at.b, s.guard.limiter.guess(sent...))
 	switch {
 	case !log:
 	case repeats > 0:
-		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", key,
+		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", at.key,
 			"repeated_since_last_message", repeats)
 	default:
-		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", key)
+		s.log.Warn("authentication failed", "method", r.Method, "path", r.URL.Path, s.remote(r), "client", at.key)
 	}
 }
 

@@ -579,3 +579,94 @@ func TestAuthLimitRepeatedFailuresLogBounded(t *testing.T) {
 		t.Errorf("3 new guesses logged %d lines, want 3", len(got)-before)
 	}
 }
+
+// TestAuthLimitHoldsForConcurrentGuesses: the allowance was looked at
+// before the credentials were checked and charged after, so guesses sent
+// at once from one address were all checked while its last allowance was
+// still there: with an allowance of one, two guesses at once were both
+// answered 401 (with the right password among them, 200). A guess now
+// takes its part of the allowance before it is checked, and gives it back
+// if it was right or a repeat.
+func TestAuthLimitHoldsForConcurrentGuesses(t *testing.T) {
+	s, api := newHardenedStack(t, httpapi.Config{Auth: userCreds, AuthLimit: httpapi.AuthLimit{PerMinute: 1}})
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	httpapi.SetLimiterClock(api, clock.Now)
+	started, release := httpapi.BlockCompares(api)
+	t.Cleanup(release)
+	attacker := clientFrom("127.0.0.2")
+	send := func(pass string) <-chan int {
+		out := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", s.URL+"/locks", nil)
+			req.SetBasicAuth(userCreds.User, pass)
+			resp, err := attacker.Do(req)
+			if err != nil {
+				out <- -1
+				return
+			}
+			resp.Body.Close()
+			out <- resp.StatusCode
+		}()
+		return out
+	}
+	a := send("guess-a")
+	for started() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// The first guess is being checked; a second comes meanwhile.
+	b := send("guess-b")
+	var codeB int
+	// It is refused, or waits for the first one's check to end, or (the
+	// bug) is checked too: the first guess waits in its first comparison.
+	for codeB == 0 && httpapi.LimiterWaiting(api) == 0 && started() < 2 {
+		select {
+		case codeB = <-b:
+		case <-time.After(time.Millisecond):
+		}
+	}
+	release()
+	codeA := <-a
+	if codeB == 0 {
+		codeB = <-b
+	}
+	if codeA != 401 || codeB != 429 {
+		t.Errorf("two guesses at once with an allowance of one: %d and %d, want 401 and 429", codeA, codeB)
+	}
+
+	// Right credentials give back what they took: a client logging in
+	// from many addresses leaves nothing behind, and the allowance of one
+	// that failed is as it was.
+	for i := range 20 {
+		s.sendFrom(clientFrom(fmt.Sprintf("127.0.1.%d", i+1)), "GET", "/locks", "", as(userCreds.User, userCreds.Pass)).expect(t, 200, "a right login")
+	}
+	if n := httpapi.LimiterClients(api); n != 1 {
+		t.Errorf("after 20 right logins from 20 addresses the limiter remembers %d addresses, want 1 (the guesser)", n)
+	}
+	// Right logins at once from one address, more than its allowance,
+	// are never refused: a busy CI worker's pipelines.
+	busy := clientFrom("127.0.0.4")
+	codes := make(chan int, 50)
+	for range 50 {
+		go func() {
+			req, _ := http.NewRequest("GET", s.URL+"/locks", nil)
+			req.SetBasicAuth(userCreds.User, userCreds.Pass)
+			resp, err := busy.Do(req)
+			if err != nil {
+				codes <- -1
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range 50 {
+		if c := <-codes; c != 200 {
+			t.Errorf("one of 50 right logins at once from one address: %d, want 200", c)
+		}
+	}
+	other := clientFrom("127.0.0.3")
+	s.sendFrom(other, "GET", "/locks", "", as(userCreds.User, userCreds.Pass)).expect(t, 200, "a right login")
+	s.sendFrom(other, "GET", "/locks", "", as(userCreds.User, userCreds.Pass)).expect(t, 200, "another right login")
+	s.sendFrom(other, "GET", "/locks", "", as(userCreds.User, "x")).expect(t, 401, "a failure after right logins")
+	s.sendFrom(other, "GET", "/locks", "", as(userCreds.User, "y")).expect(t, 429, "a guess past the allowance")
+}

@@ -69,3 +69,28 @@ func SetLargeBodies(t interface{ Cleanup(func()) }, n int) {
 	largeBodies = make(chan struct{}, n)
 	t.Cleanup(func() { largeBodies = old })
 }
+
+// BlockCompares makes every credential comparison s makes wait until
+// release is called; started returns how many have begun.
+func BlockCompares(s *Server) (started func() int, release func()) {
+	var mu sync.Mutex
+	n := 0
+	gate := make(chan struct{})
+	s.guard.compare = func(x, y []byte) int {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		<-gate
+		return subtle.ConstantTimeCompare(x, y)
+	}
+	var once sync.Once
+	return func() int { mu.Lock(); defer mu.Unlock(); return n }, func() { once.Do(func() { close(gate) }) }
+}
+
+// LimiterWaiting returns how many logins wait for others' checks to end
+// before s's limiter can tell whether a token is left for them.
+func LimiterWaiting(s *Server) int {
+	s.guard.limiter.mu.Lock()
+	defer s.guard.limiter.mu.Unlock()
+	return s.guard.limiter.waiting
+}

@@ -41,6 +41,15 @@ type AuthLimit struct {
 // guesser would still learn which guess was right). Successful logins take
 // nothing, and other addresses have their own buckets.
 //
+// A login holds a token while its credentials are checked (admit), and
+// gives it back when they were right or a repeat (succeeded, failed):
+// otherwise logins sent at once were all checked while the address's last
+// token was there, and a guesser with many connections had as many
+// guesses as it could send at once each time a token came back. A login
+// that finds the tokens left all held by logins being checked waits for
+// them (microseconds: a check is two hashes), so that logins that turn out
+// right never make another one wait for a token to come back.
+//
 // Sending the same wrong credentials again guesses nothing: that is a
 // client with a stale password retrying, and counting it would lock out
 // every client that shares its address (a CI worker, a NAT, a proxy) with
@@ -67,6 +76,8 @@ type failureLimiter struct {
 	salt    [16]byte // for the hashes of wrong credentials
 
 	mu      sync.Mutex
+	settled *sync.Cond // on mu: a login's check ended
+	waiting int        // logins waiting in admit for others' checks to end
 	recent  *list.List // of *bucket, most recent failure first
 	buckets map[string]*list.Element
 }
@@ -77,7 +88,8 @@ type bucket struct {
 	at       time.Time // when tokens was last brought up to date
 	guesses  [rememberedGuesses]uint64
 	next     int       // where the next guess is remembered
-	failedAt time.Time // the address's last failure
+	failedAt time.Time // the address's last failure; zero: none
+	pending  int       // logins being checked, each holding a token
 	// refused counts the address's requests refused (429) since the last
 	// log line that said so, written at loggedAt.
 	refused  int
@@ -114,6 +126,7 @@ func newFailureLimiter(cfg AuthLimit) *failureLimiter {
 		proxies: cfg.TrustedProxies, now: time.Now,
 		recent: list.New(), buckets: map[string]*list.Element{},
 	}
+	l.settled = sync.NewCond(&l.mu)
 	rand.Read(l.salt[:])
 	return l
 }
@@ -139,48 +152,86 @@ func (l *failureLimiter) refill(b *bucket, now time.Time) {
 	b.at = now
 }
 
-// wait returns how long the address must wait before it may try to log in
-// again: zero when it may now. When it must wait, the request is counted as
+// admit lets a login from the address be checked, holding one of its
+// tokens meanwhile (b), and then returns a zero wait; the login must end
+// with succeeded or failed. Or it returns how long the address must wait
+// before it may try to log in again: the request is then counted as
 // refused, and unlogged is the number of refusals a log line should report
 // now: all since the address's last line, when there was none or it is
 // refusalLogEvery old; otherwise zero.
-func (l *failureLimiter) wait(key string) (wait time.Duration, unlogged int) {
+func (l *failureLimiter) admit(key string) (b *bucket, wait time.Duration, unlogged int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.buckets[key]
-	if !ok {
-		return 0, 0
+	for {
+		now := l.now()
+		e, ok := l.buckets[key]
+		if !ok {
+			b = &bucket{key: key, tokens: l.burst, at: now, pending: 1}
+			l.buckets[key] = l.recent.PushFront(b)
+			l.evict(now)
+			return b, 0, 0
+		}
+		b = e.Value.(*bucket)
+		l.refill(b, now)
+		if b.tokens-float64(b.pending) >= 1 {
+			b.pending++
+			return b, 0, 0
+		}
+		if b.tokens < 1 {
+			break
+		}
+		// The tokens left are held by logins being checked: whether
+		// one is left for this one depends on them.
+		l.waiting++
+		l.settled.Wait()
+		l.waiting--
 	}
-	b := e.Value.(*bucket)
 	now := l.now()
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		return 0, 0
-	}
 	b.refused++
 	if b.loggedAt.IsZero() || now.Sub(b.loggedAt) >= refusalLogEvery {
 		unlogged, b.refused, b.loggedAt = b.refused, 0, now
 	}
-	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), unlogged
+	return nil, time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), unlogged
 }
 
-// fail takes a token from the address's bucket, unless the address failed
-// with the same guess lately. It says whether the failure is to be logged:
-// a new guess always; a repeat when it is the address's first, or the last
-// line about its repeats is refusalLogEvery old, and then repeats is the
-// number of them the line reports (zero for a new guess).
-func (l *failureLimiter) fail(key string, guess uint64) (log bool, repeats int) {
+// succeeded ends a login admitted with b whose credentials were right: it
+// gives its token back, and forgets the address if it never failed.
+func (l *failureLimiter) succeeded(b *bucket) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	e, ok := l.buckets[key]
-	if ok {
-		l.recent.MoveToFront(e)
-	} else {
-		e = l.recent.PushFront(&bucket{key: key, tokens: l.burst, at: now})
-		l.buckets[key] = e
+	b.pending--
+	if e, ok := l.buckets[b.key]; ok && e.Value == b && b.pending == 0 && b.failedAt.IsZero() {
+		l.recent.Remove(e)
+		delete(l.buckets, b.key)
 	}
-	b := e.Value.(*bucket)
+	l.settled.Broadcast()
+}
+
+// failed ends a login admitted with b whose credentials were wrong (guess):
+// it keeps its token, unless the address failed with the same guess lately.
+// It says whether the failure is to be logged: a new guess always; a
+// repeat when it is the address's first, or the last line about its
+// repeats is refusalLogEvery old, and then repeats is the number of them
+// the line reports (zero for a new guess).
+func (l *failureLimiter) failed(b *bucket, guess uint64) (log bool, repeats int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.settled.Broadcast()
+	now := l.now()
+	b.pending--
+	e, ok := l.buckets[b.key]
+	switch {
+	case ok && e.Value == b:
+		l.recent.MoveToFront(e)
+	case ok:
+		// Forgotten (past MaxClients) while it was checked, and failed
+		// again since: the address's bucket of now takes the failure.
+		b = e.Value.(*bucket)
+		l.recent.MoveToFront(e)
+	default:
+		b = &bucket{key: b.key, tokens: l.burst, at: now}
+		l.buckets[b.key] = l.recent.PushFront(b)
+	}
 	l.refill(b, now)
 	b.failedAt = now
 	if !slices.Contains(b.guesses[:], guess) {
@@ -203,7 +254,7 @@ func (l *failureLimiter) evict(now time.Time) {
 		b := back.Value.(*bucket)
 		if l.recent.Len() <= l.max {
 			l.refill(b, now)
-			if b.tokens < l.burst || now.Sub(b.failedAt) < refusalLogEvery {
+			if b.tokens < l.burst || b.pending > 0 || now.Sub(b.failedAt) < refusalLogEvery {
 				return
 			}
 		}
