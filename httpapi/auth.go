@@ -131,13 +131,13 @@ func (s *Server) checkAdmitted(r *http.Request, at attempt, user, pass string) (
 		}
 	}()
 	rl, ok = s.check(user, pass)
+	ended = true
 	switch {
 	case !ok:
 		s.failed(r, at, user, pass)
 	case at.b != nil:
 		s.guard.limiter.succeeded(at.b)
 	}
-	ended = true
 	return rl, ok
 }
 
@@ -149,10 +149,11 @@ type attempt struct {
 	b   *bucket
 }
 
-// admit lets a login be checked (an attempt that failed or the limiter's
-// succeeded must end), or answers 429 when the client has failed to log in
-// too often lately (refused), and logs it: an address's first refusal at
-// once, then at most once a minute for it, with the refusals since.
+// admit lets a login be checked, or answers 429 when the client has failed
+// to log in too often lately (refused), and logs it: an address's first
+// refusal at once, then at most once a minute for it, with the refusals
+// since. A login let in holds a token of its address until failed, or the
+// limiter's succeeded, ends it (checkAdmitted does either).
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (at attempt, refused bool) {
 	if s.guard.limiter == nil {
 		return attempt{}, false
