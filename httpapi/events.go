@@ -7,13 +7,27 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/cloudfoundry-community/locker/lock"
 )
 
-// heartbeat is how often an idle event stream gets a comment line, so
-// proxies keep it open and dead clients are noticed.
-const heartbeat = 15 * time.Second
+// heartbeat is how often an event stream gets a comment line, so proxies
+// keep it open and dead clients are noticed; a stream asked with ?ping=true
+// gets a "ping" event instead. A variable for tests.
+var heartbeat = 15 * time.Second
+
+// pingEvent is the heartbeat of a stream asked with ?ping=true, and its
+// first message. A browser passes no comment to the page, nor an event
+// without data: a page (the dashboard) could not tell a stream that hangs
+// (a proxy that buffers it, a connection cut without a word) from one with
+// nothing to say. Only on request: the Go client hands any event with data
+// to its caller, and scripts parse the names they know.
+const pingEvent = "event: ping\ndata: {}\n\n"
 
 // streamWriteTimeout bounds each write of an event stream: a client that
 // stops reading (or whose network went away) fills the socket's buffers,
@@ -106,9 +120,14 @@ func (d *streamDeadline) end() {
 // refreshed), its data the event as JSON. A client that cannot keep up is
 // sent a "dropped" event and disconnected; it should reconnect and re-read
 // the locks it cares about. One that takes nothing for streamWriteTimeout
-// is disconnected without it.
+// is disconnected without it. With ?ping=true it is pinged with an event.
 func (s *Server) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ping, err := pingAsked(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if r.Method == http.MethodHead {
 			// The headers only: a stream that never ends would hold the
 			// connection, and the client's next request on it, for ever.
@@ -148,6 +167,11 @@ func (s *Server) handleEvents() http.Handler {
 		deadline.arm()
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprint(w, "retry: 1000\n: connected\n\n")
+		if ping {
+			// At once too: a page can tell a stream that reaches it from
+			// one whose answer began and then stopped (a buffering proxy).
+			fmt.Fprint(w, pingEvent)
+		}
 		if rc.Flush() != nil {
 			return
 		}
@@ -172,7 +196,11 @@ func (s *Server) handleEvents() http.Handler {
 				}
 			case <-tick.C:
 				deadline.arm()
-				fmt.Fprint(w, ": ping\n\n")
+				if ping {
+					fmt.Fprint(w, pingEvent)
+				} else {
+					fmt.Fprint(w, ": ping\n\n")
+				}
 			case <-r.Context().Done():
 				return
 			case <-s.svc.Closing():
@@ -188,6 +216,25 @@ func (s *Server) handleEvents() http.Handler {
 			}
 		}
 	})
+}
+
+// pingAsked reads the query's ping: true or false, once at most (a value
+// that is neither is refused, not read as one). Anything else in the query
+// is ignored, as it always was, even where it does not parse.
+func pingAsked(r *http.Request) (bool, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	v := q["ping"]
+	if err != nil && strings.Contains(r.URL.RawQuery, "ping") {
+		return false, lock.Errorf(lock.EINVALID, "query string: %v", err)
+	}
+	if len(v) == 0 {
+		return false, nil
+	}
+	ping, err := strconv.ParseBool(v[0])
+	if err != nil || len(v) > 1 {
+		return false, lock.Errorf(lock.EINVALID, "ping must be given once, true or false, not %q", strings.Join(v, "&"))
+	}
+	return ping, nil
 }
 
 // setStreamHeader gives an event stream's answer (HEAD's too) its headers:

@@ -94,3 +94,11 @@ func LimiterWaiting(s *Server) int {
 	defer s.guard.limiter.mu.Unlock()
 	return s.guard.limiter.waiting
 }
+
+// SetHeartbeat sets how often an idle event stream is pinged, for the test
+// t (which must not run in parallel).
+func SetHeartbeat(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := heartbeat
+	heartbeat = d
+	t.Cleanup(func() { heartbeat = old })
+}
