@@ -1172,12 +1172,23 @@
   // they take the leader for gone: they say "connecting…" and, without Web
   // Locks, claim the place. A leader that closes says so ("bye") at once.
   // Without BroadcastChannel every tab holds its own stream.
+  //
+  // A stream can hang without a word (a proxy that buffers it, a network
+  // that went away): the server's heartbeat, a comment, never reaches a
+  // page, so the page showed it "live" for good. It asks for a ping event
+  // (ping=true) instead, every 15 s and once at the start, and is live from
+  // the stream's first message, not its headers. A stream that said nothing
+  // for two pings and a margin is taken for dead: the page says so and opens
+  // another (and reads everything again). The check also runs when another
+  // tab asks (a background tab's timers may be slowed); the tabs relayed to
+  // hear the state as ever.
   const eventTypes = ["acquired", "released", "expired", "forced", "refreshed", "added", "removed", "forgotten"];
   const tabId = Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
   let source = null, retryTimer = null, retryDelay = 1000;
   let role = "alone"; // "alone" (own stream, no channel), "leader" or "follower"
   let channel = null, withLocks = false, connState = "connecting";
   let heard = false, unanswered = 0, claiming = false, beaten = false;
+  let heardAt = 0; // when the stream last said anything (or was opened)
 
   // stale dims what the page shows (style.css) when it may be out of date:
   // its stream is down and its last read failed. A stream that is down
@@ -1230,18 +1241,24 @@
 
   function connect() {
     retryTimer = null;
+    heardAt = Date.now();
     if (source) source.close();
-    const es = new EventSource(apiURL("events"));
+    const es = new EventSource(apiURL("events?ping=true"));
     source = es;
-    es.addEventListener("open", () => {
-      if (es !== source) return;
+    const said = () => {
+      heardAt = Date.now();
+      if (connState === "live") return;
       retryDelay = 1000;
       setConn("live");
       opened();
+    };
+    es.addEventListener("ping", () => {
+      if (es === source) said();
     });
     for (const type of eventTypes) {
       es.addEventListener(type, (msg) => {
         if (es !== source) return;
+        said();
         tell({ t: "event", data: msg.data });
         onEvent(msg.data);
       });
@@ -1257,6 +1274,14 @@
         retryDelay = Math.min(retryDelay * 2, 15000);
       }
     });
+  }
+
+  // quiet: a stream silent for two pings (15 s each) and a margin hangs.
+  function quiet() {
+    if (source && source.readyState !== EventSource.CLOSED && Date.now() - heardAt > 35000) {
+      setConn("down");
+      connect();
+    }
   }
 
   // post sends a message to this server's other tabs; tell does, from the
@@ -1337,8 +1362,10 @@
         break;
       case "hello":
       case "claim":
-        if (role === "leader") tell({ t: "conn", state: connState });
-        else if (m.t === "claim" && claiming && m.from < tabId) beaten = true;
+        if (role === "leader") {
+          quiet();
+          tell({ t: "conn", state: connState });
+        } else if (m.t === "claim" && claiming && m.from < tabId) beaten = true;
         break;
       case "bye":
         if (role === "follower") leaderGone();
@@ -1357,6 +1384,7 @@
   }
 
   function startStream() {
+    setInterval(quiet, 5000);
     if (typeof BroadcastChannel !== "function") {
       setConn("connecting");
       connect();
