@@ -793,8 +793,7 @@ func (r *runner) startKeeping(ctx context.Context, l *client.Lock) (*client.Keep
 // holder kept the lock held under our key. False when either time is
 // unknown.
 func (r *runner) begunAfresh(now *client.Lock) bool {
-	h, ok := now.Holds[r.holder]
-	return ok && !r.acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(r.acquired)
+	return now.TakenAgainWithin(r.holder, r.acquired)
 }
 
 // kept reports what the keeper of the hold saw.

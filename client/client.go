@@ -427,8 +427,8 @@ func (c *Client) RefreshHold(ctx context.Context, name, key, holder string, ttl 
 	if holder == "" {
 		holder = key
 	}
-	if got, ok := l.Holds[holder]; ok && !h.Acquired.IsZero() && !w.acquiredChecked.Equal(h.Acquired) && !got.Acquired.IsZero() && !got.Acquired.Equal(h.Acquired) {
-		return l, fmt.Errorf("locker client: %w: it renewed the hold of key %q and holder %q on %q that began at %s, not the one acquired at %s (%s)", ErrAcquiredNotChecked, key, holder, name, got.Acquired.Format(time.RFC3339Nano), h.Acquired.Format(time.RFC3339Nano), l.Message)
+	if !w.acquiredChecked.Equal(h.Acquired) && l.TakenAgainWithin(holder, h.Acquired) {
+		return l, fmt.Errorf("locker client: %w: it renewed the hold of key %q and holder %q on %q that began at %s, not the one acquired at %s (%s)", ErrAcquiredNotChecked, key, holder, name, l.Holds[holder].Acquired.Format(time.RFC3339Nano), h.Acquired.Format(time.RFC3339Nano), l.Message)
 	}
 	return l, nil
 }

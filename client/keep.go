@@ -402,8 +402,7 @@ func (k *Keeper) step(ctx context.Context, first bool) error {
 // from before the acquired condition, which checks only the token,
 // renewed that hold). False when either time is unknown.
 func (k *Keeper) begunAfresh(nl *Lock) bool {
-	h, ok := nl.Holds[k.holder]
-	return ok && !k.acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(k.acquired)
+	return nl.TakenAgainWithin(k.holder, k.acquired)
 }
 
 // renew sends one renewal with up to limit for its answer: a server that

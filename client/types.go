@@ -102,6 +102,20 @@ func (l *Lock) TakenAgainSince(fence uint64) bool {
 	return fence != 0 && !l.Legacy && l.Fence != fence
 }
 
+// TakenAgainWithin reports whether holder's hold (the lock's key when
+// holder is "") began at another time than acquired: the hold that began
+// then was released or ran out, and the same key and holder took the lock
+// again, under the same fence token when another holder kept it held
+// under the key (TakenAgainSince cannot tell that). False when holder
+// holds nothing, or either time is unknown (zero).
+func (l *Lock) TakenAgainWithin(holder string, acquired time.Time) bool {
+	if holder == "" {
+		holder = l.Key
+	}
+	h, ok := l.Holds[holder]
+	return ok && !acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(acquired)
+}
+
 // HoldRef names one hold, for UnlockHold and RefreshHold: the fence token
 // of the holding period it was taken in (0: any) and the time it began,
 // its Hold.Acquired (zero: any). A fence names a holding period, not a

@@ -232,7 +232,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			// another acquisition's.
 			r.log.printf("lock %q was released and taken again since fence %d: it is %s (fence %d); nothing is released", name, fence, describe(l), l.Fence)
 			before = 0
-		case before > 0 && takenAgainWithin(l, holder, acquired):
+		case before > 0 && l.TakenAgainWithin(holder, acquired):
 			// The same holding period, but our holder's hold there now
 			// began at another time: the one meant was released (or ran
 			// out) and the same key and holder took the lock again while
@@ -294,7 +294,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			ae.Lock.Message = goneText(name, holder, fence, time.Time{})
 			return ae.Lock, nil
 		}
-		if ae != nil && errors.Is(err, client.ErrLocked) && ae.Lock != nil && ae.Lock.Key == p.Key && takenAgainWithin(ae.Lock, holder, acquired) {
+		if ae != nil && errors.Is(err, client.ErrLocked) && ae.Lock != nil && ae.Lock.Key == p.Key && ae.Lock.TakenAgainWithin(holder, acquired) {
 			// Still under our key and fence, but released (or run out)
 			// and taken again by our key and holder between the read and
 			// the release: the server refused to release that hold.
@@ -344,7 +344,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		if err != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}
-		if countOf(now, p.Key, holder) < before || now.Free() || now.TakenAgainSince(fence) || takenAgainWithin(now, holder, acquired) {
+		if countOf(now, p.Key, holder) < before || now.Free() || now.TakenAgainSince(fence) || now.TakenAgainWithin(holder, acquired) {
 			r.log.printf("the server released the hold on lock %q before the connection broke; it is now %s", name, describe(now))
 			now.Message = fmt.Sprintf("released a hold on %q (the answer was lost; the state was read back)", name)
 			return now, nil
@@ -426,17 +426,8 @@ func (r *runner) startOf(dir string, d dirHolds, holder string) time.Time {
 	return time.Time{}
 }
 
-// takenAgainWithin reports whether holder's hold of l began at another time
-// than acquired (not zero): released or run out and taken again by the
-// same key and holder, within the holding period when l has the same
-// fence.
-func takenAgainWithin(l *client.Lock, holder string, acquired time.Time) bool {
-	h, ok := l.Holds[holder]
-	return ok && !acquired.IsZero() && !h.Acquired.IsZero() && !h.Acquired.Equal(acquired)
-}
-
 // takenAgainText says that holder's hold of l that began at acquired is
-// gone, taken again since (takenAgainWithin).
+// gone, taken again since (Lock.TakenAgainWithin).
 func takenAgainText(l *client.Lock, holder string, acquired time.Time) string {
 	return fmt.Sprintf("the hold of %q on lock %q that began at %s is gone: %q took the lock again at %s, under the same fence %d (another holder under key %q kept it held); it is %s", holder, l.Name, acquired.UTC().Format(time.RFC3339Nano), holder, l.Holds[holder].Acquired.UTC().Format(time.RFC3339Nano), l.Fence, l.Key, describe(l))
 }
