@@ -175,7 +175,10 @@ func (tb *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 func (tb *tab) open(base string) {
 	tb.t.Helper()
 	tb.do("opening the dashboard", chromedp.Navigate(base+"/"))
-	tb.waitFor("the dashboard to load and go live",
+	// Across navigation: a navigation already under way (a Reload just
+	// before) can land after Navigate returns, and a condition evaluated
+	// in between finds no dashboard (seen in CI: "conn" was null).
+	tb.waitAcrossNavigation("the dashboard to load and go live",
 		`document.getElementById("conn").dataset.state === "live" && document.getElementById("summary").textContent !== ""`)
 }
 
