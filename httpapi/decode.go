@@ -301,11 +301,11 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 	}
 	// As for durations, a query value is checked even where the body's
 	// wins.
-	if req.Acquired, err = parseAcquired(q.Get("acquired")); err != nil {
+	if req.Acquired, err = parseAcquired(q.Get("acquired"), true); err != nil {
 		return req, err
 	}
 	if body.Acquired != nil {
-		if req.Acquired, err = parseAcquired(*body.Acquired); err != nil {
+		if req.Acquired, err = parseAcquired(*body.Acquired, false); err != nil {
 			return req, err
 		}
 	}
@@ -313,14 +313,21 @@ func decodeLockRequest(w http.ResponseWriter, r *http.Request) (lockRequest, err
 }
 
 // parseAcquired reads the time a hold began, as the lock's holds show it
-// (RFC 3339, any precision, any zone); "" is none.
-func parseAcquired(v string) (time.Time, error) {
+// (RFC 3339, any precision, any zone); "" is none. inQuery: v came from
+// the query string, where a "+" (a zone east of UTC) reads as a space.
+func parseAcquired(v string, inQuery bool) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, lock.Errorf(lock.EINVALID, `acquired must be the time the hold began, as the lock's holds show it (RFC 3339, such as "2026-11-25T23:21:03.833Z"), not %q`, v)
+		e := lock.Errorf(lock.EINVALID, `acquired must be the time the hold began, as the lock's holds show it (RFC 3339, such as "2026-11-25T23:21:03.833Z"), not %q`, v)
+		if inQuery && strings.Contains(v, " ") {
+			// "...+02:00" sent as it is arrives as "... 02:00", and
+			// the time quoted back does not show why.
+			e.Message += `: in a query string a "+" reads as a space; write the zone's + as %2B (or send the time in UTC, with Z, or in the body)`
+		}
+		return time.Time{}, e
 	}
 	return t, nil
 }

@@ -100,3 +100,22 @@ func TestReleaseAndRefreshWithAcquired(t *testing.T) {
 		t.Errorf("a release without acquired says Locker-Acquired-Checked")
 	}
 }
+
+// TestAcquiredInTheQueryWithAPlusZone: in a query string a "+" reads as a
+// space, so a time in a zone east of UTC written as it is
+// (?acquired=...+02:00) arrives as "... 02:00": refused (400, nothing
+// released) with the reason, which quoting the mangled time did not give.
+func TestAcquiredInTheQueryWithAPlusZone(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	l := s.do("PUT", "/lock/z", `{"key":"k","lock_by":"a"}`).expect(t, 200, "a").lockOf(t)
+	east := l.Holds["a"].Acquired.In(time.FixedZone("", 2*60*60)).Format(time.RFC3339Nano)
+	e := s.do("DELETE", "/lock/z?key=k&locked_by=a&acquired="+east, "").expect(t, 400, "a + unescaped").errorOf(t)
+	if !strings.Contains(e.Error, "%2B") {
+		t.Errorf("error %q does not say to write the zone's + as %%2B", e.Error)
+	}
+	if l := s.get(t, "z"); l.LockedBy["a"] != 1 {
+		t.Fatalf("the refused release changed the lock: %+v", l)
+	}
+	// The same time in the body, or escaped, is the hold's.
+	s.do("DELETE", "/lock/z?key=k&locked_by=a&acquired="+url.QueryEscape(east), "").expect(t, 200, "escaped")
+}
