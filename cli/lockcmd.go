@@ -367,8 +367,11 @@ Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
                   in a lock shared under one key, a hold the same key and
                   holder took again while another holder kept the lock held
                   has the same fence; this tells them apart (exit 3, nothing
-                  released). A server that does not check it releases by
-                  key, holder and fence, and a warning says so
+                  released). As with --fence, the lock is read first, and
+                  a hold that began at another time then is refused there;
+                  a server that does not check it releases by key, holder
+                  and fence whatever came after the read, and a warning
+                  says so
   --force         release every hold, whatever the key: for an operator
                   cleaning up after a job that died. When the server has an
                   admin user (LOCKER_ADMIN_USER), only that user may. With
@@ -414,7 +417,7 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	// read says what the read before a release with --fence found, for
 	// the warning of a server that does not check the fence.
 	read := fmt.Sprintf("the lock was read under fence %d just before", *fence)
-	if *fence != 0 {
+	if *fence != 0 || !acquired.t.IsZero() {
 		// Also asked of the server; a server that predates the check
 		// would release (or force) whatever hold there is.
 		now, gerr := cl.Get(ctx, name)
@@ -427,8 +430,15 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 			read = "a server without fencing tokens: the read just before could not check it"
 		case now.Free():
 			read = "the lock was free when read just before"
-		case now.Fence != *fence:
+		case *fence != 0 && now.Fence != *fence:
 			return c.staleFence(name, *fence, now, nothing)
+		case now.Key == *key && now.TakenAgainWithin(firstOf(*holder, *key), acquired.t):
+			// Under our key (and fence) still, but the holder's hold
+			// began at another time: taken again. A server from before
+			// the acquired check would release it.
+			who := firstOf(*holder, *key)
+			fmt.Fprintf(c.stderr, "locker %s: lock '%s': the hold of '%s' under key '%s' acquired at %s is gone: '%s' took the lock again at %s (%s); %s\n", c.name, shown(name), shown(who), shown(*key), acquired.t.UTC().Format(time.RFC3339Nano), shown(who), now.Holds[who].Acquired.UTC().Format(time.RFC3339Nano), heldBy(now), nothing)
+			return ExitError{Code: exitHeld}
 		}
 	}
 	var l *client.Lock

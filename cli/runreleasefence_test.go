@@ -24,11 +24,12 @@ import (
 // afresh, say), and with refuseGets it answers every GET of a lock 403,
 // as a server or proxy that lets the caller write but not read might.
 // With dropFence, the fence of a release is taken out, as by a server
-// from before fenced releases.
+// from before fenced releases; with dropAcquired, only the time a hold
+// began, as by a server from before that check.
 type retakeProxy struct {
-	URL                   string
-	retake                atomic.Pointer[func()]
-	refuseGets, dropFence atomic.Bool
+	URL                                 string
+	retake                              atomic.Pointer[func()]
+	refuseGets, dropFence, dropAcquired atomic.Bool
 }
 
 func newRetakeProxy(t *testing.T, url string) *retakeProxy {
@@ -51,6 +52,15 @@ func newRetakeProxy(t *testing.T, url string) *retakeProxy {
 			b, _ := json.Marshal(body)
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 			r.URL.RawQuery = ""
+		case p.dropAcquired.Load():
+			var body map[string]any
+			json.NewDecoder(r.Body).Decode(&body)
+			delete(body, "acquired")
+			b, _ := json.Marshal(body)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+			q := r.URL.Query()
+			q.Del("acquired")
+			r.URL.RawQuery = q.Encode()
 		default:
 			if f := p.retake.Swap(nil); f != nil {
 				(*f)()
