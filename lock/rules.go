@@ -171,12 +171,15 @@ func holdTakenAgain(l *Lock, key, holder string, asked, began time.Time) string 
 // taken again without a ttl never expires) or lengthen it; giving back
 // only the count would leave that change behind, and a hold its client
 // meant to expire held for good. When the lock was released, expired or
-// taken afresh since (another fence), nothing of the grant is left to give
-// back. It reports whether it gave a count back.
+// taken afresh since (another fence), or the hold the grant was counted in
+// ended and the same key and holder began another (another Acquired than
+// granted's: under the same fence, while another holder of the key kept
+// the lock held), nothing of the grant is left to give back. It reports
+// whether it gave a count back.
 func GiveBack(l *Lock, key, holder string, fence uint64, before, granted Hold, env Env) ([]Event, bool) {
 	events := Expire(l, env.Now)
 	h, ok := l.Holds.Lookup(holder)
-	if !ok || l.Key != key || l.Fence != fence {
+	if !ok || l.Key != key || l.Fence != fence || !h.Acquired.Equal(granted.Acquired) {
 		return events, false
 	}
 	h.Count--

@@ -906,6 +906,24 @@ func TestGiveBack(t *testing.T) {
 			},
 		},
 		{
+			// Found by a review: while another holder of the key keeps
+			// the lock held, the fence stays; the grant's hold ran out,
+			// and the same key and holder took the lock again. A
+			// give-back tried again later (giveBackAgain, whose failures
+			// changed nothing) took that new hold's count: it was lost,
+			// its holder unaware.
+			name:   "run out and taken again under the same fence: the new hold stays",
+			before: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
+			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Minute},
+			between: func(l *lock.Lock, _ lock.Env) {
+				later := newEnv().env(at(2 * time.Minute))
+				if _, err := lock.Acquire(l, lock.Request{Key: "K", Holder: "h1"}, later); err != nil {
+					panic(err)
+				}
+			},
+			want: held("K", 5, ago, map[string]lock.Hold{"h1": hold(1, at(2*time.Minute), never), "h2": hold(1, ago, never)}),
+		},
+		{
 			name:   "another holder of the key stays",
 			before: held("K", 5, ago, map[string]lock.Hold{"h2": hold(1, ago, never)}),
 			req:    lock.Request{Key: "K", Holder: "h1", TTL: time.Hour},

@@ -366,7 +366,8 @@ func (s *Service) kept(ctx context.Context, l lock.Lock, before lock.Hold, r loc
 // until it is made or the service closes. While every failure was certain
 // to have changed nothing (unsure false: the file store's), it gives back
 // one count of the grant, whatever the hold did meanwhile (the holder
-// releasing, or taking it again). Once a failure may have been a change
+// releasing, or taking it again), as long as it is the hold the grant was
+// counted in (lock.GiveBack: not one begun since). Once a failure may have been a change
 // made whose answer was lost (unsure), it gives back only a hold still
 // exactly as the grant left it (lock.GiveBackAgain), so as never to give
 // back twice; a hold changed since is logged at WARN, as it may be left
