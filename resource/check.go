@@ -125,11 +125,6 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 		"locked":  locked,
 		"holders": strings.Join(holderNames(l.LockedBy), "\n"),
 		"fence":   fence,
-		// The build this get ran in: Concourse hands a later get of the
-		// same version these files without running it, even in another
-		// build, and the times in lock may then be of another hold
-		// (startOf).
-		buildIDFile: getenv("BUILD_ID"),
 	}
 	if r.src.BoshLock != "" {
 		files[boshLockFile] = r.src.BoshLock

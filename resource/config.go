@@ -106,57 +106,6 @@ type ReleaseDir struct {
 	Key, Locked                   string
 	Holders                       []string
 	HasKey, HasLocked, HasHolders bool
-	// Holds is when its holds began, and which build's get wrote it.
-	Holds dirHolds
-}
-
-// buildIDFile is the file in which a get writes the id of the build it ran
-// in (BUILD_ID; empty outside Concourse): a release from the directory
-// trusts the times its lock file shows only from a get of its own build
-// (dirHolds.startOf).
-const buildIDFile = "build_id"
-
-// dirHolds is what a get of this resource wrote into a directory about the
-// holds it saw: when each began (its lock file's holds), and the build the
-// get ran in (its build_id file).
-type dirHolds struct {
-	// Acquired is when each holder's hold began; nil when the lock file
-	// shows none (no lock file, a get by an older resource or from the
-	// original server, or one written from the version).
-	Acquired map[string]time.Time
-	// BuildID is the build_id file, HasBuildID whether there is one (a
-	// get by an older resource writes none).
-	BuildID    string
-	HasBuildID bool
-}
-
-// readDirHolds reads the lock and build_id files in the directory at path.
-// What it cannot read or make sense of, it leaves out: a release then
-// names its hold by the fence only, as before.
-func readDirHolds(path string) dirHolds {
-	var d dirHolds
-	if b, err := os.ReadFile(filepath.Join(path, "lock")); err == nil {
-		var l struct {
-			Holds map[string]struct {
-				Acquired time.Time `json:"acquired"`
-			} `json:"holds"`
-		}
-		if json.Unmarshal(b, &l) == nil {
-			for h, hold := range l.Holds {
-				if hold.Acquired.IsZero() {
-					continue
-				}
-				if d.Acquired == nil {
-					d.Acquired = map[string]time.Time{}
-				}
-				d.Acquired[h] = hold.Acquired
-			}
-		}
-	}
-	if b, err := os.ReadFile(filepath.Join(path, buildIDFile)); err == nil {
-		d.BuildID, d.HasBuildID = strings.TrimSpace(string(b)), true
-	}
-	return d
 }
 
 // releaseDirHelp is what to set params.release_dir to.
@@ -219,7 +168,6 @@ func readReleaseDir(dir, outDir string) (*ReleaseDir, []string) {
 			}
 		}
 	}
-	d.Holds = readDirHolds(d.Path)
 	return d, problems
 }
 

@@ -392,38 +392,17 @@ func (r *runner) unlockFromDir(ctx context.Context, name string, p *OutParams, h
 		return r.unlock(ctx, name, p, holder, client.HoldRef{})
 	}
 	fence, _ := strconv.ParseUint(d.Fence, 10, 64) // checked by readReleaseDir
-	ref := client.HoldRef{Fence: fence, Acquired: r.startOf(d.Dir, d.Holds, holder)}
-	if ref.Acquired.IsZero() {
-		r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s: a hold taken afresh since is left alone", p.Key, holder, fence, d.Dir)
-	} else {
-		r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s, which began at %s: a hold taken afresh since, or taken again by this key and holder, is left alone", p.Key, holder, fence, d.Dir, ref.Acquired.UTC().Format(time.RFC3339Nano))
-	}
-	return r.unlock(ctx, name, p, holder, ref)
-}
-
-// startOf is when holder's hold began as the directory dir shows it (d), to
-// name that hold in a release besides its fence; zero, with a note, when
-// the directory does not show it or cannot be trusted to. Concourse hands
-// a get the files of the same version fetched before, by any build,
-// without running it (versions are compared by content), and in a lock
-// shared under one key the version of a hold taken again by the same key
-// and holder is that of the hold before it: files from another build's get
-// may show that earlier hold's start, and a release naming it would leave
-// this build's own hold held. Only a get of this build is trusted (the
-// same BUILD_ID, or none on either side outside Concourse).
-func (r *runner) startOf(dir string, d dirHolds, holder string) time.Time {
-	at, ok := d.Acquired[holder]
-	switch {
-	case !ok:
-		r.log.printf("note: %s does not show when the hold of %q began (a get by an older resource, or one written from the version): it is released by its fence, and a hold the same key and holder took again under it (another holder under the key keeping the lock held) is not told apart", dir, holder)
-	case !d.HasBuildID:
-		r.log.printf("note: %s has no %s file (a get by an older resource), so the time its hold began may be another build's, from a get of the same version: it is released by its fence only", dir, buildIDFile)
-	case d.BuildID != getenv("BUILD_ID"):
-		r.log.printf("note: %s was written by a get in another build (BUILD_ID %q, not %q): Concourse reuses the files of a version fetched before, and in a lock shared under one key a hold taken again has the version of the one before it, so the start they show (%s) may be another hold's: it is released by its fence only", dir, d.BuildID, getenv("BUILD_ID"), at.UTC().Format(time.RFC3339Nano))
-	default:
-		return at
-	}
-	return time.Time{}
+	// By the fence only, with the time the hold began as read first (in
+	// unlock), not as the directory shows it: Concourse hands a get the
+	// files of a version fetched before without running it (versions
+	// are compared by content), and in a lock shared under one key a
+	// hold taken again by the same key and holder has the version of the
+	// one before it. A build that gives the lock back and takes it again
+	// so can be handed its first get's files for the second, and a
+	// release naming the first hold's start would leave the second held
+	// for good.
+	r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s: a hold taken afresh since is left alone", p.Key, holder, fence, d.Dir)
+	return r.unlock(ctx, name, p, holder, client.HoldRef{Fence: fence})
 }
 
 // takenAgainText says that holder's hold of l that began at acquired is

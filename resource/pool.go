@@ -79,9 +79,6 @@ type PoolParams struct {
 	// (ownHolder).
 	DirHolders     []string
 	DirHoldersFrom string
-	// Holds is when the holds Dir's get saw began, and which build's get
-	// it was (release): with the fence, it names the hold to give back.
-	Holds dirHolds
 	// ownHolder: Holder was made for this step (acquire without
 	// locked_by), so no other call uses the key and holder.
 	ownHolder bool
@@ -358,7 +355,6 @@ func (p *PoolParams) readDir(outDir string) []string {
 		if p.readDirHolders(); p.Holder == "" && len(p.DirHolders) == 1 {
 			p.Holder = p.DirHolders[0]
 		}
-		p.Holds = readDirHolds(p.Path)
 	}
 	return problems
 }
@@ -945,15 +941,9 @@ func (r *runner) poolRelease(ctx context.Context, p *PoolParams) (*client.Lock, 
 	if l.Legacy {
 		fence = 0
 	}
-	ref := client.HoldRef{Fence: fence}
-	if fence != 0 && l.Key == p.Key && l.LockedBy[p.holder()] > 0 {
-		// And the time the hold began, as the directory's get saw it: in
-		// a member shared under the key, a hold its key and holder took
-		// again (another holder keeping the member held) has the same
-		// fence.
-		ref.Acquired = r.startOf(p.Dir, p.Holds, p.holder())
-	}
-	return r.unlock(ctx, p.Name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), ref)
+	// By the fence only, as a single lock's release_dir (unlockFromDir
+	// says why the directory's times are not used).
+	return r.unlock(ctx, p.Name, &OutParams{Op: "unlock", Key: p.Key, Holder: p.Holder}, p.holder(), client.HoldRef{Fence: fence})
 }
 
 // sameAcquisition checks that the held lock l is still held by the
@@ -1241,9 +1231,6 @@ func (r *runner) poolIn(ctx context.Context, dir string, requested Version) (*re
 		"locked":  []byte(locked),
 		"holders": []byte(strings.Join(holderNames(l.LockedBy), "\n")),
 		"fence":   []byte(fmt.Sprint(l.Fence)),
-		// The build this get ran in, for a release from the directory
-		// (startOf), as a single lock's get writes it.
-		buildIDFile: []byte(getenv("BUILD_ID")),
 		// The hold of the put of this version (an acquisition's, or an
 		// add's or update's that the build holds), among the holders:
 		// empty when the version does not say (a put by an older
