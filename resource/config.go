@@ -88,11 +88,10 @@ type OutParams struct {
 
 // ReleaseDir is the directory that an unlock's params.release_dir names:
 // the put step that took the lock, whose implicit get wrote the lock's
-// files there (name, fence, key, locked, holders, lock, build_id; see in).
-// Like the pool's release: <dir>, it says which hold to give back: the one
-// of the fence it shows, not one taken afresh since, and, when its get ran
-// in this build, the one that began when its lock file shows, not one the
-// same key and holder took again within the holding period.
+// files there (name, fence, key, locked, holders, lock; see in). Like the
+// pool's release: <dir>, it says which hold to give back: the one of the
+// fence it shows, not one taken afresh since. (Not by the time its lock
+// file shows the hold began: unlockFromDir says why.)
 type ReleaseDir struct {
 	// Dir is the directory as given, Path where it is.
 	Dir, Path string
