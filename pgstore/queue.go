@@ -336,11 +336,13 @@ const (
 )
 
 // readReplicas lists the other replicas ($1 is this one) that have live
-// waiters, with the names of the locks they wait for and whether their
-// replicaLock is held (by any session of this database). pg_locks is read
-// once, and not at all when there are none (a CTE is read only when used).
+// waiters, with the names of the locks they wait for, whether their
+// replicaLock is held (by any session of this database), when they last
+// renewed one of those waiters (their heartbeat, or a Join) and the
+// database's time now. pg_locks is read once, and not at all when there
+// are none (a CTE is read only when used).
 const readReplicas = `WITH w AS (
-		SELECT replica, array_agg(DISTINCT name) AS names FROM locker_waiters
+		SELECT replica, array_agg(DISTINCT name) AS names, max(heartbeat) AS beat FROM locker_waiters
 		WHERE replica <> $1 AND kept_until IS NULL AND heartbeat > clock_timestamp() - $3::interval
 		GROUP BY replica
 	), held AS MATERIALIZED (
@@ -350,7 +352,8 @@ const readReplicas = `WITH w AS (
 		AND l.classid = $2::int4::oid
 	)
 	SELECT w.replica, w.names,
-		hashtext(coalesce(current_schema(), '') || ' ' || w.replica)::oid IN (SELECT objid FROM held)
+		hashtext(coalesce(current_schema(), '') || ' ' || w.replica)::oid IN (SELECT objid FROM held),
+		w.beat, clock_timestamp()
 	FROM w`
 
 // watchLogEvery is how often, at most, a replica whose look for gone
@@ -368,11 +371,22 @@ var watchLogEvery = time.Minute
 //
 // A replica whose LISTEN connection is lost while its process lives (the
 // database ended that session, the network to it failed) takes its lock
-// again when it connects again: its waiters are passed over meanwhile (a
-// waiter behind them may take the lock first), and have their places back
-// at the next check after. Only the order of waiters is at stake: every
-// grant is still decided by the lock rules on the lock's row, written over
-// the version read.
+// again when it connects again, which may take long (its connections
+// refused meanwhile: the database out of connections, a firewall). It
+// still serves its waiters, by their poll, and renews their rows: its
+// waiters are passed over only until a renewal later than the moment it
+// was found without its lock (lost), at most about one of its heartbeats,
+// and then keep their places, counted, as any live waiter's, until it
+// holds its lock again or stops renewing them (they go stale). Passed over
+// for as long as it did not listen, they were starved by every waiter of
+// a healthy replica behind them (TestReplicasNotListeningReplicaWaiterIs-
+// NotStarved): those take a freed lock at once, notified, where theirs
+// find it only at their poll. Kept in line, a lock freed for one of them
+// stays free until its poll, at most the poll interval: it is never handed
+// to it (a waiter takes a lock itself), so never held by one that cannot
+// learn of it. A replica that died renews nothing: it stays passed over.
+// Only the order of waiters is at stake: every grant is still decided by
+// the lock rules on the lock's row, written over the version read.
 func (s *Store) watchReplicas(ctx context.Context) {
 	defer s.wg.Done()
 	if s.opts.Tool {
@@ -397,8 +411,9 @@ func (s *Store) watchReplicas(ctx context.Context) {
 			return
 		}
 		type found struct {
-			names []string
-			held  bool
+			names     []string
+			held      bool
+			beat, now time.Time
 		}
 		all := map[string]found{}
 		qctx, cancel := s.bounded(ctx)
@@ -407,7 +422,7 @@ func (s *Store) watchReplicas(ctx context.Context) {
 			for rows.Next() {
 				var r string
 				var f found
-				if err = rows.Scan(&r, &f.names, &f.held); err != nil {
+				if err = rows.Scan(&r, &f.names, &f.held, &f.beat, &f.now); err != nil {
 					break
 				}
 				all[r] = f
@@ -446,19 +461,34 @@ func (s *Store) watchReplicas(ctx context.Context) {
 			failures, unlogged = 0, 0
 		}
 		gone := []string{}
-		var wake []string
+		var wake, renewing []string
 		s.mu.Lock()
 		was := s.gone
 		for r := range s.seen {
 			if _, ok := all[r]; !ok {
 				delete(s.seen, r) // no live waiters now
+				delete(s.lost, r)
 			}
 		}
 		for r, f := range all {
 			switch {
 			case f.held:
 				s.seen[r] = true
+				delete(s.lost, r)
 			case s.seen[r]:
+				lost, ok := s.lost[r]
+				if !ok {
+					lost = f.now
+					s.lost[r] = lost
+				}
+				if f.beat.After(lost) {
+					// It lives, without its lock (its LISTEN
+					// connection down): see above.
+					if slices.Contains(was, r) {
+						renewing = append(renewing, r)
+					}
+					continue
+				}
 				gone = append(gone, r)
 				if !slices.Contains(was, r) {
 					wake = append(wake, f.names...)
@@ -470,6 +500,8 @@ func (s *Store) watchReplicas(ctx context.Context) {
 		for _, r := range was {
 			switch _, waits := all[r]; {
 			case slices.Contains(gone, r):
+			case slices.Contains(renewing, r):
+				s.opts.Logger.Info("replica without its presence still renews its waiters: they keep their places", "replica", r)
 			case waits: // seen still, and so found holding it
 				s.opts.Logger.Info("replica holds its presence again: its waiters keep their places", "replica", r)
 			default:

@@ -133,10 +133,13 @@ type Store struct {
 	retryingLeaves leaveGate
 	// seen is the other replicas with live waiters that were found
 	// holding their presence (replicaLock), gone those of them found no
-	// longer holding it, whose waiters are passed over (never nil:
-	// queries take it as an array). Set by watchReplicas.
+	// longer holding it and not renewing their waiters since, whose
+	// waiters are passed over (never nil: queries take it as an array),
+	// and lost when, by the database's clock, each of those found without
+	// it was first found so. Set by watchReplicas.
 	seen map[string]bool
 	gone []string
+	lost map[string]time.Time
 	// pending is notifications not yet sent; kick wakes the notifier.
 	pending []string
 	kick    chan struct{}
@@ -314,7 +317,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, unfinishedCopy(schema, note)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, joining: map[joiner]int{}, seen: map[string]bool{}, gone: []string{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
+	s := &Store{pool: pool, opts: opts, cancel: cancel, channel: channelFor(schema), live: map[lock.Ticket]struct{}{}, joining: map[joiner]int{}, seen: map[string]bool{}, gone: []string{}, lost: map[string]time.Time{}, kick: make(chan struct{}, 1), own: ownSuffix(opts.Replica), nameBySchema: nameBySchema, urlName: urlName}
 	s.order = newOrder(s.emit)
 	s.wg.Add(4)
 	listening := make(chan struct{})
