@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 	"github.com/cloudfoundry-community/locker/pgstore"
@@ -99,6 +101,60 @@ func TestReplicasNotListeningReplicaWaiterIsNotStarved(t *testing.T) {
 	}
 	if l, _ := a.svc.Get(bg, "q"); l.Key != "on-c" {
 		t.Fatalf("lock %+v, want held by on-c", l)
+	}
+	c.release(t, "q", "on-c")
+	if err := receive(t, wb, "b's waiter, after c's"); err != nil {
+		t.Fatalf("waiter on b: %v", err)
+	}
+}
+
+// TestReplicasWaitersOfAReplicaWhoseKeyAProgramTookKeepTheirPlaces: a
+// program that holds a replica's own advisory key exclusively as the
+// replica connects keeps it from taking it (and the replica takes it
+// again only with its next LISTEN connection). The other replicas find
+// the key held meanwhile (by the program), then, once the program lets
+// it go, not held: they passed the replica's waiters over for as long as
+// its LISTEN connection lasted. They keep them in line once they see the
+// replica renew them.
+func TestReplicasWaitersOfAReplicaWhoseKeyAProgramTookKeepTheirPlaces(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.Schema(t)
+	opts := pgstore.Options{Heartbeat: 500 * time.Millisecond, PresenceCheck: 200 * time.Millisecond}
+	cfg := lockservice.Config{PollInterval: 200 * time.Millisecond}
+	prog, err := pgx.Connect(bg, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close(bg)
+	var took bool
+	if err := prog.QueryRow(bg, `SELECT pg_try_advisory_lock($1, hashtext(current_schema() || ' ' || 'c'))`, int32(0x77616974)).Scan(&took); err != nil || !took {
+		t.Fatalf("the program taking c's key: %v, %v", took, err)
+	}
+	log := &captureLog{seen: make(chan struct{}, 1)}
+	log.reset("replica's database session is gone")
+	bopts := opts
+	bopts.Logger = slog.New(log)
+	b := openReplica(t, dbURL, "b", bopts, cfg)
+	c := openReplica(t, dbURL, "c", opts, cfg)
+	b.acquire(t, "q", "holder", 0)
+	wc := c.wait(t, "q", "on-c", 1)
+	eventually(t, "b finds c's key held (by the program)", func() bool { seen, _ := b.store.Sees("c"); return seen })
+	if _, err := prog.Exec(bg, `SELECT pg_advisory_unlock_all()`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-log.seen:
+	case <-time.After(patience):
+		t.Fatal("b did not find c's key let go")
+	}
+	eventually(t, "b keeps the waiter of c, which renews it, in line again", func() bool {
+		_, gone := b.store.Sees("c")
+		return !gone
+	})
+	wb := b.wait(t, "q", "on-b", 2)
+	b.release(t, "q", "holder")
+	if err := receive(t, wc, "c's waiter, first in line"); err != nil {
+		t.Fatalf("waiter on c: %v", err)
 	}
 	c.release(t, "q", "on-c")
 	if err := receive(t, wb, "b's waiter, after c's"); err != nil {

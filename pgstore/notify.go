@@ -160,9 +160,14 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, listening chan<
 				}
 				// And this replica's own (replicaLock, queue.go): the
 				// other replicas pass its waiters over while no session
-				// holds it. Not taken only while another program holds
-				// the key exclusively: its waiters then go stale only by
-				// their heartbeat, as before.
+				// holds it and it does not renew them. Not taken only
+				// while another program holds the key exclusively, and
+				// not taken again when that program lets it go (only
+				// with the next connection): the others find it held
+				// meanwhile (pg_locks shows that program's lock), then
+				// not held, as for a replica whose LISTEN connection is
+				// down, and pass its waiters over until they see it
+				// renew them, about a heartbeat (watchReplicas).
 				if err == nil {
 					err = conn.QueryRow(qctx, replicaLock, replicaKey, s.opts.Replica).Scan(&held)
 				}
