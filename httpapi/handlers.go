@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -234,13 +235,33 @@ func (s *Server) handleHealthz() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 500*time.Millisecond)
 		defer cancel()
 		store := "ok"
-		if err := s.svc.Ready(ctx); err != nil {
+		if err := s.storeReady(ctx); err != nil {
 			store = "unavailable: " + s.notReady(err)
 		} else {
 			s.ready()
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": store, "version": s.cfg.Version})
 	})
+}
+
+// storeReady checks the store for the health checks, which anyone may
+// ask for: a flood of them must not make the store work once each (a
+// query with PostgreSQL, a test write for a file store that failed a
+// write). Checks are made one at a time; the requests that come while
+// one is made wait for it to end and share the next, which begins after
+// they came (package coalesce, as /metrics' reads of the store are). So no
+// answer comes from a check older than its request: a store that failed
+// while a check was being made is never reported ready to a request that
+// came meanwhile. A check goes on while a request waits for it, and stops
+// when none does.
+func (s *Server) storeReady(ctx context.Context) error {
+	_, err := s.readiness.Do(ctx)
+	if err != nil && err == ctx.Err() && errors.Is(err, context.DeadlineExceeded) {
+		// /healthz's own bound ran out, waiting for a check in progress
+		// or its own.
+		return lock.Errorf(lock.EUNAVAILABLE, "the store did not answer its check in time")
+	}
+	return err
 }
 
 // notReady returns what the open health checks say of err, the store's
@@ -277,7 +298,7 @@ func (s *Server) ready() {
 
 func (s *Server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.svc.Ready(r.Context()); err != nil {
+		if err := s.storeReady(r.Context()); err != nil {
 			// Not ready, whatever the cause (disk full, read-only, database
 			// down): 503, what load balancers and orchestrators expect.
 			s.writeError(w, r, lock.Errorf(lock.EUNAVAILABLE, "not ready: %s", s.notReady(err)))

@@ -6,11 +6,13 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/coalesce"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
 )
@@ -73,6 +75,9 @@ type Server struct {
 		last      string
 		at, since time.Time
 	}
+	// readiness are the health checks' checks of the store, shared by the
+	// requests that come at the same time (handlers.go).
+	readiness *coalesce.Calls[struct{}]
 }
 
 // New returns the API's handler over svc.
@@ -81,6 +86,7 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), guard: newGuard(cfg), csrf: http.NewCrossOriginProtection(), places: newPlaces(cfg.MaxLongRequests)}
+	s.readiness = coalesce.New(func(ctx context.Context) (struct{}, error) { return struct{}{}, svc.Ready(ctx) })
 	s.routes()
 	return s
 }

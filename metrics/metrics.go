@@ -5,16 +5,17 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cloudfoundry-community/locker/internal/coalesce"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -131,7 +132,7 @@ func (m *Metrics) WatchLocks(fn Gauges) {
 }
 
 func newLockGauges(fn Gauges) *lockGauges {
-	return &lockGauges{fn: fn, descs: [6]*prometheus.Desc{
+	return &lockGauges{reads: coalesce.New(func(context.Context) (LockStats, error) { return fn() }), descs: [6]*prometheus.Desc{
 		prometheus.NewDesc("locker_locks", "Locks known to the server, free or held.", nil, nil),
 		prometheus.NewDesc("locker_locks_held", "Locks currently held.", nil, nil),
 		prometheus.NewDesc("locker_holds", "Holders currently holding a lock (one per holder and lock).", nil, nil),
@@ -143,40 +144,11 @@ func newLockGauges(fn Gauges) *lockGauges {
 
 // read returns the figures of a call of fn that began after it was called.
 func (g *lockGauges) read() (LockStats, error) {
-	g.mu.Lock()
-	r := g.next
-	if r == nil {
-		r = &gaugeRead{done: make(chan struct{})}
-		g.next = r
-	}
-	r.scrapes++
-	g.mu.Unlock()
-	g.reading.Lock()
-	defer g.reading.Unlock()
-	select {
-	case <-r.done: // another of its scrapes made it meanwhile
-	default:
-		// Scrapes that come from now on share the read after this one.
-		g.mu.Lock()
-		if g.next == r {
-			g.next = nil
-		}
-		g.mu.Unlock()
-		r.st, r.err = g.fn()
-		close(r.done)
-	}
-	return r.st, r.err
+	return g.reads.Do(context.Background())
 }
 
 // waiting returns how many scrapes wait for a read that has not begun.
-func (g *lockGauges) waiting() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.next == nil {
-		return 0
-	}
-	return g.next.scrapes
-}
+func (g *lockGauges) waiting() int { return g.reads.Waiting() }
 
 // lockGauges collects the lock gauges from one call of fn.
 //
@@ -184,23 +156,12 @@ func (g *lockGauges) waiting() int {
 // (LOCKER_METRICS_PUBLIC): a read per scrape let many scrapers at once
 // read the store as often as they liked. So calls are made one at a time,
 // and the scrapes that come while one is made share the next, which begins
-// after they came: no scrape gets a figure from before it asked, and
-// however many ask at once, the store is read once at a time.
+// after they came (package coalesce, which /readyz's checks of the store
+// share): no scrape gets a figure from before it asked, and however many
+// ask at once, the store is read once at a time.
 type lockGauges struct {
-	fn    Gauges
+	reads *coalesce.Calls[LockStats]
 	descs [6]*prometheus.Desc
-
-	reading sync.Mutex // held while fn is called
-	mu      sync.Mutex
-	next    *gaugeRead // the read the scrapes coming now will share; nil: none waits
-}
-
-// gaugeRead is one call of fn, shared by the scrapes that wait for it.
-type gaugeRead struct {
-	done    chan struct{} // closed once st and err are set
-	st      LockStats
-	err     error
-	scrapes int // the scrapes that share it
 }
 
 func (g *lockGauges) Describe(ch chan<- *prometheus.Desc) {
