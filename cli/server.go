@@ -370,6 +370,8 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit, AllowedHosts: cfg.allowedHosts,
 		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic,
 		MaxLongRequests: longRequestPlaces(cfg.maxConns)})
+	// Each route's request series from the start, at 0 (metrics.go).
+	m.KnownRoutes(api.Routes())
 
 	limiter := newLimitListener(ln, cfg.maxConns, log)
 	ln = limiter

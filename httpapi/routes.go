@@ -1,6 +1,9 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+	"slices"
+)
 
 // routes lists every route of the API.
 func (s *Server) routes() {
@@ -48,6 +51,23 @@ func (s *Server) routes() {
 
 	// Everything else: JSON 404 or 405.
 	s.mux.Handle("/", closingUnread(withSlashNames(s.handleNotFound())))
+}
+
+// Routes returns the pattern of every route, as net/http reads them
+// ("GET /locks", "/{$}"), in the order they are registered, the catch-all
+// "/" last: what the metrics' route labels are made of
+// (metrics.Metrics.KnownRoutes).
+func (s *Server) Routes() []string { return slices.Clone(s.mux.patterns) }
+
+// routeMux is a ServeMux that notes the pattern of each route (Routes).
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
 }
 
 // handle registers a route behind authentication. It and the 404 are

@@ -58,7 +58,7 @@ type Server struct {
 	svc   *lockservice.Service
 	cfg   Config
 	log   *slog.Logger
-	mux   *http.ServeMux
+	mux   *routeMux
 	guard *guard // auth.go
 	// places bounds the connections held by waits and streams (places.go).
 	places *places
@@ -85,7 +85,7 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), guard: newGuard(cfg), csrf: http.NewCrossOriginProtection(), places: newPlaces(cfg.MaxLongRequests)}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, guard: newGuard(cfg), csrf: http.NewCrossOriginProtection(), places: newPlaces(cfg.MaxLongRequests)}
 	s.readiness = coalesce.New(func(ctx context.Context) (struct{}, error) { return struct{}{}, svc.Ready(ctx) })
 	s.routes()
 	return s

@@ -72,6 +72,41 @@ func New() *Metrics {
 	return m
 }
 
+// knownCodes are the status codes each known route is exported with from
+// the start (KnownRoutes): 200, and the server's own failures, which alerts
+// watch (500: a bug or an unexpected error; 503: the store unavailable, or
+// no place for a wait).
+var knownCodes = []string{"200", "500", "503"}
+
+// KnownRoutes exports, at 0, the request series of the routes of patterns
+// (net/http's, as httpapi.Server.Routes gives them): a labelled series
+// otherwise appears only when first counted, so after a restart rate() and
+// increase() miss that first request (a series that begins at 1 has not
+// increased), and absent() cannot tell a route never asked from one not
+// counted. Each route has the method of its pattern (GET for one without:
+// the dashboard's page), with the codes of knownCodes and its latency
+// histogram. Only what is known in advance: not the catch-all "/" (label
+// "other") nor "refused", not HEAD (a GET route's too), nor the other codes
+// (a 423 or a 404 appears when first counted). Never a lock name: the
+// route is the pattern.
+func (m *Metrics) KnownRoutes(patterns []string) {
+	for _, p := range patterns {
+		method, path, ok := strings.Cut(p, " ")
+		if !ok {
+			method, path = http.MethodGet, p
+		}
+		route := routeLabel(p, http.StatusOK)
+		if path == "/" || route == "other" {
+			continue
+		}
+		method = methodLabel(method)
+		for _, code := range knownCodes {
+			m.requests.WithLabelValues(route, method, code)
+		}
+		m.latency.WithLabelValues(route, method)
+	}
+}
+
 // LockStats are the lock gauges' figures at one scrape.
 type LockStats struct {
 	Locks, Held, Holds, Waiters int
