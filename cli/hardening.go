@@ -327,7 +327,7 @@ func loadHardening(env Env, c *serverConfig) error {
 			if err != nil {
 				a, aerr := netip.ParseAddr(s)
 				if aerr != nil {
-					return fmt.Errorf("LOCKER_TRUSTED_PROXIES: %q is neither an address nor a CIDR such as 10.0.0.0/8", s)
+					return fmt.Errorf("LOCKER_TRUSTED_PROXIES: %q is neither an address nor a CIDR such as 10.0.1.0/24", s)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
@@ -406,12 +406,44 @@ func configWarnings(cfg serverConfig, addr net.Addr, overTLS bool) []configWarni
 	}
 	var wide []string
 	for _, p := range cfg.authLimit.TrustedProxies {
-		if p.Addr().Is4() && p.Bits() < 8 || !p.Addr().Is4() && p.Bits() < 32 {
+		if tooWideForProxies(p) {
 			wide = append(wide, p.String())
 		}
 	}
 	if len(wide) > 0 {
-		ws = append(ws, configWarning{"LOCKER_TRUSTED_PROXIES trusts a range wider than /8 (IPv4) or /32 (IPv6): a client in it may name any address in X-Forwarded-For and so escape the limit on failed logins (LOCKER_AUTH_FAILURES_PER_MINUTE); list only the load balancers' own addresses", []any{"prefixes", strings.Join(wide, ",")}})
+		ws = append(ws, configWarning{"LOCKER_TRUSTED_PROXIES trusts a range wider than load balancers need (a private one wider than /24, or /64 for IPv6; a public one wider than /16, or /48): a client whose address is in it may name any address in X-Forwarded-For and so escape the limit on failed logins (LOCKER_AUTH_FAILURES_PER_MINUTE); list only the load balancers' own addresses or subnet", []any{"prefixes", strings.Join(wide, ",")}})
 	}
 	return ws
+}
+
+// sharedAddressSpace is 100.64.0.0/10 (RFC 6598): carrier-grade NAT, and
+// the addresses of some clusters' pods and of Tailscale's nodes.
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// tooWideForProxies reports whether p, a trusted proxies' range (IPv4
+// ranges unmapped), is wide enough that clients are likely in it: any
+// client in it may name any address in X-Forwarded-For, even through the
+// load balancer (clientAddr walks back past every trusted hop), and so
+// escape the limit on failed logins. No width proves a range holds only
+// load balancers, so this is a rule of thumb:
+//
+//   - private ranges (RFC 1918, shared 100.64.0.0/10, IPv6 ULA, loopback,
+//     link-local) are where a lock server's clients live: CI workers in the
+//     same VPC, pods of the same cluster, containers of the same Docker
+//     network. One subnet (/24, or /64) can hold a load balancer fleet; a
+//     wider range is a VPC (/16), a pod or Docker network (/16), a whole
+//     private block (/8), and holds the clients too;
+//   - public ranges wider than /16 (IPv4) or /48 (IPv6) are more than a
+//     provider's load balancers (Google's front ends are 35.191.0.0/16 and
+//     130.211.0.0/22): several networks, or the Internet (0.0.0.0/0, ::/0).
+//
+// A range no wider than /16 (/48) lies wholly in or out of each private
+// block, so its first address tells which it is; a wider one warns anyway.
+func tooWideForProxies(p netip.Prefix) bool {
+	a := p.Addr()
+	private := a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || sharedAddressSpace.Contains(a)
+	if a.Is4() {
+		return p.Bits() < 16 || private && p.Bits() < 24
+	}
+	return p.Bits() < 48 || private && p.Bits() < 64
 }

@@ -37,12 +37,27 @@ func TestConfigWarnings(t *testing.T) {
 		{[]string{"LOCKER_ADMIN_USER", "a", "LOCKER_ADMIN_PASS", "p"}, loop, false, nil},
 		{[]string{"LOCKER_TRUSTED_PROXIES", "0.0.0.0/0"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
 		{[]string{"LOCKER_TRUSTED_PROXIES", "::/0"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
-		{[]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::/32, 192.0.2.7, ::1"}, loop, false, nil},
-		{[]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.0/7"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
-		{[]string{"LOCKER_TRUSTED_PROXIES", "2001:db8::/31"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "10.0.1.0/24, 2001:db8::/48, 192.0.2.7, ::1, 127.0.0.1"}, loop, false, nil},
+		// Private ranges (where a lock server's clients live: the same
+		// VPC, pod or Docker network) wider than one subnet, /24 or /64.
+		{[]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.0/8"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.0/16"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "172.17.0.0/16"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "192.168.0.0/23"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "100.64.0.0/16"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "127.0.0.0/8"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "fd00::/48"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "fd00:1:2:3::/64, 192.168.7.0/24, 100.64.3.0/24, 172.28.0.10"}, loop, false, nil},
+		// Public ranges wider than a provider's load balancers need
+		// (Google's front ends are a /16 and a /22), or a site's IPv6.
+		{[]string{"LOCKER_TRUSTED_PROXIES", "35.191.0.0/16, 130.211.0.0/22"}, loop, false, nil},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "35.190.0.0/15"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "2001:db8::/47"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "2001:db8::/32"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
 		// IPv4-mapped: the IPv4 range they stand for.
 		{[]string{"LOCKER_TRUSTED_PROXIES", "::ffff:0.0.0.0/96"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
-		{[]string{"LOCKER_TRUSTED_PROXIES", "::ffff:10.0.0.0/104, ::ffff:192.0.2.7"}, loop, false, nil},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "::ffff:10.0.0.0/104"}, loop, false, []string{"LOCKER_TRUSTED_PROXIES"}},
+		{[]string{"LOCKER_TRUSTED_PROXIES", "::ffff:10.0.1.0/120, ::ffff:192.0.2.7"}, loop, false, nil},
 		{append([]string{"LOCKER_TRUSTED_PROXIES", "10.0.0.1,0.0.0.0/0"}, auth...), all, false, []string{"plain HTTP", "LOCKER_TRUSTED_PROXIES"}},
 	} {
 		m := map[string]string{"LOCKER_CONFIG": "/tmp/x.yml"}
