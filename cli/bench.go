@@ -112,8 +112,13 @@ Output:
                       them.
 
 A run against --url leaves free locks named bench/<id>/... on the server: a
-Locker server keeps every lock that was ever held (GET /locks lists it as
-free), and its API has no way to delete one.
+Locker server lists every lock that was ever held (as free) until it is
+forgotten. Forget them with (as the admin, when the server has one)
+
+  locker ls --json | jq -r 'keys[] | select(startswith("bench/"))' |
+    xargs -n1 locker forget
+
+or let the server's LOCKER_FORGET_FREE_AFTER do it.
 
 Exit status: 0 done, 1 error (also: requests failed during the measurements),
 2 bad command line, 130 interrupted (SIGINT, SIGTERM or SIGHUP).
