@@ -17,7 +17,8 @@ import (
 	"time"
 )
 
-// TestDocsExamples runs the curl examples of the user docs against the
+// TestDocsExamples runs the curl examples of the user docs (the README's
+// "Using the API", docs/api.md, docs/pools.md) against the
 // real binary, in the order the docs show them, and compares each answer
 // with the reply the doc prints, so that the docs cannot drift from what
 // the server does.
@@ -47,10 +48,11 @@ import (
 //     2xx), for examples that show a state the doc does not build.
 func TestDocsExamples(t *testing.T) {
 	t.Parallel()
-	for _, doc := range []string{"api.md", "pools.md"} {
+	for _, path := range []string{"README.md", "docs/api.md", "docs/pools.md"} {
+		doc := filepath.Base(path)
 		t.Run(doc, func(t *testing.T) {
 			t.Parallel()
-			blocks, err := readDocBlocks(filepath.Join("..", "docs", doc))
+			blocks, err := readDocBlocks(filepath.Join("..", filepath.FromSlash(path)))
 			if err != nil {
 				t.Fatal(err)
 			}
