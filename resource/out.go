@@ -303,8 +303,9 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			return ae.Lock, nil
 		}
 		if err == nil {
-			if l.Legacy {
-				// The answer has no state: run reads it back and says.
+			if l.Legacy || (l.Free() && strings.HasSuffix(l.Message, "the lock is free")) {
+				// The answer has no state (run reads it back and says),
+				// or says already that the lock is free.
 				r.log.printf("released lock %q (key %q, holder %q): %s", name, p.Key, holder, l.Message)
 			} else {
 				r.log.printf("released lock %q (key %q, holder %q): %s; it is now %s", name, p.Key, holder, l.Message, describe(l))
