@@ -136,8 +136,47 @@ func run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) 
 			return c.run(ctx, rest[1:], env, stdout, stderr)
 		}
 	}
-	usage(stderr)
-	return fmt.Errorf("%w: unknown command %q", errUsage, rest[0])
+	return unknownCommand(rest[0])
+}
+
+// unknownCommand is the error for locker NAME when no command is NAME: one
+// line, with the command meant when one is a letter or two away (a typo),
+// and where the commands are listed.
+func unknownCommand(name string) error {
+	guess, best, ties := "", 3, 0
+	for _, c := range commands() {
+		switch d := editDistance(name, c.name); {
+		case d < best:
+			guess, best, ties = c.name, d, 1
+		case d == best:
+			ties++
+		}
+	}
+	if guess != "" && ties == 1 && best < len(name) {
+		return fmt.Errorf("%w: unknown command %q: did you mean %q? locker help lists the commands", errUsage, name, guess)
+	}
+	return fmt.Errorf("%w: unknown command %q: locker help lists the commands", errUsage, name)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // poolCommands are the pool subcommands locker help knows (aliases too).
@@ -164,7 +203,7 @@ func runHelpCmd(ctx context.Context, args []string, env Env, stdout, stderr io.W
 			return c.run(ctx, []string{"--help"}, env, stdout, stderr)
 		}
 	}
-	return fmt.Errorf("%w: unknown command %q: locker help lists the commands", errUsage, args[0])
+	return unknownCommand(args[0])
 }
 
 func usage(w io.Writer) {

@@ -73,3 +73,16 @@ func TestHelpExitStatusListsThree(t *testing.T) {
 		}
 	}
 }
+
+// An unknown command gets one line on stderr, not the whole help above it
+// (where the error scrolled out of sight), with the command meant when a
+// letter or two is wrong; exit 2.
+func TestUnknownCommand(t *testing.T) {
+	ctx := context.Background()
+	locker(t, ctx, nil, "frobnicate").want(t, 2, `^$`, `^locker: unknown command "frobnicate": locker help lists the commands\n$`)
+	locker(t, ctx, nil, "unlok", "prod").want(t, 2, `^$`, `^locker: unknown command "unlok": did you mean "unlock"\? locker help lists the commands\n$`)
+	locker(t, ctx, nil, "histroy").want(t, 2, `^$`, `^locker: unknown command "histroy": did you mean "history"\? locker help lists the commands\n$`)
+	locker(t, ctx, nil, "help", "migrat").want(t, 2, `^$`, `^locker: unknown command "migrat": did you mean "migrate"\? locker help lists the commands\n$`)
+	// Two letters from two commands: no guess.
+	locker(t, ctx, nil, "xx").want(t, 2, `^$`, `^locker: unknown command "xx": locker help lists the commands\n$`)
+}

@@ -515,7 +515,7 @@ func TestCLICommands(t *testing.T) {
 		{[]string{"lock", "..", "--key", "x"}, 0, `^locked '\.\.' with key 'x'`, `^$`},
 		{[]string{"unlock", "..", "--key", "x"}, 0, `^unlocked '\.\.'; it is free now\n$`, `^$`},
 		{[]string{"lock", "prod"}, 2, `^$`, `^locker lock: --key is required`},
-		{[]string{"frobnicate"}, 2, ``, `unknown command "frobnicate"`}, // a bad command line exits 2
+		{[]string{"frobnicate"}, 2, `^$`, `^locker: unknown command "frobnicate": locker help lists the commands\n$`}, // a bad command line exits 2, in one line
 	}
 	for _, st := range steps {
 		stdout, stderr, code, err := cliExec(env, st.args...)
