@@ -55,3 +55,36 @@ func TestRebindingPagesCannotChangeLocks(t *testing.T) {
 	authed.do("PUT", "/lock/prod", `{"key":"k"}`, page("locker.example.com")...).expect(t, 200, "a page of a server with credentials")
 	authed.do("PUT", "/lock/prod", `{"key":"k"}`, append(page("locker.example.com"), anonymous())...).expect(t, 401, "without them")
 }
+
+// TestRebindingAdminSignedIn: with only LOCKER_ADMIN_USER set, changes
+// need no credentials, so a browser page at an unlisted name is refused
+// as on an open server; but a change that carries credentials is checked
+// as on a server with AUTH_USER, and the other site's page has none. The
+// admin, signed in to the dashboard at the server's name, forced and
+// forgot nothing: 403 "this server has no credentials". A header is not
+// enough: wrong credentials are a 401, and a server with no account at
+// all, which ignores the header, still refuses.
+func TestRebindingAdminSignedIn(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{Admin: adminCreds})
+	page := func(h string) []reqOption {
+		return []reqOption{host(h), header("Origin", "http://"+h)}
+	}
+	at := page("locker.example.com:3000")
+	s.do("PUT", "/lock/prod", `{"key":"k"}`).expect(t, 200, "lock, without a browser")
+	s.do("PUT", "/lock/prod", `{"key":"evil"}`, at...).expect(t, 403, "a change from a page at an unlisted name, without credentials")
+	wantEntry(t, s, "prod", "k", map[string]int{"k": 1})
+	s.do("DELETE", "/lock/prod?force=true", "", append(at, as(adminCreds.User, adminCreds.Pass))...).expect(t, 200, "the admin forces from the dashboard at the server's name")
+	s.do("POST", "/lock/prod/forget", "", append(at, as(adminCreds.User, adminCreds.Pass))...).expect(t, 200, "the admin forgets from the dashboard at the server's name")
+	s.do("GET", "/lock/prod", "").expect(t, 404, "the forgotten lock")
+
+	s.do("PUT", "/lock/prod", `{"key":"k"}`).expect(t, 200, "lock again, without a browser")
+	s.do("DELETE", "/lock/prod?force=true", "", append(at, as(adminCreds.User, "guess"))...).expect(t, 401, "a force with the wrong admin password")
+	s.do("DELETE", "/lock/prod?force=true", "", append(at, header("Authorization", "Bearer x"))...).expect(t, 401, "a force with a header that is not basic auth")
+	s.do("PUT", "/lock/other", `{"key":"evil"}`, append(at, as("anyone", "anything"))...).expect(t, 401, "a change with credentials of no account")
+	wantEntry(t, s, "prod", "k", map[string]int{"k": 1})
+	s.do("GET", "/lock/other", "").expect(t, 404, "the lock the refused request asked for")
+
+	open := newHTTPStack(t, stackOptions{})
+	open.do("PUT", "/lock/prod", `{"key":"evil"}`, append(page("evil.example:3000"), as("anyone", "anything"))...).expect(t, 403, "a page at an unlisted name with a header a server without accounts ignores")
+	open.do("GET", "/lock/prod", "").expect(t, 404, "the lock the refused request asked for")
+}
