@@ -116,7 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	routed := routeSlashNames(r)
+	routed := routeSlashNames(routeCleanPath(r))
 	s.mux.ServeHTTP(w, routed)
 	if routed != r {
 		// The metrics middleware reads the route from r, which the mux
