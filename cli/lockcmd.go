@@ -155,8 +155,9 @@ func (c *clientCmd) outputFailed(ctx context.Context, cl *client.Client, l *clie
 // does unless told otherwise: a command that took a hold must live to give
 // it back when its result cannot be written (outputFailed); killed, it left
 // the hold kept (`locker pool acquire envs ... | false`: not even which
-// member). The returned func restores Go's default. Commands that hold
-// nothing keep the default: `locker list | head` ends quietly.
+// member); locker run must live to wait for its command and release. The
+// returned func restores Go's default. Commands that hold nothing keep the
+// default: `locker list | head` ends quietly.
 func brokenPipesFail() (restore func()) {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGPIPE)

@@ -121,6 +121,10 @@ const (
 )
 
 func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) error {
+	// Its messages to a stderr nobody reads any more (2>&1 | tee, tee
+	// ended) fail rather than kill it: it must live to wait for COMMAND
+	// and give the lock back. COMMAND starts with SIGPIPE at its default.
+	defer brokenPipesFail()()
 	c := newClientCmd("run", runHelp, env, stdout, stderr)
 	key := c.fs.String("key", "", "")
 	holder := c.fs.String("holder", "", "")
