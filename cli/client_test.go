@@ -400,9 +400,9 @@ func TestRun(t *testing.T) {
 	if l, _ := cl.Get(ctx, "prod"); !l.Free() {
 		t.Fatalf("not released after a failure: %+v", l)
 	}
-	locker(t, ctx, env, "run", "prod", "--", "/nonexistent/cmd").want(t, 127, `^$`, `^locker run: cannot run /nonexistent/cmd: no such file or directory \(released 'prod'\)\n$`)
+	locker(t, ctx, env, "run", "prod", "--", "/nonexistent/cmd").want(t, 127, `^$`, `^locker run: cannot run /nonexistent/cmd: no such file or directory\n$`)
 	locker(t, ctx, env, "run", "prod", "--", "no-such-command-here").want(t, 127, `^$`, `executable file not found in \$PATH`)
-	locker(t, ctx, env, "run", "prod", "--", t.TempDir()).want(t, 126, `^$`, `permission denied`)
+	locker(t, ctx, env, "run", "prod", "--", t.TempDir()).want(t, 126, `^$`, `is a directory`)
 	if l, _ := cl.Get(ctx, "prod"); !l.Free() {
 		t.Fatalf("not released after a command that could not start: %+v", l)
 	}

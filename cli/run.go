@@ -106,7 +106,8 @@ again once it is back.
 
 COMMAND starts after "--", or at the first argument after NAME that is not a
 flag. Exit status when COMMAND did not run: 1 error, 2 bad command line,
-3 lock held (--wait ran out), 126 COMMAND cannot be run, 127 not found,
+3 lock held (--wait ran out), 126 COMMAND cannot be run, 127 not found
+(both found before the lock is asked for, which is then not taken),
 130 interrupted while waiting (by any of the signals above; also during the
 first refresh: COMMAND is then not started, and the lock is given back).
 When COMMAND succeeded but a lock without a lease (--ttl 0) could not be
@@ -166,6 +167,18 @@ func runRun(ctx context.Context, args []string, env Env, stdout, stderr io.Write
 		// Refreshed every third of it, over the network: it would be
 		// lost at once, and the command run without the lock.
 		return c.usage(fmt.Errorf("--ttl %s is too short to keep alive; use at least %s, or 0 for no lease", ttl.d, minRunTTL))
+	}
+	switch {
+	case argv[0] == "":
+		return c.usage(errors.New("the command is empty (an empty variable?)"))
+	case *pool == "" && pos[0] == "":
+		return c.usage(errors.New("the lock name is empty (an empty variable?)"))
+	}
+	// A COMMAND that cannot be run fails now, not after waiting for the
+	// lock (all of --wait, behind every other job) and taking it.
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		fmt.Fprintf(stderr, "locker run: cannot run %s: %s\n", argv[0], cleanExecError(err))
+		return ExitError{Code: startFailedCode(err)}
 	}
 	// A key or a holder of this run's own: no other call shares the key
 	// and holder, so a hold of theirs granted as an interrupted wait ended
@@ -376,10 +389,7 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 	defer dieWithParent(cmd)()
 	if err := cmd.Start(); err != nil {
 		r.release(sigc)
-		code := 126
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-			code = 127
-		}
+		code := startFailedCode(err)
 		gave := ""
 		if r.released {
 			gave = fmt.Sprintf(" (released '%s')", shown(r.name))
@@ -860,15 +870,26 @@ func (r *runner) declareLost(why string) {
 	r.lostOnce.Do(func() { close(r.lost) })
 }
 
-// cleanExecError drops exec's repetition of the command name.
-func cleanExecError(err error) string {
-	var ee *exec.Error
-	if errors.As(err, &ee) {
-		return ee.Err.Error()
+// startFailedCode is the exit status of a COMMAND that could not be run
+// (err): 127 not found, 126 otherwise (not executable, a directory), as
+// the shell's.
+func startFailedCode(err error) int {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return 127
 	}
+	return 126
+}
+
+// cleanExecError drops exec's repetition of the command name (and the
+// stat of a path looked up).
+func cleanExecError(err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err.Error()
+	}
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err.Error()
 	}
 	return err.Error()
 }

@@ -192,10 +192,25 @@ func TestCLIRunExitStatus(t *testing.T) {
 	if _, _, code, _ := cliExec(env, "run", "prod", "--", "true"); code != 0 {
 		t.Fatalf("true: exit %d", code)
 	}
-	if _, stderr, code, _ := cliExec(env, "run", "prod", "--", "no-such-command-xyz"); code != 127 || !strings.Contains(stderr, "released 'prod'") {
+	// A command not found: found so before the lock is asked for, which
+	// is not taken.
+	if _, stderr, code, _ := cliExec(env, "run", "prod", "--", "no-such-command-xyz"); code != 127 || strings.Contains(stderr, "released") {
 		t.Fatalf("missing command: exit %d %s", code, stderr)
 	}
-	if l, _ := c.Get(ctx, "prod"); !l.Free() {
+	if l, _ := c.Get(ctx, "prod"); !l.Free() || l.Fence != 2 {
+		t.Fatalf("not released, or taken for a command not found: %+v", l)
+	}
+	// One that the system refuses to run only when it is started (not a
+	// program, nor a script with #!): the lock was taken, and is given
+	// back.
+	bad := filepath.Join(t.TempDir(), "not-a-program")
+	if err := os.WriteFile(bad, []byte("\x00\x01garbage"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code, _ := cliExec(env, "run", "prod", "--", bad); code != 126 || !strings.Contains(stderr, "exec format error (released 'prod')") {
+		t.Fatalf("not a program: exit %d %s", code, stderr)
+	}
+	if l, _ := c.Get(ctx, "prod"); !l.Free() || l.Fence != 3 {
 		t.Fatalf("not released: %+v", l)
 	}
 }
@@ -357,7 +372,13 @@ func TestCLIRunSignalStopsReleaseRetriesOfACommandNotRun(t *testing.T) {
 		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
 	}))
 	defer proxy.Close()
-	cmd, out := cliStart(t, []string{"LOCKER_URL=" + proxy.URL}, "run", "n", "--key", "k", "--ttl", "30s", "--", "/nonexistent/command")
+	// Not a program: refused only when started, once the lock is held (a
+	// command not found is found so before).
+	bad := filepath.Join(t.TempDir(), "not-a-program")
+	if err := os.WriteFile(bad, []byte("\x00\x01garbage"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := cliStart(t, []string{"LOCKER_URL=" + proxy.URL}, "run", "n", "--key", "k", "--ttl", "30s", "--", bad)
 	cliWait(t, "locker run to try the release again", func() bool { return strings.Contains(out.String(), "trying again for up to 1m0s") })
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
@@ -367,8 +388,8 @@ func TestCLIRunSignalStopsReleaseRetriesOfACommandNotRun(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("SIGTERM did not stop the release's retries\n%s", out)
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 127 {
-		t.Fatalf("exit %d, want 127 (not found)\n%s", code, out)
+	if code := cmd.ProcessState.ExitCode(); code != 126 {
+		t.Fatalf("exit %d, want 126 (cannot be run)\n%s", code, out)
 	}
 	if !strings.Contains(out.String(), "terminated: stopped trying to release 'n'") || strings.Contains(out.String(), "released 'n'") {
 		t.Fatalf("output (want the retries stopped, and no claim that 'n' was released):\n%s", out)
