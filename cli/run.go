@@ -97,7 +97,9 @@ COMMAND that is setuid or has file capabilities (sudo), whose start drops
 the kernel's promise.
 
 If the server cannot be reached when COMMAND exits, the release is tried
-again for the lease's length (at least a minute). If the answer to taking the
+again for the lease's length (at least a minute), the lease still renewed
+meanwhile: a release that gets through late finds the hold still ours,
+not run out since. If the answer to taking the
 lock is lost on the way, the lock is read back, and a hold the server granted
 is used; if it shows none (a server that died while the lock was waited
 for), locker run exits 1 without running COMMAND, rather than ask again
@@ -270,8 +272,12 @@ type runner struct {
 	lostOnce  sync.Once
 	stillLost atomic.Bool   // declared lost, and not found ours again since
 	started   atomic.Bool   // COMMAND was started (after the keeper's first renewal)
+	ended     atomic.Bool   // COMMAND has exited: the keeper's news is not told
 	lost      chan struct{} // closed when the lease is lost
 	released  bool          // release gave the hold back
+	// stopKeeper, once COMMAND has exited, stops the keeper (nil before:
+	// the release of a COMMAND not started has none running).
+	stopKeeper func()
 	// mu makes the start (started set) and a loss the keeper declares
 	// (before or after it) one or the other: a loss declared just before
 	// is found by start, one just after is announced.
@@ -448,9 +454,16 @@ func (r *runner) run(ctx context.Context, l *client.Lock, argv []string, stdout,
 			}
 		}
 	}
-	stopKeeping()
-	<-kept
+	// The keeper renews on while the release is tried (a server that
+	// restarts as COMMAND ends), so that a release that gets through
+	// only after the lease's length finds the hold still ours, not run
+	// out since; the release stops it just before giving the hold back.
+	// What it sees from here on is the release's to tell.
+	r.ended.Store(true)
+	var stopOnce sync.Once
+	r.stopKeeper = func() { stopOnce.Do(func() { stopKeeping(); <-kept }) }
 	stuck := r.release(sigc)
+	r.stopKeeper()
 
 	code := 0
 	var ee *exec.ExitError
@@ -578,6 +591,11 @@ func (r *runner) release(stop <-chan os.Signal) (stuck bool) {
 			}
 		}
 		if l == nil && err == nil {
+			if r.stopKeeper != nil {
+				// No renewal after the release, which would find
+				// the hold gone.
+				r.stopKeeper()
+			}
 			// By our fence and the time our hold began: a hold the same
 			// key and holder took afresh since (a job tried again with
 			// the same --key and --holder), even under our fence while
@@ -812,6 +830,11 @@ func (r *runner) begunAfresh(now *client.Lock) bool {
 
 // kept reports what the keeper of the hold saw.
 func (r *runner) kept(e client.KeepEvent) {
+	if r.ended.Load() {
+		// After COMMAND: the keeper only keeps the lease until the
+		// release; the release reads the lock and says what it finds.
+		return
+	}
 	var lost *client.LostError
 	errors.As(e.Err, &lost)
 	switch {
