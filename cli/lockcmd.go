@@ -170,6 +170,11 @@ func brokenPipesFail() (restore func()) {
 func (c *clientCmd) acquire(ctx context.Context, cl *client.Client, name string, o client.LockOptions, wait *waitFlag) (*client.Lock, error) {
 	o.Wait = wait.wait()
 	o.Retrying = c.retrying()
+	if outer := c.env("LOCKER_KEY"); outer != "" && outer != o.Key && c.env("LOCKER_LOCK") == name {
+		// Under locker run of this lock: a wrapper's hold, which ends
+		// only once this command has.
+		fmt.Fprintf(c.stderr, "locker %s: warning: '%s' is the lock this runs under (LOCKER_LOCK), held under key '%s' (LOCKER_KEY): under another key, this waits for that hold to end, for ever if that is the locker run waiting for this command; give --key \"$LOCKER_KEY\" to share it\n", c.name, shown(name), shown(outer))
+	}
 	p := c.startProgress(ctx, cl, name, o)
 	// The client gives up at the wait and answerGrace (ErrNoAnswer).
 	l, err := cl.Acquire(ctx, name, o)

@@ -68,7 +68,9 @@ its environment; with --pool also LOCKER_POOL (the pool) and LOCKER_METADATA
 (the member's metadata as JSON; empty when it has none). LOCKER_LOCK is then
 the member it got. COMMAND inherits the rest of locker run's environment,
 LOCKER_URL, LOCKER_USER and LOCKER_PASS included (so that it can run locker
-itself): unset them for a COMMAND that must not have them.
+itself): unset them for a COMMAND that must not have them. A COMMAND that
+takes NAME again shares this hold with --key "$LOCKER_KEY": under another
+key it would wait for this run, for ever (it warns of it).
 
   --key KEY        key to lock with (default: HOSTNAME:PID:RANDOM, unique
                    to this run, for exclusive use). Runs with the same key
