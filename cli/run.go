@@ -84,7 +84,10 @@ key it would wait for this run, for ever (it warns of it).
                    lock held)
   --kill-on-lost   send SIGTERM to COMMAND if the lease is lost: forced, or
                    not renewed by nine tenths of its length (so before the
-                   server can give the lock to anyone else)
+                   server can give the lock to anyone else). Nothing
+                   harder follows: a COMMAND that ignores SIGTERM, or
+                   takes longer than that last tenth to exit, runs on
+                   without the lock (exit 1 if it then succeeds)
   --pool POOL      take any free member of POOL instead of a lock NAME
   --wait-chunk D   wait in requests of at most D each (default 5m; env
                    LOCKER_WAIT_CHUNK; at least 1s). Behind a proxy or load
