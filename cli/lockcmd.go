@@ -359,6 +359,9 @@ const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--fen
 
 Gives back one hold on lock NAME taken with KEY by HOLDER (default: the key).
 Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
+It asks once: when the server cannot be reached (restarting, say), it exits
+1 and the hold stays until its lease ends, or, without one, until unlocked
+(locker run tries its release again for a minute).
 
   --key KEY       the key the lock was taken with
   --holder NAME   the holder that took it (default: the key)
