@@ -1,8 +1,13 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // A path with an empty or a dot segment, as a base URL that ends in "/"
@@ -39,5 +44,30 @@ func TestUncleanPathsServedAsClean(t *testing.T) {
 	}
 	if len(list) != 4 {
 		t.Errorf("GET /locks = %v, want the 4 locks above and no other", keys(list))
+	}
+}
+
+// CONNECT host:port (a client that takes the server for a proxy) gets a
+// JSON 405, like every other method a route does not take, not net/http's
+// plain-text 404.
+func TestConnectToAHostIsJSON405(t *testing.T) {
+	s := newHTTPStack(t, stackOptions{})
+	c, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "CONNECT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != 405 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(string(b), `"error"`) {
+		t.Errorf("CONNECT example.com:443: %d %q %s, want a JSON 405", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 }

@@ -7,8 +7,10 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +116,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("browser change at an unlisted host name refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), s.remote(r))
 		closeUnread(w, r)
 		s.writeError(w, r, err)
+		return
+	}
+	if r.Method == http.MethodConnect && !strings.HasPrefix(r.URL.Path, "/") {
+		// CONNECT host:port: a client that takes this server for a
+		// proxy. ServeMux would answer in plain text.
+		closeUnread(w, r)
+		errorf(w, http.StatusMethodNotAllowed, fmt.Sprintf("method CONNECT is not allowed: this is a Locker server, not a proxy (asked for %q)", r.Host))
 		return
 	}
 	routed := routeSlashNames(routeCleanPath(r))
