@@ -354,14 +354,23 @@ func waitingLine(name string, l *client.Lock, cmd string, o client.LockOptions, 
 	return line + "; waited " + human(waited)
 }
 
-const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--fence N] [--acquired T] [--json]
-       locker unlock NAME --force [--fence N] [--json]
+const unlockHelp = `Usage: locker unlock NAME --key KEY [--holder HOLDER] [--fence N] [--acquired T] [--retry D] [--json]
+       locker unlock NAME --force [--fence N] [--retry D] [--json]
 
 Gives back one hold on lock NAME taken with KEY by HOLDER (default: the key).
 Unlocking a lock that is free, or that HOLDER does not hold, changes nothing.
-It asks once: when the server cannot be reached (restarting, say), it exits
-1 and the hold stays until its lease ends, or, without one, until unlocked
-(locker run tries its release again for a minute).
+While the server cannot be reached (restarting, say) or answers that it
+cannot serve now (503), it tries again for up to --retry, with a growing
+pause, saying so once on stderr; a signal stops it (exit 130). It reads the
+lock before each attempt: a release whose answer was lost (the connection
+cut after it went out, no answer in time) is judged by reading the lock
+back, not sent again blindly (holds are counted: a key and holder holding
+twice would be released twice). Fewer holds than before, or the hold gone:
+it was made, and that is the result; the same hold: sent again. When the
+lock cannot be read back, or --retry runs out, it exits 1 saying what to
+check, and a hold left stays until its lease ends, or, without one, until
+released. Another process that takes or gives back holds with the same key
+and holder meanwhile is one holder to the server, and can mislead the read.
 
   --key KEY       the key the lock was taken with
   --holder NAME   the holder that took it (default: the key)
@@ -388,6 +397,9 @@ It asks once: when the server cannot be reached (restarting, say), it exits
                   token N (locker status shows it), so that a job that took
                   it since is not the one forced; otherwise exit 3 and
                   nothing is forced
+  --retry D       try again for up to D (default 1m) while the server cannot
+                  be reached or is unavailable; 0: one attempt, and no read
+                  first (without --fence or --acquired)
   --json          print the lock's new state as JSON
 `
 
@@ -402,6 +414,8 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	var acquired acquiredFlag
 	c.fs.Var(&acquired, "acquired", "")
 	asJSON := c.fs.Bool("json", false, "")
+	retry := &durationFlag{d: releaseRetries}
+	c.fs.Var(retry, "retry", "")
 	name, err := c.parseOne(args, "lock name")
 	if err != nil {
 		return c.usage(err)
@@ -423,76 +437,10 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if *force {
 		nothing = "nothing was forced"
 	}
-	// read says what the read before a release with --fence found, for
-	// the warning of a server that does not check the fence.
-	read := fmt.Sprintf("the lock was read under fence %d just before", *fence)
-	if *fence != 0 || !acquired.t.IsZero() {
-		// Also asked of the server; a server that predates the check
-		// would release (or force) whatever hold there is.
-		now, gerr := cl.Get(ctx, name)
-		switch {
-		case errors.Is(gerr, client.ErrNotFound):
-			read = "the read just before did not find the lock: unknown to the server, or a server without fencing tokens (the original locker)"
-		case gerr != nil:
-			return c.fail(gerr)
-		case now.Legacy:
-			read = "a server without fencing tokens: the read just before could not check it"
-		case now.Free():
-			read = "the lock was free when read just before"
-		case *fence != 0 && now.Fence != *fence:
-			return c.staleFence(name, *fence, now, nothing)
-		case now.Key == *key && now.TakenAgainWithin(firstOf(*holder, *key), acquired.t):
-			// Under our key (and fence) still, but the holder's hold
-			// began at another time: taken again. A server from before
-			// the acquired check would release it.
-			who := firstOf(*holder, *key)
-			fmt.Fprintf(c.stderr, "locker %s: lock '%s': the hold of '%s' under key '%s' acquired at %s is gone: '%s' took the lock again at %s (%s); %s\n", c.name, shown(name), shown(who), shown(*key), acquired.t.UTC().Format(time.RFC3339Nano), shown(who), now.Holds[who].Acquired.UTC().Format(time.RFC3339Nano), heldBy(now), nothing)
-			return ExitError{Code: exitHeld}
-		}
-	}
-	var l *client.Lock
-	switch {
-	case *force:
-		l, err = cl.ForceUnlockFence(ctx, name, *fence)
-	case *fence != 0 || !acquired.t.IsZero():
-		l, err = cl.UnlockHold(ctx, name, *key, *holder, client.HoldRef{Fence: *fence, Acquired: acquired.t})
-		var ae *client.APIError
-		switch {
-		case errors.Is(err, client.ErrAcquiredNotChecked):
-			// Released all the same, by key, holder and fence (if given).
-			c.notChecked("the time a hold began", fmt.Sprintf("it released a hold of key '%s' and holder '%s' whenever it began", shown(*key), shown(firstOf(*holder, *key))))
-			err = nil
-		case errors.Is(err, client.ErrFenceNotChecked):
-			// Released all the same, by key and holder: the read just
-			// before found the lock under that fence (or free).
-			c.notChecked("a release's fence", fmt.Sprintf("it released by key '%s' and holder '%s', whatever the fence (%s)", shown(*key), shown(firstOf(*holder, *key)), read))
-			err = nil
-		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && !ae.Lock.Free() && *fence != 0 && ae.Lock.Fence != *fence:
-			// Taken again between the read and the release.
-			return c.staleFence(name, *fence, ae.Lock, nothing)
-		case errors.Is(err, client.ErrLocked) && errors.As(err, &ae) && ae.Lock != nil && ae.Lock.Key == *key:
-			// Under our key still: the holder's hold began at another
-			// time than --acquired (taken again). The server's words
-			// say when.
-			fmt.Fprintf(c.stderr, "locker %s: %s\n", c.name, ae.Message)
-			return ExitError{Code: exitHeld}
-		}
-	default:
-		l, err = cl.Unlock(ctx, name, *key, *holder)
-	}
-	if err != nil && client.Ambiguous(err) {
-		// Sent, and perhaps done: another unlock would give back a
-		// second hold of the key and holder, if there is one.
-		msg, _ := explain(err)
-		what := "release"
-		if *force {
-			what = "forced release"
-		}
-		fmt.Fprintf(c.stderr, "locker %s: %s; the answer was lost on the way, and the %s may have been done: see '%s' before unlocking again\n", c.name, msg, what, shown(suggest([]string{"status"}, name)))
-		return ExitError{Code: exitError}
-	}
+	u := &unlocker{c: c, cl: cl, name: name, key: *key, holder: *holder, force: *force, fence: *fence, acquired: acquired.t, nothing: nothing, retry: retry.d}
+	l, err := u.release(ctx)
 	if err != nil {
-		return c.fail(err)
+		return err
 	}
 	if *asJSON {
 		return c.wrote(writeJSONTo(stdout, l), "the release was done")
