@@ -283,10 +283,13 @@ func (c *Client) waitFor(ctx context.Context, what string, o LockOptions, pollLe
 		}
 		var delay time.Duration
 		switch {
-		case Ambiguous(err):
+		case Ambiguous(err) && !lockerMaybeMade(err):
 			// Never asked again: the server may have granted it, or
 			// may yet (a proxy could still pass the request on). The
-			// server's state says which hold is ours.
+			// server's state says which hold is ours. (The server's
+			// own 503 that cannot tell whether it was made is read
+			// back below, and asked again if it was not: the server
+			// answered, so nothing is on its way.)
 			if l, merr := c.readBack(ctx, granted, o, "the answer was lost on the way", err); l != nil || merr != nil {
 				return l, merr
 			}

@@ -27,6 +27,8 @@ import (
 type gateway struct {
 	fail, drop atomic.Int32 // PUTs still to fail
 	unknown    atomic.Int32 // PUTs done, then answered with the server's own 503
+	refuse     atomic.Int32 // PUTs not passed on, answered with refusal
+	refusal    string       // the server's own 503 body for refuse
 	puts       atomic.Int32 // PUTs the server got
 	onDrop     func()       // run before a dropped PUT is answered
 }
@@ -42,6 +44,12 @@ func (g *gateway) wrap(h http.Handler) http.Handler {
 				g.onDrop()
 			}
 			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+			return
+		}
+		if g.refuse.Add(-1) >= 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(g.refusal))
 			return
 		}
 		g.puts.Add(1)
@@ -121,6 +129,22 @@ func TestAcquireNeverResendsAfterAGatewayError(t *testing.T) {
 	}
 	if _, err := c.Get(ctx, "other"); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("the lock exists after a PUT that never reached the server: %v", err)
+	}
+}
+
+// TestAcquireAfterAMaybeMade503: the server's own 503 that says the change
+// "may or may not have been made" is ambiguous (client.Ambiguous), and
+// Acquire reads the lock back: a PUT that was not made is asked again (the
+// server answered: nothing is on its way), within the wait, not given up.
+func TestAcquireAfterAMaybeMade503(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g, c := behindGateway(t)
+	g.refusal = `{"error":"the lock database is unavailable; try again (a change in flight may or may not have been made: check the lock)"}`
+	g.refuse.Store(1)
+	l, err := c.Acquire(ctx, "prod", client.LockOptions{Key: "deploy", Wait: 10 * time.Second, OwnKey: true})
+	if err != nil || l.LockedBy["deploy"] != 1 || g.puts.Load() != 1 {
+		t.Fatalf("Acquire after a maybe-made 503 for a PUT that was not made: %+v, %v, %d PUTs reached the server; want one hold, by one PUT asked again", l, err, g.puts.Load())
 	}
 }
 
@@ -406,6 +430,11 @@ func TestAmbiguous(t *testing.T) {
 		{500, `{"error":"internal error"}`, true},
 		{503, "upstream connect error or disconnect/reset before headers", true}, // Envoy
 		{503, `{"error":"the server is shutting down; try again"}`, false},
+		// A Locker server's own 503 that says it cannot tell (a write cut
+		// off in flight, a failed fsync it could not take back).
+		{503, `{"error":"the lock database is unavailable; try again (a change in flight may or may not have been made: check the lock)"}`, true},
+		{503, `{"error":"the lock store could not write (input/output error) nor take the write back (input/output error): the change may or may not have been made (a restart may find it made); check the lock"}`, true},
+		{503, `{"error":"the lock database is unavailable; the change was not made; try again"}`, false},
 		{507, `{"error":"the lock store is out of disk space; the change was not made"}`, false},
 		{429, `{"error":"too many failed logins"}`, false},
 		{423, `{"error":"held"}`, false},

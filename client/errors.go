@@ -206,7 +206,10 @@ func (e *MaybeHeldError) Unwrap() error { return e.err }
 // DELETE with such an outcome must not be sent again
 // blindly, since holds are counted: read the lock back to see what
 // happened. Locker's own 503 and 507 (waiter limits, shutting down, store
-// failing, disk full) and 429 say the change was not made.
+// failing, disk full) and 429 say the change was not made, but for the 503
+// that says it "may or may not have been made" (a write to PostgreSQL cut
+// off in flight; a failed fsync the file store could not take back), which
+// is ambiguous too.
 func Ambiguous(err error) bool {
 	var (
 		opErr  *net.OpError
@@ -230,7 +233,7 @@ func Ambiguous(err error) bool {
 	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
 		return false // refused as sent, never passed on
 	case http.StatusServiceUnavailable, http.StatusInsufficientStorage:
-		return !ae.fromLocker
+		return !ae.fromLocker || lockerMaybeMade(err)
 	}
 	return true
 }
@@ -398,4 +401,13 @@ func cutShort(err error, asked, waited time.Duration) error {
 		return err
 	}
 	return &WaitCutError{Asked: asked, After: waited, Err: err}
+}
+
+// lockerMaybeMade reports whether err is a Locker server's own 503 that
+// says its store cannot tell whether the change was made: "may or may not
+// have been made" (docs/api.md, "Errors").
+func lockerMaybeMade(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.fromLocker && ae.StatusCode == http.StatusServiceUnavailable &&
+		strings.Contains(ae.Message, "may or may not have been made")
 }
