@@ -19,6 +19,7 @@ import (
 // a closed pipe on stdout fails (SIGPIPE) unless told not to: the command
 // died then with the hold kept, and nobody knew which member it was.
 func TestCLIStdoutNobodyReads(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	pcliRun(t, env, 0, ``, `^$`, "pool", "add", "envs", "aws-1")
@@ -74,6 +75,7 @@ func TestCLIStdoutNobodyReads(t *testing.T) {
 // was never started, or killed mid-cleanup (SIGKILL, as locker run died),
 // and the lock stayed held until its lease ran out (for ever with --ttl 0).
 func TestCLIRunStderrNobodyReads(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	c := cliClient(t, s.URL)
 	for _, ttl := range []string{"1m", "0"} {

@@ -173,6 +173,7 @@ func withoutRenewals(h []client.Event, _ error) []client.Event {
 // TestCLIRunExitStatus: locker run exits with its command's status, and
 // releases the lock when the command fails.
 func TestCLIRunExitStatus(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	c := cliClient(t, s.URL)
@@ -400,6 +401,7 @@ func TestCLIRunSignalStopsReleaseRetriesOfACommandNotRun(t *testing.T) {
 // as daemons and some tools do) is still the process locker run waits for:
 // the lock is held until it ends.
 func TestCLIRunSetsid(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	if _, err := exec.LookPath("setsid"); err != nil {
 		t.Skip("no setsid(1)")
 	}
@@ -487,6 +489,7 @@ func TestCLIRunKeepsLeaseAlive(t *testing.T) {
 // release; its lease frees the lock, and its command is killed too (on
 // Linux), not left running under a lock that may be another's.
 func TestCLIRunKilledFreesLock(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	c := cliClient(t, s.URL)
 	dir := t.TempDir()
@@ -518,6 +521,7 @@ func TestCLIRunKilledFreesLock(t *testing.T) {
 
 // TestCLICommands drives lock, list, status and unlock through the binary.
 func TestCLICommands(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	steps := []struct {
@@ -561,6 +565,7 @@ func TestCLICommands(t *testing.T) {
 // holds taken under fence N: after the lock was released and taken again
 // it exits 3 and forces nothing; with the current fence it forces.
 func TestCLIForceUnlockFence(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	lockAt := func(key string) string {
@@ -676,6 +681,7 @@ func TestCLIReleaseByFence(t *testing.T) {
 // reaches locker run too, maybe a moment later; it must not stop the
 // release (a review saw a lock left held in 4 runs of 20).
 func TestCLIRunGroupSignalReleases(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	c := cliClient(t, s.URL)
 	dir := t.TempDir()

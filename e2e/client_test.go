@@ -14,6 +14,7 @@ import (
 // TestClientTLSAuthAgainstBinary uses the client package and the CLI against
 // the built server with HTTPS, basic auth and an admin user.
 func TestClientTLSAuthAgainstBinary(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	certFile, keyFile, cert := selfSignedCert(t)
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 	s := startServer(t, []string{

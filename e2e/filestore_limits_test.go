@@ -18,6 +18,7 @@ import (
 // when it is sent (metadata nested past 100 levels) or at start
 // (LOCKER_HISTORY past 2048, a named pipe as LOCKER_CONFIG), at once.
 func TestFileStoreLimitsEndToEnd(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	dir := t.TempDir()
 	env := []string{"LOCKER_CONFIG=" + filepath.Join(dir, "locks.yml")}
 	s := startServer(t, env)

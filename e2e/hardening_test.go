@@ -79,6 +79,7 @@ func logLines(t *testing.T, output string) []map[string]any {
 // force) with lock, key, holder, fence and remote address; never a password
 // nor an Authorization header, not even a wrong one.
 func TestHardeningLogs(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	const pass, adminPass, wrongPass = "Sup3r-s3cret-pw", "Adm1n-s3cret-pw", "Wr0ng-guess-pw"
 	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=" + pass, "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=" + adminPass,
 		"LOCKER_LOG_FORMAT=json"})
@@ -667,6 +668,7 @@ func TestHardeningVersionLdflags(t *testing.T) {
 // image's HEALTHCHECK, finds the server from its own variables, over HTTP
 // and HTTPS, and fails when the server is gone.
 func TestHardeningHealthcheckCommand(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	certFile, keyFile, _ := selfSignedCert(t)
 	for _, tls := range []bool{false, true} {
 		var env []string
@@ -797,6 +799,7 @@ func TestHardeningHalfClosedClient(t *testing.T) {
 // holds a place under LOCKER_MAX_CONNECTIONS no longer than its request
 // (a review kept a legitimate client out for 28 s so, at the cap).
 func TestHardeningRefusedConnectionsClose(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=secret", "LOCKER_READ_TIMEOUT=1m"})
 	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {

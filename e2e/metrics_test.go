@@ -50,6 +50,7 @@ func scrape(t *testing.T, url, user, pass string) string {
 }
 
 func TestMetricsBehindAuth(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, []string{"AUTH_USER=deploy", "AUTH_PASS=pw", "LOCKER_ADMIN_USER=ops", "LOCKER_ADMIN_PASS=root"})
 	if st, h, b := hcall(t, nil, "GET", s.URL+"/metrics", "", "", ""); st != 401 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Basic") {
 		t.Fatalf("/metrics without credentials: %d %s, want 401", st, b)

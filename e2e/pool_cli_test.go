@@ -28,6 +28,7 @@ func pcliRun(t *testing.T, env []string, code int, stdoutRE, stderrRE string, ar
 }
 
 func TestPoolCLICommands(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, []string{"AUTH_USER=ci", "AUTH_PASS=secret"})
 	env := []string{"LOCKER_URL=" + s.URL, "LOCKER_USER=ci", "LOCKER_PASS=secret"}
 	c := cliClient(t, strings.Replace(s.URL, "://", "://ci:secret@", 1))
@@ -96,6 +97,7 @@ func TestPoolCLICommands(t *testing.T) {
 // metadata, holds the member while it runs, and releases it after. Several
 // runs at once over a pool of two never share a member.
 func TestPoolCLIRun(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	c := cliClient(t, s.URL)

@@ -16,6 +16,7 @@ import (
 )
 
 func TestPoolRemoveHolder(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	stores := map[string]func(t *testing.T) []string{
 		"file": func(t *testing.T) []string { return nil },
 		"postgres": func(t *testing.T) []string {

@@ -307,6 +307,7 @@ func TestResourceREADMEExamplesInDocs(t *testing.T) {
 }
 
 func TestResourceREADMEExclusiveLocking(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, []string{"AUTH_USER=test", "AUTH_PASS=test"})
 	source := readmeSource(s.URL)
 
@@ -357,6 +358,7 @@ func TestResourceREADMEExclusiveLocking(t *testing.T) {
 }
 
 func TestResourceREADMESharedLocking(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, []string{"AUTH_USER=test", "AUTH_PASS=test"})
 	source := readmeSource(s.URL)
 
@@ -399,6 +401,7 @@ func TestResourceREADMESharedLocking(t *testing.T) {
 // TestResourceTLSAndAuthAgainstBinary: the server with HTTPS and basic
 // auth; the resource with ca_cert and credentials. The password never shows.
 func TestResourceTLSAndAuthAgainstBinary(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	certFile, keyFile, _ := selfSignedCert(t)
 	const pass = "correct-horse-battery"
 	s := startServer(t, []string{"SSL_CERT=" + certFile, "SSL_KEY=" + keyFile, "AUTH_USER=ci", "AUTH_PASS=" + pass})

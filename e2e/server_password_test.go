@@ -12,6 +12,7 @@ import (
 // log: the connection string was read as a URL's path); nor does it print
 // one when it cannot parse it.
 func TestServerDoesNotLogTheDatabasePassword(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	db := haDatabase(t)
 	u, err := url.Parse(db)
 	if err != nil {

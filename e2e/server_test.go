@@ -95,6 +95,8 @@ func snapshotFiles(t *testing.T, dir string) map[string]string {
 }
 
 func TestServerStartupRefusals(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
+
 	const listen = "LOCKER_LISTEN=127.0.0.1:0" // should a refusal regress, never take port 3000
 	cases := []struct {
 		name string
@@ -165,6 +167,7 @@ func TestServerStartupRefusals(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestServerHelpAndVersion(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	// No LOCKER_CONFIG: if a flag fell through to the server, it would
 	// refuse to start, and the exit code would show it.
 	cases := []struct {
@@ -381,6 +384,7 @@ func TestServerReadsOriginalLockerFile(t *testing.T) {
 // a stopped server's locks as the original locker's file, which gives the
 // same GET /locks (the seed's view) when served, and never replaces a file.
 func TestServerGoesBackToTheOriginalFormat(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	dir := t.TempDir()
 	dataFile, original := filepath.Join(dir, "locks.yml"), filepath.Join(dir, "original.json")
 	s := startServer(t, []string{"LOCKER_CONFIG=" + dataFile})

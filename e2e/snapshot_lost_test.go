@@ -15,6 +15,7 @@ import (
 // again from the locks in memory, and after a kill -9 the restart holds
 // both (it used to refuse: "is missing but its log … is there").
 func TestServerWritesADeletedDataFileAgain(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	dataFile := filepath.Join(t.TempDir(), "locks.yml")
 	env := []string{"LOCKER_CONFIG=" + dataFile}
 	s := startServer(t, env)

@@ -18,6 +18,7 @@ import (
 // the shell split the name at the quote and ran locker unlock with other
 // arguments (or with $HOME expanded), and the hold stayed.
 func TestSuggestedUnlockRunsAsPasted(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	s := startServer(t, nil)
 	env := []string{"LOCKER_URL=" + s.URL}
 	c := cliClient(t, s.URL)

@@ -23,6 +23,7 @@ import (
 // and that what the current binary then wrote (a lock forgotten and taken
 // again among it) survives its own restart: the same listing.
 func TestUpgradeFromOlderFiles(t *testing.T) {
+	t.Parallel() // a server of its own; no package variables, environment or fixed ports: beside the others (CI time)
 	for _, rev := range []string{"7c97271", "1036f0a", "22a1f40"} {
 		t.Run(rev, func(t *testing.T) {
 			src := filepath.Join("..", "filestore", "testdata", "upgrade", rev)
