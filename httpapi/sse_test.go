@@ -182,8 +182,24 @@ func TestEventsLargeChange(t *testing.T) {
 	t.Parallel()
 	s := newHTTPStack(t, stackOptions{})
 	const holders = lock.MaxHolders
-	for i := range holders {
-		s.do("PUT", fmt.Sprintf("/lock/big?key=k&lock_by=h%d", i), "").expect(t, 200, "lock")
+	// The holds are taken by a few clients at once, so that the store
+	// writes them in shared batches (one fsync a batch): one at a time,
+	// the 1000 fsyncs took most of a minute on a slow disk.
+	const clients = 8
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := c; i < holders; i += clients {
+				if r := s.do("PUT", fmt.Sprintf("/lock/big?key=k&lock_by=h%d", i), ""); r.Status != 200 {
+					t.Errorf("lock h%d: status %d, want 200; body %s", i, r.Status, r.Body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	c := s.subscribe(t)
 	s.do("DELETE", "/lock/big?force=true", "").expect(t, 200, "force")
