@@ -170,6 +170,7 @@ func TestStaleTemporarySnapshotIgnored(t *testing.T) {
 }
 
 func TestFenceNeverRepeats(t *testing.T) {
+	t.Parallel() // sets no package variable (frameLimit, readWindow, hooks): beside the others, after the serial tests that do (CI time)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "locks.yml")
 	clk := &clock{}

@@ -84,6 +84,7 @@ func (g recordGen) record() logRecord {
 // appendRecordFrame writes exactly the bytes encoding/json writes, for records of
 // every shape: plain ones by hand, the rest through encoding/json.
 func TestRecordFrameMatchesEncodingJSON(t *testing.T) {
+	t.Parallel() // sets no package variable (frameLimit, readWindow, hooks): beside the others, after the serial tests that do (CI time)
 	g := newRecordGen()
 	plain := 0
 	for i := range 20000 {
@@ -113,6 +114,7 @@ func TestRecordFrameMatchesEncodingJSON(t *testing.T) {
 // appendSnapshotFrame writes exactly the frame encoding/json's bytes make,
 // for snapshot entries of every shape, after whatever the buffer held.
 func TestSnapshotFrameMatchesEncodingJSON(t *testing.T) {
+	t.Parallel() // sets no package variable (frameLimit, readWindow, hooks): beside the others, after the serial tests that do (CI time)
 	g := newRecordGen()
 	plain := 0
 	buf := []byte("before")

@@ -53,6 +53,7 @@ func frameSizes(t *testing.T, path, magic string) []int {
 // six) encodes in under 16 KiB, and a snapshot entry of MaxHistoryLimit of
 // them with the longest metadata fits a frame with room to spare.
 func TestWorstEventFitsHistoryBound(t *testing.T) {
+	t.Parallel() // sets no package variable (frameLimit, readWindow, hooks): beside the others, after the serial tests that do (CI time)
 	if frameLimit != maxFrame {
 		t.Fatalf("the store writes frames of up to %d bytes, recovery reads %d", frameLimit, maxFrame)
 	}

@@ -11,6 +11,7 @@ import (
 
 // TestBehaviour runs the behavioural suite every store must pass.
 func TestBehaviour(t *testing.T) {
+	t.Parallel() // sets no package variable (frameLimit, readWindow, hooks): beside the others, after the serial tests that do (CI time)
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		path := filepath.Join(t.TempDir(), "locks.yml")
 		return func(t *testing.T) lock.Store {
