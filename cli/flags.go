@@ -61,7 +61,7 @@ func exitHelp(name string) string {
 	case "unlock":
 		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held by another key\n(with --fence: taken again since), 130 interrupted.\n"
 	case "pool rm":
-		return "Exit status: 0 done, 1 error, 2 bad command line, 3 member held (without\n--force; with --fence: taken again since), 130 interrupted.\n"
+		return "Exit status: 0 done, 1 error, 2 bad command line, 3 member held (without\n--force; with --fence: taken again since; with --key or --holder: held under\nanother key or by others), 130 interrupted.\n"
 	case "forget":
 		return "Exit status: 0 done, 1 error, 2 bad command line, 3 lock held (or waited\nfor), 130 interrupted.\n"
 	}

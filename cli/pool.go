@@ -30,9 +30,10 @@ Commands:
   ls [POOL] [--json]                   list pools, their members and state
   add POOL MEMBER [--metadata JSON | --metadata-file FILE] [--json]
                                        add a member, or update its metadata
-  rm POOL MEMBER [--force [--fence N]] [--json]
+  rm POOL MEMBER [--force [--fence N] [--key KEY] [--holder H]] [--json]
                                        remove a member (only while it is free,
-                                       unless --force)
+                                       unless --force; --key and --holder:
+                                       only while held by that holder alone)
   acquire POOL --key KEY [--holder H] [--wait D] [--ttl D] [--json]
                                        take whichever member is free; prints
                                        its name
