@@ -309,7 +309,7 @@ func explainRaw(err error) (string, int) {
 			// The server's limit on failed logins: it says when to try
 			// again, and wrong credentials are the likely cause.
 			return fmt.Sprintf("the server refuses this address for now: %s (HTTP %d); check the credentials (LOCKER_USER and LOCKER_PASS, or --user and --pass)", ae.Message, ae.StatusCode), exitError
-		case errors.Is(err, client.ErrUnavailable) && strings.Contains(ae.Message, "may or may not have been made"):
+		case client.MaybeMade(err):
 			// Its store cannot tell whether the change was made: asked
 			// again, a take or a release could count twice.
 			return fmt.Sprintf("the server cannot serve this now: %s (HTTP %d); look at the lock before trying again", ae.Message, ae.StatusCode), exitError

@@ -403,11 +403,19 @@ func cutShort(err error, asked, waited time.Duration) error {
 	return &WaitCutError{Asked: asked, After: waited, Err: err}
 }
 
-// lockerMaybeMade reports whether err is a Locker server's own 503 that
-// says its store cannot tell whether the change was made: "may or may not
-// have been made" (docs/api.md, "Errors").
+// MaybeMade reports whether err is a refusal whose message says the
+// change "may or may not have been made": the server's store cannot tell
+// (a write to PostgreSQL cut off in flight; a failed fsync the file store
+// could not take back; docs/api.md, "Errors"). Read the lock before
+// asking again.
+func MaybeMade(err error) bool {
+	var ae *APIError
+	return errors.Is(err, ErrUnavailable) && errors.As(err, &ae) &&
+		strings.Contains(ae.Message, "may or may not have been made")
+}
+
+// lockerMaybeMade is MaybeMade for a Locker server's own 503.
 func lockerMaybeMade(err error) bool {
 	var ae *APIError
-	return errors.As(err, &ae) && ae.fromLocker && ae.StatusCode == http.StatusServiceUnavailable &&
-		strings.Contains(ae.Message, "may or may not have been made")
+	return MaybeMade(err) && errors.As(err, &ae) && ae.fromLocker && ae.StatusCode == http.StatusServiceUnavailable
 }
