@@ -87,7 +87,9 @@ key it would wait for this run, for ever (it warns of it).
                    server can give the lock to anyone else). Nothing
                    harder follows: a COMMAND that ignores SIGTERM, or
                    takes longer than that last tenth to exit, runs on
-                   without the lock (exit 1 if it then succeeds)
+                   without the lock (exit 1 if it then succeeds). It
+                   needs a lease: with --ttl 0 (and no server default)
+                   there is none to watch, and it warns so
   --pool POOL      take any free member of POOL instead of a lock NAME
   --wait-chunk D   wait in requests of at most D each (default 5m; env
                    LOCKER_WAIT_CHUNK; at least 1s). Behind a proxy or load
@@ -815,7 +817,12 @@ func (r *runner) startKeeping(ctx context.Context, l *client.Lock) (*client.Keep
 	case errors.Is(err, client.ErrLost):
 		return nil, err // at the first renewal
 	case err != nil:
-		return nil, nil // no lease: nothing to keep alive
+		// No lease: nothing to keep alive, and nothing for
+		// --kill-on-lost to watch.
+		if r.killOnLost {
+			fmt.Fprintf(r.c.stderr, "locker run: warning: --kill-on-lost watches the lease, and '%s' was granted none (--ttl 0): a forced release will not be noticed, and the command runs on\n", shown(r.name))
+		}
+		return nil, nil
 	case k.Err() != nil:
 		// Presumed lost at the first renewal: the server could not be
 		// reached, and the lease is (nearly) over.
