@@ -191,7 +191,7 @@ func TestLockListStatusUnlock(t *testing.T) {
 	locker(t, ctx, env, "unlock", "prod", "--key", "x").want(t, 0, `^unlocked 'prod' once; 'x' still holds it 1 more time\(s\)\n$`, `^$`)
 	locker(t, ctx, env, "unlock", "prod", "--key", "x").want(t, 0, `^unlocked 'prod'; it is free now\n$`, `^$`)
 	locker(t, ctx, env, "unlock", "prod", "--key", "x").want(t, 0, `nothing to unlock`, `^$`)
-	locker(t, ctx, env, "unlock", "staging", "--force").want(t, 0, `force-released lock "staging"`, `^$`)
+	locker(t, ctx, env, "unlock", "staging", "--force").want(t, 0, `^force-released 'staging' \(it was held by 'y'\); it is free now\n$`, `^$`)
 
 	r = locker(t, ctx, env, "history", "staging")
 	r.want(t, 0, `(?m)^TIME +EVENT +HOLDER +KEY +COUNT +FENCE +BY\n.* acquired +y +y +1 +2 +-\n.* forced +y +y +0 +2 +anonymous@`, `^$`)

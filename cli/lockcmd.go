@@ -445,7 +445,7 @@ func runUnlock(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if *asJSON {
 		return c.wrote(writeJSONTo(stdout, l), "the release was done")
 	}
-	_, err = fmt.Fprintln(stdout, unlockMessage(name, firstOf(*holder, *key), *force, l))
+	_, err = fmt.Fprintln(stdout, unlockMessage(name, firstOf(*holder, *key), *force, l, u.was))
 	return c.wrote(err, "the release was done")
 }
 
@@ -461,13 +461,31 @@ func (c *clientCmd) wrote(err error, done string) error {
 	return ExitError{Code: exitError}
 }
 
-func unlockMessage(name, holder string, force bool, l *client.Lock) string {
-	return shown(unlockText(name, holder, force, l))
+// unlockMessage is what locker unlock prints of the release's answer l;
+// was, when not nil, is the lock as read just before the release.
+func unlockMessage(name, holder string, force bool, l, was *client.Lock) string {
+	return shown(unlockText(name, holder, force, l, was))
 }
 
-func unlockText(name, holder string, force bool, l *client.Lock) string {
-	if l.Legacy || force {
+func unlockText(name, holder string, force bool, l, was *client.Lock) string {
+	if l.Legacy {
 		return l.Message
+	}
+	if force {
+		if strings.Contains(l.Message, "nothing to release") || strings.Contains(l.Message, "its answer lost") {
+			return l.Message
+		}
+		from := ""
+		if was != nil && !was.Free() {
+			from = " (it was held by " + holderList(was) + ")"
+		}
+		switch {
+		case l.Free() && l.Waiters > 0:
+			return fmt.Sprintf("force-released '%s'%s; the first of its %d waiter(s) takes it next", name, from, l.Waiters)
+		case l.Free():
+			return fmt.Sprintf("force-released '%s'%s; it is free now", name, from)
+		}
+		return fmt.Sprintf("force-released '%s'%s; now held by %s (key '%s')", name, from, holderList(l), l.Key)
 	}
 	switch n := l.LockedBy[holder]; {
 	case strings.Contains(l.Message, "nothing to unlock"), strings.Contains(l.Message, "nothing changed"):

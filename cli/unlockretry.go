@@ -26,6 +26,9 @@ type unlocker struct {
 	// read says what the read before a release with --fence found, for
 	// the warning of a server that does not check the fence.
 	read string
+	// was is the lock as read just before the release that was made
+	// (nil: not read), for what --force says it freed.
+	was *client.Lock
 }
 
 // release gives back the hold (or, with --force, every hold) and returns
@@ -100,6 +103,9 @@ func (u *unlocker) release(ctx context.Context) (*client.Lock, error) {
 			// A read that failed for good: as the release would.
 		case err == nil:
 			l, err = u.send(ctx)
+			if err == nil {
+				u.was = before
+			}
 			if err == nil || !unreachable(err) && ctx.Err() == nil {
 				break
 			}
