@@ -33,7 +33,8 @@ const pingEvent = "event: ping\ndata: {}\n\n"
 // stops reading (or whose network went away) fills the socket's buffers,
 // and the write would wait for it for ever, holding the stream's
 // connection and, once the server stops, its shutdown. It is dropped
-// instead. A variable for tests.
+// instead. A server takes it when it is made (Server.streamWriteTimeout):
+// a variable, so that tests can give their own servers another.
 var streamWriteTimeout = 30 * time.Second
 
 // streamSendBuffer is the kernel's send buffer asked for the connection of
@@ -81,6 +82,7 @@ const stoppingWriteTimeout = time.Second
 // starts stopping, as the handler may be waiting in a write then.
 type streamDeadline struct {
 	rc       *http.ResponseController
+	timeout  time.Duration // streamWriteTimeout, as its server has it
 	mu       sync.Mutex
 	stopping bool
 	ended    bool // the handler returned: its ResponseWriter is not to be used
@@ -90,7 +92,7 @@ type streamDeadline struct {
 func (d *streamDeadline) arm() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	t := streamWriteTimeout
+	t := d.timeout
 	if d.stopping {
 		t = stoppingWriteTimeout
 	}
@@ -152,7 +154,7 @@ func (s *Server) handleEvents() http.Handler {
 		rc := http.NewResponseController(w)
 		sub := s.svc.Events().Subscribe(1024)
 		defer s.svc.Events().Unsubscribe(sub)
-		deadline := &streamDeadline{rc: rc}
+		deadline := &streamDeadline{rc: rc, timeout: s.streamWriteTimeout}
 		defer deadline.end()
 		ended := make(chan struct{})
 		defer close(ended)

@@ -46,13 +46,9 @@ func SetLimiterClock(s *Server, now func() time.Time) {
 // LimiterClients returns how many client addresses s's limiter remembers.
 func LimiterClients(s *Server) int { return s.guard.limiter.clients() }
 
-// SetStreamWriteTimeout sets how long a write of an event stream may take,
-// for the test t.
-func SetStreamWriteTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
-	old := streamWriteTimeout
-	streamWriteTimeout = d
-	t.Cleanup(func() { streamWriteTimeout = old })
-}
+// SetStreamWriteTimeout sets how long a write of an event stream of s may
+// take.
+func SetStreamWriteTimeout(s *Server, d time.Duration) { s.streamWriteTimeout = d }
 
 // SetResponseWriteTimeout sets how long a part of an answer may wait for
 // its client, for the test t.

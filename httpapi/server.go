@@ -80,6 +80,9 @@ type Server struct {
 	// readiness are the health checks' checks of the store, shared by the
 	// requests that come at the same time (handlers.go).
 	readiness *coalesce.Calls[struct{}]
+	// streamWriteTimeout bounds each write of an event stream
+	// (events.go).
+	streamWriteTimeout time.Duration
 }
 
 // New returns the API's handler over svc.
@@ -87,7 +90,7 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, guard: newGuard(cfg), csrf: http.NewCrossOriginProtection(), places: newPlaces(cfg.MaxLongRequests)}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, guard: newGuard(cfg), csrf: http.NewCrossOriginProtection(), places: newPlaces(cfg.MaxLongRequests), streamWriteTimeout: streamWriteTimeout}
 	s.readiness = coalesce.New(func(ctx context.Context) (struct{}, error) { return struct{}{}, svc.Ready(ctx) })
 	s.routes()
 	return s

@@ -179,8 +179,7 @@ func TestEventsStreamEveryChangeInOrder(t *testing.T) {
 // a lock may have (one change, an event for each) reaches a consumer that
 // keeps up whole, and the stream goes on.
 func TestEventsLargeChange(t *testing.T) {
-	// Not parallel: its burst of holds, beside the tests that flood a stuck
-	// stream (floodChanges), slows their floods towards streamWriteTimeout.
+	t.Parallel()
 	s := newHTTPStack(t, stackOptions{})
 	const holders = lock.MaxHolders
 	// The holds are taken by a few clients at once, so that the store
@@ -285,13 +284,17 @@ func floodChanges(t *testing.T, s *httpStack) int {
 
 func TestEventsSlowConsumerIsDropped(t *testing.T) {
 	t.Parallel()
-	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true})
+	// The stream's write waits while the flood runs, and it must still be
+	// waiting when the test reads: on a loaded machine the flood took
+	// longer than the default 30 s, and the stream was cut before it
+	// could say "dropped". The flood's own bound is 3 minutes.
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, StreamWriteTimeout: 5 * time.Minute})
 	c, resp := stuckSubscriber(t, s, false)
 	changes := floodChanges(t, s)
 
 	// Now read what the stream has: it ends (the server closes it) with
 	// "event: dropped", and holds fewer events than there were changes.
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	c.SetReadDeadline(time.Now().Add(2 * time.Minute))
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("reading the dropped stream: %v (after %d bytes) tail %q", err, len(rest), tail(string(rest), 2000))
@@ -339,9 +342,9 @@ func TestEventsStuckConsumerDoesNotHoldShutdown(t *testing.T) {
 // hold the connection, and its place under LOCKER_MAX_CONNECTIONS, for
 // ever.
 func TestEventsStuckConsumerIsCut(t *testing.T) {
-	httpapi.SetStreamWriteTimeout(t, 200*time.Millisecond)
+	t.Parallel()
 	closed := make(closedConns, 100)
-	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: closed.connState})
+	s := newHTTPStack(t, stackOptions{SmallSendBuffers: true, ConnState: closed.connState, StreamWriteTimeout: 200 * time.Millisecond})
 	c, _ := stuckSubscriber(t, s, true)
 	floodChanges(t, s)
 	closed.wait(t, c, "the connection of a stream whose client takes nothing")

@@ -44,6 +44,9 @@ type stackOptions struct {
 	// WrapConn, when set, wraps each connection as ConnContext hands it
 	// to the handlers.
 	WrapConn func(net.Conn) net.Conn
+	// StreamWriteTimeout, when set, bounds each write of an event stream
+	// instead of the server's default.
+	StreamWriteTimeout time.Duration
 }
 
 // httpStack is a running server.
@@ -78,6 +81,9 @@ func newHTTPStack(t *testing.T, opts stackOptions) *httpStack {
 	}
 	t.Cleanup(svc.Close)
 	api := httpapi.New(svc, httpapi.Config{Auth: opts.Auth, Admin: opts.Admin, Version: "test", Logger: opts.Logger, AllowedHosts: opts.AllowedHosts, MaxLongRequests: opts.MaxLongRequests})
+	if opts.StreamWriteTimeout > 0 {
+		httpapi.SetStreamWriteTimeout(api, opts.StreamWriteTimeout)
+	}
 	srv := httptest.NewUnstartedServer(api)
 	srv.Config.ConnState = opts.ConnState
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
