@@ -435,6 +435,10 @@ func TestAmbiguous(t *testing.T) {
 		{503, `{"error":"the lock database is unavailable; try again (a change in flight may or may not have been made: check the lock)"}`, true},
 		{503, `{"error":"the lock store could not write (input/output error) nor take the write back (input/output error): the change may or may not have been made (a restart may find it made); check the lock"}`, true},
 		{503, `{"error":"the lock database is unavailable; the change was not made; try again"}`, false},
+		// The mark says so whatever the words (a server in another
+		// language, or whose text changed).
+		{503, `{"error":"la base de données est indisponible","maybe_made":true}`, true},
+		{503, `{"error":"the lock database is unavailable","maybe_made":false}`, false},
 		{507, `{"error":"the lock store is out of disk space; the change was not made"}`, false},
 		{429, `{"error":"too many failed logins"}`, false},
 		{423, `{"error":"held"}`, false},

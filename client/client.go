@@ -698,7 +698,7 @@ func (c *Client) apiError(req *http.Request, resp *http.Response, b []byte) erro
 	e := &APIError{StatusCode: resp.StatusCode, Method: req.Method, URL: u.String()}
 	var eb errorBody
 	if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-		e.Message, e.fromLocker = eb.Error, true
+		e.Message, e.fromLocker, e.MaybeMade = eb.Error, true, eb.MaybeMade
 		if len(eb.Lock) > 0 && string(eb.Lock) != "null" {
 			var w wireLock
 			if json.Unmarshal(eb.Lock, &w) == nil {

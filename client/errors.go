@@ -99,6 +99,10 @@ type APIError struct {
 	Lock *Lock
 	// Method and URL are the request's (the URL without credentials).
 	Method, URL string
+	// MaybeMade is the server's mark ("maybe_made") that the change may or
+	// may not have been made; see the function MaybeMade, which also
+	// knows the words of servers that predate the mark.
+	MaybeMade bool
 	// fromLocker is true when the answer is a Locker server's own JSON
 	// error, not a proxy's page.
 	fromLocker bool
@@ -403,15 +407,16 @@ func cutShort(err error, asked, waited time.Duration) error {
 	return &WaitCutError{Asked: asked, After: waited, Err: err}
 }
 
-// MaybeMade reports whether err is a refusal whose message says the
-// change "may or may not have been made": the server's store cannot tell
-// (a write to PostgreSQL cut off in flight; a failed fsync the file store
-// could not take back; docs/api.md, "Errors"). Read the lock before
-// asking again.
+// MaybeMade reports whether err is a refusal that says the change "may
+// or may not have been made": the server's store cannot tell (a write to
+// PostgreSQL cut off in flight; a failed fsync the file store could not
+// take back; docs/api.md, "Errors"). Read the lock before asking again.
+// The server marks it ("maybe_made": true, APIError.MaybeMade); servers
+// that predate the mark say it in words only, which are matched too.
 func MaybeMade(err error) bool {
 	var ae *APIError
 	return errors.Is(err, ErrUnavailable) && errors.As(err, &ae) &&
-		strings.Contains(ae.Message, "may or may not have been made")
+		(ae.MaybeMade || strings.Contains(ae.Message, "may or may not have been made"))
 }
 
 // lockerMaybeMade is MaybeMade for a Locker server's own 503.

@@ -259,6 +259,7 @@ type Event struct {
 
 // errorBody is every error answer of the server.
 type errorBody struct {
-	Error string          `json:"error"`
-	Lock  json.RawMessage `json:"lock"`
+	Error     string          `json:"error"`
+	Lock      json.RawMessage `json:"lock"`
+	MaybeMade bool            `json:"maybe_made"`
 }

@@ -101,10 +101,17 @@ func TestDatabaseUnreachableAnswersKeepDetailsForTheLog(t *testing.T) {
 		{"PUT", "/pool/p", `{"key":"k"}`, "try again"},
 	} {
 		st, raw := do(t, nil, r.method, s.URL+r.path, r.body)
-		var body struct{ Error string }
+		var body struct {
+			Error     string
+			MaybeMade *bool `json:"maybe_made"`
+		}
 		if st != http.StatusServiceUnavailable || json.Unmarshal([]byte(raw), &body) != nil ||
 			!strings.Contains(body.Error, "the lock database is unavailable") || !strings.Contains(body.Error, r.says) {
 			t.Errorf("%s %s with the database unreachable: %d %s, want 503 saying the database is unavailable and %q", r.method, r.path, st, raw, r.says)
+		}
+		// Marked "maybe_made" exactly when it says so in words.
+		if words := strings.Contains(body.Error, "may or may not have been made"); words != (body.MaybeMade != nil && *body.MaybeMade) || body.MaybeMade != nil && !*body.MaybeMade {
+			t.Errorf("%s %s with the database unreachable: %s: maybe_made does not match the words", r.method, r.path, raw)
 		}
 		for _, secret := range []string{port, "127.0.0.1", "user=", "database=", db.Path[1:]} {
 			if strings.Contains(raw, secret) {

@@ -432,6 +432,7 @@ func mayBeOnDisk(err, terr error) error {
 	le := storeError(err).(*lock.Error)
 	le.Message = fmt.Sprintf("the lock store could not write (%v) nor take the write back (%v): the change may or may not have been made (a restart may find it made); check the lock", err, terr)
 	le.Summary = fmt.Sprintf("the lock store could not write%s nor take the write back%s: the change may or may not have been made (a restart may find it made); check the lock", sysErr(err), sysErr(terr))
+	le.MaybeMade = true
 	return le
 }
 

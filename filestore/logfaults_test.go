@@ -70,6 +70,11 @@ func TestFailedSyncNotCutBackIsUnsure(t *testing.T) {
 			if want := "may or may not have been made"; strings.Contains(err.Error(), want) != tc.unsure {
 				t.Errorf("message %q: saying %q is %v, want %v", err, want, !tc.unsure, tc.unsure)
 			}
+			// The API marks it so too ("maybe_made"), for clients
+			// that do not read the words.
+			if lock.MaybeMade(err) != tc.unsure {
+				t.Errorf("message %q: lock.MaybeMade = %v, want %v", err, !tc.unsure, tc.unsure)
+			}
 			// What the client reads (the API's answer) says so too,
 			// and what to do, without the file's path.
 			if sum := lock.ErrorSummary(err); tc.unsure && !strings.HasSuffix(sum, "the change may or may not have been made (a restart may find it made); check the lock") || strings.Contains(sum, path) {

@@ -29,6 +29,9 @@ var statusOf = map[string]int{
 type errorBody struct {
 	Error string    `json:"error"`
 	Lock  *lockView `json:"lock,omitempty"`
+	// MaybeMade: the change may or may not have been made (lock.MaybeMade);
+	// read the lock before asking again.
+	MaybeMade bool `json:"maybe_made,omitempty"`
 }
 
 // writeError answers with err as JSON and the status its code maps to.
@@ -57,7 +60,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case msg != lock.ErrorMessage(err):
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", lock.ErrorMessage(err), s.remote(r))
 	}
-	body := errorBody{Error: msg}
+	body := errorBody{Error: msg, MaybeMade: lock.MaybeMade(err)}
 	var e *lock.Error
 	if errors.As(err, &e) && e.Lock != nil {
 		v := s.view(*e.Lock)

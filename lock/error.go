@@ -34,6 +34,13 @@ type Error struct {
 	// the same (a database connection lost as it committed): trying it
 	// again could make it twice.
 	Unsure bool
+	// MaybeMade says that the client cannot know whether its change was
+	// made, and must read the lock before asking again: so for every
+	// Unsure error, and for a store's failure whose change this process
+	// has not made but the next start may find made (the file store's
+	// write it could not take back). The API marks such answers
+	// ("maybe_made"); see MaybeMade.
+	MaybeMade bool
 	// Summary, when set, is Message without what only operators should
 	// read (file paths, database addresses and user names, driver
 	// errors), still saying what happened and what the client should do
@@ -47,6 +54,13 @@ type Error struct {
 func Unsure(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Unsure
+}
+
+// MaybeMade reports whether err is a failed change that the client cannot
+// know to have been made or not (Error.MaybeMade, or Unsure).
+func MaybeMade(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.MaybeMade || e.Unsure)
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -45,6 +45,10 @@ func TestUnreachableDatabaseErrorsSayNoMore(t *testing.T) {
 		if !strings.Contains(lock.ErrorMessage(err), port) {
 			t.Errorf("%s: the message for the log, %q, lost the details", what, lock.ErrorMessage(err))
 		}
+		// Marked "maybe made" exactly when it says so.
+		if m := strings.Contains(summary, "may or may not have been made"); lock.MaybeMade(err) != m {
+			t.Errorf("%s: %q: lock.MaybeMade = %v, want %v", what, summary, !m, m)
+		}
 	}
 
 	_, _, err := s.Update(bg, "x", takeK)

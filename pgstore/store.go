@@ -709,6 +709,7 @@ func (s *Store) Update(ctx context.Context, name string, m lock.Mutation) (lock.
 				// the log.
 				le.Message = fmt.Sprintf("the lock database refused the change (%v); it was not made; try again", pe)
 				le.Summary = "the lock database refused the change; it was not made; try again"
+				le.MaybeMade = false
 			default:
 				// Past the read: the write may have committed.
 				le.Unsure = true
@@ -1046,7 +1047,11 @@ func scanLock(row pgx.Row, extra ...any) (lock.Lock, error) {
 // unreachable is a 503 for the client, never a hang or a 500. A change in
 // flight may or may not have been made.
 func dbError(ctx context.Context, err error) error {
-	return unavailable(ctx, err, "try again (a change in flight may or may not have been made: check the lock)")
+	derr := unavailable(ctx, err, "try again (a change in flight may or may not have been made: check the lock)")
+	if le, ok := derr.(*lock.Error); ok && !errors.As(err, new(*lock.Error)) {
+		le.MaybeMade = true
+	}
+	return derr
 }
 
 // unavailable is the domain error for a database failure, then saying
