@@ -343,6 +343,7 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger, m *metri
 	if err != nil {
 		return nil, fmt.Errorf("LOCKER_CONFIG=%s: %v", cfg.dataFile, err)
 	}
+	m.WatchStoreWrites(store.WriteInFlight)
 	return store, nil
 }
 

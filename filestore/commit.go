@@ -191,13 +191,20 @@ func (s *Store) commitLoop() {
 	check := time.NewTicker(snapshotCheckEvery)
 	defer check.Stop()
 	var heal healState
+	// Every change waits while the loop is on the disk: the work between
+	// diskBegin and diskEnd is what Ready and the metric watch for a
+	// hung disk (stall.go).
+	s.diskBegin()
 	s.compactAtStart(&backoff)
+	s.diskEnd()
 	for {
 		select {
 		case <-s.queueReady:
 		case <-check.C:
+			s.diskBegin()
 			s.checkSnapshot(&heal)
 			s.compactOnTick(&backoff)
+			s.diskEnd()
 			continue // a change queued meanwhile left its wake-up
 		case <-s.stop:
 			s.mu.Lock()
@@ -218,6 +225,7 @@ func (s *Store) commitLoop() {
 		if len(batch) == 0 {
 			continue
 		}
+		s.diskBegin()
 		start := time.Now()
 		err := s.write(buf)
 		took := time.Since(start)
@@ -283,6 +291,7 @@ func (s *Store) commitLoop() {
 			// would find it gone).
 			s.checkSnapshot(&heal)
 		}
+		s.diskEnd()
 	}
 }
 
@@ -557,7 +566,9 @@ func (s *Store) History(ctx context.Context, name string) ([]lock.Event, error) 
 	return nil, nil
 }
 
-// Ready implements lock.Store: it fails after a failed write until a write
+// Ready implements lock.Store: it fails while the commit loop's disk work
+// (a write and fsync of the log) has been in flight longer than
+// writeStallAfter (a hung disk), after a failed write until a write
 // succeeds again, and while the data file or the log segment, deleted,
 // have not been written again (checkSnapshot, checkLinked).
 func (s *Store) Ready(ctx context.Context) error {
@@ -566,6 +577,13 @@ func (s *Store) Ready(ctx context.Context) error {
 	s.mu.RUnlock()
 	if closed {
 		return errClosed
+	}
+	if err := s.stallErr(); err != nil {
+		// The commit loop is stuck on the disk (a write or fsync that
+		// does not return): no change is made until it is back. Asked
+		// first, and without touching the disk, so that the check
+		// answers whatever the disk does.
+		return err
 	}
 	if s.snapLost.Load() {
 		return storeError(s.lostErr())

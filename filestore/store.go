@@ -159,6 +159,10 @@ type Store struct {
 	snapshotFault func() error
 	linkStat      linkStat // checkLinked's, kept to spare an allocation a batch
 
+	// stall is the commit loop's disk work in flight, which Ready and the
+	// metrics watch for a hung disk (stall.go).
+	stall stallWatch
+
 	compacting sync.WaitGroup
 	watch      func(string, []lock.Event) // called by the commit loop for each committed change
 
@@ -253,7 +257,9 @@ func Open(path string, opts Options) (*Store, error) {
 		s.dir.Close()
 		return nil, err
 	}
+	s.stall.after = writeStallAfter
 	go s.commitLoop()
+	go s.watchStalls()
 	return s, nil
 }
 

@@ -421,3 +421,34 @@ func TestKnownRoutesStartAtZero(t *testing.T) {
 		t.Errorf("no %s after one PUT:\n%s", want, grep(out, "locker_http_requests_total"))
 	}
 }
+
+// TestWriteInFlightGauge: locker_store_write_in_flight_seconds is how long
+// the file store's write in flight has been waiting, read at each scrape
+// from the store (WatchStoreWrites), 0 when none is; it is there at 0 from
+// the start, and with a store that has none to report (PostgreSQL).
+func TestWriteInFlightGauge(t *testing.T) {
+	m := New()
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if out := scrape(); !strings.Contains(out, "\nlocker_store_write_in_flight_seconds 0\n") {
+		t.Errorf("before any store: %s", grep(out, "locker_store_write"))
+	}
+	var inFlight time.Duration
+	m.WatchStoreWrites(func() time.Duration { return inFlight })
+	for _, step := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "locker_store_write_in_flight_seconds 0\n"},
+		{12*time.Second + 500*time.Millisecond, "locker_store_write_in_flight_seconds 12.5\n"},
+		{0, "locker_store_write_in_flight_seconds 0\n"},
+	} {
+		inFlight = step.d
+		if out := scrape(); !strings.Contains(out, "\n"+step.want) {
+			t.Errorf("with a write in flight for %v: no %q in:\n%s", step.d, step.want, grep(out, "locker_store_write"))
+		}
+	}
+}
