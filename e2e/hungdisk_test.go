@@ -127,6 +127,7 @@ func TestHungDisk(t *testing.T) {
 	if err := fuse.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	stopped := time.Now()
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -198,6 +199,12 @@ func TestHungDisk(t *testing.T) {
 	}
 	if n := strings.Count(s.Output(), warn); n != 1 {
 		t.Errorf("%d WARN lines for one hung write, want 1:\n%s", n, s.Output())
+	}
+	// The health checks' own WARN, once when the store stops being
+	// ready and once a minute while it lasts: not at each check, though
+	// the seconds in the answer change.
+	if n, most := strings.Count(s.Output(), "the store is not ready"), 1+int(time.Since(stopped)/time.Minute); n < 1 || n > most {
+		t.Errorf("%d lines \"the store is not ready\" for one hung write, want 1 to %d:\n%s", n, most, s.Output())
 	}
 	// The impatient client's acquire was made once written, and given
 	// back: nobody holds a lock for a client that never learnt of it.

@@ -108,6 +108,12 @@ func TestHungWriteNotReady(t *testing.T) {
 	waitFor(t, "a WARN says a write hangs", func() bool {
 		return strings.Contains(logs.String(), "level=WARN msg=\"a write to disk has not returned")
 	})
+	// What the health checks log (the error's Message) stays the same
+	// while the write hangs, so that they log it once a minute, not at
+	// each check: only the answer (Summary) counts the seconds.
+	if again := s.Ready(context.Background()); again == nil || again.Error() != rerr.Error() {
+		t.Errorf("Ready's message changed while the same write hangs: %v, then %v", rerr, again)
+	}
 	select {
 	case err := <-acquired:
 		t.Fatalf("the change returned while its write hangs: %v", err)
