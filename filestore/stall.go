@@ -29,7 +29,7 @@ var writeStallAfter = 5 * time.Second
 // flight.
 type stallWatch struct {
 	after time.Duration // writeStallAfter when the store was opened
-	// since is when the disk work in flight began (UnixNano), 0 while the
+	// since is when the disk work in flight began (monoTime), 0 while the
 	// commit loop waits for work.
 	since atomic.Int64
 	// mu orders the watch's WARN with the end of the work it is about:
@@ -40,7 +40,19 @@ type stallWatch struct {
 }
 
 // diskBegin notes that the commit loop begins disk work (commit loop only).
-func (s *Store) diskBegin() { s.stall.since.Store(time.Now().UnixNano()) }
+func (s *Store) diskBegin() { s.stall.since.Store(monoNow()) }
+
+// monoEpoch and monoNow measure the disk work by the monotonic clock: a
+// step of the wall clock (NTP, date -s) during a batch must not look like
+// a write that has hung for the step's length, nor hide one. monoNow is
+// the time since monoEpoch, never 0 (which means none in flight).
+var monoEpoch = time.Now()
+
+func monoNow() int64 { return max(int64(time.Since(monoEpoch)), 1) }
+
+// monoTime is the time a monoNow reading stands for (with its monotonic
+// reading, so that time.Since of it is monotonic too).
+func monoTime(n int64) time.Time { return monoEpoch.Add(time.Duration(n)) }
 
 // diskEnd notes that it is over, and logs how long it took if the watch
 // had logged it as hung.
@@ -52,7 +64,7 @@ func (s *Store) diskEnd() {
 	w.warned = false
 	w.mu.Unlock()
 	if warned {
-		took := time.Since(time.Unix(0, since))
+		took := time.Since(monoTime(since))
 		s.opts.Logger.Info("the write to disk that had not returned completed: changes are written again, and /readyz answers ready", "dir", s.dir.Name(), "took", took.Round(time.Millisecond))
 	}
 }
@@ -66,7 +78,7 @@ func (s *Store) WriteInFlight() time.Duration {
 	if since == 0 {
 		return 0
 	}
-	return max(time.Since(time.Unix(0, since)), 0)
+	return max(time.Since(monoTime(since)), 0)
 }
 
 // stallErr is Ready's error while the disk work in flight has taken longer
@@ -78,7 +90,7 @@ func (s *Store) stallErr() error {
 	if since == 0 {
 		return nil
 	}
-	began := time.Unix(0, since)
+	began := monoTime(since)
 	d := time.Since(began)
 	if d < s.stall.after {
 		return nil
@@ -105,7 +117,7 @@ func (s *Store) watchStalls() {
 		w := &s.stall
 		w.mu.Lock()
 		since := w.since.Load()
-		d := time.Since(time.Unix(0, since))
+		d := time.Since(monoTime(since))
 		warn := since != 0 && !w.warned && d >= w.after
 		if warn {
 			w.warned = true
