@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudfoundry-community/locker/filestore"
 	"github.com/cloudfoundry-community/locker/httpapi"
+	"github.com/cloudfoundry-community/locker/internal/leaseclock"
 	"github.com/cloudfoundry-community/locker/internal/shellquote"
 	"github.com/cloudfoundry-community/locker/lock"
 	"github.com/cloudfoundry-community/locker/lockservice"
@@ -280,6 +281,9 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	}
 	log := slog.New(handler)
 	cfg.service.Logger = log
+	// The clock that decides leases tells of the wall clock's steps
+	// (internal/leaseclock).
+	leaseclock.Default().SetLogger(log)
 
 	var tlsConfig *tls.Config
 	if cfg.certFile != "" {
@@ -317,7 +321,10 @@ var tls12CipherSuites = []uint16{
 const startWait = 30 * time.Second
 
 // lockGauges reads the lock gauges at a scrape: one read of every lock and
-// one of the wait queue, as of now().
+// one of the wait queue, as of now(), the lease clock by which the locks'
+// times were written. The oldest wait's start is by this process's clock
+// (with its monotonic reading): its age is taken by that, then counted
+// back from now, so that a step of the wall clock changes neither age.
 func lockGauges(svc *lockservice.Service, now func() time.Time) metrics.Gauges {
 	return func() (metrics.LockStats, error) {
 		all, err := svc.List(context.Background())
@@ -325,7 +332,11 @@ func lockGauges(svc *lockservice.Service, now func() time.Time) metrics.Gauges {
 			return metrics.LockStats{}, err
 		}
 		waiters, oldestWait := svc.Waiting(context.Background())
-		return metrics.Stats(all, waiters, oldestWait, now()), nil
+		t := now()
+		if !oldestWait.IsZero() {
+			oldestWait = t.Add(-time.Since(oldestWait))
+		}
+		return metrics.Stats(all, waiters, oldestWait, t), nil
 	}
 }
 
@@ -367,7 +378,8 @@ func serve(ctx context.Context, store lock.Store, cfg serverConfig, tlsConfig *t
 		ln.Close()
 		return err
 	}
-	m.WatchLocks(lockGauges(svc, time.Now))
+	m.WatchLocks(lockGauges(svc, leaseclock.Now))
+	m.WatchLeaseClock(leaseclock.Default().Offset)
 	api := httpapi.New(svc, httpapi.Config{Auth: cfg.auth, Admin: cfg.admin, ReadOnly: cfg.readOnly, AuthLimit: cfg.authLimit, AllowedHosts: cfg.allowedHosts,
 		Version: Version, Logger: log, Metrics: m.Handler(), MetricsPublic: cfg.metricsPublic,
 		MaxLongRequests: longRequestPlaces(cfg.maxConns)})

@@ -12,8 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/leaseclock"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -380,7 +380,7 @@ func (st *state) readLegacy(b []byte) error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	now := time.Now().UTC()
+	now := leaseclock.Now()
 	for _, name := range names {
 		ll := legacy[name]
 		d := diskLock{Name: name}

@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/leaseclock"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -45,7 +46,9 @@ type Options struct {
 	// CompactBytes is the log size that starts a new snapshot (default
 	// 64 MiB, or twice the last snapshot if that is larger).
 	CompactBytes int64
-	// Now is the clock (default time.Now).
+	// Now is the clock that decides leases and times changes (default
+	// leaseclock.Now, the process's lease clock, which the lock service
+	// uses too: one clock for every lease decision in the process).
 	Now func() time.Time
 	// Logger receives compaction and recovery messages (default: discard).
 	Logger *slog.Logger
@@ -196,7 +199,7 @@ func (o Options) withDefaults() Options {
 		o.CompactBytes = 64 << 20
 	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = leaseclock.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

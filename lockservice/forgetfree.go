@@ -40,14 +40,14 @@ func forgettable(l *lock.Lock, now, started time.Time, after time.Duration) bool
 
 // storeNow is the store's time: its own clock's when it has one that is
 // not this server's (PostgreSQL's, which writes FreeSince), else this
-// server's, which is the file store's.
+// server's lease clock (Config.Now), which is the file store's.
 func (s *Service) storeNow(ctx context.Context) time.Time {
 	if c, ok := s.store.(lock.Clock); ok {
 		if now, err := c.Now(ctx); err == nil {
 			return now
 		}
 	}
-	return time.Now()
+	return s.cfg.Now()
 }
 
 // forgetFreeLoop sweeps every forgetInterval until ctx ends or the service

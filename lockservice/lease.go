@@ -12,6 +12,10 @@ import (
 // locks nobody touches, so listings, history and events show it.
 type leases struct {
 	expire func(ctx context.Context, name string) (time.Time, error)
+	// now is the clock the expiries are compared with (Config.Now): the
+	// store's. Only the pause until the next check is timed by the
+	// monotonic clock.
+	now func() time.Time
 
 	mu  sync.Mutex
 	due dueHeap
@@ -26,8 +30,8 @@ type leases struct {
 	kick chan struct{}
 }
 
-func newLeases(expire func(context.Context, string) (time.Time, error)) *leases {
-	return &leases{expire: expire, next: map[string]time.Time{}, skew: map[string]time.Duration{}, kick: make(chan struct{}, 1)}
+func newLeases(expire func(context.Context, string) (time.Time, error), now func() time.Time) *leases {
+	return &leases{expire: expire, now: now, next: map[string]time.Time{}, skew: map[string]time.Duration{}, kick: make(chan struct{}, 1)}
 }
 
 // watch schedules a check of the lock at t (zero: nothing to do), unless
@@ -111,7 +115,7 @@ func (ls *leases) run(ctx context.Context) {
 		var next time.Duration = time.Hour
 		var name string
 		for len(ls.due) > 0 {
-			if next = time.Until(ls.due[0].at); next > 0 {
+			if next = ls.due[0].at.Sub(ls.now()); next > 0 {
 				break
 			}
 			item := heap.Pop(&ls.due).(dueItem)
@@ -126,11 +130,11 @@ func (ls *leases) run(ctx context.Context) {
 		ls.mu.Unlock()
 		if name != "" {
 			at, err := ls.expire(ctx, name)
+			now := ls.now()
 			if err != nil {
 				// The store is failing: try again shortly.
-				at = time.Now().Add(time.Second)
+				at = now.Add(time.Second)
 			}
-			now := time.Now()
 			// Under ls.mu with the check it schedules: a forget comes
 			// before both or after both (see forget).
 			ls.mu.Lock()

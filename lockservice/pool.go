@@ -187,7 +187,7 @@ func (s *Service) tryPool(ctx context.Context, pool string, r lock.Request, w *w
 	if len(ahead) > 0 {
 		return lock.Lock{}, lock.Errorf(lock.ECONFLICT, "pool %q: %d earlier waiter(s) come first", pool, len(ahead))
 	}
-	free := lock.FreeLongest(members, time.Now())
+	free := lock.FreeLongest(members, s.cfg.Now())
 	if c, ok := s.store.(lock.Clock); ok && len(free) == 0 && len(members) > 0 {
 		// None free by this server's clock: by the store's, which
 		// decides leases, some may be (this replica's clock behind the

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/leaseclock"
 	"github.com/cloudfoundry-community/locker/internal/logevery"
 	"github.com/cloudfoundry-community/locker/lock"
 )
@@ -49,7 +50,16 @@ type Config struct {
 	// in no pool, checked every tenth of it (1s to 1h). Default 0: free
 	// locks are kept, and listed, for ever.
 	ForgetFreeAfter time.Duration
-	Logger          *slog.Logger
+	// Now is the clock by which the service compares the times a store
+	// wrote (leases' expiries) with the present: the lease watcher, the
+	// waits for a lease to run out, the pools' search for a free member,
+	// the sweep of free locks. It must be the store's own clock (the
+	// file store's Options.Now) or, for a store with a clock of its own
+	// (lock.Clock: PostgreSQL's), this server's best guess at it. Default
+	// leaseclock.Now, the process's lease clock, which never jumps when
+	// the wall clock is stepped and is the stores' default too.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Service is the lock service.
@@ -94,9 +104,12 @@ func New(store lock.Store, cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = leaseclock.Now
+	}
 	shared, _ := store.(lock.WaitQueue)
 	s := &Service{store: store, cfg: cfg, log: cfg.Logger, queues: newQueues(cfg.MaxWaitersPerLock, cfg.MaxWaiters, shared), events: NewBroker(), closing: make(chan struct{})}
-	s.leases = newLeases(s.expire)
+	s.leases = newLeases(s.expire, cfg.Now)
 	store.Watch(s.committed)
 	return s
 }
@@ -278,7 +291,7 @@ func (s *Service) waitFor(ctx context.Context, queue string, r lock.Request, wai
 		// for it too, whether or not the lease watcher gets there first.
 		var expiry <-chan time.Time
 		if t := l.NextExpiry(); !t.IsZero() {
-			d := expiryWait(t, time.Now())
+			d := expiryWait(t, s.cfg.Now())
 			if t.Equal(seenExpiry) {
 				// The same lease again, so it had not run out by the
 				// store's clock when this one's said it had: the

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudfoundry-community/locker/internal/leaseclock"
 	"github.com/cloudfoundry-community/locker/lock"
 )
 
@@ -19,7 +20,8 @@ type Options struct {
 	// HistoryLimit is how many recent events each lock keeps (default 100,
 	// as the file store).
 	HistoryLimit int
-	// Now is the clock (default time.Now).
+	// Now is the clock that decides leases and times changes (default
+	// leaseclock.Now, as the file store's).
 	Now func() time.Time
 }
 
@@ -57,7 +59,7 @@ func open(d *data, opts Options) *Store {
 		opts.HistoryLimit = 100
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = leaseclock.Now
 	}
 	return &Store{opts: opts, d: d}
 }

@@ -227,6 +227,19 @@ func (g *lockGauges) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// WatchLeaseClock registers locker_lease_clock_offset_seconds, read from
+// offset at each scrape: how far the server's lease clock (the clock that
+// decides leases, internal/leaseclock) is behind the wall clock, negative
+// when ahead of it. It is 0 but for the hours after the wall clock was
+// stepped, while the lease clock catches up (at most 5% fast, 10% slow):
+// meanwhile the times the server writes are off the wall clock by it.
+func (m *Metrics) WatchLeaseClock(offset func() time.Duration) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "locker_lease_clock_offset_seconds",
+		Help: "How far the clock that decides leases is behind the wall clock (negative: ahead); 0 but while it catches up after the wall clock was stepped.",
+	}, func() float64 { return offset().Seconds() }))
+}
+
 // ObserveEvents counts committed lock changes.
 func (m *Metrics) ObserveEvents(events []lock.Event) {
 	for _, ev := range events {

@@ -452,3 +452,21 @@ func TestWriteInFlightGauge(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaseClockOffset(t *testing.T) {
+	m := New()
+	offset := -90 * time.Second
+	m.WatchLeaseClock(func() time.Duration { return offset })
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if body := scrape(); !strings.Contains(body, "\nlocker_lease_clock_offset_seconds -90\n") {
+		t.Errorf("want locker_lease_clock_offset_seconds -90 in:\n%s", body)
+	}
+	offset = 3600 * time.Second
+	if body := scrape(); !strings.Contains(body, "\nlocker_lease_clock_offset_seconds 3600\n") {
+		t.Errorf("want locker_lease_clock_offset_seconds 3600 in:\n%s", body)
+	}
+}
