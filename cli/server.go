@@ -284,6 +284,9 @@ func runServer(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	// The clock that decides leases tells of the wall clock's steps
 	// (internal/leaseclock).
 	leaseclock.Default().SetLogger(log)
+	if leaseclock.TestHooks {
+		log.Warn("this locker was built with -tags lockertestclock for the end-to-end tests: LOCKER_TEST_WALL_STEP_FILE can set the clock that decides leases; never run it in production")
+	}
 
 	var tlsConfig *tls.Config
 	if cfg.certFile != "" {
