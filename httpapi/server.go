@@ -83,6 +83,9 @@ type Server struct {
 	// streamWriteTimeout bounds each write of an event stream
 	// (events.go).
 	streamWriteTimeout time.Duration
+	// now is the service's lease clock (lockservice.Config.Now), by which
+	// the times in the answers were written: the Date header's.
+	now func() time.Time
 }
 
 // New returns the API's handler over svc.
@@ -91,6 +94,7 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, guard: newGuard(cfg), csrf: http.NewCrossOriginProtection(), places: newPlaces(cfg.MaxLongRequests), streamWriteTimeout: streamWriteTimeout}
+	s.now = svc.Config().Now
 	s.readiness = coalesce.New(func(ctx context.Context) (struct{}, error) { return struct{}{}, svc.Ready(ctx) })
 	s.routes()
 	return s
@@ -98,6 +102,11 @@ func New(svc *lockservice.Service, cfg Config) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Date by the clock the answers' times were written by: a client
+	// (the dashboard) that counts a lease down from its expires, by the
+	// server's time, is right while the lease clock catches up with a
+	// step of the wall clock, when the two differ.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	defer func() {
 		// A bug must never take the server down, nor answer with Go's
 		// plain-text 500: log it and answer in JSON.
