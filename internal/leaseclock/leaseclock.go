@@ -57,6 +57,7 @@ package leaseclock
 
 import (
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,11 +173,11 @@ func (c *Clock) note() func() {
 func (c *Clock) warn(step, off time.Duration) {
 	if off > 0 {
 		c.logger().Warn("the wall clock stepped forward: leases are timed by a clock that runs at most 5% fast until it catches up with it, so that no lease runs out sooner than 1/1.05 of its length; meanwhile the times the server writes are behind the wall clock",
-			"step", step, "behind", off, "catch_up", off*fastBy)
+			"step", step, "behind", off, "catch_up", times(off, fastBy).Round(time.Second))
 		return
 	}
 	c.logger().Warn("the wall clock stepped back: leases are timed by a clock that never goes back and runs 10% slow until the wall clock catches up with it, so leases last up to 1/0.9 of their length meanwhile, and the times the server writes are ahead of the wall clock",
-		"step", step, "ahead", -off, "catch_up", -off*slowBy)
+		"step", step, "ahead", -off, "catch_up", times(-off, slowBy).Round(time.Second))
 }
 
 func (c *Clock) logger() *slog.Logger {
@@ -184,6 +185,15 @@ func (c *Clock) logger() *slog.Logger {
 		return l
 	}
 	return slog.Default()
+}
+
+// times is d·n, saturating at the longest duration (a wall clock set
+// centuries ahead).
+func times(d time.Duration, n int64) time.Duration {
+	if d > math.MaxInt64/time.Duration(n) {
+		return math.MaxInt64
+	}
+	return d * time.Duration(n)
 }
 
 func abs(d time.Duration) time.Duration {

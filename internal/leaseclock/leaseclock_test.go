@@ -225,3 +225,18 @@ func TestConcurrentReadingsAreOrdered(t *testing.T) {
 		t.Errorf("%#v: want UTC without a monotonic reading", now)
 	}
 }
+
+// A wall clock set centuries ahead is a step like any other: the time to
+// catch up saturates rather than wrap round to a negative duration.
+func TestHugeStep(t *testing.T) {
+	f, c, log := newFake()
+	c.Now()
+	f.wall = f.wall.AddDate(250, 0, 0)
+	f.tick(time.Second)
+	if got := c.Now(); got.After(t0.Add(2 * time.Second)) {
+		t.Fatalf("after a step of 250 years the clock reads %v", got)
+	}
+	if out := log.String(); !strings.Contains(out, "catch_up=2562047h47m16") {
+		t.Errorf("want the longest duration as the time to catch up:\n%s", out)
+	}
+}
