@@ -28,8 +28,6 @@ func (s *stepSource) read() (time.Time, time.Duration) {
 	return s.wall, s.mono
 }
 
-func (s *stepSource) wallNow() time.Time { w, _ := s.read(); return w }
-
 func (s *stepSource) step(d time.Duration) {
 	s.mu.Lock()
 	s.wall = s.wall.Add(d)
