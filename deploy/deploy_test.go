@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -316,6 +317,7 @@ func TestPrometheusRules(t *testing.T) {
 
 	m := metrics.New()
 	m.WatchLocks(func() (metrics.LockStats, error) { return metrics.LockStats{}, nil })
+	m.WatchLeaseClock(func() time.Duration { return 0 })
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	exported := rec.Body.String()
