@@ -105,8 +105,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Date by the clock the answers' times were written by: a client
 	// (the dashboard) that counts a lease down from its expires, by the
 	// server's time, is right while the lease clock catches up with a
-	// step of the wall clock, when the two differ.
-	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
+	// step of the wall clock, when the two differ. Only then: otherwise
+	// net/http writes the same Date without the two allocations.
+	if now := s.now(); now.Sub(time.Now()).Abs() >= time.Second {
+		w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+	}
 	defer func() {
 		// A bug must never take the server down, nor answer with Go's
 		// plain-text 500: log it and answer in JSON.
