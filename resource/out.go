@@ -217,14 +217,38 @@ func (r *runner) lock(ctx context.Context, name string, p *OutParams, holder str
 // while another holder under the key kept the lock held (the same fence)
 // is left alone too.
 func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder string, ref client.HoldRef) (*client.Lock, error) {
-	var before int
+	var (
+		before int
+		// nothing is the lock as read when it shows no hold of our key
+		// and holder (free, or held under our key by others): there is
+		// nothing to release, and a release sent anyway, by key and
+		// holder, would end the hold that another build with our key
+		// and holder (builds of a job that is not serial share them)
+		// took between the read and the release.
+		nothing *client.Lock
+		// otherFence is the fence of the hold of another key that the
+		// read showed: the release is sent (the server refuses it, and
+		// the step fails, as concourse.md says) with that fence, so
+		// that should the lock be given up and taken by a build with
+		// our key and holder meanwhile, the server refuses that too.
+		otherFence uint64
+	)
 	fence, acquired := ref.Fence, ref.Acquired
 	err := r.retry(ctx, fmt.Sprintf("reading lock %q", name), 0, func() error {
 		l, err := r.getLock(ctx, name)
 		if err != nil {
 			return err
 		}
-		before = countOf(l, p.Key, holder)
+		before, nothing, otherFence = countOf(l, p.Key, holder), nil, 0
+		if before == 0 && !l.Legacy && fence == 0 && acquired.IsZero() {
+			// (The original server's read may miss a hold that it
+			// records otherwise: the release is sent to it, as before.)
+			if l.Free() || l.Key == p.Key {
+				nothing = l
+			} else {
+				otherFence = l.Fence
+			}
+		}
 		switch {
 		case before > 0 && l.TakenAgainSince(fence):
 			// Released and taken again since the hold this step means
@@ -256,7 +280,18 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 	if err != nil {
 		return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 	}
-	if before == 0 && (fence != 0 || !acquired.IsZero()) {
+	if nothing != nil {
+		if nothing.Free() {
+			nothing.Message = fmt.Sprintf("lock %q is not held; nothing was released", name)
+		} else {
+			nothing.Message = fmt.Sprintf("%q holds nothing on lock %q under key %q; nothing was released", holder, name, p.Key)
+		}
+		return nothing, nil
+	}
+	if otherFence != 0 {
+		fence = otherFence
+	}
+	if before == 0 && (fence != 0 || !acquired.IsZero()) && otherFence == 0 {
 		// The hold is gone: sending the release would end another's.
 		l, err := r.readLock(ctx, name, 0)
 		if err != nil {
