@@ -357,7 +357,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			return nil, r.explain(err)
 		}
 		d := b.next()
-		r.log.printf("releasing lock %q: %v; trying again in %s", name, err, d)
+		r.log.printf("releasing lock %q: %v; trying again in %s", name, r.explain(err), d)
 		if sleep(ctx, d) != nil {
 			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ type runner struct {
 	// cut is the last wait a proxy cut short (waitFailed): a step that
 	// gives up at source.timeout says it, whatever ended its last request.
 	cut error
+	// proxy says, when the environment names a proxy for the server's
+	// URL (http_proxy, https_proxy: a Concourse worker may set them in
+	// the container), that the requests go through it: "" otherwise.
+	proxy string
 }
 
 func newRunner(src *Source, log *logger) (*runner, error) {
@@ -40,16 +45,41 @@ func newRunner(src *Source, log *logger) (*runner, error) {
 		// password.
 		return nil, fmt.Errorf("cannot use source.locker_uri %s: %s", redactURL(src.LockerURI), strings.TrimPrefix(err.Error(), "locker client: "))
 	}
-	return &runner{src: src, c: c, log: log}, nil
+	return &runner{src: src, c: c, log: log, proxy: proxyText(src.LockerURI)}, nil
+}
+
+// proxyText says which proxy the environment names for requests to raw
+// (http.ProxyFromEnvironment, which the client's transport uses), without
+// its password: "" when they go straight to the server.
+func proxyText(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	p, err := http.ProxyFromEnvironment(&http.Request{URL: u})
+	if err != nil || p == nil {
+		return ""
+	}
+	vars := "HTTP_PROXY or http_proxy"
+	if u.Scheme == "https" {
+		vars = "HTTPS_PROXY or https_proxy"
+	}
+	return fmt.Sprintf("through the proxy %s that the environment's %s names (a Concourse worker sets them for its containers); a server to be reached directly belongs in NO_PROXY or no_proxy", client.RedactURL(p.String()), vars)
 }
 
 // explain turns an error from the server into a message that says what to
 // do about it.
-func (r *runner) explain(err error) error {
+func (r *runner) explain(err error) (explained error) {
 	var (
 		ce *client.ConnError
 		wc *client.WaitCutError
 	)
+	if err != nil && r.proxy != "" && errors.As(err, &ce) {
+		// The proxy is what could not be reached, or refused: the
+		// client's message names only the server.
+		defer func() { explained = fmt.Errorf("%w, %s", explained, r.proxy) }()
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -166,7 +196,7 @@ func (r *runner) retry(ctx context.Context, what string, attempts int, fn func()
 			return err
 		}
 		d := b.next()
-		r.log.printf("%s: %v; trying again in %s", what, err, d)
+		r.log.printf("%s: %v; trying again in %s", what, r.explain(err), d)
 		if sleep(ctx, d) != nil {
 			return err
 		}
