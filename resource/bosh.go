@@ -141,8 +141,8 @@ func (r *runner) boshInfo(ctx context.Context, skipVerify bool) (string, error) 
 const boshLockFile = "bosh_lock"
 
 // cachedBoshName looks in a put's directory of build artifacts for one that
-// a get of a resource with the same bosh_lock wrote, and returns the lock
-// name it holds.
+// a get of a resource with the same bosh_lock wrote (its bosh_lock file
+// holds the URL without the password), and returns the lock name it holds.
 func cachedBoshName(dir, boshLock string) string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -153,7 +153,9 @@ func cachedBoshName(dir, boshLock string) string {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name(), boshLockFile))
-		if err != nil || strings.TrimSpace(string(b)) != strings.TrimSpace(boshLock) {
+		// The get writes the URL without its password; one from before
+		// that wrote it whole.
+		if got := strings.TrimSpace(string(b)); err != nil || got != client.RedactURL(strings.TrimSpace(boshLock)) && got != strings.TrimSpace(boshLock) {
 			continue
 		}
 		name, err := os.ReadFile(filepath.Join(dir, e.Name(), "name"))

@@ -127,7 +127,9 @@ func (r *runner) in(ctx context.Context, dir string, requested Version) (*respon
 		"fence":   fence,
 	}
 	if r.src.BoshLock != "" {
-		files[boshLockFile] = r.src.BoshLock
+		// Without the password the URL may carry: every later step of
+		// the build can read the file (cachedBoshName compares so).
+		files[boshLockFile] = client.RedactURL(r.src.BoshLock)
 	}
 	for f, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o644); err != nil {
