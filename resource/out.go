@@ -250,10 +250,11 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			}
 		}
 		switch {
-		case before > 0 && l.TakenAgainSince(fence):
+		case (before > 0 || l.Key != "") && l.TakenAgainSince(fence):
 			// Released and taken again since the hold this step means
 			// was taken: the hold there now, even with our key, is
-			// another acquisition's.
+			// another acquisition's (or another key's: nothing is
+			// ours to release, and the step says why).
 			r.log.printf("lock %q was released and taken again since fence %d: it is %s (fence %d); nothing is released", name, fence, describe(l), l.Fence)
 			before = 0
 		case before > 0 && l.TakenAgainWithin(holder, acquired):

@@ -3,6 +3,7 @@ package resource_test
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,5 +90,32 @@ func TestUnlockOfNothingReleasesNothing(t *testing.T) {
 			}
 			decodeAnswer(t, r)
 		})
+	}
+}
+
+// TestUnlockReleaseDirAnotherKeySaysSo: an unlock with release_dir after
+// the lock step's hold was released and another key took the lock (an
+// unlock run again: attempts:, or a second unlock step) releases nothing,
+// succeeds, and says why, as concourse.md has it: it printed nothing
+// about it before.
+func TestUnlockReleaseDirAnotherKeySaysSo(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	c := s.client(t, "", "")
+	source := src(s, "prod")
+	build := t.TempDir()
+	a := decodeAnswer(t, mustRun(t, request(source, lockParams("deploy", ""), nil), "out", build))
+	mustRun(t, request(source, nil, a.Version), "in", filepath.Join(build, "prod-lock"))
+	withDir := unlockParams("deploy", "")
+	withDir["release_dir"] = "prod-lock"
+	mustRun(t, request(source, withDir, nil), "out", build)
+	if _, err := c.Lock(context.Background(), "prod", client.LockOptions{Key: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, request(source, withDir, nil), "out", build)
+	if l := get(t, c, "prod"); l.Key != "staging" || l.LockedBy["staging"] != 1 {
+		t.Fatalf("after the second unlock: %+v", l)
+	}
+	if !strings.Contains(r.stderr, `lock "prod" was released and taken again since fence `+a.Version["fence"]) || !strings.Contains(r.stderr, "nothing is released") {
+		t.Errorf("stderr does not say why nothing is released:\n%s", r.stderr)
 	}
 }
