@@ -296,7 +296,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		// The hold is gone: sending the release would end another's.
 		l, err := r.readLock(ctx, name, 0)
 		if err != nil {
-			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+			return nil, r.unlockFailed(ctx, err, name, p.Key, holder, before, fence)
 		}
 		l.Message = goneText(name, holder, fence, acquired)
 		return l, nil
@@ -352,7 +352,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 			return nil, r.notOurs(name, p.Key, err)
 		}
 		if ctx.Err() != nil {
-			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+			return nil, r.unlockFailed(ctx, err, name, p.Key, holder, before, fence)
 		}
 		if !transient(err) && !errors.Is(err, client.ErrNotLocker) {
 			return nil, r.explain(err)
@@ -360,7 +360,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		d := b.next()
 		r.log.printf("releasing lock %q: %v; trying again in %s", name, r.explain(err), d)
 		if sleep(ctx, d) != nil {
-			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+			return nil, r.unlockFailed(ctx, err, name, p.Key, holder, before, fence)
 		}
 		if before == 0 || !client.Ambiguous(err) {
 			// Nothing held to look for; or the release was not made
@@ -379,7 +379,7 @@ func (r *runner) unlock(ctx context.Context, name string, p *OutParams, holder s
 		// hold.
 		now, err := r.readLock(ctx, name, 0)
 		if err != nil {
-			return nil, r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+			return nil, r.unlockFailed(ctx, err, name, p.Key, holder, before, fence)
 		}
 		if countOf(now, p.Key, holder) < before || now.Free() || now.TakenAgainSince(fence) || now.TakenAgainWithin(holder, acquired) {
 			r.log.printf("the server released the hold on lock %q before the connection broke; it is now %s", name, describe(now))
@@ -440,6 +440,23 @@ func (r *runner) unlockFromDir(ctx context.Context, name string, p *OutParams, h
 	// for good.
 	r.log.printf("releasing the hold of key %q, holder %q granted under fence %d from %s: a hold taken afresh since is left alone", p.Key, holder, fence, d.Dir)
 	return r.unlock(ctx, name, p, holder, client.HoldRef{Fence: fence})
+}
+
+// unlockFailed is failed for an unlock that stopped (source.timeout, the
+// build aborted, or the lock could not be read back) after it read a hold
+// of its own on the lock (before > 0, under fence): that hold stays, and
+// nothing in the pipeline will release it, so the error names the command
+// that does.
+func (r *runner) unlockFailed(ctx context.Context, err error, name, key, holder string, before int, fence uint64) error {
+	failed := r.failed(ctx, err, fmt.Sprintf("releasing lock %q", name))
+	if before == 0 {
+		return failed
+	}
+	flags := []string{"--key", key, "--holder", holder}
+	if fence != 0 {
+		flags = append(flags, "--fence", strconv.FormatUint(fence, 10))
+	}
+	return fmt.Errorf("%w. Unless it was released meanwhile, this step's hold (key %q, holder %q) stays on the lock: release it with %s", failed, key, holder, shellquote.Locker([]string{"unlock"}, []string{name}, flags...))
 }
 
 // takenAgainText says that holder's hold of l that began at acquired is
@@ -532,6 +549,15 @@ func (r *runner) lastError(err error) string {
 	}
 	if errors.Is(err, client.ErrLocked) {
 		return ""
+	}
+	var (
+		ce *client.ConnError
+		ae *client.APIError
+	)
+	if (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && !errors.As(err, &ce) && !errors.As(err, &ae) {
+		// Ended by the step's own end ("context deadline exceeded"):
+		// the server had not answered.
+		return "; its last request had no answer from the server yet"
 	}
 	return fmt.Sprintf("; last error: %v", r.explain(err))
 }

@@ -1,0 +1,66 @@
+package resource_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestUnlockGivingUpSaysHowToRelease: an unlock that gives up at
+// source.timeout (the server refusing releases for now, 503, all along)
+// leaves the lock held by the build's hold: the step says so and names the
+// command that releases it, rather than leave a lock that nothing in the
+// pipeline will release with nobody told how.
+func TestUnlockGivingUpSaysHowToRelease(t *testing.T) {
+	t.Parallel()
+	refuse := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(`{"error":"the store is away; try again shortly"}`))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	s := startServer(t, serverOpts{wrap: refuse})
+	source := src(s, "prod")
+	mustRun(t, request(source, lockParams("deploy", "job"), nil), "out", t.TempDir())
+	source["timeout"] = "1s"
+	r := run(t, request(source, unlockParams("deploy", "job"), nil), "out", t.TempDir())
+	if r.code == 0 {
+		t.Fatalf("the unlock succeeded:\n%s", r.stderr)
+	}
+	for _, want := range []string{"gave up releasing lock \"prod\"", `held by key "deploy" (holders: "job")`, "locker unlock prod --key deploy --holder job"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+// TestUnlockGivingUpOnASilentServerSaysSo: against a server that takes the
+// requests and never answers, the unlock that gives up at source.timeout
+// says that its request had no answer, not Go's "context deadline
+// exceeded".
+func TestUnlockGivingUpOnASilentServerSaysSo(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stop) })
+	source := obj{"locker_uri": srv.URL, "lock_name": "prod", "timeout": "1s"}
+	r := run(t, request(source, unlockParams("deploy", "job"), nil), "out", t.TempDir())
+	if r.code == 0 {
+		t.Fatalf("the unlock succeeded:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "context deadline exceeded") || !strings.Contains(r.stderr, "no answer") {
+		t.Errorf("stderr does not say the server did not answer:\n%s", r.stderr)
+	}
+}
