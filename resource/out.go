@@ -72,6 +72,13 @@ func (r *runner) out(ctx context.Context, dir string, p *OutParams) (*response, 
 			r.log.printf("lock %q is now %s", name, describe(l))
 		}
 	}
+	if n := countOf(l, p.Key, holder); p.Op == "lock" && n > 1 {
+		// The same key shares the lock: granted at once beside a hold
+		// of this key and holder, this build goes on with the lock
+		// while that hold's build does too, and one unlock of theirs
+		// leaves it held.
+		r.log.printf("warning: %q held lock %q under key %q already (count %d now): another build of this job holds it too (a job that is not serial: true), or this lock step ran before in this build (attempts:, or a second lock step) — either way this build does not have the lock to itself. Make the job serial: true (or give each job its own key, or locked_by), put no attempts: on a lock step, and give each lock step an unlock (docs/concourse.md)", holder, name, p.Key, n)
+	}
 	l.Name = name
 	var m metadata
 	m.add("lock", name)
