@@ -447,6 +447,11 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 	if strings.TrimSpace(src.CACert) != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(src.CACert)) {
 		problems = append(problems, "source.ca_cert has no PEM certificate in it: paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----")
 	}
+	if strings.Contains(src.Username, ":") {
+		problems = append(problems, "source.username must not contain a colon: HTTP basic auth splits the user name from the password at the first one, so the server could never take it (nor can it have such a user: its AUTH_USER may not contain one either)")
+	} else if u, err := url.Parse(src.LockerURI); src.Username == "" && err == nil && u.User != nil && strings.Contains(u.User.Username(), ":") {
+		problems = append(problems, "the user name in source.locker_uri must not contain a colon (%3A): HTTP basic auth splits the user name from the password at the first one, so the server could never take it")
+	}
 	if src.Password != "" && src.Username == "" {
 		if u, err := url.Parse(src.LockerURI); err == nil && u.User != nil && u.User.Username() != "" {
 			warnings = append(warnings, "source.password is set but source.username is not: the credentials in source.locker_uri are sent, and source.password is ignored")

@@ -50,6 +50,10 @@ func TestBadConfig(t *testing.T) {
 		{"lock_name too long", "check", string(request(with("lock_name", long), nil, nil)), []string{"source.lock_name is 513 bytes long; the limit is 512"}},
 		{"lock_name with a control character", "check", string(request(with("lock_name", "a\x01b"), nil, nil)), []string{"source.lock_name must not contain control characters"}},
 		{"bad bosh_lock", "check", string(request(obj{"locker_uri": s.URL, "bosh_lock": "ftp://10.0.0.6:25555"}, nil, nil)), []string{`source.bosh_lock "ftp://10.0.0.6:25555" has scheme "ftp"`}},
+		// HTTP basic auth splits the user from the password at the first
+		// colon: such a user never logs in (the server refuses it as its
+		// AUTH_USER), and the 401 said only to check them.
+		{"username with a colon", "check", string(request(with("username", "ci:user"), nil, nil)), []string{"source.username must not contain a colon"}},
 		{"ca_cert without a certificate", "check", string(request(with("ca_cert", "not a cert"), nil, nil)), []string{"source.ca_cert has no PEM certificate in it"}},
 		{"skip_ssl_validation not a boolean", "check", string(request(with("skip_ssl_validation", "maybe"), nil, nil)), []string{`source.skip_ssl_validation is "maybe": set it to true or false`}},
 		{"retry_delay not a duration", "check", string(request(with("retry_delay", "soon"), nil, nil)), []string{`source.retry_delay: bad duration "soon": use Go syntax such as "30s" or "5m", or a number of seconds`}},
