@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +206,21 @@ func TestRedact(t *testing.T) {
 	} {
 		if got := redact(tc.line, tc.secret); got != tc.want {
 			t.Errorf("redact(%q, %q) = %q, want %q", tc.line, tc.secret, got, tc.want)
+		}
+	}
+}
+
+// TestSecretsInNumericPassword: a password that YAML made a number
+// (password: 12345678), which parseSource takes as its text and sends, is
+// one of the secrets the logs blank out too.
+func TestSecretsInNumericPassword(t *testing.T) {
+	for _, tc := range []struct{ req, secret string }{
+		{`{"source":{"password":12345678}}`, "12345678"},
+		{`{"source":{"password":"p@ss-word"}}`, "p@ss-word"},
+		{`{"source":{"password":1234.5e3}}`, "1234.5e3"},
+	} {
+		if got := secretsIn([]byte(tc.req)); !slices.Contains(got, tc.secret) {
+			t.Errorf("secretsIn(%s) = %q: lacks %q", tc.req, got, tc.secret)
 		}
 	}
 }

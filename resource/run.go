@@ -222,10 +222,23 @@ func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 // the password, and passwords in the URLs.
 func secretsIn(b []byte) []string {
 	var r struct {
-		Source map[string]any `json:"source"`
+		Source map[string]json.RawMessage `json:"source"`
 	}
 	if json.Unmarshal(b, &r) != nil {
 		return nil
+	}
+	// text is a field as parseSource takes it: a string, or the text of
+	// a number or a boolean (password: 12345678 in YAML).
+	text := func(k string) (string, bool) {
+		v := r.Source[k]
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s, true
+		}
+		if t := jsonType(v); t == "a number" || t == "a boolean" {
+			return string(bytes.TrimSpace(v)), true
+		}
+		return "", false
 	}
 	var secrets []string
 	add := func(s string) {
@@ -233,11 +246,11 @@ func secretsIn(b []byte) []string {
 			secrets = append(secrets, s, url.QueryEscape(s), url.PathEscape(s))
 		}
 	}
-	if p, ok := r.Source["password"].(string); ok {
+	if p, ok := text("password"); ok {
 		add(p)
 	}
 	for _, k := range []string{"locker_uri", "bosh_lock"} {
-		if s, ok := r.Source[k].(string); ok {
+		if s, ok := text(k); ok {
 			if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.User != nil {
 				if p, ok := u.User.Password(); ok {
 					add(p)
