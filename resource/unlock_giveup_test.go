@@ -3,7 +3,9 @@ package resource_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -62,5 +64,43 @@ func TestUnlockGivingUpOnASilentServerSaysSo(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, "context deadline exceeded") || !strings.Contains(r.stderr, "no answer") {
 		t.Errorf("stderr does not say the server did not answer:\n%s", r.stderr)
+	}
+}
+
+// TestUnlockGivingUpSuggestionPastes: the release that an unlock that gave
+// up suggests, pasted into a shell once the server takes releases again,
+// releases the step's hold, with quotes, spaces and $ in the name, key and
+// holder.
+func TestUnlockGivingUpSuggestionPastes(t *testing.T) {
+	const name, key, holder = `it's "prod" $x`, "deploy $y", "job 'one'"
+	var refusing atomic.Bool
+	refusing.Store(true)
+	refuse := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete && refusing.Load() {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(`{"error":"the store is away; try again shortly"}`))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	s := startServer(t, serverOpts{wrap: refuse})
+	c := s.client(t, "", "")
+	source := src(s, name)
+	mustRun(t, request(source, lockParams(key, holder), nil), "out", t.TempDir())
+	source["timeout"] = "1s"
+	r := run(t, request(source, unlockParams(key, holder), nil), "out", t.TempDir())
+	m := regexp.MustCompile(`release it with (locker unlock .*)$`).FindStringSubmatch(strings.TrimSpace(r.stderr))
+	if r.code == 0 || m == nil {
+		t.Fatalf("exit %d, no suggested release in stderr:\n%s", r.code, r.stderr)
+	}
+	refusing.Store(false)
+	if _, stderr, err := runSuggested(t, s.URL, m[1]); err != nil {
+		t.Fatalf("%s: %v\n%s", m[1], err, stderr)
+	}
+	if l := get(t, c, name); !l.Free() {
+		t.Fatalf("%s left %+v", m[1], l)
 	}
 }
