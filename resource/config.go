@@ -365,14 +365,15 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 		return nil, nil, &ConfigError{Problems: []string{"source is missing: configure the resource's source with at least locker_uri and lock_name (or bosh_lock, or pool)"}}
 	}
 	f := newFields("source", raw, &problems)
+	lockerURI, boshLock := strings.TrimSpace(f.str("locker_uri")), strings.TrimSpace(f.str("bosh_lock"))
 	src = &Source{
-		LockerURI:         withScheme(strings.TrimSpace(f.str("locker_uri"))),
+		LockerURI:         withScheme(lockerURI),
 		Username:          f.text("username"),
 		Password:          f.text("password"),
 		CACert:            f.str("ca_cert"),
 		SkipSSLValidation: f.boolean("skip_ssl_validation"),
 		LockName:          f.text("lock_name"),
-		BoshLock:          withScheme(strings.TrimSpace(f.str("bosh_lock"))),
+		BoshLock:          withScheme(boshLock),
 		Pool:              f.text("pool"),
 		RetryDelay:        DefaultRetryDelay,
 	}
@@ -408,6 +409,8 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 	default:
 		if msg := checkURL(src.LockerURI); msg != "" {
 			problems = append(problems, fmt.Sprintf("source.locker_uri %s %s", redactURL(src.LockerURI), msg))
+		} else if mistypedScheme(lockerURI) {
+			problems = append(problems, fmt.Sprintf("source.locker_uri %s %s", redactURL(lockerURI), mistypedSchemeHelp))
 		}
 	}
 	if src.LockName != "" && src.BoshLock != "" && src.Pool == "" {
@@ -440,8 +443,12 @@ func parseSource(raw json.RawMessage) (src *Source, warnings []string, err error
 			problems = append(problems, err.Error())
 		}
 	default:
-		if msg := checkURL(src.BoshLock); msg != "" {
-			problems = append(problems, fmt.Sprintf("source.bosh_lock %s %s (it is the BOSH director's URL, such as https://10.0.0.6:25555)", redactURL(src.BoshLock), msg))
+		shown, msg := src.BoshLock, checkURL(src.BoshLock)
+		if msg == "" && mistypedScheme(boshLock) {
+			shown, msg = boshLock, mistypedSchemeHelp // as given, without the http:// put in front
+		}
+		if msg != "" {
+			problems = append(problems, fmt.Sprintf("source.bosh_lock %s %s (it is the BOSH director's URL, such as https://10.0.0.6:25555)", redactURL(shown), msg))
 		}
 	}
 	if strings.TrimSpace(src.CACert) != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(src.CACert)) {
@@ -479,6 +486,24 @@ func withScheme(raw string) string {
 	}
 	return "http://" + raw
 }
+
+// mistypedScheme reports whether raw, a URL as given, starts with a scheme
+// that lost a slash or its colon (https:/host, https//host): withScheme
+// would take it for a URL without a scheme, and its host for "https".
+func mistypedScheme(raw string) bool {
+	if strings.Contains(raw, "://") {
+		return false
+	}
+	lower := strings.ToLower(raw)
+	for _, p := range []string{"http:", "https:", "http/", "https/"} {
+		if strings.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	return false
+}
+
+const mistypedSchemeHelp = "has a mistyped scheme: write it like https://host:port"
 
 // checkURL says what is wrong with a server URL, "" if nothing.
 func checkURL(raw string) string {

@@ -41,6 +41,12 @@ func TestBadConfig(t *testing.T) {
 		{"locker_uri without host", "check", string(request(with("locker_uri", "http://:8910"), nil, nil)), []string{"has no host"}},
 		{"locker_uri with a query", "check", string(request(with("locker_uri", s.URL+"?x=1"), nil, nil)), []string{"must not have a query"}},
 		{"locker_uri without the scheme's colon", "check", string(request(with("locker_uri", "https//ci:s3cret@localhost"), nil, nil)), []string{`has an "@" outside a user part`}},
+		// Taken for a host named "https" (http:// put in front, as for a
+		// URL without a scheme), they were retried as a server that
+		// cannot be reached: a lock step waited for ever.
+		{"locker_uri with one slash after the scheme", "check", string(request(with("locker_uri", "https:/locker.example:8910"), nil, nil)), []string{`source.locker_uri "https:/locker.example:8910" has a mistyped scheme: write it like https://host:port`}},
+		{"locker_uri without the scheme's colon, no user", "check", string(request(with("locker_uri", "https//locker.example:8910"), nil, nil)), []string{`source.locker_uri "https//locker.example:8910" has a mistyped scheme: write it like https://host:port`}},
+		{"bosh_lock with one slash after the scheme", "check", string(request(obj{"locker_uri": s.URL, "bosh_lock": "https:/10.0.0.6:25555"}, nil, nil)), []string{`source.bosh_lock "https:/10.0.0.6:25555" has a mistyped scheme`}},
 		{"locker_uri with a bad port", "check", string(request(with("locker_uri", "http://h:99999"), nil, nil)), []string{`has port "99999"`}},
 		{"locker_uri not a string", "check", string(request(with("locker_uri", 8910), nil, nil)), []string{"source.locker_uri must be a string, not a number"}},
 		{"lock_name a list", "check", string(request(with("lock_name", []string{"l"}), nil, nil)), []string{"source.lock_name must be a string, not a list"}},
