@@ -108,7 +108,11 @@ func (r *runner) boshInfo(ctx context.Context, skipVerify bool) (string, error) 
 		if tlsTrouble(err) {
 			return "", &boshError{tls: true, cause: fmt.Sprintf("the BOSH director's certificate at %s could not be verified (%s)", shown, reason), msg: fmt.Sprintf("cannot read the BOSH director's name from %s (%s); BOSH directors usually have a certificate signed by their own CA: add that CA's PEM to source.ca_cert (it may hold several certificates), or set source.skip_ssl_validation: true", shown, reason)}
 		}
-		return "", &boshError{msg: fmt.Sprintf("cannot reach the BOSH director at %s (%s)", shown, reason), transient: true}
+		msg := fmt.Sprintf("cannot reach the BOSH director at %s (%s)", shown, reason)
+		if p := proxyText(base); p != "" {
+			msg += ", " + p
+		}
+		return "", &boshError{msg: msg, transient: true}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -49,3 +49,29 @@ func TestUnreachableProxySaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreachableProxyForTheDirectorSaysSo: the same for bosh_lock's
+// director, asked its name through the environment's proxy.
+func TestUnreachableProxyForTheDirectorSaysSo(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	source := obj{"locker_uri": "http://127.0.0.1:1", "bosh_lock": "http://director.example:25555", "retry_delay": "100ms"}
+	env := []string{"HTTP_PROXY=http://proxyuser:proxysecret@" + addr}
+	r := startEnv(t, binary, request(source, nil, nil), env, "check").wait()
+	if r.code == 0 {
+		t.Fatalf("check succeeded through a proxy that is not there:\n%s", r.stderr)
+	}
+	for _, want := range []string{"cannot reach the BOSH director", "through the proxy http://***@" + addr, "NO_PROXY"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "proxysecret") {
+		t.Errorf("stderr shows the proxy's password:\n%s", r.stderr)
+	}
+}
