@@ -53,7 +53,14 @@ func runList(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 		_, err := fmt.Fprintln(stdout, "no locks")
 		return err
 	}
-	return writeTable(stdout, locks, time.Now())
+	now := time.Now()
+	if len(locks) > 0 {
+		// One answer, one Date: the server's present, by which its
+		// times were written (its lease clock may be off this
+		// machine's clock for hours after a step of its own).
+		now = now.Add(locks[0].ServerClock())
+	}
+	return writeTable(stdout, locks, now)
 }
 
 // writeTable prints locks as an aligned table. Its error is the writer's: a
@@ -120,7 +127,7 @@ func runStatus(ctx context.Context, args []string, env Env, stdout, stderr io.Wr
 	if *asJSON {
 		return writeJSONTo(stdout, l)
 	}
-	return writeStatus(stdout, l, time.Now())
+	return writeStatus(stdout, l, time.Now().Add(l.ServerClock()))
 }
 
 // getLock reads one lock; a lock the server never saw is a free lock. With a

@@ -445,12 +445,13 @@ func (c *Client) Get(ctx context.Context, name string) (*Lock, error) {
 
 // List returns every lock the server knows, sorted by name.
 func (c *Client) List(ctx context.Context) ([]Lock, error) {
-	var m map[string]wireLock
+	var m lockMap
 	if err := c.do(ctx, http.MethodGet, "/locks", nil, nil, 0, &m); err != nil {
 		return nil, err
 	}
-	locks := make([]Lock, 0, len(m))
-	for name, w := range m {
+	locks := make([]Lock, 0, len(m.m))
+	for name, w := range m.m {
+		w.serverAhead = m.serverAhead
 		locks = append(locks, *w.lock(name))
 	}
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Name < locks[j].Name })
@@ -640,6 +641,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		}
 		if w, ok := out.(*wireLock); ok {
 			w.checks(resp.Header)
+		}
+		if a, ok := out.(interface {
+			servedAt(h http.Header, answered time.Time)
+		}); ok {
+			a.servedAt(resp.Header, answered)
 		}
 	}
 	return nil

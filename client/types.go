@@ -78,6 +78,57 @@ type Lock struct {
 	// clock: the lease runs at least until sent plus Lease. answered is
 	// when its answer came.
 	sent, answered time.Time
+	// serverAhead is ServerClock's.
+	serverAhead time.Duration
+}
+
+// ServerClock is how far the server's clock, by which it wrote the lock's
+// times (Since, Acquired, Expires: its lease clock, which after a step of
+// its wall clock runs behind or ahead of it for hours while it catches
+// up), was ahead of this machine's when it answered (negative: behind),
+// as the answer's Date header says. 0 when the two agree to within
+// serverClockSlack (Date has whole seconds), or the answer had no Date.
+// time.Now().Add(l.ServerClock()) is the present by the server's clock,
+// to count the lock's times from.
+func (l *Lock) ServerClock() time.Duration { return l.serverAhead }
+
+// serverClockSlack is the least difference between the server's Date and
+// this machine's clock that ServerClock reports: a Date has whole seconds,
+// so one from a server whose clock agrees can read up to a second (and a
+// round trip) behind.
+const serverClockSlack = 2 * time.Second
+
+// serverAheadOf is ServerClock's value for an answer with header h that
+// came at answered (this machine's clock). The Date's whole second is
+// taken at its middle: the server's clock read between it and the next.
+func serverAheadOf(h http.Header, answered time.Time) time.Duration {
+	date, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		return 0
+	}
+	if d := date.Add(time.Second / 2).Sub(answered); d.Abs() >= serverClockSlack {
+		return d
+	}
+	return 0
+}
+
+// servedAt records what the answer's Date header says of the server's
+// clock (ServerClock).
+func (w *wireLock) servedAt(h http.Header, answered time.Time) {
+	w.serverAhead = serverAheadOf(h, answered)
+}
+
+// lockMap is the answer of GET /locks, with what its Date header says of
+// the server's clock.
+type lockMap struct {
+	m           map[string]wireLock
+	serverAhead time.Duration
+}
+
+func (l *lockMap) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &l.m) }
+
+func (l *lockMap) servedAt(h http.Header, answered time.Time) {
+	l.serverAhead = serverAheadOf(h, answered)
 }
 
 // LeaseLeft is how much of Lease is left, at least, by this machine's
@@ -178,6 +229,7 @@ type wireLock struct {
 	// From the answer's headers, and the request (see answeredAt).
 	lease          time.Duration
 	sent, answered time.Time
+	serverAhead    time.Duration
 	// fenceChecked is the fence a release was checked against (the
 	// answer's Locker-Fence-Checked header); 0 when the server did not say.
 	fenceChecked uint64
@@ -202,7 +254,7 @@ func (w *wireLock) lock(name string) *Lock {
 		Name: w.Name, Key: w.Key, State: w.State, Since: w.Since, Expires: w.Expires,
 		Holds: w.Holds, Waiters: w.Waiters, Message: w.Response, Legacy: w.Fence == nil,
 		LockedBy: make(map[string]int, len(w.LockedBy)),
-		Pools:    w.Pools, FreeSince: w.FreeSince, Lease: w.lease, sent: w.sent, answered: w.answered,
+		Pools:    w.Pools, FreeSince: w.FreeSince, Lease: w.lease, sent: w.sent, answered: w.answered, serverAhead: w.serverAhead,
 	}
 	if len(w.Metadata) > 0 && string(w.Metadata) != "null" {
 		l.Metadata = w.Metadata
