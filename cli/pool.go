@@ -114,7 +114,12 @@ func runPoolList(ctx context.Context, args []string, env Env, stdout, stderr io.
 		_, err := fmt.Fprintln(stdout, "no pools (add a member with 'locker pool add POOL MEMBER')")
 		return err
 	}
-	return writePoolTable(stdout, pools, time.Now())
+	now := time.Now()
+	if len(pools[0].Members) > 0 {
+		// One answer, one Date: the server's present (locker ls).
+		now = now.Add(pools[0].Members[0].ServerClock())
+	}
+	return writePoolTable(stdout, pools, now)
 }
 
 // poolJSON is a pool as the server shows it: members keyed by name.

@@ -45,4 +45,9 @@ func TestListAndStatusCountByTheServersClock(t *testing.T) {
 	// machine's clock, 0s left and held for an hour.
 	locker(t, ctx, env, "ls").want(t, 0, `prod +held +k +k x1 +[0-9]s +(10m|10m0[01]s|9m[0-9]+s) +1 +0`, `^$`)
 	locker(t, ctx, env, "status", "prod").want(t, 0, `held for: +[0-9]s .*\n.*lease ends in (10m|10m0[01]s|9m[0-9]+s)\n`, `^$`)
+	// A pool's members too: held for about nothing, not an hour.
+	locker(t, ctx, env, "pool", "add", "envs", "e1").want(t, 0, ``, `^$`)
+	locker(t, ctx, env, "lock", "e1", "--key", "k").want(t, 0, `locked 'e1'`, `^$`)
+	locker(t, ctx, env, "pool", "ls").want(t, 0, `envs +0/1 +e1 +held +k +k x1 +[0-9]s `, `^$`)
+	locker(t, ctx, env, "pool", "ls", "envs").want(t, 0, `envs +0/1 +e1 +held +k +k x1 +[0-9]s `, `^$`)
 }

@@ -57,6 +57,25 @@ type wirePool struct {
 	Free    int                 `json:"free"`
 	Total   int                 `json:"total"`
 	Waiters int                 `json:"waiters"`
+	// serverAhead is its members' Lock.ServerClock.
+	serverAhead time.Duration
+}
+
+func (w *wirePool) servedAt(h http.Header, answered time.Time) {
+	w.serverAhead = serverAheadOf(h, answered)
+}
+
+// poolMap is the answer of GET /pools, with what its Date header says of
+// the server's clock.
+type poolMap struct {
+	m           map[string]wirePool
+	serverAhead time.Duration
+}
+
+func (p *poolMap) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &p.m) }
+
+func (p *poolMap) servedAt(h http.Header, answered time.Time) {
+	p.serverAhead = serverAheadOf(h, answered)
 }
 
 func (w *wirePool) pool(name string) Pool {
@@ -65,6 +84,7 @@ func (w *wirePool) pool(name string) Pool {
 		p.Name = name
 	}
 	for n, m := range w.Members {
+		m.serverAhead = w.serverAhead
 		p.Members = append(p.Members, *m.lock(n))
 	}
 	sort.Slice(p.Members, func(i, j int) bool { return p.Members[i].Name < p.Members[j].Name })
@@ -73,12 +93,13 @@ func (w *wirePool) pool(name string) Pool {
 
 // Pools returns every pool that has members, sorted by name.
 func (c *Client) Pools(ctx context.Context) ([]Pool, error) {
-	var m map[string]wirePool
+	var m poolMap
 	if err := c.poolDo(ctx, http.MethodGet, "/pools", nil, nil, 0, &m); err != nil {
 		return nil, err
 	}
-	pools := make([]Pool, 0, len(m))
-	for name, w := range m {
+	pools := make([]Pool, 0, len(m.m))
+	for name, w := range m.m {
+		w.serverAhead = m.serverAhead
 		pools = append(pools, w.pool(name))
 	}
 	sort.Slice(pools, func(i, j int) bool { return pools[i].Name < pools[j].Name })

@@ -182,31 +182,38 @@ func TestNoWallStepHookInTheReleaseBinary(t *testing.T) {
 	}
 }
 
-// TestListByAServerClockAhead: a server whose lease clock is an hour
-// ahead of this machine's (started on a wall clock an hour ahead, so that
-// its lease clock is too, and its Date header says so): locker ls and
-// status count its leases and holds by its clock, as its Date gives it.
-// By this machine's clock the lease of 10m would show 1h10m left, and the
-// lock held for nothing at all.
-func TestListByAServerClockAhead(t *testing.T) {
+// TestListByAServerClockBehind: a server whose lease clock is an hour
+// behind this machine's (started on a wall clock an hour behind, so that
+// its lease clock is too, and its Date header says so): locker ls, status
+// and pool ls count its leases and holds by its clock, as its Date gives
+// it. By this machine's clock the lease of 10m would show 0s left, and the
+// lock held for an hour.
+func TestListByAServerClockBehind(t *testing.T) {
 	t.Parallel()
 	bin := testClockLocker(t)
 	step := filepath.Join(t.TempDir(), "step")
-	setStep(t, step, "1h")
+	setStep(t, step, "-1h")
 	s, err := tryStartServerCmd(t, []string{"LOCKER_TEST_WALL_STEP_FILE=" + step}, func(c *exec.Cmd) { c.Path = bin; c.Args[0] = bin })
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"LOCKER_URL=" + s.URL}
-	if out, errOut, code, err := cliExec(env, "lock", "ahead", "--key", "k", "--ttl", "10m"); err != nil || code != 0 {
+	if out, errOut, code, err := cliExec(env, "lock", "behind", "--key", "k", "--ttl", "10m"); err != nil || code != 0 {
 		t.Fatalf("locker lock: %d %v\n%s%s", code, err, out, errOut)
 	}
 	out, errOut, code, err := cliExec(env, "ls")
-	if err != nil || code != 0 || !regexp.MustCompile(`ahead +held +k +k x1 +[0-9]s +(10m|10m0[01]s|9m[0-9]+s) +1 +0`).MatchString(out) {
+	if err != nil || code != 0 || !regexp.MustCompile(`behind +held +k +k x1 +[0-9]s +(10m|10m0[01]s|9m[0-9]+s) +1 +0`).MatchString(out) {
 		t.Errorf("locker ls: %d %v\n%s%s\nwant the lease's 10m left, by the server's clock", code, err, out, errOut)
 	}
-	out, errOut, code, err = cliExec(env, "status", "ahead")
+	out, errOut, code, err = cliExec(env, "status", "behind")
 	if err != nil || code != 0 || !regexp.MustCompile(`lease ends in (10m|10m0[01]s|9m[0-9]+s)\n`).MatchString(out) {
 		t.Errorf("locker status: %d %v\n%s%s\nwant the lease's 10m left, by the server's clock", code, err, out, errOut)
+	}
+	if out, errOut, code, err := cliExec(env, "pool", "add", "envs", "behind"); err != nil || code != 0 {
+		t.Fatalf("locker pool add: %d %v\n%s%s", code, err, out, errOut)
+	}
+	out, errOut, code, err = cliExec(env, "pool", "ls")
+	if err != nil || code != 0 || !regexp.MustCompile(`envs +0/1 +behind +held +k +k x1 +[0-9]s `).MatchString(out) {
+		t.Errorf("locker pool ls: %d %v\n%s%s\nwant it held for seconds, by the server's clock", code, err, out, errOut)
 	}
 }
