@@ -96,7 +96,15 @@ type Clock struct {
 	// toward 0 as the clock catches up, so that the next step is told
 	// by how much it added.
 	reported time.Duration
+	// warnedAt is the monotonic reading of the last WARN: a wall clock
+	// that keeps drawing away in the same direction (slewed faster than
+	// MaxRate) is told of at most once every warnEvery.
+	warnedAt time.Duration
 }
+
+// warnEvery is the least time between two WARN lines of steps in the same
+// direction.
+const warnEvery = time.Minute
 
 // New returns a clock that reads the wall clock and a monotonic clock
 // (any origin; it must never go back) from read, in one call so that the
@@ -133,7 +141,7 @@ func (c *Clock) Now() time.Time {
 	}
 	c.last, c.lastMono = now, max(mono, c.lastMono)
 	c.offset = wall.Sub(now)
-	tell := c.note()
+	tell := c.note(c.lastMono)
 	c.mu.Unlock()
 	tell()
 	return now
@@ -148,9 +156,10 @@ func (c *Clock) Offset() time.Duration {
 	return c.offset
 }
 
-// note decides, with c.mu held, what to log of the offset just read, and
-// returns the logging to do once c.mu is let go.
-func (c *Clock) note() func() {
+// note decides, with c.mu held, what to log of the offset just read at
+// the monotonic reading mono, and returns the logging to do once c.mu is
+// let go.
+func (c *Clock) note(mono time.Duration) func() {
 	off, was := c.offset, c.reported
 	switch {
 	case off == 0:
@@ -162,8 +171,12 @@ func (c *Clock) note() func() {
 		}
 	case was != 0 && (off > 0) == (was > 0) && abs(off) <= abs(was):
 		c.reported = off // catching up
-	case abs(off-was) >= Reported:
-		c.reported = off
+	case abs(off-was) < Reported:
+	case was != 0 && (off > 0) == (was > 0) && mono-c.warnedAt < warnEvery:
+		// Drawing away further, in the same direction, within a
+		// minute of the last WARN: told with the rest at the next one.
+	default:
+		c.reported, c.warnedAt = off, mono
 		step := off - was
 		return func() { c.warn(step, off) }
 	}

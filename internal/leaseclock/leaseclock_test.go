@@ -240,3 +240,20 @@ func TestHugeStep(t *testing.T) {
 		t.Errorf("want the longest duration as the time to catch up:\n%s", out)
 	}
 }
+
+// A wall clock slewed faster than MaxRate for long (chrony may slew at up
+// to 1/12) draws away from the lease clock a little at every reading: that
+// is told at most once a minute, not each time it has gained another
+// Reported (every 3 s at 1/12: a review found it by reading).
+func TestFastSlewIsNotToldAtEveryReport(t *testing.T) {
+	f, c, log := newFake()
+	c.Now()
+	for range 6000 { // 10 minutes, read every 100 ms
+		f.mono += 100 * time.Millisecond
+		f.wall = f.wall.Add(100*time.Millisecond + 100*time.Millisecond/12)
+		c.Now()
+	}
+	if n := strings.Count(log.String(), "level=WARN"); n < 1 || n > 11 {
+		t.Errorf("%d WARN lines for 10 minutes of a wall clock slewed at 1/12, want 1 to 11:\n%s", n, log)
+	}
+}
