@@ -445,7 +445,7 @@ func (c *Client) Get(ctx context.Context, name string) (*Lock, error) {
 
 // List returns every lock the server knows, sorted by name.
 func (c *Client) List(ctx context.Context) ([]Lock, error) {
-	var m lockMap
+	var m servedMap[wireLock]
 	if err := c.do(ctx, http.MethodGet, "/locks", nil, nil, 0, &m); err != nil {
 		return nil, err
 	}

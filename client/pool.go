@@ -65,19 +65,6 @@ func (w *wirePool) servedAt(h http.Header, answered time.Time) {
 	w.serverAhead = serverAheadOf(h, answered)
 }
 
-// poolMap is the answer of GET /pools, with what its Date header says of
-// the server's clock.
-type poolMap struct {
-	m           map[string]wirePool
-	serverAhead time.Duration
-}
-
-func (p *poolMap) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &p.m) }
-
-func (p *poolMap) servedAt(h http.Header, answered time.Time) {
-	p.serverAhead = serverAheadOf(h, answered)
-}
-
 func (w *wirePool) pool(name string) Pool {
 	p := Pool{Name: w.Name, Free: w.Free, Total: w.Total, Waiters: w.Waiters, Members: make([]Lock, 0, len(w.Members))}
 	if p.Name == "" {
@@ -93,7 +80,7 @@ func (w *wirePool) pool(name string) Pool {
 
 // Pools returns every pool that has members, sorted by name.
 func (c *Client) Pools(ctx context.Context) ([]Pool, error) {
-	var m poolMap
+	var m servedMap[wirePool]
 	if err := c.poolDo(ctx, http.MethodGet, "/pools", nil, nil, 0, &m); err != nil {
 		return nil, err
 	}

@@ -118,17 +118,17 @@ func (w *wireLock) servedAt(h http.Header, answered time.Time) {
 	w.serverAhead = serverAheadOf(h, answered)
 }
 
-// lockMap is the answer of GET /locks, with what its Date header says of
-// the server's clock.
-type lockMap struct {
-	m           map[string]wireLock
+// servedMap is an answer that is a JSON object (GET /locks, GET /pools),
+// with what its Date header says of the server's clock.
+type servedMap[T any] struct {
+	m           map[string]T
 	serverAhead time.Duration
 }
 
-func (l *lockMap) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &l.m) }
+func (s *servedMap[T]) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.m) }
 
-func (l *lockMap) servedAt(h http.Header, answered time.Time) {
-	l.serverAhead = serverAheadOf(h, answered)
+func (s *servedMap[T]) servedAt(h http.Header, answered time.Time) {
+	s.serverAhead = serverAheadOf(h, answered)
 }
 
 // LeaseLeft is how much of Lease is left, at least, by this machine's
