@@ -92,18 +92,6 @@ func mounted(dir string) bool {
 	return false
 }
 
-// eventually polls cond until it holds, failing after a generous deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not so after 90 s: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestHungDisk: while the data directory's disk hangs, the changes wait;
 // /readyz answers 503 once the write has been in flight longer than 5 s,
 // saying for how long and naming no file; /healthz stays 200 (a restart
@@ -154,7 +142,7 @@ func TestHungDisk(t *testing.T) {
 	}
 
 	var body string
-	eventually(t, "/readyz answers 503 while the disk hangs", func() bool {
+	waitFor(t, "/readyz answers 503 while the disk hangs", func() bool {
 		var st int
 		st, _, body = hcall(t, nil, "GET", s.URL+"/readyz", "", "", "")
 		return st == 503
@@ -178,7 +166,7 @@ func TestHungDisk(t *testing.T) {
 		t.Errorf("locker_store_write_in_flight_seconds %s while /readyz says the write has been in flight over 5 s", m[1])
 	}
 	warn := "a write to disk has not returned"
-	eventually(t, "the log says a write hangs", func() bool { return strings.Contains(s.Output(), warn) })
+	waitFor(t, "the log says a write hangs", func() bool { return strings.Contains(s.Output(), warn) })
 	select {
 	case a := <-waiting:
 		t.Fatalf("an acquire was answered while the disk hangs: %d %s %v", a.status, a.body, a.err)
@@ -190,7 +178,7 @@ func TestHungDisk(t *testing.T) {
 	if a.err != nil || a.status != 200 {
 		t.Fatalf("the acquire that waited for the disk: %d %s %v", a.status, a.body, a.err)
 	}
-	eventually(t, "/readyz answers 200 once the disk is back", func() bool {
+	waitFor(t, "/readyz answers 200 once the disk is back", func() bool {
 		st, _, _ := hcall(t, nil, "GET", s.URL+"/readyz", "", "", "")
 		return st == 200
 	})
@@ -211,7 +199,7 @@ func TestHungDisk(t *testing.T) {
 	// (Its history first: the held locks read the same before its
 	// acquire is made as after it is given back, and a run here read
 	// them before.)
-	eventually(t, "the acquire given up on is made, then given back", func() bool {
+	waitFor(t, "the acquire given up on is made, then given back", func() bool {
 		st, _, b = hcall(t, nil, "GET", s.URL+"/lock/gaveup/history", "", "", "")
 		return st == 200 && strings.Contains(b, `"acquired"`) && strings.Contains(b, `"released"`)
 	})

@@ -327,10 +327,11 @@ func snapshotHeaderOf(t testing.TB, path string) snapshotHeader {
 	return h
 }
 
-// eventually polls cond for up to 10s.
+// eventually polls cond until it holds, failing the test after a generous
+// deadline (no timed assertion: a slow machine only waits longer).
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

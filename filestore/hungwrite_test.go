@@ -40,19 +40,6 @@ func hangingSync(t *testing.T, s *Store) (entered <-chan struct{}, release func(
 	return in, release
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline (no timed assertion: a slow machine only waits longer).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not so after 30 s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // shortStall makes the stores the test opens take a write in flight for
 // longer than d for a hung one.
 func shortStall(t *testing.T, d time.Duration) {
@@ -91,7 +78,7 @@ func TestHungWriteNotReady(t *testing.T) {
 	<-entered
 
 	var rerr error
-	waitFor(t, "Ready fails while the write hangs", func() bool {
+	eventually(t, "Ready fails while the write hangs", func() bool {
 		rerr = s.Ready(context.Background())
 		return rerr != nil
 	})
@@ -105,7 +92,7 @@ func TestHungWriteNotReady(t *testing.T) {
 	if d := s.WriteInFlight(); d < 50*time.Millisecond {
 		t.Errorf("WriteInFlight while the write hangs: %v", d)
 	}
-	waitFor(t, "a WARN says a write hangs", func() bool {
+	eventually(t, "a WARN says a write hangs", func() bool {
 		return strings.Contains(logs.String(), "level=WARN msg=\"a write to disk has not returned")
 	})
 	// What the health checks log (the error's Message) stays the same
@@ -124,9 +111,9 @@ func TestHungWriteNotReady(t *testing.T) {
 	if err := <-acquired; err != nil {
 		t.Fatalf("the change that waited for the hung write: %v", err)
 	}
-	waitFor(t, "Ready once the write completed", func() bool { return s.Ready(context.Background()) == nil })
-	waitFor(t, "WriteInFlight 0 once the write completed", func() bool { return s.WriteInFlight() == 0 })
-	waitFor(t, "an INFO says the write completed", func() bool {
+	eventually(t, "Ready once the write completed", func() bool { return s.Ready(context.Background()) == nil })
+	eventually(t, "WriteInFlight 0 once the write completed", func() bool { return s.WriteInFlight() == 0 })
+	eventually(t, "an INFO says the write completed", func() bool {
 		return strings.Contains(logs.String(), "level=INFO msg=\"the write to disk that had not returned completed")
 	})
 	// The watch looked many times (every tenth of the bound) while the
@@ -168,7 +155,7 @@ func TestHungWriteClientGivesUp(t *testing.T) {
 		_, _, err := s.Update(ctx, "c", acquireM(lock.Request{Key: "k"}, nil))
 		queued <- err
 	}()
-	waitFor(t, "the change to c is queued", func() bool {
+	eventually(t, "the change to c is queued", func() bool {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		return len(s.queue) == 1

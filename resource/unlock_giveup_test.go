@@ -2,7 +2,6 @@ package resource_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -48,15 +47,7 @@ func TestUnlockGivingUpSaysHowToRelease(t *testing.T) {
 // exceeded".
 func TestUnlockGivingUpOnASilentServerSaysSo(t *testing.T) {
 	t.Parallel()
-	stop := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-stop:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(stop) })
+	srv := silentServer(t)
 	source := obj{"locker_uri": srv.URL, "lock_name": "prod", "timeout": "1s"}
 	r := run(t, request(source, unlockParams("deploy", "job"), nil), "out", t.TempDir())
 	if r.code == 0 {

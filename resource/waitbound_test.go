@@ -19,15 +19,7 @@ import (
 // timeouts.)
 func TestSilentServerBoundedBySourceTimeout(t *testing.T) {
 	t.Parallel()
-	stop := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-stop:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(stop) })
+	srv := silentServer(t)
 
 	cases := []struct {
 		what   string
@@ -53,4 +45,19 @@ func TestSilentServerBoundedBySourceTimeout(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// silentServer takes requests and never answers them (until the test ends).
+func silentServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stop) })
+	return srv
 }
